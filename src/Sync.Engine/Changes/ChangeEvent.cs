@@ -1,0 +1,93 @@
+namespace Sync.Engine.Changes;
+
+/// <summary>What happened to a row. Debezium's op codes: c, u, d, r, t; a tombstone is a message with a key and no value.</summary>
+public enum ChangeOp
+{
+    Create,
+    Update,
+    Delete,
+    /// <summary>A snapshot read (op=r): an upsert of the row as it was when the snapshot ran.</summary>
+    Read,
+    /// <summary>A table truncate (op=t): it has no key and removes every row of the table.</summary>
+    Truncate,
+    /// <summary>A message with a key and an empty or null value: the key is deleted.</summary>
+    Tombstone,
+}
+
+/// <summary>Where the source database says the change came from (Debezium's <c>source</c> block).</summary>
+public sealed record SourceInfo
+{
+    public string? Connector { get; init; }
+
+    /// <summary>The logical server name (topic prefix).</summary>
+    public string? Name { get; init; }
+
+    public string? Db { get; init; }
+
+    public string? Schema { get; init; }
+
+    public string? Table { get; init; }
+
+    /// <summary>Log sequence number of the change (PostgreSQL <c>lsn</c>); orders changes of one source database.</summary>
+    public long? Lsn { get; init; }
+
+    public string? TxId { get; init; }
+
+    public long? TsMs { get; init; }
+
+    /// <summary>Debezium's snapshot marker (<c>true</c>, <c>first</c>, <c>last</c>, <c>incremental</c>, <c>false</c>), when present.</summary>
+    public string? Snapshot { get; init; }
+}
+
+/// <summary>The message a change came from: topic, position in the stream, and the broker's metadata.</summary>
+public sealed record Origin
+{
+    public required string Topic { get; init; }
+
+    public required StreamPosition Position { get; init; }
+
+    /// <summary>The message key exactly as it travelled (text and whether it is base64 of the key bytes).</summary>
+    public MessageKey Key { get; init; }
+
+    public DateTimeOffset? PublishTime { get; init; }
+
+    public DateTimeOffset? EventTime { get; init; }
+
+    public IReadOnlyDictionary<string, string> Properties { get; init; } = EmptyProperties;
+
+    internal static readonly IReadOnlyDictionary<string, string> EmptyProperties = new Dictionary<string, string>();
+}
+
+/// <summary>One row change, decoded from one message.</summary>
+public sealed class ChangeEvent
+{
+    private string? _keyText;
+
+    public required ChangeOp Op { get; init; }
+
+    /// <summary>Key columns in order. Empty for a truncate.</summary>
+    public required Row Key { get; init; }
+
+    public Row? Before { get; init; }
+
+    public Row? After { get; init; }
+
+    public SourceInfo? Source { get; init; }
+
+    public required Origin Origin { get; init; }
+
+    /// <summary>When the connector produced the event (envelope <c>ts_ms</c>).</summary>
+    public long? TsMs { get; init; }
+
+    /// <summary>True when the change leaves the row absent (delete or tombstone).</summary>
+    public bool IsDelete => Op is ChangeOp.Delete or ChangeOp.Tombstone;
+
+    /// <summary>The key as canonical JSON text (<c>{"id":42}</c>); equal keys give equal text.</summary>
+    public string KeyText => _keyText ??= Key.ToJson();
+
+    /// <summary>The version that orders this change against others of the same key.</summary>
+    public ChangeVersion Version => new(Source?.Lsn, Origin.Topic, Origin.Position);
+
+    /// <summary>The row image to store for an upsert: <see cref="After"/>.</summary>
+    public Row? Image => After;
+}

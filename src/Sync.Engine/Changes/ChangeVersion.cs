@@ -1,0 +1,38 @@
+namespace Sync.Engine.Changes;
+
+/// <summary>How a change relates in time to the state a sink holds for the same key.</summary>
+public enum VersionOrder
+{
+    Older,
+    Same,
+    Newer,
+    /// <summary>The two cannot be ordered (no LSN on one side and different streams).</summary>
+    Unknown,
+}
+
+/// <summary>The version of a key's state: the source LSN when the change carried one, and the
+/// stream and position it came from. Never-regress compares versions:
+/// both have an LSN -> the LSN decides; else, same stream -> the position decides;
+/// else they cannot be ordered and the later arrival wins.</summary>
+public readonly record struct ChangeVersion(long? Lsn, string Stream, StreamPosition Position)
+{
+    public VersionOrder CompareTo(ChangeVersion stored)
+    {
+        if (Lsn is { } lsn && stored.Lsn is { } storedLsn)
+        {
+            return lsn > storedLsn ? VersionOrder.Newer : lsn < storedLsn ? VersionOrder.Older : VersionOrder.Same;
+        }
+
+        if (string.Equals(Stream, stored.Stream, StringComparison.Ordinal))
+        {
+            var c = Position.CompareTo(stored.Position);
+            return c > 0 ? VersionOrder.Newer : c < 0 ? VersionOrder.Older : VersionOrder.Same;
+        }
+
+        return VersionOrder.Unknown;
+    }
+
+    /// <summary>True when a change of this version may replace state of the stored version:
+    /// anything but an older one (equal re-applies idempotently).</summary>
+    public bool Supersedes(ChangeVersion stored) => CompareTo(stored) != VersionOrder.Older;
+}

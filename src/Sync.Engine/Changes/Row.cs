@@ -1,0 +1,68 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Sync.Engine.Changes;
+
+/// <summary>A row image or a key: named values in source order, with the schema when one was sent.</summary>
+public sealed class Row
+{
+    public Row(string[] names, FieldValue[] values, RowSchema? schema = null)
+    {
+        if (names.Length != values.Length)
+        {
+            throw new ArgumentException("names and values differ in length", nameof(values));
+        }
+
+        Names = names;
+        Values = values;
+        Schema = schema;
+    }
+
+    public static Row Empty { get; } = new([], []);
+
+    public string[] Names { get; }
+
+    public FieldValue[] Values { get; }
+
+    /// <summary>Column types from the message schema; null for schemaless messages.</summary>
+    public RowSchema? Schema { get; }
+
+    public int Count => Names.Length;
+
+    public int IndexOf(string name) => Array.IndexOf(Names, name);
+
+    public bool TryGet(string name, out FieldValue value)
+    {
+        var i = IndexOf(name);
+        value = i >= 0 ? Values[i] : default;
+        return i >= 0;
+    }
+
+    public FieldValue this[string name] => TryGet(name, out var v) ? v : throw new KeyNotFoundException($"column '{name}' is not in the row");
+
+    /// <summary>The row as a JSON object, values written exactly (see <see cref="FieldValue.WriteTo"/>).</summary>
+    public string ToJson()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            WriteTo(writer);
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    public void WriteTo(Utf8JsonWriter writer)
+    {
+        writer.WriteStartObject();
+        for (var i = 0; i < Names.Length; i++)
+        {
+            writer.WritePropertyName(Names[i]);
+            Values[i].WriteTo(writer);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    public override string ToString() => ToJson();
+}
