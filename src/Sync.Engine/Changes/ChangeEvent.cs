@@ -55,7 +55,7 @@ public sealed record Origin
 
     public IReadOnlyDictionary<string, string> Properties { get; init; } = EmptyProperties;
 
-    internal static readonly IReadOnlyDictionary<string, string> EmptyProperties = new Dictionary<string, string>();
+    public static readonly IReadOnlyDictionary<string, string> EmptyProperties = new Dictionary<string, string>();
 }
 
 /// <summary>One row change, decoded from one message.</summary>
@@ -90,4 +90,17 @@ public sealed class ChangeEvent
 
     /// <summary>The row image to store for an upsert: <see cref="After"/>.</summary>
     public Row? Image => After;
+
+    /// <summary>This change with <paramref name="lsn"/> as its source LSN: a change that carries no
+    /// LSN (a tombstone) inherits the LSN of the state it replaces, so that versions stay ordered.</summary>
+    public ChangeEvent WithInheritedLsn(long lsn) => new()
+    {
+        Op = Op,
+        Key = Key,
+        Before = Before,
+        After = After,
+        Source = (Source ?? new SourceInfo()) with { Lsn = lsn },
+        Origin = Origin,
+        TsMs = TsMs,
+    };
 }

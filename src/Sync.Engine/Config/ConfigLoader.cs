@@ -1,0 +1,263 @@
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Sync.Engine.Config;
+
+/// <summary>Reads a YAML config and validates it purely (no connections, no file checks),
+/// reporting every problem at once with file, line and field path.</summary>
+public static class ConfigLoader
+{
+    private static readonly string[] TopLevelKeys = ["sources", "sinks", "materializers", "subjects"];
+
+    public static SyncConfig Load(string file, ComponentTypes types, Func<string, string?>? environment = null)
+    {
+        string text;
+        try
+        {
+            text = System.IO.File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException([new ConfigProblem(file, 0, string.Empty, $"cannot read the config file: {e.Message}")]);
+        }
+
+        return Parse(text, file, types, environment);
+    }
+
+    /// <summary>Parses config text. <paramref name="file"/> names the file in messages and anchors relative paths.</summary>
+    public static SyncConfig Parse(string text, string file, ComponentTypes types, Func<string, string?>? environment = null)
+    {
+        var problems = new List<ConfigProblem>();
+        var displayName = System.IO.Path.GetFileName(file);
+        var baseDirectory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file))!;
+        var binder = new OptionsBinder(displayName, baseDirectory, problems, environment ?? Environment.GetEnvironmentVariable);
+
+        YamlMappingNode root;
+        try
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(text));
+            root = stream.Documents.Count > 0 && stream.Documents[0].RootNode is YamlMappingNode m
+                ? m
+                : throw new ConfigException([new ConfigProblem(displayName, 1, string.Empty, "the config must be a YAML mapping with sources, sinks and materializers")]);
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigException([new ConfigProblem(displayName, (int)e.Start.Line, string.Empty, $"invalid YAML: {Inner(e).Message}")]);
+        }
+        catch (InvalidOperationException)
+        {
+            // The YAML scanner fails this way on some broken input; name the line it stopped at.
+            throw new ConfigException([new ConfigProblem(displayName, LastScannedLine(text), string.Empty, "invalid YAML: the file cannot be read past this line")]);
+        }
+
+        YamlMappingNode? Section(string key, bool required)
+        {
+            if (!root.Children.TryGetValue(new YamlScalarNode(key), out var node))
+            {
+                if (required)
+                {
+                    binder.Problem(root, key, $"{key} is required");
+                }
+
+                return null;
+            }
+
+            if (node is YamlMappingNode mapping)
+            {
+                return mapping;
+            }
+
+            if (node is YamlScalarNode { Value: null or "" })
+            {
+                return new YamlMappingNode();
+            }
+
+            binder.Problem(node, key, $"{key} must be a mapping of names to settings");
+            return null;
+        }
+
+        foreach (var (keyNode, _) in root.Children)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+            if (!TopLevelKeys.Contains(key))
+            {
+                binder.Problem(keyNode, key, $"{key} is not a known key (known: {string.Join(", ", TopLevelKeys)})");
+            }
+        }
+
+        var sources = BindComponents(binder, Section("sources", required: true), "sources", types.Sources);
+        var sinks = BindComponents(binder, Section("sinks", required: true), "sinks", types.Sinks);
+
+        var materializers = new List<KeyValuePair<string, MaterializerOptions>>();
+        var materializerSection = Section("materializers", required: true);
+        if (materializerSection is not null)
+        {
+            if (materializerSection.Children.Count == 0)
+            {
+                binder.Problem(materializerSection, "materializers", "materializers must name at least one materializer");
+            }
+
+            foreach (var (keyNode, node) in materializerSection.Children)
+            {
+                var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+                var path = $"materializers.{name}";
+                var options = binder.Bind<MaterializerOptions>(node, path);
+                materializers.Add(new(name, options));
+                CheckReference(binder, path, "source", options.Source, Declared(root, "sources"));
+                CheckReference(binder, path, "sink", options.Sink, Declared(root, "sinks"));
+                if (!types.Formats.Contains(options.Format))
+                {
+                    binder.Problem(binder.Lines.GetValueOrDefault($"{path}.format"), $"{path}.format",
+                        $"{path}.format ({options.Format}) must be one of: {string.Join(", ", types.Formats)}");
+                }
+            }
+        }
+
+        var subjects = BindSubjects(binder, Section("subjects", required: false), materializers.Select(m => m.Key).ToHashSet(StringComparer.Ordinal));
+
+        if (problems.Count > 0)
+        {
+            throw new ConfigException(problems.OrderBy(p => p.Line).ToList());
+        }
+
+        return new SyncConfig
+        {
+            FilePath = System.IO.Path.GetFullPath(file),
+            BaseDirectory = baseDirectory,
+            Sources = sources,
+            Sinks = sinks,
+            Materializers = materializers,
+            Subjects = subjects,
+        };
+    }
+
+    private static Dictionary<string, ComponentConfig> BindComponents(OptionsBinder binder, YamlMappingNode? section, string sectionName, IReadOnlyDictionary<string, Type> known)
+    {
+        var result = new Dictionary<string, ComponentConfig>(StringComparer.Ordinal);
+        if (section is null)
+        {
+            return result;
+        }
+
+        foreach (var (keyNode, node) in section.Children)
+        {
+            var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+            var path = $"{sectionName}.{name}";
+            if (node is not YamlMappingNode mapping)
+            {
+                binder.Problem(node, path, $"{path} must be a mapping with a type and its settings");
+                continue;
+            }
+
+            var knownTypes = string.Join(", ", known.Keys.Order(StringComparer.Ordinal));
+            if (!mapping.Children.TryGetValue(new YamlScalarNode("type"), out var typeNode))
+            {
+                binder.Problem(mapping, $"{path}.type", $"{path}.type is required (one of: {knownTypes})");
+                continue;
+            }
+
+            var type = binder.Scalar(typeNode, $"{path}.type") ?? string.Empty;
+            if (!known.TryGetValue(type, out var optionsType))
+            {
+                binder.Problem(typeNode, $"{path}.type", $"{path}.type ({type}) must be one of: {knownTypes}");
+                continue;
+            }
+
+            var options = binder.Bind(optionsType, mapping, path, "type");
+            result[name] = new ComponentConfig(name, type, options, OptionsBinder.Line(mapping));
+        }
+
+        return result;
+    }
+
+    /// <summary>Names declared in a section, including those whose settings have problems, so that
+    /// a reference to them is not reported as well.</summary>
+    private static IEnumerable<string> Declared(YamlMappingNode root, string section) =>
+        root.Children.TryGetValue(new YamlScalarNode(section), out var node) && node is YamlMappingNode mapping
+            ? mapping.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? string.Empty)
+            : [];
+
+    private static void CheckReference(OptionsBinder binder, string path, string field, string value, IEnumerable<string> names)
+    {
+        if (value.Length == 0 || names.Contains(value))
+        {
+            return;
+        }
+
+        var known = string.Join(", ", names.Order(StringComparer.Ordinal));
+        binder.Problem(binder.Lines.GetValueOrDefault($"{path}.{field}"), $"{path}.{field}",
+            $"{path}.{field} ({value}) does not name a configured {field} (known: {(known.Length == 0 ? "none" : known)})");
+    }
+
+    private static Dictionary<string, SubjectConfig> BindSubjects(OptionsBinder binder, YamlMappingNode? section, HashSet<string> materializers)
+    {
+        var result = new Dictionary<string, SubjectConfig>(StringComparer.Ordinal);
+        if (section is null)
+        {
+            return result;
+        }
+
+        foreach (var (keyNode, node) in section.Children)
+        {
+            var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+            var path = $"subjects.{name}";
+            if (node is not YamlMappingNode mapping || mapping.Children.Count == 0)
+            {
+                binder.Problem(node, path, $"{path} must map materializer names to {{ key: COLUMN }} or {{ field: COLUMN }}");
+                continue;
+            }
+
+            var bindings = new List<SubjectBinding>();
+            foreach (var (materializerNode, bindingNode) in mapping.Children)
+            {
+                var materializer = ((YamlScalarNode)materializerNode).Value ?? string.Empty;
+                var bindingPath = $"{path}.{materializer}";
+                if (!materializers.Contains(materializer))
+                {
+                    binder.Problem(materializerNode, bindingPath, $"{bindingPath}: {materializer} does not name a configured materializer");
+                }
+
+                var binding = binder.Bind<SubjectBindingOptions>(bindingNode, bindingPath);
+                bindings.Add(new SubjectBinding(materializer, binding.Key, binding.Field));
+            }
+
+            result[name] = new SubjectConfig(name, bindings);
+        }
+
+        return result;
+    }
+
+    private static int LastScannedLine(string text)
+    {
+        var scanner = new Scanner(new StringReader(text));
+        var line = 1;
+        try
+        {
+            while (scanner.MoveNext())
+            {
+                line = (int)scanner.Current!.End.Line;
+            }
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException)
+        {
+            // Stopped where the input breaks.
+        }
+
+        return line;
+    }
+
+    private static Exception Inner(YamlException e) => e.InnerException is YamlException inner ? Inner(inner) : e;
+
+    private sealed class SubjectBindingOptions : IValidatable
+    {
+        [System.ComponentModel.Description("Key column of the message key that identifies the subject.")]
+        public string? Key { get; set; }
+
+        [System.ComponentModel.Description("Row column that holds the subject's id, for rows keyed by something else.")]
+        public string? Field { get; set; }
+
+        public IReadOnlyList<string> Validate(string path) =>
+            (Key is null) == (Field is null) ? [$"{path}: exactly one of key and field must be set"] : [];
+    }
+}

@@ -1,0 +1,109 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
+
+namespace Sync.Engine.Config;
+
+/// <summary>One materializer: a source's topics, decoded with one format, written into one sink target.</summary>
+public sealed class MaterializerOptions : IValidatable
+{
+    public const int MaxBatchSize = 100_000;
+
+    [Required]
+    [Description("Name of the source (under `sources`) to read from.")]
+    public string Source { get; set; } = string.Empty;
+
+    [Description("Topics to read, as full names (`persistent://tenant/ns/topic`). Exactly one of `topics` and `topicPattern`.")]
+    public List<string>? Topics { get; set; }
+
+    [Description("A regular expression that topic names must match in full. Exactly one of `topics` and `topicPattern`.")]
+    public string? TopicPattern { get; set; }
+
+    [Description("Message format: `debezium-json` (the Debezium envelope, with or without schema) or `json` (plain rows, upsert by key).")]
+    public string Format { get; set; } = "debezium-json";
+
+    [Required]
+    [Description("Name of the sink (under `sinks`) to write into.")]
+    public string Sink { get; set; } = string.Empty;
+
+    [Required]
+    [Description("Target table (or key prefix, or index) in the sink.")]
+    public string Table { get; set; } = string.Empty;
+
+    [Description("Key columns taken from the row when a message has no key (tables without a primary key).")]
+    public List<string>? KeyColumns { get; set; }
+
+    [Description("Most changes in one batch; a batch is applied in one transaction.")]
+    public int BatchSize { get; set; } = 1000;
+
+    [Description("Longest time a batch waits to fill before it is applied.")]
+    public TimeSpan Linger { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    [FilePath]
+    [Description("JSON Lines file that receives messages that cannot be decoded or applied, with the reason. Default: `<materializer>.deadletter.jsonl` next to the config file.")]
+    public string? DeadLetter { get; set; }
+
+    public IReadOnlyList<string> Validate(string path)
+    {
+        var problems = new List<string>();
+        var hasTopics = Topics is { Count: > 0 };
+        var hasPattern = !string.IsNullOrEmpty(TopicPattern);
+        if (hasTopics == hasPattern)
+        {
+            problems.Add($"{path}.topics: exactly one of topics and topicPattern must be set");
+        }
+
+        if (hasPattern)
+        {
+            try
+            {
+                _ = new Regex(TopicPattern!, RegexOptions.None, TimeSpan.FromSeconds(1));
+            }
+            catch (ArgumentException e)
+            {
+                problems.Add($"{path}.topicPattern ({TopicPattern}) is not a valid regular expression: {e.Message}");
+            }
+        }
+
+        if (Topics is not null)
+        {
+            for (var i = 0; i < Topics.Count; i++)
+            {
+                if (string.IsNullOrWhiteSpace(Topics[i]))
+                {
+                    problems.Add($"{path}.topics[{i}] must not be empty");
+                }
+            }
+        }
+
+        if (BatchSize is < 1 or > MaxBatchSize)
+        {
+            problems.Add($"{path}.batchSize ({BatchSize}) must be between 1 and {MaxBatchSize}");
+        }
+
+        if (Linger < TimeSpan.Zero || Linger > TimeSpan.FromMinutes(1))
+        {
+            problems.Add($"{path}.linger ({Durations.Format(Linger)}) must be between 0ms and 1m");
+        }
+
+        if (KeyColumns is { Count: 0 })
+        {
+            problems.Add($"{path}.keyColumns must name at least one column when set");
+        }
+
+        return problems;
+    }
+
+    /// <summary>A predicate telling whether this materializer reads a topic.</summary>
+    public Func<string, bool> TopicFilter()
+    {
+        if (Topics is { Count: > 0 } topics)
+        {
+            var set = new HashSet<string>(topics, StringComparer.Ordinal);
+            return set.Contains;
+        }
+
+        var regex = new Regex($"^(?:{TopicPattern})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+        return regex.IsMatch;
+    }
+}

@@ -1,0 +1,50 @@
+namespace Sync.Engine.Config;
+
+/// <summary>A source or sink from the config: its name, type and bound options.</summary>
+public sealed record ComponentConfig(string Name, string Type, object Options, int Line);
+
+/// <summary>How one materializer identifies a data subject: by the message key's column or by a row column.</summary>
+public sealed record SubjectBinding(string Materializer, string? Key, string? Field);
+
+/// <summary>A kind of data subject (e.g. <c>customer</c>) and where it lives.</summary>
+public sealed record SubjectConfig(string Name, IReadOnlyList<SubjectBinding> Bindings);
+
+/// <summary>A loaded, validated config.</summary>
+public sealed class SyncConfig
+{
+    public required string FilePath { get; init; }
+
+    /// <summary>Folder that relative paths in the config are resolved against: the config file's folder.</summary>
+    public required string BaseDirectory { get; init; }
+
+    public required IReadOnlyDictionary<string, ComponentConfig> Sources { get; init; }
+
+    public required IReadOnlyDictionary<string, ComponentConfig> Sinks { get; init; }
+
+    /// <summary>Materializers in file order.</summary>
+    public required IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Materializers { get; init; }
+
+    public required IReadOnlyDictionary<string, SubjectConfig> Subjects { get; init; }
+
+    public string DeadLetterPath(string materializer, MaterializerOptions options) =>
+        options.DeadLetter ?? Path.Combine(BaseDirectory, $"{materializer}.deadletter.jsonl");
+}
+
+/// <summary>The known source and sink types and their options types.</summary>
+public sealed class ComponentTypes
+{
+    public Dictionary<string, Type> Sources { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, Type> Sinks { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Names of the message formats that can be decoded.</summary>
+    public List<string> Formats { get; } = [];
+
+    /// <summary>The types the engine itself provides (the file source).</summary>
+    public static ComponentTypes WithEngineDefaults()
+    {
+        var types = new ComponentTypes();
+        types.Sources["file"] = typeof(Sources.File.FileSourceOptions);
+        return types;
+    }
+}

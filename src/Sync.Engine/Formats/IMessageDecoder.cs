@@ -1,0 +1,42 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Sources;
+
+namespace Sync.Engine.Formats;
+
+/// <summary>Turns one source message into one change. Decoders are stateless apart from caches
+/// and safe to call from one thread at a time.</summary>
+public interface IMessageDecoder
+{
+    /// <summary>Decodes <paramref name="message"/>. Throws <see cref="DecodeException"/> naming what is wrong.</summary>
+    ChangeEvent Decode(SourceMessage message);
+}
+
+/// <summary>Options every decoder understands.</summary>
+public sealed record DecoderOptions
+{
+    /// <summary>Key columns to take from the row image when a message has no key (tables without a
+    /// primary key, or a plain JSON stream keyed by a field). Null: the message key is required.</summary>
+    public IReadOnlyList<string>? KeyColumns { get; init; }
+
+    /// <summary>Name of the single key column when a plain <c>json</c> message key is not a JSON object. Default <c>key</c>.</summary>
+    public string ScalarKeyColumn { get; init; } = "key";
+}
+
+/// <summary>A message that cannot be decoded. The message says what and where (field path); the
+/// runtime adds topic and position and sends the message to the dead-letter target.</summary>
+public sealed class DecodeException : Exception
+{
+    public DecodeException(string message)
+        : base(message)
+    {
+    }
+
+    public DecodeException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+
+    public DecodeException()
+    {
+    }
+}

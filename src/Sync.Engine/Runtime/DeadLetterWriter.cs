@@ -1,0 +1,175 @@
+using System.Text;
+using System.Text.Json;
+using Sync.Engine.Sources;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>Appends dead letters to a JSON Lines file. Each line holds when, which materializer,
+/// the stage (read, decode, apply), where (topic, position, file:line), the reason, and the message
+/// itself in changelog-line form, so that a fixed dead-letter file can be replayed as a changelog
+/// (<c>jq -c .message</c>). Lines are flushed to disk before the batch's checkpoint is stored.</summary>
+public sealed class DeadLetterWriter : IAsyncDisposable
+{
+    private readonly string _path;
+    private readonly string _materializer;
+    private readonly TimeProvider _time;
+    private readonly MemoryStream _pending = new();
+    private FileStream? _file;
+
+    public DeadLetterWriter(string path, string materializer, TimeProvider? time = null)
+    {
+        _path = path;
+        _materializer = materializer;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public string Path => _path;
+
+    public void Add(string stage, SourceMessage message, string reason)
+    {
+        using var writer = Start(stage, message.Topic, message.Position.ToString(), reason);
+        writer.WritePropertyName("message");
+        WriteMessage(writer, message);
+        writer.WriteEndObject();
+        End(writer);
+    }
+
+    public void Add(SourceError error)
+    {
+        using var writer = Start("read", error.Topic, error.Position.ToString(), error.Reason);
+        writer.WriteString("location", error.Location);
+        writer.WriteString("raw", Encoding.UTF8.GetString(error.Raw.Span));
+        writer.WriteEndObject();
+        End(writer);
+    }
+
+    /// <summary>Writes what was added to the file and forces it to disk.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_pending.Length == 0)
+        {
+            return;
+        }
+
+        if (_file is null)
+        {
+            var directory = System.IO.Path.GetDirectoryName(_path);
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            _file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read, 4096, FileOptions.Asynchronous);
+        }
+
+        _pending.Position = 0;
+        await _pending.CopyToAsync(_file, cancellationToken);
+        await _file.FlushAsync(cancellationToken);
+        _file.Flush(flushToDisk: true);
+        _pending.SetLength(0);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await FlushAsync(CancellationToken.None);
+        if (_file is not null)
+        {
+            await _file.DisposeAsync();
+        }
+
+        await _pending.DisposeAsync();
+    }
+
+    private Utf8JsonWriter Start(string stage, string? topic, string position, string reason)
+    {
+        var writer = new Utf8JsonWriter(_pending);
+        writer.WriteStartObject();
+        writer.WriteString("time", _time.GetUtcNow());
+        writer.WriteString("materializer", _materializer);
+        writer.WriteString("stage", stage);
+        if (topic is not null)
+        {
+            writer.WriteString("topic", topic);
+        }
+
+        writer.WriteString("position", position);
+        writer.WriteString("reason", reason);
+        return writer;
+    }
+
+    private void End(Utf8JsonWriter writer)
+    {
+        writer.Flush();
+        _pending.WriteByte((byte)'\n');
+    }
+
+    private static void WriteMessage(Utf8JsonWriter writer, SourceMessage message)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("topic", message.Topic);
+        if (message.Key.Text is { } key)
+        {
+            writer.WriteString("key", key);
+            if (message.Key.IsBase64)
+            {
+                writer.WriteBoolean("keyBase64", true);
+            }
+        }
+
+        writer.WritePropertyName("value");
+        if (!message.HasValue)
+        {
+            writer.WriteNullValue();
+        }
+        else if (IsJsonObject(message.Value.Span))
+        {
+            writer.WriteRawValue(message.Value.Span, skipInputValidation: true);
+        }
+        else
+        {
+            writer.WriteStringValue(Encoding.UTF8.GetString(message.Value.Span));
+        }
+
+        if (message.Properties.Count > 0)
+        {
+            writer.WriteStartObject("properties");
+            foreach (var (name, value) in message.Properties)
+            {
+                writer.WriteString(name, value);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        if (message.PublishTime is { } publish)
+        {
+            writer.WriteString("publishTime", publish);
+        }
+
+        if (message.EventTime is { } eventTime)
+        {
+            writer.WriteString("eventTime", eventTime);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static bool IsJsonObject(ReadOnlySpan<byte> value)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(value);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            reader.Skip();
+            return !reader.Read();
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+}

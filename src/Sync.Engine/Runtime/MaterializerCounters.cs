@@ -1,0 +1,45 @@
+namespace Sync.Engine.Runtime;
+
+/// <summary>What one materializer did. Updated by its single loop; read by status output.</summary>
+public sealed class MaterializerCounters
+{
+    private long _read;
+    private long _applied;
+    private long _deleted;
+    private long _stale;
+    private long _collapsed;
+    private long _deadLettered;
+    private long _batches;
+
+    public long Read => Interlocked.Read(ref _read);
+
+    /// <summary>Upserts written.</summary>
+    public long Applied => Interlocked.Read(ref _applied);
+
+    /// <summary>Deletes written (deletes, tombstones, truncates).</summary>
+    public long Deleted => Interlocked.Read(ref _deleted);
+
+    /// <summary>Changes skipped because the sink already held newer state for the key.</summary>
+    public long SkippedStale => Interlocked.Read(ref _stale);
+
+    /// <summary>Changes replaced by a newer change of the same key in the same batch.</summary>
+    public long Collapsed => Interlocked.Read(ref _collapsed);
+
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
+
+    public long Batches => Interlocked.Read(ref _batches);
+
+    internal void AddRead(long n) => Interlocked.Add(ref _read, n);
+
+    internal void AddApplied(long n) => Interlocked.Add(ref _applied, n);
+
+    internal void AddDeleted(long n) => Interlocked.Add(ref _deleted, n);
+
+    internal void AddStale(long n) => Interlocked.Add(ref _stale, n);
+
+    internal void AddCollapsed(long n) => Interlocked.Add(ref _collapsed, n);
+
+    internal void AddDeadLettered(long n) => Interlocked.Add(ref _deadLettered, n);
+
+    internal void AddBatch() => Interlocked.Increment(ref _batches);
+}

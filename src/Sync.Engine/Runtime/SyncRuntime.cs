@@ -1,0 +1,148 @@
+using Microsoft.Extensions.Logging;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Sinks;
+using Sync.Engine.Sources;
+using Sync.Engine.Sources.File;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>The source and sink types a process knows.</summary>
+public sealed class SyncComponents
+{
+    public SyncComponents(
+        IEnumerable<ISourceFactory> sources,
+        IEnumerable<ISinkFactory> sinks,
+        IReadOnlyList<string> formats,
+        Func<string, DecoderOptions, IMessageDecoder> createDecoder)
+    {
+        Sources = sources.ToDictionary(s => s.Type, StringComparer.Ordinal);
+        Sinks = sinks.ToDictionary(s => s.Type, StringComparer.Ordinal);
+        Formats = formats;
+        CreateDecoder = createDecoder;
+    }
+
+    /// <summary>Names of the message formats.</summary>
+    public IReadOnlyList<string> Formats { get; }
+
+    /// <summary>Creates the decoder of a format.</summary>
+    public Func<string, DecoderOptions, IMessageDecoder> CreateDecoder { get; }
+
+    public IReadOnlyDictionary<string, ISourceFactory> Sources { get; }
+
+    public IReadOnlyDictionary<string, ISinkFactory> Sinks { get; }
+
+    /// <summary>The option types of every component, for config binding.</summary>
+    public ComponentTypes Types
+    {
+        get
+        {
+            var types = ComponentTypes.WithEngineDefaults();
+            foreach (var (name, sink) in Sinks)
+            {
+                types.Sinks[name] = sink.OptionsType;
+            }
+
+            types.Formats.AddRange(Formats);
+
+            return types;
+        }
+    }
+
+    public static IEnumerable<ISourceFactory> EngineSources => [new FileSourceFactory()];
+}
+
+/// <summary>How a run starts: from the checkpoint, or from the first message (backfill).</summary>
+public enum RunMode
+{
+    Resume,
+    Backfill,
+}
+
+/// <summary>The outcome of one materializer in a run.</summary>
+public sealed record MaterializerOutcome(string Name, string Sink, string Table, MaterializerCounters Counters, TimeSpan Elapsed, string DeadLetterPath, Exception? Failure);
+
+/// <summary>Runs the selected materializers of a config side by side until their sources end or
+/// the run is cancelled.</summary>
+public sealed class SyncRuntime
+{
+    private readonly SyncConfig _config;
+    private readonly SyncComponents _components;
+    private readonly ILoggerFactory _loggerFactory;
+
+    public SyncRuntime(SyncConfig config, SyncComponents components, ILoggerFactory loggerFactory)
+    {
+        _config = config;
+        _components = components;
+        _loggerFactory = loggerFactory;
+    }
+
+    /// <summary>The materializers to run: all, or those named. Unknown names are a <see cref="ConfigException"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
+    {
+        if (names.Count == 0)
+        {
+            return _config.Materializers;
+        }
+
+        var known = _config.Materializers.Select(m => m.Key).ToList();
+        var unknown = names.Where(n => !known.Contains(n)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ConfigException([.. unknown.Select(n => new ConfigProblem(
+                Path.GetFileName(_config.FilePath), 0, "materializers", $"--materializer {n} does not name a materializer (known: {string.Join(", ", known)})"))]);
+        }
+
+        return _config.Materializers.Where(m => names.Contains(m.Key)).ToList();
+    }
+
+    public async Task<IReadOnlyList<MaterializerOutcome>> RunAsync(IReadOnlyCollection<string> names, RunMode mode, CancellationToken cancellationToken)
+    {
+        var selected = Select(names);
+        var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var sinkName in selected.Select(m => m.Value.Sink).Distinct())
+            {
+                var sinkConfig = _config.Sinks[sinkName];
+                sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
+            }
+
+            var runs = selected.Select(m => RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, cancellationToken)).ToList();
+            return await Task.WhenAll(runs);
+        }
+        finally
+        {
+            foreach (var sink in sinks.Values)
+            {
+                await sink.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
+    {
+        // Each materializer runs on its own so that a slow one never holds up the others.
+        await Task.Yield();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var deadLetterPath = _config.DeadLetterPath(name, options);
+        var counters = new MaterializerCounters();
+        try
+        {
+            var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+            var source = _config.Sources[options.Source];
+            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill);
+            await using var reader = _components.Sources[source.Type].Open(source, request);
+            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
+            await using var deadLetters = new DeadLetterWriter(deadLetterPath, name);
+            var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"));
+            counters = runner.Counters;
+            await runner.RunAsync(cancellationToken);
+            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetterPath, null);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetterPath, e);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using Sync.Engine.Changes;
+
+namespace Sync.Engine.Sinks;
+
+/// <summary>A materialization target. A sink applies a collapsed batch and returns only when the
+/// batch and its checkpoint are durable; only the engine acknowledges the source.</summary>
+public interface ISink : IAsyncDisposable
+{
+    /// <summary>The sink's name in the config.</summary>
+    string Name { get; }
+
+    /// <summary>The last applied position per stream (topic) of a materializer; empty when it never ran.</summary>
+    ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken);
+
+    /// <summary>Applies the batch: upserts and deletes that are not older than the state held
+    /// (never regress), and the batch's checkpoint, atomically where the sink can.</summary>
+    ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken);
+}
+
+/// <summary>Where in a sink a materializer writes.</summary>
+/// <param name="Table">Table (or key prefix, or index) name.</param>
+public sealed record TargetSpec(string Table);
+
+/// <summary>A collapsed batch: at most one change per key (the newest), plus truncates in order,
+/// and the positions to checkpoint once it is applied.</summary>
+public sealed record SinkBatch(
+    string Materializer,
+    TargetSpec Target,
+    IReadOnlyList<ChangeEvent> Changes,
+    IReadOnlyDictionary<string, StreamPosition> Checkpoint);
+
+/// <summary>What a sink did with a batch.</summary>
+public sealed record ApplyResult(int Upserted, int Deleted, int Stale, IReadOnlyList<RejectedChange> Rejected)
+{
+    public static ApplyResult Empty { get; } = new(0, 0, 0, []);
+}
+
+/// <summary>A change the sink could not write (a poison row), with the reason; it goes to the dead-letter target.</summary>
+public sealed record RejectedChange(ChangeEvent Change, string Reason);

@@ -1,0 +1,245 @@
+using System.Buffers;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+
+namespace Sync.Engine.Sources.File;
+
+/// <summary>Reads a changelog file for one materializer. The position of a message is its line
+/// number; the reader's cursor (last line read) is stored with each batch under
+/// <see cref="CursorStream"/> so that a restart resumes after it.</summary>
+public sealed class FileSourceReader : ISourceReader
+{
+    private const int ChunkSize = 64 * 1024;
+
+    private readonly FileSourceOptions _options;
+    private readonly SourceReadRequest _request;
+    private readonly string _displayName;
+    private readonly string _cursorStream;
+    private readonly long _resumeAfterLine;
+    private FileStream? _stream;
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+    private int _start;
+    private int _end;
+    private bool _eof;
+    private long _line;
+    private bool _ended;
+    private readonly Dictionary<string, StreamPosition> _cursor = new(StringComparer.Ordinal);
+
+    public FileSourceReader(string sourceName, FileSourceOptions options, SourceReadRequest request)
+    {
+        _options = options;
+        _request = request;
+        _displayName = Path.GetFileName(options.Path);
+        _cursorStream = CursorStream(sourceName);
+        _resumeAfterLine = !request.FromBeginning && request.Checkpoint.TryGetValue(_cursorStream, out var cursor) ? cursor.Entry : 0;
+    }
+
+    /// <summary>The checkpoint stream that holds a file source's line cursor.</summary>
+    public static string CursorStream(string sourceName) => $"file-source:{sourceName}";
+
+    public IReadOnlyDictionary<string, StreamPosition> Cursor => _cursor;
+
+    public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
+    {
+        _stream ??= Open();
+        var records = new List<SourceRecord>(Math.Min(maxRecords, 1024));
+        var lingerUntil = DateTime.MaxValue;
+        while (records.Count < maxRecords)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (TryTakeLine(out var line))
+            {
+                _line++;
+                _cursor[_cursorStream] = StreamPosition.ForLine(_line);
+                if (_line <= _resumeAfterLine || IsBlank(line.Span))
+                {
+                    continue;
+                }
+
+                if (Parse(line) is { } record)
+                {
+                    records.Add(record);
+                    if (lingerUntil == DateTime.MaxValue)
+                    {
+                        lingerUntil = DateTime.UtcNow + linger;
+                    }
+                }
+
+                continue;
+            }
+
+            if (!_eof && await FillAsync(cancellationToken) > 0)
+            {
+                continue;
+            }
+
+            if (!_options.Follow)
+            {
+                if (_end > _start)
+                {
+                    // The last line has no newline: it is still a line.
+                    var last = _buffer.AsSpan(_start, _end - _start).ToArray();
+                    _start = _end;
+                    _line++;
+                    _cursor[_cursorStream] = StreamPosition.ForLine(_line);
+                    if (_line > _resumeAfterLine && !IsBlank(last) && Parse(last) is { } record)
+                    {
+                        records.Add(record);
+                    }
+                }
+
+                if (records.Count > 0)
+                {
+                    return records;
+                }
+
+                // One empty batch at the end carries the cursor past trailing lines that gave no
+                // record (other topics, blank lines), so that a restart does not read them again.
+                if (_ended)
+                {
+                    return null;
+                }
+
+                _ended = true;
+                return records;
+            }
+
+            if (records.Count > 0 && DateTime.UtcNow >= lingerUntil)
+            {
+                return records;
+            }
+
+            // Following: wait for the file to grow.
+            await Task.Delay(records.Count > 0 ? Min(_options.PollInterval, lingerUntil - DateTime.UtcNow) : _options.PollInterval, cancellationToken);
+            _eof = false;
+        }
+
+        return records;
+    }
+
+    public ValueTask AcknowledgeAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public ValueTask DisposeAsync()
+    {
+        _stream?.Dispose();
+        _stream = null;
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private SourceRecord? Parse(ReadOnlyMemory<byte> line)
+    {
+        var position = StreamPosition.ForLine(_line);
+        try
+        {
+            var message = ChangelogLineParser.Parse(line, position, out _);
+            return _request.TopicFilter(message.Topic) ? new SourceRecord(message, null) : null;
+        }
+        catch (FormatException e)
+        {
+            ChangelogLineParser.TryReadTopic(line, out var topic);
+            if (topic is not null && !_request.TopicFilter(topic))
+            {
+                return null;
+            }
+
+            return new SourceRecord(null, new SourceError($"{_displayName}:{_line}", topic, position, e.Message, line));
+        }
+    }
+
+    private FileStream Open()
+    {
+        try
+        {
+            return new FileStream(_options.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new SourceException($"changelog file {_options.Path} does not exist");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SourceException($"cannot open changelog file {_options.Path}: {e.Message}", e);
+        }
+    }
+
+    private bool TryTakeLine(out ReadOnlyMemory<byte> line)
+    {
+        var newline = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+        if (newline < 0)
+        {
+            line = default;
+            return false;
+        }
+
+        var length = newline;
+        if (length > 0 && _buffer[_start + length - 1] == '\r')
+        {
+            length--;
+        }
+
+        // Messages keep slices of their line, so each line gets its own array.
+        line = _buffer.AsSpan(_start, length).ToArray();
+        _start += newline + 1;
+        return true;
+    }
+
+    private async ValueTask<int> FillAsync(CancellationToken cancellationToken)
+    {
+        if (_start > 0)
+        {
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+
+        if (_end == _buffer.Length)
+        {
+            var bigger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+            Buffer.BlockCopy(_buffer, 0, bigger, 0, _end);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = bigger;
+        }
+
+        var read = await _stream!.ReadAsync(_buffer.AsMemory(_end), cancellationToken);
+        _end += read;
+        _eof = read == 0;
+        return read;
+    }
+
+    private static bool IsBlank(ReadOnlySpan<byte> line) => line.Trim(" \t\r"u8).IsEmpty;
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? (a < TimeSpan.Zero ? TimeSpan.Zero : a) : (b < TimeSpan.Zero ? TimeSpan.Zero : b);
+}
+
+/// <summary>A source cannot be read (missing file, lost connection that cannot be recovered).</summary>
+public sealed class SourceException : Exception
+{
+    public SourceException(string message)
+        : base(message)
+    {
+    }
+
+    public SourceException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public SourceException()
+    {
+    }
+}
+
+/// <summary>Opens <see cref="FileSourceReader"/>s.</summary>
+public sealed class FileSourceFactory : ISourceFactory
+{
+    public string Type => "file";
+
+    public ISourceReader Open(ComponentConfig source, SourceReadRequest request) =>
+        new FileSourceReader(source.Name, (FileSourceOptions)source.Options, request);
+}

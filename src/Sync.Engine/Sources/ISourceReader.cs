@@ -1,0 +1,51 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+
+namespace Sync.Engine.Sources;
+
+/// <summary>A message, or a record of the source that could not be read as a message (a malformed
+/// changelog line), which goes to the dead-letter target.</summary>
+public readonly record struct SourceRecord(SourceMessage? Message, SourceError? Error);
+
+/// <summary>Something the source delivered that is not a valid message.</summary>
+/// <param name="Location">Where, for people: <c>changelog.jsonl:17</c>.</param>
+/// <param name="Topic">The topic, when it could be read.</param>
+/// <param name="Position">The position in the stream.</param>
+/// <param name="Reason">What is wrong.</param>
+/// <param name="Raw">The raw bytes as delivered.</param>
+public sealed record SourceError(string Location, string? Topic, StreamPosition Position, string Reason, ReadOnlyMemory<byte> Raw);
+
+/// <summary>Reads one materializer's messages from a source, in batches.</summary>
+public interface ISourceReader : IAsyncDisposable
+{
+    /// <summary>The next records: up to <paramref name="maxRecords"/>, waiting at most
+    /// <paramref name="linger"/> for more once one has arrived. Null when the source has ended.</summary>
+    ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken);
+
+    /// <summary>Checkpoint entries of the source's own cursor after the records read so far, stored
+    /// with each batch (a changelog file stores its line here). Empty for sources that keep their
+    /// cursor on the broker.</summary>
+    IReadOnlyDictionary<string, StreamPosition> Cursor { get; }
+
+    /// <summary>Tells the source that everything read so far is durable in the sink.</summary>
+    ValueTask AcknowledgeAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>What a reader is opened for.</summary>
+/// <param name="Materializer">The reading materializer's name.</param>
+/// <param name="TopicFilter">Which topics it reads.</param>
+/// <param name="Checkpoint">The positions stored with the sink; ignored when <paramref name="FromBeginning"/>.</param>
+/// <param name="FromBeginning">Read from the first message (backfill).</param>
+public sealed record SourceReadRequest(
+    string Materializer,
+    Func<string, bool> TopicFilter,
+    IReadOnlyDictionary<string, StreamPosition> Checkpoint,
+    bool FromBeginning);
+
+/// <summary>Opens readers of one source type.</summary>
+public interface ISourceFactory
+{
+    string Type { get; }
+
+    ISourceReader Open(ComponentConfig source, SourceReadRequest request);
+}

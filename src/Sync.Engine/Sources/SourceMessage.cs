@@ -1,0 +1,42 @@
+using Sync.Engine.Changes;
+
+namespace Sync.Engine.Sources;
+
+/// <summary>One message as a source delivers it, before decoding: the same shape for a Pulsar
+/// topic and a changelog file.</summary>
+public sealed class SourceMessage
+{
+    public required string Topic { get; init; }
+
+    public required StreamPosition Position { get; init; }
+
+    public MessageKey Key { get; init; }
+
+    /// <summary>The value bytes (UTF-8 JSON for the formats we decode). Empty for a tombstone.</summary>
+    public ReadOnlyMemory<byte> Value { get; init; }
+
+    /// <summary>False for a null value (Pulsar null_value, or <c>"value": null</c> in a changelog file).</summary>
+    public bool HasValue { get; init; } = true;
+
+    public IReadOnlyDictionary<string, string> Properties { get; init; } = Origin.EmptyProperties;
+
+    public DateTimeOffset? PublishTime { get; init; }
+
+    public DateTimeOffset? EventTime { get; init; }
+
+    /// <summary>True when the message deletes its key: a null or empty value.</summary>
+    public bool IsTombstone => !HasValue || Value.IsEmpty;
+
+    /// <summary>Where the message came from, for error messages: <c>topic @ position</c>.</summary>
+    public string Describe() => $"{Topic} @ {Position}";
+
+    public Origin ToOrigin() => new()
+    {
+        Topic = Topic,
+        Position = Position,
+        Key = Key,
+        PublishTime = PublishTime,
+        EventTime = EventTime,
+        Properties = Properties,
+    };
+}

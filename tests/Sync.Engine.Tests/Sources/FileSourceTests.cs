@@ -1,0 +1,209 @@
+using System.Text;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Sources;
+using Sync.Engine.Sources.File;
+
+namespace Sync.Engine.Tests.Sources;
+
+public sealed class FileSourceTests : IDisposable
+{
+    private const string Users = "persistent://public/default/db1.public.users";
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-file-source-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Messages_carry_their_line_number_key_and_value_bytes()
+    {
+        var path = Write(
+            $$$"""{"topic":"{{{Users}}}","key":"eyJpZCI6MX0=","keyBase64":true,"value":{"op":"c"},"properties":{"p":"1"},"publishTime":"2025-06-02T09:00:00Z"}""",
+            $$$"""{"topic":"{{{Users}}}","key":{"id":2},"value":null}""");
+
+        var records = await ReadAll(path);
+
+        var first = records[0].Message!;
+        Assert.Equal(StreamPosition.ForLine(1), first.Position);
+        Assert.Equal(new MessageKey("eyJpZCI6MX0=", true), first.Key);
+        Assert.Equal("{\"id\":1}", Encoding.UTF8.GetString(first.Key.GetBytes()));
+        Assert.Equal("{\"op\":\"c\"}", Encoding.UTF8.GetString(first.Value.Span));
+        Assert.Equal("1", first.Properties["p"]);
+        Assert.Equal(new DateTimeOffset(2025, 6, 2, 9, 0, 0, TimeSpan.Zero), first.PublishTime);
+
+        var second = records[1].Message!;
+        Assert.Equal(StreamPosition.ForLine(2), second.Position);
+        Assert.Equal(new MessageKey("{\"id\":2}", false), second.Key);
+        Assert.True(second.IsTombstone);
+        Assert.False(second.HasValue);
+    }
+
+    [Fact]
+    public async Task A_malformed_line_is_an_error_naming_file_and_line_and_reading_goes_on()
+    {
+        var path = Write(
+            $$$"""{"topic":"{{{Users}}}","value":{"op":"c"}}""",
+            """{"topic": "x", "value": {"op": "c"}""",
+            $$$"""{"topic":"{{{Users}}}","vaule":{}}""",
+            """not json at all""",
+            $$$"""{"topic":"{{{Users}}}","value":{"op":"u"}}""");
+
+        var records = await ReadAll(path, _ => true);
+
+        Assert.Equal(5, records.Count);
+        Assert.NotNull(records[0].Message);
+        Assert.Equal("changelog.jsonl:2", records[1].Error!.Location);
+        Assert.Contains("invalid JSON", records[1].Error!.Reason, StringComparison.Ordinal);
+        Assert.Equal("x", records[1].Error!.Topic);
+        Assert.Equal("changelog.jsonl:3", records[2].Error!.Location);
+        Assert.Contains("unknown field \"vaule\"", records[2].Error!.Reason, StringComparison.Ordinal);
+        Assert.Equal("changelog.jsonl:4", records[3].Error!.Location);
+        Assert.Null(records[3].Error!.Topic);
+        Assert.Equal(StreamPosition.ForLine(5), records[4].Message!.Position);
+    }
+
+    [Theory]
+    [InlineData("""{"value":{}}""", "\"topic\" is required")]
+    [InlineData("""{"topic":"t"}""", "\"value\" is required (null for a tombstone)")]
+    [InlineData("""{"topic":"t","value":[1]}""", "\"value\" must be a JSON object, a string holding the payload, or null")]
+    [InlineData("""{"topic":"t","value":{},"keyBase64":true,"key":{"id":1}}""", "\"keyBase64\": true needs \"key\" to be a string holding base64")]
+    [InlineData("""{"topic":"t","value":{},"keyBase64":true,"key":"%%%"}""", "\"key\" is not valid base64 although \"keyBase64\" is true")]
+    [InlineData("""{"topic":"t","value":{},"publishTime":"yesterday"}""", "\"publishTime\" must be an ISO-8601 date-time string")]
+    [InlineData("""{"topic":"t","value":{},"properties":{"a":1}}""", "\"properties.a\" must be a string")]
+    [InlineData("""[1,2]""", "a changelog line must be a JSON object")]
+    [InlineData("""{"topic":"t","value":{}} {}""", "invalid JSON at byte 25: '{' is invalid after a single JSON value. Expected end of data")]
+    public void A_line_that_breaks_the_format_says_what_is_wrong(string line, string reason)
+    {
+        var e = Assert.Throws<FormatException>(() => ChangelogLineParser.Parse(Encoding.UTF8.GetBytes(line), StreamPosition.ForLine(1), out _));
+        Assert.Equal(reason, e.Message);
+    }
+
+    [Fact]
+    public async Task Only_the_requested_topics_are_returned()
+    {
+        var path = Write(
+            """{"topic":"a","value":{}}""",
+            """{"topic":"b","value":{}}""",
+            """{"topic":"b","valu":{}}""");
+
+        var records = await ReadAll(path, t => t == "a");
+
+        Assert.Equal("a", Assert.Single(records).Message!.Topic);
+    }
+
+    [Fact]
+    public async Task Reading_resumes_after_the_cursor_stored_in_the_checkpoint()
+    {
+        var path = Write("""{"topic":"a","value":{}}""", """{"topic":"a","value":{}}""", """{"topic":"a","value":{}}""");
+        var checkpoint = new Dictionary<string, StreamPosition> { [FileSourceReader.CursorStream("changelog")] = StreamPosition.ForLine(2) };
+
+        var records = await ReadAll(path, _ => true, checkpoint);
+
+        Assert.Equal(StreamPosition.ForLine(3), Assert.Single(records).Message!.Position);
+    }
+
+    [Fact]
+    public async Task A_backfill_ignores_the_cursor()
+    {
+        var path = Write("""{"topic":"a","value":{}}""", """{"topic":"a","value":{}}""");
+        var checkpoint = new Dictionary<string, StreamPosition> { [FileSourceReader.CursorStream("changelog")] = StreamPosition.ForLine(2) };
+
+        var records = await ReadAll(path, _ => true, checkpoint, fromBeginning: true);
+
+        Assert.Equal(2, records.Count);
+    }
+
+    [Fact]
+    public async Task The_cursor_moves_past_trailing_lines_of_other_topics_and_blank_lines()
+    {
+        var path = Write("""{"topic":"a","value":{}}""", """{"topic":"b","value":{}}""", "", "   ");
+        await using var reader = Open(path, t => t == "a");
+
+        var batches = new List<IReadOnlyList<SourceRecord>>();
+        while (await reader.ReadBatchAsync(100, TimeSpan.Zero, CancellationToken.None) is { } batch)
+        {
+            batches.Add(batch);
+        }
+
+        Assert.Equal(StreamPosition.ForLine(4), reader.Cursor[FileSourceReader.CursorStream("changelog")]);
+        Assert.Single(batches.SelectMany(b => b));
+    }
+
+    [Fact]
+    public async Task A_last_line_without_newline_is_read()
+    {
+        var path = Path.Combine(_dir, "changelog.jsonl");
+        await File.WriteAllTextAsync(path, "{\"topic\":\"a\",\"value\":{}}\r\n{\"topic\":\"a\",\"value\":{\"x\":1}}");
+
+        var records = await ReadAll(path, _ => true);
+
+        Assert.Equal(2, records.Count);
+        Assert.Equal("{\"x\":1}", Encoding.UTF8.GetString(records[1].Message!.Value.Span));
+    }
+
+    [Fact]
+    public async Task Batches_hold_at_most_the_requested_number_of_records()
+    {
+        var path = Write(Enumerable.Range(0, 25).Select(_ => """{"topic":"a","value":{}}""").ToArray());
+        await using var reader = Open(path, _ => true);
+
+        var sizes = new List<int>();
+        while (await reader.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None) is { } batch)
+        {
+            sizes.Add(batch.Count);
+        }
+
+        Assert.Equal([10, 10, 5, 0], sizes);
+    }
+
+    [Fact]
+    public async Task A_following_reader_picks_up_lines_appended_later()
+    {
+        var path = Write("""{"topic":"a","value":{}}""");
+        var options = new FileSourceOptions { Path = path, Follow = true, PollInterval = TimeSpan.FromMilliseconds(10) };
+        await using var reader = new FileSourceReader("changelog", options, Request(_ => true));
+
+        var first = await reader.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None);
+        Assert.Single(first!);
+
+        var next = reader.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None).AsTask();
+        Assert.False(next.IsCompleted);
+        await File.AppendAllTextAsync(path, "{\"topic\":\"a\",\"value\":{\"n\":2}}\n");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var second = await next.WaitAsync(timeout.Token);
+
+        Assert.Equal(StreamPosition.ForLine(2), Assert.Single(second!).Message!.Position);
+    }
+
+    [Fact]
+    public async Task A_missing_file_is_a_source_error_naming_the_path()
+    {
+        await using var reader = Open(Path.Combine(_dir, "nope.jsonl"), _ => true);
+        var e = await Assert.ThrowsAsync<SourceException>(async () => await reader.ReadBatchAsync(1, TimeSpan.Zero, CancellationToken.None));
+        Assert.Contains("nope.jsonl does not exist", e.Message, StringComparison.Ordinal);
+    }
+
+    private string Write(params string[] lines)
+    {
+        var path = Path.Combine(_dir, "changelog.jsonl");
+        File.WriteAllText(path, string.Join("\n", lines) + "\n");
+        return path;
+    }
+
+    private static SourceReadRequest Request(Func<string, bool> filter, IReadOnlyDictionary<string, StreamPosition>? checkpoint = null, bool fromBeginning = false) =>
+        new("m", filter, checkpoint ?? new Dictionary<string, StreamPosition>(), fromBeginning);
+
+    private static FileSourceReader Open(string path, Func<string, bool> filter, IReadOnlyDictionary<string, StreamPosition>? checkpoint = null, bool fromBeginning = false) =>
+        new("changelog", new FileSourceOptions { Path = path }, Request(filter, checkpoint, fromBeginning));
+
+    private static async Task<List<SourceRecord>> ReadAll(string path, Func<string, bool>? filter = null, IReadOnlyDictionary<string, StreamPosition>? checkpoint = null, bool fromBeginning = false)
+    {
+        await using var reader = Open(path, filter ?? (t => t == Users), checkpoint, fromBeginning);
+        var all = new List<SourceRecord>();
+        while (await reader.ReadBatchAsync(1000, TimeSpan.Zero, CancellationToken.None) is { } batch)
+        {
+            all.AddRange(batch);
+        }
+
+        return all;
+    }
+}

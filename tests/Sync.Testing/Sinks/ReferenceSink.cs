@@ -1,0 +1,109 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+
+namespace Sync.Testing.Sinks;
+
+/// <summary>The materialization rules as a plain in-memory model: never regress by
+/// <see cref="ChangeVersion"/>, deletes kept as versioned markers, truncate marks every key
+/// deleted, checkpoint stored with the batch. Tests compare real sinks with it, and use it as a
+/// sink where the target does not matter.</summary>
+public sealed class ReferenceSink : ISink
+{
+    private readonly Dictionary<string, Dictionary<string, KeyState>> _tables = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, StreamPosition>> _checkpoints = new(StringComparer.Ordinal);
+
+    public string Name { get; init; } = "reference";
+
+    /// <summary>Throws on the n-th ApplyAsync call (1-based) before anything of it is applied, to model a crash.</summary>
+    public int FailOnApply { get; set; }
+
+    public int ApplyCalls { get; private set; }
+
+    public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<IReadOnlyDictionary<string, StreamPosition>>(
+            _checkpoints.TryGetValue(materializer, out var c) ? new Dictionary<string, StreamPosition>(c) : new Dictionary<string, StreamPosition>());
+
+    public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        ApplyCalls++;
+        if (ApplyCalls == FailOnApply)
+        {
+            throw new IOException("injected failure before the batch was applied");
+        }
+
+        var result = Apply(batch.Target.Table, batch.Changes);
+        if (!_checkpoints.TryGetValue(batch.Materializer, out var checkpoint))
+        {
+            _checkpoints[batch.Materializer] = checkpoint = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        }
+
+        foreach (var (stream, position) in batch.Checkpoint)
+        {
+            checkpoint[stream] = position;
+        }
+
+        return ValueTask.FromResult(result);
+    }
+
+    /// <summary>Applies changes one by one with the never-regress rule.</summary>
+    public ApplyResult Apply(string table, IEnumerable<ChangeEvent> changes)
+    {
+        if (!_tables.TryGetValue(table, out var rows))
+        {
+            _tables[table] = rows = new Dictionary<string, KeyState>(StringComparer.Ordinal);
+        }
+
+        int upserted = 0, deleted = 0, stale = 0;
+        foreach (var change in changes)
+        {
+            if (change.Op == ChangeOp.Truncate)
+            {
+                foreach (var key in rows.Keys.ToList())
+                {
+                    rows[key] = new KeyState(change.Version, null);
+                }
+
+                deleted++;
+                continue;
+            }
+
+            var version = change.Version;
+            if (rows.TryGetValue(change.KeyText, out var current))
+            {
+                if (!version.Supersedes(current.Version))
+                {
+                    stale++;
+                    continue;
+                }
+
+                // A change without an LSN keeps the LSN already known for the key.
+                version = version with { Lsn = version.Lsn ?? current.Version.Lsn };
+            }
+
+            rows[change.KeyText] = new KeyState(version, change.IsDelete ? null : change.After);
+            if (change.IsDelete)
+            {
+                deleted++;
+            }
+            else
+            {
+                upserted++;
+            }
+        }
+
+        return new ApplyResult(upserted, deleted, stale, []);
+    }
+
+    /// <summary>Live rows of a table: key text -> row as JSON.</summary>
+    public IReadOnlyDictionary<string, string> Rows(string table) =>
+        _tables.TryGetValue(table, out var rows)
+            ? rows.Where(r => r.Value.Row is not null).ToDictionary(r => r.Key, r => r.Value.Row!.ToJson(), StringComparer.Ordinal)
+            : new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, StreamPosition> Checkpoint(string materializer) =>
+        _checkpoints.TryGetValue(materializer, out var c) ? c : new Dictionary<string, StreamPosition>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private sealed record KeyState(ChangeVersion Version, Row? Row);
+}
