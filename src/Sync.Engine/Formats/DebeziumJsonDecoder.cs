@@ -1,0 +1,299 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Sync.Engine.Changes;
+using Sync.Engine.Sources;
+
+namespace Sync.Engine.Formats;
+
+/// <summary>Decodes Debezium change events written by Kafka Connect's JsonConverter (format
+/// <c>debezium-json</c>): the envelope with or without the <c>{"schema":…,"payload":…}</c> wrapper.
+/// With a schema, semantic types decode exactly (see <see cref="FieldReader"/>); without one, JSON
+/// values are kept as they are. Schemas are compiled once per distinct schema and cached.</summary>
+/// <remarks>Error messages name the JSON path of the problem and the kind of token found, never a
+/// value. Anything wrong with the input is a <see cref="DecodeException"/>.</remarks>
+public sealed class DebeziumJsonDecoder : IMessageDecoder
+{
+    private readonly DecoderOptions _options;
+    private readonly SchemaCache<EnvelopePlan> _envelopes;
+    private readonly KeyReader _keys;
+
+    public DebeziumJsonDecoder(DecoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _envelopes = new SchemaCache<EnvelopePlan>();
+        _keys = new KeyReader(new SchemaCache<RowPlan>());
+    }
+
+    /// <summary>How many distinct envelope schemas were compiled (the rest were cache hits).</summary>
+    public long SchemasCompiled => _envelopes.Compiled;
+
+    public ChangeEvent Decode(SourceMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        try
+        {
+            return DecodeCore(message);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json refuses to transcode an escaped unpaired surrogate (\ud800) to a string.
+            throw new DecodeException("message: a string is not valid Unicode text", e);
+        }
+    }
+
+    private ChangeEvent DecodeCore(SourceMessage message)
+    {
+        if (message.IsTombstone)
+        {
+            return Tombstone(message, null);
+        }
+
+        JsonInput.RequireUtf8(message.Value.Span, "value");
+        using var fast = JsonInput.TryParseCachedWrapper(message.Value, _envelopes, out var plan);
+        using var document = fast is null ? JsonInput.Parse(message.Value, "value", utf8Checked: true) : null;
+        JsonElement payload;
+        string at;
+        if (fast is not null)
+        {
+            payload = fast.RootElement;
+            at = "payload";
+        }
+        else
+        {
+            var root = document!.RootElement;
+            if (root.ValueKind == JsonValueKind.Null)
+            {
+                return Tombstone(message, null);
+            }
+
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw DecodeErrors.Expected("value", "a JSON object (a Debezium envelope)", root);
+            }
+
+            if (root.TryGetProperty("payload", out payload) && !root.TryGetProperty("op", out _))
+            {
+                at = "payload";
+                if (root.TryGetProperty("schema", out var schema) && schema.ValueKind != JsonValueKind.Null)
+                {
+                    plan = _envelopes.GetOrAdd(
+                        JsonMarshal.GetRawUtf8Value(schema),
+                        schema,
+                        static s => ConnectSchemaParser.ParseEnvelope(s, "schema"));
+                }
+            }
+            else
+            {
+                payload = root;
+                at = string.Empty;
+            }
+        }
+
+        if (at.Length > 0)
+        {
+            if (payload.ValueKind == JsonValueKind.Null)
+            {
+                return Tombstone(message, plan?.Image);
+            }
+
+            if (payload.ValueKind != JsonValueKind.Object)
+            {
+                throw DecodeErrors.Expected("payload", "a JSON object (a Debezium envelope)", payload);
+            }
+        }
+
+        var op = ReadOp(payload, at);
+        var before = ReadImage(payload, "before", plan?.Before, at);
+        var after = ReadImage(payload, "after", plan?.After, at);
+        if (after is null && op is ChangeOp.Create or ChangeOp.Update or ChangeOp.Read)
+        {
+            throw new DecodeException($"{JsonInput.Child(at, "after")}: missing; op '{OpCode(op)}' needs the after image");
+        }
+
+        Row key;
+        if (op == ChangeOp.Truncate)
+        {
+            key = Row.Empty;
+        }
+        else
+        {
+            var image = op == ChangeOp.Delete ? before : after;
+            var imageName = op == ChangeOp.Delete ? "before" : "after";
+            key = ReadKey(message.Key, plan?.Image, image, op == ChangeOp.Delete ? plan?.Before : plan?.After, JsonInput.Child(at, imageName));
+        }
+
+        return new ChangeEvent
+        {
+            Op = op,
+            Key = key,
+            Before = before,
+            After = after,
+            Source = ReadSource(payload, at),
+            Origin = message.ToOrigin(),
+            TsMs = ReadInt64(payload, "ts_ms", at),
+        };
+    }
+
+    private ChangeEvent Tombstone(SourceMessage message, RowPlan? imagePlan)
+    {
+        var bytes = KeyReader.Bytes(message.Key)
+            ?? throw new DecodeException("tombstone has no key: a null or empty value deletes the row of its key");
+        return new ChangeEvent
+        {
+            Op = ChangeOp.Tombstone,
+            Key = _keys.ReadObject(bytes, imagePlan),
+            Origin = message.ToOrigin(),
+        };
+    }
+
+    private Row ReadKey(MessageKey messageKey, RowPlan? keyTypes, Row? image, RowPlan? imagePlan, string imagePath)
+    {
+        if (KeyReader.Bytes(messageKey) is { } bytes)
+        {
+            return _keys.ReadObject(bytes, keyTypes);
+        }
+
+        if (_options.KeyColumns is not { Count: > 0 } columns)
+        {
+            throw new DecodeException(KeyReader.NoKey);
+        }
+
+        return image is null
+            ? throw new DecodeException($"{imagePath}: missing; a message without a key takes keyColumns from it")
+            : RowReader.Project(image, columns, imagePlan, imagePath);
+    }
+
+    private static ChangeOp ReadOp(JsonElement payload, string at)
+    {
+        if (!payload.TryGetProperty("op", out var op) || op.ValueKind != JsonValueKind.String)
+        {
+            var found = payload.TryGetProperty("op", out var present) ? DecodeErrors.KindName(present.ValueKind) : "nothing";
+            throw new DecodeException($"{JsonInput.Child(at, "op")}: expected an operation code (c, u, d, r or t), found {found}");
+        }
+
+        if (op.ValueEquals("c"))
+        {
+            return ChangeOp.Create;
+        }
+
+        if (op.ValueEquals("u"))
+        {
+            return ChangeOp.Update;
+        }
+
+        if (op.ValueEquals("d"))
+        {
+            return ChangeOp.Delete;
+        }
+
+        if (op.ValueEquals("r"))
+        {
+            return ChangeOp.Read;
+        }
+
+        return op.ValueEquals("t")
+            ? ChangeOp.Truncate
+            : throw new DecodeException($"{JsonInput.Child(at, "op")}: unknown operation code (expected c, u, d, r or t)");
+    }
+
+    private static string OpCode(ChangeOp op) => op switch
+    {
+        ChangeOp.Create => "c",
+        ChangeOp.Update => "u",
+        ChangeOp.Delete => "d",
+        ChangeOp.Read => "r",
+        ChangeOp.Truncate => "t",
+        _ => "tombstone",
+    };
+
+    private static Row? ReadImage(JsonElement payload, string name, RowPlan? plan, string at)
+    {
+        if (!payload.TryGetProperty(name, out var image) || image.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var path = JsonInput.Child(at, name);
+        return image.ValueKind == JsonValueKind.Object
+            ? RowReader.Read(image, plan, path)
+            : throw DecodeErrors.Expected(path, "a JSON object (a row image) or null", image);
+    }
+
+    private static SourceInfo? ReadSource(JsonElement payload, string at)
+    {
+        if (!payload.TryGetProperty("source", out var source) || source.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var path = JsonInput.Child(at, "source");
+        if (source.ValueKind != JsonValueKind.Object)
+        {
+            throw DecodeErrors.Expected(path, "a JSON object", source);
+        }
+
+        return new SourceInfo
+        {
+            Connector = ReadString(source, "connector", path),
+            Name = ReadString(source, "name", path),
+            Db = ReadString(source, "db", path),
+            Schema = ReadString(source, "schema", path),
+            Table = ReadString(source, "table", path),
+            // PostgreSQL's lsn is a number; other connectors' positions (SQL Server's change_lsn text, …) do not order as one.
+            Lsn = source.TryGetProperty("lsn", out var lsn) && lsn.ValueKind == JsonValueKind.Number && lsn.TryGetInt64(out var l) ? l : null,
+            TxId = ReadScalarText(source, "txId", path),
+            TsMs = ReadInt64(source, "ts_ms", path),
+            Snapshot = ReadScalarText(source, "snapshot", path),
+        };
+    }
+
+    private static string? ReadString(JsonElement obj, string name, string path)
+    {
+        if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.String
+            ? FieldReader.GetString(value, new FieldPath(path, name))
+            : throw DecodeErrors.Expected(JsonInput.Child(path, name), "a string", value);
+    }
+
+    /// <summary>A string, number or boolean as text: txId is a number (PostgreSQL) or text (others),
+    /// snapshot is a boolean (older Debezium) or a word (<c>true</c>, <c>last</c>, <c>incremental</c>, …).</summary>
+    private static string? ReadScalarText(JsonElement obj, string name, string path)
+    {
+        if (!obj.TryGetProperty(name, out var value))
+        {
+            return null;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.Null => null,
+            JsonValueKind.String => FieldReader.GetString(value, new FieldPath(path, name)),
+            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.True => "true",
+            JsonValueKind.False => "false",
+            _ => throw DecodeErrors.Expected(JsonInput.Child(path, name), "a string, number or boolean", value),
+        };
+    }
+
+    private static long? ReadInt64(JsonElement obj, string name, string path)
+    {
+        if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.Number)
+        {
+            throw DecodeErrors.Expected(JsonInput.Child(path, name), "an integer", value);
+        }
+
+        return value.TryGetInt64(out var n)
+            ? n
+            : throw new DecodeException($"{JsonInput.Child(path, name)}: number is not an integer in the range of int64");
+    }
+}
