@@ -12,7 +12,8 @@ namespace Sync.Testing.Changes;
 /// Change.Upsert(key: [("tenant", "t1"), ("id", 1)], lsn: 13, ("name", "b")).OnTopic("orders")
 /// </code>
 /// Key columns are put in the row image first unless listed among the columns. The position
-/// defaults to the LSN (<c>StreamPosition(0, lsn)</c>); the topic to <see cref="DefaultTopic"/>.
+/// defaults to the LSN (<c>StreamPosition(0, lsn)</c>, entry 0 without an LSN: set it with
+/// <see cref="At(ChangeEvent, long)"/>); the topic to <see cref="DefaultTopic"/>.
 /// Values: null, bool, integers, float/double, decimal (exact), string, byte[], Guid, DateOnly,
 /// DateTime (microsecond timestamp), DateTimeOffset, TimeSpan (interval), or a <see cref="FieldValue"/>.
 /// Named <c>Change</c> (not <c>Changes</c>) so that it never clashes with the <c>Sync.Engine.Changes</c> namespace.
@@ -119,7 +120,7 @@ public static class Change
     private static Row KeyRow((string Name, object? Value)[] key) => RowOf(key);
 
     private static StreamPosition PositionOf(long? lsn, long? position) =>
-        new(0, position ?? lsn ?? throw new ArgumentException("a change needs an LSN or a position"));
+        new(0, position ?? lsn ?? 0);
 
     private static ChangeEvent Build(ChangeOp op, Row key, Row? after, long? lsn, StreamPosition position) => new()
     {

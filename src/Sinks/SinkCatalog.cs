@@ -1,0 +1,10 @@
+using Sync.Engine.Sinks;
+using Sync.Sinks.Sqlite;
+
+namespace Sync.Sinks;
+
+/// <summary>Every sink type this build knows, by its config <c>type</c>.</summary>
+public static class SinkCatalog
+{
+    public static IReadOnlyList<ISinkFactory> All { get; } = [new SqliteSinkFactory()];
+}

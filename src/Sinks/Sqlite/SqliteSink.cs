@@ -1,0 +1,231 @@
+using Microsoft.Data.Sqlite;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+
+namespace Sync.Sinks.Sqlite;
+
+/// <summary>
+/// The embedded default sink: materializes changes into tables of one SQLite database file.
+/// <list type="bullet">
+/// <item>Durable on return: WAL journal with <c>synchronous=FULL</c>, one transaction per batch, the
+/// checkpoint written in the same transaction.</item>
+/// <item>Never regresses: each key's version (source LSN, stream, position) and delete markers live in
+/// <c>_sync_state</c>; an older change is counted as stale and skipped. Delete markers are kept for
+/// <see cref="SqliteSinkOptions.DeleteMarkerRetention"/> and pruned when the sink opens.</item>
+/// <item>Poison rows are returned as <see cref="RejectedChange"/>s and the rest of the batch is applied;
+/// busy/locked errors are retried with capped backoff; storage failures discard the connection and
+/// throw <see cref="SinkFatalException"/> (the next call opens a new connection).</item>
+/// </list>
+/// One connection, calls serialized. Tables are created when absent; see <see cref="SqliteWriter"/> for the type mapping.
+/// </summary>
+public sealed class SqliteSink : ISink
+{
+    private readonly SqliteSinkOptions _options;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private SqliteConnection? _connection;
+    private SqliteWriter? _writer;
+    private bool _disposed;
+
+    private SqliteSink(string name, SqliteSinkOptions options, TimeProvider time)
+    {
+        Name = name;
+        _options = options;
+        _time = time;
+    }
+
+    public string Name { get; }
+
+    /// <summary>The database file.</summary>
+    public string Path => _options.Path;
+
+    /// <summary>How many expired delete markers were pruned when the sink opened.</summary>
+    public int PrunedMarkers { get; private set; }
+
+    /// <summary>Opens (and creates when absent) the database, sets WAL and <c>synchronous=FULL</c>,
+    /// creates the side tables and prunes expired delete markers. Throws <see cref="ArgumentException"/>
+    /// listing every problem of <paramref name="options"/>.</summary>
+    public static ValueTask<SqliteSink> OpenAsync(string name, SqliteSinkOptions options, CancellationToken cancellationToken) =>
+        OpenAsync(name, options, TimeProvider.System, cancellationToken);
+
+    /// <inheritdoc cref="OpenAsync(string, SqliteSinkOptions, CancellationToken)"/>
+    /// <param name="time">The clock that stamps state rows and decides which markers expired.</param>
+    public static ValueTask<SqliteSink> OpenAsync(string name, SqliteSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        cancellationToken.ThrowIfCancellationRequested();
+        var problems = options.Validate("sinks." + name);
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", problems), nameof(options));
+        }
+
+        var sink = new SqliteSink(name, options, time);
+        try
+        {
+            var writer = sink.EnsureOpen();
+            sink.PrunedMarkers = writer.PruneMarkers(time.GetUtcNow() - options.DeleteMarkerRetention);
+        }
+        catch (SqliteException e)
+        {
+            sink.Discard();
+            throw new SinkFatalException($"sqlite sink '{name}': cannot open {options.Path}: {e.Message}", e);
+        }
+        catch
+        {
+            sink.Discard();
+            throw;
+        }
+
+        return ValueTask.FromResult(sink);
+    }
+
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return EnsureOpen().LoadCheckpoint(materializer);
+        }
+        catch (SqliteException e)
+        {
+            Discard();
+            throw new SinkFatalException($"sqlite sink '{Name}': cannot read the checkpoint of '{materializer}': {e.Message}", e);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ValidateTarget(batch.Target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var retry = _options.Retry;
+            for (var attempt = 1; ; attempt++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var writer = EnsureOpen();
+                try
+                {
+                    return writer.Apply(batch, _time.GetUtcNow());
+                }
+                catch (SqliteException e) when (SqliteErrorClassifier.Classify(e) == ErrorVerdict.Transient)
+                {
+                    if (attempt >= retry.MaxAttempts)
+                    {
+                        throw new SinkUnavailableException(
+                            $"sqlite sink '{Name}': table \"{batch.Target.Table}\" stayed busy or locked after {attempt} attempts: {e.Message}", e);
+                    }
+                }
+                catch (SqliteException e)
+                {
+                    // Poison errors outside a row write (checkpoint, state) are storage failures too.
+                    Discard();
+                    throw new SinkFatalException(
+                        $"sqlite sink '{Name}': a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\" failed and was rolled back; the connection was discarded: {e.Message}", e);
+                }
+
+                await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Throws when a target table name cannot be used: empty, a NUL character, or one of the
+    /// names SQLite and this sink reserve (<c>sqlite_*</c>, <c>_sync_*</c>).</summary>
+    public static void ValidateTarget(TargetSpec target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var table = target.Table;
+        if (string.IsNullOrEmpty(table) || table.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"table ({(string.IsNullOrEmpty(table) ? "empty" : "with a NUL character")}) must be a table name", nameof(target));
+        }
+
+        if (table.StartsWith("sqlite_", StringComparison.OrdinalIgnoreCase) || table.StartsWith("_sync_", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"table ({table}) is reserved: names starting with sqlite_ or _sync_ cannot be targets", nameof(target));
+        }
+    }
+
+    private SqliteWriter EnsureOpen()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_writer is not null)
+        {
+            return _writer;
+        }
+
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = _options.Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+
+            // Microsoft.Data.Sqlite retries busy statements itself until the command timeout (whole
+            // seconds, 0 = forever); keep that short and let busy_timeout and our backoff do the waiting.
+            DefaultTimeout = 1,
+        };
+        _connection = new SqliteConnection(builder.ConnectionString);
+        _connection.Open();
+        using (var command = _connection.CreateCommand())
+        {
+            var busyMs = (long)_options.BusyTimeout.TotalMilliseconds;
+            command.CommandText = FormattableString.Invariant($"PRAGMA busy_timeout = {busyMs};");
+            command.ExecuteNonQuery();
+            command.CommandText = "PRAGMA journal_mode = WAL;";
+            var mode = command.ExecuteScalar() as string;
+            if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new SinkFatalException($"sqlite sink '{Name}': {_options.Path} cannot use a WAL journal (journal_mode is {mode})");
+            }
+
+            command.CommandText = "PRAGMA synchronous = FULL;";
+            command.ExecuteNonQuery();
+        }
+
+        _writer = new SqliteWriter(_connection);
+        return _writer;
+    }
+
+    /// <summary>A connection in an unknown state is never reused: close it; the next call opens a new one.</summary>
+    private void Discard()
+    {
+        _writer?.Dispose();
+        _writer = null;
+        _connection?.Dispose();
+        _connection = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync();
+        try
+        {
+            _disposed = true;
+            Discard();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        _gate.Dispose();
+    }
+}

@@ -1,0 +1,15 @@
+using Sync.Engine.Config;
+using Sync.Engine.Sinks;
+
+namespace Sync.Sinks.Sqlite;
+
+/// <summary>Opens <c>type: sqlite</c> sinks.</summary>
+public sealed class SqliteSinkFactory : ISinkFactory
+{
+    public string Type => "sqlite";
+
+    public Type OptionsType => typeof(SqliteSinkOptions);
+
+    public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
+        await SqliteSink.OpenAsync(sink.Name, (SqliteSinkOptions)sink.Options, cancellationToken);
+}

@@ -1,0 +1,73 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using Sync.Engine.Config;
+
+namespace Sync.Sinks.Sqlite;
+
+/// <summary>Settings of the SQLite sink, the embedded default sink. In the config:
+/// <c>sinks: { local: { type: sqlite, path: quickstart.db, busyTimeout: 5s, deleteMarkerRetention: 7d } }</c>.</summary>
+public sealed class SqliteSinkOptions : IValidatable
+{
+    /// <summary>The database file; created when absent (its directory must exist). Required, no default.
+    /// Example: <c>quickstart.db</c>. An in-memory database is refused: it is not durable.</summary>
+    [Required]
+    [FilePath]
+    [Description("The database file, relative to the config file's folder; created when absent. Example: `quickstart.db`.")]
+    public string Path { get; set; } = string.Empty;
+
+    /// <summary>How long a statement waits for another connection's lock before the error counts as
+    /// transient and the batch is retried with backoff (SQLite <c>busy_timeout</c>). Default 5 s.</summary>
+    [Description("How long a statement waits for another connection's lock before the batch is retried with backoff. Default 5s.")]
+    public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long the version of a deleted key (a delete marker) is kept, so that a late, older
+    /// create or update of that key cannot bring the row back. Markers older than this are pruned
+    /// when the sink opens; an older change that arrives after that would be applied. Default 7 days;
+    /// keep it longer than any redelivery or replay window you run.</summary>
+    [Description("How long the version of a deleted key is kept so that a late, older create cannot bring the row back; pruned when the sink opens. Default 7d.")]
+    public TimeSpan DeleteMarkerRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Backoff for transient errors (SQLITE_BUSY, SQLITE_LOCKED). Default 8 attempts, 50 ms doubling to 2 s.</summary>
+    [Description("Backoff for busy/locked errors: `maxAttempts` (default 8), `initialDelay` (50ms), `maxDelay` (2s).")]
+    public RetryPolicy Retry { get; set; } = RetryPolicy.Default;
+
+    /// <summary>Every problem at once, each naming the field path under <paramref name="path"/> and the
+    /// value, e.g. <c>sinks.local.path (empty) must be a file path</c>. Pure: touches no file.</summary>
+    public IReadOnlyList<string> Validate(string path)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Path))
+        {
+            problems.Add($"{path}.path (empty) must be a file path");
+        }
+        else if (Path.Trim() == ":memory:" || Path.StartsWith("file::memory:", StringComparison.OrdinalIgnoreCase))
+        {
+            problems.Add($"{path}.path ({Path}) must be a file path: an in-memory database is not durable");
+        }
+        else if (Path.IndexOfAny(System.IO.Path.GetInvalidPathChars()) >= 0 || Path.EndsWith('/'))
+        {
+            problems.Add($"{path}.path ({Path.ReplaceLineEndings(" ")}) must be a file path");
+        }
+
+        if (BusyTimeout < TimeSpan.Zero || BusyTimeout > TimeSpan.FromHours(1))
+        {
+            problems.Add($"{path}.busyTimeout ({Durations.Format(BusyTimeout)}) must be between 0ms and 1h");
+        }
+
+        if (DeleteMarkerRetention <= TimeSpan.Zero)
+        {
+            problems.Add($"{path}.deleteMarkerRetention ({Durations.Format(DeleteMarkerRetention)}) must be positive");
+        }
+
+        if (Retry is null)
+        {
+            problems.Add($"{path}.retry (null) must be set");
+        }
+        else
+        {
+            problems.AddRange(Retry.Validate(path + ".retry"));
+        }
+
+        return problems;
+    }
+}
