@@ -1,1 +1,3 @@
-return 0;
+using Sync.Cli;
+
+return await SyncCli.InvokeAsync(args, Console.Out, Console.Error);

@@ -76,9 +76,18 @@ public sealed partial class OptionsBinder
 
         foreach (var (key, property) in properties)
         {
-            if (!seen.Contains(key) && property.GetCustomAttribute<RequiredAttribute>() is not null)
+            if (property.GetCustomAttribute<RequiredAttribute>() is null)
+            {
+                continue;
+            }
+
+            if (!seen.Contains(key))
             {
                 Problem(node, $"{path}.{key}", $"{path}.{key} is required");
+            }
+            else if (property.GetValue(options) is string { Length: 0 } or null)
+            {
+                Problem(Lines.GetValueOrDefault($"{path}.{key}"), $"{path}.{key}", $"{path}.{key} must not be empty");
             }
         }
 
@@ -182,6 +191,12 @@ public sealed partial class OptionsBinder
             }
 
             value = list;
+            return true;
+        }
+
+        if (node is YamlMappingNode && type.IsClass && type != typeof(string) && type.GetConstructor(Type.EmptyTypes) is not null)
+        {
+            value = Bind(type, node, path);
             return true;
         }
 

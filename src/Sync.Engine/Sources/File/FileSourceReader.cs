@@ -158,7 +158,7 @@ public sealed class FileSourceReader : ISourceReader
         {
             return new FileStream(_options.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new SourceException($"changelog file {_options.Path} does not exist");
         }

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using Sync.Engine.Runtime;
+
+namespace Sync.Cli.Commands;
+
+/// <summary><c>sync run --config F [--materializer NAME]...</c>: materializes from each checkpoint on.</summary>
+internal static class RunCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var config = CommonOptions.Config();
+        var materializers = new Option<string[]>("--materializer", "-m")
+        {
+            Description = "Run only this materializer (repeat for several). Default: all.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var logLevel = CommonOptions.LogLevel();
+        var command = new Command("run", "Materialize every configured changelog into its sink, resuming from the checkpoint stored with the data. Ends at the end of finite sources; Ctrl+C stops after the current batch.")
+        {
+            config,
+            materializers,
+            logLevel,
+        };
+        command.SetAction((parse, cancellationToken) => SyncHost.RunAsync(
+            parse.GetRequiredValue(config),
+            parse.GetValue(materializers) ?? [],
+            RunMode.Resume,
+            parse.GetValue(logLevel),
+            output,
+            error,
+            cancellationToken));
+        return command;
+    }
+}

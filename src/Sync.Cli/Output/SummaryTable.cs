@@ -1,0 +1,56 @@
+using System.Globalization;
+using Spectre.Console;
+using Sync.Engine.Runtime;
+
+namespace Sync.Cli.Output;
+
+/// <summary>The table a run prints at its end: one row per materializer.</summary>
+internal static class SummaryTable
+{
+    public static void Write(TextWriter output, RunMode mode, IReadOnlyList<MaterializerOutcome> outcomes)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(output),
+        });
+        console.Profile.Width = 120;
+
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn("materializer");
+        table.AddColumn("target");
+        foreach (var column in new[] { "read", "applied", "deleted", "stale", "collapsed", "dead-lettered", "seconds" })
+        {
+            table.AddColumn(new TableColumn(column).RightAligned());
+        }
+
+        table.AddColumn("status");
+        foreach (var o in outcomes)
+        {
+            var c = o.Counters;
+            table.AddRow(
+                Markup.Escape(o.Name),
+                Markup.Escape($"{o.Sink}/{o.Table}"),
+                N(c.Read),
+                N(c.Applied),
+                N(c.Deleted),
+                N(c.SkippedStale),
+                N(c.Collapsed),
+                N(c.DeadLettered),
+                o.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture),
+                o.Failure is null ? "ok" : "failed");
+        }
+
+        console.Write(new Text(mode == RunMode.Backfill ? "backfill summary" : "run summary"));
+        console.WriteLine();
+        console.Write(table);
+        foreach (var o in outcomes.Where(o => o.Counters.DeadLettered > 0))
+        {
+            console.WriteLine($"dead letters of {o.Name}: {o.DeadLetterPath}");
+        }
+    }
+
+    private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,43 @@
+using System.CommandLine;
+using Sync.Cli.Commands;
+
+namespace Sync.Cli;
+
+/// <summary>The command line: builds the commands and maps outcomes to exit codes.</summary>
+public static class SyncCli
+{
+    public static RootCommand Build(TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("sync keeps PostgreSQL tables, Redis caches and Elasticsearch indexes in step with Debezium changelogs on Pulsar (or in changelog files), and erases a data subject everywhere on request.");
+        root.Subcommands.Add(RunCommand.Create(output, error));
+        root.Subcommands.Add(BackfillCommand.Create(output, error));
+        root.Subcommands.Add(ValidateCommand.Create(output, error));
+        return root;
+    }
+
+    public static async Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = Build(output, error);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var problem in parse.Errors)
+            {
+                await error.WriteLineAsync($"error: {problem.Message}");
+            }
+
+            await error.WriteLineAsync($"Run '{root.Name} --help' to see the commands and options.");
+            return ExitCodes.Usage;
+        }
+
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+    }
+}
+
+/// <summary>Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failure = 1;
+    public const int Usage = 2;
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+
+namespace Sync.Cli.Tests;
+
+public sealed class DeadLetterTests : IDisposable
+{
+    private const string Topic = "persistent://public/default/db1.public.users";
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task Bad_lines_and_undecodable_messages_go_to_the_dead_letter_file_and_the_rest_is_applied()
+    {
+        _workspace.Write("data/users.jsonl", string.Join('\n',
+            $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":1},"value":{"op":"c","after":{"id":1,"name":"a"},"source":{"lsn":10}}}""",
+            """{"topic": "broken""",
+            $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":2},"value":{"op":"x","after":{"id":2}}}""",
+            $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":3},"value":{"op":"c","after":{"id":3,"name":"c"},"source":{"lsn":12}}}""") + "\n");
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+            sinks:
+              local: {"{"} type: sqlite, path: users.db {"}"}
+            materializers:
+              users:
+                source: changelog
+                topics: ['{Topic}']
+                sink: local
+                table: users
+            """);
+
+        var result = await _workspace.Sync("run", "--config", config);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["id=1|name=a", "id=3|name=c"], SqliteTables.Rows(_workspace.File("users.db"), "users"));
+        Assert.Contains("users.jsonl:2 cannot be read", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"message {Topic} @ 0:3:-1 cannot be decoded", result.Error, StringComparison.Ordinal);
+
+        var letters = File.ReadAllLines(_workspace.File("users.deadletter.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2, letters.Count);
+        Assert.Equal("read", letters[0].GetProperty("stage").GetString());
+        Assert.Equal("users.jsonl:2", letters[0].GetProperty("location").GetString());
+        Assert.Equal("""{"topic": "broken""", letters[0].GetProperty("raw").GetString());
+        Assert.Equal("decode", letters[1].GetProperty("stage").GetString());
+        Assert.Equal(Topic, letters[1].GetProperty("topic").GetString());
+        Assert.Equal("0:3:-1", letters[1].GetProperty("position").GetString());
+        Assert.False(string.IsNullOrEmpty(letters[1].GetProperty("reason").GetString()));
+        // The message is kept whole, so that a fixed dead-letter file can be replayed as a changelog.
+        Assert.Equal("x", letters[1].GetProperty("message").GetProperty("value").GetProperty("op").GetString());
+        Assert.Contains("dead letters of users:", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_missing_changelog_file_fails_the_run_with_exit_1_and_names_the_file()
+    {
+        var config = _workspace.Write("sync.yaml", """
+            sources:
+              changelog: { type: file, path: data/none.jsonl }
+            sinks:
+              local: { type: sqlite, path: users.db }
+            materializers:
+              users: { source: changelog, topics: [t], sink: local, table: users }
+            """);
+
+        var result = await _workspace.Sync("run", "--config", config);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("none.jsonl does not exist", result.Error, StringComparison.Ordinal);
+    }
+}

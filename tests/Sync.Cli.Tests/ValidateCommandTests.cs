@@ -1,0 +1,72 @@
+using Snapshooter.Xunit;
+
+namespace Sync.Cli.Tests;
+
+public sealed class ValidateCommandTests : IDisposable
+{
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task The_quickstart_config_is_valid()
+    {
+        var result = await _workspace.Sync("validate", "--config", _workspace.Quickstart);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("ok", result.Output.Trim());
+    }
+
+    [Fact]
+    public async Task A_broken_config_lists_every_problem_with_line_and_field_and_exits_2()
+    {
+        var config = _workspace.Write("broken.yaml", """
+            sources:
+              changelog: { type: file, path: data/changelog.jsonl, follow: sometimes }
+              bus: { type: kafka }
+            sinks:
+              local: { type: sqlite, path: ':memory:', busyTimeout: 5 }
+            materializers:
+              users:
+                source: changelog
+                topics: [persistent://public/default/db1.public.users]
+                format: avro
+                sink: lokal
+                table: users
+                batchSize: 1000000
+              orders:
+                source: changelog
+                sink: local
+                table: ''
+                keyColumns: []
+            subjects:
+              customer:
+                users: { key: id }
+                invoices: { field: customer_id }
+            """);
+
+        var result = await _workspace.Sync("validate", "--config", config);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Empty(result.Output);
+        Snapshot.Match(result.Error);
+    }
+
+    [Fact]
+    public async Task A_missing_config_file_is_a_usage_error()
+    {
+        var result = await _workspace.Sync("validate", "--config", "nope.yaml");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("nope.yaml: cannot read the config file", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_missing_required_option_is_a_usage_error()
+    {
+        var result = await _workspace.Sync("run");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("Option '--config' is required.", result.Error, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,53 @@
+using Sync.Testing.Process;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>A temp folder with a copy of examples/, so that each test owns its database and files.</summary>
+internal sealed class Workspace : IDisposable
+{
+    public Workspace()
+    {
+        Directory = System.IO.Directory.CreateTempSubdirectory("sync-cli-").FullName;
+        Copy(RepoPaths.Examples, Examples);
+    }
+
+    public string Directory { get; }
+
+    public string Examples => Path.Combine(Directory, "examples");
+
+    public string Quickstart => Path.Combine(Examples, "quickstart.yaml");
+
+    public string QuickstartDb => Path.Combine(Examples, "quickstart.db");
+
+    public string File(string relative) => Path.Combine(Directory, relative);
+
+    public string Write(string relative, string text)
+    {
+        var path = File(relative);
+        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        System.IO.File.WriteAllText(path, text);
+        return path;
+    }
+
+    public Task<ProcessResult> Sync(params string[] args) => SyncProcess.RunAsync(Directory, args);
+
+    public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
+
+    private static void Copy(string from, string to)
+    {
+        System.IO.Directory.CreateDirectory(to);
+        foreach (var file in System.IO.Directory.GetFiles(from))
+        {
+            var name = Path.GetFileName(file);
+            if (!name.EndsWith(".db", StringComparison.Ordinal) && !name.Contains(".db-", StringComparison.Ordinal) && !name.EndsWith(".deadletter.jsonl", StringComparison.Ordinal))
+            {
+                System.IO.File.Copy(file, Path.Combine(to, name));
+            }
+        }
+
+        foreach (var dir in System.IO.Directory.GetDirectories(from))
+        {
+            Copy(dir, Path.Combine(to, Path.GetFileName(dir)));
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+
+namespace Sync.Testing.Process;
+
+/// <summary>What a finished process printed and returned.</summary>
+public sealed record ProcessResult(int ExitCode, string Output, string Error)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}";
+}
+
+/// <summary>Runs the real CLI as a separate process, as a user would.</summary>
+public static class SyncProcess
+{
+    /// <summary>Runs <c>dotnet sync.dll ARGS</c> in <paramref name="workingDirectory"/> and waits for it.</summary>
+    public static Task<ProcessResult> RunAsync(string workingDirectory, params string[] args) =>
+        RunAsync("dotnet", [RepoPaths.CliAssembly, .. args], workingDirectory, TimeSpan.FromMinutes(3));
+
+    /// <summary>Starts the CLI without waiting, for tests that stop it themselves.</summary>
+    public static System.Diagnostics.Process Start(string workingDirectory, params string[] args)
+    {
+        var info = Info("dotnet", [RepoPaths.CliAssembly, .. args], workingDirectory);
+        return System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("the CLI did not start");
+    }
+
+    public static async Task<ProcessResult> RunAsync(string fileName, IReadOnlyList<string> args, string workingDirectory, TimeSpan timeout)
+    {
+        using var process = System.Diagnostics.Process.Start(Info(fileName, args, workingDirectory))
+            ?? throw new InvalidOperationException($"{fileName} did not start");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{fileName} {string.Join(' ', args)} did not finish within {timeout}");
+        }
+
+        return new ProcessResult(process.ExitCode, await output, await error);
+    }
+
+    private static ProcessStartInfo Info(string fileName, IEnumerable<string> args, string workingDirectory)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        return info;
+    }
+}
