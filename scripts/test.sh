@@ -71,7 +71,7 @@ for project in tests/*.Tests/*.csproj; do
   name="$(basename "$project" .csproj)"
   log "running $name"
   out="$work/$name.log"
-  dotnet test "$project" --no-build -c Debug --nologo --logger "console;verbosity=normal" >"$out" 2>&1
+  dotnet test "$project" --no-build -c Debug --nologo --logger "console;verbosity=minimal" >"$out" 2>&1
   code=$?
   # Show failures and skips with their reasons; the full log is in the temp folder meanwhile.
   grep -E "^\s+(Failed|Skipped) |Error Message|Assert\.|Expected|Actual|Skipped reason|\[SKIP\]" "$out" | head -200

@@ -52,6 +52,32 @@ public sealed class DeadLetterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_row_the_sink_cannot_write_goes_to_the_dead_letter_file_with_stage_apply()
+    {
+        _workspace.Write("data/users.jsonl", string.Join('\n',
+            $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":1},"value":{"op":"c","after":{"id":1,"name":"a"},"source":{"lsn":10}}}""",
+            $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":null},"value":{"op":"c","after":{"id":null,"name":"b"},"source":{"lsn":11}}}""") + "\n");
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+            sinks:
+              local: {"{"} type: sqlite, path: users.db {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users {"}"}
+            """);
+
+        var result = await _workspace.Sync("run", "--config", config);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["id=1|name=a"], SqliteTables.Rows(_workspace.File("users.db"), "users"));
+        var letter = JsonDocument.Parse(Assert.Single(File.ReadAllLines(_workspace.File("users.deadletter.jsonl")))).RootElement;
+        Assert.Equal("apply", letter.GetProperty("stage").GetString());
+        Assert.Equal("0:2:-1", letter.GetProperty("position").GetString());
+        Assert.Contains("key column \"id\" is NULL", letter.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Equal("b", letter.GetProperty("message").GetProperty("value").GetProperty("after").GetProperty("name").GetString());
+    }
+
+    [Fact]
     public async Task A_missing_changelog_file_fails_the_run_with_exit_1_and_names_the_file()
     {
         var config = _workspace.Write("sync.yaml", """

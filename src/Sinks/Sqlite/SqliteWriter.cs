@@ -150,6 +150,11 @@ internal sealed class SqliteWriter : IDisposable
                 _writeCheckpoint.ExecuteNonQuery();
             }
 
+            if (context.Rejected.Count > 0)
+            {
+                batch.BeforeCommit?.Invoke(context.Rejected);
+            }
+
             _transaction.Commit();
             return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
         }

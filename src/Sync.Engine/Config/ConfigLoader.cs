@@ -248,16 +248,17 @@ public static class ConfigLoader
     }
 
     private static Exception Inner(YamlException e) => e.InnerException is YamlException inner ? Inner(inner) : e;
+}
 
-    private sealed class SubjectBindingOptions : IValidatable
-    {
-        [System.ComponentModel.Description("Key column of the message key that identifies the subject.")]
-        public string? Key { get; set; }
+/// <summary>How one materializer identifies a subject: by a key column or by a row column.</summary>
+public sealed class SubjectBindingOptions : IValidatable
+{
+    [System.ComponentModel.Description("Key column of the message key that identifies the subject.")]
+    public string? Key { get; set; }
 
-        [System.ComponentModel.Description("Row column that holds the subject's id, for rows keyed by something else.")]
-        public string? Field { get; set; }
+    [System.ComponentModel.Description("Row column that holds the subject's id, for rows keyed by something else.")]
+    public string? Field { get; set; }
 
-        public IReadOnlyList<string> Validate(string path) =>
-            (Key is null) == (Field is null) ? [$"{path}: exactly one of key and field must be set"] : [];
-    }
+    public IReadOnlyList<string> Validate(string path) =>
+        (Key is null) == (Field is null) ? [$"{path}: exactly one of key and field must be set"] : [];
 }

@@ -50,6 +50,7 @@ public sealed partial class OptionsBinder
 
         var properties = Properties(type);
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var converted = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
             var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
@@ -71,6 +72,7 @@ public sealed partial class OptionsBinder
             if (TryConvert(property, valueNode, keyPath, out var value))
             {
                 property.SetValue(options, value);
+                converted.Add(key);
             }
         }
 
@@ -85,7 +87,7 @@ public sealed partial class OptionsBinder
             {
                 Problem(node, $"{path}.{key}", $"{path}.{key} is required");
             }
-            else if (property.GetValue(options) is string { Length: 0 } or null)
+            else if (converted.Contains(key) && property.GetValue(options) is string { Length: 0 } or null)
             {
                 Problem(Lines.GetValueOrDefault($"{path}.{key}"), $"{path}.{key}", $"{path}.{key} must not be empty");
             }
@@ -142,7 +144,8 @@ public sealed partial class OptionsBinder
             return text;
         }
 
-        return EnvReference().Replace(text, match =>
+        var missing = false;
+        var result = EnvReference().Replace(text, match =>
         {
             var name = match.Groups["name"].Value;
             var value = _environment(name);
@@ -157,8 +160,10 @@ public sealed partial class OptionsBinder
             }
 
             Problem(scalar, path, $"{path}: environment variable {name} is not set");
+            missing = true;
             return string.Empty;
         });
+        return missing ? null : result;
     }
 
     private bool TryConvert(PropertyInfo property, YamlNode node, string path, out object? value)

@@ -44,7 +44,16 @@ public sealed class DeadLetterWriter : IAsyncDisposable
     }
 
     /// <summary>Writes what was added to the file and forces it to disk.</summary>
-    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    public ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Flush();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Writes what was added to the file and forces it to disk, on the calling thread
+    /// (a sink calls it inside its transaction, before commit).</summary>
+    public void Flush()
     {
         if (_pending.Length == 0)
         {
@@ -59,12 +68,11 @@ public sealed class DeadLetterWriter : IAsyncDisposable
                 Directory.CreateDirectory(directory);
             }
 
-            _file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read, 4096, FileOptions.Asynchronous);
+            _file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read, 4096);
         }
 
         _pending.Position = 0;
-        await _pending.CopyToAsync(_file, cancellationToken);
-        await _file.FlushAsync(cancellationToken);
+        _pending.CopyTo(_file);
         _file.Flush(flushToDisk: true);
         _pending.SetLength(0);
     }

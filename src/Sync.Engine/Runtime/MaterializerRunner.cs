@@ -93,15 +93,21 @@ public sealed partial class MaterializerRunner
             await _deadLetters.FlushAsync(CancellationToken.None);
 
             var collapsed = Collapser.Collapse(changes);
-            var result = await _sink.ApplyAsync(new SinkBatch(_name, target, collapsed, checkpoint), CancellationToken.None);
-            foreach (var rejected in result.Rejected)
+            var batch = new SinkBatch(_name, target, collapsed, checkpoint)
             {
-                var message = rejected.Change.Origin;
-                LogRejected(_logger, _name, $"{message.Topic} @ {message.Position}", rejected.Reason);
-                _deadLetters.Add("apply", FindMessage(records, rejected.Change), rejected.Reason);
-            }
+                BeforeCommit = rejections =>
+                {
+                    foreach (var rejected in rejections)
+                    {
+                        var origin = rejected.Change.Origin;
+                        LogRejected(_logger, _name, $"{origin.Topic} @ {origin.Position}", rejected.Reason);
+                        _deadLetters.Add("apply", FindMessage(records, rejected.Change), rejected.Reason);
+                    }
 
-            await _deadLetters.FlushAsync(CancellationToken.None);
+                    _deadLetters.Flush();
+                },
+            };
+            var result = await _sink.ApplyAsync(batch, CancellationToken.None);
             await _reader.AcknowledgeAsync(CancellationToken.None);
 
             Counters.AddRead(records.Count);

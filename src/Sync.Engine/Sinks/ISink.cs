@@ -27,7 +27,13 @@ public sealed record SinkBatch(
     string Materializer,
     TargetSpec Target,
     IReadOnlyList<ChangeEvent> Changes,
-    IReadOnlyDictionary<string, StreamPosition> Checkpoint);
+    IReadOnlyDictionary<string, StreamPosition> Checkpoint)
+{
+    /// <summary>Called with the batch's rejected changes before the batch commits, so that their
+    /// dead letters are durable before the checkpoint moves past them. If it throws, the batch is
+    /// rolled back. Called again when the sink retries the batch.</summary>
+    public Action<IReadOnlyList<RejectedChange>>? BeforeCommit { get; init; }
+}
 
 /// <summary>What a sink did with a batch.</summary>
 public sealed record ApplyResult(int Upserted, int Deleted, int Stale, IReadOnlyList<RejectedChange> Rejected)

@@ -335,6 +335,30 @@ public sealed class SqliteSinkTests
     }
 
     [Fact]
+    public async Task Rejections_are_handed_over_before_commit_and_a_failing_handover_rolls_the_batch_back()
+    {
+        await using var db = await SqliteTestDb.OpenAsync();
+        var good = Change.Create(key: ("id", 1), lsn: 10, ("name", "ada"));
+        var poison = Change.Create(key: ("id", null), lsn: 11, ("name", "n"));
+        var checkpoint = new Dictionary<string, StreamPosition> { [good.Origin.Topic] = new(0, 11) };
+
+        IReadOnlyList<RejectedChange>? handedOver = null;
+        var refused = new SinkBatch(SqliteTestDb.Materializer, new TargetSpec("users"), [good, poison], checkpoint)
+        {
+            BeforeCommit = rejected => throw new IOException("dead-letter disk full"),
+        };
+        await Assert.ThrowsAnyAsync<Exception>(async () => await db.Sink.ApplyAsync(refused, CancellationToken.None));
+        Assert.Empty(await db.Sink.LoadCheckpointAsync(SqliteTestDb.Materializer, CancellationToken.None));
+
+        var accepted = refused with { BeforeCommit = rejected => handedOver = rejected };
+        var result = await db.Sink.ApplyAsync(accepted, CancellationToken.None);
+
+        Assert.Equal([poison], handedOver!.Select(r => r.Change));
+        Assert.Equal(result.Rejected, handedOver);
+        Assert.Equal(new StreamPosition(0, 11), (await db.Sink.LoadCheckpointAsync(SqliteTestDb.Materializer, CancellationToken.None))[good.Origin.Topic]);
+    }
+
+    [Fact]
     public async Task Poison_row_is_rejected_with_a_reason_while_the_rest_of_the_batch_applies()
     {
         await using var db = await SqliteTestDb.OpenAsync();

@@ -32,6 +32,11 @@ public sealed class ReferenceSink : ISink
         }
 
         var result = Apply(batch.Target.Table, batch.Changes);
+        if (result.Rejected.Count > 0)
+        {
+            batch.BeforeCommit?.Invoke(result.Rejected);
+        }
+
         if (!_checkpoints.TryGetValue(batch.Materializer, out var checkpoint))
         {
             _checkpoints[batch.Materializer] = checkpoint = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);

@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sources.File;
+using Sync.Sinks;
+
+// Measures the walking skeleton's hot paths against the limit next to each:
+//   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
+//   e2e:     changelog file -> SQLite through the real runtime, events/s
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick]
+var quick = args.Contains("--quick");
+var root = FindRoot();
+var lines = File.ReadAllLines(Path.Combine(root, "examples", "data", "changelog.jsonl"))
+    .Where(l => !l.Contains("\"topic\":\"persistent://public/default/db1\"", StringComparison.Ordinal))
+    .Select(Encoding.UTF8.GetBytes)
+    .ToArray();
+var target = quick ? 200_000 : 2_000_000;
+
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
+Console.WriteLine();
+Console.WriteLine("| figure | value | unit | limit | limit value | ratio |");
+Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: |");
+
+foreach (var (name, filter) in new (string, Func<byte[], bool>)[]
+{
+    ("decode debezium-json, bare envelope", l => l.AsSpan().IndexOf("db1.public.customers"u8) >= 0),
+    ("decode debezium-json, with schema", l => l.AsSpan().IndexOf("db2.sales.orders"u8) >= 0 && l.AsSpan().IndexOf("\"value\":null"u8) < 0),
+})
+{
+    var sample = lines.Where(filter).ToArray();
+    var bytes = sample.Sum(l => (long)l.Length);
+    var limit = Measure(target, sample, line =>
+    {
+        var reader = new Utf8JsonReader(line);
+        while (reader.Read())
+        {
+        }
+    });
+    var decoder = MessageFormats.Create("debezium-json", new DecoderOptions());
+    var decode = Measure(target, sample, line =>
+    {
+        var message = ChangelogLineParser.Parse(line, StreamPosition.ForLine(1), out _);
+        _ = decoder.Decode(message);
+    });
+    var mbPerSecond = decode * bytes / sample.Length / 1e6;
+    Row(name, decode, "events/s", "Utf8JsonReader pass", limit);
+    Console.WriteLine($"| {name} | {mbPerSecond:0.0} | MB/s | | | |");
+}
+
+var events = quick ? 100_000 : 1_000_000;
+var dir = Directory.CreateTempSubdirectory("sync-bench-").FullName;
+try
+{
+    var changelog = Path.Combine(dir, "items.jsonl");
+    WriteChangelog(changelog, events, keys: events / 10);
+    var config = Path.Combine(dir, "sync.yaml");
+    File.WriteAllText(config, """
+        sources:
+          changelog: { type: file, path: items.jsonl }
+        sinks:
+          local: { type: sqlite, path: items.db }
+        materializers:
+          items: { source: changelog, topics: [items], sink: local, table: items, batchSize: 5000 }
+        """);
+    var components = new SyncComponents(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+    var loaded = ConfigLoader.Load(config, components.Types);
+    var clock = Stopwatch.StartNew();
+    var outcome = (await new SyncRuntime(loaded, components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None)).Single();
+    var elapsed = clock.Elapsed.TotalSeconds;
+    if (outcome.Failure is not null)
+    {
+        throw outcome.Failure;
+    }
+
+    Row($"changelog file -> SQLite, {events:N0} changes over {events / 10:N0} keys", events / elapsed, "events/s", null, null);
+}
+finally
+{
+    Directory.Delete(dir, recursive: true);
+}
+
+static double Measure(int count, byte[][] sample, Action<byte[]> action)
+{
+    for (var i = 0; i < Math.Min(count / 10, 20_000); i++)
+    {
+        action(sample[i % sample.Length]);
+    }
+
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < count; i++)
+    {
+        action(sample[i % sample.Length]);
+    }
+
+    return count / clock.Elapsed.TotalSeconds;
+}
+
+static void Row(string name, double value, string unit, string? limitName, double? limit) =>
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"| {name} | {value:N0} | {unit} | {limitName ?? "-"} | {(limit is { } l ? l.ToString("N0", CultureInfo.InvariantCulture) : "-")} | {(limit is { } m ? (value / m).ToString("0.00", CultureInfo.InvariantCulture) : "-")} |"));
+
+static void WriteChangelog(string path, int events, int keys)
+{
+    var random = new Random(42);
+    using var writer = new StreamWriter(path);
+    for (var i = 1; i <= events; i++)
+    {
+        var key = random.Next(keys);
+        var roll = random.Next(10);
+        var op = roll < 6 ? "u" : roll < 9 ? "c" : "d";
+        writer.Write("{\"topic\":\"items\",\"key\":{\"id\":");
+        writer.Write(key);
+        writer.Write("},\"value\":{\"op\":\"");
+        writer.Write(op);
+        writer.Write(op == "d"
+            ? $"\",\"before\":{{\"id\":{key}}},\"after\":null"
+            : $"\",\"before\":null,\"after\":{{\"id\":{key},\"name\":\"item {key}\",\"price\":{i % 1000}.25,\"qty\":{i % 17},\"note\":\"change {i}\"}}");
+        writer.Write($",\"source\":{{\"lsn\":{1000 + i}}},\"ts_ms\":1748854800000}}}}\n");
+    }
+}
+
+static string FindRoot()
+{
+    foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Sync.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+    }
+
+    throw new InvalidOperationException("run from inside the repository");
+}
