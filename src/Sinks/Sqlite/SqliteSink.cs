@@ -142,6 +142,38 @@ public sealed class SqliteSink : ISink
         }
     }
 
+    public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(match);
+        ValidateTarget(target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return EnsureOpen().Erase(target.Table, match, _time.GetUtcNow());
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(match);
+        ValidateTarget(target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return EnsureOpen().Count(target.Table, match);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     /// <summary>Throws when a target table name cannot be used: empty, a NUL character, or one of the
     /// names SQLite and this sink reserve (<c>sqlite_*</c>, <c>_sync_*</c>).</summary>
     public static void ValidateTarget(TargetSpec target)

@@ -360,6 +360,91 @@ internal sealed class SqliteWriter : IDisposable
         _truncateMarkers[context.Target] = new StateEntry(version with { Lsn = version.Lsn ?? marker?.Version.Lsn }, Deleted: true);
     }
 
+    /// <summary>Deletes every row whose column equals the value, in one transaction, leaving a
+    /// delete marker just after each row's version so that no replay of what it held comes back.</summary>
+    public long Erase(string target, SubjectMatch match, DateTimeOffset now)
+    {
+        var table = LoadTable(target);
+        if (table is null || !table.Columns.ContainsKey(match.Column))
+        {
+            return 0;
+        }
+
+        var context = new BatchContext(target, FormatTime(now));
+        _transaction = _connection.BeginTransaction();
+        try
+        {
+            var keys = new List<string>();
+            using (var select = _connection.CreateCommand())
+            {
+                select.Transaction = _transaction;
+                select.CommandText = $"SELECT {string.Join(", ", table.KeyColumns.Select(Quote))} FROM {table.QuotedName} WHERE {Quote(match.Column)} = $value";
+                select.Parameters.AddWithValue("$value", ToDbValue(match.Value));
+                using var reader = select.ExecuteReader();
+                while (reader.Read())
+                {
+                    var values = new FieldValue[table.KeyColumns.Length];
+                    for (var i = 0; i < values.Length; i++)
+                    {
+                        values[i] = FromDbValue(reader.GetValue(i));
+                    }
+
+                    keys.Add(new Row(table.KeyColumns, values).ToJson());
+                }
+            }
+
+            long removed;
+            using (var delete = _connection.CreateCommand())
+            {
+                delete.Transaction = _transaction;
+                delete.CommandText = $"DELETE FROM {table.QuotedName} WHERE {Quote(match.Column)} = $value";
+                delete.Parameters.AddWithValue("$value", ToDbValue(match.Value));
+                removed = delete.ExecuteNonQuery();
+            }
+
+            foreach (var keyText in keys)
+            {
+                var stored = ReadStateExact(target, keyText);
+                var version = stored?.Version.JustAfter() ?? new ChangeVersion(null, "erasure", StreamPosition.Start);
+                WriteState(context, keyText, version, stored, deleted: true);
+            }
+
+            _transaction.Commit();
+            return removed;
+        }
+        catch
+        {
+            RollBack();
+            throw;
+        }
+    }
+
+    /// <summary>How many rows hold the value in the column.</summary>
+    public long Count(string target, SubjectMatch match)
+    {
+        var table = LoadTable(target);
+        if (table is null || !table.Columns.ContainsKey(match.Column))
+        {
+            return 0;
+        }
+
+        using var count = _connection.CreateCommand();
+        count.CommandText = $"SELECT count(*) FROM {table.QuotedName} WHERE {Quote(match.Column)} = $value";
+        count.Parameters.AddWithValue("$value", ToDbValue(match.Value));
+        return (long)count.ExecuteScalar()!;
+    }
+
+    /// <summary>A stored key value as the decoder would have produced it for the common key types
+    /// (integers, text, bytes, reals).</summary>
+    private static FieldValue FromDbValue(object value) => value switch
+    {
+        long l => FieldValue.FromInt64(l),
+        double d => FieldValue.FromDouble(d),
+        string s => FieldValue.FromString(s),
+        byte[] b => FieldValue.FromBytes(b),
+        _ => FieldValue.Null,
+    };
+
     private int DeleteByKeyText(TableState table, string keyText)
     {
         var command = table.DeleteCommand(_connection);

@@ -35,4 +35,9 @@ public readonly record struct ChangeVersion(long? Lsn, string Stream, StreamPosi
     /// <summary>True when a change of this version may replace state of the stored version:
     /// anything but an older one (equal re-applies idempotently).</summary>
     public bool Supersedes(ChangeVersion stored) => CompareTo(stored) != VersionOrder.Older;
+
+    /// <summary>The smallest version newer than this one: the marker an erasure leaves, so that a
+    /// replay of the very change it erased is stale too, while any later change is newer.</summary>
+    public ChangeVersion JustAfter() =>
+        Lsn is { } lsn ? this with { Lsn = lsn + 1 } : this with { Position = Position with { BatchIndex = Position.BatchIndex + 1 } };
 }

@@ -102,7 +102,8 @@ public static class ConfigLoader
             {
                 var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
                 var path = $"materializers.{name}";
-                var options = binder.Bind<MaterializerOptions>(node, path);
+                var options = binder.Bind<MaterializerOptions>(node, path, "target");
+                BindTarget(binder, node, path, options, sinks, types);
                 materializers.Add(new(name, options));
                 CheckReference(binder, path, "source", options.Source, Declared(root, "sources"));
                 CheckReference(binder, path, "sink", options.Sink, Declared(root, "sinks"));
@@ -169,6 +170,30 @@ public static class ConfigLoader
         }
 
         return result;
+    }
+
+    private static void BindTarget(OptionsBinder binder, YamlNode node, string path, MaterializerOptions options, Dictionary<string, ComponentConfig> sinks, ComponentTypes types)
+    {
+        if (!sinks.TryGetValue(options.Sink, out var sink))
+        {
+            return;
+        }
+
+        var targetType = types.SinkTargets.GetValueOrDefault(sink.Type);
+        var targetNode = node is YamlMappingNode mapping && mapping.Children.TryGetValue(new YamlScalarNode("target"), out var t) ? t : null;
+        if (targetNode is null)
+        {
+            options.Target = targetType is null ? null : binder.Bind(targetType, new YamlMappingNode(), $"{path}.target");
+            return;
+        }
+
+        if (targetType is null)
+        {
+            binder.Problem(targetNode, $"{path}.target", $"{path}.target: sinks of type {sink.Type} take no target settings");
+            return;
+        }
+
+        options.Target = binder.Bind(targetType, targetNode, $"{path}.target");
     }
 
     /// <summary>Names declared in a section, including those whose settings have problems, so that

@@ -43,6 +43,9 @@ public sealed class MaterializerOptions : IValidatable
     [Description("JSON Lines file that receives messages that cannot be decoded or applied, with the reason. Default: `<materializer>.deadletter.jsonl` next to the config file.")]
     public string? DeadLetter { get; set; }
 
+    /// <summary>The sink-specific <c>target:</c> settings, bound with the sink type's target options type.</summary>
+    public object? Target { get; internal set; }
+
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();

@@ -37,6 +37,9 @@ public sealed class ComponentTypes
 
     public Dictionary<string, Type> Sinks { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Per sink type, the options type of a materializer's <c>target:</c> block.</summary>
+    public Dictionary<string, Type> SinkTargets { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Names of the message formats that can be decoded.</summary>
     public List<string> Formats { get; } = [];
 

@@ -44,7 +44,7 @@ public sealed partial class MaterializerRunner
     /// already read when cancellation comes is still applied, so stopping loses nothing.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var target = new TargetSpec(_options.Table);
+        var target = new TargetSpec(_options.Table) { Options = _options.Target };
         while (!cancellationToken.IsCancellationRequested)
         {
             IReadOnlyList<SourceRecord>? records;

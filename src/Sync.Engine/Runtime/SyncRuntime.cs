@@ -41,6 +41,10 @@ public sealed class SyncComponents
             foreach (var (name, sink) in Sinks)
             {
                 types.Sinks[name] = sink.OptionsType;
+                if (sink.TargetOptionsType is { } targetType)
+                {
+                    types.SinkTargets[name] = targetType;
+                }
             }
 
             types.Formats.AddRange(Formats);

@@ -15,11 +15,27 @@ public interface ISink : IAsyncDisposable
     /// <summary>Applies the batch: upserts and deletes that are not older than the state held
     /// (never regress), and the batch's checkpoint, atomically where the sink can.</summary>
     ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken);
+
+    /// <summary>Removes every row of the target whose column equals the value (a key column: the row
+    /// of that key; another column: every row that holds it), leaving a delete marker at each row's
+    /// version so that no older change brings it back. Returns how many rows were removed.</summary>
+    ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken);
+
+    /// <summary>How many rows of the target match (0 after a complete erase).</summary>
+    ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken);
 }
+
+/// <summary>Rows whose <paramref name="Column"/> (the sink's column name) equals <paramref name="Value"/>.</summary>
+public sealed record SubjectMatch(string Column, FieldValue Value);
 
 /// <summary>Where in a sink a materializer writes.</summary>
 /// <param name="Table">Table (or key prefix, or index) name.</param>
-public sealed record TargetSpec(string Table);
+public sealed record TargetSpec(string Table)
+{
+    /// <summary>The sink-specific target settings bound from the materializer's <c>target:</c>
+    /// block (an instance of the sink factory's <see cref="ISinkFactory.TargetOptionsType"/>), or null.</summary>
+    public object? Options { get; init; }
+}
 
 /// <summary>A collapsed batch: at most one change per key (the newest), plus truncates in order,
 /// and the positions to checkpoint once it is applied.</summary>

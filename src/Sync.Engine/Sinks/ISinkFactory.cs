@@ -11,5 +11,9 @@ public interface ISinkFactory
     /// <summary>The options type the config section binds to.</summary>
     Type OptionsType { get; }
 
+    /// <summary>The options type of a materializer's <c>target:</c> block for this sink type
+    /// (e.g. a Redis key template), or null when the sink takes none.</summary>
+    Type? TargetOptionsType => null;
+
     ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken);
 }

@@ -99,6 +99,30 @@ public sealed class ReferenceSink : ISink
         return new ApplyResult(upserted, deleted, stale, []);
     }
 
+    public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        long removed = 0;
+        if (_tables.TryGetValue(target.Table, out var rows))
+        {
+            foreach (var (key, state) in rows.ToList())
+            {
+                if (Matches(state, match))
+                {
+                    rows[key] = new KeyState(state.Version.JustAfter(), null);
+                    removed++;
+                }
+            }
+        }
+
+        return ValueTask.FromResult(removed);
+    }
+
+    public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_tables.TryGetValue(target.Table, out var rows) ? rows.Values.LongCount(s => Matches(s, match)) : 0L);
+
+    private static bool Matches(KeyState state, SubjectMatch match) =>
+        state.Row is { } row && row.TryGet(match.Column, out var value) && value == match.Value;
+
     /// <summary>Live rows of a table: key text -> row as JSON.</summary>
     public IReadOnlyDictionary<string, string> Rows(string table) =>
         _tables.TryGetValue(table, out var rows)

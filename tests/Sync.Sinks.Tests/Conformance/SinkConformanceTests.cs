@@ -1,0 +1,216 @@
+using FsCheck;
+using FsCheck.Xunit;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using Sync.Testing.Changes;
+
+namespace Sync.Sinks.Tests.Conformance;
+
+/// <summary>The behaviour every sink must have. A sink joins the suite with a subclass that
+/// creates its harness; each test owns its own target.</summary>
+public abstract class SinkConformanceTests
+{
+    protected const string Materializer = "conformance";
+
+    protected abstract Task<ISinkHarness> CreateHarnessAsync();
+
+    [Fact]
+    public async Task Upsert_writes_the_row_and_a_second_upsert_replaces_it()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("upserts");
+
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "ada")));
+        await ApplyAsync(h, t, Change.Update(("id", 1), 11, ("name", "ada lovelace")));
+
+        Assert.Equal(["id=1|name=ada lovelace"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task Delete_removes_the_row_and_a_delete_of_a_missing_key_is_harmless()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("deletes");
+
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "a")), Change.Create(("id", 2), 11, ("name", "b")));
+        var result = await ApplyAsync(h, t, Change.Delete(("id", 1), 12), Change.Delete(("id", 99), 13));
+
+        Assert.Equal(["id=2|name=b"], await h.ReadAsync(t));
+        Assert.Empty(result.Rejected);
+    }
+
+    [Fact]
+    public async Task A_row_can_be_created_again_after_a_delete()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("recreate");
+
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "a")));
+        await ApplyAsync(h, t, Change.Delete(("id", 1), 11));
+        await ApplyAsync(h, t, Change.Create(("id", 1), 12, ("name", "again")));
+
+        Assert.Equal(["id=1|name=again"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task A_batch_redelivered_twice_leaves_the_same_state()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("redelivered");
+        ChangeEvent[] batch = [Change.Create(("id", 1), 10, ("name", "a")), Change.Update(("id", 1), 11, ("name", "b")), Change.Create(("id", 2), 12, ("name", "c"))];
+
+        await ApplyAsync(h, t, batch);
+        var once = await h.ReadAsync(t);
+        await ApplyAsync(h, t, batch);
+        await ApplyAsync(h, t, batch);
+
+        Assert.Equal(once, await h.ReadAsync(t));
+        Assert.Equal(["id=1|name=b", "id=2|name=c"], once);
+    }
+
+    [Fact]
+    public async Task An_older_change_after_a_newer_one_does_not_win()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("older");
+
+        await ApplyAsync(h, t, Change.Update(("id", 1), 20, ("name", "new")));
+        var result = await ApplyAsync(h, t, Change.Update(("id", 1), 10, ("name", "old")));
+
+        Assert.Equal(["id=1|name=new"], await h.ReadAsync(t));
+        Assert.Equal(1, result.Stale);
+    }
+
+    [Fact]
+    public async Task A_late_older_create_after_a_delete_does_not_resurrect_the_row()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("resurrect");
+
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "a")));
+        await ApplyAsync(h, t, Change.Delete(("id", 1), 20));
+        var result = await ApplyAsync(h, t, Change.Create(("id", 1), 15, ("name", "late")));
+
+        Assert.Empty(await h.ReadAsync(t));
+        Assert.Equal(1, result.Stale);
+    }
+
+    [Fact]
+    public async Task The_checkpoint_survives_a_restart()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("checkpoint");
+        var change = Change.Create(("id", 1), 10, ("name", "a")).At(42);
+
+        await ApplyAsync(h, t, change);
+        await h.RestartAsync();
+
+        var checkpoint = await h.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None);
+        Assert.Equal(new StreamPosition(0, 42), checkpoint[change.Origin.Topic]);
+        Assert.Equal(["id=1|name=a"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task Composite_keys_identify_rows_by_every_key_column()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("composite");
+
+        await ApplyAsync(h, t,
+            Change.Create([("tenant", "a"), ("id", 1)], 10, ("name", "a1")),
+            Change.Create([("tenant", "b"), ("id", 1)], 11, ("name", "b1")));
+        await ApplyAsync(h, t, Change.Delete([("tenant", "a"), ("id", 1)], 12));
+
+        Assert.Equal(["id=1|name=b1|tenant=b"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task Unicode_long_values_and_nulls_are_stored_exactly()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("values");
+        var longText = string.Concat(Enumerable.Repeat("ä漢🙂", 100_000));
+
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "Zoë 漢字 🙂"), ("bio", longText), ("note", null)));
+
+        Assert.Equal([$"bio={longText}|id=1|name=Zoë 漢字 🙂|note=null"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task A_column_added_mid_stream_is_stored()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("evolve");
+
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "a")));
+        await ApplyAsync(h, t, Change.Create(("id", 2), 11, ("name", "b"), ("tier", "gold")));
+
+        Assert.Equal(["id=1|name=a|tier=null", "id=2|name=b|tier=gold"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task A_row_without_its_key_column_is_rejected_with_a_reason_and_the_rest_applies()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("poison");
+        var poison = Change.Create(("id", 2), 11, ("name", "m")).WithAfter(Change.RowOf(("name", "m")));
+
+        var result = await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "a")), poison, Change.Create(("id", 3), 12, ("name", "c")));
+
+        Assert.Equal(["id=1|name=a", "id=3|name=c"], await h.ReadAsync(t));
+        var rejected = Assert.Single(result.Rejected);
+        Assert.Same(poison, rejected.Change);
+        Assert.Contains("id", rejected.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Erase_by_key_and_by_field_removes_the_rows_and_stops_older_changes()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("erase");
+        await ApplyAsync(h, t,
+            Change.Create(("id", 1), 10, ("customer", 7), ("name", "a")),
+            Change.Create(("id", 2), 11, ("customer", 7), ("name", "b")),
+            Change.Create(("id", 3), 12, ("customer", 8), ("name", "c")));
+
+        var byField = new SubjectMatch("customer", FieldValue.FromInt64(7));
+        Assert.Equal(2, await h.Sink.CountAsync(t, byField, CancellationToken.None));
+        Assert.Equal(2, await h.Sink.EraseAsync(t, byField, CancellationToken.None));
+        Assert.Equal(0, await h.Sink.CountAsync(t, byField, CancellationToken.None));
+        Assert.Equal(1, await h.Sink.EraseAsync(t, new SubjectMatch("id", FieldValue.FromInt64(3)), CancellationToken.None));
+
+        var replay = await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("customer", 7), ("name", "a")));
+        Assert.Empty(await h.ReadAsync(t));
+        Assert.Equal(1, replay.Stale);
+    }
+
+    [Property(MaxTest = 25)]
+    public bool Any_sequence_with_redeliveries_ends_in_the_reference_state(byte[] ops, byte[] keys, int[] picks, PositiveInt batchSize)
+    {
+        var log = Changelogs.Random(ops, keys, keyCount: 4);
+        var delivery = Changelogs.WithRedeliveries(log, picks);
+        var expected = Changelogs.FinalState(log).Values.Select(Canonical).Order(StringComparer.Ordinal).ToList();
+
+        return Task.Run(async () =>
+        {
+            await using var h = await CreateHarnessAsync();
+            var t = h.Target("property");
+            foreach (var batch in delivery.Chunk(Math.Min(batchSize.Get, 7)))
+            {
+                await ApplyAsync(h, t, Engine.Runtime.Collapser.Collapse(batch).ToArray());
+            }
+
+            return expected.SequenceEqual(await h.ReadAsync(t));
+        }).GetAwaiter().GetResult();
+    }
+
+    /// <summary>A row as the harnesses print it: columns by name, canonical text.</summary>
+    protected static string Canonical(Row row) =>
+        string.Join('|', row.Names.Select((n, i) => (n, v: row.Values[i].ToText() ?? "null")).OrderBy(c => c.n, StringComparer.Ordinal).Select(c => $"{c.n}={c.v}"));
+
+    protected static async Task<ApplyResult> ApplyAsync(ISinkHarness harness, TargetSpec target, params ChangeEvent[] changes)
+    {
+        var checkpoint = changes.GroupBy(c => c.Origin.Topic).ToDictionary(g => g.Key, g => g.Max(c => c.Origin.Position));
+        return await harness.Sink.ApplyAsync(new SinkBatch(Materializer, target, changes, checkpoint), CancellationToken.None);
+    }
+}
