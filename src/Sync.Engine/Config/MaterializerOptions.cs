@@ -30,6 +30,15 @@ public sealed class MaterializerOptions : IValidatable
     [Description("Target table (or key prefix, or index) in the sink.")]
     public string Table { get; set; } = string.Empty;
 
+    [Description("Which columns reach the sink and under which names: `include`, `exclude`, `rename`.")]
+    public ColumnsOptions? Columns { get; set; }
+
+    [Description("Extra columns filled from the change: column name -> `topic`, `position`, `publishTime`, `eventTime`, `op`, `tsMs`, `source.<field>` or `property.<name>`.")]
+    public Dictionary<string, string>? Metadata { get; set; }
+
+    [Description("Fan-in: a tenant column that joins the key, taken from the topic name or the source block.")]
+    public TenantOptions? Tenant { get; set; }
+
     [Description("Key columns taken from the row when a message has no key (tables without a primary key).")]
     public List<string>? KeyColumns { get; set; }
 
@@ -87,6 +96,17 @@ public sealed class MaterializerOptions : IValidatable
         if (Linger < TimeSpan.Zero || Linger > TimeSpan.FromMinutes(1))
         {
             problems.Add($"{path}.linger ({Durations.Format(Linger)}) must be between 0ms and 1m");
+        }
+
+        if (Metadata is not null)
+        {
+            foreach (var (column, expression) in Metadata)
+            {
+                if (!Runtime.ChangeMapper.IsMetadata(expression))
+                {
+                    problems.Add($"{path}.metadata.{column} ({expression}) must be one of: {Runtime.ChangeMapper.MetadataList}");
+                }
+            }
         }
 
         if (KeyColumns is { Count: 0 })

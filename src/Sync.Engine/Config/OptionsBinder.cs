@@ -125,8 +125,21 @@ public sealed partial class OptionsBinder
 
     private int LineOf(string message, string path)
     {
-        var field = FieldOf(message, path);
-        return Lines.TryGetValue(field, out var line) ? line : Lines.GetValueOrDefault(path);
+        // The line of the field, else of the nearest enclosing key that has one.
+        for (var field = FieldOf(message, path); field.Length >= path.Length; field = field[..Math.Max(field.LastIndexOf('.'), 0)])
+        {
+            if (Lines.TryGetValue(field, out var line))
+            {
+                return line;
+            }
+
+            if (field.LastIndexOf('.') < 0)
+            {
+                break;
+            }
+        }
+
+        return Lines.GetValueOrDefault(path);
     }
 
     private static string FieldOf(string message, string path)
@@ -196,6 +209,28 @@ public sealed partial class OptionsBinder
             }
 
             value = list;
+            return true;
+        }
+
+        if (type == typeof(Dictionary<string, string>))
+        {
+            if (node is not YamlMappingNode map)
+            {
+                Problem(node, path, $"{path} must be a mapping of names to values");
+                return false;
+            }
+
+            var dictionary = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (keyNode, valueNode) in map.Children)
+            {
+                var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+                if (Scalar(valueNode, $"{path}.{name}") is { } text)
+                {
+                    dictionary[name] = text;
+                }
+            }
+
+            value = dictionary;
             return true;
         }
 

@@ -19,6 +19,7 @@ public sealed partial class MaterializerRunner
     private readonly ISink _sink;
     private readonly DeadLetterWriter _deadLetters;
     private readonly ILogger _logger;
+    private readonly ChangeMapper _mapper;
 
     public MaterializerRunner(
         string name,
@@ -36,6 +37,7 @@ public sealed partial class MaterializerRunner
         _sink = sink;
         _deadLetters = deadLetters;
         _logger = logger;
+        _mapper = new ChangeMapper(options);
     }
 
     public MaterializerCounters Counters { get; } = new();
@@ -79,12 +81,18 @@ public sealed partial class MaterializerRunner
                 checkpoint[message.Topic] = message.Position;
                 try
                 {
-                    changes.Add(_decoder.Decode(message));
+                    changes.Add(_mapper.Map(_decoder.Decode(message)));
                 }
                 catch (DecodeException e)
                 {
                     LogUndecodable(_logger, _name, message.Describe(), e.Message);
                     _deadLetters.Add("decode", message, e.Message);
+                    deadLettered++;
+                }
+                catch (MapException e)
+                {
+                    LogUnmappable(_logger, _name, message.Describe(), e.Message);
+                    _deadLetters.Add("map", message, e.Message);
                     deadLettered++;
                 }
             }
@@ -140,6 +148,9 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: message {Location} cannot be decoded: {Reason}; sent to the dead-letter file")]
     private static partial void LogUndecodable(ILogger logger, string materializer, string location, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: message {Location} cannot be mapped: {Reason}; sent to the dead-letter file")]
+    private static partial void LogUnmappable(ILogger logger, string materializer, string location, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: change from {Location} cannot be written: {Reason}; sent to the dead-letter file")]
     private static partial void LogRejected(ILogger logger, string materializer, string location, string reason);

@@ -68,7 +68,7 @@ public class ConfigLoaderTests
                 "sync.yaml:8: materializers.users.topics: exactly one of topics and topicPattern must be set",
                                 "sync.yaml:12: materializers.users.batchSize (0) must be between 1 and 100000",
                 "sync.yaml:13: materializers.users.linger (soon) must be a duration such as 250ms, 5s, 10m, 2h or 7d",
-                "sync.yaml:14: materializers.users.colour is not a known key (known: batchSize, deadLetter, format, keyColumns, linger, sink, source, table, topicPattern, topics)",
+                "sync.yaml:14: materializers.users.colour is not a known key (known: batchSize, columns, deadLetter, format, keyColumns, linger, metadata, sink, source, table, target, tenant, topicPattern, topics)",
                 "sync.yaml:15: extra is not a known key (known: sources, sinks, materializers, subjects)",
             ],
             e.Problems.Select(p => p.ToString()));
@@ -143,6 +143,27 @@ public class ConfigLoaderTests
 
         Assert.Contains(e.Problems, p => p.Message == "subjects.customer.users: exactly one of key and field must be set");
         Assert.Contains(e.Problems, p => p.Message == "subjects.customer.orders: orders does not name a configured materializer");
+    }
+
+    [Fact]
+    public void Mapping_settings_are_checked()
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse(Valid + """
+
+                columns: { include: [a], exclude: [b], rename: { a: x, b: x } }
+                metadata: { src: source.nope, region: property.region }
+                tenant: { column: tenant, from: header, pattern: '(?<t>x' }
+            """));
+
+        Assert.Equal(
+            [
+                "materializers.users.columns: at most one of include and exclude may be set",
+                "materializers.users.columns.rename: 2 columns are renamed to x",
+                "materializers.users.metadata.src (source.nope) must be one of: topic, position, publishTime, eventTime, op, tsMs, source.connector, source.name, source.db, source.schema, source.table, source.lsn, source.txId, source.tsMs, property.<name>",
+                "materializers.users.tenant.from (header) must be one of: topic, source.db, source.schema, source.name",
+                "materializers.users.tenant.pattern ((?<t>x) is not a valid regular expression: Invalid pattern '(?<t>x' at offset 6. Not enough )'s.",
+            ],
+            e.Problems.Select(p => p.Message));
     }
 
     [Fact]
