@@ -234,19 +234,29 @@ internal sealed class SqliteWriter : IDisposable
             command.Parameters[i].Value = ToDbValue(values[i]);
         }
 
-        try
+        if (!TryExecute(command, context, change, "written"))
         {
-            command.ExecuteNonQuery();
-        }
-        catch (SqliteException e) when (SqliteErrorClassifier.Classify(e) == ErrorVerdict.Poison)
-        {
-            // A failed statement changes nothing (SQLite statement atomicity), so the batch goes on.
-            context.Reject(change, $"table \"{context.Target}\" (key {Describe(keyNames)}): the row cannot be written: {Reason(e)}");
             return;
         }
 
         WriteState(context, change.KeyText, version, stored, deleted: false);
         context.Upserted++;
+    }
+
+    /// <summary>Runs a row statement; a poison error rejects the change. A failed statement changes
+    /// nothing (SQLite statement atomicity), so the batch goes on.</summary>
+    private static bool TryExecute(SqliteCommand command, BatchContext context, ChangeEvent change, string action)
+    {
+        try
+        {
+            command.ExecuteNonQuery();
+            return true;
+        }
+        catch (SqliteException e) when (SqliteErrorClassifier.Classify(e) == ErrorVerdict.Poison)
+        {
+            context.Reject(change, $"table \"{context.Target}\" (key {Describe(change.Key.Names)}): the row cannot be {action}: {Reason(e)}");
+            return false;
+        }
     }
 
     private void ApplyDelete(BatchContext context, ChangeEvent change)
@@ -281,13 +291,8 @@ internal sealed class SqliteWriter : IDisposable
                 command.Parameters[table.KeyOrdinal(keyNames[i])].Value = ToDbValue(change.Key.Values[i]);
             }
 
-            try
+            if (!TryExecute(command, context, change, "deleted"))
             {
-                command.ExecuteNonQuery();
-            }
-            catch (SqliteException e) when (SqliteErrorClassifier.Classify(e) == ErrorVerdict.Poison)
-            {
-                context.Reject(change, $"table \"{context.Target}\" (key {Describe(keyNames)}): the row cannot be deleted: {Reason(e)}");
                 return;
             }
         }

@@ -11,7 +11,7 @@ namespace Sync.Engine.Formats;
 /// values are kept as they are. Schemas are compiled once per distinct schema and cached.</summary>
 /// <remarks>Error messages name the JSON path of the problem and the kind of token found, never a
 /// value. Anything wrong with the input is a <see cref="DecodeException"/>.</remarks>
-public sealed class DebeziumJsonDecoder : IMessageDecoder
+public sealed class DebeziumJsonDecoder : JsonMessageDecoder
 {
     private readonly DecoderOptions _options;
     private readonly SchemaCache<EnvelopePlan> _envelopes;
@@ -28,21 +28,7 @@ public sealed class DebeziumJsonDecoder : IMessageDecoder
     /// <summary>How many distinct envelope schemas were compiled (the rest were cache hits).</summary>
     public long SchemasCompiled => _envelopes.Compiled;
 
-    public ChangeEvent Decode(SourceMessage message)
-    {
-        ArgumentNullException.ThrowIfNull(message);
-        try
-        {
-            return DecodeCore(message);
-        }
-        catch (InvalidOperationException e)
-        {
-            // System.Text.Json refuses to transcode an escaped unpaired surrogate (\ud800) to a string.
-            throw new DecodeException("message: a string is not valid Unicode text", e);
-        }
-    }
-
-    private ChangeEvent DecodeCore(SourceMessage message)
+    protected override ChangeEvent DecodeCore(SourceMessage message)
     {
         if (message.IsTombstone)
         {

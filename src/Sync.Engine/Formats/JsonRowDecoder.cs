@@ -11,7 +11,7 @@ namespace Sync.Engine.Formats;
 /// empty value is a <see cref="ChangeOp.Tombstone"/>. The key is the message key: a JSON object
 /// gives its fields; a JSON scalar or text that is not JSON gives one column named
 /// <see cref="DecoderOptions.ScalarKeyColumn"/> (an integer as Int64, anything else as String).</summary>
-public sealed class JsonRowDecoder : IMessageDecoder
+public sealed class JsonRowDecoder : JsonMessageDecoder
 {
     private readonly DecoderOptions _options;
     private readonly SchemaCache<RowPlan> _rowSchemas = new();
@@ -27,21 +27,7 @@ public sealed class JsonRowDecoder : IMessageDecoder
     /// <summary>How many distinct row schemas were compiled (the rest were cache hits).</summary>
     public long SchemasCompiled => _rowSchemas.Compiled;
 
-    public ChangeEvent Decode(SourceMessage message)
-    {
-        ArgumentNullException.ThrowIfNull(message);
-        try
-        {
-            return DecodeCore(message);
-        }
-        catch (InvalidOperationException e)
-        {
-            // System.Text.Json refuses to transcode an escaped unpaired surrogate (\ud800) to a string.
-            throw new DecodeException("message: a string is not valid Unicode text", e);
-        }
-    }
-
-    private ChangeEvent DecodeCore(SourceMessage message)
+    protected override ChangeEvent DecodeCore(SourceMessage message)
     {
         if (message.IsTombstone)
         {
