@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Sync.Cli.Output;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
+using Sync.Compliance.Ledger;
 using Sync.Engine.Runtime;
 using Sync.Sinks;
 
@@ -47,7 +48,7 @@ internal static class SyncHost
             })
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
-        var runtime = new SyncRuntime(config, components, loggerFactory);
+        var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name));
         IReadOnlyList<MaterializerOutcome> outcomes;
         try
         {

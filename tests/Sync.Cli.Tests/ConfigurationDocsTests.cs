@@ -27,6 +27,7 @@ public partial class ConfigurationDocsTests
 
         data.Add("materializers", typeof(MaterializerOptions).AssemblyQualifiedName!);
         data.Add("subjects", typeof(SubjectBindingOptions).AssemblyQualifiedName!);
+        data.Add("erasure", typeof(ErasureOptions).AssemblyQualifiedName!);
         return data;
     }
 

@@ -1,3 +1,4 @@
+using Sync.Testing.Files;
 using System.Text;
 
 namespace Sync.Cli.Tests;

@@ -1,3 +1,4 @@
+using Sync.Testing.Files;
 using System.Text.Json;
 
 namespace Sync.Cli.Tests;

@@ -1,3 +1,4 @@
+using Sync.Testing.Files;
 using Snapshooter;
 using Snapshooter.Xunit;
 
@@ -14,6 +15,7 @@ public sealed class HelpTests : IDisposable
     [InlineData("run")]
     [InlineData("backfill")]
     [InlineData("validate")]
+    [InlineData("erase")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [command, "--help"];

@@ -1,3 +1,5 @@
+using Sync.Testing.Files;
+
 namespace Sync.Cli.Tests;
 
 public sealed class MappingTests : IDisposable

@@ -1,3 +1,4 @@
+using Sync.Testing.Files;
 using Snapshooter.Xunit;
 
 namespace Sync.Cli.Tests;

@@ -16,12 +16,12 @@ internal static class SummaryTable
             Interactive = InteractionSupport.No,
             Out = new AnsiConsoleOutput(output),
         });
-        console.Profile.Width = 120;
+        console.Profile.Width = 160;
 
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("materializer");
         table.AddColumn("target");
-        foreach (var column in new[] { "read", "applied", "deleted", "stale", "collapsed", "dead-lettered", "seconds" })
+        foreach (var column in new[] { "read", "applied", "deleted", "stale", "collapsed", "suppressed", "dead-lettered", "seconds" })
         {
             table.AddColumn(new TableColumn(column).RightAligned());
         }
@@ -38,6 +38,7 @@ internal static class SummaryTable
                 N(c.Deleted),
                 N(c.SkippedStale),
                 N(c.Collapsed),
+                N(c.Suppressed),
                 N(c.DeadLettered),
                 o.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture),
                 o.Failure is null ? "ok" : "failed");

@@ -7,7 +7,7 @@ namespace Sync.Engine.Config;
 /// reporting every problem at once with file, line and field path.</summary>
 public static class ConfigLoader
 {
-    private static readonly string[] TopLevelKeys = ["sources", "sinks", "materializers", "subjects"];
+    private static readonly string[] TopLevelKeys = ["sources", "sinks", "materializers", "subjects", "erasure"];
 
     public static SyncConfig Load(string file, ComponentTypes types, Func<string, string?>? environment = null)
     {
@@ -115,7 +115,15 @@ public static class ConfigLoader
             }
         }
 
-        var subjects = BindSubjects(binder, Section("subjects", required: false), materializers.Select(m => m.Key).ToHashSet(StringComparer.Ordinal));
+        var subjectSection = Section("subjects", required: false);
+        var subjects = BindSubjects(binder, subjectSection, materializers.Select(m => m.Key).ToHashSet(StringComparer.Ordinal));
+        var erasureSection = Section("erasure", required: false);
+        var erasure = erasureSection is null ? new ErasureOptions() : binder.Bind<ErasureOptions>(erasureSection, "erasure");
+        if (subjects.Count > 0 && string.IsNullOrEmpty(erasure.Secret))
+        {
+            binder.Problem(erasureSection ?? (YamlNode?)subjectSection ?? root, "erasure.secret",
+                "erasure.secret is required when subjects are configured (the keyed hash of erased keys); use '${SYNC_ERASURE_SECRET}'");
+        }
 
         if (problems.Count > 0)
         {
@@ -130,6 +138,7 @@ public static class ConfigLoader
             Sinks = sinks,
             Materializers = materializers,
             Subjects = subjects,
+            Erasure = erasure,
         };
     }
 

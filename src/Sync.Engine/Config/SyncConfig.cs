@@ -26,6 +26,15 @@ public sealed class SyncConfig
 
     public required IReadOnlyDictionary<string, SubjectConfig> Subjects { get; init; }
 
+    public ErasureOptions Erasure { get; init; } = new();
+
+    /// <summary>The suppression ledger file.</summary>
+    public string LedgerPath => Erasure.Ledger ?? Path.Combine(BaseDirectory, "sync-ledger.db");
+
+    /// <summary>The subjects a materializer carries, with how each is identified in it.</summary>
+    public IEnumerable<(string Subject, SubjectBinding Binding)> SubjectsOf(string materializer) =>
+        Subjects.Values.SelectMany(s => s.Bindings.Where(b => b.Materializer == materializer).Select(b => (s.Name, b)));
+
     public string DeadLetterPath(string materializer, MaterializerOptions options) =>
         options.DeadLetter ?? Path.Combine(BaseDirectory, $"{materializer}.deadletter.jsonl");
 }

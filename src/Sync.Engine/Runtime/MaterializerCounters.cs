@@ -10,6 +10,7 @@ public sealed class MaterializerCounters
     private long _collapsed;
     private long _deadLettered;
     private long _batches;
+    private long _suppressed;
 
     public long Read => Interlocked.Read(ref _read);
 
@@ -28,6 +29,11 @@ public sealed class MaterializerCounters
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
 
     public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Changes of erased subjects, dropped before the sink (the suppression ledger).</summary>
+    public long Suppressed => Interlocked.Read(ref _suppressed);
+
+    internal void AddSuppressed(long n) => Interlocked.Add(ref _suppressed, n);
 
     internal void AddRead(long n) => Interlocked.Add(ref _read, n);
 

@@ -20,6 +20,7 @@ public sealed partial class MaterializerRunner
     private readonly DeadLetterWriter _deadLetters;
     private readonly ILogger _logger;
     private readonly ChangeMapper _mapper;
+    private readonly ISuppressionFilter _suppression;
 
     public MaterializerRunner(
         string name,
@@ -28,7 +29,8 @@ public sealed partial class MaterializerRunner
         IMessageDecoder decoder,
         ISink sink,
         DeadLetterWriter deadLetters,
-        ILogger logger)
+        ILogger logger,
+        ISuppressionFilter? suppression = null)
     {
         _name = name;
         _options = options;
@@ -38,6 +40,7 @@ public sealed partial class MaterializerRunner
         _deadLetters = deadLetters;
         _logger = logger;
         _mapper = new ChangeMapper(options);
+        _suppression = suppression ?? NoSuppression.Instance;
     }
 
     public MaterializerCounters Counters { get; } = new();
@@ -67,6 +70,7 @@ public sealed partial class MaterializerRunner
             var changes = new List<ChangeEvent>(records.Count);
             var checkpoint = new Dictionary<string, StreamPosition>(_reader.Cursor, StringComparer.Ordinal);
             var deadLettered = 0;
+            var suppressed = 0;
             foreach (var record in records)
             {
                 if (record.Error is { } error)
@@ -81,7 +85,14 @@ public sealed partial class MaterializerRunner
                 checkpoint[message.Topic] = message.Position;
                 try
                 {
-                    changes.Add(_mapper.Map(_decoder.Decode(message)));
+                    var change = _mapper.Map(_decoder.Decode(message));
+                    if (_suppression.IsSuppressed(change))
+                    {
+                        suppressed++;
+                        continue;
+                    }
+
+                    changes.Add(change);
                 }
                 catch (DecodeException e)
                 {
@@ -124,6 +135,7 @@ public sealed partial class MaterializerRunner
             Counters.AddDeleted(result.Deleted);
             Counters.AddStale(result.Stale);
             Counters.AddDeadLettered(deadLettered + result.Rejected.Count);
+            Counters.AddSuppressed(suppressed);
             Counters.AddBatch();
         }
     }

@@ -74,11 +74,15 @@ public sealed class SyncRuntime
     private readonly SyncComponents _components;
     private readonly ILoggerFactory _loggerFactory;
 
-    public SyncRuntime(SyncConfig config, SyncComponents components, ILoggerFactory loggerFactory)
+    private readonly Func<string, ISuppressionFilter> _suppression;
+
+    /// <param name="suppression">The suppression filter of a materializer (by name); none by default.</param>
+    public SyncRuntime(SyncConfig config, SyncComponents components, ILoggerFactory loggerFactory, Func<string, ISuppressionFilter>? suppression = null)
     {
         _config = config;
         _components = components;
         _loggerFactory = loggerFactory;
+        _suppression = suppression ?? (_ => NoSuppression.Instance);
     }
 
     /// <summary>The materializers to run: all, or those named. Unknown names are a <see cref="ConfigException"/>.</summary>
@@ -139,7 +143,7 @@ public sealed class SyncRuntime
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
             await using var deadLetters = new DeadLetterWriter(deadLetterPath, name);
-            var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"));
+            var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
             counters = runner.Counters;
             await runner.RunAsync(cancellationToken);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetterPath, null);

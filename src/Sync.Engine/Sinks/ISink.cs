@@ -25,7 +25,8 @@ public interface ISink : IAsyncDisposable
     ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken);
 }
 
-/// <summary>Rows whose <paramref name="Column"/> (the sink's column name) equals <paramref name="Value"/>.</summary>
+/// <summary>Rows whose <paramref name="Column"/> (the sink's column name) equals <paramref name="Value"/>,
+/// compared as the column's type would (an integer value matches a text column holding its digits).</summary>
 public sealed record SubjectMatch(string Column, FieldValue Value);
 
 /// <summary>Where in a sink a materializer writes.</summary>

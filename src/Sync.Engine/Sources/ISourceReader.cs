@@ -48,4 +48,7 @@ public interface ISourceFactory
     string Type { get; }
 
     ISourceReader Open(ComponentConfig source, SourceReadRequest request);
+
+    /// <summary>The source's topics as erasure sees them (scan, tombstone, compact).</summary>
+    Topics.ITopicLog OpenLog(ComponentConfig source);
 }

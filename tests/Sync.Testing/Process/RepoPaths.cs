@@ -10,13 +10,18 @@ public static class RepoPaths
     /// <summary>The CLI assembly copied next to the test assembly by the project reference.</summary>
     public static string CliAssembly => Path.Combine(AppContext.BaseDirectory, "sync.dll");
 
-    private static string FindRoot()
+    /// <summary>Above the test's own folder, else above the current folder, else above this
+    /// source file (builds with an artifacts path outside the repository).</summary>
+    private static string FindRoot([System.Runtime.CompilerServices.CallerFilePath] string source = "")
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory, Path.GetDirectoryName(source) ?? "/" })
         {
-            if (File.Exists(Path.Combine(dir.FullName, "Sync.slnx")))
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                return dir.FullName;
+                if (File.Exists(Path.Combine(dir.FullName, "Sync.slnx")))
+                {
+                    return dir.FullName;
+                }
             }
         }
 

@@ -242,4 +242,6 @@ public sealed class FileSourceFactory : ISourceFactory
 
     public ISourceReader Open(ComponentConfig source, SourceReadRequest request) =>
         new FileSourceReader(source.Name, (FileSourceOptions)source.Options, request);
+
+    public Topics.ITopicLog OpenLog(ComponentConfig source) => new FileTopicLog((FileSourceOptions)source.Options);
 }

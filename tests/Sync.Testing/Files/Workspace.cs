@@ -1,9 +1,9 @@
 using Sync.Testing.Process;
 
-namespace Sync.Cli.Tests;
+namespace Sync.Testing.Files;
 
 /// <summary>A temp folder with a copy of examples/, so that each test owns its database and files.</summary>
-internal sealed class Workspace : IDisposable
+public sealed class Workspace : IDisposable
 {
     public Workspace()
     {

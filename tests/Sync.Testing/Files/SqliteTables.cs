@@ -1,10 +1,10 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 
-namespace Sync.Cli.Tests;
+namespace Sync.Testing.Files;
 
 /// <summary>Reads tables of a SQLite file as plain text rows, for exact comparisons.</summary>
-internal static class SqliteTables
+public static class SqliteTables
 {
     /// <summary>Rows as <c>col=value|col=value</c> in column order, sorted by the first column;
     /// NULL prints as <c>null</c>, text as is, numbers invariant.</summary>

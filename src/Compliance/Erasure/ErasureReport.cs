@@ -1,0 +1,53 @@
+namespace Sync.Compliance.Erasure;
+
+/// <summary>What <c>sync erase</c> did and found, for an auditor. It holds no personal data: keys
+/// appear only as their keyed hash; topics, tables and columns are named, values never.</summary>
+public sealed record ErasureReport
+{
+    public required string RequestId { get; init; }
+
+    public required string Subject { get; init; }
+
+    public required string RequestedBy { get; init; }
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public DateTimeOffset? FinishedAt { get; init; }
+
+    public required bool DryRun { get; init; }
+
+    /// <summary>complete, incomplete, already-erased or planned (dry run).</summary>
+    public required string Verdict { get; init; }
+
+    public required IReadOnlyList<KeyOutcome> Keys { get; init; }
+
+    public required IReadOnlyList<TopicOutcome> Topics { get; init; }
+
+    public required IReadOnlyList<SinkOutcome> Sinks { get; init; }
+
+    public required TimingsReport Timings { get; init; }
+
+    /// <summary>What erasure cannot reach, in words (raw retention, copies, dead letters).</summary>
+    public required IReadOnlyList<string> Notes { get; init; }
+}
+
+/// <summary>One erased key: its keyed hash, its request and its verdict.</summary>
+public sealed record KeyOutcome(string KeyHash, string RequestId, string Verdict);
+
+/// <summary>One topic: tombstones written (with their positions), compaction, and the checks after it.</summary>
+public sealed record TopicOutcome(
+    string Topic,
+    string Materializers,
+    int KeysFound,
+    IReadOnlyList<string> TombstonePositions,
+    string Compaction,
+    long? MessagesRemoved,
+    long CompactedViewMatches,
+    long RawResidue,
+    string? ResidueUntil);
+
+/// <summary>One materializer's sink target: rows before, deleted, and left after.</summary>
+public sealed record SinkOutcome(string Materializer, string Sink, string Table, string Match, long RowsBefore, long Deleted, long Remaining);
+
+/// <summary>Milliseconds per step.</summary>
+public sealed record TimingsReport(long PlanMs, long TombstonesMs, long CompactionMs, long SinksMs, long VerifyMs, long TotalMs);

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace Sync.Compliance.Erasure;
+
+/// <summary>Writes an erasure report as JSON (for the record) and as tables (for people).</summary>
+public static class ErasureReportWriter
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public static string ToJson(ErasureReport report) => JsonSerializer.Serialize(report, Json);
+
+    public static void WriteTables(TextWriter output, ErasureReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(output),
+        });
+        console.Profile.Width = 160;
+
+        console.WriteLine(report.DryRun
+            ? $"erasure plan (dry run: nothing was changed) for subject {report.Subject}"
+            : $"erasure {report.RequestId} of subject {report.Subject}, requested by {report.RequestedBy}: {report.Verdict}");
+
+        var keys = new Table().Border(TableBorder.Simple).AddColumn("key (HMAC-SHA256)").AddColumn("request").AddColumn("verdict");
+        foreach (var key in report.Keys)
+        {
+            keys.AddRow(key.KeyHash, key.RequestId, key.Verdict);
+        }
+
+        console.Write(keys);
+
+        var topics = new Table().Border(TableBorder.Simple).AddColumn("topic").AddColumn("materializers")
+            .AddColumn(new TableColumn("keys").RightAligned()).AddColumn("tombstones at").AddColumn("compaction")
+            .AddColumn(new TableColumn("compacted view").RightAligned()).AddColumn(new TableColumn("raw residue").RightAligned());
+        foreach (var t in report.Topics)
+        {
+            topics.AddRow(
+                Markup.Escape(t.Topic),
+                Markup.Escape(t.Materializers),
+                N(t.KeysFound),
+                Markup.Escape(t.TombstonePositions.Count == 0 ? "-" : string.Join(", ", t.TombstonePositions)),
+                Markup.Escape(t.MessagesRemoved is { } removed ? $"{t.Compaction} ({removed} removed)" : t.Compaction),
+                t.CompactedViewMatches == 0 ? "clean" : $"{t.CompactedViewMatches} left",
+                N(t.RawResidue));
+        }
+
+        if (report.Topics.Count == 0)
+        {
+            console.WriteLine("no topic holds the subject");
+        }
+        else
+        {
+            console.Write(topics);
+        }
+
+        var sinks = new Table().Border(TableBorder.Simple).AddColumn("materializer").AddColumn("target").AddColumn("match")
+            .AddColumn(new TableColumn("rows before").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned()).AddColumn(new TableColumn("left").RightAligned());
+        foreach (var s in report.Sinks)
+        {
+            sinks.AddRow(Markup.Escape(s.Materializer), Markup.Escape($"{s.Sink}/{s.Table}"), Markup.Escape(s.Match), N(s.RowsBefore), N(s.Deleted), N(s.Remaining));
+        }
+
+        console.Write(sinks);
+        var t2 = report.Timings;
+        console.WriteLine($"timings (ms): plan {t2.PlanMs}, tombstones {t2.TombstonesMs}, compaction {t2.CompactionMs}, sinks {t2.SinksMs}, verify {t2.VerifyMs}, total {t2.TotalMs}");
+        foreach (var topic in report.Topics.Where(t => t.ResidueUntil is not null))
+        {
+            console.WriteLine($"residue on {topic.Topic}: {topic.ResidueUntil}");
+        }
+
+        foreach (var note in report.Notes)
+        {
+            console.WriteLine($"note: {note}");
+        }
+    }
+
+    private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,377 @@
+using System.Diagnostics;
+using Sync.Compliance.Ledger;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sinks;
+using Sync.Engine.Sources;
+using Sync.Engine.Topics;
+
+namespace Sync.Compliance.Erasure;
+
+/// <summary>What an erase is asked to do.</summary>
+/// <param name="Subject">The subject kind from the config (e.g. <c>customer</c>).</param>
+/// <param name="Keys">The subjects' keys, as text.</param>
+/// <param name="RequestedBy">Who asked, for the ledger.</param>
+/// <param name="DryRun">Plan and report only; change nothing.</param>
+public sealed record ErasureCommand(string Subject, IReadOnlyList<string> Keys, string RequestedBy, bool DryRun);
+
+/// <summary>Erases data subjects everywhere a config carries them: records the request in the
+/// suppression ledger (so every materializer drops the subjects' changes from then on), finds
+/// every message key that references them, publishes tombstones, compacts, deletes from every
+/// sink, verifies, and reports.</summary>
+public sealed class ErasureService
+{
+    private readonly SyncConfig _config;
+    private readonly SyncComponents _components;
+    private readonly TimeProvider _time;
+    private readonly Func<string> _newRequestId;
+
+    public ErasureService(SyncConfig config, SyncComponents components, TimeProvider? time = null, Func<string>? newRequestId = null)
+    {
+        _config = config;
+        _components = components;
+        _time = time ?? TimeProvider.System;
+        _newRequestId = newRequestId ?? (() => Guid.NewGuid().ToString("N"));
+    }
+
+    public async Task<ErasureReport> EraseAsync(ErasureCommand command, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (!_config.Subjects.TryGetValue(command.Subject, out var subject))
+        {
+            throw new ConfigException($"subject {command.Subject} is not configured (known: {string.Join(", ", _config.Subjects.Keys.Order(StringComparer.Ordinal))})");
+        }
+
+        if (_config.Erasure.Secret is not { } secret)
+        {
+            throw new ConfigException("erasure.secret is not set");
+        }
+
+        var started = _time.GetUtcNow();
+        var total = Stopwatch.StartNew();
+        var step = Stopwatch.StartNew();
+        var hasher = new SubjectHasher(secret);
+        var keys = command.Keys.Distinct(StringComparer.Ordinal).ToList();
+        var keySet = keys.ToHashSet(StringComparer.Ordinal);
+        var hashes = keys.ToDictionary(k => k, k => hasher.Hash(subject.Name, k), StringComparer.Ordinal);
+
+        // 1. The ledger first: from here on every materializer suppresses these subjects.
+        var outcomes = new List<KeyOutcome>();
+        var alreadyErased = new HashSet<string>(StringComparer.Ordinal);
+        if (command.DryRun)
+        {
+            outcomes.AddRange(keys.Select(k => new KeyOutcome(hashes[k], "-", "planned")));
+        }
+        else
+        {
+            using var ledger = SuppressionLedger.Open(_config.LedgerPath);
+            foreach (var key in keys)
+            {
+                var request = ledger.Record(subject.Name, hashes[key], _newRequestId(), command.RequestedBy, started);
+                if (request.Status == SuppressionLedger.Complete)
+                {
+                    alreadyErased.Add(key);
+                }
+
+                outcomes.Add(new KeyOutcome(hashes[key], request.RequestId, request.Status));
+            }
+        }
+
+        // 2. Plan: per topic, the message keys whose current state references a subject.
+        var bindings = subject.Bindings.Select(b => (Binding: b, Options: _config.Materializers.First(m => m.Key == b.Materializer).Value)).ToList();
+        var plan = new Dictionary<(string Source, string Topic), TopicPlan>();
+        foreach (var (binding, options) in bindings)
+        {
+            var source = _config.Sources[options.Source];
+            await using var log = _components.Sources[source.Type].OpenLog(source);
+            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
+            var mapper = new ChangeMapper(options);
+            var filter = options.TopicFilter();
+            TopicPlan PlanOf(string topic) =>
+                plan.TryGetValue((source.Name, topic), out var existing) ? existing : plan[(source.Name, topic)] = new TopicPlan(source);
+
+            var live = new HashSet<(string Topic, MessageKey Key)>();
+            await foreach (var message in log.ReadCompactedAsync(filter, cancellationToken))
+            {
+                live.Add((message.Topic, message.Key));
+                if (Matches(message, decoder, mapper, binding, keySet))
+                {
+                    var entry = PlanOf(message.Topic);
+                    entry.Keys.Add(message.Key);
+                    entry.Materializers.Add(binding.Materializer);
+                }
+            }
+
+            // Keys already deleted whose history still names a subject: no tombstone is needed,
+            // but compaction removes that history where the log can.
+            await foreach (var message in log.ScanRawAsync(filter, cancellationToken))
+            {
+                if (!live.Contains((message.Topic, message.Key)) && message.Key.IsPresent && Matches(message, decoder, mapper, binding, keySet))
+                {
+                    var entry = PlanOf(message.Topic);
+                    entry.Deleted.Add(message.Key);
+                    entry.Materializers.Add(binding.Materializer);
+                }
+            }
+        }
+
+        var planMs = step.ElapsedMilliseconds;
+        var sinkOutcomes = new List<SinkOutcome>();
+        var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var sinkName in bindings.Select(b => b.Options.Sink).Distinct())
+            {
+                var sinkConfig = _config.Sinks[sinkName];
+                sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
+            }
+
+            var before = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (binding, options) in bindings)
+            {
+                before[binding.Materializer] = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
+            }
+
+            // 3. Tombstones, exact key bytes, on every topic that carries a subject.
+            step.Restart();
+            var tombstones = new Dictionary<(string, string), List<string>>();
+            if (!command.DryRun)
+            {
+                foreach (var ((sourceName, topic), topicPlan) in plan)
+                {
+                    await using var log = Log(topicPlan.Source);
+                    var positions = tombstones[(sourceName, topic)] = [];
+                    foreach (var key in topicPlan.Keys)
+                    {
+                        positions.Add((await log.PublishTombstoneAsync(topic, key, cancellationToken)).ToString());
+                    }
+                }
+            }
+
+            var tombstonesMs = step.ElapsedMilliseconds;
+
+            // 4. Compaction, one per topic, bounded by the configured timeout.
+            step.Restart();
+            var compactions = new Dictionary<(string, string), CompactionOutcome>();
+            if (!command.DryRun)
+            {
+                foreach (var ((sourceName, topic), topicPlan) in plan)
+                {
+                    await using var log = Log(topicPlan.Source);
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    timeout.CancelAfter(_config.Erasure.CompactionTimeout);
+                    try
+                    {
+                        compactions[(sourceName, topic)] = await log.CompactAsync(topic, [.. topicPlan.Keys, .. topicPlan.Deleted], timeout.Token);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        compactions[(sourceName, topic)] = new CompactionOutcome("TIMEOUT", null, $"compaction did not finish within {Durations.Format(_config.Erasure.CompactionTimeout)}");
+                    }
+                }
+            }
+
+            var compactionMs = step.ElapsedMilliseconds;
+
+            // 5. Every sink.
+            step.Restart();
+            var deleted = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (binding, options) in bindings)
+            {
+                deleted[binding.Materializer] = command.DryRun ? 0 : await EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
+            }
+
+            var sinksMs = step.ElapsedMilliseconds;
+
+            // 6. Verify: the compacted view, the raw log, every sink.
+            step.Restart();
+            var topicOutcomes = new List<TopicOutcome>();
+            foreach (var ((sourceName, topic), topicPlan) in plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal))
+            {
+                var (compacted, raw) = await CheckTopicAsync(topicPlan, topic, bindings, keySet, cancellationToken);
+                var compaction = compactions.GetValueOrDefault((sourceName, topic));
+                await using var log = Log(topicPlan.Source);
+                topicOutcomes.Add(new TopicOutcome(
+                    topic,
+                    string.Join(", ", topicPlan.Materializers.Order(StringComparer.Ordinal)),
+                    topicPlan.Keys.Count,
+                    tombstones.GetValueOrDefault((sourceName, topic)) ?? [],
+                    command.DryRun ? "not run (dry run)" : compaction is null ? "not run" : compaction.Error is null ? compaction.Status : $"{compaction.Status}: {compaction.Error}",
+                    compaction?.MessagesRemoved,
+                    compacted,
+                    raw,
+                    raw > 0 && !command.DryRun ? log.RetentionNote : null));
+            }
+
+            foreach (var (binding, options) in bindings)
+            {
+                var remaining = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
+                sinkOutcomes.Add(new SinkOutcome(
+                    binding.Materializer,
+                    options.Sink,
+                    options.Table,
+                    binding.Key is { } k ? $"key column {k}" : $"column {binding.Field}",
+                    before[binding.Materializer],
+                    deleted[binding.Materializer],
+                    remaining));
+            }
+
+            var verifyMs = step.ElapsedMilliseconds;
+            var clean = topicOutcomes.All(t => t.CompactedViewMatches == 0 && t.RawResidue == 0 && (command.DryRun || t.Compaction == "SUCCESS"))
+                && sinkOutcomes.All(s => s.Remaining == 0);
+            var verdict = command.DryRun ? "planned"
+                : !clean ? SuppressionLedger.Incomplete
+                : alreadyErased.Count == keys.Count && plan.Count == 0 && sinkOutcomes.All(s => s.RowsBefore == 0) ? "already-erased"
+                : SuppressionLedger.Complete;
+
+            var finished = _time.GetUtcNow();
+            if (!command.DryRun)
+            {
+                using var ledger = SuppressionLedger.Open(_config.LedgerPath);
+                var status = verdict == SuppressionLedger.Incomplete ? SuppressionLedger.Incomplete : SuppressionLedger.Complete;
+                for (var i = 0; i < outcomes.Count; i++)
+                {
+                    ledger.SetStatus(outcomes[i].RequestId, status, finished);
+                    outcomes[i] = outcomes[i] with { Verdict = alreadyErased.Contains(keys[i]) && verdict != SuppressionLedger.Incomplete ? "already-erased" : status };
+                }
+            }
+
+            return new ErasureReport
+            {
+                RequestId = outcomes.Count == 1 ? outcomes[0].RequestId : $"batch of {outcomes.Count}",
+                Subject = subject.Name,
+                RequestedBy = command.RequestedBy,
+                StartedAt = started,
+                FinishedAt = finished,
+                DryRun = command.DryRun,
+                Verdict = verdict,
+                Keys = outcomes,
+                Topics = topicOutcomes,
+                Sinks = sinkOutcomes,
+                Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, total.ElapsedMilliseconds),
+                Notes = await NotesAsync(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name)),
+            };
+        }
+        finally
+        {
+            foreach (var sink in sinks.Values)
+            {
+                await sink.DisposeAsync();
+            }
+        }
+    }
+
+    private ITopicLog Log(ComponentConfig source) => _components.Sources[source.Type].OpenLog(source);
+
+    private async Task<IReadOnlyList<string>> NotesAsync(IEnumerable<ComponentConfig> sources)
+    {
+        var notes = new List<string>();
+        foreach (var source in sources)
+        {
+            await using var log = Log(source);
+            notes.Add($"source {source.Name}: {log.RetentionNote}");
+        }
+
+        notes.Add("dead-letter files keep the messages they received, personal data included; expire or purge them by the same rules");
+        notes.Add("the ledger keeps a keyed hash of each erased key so that no replay brings the subject back; it holds no key");
+        return notes;
+    }
+
+    private async Task<(long Compacted, long Raw)> CheckTopicAsync(TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
+    {
+        long compacted = 0, raw = 0;
+        await using var log = Log(topicPlan.Source);
+        foreach (var (binding, options) in bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)))
+        {
+            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
+            var mapper = new ChangeMapper(options);
+            bool OnTopic(string t) => t == topic;
+            await foreach (var message in log.ReadCompactedAsync(OnTopic, cancellationToken))
+            {
+                compacted += Matches(message, decoder, mapper, binding, keys) ? 1 : 0;
+            }
+
+            await foreach (var message in log.ScanRawAsync(OnTopic, cancellationToken))
+            {
+                raw += Matches(message, decoder, mapper, binding, keys) ? 1 : 0;
+            }
+        }
+
+        return (compacted, raw);
+    }
+
+    private static bool Matches(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
+    {
+        if (message.IsTombstone)
+        {
+            return false;
+        }
+
+        try
+        {
+            var change = mapper.Map(decoder.Decode(message));
+            return SubjectValues.Of(change, binding).Any(keys.Contains);
+        }
+        catch (Exception e) when (e is DecodeException or MapException)
+        {
+            return false;
+        }
+    }
+
+    private static TargetSpec Target(MaterializerOptions options) => new(options.Table) { Options = options.Target };
+
+    /// <summary>A key given as text: an integer when it reads as one (ids mostly are), else text;
+    /// sinks compare it as the column's type would.</summary>
+    private static IEnumerable<SubjectMatch> MatchesFor(SubjectBinding binding, string key)
+    {
+        var column = binding.Key ?? binding.Field!;
+        var value = long.TryParse(key, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var number)
+            && number.ToString(System.Globalization.CultureInfo.InvariantCulture) == key
+                ? FieldValue.FromInt64(number)
+                : FieldValue.FromString(key);
+        yield return new SubjectMatch(column, value);
+    }
+
+    private static async Task<long> CountAsync(ISink sink, TargetSpec target, SubjectBinding binding, List<string> keys, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        foreach (var key in keys)
+        {
+            foreach (var match in MatchesFor(binding, key))
+            {
+                count += await sink.CountAsync(target, match, cancellationToken);
+            }
+        }
+
+        return count;
+    }
+
+    private static async Task<long> EraseInSinkAsync(ISink sink, TargetSpec target, SubjectBinding binding, List<string> keys, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        foreach (var key in keys)
+        {
+            foreach (var match in MatchesFor(binding, key))
+            {
+                count += await sink.EraseAsync(target, match, cancellationToken);
+            }
+        }
+
+        return count;
+    }
+
+    private sealed class TopicPlan(ComponentConfig source)
+    {
+        public ComponentConfig Source { get; } = source;
+
+        /// <summary>Keys whose current state names a subject: they get a tombstone.</summary>
+        public HashSet<MessageKey> Keys { get; } = [];
+
+        /// <summary>Keys already deleted whose history names a subject: compacted only.</summary>
+        public HashSet<MessageKey> Deleted { get; } = [];
+
+        public HashSet<string> Materializers { get; } = new(StringComparer.Ordinal);
+    }
+}

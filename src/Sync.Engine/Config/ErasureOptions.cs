@@ -1,0 +1,44 @@
+using System.ComponentModel;
+
+namespace Sync.Engine.Config;
+
+/// <summary>Settings of <c>sync erase</c> and of suppression in the runtime.</summary>
+public sealed class ErasureOptions : IValidatable
+{
+    public const int MinimumSecretLength = 16;
+
+    [Secret]
+    [Description("Secret of the keyed hash (HMAC-SHA256) that stands for a subject's key in the ledger and reports; at least 16 characters. Use `${SYNC_ERASURE_SECRET}`.")]
+    public string? Secret { get; set; }
+
+    [FilePath]
+    [Description("The suppression ledger, a SQLite file. Default `sync-ledger.db` next to the config.")]
+    public string? Ledger { get; set; }
+
+    [Description("How often a running materializer reloads the ledger, so that an erase during a run sticks.")]
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    [Description("Longest wait for a topic's compaction.")]
+    public TimeSpan CompactionTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    public IReadOnlyList<string> Validate(string path)
+    {
+        var problems = new List<string>();
+        if (Secret is not null && Secret.Length < MinimumSecretLength)
+        {
+            problems.Add($"{path}.secret (***) must be at least {MinimumSecretLength} characters");
+        }
+
+        if (RefreshInterval <= TimeSpan.Zero)
+        {
+            problems.Add($"{path}.refreshInterval ({Durations.Format(RefreshInterval)}) must be positive");
+        }
+
+        if (CompactionTimeout <= TimeSpan.Zero)
+        {
+            problems.Add($"{path}.compactionTimeout ({Durations.Format(CompactionTimeout)}) must be positive");
+        }
+
+        return problems;
+    }
+}

@@ -1,0 +1,180 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Sync.Engine.Changes;
+using Sync.Engine.Topics;
+
+namespace Sync.Engine.Sources.File;
+
+/// <summary>A changelog file as a topic log. A tombstone is a line appended with <c>"value": null</c>
+/// and the key exactly as given. Compaction blanks the earlier lines of the keys in place (spaces
+/// over the same bytes): line numbers, and so positions and checkpoints, stay valid, readers skip
+/// blank lines, and the subject's data is gone from the file, not only from a view of it.</summary>
+public sealed class FileTopicLog : ITopicLog
+{
+    private readonly string _path;
+    private readonly TimeProvider _time;
+
+    public FileTopicLog(FileSourceOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _path = options.Path;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public string RetentionNote =>
+        "a changelog file has no retention: compaction blanks the erased keys' earlier lines in place, so no raw residue remains in it; copies of the file and dead-letter files are outside its reach";
+
+    public async IAsyncEnumerable<SourceMessage> ScanRawAsync(Func<string, bool> topicFilter, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var line in ChangelogLines.ReadAsync(_path, cancellationToken))
+        {
+            if (Parse(line) is { } message && topicFilter(message.Topic))
+            {
+                yield return message;
+            }
+        }
+    }
+
+    public async IAsyncEnumerable<SourceMessage> ReadCompactedAsync(Func<string, bool> topicFilter, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // As Pulsar's compactor: the latest message per key; a key whose latest message is a
+        // tombstone is removed; keyless messages are dropped.
+        var latest = new Dictionary<(string Topic, string Key), SourceMessage>();
+        await foreach (var message in ScanRawAsync(topicFilter, cancellationToken))
+        {
+            if (message.Key.Text is { } key)
+            {
+                latest[(message.Topic, key)] = message;
+            }
+        }
+
+        foreach (var message in latest.Values.OrderBy(m => m.Position))
+        {
+            if (!message.IsTombstone)
+            {
+                yield return message;
+            }
+        }
+    }
+
+    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken)
+    {
+        if (key.Text is null)
+        {
+            throw new ArgumentException("a tombstone needs a key", nameof(key));
+        }
+
+        var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("topic", topic);
+            writer.WriteString("key", key.Text);
+            if (key.IsBase64)
+            {
+                writer.WriteBoolean("keyBase64", true);
+            }
+
+            writer.WriteNull("value");
+            writer.WriteString("publishTime", _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
+            writer.WriteEndObject();
+        }
+
+        buffer.WriteByte((byte)'\n');
+        var lines = 0L;
+        var endsWithNewline = true;
+        await foreach (var line in ChangelogLines.ReadAsync(_path, cancellationToken))
+        {
+            lines = line.Number;
+        }
+
+        await using (var probe = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+        {
+            if (probe.Length > 0)
+            {
+                probe.Seek(-1, SeekOrigin.End);
+                endsWithNewline = probe.ReadByte() == '\n';
+            }
+        }
+
+        // One write in append mode, so that a concurrent writer's lines are never interleaved with it.
+        var bytes = endsWithNewline ? buffer.ToArray() : [(byte)'\n', .. buffer.ToArray()];
+        await using var file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        await file.WriteAsync(bytes, cancellationToken);
+        await file.FlushAsync(cancellationToken);
+        file.Flush(flushToDisk: true);
+        return StreamPosition.ForLine(lines + 1);
+    }
+
+    public async ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken)
+    {
+        var wanted = keys.Where(k => k.Text is not null).Select(k => k.Text!).ToHashSet(StringComparer.Ordinal);
+        var lastTombstone = new Dictionary<string, long>(StringComparer.Ordinal);
+        var candidates = new List<(string Key, long Number, long Offset, int Length)>();
+        try
+        {
+            await foreach (var line in ChangelogLines.ReadAsync(_path, cancellationToken))
+            {
+                if (Parse(line) is not { } message || message.Topic != topic || message.Key.Text is not { } key || !wanted.Contains(key))
+                {
+                    continue;
+                }
+
+                candidates.Add((key, line.Number, line.Offset, line.Bytes.Length));
+                if (message.IsTombstone)
+                {
+                    lastTombstone[key] = line.Number;
+                }
+            }
+
+            var blanked = 0L;
+            await using var file = new FileStream(_path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            foreach (var (key, number, offset, length) in candidates)
+            {
+                // Everything of the key before its last tombstone goes, earlier tombstones included.
+                if (lastTombstone.TryGetValue(key, out var tombstone) && number < tombstone)
+                {
+                    file.Seek(offset, SeekOrigin.Begin);
+                    await file.WriteAsync(Spaces(length), cancellationToken);
+                    blanked++;
+                }
+            }
+
+            await file.FlushAsync(cancellationToken);
+            file.Flush(flushToDisk: true);
+            return new CompactionOutcome("SUCCESS", blanked);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new CompactionOutcome("ERROR", null, e.Message);
+        }
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static SourceMessage? Parse(ChangelogLine line)
+    {
+        if (line.Bytes.Span.Trim(" \t\r"u8).IsEmpty)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ChangelogLineParser.Parse(line.Bytes, StreamPosition.ForLine(line.Number), out _);
+        }
+        catch (FormatException)
+        {
+            // A malformed line is the runtime's dead letter, not a message erasure can match.
+            return null;
+        }
+    }
+
+    private static byte[] Spaces(int length)
+    {
+        var spaces = new byte[length];
+        Array.Fill(spaces, (byte)' ');
+        return spaces;
+    }
+}

@@ -1,0 +1,35 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Sources;
+
+namespace Sync.Engine.Topics;
+
+/// <summary>A source's topics as erasure sees them: scan what is held, publish tombstones, compact.
+/// Implemented for changelog files and for Pulsar, so that erasure never depends on the transport.</summary>
+public interface ITopicLog : IAsyncDisposable
+{
+    /// <summary>What erasure can promise about this log's raw history, for the report.</summary>
+    string RetentionNote { get; }
+
+    /// <summary>The compacted view: for each key the latest message, keys whose latest message is a
+    /// tombstone left out. Messages of topics the filter rejects are skipped.</summary>
+    IAsyncEnumerable<SourceMessage> ReadCompactedAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken);
+
+    /// <summary>Every message still held in the raw log, in order.</summary>
+    IAsyncEnumerable<SourceMessage> ScanRawAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken);
+
+    /// <summary>Appends a tombstone (empty value, the key exactly as given) to the topic.</summary>
+    ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken);
+
+    /// <summary>Compacts the topic so that the keys' earlier messages leave the compacted view (and,
+    /// where the log can, the raw history).</summary>
+    ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken);
+}
+
+/// <summary>How a compaction ended.</summary>
+/// <param name="Status">SUCCESS, ERROR or TIMEOUT, as the broker's compaction status names them.</param>
+/// <param name="MessagesRemoved">Messages removed from the raw log (a changelog file blanks them in place); null when the log cannot tell.</param>
+/// <param name="Error">The broker's or the file system's error, when Status is not SUCCESS.</param>
+public sealed record CompactionOutcome(string Status, long? MessagesRemoved, string? Error = null)
+{
+    public bool Succeeded => Status == "SUCCESS";
+}

@@ -1,0 +1,81 @@
+using Sync.Testing.Files;
+using Sync.Testing.Process;
+
+namespace Sync.Cli.Tests;
+
+public sealed class FollowTests : IDisposable
+{
+    private const string Topic = "persistent://public/default/db1.public.users";
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task A_following_run_applies_lines_appended_later_and_stops_cleanly_on_SIGTERM()
+    {
+        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
+            sinks:
+              local: {"{"} type: sqlite, path: users.db {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
+            """);
+        var database = _workspace.File("users.db");
+
+        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        var output = process.StandardOutput.ReadToEndAsync();
+        await WaitFor(() => Rows(database) == 1);
+        File.AppendAllText(changelog, Line(2, "c", "b", 11) + Line(1, "u", "a2", 12));
+        await WaitFor(() => SqliteTables.Rows(database, "users").Contains("id=1|name=a2"));
+
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(0, process.ExitCode);
+        Assert.Equal(["id=1|name=a2", "id=2|name=b"], SqliteTables.Rows(database, "users"));
+        Assert.Matches(@"users\s+local/users\s+3\s+", await output);
+    }
+
+    private static string Line(int id, string op, string name, int lsn) =>
+        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"{{{{op}}}}","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+
+    private static long Rows(string database)
+    {
+        try
+        {
+            return SqliteTables.Count(database, "SELECT count(*) FROM users");
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            return 0;
+        }
+    }
+
+    private static async Task WaitFor(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                if (condition())
+                {
+                    return;
+                }
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException)
+            {
+                // The table is not there yet.
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold within 30 s");
+            await Task.Delay(20);
+        }
+    }
+}

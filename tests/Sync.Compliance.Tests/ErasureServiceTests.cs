@@ -1,0 +1,138 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Snapshooter.Xunit;
+using Sync.Compliance.Erasure;
+using Sync.Compliance.Ledger;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Sinks;
+using Sync.Testing.Files;
+
+namespace Sync.Compliance.Tests;
+
+/// <summary>Erasure on the embedded default: the quick-start changelog and SQLite.</summary>
+public sealed class ErasureServiceTests : IDisposable
+{
+    private static readonly string[] PersonalData =
+    [
+        "Ada", "Lovelace", "ada.lovelace@example.org", "ada@example.com", "6f1e7c2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "120.50", "gift",
+    ];
+
+    private readonly Workspace _workspace = new();
+    private readonly SyncComponents _components = new(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+    private int _requests;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _workspace.Dispose();
+    }
+
+    [Fact]
+    public async Task Erasing_a_customer_removes_it_by_key_and_by_field_from_topics_and_sinks_and_the_report_holds_no_personal_data()
+    {
+        var config = await MaterializeAsync();
+
+        var report = await EraseAsync(config, "1");
+
+        Assert.Equal("complete", report.Verdict);
+        Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "customers"), r => r.StartsWith("id=1|", StringComparison.Ordinal));
+        Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "orders"), r => r.Contains("|customer_id=1|", StringComparison.Ordinal));
+        var changelog = await File.ReadAllTextAsync(Path.Combine(_workspace.Examples, "data", "changelog.jsonl"));
+        Assert.All(PersonalData, value => Assert.DoesNotContain(value, changelog, StringComparison.Ordinal));
+
+        var json = ErasureReportWriter.ToJson(report);
+        var text = new StringWriter();
+        ErasureReportWriter.WriteTables(text, report);
+        Assert.All(PersonalData, value => Assert.DoesNotContain(value, json + text, StringComparison.Ordinal));
+        Assert.DoesNotContain("\"1\"", json, StringComparison.Ordinal);
+        Snapshot.Match(report, options => options.IgnoreField("Timings"));
+    }
+
+    [Fact]
+    public async Task A_dry_run_changes_nothing()
+    {
+        var config = await MaterializeAsync();
+        var changelog = Path.Combine(_workspace.Examples, "data", "changelog.jsonl");
+        var fileBefore = await File.ReadAllBytesAsync(changelog);
+        var customers = SqliteTables.Rows(_workspace.QuickstartDb, "customers");
+        var orders = SqliteTables.Rows(_workspace.QuickstartDb, "orders");
+
+        var report = await EraseAsync(config, "1", dryRun: true);
+
+        Assert.Equal("planned", report.Verdict);
+        Assert.Equal(2, report.Topics.Count);
+        Assert.Equal([1L, 1L], report.Sinks.Select(s => s.RowsBefore));
+        Assert.Equal(fileBefore, await File.ReadAllBytesAsync(changelog));
+        Assert.Equal(customers, SqliteTables.Rows(_workspace.QuickstartDb, "customers"));
+        Assert.Equal(orders, SqliteTables.Rows(_workspace.QuickstartDb, "orders"));
+        Assert.False(File.Exists(config.LedgerPath));
+    }
+
+    [Fact]
+    public async Task A_backfill_over_a_raw_backlog_that_still_holds_the_subject_does_not_bring_it_back()
+    {
+        var config = await MaterializeAsync();
+        var changelog = Path.Combine(_workspace.Examples, "data", "changelog.jsonl");
+        var backlog = await File.ReadAllBytesAsync(changelog);
+        Assert.Equal("complete", (await EraseAsync(config, "1")).Verdict);
+
+        // As if the raw backlog kept every message until its retention expires.
+        await File.WriteAllBytesAsync(changelog, backlog);
+        var outcomes = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, name => LedgerSuppressionFilter.For(config, name))
+            .RunAsync([], RunMode.Backfill, CancellationToken.None);
+
+        Assert.All(outcomes, o => Assert.Null(o.Failure));
+        Assert.Equal(2, outcomes.Single(o => o.Name == "customers").Counters.Suppressed);
+        Assert.Equal(2, outcomes.Single(o => o.Name == "orders").Counters.Suppressed);
+        Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "customers"), r => r.StartsWith("id=1|", StringComparison.Ordinal));
+        Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "orders"), r => r.Contains("|customer_id=1|", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Erasing_again_is_safe_and_reports_already_erased()
+    {
+        var config = await MaterializeAsync();
+        var first = await EraseAsync(config, "1");
+
+        var second = await EraseAsync(config, "1");
+
+        Assert.Equal("already-erased", second.Verdict);
+        Assert.Equal(first.RequestId, second.RequestId);
+        Assert.Empty(second.Topics);
+        Assert.All(second.Sinks, s => Assert.Equal(0, s.RowsBefore));
+    }
+
+    [Fact]
+    public async Task Many_keys_are_erased_in_one_pass_with_an_outcome_per_key()
+    {
+        var config = await MaterializeAsync();
+
+        var report = await EraseAsync(config, "1", "4", "999");
+
+        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(3, report.Keys.Count);
+        Assert.All(report.Keys, k => Assert.Equal("complete", k.Verdict));
+        Assert.Equal(["id=2", "id=5"], SqliteTables.Rows(_workspace.QuickstartDb, "customers").Select(r => r.Split('|')[0]));
+        Assert.Equal(["id=1004"], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Select(r => r.Split('|')[0]));
+        Assert.Equal([2, 2], report.Topics.Select(t => t.TombstonePositions.Count));
+    }
+
+    private async Task<SyncConfig> MaterializeAsync()
+    {
+        var config = ConfigLoader.Load(_workspace.Quickstart, _components.Types, _ => null);
+        var outcomes = await new SyncRuntime(config, _components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None);
+        Assert.All(outcomes, o => Assert.Null(o.Failure));
+        return config;
+    }
+
+    private Task<ErasureReport> EraseAsync(SyncConfig config, params string[] keys) => EraseAsync(config, keys, dryRun: false);
+
+    private Task<ErasureReport> EraseAsync(SyncConfig config, string key, bool dryRun) => EraseAsync(config, [key], dryRun);
+
+    private Task<ErasureReport> EraseAsync(SyncConfig config, string[] keys, bool dryRun) =>
+        new ErasureService(config, _components, _time, () => $"request-{++_requests}")
+            .EraseAsync(new ErasureCommand("customer", keys, "dpo@example.com", dryRun), CancellationToken.None);
+}

@@ -1,0 +1,93 @@
+using System.Text;
+using Sync.Engine.Changes;
+using Sync.Engine.Sources.File;
+
+namespace Sync.Compliance.Tests;
+
+public sealed class FileTopicLogTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-topic-log-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task The_compacted_view_keeps_the_latest_message_per_key_and_drops_tombstoned_and_keyless_ones()
+    {
+        var log = Log(
+            """{"topic":"t","key":"a","value":{"v":1}}""",
+            """{"topic":"t","key":"b","value":{"v":1}}""",
+            """{"topic":"t","value":{"v":"keyless"}}""",
+            """{"topic":"t","key":"a","value":{"v":2}}""",
+            """{"topic":"t","key":"b","value":null}""",
+            """{"topic":"u","key":"a","value":{"v":9}}""");
+
+        var compacted = await ToListAsync(log.ReadCompactedAsync(t => t == "t", CancellationToken.None));
+
+        var only = Assert.Single(compacted);
+        Assert.Equal("a", only.Key.Text);
+        Assert.Equal("{\"v\":2}", Encoding.UTF8.GetString(only.Value.Span));
+    }
+
+    [Fact]
+    public async Task A_tombstone_is_appended_with_the_exact_key_and_compaction_blanks_the_earlier_lines_in_place()
+    {
+        var path = Path.Combine(_dir, "log.jsonl");
+        string[] lines =
+        [
+            """{"topic":"t","key":"eyJpZCI6MX0=","keyBase64":true,"value":{"name":"Ada"}}""",
+            """{"topic":"t","key":"eyJpZCI6Mn0=","keyBase64":true,"value":{"name":"Bob"}}""",
+            """{"topic":"t","key":"eyJpZCI6MX0=","keyBase64":true,"value":{"name":"Ada L."}}""",
+        ];
+        await File.WriteAllTextAsync(path, string.Join('\n', lines) + "\n");
+        var log = new FileTopicLog(new FileSourceOptions { Path = path });
+        var key = new MessageKey("eyJpZCI6MX0=", true);
+        var before = new FileInfo(path).Length;
+
+        var position = await log.PublishTombstoneAsync("t", key, CancellationToken.None);
+        var outcome = await log.CompactAsync("t", [key], CancellationToken.None);
+
+        Assert.Equal(StreamPosition.ForLine(4), position);
+        Assert.Equal(new Sync.Engine.Topics.CompactionOutcome("SUCCESS", 2), outcome);
+        var after = await File.ReadAllLinesAsync(path);
+        Assert.Equal(4, after.Length);
+        Assert.True(string.IsNullOrWhiteSpace(after[0]));
+        Assert.Equal(lines[0].Length, after[0].Length);
+        Assert.Equal(lines[1], after[1]);
+        Assert.True(string.IsNullOrWhiteSpace(after[2]));
+        Assert.StartsWith("""{"topic":"t","key":"eyJpZCI6MX0=","keyBase64":true,"value":null,""", after[3], StringComparison.Ordinal);
+        Assert.DoesNotContain("Ada", await File.ReadAllTextAsync(path), StringComparison.Ordinal);
+        Assert.Equal(before + after[3].Length + 1, new FileInfo(path).Length);
+    }
+
+    [Fact]
+    public async Task A_tombstone_after_a_last_line_without_newline_starts_a_line_of_its_own()
+    {
+        var path = Path.Combine(_dir, "log.jsonl");
+        await File.WriteAllTextAsync(path, """{"topic":"t","key":"a","value":{}}""");
+        var log = new FileTopicLog(new FileSourceOptions { Path = path });
+
+        await log.PublishTombstoneAsync("t", new MessageKey("a", false), CancellationToken.None);
+
+        var lines = await File.ReadAllLinesAsync(path);
+        Assert.Equal(2, lines.Length);
+        Assert.Contains("\"value\":null", lines[1], StringComparison.Ordinal);
+    }
+
+    private FileTopicLog Log(params string[] lines)
+    {
+        var path = Path.Combine(_dir, "log.jsonl");
+        File.WriteAllText(path, string.Join('\n', lines) + "\n");
+        return new FileTopicLog(new FileSourceOptions { Path = path });
+    }
+
+    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
+    {
+        var list = new List<T>();
+        await foreach (var item in items)
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
+}

@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Time.Testing;
+using Sync.Compliance.Ledger;
+using Sync.Engine.Config;
+using Sync.Testing.Changes;
+
+namespace Sync.Compliance.Tests;
+
+public sealed class LedgerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-ledger-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public void The_key_hash_is_HMAC_SHA256_over_subject_and_key()
+    {
+        // Checked against Python: hmac.new(secret, b"customer\n42", hashlib.sha256).hexdigest()
+        var hash = new SubjectHasher("0123456789abcdef-secret").Hash("customer", "42");
+
+        Assert.Equal("7ed3fd862f82fb2c370c114a53ef810e8e62dc7bc43591865e513210c963d737", hash);
+        Assert.NotEqual(hash, new SubjectHasher("another-secret-0123456789").Hash("customer", "42"));
+        Assert.NotEqual(hash, new SubjectHasher("0123456789abcdef-secret").Hash("employee", "42"));
+    }
+
+    [Fact]
+    public void A_request_is_recorded_once_per_key_and_never_holds_the_key()
+    {
+        var path = Path.Combine(_dir, "ledger.db");
+        var now = new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);
+        var hash = new SubjectHasher("0123456789abcdef-secret").Hash("customer", "4242424242");
+        using (var ledger = SuppressionLedger.Open(path))
+        {
+            var first = ledger.Record("customer", hash, "r1", "dpo", now);
+            var again = ledger.Record("customer", hash, "r2", "someone else", now.AddHours(1));
+            Assert.Equal("r1", again.RequestId);
+            Assert.Equal(SuppressionLedger.InProgress, first.Status);
+
+            ledger.SetStatus("r1", SuppressionLedger.Complete, now.AddMinutes(1));
+            Assert.Equal(SuppressionLedger.Complete, ledger.Find("customer", hash)!.Status);
+            Assert.Equal([("customer", hash)], ledger.Suppressed());
+        }
+
+        var stored = string.Concat(Directory.GetFiles(_dir, "ledger.db*").Select(f => File.ReadAllText(f, System.Text.Encoding.Latin1)));
+        Assert.Contains(hash, stored, StringComparison.Ordinal);
+        Assert.DoesNotContain("4242424242", stored, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_filter_suppresses_changes_of_recorded_subjects_by_key_and_by_field_after_its_refresh()
+    {
+        var path = Path.Combine(_dir, "ledger.db");
+        var hasher = new SubjectHasher("0123456789abcdef-secret");
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
+        var byKey = new LedgerSuppressionFilter(path, hasher, [("customer", new SubjectBinding("customers", "id", null))], TimeSpan.FromSeconds(5), time);
+        var byField = new LedgerSuppressionFilter(path, hasher, [("customer", new SubjectBinding("orders", null, "customer_id"))], TimeSpan.FromSeconds(5), time);
+        var customer = Change.Create(("id", 42), 10, ("name", "x"));
+        var order = Change.Create(("id", 7), 11, ("customer_id", 42));
+        var deletedOrder = Change.Delete(("id", 7), 12).WithAfter(null);
+
+        Assert.False(byKey.IsSuppressed(customer));
+        using (var ledger = SuppressionLedger.Open(path))
+        {
+            ledger.Record("customer", hasher.Hash("customer", "42"), "r1", "dpo", time.GetUtcNow());
+        }
+
+        Assert.False(byKey.IsSuppressed(customer)); // the snapshot is not due for a reload yet
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(byKey.IsSuppressed(customer));
+        Assert.True(byField.IsSuppressed(order));
+        Assert.False(byKey.IsSuppressed(Change.Create(("id", 43), 13, ("name", "y"))));
+        Assert.False(byField.IsSuppressed(deletedOrder)); // no image holds the field: nothing to match
+    }
+}
