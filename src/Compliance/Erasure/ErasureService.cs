@@ -67,15 +67,15 @@ public sealed class ErasureService
         else
         {
             using var ledger = SuppressionLedger.Open(_config.LedgerPath);
-            foreach (var key in keys)
+            var requests = ledger.InTransaction(() => keys.Select(k => ledger.Record(subject.Name, hashes[k], _newRequestId(), command.RequestedBy, started)).ToList());
+            for (var i = 0; i < keys.Count; i++)
             {
-                var request = ledger.Record(subject.Name, hashes[key], _newRequestId(), command.RequestedBy, started);
-                if (request.Status == SuppressionLedger.Complete)
+                if (requests[i].Status == SuppressionLedger.Complete)
                 {
-                    alreadyErased.Add(key);
+                    alreadyErased.Add(keys[i]);
                 }
 
-                outcomes.Add(new KeyOutcome(hashes[key], request.RequestId, request.Status));
+                outcomes.Add(new KeyOutcome(hashes[keys[i]], requests[i].RequestId, requests[i].Status));
             }
         }
 
@@ -117,7 +117,6 @@ public sealed class ErasureService
             }
         }
 
-        var planMs = step.ElapsedMilliseconds;
         var sinkOutcomes = new List<SinkOutcome>();
         var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
         try
@@ -134,6 +133,8 @@ public sealed class ErasureService
                 before[binding.Materializer] = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
             }
 
+            var planMs = step.ElapsedMilliseconds;
+
             // 3. Tombstones, exact key bytes, on every topic that carries a subject.
             step.Restart();
             var tombstones = new Dictionary<(string, string), List<string>>();
@@ -141,6 +142,7 @@ public sealed class ErasureService
             {
                 foreach (var ((sourceName, topic), topicPlan) in plan)
                 {
+                    // One log per topic, so that it can keep its producer (or line count) across keys.
                     await using var log = Log(topicPlan.Source);
                     var positions = tombstones[(sourceName, topic)] = [];
                     foreach (var key in topicPlan.Keys)
@@ -231,11 +233,16 @@ public sealed class ErasureService
             {
                 using var ledger = SuppressionLedger.Open(_config.LedgerPath);
                 var status = verdict == SuppressionLedger.Incomplete ? SuppressionLedger.Incomplete : SuppressionLedger.Complete;
-                for (var i = 0; i < outcomes.Count; i++)
+                ledger.InTransaction(() =>
                 {
-                    ledger.SetStatus(outcomes[i].RequestId, status, finished);
-                    outcomes[i] = outcomes[i] with { Verdict = alreadyErased.Contains(keys[i]) && verdict != SuppressionLedger.Incomplete ? "already-erased" : status };
-                }
+                    for (var i = 0; i < outcomes.Count; i++)
+                    {
+                        ledger.SetStatus(outcomes[i].RequestId, status, finished);
+                        outcomes[i] = outcomes[i] with { Verdict = alreadyErased.Contains(keys[i]) && verdict != SuppressionLedger.Incomplete ? "already-erased" : status };
+                    }
+
+                    return outcomes.Count;
+                });
             }
 
             return new ErasureReport

@@ -83,6 +83,16 @@ public sealed class SuppressionLedger : IDisposable
         return new ErasureRequest(requestId, subject, keyHash, now, requestedBy, InProgress, null);
     }
 
+    /// <summary>Runs <paramref name="work"/> in one transaction (one disk sync for many requests).</summary>
+    public T InTransaction<T>(Func<T> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        using var transaction = _connection.BeginTransaction();
+        var result = work();
+        transaction.Commit();
+        return result;
+    }
+
     public void SetStatus(string requestId, string status, DateTimeOffset now)
     {
         using var command = _connection.CreateCommand();

@@ -14,6 +14,8 @@ public sealed class FileTopicLog : ITopicLog
 {
     private readonly string _path;
     private readonly TimeProvider _time;
+    private long _knownLength = -1;
+    private long _knownLines;
 
     public FileTopicLog(FileSourceOptions options, TimeProvider? time = null)
     {
@@ -82,11 +84,16 @@ public sealed class FileTopicLog : ITopicLog
         }
 
         buffer.WriteByte((byte)'\n');
-        var lines = 0L;
         var endsWithNewline = true;
-        await foreach (var line in ChangelogLines.ReadAsync(_path, cancellationToken))
+        var lines = _knownLines;
+        if (new FileInfo(_path).Length != _knownLength)
         {
-            lines = line.Number;
+            // Someone else wrote since this log last appended: count again.
+            lines = 0;
+            await foreach (var line in ChangelogLines.ReadAsync(_path, cancellationToken))
+            {
+                lines = line.Number;
+            }
         }
 
         await using (var probe = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
@@ -104,6 +111,8 @@ public sealed class FileTopicLog : ITopicLog
         await file.WriteAsync(bytes, cancellationToken);
         await file.FlushAsync(cancellationToken);
         file.Flush(flushToDisk: true);
+        _knownLines = lines + 1;
+        _knownLength = file.Length;
         return StreamPosition.ForLine(lines + 1);
     }
 

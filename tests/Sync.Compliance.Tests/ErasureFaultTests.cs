@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sync.Compliance.Erasure;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sources;
+using Sync.Engine.Sources.File;
+using Sync.Engine.Topics;
+using Sync.Sinks;
+using Sync.Testing.Files;
+using Xunit.Abstractions;
+
+namespace Sync.Compliance.Tests;
+
+/// <summary>Erasure across fan-in topics, under failing compaction, and at volume.</summary>
+public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly Workspace _workspace = new();
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _workspace.Dispose();
+    }
+
+    [Fact]
+    public async Task A_subject_is_erased_from_every_tenant_topic_of_a_fan_in()
+    {
+        var config = WriteFanIn(tenants: ["tenant_a", "tenant_b", "tenant_c"], customersPerTenant: 3);
+        var components = Components(new FileSourceFactory());
+        await RunAsync(config, components);
+
+        var report = await new ErasureService(config, components).EraseAsync(new ErasureCommand("customer", ["2"], "dpo", DryRun: false), CancellationToken.None);
+
+        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(3, report.Topics.Count);
+        Assert.All(report.Topics, t => Assert.Single(t.TombstonePositions));
+        Assert.Equal(3, report.Sinks.Single().Deleted);
+        Assert.DoesNotContain(SqliteTables.Rows(_workspace.File("fanin.db"), "users"), r => r.Contains("|id=2|", StringComparison.Ordinal));
+        Assert.Equal(6, SqliteTables.Count(_workspace.File("fanin.db"), "SELECT count(*) FROM users"));
+    }
+
+    [Fact]
+    public async Task A_failing_compaction_makes_the_erasure_incomplete_and_the_report_says_so()
+    {
+        var config = WriteFanIn(tenants: ["tenant_a"], customersPerTenant: 2);
+        await RunAsync(config, Components(new FileSourceFactory()));
+        var failing = Components(new FaultySourceFactory(compaction: new CompactionOutcome("ERROR", null, "ledger 17 is fenced")));
+
+        var report = await new ErasureService(config, failing).EraseAsync(new ErasureCommand("customer", ["1"], "dpo", DryRun: false), CancellationToken.None);
+
+        Assert.Equal("incomplete", report.Verdict);
+        var topic = Assert.Single(report.Topics);
+        Assert.Equal("ERROR: ledger 17 is fenced", topic.Compaction);
+        Assert.True(topic.RawResidue > 0);
+        Assert.Equal("incomplete", Assert.Single(report.Keys).Verdict);
+        // The sink side is still done: suppression and deletion do not wait for the broker.
+        Assert.Equal(0, report.Sinks.Single().Remaining);
+
+        var retried = await new ErasureService(config, Components(new FileSourceFactory())).EraseAsync(new ErasureCommand("customer", ["1"], "dpo", DryRun: false), CancellationToken.None);
+        Assert.Equal("complete", retried.Verdict);
+    }
+
+    [Fact]
+    public async Task A_compaction_that_does_not_finish_in_time_is_reported_as_a_timeout()
+    {
+        var config = WriteFanIn(tenants: ["tenant_a"], customersPerTenant: 2, compactionTimeout: "200ms");
+        await RunAsync(config, Components(new FileSourceFactory()));
+        var hanging = Components(new FaultySourceFactory(compaction: null));
+
+        var report = await new ErasureService(config, hanging).EraseAsync(new ErasureCommand("customer", ["1"], "dpo", DryRun: false), CancellationToken.None);
+
+        Assert.Equal("incomplete", report.Verdict);
+        Assert.Equal("TIMEOUT: compaction did not finish within 200ms", Assert.Single(report.Topics).Compaction);
+    }
+
+    [Fact]
+    public async Task A_thousand_keys_are_erased_in_one_pass()
+    {
+        var config = WriteFanIn(tenants: ["tenant_a"], customersPerTenant: 1500);
+        var components = Components(new FileSourceFactory());
+        await RunAsync(config, components);
+        var keys = Enumerable.Range(1, 1000).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+        var clock = Stopwatch.StartNew();
+        var report = await new ErasureService(config, components).EraseAsync(new ErasureCommand("customer", keys, "dpo", DryRun: false), CancellationToken.None);
+        clock.Stop();
+        output.WriteLine($"1000 keys: {clock.ElapsedMilliseconds} ms in all; {report.Timings}");
+
+        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(1000, report.Keys.Count);
+        Assert.Equal(1000, Assert.Single(report.Topics).TombstonePositions.Count);
+        Assert.Equal(500, SqliteTables.Count(_workspace.File("fanin.db"), "SELECT count(*) FROM users"));
+    }
+
+    private static SyncComponents Components(ISourceFactory files) =>
+        new([files], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+
+    private static async Task RunAsync(SyncConfig config, SyncComponents components)
+    {
+        var outcomes = await new SyncRuntime(config, components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None);
+        Assert.All(outcomes, o => Assert.Null(o.Failure));
+    }
+
+    private SyncConfig WriteFanIn(string[] tenants, int customersPerTenant, string compactionTimeout = "1m")
+    {
+        var lines = new StringBuilder();
+        var lsn = 1;
+        foreach (var tenant in tenants)
+        {
+            for (var id = 1; id <= customersPerTenant; id++)
+            {
+                var key = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"));
+                lines.Append($$$$"""{"topic":"persistent://public/default/{{{{tenant}}}}.public.users","key":"{{{{key}}}}","keyBase64":true,"value":{"op":"c","after":{"id":{{{{id}}}},"email":"user{{{{id}}}}@{{{{tenant}}}}.example"},"source":{"db":"{{{{tenant}}}}","lsn":{{{{lsn++}}}}}}}""").Append('\n');
+            }
+        }
+
+        _workspace.Write("data/fanin.jsonl", lines.ToString());
+        var path = _workspace.Write("fanin.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/fanin.jsonl {"}"}
+            sinks:
+              local: {"{"} type: sqlite, path: fanin.db {"}"}
+            materializers:
+              users:
+                source: changelog
+                topicPattern: 'persistent://public/default/tenant_[a-z]+\.public\.users'
+                sink: local
+                table: users
+                batchSize: 5000
+                tenant: {"{"} column: tenant, from: source.db {"}"}
+            subjects:
+              customer:
+                users: {"{"} key: id {"}"}
+            erasure:
+              secret: 'fan-in-test-secret-0123456789'
+              compactionTimeout: {compactionTimeout}
+            """);
+        var components = Components(new FileSourceFactory());
+        return ConfigLoader.Load(path, components.Types, _ => null);
+    }
+
+    /// <summary>The file source, whose topic log fails or never finishes compaction.</summary>
+    private sealed class FaultySourceFactory(CompactionOutcome? compaction) : ISourceFactory
+    {
+        private readonly FileSourceFactory _files = new();
+
+        public string Type => "file";
+
+        public ISourceReader Open(ComponentConfig source, SourceReadRequest request) => _files.Open(source, request);
+
+        public ITopicLog OpenLog(ComponentConfig source) => new FaultyLog(_files.OpenLog(source), compaction);
+    }
+
+    private sealed class FaultyLog(ITopicLog inner, CompactionOutcome? compaction) : ITopicLog
+    {
+        public string RetentionNote => inner.RetentionNote;
+
+        public IAsyncEnumerable<SourceMessage> ReadCompactedAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken) =>
+            inner.ReadCompactedAsync(topicFilter, cancellationToken);
+
+        public IAsyncEnumerable<SourceMessage> ScanRawAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken) =>
+            inner.ScanRawAsync(topicFilter, cancellationToken);
+
+        public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>
+            inner.PublishTombstoneAsync(topic, key, cancellationToken);
+
+        public async ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken)
+        {
+            if (compaction is null)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            return compaction!;
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+}
