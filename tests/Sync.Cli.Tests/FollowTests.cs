@@ -26,9 +26,9 @@ public sealed class FollowTests : IDisposable
 
         using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
-        await WaitFor(() => Rows(database) == 1);
+        await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM users") == 1);
         File.AppendAllText(changelog, Line(2, "c", "b", 11) + Line(1, "u", "a2", 12));
-        await WaitFor(() => SqliteTables.Rows(database, "users").Contains("id=1|name=a2"));
+        await Poll.UntilAsync(() => SqliteTables.Rows(database, "users").Contains("id=1|name=a2"));
 
         using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
@@ -44,38 +44,4 @@ public sealed class FollowTests : IDisposable
 
     private static string Line(int id, string op, string name, int lsn) =>
         $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"{{{{op}}}}","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
-
-    private static long Rows(string database)
-    {
-        try
-        {
-            return SqliteTables.Count(database, "SELECT count(*) FROM users");
-        }
-        catch (Microsoft.Data.Sqlite.SqliteException)
-        {
-            return 0;
-        }
-    }
-
-    private static async Task WaitFor(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            try
-            {
-                if (condition())
-                {
-                    return;
-                }
-            }
-            catch (Microsoft.Data.Sqlite.SqliteException)
-            {
-                // The table is not there yet.
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold within 30 s");
-            await Task.Delay(20);
-        }
-    }
 }

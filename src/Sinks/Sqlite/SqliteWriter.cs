@@ -365,8 +365,8 @@ internal sealed class SqliteWriter : IDisposable
         _truncateMarkers[context.Target] = new StateEntry(version with { Lsn = version.Lsn ?? marker?.Version.Lsn }, Deleted: true);
     }
 
-    /// <summary>Deletes every row whose column equals the value, in one transaction, leaving a
-    /// delete marker just after each row's version so that no replay of what it held comes back.</summary>
+    /// <summary>Deletes every row whose column equals the value, in one transaction, leaving an
+    /// erasure marker for each key (<see cref="ChangeVersion.Erased"/>).</summary>
     public long Erase(string target, SubjectMatch match, DateTimeOffset now)
     {
         var table = LoadTable(target);
@@ -410,7 +410,7 @@ internal sealed class SqliteWriter : IDisposable
             foreach (var keyText in keys)
             {
                 var stored = ReadStateExact(target, keyText);
-                var version = stored?.Version.JustAfter() ?? new ChangeVersion(null, "erasure", StreamPosition.Start);
+                var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
                 WriteState(context, keyText, version, stored, deleted: true);
             }
 

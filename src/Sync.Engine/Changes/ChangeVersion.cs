@@ -36,8 +36,12 @@ public readonly record struct ChangeVersion(long? Lsn, string Stream, StreamPosi
     /// anything but an older one (equal re-applies idempotently).</summary>
     public bool Supersedes(ChangeVersion stored) => CompareTo(stored) != VersionOrder.Older;
 
-    /// <summary>The smallest version newer than this one: the marker an erasure leaves, so that a
-    /// replay of the very change it erased is stale too, while any later change is newer.</summary>
+    /// <summary>The marker an erasure leaves for a key: newer than any change of the key that carries
+    /// an LSN or comes from the same stream, so that neither a replay nor a change still in flight
+    /// in a running materializer brings the erased row back.</summary>
+    public ChangeVersion Erased() => new(long.MaxValue, Stream, new StreamPosition(long.MaxValue, long.MaxValue, int.MaxValue));
+
+    /// <summary>The smallest version newer than this one.</summary>
     public ChangeVersion JustAfter() =>
         Lsn is { } lsn ? this with { Lsn = lsn + 1 } : this with { Position = Position with { BatchIndex = Position.BatchIndex + 1 } };
 }

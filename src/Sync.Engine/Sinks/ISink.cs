@@ -17,8 +17,9 @@ public interface ISink : IAsyncDisposable
     ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken);
 
     /// <summary>Removes every row of the target whose column equals the value (a key column: the row
-    /// of that key; another column: every row that holds it), leaving a delete marker at each row's
-    /// version so that no older change brings it back. Returns how many rows were removed.</summary>
+    /// of that key; another column: every row that holds it), leaving an erasure marker
+    /// (<see cref="ChangeVersion.Erased"/>) for each key so that no replay and no change still in
+    /// flight brings it back. Returns how many rows were removed.</summary>
     ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken);
 
     /// <summary>How many rows of the target match (0 after a complete erase).</summary>

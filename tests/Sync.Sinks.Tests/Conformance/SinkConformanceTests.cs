@@ -182,6 +182,11 @@ public abstract class SinkConformanceTests
         var replay = await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("customer", 7), ("name", "a")));
         Assert.Empty(await h.ReadAsync(t));
         Assert.Equal(1, replay.Stale);
+
+        // A newer change still in flight in a running materializer cannot bring the row back either.
+        var inFlight = await ApplyAsync(h, t, Change.Update(("id", 2), 99, ("customer", 7), ("name", "b2")));
+        Assert.Empty(await h.ReadAsync(t));
+        Assert.Equal(1, inFlight.Stale);
     }
 
     [Property(MaxTest = 25)]

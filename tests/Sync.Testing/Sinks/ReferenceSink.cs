@@ -108,7 +108,7 @@ public sealed class ReferenceSink : ISink
             {
                 if (Matches(state, match))
                 {
-                    rows[key] = new KeyState(state.Version.JustAfter(), null);
+                    rows[key] = new KeyState(state.Version.Erased(), null);
                     removed++;
                 }
             }

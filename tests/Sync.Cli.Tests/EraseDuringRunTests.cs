@@ -1,0 +1,58 @@
+using Sync.Testing.Files;
+using Sync.Testing.Process;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>An erase while <c>sync run</c> is following the changelog sticks.</summary>
+public sealed class EraseDuringRunTests : IDisposable
+{
+    private const string Topic = "persistent://public/default/db1.public.customers";
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task Changes_of_an_erased_subject_that_arrive_during_a_run_are_suppressed()
+    {
+        var changelog = _workspace.Write("data/customers.jsonl", Line(1, "c", "ada", 10) + Line(2, "c", "bob", 11));
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/customers.jsonl, follow: true, pollInterval: 20ms {"}"}
+            sinks:
+              local: {"{"} type: sqlite, path: customers.db {"}"}
+            materializers:
+              customers: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: customers, linger: 0ms {"}"}
+            subjects:
+              customer:
+                customers: {"{"} key: id {"}"}
+            erasure:
+              secret: 'erase-during-run-secret-0123'
+              refreshInterval: 100ms
+            """);
+        var database = _workspace.File("customers.db");
+
+        using var run = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        var output = run.StandardOutput.ReadToEndAsync();
+        await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM customers") == 2);
+
+        var erase = await _workspace.Sync("erase", "--config", config, "--subject", "customer", "--key", "1");
+        Assert.True(erase.ExitCode == 0, erase.ToString());
+
+        File.AppendAllText(changelog, Line(1, "u", "ada again", 20) + Line(3, "c", "cy", 21));
+        await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM customers WHERE id = 3") == 1);
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await run.WaitForExitAsync();
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(["id=2|name=bob", "id=3|name=cy"], SqliteTables.Rows(database, "customers"));
+        // read 5 (the erase appended a tombstone), applied 3, suppressed 2 (the tombstone and the late update)
+        var summary = await output;
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(summary, @"customers\s+local/customers\s+5\s+3\s+0\s+0\s+0\s+2\s"), summary);
+    }
+
+    private static string Line(int id, string op, string name, int lsn) =>
+        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"{{{{op}}}}","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+}

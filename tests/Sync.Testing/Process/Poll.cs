@@ -1,0 +1,32 @@
+namespace Sync.Testing.Process;
+
+/// <summary>Waits for a condition that another process makes true (a row appears), with a deadline.
+/// For observing a separate process only; in-process tests use faults and events instead.</summary>
+public static class Poll
+{
+    public static async Task UntilAsync(Func<bool> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            try
+            {
+                if (condition())
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException || e.GetType().Name == "SqliteException")
+            {
+                // Not there yet (file or table still being created).
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the condition did not hold within {timeout ?? TimeSpan.FromSeconds(30)}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}
