@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Sync.Engine.Sources;
+using Sync.Engine.Sources.File;
 
 namespace Sync.Engine.Runtime;
 
@@ -29,7 +30,7 @@ public sealed class DeadLetterWriter : IAsyncDisposable
     {
         using var writer = Start(stage, message.Topic, message.Position.ToString(), reason);
         writer.WritePropertyName("message");
-        WriteMessage(writer, message);
+        ChangelogLineWriter.Write(writer, message);
         writer.WriteEndObject();
         End(writer);
     }
@@ -109,75 +110,5 @@ public sealed class DeadLetterWriter : IAsyncDisposable
     {
         writer.Flush();
         _pending.WriteByte((byte)'\n');
-    }
-
-    private static void WriteMessage(Utf8JsonWriter writer, SourceMessage message)
-    {
-        writer.WriteStartObject();
-        writer.WriteString("topic", message.Topic);
-        if (message.Key.Text is { } key)
-        {
-            writer.WriteString("key", key);
-            if (message.Key.IsBase64)
-            {
-                writer.WriteBoolean("keyBase64", true);
-            }
-        }
-
-        writer.WritePropertyName("value");
-        if (!message.HasValue)
-        {
-            writer.WriteNullValue();
-        }
-        else if (IsJsonObject(message.Value.Span))
-        {
-            writer.WriteRawValue(message.Value.Span, skipInputValidation: true);
-        }
-        else
-        {
-            writer.WriteStringValue(Encoding.UTF8.GetString(message.Value.Span));
-        }
-
-        if (message.Properties.Count > 0)
-        {
-            writer.WriteStartObject("properties");
-            foreach (var (name, value) in message.Properties)
-            {
-                writer.WriteString(name, value);
-            }
-
-            writer.WriteEndObject();
-        }
-
-        if (message.PublishTime is { } publish)
-        {
-            writer.WriteString("publishTime", publish);
-        }
-
-        if (message.EventTime is { } eventTime)
-        {
-            writer.WriteString("eventTime", eventTime);
-        }
-
-        writer.WriteEndObject();
-    }
-
-    private static bool IsJsonObject(ReadOnlySpan<byte> value)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(value);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-
-            reader.Skip();
-            return !reader.Read();
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
     }
 }

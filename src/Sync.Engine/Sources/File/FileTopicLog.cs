@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Text;
-using System.Text.Json;
 using Sync.Engine.Changes;
 using Sync.Engine.Topics;
 
@@ -67,22 +65,16 @@ public sealed class FileTopicLog : ITopicLog
             throw new ArgumentException("a tombstone needs a key", nameof(key));
         }
 
-        var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        var tombstone = new SourceMessage
         {
-            writer.WriteStartObject();
-            writer.WriteString("topic", topic);
-            writer.WriteString("key", key.Text);
-            if (key.IsBase64)
-            {
-                writer.WriteBoolean("keyBase64", true);
-            }
-
-            writer.WriteNull("value");
-            writer.WriteString("publishTime", _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
-            writer.WriteEndObject();
-        }
-
+            Topic = topic,
+            Position = StreamPosition.Start,
+            Key = key,
+            HasValue = false,
+            PublishTime = _time.GetUtcNow(),
+        };
+        var buffer = new MemoryStream();
+        buffer.Write(ChangelogLineWriter.ToLine(tombstone));
         buffer.WriteByte((byte)'\n');
         var endsWithNewline = true;
         var lines = _knownLines;
