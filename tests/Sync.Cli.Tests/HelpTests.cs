@@ -16,6 +16,8 @@ public sealed class HelpTests : IDisposable
     [InlineData("backfill")]
     [InlineData("validate")]
     [InlineData("erase")]
+    [InlineData("status")]
+    [InlineData("dump")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [command, "--help"];

@@ -17,6 +17,10 @@ public interface ITopicLog : IAsyncDisposable
     /// <summary>Every message still held in the raw log, in order.</summary>
     IAsyncEnumerable<SourceMessage> ScanRawAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken);
 
+    /// <summary>Per topic the filter accepts: the last position held, and how many messages come
+    /// after the given positions (null where the log cannot count them).</summary>
+    ValueTask<IReadOnlyList<TopicEnd>> EndsAsync(Func<string, bool> topicFilter, IReadOnlyDictionary<string, StreamPosition> after, CancellationToken cancellationToken);
+
     /// <summary>Appends a tombstone (empty value, the key exactly as given) to the topic.</summary>
     ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken);
 
@@ -24,6 +28,9 @@ public interface ITopicLog : IAsyncDisposable
     /// where the log can, the raw history).</summary>
     ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken);
 }
+
+/// <summary>Where a topic ends, and how far a reader at some position is behind.</summary>
+public sealed record TopicEnd(string Topic, StreamPosition Last, long? Behind);
 
 /// <summary>How a compaction ended.</summary>
 /// <param name="Status">SUCCESS, ERROR or TIMEOUT, as the broker's compaction status names them.</param>

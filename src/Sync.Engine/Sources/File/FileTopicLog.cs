@@ -58,6 +58,23 @@ public sealed class FileTopicLog : ITopicLog
         }
     }
 
+    public async ValueTask<IReadOnlyList<TopicEnd>> EndsAsync(Func<string, bool> topicFilter, IReadOnlyDictionary<string, StreamPosition> after, CancellationToken cancellationToken)
+    {
+        var ends = new Dictionary<string, (StreamPosition Last, long Behind)>(StringComparer.Ordinal);
+        await foreach (var message in ScanRawAsync(topicFilter, cancellationToken))
+        {
+            var behind = ends.TryGetValue(message.Topic, out var end) ? end.Behind : 0;
+            if (!after.TryGetValue(message.Topic, out var position) || message.Position > position)
+            {
+                behind++;
+            }
+
+            ends[message.Topic] = (message.Position, behind);
+        }
+
+        return ends.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => new TopicEnd(e.Key, e.Value.Last, e.Value.Behind)).ToList();
+    }
+
     public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken)
     {
         if (key.Text is null)

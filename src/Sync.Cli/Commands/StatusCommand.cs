@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using Sync.Engine.Config;
+using Sync.Engine.Runtime;
+
+namespace Sync.Cli.Commands;
+
+/// <summary><c>sync status --config F [--materializer NAME]... [--json]</c>: where each materializer stands.</summary>
+internal static class StatusCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var config = CommonOptions.Config();
+        var materializers = new Option<string[]>("--materializer", "-m") { Description = "Only this materializer (repeat for several). Default: all." };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var command = new Command("status", "Show, per materializer and topic, the checkpoint stored with the data, the topic's last position, how many messages are still to apply, and the dead-letter count. Changes no data.")
+        {
+            config, materializers, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var components = SyncHost.Components();
+            IReadOnlyList<TopicStatus> rows;
+            try
+            {
+                var loaded = ConfigLoader.Load(parse.GetRequiredValue(config).FullName, components.Types);
+                rows = await new StatusReader(loaded, components).ReadAsync(parse.GetValue(materializers) ?? [], cancellationToken);
+            }
+            catch (ConfigException e)
+            {
+                await SyncHost.PrintProblemsAsync(error, e);
+                return ExitCodes.Usage;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+                return ExitCodes.Failure;
+            }
+
+            if (parse.GetValue(json))
+            {
+                await output.WriteLineAsync(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+                return ExitCodes.Ok;
+            }
+
+            var console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Ansi = AnsiSupport.No,
+                ColorSystem = ColorSystemSupport.NoColors,
+                Interactive = InteractionSupport.No,
+                Out = new AnsiConsoleOutput(output),
+            });
+            console.Profile.Width = 160;
+            var table = new Table().Border(TableBorder.Simple)
+                .AddColumn("materializer").AddColumn("target").AddColumn("topic").AddColumn("checkpoint").AddColumn("last")
+                .AddColumn(new TableColumn("behind").RightAligned()).AddColumn(new TableColumn("dead letters").RightAligned());
+            foreach (var row in rows)
+            {
+                table.AddRow(
+                    Markup.Escape(row.Materializer),
+                    Markup.Escape(row.Target),
+                    Markup.Escape(row.Topic),
+                    row.Checkpoint ?? "-",
+                    row.Last,
+                    row.Behind?.ToString(CultureInfo.InvariantCulture) ?? "?",
+                    row.DeadLetters.ToString(CultureInfo.InvariantCulture));
+            }
+
+            console.Write(table);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

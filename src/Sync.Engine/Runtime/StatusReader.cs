@@ -1,0 +1,90 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Sinks;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>One line of <c>sync status</c>: a materializer's progress on one topic.</summary>
+public sealed record TopicStatus(
+    string Materializer,
+    string Target,
+    string Topic,
+    string? Checkpoint,
+    string Last,
+    long? Behind,
+    long DeadLetters);
+
+/// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
+/// of its topics (from the source), and its dead-letter count. Changes nothing.</summary>
+public sealed class StatusReader
+{
+    private readonly SyncConfig _config;
+    private readonly SyncComponents _components;
+
+    public StatusReader(SyncConfig config, SyncComponents components)
+    {
+        _config = config;
+        _components = components;
+    }
+
+    public async Task<IReadOnlyList<TopicStatus>> ReadAsync(IReadOnlyCollection<string> names, CancellationToken cancellationToken)
+    {
+        var rows = new List<TopicStatus>();
+        var selected = new SyncRuntime(_config, _components, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).Select(names);
+        var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var (name, options) in selected)
+            {
+                if (!sinks.TryGetValue(options.Sink, out var sink))
+                {
+                    var sinkConfig = _config.Sinks[options.Sink];
+                    sinks[options.Sink] = sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
+                }
+
+                var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+                var source = _config.Sources[options.Source];
+                await using var log = _components.Sources[source.Type].OpenLog(source);
+                var deadLetters = CountLines(_config.DeadLetterPath(name, options));
+                var ends = await log.EndsAsync(options.TopicFilter(), checkpoint, cancellationToken);
+                foreach (var end in ends)
+                {
+                    rows.Add(new TopicStatus(
+                        name,
+                        $"{options.Sink}/{options.Table}",
+                        end.Topic,
+                        checkpoint.TryGetValue(end.Topic, out var position) ? position.ToString() : null,
+                        end.Last.ToString(),
+                        end.Behind,
+                        deadLetters));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var sink in sinks.Values)
+            {
+                await sink.DisposeAsync();
+            }
+        }
+
+        return rows;
+    }
+
+    private static long CountLines(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+
+        using var reader = new StreamReader(path);
+        long count = 0;
+        while (reader.ReadLine() is not null)
+        {
+            count++;
+        }
+
+        return count;
+    }
+}

@@ -1,0 +1,67 @@
+using Snapshooter;
+using Snapshooter.Xunit;
+using Sync.Testing.Files;
+
+namespace Sync.Cli.Tests;
+
+public sealed class StatusAndDumpTests : IDisposable
+{
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task Status_shows_checkpoint_end_and_lag_before_and_after_a_run()
+    {
+        var before = await _workspace.Sync("status", "--config", _workspace.Quickstart);
+        Assert.Equal(0, (await _workspace.Sync("run", "--config", _workspace.Quickstart)).ExitCode);
+        var after = await _workspace.Sync("status", "--config", _workspace.Quickstart);
+
+        Assert.True(before.ExitCode == 0, before.ToString());
+        Assert.Equal(0, after.ExitCode);
+        Snapshot.Match(before.Output, SnapshotNameExtension.Create("before"));
+        Snapshot.Match(after.Output, SnapshotNameExtension.Create("after"));
+    }
+
+    [Fact]
+    public async Task Status_as_json_lists_a_row_per_materializer_and_topic()
+    {
+        var result = await _workspace.Sync("status", "--config", _workspace.Quickstart, "--json", "--materializer", "orders");
+
+        Assert.Equal(0, result.ExitCode);
+        var row = Assert.Single(System.Text.Json.JsonDocument.Parse(result.Output).RootElement.EnumerateArray());
+        Assert.Equal("orders", row.GetProperty("materializer").GetString());
+        Assert.Equal(8, row.GetProperty("behind").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_dump_replays_as_a_changelog_to_the_same_table()
+    {
+        var dump = await _workspace.Sync("dump", "--config", _workspace.Quickstart, "--topic", "persistent://public/default/db2.sales.orders", "--compacted");
+        Assert.True(dump.ExitCode == 0, dump.ToString());
+        Assert.Equal(3, dump.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        _workspace.Write("replay/data/changelog.jsonl", dump.Output);
+        var config = _workspace.Write("replay/sync.yaml", """
+            sources:
+              changelog: { type: file, path: data/changelog.jsonl }
+            sinks:
+              local: { type: sqlite, path: replay.db }
+            materializers:
+              orders: { source: changelog, topics: [persistent://public/default/db2.sales.orders], sink: local, table: orders }
+            """);
+        Assert.Equal(0, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(0, (await _workspace.Sync("run", "--config", _workspace.Quickstart, "--materializer", "orders")).ExitCode);
+
+        Assert.Equal(SqliteTables.Rows(_workspace.QuickstartDb, "orders"), SqliteTables.Rows(_workspace.File("replay/replay.db"), "orders"));
+    }
+
+    [Fact]
+    public async Task A_bad_position_is_a_usage_error()
+    {
+        var result = await _workspace.Sync("dump", "--config", _workspace.Quickstart, "--from", "yesterday");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--from (yesterday) must be a position ledger:entry:batch", result.Error, StringComparison.Ordinal);
+    }
+}
