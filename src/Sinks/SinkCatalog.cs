@@ -1,4 +1,5 @@
 using Sync.Engine.Sinks;
+using Sync.Sinks.Elasticsearch;
 using Sync.Sinks.Sqlite;
 
 namespace Sync.Sinks;
@@ -6,5 +7,5 @@ namespace Sync.Sinks;
 /// <summary>Every sink type this build knows, by its config <c>type</c>.</summary>
 public static class SinkCatalog
 {
-    public static IReadOnlyList<ISinkFactory> All { get; } = [new SqliteSinkFactory()];
+    public static IReadOnlyList<ISinkFactory> All { get; } = [new SqliteSinkFactory(), new ElasticsearchSinkFactory()];
 }

@@ -22,7 +22,7 @@ public partial class ConfigurationDocsTests
 
         foreach (var sink in SinkCatalog.All)
         {
-            data.Add($"sinks (type: {sink.Type})", sink.OptionsType.AssemblyQualifiedName!);
+            data.Add($"sinks (type: {sink.Type})", sink.OptionsType.AssemblyQualifiedName! + (sink.TargetOptionsType is { } target ? "|" + target.AssemblyQualifiedName : string.Empty));
         }
 
         data.Add("materializers", typeof(MaterializerOptions).AssemblyQualifiedName!);
@@ -35,8 +35,14 @@ public partial class ConfigurationDocsTests
     [MemberData(nameof(Sections))]
     public void Every_key_of_a_section_is_documented_and_every_documented_key_exists(string section, string optionsType)
     {
-        var type = Type.GetType(optionsType, throwOnError: true)!;
-        var keys = Keys(type, prefix: string.Empty).ToHashSet(StringComparer.Ordinal);
+        var types = optionsType.Split('|');
+        var keys = Keys(Type.GetType(types[0], throwOnError: true)!, prefix: string.Empty).ToHashSet(StringComparer.Ordinal);
+        if (types.Length > 1)
+        {
+            // A sink's target settings are documented in its section as target.<key>.
+            keys.UnionWith(Keys(Type.GetType(types[1], throwOnError: true)!, prefix: "target."));
+        }
+
         if (section.StartsWith("sources", StringComparison.Ordinal) || section.StartsWith("sinks", StringComparison.Ordinal))
         {
             keys.Add("type");

@@ -1,0 +1,276 @@
+using Elastic.Clients.Elasticsearch;
+using Elastic.Clients.Elasticsearch.QueryDsl;
+using Elastic.Transport;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using EsFieldValue = Elastic.Clients.Elasticsearch.FieldValue;
+using FieldValue = Sync.Engine.Changes.FieldValue;
+
+namespace Sync.Sinks.Elasticsearch;
+
+/// <summary>
+/// Materializes changes into Elasticsearch indices with the official client (Elastic.Clients.Elasticsearch).
+/// <list type="bullet">
+/// <item>One <c>_bulk</c> per batch; a document per key, <c>_id</c> from the key (verbatim), <c>_source</c> from the after-image.</item>
+/// <item>Never regresses: every index and delete carries an external version (<see cref="ExternalVersions"/>);
+/// Elasticsearch refuses an older one with 409, counted as stale. A delete leaves a tombstone at its version
+/// for <c>index.gc_deletes</c> (<see cref="ElasticsearchTargetOptions.DeleteRetention"/> on created indices).</item>
+/// <item>Per-item failures: mapping/parse errors reject the change (dead letter) and the rest applies;
+/// 429/5xx items alone are resent with capped backoff.</item>
+/// <item>The checkpoint is a document per materializer in <see cref="ElasticsearchSinkOptions.CheckpointIndex"/>,
+/// written after the bulk succeeded. A crash in between replays the batch, which the versions make harmless.</item>
+/// <item>Durable on return: Elasticsearch acknowledges a write once it is in the translog (fsynced per
+/// request by default); the refresh policy only decides when search sees it.</item>
+/// </list>
+/// Calls are serialized.
+/// </summary>
+public sealed class ElasticsearchSink : ISink
+{
+    private readonly ElasticsearchClientSettings _settings;
+    private readonly ElasticsearchWriter _writer;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private bool _disposed;
+
+    private ElasticsearchSink(string name, ElasticsearchSinkOptions options, ElasticsearchClientSettings settings, TimeProvider time)
+    {
+        Name = name;
+        _settings = settings;
+        Client = new ElasticsearchClient(settings);
+        _writer = new ElasticsearchWriter(Client, options, name, time);
+    }
+
+    public string Name { get; }
+
+    /// <summary>The client the sink talks through.</summary>
+    public ElasticsearchClient Client { get; }
+
+    /// <summary>Validates the options, builds the client and creates the checkpoint index when absent.
+    /// Throws <see cref="ArgumentException"/> listing every problem of <paramref name="options"/>,
+    /// <see cref="SinkUnavailableException"/> when the cluster does not answer.</summary>
+    public static Task<ElasticsearchSink> OpenAsync(string name, ElasticsearchSinkOptions options, CancellationToken cancellationToken) =>
+        OpenAsync(name, options, TimeProvider.System, cancellationToken);
+
+    /// <inheritdoc cref="OpenAsync(string, ElasticsearchSinkOptions, CancellationToken)"/>
+    /// <param name="time">The clock of the retry backoff and checkpoint stamps.</param>
+    public static async Task<ElasticsearchSink> OpenAsync(string name, ElasticsearchSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        var problems = options.Validate("sinks." + name);
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", problems), nameof(options));
+        }
+
+        var sink = new ElasticsearchSink(name, options, Settings(options), time);
+        try
+        {
+            await sink._writer.EnsureCheckpointIndexAsync(cancellationToken);
+        }
+        catch
+        {
+            await sink.DisposeAsync();
+            throw;
+        }
+
+        return sink;
+    }
+
+    /// <summary>Client settings from the options: node pool, authentication, TLS trust, timeout. The
+    /// transport's own retries stay off for a single node: retries are the sink's (only failed items).</summary>
+    internal static ElasticsearchClientSettings Settings(ElasticsearchSinkOptions options)
+    {
+        var uris = options.Urls.Select(u => new Uri(u)).ToList();
+        NodePool pool = uris.Count == 1 ? new SingleNodePool(uris[0]) : new StaticNodePool(uris, randomize: false);
+        var settings = new ElasticsearchClientSettings(pool)
+            .RequestTimeout(options.RequestTimeout)
+            .ThrowExceptions(false)
+            .DisablePing();
+        if (!string.IsNullOrEmpty(options.ApiKey))
+        {
+            settings = settings.Authentication(new ApiKey(options.ApiKey));
+        }
+        else if (!string.IsNullOrEmpty(options.Username))
+        {
+            settings = settings.Authentication(new BasicAuthentication(options.Username, options.Password ?? string.Empty));
+        }
+
+        if (options.CaFingerprint is { } fingerprint)
+        {
+            settings = settings.CertificateFingerprint(fingerprint);
+        }
+        else if (!options.CertificateValidation)
+        {
+            settings = settings.ServerCertificateValidationCallback((_, _, _, _) => true);
+        }
+
+        return settings;
+    }
+
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return await _writer.LoadCheckpointAsync(materializer, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ValidateTarget(batch.Target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return await _writer.ApplyAsync(batch, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Finds every document of the target's indices whose field equals the value (a <c>term</c>
+    /// query after a refresh) and deletes each by id with the external version
+    /// <see cref="ExternalVersions.Erased"/> — the erasure marker (ChangeVersion.Erased) that makes every
+    /// later write of that id stale, replays and changes still in flight alike — repeating until the
+    /// search finds none (a document written meanwhile is found by the next round). Not
+    /// <c>_delete_by_query</c>: it deletes with internal versioning, whose tombstone (version + 1) would
+    /// not stop a newer change. The markers last <c>index.gc_deletes</c>
+    /// (<see cref="ElasticsearchTargetOptions.DeleteRetention"/>).</summary>
+    public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(match);
+        ValidateTarget(target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var pattern = Pattern(target);
+            var query = Term(match);
+            long removed = 0;
+            for (var round = 0; round < 1000; round++)
+            {
+                await _writer.RefreshAsync(pattern, cancellationToken);
+                var response = await _writer.RetryAsync(
+                    () => Client.SearchAsync<object>(new SearchRequest(pattern)
+                    {
+                        Query = query,
+                        Size = 1000,
+                        Version = true,
+                        Source = new Elastic.Clients.Elasticsearch.Core.Search.SourceConfig(false),
+                        IgnoreUnavailable = true,
+                        AllowNoIndices = true,
+                    }, cancellationToken),
+                    $"searching \"{pattern}\" for the subject",
+                    cancellationToken);
+                var hits = response.Hits?.Where(h => h.Index is not null && h.Id is not null && h.Version is not null)
+                    .Select(h => (h.Index!, h.Id!, ExternalVersions.Erased)).ToList() ?? [];
+                if (hits.Count == 0)
+                {
+                    break;
+                }
+
+                removed += await _writer.DeleteVersionedAsync(hits, cancellationToken);
+            }
+
+            return removed;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>How many documents of the target's indices hold the value (after a refresh, so that the
+    /// count sees every write so far).</summary>
+    public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(match);
+        ValidateTarget(target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var pattern = Pattern(target);
+            await _writer.RefreshAsync(pattern, cancellationToken);
+            var response = await _writer.RetryAsync(
+                () => Client.CountAsync(new CountRequest(pattern) { Query = Term(match), IgnoreUnavailable = true, AllowNoIndices = true }, cancellationToken),
+                $"counting in \"{pattern}\"",
+                cancellationToken);
+            return response.ApiCallDetails.HttpStatusCode == 404 ? 0 : response.Count;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Throws when the target cannot name an index: empty, or a template with problems.</summary>
+    public static void ValidateTarget(TargetSpec target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var options = target.Options as ElasticsearchTargetOptions;
+        if (target.Options is not null && options is null)
+        {
+            throw new ArgumentException($"target options of an elasticsearch sink must be {nameof(ElasticsearchTargetOptions)}, not {target.Options.GetType().Name}", nameof(target));
+        }
+
+        var template = (options ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
+        var sample = ElasticsearchTargetOptions.IsTemplate(template) ? ElasticsearchTargetOptions.Pattern(template).Replace('*', 'x') : template;
+        if (IndexNames.Problem(sample) is { } problem)
+        {
+            throw new ArgumentException($"index ({template}) {problem}", nameof(target));
+        }
+    }
+
+    /// <summary>Every index the target's template can name: the index (or alias) itself, or the template with placeholders as <c>*</c>.</summary>
+    private static string Pattern(TargetSpec target)
+    {
+        var template = (target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
+        return ElasticsearchTargetOptions.Pattern(template);
+    }
+
+    /// <summary>A term query for the value as the documents hold it: integers, floats and booleans as JSON
+    /// values, everything else as its canonical text (decimals included, as the sink writes them).</summary>
+    private static TermQuery Term(SubjectMatch match) => new(match.Column, match.Value.Kind switch
+    {
+        ValueKind.Int64 => EsFieldValue.Long(match.Value.AsInt64),
+        ValueKind.Double => EsFieldValue.Double(match.Value.AsDouble),
+        ValueKind.Boolean => EsFieldValue.Boolean(match.Value.AsBoolean),
+        ValueKind.Null => EsFieldValue.Null,
+        _ => EsFieldValue.String(match.Value.ToText()!),
+    });
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync();
+        try
+        {
+            _disposed = true;
+            ((IDisposable)_settings).Dispose();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        _gate.Dispose();
+    }
+}

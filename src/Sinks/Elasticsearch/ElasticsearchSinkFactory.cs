@@ -1,0 +1,20 @@
+using Sync.Engine.Config;
+using Sync.Engine.Sinks;
+
+namespace Sync.Sinks.Elasticsearch;
+
+/// <summary>Opens <c>type: elasticsearch</c> sinks; a materializer's <c>target:</c> block binds to <see cref="ElasticsearchTargetOptions"/>.</summary>
+public sealed class ElasticsearchSinkFactory : ISinkFactory
+{
+    public string Type => "elasticsearch";
+
+    public Type OptionsType => typeof(ElasticsearchSinkOptions);
+
+    public Type? TargetOptionsType => typeof(ElasticsearchTargetOptions);
+
+    public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        return await ElasticsearchSink.OpenAsync(sink.Name, (ElasticsearchSinkOptions)sink.Options, cancellationToken);
+    }
+}

@@ -1,0 +1,744 @@
+using System.Buffers;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Elastic.Clients.Elasticsearch;
+using Elastic.Clients.Elasticsearch.Core.Bulk;
+using Elastic.Clients.Elasticsearch.QueryDsl;
+using Elastic.Transport;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using EsHttpMethod = Elastic.Transport.HttpMethod;
+
+namespace Sync.Sinks.Elasticsearch;
+
+/// <summary>Writes batches with <c>_bulk</c>: one document per key (id from the key, source from the
+/// after-image), external versions (<see cref="ExternalVersions"/>), indices created with exact mappings
+/// when absent, per-item outcomes classified, failed items alone resent with capped backoff, then the
+/// checkpoint. Not thread-safe: <see cref="ElasticsearchSink"/> serializes calls.</summary>
+internal sealed class ElasticsearchWriter
+{
+    private readonly ElasticsearchClient _client;
+    private readonly ElasticsearchSinkOptions _options;
+    private readonly string _sinkName;
+    private readonly TimeProvider _time;
+
+    /// <summary>Per index this sink has seen: the mapped field names when the sink manages its mappings, else null.</summary>
+    private readonly Dictionary<string, HashSet<string>?> _indices = new(StringComparer.Ordinal);
+
+    private readonly Dictionary<string, Dictionary<string, StreamPosition>> _checkpoints = new(StringComparer.Ordinal);
+
+    public ElasticsearchWriter(ElasticsearchClient client, ElasticsearchSinkOptions options, string sinkName, TimeProvider time)
+    {
+        _client = client;
+        _options = options;
+        _sinkName = sinkName;
+        _time = time;
+    }
+
+    private Refresh RefreshParameter => _options.Refresh switch
+    {
+        RefreshPolicy.WaitFor => Refresh.WaitFor,
+        RefreshPolicy.Immediate => Refresh.True,
+        _ => Refresh.False,
+    };
+
+    public async Task<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        var target = batch.Target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions();
+        var template = target.IndexTemplate(batch.Target.Table);
+        var context = new BatchContext();
+        var segment = new List<Prepared>();
+        foreach (var change in batch.Changes)
+        {
+            if (change.Op == ChangeOp.Truncate)
+            {
+                await WriteAsync(segment, target, batch.Target.Table, context, cancellationToken);
+                segment.Clear();
+                context.Deleted += await TruncateAsync(ElasticsearchTargetOptions.Pattern(template), cancellationToken);
+                continue;
+            }
+
+            if (Prepare(change, target, template, batch.Target.Table, context) is { } prepared)
+            {
+                segment.Add(prepared);
+            }
+        }
+
+        await WriteAsync(segment, target, batch.Target.Table, context, cancellationToken);
+        if (context.Rejected.Count > 0)
+        {
+            batch.BeforeCommit?.Invoke(context.Rejected);
+        }
+
+        await StoreCheckpointAsync(batch.Materializer, batch.Checkpoint, cancellationToken);
+        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+    }
+
+    /// <summary>The document of a change, or null when it is rejected (the reason names the index and the
+    /// key columns, never values).</summary>
+    private static Prepared? Prepare(ChangeEvent change, ElasticsearchTargetOptions target, string template, string table, BatchContext context)
+    {
+        var keyNames = change.Key.Names;
+        var index = target.Render(template, table, change, out var problem);
+        var where = index is null ? $"index template {template}" : $"index \"{index}\"";
+        if (keyNames.Length == 0)
+        {
+            context.Reject(change, $"{where}: a {change.Op} has no key columns");
+            return null;
+        }
+
+        var describe = $"{where} (key {DocumentIds.Describe(keyNames)})";
+        if (index is null)
+        {
+            context.Reject(change, $"{describe}: {problem}");
+            return null;
+        }
+
+        var id = DocumentIds.Of(change.Key);
+        if (string.IsNullOrEmpty(id))
+        {
+            context.Reject(change, $"{describe}: the key is NULL or empty and cannot be a document id");
+            return null;
+        }
+
+        var idBytes = DocumentIds.ByteCount(id);
+        if (idBytes > DocumentIds.MaxIdBytes)
+        {
+            context.Reject(change, $"{describe}: the document id is {DocumentIds.Invariant(idBytes)} bytes; Elasticsearch allows at most {DocumentIds.MaxIdBytes}");
+            return null;
+        }
+
+        if (ExternalVersions.Encode(change.Version, out problem) is not { } version)
+        {
+            context.Reject(change, $"{describe}: {problem}");
+            return null;
+        }
+
+        if (change.IsDelete)
+        {
+            return new Prepared(change, index, id, version, null);
+        }
+
+        var image = change.After;
+        if (image is null)
+        {
+            context.Reject(change, $"{describe}: a {change.Op} has no row image (after)");
+            return null;
+        }
+
+        foreach (var key in keyNames)
+        {
+            var i = image.IndexOf(key);
+            if (i < 0)
+            {
+                context.Reject(change, $"{describe}: key column \"{key}\" is missing from the row image");
+                return null;
+            }
+
+            if (image.Values[i].IsNull)
+            {
+                context.Reject(change, $"{describe}: key column \"{key}\" is NULL");
+                return null;
+            }
+        }
+
+        if (image.Names.Any(n => n.Trim().Length == 0) || image.Names.Distinct(StringComparer.Ordinal).Count() != image.Count)
+        {
+            context.Reject(change, $"{describe}: a column name is empty or appears twice in the row image");
+            return null;
+        }
+
+        try
+        {
+            return new Prepared(change, index, id, version, Document(image));
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            context.Reject(change, $"{describe}: the row cannot be written as JSON: {e.GetType().Name}");
+            return null;
+        }
+    }
+
+    /// <summary>The <c>_source</c> of a row: values as <see cref="Sync.Engine.Changes.FieldValue.WriteTo"/> writes them, except exact
+    /// decimals, which are JSON strings unless the schema maps them to an exact <c>scaled_float</c>.</summary>
+    internal static byte[] Document(Row image)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            for (var i = 0; i < image.Count; i++)
+            {
+                writer.WritePropertyName(image.Names[i]);
+                var value = image.Values[i];
+                if (value.Kind == ValueKind.Decimal && !ElasticsearchMappings.IsExactNumber(image.Schema?.Find(image.Names[i])))
+                {
+                    writer.WriteStringValue(value.AsText);
+                }
+                else
+                {
+                    value.WriteTo(writer);
+                }
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private async Task WriteAsync(List<Prepared> segment, ElasticsearchTargetOptions target, string table, BatchContext context, CancellationToken cancellationToken)
+    {
+        if (segment.Count == 0)
+        {
+            return;
+        }
+
+        await EnsureIndicesAsync(segment, target, table, cancellationToken);
+        foreach (var chunk in Chunks(segment))
+        {
+            await WriteChunkAsync(chunk, context, cancellationToken);
+        }
+    }
+
+    /// <summary>Elasticsearch refuses a request body over <c>http.max_content_length</c> (100 MB by default)
+    /// with 413; a batch is sent in <c>_bulk</c> requests of at most <see cref="MaxBulkBytes"/> of documents.</summary>
+    internal const int MaxBulkBytes = 16 * 1024 * 1024;
+
+    private static IEnumerable<List<Prepared>> Chunks(List<Prepared> segment)
+    {
+        var chunk = new List<Prepared>();
+        long bytes = 0;
+        foreach (var p in segment)
+        {
+            var size = (p.Document?.Length ?? 0) + 128;
+            if (chunk.Count > 0 && bytes + size > MaxBulkBytes)
+            {
+                yield return chunk;
+                chunk = [];
+                bytes = 0;
+            }
+
+            chunk.Add(p);
+            bytes += size;
+        }
+
+        if (chunk.Count > 0)
+        {
+            yield return chunk;
+        }
+    }
+
+    private async Task WriteChunkAsync(List<Prepared> segment, BatchContext context, CancellationToken cancellationToken)
+    {
+        var pending = segment;
+        var retry = _options.Retry;
+        for (var attempt = 1; ; attempt++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var failed = await BulkAsync(pending, context, cancellationToken);
+            if (failed.Items.Count == 0)
+            {
+                return;
+            }
+
+            if (attempt >= retry.MaxAttempts)
+            {
+                throw new SinkUnavailableException(
+                    $"elasticsearch sink '{_sinkName}': {failed.Items.Count} of {segment.Count} changes to index \"{segment[0].Index}\" still failed after {attempt} attempts ({failed.LastError}); "
+                    + "the other changes were applied — a replay of the batch is safe (external versions)");
+            }
+
+            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+            pending = failed.Items;
+        }
+    }
+
+    /// <summary>One <c>_bulk</c> request; returns the items to send again.</summary>
+    private async Task<(List<Prepared> Items, string LastError)> BulkAsync(List<Prepared> pending, BatchContext context, CancellationToken cancellationToken)
+    {
+        var operations = new BulkOperationsCollection();
+        foreach (var p in pending)
+        {
+            operations.Add(p.Document is null
+                ? new BulkDeleteOperation(p.Id) { Index = p.Index, Version = p.Version, VersionType = VersionType.External }
+                : new BulkIndexOperation<RawDocument>(new RawDocument(p.Document), p.Index) { Id = p.Id, Version = p.Version, VersionType = VersionType.External });
+        }
+
+        var response = await _client.BulkAsync(new BulkRequest { Operations = operations, Refresh = RefreshParameter }, cancellationToken);
+        var status = response.ApiCallDetails.HttpStatusCode;
+        if (status is not (>= 200 and < 300) || response.Items is null || response.Items.Count != pending.Count)
+        {
+            var description = DescribeFailure(response);
+            if (ElasticsearchErrorClassifier.ClassifyRequest(status) == ErrorVerdict.Transient)
+            {
+                return (pending, description);
+            }
+
+            throw new SinkFatalException($"elasticsearch sink '{_sinkName}': _bulk of {pending.Count} changes to index \"{pending[0].Index}\" failed: {description}",
+                response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
+        }
+
+        var retry = new List<Prepared>();
+        var lastError = string.Empty;
+        var i = 0;
+        foreach (var item in response.Items)
+        {
+            var p = pending[i++];
+            var errorType = item.Error?.Type;
+            switch (ElasticsearchErrorClassifier.ClassifyItem(item.Status, errorType))
+            {
+                case ItemOutcome.Applied when p.Document is null:
+                    context.Deleted++;
+                    break;
+                case ItemOutcome.Applied:
+                    context.Upserted++;
+                    break;
+                case ItemOutcome.Stale:
+                    context.Stale++;
+                    break;
+                case ItemOutcome.Transient:
+                    retry.Add(p);
+                    lastError = $"{item.Status} {errorType}";
+                    break;
+                case ItemOutcome.Poison:
+                    context.Reject(p.Change,
+                        $"index \"{p.Index}\" (key {DocumentIds.Describe(p.Change.Key.Names)}): Elasticsearch refused the document: {item.Status} {errorType}: {ElasticsearchErrorClassifier.Sanitize(item.Error?.Reason, p.Id)}");
+                    break;
+                default:
+                    throw new SinkFatalException(
+                        $"elasticsearch sink '{_sinkName}': index \"{p.Index}\" answered {item.Status} {errorType}: {ElasticsearchErrorClassifier.Sanitize(item.Error?.Reason, p.Id)}; "
+                        + "changes before it in the batch may be applied — a replay is safe (external versions)");
+            }
+        }
+
+        return (retry, lastError);
+    }
+
+    /// <summary>Creates each index of the segment that this sink has not seen, with mappings from the
+    /// schemas of the segment's rows; adds mappings for schema columns that appear later.</summary>
+    private async Task EnsureIndicesAsync(List<Prepared> segment, ElasticsearchTargetOptions target, string table, CancellationToken cancellationToken)
+    {
+        foreach (var group in segment.GroupBy(p => p.Index, StringComparer.Ordinal))
+        {
+            var columns = new Dictionary<string, ColumnSchema>(StringComparer.Ordinal);
+            foreach (var p in group)
+            {
+                if (p.Change.After?.Schema is { } schema && p.Document is not null)
+                {
+                    foreach (var name in p.Change.After.Names)
+                    {
+                        if (schema.Find(name) is { } column)
+                        {
+                            columns.TryAdd(name, column);
+                        }
+                    }
+                }
+            }
+
+            if (!_indices.TryGetValue(group.Key, out var known))
+            {
+                known = await OpenIndexAsync(group.Key, target, table, columns, group.First(), cancellationToken);
+                _indices[group.Key] = known;
+            }
+
+            if (known is null)
+            {
+                continue;
+            }
+
+            var added = columns.Where(c => !known.Contains(c.Key)).ToList();
+            if (added.Count == 0)
+            {
+                continue;
+            }
+
+            var properties = new JsonObject();
+            foreach (var (name, column) in added)
+            {
+                properties[name] = ElasticsearchMappings.For(column, target);
+            }
+
+            var response = await RawAsync(EsHttpMethod.PUT, $"/{Uri.EscapeDataString(group.Key)}/_mapping", new JsonObject { ["properties"] = properties }, cancellationToken);
+            if (response.Status is >= 200 and < 300)
+            {
+                known.UnionWith(added.Select(a => a.Key));
+            }
+            else if (response.Status == 400)
+            {
+                // A field Elasticsearch already mapped dynamically keeps its type; learn what is mapped.
+                _indices[group.Key] = await MappedFieldsAsync(group.Key, cancellationToken);
+            }
+            else
+            {
+                ThrowFor(response, $"adding mappings to index \"{group.Key}\"");
+            }
+        }
+    }
+
+    private async Task<HashSet<string>?> OpenIndexAsync(string index, ElasticsearchTargetOptions target, string table, Dictionary<string, ColumnSchema> columns, Prepared first, CancellationToken cancellationToken)
+    {
+        if (!target.CreateIndex)
+        {
+            return null;
+        }
+
+        string? alias = null;
+        if (target.Alias is { } aliasTemplate)
+        {
+            alias = target.Render(aliasTemplate, table, first.Change, out var problem)
+                ?? throw new SinkFatalException($"elasticsearch sink '{_sinkName}': the alias of index \"{index}\" cannot be rendered: {problem}");
+        }
+
+        var body = ElasticsearchMappings.CreateIndexBody(target, columns, first.Change.Key.Names, alias);
+        var response = await RawAsync(EsHttpMethod.PUT, "/" + Uri.EscapeDataString(index), body, cancellationToken);
+        if (response.Status is >= 200 and < 300)
+        {
+            return [.. columns.Keys];
+        }
+
+        if (response.Status == 400 && response.ErrorType == "resource_already_exists_exception")
+        {
+            return await MappedFieldsAsync(index, cancellationToken);
+        }
+
+        ThrowFor(response, $"creating index \"{index}\"");
+        return null;
+    }
+
+    private async Task<HashSet<string>> MappedFieldsAsync(string index, CancellationToken cancellationToken)
+    {
+        var response = await RawAsync(EsHttpMethod.GET, $"/{Uri.EscapeDataString(index)}/_mapping", null, cancellationToken);
+        if (response.Status is not (>= 200 and < 300))
+        {
+            ThrowFor(response, $"reading the mappings of index \"{index}\"");
+        }
+
+        var fields = new HashSet<string>(StringComparer.Ordinal);
+        if (response.Body is JsonObject root)
+        {
+            foreach (var (_, node) in root)
+            {
+                if (node?["mappings"]?["properties"] is JsonObject properties)
+                {
+                    fields.UnionWith(properties.Select(p => p.Key));
+                }
+            }
+        }
+
+        return fields;
+    }
+
+    /// <summary>A truncate: every document of the target's indices is deleted with <c>_delete_by_query</c>
+    /// after a refresh (it sees only refreshed documents). Each deleted document keeps a tombstone at its
+    /// version + 1, so replays of what it held are stale; a replayed create of a key absent at the time of
+    /// the truncate is not stopped.</summary>
+    private async Task<int> TruncateAsync(string pattern, CancellationToken cancellationToken)
+    {
+        await RefreshAsync(pattern, cancellationToken);
+        var deleted = await DeleteByQueryAsync(pattern, new MatchAllQuery(), cancellationToken);
+        return (int)Math.Min(deleted, int.MaxValue);
+    }
+
+    /// <summary>Refreshes the indices of a pattern so that search sees every write; a missing index is fine.</summary>
+    public async Task RefreshAsync(string pattern, CancellationToken cancellationToken)
+    {
+        await RetryAsync(
+            () => _client.Indices.RefreshAsync(new Elastic.Clients.Elasticsearch.IndexManagement.RefreshRequest(pattern) { IgnoreUnavailable = true, AllowNoIndices = true }, cancellationToken),
+            $"refreshing \"{pattern}\"",
+            cancellationToken);
+    }
+
+    public async Task<long> DeleteByQueryAsync(string pattern, Query query, CancellationToken cancellationToken)
+    {
+        var response = await RetryAsync(
+            () => _client.DeleteByQueryAsync(new DeleteByQueryRequest(pattern)
+            {
+                Query = query,
+                Conflicts = Conflicts.Proceed,
+                Refresh = true,
+                IgnoreUnavailable = true,
+                AllowNoIndices = true,
+            }, cancellationToken),
+            $"_delete_by_query on \"{pattern}\"",
+            cancellationToken);
+        return response.Deleted ?? 0;
+    }
+
+    /// <summary>Deletes documents by id with the given external versions (erasure markers); returns how many
+    /// existed. A conflict means the document already holds the marker.</summary>
+    public async Task<long> DeleteVersionedAsync(IReadOnlyList<(string Index, string Id, long Version)> documents, CancellationToken cancellationToken)
+    {
+        if (documents.Count == 0)
+        {
+            return 0;
+        }
+
+        var operations = new BulkOperationsCollection();
+        foreach (var (index, id, version) in documents)
+        {
+            operations.Add(new BulkDeleteOperation(id) { Index = index, Version = version, VersionType = VersionType.External });
+        }
+
+        var response = await RetryAsync(
+            () => _client.BulkAsync(new BulkRequest { Operations = operations, Refresh = Refresh.True }, cancellationToken),
+            "erasing by id",
+            cancellationToken);
+        long removed = 0;
+        foreach (var item in response.Items)
+        {
+            var outcome = ElasticsearchErrorClassifier.ClassifyItem(item.Status, item.Error?.Type);
+            if (outcome == ItemOutcome.Applied && item.Result == "deleted")
+            {
+                removed++;
+            }
+            else if (outcome is ItemOutcome.Fatal or ItemOutcome.Poison or ItemOutcome.Transient)
+            {
+                throw new SinkUnavailableException(
+                    $"elasticsearch sink '{_sinkName}': erasing a document of index \"{item.Index}\" failed: {item.Status} {item.Error?.Type}: {ElasticsearchErrorClassifier.Sanitize(item.Error?.Reason, item.Id)}");
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Runs a request, retrying transient failures (no answer, 429, 502-504) with the sink's backoff.
+    /// A 404 <c>index_not_found_exception</c> is returned to the caller; any other failure throws.</summary>
+    public async Task<TResponse> RetryAsync<TResponse>(Func<Task<TResponse>> send, string what, CancellationToken cancellationToken)
+        where TResponse : Elastic.Transport.Products.Elasticsearch.ElasticsearchResponse
+    {
+        var retry = _options.Retry;
+        for (var attempt = 1; ; attempt++)
+        {
+            var response = await send();
+            var status = response.ApiCallDetails.HttpStatusCode;
+            if (status is >= 200 and < 300 || (status == 404 && response.ElasticsearchServerError?.Error?.Type is null or "index_not_found_exception"))
+            {
+                return response;
+            }
+
+            var description = DescribeFailure(response);
+            if (ElasticsearchErrorClassifier.ClassifyRequest(status) != ErrorVerdict.Transient)
+            {
+                throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {description}",
+                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
+            }
+
+            if (attempt >= retry.MaxAttempts)
+            {
+                throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempt} attempts: {description}",
+                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
+            }
+
+            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+        }
+    }
+
+    public async Task<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        var response = await RetryAsync(
+            () => _client.GetAsync<CheckpointDocument>(new GetRequest(_options.CheckpointIndex, materializer), cancellationToken),
+            $"reading the checkpoint of '{materializer}'",
+            cancellationToken);
+        var result = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        if (response.Found && response.Source?.Positions is { } positions)
+        {
+            foreach (var entry in positions)
+            {
+                if (entry.Stream is not null && entry.Position is not null)
+                {
+                    result[entry.Stream] = StreamPosition.Parse(entry.Position);
+                }
+            }
+        }
+
+        _checkpoints[materializer] = new Dictionary<string, StreamPosition>(result, StringComparer.Ordinal);
+        return result;
+    }
+
+    /// <summary>Writes the materializer's checkpoint document after the batch's bulk succeeded: the stored
+    /// positions merged with the batch's. GET is realtime, so no refresh is needed to read it back.</summary>
+    private async Task StoreCheckpointAsync(string materializer, IReadOnlyDictionary<string, StreamPosition> checkpoint, CancellationToken cancellationToken)
+    {
+        if (checkpoint.Count == 0)
+        {
+            return;
+        }
+
+        if (!_checkpoints.TryGetValue(materializer, out var stored))
+        {
+            await LoadCheckpointAsync(materializer, cancellationToken);
+            stored = _checkpoints[materializer];
+        }
+
+        var merged = new Dictionary<string, StreamPosition>(stored, StringComparer.Ordinal);
+        foreach (var (stream, position) in checkpoint)
+        {
+            merged[stream] = position;
+        }
+
+        var document = new CheckpointDocument
+        {
+            Materializer = materializer,
+            UpdatedAt = _time.GetUtcNow(),
+            Positions = [.. merged.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new CheckpointPosition { Stream = p.Key, Position = p.Value.ToString() })],
+        };
+        await RetryAsync(
+            () => _client.IndexAsync(new IndexRequest<CheckpointDocument>(document, _options.CheckpointIndex, materializer) { Refresh = RefreshParameter }, cancellationToken),
+            $"writing the checkpoint of '{materializer}'",
+            cancellationToken);
+        _checkpoints[materializer] = merged;
+    }
+
+    /// <summary>Creates the checkpoint index when absent.</summary>
+    public async Task EnsureCheckpointIndexAsync(CancellationToken cancellationToken)
+    {
+        var index = _options.CheckpointIndex;
+        var exists = await RawAsync(EsHttpMethod.HEAD, "/" + Uri.EscapeDataString(index), null, cancellationToken);
+        if (exists.Status == 200)
+        {
+            return;
+        }
+
+        if (exists.Status != 404)
+        {
+            ThrowFor(exists, $"checking the checkpoint index \"{index}\"");
+        }
+
+        var created = await RawAsync(EsHttpMethod.PUT, "/" + Uri.EscapeDataString(index), ElasticsearchMappings.CheckpointIndexBody(), cancellationToken);
+        if (created.Status is not (>= 200 and < 300) && created.ErrorType != "resource_already_exists_exception")
+        {
+            ThrowFor(created, $"creating the checkpoint index \"{index}\"");
+        }
+    }
+
+    /// <summary>A request with a JSON body we build (index creation, mappings) through the client's transport.</summary>
+    private async Task<RawResponse> RawAsync(EsHttpMethod method, string path, JsonObject? body, CancellationToken cancellationToken)
+    {
+        var retry = _options.Retry;
+        for (var attempt = 1; ; attempt++)
+        {
+            var endpoint = new EndpointPath(method, path);
+            var response = await _client.Transport.RequestAsync<StringResponse>(
+                in endpoint, body is null ? null : PostData.String(body.ToJsonString()), null, null, cancellationToken);
+            var status = response.ApiCallDetails.HttpStatusCode;
+            JsonNode? parsed = null;
+            try
+            {
+                parsed = string.IsNullOrEmpty(response.Body) ? null : JsonNode.Parse(response.Body);
+            }
+            catch (JsonException)
+            {
+                // Not JSON (a proxy's error page): keep the status only.
+            }
+
+            var result = new RawResponse(status, parsed, response.ApiCallDetails.OriginalException);
+            if (ElasticsearchErrorClassifier.ClassifyRequest(status) == ErrorVerdict.Transient && !(status is >= 200 and < 300))
+            {
+                if (attempt >= retry.MaxAttempts)
+                {
+                    throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {method} {path} still failed after {attempt} attempts: {result.Describe()}",
+                        result.Exception ?? new InvalidOperationException(result.Describe()));
+                }
+
+                await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+                continue;
+            }
+
+            return result;
+        }
+    }
+
+    private void ThrowFor(RawResponse response, string what) =>
+        throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {response.Describe()}",
+            response.Exception ?? new InvalidOperationException(response.Describe()));
+
+    private static string DescribeFailure(Elastic.Transport.Products.Elasticsearch.ElasticsearchResponse response)
+    {
+        var details = response.ApiCallDetails;
+        if (details.HttpStatusCode is not { } status)
+        {
+            return "no answer: " + (details.OriginalException?.Message ?? "the connection failed");
+        }
+
+        var error = response.ElasticsearchServerError?.Error;
+        return error is null
+            ? $"HTTP {status}"
+            : $"HTTP {status} {error.Type}: {ElasticsearchErrorClassifier.Sanitize(error.Reason, null)}";
+    }
+
+    private sealed record Prepared(ChangeEvent Change, string Index, string Id, long Version, byte[]? Document);
+
+    private sealed record RawResponse(int? Status, JsonNode? Body, Exception? Exception)
+    {
+        public string? ErrorType => Body?["error"]?["type"]?.GetValue<string>();
+
+        public string Describe()
+        {
+            if (Status is not { } status)
+            {
+                return "no answer: " + (Exception?.Message ?? "the connection failed");
+            }
+
+            var reason = Body?["error"]?["reason"]?.GetValue<string>();
+            return ErrorType is null ? $"HTTP {status}" : $"HTTP {status} {ErrorType}: {ElasticsearchErrorClassifier.Sanitize(reason, null)}";
+        }
+    }
+
+    private sealed class BatchContext
+    {
+        public int Upserted { get; set; }
+
+        public int Deleted { get; set; }
+
+        public int Stale { get; set; }
+
+        public List<RejectedChange> Rejected { get; } = [];
+
+        public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
+    }
+}
+
+/// <summary>A document whose JSON we already wrote: serialized verbatim into the bulk body.</summary>
+[JsonConverter(typeof(RawDocumentConverter))]
+internal sealed class RawDocument(byte[] utf8Json)
+{
+    public byte[] Utf8Json { get; } = utf8Json;
+}
+
+internal sealed class RawDocumentConverter : JsonConverter<RawDocument>
+{
+    public override RawDocument Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        using var document = JsonDocument.ParseValue(ref reader);
+        return new RawDocument(JsonSerializer.SerializeToUtf8Bytes(document.RootElement));
+    }
+
+    public override void Write(Utf8JsonWriter writer, RawDocument value, JsonSerializerOptions options) =>
+        writer.WriteRawValue(value.Utf8Json, skipInputValidation: true);
+}
+
+/// <summary>The checkpoint of one materializer in the checkpoint index (id = the materializer's name).</summary>
+internal sealed class CheckpointDocument
+{
+    [JsonPropertyName("materializer")]
+    public string? Materializer { get; set; }
+
+    /// <summary>An array rather than an object keyed by topic: topic names hold dots, which Elasticsearch
+    /// would expand into nested objects.</summary>
+    [JsonPropertyName("positions")]
+    public List<CheckpointPosition>? Positions { get; set; }
+
+    [JsonPropertyName("updated_at")]
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+internal sealed class CheckpointPosition
+{
+    [JsonPropertyName("stream")]
+    public string? Stream { get; set; }
+
+    [JsonPropertyName("position")]
+    public string? Position { get; set; }
+}

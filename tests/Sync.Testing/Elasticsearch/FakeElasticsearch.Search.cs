@@ -1,0 +1,269 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Sync.Testing.Elasticsearch;
+
+/// <summary>_search, _count and _delete_by_query over the searchable (refreshed) view, with the queries
+/// sync uses: match_all, match_none, term, terms, ids, exists and bool (must, filter, should, must_not).</summary>
+public sealed partial class FakeElasticsearch
+{
+    /// <summary>https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-search: sees what the
+    /// last refresh published. <c>size</c> (default 10) and <c>from</c>, in the body or the query string;
+    /// <c>version: true</c> adds <c>_version</c>, <c>seq_no_primary_term: true</c> adds <c>_seq_no</c> and
+    /// <c>_primary_term</c>. <c>hits.total</c> is exact up to 10,000 (<c>track_total_hits</c> default),
+    /// then <c>gte</c>. Hits come in index order, then write order; every score is 1.0.</summary>
+    private Reply Search(string expression, Dictionary<string, string> query, byte[] body)
+    {
+        if (!TryMatch(expression, query, body, out var request, out var matches, out var failure))
+        {
+            return failure!;
+        }
+
+        var size = request["size"]?.GetValue<int>() ?? (query.TryGetValue("size", out var s) ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 10);
+        var from = request["from"]?.GetValue<int>() ?? (query.TryGetValue("from", out var f) ? int.Parse(f, System.Globalization.CultureInfo.InvariantCulture) : 0);
+        var withVersion = request["version"]?.GetValue<bool>() == true || Flag(query, "version");
+        var withSeqNo = request["seq_no_primary_term"]?.GetValue<bool>() == true || Flag(query, "seq_no_primary_term");
+        var withSource = request["_source"] is not JsonValue sourceFlag || sourceFlag.GetValueKind() != JsonValueKind.False;
+        var hits = new JsonArray();
+        foreach (var (index, doc) in matches.Skip(from).Take(size))
+        {
+            var hit = new JsonObject { ["_index"] = index.Name, ["_id"] = doc.Id, ["_score"] = 1.0 };
+            if (withVersion)
+            {
+                hit["_version"] = doc.Version;
+            }
+
+            if (withSeqNo)
+            {
+                hit["_seq_no"] = doc.SeqNo;
+                hit["_primary_term"] = 1;
+            }
+
+            if (withSource)
+            {
+                hit["_source"] = JsonNode.Parse(doc.Source!);
+            }
+
+            hits.Add(hit);
+        }
+
+        return new Reply(200, new JsonObject
+        {
+            ["took"] = 1,
+            ["timed_out"] = false,
+            ["_shards"] = new JsonObject { ["total"] = 1, ["successful"] = 1, ["skipped"] = 0, ["failed"] = 0 },
+            ["hits"] = new JsonObject
+            {
+                ["total"] = new JsonObject { ["value"] = Math.Min(matches.Count, 10_000), ["relation"] = matches.Count > 10_000 ? "gte" : "eq" },
+                ["max_score"] = matches.Count > 0 ? 1.0 : null,
+                ["hits"] = hits,
+            },
+        });
+    }
+
+    /// <summary>https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-count: <c>{count, _shards}</c>, over the refreshed view.</summary>
+    private Reply Count(string expression, Dictionary<string, string> query, byte[] body)
+    {
+        if (!TryMatch(expression, query, body, out _, out var matches, out var failure))
+        {
+            return failure!;
+        }
+
+        return new Reply(200, new JsonObject
+        {
+            ["count"] = matches.Count,
+            ["_shards"] = new JsonObject { ["total"] = 1, ["successful"] = 1, ["skipped"] = 0, ["failed"] = 0 },
+        });
+    }
+
+    /// <summary>https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-delete-by-query: takes
+    /// a snapshot of the matching documents as search sees them (refreshed view), then deletes each with
+    /// internal versioning guarded by its sequence number — the tombstone gets version + 1. A document
+    /// changed since the snapshot is a version conflict: counted and skipped with <c>conflicts=proceed</c>,
+    /// else the request stops with 409 and the conflict in <c>failures</c>. <c>refresh=true</c> refreshes afterwards.</summary>
+    private Reply DeleteByQuery(string expression, Dictionary<string, string> query, byte[] body)
+    {
+        if (!TryMatch(expression, query, body, out _, out var matches, out var failure))
+        {
+            return failure!;
+        }
+
+        var proceed = query.GetValueOrDefault("conflicts") == "proceed";
+        long deleted = 0, conflicts = 0;
+        var failures = new JsonArray();
+        var touched = new HashSet<FakeIndex>();
+        foreach (var (index, doc) in matches)
+        {
+            var (status, item) = Execute(index, new WriteAction("delete", index.Name, doc.Id, null, null, doc.SeqNo), null, null);
+            touched.Add(index);
+            if (status == 200)
+            {
+                deleted++;
+                continue;
+            }
+
+            conflicts++;
+            if (!proceed)
+            {
+                failures.Add(new JsonObject { ["index"] = index.Name, ["id"] = doc.Id, ["cause"] = item["error"]!.DeepClone(), ["status"] = 409 });
+                break;
+            }
+        }
+
+        AfterWrite(touched, query, null);
+        return new Reply(failures.Count > 0 ? 409 : 200, new JsonObject
+        {
+            ["took"] = 1,
+            ["timed_out"] = false,
+            ["total"] = matches.Count,
+            ["deleted"] = deleted,
+            ["batches"] = 1,
+            ["version_conflicts"] = conflicts,
+            ["noops"] = 0,
+            ["retries"] = new JsonObject { ["bulk"] = 0, ["search"] = 0 },
+            ["throttled_millis"] = 0,
+            ["requests_per_second"] = -1.0,
+            ["throttled_until_millis"] = 0,
+            ["failures"] = failures,
+        });
+    }
+
+    private bool TryMatch(string expression, Dictionary<string, string> query, byte[] body, out JsonObject request, out List<(FakeIndex Index, FakeDoc Doc)> matches, out Reply? failure)
+    {
+        matches = [];
+        failure = null;
+        try
+        {
+            request = ParseBody(body) as JsonObject ?? [];
+        }
+        catch (JsonException e)
+        {
+            request = [];
+            failure = Error(400, "parsing_exception", "request body is not valid JSON: " + e.Message);
+            return false;
+        }
+
+        var indices = Resolve(expression, out var missing);
+        if (missing is not null && !Flag(query, "ignore_unavailable"))
+        {
+            failure = IndexNotFound(missing);
+            return false;
+        }
+
+        var q = request["query"] as JsonObject;
+        try
+        {
+            foreach (var index in indices.OrderBy(i => i.Name, StringComparer.Ordinal))
+            {
+                foreach (var doc in index.Searchable.Values.OrderBy(d => d.SeqNo))
+                {
+                    if (Matches(q, index, doc))
+                    {
+                        matches.Add((index, doc));
+                    }
+                }
+            }
+        }
+        catch (FormatException e)
+        {
+            failure = Error(400, "parsing_exception", e.Message);
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool Matches(JsonObject? query, FakeIndex index, FakeDoc doc)
+    {
+        if (query is null || query.Count == 0)
+        {
+            return true;
+        }
+
+        if (query.Count != 1)
+        {
+            throw new FormatException($"[{string.Join(", ", query.Select(p => p.Key))}] malformed query, expected [END_OBJECT] but found [FIELD_NAME]");
+        }
+
+        var (type, node) = query.First();
+        var body = node as JsonObject;
+        switch (type)
+        {
+            case "match_all":
+                return true;
+            case "match_none":
+                return false;
+            case "ids":
+                return body?["values"] is JsonArray ids && ids.Any(v => v?.GetValue<string>() == doc.Id);
+            case "term":
+            case "terms":
+            {
+                var field = body?.FirstOrDefault(p => p.Key is not ("boost" or "_name" or "case_insensitive"));
+                if (field?.Key is not { } name)
+                {
+                    throw new FormatException($"[{type}] query requires a field");
+                }
+
+                IEnumerable<JsonNode?> values = type == "terms"
+                    ? (field.Value.Value as JsonArray ?? throw new FormatException("[terms] query requires an array of values")).ToList()
+                    : new List<JsonNode?> { field.Value.Value is JsonObject withValue ? withValue["value"] : field.Value.Value };
+                return values.Any(value => TermMatches(index, doc, name, value));
+            }
+
+            case "exists":
+            {
+                var name = body?["field"]?.GetValue<string>() ?? throw new FormatException("[exists] query requires a field");
+                var (_, path) = FakeMapping.FieldOf(index.Mappings, name);
+                return ValueAt(doc, path) is not null;
+            }
+
+            case "bool":
+            {
+                var must = Clauses(body, "must").Concat(Clauses(body, "filter")).ToList();
+                var should = Clauses(body, "should").ToList();
+                var mustNot = Clauses(body, "must_not");
+                return must.All(c => Matches(c, index, doc))
+                    && (should.Count == 0 || must.Count > 0 || should.Any(c => Matches(c, index, doc)))
+                    && !mustNot.Any(c => Matches(c, index, doc));
+            }
+
+            default:
+                throw new FormatException($"unknown query [{type}]");
+        }
+    }
+
+    private static IEnumerable<JsonObject> Clauses(JsonObject? body, string name) => body?[name] switch
+    {
+        JsonObject single => [single],
+        JsonArray many => many.OfType<JsonObject>(),
+        _ => [],
+    };
+
+    private static bool TermMatches(FakeIndex index, FakeDoc doc, string field, JsonNode? value)
+    {
+        if (value is null)
+        {
+            throw new FormatException("[term] query does not support null values");
+        }
+
+        var term = value.GetValue<JsonElement>();
+        if (field == "_id")
+        {
+            return term.ValueKind == JsonValueKind.String && term.GetString() == doc.Id;
+        }
+
+        var (mapping, path) = FakeMapping.FieldOf(index.Mappings, field);
+        return FakeMapping.TermMatches(mapping, ValueAt(doc, path), term);
+    }
+
+    private static JsonNode? ValueAt(FakeDoc doc, string path)
+    {
+        JsonNode? node = doc.Parsed;
+        foreach (var part in path.Split('.'))
+        {
+            node = node is JsonObject o ? o[part] : null;
+        }
+
+        return node;
+    }
+}
