@@ -1,0 +1,140 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+
+namespace Sync.Pulsar;
+
+/// <summary>
+/// A consumer of a partitioned topic: one <see cref="PulsarConsumer"/> per partition on the same
+/// subscription, their messages merged into one bounded queue. Acknowledgements go to the
+/// partition named in the message id. Order holds per partition (and so per key), not across.
+/// </summary>
+public sealed class PartitionedConsumer : IPulsarConsumer
+{
+    private readonly PulsarConsumer[] _partitions;
+    private readonly Channel<PulsarMessage> _merged;
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Task[] _pumps;
+    private int _disposed;
+
+    internal PartitionedConsumer(string topic, string subscriptionName, PulsarConsumer[] partitions, int receiverQueueSize)
+    {
+        Topic = topic;
+        SubscriptionName = subscriptionName;
+        _partitions = partitions;
+        // Bounded: with the per-partition queues this keeps memory at (partitions + 1) queue sizes.
+        _merged = Channel.CreateBounded<PulsarMessage>(new BoundedChannelOptions(receiverQueueSize) { SingleReader = false, SingleWriter = false });
+        _pumps = [.. partitions.Select(p => Task.Run(() => PumpAsync(p)))];
+    }
+
+    public string Topic { get; }
+
+    public string SubscriptionName { get; }
+
+    public IReadOnlyList<PulsarConsumer> Partitions => _partitions;
+
+    public PulsarObjectState State => _disposed == 1 ? PulsarObjectState.Closed : _partitions.Max(p => p.State);
+
+    public int QueuedMessages => _merged.Reader.Count + _partitions.Sum(p => p.QueuedMessages);
+
+    private async Task PumpAsync(PulsarConsumer partition)
+    {
+        try
+        {
+            while (true)
+            {
+                var message = await partition.ReceiveAsync(_shutdown.Token);
+                await _merged.Writer.WriteAsync(message, _shutdown.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (PulsarException e)
+        {
+            // A partition that fails for good fails the whole consumer: silently reading the
+            // other partitions would hide that a part of the topic is no longer consumed.
+            _merged.Writer.TryComplete(e);
+        }
+    }
+
+    public async ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _merged.Reader.ReadAsync(cancellationToken);
+        }
+        catch (ChannelClosedException e)
+        {
+            throw e.InnerException as PulsarException ?? new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}");
+        }
+    }
+
+    public async IAsyncEnumerable<PulsarMessage> ReceiveAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            yield return await ReceiveAsync(cancellationToken);
+        }
+    }
+
+    private PulsarConsumer PartitionOf(MessageId id) =>
+        id.Partition >= 0 && id.Partition < _partitions.Length
+            ? _partitions[id.Partition]
+            : throw new ArgumentException($"message id {id} names no partition of {Topic} (0..{_partitions.Length - 1})", nameof(id));
+
+    public ValueTask AcknowledgeAsync(MessageId id, CancellationToken cancellationToken = default) =>
+        PartitionOf(id).AcknowledgeAsync(id, cancellationToken);
+
+    public ValueTask AcknowledgeCumulativeAsync(MessageId id, CancellationToken cancellationToken = default) =>
+        PartitionOf(id).AcknowledgeCumulativeAsync(id, cancellationToken);
+
+    /// <summary>One ACK command per partition for the whole list.</summary>
+    public async ValueTask AcknowledgeAsync(IReadOnlyList<PulsarMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        foreach (var partition in messages.GroupBy(m => m.Id.Partition))
+        {
+            await PartitionOf(partition.First().Id).AcknowledgeAsync(partition.Select(m => m.Id), cancellationToken);
+        }
+    }
+
+    public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
+    {
+        while (_merged.Reader.TryRead(out _))
+        {
+            // Dropped: the partitions' redelivery brings them again.
+        }
+        foreach (var partition in _partitions)
+        {
+            await partition.RedeliverUnacknowledgedMessagesAsync(cancellationToken);
+        }
+    }
+
+    public async ValueTask RedeliverAsync(IEnumerable<MessageId> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        foreach (var group in ids.GroupBy(id => id.Partition))
+        {
+            await PartitionOf(group.First()).RedeliverAsync(group, cancellationToken);
+        }
+    }
+
+    public Task SeekAsync(DateTimeOffset publishTime, CancellationToken cancellationToken = default) =>
+        Task.WhenAll(_partitions.Select(p => p.SeekAsync(publishTime, cancellationToken)));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await _shutdown.CancelAsync();
+        await Task.WhenAll(_pumps);
+        foreach (var partition in _partitions)
+        {
+            await partition.DisposeAsync();
+        }
+        _merged.Writer.TryComplete(new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}"));
+        _shutdown.Dispose();
+    }
+}

@@ -1,0 +1,288 @@
+using Microsoft.Extensions.Logging;
+using Sync.Pulsar.Internal;
+using Sync.Pulsar.Protocol.Proto;
+
+namespace Sync.Pulsar;
+
+/// <summary>
+/// Entry point: owns one connection per broker URL (a pool), finds the broker that serves a
+/// topic (LOOKUP) and creates producers and consumers on it. Disposing it closes everything.
+/// </summary>
+public sealed class PulsarClient : IAsyncDisposable
+{
+    private readonly PulsarClientOptions _options;
+    private readonly ILogger _logger;
+    private readonly Lock _poolLock = new();
+    private readonly Dictionary<(Uri Url, string? ProxyTo), Task<PulsarConnection>> _pool = [];
+    private readonly List<IAsyncDisposable> _children = [];
+    private bool _disposed;
+
+    public PulsarClient(PulsarClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _logger = options.LoggerFactory.CreateLogger<PulsarClient>();
+    }
+
+    internal PulsarClientOptions Options => _options;
+
+    /// <summary>Number of partitions of <paramref name="topic"/>; 0 when it is not partitioned.</summary>
+    public async Task<int> GetPartitionCountAsync(string topic, CancellationToken cancellationToken = default)
+    {
+        var connection = await GetConnectionAsync(_options.ServiceUrl, null, cancellationToken);
+        var requestId = connection.NextRequestId();
+        var command = new BaseCommand
+        {
+            Type = BaseCommand.Types.Type.PartitionedMetadata,
+            PartitionMetadata = new CommandPartitionedTopicMetadata { Topic = TopicName.Normalize(topic), RequestId = requestId },
+        };
+        var answer = (await connection.RequestAsync(command, requestId, "PARTITIONED_METADATA", cancellationToken)).PartitionMetadataResponse;
+        if (answer.Response == CommandPartitionedTopicMetadataResponse.Types.LookupType.Failed)
+        {
+            throw PulsarServerException.Create(answer.Error, answer.Message);
+        }
+        return (int)answer.Partitions;
+    }
+
+    /// <summary>
+    /// Finds the broker serving <paramref name="topic"/> and returns a connection to it, following
+    /// redirects: a Redirect answer or a non-authoritative one means "ask again there", echoing the
+    /// authoritative flag; proxy_through_service_url means "stay on the service URL and ask the
+    /// proxy to forward" (proxy_to_broker_url in CONNECT).
+    /// </summary>
+    internal async Task<PulsarConnection> LookupConnectionAsync(string topic, CancellationToken cancellationToken)
+    {
+        var askUrl = _options.ServiceUrl;
+        var authoritative = false;
+        for (var attempt = 0; attempt <= _options.MaxLookupRedirects; attempt++)
+        {
+            var connection = await GetConnectionAsync(askUrl, null, cancellationToken);
+            var requestId = connection.NextRequestId();
+            var command = new BaseCommand
+            {
+                Type = BaseCommand.Types.Type.Lookup,
+                LookupTopic = new CommandLookupTopic { Topic = topic, RequestId = requestId, Authoritative = authoritative },
+            };
+            var answer = (await connection.RequestAsync(command, requestId, "LOOKUP", cancellationToken)).LookupTopicResponse;
+            switch (answer.Response)
+            {
+                case CommandLookupTopicResponse.Types.LookupType.Failed:
+                    throw PulsarServerException.Create(answer.Error, answer.Message);
+                case CommandLookupTopicResponse.Types.LookupType.Redirect:
+                    askUrl = BrokerUrlOf(answer);
+                    authoritative = answer.Authoritative;
+                    continue;
+                case CommandLookupTopicResponse.Types.LookupType.Connect:
+                    var brokerUrl = BrokerUrlOf(answer);
+                    if (answer.ProxyThroughServiceUrl)
+                    {
+                        return await GetConnectionAsync(_options.ServiceUrl, ProxyTarget(brokerUrl), cancellationToken);
+                    }
+                    return await GetConnectionAsync(brokerUrl, null, cancellationToken);
+                default:
+                    throw new PulsarProtocolException($"LOOKUP answer without a known response type ({answer.Response})");
+            }
+        }
+        throw new PulsarProtocolException($"LOOKUP of {topic} redirected more than {_options.MaxLookupRedirects} times");
+    }
+
+    /// <summary>The broker URL to use: the TLS one when we speak TLS.</summary>
+    private Uri BrokerUrlOf(CommandLookupTopicResponse answer)
+    {
+        if (_options.UsesTls)
+        {
+            return answer.HasBrokerServiceUrlTls && answer.BrokerServiceUrlTls.Length > 0
+                ? new Uri(answer.BrokerServiceUrlTls)
+                : throw new PulsarProtocolException($"LOOKUP answer names no TLS URL for a pulsar+ssl client (plain URL {answer.BrokerServiceUrl})");
+        }
+        return new Uri(answer.BrokerServiceUrl);
+    }
+
+    private static string ProxyTarget(Uri brokerUrl) => $"{brokerUrl.Host}:{brokerUrl.Port}";
+
+    internal async Task<PulsarConnection> GetConnectionAsync(Uri url, string? proxyTo, CancellationToken cancellationToken)
+    {
+        Task<PulsarConnection> pending;
+        lock (_poolLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var key = (url, proxyTo);
+            if (!_pool.TryGetValue(key, out pending!) || IsDead(pending))
+            {
+                // Opened without the caller's token: the connection is shared by later callers.
+                pending = PulsarConnection.OpenAsync(url, _options, proxyTo, CancellationToken.None);
+                _pool[key] = pending;
+            }
+        }
+        return await pending.WaitAsync(cancellationToken);
+    }
+
+    private static bool IsDead(Task<PulsarConnection> connection) =>
+        connection.IsFaulted || connection.IsCanceled || (connection.IsCompletedSuccessfully && !connection.Result.IsOpen);
+
+    /// <summary>
+    /// Creates a producer on <see cref="ProducerOptions.Topic"/>: a <see cref="PulsarProducer"/>,
+    /// or a <see cref="PartitionedProducer"/> when the topic is partitioned.
+    /// </summary>
+    public async Task<IPulsarProducer> CreateProducerAsync(ProducerOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        options = options with { Topic = TopicName.Normalize(options.Topic) };
+        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
+        IPulsarProducer producer;
+        if (partitions == 0)
+        {
+            producer = await CreateSingleProducerAsync(options, cancellationToken);
+        }
+        else
+        {
+            var children = new List<PulsarProducer>(partitions);
+            try
+            {
+                for (var i = 0; i < partitions; i++)
+                {
+                    children.Add(await CreateSingleProducerAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
+                }
+            }
+            catch
+            {
+                foreach (var child in children)
+                {
+                    await child.DisposeAsync();
+                }
+                throw;
+            }
+            producer = new PartitionedProducer(options.Topic, [.. children], options.HashingScheme);
+        }
+        Track(producer);
+        return producer;
+    }
+
+    private Task<PulsarProducer> CreateSingleProducerAsync(ProducerOptions options, CancellationToken cancellationToken)
+    {
+        var topic = options.Topic;
+        return PulsarProducer.CreateAsync(ct => LookupConnectionAsync(topic, ct), options, _options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Subscribes to <see cref="ConsumerOptions.Topic"/>: a <see cref="PulsarConsumer"/>, or a
+    /// <see cref="PartitionedConsumer"/> when the topic is partitioned.
+    /// </summary>
+    public async Task<IPulsarConsumer> SubscribeAsync(ConsumerOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        IPulsarConsumer consumer = options.TopicIsPattern
+            ? await MultiTopicConsumer.SubscribePatternAsync(this, options, cancellationToken)
+            : await SubscribeUntrackedAsync(options, cancellationToken);
+        Track(consumer);
+        return consumer;
+    }
+
+    /// <summary>
+    /// Subscribes to several topics (each partitioned or not) on one subscription, merged into
+    /// one <see cref="MultiTopicConsumer"/>. <see cref="ConsumerOptions.Topic"/> of
+    /// <paramref name="options"/> is replaced by each of <paramref name="topics"/>.
+    /// </summary>
+    public async Task<IPulsarConsumer> SubscribeAsync(IReadOnlyList<string> topics, ConsumerOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(topics);
+        ArgumentNullException.ThrowIfNull(options);
+        if (topics.Count == 0)
+        {
+            throw new ArgumentException("topics (empty) must name at least one topic", nameof(topics));
+        }
+        options.Validate();
+        if (options.TopicIsPattern || options.StartMessageId is not null)
+        {
+            throw new ArgumentException("a topic list cannot be combined with topicIsPattern or startMessageId", nameof(options));
+        }
+        var consumer = await MultiTopicConsumer.SubscribeListAsync(this, topics, options, cancellationToken);
+        Track(consumer);
+        return consumer;
+    }
+
+    /// <summary>Subscribes one topic (partitioned or not) without tracking it for disposal by the client.</summary>
+    internal async Task<IPulsarConsumer> SubscribeUntrackedAsync(ConsumerOptions options, CancellationToken cancellationToken)
+    {
+        options = options with { Topic = TopicName.Normalize(options.Topic) };
+        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
+        IPulsarConsumer consumer;
+        if (partitions == 0)
+        {
+            consumer = await SubscribeSingleAsync(options, cancellationToken);
+        }
+        else
+        {
+            var children = new List<PulsarConsumer>(partitions);
+            try
+            {
+                for (var i = 0; i < partitions; i++)
+                {
+                    children.Add(await SubscribeSingleAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
+                }
+            }
+            catch
+            {
+                foreach (var child in children)
+                {
+                    await child.DisposeAsync();
+                }
+                throw;
+            }
+            consumer = new PartitionedConsumer(options.Topic, options.SubscriptionName, [.. children], options.ReceiverQueueSize);
+        }
+        return consumer;
+    }
+
+    private Task<PulsarConsumer> SubscribeSingleAsync(ConsumerOptions options, CancellationToken cancellationToken)
+    {
+        var topic = options.Topic;
+        return PulsarConsumer.SubscribeAsync(ct => LookupConnectionAsync(topic, ct), options, _options, cancellationToken);
+    }
+
+    private void Track(IAsyncDisposable child)
+    {
+        lock (_poolLock)
+        {
+            // Forget what the application already disposed, so a long-lived client that creates
+            // and closes many consumers does not keep them all.
+            _children.RemoveAll(c => c is IPulsarConsumer { State: PulsarObjectState.Closed } or IPulsarProducer { State: PulsarObjectState.Closed });
+            _children.Add(child);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        List<IAsyncDisposable> children;
+        List<Task<PulsarConnection>> connections;
+        lock (_poolLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            children = [.. _children];
+            connections = [.. _pool.Values];
+            _pool.Clear();
+        }
+        foreach (var child in children)
+        {
+            await child.DisposeAsync();
+        }
+        foreach (var connection in connections)
+        {
+            try
+            {
+                await (await connection).DisposeAsync();
+            }
+            catch (PulsarException e)
+            {
+                _logger.LogDebug(e, "A connection that never opened is dropped");
+            }
+        }
+    }
+}

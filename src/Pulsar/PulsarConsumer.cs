@@ -1,0 +1,811 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Sync.Pulsar.Internal;
+using Sync.Pulsar.Protocol;
+using Sync.Pulsar.Protocol.Proto;
+
+namespace Sync.Pulsar;
+
+/// <summary>
+/// Receives messages of one topic through one subscription. The broker pushes messages only
+/// against flow permits: the consumer grants <see cref="ConsumerOptions.ReceiverQueueSize"/> at
+/// start and tops up by what the application has taken once that reaches half the queue, so
+/// the local queue (and memory) stays bounded however slow the application is.
+/// When the connection is lost or the broker closes the consumer, it looks the topic up again
+/// and subscribes anew with capped exponential backoff; receives simply wait meanwhile. Messages
+/// queued locally but not yet received are dropped then, since the broker redelivers everything
+/// unacknowledged: nothing is lost, and messages received but not acknowledged come again.
+/// </summary>
+public sealed class PulsarConsumer : IPulsarConsumer
+{
+    private readonly Func<CancellationToken, Task<PulsarConnection>> _connect;
+    private readonly ConsumerOptions _options;
+    private readonly PulsarClientOptions _clientOptions;
+    private readonly ILogger _logger;
+    private readonly Channel<PulsarMessage> _queue;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(ulong Ledger, ulong Entry), BatchAcker> _batches = [];
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly int _flowThreshold;
+    private readonly int _partitionIndex;
+    private Session? _session;
+    private int _sessionNumber;
+    private int _queued;
+    private int _takenSinceFlow;
+    private int _state = (int)PulsarObjectState.Reconnecting;
+    private MessageId? _lastReceived;
+    private Task _reconnectLoop = Task.CompletedTask;
+
+    private PulsarConsumer(Func<CancellationToken, Task<PulsarConnection>> connect, ConsumerOptions options, PulsarClientOptions clientOptions)
+    {
+        _connect = connect;
+        _options = options;
+        _clientOptions = clientOptions;
+        _logger = clientOptions.LoggerFactory.CreateLogger<PulsarConsumer>();
+        // Unbounded on purpose: the bound is the permits we grant, not the channel. A bounded
+        // channel would block the connection's read loop, and with it every other consumer.
+        _queue = Channel.CreateUnbounded<PulsarMessage>(new UnboundedChannelOptions { SingleWriter = false });
+        _flowThreshold = Math.Max(1, options.ReceiverQueueSize / 2);
+        _partitionIndex = TopicName.PartitionIndex(options.Topic);
+    }
+
+    public string Topic => _options.Topic;
+
+    public string SubscriptionName => _options.SubscriptionName;
+
+    public PulsarObjectState State => (PulsarObjectState)Volatile.Read(ref _state);
+
+    /// <summary>Messages received from the broker and not yet taken by the application.</summary>
+    public int QueuedMessages => Volatile.Read(ref _queued);
+
+    /// <summary>True once the broker said the topic is terminated and everything was delivered.</summary>
+    public bool HasReachedEndOfTopic { get; private set; }
+
+    /// <summary>How often the consumer subscribed (1 + successful reconnects).</summary>
+    public int SubscribeCount => Volatile.Read(ref _sessionNumber);
+
+    internal static async Task<PulsarConsumer> SubscribeAsync(
+        Func<CancellationToken, Task<PulsarConnection>> connect, ConsumerOptions options, PulsarClientOptions clientOptions, CancellationToken cancellationToken)
+    {
+        var consumer = new PulsarConsumer(connect, options, clientOptions);
+        // The first subscription reports its error to the caller; only later losses are retried.
+        await consumer.RegisterAsync(await connect(cancellationToken), cancellationToken);
+        return consumer;
+    }
+
+    private async Task RegisterAsync(PulsarConnection connection, CancellationToken cancellationToken)
+    {
+        var consumerId = connection.NextConsumerId();
+        Session session;
+        lock (_lock)
+        {
+            // Everything queued by an earlier session will be redelivered: drop it now, so the
+            // application never sees a message twice because of our own queue.
+            session = new Session(this, connection, consumerId, ++_sessionNumber);
+            while (_queue.Reader.TryRead(out _))
+            {
+            }
+            _queued = 0;
+            _takenSinceFlow = 0;
+            _batches.Clear();
+        }
+        // Registered before SUBSCRIBE: the broker may push MESSAGE right after SUCCESS.
+        connection.Register(consumerId, session);
+        try
+        {
+            var requestId = connection.NextRequestId();
+            await connection.RequestAsync(
+                new BaseCommand { Type = BaseCommand.Types.Type.Subscribe, Subscribe = BuildSubscribe(consumerId, requestId) },
+                requestId,
+                "SUBSCRIBE",
+                cancellationToken);
+            lock (_lock)
+            {
+                _session = session;
+                Volatile.Write(ref _state, (int)PulsarObjectState.Connected);
+            }
+            if (!connection.IsOpen)
+            {
+                // Closed before the session was current, so its close went unheard: act on it now.
+                OnSessionClosed(session, new ConnectionClosedException($"connection to {connection.BrokerUrl} closed while subscribing"));
+                return;
+            }
+            await SendFlowAsync(session, _options.ReceiverQueueSize, cancellationToken);
+        }
+        catch
+        {
+            connection.UnregisterConsumer(consumerId);
+            throw;
+        }
+    }
+
+    private CommandSubscribe BuildSubscribe(ulong consumerId, ulong requestId)
+    {
+        var subscribe = new CommandSubscribe
+        {
+            Topic = _options.Topic,
+            Subscription = _options.SubscriptionName,
+            SubType = (CommandSubscribe.Types.SubType)_options.SubscriptionType,
+            ConsumerId = consumerId,
+            RequestId = requestId,
+            ConsumerName = _options.ConsumerName ?? $"sync-{Guid.NewGuid():N}"[..13],
+            InitialPosition = (CommandSubscribe.Types.InitialPosition)_options.InitialPosition,
+            Durable = _options.StartMessageId is null,
+        };
+        if (_options.StartMessageId is { } start)
+        {
+            // A reader: a non-durable cursor at the start position; after a reconnect it resumes
+            // after the last message the application received.
+            subscribe.StartMessageId = (_lastReceived ?? start).ToProto();
+        }
+        if (_options.ReadCompacted)
+        {
+            subscribe.ReadCompacted = true;
+        }
+        return subscribe;
+    }
+
+    /// <summary>Waits for the next message.</summary>
+    public async ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            while (true)
+            {
+                var message = await _queue.Reader.ReadAsync(cancellationToken);
+                lock (_lock)
+                {
+                    if (message.Session != _sessionNumber)
+                    {
+                        // Queued by a session that is gone; the broker redelivers it.
+                        continue;
+                    }
+                    _lastReceived = message.Id;
+                }
+                OnTaken(message.Session, 1);
+                return message;
+            }
+        }
+        catch (ChannelClosedException e)
+        {
+            throw e.InnerException as PulsarException ?? new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}");
+        }
+    }
+
+    /// <summary>Messages as they arrive, until cancelled or the consumer closes.</summary>
+    public async IAsyncEnumerable<PulsarMessage> ReceiveAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            yield return await ReceiveAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Acknowledges one message. A batch entry is acknowledged once all its delivered messages are.</summary>
+    public ValueTask AcknowledgeAsync(MessageId id, CancellationToken cancellationToken = default) =>
+        AcknowledgeAsync([id], cancellationToken);
+
+    /// <summary>
+    /// Acknowledges many messages with one ACK command (the protocol carries a list of ids), the
+    /// cheap way to acknowledge a whole applied batch.
+    /// </summary>
+    public ValueTask AcknowledgeAsync(IEnumerable<MessageId> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var entries = new List<MessageId>();
+        lock (_lock)
+        {
+            foreach (var id in ids)
+            {
+                if (id.IsBatched)
+                {
+                    var key = (id.LedgerId, id.EntryId);
+                    if (_batches.TryGetValue(key, out var acker) && !acker.AckIndividual(id.BatchIndex))
+                    {
+                        continue;
+                    }
+                    _batches.Remove(key);
+                }
+                entries.Add(EntryId(id));
+            }
+        }
+        return entries.Count == 0
+            ? ValueTask.CompletedTask
+            : SendAckAsync(CurrentSession(), CommandAck.Types.AckType.Individual, entries, null, cancellationToken);
+    }
+
+    /// <summary>Acknowledges received messages with one ACK command.</summary>
+    public ValueTask AcknowledgeAsync(IReadOnlyList<PulsarMessage> messages, CancellationToken cancellationToken = default) =>
+        AcknowledgeAsync((messages ?? throw new ArgumentNullException(nameof(messages))).Select(m => m.Id), cancellationToken);
+
+    /// <summary>
+    /// Acknowledges this message and every earlier one. Inside a partly acknowledged batch the
+    /// broker can only be told about the previous entry, as the Java client does.
+    /// </summary>
+    public ValueTask AcknowledgeCumulativeAsync(MessageId id, CancellationToken cancellationToken = default)
+    {
+        var target = EntryId(id);
+        if (id.IsBatched)
+        {
+            lock (_lock)
+            {
+                var key = (id.LedgerId, id.EntryId);
+                if (_batches.TryGetValue(key, out var acker) && !acker.AckUpTo(id.BatchIndex))
+                {
+                    if (id.EntryId == 0)
+                    {
+                        return ValueTask.CompletedTask;
+                    }
+                    target = target with { EntryId = id.EntryId - 1 };
+                }
+                else
+                {
+                    _batches.Remove(key);
+                }
+                foreach (var earlier in _batches.Keys.Where(k => k.Ledger < id.LedgerId || (k.Ledger == id.LedgerId && k.Entry < id.EntryId)).ToList())
+                {
+                    _batches.Remove(earlier);
+                }
+            }
+        }
+        return SendAckAsync(CurrentSession(), CommandAck.Types.AckType.Cumulative, [target], null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Asks the broker to send every unacknowledged message of this consumer again. Messages
+    /// already queued locally are dropped first (they will come again), and their permits are
+    /// returned, as the Java client does.
+    /// </summary>
+    public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
+    {
+        var session = CurrentSession();
+        var dropped = 0;
+        lock (_lock)
+        {
+            while (_queue.Reader.TryRead(out _))
+            {
+                dropped++;
+            }
+            _batches.Clear();
+        }
+        await session.Connection.SendAsync(
+            new BaseCommand
+            {
+                Type = BaseCommand.Types.Type.RedeliverUnacknowledgedMessages,
+                RedeliverUnacknowledgedMessages = new CommandRedeliverUnacknowledgedMessages { ConsumerId = session.ConsumerId },
+            },
+            cancellationToken);
+        if (dropped > 0)
+        {
+            OnTaken(session.Number, dropped);
+        }
+    }
+
+    /// <summary>
+    /// Asks for specific messages to be delivered again (a negative acknowledgement). On Shared
+    /// and Key_Shared subscriptions they come back with a higher redelivery count; on Exclusive
+    /// and Failover the broker redelivers everything unacknowledged.
+    /// </summary>
+    public ValueTask RedeliverAsync(IEnumerable<MessageId> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var session = CurrentSession();
+        var redeliver = new CommandRedeliverUnacknowledgedMessages { ConsumerId = session.ConsumerId };
+        foreach (var entry in ids.Select(EntryId).Distinct())
+        {
+            redeliver.MessageIds.Add(entry.ToProto());
+        }
+        if (redeliver.MessageIds.Count == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+        return session.Connection.SendAsync(
+            new BaseCommand { Type = BaseCommand.Types.Type.RedeliverUnacknowledgedMessages, RedeliverUnacknowledgedMessages = redeliver },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Id of the last message in the topic (batch_index = batch size - 1 for a batch entry), e.g.
+    /// to know when a backfill has caught up. On an empty topic the entry id is
+    /// <see cref="ulong.MaxValue"/> (the broker's -1).
+    /// </summary>
+    public async Task<MessageId> GetLastMessageIdAsync(CancellationToken cancellationToken = default)
+    {
+        var session = CurrentSession();
+        var requestId = session.Connection.NextRequestId();
+        var command = new BaseCommand
+        {
+            Type = BaseCommand.Types.Type.GetLastMessageId,
+            GetLastMessageId = new CommandGetLastMessageId { ConsumerId = session.ConsumerId, RequestId = requestId },
+        };
+        var answer = (await session.Connection.RequestAsync(command, requestId, "GET_LAST_MESSAGE_ID", cancellationToken)).GetLastMessageIdResponse;
+        return MessageId.FromProto(answer.LastMessageId);
+    }
+
+    /// <summary>
+    /// Moves the subscription so that <paramref name="id"/> is the next message delivered. The
+    /// broker disconnects the subscription's consumers, which resubscribe at the new position;
+    /// messages queued locally are dropped. Not for readers (create a new reader instead).
+    /// </summary>
+    public Task SeekAsync(MessageId id, CancellationToken cancellationToken = default) =>
+        SeekAsync(seek => seek.MessageId = EntryId(id).ToProto(), cancellationToken);
+
+    /// <summary>Moves the subscription to the first message published at or after <paramref name="publishTime"/>.</summary>
+    public Task SeekAsync(DateTimeOffset publishTime, CancellationToken cancellationToken = default) =>
+        SeekAsync(seek => seek.MessagePublishTime = (ulong)publishTime.ToUnixTimeMilliseconds(), cancellationToken);
+
+    private async Task SeekAsync(Action<CommandSeek> target, CancellationToken cancellationToken)
+    {
+        if (_options.StartMessageId is not null)
+        {
+            throw new NotSupportedException($"seek on a reader of {Topic}: create a new reader at the position instead");
+        }
+        var session = CurrentSession();
+        var requestId = session.Connection.NextRequestId();
+        var seek = new CommandSeek { ConsumerId = session.ConsumerId, RequestId = requestId };
+        target(seek);
+        // The broker answers only after it has sent CLOSE_CONSUMER on this same connection, so by
+        // the time this returns the old session is closed and a resubscribe is under way.
+        await session.Connection.RequestAsync(new BaseCommand { Type = BaseCommand.Types.Type.Seek, Seek = seek }, requestId, "SEEK", cancellationToken);
+    }
+
+    private Session CurrentSession()
+    {
+        lock (_lock)
+        {
+            if (_session is { } session)
+            {
+                return session;
+            }
+        }
+        throw State switch
+        {
+            PulsarObjectState.Closed => new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}"),
+            // An ack cannot wait for the reconnect: the broker redelivers the message instead.
+            _ => new ConnectionClosedException($"consumer of {Topic}/{SubscriptionName} is {State}"),
+        };
+    }
+
+    private static MessageId EntryId(MessageId id) => new(id.LedgerId, id.EntryId, id.Partition);
+
+    private async ValueTask SendAckAsync(
+        Session session, CommandAck.Types.AckType type, IEnumerable<MessageId> ids, CommandAck.Types.ValidationError? validationError, CancellationToken cancellationToken)
+    {
+        var ack = new CommandAck { ConsumerId = session.ConsumerId, AckType = type };
+        foreach (var id in ids)
+        {
+            ack.MessageId.Add(id.ToProto());
+        }
+        if (validationError is { } error)
+        {
+            ack.ValidationError = error;
+        }
+        var command = new BaseCommand { Type = BaseCommand.Types.Type.Ack, Ack = ack };
+        if (_options.AckReceiptEnabled)
+        {
+            var requestId = session.Connection.NextRequestId();
+            ack.RequestId = requestId;
+            var answer = (await session.Connection.RequestAsync(command, requestId, "ACK", cancellationToken)).AckResponse;
+            if (answer.HasError)
+            {
+                throw PulsarServerException.Create(answer.Error, answer.Message);
+            }
+            return;
+        }
+        await session.Connection.SendAsync(command, cancellationToken);
+    }
+
+    private void OnTaken(int sessionNumber, int count)
+    {
+        Session? session;
+        int taken;
+        lock (_lock)
+        {
+            if (sessionNumber != _sessionNumber)
+            {
+                return;
+            }
+            _queued -= count;
+            _takenSinceFlow += count;
+            taken = _takenSinceFlow;
+            if (taken < _flowThreshold)
+            {
+                return;
+            }
+            _takenSinceFlow = 0;
+            session = _session;
+        }
+        if (session is not null)
+        {
+            _ = TopUpPermitsAsync(session, taken);
+        }
+    }
+
+    private async Task TopUpPermitsAsync(Session session, int permits)
+    {
+        try
+        {
+            await SendFlowAsync(session, permits, CancellationToken.None);
+        }
+        catch (PulsarException e)
+        {
+            _logger.LogDebug(e, "FLOW for {Topic}/{Subscription} not sent", Topic, SubscriptionName);
+        }
+    }
+
+    private static ValueTask SendFlowAsync(Session session, int permits, CancellationToken cancellationToken) =>
+        session.Connection.SendAsync(
+            new BaseCommand
+            {
+                Type = BaseCommand.Types.Type.Flow,
+                Flow = new CommandFlow { ConsumerId = session.ConsumerId, MessagePermits = (uint)permits },
+            },
+            cancellationToken);
+
+    private void OnMessage(Session session, PulsarFrame frame)
+    {
+        var command = frame.Command.Message;
+        var metadata = frame.Metadata;
+        var entryId = MessageId.FromProto(command.MessageId);
+        if (_partitionIndex >= 0)
+        {
+            // Acks of a partitioned consumer are routed by this index, whatever the broker sent.
+            entryId = entryId with { Partition = _partitionIndex };
+        }
+        if (metadata is null)
+        {
+            _logger.LogWarning("MESSAGE {MessageId} without payload on {Topic}", entryId, Topic);
+            return;
+        }
+        var messageCount = metadata.HasNumMessagesInBatch ? Math.Max(metadata.NumMessagesInBatch, 0) : 1;
+        var maxMessageSize = session.Connection.MaxMessageSize;
+
+        if (!frame.ChecksumMatches)
+        {
+            Discard(session, entryId, messageCount, CommandAck.Types.ValidationError.ChecksumMismatch, "checksum mismatch");
+            return;
+        }
+
+        ReadOnlyMemory<byte> payload = frame.Payload;
+        if (metadata.Compression != CompressionType.None)
+        {
+            try
+            {
+                payload = PayloadCompression.Decompress(metadata.Compression, payload.Span, (int)Math.Min(metadata.UncompressedSize, int.MaxValue), maxMessageSize);
+            }
+            catch (DecompressionException e)
+            {
+                var reason = metadata.UncompressedSize > (uint)maxMessageSize
+                    ? CommandAck.Types.ValidationError.UncompressedSizeCorruption
+                    : CommandAck.Types.ValidationError.DecompressionError;
+                Discard(session, entryId, messageCount, reason, e.Message);
+                return;
+            }
+        }
+
+        if (!metadata.HasNumMessagesInBatch)
+        {
+            if (IsBeforeReaderStart(entryId))
+            {
+                Skip(session, 1);
+                return;
+            }
+            Enqueue(session, BuildSingle(session, entryId, metadata, payload, command.RedeliveryCount));
+            return;
+        }
+
+        BatchItem[] items;
+        try
+        {
+            items = BatchPayload.Decode(payload, messageCount);
+        }
+        catch (PulsarProtocolException e)
+        {
+            Discard(session, entryId, messageCount, CommandAck.Types.ValidationError.BatchDeSerializeError, e.Message);
+            return;
+        }
+
+        var delivered = new List<int>(items.Length);
+        foreach (var item in items)
+        {
+            // compacted_out: a placeholder the compactor left so batch indexes stay stable.
+            // ack_set bit clear: already acknowledged (batch-index ack) before a redelivery.
+            if (item.Metadata.CompactedOut
+                || !AckSet.IsPending(command.AckSet, item.Index)
+                || IsBeforeReaderStart(entryId with { BatchIndex = item.Index }))
+            {
+                continue;
+            }
+            delivered.Add(item.Index);
+        }
+        if (delivered.Count < items.Length)
+        {
+            // Skipped messages used permits too; give them back as if the application took them.
+            Skip(session, items.Length - delivered.Count);
+        }
+        if (delivered.Count == 0)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            _batches[(entryId.LedgerId, entryId.EntryId)] = new BatchAcker(items.Length, delivered);
+        }
+        foreach (var index in delivered)
+        {
+            var id = entryId with { BatchIndex = index, BatchSize = items.Length };
+            Enqueue(session, BuildBatched(session, id, metadata, items[index], command.RedeliveryCount));
+        }
+    }
+
+    /// <summary>
+    /// A reader's start is exclusive: the broker begins at the start entry itself (its
+    /// non-durable cursor sits one entry before), so the client drops what is at or before it.
+    /// After a reconnect the start is the last message received, dropped for the same reason.
+    /// </summary>
+    private bool IsBeforeReaderStart(MessageId id)
+    {
+        if (_options.StartMessageId is not { } configured)
+        {
+            return false;
+        }
+        var start = _lastReceived ?? configured;
+        if (start == MessageId.Earliest || start == MessageId.Latest)
+        {
+            return false;
+        }
+        if (id.LedgerId != start.LedgerId || id.EntryId != start.EntryId)
+        {
+            return id < start;
+        }
+        // Same entry: a batch item after the start index is new, anything else was seen.
+        return id.BatchIndex <= start.BatchIndex || start.BatchIndex < 0;
+    }
+
+    private void Enqueue(Session session, PulsarMessage message)
+    {
+        lock (_lock)
+        {
+            if (session.Number != _sessionNumber)
+            {
+                return;
+            }
+            _queued++;
+        }
+        _queue.Writer.TryWrite(message);
+    }
+
+    private void Skip(Session session, int count)
+    {
+        lock (_lock)
+        {
+            if (session.Number != _sessionNumber)
+            {
+                return;
+            }
+            _queued += count;
+        }
+        OnTaken(session.Number, count);
+    }
+
+    private void Discard(Session session, MessageId entryId, int messageCount, CommandAck.Types.ValidationError reason, string detail)
+    {
+        // As the Java client does: tell the broker why (ack with validation_error, so the entry
+        // is not redelivered forever), and give back the permits the entry used.
+        _logger.LogWarning("Discarding corrupt message {MessageId} on {Topic}: {Reason} ({Detail})", entryId, Topic, reason, detail);
+        Skip(session, messageCount);
+        _ = SendValidationAckAsync(session, entryId, reason);
+    }
+
+    private async Task SendValidationAckAsync(Session session, MessageId entryId, CommandAck.Types.ValidationError reason)
+    {
+        try
+        {
+            await SendAckAsync(session, CommandAck.Types.AckType.Individual, [entryId], reason, CancellationToken.None);
+        }
+        catch (PulsarException e)
+        {
+            _logger.LogDebug(e, "Validation ack for {MessageId} not sent", entryId);
+        }
+    }
+
+    private PulsarMessage BuildSingle(Session session, MessageId id, MessageMetadata metadata, ReadOnlyMemory<byte> payload, uint redeliveryCount) =>
+        new(
+            Topic,
+            id,
+            payload,
+            metadata.HasPartitionKey ? metadata.PartitionKey : null,
+            metadata.PartitionKeyB64Encoded,
+            metadata.Properties.Count == 0 ? [] : [.. metadata.Properties.Select(p => KeyValuePair.Create(p.Key, p.Value))],
+            metadata.PublishTime,
+            metadata.EventTime,
+            metadata.ProducerName,
+            metadata.SequenceId,
+            metadata.NullValue,
+            redeliveryCount)
+        {
+            Session = session.Number,
+        };
+
+    private PulsarMessage BuildBatched(Session session, MessageId id, MessageMetadata metadata, BatchItem item, uint redeliveryCount)
+    {
+        var single = item.Metadata;
+        return new(
+            Topic,
+            id,
+            item.Payload,
+            single.HasPartitionKey ? single.PartitionKey : null,
+            single.PartitionKeyB64Encoded,
+            single.Properties.Count == 0 ? [] : [.. single.Properties.Select(p => KeyValuePair.Create(p.Key, p.Value))],
+            metadata.PublishTime,
+            single.HasEventTime ? single.EventTime : metadata.EventTime,
+            metadata.ProducerName,
+            single.HasSequenceId ? single.SequenceId : metadata.SequenceId + (ulong)item.Index,
+            single.NullValue,
+            redeliveryCount)
+        {
+            Session = session.Number,
+        };
+    }
+
+    private void OnReachedEndOfTopic()
+    {
+        HasReachedEndOfTopic = true;
+        // Once the queue is drained, a receive would wait forever: end the stream instead,
+        // after every message already queued.
+        _queue.Writer.TryComplete(new TopicTerminatedException($"{Topic} was terminated and every message has been delivered"));
+    }
+
+    private void OnSessionClosed(Session session, Exception reason)
+    {
+        lock (_lock)
+        {
+            if (session != _session)
+            {
+                return;
+            }
+            _session = null;
+            if (State == PulsarObjectState.Closed)
+            {
+                return;
+            }
+            Volatile.Write(ref _state, (int)PulsarObjectState.Reconnecting);
+            _logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);
+            _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
+        }
+    }
+
+    private async Task ReconnectLoopAsync()
+    {
+        var delay = _clientOptions.RetryInitialDelay;
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(delay, _shutdown.Token);
+                await RegisterAsync(await _connect(_shutdown.Token), _shutdown.Token);
+                _logger.LogInformation("Consumer of {Topic}/{Subscription} is subscribed again", Topic, SubscriptionName);
+                return;
+            }
+            catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                // The client was disposed under us: nothing left to reconnect through.
+                return;
+            }
+            catch (PulsarException e) when (!IsFatal(e))
+            {
+                _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay);
+            }
+            catch (PulsarException e)
+            {
+                Volatile.Write(ref _state, (int)PulsarObjectState.Faulted);
+                _queue.Writer.TryComplete(e);
+                return;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _clientOptions.RetryMaxDelay.Ticks));
+        }
+    }
+
+    /// <summary>Errors that a new lookup and subscription cannot fix.</summary>
+    private static bool IsFatal(Exception error) =>
+        error is AuthenticationException or AuthorizationException or InvalidTopicNameException or NotAllowedException;
+
+    public async ValueTask DisposeAsync()
+    {
+        Session? session;
+        lock (_lock)
+        {
+            if (State == PulsarObjectState.Closed)
+            {
+                return;
+            }
+            Volatile.Write(ref _state, (int)PulsarObjectState.Closed);
+            session = _session;
+            _session = null;
+        }
+        try
+        {
+            if (session is not null && session.Connection.IsOpen)
+            {
+                using var timeout = new CancellationTokenSource(_clientOptions.OperationTimeout);
+                var requestId = session.Connection.NextRequestId();
+                var close = new BaseCommand
+                {
+                    Type = BaseCommand.Types.Type.CloseConsumer,
+                    CloseConsumer = new CommandCloseConsumer { ConsumerId = session.ConsumerId, RequestId = requestId },
+                };
+                await session.Connection.RequestAsync(close, requestId, "CLOSE_CONSUMER", timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is PulsarException or OperationCanceledException)
+        {
+            _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} closed without a clean goodbye", Topic, SubscriptionName);
+        }
+        finally
+        {
+            session?.Connection.UnregisterConsumer(session.ConsumerId);
+            await _shutdown.CancelAsync();
+            await _reconnectLoop;
+            _queue.Writer.TryComplete(new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}"));
+            _shutdown.Dispose();
+        }
+    }
+
+    /// <summary>One subscription of the consumer on one connection; events of old sessions are ignored.</summary>
+    private sealed class Session(PulsarConsumer owner, PulsarConnection connection, ulong consumerId, int number) : IConsumerChannel
+    {
+        public PulsarConnection Connection { get; } = connection;
+
+        public ulong ConsumerId { get; } = consumerId;
+
+        public int Number { get; } = number;
+
+        public void OnMessage(PulsarFrame frame) => owner.OnMessage(this, frame);
+
+        public void OnReachedEndOfTopic() => owner.OnReachedEndOfTopic();
+
+        public void OnClosed(Exception reason) => owner.OnSessionClosed(this, reason);
+    }
+
+    /// <summary>Which delivered messages of one batch entry the application has not acknowledged yet.</summary>
+    private sealed class BatchAcker
+    {
+        private readonly bool[] _unacked;
+        private int _remaining;
+
+        public BatchAcker(int size, List<int> delivered)
+        {
+            _unacked = new bool[size];
+            foreach (var index in delivered)
+            {
+                _unacked[index] = true;
+            }
+            _remaining = delivered.Count;
+        }
+
+        /// <summary>Returns true when this ack completed the batch.</summary>
+        public bool AckIndividual(int index)
+        {
+            if ((uint)index < (uint)_unacked.Length && _unacked[index])
+            {
+                _unacked[index] = false;
+                _remaining--;
+            }
+            return _remaining == 0;
+        }
+
+        public bool AckUpTo(int index)
+        {
+            for (var i = 0; i <= index && i < _unacked.Length; i++)
+            {
+                AckIndividual(i);
+            }
+            return _remaining == 0;
+        }
+    }
+}

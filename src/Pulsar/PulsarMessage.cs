@@ -1,0 +1,100 @@
+namespace Sync.Pulsar;
+
+/// <summary>A message as a consumer receives it.</summary>
+public sealed class PulsarMessage
+{
+    internal PulsarMessage(
+        string topic,
+        MessageId id,
+        ReadOnlyMemory<byte> data,
+        string? key,
+        bool keyIsBase64,
+        IReadOnlyList<KeyValuePair<string, string>> properties,
+        ulong publishTimeMs,
+        ulong eventTimeMs,
+        string producerName,
+        ulong sequenceId,
+        bool isNullValue,
+        uint redeliveryCount)
+    {
+        Topic = topic;
+        Id = id;
+        Data = data;
+        Key = key;
+        KeyIsBase64 = keyIsBase64;
+        Properties = properties;
+        PublishTimeMs = publishTimeMs;
+        EventTimeMs = eventTimeMs;
+        ProducerName = producerName;
+        SequenceId = sequenceId;
+        IsNullValue = isNullValue;
+        RedeliveryCount = redeliveryCount;
+    }
+
+    public string Topic { get; }
+
+    public MessageId Id { get; }
+
+    /// <summary>The payload; empty for a tombstone.</summary>
+    public ReadOnlyMemory<byte> Data { get; }
+
+    /// <summary>The partition key as sent; base64 text when <see cref="KeyIsBase64"/>.</summary>
+    public string? Key { get; }
+
+    /// <summary>True when the producer flagged the key as base64 of binary key bytes (partition_key_b64_encoded).</summary>
+    public bool KeyIsBase64 { get; }
+
+    /// <summary>The key's bytes: base64-decoded when flagged, else the UTF-8 of the key.</summary>
+    public byte[]? KeyBytes => Key is null ? null : KeyIsBase64 ? Convert.FromBase64String(Key) : System.Text.Encoding.UTF8.GetBytes(Key);
+
+    public IReadOnlyList<KeyValuePair<string, string>> Properties { get; }
+
+    /// <summary>Broker-assigned publish time in Unix milliseconds.</summary>
+    public ulong PublishTimeMs { get; }
+
+    /// <summary>Application event time in Unix milliseconds; 0 when the producer did not set one.</summary>
+    public ulong EventTimeMs { get; }
+
+    public string ProducerName { get; }
+
+    public ulong SequenceId { get; }
+
+    /// <summary>True for a tombstone (null_value): the key is deleted, compaction removes it.</summary>
+    public bool IsNullValue { get; }
+
+    /// <summary>How often the broker delivered this message before (Shared and Key_Shared subscriptions).</summary>
+    public uint RedeliveryCount { get; }
+
+    /// <summary>Which subscription session of the consumer received it (stale ones are dropped).</summary>
+    internal int Session { get; init; }
+}
+
+/// <summary>A message to produce.</summary>
+public sealed record OutgoingMessage
+{
+    /// <summary>The payload. Empty together with <see cref="IsNullValue"/> makes a tombstone.</summary>
+    public ReadOnlyMemory<byte> Data { get; init; }
+
+    /// <summary>A text key, sent as partition_key. Mutually exclusive with <see cref="KeyBytes"/>.</summary>
+    public string? Key { get; init; }
+
+    /// <summary>A binary key, sent base64-encoded with partition_key_b64_encoded = true.</summary>
+    public ReadOnlyMemory<byte>? KeyBytes { get; init; }
+
+    public IReadOnlyDictionary<string, string>? Properties { get; init; }
+
+    /// <summary>Application event time in Unix milliseconds; not sent when null.</summary>
+    public ulong? EventTimeMs { get; init; }
+
+    /// <summary>
+    /// Marks the message as a tombstone (null_value = true). Its payload must be empty: compaction
+    /// treats the key as deleted and removes it from the compacted view.
+    /// </summary>
+    public bool IsNullValue { get; init; }
+
+    /// <summary>A tombstone for a text key.</summary>
+    public static OutgoingMessage Tombstone(string key) => new() { Key = key, IsNullValue = true };
+
+    /// <summary>A tombstone for a binary key (base64-flagged).</summary>
+    public static OutgoingMessage Tombstone(ReadOnlyMemory<byte> keyBytes) => new() { KeyBytes = keyBytes, IsNullValue = true };
+}

@@ -1,0 +1,112 @@
+using System.Text;
+using Sync.Pulsar.Protocol;
+using Sync.Pulsar.Protocol.Proto;
+using Xunit;
+
+namespace Sync.Pulsar.Tests.Client;
+
+public class SeekAndLastIdTests : ClientTestBase
+{
+    private static string Text(PulsarMessage message) => Encoding.UTF8.GetString(message.Data.Span);
+
+    private async Task<List<MessageId>> ProduceAsync(int count)
+    {
+        await using var producer = await ProducerAsync();
+        var ids = new List<MessageId>();
+        for (var i = 0; i < count; i++)
+        {
+            ids.Add(await producer.SendAsync(new OutgoingMessage { Data = Encoding.UTF8.GetBytes($"m{i}") }));
+        }
+        return ids;
+    }
+
+    [Fact]
+    public async Task Last_message_id_is_the_last_entry()
+    {
+        var ids = await ProduceAsync(3);
+        await using var consumer = await ConsumerAsync();
+
+        var last = await consumer.GetLastMessageIdAsync();
+
+        Assert.Equal(ids[^1].LedgerId, last.LedgerId);
+        Assert.Equal(ids[^1].EntryId, last.EntryId);
+        Assert.Equal(-1, last.BatchIndex);
+    }
+
+    [Fact]
+    public async Task Last_message_id_of_a_batch_entry_names_its_last_index()
+    {
+        await using var consumer = await ConsumerAsync();
+        var batch = BatchPayload.Encode(Enumerable.Range(0, 4).Select(i => (new SingleMessageMetadata(), (ReadOnlyMemory<byte>)new byte[] { (byte)i })));
+        Broker.Publish(Topic, new MessageMetadata { ProducerName = "p", SequenceId = 0, PublishTime = 1, NumMessagesInBatch = 4 }, batch);
+
+        var last = await consumer.GetLastMessageIdAsync();
+
+        Assert.Equal(0ul, last.EntryId);
+        Assert.Equal(3, last.BatchIndex);
+    }
+
+    [Fact]
+    public async Task Last_message_id_of_an_empty_topic_is_before_the_first_entry()
+    {
+        await using var consumer = await ConsumerAsync();
+
+        var last = await consumer.GetLastMessageIdAsync();
+
+        Assert.Equal(ulong.MaxValue, last.EntryId);
+        Assert.True(last < new MessageId(last.LedgerId, 0));
+    }
+
+    [Fact]
+    public async Task Seek_to_a_message_id_replays_from_that_message()
+    {
+        var ids = await ProduceAsync(5);
+        await using var consumer = await ConsumerAsync(ackReceipts: true);
+        foreach (var message in await ReceiveAsync(consumer, 5))
+        {
+            await consumer.AcknowledgeAsync(message.Id);
+        }
+
+        await consumer.SeekAsync(ids[2]);
+        var replayed = await ReceiveAsync(consumer, 3);
+
+        Assert.Equal(["m2", "m3", "m4"], replayed.Select(Text));
+        Assert.Equal(2, consumer.SubscribeCount);
+        await AssertNothingMoreAsync(consumer);
+    }
+
+    [Fact]
+    public async Task Seek_to_earliest_replays_everything()
+    {
+        await ProduceAsync(3);
+        await using var consumer = await ConsumerAsync();
+        await ReceiveAsync(consumer, 3);
+
+        await consumer.SeekAsync(MessageId.Earliest);
+
+        Assert.Equal(["m0", "m1", "m2"], (await ReceiveAsync(consumer, 3)).Select(Text));
+    }
+
+    [Fact]
+    public async Task Seek_by_publish_time_starts_at_the_first_message_at_or_after_it()
+    {
+        await using var consumer = await ConsumerAsync();
+        for (var i = 0; i < 4; i++)
+        {
+            Broker.Publish(Topic, new MessageMetadata { ProducerName = "p", SequenceId = (ulong)i, PublishTime = 1000 + ((ulong)i * 100) }, Encoding.UTF8.GetBytes($"t{i}"));
+        }
+        await ReceiveAsync(consumer, 4);
+
+        await consumer.SeekAsync(DateTimeOffset.FromUnixTimeMilliseconds(1150));
+
+        Assert.Equal(["t2", "t3"], (await ReceiveAsync(consumer, 2)).Select(Text));
+    }
+
+    [Fact]
+    public async Task Seek_on_a_reader_is_refused()
+    {
+        await using var reader = (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions { Topic = Topic, SubscriptionName = "r", StartMessageId = MessageId.Earliest });
+
+        await Assert.ThrowsAsync<NotSupportedException>(() => reader.SeekAsync(MessageId.Earliest));
+    }
+}

@@ -1,0 +1,123 @@
+using Sync.Pulsar.Protocol;
+using Sync.Pulsar.Protocol.Proto;
+
+namespace Sync.Testing.Pulsar;
+
+// PRODUCER / PRODUCER_SUCCESS, SEND / SEND_RECEIPT / SEND_ERROR, CLOSE_PRODUCER.
+internal sealed partial class FakeBrokerConnection
+{
+    private sealed record FakeProducer(ulong ProducerId, string Name, FakeTopic Topic);
+
+    private readonly Dictionary<ulong, FakeProducer> _producers = [];
+
+    private void HandleProducer(CommandProducer request)
+    {
+        string name;
+        lock (Broker.Sync)
+        {
+            var topic = Broker.GetOrCreateTopicLocked(request.Topic);
+            // Without a name the broker generates a unique one (cluster-brokerId-counter).
+            name = request.HasProducerName && request.ProducerName.Length > 0 ? request.ProducerName : Broker.NextProducerNameLocked();
+            _producers[request.ProducerId] = new FakeProducer(request.ProducerId, name, topic);
+        }
+        Send(new BaseCommand
+        {
+            Type = BaseCommand.Types.Type.ProducerSuccess,
+            ProducerSuccess = new CommandProducerSuccess
+            {
+                RequestId = request.RequestId,
+                ProducerName = name,
+                // Deduplication is off by default, so the broker knows no previous sequence id.
+                LastSequenceId = -1,
+                ProducerReady = true,
+            },
+        });
+    }
+
+    private void HandleSend(CommandSend send, PulsarFrame frame)
+    {
+        lock (Broker.Sync)
+        {
+            if (!_producers.TryGetValue(send.ProducerId, out var producer))
+            {
+                // ServerCnx closes the connection on a SEND for an unknown producer.
+                Abort();
+                return;
+            }
+            if (!frame.HasPayload)
+            {
+                Abort();
+                return;
+            }
+            if (!frame.ChecksumMatches)
+            {
+                // Producer.publishMessage verifies the CRC-32C and answers ChecksumError.
+                SendLocked(SendError(send, ServerError.ChecksumError, "Checksum failed on the broker"));
+                return;
+            }
+            if (frame.Payload.Length > Broker.Options.MaxMessageSize)
+            {
+                SendLocked(SendError(send, ServerError.NotAllowedError, "Message size exceeds maxMessageSize"));
+                return;
+            }
+            if (producer.Topic.IsTerminated)
+            {
+                // A terminated topic refuses every further message.
+                SendLocked(SendError(send, ServerError.TopicTerminatedError, "Topic was already terminated"));
+                return;
+            }
+            if (Broker.Faults.TakeSendFailure(out var error))
+            {
+                SendLocked(SendError(send, error, "injected send failure"));
+                return;
+            }
+
+            // The broker stores the message part exactly as sent and replays it verbatim.
+            var entry = producer.Topic.AppendLocked(frame.MessageBytes.ToArray(), frame.Metadata!);
+            SendLocked(new BaseCommand
+            {
+                Type = BaseCommand.Types.Type.SendReceipt,
+                SendReceipt = new CommandSendReceipt
+                {
+                    ProducerId = send.ProducerId,
+                    SequenceId = send.SequenceId,
+                    HighestSequenceId = send.HasHighestSequenceId ? send.HighestSequenceId : send.SequenceId,
+                    // The receipt carries ledger and entry only (no partition, no batch index).
+                    MessageId = new MessageIdData { LedgerId = producer.Topic.LedgerId, EntryId = entry.EntryId },
+                },
+            });
+            producer.Topic.DispatchLocked();
+        }
+    }
+
+    private static BaseCommand SendError(CommandSend send, ServerError error, string message) => new()
+    {
+        Type = BaseCommand.Types.Type.SendError,
+        SendError = new CommandSendError { ProducerId = send.ProducerId, SequenceId = send.SequenceId, Error = error, Message = message },
+    };
+
+    private void HandleCloseProducer(CommandCloseProducer close)
+    {
+        lock (Broker.Sync)
+        {
+            _producers.Remove(close.ProducerId);
+        }
+        SendSuccess(close.RequestId);
+    }
+
+    internal bool HasProducerOnLocked(string topic) => _producers.Values.Any(p => p.Topic.Name == topic);
+
+    internal void CloseProducersLocked(string topic)
+    {
+        foreach (var producer in _producers.Values.Where(p => p.Topic.Name == topic).ToList())
+        {
+            _producers.Remove(producer.ProducerId);
+            // Broker-initiated close: request_id is not meaningful, the client must recreate.
+            SendLocked(new BaseCommand
+            {
+                Type = BaseCommand.Types.Type.CloseProducer,
+                CloseProducer = new CommandCloseProducer { ProducerId = producer.ProducerId, RequestId = ulong.MaxValue },
+            });
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using Sync.Pulsar.Protocol.Proto;
+
+namespace Sync.Testing.Pulsar;
+
+// SUBSCRIBE, FLOW, MESSAGE delivery, CLOSE_CONSUMER, UNSUBSCRIBE.
+internal sealed partial class FakeBrokerConnection
+{
+    private readonly Dictionary<ulong, FakeConsumer> _consumers = [];
+
+    private void HandleSubscribe(CommandSubscribe request)
+    {
+        if (Broker.Faults.TakeSubscribeFailure(out var injected))
+        {
+            SendError(request.RequestId, injected, "injected subscribe failure");
+            return;
+        }
+        if (request.ReadCompacted && request.SubType is CommandSubscribe.Types.SubType.Shared or CommandSubscribe.Types.SubType.KeyShared)
+        {
+            // The broker allows read_compacted only on Exclusive and Failover subscriptions.
+            SendError(request.RequestId, ServerError.NotAllowedError, "readCompacted only allowed on failover or exclusive subscriptions");
+            return;
+        }
+        lock (Broker.Sync)
+        {
+            var topic = Broker.GetOrCreateTopicLocked(request.Topic);
+            FakeSubscription? subscription;
+            if (request.HasDurable && !request.Durable)
+            {
+                // A reader: a non-durable cursor of its own, placed at the start entry (the broker
+                // opens it one entry before the start id, so that entry is delivered first;
+                // the client drops it when its start is exclusive). Earliest is (-1,-1) and
+                // Latest (Long.MAX, Long.MAX). It disappears with its consumer.
+                var entries = (ulong)topic.EntriesLocked.Count;
+                var start = request.StartMessageId is { } id
+                    ? id.EntryId == ulong.MaxValue ? 0ul : Math.Min(id.EntryId, entries)
+                    : request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? 0ul : entries;
+                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, start) { IsDurable = false, ReadCompacted = request.ReadCompacted };
+                topic.Subscriptions[request.Subscription] = subscription;
+            }
+            else if (!topic.Subscriptions.TryGetValue(request.Subscription, out subscription))
+            {
+                // initialPosition only matters when the subscription is created: Latest starts
+                // after the last entry, Earliest at the first.
+                var start = request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? 0ul : (ulong)topic.EntriesLocked.Count;
+                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, start) { ReadCompacted = request.ReadCompacted };
+                topic.Subscriptions[request.Subscription] = subscription;
+            }
+            else if (subscription.Type != request.SubType)
+            {
+                // A subscription keeps its type while it has consumers; another type is refused.
+                if (subscription.Consumers.Count > 0)
+                {
+                    SendError(request.RequestId, ServerError.ConsumerBusy, $"Subscription is of different type {subscription.Type}");
+                    return;
+                }
+            }
+            if (subscription.Type == CommandSubscribe.Types.SubType.Exclusive && subscription.Consumers.Count > 0)
+            {
+                SendError(request.RequestId, ServerError.ConsumerBusy, "Exclusive consumer is already connected");
+                return;
+            }
+            var consumer = new FakeConsumer(this, request.ConsumerId, request.ConsumerName, subscription);
+            _consumers[request.ConsumerId] = consumer;
+            subscription.Consumers.Add(consumer);
+            // SUCCESS goes through the ordered queue: no MESSAGE may overtake it.
+            SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
+        }
+    }
+
+    private void HandleFlow(CommandFlow flow)
+    {
+        lock (Broker.Sync)
+        {
+            if (_consumers.TryGetValue(flow.ConsumerId, out var consumer))
+            {
+                consumer.Permits += (int)Math.Min(flow.MessagePermits, int.MaxValue);
+                consumer.Subscription.DispatchLocked();
+            }
+        }
+    }
+
+    internal void SendMessageLocked(FakeConsumer consumer, FakeTopic topic, FakeEntry entry, uint redeliveryCount)
+    {
+        var message = new CommandMessage
+        {
+            ConsumerId = consumer.ConsumerId,
+            MessageId = new MessageIdData { LedgerId = topic.LedgerId, EntryId = entry.EntryId },
+            RedeliveryCount = redeliveryCount,
+        };
+        if (topic.PartitionIndex >= 0)
+        {
+            message.MessageId.Partition = topic.PartitionIndex;
+        }
+        var bytes = entry.MessageBytes;
+        if (Broker.Faults.TakeDeliveryCorruption())
+        {
+            bytes = (byte[])bytes.Clone();
+            bytes[^1] ^= 0x5A;
+        }
+        SendPayloadLocked(new BaseCommand { Type = BaseCommand.Types.Type.Message, Message = message }, bytes);
+    }
+
+    private void HandleCloseConsumer(CommandCloseConsumer close)
+    {
+        lock (Broker.Sync)
+        {
+            if (_consumers.Remove(close.ConsumerId, out var consumer))
+            {
+                consumer.Subscription.RemoveConsumerLocked(consumer);
+            }
+            SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = close.RequestId } });
+        }
+    }
+
+    internal void SendCloseConsumerLocked(FakeConsumer consumer)
+    {
+        _consumers.Remove(consumer.ConsumerId);
+        consumer.Subscription.RemoveConsumerLocked(consumer);
+        SendLocked(new BaseCommand
+        {
+            Type = BaseCommand.Types.Type.CloseConsumer,
+            CloseConsumer = new CommandCloseConsumer { ConsumerId = consumer.ConsumerId, RequestId = ulong.MaxValue },
+        });
+    }
+
+    private void HandleUnsubscribe(CommandUnsubscribe request)
+    {
+        lock (Broker.Sync)
+        {
+            if (!_consumers.TryGetValue(request.ConsumerId, out var consumer))
+            {
+                SendError(request.RequestId, ServerError.ConsumerNotFound, "Consumer not found");
+                return;
+            }
+            var subscription = consumer.Subscription;
+            if (subscription.Consumers.Count > 1 && !request.Force)
+            {
+                // Unsubscribe fails while other consumers are attached, unless forced.
+                SendError(request.RequestId, ServerError.ConsumerBusy, "Subscription has other connected consumers");
+                return;
+            }
+            foreach (var attached in subscription.Consumers.ToList())
+            {
+                attached.Connection._consumers.Remove(attached.ConsumerId);
+                subscription.Consumers.Remove(attached);
+            }
+            foreach (var topic in Broker.TopicsLocked().Where(t => t.Subscriptions.ContainsValue(subscription)))
+            {
+                topic.Subscriptions.Remove(subscription.Name);
+            }
+            SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
+        }
+    }
+
+    /// <summary>A topic is deleted: its producers and consumers are closed from the broker side.</summary>
+    internal void CloseEverythingOnLocked(string topic)
+    {
+        CloseProducersLocked(topic);
+        foreach (var consumer in _consumers.Values.Where(c => c.Subscription.Topic.Name == topic).ToList())
+        {
+            SendCloseConsumerLocked(consumer);
+        }
+    }
+
+    /// <summary>Connection gone: consumers leave their subscriptions (unacked entries go back), producers vanish.</summary>
+    private void DetachAllLocked()
+    {
+        foreach (var consumer in _consumers.Values)
+        {
+            consumer.Subscription.RemoveConsumerLocked(consumer);
+        }
+        _consumers.Clear();
+        _producers.Clear();
+    }
+}

@@ -1,0 +1,188 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Sync.Pulsar;
+
+namespace Sync.Testing.Pulsar;
+
+/// <summary>
+/// The admin REST endpoint (v2) of the fake broker, on HttpListener: the calls sync makes, with
+/// the status codes and bodies of the real web service (errors as {"reason": "..."}).
+/// </summary>
+internal sealed class FakePulsarAdmin : IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly FakePulsarBroker _broker;
+    private readonly HttpListener _listener;
+    private readonly Task _loop;
+
+    public FakePulsarAdmin(FakePulsarBroker broker, int port)
+    {
+        _broker = broker;
+        (_listener, Url) = Listen(port);
+        _loop = Task.Run(LoopAsync);
+    }
+
+    public Uri Url { get; }
+
+    private static (HttpListener, Uri) Listen(int port)
+    {
+        // HttpListener cannot bind port 0: ask the OS for a free port, then take it (retrying
+        // when another process was faster).
+        for (var attempt = 0; ; attempt++)
+        {
+            var chosen = port;
+            if (chosen == 0)
+            {
+                using var probe = new TcpListener(IPAddress.Loopback, 0);
+                probe.Start();
+                chosen = ((IPEndPoint)probe.LocalEndpoint).Port;
+                probe.Stop();
+            }
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{chosen}/");
+            try
+            {
+                listener.Start();
+                return (listener, new Uri($"http://127.0.0.1:{chosen}"));
+            }
+            catch (HttpListenerException) when (port == 0 && attempt < 10)
+            {
+                listener.Close();
+            }
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+            _ = Task.Run(() => HandleAsync(context));
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        var response = context.Response;
+        try
+        {
+            var (status, body) = Route(context.Request, await ReadBodyAsync(context.Request));
+            response.StatusCode = (int)status;
+            if (body is not null)
+            {
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(body, Json);
+                response.ContentType = "application/json";
+                response.ContentLength64 = bytes.Length;
+                await response.OutputStream.WriteAsync(bytes);
+            }
+        }
+#pragma warning disable CA1031 // a fake server answers 500 like the real one instead of dying
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            response.StatusCode = 500;
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(new { reason = e.Message }, Json);
+            await response.OutputStream.WriteAsync(bytes);
+        }
+        finally
+        {
+            response.Close();
+        }
+    }
+
+    private static async Task<string> ReadBodyAsync(HttpListenerRequest request)
+    {
+        using var reader = new StreamReader(request.InputStream, Encoding.UTF8);
+        return await reader.ReadToEndAsync();
+    }
+
+    private static (HttpStatusCode, object?) Error(HttpStatusCode status, string reason) => (status, new { reason });
+
+    private (HttpStatusCode Status, object? Body) Route(HttpListenerRequest request, string body)
+    {
+        if (_broker.RequiredToken is { } token && request.Headers["Authorization"] != $"Bearer {token}")
+        {
+            // The web service answers a missing or wrong token with 401.
+            return Error(HttpStatusCode.Unauthorized, "Authentication required");
+        }
+        var segments = request.Url!.AbsolutePath.Trim('/').Split('/').Select(Uri.UnescapeDataString).ToArray();
+        var method = request.HttpMethod;
+        if (segments.Length < 4 || segments[0] != "admin" || segments[1] != "v2")
+        {
+            return Error(HttpStatusCode.NotFound, "Not found");
+        }
+        if (segments[2] == "namespaces" && segments.Length == 6 && segments[5] == "retention")
+        {
+            return NamespaceRetention(method, $"{segments[3]}/{segments[4]}", body);
+        }
+        if (segments[2] != "persistent" || segments.Length < 5)
+        {
+            return Error(HttpStatusCode.NotFound, "Not found");
+        }
+        var ns = $"{segments[3]}/{segments[4]}";
+        if (segments.Length == 5 && method == "GET")
+        {
+            return (HttpStatusCode.OK, _broker.TopicNames.Where(t => t.StartsWith($"persistent://{ns}/", StringComparison.Ordinal)).ToArray());
+        }
+        if (segments.Length == 6 && segments[5] == "partitioned" && method == "GET")
+        {
+            return (HttpStatusCode.OK, _broker.PartitionedTopicNames.Where(t => t.StartsWith($"persistent://{ns}/", StringComparison.Ordinal)).ToArray());
+        }
+        var topic = $"persistent://{ns}/{segments[5]}";
+        var action = segments.Length > 6 ? segments[6] : null;
+        return (action, method) switch
+        {
+            (null, "PUT") => _broker.AdminCreateTopic(topic, 0),
+            (null, "DELETE") => _broker.AdminDeleteTopic(topic, request.QueryString["force"] == "true"),
+            ("partitions", "PUT") => _broker.AdminCreateTopic(topic, int.Parse(body, System.Globalization.CultureInfo.InvariantCulture)),
+            ("partitions", "GET") => (HttpStatusCode.OK, new { partitions = _broker.PartitionCount(topic) }),
+            ("compaction", "PUT") => _broker.AdminCompact(topic),
+            ("compaction", "GET") => _broker.AdminCompactionStatus(topic),
+            ("truncate", "DELETE") => _broker.AdminTruncate(topic),
+            ("retention", _) => TopicRetention(method, topic, body),
+            _ => Error(HttpStatusCode.MethodNotAllowed, $"{method} {request.Url.AbsolutePath} is not supported by the fake"),
+        };
+    }
+
+    private (HttpStatusCode, object?) TopicRetention(string method, string topic, string body) => method switch
+    {
+        "GET" => (HttpStatusCode.OK, _broker.Retention(topic)),
+        "POST" => Set(() => _broker.SetRetention(topic, JsonSerializer.Deserialize<RetentionBody>(body, Json))),
+        "DELETE" => Set(() => _broker.SetRetention(topic, null)),
+        _ => Error(HttpStatusCode.MethodNotAllowed, "retention supports GET, POST and DELETE"),
+    };
+
+    private (HttpStatusCode, object?) NamespaceRetention(string method, string ns, string body) => method switch
+    {
+        "GET" => (HttpStatusCode.OK, _broker.Retention($"namespace:{ns}")),
+        "POST" => Set(() => _broker.SetRetention($"namespace:{ns}", JsonSerializer.Deserialize<RetentionBody>(body, Json))),
+        "DELETE" => Set(() => _broker.SetRetention($"namespace:{ns}", null)),
+        _ => Error(HttpStatusCode.MethodNotAllowed, "retention supports GET, POST and DELETE"),
+    };
+
+    private static (HttpStatusCode, object?) Set(Action change)
+    {
+        change();
+        return (HttpStatusCode.NoContent, null);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        _listener.Close();
+        await _loop;
+    }
+}
+
+/// <summary>A retention policy as the admin API carries it.</summary>
+public sealed record RetentionBody(int RetentionTimeInMinutes, long RetentionSizeInMB);
