@@ -165,6 +165,9 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
         public IAsyncEnumerable<SourceMessage> ScanRawAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken) =>
             inner.ScanRawAsync(topicFilter, cancellationToken);
 
+        public ValueTask<IReadOnlyList<TopicEnd>> EndsAsync(Func<string, bool> topicFilter, IReadOnlyDictionary<string, StreamPosition> after, CancellationToken cancellationToken) =>
+            inner.EndsAsync(topicFilter, after, cancellationToken);
+
         public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>
             inner.PublishTombstoneAsync(topic, key, cancellationToken);
 
