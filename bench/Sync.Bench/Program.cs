@@ -13,8 +13,10 @@ using Sync.Sinks;
 // Measures the walking skeleton's hot paths against the limit next to each:
 //   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT]
 var quick = args.Contains("--quick");
+var redisAt = Array.IndexOf(args, "--redis");
+var redisEndpoint = redisAt >= 0 && redisAt + 1 < args.Length ? args[redisAt + 1] : null;
 var root = FindRoot();
 var lines = File.ReadAllLines(Path.Combine(root, "examples", "data", "changelog.jsonl"))
     .Where(l => !l.Contains("\"topic\":\"persistent://public/default/db1\"", StringComparison.Ordinal))
@@ -83,6 +85,11 @@ try
 finally
 {
     Directory.Delete(dir, recursive: true);
+}
+
+if (redisEndpoint is not null)
+{
+    await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, Console.WriteLine);
 }
 
 static double Measure(int count, byte[][] sample, Action<byte[]> action)

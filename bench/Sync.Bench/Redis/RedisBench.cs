@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using StackExchange.Redis;
+using Sync.Engine.Changes;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sinks;
+using Sync.Sinks.Redis;
+
+namespace Sync.Bench.Redis;
+
+/// <summary>Redis sink throughput against the limit measured in the same run: the sink applies
+/// <c>events</c> changes over <c>keys</c> keys (60% update, 30% insert, 10% delete) in collapsed batches;
+/// the limit is pipelined <c>HSET</c> of the same keys and fields with the same client and the same
+/// batch size (one wait per batch), as redis-benchmark pipelines. Keys live under a namespace of
+/// their own, removed afterwards (the server's other keys are not touched).
+/// Usage from Program.cs: <c>await RedisBench.RunAsync("127.0.0.1:6379", quick ? 100_000 : 1_000_000, Console.WriteLine);</c></summary>
+public static class RedisBench
+{
+    public sealed record Result(int Events, int Keys, int BatchSize, double SinkEventsPerSecond, double HsetPerSecond, int Upserted, int Deleted, int Stale)
+    {
+        public double Ratio => SinkEventsPerSecond / HsetPerSecond;
+    }
+
+    /// <summary>Warms both paths up on the first tenth of the changes, then measures the limit and the
+    /// sink <paramref name="rounds"/> times each, alternating, each round on a fresh namespace, and
+    /// reports the best round of each (the machine is shared; the best round is the least disturbed).</summary>
+    public static async Task<Result> RunAsync(string endpoint, int events, Action<string> output, int batchSize = 1000, int changesPerScript = 200, int rounds = 3)
+    {
+        var keys = Math.Max(1, events / 10);
+        var changes = Generate(events, keys, seed: 42);
+        var batches = changes.Chunk(batchSize).Select(b => Collapser.Collapse(b).ToArray()).ToArray();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { endpoint }, AllowAdmin = true });
+        var warmup = changes.Take(events / 10).ToList();
+        await LimitAsync(admin, warmup, batchSize);
+        await SinkAsync(admin, endpoint, [.. warmup.Chunk(batchSize).Select(b => Collapser.Collapse(b).ToArray())], changesPerScript);
+
+        double bestLimit = 0, bestSink = 0;
+        (int Upserted, int Deleted, int Stale) counts = default;
+        for (var round = 1; round <= rounds; round++)
+        {
+            var limit = events / await LimitAsync(admin, changes, batchSize);
+            var (seconds, upserted, deleted, stale) = await SinkAsync(admin, endpoint, batches, changesPerScript);
+            var sink = events / seconds;
+            output($"round {round}: sink {sink:N0} events/s, pipelined HSET {limit:N0} /s");
+            bestLimit = Math.Max(bestLimit, limit);
+            bestSink = Math.Max(bestSink, sink);
+            counts = (upserted, deleted, stale);
+        }
+
+        var outcome = new Result(events, keys, batchSize, bestSink, bestLimit, counts.Upserted, counts.Deleted, counts.Stale);
+        output($"| Redis sink, {events:N0} changes over {keys:N0} keys (60% update, 30% insert, 10% delete), batches of {batchSize}, {changesPerScript} per script call | {bestSink:N0} | events/s | pipelined HSET of the same fields | {bestLimit:N0} | {outcome.Ratio:0.00}x |");
+        return outcome;
+    }
+
+    /// <summary>Pipelined HSET of every change's fields (the key columns for a delete), a batch per wait. Returns seconds.</summary>
+    private static async Task<double> LimitAsync(ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize)
+    {
+        var ns = $"bench:{Guid.NewGuid():N}:";
+        var db = admin.GetDatabase();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var pending = new List<Task>(batchSize);
+            foreach (var batch in changes.Chunk(batchSize))
+            {
+                pending.Clear();
+                foreach (var change in batch)
+                {
+                    var image = change.After ?? change.Key;
+                    var fields = new HashEntry[image.Count];
+                    for (var i = 0; i < fields.Length; i++)
+                    {
+                        fields[i] = new HashEntry(image.Names[i], image.Values[i].ToText());
+                    }
+
+                    pending.Add(db.HashSetAsync(ns + "limit:" + change.Key.Values[0].ToText(), fields));
+                }
+
+                await Task.WhenAll(pending);
+            }
+
+            return clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            await CleanAsync(admin, ns);
+        }
+    }
+
+    private static async Task<(double Seconds, int Upserted, int Deleted, int Stale)> SinkAsync(ConnectionMultiplexer admin, string endpoint, ChangeEvent[][] batches, int changesPerScript)
+    {
+        var ns = $"bench:{Guid.NewGuid():N}:";
+        try
+        {
+            var options = new RedisSinkOptions { Endpoints = [endpoint], KeyPrefix = ns + "sync:", ChangesPerScript = changesPerScript };
+            await using var sink = await RedisSink.OpenAsync("bench", options, CancellationToken.None);
+            var target = new TargetSpec(ns + "items");
+            var checkpoint = new Dictionary<string, Sync.Engine.Changes.StreamPosition>();
+            int upserted = 0, deleted = 0, stale = 0;
+            var clock = Stopwatch.StartNew();
+            foreach (var batch in batches)
+            {
+                checkpoint[batch[^1].Origin.Topic] = batch[^1].Origin.Position;
+                var result = await sink.ApplyAsync(new SinkBatch("bench", target, batch, checkpoint), CancellationToken.None);
+                upserted += result.Upserted;
+                deleted += result.Deleted;
+                stale += result.Stale;
+                if (result.Rejected.Count > 0)
+                {
+                    throw new InvalidOperationException($"the sink rejected {result.Rejected.Count} changes: {result.Rejected[0].Reason}");
+                }
+            }
+
+            return (clock.Elapsed.TotalSeconds, upserted, deleted, stale);
+        }
+        finally
+        {
+            await CleanAsync(admin, ns);
+        }
+    }
+
+    private static async Task CleanAsync(ConnectionMultiplexer admin, string ns)
+    {
+        var server = admin.GetServers()[0];
+        var db = admin.GetDatabase();
+        var doomed = new List<RedisKey>(10_000);
+        await foreach (var key in server.KeysAsync(pattern: RedisKeys.EscapePattern(ns) + "*", pageSize: 10_000))
+        {
+            doomed.Add(key);
+            if (doomed.Count == 10_000)
+            {
+                await db.KeyDeleteAsync([.. doomed]);
+                doomed.Clear();
+            }
+        }
+
+        if (doomed.Count > 0)
+        {
+            await db.KeyDeleteAsync([.. doomed]);
+        }
+    }
+
+    /// <summary>The change mix: 30% inserts of absent keys, 60% updates and 10% deletes of present ones,
+    /// five columns per row (id, name, email, score, updated_at), increasing LSNs, one topic.</summary>
+    public static List<ChangeEvent> Generate(int events, int keys, int seed)
+    {
+        var random = new Random(seed);
+        var live = new List<int>(keys);
+        var slot = new int[keys];
+        Array.Fill(slot, -1);
+        var absent = Enumerable.Range(0, keys).ToList();
+        var result = new List<ChangeEvent>(events);
+        const string topic = "persistent://public/default/db1.public.items";
+        string[] names = ["id", "name", "email", "score", "updated_at"];
+        for (var n = 0; n < events; n++)
+        {
+            var roll = random.Next(100);
+            ChangeOp op;
+            int id;
+            if ((roll < 30 && absent.Count > 0) || live.Count == 0)
+            {
+                op = ChangeOp.Create;
+                var pick = random.Next(absent.Count);
+                id = absent[pick];
+                absent[pick] = absent[^1];
+                absent.RemoveAt(absent.Count - 1);
+                slot[id] = live.Count;
+                live.Add(id);
+            }
+            else if (roll < 90)
+            {
+                op = ChangeOp.Update;
+                id = live[random.Next(live.Count)];
+            }
+            else
+            {
+                op = ChangeOp.Delete;
+                var at = random.Next(live.Count);
+                id = live[at];
+                var last = live[^1];
+                live[at] = last;
+                slot[last] = at;
+                live.RemoveAt(live.Count - 1);
+                slot[id] = -1;
+                absent.Add(id);
+            }
+
+            var lsn = 1_000_000L + n;
+            var key = new Row(["id"], [FieldValue.FromInt64(id)]);
+            var after = op == ChangeOp.Delete
+                ? null
+                : new Row(names,
+                [
+                    FieldValue.FromInt64(id),
+                    FieldValue.FromString("name " + id),
+                    FieldValue.FromString($"user{id}@example.com"),
+                    FieldValue.FromDecimalText((n % 10_000).ToString(System.Globalization.CultureInfo.InvariantCulture) + ".25"),
+                    FieldValue.FromTimestamp(1_700_000_000_000_000L + n, TimeUnit.Microseconds),
+                ]);
+            result.Add(new ChangeEvent
+            {
+                Op = op,
+                Key = key,
+                After = after,
+                Source = new SourceInfo { Lsn = lsn, Db = "db1", Schema = "public", Table = "items" },
+                Origin = new Origin { Topic = topic, Position = new Sync.Engine.Changes.StreamPosition(0, n) },
+            });
+        }
+
+        return result;
+    }
+}

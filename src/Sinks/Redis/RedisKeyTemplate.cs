@@ -1,0 +1,143 @@
+using System.Text;
+
+namespace Sync.Sinks.Redis;
+
+/// <summary>A parsed key template: literal text and <c>{column}</c> placeholders; <c>{{</c> and <c>}}</c>
+/// stand for literal braces. Rendering inserts each value's canonical text verbatim: a value holding
+/// <c>:</c>, <c>{</c>, <c>}</c>, <c>*</c>, spaces or newlines is stored as is and never read as a
+/// template or a pattern.</summary>
+public sealed class RedisKeyTemplate
+{
+    private readonly (string Text, bool IsColumn)[] _parts;
+
+    private RedisKeyTemplate(string text, (string Text, bool IsColumn)[] parts)
+    {
+        Text = text;
+        _parts = parts;
+        Placeholders = [.. parts.Where(p => p.IsColumn).Select(p => p.Text).Distinct(StringComparer.Ordinal)];
+    }
+
+    /// <summary>The template as configured.</summary>
+    public string Text { get; }
+
+    /// <summary>The distinct column names, in order of first appearance.</summary>
+    public IReadOnlyList<string> Placeholders { get; }
+
+    /// <summary>The single column when the template is literal text around exactly one placeholder.</summary>
+    public string? SoleColumn => _parts.Count(p => p.IsColumn) == 1 ? Placeholders[0] : null;
+
+    public static RedisKeyTemplate Parse(string text) =>
+        TryParse(text, out var template, out var error) ? template : throw new FormatException($"key template ({text}) {error}");
+
+    /// <summary>The default key of a target: <paramref name="table"/>, then each key column after a <c>:</c>.</summary>
+    public static RedisKeyTemplate ForKey(string table, IReadOnlyList<string> keyColumns)
+    {
+        var parts = new List<(string, bool)> { (table, false) };
+        foreach (var column in keyColumns)
+        {
+            parts.Add((":", false));
+            parts.Add((column, true));
+        }
+
+        return new RedisKeyTemplate(table + string.Concat(keyColumns.Select(c => ":{" + c + "}")), [.. parts]);
+    }
+
+    public static bool TryParse(string? text, out RedisKeyTemplate template, out string error)
+    {
+        template = null!;
+        error = string.Empty;
+        if (string.IsNullOrEmpty(text))
+        {
+            error = "must not be empty";
+            return false;
+        }
+
+        var parts = new List<(string, bool)>();
+        var literal = new StringBuilder();
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '{' && i + 1 < text.Length && text[i + 1] == '{')
+            {
+                literal.Append('{');
+                i++;
+            }
+            else if (c == '}' && i + 1 < text.Length && text[i + 1] == '}')
+            {
+                literal.Append('}');
+                i++;
+            }
+            else if (c == '{')
+            {
+                var end = text.IndexOf('}', i + 1);
+                if (end < 0)
+                {
+                    error = $"has an unclosed {{ at position {i}";
+                    return false;
+                }
+
+                var name = text[(i + 1)..end];
+                if (name.Length == 0 || name.Contains('{', StringComparison.Ordinal))
+                {
+                    error = $"has an empty or malformed placeholder at position {i}";
+                    return false;
+                }
+
+                if (literal.Length > 0)
+                {
+                    parts.Add((literal.ToString(), false));
+                    literal.Clear();
+                }
+
+                parts.Add((name, true));
+                i = end;
+            }
+            else if (c == '}')
+            {
+                error = $"has an unmatched }} at position {i} (write }}}} for a literal brace)";
+                return false;
+            }
+            else
+            {
+                literal.Append(c);
+            }
+        }
+
+        if (literal.Length > 0)
+        {
+            parts.Add((literal.ToString(), false));
+        }
+
+        template = new RedisKeyTemplate(text, [.. parts]);
+        return true;
+    }
+
+    /// <summary>The key with each placeholder replaced by <paramref name="value"/>'s text for its column;
+    /// null when a column has no value (absent or NULL), with that column in <paramref name="missing"/>.</summary>
+    public string? Render(Func<string, string?> value, out string? missing)
+    {
+        missing = null;
+        var sb = new StringBuilder();
+        foreach (var (text, isColumn) in _parts)
+        {
+            if (!isColumn)
+            {
+                sb.Append(text);
+                continue;
+            }
+
+            var v = value(text);
+            if (v is null)
+            {
+                missing = text;
+                return null;
+            }
+
+            sb.Append(v);
+        }
+
+        return sb.ToString();
+    }
+
+    public override string ToString() => Text;
+}

@@ -1,0 +1,192 @@
+namespace Sync.Sinks.Redis;
+
+/// <summary>The Lua script that applies changes with a compare-and-set per key. One call applies up
+/// to <see cref="RedisSinkOptions.ChangesPerScript"/> changes; Redis runs a script atomically, so each
+/// key's read-compare-write cannot interleave with another writer.</summary>
+internal static class RedisScripts
+{
+    /// <summary>
+    /// ARGV: format (<c>h</c>/<c>j</c>), row TTL in ms (0 = none), delete-marker TTL in ms, the table's
+    /// truncate-marker key, the table's state-key prefix; then per change: op (<c>u</c> upsert, <c>d</c>
+    /// delete, <c>e</c> erase, leaving the marker <c>ChangeVersion.Erased</c> of the stored stream: the
+    /// largest LSN and position, newer than any change of the key; <c>x</c> truncate this key), row key (its state
+    /// key is the prefix followed by it), LSN (empty = none), ledger,
+    /// entry, batch index, stream, key JSON, index count, index keys…, and for <c>u</c> the value:
+    /// hash: pair count then field, value…; json: the JSON text.
+    /// Returns per change: 1 applied, 0 stale, 2 nothing to do (erase/truncate of an absent row),
+    /// 3 truncate marker written over a deleted row, or an error word: <c>collision</c> (another key's
+    /// row owns this Redis key), <c>wrongtype:T</c>, <c>wrongindex:N</c>.
+    /// Versions compare as <c>ChangeVersion.CompareTo</c>: LSN when both have one, else position within
+    /// the same stream, else the newer arrival wins; integers compare as decimal strings (exact for 64 bits).
+    /// </summary>
+    public const string Apply = """
+        local function parse(s)
+          local d, lsn, l, e, b, nidx, pos = string.match(s, '^([01]),(%-?%d*),(%-?%d+),(%-?%d+),(%-?%d+),(%d+),()')
+          local c = string.find(s, ':', pos, true)
+          local len = tonumber(string.sub(s, pos, c - 1))
+          local kt = string.sub(s, c + 1, c + len)
+          pos = c + len + 1
+          c = string.find(s, ':', pos, true)
+          len = tonumber(string.sub(s, pos, c - 1))
+          local st = { d, lsn, l, e, b, string.sub(s, c + 1, c + len), kt }
+          pos = c + len + 1
+          for j = 1, tonumber(nidx) do
+            c = string.find(s, ':', pos, true)
+            len = tonumber(string.sub(s, pos, c - 1))
+            st[7 + j] = string.sub(s, c + 1, c + len)
+            pos = c + len + 1
+          end
+          return st
+        end
+        local function encode(d, lsn, l, e, b, stream, kt, idx)
+          local head = d .. ',' .. lsn .. ',' .. l .. ',' .. e .. ',' .. b .. ','
+          if not idx or #idx == 0 then
+            return head .. '0,' .. #kt .. ':' .. kt .. #stream .. ':' .. stream
+          end
+          local parts = { head, #idx, ',', #kt, ':', kt, #stream, ':', stream }
+          for j = 1, #idx do
+            parts[#parts + 1] = #idx[j] .. ':' .. idx[j]
+          end
+          return table.concat(parts)
+        end
+        local function cmpint(a, b)
+          local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+          if na ~= nb then if na then return -1 else return 1 end end
+          if na then a = string.sub(a, 2); b = string.sub(b, 2) end
+          local r = 0
+          if #a ~= #b then if #a < #b then r = -1 else r = 1 end
+          elseif a ~= b then if a < b then r = -1 else r = 1 end end
+          if na then r = -r end
+          return r
+        end
+        local function older(lsn, l, e, b, stream, st)
+          if lsn ~= '' and st[2] ~= '' then return cmpint(lsn, st[2]) < 0 end
+          if stream == st[6] then
+            local c = cmpint(l, st[3])
+            if c == 0 then c = cmpint(e, st[4]) end
+            if c == 0 then c = cmpint(b, st[5]) end
+            return c < 0
+          end
+          return false
+        end
+        local function unindex(st, rk, keep)
+          for j = 8, #st do
+            if not (keep and keep[st[j]]) then redis.call('SREM', st[j], rk) end
+          end
+        end
+
+        local fmt, ttl, mttl, sp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
+        local tm = redis.call('GET', ARGV[4])
+        if tm then tm = parse(tm) end
+        local res = {}
+        local none = {}
+        local i, n = 6, #ARGV
+        while i <= n do
+          local op, rk = ARGV[i], ARGV[i + 1]
+          local sk = sp .. rk
+          local lsn, l, e, b, stream, kt = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+          local nidx = tonumber(ARGV[i + 8])
+          local idx = none
+          if nidx > 0 then
+            idx = {}
+            for j = 1, nidx do idx[j] = ARGV[i + 8 + j] end
+          end
+          i = i + 9 + nidx
+          local npairs, pstart, json = 0, 0, nil
+          if op == 'u' then
+            if fmt == 'h' then
+              npairs = tonumber(ARGV[i]); pstart = i + 1; i = i + 1 + 2 * npairs
+            else
+              json = ARGV[i]; i = i + 1
+            end
+          end
+          local raw = redis.call('GET', sk)
+          local own = nil
+          if raw then own = parse(raw) end
+          local st = own or tm
+          local status
+          if op == 'e' then
+            if (not own) or own[1] == '1' then
+              status = 2
+            else
+              unindex(own, rk, nil)
+              redis.call('DEL', rk)
+              redis.call('SET', sk, encode('1', '9223372036854775807', '9223372036854775807', '9223372036854775807', '2147483647', own[6], own[7], nil), 'PX', mttl)
+              status = 1
+            end
+          elseif op == 'x' then
+            if not own then
+              status = 2
+            elseif older(lsn, l, e, b, stream, own) then
+              status = 0
+            else
+              if own[1] == '0' then
+                unindex(own, rk, nil)
+                redis.call('DEL', rk)
+                status = 1
+              else
+                status = 3
+              end
+              local nl = lsn
+              if nl == '' then nl = own[2] end
+              redis.call('SET', sk, encode('1', nl, l, e, b, stream, own[7], nil), 'PX', mttl)
+            end
+          elseif st and older(lsn, l, e, b, stream, st) then
+            status = 0
+          elseif own and own[7] ~= kt then
+            status = 'collision'
+          else
+            local nl = lsn
+            if nl == '' and st then nl = st[2] end
+            if op == 'd' then
+              if own and own[1] == '0' then unindex(own, rk, nil) end
+              redis.call('DEL', rk)
+              redis.call('SET', sk, encode('1', nl, l, e, b, stream, kt, nil), 'PX', mttl)
+              status = 1
+            else
+              local want = 'string'
+              if fmt == 'h' then want = 'hash' end
+              local t = want
+              if not (own and own[1] == '0') then t = redis.call('TYPE', rk)['ok'] end
+              if t ~= 'none' and t ~= want then
+                status = 'wrongtype:' .. t
+              else
+                for j = 1, nidx do
+                  local it = redis.call('TYPE', idx[j])['ok']
+                  if it ~= 'none' and it ~= 'set' then status = 'wrongindex:' .. j; break end
+                end
+              end
+              if not status then
+                if own and own[1] == '0' and #own > 7 then
+                  local keep = {}
+                  for j = 1, nidx do keep[idx[j]] = true end
+                  unindex(own, rk, keep)
+                end
+                for j = 1, nidx do redis.call('SADD', idx[j], rk) end
+                if fmt == 'h' then
+                  if t ~= 'none' then redis.call('DEL', rk) end
+                  local k, last = pstart, pstart + 2 * npairs - 1
+                  while k <= last do
+                    local stop = math.min(k + 999, last)
+                    redis.call('HSET', rk, unpack(ARGV, k, stop))
+                    k = stop + 1
+                  end
+                else
+                  redis.call('SET', rk, json)
+                end
+                local s = encode('0', nl, l, e, b, stream, kt, idx)
+                if ttl > 0 then
+                  redis.call('PEXPIRE', rk, ttl)
+                  redis.call('SET', sk, s, 'PX', ttl)
+                else
+                  redis.call('SET', sk, s)
+                end
+                status = 1
+              end
+            end
+          end
+          res[#res + 1] = status
+        end
+        return res
+        """;
+}

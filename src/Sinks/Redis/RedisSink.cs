@@ -1,0 +1,323 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using StackExchange.Redis;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using StreamPosition = Sync.Engine.Changes.StreamPosition;
+
+namespace Sync.Sinks.Redis;
+
+/// <summary>
+/// Materializes changes into Redis keys (StackExchange.Redis).
+/// <list type="bullet">
+/// <item>Rows: a hash or a JSON string under a key rendered from the target's key template; optional
+/// field selection, TTL and secondary index sets (<see cref="RedisTargetOptions"/>).</item>
+/// <item>Never regresses: every row key has a version state next to it (<see cref="RedisKeys"/>); a Lua
+/// script compares and writes per key atomically, pipelined per batch. A delete leaves its state as a
+/// delete marker for <see cref="RedisTargetOptions.DeleteMarkerTtl"/>.</item>
+/// <item>Checkpoint: a hash per materializer, written after the batch's changes and after
+/// <see cref="SinkBatch.BeforeCommit"/>. Redis has no transaction spanning the scripts and the dead
+/// letters, so a batch's rows become visible before its checkpoint; a crash in between replays the batch,
+/// which the version check makes harmless.</item>
+/// <item>Errors: transient ones (connection loss, LOADING, BUSY, timeouts) retry the whole batch with
+/// capped backoff (safe: every write is version-checked); fatal ones discard the connection and throw
+/// <see cref="SinkFatalException"/>; the next call connects afresh.</item>
+/// </list>
+/// Calls are serialized. Redis Cluster is refused (the scripts touch keys of many slots).
+/// </summary>
+public sealed class RedisSink : ISink
+{
+    private readonly RedisSinkOptions _options;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private ConnectionMultiplexer? _connection;
+    private RedisWriter? _writer;
+    private bool _disposed;
+
+    private RedisSink(string name, RedisSinkOptions options, TimeProvider time)
+    {
+        Name = name;
+        _options = options;
+        _time = time;
+        Keys = new RedisKeys(options.KeyPrefix);
+    }
+
+    public string Name { get; }
+
+    /// <summary>The names of sync's own keys.</summary>
+    public RedisKeys Keys { get; }
+
+    /// <summary>Connects (with the retry policy), checks the server is not a cluster, and returns the sink.
+    /// Throws <see cref="ArgumentException"/> listing every problem of <paramref name="options"/>,
+    /// <see cref="SinkFatalException"/> when authentication fails or the server is a cluster, and
+    /// <see cref="SinkUnavailableException"/> when the server stays unreachable.</summary>
+    public static Task<RedisSink> OpenAsync(string name, RedisSinkOptions options, CancellationToken cancellationToken) =>
+        OpenAsync(name, options, TimeProvider.System, cancellationToken);
+
+    /// <inheritdoc cref="OpenAsync(string, RedisSinkOptions, CancellationToken)"/>
+    public static async Task<RedisSink> OpenAsync(string name, RedisSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        var problems = options.Validate("sinks." + name);
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", problems), nameof(options));
+        }
+
+        var sink = new RedisSink(name, options, time);
+        try
+        {
+            await sink.RunAsync("connect", async writer => await writer.PingAsync(), cancellationToken);
+        }
+        catch
+        {
+            await sink.DisposeAsync();
+            throw;
+        }
+
+        return sink;
+    }
+
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        return await RunAsync<IReadOnlyDictionary<string, StreamPosition>>(
+            $"read the checkpoint of '{materializer}'", async w => await w.LoadCheckpointAsync(materializer), cancellationToken);
+    }
+
+    public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ValidateTarget(batch.Target);
+        return await RunAsync($"apply a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\"", w => w.ApplyAsync(batch), cancellationToken);
+    }
+
+    public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(match);
+        ValidateTarget(target);
+        return await RunAsync($"erase from table \"{target.Table}\" by column \"{match.Column}\"", w => w.EraseAsync(target, match), cancellationToken);
+    }
+
+    public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(match);
+        ValidateTarget(target);
+        return await RunAsync($"count in table \"{target.Table}\" by column \"{match.Column}\"", w => w.CountAsync(target, match), cancellationToken);
+    }
+
+    /// <summary>Throws when a target cannot be used: an empty table name, or target options of another
+    /// sink type or with problems (each named, as config validation names them).</summary>
+    public static void ValidateTarget(TargetSpec target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (string.IsNullOrEmpty(target.Table))
+        {
+            throw new ArgumentException("table (empty) must name the target", nameof(target));
+        }
+
+        if (target.Options is not null and not RedisTargetOptions)
+        {
+            throw new ArgumentException($"target options of type {target.Options.GetType().Name} are not Redis target options", nameof(target));
+        }
+
+        if (target.Options is RedisTargetOptions options && options.Validate("target") is { Count: > 0 } problems)
+        {
+            throw new ArgumentException(string.Join("; ", problems), nameof(target));
+        }
+    }
+
+    /// <summary>Runs one unit of work with the retry policy: transient errors back off and retry (the
+    /// work is idempotent), fatal ones discard the connection.</summary>
+    private async Task<T> RunAsync<T>(string what, Func<RedisWriter, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var retry = _options.Retry;
+            for (var attempt = 1; ; attempt++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    var writer = await EnsureOpenAsync();
+                    return await work(writer);
+                }
+                catch (Exception e) when (e is RedisException or TimeoutException)
+                {
+                    _writer?.Forget();
+                    var verdict = RedisErrorClassifier.Classify(e);
+                    if (verdict != ErrorVerdict.Transient)
+                    {
+                        await DiscardAsync();
+                        throw new SinkFatalException($"redis sink '{Name}': could not {what}; the connection was discarded: {e.Message}", e);
+                    }
+
+                    if (attempt >= retry.MaxAttempts)
+                    {
+                        throw new SinkUnavailableException($"redis sink '{Name}': could not {what}: the server stayed unavailable after {attempt} attempts: {e.Message}", e);
+                    }
+                }
+
+                await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<RedisWriter> EnsureOpenAsync()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_writer is not null)
+        {
+            return _writer;
+        }
+
+        var connection = await ConnectionMultiplexer.ConnectAsync(Configuration(_options));
+        try
+        {
+            var server = connection.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica)
+                ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"no primary among {string.Join(", ", _options.Endpoints)} is reachable", null, CommandStatus.Unknown);
+            if (server.ServerType == ServerType.Cluster)
+            {
+                throw new SinkFatalException($"redis sink '{Name}': {server.EndPoint} is a Redis Cluster node; the Redis sink supports a standalone primary (with replicas) only");
+            }
+
+            await CheckIdentityAsync(server);
+            _connection = connection;
+            _writer = new RedisWriter(connection.GetDatabase(_options.Database), server, Keys, _options.ChangesPerScript);
+            return _writer;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A failed <c>AUTH user password</c> leaves a connection logged in as the <c>default</c>
+    /// user, and where that user needs no password the client carries on as it. So with a user
+    /// configured, <c>ACL WHOAMI</c> must name that user; otherwise the credentials were refused.</summary>
+    private async Task CheckIdentityAsync(IServer server)
+    {
+        if (_options.User is not { } user)
+        {
+            return;
+        }
+
+        string? whoami;
+        try
+        {
+            whoami = (string?)await server.ExecuteAsync("ACL", "WHOAMI");
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("NOPERM", StringComparison.Ordinal))
+        {
+            return; // the user may not run ACL WHOAMI; being refused shows it is not the all-powerful default user
+        }
+
+        if (!string.Equals(whoami, user, StringComparison.Ordinal))
+        {
+            throw new SinkFatalException($"redis sink '{Name}': authentication as user '{user}' failed on {server.EndPoint} (the server kept the connection as '{whoami}'); check user and password");
+        }
+    }
+
+    /// <summary>The client configuration. Commands fail fast while disconnected, so that our backoff (not
+    /// the client's queue) decides how long a batch waits; the client reconnects in the background.</summary>
+    public static ConfigurationOptions Configuration(RedisSinkOptions options)
+    {
+        var config = new ConfigurationOptions
+        {
+            AbortOnConnectFail = false,
+            ConnectTimeout = (int)options.ConnectTimeout.TotalMilliseconds,
+            SyncTimeout = (int)options.CommandTimeout.TotalMilliseconds,
+            AsyncTimeout = (int)options.CommandTimeout.TotalMilliseconds,
+            ConnectRetry = 1,
+            BacklogPolicy = BacklogPolicy.FailFast,
+            ReconnectRetryPolicy = new ExponentialRetry(100, (int)Math.Max(200, options.Retry.MaxDelay.TotalMilliseconds)),
+            DefaultDatabase = options.Database,
+            User = options.User,
+            Password = options.Password,
+            Protocol = options.Protocol == RedisProtocolVersion.Resp3 ? RedisProtocol.Resp3 : RedisProtocol.Resp2,
+            ClientName = "sync",
+            TieBreaker = string.Empty,
+            ConfigurationChannel = string.Empty,
+            IncludeDetailInExceptions = false,
+            Ssl = options.Tls.Enabled,
+        };
+        foreach (var endpoint in options.Endpoints)
+        {
+            RedisSinkOptions.TryParseEndpoint(endpoint, out var host, out var port);
+            config.EndPoints.Add(host, port);
+        }
+
+        if (options.Tls.Enabled)
+        {
+            config.SslHost = options.Tls.ServerName;
+            if (!options.Tls.VerifyCertificate)
+            {
+                config.CertificateValidation += (_, _, _, _) => true;
+            }
+            else if (options.Tls.CaFile is { } caFile)
+            {
+                var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
+                config.CertificateValidation += (_, certificate, _, errors) => Validate(ca, certificate, errors);
+            }
+        }
+
+        return config;
+    }
+
+    /// <summary>A server certificate is valid when its name matched and its chain ends at the configured CA.</summary>
+    private static bool Validate(X509Certificate2 ca, X509Certificate? certificate, SslPolicyErrors errors)
+    {
+        if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var server = new X509Certificate2(certificate);
+        return chain.Build(server);
+    }
+
+    private async Task DiscardAsync()
+    {
+        _writer = null;
+        if (_connection is { } connection)
+        {
+            _connection = null;
+            await connection.DisposeAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync();
+        try
+        {
+            _disposed = true;
+            await DiscardAsync();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        _gate.Dispose();
+    }
+}

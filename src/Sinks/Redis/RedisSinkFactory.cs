@@ -1,0 +1,17 @@
+using Sync.Engine.Config;
+using Sync.Engine.Sinks;
+
+namespace Sync.Sinks.Redis;
+
+/// <summary>Opens <c>type: redis</c> sinks; a materializer's <c>target:</c> block binds to <see cref="RedisTargetOptions"/>.</summary>
+public sealed class RedisSinkFactory : ISinkFactory
+{
+    public string Type => "redis";
+
+    public Type OptionsType => typeof(RedisSinkOptions);
+
+    public Type? TargetOptionsType => typeof(RedisTargetOptions);
+
+    public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
+        await RedisSink.OpenAsync(sink.Name, (RedisSinkOptions)sink.Options, cancellationToken);
+}

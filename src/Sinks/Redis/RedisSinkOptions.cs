@@ -1,0 +1,226 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using Sync.Engine.Config;
+
+namespace Sync.Sinks.Redis;
+
+/// <summary>The protocol spoken to the server.</summary>
+public enum RedisProtocolVersion
+{
+    /// <summary>RESP2, which every Redis speaks.</summary>
+    Resp2,
+
+    /// <summary>RESP3 (Redis 6+, negotiated with <c>HELLO 3</c>); the client falls back to RESP2 where the server lacks it.</summary>
+    Resp3,
+}
+
+/// <summary>Settings of the Redis sink. In the config:
+/// <c>sinks: { cache: { type: redis, endpoints: [redis:6379], user: sync, password: ${REDIS_PASSWORD}, tls: { enabled: true, caFile: ca.pem } } }</c>.
+/// A materializer's <c>target:</c> block (key template, format, indexes, TTLs) is <see cref="RedisTargetOptions"/>.</summary>
+public sealed class RedisSinkOptions : IValidatable
+{
+    /// <summary>The server as <c>host:port</c>; several for a primary with replicas (the client writes to the
+    /// primary). Redis Cluster is refused when the sink opens: its scripts touch keys of many slots. Required.</summary>
+    [Required]
+    [Description("The server as `host:port` (port default 6379); several for a primary with replicas. Redis Cluster is not supported. Example: `[redis:6379]`.")]
+    public List<string> Endpoints { get; set; } = [];
+
+    /// <summary>The ACL user (<c>AUTH user password</c>); none = the <c>default</c> user.</summary>
+    [Description("ACL user for `AUTH user password`; unset = the `default` user. Example: `sync`.")]
+    public string? User { get; set; }
+
+    /// <summary>Password for <c>AUTH</c>; never shown in any message.</summary>
+    [Secret]
+    [Description("Password for `AUTH`; never shown in messages. Example: `${REDIS_PASSWORD}`.")]
+    public string? Password { get; set; }
+
+    /// <summary>The logical database (<c>SELECT n</c>). Default 0.</summary>
+    [Description("Logical database (`SELECT n`). Default 0.")]
+    public int Database { get; set; }
+
+    /// <summary>Prefix of the keys sync keeps for itself: version states and delete markers, target
+    /// metadata, checkpoints. Must not be a prefix any key template produces. Default <c>sync:</c>.</summary>
+    [Description("Prefix of sync's own keys (versions, delete markers, checkpoints, target metadata); keep it apart from your data keys. Default `sync:`.")]
+    public string KeyPrefix { get; set; } = "sync:";
+
+    /// <summary>TLS settings; off by default, certificate validation on when enabled.</summary>
+    [Description("TLS: `enabled` (default false), `caFile` (PEM/DER CA that signs the server certificate; default: the system's trust store), `serverName` (default: the endpoint host), `verifyCertificate` (default true).")]
+    public RedisTlsOptions Tls { get; set; } = new();
+
+    /// <summary>RESP3 where the server has it (default), else RESP2.</summary>
+    [Description("`resp3` (default; falls back to RESP2 on servers without it) or `resp2`.")]
+    public RedisProtocolVersion Protocol { get; set; } = RedisProtocolVersion.Resp3;
+
+    /// <summary>How long connecting may take. Default 5 s.</summary>
+    [Description("How long connecting may take. Default 5s.")]
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one command (one script call of up to <see cref="ChangesPerScript"/> changes) may
+    /// take before it counts as a transient timeout and the batch is retried. Default 10 s.</summary>
+    [Description("How long one command may take before the batch is retried as a transient timeout. Default 10s.")]
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Changes per Lua script call; a batch becomes several pipelined calls. Larger calls spread
+    /// the script's fixed cost over more rows but hold the server longer. Default 200.</summary>
+    [Description("Changes per Lua script call; a batch is sent as pipelined calls of this size. Default 200.")]
+    public int ChangesPerScript { get; set; } = 200;
+
+    /// <summary>Backoff for transient errors (connection loss, LOADING, BUSY, TRYAGAIN, READONLY, timeouts).
+    /// Default 8 attempts, 50 ms doubling to 2 s.</summary>
+    [Description("Backoff for transient errors (connection loss, LOADING, BUSY, timeouts): `maxAttempts` (default 8), `initialDelay` (50ms), `maxDelay` (2s).")]
+    public RetryPolicy Retry { get; set; } = RetryPolicy.Default;
+
+    /// <summary>Every problem at once, each naming the field path and the value (never the password). Pure.</summary>
+    public IReadOnlyList<string> Validate(string path)
+    {
+        var problems = new List<string>();
+        if (Endpoints is null || Endpoints.Count == 0)
+        {
+            problems.Add($"{path}.endpoints (empty) must name at least one host:port");
+        }
+        else
+        {
+            for (var i = 0; i < Endpoints.Count; i++)
+            {
+                if (!TryParseEndpoint(Endpoints[i], out _, out _))
+                {
+                    var shown = string.IsNullOrWhiteSpace(Endpoints[i]) ? "empty" : Endpoints[i].ReplaceLineEndings(" ");
+                    problems.Add($"{path}.endpoints[{i}] ({shown}) must be host:port with a port between 1 and 65535");
+                }
+            }
+        }
+
+        if (User is not null && string.IsNullOrEmpty(Password))
+        {
+            problems.Add($"{path}.password (empty) must be set when user ({User}) is set");
+        }
+
+        if (Database is < 0 or > 100_000)
+        {
+            problems.Add(FormattableString.Invariant($"{path}.database ({Database}) must be between 0 and 100000"));
+        }
+
+        if (string.IsNullOrEmpty(KeyPrefix))
+        {
+            problems.Add($"{path}.keyPrefix (empty) must be set: sync's own keys need a namespace apart from the data");
+        }
+        else if (KeyPrefix.Any(char.IsWhiteSpace))
+        {
+            problems.Add($"{path}.keyPrefix ({KeyPrefix.ReplaceLineEndings(" ")}) must not contain white space");
+        }
+
+        if (Tls is null)
+        {
+            problems.Add($"{path}.tls (null) must be set");
+        }
+        else
+        {
+            problems.AddRange(Tls.Validate(path + ".tls"));
+        }
+
+        if (ConnectTimeout <= TimeSpan.Zero || ConnectTimeout > TimeSpan.FromMinutes(5))
+        {
+            problems.Add($"{path}.connectTimeout ({Durations.Format(ConnectTimeout)}) must be between 1ms and 5m");
+        }
+
+        if (CommandTimeout <= TimeSpan.Zero || CommandTimeout > TimeSpan.FromMinutes(10))
+        {
+            problems.Add($"{path}.commandTimeout ({Durations.Format(CommandTimeout)}) must be between 1ms and 10m");
+        }
+
+        if (ChangesPerScript is < 1 or > 10_000)
+        {
+            problems.Add(FormattableString.Invariant($"{path}.changesPerScript ({ChangesPerScript}) must be between 1 and 10000"));
+        }
+
+        if (Retry is null)
+        {
+            problems.Add($"{path}.retry (null) must be set");
+        }
+        else
+        {
+            problems.AddRange(Retry.Validate(path + ".retry"));
+        }
+
+        return problems;
+    }
+
+    /// <summary>Parses <c>host:port</c>, <c>host</c> (port 6379) or <c>[v6]:port</c>.</summary>
+    public static bool TryParseEndpoint(string? text, out string host, out int port)
+    {
+        host = string.Empty;
+        port = 6379;
+        if (string.IsNullOrWhiteSpace(text) || text.Any(char.IsWhiteSpace))
+        {
+            return false;
+        }
+
+        var colon = text.LastIndexOf(':');
+        var bracket = text.LastIndexOf(']');
+        if (colon > bracket)
+        {
+            if (!int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)
+            {
+                return false;
+            }
+
+            host = text[..colon];
+        }
+        else
+        {
+            host = text;
+        }
+
+        host = host.TrimStart('[').TrimEnd(']');
+        return host.Length > 0 && !host.Contains('/', StringComparison.Ordinal);
+    }
+}
+
+/// <summary>TLS to the server. Off by default; when on, the server certificate is validated (chain and
+/// name) against the system trust store or <see cref="CaFile"/>.</summary>
+public sealed class RedisTlsOptions
+{
+    /// <summary>Connect with TLS. Default false.</summary>
+    [Description("Connect with TLS. Default false.")]
+    public bool Enabled { get; set; }
+
+    /// <summary>A CA certificate (PEM or DER) that must sign the server's certificate, instead of the system trust store.</summary>
+    [FilePath]
+    [Description("CA certificate (PEM or DER) that signs the server certificate; default: the system trust store. Example: `certs/ca.pem`.")]
+    public string? CaFile { get; set; }
+
+    /// <summary>The name the certificate must carry; default the endpoint's host.</summary>
+    [Description("Name the server certificate must carry (SNI); default: the endpoint host.")]
+    public string? ServerName { get; set; }
+
+    /// <summary>Validate the server certificate. Default true; false only for throwaway test servers.</summary>
+    [Description("Validate the server certificate. Default true; set false only for throwaway test servers.")]
+    public bool VerifyCertificate { get; set; } = true;
+
+    public IReadOnlyList<string> Validate(string path)
+    {
+        var problems = new List<string>();
+        if (!Enabled && (CaFile is not null || ServerName is not null))
+        {
+            problems.Add($"{path}.enabled (false) must be true when caFile or serverName is set");
+        }
+
+        if (CaFile is { } ca && string.IsNullOrWhiteSpace(ca))
+        {
+            problems.Add($"{path}.caFile (empty) must be a file path");
+        }
+
+        if (ServerName is { } name && (name.Length == 0 || name.Any(char.IsWhiteSpace)))
+        {
+            problems.Add($"{path}.serverName ({(name.Length == 0 ? "empty" : name.ReplaceLineEndings(" "))}) must be a host name");
+        }
+
+        if (!VerifyCertificate && CaFile is not null)
+        {
+            problems.Add($"{path}.verifyCertificate (false) contradicts caFile ({CaFile}): a CA is only used to verify");
+        }
+
+        return problems;
+    }
+}

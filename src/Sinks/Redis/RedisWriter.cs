@@ -1,0 +1,668 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using StackExchange.Redis;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using StreamPosition = Sync.Engine.Changes.StreamPosition;
+
+namespace Sync.Sinks.Redis;
+
+/// <summary>The per-batch work of the Redis sink on one connection: builds each change's row key,
+/// value, index keys and version, sends them to <see cref="RedisScripts.Apply"/> in pipelined calls of
+/// <see cref="RedisSinkOptions.ChangesPerScript"/> changes (one wait per batch), reports stale and
+/// rejected changes, calls <see cref="SinkBatch.BeforeCommit"/>, then writes the checkpoint.
+/// Not thread-safe: <see cref="RedisSink"/> serializes calls.</summary>
+internal sealed class RedisWriter
+{
+    private readonly IDatabase _db;
+    private readonly IServer _server;
+    private readonly RedisKeys _keys;
+    private readonly int _perScript;
+    private readonly Dictionary<TargetSpec, RedisTarget> _targets = [];
+
+    public RedisWriter(IDatabase db, IServer server, RedisKeys keys, int perScript)
+    {
+        _db = db;
+        _server = server;
+        _keys = keys;
+        _perScript = perScript;
+    }
+
+    public async Task<bool> PingAsync()
+    {
+        await _db.PingAsync();
+        return true;
+    }
+
+    public async Task<Dictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer)
+    {
+        var entries = await _db.HashGetAllAsync(_keys.Checkpoint(materializer));
+        var result = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            result[entry.Name.ToString()] = StreamPosition.Parse(entry.Value.ToString());
+        }
+
+        return result;
+    }
+
+    public async Task<ApplyResult> ApplyAsync(SinkBatch batch)
+    {
+        var target = Target(batch.Target);
+        var context = new BatchContext(target);
+        var segment = new List<ChangeEvent>();
+        foreach (var change in batch.Changes)
+        {
+            if (change.Op == ChangeOp.Truncate)
+            {
+                await ApplySegmentAsync(context, segment);
+                segment.Clear();
+                await ApplyTruncateAsync(context, change);
+            }
+            else
+            {
+                segment.Add(change);
+            }
+        }
+
+        await ApplySegmentAsync(context, segment);
+
+        if (context.Rejected.Count > 0)
+        {
+            batch.BeforeCommit?.Invoke(context.Rejected);
+        }
+
+        if (batch.Checkpoint.Count > 0)
+        {
+            var fields = batch.Checkpoint.Select(p => new HashEntry(p.Key, p.Value.ToString())).ToArray();
+            await _db.HashSetAsync(_keys.Checkpoint(batch.Materializer), fields);
+        }
+
+        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+    }
+
+    /// <summary>Sends the changes (no truncates among them) in pipelined script calls and waits once.</summary>
+    private async Task ApplySegmentAsync(BatchContext context, List<ChangeEvent> changes)
+    {
+        if (changes.Count == 0)
+        {
+            return;
+        }
+
+        var target = context.Target;
+        var pending = new List<Task>();
+        var calls = new List<(Task<RedisResult> Call, List<ChangeEvent> Changes)>();
+        var args = Header(target);
+        var inCall = new List<ChangeEvent>();
+        foreach (var change in changes)
+        {
+            var before = args.Count;
+            var problem = Encode(target, change, args, pending);
+            if (problem is not null)
+            {
+                args.RemoveRange(before, args.Count - before);
+                context.Reject(change, $"table \"{target.Table}\"{DescribeKey(change)}: {problem}");
+                continue;
+            }
+
+            inCall.Add(change);
+            if (inCall.Count >= _perScript)
+            {
+                calls.Add((_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]), inCall));
+                args = Header(target);
+                inCall = [];
+            }
+        }
+
+        if (inCall.Count > 0)
+        {
+            calls.Add((_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]), inCall));
+        }
+
+        await Task.WhenAll(pending.Concat(calls.Select(c => (Task)c.Call)));
+        foreach (var (call, sent) in calls)
+        {
+            var statuses = (RedisResult[])call.Result!;
+            for (var i = 0; i < sent.Count; i++)
+            {
+                var change = sent[i];
+                switch (Status(statuses[i]))
+                {
+                    case "1":
+                        if (change.IsDelete)
+                        {
+                            context.Deleted++;
+                        }
+                        else
+                        {
+                            context.Upserted++;
+                        }
+
+                        break;
+                    case "0":
+                        context.Stale++;
+                        break;
+                    case var error:
+                        context.Reject(change, $"table \"{target.Table}\"{DescribeKey(change)}: {Explain(target, error)}");
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>A truncate removes every row whose version it supersedes and marks it deleted; rows
+    /// written after it (newer versions) survive a replayed truncate. A table-level marker makes a late,
+    /// older change of a key never seen before stale too.</summary>
+    private async Task ApplyTruncateAsync(BatchContext context, ChangeEvent change)
+    {
+        var target = context.Target;
+        var version = change.Version;
+        var markerKey = _keys.TruncateMarker(target.Table);
+        var marker = RedisState.TryParse((byte[]?)await _db.StringGetAsync(markerKey));
+        if (marker is not null && !version.Supersedes(marker.Version))
+        {
+            context.Stale++;
+            return;
+        }
+
+        var ops = new List<string>();
+        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.Table), pageSize: 1000))
+        {
+            ops.Add(stateKey.ToString()[_keys.StatePrefix(target.Table).Length..]);
+        }
+
+        var statuses = await RunKeyOpsAsync(target, 'x', ops, version);
+        context.Deleted += statuses.Count(s => s == "1");
+        var stored = new RedisState(true, version with { Lsn = version.Lsn ?? marker?.Version.Lsn }, "*", []);
+        await _db.StringSetAsync(markerKey, stored.Encode(), target.MarkerTtl);
+    }
+
+    /// <summary>Rows of the target whose column equals the value, removed with an erasure marker
+    /// (<see cref="ChangeVersion.Erased"/>) for each, so that no replay and no change still in flight
+    /// brings them back. Returns how many were removed.</summary>
+    public async Task<long> EraseAsync(TargetSpec spec, SubjectMatch match)
+    {
+        var target = Target(spec);
+        var rowKeys = await FindAsync(target, match);
+        var statuses = await RunKeyOpsAsync(target, 'e', rowKeys, version: null);
+        return statuses.Count(s => s == "1");
+    }
+
+    public async Task<long> CountAsync(TargetSpec spec, SubjectMatch match) => (await FindAsync(Target(spec), match)).Count;
+
+    /// <summary>Runs one key-level op (<c>e</c> erase, <c>x</c> truncate) over row keys in pipelined calls.</summary>
+    private async Task<List<string>> RunKeyOpsAsync(RedisTarget target, char op, List<string> rowKeys, ChangeVersion? version)
+    {
+        var calls = new List<Task<RedisResult>>();
+        for (var start = 0; start < rowKeys.Count; start += _perScript)
+        {
+            var args = Header(target);
+            foreach (var rowKey in rowKeys.Skip(start).Take(_perScript))
+            {
+                args.Add(op.ToString());
+                args.Add(rowKey);
+                AddVersion(args, version ?? new ChangeVersion(null, string.Empty, StreamPosition.Start));
+                args.Add(string.Empty);
+                args.Add(0);
+            }
+
+            calls.Add(_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]));
+        }
+
+        await Task.WhenAll(calls);
+        return [.. calls.SelectMany(c => (RedisResult[])c.Result!).Select(Status)];
+    }
+
+    /// <summary>The live row keys of the target whose column holds the value: the key itself for a
+    /// single key column; else the index set of that column when one is configured; else a SCAN of the
+    /// target's states. Every candidate is checked against the stored row.</summary>
+    private async Task<List<string>> FindAsync(RedisTarget target, SubjectMatch match)
+    {
+        var wanted = match.Value.ToText();
+        if (wanted is null)
+        {
+            return [];
+        }
+
+        var meta = await _db.HashGetAllAsync(_keys.Meta(target.Table));
+        var keyColumns = meta.FirstOrDefault(e => e.Name == "key") is { Value.HasValue: true } k
+            ? JsonSerializer.Deserialize<string[]>(k.Value.ToString()) ?? []
+            : [];
+        var isKey = keyColumns.Contains(match.Column, StringComparer.Ordinal);
+        if (!isKey && !meta.Any(e => e.Name == "c:" + match.Column))
+        {
+            return [];
+        }
+
+        var found = new List<string>();
+        if (isKey && keyColumns.Length == 1)
+        {
+            var template = target.KeyTemplateFor(keyColumns);
+            await CheckAsync(target, match.Column, wanted, isKey, [template.Render(_ => wanted, out _)!], found);
+        }
+        else if (target.Indexes.FirstOrDefault(ix => ix.SoleColumn == match.Column) is { } index)
+        {
+            var indexKey = index.Render(_ => wanted, out _)!;
+            var members = (await _db.SetMembersAsync(indexKey)).Select(m => m.ToString()).ToList();
+            foreach (var page in members.Chunk(ScanPage))
+            {
+                await CheckAsync(target, match.Column, wanted, isKey, page, found);
+            }
+        }
+        else
+        {
+            // A page at a time, so that a large table is never held in memory at once.
+            var prefixLength = _keys.StatePrefix(target.Table).Length;
+            var page = new List<string>(ScanPage);
+            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.Table), pageSize: ScanPage))
+            {
+                page.Add(stateKey.ToString()[prefixLength..]);
+                if (page.Count == ScanPage)
+                {
+                    await CheckAsync(target, match.Column, wanted, isKey, [.. page], found);
+                    page.Clear();
+                }
+            }
+
+            await CheckAsync(target, match.Column, wanted, isKey, [.. page], found);
+        }
+
+        return found;
+    }
+
+    private const int ScanPage = 1000;
+
+    /// <summary>Adds to <paramref name="found"/> the candidate row keys that are live and whose column
+    /// holds the wanted text: key columns are read from the state's key JSON, other columns from the row.
+    /// One pipelined round trip per page.</summary>
+    private async Task CheckAsync(RedisTarget target, string column, string wanted, bool isKey, string[] candidates, List<string> found)
+    {
+        if (candidates.Length == 0)
+        {
+            return;
+        }
+
+        var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.Table, c))).ToArray();
+        var values = isKey
+            ? null
+            : candidates.Select(c => target.Format == RedisValueFormat.Hash
+                ? _db.HashGetAsync(c, column)
+                : _db.StringGetAsync(c)).ToArray();
+        await Task.WhenAll(states);
+        if (values is not null)
+        {
+            await Task.WhenAll(values);
+        }
+
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            var state = RedisState.TryParse((byte[]?)states[i].Result);
+            if (state is null || state.Deleted)
+            {
+                continue;
+            }
+
+            var text = isKey
+                ? ColumnText(state.KeyText, column)
+                : target.Format == RedisValueFormat.Hash ? (string?)values![i].Result : ColumnText(values![i].Result, column);
+            if (text == wanted)
+            {
+                found.Add(candidates[i]);
+            }
+        }
+    }
+
+    /// <summary>A column of a JSON row (or key) as canonical text, the way <see cref="FieldValue.ToText"/> gives it.</summary>
+    internal static string? ColumnText(RedisValue json, string column)
+    {
+        if (json.IsNull)
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse((byte[])json!);
+        return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(column, out var value)
+            ? CanonicalText(value)
+            : null;
+    }
+
+    internal static string? CanonicalText(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Null or JsonValueKind.Undefined => null,
+        JsonValueKind.String => value.GetString(),
+        JsonValueKind.True => "true",
+        JsonValueKind.False => "false",
+        _ => value.GetRawText(),
+    };
+
+    /// <summary>Appends one change to the script's arguments; returns the problem when it cannot be written.</summary>
+    private string? Encode(RedisTarget target, ChangeEvent change, List<RedisValue> args, List<Task> pending)
+    {
+        var key = change.Key;
+        if (key.Count == 0)
+        {
+            return $"a {change.Op} has no key columns";
+        }
+
+        var shape = target.Shape(key.Names);
+        if (shape.Problem is not null)
+        {
+            return shape.Problem;
+        }
+
+        for (var i = 0; i < key.Count; i++)
+        {
+            if (key.Values[i].IsNull)
+            {
+                return $"key column \"{key.Names[i]}\" is NULL";
+            }
+        }
+
+        var rowKey = shape.Template.Render(name => key.TryGet(name, out var v) ? v.ToText() : null, out _)!;
+        if (rowKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
+        {
+            return $"its Redis key would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
+        }
+
+        var image = change.After;
+        var indexes = new List<string>();
+        if (!change.IsDelete)
+        {
+            if (image is null)
+            {
+                return $"a {change.Op} has no row image (after)";
+            }
+
+            foreach (var name in key.Names)
+            {
+                var i = image.IndexOf(name);
+                if (i < 0)
+                {
+                    return $"key column \"{name}\" is missing from the row image";
+                }
+
+                if (image.Values[i].IsNull)
+                {
+                    return $"key column \"{name}\" is NULL in the row image";
+                }
+            }
+
+            foreach (var index in target.Indexes)
+            {
+                var indexKey = index.Render(name => image.TryGet(name, out var v) ? v.ToText() : null, out _);
+                if (indexKey is not null && indexKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
+                {
+                    return $"its index key for {index.Text} would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
+                }
+
+                if (indexKey is not null && !indexes.Contains(indexKey, StringComparer.Ordinal))
+                {
+                    indexes.Add(indexKey);
+                }
+            }
+        }
+
+        args.Add(change.IsDelete ? "d" : "u");
+        args.Add(rowKey);
+        AddVersion(args, change.Version);
+        args.Add(change.KeyText);
+        args.Add(indexes.Count);
+        foreach (var index in indexes)
+        {
+            args.Add(index);
+        }
+
+        if (!change.IsDelete)
+        {
+            var problem = target.Format == RedisValueFormat.Hash ? AddHash(target, image!, args) : AddJson(target, image!, args);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            target.Register(image!, key.Names, _db, _keys, pending);
+        }
+
+        return null;
+    }
+
+    private static string? AddHash(RedisTarget target, Row image, List<RedisValue> args)
+    {
+        var countAt = args.Count;
+        args.Add(0);
+        var pairs = 0;
+        for (var i = 0; i < image.Count; i++)
+        {
+            var value = image.Values[i];
+            if (value.IsNull || !target.Stores(image.Names[i]))
+            {
+                continue;
+            }
+
+            args.Add(image.Names[i]);
+            args.Add(value.ToText());
+            pairs++;
+        }
+
+        args[countAt] = pairs;
+        return null;
+    }
+
+    private static string? AddJson(RedisTarget target, Row image, List<RedisValue> args)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        try
+        {
+            using var writer = new Utf8JsonWriter(buffer);
+            writer.WriteStartObject();
+            for (var i = 0; i < image.Count; i++)
+            {
+                if (!target.Stores(image.Names[i]))
+                {
+                    continue;
+                }
+
+                writer.WritePropertyName(image.Names[i]);
+                image.Values[i].WriteTo(writer);
+            }
+
+            writer.WriteEndObject();
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            return $"the row cannot be written as JSON: {e.GetType().Name}";
+        }
+
+        args.Add(buffer.WrittenMemory.ToArray());
+        return null;
+    }
+
+    private static void AddVersion(List<RedisValue> args, ChangeVersion version)
+    {
+        args.Add(version.Lsn?.ToString(CultureInfo.InvariantCulture) ?? string.Empty);
+        args.Add(version.Position.Ledger);
+        args.Add(version.Position.Entry);
+        args.Add(version.Position.BatchIndex);
+        args.Add(version.Stream);
+    }
+
+    private List<RedisValue> Header(RedisTarget target) =>
+    [
+        target.Format == RedisValueFormat.Hash ? "h" : "j",
+        target.TtlMs,
+        (long)target.MarkerTtl.TotalMilliseconds,
+        _keys.TruncateMarker(target.Table),
+        _keys.StatePrefix(target.Table),
+    ];
+
+    private static string Status(RedisResult result) => result.Resp2Type == ResultType.Integer ? ((long)result).ToString(CultureInfo.InvariantCulture) : result.ToString();
+
+    private static string Explain(RedisTarget target, string error)
+    {
+        if (error == "collision")
+        {
+            return $"its Redis key already holds the row of another key: the key template ({target.KeyTemplateText}) renders two keys alike (values containing the template's literal text); the row was not written";
+        }
+
+        if (error.StartsWith("wrongtype:", StringComparison.Ordinal))
+        {
+            return $"its Redis key holds a {error["wrongtype:".Length..]}, not a {(target.Format == RedisValueFormat.Hash ? "hash" : "string")} (WRONGTYPE); the row was not written";
+        }
+
+        if (error.StartsWith("wrongindex:", StringComparison.Ordinal)
+            && int.TryParse(error.AsSpan("wrongindex:".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+        {
+            return $"an index set key of the row holds a value that is not a set (WRONGTYPE, its {n}. index key); the row was not written";
+        }
+
+        return $"the script refused it ({error})";
+    }
+
+    private static string DescribeKey(ChangeEvent change) =>
+        change.Key.Count == 0 ? string.Empty : " (key " + string.Join(", ", change.Key.Names.Select(n => "\"" + n + "\"")) + ")";
+
+    private RedisTarget Target(TargetSpec spec)
+    {
+        if (!_targets.TryGetValue(spec, out var target))
+        {
+            target = new RedisTarget(spec.Table, spec.Options as RedisTargetOptions ?? new RedisTargetOptions());
+            _targets[spec] = target;
+        }
+
+        return target;
+    }
+
+    /// <summary>Forgets what was registered in the target metadata (after a failed attempt).</summary>
+    public void Forget() => _targets.Clear();
+
+    private sealed class BatchContext(RedisTarget target)
+    {
+        public RedisTarget Target { get; } = target;
+
+        public int Upserted { get; set; }
+
+        public int Deleted { get; set; }
+
+        public int Stale { get; set; }
+
+        public List<RejectedChange> Rejected { get; } = [];
+
+        public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
+    }
+}
+
+/// <summary>One target's compiled settings and what this process registered in its metadata.</summary>
+internal sealed class RedisTarget
+{
+    private readonly RedisKeyTemplate? _template;
+    private readonly HashSet<string>? _fields;
+    private readonly Dictionary<string, KeyShape> _shapes = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
+    private bool _keyRegistered;
+    private (string[] Names, KeyShape Shape)? _lastShape;
+
+    public RedisTarget(string table, RedisTargetOptions options)
+    {
+        var problems = options.Validate("target");
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", problems), nameof(options));
+        }
+
+        Table = table;
+        Format = options.Format;
+        _template = options.KeyTemplate is null ? null : RedisKeyTemplate.Parse(options.KeyTemplate);
+        _fields = options.Fields is null ? null : new HashSet<string>(options.Fields, StringComparer.Ordinal);
+        Indexes = [.. (options.Indexes ?? []).Select(RedisKeyTemplate.Parse)];
+        TtlMs = options.Ttl is { } ttl ? (long)Math.Ceiling(ttl.TotalMilliseconds) : 0;
+        MarkerTtl = options.DeleteMarkerTtl;
+    }
+
+    public string Table { get; }
+
+    public RedisValueFormat Format { get; }
+
+    public IReadOnlyList<RedisKeyTemplate> Indexes { get; }
+
+    public long TtlMs { get; }
+
+    public TimeSpan MarkerTtl { get; }
+
+    public string KeyTemplateText => _template?.Text ?? $"{Table}:{{key columns…}}";
+
+    public bool Stores(string column) => _fields is null || _fields.Contains(column);
+
+    public RedisKeyTemplate KeyTemplateFor(IReadOnlyList<string> keyColumns) => _template ?? RedisKeyTemplate.ForKey(Table, keyColumns);
+
+    /// <summary>The key template for rows with these key columns, or why it cannot serve them.</summary>
+    public KeyShape Shape(string[] keyNames)
+    {
+        if (_lastShape is { } last && (ReferenceEquals(last.Names, keyNames) || last.Names.AsSpan().SequenceEqual(keyNames)))
+        {
+            return last.Shape;
+        }
+
+        var shape = ShapeOf(keyNames);
+        _lastShape = ((string[])keyNames.Clone(), shape);
+        return shape;
+    }
+
+    private KeyShape ShapeOf(string[] keyNames)
+    {
+        var id = string.Join('\0', keyNames);
+        if (_shapes.TryGetValue(id, out var shape))
+        {
+            return shape;
+        }
+
+        var template = KeyTemplateFor(keyNames);
+        string? problem = null;
+        var key = string.Join(", ", keyNames.Select(n => "\"" + n + "\""));
+        foreach (var column in template.Placeholders)
+        {
+            if (!keyNames.Contains(column, StringComparer.Ordinal))
+            {
+                problem = $"keyTemplate ({template.Text}) names column \"{column}\", which is not a key column (key: {key}): a row's Redis key must not move when a column is updated, so placeholders must be key columns";
+                break;
+            }
+        }
+
+        if (problem is null && keyNames.FirstOrDefault(k => !template.Placeholders.Contains(k, StringComparer.Ordinal)) is { } left)
+        {
+            problem = $"keyTemplate ({template.Text}) leaves out key column \"{left}\": rows that differ only in it would share one Redis key";
+        }
+
+        shape = new KeyShape(template, problem);
+        _shapes[id] = shape;
+        return shape;
+    }
+
+    /// <summary>Queues the metadata writes for key columns and stored columns not registered yet.</summary>
+    public void Register(Row image, string[] keyNames, IDatabase db, RedisKeys keys, List<Task> pending)
+    {
+        var meta = keys.Meta(Table);
+        if (!_keyRegistered)
+        {
+            pending.Add(db.HashSetAsync(meta, "key", JsonSerializer.Serialize(keyNames), When.NotExists));
+            _keyRegistered = true;
+        }
+
+        List<HashEntry>? added = null;
+        foreach (var name in image.Names)
+        {
+            if (Stores(name) && _registered.Add(name))
+            {
+                (added ??= []).Add(new HashEntry("c:" + name, 1));
+            }
+        }
+
+        if (added is not null)
+        {
+            pending.Add(db.HashSetAsync(meta, [.. added]));
+        }
+    }
+
+    internal sealed record KeyShape(RedisKeyTemplate Template, string? Problem);
+}
