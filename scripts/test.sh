@@ -71,10 +71,16 @@ for project in tests/*.Tests/*.csproj; do
   name="$(basename "$project" .csproj)"
   log "running $name"
   out="$work/$name.log"
-  dotnet test "$project" --no-build -c Debug --nologo --logger "console;verbosity=minimal" >"$out" 2>&1
+  dotnet test "$project" --no-build -c Debug --nologo --logger "console;verbosity=minimal" \
+    --logger "trx;LogFileName=$work/$name.trx" >"$out" 2>&1
   code=$?
+  # Skipped tests with their reasons (e.g. "Docker is not available").
+  [[ -f "$work/$name.trx" ]] && awk 'BEGIN{RS="<UnitTestResult "} /outcome="NotExecuted"/ {
+      n=$0; sub(/.*testName="/,"",n); sub(/".*/,"",n)
+      m=$0; if (m ~ /<Message>/) { sub(/.*<Message>/,"",m); sub(/<\/Message>.*/,"",m) } else m="no reason given"
+      print "  skipped: " n ": " m }' "$work/$name.trx"
   # Show failures and skips with their reasons; the full log is in the temp folder meanwhile.
-  grep -E "^\s+(Failed|Skipped) |Error Message|Assert\.|Expected|Actual|Skipped reason|\[SKIP\]" "$out" | head -200
+  grep -E "^\s+Failed |Error Message|Assert\.|Expected|Actual" "$out" | head -200
   summary="$(grep -E "^(Passed|Failed)!" "$out" | tail -n 1)"
   if [[ -z "$summary" && $code -eq 0 ]] && grep -q "No test is available" "$out"; then
     echo "$name: no tests"; continue

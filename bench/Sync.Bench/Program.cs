@@ -13,10 +13,12 @@ using Sync.Sinks;
 // Measures the walking skeleton's hot paths against the limit next to each:
 //   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING]
 var quick = args.Contains("--quick");
 var redisAt = Array.IndexOf(args, "--redis");
 var redisEndpoint = redisAt >= 0 && redisAt + 1 < args.Length ? args[redisAt + 1] : null;
+var postgresAt = Array.IndexOf(args, "--postgres");
+var postgresConnection = postgresAt >= 0 && postgresAt + 1 < args.Length ? args[postgresAt + 1] : null;
 var root = FindRoot();
 var lines = File.ReadAllLines(Path.Combine(root, "examples", "data", "changelog.jsonl"))
     .Where(l => !l.Contains("\"topic\":\"persistent://public/default/db1\"", StringComparison.Ordinal))
@@ -85,6 +87,11 @@ try
 finally
 {
     Directory.Delete(dir, recursive: true);
+}
+
+if (postgresConnection is not null)
+{
+    await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, Console.Out);
 }
 
 if (redisEndpoint is not null)

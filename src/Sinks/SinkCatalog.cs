@@ -1,5 +1,6 @@
 using Sync.Engine.Sinks;
 using Sync.Sinks.Elasticsearch;
+using Sync.Sinks.Postgres;
 using Sync.Sinks.Redis;
 using Sync.Sinks.Sqlite;
 
@@ -8,5 +9,5 @@ namespace Sync.Sinks;
 /// <summary>Every sink type this build knows, by its config <c>type</c>.</summary>
 public static class SinkCatalog
 {
-    public static IReadOnlyList<ISinkFactory> All { get; } = [new SqliteSinkFactory(), new ElasticsearchSinkFactory(), new RedisSinkFactory()];
+    public static IReadOnlyList<ISinkFactory> All { get; } = [new SqliteSinkFactory(), new PostgresSinkFactory(), new RedisSinkFactory(), new ElasticsearchSinkFactory()];
 }

@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using NpgsqlTypes;
+using Sync.Engine.Changes;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sinks;
+using Sync.Sinks.Postgres;
+
+namespace Sync.Bench.Postgres;
+
+/// <summary>One measured figure: what, how many per second, and the limit it is compared with.</summary>
+public sealed record PostgresFigure(string Name, double PerSecond, string Unit, string? LimitName, double? Limit)
+{
+    public double? Ratio => Limit is { } l && l > 0 ? PerSecond / l : null;
+
+    /// <summary>A row of the bench table: <c>| figure | value | unit | limit | limit value | ratio |</c>.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"| {Name} | {PerSecond:N0} | {Unit} | {LimitName ?? "-"} | {(Limit is { } l ? l.ToString("N0", CultureInfo.InvariantCulture) : "-")} | {(Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : "-")} |");
+}
+
+/// <summary>
+/// The PostgreSQL sink against the physical limit, in one run on one server:
+/// <list type="bullet">
+/// <item>sink: <c>events</c> changes over <c>keys</c> keys (60% update, 30% insert, 10% delete; the same
+/// rows as the SQLite end-to-end bench: id, name, price numeric, qty, note) applied through
+/// <see cref="PostgresSink.ApplyAsync"/> in batches collapsed by the engine's <see cref="Collapser"/>; events/s;</item>
+/// <item>limit: binary COPY of the same number of rows into an unindexed table, rows/s;</item>
+/// <item>naive baseline: one prepared <c>INSERT … ON CONFLICT DO UPDATE</c> (or <c>DELETE</c>) per event, autocommit,
+/// over the first <c>naiveEvents</c> events, events/s.</item>
+/// </list>
+/// Usage from the bench's Program: <c>await PostgresBench.RunAsync(connectionString, 1_000_000, 100_000, 5_000, 100_000, Console.Out)</c>.
+/// Each run owns a schema (dropped at the end).
+/// </summary>
+public static class PostgresBench
+{
+    public static async Task<IReadOnlyList<PostgresFigure>> RunAsync(
+        string connectionString, int events, int keys, int batchSize, int naiveEvents, TextWriter? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        var schema = $"bench_{Guid.NewGuid():N}"[..18];
+        var changes = Generate(events, keys);
+        var figures = new List<PostgresFigure>();
+        await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await admin.OpenAsync(cancellationToken);
+        await ExecuteAsync(admin, $"CREATE SCHEMA {schema}", cancellationToken);
+        try
+        {
+            progress?.WriteLine($"postgres bench: {events:N0} changes over {keys:N0} keys, batches of {batchSize:N0}, schema {schema}");
+            // The limit is the best of three runs: the machine's noise should not flatter the sink.
+            var copy = 0.0;
+            for (var run = 0; run < 3; run++)
+            {
+                copy = Math.Max(copy, await CopyAsync(admin, schema, run, changes, cancellationToken));
+            }
+
+            progress?.WriteLine($"  COPY: {copy:N0} rows/s");
+            var sink = await SinkAsync(connectionString, schema, changes, batchSize, cancellationToken);
+            progress?.WriteLine($"  sink: {sink:N0} events/s");
+            var naive = await NaiveAsync(admin, schema, changes.Take(naiveEvents).ToList(), cancellationToken);
+            progress?.WriteLine($"  naive: {naive:N0} events/s");
+            var label = string.Create(CultureInfo.InvariantCulture, $"{events:N0} changes over {keys:N0} keys");
+            const string Limit = "binary COPY of as many rows into an unindexed table (best of 3)";
+            figures.Add(new PostgresFigure($"Postgres sink, {label}, batches of {batchSize:N0}", sink, "events/s", Limit, copy));
+            figures.Add(new PostgresFigure($"naive INSERT … ON CONFLICT per event, autocommit ({Math.Min(naiveEvents, events):N0} events)", naive, "events/s", Limit, copy));
+            return figures;
+        }
+        finally
+        {
+            await ExecuteAsync(admin, $"DROP SCHEMA IF EXISTS {schema} CASCADE", CancellationToken.None);
+        }
+    }
+
+    /// <summary>The workload: seeded, so every run and every sink sees the same changes.</summary>
+    public static List<ChangeEvent> Generate(int events, int keys)
+    {
+        var random = new Random(42);
+        var names = new[] { "id", "name", "price", "qty", "note" };
+        var keyNames = new[] { "id" };
+        var list = new List<ChangeEvent>(events);
+        for (var i = 1; i <= events; i++)
+        {
+            var key = random.Next(keys);
+            var roll = random.Next(10);
+            var op = roll < 6 ? ChangeOp.Update : roll < 9 ? ChangeOp.Create : ChangeOp.Delete;
+            var keyRow = new Row(keyNames, [FieldValue.FromInt64(key)]);
+            var after = op == ChangeOp.Delete
+                ? null
+                : new Row(names,
+                [
+                    FieldValue.FromInt64(key),
+                    FieldValue.FromString(string.Create(CultureInfo.InvariantCulture, $"item {key}")),
+                    FieldValue.FromDecimalText(string.Create(CultureInfo.InvariantCulture, $"{i % 1000}.25")),
+                    FieldValue.FromInt64(i % 17),
+                    FieldValue.FromString(string.Create(CultureInfo.InvariantCulture, $"change {i}")),
+                ]);
+            list.Add(new ChangeEvent
+            {
+                Op = op,
+                Key = keyRow,
+                After = after,
+                Source = new SourceInfo { Lsn = 1000 + i },
+                Origin = new Origin { Topic = "items", Position = new StreamPosition(0, i) },
+            });
+        }
+
+        return list;
+    }
+
+    private static async Task<double> CopyAsync(NpgsqlConnection connection, string schema, int run, List<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        var table = $"{schema}.copy_limit_{run}";
+        await ExecuteAsync(connection, $"CREATE TABLE {table} (id bigint, name text, price numeric, qty bigint, note text)", cancellationToken);
+        var clock = Stopwatch.StartNew();
+        await using (var importer = await connection.BeginBinaryImportAsync($"COPY {table} (id, name, price, qty, note) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        {
+            foreach (var change in changes)
+            {
+                // Every change as a row (deletes with their key only), as many rows as the sink gets changes.
+                var values = change.After?.Values;
+                await importer.StartRowAsync(cancellationToken);
+                await importer.WriteAsync(change.Key.Values[0].AsInt64, NpgsqlDbType.Bigint, cancellationToken);
+                if (values is null)
+                {
+                    await importer.WriteNullAsync(cancellationToken);
+                    await importer.WriteNullAsync(cancellationToken);
+                    await importer.WriteNullAsync(cancellationToken);
+                    await importer.WriteNullAsync(cancellationToken);
+                    continue;
+                }
+
+                await importer.WriteAsync(values[1].AsText, NpgsqlDbType.Text, cancellationToken);
+                await importer.WriteAsync(decimal.Parse(values[2].AsText, CultureInfo.InvariantCulture), NpgsqlDbType.Numeric, cancellationToken);
+                await importer.WriteAsync(values[3].AsInt64, NpgsqlDbType.Bigint, cancellationToken);
+                await importer.WriteAsync(values[4].AsText, NpgsqlDbType.Text, cancellationToken);
+            }
+
+            await importer.CompleteAsync(cancellationToken);
+        }
+
+        return changes.Count / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task<double> SinkAsync(string connectionString, string schema, List<ChangeEvent> changes, int batchSize, CancellationToken cancellationToken)
+    {
+        var options = new PostgresSinkOptions
+        {
+            ConnectionString = connectionString,
+            Tls = PostgresTlsMode.Disable,
+            Schema = schema,
+            StateSchema = schema + "_sync",
+        };
+        await using var sink = await PostgresSink.OpenAsync("bench", options, cancellationToken);
+        var target = new TargetSpec("items");
+
+        // Create the table outside the measurement, as a running materializer finds it.
+        var seed = new ChangeEvent
+        {
+            Op = ChangeOp.Create,
+            Key = changes[0].Key,
+            After = new Row(["id", "name", "price", "qty", "note"], [changes[0].Key.Values[0], FieldValue.FromString("seed"), FieldValue.FromDecimalText("0.25"), FieldValue.FromInt64(0), FieldValue.FromString("seed")]),
+            Source = new SourceInfo { Lsn = 0 },
+            Origin = new Origin { Topic = "items", Position = new StreamPosition(0, 0) },
+        };
+        await sink.ApplyAsync(new SinkBatch("bench", target, [seed], new Dictionary<string, StreamPosition>()), cancellationToken);
+
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            for (var i = 0; i < changes.Count; i += batchSize)
+            {
+                var batch = changes.GetRange(i, Math.Min(batchSize, changes.Count - i));
+                var collapsed = Collapser.Collapse(batch);
+                var checkpoint = new Dictionary<string, StreamPosition> { ["items"] = batch[^1].Origin.Position };
+                var result = await sink.ApplyAsync(new SinkBatch("bench", target, collapsed, checkpoint), cancellationToken);
+                if (result.Rejected.Count > 0)
+                {
+                    throw new InvalidOperationException($"the bench batch had rejections: {result.Rejected[0].Reason}");
+                }
+            }
+
+            return changes.Count / clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+            await connection.OpenAsync(CancellationToken.None);
+            await ExecuteAsync(connection, $"DROP SCHEMA IF EXISTS {schema}_sync CASCADE", CancellationToken.None);
+        }
+    }
+
+    private static async Task<double> NaiveAsync(NpgsqlConnection connection, string schema, List<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(connection, $"CREATE TABLE {schema}.naive (id bigint PRIMARY KEY, name text, price numeric, qty bigint, note text, lsn bigint)", cancellationToken);
+        await using var upsert = new NpgsqlCommand(
+            $"""
+            INSERT INTO {schema}.naive (id, name, price, qty, note, lsn) VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price, qty = excluded.qty, note = excluded.note, lsn = excluded.lsn
+            WHERE naive.lsn < excluded.lsn
+            """,
+            connection);
+        upsert.Parameters.Add(new NpgsqlParameter<long>());
+        upsert.Parameters.Add(new NpgsqlParameter<string>());
+        upsert.Parameters.Add(new NpgsqlParameter<decimal>());
+        upsert.Parameters.Add(new NpgsqlParameter<long>());
+        upsert.Parameters.Add(new NpgsqlParameter<string>());
+        upsert.Parameters.Add(new NpgsqlParameter<long>());
+        await upsert.PrepareAsync(cancellationToken);
+        await using var delete = new NpgsqlCommand($"DELETE FROM {schema}.naive WHERE id = $1 AND lsn < $2", connection);
+        delete.Parameters.Add(new NpgsqlParameter<long>());
+        delete.Parameters.Add(new NpgsqlParameter<long>());
+        await delete.PrepareAsync(cancellationToken);
+
+        var clock = Stopwatch.StartNew();
+        foreach (var change in changes)
+        {
+            var id = change.Key.Values[0].AsInt64;
+            var lsn = change.Source!.Lsn!.Value;
+            if (change.After is { } after)
+            {
+                ((NpgsqlParameter<long>)upsert.Parameters[0]).TypedValue = id;
+                ((NpgsqlParameter<string>)upsert.Parameters[1]).TypedValue = after.Values[1].AsText;
+                ((NpgsqlParameter<decimal>)upsert.Parameters[2]).TypedValue = decimal.Parse(after.Values[2].AsText, CultureInfo.InvariantCulture);
+                ((NpgsqlParameter<long>)upsert.Parameters[3]).TypedValue = after.Values[3].AsInt64;
+                ((NpgsqlParameter<string>)upsert.Parameters[4]).TypedValue = after.Values[4].AsText;
+                ((NpgsqlParameter<long>)upsert.Parameters[5]).TypedValue = lsn;
+                await upsert.ExecuteNonQueryAsync(cancellationToken);
+            }
+            else
+            {
+                ((NpgsqlParameter<long>)delete.Parameters[0]).TypedValue = id;
+                ((NpgsqlParameter<long>)delete.Parameters[1]).TypedValue = lsn;
+                await delete.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        return changes.Count / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,243 @@
+using Npgsql;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+
+namespace Sync.Sinks.Postgres;
+
+/// <summary>
+/// Materializes changes into PostgreSQL tables.
+/// <list type="bullet">
+/// <item>Durable on return: one transaction per batch — binary COPY into a staging table, one
+/// set-based upsert and one set-based delete per column set, delete markers, and the checkpoint row.</item>
+/// <item>Never regresses: each row keeps its version (source LSN, stream, position) in bookkeeping
+/// columns (<see cref="PostgresTargetOptions.VersionColumn"/>); deleted keys keep theirs in
+/// <c>&lt;stateSchema&gt;.delete_markers</c> for <see cref="PostgresSinkOptions.DeleteMarkerRetention"/>.</item>
+/// <item>Poison rows are returned as <see cref="RejectedChange"/>s and the rest of the batch is applied;
+/// transient errors (connection loss, 40001, 40P01, 57P01, cannot connect) roll back, discard the
+/// connection, back off and retry; other failures discard the connection and throw <see cref="SinkFatalException"/>.</item>
+/// </list>
+/// One connection (no pool: a connection in an unknown state is closed, never reused), calls serialized.
+/// </summary>
+public sealed class PostgresSink : ISink
+{
+    private readonly PostgresSinkOptions _options;
+    private readonly TimeProvider _time;
+    private readonly string _connectionString;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private PostgresWriter? _writer;
+    private bool _disposed;
+
+    private PostgresSink(string name, PostgresSinkOptions options, TimeProvider time)
+    {
+        Name = name;
+        _options = options;
+        _time = time;
+        _connectionString = options.BuildConnectionString("sync:" + name);
+    }
+
+    public string Name { get; }
+
+    /// <summary>How many expired delete markers were pruned when the sink opened.</summary>
+    public int PrunedMarkers { get; private set; }
+
+    /// <summary>How many times a connection was discarded after a failure (telemetry and tests).</summary>
+    public int DiscardedConnections { get; private set; }
+
+    /// <summary>The server process id of the current connection, or null when none is open.</summary>
+    public int? ProcessId => _writer?.ProcessId;
+
+    /// <summary>Connects, creates the state schema and tables when absent, and prunes expired delete
+    /// markers. Throws <see cref="ArgumentException"/> listing every problem of <paramref name="options"/>,
+    /// <see cref="SinkUnavailableException"/> when the server stays unreachable for the retry budget.</summary>
+    public static Task<PostgresSink> OpenAsync(string name, PostgresSinkOptions options, CancellationToken cancellationToken) =>
+        OpenAsync(name, options, TimeProvider.System, cancellationToken);
+
+    /// <inheritdoc cref="OpenAsync(string, PostgresSinkOptions, CancellationToken)"/>
+    public static async Task<PostgresSink> OpenAsync(string name, PostgresSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        var problems = options.Validate("sinks." + name);
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", problems), nameof(options));
+        }
+
+        var sink = new PostgresSink(name, options, time);
+        try
+        {
+            sink.PrunedMarkers = await sink.WithRetryAsync(
+                "open",
+                (writer, ct) => writer.PruneMarkersAsync(time.GetUtcNow() - options.DeleteMarkerRetention, ct),
+                cancellationToken);
+            return sink;
+        }
+        catch
+        {
+            await sink.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        return await WithGateAsync(
+            $"read the checkpoint of '{materializer}'",
+            (writer, ct) => writer.LoadCheckpointAsync(materializer, ct),
+            cancellationToken);
+    }
+
+    public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var target = Resolve(batch.Target);
+        return await WithGateAsync(
+            $"apply a batch of {batch.Changes.Count} changes to table {target.Qualified}",
+            (writer, ct) => writer.ApplyAsync(batch, target, ct),
+            cancellationToken);
+    }
+
+    public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        var resolved = Resolve(target);
+        return await WithGateAsync(
+            $"erase from table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
+            (writer, ct) => writer.EraseAsync(resolved, match, ct),
+            cancellationToken);
+    }
+
+    public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        var resolved = Resolve(target);
+        return await WithGateAsync(
+            $"count in table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
+            (writer, ct) => writer.CountAsync(resolved, match, ct),
+            cancellationToken);
+    }
+
+    /// <summary>The table, schema and settings of a target; throws <see cref="ArgumentException"/> when
+    /// the table name or the target options cannot be used.</summary>
+    private PostgresTarget Resolve(TargetSpec target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var options = target.Options switch
+        {
+            null => PostgresTargetOptions.Default,
+            PostgresTargetOptions o => o,
+            var other => throw new ArgumentException($"postgres sink '{Name}': target options must be {nameof(PostgresTargetOptions)}, not {other.GetType().Name}", nameof(target)),
+        };
+        var problems = options.Validate("target").ToList();
+        if (PostgresIdentifiers.Problem(target.Table) is { } problem)
+        {
+            problems.Insert(0, $"table ({(string.IsNullOrEmpty(target.Table) ? "empty" : target.Table)}) must be a PostgreSQL identifier: it {problem}");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException($"postgres sink '{Name}': " + string.Join("; ", problems), nameof(target));
+        }
+
+        return new PostgresTarget(options.Schema ?? _options.Schema, target.Table, options.SchemaEvolution, options.VersionColumn, options.FillFactor);
+    }
+
+    private async Task<T> WithGateAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return await WithRetryAsync(what, work, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Runs the work on the open connection (opening one when needed). Transient failures
+    /// discard the connection and retry with capped backoff; any other failure discards it and throws
+    /// <see cref="SinkFatalException"/>. Nothing of a failed attempt stays applied (it ran in a transaction).</summary>
+    private async Task<T> WithRetryAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var retry = _options.Retry;
+        for (var attempt = 1; ; attempt++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                _writer ??= await PostgresWriter.OpenAsync(_connectionString, _options.StateSchema, cancellationToken);
+                return await work(_writer, cancellationToken);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException && PostgresErrorClassifier.Classify(e) == ErrorVerdict.Transient)
+            {
+                await DiscardAsync();
+                if (attempt >= retry.MaxAttempts)
+                {
+                    throw new SinkUnavailableException(
+                        $"postgres sink '{Name}': could not {what} after {attempt} attempts; the server stayed unavailable or busy: {PostgresErrorClassifier.Describe(e)}", e);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // A cancelled command leaves the connection in an unknown state.
+                await DiscardAsync();
+                throw;
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or NotSupportedException or InvalidCastException or FormatException)
+            {
+                await DiscardAsync();
+                throw new SinkFatalException(
+                    $"postgres sink '{Name}': could not {what}; nothing was applied and the connection was discarded: {PostgresErrorClassifier.Describe(e)}", e);
+            }
+
+            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+        }
+    }
+
+    /// <summary>A connection in an unknown state is never reused: close it; the next call opens a new one.</summary>
+    private async Task DiscardAsync()
+    {
+        if (_writer is { } writer)
+        {
+            _writer = null;
+            DiscardedConnections++;
+            try
+            {
+                await writer.DisposeAsync();
+            }
+            catch (Exception e) when (e is NpgsqlException or IOException or InvalidOperationException)
+            {
+                // Closing a broken connection may fail; it is gone either way.
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync();
+        try
+        {
+            _disposed = true;
+            if (_writer is { } writer)
+            {
+                _writer = null;
+                await writer.DisposeAsync();
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        _gate.Dispose();
+    }
+}

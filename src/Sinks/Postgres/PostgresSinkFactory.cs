@@ -1,0 +1,17 @@
+using Sync.Engine.Config;
+using Sync.Engine.Sinks;
+
+namespace Sync.Sinks.Postgres;
+
+/// <summary>Opens <c>type: postgres</c> sinks.</summary>
+public sealed class PostgresSinkFactory : ISinkFactory
+{
+    public string Type => "postgres";
+
+    public Type OptionsType => typeof(PostgresSinkOptions);
+
+    public Type? TargetOptionsType => typeof(PostgresTargetOptions);
+
+    public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
+        await PostgresSink.OpenAsync(sink.Name, (PostgresSinkOptions)sink.Options, cancellationToken);
+}

@@ -1,0 +1,1134 @@
+using System.Globalization;
+using System.Text;
+using Npgsql;
+using NpgsqlTypes;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using static Sync.Sinks.Postgres.PostgresIdentifiers;
+
+namespace Sync.Sinks.Postgres;
+
+/// <summary>Where a batch goes: the table, its schema, and the materializer's target settings.</summary>
+internal sealed record PostgresTarget(string Schema, string Table, SchemaEvolution Evolution, string VersionColumn, int FillFactor)
+{
+    public string Qualified { get; } = PostgresIdentifiers.Qualified(Schema, Table);
+
+    /// <summary>The target's name in the state tables: the quoted, qualified table name.</summary>
+    public string Id => Qualified;
+
+    public string LsnColumn => VersionColumn;
+
+    public string StreamColumn => VersionColumn + "_stream";
+
+    public string PositionColumn => VersionColumn + "_position";
+
+    public bool IsReserved(string column) => column.StartsWith(VersionColumn, StringComparison.Ordinal);
+}
+
+/// <summary>
+/// Writes batches over one open connection. Per batch, one transaction:
+/// <list type="number">
+/// <item>the batch is folded to one change per key (ChangeVersion order) and split at truncates;</item>
+/// <item>per column set, the rows are binary-COPied into a temporary staging table, then one round trip
+/// runs: mark stale rows (older than the row's version, the key's delete marker or the target's
+/// truncate marker), <c>INSERT … SELECT … ON CONFLICT (pk) DO UPDATE … WHERE</c> the stored version is
+/// not newer (or <c>DELETE … USING</c> plus delete markers), and the counts;</item>
+/// <item>the checkpoint rows, then <see cref="SinkBatch.BeforeCommit"/> with the rejections, then COMMIT.</item>
+/// </list>
+/// A statement that fails for a row-level reason (class 21, 22, 23, 54) is rolled back to its savepoint
+/// and the rows are halved until the poison rows are isolated and rejected; the rest applies.
+/// Not thread-safe: <see cref="PostgresSink"/> serializes calls.
+/// </summary>
+internal sealed class PostgresWriter : IAsyncDisposable
+{
+    /// <summary>The key text of a target's truncate marker; every real key text is a JSON object.</summary>
+    internal const string TruncateMarkerKey = "*";
+
+    private readonly NpgsqlConnection _connection;
+    private readonly string _markers;
+    private readonly string _checkpoints;
+    private readonly Dictionary<string, TableInfo?> _tables = new(StringComparer.Ordinal);
+    private NpgsqlTransaction? _transaction;
+    private int _stages;
+
+    private PostgresWriter(NpgsqlConnection connection, string stateSchema)
+    {
+        _connection = connection;
+        _markers = Qualified(stateSchema, "delete_markers");
+        _checkpoints = Qualified(stateSchema, "checkpoints");
+    }
+
+    /// <summary>The server process id of the connection (for diagnostics and tests).</summary>
+    public int ProcessId => _connection.ProcessID;
+
+    public static async Task<PostgresWriter> OpenAsync(string connectionString, string stateSchema, CancellationToken cancellationToken)
+    {
+        var connection = new NpgsqlConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            var writer = new PostgresWriter(connection, stateSchema);
+            await writer.CreateStateTablesAsync(stateSchema, cancellationToken);
+            return writer;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task CreateStateTablesAsync(string stateSchema, CancellationToken cancellationToken)
+    {
+        await using var transaction = await _connection.BeginTransactionAsync(cancellationToken);
+        await using (var command = new NpgsqlCommand(
+            $"""
+            SELECT pg_advisory_xact_lock(hashtext('sync.schema'));
+            CREATE SCHEMA IF NOT EXISTS {Quote(stateSchema)};
+            CREATE TABLE IF NOT EXISTS {_markers} (
+              target text NOT NULL,
+              key_text text NOT NULL,
+              lsn bigint,
+              stream text NOT NULL,
+              position bigint[] NOT NULL,
+              updated_at timestamptz NOT NULL DEFAULT now(),
+              PRIMARY KEY (target, key_text));
+            CREATE TABLE IF NOT EXISTS {_checkpoints} (
+              materializer text NOT NULL,
+              stream text NOT NULL,
+              position text NOT NULL,
+              updated_at timestamptz NOT NULL DEFAULT now(),
+              PRIMARY KEY (materializer, stream));
+            """, _connection, transaction))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Removes delete and truncate markers written before <paramref name="cutoff"/>.</summary>
+    public async Task<int> PruneMarkersAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"DELETE FROM {_markers} WHERE updated_at < $1", _connection);
+        command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = cutoff.UtcDateTime });
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<Dictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"SELECT stream, position FROM {_checkpoints} WHERE materializer = $1", _connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = materializer });
+        var result = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result[reader.GetString(0)] = StreamPosition.Parse(reader.GetString(1));
+        }
+
+        return result;
+    }
+
+    /// <summary>Applies the batch in one transaction. Poison rows are rejected and the rest applied;
+    /// any other exception rolls the whole batch back (the caller discards or retries).</summary>
+    public async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, CancellationToken cancellationToken)
+    {
+        var context = new BatchContext(target);
+        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
+        _stages = 0;
+        try
+        {
+            var segment = new List<ChangeEvent>();
+            foreach (var change in batch.Changes)
+            {
+                if (change.Op == ChangeOp.Truncate)
+                {
+                    await ApplySegmentAsync(context, segment, cancellationToken);
+                    segment.Clear();
+                    await ApplyTruncateAsync(context, change, cancellationToken);
+                }
+                else
+                {
+                    segment.Add(change);
+                }
+            }
+
+            await ApplySegmentAsync(context, segment, cancellationToken);
+            if (batch.Checkpoint.Count > 0)
+            {
+                await using var command = Command(
+                    $"""
+                    INSERT INTO {_checkpoints} (materializer, stream, position, updated_at)
+                    SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
+                    ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                    """,
+                    new NpgsqlParameter<string> { TypedValue = batch.Materializer },
+                    new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
+                    new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] });
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            if (context.Rejected.Count > 0)
+            {
+                batch.BeforeCommit?.Invoke(context.Rejected);
+            }
+
+            await _transaction.CommitAsync(cancellationToken);
+            return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+        }
+        catch
+        {
+            await RollBackAsync();
+            throw;
+        }
+        finally
+        {
+            await _transaction.DisposeAsync();
+            _transaction = null;
+        }
+    }
+
+    private async Task RollBackAsync()
+    {
+        // DDL of this batch (CREATE TABLE, ADD COLUMN) is rolled back too: forget what we knew.
+        _tables.Clear();
+        try
+        {
+            if (_connection.State == System.Data.ConnectionState.Open && _transaction is not null)
+            {
+                await _transaction.RollbackAsync(CancellationToken.None);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // The connection is broken or the transaction already ended; the caller discards the connection.
+        }
+    }
+
+    /// <summary>One change per key: the newest by <see cref="ChangeVersion"/> (a later arrival wins
+    /// when the two cannot be ordered); an older one is stale. A change without an LSN inherits the
+    /// LSN of the change it replaces, as it would inherit the stored one.</summary>
+    private static List<Pending> Fold(BatchContext context, List<ChangeEvent> changes)
+    {
+        var byKey = new Dictionary<string, int>(changes.Count, StringComparer.Ordinal);
+        var pending = new List<Pending>(changes.Count);
+        foreach (var change in changes)
+        {
+            if (change.Key.Count == 0)
+            {
+                context.Reject(change, $"table {context.Target.Qualified}: a {change.Op} has no key columns");
+                continue;
+            }
+
+            var version = change.Version;
+            if (byKey.TryGetValue(change.KeyText, out var at))
+            {
+                var current = pending[at];
+                if (!version.Supersedes(current.Version))
+                {
+                    context.Stale++;
+                    continue;
+                }
+
+                pending[at] = new Pending(change, version with { Lsn = version.Lsn ?? current.Version.Lsn });
+            }
+            else
+            {
+                byKey[change.KeyText] = pending.Count;
+                pending.Add(new Pending(change, version));
+            }
+        }
+
+        return pending;
+    }
+
+    private async Task ApplySegmentAsync(BatchContext context, List<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        if (changes.Count == 0)
+        {
+            return;
+        }
+
+        var target = context.Target;
+        var groups = new Dictionary<string[], Group>(NamesComparer.Instance);
+        var deletes = new Dictionary<string[], Group>(NamesComparer.Instance);
+        foreach (var item in Fold(context, changes))
+        {
+            var change = item.Change;
+            var keyNames = change.Key.Names;
+            if (change.IsDelete)
+            {
+                if (CheckNames(target, keyNames) is { } badKey)
+                {
+                    context.Reject(change, $"table {target.Qualified} (key {Describe(keyNames)}): {badKey}");
+                    continue;
+                }
+
+                if (!deletes.TryGetValue(keyNames, out var group))
+                {
+                    deletes[keyNames] = group = new Group(keyNames, IsDelete: true);
+                }
+
+                group.Rows.Add(item);
+                continue;
+            }
+
+            if (change.After is not { } image)
+            {
+                context.Reject(change, $"table {target.Qualified} (key {Describe(keyNames)}): a {change.Op} has no row image (after)");
+                continue;
+            }
+
+            if (CheckImage(target, keyNames, image) is { } problem)
+            {
+                context.Reject(change, $"table {target.Qualified} (key {Describe(keyNames)}): {problem}");
+                continue;
+            }
+
+            if (!groups.TryGetValue(image.Names, out var upserts))
+            {
+                groups[image.Names] = upserts = new Group(image.Names, IsDelete: false);
+            }
+
+            upserts.Rows.Add(item);
+        }
+
+        foreach (var group in groups.Values)
+        {
+            var table = await EnsureTableAsync(context, group, cancellationToken);
+            if (table is not null)
+            {
+                await RunGroupAsync(context, table, group, cancellationToken);
+            }
+        }
+
+        foreach (var group in deletes.Values)
+        {
+            var table = await LoadTableAsync(target, cancellationToken);
+            if (table is not null && !table.HasKey(group.Names))
+            {
+                foreach (var row in group.Rows)
+                {
+                    context.Reject(row.Change, $"table {target.Qualified} (key {Describe(group.Names)}): the table's primary key is ({Describe(table.KeyColumns)})");
+                }
+
+                continue;
+            }
+
+            await RunGroupAsync(context, table, group, cancellationToken);
+        }
+    }
+
+    /// <summary>Problems of a row image: key columns missing or NULL, names PostgreSQL cannot hold,
+    /// names reserved for the version columns, a name twice. Null when it can be written.</summary>
+    private static string? CheckImage(PostgresTarget target, string[] keyNames, Row image)
+    {
+        foreach (var key in keyNames)
+        {
+            var i = image.IndexOf(key);
+            if (i < 0)
+            {
+                return $"key column {Quote(key)} is missing from the row image";
+            }
+
+            if (image.Values[i].IsNull)
+            {
+                return $"key column {Quote(key)} is NULL";
+            }
+        }
+
+        return CheckNames(target, image.Names);
+    }
+
+    private static string? CheckNames(PostgresTarget target, string[] names)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < names.Length; i++)
+        {
+            var name = names[i];
+            if (Problem(name) is { } problem)
+            {
+                return $"column #{i + 1} cannot be a PostgreSQL column: its name {problem}";
+            }
+
+            if (target.IsReserved(name))
+            {
+                return $"column {Quote(name)} is reserved: names starting with {Quote(target.VersionColumn)} hold the sink's versions";
+            }
+
+            if (!seen.Add(name))
+            {
+                return $"column {Quote(name)} appears twice";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The table, created from the group's rows when absent (primary key = key columns, in
+    /// key order) and with the group's new columns added under add-columns. Rows that cannot be
+    /// written to it (different key, new column under none, a changed type) are rejected; null when none is left.</summary>
+    private async Task<TableInfo?> EnsureTableAsync(BatchContext context, Group group, CancellationToken cancellationToken)
+    {
+        var target = context.Target;
+        var first = group.Rows[0].Change;
+        var keyNames = first.Key.Names;
+        var wanted = new string[group.Names.Length];
+        for (var i = 0; i < wanted.Length; i++)
+        {
+            wanted[i] = WantedType(group, i);
+        }
+
+        var table = await LoadTableAsync(target, cancellationToken);
+        if (table is null)
+        {
+            var sql = new StringBuilder("SELECT pg_advisory_xact_lock(hashtext(").Append(Literal(target.Id)).Append("));\n")
+                .Append("CREATE SCHEMA IF NOT EXISTS ").Append(Quote(target.Schema)).Append(";\n")
+                .Append("CREATE TABLE IF NOT EXISTS ").Append(target.Qualified).Append(" (");
+            for (var i = 0; i < group.Names.Length; i++)
+            {
+                sql.Append(Quote(group.Names[i])).Append(' ').Append(wanted[i]).Append(", ");
+            }
+
+            sql.Append(Quote(target.LsnColumn)).Append(" bigint, ")
+                .Append(Quote(target.StreamColumn)).Append(" text, ")
+                .Append(Quote(target.PositionColumn)).Append(" bigint[], ")
+                .Append("PRIMARY KEY (").AppendJoin(", ", keyNames.Select(Quote)).Append(")) WITH (fillfactor = ")
+                .Append(target.FillFactor.ToString(CultureInfo.InvariantCulture)).Append(')');
+            await ExecuteAsync(sql.ToString(), cancellationToken);
+            _tables.Remove(target.Id);
+            table = await LoadTableAsync(target, cancellationToken)
+                ?? throw new InvalidOperationException($"table {target.Qualified} was not created");
+        }
+
+        if (!table.HasVersionColumns(target))
+        {
+            // A table the operator created: add the bookkeeping columns.
+            await ExecuteAsync(
+                $"""
+                ALTER TABLE {target.Qualified} ADD COLUMN IF NOT EXISTS {Quote(target.LsnColumn)} bigint,
+                  ADD COLUMN IF NOT EXISTS {Quote(target.StreamColumn)} text, ADD COLUMN IF NOT EXISTS {Quote(target.PositionColumn)} bigint[]
+                """, cancellationToken);
+            table.Columns[target.LsnColumn] = "bigint";
+            table.Columns[target.StreamColumn] = "text";
+            table.Columns[target.PositionColumn] = "bigint[]";
+        }
+
+        string? problem = null;
+        if (!table.HasKey(keyNames))
+        {
+            problem = table.KeyColumns.Length == 0
+                ? "the existing table has no primary key"
+                : $"the table's primary key is ({Describe(table.KeyColumns)})";
+        }
+
+        var missing = new List<int>();
+        for (var i = 0; i < group.Names.Length && problem is null; i++)
+        {
+            var name = group.Names[i];
+            if (!table.Columns.TryGetValue(name, out var existing))
+            {
+                missing.Add(i);
+            }
+            else if (HasSchema(group, name) && !PostgresTypes.Holds(existing, wanted[i]))
+            {
+                problem = $"column {Quote(name)} changed type: the table has {existing}, the change has {wanted[i]}; a type change needs a migration";
+            }
+        }
+
+        if (problem is null && missing.Count > 0)
+        {
+            if (target.Evolution == SchemaEvolution.None)
+            {
+                problem = $"column {Quote(group.Names[missing[0]])} is not in the table and schemaEvolution is none";
+            }
+            else
+            {
+                var sql = new StringBuilder("ALTER TABLE ").Append(target.Qualified).Append(' ')
+                    .AppendJoin(", ", missing.Select(i => $"ADD COLUMN IF NOT EXISTS {Quote(group.Names[i])} {wanted[i]}"));
+                await ExecuteAsync(sql.ToString(), cancellationToken);
+                foreach (var i in missing)
+                {
+                    table.Columns[group.Names[i]] = wanted[i];
+                }
+            }
+        }
+
+        if (problem is not null)
+        {
+            foreach (var row in group.Rows)
+            {
+                context.Reject(row.Change, $"table {target.Qualified} (key {Describe(keyNames)}): {problem}");
+            }
+
+            return null;
+        }
+
+        return table;
+    }
+
+    private static bool HasSchema(Group group, string name) => group.Rows[0].Change.After?.Schema?.Find(name) is not null;
+
+    /// <summary>A column's type: from the row's schema, else from the first non-null value's kind, else text.</summary>
+    private static string WantedType(Group group, int index)
+    {
+        var name = group.Names[index];
+        if (group.Rows[0].Change.After?.Schema?.Find(name) is { } column)
+        {
+            return PostgresTypes.FromSchema(column);
+        }
+
+        foreach (var row in group.Rows)
+        {
+            var value = row.Change.After!.Values[index];
+            if (!value.IsNull)
+            {
+                return PostgresTypes.FromKind(value.Kind);
+            }
+        }
+
+        return "text";
+    }
+
+    /// <summary>Stages and applies a group; on a row-level error, rolls back to the savepoint and
+    /// halves the rows until each poison row is rejected alone.</summary>
+    private async Task RunGroupAsync(BatchContext context, TableInfo? table, Group group, CancellationToken cancellationToken)
+    {
+        var target = context.Target;
+        var columns = new StagedColumn[group.Names.Length];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            var type = table?.Columns[group.Names[i]] ?? "text";
+            columns[i] = new StagedColumn(group.Names[i], type, PostgresTypes.StageOf(type), "c" + i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var rows = new List<Pending>(group.Rows.Count);
+        foreach (var row in group.Rows)
+        {
+            var values = group.IsDelete ? row.Change.Key.Values : row.Change.After!.Values;
+            string? problem = null;
+            for (var i = 0; i < columns.Length && problem is null; i++)
+            {
+                if (table is not null && PostgresTypes.Check(columns[i].Kind, values[i]) is { } reason)
+                {
+                    problem = $"column {Quote(columns[i].Name)} ({columns[i].Type}): {reason}";
+                }
+            }
+
+            if (problem is null)
+            {
+                rows.Add(row);
+            }
+            else
+            {
+                context.Reject(row.Change, $"table {target.Qualified} (key {Describe(row.Change.Key.Names)}): {problem}");
+            }
+        }
+
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        var stage = Quote("_sync_stage_" + (++_stages).ToString(CultureInfo.InvariantCulture));
+        var create = new StringBuilder("CREATE TEMP TABLE ").Append(stage)
+            .Append(" (_key text NOT NULL, _lsn bigint, _stream text NOT NULL, _pos bigint[] NOT NULL, _stale boolean NOT NULL DEFAULT false");
+        foreach (var column in columns)
+        {
+            create.Append(", ").Append(column.Stage).Append(' ').Append(PostgresTypes.StageType(column.Kind, column.Type));
+        }
+
+        create.Append(") ON COMMIT DROP");
+        await ExecuteAsync(create.ToString(), cancellationToken);
+        var statements = GroupStatements(target, table, group.IsDelete, stage, columns, rows.Exists(r => r.Version.Lsn is null));
+        await RunRowsAsync(context, stage, columns, group.IsDelete, statements, rows, isolating: false, cancellationToken);
+    }
+
+    private async Task RunRowsAsync(
+        BatchContext context, string stage, StagedColumn[] columns, bool isDelete, GroupSql statements, List<Pending> rows, bool isolating, CancellationToken cancellationToken)
+    {
+        // A failed attempt rolls back to the savepoint, which also empties the staging table.
+        await ExecuteAsync("SAVEPOINT sync_group", cancellationToken);
+        try
+        {
+            await CopyAsync(stage, columns, isDelete, rows, cancellationToken);
+            await using var batch = new NpgsqlBatch(_connection, _transaction);
+            NpgsqlBatchCommand? write = null;
+            if (statements.Combined is not null)
+            {
+                batch.BatchCommands.Add(BatchCommand(statements.Combined, context.Target.Id));
+            }
+            else
+            {
+                foreach (var sql in statements.MarkStale)
+                {
+                    batch.BatchCommands.Add(BatchCommand(sql, context.Target.Id));
+                }
+
+                if (statements.InheritLsn is not null)
+                {
+                    batch.BatchCommands.Add(BatchCommand(statements.InheritLsn, context.Target.Id));
+                }
+
+                if (statements.Write is not null)
+                {
+                    batch.BatchCommands.Add(write = BatchCommand(statements.Write, context.Target.Id));
+                }
+
+                batch.BatchCommands.Add(BatchCommand(statements.Markers!, context.Target.Id));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT count(*) FILTER (WHERE _stale), count(*) FILTER (WHERE NOT _stale), NULL::bigint FROM {stage}"));
+            }
+
+            if (isolating)
+            {
+                // The rows of a part stay staged after it succeeds; the next part needs an empty stage.
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("TRUNCATE " + stage));
+            }
+
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT sync_group"));
+            long stale, fresh;
+            long? written;
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+            {
+                await reader.ReadAsync(cancellationToken);
+                stale = reader.GetInt64(0);
+                fresh = reader.GetInt64(1);
+                written = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+            }
+
+            if (isDelete)
+            {
+                context.Deleted += (int)fresh;
+                context.Stale += (int)stale;
+            }
+            else
+            {
+                // Rows the ON CONFLICT guard skipped (the stored row is newer) are stale too.
+                var count = written ?? write!.RecordsAffected;
+                context.Upserted += (int)count;
+                context.Stale += (int)(stale + fresh - count);
+            }
+        }
+        catch (PostgresException e) when (PostgresErrorClassifier.Classify(e) == ErrorVerdict.Poison)
+        {
+            await ExecuteAsync("ROLLBACK TO SAVEPOINT sync_group; RELEASE SAVEPOINT sync_group", cancellationToken);
+            if (rows.Count == 1)
+            {
+                var change = rows[0].Change;
+                var verb = isDelete ? "deleted" : "written";
+                context.Reject(change, $"table {context.Target.Qualified} (key {Describe(change.Key.Names)}): the row cannot be {verb}: {PostgresErrorClassifier.Describe(e)}");
+                return;
+            }
+
+            var half = rows.Count / 2;
+            await RunRowsAsync(context, stage, columns, isDelete, statements, rows[..half], isolating: true, cancellationToken);
+            await RunRowsAsync(context, stage, columns, isDelete, statements, rows[half..], isolating: true, cancellationToken);
+        }
+    }
+
+    private async Task CopyAsync(string stage, StagedColumn[] columns, bool isDelete, List<Pending> rows, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder("COPY ").Append(stage).Append(" (_key, _lsn, _stream, _pos");
+        foreach (var column in columns)
+        {
+            sql.Append(", ").Append(column.Stage);
+        }
+
+        sql.Append(") FROM STDIN (FORMAT BINARY)");
+        await using var importer = await _connection.BeginBinaryImportAsync(sql.ToString(), cancellationToken);
+        var position = new long[3];
+        foreach (var row in rows)
+        {
+            var change = row.Change;
+            var values = isDelete ? change.Key.Values : change.After!.Values;
+            await importer.StartRowAsync(cancellationToken);
+            await importer.WriteAsync(change.KeyText, NpgsqlDbType.Text, cancellationToken);
+            if (row.Version.Lsn is { } lsn)
+            {
+                await importer.WriteAsync(lsn, NpgsqlDbType.Bigint, cancellationToken);
+            }
+            else
+            {
+                await importer.WriteNullAsync(cancellationToken);
+            }
+
+            await importer.WriteAsync(row.Version.Stream, NpgsqlDbType.Text, cancellationToken);
+            position[0] = row.Version.Position.Ledger;
+            position[1] = row.Version.Position.Entry;
+            position[2] = row.Version.Position.BatchIndex;
+            await importer.WriteAsync(position, NpgsqlDbType.Array | NpgsqlDbType.Bigint, cancellationToken);
+            for (var i = 0; i < columns.Length; i++)
+            {
+                await PostgresTypes.WriteAsync(importer, columns[i].Kind, values[i], cancellationToken);
+            }
+        }
+
+        await importer.CompleteAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The SQL of never-regress. A version is (lsn, stream, position); change c is older than stored s
+    /// exactly when <see cref="ChangeVersion.CompareTo"/> says Older: both have an LSN and c's is lower,
+    /// or they come from the same stream and c's position (ledger, entry, batch index, compared as a
+    /// bigint array, lexicographically) is lower. Otherwise (newer, same, or not comparable) c may replace s.
+    /// </summary>
+    internal static string Older(string cLsn, string cStream, string cPosition, string sLsn, string sStream, string sPosition) =>
+        $"(CASE WHEN {cLsn} IS NOT NULL AND {sLsn} IS NOT NULL THEN {cLsn} < {sLsn} WHEN {cStream} = {sStream} THEN {cPosition} < {sPosition} ELSE false END)";
+
+    /// <remarks>Every lookup from a staged row into the target table or the markers is written so that
+    /// it can only be an index probe per staged row (a correlated scalar subquery, or <c>= ANY(ARRAY(…))</c>):
+    /// the staging table has no statistics and the markers table churns, and a hash or merge join would
+    /// read the whole target per batch, making a batch O(table) instead of O(batch).</remarks>
+    private GroupSql GroupStatements(PostgresTarget target, TableInfo? table, bool isDelete, string stage, StagedColumn[] columns, bool inheritLsn)
+    {
+        var olderThanRow = Older("s._lsn", "s._stream", "s._pos", $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
+        var olderThanMarker = Older("s._lsn", "s._stream", "s._pos", "m.lsn", "m.stream", "m.position");
+        string keyMatch = string.Empty;
+        StagedColumn leading = default;
+        if (table is not null)
+        {
+            keyMatch = string.Join(" AND ", table.KeyColumns.Select(k => $"t.{Quote(k)} = {Staged(columns.First(c => c.Name == k), "s")}"));
+            leading = columns.First(c => c.Name == table.KeyColumns[0]);
+        }
+
+        var markStale = new StringBuilder($"UPDATE {stage} s SET _stale = true WHERE ");
+        if (table is not null)
+        {
+            markStale.Append($"coalesce((SELECT {olderThanRow} FROM {target.Qualified} t WHERE {keyMatch}), false) OR ");
+        }
+
+        markStale.Append($"coalesce((SELECT {olderThanMarker} FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key), false) OR ")
+            .Append($"coalesce((SELECT {olderThanMarker} FROM {_markers} m WHERE m.target = $1 AND m.key_text = '{TruncateMarkerKey}'), false)");
+
+        string? inherit = null;
+        if (inheritLsn)
+        {
+            var fromRow = table is null ? "NULL::bigint" : $"(SELECT t.{Quote(target.LsnColumn)} FROM {target.Qualified} t WHERE {keyMatch})";
+            inherit =
+                $"""
+                UPDATE {stage} s SET _lsn = coalesce({fromRow},
+                  (SELECT m.lsn FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key),
+                  (SELECT m.lsn FROM {_markers} m WHERE m.target = $1 AND m.key_text = '{TruncateMarkerKey}'))
+                WHERE s._lsn IS NULL AND NOT s._stale
+                """;
+        }
+
+        string? write;
+        string? markers;
+        if (isDelete)
+        {
+            // Delete the row unless it is newer (checked again: a concurrent writer may have committed
+            // since the stale check), and keep the key's version as its delete marker. The target is
+            // reached through its primary key index by the leading key column.
+            write = table is null
+                ? null
+                : $"""
+                  DELETE FROM {target.Qualified} t USING {stage} s
+                  WHERE t.{Quote(leading.Name)} = ANY(ARRAY(SELECT {Staged(leading, "s")} FROM {stage} s WHERE NOT s._stale))
+                    AND NOT s._stale AND {keyMatch} AND NOT {olderThanRow}
+                  """;
+            markers =
+                $"""
+                INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                SELECT $1, s._key, s._lsn, s._stream, s._pos, now() FROM {stage} s WHERE NOT s._stale
+                ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
+                  position = excluded.position, updated_at = excluded.updated_at
+                """;
+        }
+        else
+        {
+            var names = columns.Select(c => Quote(c.Name)).Concat([Quote(target.LsnColumn), Quote(target.StreamColumn), Quote(target.PositionColumn)]).ToList();
+            var selected = columns.Select(c => Staged(c, "s")).Concat(["s._lsn", "s._stream", "s._pos"]);
+            var updates = names.Where(n => !table!.KeyColumns.Select(Quote).Contains(n)).Select(n => $"{n} = excluded.{n}");
+            var guard = Older(
+                $"excluded.{Quote(target.LsnColumn)}", $"excluded.{Quote(target.StreamColumn)}", $"excluded.{Quote(target.PositionColumn)}",
+                $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
+            write =
+                $"""
+                INSERT INTO {target.Qualified} AS t ({string.Join(", ", names)})
+                SELECT {string.Join(", ", selected)} FROM {stage} s WHERE NOT s._stale
+                ON CONFLICT ({string.Join(", ", table!.KeyColumns.Select(Quote))}) DO UPDATE SET {string.Join(", ", updates)}
+                WHERE NOT {guard}
+                """;
+
+            // The row now holds a newer version than any delete marker of its key.
+            markers = $"DELETE FROM {_markers} m WHERE m.target = $1 AND m.key_text = ANY(ARRAY(SELECT s._key FROM {stage} s WHERE NOT s._stale))";
+            if (!inheritLsn)
+            {
+                // The hot path, one statement: every row carries an LSN, so the row-version check is the
+                // ON CONFLICT guard itself; one marker probe per staged row (a scalar subquery, so that it
+                // stays an index probe rather than a join over all the target's markers; null: no marker,
+                // 1: a marker the change supersedes, 2: a marker newer than the change) decides the marker
+                // check and which markers the upsert supersedes; the truncate marker is read once.
+                var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
+                var combined =
+                    $"""
+                    WITH trunc AS MATERIALIZED (
+                      SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'),
+                    probed AS (
+                      SELECT s.*, (SELECT CASE WHEN {olderThanMarker} THEN 2 ELSE 1 END
+                                   FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key) AS _marker
+                      FROM {stage} s),
+                    live AS MATERIALIZED (
+                      SELECT s.*, s._marker IS NOT NULL AS _marked,
+                        coalesce(s._marker = 2, false) OR coalesce((SELECT {olderThanTruncate} FROM trunc tr), false) AS _old
+                      FROM probed s),
+                    written AS (
+                      INSERT INTO {target.Qualified} AS t ({string.Join(", ", names)})
+                      SELECT {string.Join(", ", selected)} FROM live s WHERE NOT s._old
+                      ON CONFLICT ({string.Join(", ", table!.KeyColumns.Select(Quote))}) DO UPDATE SET {string.Join(", ", updates)}
+                      WHERE NOT {guard}
+                      RETURNING 1),
+                    unmarked AS (
+                      DELETE FROM {_markers} m WHERE m.target = $1 AND m.key_text = ANY(ARRAY(SELECT s._key FROM live s WHERE s._marked AND NOT s._old))
+                      RETURNING 1)
+                    SELECT (SELECT count(*) FROM live WHERE _old), (SELECT count(*) FROM live WHERE NOT _old), (SELECT count(*) FROM written)
+                    """;
+                return new GroupSql([], null, null, null, combined);
+            }
+        }
+
+        return new GroupSql([markStale.ToString()], inherit, write, markers);
+    }
+
+    /// <summary>A staged column as the target's type: columns staged as text are cast by the server.</summary>
+    private static string Staged(StagedColumn column, string alias) =>
+        column.Kind == StageKind.Text ? $"CAST({alias}.{column.Stage} AS {column.Type})" : $"{alias}.{column.Stage}";
+
+    /// <summary>A truncate removes every row whose version it supersedes (rows written after it, with
+    /// newer versions, survive a replayed truncate) and leaves a target-level marker, so a late, older
+    /// change of any key is stale.</summary>
+    private async Task ApplyTruncateAsync(BatchContext context, ChangeEvent change, CancellationToken cancellationToken)
+    {
+        var target = context.Target;
+        var version = change.Version;
+        long? markerLsn = null;
+        await using (var read = Command(
+            $"SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'",
+            new NpgsqlParameter<string> { TypedValue = target.Id }))
+        await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                markerLsn = reader.IsDBNull(0) ? null : reader.GetInt64(0);
+                var position = reader.GetFieldValue<long[]>(2);
+                var stored = new ChangeVersion(markerLsn, reader.GetString(1), new StreamPosition(position[0], position[1], (int)position[2]));
+                if (!version.Supersedes(stored))
+                {
+                    context.Stale++;
+                    return;
+                }
+            }
+        }
+
+        NpgsqlParameter[] Version() =>
+        [
+            new NpgsqlParameter<string> { TypedValue = target.Id },
+            new NpgsqlParameter { Value = (object?)(version.Lsn ?? markerLsn) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint },
+            new NpgsqlParameter<string> { TypedValue = version.Stream },
+            new NpgsqlParameter<long[]> { TypedValue = [version.Position.Ledger, version.Position.Entry, version.Position.BatchIndex] },
+        ];
+
+        if (await LoadTableAsync(target, cancellationToken) is not null)
+        {
+            var older = Older("$1", "$2", "$3", $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
+            await using var delete = Command($"DELETE FROM {target.Qualified} t WHERE NOT {older}", Version()[1..]);
+            context.Deleted += await delete.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var olderMarker = Older("$2", "$3", "$4", "m.lsn", "m.stream", "m.position");
+        await using (var prune = Command(
+            $"DELETE FROM {_markers} m WHERE m.target = $1 AND m.key_text <> '{TruncateMarkerKey}' AND NOT {olderMarker}", Version()))
+        {
+            await prune.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var markers = Command(
+            $"""
+            INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at) VALUES ($1, '{TruncateMarkerKey}', $2, $3, $4, now())
+            ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream, position = excluded.position, updated_at = excluded.updated_at
+            """,
+            Version());
+        await markers.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Deletes every row whose column equals the value, in one transaction, leaving an erasure
+    /// marker for each key (<see cref="ChangeVersion.Erased"/>: newer than any change of the key with an
+    /// LSN or from the same stream), so that neither a replay nor a change still in flight brings it back.</summary>
+    public async Task<long> EraseAsync(PostgresTarget target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        var table = await LoadTableAsync(target, cancellationToken);
+        if (table is null || !table.Columns.TryGetValue(match.Column, out var type) || target.IsReserved(match.Column))
+        {
+            return 0;
+        }
+
+        if (Condition(match, type) is not var (condition, parameter))
+        {
+            return 0;
+        }
+
+        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
+        try
+        {
+            var keyTypes = table.KeyColumns.Select(k => table.Columns[k]).ToArray();
+            var selected = table.KeyColumns.Select((k, i) => PostgresTypes.SelectExpression(Quote(k), keyTypes[i]))
+                .Concat([Quote(target.LsnColumn), Quote(target.StreamColumn), Quote(target.PositionColumn)]);
+            var keys = new List<string>();
+            var lsns = new List<long?>();
+            var streams = new List<string>();
+            var ledgers = new List<long>();
+            var entries = new List<long>();
+            var batches = new List<long>();
+            await using (var delete = Command(
+                $"DELETE FROM {target.Qualified} WHERE {condition} RETURNING {string.Join(", ", selected)}",
+                parameter))
+            await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
+            {
+                var n = table.KeyColumns.Length;
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    var values = new FieldValue[n];
+                    for (var i = 0; i < n; i++)
+                    {
+                        values[i] = PostgresTypes.Read(reader, i, keyTypes[i]);
+                    }
+
+                    long? lsn = reader.IsDBNull(n) ? null : reader.GetInt64(n);
+                    var stream = reader.IsDBNull(n + 1) ? "erasure" : reader.GetString(n + 1);
+                    var position = reader.IsDBNull(n + 2) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n + 2);
+                    var after = new ChangeVersion(lsn, stream, new StreamPosition(position[0], position[1], (int)position[2])).Erased();
+                    keys.Add(new Row(table.KeyColumns, values).ToJson());
+                    lsns.Add(after.Lsn);
+                    streams.Add(after.Stream);
+                    ledgers.Add(after.Position.Ledger);
+                    entries.Add(after.Position.Entry);
+                    batches.Add(after.Position.BatchIndex);
+                }
+            }
+
+            if (keys.Count > 0)
+            {
+                await using var markers = Command(
+                    $"""
+                    INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                    SELECT $1, k, l, s, ARRAY[a, b, c], now() FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, l, s, a, b, c)
+                    ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
+                      position = excluded.position, updated_at = excluded.updated_at
+                    """,
+                    new NpgsqlParameter<string> { TypedValue = target.Id },
+                    new NpgsqlParameter<string[]> { TypedValue = [.. keys] },
+                    new NpgsqlParameter<long?[]> { TypedValue = [.. lsns] },
+                    new NpgsqlParameter<string[]> { TypedValue = [.. streams] },
+                    new NpgsqlParameter<long[]> { TypedValue = [.. ledgers] },
+                    new NpgsqlParameter<long[]> { TypedValue = [.. entries] },
+                    new NpgsqlParameter<long[]> { TypedValue = [.. batches] });
+                await markers.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await _transaction.CommitAsync(cancellationToken);
+            return keys.Count;
+        }
+        catch
+        {
+            await RollBackAsync();
+            throw;
+        }
+        finally
+        {
+            await _transaction.DisposeAsync();
+            _transaction = null;
+        }
+    }
+
+    /// <summary>How many rows hold the value in the column.</summary>
+    public async Task<long> CountAsync(PostgresTarget target, SubjectMatch match, CancellationToken cancellationToken)
+    {
+        var table = await LoadTableAsync(target, cancellationToken);
+        if (table is null || !table.Columns.TryGetValue(match.Column, out var type) || target.IsReserved(match.Column))
+        {
+            return 0;
+        }
+
+        if (Condition(match, type) is not var (condition, parameter))
+        {
+            return 0;
+        }
+
+        await using var count = Command($"SELECT count(*) FROM {target.Qualified} WHERE {condition}", parameter);
+        return (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>The condition that a row's column equals the subject value, and its parameter; null
+    /// for a NULL value (no subject is NULL). A value of the column's own kind is compared natively
+    /// (<c>col = $1</c>, or <c>col = CAST($1 AS type)</c> for types staged as text); a value of another
+    /// kind — an erasure request naming <c>customer_id</c> as the text <c>"7"</c> — is compared by its
+    /// canonical text with the column's text (<c>col::text = $1</c>), which never fails on bad input.</summary>
+    private static (string Sql, NpgsqlParameter Parameter)? Condition(SubjectMatch match, string type)
+    {
+        var value = match.Value;
+        if (value.IsNull)
+        {
+            return null;
+        }
+
+        var column = Quote(match.Column);
+        var kind = PostgresTypes.StageOf(type);
+        if (kind != StageKind.Text && PostgresTypes.Check(kind, value) is null)
+        {
+            return ($"{column} = $1", PostgresTypes.Parameter(kind, value));
+        }
+
+        var natural = value.Kind switch
+        {
+            ValueKind.Decimal or ValueKind.Int64 => type.StartsWith("numeric", StringComparison.Ordinal),
+            ValueKind.TimestampTz => type == "timestamp with time zone",
+            ValueKind.TimeTz => type == "time with time zone",
+            ValueKind.Json => type is "jsonb" or "json",
+            ValueKind.String => kind == StageKind.Text && !type.StartsWith("numeric", StringComparison.Ordinal)
+                && type is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
+            _ => false,
+        };
+        var text = new NpgsqlParameter<string> { TypedValue = value.ToText()!, NpgsqlDbType = NpgsqlDbType.Text };
+        return natural ? ($"{column} = CAST($1 AS {type})", text) : ($"{column}::text = $1", text);
+    }
+
+    private async Task<TableInfo?> LoadTableAsync(PostgresTarget target, CancellationToken cancellationToken)
+    {
+        if (_tables.TryGetValue(target.Id, out var table))
+        {
+            return table;
+        }
+
+        await using var command = Command(
+            """
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), coalesce(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)
+            FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+            """,
+            new NpgsqlParameter<string> { TypedValue = target.Qualified });
+        var columns = new Dictionary<string, string>(StringComparer.Ordinal);
+        var keys = new SortedList<int, string>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var name = reader.GetString(0);
+                columns[name] = reader.GetString(1);
+                var pk = reader.GetInt32(2);
+                if (pk > 0)
+                {
+                    keys.Add(pk, name);
+                }
+            }
+        }
+
+        table = columns.Count == 0 ? null : new TableInfo(columns, [.. keys.Values]);
+        _tables[target.Id] = table;
+        return table;
+    }
+
+    /// <summary>Forgets the cached shape of every table (after DDL by someone else).</summary>
+    public void ForgetTables() => _tables.Clear();
+
+    private NpgsqlCommand Command(string sql, params NpgsqlParameter[] parameters)
+    {
+        var command = new NpgsqlCommand(sql, _connection, _transaction);
+        command.Parameters.AddRange(parameters);
+        return command;
+    }
+
+    /// <summary>A statement of a group; <c>$1</c>, where it appears, is the target's id.</summary>
+    private static NpgsqlBatchCommand BatchCommand(string sql, string target)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        if (sql.Contains("$1", StringComparison.Ordinal))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target });
+        }
+
+        return command;
+    }
+
+    private async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, _connection, _transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    internal static string Describe(IEnumerable<string> names) => string.Join(", ", names.Select(Quote));
+
+    public async ValueTask DisposeAsync()
+    {
+        _tables.Clear();
+        await _connection.DisposeAsync();
+    }
+
+    private readonly record struct Pending(ChangeEvent Change, ChangeVersion Version);
+
+    /// <summary>The statements of a group: the general path (mark stale, inherit LSNs, write, markers,
+    /// counts) or, for upserts that all carry an LSN, one <see cref="Combined"/> statement.</summary>
+    private sealed record GroupSql(IReadOnlyList<string> MarkStale, string? InheritLsn, string? Write, string? Markers, string? Combined = null);
+
+    private readonly record struct StagedColumn(string Name, string Type, StageKind Kind, string Stage);
+
+    /// <summary>Changes of one segment with the same column names (upserts) or key names (deletes).</summary>
+    private sealed record Group(string[] Names, bool IsDelete)
+    {
+        public List<Pending> Rows { get; } = [];
+    }
+
+    private sealed class BatchContext(PostgresTarget target)
+    {
+        public PostgresTarget Target { get; } = target;
+
+        public int Upserted { get; set; }
+
+        public int Deleted { get; set; }
+
+        public int Stale { get; set; }
+
+        public List<RejectedChange> Rejected { get; } = [];
+
+        public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
+    }
+
+    /// <summary>What the writer knows of one target table.</summary>
+    private sealed class TableInfo(Dictionary<string, string> columns, string[] keyColumns)
+    {
+        /// <summary>Column name -> type as <c>format_type</c> prints it.</summary>
+        public Dictionary<string, string> Columns { get; } = columns;
+
+        /// <summary>Primary key columns in key order.</summary>
+        public string[] KeyColumns { get; } = keyColumns;
+
+        public bool HasKey(string[] keyNames) =>
+            keyNames.Length == KeyColumns.Length && keyNames.Order(StringComparer.Ordinal).SequenceEqual(KeyColumns.Order(StringComparer.Ordinal), StringComparer.Ordinal);
+
+        public bool HasVersionColumns(PostgresTarget target) =>
+            Columns.ContainsKey(target.LsnColumn) && Columns.ContainsKey(target.StreamColumn) && Columns.ContainsKey(target.PositionColumn);
+    }
+
+    /// <summary>Compares column-name arrays by content.</summary>
+    private sealed class NamesComparer : IEqualityComparer<string[]>
+    {
+        public static readonly NamesComparer Instance = new();
+
+        public bool Equals(string[]? x, string[]? y) =>
+            ReferenceEquals(x, y) || (x is not null && y is not null && x.AsSpan().SequenceEqual(y));
+
+        public int GetHashCode(string[] obj)
+        {
+            var hash = new HashCode();
+            foreach (var name in obj)
+            {
+                hash.Add(name, StringComparer.Ordinal);
+            }
+
+            return hash.ToHashCode();
+        }
+    }
+}

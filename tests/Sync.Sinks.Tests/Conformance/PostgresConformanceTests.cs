@@ -1,0 +1,24 @@
+using Sync.Engine.Sinks;
+using Sync.Sinks.Tests.Postgres;
+
+namespace Sync.Sinks.Tests.Conformance;
+
+/// <summary>The shared suite against a real PostgreSQL (SYNC_TEST_POSTGRES, set by ./scripts/test.sh);
+/// each test owns a schema and a state schema, dropped at the end.</summary>
+public sealed class PostgresConformanceTests : SinkConformanceTests
+{
+    protected override async Task<ISinkHarness> CreateHarnessAsync() => new PostgresHarness(await PostgresTestDb.OpenAsync());
+
+    private sealed class PostgresHarness(PostgresTestDb db) : ISinkHarness
+    {
+        public ISink Sink => db.Sink;
+
+        public TargetSpec Target(string table) => db.Target(table);
+
+        public Task RestartAsync() => db.ReopenAsync();
+
+        public Task<IReadOnlyList<string>> ReadAsync(TargetSpec target) => db.CanonicalRowsAsync(target.Table);
+
+        public ValueTask DisposeAsync() => db.DisposeAsync();
+    }
+}
