@@ -80,7 +80,8 @@ for project in tests/*.Tests/*.csproj; do
       m=$0; if (m ~ /<Message>/) { sub(/.*<Message>/,"",m); sub(/<\/Message>.*/,"",m) } else m="no reason given"
       print "  skipped: " n ": " m }' "$work/$name.trx"
   # Show failures and skips with their reasons; the full log is in the temp folder meanwhile.
-  grep -E "^\s+Failed |Error Message|Assert\.|Expected|Actual" "$out" | head -200
+  # Each failure with its message and the top of its stack trace.
+  awk '/^  Failed /{show=1; n=0} show{print; n++} /^  Stack Trace:/{if (show) {left=4}} left>0 && !/Stack Trace/{left--; if (left==0) show=0}' "$out" | head -300
   summary="$(grep -E "^(Passed|Failed)!" "$out" | tail -n 1)"
   if [[ -z "$summary" && $code -eq 0 ]] && grep -q "No test is available" "$out"; then
     echo "$name: no tests"; continue

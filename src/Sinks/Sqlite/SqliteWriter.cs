@@ -659,7 +659,8 @@ internal sealed class SqliteWriter : IDisposable
         {
             return column.Type switch
             {
-                LogicalType.Boolean or LogicalType.Int8 or LogicalType.Int16 or LogicalType.Int32 or LogicalType.Int64 => "INTEGER",
+                LogicalType.Boolean => "BOOLEAN",
+                LogicalType.Int8 or LogicalType.Int16 or LogicalType.Int32 or LogicalType.Int64 => "INTEGER",
                 LogicalType.Float32 or LogicalType.Float64 => "REAL",
                 LogicalType.Bytes or LogicalType.Bits => "BLOB",
                 _ => "TEXT",
@@ -668,7 +669,8 @@ internal sealed class SqliteWriter : IDisposable
 
         return image.Values[index].Kind switch
         {
-            ValueKind.Boolean or ValueKind.Int64 => "INTEGER",
+            ValueKind.Boolean => "BOOLEAN",
+            ValueKind.Int64 => "INTEGER",
             ValueKind.Double => "REAL",
             ValueKind.Bytes => "BLOB",
             _ => "TEXT",

@@ -137,6 +137,37 @@ public abstract class SinkConformanceTests
     }
 
     [Fact]
+    public async Task Every_value_kind_the_decoder_produces_is_stored_exactly()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("kinds");
+        (string Name, FieldValue Value, ColumnSchema Schema)[] columns =
+        [
+            ("flag", FieldValue.FromBoolean(true), new ColumnSchema("flag", LogicalType.Boolean, true)),
+            ("count", FieldValue.FromInt64(-9_007_199_254_740_993), new ColumnSchema("count", LogicalType.Int64, true)),
+            ("ratio", FieldValue.FromDouble(0.1), new ColumnSchema("ratio", LogicalType.Float64, true)),
+            ("label", FieldValue.FromString("Zoë"), new ColumnSchema("label", LogicalType.String, true)),
+            ("price", FieldValue.FromDecimalText("-123.45"), new ColumnSchema("price", LogicalType.Decimal, true, "org.apache.kafka.connect.data.Decimal", Precision: 10, Scale: 2)),
+            ("big", FieldValue.FromDecimalText("1234567890123456789012345678901234567.890"), new ColumnSchema("big", LogicalType.VariableDecimal, true, "io.debezium.data.VariableScaleDecimal")),
+            ("born", FieldValue.FromDate(-1), new ColumnSchema("born", LogicalType.Date, true, "io.debezium.time.Date")),
+            ("opens", FieldValue.FromTime(34_200_123_456_000), new ColumnSchema("opens", LogicalType.Time, true, "io.debezium.time.MicroTime", Precision: 6)),
+            ("seen", FieldValue.FromTimestamp(-1, TimeUnit.Microseconds), new ColumnSchema("seen", LogicalType.Timestamp, true, "io.debezium.time.MicroTimestamp", Precision: 6)),
+            ("at", FieldValue.FromTimestampTz("2025-06-02T09:00:10.123456Z"), new ColumnSchema("at", LogicalType.TimestampTz, true, "io.debezium.time.ZonedTimestamp")),
+            ("uid", FieldValue.FromUuid("6F1E7C2A-3B4D-4E5F-8A9B-0C1D2E3F4A5B"), new ColumnSchema("uid", LogicalType.Uuid, true, "io.debezium.data.Uuid")),
+            ("doc", FieldValue.FromJson("{\"a\":[1,2]}"), new ColumnSchema("doc", LogicalType.Json, true, "io.debezium.data.Json")),
+            ("raw", FieldValue.FromBytes([0, 1, 254, 255]), new ColumnSchema("raw", LogicalType.Bytes, true)),
+            ("wait", FieldValue.FromInterval(93_784_500_000), new ColumnSchema("wait", LogicalType.Interval, true, "io.debezium.time.MicroDuration")),
+        ];
+        var change = Change.Create(("id", 1), 10, [.. columns.Select(c => (c.Name, (object?)c.Value))])
+            .WithSchema([new ColumnSchema("id", LogicalType.Int32, false), .. columns.Select(c => c.Schema)]);
+
+        var result = await ApplyAsync(h, t, change);
+
+        Assert.Empty(result.Rejected);
+        Assert.Equal(Canonical(change.After!), Assert.Single(await h.ReadAsync(t)));
+    }
+
+    [Fact]
     public async Task A_column_added_mid_stream_is_stored()
     {
         await using var h = await CreateHarnessAsync();

@@ -56,7 +56,7 @@ public sealed class SqliteConformanceTests : SinkConformanceTests
             while (reader.Read())
             {
                 var cells = Enumerable.Range(0, reader.FieldCount)
-                    .Select(i => (Name: reader.GetName(i), Value: Canonical(reader.GetValue(i))))
+                    .Select(i => (Name: reader.GetName(i), Value: reader.GetDataTypeName(i) == "BOOLEAN" && reader.GetValue(i) is long flag ? (flag != 0 ? "true" : "false") : Canonical(reader.GetValue(i))))
                     .OrderBy(c => c.Name, StringComparer.Ordinal)
                     .Select(c => $"{c.Name}={c.Value}");
                 rows.Add(string.Join('|', cells));

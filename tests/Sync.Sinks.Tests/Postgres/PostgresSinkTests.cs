@@ -53,7 +53,7 @@ public sealed class PostgresSinkTests
         ("instant", FieldValue.FromTimestampTz(pre1970 ? "1969-07-20T20:17:40.5Z" : "2024-02-29T23:59:59.999999Z")),
         ("zoned_clock", FieldValue.FromTimeTz("10:15:30.25Z")),
         ("uid", FieldValue.FromUuid("7f2c3a9e-1b4d-4c8e-9a0f-1234567890ab")),
-        ("doc", FieldValue.FromJson("{\"a\": [1, 2.50, null], \"b\": {\"c\": \"漢\"}}")),
+        ("doc", FieldValue.FromJson("{\"a\":[1,2.50,null],\"b\":{\"c\":\"漢\"}}")),
         ("bits", new byte[] { 0b1010_0001, 0b0000_0001 }),
         ("mood", "happy"),
         ("span", FieldValue.FromInterval(pre1970 ? -1_500_000 : ((26L * 3600) + 3) * 1_000_000 + 4))).WithSchema(EveryType);

@@ -113,6 +113,25 @@ internal sealed class PostgresTestDb : IAsyncDisposable
 
     /// <summary>Every live row as <c>col=value|…</c> (columns by name, canonical <see cref="FieldValue.ToText"/>
     /// text, version columns left out), rows sorted; empty when the table does not exist.</summary>
+    /// <summary>A value's canonical text; jsonb comes back with PostgreSQL's spacing, so JSON is
+    /// compared minified.</summary>
+    private static string Canonical(FieldValue value)
+    {
+        if (value.Kind != ValueKind.Json)
+        {
+            return value.ToText() ?? "null";
+        }
+
+        using var document = System.Text.Json.JsonDocument.Parse(value.AsText);
+        var buffer = new System.IO.MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            document.RootElement.WriteTo(writer);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
     public Task<IReadOnlyList<string>> CanonicalRowsAsync(string table) => CanonicalRowsAsync(Schema, table);
 
     public static async Task<IReadOnlyList<string>> CanonicalRowsAsync(string schema, string table)
@@ -149,7 +168,7 @@ internal sealed class PostgresTestDb : IAsyncDisposable
             while (await reader.ReadAsync())
             {
                 rows.Add(string.Join('|', columns
-                    .Select((c, i) => (c.Name, Value: PostgresTypes.Read(reader, i, c.Type).ToText() ?? "null"))
+                    .Select((c, i) => (c.Name, Value: Canonical(PostgresTypes.Read(reader, i, c.Type))))
                     .OrderBy(c => c.Name, StringComparer.Ordinal)
                     .Select(c => $"{c.Name}={c.Value}")));
             }

@@ -588,7 +588,7 @@ public sealed class SqliteSinkTests
 
         Assert.Equal(
             [
-                "id INTEGER pk1", "price TEXT", "flag INTEGER", "small INTEGER", "ratio REAL", "born TEXT",
+                "id INTEGER pk1", "price TEXT", "flag BOOLEAN", "small INTEGER", "ratio REAL", "born TEXT",
                 "seen TEXT", "uid TEXT", "doc TEXT", "bits BLOB", "wait TEXT",
             ],
             db.Columns("typed"));
@@ -607,7 +607,7 @@ public sealed class SqliteSinkTests
             "loose",
             Change.Create(key: ("id", "a"), lsn: 10, ("n", 1L), ("d", 1.5), ("b", false), ("bytes", new byte[] { 1 }), ("dec", 1.10m), ("nothing", null)));
 
-        Assert.Equal(["id TEXT pk1", "n INTEGER", "d REAL", "b INTEGER", "bytes BLOB", "dec TEXT", "nothing TEXT"], db.Columns("loose"));
+        Assert.Equal(["id TEXT pk1", "n INTEGER", "d REAL", "b BOOLEAN", "bytes BLOB", "dec TEXT", "nothing TEXT"], db.Columns("loose"));
         Assert.Equal(["a|1|1.5|0|x'01'|1.10|NULL"], db.Table("loose"));
     }
 }
