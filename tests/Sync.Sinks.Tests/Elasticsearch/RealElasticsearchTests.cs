@@ -5,23 +5,9 @@ using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
 using Sync.Sinks.Elasticsearch;
 using Sync.Testing.Changes;
+using Sync.Testing.Docker;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
-
-/// <summary>A fact that runs only where a Docker engine is reachable; elsewhere it is skipped with the reason.</summary>
-public sealed class DockerFactAttribute : FactAttribute
-{
-    public DockerFactAttribute()
-    {
-        if (!DockerIsAvailable())
-        {
-            Skip = "Docker is not available";
-        }
-    }
-
-    private static bool DockerIsAvailable() =>
-        !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")) || File.Exists("/var/run/docker.sock");
-}
 
 /// <summary>The sink against a real single-node Elasticsearch in a container (Testcontainers): the
 /// behaviours the fake models, checked against the real server where Docker exists.</summary>
