@@ -106,6 +106,15 @@ public static class ConfigLoader
                 BindTarget(binder, node, path, options, sinks, types);
                 materializers.Add(new(name, options));
                 CheckReference(binder, path, "source", options.Source, Declared(root, "sources"));
+                if (sources.TryGetValue(options.Source, out var source) && source.Type == "pulsar")
+                {
+                    // A pattern must name its namespace, the one listed for new topics.
+                    foreach (var message in Sources.Pulsar.PulsarSourceOptions.ValidateTopics(path, options.Topics, options.TopicPattern))
+                    {
+                        binder.Problem(binder.Lines.GetValueOrDefault($"{path}.topicPattern", binder.Lines.GetValueOrDefault(path)), $"{path}.topicPattern", message);
+                    }
+                }
+
                 CheckReference(binder, path, "sink", options.Sink, Declared(root, "sinks"));
                 if (!types.Formats.Contains(options.Format))
                 {

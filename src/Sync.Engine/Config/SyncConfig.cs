@@ -57,6 +57,7 @@ public sealed class ComponentTypes
     {
         var types = new ComponentTypes();
         types.Sources["file"] = typeof(Sources.File.FileSourceOptions);
+        types.Sources["pulsar"] = typeof(Sources.Pulsar.PulsarSourceOptions);
         return types;
     }
 }

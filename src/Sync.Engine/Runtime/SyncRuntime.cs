@@ -53,7 +53,7 @@ public sealed class SyncComponents
         }
     }
 
-    public static IEnumerable<ISourceFactory> EngineSources => [new FileSourceFactory()];
+    public static IEnumerable<ISourceFactory> EngineSources => [new FileSourceFactory(), new Sources.Pulsar.PulsarSourceFactory()];
 }
 
 /// <summary>How a run starts: from the checkpoint, or from the first message (backfill).</summary>
@@ -139,7 +139,7 @@ public sealed class SyncRuntime
         {
             var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
             var source = _config.Sources[options.Source];
-            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill);
+            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
             await using var deadLetters = new DeadLetterWriter(deadLetterPath, name);

@@ -40,7 +40,14 @@ public sealed record SourceReadRequest(
     string Materializer,
     Func<string, bool> TopicFilter,
     IReadOnlyDictionary<string, StreamPosition> Checkpoint,
-    bool FromBeginning);
+    bool FromBeginning)
+{
+    /// <summary>The materializer's <c>topics</c>, for sources that subscribe by name (Pulsar); null when it has a pattern.</summary>
+    public IReadOnlyList<string>? Topics { get; init; }
+
+    /// <summary>The materializer's <c>topicPattern</c>, for sources that subscribe by pattern (Pulsar); null when it lists topics.</summary>
+    public string? TopicPattern { get; init; }
+}
 
 /// <summary>Opens readers of one source type.</summary>
 public interface ISourceFactory

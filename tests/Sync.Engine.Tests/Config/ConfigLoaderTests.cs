@@ -167,6 +167,26 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void A_topic_pattern_on_a_pulsar_source_must_name_its_namespace()
+    {
+        var text = """
+            sources:
+              bus: { type: pulsar, serviceUrl: 'pulsar://127.0.0.1:6650' }
+            sinks:
+              local: { type: memory, path: out.db }
+            materializers:
+              users: { source: bus, topicPattern: '.*users', sink: local, table: users }
+              orders: { source: bus, topicPattern: 'persistent://public/default/db[0-9]+\.orders', sink: local, table: orders }
+            """;
+
+        var e = Assert.Throws<ConfigException>(() => Parse(text));
+
+        var problem = Assert.Single(e.Problems);
+        Assert.Equal(6, problem.Line);
+        Assert.StartsWith("materializers.users.topicPattern (.*users) must begin with a literal persistent://tenant/namespace/", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_topic_pattern_matches_whole_topic_names()
     {
         var config = Parse(Valid.Replace("topics: [persistent://public/default/db1.public.users]", "topicPattern: 'persistent://public/default/db[0-9]+\\.public\\.users'", StringComparison.Ordinal));

@@ -1,0 +1,273 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Sources.File;
+using Sync.Pulsar;
+
+namespace Sync.Engine.Sources.Pulsar;
+
+/// <summary>Reads one materializer's topics (a list or a pattern) through one durable subscription.
+/// The subscription's position lives on the broker, so <see cref="Cursor"/> is empty; a batch is
+/// acknowledged only when the runner calls <see cref="AcknowledgeAsync"/> after the sink committed.
+/// <para>Resume: the broker delivers from the subscription's mark-delete position. With an ordered
+/// subscription (failover, exclusive) messages at or before the sink's checkpoint of their topic
+/// partition, or at or before what this reader already delivered (a redelivery after a reconnect),
+/// are skipped and acknowledged without being applied. With shared and key-shared nothing is
+/// skipped: another consumer may have held a message that comes to this one later, and the
+/// sink's never-regress rule makes a re-apply harmless.</para>
+/// <para>Backfill (<see cref="SourceReadRequest.FromBeginning"/>) is not this reader's: the
+/// factory opens a <see cref="PulsarBackfillReader"/>, which leaves the subscription alone.</para></summary>
+public sealed class PulsarSourceReader : ISourceReader
+{
+    private static readonly IReadOnlyDictionary<string, StreamPosition> NoCursor = new Dictionary<string, StreamPosition>();
+
+    private readonly string _sourceName;
+    private readonly PulsarSourceOptions _options;
+    private readonly SourceReadRequest _request;
+    private readonly bool _ordered;
+    private readonly Dictionary<string, StreamPosition> _delivered = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StreamPosition> _committed = new(StringComparer.Ordinal);
+    private readonly List<PulsarMessage> _unacknowledged = [];
+    private PulsarClient? _client;
+    private IPulsarConsumer? _consumer;
+
+    public PulsarSourceReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(request);
+        _sourceName = sourceName;
+        _options = options;
+        _request = request;
+        _ordered = options.SubscriptionType is PulsarSubscriptionType.Failover or PulsarSubscriptionType.Exclusive;
+        if (_ordered && !request.FromBeginning)
+        {
+            foreach (var (stream, position) in request.Checkpoint)
+            {
+                _delivered[stream] = position;
+                _committed[stream] = position;
+            }
+        }
+    }
+
+    /// <summary>The subscription name: the configured one, or <c>sync-&lt;materializer&gt;</c>.</summary>
+    public string SubscriptionName => _options.Subscription ?? $"sync-{_request.Materializer}";
+
+    /// <summary>Messages skipped because the sink already held them (for tests and logs).</summary>
+    public long Skipped { get; private set; }
+
+    /// <summary>The consumer, once the first read opened it.</summary>
+    public IPulsarConsumer? Consumer => _consumer;
+
+    public IReadOnlyDictionary<string, StreamPosition> Cursor => NoCursor;
+
+    public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
+    {
+        var consumer = _consumer ?? await OpenAsync(cancellationToken);
+        var records = new List<SourceRecord>(Math.Min(maxRecords, 1024));
+        var skipped = new List<PulsarMessage>();
+        CancellationTokenSource? lingering = null;
+        try
+        {
+            while (records.Count < maxRecords)
+            {
+                PulsarMessage message;
+                try
+                {
+                    message = await consumer.ReceiveAsync(lingering?.Token ?? cancellationToken);
+                }
+                catch (OperationCanceledException) when (records.Count > 0)
+                {
+                    // Linger over, or stopping: what was read is still applied and acknowledged.
+                    break;
+                }
+                catch (PulsarObjectClosedException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw new OperationCanceledException(cancellationToken);
+                }
+                catch (PulsarException e)
+                {
+                    throw new SourceException($"source {_sourceName}: receiving for {_request.Materializer} on {consumer.Topic} failed: {e.Message}", e);
+                }
+
+                var position = PulsarConnections.Position(message.Id);
+                if (_ordered && _delivered.TryGetValue(message.Topic, out var done) && position <= done)
+                {
+                    // A redelivery. Acknowledged now only when the sink holds it; one delivered but
+                    // not yet committed (a reconnect mid-batch) waits for its batch's acknowledgement.
+                    if (_committed.TryGetValue(message.Topic, out var committed) && position <= committed)
+                    {
+                        skipped.Add(message);
+                    }
+                    else
+                    {
+                        _unacknowledged.Add(message);
+                        Skipped++;
+                    }
+
+                    continue;
+                }
+
+                if (_ordered)
+                {
+                    _delivered[message.Topic] = position;
+                }
+
+                _unacknowledged.Add(message);
+                records.Add(new SourceRecord(PulsarConnections.ToSourceMessage(message), null));
+                if (lingering is null)
+                {
+                    lingering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    lingering.CancelAfter(linger);
+                }
+            }
+        }
+        finally
+        {
+            lingering?.Dispose();
+            if (skipped.Count > 0)
+            {
+                // Already durable in the sink: acknowledged at once, never applied again.
+                Skipped += skipped.Count;
+                await AckAsync(consumer, skipped, CancellationToken.None);
+            }
+        }
+
+        return records;
+    }
+
+    public async ValueTask AcknowledgeAsync(CancellationToken cancellationToken)
+    {
+        if (_consumer is null || _unacknowledged.Count == 0)
+        {
+            return;
+        }
+
+        await AckAsync(_consumer, _unacknowledged, cancellationToken);
+        if (_ordered)
+        {
+            foreach (var message in _unacknowledged)
+            {
+                var position = PulsarConnections.Position(message.Id);
+                if (!_committed.TryGetValue(message.Topic, out var committed) || position > committed)
+                {
+                    _committed[message.Topic] = position;
+                }
+            }
+        }
+
+        _unacknowledged.Clear();
+    }
+
+    private async ValueTask AckAsync(IPulsarConsumer consumer, List<PulsarMessage> messages, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_ordered)
+            {
+                // In order per topic partition: the furthest message of each acknowledges the rest
+                // (a redelivered copy may come after it in the list).
+                var last = new Dictionary<string, PulsarMessage>(StringComparer.Ordinal);
+                foreach (var message in messages)
+                {
+                    if (!last.TryGetValue(message.Topic, out var furthest) || message.Id.CompareTo(furthest.Id) > 0)
+                    {
+                        last[message.Topic] = message;
+                    }
+                }
+
+                foreach (var message in last.Values)
+                {
+                    await consumer.AcknowledgeCumulativeAsync(message, cancellationToken);
+                }
+            }
+            else
+            {
+                await consumer.AcknowledgeAsync(messages, cancellationToken);
+            }
+        }
+        catch (PulsarException)
+        {
+            // A lost acknowledgement only means the broker delivers these again; the sink holds
+            // them already (its checkpoint and never-regress), so the run goes on.
+        }
+    }
+
+    private async Task<IPulsarConsumer> OpenAsync(CancellationToken cancellationToken)
+    {
+        var consumerOptions = new ConsumerOptions
+        {
+            Topic = _request.TopicPattern ?? _request.Topics?.FirstOrDefault() ?? "none",
+            TopicIsPattern = _request.TopicPattern is not null,
+            PatternDiscoveryPeriod = _options.PatternDiscoveryInterval,
+            SubscriptionName = SubscriptionName,
+            SubscriptionType = PulsarConnections.Map(_options.SubscriptionType),
+            InitialPosition = _options.InitialPosition == PulsarInitialPosition.Latest ? SubscriptionInitialPosition.Latest : SubscriptionInitialPosition.Earliest,
+            ReadCompacted = _options.ReadCompacted,
+            ReceiverQueueSize = _options.ReceiverQueueSize,
+            ConsumerName = $"sync-{_request.Materializer}-{Environment.MachineName}-{Environment.ProcessId}",
+        };
+        var problems = PulsarSourceOptions.ValidateTopics($"materializers.{_request.Materializer}", _request.Topics, _request.TopicPattern);
+        if (problems.Count > 0)
+        {
+            throw new SourceException(string.Join("; ", problems));
+        }
+
+        if (_request.TopicPattern is null && _request.Topics is not { Count: > 0 })
+        {
+            throw new SourceException($"materializers.{_request.Materializer}: a pulsar source needs the materializer's topics or topicPattern");
+        }
+
+        _client = PulsarConnections.Client(_options);
+        try
+        {
+            _consumer = _request.TopicPattern is not null
+                ? await _client.SubscribeAsync(consumerOptions, cancellationToken)
+                : await _client.SubscribeAsync(_request.Topics!, consumerOptions, cancellationToken);
+        }
+        catch (PulsarException e)
+        {
+            await DisposeAsync();
+            throw new SourceException($"source {_sourceName}: subscribing {SubscriptionName} for {_request.Materializer} failed: {e.Message}", e);
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+
+        return _consumer;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_consumer is not null)
+        {
+            await _consumer.DisposeAsync();
+            _consumer = null;
+        }
+
+        if (_client is not null)
+        {
+            await _client.DisposeAsync();
+            _client = null;
+        }
+    }
+}
+
+/// <summary>Opens <see cref="PulsarSourceReader"/>s and <see cref="PulsarTopicLog"/>s.</summary>
+public sealed class PulsarSourceFactory : ISourceFactory
+{
+    public string Type => "pulsar";
+
+    /// <summary>A <see cref="PulsarBackfillReader"/> for a backfill, else a <see cref="PulsarSourceReader"/>.</summary>
+    public ISourceReader Open(ComponentConfig source, SourceReadRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(request);
+        var options = (PulsarSourceOptions)source.Options;
+        return request.FromBeginning
+            ? new PulsarBackfillReader(source.Name, options, request)
+            : new PulsarSourceReader(source.Name, options, request);
+    }
+
+    public Topics.ITopicLog OpenLog(ComponentConfig source) => new PulsarTopicLog(source.Name, (PulsarSourceOptions)source.Options);
+}

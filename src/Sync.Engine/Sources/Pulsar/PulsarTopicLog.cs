@@ -1,0 +1,357 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Sync.Engine.Changes;
+using Sync.Engine.Sources.File;
+using Sync.Engine.Topics;
+using Sync.Pulsar;
+using Sync.Pulsar.Admin;
+
+namespace Sync.Engine.Sources.Pulsar;
+
+/// <summary>A Pulsar source's topics as erasure, status and dump see them. The topics are those of
+/// the source's <see cref="PulsarSourceOptions.Namespaces"/> (listed through the admin API) that
+/// the caller's filter accepts; a partitioned topic is read partition by partition, and its
+/// messages carry the partition's name, as the runtime's checkpoints do.
+/// <list type="bullet">
+/// <item>Reads (compacted and raw) are non-durable readers from the earliest message up to the
+/// topic's last message id taken when the read starts; they leave no subscription behind.</item>
+/// <item><see cref="EndsAsync"/> reports <c>Behind</c> as null: ledger and entry ids do not count
+/// messages (ledgers roll over, entries hold batches), and a scan per status call is too dear.</item>
+/// <item>A tombstone goes to the partition named, or, for a partitioned topic named by its base
+/// name, to the partition the Java client's default router picks for the key text.</item>
+/// </list></summary>
+public sealed class PulsarTopicLog : ITopicLog
+{
+    private readonly string _sourceName;
+    private readonly PulsarSourceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<string, IPulsarProducer> _producers = new(StringComparer.Ordinal);
+    private PulsarClient? _client;
+    private PulsarAdminClient? _admin;
+    private string? _retentionNote;
+
+    public PulsarTopicLog(string sourceName, PulsarSourceOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _sourceName = sourceName;
+        _options = options;
+        _time = time ?? TimeProvider.System;
+    }
+
+    private PulsarClient Client => _client ??= PulsarConnections.Client(_options);
+
+    private PulsarAdminClient Admin => _admin ??= PulsarConnections.Admin(_sourceName, _options, "reading the topics for erasure and status");
+
+    /// <summary>Read once from the admin API (topic and namespace retention) and kept: the interface
+    /// makes it a property, so the first read waits for the answers.</summary>
+    public string RetentionNote =>
+        _retentionNote ??= Task.Run(() => DescribeRetentionAsync(CancellationToken.None)).GetAwaiter().GetResult();
+
+    public IAsyncEnumerable<SourceMessage> ReadCompactedAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken) =>
+        ReadAllAsync(topicFilter, compacted: true, cancellationToken);
+
+    public IAsyncEnumerable<SourceMessage> ScanRawAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken) =>
+        ReadAllAsync(topicFilter, compacted: false, cancellationToken);
+
+    private async IAsyncEnumerable<SourceMessage> ReadAllAsync(Func<string, bool> topicFilter, bool compacted, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var stream in await StreamsAsync(topicFilter, cancellationToken))
+        {
+            if (!compacted)
+            {
+                await foreach (var message in ReadStreamAsync(stream, compacted: false, cancellationToken))
+                {
+                    yield return message;
+                }
+
+                continue;
+            }
+
+            // The broker's compacted ledger covers messages up to the compaction horizon; what came
+            // after it is delivered raw. Latest per key over both is the view; keyless messages
+            // and keys whose latest message is a tombstone are left out, as the compactor does.
+            var latest = new Dictionary<string, SourceMessage>(StringComparer.Ordinal);
+            await foreach (var message in ReadStreamAsync(stream, compacted: true, cancellationToken))
+            {
+                if (message.Key.Text is { } key)
+                {
+                    latest.Remove(key);
+                    latest[key] = message;
+                }
+            }
+
+            foreach (var message in latest.Values.OrderBy(m => m.Position))
+            {
+                if (!message.IsTombstone)
+                {
+                    yield return message;
+                }
+            }
+        }
+    }
+
+    /// <summary>One topic partition (or unpartitioned topic) from the earliest message up to the
+    /// last id taken at the start.</summary>
+    private async IAsyncEnumerable<SourceMessage> ReadStreamAsync(string stream, bool compacted, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var reader = (PulsarConsumer)await Client.SubscribeAsync(
+            new ConsumerOptions
+            {
+                Topic = stream,
+                SubscriptionName = $"sync-log-{Guid.NewGuid():N}",
+                SubscriptionType = SubscriptionType.Exclusive,
+                StartMessageId = MessageId.Earliest,
+                ReadCompacted = compacted,
+            },
+            cancellationToken);
+        var last = await reader.GetLastMessageIdAsync(cancellationToken);
+        if ((long)last.EntryId < 0)
+        {
+            yield break;
+        }
+
+        while (true)
+        {
+            PulsarMessage message;
+            if (compacted)
+            {
+                // The compacted view ends before the last id when compaction removed the last
+                // message (a tombstone): stop once nothing more comes for a while.
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                idle.CancelAfter(_options.CompactedReadIdle);
+                try
+                {
+                    message = await reader.ReceiveAsync(idle.Token);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    yield break;
+                }
+            }
+            else
+            {
+                message = await reader.ReceiveAsync(cancellationToken);
+            }
+
+            yield return PulsarConnections.ToSourceMessage(message);
+
+            if (message.Id.CompareTo(last) >= 0)
+            {
+                yield break;
+            }
+        }
+    }
+
+    public async ValueTask<IReadOnlyList<TopicEnd>> EndsAsync(Func<string, bool> topicFilter, IReadOnlyDictionary<string, StreamPosition> after, CancellationToken cancellationToken)
+    {
+        var ends = new List<TopicEnd>();
+        foreach (var stream in await StreamsAsync(topicFilter, cancellationToken))
+        {
+            await using var reader = (PulsarConsumer)await Client.SubscribeAsync(
+                new ConsumerOptions
+                {
+                    Topic = stream,
+                    SubscriptionName = $"sync-status-{Guid.NewGuid():N}",
+                    SubscriptionType = SubscriptionType.Exclusive,
+                    StartMessageId = MessageId.Latest,
+                    ReceiverQueueSize = 1,
+                },
+                cancellationToken);
+            var last = PulsarConnections.Position(await reader.GetLastMessageIdAsync(cancellationToken));
+            long? behind = after.TryGetValue(stream, out var position) && position >= last ? 0 : null;
+            ends.Add(new TopicEnd(stream, last, behind));
+        }
+
+        return ends;
+    }
+
+    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken)
+    {
+        if (key.Text is not { } text)
+        {
+            throw new ArgumentException("a tombstone needs a key", nameof(key));
+        }
+
+        OutgoingMessage tombstone;
+        if (key.IsBase64)
+        {
+            var bytes = key.GetBytes();
+            if (Convert.ToBase64String(bytes) != text)
+            {
+                // The client sends binary keys in canonical base64; anything else would not be the
+                // same key text, and compaction compares key text.
+                throw new SourceException($"the base64 key of a tombstone on {topic} is not in canonical form and cannot be reproduced exactly");
+            }
+
+            tombstone = OutgoingMessage.Tombstone(bytes);
+        }
+        else
+        {
+            tombstone = OutgoingMessage.Tombstone(text);
+        }
+
+        tombstone = tombstone with { EventTimeMs = (ulong)_time.GetUtcNow().ToUnixTimeMilliseconds() };
+        if (!_producers.TryGetValue(topic, out var producer))
+        {
+            producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic }, cancellationToken);
+            _producers[topic] = producer;
+        }
+
+        return PulsarConnections.Position(await producer.SendAsync(tombstone, cancellationToken));
+    }
+
+    public async ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken)
+    {
+        var streams = TopicName.PartitionIndex(topic) >= 0 ? 0 : await Admin.GetPartitionCountAsync(topic, cancellationToken);
+        var names = streams == 0 ? [topic] : Enumerable.Range(0, streams).Select(i => TopicName.Partition(topic, i)).ToList();
+        foreach (var name in names)
+        {
+            var outcome = await CompactOneAsync(name, cancellationToken);
+            if (!outcome.Succeeded)
+            {
+                return outcome;
+            }
+        }
+
+        return new CompactionOutcome("SUCCESS", null);
+    }
+
+    private async Task<CompactionOutcome> CompactOneAsync(string topic, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Admin.TriggerCompactionAsync(topic, cancellationToken);
+        }
+        catch (PulsarAdminException e) when (e.StatusCode == HttpStatusCode.Conflict)
+        {
+            // One is already running: wait for it. Its horizon may end before our tombstones;
+            // erasure's verification (a compacted read) tells.
+        }
+        catch (PulsarAdminException e)
+        {
+            return new CompactionOutcome("ERROR", null, e.Message);
+        }
+
+        while (true)
+        {
+            CompactionStatus status;
+            try
+            {
+                status = await Admin.GetCompactionStatusAsync(topic, cancellationToken);
+            }
+            catch (PulsarAdminException e)
+            {
+                return new CompactionOutcome("ERROR", null, e.Message);
+            }
+
+            switch (status.State)
+            {
+                case CompactionState.Success:
+                    return new CompactionOutcome("SUCCESS", null);
+                case CompactionState.Error:
+                    return new CompactionOutcome("ERROR", null, status.LastError ?? "the broker reports ERROR without a reason");
+            }
+
+            await Task.Delay(_options.CompactionPollInterval, _time, cancellationToken);
+        }
+    }
+
+    /// <summary>Topic partitions (or unpartitioned topics) of the source's namespaces that the filter
+    /// accepts, by base name or by partition name, in name order.</summary>
+    private async Task<IReadOnlyList<string>> StreamsAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken)
+    {
+        var streams = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var ns in _options.Namespaces)
+        {
+            IReadOnlyList<string> topics;
+            try
+            {
+                topics = await Admin.ListTopicsAsync(ns, cancellationToken);
+            }
+            catch (PulsarAdminException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                continue;
+            }
+
+            foreach (var topic in topics)
+            {
+                if (topicFilter(topic) || topicFilter(TopicName.BaseName(topic)))
+                {
+                    streams.Add(topic);
+                }
+            }
+        }
+
+        return [.. streams];
+    }
+
+    private async Task<string> DescribeRetentionAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var parts = new List<string>();
+        try
+        {
+            foreach (var ns in _options.Namespaces)
+            {
+                var policy = await Admin.GetNamespaceRetentionAsync(ns, cancellationToken);
+                parts.Add($"namespace {ns}: {Describe(policy, now)}");
+                foreach (var topic in (await Admin.ListTopicsAsync(ns, cancellationToken)).Select(TopicName.BaseName).Distinct(StringComparer.Ordinal))
+                {
+                    if (await Admin.GetTopicRetentionAsync(topic, cancellationToken) is { } own)
+                    {
+                        parts.Add($"topic {topic}: {Describe(own, now)}");
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is PulsarException or HttpRequestException or TaskCanceledException or SourceException)
+        {
+            parts.Add($"retention could not be read ({e.Message}); raw messages stay until the broker's retention expires, which is unknown here");
+        }
+
+        var text = new StringBuilder("Pulsar keeps acknowledged raw messages (the superseded and erased ones included) until retention expires, and unacknowledged ones in any subscription's backlog for as long as they stay unacknowledged; compaction removes them from the compacted view only. ");
+        text.AppendJoin("; ", parts);
+        return text.ToString();
+    }
+
+    private static string Describe(RetentionPolicy? policy, DateTimeOffset now)
+    {
+        if (policy is null)
+        {
+            return "no retention set (the broker default applies, 0 minutes unless the cluster changed it: acknowledged messages go when their ledger is trimmed)";
+        }
+
+        var size = policy.RetentionSizeInMB switch
+        {
+            < 0 => "unlimited size",
+            0 => "no size allowance",
+            var mb => string.Create(CultureInfo.InvariantCulture, $"up to {mb} MB"),
+        };
+        return policy.RetentionTimeInMinutes switch
+        {
+            < 0 => $"unlimited time ({size}): raw messages stay until the topic is truncated or deleted",
+            0 => $"0 minutes ({size}): acknowledged raw messages go when their ledger is trimmed",
+            var minutes => string.Create(CultureInfo.InvariantCulture, $"{minutes} minutes ({size}) after their ledger is closed: a message acknowledged now leaves no earlier than {now.AddMinutes(minutes).UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}, later while its ledger is still being written"),
+        };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var producer in _producers.Values)
+        {
+            await producer.DisposeAsync();
+        }
+
+        _producers.Clear();
+        if (_client is not null)
+        {
+            await _client.DisposeAsync();
+            _client = null;
+        }
+
+        _admin?.Dispose();
+        _admin = null;
+    }
+}

@@ -1,0 +1,230 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sinks;
+using Sync.Engine.Sources.Pulsar;
+using Sync.Pulsar;
+using Sync.Testing.Pulsar;
+using Sync.Testing.Sinks;
+
+namespace Sync.Engine.Tests.Sources.Pulsar;
+
+/// <summary>A fake broker, a producer client on it, and a <see cref="ReferenceSink"/> that the
+/// runtime writes into through a thread-safe, fault-injecting wrapper.</summary>
+public abstract class PulsarSourceFixture : IAsyncLifetime
+{
+    protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-pulsar-source-").FullName;
+
+    protected FakePulsarBroker Broker { get; private set; } = null!;
+
+    protected PulsarClient Client { get; private set; } = null!;
+
+    protected ObservedSink Sink { get; } = new();
+
+    /// <summary>A topic name no other test uses.</summary>
+    protected static string NewTopic(string name) => $"persistent://public/default/{name}-{Guid.NewGuid():N}"[..60];
+
+    public virtual Task InitializeAsync()
+    {
+        Broker = FakePulsarBroker.Start();
+        Client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl });
+        return Task.CompletedTask;
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await Broker.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    protected PulsarSourceFixture()
+    {
+        Components = new([new PulsarSourceFactory()], [new ObservedSinkFactory(Sink)], MessageFormats.Names, MessageFormats.Create);
+    }
+
+    protected SyncComponents Components { get; }
+
+    /// <summary>A config with one materializer <c>users</c> on a pulsar source.</summary>
+    /// <param name="topics">The materializer's <c>topics:</c> or <c>topicPattern:</c> line.</param>
+    protected SyncConfig Config(string topics, string sourceExtra = "")
+    {
+        var text = $"""
+            sources:
+              broker:
+                type: pulsar
+                serviceUrl: {Broker.ServiceUrl}
+                adminUrl: {Broker.AdminUrl}
+                patternDiscoveryInterval: 200ms
+                compactionPollInterval: 20ms
+                compactedReadIdle: 300ms
+            {sourceExtra}
+            sinks:
+              ref: {"{"} type: observed {"}"}
+            materializers:
+              users:
+                source: broker
+                {topics}
+                sink: ref
+                table: users
+                batchSize: 4
+                linger: 20ms
+            """;
+        return ConfigLoader.Parse(text, Path.Combine(_dir, "sync.yaml"), Components.Types, _ => null);
+    }
+
+    /// <summary>Runs until <paramref name="done"/> holds (or the run ends by itself), then stops it.</summary>
+    protected async Task<MaterializerOutcome> RunUntilAsync(SyncConfig config, Func<bool> done, RunMode mode = RunMode.Resume)
+    {
+        using var stop = new CancellationTokenSource();
+        var run = new SyncRuntime(config, Components, NullLoggerFactory.Instance).RunAsync([], mode, stop.Token);
+        var deadline = DateTime.UtcNow + Patience;
+        while (!done() && !run.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        var reached = done();
+        var endedByItself = run.IsCompleted;
+        await stop.CancelAsync();
+        var outcome = Assert.Single(await run);
+        if (!reached && !endedByItself && outcome.Failure is null)
+        {
+            Assert.Fail($"the run did not reach the expected state within {Patience}; received {Sink.Received.Count} changes");
+        }
+
+        return outcome;
+    }
+
+    /// <summary>Publishes a Debezium change the way Pulsar IO's Debezium source writes it: the key as
+    /// base64 of the JSON key bytes (partition_key_b64_encoded), the envelope without schema, and a
+    /// delete as <c>op=d</c> with no tombstone after it.</summary>
+    protected static async Task<MessageId> PublishAsync(IPulsarProducer producer, int id, string op, string? name, long lsn)
+    {
+        var key = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
+        var row = name is null ? "null" : $"{{\"id\":{id},\"name\":\"{name}\"}}";
+        var before = op is "u" or "d" ? $"{{\"id\":{id},\"name\":\"old\"}}" : "null";
+        var after = op == "d" ? "null" : row;
+        var value = string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"before\":{before},\"after\":{after},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"users\",\"lsn\":{lsn}}},\"op\":\"{op}\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
+        return await producer.SendAsync(new OutgoingMessage { KeyBytes = key, Data = Encoding.UTF8.GetBytes(value) });
+    }
+
+    protected Task<IPulsarProducer> ProducerAsync(string topic) => Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+}
+
+/// <summary>Options of the test sink (it takes none).</summary>
+public sealed class ObservedSinkOptions;
+
+/// <summary>Hands the runtime the test's <see cref="ObservedSink"/>.</summary>
+public sealed class ObservedSinkFactory(ObservedSink observed) : ISinkFactory
+{
+    public string Type => "observed";
+
+    public Type OptionsType => typeof(ObservedSinkOptions);
+
+    public ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<ISink>(observed);
+}
+
+/// <summary>A <see cref="ReferenceSink"/> behind a lock, recording every change it receives, with
+/// faults: fail before a batch is applied, or after it committed (a crash before the acknowledgement).</summary>
+public sealed class ObservedSink : ISink
+{
+    private readonly Lock _lock = new();
+    private readonly ReferenceSink _inner = new();
+    private readonly List<(string Topic, StreamPosition Position)> _received = [];
+    private int _calls;
+
+    public string Name => "observed";
+
+    /// <summary>Throw on this ApplyAsync call (1-based) before anything is applied.</summary>
+    public int FailBeforeApplyOnCall { get; set; }
+
+    /// <summary>Throw on this ApplyAsync call (1-based) after the batch and its checkpoint are committed.</summary>
+    public int FailAfterCommitOnCall { get; set; }
+
+    /// <summary>Origins of every change applied, in order.</summary>
+    public IReadOnlyList<(string Topic, StreamPosition Position)> Received
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _received];
+            }
+        }
+    }
+
+    public IReadOnlyDictionary<string, string> Rows(string table)
+    {
+        lock (_lock)
+        {
+            return _inner.Rows(table);
+        }
+    }
+
+    public IReadOnlyDictionary<string, StreamPosition> Checkpoint(string materializer)
+    {
+        lock (_lock)
+        {
+            return new Dictionary<string, StreamPosition>(_inner.Checkpoint(materializer));
+        }
+    }
+
+    /// <summary>Forgets recorded changes and faults (the state and checkpoints stay).</summary>
+    public void ResetObservations()
+    {
+        lock (_lock)
+        {
+            _received.Clear();
+            _calls = 0;
+            FailBeforeApplyOnCall = 0;
+            FailAfterCommitOnCall = 0;
+        }
+    }
+
+    public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return _inner.LoadCheckpointAsync(materializer, cancellationToken);
+        }
+    }
+
+    public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _calls++;
+            if (_calls == FailBeforeApplyOnCall)
+            {
+                throw new IOException("injected failure before the batch was applied");
+            }
+
+            var result = _inner.ApplyAsync(batch, cancellationToken).Result;
+            _received.AddRange(batch.Changes.Select(c => (c.Origin.Topic, c.Origin.Position)));
+            if (_calls == FailAfterCommitOnCall)
+            {
+                throw new IOException("injected crash after the batch committed, before the acknowledgement");
+            }
+
+            return ValueTask.FromResult(result);
+        }
+    }
+
+    public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
+    public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
