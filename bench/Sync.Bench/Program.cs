@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -8,13 +7,17 @@ using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sources.File;
+using Sync.Bench;
 using Sync.Sinks;
 
 // Measures the walking skeleton's hot paths against the limit next to each:
 //   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE]
 var quick = args.Contains("--quick");
+var figures = new List<Figure>();
+var jsonAt = Array.IndexOf(args, "--json");
+var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
 var redisAt = Array.IndexOf(args, "--redis");
 var redisEndpoint = redisAt >= 0 && redisAt + 1 < args.Length ? args[redisAt + 1] : null;
 var postgresAt = Array.IndexOf(args, "--postgres");
@@ -28,8 +31,8 @@ var target = quick ? 200_000 : 2_000_000;
 
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
 Console.WriteLine();
-Console.WriteLine("| figure | value | unit | limit | limit value | ratio |");
-Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: |");
+Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
+Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
 foreach (var (name, filter) in new (string, Func<byte[], bool>)[]
 {
@@ -53,8 +56,8 @@ foreach (var (name, filter) in new (string, Func<byte[], bool>)[]
         _ = decoder.Decode(message);
     });
     var mbPerSecond = decode * bytes / sample.Length / 1e6;
-    Row(name, decode, "events/s", "Utf8JsonReader pass", limit);
-    Console.WriteLine($"| {name} | {mbPerSecond:0.0} | MB/s | | | |");
+    Add(new Figure(name, decode, "events/s", "Utf8JsonReader pass over the same bytes", limit, GoalRatio: 0.5));
+    Add(new Figure(name + " (MB/s)", mbPerSecond, "MB/s"));
 }
 
 var events = quick ? 100_000 : 1_000_000;
@@ -82,7 +85,7 @@ try
         throw outcome.Failure;
     }
 
-    Row($"changelog file -> SQLite, {events:N0} changes over {events / 10:N0} keys", events / elapsed, "events/s", null, null);
+    Add(new Figure($"changelog file -> SQLite, {events:N0} changes over {events / 10:N0} keys", events / elapsed, "events/s"));
 }
 finally
 {
@@ -91,12 +94,21 @@ finally
 
 if (postgresConnection is not null)
 {
-    await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, Console.Out);
+    foreach (var f in await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, TextWriter.Null))
+    {
+        Add(new Figure(f.Name, f.PerSecond, f.Unit, f.LimitName, f.Limit, GoalRatio: f.Name.StartsWith("naive", StringComparison.Ordinal) ? null : 0.5));
+    }
 }
 
 if (redisEndpoint is not null)
 {
-    await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, Console.WriteLine);
+    var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, _ => { });
+    Add(new Figure($"Redis sink, {redis.Events:N0} changes over {redis.Keys:N0} keys, batches of {redis.BatchSize:N0}", redis.SinkEventsPerSecond, "events/s", "pipelined HSET of the same fields", redis.HsetPerSecond, GoalRatio: 0.5));
+}
+
+if (jsonFile is not null)
+{
+    await File.WriteAllTextAsync(jsonFile, System.Text.Json.JsonSerializer.Serialize(figures, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
 }
 
 static double Measure(int count, byte[][] sample, Action<byte[]> action)
@@ -115,9 +127,11 @@ static double Measure(int count, byte[][] sample, Action<byte[]> action)
     return count / clock.Elapsed.TotalSeconds;
 }
 
-static void Row(string name, double value, string unit, string? limitName, double? limit) =>
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"| {name} | {value:N0} | {unit} | {limitName ?? "-"} | {(limit is { } l ? l.ToString("N0", CultureInfo.InvariantCulture) : "-")} | {(limit is { } m ? (value / m).ToString("0.00", CultureInfo.InvariantCulture) : "-")} |"));
+void Add(Figure figure)
+{
+    figures.Add(figure);
+    Console.WriteLine(figure.ToMarkdown());
+}
 
 static void WriteChangelog(string path, int events, int keys)
 {

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every benchmark in Release against throwaway PostgreSQL and Redis (as scripts/test.sh starts
+# them, but with durable settings), and writes bench/results.json and the "Latest run" table of
+# docs/benchmarks.md. --quick: smaller workloads, for a smoke check in a few minutes.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+quick=""
+[[ "${1:-}" == "--quick" ]] && quick="--quick"
+
+# shellcheck source=../scripts/lib/services.sh
+source "$root/scripts/lib/services.sh"
+work="$(mktemp -d /tmp/sync-bench.XXXXXX)"
+cleanup() { stop_services; rm -rf "$work"; }
+trap cleanup EXIT
+start_services "$work" shared_buffers=512MB
+
+echo "bench: building in Release" >&2
+dotnet build bench/Sync.Bench -c Release --nologo -v quiet -clp:ErrorsOnly
+echo "bench: core, PostgreSQL and Redis figures" >&2
+dotnet run --no-build -c Release --project bench/Sync.Bench -- $quick \
+  --postgres "$SYNC_TEST_POSTGRES" --redis "$SYNC_TEST_REDIS" --json "$work/core.json"
+pulsar="$work/pulsar.json"
+echo '[]' >"$pulsar"
+if [[ -f bench/Sync.Bench.Pulsar/Sync.Bench.Pulsar.csproj ]]; then
+  echo "bench: Pulsar client against pulsar-flex" >&2
+  dotnet build bench/Sync.Bench.Pulsar -c Release --nologo -v quiet -clp:ErrorsOnly
+  dotnet run --no-build -c Release --project bench/Sync.Bench.Pulsar -- $quick --json "$pulsar"
+fi
+
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo '+changes')"
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), .NET $(dotnet --version)"
+date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+python3 - "$work/core.json" "$pulsar" "$machine" "$commit" "$date" <<'PY'
+import json, sys
+core, pulsar, machine, commit, date = sys.argv[1:6]
+results = json.load(open(core)) + json.load(open(pulsar))
+json.dump({"machine": machine, "commit": commit, "date": date, "results": results}, open("bench/results.json", "w"), indent=2)
+rows = ["| figure | value | unit | limit | limit value | ratio | goal |", "| --- | ---: | --- | --- | ---: | ---: | --- |"]
+for r in results:
+    limit = f"{r['limit']:,.0f}" if r.get("limit") is not None else "-"
+    ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else "-"
+    goal = f">= {r['goal_ratio']}x" if r.get("goal_ratio") is not None else (r.get("goal") or "-")
+    rows.append(f"| {r['name']} | {r['value']:,.0f} | {r['unit']} | {r.get('limit_name') or '-'} | {limit} | {ratio} | {goal} |")
+section = f"<!-- latest-run:begin -->\n## Latest run of bench/run.sh\n\nMachine: {machine}. Commit {commit}, {date}.\n\n" + "\n".join(rows) + "\n<!-- latest-run:end -->"
+doc = open("docs/benchmarks.md").read()
+if "<!-- latest-run:begin -->" in doc:
+    start = doc.index("<!-- latest-run:begin -->"); end = doc.index("<!-- latest-run:end -->") + len("<!-- latest-run:end -->")
+    doc = doc[:start] + section + doc[end:]
+else:
+    marker = "\n## "
+    at = doc.index(marker)
+    doc = doc[:at] + "\n\n" + section + "\n" + doc[at:]
+open("docs/benchmarks.md", "w").write(doc)
+print("bench: wrote bench/results.json and docs/benchmarks.md", file=sys.stderr)
+PY
