@@ -18,6 +18,20 @@ public sealed class ValidateCommandTests : IDisposable
         Assert.Equal("ok", result.Output.Trim());
     }
 
+    [Theory]
+    [InlineData("quickstart.yaml")]
+    [InlineData("pulsar.yaml")]
+    public async Task Every_example_config_is_valid(string example)
+    {
+        var result = await Sync.Testing.Process.SyncProcess.RunWithEnvironmentAsync(
+            _workspace.Directory,
+            new Dictionary<string, string> { ["SYNC_ERASURE_SECRET"] = "example-secret-0123456789" },
+            "validate", "--config", Path.Combine(_workspace.Examples, example));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("ok", result.Output.Trim());
+    }
+
     [Fact]
     public async Task A_broken_config_lists_every_problem_with_line_and_field_and_exits_2()
     {

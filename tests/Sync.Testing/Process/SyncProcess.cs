@@ -22,9 +22,19 @@ public static class SyncProcess
         return System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("the CLI did not start");
     }
 
-    public static async Task<ProcessResult> RunAsync(string fileName, IReadOnlyList<string> args, string workingDirectory, TimeSpan timeout)
+    /// <summary>Runs the CLI with extra environment variables.</summary>
+    public static Task<ProcessResult> RunWithEnvironmentAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunAsync("dotnet", [RepoPaths.CliAssembly, .. args], workingDirectory, TimeSpan.FromMinutes(3), environment);
+
+    public static async Task<ProcessResult> RunAsync(string fileName, IReadOnlyList<string> args, string workingDirectory, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var process = System.Diagnostics.Process.Start(Info(fileName, args, workingDirectory))
+        var info = Info(fileName, args, workingDirectory);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)
             ?? throw new InvalidOperationException($"{fileName} did not start");
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
