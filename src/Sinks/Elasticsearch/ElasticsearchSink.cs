@@ -57,11 +57,7 @@ public sealed class ElasticsearchSink : ISink
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(time);
-        var problems = options.Validate("sinks." + name);
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", problems), nameof(options));
-        }
+        SinkOptionsCheck.ThrowIfInvalid(options, name);
 
         var sink = new ElasticsearchSink(name, options, Settings(options), time);
         try

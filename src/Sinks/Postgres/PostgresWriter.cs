@@ -250,8 +250,8 @@ internal sealed class PostgresWriter : IAsyncDisposable
         }
 
         var target = context.Target;
-        var groups = new Dictionary<string[], Group>(NamesComparer.Instance);
-        var deletes = new Dictionary<string[], Group>(NamesComparer.Instance);
+        var groups = new Dictionary<string[], Group>(ColumnNamesComparer.Instance);
+        var deletes = new Dictionary<string[], Group>(ColumnNamesComparer.Instance);
         foreach (var item in Fold(context, changes))
         {
             var change = item.Change;
@@ -1110,25 +1110,5 @@ internal sealed class PostgresWriter : IAsyncDisposable
 
         public bool HasVersionColumns(PostgresTarget target) =>
             Columns.ContainsKey(target.LsnColumn) && Columns.ContainsKey(target.StreamColumn) && Columns.ContainsKey(target.PositionColumn);
-    }
-
-    /// <summary>Compares column-name arrays by content.</summary>
-    private sealed class NamesComparer : IEqualityComparer<string[]>
-    {
-        public static readonly NamesComparer Instance = new();
-
-        public bool Equals(string[]? x, string[]? y) =>
-            ReferenceEquals(x, y) || (x is not null && y is not null && x.AsSpan().SequenceEqual(y));
-
-        public int GetHashCode(string[] obj)
-        {
-            var hash = new HashCode();
-            foreach (var name in obj)
-            {
-                hash.Add(name, StringComparer.Ordinal);
-            }
-
-            return hash.ToHashCode();
-        }
     }
 }

@@ -56,11 +56,7 @@ public sealed class SqliteSink : ISink
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(time);
         cancellationToken.ThrowIfCancellationRequested();
-        var problems = options.Validate("sinks." + name);
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", problems), nameof(options));
-        }
+        SinkOptionsCheck.ThrowIfInvalid(options, name);
 
         var sink = new SqliteSink(name, options, time);
         try

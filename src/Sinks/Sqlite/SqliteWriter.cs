@@ -773,7 +773,7 @@ internal sealed class SqliteWriter : IDisposable
     /// <summary>What the writer knows of one target table, and its cached commands.</summary>
     private sealed class TableState(string name, Dictionary<string, string> columns, string[] keyColumns) : IDisposable
     {
-        private readonly Dictionary<string[], SqliteCommand> _upserts = new(NamesComparer.Instance);
+        private readonly Dictionary<string[], SqliteCommand> _upserts = new(ColumnNamesComparer.Instance);
         private SqliteCommand? _delete;
 
         public string QuotedName { get; } = Quote(name);
@@ -845,27 +845,6 @@ internal sealed class SqliteWriter : IDisposable
             _upserts.Clear();
             _delete?.Dispose();
             _delete = null;
-        }
-    }
-
-    /// <summary>Compares column-name arrays by content, so that rows from a decoder that allocates
-    /// a names array per message still find their cached command.</summary>
-    private sealed class NamesComparer : IEqualityComparer<string[]>
-    {
-        public static readonly NamesComparer Instance = new();
-
-        public bool Equals(string[]? x, string[]? y) =>
-            ReferenceEquals(x, y) || (x is not null && y is not null && x.AsSpan().SequenceEqual(y));
-
-        public int GetHashCode(string[] obj)
-        {
-            var hash = new HashCode();
-            foreach (var name in obj)
-            {
-                hash.Add(name, StringComparer.Ordinal);
-            }
-
-            return hash.ToHashCode();
         }
     }
 }

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Sync.Engine.Sources.File;
 
 /// <summary>One line of a changelog file: its number (1-based), where its bytes start, and the
@@ -12,55 +10,26 @@ public static class ChangelogLines
     public static async IAsyncEnumerable<ChangelogLine> ReadAsync(string path, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
-        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
+        using var lines = new LineBuffer();
+        long number = 0;
+        while (true)
         {
-            int start = 0, end = 0;
-            long number = 0, offset = 0;
-            while (true)
+            var offset = lines.Offset;
+            if (lines.TryTakeLine(out var line))
             {
-                var newline = buffer.AsSpan(start, end - start).IndexOf((byte)'\n');
-                if (newline >= 0)
-                {
-                    var length = newline > 0 && buffer[start + newline - 1] == '\r' ? newline - 1 : newline;
-                    yield return new ChangelogLine(++number, offset, buffer.AsSpan(start, length).ToArray());
-                    offset += newline + 1;
-                    start += newline + 1;
-                    continue;
-                }
-
-                if (start > 0)
-                {
-                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                    end -= start;
-                    start = 0;
-                }
-
-                if (end == buffer.Length)
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    Buffer.BlockCopy(buffer, 0, bigger, 0, end);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-
-                var read = await stream.ReadAsync(buffer.AsMemory(end), cancellationToken);
-                if (read == 0)
-                {
-                    if (end > 0)
-                    {
-                        yield return new ChangelogLine(++number, offset, buffer.AsSpan(0, end).ToArray());
-                    }
-
-                    yield break;
-                }
-
-                end += read;
+                yield return new ChangelogLine(++number, offset, line);
+                continue;
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
+
+            if (await lines.FillAsync(stream, cancellationToken) == 0)
+            {
+                if (lines.HasPartialLine)
+                {
+                    yield return new ChangelogLine(++number, lines.Offset, lines.TakePartialLine());
+                }
+
+                yield break;
+            }
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
 
@@ -9,17 +8,13 @@ namespace Sync.Engine.Sources.File;
 /// <see cref="CursorStream"/> so that a restart resumes after it.</summary>
 public sealed class FileSourceReader : ISourceReader
 {
-    private const int ChunkSize = 64 * 1024;
-
     private readonly FileSourceOptions _options;
     private readonly SourceReadRequest _request;
     private readonly string _displayName;
     private readonly string _cursorStream;
     private readonly long _resumeAfterLine;
     private FileStream? _stream;
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
-    private int _start;
-    private int _end;
+    private readonly LineBuffer _lines = new();
     private bool _eof;
     private long _line;
     private bool _ended;
@@ -47,7 +42,7 @@ public sealed class FileSourceReader : ISourceReader
         while (records.Count < maxRecords)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (TryTakeLine(out var line))
+            if (_lines.TryTakeLine(out var line))
             {
                 _line++;
                 _cursor[_cursorStream] = StreamPosition.ForLine(_line);
@@ -68,21 +63,24 @@ public sealed class FileSourceReader : ISourceReader
                 continue;
             }
 
-            if (!_eof && await FillAsync(cancellationToken) > 0)
+            if (!_eof)
             {
-                continue;
+                _eof = await _lines.FillAsync(_stream, cancellationToken) == 0;
+                if (!_eof)
+                {
+                    continue;
+                }
             }
 
             if (!_options.Follow)
             {
-                if (_end > _start)
+                if (_lines.HasPartialLine)
                 {
                     // The last line has no newline: it is still a line.
-                    var last = _buffer.AsSpan(_start, _end - _start).ToArray();
-                    _start = _end;
+                    var last = _lines.TakePartialLine();
                     _line++;
                     _cursor[_cursorStream] = StreamPosition.ForLine(_line);
-                    if (_line > _resumeAfterLine && !IsBlank(last) && Parse(last) is { } record)
+                    if (_line > _resumeAfterLine && !IsBlank(last.Span) && Parse(last) is { } record)
                     {
                         records.Add(record);
                     }
@@ -123,11 +121,7 @@ public sealed class FileSourceReader : ISourceReader
     {
         _stream?.Dispose();
         _stream = null;
-        if (_buffer.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = [];
-        }
+        _lines.Dispose();
 
         return ValueTask.CompletedTask;
     }
@@ -166,50 +160,6 @@ public sealed class FileSourceReader : ISourceReader
         {
             throw new SourceException($"cannot open changelog file {_options.Path}: {e.Message}", e);
         }
-    }
-
-    private bool TryTakeLine(out ReadOnlyMemory<byte> line)
-    {
-        var newline = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
-        if (newline < 0)
-        {
-            line = default;
-            return false;
-        }
-
-        var length = newline;
-        if (length > 0 && _buffer[_start + length - 1] == '\r')
-        {
-            length--;
-        }
-
-        // Messages keep slices of their line, so each line gets its own array.
-        line = _buffer.AsSpan(_start, length).ToArray();
-        _start += newline + 1;
-        return true;
-    }
-
-    private async ValueTask<int> FillAsync(CancellationToken cancellationToken)
-    {
-        if (_start > 0)
-        {
-            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
-            _end -= _start;
-            _start = 0;
-        }
-
-        if (_end == _buffer.Length)
-        {
-            var bigger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
-            Buffer.BlockCopy(_buffer, 0, bigger, 0, _end);
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = bigger;
-        }
-
-        var read = await _stream!.ReadAsync(_buffer.AsMemory(_end), cancellationToken);
-        _end += read;
-        _eof = read == 0;
-        return read;
     }
 
     private static bool IsBlank(ReadOnlySpan<byte> line) => line.Trim(" \t\r"u8).IsEmpty;
