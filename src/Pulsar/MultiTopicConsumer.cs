@@ -1,6 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
-using System.Threading.Channels;
+using Sync.Pulsar.Internal;
 using Microsoft.Extensions.Logging;
 using Sync.Pulsar.Protocol.Proto;
 
@@ -22,7 +21,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
     private readonly string? _namespace;
     private readonly IReadOnlyList<string>? _fixedTopics;
     private readonly ILogger _logger;
-    private readonly Channel<PulsarMessage> _merged;
+    private readonly MergedQueue _merged;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (IPulsarConsumer Consumer, Task Pump)> _children = new(StringComparer.Ordinal);
@@ -39,7 +38,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         _namespace = tenantNamespace;
         _fixedTopics = fixedTopics;
         _logger = client.Options.LoggerFactory.CreateLogger<MultiTopicConsumer>();
-        _merged = Channel.CreateBounded<PulsarMessage>(new BoundedChannelOptions(options.ReceiverQueueSize));
+        _merged = new MergedQueue(options.ReceiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}");
     }
 
     /// <summary>The pattern, or the topics joined by commas.</summary>
@@ -80,7 +79,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         {
             lock (_lock)
             {
-                return _merged.Reader.Count + _children.Values.Sum(c => c.Consumer.QueuedMessages);
+                return _merged.Count + _children.Values.Sum(c => c.Consumer.QueuedMessages);
             }
         }
     }
@@ -251,7 +250,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
             while (true)
             {
                 var message = await child.ReceiveAsync(_shutdown.Token);
-                await _merged.Writer.WriteAsync(message, _shutdown.Token);
+                await _merged.WriteAsync(message, _shutdown.Token);
             }
         }
         catch (OperationCanceledException)
@@ -263,29 +262,13 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         }
         catch (PulsarException e)
         {
-            _merged.Writer.TryComplete(e);
+            _merged.Fail(e);
         }
     }
 
-    public async ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            return await _merged.Reader.ReadAsync(cancellationToken);
-        }
-        catch (ChannelClosedException e)
-        {
-            throw e.InnerException as PulsarException ?? new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}");
-        }
-    }
+    public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAsync(cancellationToken);
 
-    public async IAsyncEnumerable<PulsarMessage> ReceiveAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            yield return await ReceiveAsync(cancellationToken);
-        }
-    }
+    public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAllAsync(cancellationToken);
 
     private IPulsarConsumer ChildOf(PulsarMessage message)
     {
@@ -327,9 +310,8 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
 
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
     {
-        while (_merged.Reader.TryRead(out _))
-        {
-        }
+        // Dropped: the children's redelivery brings them again.
+        _merged.Clear();
         foreach (var child in Children())
         {
             await child.RedeliverUnacknowledgedMessagesAsync(cancellationToken);
@@ -369,7 +351,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         {
             await consumer.DisposeAsync();
         }
-        _merged.Writer.TryComplete(new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}"));
+        _merged.Close();
         _shutdown.Dispose();
     }
 }

@@ -1,5 +1,4 @@
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
+using Sync.Pulsar.Internal;
 
 namespace Sync.Pulsar;
 
@@ -11,7 +10,7 @@ namespace Sync.Pulsar;
 public sealed class PartitionedConsumer : IPulsarConsumer
 {
     private readonly PulsarConsumer[] _partitions;
-    private readonly Channel<PulsarMessage> _merged;
+    private readonly MergedQueue _merged;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Task[] _pumps;
     private int _disposed;
@@ -22,7 +21,7 @@ public sealed class PartitionedConsumer : IPulsarConsumer
         SubscriptionName = subscriptionName;
         _partitions = partitions;
         // Bounded: with the per-partition queues this keeps memory at (partitions + 1) queue sizes.
-        _merged = Channel.CreateBounded<PulsarMessage>(new BoundedChannelOptions(receiverQueueSize) { SingleReader = false, SingleWriter = false });
+        _merged = new MergedQueue(receiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}");
         _pumps = [.. partitions.Select(p => Task.Run(() => PumpAsync(p)))];
     }
 
@@ -34,7 +33,7 @@ public sealed class PartitionedConsumer : IPulsarConsumer
 
     public PulsarObjectState State => _disposed == 1 ? PulsarObjectState.Closed : _partitions.Max(p => p.State);
 
-    public int QueuedMessages => _merged.Reader.Count + _partitions.Sum(p => p.QueuedMessages);
+    public int QueuedMessages => _merged.Count + _partitions.Sum(p => p.QueuedMessages);
 
     private async Task PumpAsync(PulsarConsumer partition)
     {
@@ -43,7 +42,7 @@ public sealed class PartitionedConsumer : IPulsarConsumer
             while (true)
             {
                 var message = await partition.ReceiveAsync(_shutdown.Token);
-                await _merged.Writer.WriteAsync(message, _shutdown.Token);
+                await _merged.WriteAsync(message, _shutdown.Token);
             }
         }
         catch (OperationCanceledException)
@@ -53,29 +52,13 @@ public sealed class PartitionedConsumer : IPulsarConsumer
         {
             // A partition that fails for good fails the whole consumer: silently reading the
             // other partitions would hide that a part of the topic is no longer consumed.
-            _merged.Writer.TryComplete(e);
+            _merged.Fail(e);
         }
     }
 
-    public async ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            return await _merged.Reader.ReadAsync(cancellationToken);
-        }
-        catch (ChannelClosedException e)
-        {
-            throw e.InnerException as PulsarException ?? new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}");
-        }
-    }
+    public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAsync(cancellationToken);
 
-    public async IAsyncEnumerable<PulsarMessage> ReceiveAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            yield return await ReceiveAsync(cancellationToken);
-        }
-    }
+    public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAllAsync(cancellationToken);
 
     private PulsarConsumer PartitionOf(MessageId id) =>
         id.Partition >= 0 && id.Partition < _partitions.Length
@@ -100,10 +83,8 @@ public sealed class PartitionedConsumer : IPulsarConsumer
 
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
     {
-        while (_merged.Reader.TryRead(out _))
-        {
-            // Dropped: the partitions' redelivery brings them again.
-        }
+        // Dropped: the children's redelivery brings them again.
+        _merged.Clear();
         foreach (var partition in _partitions)
         {
             await partition.RedeliverUnacknowledgedMessagesAsync(cancellationToken);
@@ -134,7 +115,7 @@ public sealed class PartitionedConsumer : IPulsarConsumer
         {
             await partition.DisposeAsync();
         }
-        _merged.Writer.TryComplete(new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}"));
+        _merged.Close();
         _shutdown.Dispose();
     }
 }
