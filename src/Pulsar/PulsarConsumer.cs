@@ -676,40 +676,21 @@ public sealed class PulsarConsumer : IPulsarConsumer
         }
     }
 
-    private async Task ReconnectLoopAsync()
-    {
-        var delay = _clientOptions.RetryInitialDelay;
-        while (true)
+    private Task ReconnectLoopAsync() => ReconnectLoop.RunAsync(
+        _clientOptions,
+        async ct =>
         {
-            try
-            {
-                await Task.Delay(delay, _shutdown.Token);
-                await RegisterAsync(await _connect(_shutdown.Token), _shutdown.Token);
-                _logger.LogInformation("Consumer of {Topic}/{Subscription} is subscribed again", Topic, SubscriptionName);
-                return;
-            }
-            catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                // The client was disposed under us: nothing left to reconnect through.
-                return;
-            }
-            catch (PulsarException e) when (!IsFatal(e))
-            {
-                _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay);
-            }
-            catch (PulsarException e)
-            {
-                Volatile.Write(ref _state, (int)PulsarObjectState.Faulted);
-                _queue.Writer.TryComplete(e);
-                return;
-            }
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _clientOptions.RetryMaxDelay.Ticks));
-        }
-    }
+            await RegisterAsync(await _connect(ct), ct);
+            _logger.LogInformation("Consumer of {Topic}/{Subscription} is subscribed again", Topic, SubscriptionName);
+        },
+        IsFatal,
+        (e, delay) => _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay),
+        e =>
+        {
+            Volatile.Write(ref _state, (int)PulsarObjectState.Faulted);
+            _queue.Writer.TryComplete(e);
+        },
+        _shutdown.Token);
 
     /// <summary>Errors that a new lookup and subscription cannot fix.</summary>
     private static bool IsFatal(Exception error) =>

@@ -509,42 +509,23 @@ public sealed class PulsarProducer : IPulsarProducer
         error is AuthenticationException or AuthorizationException or InvalidTopicNameException
             or NotAllowedException or TopicTerminatedException or ProducerFencedException;
 
-    private async Task ReconnectLoopAsync()
-    {
-        var delay = _clientOptions.RetryInitialDelay;
-        while (true)
+    private Task ReconnectLoopAsync() => ReconnectLoop.RunAsync(
+        _clientOptions,
+        async ct =>
         {
-            try
+            await RegisterAsync(await _connect(ct), ct);
+            _logger.LogInformation("Producer {Name} on {Topic} is connected again", Name, Topic);
+        },
+        IsFatal,
+        (e, delay) => _logger.LogDebug(e, "Producer {Name} could not reconnect yet; retrying in {Delay}", Name, delay),
+        e =>
+        {
+            lock (_lock)
             {
-                await Task.Delay(delay, _shutdown.Token);
-                await RegisterAsync(await _connect(_shutdown.Token), _shutdown.Token);
-                _logger.LogInformation("Producer {Name} on {Topic} is connected again", Name, Topic);
-                return;
+                FailLocked(e);
             }
-            catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                // The client was disposed under us: nothing left to reconnect through.
-                return;
-            }
-            catch (PulsarException e) when (!IsFatal(e))
-            {
-                _logger.LogDebug(e, "Producer {Name} could not reconnect yet; retrying in {Delay}", Name, delay);
-            }
-            catch (PulsarException e)
-            {
-                lock (_lock)
-                {
-                    FailLocked(e);
-                }
-                return;
-            }
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _clientOptions.RetryMaxDelay.Ticks));
-        }
-    }
+        },
+        _shutdown.Token);
 
     private void FailLocked(Exception reason)
     {
