@@ -100,6 +100,10 @@ public sealed record RetryPolicy
         return TimeSpan.FromTicks((long)ticks);
     }
 
+    /// <summary>The problems of an options type's <c>retry</c> setting: it must be set and valid.</summary>
+    public static IReadOnlyList<string> ValidateSetting(RetryPolicy? policy, string path) =>
+        policy is null ? [$"{path} (null) must be set"] : policy.Validate(path);
+
     /// <summary>Validation messages naming the field path and value; empty when valid. Not
     /// <see cref="IValidatable"/> on purpose: the options that hold a policy include these messages.</summary>
     public IReadOnlyList<string> Validate(string path)

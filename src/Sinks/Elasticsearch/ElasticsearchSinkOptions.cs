@@ -130,14 +130,7 @@ public sealed class ElasticsearchSinkOptions : IValidatable
             problems.Add($"{path}.checkpointIndex ({(string.IsNullOrEmpty(CheckpointIndex) ? "empty" : CheckpointIndex)}) {IndexNames.Problem(CheckpointIndex ?? string.Empty) ?? "must not be empty"}");
         }
 
-        if (Retry is null)
-        {
-            problems.Add($"{path}.retry (null) must be set");
-        }
-        else
-        {
-            problems.AddRange(Retry.Validate(path + ".retry"));
-        }
+        problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;
     }

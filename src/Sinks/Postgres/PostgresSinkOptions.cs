@@ -143,14 +143,7 @@ public sealed class PostgresSinkOptions : IValidatable
             problems.Add($"{path}.deleteMarkerRetention ({Durations.Format(DeleteMarkerRetention)}) must be positive");
         }
 
-        if (Retry is null)
-        {
-            problems.Add($"{path}.retry (null) must be set");
-        }
-        else
-        {
-            problems.AddRange(Retry.Validate(path + ".retry"));
-        }
+        problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;
     }

@@ -134,14 +134,7 @@ public sealed class RedisSinkOptions : IValidatable
             problems.Add(FormattableString.Invariant($"{path}.changesPerScript ({ChangesPerScript}) must be between 1 and 10000"));
         }
 
-        if (Retry is null)
-        {
-            problems.Add($"{path}.retry (null) must be set");
-        }
-        else
-        {
-            problems.AddRange(Retry.Validate(path + ".retry"));
-        }
+        problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;
     }
