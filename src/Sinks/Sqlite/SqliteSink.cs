@@ -138,31 +138,20 @@ public sealed class SqliteSink : ISink
         }
     }
 
-    public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(match);
-        ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return EnsureOpen().Erase(target.Table, match, _time.GetUtcNow());
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        BySubjectAsync(target, match, writer => writer.Erase(target.Table, match, _time.GetUtcNow()), cancellationToken);
 
-    public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        BySubjectAsync(target, match, writer => writer.Count(target.Table, match), cancellationToken);
+
+    private async ValueTask<long> BySubjectAsync(TargetSpec target, SubjectMatch match, Func<SqliteWriter, long> work, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            return EnsureOpen().Count(target.Table, match);
+            return work(EnsureOpen());
         }
         finally
         {
