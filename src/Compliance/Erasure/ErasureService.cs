@@ -49,6 +49,8 @@ public sealed class ErasureService
             throw new ConfigException("erasure.secret is not set");
         }
 
+        // One topic log per source for the whole erase: it keeps its connection, producers and counts.
+        await using var logs = new TopicLogs(_components);
         var started = _time.GetUtcNow();
         var total = Stopwatch.StartNew();
         var step = Stopwatch.StartNew();
@@ -85,7 +87,7 @@ public sealed class ErasureService
         foreach (var (binding, options) in bindings)
         {
             var source = _config.Sources[options.Source];
-            await using var log = _components.Sources[source.Type].OpenLog(source);
+            var log = logs.Get(source);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
             var mapper = new ChangeMapper(options);
             var filter = options.TopicFilter();
@@ -142,8 +144,7 @@ public sealed class ErasureService
             {
                 foreach (var ((sourceName, topic), topicPlan) in plan)
                 {
-                    // One log per topic, so that it can keep its producer (or line count) across keys.
-                    await using var log = Log(topicPlan.Source);
+                    var log = logs.Get(topicPlan.Source);
                     var positions = tombstones[(sourceName, topic)] = [];
                     foreach (var key in topicPlan.Keys)
                     {
@@ -161,7 +162,7 @@ public sealed class ErasureService
             {
                 foreach (var ((sourceName, topic), topicPlan) in plan)
                 {
-                    await using var log = Log(topicPlan.Source);
+                    var log = logs.Get(topicPlan.Source);
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                     timeout.CancelAfter(_config.Erasure.CompactionTimeout);
                     try
@@ -192,9 +193,9 @@ public sealed class ErasureService
             var topicOutcomes = new List<TopicOutcome>();
             foreach (var ((sourceName, topic), topicPlan) in plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal))
             {
-                var (compacted, raw) = await CheckTopicAsync(topicPlan, topic, bindings, keySet, cancellationToken);
+                var log = logs.Get(topicPlan.Source);
+                var (compacted, raw) = await CheckTopicAsync(log, topicPlan, topic, bindings, keySet, cancellationToken);
                 var compaction = compactions.GetValueOrDefault((sourceName, topic));
-                await using var log = Log(topicPlan.Source);
                 topicOutcomes.Add(new TopicOutcome(
                     topic,
                     string.Join(", ", topicPlan.Materializers.Order(StringComparer.Ordinal)),
@@ -258,7 +259,7 @@ public sealed class ErasureService
                 Topics = topicOutcomes,
                 Sinks = sinkOutcomes,
                 Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, total.ElapsedMilliseconds),
-                Notes = await NotesAsync(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name)),
+                Notes = Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))),
             };
         }
         finally
@@ -270,26 +271,17 @@ public sealed class ErasureService
         }
     }
 
-    private ITopicLog Log(ComponentConfig source) => _components.Sources[source.Type].OpenLog(source);
-
-    private async Task<IReadOnlyList<string>> NotesAsync(IEnumerable<ComponentConfig> sources)
+    private static IReadOnlyList<string> Notes(IEnumerable<(string Source, string RetentionNote)> sources)
     {
-        var notes = new List<string>();
-        foreach (var source in sources)
-        {
-            await using var log = Log(source);
-            notes.Add($"source {source.Name}: {log.RetentionNote}");
-        }
-
+        var notes = sources.Select(s => $"source {s.Source}: {s.RetentionNote}").ToList();
         notes.Add("dead-letter files keep the messages they received, personal data included; expire or purge them by the same rules");
         notes.Add("the ledger keeps a keyed hash of each erased key so that no replay brings the subject back; it holds no key");
         return notes;
     }
 
-    private async Task<(long Compacted, long Raw)> CheckTopicAsync(TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
+    private async Task<(long Compacted, long Raw)> CheckTopicAsync(ITopicLog log, TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
     {
         long compacted = 0, raw = 0;
-        await using var log = Log(topicPlan.Source);
         foreach (var (binding, options) in bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)))
         {
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
@@ -367,6 +359,29 @@ public sealed class ErasureService
         }
 
         return count;
+    }
+
+    private sealed class TopicLogs(SyncComponents components) : IAsyncDisposable
+    {
+        private readonly Dictionary<string, ITopicLog> _open = new(StringComparer.Ordinal);
+
+        public ITopicLog Get(ComponentConfig source)
+        {
+            if (!_open.TryGetValue(source.Name, out var log))
+            {
+                _open[source.Name] = log = components.Sources[source.Type].OpenLog(source);
+            }
+
+            return log;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var log in _open.Values)
+            {
+                await log.DisposeAsync();
+            }
+        }
     }
 
     private sealed class TopicPlan(ComponentConfig source)
