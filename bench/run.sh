@@ -29,20 +29,27 @@ if [[ -f bench/Sync.Bench.Pulsar/Sync.Bench.Pulsar.csproj ]]; then
   dotnet run --no-build -c Release --project bench/Sync.Bench.Pulsar -- $quick --json "$pulsar"
 fi
 
+endtoend="$work/endtoend.json"
+echo "bench: end to end latency, saturation, footprint, start-up, Elasticsearch client cost, scale" >&2
+dotnet build bench/Sync.Bench.EndToEnd -c Release --nologo -v quiet -clp:ErrorsOnly
+dotnet run --no-build -c Release --project bench/Sync.Bench.EndToEnd -- $quick \
+  --postgres "$SYNC_TEST_POSTGRES" --json "$endtoend"
+
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo '+changes')"
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), .NET $(dotnet --version)"
 date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-python3 - "$work/core.json" "$pulsar" "$machine" "$commit" "$date" <<'PY'
+python3 - "$work/core.json" "$pulsar" "$endtoend" "$machine" "$commit" "$date" <<'PY'
 import json, sys
-core, pulsar, machine, commit, date = sys.argv[1:6]
-results = json.load(open(core)) + json.load(open(pulsar))
+core, pulsar, endtoend, machine, commit, date = sys.argv[1:7]
+results = json.load(open(core)) + json.load(open(pulsar)) + json.load(open(endtoend))
 json.dump({"machine": machine, "commit": commit, "date": date, "results": results}, open("bench/results.json", "w"), indent=2)
 rows = ["| figure | value | unit | limit | limit value | ratio | goal |", "| --- | ---: | --- | --- | ---: | ---: | --- |"]
 for r in results:
     limit = f"{r['limit']:,.0f}" if r.get("limit") is not None else "-"
     ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else "-"
     goal = f">= {r['goal_ratio']}x" if r.get("goal_ratio") is not None else (r.get("goal") or "-")
-    rows.append(f"| {r['name']} | {r['value']:,.0f} | {r['unit']} | {r.get('limit_name') or '-'} | {limit} | {ratio} | {goal} |")
+    value = f"{r['value']:,.1f}" if r['value'] < 100 else f"{r['value']:,.0f}"
+    rows.append(f"| {r['name']} | {value} | {r['unit']} | {r.get('limit_name') or '-'} | {limit} | {ratio} | {goal} |")
 section = f"<!-- latest-run:begin -->\n## Latest run of bench/run.sh\n\nMachine: {machine}. Commit {commit}, {date}.\n\n" + "\n".join(rows) + "\n<!-- latest-run:end -->"
 doc = open("docs/benchmarks.md").read()
 if "<!-- latest-run:begin -->" in doc:

@@ -19,5 +19,5 @@ public sealed record Figure(
 
     /// <summary>A row of the markdown table: figure, value, unit, limit, limit value, ratio, goal.</summary>
     public string ToMarkdown() => string.Create(CultureInfo.InvariantCulture,
-        $"| {Name} | {Value:N0} | {Unit} | {LimitName ?? "-"} | {(Limit is { } l ? l.ToString("N0", CultureInfo.InvariantCulture) : "-")} | {(Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : "-")} | {(GoalRatio is { } g ? $">= {g:0.0#}x" : Goal ?? "-")} |");
+        $"| {Name} | {(Value < 100 ? Value.ToString("N1", CultureInfo.InvariantCulture) : Value.ToString("N0", CultureInfo.InvariantCulture))} | {Unit} | {LimitName ?? "-"} | {(Limit is { } l ? l.ToString("N0", CultureInfo.InvariantCulture) : "-")} | {(Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : "-")} | {(GoalRatio is { } g ? $">= {g:0.0#}x" : Goal ?? "-")} |");
 }

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Pulsar;
+using Sync.Sinks;
+using Sync.Sinks.Postgres;
+
+namespace Sync.Bench.EndToEnd;
+
+/// <summary>Debezium events published the way Pulsar IO writes them (base64 JSON keys, bare
+/// envelopes, deletes as op=d only) to the fake broker, materialized into PostgreSQL by the real
+/// runtime.</summary>
+internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string postgres, string work)
+{
+    private const string LastKeyId = "-1";
+
+    public sealed record Latency(double P50Ms, double P99Ms, double MaxMs, int Count);
+
+    public sealed record Throughput(double EventsPerSecond, double CpuSecondsPerMillion);
+
+    public sealed record Footprint(double PeakRssMb, double EventsPerSecond, double CpuSecondsPerMillion);
+
+    /// <summary>Publishes at <paramref name="rate"/> events/s for <paramref name="seconds"/> into a
+    /// running materializer, and returns the publish-to-commit percentiles.</summary>
+    public async Task<Latency> LatencyAsync(int rate, int seconds)
+    {
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var topic = $"persistent://public/default/latency-{rate}-{run}";
+        var recorder = new LatencyRecorder();
+        await using var runtime = Start(recorder, [(topic, $"latency_{rate}_{run}")]);
+        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = serviceUrl });
+        await using var producer = await client.CreateProducerAsync(new ProducerOptions { Topic = topic, BatchingEnabled = false });
+
+        // One event first, unmeasured: the materializer has subscribed and its sink is open.
+        await producer.SendAsync(Event(0, 0, 'c', sent: false));
+        await WaitAsync(() => recorder.Applied >= 1, TimeSpan.FromSeconds(60), runtime);
+
+        var total = rate * seconds;
+        var pending = new List<ValueTask<MessageId>>(total);
+        var interval = Stopwatch.Frequency / (double)rate;
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 1; i <= total; i++)
+        {
+            var due = start + (long)(i * interval);
+            while (Stopwatch.GetTimestamp() < due)
+            {
+                // No spinning on a 2-core machine: sleep to the next millisecond and send what is due.
+                await Task.Delay(1);
+            }
+
+            pending.Add(producer.SendAsync(Event(i, i, 'c', sent: true)));
+        }
+
+        foreach (var send in pending)
+        {
+            await send;
+        }
+
+        await WaitAsync(() => recorder.Applied >= total + 1, TimeSpan.FromSeconds(120), runtime);
+        var (p50, p99, max, count) = recorder.Percentiles();
+        return new Latency(p50, p99, max, count);
+    }
+
+    /// <summary>Publishes a backlog of <paramref name="events"/> over as many topics as
+    /// materializers, then starts them and measures how fast they drain it.</summary>
+    public async Task<Throughput> SaturationAsync(int topics, int events)
+    {
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var targets = Enumerable.Range(0, topics).Select(t => ($"persistent://public/default/saturation-{run}-{t}", $"saturation_{run}_{t}")).ToList();
+        foreach (var (topic, _) in targets)
+        {
+            await PublishBacklogAsync(topic, events / topics);
+        }
+
+        var recorder = new LatencyRecorder();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        await using (var runtime = Start(recorder, targets))
+        {
+            await WaitAsync(() => recorder.LastSeen >= topics, TimeSpan.FromMinutes(10), runtime);
+        }
+
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+        return new Throughput(events / elapsed, cpuSeconds / (events / 1e6));
+    }
+
+    /// <summary>Runs the real CLI's <c>sync backfill</c> over a backlog and samples its memory and CPU.</summary>
+    public async Task<Footprint> BackfillFootprintAsync(string cliDll, int events)
+    {
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var topic = $"persistent://public/default/backfill-{run}";
+        await PublishBacklogAsync(topic, events);
+        var config = WriteConfig($"backfill-{run}.yaml", "postgres", [(topic, $"backfill_{run}")]);
+        var start = new ProcessStartInfo("dotnet", [cliDll, "backfill", "--config", config, "--materializer", "m0"])
+        {
+            WorkingDirectory = work,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        long peakKb = 0;
+        double cpuSeconds = 0;
+        var ticksPerSecond = 100.0; // USER_HZ, 100 on Linux
+        while (!process.HasExited)
+        {
+            try
+            {
+                foreach (var line in await File.ReadAllLinesAsync($"/proc/{process.Id}/status"))
+                {
+                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    {
+                        peakKb = Math.Max(peakKb, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture));
+                    }
+                }
+
+                var stat = (await File.ReadAllTextAsync($"/proc/{process.Id}/stat")).Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                // Fields after the command: state is [0], utime is field 14 of stat -> [11], stime [12].
+                cpuSeconds = (long.Parse(stat[11], CultureInfo.InvariantCulture) + long.Parse(stat[12], CultureInfo.InvariantCulture)) / ticksPerSecond;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                // The process ended between the check and the read.
+            }
+
+            await Task.Delay(100);
+        }
+
+        var elapsed = clock.Elapsed.TotalSeconds;
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"sync backfill exited {process.ExitCode}: {await error}{await output}");
+        }
+
+        return new Footprint(peakKb / 1024.0, events / elapsed, cpuSeconds / (events / 1e6));
+    }
+
+    private async Task PublishBacklogAsync(string topic, int events)
+    {
+        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = serviceUrl });
+        await using var producer = await client.CreateProducerAsync(new ProducerOptions { Topic = topic, BatchingEnabled = true });
+        var random = new Random(42);
+        var keys = Math.Max(1, events / 10);
+        var pending = new List<ValueTask<MessageId>>(1000);
+        for (var i = 1; i <= events; i++)
+        {
+            var roll = random.Next(10);
+            var op = i == events ? 'c' : roll < 6 ? 'u' : roll < 9 ? 'c' : 'd';
+            pending.Add(producer.SendAsync(Event(i == events ? -1 : random.Next(keys), i, op, sent: false)));
+            if (pending.Count == 1000 || i == events)
+            {
+                foreach (var send in pending)
+                {
+                    await send;
+                }
+
+                pending.Clear();
+            }
+        }
+    }
+
+    /// <summary>A Debezium change as Pulsar IO publishes it: the key is the JSON key's bytes (sent
+    /// base64-flagged), the value a bare envelope.</summary>
+    private static OutgoingMessage Event(long id, long lsn, char op, bool sent)
+    {
+        var key = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
+        var image = $"{{\"id\":{id},\"name\":\"item {id}\",\"price\":{lsn % 1000}.25,\"qty\":{lsn % 17},\"note\":\"change {lsn}\"}}";
+        var value = op == 'd'
+            ? $"{{\"before\":{{\"id\":{id}}},\"after\":null,\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"items\",\"lsn\":{1000 + lsn}}},\"op\":\"d\",\"ts_ms\":1748854800000}}"
+            : $"{{\"before\":null,\"after\":{image},\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"items\",\"lsn\":{1000 + lsn}}},\"op\":\"{op}\",\"ts_ms\":1748854800000}}";
+        var properties = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (sent)
+        {
+            properties["sent"] = Stopwatch.GetTimestamp().ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (id.ToString(CultureInfo.InvariantCulture) == LastKeyId)
+        {
+            properties["last"] = "1";
+        }
+
+        return new OutgoingMessage { KeyBytes = key, Data = Encoding.UTF8.GetBytes(value), Properties = properties.Count == 0 ? null : properties };
+    }
+
+    private RunningRuntime Start(LatencyRecorder recorder, IReadOnlyList<(string Topic, string Table)> targets)
+    {
+        var config = WriteConfig($"run-{Guid.NewGuid():N}.yaml", TimedSinkFactory.TypeName, targets);
+        var components = new SyncComponents(
+            SyncComponents.EngineSources,
+            [.. SinkCatalog.All, new TimedSinkFactory(new PostgresSinkFactory(), recorder)],
+            MessageFormats.Names,
+            MessageFormats.Create);
+        var loaded = ConfigLoader.Load(config, components.Types);
+        var stop = new CancellationTokenSource();
+        var task = Task.Run(() => new SyncRuntime(loaded, components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, stop.Token));
+        return new RunningRuntime(task, stop);
+    }
+
+    private string WriteConfig(string name, string sinkType, IReadOnlyList<(string Topic, string Table)> targets)
+    {
+        var yaml = new StringBuilder()
+            .AppendLine("sources:")
+            .AppendLine($"  broker: {{ type: pulsar, serviceUrl: '{serviceUrl}', adminUrl: '{adminUrl}', initialPosition: earliest }}")
+            .AppendLine("sinks:")
+            .AppendLine($"  pg: {{ type: {sinkType}, connectionString: '{postgres}', tls: disable }}")
+            .AppendLine("materializers:");
+        for (var i = 0; i < targets.Count; i++)
+        {
+            yaml.AppendLine($"  m{i}: {{ source: broker, topics: ['{targets[i].Topic}'], sink: pg, table: {targets[i].Table}, batchSize: 5000 }}");
+        }
+
+        var path = Path.Combine(work, name);
+        File.WriteAllText(path, yaml.ToString());
+        return path;
+    }
+
+    private static async Task WaitAsync(Func<bool> done, TimeSpan timeout, RunningRuntime runtime)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!done())
+        {
+            if (runtime.Task.IsCompleted)
+            {
+                var outcomes = await runtime.Task;
+                throw new InvalidOperationException($"the runtime stopped: {string.Join("; ", outcomes.Select(o => $"{o.Name}: {o.Failure?.Message ?? "ended"}"))}");
+            }
+
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"not done within {timeout}");
+            }
+
+            await Task.Delay(5);
+        }
+    }
+
+    private sealed class RunningRuntime(Task<IReadOnlyList<MaterializerOutcome>> task, CancellationTokenSource stop) : IAsyncDisposable
+    {
+        public Task<IReadOnlyList<MaterializerOutcome>> Task => task;
+
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync();
+            var outcomes = await task;
+            stop.Dispose();
+            if (outcomes.FirstOrDefault(o => o.Failure is not null) is { } failed)
+            {
+                throw new InvalidOperationException($"materializer {failed.Name} failed: {failed.Failure!.Message}", failed.Failure);
+            }
+        }
+    }
+}
