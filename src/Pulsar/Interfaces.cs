@@ -32,6 +32,9 @@ public interface IPulsarConsumer : IAsyncDisposable
 
     ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>Takes a message that is already queued, without waiting; false when none is.</summary>
+    bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message);
+
     IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default);
 
     ValueTask AcknowledgeAsync(MessageId id, CancellationToken cancellationToken = default);

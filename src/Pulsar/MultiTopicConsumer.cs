@@ -268,6 +268,8 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
 
     public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAsync(cancellationToken);
 
+    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message) => _merged.TryReceive(out message);
+
     public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAllAsync(cancellationToken);
 
     private IPulsarConsumer ChildOf(PulsarMessage message)

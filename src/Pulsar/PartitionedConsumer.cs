@@ -58,6 +58,8 @@ public sealed class PartitionedConsumer : IPulsarConsumer
 
     public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAsync(cancellationToken);
 
+    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message) => _merged.TryReceive(out message);
+
     public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAllAsync(cancellationToken);
 
     private PulsarConsumer PartitionOf(MessageId id) =>

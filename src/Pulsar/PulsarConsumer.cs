@@ -173,6 +173,26 @@ public sealed class PulsarConsumer : IPulsarConsumer
         }
     }
 
+    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message)
+    {
+        while (_queue.Reader.TryRead(out var queued))
+        {
+            lock (_lock)
+            {
+                if (queued.Session != _sessionNumber)
+                {
+                    continue;
+                }
+                _lastReceived = queued.Id;
+            }
+            OnTaken(queued.Session, 1);
+            message = queued;
+            return true;
+        }
+        message = null;
+        return false;
+    }
+
     /// <summary>Messages as they arrive, until cancelled or the consumer closes.</summary>
     public async IAsyncEnumerable<PulsarMessage> ReceiveAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

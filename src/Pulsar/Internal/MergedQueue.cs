@@ -49,6 +49,8 @@ internal sealed class MergedQueue
         }
     }
 
+    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message) => _channel.Reader.TryRead(out message);
+
     public async IAsyncEnumerable<PulsarMessage> ReceiveAllAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         while (true)

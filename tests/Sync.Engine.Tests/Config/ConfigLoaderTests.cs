@@ -35,7 +35,7 @@ public class ConfigLoaderTests
         var (name, users) = Assert.Single(config.Materializers);
         Assert.Equal("users", name);
         Assert.Equal(1000, users.BatchSize);
-        Assert.Equal(TimeSpan.FromMilliseconds(50), users.Linger);
+        Assert.Equal(TimeSpan.FromMilliseconds(5), users.Linger);
         Assert.Equal("/configs/users.deadletter.jsonl", config.DeadLetterPath(name, users));
     }
 

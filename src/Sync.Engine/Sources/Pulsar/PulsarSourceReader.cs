@@ -69,23 +69,35 @@ public sealed class PulsarSourceReader : ISourceReader
         {
             while (records.Count < maxRecords)
             {
-                PulsarMessage message;
-                try
+                PulsarMessage? message;
+                if (records.Count > 0 && consumer.TryReceive(out message))
                 {
-                    message = await consumer.ReceiveAsync(lingering?.Token ?? cancellationToken);
+                    // Queued while the previous batch was applied: taken without waiting, so a deep
+                    // backlog makes full batches and a trickle makes small, prompt ones.
                 }
-                catch (OperationCanceledException) when (records.Count > 0)
+                else if (records.Count > 0 && linger <= TimeSpan.Zero)
                 {
-                    // Linger over, or stopping: what was read is still applied and acknowledged.
                     break;
                 }
-                catch (PulsarObjectClosedException) when (cancellationToken.IsCancellationRequested)
+                else
                 {
-                    throw new OperationCanceledException(cancellationToken);
-                }
-                catch (PulsarException e)
-                {
-                    throw new SourceException($"source {_sourceName}: receiving for {_request.Materializer} on {consumer.Topic} failed: {e.Message}", e);
+                    try
+                    {
+                        message = await consumer.ReceiveAsync(lingering?.Token ?? cancellationToken);
+                    }
+                    catch (OperationCanceledException) when (records.Count > 0)
+                    {
+                        // Linger over, or stopping: what was read is still applied and acknowledged.
+                        break;
+                    }
+                    catch (PulsarObjectClosedException) when (cancellationToken.IsCancellationRequested)
+                    {
+                        throw new OperationCanceledException(cancellationToken);
+                    }
+                    catch (PulsarException e)
+                    {
+                        throw new SourceException($"source {_sourceName}: receiving for {_request.Materializer} on {consumer.Topic} failed: {e.Message}", e);
+                    }
                 }
 
                 var position = PulsarConnections.Position(message.Id);
@@ -113,7 +125,7 @@ public sealed class PulsarSourceReader : ISourceReader
 
                 _unacknowledged.Add(message);
                 records.Add(new SourceRecord(PulsarConnections.ToSourceMessage(message), null));
-                if (lingering is null)
+                if (lingering is null && linger > TimeSpan.Zero)
                 {
                     lingering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                     lingering.CancelAfter(linger);

@@ -339,6 +339,34 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
     }
 
     [Fact]
+    public async Task With_zero_linger_a_batch_takes_what_is_queued_and_an_empty_topic_still_blocks()
+    {
+        var topic = NewTopic("zero-linger");
+        await using var producer = await ProducerAsync(topic);
+        var ids = new List<MessageId>();
+        for (var i = 1; i <= 3; i++)
+        {
+            ids.Add(await PublishAsync(producer, i, "c", $"n{i}", i));
+        }
+
+        var options = (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options;
+        var request = new SourceReadRequest("zero-linger", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
+        using var timeout = new CancellationTokenSource(Patience);
+        await using var reader = new PulsarSourceReader("broker", options, request);
+        var read = new List<StreamPosition>();
+        while (read.Count < 3)
+        {
+            var batch = await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token);
+            Assert.NotEmpty(batch!);
+            read.AddRange(batch!.Select(r => r.Message!.Position));
+        }
+
+        Assert.Equal(ids.Select(At), read);
+        using var briefly = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await reader.ReadBatchAsync(10, TimeSpan.Zero, briefly.Token));
+    }
+
+    [Fact]
     public async Task A_second_process_on_an_exclusive_subscription_fails_with_a_message_naming_it()
     {
         var topic = NewTopic("exclusive");
