@@ -35,12 +35,21 @@ dotnet build bench/Sync.Bench.EndToEnd -c Release --nologo -v quiet -clp:ErrorsO
 dotnet run --no-build -c Release --project bench/Sync.Bench.EndToEnd -- $quick \
   --postgres "$SYNC_TEST_POSTGRES" --json "$endtoend"
 
+micro="$work/micro"
+mkdir -p "$micro"
+if [[ -z "$quick" ]]; then
+  echo "bench: micro-benchmarks (BenchmarkDotNet: decode, collapse, frame codec)" >&2
+  dotnet build bench/Sync.Bench.Micro -c Release --nologo -v quiet -clp:ErrorsOnly
+  dotnet run --no-build -c Release --project bench/Sync.Bench.Micro -- --artifacts "$micro/BenchmarkDotNet.Artifacts" >/dev/null
+fi
+
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo '+changes')"
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), .NET $(dotnet --version)"
 date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-python3 - "$work/core.json" "$pulsar" "$endtoend" "$machine" "$commit" "$date" <<'PY'
+python3 - "$work/core.json" "$pulsar" "$endtoend" "$machine" "$commit" "$date" "$micro" <<'PY'
 import json, sys
-core, pulsar, endtoend, machine, commit, date = sys.argv[1:7]
+import glob, os
+core, pulsar, endtoend, machine, commit, date, micro = sys.argv[1:8]
 results = json.load(open(core)) + json.load(open(pulsar)) + json.load(open(endtoend))
 json.dump({"machine": machine, "commit": commit, "date": date, "results": results}, open("bench/results.json", "w"), indent=2)
 rows = ["| figure | value | unit | limit | limit value | ratio | goal |", "| --- | ---: | --- | --- | ---: | ---: | --- |"]
@@ -59,6 +68,19 @@ else:
     marker = "\n## "
     at = doc.index(marker)
     doc = doc[:at] + "\n\n" + section + "\n" + doc[at:]
+tables = sorted(glob.glob(os.path.join(micro, "BenchmarkDotNet.Artifacts", "results", "*-report-github.md")))
+if tables:
+    body = []
+    for t in tables:
+        lines = [l for l in open(t).read().splitlines() if l.startswith("|")]
+        body.append("### " + os.path.basename(t).split("-report")[0].split(".")[-1] + "\n\n" + "\n".join(lines))
+    micro_section = f"<!-- micro:begin -->\n## Micro-benchmarks (BenchmarkDotNet, ShortRun)\n\nMachine: {machine}. Commit {commit}, {date}.\n\n" + "\n\n".join(body) + "\n<!-- micro:end -->"
+    if "<!-- micro:begin -->" in doc:
+        start = doc.index("<!-- micro:begin -->"); end = doc.index("<!-- micro:end -->") + len("<!-- micro:end -->")
+        doc = doc[:start] + micro_section + doc[end:]
+    else:
+        end = doc.index("<!-- latest-run:end -->") + len("<!-- latest-run:end -->")
+        doc = doc[:end] + "\n\n" + micro_section + doc[end:]
 open("docs/benchmarks.md", "w").write(doc)
 print("bench: wrote bench/results.json and docs/benchmarks.md", file=sys.stderr)
 PY
