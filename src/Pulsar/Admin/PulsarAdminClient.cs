@@ -178,6 +178,47 @@ public sealed class PulsarAdminClient : IDisposable
         SendAsync(HttpMethod.Post, $"admin/v2/namespaces/{Namespace(tenantNamespace)}/retention", JsonContent.Create(policy), "set namespace retention", cancellationToken);
 
     /// <summary><c>admin/v2/persistent/tenant/namespace/topic</c> for any accepted topic form.</summary>
+    /// <summary>A subscription's mark-delete position (everything up to it is acknowledged), from the
+    /// topic's internal stats; null when the topic or the subscription does not exist.</summary>
+    public async Task<MessageId?> GetMarkDeletePositionAsync(string topic, string subscription, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"{TopicPath(topic)}/internalStats", cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await ThrowIfFailedAsync(response, "get internal stats", cancellationToken);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+        if (!json.RootElement.TryGetProperty("cursors", out var cursors)
+            || !cursors.TryGetProperty(subscription, out var cursor)
+            || !cursor.TryGetProperty("markDeletePosition", out var position)
+            || position.GetString()?.Split(':') is not [var ledger, var entry])
+        {
+            return null;
+        }
+
+        return new MessageId(
+            (ulong)long.Parse(ledger, System.Globalization.CultureInfo.InvariantCulture),
+            (ulong)long.Parse(entry, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Moves a subscription's cursor so that the message at <paramref name="position"/> is
+    /// delivered next (the broker disconnects the subscription's consumers, which resubscribe).</summary>
+    public Task ResetCursorAsync(string topic, string subscription, MessageId position, CancellationToken cancellationToken = default) =>
+        SendAsync(
+            HttpMethod.Post,
+            $"{TopicPath(topic)}/subscription/{Uri.EscapeDataString(subscription)}/resetcursor",
+            JsonContent.Create(new ResetCursorBody((long)position.LedgerId, (long)position.EntryId, position.Partition, position.BatchIndex)),
+            "reset cursor",
+            cancellationToken);
+
+    private sealed record ResetCursorBody(
+        [property: System.Text.Json.Serialization.JsonPropertyName("ledgerId")] long LedgerId,
+        [property: System.Text.Json.Serialization.JsonPropertyName("entryId")] long EntryId,
+        [property: System.Text.Json.Serialization.JsonPropertyName("partitionIndex")] int PartitionIndex,
+        [property: System.Text.Json.Serialization.JsonPropertyName("batchIndex")] int BatchIndex);
+
     internal static string TopicPath(string topic)
     {
         var full = TopicName.Normalize(topic);

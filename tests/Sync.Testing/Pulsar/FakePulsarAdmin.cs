@@ -150,8 +150,21 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
             ("compaction", "GET") => _broker.AdminCompactionStatus(topic),
             ("truncate", "DELETE") => _broker.AdminTruncate(topic),
             ("retention", _) => TopicRetention(method, topic, body),
+            ("internalStats", "GET") => _broker.AdminInternalStats(topic),
+            ("subscription", "POST") when segments.Length == 9 && segments[8] == "resetcursor" => ResetCursor(topic, segments[7], body),
             _ => Error(HttpStatusCode.MethodNotAllowed, $"{method} {request.Url.AbsolutePath} is not supported by the fake"),
         };
+    }
+
+    private (HttpStatusCode, object?) ResetCursor(string topic, string subscription, string body)
+    {
+        // ResetCursorData: ledgerId and entryId (partitionIndex and batchIndex are accepted and,
+        // for a non-partitioned fake ledger, not needed).
+        using var json = JsonDocument.Parse(body);
+        var root = json.RootElement;
+        return root.TryGetProperty("ledgerId", out var ledger) && root.TryGetProperty("entryId", out var entry)
+            ? _broker.AdminResetCursor(topic, subscription, ledger.GetInt64(), entry.GetInt64())
+            : Error(HttpStatusCode.BadRequest, "ledgerId and entryId are required");
     }
 
     private (HttpStatusCode, object?) TopicRetention(string method, string topic, string body) => method switch

@@ -47,7 +47,7 @@ public sealed record FakePulsarBrokerOptions
 /// FakeBrokerConnection.*.cs file and says which broker behaviour it models.
 /// All broker state is guarded by one lock: simple, and fast enough for a test double.
 /// </summary>
-public sealed class FakePulsarBroker : IAsyncDisposable
+public sealed partial class FakePulsarBroker : IAsyncDisposable
 {
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _shutdown = new();

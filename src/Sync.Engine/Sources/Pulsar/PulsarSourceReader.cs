@@ -2,6 +2,7 @@ using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Sources.File;
 using Sync.Pulsar;
+using Sync.Pulsar.Admin;
 
 namespace Sync.Engine.Sources.Pulsar;
 
@@ -27,6 +28,7 @@ public sealed class PulsarSourceReader : ISourceReader
     private readonly Dictionary<string, StreamPosition> _delivered = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _committed = new(StringComparer.Ordinal);
     private readonly List<PulsarMessage> _unacknowledged = [];
+    private readonly List<string> _rewound = [];
     private PulsarClient? _client;
     private IPulsarConsumer? _consumer;
 
@@ -53,6 +55,10 @@ public sealed class PulsarSourceReader : ISourceReader
 
     /// <summary>Messages skipped because the sink already held them (for tests and logs).</summary>
     public long Skipped { get; private set; }
+
+    /// <summary>Topics whose subscription had acknowledged past the sink's checkpoint and was moved
+    /// back to it when the reader opened (a sink restored from a backup, or one that lost writes).</summary>
+    public IReadOnlyList<string> Rewound => _rewound;
 
     /// <summary>The consumer, once the first read opened it.</summary>
     public IPulsarConsumer? Consumer => _consumer;
@@ -228,6 +234,7 @@ public sealed class PulsarSourceReader : ISourceReader
             throw new SourceException($"materializers.{_request.Materializer}: a pulsar source needs the materializer's topics or topicPattern");
         }
 
+        await RewindToCheckpointAsync(cancellationToken);
         _client = PulsarConnections.Client(_options);
         try
         {
@@ -247,6 +254,49 @@ public sealed class PulsarSourceReader : ISourceReader
         }
 
         return _consumer;
+    }
+
+    /// <summary>The sink is the truth: where a subscription has acknowledged messages after the
+    /// sink's checkpoint (the sink was restored from a backup, or lost writes), those messages
+    /// would never come again, so the cursor moves back to the checkpoint through the admin API
+    /// before subscribing (its entry is delivered again and skipped as applied). A checkpoint inside
+    /// a batch entry rewinds to that entry whenever the cursor has passed it, since the entry's
+    /// later messages may have been acknowledged unapplied. Without an admin URL nothing is checked.
+    /// Ordered subscriptions only: shared ones do not keep a single position.</summary>
+    private async Task RewindToCheckpointAsync(CancellationToken cancellationToken)
+    {
+        if (!_ordered || _request.FromBeginning || _request.Checkpoint.Count == 0 || _options.AdminUrl is not { Length: > 0 })
+        {
+            return;
+        }
+
+        using var admin = PulsarConnections.Admin(_sourceName, _options, "checking the subscription against the sink's checkpoint");
+        foreach (var (topic, checkpoint) in _request.Checkpoint)
+        {
+            if (!_request.TopicFilter(topic) || checkpoint.Entry < 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (await admin.GetMarkDeletePositionAsync(topic, SubscriptionName, cancellationToken) is not { } acked)
+                {
+                    continue;
+                }
+
+                var passed = ((long)acked.LedgerId, (long)acked.EntryId).CompareTo((checkpoint.Ledger, checkpoint.Entry));
+                if (passed > 0 || (passed == 0 && checkpoint.BatchIndex >= 0))
+                {
+                    await admin.ResetCursorAsync(topic, SubscriptionName, new MessageId((ulong)checkpoint.Ledger, (ulong)checkpoint.Entry), cancellationToken);
+                    _rewound.Add(topic);
+                }
+            }
+            catch (PulsarAdminException e)
+            {
+                throw new SourceException($"source {_sourceName}: checking subscription {SubscriptionName} of {topic} against the sink's checkpoint {checkpoint} failed: {e.Message}", e);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()

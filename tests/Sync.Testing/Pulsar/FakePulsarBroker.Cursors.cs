@@ -1,0 +1,70 @@
+using System.Globalization;
+using System.Net;
+
+namespace Sync.Testing.Pulsar;
+
+// Admin REST: a topic's internal stats (the cursors' positions) and resetting a subscription's cursor.
+public sealed partial class FakePulsarBroker
+{
+    /// <summary>GET .../{topic}/internalStats: the managed ledger's stats with one entry per cursor.
+    /// Positions are "ledger:entry" strings as the broker writes them; a cursor that acknowledged
+    /// nothing has its mark-delete position at entry -1 of the first ledger.</summary>
+    internal (HttpStatusCode, object?) AdminInternalStats(string topic)
+    {
+        lock (Sync)
+        {
+            if (!_topics.TryGetValue(topic, out var fakeTopic))
+            {
+                return (HttpStatusCode.NotFound, new { reason = "Topic not found" });
+            }
+
+            var ledger = (long)fakeTopic.LedgerId;
+            string At(long entry) => string.Create(CultureInfo.InvariantCulture, $"{ledger}:{entry}");
+            var cursors = fakeTopic.Subscriptions.ToDictionary(
+                s => s.Key,
+                s => new { markDeletePosition = At((long)s.Value.AckedBefore - 1), readPosition = At((long)s.Value.ReadPosition) },
+                StringComparer.Ordinal);
+            return (HttpStatusCode.OK, new
+            {
+                entriesAddedCounter = fakeTopic.EntriesLocked.Count,
+                numberOfEntries = fakeTopic.EntriesLocked.Count,
+                lastConfirmedEntry = At(fakeTopic.EntriesLocked.Count - 1),
+                cursors,
+            });
+        }
+    }
+
+    /// <summary>POST .../{topic}/subscription/{name}/resetcursor with a message id: as the broker's
+    /// resetCursor, the mark-delete position moves to just before the given entry (so that entry is
+    /// delivered next) and every consumer of the subscription is disconnected and must resubscribe.</summary>
+    internal (HttpStatusCode, object?) AdminResetCursor(string topic, string subscriptionName, long ledgerId, long entryId)
+    {
+        lock (Sync)
+        {
+            if (!_topics.TryGetValue(topic, out var fakeTopic))
+            {
+                return (HttpStatusCode.NotFound, new { reason = "Topic not found" });
+            }
+
+            if (!fakeTopic.Subscriptions.TryGetValue(subscriptionName, out var subscription))
+            {
+                return (HttpStatusCode.NotFound, new { reason = "Subscription not found" });
+            }
+
+            var count = (ulong)fakeTopic.EntriesLocked.Count;
+            // A position before this ledger is the start; one past the end is the end.
+            var target = ledgerId < (long)fakeTopic.LedgerId || entryId < 0 ? 0 : ledgerId > (long)fakeTopic.LedgerId ? count : Math.Min((ulong)entryId, count);
+            subscription.ResetLocked(target);
+            foreach (var attached in subscription.Consumers.ToList())
+            {
+                attached.Connection.SendCloseConsumerLocked(attached);
+            }
+
+            CursorResets++;
+            return (HttpStatusCode.NoContent, null);
+        }
+    }
+
+    /// <summary>How many cursor resets the admin API performed (for tests).</summary>
+    public int CursorResets { get; private set; }
+}
