@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Sync.Pulsar;
 
 namespace Sync.Testing.Pulsar;
 
@@ -62,6 +63,18 @@ public sealed partial class FakePulsarBroker
 
             CursorResets++;
             return (HttpStatusCode.NoContent, null);
+        }
+    }
+
+    /// <summary>Messages delivered so far to each consumer attached to the subscription, by consumer
+    /// name (empty when the topic or subscription does not exist).</summary>
+    public IReadOnlyDictionary<string, long> DeliveredPerConsumer(string topic, string subscription)
+    {
+        lock (Sync)
+        {
+            return _topics.TryGetValue(TopicName.Normalize(topic), out var fakeTopic) && fakeTopic.Subscriptions.TryGetValue(subscription, out var found)
+                ? found.Consumers.GroupBy(c => c.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(c => c.Delivered), StringComparer.Ordinal)
+                : new Dictionary<string, long>();
         }
     }
 
