@@ -24,7 +24,7 @@ internal static class SyncHost
         }
     }
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, bool showProgress = false)
     {
         SyncConfig config;
         var components = Components();
@@ -48,12 +48,22 @@ internal static class SyncHost
             })
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
-        var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name));
+        BackfillProgress? progress = null;
         IReadOnlyList<MaterializerOutcome> outcomes;
         try
         {
-            runtime.Select(names);
+            var selected = new SyncRuntime(config, components, loggerFactory).Select(names);
+            if (showProgress)
+            {
+                progress = await BackfillProgress.StartAsync(config, components, selected, error, cancellationToken);
+            }
+
+            var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)) { Started = progress is null ? null : progress.Track };
             outcomes = await runtime.RunAsync(names, mode, cancellationToken);
+            if (progress is not null)
+            {
+                await progress.FinishAsync(outcomes);
+            }
         }
         catch (ConfigException e)
         {
@@ -69,6 +79,13 @@ internal static class SyncHost
         {
             await error.WriteLineAsync($"error: {e.Message}");
             return ExitCodes.Failure;
+        }
+        finally
+        {
+            if (progress is not null)
+            {
+                await progress.DisposeAsync();
+            }
         }
 
         SummaryTable.Write(output, mode, outcomes);

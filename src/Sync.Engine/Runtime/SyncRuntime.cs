@@ -86,6 +86,10 @@ public sealed class SyncRuntime
     }
 
     /// <summary>The materializers to run: all, or those named. Unknown names are a <see cref="ConfigException"/>.</summary>
+    /// <summary>Called as each materializer starts, with the counters it updates as it goes (for
+    /// progress output).</summary>
+    public Action<string, MaterializerCounters>? Started { get; init; }
+
     public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
     {
         if (names.Count == 0)
@@ -145,6 +149,7 @@ public sealed class SyncRuntime
             await using var deadLetters = new DeadLetterWriter(deadLetterPath, name);
             var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
             counters = runner.Counters;
+            Started?.Invoke(name, counters);
             await runner.RunAsync(cancellationToken);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetterPath, null);
         }
