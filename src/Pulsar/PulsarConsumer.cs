@@ -33,7 +33,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
     private int _sessionNumber;
     private int _queued;
     private int _takenSinceFlow;
-    private int _state = (int)PulsarObjectState.Reconnecting;
+    private readonly StateMonitor _state;
     private MessageId? _lastReceived;
     private Task _reconnectLoop = Task.CompletedTask;
 
@@ -48,13 +48,26 @@ public sealed class PulsarConsumer : IPulsarConsumer
         _queue = Channel.CreateUnbounded<PulsarMessage>(new UnboundedChannelOptions { SingleWriter = false });
         _flowThreshold = Math.Max(1, options.ReceiverQueueSize / 2);
         _partitionIndex = TopicName.PartitionIndex(options.Topic);
+        _state = new StateMonitor(this, PulsarObjectState.Reconnecting);
     }
 
     public string Topic => _options.Topic;
 
     public string SubscriptionName => _options.SubscriptionName;
 
-    public PulsarObjectState State => (PulsarObjectState)Volatile.Read(ref _state);
+    public PulsarObjectState State => _state.Current;
+
+    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
+    {
+        add => _state.Changed += value;
+        remove => _state.Changed -= value;
+    }
+
+    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _state.WaitAsync(current => current == state, cancellationToken);
+
+    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _state.WaitAsync(current => current != state, cancellationToken);
 
     /// <summary>Messages received from the broker and not yet taken by the application.</summary>
     public int QueuedMessages => Volatile.Read(ref _queued);
@@ -103,7 +116,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             lock (_lock)
             {
                 _session = session;
-                Volatile.Write(ref _state, (int)PulsarObjectState.Connected);
+                _state.Set(PulsarObjectState.Connected);
             }
             if (!connection.IsOpen)
             {
@@ -670,7 +683,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             {
                 return;
             }
-            Volatile.Write(ref _state, (int)PulsarObjectState.Reconnecting);
+            _state.Set(PulsarObjectState.Reconnecting);
             _logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);
             _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
         }
@@ -687,7 +700,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
         (e, delay) => _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay),
         e =>
         {
-            Volatile.Write(ref _state, (int)PulsarObjectState.Faulted);
+            _state.Set(PulsarObjectState.Faulted);
             _queue.Writer.TryComplete(e);
         },
         _shutdown.Token);
@@ -705,7 +718,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             {
                 return;
             }
-            Volatile.Write(ref _state, (int)PulsarObjectState.Closed);
+            _state.Set(PulsarObjectState.Closed);
             session = _session;
             _session = null;
         }
