@@ -51,11 +51,15 @@ public sealed class PulsarConsumer : IPulsarConsumer
         _flowThreshold = Math.Max(1, options.ReceiverQueueSize / 2);
         _partitionIndex = TopicName.PartitionIndex(options.Topic);
         _state = new StateMonitor(this, PulsarObjectState.Reconnecting);
+        ConsumerName = options.ConsumerName ?? $"sync-{Guid.NewGuid():N}"[..13];
     }
 
     public string Topic => _options.Topic;
 
     public string SubscriptionName => _options.SubscriptionName;
+
+    /// <summary>The consumer name sent in SUBSCRIBE (made up once when none was configured).</summary>
+    public string ConsumerName { get; }
 
     public PulsarObjectState State => _state.Current;
 
@@ -152,7 +156,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             SubType = (CommandSubscribe.Types.SubType)_options.SubscriptionType,
             ConsumerId = consumerId,
             RequestId = requestId,
-            ConsumerName = _options.ConsumerName ?? $"sync-{Guid.NewGuid():N}"[..13],
+            ConsumerName = ConsumerName,
             InitialPosition = (CommandSubscribe.Types.InitialPosition)_options.InitialPosition,
             Durable = _options.StartMessageId is null,
         };

@@ -57,6 +57,18 @@ public sealed class FakeSubscription
     /// <summary>How a Key_Shared subscription maps key hashes to consumers; null for other types.</summary>
     internal FakeKeySharedSelector? KeyShared { get; }
 
+    /// <summary>Key_Shared: the inclusive hash ranges each consumer (by name) owns, as the broker's stats show them.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<Sync.Pulsar.HashRange>> KeySharedRanges
+    {
+        get
+        {
+            lock (_topic.Broker.Sync)
+            {
+                return KeyShared?.RangesByConsumer() ?? new Dictionary<string, IReadOnlyList<Sync.Pulsar.HashRange>>();
+            }
+        }
+    }
+
     /// <summary>
     /// Attaches a consumer; null, or the error the broker answers SUBSCRIBE with (a Key_Shared
     /// consumer whose policy does not fit: ConsumerBusy for another mode, ConsumerAssignError for
