@@ -40,7 +40,7 @@ internal sealed partial class FakeBrokerConnection
                 var start = request.StartMessageId is { } id
                     ? topic.StartPositionOf(id)
                     : request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? topic.FirstRetainedLocked : topic.EndLocked;
-                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, start) { IsDurable = false, ReadCompacted = request.ReadCompacted };
+                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, CompactedStart(topic, start, request.ReadCompacted)) { IsDurable = false, ReadCompacted = request.ReadCompacted };
                 topic.Subscriptions[request.Subscription] = subscription;
             }
             else if (!topic.Subscriptions.TryGetValue(request.Subscription, out subscription))
@@ -48,7 +48,7 @@ internal sealed partial class FakeBrokerConnection
                 // initialPosition only matters when the subscription is created: Latest starts
                 // after the last entry, Earliest at the first.
                 var start = request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? topic.FirstRetainedLocked : topic.EndLocked;
-                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, start) { ReadCompacted = request.ReadCompacted };
+                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, CompactedStart(topic, start, request.ReadCompacted)) { ReadCompacted = request.ReadCompacted };
                 topic.Subscriptions[request.Subscription] = subscription;
             }
             else if (subscription.Type != request.SubType)
@@ -76,6 +76,13 @@ internal sealed partial class FakeBrokerConnection
             SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
         }
     }
+
+    /// <summary>
+    /// A read_compacted cursor at the earliest position reads the compacted ledger from its
+    /// beginning, which may hold keys whose raw ledgers retention already deleted.
+    /// </summary>
+    private static ulong CompactedStart(FakeTopic topic, ulong start, bool readCompacted) =>
+        readCompacted && start == topic.FirstRetainedLocked ? 0 : start;
 
     private void HandleFlow(CommandFlow flow)
     {

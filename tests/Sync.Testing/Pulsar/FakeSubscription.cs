@@ -395,7 +395,7 @@ public sealed class FakeSubscription
                 }
                 ReadPosition = next;
             }
-            if (ReadPosition < _topic.FirstRetainedLocked)
+            if (!ReadCompacted && ReadPosition < _topic.FirstRetainedLocked)
             {
                 // Retention deleted what this cursor had not read yet (a reader's cursor).
                 ReadPosition = _topic.FirstRetainedLocked;
