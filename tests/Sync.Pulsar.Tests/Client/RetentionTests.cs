@@ -201,3 +201,32 @@ public class RetentionTests : ClientTestBase
         Assert.Equal(["m10", "m11"], await ReadRawFromEarliestAsync(2));
     }
 }
+
+/// <summary>The fault endpoints another process uses to drive retention in the fake.</summary>
+public class RetentionFaultEndpointTests : ClientTestBase
+{
+    private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    protected override FakePulsarBrokerOptions BrokerOptions => new() { Clock = _clock };
+
+    [Fact]
+    public async Task Rolling_a_ledger_advancing_the_clock_and_enforcing_retention_work_over_http()
+    {
+        using var http = new HttpClient { BaseAddress = Broker.AdminUrl };
+        using var admin = new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = Broker.AdminUrl });
+        await admin.SetTopicRetentionAsync(Topic, new RetentionPolicy(60, -1));
+        await using (var producer = await ProducerAsync())
+        {
+            await producer.SendAsync(new OutgoingMessage { Data = "old"u8.ToArray() });
+        }
+        (await http.PostAsync(new Uri($"/fake/ledgers/roll?topic={Uri.EscapeDataString(Topic)}", UriKind.Relative), null)).EnsureSuccessStatusCode();
+
+        var early = await (await http.PostAsync(new Uri("/fake/retention/enforce", UriKind.Relative), null)).Content.ReadAsStringAsync();
+        (await http.PostAsync(new Uri("/fake/clock/advance?minutes=61", UriKind.Relative), null)).EnsureSuccessStatusCode();
+        var late = await (await http.PostAsync(new Uri("/fake/retention/enforce", UriKind.Relative), null)).Content.ReadAsStringAsync();
+
+        Assert.Equal("{\"deletedLedgers\":0}", early);
+        Assert.Equal("{\"deletedLedgers\":1}", late);
+        Assert.Empty(Broker.FindTopic(Topic)!.Entries);
+    }
+}
