@@ -245,9 +245,19 @@ public sealed class PulsarConsumer : IPulsarConsumer
                 if (id.IsBatched)
                 {
                     var key = (id.LedgerId, id.EntryId);
-                    if (_batches.TryGetValue(key, out var acker) && !acker.AckIndividual(id.BatchIndex))
+                    if (_batches.TryGetValue(key, out var acker))
                     {
-                        partlyAcked[key] = id;
+                        if (!acker.AckIndividual(id.BatchIndex))
+                        {
+                            partlyAcked[key] = id;
+                            continue;
+                        }
+                    }
+                    else if (_options.BatchIndexAcknowledgment && id.BatchSize > 1)
+                    {
+                        // Received before a reconnect, so its batch is no longer tracked here: tell
+                        // the broker about this one message only (it intersects with what it knows).
+                        entries.Add(OnlyIndexAcked(id));
                         continue;
                     }
                     _batches.Remove(key);
@@ -449,6 +459,15 @@ public sealed class PulsarConsumer : IPulsarConsumer
     }
 
     private static MessageId EntryId(MessageId id) => new(id.LedgerId, id.EntryId, id.Partition);
+
+    /// <summary>The entry's id with an ack_set in which only <paramref name="id"/>'s index is acknowledged.</summary>
+    private static MessageIdData OnlyIndexAcked(MessageId id)
+    {
+        var data = EntryId(id).ToProto();
+        data.AckSet.AddRange(AckSet.FromPending(id.BatchSize, Enumerable.Range(0, id.BatchSize).Where(i => i != id.BatchIndex)));
+        data.BatchSize = id.BatchSize;
+        return data;
+    }
 
     private async ValueTask SendAckAsync(
         Session session, CommandAck.Types.AckType type, IEnumerable<MessageIdData> ids, CommandAck.Types.ValidationError? validationError, CancellationToken cancellationToken)
@@ -758,6 +777,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             while (_queue.Reader.TryRead(out _))
             {
             }
+            _queued = 0;
             _batches.Clear();
             _state.Set(PulsarObjectState.Reconnecting);
             _logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);

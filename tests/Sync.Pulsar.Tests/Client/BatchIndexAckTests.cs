@@ -54,6 +54,30 @@ public class BatchIndexAckTests : ClientTestBase
     }
 
     [Fact]
+    public async Task Messages_of_a_batch_received_before_a_reconnect_can_still_be_acked_one_by_one_after_it()
+    {
+        PublishBatchOfTen();
+        await using var consumer = await BatchAckingConsumerAsync();
+        var received = await ReceiveAsync(consumer, 10);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        Broker.DropAllConnections();
+        await consumer.OnStateChangeTo(PulsarObjectState.Reconnecting, timeout.Token);
+        await consumer.OnStateChangeTo(PulsarObjectState.Connected, timeout.Token);
+        await consumer.AcknowledgeAsync([received[1].Id, received[4].Id, received[7].Id]);
+        Broker.DropAllConnections();
+        await consumer.OnStateChangeTo(PulsarObjectState.Reconnecting, timeout.Token);
+
+        var remaining = new HashSet<string>();
+        while (remaining.Count < 7)
+        {
+            remaining.Add(Text(await consumer.ReceiveAsync(timeout.Token)));
+        }
+        Assert.Equal(["b0", "b2", "b3", "b5", "b6", "b8", "b9"], remaining.Order());
+        await AssertNothingMoreAsync(consumer);
+    }
+
+    [Fact]
     public async Task Acknowledging_the_rest_of_a_partly_acked_batch_acknowledges_the_entry()
     {
         var entry = PublishBatchOfTen();
