@@ -37,6 +37,18 @@ public static class KeyHashing
         return mod < 0 ? mod + partitions : mod;
     }
 
+    /// <summary>
+    /// The Key_Shared slot of a sticky key, as the broker computes it: Murmur3_32 of the key bytes
+    /// (ordering key, else partition key; a base64-flagged partition key is decoded first), masked
+    /// positive, modulo <see cref="KeySharedPolicy.HashRangeSize"/>. Recent brokers move slot 0 to
+    /// 1 (0 marks "no hash" in their dispatcher); so do we, which only matters for a range [0, 0].
+    /// </summary>
+    public static int StickyKeyHash(ReadOnlySpan<byte> stickyKey)
+    {
+        var slot = (Murmur3_32(stickyKey) & int.MaxValue) % KeySharedPolicy.HashRangeSize;
+        return slot == 0 ? 1 : slot;
+    }
+
     /// <summary>Java's <c>String.hashCode() &amp; Integer.MAX_VALUE</c>: s[0]*31^(n-1) + ... over UTF-16 code units.</summary>
     public static int JavaStringHash(string value)
     {

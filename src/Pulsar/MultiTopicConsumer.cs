@@ -28,6 +28,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
     private readonly SemaphoreSlim _discovering = new(1, 1);
     private string? _topicsHash;
     private Task _discoveryLoop = Task.CompletedTask;
+    private readonly AggregateState _aggregate;
     private int _disposed;
 
     private MultiTopicConsumer(PulsarClient client, ConsumerOptions options, Regex? pattern, string? tenantNamespace, IReadOnlyList<string>? fixedTopics)
@@ -39,6 +40,15 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         _fixedTopics = fixedTopics;
         _logger = client.Options.LoggerFactory.CreateLogger<MultiTopicConsumer>();
         _merged = new MergedQueue(options.ReceiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}");
+        _aggregate = new AggregateState(this, ChildrenStates);
+    }
+
+    private IReadOnlyCollection<IPulsarStateful> ChildrenStates()
+    {
+        lock (_lock)
+        {
+            return [.. _children.Values.Select(c => c.Consumer)];
+        }
     }
 
     /// <summary>The pattern, or the topics joined by commas.</summary>
@@ -58,20 +68,20 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         }
     }
 
-    public PulsarObjectState State
+    /// <summary>The worst state of the topics' consumers (Connected while there are none); Closed once disposed.</summary>
+    public PulsarObjectState State => _aggregate.Monitor.Current;
+
+    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
     {
-        get
-        {
-            if (_disposed == 1)
-            {
-                return PulsarObjectState.Closed;
-            }
-            lock (_lock)
-            {
-                return _children.Count == 0 ? PulsarObjectState.Connected : _children.Values.Max(c => c.Consumer.State);
-            }
-        }
+        add => _aggregate.Monitor.Changed += value;
+        remove => _aggregate.Monitor.Changed -= value;
     }
+
+    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _aggregate.Monitor.WaitAsync(current => current == state, cancellationToken);
+
+    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _aggregate.Monitor.WaitAsync(current => current != state, cancellationToken);
 
     public int QueuedMessages
     {
@@ -199,11 +209,16 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
                 {
                     _children[topic] = (child, Task.Run(() => PumpAsync(child)));
                 }
+                _aggregate.Watch(child);
                 _logger.LogInformation("Pattern {Pattern} now also consumes {Topic}", Topic, topic);
             }
             foreach (var (consumer, _) in removed)
             {
                 await consumer.DisposeAsync();
+            }
+            if (removed.Count > 0)
+            {
+                _aggregate.Recompute();
             }
             DiscoveryRounds++;
         }
@@ -340,6 +355,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         {
             return;
         }
+        _aggregate.Close();
         await _shutdown.CancelAsync();
         await _discoveryLoop;
         List<(IPulsarConsumer Consumer, Task Pump)> children;

@@ -13,6 +13,7 @@ public sealed class PartitionedConsumer : IPulsarConsumer
     private readonly MergedQueue _merged;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Task[] _pumps;
+    private readonly AggregateState _aggregate;
     private int _disposed;
 
     internal PartitionedConsumer(string topic, string subscriptionName, PulsarConsumer[] partitions, int receiverQueueSize)
@@ -23,6 +24,11 @@ public sealed class PartitionedConsumer : IPulsarConsumer
         // Bounded: with the per-partition queues this keeps memory at (partitions + 1) queue sizes.
         _merged = new MergedQueue(receiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}");
         _pumps = [.. partitions.Select(p => Task.Run(() => PumpAsync(p)))];
+        _aggregate = new AggregateState(this, () => _partitions);
+        foreach (var partition in partitions)
+        {
+            _aggregate.Watch(partition);
+        }
     }
 
     public string Topic { get; }
@@ -31,7 +37,20 @@ public sealed class PartitionedConsumer : IPulsarConsumer
 
     public IReadOnlyList<PulsarConsumer> Partitions => _partitions;
 
-    public PulsarObjectState State => _disposed == 1 ? PulsarObjectState.Closed : _partitions.Max(p => p.State);
+    /// <summary>The worst state of the partitions' consumers; Closed once disposed.</summary>
+    public PulsarObjectState State => _aggregate.Monitor.Current;
+
+    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
+    {
+        add => _aggregate.Monitor.Changed += value;
+        remove => _aggregate.Monitor.Changed -= value;
+    }
+
+    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _aggregate.Monitor.WaitAsync(current => current == state, cancellationToken);
+
+    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _aggregate.Monitor.WaitAsync(current => current != state, cancellationToken);
 
     public int QueuedMessages => _merged.Count + _partitions.Sum(p => p.QueuedMessages);
 
@@ -111,6 +130,7 @@ public sealed class PartitionedConsumer : IPulsarConsumer
         {
             return;
         }
+        _aggregate.Close();
         await _shutdown.CancelAsync();
         await Task.WhenAll(_pumps);
         foreach (var partition in _partitions)

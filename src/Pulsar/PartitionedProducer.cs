@@ -1,3 +1,5 @@
+using Sync.Pulsar.Internal;
+
 namespace Sync.Pulsar;
 
 /// <summary>
@@ -10,6 +12,7 @@ public sealed class PartitionedProducer : IPulsarProducer
 {
     private readonly PulsarProducer[] _partitions;
     private readonly HashingScheme _scheme;
+    private readonly AggregateState _aggregate;
     private int _nextRoundRobin;
 
     internal PartitionedProducer(string topic, PulsarProducer[] partitions, HashingScheme scheme)
@@ -17,6 +20,11 @@ public sealed class PartitionedProducer : IPulsarProducer
         Topic = topic;
         _partitions = partitions;
         _scheme = scheme;
+        _aggregate = new AggregateState(this, () => _partitions);
+        foreach (var partition in partitions)
+        {
+            _aggregate.Watch(partition);
+        }
     }
 
     public string Topic { get; }
@@ -26,7 +34,19 @@ public sealed class PartitionedProducer : IPulsarProducer
     public IReadOnlyList<PulsarProducer> Partitions => _partitions;
 
     /// <summary>The worst state of the partitions' producers.</summary>
-    public PulsarObjectState State => _partitions.Max(p => p.State);
+    public PulsarObjectState State => _aggregate.Monitor.Current;
+
+    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
+    {
+        add => _aggregate.Monitor.Changed += value;
+        remove => _aggregate.Monitor.Changed -= value;
+    }
+
+    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _aggregate.Monitor.WaitAsync(current => current == state, cancellationToken);
+
+    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _aggregate.Monitor.WaitAsync(current => current != state, cancellationToken);
 
     public ValueTask<MessageId> SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default)
     {

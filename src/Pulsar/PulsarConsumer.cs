@@ -33,8 +33,10 @@ public sealed class PulsarConsumer : IPulsarConsumer
     private int _sessionNumber;
     private int _queued;
     private int _takenSinceFlow;
-    private int _state = (int)PulsarObjectState.Reconnecting;
+    private readonly StateMonitor _state;
     private MessageId? _lastReceived;
+    private MessageId? _seekStart;
+    private MessageId? _pendingSeekStart;
     private Task _reconnectLoop = Task.CompletedTask;
 
     private PulsarConsumer(Func<CancellationToken, Task<PulsarConnection>> connect, ConsumerOptions options, PulsarClientOptions clientOptions)
@@ -48,13 +50,30 @@ public sealed class PulsarConsumer : IPulsarConsumer
         _queue = Channel.CreateUnbounded<PulsarMessage>(new UnboundedChannelOptions { SingleWriter = false });
         _flowThreshold = Math.Max(1, options.ReceiverQueueSize / 2);
         _partitionIndex = TopicName.PartitionIndex(options.Topic);
+        _state = new StateMonitor(this, PulsarObjectState.Reconnecting);
+        ConsumerName = options.ConsumerName ?? $"sync-{Guid.NewGuid():N}"[..13];
     }
 
     public string Topic => _options.Topic;
 
     public string SubscriptionName => _options.SubscriptionName;
 
-    public PulsarObjectState State => (PulsarObjectState)Volatile.Read(ref _state);
+    /// <summary>The consumer name sent in SUBSCRIBE (made up once when none was configured).</summary>
+    public string ConsumerName { get; }
+
+    public PulsarObjectState State => _state.Current;
+
+    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
+    {
+        add => _state.Changed += value;
+        remove => _state.Changed -= value;
+    }
+
+    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _state.WaitAsync(current => current == state, cancellationToken);
+
+    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _state.WaitAsync(current => current != state, cancellationToken);
 
     /// <summary>Messages received from the broker and not yet taken by the application.</summary>
     public int QueuedMessages => Volatile.Read(ref _queued);
@@ -83,6 +102,14 @@ public sealed class PulsarConsumer : IPulsarConsumer
             // Everything queued by an earlier session will be redelivered: drop it now, so the
             // application never sees a message twice because of our own queue.
             session = new Session(this, connection, consumerId, ++_sessionNumber);
+            if (_pendingSeekStart is { } seekStart)
+            {
+                // A reader's first session after a seek: it starts at the seek position
+                // (inclusive), whatever it received before.
+                _seekStart = seekStart;
+                _lastReceived = null;
+                _pendingSeekStart = null;
+            }
             while (_queue.Reader.TryRead(out _))
             {
             }
@@ -103,7 +130,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             lock (_lock)
             {
                 _session = session;
-                Volatile.Write(ref _state, (int)PulsarObjectState.Connected);
+                _state.Set(PulsarObjectState.Connected);
             }
             if (!connection.IsOpen)
             {
@@ -129,7 +156,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             SubType = (CommandSubscribe.Types.SubType)_options.SubscriptionType,
             ConsumerId = consumerId,
             RequestId = requestId,
-            ConsumerName = _options.ConsumerName ?? $"sync-{Guid.NewGuid():N}"[..13],
+            ConsumerName = ConsumerName,
             InitialPosition = (CommandSubscribe.Types.InitialPosition)_options.InitialPosition,
             Durable = _options.StartMessageId is null,
         };
@@ -137,11 +164,23 @@ public sealed class PulsarConsumer : IPulsarConsumer
         {
             // A reader: a non-durable cursor at the start position; after a reconnect it resumes
             // after the last message the application received.
-            subscribe.StartMessageId = (_lastReceived ?? start).ToProto();
+            subscribe.StartMessageId = (_lastReceived ?? _seekStart ?? start).ToProto();
         }
         if (_options.ReadCompacted)
         {
             subscribe.ReadCompacted = true;
+        }
+        if (_options.SubscriptionType == SubscriptionType.KeyShared)
+        {
+            // The Java client always declares its policy on Key_Shared (AUTO_SPLIT by default).
+            var policy = _options.KeyShared ?? new KeySharedPolicy();
+            var meta = new KeySharedMeta
+            {
+                KeySharedMode = policy.Mode == KeySharedMode.Sticky ? KeySharedMeta.Types.KeySharedMode.Sticky : KeySharedMeta.Types.KeySharedMode.AutoSplit,
+                AllowOutOfOrderDelivery = policy.AllowOutOfOrderDelivery,
+            };
+            meta.HashRanges.AddRange(policy.HashRanges.Select(r => new IntRange { Start = r.Start, End = r.End }));
+            subscribe.KeySharedMeta = meta;
         }
         return subscribe;
     }
@@ -202,7 +241,11 @@ public sealed class PulsarConsumer : IPulsarConsumer
         }
     }
 
-    /// <summary>Acknowledges one message. A batch entry is acknowledged once all its delivered messages are.</summary>
+    /// <summary>
+    /// Acknowledges one message. A batch entry is acknowledged once all its delivered messages
+    /// are; before that, with <see cref="ConsumerOptions.BatchIndexAcknowledgment"/>, the broker is
+    /// told which messages of the batch are still unacknowledged.
+    /// </summary>
     public ValueTask AcknowledgeAsync(MessageId id, CancellationToken cancellationToken = default) =>
         AcknowledgeAsync([id], cancellationToken);
 
@@ -213,7 +256,8 @@ public sealed class PulsarConsumer : IPulsarConsumer
     public ValueTask AcknowledgeAsync(IEnumerable<MessageId> ids, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        var entries = new List<MessageId>();
+        var entries = new List<MessageIdData>();
+        var partlyAcked = new Dictionary<(ulong Ledger, ulong Entry), MessageId>();
         lock (_lock)
         {
             foreach (var id in ids)
@@ -221,13 +265,34 @@ public sealed class PulsarConsumer : IPulsarConsumer
                 if (id.IsBatched)
                 {
                     var key = (id.LedgerId, id.EntryId);
-                    if (_batches.TryGetValue(key, out var acker) && !acker.AckIndividual(id.BatchIndex))
+                    if (_batches.TryGetValue(key, out var acker))
                     {
+                        if (!acker.AckIndividual(id.BatchIndex))
+                        {
+                            partlyAcked[key] = id;
+                            continue;
+                        }
+                    }
+                    else if (_options.BatchIndexAcknowledgment && id.BatchSize > 1)
+                    {
+                        // Received before a reconnect, so its batch is no longer tracked here: tell
+                        // the broker about this one message only (it intersects with what it knows).
+                        entries.Add(OnlyIndexAcked(id));
                         continue;
                     }
                     _batches.Remove(key);
+                    partlyAcked.Remove(key);
                 }
-                entries.Add(EntryId(id));
+                entries.Add(EntryId(id).ToProto());
+            }
+            if (_options.BatchIndexAcknowledgment)
+            {
+                // As the Java client with batch index acknowledgement: the entry's id with ack_set
+                // = the indexes still unacknowledged (Java BitSet words, 1 = unacked).
+                foreach (var (key, id) in partlyAcked)
+                {
+                    entries.Add(_batches[key].PartialAck(EntryId(id)));
+                }
             }
         }
         return entries.Count == 0
@@ -241,11 +306,13 @@ public sealed class PulsarConsumer : IPulsarConsumer
 
     /// <summary>
     /// Acknowledges this message and every earlier one. Inside a partly acknowledged batch the
-    /// broker can only be told about the previous entry, as the Java client does.
+    /// broker is told about the previous entry, as the Java client does; with
+    /// <see cref="ConsumerOptions.BatchIndexAcknowledgment"/> it gets this entry with the ack_set of
+    /// the batch's later messages instead.
     /// </summary>
     public ValueTask AcknowledgeCumulativeAsync(MessageId id, CancellationToken cancellationToken = default)
     {
-        var target = EntryId(id);
+        var target = EntryId(id).ToProto();
         if (id.IsBatched)
         {
             lock (_lock)
@@ -253,11 +320,18 @@ public sealed class PulsarConsumer : IPulsarConsumer
                 var key = (id.LedgerId, id.EntryId);
                 if (_batches.TryGetValue(key, out var acker) && !acker.AckUpTo(id.BatchIndex))
                 {
-                    if (id.EntryId == 0)
+                    if (_options.BatchIndexAcknowledgment)
+                    {
+                        target = acker.PartialAck(EntryId(id));
+                    }
+                    else if (id.EntryId == 0)
                     {
                         return ValueTask.CompletedTask;
                     }
-                    target = target with { EntryId = id.EntryId - 1 };
+                    else
+                    {
+                        target = (EntryId(id) with { EntryId = id.EntryId - 1 }).ToProto();
+                    }
                 }
                 else
                 {
@@ -344,30 +418,47 @@ public sealed class PulsarConsumer : IPulsarConsumer
     }
 
     /// <summary>
-    /// Moves the subscription so that <paramref name="id"/> is the next message delivered. The
-    /// broker disconnects the subscription's consumers, which resubscribe at the new position;
-    /// messages queued locally are dropped. Not for readers (create a new reader instead).
+    /// Moves the subscription (or a reader's non-durable cursor) so that <paramref name="id"/> is
+    /// the next message delivered. The broker disconnects the subscription's consumers, which
+    /// resubscribe at the new position; messages queued locally are dropped.
     /// </summary>
     public Task SeekAsync(MessageId id, CancellationToken cancellationToken = default) =>
-        SeekAsync(seek => seek.MessageId = EntryId(id).ToProto(), cancellationToken);
+        SeekAsync(seek => seek.MessageId = EntryId(id).ToProto(), id, cancellationToken);
 
     /// <summary>Moves the subscription to the first message published at or after <paramref name="publishTime"/>.</summary>
     public Task SeekAsync(DateTimeOffset publishTime, CancellationToken cancellationToken = default) =>
-        SeekAsync(seek => seek.MessagePublishTime = (ulong)publishTime.ToUnixTimeMilliseconds(), cancellationToken);
+        SeekAsync(seek => seek.MessagePublishTime = (ulong)publishTime.ToUnixTimeMilliseconds(), null, cancellationToken);
 
-    private async Task SeekAsync(Action<CommandSeek> target, CancellationToken cancellationToken)
+    private async Task SeekAsync(Action<CommandSeek> target, MessageId? readerStart, CancellationToken cancellationToken)
     {
+        var session = CurrentSession();
         if (_options.StartMessageId is not null)
         {
-            throw new NotSupportedException($"seek on a reader of {Topic}: create a new reader at the position instead");
+            // The broker keeps a reader's reset cursor until it resubscribes and resumes there; the
+            // client forgets what it received before and, after a seek by id, drops only what lies
+            // before that id (a seek by time lets the broker decide: no filter).
+            lock (_lock)
+            {
+                _pendingSeekStart = readerStart ?? MessageId.Earliest;
+            }
         }
-        var session = CurrentSession();
         var requestId = session.Connection.NextRequestId();
         var seek = new CommandSeek { ConsumerId = session.ConsumerId, RequestId = requestId };
         target(seek);
         // The broker answers only after it has sent CLOSE_CONSUMER on this same connection, so by
         // the time this returns the old session is closed and a resubscribe is under way.
-        await session.Connection.RequestAsync(new BaseCommand { Type = BaseCommand.Types.Type.Seek, Seek = seek }, requestId, "SEEK", cancellationToken);
+        try
+        {
+            await session.Connection.RequestAsync(new BaseCommand { Type = BaseCommand.Types.Type.Seek, Seek = seek }, requestId, "SEEK", cancellationToken);
+        }
+        catch (PulsarException)
+        {
+            lock (_lock)
+            {
+                _pendingSeekStart = null;
+            }
+            throw;
+        }
     }
 
     private Session CurrentSession()
@@ -389,14 +480,20 @@ public sealed class PulsarConsumer : IPulsarConsumer
 
     private static MessageId EntryId(MessageId id) => new(id.LedgerId, id.EntryId, id.Partition);
 
+    /// <summary>The entry's id with an ack_set in which only <paramref name="id"/>'s index is acknowledged.</summary>
+    private static MessageIdData OnlyIndexAcked(MessageId id)
+    {
+        var data = EntryId(id).ToProto();
+        data.AckSet.AddRange(AckSet.FromPending(id.BatchSize, Enumerable.Range(0, id.BatchSize).Where(i => i != id.BatchIndex)));
+        data.BatchSize = id.BatchSize;
+        return data;
+    }
+
     private async ValueTask SendAckAsync(
-        Session session, CommandAck.Types.AckType type, IEnumerable<MessageId> ids, CommandAck.Types.ValidationError? validationError, CancellationToken cancellationToken)
+        Session session, CommandAck.Types.AckType type, IEnumerable<MessageIdData> ids, CommandAck.Types.ValidationError? validationError, CancellationToken cancellationToken)
     {
         var ack = new CommandAck { ConsumerId = session.ConsumerId, AckType = type };
-        foreach (var id in ids)
-        {
-            ack.MessageId.Add(id.ToProto());
-        }
+        ack.MessageId.AddRange(ids);
         if (validationError is { } error)
         {
             ack.ValidationError = error;
@@ -570,6 +667,11 @@ public sealed class PulsarConsumer : IPulsarConsumer
         {
             return false;
         }
+        if (_lastReceived is null && _seekStart is { } seekStart)
+        {
+            // After a seek the start is inclusive: the seek target itself is delivered.
+            return seekStart != MessageId.Earliest && seekStart != MessageId.Latest && id < seekStart;
+        }
         var start = _lastReceived ?? configured;
         if (start == MessageId.Earliest || start == MessageId.Latest)
         {
@@ -622,7 +724,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
     {
         try
         {
-            await SendAckAsync(session, CommandAck.Types.AckType.Individual, [entryId], reason, CancellationToken.None);
+            await SendAckAsync(session, CommandAck.Types.AckType.Individual, [entryId.ToProto()], reason, CancellationToken.None);
         }
         catch (PulsarException e)
         {
@@ -690,7 +792,14 @@ public sealed class PulsarConsumer : IPulsarConsumer
             {
                 return;
             }
-            Volatile.Write(ref _state, (int)PulsarObjectState.Reconnecting);
+            // What the session queued and the application has not taken comes again from the
+            // broker (after a seek, not at all): drop it now rather than hand it out meanwhile.
+            while (_queue.Reader.TryRead(out _))
+            {
+            }
+            _queued = 0;
+            _batches.Clear();
+            _state.Set(PulsarObjectState.Reconnecting);
             _logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);
             _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
         }
@@ -707,7 +816,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
         (e, delay) => _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay),
         e =>
         {
-            Volatile.Write(ref _state, (int)PulsarObjectState.Faulted);
+            _state.Set(PulsarObjectState.Faulted);
             _queue.Writer.TryComplete(e);
         },
         _shutdown.Token);
@@ -725,7 +834,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             {
                 return;
             }
-            Volatile.Write(ref _state, (int)PulsarObjectState.Closed);
+            _state.Set(PulsarObjectState.Closed);
             session = _session;
             _session = null;
         }
@@ -778,6 +887,15 @@ public sealed class PulsarConsumer : IPulsarConsumer
     {
         private readonly bool[] _unacked;
         private int _remaining;
+
+        /// <summary>The entry's id carrying ack_set (1 = still unacknowledged) and batch_size.</summary>
+        public MessageIdData PartialAck(MessageId entryId)
+        {
+            var data = entryId.ToProto();
+            data.AckSet.AddRange(AckSet.FromPending(_unacked.Length, Enumerable.Range(0, _unacked.Length).Where(i => _unacked[i])));
+            data.BatchSize = _unacked.Length;
+            return data;
+        }
 
         public BatchAcker(int size, List<int> delivered)
         {

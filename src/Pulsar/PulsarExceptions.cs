@@ -124,9 +124,13 @@ public class PulsarServerException : PulsarException
         ServerError.ChecksumError => new ServerChecksumException(message),
         ServerError.InvalidTopicName => new InvalidTopicNameException(message),
         ServerError.ProducerFenced => new ProducerFencedException(message),
+        ServerError.ConsumerAssignError => new ConsumerAssignException(message),
         _ => new PulsarServerException(error, message),
     };
 }
+
+/// <summary>A Key_Shared consumer's hash ranges could not be assigned (e.g. they overlap another consumer's sticky ranges).</summary>
+public sealed class ConsumerAssignException(string message) : PulsarServerException(ServerError.ConsumerAssignError, message);
 
 public sealed class AuthenticationException(string message) : PulsarServerException(ServerError.AuthenticationError, message);
 

@@ -250,6 +250,21 @@ public sealed record ConsumerOptions
     /// <summary>Ask the broker to confirm each acknowledgement (ACK_RESPONSE) and wait for it. Default false.</summary>
     public bool AckReceiptEnabled { get; init; }
 
+    /// <summary>
+    /// Acknowledge single messages inside a batch entry at once (ACK with the batch's ack_set of
+    /// still unacknowledged indexes, as the Java client's enableBatchIndexAcknowledgment), so that
+    /// after a redelivery only the unacknowledged messages of a batch come back. Needs a broker
+    /// with acknowledgmentAtBatchIndexLevelEnabled=true; other brokers ignore partial acks, and the
+    /// entry is acknowledged when its last message is. Default false, as in the Java client.
+    /// </summary>
+    public bool BatchIndexAcknowledgment { get; init; }
+
+    /// <summary>
+    /// How a Key_Shared subscription spreads keys over its consumers. Default null: auto-split
+    /// hash ranges, the broker's default. Only with <see cref="SubscriptionType.KeyShared"/>.
+    /// </summary>
+    public KeySharedPolicy? KeyShared { get; init; }
+
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(Topic))
@@ -277,10 +292,78 @@ public sealed record ConsumerOptions
             throw new ArgumentException(
                 $"startMessageId ({StartMessageId}) makes a reader, which needs an Exclusive subscription, not {SubscriptionType}", nameof(StartMessageId));
         }
+        if (KeyShared is not null && SubscriptionType != SubscriptionType.KeyShared)
+        {
+            throw new ArgumentException($"keyShared ({KeyShared.Mode}) needs a KeyShared subscription, not {SubscriptionType}", nameof(KeyShared));
+        }
+        KeyShared?.Validate();
         if (ReadCompacted && SubscriptionType is SubscriptionType.Shared or SubscriptionType.KeyShared)
         {
             throw new ArgumentException(
                 $"readCompacted (true) requires an Exclusive or Failover subscription, not {SubscriptionType}", nameof(ReadCompacted));
+        }
+    }
+}
+
+/// <summary>How a Key_Shared subscription assigns key hashes to this consumer.</summary>
+public enum KeySharedMode
+{
+    /// <summary>The broker splits the hash space among the consumers and re-splits when they come and go.</summary>
+    AutoSplit,
+
+    /// <summary>This consumer takes exactly <see cref="KeySharedPolicy.HashRanges"/>; the broker refuses overlaps.</summary>
+    Sticky,
+}
+
+/// <summary>
+/// An inclusive range of sticky-key hash slots, within [0, <see cref="KeySharedPolicy.HashRangeSize"/>).
+/// A key's slot is <see cref="KeyHashing.StickyKeyHash(System.ReadOnlySpan{byte})"/>.
+/// </summary>
+public readonly record struct HashRange(int Start, int End);
+
+/// <summary>The Key_Shared policy a consumer declares in SUBSCRIBE (KeySharedMeta).</summary>
+public sealed record KeySharedPolicy
+{
+    /// <summary>Number of hash slots the broker divides among consumers (65536).</summary>
+    public const int HashRangeSize = 65536;
+
+    /// <summary>Default <see cref="KeySharedMode.AutoSplit"/>.</summary>
+    public KeySharedMode Mode { get; init; } = KeySharedMode.AutoSplit;
+
+    /// <summary>The slots this consumer takes; required for (and only for) <see cref="KeySharedMode.Sticky"/>. Default empty.</summary>
+    public IReadOnlyList<HashRange> HashRanges { get; init; } = [];
+
+    /// <summary>Let the broker deliver a key to a newly joined consumer before older messages of it are acknowledged. Default false.</summary>
+    public bool AllowOutOfOrderDelivery { get; init; }
+
+    /// <summary>A sticky policy over the given ranges.</summary>
+    public static KeySharedPolicy Sticky(params HashRange[] ranges) => new() { Mode = KeySharedMode.Sticky, HashRanges = ranges };
+
+    public void Validate()
+    {
+        if (Mode == KeySharedMode.Sticky && HashRanges.Count == 0)
+        {
+            throw new ArgumentException("keyShared.hashRanges (empty) must name at least one range for a Sticky policy", nameof(HashRanges));
+        }
+        if (Mode == KeySharedMode.AutoSplit && HashRanges.Count > 0)
+        {
+            throw new ArgumentException($"keyShared.hashRanges ({HashRanges.Count} ranges) are only for a Sticky policy", nameof(HashRanges));
+        }
+        foreach (var range in HashRanges)
+        {
+            if (range.Start < 0 || range.End >= HashRangeSize || range.Start > range.End)
+            {
+                throw new ArgumentException($"keyShared.hashRanges ([{range.Start}, {range.End}]) must satisfy 0 <= start <= end < {HashRangeSize}", nameof(HashRanges));
+            }
+        }
+        var sorted = HashRanges.OrderBy(r => r.Start).ToList();
+        for (var i = 1; i < sorted.Count; i++)
+        {
+            if (sorted[i].Start <= sorted[i - 1].End)
+            {
+                throw new ArgumentException(
+                    $"keyShared.hashRanges ([{sorted[i - 1].Start}, {sorted[i - 1].End}] and [{sorted[i].Start}, {sorted[i].End}]) must not overlap", nameof(HashRanges));
+            }
         }
     }
 }

@@ -56,7 +56,7 @@ public sealed class PulsarProducer : IPulsarProducer
     private Exception? _failure;
     private bool _closing;
     private bool _stopped;
-    private int _state = (int)PulsarObjectState.Reconnecting;
+    private readonly StateMonitor _state;
     private Task _writeLoop = Task.CompletedTask;
     private Task _reconnectLoop = Task.CompletedTask;
 
@@ -68,6 +68,7 @@ public sealed class PulsarProducer : IPulsarProducer
         _logger = clientOptions.LoggerFactory.CreateLogger<PulsarProducer>();
         Name = options.ProducerName ?? string.Empty;
         _batchTimer = new Timer(_ => OnBatchTimer(), null, Timeout.Infinite, Timeout.Infinite);
+        _state = new StateMonitor(this, PulsarObjectState.Reconnecting);
     }
 
     /// <summary>The producer name, chosen by the broker when none was configured; kept across reconnects.</summary>
@@ -75,7 +76,19 @@ public sealed class PulsarProducer : IPulsarProducer
 
     public string Topic => _options.Topic;
 
-    public PulsarObjectState State => (PulsarObjectState)Volatile.Read(ref _state);
+    public PulsarObjectState State => _state.Current;
+
+    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
+    {
+        add => _state.Changed += value;
+        remove => _state.Changed -= value;
+    }
+
+    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _state.WaitAsync(current => current == state, cancellationToken);
+
+    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
+        _state.WaitAsync(current => current != state, cancellationToken);
 
     /// <summary>Sends accepted and not yet confirmed by a receipt.</summary>
     public int PendingCount
@@ -129,7 +142,7 @@ public sealed class PulsarProducer : IPulsarProducer
             _session = session;
             // Nothing is on this new connection yet: every pending send goes out again.
             _written = 0;
-            Volatile.Write(ref _state, (int)PulsarObjectState.Connected);
+            _state.Set(PulsarObjectState.Connected);
         }
         connection.Register(producerId, session);
         if (!connection.IsOpen)
@@ -498,7 +511,7 @@ public sealed class PulsarProducer : IPulsarProducer
                 FailLocked(reason);
                 return;
             }
-            Volatile.Write(ref _state, (int)PulsarObjectState.Reconnecting);
+            _state.Set(PulsarObjectState.Reconnecting);
             _logger.LogInformation(reason, "Producer {Name} on {Topic} lost its broker; reconnecting", Name, Topic);
             _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
         }
@@ -530,7 +543,7 @@ public sealed class PulsarProducer : IPulsarProducer
     private void FailLocked(Exception reason)
     {
         _failure ??= reason;
-        Volatile.Write(ref _state, (int)PulsarObjectState.Faulted);
+        _state.Set(PulsarObjectState.Faulted);
         FailPendingLocked(reason);
     }
 
@@ -635,7 +648,7 @@ public sealed class PulsarProducer : IPulsarProducer
                 _stopped = true;
                 last = _session;
                 _session = null;
-                Volatile.Write(ref _state, (int)PulsarObjectState.Closed);
+                _state.Set(PulsarObjectState.Closed);
                 FailPendingLocked(new PulsarObjectClosedException($"producer {Name} on {Topic}"));
             }
             last?.Connection.UnregisterProducer(last.ProducerId);

@@ -102,11 +102,93 @@ public class SeekAndLastIdTests : ClientTestBase
         Assert.Equal(["t2", "t3"], (await ReceiveAsync(consumer, 2)).Select(Text));
     }
 
-    [Fact]
-    public async Task Seek_on_a_reader_is_refused()
-    {
-        await using var reader = (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions { Topic = Topic, SubscriptionName = "r", StartMessageId = MessageId.Earliest });
+    private async Task<PulsarConsumer> ReaderAsync(MessageId start) =>
+        (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions { Topic = Topic, SubscriptionName = "reader", StartMessageId = start });
 
-        await Assert.ThrowsAsync<NotSupportedException>(() => reader.SeekAsync(MessageId.Earliest));
+    [Fact]
+    public async Task Seek_on_a_reader_back_to_a_message_id_replays_from_that_message()
+    {
+        var ids = await ProduceAsync(5);
+        await using var reader = await ReaderAsync(MessageId.Earliest);
+        await ReceiveAsync(reader, 5);
+
+        await reader.SeekAsync(ids[1]);
+
+        Assert.Equal(["m1", "m2", "m3", "m4"], (await ReceiveAsync(reader, 4)).Select(Text));
+        Assert.Equal(2, reader.SubscribeCount);
+        await AssertNothingMoreAsync(reader);
+    }
+
+    [Fact]
+    public async Task Seek_on_a_reader_forward_skips_what_lies_before()
+    {
+        var ids = await ProduceAsync(6);
+        await using var reader = await ReaderAsync(MessageId.Earliest);
+        Assert.Equal("m0", Text(await reader.ReceiveAsync()));
+
+        await reader.SeekAsync(ids[4]);
+
+        Assert.Equal(["m4", "m5"], (await ReceiveAsync(reader, 2)).Select(Text));
+        await AssertNothingMoreAsync(reader);
+    }
+
+    [Fact]
+    public async Task Seek_on_a_reader_into_a_batch_starts_at_that_message_of_the_batch()
+    {
+        var batch = BatchPayload.Encode(Enumerable.Range(0, 5).Select(i => (new SingleMessageMetadata(), (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes($"b{i}"))));
+        var entry = Broker.Publish(Topic, new MessageMetadata { ProducerName = "p", SequenceId = 0, PublishTime = 1, NumMessagesInBatch = 5 }, batch);
+        await using var reader = await ReaderAsync(MessageId.Earliest);
+        await ReceiveAsync(reader, 5);
+
+        await reader.SeekAsync(entry with { BatchIndex = 3 });
+
+        Assert.Equal(["b3", "b4"], (await ReceiveAsync(reader, 2)).Select(Text));
+        await AssertNothingMoreAsync(reader);
+    }
+
+    [Fact]
+    public async Task Seek_on_a_reader_by_publish_time_starts_at_the_first_message_at_or_after_it()
+    {
+        for (var i = 0; i < 4; i++)
+        {
+            Broker.Publish(Topic, new MessageMetadata { ProducerName = "p", SequenceId = (ulong)i, PublishTime = 1000 + ((ulong)i * 100) }, Encoding.UTF8.GetBytes($"t{i}"));
+        }
+        await using var reader = await ReaderAsync(MessageId.Earliest);
+        await ReceiveAsync(reader, 4);
+
+        await reader.SeekAsync(DateTimeOffset.FromUnixTimeMilliseconds(1150));
+
+        Assert.Equal(["t2", "t3"], (await ReceiveAsync(reader, 2)).Select(Text));
+        await AssertNothingMoreAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_reader_keeps_its_seek_position_across_a_later_reconnect()
+    {
+        var ids = await ProduceAsync(4);
+        await using var reader = await ReaderAsync(MessageId.Earliest);
+        await ReceiveAsync(reader, 4);
+        await reader.SeekAsync(ids[1]);
+        Assert.Equal("m1", Text(await reader.ReceiveAsync()));
+
+        Broker.DropAllConnections();
+
+        // Resumes after m1, the last message received, not at the seek target again.
+        Assert.Equal(["m2", "m3"], (await ReceiveAsync(reader, 2)).Select(Text));
+        await AssertNothingMoreAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_readers_cursor_is_gone_once_the_reader_closes_after_a_seek()
+    {
+        var ids = await ProduceAsync(2);
+        var reader = await ReaderAsync(MessageId.Earliest);
+        await ReceiveAsync(reader, 2);
+        await reader.SeekAsync(ids[0]);
+        await ReceiveAsync(reader, 2);
+
+        await reader.DisposeAsync();
+
+        Assert.Null(Broker.FindTopic(Topic)!.FindSubscription("reader"));
     }
 }

@@ -13,16 +13,36 @@ internal sealed partial class FakeBrokerConnection
             {
                 foreach (var id in ack.MessageId)
                 {
-                    // Without batch-index acknowledgement the broker acknowledges whole entries:
-                    // a batch_index in the id does not make it a partial ack. An ack carrying a
-                    // validation_error is an ordinary ack too (the broker only logs the reason).
+                    // An ack carrying a validation_error is an ordinary ack too (the broker only logs
+                    // the reason). A batch_index alone does not make an ack partial: only ack_set does.
+                    var entryId = consumer.Subscription.Topic.PositionOf(id);
+                    if (entryId is not { } position)
+                    {
+                        continue;
+                    }
+                    var partial = id.AckSet.Count > 0;
                     if (ack.AckType == CommandAck.Types.AckType.Cumulative)
                     {
-                        consumer.Subscription.AckCumulativeLocked(id.EntryId);
+                        // With an ack_set the mark-delete position stops before the entry, and the
+                        // entry keeps the indexes still set (ManagedCursor markDelete of a batch position).
+                        if (!partial)
+                        {
+                            consumer.Subscription.AckCumulativeLocked(position);
+                            continue;
+                        }
+                        if (position > 0)
+                        {
+                            consumer.Subscription.AckCumulativeLocked(position - 1);
+                        }
+                        consumer.Subscription.AckBatchIndexesLocked(position, id.AckSet);
+                    }
+                    else if (partial)
+                    {
+                        consumer.Subscription.AckBatchIndexesLocked(position, id.AckSet);
                     }
                     else
                     {
-                        consumer.Subscription.AckIndividualLocked(id.EntryId);
+                        consumer.Subscription.AckIndividualLocked(position);
                     }
                 }
             }
@@ -44,7 +64,8 @@ internal sealed partial class FakeBrokerConnection
         {
             if (_consumers.TryGetValue(redeliver.ConsumerId, out var consumer))
             {
-                consumer.Subscription.RedeliverLocked(consumer, [.. redeliver.MessageIds.Select(id => id.EntryId)]);
+                var topic = consumer.Subscription.Topic;
+                consumer.Subscription.RedeliverLocked(consumer, [.. redeliver.MessageIds.Select(topic.PositionOf).OfType<ulong>()]);
             }
         }
     }

@@ -83,7 +83,7 @@ internal sealed partial class FakeBrokerConnection
                     SequenceId = send.SequenceId,
                     HighestSequenceId = send.HasHighestSequenceId ? send.HighestSequenceId : send.SequenceId,
                     // The receipt carries ledger and entry only (no partition, no batch index).
-                    MessageId = new MessageIdData { LedgerId = producer.Topic.LedgerId, EntryId = entry.EntryId },
+                    MessageId = new MessageIdData { LedgerId = entry.LedgerId, EntryId = entry.LedgerEntryId },
                 },
             });
             producer.Topic.DispatchLocked();

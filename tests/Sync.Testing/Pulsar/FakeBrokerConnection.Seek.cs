@@ -15,18 +15,18 @@ internal sealed partial class FakeBrokerConnection
                 return;
             }
             var subscription = consumer.Subscription;
-            var entries = subscription.Topic.EntriesLocked;
+            var topic = subscription.Topic;
             ulong target;
             if (seek.MessageId is { } id)
             {
                 // (-1,-1) is earliest; anything past the end means "after the last entry".
-                target = id.EntryId == ulong.MaxValue ? 0 : Math.Min(id.EntryId, (ulong)entries.Count);
+                target = topic.StartPositionOf(id);
             }
             else if (seek.HasMessagePublishTime)
             {
                 // Reset by time: the first entry published at or after the given time.
-                var index = entries.FindIndex(e => e.Metadata.PublishTime >= seek.MessagePublishTime);
-                target = index < 0 ? (ulong)entries.Count : (ulong)index;
+                var first = topic.RetainedEntriesLocked.FirstOrDefault(e => e.Metadata.PublishTime >= seek.MessagePublishTime);
+                target = first?.EntryId ?? topic.EndLocked;
             }
             else
             {
@@ -38,7 +38,7 @@ internal sealed partial class FakeBrokerConnection
             subscription.ResetLocked(target);
             foreach (var attached in subscription.Consumers.ToList())
             {
-                attached.Connection.SendCloseConsumerLocked(attached);
+                attached.Connection.SendCloseConsumerLocked(attached, isResetCursor: true);
             }
             SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = seek.RequestId } });
         }
@@ -54,21 +54,25 @@ internal sealed partial class FakeBrokerConnection
                 return;
             }
             var topic = consumer.Subscription.Topic;
-            var entries = topic.EntriesLocked;
-            // The last position of the managed ledger: entry -1 when nothing was written; for a
-            // batch entry batch_index is the last index in it (batch size - 1).
-            var last = new MessageIdData
+            // The last position of the managed ledger: entry -1 of the current ledger when nothing
+            // is stored; for a batch entry batch_index is the last index in it (batch size - 1).
+            var lastEntry = topic.EndLocked > topic.FirstRetainedLocked ? topic.EntryAtLocked(topic.EndLocked - 1) : null;
+            MessageIdData last;
+            if (lastEntry is null)
             {
-                LedgerId = topic.LedgerId,
-                EntryId = entries.Count == 0 ? ulong.MaxValue : (ulong)(entries.Count - 1),
-            };
-            if (topic.PartitionIndex >= 0)
-            {
-                last.Partition = topic.PartitionIndex;
+                last = new MessageIdData { LedgerId = topic.LedgerId, EntryId = ulong.MaxValue };
+                if (topic.PartitionIndex >= 0)
+                {
+                    last.Partition = topic.PartitionIndex;
+                }
             }
-            if (entries.Count > 0 && entries[^1].Metadata.HasNumMessagesInBatch)
+            else
             {
-                last.BatchIndex = entries[^1].MessageCount - 1;
+                last = topic.IdOfLocked(lastEntry.EntryId);
+                if (lastEntry.Metadata.HasNumMessagesInBatch)
+                {
+                    last.BatchIndex = lastEntry.MessageCount - 1;
+                }
             }
             var markDelete = consumer.Subscription.AckedBefore;
             SendLocked(new BaseCommand
@@ -78,11 +82,9 @@ internal sealed partial class FakeBrokerConnection
                 {
                     RequestId = request.RequestId,
                     LastMessageId = last,
-                    ConsumerMarkDeletePosition = new MessageIdData
-                    {
-                        LedgerId = topic.LedgerId,
-                        EntryId = markDelete == 0 ? ulong.MaxValue : markDelete - 1,
-                    },
+                    ConsumerMarkDeletePosition = markDelete == 0
+                        ? new MessageIdData { LedgerId = topic.LedgerId, EntryId = ulong.MaxValue }
+                        : topic.IdOfLocked(markDelete - 1),
                 },
             });
         }

@@ -24,25 +24,31 @@ internal sealed partial class FakeBrokerConnection
         {
             var topic = Broker.GetOrCreateTopicLocked(request.Topic);
             FakeSubscription? subscription;
-            if (request.HasDurable && !request.Durable)
+            if (request.HasDurable && !request.Durable
+                && topic.Subscriptions.TryGetValue(request.Subscription, out var kept) && !kept.IsDurable && kept.Consumers.Count == 0)
+            {
+                // A reader coming back after a seek finds its reset cursor and resumes there; its
+                // start_message_id is not looked at (PersistentTopic.getNonDurableSubscription).
+                subscription = kept;
+            }
+            else if (request.HasDurable && !request.Durable)
             {
                 // A reader: a non-durable cursor of its own, placed at the start entry (the broker
                 // opens it one entry before the start id, so that entry is delivered first;
                 // the client drops it when its start is exclusive). Earliest is (-1,-1) and
                 // Latest (Long.MAX, Long.MAX). It disappears with its consumer.
-                var entries = (ulong)topic.EntriesLocked.Count;
                 var start = request.StartMessageId is { } id
-                    ? id.EntryId == ulong.MaxValue ? 0ul : Math.Min(id.EntryId, entries)
-                    : request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? 0ul : entries;
-                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, start) { IsDurable = false, ReadCompacted = request.ReadCompacted };
+                    ? topic.StartPositionOf(id)
+                    : request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? topic.FirstRetainedLocked : topic.EndLocked;
+                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, CompactedStart(topic, start, request.ReadCompacted)) { IsDurable = false, ReadCompacted = request.ReadCompacted };
                 topic.Subscriptions[request.Subscription] = subscription;
             }
             else if (!topic.Subscriptions.TryGetValue(request.Subscription, out subscription))
             {
                 // initialPosition only matters when the subscription is created: Latest starts
                 // after the last entry, Earliest at the first.
-                var start = request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? 0ul : (ulong)topic.EntriesLocked.Count;
-                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, start) { ReadCompacted = request.ReadCompacted };
+                var start = request.InitialPosition == CommandSubscribe.Types.InitialPosition.Earliest ? topic.FirstRetainedLocked : topic.EndLocked;
+                subscription = new FakeSubscription(topic, request.Subscription, request.SubType, CompactedStart(topic, start, request.ReadCompacted)) { ReadCompacted = request.ReadCompacted };
                 topic.Subscriptions[request.Subscription] = subscription;
             }
             else if (subscription.Type != request.SubType)
@@ -59,13 +65,24 @@ internal sealed partial class FakeBrokerConnection
                 SendError(request.RequestId, ServerError.ConsumerBusy, "Exclusive consumer is already connected");
                 return;
             }
-            var consumer = new FakeConsumer(this, request.ConsumerId, request.ConsumerName, subscription);
+            var consumer = new FakeConsumer(this, request.ConsumerId, request.ConsumerName, subscription, request.KeySharedMeta);
+            if (subscription.AddConsumerLocked(consumer) is { } refused)
+            {
+                SendError(request.RequestId, refused.Error, refused.Message);
+                return;
+            }
             _consumers[request.ConsumerId] = consumer;
-            subscription.Consumers.Add(consumer);
             // SUCCESS goes through the ordered queue: no MESSAGE may overtake it.
             SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
         }
     }
+
+    /// <summary>
+    /// A read_compacted cursor at the earliest position reads the compacted ledger from its
+    /// beginning, which may hold keys whose raw ledgers retention already deleted.
+    /// </summary>
+    private static ulong CompactedStart(FakeTopic topic, ulong start, bool readCompacted) =>
+        readCompacted && start == topic.FirstRetainedLocked ? 0 : start;
 
     private void HandleFlow(CommandFlow flow)
     {
@@ -79,17 +96,19 @@ internal sealed partial class FakeBrokerConnection
         }
     }
 
-    internal void SendMessageLocked(FakeConsumer consumer, FakeTopic topic, FakeEntry entry, uint redeliveryCount)
+    internal void SendMessageLocked(FakeConsumer consumer, FakeTopic topic, FakeEntry entry, uint redeliveryCount, long[]? ackSet)
     {
         var message = new CommandMessage
         {
             ConsumerId = consumer.ConsumerId,
-            MessageId = new MessageIdData { LedgerId = topic.LedgerId, EntryId = entry.EntryId },
+            MessageId = topic.IdOfLocked(entry.EntryId),
             RedeliveryCount = redeliveryCount,
         };
-        if (topic.PartitionIndex >= 0)
+        if (ackSet is not null)
         {
-            message.MessageId.Partition = topic.PartitionIndex;
+            // A partly acknowledged batch carries the indexes still unacknowledged; the client
+            // skips the others (acknowledgmentAtBatchIndexLevelEnabled).
+            message.AckSet.AddRange(ackSet);
         }
         var bytes = entry.MessageBytes;
         if (Broker.Faults.TakeDeliveryCorruption())
@@ -112,10 +131,10 @@ internal sealed partial class FakeBrokerConnection
         }
     }
 
-    internal void SendCloseConsumerLocked(FakeConsumer consumer)
+    internal void SendCloseConsumerLocked(FakeConsumer consumer, bool isResetCursor = false)
     {
         _consumers.Remove(consumer.ConsumerId);
-        consumer.Subscription.RemoveConsumerLocked(consumer);
+        consumer.Subscription.RemoveConsumerLocked(consumer, isResetCursor);
         SendLocked(new BaseCommand
         {
             Type = BaseCommand.Types.Type.CloseConsumer,

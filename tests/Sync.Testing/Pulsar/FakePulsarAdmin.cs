@@ -117,6 +117,10 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
         }
         var segments = request.Url!.AbsolutePath.Trim('/').Split('/').Select(Uri.UnescapeDataString).ToArray();
         var method = request.HttpMethod;
+        if (segments.Length >= 2 && segments[0] == "fake")
+        {
+            return Fault(method, segments[1..], request);
+        }
         if (segments.Length < 4 || segments[0] != "admin" || segments[1] != "v2")
         {
             return Error(HttpStatusCode.NotFound, "Not found");
@@ -165,6 +169,35 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
         return root.TryGetProperty("ledgerId", out var ledger) && root.TryGetProperty("entryId", out var entry)
             ? _broker.AdminResetCursor(topic, subscription, ledger.GetInt64(), entry.GetInt64())
             : Error(HttpStatusCode.BadRequest, "ledgerId and entryId are required");
+    }
+
+    /// <summary>
+    /// Fault endpoints for tests that drive the fake from another process (not part of Pulsar's
+    /// API): POST /fake/retention/enforce, POST /fake/clock/advance?minutes=N (with a manual
+    /// clock), POST /fake/ledgers/roll?topic=T.
+    /// </summary>
+    private (HttpStatusCode, object?) Fault(string method, string[] path, HttpListenerRequest request)
+    {
+        if (method != "POST")
+        {
+            return Error(HttpStatusCode.MethodNotAllowed, "fault endpoints take POST");
+        }
+        switch (string.Join('/', path))
+        {
+            case "retention/enforce":
+                return (HttpStatusCode.OK, new { deletedLedgers = _broker.EnforceRetention() });
+            case "clock/advance" when _broker.Options.Clock is ManualTimeProvider clock
+                && int.TryParse(request.QueryString["minutes"], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var minutes):
+                clock.Advance(TimeSpan.FromMinutes(minutes));
+                return (HttpStatusCode.OK, new { now = clock.GetUtcNow() });
+            case "clock/advance":
+                return Error(HttpStatusCode.Conflict, "the clock only moves when the fake runs with a manual clock and minutes=N is given");
+            case "ledgers/roll" when request.QueryString["topic"] is { Length: > 0 } topic:
+                _broker.RollLedger(topic);
+                return (HttpStatusCode.NoContent, null);
+            default:
+                return Error(HttpStatusCode.NotFound, $"no fault endpoint /fake/{string.Join('/', path)}");
+        }
     }
 
     private (HttpStatusCode, object?) TopicRetention(string method, string topic, string body) => method switch

@@ -19,17 +19,21 @@ public sealed partial class FakePulsarBroker
                 return (HttpStatusCode.NotFound, new { reason = "Topic not found" });
             }
 
-            var ledger = (long)fakeTopic.LedgerId;
-            string At(long entry) => string.Create(CultureInfo.InvariantCulture, $"{ledger}:{entry}");
+            // The wire id of the entry before a position; before the first retained entry it is
+            // entry -1 of the first ledger, as the broker reports a cursor that acknowledged nothing.
+            string At(ulong position) =>
+                position <= fakeTopic.FirstRetainedLocked
+                    ? string.Create(CultureInfo.InvariantCulture, $"{(long)fakeTopic.Ledgers[0].LedgerId}:-1")
+                    : Wire(fakeTopic.IdOfLocked(position - 1));
             var cursors = fakeTopic.Subscriptions.ToDictionary(
                 s => s.Key,
-                s => new { markDeletePosition = At((long)s.Value.AckedBefore - 1), readPosition = At((long)s.Value.ReadPosition) },
+                s => new { markDeletePosition = At(s.Value.AckedBefore), readPosition = Wire(fakeTopic.IdOfLocked(s.Value.ReadPosition)) },
                 StringComparer.Ordinal);
             return (HttpStatusCode.OK, new
             {
-                entriesAddedCounter = fakeTopic.EntriesLocked.Count,
-                numberOfEntries = fakeTopic.EntriesLocked.Count,
-                lastConfirmedEntry = At(fakeTopic.EntriesLocked.Count - 1),
+                entriesAddedCounter = fakeTopic.EndLocked,
+                numberOfEntries = fakeTopic.EndLocked - fakeTopic.FirstRetainedLocked,
+                lastConfirmedEntry = At(fakeTopic.EndLocked),
                 cursors,
             });
         }
@@ -52,9 +56,9 @@ public sealed partial class FakePulsarBroker
                 return (HttpStatusCode.NotFound, new { reason = "Subscription not found" });
             }
 
-            var count = (ulong)fakeTopic.EntriesLocked.Count;
-            // A position before this ledger is the start; one past the end is the end.
-            var target = ledgerId < (long)fakeTopic.LedgerId || entryId < 0 ? 0 : ledgerId > (long)fakeTopic.LedgerId ? count : Math.Min((ulong)entryId, count);
+            // A position of a deleted or unknown ledger falls to the nearest that exists, as the
+            // broker's resetCursor does with the managed ledger's valid positions.
+            var target = fakeTopic.StartPositionOf(new Sync.Pulsar.Protocol.Proto.MessageIdData { LedgerId = (ulong)ledgerId, EntryId = (ulong)Math.Max(entryId, 0) });
             subscription.ResetLocked(target);
             foreach (var attached in subscription.Consumers.ToList())
             {
@@ -77,6 +81,9 @@ public sealed partial class FakePulsarBroker
                 : new Dictionary<string, long>();
         }
     }
+
+    private static string Wire(Sync.Pulsar.Protocol.Proto.MessageIdData id) =>
+        string.Create(CultureInfo.InvariantCulture, $"{(long)id.LedgerId}:{(long)id.EntryId}");
 
     /// <summary>How many cursor resets the admin API performed (for tests).</summary>
     public int CursorResets { get; private set; }

@@ -38,6 +38,19 @@ public sealed record FakePulsarBrokerOptions
 
     /// <summary>Receives one line per command received and sent, for debugging. Default null (silent).</summary>
     public Action<string>? Trace { get; init; }
+
+    /// <summary>
+    /// The broker's acknowledgmentAtBatchIndexLevelEnabled: keep acks of single messages inside a
+    /// batch (ack_set) and send the remaining ack_set with a redelivered batch. Off, acks with an
+    /// ack_set are ignored until the whole entry is acknowledged. Default false, the broker default.
+    /// </summary>
+    public bool AcknowledgmentAtBatchIndexLevelEnabled { get; init; }
+
+    /// <summary>Entries per ledger before the topic rolls over to a new one (managedLedgerMaxEntriesPerLedger). Default 50000, the broker default.</summary>
+    public int MaxEntriesPerLedger { get; init; } = 50_000;
+
+    /// <summary>The clock ledgers are stamped with and retention time is judged by. Default the system clock.</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -92,6 +105,11 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
     public FakeBrokerFaults Faults { get; } = new();
 
     internal Lock Sync { get; } = new();
+
+    internal TimeProvider Clock => Options.Clock;
+
+    // Ledger ids are unique across the broker and grow, as BookKeeper's ledger ids do.
+    internal ulong NextLedgerIdLocked() => _nextLedgerId++;
 
     /// <summary>
     /// The token CONNECT, AUTH_RESPONSE and admin calls must carry; starts as
@@ -196,7 +214,7 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
             var fakeTopic = GetOrCreateTopicLocked(TopicName.Normalize(topic));
             var entry = fakeTopic.AppendLocked(messageBytes, metadata);
             fakeTopic.DispatchLocked();
-            return new MessageId(fakeTopic.LedgerId, entry.EntryId, fakeTopic.PartitionIndex);
+            return new MessageId(entry.LedgerId, entry.LedgerEntryId, fakeTopic.PartitionIndex);
         }
     }
 
@@ -347,17 +365,55 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
             {
                 return (System.Net.HttpStatusCode.NotFound, new { reason = "Topic not found" });
             }
-            // Truncate moves every cursor to the end and deletes inactive ledgers; the ledger
-            // being written is kept. The fake has a single, current ledger: nothing is deleted.
-            if (fakeTopic.EntriesLocked.Count > 0)
-            {
-                foreach (var subscription in fakeTopic.Subscriptions.Values)
-                {
-                    subscription.AckCumulativeLocked((ulong)fakeTopic.EntriesLocked.Count - 1);
-                }
-            }
+            // Truncate moves every cursor to the end and deletes every ledger but the one being
+            // written (ManagedLedgerImpl.asyncTruncate).
+            fakeTopic.TruncateLocked();
             return (System.Net.HttpStatusCode.NoContent, null);
         }
+    }
+
+    /// <summary>
+    /// Runs the broker's retention check now on every topic (what it does every
+    /// retentionCheckIntervalInSeconds and after a ledger rollover): consumed ledgers past the
+    /// topic's retention (topic policy, else its namespace's, else the broker default of 0 minutes
+    /// and 0 MB) are deleted. Returns the number of ledgers deleted.
+    /// </summary>
+    public int EnforceRetention()
+    {
+        var deleted = 0;
+        lock (Sync)
+        {
+            foreach (var topic in _topics.Values)
+            {
+                deleted += topic.EnforceRetentionLocked(EffectiveRetentionLocked(topic.Name));
+            }
+        }
+        Faults.Fire(nameof(EnforceRetention));
+        return deleted;
+    }
+
+    /// <summary>
+    /// Closes the ledger being written on the topic and starts a new one, as the broker does on
+    /// rollover (size, entries or time) and when it reloads the topic.
+    /// </summary>
+    public void RollLedger(string topic)
+    {
+        lock (Sync)
+        {
+            GetOrCreateTopicLocked(TopicName.Normalize(topic)).RollLedgerLocked();
+        }
+        Faults.Fire(nameof(RollLedger));
+    }
+
+    private RetentionBody EffectiveRetentionLocked(string topic)
+    {
+        // A partition follows the policy of its partitioned topic.
+        var baseName = TopicName.BaseName(topic);
+        var tenantNamespace = string.Join('/', baseName["persistent://".Length..].Split('/').Take(2));
+        return _retention.GetValueOrDefault(topic)
+            ?? _retention.GetValueOrDefault(baseName)
+            ?? _retention.GetValueOrDefault($"namespace:{tenantNamespace}")
+            ?? new RetentionBody(0, 0);
     }
 
     internal RetentionBody? Retention(string key)

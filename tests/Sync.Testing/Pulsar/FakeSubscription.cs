@@ -3,8 +3,11 @@ using Sync.Pulsar.Protocol.Proto;
 namespace Sync.Testing.Pulsar;
 
 /// <summary>A consumer attached to a subscription through one connection.</summary>
-internal sealed class FakeConsumer(FakeBrokerConnection connection, ulong consumerId, string name, FakeSubscription subscription)
+internal sealed class FakeConsumer(FakeBrokerConnection connection, ulong consumerId, string name, FakeSubscription subscription, KeySharedMeta? keyShared = null)
 {
+    /// <summary>The Key_Shared policy the consumer declared in SUBSCRIBE, if any.</summary>
+    public KeySharedMeta? KeyShared { get; } = keyShared;
+
     public FakeBrokerConnection Connection { get; } = connection;
 
     public ulong ConsumerId { get; } = consumerId;
@@ -35,6 +38,7 @@ public sealed class FakeSubscription
     private readonly SortedSet<ulong> _replay = [];
     private readonly Dictionary<ulong, FakeConsumer> _pending = [];
     private readonly Dictionary<ulong, uint> _redeliveryCounts = [];
+    private readonly Dictionary<ulong, long[]> _batchUnacked = [];
     private int _roundRobin;
 
     internal FakeSubscription(FakeTopic topic, string name, CommandSubscribe.Types.SubType type, ulong startEntry)
@@ -44,6 +48,49 @@ public sealed class FakeSubscription
         Type = type;
         AckedBefore = startEntry;
         ReadPosition = startEntry;
+        if (type == CommandSubscribe.Types.SubType.KeyShared)
+        {
+            KeyShared = new FakeKeySharedSelector();
+        }
+    }
+
+    /// <summary>How a Key_Shared subscription maps key hashes to consumers; null for other types.</summary>
+    internal FakeKeySharedSelector? KeyShared { get; }
+
+    /// <summary>Key_Shared: the inclusive hash ranges each consumer (by name) owns, as the broker's stats show them.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<Sync.Pulsar.HashRange>> KeySharedRanges
+    {
+        get
+        {
+            lock (_topic.Broker.Sync)
+            {
+                return KeyShared?.RangesByConsumer() ?? new Dictionary<string, IReadOnlyList<Sync.Pulsar.HashRange>>();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Attaches a consumer; null, or the error the broker answers SUBSCRIBE with (a Key_Shared
+    /// consumer whose policy does not fit: ConsumerBusy for another mode, ConsumerAssignError for
+    /// conflicting sticky ranges).
+    /// </summary>
+    internal (ServerError Error, string Message)? AddConsumerLocked(FakeConsumer consumer)
+    {
+        if (KeyShared?.Add(consumer) is { } refused)
+        {
+            return refused;
+        }
+        Consumers.Add(consumer);
+        return null;
+    }
+
+    /// <summary>Indexes of a batch entry still unacknowledged (Java BitSet words), when some of it was acknowledged.</summary>
+    public IReadOnlyList<long>? BatchAckSet(ulong entryId)
+    {
+        lock (_topic.Broker.Sync)
+        {
+            return _batchUnacked.GetValueOrDefault(entryId);
+        }
     }
 
     public string Name { get; }
@@ -85,10 +132,39 @@ public sealed class FakeSubscription
         _replay.Clear();
         _pending.Clear();
         _redeliveryCounts.Clear();
+        _batchUnacked.Clear();
+    }
+
+    /// <summary>
+    /// An ack of single messages of a batch entry: <paramref name="ackSet"/> holds the indexes still
+    /// unacknowledged. With acknowledgmentAtBatchIndexLevelEnabled the cursor keeps the intersection
+    /// with what it had (ManagedCursor batchDeletedIndexes) and deletes the entry once no index is
+    /// left; without it the broker does not act on an ack that carries an ack_set.
+    /// </summary>
+    internal void AckBatchIndexesLocked(ulong entryId, IReadOnlyList<long> ackSet)
+    {
+        if (!_topic.Broker.Options.AcknowledgmentAtBatchIndexLevelEnabled || IsAcknowledged(entryId) || _topic.EntryAtLocked(entryId) is not { } entry)
+        {
+            return;
+        }
+        var size = entry.MessageCount;
+        var current = _batchUnacked.TryGetValue(entryId, out var known) ? known : Sync.Pulsar.Protocol.AckSet.FromPending(size, Enumerable.Range(0, size));
+        var remaining = new long[current.Length];
+        for (var i = 0; i < remaining.Length; i++)
+        {
+            remaining[i] = current[i] & (i < ackSet.Count ? ackSet[i] : 0);
+        }
+        if (remaining.All(word => word == 0))
+        {
+            AckIndividualLocked(entryId);
+            return;
+        }
+        _batchUnacked[entryId] = remaining;
     }
 
     internal void AckIndividualLocked(ulong entryId)
     {
+        _batchUnacked.Remove(entryId);
         _pending.Remove(entryId);
         _replay.Remove(entryId);
         if (entryId >= AckedBefore)
@@ -116,6 +192,10 @@ public sealed class FakeSubscription
         }
         _replay.RemoveWhere(id => id < AckedBefore);
         _individuallyAcked.RemoveWhere(id => id < AckedBefore);
+        foreach (var acked in _batchUnacked.Keys.Where(id => id < AckedBefore).ToList())
+        {
+            _batchUnacked.Remove(acked);
+        }
         while (_individuallyAcked.Remove(AckedBefore))
         {
             AckedBefore++;
@@ -145,13 +225,19 @@ public sealed class FakeSubscription
         DispatchLocked();
     }
 
-    /// <summary>A consumer left (closed or its connection dropped): its unacked entries go back for redelivery.</summary>
-    internal void RemoveConsumerLocked(FakeConsumer consumer)
+    /// <summary>
+    /// A consumer left (closed or its connection dropped): its unacked entries go back for
+    /// redelivery, and on Key_Shared its hash range goes to the others.
+    /// </summary>
+    internal void RemoveConsumerLocked(FakeConsumer consumer, bool isResetCursor = false)
     {
         Consumers.Remove(consumer);
-        if (!IsDurable && Consumers.Count == 0)
+        KeyShared?.Remove(consumer);
+        if (!IsDurable && Consumers.Count == 0 && !isResetCursor)
         {
-            // A non-durable cursor lives only as long as its reader.
+            // A non-durable cursor lives only as long as its reader, except when a seek
+            // disconnected the reader: the reset cursor waits for it to subscribe again
+            // (PersistentSubscription.removeConsumer with isResetCursor).
             if (_topic.Subscriptions.GetValueOrDefault(Name) == this)
             {
                 _topic.Subscriptions.Remove(Name);
@@ -169,39 +255,99 @@ public sealed class FakeSubscription
     /// <summary>Delivers as much as permits allow.</summary>
     internal void DispatchLocked()
     {
-        var entries = _topic.EntriesLocked;
+        if (KeyShared is not null)
+        {
+            DispatchKeySharedLocked();
+            NotifyEndOfTopicLocked();
+            return;
+        }
         while (true)
         {
-            var entryId = NextEntryLocked(entries);
+            var entryId = NextEntryLocked();
             if (entryId is null)
             {
                 NotifyEndOfTopicLocked();
                 return;
             }
-            var entry = ReadCompacted ? _topic.CompactedViewAt(entryId.Value) : entries[(int)entryId.Value];
+            var entry = ReadCompacted ? _topic.CompactedViewAt(entryId.Value) : _topic.EntryAtLocked(entryId.Value);
             if (entry is null)
             {
-                // Compacted away since it was queued for redelivery.
+                // Compacted away (or deleted by retention) since it was queued for redelivery.
                 _replay.Remove(entryId.Value);
+                if (!ReadCompacted && entryId.Value == ReadPosition)
+                {
+                    ReadPosition++;
+                }
                 continue;
             }
-            var consumer = PickConsumerLocked(entry);
+            var consumer = PickConsumerLocked();
             if (consumer is null)
             {
                 return;
             }
-            if (!_replay.Remove(entry.EntryId))
-            {
-                ReadPosition = entry.EntryId + 1;
-            }
-            _pending[entry.EntryId] = consumer;
-            // A batch costs all its messages even when that drives permits negative: the broker
-            // only checks for permits > 0 before sending an entry.
-            consumer.Permits -= entry.MessageCount;
-            consumer.Delivered += entry.MessageCount;
-            DeliveredCount += entry.MessageCount;
-            consumer.Connection.SendMessageLocked(consumer, _topic, entry, _redeliveryCounts.GetValueOrDefault(entry.EntryId));
+            DeliverLocked(consumer, entry);
         }
+    }
+
+    private void DeliverLocked(FakeConsumer consumer, FakeEntry entry)
+    {
+        if (!_replay.Remove(entry.EntryId))
+        {
+            ReadPosition = entry.EntryId + 1;
+        }
+        _pending[entry.EntryId] = consumer;
+        // A batch costs all its messages even when that drives permits negative: the broker
+        // only checks for permits > 0 before sending an entry.
+        consumer.Permits -= entry.MessageCount;
+        consumer.Delivered += entry.MessageCount;
+        DeliveredCount += entry.MessageCount;
+        consumer.Connection.SendMessageLocked(consumer, _topic, entry, _redeliveryCounts.GetValueOrDefault(entry.EntryId), _batchUnacked.GetValueOrDefault(entry.EntryId));
+    }
+
+    /// <summary>
+    /// Key_Shared: each entry goes to the consumer owning its key's hash slot. An entry whose
+    /// consumer has no permits (or, with sticky ranges, whose slot nobody owns) waits in the replay
+    /// set while other keys go on, and every later entry of the same slot waits behind it, so a
+    /// key's order holds (PersistentStickyKeyDispatcherMultipleConsumers).
+    /// </summary>
+    private void DispatchKeySharedLocked()
+    {
+        var blockedSlots = new HashSet<int>();
+        foreach (var entryId in _replay.ToList())
+        {
+            if (IsAcknowledged(entryId) || _topic.EntryAtLocked(entryId) is not { } entry)
+            {
+                _replay.Remove(entryId);
+                continue;
+            }
+            TryDeliverByKeyLocked(entry, blockedSlots);
+        }
+        while (Consumers.Any(c => c.Permits > 0) && ReadPosition < _topic.EndLocked)
+        {
+            var position = ReadPosition;
+            ReadPosition++;
+            if (IsAcknowledged(position) || _topic.EntryAtLocked(position) is not { } entry)
+            {
+                continue;
+            }
+            if (!TryDeliverByKeyLocked(entry, blockedSlots))
+            {
+                _replay.Add(position);
+            }
+        }
+    }
+
+    private bool TryDeliverByKeyLocked(FakeEntry entry, HashSet<int> blockedSlots)
+    {
+        var slot = FakeKeySharedSelector.SlotOf(entry.Metadata);
+        var owner = KeyShared!.Select(slot);
+        if (blockedSlots.Contains(slot) || owner is null || owner.Permits <= 0)
+        {
+            blockedSlots.Add(slot);
+            return false;
+        }
+        DeliverLocked(owner, entry);
+        return true;
     }
 
     private readonly HashSet<FakeConsumer> _toldEndOfTopic = [];
@@ -212,7 +358,7 @@ public sealed class FakeSubscription
     /// </summary>
     private void NotifyEndOfTopicLocked()
     {
-        if (!_topic.IsTerminated || ReadPosition < (ulong)_topic.EntriesLocked.Count || _replay.Count > 0)
+        if (!_topic.IsTerminated || ReadPosition < _topic.EndLocked || _replay.Count > 0)
         {
             return;
         }
@@ -226,7 +372,7 @@ public sealed class FakeSubscription
         }
     }
 
-    private ulong? NextEntryLocked(List<FakeEntry> entries)
+    private ulong? NextEntryLocked()
     {
         // Redeliveries go first, oldest first, as the broker's replay set does.
         while (_replay.Count > 0)
@@ -249,7 +395,12 @@ public sealed class FakeSubscription
                 }
                 ReadPosition = next;
             }
-            if (ReadPosition >= (ulong)entries.Count)
+            if (!ReadCompacted && ReadPosition < _topic.FirstRetainedLocked)
+            {
+                // Retention deleted what this cursor had not read yet (a reader's cursor).
+                ReadPosition = _topic.FirstRetainedLocked;
+            }
+            if (ReadPosition >= _topic.EndLocked)
             {
                 return null;
             }
@@ -261,7 +412,7 @@ public sealed class FakeSubscription
         }
     }
 
-    private FakeConsumer? PickConsumerLocked(FakeEntry entry)
+    private FakeConsumer? PickConsumerLocked()
     {
         if (Consumers.Count == 0)
         {
@@ -274,11 +425,6 @@ public sealed class FakeSubscription
                 // One active consumer: the first attached; the others stand by until it leaves.
                 var active = Consumers[0];
                 return active.Permits > 0 ? active : null;
-            case CommandSubscribe.Types.SubType.KeyShared:
-                // Every key goes to one consumer for as long as the consumer set is stable.
-                var key = entry.Metadata.HasOrderingKey ? entry.Metadata.OrderingKey.ToBase64() : entry.Metadata.PartitionKey;
-                var owner = Consumers[(int)(StableHash(key) % (uint)Consumers.Count)];
-                return owner.Permits > 0 ? owner : null;
             default:
                 // Shared: round robin over consumers that have permits.
                 for (var i = 0; i < Consumers.Count; i++)
@@ -292,16 +438,5 @@ public sealed class FakeSubscription
                 }
                 return null;
         }
-    }
-
-    private static uint StableHash(string key)
-    {
-        // FNV-1a: stable across processes (string.GetHashCode is randomized per process).
-        var hash = 2166136261u;
-        foreach (var c in key)
-        {
-            hash = (hash ^ c) * 16777619u;
-        }
-        return hash;
     }
 }

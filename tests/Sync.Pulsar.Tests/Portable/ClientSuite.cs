@@ -1,0 +1,333 @@
+using System.Text;
+using Sync.Pulsar.Admin;
+using Sync.Pulsar.Protocol.Proto;
+using Xunit;
+
+namespace Sync.Pulsar.Tests.Portable;
+
+/// <summary>
+/// The client behaviours that do not need fault injection, written once and run against every
+/// broker the suite is bound to: the fake broker here, and Apache Pulsar in a container where
+/// Docker runs (<see cref="ClientSuiteOnRealPulsar"/>). What passes on the fake and fails on the
+/// real broker is a difference of the fake, to be fixed there.
+/// </summary>
+public abstract class ClientSuite(IBrokerTarget target) : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    protected PulsarClient Client { get; private set; } = null!;
+
+    protected PulsarAdminClient Admin { get; private set; } = null!;
+
+    protected string Topic { get; } = $"persistent://public/default/suite-{Guid.NewGuid():N}";
+
+    public Task InitializeAsync()
+    {
+        Client = new PulsarClient(new PulsarClientOptions
+        {
+            ServiceUrl = target.ServiceUrl,
+            OperationTimeout = Patience,
+            RetryInitialDelay = TimeSpan.FromMilliseconds(10),
+            RetryMaxDelay = TimeSpan.FromMilliseconds(500),
+        });
+        Admin = new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = target.AdminUrl });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        Admin.Dispose();
+        await Client.DisposeAsync();
+    }
+
+    private static string Text(PulsarMessage message) => Encoding.UTF8.GetString(message.Data.Span);
+
+    private async Task<PulsarConsumer> SubscribeAsync(
+        string subscription = "suite", SubscriptionType type = SubscriptionType.Exclusive, string? name = null, KeySharedPolicy? keyShared = null, bool batchIndexAck = false) =>
+        (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions
+        {
+            Topic = Topic,
+            SubscriptionName = subscription,
+            SubscriptionType = type,
+            InitialPosition = SubscriptionInitialPosition.Earliest,
+            ConsumerName = name,
+            KeyShared = keyShared,
+            AckReceiptEnabled = true,
+            BatchIndexAcknowledgment = batchIndexAck,
+        });
+
+    private async Task<PulsarConsumer> ReaderAsync(MessageId start) =>
+        (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions { Topic = Topic, SubscriptionName = $"reader-{Guid.NewGuid():N}", StartMessageId = start });
+
+    private async Task<List<MessageId>> ProduceAsync(int count, Func<int, string?>? key = null)
+    {
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic });
+        var ids = new List<MessageId>();
+        for (var i = 0; i < count; i++)
+        {
+            ids.Add(await producer.SendAsync(new OutgoingMessage { Key = key?.Invoke(i), Data = Encoding.UTF8.GetBytes($"m{i}") }));
+        }
+        return ids;
+    }
+
+    /// <summary>Sends <paramref name="count"/> messages without awaiting each, so that the batching producer puts them in one entry.</summary>
+    private async Task<List<MessageId>> ProduceOneBatchAsync(int count)
+    {
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions
+        {
+            Topic = Topic,
+            BatchingEnabled = true,
+            BatchingMaxMessages = count,
+            BatchingMaxDelay = TimeSpan.FromSeconds(5),
+        });
+        var sends = Enumerable.Range(0, count).Select(i => producer.SendAsync(new OutgoingMessage { Data = Encoding.UTF8.GetBytes($"b{i}") }).AsTask()).ToList();
+        return [.. await Task.WhenAll(sends)];
+    }
+
+    private static async Task<List<PulsarMessage>> ReceiveAsync(IPulsarConsumer consumer, int count)
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        var messages = new List<PulsarMessage>();
+        while (messages.Count < count)
+        {
+            messages.Add(await consumer.ReceiveAsync(timeout.Token));
+        }
+        return messages;
+    }
+
+    private static async Task AssertNothingMoreAsync(IPulsarConsumer consumer)
+    {
+        using var grace = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await consumer.ReceiveAsync(grace.Token));
+    }
+
+    [BrokerFact]
+    public async Task A_message_keeps_its_key_properties_and_event_time()
+    {
+        await using var consumer = await SubscribeAsync();
+        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic }))
+        {
+            await producer.SendAsync(new OutgoingMessage
+            {
+                Key = "order-7",
+                Data = "payload"u8.ToArray(),
+                Properties = new Dictionary<string, string> { ["source"] = "suite" },
+                EventTimeMs = 1_700_000_000_000,
+            });
+        }
+
+        var message = (await ReceiveAsync(consumer, 1))[0];
+
+        Assert.Equal(("order-7", "payload", 1_700_000_000_000ul), (message.Key, Text(message), message.EventTimeMs));
+        Assert.Equal([KeyValuePair.Create("source", "suite")], message.Properties);
+    }
+
+    [BrokerFact]
+    public async Task Batched_and_compressed_messages_arrive_in_order()
+    {
+        await using var consumer = await SubscribeAsync();
+        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic, BatchingEnabled = true, Compression = CompressionType.Lz4 }))
+        {
+            await Task.WhenAll(Enumerable.Range(0, 200).Select(i => producer.SendAsync(new OutgoingMessage { Data = Encoding.UTF8.GetBytes($"m{i}") }).AsTask()));
+        }
+
+        var received = await ReceiveAsync(consumer, 200);
+
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => $"m{i}"), received.Select(Text));
+    }
+
+    [BrokerFact]
+    public async Task Only_unacknowledged_messages_come_to_the_next_consumer_of_the_subscription()
+    {
+        await ProduceAsync(4);
+        await using (var first = await SubscribeAsync())
+        {
+            var received = await ReceiveAsync(first, 4);
+            await first.AcknowledgeAsync(received[0].Id);
+            await first.AcknowledgeAsync(received[2].Id);
+        }
+
+        await using var second = await SubscribeAsync();
+
+        Assert.Equal(["m1", "m3"], (await ReceiveAsync(second, 2)).Select(Text));
+        await AssertNothingMoreAsync(second);
+    }
+
+    [BrokerFact]
+    public async Task A_cumulative_ack_covers_every_earlier_message()
+    {
+        await ProduceAsync(5);
+        await using (var first = await SubscribeAsync())
+        {
+            var received = await ReceiveAsync(first, 5);
+            await first.AcknowledgeCumulativeAsync(received[2].Id);
+        }
+
+        await using var second = await SubscribeAsync();
+
+        Assert.Equal(["m3", "m4"], (await ReceiveAsync(second, 2)).Select(Text));
+    }
+
+    [BrokerFact]
+    public async Task Messages_acknowledged_inside_a_batch_do_not_come_back()
+    {
+        var ids = await ProduceOneBatchAsync(10);
+        Assert.Single(ids.Select(id => (id.LedgerId, id.EntryId)).Distinct());
+        await using (var first = await SubscribeAsync(type: SubscriptionType.Shared, batchIndexAck: true))
+        {
+            var received = await ReceiveAsync(first, 10);
+            await first.AcknowledgeAsync([received[1].Id, received[4].Id, received[7].Id]);
+        }
+
+        await using var second = await SubscribeAsync(type: SubscriptionType.Shared, batchIndexAck: true);
+
+        Assert.Equal(["b0", "b2", "b3", "b5", "b6", "b8", "b9"], (await ReceiveAsync(second, 7)).Select(Text));
+        await AssertNothingMoreAsync(second);
+    }
+
+    [BrokerFact]
+    public async Task Key_Shared_sends_each_key_to_one_consumer()
+    {
+        var consumers = new[]
+        {
+            await SubscribeAsync(type: SubscriptionType.KeyShared, name: "ks-a"),
+            await SubscribeAsync(type: SubscriptionType.KeyShared, name: "ks-b"),
+        };
+        await ProduceAsync(60, i => $"key-{i % 12}");
+
+        var owners = new Dictionary<string, HashSet<string>>();
+        var total = 0;
+        using var timeout = new CancellationTokenSource(Patience);
+        while (total < 60)
+        {
+            foreach (var consumer in consumers)
+            {
+                while (consumer.QueuedMessages > 0)
+                {
+                    var message = await consumer.ReceiveAsync(timeout.Token);
+                    await consumer.AcknowledgeAsync(message.Id, timeout.Token);
+                    (owners.TryGetValue(message.Key!, out var set) ? set : owners[message.Key!] = []).Add(consumer.ConsumerName);
+                    total++;
+                }
+            }
+            await Task.Delay(10, timeout.Token);
+        }
+        foreach (var consumer in consumers)
+        {
+            await consumer.DisposeAsync();
+        }
+
+        Assert.Equal(12, owners.Count);
+        Assert.All(owners.Values, set => Assert.Single(set));
+    }
+
+    [BrokerFact]
+    public async Task Sticky_hash_ranges_decide_who_gets_a_key_and_may_not_overlap()
+    {
+        await using var low = await SubscribeAsync(type: SubscriptionType.KeyShared, name: "low", keyShared: KeySharedPolicy.Sticky(new HashRange(0, 32767)));
+        await using var high = await SubscribeAsync(type: SubscriptionType.KeyShared, name: "high", keyShared: KeySharedPolicy.Sticky(new HashRange(32768, 65535)));
+        var keys = Enumerable.Range(0, 20).Select(i => $"k{i}").ToList();
+        await ProduceAsync(keys.Count, i => keys[i]);
+        var lowKeys = keys.Where(k => KeyHashing.StickyKeyHash(Encoding.UTF8.GetBytes(k)) <= 32767).ToList();
+
+        var toLow = await ReceiveAsync(low, lowKeys.Count);
+        var toHigh = await ReceiveAsync(high, keys.Count - lowKeys.Count);
+
+        Assert.Equal(lowKeys, toLow.Select(m => m.Key));
+        Assert.Equal(keys.Except(lowKeys), toHigh.Select(m => m.Key));
+        await Assert.ThrowsAsync<ConsumerAssignException>(() =>
+            SubscribeAsync(type: SubscriptionType.KeyShared, name: "overlap", keyShared: KeySharedPolicy.Sticky(new HashRange(30000, 40000))));
+    }
+
+    [BrokerFact]
+    public async Task Seek_moves_a_subscription_back_to_a_message()
+    {
+        var ids = await ProduceAsync(5);
+        await using var consumer = await SubscribeAsync();
+        foreach (var message in await ReceiveAsync(consumer, 5))
+        {
+            await consumer.AcknowledgeAsync(message.Id);
+        }
+
+        await consumer.SeekAsync(ids[2]);
+
+        Assert.Equal(["m2", "m3", "m4"], (await ReceiveAsync(consumer, 3)).Select(Text));
+    }
+
+    [BrokerFact]
+    public async Task Seek_moves_a_reader_by_message_id_and_by_publish_time()
+    {
+        var ids = await ProduceAsync(6);
+        await using var reader = await ReaderAsync(MessageId.Earliest);
+        var all = await ReceiveAsync(reader, 6);
+
+        await reader.SeekAsync(ids[3]);
+        var byId = await ReceiveAsync(reader, 3);
+        var since = all[1].PublishTimeMs;
+        // Publish times have millisecond resolution: whatever was published from that millisecond on.
+        var expectedByTime = all.Where(m => m.PublishTimeMs >= since).Select(Text).ToList();
+        await reader.SeekAsync(DateTimeOffset.FromUnixTimeMilliseconds((long)since));
+        var byTime = await ReceiveAsync(reader, expectedByTime.Count);
+
+        Assert.Equal(["m3", "m4", "m5"], byId.Select(Text));
+        Assert.Equal(expectedByTime, byTime.Select(Text));
+        await AssertNothingMoreAsync(reader);
+    }
+
+    [BrokerFact]
+    public async Task The_last_message_id_names_the_last_entry()
+    {
+        var ids = await ProduceAsync(3);
+        await using var consumer = await SubscribeAsync();
+
+        var last = await consumer.GetLastMessageIdAsync();
+
+        Assert.Equal((ids[^1].LedgerId, ids[^1].EntryId), (last.LedgerId, last.EntryId));
+    }
+
+    [BrokerFact]
+    public async Task Read_compacted_sees_the_latest_value_per_key_without_tombstoned_keys()
+    {
+        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic }))
+        {
+            await producer.SendAsync(new OutgoingMessage { Key = "a", Data = "a1"u8.ToArray() });
+            await producer.SendAsync(new OutgoingMessage { Key = "b", Data = "b1"u8.ToArray() });
+            await producer.SendAsync(new OutgoingMessage { Key = "a", Data = "a2"u8.ToArray() });
+            await producer.SendAsync(new OutgoingMessage { KeyBytes = "{\"id\":1}"u8.ToArray(), Data = "c1"u8.ToArray() });
+            await producer.SendAsync(OutgoingMessage.Tombstone("b"));
+        }
+
+        await Admin.CompactAndWaitAsync(Topic, TimeSpan.FromMilliseconds(200));
+        await using var reader = (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions
+        {
+            Topic = Topic,
+            SubscriptionName = "compacted",
+            InitialPosition = SubscriptionInitialPosition.Earliest,
+            ReadCompacted = true,
+        });
+        var seen = (await ReceiveAsync(reader, 2)).Select(m => (m.Key, m.KeyIsBase64, Text(m))).ToList();
+
+        Assert.Equal([("a", false, "a2"), (Convert.ToBase64String("{\"id\":1}"u8), true, "c1")], seen);
+    }
+
+    [BrokerFact]
+    public async Task A_consumer_reports_connected_then_closed()
+    {
+        var consumer = await SubscribeAsync();
+        var atStart = await consumer.OnStateChangeTo(PulsarObjectState.Connected);
+
+        await consumer.DisposeAsync();
+
+        Assert.Equal(PulsarObjectState.Connected, atStart);
+        Assert.Equal(PulsarObjectState.Closed, consumer.State);
+    }
+}
+
+/// <summary>The portable suite against the in-process fake broker.</summary>
+public sealed class ClientSuiteOnFakeBroker(FakeBrokerTarget target) : ClientSuite(target), IClassFixture<FakeBrokerTarget>;
+
+/// <summary>
+/// The portable suite against <see cref="RealPulsarTarget.Image"/> in a container, started once
+/// for the class. Skipped with "Docker is not available" where no Docker engine runs.
+/// </summary>
+public sealed class ClientSuiteOnRealPulsar(RealPulsarTarget target) : ClientSuite(target), IClassFixture<RealPulsarTarget>, INeedsDocker;
