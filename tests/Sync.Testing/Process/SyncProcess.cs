@@ -22,6 +22,18 @@ public static class SyncProcess
         return System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("the CLI did not start");
     }
 
+    /// <summary>Starts the CLI with extra environment variables, without waiting.</summary>
+    public static System.Diagnostics.Process Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var info = Info("dotnet", [RepoPaths.CliAssembly, .. args], workingDirectory);
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
+        return System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("the CLI did not start");
+    }
+
     /// <summary>Runs the CLI with extra environment variables.</summary>
     public static Task<ProcessResult> RunWithEnvironmentAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
         RunAsync("dotnet", [RepoPaths.CliAssembly, .. args], workingDirectory, TimeSpan.FromMinutes(3), environment);
