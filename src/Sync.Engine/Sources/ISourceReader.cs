@@ -58,4 +58,8 @@ public interface ISourceFactory
 
     /// <summary>The source's topics as erasure sees them (scan, tombstone, compact).</summary>
     Topics.ITopicLog OpenLog(ComponentConfig source);
+
+    /// <summary>The dead-letter topics of a materializer on this source, or null when the source
+    /// has no topics to publish them to (a changelog file).</summary>
+    Runtime.IDeadLetterTarget? OpenDeadLetterTopic(ComponentConfig source, string materializer) => null;
 }

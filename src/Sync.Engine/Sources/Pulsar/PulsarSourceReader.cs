@@ -270,4 +270,10 @@ public sealed class PulsarSourceFactory : ISourceFactory
     }
 
     public Topics.ITopicLog OpenLog(ComponentConfig source) => new PulsarTopicLog(source.Name, (PulsarSourceOptions)source.Options);
+
+    public Runtime.IDeadLetterTarget OpenDeadLetterTopic(ComponentConfig source, string materializer)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new PulsarDeadLetterTopic(source.Name, (PulsarSourceOptions)source.Options, materializer);
+    }
 }
