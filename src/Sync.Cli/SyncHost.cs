@@ -24,6 +24,17 @@ internal static class SyncHost
         }
     }
 
+    /// <summary>Log lines on standard error, one per event, at <paramref name="logLevel"/> and above.</summary>
+    public static ILoggerFactory Logging(LogLevel logLevel) => LoggerFactory.Create(builder => builder
+        .SetMinimumLevel(logLevel)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        })
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+
     public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         SyncConfig config;
@@ -38,15 +49,7 @@ internal static class SyncHost
             return ExitCodes.Usage;
         }
 
-        using var loggerFactory = LoggerFactory.Create(builder => builder
-            .SetMinimumLevel(logLevel)
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-                o.UseUtcTimestamp = true;
-            })
-            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+        using var loggerFactory = Logging(logLevel);
 
         var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name));
         IReadOnlyList<MaterializerOutcome> outcomes;

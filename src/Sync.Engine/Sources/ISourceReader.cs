@@ -62,4 +62,8 @@ public interface ISourceFactory
     /// <summary>The dead-letter topics of a materializer on this source, or null when the source
     /// has no topics to publish them to (a changelog file).</summary>
     Runtime.IDeadLetterTarget? OpenDeadLetterTopic(ComponentConfig source, string materializer) => null;
+
+    /// <summary>Reads a materializer's dead-letter topics again (<c>sync dlq</c>), or null when the
+    /// source has none. A dry run acknowledges nothing.</summary>
+    ISourceReader? OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun) => null;
 }

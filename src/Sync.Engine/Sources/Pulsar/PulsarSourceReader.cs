@@ -276,4 +276,10 @@ public sealed class PulsarSourceFactory : ISourceFactory
         ArgumentNullException.ThrowIfNull(source);
         return new PulsarDeadLetterTopic(source.Name, (PulsarSourceOptions)source.Options, materializer);
     }
+
+    public ISourceReader OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new PulsarDeadLetterReader(source.Name, (PulsarSourceOptions)source.Options, request, dryRun);
+    }
 }
