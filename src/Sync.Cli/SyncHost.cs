@@ -24,6 +24,21 @@ internal static class SyncHost
         }
     }
 
+    private static async Task<Metrics.MetricsServer?> StartMetricsAsync(int port, SyncMetrics metrics, TextWriter error)
+    {
+        try
+        {
+            var server = Metrics.MetricsServer.Start(port, metrics);
+            await error.WriteLineAsync($"serving /metrics and /healthz on port {port}");
+            return server;
+        }
+        catch (IOException e)
+        {
+            await error.WriteLineAsync($"error: {e.Message}");
+            return null;
+        }
+    }
+
     /// <summary>Log lines on standard error, one per event, at <paramref name="logLevel"/> and above.</summary>
     public static ILoggerFactory Logging(LogLevel logLevel) => LoggerFactory.Create(builder => builder
         .SetMinimumLevel(logLevel)
@@ -35,7 +50,7 @@ internal static class SyncHost
         })
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null)
     {
         SyncConfig config;
         var components = Components();
@@ -51,7 +66,14 @@ internal static class SyncHost
 
         using var loggerFactory = Logging(logLevel);
 
-        var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name));
+        using var metrics = new SyncMetrics();
+        await using var metricsServer = metricsPort is { } port ? await StartMetricsAsync(port, metrics, error) : null;
+        if (metricsPort is not null && metricsServer is null)
+        {
+            return ExitCodes.Failure;
+        }
+
+        var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)) { Metrics = metrics };
         IReadOnlyList<MaterializerOutcome> outcomes;
         try
         {

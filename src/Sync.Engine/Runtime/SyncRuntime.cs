@@ -85,6 +85,9 @@ public sealed class SyncRuntime
         _suppression = suppression ?? (_ => NoSuppression.Instance);
     }
 
+    /// <summary>Where the run reports its telemetry and each materializer's state; none by default.</summary>
+    public SyncMetrics? Metrics { get; init; }
+
     /// <summary>The materializers to run: all, or those named. Unknown names are a <see cref="ConfigException"/>.</summary>
     public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
     {
@@ -150,6 +153,7 @@ public sealed class SyncRuntime
         await Task.Yield();
         var started = System.Diagnostics.Stopwatch.StartNew();
         var counters = new MaterializerCounters();
+        Metrics?.Starting(name);
         await using var deadLetters = OpenDeadLetters(_config, _components, name, options);
         try
         {
@@ -158,13 +162,16 @@ public sealed class SyncRuntime
             var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
-            var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
+            var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
             counters = runner.Counters;
+            Metrics?.Running(name, counters, reader);
             await runner.RunAsync(cancellationToken);
+            Metrics?.Ended(name, null);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, null);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            Metrics?.Ended(name, e);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, e);
         }
     }

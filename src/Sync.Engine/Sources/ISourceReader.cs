@@ -29,6 +29,10 @@ public interface ISourceReader : IAsyncDisposable
 
     /// <summary>Tells the source that everything read so far is durable in the sink.</summary>
     ValueTask AcknowledgeAsync(CancellationToken cancellationToken);
+
+    /// <summary>True while the source has lost its connection and is re-establishing it with
+    /// backoff (the materializer is degraded, not failed). False for sources without connections.</summary>
+    bool IsReconnecting => false;
 }
 
 /// <summary>What a reader is opened for.</summary>

@@ -59,6 +59,8 @@ public sealed class PulsarSourceReader : ISourceReader
 
     public IReadOnlyDictionary<string, StreamPosition> Cursor => NoCursor;
 
+    public bool IsReconnecting => _consumer?.State == PulsarObjectState.Reconnecting;
+
     public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
         var consumer = _consumer ?? await OpenAsync(cancellationToken);
