@@ -16,6 +16,7 @@ public static class SyncCli
         root.Subcommands.Add(DumpCommand.Create(output, error));
         root.Subcommands.Add(EraseCommand.Create(output, error));
         root.Subcommands.Add(DlqCommand.Create(output, error));
+        root.Subcommands.Add(PublishCommand.Create(output, error));
         return root;
     }
 

@@ -284,4 +284,10 @@ public sealed class PulsarSourceFactory : ISourceFactory
         ArgumentNullException.ThrowIfNull(source);
         return new PulsarDeadLetterReader(source.Name, (PulsarSourceOptions)source.Options, request, dryRun);
     }
+
+    public Topics.IChangelogPublisher OpenPublisher(ComponentConfig source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new PulsarChangelogPublisher(source.Name, (PulsarSourceOptions)source.Options);
+    }
 }
