@@ -91,6 +91,42 @@ public sealed class DlqCommandTests : PulsarCliFixture
     }
 
     [Fact]
+    public async Task An_interrupted_file_replay_resumes_after_the_letters_it_had_done()
+    {
+        Workspace.Write("data/users.jsonl", string.Join('\n',
+            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
+            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
+        var config = FileConfig("debezium-json");
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        var deadLetters = Workspace.File("users.deadletter.jsonl");
+        // As a replay leaves them when it stops after its first letter was applied.
+        File.Move(deadLetters, deadLetters + ".replaying");
+        File.WriteAllText(deadLetters + ".replaying.done", "1");
+        FileConfig("json");
+
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
+
+        Assert.True(replay.ExitCode == 0, replay.ToString());
+        Assert.Matches(@"letters read\s+1\n", replay.Output);
+        Assert.Equal(["id=2|name=b"], SqliteTables.Rows(Database, "users"));
+        Assert.False(File.Exists(deadLetters + ".replaying"));
+        Assert.False(File.Exists(deadLetters));
+    }
+
+    [Fact]
+    public async Task Listing_a_materializer_without_dead_letters_creates_no_dead_letter_topic()
+    {
+        var topic = NewTopic("dlq-none");
+        var config = WriteConfig(Materializer(topic, "json"));
+
+        var listed = await Workspace.Sync("dlq", "list", "--config", config);
+
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.StartsWith("users: 0 dead letters (topic <topic>-sync-dlq on source broker)", listed.Output, StringComparison.Ordinal);
+        Assert.Null(Broker.FindTopic(topic + PulsarDeadLetterTopic.Suffix));
+    }
+
+    [Fact]
     public async Task Replay_without_a_materializer_is_a_usage_error()
     {
         var result = await Workspace.Sync("dlq", "replay", "--config", Workspace.Quickstart);

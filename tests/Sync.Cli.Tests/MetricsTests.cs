@@ -103,6 +103,92 @@ public sealed partial class MetricsTests : PulsarCliFixture
     }
 
     [Fact]
+    public async Task A_materializer_is_degraded_with_healthz_200_while_its_broker_is_gone_and_running_again_after_the_reconnect()
+    {
+        var topic = NewTopic("degraded");
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+        await PublishAsync(producer, "1", "c", "a", 10);
+        var config = WriteConfig($"""
+              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
+            """);
+        var port = FreePort();
+        var healthz = new Uri($"http://127.0.0.1:{port}/healthz");
+        var states = new List<(HttpStatusCode Status, string State)>();
+        var phase = 0;
+
+        var result = await RunUntilAsync(
+            () =>
+            {
+                switch (phase)
+                {
+                    case 0 when AllAcknowledged(topic, "sync-users"):
+                        Broker.Faults.ListenerPaused = true;
+                        Broker.DropAllConnections();
+                        phase = 1;
+                        return false;
+                    case 1 when Health(healthz) is { State: "degraded" } degraded:
+                        states.Add(degraded);
+                        Broker.Faults.ListenerPaused = false;
+                        phase = 2;
+                        return false;
+                    case 2 when Health(healthz) is { State: "running" } running:
+                        states.Add(running);
+                        return true;
+                    default:
+                        return false;
+                }
+            },
+            "run", "--config", config, "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal([(HttpStatusCode.OK, "degraded"), (HttpStatusCode.OK, "running")], states);
+    }
+
+    [Fact]
+    public async Task Pulsar_reconnects_are_counted()
+    {
+        var topic = NewTopic("reconnects");
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+        await PublishAsync(producer, "1", "c", "a", 10);
+        var config = WriteConfig($"""
+              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
+            """);
+        var port = FreePort();
+        var metrics = new Uri($"http://127.0.0.1:{port}/metrics");
+        var dropped = false;
+        var scraped = string.Empty;
+
+        var result = await RunUntilAsync(
+            () =>
+            {
+                if (!dropped && AllAcknowledged(topic, "sync-users"))
+                {
+                    Broker.DropAllConnections();
+                    dropped = true;
+                }
+
+                if (!dropped)
+                {
+                    return false;
+                }
+
+                scraped = Http.GetStringAsync(metrics).GetAwaiter().GetResult();
+                return Regex.IsMatch(scraped, @"^sync_pulsar_client_reconnects [1-9]", RegexOptions.Multiline);
+            },
+            "run", "--config", config, "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(1, Broker.Faults.Fired("DropAllConnections"));
+    }
+
+    private static (HttpStatusCode Status, string State)? Health(Uri healthz)
+    {
+        using var response = Http.GetAsync(healthz).GetAwaiter().GetResult();
+        var body = JsonDocument.Parse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult()).RootElement;
+        return (response.StatusCode, body.GetProperty("materializers")[0].GetProperty("state").GetString()!);
+    }
+
+    [Fact]
     public async Task A_metrics_port_out_of_range_is_a_usage_error()
     {
         var result = await Workspace.Sync("run", "--config", Workspace.Quickstart, "--metrics-port", "70000");

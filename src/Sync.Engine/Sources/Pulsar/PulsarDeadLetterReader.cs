@@ -194,12 +194,35 @@ public sealed class PulsarDeadLetterReader : ISourceReader
     {
         if (_request.Topics is { Count: > 0 } topics)
         {
-            return [.. topics.Select(t => PulsarDeadLetterTopic.TopicOf(TopicName.Normalize(t))).Distinct(StringComparer.Ordinal)];
+            var named = topics.Select(t => PulsarDeadLetterTopic.TopicOf(TopicName.Normalize(t))).Distinct(StringComparer.Ordinal).ToList();
+            if (_options.AdminUrl is not { Length: > 0 })
+            {
+                // Without the admin API a missing dead-letter topic is created empty by the subscription.
+                return named;
+            }
+
+            // Only the ones that exist: reading (status, list) creates no topics.
+            var existing = await ListAsync(named.Select(NamespaceOf).Distinct(StringComparer.Ordinal), cancellationToken);
+            return [.. named.Where(existing.Contains)];
         }
 
-        using var admin = PulsarConnections.Admin(_sourceName, _options, "finding the dead-letter topics of a topicPattern");
-        var found = new SortedSet<string>(StringComparer.Ordinal);
         var namespaces = _request.TopicPattern is { } pattern && PulsarSourceOptions.TryNamespaceOf(pattern, out var own) ? [own] : _options.Namespaces;
+        return [.. (await ListAsync(namespaces, cancellationToken)).Where(name =>
+            name.EndsWith(PulsarDeadLetterTopic.Suffix, StringComparison.Ordinal)
+            && _request.TopicFilter(name[..^PulsarDeadLetterTopic.Suffix.Length]))];
+    }
+
+    private static string NamespaceOf(string topic)
+    {
+        var parts = topic["persistent://".Length..].Split('/');
+        return $"{parts[0]}/{parts[1]}";
+    }
+
+    /// <summary>The topics of the namespaces (partitioned ones by their base name), in name order.</summary>
+    private async Task<SortedSet<string>> ListAsync(IEnumerable<string> namespaces, CancellationToken cancellationToken)
+    {
+        using var admin = PulsarConnections.Admin(_sourceName, _options, "finding the dead-letter topics");
+        var found = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var ns in namespaces)
         {
             IReadOnlyList<string> listed;
@@ -212,17 +235,10 @@ public sealed class PulsarDeadLetterReader : ISourceReader
                 continue;
             }
 
-            foreach (var name in listed.Select(TopicName.BaseName))
-            {
-                if (name.EndsWith(PulsarDeadLetterTopic.Suffix, StringComparison.Ordinal)
-                    && _request.TopicFilter(name[..^PulsarDeadLetterTopic.Suffix.Length]))
-                {
-                    found.Add(name);
-                }
-            }
+            found.UnionWith(listed.Select(TopicName.BaseName));
         }
 
-        return [.. found];
+        return found;
     }
 
     private async Task CloseAsync()
