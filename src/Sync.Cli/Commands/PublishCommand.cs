@@ -4,6 +4,7 @@ using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Sources;
 using Sync.Engine.Sources.File;
+using Sync.Engine.Topics;
 
 namespace Sync.Cli.Commands;
 
@@ -37,15 +38,31 @@ internal static class PublishCommand
                 return ExitCodes.Usage;
             }
 
-            var pulsar = loaded.Sources.Values.Where(s => components.Sources[s.Type].OpenPublisher(s) is { } p && Dispose(p)).Select(s => s.Name).Order(StringComparer.Ordinal).ToList();
-            var name = parse.GetValue(source) ?? (pulsar.Count == 1 ? pulsar[0] : null);
-            if (name is null || !pulsar.Contains(name))
+            // Sources that can be published to; opening a publisher connects to nothing yet.
+            var publishers = new SortedDictionary<string, IChangelogPublisher>(StringComparer.Ordinal);
+            foreach (var candidate in loaded.Sources.Values)
             {
-                await error.WriteLineAsync(pulsar.Count == 0
+                if (components.Sources[candidate.Type].OpenPublisher(candidate) is { } opened)
+                {
+                    publishers[candidate.Name] = opened;
+                }
+            }
+
+            var name = parse.GetValue(source) ?? (publishers.Count == 1 ? publishers.Keys.Single() : null);
+            foreach (var unused in publishers.Where(p => p.Key != name).Select(p => p.Value))
+            {
+                await unused.DisposeAsync();
+            }
+
+            if (name is null || !publishers.TryGetValue(name, out var chosen))
+            {
+                await error.WriteLineAsync(publishers.Count == 0
                     ? "error: the config has no source that can be published to (a pulsar source)"
-                    : $"error: --source must name one of: {string.Join(", ", pulsar)}");
+                    : $"error: --source must name one of: {string.Join(", ", publishers.Keys)}");
                 return ExitCodes.Usage;
             }
+
+            await using var publisher = chosen;
 
             var path = parse.GetRequiredValue(file).FullName;
             if (!File.Exists(path))
@@ -54,8 +71,6 @@ internal static class PublishCommand
                 return ExitCodes.Usage;
             }
 
-            var sourceConfig = loaded.Sources[name];
-            await using var publisher = components.Sources[sourceConfig.Type].OpenPublisher(sourceConfig)!;
             var fileName = Path.GetFileName(path);
 
             // Pass one: every line must be a message that can be published exactly as written.
@@ -111,13 +126,6 @@ internal static class PublishCommand
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    private static bool Dispose(IAsyncDisposable publisher)
-    {
-        // Only asked whether the source can be published to; nothing was opened yet.
-        publisher.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        return true;
     }
 
     private static async IAsyncEnumerable<(ChangelogLine Line, (SourceMessage? Message, string? Error) Message)> ReadAsync(string path, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)

@@ -10,13 +10,23 @@ namespace Sync.Engine.Runtime;
 /// <summary>What <c>sync dlq</c> read of one dead letter: its stage and reason, and where it came from.</summary>
 public sealed record DeadLetterEntry(string Stage, string Reason, string? Topic, string Position);
 
+/// <summary>Reads dead letters back as source records (<c>sync dlq</c>), telling what it read.</summary>
+public interface IDeadLetterReader : ISourceReader
+{
+    /// <summary>The materializer's letters read so far, in order.</summary>
+    IReadOnlyList<DeadLetterEntry> Seen { get; }
+
+    /// <summary>Letters of other materializers passed over (they share a dead-letter topic).</summary>
+    long OtherMaterializers { get; }
+}
+
 /// <summary>Feeds the letters of a dead-letter file (<see cref="DeadLetterWriter"/>) again, as
 /// source records: a letter's message as it was, or an unreadable line's raw text, parsed again.
 /// <para>A replay first renames the file to <c>FILE.replaying</c>, so that letters that fail again
 /// go to a fresh file at the old path. After each acknowledged batch the number of lines done is
 /// stored in <c>FILE.replaying.done</c>; an interrupted replay resumes after them, and the finished
 /// one deletes both. A dry run reads both files (the unfinished replay's first) and changes nothing.</para></summary>
-public sealed class DeadLetterFileReader : ISourceReader
+public sealed class DeadLetterFileReader : IDeadLetterReader
 {
     private static readonly IReadOnlyDictionary<string, StreamPosition> NoCursor = new Dictionary<string, StreamPosition>();
 
@@ -39,6 +49,9 @@ public sealed class DeadLetterFileReader : ISourceReader
 
     /// <summary>The letters read so far, in order.</summary>
     public IReadOnlyList<DeadLetterEntry> Seen => _seen;
+
+    /// <summary>Always 0: a file holding another materializer's letters is refused.</summary>
+    public long OtherMaterializers => 0;
 
     public IReadOnlyDictionary<string, StreamPosition> Cursor => NoCursor;
 

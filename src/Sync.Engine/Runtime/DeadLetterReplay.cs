@@ -53,7 +53,7 @@ public sealed class DeadLetterReplay
         var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
         var runner = new MaterializerRunner(name, options, reader, decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name));
         await runner.RunAsync(cancellationToken);
-        var (seen, others) = Seen(reader);
+        var (seen, others) = (reader.Seen, reader.OtherMaterializers);
         return new DeadLetterReport(name, target.Description, false, seen.Count, target.Count, others, runner.Counters, target.Reasons());
     }
 
@@ -116,7 +116,7 @@ public sealed class DeadLetterReplay
             await reader.AcknowledgeAsync(cancellationToken);
         }
 
-        var (seen, others) = Seen(reader);
+        var (seen, others) = (reader.Seen, reader.OtherMaterializers);
         return new DeadLetterReport(name, Describe(name, options), true, seen.Count, failed, others, counters, Order(tally));
     }
 
@@ -130,7 +130,7 @@ public sealed class DeadLetterReplay
             await reader.AcknowledgeAsync(cancellationToken);
         }
 
-        var (seen, others) = Seen(reader);
+        var (seen, others) = (reader.Seen, reader.OtherMaterializers);
         var tally = new Dictionary<(string, string), long>();
         foreach (var entry in seen)
         {
@@ -145,7 +145,7 @@ public sealed class DeadLetterReplay
             ? $"topic <topic>{PulsarDeadLetterTopic.Suffix} on source {options.Source}"
             : _config.DeadLetterPath(name, options);
 
-    private ISourceReader OpenReader(string name, MaterializerOptions options, bool dryRun)
+    private IDeadLetterReader OpenReader(string name, MaterializerOptions options, bool dryRun)
     {
         if (_config.DeadLetterKindOf(options) == DeadLetterKind.File)
         {
@@ -157,13 +157,6 @@ public sealed class DeadLetterReplay
         return _components.Sources[source.Type].OpenDeadLetterReader(source, request, dryRun)
             ?? throw new InvalidOperationException($"source {source.Name} ({source.Type}) has no dead-letter topics");
     }
-
-    private static (IReadOnlyList<DeadLetterEntry> Seen, long Others) Seen(ISourceReader reader) => reader switch
-    {
-        DeadLetterFileReader file => (file.Seen, 0),
-        PulsarDeadLetterReader topic => (topic.Seen, topic.OtherMaterializers),
-        _ => ([], 0),
-    };
 
     private static List<(string Stage, string Reason, long Count)> Order(Dictionary<(string Stage, string Reason), long> tally) =>
         [.. tally.OrderByDescending(t => t.Value).ThenBy(t => t.Key.Stage, StringComparer.Ordinal).ThenBy(t => t.Key.Reason, StringComparer.Ordinal).Select(t => (t.Key.Stage, t.Key.Reason, t.Value))];

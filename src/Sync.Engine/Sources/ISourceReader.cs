@@ -69,7 +69,7 @@ public interface ISourceFactory
 
     /// <summary>Reads a materializer's dead-letter topics again (<c>sync dlq</c>), or null when the
     /// source has none. A dry run acknowledges nothing.</summary>
-    ISourceReader? OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun) => null;
+    Runtime.IDeadLetterReader? OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun) => null;
 
     /// <summary>Publishes changelog messages to the source's topics (<c>sync publish</c>), or null
     /// when the source cannot be published to (a changelog file).</summary>

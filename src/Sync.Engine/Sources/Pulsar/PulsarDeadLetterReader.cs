@@ -16,7 +16,7 @@ namespace Sync.Engine.Sources.Pulsar;
 /// anew during the replay wait for the next one), one topic at a time, and acknowledges
 /// cumulatively after each batch. Letters of other materializers sharing the topic are
 /// acknowledged on this subscription without being fed. A dry run acknowledges nothing.</summary>
-public sealed class PulsarDeadLetterReader : ISourceReader
+public sealed class PulsarDeadLetterReader : IDeadLetterReader
 {
     private static readonly IReadOnlyDictionary<string, StreamPosition> NoCursor = new Dictionary<string, StreamPosition>();
 

@@ -279,7 +279,7 @@ public sealed class PulsarSourceFactory : ISourceFactory
         return new PulsarDeadLetterTopic(source.Name, (PulsarSourceOptions)source.Options, materializer);
     }
 
-    public ISourceReader OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun)
+    public Runtime.IDeadLetterReader OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun)
     {
         ArgumentNullException.ThrowIfNull(source);
         return new PulsarDeadLetterReader(source.Name, (PulsarSourceOptions)source.Options, request, dryRun);
