@@ -91,6 +91,25 @@ public sealed class DlqCommandTests : PulsarCliFixture
     }
 
     [Fact]
+    public async Task A_replay_keeps_a_subject_erased_after_its_message_was_dead_lettered_suppressed()
+    {
+        Workspace.Write("data/users.jsonl", string.Join('\n',
+            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
+            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
+        var config = FileConfig("debezium-json", withSubjects: true);
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        var erase = await Workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "1");
+        Assert.True(erase.ExitCode is 0 or 3, erase.ToString());
+        FileConfig("json", withSubjects: true);
+
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
+
+        Assert.True(replay.ExitCode == 0, replay.ToString());
+        Assert.Matches(@"replayed\s+2\s+\(applied 1, deleted 0, stale 0, suppressed 1\)", replay.Output);
+        Assert.Equal(["id=2|name=b"], SqliteTables.Rows(Database, "users"));
+    }
+
+    [Fact]
     public async Task An_interrupted_file_replay_resumes_after_the_letters_it_had_done()
     {
         Workspace.Write("data/users.jsonl", string.Join('\n',
@@ -139,12 +158,16 @@ public sealed class DlqCommandTests : PulsarCliFixture
           users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms, format: {format} {"}"}
         """;
 
-    private string FileConfig(string format) => Workspace.Write("sync.yaml", $"""
+    private string FileConfig(string format, bool withSubjects = false) => Workspace.Write("sync.yaml", $"""
         sources:
           changelog: {"{"} type: file, path: data/users.jsonl {"}"}
         sinks:
           local: {"{"} type: sqlite, path: users.db {"}"}
         materializers:
           users: {"{"} source: changelog, topics: ['{FileTopic}'], sink: local, table: users, format: {format} {"}"}
-        """);
+        """ + (withSubjects ? "\n" + """
+        subjects:
+          user: { users: { key: id } }
+        erasure: { secret: test-only-erasure-secret-of-some-length, ledger: ledger.db }
+        """ : string.Empty));
 }
