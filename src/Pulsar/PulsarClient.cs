@@ -10,6 +10,9 @@ namespace Sync.Pulsar;
 /// </summary>
 public sealed class PulsarClient : IAsyncDisposable
 {
+    /// <summary>The System.Diagnostics.Metrics meter of every client (reconnects).</summary>
+    public const string MeterName = Internal.ReconnectLoop.MeterName;
+
     private readonly PulsarClientOptions _options;
     private readonly ILogger _logger;
     private readonly Lock _poolLock = new();

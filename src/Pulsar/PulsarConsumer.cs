@@ -404,7 +404,16 @@ public sealed class PulsarConsumer : IPulsarConsumer
     /// to know when a backfill has caught up. On an empty topic the entry id is
     /// <see cref="ulong.MaxValue"/> (the broker's -1).
     /// </summary>
-    public async Task<MessageId> GetLastMessageIdAsync(CancellationToken cancellationToken = default)
+    public async Task<MessageId> GetLastMessageIdAsync(CancellationToken cancellationToken = default) =>
+        (await GetLastMessageIdAndMarkDeleteAsync(cancellationToken)).Last;
+
+    /// <summary>
+    /// The topic's last message id and the subscription's mark-delete position (everything at or
+    /// before it is acknowledged; null when the broker does not say). A subscription has nothing
+    /// left to read when the mark-delete position has reached the last id: the check the Java
+    /// client's <c>hasMessageAvailable</c> makes.
+    /// </summary>
+    public async Task<(MessageId Last, MessageId? MarkDelete)> GetLastMessageIdAndMarkDeleteAsync(CancellationToken cancellationToken = default)
     {
         var session = CurrentSession();
         var requestId = session.Connection.NextRequestId();
@@ -414,7 +423,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             GetLastMessageId = new CommandGetLastMessageId { ConsumerId = session.ConsumerId, RequestId = requestId },
         };
         var answer = (await session.Connection.RequestAsync(command, requestId, "GET_LAST_MESSAGE_ID", cancellationToken)).GetLastMessageIdResponse;
-        return MessageId.FromProto(answer.LastMessageId);
+        return (MessageId.FromProto(answer.LastMessageId), answer.ConsumerMarkDeletePosition is { } markDelete ? MessageId.FromProto(markDelete) : null);
     }
 
     /// <summary>

@@ -15,6 +15,8 @@ public static class SyncCli
         root.Subcommands.Add(StatusCommand.Create(output, error));
         root.Subcommands.Add(DumpCommand.Create(output, error));
         root.Subcommands.Add(EraseCommand.Create(output, error));
+        root.Subcommands.Add(DlqCommand.Create(output, error));
+        root.Subcommands.Add(PublishCommand.Create(output, error));
         return root;
     }
 

@@ -24,7 +24,33 @@ internal static class SyncHost
         }
     }
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, bool showProgress = false)
+    private static async Task<Metrics.MetricsServer?> StartMetricsAsync(int port, SyncMetrics metrics, TextWriter error)
+    {
+        try
+        {
+            var server = Metrics.MetricsServer.Start(port, metrics);
+            await error.WriteLineAsync($"serving /metrics and /healthz on port {port}");
+            return server;
+        }
+        catch (IOException e)
+        {
+            await error.WriteLineAsync($"error: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>Log lines on standard error, one per event, at <paramref name="logLevel"/> and above.</summary>
+    public static ILoggerFactory Logging(LogLevel logLevel) => LoggerFactory.Create(builder => builder
+        .SetMinimumLevel(logLevel)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        })
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false)
     {
         SyncConfig config;
         var components = Components();
@@ -38,15 +64,14 @@ internal static class SyncHost
             return ExitCodes.Usage;
         }
 
-        using var loggerFactory = LoggerFactory.Create(builder => builder
-            .SetMinimumLevel(logLevel)
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-                o.UseUtcTimestamp = true;
-            })
-            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+        using var loggerFactory = Logging(logLevel);
+
+        using var metrics = new SyncMetrics();
+        await using var metricsServer = metricsPort is { } port ? await StartMetricsAsync(port, metrics, error) : null;
+        if (metricsPort is not null && metricsServer is null)
+        {
+            return ExitCodes.Failure;
+        }
 
         BackfillProgress? progress = null;
         IReadOnlyList<MaterializerOutcome> outcomes;
@@ -58,7 +83,7 @@ internal static class SyncHost
                 progress = await BackfillProgress.StartAsync(config, components, selected, error, cancellationToken);
             }
 
-            var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)) { Started = progress is null ? null : progress.Track };
+            var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)) { Metrics = metrics, Started = progress is null ? null : progress.Track };
             outcomes = await runtime.RunAsync(names, mode, cancellationToken);
             if (progress is not null)
             {

@@ -5,6 +5,17 @@ namespace Sync.Pulsar.Internal;
 /// lookup can fix. Ends when registered, when shut down, or with a fatal error.</summary>
 internal static class ReconnectLoop
 {
+    /// <summary>The client's meter, for any System.Diagnostics.Metrics listener.</summary>
+    public const string MeterName = "Sync.Pulsar";
+
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new(MeterName);
+
+    private static readonly System.Diagnostics.Metrics.Counter<long> Reconnects =
+        Meter.CreateCounter<long>("client.reconnects", "{reconnect}", "Producers and consumers registered again after losing their broker.");
+
+    private static readonly System.Diagnostics.Metrics.Counter<long> FailedAttempts =
+        Meter.CreateCounter<long>("client.reconnect_failures", "{attempt}", "Attempts to register again that failed and were retried after a backoff.");
+
     /// <param name="register">Looks the topic up again and registers; throws on failure.</param>
     /// <param name="isFatal">Errors that no new lookup can fix.</param>
     /// <param name="retrying">Called with each fixable error and the next delay.</param>
@@ -24,6 +35,7 @@ internal static class ReconnectLoop
             {
                 await Task.Delay(delay, shutdown);
                 await register(shutdown);
+                Reconnects.Add(1);
                 return;
             }
             catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
@@ -37,6 +49,7 @@ internal static class ReconnectLoop
             }
             catch (PulsarException e) when (!isFatal(e))
             {
+                FailedAttempts.Add(1);
                 retrying(e, delay);
             }
             catch (PulsarException e)

@@ -15,11 +15,23 @@ internal static class RunCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var logLevel = CommonOptions.LogLevel();
+        var metricsPort = new Option<int?>("--metrics-port")
+        {
+            Description = "Serve Prometheus metrics on http://*:PORT/metrics and the health check on /healthz (200 unless a materializer stopped on a fatal error, then 503).",
+        };
+        metricsPort.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is { } port && port is < 1 or > 65535)
+            {
+                result.AddError($"--metrics-port ({port}) must be between 1 and 65535");
+            }
+        });
         var command = new Command("run", "Materialize every configured changelog into its sink, resuming from the checkpoint stored with the data. Ends at the end of finite sources; Ctrl+C stops after the current batch.")
         {
             config,
             materializers,
             logLevel,
+            metricsPort,
         };
         command.SetAction((parse, cancellationToken) => SyncHost.RunAsync(
             parse.GetRequiredValue(config),
@@ -28,7 +40,8 @@ internal static class RunCommand
             parse.GetValue(logLevel),
             output,
             error,
-            cancellationToken));
+            cancellationToken,
+            parse.GetValue(metricsPort)));
         return command;
     }
 }

@@ -49,7 +49,7 @@ internal static class SummaryTable
         console.Write(table);
         foreach (var o in outcomes.Where(o => o.Counters.DeadLettered > 0))
         {
-            console.WriteLine($"dead letters of {o.Name}: {o.DeadLetterPath}");
+            console.WriteLine($"dead letters of {o.Name}: {o.DeadLetterTarget}");
         }
     }
 

@@ -115,6 +115,12 @@ public static class ConfigLoader
                     }
                 }
 
+                if (options.DeadLetterTarget == Runtime.DeadLetterKind.Topic && sources.TryGetValue(options.Source, out var own) && own.Type != "pulsar")
+                {
+                    binder.Problem(binder.Lines.GetValueOrDefault($"{path}.deadLetterTarget", binder.Lines.GetValueOrDefault(path)), $"{path}.deadLetterTarget",
+                        $"{path}.deadLetterTarget (topic) needs a pulsar source to publish to; source {options.Source} is of type {own.Type}");
+                }
+
                 CheckReference(binder, path, "sink", options.Sink, Declared(root, "sinks"));
                 if (!types.Formats.Contains(options.Format))
                 {

@@ -55,6 +55,9 @@ public sealed class MaterializerOptions : IValidatable
     [Description("JSON Lines file that receives messages that cannot be decoded or applied, with the reason. Default: `<materializer>.deadletter.jsonl` next to the config file.")]
     public string? DeadLetter { get; set; }
 
+    [Description("Where dead letters go: `topic` (`<topic>-sync-dlq` on the materializer's own Pulsar source, the default there unless `deadLetter` names a file) or `file` (`deadLetter`, the default for a file source).")]
+    public Runtime.DeadLetterKind? DeadLetterTarget { get; set; }
+
     /// <summary>The sink-specific <c>target:</c> settings, bound with the sink type's target options type.</summary>
     public object? Target { get; internal set; }
 

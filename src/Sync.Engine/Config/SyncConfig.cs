@@ -37,6 +37,14 @@ public sealed class SyncConfig
 
     public string DeadLetterPath(string materializer, MaterializerOptions options) =>
         options.DeadLetter ?? Path.Combine(BaseDirectory, $"{materializer}.deadletter.jsonl");
+
+    /// <summary>The materializer's dead-letter target: as configured, else a topic on a Pulsar source
+    /// (unless a <c>deadLetter</c> file is named) and a file on any other source.</summary>
+    public Runtime.DeadLetterKind DeadLetterKindOf(MaterializerOptions options) =>
+        options.DeadLetterTarget
+        ?? (options.DeadLetter is null && Sources.TryGetValue(options.Source, out var source) && source.Type == "pulsar"
+            ? Runtime.DeadLetterKind.Topic
+            : Runtime.DeadLetterKind.File);
 }
 
 /// <summary>The known source and sink types and their options types.</summary>

@@ -9,7 +9,7 @@ namespace Sync.Engine.Runtime;
 /// the stage (read, decode, apply), where (topic, position, file:line), the reason, and the message
 /// itself in changelog-line form, so that a fixed dead-letter file can be replayed as a changelog
 /// (<c>jq -c .message</c>). Lines are flushed to disk before the batch's checkpoint is stored.</summary>
-public sealed class DeadLetterWriter : IAsyncDisposable
+public sealed class DeadLetterWriter : IDeadLetterTarget
 {
     private readonly string _path;
     private readonly string _materializer;
@@ -25,6 +25,8 @@ public sealed class DeadLetterWriter : IAsyncDisposable
     }
 
     public string Path => _path;
+
+    public string Description => _path;
 
     public void Add(string stage, SourceMessage message, string reason)
     {

@@ -9,7 +9,7 @@ namespace Sync.Engine.Runtime;
 
 /// <summary>One materializer's loop: read a batch -> decode -> collapse per key -> apply with its
 /// checkpoint -> acknowledge. What cannot be read, decoded or written goes to the dead-letter
-/// file, flushed before the checkpoint that moves past it is stored.</summary>
+/// target, flushed before the checkpoint that moves past it is stored.</summary>
 public sealed partial class MaterializerRunner
 {
     private readonly string _name;
@@ -17,7 +17,7 @@ public sealed partial class MaterializerRunner
     private readonly ISourceReader _reader;
     private readonly IMessageDecoder _decoder;
     private readonly ISink _sink;
-    private readonly DeadLetterWriter _deadLetters;
+    private readonly IDeadLetterTarget _deadLetters;
     private readonly ILogger _logger;
     private readonly ChangeMapper _mapper;
     private readonly ISuppressionFilter _suppression;
@@ -28,7 +28,7 @@ public sealed partial class MaterializerRunner
         ISourceReader reader,
         IMessageDecoder decoder,
         ISink sink,
-        DeadLetterWriter deadLetters,
+        IDeadLetterTarget deadLetters,
         ILogger logger,
         ISuppressionFilter? suppression = null)
     {
@@ -155,15 +155,15 @@ public sealed partial class MaterializerRunner
         throw new InvalidOperationException($"the sink rejected a change from {change.Origin.Topic} @ {change.Origin.Position} that is not in the batch");
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Location} cannot be read: {Reason}; sent to the dead-letter file")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Location} cannot be read: {Reason}; sent to the dead-letter target")]
     private static partial void LogUnreadable(ILogger logger, string materializer, string location, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: message {Location} cannot be decoded: {Reason}; sent to the dead-letter file")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: message {Location} cannot be decoded: {Reason}; sent to the dead-letter target")]
     private static partial void LogUndecodable(ILogger logger, string materializer, string location, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: message {Location} cannot be mapped: {Reason}; sent to the dead-letter file")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: message {Location} cannot be mapped: {Reason}; sent to the dead-letter target")]
     private static partial void LogUnmappable(ILogger logger, string materializer, string location, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: change from {Location} cannot be written: {Reason}; sent to the dead-letter file")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: change from {Location} cannot be written: {Reason}; sent to the dead-letter target")]
     private static partial void LogRejected(ILogger logger, string materializer, string location, string reason);
 }

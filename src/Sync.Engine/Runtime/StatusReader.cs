@@ -45,7 +45,11 @@ public sealed class StatusReader
                 var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
                 var source = _config.Sources[options.Source];
                 await using var log = _components.Sources[source.Type].OpenLog(source);
-                var deadLetters = CountLines(_config.DeadLetterPath(name, options));
+                // A dead-letter topic is counted by reading this materializer's letters through its
+                // replay subscription without acknowledging them (the broker keeps no count per property).
+                var deadLetters = _config.DeadLetterKindOf(options) == DeadLetterKind.Topic
+                    ? (await new DeadLetterReplay(_config, _components, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).ListAsync(name, options, cancellationToken)).Letters
+                    : CountLines(_config.DeadLetterPath(name, options));
                 var ends = await log.EndsAsync(options.TopicFilter(), checkpoint, cancellationToken);
                 foreach (var end in ends)
                 {

@@ -64,7 +64,7 @@ public enum RunMode
 }
 
 /// <summary>The outcome of one materializer in a run.</summary>
-public sealed record MaterializerOutcome(string Name, string Sink, string Table, MaterializerCounters Counters, TimeSpan Elapsed, string DeadLetterPath, Exception? Failure);
+public sealed record MaterializerOutcome(string Name, string Sink, string Table, MaterializerCounters Counters, TimeSpan Elapsed, string DeadLetterTarget, Exception? Failure);
 
 /// <summary>Runs the selected materializers of a config side by side until their sources end or
 /// the run is cancelled.</summary>
@@ -84,6 +84,9 @@ public sealed class SyncRuntime
         _loggerFactory = loggerFactory;
         _suppression = suppression ?? (_ => NoSuppression.Instance);
     }
+
+    /// <summary>Where the run reports its telemetry and each materializer's state; none by default.</summary>
+    public SyncMetrics? Metrics { get; init; }
 
     /// <summary>The materializers to run: all, or those named. Unknown names are a <see cref="ConfigException"/>.</summary>
     /// <summary>Called as each materializer starts, with the counters it updates as it goes (for
@@ -132,13 +135,30 @@ public sealed class SyncRuntime
         }
     }
 
+    /// <summary>The materializer's dead-letter target: its source's dead-letter topics, or its file.</summary>
+    public static IDeadLetterTarget OpenDeadLetters(SyncConfig config, SyncComponents components, string name, MaterializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(components);
+        ArgumentNullException.ThrowIfNull(options);
+        if (config.DeadLetterKindOf(options) == DeadLetterKind.Topic)
+        {
+            var source = config.Sources[options.Source];
+            return components.Sources[source.Type].OpenDeadLetterTopic(source, name)
+                ?? throw new ConfigException([new ConfigProblem(Path.GetFileName(config.FilePath), source.Line, $"materializers.{name}.deadLetterTarget", $"materializers.{name}.deadLetterTarget (topic) needs a source that has topics; {source.Name} is of type {source.Type}")]);
+        }
+
+        return new DeadLetterWriter(config.DeadLetterPath(name, options), name);
+    }
+
     private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
     {
         // Each materializer runs on its own so that a slow one never holds up the others.
         await Task.Yield();
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var deadLetterPath = _config.DeadLetterPath(name, options);
         var counters = new MaterializerCounters();
+        Metrics?.Starting(name);
+        await using var deadLetters = OpenDeadLetters(_config, _components, name, options);
         try
         {
             var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
@@ -146,16 +166,18 @@ public sealed class SyncRuntime
             var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
-            await using var deadLetters = new DeadLetterWriter(deadLetterPath, name);
-            var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
+            var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
             counters = runner.Counters;
             Started?.Invoke(name, counters);
+            Metrics?.Running(name, counters, reader);
             await runner.RunAsync(cancellationToken);
-            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetterPath, null);
+            Metrics?.Ended(name, null);
+            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, null);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetterPath, e);
+            Metrics?.Ended(name, e);
+            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, e);
         }
     }
 }

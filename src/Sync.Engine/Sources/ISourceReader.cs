@@ -29,6 +29,10 @@ public interface ISourceReader : IAsyncDisposable
 
     /// <summary>Tells the source that everything read so far is durable in the sink.</summary>
     ValueTask AcknowledgeAsync(CancellationToken cancellationToken);
+
+    /// <summary>True while the source has lost its connection and is re-establishing it with
+    /// backoff (the materializer is degraded, not failed). False for sources without connections.</summary>
+    bool IsReconnecting => false;
 }
 
 /// <summary>What a reader is opened for.</summary>
@@ -58,4 +62,16 @@ public interface ISourceFactory
 
     /// <summary>The source's topics as erasure sees them (scan, tombstone, compact).</summary>
     Topics.ITopicLog OpenLog(ComponentConfig source);
+
+    /// <summary>The dead-letter topics of a materializer on this source, or null when the source
+    /// has no topics to publish them to (a changelog file).</summary>
+    Runtime.IDeadLetterTarget? OpenDeadLetterTopic(ComponentConfig source, string materializer) => null;
+
+    /// <summary>Reads a materializer's dead-letter topics again (<c>sync dlq</c>), or null when the
+    /// source has none. A dry run acknowledges nothing.</summary>
+    Runtime.IDeadLetterReader? OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun) => null;
+
+    /// <summary>Publishes changelog messages to the source's topics (<c>sync publish</c>), or null
+    /// when the source cannot be published to (a changelog file).</summary>
+    Topics.IChangelogPublisher? OpenPublisher(ComponentConfig source) => null;
 }

@@ -65,6 +65,8 @@ public sealed class PulsarSourceReader : ISourceReader
 
     public IReadOnlyDictionary<string, StreamPosition> Cursor => NoCursor;
 
+    public bool IsReconnecting => _consumer?.State == PulsarObjectState.Reconnecting;
+
     public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
         var consumer = _consumer ?? await OpenAsync(cancellationToken);
@@ -332,4 +334,22 @@ public sealed class PulsarSourceFactory : ISourceFactory
     }
 
     public Topics.ITopicLog OpenLog(ComponentConfig source) => new PulsarTopicLog(source.Name, (PulsarSourceOptions)source.Options);
+
+    public Runtime.IDeadLetterTarget OpenDeadLetterTopic(ComponentConfig source, string materializer)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new PulsarDeadLetterTopic(source.Name, (PulsarSourceOptions)source.Options, materializer);
+    }
+
+    public Runtime.IDeadLetterReader OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new PulsarDeadLetterReader(source.Name, (PulsarSourceOptions)source.Options, request, dryRun);
+    }
+
+    public Topics.IChangelogPublisher OpenPublisher(ComponentConfig source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new PulsarChangelogPublisher(source.Name, (PulsarSourceOptions)source.Options);
+    }
 }

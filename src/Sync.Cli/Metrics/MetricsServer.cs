@@ -1,0 +1,124 @@
+using System.Net;
+using System.Text.Json;
+using Prometheus;
+using Sync.Engine.Runtime;
+using Sync.Pulsar;
+
+namespace Sync.Cli.Metrics;
+
+/// <summary>Serves <c>/metrics</c> (Prometheus text, from the run's System.Diagnostics.Metrics
+/// instruments through prometheus-net's meter adapter) and <c>/healthz</c> on one port.
+/// <para>prometheus-net rather than OpenTelemetry's Prometheus HttpListener exporter: it is a
+/// stable release (the OpenTelemetry one is a beta), and its registry can be exported into our
+/// own listener, so that <c>/metrics</c> and <c>/healthz</c> share the port; the OpenTelemetry
+/// listener owns its HttpListener and serves the scrape path only.</para></summary>
+internal sealed class MetricsServer : IAsyncDisposable
+{
+    private static readonly double[] SecondsBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+    private static readonly double[] SizeBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000];
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+
+    private readonly HttpListener _listener;
+    private readonly CollectorRegistry _registry;
+    private readonly IDisposable _adapter;
+    private readonly SyncMetrics _metrics;
+    private readonly Task _serving;
+
+    private MetricsServer(int port, SyncMetrics metrics)
+    {
+        _metrics = metrics;
+        _registry = Prometheus.Metrics.NewCustomRegistry();
+        _adapter = MeterAdapter.StartListening(new MeterAdapterOptions
+        {
+            Registry = _registry,
+            // Without a factory of its own the adapter writes into prometheus-net's default registry.
+            MetricFactory = Prometheus.Metrics.WithCustomRegistry(_registry),
+            InstrumentFilterPredicate = instrument => instrument.Meter.Name is SyncMetrics.MeterName or PulsarClient.MeterName,
+            // Series are few (one per materializer) and must not vanish while a materializer
+            // stalls: a flat counter is what a stall alert looks for. The counters are observed
+            // at every scrape, which keeps them; a day (the adapter's maximum) covers histograms
+            // of a materializer that applies nothing for hours.
+            MetricsExpireAfter = TimeSpan.FromDays(1),
+            ResolveHistogramBuckets = instrument => instrument.Unit == "s" ? SecondsBuckets : SizeBuckets,
+        });
+        _listener = new HttpListener();
+        _listener.Prefixes.Add($"http://*:{port}/");
+        try
+        {
+            _listener.Start();
+        }
+        catch (HttpListenerException e)
+        {
+            _adapter.Dispose();
+            throw new IOException($"--metrics-port {port} cannot be served: {e.Message}", e);
+        }
+
+        _serving = Task.Run(ServeAsync);
+    }
+
+    public static MetricsServer Start(int port, SyncMetrics metrics) => new(port, metrics);
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            try
+            {
+                await AnswerAsync(context);
+            }
+            catch (Exception e) when (e is HttpListenerException or IOException)
+            {
+                // The scraper went away mid-answer; the next scrape starts afresh.
+            }
+            finally
+            {
+                context.Response.Close();
+            }
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        var response = context.Response;
+        switch (context.Request.Url?.AbsolutePath)
+        {
+            case "/metrics":
+                response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await _registry.CollectAndExportAsTextAsync(response.OutputStream, CancellationToken.None);
+                break;
+            case "/healthz":
+                var health = _metrics.Health();
+                var failed = health.Any(h => h.State == MaterializerState.Failed);
+                response.StatusCode = failed ? (int)HttpStatusCode.ServiceUnavailable : (int)HttpStatusCode.OK;
+                response.ContentType = "application/json";
+                var body = new
+                {
+                    status = failed ? "failing" : "ok",
+                    materializers = health.Select(h => new { name = h.Materializer, state = h.State.ToString().ToLowerInvariant(), error = h.Error }),
+                };
+                await JsonSerializer.SerializeAsync(response.OutputStream, body, Json);
+                break;
+            default:
+                response.StatusCode = (int)HttpStatusCode.NotFound;
+                break;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        _listener.Close();
+        await _serving;
+        _adapter.Dispose();
+    }
+}

@@ -1,0 +1,218 @@
+using Microsoft.Extensions.Logging;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Sinks;
+using Sync.Engine.Sources;
+using Sync.Engine.Sources.Pulsar;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>What a replay (or a dry run, or a listing) of one materializer's dead letters found.</summary>
+/// <param name="Letters">Letters of the materializer read.</param>
+/// <param name="FailedAgain">Letters that failed again (back to the dead-letter target; in a dry run: would fail to decode or map).</param>
+/// <param name="Reasons">Per stage and reason, how many: of the letters read (a listing) or of those that failed again (a replay).</param>
+public sealed record DeadLetterReport(
+    string Materializer,
+    string Target,
+    bool DryRun,
+    long Letters,
+    long FailedAgain,
+    long OtherMaterializers,
+    MaterializerCounters Counters,
+    IReadOnlyList<(string Stage, string Reason, long Count)> Reasons);
+
+/// <summary><c>sync dlq</c>: reads a materializer's dead letters from its target (topics or file)
+/// and feeds them again through decode, map and apply, as <see cref="MaterializerRunner"/> does.
+/// Letters that fail again go back to the dead-letter target with their new reason; the others are
+/// removed (acknowledged on the topic, dropped from the file). Replayed changes obey never-regress
+/// like any other (a letter older than the state held is counted stale) and move no checkpoint:
+/// they come from positions the materializer has passed long ago.</summary>
+public sealed class DeadLetterReplay
+{
+    private readonly SyncConfig _config;
+    private readonly SyncComponents _components;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly Func<string, ISuppressionFilter> _suppression;
+
+    public DeadLetterReplay(SyncConfig config, SyncComponents components, ILoggerFactory loggerFactory, Func<string, ISuppressionFilter>? suppression = null)
+    {
+        _config = config;
+        _components = components;
+        _loggerFactory = loggerFactory;
+        _suppression = suppression ?? (_ => NoSuppression.Instance);
+    }
+
+    public async Task<DeadLetterReport> ReplayAsync(string name, MaterializerOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var sinkConfig = _config.Sinks[options.Sink];
+        await using var sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
+        await using var reader = OpenReader(name, options, dryRun: false);
+        await using var target = new TallyingTarget(SyncRuntime.OpenDeadLetters(_config, _components, name, options));
+        var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
+        var runner = new MaterializerRunner(name, options, reader, decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name));
+        await runner.RunAsync(cancellationToken);
+        var (seen, others) = (reader.Seen, reader.OtherMaterializers);
+        return new DeadLetterReport(name, target.Description, false, seen.Count, target.Count, others, runner.Counters, target.Reasons());
+    }
+
+    /// <summary>Decodes and maps every letter without applying it or changing the target. A
+    /// change the sink would reject (the apply stage) cannot be told without applying it.</summary>
+    public async Task<DeadLetterReport> DryRunAsync(string name, MaterializerOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        await using var reader = OpenReader(name, options, dryRun: true);
+        var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
+        var mapper = new ChangeMapper(options);
+        var suppression = _suppression(name);
+        var tally = new Dictionary<(string, string), long>();
+        long failed = 0;
+        var counters = new MaterializerCounters();
+        while (await reader.ReadBatchAsync(options.BatchSize, TimeSpan.Zero, cancellationToken) is { } records)
+        {
+            foreach (var record in records)
+            {
+                counters.AddRead(1);
+                string stage, reason;
+                if (record.Error is { } error)
+                {
+                    (stage, reason) = ("read", error.Reason);
+                }
+                else
+                {
+                    try
+                    {
+                        var change = mapper.Map(decoder.Decode(record.Message!));
+                        if (suppression.IsSuppressed(change))
+                        {
+                            counters.AddSuppressed(1);
+                        }
+                        else if (change.Op is ChangeOp.Delete or ChangeOp.Tombstone or ChangeOp.Truncate)
+                        {
+                            counters.AddDeleted(1);
+                        }
+                        else
+                        {
+                            counters.AddApplied(1);
+                        }
+
+                        continue;
+                    }
+                    catch (DecodeException e)
+                    {
+                        (stage, reason) = ("decode", e.Message);
+                    }
+                    catch (MapException e)
+                    {
+                        (stage, reason) = ("map", e.Message);
+                    }
+                }
+
+                failed++;
+                tally[(stage, reason)] = tally.GetValueOrDefault((stage, reason)) + 1;
+            }
+
+            await reader.AcknowledgeAsync(cancellationToken);
+        }
+
+        var (seen, others) = (reader.Seen, reader.OtherMaterializers);
+        return new DeadLetterReport(name, Describe(name, options), true, seen.Count, failed, others, counters, Order(tally));
+    }
+
+    /// <summary>Counts the letters per stage and reason, changing nothing.</summary>
+    public async Task<DeadLetterReport> ListAsync(string name, MaterializerOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        await using var reader = OpenReader(name, options, dryRun: true);
+        while (await reader.ReadBatchAsync(options.BatchSize, TimeSpan.Zero, cancellationToken) is not null)
+        {
+            await reader.AcknowledgeAsync(cancellationToken);
+        }
+
+        var (seen, others) = (reader.Seen, reader.OtherMaterializers);
+        var tally = new Dictionary<(string, string), long>();
+        foreach (var entry in seen)
+        {
+            tally[(entry.Stage, entry.Reason)] = tally.GetValueOrDefault((entry.Stage, entry.Reason)) + 1;
+        }
+
+        return new DeadLetterReport(name, Describe(name, options), true, seen.Count, 0, others, new MaterializerCounters(), Order(tally));
+    }
+
+    private string Describe(string name, MaterializerOptions options) =>
+        _config.DeadLetterKindOf(options) == DeadLetterKind.Topic
+            ? $"topic <topic>{PulsarDeadLetterTopic.Suffix} on source {options.Source}"
+            : _config.DeadLetterPath(name, options);
+
+    private IDeadLetterReader OpenReader(string name, MaterializerOptions options, bool dryRun)
+    {
+        if (_config.DeadLetterKindOf(options) == DeadLetterKind.File)
+        {
+            return new DeadLetterFileReader(_config.DeadLetterPath(name, options), name, dryRun);
+        }
+
+        var source = _config.Sources[options.Source];
+        var request = new SourceReadRequest(name, options.TopicFilter(), new Dictionary<string, StreamPosition>(), false) { Topics = options.Topics, TopicPattern = options.TopicPattern };
+        return _components.Sources[source.Type].OpenDeadLetterReader(source, request, dryRun)
+            ?? throw new InvalidOperationException($"source {source.Name} ({source.Type}) has no dead-letter topics");
+    }
+
+    private static List<(string Stage, string Reason, long Count)> Order(Dictionary<(string Stage, string Reason), long> tally) =>
+        [.. tally.OrderByDescending(t => t.Value).ThenBy(t => t.Key.Stage, StringComparer.Ordinal).ThenBy(t => t.Key.Reason, StringComparer.Ordinal).Select(t => (t.Key.Stage, t.Key.Reason, t.Value))];
+
+    /// <summary>Passes letters on and counts them per stage and reason.</summary>
+    private sealed class TallyingTarget(IDeadLetterTarget inner) : IDeadLetterTarget
+    {
+        private readonly Dictionary<(string, string), long> _tally = [];
+
+        public string Description => inner.Description;
+
+        public long Count { get; private set; }
+
+        public void Add(string stage, SourceMessage message, string reason)
+        {
+            Count++;
+            _tally[(stage, reason)] = _tally.GetValueOrDefault((stage, reason)) + 1;
+            inner.Add(stage, message, reason);
+        }
+
+        public void Add(SourceError error)
+        {
+            ArgumentNullException.ThrowIfNull(error);
+            Count++;
+            _tally[("read", error.Reason)] = _tally.GetValueOrDefault(("read", error.Reason)) + 1;
+            inner.Add(error);
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public void Flush() => inner.Flush();
+
+        public IReadOnlyList<(string Stage, string Reason, long Count)> Reasons() => Order(_tally);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    /// <summary>Applies replayed batches without their checkpoint: the letters' positions lie
+    /// behind the materializer's own, which must not move back.</summary>
+    private sealed class CheckpointlessSink(ISink inner) : ISink
+    {
+        private static readonly IReadOnlyDictionary<string, StreamPosition> None = new Dictionary<string, StreamPosition>();
+
+        public string Name => inner.Name;
+
+        public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
+            inner.LoadCheckpointAsync(materializer, cancellationToken);
+
+        public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken) =>
+            inner.ApplyAsync(batch with { Checkpoint = None }, cancellationToken);
+
+        public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.EraseAsync(target, match, cancellationToken);
+
+        public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
+
+        // The sink belongs to the replay, which disposes it.
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,33 @@
+using Sync.Engine.Sources;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>Where a materializer puts what it cannot read, decode, map or write: a JSON Lines file
+/// (<see cref="DeadLetterWriter"/>) or a Pulsar topic per origin topic. Letters are collected with
+/// <c>Add</c> and made durable by a flush, which the runner calls before the checkpoint that moves
+/// past them is stored and before the source is acknowledged.</summary>
+public interface IDeadLetterTarget : IAsyncDisposable
+{
+    /// <summary>Where the letters go, for people: a file path or a topic naming rule.</summary>
+    string Description { get; }
+
+    void Add(string stage, SourceMessage message, string reason);
+
+    void Add(SourceError error);
+
+    /// <summary>Makes every letter added so far durable; returns once it is.</summary>
+    ValueTask FlushAsync(CancellationToken cancellationToken);
+
+    /// <summary>The same on the calling thread: a sink calls it inside its transaction, before commit.</summary>
+    void Flush();
+}
+
+/// <summary>Kinds of dead-letter target a materializer can have.</summary>
+public enum DeadLetterKind
+{
+    /// <summary>A topic <c>&lt;topic&gt;-sync-dlq</c> per origin topic, on the materializer's own Pulsar source.</summary>
+    Topic,
+
+    /// <summary>A JSON Lines file (<c>deadLetter:</c>).</summary>
+    File,
+}

@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using Sync.Engine.Sources;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>Where a materializer stands, for <c>/healthz</c>.</summary>
+public enum MaterializerState
+{
+    /// <summary>Opening its sink checkpoint and source.</summary>
+    Starting,
+
+    /// <summary>Reading and applying.</summary>
+    Running,
+
+    /// <summary>Running, but its source connection is lost and being re-established with backoff; nothing is dropped.</summary>
+    Degraded,
+
+    /// <summary>Its source ended (a changelog file without <c>follow</c>) and everything read was applied.</summary>
+    Finished,
+
+    /// <summary>Stopped on an error that retrying does not fix; the others keep running.</summary>
+    Failed,
+}
+
+/// <summary>One materializer's health.</summary>
+public sealed record MaterializerHealth(string Materializer, MaterializerState State, string? Error);
+
+/// <summary>The telemetry of a run, on System.Diagnostics.Metrics (meter <see cref="MeterName"/>),
+/// for any exporter to pick up: per-materializer counters read from each runner's
+/// <see cref="MaterializerCounters"/> (so they equal the run summary), histograms recorded per
+/// applied batch by <see cref="Measure"/>, and each materializer's state.</summary>
+public sealed class SyncMetrics : IDisposable
+{
+    public const string MeterName = "Sync";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly ConcurrentDictionary<string, Tracked> _materializers = new(StringComparer.Ordinal);
+    private readonly Histogram<long> _batchSize;
+    private readonly Histogram<double> _applyDuration;
+    private readonly Histogram<double> _lag;
+    private readonly TimeProvider _time;
+
+    public SyncMetrics(TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        Observe("events.received", "Messages read from the source (dead-lettered ones included).", c => c.Read);
+        Observe("events.applied", "Upserts written to the sink.", c => c.Applied);
+        Observe("events.deleted", "Deletes written to the sink (deletes, tombstones, truncates).", c => c.Deleted);
+        Observe("events.stale", "Changes skipped because the sink held newer state for the key (never regress).", c => c.SkippedStale);
+        Observe("events.collapsed", "Changes replaced by a newer change of the same key in the same batch.", c => c.Collapsed);
+        Observe("events.suppressed", "Changes of erased subjects dropped before the sink.", c => c.Suppressed);
+        Observe("events.dead_lettered", "Messages sent to the dead-letter target.", c => c.DeadLettered);
+        Observe("batches", "Batches applied.", c => c.Batches);
+        _meter.CreateObservableGauge(
+            "materializer.up",
+            () => _materializers.Values.Select(m => new Measurement<int>(m.State is MaterializerState.Failed ? 0 : 1, Tag(m.Name))),
+            description: "1 while the materializer starts, runs, is degraded or finished; 0 once it stopped on a fatal error.");
+        // One series per state, 1 for the current one: a label that changed value would leave the
+        // old series behind in the exporter.
+        _meter.CreateObservableGauge(
+            "materializer.state",
+            () => _materializers.Values.SelectMany(m => Enum.GetValues<MaterializerState>().Select(state =>
+                new Measurement<int>(m.State == state ? 1 : 0, Tag(m.Name), new("state", state.ToString().ToLowerInvariant())))),
+            description: "1 for the state the materializer is in (starting, running, degraded, finished, failed), 0 for the others.");
+        _batchSize = _meter.CreateHistogram<long>("batch.size", "{event}", "Changes per applied batch, after collapse.");
+        _applyDuration = _meter.CreateHistogram<double>("apply.duration", "s", "Time the sink took to apply a batch and its checkpoint.");
+        _lag = _meter.CreateHistogram<double>("end_to_end.lag", "s", "Per batch, from the publish time of its oldest change to its commit in the sink.");
+    }
+
+    private void Observe(string name, string description, Func<MaterializerCounters, long> read) =>
+        _meter.CreateObservableCounter(
+            name,
+            () => _materializers.Values.Where(m => m.Counters is not null).Select(m => new Measurement<long>(read(m.Counters!), Tag(m.Name))),
+            "{event}",
+            description);
+
+    private static KeyValuePair<string, object?> Tag(string materializer) => new("materializer", materializer);
+
+    /// <summary>A materializer starts.</summary>
+    public void Starting(string name) => _materializers[name] = new Tracked(name);
+
+    /// <summary>A materializer's runner and reader exist: its counters count from now on.</summary>
+    public void Running(string name, MaterializerCounters counters, ISourceReader reader)
+    {
+        var tracked = _materializers.GetOrAdd(name, n => new Tracked(n));
+        tracked.Counters = counters;
+        tracked.Reader = reader;
+        tracked.Ended = null;
+    }
+
+    /// <summary>A materializer ended: its source ended, or it failed.</summary>
+    public void Ended(string name, Exception? failure)
+    {
+        var tracked = _materializers.GetOrAdd(name, n => new Tracked(n));
+        tracked.Error = failure?.Message;
+        tracked.Ended = failure is null ? MaterializerState.Finished : MaterializerState.Failed;
+        tracked.Reader = null;
+    }
+
+    /// <summary>Every materializer's state, in name order.</summary>
+    public IReadOnlyList<MaterializerHealth> Health() =>
+        [.. _materializers.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(m => new MaterializerHealth(m.Name, m.State, m.Error))];
+
+    /// <summary>The sink, recording each batch's size, apply time and end-to-end lag.</summary>
+    public ISink Measure(ISink sink) => new MeasuredSink(sink, this);
+
+    public void Dispose() => _meter.Dispose();
+
+    private sealed class Tracked(string name)
+    {
+        public string Name { get; } = name;
+
+        public MaterializerCounters? Counters { get; set; }
+
+        public ISourceReader? Reader { get; set; }
+
+        public MaterializerState? Ended { get; set; }
+
+        public string? Error { get; set; }
+
+        public MaterializerState State =>
+            Ended ?? (Counters is null ? MaterializerState.Starting
+                : Reader is { IsReconnecting: true } ? MaterializerState.Degraded
+                : MaterializerState.Running);
+    }
+
+    private sealed class MeasuredSink(ISink inner, SyncMetrics metrics) : ISink
+    {
+        public string Name => inner.Name;
+
+        public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
+            inner.LoadCheckpointAsync(materializer, cancellationToken);
+
+        public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var result = await inner.ApplyAsync(batch, cancellationToken);
+            var tag = Tag(batch.Materializer);
+            metrics._applyDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
+            metrics._batchSize.Record(batch.Changes.Count, tag);
+            DateTimeOffset? oldest = null;
+            foreach (var change in batch.Changes)
+            {
+                if (change.Origin.PublishTime is { } published && (oldest is null || published < oldest))
+                {
+                    oldest = published;
+                }
+            }
+
+            if (oldest is { } first)
+            {
+                metrics._lag.Record(Math.Max(0, (metrics._time.GetUtcNow() - first).TotalSeconds), tag);
+            }
+
+            return result;
+        }
+
+        public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.EraseAsync(target, match, cancellationToken);
+
+        public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
+
+        // The runtime owns the sink and disposes it.
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}

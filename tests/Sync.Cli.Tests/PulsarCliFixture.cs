@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text;
+using Sync.Pulsar;
+using Sync.Testing.Files;
+using Sync.Testing.Process;
+using Sync.Testing.Pulsar;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>A fake broker in the test process, a producer client on it, and a workspace whose
+/// config points the real CLI process at the broker.</summary>
+public abstract class PulsarCliFixture : IAsyncLifetime
+{
+    protected Workspace Workspace { get; } = new();
+
+    protected FakePulsarBroker Broker { get; private set; } = null!;
+
+    protected PulsarClient Client { get; private set; } = null!;
+
+    /// <summary>A topic name no other test uses.</summary>
+    protected static string NewTopic(string name) => $"persistent://public/default/{name}-{Guid.NewGuid():N}"[..60];
+
+    public virtual Task InitializeAsync()
+    {
+        Broker = FakePulsarBroker.Start();
+        Client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl });
+        return Task.CompletedTask;
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await Broker.DisposeAsync();
+        Workspace.Dispose();
+    }
+
+    /// <summary>Writes <c>sync.yaml</c>: a pulsar source <c>broker</c>, a SQLite sink <c>local</c>
+    /// (<c>users.db</c>) and the materializers given.</summary>
+    protected string WriteConfig(string materializers) => Workspace.Write("sync.yaml", $"""
+        sources:
+          broker:
+            type: pulsar
+            serviceUrl: {Broker.ServiceUrl}
+            adminUrl: {Broker.AdminUrl}
+        sinks:
+          local: {"{"} type: sqlite, path: users.db {"}"}
+        materializers:
+        {materializers}
+        """);
+
+    protected string Database => Workspace.File("users.db");
+
+    /// <summary>Publishes a Debezium change the way Pulsar IO's Debezium source writes it: the key
+    /// as base64 of the JSON key bytes, the envelope without schema.</summary>
+    protected static async Task<MessageId> PublishAsync(IPulsarProducer producer, string id, string op, string? name, long lsn)
+    {
+        var key = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
+        var after = op == "d" ? "null" : name is null ? "null" : $"{{\"id\":{id},\"name\":\"{name}\"}}";
+        var value = string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"before\":null,\"after\":{after},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"users\",\"lsn\":{lsn}}},\"op\":\"{op}\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
+        return await producer.SendAsync(new OutgoingMessage
+        {
+            KeyBytes = key,
+            Data = Encoding.UTF8.GetBytes(value),
+            Properties = new Dictionary<string, string> { ["origin"] = "test" },
+            EventTimeMs = (ulong)(1_700_000_000_000 + lsn),
+        });
+    }
+
+    /// <summary>Starts <c>sync ARGS</c>, waits for <paramref name="until"/>, stops it with SIGTERM
+    /// and returns what it printed.</summary>
+    protected async Task<ProcessResult> RunUntilAsync(Func<bool> until, params string[] args)
+    {
+        using var process = SyncProcess.Start(Workspace.Directory, args);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await Poll.UntilAsync(() => process.HasExited || until());
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"sync {string.Join(' ', args)} did not get there: {await output}{await error}");
+        }
+
+        if (!process.HasExited)
+        {
+            await StopAsync(process);
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        return new ProcessResult(process.ExitCode, await output, await error);
+    }
+
+    protected static async Task StopAsync(System.Diagnostics.Process process)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]);
+        await kill!.WaitForExitAsync();
+    }
+
+    /// <summary>Whether the subscription has acknowledged every entry of the topic.</summary>
+    protected bool AllAcknowledged(string topic, string subscription)
+    {
+        var fake = Broker.FindTopic(topic);
+        var sub = fake?.FindSubscription(subscription);
+        return fake is not null && sub is not null && fake.Entries.All(e => sub.IsAcknowledged(e.EntryId));
+    }
+
+    /// <summary>The messages stored on a topic, decoded.</summary>
+    protected async Task<IReadOnlyList<PulsarMessage>> ReadAllAsync(string topic)
+    {
+        await using var reader = (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions
+        {
+            Topic = topic,
+            SubscriptionName = $"test-read-{Guid.NewGuid():N}",
+            SubscriptionType = SubscriptionType.Exclusive,
+            StartMessageId = MessageId.Earliest,
+        });
+        var last = await reader.GetLastMessageIdAsync();
+        var messages = new List<PulsarMessage>();
+        if ((long)last.EntryId < 0)
+        {
+            return messages;
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (messages.Count == 0 || messages[^1].Id.CompareTo(last) < 0)
+        {
+            messages.Add(await reader.ReceiveAsync(timeout.Token));
+        }
+
+        return messages;
+    }
+}
