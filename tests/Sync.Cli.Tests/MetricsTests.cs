@@ -109,6 +109,8 @@ public sealed partial class MetricsTests : PulsarCliFixture
         Assert.Equal("running", states["users"]);
         Assert.Contains("none.jsonl", body.GetProperty("materializers")[0].GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal(["id=1|name=a"], SqliteTables.Rows(Database, "users"));
+        // Logged when it happened, not only in the summary at exit.
+        Assert.Contains("materializer orders stopped; the others keep running", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

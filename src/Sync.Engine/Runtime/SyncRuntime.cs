@@ -176,6 +176,8 @@ public sealed class SyncRuntime
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // Said now, not only in the summary at exit: the other materializers may run for weeks.
+            _loggerFactory.CreateLogger($"sync.{name}").LogError("materializer {Materializer} stopped; the others keep running: {Reason}", name, e.Message);
             Metrics?.Ended(name, e);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, e);
         }
