@@ -15,7 +15,12 @@ namespace Sync.Compliance.Erasure;
 /// <param name="Keys">The subjects' keys, as text.</param>
 /// <param name="RequestedBy">Who asked, for the ledger.</param>
 /// <param name="DryRun">Plan and report only; change nothing.</param>
-public sealed record ErasureCommand(string Subject, IReadOnlyList<string> Keys, string RequestedBy, bool DryRun);
+public sealed record ErasureCommand(string Subject, IReadOnlyList<string> Keys, string RequestedBy, bool DryRun)
+{
+    /// <summary>After compaction, truncate every topic that still holds raw residue, and verify again
+    /// (<c>--purge-backlog</c>). It moves every subscription's cursor to the end of those topics.</summary>
+    public bool PurgeBacklog { get; init; }
+}
 
 /// <summary>Erases data subjects everywhere a config carries them: records the request in the
 /// suppression ledger (so every materializer drops the subjects' changes from then on), finds
@@ -191,8 +196,10 @@ public sealed class ErasureService
             // 6. Verify: the compacted view, the raw log, every sink.
             step.Restart();
             var topicOutcomes = new List<TopicOutcome>();
+            var checkedPlans = new List<TopicPlan>();
             foreach (var ((sourceName, topic), topicPlan) in plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal))
             {
+                checkedPlans.Add(topicPlan);
                 var log = logs.Get(topicPlan.Source);
                 var (compacted, raw) = await CheckTopicAsync(log, topicPlan, topic, bindings, keySet, cancellationToken);
                 var compaction = compactions.GetValueOrDefault((sourceName, topic));
@@ -222,7 +229,34 @@ public sealed class ErasureService
             }
 
             var verifyMs = step.ElapsedMilliseconds;
-            var clean = topicOutcomes.All(t => t.CompactedViewMatches == 0 && t.RawResidue == 0 && (command.DryRun || t.Compaction == "SUCCESS"))
+
+            // 7. --purge-backlog: truncate the topics that still hold raw residue, then scan again.
+            step.Restart();
+            if (command.PurgeBacklog && !command.DryRun)
+            {
+                for (var i = 0; i < topicOutcomes.Count; i++)
+                {
+                    var outcome = topicOutcomes[i];
+                    if (outcome.RawResidue == 0)
+                    {
+                        continue;
+                    }
+
+                    var topicPlan = checkedPlans[i];
+                    var log = logs.Get(topicPlan.Source);
+                    var truncation = await log.TruncateAsync(outcome.Topic, cancellationToken);
+                    var (_, rawAfter) = await CheckTopicAsync(log, topicPlan, outcome.Topic, bindings, keySet, cancellationToken);
+                    topicOutcomes[i] = outcome with
+                    {
+                        Truncation = truncation.Error is null ? $"{truncation.Status}: {truncation.Effect}" : $"{truncation.Status}: {truncation.Error}",
+                        RawResidueAfterTruncation = rawAfter,
+                        ResidueUntil = rawAfter > 0 ? log.RetentionNote : null,
+                    };
+                }
+            }
+
+            var purgeMs = step.ElapsedMilliseconds;
+            var clean = topicOutcomes.All(t => t.CompactedViewMatches == 0 && (t.RawResidueAfterTruncation ?? t.RawResidue) == 0 && (command.DryRun || t.Compaction == "SUCCESS"))
                 && sinkOutcomes.All(s => s.Remaining == 0);
             var verdict = command.DryRun ? "planned"
                 : !clean ? SuppressionLedger.Incomplete
@@ -258,8 +292,8 @@ public sealed class ErasureService
                 Keys = outcomes,
                 Topics = topicOutcomes,
                 Sinks = sinkOutcomes,
-                Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, total.ElapsedMilliseconds),
-                Notes = Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))),
+                Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, purgeMs, total.ElapsedMilliseconds),
+                Notes = [.. PurgeNotes(command, topicOutcomes), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote)))],
             };
         }
         finally
@@ -268,6 +302,27 @@ public sealed class ErasureService
             {
                 await sink.DisposeAsync();
             }
+        }
+    }
+
+    private static IEnumerable<string> PurgeNotes(ErasureCommand command, List<TopicOutcome> topics)
+    {
+        if (!command.PurgeBacklog)
+        {
+            yield break;
+        }
+
+        if (command.DryRun)
+        {
+            yield return "--purge-backlog: a real run truncates every topic that still holds raw residue after compaction; truncation moves every subscription's cursor on it to the end";
+        }
+        else if (!topics.Any(t => t.Truncation is not null))
+        {
+            yield return "--purge-backlog: no topic held raw residue after compaction; nothing was truncated";
+        }
+        else
+        {
+            yield return "--purge-backlog: truncation moved every subscription's cursor on the truncated topics to the end (messages not yet consumed there were skipped); the ledger being written is never deleted, so residue may remain until it rolls over and retention expires";
         }
     }
 

@@ -143,7 +143,10 @@ public sealed class SyncRuntime
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
             await using var deadLetters = new DeadLetterWriter(deadLetterPath, name);
-            var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
+            await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
+            var repair = repairLog is null ? null
+                : new TombstoneRepair(repairLog as Topics.ITombstonePublisher ?? throw new ConfigException($"materializers.{name}.repairTombstones: a {source.Type} source cannot publish tombstones"));
+            var runner = new MaterializerRunner(name, options, reader, decoder, sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name), repair);
             counters = runner.Counters;
             await runner.RunAsync(cancellationToken);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetterPath, null);
