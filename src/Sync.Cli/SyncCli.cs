@@ -15,6 +15,7 @@ public static class SyncCli
         root.Subcommands.Add(StatusCommand.Create(output, error));
         root.Subcommands.Add(DumpCommand.Create(output, error));
         root.Subcommands.Add(EraseCommand.Create(output, error));
+        root.Subcommands.Add(AuditCommand.Create(output, error));
         return root;
     }
 

@@ -58,6 +58,7 @@ public sealed class FakePulsarBroker : IAsyncDisposable
     private readonly Task _acceptLoop;
     private readonly FakePulsarAdmin? _admin;
     private readonly Dictionary<string, RetentionBody> _retention = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _compactionThreshold = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Status, string? LastError)> _compactionStatus = new(StringComparer.Ordinal);
     private ulong _nextLedgerId = 1;
     private int _nextProducerName;
@@ -299,6 +300,7 @@ public sealed class FakePulsarBroker : IAsyncDisposable
                 _topics.Remove(name);
                 _compactionStatus.Remove(name);
                 _retention.Remove(name);
+                _compactionThreshold.Remove(name);
             }
             _partitionedTopics.Remove(topic);
             return (System.Net.HttpStatusCode.NoContent, null);
@@ -357,6 +359,29 @@ public sealed class FakePulsarBroker : IAsyncDisposable
                 }
             }
             return (System.Net.HttpStatusCode.NoContent, null);
+        }
+    }
+
+    internal long? CompactionThreshold(string key)
+    {
+        lock (Sync)
+        {
+            return _compactionThreshold.TryGetValue(key, out var bytes) ? bytes : null;
+        }
+    }
+
+    internal void SetCompactionThreshold(string key, long? bytes)
+    {
+        lock (Sync)
+        {
+            if (bytes is { } value)
+            {
+                _compactionThreshold[key] = value;
+            }
+            else
+            {
+                _compactionThreshold.Remove(key);
+            }
         }
     }
 

@@ -22,7 +22,7 @@ namespace Sync.Engine.Sources.Pulsar;
 /// <item>A tombstone goes to the partition named, or, for a partitioned topic named by its base
 /// name, to the partition the Java client's default router picks for the key text.</item>
 /// </list></summary>
-public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher
+public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolicyReader
 {
     private readonly string _sourceName;
     private readonly PulsarSourceOptions _options;
@@ -315,6 +315,33 @@ public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher
         }
 
         return [.. streams];
+    }
+
+    /// <summary>The topic's own policies where set, else its namespace's; the broker's defaults
+    /// are not readable through the namespace and topic admin API, so they are named, not valued.</summary>
+    public async ValueTask<TopicPolicies> ReadPoliciesAsync(string topic, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReadPoliciesOfAsync(topic, cancellationToken);
+        }
+        catch (PulsarAdminException e)
+        {
+            throw new SourceException($"source {_sourceName}: the settings of {topic} cannot be read: {e.Message}");
+        }
+    }
+
+    private async Task<TopicPolicies> ReadPoliciesOfAsync(string topic, CancellationToken cancellationToken)
+    {
+        var baseName = TopicName.BaseName(topic);
+        var ns = TopicName.Normalize(baseName)["persistent://".Length..].Split('/') is var parts && parts.Length == 3 ? $"{parts[0]}/{parts[1]}" : throw new SourceException($"topic {topic} is not tenant/namespace/name");
+        var (retention, retentionOn) = await Admin.GetTopicRetentionAsync(baseName, cancellationToken) is { } own ? (own, "topic")
+            : await Admin.GetNamespaceRetentionAsync(ns, cancellationToken) is { } inherited ? (inherited, "namespace")
+            : ((RetentionPolicy?)null, "broker default");
+        var (threshold, thresholdOn) = await Admin.GetTopicCompactionThresholdAsync(baseName, cancellationToken) is { } topicThreshold ? (topicThreshold, "topic")
+            : await Admin.GetNamespaceCompactionThresholdAsync(ns, cancellationToken) is { } nsThreshold ? (nsThreshold, "namespace")
+            : ((long?)null, "broker default");
+        return new TopicPolicies(retention?.RetentionTimeInMinutes, retention?.RetentionSizeInMB, retentionOn, threshold, thresholdOn);
     }
 
     private async Task<string> DescribeRetentionAsync(CancellationToken cancellationToken)
