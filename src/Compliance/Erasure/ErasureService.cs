@@ -336,7 +336,9 @@ public sealed class ErasureService
 
     private async Task<(long Compacted, long Raw)> CheckTopicAsync(ITopicLog log, TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
     {
-        long compacted = 0, raw = 0;
+        // A message read by several materializers counts once.
+        var compacted = new HashSet<StreamPosition>();
+        var raw = new HashSet<StreamPosition>();
         foreach (var (binding, options) in bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)))
         {
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
@@ -344,16 +346,22 @@ public sealed class ErasureService
             bool OnTopic(string t) => t == topic;
             await foreach (var message in log.ReadCompactedAsync(OnTopic, cancellationToken))
             {
-                compacted += Matches(message, decoder, mapper, binding, keys) ? 1 : 0;
+                if (Matches(message, decoder, mapper, binding, keys))
+                {
+                    compacted.Add(message.Position);
+                }
             }
 
             await foreach (var message in log.ScanRawAsync(OnTopic, cancellationToken))
             {
-                raw += Matches(message, decoder, mapper, binding, keys) ? 1 : 0;
+                if (Matches(message, decoder, mapper, binding, keys))
+                {
+                    raw.Add(message.Position);
+                }
             }
         }
 
-        return (compacted, raw);
+        return (compacted.Count, raw.Count);
     }
 
     private static bool Matches(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)

@@ -320,6 +320,17 @@ public sealed class FakePulsarBroker : IAsyncDisposable
                 _compactionStatus[topic] = ("ERROR", error);
                 return (System.Net.HttpStatusCode.NoContent, null);
             }
+            if (Faults.TakeCompactionStall())
+            {
+                // A compaction that never finishes (a stuck bookie, a huge backlog): the status
+                // stays RUNNING, and a second trigger gets 409 as on the real broker.
+                _compactionStatus[topic] = ("RUNNING", null);
+                return (System.Net.HttpStatusCode.NoContent, null);
+            }
+            if (_compactionStatus.GetValueOrDefault(topic).Item1 == "RUNNING")
+            {
+                return (System.Net.HttpStatusCode.Conflict, new { reason = "Compaction already in progress" });
+            }
             // The real compaction runs in the background; the fake finishes before answering,
             // so the status is SUCCESS at the first poll.
             fakeTopic.CompactLocked();
@@ -598,6 +609,7 @@ public sealed class FakeBrokerFaults
     private ServerError _subscribeError;
     private int _corruptDeliveries;
     private int _failCompactions;
+    private int _stallCompactions;
     private int _redirectLookups;
     private bool _proxyThrough;
     private string _compactionError = string.Empty;
@@ -690,6 +702,11 @@ public sealed class FakeBrokerFaults
         _compactionError = lastError;
         Volatile.Write(ref _failCompactions, 1);
     }
+
+    /// <summary>The next <paramref name="count"/> compactions never finish: their status stays RUNNING.</summary>
+    public void StallNextCompactions(int count) => Volatile.Write(ref _stallCompactions, count);
+
+    internal bool TakeCompactionStall() => TryTake(ref _stallCompactions, nameof(StallNextCompactions));
 
     internal bool TakeCompactionFailure(out string error)
     {
