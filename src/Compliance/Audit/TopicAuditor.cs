@@ -46,7 +46,7 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
             var source = config.Sources[group.Key];
             await using var log = components.Sources[source.Type].OpenLog(source);
             var readers = group.Select(m => (Name: m.Key, Filter: m.Value.TopicFilter(), Options: m.Value)).ToList();
-            bool Accepted(string topic) => readers.Any(r => r.Filter(topic) || r.Filter(BaseName(topic)));
+            bool Accepted(string topic) => readers.Any(r => r.Filter(topic) || r.Filter(TopicNames.BaseName(topic)));
 
             var stats = new SortedDictionary<string, Stats>(StringComparer.Ordinal);
             Stats Of(string topic) => stats.TryGetValue(topic, out var s) ? s : stats[topic] = new Stats();
@@ -62,7 +62,7 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
             {
                 var s = Of(message.Topic);
                 s.CompactedKeys++;
-                var reader = readers.First(r => r.Filter(message.Topic) || r.Filter(BaseName(message.Topic)));
+                var reader = readers.First(r => r.Filter(message.Topic) || r.Filter(TopicNames.BaseName(message.Topic)));
                 if (!decoders.TryGetValue(reader.Name, out var decoding))
                 {
                     decoders[reader.Name] = decoding = components.CreateDecoder(reader.Options.Format, new DecoderOptions { KeyColumns = reader.Options.KeyColumns });
@@ -80,7 +80,7 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
 
             foreach (var (topic, s) in stats)
             {
-                var names = readers.Where(r => r.Filter(topic) || r.Filter(BaseName(topic))).Select(r => r.Name).ToList();
+                var names = readers.Where(r => r.Filter(topic) || r.Filter(TopicNames.BaseName(topic))).Select(r => r.Name).ToList();
                 var repairing = readers.Where(r => names.Contains(r.Name) && r.Options.RepairTombstones).Select(r => r.Name).ToList();
                 var (retention, compaction, settingsAdvice) = await SettingsAsync(log, topic, cancellationToken);
                 var advice = new List<string>();
@@ -102,12 +102,6 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
         }
 
         return new TopicAuditReport(topics);
-    }
-
-    private static string BaseName(string topic)
-    {
-        var at = topic.LastIndexOf("-partition-", StringComparison.Ordinal);
-        return at > 0 && int.TryParse(topic.AsSpan(at + "-partition-".Length), NumberStyles.None, CultureInfo.InvariantCulture, out _) ? topic[..at] : topic;
     }
 
     private static bool IsDeleteWithBeforeImage(SourceMessage message, IMessageDecoder decoder)

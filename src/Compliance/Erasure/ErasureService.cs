@@ -89,37 +89,44 @@ public sealed class ErasureService
         // 2. Plan: per topic, the message keys whose current state references a subject.
         var bindings = subject.Bindings.Select(b => (Binding: b, Options: _config.Materializers.First(m => m.Key == b.Materializer).Value)).ToList();
         var plan = new Dictionary<(string Source, string Topic), TopicPlan>();
-        foreach (var (binding, options) in bindings)
+
+        // One compacted read and one raw scan per source, whatever the number of materializers on
+        // it: each message is matched against the bindings whose topics include it.
+        foreach (var sourceBindings in bindings.GroupBy(b => b.Options.Source, StringComparer.Ordinal))
         {
-            var source = _config.Sources[options.Source];
+            var source = _config.Sources[sourceBindings.Key];
             var log = logs.Get(source);
-            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
-            var mapper = new ChangeMapper(options);
-            var filter = options.TopicFilter();
+            var readers = sourceBindings.Select(Reader).ToList();
+            bool AnyReads(string topic) => readers.Any(r => r.Reads(topic));
             TopicPlan PlanOf(string topic) =>
                 plan.TryGetValue((source.Name, topic), out var existing) ? existing : plan[(source.Name, topic)] = new TopicPlan(source);
 
             var live = new HashSet<(string Topic, MessageKey Key)>();
-            await foreach (var message in log.ReadCompactedAsync(filter, cancellationToken))
+            await foreach (var message in log.ReadCompactedAsync(AnyReads, cancellationToken))
             {
                 live.Add((message.Topic, message.Key));
-                if (Matches(message, decoder, mapper, binding, keySet))
+                foreach (var reader in readers.Where(r => r.Reads(message.Topic) && r.Matches(message, keySet)))
                 {
                     var entry = PlanOf(message.Topic);
                     entry.Keys.Add(message.Key);
-                    entry.Materializers.Add(binding.Materializer);
+                    entry.Materializers.Add(reader.Binding.Materializer);
                 }
             }
 
             // Keys already deleted whose history still names a subject: no tombstone is needed,
             // but compaction removes that history where the log can.
-            await foreach (var message in log.ScanRawAsync(filter, cancellationToken))
+            await foreach (var message in log.ScanRawAsync(AnyReads, cancellationToken))
             {
-                if (!live.Contains((message.Topic, message.Key)) && message.Key.IsPresent && Matches(message, decoder, mapper, binding, keySet))
+                if (live.Contains((message.Topic, message.Key)) || !message.Key.IsPresent)
+                {
+                    continue;
+                }
+
+                foreach (var reader in readers.Where(r => r.Reads(message.Topic) && r.Matches(message, keySet)))
                 {
                     var entry = PlanOf(message.Topic);
                     entry.Deleted.Add(message.Key);
-                    entry.Materializers.Add(binding.Materializer);
+                    entry.Materializers.Add(reader.Binding.Materializer);
                 }
             }
         }
@@ -336,32 +343,33 @@ public sealed class ErasureService
 
     private async Task<(long Compacted, long Raw)> CheckTopicAsync(ITopicLog log, TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
     {
-        // A message read by several materializers counts once.
-        var compacted = new HashSet<StreamPosition>();
-        var raw = new HashSet<StreamPosition>();
-        foreach (var (binding, options) in bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)))
+        // One read of each view; a message read by several materializers counts once.
+        var readers = bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)).Select(Reader).ToList();
+        bool OnTopic(string t) => t == topic;
+        long compacted = 0, raw = 0;
+        await foreach (var message in log.ReadCompactedAsync(OnTopic, cancellationToken))
         {
-            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
-            var mapper = new ChangeMapper(options);
-            bool OnTopic(string t) => t == topic;
-            await foreach (var message in log.ReadCompactedAsync(OnTopic, cancellationToken))
-            {
-                if (Matches(message, decoder, mapper, binding, keys))
-                {
-                    compacted.Add(message.Position);
-                }
-            }
-
-            await foreach (var message in log.ScanRawAsync(OnTopic, cancellationToken))
-            {
-                if (Matches(message, decoder, mapper, binding, keys))
-                {
-                    raw.Add(message.Position);
-                }
-            }
+            compacted += readers.Any(r => r.Matches(message, keys)) ? 1 : 0;
         }
 
-        return (compacted.Count, raw.Count);
+        await foreach (var message in log.ScanRawAsync(OnTopic, cancellationToken))
+        {
+            raw += readers.Any(r => r.Matches(message, keys)) ? 1 : 0;
+        }
+
+        return (compacted, raw);
+    }
+
+    private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding) =>
+        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, new DecoderOptions { KeyColumns = binding.Options.KeyColumns }), new ChangeMapper(binding.Options));
+
+    /// <summary>A subject binding with what it takes to read its materializer's messages.</summary>
+    private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper)
+    {
+        /// <summary>True for the materializer's topics, by name or, for a partition, by its topic's name.</summary>
+        public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
+
+        public bool Matches(SourceMessage message, HashSet<string> keys) => ErasureService.Matches(message, Decoder, Mapper, Binding, keys);
     }
 
     private static bool Matches(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
