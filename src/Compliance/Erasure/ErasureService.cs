@@ -141,11 +141,7 @@ public sealed class ErasureService
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
-            var before = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var (binding, options) in bindings)
-            {
-                before[binding.Materializer] = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
-            }
+            var before = await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
 
             var planMs = step.ElapsedMilliseconds;
 
@@ -192,11 +188,7 @@ public sealed class ErasureService
 
             // 5. Every sink.
             step.Restart();
-            var deleted = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var (binding, options) in bindings)
-            {
-                deleted[binding.Materializer] = command.DryRun ? 0 : await EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
-            }
+            var deleted = await PerSinkAsync(bindings, (binding, options) => command.DryRun ? Task.FromResult(0L) : EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
 
             var sinksMs = step.ElapsedMilliseconds;
 
@@ -204,11 +196,14 @@ public sealed class ErasureService
             step.Restart();
             var topicOutcomes = new List<TopicOutcome>();
             var checkedPlans = new List<TopicPlan>();
-            foreach (var ((sourceName, topic), topicPlan) in plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal))
+            // Topics are read side by side: a compacted read that ends on a removed tombstone waits
+            // out the log's idle time, and those waits need not add up.
+            var ordered = plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal).ToList();
+            var checks = await Task.WhenAll(ordered.Select(p => CheckTopicAsync(logs.Get(p.Value.Source), p.Value, p.Key.Topic, bindings, keySet, cancellationToken)));
+            foreach (var (((sourceName, topic), topicPlan), (compacted, raw)) in ordered.Zip(checks))
             {
                 checkedPlans.Add(topicPlan);
                 var log = logs.Get(topicPlan.Source);
-                var (compacted, raw) = await CheckTopicAsync(log, topicPlan, topic, bindings, keySet, cancellationToken);
                 var compaction = compactions.GetValueOrDefault((sourceName, topic));
                 topicOutcomes.Add(new TopicOutcome(
                     topic,
@@ -222,9 +217,10 @@ public sealed class ErasureService
                     raw > 0 && !command.DryRun ? log.RetentionNote : null));
             }
 
+            var remainingRows = await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
             foreach (var (binding, options) in bindings)
             {
-                var remaining = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
+                var remaining = remainingRows[binding.Materializer];
                 sinkOutcomes.Add(new SinkOutcome(
                     binding.Materializer,
                     options.Sink,
@@ -370,6 +366,23 @@ public sealed class ErasureService
         public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
 
         public bool Matches(SourceMessage message, HashSet<string> keys) => ErasureService.Matches(message, Decoder, Mapper, Binding, keys);
+    }
+
+    /// <summary>Runs <paramref name="work"/> for every binding: the bindings of one sink in turn (a
+    /// sink holds one connection), different sinks side by side. Results by materializer.</summary>
+    private static async Task<Dictionary<string, long>> PerSinkAsync(List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, Func<SubjectBinding, MaterializerOptions, Task<long>> work)
+    {
+        var perSink = await Task.WhenAll(bindings.GroupBy(b => b.Options.Sink, StringComparer.Ordinal).Select(async group =>
+        {
+            var results = new List<(string Materializer, long Count)>();
+            foreach (var (binding, options) in group)
+            {
+                results.Add((binding.Materializer, await work(binding, options)));
+            }
+
+            return results;
+        }));
+        return perSink.SelectMany(r => r).ToDictionary(r => r.Materializer, r => r.Count, StringComparer.Ordinal);
     }
 
     private static bool Matches(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
