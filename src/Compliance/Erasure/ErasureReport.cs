@@ -54,7 +54,8 @@ public sealed record TopicOutcome(
     public long? RawResidueAfterTruncation { get; init; }
 }
 
-/// <summary>One materializer's sink target: rows before, deleted, and left after.</summary>
+/// <summary>One materializer's sink target: rows before (counted in a dry run; deleted + left in a
+/// real run), deleted, and left after.</summary>
 public sealed record SinkOutcome(string Materializer, string Sink, string Table, string Match, long RowsBefore, long Deleted, long Remaining);
 
 /// <summary>Milliseconds per step (PurgeMs: truncation and the scan after it, 0 without <c>--purge-backlog</c>).</summary>

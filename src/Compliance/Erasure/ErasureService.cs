@@ -141,7 +141,11 @@ public sealed class ErasureService
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
-            var before = await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
+            // A dry run counts the rows it would delete; a real run learns them from the deletes
+            // (deleted + left), which saves one call per key and sink.
+            var before = command.DryRun
+                ? await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken))
+                : null;
 
             var planMs = step.ElapsedMilliseconds;
 
@@ -226,7 +230,7 @@ public sealed class ErasureService
                     options.Sink,
                     options.Table,
                     binding.Key is { } k ? $"key column {k}" : $"column {binding.Field}",
-                    before[binding.Materializer],
+                    before?[binding.Materializer] ?? deleted[binding.Materializer] + remaining,
                     deleted[binding.Materializer],
                     remaining));
             }
