@@ -1,9 +1,11 @@
 using System.Globalization;
+using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using Npgsql;
 using StackExchange.Redis;
 using Sync.Pulsar;
+using Sync.Pulsar.Admin;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Files;
 using Sync.Testing.Process;
@@ -14,8 +16,9 @@ namespace Sync.Cli.Tests;
 /// <summary><c>sync run</c> then <c>sync erase</c> as an operator runs them, against the fake
 /// broker (Pulsar IO topics: three tenant topics and an orders topic), real PostgreSQL and Redis
 /// (SYNC_TEST_POSTGRES, SYNC_TEST_REDIS, started by ./scripts/test.sh) and the Elasticsearch fake.
-/// The broker runs in the test process so that its fault API can be armed; the CLI reaches it over
-/// TCP like any broker.</summary>
+/// The main scenario runs the broker as its own process (tests/FakePulsar); the tests that arm
+/// faults or look at subscriptions run it in the test process, where its fault API is. The CLI
+/// reaches it over TCP either way.</summary>
 public sealed class PulsarEraseTests : IAsyncLifetime
 {
     private static readonly string[] Tenants = ["tenant_a", "tenant_b", "tenant_c"];
@@ -24,7 +27,10 @@ public sealed class PulsarEraseTests : IAsyncLifetime
 
     private readonly Workspace _workspace = new();
     private readonly string _schema = $"e_{Guid.NewGuid():N}"[..16];
-    private FakePulsarBroker _broker = null!;
+    private FakePulsarBroker? _inProcess;
+    private FakePulsarProcess? _process;
+    private Uri _serviceUrl = null!;
+    private Uri _adminUrl = null!;
     private FakeElasticsearch _elasticsearch = null!;
     private ConnectionMultiplexer _redis = null!;
 
@@ -46,17 +52,46 @@ public sealed class PulsarEraseTests : IAsyncLifetime
 
     private static byte[] Key(int id) => Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
 
+    private FakePulsarBroker Broker => _inProcess ?? throw new InvalidOperationException("this test runs the broker as a process");
+
+    private static string FakePulsarDll =>
+        typeof(PulsarEraseTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().First(a => a.Key == "FakePulsarDll").Value!;
+
     public async Task InitializeAsync()
     {
-        _broker = FakePulsarBroker.Start();
         _elasticsearch = FakeElasticsearch.Start();
         _redis = await ConnectionMultiplexer.ConnectAsync(Redis);
+    }
+
+    /// <summary>Starts the broker (in this process, or as its own) and publishes the topics.</summary>
+    private async Task StartBrokerAsync(bool asProcess)
+    {
+        if (asProcess)
+        {
+            _process = await FakePulsarProcess.StartAsync(FakePulsarDll);
+            (_serviceUrl, _adminUrl) = (_process.ServiceUrl, _process.AdminUrl);
+        }
+        else
+        {
+            _inProcess = FakePulsarBroker.Start();
+            (_serviceUrl, _adminUrl) = (_inProcess.ServiceUrl, _inProcess.AdminUrl);
+        }
+
         await PublishAsync();
     }
 
     public async Task DisposeAsync()
     {
-        await _broker.DisposeAsync();
+        if (_inProcess is not null)
+        {
+            await _inProcess.DisposeAsync();
+        }
+
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+        }
+
         await _elasticsearch.DisposeAsync();
         var server = _redis.GetServer(_redis.GetEndPoints()[0]);
         foreach (var key in server.Keys(pattern: $"{_schema}*"))
@@ -79,7 +114,7 @@ public sealed class PulsarEraseTests : IAsyncLifetime
     /// JSON key bytes, the envelope without schema, and deletes as op=d with no tombstone.</summary>
     private async Task PublishAsync()
     {
-        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
+        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _serviceUrl });
         var lsn = 1;
         foreach (var tenant in Tenants)
         {
@@ -111,8 +146,8 @@ public sealed class PulsarEraseTests : IAsyncLifetime
         sources:
           broker:
             type: pulsar
-            serviceUrl: '{{_broker.ServiceUrl}}'
-            adminUrl: '{{_broker.AdminUrl}}'
+            serviceUrl: '{{_serviceUrl}}'
+            adminUrl: '{{_adminUrl}}'
             compactionPollInterval: 20ms
             compactedReadIdle: 300ms
         sinks:
@@ -216,21 +251,49 @@ public sealed class PulsarEraseTests : IAsyncLifetime
         Assert.Equal(4, OrderDocuments(_ => true));
     }
 
-    private void AssertCompactedViewsHoldNoSubject()
+    /// <summary>Every topic was compacted, and a reader of its compacted view (our client, not the
+    /// erasure's own topic log) finds no message of the subject.</summary>
+    private async Task AssertCompactedViewsHoldNoSubjectAsync()
     {
+        using var admin = new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = _adminUrl });
+        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _serviceUrl });
         foreach (var topic in Tenants.Select(CustomersTopic).Append(OrdersTopic))
         {
-            var stored = _broker.FindTopic(topic)!;
-            Assert.NotNull(stored.CompactionHorizon);
-            var compacted = string.Join('\n', stored.CompactedEntries.Select(e => Encoding.UTF8.GetString(e.MessageBytes)));
-            Assert.All(SubjectValues, value => Assert.DoesNotContain(value, compacted, StringComparison.Ordinal));
-            Assert.DoesNotContain(stored.CompactedEntries, e => e.Metadata.PartitionKey == Convert.ToBase64String(Key(Subject)) && topic != OrdersTopic);
+            Assert.Equal(CompactionState.Success, (await admin.GetCompactionStatusAsync(topic)).State);
+            await using var reader = await client.SubscribeAsync(new ConsumerOptions
+            {
+                Topic = topic,
+                SubscriptionName = $"check-{Guid.NewGuid():N}",
+                SubscriptionType = SubscriptionType.Exclusive,
+                StartMessageId = MessageId.Earliest,
+                ReadCompacted = true,
+            });
+            var compacted = new List<PulsarMessage>();
+            while (true)
+            {
+                // The view ends where nothing more comes: compaction removed the last message.
+                using var idle = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                try
+                {
+                    compacted.Add(await reader.ReceiveAsync(idle.Token));
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            Assert.Equal(topic == OrdersTopic ? 4 : 2, compacted.Count);
+            var text = string.Join('\n', compacted.Select(m => Encoding.UTF8.GetString(m.Data.Span)));
+            Assert.All(SubjectValues, value => Assert.DoesNotContain(value, text, StringComparison.Ordinal));
+            Assert.DoesNotContain($"\"customer_id\":{Subject}", text, StringComparison.Ordinal);
         }
     }
 
     [Fact]
     public async Task Erase_by_key_and_by_subject_column_empties_every_sink_and_compacted_view_and_a_backfill_does_not_resurrect()
     {
+        await StartBrokerAsync(asProcess: true);
         var config = WriteConfig();
         await RunUntilMaterializedAsync(config);
         var reportFile = _workspace.File("erasure.json");
@@ -260,7 +323,7 @@ public sealed class PulsarEraseTests : IAsyncLifetime
         Assert.All(SubjectValues, value => Assert.DoesNotContain(value, reportText + erase.Output, StringComparison.Ordinal));
         Assert.DoesNotContain("\"2\"", reportText, StringComparison.Ordinal);
         await AssertSubjectGoneFromEverySinkAsync();
-        AssertCompactedViewsHoldNoSubject();
+        await AssertCompactedViewsHoldNoSubjectAsync();
 
         foreach (var materializer in new[] { "customers", "customers-cache", "orders", "orders-warehouse" })
         {
@@ -274,6 +337,7 @@ public sealed class PulsarEraseTests : IAsyncLifetime
     [Fact]
     public async Task Purge_backlog_truncates_the_topics_with_residue_records_it_and_counts_the_residue_after_it()
     {
+        await StartBrokerAsync(asProcess: false);
         var config = WriteConfig();
         await RunUntilMaterializedAsync(config);
         var reportFile = _workspace.File("erasure.json");
@@ -292,7 +356,7 @@ public sealed class PulsarEraseTests : IAsyncLifetime
         Assert.Contains(report.GetProperty("notes").EnumerateArray(), n => n.GetString()!.Contains("the ledger being written is never deleted, so residue may remain", StringComparison.Ordinal));
         foreach (var topic in Tenants.Select(CustomersTopic))
         {
-            var stored = _broker.FindTopic(topic)!;
+            var stored = Broker.FindTopic(topic)!;
             Assert.Equal((ulong)stored.Entries.Count, stored.FindSubscription("sync-customers")!.AckedBefore);
         }
     }
@@ -300,14 +364,15 @@ public sealed class PulsarEraseTests : IAsyncLifetime
     [Fact]
     public async Task A_failed_compaction_exits_3_with_a_report_that_names_the_error()
     {
+        await StartBrokerAsync(asProcess: false);
         var config = WriteConfig();
         await RunUntilMaterializedAsync(config);
-        _broker.Faults.FailNextCompaction("BookKeeper ledger 42 is fenced");
+        Broker.Faults.FailNextCompaction("BookKeeper ledger 42 is fenced");
 
         var erase = await _workspace.Sync("erase", "--config", config, "--subject", "customer", "--key", "2", "--report", _workspace.File("erasure.json"));
 
         Assert.True(erase.ExitCode == 3, erase.ToString());
-        Assert.Equal(1, _broker.Faults.Fired(nameof(FakeBrokerFaults.FailNextCompaction)));
+        Assert.Equal(1, Broker.Faults.Fired(nameof(FakeBrokerFaults.FailNextCompaction)));
         var topics = JsonDocument.Parse(await File.ReadAllTextAsync(_workspace.File("erasure.json"))).RootElement.GetProperty("topics").EnumerateArray().ToList();
         Assert.Single(topics, t => t.GetProperty("compaction").GetString() == "ERROR: BookKeeper ledger 42 is fenced");
         Assert.Contains("incomplete", erase.Output, StringComparison.Ordinal);
@@ -317,14 +382,15 @@ public sealed class PulsarEraseTests : IAsyncLifetime
     [Fact]
     public async Task A_compaction_that_never_finishes_times_out_and_exits_3()
     {
+        await StartBrokerAsync(asProcess: false);
         var config = WriteConfig(compactionTimeout: "500ms");
         await RunUntilMaterializedAsync(config);
-        _broker.Faults.StallNextCompactions(1);
+        Broker.Faults.StallNextCompactions(1);
 
         var erase = await _workspace.Sync("erase", "--config", config, "--subject", "customer", "--key", "2", "--report", _workspace.File("erasure.json"));
 
         Assert.True(erase.ExitCode == 3, erase.ToString());
-        Assert.Equal(1, _broker.Faults.Fired(nameof(FakeBrokerFaults.StallNextCompactions)));
+        Assert.Equal(1, Broker.Faults.Fired(nameof(FakeBrokerFaults.StallNextCompactions)));
         var topics = JsonDocument.Parse(await File.ReadAllTextAsync(_workspace.File("erasure.json"))).RootElement.GetProperty("topics").EnumerateArray().ToList();
         Assert.Single(topics, t => t.GetProperty("compaction").GetString() == "TIMEOUT: compaction did not finish within 500ms");
         Assert.Equal(3, topics.Count(t => t.GetProperty("compaction").GetString() == "SUCCESS"));
