@@ -13,8 +13,10 @@ using Sync.Sinks;
 // Measures the walking skeleton's hot paths against the limit next to each:
 //   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE]
+//   erase:   one subject and 1,000 subjects across 10 topics and 3 sinks (with --postgres and --redis)
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only]
 var quick = args.Contains("--quick");
+var eraseOnly = args.Contains("--erase-only");
 var figures = new List<Figure>();
 var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
@@ -34,7 +36,7 @@ Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
-foreach (var (name, filter) in new (string, Func<byte[], bool>)[]
+foreach (var (name, filter) in eraseOnly ? [] : new (string, Func<byte[], bool>)[]
 {
     ("decode debezium-json, bare envelope", l => l.AsSpan().IndexOf("db1.public.customers"u8) >= 0),
     ("decode debezium-json, with schema", l => l.AsSpan().IndexOf("db2.sales.orders"u8) >= 0 && l.AsSpan().IndexOf("\"value\":null"u8) < 0),
@@ -60,39 +62,12 @@ foreach (var (name, filter) in new (string, Func<byte[], bool>)[]
     Add(new Figure(name + " (MB/s)", mbPerSecond, "MB/s"));
 }
 
-var events = quick ? 100_000 : 1_000_000;
-var dir = Directory.CreateTempSubdirectory("sync-bench-").FullName;
-try
+if (!eraseOnly)
 {
-    var changelog = Path.Combine(dir, "items.jsonl");
-    WriteChangelog(changelog, events, keys: events / 10);
-    var config = Path.Combine(dir, "sync.yaml");
-    File.WriteAllText(config, """
-        sources:
-          changelog: { type: file, path: items.jsonl }
-        sinks:
-          local: { type: sqlite, path: items.db }
-        materializers:
-          items: { source: changelog, topics: [items], sink: local, table: items, batchSize: 5000 }
-        """);
-    var components = new SyncComponents(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
-    var loaded = ConfigLoader.Load(config, components.Types);
-    var clock = Stopwatch.StartNew();
-    var outcome = (await new SyncRuntime(loaded, components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None)).Single();
-    var elapsed = clock.Elapsed.TotalSeconds;
-    if (outcome.Failure is not null)
-    {
-        throw outcome.Failure;
-    }
-
-    Add(new Figure($"changelog file -> SQLite, {events:N0} changes over {events / 10:N0} keys", events / elapsed, "events/s"));
-}
-finally
-{
-    Directory.Delete(dir, recursive: true);
+    await EndToEndAsync();
 }
 
-if (postgresConnection is not null)
+if (postgresConnection is not null && !eraseOnly)
 {
     foreach (var f in await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, TextWriter.Null))
     {
@@ -100,15 +75,60 @@ if (postgresConnection is not null)
     }
 }
 
-if (redisEndpoint is not null)
+if (redisEndpoint is not null && !eraseOnly)
 {
     var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, _ => { });
     Add(new Figure($"Redis sink, {redis.Events:N0} changes over {redis.Keys:N0} keys, batches of {redis.BatchSize:N0}", redis.SinkEventsPerSecond, "events/s", "pipelined HSET of the same fields", redis.HsetPerSecond, GoalRatio: 0.5));
 }
 
+if (postgresConnection is not null && redisEndpoint is not null)
+{
+    var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
+    var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";
+    Add(new Figure($"erase 1 subject, {where}, without compaction", Sync.Bench.Erasure.ErasureBench.Result.WithoutCompaction(erase.One), "ms", Goal: "< 5,000 ms"));
+    Add(new Figure($"erase 1 subject: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.One.Timings.CompactionMs, "ms"));
+    Add(new Figure($"erase 1,000 subjects in one batch, {where}, without compaction", Sync.Bench.Erasure.ErasureBench.Result.WithoutCompaction(erase.Batch), "ms", Goal: "< 60,000 ms"));
+    Add(new Figure($"erase 1,000 subjects: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.Batch.Timings.CompactionMs, "ms"));
+}
+
 if (jsonFile is not null)
 {
     await File.WriteAllTextAsync(jsonFile, System.Text.Json.JsonSerializer.Serialize(figures, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+}
+
+async Task EndToEndAsync()
+{
+    var events = quick ? 100_000 : 1_000_000;
+    var dir = Directory.CreateTempSubdirectory("sync-bench-").FullName;
+    try
+    {
+        var changelog = Path.Combine(dir, "items.jsonl");
+        WriteChangelog(changelog, events, keys: events / 10);
+        var config = Path.Combine(dir, "sync.yaml");
+        File.WriteAllText(config, """
+            sources:
+              changelog: { type: file, path: items.jsonl }
+            sinks:
+              local: { type: sqlite, path: items.db }
+            materializers:
+              items: { source: changelog, topics: [items], sink: local, table: items, batchSize: 5000 }
+            """);
+        var components = new SyncComponents(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+        var loaded = ConfigLoader.Load(config, components.Types);
+        var clock = Stopwatch.StartNew();
+        var outcome = (await new SyncRuntime(loaded, components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None)).Single();
+        var elapsed = clock.Elapsed.TotalSeconds;
+        if (outcome.Failure is not null)
+        {
+            throw outcome.Failure;
+        }
+
+        Add(new Figure($"changelog file -> SQLite, {events:N0} changes over {events / 10:N0} keys", events / elapsed, "events/s"));
+    }
+    finally
+    {
+        Directory.Delete(dir, recursive: true);
+    }
 }
 
 static double Measure(int count, byte[][] sample, Action<byte[]> action)

@@ -17,6 +17,7 @@ public static class SyncCli
         root.Subcommands.Add(EraseCommand.Create(output, error));
         root.Subcommands.Add(DlqCommand.Create(output, error));
         root.Subcommands.Add(PublishCommand.Create(output, error));
+        root.Subcommands.Add(AuditCommand.Create(output, error));
         return root;
     }
 

@@ -22,6 +22,7 @@ public sealed class HelpTests : IDisposable
     [InlineData("dlq replay")]
     [InlineData("dlq list")]
     [InlineData("publish")]
+    [InlineData("audit topics")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [.. command.Split(' '), "--help"];

@@ -181,6 +181,9 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
             return compaction!;
         }
 
+        public ValueTask<TruncationOutcome> TruncateAsync(string topic, CancellationToken cancellationToken) =>
+            inner.TruncateAsync(topic, cancellationToken);
+
         public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

@@ -44,10 +44,19 @@ public sealed record TopicOutcome(
     long? MessagesRemoved,
     long CompactedViewMatches,
     long RawResidue,
-    string? ResidueUntil);
+    string? ResidueUntil)
+{
+    /// <summary>With <c>--purge-backlog</c> on a topic that held raw residue: the truncation's
+    /// status and what it did and cost; null when no truncation ran.</summary>
+    public string? Truncation { get; init; }
 
-/// <summary>One materializer's sink target: rows before, deleted, and left after.</summary>
+    /// <summary>Raw residue counted again after the truncation; null when no truncation ran.</summary>
+    public long? RawResidueAfterTruncation { get; init; }
+}
+
+/// <summary>One materializer's sink target: rows before (counted in a dry run; deleted + left in a
+/// real run), deleted, and left after.</summary>
 public sealed record SinkOutcome(string Materializer, string Sink, string Table, string Match, long RowsBefore, long Deleted, long Remaining);
 
-/// <summary>Milliseconds per step.</summary>
-public sealed record TimingsReport(long PlanMs, long TombstonesMs, long CompactionMs, long SinksMs, long VerifyMs, long TotalMs);
+/// <summary>Milliseconds per step (PurgeMs: truncation and the scan after it, 0 without <c>--purge-backlog</c>).</summary>
+public sealed record TimingsReport(long PlanMs, long TombstonesMs, long CompactionMs, long SinksMs, long VerifyMs, long PurgeMs, long TotalMs);

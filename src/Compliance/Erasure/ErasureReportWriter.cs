@@ -74,7 +74,14 @@ public static class ErasureReportWriter
 
         console.Write(sinks);
         var t2 = report.Timings;
-        console.WriteLine($"timings (ms): plan {t2.PlanMs}, tombstones {t2.TombstonesMs}, compaction {t2.CompactionMs}, sinks {t2.SinksMs}, verify {t2.VerifyMs}, total {t2.TotalMs}");
+        foreach (var topic in report.Topics.Where(t => t.Truncation is not null))
+        {
+            console.WriteLine($"purge-backlog on {topic.Topic}: {topic.Truncation}; raw residue after it: {N(topic.RawResidueAfterTruncation ?? 0)}");
+        }
+
+        console.WriteLine(t2.PurgeMs > 0 || report.Topics.Any(t => t.Truncation is not null)
+            ? $"timings (ms): plan {t2.PlanMs}, tombstones {t2.TombstonesMs}, compaction {t2.CompactionMs}, sinks {t2.SinksMs}, verify {t2.VerifyMs}, purge {t2.PurgeMs}, total {t2.TotalMs}"
+            : $"timings (ms): plan {t2.PlanMs}, tombstones {t2.TombstonesMs}, compaction {t2.CompactionMs}, sinks {t2.SinksMs}, verify {t2.VerifyMs}, total {t2.TotalMs}");
         foreach (var topic in report.Topics.Where(t => t.ResidueUntil is not null))
         {
             console.WriteLine($"residue on {topic.Topic}: {topic.ResidueUntil}");

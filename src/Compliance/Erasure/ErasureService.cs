@@ -15,7 +15,12 @@ namespace Sync.Compliance.Erasure;
 /// <param name="Keys">The subjects' keys, as text.</param>
 /// <param name="RequestedBy">Who asked, for the ledger.</param>
 /// <param name="DryRun">Plan and report only; change nothing.</param>
-public sealed record ErasureCommand(string Subject, IReadOnlyList<string> Keys, string RequestedBy, bool DryRun);
+public sealed record ErasureCommand(string Subject, IReadOnlyList<string> Keys, string RequestedBy, bool DryRun)
+{
+    /// <summary>After compaction, truncate every topic that still holds raw residue, and verify again
+    /// (<c>--purge-backlog</c>). It moves every subscription's cursor to the end of those topics.</summary>
+    public bool PurgeBacklog { get; init; }
+}
 
 /// <summary>Erases data subjects everywhere a config carries them: records the request in the
 /// suppression ledger (so every materializer drops the subjects' changes from then on), finds
@@ -84,37 +89,44 @@ public sealed class ErasureService
         // 2. Plan: per topic, the message keys whose current state references a subject.
         var bindings = subject.Bindings.Select(b => (Binding: b, Options: _config.Materializers.First(m => m.Key == b.Materializer).Value)).ToList();
         var plan = new Dictionary<(string Source, string Topic), TopicPlan>();
-        foreach (var (binding, options) in bindings)
+
+        // One compacted read and one raw scan per source, whatever the number of materializers on
+        // it: each message is matched against the bindings whose topics include it.
+        foreach (var sourceBindings in bindings.GroupBy(b => b.Options.Source, StringComparer.Ordinal))
         {
-            var source = _config.Sources[options.Source];
+            var source = _config.Sources[sourceBindings.Key];
             var log = logs.Get(source);
-            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
-            var mapper = new ChangeMapper(options);
-            var filter = options.TopicFilter();
+            var readers = sourceBindings.Select(Reader).ToList();
+            bool AnyReads(string topic) => readers.Any(r => r.Reads(topic));
             TopicPlan PlanOf(string topic) =>
                 plan.TryGetValue((source.Name, topic), out var existing) ? existing : plan[(source.Name, topic)] = new TopicPlan(source);
 
             var live = new HashSet<(string Topic, MessageKey Key)>();
-            await foreach (var message in log.ReadCompactedAsync(filter, cancellationToken))
+            await foreach (var message in log.ReadCompactedAsync(AnyReads, cancellationToken))
             {
                 live.Add((message.Topic, message.Key));
-                if (Matches(message, decoder, mapper, binding, keySet))
+                foreach (var reader in readers.Where(r => r.Reads(message.Topic) && r.Matches(message, keySet)))
                 {
                     var entry = PlanOf(message.Topic);
                     entry.Keys.Add(message.Key);
-                    entry.Materializers.Add(binding.Materializer);
+                    entry.Materializers.Add(reader.Binding.Materializer);
                 }
             }
 
             // Keys already deleted whose history still names a subject: no tombstone is needed,
             // but compaction removes that history where the log can.
-            await foreach (var message in log.ScanRawAsync(filter, cancellationToken))
+            await foreach (var message in log.ScanRawAsync(AnyReads, cancellationToken))
             {
-                if (!live.Contains((message.Topic, message.Key)) && message.Key.IsPresent && Matches(message, decoder, mapper, binding, keySet))
+                if (live.Contains((message.Topic, message.Key)) || !message.Key.IsPresent)
+                {
+                    continue;
+                }
+
+                foreach (var reader in readers.Where(r => r.Reads(message.Topic) && r.Matches(message, keySet)))
                 {
                     var entry = PlanOf(message.Topic);
                     entry.Deleted.Add(message.Key);
-                    entry.Materializers.Add(binding.Materializer);
+                    entry.Materializers.Add(reader.Binding.Materializer);
                 }
             }
         }
@@ -129,11 +141,11 @@ public sealed class ErasureService
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
-            var before = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var (binding, options) in bindings)
-            {
-                before[binding.Materializer] = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
-            }
+            // A dry run counts the rows it would delete; a real run learns them from the deletes
+            // (deleted + left), which saves one call per key and sink.
+            var before = command.DryRun
+                ? await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken))
+                : null;
 
             var planMs = step.ElapsedMilliseconds;
 
@@ -180,21 +192,22 @@ public sealed class ErasureService
 
             // 5. Every sink.
             step.Restart();
-            var deleted = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var (binding, options) in bindings)
-            {
-                deleted[binding.Materializer] = command.DryRun ? 0 : await EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
-            }
+            var deleted = await PerSinkAsync(bindings, (binding, options) => command.DryRun ? Task.FromResult(0L) : EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
 
             var sinksMs = step.ElapsedMilliseconds;
 
             // 6. Verify: the compacted view, the raw log, every sink.
             step.Restart();
             var topicOutcomes = new List<TopicOutcome>();
-            foreach (var ((sourceName, topic), topicPlan) in plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal))
+            var checkedPlans = new List<TopicPlan>();
+            // Topics are read side by side: a compacted read that ends on a removed tombstone waits
+            // out the log's idle time, and those waits need not add up.
+            var ordered = plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal).ToList();
+            var checks = await Task.WhenAll(ordered.Select(p => CheckTopicAsync(logs.Get(p.Value.Source), p.Value, p.Key.Topic, bindings, keySet, cancellationToken)));
+            foreach (var (((sourceName, topic), topicPlan), (compacted, raw)) in ordered.Zip(checks))
             {
+                checkedPlans.Add(topicPlan);
                 var log = logs.Get(topicPlan.Source);
-                var (compacted, raw) = await CheckTopicAsync(log, topicPlan, topic, bindings, keySet, cancellationToken);
                 var compaction = compactions.GetValueOrDefault((sourceName, topic));
                 topicOutcomes.Add(new TopicOutcome(
                     topic,
@@ -208,21 +221,49 @@ public sealed class ErasureService
                     raw > 0 && !command.DryRun ? log.RetentionNote : null));
             }
 
+            var remainingRows = await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
             foreach (var (binding, options) in bindings)
             {
-                var remaining = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
+                var remaining = remainingRows[binding.Materializer];
                 sinkOutcomes.Add(new SinkOutcome(
                     binding.Materializer,
                     options.Sink,
                     options.Table,
                     binding.Key is { } k ? $"key column {k}" : $"column {binding.Field}",
-                    before[binding.Materializer],
+                    before?[binding.Materializer] ?? deleted[binding.Materializer] + remaining,
                     deleted[binding.Materializer],
                     remaining));
             }
 
             var verifyMs = step.ElapsedMilliseconds;
-            var clean = topicOutcomes.All(t => t.CompactedViewMatches == 0 && t.RawResidue == 0 && (command.DryRun || t.Compaction == "SUCCESS"))
+
+            // 7. --purge-backlog: truncate the topics that still hold raw residue, then scan again.
+            step.Restart();
+            if (command.PurgeBacklog && !command.DryRun)
+            {
+                for (var i = 0; i < topicOutcomes.Count; i++)
+                {
+                    var outcome = topicOutcomes[i];
+                    if (outcome.RawResidue == 0)
+                    {
+                        continue;
+                    }
+
+                    var topicPlan = checkedPlans[i];
+                    var log = logs.Get(topicPlan.Source);
+                    var truncation = await log.TruncateAsync(outcome.Topic, cancellationToken);
+                    var (_, rawAfter) = await CheckTopicAsync(log, topicPlan, outcome.Topic, bindings, keySet, cancellationToken);
+                    topicOutcomes[i] = outcome with
+                    {
+                        Truncation = truncation.Error is null ? $"{truncation.Status}: {truncation.Effect}" : $"{truncation.Status}: {truncation.Error}",
+                        RawResidueAfterTruncation = rawAfter,
+                        ResidueUntil = rawAfter > 0 ? log.RetentionNote : null,
+                    };
+                }
+            }
+
+            var purgeMs = step.ElapsedMilliseconds;
+            var clean = topicOutcomes.All(t => t.CompactedViewMatches == 0 && (t.RawResidueAfterTruncation ?? t.RawResidue) == 0 && (command.DryRun || t.Compaction == "SUCCESS"))
                 && sinkOutcomes.All(s => s.Remaining == 0);
             var verdict = command.DryRun ? "planned"
                 : !clean ? SuppressionLedger.Incomplete
@@ -258,8 +299,8 @@ public sealed class ErasureService
                 Keys = outcomes,
                 Topics = topicOutcomes,
                 Sinks = sinkOutcomes,
-                Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, total.ElapsedMilliseconds),
-                Notes = Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))),
+                Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, purgeMs, total.ElapsedMilliseconds),
+                Notes = [.. PurgeNotes(command, topicOutcomes), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote)))],
             };
         }
         finally
@@ -268,6 +309,27 @@ public sealed class ErasureService
             {
                 await sink.DisposeAsync();
             }
+        }
+    }
+
+    private static IEnumerable<string> PurgeNotes(ErasureCommand command, List<TopicOutcome> topics)
+    {
+        if (!command.PurgeBacklog)
+        {
+            yield break;
+        }
+
+        if (command.DryRun)
+        {
+            yield return "--purge-backlog: a real run truncates every topic that still holds raw residue after compaction; truncation moves every subscription's cursor on it to the end";
+        }
+        else if (!topics.Any(t => t.Truncation is not null))
+        {
+            yield return "--purge-backlog: no topic held raw residue after compaction; nothing was truncated";
+        }
+        else
+        {
+            yield return "--purge-backlog: truncation moved every subscription's cursor on the truncated topics to the end (messages not yet consumed there were skipped); the ledger being written is never deleted, so residue may remain until it rolls over and retention expires";
         }
     }
 
@@ -281,24 +343,50 @@ public sealed class ErasureService
 
     private async Task<(long Compacted, long Raw)> CheckTopicAsync(ITopicLog log, TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
     {
+        // One read of each view; a message read by several materializers counts once.
+        var readers = bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)).Select(Reader).ToList();
+        bool OnTopic(string t) => t == topic;
         long compacted = 0, raw = 0;
-        foreach (var (binding, options) in bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)))
+        await foreach (var message in log.ReadCompactedAsync(OnTopic, cancellationToken))
         {
-            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
-            var mapper = new ChangeMapper(options);
-            bool OnTopic(string t) => t == topic;
-            await foreach (var message in log.ReadCompactedAsync(OnTopic, cancellationToken))
-            {
-                compacted += Matches(message, decoder, mapper, binding, keys) ? 1 : 0;
-            }
+            compacted += readers.Any(r => r.Matches(message, keys)) ? 1 : 0;
+        }
 
-            await foreach (var message in log.ScanRawAsync(OnTopic, cancellationToken))
-            {
-                raw += Matches(message, decoder, mapper, binding, keys) ? 1 : 0;
-            }
+        await foreach (var message in log.ScanRawAsync(OnTopic, cancellationToken))
+        {
+            raw += readers.Any(r => r.Matches(message, keys)) ? 1 : 0;
         }
 
         return (compacted, raw);
+    }
+
+    private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding) =>
+        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, new DecoderOptions { KeyColumns = binding.Options.KeyColumns }), new ChangeMapper(binding.Options));
+
+    /// <summary>A subject binding with what it takes to read its materializer's messages.</summary>
+    private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper)
+    {
+        /// <summary>True for the materializer's topics, by name or, for a partition, by its topic's name.</summary>
+        public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
+
+        public bool Matches(SourceMessage message, HashSet<string> keys) => ErasureService.Matches(message, Decoder, Mapper, Binding, keys);
+    }
+
+    /// <summary>Runs <paramref name="work"/> for every binding: the bindings of one sink in turn (a
+    /// sink holds one connection), different sinks side by side. Results by materializer.</summary>
+    private static async Task<Dictionary<string, long>> PerSinkAsync(List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, Func<SubjectBinding, MaterializerOptions, Task<long>> work)
+    {
+        var perSink = await Task.WhenAll(bindings.GroupBy(b => b.Options.Sink, StringComparer.Ordinal).Select(async group =>
+        {
+            var results = new List<(string Materializer, long Count)>();
+            foreach (var (binding, options) in group)
+            {
+                results.Add((binding.Materializer, await work(binding, options)));
+            }
+
+            return results;
+        }));
+        return perSink.SelectMany(r => r).ToDictionary(r => r.Materializer, r => r.Count, StringComparer.Ordinal);
     }
 
     private static bool Matches(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)

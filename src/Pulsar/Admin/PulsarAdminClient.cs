@@ -177,6 +177,22 @@ public sealed class PulsarAdminClient : IDisposable
     public Task SetNamespaceRetentionAsync(string tenantNamespace, RetentionPolicy policy, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Post, $"admin/v2/namespaces/{Namespace(tenantNamespace)}/retention", JsonContent.Create(policy), "set namespace retention", cancellationToken);
 
+    /// <summary>The topic's own compaction threshold (backlog bytes that trigger compaction; 0 turns
+    /// automatic compaction off), or null when it has none (the namespace's applies).</summary>
+    public Task<long?> GetTopicCompactionThresholdAsync(string topic, CancellationToken cancellationToken = default) =>
+        GetJsonAsync<long?>($"{TopicPath(topic)}/compactionThreshold", "get topic compaction threshold", cancellationToken);
+
+    public Task SetTopicCompactionThresholdAsync(string topic, long bytes, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, $"{TopicPath(topic)}/compactionThreshold", JsonContent.Create(bytes), "set topic compaction threshold", cancellationToken);
+
+    /// <summary>The namespace's compaction threshold, or null when none is set (the broker's
+    /// <c>brokerServiceCompactionThresholdInBytes</c> applies, 0 unless changed).</summary>
+    public Task<long?> GetNamespaceCompactionThresholdAsync(string tenantNamespace, CancellationToken cancellationToken = default) =>
+        GetJsonAsync<long?>($"admin/v2/namespaces/{Namespace(tenantNamespace)}/compactionThreshold", "get namespace compaction threshold", cancellationToken);
+
+    public Task SetNamespaceCompactionThresholdAsync(string tenantNamespace, long bytes, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Put, $"admin/v2/namespaces/{Namespace(tenantNamespace)}/compactionThreshold", JsonContent.Create(bytes), "set namespace compaction threshold", cancellationToken);
+
     /// <summary><c>admin/v2/persistent/tenant/namespace/topic</c> for any accepted topic form.</summary>
     /// <summary>A subscription's mark-delete position (everything up to it is acknowledged), from the
     /// topic's internal stats; null when the topic or the subscription does not exist.</summary>

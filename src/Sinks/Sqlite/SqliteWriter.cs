@@ -422,6 +422,13 @@ internal sealed class SqliteWriter : IDisposable
             RollBack();
             throw;
         }
+        finally
+        {
+            // A committed transaction left in the field would be handed to the next statement
+            // that reads a table's layout (LoadTable), which SQLite refuses.
+            _transaction?.Dispose();
+            _transaction = null;
+        }
     }
 
     /// <summary>How many rows hold the value in the column.</summary>

@@ -18,10 +18,11 @@ internal static class EraseCommand
         var keysFrom = new Option<FileInfo?>("--keys-from") { Description = "A file with one key per line: erase them all in one pass (one compaction per topic)." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (topics, keys, sinks, rows) and change nothing." };
         var report = new Option<FileInfo?>("--report") { Description = "Also write the report as JSON to this file." };
+        var purgeBacklog = new Option<bool>("--purge-backlog") { Description = "After compaction, truncate every topic that still holds raw residue and verify again. Costly: every subscription's cursor on those topics moves to the end (unconsumed messages are skipped), and the ledger being written is kept, so residue may remain." };
         var requestedBy = new Option<string?>("--requested-by") { Description = "Who asked for the erasure, for the ledger. Default: the current user." };
         var command = new Command("erase", "Erase data subjects everywhere: record them in the suppression ledger, publish tombstones, compact, delete from every sink, verify, and report. Exit 0 when complete, 3 when anything is incomplete or residue remains.")
         {
-            config, subject, key, keysFrom, dryRun, report, requestedBy,
+            config, subject, key, keysFrom, dryRun, purgeBacklog, report, requestedBy,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -59,7 +60,7 @@ internal static class EraseCommand
             try
             {
                 var service = new ErasureService(loaded, components);
-                result = await service.EraseAsync(new ErasureCommand(parse.GetRequiredValue(subject), keys, parse.GetValue(requestedBy) ?? Environment.UserName, parse.GetValue(dryRun)), cancellationToken);
+                result = await service.EraseAsync(new ErasureCommand(parse.GetRequiredValue(subject), keys, parse.GetValue(requestedBy) ?? Environment.UserName, parse.GetValue(dryRun)) { PurgeBacklog = parse.GetValue(purgeBacklog) }, cancellationToken);
             }
             catch (ConfigException e)
             {

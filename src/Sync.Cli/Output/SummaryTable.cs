@@ -47,6 +47,11 @@ internal static class SummaryTable
         console.Write(new Text(mode == RunMode.Backfill ? "backfill summary" : "run summary"));
         console.WriteLine();
         console.Write(table);
+        foreach (var o in outcomes.Where(o => o.Counters.TombstonesRepaired > 0))
+        {
+            console.WriteLine($"tombstones repaired by {o.Name}: {N(o.Counters.TombstonesRepaired)} (published after op=d events that had none)");
+        }
+
         foreach (var o in outcomes.Where(o => o.Counters.DeadLettered > 0))
         {
             console.WriteLine($"dead letters of {o.Name}: {o.DeadLetterTarget}");

@@ -51,6 +51,9 @@ public sealed class MaterializerOptions : IValidatable
     [Description("Longest wait for more messages once a batch has one and nothing more is queued.")]
     public TimeSpan Linger { get; set; } = TimeSpan.FromMilliseconds(5);
 
+    [Description("Publish the tombstone that Pulsar IO's Debezium source drops: when a key's last message in a batch is an `op=d` event, `sync run` appends a tombstone with the exact key after the sink committed, so the delete's before-image leaves the compacted view at the next compaction. Not in `sync backfill` (a replay of history would tombstone keys re-created later).")]
+    public bool RepairTombstones { get; set; }
+
     [FilePath]
     [Description("JSON Lines file that receives messages that cannot be decoded or applied, with the reason. Default: `<materializer>.deadletter.jsonl` next to the config file.")]
     public string? DeadLetter { get; set; }

@@ -11,6 +11,7 @@ public sealed class MaterializerCounters
     private long _deadLettered;
     private long _batches;
     private long _suppressed;
+    private long _tombstonesRepaired;
 
     public long Read => Interlocked.Read(ref _read);
 
@@ -32,6 +33,11 @@ public sealed class MaterializerCounters
 
     /// <summary>Changes of erased subjects, dropped before the sink (the suppression ledger).</summary>
     public long Suppressed => Interlocked.Read(ref _suppressed);
+
+    /// <summary>Tombstones published after <c>op=d</c> events that had none (<c>repairTombstones</c>).</summary>
+    public long TombstonesRepaired => Interlocked.Read(ref _tombstonesRepaired);
+
+    internal void AddTombstonesRepaired(long n) => Interlocked.Add(ref _tombstonesRepaired, n);
 
     internal void AddSuppressed(long n) => Interlocked.Add(ref _suppressed, n);
 

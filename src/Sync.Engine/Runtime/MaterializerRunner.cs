@@ -21,6 +21,7 @@ public sealed partial class MaterializerRunner
     private readonly ILogger _logger;
     private readonly ChangeMapper _mapper;
     private readonly ISuppressionFilter _suppression;
+    private readonly TombstoneRepair? _tombstoneRepair;
 
     public MaterializerRunner(
         string name,
@@ -30,7 +31,8 @@ public sealed partial class MaterializerRunner
         ISink sink,
         IDeadLetterTarget deadLetters,
         ILogger logger,
-        ISuppressionFilter? suppression = null)
+        ISuppressionFilter? suppression = null,
+        TombstoneRepair? tombstoneRepair = null)
     {
         _name = name;
         _options = options;
@@ -41,6 +43,7 @@ public sealed partial class MaterializerRunner
         _logger = logger;
         _mapper = new ChangeMapper(options);
         _suppression = suppression ?? NoSuppression.Instance;
+        _tombstoneRepair = tombstoneRepair;
     }
 
     public MaterializerCounters Counters { get; } = new();
@@ -83,6 +86,12 @@ public sealed partial class MaterializerRunner
 
                 var message = record.Message!;
                 checkpoint[message.Topic] = message.Position;
+                if (TombstoneRepair.IsRepairTombstone(message))
+                {
+                    // Its op=d was applied already; see TombstoneRepair for why it is not applied again.
+                    continue;
+                }
+
                 try
                 {
                     var change = _mapper.Map(_decoder.Decode(message));
@@ -93,6 +102,7 @@ public sealed partial class MaterializerRunner
                     }
 
                     changes.Add(change);
+                    _tombstoneRepair?.Observe(message, change);
                 }
                 catch (DecodeException e)
                 {
@@ -127,6 +137,7 @@ public sealed partial class MaterializerRunner
                 },
             };
             var result = await _sink.ApplyAsync(batch, CancellationToken.None);
+            var repaired = _tombstoneRepair is null ? 0 : await _tombstoneRepair.PublishAsync(CancellationToken.None);
             await _reader.AcknowledgeAsync(CancellationToken.None);
 
             Counters.AddRead(records.Count);
@@ -136,6 +147,7 @@ public sealed partial class MaterializerRunner
             Counters.AddStale(result.Stale);
             Counters.AddDeadLettered(deadLettered + result.Rejected.Count);
             Counters.AddSuppressed(suppressed);
+            Counters.AddTombstonesRepaired(repaired);
             Counters.AddBatch();
         }
     }

@@ -166,7 +166,10 @@ public sealed class SyncRuntime
             var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
-            var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name));
+            await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
+            var repair = repairLog is null ? null
+                : new TombstoneRepair(repairLog as Topics.ITombstonePublisher ?? throw new ConfigException($"materializers.{name}.repairTombstones: a {source.Type} source cannot publish tombstones"));
+            var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name), repair);
             counters = runner.Counters;
             Started?.Invoke(name, counters);
             Metrics?.Running(name, counters, reader);

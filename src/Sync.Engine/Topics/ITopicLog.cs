@@ -27,6 +27,19 @@ public interface ITopicLog : IAsyncDisposable
     /// <summary>Compacts the topic so that the keys' earlier messages leave the compacted view (and,
     /// where the log can, the raw history).</summary>
     ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken);
+
+    /// <summary>Drops the topic's raw backlog as far as the log can (<c>--purge-backlog</c>), after
+    /// the tombstones and compaction. The outcome says what it cost and what it could not reach.</summary>
+    ValueTask<TruncationOutcome> TruncateAsync(string topic, CancellationToken cancellationToken);
+}
+
+/// <summary>How a truncation ended.</summary>
+/// <param name="Status">SUCCESS, NOT_NEEDED (the log has no backlog beyond what compaction removed) or ERROR.</param>
+/// <param name="Effect">What it did and cost, in words, for the report (cursors moved, what stays).</param>
+/// <param name="Error">The broker's or the file system's error, when Status is ERROR.</param>
+public sealed record TruncationOutcome(string Status, string Effect, string? Error = null)
+{
+    public bool Failed => Status == "ERROR";
 }
 
 /// <summary>Where a topic ends, and how far a reader at some position is behind.</summary>

@@ -21,6 +21,21 @@ public sealed class SqliteSinkTests
     }
 
     [Fact]
+    public async Task Erasing_from_one_table_then_from_another_not_read_since_the_sink_opened_works()
+    {
+        await using var db = await SqliteTestDb.OpenAsync();
+        await db.ApplyAsync("customers", Change.Create(key: ("id", 1), lsn: 10, ("name", "ada")));
+        await db.ApplyAsync("orders", Change.Create(key: ("id", 100), lsn: 11, ("customer_id", 1)));
+        await db.ReopenAsync();
+
+        Assert.Equal(1, await db.Sink.EraseAsync(new TargetSpec("customers"), new SubjectMatch("id", FieldValue.FromInt64(1)), CancellationToken.None));
+        Assert.Equal(1, await db.Sink.EraseAsync(new TargetSpec("orders"), new SubjectMatch("customer_id", FieldValue.FromInt64(1)), CancellationToken.None));
+
+        Assert.Empty(db.Table("customers"));
+        Assert.Empty(db.Table("orders"));
+    }
+
+    [Fact]
     public async Task Upsert_of_an_existing_key_replaces_its_columns()
     {
         await using var db = await SqliteTestDb.OpenAsync();

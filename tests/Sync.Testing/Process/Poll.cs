@@ -29,4 +29,19 @@ public static class Poll
             await Task.Delay(20);
         }
     }
+
+    /// <summary>As <see cref="UntilAsync(Func{bool}, TimeSpan?)"/>, for conditions that query a server.</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the condition did not hold within {timeout ?? TimeSpan.FromSeconds(30)}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
 }

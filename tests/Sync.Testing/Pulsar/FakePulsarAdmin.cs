@@ -129,6 +129,11 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
         {
             return NamespaceRetention(method, $"{segments[3]}/{segments[4]}", body);
         }
+        if (segments[2] == "namespaces" && segments.Length == 6 && segments[5] == "compactionThreshold")
+        {
+            // Namespace policy: GET answers the number (or nothing when unset), PUT sets it.
+            return CompactionThreshold(method, $"namespace:{segments[3]}/{segments[4]}", body, "PUT");
+        }
         if (segments[2] != "persistent" || segments.Length < 5)
         {
             return Error(HttpStatusCode.NotFound, "Not found");
@@ -156,6 +161,7 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
             ("retention", _) => TopicRetention(method, topic, body),
             ("internalStats", "GET") => _broker.AdminInternalStats(topic),
             ("subscription", "POST") when segments.Length == 9 && segments[8] == "resetcursor" => ResetCursor(topic, segments[7], body),
+            ("compactionThreshold", _) => CompactionThreshold(method, topic, body, "POST"),
             _ => Error(HttpStatusCode.MethodNotAllowed, $"{method} {request.Url.AbsolutePath} is not supported by the fake"),
         };
     }
@@ -214,6 +220,14 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
         "POST" => Set(() => _broker.SetRetention($"namespace:{ns}", JsonSerializer.Deserialize<RetentionBody>(body, Json))),
         "DELETE" => Set(() => _broker.SetRetention($"namespace:{ns}", null)),
         _ => Error(HttpStatusCode.MethodNotAllowed, "retention supports GET, POST and DELETE"),
+    };
+
+    private (HttpStatusCode, object?) CompactionThreshold(string method, string key, string body, string setMethod) => method switch
+    {
+        "GET" => (HttpStatusCode.OK, _broker.CompactionThreshold(key)),
+        "DELETE" => Set(() => _broker.SetCompactionThreshold(key, null)),
+        _ when method == setMethod => Set(() => _broker.SetCompactionThreshold(key, long.Parse(body, System.Globalization.CultureInfo.InvariantCulture))),
+        _ => Error(HttpStatusCode.MethodNotAllowed, $"compactionThreshold supports GET, {setMethod} and DELETE"),
     };
 
     private static (HttpStatusCode, object?) Set(Action change)

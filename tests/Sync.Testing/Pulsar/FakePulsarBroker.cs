@@ -71,6 +71,7 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
     private readonly Task _acceptLoop;
     private readonly FakePulsarAdmin? _admin;
     private readonly Dictionary<string, RetentionBody> _retention = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _compactionThreshold = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Status, string? LastError)> _compactionStatus = new(StringComparer.Ordinal);
     private ulong _nextLedgerId = 1;
     private int _nextProducerName;
@@ -317,6 +318,7 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
                 _topics.Remove(name);
                 _compactionStatus.Remove(name);
                 _retention.Remove(name);
+                _compactionThreshold.Remove(name);
             }
             _partitionedTopics.Remove(topic);
             return (System.Net.HttpStatusCode.NoContent, null);
@@ -335,6 +337,17 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
             {
                 _compactionStatus[topic] = ("ERROR", error);
                 return (System.Net.HttpStatusCode.NoContent, null);
+            }
+            if (Faults.TakeCompactionStall())
+            {
+                // A compaction that never finishes (a stuck bookie, a huge backlog): the status
+                // stays RUNNING, and a second trigger gets 409 as on the real broker.
+                _compactionStatus[topic] = ("RUNNING", null);
+                return (System.Net.HttpStatusCode.NoContent, null);
+            }
+            if (_compactionStatus.GetValueOrDefault(topic).Item1 == "RUNNING")
+            {
+                return (System.Net.HttpStatusCode.Conflict, new { reason = "Compaction already in progress" });
             }
             // The real compaction runs in the background; the fake finishes before answering,
             // so the status is SUCCESS at the first poll.
@@ -414,6 +427,29 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
             ?? _retention.GetValueOrDefault(baseName)
             ?? _retention.GetValueOrDefault($"namespace:{tenantNamespace}")
             ?? new RetentionBody(0, 0);
+    }
+
+    internal long? CompactionThreshold(string key)
+    {
+        lock (Sync)
+        {
+            return _compactionThreshold.TryGetValue(key, out var bytes) ? bytes : null;
+        }
+    }
+
+    internal void SetCompactionThreshold(string key, long? bytes)
+    {
+        lock (Sync)
+        {
+            if (bytes is { } value)
+            {
+                _compactionThreshold[key] = value;
+            }
+            else
+            {
+                _compactionThreshold.Remove(key);
+            }
+        }
     }
 
     internal RetentionBody? Retention(string key)
@@ -629,6 +665,7 @@ public sealed class FakeBrokerFaults
     private ServerError _subscribeError;
     private int _corruptDeliveries;
     private int _failCompactions;
+    private int _stallCompactions;
     private int _redirectLookups;
     private bool _proxyThrough;
     private string _compactionError = string.Empty;
@@ -721,6 +758,11 @@ public sealed class FakeBrokerFaults
         _compactionError = lastError;
         Volatile.Write(ref _failCompactions, 1);
     }
+
+    /// <summary>The next <paramref name="count"/> compactions never finish: their status stays RUNNING.</summary>
+    public void StallNextCompactions(int count) => Volatile.Write(ref _stallCompactions, count);
+
+    internal bool TakeCompactionStall() => TryTake(ref _stallCompactions, nameof(StallNextCompactions));
 
     internal bool TakeCompactionFailure(out string error)
     {

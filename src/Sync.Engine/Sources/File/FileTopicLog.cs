@@ -8,7 +8,7 @@ namespace Sync.Engine.Sources.File;
 /// and the key exactly as given. Compaction blanks the earlier lines of the keys in place (spaces
 /// over the same bytes): line numbers, and so positions and checkpoints, stay valid, readers skip
 /// blank lines, and the subject's data is gone from the file, not only from a view of it.</summary>
-public sealed class FileTopicLog : ITopicLog
+public sealed class FileTopicLog : ITopicLog, ITombstonePublisher
 {
     private readonly string _path;
     private readonly TimeProvider _time;
@@ -75,7 +75,10 @@ public sealed class FileTopicLog : ITopicLog
         return ends.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => new TopicEnd(e.Key, e.Value.Last, e.Value.Behind)).ToList();
     }
 
-    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken)
+    public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>
+        PublishTombstoneAsync(topic, key, Origin.EmptyProperties, cancellationToken);
+
+    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, IReadOnlyDictionary<string, string> properties, CancellationToken cancellationToken)
     {
         if (key.Text is null)
         {
@@ -88,6 +91,7 @@ public sealed class FileTopicLog : ITopicLog
             Position = StreamPosition.Start,
             Key = key,
             HasValue = false,
+            Properties = properties,
             PublishTime = _time.GetUtcNow(),
         };
         var buffer = new MemoryStream();
@@ -168,6 +172,14 @@ public sealed class FileTopicLog : ITopicLog
             return new CompactionOutcome("ERROR", null, e.Message);
         }
     }
+
+    /// <summary>A changelog file has no backlog apart from its lines, and compaction already blanked
+    /// the erased keys' earlier lines in place; cutting the file would lose other keys' history and
+    /// break the line positions that checkpoints hold. So there is nothing more to truncate.</summary>
+    public ValueTask<TruncationOutcome> TruncateAsync(string topic, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new TruncationOutcome(
+            "NOT_NEEDED",
+            "a changelog file has no backlog beyond its lines: compaction already blanked the erased keys' earlier lines in place, and the file is not cut (other keys' history and the checkpoints' line numbers stay)"));
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 

@@ -22,7 +22,7 @@ namespace Sync.Engine.Sources.Pulsar;
 /// <item>A tombstone goes to the partition named, or, for a partitioned topic named by its base
 /// name, to the partition the Java client's default router picks for the key text.</item>
 /// </list></summary>
-public sealed class PulsarTopicLog : ITopicLog
+public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolicyReader
 {
     private readonly string _sourceName;
     private readonly PulsarSourceOptions _options;
@@ -167,7 +167,10 @@ public sealed class PulsarTopicLog : ITopicLog
         return ends;
     }
 
-    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken)
+    public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>
+        PublishTombstoneAsync(topic, key, Origin.EmptyProperties, cancellationToken);
+
+    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, IReadOnlyDictionary<string, string> properties, CancellationToken cancellationToken)
     {
         if (key.Text is not { } text)
         {
@@ -192,7 +195,11 @@ public sealed class PulsarTopicLog : ITopicLog
             tombstone = OutgoingMessage.Tombstone(text);
         }
 
-        tombstone = tombstone with { EventTimeMs = (ulong)_time.GetUtcNow().ToUnixTimeMilliseconds() };
+        tombstone = tombstone with
+        {
+            EventTimeMs = (ulong)_time.GetUtcNow().ToUnixTimeMilliseconds(),
+            Properties = properties.Count == 0 ? null : properties,
+        };
         if (!_producers.TryGetValue(topic, out var producer))
         {
             producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic }, cancellationToken);
@@ -216,6 +223,29 @@ public sealed class PulsarTopicLog : ITopicLog
         }
 
         return new CompactionOutcome("SUCCESS", null);
+    }
+
+    /// <summary>Admin truncate on each partition: every subscription's cursor moves to the end of
+    /// the topic (unread messages are skipped, for every reader) and the inactive ledgers are
+    /// deleted; the ledger being written is not, so its messages stay until retention or rollover.</summary>
+    public async ValueTask<TruncationOutcome> TruncateAsync(string topic, CancellationToken cancellationToken)
+    {
+        const string effect = "truncated: every subscription's cursor moved to the end of the topic (messages not yet consumed are skipped by every reader) and inactive ledgers were deleted; the ledger being written is kept, so the messages in it stay until it rolls over and retention expires";
+        try
+        {
+            var streams = TopicName.PartitionIndex(topic) >= 0 ? 0 : await Admin.GetPartitionCountAsync(topic, cancellationToken);
+            var names = streams == 0 ? [topic] : Enumerable.Range(0, streams).Select(i => TopicName.Partition(topic, i)).ToList();
+            foreach (var name in names)
+            {
+                await Admin.TruncateAsync(name, cancellationToken);
+            }
+        }
+        catch (PulsarAdminException e)
+        {
+            return new TruncationOutcome("ERROR", "not truncated", e.Message);
+        }
+
+        return new TruncationOutcome("SUCCESS", effect);
     }
 
     private async Task<CompactionOutcome> CompactOneAsync(string topic, CancellationToken cancellationToken)
@@ -285,6 +315,33 @@ public sealed class PulsarTopicLog : ITopicLog
         }
 
         return [.. streams];
+    }
+
+    /// <summary>The topic's own policies where set, else its namespace's; the broker's defaults
+    /// are not readable through the namespace and topic admin API, so they are named, not valued.</summary>
+    public async ValueTask<TopicPolicies> ReadPoliciesAsync(string topic, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReadPoliciesOfAsync(topic, cancellationToken);
+        }
+        catch (PulsarAdminException e)
+        {
+            throw new SourceException($"source {_sourceName}: the settings of {topic} cannot be read: {e.Message}");
+        }
+    }
+
+    private async Task<TopicPolicies> ReadPoliciesOfAsync(string topic, CancellationToken cancellationToken)
+    {
+        var baseName = TopicName.BaseName(topic);
+        var ns = TopicName.Normalize(baseName)["persistent://".Length..].Split('/') is var parts && parts.Length == 3 ? $"{parts[0]}/{parts[1]}" : throw new SourceException($"topic {topic} is not tenant/namespace/name");
+        var (retention, retentionOn) = await Admin.GetTopicRetentionAsync(baseName, cancellationToken) is { } own ? (own, "topic")
+            : await Admin.GetNamespaceRetentionAsync(ns, cancellationToken) is { } inherited ? (inherited, "namespace")
+            : ((RetentionPolicy?)null, "broker default");
+        var (threshold, thresholdOn) = await Admin.GetTopicCompactionThresholdAsync(baseName, cancellationToken) is { } topicThreshold ? (topicThreshold, "topic")
+            : await Admin.GetNamespaceCompactionThresholdAsync(ns, cancellationToken) is { } nsThreshold ? (nsThreshold, "namespace")
+            : ((long?)null, "broker default");
+        return new TopicPolicies(retention?.RetentionTimeInMinutes, retention?.RetentionSizeInMB, retentionOn, threshold, thresholdOn);
     }
 
     private async Task<string> DescribeRetentionAsync(CancellationToken cancellationToken)

@@ -1,0 +1,194 @@
+using System.Globalization;
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sources;
+using Sync.Engine.Topics;
+
+namespace Sync.Compliance.Audit;
+
+/// <summary>One topic (or partition) as <c>sync audit topics</c> found it.</summary>
+/// <param name="DeletesWithBeforeImage">Keys whose compacted state is a delete event (<c>op=d</c>) that still carries a before-image.</param>
+/// <param name="DeletePositions">Where those delete events are (first <see cref="TopicAuditor.MaxPositions"/>); positions, not keys, so the output holds no key.</param>
+/// <param name="KeylessMessages">Raw messages without a key: compaction drops them, and erasure cannot find them by key.</param>
+public sealed record TopicAudit(
+    string Source,
+    string Topic,
+    string Materializers,
+    long Messages,
+    long CompactedKeys,
+    long DeletesWithBeforeImage,
+    IReadOnlyList<string> DeletePositions,
+    long KeylessMessages,
+    string Retention,
+    string Compaction,
+    IReadOnlyList<string> Advice);
+
+/// <summary>What <c>sync audit topics</c> found; <see cref="Findings"/> counts the messages that keep
+/// personal data out of erasure's reach (deletes with a before-image, keyless messages).</summary>
+public sealed record TopicAuditReport(IReadOnlyList<TopicAudit> Topics)
+{
+    public long Findings => Topics.Sum(t => t.DeletesWithBeforeImage + t.KeylessMessages);
+}
+
+/// <summary>Scans every configured source's topics for what erasure cannot reach or what the
+/// compacted view keeps, and reads the settings that decide how long raw data lingers.</summary>
+public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
+{
+    public const int MaxPositions = 20;
+
+    public async Task<TopicAuditReport> AuditAsync(CancellationToken cancellationToken)
+    {
+        var topics = new List<TopicAudit>();
+        foreach (var group in config.Materializers.GroupBy(m => m.Value.Source, StringComparer.Ordinal))
+        {
+            var source = config.Sources[group.Key];
+            await using var log = components.Sources[source.Type].OpenLog(source);
+            var readers = group.Select(m => (Name: m.Key, Filter: m.Value.TopicFilter(), Options: m.Value)).ToList();
+            bool Accepted(string topic) => readers.Any(r => r.Filter(topic) || r.Filter(TopicNames.BaseName(topic)));
+
+            var stats = new SortedDictionary<string, Stats>(StringComparer.Ordinal);
+            Stats Of(string topic) => stats.TryGetValue(topic, out var s) ? s : stats[topic] = new Stats();
+            await foreach (var message in log.ScanRawAsync(Accepted, cancellationToken))
+            {
+                var s = Of(message.Topic);
+                s.Messages++;
+                s.Keyless += message.Key.IsPresent ? 0 : 1;
+            }
+
+            var decoders = new Dictionary<string, IMessageDecoder>(StringComparer.Ordinal);
+            await foreach (var message in log.ReadCompactedAsync(Accepted, cancellationToken))
+            {
+                var s = Of(message.Topic);
+                s.CompactedKeys++;
+                var reader = readers.First(r => r.Filter(message.Topic) || r.Filter(TopicNames.BaseName(message.Topic)));
+                if (!decoders.TryGetValue(reader.Name, out var decoding))
+                {
+                    decoders[reader.Name] = decoding = components.CreateDecoder(reader.Options.Format, new DecoderOptions { KeyColumns = reader.Options.KeyColumns });
+                }
+
+                if (IsDeleteWithBeforeImage(message, decoding))
+                {
+                    s.Deletes++;
+                    if (s.Positions.Count < MaxPositions)
+                    {
+                        s.Positions.Add(message.Position.ToString());
+                    }
+                }
+            }
+
+            foreach (var (topic, s) in stats)
+            {
+                var names = readers.Where(r => r.Filter(topic) || r.Filter(TopicNames.BaseName(topic))).Select(r => r.Name).ToList();
+                var repairing = readers.Where(r => names.Contains(r.Name) && r.Options.RepairTombstones).Select(r => r.Name).ToList();
+                var (retention, compaction, settingsAdvice) = await SettingsAsync(log, topic, cancellationToken);
+                var advice = new List<string>();
+                if (s.Deletes > 0)
+                {
+                    advice.Add(repairing.Count > 0
+                        ? $"{s.Deletes} deleted key(s) still show their before-image in the compacted view although {string.Join(", ", repairing)} repairs tombstones: these deletes predate the repair; publish tombstones for them (`sync erase` of their subjects does) and compact"
+                        : $"{s.Deletes} deleted key(s) still show their before-image in the compacted view (Pulsar IO drops Debezium's tombstones): set `repairTombstones: true` on {string.Join(", ", names)} for future deletes, and publish tombstones for these (`sync erase` of their subjects does), then compact");
+                }
+
+                if (s.Keyless > 0)
+                {
+                    advice.Add($"{s.Keyless} message(s) without a key: compaction drops them from the compacted view but not from the raw backlog, and erasure cannot find them by key; give the table a primary key so that the connector keys its messages");
+                }
+
+                advice.AddRange(settingsAdvice);
+                topics.Add(new TopicAudit(source.Name, topic, string.Join(", ", names), s.Messages, s.CompactedKeys, s.Deletes, s.Positions, s.Keyless, retention, compaction, advice));
+            }
+        }
+
+        return new TopicAuditReport(topics);
+    }
+
+    private static bool IsDeleteWithBeforeImage(SourceMessage message, IMessageDecoder decoder)
+    {
+        try
+        {
+            var change = decoder.Decode(message);
+            return change.Op == ChangeOp.Delete && change.Before is { } before && before.Count > 0;
+        }
+        catch (DecodeException)
+        {
+            // An undecodable message is the runtime's dead letter, not this audit's finding.
+            return false;
+        }
+    }
+
+    private static async Task<(string Retention, string Compaction, IReadOnlyList<string> Advice)> SettingsAsync(ITopicLog log, string topic, CancellationToken cancellationToken)
+    {
+        if (log is not ITopicPolicyReader reader)
+        {
+            return ("none (a changelog file)", "by `sync erase` only (in place)", ["a changelog file keeps every line until `sync erase` blanks an erased key's lines; copies of the file are outside its reach"]);
+        }
+
+        TopicPolicies policies;
+        try
+        {
+            policies = await reader.ReadPoliciesAsync(topic, cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException or Engine.Sources.File.SourceException or TaskCanceledException)
+        {
+            return ("unknown", "unknown", [$"the topic's settings could not be read through the admin API ({e.Message})"]);
+        }
+
+        var advice = new List<string>();
+        string retention;
+        if (policies.RetentionMinutes is not { } minutes)
+        {
+            retention = "broker default";
+            advice.Add("retention comes from the broker default (defaultRetentionTimeInMinutes, 0 unless changed): set it on the namespace so that how long erased data stays in the raw backlog is known and written down");
+        }
+        else
+        {
+            var size = policies.RetentionSizeMb switch { < 0 => "unlimited size", 0 => "no size", var mb => $"{mb} MB" };
+            retention = minutes switch
+            {
+                < 0 => $"unlimited time, {size} ({policies.RetentionSetOn})",
+                _ => $"{minutes} min, {size} ({policies.RetentionSetOn})",
+            };
+            if (minutes < 0 || policies.RetentionSizeMb < 0)
+            {
+                advice.Add("retention is unlimited: an erased subject stays in the raw backlog until the topic is truncated (`sync erase --purge-backlog`) or deleted; set a finite retention, for example 7 days (10080 minutes)");
+            }
+            else if (minutes > 0)
+            {
+                advice.Add(string.Create(CultureInfo.InvariantCulture, $"raw messages, erased ones included, stay up to {minutes} minutes after their ledger closes: state this delay in your erasure policy"));
+            }
+        }
+
+        string compaction;
+        if (policies.CompactionThresholdBytes is not { } threshold)
+        {
+            compaction = "broker default";
+            advice.Add("automatic compaction comes from the broker default (brokerServiceCompactionThresholdInBytes, 0 = off unless changed): set a threshold so that superseded data leaves the compacted view without waiting for `sync erase`");
+        }
+        else if (threshold == 0)
+        {
+            compaction = $"off ({policies.CompactionThresholdSetOn})";
+            advice.Add("automatic compaction is off: superseded rows and delete events stay in the compacted view until compaction is triggered (`sync erase` does so for the topics it erases from); set a threshold, for example 100 MB");
+        }
+        else
+        {
+            compaction = string.Create(CultureInfo.InvariantCulture, $"at {threshold} bytes of backlog ({policies.CompactionThresholdSetOn})");
+        }
+
+        return (retention, compaction, advice);
+    }
+
+    private sealed class Stats
+    {
+        public long Messages { get; set; }
+
+        public long Keyless { get; set; }
+
+        public long CompactedKeys { get; set; }
+
+        public long Deletes { get; set; }
+
+        public List<string> Positions { get; } = [];
+    }
+}
