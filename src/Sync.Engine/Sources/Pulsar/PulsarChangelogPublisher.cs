@@ -15,15 +15,15 @@ public sealed class PulsarChangelogPublisher : IChangelogPublisher
 
     private readonly PulsarSourceOptions _options;
     private readonly string _sourceName;
-    private readonly Dictionary<string, IPulsarProducer> _producers = new(StringComparer.Ordinal);
+    private readonly PulsarTopicProducers _producers;
     private readonly Queue<Task<MessageId>> _outstanding = new();
-    private PulsarClient? _client;
 
     public PulsarChangelogPublisher(string sourceName, PulsarSourceOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         _sourceName = sourceName;
         _options = options;
+        _producers = new PulsarTopicProducers(options);
     }
 
     public string? Check(SourceMessage message)
@@ -46,12 +46,7 @@ public sealed class PulsarChangelogPublisher : IChangelogPublisher
     public async ValueTask PublishAsync(SourceMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (!_producers.TryGetValue(message.Topic, out var producer))
-        {
-            _client ??= PulsarConnections.Client(_options);
-            producer = await Wrap(() => _client.CreateProducerAsync(new ProducerOptions { Topic = message.Topic }, cancellationToken), message.Topic);
-            _producers[message.Topic] = producer;
-        }
+        var producer = await Wrap(() => _producers.GetAsync(message.Topic, cancellationToken).AsTask(), message.Topic);
 
         var outgoing = new OutgoingMessage
         {
@@ -94,16 +89,6 @@ public sealed class PulsarChangelogPublisher : IChangelogPublisher
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var producer in _producers.Values)
-        {
-            await producer.DisposeAsync();
-        }
-
-        _producers.Clear();
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-            _client = null;
-        }
+        await _producers.DisposeAsync();
     }
 }

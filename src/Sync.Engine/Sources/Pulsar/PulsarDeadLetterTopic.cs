@@ -27,14 +27,14 @@ public sealed class PulsarDeadLetterTopic : IDeadLetterTarget
     private readonly string _materializer;
     private readonly TimeProvider _time;
     private readonly List<(string Topic, OutgoingMessage Letter)> _pending = [];
-    private readonly Dictionary<string, IPulsarProducer> _producers = new(StringComparer.Ordinal);
-    private PulsarClient? _client;
+    private readonly PulsarTopicProducers _producers;
 
     public PulsarDeadLetterTopic(string sourceName, PulsarSourceOptions options, string materializer, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _sourceName = sourceName;
         _options = options;
+        _producers = new PulsarTopicProducers(options);
         _materializer = materializer;
         _time = time ?? TimeProvider.System;
     }
@@ -150,44 +150,25 @@ public sealed class PulsarDeadLetterTopic : IDeadLetterTarget
         Task.Run(() => FlushAsync(CancellationToken.None).AsTask()).GetAwaiter().GetResult();
     }
 
-    private async ValueTask<IPulsarProducer> ProducerAsync(string topic, CancellationToken cancellationToken)
-    {
-        if (_producers.TryGetValue(topic, out var producer))
+    private ValueTask<IPulsarProducer> ProducerAsync(string topic, CancellationToken cancellationToken) =>
+        _producers.GetAsync(topic, cancellationToken, async client =>
         {
-            return producer;
-        }
-
-        _client ??= PulsarConnections.Client(_options);
-        await using (await _client.SubscribeAsync(
-            new ConsumerOptions
+            await using (await client.SubscribeAsync(
+                new ConsumerOptions
+                {
+                    Topic = topic,
+                    SubscriptionName = ReplaySubscription(_materializer),
+                    SubscriptionType = SubscriptionType.Failover,
+                    InitialPosition = SubscriptionInitialPosition.Earliest,
+                    ReceiverQueueSize = 1,
+                },
+                cancellationToken))
             {
-                Topic = topic,
-                SubscriptionName = ReplaySubscription(_materializer),
-                SubscriptionType = SubscriptionType.Failover,
-                InitialPosition = SubscriptionInitialPosition.Earliest,
-                ReceiverQueueSize = 1,
-            },
-            cancellationToken))
-        {
-        }
-
-        producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = topic }, cancellationToken);
-        _producers[topic] = producer;
-        return producer;
-    }
+            }
+        });
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var producer in _producers.Values)
-        {
-            await producer.DisposeAsync();
-        }
-
-        _producers.Clear();
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-            _client = null;
-        }
+        await _producers.DisposeAsync();
     }
 }

@@ -27,8 +27,7 @@ public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolic
     private readonly string _sourceName;
     private readonly PulsarSourceOptions _options;
     private readonly TimeProvider _time;
-    private readonly Dictionary<string, IPulsarProducer> _producers = new(StringComparer.Ordinal);
-    private PulsarClient? _client;
+    private readonly PulsarTopicProducers _producers;
     private PulsarAdminClient? _admin;
     private string? _retentionNote;
 
@@ -37,10 +36,11 @@ public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolic
         ArgumentNullException.ThrowIfNull(options);
         _sourceName = sourceName;
         _options = options;
+        _producers = new PulsarTopicProducers(options);
         _time = time ?? TimeProvider.System;
     }
 
-    private PulsarClient Client => _client ??= PulsarConnections.Client(_options);
+    private PulsarClient Client => _producers.Client;
 
     private PulsarAdminClient Admin => _admin ??= PulsarConnections.Admin(_sourceName, _options, "reading the topics for erasure and status");
 
@@ -200,11 +200,7 @@ public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolic
             EventTimeMs = (ulong)_time.GetUtcNow().ToUnixTimeMilliseconds(),
             Properties = properties.Count == 0 ? null : properties,
         };
-        if (!_producers.TryGetValue(topic, out var producer))
-        {
-            producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic }, cancellationToken);
-            _producers[topic] = producer;
-        }
+        var producer = await _producers.GetAsync(topic, cancellationToken);
 
         return PulsarConnections.Position(await producer.SendAsync(tombstone, cancellationToken));
     }
@@ -396,17 +392,7 @@ public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolic
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var producer in _producers.Values)
-        {
-            await producer.DisposeAsync();
-        }
-
-        _producers.Clear();
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-            _client = null;
-        }
+        await _producers.DisposeAsync();
 
         _admin?.Dispose();
         _admin = null;
