@@ -6,7 +6,10 @@ namespace Sync.Compliance.Ledger;
 
 /// <summary>Suppresses the changes of erased subjects in one materializer: each change's subject
 /// values (the key column or the row column each subject is bound to) are hashed and looked up in
-/// a snapshot of the ledger, reloaded every <see cref="ErasureOptions.RefreshInterval"/>.</summary>
+/// a snapshot of the ledger. The snapshot is reloaded as soon as the ledger's files change (looked
+/// at every <see cref="ChangeCheckInterval"/>), so that a change read after an erase recorded its
+/// subject is suppressed even when its row was already deleted and the sink holds no erasure
+/// marker for it; and at the latest every <see cref="ErasureOptions.RefreshInterval"/>.</summary>
 public sealed class LedgerSuppressionFilter : ISuppressionFilter
 {
     private readonly string _ledgerPath;
@@ -16,6 +19,11 @@ public sealed class LedgerSuppressionFilter : ISuppressionFilter
     private readonly TimeProvider _time;
     private HashSet<(string Subject, string KeyHash)> _suppressed = [];
     private DateTimeOffset _loadedAt = DateTimeOffset.MinValue;
+    private DateTimeOffset _checkedAt = DateTimeOffset.MinValue;
+    private (DateTime, long, DateTime, long) _files;
+
+    /// <summary>How often the ledger's files are looked at for a change (two file stats).</summary>
+    public static TimeSpan ChangeCheckInterval { get; } = TimeSpan.FromMilliseconds(20);
 
     public LedgerSuppressionFilter(string ledgerPath, SubjectHasher hasher, IEnumerable<(string Subject, SubjectBinding Binding)> bindings, TimeSpan refresh, TimeProvider? time = null)
     {
@@ -62,17 +70,35 @@ public sealed class LedgerSuppressionFilter : ISuppressionFilter
     private void Refresh()
     {
         var now = _time.GetUtcNow();
-        if (now - _loadedAt < _refresh)
+        if (now - _checkedAt < ChangeCheckInterval)
         {
             return;
         }
 
+        _checkedAt = now;
+        // The ledger is SQLite in WAL mode: a commit appends to the -wal file, a checkpoint rewrites
+        // the database file, so their sizes and times change with every erase recorded.
+        var files = (Stamp(_ledgerPath), Length(_ledgerPath), Stamp(_ledgerPath + "-wal"), Length(_ledgerPath + "-wal"));
+        if (files == _files && now - _loadedAt < _refresh)
+        {
+            return;
+        }
+
+        _files = files;
         _loadedAt = now;
         if (File.Exists(_ledgerPath))
         {
             using var ledger = SuppressionLedger.Open(_ledgerPath, readOnly: true);
             _suppressed = ledger.Suppressed();
         }
+    }
+
+    private static DateTime Stamp(string path) => File.GetLastWriteTimeUtc(path);
+
+    private static long Length(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? info.Length : -1;
     }
 }
 

@@ -15,7 +15,7 @@ public sealed class ErasureOptions : IValidatable
     [Description("The suppression ledger, a SQLite file. Default `sync-ledger.db` next to the config.")]
     public string? Ledger { get; set; }
 
-    [Description("How often a running materializer reloads the ledger, so that an erase during a run sticks.")]
+    [Description("Longest time a running materializer keeps its copy of the ledger; a change of the ledger file is noticed within 20 ms anyway.")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     [Description("Longest wait for a topic's compaction.")]
