@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Sync.Cli.Commands;
 
 namespace Sync.Cli;
@@ -36,7 +37,28 @@ public static class SyncCli
             return ExitCodes.Usage;
         }
 
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+        // The first SIGINT or SIGTERM stops reading: a batch already read is still applied,
+        // checkpointed and acknowledged, however long its sink takes. A second one exits at once,
+        // which is still safe: the checkpoint lives with the data.
+        using var stop = new CancellationTokenSource();
+        var signals = 0;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.Increment(ref signals) == 1)
+            {
+                error.WriteLine("stopping after the batch in hand; signal again to exit at once");
+                stop.Cancel();
+            }
+            else
+            {
+                Environment.Exit(130);
+            }
+        }
+
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null }, stop.Token);
     }
 }
 

@@ -26,6 +26,7 @@ public sealed class FollowTests : IDisposable
 
         using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
         await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM users") == 1);
         File.AppendAllText(changelog, Line(2, "c", "b", 11) + Line(1, "u", "a2", 12));
         await Poll.UntilAsync(() => SqliteTables.Rows(database, "users").Contains("id=1|name=a2"));
@@ -40,6 +41,47 @@ public sealed class FollowTests : IDisposable
         Assert.Equal(0, process.ExitCode);
         Assert.Equal(["id=1|name=a2", "id=2|name=b"], SqliteTables.Rows(database, "users"));
         Assert.Matches(@"users\s+local/users\s+3\s+", await output);
+        Assert.Contains("stopping after the batch in hand", await error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_second_signal_exits_at_once_while_the_first_waits_for_the_batch_in_hand()
+    {
+        await using var elasticsearch = Sync.Testing.Elasticsearch.FakeElasticsearch.Start();
+        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
+            sinks:
+              search: {"{"} type: elasticsearch, urls: ['{elasticsearch.Url}'] {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: search, table: users, linger: 0ms {"}"}
+            """);
+
+        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        var error = process.StandardError.ReadToEndAsync();
+        await Poll.UntilAsync(() => elasticsearch.BulkSizes.Count == 1);
+
+        // The next batch's _bulk request hangs: the run holds a batch it cannot finish.
+        elasticsearch.Faults.DelayNextResponses(TimeSpan.FromMinutes(5), count: 10);
+        File.AppendAllText(changelog, Line(2, "c", "b", 11));
+        await Poll.UntilAsync(() => elasticsearch.Faults.Fired("delay") > 0);
+
+        await SignalAsync(process, "-TERM");
+        await Task.Delay(500);
+        Assert.False(process.HasExited, "the first signal must wait for the batch in hand");
+        await SignalAsync(process, "-INT");
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(130, process.ExitCode);
+        Assert.Contains("stopping after the batch in hand; signal again to exit at once", await error, StringComparison.Ordinal);
+    }
+
+    private static async Task SignalAsync(System.Diagnostics.Process process, string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill!.WaitForExitAsync();
     }
 
     private static string Line(int id, string op, string name, int lsn) =>
