@@ -43,6 +43,13 @@ public sealed record CampaignOptions
     /// <summary>Chance that a fault is injected between two kills. Default 0.7.</summary>
     public double FaultChance { get; init; } = 0.7;
 
+    /// <summary>Faults to inject in this order, one between each two kills, instead of random
+    /// ones; faults whose restart command is missing are left out. Default null (random).</summary>
+    public IReadOnlyList<string>? FaultPlan { get; init; }
+
+    /// <summary>Overload only: how long the steady stream runs before the burst. Default 10 s.</summary>
+    public TimeSpan SteadyTime { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Longest wait, after the last kill, for every sink to match the model. Default 3 min.</summary>
     public TimeSpan CatchUpTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
@@ -62,6 +69,7 @@ public sealed record CampaignResult(
     int DeadLetters,
     int Samples,
     string FaultBreakdown,
+    IReadOnlyDictionary<string, int> FiredByFault,
     IReadOnlyList<SinkComparison> Sinks,
     IReadOnlyList<string> RegressedExamples,
     TimeSpan Elapsed)
@@ -86,20 +94,29 @@ public sealed class Campaign(CampaignOptions options)
     {
         var clock = Stopwatch.StartNew();
         var random = new Random(options.Seed);
-        await using var environment = await CampaignEnvironment.StartAsync(options, random);
+        await using var environment = await CampaignEnvironment.StartAsync(options);
         var history = new VersionHistory();
         var injector = new FaultInjector(environment.Broker, environment.Elasticsearch, environment.Subscriptions, options.PostgresRestart, options.RedisRestart, _log);
         using var stopPublishing = new CancellationTokenSource();
         var publishing = environment.Publisher.PublishAtRateAsync(options.Rate, stopPublishing.Token);
         var fault = Task.CompletedTask;
         var kills = 0;
+        var plan = options.FaultPlan?.Where(injector.Names.Contains).ToList();
         try
         {
             environment.StartSync();
             for (var i = 0; i < options.Kills && !cancellationToken.IsCancellationRequested; i++)
             {
                 var upTime = options.MinUpTime + ((options.MaxUpTime - options.MinUpTime) * random.NextDouble());
-                if (fault.IsCompleted && random.NextDouble() < options.FaultChance)
+                if (plan is not null)
+                {
+                    if (i < plan.Count)
+                    {
+                        await fault;
+                        fault = injector.InjectAsync(plan[i]);
+                    }
+                }
+                else if (fault.IsCompleted && random.NextDouble() < options.FaultChance)
                 {
                     await fault;
                     fault = injector.InjectAsync(injector.Names[random.Next(injector.Names.Count)]);
@@ -136,6 +153,7 @@ public sealed class Campaign(CampaignOptions options)
             environment.DeadLetters(),
             history.Samples,
             injector.Breakdown,
+            injector.FiredByFault,
             comparisons,
             [.. history.Examples],
             clock.Elapsed);
@@ -198,9 +216,10 @@ public sealed class Campaign(CampaignOptions options)
 
         public SyncRun Sync => _sync ?? throw new InvalidOperationException("sync run was not started");
 
-        public static async Task<CampaignEnvironment> StartAsync(CampaignOptions options, Random random)
+        public static async Task<CampaignEnvironment> StartAsync(CampaignOptions options)
         {
-            var run = string.Create(CultureInfo.InvariantCulture, $"{options.Seed}_{random.Next(1_000_000):000000}_{Environment.ProcessId % 1000}");
+            // Unique per run, never from the seed: two runs with one seed must not share tables and keys.
+            var run = string.Create(CultureInfo.InvariantCulture, $"{options.Seed}_{Guid.NewGuid():N}")[..16];
             var broker = FakePulsarBroker.Start();
             var elasticsearch = FakeElasticsearch.Start();
             var tenants = ChangelogGenerator.DefaultTenants(run);

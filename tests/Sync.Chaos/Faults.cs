@@ -31,6 +31,8 @@ public sealed class FaultInjector(
 
     public int Fired => _fired.Values.Sum();
 
+    public IReadOnlyDictionary<string, int> FiredByFault => new Dictionary<string, int>(_fired, StringComparer.Ordinal);
+
     /// <summary>Fired counts by fault, and faults armed that never fired (e.g. sync was down).</summary>
     public string Breakdown => string.Join(", ", Names.Select(n => $"{n} {_fired.GetValueOrDefault(n)}" + (_missed.GetValueOrDefault(n) > 0 ? $" (+{_missed[n]} armed, not fired)" : "")));
 

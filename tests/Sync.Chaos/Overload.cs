@@ -21,8 +21,7 @@ public sealed class Overload(CampaignOptions options, TimeSpan burst)
 {
     public async Task<OverloadResult> RunAsync()
     {
-        var random = new Random(options.Seed);
-        await using var environment = await Campaign.CampaignEnvironment.StartAsync(options, random);
+        await using var environment = await Campaign.CampaignEnvironment.StartAsync(options);
         environment.StartSync();
         long peak = 0;
         using var stopSampling = new CancellationTokenSource();
@@ -36,7 +35,7 @@ public sealed class Overload(CampaignOptions options, TimeSpan burst)
         });
 
         // Steady state first: the steady stream for a while, caught up.
-        using (var steady = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        using (var steady = new CancellationTokenSource(options.SteadyTime))
         {
             await environment.Publisher.PublishAtRateAsync(options.Rate, steady.Token);
         }

@@ -49,7 +49,7 @@ string? Setting(string name, string variable) =>
 var seed = Number("--seed", 1);
 if (settings.ContainsKey("--fuzz"))
 {
-    var fuzz = FuzzCampaign.Run(Number("--fuzz", 10_000), seed, Console.Out);
+    var fuzz = FuzzCampaign.Run(Number("--fuzz", 100_000), seed, Console.Out);
     Console.WriteLine(fuzz.FigureLine);
     return fuzz.Passed ? 0 : 1;
 }
