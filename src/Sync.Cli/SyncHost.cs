@@ -48,6 +48,7 @@ internal static class SyncHost
             })
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
+        WarnAboutInsecureTransport(config, loggerFactory.CreateLogger("Sync.Security"));
         var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name));
         IReadOnlyList<MaterializerOutcome> outcomes;
         try
@@ -79,5 +80,23 @@ internal static class SyncHost
         }
 
         return failed.Count > 0 ? ExitCodes.Failure : ExitCodes.Ok;
+    }
+
+    /// <summary>Every setting that turns a certificate check or encryption off is logged as a
+    /// warning at each start: allowed, never silent.</summary>
+    private static void WarnAboutInsecureTransport(SyncConfig config, ILogger logger)
+    {
+        var components = config.Sources.Values.Select(c => ($"sources.{c.Name}", c.Options))
+            .Concat(config.Sinks.Values.Select(c => ($"sinks.{c.Name}", c.Options)));
+        foreach (var (path, options) in components)
+        {
+            if (options is IReportsInsecureTransport transport)
+            {
+                foreach (var warning in transport.InsecureTransport(path))
+                {
+                    logger.LogWarning("Insecure transport: {Warning}", warning);
+                }
+            }
+        }
     }
 }
