@@ -72,12 +72,45 @@ public sealed class Publisher : IAsyncDisposable
         }
     }
 
-    /// <summary>Publishes <paramref name="count"/> messages as fast as the broker confirms them.</summary>
-    public async Task PublishBurstAsync(int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes at <paramref name="ratePerSecond"/> for as long as <paramref name="cancellationToken"/>
+    /// allows, keeping up to 512 sends in flight: the producer fixes each message's place on its
+    /// topic when the send is issued, so order holds. For overload only: a refused send fails the
+    /// burst instead of being sent again (no send faults are armed then).
+    /// </summary>
+    public async Task PublishPipelinedAsync(int ratePerSecond, CancellationToken cancellationToken)
     {
-        for (var i = 0; i < count && !cancellationToken.IsCancellationRequested; i++)
+        var clock = Stopwatch.StartNew();
+        long sent = 0;
+        var inFlight = new Queue<(ChangelogMessage Message, ValueTask<MessageId> Receipt)>();
+        while (!cancellationToken.IsCancellationRequested)
         {
-            await SendAsync(_generator.Next());
+            var due = (long)(clock.Elapsed.TotalSeconds * ratePerSecond);
+            while (sent < due && !cancellationToken.IsCancellationRequested)
+            {
+                var message = _generator.Next();
+                inFlight.Enqueue((message, _producers[message.Source.Topic].SendAsync(message.Message, CancellationToken.None)));
+                sent++;
+                if (inFlight.Count >= 512)
+                {
+                    await SettleAsync(inFlight, 256);
+                }
+            }
+
+            await SettleAsync(inFlight, 0);
+            await Task.Delay(1, CancellationToken.None);
+        }
+
+        await SettleAsync(inFlight, 0);
+    }
+
+    private async Task SettleAsync(Queue<(ChangelogMessage Message, ValueTask<MessageId> Receipt)> inFlight, int keep)
+    {
+        while (inFlight.Count > keep)
+        {
+            var (message, receipt) = inFlight.Dequeue();
+            await receipt;
+            _model.Apply(message);
         }
     }
 
