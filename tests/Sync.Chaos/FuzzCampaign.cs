@@ -86,6 +86,7 @@ public sealed class FuzzCampaign
     {
         Action parse;
         string what;
+        byte[] input;
         switch (target)
         {
             case 0:
@@ -94,16 +95,19 @@ public sealed class FuzzCampaign
                 var mutatedKey = _random.Next(4) == 0 ? new MessageKey(Encoding.UTF8.GetString(Mutate(Encoding.UTF8.GetBytes(key.Text ?? "{}"))), _random.Next(2) == 0) : key;
                 var decoder = _random.Next(3) switch { 0 => _debezium, 1 => _debeziumKeyed, _ => _json };
                 what = "decoder";
+                input = mutated;
                 parse = () => decoder.Decode(Message(mutated, mutatedKey));
                 break;
             case 1:
                 var line = Mutate(_lines[_random.Next(_lines.Count)]);
                 what = "changelog line";
+                input = line;
                 parse = () => _debezium.Decode(ChangelogLineParser.Parse(line, new StreamPosition(1, 1), out _));
                 break;
             case 2:
                 var frame = MutateFrame(_frames[_random.Next(_frames.Count)]);
                 what = "pulsar frame";
+                input = frame;
                 parse = () => ParseFrame(frame);
                 break;
             default:
@@ -111,6 +115,7 @@ public sealed class FuzzCampaign
                 _random.NextBytes(noise);
                 var kind = _random.Next(3);
                 what = kind switch { 0 => "random decoder input", 1 => "random changelog line", _ => "random frame" };
+                input = noise;
                 parse = kind switch
                 {
                     0 => () => _debezium.Decode(Message(noise, MessageKey.FromBytesAsBase64(noise))),
@@ -120,10 +125,10 @@ public sealed class FuzzCampaign
                 break;
         }
 
-        Exercise(what, parse);
+        Exercise(what, parse, input);
     }
 
-    private void Exercise(string what, Action parse)
+    private void Exercise(string what, Action parse, byte[] input)
     {
         Exception? failure = null;
         long allocated = 0;
@@ -162,7 +167,8 @@ public sealed class FuzzCampaign
         }
 
         _crashes++;
-        Note($"crash: {what}: {failure.GetType().Name}: {failure.Message}");
+        // The input itself, so that a crash can be replayed in a unit test.
+        Note($"crash: {what}: {failure.GetType().Name}: {failure.Message} (input, base64: {Convert.ToBase64String(input.AsSpan(0, Math.Min(input.Length, 2048)))})");
     }
 
     private void Note(string example)
