@@ -26,6 +26,11 @@ public sealed record CampaignOptions
     /// <summary>Shell command that restarts PostgreSQL; null leaves that fault out.</summary>
     public string? PostgresRestart { get; init; }
 
+    /// <summary>Shell command that crashes PostgreSQL and starts it again (an immediate shutdown:
+    /// recovery from the WAL on start); null leaves that fault out. Only meaningful on a server
+    /// with durable commits (fsync and synchronous_commit on).</summary>
+    public string? PostgresCrash { get; init; }
+
     /// <summary>Shell command that restarts Redis; null leaves that fault out.</summary>
     public string? RedisRestart { get; init; }
 
@@ -96,7 +101,7 @@ public sealed class Campaign(CampaignOptions options)
         var random = new Random(options.Seed);
         await using var environment = await CampaignEnvironment.StartAsync(options);
         var history = new VersionHistory();
-        var injector = new FaultInjector(environment.Broker, environment.Elasticsearch, environment.Subscriptions, options.PostgresRestart, options.RedisRestart, _log);
+        var injector = new FaultInjector(environment.Broker, environment.Elasticsearch, environment.Subscriptions, options.PostgresRestart, options.RedisRestart, options.PostgresCrash, _log);
         using var stopPublishing = new CancellationTokenSource();
         var publishing = environment.Publisher.PublishAtRateAsync(options.Rate, stopPublishing.Token);
         var fault = Task.CompletedTask;

@@ -15,6 +15,7 @@ public sealed class FaultInjector(
     IReadOnlyList<(string Topic, string Subscription)> subscriptions,
     string? postgresRestart,
     string? redisRestart,
+    string? postgresCrash,
     TextWriter log)
 {
     private readonly Dictionary<string, int> _fired = new(StringComparer.Ordinal);
@@ -27,6 +28,7 @@ public sealed class FaultInjector(
         "broker-delayed-responses", "broker-down", "es-429", "es-503-items", "es-slow",
         .. postgresRestart is null ? Array.Empty<string>() : ["postgres-restart"],
         .. redisRestart is null ? Array.Empty<string>() : ["redis-restart"],
+        .. postgresCrash is null ? Array.Empty<string>() : ["postgres-crash"],
     ];
 
     public int Fired => _fired.Values.Sum();
@@ -51,6 +53,7 @@ public sealed class FaultInjector(
             "es-slow" => await ArmAsync(() => elasticsearch.Faults.DelayNextResponses(TimeSpan.FromSeconds(1.5), 3), () => elasticsearch.Faults.Fired("delay"), elasticsearch.Faults.Clear),
             "postgres-restart" => await RunAsync(postgresRestart!),
             "redis-restart" => await RunAsync(redisRestart!),
+            "postgres-crash" => await RunAsync(postgresCrash!),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown fault"),
         };
         var counts = fired ? _fired : _missed;

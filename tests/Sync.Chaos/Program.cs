@@ -6,10 +6,11 @@ using Sync.Chaos;
 //   --overload       a 10x burst over the campaign rate: peak RSS, time to catch up, nothing dropped
 //   --fuzz N         N random and mutated inputs to every parser: crashes, hangs, rejections
 // PostgreSQL and Redis come from --postgres/--redis or SYNC_TEST_POSTGRES/SYNC_TEST_REDIS; the
-// restart faults from --postgres-restart/--redis-restart or SYNC_TEST_POSTGRES_RESTART/SYNC_TEST_REDIS_RESTART.
+// restart faults from --postgres-restart/--redis-restart or SYNC_TEST_POSTGRES_RESTART/SYNC_TEST_REDIS_RESTART,
+// the PostgreSQL crash fault from --postgres-crash or SYNC_TEST_POSTGRES_CRASH (scripts/chaos.sh sets it).
 var settings = new Dictionary<string, string>(StringComparer.Ordinal);
 var flags = new HashSet<string>(StringComparer.Ordinal);
-string[] valued = ["--kills", "--seed", "--postgres", "--redis", "--postgres-restart", "--redis-restart", "--rate", "--work", "--fuzz", "--burst-seconds", "--catch-up-timeout"];
+string[] valued = ["--kills", "--seed", "--postgres", "--redis", "--postgres-restart", "--redis-restart", "--postgres-crash", "--rate", "--work", "--fuzz", "--burst-seconds", "--catch-up-timeout"];
 for (var i = 0; i < args.Length; i++)
 {
     if (valued.Contains(args[i]) && i + 1 < args.Length)
@@ -22,7 +23,7 @@ for (var i = 0; i < args.Length; i++)
     }
     else
     {
-        Console.Error.WriteLine($"chaos: unknown argument '{args[i]}'. Usage: Sync.Chaos [--kills N] [--seed S] [--rate R] [--overload [--burst-seconds S]] [--fuzz N] [--postgres CS] [--redis HOST:PORT] [--postgres-restart CMD] [--redis-restart CMD] [--work DIR] [--catch-up-timeout SECONDS]");
+        Console.Error.WriteLine($"chaos: unknown argument '{args[i]}'. Usage: Sync.Chaos [--kills N] [--seed S] [--rate R] [--overload [--burst-seconds S]] [--fuzz N] [--postgres CS] [--redis HOST:PORT] [--postgres-restart CMD] [--redis-restart CMD] [--postgres-crash CMD] [--work DIR] [--catch-up-timeout SECONDS]");
         return 2;
     }
 }
@@ -73,6 +74,7 @@ var options = new CampaignOptions
     Rate = Number("--rate", 300),
     PostgresRestart = Setting("--postgres-restart", "SYNC_TEST_POSTGRES_RESTART"),
     RedisRestart = Setting("--redis-restart", "SYNC_TEST_REDIS_RESTART"),
+    PostgresCrash = Setting("--postgres-crash", "SYNC_TEST_POSTGRES_CRASH"),
     CatchUpTimeout = TimeSpan.FromSeconds(Number("--catch-up-timeout", 180)),
     Log = Console.Out,
 };
