@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Pulsar;
 
@@ -71,6 +72,7 @@ public sealed record CampaignResult(
     int Duplicated,
     long Published,
     int UnplannedExits,
+    IReadOnlyDictionary<string, int> ExitReasons,
     int DeadLetters,
     int Samples,
     string FaultBreakdown,
@@ -155,6 +157,7 @@ public sealed class Campaign(CampaignOptions options)
             comparisons.Sum(c => c.Duplicated),
             environment.Model.Published,
             environment.UnplannedExits,
+            environment.ExitReasons,
             environment.DeadLetters(),
             history.Samples,
             injector.Breakdown,
@@ -235,7 +238,34 @@ public sealed class Campaign(CampaignOptions options)
             return new CampaignEnvironment(options, broker, elasticsearch, publisher, model, run, tenants);
         }
 
-        public void StartSync() => _sync = SyncRun.Start(_options.CliAssembly, _config, _syncLog);
+        /// <summary>The error lines sync printed before it ended on its own, with names, ports and
+        /// positions replaced by placeholders so that alike reasons count together.</summary>
+        public IReadOnlyDictionary<string, int> ExitReasons => _exitReasons;
+
+        private readonly Dictionary<string, int> _exitReasons = new(StringComparer.Ordinal);
+        private long _logLength;
+
+        public void StartSync()
+        {
+            _logLength = File.Exists(_syncLog) ? new FileInfo(_syncLog).Length : 0;
+            _sync = SyncRun.Start(_options.CliAssembly, _config, _syncLog);
+        }
+
+        private void NoteExitReason()
+        {
+            using var log = new FileStream(_syncLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            log.Seek(_logLength, SeekOrigin.Begin);
+            using var reader = new StreamReader(log);
+            var reasons = reader.ReadToEnd().Split('\n')
+                .Where(l => l.StartsWith("error:", StringComparison.Ordinal))
+                .Select(l => Regex.Replace(Regex.Replace(l, "to_(postgres|redis|elasticsearch)", "M"), "[0-9]+", "N"))
+                .Distinct()
+                .DefaultIfEmpty("(no error line)");
+            foreach (var reason in reasons)
+            {
+                _exitReasons[reason] = _exitReasons.GetValueOrDefault(reason) + 1;
+            }
+        }
 
         /// <summary>Lets sync run for <paramref name="time"/>, starting it again whenever it ends on its own.</summary>
         public async Task KeepRunningAsync(TimeSpan time, CancellationToken cancellationToken)
@@ -246,6 +276,7 @@ public sealed class Campaign(CampaignOptions options)
                 if (Sync.HasExited)
                 {
                     UnplannedExits++;
+                    NoteExitReason();
                     _options.Log.WriteLine($"sync run exited on its own with {Sync.ExitCode}; starting it again (log: {_syncLog})");
                     Sync.Dispose();
                     StartSync();

@@ -96,6 +96,11 @@ if (options.PostgresRestart is null || options.RedisRestart is null)
 var result = await new Campaign(options).RunAsync();
 Console.WriteLine($"published {result.Published} changes in {result.Elapsed:hh\\:mm\\:ss}; {result.Samples} sink samples; sync exited on its own {result.UnplannedExits} times; dead letters {result.DeadLetters}");
 Console.WriteLine($"faults fired: {result.FaultBreakdown}");
+foreach (var (reason, count) in result.ExitReasons.OrderByDescending(r => r.Value))
+{
+    Console.WriteLine($"sync ended on its own {count} times with: {reason}");
+}
+
 foreach (var sink in result.Sinks)
 {
     Console.WriteLine($"{sink.Sink}: {sink.Expected} rows expected, lost {sink.Lost}, duplicated {sink.Duplicated}{string.Concat(sink.Examples.Select(e => $"\n  {e}"))}");
