@@ -3,6 +3,10 @@
 # It installs the Debian packages when missing, starts both servers on free loopback ports with
 # their data under WORKDIR, and exports SYNC_TEST_POSTGRES (an Npgsql connection string) and
 # SYNC_TEST_REDIS (host:port). stop_services stops them. Returns non-zero with a message on failure.
+# It also exports SYNC_TEST_POSTGRES_RESTART and SYNC_TEST_REDIS_RESTART, shell commands that restart
+# each server in place with the same settings and data (used by the chaos campaign): PostgreSQL
+# with a fast shutdown (pg_ctl -m fast restart), Redis gracefully (SHUTDOWN SAVE writes its data
+# to dump.rdb, which the new server loads).
 
 services_log() { echo "services: $*" >&2; }
 
@@ -40,11 +44,18 @@ start_services() {
     cat "$SERVICES_DIR/pg.log" >&2; services_log "postgres did not start"; return 1
   fi
   redis_port=$(services_free_port)
-  if ! redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-      --pidfile "$SERVICES_DIR/redis.pid" --dir "$SERVICES_DIR" --logfile "$SERVICES_DIR/redis.log" >/dev/null; then
+  local redis_start="redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+--pidfile '$SERVICES_DIR/redis.pid' --dir '$SERVICES_DIR' --logfile '$SERVICES_DIR/redis.log' >/dev/null"
+  local redis_wait="for _ in \$(seq 50); do redis-cli -p $redis_port ping >/dev/null 2>&1 && break; sleep 0.1; done"
+  if ! eval "$redis_start"; then
     services_log "redis did not start"; return 1
   fi
-  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  eval "$redis_wait"
+  local pg_runner=""
+  [[ $(id -u) -eq 0 ]] && pg_runner="runuser -u postgres -- "
+  export SYNC_TEST_POSTGRES_RESTART="${pg_runner}'$SERVICES_PGBIN/pg_ctl' -D '$pg_dir' -w -m fast -l '$SERVICES_DIR/pg.log' restart >/dev/null"
+  export SYNC_TEST_REDIS_RESTART="redis-cli -p $redis_port shutdown save >/dev/null 2>&1; \
+for _ in \$(seq 100); do redis-cli -p $redis_port ping >/dev/null 2>&1 || break; sleep 0.05; done; $redis_start && $redis_wait"
   export SYNC_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres"
   export SYNC_TEST_REDIS="127.0.0.1:$redis_port"
   services_log "postgres on 127.0.0.1:$pg_port, redis on 127.0.0.1:$redis_port"

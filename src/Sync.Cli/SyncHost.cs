@@ -66,6 +66,7 @@ internal static class SyncHost
 
         using var loggerFactory = Logging(logLevel);
 
+        WarnAboutInsecureTransport(config, loggerFactory.CreateLogger("Sync.Security"));
         using var metrics = new SyncMetrics();
         await using var metricsServer = metricsPort is { } port ? await StartMetricsAsync(port, metrics, error) : null;
         if (metricsPort is not null && metricsServer is null)
@@ -121,5 +122,23 @@ internal static class SyncHost
         }
 
         return failed.Count > 0 ? ExitCodes.Failure : ExitCodes.Ok;
+    }
+
+    /// <summary>Every setting that turns a certificate check or encryption off is logged as a
+    /// warning at each start: allowed, never silent.</summary>
+    private static void WarnAboutInsecureTransport(SyncConfig config, ILogger logger)
+    {
+        var components = config.Sources.Values.Select(c => ($"sources.{c.Name}", c.Options))
+            .Concat(config.Sinks.Values.Select(c => ($"sinks.{c.Name}", c.Options)));
+        foreach (var (path, options) in components)
+        {
+            if (options is IReportsInsecureTransport transport)
+            {
+                foreach (var warning in transport.InsecureTransport(path))
+                {
+                    logger.LogWarning("Insecure transport: {Warning}", warning);
+                }
+            }
+        }
     }
 }

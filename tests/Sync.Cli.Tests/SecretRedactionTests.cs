@@ -43,6 +43,36 @@ public sealed class SecretRedactionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_pulsar_token_the_broker_refuses_is_never_shown_in_output_logs_or_dead_letters()
+    {
+        await using var broker = Testing.Pulsar.FakePulsarBroker.Start(new Testing.Pulsar.FakePulsarBrokerOptions { RequiredToken = "the-broker-wants-another-token" });
+        var config = _workspace.Write("pulsar.yaml", $$"""
+            sources:
+              broker: { type: pulsar, serviceUrl: '{{broker.ServiceUrl}}', adminUrl: '{{broker.AdminUrl}}', token: '{{Canary}}' }
+            sinks:
+              local: { type: sqlite, path: x.db }
+            materializers:
+              customers: { source: broker, topics: [persistent://public/default/customers], sink: local, table: customers }
+            """);
+
+        var validate = await _workspace.Sync("validate", "--config", config);
+        var run = await _workspace.Sync("run", "--config", config, "--log-level", "trace");
+        var status = await _workspace.Sync("status", "--config", config);
+        var dump = await _workspace.Sync("dump", "--config", config);
+
+        Assert.True(validate.ExitCode == 0, validate.ToString());
+        Assert.True(run.ExitCode != 0, run.ToString());
+        foreach (var output in new[] { validate, run, status, dump })
+        {
+            Assert.DoesNotContain(Canary, output.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain(Canary, output.Error, StringComparison.Ordinal);
+        }
+
+        Assert.All(Directory.GetFiles(_workspace.Directory, "*.jsonl", SearchOption.AllDirectories), file =>
+            Assert.DoesNotContain(Canary, File.ReadAllText(file), StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_secret_with_a_wrong_value_is_named_but_not_shown()
     {
         var config = _workspace.Write("bad.yaml", $$"""

@@ -86,7 +86,9 @@ public static class PayloadCompression
                 _ => throw new DecompressionException(compression, "unknown compression type"),
             };
         }
-        catch (Exception e) when (e is InvalidDataException or ZstdException or ArgumentException or InvalidOperationException)
+        // IOException: zlib's own refusals (e.g. Z_NEED_DICT for a header asking for a preset
+        // dictionary) come as ZLibException; the input is in memory, so no other I/O can fail.
+        catch (Exception e) when (e is InvalidDataException or IOException or ZstdException or ArgumentException or InvalidOperationException)
         {
             throw new DecompressionException(compression, e.Message, e);
         }

@@ -20,7 +20,7 @@ public enum RefreshPolicy
 
 /// <summary>Settings of the Elasticsearch sink. In the config:
 /// <c>sinks: { search: { type: elasticsearch, urls: [https://es1:9200], apiKey: '${ES_API_KEY}', caFingerprint: '…' } }</c>.</summary>
-public sealed class ElasticsearchSinkOptions : IValidatable
+public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTransport
 {
     /// <summary>Nodes to talk to, <c>http://</c> or <c>https://</c>. Required. Example: <c>https://es1:9200</c>.
     /// With more than one, requests fail over between them.</summary>
@@ -71,6 +71,11 @@ public sealed class ElasticsearchSinkOptions : IValidatable
     public RetryPolicy Retry { get; set; } = RetryPolicy.Default;
 
     /// <summary>Every problem at once, each naming the field path and the value (secrets never shown). Pure.</summary>
+    /// <inheritdoc/>
+    public IReadOnlyList<string> InsecureTransport(string path) => CertificateValidation
+        ? []
+        : [$"{path}.certificateValidation is false: any server certificate is accepted"];
+
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();

@@ -23,7 +23,7 @@ public enum PostgresTlsMode
 
 /// <summary>Settings of the PostgreSQL sink. In the config:
 /// <c>sinks: { pg: { type: postgres, connectionString: "Host=db;Database=app;Username=sync", password: "${PGPASSWORD}", tls: verify-full } }</c>.</summary>
-public sealed class PostgresSinkOptions : IValidatable
+public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTransport
 {
     /// <summary>An Npgsql connection string (host, port, database, username, …). Secret: it is never
     /// printed. TLS settings go in <see cref="Tls"/> and <see cref="RootCertificate"/>, not here.
@@ -76,6 +76,14 @@ public sealed class PostgresSinkOptions : IValidatable
     public RetryPolicy Retry { get; set; } = RetryPolicy.Default;
 
     /// <summary>Every problem at once, each naming the field path and the value (secrets shown as <c>***</c>). Pure: no I/O.</summary>
+    /// <inheritdoc/>
+    public IReadOnlyList<string> InsecureTransport(string path) => Tls switch
+    {
+        PostgresTlsMode.Disable => [$"{path}.tls is disable: the connection is not encrypted"],
+        PostgresTlsMode.Require => [$"{path}.tls is require: the connection is encrypted but the server certificate is not checked"],
+        _ => [],
+    };
+
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();

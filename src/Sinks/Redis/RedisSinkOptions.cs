@@ -18,7 +18,7 @@ public enum RedisProtocolVersion
 /// <summary>Settings of the Redis sink. In the config:
 /// <c>sinks: { cache: { type: redis, endpoints: [redis:6379], user: sync, password: ${REDIS_PASSWORD}, tls: { enabled: true, caFile: ca.pem } } }</c>.
 /// A materializer's <c>target:</c> block (key template, format, indexes, TTLs) is <see cref="RedisTargetOptions"/>.</summary>
-public sealed class RedisSinkOptions : IValidatable
+public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
 {
     /// <summary>The server as <c>host:port</c>; several for a primary with replicas (the client writes to the
     /// primary). Redis Cluster is refused when the sink opens: its scripts touch keys of many slots. Required.</summary>
@@ -72,6 +72,11 @@ public sealed class RedisSinkOptions : IValidatable
     public RetryPolicy Retry { get; set; } = RetryPolicy.Default;
 
     /// <summary>Every problem at once, each naming the field path and the value (never the password). Pure.</summary>
+    /// <inheritdoc/>
+    public IReadOnlyList<string> InsecureTransport(string path) => Tls.Enabled && !Tls.VerifyCertificate
+        ? [$"{path}.tls.verifyCertificate is false: the server certificate is not checked"]
+        : [];
+
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();

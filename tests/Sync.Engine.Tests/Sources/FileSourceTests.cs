@@ -77,6 +77,33 @@ public sealed class FileSourceTests : IDisposable
         Assert.Equal(reason, e.Message);
     }
 
+    [Theory]
+    [InlineData("topic")]
+    [InlineData("key")]
+    [InlineData("property")]
+    [InlineData("field name")]
+    public async Task A_line_with_invalid_UTF8_in_a_string_is_an_error_naming_file_and_line_and_reading_goes_on(string where)
+    {
+        // Found by the fuzz campaign (tests/Sync.Chaos --fuzz): the JSON reader checks UTF-8 only
+        // when a string is read, and then throws InvalidOperationException, not JsonException.
+        var broken = where switch
+        {
+            "topic" => "{\"topic\":\"a\xFF\",\"value\":{}}",
+            "key" => "{\"topic\":\"" + Users + "\",\"key\":\"\xC3\x28\",\"value\":{}}",
+            "property" => "{\"topic\":\"" + Users + "\",\"value\":{},\"properties\":{\"p\":\"\\ud800\"}}",
+            _ => "{\"topic\":\"" + Users + "\",\"va\xFElue\":{}}",
+        };
+        var path = Path.Combine(_dir, "changelog.jsonl");
+        File.WriteAllBytes(path, [.. Encoding.Latin1.GetBytes(broken + "\n"), .. Encoding.UTF8.GetBytes($$$"""{"topic":"{{{Users}}}","value":{"op":"u"}}""" + "\n")]);
+
+        var records = await ReadAll(path, _ => true);
+
+        Assert.Equal(2, records.Count);
+        Assert.Equal("changelog.jsonl:1", records[0].Error!.Location);
+        Assert.Contains("invalid", records[0].Error!.Reason, StringComparison.Ordinal);
+        Assert.Equal(StreamPosition.ForLine(2), records[1].Message!.Position);
+    }
+
     [Fact]
     public async Task Only_the_requested_topics_are_returned()
     {

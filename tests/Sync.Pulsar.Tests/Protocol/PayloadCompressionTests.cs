@@ -83,6 +83,19 @@ public class PayloadCompressionTests
     }
 
     [Fact]
+    public void A_zlib_stream_that_asks_for_a_preset_dictionary_is_a_decompression_error()
+    {
+        // Found by the fuzz campaign (tests/Sync.Chaos --fuzz, seed 2026) in a mutated MESSAGE frame:
+        // a header with FDICT set (0x78 0x3F) makes zlib answer Z_NEED_DICT, which ZLibStream
+        // reports as ZLibException, an IOException rather than an InvalidDataException.
+        byte[] payload = [0x78, 0x3F, 0x00, 0x00, 0x00, 0x01, 0x4B, 0x04, 0x00];
+
+        var e = Assert.Throws<DecompressionException>(() => PayloadCompression.Decompress(CompressionType.Zlib, payload, 1));
+
+        Assert.Contains("ZLIB", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public void Zlib_stream_without_final_block_and_trailer_is_accepted()
     {
         // What the Java client writes: zlib header, deflate data, SYNC_FLUSH, then nothing.

@@ -87,6 +87,12 @@ public static class ChangelogLineParser
         {
             throw new FormatException($"invalid JSON at byte {reader.BytesConsumed}: {FirstSentence(e.Message)}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // The reader checks a string's UTF-8 and escapes only when it is read (GetString), and
+            // reports a bad one this way: invalid bytes, or an escaped lone surrogate (\ud800).
+            throw new FormatException($"invalid text in a string ending at byte {reader.BytesConsumed}: {FirstSentence(e.Message)}", e);
+        }
 
         if (topic is null)
         {
@@ -224,9 +230,9 @@ public static class ChangelogLineParser
                 reader.Skip();
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            // The line is broken before or inside the topic: no topic to report.
+            // The line is broken before or inside the topic (bad JSON, bad UTF-8): no topic to report.
         }
 
         return false;

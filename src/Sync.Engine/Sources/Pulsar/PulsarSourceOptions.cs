@@ -30,7 +30,7 @@ public enum PulsarInitialPosition
 
 /// <summary>An Apache Pulsar cluster. Each materializer on it has one subscription over its
 /// <c>topics</c> or <c>topicPattern</c>.</summary>
-public sealed class PulsarSourceOptions : IValidatable
+public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTransport
 {
     public const int MaxReceiverQueueSize = 1_000_000;
 
@@ -85,6 +85,23 @@ public sealed class PulsarSourceOptions : IValidatable
 
     [Description("How long a compacted read waits for more once nothing arrives: the compacted view may end before the topic's last message (a tombstone compaction removed).")]
     public TimeSpan CompactedReadIdle { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> InsecureTransport(string path)
+    {
+        var warnings = new List<string>();
+        if (TlsAllowInsecureConnection)
+        {
+            warnings.Add($"{path}.tlsAllowInsecureConnection is true: the broker certificate is not checked");
+        }
+
+        if (!TlsHostnameVerification)
+        {
+            warnings.Add($"{path}.tlsHostnameVerification is false: the broker certificate may name another host");
+        }
+
+        return warnings;
+    }
 
     public IReadOnlyList<string> Validate(string path)
     {

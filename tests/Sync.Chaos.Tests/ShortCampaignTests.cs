@@ -1,0 +1,71 @@
+using Sync.Testing.Process;
+
+namespace Sync.Chaos.Tests;
+
+/// <summary>The short version of the crash-and-fault campaign (the long one is scripts/chaos.sh):
+/// the real <c>sync run</c> killed with SIGKILL a few times while broker and sink faults fire,
+/// and every sink ends equal to the reference model with no version ever observed going down.</summary>
+[Collection(ChaosCollection.Name)]
+public sealed class ShortCampaignTests : IDisposable
+{
+    private readonly string _work = Directory.CreateTempSubdirectory("sync-chaos-test-").FullName;
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+
+    [Fact]
+    public async Task Killed_and_faulted_runs_lose_regress_and_duplicate_nothing_in_any_sink()
+    {
+        string[] plan = ["broker-drop-connections", "es-429", "postgres-restart", "redis-restart", "broker-close-consumers", "es-503-items"];
+        var result = await new Campaign(Options(kills: 6) with { FaultPlan = plan }).RunAsync();
+
+        Assert.True(result.Passed, Describe(result));
+        Assert.Equal(6, result.Kills);
+        Assert.Equal(0, result.DeadLetters);
+        Assert.True(result.Published > 1000, Describe(result));
+        foreach (var fault in plan.Where(Available))
+        {
+            Assert.True(result.FiredByFault.GetValueOrDefault(fault) > 0, $"{fault} did not fire: {result.FaultBreakdown}");
+        }
+    }
+
+    [Fact]
+    public async Task A_burst_ten_times_the_steady_rate_is_caught_up_with_nothing_dropped()
+    {
+        var options = Options(kills: 0) with { SteadyTime = TimeSpan.FromSeconds(3) };
+
+        var result = await new Overload(options, TimeSpan.FromSeconds(3)).RunAsync();
+
+        Assert.True(result.Passed, result.FigureLine);
+        Assert.True(result.BurstMessages > 0 && result.PeakRssBytes > 0, result.FigureLine);
+    }
+
+    private CampaignOptions Options(int kills) => new()
+    {
+        Postgres = Required("SYNC_TEST_POSTGRES"),
+        Redis = Required("SYNC_TEST_REDIS"),
+        PostgresRestart = Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES_RESTART"),
+        RedisRestart = Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_RESTART"),
+        CliAssembly = RepoPaths.CliAssembly,
+        WorkDirectory = _work,
+        Seed = 8,
+        Kills = kills,
+        MinUpTime = TimeSpan.FromSeconds(1),
+        MaxUpTime = TimeSpan.FromSeconds(3),
+        CatchUpTimeout = TimeSpan.FromMinutes(2),
+    };
+
+    private static bool Available(string fault) => fault switch
+    {
+        "postgres-restart" => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES_RESTART") is { Length: > 0 },
+        "redis-restart" => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_RESTART") is { Length: > 0 },
+        _ => true,
+    };
+
+    private static string Required(string variable) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException($"{variable} is not set: run ./scripts/test.sh, which starts throwaway PostgreSQL and Redis servers and exports their addresses and restart commands.");
+
+    private static string Describe(CampaignResult result) =>
+        $"{result.FigureLine}; faults: {result.FaultBreakdown}; {string.Join("; ", result.Sinks.SelectMany(s => s.Examples))}; regressed: {string.Join(", ", result.RegressedExamples)}";
+}

@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using Sync.Testing.Elasticsearch;
+using Sync.Testing.Pulsar;
+
+namespace Sync.Chaos;
+
+/// <summary>
+/// The faults a campaign injects, through the fakes' fault APIs (no sleeps standing in for
+/// failures) and through restart commands for the real PostgreSQL and Redis. A fault counts as
+/// fired only when the fake's own counter shows it happened (or the restart command succeeded).
+/// </summary>
+public sealed class FaultInjector(
+    FakePulsarBroker broker,
+    FakeElasticsearch elasticsearch,
+    IReadOnlyList<(string Topic, string Subscription)> subscriptions,
+    string? postgresRestart,
+    string? redisRestart,
+    string? postgresCrash,
+    TextWriter log)
+{
+    private readonly Dictionary<string, int> _fired = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _missed = new(StringComparer.Ordinal);
+
+    /// <summary>The faults this campaign can inject (restarts only when their command is given).</summary>
+    public IReadOnlyList<string> Names { get; } =
+    [
+        "broker-drop-connections", "broker-drop-storm", "broker-close-consumers", "broker-send-errors",
+        "broker-delayed-responses", "broker-down", "es-429", "es-503-items", "es-slow",
+        .. postgresRestart is null ? Array.Empty<string>() : ["postgres-restart"],
+        .. redisRestart is null ? Array.Empty<string>() : ["redis-restart"],
+        .. postgresCrash is null ? Array.Empty<string>() : ["postgres-crash"],
+    ];
+
+    public int Fired => _fired.Values.Sum();
+
+    public IReadOnlyDictionary<string, int> FiredByFault => new Dictionary<string, int>(_fired, StringComparer.Ordinal);
+
+    /// <summary>Fired counts by fault, and faults armed that never fired (e.g. sync was down).</summary>
+    public string Breakdown => string.Join(", ", Names.Select(n => $"{n} {_fired.GetValueOrDefault(n)}" + (_missed.GetValueOrDefault(n) > 0 ? $" (+{_missed[n]} armed, not fired)" : "")));
+
+    public async Task InjectAsync(string name)
+    {
+        var fired = name switch
+        {
+            "broker-drop-connections" => DropConnections(),
+            "broker-drop-storm" => await DropStormAsync(),
+            "broker-close-consumers" => CloseConsumers(),
+            "broker-send-errors" => await ArmAsync(() => broker.Faults.FailNextSends(3), () => broker.Faults.Fired(nameof(FakeBrokerFaults.FailNextSends)), () => broker.Faults.FailNextSends(0)),
+            "broker-delayed-responses" => await DelayResponsesAsync(),
+            "broker-down" => await BrokerDownAsync(),
+            "es-429" => await ArmAsync(() => elasticsearch.Faults.FailNextRequests(4, 429, "_bulk"), () => elasticsearch.Faults.Fired("request"), elasticsearch.Faults.Clear),
+            "es-503-items" => await ArmAsync(() => elasticsearch.Faults.FailNextBulkItems(40, 503), () => elasticsearch.Faults.Fired("bulkItem"), elasticsearch.Faults.Clear),
+            "es-slow" => await ArmAsync(() => elasticsearch.Faults.DelayNextResponses(TimeSpan.FromSeconds(1.5), 3), () => elasticsearch.Faults.Fired("delay"), elasticsearch.Faults.Clear),
+            "postgres-restart" => await RunAsync(postgresRestart!),
+            "redis-restart" => await RunAsync(redisRestart!),
+            "postgres-crash" => await RunAsync(postgresCrash!),
+            _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown fault"),
+        };
+        var counts = fired ? _fired : _missed;
+        counts[name] = counts.GetValueOrDefault(name) + 1;
+        log.WriteLine($"fault {name}: {(fired ? "fired" : "armed, did not fire")}");
+    }
+
+    private bool DropConnections()
+    {
+        var open = broker.ConnectionCount;
+        broker.DropAllConnections();
+        return open > 0;
+    }
+
+    // Connection drops every few hundred ms: each reconnect is cut again.
+    private async Task<bool> DropStormAsync()
+    {
+        var dropped = false;
+        for (var i = 0; i < 8; i++)
+        {
+            dropped |= DropConnections();
+            await Task.Delay(300);
+        }
+
+        return dropped;
+    }
+
+    // The broker sends CLOSE_CONSUMER, as when it unloads a topic.
+    private bool CloseConsumers()
+    {
+        var open = broker.ConnectionCount;
+        foreach (var (topic, subscription) in subscriptions)
+        {
+            broker.CloseConsumers(topic, subscription);
+        }
+
+        return open > 0;
+    }
+
+    private async Task<bool> DelayResponsesAsync()
+    {
+        var open = broker.ConnectionCount;
+        broker.Faults.ResponseDelay = TimeSpan.FromMilliseconds(400);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        broker.Faults.ResponseDelay = null;
+        return open > 0;
+    }
+
+    // The broker is down for 2 s: connections cut, reconnects refused before CONNECTED.
+    private async Task<bool> BrokerDownAsync()
+    {
+        var refusedBefore = broker.Faults.Fired(nameof(FakeBrokerFaults.ListenerPaused));
+        broker.Faults.ListenerPaused = true;
+        broker.DropAllConnections();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        broker.Faults.ListenerPaused = false;
+        return broker.Faults.Fired(nameof(FakeBrokerFaults.ListenerPaused)) > refusedBefore;
+    }
+
+    /// <summary>Arms a counted fault and waits up to 15 s for it to fire; disarms it otherwise.</summary>
+    private static async Task<bool> ArmAsync(Action arm, Func<int> firedCount, Action disarm)
+    {
+        var before = firedCount();
+        arm();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            if (firedCount() > before)
+            {
+                return true;
+            }
+
+            await Task.Delay(50);
+        }
+
+        disarm();
+        return firedCount() > before;
+    }
+
+    private async Task<bool> RunAsync(string command)
+    {
+        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(command);
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await process.WaitForExitAsync(timeout.Token);
+        if (process.ExitCode != 0)
+        {
+            log.WriteLine($"restart command failed ({process.ExitCode}): {command}\n{await output}{await error}");
+        }
+
+        return process.ExitCode == 0;
+    }
+}
