@@ -86,6 +86,9 @@ public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTranspor
     [Description("How long a compacted read waits for more once nothing arrives: the compacted view may end before the topic's last message (a tombstone compaction removed).")]
     public TimeSpan CompactedReadIdle { get; set; } = TimeSpan.FromSeconds(1);
 
+    [Description("How long a materializer keeps retrying its first subscription while the broker cannot be reached or is not ready (a broker restarting as sync starts); 0 fails at once.")]
+    public TimeSpan SubscribeRetryTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <inheritdoc/>
     public IReadOnlyList<string> InsecureTransport(string path)
     {
@@ -146,6 +149,11 @@ public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTranspor
         if (CompactionPollInterval <= TimeSpan.Zero)
         {
             problems.Add($"{path}.compactionPollInterval ({Durations.Format(CompactionPollInterval)}) must be positive");
+        }
+
+        if (SubscribeRetryTimeout < TimeSpan.Zero)
+        {
+            problems.Add($"{path}.subscribeRetryTimeout ({Durations.Format(SubscribeRetryTimeout)}) must not be negative");
         }
 
         if (CompactedReadIdle <= TimeSpan.Zero)

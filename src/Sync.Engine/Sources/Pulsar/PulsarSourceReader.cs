@@ -60,6 +60,9 @@ public sealed class PulsarSourceReader : ISourceReader
     /// back to it when the reader opened (a sink restored from a backup, or one that lost writes).</summary>
     public IReadOnlyList<string> Rewound => _rewound;
 
+    /// <summary>How many times the first subscription was retried (for tests and logs).</summary>
+    public int SubscribeRetries { get; private set; }
+
     /// <summary>The consumer, once the first read opened it.</summary>
     public IPulsarConsumer? Consumer => _consumer;
 
@@ -240,9 +243,7 @@ public sealed class PulsarSourceReader : ISourceReader
         _client = PulsarConnections.Client(_options);
         try
         {
-            _consumer = _request.TopicPattern is not null
-                ? await _client.SubscribeAsync(consumerOptions, cancellationToken)
-                : await _client.SubscribeAsync(_request.Topics!, consumerOptions, cancellationToken);
+            _consumer = await SubscribeWithRetryAsync(_client, consumerOptions, cancellationToken);
         }
         catch (PulsarException e)
         {
@@ -257,6 +258,41 @@ public sealed class PulsarSourceReader : ISourceReader
 
         return _consumer;
     }
+
+    /// <summary>The first subscription, retried while the failure is one a broker gets over (it is
+    /// restarting, unreachable for a moment, or shedding load): an already running consumer
+    /// reconnects on its own, and a process started during a broker restart should do as well.</summary>
+    private async Task<IPulsarConsumer> SubscribeWithRetryAsync(PulsarClient client, ConsumerOptions consumerOptions, CancellationToken cancellationToken)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return _request.TopicPattern is not null
+                    ? await client.SubscribeAsync(consumerOptions, cancellationToken)
+                    : await client.SubscribeAsync(_request.Topics!, consumerOptions, cancellationToken);
+            }
+            catch (PulsarException e) when (Passing(e) && started.Elapsed + delay < _options.SubscribeRetryTimeout)
+            {
+                SubscribeRetries++;
+                await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(delay.TotalMilliseconds / 4) + 1)), cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
+    /// <summary>Failures a broker gets over: it cannot be reached (the socket is refused or drops),
+    /// it does not answer in time, or it says it is not ready or too busy. A failed TLS handshake
+    /// (an untrusted certificate) or an unreadable token file is a setting to fix: not retried.</summary>
+    private static bool Passing(PulsarException failure) => failure switch
+    {
+        ConnectionClosedException closed => closed.InnerException is null or System.Net.Sockets.SocketException
+            or (IOException and not FileNotFoundException and not DirectoryNotFoundException),
+        PulsarTimeoutException or ServiceNotReadyException or TooManyRequestsException => true,
+        _ => false,
+    };
 
     /// <summary>The sink is the truth: where a subscription has acknowledged messages after the
     /// sink's checkpoint (the sink was restored from a backup, or lost writes), those messages

@@ -1,0 +1,66 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Sources;
+using Sync.Engine.Sources.File;
+using Sync.Engine.Sources.Pulsar;
+using Sync.Pulsar.Protocol.Proto;
+
+namespace Sync.Engine.Tests.Sources.Pulsar;
+
+/// <summary>A materializer started while its broker restarts retries its first subscription; a
+/// refusal that will not pass (authorization) fails at once.</summary>
+public sealed class SubscribeRetryTests : PulsarSourceFixture
+{
+    private async Task<(string Topic, PulsarSourceReader Reader)> ReaderAsync(string name, string sourceExtra = "")
+    {
+        var topic = NewTopic(name);
+        await using (var producer = await ProducerAsync(topic))
+        {
+            await PublishAsync(producer, 1, "c", "ann", 10);
+        }
+
+        var options = (PulsarSourceOptions)Config($"topics: [{topic}]", sourceExtra).Sources["broker"].Options;
+        return (topic, new PulsarSourceReader("broker", options, new SourceReadRequest("users", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] }));
+    }
+
+    [Fact]
+    public async Task A_first_subscription_refused_while_the_broker_is_not_ready_is_retried_until_it_is()
+    {
+        var (_, reader) = await ReaderAsync("not-ready");
+        await using var _ = reader;
+        Broker.Faults.FailNextSubscribes(3, ServerError.ServiceNotReady);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        var batch = await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token);
+
+        Assert.Single(batch!);
+        Assert.Equal(3, reader.SubscribeRetries);
+    }
+
+    [Fact]
+    public async Task A_refused_authorization_fails_at_once_with_the_subscription_named()
+    {
+        var (_, reader) = await ReaderAsync("unauthorized");
+        await using var _ = reader;
+        Broker.Faults.FailNextSubscribes(1, ServerError.AuthorizationError);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        var failure = await Assert.ThrowsAsync<SourceException>(async () => await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token));
+
+        Assert.Contains("subscribing sync-users for users failed", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(0, reader.SubscribeRetries);
+    }
+
+    [Fact]
+    public async Task Retrying_ends_with_the_last_failure_once_the_retry_timeout_has_passed()
+    {
+        var (_, reader) = await ReaderAsync("gives-up", "    subscribeRetryTimeout: 400ms");
+        await using var _ = reader;
+        Broker.Faults.FailNextSubscribes(1_000, ServerError.ServiceNotReady);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        var failure = await Assert.ThrowsAsync<SourceException>(async () => await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token));
+
+        Assert.Contains("subscribing sync-users for users failed", failure.Message, StringComparison.Ordinal);
+        Assert.InRange(reader.SubscribeRetries, 1, 10);
+    }
+}
