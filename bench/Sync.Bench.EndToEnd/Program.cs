@@ -12,6 +12,7 @@ using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks;
 using Sync.Testing.Elasticsearch;
+using Sync.Testing.Process;
 
 // End-to-end and footprint figures (issue 9, items 4, 6, 7 and 8):
 //   latency      publish (our producer, to the fake broker in its own process) -> committed in
@@ -84,7 +85,7 @@ try
 
     if (postgres is not null && only.Any(o => o is "latency" or "saturation" or "backfill" or "scale"))
     {
-        using var broker = FakeBroker.Start(fakePulsarDll);
+        await using var broker = await FakePulsarProcess.StartAsync(fakePulsarDll);
         var bench = new PulsarToPostgres(broker.ServiceUrl, broker.AdminUrl, postgres, work, ArgValue("--linger"));
         if (only.Contains("latency"))
         {

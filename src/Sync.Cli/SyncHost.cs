@@ -78,13 +78,17 @@ internal static class SyncHost
         IReadOnlyList<MaterializerOutcome> outcomes;
         try
         {
-            var selected = new SyncRuntime(config, components, loggerFactory).Select(names);
+            var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name))
+            {
+                Metrics = metrics,
+                Started = (name, counters) => progress?.Track(name, counters),
+            };
+            var selected = runtime.Select(names);
             if (showProgress)
             {
                 progress = await BackfillProgress.StartAsync(config, components, selected, error, cancellationToken);
             }
 
-            var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)) { Metrics = metrics, Started = progress is null ? null : progress.Track };
             outcomes = await runtime.RunAsync(names, mode, cancellationToken);
             if (progress is not null)
             {
