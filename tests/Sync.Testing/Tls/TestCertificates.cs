@@ -10,12 +10,22 @@ namespace Sync.Testing.Tls;
 /// </summary>
 public sealed class TestCertificates : IDisposable
 {
-    private TestCertificates(string directory, X509Certificate2 ca, X509Certificate2 server)
+    private TestCertificates(string directory, X509Certificate2 ca, X509Certificate2? intermediate, X509Certificate2 server)
     {
         Directory = directory;
         CaCertificate = ca;
+        IntermediateCertificate = intermediate;
         ServerCertificate = server;
     }
+
+    /// <summary>The CA below the root that issued the server certificate, when one was asked for.</summary>
+    public X509Certificate2? IntermediateCertificate { get; }
+
+    /// <summary>The CA that signed the server certificate: the intermediate when there is one, else the root.</summary>
+    public X509Certificate2 IssuerCertificate => IntermediateCertificate ?? CaCertificate;
+
+    /// <summary>SHA-256 of the issuing CA certificate's DER bytes, as lowercase hex.</summary>
+    public string IssuerFingerprint => Convert.ToHexStringLower(SHA256.HashData(IssuerCertificate.RawData));
 
     public string Directory { get; }
 
@@ -34,7 +44,9 @@ public sealed class TestCertificates : IDisposable
     public string CaFingerprint => Convert.ToHexStringLower(SHA256.HashData(CaCertificate.RawData));
 
     /// <summary>Makes a CA and a server certificate for <paramref name="dnsNames"/> and <paramref name="addresses"/>.</summary>
-    public static TestCertificates Create(string[] dnsNames, IPAddress[]? addresses = null, string caName = "sync test CA")
+    /// <param name="withIntermediate">Sign the server certificate with an intermediate CA (which a
+    /// TLS server sends along; SslStream never sends the self-signed root).</param>
+    public static TestCertificates Create(string[] dnsNames, IPAddress[]? addresses = null, string caName = "sync test CA", bool withIntermediate = false)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("sync-pki-").FullName;
         using var caKey = RSA.Create(2048);
@@ -42,7 +54,20 @@ public sealed class TestCertificates : IDisposable
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
-        var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
+        var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(3));
+        X509Certificate2? intermediate = null;
+        if (withIntermediate)
+        {
+            using var intermediateKey = RSA.Create(2048);
+            var intermediateRequest = new CertificateRequest($"CN={caName} issuing", intermediateKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+            intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+            intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
+            intermediateRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+            using var signedIntermediate = intermediateRequest.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2), RandomNumberGenerator.GetBytes(8));
+            intermediate = signedIntermediate.CopyWithPrivateKey(intermediateKey);
+        }
+        var issuer = intermediate ?? ca;
 
         using var serverKey = RSA.Create(2048);
         var request = new CertificateRequest($"CN={dnsNames.FirstOrDefault() ?? "server"}", serverKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -58,11 +83,11 @@ public sealed class TestCertificates : IDisposable
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
-        using var signed = request.Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), RandomNumberGenerator.GetBytes(8));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        using var signed = request.Create(issuer, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), RandomNumberGenerator.GetBytes(8));
         var server = signed.CopyWithPrivateKey(serverKey);
 
-        var pki = new TestCertificates(directory, ca, server);
+        var pki = new TestCertificates(directory, ca, intermediate, server);
         File.WriteAllText(pki.CaFile, ca.ExportCertificatePem());
         File.WriteAllText(pki.CertificateFile, server.ExportCertificatePem());
         File.WriteAllText(pki.KeyFile, serverKey.ExportPkcs8PrivateKeyPem());
@@ -77,6 +102,7 @@ public sealed class TestCertificates : IDisposable
     public void Dispose()
     {
         CaCertificate.Dispose();
+        IntermediateCertificate?.Dispose();
         ServerCertificate.Dispose();
         System.IO.Directory.Delete(Directory, recursive: true);
     }
