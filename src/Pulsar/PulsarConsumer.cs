@@ -579,6 +579,12 @@ public sealed class PulsarConsumer : IPulsarConsumer
             // Acks of a partitioned consumer are routed by this index, whatever the broker sent.
             entryId = entryId with { Partition = _partitionIndex };
         }
+        if (frame.Corruption is { } corruption)
+        {
+            // As the Java client when parseMessageMetadata fails: discarded as a checksum mismatch.
+            Discard(session, entryId, frame, 1, CommandAck.Types.ValidationError.ChecksumMismatch, corruption);
+            return;
+        }
         if (metadata is null)
         {
             _logger.LogWarning("MESSAGE {MessageId} without payload on {Topic}", entryId, Topic);
@@ -589,7 +595,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
 
         if (!frame.ChecksumMatches)
         {
-            Discard(session, entryId, messageCount, CommandAck.Types.ValidationError.ChecksumMismatch, "checksum mismatch");
+            Discard(session, entryId, frame, messageCount, CommandAck.Types.ValidationError.ChecksumMismatch, ChecksumDetail(frame));
             return;
         }
 
@@ -605,7 +611,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
                 var reason = metadata.UncompressedSize > (uint)maxMessageSize
                     ? CommandAck.Types.ValidationError.UncompressedSizeCorruption
                     : CommandAck.Types.ValidationError.DecompressionError;
-                Discard(session, entryId, messageCount, reason, e.Message);
+                Discard(session, entryId, frame, messageCount, reason, e.Message);
                 return;
             }
         }
@@ -624,11 +630,11 @@ public sealed class PulsarConsumer : IPulsarConsumer
         BatchItem[] items;
         try
         {
-            items = BatchPayload.Decode(payload, messageCount);
+            items = BatchPayload.DecodeExact(payload, metadata.NumMessagesInBatch);
         }
         catch (PulsarProtocolException e)
         {
-            Discard(session, entryId, messageCount, CommandAck.Types.ValidationError.BatchDeSerializeError, e.Message);
+            Discard(session, entryId, frame, messageCount, CommandAck.Types.ValidationError.BatchDeSerializeError, e.Message);
             return;
         }
 
@@ -720,14 +726,50 @@ public sealed class PulsarConsumer : IPulsarConsumer
         OnTaken(session.Number, count);
     }
 
-    private void Discard(Session session, MessageId entryId, int messageCount, CommandAck.Types.ValidationError reason, string detail)
+    private void Discard(Session session, MessageId entryId, PulsarFrame frame, int announcedCount, CommandAck.Types.ValidationError reason, string detail)
     {
+        // The permits the entry used, as the broker counts them from the same metadata; a count
+        // that lies beyond what the entry's bytes can hold (4 bytes per batched message at least)
+        // is capped there, so that it cannot overflow the queue accounting.
+        var messageCount = Math.Clamp(announcedCount, 1, Math.Max(1, frame.MessageBytes.Length / 4));
+        _logger.LogWarning("Discarding corrupt message {MessageId} on {Topic}: {Reason} ({Detail})", entryId, Topic, reason, detail);
+        if (_options.DeliverCorruptMessages)
+        {
+            // The application records it (a dead letter) and acknowledges it like any message,
+            // so the entry stays on the subscription until that record is safe.
+            if (messageCount > 1)
+            {
+                Skip(session, messageCount - 1);
+            }
+            Enqueue(session, BuildCorrupt(session, entryId, frame, $"{ValidationErrorName(reason)}: {detail}"));
+            return;
+        }
         // As the Java client does: tell the broker why (ack with validation_error, so the entry
         // is not redelivered forever), and give back the permits the entry used.
-        _logger.LogWarning("Discarding corrupt message {MessageId} on {Topic}: {Reason} ({Detail})", entryId, Topic, reason, detail);
         Skip(session, messageCount);
         _ = SendValidationAckAsync(session, entryId, reason);
     }
+
+    private static string ChecksumDetail(PulsarFrame frame) =>
+        FrameDecoder.ReadAnnouncedChecksum(frame.MessageBytes.Span) is { } announced
+            ? $"the frame announces CRC-32C 0x{announced:X8}, the content hashes to 0x{Crc32C.Compute(frame.MessageBytes.Span[6..]):X8}"
+            : "checksum mismatch";
+
+    private static string ValidationErrorName(CommandAck.Types.ValidationError reason) => reason switch
+    {
+        CommandAck.Types.ValidationError.ChecksumMismatch => "checksum mismatch",
+        CommandAck.Types.ValidationError.BatchDeSerializeError => "batch does not deserialize",
+        CommandAck.Types.ValidationError.DecompressionError => "decompression error",
+        CommandAck.Types.ValidationError.UncompressedSizeCorruption => "uncompressed size corrupt",
+        _ => reason.ToString(),
+    };
+
+    private PulsarMessage BuildCorrupt(Session session, MessageId entryId, PulsarFrame frame, string corruption) =>
+        new(Topic, entryId, frame.MessageBytes, null, false, [], 0, 0, string.Empty, 0, false, frame.Command.Message.RedeliveryCount)
+        {
+            Session = session.Number,
+            Corruption = corruption,
+        };
 
     private async Task SendValidationAckAsync(Session session, MessageId entryId, CommandAck.Types.ValidationError reason)
     {

@@ -65,6 +65,13 @@ public sealed class PulsarMessage
     /// <summary>How often the broker delivered this message before (Shared and Key_Shared subscriptions).</summary>
     public uint RedeliveryCount { get; }
 
+    /// <summary>
+    /// Why this entry could not be decoded (checksum mismatch, a batch that does not split, ...);
+    /// null for a good message. Only delivered with <see cref="ConsumerOptions.DeliverCorruptMessages"/>:
+    /// then <see cref="Data"/> holds the entry's raw message bytes as received.
+    /// </summary>
+    public string? Corruption { get; init; }
+
     /// <summary>Which subscription session of the consumer received it (stale ones are dropped).</summary>
     internal int Session { get; init; }
 }

@@ -260,6 +260,15 @@ public sealed record ConsumerOptions
     public bool BatchIndexAcknowledgment { get; init; }
 
     /// <summary>
+    /// What happens to an entry that arrives corrupt (checksum mismatch, metadata or batch that
+    /// does not decode, decompression failure). False (default, as the Java client): it is
+    /// discarded, the broker gets an ack with the validation_error, and a warning is logged.
+    /// True: it is delivered as a <see cref="PulsarMessage"/> with <see cref="PulsarMessage.Corruption"/>
+    /// set and its raw bytes as data, to be recorded and acknowledged by the application.
+    /// </summary>
+    public bool DeliverCorruptMessages { get; init; }
+
+    /// <summary>
     /// How a Key_Shared subscription spreads keys over its consumers. Default null: auto-split
     /// hash ranges, the broker's default. Only with <see cref="SubscriptionType.KeyShared"/>.
     /// </summary>

@@ -183,6 +183,11 @@ public sealed class FuzzCampaign
     private static void ParseFrame(byte[] bytes)
     {
         var frame = FrameDecoder.Decode(bytes);
+        if (frame.Corruption is { } corruption)
+        {
+            // A MESSAGE whose entry does not decode: the consumer discards (or dead-letters) it.
+            throw new PulsarProtocolException(corruption);
+        }
         if (frame.Metadata is not { } metadata)
         {
             return;
@@ -196,7 +201,7 @@ public sealed class FuzzCampaign
 
         if (metadata.HasNumMessagesInBatch)
         {
-            BatchPayload.Decode(payload, metadata.NumMessagesInBatch);
+            BatchPayload.DecodeExact(payload, metadata.NumMessagesInBatch);
         }
     }
 

@@ -75,7 +75,7 @@ public partial class ConfigurationDocsTests
         }
     }
 
-    private static Dictionary<string, HashSet<string>> ReadDocs()
+    internal static Dictionary<string, HashSet<string>> ReadDocs()
     {
         var result = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         HashSet<string>? current = null;

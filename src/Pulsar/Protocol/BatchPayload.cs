@@ -51,7 +51,30 @@ public static class BatchPayload
     /// a corrupt batch fails with <see cref="PulsarProtocolException"/> rather than reading past
     /// its end. Bytes after the last message are ignored, as the Java client does.
     /// </summary>
-    public static BatchItem[] Decode(ReadOnlyMemory<byte> batch, int count)
+    public static BatchItem[] Decode(ReadOnlyMemory<byte> batch, int count) => Decode(batch, count, out _);
+
+    /// <summary>
+    /// As <see cref="Decode(ReadOnlyMemory{byte}, int)"/>, but a batch must hold at least one
+    /// message and nothing after its last one: producers write batches back to back without
+    /// padding, so bytes left over mean num_messages_in_batch understates what the entry holds,
+    /// and ignoring them would drop messages without a trace.
+    /// </summary>
+    public static BatchItem[] DecodeExact(ReadOnlyMemory<byte> batch, int count)
+    {
+        if (count == 0)
+        {
+            throw new PulsarProtocolException("num_messages_in_batch (0) announces an empty batch");
+        }
+        var items = Decode(batch, count, out var consumed);
+        if (consumed != batch.Length)
+        {
+            throw new PulsarProtocolException(
+                $"num_messages_in_batch ({count}) leaves {batch.Length - consumed} of the batch's {batch.Length} bytes unread");
+        }
+        return items;
+    }
+
+    private static BatchItem[] Decode(ReadOnlyMemory<byte> batch, int count, out int consumed)
     {
         if (count < 0)
         {
@@ -104,6 +127,7 @@ public static class BatchPayload
             items[index] = new BatchItem(index, metadata, batch.Slice(position, payloadSize));
             position += payloadSize;
         }
+        consumed = position;
         return items;
     }
 }

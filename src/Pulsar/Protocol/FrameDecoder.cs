@@ -89,7 +89,21 @@ public static class FrameDecoder
         // One copy per payload frame (per entry, not per batched message) so that metadata,
         // payload and the replayable message bytes can be handed out as Memory slices.
         var bytes = rest.ToArray();
-        return DecodeMessagePart(command, bytes);
+        if (command.Type != BaseCommand.Types.Type.Message)
+        {
+            return DecodeMessagePart(command, bytes);
+        }
+        try
+        {
+            return DecodeMessagePart(command, bytes);
+        }
+        catch (PulsarProtocolException e)
+        {
+            // The frame's own sizes held, so only this entry is bad: the consumer discards it
+            // and the connection goes on (a broker that stored such an entry would otherwise
+            // make every reconnect fail on it again).
+            return new PulsarFrame(command, bytes, e.Message);
+        }
     }
 
     /// <summary>
@@ -156,6 +170,12 @@ public static class FrameDecoder
             if (!command.HasType)
             {
                 throw new PulsarProtocolException("BaseCommand has no (known) type");
+            }
+            if (!Enum.IsDefined(command.Type))
+            {
+                // Each side only sends commands of the protocol version both announced, so a type
+                // unknown to us is a peer out of protocol, not a feature to skip.
+                throw new PulsarProtocolException($"BaseCommand type {(int)command.Type} is not a known command");
             }
             return command;
         }

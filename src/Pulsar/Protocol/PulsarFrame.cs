@@ -28,7 +28,23 @@ public sealed class PulsarFrame
         ChecksumMatches = checksumMatches;
     }
 
+    /// <summary>
+    /// A MESSAGE whose message part (metadata size, metadata) does not decode. The frame itself
+    /// was well formed, so the connection stays usable: the consumer discards this one entry, as
+    /// the Java client does when parseMessageMetadata fails.
+    /// </summary>
+    public PulsarFrame(BaseCommand command, ReadOnlyMemory<byte> messageBytes, string corruption)
+    {
+        Command = command;
+        MessageBytes = messageBytes;
+        Corruption = corruption;
+        ChecksumMatches = false;
+    }
+
     public BaseCommand Command { get; }
+
+    /// <summary>Why the message part of a MESSAGE could not be decoded; null when it could.</summary>
+    public string? Corruption { get; }
 
     /// <summary>Message metadata of a payload command; null for a simple command.</summary>
     public MessageMetadata? Metadata { get; }

@@ -103,12 +103,12 @@ public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTra
 
         if (!string.IsNullOrEmpty(Password) && string.IsNullOrEmpty(Username))
         {
-            problems.Add($"{path}.username (empty) must be set when password is set");
+            problems.Add($"{path}.password is set without a username: set both or neither");
         }
 
         if (!string.IsNullOrEmpty(Username) && string.IsNullOrEmpty(Password))
         {
-            problems.Add($"{path}.password (empty) must be set when username is set");
+            problems.Add($"{path}.username ({Username}) needs a password: set both or neither");
         }
 
         if (CaFingerprint is { } fingerprint)

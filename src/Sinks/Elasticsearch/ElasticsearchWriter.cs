@@ -519,7 +519,8 @@ internal sealed class ElasticsearchWriter
             }
 
             var description = DescribeFailure(response);
-            if (ElasticsearchErrorClassifier.ClassifyRequest(status) != ErrorVerdict.Transient)
+            if (ElasticsearchErrorClassifier.ClassifyRequest(status) != ErrorVerdict.Transient
+                || CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
             {
                 throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {description}",
                     response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
@@ -634,6 +635,12 @@ internal sealed class ElasticsearchWriter
             }
 
             var result = new RawResponse(status, parsed, response.ApiCallDetails.OriginalException);
+            if (CertificateFailure(result.Exception) is not null)
+            {
+                // A certificate that was refused will be refused on the next attempt too.
+                ThrowFor(result, $"{method} {path}");
+            }
+
             if (ElasticsearchErrorClassifier.ClassifyRequest(status) == ErrorVerdict.Transient && !(status is >= 200 and < 300))
             {
                 if (attempt >= retry.MaxAttempts)
@@ -659,13 +666,33 @@ internal sealed class ElasticsearchWriter
         var details = response.ApiCallDetails;
         if (details.HttpStatusCode is not { } status)
         {
-            return "no answer: " + (details.OriginalException?.Message ?? "the connection failed");
+            return NoAnswer(details.OriginalException);
         }
 
         var error = response.ElasticsearchServerError?.Error;
         return error is null
             ? $"HTTP {status}"
             : $"HTTP {status} {error.Type}: {ElasticsearchErrorClassifier.Sanitize(error.Reason, null)}";
+    }
+
+    private static string NoAnswer(Exception? error) =>
+        CertificateFailure(error) is { } tls
+            ? $"the TLS handshake failed, the cluster's certificate was not accepted ({tls.Message}); "
+                + "check caFingerprint (SHA-256 of the CA that issued the cluster's certificate) or the system trust store"
+            : "no answer: " + (error?.Message ?? "the connection failed");
+
+    /// <summary>The TLS handshake failure behind a request that got no answer, if that is what it was.</summary>
+    private static System.Security.Authentication.AuthenticationException? CertificateFailure(Exception? error)
+    {
+        for (var inner = error; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Security.Authentication.AuthenticationException authentication)
+            {
+                return authentication;
+            }
+        }
+
+        return null;
     }
 
     private sealed record Prepared(ChangeEvent Change, string Index, string Id, long Version, byte[]? Document);
@@ -678,7 +705,7 @@ internal sealed class ElasticsearchWriter
         {
             if (Status is not { } status)
             {
-                return "no answer: " + (Exception?.Message ?? "the connection failed");
+                return NoAnswer(Exception);
             }
 
             var reason = Body?["error"]?["reason"]?.GetValue<string>();

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Npgsql;
 
 namespace Sync.Sinks.Postgres;
@@ -42,6 +43,8 @@ public static class PostgresErrorClassifier
 
         return error switch
         {
+            // A certificate that does not verify will not verify on the next attempt either.
+            _ when CertificateFailure(error) is not null => ErrorVerdict.Fatal,
             NpgsqlException { IsTransient: true } => ErrorVerdict.Transient,
             NpgsqlException { InnerException: IOException or SocketException or TimeoutException } => ErrorVerdict.Transient,
             TimeoutException or SocketException or IOException => ErrorVerdict.Transient,
@@ -67,6 +70,26 @@ public static class PostgresErrorClassifier
             return $"{pg.SqlState} {text}{column}";
         }
 
+        if (CertificateFailure(error) is { } tls)
+        {
+            return $"the TLS handshake failed, the server certificate was not accepted ({tls.Message}); "
+                + "check that rootCertificate names the CA that signed it and that the certificate names the Host of the connection string";
+        }
+
         return error.GetType().Name + ": " + error.Message;
+    }
+
+    /// <summary>The TLS handshake failure behind an Npgsql error, if that is what it is.</summary>
+    private static AuthenticationException? CertificateFailure(Exception error)
+    {
+        for (var inner = error; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is AuthenticationException authentication)
+            {
+                return authentication;
+            }
+        }
+
+        return null;
     }
 }

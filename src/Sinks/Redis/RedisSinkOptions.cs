@@ -98,7 +98,7 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
 
         if (User is not null && string.IsNullOrEmpty(Password))
         {
-            problems.Add($"{path}.password (empty) must be set when user ({User}) is set");
+            problems.Add($"{path}.user ({User}) needs a password: an ACL user cannot log in without one");
         }
 
         if (Database is < 0 or > 100_000)
@@ -201,7 +201,8 @@ public sealed class RedisTlsOptions
         var problems = new List<string>();
         if (!Enabled && (CaFile is not null || ServerName is not null))
         {
-            problems.Add($"{path}.enabled (false) must be true when caFile or serverName is set");
+            var setting = CaFile is not null ? $"caFile ({CaFile})" : $"serverName ({ServerName})";
+            problems.Add($"{path}.{setting} needs enabled: true; without TLS it has no effect");
         }
 
         if (CaFile is { } ca && string.IsNullOrWhiteSpace(ca))

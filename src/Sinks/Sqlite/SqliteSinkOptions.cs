@@ -40,9 +40,11 @@ public sealed class SqliteSinkOptions : IValidatable
         {
             problems.Add($"{path}.path (empty) must be a file path");
         }
-        else if (Path.Trim() == ":memory:" || Path.StartsWith("file::memory:", StringComparison.OrdinalIgnoreCase))
+        else if (System.IO.Path.GetFileName(Path.Trim()) is var name
+            && (name == ":memory:" || name.StartsWith("file::memory:", StringComparison.OrdinalIgnoreCase)))
         {
-            problems.Add($"{path}.path ({Path}) must be a file path: an in-memory database is not durable");
+            // The binder has already made the path absolute: the name is what was written.
+            problems.Add($"{path}.path ({name}) must be a file path: an in-memory database is not durable");
         }
         else if (Path.IndexOfAny(System.IO.Path.GetInvalidPathChars()) >= 0 || Path.EndsWith('/'))
         {

@@ -308,6 +308,12 @@ public sealed class SubjectBindingOptions : IValidatable
     [System.ComponentModel.Description("Row column that holds the subject's id, for rows keyed by something else.")]
     public string? Field { get; set; }
 
-    public IReadOnlyList<string> Validate(string path) =>
-        (Key is null) == (Field is null) ? [$"{path}: exactly one of key and field must be set"] : [];
+    public IReadOnlyList<string> Validate(string path) => (Key, Field) switch
+    {
+        (not null, not null) => [$"{path}.field ({Field}) and key ({Key}) are both set: exactly one of key and field must be set"],
+        (null, null) => [$"{path}: exactly one of key and field must be set"],
+        ({ } key, _) when string.IsNullOrWhiteSpace(key) => [$"{path}.key ('{key}') must name a key column"],
+        (_, { } field) when string.IsNullOrWhiteSpace(field) => [$"{path}.field ('{field}') must name a row column"],
+        _ => [],
+    };
 }

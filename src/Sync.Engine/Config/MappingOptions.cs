@@ -21,7 +21,7 @@ public sealed class ColumnsOptions : IValidatable
         var problems = new List<string>();
         if (Include is not null && Exclude is not null)
         {
-            problems.Add($"{path}: at most one of include and exclude may be set");
+            problems.Add($"{path}.include ([{string.Join(", ", Include)}]) and exclude ([{string.Join(", ", Exclude)}]) are both set: keep some columns or drop some, not both");
         }
 
         if (Rename is not null)

@@ -123,6 +123,11 @@ public sealed class MaterializerOptions : IValidatable
             problems.Add($"{path}.keyColumns must name at least one column when set");
         }
 
+        foreach (var dropped in Columns?.Exclude?.Intersect(KeyColumns ?? [], StringComparer.Ordinal) ?? [])
+        {
+            problems.Add($"{path}.columns.exclude ({dropped}) names a key column; key columns cannot be dropped");
+        }
+
         return problems;
     }
 

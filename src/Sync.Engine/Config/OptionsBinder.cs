@@ -128,6 +128,12 @@ public sealed partial class OptionsBinder
         // The line of the field, else of the nearest enclosing key that has one.
         for (var field = FieldOf(message, path); field.Length >= path.Length; field = field[..Math.Max(field.LastIndexOf('.'), 0)])
         {
+            if (field.EndsWith(']') && field.LastIndexOf('[') is var bracket and > 0)
+            {
+                // A list item (urls[0]) is reported on the line of its list's key.
+                field = field[..bracket];
+            }
+
             if (Lines.TryGetValue(field, out var line))
             {
                 return line;
@@ -249,9 +255,15 @@ public sealed partial class OptionsBinder
         var shown = property.GetCustomAttribute<SecretAttribute>() is null ? raw : "***";
         if (type == typeof(string))
         {
-            value = property.GetCustomAttribute<FilePathAttribute>() is not null && raw.Length > 0
-                ? System.IO.Path.GetFullPath(raw, _baseDirectory)
-                : raw;
+            var isFilePath = property.GetCustomAttribute<FilePathAttribute>() is not null;
+            if (isFilePath && raw.Trim().Length == 0)
+            {
+                // An empty path would resolve to the config's folder and fail only at run time.
+                Problem(node, path, $"{path} ('{raw}') must not be empty: it names a file");
+                return false;
+            }
+
+            value = isFilePath ? System.IO.Path.GetFullPath(raw, _baseDirectory) : raw;
             return true;
         }
 

@@ -141,7 +141,7 @@ public class ConfigLoaderTests
                 orders: { field: customer_id }
             """));
 
-        Assert.Contains(e.Problems, p => p.Message == "subjects.customer.users: exactly one of key and field must be set");
+        Assert.Contains(e.Problems, p => p.Message == "subjects.customer.users.field (customer_id) and key (id) are both set: exactly one of key and field must be set");
         Assert.Contains(e.Problems, p => p.Message == "subjects.customer.orders: orders does not name a configured materializer");
     }
 
@@ -157,7 +157,7 @@ public class ConfigLoaderTests
 
         Assert.Equal(
             [
-                "materializers.users.columns: at most one of include and exclude may be set",
+                "materializers.users.columns.include ([a]) and exclude ([b]) are both set: keep some columns or drop some, not both",
                 "materializers.users.columns.rename: 2 columns are renamed to x",
                 "materializers.users.metadata.src (source.nope) must be one of: topic, position, publishTime, eventTime, op, tsMs, source.connector, source.name, source.db, source.schema, source.table, source.lsn, source.txId, source.tsMs, property.<name>",
                 "materializers.users.tenant.from (header) must be one of: topic, source.db, source.schema, source.name",

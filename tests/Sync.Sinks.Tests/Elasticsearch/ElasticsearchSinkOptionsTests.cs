@@ -67,7 +67,7 @@ public sealed class ElasticsearchSinkOptionsTests
 
         Assert.Equal(
             [
-                "s.username (empty) must be set when password is set",
+                "s.password is set without a username: set both or neither",
                 "s.caFingerprint: cannot be combined with certificateValidation: false",
             ],
             problems);

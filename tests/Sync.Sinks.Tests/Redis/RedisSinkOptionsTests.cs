@@ -44,10 +44,10 @@ public sealed class RedisSinkOptionsTests
             [
                 "sinks.cache.endpoints[0] (redis:0) must be host:port with a port between 1 and 65535",
                 "sinks.cache.endpoints[1] (empty) must be host:port with a port between 1 and 65535",
-                "sinks.cache.password (empty) must be set when user (sync) is set",
+                "sinks.cache.user (sync) needs a password: an ACL user cannot log in without one",
                 "sinks.cache.database (-1) must be between 0 and 100000",
                 "sinks.cache.keyPrefix (empty) must be set: sync's own keys need a namespace apart from the data",
-                "sinks.cache.tls.enabled (false) must be true when caFile or serverName is set",
+                "sinks.cache.tls.caFile (ca.pem) needs enabled: true; without TLS it has no effect",
                 "sinks.cache.commandTimeout (0ms) must be between 1ms and 10m",
                 "sinks.cache.changesPerScript (0) must be between 1 and 10000",
                 "sinks.cache.retry.maxAttempts (0) must be between 1 and 1000",

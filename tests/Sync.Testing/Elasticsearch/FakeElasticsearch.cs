@@ -26,6 +26,13 @@ public sealed record FakeElasticsearchOptions
 
     /// <summary>Receives one line per request, for debugging. Default null.</summary>
     public Action<string>? Trace { get; init; }
+
+    /// <summary>
+    /// Answers requests whatever their Host header says (HttpListener prefix <c>http://*:PORT/</c>,
+    /// which listens on every interface), for use behind a proxy such as a TLS endpoint whose
+    /// host and port the client puts in Host. Default false: 127.0.0.1 only.
+    /// </summary>
+    public bool AnyHostHeader { get; init; }
 }
 
 /// <summary>
@@ -52,7 +59,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
     private FakeElasticsearch(FakeElasticsearchOptions options)
     {
         Options = options;
-        (_listener, Url) = Listen();
+        (_listener, Url) = Listen(options.AnyHostHeader);
         _loop = Task.Run(LoopAsync);
     }
 
@@ -150,7 +157,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         }
     }
 
-    private static (HttpListener, Uri) Listen()
+    private static (HttpListener, Uri) Listen(bool anyHostHeader)
     {
         // HttpListener cannot bind port 0: ask the OS for a free port, then take it (retrying on a race).
         for (var attempt = 0; ; attempt++)
@@ -161,7 +168,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
             probe.Stop();
             var listener = new HttpListener();
             var url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
-            listener.Prefixes.Add(url.ToString());
+            listener.Prefixes.Add(anyHostHeader ? $"http://*:{port.ToString(CultureInfo.InvariantCulture)}/" : url.ToString());
             try
             {
                 listener.Start();

@@ -7,6 +7,10 @@ internal sealed partial class FakeBrokerConnection
 {
     private void HandleAck(CommandAck ack)
     {
+        if (ack.HasValidationError)
+        {
+            Broker.CountValidationAck(ack.ValidationError);
+        }
         lock (Broker.Sync)
         {
             if (_consumers.TryGetValue(ack.ConsumerId, out var consumer))

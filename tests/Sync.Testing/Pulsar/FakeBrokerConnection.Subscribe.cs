@@ -116,6 +116,10 @@ internal sealed partial class FakeBrokerConnection
             bytes = (byte[])bytes.Clone();
             bytes[^1] ^= 0x5A;
         }
+        if (Broker.Faults.TakeDeliveryRewrite() is { } rewrite)
+        {
+            bytes = rewrite(bytes);
+        }
         SendPayloadLocked(new BaseCommand { Type = BaseCommand.Types.Type.Message, Message = message }, bytes);
     }
 

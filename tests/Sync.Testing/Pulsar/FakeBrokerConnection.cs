@@ -145,6 +145,10 @@ internal sealed partial class FakeBrokerConnection : IAsyncDisposable
         catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or SocketException)
         {
         }
+        if (_closeAfterWrites)
+        {
+            Abort();
+        }
     }
 
     /// <summary>Closes the socket and detaches everything this connection carried.</summary>

@@ -68,6 +68,7 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
     private readonly Dictionary<string, int> _partitionedTopics = new(StringComparer.Ordinal);
     private readonly List<FakeBrokerConnection> _connections = [];
     private readonly ConcurrentDictionary<BaseCommand.Types.Type, int> _received = new();
+    private readonly ConcurrentDictionary<CommandAck.Types.ValidationError, int> _validationAcks = new();
     private readonly Task _acceptLoop;
     private readonly FakePulsarAdmin? _admin;
     private readonly Dictionary<string, RetentionBody> _retention = new(StringComparer.Ordinal);
@@ -158,6 +159,14 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
     public int Received(BaseCommand.Types.Type type) => _received.TryGetValue(type, out var count) ? count : 0;
 
     internal void CountReceived(BaseCommand.Types.Type type) => _received.AddOrUpdate(type, 1, (_, count) => count + 1);
+
+    /// <summary>
+    /// How many ACKs carried <paramref name="error"/> as validation_error (a client discarding a
+    /// corrupt entry; the real broker logs these and treats them as ordinary acks).
+    /// </summary>
+    public int ValidationAcks(CommandAck.Types.ValidationError error) => _validationAcks.TryGetValue(error, out var count) ? count : 0;
+
+    internal void CountValidationAck(CommandAck.Types.ValidationError error) => _validationAcks.AddOrUpdate(error, 1, (_, count) => count + 1);
 
     /// <summary>Names of all topics that exist (partitions included).</summary>
     public IReadOnlyList<string> TopicNames
@@ -524,6 +533,25 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
         Faults.Fire(nameof(CloseConsumers));
     }
 
+    /// <summary>
+    /// Writes <paramref name="bytes"/> as they are on every client connection, after what is
+    /// already queued there: hostile frames (sizes that lie, unknown commands, garbage). With
+    /// <paramref name="thenClose"/> each connection is closed once they are written, which makes
+    /// a frame cut short when the bytes hold only its beginning.
+    /// </summary>
+    public void SendRawBytes(byte[] bytes, bool thenClose = false)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        lock (Sync)
+        {
+            foreach (var connection in _connections)
+            {
+                connection.SendRawLocked(bytes, thenClose);
+            }
+        }
+        Faults.Fire(nameof(SendRawBytes));
+    }
+
     /// <summary>Sends CLOSE_PRODUCER to every producer of the topic (topic unload, as the client sees it).</summary>
     public void CloseProducers(string topic)
     {
@@ -664,6 +692,8 @@ public sealed class FakeBrokerFaults
     private int _failSubscribes;
     private ServerError _subscribeError;
     private int _corruptDeliveries;
+    private int _rewriteDeliveries;
+    private Func<byte[], byte[]>? _deliveryRewrite;
     private int _failCompactions;
     private int _stallCompactions;
     private int _redirectLookups;
@@ -686,6 +716,17 @@ public sealed class FakeBrokerFaults
 
     /// <summary>The next <paramref name="count"/> MESSAGE deliveries carry a flipped payload byte (checksum mismatch).</summary>
     public void CorruptNextDeliveries(int count) => Volatile.Write(ref _corruptDeliveries, count);
+
+    /// <summary>
+    /// The next <paramref name="count"/> MESSAGE deliveries carry the entry's message bytes (from
+    /// the 0x0e01 magic on) as <paramref name="rewrite"/> returns them: a stored entry that is
+    /// corrupt in a chosen way (metadata, batch counts), while the frame around it stays valid.
+    /// </summary>
+    public void RewriteNextDeliveries(int count, Func<byte[], byte[]> rewrite)
+    {
+        _deliveryRewrite = rewrite ?? throw new ArgumentNullException(nameof(rewrite));
+        Volatile.Write(ref _rewriteDeliveries, count);
+    }
 
     /// <summary>When true the broker stops answering PING (a hung broker, as the keep-alive sees it).</summary>
     public bool IgnorePings { get; set; }
@@ -734,6 +775,9 @@ public sealed class FakeBrokerFaults
     }
 
     internal bool TakeDeliveryCorruption() => TryTake(ref _corruptDeliveries, nameof(CorruptNextDeliveries));
+
+    internal Func<byte[], byte[]>? TakeDeliveryRewrite() =>
+        TryTake(ref _rewriteDeliveries, nameof(RewriteNextDeliveries)) ? _deliveryRewrite : null;
 
     /// <summary>
     /// The next <paramref name="count"/> LOOKUPs answer Redirect (to this broker) instead of

@@ -34,6 +34,12 @@ internal static class PulsarConnections
     public static StreamPosition Position(MessageId id) =>
         (long)id.EntryId == -1 ? StreamPosition.Start : new StreamPosition((long)id.LedgerId, (long)id.EntryId, id.BatchIndex);
 
+    /// <summary>A message as a source record: an error record (dead letter) when it arrived corrupt.</summary>
+    public static SourceRecord ToSourceRecord(PulsarMessage message) =>
+        message.Corruption is { } corruption
+            ? new SourceRecord(null, new SourceError($"{message.Topic}@{message.Id}", message.Topic, Position(message.Id), $"corrupt message from the broker: {corruption}", message.Data))
+            : new SourceRecord(ToSourceMessage(message), null);
+
     public static SourceMessage ToSourceMessage(PulsarMessage message)
     {
         IReadOnlyDictionary<string, string> properties = Origin.EmptyProperties;

@@ -135,7 +135,7 @@ public sealed class PulsarSourceReader : ISourceReader
                 }
 
                 _unacknowledged.Add(message);
-                records.Add(new SourceRecord(PulsarConnections.ToSourceMessage(message), null));
+                records.Add(PulsarConnections.ToSourceRecord(message));
                 if (lingering is null && linger > TimeSpan.Zero)
                 {
                     lingering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -227,6 +227,8 @@ public sealed class PulsarSourceReader : ISourceReader
             ReadCompacted = _options.ReadCompacted,
             ReceiverQueueSize = _options.ReceiverQueueSize,
             ConsumerName = $"sync-{_request.Materializer}-{Environment.MachineName}-{Environment.ProcessId}",
+            // A corrupt entry becomes a dead letter with its reason, acknowledged only with its batch.
+            DeliverCorruptMessages = true,
         };
         var problems = PulsarSourceOptions.ValidateTopics($"materializers.{_request.Materializer}", _request.Topics, _request.TopicPattern);
         if (problems.Count > 0)

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sync.Sinks.Tests.Redis;
+using Sync.Testing.Tls;
+
+namespace Sync.Sinks.Tests.Postgres;
+
+/// <summary>
+/// A PostgreSQL server this test starts itself (here: with TLS), the way scripts/lib/services.sh
+/// starts the suite's server: initdb with trust authentication, pg_ctl on a free loopback port,
+/// data in a folder of its own. As root, the server runs as the postgres user, as PostgreSQL
+/// insists. The Debian postgresql package must be installed, as ./scripts/test.sh ensures.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+internal sealed class PostgresServerProcess : IAsyncDisposable
+{
+    private readonly string _bin;
+
+    private PostgresServerProcess(string bin, string directory, int port)
+    {
+        _bin = bin;
+        Directory = directory;
+        Port = port;
+    }
+
+    public string Directory { get; }
+
+    public int Port { get; }
+
+    private string DataDirectory => Path.Combine(Directory, "data");
+
+    /// <summary>Starts a server (with TLS on when <paramref name="tls"/> is given) and waits until it accepts connections.</summary>
+    public static async Task<PostgresServerProcess> StartAsync(TestCertificates? tls = null)
+    {
+        var bin = System.IO.Directory.Exists("/usr/lib/postgresql")
+            ? System.IO.Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin")).Where(System.IO.Directory.Exists).OrderBy(d => d, StringComparer.Ordinal).LastOrDefault()
+            : null;
+        if (bin is null)
+        {
+            throw new InvalidOperationException("PostgreSQL is not installed under /usr/lib/postgresql: run the tests with ./scripts/test.sh, which installs it");
+        }
+
+        var directory = System.IO.Directory.CreateTempSubdirectory("sync-pg-").FullName;
+        File.SetUnixFileMode(directory, (UnixFileMode)0b111_101_101);
+        var server = new PostgresServerProcess(bin, directory, RedisServerProcess.FreePort());
+        await server.RunAsync("initdb", "-D", server.DataDirectory, "-U", "postgres", "-A", "trust", "--no-sync");
+        var options = $"-p {server.Port.ToString(CultureInfo.InvariantCulture)} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off";
+        if (tls is not null)
+        {
+            // The server reads its key as its own user, and only from a file no one else can read.
+            var certificate = Path.Combine(directory, "server.crt");
+            var key = Path.Combine(directory, "server.key");
+            File.Copy(tls.CertificateFile, certificate);
+            File.Copy(tls.KeyFile, key);
+            File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            options += $" -c ssl=on -c ssl_cert_file={certificate} -c ssl_key_file={key}";
+        }
+        await server.RunAsync("pg_ctl", "-D", server.DataDirectory, "-w", "-l", Path.Combine(directory, "server.log"), "-o", options, "start");
+        return server;
+    }
+
+    public string ServerLog => File.Exists(Path.Combine(Directory, "server.log")) ? File.ReadAllText(Path.Combine(Directory, "server.log")) : string.Empty;
+
+    private async Task RunAsync(string tool, params string[] arguments)
+    {
+        var path = Path.Combine(_bin, tool);
+        if (Environment.UserName == "root")
+        {
+            await ExecAsync("chown", ["-R", "postgres", Directory]);
+            await ExecAsync("runuser", ["-u", "postgres", "--", path, .. arguments]);
+        }
+        else
+        {
+            await ExecAsync(path, arguments);
+        }
+    }
+
+    private async Task ExecAsync(string fileName, string[] arguments)
+    {
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await output}{await error}\n{ServerLog}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await RunAsync("pg_ctl", "-D", DataDirectory, "-m", "immediate", "stop");
+        }
+        catch (InvalidOperationException)
+        {
+            // Not running (a failed start): only the folder is left to remove.
+        }
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
+}
