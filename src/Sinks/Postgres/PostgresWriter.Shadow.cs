@@ -63,7 +63,8 @@ internal sealed partial class PostgresWriter
     /// markers and checkpoint to the live target and the materializer.</summary>
     public async Task<ShadowSwap> SwapShadowAsync(ShadowTarget target, PostgresTarget live, PostgresTarget shadow, bool keepOld, CancellationToken cancellationToken)
     {
-        var old = live with { Table = live.Table + OldSuffix };
+        // Not `live with { … }`: the qualified name is computed once, at construction.
+        var old = new PostgresTarget(live.Schema, live.Table + OldSuffix, live.Evolution, live.VersionColumn, live.FillFactor);
         _transaction = await _connection.BeginTransactionAsync(cancellationToken);
         try
         {
