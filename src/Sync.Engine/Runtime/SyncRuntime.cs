@@ -172,11 +172,12 @@ public sealed class SyncRuntime
         Metrics?.Starting(name);
         await using var deadLetters = OpenDeadLetters(_config, _components, name, options);
         ShadowTarget? shadow = null;
+        IShadowableSink? shadowable = null;
         try
         {
             if (Shadow && mode == RunMode.Backfill)
             {
-                var shadowable = sink as IShadowableSink
+                shadowable = sink as IShadowableSink
                     ?? throw new ConfigException($"materializers.{name}: sink {options.Sink} cannot build a shadow target; backfill without --shadow");
                 shadow = await shadowable.BeginShadowAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken);
                 _loggerFactory.CreateLogger($"sync.{name}").LogInformation("{Materializer}: building shadow {Shadow} beside {Live}", name, shadow.Shadow.Table, shadow.Live.Table);
@@ -203,9 +204,10 @@ public sealed class SyncRuntime
                 // as it was, and a rerun rebuilds the shadow from the start.
                 _loggerFactory.CreateLogger($"sync.{name}").LogWarning("{Materializer}: interrupted before the end; {Live} is untouched and the incomplete shadow {Shadow} is left for a rerun", name, shadow.Live.Table, shadow.Shadow.Table);
             }
-            else if (shadow is not null)
+            else if (shadow is not null && shadowable is not null)
             {
-                swap = await ((IShadowableSink)((ShadowWritingSink)sink).Inner).SwapShadowAsync(shadow, KeepOld, CancellationToken.None);
+                _loggerFactory.CreateLogger($"sync.{name}").LogInformation("{Materializer}: the backfill reached its end; swapping {Shadow} in", name, shadow.Shadow.Table);
+                swap = await shadowable.SwapShadowAsync(shadow, KeepOld, CancellationToken.None);
                 _loggerFactory.CreateLogger($"sync.{name}").LogInformation("{Materializer}: shadow swapped in as {Live}; old data {Old}", name, swap.Live, swap.Old);
             }
 

@@ -5,9 +5,6 @@ namespace Sync.Engine.Sinks;
 /// <summary>Writes a materializer's batches into its shadow target and under the shadow's checkpoint name.</summary>
 public sealed class ShadowWritingSink(ISink inner, ShadowTarget shadow) : ISink
 {
-    /// <summary>The sink that holds both the live and the shadow target.</summary>
-    public ISink Inner => inner;
-
     public string Name => inner.Name;
 
     public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
