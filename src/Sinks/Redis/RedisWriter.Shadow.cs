@@ -48,12 +48,14 @@ internal sealed partial class RedisWriter
         var next = Target(shadow.Shadow);
 
         var erased = new List<string>();
-        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(live.StateTable), pageSize: ScanPage))
+        await foreach (var page in StatePagesAsync(live))
         {
-            var state = RedisState.TryParse((byte[]?)await _db.StringGetAsync(stateKey));
-            if (state is { Deleted: true } && state.Version.Lsn == long.MaxValue && ShadowRowKey(next, state.KeyText) is { } rowKey)
+            foreach (var (_, state) in page)
             {
-                erased.Add(rowKey);
+                if (state is { Deleted: true } && state.Version.Lsn == long.MaxValue && ShadowRowKey(next, state.KeyText) is { } rowKey)
+                {
+                    erased.Add(rowKey);
+                }
             }
         }
 
@@ -114,31 +116,55 @@ internal sealed partial class RedisWriter
     {
         long rows = 0;
         var prefixLength = _keys.StatePrefix(target.StateTable).Length;
-        var page = new List<RedisKey>(ScanPage);
         var indexSets = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
+        var page = new List<RedisKey>();
+        await foreach (var states in StatePagesAsync(target))
         {
-            var state = RedisState.TryParse((byte[]?)await _db.StringGetAsync(stateKey));
-            foreach (var index in state?.Indexes ?? [])
+            page.Clear();
+            foreach (var (stateKey, state) in states)
             {
-                indexSets.Add(index);
+                indexSets.UnionWith(state?.Indexes ?? []);
+                page.Add(stateKey);
+                page.Add(stateKey.ToString()[prefixLength..]);
+                rows++;
             }
 
-            page.Add(stateKey);
-            page.Add(stateKey.ToString()[prefixLength..]);
-            rows++;
-            if (page.Count >= ScanPage)
-            {
-                await UnlinkAsync(page);
-                page.Clear();
-            }
+            await UnlinkAsync(page);
         }
 
+        page.Clear();
         page.AddRange(indexSets.Select(i => (RedisKey)i));
         page.Add(_keys.Meta(target.StateTable));
         page.Add(_keys.TruncateMarker(target.StateTable));
         await UnlinkAsync(page);
         return rows;
+    }
+
+    /// <summary>The version keys of one generation with their parsed states, a SCAN page at a time,
+    /// each page read with one MGET.</summary>
+    private async IAsyncEnumerable<List<(RedisKey Key, RedisState? State)>> StatePagesAsync(RedisTarget target)
+    {
+        var keys = new List<RedisKey>(ScanPage);
+        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
+        {
+            keys.Add(stateKey);
+            if (keys.Count == ScanPage)
+            {
+                yield return await ReadStatesAsync(keys);
+                keys.Clear();
+            }
+        }
+
+        if (keys.Count > 0)
+        {
+            yield return await ReadStatesAsync(keys);
+        }
+    }
+
+    private async Task<List<(RedisKey, RedisState?)>> ReadStatesAsync(List<RedisKey> keys)
+    {
+        var values = await _db.StringGetAsync([.. keys]);
+        return [.. keys.Select((k, i) => (k, RedisState.TryParse((byte[]?)values[i])))];
     }
 
     /// <summary>UNLINK: the server frees the values in the background, so a large generation does not
