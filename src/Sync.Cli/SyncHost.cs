@@ -50,7 +50,7 @@ internal static class SyncHost
         })
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false)
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false)
     {
         SyncConfig config;
         var components = Components();
@@ -82,6 +82,8 @@ internal static class SyncHost
             {
                 Metrics = metrics,
                 Started = (name, counters) => progress?.Track(name, counters),
+                Shadow = shadow,
+                KeepOld = keepOld,
             };
             var selected = runtime.Select(names);
             if (showProgress)
@@ -119,6 +121,17 @@ internal static class SyncHost
         }
 
         SummaryTable.Write(output, mode, outcomes);
+        foreach (var outcome in outcomes.Where(o => o.Swap is not null))
+        {
+            var swap = outcome.Swap!;
+            await output.WriteLineAsync($"{outcome.Name}: the shadow is live as {swap.Live}; the old data was {swap.Old}; {swap.ErasureMarkersCarried} erasure markers carried over");
+        }
+
+        foreach (var outcome in outcomes.Where(o => shadow && o.Swap is null && o.Failure is null))
+        {
+            await output.WriteLineAsync($"{outcome.Name}: interrupted before the end; the live target is untouched and a rerun rebuilds the shadow");
+        }
+
         var failed = outcomes.Where(o => o.Failure is not null).ToList();
         foreach (var outcome in failed)
         {

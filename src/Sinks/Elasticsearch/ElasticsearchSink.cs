@@ -24,7 +24,7 @@ namespace Sync.Sinks.Elasticsearch;
 /// </list>
 /// Calls are serialized.
 /// </summary>
-public sealed class ElasticsearchSink : ISink
+public sealed class ElasticsearchSink : ISink, IShadowableSink
 {
     private readonly ElasticsearchClientSettings _settings;
     private readonly ElasticsearchWriter _writer;
@@ -102,6 +102,36 @@ public sealed class ElasticsearchSink : ISink
         }
 
         return settings;
+    }
+
+    public async ValueTask<ShadowTarget> BeginShadowAsync(string materializer, TargetSpec live, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ArgumentNullException.ThrowIfNull(live);
+        var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
+        var options = live.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions();
+        var (shadow, checkpoint) = await GatedAsync(ct => _writer.BeginShadowAsync(live, materializer, checkpointName, ct), cancellationToken);
+        return new ShadowTarget(materializer, live, live with { Options = options.WithIndex(shadow) }, checkpointName, checkpoint);
+    }
+
+    public async ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shadow);
+        return await GatedAsync(ct => _writer.SwapShadowAsync(shadow, keepOld, ct), cancellationToken);
+    }
+
+    private async Task<T> GatedAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return await work(cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
     }
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)

@@ -141,6 +141,16 @@ public sealed partial class ElasticsearchTargetOptions : IValidatable
     /// <summary>The index template, or the table when none was set.</summary>
     internal string IndexTemplate(string table) => Index ?? table;
 
+    /// <summary>A copy of these options writing to another index (a shadow backfill's new index), with
+    /// no alias of its own: the alias is moved at the swap.</summary>
+    internal ElasticsearchTargetOptions WithIndex(string index)
+    {
+        var copy = (ElasticsearchTargetOptions)MemberwiseClone();
+        copy.Index = index;
+        copy.Alias = null;
+        return copy;
+    }
+
     /// <summary>A pattern matching every index the template can produce (placeholders as <c>*</c>).</summary>
     internal static string Pattern(string template) => Placeholder().Replace(template, "*");
 

@@ -16,7 +16,7 @@ namespace Sync.Sinks.Elasticsearch;
 /// after-image), external versions (<see cref="ExternalVersions"/>), indices created with exact mappings
 /// when absent, per-item outcomes classified, failed items alone resent with capped backoff, then the
 /// checkpoint. Not thread-safe: <see cref="ElasticsearchSink"/> serializes calls.</summary>
-internal sealed class ElasticsearchWriter
+internal sealed partial class ElasticsearchWriter
 {
     private readonly ElasticsearchClient _client;
     private readonly ElasticsearchSinkOptions _options;
@@ -398,8 +398,9 @@ internal sealed class ElasticsearchWriter
             return [.. columns.Keys];
         }
 
-        if (response.Status == 400 && response.ErrorType == "resource_already_exists_exception")
+        if (response.Status == 400 && (response.ErrorType == "resource_already_exists_exception" || IsAliasName(response)))
         {
+            // The name is taken by an index, or by an alias (after a shadow backfill): write through it.
             return await MappedFieldsAsync(index, cancellationToken);
         }
 

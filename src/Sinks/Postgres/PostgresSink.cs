@@ -18,7 +18,7 @@ namespace Sync.Sinks.Postgres;
 /// </list>
 /// One connection (no pool: a connection in an unknown state is closed, never reused), calls serialized.
 /// </summary>
-public sealed class PostgresSink : ISink
+public sealed class PostgresSink : ISink, IShadowableSink
 {
     private readonly PostgresSinkOptions _options;
     private readonly TimeProvider _time;
@@ -112,6 +112,32 @@ public sealed class PostgresSink : ISink
         return await WithGateAsync(
             $"count in table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
             (writer, ct) => writer.CountAsync(resolved, match, ct),
+            cancellationToken);
+    }
+
+    public async ValueTask<ShadowTarget> BeginShadowAsync(string materializer, TargetSpec live, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        var resolvedLive = Resolve(live);
+        var shadow = live with { Table = live.Table + PostgresWriter.ShadowSuffix };
+        var resolvedShadow = Resolve(shadow);
+        _ = Resolve(live with { Table = live.Table + PostgresWriter.OldSuffix });
+        var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
+        var checkpoint = await WithGateAsync(
+            $"prepare the shadow table {resolvedShadow.Qualified}",
+            (writer, ct) => writer.BeginShadowAsync(resolvedLive, resolvedShadow, materializer, checkpointName, ct),
+            cancellationToken);
+        return new ShadowTarget(materializer, live, shadow, checkpointName, checkpoint);
+    }
+
+    public async ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shadow);
+        var live = Resolve(shadow.Live);
+        var resolvedShadow = Resolve(shadow.Shadow);
+        return await WithGateAsync(
+            $"swap the shadow table {resolvedShadow.Qualified} in as {live.Qualified}",
+            (writer, ct) => writer.SwapShadowAsync(shadow, live, resolvedShadow, keepOld, ct),
             cancellationToken);
     }
 

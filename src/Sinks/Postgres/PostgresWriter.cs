@@ -39,7 +39,7 @@ internal sealed record PostgresTarget(string Schema, string Table, SchemaEvoluti
 /// and the rows are halved until the poison rows are isolated and rejected; the rest applies.
 /// Not thread-safe: <see cref="PostgresSink"/> serializes calls.
 /// </summary>
-internal sealed class PostgresWriter : IAsyncDisposable
+internal sealed partial class PostgresWriter : IAsyncDisposable
 {
     /// <summary>The key text of a target's truncate marker; every real key text is a JSON object.</summary>
     internal const string TruncateMarkerKey = "*";

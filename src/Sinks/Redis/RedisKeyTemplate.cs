@@ -139,5 +139,11 @@ public sealed class RedisKeyTemplate
         return sb.ToString();
     }
 
+    /// <summary>This template with literal text put before it (itself when the text is empty).</summary>
+    internal RedisKeyTemplate WithLiteralPrefix(string prefix) =>
+        prefix.Length == 0 ? this : new RedisKeyTemplate(
+            prefix.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal) + Text,
+            [(prefix, false), .. _parts]);
+
     public override string ToString() => Text;
 }

@@ -14,6 +14,8 @@ namespace Sync.Sinks.Redis;
 /// <item><c>P t:{n}:{table}</c> — the table's truncate marker (a state; expires like delete markers).</item>
 /// <item><c>P m:{n}:{table}</c> — table metadata (a hash): <c>key</c> = the key columns as a JSON array,
 /// <c>c:{column}</c> = 1 for every column ever stored.</item>
+/// <item><c>P generation:{n}:{table}</c> — the live key generation's prefix after a shadow backfill
+/// (e.g. <c>users@2:</c>); readers put it before every row and index key.</item>
 /// <item><c>P checkpoint:{materializer}</c> — the checkpoint (a hash: stream -> <c>ledger:entry:batch</c>).</item>
 /// </list>
 /// </summary>
@@ -30,6 +32,10 @@ public sealed class RedisKeys(string prefix)
     public string Meta(string table) => $"{Prefix}m:{Scoped(table)}";
 
     public string Checkpoint(string materializer) => $"{Prefix}checkpoint:{materializer}";
+
+    /// <summary>The table's live key generation: a string holding the prefix readers put before every
+    /// row and index key (absent: no prefix, the keys written before any shadow backfill).</summary>
+    public string Generation(string table) => $"{Prefix}generation:{Scoped(table)}";
 
     /// <summary>A SCAN pattern matching every state key of the table (literal parts escaped).</summary>
     public string StatePattern(string table) => EscapePattern(StatePrefix(table)) + "*";

@@ -25,11 +25,12 @@ namespace Sync.Sinks.Redis;
 /// </list>
 /// Calls are serialized. Redis Cluster is refused (the scripts touch keys of many slots).
 /// </summary>
-public sealed class RedisSink : ISink
+public sealed class RedisSink : ISink, IShadowableSink
 {
     private readonly RedisSinkOptions _options;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<(TargetSpec, string), TargetSpec> _generations = [];
     private ConnectionMultiplexer? _connection;
     private RedisWriter? _writer;
     private bool _disposed;
@@ -87,7 +88,7 @@ public sealed class RedisSink : ISink
     {
         ArgumentNullException.ThrowIfNull(batch);
         ValidateTarget(batch.Target);
-        return await RunAsync($"apply a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\"", w => w.ApplyAsync(batch), cancellationToken);
+        return await RunAsync($"apply a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\"", async w => await w.ApplyAsync(batch with { Target = await InLiveGenerationAsync(w, batch.Target) }), cancellationToken);
     }
 
     public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
@@ -95,7 +96,7 @@ public sealed class RedisSink : ISink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);
-        return await RunAsync($"erase from table \"{target.Table}\" by column \"{match.Column}\"", w => w.EraseAsync(target, match), cancellationToken);
+        return await RunAsync($"erase from table \"{target.Table}\" by column \"{match.Column}\"", async w => await w.EraseAsync(await InLiveGenerationAsync(w, target), match), cancellationToken);
     }
 
     public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
@@ -103,7 +104,53 @@ public sealed class RedisSink : ISink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);
-        return await RunAsync($"count in table \"{target.Table}\" by column \"{match.Column}\"", w => w.CountAsync(target, match), cancellationToken);
+        return await RunAsync($"count in table \"{target.Table}\" by column \"{match.Column}\"", async w => await w.CountAsync(await InLiveGenerationAsync(w, target), match), cancellationToken);
+    }
+
+    public async ValueTask<ShadowTarget> BeginShadowAsync(string materializer, TargetSpec live, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ValidateTarget(live);
+        var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
+        var (prefix, checkpoint) = await RunAsync(
+            $"prepare a new key generation of table \"{live.Table}\"", w => w.BeginShadowAsync(live, materializer, checkpointName), cancellationToken);
+        var options = live.Options as RedisTargetOptions ?? new RedisTargetOptions();
+        return new ShadowTarget(materializer, live, live with { Options = options.InGeneration(prefix) }, checkpointName, checkpoint);
+    }
+
+    public async ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shadow);
+        return await RunAsync($"switch table \"{shadow.Live.Table}\" to its new key generation", w => w.SwapShadowAsync(shadow, keepOld), cancellationToken);
+    }
+
+    /// <summary>The target in the table's live key generation, read from the pointer key on every call
+    /// so that a run follows a swap made by a shadow backfill; a shadow's own target is left as it is.</summary>
+    private async Task<TargetSpec> InLiveGenerationAsync(RedisWriter writer, TargetSpec target)
+    {
+        var options = target.Options as RedisTargetOptions ?? new RedisTargetOptions();
+        if (options.GenerationPrefix.Length > 0)
+        {
+            return target;
+        }
+
+        var prefix = await writer.GenerationPrefixAsync(target.Table);
+        if (prefix.Length == 0)
+        {
+            return target;
+        }
+
+        lock (_generations)
+        {
+            if (!_generations.TryGetValue((target, prefix), out var inGeneration))
+            {
+                // Cached, so that the writer keeps one compiled target (and its registered metadata) per generation.
+                inGeneration = target with { Options = options.InGeneration(prefix) };
+                _generations[(target, prefix)] = inGeneration;
+            }
+
+            return inGeneration;
+        }
     }
 
     /// <summary>Throws when a target cannot be used: an empty table name, or target options of another

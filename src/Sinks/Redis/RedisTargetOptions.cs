@@ -49,6 +49,22 @@ public sealed class RedisTargetOptions : IValidatable
     [Description("How long a deleted key's version (delete marker) is kept so that a late, older create cannot bring the row back. Default 24h.")]
     public TimeSpan DeleteMarkerTtl { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>The key generation the target is written in ("" before any shadow backfill); set by
+    /// the sink, never by config.</summary>
+    internal string GenerationPrefix { get; init; } = string.Empty;
+
+    /// <summary>A copy of these options for the key generation with the given prefix.</summary>
+    internal RedisTargetOptions InGeneration(string prefix) => new()
+    {
+        KeyTemplate = KeyTemplate,
+        Format = Format,
+        Fields = Fields,
+        Ttl = Ttl,
+        Indexes = Indexes,
+        DeleteMarkerTtl = DeleteMarkerTtl,
+        GenerationPrefix = prefix,
+    };
+
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();

@@ -14,7 +14,7 @@ namespace Sync.Sinks.Redis;
 /// <see cref="RedisSinkOptions.ChangesPerScript"/> changes (one wait per batch), reports stale and
 /// rejected changes, calls <see cref="SinkBatch.BeforeCommit"/>, then writes the checkpoint.
 /// Not thread-safe: <see cref="RedisSink"/> serializes calls.</summary>
-internal sealed class RedisWriter
+internal sealed partial class RedisWriter
 {
     private readonly IDatabase _db;
     private readonly IServer _server;
@@ -159,7 +159,7 @@ internal sealed class RedisWriter
     {
         var target = context.Target;
         var version = change.Version;
-        var markerKey = _keys.TruncateMarker(target.Table);
+        var markerKey = _keys.TruncateMarker(target.StateTable);
         var marker = RedisState.TryParse((byte[]?)await _db.StringGetAsync(markerKey));
         if (marker is not null && !version.Supersedes(marker.Version))
         {
@@ -168,9 +168,9 @@ internal sealed class RedisWriter
         }
 
         var ops = new List<string>();
-        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.Table), pageSize: 1000))
+        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: 1000))
         {
-            ops.Add(stateKey.ToString()[_keys.StatePrefix(target.Table).Length..]);
+            ops.Add(stateKey.ToString()[_keys.StatePrefix(target.StateTable).Length..]);
         }
 
         var statuses = await RunKeyOpsAsync(target, 'x', ops, version);
@@ -226,7 +226,7 @@ internal sealed class RedisWriter
             return [];
         }
 
-        var meta = await _db.HashGetAllAsync(_keys.Meta(target.Table));
+        var meta = await _db.HashGetAllAsync(_keys.Meta(target.StateTable));
         var keyColumns = meta.FirstOrDefault(e => e.Name == "key") is { Value.HasValue: true } k
             ? JsonSerializer.Deserialize<string[]>(k.Value.ToString()) ?? []
             : [];
@@ -254,9 +254,9 @@ internal sealed class RedisWriter
         else
         {
             // A page at a time, so that a large table is never held in memory at once.
-            var prefixLength = _keys.StatePrefix(target.Table).Length;
+            var prefixLength = _keys.StatePrefix(target.StateTable).Length;
             var page = new List<string>(ScanPage);
-            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.Table), pageSize: ScanPage))
+            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
             {
                 page.Add(stateKey.ToString()[prefixLength..]);
                 if (page.Count == ScanPage)
@@ -284,7 +284,7 @@ internal sealed class RedisWriter
             return;
         }
 
-        var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.Table, c))).ToArray();
+        var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.StateTable, c))).ToArray();
         var values = isKey
             ? null
             : candidates.Select(c => target.Format == RedisValueFormat.Hash
@@ -493,8 +493,8 @@ internal sealed class RedisWriter
         target.Format == RedisValueFormat.Hash ? "h" : "j",
         target.TtlMs,
         (long)target.MarkerTtl.TotalMilliseconds,
-        _keys.TruncateMarker(target.Table),
-        _keys.StatePrefix(target.Table),
+        _keys.TruncateMarker(target.StateTable),
+        _keys.StatePrefix(target.StateTable),
     ];
 
     private static string Status(RedisResult result) => result.Resp2Type == ResultType.Integer ? ((long)result).ToString(CultureInfo.InvariantCulture) : result.ToString();
@@ -527,7 +527,8 @@ internal sealed class RedisWriter
     {
         if (!_targets.TryGetValue(spec, out var target))
         {
-            target = new RedisTarget(spec.Table, spec.Options as RedisTargetOptions ?? new RedisTargetOptions());
+            var options = spec.Options as RedisTargetOptions ?? new RedisTargetOptions();
+            target = new RedisTarget(spec.Table, options, options.GenerationPrefix);
             _targets[spec] = target;
         }
 
@@ -563,7 +564,9 @@ internal sealed class RedisTarget
     private bool _keyRegistered;
     private (string[] Names, KeyShape Shape)? _lastShape;
 
-    public RedisTarget(string table, RedisTargetOptions options)
+    /// <param name="generationPrefix">Put before every row and index key of the target, and before the
+    /// table in the names of its state keys: the key generation a shadow backfill built ("" before any).</param>
+    public RedisTarget(string table, RedisTargetOptions options, string generationPrefix = "")
     {
         var problems = options.Validate("target");
         if (problems.Count > 0)
@@ -572,15 +575,23 @@ internal sealed class RedisTarget
         }
 
         Table = table;
+        GenerationPrefix = generationPrefix;
+        StateTable = generationPrefix + table;
         Format = options.Format;
         _template = options.KeyTemplate is null ? null : RedisKeyTemplate.Parse(options.KeyTemplate);
         _fields = options.Fields is null ? null : new HashSet<string>(options.Fields, StringComparer.Ordinal);
-        Indexes = [.. (options.Indexes ?? []).Select(RedisKeyTemplate.Parse)];
+        Indexes = [.. (options.Indexes ?? []).Select(RedisKeyTemplate.Parse).Select(t => t.WithLiteralPrefix(generationPrefix))];
         TtlMs = options.Ttl is { } ttl ? (long)Math.Ceiling(ttl.TotalMilliseconds) : 0;
         MarkerTtl = options.DeleteMarkerTtl;
     }
 
     public string Table { get; }
+
+    /// <summary>The key generation's prefix ("" for the keys written before any shadow backfill).</summary>
+    public string GenerationPrefix { get; }
+
+    /// <summary>The name the target's state, marker and metadata keys are kept under (one per generation).</summary>
+    public string StateTable { get; }
 
     public RedisValueFormat Format { get; }
 
@@ -594,7 +605,8 @@ internal sealed class RedisTarget
 
     public bool Stores(string column) => _fields is null || _fields.Contains(column);
 
-    public RedisKeyTemplate KeyTemplateFor(IReadOnlyList<string> keyColumns) => _template ?? RedisKeyTemplate.ForKey(Table, keyColumns);
+    public RedisKeyTemplate KeyTemplateFor(IReadOnlyList<string> keyColumns) =>
+        (_template ?? RedisKeyTemplate.ForKey(Table, keyColumns)).WithLiteralPrefix(GenerationPrefix);
 
     /// <summary>The key template for rows with these key columns, or why it cannot serve them.</summary>
     public KeyShape Shape(string[] keyNames)
@@ -642,7 +654,7 @@ internal sealed class RedisTarget
     /// <summary>Queues the metadata writes for key columns and stored columns not registered yet.</summary>
     public void Register(Row image, string[] keyNames, IDatabase db, RedisKeys keys, List<Task> pending)
     {
-        var meta = keys.Meta(Table);
+        var meta = keys.Meta(StateTable);
         if (!_keyRegistered)
         {
             pending.Add(db.HashSetAsync(meta, "key", JsonSerializer.Serialize(keyNames), When.NotExists));

@@ -18,7 +18,7 @@ namespace Sync.Sinks.Sqlite;
 /// </list>
 /// One connection, calls serialized. Tables are created when absent; see <see cref="SqliteWriter"/> for the type mapping.
 /// </summary>
-public sealed class SqliteSink : ISink
+public sealed class SqliteSink : ISink, IShadowableSink
 {
     private readonly SqliteSinkOptions _options;
     private readonly TimeProvider _time;
@@ -152,6 +152,40 @@ public sealed class SqliteSink : ISink
         try
         {
             return work(EnsureOpen());
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask<ShadowTarget> BeginShadowAsync(string materializer, TargetSpec live, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ValidateTarget(live);
+        var shadow = live with { Table = live.Table + SqliteWriter.ShadowSuffix };
+        var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
+        var checkpoint = await OnWriterAsync($"prepare the shadow of table \"{live.Table}\"", writer => writer.BeginShadow(live.Table, shadow.Table, materializer, checkpointName), cancellationToken);
+        return new ShadowTarget(materializer, live, shadow, checkpointName, checkpoint);
+    }
+
+    public ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shadow);
+        return OnWriterAsync($"swap the shadow \"{shadow.Shadow.Table}\" in as \"{shadow.Live.Table}\"", writer => writer.SwapShadow(shadow, keepOld), cancellationToken);
+    }
+
+    private async ValueTask<T> OnWriterAsync<T>(string what, Func<SqliteWriter, T> work, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return work(EnsureOpen());
+        }
+        catch (SqliteException e)
+        {
+            Discard();
+            throw new SinkFatalException($"sqlite sink '{Name}': cannot {what}; nothing was changed: {e.Message}", e);
         }
         finally
         {

@@ -11,7 +11,7 @@ namespace Sync.Sinks.Sqlite;
 /// check per change against <c>_sync_state</c>, upsert or delete, the state write, and the checkpoint.
 /// Commands are prepared once and reused (one upsert command per table and column set).
 /// Not thread-safe: <see cref="SqliteSink"/> serializes calls.</summary>
-internal sealed class SqliteWriter : IDisposable
+internal sealed partial class SqliteWriter : IDisposable
 {
     internal const string StateTable = "_sync_state";
     internal const string CheckpointTable = "_sync_checkpoints";

@@ -17,6 +17,11 @@ internal static class BackfillCommand
         var logLevel = CommonOptions.LogLevel();
         var noProgress = new Option<bool>("--no-progress") { Description = "Do not show progress (events, events/s, ETA) on standard error." };
         var thenRun = new Option<bool>("--then-run") { Description = "When the backfill has caught up, go on as `sync run` for the same materializer." };
+        var shadow = new Option<bool>("--shadow")
+        {
+            Description = "Build into a shadow table/index/key generation and swap it in atomically at the end, so that readers never see a half-built target. Stop `sync run` for the materializer first.",
+        };
+        var keepOld = new Option<bool>("--keep-old") { Description = "With --shadow: keep the replaced data (table <table>__old, the old index, the old Redis generation) instead of dropping it." };
         var command = new Command("backfill", "Replay a materializer from the first message, ignoring its checkpoint (never-regress keeps newer state), and store the checkpoint as it goes so that a later run continues from there.")
         {
             config,
@@ -24,11 +29,19 @@ internal static class BackfillCommand
             logLevel,
             noProgress,
             thenRun,
+            shadow,
+            keepOld,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (parse.GetValue(keepOld) && !parse.GetValue(shadow))
+            {
+                await error.WriteLineAsync("error: --keep-old needs --shadow");
+                return ExitCodes.Usage;
+            }
+
             var names = new[] { parse.GetRequiredValue(materializer) };
-            var exit = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Backfill, parse.GetValue(logLevel), output, error, cancellationToken, showProgress: !parse.GetValue(noProgress));
+            var exit = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Backfill, parse.GetValue(logLevel), output, error, cancellationToken, showProgress: !parse.GetValue(noProgress), shadow: parse.GetValue(shadow), keepOld: parse.GetValue(keepOld));
             if (exit != ExitCodes.Ok || !parse.GetValue(thenRun) || cancellationToken.IsCancellationRequested)
             {
                 return exit;

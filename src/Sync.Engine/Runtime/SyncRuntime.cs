@@ -64,7 +64,11 @@ public enum RunMode
 }
 
 /// <summary>The outcome of one materializer in a run.</summary>
-public sealed record MaterializerOutcome(string Name, string Sink, string Table, MaterializerCounters Counters, TimeSpan Elapsed, string DeadLetterTarget, Exception? Failure);
+public sealed record MaterializerOutcome(string Name, string Sink, string Table, MaterializerCounters Counters, TimeSpan Elapsed, string DeadLetterTarget, Exception? Failure)
+{
+    /// <summary>The swap that ended a shadow backfill, or null.</summary>
+    public ShadowSwap? Swap { get; init; }
+}
 
 /// <summary>Runs the selected materializers of a config side by side until their sources end or
 /// the run is cancelled.</summary>
@@ -92,6 +96,14 @@ public sealed class SyncRuntime
     /// <summary>Called as each materializer starts, with the counters it updates as it goes (for
     /// progress output).</summary>
     public Action<string, MaterializerCounters>? Started { get; init; }
+
+    /// <summary>With <see cref="RunMode.Backfill"/>: build into a shadow target and swap it in at the
+    /// end (<see cref="IShadowableSink"/>) instead of writing to the live target.</summary>
+    public bool Shadow { get; init; }
+
+    /// <summary>With <see cref="Shadow"/>: keep the replaced data under the sink's "old" name
+    /// instead of dropping it.</summary>
+    public bool KeepOld { get; init; }
 
     public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
     {
@@ -159,8 +171,19 @@ public sealed class SyncRuntime
         var counters = new MaterializerCounters();
         Metrics?.Starting(name);
         await using var deadLetters = OpenDeadLetters(_config, _components, name, options);
+        ShadowTarget? shadow = null;
+        IShadowableSink? shadowable = null;
         try
         {
+            if (Shadow && mode == RunMode.Backfill)
+            {
+                shadowable = sink as IShadowableSink
+                    ?? throw new ConfigException($"materializers.{name}: sink {options.Sink} cannot build a shadow target; backfill without --shadow");
+                shadow = await shadowable.BeginShadowAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken);
+                _loggerFactory.CreateLogger($"sync.{name}").LogInformation("{Materializer}: building shadow {Shadow} beside {Live}", name, shadow.Shadow.Table, shadow.Live.Table);
+                sink = new ShadowWritingSink(sink, shadow);
+            }
+
             var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
             var source = _config.Sources[options.Source];
             var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern };
@@ -174,8 +197,22 @@ public sealed class SyncRuntime
             Started?.Invoke(name, counters);
             Metrics?.Running(name, counters, reader);
             await runner.RunAsync(cancellationToken);
+            ShadowSwap? swap = null;
+            if (shadow is not null && cancellationToken.IsCancellationRequested)
+            {
+                // The source's end was not reached, so the shadow is incomplete: the live target stays
+                // as it was, and a rerun rebuilds the shadow from the start.
+                _loggerFactory.CreateLogger($"sync.{name}").LogWarning("{Materializer}: interrupted before the end; {Live} is untouched and the incomplete shadow {Shadow} is left for a rerun", name, shadow.Live.Table, shadow.Shadow.Table);
+            }
+            else if (shadow is not null && shadowable is not null)
+            {
+                _loggerFactory.CreateLogger($"sync.{name}").LogInformation("{Materializer}: the backfill reached its end; swapping {Shadow} in", name, shadow.Shadow.Table);
+                swap = await shadowable.SwapShadowAsync(shadow, KeepOld, CancellationToken.None);
+                _loggerFactory.CreateLogger($"sync.{name}").LogInformation("{Materializer}: shadow swapped in as {Live}; old data {Old}", name, swap.Live, swap.Old);
+            }
+
             Metrics?.Ended(name, null);
-            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, null);
+            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, null) { Swap = swap };
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

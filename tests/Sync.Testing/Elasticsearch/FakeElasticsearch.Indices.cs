@@ -18,9 +18,15 @@ public sealed partial class FakeElasticsearch
             return Error(400, "invalid_index_name_exception", $"Invalid index name [{name}], {problem}", name);
         }
 
-        if (_indices.ContainsKey(name) || IsAlias(name))
+        if (_indices.ContainsKey(name))
         {
             return Error(400, "resource_already_exists_exception", $"index [{name}/{FakeIndex.UuidOf(name)}] already exists", name);
+        }
+
+        if (IsAlias(name))
+        {
+            // MetadataCreateIndexService.validateIndexName: an index cannot take an alias's name.
+            return Error(400, "invalid_index_name_exception", $"Invalid index name [{name}], already exists as alias", name);
         }
 
         var request = ParseBody(body) as JsonObject ?? [];

@@ -322,6 +322,8 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return Refresh("_all", query);
                 case 1 when s[0] is "_count" or "_search":
                     return s[0] == "_count" ? Count("_all", query, body) : Search("_all", query, body);
+                case 1 when s[0] == "_aliases" && method == "POST":
+                    return UpdateAliases(body);
                 case 1 when s[0].StartsWith('_'):
                     break;
                 case 1 when method == "PUT":

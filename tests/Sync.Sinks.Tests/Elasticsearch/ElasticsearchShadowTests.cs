@@ -1,0 +1,99 @@
+using System.Text.Json.Nodes;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using Sync.Sinks.Elasticsearch;
+using Sync.Testing.Changes;
+
+namespace Sync.Sinks.Tests.Elasticsearch;
+
+/// <summary>The shadow capability of the Elasticsearch sink on the fake: a new index per generation,
+/// and one <c>POST /_aliases</c> that points the live name at it.</summary>
+public sealed class ElasticsearchShadowTests
+{
+    private const string Materializer = "m1";
+
+    private static async Task ApplyAsync(ISink sink, TargetSpec target, params ChangeEvent[] changes)
+    {
+        var checkpoint = changes.GroupBy(c => c.Origin.Topic).ToDictionary(g => g.Key, g => g.Max(c => c.Origin.Position));
+        await sink.ApplyAsync(new SinkBatch(Materializer, target, changes, checkpoint), CancellationToken.None);
+    }
+
+    /// <summary>What a reader sees through the live name: the number of searchable documents.</summary>
+    private static async Task<long> CountAsync(ElasticsearchTestHarness es, string name)
+    {
+        using var http = new HttpClient { BaseAddress = es.Fake.Url };
+        await http.PostAsync($"{name}/_refresh", null);
+        var body = JsonNode.Parse(await http.GetStringAsync($"{name}/_count"))!;
+        return body["count"]!.GetValue<long>();
+    }
+
+    [Fact]
+    public async Task A_concrete_index_is_replaced_by_an_alias_of_the_same_name_in_one_request()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        await ApplyAsync(es.Sink, live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "stale")));
+        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 3), 30, ("name", "c")), Change.Upsert(("id", 4), 31, ("name", "d")));
+
+        Assert.Equal(2, await CountAsync(es, "users"));
+        var swap = await es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+
+        Assert.Equal("alias \"users\" -> index \"users-g1\"", swap.Live);
+        Assert.Equal(["users-g1"], es.Fake.IndexNames.Where(n => n.StartsWith("users", StringComparison.Ordinal)));
+        Assert.Equal(["users"], es.Fake.Aliases("users-g1"));
+        Assert.Equal(3, await CountAsync(es, "users"));
+        var checkpoint = await es.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None);
+        Assert.Equal(new StreamPosition(0, 31), checkpoint[Change.DefaultTopic]);
+    }
+
+    [Fact]
+    public async Task A_run_after_the_swap_writes_through_the_alias_and_the_next_backfill_moves_it_again()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        var first = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, first), live, Change.Upsert(("id", 1), 10, ("name", "a")));
+        await es.ElasticsearchSink.SwapShadowAsync(first, keepOld: false, CancellationToken.None);
+
+        await es.RestartAsync();
+        await ApplyAsync(es.Sink, live, Change.Upsert(("id", 2), 20, ("name", "b")));
+        Assert.Equal(2, es.Fake.Documents("users-g1").Count);
+
+        var second = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, second), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 20, ("name", "b")), Change.Upsert(("id", 3), 30, ("name", "c")));
+        var swap = await es.ElasticsearchSink.SwapShadowAsync(second, keepOld: true, CancellationToken.None);
+
+        Assert.Equal("kept as index \"users-g1\"", swap.Old);
+        Assert.Equal(["users"], es.Fake.Aliases("users-g2"));
+        Assert.Empty(es.Fake.Aliases("users-g1"));
+        Assert.Equal(3, await CountAsync(es, "users"));
+    }
+
+    [Fact]
+    public async Task Keep_old_is_refused_for_a_concrete_index_and_nothing_changes()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        await ApplyAsync(es.Sink, live, Change.Upsert(("id", 1), 10, ("name", "a")));
+        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "b")));
+
+        var refused = await Assert.ThrowsAsync<ShadowSwapException>(() => es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: true, CancellationToken.None).AsTask());
+
+        Assert.Contains("run without --keep-old", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(es.Fake.Aliases("users"));
+        Assert.Equal("{\"id\":1,\"name\":\"a\"}", es.Fake.Documents("users")["1"]);
+    }
+
+    [Fact]
+    public async Task An_index_template_with_placeholders_cannot_have_a_shadow()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = new TargetSpec("users") { Options = new ElasticsearchTargetOptions { Index = "users-{tenant}" } };
+
+        var refused = await Assert.ThrowsAsync<ShadowSwapException>(() => es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None).AsTask());
+
+        Assert.Contains("users-{tenant}", refused.Message, StringComparison.Ordinal);
+    }
+}
