@@ -45,6 +45,11 @@ public sealed class SyncComponents
                 {
                     types.SinkTargets[name] = targetType;
                 }
+
+                if (sink.KeepsDeadLetterTable)
+                {
+                    types.DeadLetterTableSinks.Add(name);
+                }
             }
 
             types.Formats.AddRange(Formats);
@@ -135,12 +140,18 @@ public sealed class SyncRuntime
         }
     }
 
-    /// <summary>The materializer's dead-letter target: its source's dead-letter topics, or its file.</summary>
-    public static IDeadLetterTarget OpenDeadLetters(SyncConfig config, SyncComponents components, string name, MaterializerOptions options)
+    /// <summary>The materializer's dead-letter target: its source's dead-letter topics, its file, or
+    /// the dead-letter table of its sink (<paramref name="sink"/>, the opened sink of the materializer).</summary>
+    public static IDeadLetterTarget OpenDeadLetters(SyncConfig config, SyncComponents components, string name, MaterializerOptions options, ISink? sink = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(components);
         ArgumentNullException.ThrowIfNull(options);
+        if (config.DeadLetterKindOf(options) == DeadLetterKind.Table)
+        {
+            return new SinkDeadLetterTable(DeadLetterStoreOf(config, name, options, sink), name);
+        }
+
         if (config.DeadLetterKindOf(options) == DeadLetterKind.Topic)
         {
             var source = config.Sources[options.Source];
@@ -151,6 +162,16 @@ public sealed class SyncRuntime
         return new DeadLetterWriter(config.DeadLetterPath(name, options), name);
     }
 
+    /// <summary>The dead-letter table of a materializer's sink (<c>deadLetterTarget: table</c>).</summary>
+    public static IDeadLetterStore DeadLetterStoreOf(SyncConfig config, string name, MaterializerOptions options, ISink? sink)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        return sink as IDeadLetterStore ?? throw new ConfigException([new ConfigProblem(
+            Path.GetFileName(config.FilePath), 0, $"materializers.{name}.deadLetterTarget",
+            $"materializers.{name}.deadLetterTarget (table) needs a sink that keeps a dead-letter table (postgres, sqlite); sink {options.Sink} is of type {config.Sinks[options.Sink].Type}")]);
+    }
+
     private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
     {
         // Each materializer runs on its own so that a slow one never holds up the others.
@@ -158,7 +179,7 @@ public sealed class SyncRuntime
         var started = System.Diagnostics.Stopwatch.StartNew();
         var counters = new MaterializerCounters();
         Metrics?.Starting(name);
-        await using var deadLetters = OpenDeadLetters(_config, _components, name, options);
+        await using var deadLetters = OpenDeadLetters(_config, _components, name, options, sink);
         try
         {
             var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
