@@ -98,6 +98,10 @@ public sealed class SyncRuntime
     /// progress output).</summary>
     public Action<string, MaterializerCounters>? Started { get; init; }
 
+    /// <summary>When a materializer stops on a fatal error, stop the others too (gracefully: each
+    /// applies and acknowledges what it read). False by default: the others keep running.</summary>
+    public bool StopAllOnFailure { get; init; }
+
     public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
     {
         if (names.Count == 0)
@@ -128,7 +132,18 @@ public sealed class SyncRuntime
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
-            var runs = selected.Select(m => RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, cancellationToken)).ToList();
+            using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var runs = selected.Select(async m =>
+            {
+                var outcome = await RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, stopAll.Token);
+                if (outcome.Failure is not null && StopAllOnFailure)
+                {
+                    _loggerFactory.CreateLogger($"sync.{m.Key}").LogError("stopping every materializer: {Materializer} failed and --stop-all-on-failure is set", m.Key);
+                    await stopAll.CancelAsync();
+                }
+
+                return outcome;
+            }).ToList();
             return await Task.WhenAll(runs);
         }
         finally
@@ -201,7 +216,7 @@ public sealed class SyncRuntime
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // Said now, not only in the summary at exit: the other materializers may run for weeks.
-            _loggerFactory.CreateLogger($"sync.{name}").LogError("materializer {Materializer} stopped; the others keep running: {Reason}", name, e.Message);
+            _loggerFactory.CreateLogger($"sync.{name}").LogError(StopAllOnFailure ? "materializer {Materializer} stopped: {Reason}" : "materializer {Materializer} stopped; the others keep running: {Reason}", name, e.Message);
             Metrics?.Ended(name, e);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, e);
         }
