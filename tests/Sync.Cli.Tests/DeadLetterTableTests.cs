@@ -124,6 +124,34 @@ public sealed class DeadLetterTableTests : IDisposable
     }
 
     [Fact]
+    public async Task A_row_the_postgres_sink_rejects_becomes_an_apply_letter_committed_with_the_batch_and_the_rest_of_the_batch_applies()
+    {
+        // Without schema evolution, a change with a column the table lacks is rejected by the sink.
+        _workspace.Write("data/users.jsonl", string.Join('\n',
+            $$$"""{"topic":"{{{Topic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
+            $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"b","age":7}}""",
+            $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":{"id":3,"name":"c"}}""") + "\n");
+        var schema = "dlt_" + Guid.NewGuid().ToString("N")[..12];
+        await PostgresRowsAsync($"CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id bigint PRIMARY KEY, name text); SELECT ''");
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+            sinks:
+              target: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable, schema: {schema}, stateSchema: {schema}_state {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: json, deadLetterTarget: table, target: {"{"} schemaEvolution: none {"}"} {"}"}
+            """);
+
+        var run = await _workspace.Sync("run", "--config", config);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(["1|a", "3|c"], await PostgresRowsAsync($"SELECT id || '|' || name FROM {schema}.users ORDER BY id"));
+        var letter = Assert.Single(await PostgresRowsAsync(
+            $"SELECT stage || '|' || key || '|' || convert_from(payload, 'UTF8') || '|' || position('age' in reason)::bool FROM {schema}_state.dead_letters"));
+        Assert.Equal("""apply|{"id":2}|{"id":2,"name":"b","age":7}|true""", letter);
+    }
+
+    [Fact]
     public async Task A_redis_sink_refuses_the_table_target_naming_the_field_and_the_value()
     {
         WriteChangelog();
