@@ -54,6 +54,9 @@ public sealed partial class MaterializerRunner
     /// <summary>The clock of degraded-since times and of the engine's own backoff.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>First wait before an engine-level attempt of a batch whose sink stays unavailable; doubled per attempt.</summary>
+    public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Longest wait between two engine-level attempts of a batch whose sink stays unavailable.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -310,7 +313,7 @@ public sealed partial class MaterializerRunner
     /// commits or the run stops (then the batch stays unacknowledged and comes again on restart).</summary>
     private async Task<ApplyResult> ApplyWithRetryAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromSeconds(1);
+        var delay = FirstRetryDelay;
         while (true)
         {
             try

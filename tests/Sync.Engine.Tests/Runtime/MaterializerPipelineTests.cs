@@ -105,6 +105,44 @@ public sealed class MaterializerPipelineTests
         Assert.Equal(reader.Reads, committed);
     }
 
+    [Fact]
+    public async Task A_sink_that_stays_unavailable_keeps_the_batch_degrades_the_materializer_and_commits_it_once_back()
+    {
+        var log = new EventLog();
+        var reader = new ScriptedReader(log, batches: 2, canReadAhead: true);
+        var sink = new GatedSink(log, blockedBatch: 0) { UnavailableAttempts = 3 };
+        var runner = new MaterializerRunner(
+            "users",
+            new MaterializerOptions { Source = "s", Sink = "k", Table = "users", Topics = [Topic], Format = "json", BatchSize = 2, Linger = TimeSpan.Zero },
+            reader,
+            MessageFormats.Create("json", new DecoderOptions()),
+            sink,
+            new NoDeadLetters(),
+            NullLogger.Instance)
+        {
+            FirstRetryDelay = TimeSpan.FromMilliseconds(1),
+            MaxRetryDelay = TimeSpan.FromMilliseconds(4),
+        };
+        using var metrics = new SyncMetrics();
+        metrics.Running("users", runner.Counters, reader);
+        sink.WhileUnavailable = attempt =>
+        {
+            if (attempt == 3)
+            {
+                var health = Assert.Single(metrics.Health());
+                sink.Seen = (health.State, health.Error, health.DegradedSince is not null);
+            }
+        };
+
+        await runner.RunAsync(CancellationToken.None).WaitAsync(Patience);
+
+        Assert.Equal((MaterializerState.Degraded, "the store stays unavailable (attempt 2)", true), sink.Seen);
+        Assert.Equal(["commit 1", "ack 1", "commit 2", "ack 2"], log.Entries.Where(e => !e.StartsWith("read", StringComparison.Ordinal)));
+        Assert.Equal(MaterializerState.Running, Assert.Single(metrics.Health()).State);
+        Assert.Null(runner.Counters.Degraded);
+        Assert.Equal(4, runner.Counters.Applied);
+    }
+
     private static MaterializerRunner Runner(ISourceReader reader, ISink sink, int readAhead) =>
         new(
             "users",
@@ -233,6 +271,15 @@ public sealed class MaterializerPipelineTests
 
         public int FailingBatch { get; init; }
 
+        /// <summary>The first attempts fail as a sink does once its own retries are used up.</summary>
+        public int UnavailableAttempts { get; init; }
+
+        public Action<int>? WhileUnavailable { get; set; }
+
+        public (MaterializerState State, string? Error, bool HasSince) Seen { get; set; }
+
+        private int _attempts;
+
         public Task Blocked => _blocked.Task;
 
         public string Name => "gated";
@@ -244,6 +291,12 @@ public sealed class MaterializerPipelineTests
 
         public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
         {
+            if (++_attempts <= UnavailableAttempts)
+            {
+                WhileUnavailable?.Invoke(_attempts);
+                throw new UnavailableException($"the store stays unavailable (attempt {_attempts})");
+            }
+
             var n = ++_applies;
             if (n == FailingBatch)
             {
@@ -266,6 +319,9 @@ public sealed class MaterializerPipelineTests
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
+
+    /// <summary>As a sink's own exception once its retries are used up (SinkUnavailableException).</summary>
+    private sealed class UnavailableException(string message) : Exception(message), ITransientSinkFailure;
 
     private sealed class NoDeadLetters : IDeadLetterTarget
     {
