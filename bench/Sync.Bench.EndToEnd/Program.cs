@@ -28,7 +28,7 @@ using Sync.Testing.Process;
 //                search engine: the figure says nothing about a real cluster's indexing cost)
 //   scale        throughput of 1, 2 and 4 materializers (one topic each) in one process
 // Usage: dotnet run -c Release --project bench/Sync.Bench.EndToEnd -- --postgres CS [--quick]
-//        [--only latency,saturation,backfill,startup,elasticsearch,scale] [--linger DURATION] [--json FILE]
+//        [--only latency,saturation,backfill,startup,elasticsearch,scale] [--linger DURATION] [--read-ahead N] [--json FILE]
 if (args.Contains("--serve-elasticsearch"))
 {
     await using var served = FakeElasticsearch.Start();
@@ -86,7 +86,7 @@ try
     if (postgres is not null && only.Any(o => o is "latency" or "saturation" or "backfill" or "scale"))
     {
         await using var broker = await FakePulsarProcess.StartAsync(fakePulsarDll);
-        var bench = new PulsarToPostgres(broker.ServiceUrl, broker.AdminUrl, postgres, work, ArgValue("--linger"));
+        var bench = new PulsarToPostgres(broker.ServiceUrl, broker.AdminUrl, postgres, work, ArgValue("--linger"), ArgValue("--read-ahead"));
         if (only.Contains("latency"))
         {
             foreach (var rate in new[] { 1_000, 10_000 })

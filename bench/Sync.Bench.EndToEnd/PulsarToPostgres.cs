@@ -14,7 +14,7 @@ namespace Sync.Bench.EndToEnd;
 /// <summary>Debezium events published the way Pulsar IO writes them (base64 JSON keys, bare
 /// envelopes, deletes as op=d only) to the fake broker, materialized into PostgreSQL by the real
 /// runtime.</summary>
-internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string postgres, string work, string? linger = null)
+internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string postgres, string work, string? linger = null, string? readAhead = null)
 {
     private const string LastKeyId = "-1";
 
@@ -213,7 +213,7 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
             .AppendLine("materializers:");
         for (var i = 0; i < targets.Count; i++)
         {
-            yaml.AppendLine($"  m{i}: {{ source: broker, topics: ['{targets[i].Topic}'], sink: pg, table: {targets[i].Table}, batchSize: 5000{(linger is null ? "" : $", linger: {linger}")} }}");
+            yaml.AppendLine($"  m{i}: {{ source: broker, topics: ['{targets[i].Topic}'], sink: pg, table: {targets[i].Table}, batchSize: 5000{(linger is null ? "" : $", linger: {linger}")}{(readAhead is null ? "" : $", readAhead: {readAhead}")} }}");
         }
 
         var path = Path.Combine(work, name);

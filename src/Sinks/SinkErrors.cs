@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Sync.Engine.Config;
+using Sync.Engine.Sinks;
 
 namespace Sync.Sinks;
 
@@ -38,7 +39,7 @@ public class SinkException : Exception
 
 /// <summary>Transient errors outlasted the retry budget (the store stayed busy or locked). Nothing of
 /// the batch was applied; the engine may retry the batch later.</summary>
-public sealed class SinkUnavailableException : SinkException
+public sealed class SinkUnavailableException : SinkException, ITransientSinkFailure
 {
     public SinkUnavailableException()
     {

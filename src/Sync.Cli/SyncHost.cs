@@ -29,7 +29,7 @@ internal static class SyncHost
         try
         {
             var server = Metrics.MetricsServer.Start(port, metrics);
-            await error.WriteLineAsync($"serving /metrics and /healthz on port {port}");
+            await error.WriteLineAsync($"serving /metrics, /healthz and /readyz on port {port}");
             return server;
         }
         catch (IOException e)
@@ -50,7 +50,7 @@ internal static class SyncHost
         })
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false)
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false, bool stopAllOnFailure = false)
     {
         SyncConfig config;
         var components = Components();
@@ -84,6 +84,7 @@ internal static class SyncHost
                 Started = (name, counters) => progress?.Track(name, counters),
                 Shadow = shadow,
                 KeepOld = keepOld,
+                StopAllOnFailure = stopAllOnFailure,
             };
             var selected = runtime.Select(names);
             if (showProgress)

@@ -18,7 +18,7 @@ namespace Sync.Sinks.Postgres;
 /// </list>
 /// One connection (no pool: a connection in an unknown state is closed, never reused), calls serialized.
 /// </summary>
-public sealed class PostgresSink : ISink, IShadowableSink
+public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
 {
     private readonly PostgresSinkOptions _options;
     private readonly TimeProvider _time;
@@ -92,6 +92,49 @@ public sealed class PostgresSink : ISink, IShadowableSink
         return await WithGateAsync(
             $"apply a batch of {batch.Changes.Count} changes to table {target.Qualified}",
             (writer, ct) => writer.ApplyAsync(batch, target, ct),
+            cancellationToken,
+            batch.Retrying);
+    }
+
+    public string DeadLetterTable => $"postgres sink {Name}, table {PostgresIdentifiers.Qualified(_options.StateSchema, "dead_letters")}";
+
+    public async ValueTask AppendDeadLettersAsync(IReadOnlyList<DeadLetterRow> letters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(letters);
+        await WithGateAsync(
+            $"write {letters.Count} dead letters",
+            async (writer, ct) =>
+            {
+                await writer.DeadLetters.AppendAsync(writer.Connection, letters, ct);
+                return 0;
+            },
+            cancellationToken);
+    }
+
+    public async ValueTask<IReadOnlyList<StoredDeadLetter>> ReadDeadLettersAsync(string materializer, long afterId, long throughId, int max, CancellationToken cancellationToken) =>
+        await WithGateAsync(
+            $"read the dead letters of '{materializer}'",
+            (writer, ct) => writer.DeadLetters.ReadAsync(writer.Connection, materializer, afterId, throughId, max, ct),
+            cancellationToken);
+
+    public async ValueTask<long> LastDeadLetterIdAsync(string materializer, CancellationToken cancellationToken) =>
+        await WithGateAsync(
+            $"read the dead letters of '{materializer}'",
+            (writer, ct) => writer.DeadLetters.ScalarAsync(writer.Connection, "max(id)", materializer, ct),
+            cancellationToken);
+
+    public async ValueTask<long> CountDeadLettersAsync(string materializer, CancellationToken cancellationToken) =>
+        await WithGateAsync(
+            $"count the dead letters of '{materializer}'",
+            (writer, ct) => writer.DeadLetters.ScalarAsync(writer.Connection, "count(*)", materializer, ct),
+            cancellationToken);
+
+    public async ValueTask DeleteDeadLettersAsync(string materializer, IReadOnlyList<long> ids, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        await WithGateAsync(
+            $"remove replayed dead letters of '{materializer}'",
+            (writer, ct) => writer.DeadLetters.DeleteAsync(writer.Connection, materializer, ids, ct),
             cancellationToken);
     }
 
@@ -166,12 +209,12 @@ public sealed class PostgresSink : ISink, IShadowableSink
         return new PostgresTarget(options.Schema ?? _options.Schema, target.Table, options.SchemaEvolution, options.VersionColumn, options.FillFactor);
     }
 
-    private async Task<T> WithGateAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    private async Task<T> WithGateAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            return await WithRetryAsync(what, work, cancellationToken);
+            return await WithRetryAsync(what, work, cancellationToken, retrying);
         }
         finally
         {
@@ -182,7 +225,7 @@ public sealed class PostgresSink : ISink, IShadowableSink
     /// <summary>Runs the work on the open connection (opening one when needed). Transient failures
     /// discard the connection and retry with capped backoff; any other failure discards it and throws
     /// <see cref="SinkFatalException"/>. Nothing of a failed attempt stays applied (it ran in a transaction).</summary>
-    private async Task<T> WithRetryAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    private async Task<T> WithRetryAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var retry = _options.Retry;
@@ -202,6 +245,8 @@ public sealed class PostgresSink : ISink, IShadowableSink
                     throw new SinkUnavailableException(
                         $"postgres sink '{Name}': could not {what} after {attempt} attempts; the server stayed unavailable or busy: {PostgresErrorClassifier.Describe(e)}", e);
                 }
+
+                retrying?.Invoke($"postgres sink '{Name}': could not {what} (attempt {attempt}), retrying: {PostgresErrorClassifier.Describe(e)}");
             }
             catch (OperationCanceledException)
             {

@@ -12,6 +12,8 @@ public sealed class PostgresSinkFactory : ISinkFactory
 
     public Type? TargetOptionsType => typeof(PostgresTargetOptions);
 
+    public bool KeepsDeadLetterTable => true;
+
     public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
         await PostgresSink.OpenAsync(sink.Name, (PostgresSinkOptions)sink.Options, cancellationToken);
 }

@@ -56,7 +56,14 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         _connection = connection;
         _markers = Qualified(stateSchema, "delete_markers");
         _checkpoints = Qualified(stateSchema, "checkpoints");
+        DeadLetters = new PostgresDeadLetters(stateSchema);
     }
+
+    /// <summary>The dead-letter table (<c>deadLetterTarget: table</c>).</summary>
+    public PostgresDeadLetters DeadLetters { get; }
+
+    /// <summary>The open connection, for the dead-letter table's own statements.</summary>
+    public NpgsqlConnection Connection => _connection;
 
     /// <summary>The server process id of the connection (for diagnostics and tests).</summary>
     public int ProcessId => _connection.ProcessID;
@@ -173,6 +180,12 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 batch.BeforeCommit?.Invoke(context.Rejected);
             }
 
+            if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
+            {
+                // In the batch's transaction: the letters commit with the checkpoint that passes them.
+                await DeadLetters.InsertAsync(_connection, _transaction, letters, cancellationToken);
+            }
+
             await _transaction.CommitAsync(cancellationToken);
             return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
         }
@@ -192,6 +205,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     {
         // DDL of this batch (CREATE TABLE, ADD COLUMN) is rolled back too: forget what we knew.
         _tables.Clear();
+        DeadLetters.Forget();
         try
         {
             if (_connection.State == System.Data.ConnectionState.Open && _transaction is not null)

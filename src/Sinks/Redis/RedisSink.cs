@@ -88,7 +88,7 @@ public sealed class RedisSink : ISink, IShadowableSink
     {
         ArgumentNullException.ThrowIfNull(batch);
         ValidateTarget(batch.Target);
-        return await RunAsync($"apply a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\"", async w => await w.ApplyAsync(batch with { Target = await InLiveGenerationAsync(w, batch.Target) }), cancellationToken);
+        return await RunAsync($"apply a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\"", async w => await w.ApplyAsync(batch with { Target = await InLiveGenerationAsync(w, batch.Target) }), cancellationToken, batch.Retrying);
     }
 
     public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
@@ -176,7 +176,7 @@ public sealed class RedisSink : ISink, IShadowableSink
 
     /// <summary>Runs one unit of work with the retry policy: transient errors back off and retry (the
     /// work is idempotent), fatal ones discard the connection.</summary>
-    private async Task<T> RunAsync<T>(string what, Func<RedisWriter, Task<T>> work, CancellationToken cancellationToken)
+    private async Task<T> RunAsync<T>(string what, Func<RedisWriter, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null)
     {
         await _gate.WaitAsync(cancellationToken);
         try
@@ -204,6 +204,8 @@ public sealed class RedisSink : ISink, IShadowableSink
                     {
                         throw new SinkUnavailableException($"redis sink '{Name}': could not {what}: the server stayed unavailable after {attempt} attempts: {e.Message}", e);
                     }
+
+                    retrying?.Invoke($"redis sink '{Name}': could not {what} (attempt {attempt}), retrying: {e.Message}");
                 }
 
                 await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);

@@ -18,7 +18,7 @@ namespace Sync.Sinks.Sqlite;
 /// </list>
 /// One connection, calls serialized. Tables are created when absent; see <see cref="SqliteWriter"/> for the type mapping.
 /// </summary>
-public sealed class SqliteSink : ISink, IShadowableSink
+public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
 {
     private readonly SqliteSinkOptions _options;
     private readonly TimeProvider _time;
@@ -120,6 +120,8 @@ public sealed class SqliteSink : ISink, IShadowableSink
                         throw new SinkUnavailableException(
                             $"sqlite sink '{Name}': table \"{batch.Target.Table}\" stayed busy or locked after {attempt} attempts: {e.Message}", e);
                     }
+
+                    batch.Retrying?.Invoke($"sqlite sink '{Name}': table \"{batch.Target.Table}\" is busy or locked (attempt {attempt}), retrying: {e.Message}");
                 }
                 catch (SqliteException e)
                 {
@@ -131,6 +133,54 @@ public sealed class SqliteSink : ISink, IShadowableSink
 
                 await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
             }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public string DeadLetterTable => $"sqlite sink {Name}, table {SqliteDeadLetters.Table} in {_options.Path}";
+
+    public ValueTask AppendDeadLettersAsync(IReadOnlyList<DeadLetterRow> letters, CancellationToken cancellationToken) =>
+        WithConnectionAsync(connection => SqliteDeadLetters.Append(connection, letters), "write dead letters", cancellationToken);
+
+    public async ValueTask<IReadOnlyList<StoredDeadLetter>> ReadDeadLettersAsync(string materializer, long afterId, long throughId, int max, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<StoredDeadLetter> letters = [];
+        await WithConnectionAsync(connection => letters = SqliteDeadLetters.Read(connection, materializer, afterId, throughId, max), "read dead letters", cancellationToken);
+        return letters;
+    }
+
+    public async ValueTask<long> LastDeadLetterIdAsync(string materializer, CancellationToken cancellationToken)
+    {
+        long last = 0;
+        await WithConnectionAsync(connection => last = SqliteDeadLetters.Scalar(connection, "max(id)", materializer), "read dead letters", cancellationToken);
+        return last;
+    }
+
+    public async ValueTask<long> CountDeadLettersAsync(string materializer, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        await WithConnectionAsync(connection => count = SqliteDeadLetters.Scalar(connection, "count(*)", materializer), "count dead letters", cancellationToken);
+        return count;
+    }
+
+    public ValueTask DeleteDeadLettersAsync(string materializer, IReadOnlyList<long> ids, CancellationToken cancellationToken) =>
+        WithConnectionAsync(connection => SqliteDeadLetters.Delete(connection, materializer, ids), "remove replayed dead letters", cancellationToken);
+
+    private async ValueTask WithConnectionAsync(Action<SqliteConnection> work, string what, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            EnsureOpen();
+            work(_connection!);
+        }
+        catch (SqliteException e)
+        {
+            Discard();
+            throw new SinkFatalException($"sqlite sink '{Name}': cannot {what}: {e.Message}", e);
         }
         finally
         {

@@ -10,6 +10,8 @@ public sealed class SqliteSinkFactory : ISinkFactory
 
     public Type OptionsType => typeof(SqliteSinkOptions);
 
+    public bool KeepsDeadLetterTable => true;
+
     public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
         await SqliteSink.OpenAsync(sink.Name, (SqliteSinkOptions)sink.Options, cancellationToken);
 }

@@ -155,6 +155,12 @@ internal sealed partial class SqliteWriter : IDisposable
                 batch.BeforeCommit?.Invoke(context.Rejected);
             }
 
+            if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
+            {
+                // In the batch's transaction: the letters commit with the checkpoint that passes them.
+                SqliteDeadLetters.Insert(_connection, _transaction, letters);
+            }
+
             _transaction.Commit();
             return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
         }

@@ -12,7 +12,7 @@ internal static class DlqCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var command = new Command("dlq", "Work with dead letters: what a materializer could not read, decode, map or write (a <topic>-sync-dlq topic on a pulsar source, a JSON Lines file otherwise).");
+        var command = new Command("dlq", "Work with dead letters: what a materializer could not read, decode, map or write (a <topic>-sync-dlq topic on a pulsar source, a JSON Lines file otherwise, or a table in the sink's database with deadLetterTarget: table).");
         command.Subcommands.Add(Replay(output, error));
         command.Subcommands.Add(List(output, error));
         return command;

@@ -17,7 +17,11 @@ internal static class RunCommand
         var logLevel = CommonOptions.LogLevel();
         var metricsPort = new Option<int?>("--metrics-port")
         {
-            Description = "Serve Prometheus metrics on http://*:PORT/metrics and the health check on /healthz (200 unless a materializer stopped on a fatal error, then 503).",
+            Description = "Serve Prometheus metrics on http://*:PORT/metrics, liveness on /healthz (200 unless a materializer stopped on a fatal error, then 503; the body says degraded while one retries a transient error) and readiness on /readyz (503 while one is starting, degraded or failed).",
+        };
+        var stopAll = new Option<bool>("--stop-all-on-failure")
+        {
+            Description = "When a materializer stops on a fatal error, stop the others too (each finishes its current batch) instead of letting them run on.",
         };
         metricsPort.Validators.Add(result =>
         {
@@ -32,6 +36,7 @@ internal static class RunCommand
             materializers,
             logLevel,
             metricsPort,
+            stopAll,
         };
         command.SetAction((parse, cancellationToken) => SyncHost.RunAsync(
             parse.GetRequiredValue(config),
@@ -41,7 +46,8 @@ internal static class RunCommand
             output,
             error,
             cancellationToken,
-            parse.GetValue(metricsPort)));
+            parse.GetValue(metricsPort),
+            stopAllOnFailure: parse.GetValue(stopAll)));
         return command;
     }
 }

@@ -16,7 +16,7 @@ internal sealed class MetricsServer : IAsyncDisposable
 {
     private static readonly double[] SecondsBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
     private static readonly double[] SizeBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000];
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     private readonly HttpListener _listener;
     private readonly CollectorRegistry _registry;
@@ -97,14 +97,30 @@ internal sealed class MetricsServer : IAsyncDisposable
                 await _registry.CollectAndExportAsTextAsync(response.OutputStream, CancellationToken.None);
                 break;
             case "/healthz":
+            case "/readyz":
+                // Liveness (/healthz) fails only when a materializer stopped on a fatal error: a
+                // restart may help there, while a materializer that retries a transient error heals
+                // on its own and a restart would only lose its place. Readiness (/readyz) also fails
+                // while any materializer is degraded or still starting, to take the process out of
+                // rotation and alert, without restarting it.
                 var health = _metrics.Health();
                 var failed = health.Any(h => h.State == MaterializerState.Failed);
-                response.StatusCode = failed ? (int)HttpStatusCode.ServiceUnavailable : (int)HttpStatusCode.OK;
+                var degraded = health.Any(h => h.State == MaterializerState.Degraded);
+                var starting = health.Any(h => h.State == MaterializerState.Starting);
+                var ready = !failed && !degraded && !starting;
+                var live = !failed;
+                response.StatusCode = (context.Request.Url.AbsolutePath == "/readyz" ? ready : live) ? (int)HttpStatusCode.OK : (int)HttpStatusCode.ServiceUnavailable;
                 response.ContentType = "application/json";
                 var body = new
                 {
-                    status = failed ? "failing" : "ok",
-                    materializers = health.Select(h => new { name = h.Materializer, state = h.State.ToString().ToLowerInvariant(), error = h.Error }),
+                    status = failed ? "failing" : degraded ? "degraded" : "ok",
+                    materializers = health.Select(h => new
+                    {
+                        name = h.Materializer,
+                        state = h.State.ToString().ToLowerInvariant(),
+                        error = h.Error,
+                        since = h.DegradedSince,
+                    }),
                 };
                 await JsonSerializer.SerializeAsync(response.OutputStream, body, Json);
                 break;

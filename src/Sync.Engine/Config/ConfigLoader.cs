@@ -121,6 +121,12 @@ public static class ConfigLoader
                         $"{path}.deadLetterTarget (topic) needs a pulsar source to publish to; source {options.Source} is of type {own.Type}");
                 }
 
+                if (options.DeadLetterTarget == Runtime.DeadLetterKind.Table && sinks.TryGetValue(options.Sink, out var ownSink) && !types.DeadLetterTableSinks.Contains(ownSink.Type))
+                {
+                    binder.Problem(binder.Lines.GetValueOrDefault($"{path}.deadLetterTarget", binder.Lines.GetValueOrDefault(path)), $"{path}.deadLetterTarget",
+                        $"{path}.deadLetterTarget (table) needs a sink that keeps a dead-letter table ({string.Join(", ", types.DeadLetterTableSinks.Order(StringComparer.Ordinal))}); sink {options.Sink} is of type {ownSink.Type}: use topic or file");
+                }
+
                 CheckReference(binder, path, "sink", options.Sink, Declared(root, "sinks"));
                 if (!types.Formats.Contains(options.Format))
                 {

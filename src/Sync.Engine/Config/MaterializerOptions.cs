@@ -9,6 +9,8 @@ public sealed class MaterializerOptions : IValidatable
 {
     public const int MaxBatchSize = 100_000;
 
+    public const int MaxReadAhead = 16;
+
     [Required]
     [Description("Name of the source (under `sources`) to read from.")]
     public string Source { get; set; } = string.Empty;
@@ -51,6 +53,12 @@ public sealed class MaterializerOptions : IValidatable
     [Description("Longest wait for more messages once a batch has one and nothing more is queued.")]
     public TimeSpan Linger { get; set; } = TimeSpan.FromMilliseconds(5);
 
+    /// <remarks>Receive, decode, map and collapse of the next batches overlap with the sink's apply of
+    /// the current one; acknowledgement stays in order, after each batch committed. Memory: at most
+    /// this many batches (of <c>batchSize</c>) wait, plus the one being read and the one being applied.</remarks>
+    [Description("Batches read and decoded ahead while the sink applies the current one (a bounded channel between the stages); 0 reads the next batch only after the current one is acknowledged.")]
+    public int ReadAhead { get; set; } = 1;
+
     [Description("Publish the tombstone that Pulsar IO's Debezium source drops: when a key's last message in a batch is an `op=d` event, `sync run` appends a tombstone with the exact key after the sink committed, so the delete's before-image leaves the compacted view at the next compaction. Not in `sync backfill` (a replay of history would tombstone keys re-created later).")]
     public bool RepairTombstones { get; set; }
 
@@ -58,7 +66,7 @@ public sealed class MaterializerOptions : IValidatable
     [Description("JSON Lines file that receives messages that cannot be decoded or applied, with the reason. Default: `<materializer>.deadletter.jsonl` next to the config file.")]
     public string? DeadLetter { get; set; }
 
-    [Description("Where dead letters go: `topic` (`<topic>-sync-dlq` on the materializer's own Pulsar source, the default there unless `deadLetter` names a file) or `file` (`deadLetter`, the default for a file source).")]
+    [Description("Where dead letters go: `topic` (`<topic>-sync-dlq` on the materializer's own Pulsar source, the default there unless `deadLetter` names a file) or `file` (`deadLetter`, the default for a file source) or `table` (a dead-letter table in the sink's own database, written in the batch's transaction; postgres and sqlite sinks).")]
     public Runtime.DeadLetterKind? DeadLetterTarget { get; set; }
 
     /// <summary>The sink-specific <c>target:</c> settings, bound with the sink type's target options type.</summary>
@@ -105,6 +113,11 @@ public sealed class MaterializerOptions : IValidatable
         if (Linger < TimeSpan.Zero || Linger > TimeSpan.FromMinutes(1))
         {
             problems.Add($"{path}.linger ({Durations.Format(Linger)}) must be between 0ms and 1m");
+        }
+
+        if (ReadAhead is < 0 or > MaxReadAhead)
+        {
+            problems.Add($"{path}.readAhead ({ReadAhead}) must be between 0 and {MaxReadAhead}");
         }
 
         if (Metadata is not null)

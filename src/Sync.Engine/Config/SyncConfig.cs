@@ -57,6 +57,9 @@ public sealed class ComponentTypes
     /// <summary>Per sink type, the options type of a materializer's <c>target:</c> block.</summary>
     public Dictionary<string, Type> SinkTargets { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Sink types that keep a dead-letter table (<c>deadLetterTarget: table</c>).</summary>
+    public HashSet<string> DeadLetterTableSinks { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Names of the message formats that can be decoded.</summary>
     public List<string> Formats { get; } = [];
 

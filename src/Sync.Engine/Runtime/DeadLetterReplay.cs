@@ -48,8 +48,8 @@ public sealed class DeadLetterReplay
         ArgumentNullException.ThrowIfNull(options);
         var sinkConfig = _config.Sinks[options.Sink];
         await using var sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
-        await using var reader = OpenReader(name, options, dryRun: false);
-        await using var target = new TallyingTarget(SyncRuntime.OpenDeadLetters(_config, _components, name, options));
+        await using var reader = OpenReader(name, options, dryRun: false, sink);
+        await using var target = TallyingTarget.Over(SyncRuntime.OpenDeadLetters(_config, _components, name, options, sink));
         var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
         var runner = new MaterializerRunner(name, options, reader, decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name));
         await runner.RunAsync(cancellationToken);
@@ -62,7 +62,8 @@ public sealed class DeadLetterReplay
     public async Task<DeadLetterReport> DryRunAsync(string name, MaterializerOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
-        await using var reader = OpenReader(name, options, dryRun: true);
+        await using var sink = await OpenTableSinkAsync(options, cancellationToken);
+        await using var reader = OpenReader(name, options, dryRun: true, sink);
         var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
         var mapper = new ChangeMapper(options);
         var suppression = _suppression(name);
@@ -117,14 +118,15 @@ public sealed class DeadLetterReplay
         }
 
         var (seen, others) = (reader.Seen, reader.OtherMaterializers);
-        return new DeadLetterReport(name, Describe(name, options), true, seen.Count, failed, others, counters, Order(tally));
+        return new DeadLetterReport(name, Describe(name, options, sink), true, seen.Count, failed, others, counters, Order(tally));
     }
 
     /// <summary>Counts the letters per stage and reason, changing nothing.</summary>
     public async Task<DeadLetterReport> ListAsync(string name, MaterializerOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
-        await using var reader = OpenReader(name, options, dryRun: true);
+        await using var sink = await OpenTableSinkAsync(options, cancellationToken);
+        await using var reader = OpenReader(name, options, dryRun: true, sink);
         while (await reader.ReadBatchAsync(options.BatchSize, TimeSpan.Zero, cancellationToken) is not null)
         {
             await reader.AcknowledgeAsync(cancellationToken);
@@ -137,16 +139,36 @@ public sealed class DeadLetterReplay
             tally[(entry.Stage, entry.Reason)] = tally.GetValueOrDefault((entry.Stage, entry.Reason)) + 1;
         }
 
-        return new DeadLetterReport(name, Describe(name, options), true, seen.Count, 0, others, new MaterializerCounters(), Order(tally));
+        return new DeadLetterReport(name, Describe(name, options, sink), true, seen.Count, 0, others, new MaterializerCounters(), Order(tally));
     }
 
-    private string Describe(string name, MaterializerOptions options) =>
-        _config.DeadLetterKindOf(options) == DeadLetterKind.Topic
-            ? $"topic <topic>{PulsarDeadLetterTopic.Suffix} on source {options.Source}"
-            : _config.DeadLetterPath(name, options);
-
-    private IDeadLetterReader OpenReader(string name, MaterializerOptions options, bool dryRun)
+    /// <summary>The materializer's sink when its letters are in the sink's table; null otherwise.</summary>
+    private async Task<ISink?> OpenTableSinkAsync(MaterializerOptions options, CancellationToken cancellationToken)
     {
+        if (_config.DeadLetterKindOf(options) != DeadLetterKind.Table)
+        {
+            return null;
+        }
+
+        var sinkConfig = _config.Sinks[options.Sink];
+        return await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
+    }
+
+    private string Describe(string name, MaterializerOptions options, ISink? sink) =>
+        _config.DeadLetterKindOf(options) switch
+        {
+            DeadLetterKind.Topic => $"topic <topic>{PulsarDeadLetterTopic.Suffix} on source {options.Source}",
+            DeadLetterKind.Table => SyncRuntime.DeadLetterStoreOf(_config, name, options, sink).DeadLetterTable,
+            _ => _config.DeadLetterPath(name, options),
+        };
+
+    private IDeadLetterReader OpenReader(string name, MaterializerOptions options, bool dryRun, ISink? sink)
+    {
+        if (_config.DeadLetterKindOf(options) == DeadLetterKind.Table)
+        {
+            return new DeadLetterTableReader(SyncRuntime.DeadLetterStoreOf(_config, name, options, sink), name, dryRun);
+        }
+
         if (_config.DeadLetterKindOf(options) == DeadLetterKind.File)
         {
             return new DeadLetterFileReader(_config.DeadLetterPath(name, options), name, dryRun);
@@ -162,9 +184,12 @@ public sealed class DeadLetterReplay
         [.. tally.OrderByDescending(t => t.Value).ThenBy(t => t.Key.Stage, StringComparer.Ordinal).ThenBy(t => t.Key.Reason, StringComparer.Ordinal).Select(t => (t.Key.Stage, t.Key.Reason, t.Value))];
 
     /// <summary>Passes letters on and counts them per stage and reason.</summary>
-    private sealed class TallyingTarget(IDeadLetterTarget inner) : IDeadLetterTarget
+    private class TallyingTarget(IDeadLetterTarget inner) : IDeadLetterTarget
     {
         private readonly Dictionary<(string, string), long> _tally = [];
+
+        public static TallyingTarget Over(IDeadLetterTarget inner) =>
+            inner is IBatchDeadLetters batch ? new TallyingBatchTarget(batch) : new TallyingTarget(inner);
 
         public string Description => inner.Description;
 
@@ -189,9 +214,35 @@ public sealed class DeadLetterReplay
 
         public void Flush() => inner.Flush();
 
-        public IReadOnlyList<(string Stage, string Reason, long Count)> Reasons() => Order(_tally);
+        public IReadOnlyList<(string Stage, string Reason, long Count)> Reasons() => Order(_tally.Where(t => t.Value > 0).ToDictionary());
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        /// <summary>Forgets the tally of letters dropped with a rolled-back batch attempt.</summary>
+        protected void Untally(IEnumerable<Sinks.DeadLetterRow> dropped)
+        {
+            foreach (var letter in dropped)
+            {
+                Count--;
+                _tally[(letter.Stage, letter.Reason)]--;
+            }
+        }
+    }
+
+    /// <summary>The same over a dead-letter table, whose letters ride in the batch.</summary>
+    private sealed class TallyingBatchTarget(IBatchDeadLetters inner) : TallyingTarget(inner), IBatchDeadLetters
+    {
+        public int Pending => inner.Pending;
+
+        public IReadOnlyList<Sinks.DeadLetterRow> PendingRows => inner.PendingRows;
+
+        public void KeepFirst(int count)
+        {
+            Untally(inner.PendingRows.Skip(count));
+            inner.KeepFirst(count);
+        }
+
+        public void Committed() => inner.Committed();
     }
 
     /// <summary>Applies replayed batches without their checkpoint: the letters' positions lie

@@ -30,4 +30,27 @@ public enum DeadLetterKind
 
     /// <summary>A JSON Lines file (<c>deadLetter:</c>).</summary>
     File,
+
+    /// <summary>A table in the materializer's sink database, written in the batch's own transaction
+    /// (PostgreSQL and SQLite sinks).</summary>
+    Table,
+}
+
+/// <summary>A dead-letter target whose letters the sink writes in the batch's own transaction
+/// (<see cref="Sinks.SinkBatch.DeadLetters"/>): a flush before the batch is not needed, and
+/// <see cref="IDeadLetterTarget.Flush"/> inside the transaction does nothing.</summary>
+public interface IBatchDeadLetters : IDeadLetterTarget
+{
+    /// <summary>Letters added since the last committed batch.</summary>
+    int Pending { get; }
+
+    /// <summary>The pending letters, for the sink to write in the batch's transaction.</summary>
+    IReadOnlyList<Sinks.DeadLetterRow> PendingRows { get; }
+
+    /// <summary>Forgets letters added after the first <paramref name="count"/> pending ones: the
+    /// rejections of a batch attempt that rolled back, which the next attempt adds again.</summary>
+    void KeepFirst(int count);
+
+    /// <summary>The batch committed, and its letters with it.</summary>
+    void Committed();
 }

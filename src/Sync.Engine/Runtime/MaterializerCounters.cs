@@ -54,4 +54,29 @@ public sealed class MaterializerCounters
     internal void AddDeadLettered(long n) => Interlocked.Add(ref _deadLettered, n);
 
     internal void AddBatch() => Interlocked.Increment(ref _batches);
+
+    private Degradation? _degraded;
+
+    /// <summary>Set while the sink fails with transient errors and the batch is being retried:
+    /// what failed last and since when; null once a batch commits again.</summary>
+    public Degradation? Degraded => Volatile.Read(ref _degraded);
+
+    /// <summary>Batches decoded ahead and waiting for the sink (bounded by <c>readAhead</c>).</summary>
+    public int BatchesWaiting => Volatile.Read(ref _batchesWaiting);
+
+    private int _batchesWaiting;
+
+    internal void SetBatchesWaiting(int n) => Volatile.Write(ref _batchesWaiting, n);
+
+    internal void Degrade(string stage, string error, DateTimeOffset now)
+    {
+        var since = Degraded?.Since ?? now;
+        Volatile.Write(ref _degraded, new Degradation(stage, error, since));
+    }
+
+    internal void Recover() => Volatile.Write(ref _degraded, null);
 }
+
+/// <summary>Why a materializer is degraded: the stage that fails (sink or source), its last error
+/// (as the sink or source describes it, without secrets), and since when it has been failing.</summary>
+public sealed record Degradation(string Stage, string Error, DateTimeOffset Since);

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
@@ -22,6 +23,7 @@ public sealed partial class MaterializerRunner
     private readonly ChangeMapper _mapper;
     private readonly ISuppressionFilter _suppression;
     private readonly TombstoneRepair? _tombstoneRepair;
+    private readonly TargetSpec _target;
 
     public MaterializerRunner(
         string name,
@@ -44,111 +46,289 @@ public sealed partial class MaterializerRunner
         _mapper = new ChangeMapper(options);
         _suppression = suppression ?? NoSuppression.Instance;
         _tombstoneRepair = tombstoneRepair;
+        _target = new TargetSpec(options.Table) { Options = options.Target };
     }
 
     public MaterializerCounters Counters { get; } = new();
 
+    /// <summary>The clock of degraded-since times and of the engine's own backoff.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>First wait before an engine-level attempt of a batch whose sink stays unavailable; doubled per attempt.</summary>
+    public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait between two engine-level attempts of a batch whose sink stays unavailable.</summary>
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Runs until the source ends or <paramref name="cancellationToken"/> fires. A batch
-    /// already read when cancellation comes is still applied, so stopping loses nothing.</summary>
+    /// already read when cancellation comes is still applied, so stopping loses nothing.
+    /// <para>With <c>readAhead</c> above 0 (and a source that can keep batches apart) the stages
+    /// overlap: one task receives, decodes, maps and collapses the next batches into a bounded
+    /// channel while this one applies, checkpoints and acknowledges them in order. Dead letters,
+    /// tombstone repairs and counters are handled on the applying side only, in batch order, so
+    /// everything after the read is exactly as in the sequential loop.</para></summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var target = new TargetSpec(_options.Table) { Options = _options.Target };
+        if (_options.ReadAhead > 0 && _reader.CanReadAhead)
+        {
+            await RunPipelinedAsync(cancellationToken);
+            return;
+        }
+
         while (!cancellationToken.IsCancellationRequested)
         {
-            IReadOnlyList<SourceRecord>? records;
-            try
-            {
-                records = await _reader.ReadBatchAsync(_options.BatchSize, _options.Linger, cancellationToken);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            var batch = await ReadAndPrepareAsync(cancellationToken);
+            if (batch is null)
             {
                 break;
             }
 
-            if (records is null)
+            await ApplyAsync(batch, readAhead: false, cancellationToken);
+        }
+    }
+
+    private async Task RunPipelinedAsync(CancellationToken cancellationToken)
+    {
+        var channel = Channel.CreateBounded<PreparedBatch>(new BoundedChannelOptions(_options.ReadAhead)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+
+        // Stops the reading stage when applying fails, so that it does not wait forever on a full
+        // channel. A stop of the run only ends the reads: what was read is still written, drained
+        // and applied (graceful shutdown).
+        using var applyFailed = new CancellationTokenSource();
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, applyFailed.Token);
+        Exception? readFailure = null;
+        var reading = Task.Run(
+            async () =>
             {
-                break;
-            }
-
-            var changes = new List<ChangeEvent>(records.Count);
-            var checkpoint = new Dictionary<string, StreamPosition>(_reader.Cursor, StringComparer.Ordinal);
-            var deadLettered = 0;
-            var suppressed = 0;
-            foreach (var record in records)
-            {
-                if (record.Error is { } error)
-                {
-                    LogUnreadable(_logger, _name, error.Location, error.Reason);
-                    _deadLetters.Add(error);
-                    deadLettered++;
-                    continue;
-                }
-
-                var message = record.Message!;
-                checkpoint[message.Topic] = message.Position;
-                if (TombstoneRepair.IsRepairTombstone(message))
-                {
-                    // Its op=d was applied already; see TombstoneRepair for why it is not applied again.
-                    continue;
-                }
-
                 try
                 {
-                    var change = _mapper.Map(_decoder.Decode(message));
-                    if (_suppression.IsSuppressed(change))
+                    while (!stopReading.IsCancellationRequested)
                     {
-                        suppressed++;
-                        continue;
-                    }
+                        var batch = await ReadAndPrepareAsync(stopReading.Token);
+                        if (batch is null)
+                        {
+                            break;
+                        }
 
-                    changes.Add(change);
-                    _tombstoneRepair?.Observe(message, change);
+                        await channel.Writer.WriteAsync(batch, applyFailed.Token);
+                        Counters.SetBatchesWaiting(channel.Reader.Count);
+                    }
                 }
-                catch (DecodeException e)
+                catch (OperationCanceledException) when (applyFailed.IsCancellationRequested)
                 {
-                    LogUndecodable(_logger, _name, message.Describe(), e.Message);
-                    _deadLetters.Add("decode", message, e.Message);
-                    deadLettered++;
+                    // Read but never applied nor acknowledged: the source delivers it again.
                 }
-                catch (MapException e)
+                catch (Exception e)
                 {
-                    LogUnmappable(_logger, _name, message.Describe(), e.Message);
-                    _deadLetters.Add("map", message, e.Message);
-                    deadLettered++;
+                    readFailure = e;
                 }
+                finally
+                {
+                    channel.Writer.TryComplete();
+                }
+            },
+            CancellationToken.None);
+
+        try
+        {
+            await foreach (var batch in channel.Reader.ReadAllAsync(CancellationToken.None))
+            {
+                Counters.SetBatchesWaiting(channel.Reader.Count);
+                await ApplyAsync(batch, readAhead: true, cancellationToken);
+            }
+        }
+        catch
+        {
+            await applyFailed.CancelAsync();
+            throw;
+        }
+        finally
+        {
+            await reading;
+            Counters.SetBatchesWaiting(0);
+        }
+
+        if (readFailure is not null)
+        {
+            // Every batch read before the failure was applied and acknowledged above.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(readFailure);
+        }
+    }
+
+    /// <summary>Receive -> decode -> map -> collapse. Touches the reader, decoder, mapper and
+    /// suppression filter only; null when the source ended or the run was cancelled before a read.</summary>
+    private async Task<PreparedBatch?> ReadAndPrepareAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<SourceRecord>? records;
+        try
+        {
+            records = await _reader.ReadBatchAsync(_options.BatchSize, _options.Linger, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        if (records is null)
+        {
+            return null;
+        }
+
+        var changes = new List<ChangeEvent>(records.Count);
+        var checkpoint = new Dictionary<string, StreamPosition>(_reader.Cursor, StringComparer.Ordinal);
+        var prepared = new PreparedBatch(records, checkpoint);
+        foreach (var record in records)
+        {
+            if (record.Error is { } error)
+            {
+                prepared.Letters.Add(new Letter("read", null, error, error.Reason));
+                continue;
             }
 
-            // Dead letters are durable before the checkpoint moves past their messages.
-            await _deadLetters.FlushAsync(CancellationToken.None);
-
-            var collapsed = Collapser.Collapse(changes);
-            var batch = new SinkBatch(_name, target, collapsed, checkpoint)
+            var message = record.Message!;
+            checkpoint[message.Topic] = message.Position;
+            if (TombstoneRepair.IsRepairTombstone(message))
             {
-                BeforeCommit = rejections =>
+                // Its op=d was applied already; see TombstoneRepair for why it is not applied again.
+                continue;
+            }
+
+            try
+            {
+                var change = _mapper.Map(_decoder.Decode(message));
+                if (_suppression.IsSuppressed(change))
                 {
-                    foreach (var rejected in rejections)
-                    {
-                        var origin = rejected.Change.Origin;
-                        LogRejected(_logger, _name, $"{origin.Topic} @ {origin.Position}", rejected.Reason);
-                        _deadLetters.Add("apply", FindMessage(records, rejected.Change), rejected.Reason);
-                    }
+                    prepared.Suppressed++;
+                    continue;
+                }
 
-                    _deadLetters.Flush();
-                },
-            };
-            var result = await _sink.ApplyAsync(batch, CancellationToken.None);
-            var repaired = _tombstoneRepair is null ? 0 : await _tombstoneRepair.PublishAsync(CancellationToken.None);
+                changes.Add(change);
+                if (_tombstoneRepair is not null)
+                {
+                    prepared.Observed.Add((message, change));
+                }
+            }
+            catch (DecodeException e)
+            {
+                prepared.Letters.Add(new Letter("decode", message, null, e.Message));
+            }
+            catch (MapException e)
+            {
+                prepared.Letters.Add(new Letter("map", message, null, e.Message));
+            }
+        }
+
+        prepared.Changes = Collapser.Collapse(changes);
+        prepared.CollapsedAway = changes.Count - prepared.Changes.Count;
+        return prepared;
+    }
+
+    /// <summary>Dead letters -> apply with checkpoint -> tombstone repair -> acknowledge -> counters.</summary>
+    private async Task ApplyAsync(PreparedBatch prepared, bool readAhead, CancellationToken cancellationToken)
+    {
+        var records = prepared.Records;
+        foreach (var letter in prepared.Letters)
+        {
+            if (letter.Error is { } error)
+            {
+                LogUnreadable(_logger, _name, error.Location, error.Reason);
+                _deadLetters.Add(error);
+            }
+            else if (letter.Stage == "decode")
+            {
+                LogUndecodable(_logger, _name, letter.Message!.Describe(), letter.Reason);
+                _deadLetters.Add(letter.Stage, letter.Message!, letter.Reason);
+            }
+            else
+            {
+                LogUnmappable(_logger, _name, letter.Message!.Describe(), letter.Reason);
+                _deadLetters.Add(letter.Stage, letter.Message!, letter.Reason);
+            }
+        }
+
+        foreach (var (message, change) in prepared.Observed)
+        {
+            _tombstoneRepair!.Observe(message, change);
+        }
+
+        // Dead letters are durable before the checkpoint moves past their messages: flushed now,
+        // or, for a dead-letter table, written by the sink in the batch's own transaction.
+        var table = _deadLetters as IBatchDeadLetters;
+        if (table is null)
+        {
+            await _deadLetters.FlushAsync(CancellationToken.None);
+        }
+
+        var beforeApply = table?.Pending ?? 0;
+        var batch = new SinkBatch(_name, _target, prepared.Changes, prepared.Checkpoint)
+        {
+            BeforeCommit = rejections =>
+            {
+                // A retried attempt reports its rejections again; those of the rolled-back one go.
+                table?.KeepFirst(beforeApply);
+                foreach (var rejected in rejections)
+                {
+                    var origin = rejected.Change.Origin;
+                    LogRejected(_logger, _name, $"{origin.Topic} @ {origin.Position}", rejected.Reason);
+                    _deadLetters.Add("apply", FindMessage(records, rejected.Change), rejected.Reason);
+                }
+
+                _deadLetters.Flush();
+            },
+            DeadLetters = table is null ? null : () => table.PendingRows,
+            Retrying = failure => Counters.Degrade("sink", failure, Time.GetUtcNow()),
+        };
+        var result = await ApplyWithRetryAsync(batch, cancellationToken);
+        table?.Committed();
+        Counters.Recover();
+        var repaired = _tombstoneRepair is null ? 0 : await _tombstoneRepair.PublishAsync(CancellationToken.None);
+        if (readAhead)
+        {
+            await _reader.AcknowledgeOldestBatchAsync(CancellationToken.None);
+        }
+        else
+        {
             await _reader.AcknowledgeAsync(CancellationToken.None);
+        }
 
-            Counters.AddRead(records.Count);
-            Counters.AddCollapsed(changes.Count - collapsed.Count);
-            Counters.AddApplied(result.Upserted);
-            Counters.AddDeleted(result.Deleted);
-            Counters.AddStale(result.Stale);
-            Counters.AddDeadLettered(deadLettered + result.Rejected.Count);
-            Counters.AddSuppressed(suppressed);
-            Counters.AddTombstonesRepaired(repaired);
-            Counters.AddBatch();
+        Counters.AddRead(records.Count);
+        Counters.AddCollapsed(prepared.CollapsedAway);
+        Counters.AddApplied(result.Upserted);
+        Counters.AddDeleted(result.Deleted);
+        Counters.AddStale(result.Stale);
+        Counters.AddDeadLettered(prepared.Letters.Count + result.Rejected.Count);
+        Counters.AddSuppressed(prepared.Suppressed);
+        Counters.AddTombstonesRepaired(repaired);
+        Counters.AddBatch();
+    }
+
+    /// <summary>Applies the batch; when the sink gives up on transient errors
+    /// (<see cref="ITransientSinkFailure"/>: the store stayed unreachable through its own retries),
+    /// keeps the batch and tries again with capped, jittered backoff, degraded meanwhile, until it
+    /// commits or the run stops (then the batch stays unacknowledged and comes again on restart).</summary>
+    private async Task<ApplyResult> ApplyWithRetryAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        var delay = FirstRetryDelay;
+        while (true)
+        {
+            try
+            {
+                return await _sink.ApplyAsync(batch, CancellationToken.None);
+            }
+            catch (Exception e) when (e is ITransientSinkFailure)
+            {
+                Counters.Degrade("sink", e.Message, Time.GetUtcNow());
+                LogSinkUnavailable(_logger, _name, e.Message, delay.TotalSeconds);
+            }
+
+            var jitter = TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(delay.TotalMilliseconds / 4) + 1));
+            await Task.Delay(delay + jitter, Time, cancellationToken);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
         }
     }
 
@@ -178,4 +358,28 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: change from {Location} cannot be written: {Reason}; sent to the dead-letter target")]
     private static partial void LogRejected(ILogger logger, string materializer, string location, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: degraded, the sink is unavailable: {Reason}; the batch is kept and tried again in {Seconds:0.#} s")]
+    private static partial void LogSinkUnavailable(ILogger logger, string materializer, string reason, double seconds);
+
+    /// <summary>A letter found while preparing a batch, sent to the dead-letter target when the batch is applied.</summary>
+    private sealed record Letter(string Stage, SourceMessage? Message, SourceError? Error, string Reason);
+
+    /// <summary>A batch read, decoded, mapped and collapsed, waiting for the sink.</summary>
+    private sealed class PreparedBatch(IReadOnlyList<SourceRecord> records, Dictionary<string, StreamPosition> checkpoint)
+    {
+        public IReadOnlyList<SourceRecord> Records { get; } = records;
+
+        public Dictionary<string, StreamPosition> Checkpoint { get; } = checkpoint;
+
+        public IReadOnlyList<ChangeEvent> Changes { get; set; } = [];
+
+        public int CollapsedAway { get; set; }
+
+        public int Suppressed { get; set; }
+
+        public List<Letter> Letters { get; } = [];
+
+        public List<(SourceMessage Message, ChangeEvent Change)> Observed { get; } = [];
+    }
 }

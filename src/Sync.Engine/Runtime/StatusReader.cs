@@ -47,9 +47,12 @@ public sealed class StatusReader
                 await using var log = _components.Sources[source.Type].OpenLog(source);
                 // A dead-letter topic is counted by reading this materializer's letters through its
                 // replay subscription without acknowledging them (the broker keeps no count per property).
-                var deadLetters = _config.DeadLetterKindOf(options) == DeadLetterKind.Topic
-                    ? (await new DeadLetterReplay(_config, _components, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).ListAsync(name, options, cancellationToken)).Letters
-                    : CountLines(_config.DeadLetterPath(name, options));
+                var deadLetters = _config.DeadLetterKindOf(options) switch
+                {
+                    DeadLetterKind.Topic => (await new DeadLetterReplay(_config, _components, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).ListAsync(name, options, cancellationToken)).Letters,
+                    DeadLetterKind.Table => await SyncRuntime.DeadLetterStoreOf(_config, name, options, sink).CountDeadLettersAsync(name, cancellationToken),
+                    _ => CountLines(_config.DeadLetterPath(name, options)),
+                };
                 var ends = await log.EndsAsync(options.TopicFilter(), checkpoint, cancellationToken);
                 foreach (var end in ends)
                 {

@@ -16,7 +16,8 @@ public enum MaterializerState
     /// <summary>Reading and applying.</summary>
     Running,
 
-    /// <summary>Running, but its source connection is lost and being re-established with backoff; nothing is dropped.</summary>
+    /// <summary>Running, but its source connection is lost and being re-established with backoff, or
+    /// its sink fails with transient errors and the batch is being retried; nothing is dropped.</summary>
     Degraded,
 
     /// <summary>Its source ended (a changelog file without <c>follow</c>) and everything read was applied.</summary>
@@ -26,8 +27,12 @@ public enum MaterializerState
     Failed,
 }
 
-/// <summary>One materializer's health.</summary>
-public sealed record MaterializerHealth(string Materializer, MaterializerState State, string? Error);
+/// <summary>One materializer's health: its state, its last error (a failure, or what degrades it)
+/// and, while degraded, since when.</summary>
+public sealed record MaterializerHealth(string Materializer, MaterializerState State, string? Error)
+{
+    public DateTimeOffset? DegradedSince { get; init; }
+}
 
 /// <summary>The telemetry of a run, on System.Diagnostics.Metrics (meter <see cref="MeterName"/>),
 /// for any exporter to pick up: per-materializer counters read from each runner's
@@ -66,6 +71,15 @@ public sealed class SyncMetrics : IDisposable
             () => _materializers.Values.SelectMany(m => Enum.GetValues<MaterializerState>().Select(state =>
                 new Measurement<int>(m.State == state ? 1 : 0, Tag(m.Name), new("state", state.ToString().ToLowerInvariant())))),
             description: "1 for the state the materializer is in (starting, running, degraded, finished, failed), 0 for the others.");
+        _meter.CreateObservableGauge(
+            "materializer.degraded",
+            () => _materializers.Values.Select(m => new Measurement<int>(m.State is MaterializerState.Degraded ? 1 : 0, Tag(m.Name))),
+            description: "1 while the materializer retries a transient source or sink error (nothing is dropped), else 0.");
+        _meter.CreateObservableGauge(
+            "batches.waiting",
+            () => _materializers.Values.Where(m => m.Counters is not null).Select(m => new Measurement<int>(m.Counters!.BatchesWaiting, Tag(m.Name))),
+            "{batch}",
+            "Batches read and decoded ahead, waiting for the sink (at most readAhead).");
         _batchSize = _meter.CreateHistogram<long>("batch.size", "{event}", "Changes per applied batch, after collapse.");
         _applyDuration = _meter.CreateHistogram<double>("apply.duration", "s", "Time the sink took to apply a batch and its checkpoint.");
         _lag = _meter.CreateHistogram<double>("end_to_end.lag", "s", "Per batch, from the publish time of its oldest change to its commit in the sink.");
@@ -103,7 +117,7 @@ public sealed class SyncMetrics : IDisposable
 
     /// <summary>Every materializer's state, in name order.</summary>
     public IReadOnlyList<MaterializerHealth> Health() =>
-        [.. _materializers.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(m => new MaterializerHealth(m.Name, m.State, m.Error))];
+        [.. _materializers.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(m => m.Health(_time.GetUtcNow()))];
 
     /// <summary>The sink, recording each batch's size, apply time and end-to-end lag.</summary>
     public ISink Measure(ISink sink) => new MeasuredSink(sink, this);
@@ -122,10 +136,31 @@ public sealed class SyncMetrics : IDisposable
 
         public string? Error { get; set; }
 
+        // When the source was first seen reconnecting (the reader keeps no time of its own).
+        private DateTimeOffset? _sourceLostSince;
+
         public MaterializerState State =>
             Ended ?? (Counters is null ? MaterializerState.Starting
-                : Reader is { IsReconnecting: true } ? MaterializerState.Degraded
+                : Reader is { IsReconnecting: true } || Counters.Degraded is not null ? MaterializerState.Degraded
                 : MaterializerState.Running);
+
+        public MaterializerHealth Health(DateTimeOffset now)
+        {
+            var state = State;
+            if (state != MaterializerState.Degraded)
+            {
+                _sourceLostSince = null;
+                return new MaterializerHealth(Name, state, Error);
+            }
+
+            if (Counters?.Degraded is { } sink)
+            {
+                return new MaterializerHealth(Name, state, sink.Error) { DegradedSince = sink.Since };
+            }
+
+            _sourceLostSince ??= now;
+            return new MaterializerHealth(Name, state, "the source connection is lost; reconnecting with backoff") { DegradedSince = _sourceLostSince };
+        }
     }
 
     private sealed class MeasuredSink(ISink inner, SyncMetrics metrics) : ISink

@@ -45,6 +45,11 @@ public sealed class SyncComponents
                 {
                     types.SinkTargets[name] = targetType;
                 }
+
+                if (sink.KeepsDeadLetterTable)
+                {
+                    types.DeadLetterTableSinks.Add(name);
+                }
             }
 
             types.Formats.AddRange(Formats);
@@ -105,6 +110,10 @@ public sealed class SyncRuntime
     /// instead of dropping it.</summary>
     public bool KeepOld { get; init; }
 
+    /// <summary>When a materializer stops on a fatal error, stop the others too (gracefully: each
+    /// applies and acknowledges what it read). False by default: the others keep running.</summary>
+    public bool StopAllOnFailure { get; init; }
+
     public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
     {
         if (names.Count == 0)
@@ -135,7 +144,18 @@ public sealed class SyncRuntime
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
-            var runs = selected.Select(m => RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, cancellationToken)).ToList();
+            using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var runs = selected.Select(async m =>
+            {
+                var outcome = await RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, stopAll.Token);
+                if (outcome.Failure is not null && StopAllOnFailure)
+                {
+                    _loggerFactory.CreateLogger($"sync.{m.Key}").LogError("stopping every materializer: {Materializer} failed and --stop-all-on-failure is set", m.Key);
+                    await stopAll.CancelAsync();
+                }
+
+                return outcome;
+            }).ToList();
             return await Task.WhenAll(runs);
         }
         finally
@@ -147,12 +167,18 @@ public sealed class SyncRuntime
         }
     }
 
-    /// <summary>The materializer's dead-letter target: its source's dead-letter topics, or its file.</summary>
-    public static IDeadLetterTarget OpenDeadLetters(SyncConfig config, SyncComponents components, string name, MaterializerOptions options)
+    /// <summary>The materializer's dead-letter target: its source's dead-letter topics, its file, or
+    /// the dead-letter table of its sink (<paramref name="sink"/>, the opened sink of the materializer).</summary>
+    public static IDeadLetterTarget OpenDeadLetters(SyncConfig config, SyncComponents components, string name, MaterializerOptions options, ISink? sink = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(components);
         ArgumentNullException.ThrowIfNull(options);
+        if (config.DeadLetterKindOf(options) == DeadLetterKind.Table)
+        {
+            return new SinkDeadLetterTable(DeadLetterStoreOf(config, name, options, sink), name);
+        }
+
         if (config.DeadLetterKindOf(options) == DeadLetterKind.Topic)
         {
             var source = config.Sources[options.Source];
@@ -163,6 +189,16 @@ public sealed class SyncRuntime
         return new DeadLetterWriter(config.DeadLetterPath(name, options), name);
     }
 
+    /// <summary>The dead-letter table of a materializer's sink (<c>deadLetterTarget: table</c>).</summary>
+    public static IDeadLetterStore DeadLetterStoreOf(SyncConfig config, string name, MaterializerOptions options, ISink? sink)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        return sink as IDeadLetterStore ?? throw new ConfigException([new ConfigProblem(
+            Path.GetFileName(config.FilePath), 0, $"materializers.{name}.deadLetterTarget",
+            $"materializers.{name}.deadLetterTarget (table) needs a sink that keeps a dead-letter table (postgres, sqlite); sink {options.Sink} is of type {config.Sinks[options.Sink].Type}")]);
+    }
+
     private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
     {
         // Each materializer runs on its own so that a slow one never holds up the others.
@@ -170,7 +206,7 @@ public sealed class SyncRuntime
         var started = System.Diagnostics.Stopwatch.StartNew();
         var counters = new MaterializerCounters();
         Metrics?.Starting(name);
-        await using var deadLetters = OpenDeadLetters(_config, _components, name, options);
+        await using var deadLetters = OpenDeadLetters(_config, _components, name, options, sink);
         ShadowTarget? shadow = null;
         IShadowableSink? shadowable = null;
         try
@@ -217,7 +253,7 @@ public sealed class SyncRuntime
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // Said now, not only in the summary at exit: the other materializers may run for weeks.
-            _loggerFactory.CreateLogger($"sync.{name}").LogError("materializer {Materializer} stopped; the others keep running: {Reason}", name, e.Message);
+            _loggerFactory.CreateLogger($"sync.{name}").LogError(StopAllOnFailure ? "materializer {Materializer} stopped: {Reason}" : "materializer {Materializer} stopped; the others keep running: {Reason}", name, e.Message);
             Metrics?.Ended(name, e);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, e);
         }

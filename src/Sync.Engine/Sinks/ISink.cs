@@ -51,6 +51,17 @@ public sealed record SinkBatch(
     /// dead letters are durable before the checkpoint moves past them. If it throws, the batch is
     /// rolled back. Called again when the sink retries the batch.</summary>
     public Action<IReadOnlyList<RejectedChange>>? BeforeCommit { get; init; }
+
+    /// <summary>For a sink that holds the materializer's dead-letter table (<see cref="IDeadLetterStore"/>):
+    /// called after <see cref="BeforeCommit"/>, in the batch's transaction; the letters it returns are
+    /// written in that transaction, so they are durable exactly when the batch is. Called again when
+    /// the sink retries the batch. Null for other dead-letter targets.</summary>
+    public Func<IReadOnlyList<DeadLetterRow>>? DeadLetters { get; init; }
+
+    /// <summary>Called when the sink backs off after a transient failure and will try the batch
+    /// again, with a description of the failure that is safe to show (no secrets); the
+    /// materializer reports itself degraded meanwhile.</summary>
+    public Action<string>? Retrying { get; init; }
 }
 
 /// <summary>What a sink did with a batch.</summary>

@@ -15,5 +15,9 @@ public interface ISinkFactory
     /// (e.g. a Redis key template), or null when the sink takes none.</summary>
     Type? TargetOptionsType => null;
 
+    /// <summary>True when the sinks it opens keep a dead-letter table (<see cref="IDeadLetterStore"/>),
+    /// so that <c>deadLetterTarget: table</c> is allowed for them.</summary>
+    bool KeepsDeadLetterTable => false;
+
     ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken);
 }

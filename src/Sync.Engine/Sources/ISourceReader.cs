@@ -33,6 +33,16 @@ public interface ISourceReader : IAsyncDisposable
     /// <summary>True while the source has lost its connection and is re-establishing it with
     /// backoff (the materializer is degraded, not failed). False for sources without connections.</summary>
     bool IsReconnecting => false;
+
+    /// <summary>True when the reader keeps each batch's messages apart, so that the next batch may
+    /// be read while an earlier one is still being applied, and each is acknowledged on its own with
+    /// <see cref="AcknowledgeOldestBatchAsync"/> (which may run while a read is in progress). False
+    /// by default: the runner then reads the next batch only after acknowledging the last one.</summary>
+    bool CanReadAhead => false;
+
+    /// <summary>Tells the source that the oldest batch read and not yet acknowledged is durable in
+    /// the sink (only when <see cref="CanReadAhead"/>).</summary>
+    ValueTask AcknowledgeOldestBatchAsync(CancellationToken cancellationToken) => AcknowledgeAsync(cancellationToken);
 }
 
 /// <summary>What a reader is opened for.</summary>

@@ -117,6 +117,12 @@ public sealed class FileSourceReader : ISourceReader
 
     public ValueTask AcknowledgeAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>True: the cursor travels with each batch's checkpoint and each line is a copy, so a
+    /// batch read ahead changes nothing of one being applied.</summary>
+    public bool CanReadAhead => true;
+
+    public ValueTask AcknowledgeOldestBatchAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     public ValueTask DisposeAsync()
     {
         _stream?.Dispose();

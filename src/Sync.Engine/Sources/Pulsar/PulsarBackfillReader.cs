@@ -95,6 +95,12 @@ public sealed class PulsarBackfillReader : ISourceReader
     /// <summary>Nothing to tell the broker: readers keep no position there.</summary>
     public ValueTask AcknowledgeAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>True: a backfill acknowledges nothing (its reader is non-durable), so a batch read
+    /// ahead changes nothing of one being applied.</summary>
+    public bool CanReadAhead => true;
+
+    public ValueTask AcknowledgeOldestBatchAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     private async Task ResolveAsync(CancellationToken cancellationToken)
     {
         _client = PulsarConnections.Client(_options);

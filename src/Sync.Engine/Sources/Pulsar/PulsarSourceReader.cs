@@ -27,7 +27,10 @@ public sealed class PulsarSourceReader : ISourceReader
     private readonly bool _ordered;
     private readonly Dictionary<string, StreamPosition> _delivered = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _committed = new(StringComparer.Ordinal);
-    private readonly List<PulsarMessage> _unacknowledged = [];
+    // Read ahead: each batch's messages, oldest first, until the runner acknowledges that batch.
+    // Shared between the reading stage and the acknowledging one, under _ackLock, as is _committed.
+    private readonly Queue<List<PulsarMessage>> _batches = new();
+    private readonly Lock _ackLock = new();
     private readonly List<string> _rewound = [];
     private PulsarClient? _client;
     private IPulsarConsumer? _consumer;
@@ -75,6 +78,7 @@ public sealed class PulsarSourceReader : ISourceReader
         var consumer = _consumer ?? await OpenAsync(cancellationToken);
         var records = new List<SourceRecord>(Math.Min(maxRecords, 1024));
         var skipped = new List<PulsarMessage>();
+        var batch = new List<PulsarMessage>();
         CancellationTokenSource? lingering = null;
         try
         {
@@ -116,13 +120,13 @@ public sealed class PulsarSourceReader : ISourceReader
                 {
                     // A redelivery. Acknowledged now only when the sink holds it; one delivered but
                     // not yet committed (a reconnect mid-batch) waits for its batch's acknowledgement.
-                    if (_committed.TryGetValue(message.Topic, out var committed) && position <= committed)
+                    if (IsCommitted(message.Topic, position))
                     {
                         skipped.Add(message);
                     }
                     else
                     {
-                        _unacknowledged.Add(message);
+                        batch.Add(message);
                         Skipped++;
                     }
 
@@ -134,7 +138,7 @@ public sealed class PulsarSourceReader : ISourceReader
                     _delivered[message.Topic] = position;
                 }
 
-                _unacknowledged.Add(message);
+                batch.Add(message);
                 records.Add(PulsarConnections.ToSourceRecord(message));
                 if (lingering is null && linger > TimeSpan.Zero)
                 {
@@ -146,6 +150,14 @@ public sealed class PulsarSourceReader : ISourceReader
         finally
         {
             lingering?.Dispose();
+            if (batch.Count > 0)
+            {
+                lock (_ackLock)
+                {
+                    _batches.Enqueue(batch);
+                }
+            }
+
             if (skipped.Count > 0)
             {
                 // Already durable in the sink: acknowledged at once, never applied again.
@@ -157,27 +169,66 @@ public sealed class PulsarSourceReader : ISourceReader
         return records;
     }
 
+    /// <summary>Acknowledges every batch read so far.</summary>
     public async ValueTask AcknowledgeAsync(CancellationToken cancellationToken)
     {
-        if (_consumer is null || _unacknowledged.Count == 0)
+        List<PulsarMessage> messages;
+        lock (_ackLock)
+        {
+            messages = [.. _batches.SelectMany(b => b)];
+            _batches.Clear();
+        }
+
+        await AcknowledgeMessagesAsync(messages, cancellationToken);
+    }
+
+    /// <summary>True: each batch's messages are kept apart until the runner acknowledges that batch.</summary>
+    public bool CanReadAhead => true;
+
+    public async ValueTask AcknowledgeOldestBatchAsync(CancellationToken cancellationToken)
+    {
+        List<PulsarMessage>? messages;
+        lock (_ackLock)
+        {
+            _batches.TryDequeue(out messages);
+        }
+
+        if (messages is not null)
+        {
+            await AcknowledgeMessagesAsync(messages, cancellationToken);
+        }
+    }
+
+    private bool IsCommitted(string topic, StreamPosition position)
+    {
+        lock (_ackLock)
+        {
+            return _committed.TryGetValue(topic, out var committed) && position <= committed;
+        }
+    }
+
+    private async ValueTask AcknowledgeMessagesAsync(List<PulsarMessage> messages, CancellationToken cancellationToken)
+    {
+        if (_consumer is null || messages.Count == 0)
         {
             return;
         }
 
-        await AckAsync(_consumer, _unacknowledged, cancellationToken);
+        await AckAsync(_consumer, messages, cancellationToken);
         if (_ordered)
         {
-            foreach (var message in _unacknowledged)
+            lock (_ackLock)
             {
-                var position = PulsarConnections.Position(message.Id);
-                if (!_committed.TryGetValue(message.Topic, out var committed) || position > committed)
+                foreach (var message in messages)
                 {
-                    _committed[message.Topic] = position;
+                    var position = PulsarConnections.Position(message.Id);
+                    if (!_committed.TryGetValue(message.Topic, out var committed) || position > committed)
+                    {
+                        _committed[message.Topic] = position;
+                    }
                 }
             }
         }
-
-        _unacknowledged.Clear();
     }
 
     private async ValueTask AckAsync(IPulsarConsumer consumer, List<PulsarMessage> messages, CancellationToken cancellationToken)

@@ -1,0 +1,105 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using StackExchange.Redis;
+using Sync.Pulsar;
+using Sync.Sinks.Tests.Redis;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>A sink outage under a running <c>sync run</c>: the materializer reports itself degraded
+/// (with the sink's error and since when) while the batch is retried, and is running again with
+/// nothing lost once the server is back.</summary>
+public sealed class SinkOutageHealthTests : PulsarCliFixture
+{
+    private static readonly HttpClient Http = new();
+
+    [Fact]
+    public async Task While_the_redis_server_is_down_healthz_says_degraded_and_readyz_fails_then_both_recover_and_every_change_is_there()
+    {
+        await using var redis = await RedisServerProcess.StartAsync();
+        var topic = NewTopic("sink-outage");
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+        for (var id = 1; id <= 10; id++)
+        {
+            await PublishAsync(producer, id.ToString(CultureInfo.InvariantCulture), "c", "v1", id);
+        }
+
+        // A small retry budget, so that the engine's own retry (beyond the sink's) is exercised too.
+        var config = Workspace.Write("sync.yaml", $"""
+            sources:
+              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}' {"}"}
+            sinks:
+              cache: {"{"} type: redis, endpoints: ['{redis.Endpoint}'], connectTimeout: 300ms, retry: {"{"} maxAttempts: 2, initialDelay: 20ms, maxDelay: 50ms {"}"} {"}"}
+            materializers:
+              users: {"{"} source: broker, topics: ['{topic}'], sink: cache, table: users, linger: 0ms {"}"}
+            """);
+        var port = FreePort();
+        var seen = new List<string>();
+        JsonElement? degraded = null;
+        var phase = 0;
+
+        var result = await RunUntilAsync(
+            () =>
+            {
+                switch (phase)
+                {
+                    case 0 when AllAcknowledged(topic, "sync-users"):
+                        redis.KillAsync().GetAwaiter().GetResult();
+                        for (var id = 1; id <= 10; id++)
+                        {
+                            PublishAsync(producer, id.ToString(CultureInfo.InvariantCulture), "u", "v2", 100 + id).GetAwaiter().GetResult();
+                        }
+
+                        phase = 1;
+                        return false;
+                    case 1 when Get(port, "/healthz") is { State: "degraded" } health:
+                        seen.Add($"healthz {(int)health.Status} degraded");
+                        seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
+                        degraded = health.Body;
+                        redis.StartAgainAsync().GetAwaiter().GetResult();
+                        phase = 2;
+                        return false;
+                    case 2 when Get(port, "/healthz") is { State: "running" } health && AllAcknowledged(topic, "sync-users"):
+                        seen.Add($"healthz {(int)health.Status} running");
+                        seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
+                        return true;
+                    default:
+                        return false;
+                }
+            },
+            "run", "--config", config, "--metrics-port", port.ToString(CultureInfo.InvariantCulture));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["healthz 200 degraded", "readyz 503", "healthz 200 running", "readyz 200"], seen);
+        var body = degraded!.Value;
+        Assert.Equal("degraded", body.GetProperty("status").GetString());
+        var users = body.GetProperty("materializers")[0];
+        Assert.StartsWith("redis sink 'cache'", users.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.True(users.TryGetProperty("since", out var since) && since.GetDateTimeOffset() <= DateTimeOffset.UtcNow, body.ToString());
+        Assert.Contains("degraded", result.Error, StringComparison.Ordinal);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
+        var database = connection.GetDatabase();
+        for (var id = 1; id <= 10; id++)
+        {
+            Assert.Equal("v2", (string?)await database.HashGetAsync($"users:{id}", "name"));
+        }
+    }
+
+    private static (HttpStatusCode Status, string State, JsonElement Body)? Get(int port, string path)
+    {
+        using var response = Http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}")).GetAwaiter().GetResult();
+        var body = JsonDocument.Parse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult()).RootElement.Clone();
+        return (response.StatusCode, body.GetProperty("materializers")[0].GetProperty("state").GetString()!, body);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
