@@ -14,9 +14,10 @@ using Sync.Sinks;
 //   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
 //   erase:   one subject and 1,000 subjects across 10 topics and 3 sinks (with --postgres and --redis)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only]
 var quick = args.Contains("--quick");
 var eraseOnly = args.Contains("--erase-only");
+var decodeOnly = args.Contains("--decode-only");
 var figures = new List<Figure>();
 var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
@@ -62,12 +63,12 @@ foreach (var (name, filter) in eraseOnly ? [] : new (string, Func<byte[], bool>)
     Add(new Figure(name + " (MB/s)", mbPerSecond, "MB/s"));
 }
 
-if (!eraseOnly)
+if (!eraseOnly && !decodeOnly)
 {
     await EndToEndAsync();
 }
 
-if (postgresConnection is not null && !eraseOnly)
+if (postgresConnection is not null && !eraseOnly && !decodeOnly)
 {
     foreach (var f in await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, TextWriter.Null))
     {
@@ -75,13 +76,13 @@ if (postgresConnection is not null && !eraseOnly)
     }
 }
 
-if (redisEndpoint is not null && !eraseOnly)
+if (redisEndpoint is not null && !eraseOnly && !decodeOnly)
 {
     var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, _ => { });
     Add(new Figure($"Redis sink, {redis.Events:N0} changes over {redis.Keys:N0} keys, batches of {redis.BatchSize:N0}", redis.SinkEventsPerSecond, "events/s", "pipelined HSET of the same fields", redis.HsetPerSecond, GoalRatio: 0.5));
 }
 
-if (postgresConnection is not null && redisEndpoint is not null)
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly)
 {
     var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
     var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";
