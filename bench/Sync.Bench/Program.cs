@@ -11,7 +11,8 @@ using Sync.Bench;
 using Sync.Sinks;
 
 // Measures the walking skeleton's hot paths against the limit next to each:
-//   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
+//   decode:  Debezium decode of message values vs one Utf8JsonReader pass over the same bytes
+//            (and, without a limit, with the changelog line parse of the file source included)
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
 //   erase:   one subject and 1,000 subjects across 10 topics and 3 sinks (with --postgres and --redis)
 // Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only]
@@ -43,23 +44,26 @@ foreach (var (name, filter) in eraseOnly ? [] : new (string, Func<byte[], bool>)
     ("decode debezium-json, with schema", l => l.AsSpan().IndexOf("db2.sales.orders"u8) >= 0 && l.AsSpan().IndexOf("\"value\":null"u8) < 0),
 })
 {
+    // The decoder reads message values; the changelog line around them is the file source's
+    // work (a Pulsar message arrives as the value itself), measured apart below.
     var sample = lines.Where(filter).ToArray();
-    var bytes = sample.Sum(l => (long)l.Length);
-    var limit = Measure(target, sample, line =>
+    var messages = sample.Select(l => ChangelogLineParser.Parse(l, StreamPosition.ForLine(1), out _)).ToArray();
+    var values = messages.Select(m => m.Value.ToArray()).ToArray();
+    var bytes = values.Sum(v => (long)v.Length);
+    var limit = Measure(target, values, value =>
     {
-        var reader = new Utf8JsonReader(line);
+        var reader = new Utf8JsonReader(value);
         while (reader.Read())
         {
         }
     });
     var decoder = MessageFormats.Create("debezium-json", new DecoderOptions());
-    var decode = Measure(target, sample, line =>
-    {
-        var message = ChangelogLineParser.Parse(line, StreamPosition.ForLine(1), out _);
-        _ = decoder.Decode(message);
-    });
-    var mbPerSecond = decode * bytes / sample.Length / 1e6;
+    var next = 0;
+    var decode = Measure(target, values, _ => decoder.Decode(messages[next++ % messages.Length]));
+    var withLine = Measure(target, sample, line => decoder.Decode(ChangelogLineParser.Parse(line, StreamPosition.ForLine(1), out _)));
+    var mbPerSecond = decode * bytes / values.Length / 1e6;
     Add(new Figure(name, decode, "events/s", "Utf8JsonReader pass over the same bytes", limit, GoalRatio: 0.5));
+    Add(new Figure(name + ", changelog line parse included", withLine, "events/s"));
     Add(new Figure(name + " (MB/s)", mbPerSecond, "MB/s"));
 }
 
@@ -132,6 +136,7 @@ async Task EndToEndAsync()
     }
 }
 
+// The best of three rounds: the machine may be shared, and interference only ever slows a round down.
 static double Measure(int count, byte[][] sample, Action<byte[]> action)
 {
     for (var i = 0; i < Math.Min(count / 10, 20_000); i++)
@@ -139,13 +144,19 @@ static double Measure(int count, byte[][] sample, Action<byte[]> action)
         action(sample[i % sample.Length]);
     }
 
-    var clock = Stopwatch.StartNew();
-    for (var i = 0; i < count; i++)
+    var best = 0.0;
+    for (var round = 0; round < 3; round++)
     {
-        action(sample[i % sample.Length]);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < count / 3; i++)
+        {
+            action(sample[i % sample.Length]);
+        }
+
+        best = Math.Max(best, count / 3 / clock.Elapsed.TotalSeconds);
     }
 
-    return count / clock.Elapsed.TotalSeconds;
+    return best;
 }
 
 void Add(Figure figure)

@@ -42,11 +42,6 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     {
         change = null!;
         var input = message.Value.Span;
-        if (!Utf8.IsValid(input))
-        {
-            return false;
-        }
-
         _guard.Reset();
         try
         {
@@ -116,9 +111,9 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             {
                 tsMs = ReadInt64(ref reader);
             }
-            else if (name.SequenceEqual("payload"u8))
+            else if (name.SequenceEqual("schema"u8) || name.SequenceEqual("payload"u8))
             {
-                // Possibly the {schema, payload} wrapper: the document path tells.
+                // Likely the {schema, payload} wrapper (JsonConverter writes schema first): the document path tells.
                 return null;
             }
             else
@@ -128,7 +123,10 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         }
 
         _guard.Close(segment);
-        if (reader.Read())
+
+        // Checked last, so that a wrapper leaves after one property: the document path refuses
+        // invalid UTF-8 anywhere, even in a part nobody reads.
+        if (reader.Read() || !Utf8.IsValid(input))
         {
             return null;
         }
