@@ -23,6 +23,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     private readonly ColumnNames _afterNames = new();
     private readonly ColumnNames _keyNames = new();
     private readonly PropertyNameGuard _guard = new();
+    private readonly ColumnStrings _strings = new();
     private readonly TextCache _connector = new();
     private readonly TextCache _name = new();
     private readonly TextCache _db = new();
@@ -205,7 +206,9 @@ internal sealed class EnvelopeReader(DecoderOptions options)
 
             _names[count] = cache.Get(count, reader.ValueSpan, ref sameShape);
             reader.Read();
-            _values[count] = ReadValue(ref reader, input);
+            _values[count] = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped
+                ? FieldValue.FromString(_strings.Get(count, reader.ValueSpan))
+                : ReadValue(ref reader, input);
             count++;
         }
 
@@ -566,6 +569,52 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         public bool IsVerified(int count, bool sameShape) => sameShape && count == _verifiedCount;
 
         public void Verified(int count) => _verifiedCount = count;
+    }
+
+    /// <summary>The last string value read at each column position, without escapes: an update's
+    /// before and after images share most values, and low-cardinality columns repeat across
+    /// events, so an equal value reuses the string. The bytes are kept in reused buffers.</summary>
+    private sealed class ColumnStrings
+    {
+        private const int MaxKept = 256;
+
+        private byte[][] _raw = new byte[16][];
+        private int[] _lengths = new int[16];
+        private string?[] _texts = new string?[16];
+
+        public string Get(int position, ReadOnlySpan<byte> raw)
+        {
+            if (position >= _texts.Length)
+            {
+                Array.Resize(ref _raw, Math.Max(position + 1, _texts.Length * 2));
+                Array.Resize(ref _lengths, _raw.Length);
+                Array.Resize(ref _texts, _raw.Length);
+            }
+
+            if (_texts[position] is { } text && raw.SequenceEqual(_raw[position].AsSpan(0, _lengths[position])))
+            {
+                return text;
+            }
+
+            text = Encoding.UTF8.GetString(raw);
+            if (raw.Length <= MaxKept)
+            {
+                if (_raw[position] is null || _raw[position].Length < raw.Length)
+                {
+                    _raw[position] = new byte[Math.Max(raw.Length, 32)];
+                }
+
+                raw.CopyTo(_raw[position]);
+                _lengths[position] = raw.Length;
+                _texts[position] = text;
+            }
+            else
+            {
+                _texts[position] = null;
+            }
+
+            return text;
+        }
     }
 
     /// <summary>The last text of one source field (connector, db, table, …), reused while its bytes repeat.</summary>
