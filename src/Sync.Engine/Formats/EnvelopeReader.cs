@@ -212,13 +212,18 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             count++;
         }
 
-        if (!cache.IsVerified(count, sameShape))
+        string[] names;
+        if (cache.IsVerified(count, sameShape))
+        {
+            names = cache.Shape;
+        }
+        else
         {
             RequireUnique(_names, count);
-            cache.Verified(count);
+            names = _names.AsSpan(0, count).ToArray();
+            cache.Verified(names);
         }
 
-        var names = _names.AsSpan(0, count).ToArray();
         var values = _values.AsSpan(0, count).ToArray();
         Array.Clear(_values, 0, count);
         return new Row(names, values);
@@ -537,9 +542,13 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     }
 
     /// <summary>The column names of the previous row of one image, by position: a row with the same
-    /// columns reuses their strings, and a shape already checked for duplicates is not checked again.</summary>
+    /// columns reuses their strings, and a shape already checked for duplicates is not checked again.
+    /// Rows of one shape share their names array (nothing writes to <see cref="Row.Names"/>), which
+    /// also lets sinks recognise a repeated shape by reference.</summary>
     private sealed class ColumnNames
     {
+        public string[] Shape { get; private set; } = [];
+
         private byte[][] _raw = new byte[16][];
         private string[] _names = new string[16];
         private int _stored;
@@ -568,7 +577,11 @@ internal sealed class EnvelopeReader(DecoderOptions options)
 
         public bool IsVerified(int count, bool sameShape) => sameShape && count == _verifiedCount;
 
-        public void Verified(int count) => _verifiedCount = count;
+        public void Verified(string[] names)
+        {
+            Shape = names;
+            _verifiedCount = names.Length;
+        }
     }
 
     /// <summary>The last string value read at each column position, without escapes: an update's
