@@ -13,10 +13,11 @@ namespace Sync.Engine.Formats;
 /// makes <see cref="TryDecode"/> return false, and the document path decides, so that error
 /// messages stay those of the document path.</summary>
 /// <remarks>Per-event allocations are what the change model keeps: the rows, their values, the
-/// source block. Column names and the repetitive source texts (connector, db, table, …) are
-/// reused from the previous event when their bytes are the same. Not thread-safe: one per decoder.</remarks>
+/// source block. Column names, equal string values at a column position and the repetitive source
+/// texts (connector, db, table, …) are reused while their bytes repeat. Not thread-safe: one per decoder.</remarks>
 internal sealed class EnvelopeReader(DecoderOptions options)
 {
+    // One instance for every fallback: it never leaves this class, and nothing reads its stack trace.
     private static readonly Fallback Unhandled = new();
 
     private readonly ColumnNames _beforeNames = new();
