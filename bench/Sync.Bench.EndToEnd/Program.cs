@@ -26,7 +26,8 @@ using Sync.Testing.Process;
 //   elasticsearch  client-side CPU per 1,000 events of the Elasticsearch sink; the fake serves
 //                from a child process, so its work is not in the figure (and the fake is not a
 //                search engine: the figure says nothing about a real cluster's indexing cost)
-//   scale        throughput of 1, 2 and 4 materializers (one topic each) in one process
+//   scale        throughput of 1, 2 and 4 materializers (one topic each) in one process, and of
+//                1 and 2 sync run processes sharing a Key_Shared subscription on one topic
 // Usage: dotnet run -c Release --project bench/Sync.Bench.EndToEnd -- --postgres CS [--quick]
 //        [--only latency,saturation,backfill,startup,elasticsearch,scale] [--linger DURATION] [--read-ahead N] [--json FILE]
 if (args.Contains("--serve-elasticsearch"))
@@ -115,6 +116,12 @@ try
             {
                 var scaled = await bench.SaturationAsync(materializers, events);
                 Add(new Figure($"scale: {materializers} materializer(s), one topic each, {events:N0} events in all", scaled.EventsPerSecond, "events/s"));
+            }
+
+            foreach (var processes in new[] { 1, 2 })
+            {
+                var perSecond = await bench.KeySharedProcessesAsync(cliDll, processes, events);
+                Add(new Figure($"scale: {processes} sync run process(es) sharing a Key_Shared subscription, one topic, {events:N0} events, process start-up included", perSecond, "events/s"));
             }
         }
 

@@ -142,8 +142,91 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         return new Footprint(peakKb / 1024.0, events / elapsed, cpuSeconds / (events / 1e6));
     }
 
-    private async Task PublishBacklogAsync(string topic, int events)
+    /// <summary>Runs <paramref name="processes"/> real <c>sync run</c> CLI processes on one config
+    /// whose materializer reads one topic through a Key_Shared subscription (as
+    /// tests/Sync.Cli.Tests/ScaleOutTests.cs does), and measures from their start until the table
+    /// holds the last change of every key. Process start-up is part of the time.</summary>
+    public async Task<double> KeySharedProcessesAsync(string cliDll, int processes, int events)
     {
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var topic = $"persistent://public/default/keyshared-{run}";
+        var table = $"keyshared_{run}";
+        var expected = await PublishBacklogAsync(topic, events);
+        var config = WriteConfig($"keyshared-{run}.yaml", "postgres", [(topic, table)], "key-shared");
+        var clock = Stopwatch.StartNew();
+        var started = new List<Process>();
+        try
+        {
+            for (var i = 0; i < processes; i++)
+            {
+                var start = new ProcessStartInfo("dotnet", [cliDll, "run", "--config", config])
+                {
+                    WorkingDirectory = work,
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                };
+                var process = Process.Start(start)!;
+                started.Add(process);
+                _ = process.StandardOutput.ReadToEndAsync();
+                _ = process.StandardError.ReadToEndAsync();
+            }
+
+            await using var connection = new Npgsql.NpgsqlConnection(postgres);
+            await connection.OpenAsync();
+            while (await TableStateAsync(connection, table) != expected)
+            {
+                if (started.FirstOrDefault(p => p.HasExited) is { } ended)
+                {
+                    throw new InvalidOperationException($"sync run exited with {ended.ExitCode} before the table was complete");
+                }
+
+                if (clock.Elapsed > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException("the table was not complete within 10 minutes");
+                }
+
+                await Task.Delay(50);
+            }
+
+            return events / clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            foreach (var process in started)
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+
+                await process.WaitForExitAsync();
+                process.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Rows and the sum of the LSNs their notes carry: equal to the expected pair only
+    /// once every key holds its last change.</summary>
+    private static async Task<(int Rows, long LsnSum)> TableStateAsync(Npgsql.NpgsqlConnection connection, string table)
+    {
+        try
+        {
+            await using var query = new Npgsql.NpgsqlCommand($"SELECT count(*)::int, coalesce(sum(substring(note from 8)::bigint), 0)::bigint FROM {table}", connection);
+            await using var reader = await query.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            return (reader.GetInt32(0), reader.GetInt64(1));
+        }
+        catch (Npgsql.PostgresException e) when (e.SqlState == "42P01")
+        {
+            return (-1, -1); // the sink has not created the table yet
+        }
+    }
+
+    /// <summary>Publishes the backlog and returns what the table holds once it is applied: the
+    /// rows left and the sum of the LSNs of their last changes.</summary>
+    private async Task<(int Rows, long LsnSum)> PublishBacklogAsync(string topic, int events)
+    {
+        var last = new Dictionary<long, long?>();
         await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = serviceUrl });
         await using var producer = await client.CreateProducerAsync(new ProducerOptions { Topic = topic, BatchingEnabled = true });
         var random = new Random(42);
@@ -153,7 +236,9 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         {
             var roll = random.Next(10);
             var op = i == events ? 'c' : roll < 6 ? 'u' : roll < 9 ? 'c' : 'd';
-            pending.Add(producer.SendAsync(Event(i == events ? -1 : random.Next(keys), i, op, sent: false)));
+            var id = i == events ? -1 : random.Next(keys);
+            last[id] = op == 'd' ? null : i;
+            pending.Add(producer.SendAsync(Event(id, i, op, sent: false)));
             if (pending.Count == 1000 || i == events)
             {
                 foreach (var send in pending)
@@ -164,6 +249,9 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
                 pending.Clear();
             }
         }
+
+        var live = last.Values.Where(lsn => lsn is not null).ToList();
+        return (live.Count, live.Sum(lsn => lsn!.Value));
     }
 
     /// <summary>A Debezium change as Pulsar IO publishes it: the key is the JSON key's bytes (sent
@@ -203,11 +291,12 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         return new RunningRuntime(task, stop);
     }
 
-    private string WriteConfig(string name, string sinkType, IReadOnlyList<(string Topic, string Table)> targets)
+    private string WriteConfig(string name, string sinkType, IReadOnlyList<(string Topic, string Table)> targets, string? subscriptionType = null)
     {
+        var subscription = subscriptionType is null ? "" : $", subscriptionType: {subscriptionType}";
         var yaml = new StringBuilder()
             .AppendLine("sources:")
-            .AppendLine($"  broker: {{ type: pulsar, serviceUrl: '{serviceUrl}', adminUrl: '{adminUrl}', initialPosition: earliest }}")
+            .AppendLine($"  broker: {{ type: pulsar, serviceUrl: '{serviceUrl}', adminUrl: '{adminUrl}', initialPosition: earliest{subscription} }}")
             .AppendLine("sinks:")
             .AppendLine($"  pg: {{ type: {sinkType}, connectionString: '{postgres}', tls: disable }}")
             .AppendLine("materializers:");

@@ -9,7 +9,7 @@ using BenchmarkDotNet.Running;
 var longRun = args.Contains("--long");
 var artifactsAt = Array.IndexOf(args, "--artifacts");
 var artifacts = artifactsAt >= 0 && artifactsAt + 1 < args.Length ? args[artifactsAt + 1] : null;
-var rest = args.Where((a, i) => a != "--long" && i != artifactsAt && i != artifactsAt + 1).ToArray();
+var rest = args.Where((a, i) => a != "--long" && (artifactsAt < 0 || (i != artifactsAt && i != artifactsAt + 1))).ToArray();
 var job = longRun ? Job.Default : Job.ShortRun.WithWarmupCount(3).WithIterationCount(5);
 var config = DefaultConfig.Instance
     .AddJob(job)

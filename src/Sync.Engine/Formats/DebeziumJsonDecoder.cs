@@ -16,14 +16,26 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
     private readonly DecoderOptions _options;
     private readonly SchemaCache<EnvelopePlan> _envelopes;
     private readonly KeyReader _keys;
+    private readonly EnvelopeReader? _singlePass;
 
     public DebeziumJsonDecoder(DecoderOptions options)
+        : this(options, singlePass: true)
+    {
+    }
+
+    /// <summary>With <paramref name="singlePass"/> false, every message goes through the
+    /// <see cref="JsonDocument"/> path: the reference the single-pass reader is tested against.</summary>
+    internal DebeziumJsonDecoder(DecoderOptions options, bool singlePass)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _envelopes = new SchemaCache<EnvelopePlan>();
         _keys = new KeyReader(new SchemaCache<RowPlan>());
+        _singlePass = singlePass ? new EnvelopeReader(options) : null;
     }
+
+    /// <summary>How many messages the single-pass reader decoded without the document path.</summary>
+    internal long SinglePassDecoded => _singlePass?.Decoded ?? 0;
 
     /// <summary>How many distinct envelope schemas were compiled (the rest were cache hits).</summary>
     public long SchemasCompiled => _envelopes.Compiled;
@@ -33,6 +45,11 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
         if (message.IsTombstone)
         {
             return Tombstone(message, null);
+        }
+
+        if (_singlePass is not null && _singlePass.TryDecode(message, out var change))
+        {
+            return change;
         }
 
         JsonInput.RequireUtf8(message.Value.Span, "value");

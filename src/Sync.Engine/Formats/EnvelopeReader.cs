@@ -1,0 +1,657 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Unicode;
+using Sync.Engine.Changes;
+using Sync.Engine.Sources;
+
+namespace Sync.Engine.Formats;
+
+/// <summary>Decodes a bare Debezium envelope (JsonConverter with schemas disabled, Pulsar IO's
+/// default) in one <see cref="Utf8JsonReader"/> pass, without building a <see cref="JsonDocument"/>.
+/// It gives exactly what <see cref="DebeziumJsonDecoder"/>'s document path gives; anything it does
+/// not handle itself (a schema wrapper, an escaped property name, and every kind of bad input)
+/// makes <see cref="TryDecode"/> return false, and the document path decides, so that error
+/// messages stay those of the document path.</summary>
+/// <remarks>Per-event allocations are what the change model keeps: the rows, their values, the
+/// source block. Column names, equal string values at a column position and the repetitive source
+/// texts (connector, db, table, …) are reused while their bytes repeat. Not thread-safe: one per decoder.</remarks>
+internal sealed class EnvelopeReader(DecoderOptions options)
+{
+    // One instance for every fallback: it never leaves this class, and nothing reads its stack trace.
+    private static readonly Fallback Unhandled = new();
+
+    private readonly ColumnNames _beforeNames = new();
+    private readonly ColumnNames _afterNames = new();
+    private readonly ColumnNames _keyNames = new();
+    private readonly PropertyNameGuard _guard = new();
+    private readonly ColumnStrings _strings = new();
+    private readonly TextCache _connector = new();
+    private readonly TextCache _name = new();
+    private readonly TextCache _db = new();
+    private readonly TextCache _schema = new();
+    private readonly TextCache _table = new();
+    private readonly TextCache _snapshot = new();
+    private FieldValue[] _values = new FieldValue[16];
+    private string[] _names = new string[16];
+    private byte[] _keyBytes = new byte[64];
+
+    /// <summary>How many messages this reader decoded itself (the rest went to the document path).</summary>
+    public long Decoded { get; private set; }
+
+    /// <summary>Decodes <paramref name="message"/> (which has a value) when it is a bare envelope
+    /// that decodes without error; false leaves the message to the document path.</summary>
+    public bool TryDecode(SourceMessage message, out ChangeEvent change)
+    {
+        change = null!;
+        var input = message.Value.Span;
+        _guard.Reset();
+        try
+        {
+            change = Decode(message, input)!;
+            if (change is null)
+            {
+                return false;
+            }
+
+            Decoded++;
+            return true;
+        }
+        catch (Fallback)
+        {
+            return false;
+        }
+        catch (DecodeException)
+        {
+            return false;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate in a string.
+            return false;
+        }
+    }
+
+    private ChangeEvent? Decode(SourceMessage message, ReadOnlySpan<byte> input)
+    {
+        var reader = new Utf8JsonReader(input);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return null;
+        }
+
+        ChangeOp? op = null;
+        Row? before = null;
+        Row? after = null;
+        SourceInfo? source = null;
+        long? tsMs = null;
+        var segment = _guard.Open();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = _guard.Add(input, segment, ref reader);
+            reader.Read();
+            if (name.SequenceEqual("op"u8))
+            {
+                op = ReadOp(ref reader);
+            }
+            else if (name.SequenceEqual("after"u8))
+            {
+                after = ReadImage(ref reader, input, _afterNames);
+            }
+            else if (name.SequenceEqual("before"u8))
+            {
+                before = ReadImage(ref reader, input, _beforeNames);
+            }
+            else if (name.SequenceEqual("source"u8))
+            {
+                source = ReadSource(ref reader, input);
+            }
+            else if (name.SequenceEqual("ts_ms"u8))
+            {
+                tsMs = ReadInt64(ref reader);
+            }
+            else if (name.SequenceEqual("schema"u8) || name.SequenceEqual("payload"u8))
+            {
+                // Likely the {schema, payload} wrapper (JsonConverter writes schema first): the document path tells.
+                return null;
+            }
+            else
+            {
+                SkipValue(ref reader, input);
+            }
+        }
+
+        _guard.Close(segment);
+
+        // Checked last, so that a wrapper leaves after one property: the document path refuses
+        // invalid UTF-8 anywhere, even in a part nobody reads.
+        if (reader.Read() || !Utf8.IsValid(input))
+        {
+            return null;
+        }
+
+        if (op is not { } code || (after is null && code is ChangeOp.Create or ChangeOp.Update or ChangeOp.Read))
+        {
+            return null;
+        }
+
+        return new ChangeEvent
+        {
+            Op = code,
+            Key = code == ChangeOp.Truncate ? Row.Empty : ReadKey(message.Key, code == ChangeOp.Delete ? before : after),
+            Before = before,
+            After = after,
+            Source = source,
+            Origin = message.ToOrigin(),
+            TsMs = tsMs,
+        };
+    }
+
+    private static ChangeOp ReadOp(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            throw Unhandled;
+        }
+
+        if (reader.ValueTextEquals("c"u8))
+        {
+            return ChangeOp.Create;
+        }
+
+        if (reader.ValueTextEquals("u"u8))
+        {
+            return ChangeOp.Update;
+        }
+
+        if (reader.ValueTextEquals("d"u8))
+        {
+            return ChangeOp.Delete;
+        }
+
+        if (reader.ValueTextEquals("r"u8))
+        {
+            return ChangeOp.Read;
+        }
+
+        return reader.ValueTextEquals("t"u8) ? ChangeOp.Truncate : throw Unhandled;
+    }
+
+    private Row? ReadImage(ref Utf8JsonReader reader, ReadOnlySpan<byte> input, ColumnNames names) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.StartObject => ReadRow(ref reader, input, names),
+        _ => throw Unhandled,
+    };
+
+    /// <summary>Reads the object the reader is at into a schemaless row: properties in order, values as they are.</summary>
+    private Row ReadRow(ref Utf8JsonReader reader, ReadOnlySpan<byte> input, ColumnNames cache)
+    {
+        var count = 0;
+        var sameShape = true;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueIsEscaped)
+            {
+                throw Unhandled;
+            }
+
+            if (count == _names.Length)
+            {
+                Array.Resize(ref _names, count * 2);
+                Array.Resize(ref _values, count * 2);
+            }
+
+            _names[count] = cache.Get(count, reader.ValueSpan, ref sameShape);
+            reader.Read();
+            _values[count] = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped
+                ? FieldValue.FromString(_strings.Get(count, reader.ValueSpan))
+                : ReadValue(ref reader, input);
+            count++;
+        }
+
+        string[] names;
+        if (cache.IsVerified(count, sameShape))
+        {
+            names = cache.Shape;
+        }
+        else
+        {
+            RequireUnique(_names, count);
+            names = _names.AsSpan(0, count).ToArray();
+            cache.Verified(names);
+        }
+
+        var values = _values.AsSpan(0, count).ToArray();
+        Array.Clear(_values, 0, count);
+        return new Row(names, values);
+    }
+
+    /// <summary>A value without a schema, as <see cref="FieldReader.ReadSchemaless"/> keeps it.</summary>
+    private FieldValue ReadValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null: return FieldValue.Null;
+            case JsonTokenType.True: return FieldValue.FromBoolean(true);
+            case JsonTokenType.False: return FieldValue.FromBoolean(false);
+            case JsonTokenType.String: return FieldValue.FromString(reader.GetString()!);
+            case JsonTokenType.Number:
+                if (reader.TryGetInt64(out var n))
+                {
+                    return FieldValue.FromInt64(n);
+                }
+
+                return DecimalNumber.TryToPlain(Encoding.UTF8.GetString(reader.ValueSpan), out var plain)
+                    ? FieldValue.FromDecimalText(plain)
+                    : throw Unhandled;
+            case JsonTokenType.StartObject:
+            case JsonTokenType.StartArray:
+                {
+                    var start = (int)reader.TokenStartIndex;
+                    SkipValue(ref reader, input);
+                    return FieldValue.FromJson(Encoding.UTF8.GetString(input[start..(int)reader.BytesConsumed]));
+                }
+
+            default: throw Unhandled;
+        }
+    }
+
+    private SourceInfo? ReadSource(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Unhandled;
+        }
+
+        string? connector = null, name = null, db = null, schema = null, table = null, txId = null, snapshot = null;
+        long? lsn = null, tsMs = null;
+        var segment = _guard.Open();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var property = _guard.Add(input, segment, ref reader);
+            reader.Read();
+            switch (property.Length)
+            {
+                case 2 when property.SequenceEqual("db"u8): db = ReadText(ref reader, _db); break;
+                case 3 when property.SequenceEqual("lsn"u8):
+                    // PostgreSQL's lsn is a number; other connectors' positions do not order as one.
+                    lsn = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var l) ? l : null;
+                    SkipValue(ref reader, input);
+                    break;
+                case 4 when property.SequenceEqual("name"u8): name = ReadText(ref reader, _name); break;
+                case 4 when property.SequenceEqual("txId"u8): txId = ReadScalarText(ref reader, null); break;
+                case 5 when property.SequenceEqual("table"u8): table = ReadText(ref reader, _table); break;
+                case 5 when property.SequenceEqual("ts_ms"u8): tsMs = ReadInt64(ref reader); break;
+                case 6 when property.SequenceEqual("schema"u8): schema = ReadText(ref reader, _schema); break;
+                case 8 when property.SequenceEqual("snapshot"u8): snapshot = ReadScalarText(ref reader, _snapshot); break;
+                case 9 when property.SequenceEqual("connector"u8): connector = ReadText(ref reader, _connector); break;
+                default: SkipValue(ref reader, input); break;
+            }
+        }
+
+        _guard.Close(segment);
+        return new SourceInfo
+        {
+            Connector = connector,
+            Name = name,
+            Db = db,
+            Schema = schema,
+            Table = table,
+            Lsn = lsn,
+            TxId = txId,
+            TsMs = tsMs,
+            Snapshot = snapshot,
+        };
+    }
+
+    private static string? ReadText(ref Utf8JsonReader reader, TextCache cache) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.String => cache.Get(ref reader),
+        _ => throw Unhandled,
+    };
+
+    /// <summary>A string, number or boolean as text (txId, snapshot), as the document path gives it.</summary>
+    private static string? ReadScalarText(ref Utf8JsonReader reader, TextCache? cache) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.String => cache is null ? reader.GetString() : cache.Get(ref reader),
+        JsonTokenType.Number => cache is null ? Encoding.UTF8.GetString(reader.ValueSpan) : cache.Get(ref reader),
+        JsonTokenType.True => "true",
+        JsonTokenType.False => "false",
+        _ => throw Unhandled,
+    };
+
+    private static long? ReadInt64(ref Utf8JsonReader reader) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.Number when reader.TryGetInt64(out var n) => n,
+        _ => throw Unhandled,
+    };
+
+    private Row ReadKey(MessageKey messageKey, Row? image)
+    {
+        if (messageKey.Text is not { Length: > 0 } text)
+        {
+            return options.KeyColumns is { Count: > 0 } columns && image is not null
+                ? RowReader.Project(image, columns, null, string.Empty)
+                : throw Unhandled;
+        }
+
+        int length;
+        if (messageKey.IsBase64)
+        {
+            EnsureKeyBuffer((text.Length * 3 / 4) + 3);
+            if (!Convert.TryFromBase64String(text, _keyBytes, out length))
+            {
+                throw Unhandled;
+            }
+        }
+        else
+        {
+            EnsureKeyBuffer(Encoding.UTF8.GetByteCount(text));
+            length = Encoding.UTF8.GetBytes(text, _keyBytes);
+        }
+
+        var key = _keyBytes.AsSpan(0, length);
+        if (!Utf8.IsValid(key))
+        {
+            throw Unhandled;
+        }
+
+        var reader = new Utf8JsonReader(key);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Unhandled;
+        }
+
+        // A key object naming schema or payload may be the {schema, payload} wrapper: the document path tells.
+        var probe = reader;
+        while (probe.Read() && probe.TokenType == JsonTokenType.PropertyName)
+        {
+            if (probe.ValueTextEquals("schema"u8) || probe.ValueTextEquals("payload"u8))
+            {
+                throw Unhandled;
+            }
+
+            probe.Skip();
+        }
+
+        var row = ReadRow(ref reader, key, _keyNames);
+        return reader.Read() ? throw Unhandled : row;
+    }
+
+    private void EnsureKeyBuffer(int length)
+    {
+        if (_keyBytes.Length < length)
+        {
+            _keyBytes = new byte[Math.Max(length, _keyBytes.Length * 2)];
+        }
+    }
+
+    /// <summary>Moves past the value the reader is at, checking nested objects for duplicate
+    /// property names as the document path's parse does.</summary>
+    private void SkipValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
+    {
+        if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
+        {
+            return;
+        }
+
+        var depth = reader.CurrentDepth;
+        Span<int> inline = stackalloc int[16];
+        var segments = new SegmentStack(inline);
+        if (reader.TokenType == JsonTokenType.StartObject)
+        {
+            segments.Push(_guard.Open());
+        }
+
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.PropertyName:
+                    _guard.Add(input, segments.Peek(), ref reader);
+                    break;
+                case JsonTokenType.StartObject:
+                    segments.Push(_guard.Open());
+                    break;
+                case JsonTokenType.EndObject:
+                    _guard.Close(segments.Pop());
+                    if (reader.CurrentDepth == depth)
+                    {
+                        return;
+                    }
+
+                    break;
+                case JsonTokenType.EndArray:
+                    if (reader.CurrentDepth == depth)
+                    {
+                        return;
+                    }
+
+                    break;
+                default:
+                    break;
+            }
+        }
+    }
+
+    private static void RequireUnique(string[] names, int count)
+    {
+        if (count <= 16)
+        {
+            for (var i = 1; i < count; i++)
+            {
+                for (var j = 0; j < i; j++)
+                {
+                    if (string.Equals(names[i], names[j], StringComparison.Ordinal))
+                    {
+                        throw Unhandled;
+                    }
+                }
+            }
+
+            return;
+        }
+
+        var seen = new HashSet<string>(count, StringComparer.Ordinal);
+        for (var i = 0; i < count; i++)
+        {
+            if (!seen.Add(names[i]))
+            {
+                throw Unhandled;
+            }
+        }
+    }
+
+    /// <summary>Not an error: the document path decides this message.</summary>
+    private sealed class Fallback : Exception;
+
+    /// <summary>Open objects of a nested value (the guard segment of each), on the stack while shallow.</summary>
+    private ref struct SegmentStack(Span<int> inline)
+    {
+        private Span<int> _items = inline;
+        private int _count;
+
+        public void Push(int segment)
+        {
+            if (_count == _items.Length)
+            {
+                var larger = new int[_items.Length * 2];
+                _items.CopyTo(larger);
+                _items = larger;
+            }
+
+            _items[_count++] = segment;
+        }
+
+        public readonly int Peek() => _items[_count - 1];
+
+        public int Pop() => _items[--_count];
+    }
+
+    /// <summary>Property names of the objects being read, to refuse a duplicate as the document path
+    /// does (it compares unescaped names; an escaped name is left to it).</summary>
+    private sealed class PropertyNameGuard
+    {
+        private (int Start, int Length)[] _names = new (int, int)[32];
+        private int _count;
+
+        public void Reset() => _count = 0;
+
+        /// <summary>Starts an object; its names are those added after this mark.</summary>
+        public int Open() => _count;
+
+        public void Close(int segment) => _count = segment;
+
+        /// <summary>The name the reader is at, refused when escaped or already in the object.</summary>
+        public ReadOnlySpan<byte> Add(ReadOnlySpan<byte> input, int segment, ref Utf8JsonReader reader)
+        {
+            if (reader.ValueIsEscaped)
+            {
+                throw Unhandled;
+            }
+
+            var name = reader.ValueSpan;
+            for (var i = segment; i < _count; i++)
+            {
+                var (start, length) = _names[i];
+                if (length == name.Length && input.Slice(start, length).SequenceEqual(name))
+                {
+                    throw Unhandled;
+                }
+            }
+
+            if (_count == _names.Length)
+            {
+                Array.Resize(ref _names, _count * 2);
+            }
+
+            _names[_count++] = ((int)reader.TokenStartIndex + 1, name.Length);
+            return name;
+        }
+    }
+
+    /// <summary>The column names of the previous row of one image, by position: a row with the same
+    /// columns reuses their strings, and a shape already checked for duplicates is not checked again.
+    /// Rows of one shape share their names array (nothing writes to <see cref="Row.Names"/>), which
+    /// also lets sinks recognise a repeated shape by reference.</summary>
+    private sealed class ColumnNames
+    {
+        public string[] Shape { get; private set; } = [];
+
+        private byte[][] _raw = new byte[16][];
+        private string[] _names = new string[16];
+        private int _stored;
+        private int _verifiedCount = -1;
+
+        public string Get(int position, ReadOnlySpan<byte> raw, ref bool sameShape)
+        {
+            if (position < _stored && raw.SequenceEqual(_raw[position]))
+            {
+                return _names[position];
+            }
+
+            sameShape = false;
+            _verifiedCount = -1;
+            if (position == _raw.Length)
+            {
+                Array.Resize(ref _raw, position * 2);
+                Array.Resize(ref _names, position * 2);
+            }
+
+            _raw[position] = raw.ToArray();
+            _names[position] = Encoding.UTF8.GetString(raw);
+            _stored = Math.Max(_stored, position + 1);
+            return _names[position];
+        }
+
+        public bool IsVerified(int count, bool sameShape) => sameShape && count == _verifiedCount;
+
+        public void Verified(string[] names)
+        {
+            Shape = names;
+            _verifiedCount = names.Length;
+        }
+    }
+
+    /// <summary>The last string value read at each column position, without escapes: an update's
+    /// before and after images share most values, and low-cardinality columns repeat across
+    /// events, so an equal value reuses the string. The bytes are kept in reused buffers.</summary>
+    private sealed class ColumnStrings
+    {
+        private const int MaxKept = 256;
+
+        private byte[][] _raw = new byte[16][];
+        private int[] _lengths = new int[16];
+        private string?[] _texts = new string?[16];
+
+        public string Get(int position, ReadOnlySpan<byte> raw)
+        {
+            if (position >= _texts.Length)
+            {
+                Array.Resize(ref _raw, Math.Max(position + 1, _texts.Length * 2));
+                Array.Resize(ref _lengths, _raw.Length);
+                Array.Resize(ref _texts, _raw.Length);
+            }
+
+            if (_texts[position] is { } text && raw.SequenceEqual(_raw[position].AsSpan(0, _lengths[position])))
+            {
+                return text;
+            }
+
+            text = Encoding.UTF8.GetString(raw);
+            if (raw.Length <= MaxKept)
+            {
+                if (_raw[position] is null || _raw[position].Length < raw.Length)
+                {
+                    _raw[position] = new byte[Math.Max(raw.Length, 32)];
+                }
+
+                raw.CopyTo(_raw[position]);
+                _lengths[position] = raw.Length;
+                _texts[position] = text;
+            }
+            else
+            {
+                _texts[position] = null;
+            }
+
+            return text;
+        }
+    }
+
+    /// <summary>The last text of one source field (connector, db, table, …), reused while its bytes repeat.</summary>
+    private sealed class TextCache
+    {
+        private byte[] _raw = [];
+        private string? _text;
+
+        public string Get(ref Utf8JsonReader reader)
+        {
+            if (reader.ValueIsEscaped)
+            {
+                return reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(reader.ValueSpan);
+            }
+
+            var raw = reader.ValueSpan;
+            if (_text is null || !raw.SequenceEqual(_raw))
+            {
+                _raw = raw.ToArray();
+                _text = reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(raw);
+            }
+
+            return _text;
+        }
+    }
+}
