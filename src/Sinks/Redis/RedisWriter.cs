@@ -14,7 +14,7 @@ namespace Sync.Sinks.Redis;
 /// <see cref="RedisSinkOptions.ChangesPerScript"/> changes (one wait per batch), reports stale and
 /// rejected changes, calls <see cref="SinkBatch.BeforeCommit"/>, then writes the checkpoint.
 /// Not thread-safe: <see cref="RedisSink"/> serializes calls.</summary>
-internal sealed class RedisWriter
+internal sealed partial class RedisWriter
 {
     private readonly IDatabase _db;
     private readonly IServer _server;
@@ -177,17 +177,6 @@ internal sealed class RedisWriter
         context.Deleted += statuses.Count(s => s == "1");
         var stored = new RedisState(true, version with { Lsn = version.Lsn ?? marker?.Version.Lsn }, "*", []);
         await _db.StringSetAsync(markerKey, stored.Encode(), target.MarkerTtl);
-    }
-
-    /// <summary>Rows of the target whose column equals the value, removed with an erasure marker
-    /// (<see cref="ChangeVersion.Erased"/>) for each, so that no replay and no change still in flight
-    /// brings them back. Returns how many were removed.</summary>
-    public async Task<long> EraseAsync(TargetSpec spec, SubjectMatch match)
-    {
-        var target = Target(spec);
-        var rowKeys = await FindAsync(target, match);
-        var statuses = await RunKeyOpsAsync(target, 'e', rowKeys, version: null);
-        return statuses.Count(s => s == "1");
     }
 
     public async Task<long> CountAsync(TargetSpec spec, SubjectMatch match) => (await FindAsync(Target(spec), match)).Count;
