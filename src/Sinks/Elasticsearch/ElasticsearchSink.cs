@@ -24,7 +24,7 @@ namespace Sync.Sinks.Elasticsearch;
 /// </list>
 /// Calls are serialized.
 /// </summary>
-public sealed class ElasticsearchSink : ISink
+public sealed partial class ElasticsearchSink : ISink
 {
     private readonly ElasticsearchClientSettings _settings;
     private readonly ElasticsearchWriter _writer;
