@@ -26,7 +26,7 @@ internal sealed partial class RedisWriter
 
         var template = target.KeyTemplateFor(keyColumns.Length > 0 ? keyColumns : [matches.Column]);
         var soleKey = (keyColumns.Length == 0 ? matches.IsKey : keyColumns is [var only] && only == matches.Column)
-            && template.Placeholders.Count == 1;
+            && template.Placeholders is [var placeholder] && placeholder == matches.Column;
         if (!soleKey)
         {
             return counts;

@@ -308,6 +308,27 @@ public abstract class SinkConformanceTests
         Assert.Equal([0L, 0, 0], await h.Sink.EraseManyAsync(t, keys, CancellationToken.None));
     }
 
+    /// <summary>Whether <see cref="ISink.EraseAsync"/> (one value, not told that the column is the
+    /// subject's key) marks a key without a row of a table keyed by that column alone. A sink that
+    /// cannot tell its target's key columns (Elasticsearch) leaves that to the ledger.</summary>
+    protected virtual bool SingleEraseMarksAbsentKeys => true;
+
+    [Fact]
+    public async Task Single_erase_of_a_key_without_a_row_marks_it_where_the_sink_knows_the_table_is_keyed_by_that_column()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("eraseoneabsent");
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "a")), Change.Create(("id", 2), 11, ("name", "b")));
+        await ApplyAsync(h, t, Change.Delete(("id", 2), 20));
+
+        Assert.Equal(0, await h.Sink.EraseAsync(t, new SubjectMatch("id", FieldValue.FromInt64(2)), CancellationToken.None));
+        Assert.Equal(0, await h.Sink.EraseAsync(t, new SubjectMatch("id", FieldValue.FromInt64(3)), CancellationToken.None));
+        var late = await ApplyAsync(h, t, Change.Update(("id", 2), 30, ("name", "b-newer")), Change.Create(("id", 3), 40, ("name", "c")));
+
+        Assert.Equal(SingleEraseMarksAbsentKeys ? 2 : 0, late.Stale);
+        Assert.Equal(SingleEraseMarksAbsentKeys ? ["id=1|name=a"] : ["id=1|name=a", "id=2|name=b-newer", "id=3|name=c"], await h.ReadAsync(t));
+    }
+
     [Property(MaxTest = 25)]
     public bool Any_sequence_with_redeliveries_ends_in_the_reference_state(byte[] ops, byte[] keys, int[] picks, PositiveInt batchSize)
     {

@@ -207,7 +207,21 @@ public sealed partial class FakeElasticsearch
                 IEnumerable<JsonNode?> values = type == "terms"
                     ? (field.Value.Value as JsonArray ?? throw new FormatException("[terms] query requires an array of values")).ToList()
                     : new List<JsonNode?> { field.Value.Value is JsonObject withValue ? withValue["value"] : field.Value.Value };
-                return values.Any(value => TermMatches(index, doc, name, value));
+                if (name == "_id")
+                {
+                    return values.Any(value => TermOf(value) is { ValueKind: JsonValueKind.String } id && id.GetString() == doc.Id);
+                }
+
+                // The document's field is read once, whatever the number of terms (an erase asks for
+                // hundreds at once); a terms query over a keyword or numeric field is a set lookup.
+                var (mapping, path) = FakeMapping.FieldOf(index.Mappings, name);
+                var stored = ValueAt(doc, path);
+                if (type == "terms" && FakeMapping.TermSetMatches(mapping, stored, TermSets.GetValue((JsonArray)field.Value.Value!, TermSet.Of)) is { } quick)
+                {
+                    return quick;
+                }
+
+                return values.Any(value => FakeMapping.TermMatches(mapping, stored, TermOf(value)));
             }
 
             case "exists":
@@ -239,22 +253,10 @@ public sealed partial class FakeElasticsearch
         _ => [],
     };
 
-    private static bool TermMatches(FakeIndex index, FakeDoc doc, string field, JsonNode? value)
-    {
-        if (value is null)
-        {
-            throw new FormatException("[term] query does not support null values");
-        }
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonArray, TermSet> TermSets = [];
 
-        var term = value.GetValue<JsonElement>();
-        if (field == "_id")
-        {
-            return term.ValueKind == JsonValueKind.String && term.GetString() == doc.Id;
-        }
-
-        var (mapping, path) = FakeMapping.FieldOf(index.Mappings, field);
-        return FakeMapping.TermMatches(mapping, ValueAt(doc, path), term);
-    }
+    private static JsonElement TermOf(JsonNode? value) =>
+        value is null ? throw new FormatException("[term] query does not support null values") : value.GetValue<JsonElement>();
 
     private static JsonNode? ValueAt(FakeDoc doc, string path)
     {
