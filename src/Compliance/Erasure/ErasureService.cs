@@ -412,7 +412,7 @@ public sealed class ErasureService
     /// <summary>How many values one batched sink call carries: large enough that a batch of 1,000
     /// subjects is one or two statements per target, small enough to keep each statement's
     /// parameters and each Elasticsearch request modest.</summary>
-    internal const int SinkChunk = 500;
+    private const int SinkChunk = 500;
 
     /// <summary>A key given as text: an integer when it reads as one (ids mostly are), else text;
     /// sinks compare it as the column's type would.</summary>
