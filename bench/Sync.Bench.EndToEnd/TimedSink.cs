@@ -87,6 +87,10 @@ internal sealed class TimedSinkFactory(ISinkFactory inner, LatencyRecorder recor
 
         public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
 
+        public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.EraseManyAsync(target, matches, cancellationToken);
+
+        public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.CountManyAsync(target, matches, cancellationToken);
+
         public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

@@ -409,27 +409,29 @@ public sealed class ErasureService
 
     private static TargetSpec Target(MaterializerOptions options) => new(options.Table) { Options = options.Target };
 
+    /// <summary>How many values one batched sink call carries: large enough that a batch of 1,000
+    /// subjects is one or two statements per target, small enough to keep each statement's
+    /// parameters and each Elasticsearch request modest.</summary>
+    private const int SinkChunk = 500;
+
     /// <summary>A key given as text: an integer when it reads as one (ids mostly are), else text;
     /// sinks compare it as the column's type would.</summary>
-    private static IEnumerable<SubjectMatch> MatchesFor(SubjectBinding binding, string key)
-    {
-        var column = binding.Key ?? binding.Field!;
-        var value = long.TryParse(key, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var number)
+    private static FieldValue ValueOf(string key) =>
+        long.TryParse(key, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var number)
             && number.ToString(System.Globalization.CultureInfo.InvariantCulture) == key
                 ? FieldValue.FromInt64(number)
                 : FieldValue.FromString(key);
-        yield return new SubjectMatch(column, value);
-    }
+
+    /// <summary>The binding's subject column with the keys' values, in chunks of <see cref="SinkChunk"/>.</summary>
+    private static IEnumerable<SubjectMatches> MatchesFor(SubjectBinding binding, List<string> keys) =>
+        keys.Chunk(SinkChunk).Select(chunk => new SubjectMatches(binding.Key ?? binding.Field!, [.. chunk.Select(ValueOf)]) { IsKey = binding.Key is not null });
 
     private static async Task<long> CountAsync(ISink sink, TargetSpec target, SubjectBinding binding, List<string> keys, CancellationToken cancellationToken)
     {
         long count = 0;
-        foreach (var key in keys)
+        foreach (var matches in MatchesFor(binding, keys))
         {
-            foreach (var match in MatchesFor(binding, key))
-            {
-                count += await sink.CountAsync(target, match, cancellationToken);
-            }
+            count += (await sink.CountManyAsync(target, matches, cancellationToken)).Sum();
         }
 
         return count;
@@ -438,12 +440,9 @@ public sealed class ErasureService
     private static async Task<long> EraseInSinkAsync(ISink sink, TargetSpec target, SubjectBinding binding, List<string> keys, CancellationToken cancellationToken)
     {
         long count = 0;
-        foreach (var key in keys)
+        foreach (var matches in MatchesFor(binding, keys))
         {
-            foreach (var match in MatchesFor(binding, key))
-            {
-                count += await sink.EraseAsync(target, match, cancellationToken);
-            }
+            count += (await sink.EraseManyAsync(target, matches, cancellationToken)).Sum();
         }
 
         return count;

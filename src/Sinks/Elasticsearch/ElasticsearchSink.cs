@@ -24,7 +24,7 @@ namespace Sync.Sinks.Elasticsearch;
 /// </list>
 /// Calls are serialized.
 /// </summary>
-public sealed class ElasticsearchSink : ISink, IShadowableSink
+public sealed partial class ElasticsearchSink : ISink, IShadowableSink
 {
     private readonly ElasticsearchClientSettings _settings;
     private readonly ElasticsearchWriter _writer;

@@ -144,7 +144,30 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
         var resolved = Resolve(target);
         return await WithGateAsync(
             $"erase from table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
-            (writer, ct) => writer.EraseAsync(resolved, match, ct),
+            async (writer, ct) => (await writer.EraseManyAsync(resolved, new SubjectMatches(match.Column, [match.Value]), ct))[0],
+            cancellationToken);
+    }
+
+    /// <summary>Deletes the rows of many subject values in one transaction: one statement per kind of
+    /// value (typed arrays), erasure markers written in bulk, including for keys that have no row when
+    /// the table is keyed by the column alone.</summary>
+    public async ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(matches);
+        var resolved = Resolve(target);
+        return await WithGateAsync(
+            $"erase {matches.Values.Count} values from table {resolved.Qualified} by column {PostgresIdentifiers.Quote(matches.Column)}",
+            (writer, ct) => writer.EraseManyAsync(resolved, matches, ct),
+            cancellationToken);
+    }
+
+    public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(matches);
+        var resolved = Resolve(target);
+        return await WithGateAsync(
+            $"count {matches.Values.Count} values in table {resolved.Qualified} by column {PostgresIdentifiers.Quote(matches.Column)}",
+            (writer, ct) => writer.CountManyAsync(resolved, matches, ct),
             cancellationToken);
     }
 

@@ -866,95 +866,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         await markers.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>Deletes every row whose column equals the value, in one transaction, leaving an erasure
-    /// marker for each key (<see cref="ChangeVersion.Erased"/>: newer than any change of the key with an
-    /// LSN or from the same stream), so that neither a replay nor a change still in flight brings it back.</summary>
-    public async Task<long> EraseAsync(PostgresTarget target, SubjectMatch match, CancellationToken cancellationToken)
-    {
-        var table = await LoadTableAsync(target, cancellationToken);
-        if (table is null || !table.Columns.TryGetValue(match.Column, out var type) || target.IsReserved(match.Column))
-        {
-            return 0;
-        }
-
-        if (Condition(match, type) is not var (condition, parameter))
-        {
-            return 0;
-        }
-
-        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
-        try
-        {
-            var keyTypes = table.KeyColumns.Select(k => table.Columns[k]).ToArray();
-            var selected = table.KeyColumns.Select((k, i) => PostgresTypes.SelectExpression(Quote(k), keyTypes[i]))
-                .Concat([Quote(target.LsnColumn), Quote(target.StreamColumn), Quote(target.PositionColumn)]);
-            var keys = new List<string>();
-            var lsns = new List<long?>();
-            var streams = new List<string>();
-            var ledgers = new List<long>();
-            var entries = new List<long>();
-            var batches = new List<long>();
-            await using (var delete = Command(
-                $"DELETE FROM {target.Qualified} WHERE {condition} RETURNING {string.Join(", ", selected)}",
-                parameter))
-            await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
-            {
-                var n = table.KeyColumns.Length;
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    var values = new FieldValue[n];
-                    for (var i = 0; i < n; i++)
-                    {
-                        values[i] = PostgresTypes.Read(reader, i, keyTypes[i]);
-                    }
-
-                    long? lsn = reader.IsDBNull(n) ? null : reader.GetInt64(n);
-                    var stream = reader.IsDBNull(n + 1) ? "erasure" : reader.GetString(n + 1);
-                    var position = reader.IsDBNull(n + 2) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n + 2);
-                    var after = new ChangeVersion(lsn, stream, new StreamPosition(position[0], position[1], (int)position[2])).Erased();
-                    keys.Add(new Row(table.KeyColumns, values).ToJson());
-                    lsns.Add(after.Lsn);
-                    streams.Add(after.Stream);
-                    ledgers.Add(after.Position.Ledger);
-                    entries.Add(after.Position.Entry);
-                    batches.Add(after.Position.BatchIndex);
-                }
-            }
-
-            if (keys.Count > 0)
-            {
-                await using var markers = Command(
-                    $"""
-                    INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
-                    SELECT $1, k, l, s, ARRAY[a, b, c], now() FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, l, s, a, b, c)
-                    ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
-                      position = excluded.position, updated_at = excluded.updated_at
-                    """,
-                    new NpgsqlParameter<string> { TypedValue = target.Id },
-                    new NpgsqlParameter<string[]> { TypedValue = [.. keys] },
-                    new NpgsqlParameter<long?[]> { TypedValue = [.. lsns] },
-                    new NpgsqlParameter<string[]> { TypedValue = [.. streams] },
-                    new NpgsqlParameter<long[]> { TypedValue = [.. ledgers] },
-                    new NpgsqlParameter<long[]> { TypedValue = [.. entries] },
-                    new NpgsqlParameter<long[]> { TypedValue = [.. batches] });
-                await markers.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            await _transaction.CommitAsync(cancellationToken);
-            return keys.Count;
-        }
-        catch
-        {
-            await RollBackAsync();
-            throw;
-        }
-        finally
-        {
-            await _transaction.DisposeAsync();
-            _transaction = null;
-        }
-    }
-
     /// <summary>How many rows hold the value in the column.</summary>
     public async Task<long> CountAsync(PostgresTarget target, SubjectMatch match, CancellationToken cancellationToken)
     {
@@ -993,19 +904,24 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return ($"{column} = $1", PostgresTypes.Parameter(kind, value));
         }
 
-        var natural = value.Kind switch
-        {
-            ValueKind.Decimal or ValueKind.Int64 => type.StartsWith("numeric", StringComparison.Ordinal),
-            ValueKind.TimestampTz => type == "timestamp with time zone",
-            ValueKind.TimeTz => type == "time with time zone",
-            ValueKind.Json => type is "jsonb" or "json",
-            ValueKind.String => kind == StageKind.Text && !type.StartsWith("numeric", StringComparison.Ordinal)
-                && type is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
-            _ => false,
-        };
+        var natural = IsNaturalText(value, kind, type);
         var text = new NpgsqlParameter<string> { TypedValue = value.ToText()!, NpgsqlDbType = NpgsqlDbType.Text };
         return natural ? ($"{column} = CAST($1 AS {type})", text) : ($"{column}::text = $1", text);
     }
+
+    /// <summary>Whether a value that is not of the column's native kind is the column's own kind written
+    /// as text (a decimal for numeric, an ISO timestamp for timestamptz, text for text columns), so that
+    /// a cast of it compares exactly; else the column's text is compared.</summary>
+    private static bool IsNaturalText(FieldValue value, StageKind kind, string type) => value.Kind switch
+    {
+        ValueKind.Decimal or ValueKind.Int64 => type.StartsWith("numeric", StringComparison.Ordinal),
+        ValueKind.TimestampTz => type == "timestamp with time zone",
+        ValueKind.TimeTz => type == "time with time zone",
+        ValueKind.Json => type is "jsonb" or "json",
+        ValueKind.String => kind == StageKind.Text && !type.StartsWith("numeric", StringComparison.Ordinal)
+            && type is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
+        _ => false,
+    };
 
     private async Task<TableInfo?> LoadTableAsync(PostgresTarget target, CancellationToken cancellationToken)
     {

@@ -9,7 +9,8 @@ internal static class RedisScripts
     /// ARGV: format (<c>h</c>/<c>j</c>), row TTL in ms (0 = none), delete-marker TTL in ms, the table's
     /// truncate-marker key, the table's state-key prefix; then per change: op (<c>u</c> upsert, <c>d</c>
     /// delete, <c>e</c> erase, leaving the marker <c>ChangeVersion.Erased</c> of the stored stream: the
-    /// largest LSN and position, newer than any change of the key; <c>x</c> truncate this key), row key (its state
+    /// largest LSN and position, newer than any change of the key — for a key without a live row too when
+    /// the key JSON is given (then the given stream stands for a stream never seen); <c>x</c> truncate this key), row key (its state
     /// key is the prefix followed by it), LSN (empty = none), ledger,
     /// entry, batch index, stream, key JSON, index count, index keys…, and for <c>u</c> the value:
     /// hash: pair count then field, value…; json: the JSON text.
@@ -107,6 +108,11 @@ internal static class RedisScripts
           local status
           if op == 'e' then
             if (not own) or own[1] == '1' then
+              if kt ~= '' then
+                local ms, mk = stream, kt
+                if own then ms = own[6]; mk = own[7] end
+                redis.call('SET', sk, encode('1', '9223372036854775807', '9223372036854775807', '9223372036854775807', '2147483647', ms, mk, nil), 'PX', mttl)
+              end
               status = 2
             else
               unindex(own, rk, nil)

@@ -96,7 +96,23 @@ public sealed class RedisSink : ISink, IShadowableSink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);
-        return await RunAsync($"erase from table \"{target.Table}\" by column \"{match.Column}\"", async w => await w.EraseAsync(await InLiveGenerationAsync(w, target), match), cancellationToken);
+        return await RunAsync($"erase from table \"{target.Table}\" by column \"{match.Column}\"", async w => (await w.EraseManyAsync(await InLiveGenerationAsync(w, target), new SubjectMatches(match.Column, [match.Value])))[0], cancellationToken);
+    }
+
+    public async ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(matches);
+        ValidateTarget(target);
+        return await RunAsync<IReadOnlyList<long>>($"erase {matches.Values.Count} values from table \"{target.Table}\" by column \"{matches.Column}\"", async w => await w.EraseManyAsync(await InLiveGenerationAsync(w, target), matches), cancellationToken);
+    }
+
+    public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(matches);
+        ValidateTarget(target);
+        return await RunAsync<IReadOnlyList<long>>($"count {matches.Values.Count} values in table \"{target.Table}\" by column \"{matches.Column}\"", async w => await w.CountManyAsync(await InLiveGenerationAsync(w, target), matches), cancellationToken);
     }
 
     public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)

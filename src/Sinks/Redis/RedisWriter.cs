@@ -179,17 +179,6 @@ internal sealed partial class RedisWriter
         await _db.StringSetAsync(markerKey, stored.Encode(), target.MarkerTtl);
     }
 
-    /// <summary>Rows of the target whose column equals the value, removed with an erasure marker
-    /// (<see cref="ChangeVersion.Erased"/>) for each, so that no replay and no change still in flight
-    /// brings them back. Returns how many were removed.</summary>
-    public async Task<long> EraseAsync(TargetSpec spec, SubjectMatch match)
-    {
-        var target = Target(spec);
-        var rowKeys = await FindAsync(target, match);
-        var statuses = await RunKeyOpsAsync(target, 'e', rowKeys, version: null);
-        return statuses.Count(s => s == "1");
-    }
-
     public async Task<long> CountAsync(TargetSpec spec, SubjectMatch match) => (await FindAsync(Target(spec), match)).Count;
 
     /// <summary>Runs one key-level op (<c>e</c> erase, <c>x</c> truncate) over row keys in pipelined calls.</summary>

@@ -194,7 +194,13 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
     public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
         BySubjectAsync(target, match, writer => writer.Count(target.Table, match), cancellationToken);
 
-    private async ValueTask<long> BySubjectAsync(TargetSpec target, SubjectMatch match, Func<SqliteWriter, long> work, CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        await BySubjectAsync(target, matches, writer => writer.EraseMany(target.Table, matches, _time.GetUtcNow()), cancellationToken);
+
+    public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        await BySubjectAsync(target, matches, writer => writer.CountMany(target.Table, matches), cancellationToken);
+
+    private async ValueTask<T> BySubjectAsync<T>(TargetSpec target, object match, Func<SqliteWriter, T> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);

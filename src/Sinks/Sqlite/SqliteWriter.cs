@@ -372,70 +372,10 @@ internal sealed partial class SqliteWriter : IDisposable
     }
 
     /// <summary>Deletes every row whose column equals the value, in one transaction, leaving an
-    /// erasure marker for each key (<see cref="ChangeVersion.Erased"/>).</summary>
-    public long Erase(string target, SubjectMatch match, DateTimeOffset now)
-    {
-        var table = LoadTable(target);
-        if (table is null || !table.Columns.ContainsKey(match.Column))
-        {
-            return 0;
-        }
-
-        var context = new BatchContext(target, FormatTime(now));
-        _transaction = _connection.BeginTransaction();
-        try
-        {
-            var keys = new List<string>();
-            using (var select = _connection.CreateCommand())
-            {
-                select.Transaction = _transaction;
-                select.CommandText = $"SELECT {string.Join(", ", table.KeyColumns.Select(Quote))} FROM {table.QuotedName} WHERE {Quote(match.Column)} = $value";
-                select.Parameters.AddWithValue("$value", ToDbValue(match.Value));
-                using var reader = select.ExecuteReader();
-                while (reader.Read())
-                {
-                    var values = new FieldValue[table.KeyColumns.Length];
-                    for (var i = 0; i < values.Length; i++)
-                    {
-                        values[i] = FromDbValue(reader.GetValue(i));
-                    }
-
-                    keys.Add(new Row(table.KeyColumns, values).ToJson());
-                }
-            }
-
-            long removed;
-            using (var delete = _connection.CreateCommand())
-            {
-                delete.Transaction = _transaction;
-                delete.CommandText = $"DELETE FROM {table.QuotedName} WHERE {Quote(match.Column)} = $value";
-                delete.Parameters.AddWithValue("$value", ToDbValue(match.Value));
-                removed = delete.ExecuteNonQuery();
-            }
-
-            foreach (var keyText in keys)
-            {
-                var stored = ReadStateExact(target, keyText);
-                var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
-                WriteState(context, keyText, version, stored, deleted: true);
-            }
-
-            _transaction.Commit();
-            return removed;
-        }
-        catch
-        {
-            RollBack();
-            throw;
-        }
-        finally
-        {
-            // A committed transaction left in the field would be handed to the next statement
-            // that reads a table's layout (LoadTable), which SQLite refuses.
-            _transaction?.Dispose();
-            _transaction = null;
-        }
-    }
+    /// erasure marker for each key (<see cref="ChangeVersion.Erased"/>), and for the value itself when
+    /// the table is keyed by that column alone and no row holds it.</summary>
+    public long Erase(string target, SubjectMatch match, DateTimeOffset now) =>
+        EraseMany(target, new SubjectMatches(match.Column, [match.Value]), now)[0];
 
     /// <summary>How many rows hold the value in the column.</summary>
     public long Count(string target, SubjectMatch match)
@@ -450,6 +390,191 @@ internal sealed partial class SqliteWriter : IDisposable
         count.CommandText = $"SELECT count(*) FROM {table.QuotedName} WHERE {Quote(match.Column)} = $value";
         count.Parameters.AddWithValue("$value", ToDbValue(match.Value));
         return (long)count.ExecuteScalar()!;
+    }
+
+    /// <summary>Deletes, in one transaction, every row whose column equals one of the values (one
+    /// statement per chunk of values), leaving an erasure marker for each removed key and, when
+    /// <see cref="SubjectMatches.IsKey"/> and the table is keyed by that column alone (or does not exist
+    /// yet), for each value without a row. Returns the rows removed per value (see <see cref="ISink.EraseManyAsync"/>).</summary>
+    public long[] EraseMany(string target, SubjectMatches matches, DateTimeOffset now)
+    {
+        var counts = new long[matches.Values.Count];
+        var table = LoadTable(target);
+        var searchable = table is not null && table.Columns.ContainsKey(matches.Column);
+        // A table keyed by the column alone: every value names a key, held or not.
+        var soleKey = table is null
+            ? matches.IsKey
+            : table.KeyColumns.Length == 1 && IdentifierComparer.Instance.Equals(table.KeyColumns[0], matches.Column);
+        if (!searchable && !soleKey)
+        {
+            return counts;
+        }
+
+        var context = new BatchContext(target, FormatTime(now));
+        _transaction = _connection.BeginTransaction();
+        try
+        {
+            var removedKeys = new HashSet<string>(StringComparer.Ordinal);
+            if (searchable)
+            {
+                foreach (var (keyText, first) in Matching(table!, matches))
+                {
+                    removedKeys.Add(keyText);
+                    counts[first]++;
+                }
+
+                foreach (var chunk in Distinct(matches.Values).Chunk(MaxValuesPerStatement))
+                {
+                    using var delete = _connection.CreateCommand();
+                    delete.Transaction = _transaction;
+                    delete.CommandText = $"DELETE FROM {table!.QuotedName} WHERE {Quote(matches.Column)} IN ({Placeholders(delete, chunk)})";
+                    delete.ExecuteNonQuery();
+                }
+            }
+
+            var marked = new HashSet<string>(removedKeys, StringComparer.Ordinal);
+            if (soleKey)
+            {
+                var declared = table?.Columns[matches.Column];
+                foreach (var value in matches.Values)
+                {
+                    foreach (var keyValue in KeyValuesOf(value, declared))
+                    {
+                        marked.Add(new Row([table?.KeyColumns[0] ?? matches.Column], [keyValue]).ToJson());
+                    }
+                }
+            }
+
+            foreach (var keyText in marked)
+            {
+                var stored = ReadStateExact(target, keyText);
+                var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
+                WriteState(context, keyText, version, stored, deleted: true);
+            }
+
+            _transaction.Commit();
+            return counts;
+        }
+        catch
+        {
+            RollBack();
+            throw;
+        }
+        finally
+        {
+            _transaction?.Dispose();
+            _transaction = null;
+        }
+    }
+
+    /// <summary>Rows holding each value, counted once at the first value that matches them.</summary>
+    public long[] CountMany(string target, SubjectMatches matches)
+    {
+        var counts = new long[matches.Values.Count];
+        var table = LoadTable(target);
+        if (table is null || !table.Columns.ContainsKey(matches.Column))
+        {
+            return counts;
+        }
+
+        foreach (var (_, first) in Matching(table, matches))
+        {
+            counts[first]++;
+        }
+
+        return counts;
+    }
+
+    /// <summary>SQLite's default limit of host parameters is 32,766; a chunk stays far below it.</summary>
+    private const int MaxValuesPerStatement = 1000;
+
+    /// <summary>The key text of every row holding one of the values, with the index of the first value
+    /// that matches it. The values join the table as a <c>VALUES</c> list, so that each is compared as
+    /// <c>column = value</c> is (the column's affinity applies) and an index on the column is used.</summary>
+    private List<(string KeyText, int First)> Matching(TableState table, SubjectMatches matches)
+    {
+        var first = new Dictionary<string, int>(StringComparer.Ordinal);
+        var indexed = matches.Values.Select((v, i) => (Value: v, Index: i)).Where(p => !p.Value.IsNull).DistinctBy(p => p.Value).ToList();
+        foreach (var chunk in indexed.Chunk(MaxValuesPerStatement))
+        {
+            using var select = _connection.CreateCommand();
+            select.Transaction = _transaction;
+            var rows = string.Join(", ", chunk.Select((p, j) =>
+            {
+                var name = "$v" + j.ToString(CultureInfo.InvariantCulture);
+                select.Parameters.AddWithValue(name, ToDbValue(p.Value));
+                return $"({p.Index.ToString(CultureInfo.InvariantCulture)}, {name})";
+            }));
+            select.CommandText =
+                $"WITH v(i, value) AS (VALUES {rows}) SELECT v.i, {string.Join(", ", table.KeyColumns.Select(k => "t." + Quote(k)))} " +
+                $"FROM v JOIN {table.QuotedName} t ON t.{Quote(matches.Column)} = v.value";
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+            {
+                var values = new FieldValue[table.KeyColumns.Length];
+                for (var k = 0; k < values.Length; k++)
+                {
+                    values[k] = FromDbValue(reader.GetValue(k + 1));
+                }
+
+                var keyText = new Row(table.KeyColumns, values).ToJson();
+                var index = (int)reader.GetInt64(0);
+                first[keyText] = first.TryGetValue(keyText, out var seen) ? Math.Min(seen, index) : index;
+            }
+        }
+
+        return [.. first.Select(p => (p.Key, p.Value))];
+    }
+
+    private static IEnumerable<FieldValue> Distinct(IReadOnlyList<FieldValue> values) => values.Where(v => !v.IsNull).Distinct();
+
+    private static string Placeholders(SqliteCommand command, FieldValue[] values) =>
+        string.Join(", ", values.Select((v, j) =>
+        {
+            var name = "$v" + j.ToString(CultureInfo.InvariantCulture);
+            command.Parameters.AddWithValue(name, ToDbValue(v));
+            return name;
+        }));
+
+    /// <summary>The key values a subject value names in a key column of the declared type, as a decoder
+    /// gives them: an INTEGER column holds integers (text of digits included), a TEXT column text; for a
+    /// table not created yet both readings of an integer are marked, since the source's type is unknown.</summary>
+    internal static IEnumerable<FieldValue> KeyValuesOf(FieldValue value, string? declared)
+    {
+        if (value.IsNull)
+        {
+            yield break;
+        }
+
+        var text = value.ToText()!;
+        var asInteger = value.Kind == ValueKind.Int64
+            ? value
+            : value.Kind == ValueKind.String && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+                && n.ToString(CultureInfo.InvariantCulture) == text ? FieldValue.FromInt64(n) : (FieldValue?)null;
+        switch (declared)
+        {
+            case "INTEGER":
+                if (asInteger is { } integer)
+                {
+                    yield return integer;
+                }
+
+                break;
+            case "TEXT":
+                yield return FieldValue.FromString(text);
+                break;
+            case null:
+                yield return value;
+                if (value.Kind == ValueKind.Int64)
+                {
+                    yield return FieldValue.FromString(text);
+                }
+
+                break;
+            default:
+                yield return value;
+                break;
+        }
     }
 
     /// <summary>A stored key value as the decoder would have produced it for the common key types

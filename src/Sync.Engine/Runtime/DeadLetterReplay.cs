@@ -263,6 +263,10 @@ public sealed class DeadLetterReplay
 
         public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
 
+        public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.EraseManyAsync(target, matches, cancellationToken);
+
+        public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.CountManyAsync(target, matches, cancellationToken);
+
         // The sink belongs to the replay, which disposes it.
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

@@ -198,6 +198,10 @@ public sealed class SyncMetrics : IDisposable
 
         public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
 
+        public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.EraseManyAsync(target, matches, cancellationToken);
+
+        public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.CountManyAsync(target, matches, cancellationToken);
+
         // The runtime owns the sink and disposes it.
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

@@ -24,6 +24,51 @@ public interface ISink : IAsyncDisposable
 
     /// <summary>How many rows of the target match (0 after a complete erase).</summary>
     ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken);
+
+    /// <summary><see cref="EraseAsync"/> for many values of one column at once (a batch erase), with an
+    /// erasure marker for each removed key and, when <see cref="SubjectMatches.IsKey"/> and the target is
+    /// keyed by that column alone, for each value that has no row too (a key already deleted, or never
+    /// written), so that a change still in flight cannot create it. Returns the rows removed per value, in
+    /// the order of <see cref="SubjectMatches.Values"/>; a row is counted once, at the first value that
+    /// matches it (a repeated value counts 0), so the counts add up to the rows removed. This default
+    /// calls <see cref="EraseAsync"/> per value (no markers for absent keys); sinks override it.</summary>
+    async ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(matches);
+        var counts = new long[matches.Values.Count];
+        for (var i = 0; i < counts.Length; i++)
+        {
+            counts[i] = await EraseAsync(target, new SubjectMatch(matches.Column, matches.Values[i]), cancellationToken);
+        }
+
+        return counts;
+    }
+
+    /// <summary><see cref="CountAsync"/> for many values of one column at once: rows matching, per
+    /// value in the order of <see cref="SubjectMatches.Values"/>, each row counted once, at the first
+    /// value that matches it. This default calls <see cref="CountAsync"/> per value; sinks override it.</summary>
+    async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(matches);
+        var counts = new long[matches.Values.Count];
+        var seen = new HashSet<FieldValue>();
+        for (var i = 0; i < counts.Length; i++)
+        {
+            counts[i] = seen.Add(matches.Values[i]) ? await CountAsync(target, new SubjectMatch(matches.Column, matches.Values[i]), cancellationToken) : 0;
+        }
+
+        return counts;
+    }
+}
+
+/// <summary>Rows whose <paramref name="Column"/> (the sink's column name) equals any of
+/// <paramref name="Values"/>, each compared as <see cref="SubjectMatch"/> compares.</summary>
+public sealed record SubjectMatches(string Column, IReadOnlyList<FieldValue> Values)
+{
+    /// <summary>The column is the subject's key column (a subject bound by <c>key:</c>): where the
+    /// target is keyed by that column alone, a value names a key whether or not a row holds it, so an
+    /// erase leaves a marker for it either way.</summary>
+    public bool IsKey { get; init; }
 }
 
 /// <summary>Rows whose <paramref name="Column"/> (the sink's column name) equals <paramref name="Value"/>,

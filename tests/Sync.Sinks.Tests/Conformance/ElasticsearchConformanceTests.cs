@@ -6,4 +6,8 @@ namespace Sync.Sinks.Tests.Conformance;
 public sealed class ElasticsearchConformanceTests : SinkConformanceTests
 {
     protected override async Task<ISinkHarness> CreateHarnessAsync() => await ElasticsearchTestHarness.CreateAsync();
+
+    /// <summary>Elasticsearch holds no key columns: only a batch erase told that the column is the
+    /// subject's key (<see cref="Sync.Engine.Sinks.SubjectMatches.IsKey"/>) marks absent documents.</summary>
+    protected override bool SingleEraseMarksAbsentKeys => false;
 }

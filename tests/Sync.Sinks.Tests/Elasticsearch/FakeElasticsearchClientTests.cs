@@ -348,6 +348,30 @@ public sealed class FakeElasticsearchClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_terms_query_over_many_values_matches_any_and_source_filtering_returns_only_the_included_fields()
+    {
+        for (var i = 1; i <= 6; i++)
+        {
+            await _client.IndexAsync(new { code = (i * 10).ToString(System.Globalization.CultureInfo.InvariantCulture), age = i, nested = new { a = i, b = "x" } }, r => r.Index("tq").Id(i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        await _client.Indices.RefreshAsync("tq");
+        var byAge = new TermsQuery { Field = "age", Terms = new TermsQueryField([2, 4, 99, 4]) };
+        var byCode = new TermsQuery { Field = "code.keyword", Terms = new TermsQueryField(["30", 50, "nope"]) };
+        var filtered = await _client.SearchAsync<JsonElement>(new SearchRequest("tq")
+        {
+            Query = byAge,
+            Source = new Elastic.Clients.Elasticsearch.Core.Search.SourceConfig(new Elastic.Clients.Elasticsearch.Core.Search.SourceFilter { Includes = new[] { "age", "nested.a" } }),
+        });
+        var codes = await _client.SearchAsync<JsonElement>(new SearchRequest("tq") { Query = byCode });
+
+        Assert.Equal(["2", "4"], filtered.Hits.Select(h => h.Id));
+        Assert.All(filtered.Hits, h => Assert.Equal(["age", "nested"], h.Source.EnumerateObject().Select(p => p.Name)));
+        Assert.Equal(["a"], filtered.Hits.First().Source.GetProperty("nested").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["3", "5"], codes.Hits.Select(h => h.Id));
+    }
+
+    [Fact]
     public async Task Dynamic_mapping_follows_the_server_defaults_and_strict_mappings_refuse_new_fields()
     {
         await _client.IndexAsync(new { s = "hello", d = "2024-01-31", n = 1, f = 1.5, b = true, o = new { x = 1 } }, r => r.Index("dyn").Id("1"));

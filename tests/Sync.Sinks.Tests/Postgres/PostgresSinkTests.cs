@@ -432,6 +432,28 @@ public sealed class PostgresSinkTests
     }
 
     [Fact]
+    public async Task Batch_erase_groups_values_by_how_the_column_compares_them_and_attributes_each_row()
+    {
+        await using var db = await PostgresTestDb.OpenAsync();
+        var t = db.Target("mixed");
+        await db.ApplyAsync(t,
+            Change.Create(("id", 1), 10, ("born", new DateOnly(1990, 1, 2)), ("total", 12.50m), ("token", new byte[] { 1, 2 })),
+            Change.Create(("id", 2), 11, ("born", new DateOnly(1991, 3, 4)), ("total", 3.00m), ("token", new byte[] { 3 })),
+            Change.Create(("id", 3), 12, ("born", new DateOnly(1992, 5, 6)), ("total", 3.00m), ("token", new byte[] { 4 })));
+
+        // Dates and bytes have no batched array form here: each is a statement of its own, in the same
+        // transaction; a date given as text compares with the column's text.
+        var byDate = new SubjectMatches("born", [FieldValue.FromDate(new DateOnly(1991, 3, 4).DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber), FieldValue.FromString("1990-01-02"), FieldValue.FromString("1999-09-09")]);
+        var byToken = new SubjectMatches("token", [FieldValue.FromBytes([4])]);
+        var byTotal = new SubjectMatches("total", [FieldValue.FromDecimalText("3.00"), FieldValue.FromInt64(12)]);
+
+        Assert.Equal([2L, 0], await db.Sink.CountManyAsync(t, byTotal, CancellationToken.None));
+        Assert.Equal([1L, 1, 0], await db.Sink.EraseManyAsync(t, byDate, CancellationToken.None));
+        Assert.Equal([1L], await db.Sink.EraseManyAsync(t, byToken, CancellationToken.None));
+        Assert.Empty(await db.CanonicalRowsAsync("mixed"));
+    }
+
+    [Fact]
     public async Task Erase_finds_a_subject_named_by_a_value_of_another_kind()
     {
         await using var db = await PostgresTestDb.OpenAsync();

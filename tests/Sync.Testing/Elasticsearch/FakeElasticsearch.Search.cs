@@ -9,7 +9,7 @@ public sealed partial class FakeElasticsearch
 {
     /// <summary>https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-search: sees what the
     /// last refresh published. <c>size</c> (default 10) and <c>from</c>, in the body or the query string;
-    /// <c>version: true</c> adds <c>_version</c>, <c>seq_no_primary_term: true</c> adds <c>_seq_no</c> and
+    /// <c>_source</c> filtering by paths (<see cref="SourceIncludes"/>); <c>version: true</c> adds <c>_version</c>, <c>seq_no_primary_term: true</c> adds <c>_seq_no</c> and
     /// <c>_primary_term</c>. <c>hits.total</c> is exact up to 10,000 (<c>track_total_hits</c> default),
     /// then <c>gte</c>. Hits come in index order, then write order; every score is 1.0.</summary>
     private Reply Search(string expression, Dictionary<string, string> query, byte[] body)
@@ -41,7 +41,7 @@ public sealed partial class FakeElasticsearch
 
             if (withSource)
             {
-                hit["_source"] = JsonNode.Parse(doc.Source!);
+                hit["_source"] = FilterSource(JsonNode.Parse(doc.Source!), SourceIncludes(request["_source"]));
             }
 
             hits.Add(hit);
@@ -59,6 +59,55 @@ public sealed partial class FakeElasticsearch
                 ["hits"] = hits,
             },
         });
+    }
+
+    /// <summary>The field paths of source filtering
+    /// (https://www.elastic.co/docs/reference/elasticsearch/rest-apis/retrieve-selected-fields#source-filtering):
+    /// <c>_source</c> as a path, an array of paths, or <c>{includes: [...]}</c>; null keeps the whole source.
+    /// Wildcard paths and <c>excludes</c> are not modelled (the whole source is kept).</summary>
+    private static List<string>? SourceIncludes(JsonNode? source)
+    {
+        var includes = source switch
+        {
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => new JsonArray(v.GetValue<string>()),
+            JsonArray a => a,
+            JsonObject o when o["excludes"] is null => o["includes"] as JsonArray,
+            _ => null,
+        };
+        var paths = includes?.Select(p => p?.GetValue<string>()).OfType<string>().ToList();
+        return paths is null || paths.Count == 0 || paths.Any(p => p.Contains('*', StringComparison.Ordinal)) ? null : paths;
+    }
+
+    /// <summary>The source with only the included paths (an object keeps the parents of an included leaf).</summary>
+    private static JsonNode? FilterSource(JsonNode? source, List<string>? includes)
+    {
+        if (includes is null || source is not JsonObject root)
+        {
+            return source;
+        }
+
+        var filtered = new JsonObject();
+        foreach (var path in includes)
+        {
+            var parts = path.Split('.');
+            JsonNode? from = root;
+            var to = filtered;
+            for (var i = 0; i < parts.Length && from is JsonObject o && o[parts[i]] is { } next; i++)
+            {
+                if (i == parts.Length - 1)
+                {
+                    to[parts[i]] = next.DeepClone();
+                }
+                else
+                {
+                    to = to[parts[i]] as JsonObject ?? (JsonObject)(to[parts[i]] = new JsonObject());
+                }
+
+                from = next;
+            }
+        }
+
+        return filtered;
     }
 
     /// <summary>https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-count: <c>{count, _shards}</c>, over the refreshed view.</summary>
@@ -207,7 +256,21 @@ public sealed partial class FakeElasticsearch
                 IEnumerable<JsonNode?> values = type == "terms"
                     ? (field.Value.Value as JsonArray ?? throw new FormatException("[terms] query requires an array of values")).ToList()
                     : new List<JsonNode?> { field.Value.Value is JsonObject withValue ? withValue["value"] : field.Value.Value };
-                return values.Any(value => TermMatches(index, doc, name, value));
+                if (name == "_id")
+                {
+                    return values.Any(value => TermOf(value) is { ValueKind: JsonValueKind.String } id && id.GetString() == doc.Id);
+                }
+
+                // The document's field is read once, whatever the number of terms (an erase asks for
+                // hundreds at once); a terms query over a keyword or numeric field is a set lookup.
+                var (mapping, path) = FakeMapping.FieldOf(index.Mappings, name);
+                var stored = ValueAt(doc, path);
+                if (type == "terms" && FakeMapping.TermSetMatches(mapping, stored, TermSets.GetValue((JsonArray)field.Value.Value!, TermSet.Of)) is { } quick)
+                {
+                    return quick;
+                }
+
+                return values.Any(value => FakeMapping.TermMatches(mapping, stored, TermOf(value)));
             }
 
             case "exists":
@@ -239,22 +302,10 @@ public sealed partial class FakeElasticsearch
         _ => [],
     };
 
-    private static bool TermMatches(FakeIndex index, FakeDoc doc, string field, JsonNode? value)
-    {
-        if (value is null)
-        {
-            throw new FormatException("[term] query does not support null values");
-        }
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonArray, TermSet> TermSets = [];
 
-        var term = value.GetValue<JsonElement>();
-        if (field == "_id")
-        {
-            return term.ValueKind == JsonValueKind.String && term.GetString() == doc.Id;
-        }
-
-        var (mapping, path) = FakeMapping.FieldOf(index.Mappings, field);
-        return FakeMapping.TermMatches(mapping, ValueAt(doc, path), term);
-    }
+    private static JsonElement TermOf(JsonNode? value) =>
+        value is null ? throw new FormatException("[term] query does not support null values") : value.GetValue<JsonElement>();
 
     private static JsonNode? ValueAt(FakeDoc doc, string path)
     {

@@ -447,6 +447,27 @@ internal static partial class FakeMapping
         return Convert.TryFromBase64String(text, buffer, out _);
     }
 
+    /// <summary>As <see cref="TermMatches"/> for every term of a <c>terms</c> query at once (the query
+    /// matches when any term does), for a single keyword or numeric value; null where that shortcut does
+    /// not apply (arrays, text, dates, booleans, <c>ignore_above</c>) and each term must be tried.</summary>
+    public static bool? TermSetMatches(JsonObject? field, JsonNode? stored, TermSet terms)
+    {
+        if (stored is not JsonValue || field is null || field["ignore_above"] is not null)
+        {
+            return null;
+        }
+
+        var value = stored.GetValue<JsonElement>();
+        var valueText = value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
+        return field["type"]?.GetValue<string>() switch
+        {
+            "keyword" => terms.Texts.Contains(valueText),
+            "long" or "integer" or "short" or "byte" or "double" or "float" or "half_float" or "scaled_float" or "unsigned_long" =>
+                decimal.TryParse(valueText, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && terms.Numbers.Contains(number),
+            _ => null,
+        };
+    }
+
     /// <summary>Whether a stored value equals a <c>term</c> query's value, as the field type compares:
     /// keyword exactly (numbers and booleans by their text), numbers numerically, booleans by truth,
     /// text by its lower-cased tokens (the term itself is not analysed), dates by text.</summary>
@@ -527,4 +548,30 @@ internal static partial class FakeMapping
 
     [GeneratedRegex(@"[^\p{L}\p{N}]+")]
     private static partial Regex Tokens();
+}
+
+/// <summary>The terms of a <c>terms</c> query prepared for set lookups: each term's text (a string as
+/// it is, a number or boolean as its JSON text) and the numbers among them.</summary>
+public sealed class TermSet
+{
+    public HashSet<string> Texts { get; } = new(StringComparer.Ordinal);
+
+    public HashSet<decimal> Numbers { get; } = [];
+
+    public static TermSet Of(JsonArray terms)
+    {
+        var set = new TermSet();
+        foreach (var node in terms)
+        {
+            var term = node is null ? throw new FormatException("[term] query does not support null values") : node.GetValue<JsonElement>();
+            var text = term.ValueKind == JsonValueKind.String ? term.GetString()! : term.GetRawText();
+            set.Texts.Add(text);
+            if (decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+            {
+                set.Numbers.Add(number);
+            }
+        }
+
+        return set;
+    }
 }

@@ -1,0 +1,340 @@
+using System.Globalization;
+using Npgsql;
+using NpgsqlTypes;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using static Sync.Sinks.Postgres.PostgresIdentifiers;
+
+namespace Sync.Sinks.Postgres;
+
+/// <summary>Batch erasure: many values of one subject column per statement.</summary>
+internal sealed partial class PostgresWriter
+{
+    /// <summary>How a subject value is compared with a column, and so which array it travels in.</summary>
+    private enum ValueShape
+    {
+        /// <summary>NULL, or a native kind without a batched array form: compared one value at a time.</summary>
+        Single,
+        Integer,
+        Float,
+        Boolean,
+        Uuid,
+
+        /// <summary>Text cast by the server to the column's type (<c>col = CAST(v AS type)</c>).</summary>
+        Cast,
+
+        /// <summary>Compared by canonical text (<c>col::text = v</c>): a value of another kind than the column's.</summary>
+        Text,
+    }
+
+    /// <summary>Deletes, in one transaction, every row whose column equals one of the values — one
+    /// <c>DELETE … USING unnest($1) WITH ORDINALITY</c> per kind of value (a typed array: bigint,
+    /// double, boolean, uuid or text), whose <c>RETURNING</c> gives each removed key and the value that
+    /// matched it — then writes the erasure markers in one <c>INSERT … SELECT FROM unnest(…)</c>: one
+    /// per removed key and, when the table is keyed by the column alone (or does not exist yet and
+    /// <see cref="SubjectMatches.IsKey"/>), one per value without a row, so that a change still in flight
+    /// cannot create that key. Returns the rows removed per value.</summary>
+    public async Task<long[]> EraseManyAsync(PostgresTarget target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        var counts = new long[matches.Values.Count];
+        var table = await LoadTableAsync(target, cancellationToken);
+        string? type = null;
+        var searchable = table is not null && table.Columns.TryGetValue(matches.Column, out type) && !target.IsReserved(matches.Column);
+        var soleKey = table is null ? matches.IsKey : table.KeyColumns is [var only] && only == matches.Column;
+        if (!searchable && !soleKey)
+        {
+            return counts;
+        }
+
+        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
+        try
+        {
+            var removed = new Markers();
+            if (searchable)
+            {
+                var keyTypes = table!.KeyColumns.Select(k => table.Columns[k]).ToArray();
+                var returned = table.KeyColumns.Select((k, i) => PostgresTypes.SelectExpression("t." + Quote(k), keyTypes[i]))
+                    .Concat([$"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}"]);
+                foreach (var (condition, parameter, ordinals) in Groups(matches, type!))
+                {
+                    await using var delete = Command(
+                        $"DELETE FROM {target.Qualified} t USING unnest($1) WITH ORDINALITY AS v(value, i) WHERE {condition} RETURNING v.i, {string.Join(", ", returned)}",
+                        parameter);
+                    await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
+                    var n = table.KeyColumns.Length;
+                    while (await reader.ReadAsync(cancellationToken))
+                    {
+                        counts[ordinals[(int)reader.GetInt64(0) - 1]]++;
+                        var values = new FieldValue[n];
+                        for (var k = 0; k < n; k++)
+                        {
+                            values[k] = PostgresTypes.Read(reader, k + 1, keyTypes[k]);
+                        }
+
+                        long? lsn = reader.IsDBNull(n + 1) ? null : reader.GetInt64(n + 1);
+                        var stream = reader.IsDBNull(n + 2) ? "erasure" : reader.GetString(n + 2);
+                        var position = reader.IsDBNull(n + 3) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n + 3);
+                        removed.Add(new Row(table.KeyColumns, values).ToJson(), new ChangeVersion(lsn, stream, new StreamPosition(position[0], position[1], (int)position[2])).Erased());
+                    }
+                }
+            }
+
+            if (removed.Keys.Count > 0)
+            {
+                await using var markers = Command(
+                    $"""
+                    INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                    SELECT $1, k, l, s, ARRAY[a, b, c], now() FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, l, s, a, b, c)
+                    ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
+                      position = excluded.position, updated_at = excluded.updated_at
+                    """,
+                    [new NpgsqlParameter<string> { TypedValue = target.Id }, .. removed.Parameters()]);
+                await markers.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            if (soleKey)
+            {
+                // Keys with no row: already deleted (a delete marker may hold their version: it becomes
+                // the erasure marker of its own stream) or never written.
+                var keyColumn = table?.KeyColumns[0] ?? matches.Column;
+                var absent = matches.Values.SelectMany(v => KeyValuesOf(v, type))
+                    .Select(v => new Row([keyColumn], [v]).ToJson())
+                    .Where(k => !removed.Contains(k))
+                    .Distinct(StringComparer.Ordinal)
+                    .ToArray();
+                if (absent.Length > 0)
+                {
+                    var erased = new ChangeVersion(null, "erasure", StreamPosition.Start).Erased();
+                    await using var markers = Command(
+                        $"""
+                        INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                        SELECT $1, k, $3, $4, $5, now() FROM unnest($2::text[]) AS u(k)
+                        ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, position = excluded.position, updated_at = excluded.updated_at
+                        """,
+                        new NpgsqlParameter<string> { TypedValue = target.Id },
+                        new NpgsqlParameter<string[]> { TypedValue = absent },
+                        new NpgsqlParameter<long> { TypedValue = erased.Lsn!.Value },
+                        new NpgsqlParameter<string> { TypedValue = erased.Stream },
+                        new NpgsqlParameter<long[]> { TypedValue = [erased.Position.Ledger, erased.Position.Entry, erased.Position.BatchIndex] });
+                    await markers.ExecuteNonQueryAsync(cancellationToken);
+                }
+            }
+
+            await _transaction.CommitAsync(cancellationToken);
+            return counts;
+        }
+        catch
+        {
+            await RollBackAsync();
+            throw;
+        }
+        finally
+        {
+            await _transaction.DisposeAsync();
+            _transaction = null;
+        }
+    }
+
+    /// <summary>Rows holding each value, counted once (by row), at the first value that matches them.</summary>
+    public async Task<long[]> CountManyAsync(PostgresTarget target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        var counts = new long[matches.Values.Count];
+        var table = await LoadTableAsync(target, cancellationToken);
+        if (table is null || !table.Columns.TryGetValue(matches.Column, out var type) || target.IsReserved(matches.Column))
+        {
+            return counts;
+        }
+
+        var first = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (condition, parameter, ordinals) in Groups(matches, type))
+        {
+            await using var select = Command(
+                $"SELECT min(v.i), t.ctid::text FROM {target.Qualified} t JOIN unnest($1) WITH ORDINALITY AS v(value, i) ON {condition} GROUP BY t.ctid",
+                parameter);
+            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var index = ordinals[(int)reader.GetInt64(0) - 1];
+                var row = reader.GetString(1);
+                first[row] = first.TryGetValue(row, out var seen) ? Math.Min(seen, index) : index;
+            }
+        }
+
+        foreach (var index in first.Values)
+        {
+            counts[index]++;
+        }
+
+        return counts;
+    }
+
+    /// <summary>The distinct values grouped by how they compare with a column of <paramref name="type"/>:
+    /// per group the join condition (<c>t</c> the table, <c>v.value</c> the array element), the array
+    /// parameter, and for each element the index of its first occurrence in the request. NULLs match
+    /// nothing; a value of a native kind without an array form is a group of its own, compared as
+    /// <see cref="Condition"/> would.</summary>
+    private static IEnumerable<(string Condition, NpgsqlParameter Parameter, int[] Ordinals)> Groups(SubjectMatches matches, string type)
+    {
+        var column = "t." + Quote(matches.Column);
+        var kind = PostgresTypes.StageOf(type);
+        var distinct = matches.Values.Select((v, i) => (Value: v, Index: i)).Where(p => !p.Value.IsNull).DistinctBy(p => p.Value);
+        foreach (var group in distinct.GroupBy(p => ShapeOf(p.Value, kind, type)))
+        {
+            var items = group.ToArray();
+            var ordinals = items.Select(p => p.Index).ToArray();
+            switch (group.Key)
+            {
+                case ValueShape.Integer:
+                    yield return ($"{column} = v.value", new NpgsqlParameter<long[]> { TypedValue = [.. items.Select(p => p.Value.AsInt64)] }, ordinals);
+                    break;
+                case ValueShape.Float:
+                    yield return ($"{column} = v.value", new NpgsqlParameter<double[]> { TypedValue = [.. items.Select(p => p.Value.Kind == ValueKind.Int64 ? p.Value.AsInt64 : p.Value.AsDouble)] }, ordinals);
+                    break;
+                case ValueShape.Boolean:
+                    yield return ($"{column} = v.value", new NpgsqlParameter<bool[]> { TypedValue = [.. items.Select(p => p.Value.AsBoolean)] }, ordinals);
+                    break;
+                case ValueShape.Uuid:
+                    yield return ($"{column} = v.value", new NpgsqlParameter<Guid[]> { TypedValue = [.. items.Select(p => Guid.Parse(p.Value.AsText))] }, ordinals);
+                    break;
+                case ValueShape.Cast:
+                    yield return ($"{column} = CAST(v.value AS {type})", TextArray(items.Select(p => p.Value)), ordinals);
+                    break;
+                case ValueShape.Text:
+                    yield return ($"{column}::text = v.value", TextArray(items.Select(p => p.Value)), ordinals);
+                    break;
+                default:
+                    // One element per statement: the array holds the value as the column's own type.
+                    foreach (var (value, index) in items)
+                    {
+                        var single = PostgresTypes.Parameter(kind, value);
+                        yield return ($"{column} = v.value", ArrayOf(single), [index]);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private static NpgsqlParameter TextArray(IEnumerable<FieldValue> values) =>
+        new NpgsqlParameter<string[]> { TypedValue = [.. values.Select(v => v.ToText()!)], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
+
+    /// <summary>A one-element array of a scalar parameter's value and type.</summary>
+    private static NpgsqlParameter ArrayOf(NpgsqlParameter scalar)
+    {
+        var value = scalar.Value!;
+        var array = Array.CreateInstance(value.GetType(), 1);
+        array.SetValue(value, 0);
+        var parameter = new NpgsqlParameter { Value = array };
+        if (scalar.NpgsqlDbType != NpgsqlDbType.Unknown)
+        {
+            parameter.NpgsqlDbType = NpgsqlDbType.Array | scalar.NpgsqlDbType;
+        }
+
+        return parameter;
+    }
+
+    /// <summary>As <see cref="Condition"/> decides: a value of the column's own native kind compares
+    /// natively; else by the column's text or a server-side cast.</summary>
+    private static ValueShape ShapeOf(FieldValue value, StageKind kind, string type)
+    {
+        if (kind != StageKind.Text && PostgresTypes.Check(kind, value) is null)
+        {
+            return kind switch
+            {
+                StageKind.Int2 or StageKind.Int4 or StageKind.Int8 => ValueShape.Integer,
+                StageKind.Float4 or StageKind.Float8 => ValueShape.Float,
+                StageKind.Bool => ValueShape.Boolean,
+                StageKind.Uuid => ValueShape.Uuid,
+                _ => ValueShape.Single,
+            };
+        }
+
+        return IsNaturalText(value, kind, type) ? ValueShape.Cast : ValueShape.Text;
+    }
+
+    /// <summary>The key values a subject value names in a sole key column of <paramref name="type"/>,
+    /// as a decoder gives them (and so as the key text of a change reads): integers for integer
+    /// columns (text of digits included), text for text columns, a uuid for uuid; for a table not
+    /// created yet (type null) both readings of an integer, since the source's type is unknown.</summary>
+    private static IEnumerable<FieldValue> KeyValuesOf(FieldValue value, string? type)
+    {
+        if (value.IsNull)
+        {
+            yield break;
+        }
+
+        var text = value.ToText()!;
+        FieldValue? integer = value.Kind == ValueKind.Int64 ? value
+            : long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n.ToString(CultureInfo.InvariantCulture) == text ? FieldValue.FromInt64(n)
+            : null;
+        switch (type)
+        {
+            case null:
+                yield return value;
+                if (value.Kind == ValueKind.Int64)
+                {
+                    yield return FieldValue.FromString(text);
+                }
+
+                break;
+            case "smallint" or "integer" or "bigint":
+                if (integer is { } i)
+                {
+                    yield return i;
+                }
+
+                break;
+            case "uuid":
+                if (Guid.TryParse(text, out var guid))
+                {
+                    yield return FieldValue.FromUuid(guid.ToString());
+                }
+
+                break;
+            case "text" or "citext":
+            case var varchar when varchar.StartsWith("character varying", StringComparison.Ordinal):
+                yield return FieldValue.FromString(text);
+                break;
+        }
+    }
+
+    /// <summary>Erasure markers of removed keys, as the columns of one <c>unnest</c>.</summary>
+    private sealed class Markers
+    {
+        private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+        private readonly List<long?> _lsns = [];
+        private readonly List<string> _streams = [];
+        private readonly List<long> _ledgers = [];
+        private readonly List<long> _entries = [];
+        private readonly List<long> _batches = [];
+
+        public List<string> Keys { get; } = [];
+
+        public bool Contains(string keyText) => _seen.Contains(keyText);
+
+        public void Add(string keyText, ChangeVersion version)
+        {
+            if (!_seen.Add(keyText))
+            {
+                return;
+            }
+
+            Keys.Add(keyText);
+            _lsns.Add(version.Lsn);
+            _streams.Add(version.Stream);
+            _ledgers.Add(version.Position.Ledger);
+            _entries.Add(version.Position.Entry);
+            _batches.Add(version.Position.BatchIndex);
+        }
+
+        public NpgsqlParameter[] Parameters() =>
+        [
+            new NpgsqlParameter<string[]> { TypedValue = [.. Keys] },
+            new NpgsqlParameter<long?[]> { TypedValue = [.. _lsns] },
+            new NpgsqlParameter<string[]> { TypedValue = [.. _streams] },
+            new NpgsqlParameter<long[]> { TypedValue = [.. _ledgers] },
+            new NpgsqlParameter<long[]> { TypedValue = [.. _entries] },
+            new NpgsqlParameter<long[]> { TypedValue = [.. _batches] },
+        ];
+    }
+}

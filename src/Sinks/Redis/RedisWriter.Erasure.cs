@@ -1,0 +1,201 @@
+using System.Text.Json;
+using StackExchange.Redis;
+using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
+using StreamPosition = Sync.Engine.Changes.StreamPosition;
+
+namespace Sync.Sinks.Redis;
+
+/// <summary>Batch erasure: the rows of many subject values found and removed in pipelined round trips.</summary>
+internal sealed partial class RedisWriter
+{
+    /// <summary>Removes the rows of every value, with an erasure marker for each, in pipelined script
+    /// calls; when the table is keyed by the column alone (or holds no row yet and
+    /// <see cref="SubjectMatches.IsKey"/>), a value without a live row gets its marker too, so that a
+    /// change still in flight cannot create that key. Returns the rows removed per value.</summary>
+    public async Task<long[]> EraseManyAsync(TargetSpec spec, SubjectMatches matches)
+    {
+        var target = Target(spec);
+        var counts = new long[matches.Values.Count];
+        var (found, keyColumns, wanted) = await FindManyAsync(target, matches);
+        var statuses = await RunKeyOpsAsync(target, 'e', [.. found.Select(f => f.RowKey)], version: null);
+        for (var i = 0; i < found.Count; i++)
+        {
+            counts[found[i].First] += statuses[i] == "1" ? 1 : 0;
+        }
+
+        var template = target.KeyTemplateFor(keyColumns.Length > 0 ? keyColumns : [matches.Column]);
+        var soleKey = (keyColumns.Length == 0 ? matches.IsKey : keyColumns is [var only] && only == matches.Column)
+            && template.Placeholders is [var placeholder] && placeholder == matches.Column;
+        if (!soleKey)
+        {
+            return counts;
+        }
+
+        var withRow = found.Select(f => f.First).ToHashSet();
+        var marks = new List<(string RowKey, string KeyText, int First)>();
+        foreach (var (text, first) in wanted)
+        {
+            var rowKey = template.Render(_ => text, out _);
+            if (!withRow.Contains(first) && rowKey is not null && !rowKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
+            {
+                marks.Add((rowKey, new Row([keyColumns.Length > 0 ? keyColumns[0] : matches.Column], [matches.Values[first]]).ToJson(), first));
+            }
+        }
+
+        var marked = await RunMarksAsync(target, marks);
+        for (var i = 0; i < marks.Count; i++)
+        {
+            // A row written since the search is erased by the same call, and counted.
+            counts[marks[i].First] += marked[i] == "1" ? 1 : 0;
+        }
+
+        return counts;
+    }
+
+    /// <summary>Live rows holding each value, counted once, at the first value that matches them.</summary>
+    public async Task<long[]> CountManyAsync(TargetSpec spec, SubjectMatches matches)
+    {
+        var counts = new long[matches.Values.Count];
+        foreach (var (_, first) in (await FindManyAsync(Target(spec), matches)).Found)
+        {
+            counts[first]++;
+        }
+
+        return counts;
+    }
+
+    /// <summary>Erase ops that name the key (its JSON), so that a key without a live row gets the erasure marker.</summary>
+    private async Task<List<string>> RunMarksAsync(RedisTarget target, List<(string RowKey, string KeyText, int First)> marks)
+    {
+        var calls = new List<Task<RedisResult>>();
+        var erased = new ChangeVersion(null, "erasure", StreamPosition.Start);
+        foreach (var chunk in marks.Chunk(_perScript))
+        {
+            var args = Header(target);
+            foreach (var (rowKey, keyText, _) in chunk)
+            {
+                args.Add("e");
+                args.Add(rowKey);
+                AddVersion(args, erased);
+                args.Add(keyText);
+                args.Add(0);
+            }
+
+            calls.Add(_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]));
+        }
+
+        await Task.WhenAll(calls);
+        return [.. calls.SelectMany(c => (RedisResult[])c.Result!).Select(Status)];
+    }
+
+    /// <summary>The live row keys holding any of the values, each with the index of the first value
+    /// that matches it (values compare by canonical text), the table's key columns (empty when no row
+    /// was ever written), and the wanted texts. Found as <see cref="FindAsync"/> finds one value's rows —
+    /// by key, by index set, or by a SCAN — but in one pass for all values: the index sets' members and
+    /// the candidates' states are read in pipelined round trips, and a SCAN runs once, not per value.</summary>
+    private async Task<(List<(string RowKey, int First)> Found, string[] KeyColumns, Dictionary<string, int> Wanted)> FindManyAsync(RedisTarget target, SubjectMatches matches)
+    {
+        var wanted = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < matches.Values.Count; i++)
+        {
+            if (matches.Values[i].ToText() is { } text)
+            {
+                wanted.TryAdd(text, i);
+            }
+        }
+
+        var found = new List<(string RowKey, int First)>();
+        var meta = await _db.HashGetAllAsync(_keys.Meta(target.Table));
+        var keyColumns = meta.FirstOrDefault(e => e.Name == "key") is { Value.HasValue: true } k
+            ? JsonSerializer.Deserialize<string[]>(k.Value.ToString()) ?? []
+            : [];
+        var column = matches.Column;
+        var isKey = keyColumns.Contains(column, StringComparer.Ordinal);
+        if (wanted.Count == 0 || (!isKey && !meta.Any(e => e.Name == "c:" + column)))
+        {
+            return (found, keyColumns, wanted);
+        }
+
+        if (isKey && keyColumns.Length == 1)
+        {
+            var template = target.KeyTemplateFor(keyColumns);
+            var candidates = wanted.Keys.Select(text => template.Render(_ => text, out _)!).Distinct(StringComparer.Ordinal);
+            foreach (var page in candidates.Chunk(ScanPage))
+            {
+                await CheckManyAsync(target, column, isKey, page, wanted, found);
+            }
+        }
+        else if (target.Indexes.FirstOrDefault(ix => ix.SoleColumn == column) is { } index)
+        {
+            var members = new List<Task<RedisValue[]>>();
+            foreach (var text in wanted.Keys)
+            {
+                members.Add(_db.SetMembersAsync(index.Render(_ => text, out _)!));
+            }
+
+            await Task.WhenAll(members);
+            var candidates = members.SelectMany(m => m.Result).Select(m => m.ToString()).Distinct(StringComparer.Ordinal);
+            foreach (var page in candidates.Chunk(ScanPage))
+            {
+                await CheckManyAsync(target, column, isKey, page, wanted, found);
+            }
+        }
+        else
+        {
+            var prefixLength = _keys.StatePrefix(target.Table).Length;
+            var page = new List<string>(ScanPage);
+            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.Table), pageSize: ScanPage))
+            {
+                page.Add(stateKey.ToString()[prefixLength..]);
+                if (page.Count == ScanPage)
+                {
+                    await CheckManyAsync(target, column, isKey, [.. page], wanted, found);
+                    page.Clear();
+                }
+            }
+
+            await CheckManyAsync(target, column, isKey, [.. page], wanted, found);
+        }
+
+        return (found, keyColumns, wanted);
+    }
+
+    /// <summary>As <see cref="CheckAsync"/>, against many wanted texts: one pipelined round trip per page.</summary>
+    private async Task CheckManyAsync(RedisTarget target, string column, bool isKey, string[] candidates, Dictionary<string, int> wanted, List<(string RowKey, int First)> found)
+    {
+        if (candidates.Length == 0)
+        {
+            return;
+        }
+
+        var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.Table, c))).ToArray();
+        var values = isKey
+            ? null
+            : candidates.Select(c => target.Format == RedisValueFormat.Hash
+                ? _db.HashGetAsync(c, column)
+                : _db.StringGetAsync(c)).ToArray();
+        await Task.WhenAll(states);
+        if (values is not null)
+        {
+            await Task.WhenAll(values);
+        }
+
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            var state = RedisState.TryParse((byte[]?)states[i].Result);
+            if (state is null || state.Deleted)
+            {
+                continue;
+            }
+
+            var text = isKey
+                ? ColumnText(state.KeyText, column)
+                : target.Format == RedisValueFormat.Hash ? (string?)values![i].Result : ColumnText(values![i].Result, column);
+            if (text is not null && wanted.TryGetValue(text, out var first))
+            {
+                found.Add((candidates[i], first));
+            }
+        }
+    }
+}
