@@ -14,9 +14,11 @@ using Sync.Sinks;
 //   decode:  changelog line parse + Debezium decode vs one Utf8JsonReader pass over the same bytes
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
 //   erase:   one subject and 1,000 subjects across 10 topics and 3 sinks (with --postgres and --redis)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --sinks-only]
 var quick = args.Contains("--quick");
 var eraseOnly = args.Contains("--erase-only");
+// --sinks-only: only the PostgreSQL and Redis sink figures (for working on the sinks).
+var sinksOnly = args.Contains("--sinks-only");
 var figures = new List<Figure>();
 var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
@@ -36,7 +38,7 @@ Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
-foreach (var (name, filter) in eraseOnly ? [] : new (string, Func<byte[], bool>)[]
+foreach (var (name, filter) in eraseOnly || sinksOnly ? [] : new (string, Func<byte[], bool>)[]
 {
     ("decode debezium-json, bare envelope", l => l.AsSpan().IndexOf("db1.public.customers"u8) >= 0),
     ("decode debezium-json, with schema", l => l.AsSpan().IndexOf("db2.sales.orders"u8) >= 0 && l.AsSpan().IndexOf("\"value\":null"u8) < 0),
@@ -62,14 +64,17 @@ foreach (var (name, filter) in eraseOnly ? [] : new (string, Func<byte[], bool>)
     Add(new Figure(name + " (MB/s)", mbPerSecond, "MB/s"));
 }
 
-if (!eraseOnly)
+if (!eraseOnly && !sinksOnly)
 {
     await EndToEndAsync();
 }
 
 if (postgresConnection is not null && !eraseOnly)
 {
-    foreach (var f in await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, TextWriter.Null))
+    // --pg-batch-sizes 1000,20000,50000: the sink and the staged upsert limit at other batch sizes too.
+    var sizesAt = Array.IndexOf(args, "--pg-batch-sizes");
+    int[] otherSizes = sizesAt >= 0 && sizesAt + 1 < args.Length ? [.. args[sizesAt + 1].Split(',').Select(int.Parse)] : [];
+    foreach (var f in await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, sinksOnly ? Console.Error : TextWriter.Null, otherBatchSizes: otherSizes))
     {
         Add(new Figure(f.Name, f.PerSecond, f.Unit, f.LimitName, f.Limit, GoalRatio: f.Name.StartsWith("naive", StringComparison.Ordinal) ? null : 0.5));
     }
@@ -77,11 +82,11 @@ if (postgresConnection is not null && !eraseOnly)
 
 if (redisEndpoint is not null && !eraseOnly)
 {
-    var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, _ => { });
+    var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, sinksOnly ? Console.Error.WriteLine : _ => { });
     Add(new Figure($"Redis sink, {redis.Events:N0} changes over {redis.Keys:N0} keys, batches of {redis.BatchSize:N0}", redis.SinkEventsPerSecond, "events/s", "pipelined HSET of the same fields", redis.HsetPerSecond, GoalRatio: 0.5));
 }
 
-if (postgresConnection is not null && redisEndpoint is not null)
+if (postgresConnection is not null && redisEndpoint is not null && !sinksOnly)
 {
     var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
     var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";
