@@ -205,6 +205,8 @@ internal sealed class RedisWriter
                 args.Add(rowKey);
                 AddVersion(args, version ?? new ChangeVersion(null, string.Empty, StreamPosition.Start));
                 args.Add(string.Empty);
+                args.Add(string.Empty);
+                args.Add(string.Empty);
                 args.Add(0);
             }
 
@@ -406,8 +408,10 @@ internal sealed class RedisWriter
 
         args.Add(change.IsDelete ? "d" : "u");
         args.Add(rowKey);
-        AddVersion(args, change.Version);
+        var version = change.Version;
+        AddVersion(args, version);
         args.Add(change.KeyText);
+        AddState(args, change.IsDelete, version, change.KeyText, indexes);
         args.Add(indexes.Count);
         foreach (var index in indexes)
         {
@@ -478,6 +482,33 @@ internal sealed class RedisWriter
         args.Add(buffer.WrittenMemory.ToArray());
         return null;
     }
+
+    /// <summary>The state the change writes, as the script's head and tail arguments (the encoding of
+    /// <see cref="RedisState.Encode"/>, split after the batch index). Without an LSN the head is empty:
+    /// the change inherits the stored LSN, which only the script knows.</summary>
+    private static void AddState(List<RedisValue> args, bool deleted, ChangeVersion version, string keyText, List<string> indexes)
+    {
+        var head = version.Lsn is { } lsn
+            ? string.Create(CultureInfo.InvariantCulture, $"{(deleted ? '1' : '0')},{lsn},{version.Position.Ledger},{version.Position.Entry},{version.Position.BatchIndex},")
+            : string.Empty;
+        var tail = new StringBuilder(keyText.Length + version.Stream.Length + 16);
+        tail.Append(deleted ? 0 : indexes.Count).Append(',');
+        AppendField(tail, keyText);
+        AppendField(tail, version.Stream);
+        if (!deleted)
+        {
+            foreach (var index in indexes)
+            {
+                AppendField(tail, index);
+            }
+        }
+
+        args.Add(head);
+        args.Add(tail.ToString());
+    }
+
+    private static void AppendField(StringBuilder sb, string value) =>
+        sb.Append(Encoding.UTF8.GetByteCount(value)).Append(':').Append(value);
 
     private static void AddVersion(List<RedisValue> args, ChangeVersion version)
     {
