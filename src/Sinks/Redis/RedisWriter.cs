@@ -22,6 +22,10 @@ internal sealed class RedisWriter
     private readonly int _perScript;
     private readonly Dictionary<TargetSpec, RedisTarget> _targets = [];
 
+    // The stream of consecutive changes is usually the same string: its encoded field is kept.
+    private string? _lastStream;
+    private string _lastStreamField = string.Empty;
+
     public RedisWriter(IDatabase db, IServer server, RedisKeys keys, int perScript)
     {
         _db = db;
@@ -486,29 +490,31 @@ internal sealed class RedisWriter
     /// <summary>The state the change writes, as the script's head and tail arguments (the encoding of
     /// <see cref="RedisState.Encode"/>, split after the batch index). Without an LSN the head is empty:
     /// the change inherits the stored LSN, which only the script knows.</summary>
-    private static void AddState(List<RedisValue> args, bool deleted, ChangeVersion version, string keyText, List<string> indexes)
+    private void AddState(List<RedisValue> args, bool deleted, ChangeVersion version, string keyText, List<string> indexes)
     {
         var head = version.Lsn is { } lsn
             ? string.Create(CultureInfo.InvariantCulture, $"{(deleted ? '1' : '0')},{lsn},{version.Position.Ledger},{version.Position.Entry},{version.Position.BatchIndex},")
             : string.Empty;
-        var tail = new StringBuilder(keyText.Length + version.Stream.Length + 16);
-        tail.Append(deleted ? 0 : indexes.Count).Append(',');
-        AppendField(tail, keyText);
-        AppendField(tail, version.Stream);
-        if (!deleted)
+        if (!ReferenceEquals(version.Stream, _lastStream))
         {
-            foreach (var index in indexes)
-            {
-                AppendField(tail, index);
-            }
+            _lastStream = version.Stream;
+            _lastStreamField = Field(version.Stream);
+        }
+
+        var count = deleted ? 0 : indexes.Count;
+        var tail = string.Concat(count == 0 ? "0," : count.ToString(CultureInfo.InvariantCulture) + ",", Field(keyText), _lastStreamField);
+        if (count > 0)
+        {
+            tail += string.Concat(indexes.Select(Field));
         }
 
         args.Add(head);
-        args.Add(tail.ToString());
+        args.Add(tail);
     }
 
-    private static void AppendField(StringBuilder sb, string value) =>
-        sb.Append(Encoding.UTF8.GetByteCount(value)).Append(':').Append(value);
+    /// <summary>A text as the state encodes it: its length in UTF-8 bytes, a colon, the text.</summary>
+    private static string Field(string value) =>
+        string.Concat(Encoding.UTF8.GetByteCount(value).ToString(CultureInfo.InvariantCulture), ":", value);
 
     private static void AddVersion(List<RedisValue> args, ChangeVersion version)
     {
