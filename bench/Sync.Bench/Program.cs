@@ -15,10 +15,12 @@ using Sync.Sinks;
 //            (and, without a limit, with the changelog line parse of the file source included)
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
 //   erase:   one subject and 1,000 subjects across 10 topics and 3 sinks (with --postgres and --redis)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only]
 var quick = args.Contains("--quick");
 var eraseOnly = args.Contains("--erase-only");
 var decodeOnly = args.Contains("--decode-only");
+// --sinks-only: only the PostgreSQL and Redis sink figures (for working on the sinks).
+var sinksOnly = args.Contains("--sinks-only");
 var figures = new List<Figure>();
 var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
@@ -38,7 +40,7 @@ Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
-foreach (var (name, filter) in eraseOnly ? [] : new (string, Func<byte[], bool>)[]
+foreach (var (name, filter) in eraseOnly || sinksOnly ? [] : new (string, Func<byte[], bool>)[]
 {
     ("decode debezium-json, bare envelope", l => l.AsSpan().IndexOf("db1.public.customers"u8) >= 0),
     ("decode debezium-json, with schema", l => l.AsSpan().IndexOf("db2.sales.orders"u8) >= 0 && l.AsSpan().IndexOf("\"value\":null"u8) < 0),
@@ -70,26 +72,32 @@ foreach (var (name, filter) in eraseOnly ? [] : new (string, Func<byte[], bool>)
     Add(new Figure(name + " (MB/s)", mbPerSecond, "MB/s"));
 }
 
-if (!eraseOnly && !decodeOnly)
+if (!eraseOnly && !decodeOnly && !sinksOnly)
 {
     await EndToEndAsync();
 }
 
 if (postgresConnection is not null && !eraseOnly && !decodeOnly)
 {
-    foreach (var f in await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, 20_000, TextWriter.Null))
+    // --pg-batch-sizes 1000,20000,50000: the sink and the staged upsert limit at other batch sizes too.
+    var sizesAt = Array.IndexOf(args, "--pg-batch-sizes");
+    int[] otherSizes = sizesAt >= 0 && sizesAt + 1 < args.Length ? [.. args[sizesAt + 1].Split(',').Select(n => int.Parse(n, System.Globalization.CultureInfo.InvariantCulture))] : [];
+    // --naive-events N: how many events the naive per-event baseline applies (20,000; slow on a busy machine).
+    var naiveAt = Array.IndexOf(args, "--naive-events");
+    var naiveEvents = naiveAt >= 0 && naiveAt + 1 < args.Length ? int.Parse(args[naiveAt + 1], System.Globalization.CultureInfo.InvariantCulture) : 20_000;
+    foreach (var f in await Sync.Bench.Postgres.PostgresBench.RunAsync(postgresConnection, quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000, 5_000, naiveEvents, sinksOnly ? Console.Error : TextWriter.Null, otherBatchSizes: otherSizes))
     {
-        Add(new Figure(f.Name, f.PerSecond, f.Unit, f.LimitName, f.Limit, GoalRatio: f.Name.StartsWith("naive", StringComparison.Ordinal) ? null : 0.5));
+        Add(new Figure(f.Name, f.PerSecond, f.Unit, f.LimitName, f.Limit, GoalRatio: f.Name.StartsWith("Postgres sink, ", StringComparison.Ordinal) && f.Limit is not null && f.LimitName!.StartsWith("binary COPY", StringComparison.Ordinal) ? 0.5 : null));
     }
 }
 
 if (redisEndpoint is not null && !eraseOnly && !decodeOnly)
 {
-    var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, _ => { });
+    var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, sinksOnly ? Console.Error.WriteLine : _ => { });
     Add(new Figure($"Redis sink, {redis.Events:N0} changes over {redis.Keys:N0} keys, batches of {redis.BatchSize:N0}", redis.SinkEventsPerSecond, "events/s", "pipelined HSET of the same fields", redis.HsetPerSecond, GoalRatio: 0.5));
 }
 
-if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly)
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly)
 {
     var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
     var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";

@@ -26,6 +26,10 @@ public sealed record PostgresFigure(string Name, double PerSecond, string Unit, 
 /// rows as the SQLite end-to-end bench: id, name, price numeric, qty, note) applied through
 /// <see cref="PostgresSink.ApplyAsync"/> in batches collapsed by the engine's <see cref="Collapser"/>; events/s;</item>
 /// <item>limit: binary COPY of the same number of rows into an unindexed table, rows/s;</item>
+/// <item>upsert limit: the same collapsed batches, each one transaction of a binary COPY into a temporary
+/// staging table, one <c>INSERT … SELECT … ON CONFLICT (id) DO UPDATE … WHERE</c> older version and one
+/// <c>DELETE … USING</c> the staged deletes into a table with only its primary key — what any upsert of
+/// these rows into an indexed table must do, without the sink's delete markers, checks and checkpoint; events/s;</item>
 /// <item>naive baseline: one prepared <c>INSERT … ON CONFLICT DO UPDATE</c> (or <c>DELETE</c>) per event, autocommit,
 /// over the first <c>naiveEvents</c> events, events/s.</item>
 /// </list>
@@ -35,7 +39,8 @@ public sealed record PostgresFigure(string Name, double PerSecond, string Unit, 
 public static class PostgresBench
 {
     public static async Task<IReadOnlyList<PostgresFigure>> RunAsync(
-        string connectionString, int events, int keys, int batchSize, int naiveEvents, TextWriter? progress = null, CancellationToken cancellationToken = default)
+        string connectionString, int events, int keys, int batchSize, int naiveEvents, TextWriter? progress = null, CancellationToken cancellationToken = default,
+        IReadOnlyList<int>? otherBatchSizes = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
         var schema = $"bench_{Guid.NewGuid():N}"[..18];
@@ -55,6 +60,8 @@ public static class PostgresBench
             }
 
             progress?.WriteLine($"  COPY: {copy:N0} rows/s");
+            var upsert = await UpsertLimitAsync(connectionString, schema, changes, batchSize, cancellationToken);
+            progress?.WriteLine($"  staged upsert limit: {upsert:N0} events/s");
             var sink = await SinkAsync(connectionString, schema, changes, batchSize, cancellationToken);
             progress?.WriteLine($"  sink: {sink:N0} events/s");
             var naive = await NaiveAsync(admin, schema, changes.Take(naiveEvents).ToList(), cancellationToken);
@@ -62,6 +69,15 @@ public static class PostgresBench
             var label = string.Create(CultureInfo.InvariantCulture, $"{events:N0} changes over {keys:N0} keys");
             const string Limit = "binary COPY of as many rows into an unindexed table (best of 3)";
             figures.Add(new PostgresFigure($"Postgres sink, {label}, batches of {batchSize:N0}", sink, "events/s", Limit, copy));
+            const string UpsertLimit = "COPY into a staging table + one guarded INSERT … ON CONFLICT and one DELETE per batch, same batches";
+            figures.Add(new PostgresFigure($"Postgres sink against the staged upsert limit, {label}, batches of {batchSize:N0}", sink, "events/s", UpsertLimit, upsert));
+            foreach (var other in otherBatchSizes ?? [])
+            {
+                var (otherSink, otherUpsert) = (await SinkAsync(connectionString, schema, changes, other, cancellationToken), await UpsertLimitAsync(connectionString, schema, changes, other, cancellationToken));
+                progress?.WriteLine($"  batches of {other:N0}: sink {otherSink:N0} events/s, staged upsert limit {otherUpsert:N0} events/s");
+                figures.Add(new PostgresFigure($"Postgres sink, {label}, batches of {other:N0} (other batch size)", otherSink, "events/s", UpsertLimit, otherUpsert));
+            }
+
             figures.Add(new PostgresFigure($"naive INSERT … ON CONFLICT per event, autocommit ({Math.Min(naiveEvents, events):N0} events)", naive, "events/s", Limit, copy));
             return figures;
         }
@@ -136,6 +152,72 @@ public static class PostgresBench
             }
 
             await importer.CompleteAsync(cancellationToken);
+        }
+
+        return changes.Count / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The least work any batched, version-guarded upsert of these rows does: per collapsed batch,
+    /// one transaction of a binary COPY into a temporary staging table (created once), one guarded
+    /// <c>INSERT … ON CONFLICT</c> and one guarded <c>DELETE</c>, into a table with only its primary key.</summary>
+    private static async Task<double> UpsertLimitAsync(string connectionString, string schema, List<ChangeEvent> changes, int batchSize, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        var table = $"{schema}.upsert_limit_{batchSize}";
+        await ExecuteAsync(connection, $"CREATE TABLE {table} (id bigint PRIMARY KEY, name text, price numeric, qty bigint, note text, lsn bigint) WITH (fillfactor = 80)", cancellationToken);
+        await ExecuteAsync(connection, "CREATE TEMP TABLE upsert_stage (id bigint, name text, price numeric, qty bigint, note text, lsn bigint, del boolean) ON COMMIT DELETE ROWS", cancellationToken);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < changes.Count; i += batchSize)
+        {
+            var collapsed = Collapser.Collapse(changes.GetRange(i, Math.Min(batchSize, changes.Count - i)));
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await using (var importer = await connection.BeginBinaryImportAsync("COPY upsert_stage (id, name, price, qty, note, lsn, del) FROM STDIN (FORMAT BINARY)", cancellationToken))
+            {
+                foreach (var change in collapsed)
+                {
+                    await importer.StartRowAsync(cancellationToken);
+                    await importer.WriteAsync(change.Key.Values[0].AsInt64, NpgsqlDbType.Bigint, cancellationToken);
+                    if (change.After?.Values is { } values)
+                    {
+                        await importer.WriteAsync(values[1].AsText, NpgsqlDbType.Text, cancellationToken);
+                        await importer.WriteAsync(decimal.Parse(values[2].AsText, CultureInfo.InvariantCulture), NpgsqlDbType.Numeric, cancellationToken);
+                        await importer.WriteAsync(values[3].AsInt64, NpgsqlDbType.Bigint, cancellationToken);
+                        await importer.WriteAsync(values[4].AsText, NpgsqlDbType.Text, cancellationToken);
+                    }
+                    else
+                    {
+                        await importer.WriteNullAsync(cancellationToken);
+                        await importer.WriteNullAsync(cancellationToken);
+                        await importer.WriteNullAsync(cancellationToken);
+                        await importer.WriteNullAsync(cancellationToken);
+                    }
+
+                    await importer.WriteAsync(change.Source!.Lsn!.Value, NpgsqlDbType.Bigint, cancellationToken);
+                    await importer.WriteAsync(change.After is null, NpgsqlDbType.Boolean, cancellationToken);
+                }
+
+                await importer.CompleteAsync(cancellationToken);
+            }
+
+            await using (var apply = new NpgsqlBatch(connection, transaction)
+            {
+                BatchCommands =
+                {
+                    new NpgsqlBatchCommand(
+                        $"""
+                        INSERT INTO {table} AS t (id, name, price, qty, note, lsn) SELECT id, name, price, qty, note, lsn FROM upsert_stage WHERE NOT del
+                        ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price, qty = excluded.qty, note = excluded.note, lsn = excluded.lsn
+                        WHERE t.lsn < excluded.lsn
+                        """),
+                    new NpgsqlBatchCommand($"DELETE FROM {table} t USING upsert_stage s WHERE s.del AND t.id = s.id AND t.lsn < s.lsn"),
+                },
+            })
+            {
+                await apply.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
         }
 
         return changes.Count / clock.Elapsed.TotalSeconds;

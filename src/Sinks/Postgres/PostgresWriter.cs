@@ -49,7 +49,19 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     private readonly string _checkpoints;
     private readonly Dictionary<string, TableInfo?> _tables = new(StringComparer.Ordinal);
     private NpgsqlTransaction? _transaction;
-    private int _stages;
+
+    /// <summary>The connection's staging tables by their column definitions: temporary,
+    /// <c>ON COMMIT DELETE ROWS</c>, created once per connection rather than once per batch, so that a
+    /// batch writes no catalog rows and its statements keep the same text.</summary>
+    private readonly Dictionary<string, string> _stageTables = new(StringComparer.Ordinal);
+
+    private int _stageNumber;
+
+    /// <summary>Staging tables created by the open transaction (gone if it rolls back).</summary>
+    private readonly List<string> _stagesCreated = [];
+
+    /// <summary>Staging tables that already hold rows of the open transaction.</summary>
+    private readonly HashSet<string> _stagesUsed = new(StringComparer.Ordinal);
 
     private PostgresWriter(NpgsqlConnection connection, string stateSchema)
     {
@@ -142,7 +154,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     {
         var context = new BatchContext(target);
         _transaction = await _connection.BeginTransactionAsync(cancellationToken);
-        _stages = 0;
+        _stagesCreated.Clear();
+        _stagesUsed.Clear();
         try
         {
             var segment = new List<ChangeEvent>();
@@ -198,14 +211,21 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         {
             await _transaction.DisposeAsync();
             _transaction = null;
+            _stagesCreated.Clear();
         }
     }
 
     private async Task RollBackAsync()
     {
-        // DDL of this batch (CREATE TABLE, ADD COLUMN) is rolled back too: forget what we knew.
+        // DDL of this batch (CREATE TABLE, ADD COLUMN, staging tables) is rolled back too: forget what we knew.
         _tables.Clear();
         DeadLetters.Forget();
+        foreach (var signature in _stagesCreated)
+        {
+            _stageTables.Remove(signature);
+        }
+
+        _stagesCreated.Clear();
         try
         {
             if (_connection.State == System.Data.ConnectionState.Open && _transaction is not null)
@@ -544,18 +564,37 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return;
         }
 
-        var stage = Quote("_sync_stage_" + (++_stages).ToString(CultureInfo.InvariantCulture));
-        var create = new StringBuilder("CREATE TEMP TABLE ").Append(stage)
-            .Append(" (_key text NOT NULL, _lsn bigint, _stream text NOT NULL, _pos bigint[] NOT NULL, _stale boolean NOT NULL DEFAULT false");
-        foreach (var column in columns)
-        {
-            create.Append(", ").Append(column.Stage).Append(' ').Append(PostgresTypes.StageType(column.Kind, column.Type));
-        }
-
-        create.Append(") ON COMMIT DROP");
-        await ExecuteAsync(create.ToString(), cancellationToken);
+        var stage = await StageAsync(columns, cancellationToken);
         var statements = GroupStatements(target, table, group.IsDelete, stage, columns, rows.Exists(r => r.Version.Lsn is null));
         await RunRowsAsync(context, stage, columns, group.IsDelete, statements, rows, isolating: false, cancellationToken);
+    }
+
+    /// <summary>An empty staging table for the columns: the connection's table for their types, created
+    /// the first time; emptied first when an earlier group of the same transaction used it.</summary>
+    private async Task<string> StageAsync(StagedColumn[] columns, CancellationToken cancellationToken)
+    {
+        var definition = new StringBuilder("_key text NOT NULL, _lsn bigint, _stream text NOT NULL, _pos bigint[] NOT NULL, _stale boolean NOT NULL DEFAULT false");
+        foreach (var column in columns)
+        {
+            definition.Append(", ").Append(column.Stage).Append(' ').Append(PostgresTypes.StageType(column.Kind, column.Type));
+        }
+
+        var signature = definition.ToString();
+        if (!_stageTables.TryGetValue(signature, out var stage))
+        {
+            // The name is new to this connection (a count that only grows), so no table of another shape has it.
+            stage = Quote("_sync_stage_" + (++_stageNumber).ToString(CultureInfo.InvariantCulture));
+            await ExecuteAsync($"CREATE TEMP TABLE {stage} ({signature}) ON COMMIT DELETE ROWS", cancellationToken);
+            _stageTables[signature] = stage;
+            _stagesCreated.Add(signature);
+        }
+        else if (_stagesUsed.Contains(stage))
+        {
+            await ExecuteAsync("DELETE FROM " + stage, cancellationToken);
+        }
+
+        _stagesUsed.Add(stage);
+        return stage;
     }
 
     private async Task RunRowsAsync(
@@ -748,6 +787,37 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
                   position = excluded.position, updated_at = excluded.updated_at
                 """;
+            if (table is not null && !inheritLsn)
+            {
+                // The hot path for deletes, one statement: each staged key probes its row and its marker
+                // once (materialized, as for upserts) and the truncate marker is read once; the delete
+                // checks the row's version again, as the general path does.
+                var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
+                var combined =
+                    $"""
+                    WITH trunc AS MATERIALIZED (
+                      SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'),
+                    live AS MATERIALIZED (
+                      SELECT s.*,
+                        coalesce((SELECT {olderThanRow} FROM {target.Qualified} t WHERE {keyMatch}), false)
+                        OR coalesce((SELECT {olderThanMarker} FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key), false)
+                        OR coalesce((SELECT {olderThanTruncate} FROM trunc tr), false) AS _old
+                      FROM {stage} s),
+                    deleted AS (
+                      DELETE FROM {target.Qualified} t USING live s
+                      WHERE t.{Quote(leading.Name)} = ANY(ARRAY(SELECT {Staged(leading, "s")} FROM live s WHERE NOT s._old))
+                        AND NOT s._old AND {keyMatch} AND NOT {olderThanRow}
+                      RETURNING 1),
+                    marked AS (
+                      INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                      SELECT $1, s._key, s._lsn, s._stream, s._pos, now() FROM live s WHERE NOT s._old
+                      ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
+                        position = excluded.position, updated_at = excluded.updated_at
+                      RETURNING 1)
+                    SELECT (SELECT count(*) FROM live WHERE _old), (SELECT count(*) FROM live WHERE NOT _old), NULL::bigint
+                    """;
+                return new GroupSql([], null, null, null, combined);
+            }
         }
         else
         {
@@ -774,18 +844,20 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 // stays an index probe rather than a join over all the target's markers; null: no marker,
                 // 1: a marker the change supersedes, 2: a marker newer than the change) decides the marker
                 // check and which markers the upsert supersedes; the truncate marker is read once.
+                // The probes are computed in a materialized CTE: left inline, PostgreSQL copies the
+                // subquery into every expression that reads _marker and probes each key three times.
                 var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
                 var combined =
                     $"""
                     WITH trunc AS MATERIALIZED (
                       SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'),
-                    probed AS (
+                    probed AS MATERIALIZED (
                       SELECT s.*, (SELECT CASE WHEN {olderThanMarker} THEN 2 ELSE 1 END
-                                   FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key) AS _marker
+                                   FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key) AS _marker,
+                        coalesce((SELECT {olderThanTruncate} FROM trunc tr), false) AS _truncated
                       FROM {stage} s),
-                    live AS MATERIALIZED (
-                      SELECT s.*, s._marker IS NOT NULL AS _marked,
-                        coalesce(s._marker = 2, false) OR coalesce((SELECT {olderThanTruncate} FROM trunc tr), false) AS _old
+                    live AS NOT MATERIALIZED (
+                      SELECT s.*, s._marker IS NOT NULL AS _marked, coalesce(s._marker = 2, false) OR s._truncated AS _old
                       FROM probed s),
                     written AS (
                       INSERT INTO {target.Qualified} AS t ({string.Join(", ", names)})

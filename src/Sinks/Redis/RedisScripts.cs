@@ -12,8 +12,12 @@ internal static class RedisScripts
     /// largest LSN and position, newer than any change of the key — for a key without a live row too when
     /// the key JSON is given (then the given stream stands for a stream never seen); <c>x</c> truncate this key), row key (its state
     /// key is the prefix followed by it), LSN (empty = none), ledger,
-    /// entry, batch index, stream, key JSON, index count, index keys…, and for <c>u</c> the value:
-    /// hash: pair count then field, value…; json: the JSON text.
+    /// entry, batch index, stream, key JSON, the state the change writes split in two (<see cref="RedisState"/>:
+    /// head = deleted flag, LSN, ledger, entry, batch index, each followed by a comma, or empty when the script
+    /// must encode it (no LSN: it inherits the stored one); tail = index count, key, stream and index keys, or
+    /// empty), index count, index keys…, and for <c>u</c> the value: hash: pair count then field, value…; json: the JSON text.
+    /// A stored state whose tail equals the change's is read by one pattern match (same key, stream and
+    /// index keys); the client encodes the states, so the script only parses and encodes the rare others.
     /// Returns per change: 1 applied, 0 stale, 2 nothing to do (erase/truncate of an absent row),
     /// 3 truncate marker written over a deleted row, or an error word: <c>collision</c> (another key's
     /// row owns this Redis key), <c>wrongtype:T</c>, <c>wrongindex:N</c>.
@@ -38,6 +42,15 @@ internal static class RedisScripts
             pos = c + len + 1
           end
           return st
+        end
+        local function parsefast(raw, tail, stream, kt, idx)
+          local d, lsn, l, e, b, pos = string.match(raw, '^([01]),(%-?%d*),(%-?%d+),(%-?%d+),(%-?%d+),()')
+          if d and tail ~= '' and string.sub(raw, pos) == tail then
+            local st = { d, lsn, l, e, b, stream, kt }
+            for j = 1, #idx do st[7 + j] = idx[j] end
+            return st
+          end
+          return parse(raw)
         end
         local function encode(d, lsn, l, e, b, stream, kt, idx)
           local head = d .. ',' .. lsn .. ',' .. l .. ',' .. e .. ',' .. b .. ','
@@ -86,13 +99,14 @@ internal static class RedisScripts
           local op, rk = ARGV[i], ARGV[i + 1]
           local sk = sp .. rk
           local lsn, l, e, b, stream, kt = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-          local nidx = tonumber(ARGV[i + 8])
+          local head, tail = ARGV[i + 8], ARGV[i + 9]
+          local nidx = tonumber(ARGV[i + 10])
           local idx = none
           if nidx > 0 then
             idx = {}
-            for j = 1, nidx do idx[j] = ARGV[i + 8 + j] end
+            for j = 1, nidx do idx[j] = ARGV[i + 10 + j] end
           end
-          i = i + 9 + nidx
+          i = i + 11 + nidx
           local npairs, pstart, json = 0, 0, nil
           if op == 'u' then
             if fmt == 'h' then
@@ -103,7 +117,7 @@ internal static class RedisScripts
           end
           local raw = redis.call('GET', sk)
           local own = nil
-          if raw then own = parse(raw) end
+          if raw then own = parsefast(raw, tail, stream, kt, idx) end
           local st = own or tm
           local status
           if op == 'e' then
@@ -147,7 +161,9 @@ internal static class RedisScripts
             if op == 'd' then
               if own and own[1] == '0' then unindex(own, rk, nil) end
               redis.call('DEL', rk)
-              redis.call('SET', sk, encode('1', nl, l, e, b, stream, kt, nil), 'PX', mttl)
+              local s = head .. tail
+              if head == '' then s = encode('1', nl, l, e, b, stream, kt, nil) end
+              redis.call('SET', sk, s, 'PX', mttl)
               status = 1
             else
               local want = 'string'
@@ -180,7 +196,8 @@ internal static class RedisScripts
                 else
                   redis.call('SET', rk, json)
                 end
-                local s = encode('0', nl, l, e, b, stream, kt, idx)
+                local s = head .. tail
+                if head == '' then s = encode('0', nl, l, e, b, stream, kt, idx) end
                 if ttl > 0 then
                   redis.call('PEXPIRE', rk, ttl)
                   redis.call('SET', sk, s, 'PX', ttl)

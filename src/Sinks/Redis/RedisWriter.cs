@@ -22,6 +22,10 @@ internal sealed partial class RedisWriter
     private readonly int _perScript;
     private readonly Dictionary<TargetSpec, RedisTarget> _targets = [];
 
+    // The stream of consecutive changes is usually the same string: its encoded field is kept.
+    private string? _lastStream;
+    private string _lastStreamField = string.Empty;
+
     public RedisWriter(IDatabase db, IServer server, RedisKeys keys, int perScript)
     {
         _db = db;
@@ -193,6 +197,8 @@ internal sealed partial class RedisWriter
                 args.Add(op.ToString());
                 args.Add(rowKey);
                 AddVersion(args, version ?? new ChangeVersion(null, string.Empty, StreamPosition.Start));
+                args.Add(string.Empty);
+                args.Add(string.Empty);
                 args.Add(string.Empty);
                 args.Add(0);
             }
@@ -395,8 +401,10 @@ internal sealed partial class RedisWriter
 
         args.Add(change.IsDelete ? "d" : "u");
         args.Add(rowKey);
-        AddVersion(args, change.Version);
+        var version = change.Version;
+        AddVersion(args, version);
         args.Add(change.KeyText);
+        AddState(args, change.IsDelete, version, change.KeyText, indexes);
         args.Add(indexes.Count);
         foreach (var index in indexes)
         {
@@ -467,6 +475,35 @@ internal sealed partial class RedisWriter
         args.Add(buffer.WrittenMemory.ToArray());
         return null;
     }
+
+    /// <summary>The state the change writes, as the script's head and tail arguments (the encoding of
+    /// <see cref="RedisState.Encode"/>, split after the batch index). Without an LSN the head is empty:
+    /// the change inherits the stored LSN, which only the script knows.</summary>
+    private void AddState(List<RedisValue> args, bool deleted, ChangeVersion version, string keyText, List<string> indexes)
+    {
+        var head = version.Lsn is { } lsn
+            ? string.Create(CultureInfo.InvariantCulture, $"{(deleted ? '1' : '0')},{lsn},{version.Position.Ledger},{version.Position.Entry},{version.Position.BatchIndex},")
+            : string.Empty;
+        if (!ReferenceEquals(version.Stream, _lastStream))
+        {
+            _lastStream = version.Stream;
+            _lastStreamField = Field(version.Stream);
+        }
+
+        var count = deleted ? 0 : indexes.Count;
+        var tail = string.Concat(count == 0 ? "0," : count.ToString(CultureInfo.InvariantCulture) + ",", Field(keyText), _lastStreamField);
+        if (count > 0)
+        {
+            tail += string.Concat(indexes.Select(Field));
+        }
+
+        args.Add(head);
+        args.Add(tail);
+    }
+
+    /// <summary>A text as the state encodes it: its length in UTF-8 bytes, a colon, the text.</summary>
+    private static string Field(string value) =>
+        string.Concat(Encoding.UTF8.GetByteCount(value).ToString(CultureInfo.InvariantCulture), ":", value);
 
     private static void AddVersion(List<RedisValue> args, ChangeVersion version)
     {
