@@ -79,6 +79,8 @@ internal sealed partial class RedisWriter
                 args.Add(rowKey);
                 AddVersion(args, erased);
                 args.Add(keyText);
+                args.Add(string.Empty);
+                args.Add(string.Empty);
                 args.Add(0);
             }
 
