@@ -65,6 +65,24 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task In_a_batch_only_the_keys_a_check_still_finds_are_incomplete()
+    {
+        var config = WriteFanIn(tenants: ["tenant_a"], customersPerTenant: 2);
+        await RunAsync(config, Components(new FileSourceFactory()));
+        var failing = Components(new FaultySourceFactory(compaction: new CompactionOutcome("ERROR", null, "ledger 17 is fenced")));
+
+        // Customer 1 is on the topic whose compaction fails; customer 9 is nowhere.
+        var report = await new ErasureService(config, failing).EraseAsync(new ErasureCommand("customer", ["1", "9"], "dpo", DryRun: false), CancellationToken.None);
+
+        Assert.Equal("incomplete", report.Verdict);
+        Assert.Equal(["incomplete", "complete"], report.Keys.Select(k => k.Verdict));
+
+        var retried = await new ErasureService(config, Components(new FileSourceFactory())).EraseAsync(new ErasureCommand("customer", ["1", "9"], "dpo", DryRun: false), CancellationToken.None);
+        Assert.Equal("complete", retried.Verdict);
+        Assert.Equal(["complete", "already-erased"], retried.Keys.Select(k => k.Verdict));
+    }
+
+    [Fact]
     public async Task A_compaction_that_does_not_finish_in_time_is_reported_as_a_timeout()
     {
         var config = WriteFanIn(tenants: ["tenant_a"], customersPerTenant: 2, compactionTimeout: "200ms");

@@ -105,11 +105,18 @@ public sealed class ErasureService
             await foreach (var message in log.ReadCompactedAsync(AnyReads, cancellationToken))
             {
                 live.Add((message.Topic, message.Key));
-                foreach (var reader in readers.Where(r => r.Reads(message.Topic) && r.Matches(message, keySet)))
+                foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
                 {
+                    var subjects = reader.SubjectsIn(message, keySet);
+                    if (subjects.Count == 0)
+                    {
+                        continue;
+                    }
+
                     var entry = PlanOf(message.Topic);
                     entry.Keys.Add(message.Key);
                     entry.Materializers.Add(reader.Binding.Materializer);
+                    entry.Subjects.UnionWith(subjects);
                 }
             }
 
@@ -122,11 +129,18 @@ public sealed class ErasureService
                     continue;
                 }
 
-                foreach (var reader in readers.Where(r => r.Reads(message.Topic) && r.Matches(message, keySet)))
+                foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
                 {
+                    var subjects = reader.SubjectsIn(message, keySet);
+                    if (subjects.Count == 0)
+                    {
+                        continue;
+                    }
+
                     var entry = PlanOf(message.Topic);
                     entry.Deleted.Add(message.Key);
                     entry.Materializers.Add(reader.Binding.Materializer);
+                    entry.Subjects.UnionWith(subjects);
                 }
             }
         }
@@ -144,7 +158,7 @@ public sealed class ErasureService
             // A dry run counts the rows it would delete; a real run learns them from the deletes
             // (deleted + left), which saves one call per key and sink.
             var before = command.DryRun
-                ? await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken))
+                ? await PerSinkAsync(bindings, async (binding, options) => (await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken)).Total)
                 : null;
 
             var planMs = step.ElapsedMilliseconds;
@@ -204,8 +218,21 @@ public sealed class ErasureService
             // out the log's idle time, and those waits need not add up.
             var ordered = plan.OrderBy(p => p.Key.Topic, StringComparer.Ordinal).ToList();
             var checks = await Task.WhenAll(ordered.Select(p => CheckTopicAsync(logs.Get(p.Value.Source), p.Value, p.Key.Topic, bindings, keySet, cancellationToken)));
-            foreach (var (((sourceName, topic), topicPlan), (compacted, raw)) in ordered.Zip(checks))
+
+            // Per key: a subject stays incomplete where any check still finds it (a topic's compacted
+            // view or raw log, a sink), or where a topic that carried it was not compacted.
+            var residueInCompacted = new HashSet<string>(StringComparer.Ordinal);
+            var residueInRaw = new List<HashSet<string>>();
+            var uncompacted = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (((sourceName, topic), topicPlan), (compacted, raw, compactedSubjects, rawSubjects)) in ordered.Zip(checks))
             {
+                residueInCompacted.UnionWith(compactedSubjects);
+                residueInRaw.Add(rawSubjects);
+                if (!command.DryRun && compactions.GetValueOrDefault((sourceName, topic))?.Status != "SUCCESS")
+                {
+                    uncompacted.UnionWith(topicPlan.Subjects);
+                }
+
                 checkedPlans.Add(topicPlan);
                 var log = logs.Get(topicPlan.Source);
                 var compaction = compactions.GetValueOrDefault((sourceName, topic));
@@ -221,7 +248,17 @@ public sealed class ErasureService
                     raw > 0 && !command.DryRun ? log.RetentionNote : null));
             }
 
-            var remainingRows = await PerSinkAsync(bindings, (binding, options) => CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
+            var residueInSinks = new HashSet<string>(StringComparer.Ordinal);
+            var remainingRows = await PerSinkAsync(bindings, async (binding, options) =>
+            {
+                var (total, found) = await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken);
+                lock (residueInSinks)
+                {
+                    residueInSinks.UnionWith(found);
+                }
+
+                return total;
+            });
             foreach (var (binding, options) in bindings)
             {
                 var remaining = remainingRows[binding.Materializer];
@@ -252,7 +289,8 @@ public sealed class ErasureService
                     var topicPlan = checkedPlans[i];
                     var log = logs.Get(topicPlan.Source);
                     var truncation = await log.TruncateAsync(outcome.Topic, cancellationToken);
-                    var (_, rawAfter) = await CheckTopicAsync(log, topicPlan, outcome.Topic, bindings, keySet, cancellationToken);
+                    var (_, rawAfter, _, rawSubjectsAfter) = await CheckTopicAsync(log, topicPlan, outcome.Topic, bindings, keySet, cancellationToken);
+                    residueInRaw[i] = rawSubjectsAfter;
                     topicOutcomes[i] = outcome with
                     {
                         Truncation = truncation.Error is null ? $"{truncation.Status}: {truncation.Effect}" : $"{truncation.Status}: {truncation.Error}",
@@ -274,13 +312,21 @@ public sealed class ErasureService
             if (!command.DryRun)
             {
                 using var ledger = SuppressionLedger.Open(_config.LedgerPath);
-                var status = verdict == SuppressionLedger.Incomplete ? SuppressionLedger.Incomplete : SuppressionLedger.Complete;
+                var residue = new HashSet<string>(residueInCompacted, StringComparer.Ordinal);
+                residue.UnionWith(uncompacted);
+                residue.UnionWith(residueInSinks);
+                foreach (var raw in residueInRaw)
+                {
+                    residue.UnionWith(raw);
+                }
+
                 ledger.InTransaction(() =>
                 {
                     for (var i = 0; i < outcomes.Count; i++)
                     {
+                        var status = verdict == SuppressionLedger.Incomplete && residue.Contains(keys[i]) ? SuppressionLedger.Incomplete : SuppressionLedger.Complete;
                         ledger.SetStatus(outcomes[i].RequestId, status, finished);
-                        outcomes[i] = outcomes[i] with { Verdict = alreadyErased.Contains(keys[i]) && verdict != SuppressionLedger.Incomplete ? "already-erased" : status };
+                        outcomes[i] = outcomes[i] with { Verdict = alreadyErased.Contains(keys[i]) && status == SuppressionLedger.Complete ? "already-erased" : status };
                     }
 
                     return outcomes.Count;
@@ -341,23 +387,38 @@ public sealed class ErasureService
         return notes;
     }
 
-    private async Task<(long Compacted, long Raw)> CheckTopicAsync(ITopicLog log, TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
+    private async Task<(long Compacted, long Raw, HashSet<string> CompactedSubjects, HashSet<string> RawSubjects)> CheckTopicAsync(ITopicLog log, TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
     {
         // One read of each view; a message read by several materializers counts once.
         var readers = bindings.Where(b => topicPlan.Materializers.Contains(b.Binding.Materializer)).Select(Reader).ToList();
         bool OnTopic(string t) => t == topic;
         long compacted = 0, raw = 0;
+        var compactedSubjects = new HashSet<string>(StringComparer.Ordinal);
+        var rawSubjects = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var message in log.ReadCompactedAsync(OnTopic, cancellationToken))
         {
-            compacted += readers.Any(r => r.Matches(message, keys)) ? 1 : 0;
+            compacted += Collect(message, compactedSubjects) ? 1 : 0;
         }
 
         await foreach (var message in log.ScanRawAsync(OnTopic, cancellationToken))
         {
-            raw += readers.Any(r => r.Matches(message, keys)) ? 1 : 0;
+            raw += Collect(message, rawSubjects) ? 1 : 0;
         }
 
-        return (compacted, raw);
+        return (compacted, raw, compactedSubjects, rawSubjects);
+
+        bool Collect(SourceMessage message, HashSet<string> into)
+        {
+            var found = false;
+            foreach (var reader in readers)
+            {
+                var subjects = reader.SubjectsIn(message, keys);
+                into.UnionWith(subjects);
+                found |= subjects.Count > 0;
+            }
+
+            return found;
+        }
     }
 
     private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding) =>
@@ -369,7 +430,8 @@ public sealed class ErasureService
         /// <summary>True for the materializer's topics, by name or, for a partition, by its topic's name.</summary>
         public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
 
-        public bool Matches(SourceMessage message, HashSet<string> keys) => ErasureService.Matches(message, Decoder, Mapper, Binding, keys);
+        /// <summary>The requested subjects the message references (none for a tombstone or a message that does not decode).</summary>
+        public IReadOnlyCollection<string> SubjectsIn(SourceMessage message, HashSet<string> keys) => ErasureService.SubjectsIn(message, Decoder, Mapper, Binding, keys);
     }
 
     /// <summary>Runs <paramref name="work"/> for every binding: the bindings of one sink in turn (a
@@ -389,21 +451,21 @@ public sealed class ErasureService
         return perSink.SelectMany(r => r).ToDictionary(r => r.Materializer, r => r.Count, StringComparer.Ordinal);
     }
 
-    private static bool Matches(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
+    private static IReadOnlyCollection<string> SubjectsIn(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
     {
         if (message.IsTombstone)
         {
-            return false;
+            return [];
         }
 
         try
         {
             var change = mapper.Map(decoder.Decode(message));
-            return SubjectValues.Of(change, binding).Any(keys.Contains);
+            return [.. SubjectValues.Of(change, binding).Where(keys.Contains).Distinct(StringComparer.Ordinal)];
         }
         catch (Exception e) when (e is DecodeException or MapException)
         {
-            return false;
+            return [];
         }
     }
 
@@ -426,15 +488,28 @@ public sealed class ErasureService
     private static IEnumerable<SubjectMatches> MatchesFor(SubjectBinding binding, List<string> keys) =>
         keys.Chunk(SinkChunk).Select(chunk => new SubjectMatches(binding.Key ?? binding.Field!, [.. chunk.Select(ValueOf)]) { IsKey = binding.Key is not null });
 
-    private static async Task<long> CountAsync(ISink sink, TargetSpec target, SubjectBinding binding, List<string> keys, CancellationToken cancellationToken)
+    /// <summary>The rows matching the keys, and the keys that still have a row.</summary>
+    private static async Task<(long Total, List<string> Found)> CountAsync(ISink sink, TargetSpec target, SubjectBinding binding, List<string> keys, CancellationToken cancellationToken)
     {
         long count = 0;
+        var found = new List<string>();
+        var offset = 0;
         foreach (var matches in MatchesFor(binding, keys))
         {
-            count += (await sink.CountManyAsync(target, matches, cancellationToken)).Sum();
+            var counts = await sink.CountManyAsync(target, matches, cancellationToken);
+            for (var i = 0; i < counts.Count; i++)
+            {
+                count += counts[i];
+                if (counts[i] > 0)
+                {
+                    found.Add(keys[offset + i]);
+                }
+            }
+
+            offset += matches.Values.Count;
         }
 
-        return count;
+        return (count, found);
     }
 
     private static async Task<long> EraseInSinkAsync(ISink sink, TargetSpec target, SubjectBinding binding, List<string> keys, CancellationToken cancellationToken)
@@ -482,5 +557,8 @@ public sealed class ErasureService
         public HashSet<MessageKey> Deleted { get; } = [];
 
         public HashSet<string> Materializers { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The requested subjects its messages reference.</summary>
+        public HashSet<string> Subjects { get; } = new(StringComparer.Ordinal);
     }
 }
