@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using StackExchange.Redis;
 using Sync.Pulsar;
+using Sync.Sinks.Tests.Postgres;
 using Sync.Sinks.Tests.Redis;
 
 namespace Sync.Cli.Tests;
@@ -85,6 +86,70 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
         {
             Assert.Equal("v2", (string?)await database.HashGetAsync($"users:{id}", "name"));
         }
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task While_the_postgres_server_is_down_the_materializer_is_degraded_and_after_it_returns_every_change_is_committed()
+    {
+        await using var postgres = await PostgresServerProcess.StartAsync();
+        var topic = NewTopic("pg-outage");
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+        for (var id = 1; id <= 10; id++)
+        {
+            await PublishAsync(producer, id.ToString(CultureInfo.InvariantCulture), "c", "v1", id);
+        }
+
+        var config = Workspace.Write("sync.yaml", $"""
+            sources:
+              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}' {"}"}
+            sinks:
+              pg: {"{"} type: postgres, connectionString: '{postgres.ConnectionString}', tls: disable, connectTimeout: 1s, retry: {"{"} maxAttempts: 2, initialDelay: 20ms, maxDelay: 50ms {"}"} {"}"}
+            materializers:
+              users: {"{"} source: broker, topics: ['{topic}'], sink: pg, table: users, linger: 0ms {"}"}
+            """);
+        var port = FreePort();
+        var seen = new List<string>();
+        JsonElement? degraded = null;
+        var phase = 0;
+
+        var result = await RunUntilAsync(
+            () =>
+            {
+                switch (phase)
+                {
+                    case 0 when AllAcknowledged(topic, "sync-users"):
+                        postgres.StopAsync().GetAwaiter().GetResult();
+                        for (var id = 1; id <= 10; id++)
+                        {
+                            PublishAsync(producer, id.ToString(CultureInfo.InvariantCulture), "u", "v2", 100 + id).GetAwaiter().GetResult();
+                        }
+
+                        phase = 1;
+                        return false;
+                    case 1 when Get(port, "/healthz") is { State: "degraded" } health:
+                        seen.Add($"healthz {(int)health.Status} degraded");
+                        seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
+                        degraded = health.Body;
+                        postgres.StartAgainAsync().GetAwaiter().GetResult();
+                        phase = 2;
+                        return false;
+                    case 2 when Get(port, "/healthz") is { State: "running" } && AllAcknowledged(topic, "sync-users"):
+                        seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
+                        return true;
+                    default:
+                        return false;
+                }
+            },
+            "run", "--config", config, "--metrics-port", port.ToString(CultureInfo.InvariantCulture));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["healthz 200 degraded", "readyz 503", "readyz 200"], seen);
+        Assert.StartsWith("postgres sink 'pg'", degraded!.Value.GetProperty("materializers")[0].GetProperty("error").GetString(), StringComparison.Ordinal);
+        await using var connection = new Npgsql.NpgsqlConnection(postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT string_agg(id::text || '=' || name, ',' ORDER BY id) FROM users", connection);
+        Assert.Equal(string.Join(',', Enumerable.Range(1, 10).Select(id => $"{id}=v2")), (string?)await command.ExecuteScalarAsync());
     }
 
     private static (HttpStatusCode Status, string State, JsonElement Body)? Get(int port, string path)

@@ -15,6 +15,7 @@ namespace Sync.Sinks.Tests.Postgres;
 internal sealed class PostgresServerProcess : IAsyncDisposable
 {
     private readonly string _bin;
+    private string _options = string.Empty;
 
     private PostgresServerProcess(string bin, string directory, int port)
     {
@@ -55,9 +56,20 @@ internal sealed class PostgresServerProcess : IAsyncDisposable
             File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             options += $" -c ssl=on -c ssl_cert_file={certificate} -c ssl_key_file={key}";
         }
-        await server.RunAsync("pg_ctl", "-D", server.DataDirectory, "-w", "-l", Path.Combine(directory, "server.log"), "-o", options, "start");
+        server._options = options;
+        await server.StartAgainAsync();
         return server;
     }
+
+    /// <summary>Connection string of the server's postgres database (TLS left to the caller).</summary>
+    public string ConnectionString => $"Host=127.0.0.1;Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Database=postgres";
+
+    /// <summary>Stops the server at once, as a crash would (clients see their connections refused
+    /// until <see cref="StartAgainAsync"/>); its data stays.</summary>
+    public Task StopAsync() => RunAsync("pg_ctl", "-D", DataDirectory, "-m", "immediate", "-w", "stop");
+
+    /// <summary>Starts the server on its port with its data and settings and waits until it accepts connections.</summary>
+    public Task StartAgainAsync() => RunAsync("pg_ctl", "-D", DataDirectory, "-w", "-l", Path.Combine(Directory, "server.log"), "-o", _options, "start");
 
     public string ServerLog => File.Exists(Path.Combine(Directory, "server.log")) ? File.ReadAllText(Path.Combine(Directory, "server.log")) : string.Empty;
 
