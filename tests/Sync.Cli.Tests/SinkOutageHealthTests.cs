@@ -6,6 +6,7 @@ using StackExchange.Redis;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sinks.Tests.Redis;
+using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 
@@ -20,65 +21,19 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
     public async Task While_the_redis_server_is_down_healthz_says_degraded_and_readyz_fails_then_both_recover_and_every_change_is_there()
     {
         await using var redis = await RedisServerProcess.StartAsync();
-        var topic = NewTopic("sink-outage");
-        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
-        for (var id = 1; id <= 10; id++)
-        {
-            await PublishAsync(producer, id.ToString(CultureInfo.InvariantCulture), "c", "v1", id);
-        }
 
-        // A small retry budget, so that the engine's own retry (beyond the sink's) is exercised too.
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}' {"}"}
-            sinks:
-              cache: {"{"} type: redis, endpoints: ['{redis.Endpoint}'], connectTimeout: 300ms, retry: {"{"} maxAttempts: 2, initialDelay: 20ms, maxDelay: 50ms {"}"} {"}"}
-            materializers:
-              users: {"{"} source: broker, topics: ['{topic}'], sink: cache, table: users, linger: 0ms {"}"}
-            """);
-        var port = FreePort();
-        var seen = new List<string>();
-        JsonElement? degraded = null;
-        var phase = 0;
-
-        var result = await RunUntilAsync(
-            () =>
-            {
-                switch (phase)
-                {
-                    case 0 when AllAcknowledged(topic, "sync-users"):
-                        redis.KillAsync().GetAwaiter().GetResult();
-                        for (var id = 1; id <= 10; id++)
-                        {
-                            PublishAsync(producer, id.ToString(CultureInfo.InvariantCulture), "u", "v2", 100 + id).GetAwaiter().GetResult();
-                        }
-
-                        phase = 1;
-                        return false;
-                    case 1 when Get(port, "/healthz") is { State: "degraded" } health:
-                        seen.Add($"healthz {(int)health.Status} degraded");
-                        seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
-                        degraded = health.Body;
-                        redis.StartAgainAsync().GetAwaiter().GetResult();
-                        phase = 2;
-                        return false;
-                    case 2 when Get(port, "/healthz") is { State: "running" } health && AllAcknowledged(topic, "sync-users"):
-                        seen.Add($"healthz {(int)health.Status} running");
-                        seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
-                        return true;
-                    default:
-                        return false;
-                }
-            },
-            "run", "--config", config, "--metrics-port", port.ToString(CultureInfo.InvariantCulture));
+        var (result, seen, degraded) = await RunThroughOutageAsync(
+            $"cache: {{ type: redis, endpoints: ['{redis.Endpoint}'], connectTimeout: 300ms, retry: {{ maxAttempts: 2, initialDelay: 20ms, maxDelay: 50ms }} }}",
+            "cache",
+            redis.KillAsync,
+            redis.StartAgainAsync);
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(["healthz 200 degraded", "readyz 503", "healthz 200 running", "readyz 200"], seen);
-        var body = degraded!.Value;
-        Assert.Equal("degraded", body.GetProperty("status").GetString());
-        var users = body.GetProperty("materializers")[0];
+        Assert.Equal("degraded", degraded.GetProperty("status").GetString());
+        var users = degraded.GetProperty("materializers")[0];
         Assert.StartsWith("redis sink 'cache'", users.GetProperty("error").GetString(), StringComparison.Ordinal);
-        Assert.True(users.TryGetProperty("since", out var since) && since.GetDateTimeOffset() <= DateTimeOffset.UtcNow, body.ToString());
+        Assert.True(users.TryGetProperty("since", out var since) && since.GetDateTimeOffset() <= DateTimeOffset.UtcNow, degraded.ToString());
         Assert.Contains("degraded", result.Error, StringComparison.Ordinal);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
         var database = connection.GetDatabase();
@@ -93,7 +48,30 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
     public async Task While_the_postgres_server_is_down_the_materializer_is_degraded_and_after_it_returns_every_change_is_committed()
     {
         await using var postgres = await PostgresServerProcess.StartAsync();
-        var topic = NewTopic("pg-outage");
+
+        var (result, seen, degraded) = await RunThroughOutageAsync(
+            $"pg: {{ type: postgres, connectionString: '{postgres.ConnectionString}', tls: disable, connectTimeout: 1s, retry: {{ maxAttempts: 2, initialDelay: 20ms, maxDelay: 50ms }} }}",
+            "pg",
+            postgres.StopAsync,
+            postgres.StartAgainAsync);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["healthz 200 degraded", "readyz 503", "healthz 200 running", "readyz 200"], seen);
+        Assert.StartsWith("postgres sink 'pg'", degraded.GetProperty("materializers")[0].GetProperty("error").GetString(), StringComparison.Ordinal);
+        await using var connection = new Npgsql.NpgsqlConnection(postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT string_agg(id::text || '=' || name, ',' ORDER BY id) FROM users", connection);
+        Assert.Equal(string.Join(',', Enumerable.Range(1, 10).Select(id => $"{id}=v2")), (string?)await command.ExecuteScalarAsync());
+    }
+
+    /// <summary>Runs <c>sync run</c> on one materializer writing to <paramref name="sinkName"/>: once
+    /// ten creates are acknowledged, stops the server and publishes ten updates; once /healthz says
+    /// degraded, starts the server again; ends when every update is acknowledged. Returns what the
+    /// probes answered, in order, and the degraded /healthz body. A small retry budget in the sink
+    /// makes the engine's own retry (beyond the sink's) part of the run.</summary>
+    private async Task<(ProcessResult Result, List<string> Seen, JsonElement Degraded)> RunThroughOutageAsync(string sinkYaml, string sinkName, Func<Task> stop, Func<Task> startAgain)
+    {
+        var topic = NewTopic("sink-outage");
         await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
         for (var id = 1; id <= 10; id++)
         {
@@ -104,9 +82,9 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
             sources:
               broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}' {"}"}
             sinks:
-              pg: {"{"} type: postgres, connectionString: '{postgres.ConnectionString}', tls: disable, connectTimeout: 1s, retry: {"{"} maxAttempts: 2, initialDelay: 20ms, maxDelay: 50ms {"}"} {"}"}
+              {sinkYaml}
             materializers:
-              users: {"{"} source: broker, topics: ['{topic}'], sink: pg, table: users, linger: 0ms {"}"}
+              users: {"{"} source: broker, topics: ['{topic}'], sink: {sinkName}, table: users, linger: 0ms {"}"}
             """);
         var port = FreePort();
         var seen = new List<string>();
@@ -119,7 +97,7 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
                 switch (phase)
                 {
                     case 0 when AllAcknowledged(topic, "sync-users"):
-                        postgres.StopAsync().GetAwaiter().GetResult();
+                        stop().GetAwaiter().GetResult();
                         for (var id = 1; id <= 10; id++)
                         {
                             PublishAsync(producer, id.ToString(CultureInfo.InvariantCulture), "u", "v2", 100 + id).GetAwaiter().GetResult();
@@ -131,10 +109,11 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
                         seen.Add($"healthz {(int)health.Status} degraded");
                         seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
                         degraded = health.Body;
-                        postgres.StartAgainAsync().GetAwaiter().GetResult();
+                        startAgain().GetAwaiter().GetResult();
                         phase = 2;
                         return false;
-                    case 2 when Get(port, "/healthz") is { State: "running" } && AllAcknowledged(topic, "sync-users"):
+                    case 2 when Get(port, "/healthz") is { State: "running" } health && AllAcknowledged(topic, "sync-users"):
+                        seen.Add($"healthz {(int)health.Status} running");
                         seen.Add($"readyz {(int)Get(port, "/readyz")!.Value.Status}");
                         return true;
                     default:
@@ -142,14 +121,7 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
                 }
             },
             "run", "--config", config, "--metrics-port", port.ToString(CultureInfo.InvariantCulture));
-
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal(["healthz 200 degraded", "readyz 503", "readyz 200"], seen);
-        Assert.StartsWith("postgres sink 'pg'", degraded!.Value.GetProperty("materializers")[0].GetProperty("error").GetString(), StringComparison.Ordinal);
-        await using var connection = new Npgsql.NpgsqlConnection(postgres.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new Npgsql.NpgsqlCommand("SELECT string_agg(id::text || '=' || name, ',' ORDER BY id) FROM users", connection);
-        Assert.Equal(string.Join(',', Enumerable.Range(1, 10).Select(id => $"{id}=v2")), (string?)await command.ExecuteScalarAsync());
+        return (result, seen, degraded ?? default);
     }
 
     private static (HttpStatusCode Status, string State, JsonElement Body)? Get(int port, string path)
