@@ -108,7 +108,7 @@ internal sealed partial class RedisWriter
         }
 
         var found = new List<(string RowKey, int First)>();
-        var meta = await _db.HashGetAllAsync(_keys.Meta(target.Table));
+        var meta = await _db.HashGetAllAsync(_keys.Meta(target.StateTable));
         var keyColumns = meta.FirstOrDefault(e => e.Name == "key") is { Value.HasValue: true } k
             ? JsonSerializer.Deserialize<string[]>(k.Value.ToString()) ?? []
             : [];
@@ -145,9 +145,9 @@ internal sealed partial class RedisWriter
         }
         else
         {
-            var prefixLength = _keys.StatePrefix(target.Table).Length;
+            var prefixLength = _keys.StatePrefix(target.StateTable).Length;
             var page = new List<string>(ScanPage);
-            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.Table), pageSize: ScanPage))
+            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
             {
                 page.Add(stateKey.ToString()[prefixLength..]);
                 if (page.Count == ScanPage)
@@ -171,7 +171,7 @@ internal sealed partial class RedisWriter
             return;
         }
 
-        var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.Table, c))).ToArray();
+        var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.StateTable, c))).ToArray();
         var values = isKey
             ? null
             : candidates.Select(c => target.Format == RedisValueFormat.Hash

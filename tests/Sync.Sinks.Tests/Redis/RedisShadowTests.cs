@@ -85,6 +85,26 @@ public sealed class RedisShadowTests
     }
 
     [Fact]
+    public async Task After_the_switch_an_erase_finds_and_removes_subjects_in_the_live_generation()
+    {
+        await using var redis = await RedisTestContext.CreateAsync();
+        await redis.ApplyAsync(Change.Upsert(("id", 1), 10, ("name", "a")));
+        var shadow = await BeginAsync(redis);
+        await ApplyToShadowAsync(redis, shadow, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b")), Change.Upsert(("id", 3), 12, ("name", "c")));
+        await redis.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+        var two = new SubjectMatches("id", [FieldValue.FromInt64(2), FieldValue.FromInt64(3)]) { IsKey = true };
+
+        Assert.Equal([1L, 1L], await redis.Sink.CountManyAsync(redis.Target, two, CancellationToken.None));
+        Assert.Equal(1, await redis.Sink.EraseAsync(redis.Target, new SubjectMatch("id", FieldValue.FromInt64(1)), CancellationToken.None));
+        Assert.Equal([1L, 1L], await redis.Sink.EraseManyAsync(redis.Target, two, CancellationToken.None));
+
+        Assert.Equal([0L, 0L], await redis.Sink.CountManyAsync(redis.Target, two, CancellationToken.None));
+        Assert.Null(await ReadNameAsync(redis, 1));
+        Assert.Null(await ReadNameAsync(redis, 2));
+        Assert.Null(await ReadNameAsync(redis, 3));
+    }
+
+    [Fact]
     public async Task Beginning_again_unlinks_what_an_unfinished_generation_held_and_keep_old_keeps_the_old_keys()
     {
         await using var redis = await RedisTestContext.CreateAsync();
