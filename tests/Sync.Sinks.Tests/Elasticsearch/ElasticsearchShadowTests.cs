@@ -71,6 +71,24 @@ public sealed class ElasticsearchShadowTests
     }
 
     [Fact]
+    public async Task After_the_swap_an_erase_through_the_alias_removes_the_subjects_and_marks_them()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b")), Change.Upsert(("id", 3), 12, ("name", "c")));
+        await es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+        var subjects = new SubjectMatches("id", [FieldValue.FromInt64(2), FieldValue.FromInt64(3), FieldValue.FromInt64(9)]) { IsKey = true };
+
+        Assert.Equal([1L, 1L, 0L], await es.Sink.EraseManyAsync(live, subjects, CancellationToken.None));
+        await ApplyAsync(es.Sink, live, Change.Upsert(("id", 2), 99, ("name", "back")), Change.Upsert(("id", 9), 99, ("name", "new")));
+
+        Assert.Equal([0L, 0L, 0L], await es.Sink.CountManyAsync(live, subjects, CancellationToken.None));
+        Assert.Equal(1, await CountAsync(es, "users"));
+        Assert.Equal(["users"], es.Fake.Aliases("users-g1"));
+    }
+
+    [Fact]
     public async Task Keep_old_is_refused_for_a_concrete_index_and_nothing_changes()
     {
         await using var es = await ElasticsearchTestHarness.CreateAsync();
