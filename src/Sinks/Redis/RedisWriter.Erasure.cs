@@ -93,9 +93,11 @@ internal sealed partial class RedisWriter
 
     /// <summary>The live row keys holding any of the values, each with the index of the first value
     /// that matches it (values compare by canonical text), the table's key columns (empty when no row
-    /// was ever written), and the wanted texts. Found as <see cref="FindAsync"/> finds one value's rows —
-    /// by key, by index set, or by a SCAN — but in one pass for all values: the index sets' members and
-    /// the candidates' states are read in pipelined round trips, and a SCAN runs once, not per value.</summary>
+    /// was ever written), and the wanted texts. Candidates come from the key itself for a single key
+    /// column, else from the column's index set when one is configured, else from a SCAN of the
+    /// target's states, and every candidate is checked against the stored row. One pass for all values:
+    /// the index sets' members and the candidates' states are read in pipelined round trips, and a
+    /// SCAN runs once, not per value.</summary>
     private async Task<(List<(string RowKey, int First)> Found, string[] KeyColumns, Dictionary<string, int> Wanted)> FindManyAsync(RedisTarget target, SubjectMatches matches)
     {
         var wanted = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -163,7 +165,9 @@ internal sealed partial class RedisWriter
         return (found, keyColumns, wanted);
     }
 
-    /// <summary>As <see cref="CheckAsync"/>, against many wanted texts: one pipelined round trip per page.</summary>
+    /// <summary>Adds to <paramref name="found"/> the candidate row keys that are live and whose column holds one of
+    /// the wanted texts (key columns read from the state's key JSON, other columns from the row), each with
+    /// the index of the value it matched. One pipelined round trip per page.</summary>
     private async Task CheckManyAsync(RedisTarget target, string column, bool isKey, string[] candidates, Dictionary<string, int> wanted, List<(string RowKey, int First)> found)
     {
         if (candidates.Length == 0)

@@ -183,7 +183,7 @@ internal sealed partial class RedisWriter
         await _db.StringSetAsync(markerKey, stored.Encode(), target.MarkerTtl);
     }
 
-    public async Task<long> CountAsync(TargetSpec spec, SubjectMatch match) => (await FindAsync(Target(spec), match)).Count;
+    public async Task<long> CountAsync(TargetSpec spec, SubjectMatch match) => (await CountManyAsync(spec, new SubjectMatches(match.Column, [match.Value])))[0];
 
     /// <summary>Runs one key-level op (<c>e</c> erase, <c>x</c> truncate) over row keys in pipelined calls.</summary>
     private async Task<List<string>> RunKeyOpsAsync(RedisTarget target, char op, List<string> rowKeys, ChangeVersion? version)
@@ -210,104 +210,7 @@ internal sealed partial class RedisWriter
         return [.. calls.SelectMany(c => (RedisResult[])c.Result!).Select(Status)];
     }
 
-    /// <summary>The live row keys of the target whose column holds the value: the key itself for a
-    /// single key column; else the index set of that column when one is configured; else a SCAN of the
-    /// target's states. Every candidate is checked against the stored row.</summary>
-    private async Task<List<string>> FindAsync(RedisTarget target, SubjectMatch match)
-    {
-        var wanted = match.Value.ToText();
-        if (wanted is null)
-        {
-            return [];
-        }
-
-        var meta = await _db.HashGetAllAsync(_keys.Meta(target.StateTable));
-        var keyColumns = meta.FirstOrDefault(e => e.Name == "key") is { Value.HasValue: true } k
-            ? JsonSerializer.Deserialize<string[]>(k.Value.ToString()) ?? []
-            : [];
-        var isKey = keyColumns.Contains(match.Column, StringComparer.Ordinal);
-        if (!isKey && !meta.Any(e => e.Name == "c:" + match.Column))
-        {
-            return [];
-        }
-
-        var found = new List<string>();
-        if (isKey && keyColumns.Length == 1)
-        {
-            var template = target.KeyTemplateFor(keyColumns);
-            await CheckAsync(target, match.Column, wanted, isKey, [template.Render(_ => wanted, out _)!], found);
-        }
-        else if (target.Indexes.FirstOrDefault(ix => ix.SoleColumn == match.Column) is { } index)
-        {
-            var indexKey = index.Render(_ => wanted, out _)!;
-            var members = (await _db.SetMembersAsync(indexKey)).Select(m => m.ToString()).ToList();
-            foreach (var page in members.Chunk(ScanPage))
-            {
-                await CheckAsync(target, match.Column, wanted, isKey, page, found);
-            }
-        }
-        else
-        {
-            // A page at a time, so that a large table is never held in memory at once.
-            var prefixLength = _keys.StatePrefix(target.StateTable).Length;
-            var page = new List<string>(ScanPage);
-            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
-            {
-                page.Add(stateKey.ToString()[prefixLength..]);
-                if (page.Count == ScanPage)
-                {
-                    await CheckAsync(target, match.Column, wanted, isKey, [.. page], found);
-                    page.Clear();
-                }
-            }
-
-            await CheckAsync(target, match.Column, wanted, isKey, [.. page], found);
-        }
-
-        return found;
-    }
-
     private const int ScanPage = 1000;
-
-    /// <summary>Adds to <paramref name="found"/> the candidate row keys that are live and whose column
-    /// holds the wanted text: key columns are read from the state's key JSON, other columns from the row.
-    /// One pipelined round trip per page.</summary>
-    private async Task CheckAsync(RedisTarget target, string column, string wanted, bool isKey, string[] candidates, List<string> found)
-    {
-        if (candidates.Length == 0)
-        {
-            return;
-        }
-
-        var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.StateTable, c))).ToArray();
-        var values = isKey
-            ? null
-            : candidates.Select(c => target.Format == RedisValueFormat.Hash
-                ? _db.HashGetAsync(c, column)
-                : _db.StringGetAsync(c)).ToArray();
-        await Task.WhenAll(states);
-        if (values is not null)
-        {
-            await Task.WhenAll(values);
-        }
-
-        for (var i = 0; i < candidates.Length; i++)
-        {
-            var state = RedisState.TryParse((byte[]?)states[i].Result);
-            if (state is null || state.Deleted)
-            {
-                continue;
-            }
-
-            var text = isKey
-                ? ColumnText(state.KeyText, column)
-                : target.Format == RedisValueFormat.Hash ? (string?)values![i].Result : ColumnText(values![i].Result, column);
-            if (text == wanted)
-            {
-                found.Add(candidates[i]);
-            }
-        }
-    }
 
     /// <summary>A column of a JSON row (or key) as canonical text, the way <see cref="FieldValue.ToText"/> gives it.</summary>
     internal static string? ColumnText(RedisValue json, string column)
