@@ -62,11 +62,9 @@ public sealed partial class ElasticsearchSink
                     counts[text is not null && wanted.TryGetValue(text, out var first) ? first : wanted.Values.Min()]++;
                 }
 
-                var removed = await _writer.DeleteVersionedAsync([.. hits.Select(h => (h.Index!, h.Id!, ExternalVersions.Erased))], cancellationToken);
-
                 // A document changed between the search and the delete keeps the count it was found with;
                 // the next round finds what is still there.
-                _ = removed;
+                await _writer.DeleteVersionedAsync([.. hits.Select(h => (h.Index!, h.Id!, ExternalVersions.Erased))], cancellationToken);
             }
 
             var template = (target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
