@@ -28,7 +28,7 @@ internal static class BackfillCommand
             HelpName = "earliest|POSITION|TOPIC=POSITION",
         };
         var keepOld = new Option<bool>("--keep-old") { Description = "With --shadow: keep the replaced data (table <table>__old, the old index, the old Redis generation) instead of dropping it." };
-        var command = new Command("backfill", "Replay a materializer from the first message, ignoring its checkpoint (never-regress keeps newer state), and store the checkpoint as it goes so that a later run continues from there.")
+        var command = new Command("backfill", "Replay a materializer from the first message (or from the positions given with --from), ignoring its checkpoint (never-regress keeps newer state), and store the checkpoint as it goes so that a later run continues from there.")
         {
             config,
             materializer,
