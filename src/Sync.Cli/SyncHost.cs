@@ -90,7 +90,7 @@ internal static class SyncHost
             var selected = runtime.Select(names);
             if (showProgress)
             {
-                progress = await BackfillProgress.StartAsync(config, components, selected, error, cancellationToken);
+                progress = await BackfillProgress.StartAsync(config, components, selected, error, cancellationToken, countTotals: from is null || from.IsEarliest);
             }
 
             outcomes = await runtime.RunAsync(names, mode, cancellationToken);

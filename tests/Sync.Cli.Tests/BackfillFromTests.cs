@@ -25,6 +25,18 @@ public sealed class BackfillFromTests : IDisposable
     }
 
     [Fact]
+    public async Task Progress_counts_only_the_events_from_the_position()
+    {
+        var config = Config(Changelog((Users, 1), (Users, 2), (Users, 3), (Users, 4), (Users, 5)), Users);
+
+        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:3:-1");
+
+        Assert.True(backfill.ExitCode == 0, backfill.ToString());
+        Assert.Contains("backfill users: done, 3 events in", backfill.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain(" of 5 events", backfill.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task With_several_topics_a_named_topic_starts_at_its_position_and_the_others_at_the_earliest()
     {
         var config = Config(Changelog((Users, 1), (Admins, 101), (Users, 2), (Admins, 102), (Users, 3), (Admins, 103)), Users, Admins);
