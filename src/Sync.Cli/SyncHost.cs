@@ -50,7 +50,7 @@ internal static class SyncHost
         })
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false, bool stopAllOnFailure = false)
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false, bool stopAllOnFailure = false, BackfillStart? from = null)
     {
         SyncConfig config;
         var components = Components();
@@ -85,11 +85,12 @@ internal static class SyncHost
                 Shadow = shadow,
                 KeepOld = keepOld,
                 StopAllOnFailure = stopAllOnFailure,
+                BackfillFrom = from ?? BackfillStart.Earliest,
             };
             var selected = runtime.Select(names);
             if (showProgress)
             {
-                progress = await BackfillProgress.StartAsync(config, components, selected, error, cancellationToken);
+                progress = await BackfillProgress.StartAsync(config, components, selected, error, cancellationToken, countTotals: from is null || from.IsEarliest);
             }
 
             outcomes = await runtime.RunAsync(names, mode, cancellationToken);
@@ -101,6 +102,11 @@ internal static class SyncHost
         catch (ConfigException e)
         {
             await PrintProblemsAsync(error, e);
+            return ExitCodes.Usage;
+        }
+        catch (BackfillStartException e)
+        {
+            await error.WriteLineAsync($"error: {e.Message}");
             return ExitCodes.Usage;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -139,7 +145,10 @@ internal static class SyncHost
             await error.WriteLineAsync($"error: materializer {outcome.Name} failed: {outcome.Failure!.Message}");
         }
 
-        return failed.Count > 0 ? ExitCodes.Failure : ExitCodes.Ok;
+        // A --from that only the source could check (a partition of a topic) is a usage error too.
+        return failed.Count == 0 ? ExitCodes.Ok
+            : failed.All(o => o.Failure is BackfillStartException) ? ExitCodes.Usage
+            : ExitCodes.Failure;
     }
 
     /// <summary>Every setting that turns a certificate check or encryption off is logged as a

@@ -30,12 +30,14 @@ internal sealed class BackfillProgress : IAsyncDisposable
     }
 
     /// <summary>Counts each selected materializer's backlog where its source can, then starts showing progress.</summary>
-    public static async Task<BackfillProgress> StartAsync(SyncConfig config, SyncComponents components, IEnumerable<KeyValuePair<string, MaterializerOptions>> selected, TextWriter error, CancellationToken cancellationToken)
+    /// <param name="countTotals">False for a backfill that does not start at the earliest message
+    /// (<c>--from</c>): the backlog counted from the start would overstate it, so only events and rate show.</param>
+    public static async Task<BackfillProgress> StartAsync(SyncConfig config, SyncComponents components, IEnumerable<KeyValuePair<string, MaterializerOptions>> selected, TextWriter error, CancellationToken cancellationToken, bool countTotals = true)
     {
         var totals = new Dictionary<string, long?>(StringComparer.Ordinal);
         foreach (var (name, options) in selected)
         {
-            totals[name] = await CountAsync(config, components, options, cancellationToken);
+            totals[name] = countTotals ? await CountAsync(config, components, options, cancellationToken) : null;
         }
 
         var live = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;

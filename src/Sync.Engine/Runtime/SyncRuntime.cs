@@ -114,6 +114,10 @@ public sealed class SyncRuntime
     /// applies and acknowledges what it read). False by default: the others keep running.</summary>
     public bool StopAllOnFailure { get; init; }
 
+    /// <summary>With <see cref="RunMode.Backfill"/>: where each materializer's backfill starts
+    /// (<c>--from</c>); the earliest message of every topic by default.</summary>
+    public BackfillStart BackfillFrom { get; init; } = BackfillStart.Earliest;
+
     public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
     {
         if (names.Count == 0)
@@ -135,6 +139,11 @@ public sealed class SyncRuntime
     public async Task<IReadOnlyList<MaterializerOutcome>> RunAsync(IReadOnlyCollection<string> names, RunMode mode, CancellationToken cancellationToken)
     {
         var selected = Select(names);
+        // Checked before any sink opens: a --from that does not fit changes nothing.
+        var startAt = selected.ToDictionary(
+            m => m.Key,
+            m => mode == RunMode.Backfill ? BackfillFrom.Resolve(m.Key, m.Value) : new Dictionary<string, Changes.StreamPosition>(),
+            StringComparer.Ordinal);
         var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
         try
         {
@@ -147,7 +156,7 @@ public sealed class SyncRuntime
             using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var runs = selected.Select(async m =>
             {
-                var outcome = await RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, stopAll.Token);
+                var outcome = await RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, startAt[m.Key], stopAll.Token);
                 if (outcome.Failure is not null && StopAllOnFailure)
                 {
                     _loggerFactory.CreateLogger($"sync.{m.Key}").LogError("stopping every materializer: {Materializer} failed and --stop-all-on-failure is set", m.Key);
@@ -199,7 +208,7 @@ public sealed class SyncRuntime
             $"materializers.{name}.deadLetterTarget (table) needs a sink that keeps a dead-letter table (postgres, sqlite); sink {options.Sink} is of type {config.Sinks[options.Sink].Type}")]);
     }
 
-    private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
+    private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, IReadOnlyDictionary<string, Changes.StreamPosition> startAt, CancellationToken cancellationToken)
     {
         // Each materializer runs on its own so that a slow one never holds up the others.
         await Task.Yield();
@@ -222,7 +231,7 @@ public sealed class SyncRuntime
 
             var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
             var source = _config.Sources[options.Source];
-            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern };
+            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;

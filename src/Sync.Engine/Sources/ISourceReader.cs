@@ -61,6 +61,11 @@ public sealed record SourceReadRequest(
 
     /// <summary>The materializer's <c>topicPattern</c>, for sources that subscribe by pattern (Pulsar); null when it lists topics.</summary>
     public string? TopicPattern { get; init; }
+
+    /// <summary>With <see cref="FromBeginning"/> (<c>backfill --from</c>): the first position to read
+    /// per topic stream (a Pulsar partition is a stream of its own), inclusive; streams not named
+    /// start at their earliest message.</summary>
+    public IReadOnlyDictionary<string, StreamPosition> StartAt { get; init; } = new Dictionary<string, StreamPosition>();
 }
 
 /// <summary>Opens readers of one source type.</summary>

@@ -138,12 +138,12 @@ public sealed class FileSourceReader : ISourceReader
         try
         {
             var message = ChangelogLineParser.Parse(line, position, out _);
-            return _request.TopicFilter(message.Topic) ? new SourceRecord(message, null) : null;
+            return _request.TopicFilter(message.Topic) && !BeforeStart(message.Topic, position) ? new SourceRecord(message, null) : null;
         }
         catch (FormatException e)
         {
             ChangelogLineParser.TryReadTopic(line, out var topic);
-            if (topic is not null && !_request.TopicFilter(topic))
+            if (topic is not null && (!_request.TopicFilter(topic) || BeforeStart(topic, position)))
             {
                 return null;
             }
@@ -151,6 +151,11 @@ public sealed class FileSourceReader : ISourceReader
             return new SourceRecord(null, new SourceError($"{_displayName}:{_line}", topic, position, e.Message, line));
         }
     }
+
+    /// <summary>A line before the topic's <c>backfill --from</c> position (a line number) is not read;
+    /// the line at it is.</summary>
+    private bool BeforeStart(string topic, StreamPosition position) =>
+        _request.FromBeginning && _request.StartAt.TryGetValue(topic, out var start) && position < start;
 
     private FileStream Open()
     {

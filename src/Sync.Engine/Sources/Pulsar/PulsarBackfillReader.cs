@@ -130,8 +130,22 @@ public sealed class PulsarBackfillReader : ISourceReader
         }
 
         streams.Sort(StringComparer.Ordinal);
+        CheckStartPositions(streams);
         Streams = streams;
         _streams = new Queue<string>(streams);
+    }
+
+    /// <summary>Every <c>--from</c> topic must be one of the streams read: a partitioned topic is
+    /// named by its partitions, whose positions are unrelated to each other.</summary>
+    private void CheckStartPositions(List<string> streams)
+    {
+        foreach (var topic in _request.StartAt.Keys.Where(t => !streams.Contains(t, StringComparer.Ordinal)))
+        {
+            var partitions = streams.Where(s => TopicName.BaseName(s) == topic).ToList();
+            throw new Runtime.BackfillStartException(partitions.Count > 0
+                ? $"{Runtime.BackfillStart.Option} names {topic}, a partitioned topic; positions are per partition, so name each partition (one of: {string.Join(", ", partitions)})"
+                : $"{Runtime.BackfillStart.Option} names topic {topic}, which materializer {_request.Materializer} does not read on source {_sourceName} (it reads: {string.Join(", ", streams)})");
+        }
     }
 
     private async Task<bool> NextStreamAsync(CancellationToken cancellationToken)
@@ -154,6 +168,20 @@ public sealed class PulsarBackfillReader : ISourceReader
             {
                 await reader.DisposeAsync();
                 continue;
+            }
+
+            if (_request.StartAt.TryGetValue(stream, out var from))
+            {
+                // A reader's start id is exclusive, a seek is inclusive (the broker resets the
+                // cursor to the id itself): --from reads the message at the position.
+                var start = new MessageId((ulong)from.Ledger, (ulong)from.Entry, TopicName.PartitionIndex(stream), from.BatchIndex);
+                if (last.CompareTo(start) < 0)
+                {
+                    await reader.DisposeAsync();
+                    continue;
+                }
+
+                await reader.SeekAsync(start, cancellationToken);
             }
 
             _reader = reader;
