@@ -382,7 +382,7 @@ public sealed class ErasureService
     private static IReadOnlyList<string> Notes(IEnumerable<(string Source, string RetentionNote)> sources)
     {
         var notes = sources.Select(s => $"source {s.Source}: {s.RetentionNote}").ToList();
-        notes.Add("dead-letter files and dead-letter topics (<topic>-sync-dlq) keep the messages they received, personal data included; expire or purge them by the same rules (a replay of them keeps erased subjects suppressed)");
+        notes.Add("dead-letter files, dead-letter topics (<topic>-sync-dlq) and dead-letter tables keep the messages they received, personal data included, and sync erase does not delete from them; expire or purge them by the same rules (a replay of them keeps erased subjects suppressed)");
         notes.Add("the ledger keeps a keyed hash of each erased key so that no replay brings the subject back; it holds no key");
         return notes;
     }
