@@ -46,93 +46,83 @@ internal sealed partial class PostgresWriter
             return counts;
         }
 
-        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
-        try
-        {
-            var removed = new Markers();
-            if (searchable)
+        return await InTransactionAsync(
+            async _ =>
             {
-                var keyTypes = table!.KeyColumns.Select(k => table.Columns[k]).ToArray();
-                var returned = table.KeyColumns.Select((k, i) => PostgresTypes.SelectExpression("t." + Quote(k), keyTypes[i]))
-                    .Concat([$"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}"]);
-                foreach (var (condition, parameter, ordinals) in Groups(matches, type!))
+                var removed = new Markers();
+                if (searchable)
                 {
-                    await using var delete = Command(
-                        $"DELETE FROM {target.Qualified} t USING unnest($1) WITH ORDINALITY AS v(value, i) WHERE {condition} RETURNING v.i, {string.Join(", ", returned)}",
-                        parameter);
-                    await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
-                    var n = table.KeyColumns.Length;
-                    while (await reader.ReadAsync(cancellationToken))
+                    var keyTypes = table!.KeyColumns.Select(k => table.Columns[k]).ToArray();
+                    var returned = table.KeyColumns.Select((k, i) => PostgresTypes.SelectExpression("t." + Quote(k), keyTypes[i]))
+                        .Concat([$"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}"]);
+                    foreach (var (condition, parameter, ordinals) in Groups(matches, type!))
                     {
-                        counts[ordinals[(int)reader.GetInt64(0) - 1]]++;
-                        var values = new FieldValue[n];
-                        for (var k = 0; k < n; k++)
+                        await using var delete = Command(
+                            $"DELETE FROM {target.Qualified} t USING unnest($1) WITH ORDINALITY AS v(value, i) WHERE {condition} RETURNING v.i, {string.Join(", ", returned)}",
+                            parameter);
+                        await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
+                        var n = table.KeyColumns.Length;
+                        while (await reader.ReadAsync(cancellationToken))
                         {
-                            values[k] = PostgresTypes.Read(reader, k + 1, keyTypes[k]);
-                        }
+                            counts[ordinals[(int)reader.GetInt64(0) - 1]]++;
+                            var values = new FieldValue[n];
+                            for (var k = 0; k < n; k++)
+                            {
+                                values[k] = PostgresTypes.Read(reader, k + 1, keyTypes[k]);
+                            }
 
-                        long? lsn = reader.IsDBNull(n + 1) ? null : reader.GetInt64(n + 1);
-                        var stream = reader.IsDBNull(n + 2) ? "erasure" : reader.GetString(n + 2);
-                        var position = reader.IsDBNull(n + 3) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n + 3);
-                        removed.Add(new Row(table.KeyColumns, values).ToJson(), new ChangeVersion(lsn, stream, new StreamPosition(position[0], position[1], (int)position[2])).Erased());
+                            long? lsn = reader.IsDBNull(n + 1) ? null : reader.GetInt64(n + 1);
+                            var stream = reader.IsDBNull(n + 2) ? "erasure" : reader.GetString(n + 2);
+                            var position = reader.IsDBNull(n + 3) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n + 3);
+                            removed.Add(new Row(table.KeyColumns, values).ToJson(), new ChangeVersion(lsn, stream, new StreamPosition(position[0], position[1], (int)position[2])).Erased());
+                        }
                     }
                 }
-            }
 
-            if (removed.Keys.Count > 0)
-            {
-                await using var markers = Command(
-                    $"""
-                    INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
-                    SELECT $1, k, l, s, ARRAY[a, b, c], now() FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, l, s, a, b, c)
-                    ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
-                      position = excluded.position, updated_at = excluded.updated_at
-                    """,
-                    [new NpgsqlParameter<string> { TypedValue = target.Id }, .. removed.Parameters()]);
-                await markers.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            if (soleKey)
-            {
-                // Keys with no row: already deleted (a delete marker may hold their version: it becomes
-                // the erasure marker of its own stream) or never written.
-                var keyColumn = table?.KeyColumns[0] ?? matches.Column;
-                var absent = matches.Values.SelectMany(v => KeyValuesOf(v, type))
-                    .Select(v => new Row([keyColumn], [v]).ToJson())
-                    .Where(k => !removed.Contains(k))
-                    .Distinct(StringComparer.Ordinal)
-                    .ToArray();
-                if (absent.Length > 0)
+                if (removed.Keys.Count > 0)
                 {
-                    var erased = new ChangeVersion(null, "erasure", StreamPosition.Start).Erased();
                     await using var markers = Command(
                         $"""
                         INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
-                        SELECT $1, k, $3, $4, $5, now() FROM unnest($2::text[]) AS u(k)
-                        ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, position = excluded.position, updated_at = excluded.updated_at
+                        SELECT $1, k, l, s, ARRAY[a, b, c], now() FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, l, s, a, b, c)
+                        ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
+                          position = excluded.position, updated_at = excluded.updated_at
                         """,
-                        new NpgsqlParameter<string> { TypedValue = target.Id },
-                        new NpgsqlParameter<string[]> { TypedValue = absent },
-                        new NpgsqlParameter<long> { TypedValue = erased.Lsn!.Value },
-                        new NpgsqlParameter<string> { TypedValue = erased.Stream },
-                        new NpgsqlParameter<long[]> { TypedValue = [erased.Position.Ledger, erased.Position.Entry, erased.Position.BatchIndex] });
+                        [new NpgsqlParameter<string> { TypedValue = target.Id }, .. removed.Parameters()]);
                     await markers.ExecuteNonQueryAsync(cancellationToken);
                 }
-            }
 
-            await _transaction.CommitAsync(cancellationToken);
-            return counts;
-        }
-        catch
-        {
-            await RollBackAsync();
-            throw;
-        }
-        finally
-        {
-            await _transaction.DisposeAsync();
-            _transaction = null;
-        }
+                if (soleKey)
+                {
+                    // Keys with no row: already deleted (a delete marker may hold their version: it becomes
+                    // the erasure marker of its own stream) or never written.
+                    var keyColumn = table?.KeyColumns[0] ?? matches.Column;
+                    var absent = matches.Values.SelectMany(v => KeyValuesOf(v, type))
+                        .Select(v => new Row([keyColumn], [v]).ToJson())
+                        .Where(k => !removed.Contains(k))
+                        .Distinct(StringComparer.Ordinal)
+                        .ToArray();
+                    if (absent.Length > 0)
+                    {
+                        var erased = new ChangeVersion(null, "erasure", StreamPosition.Start).Erased();
+                        await using var markers = Command(
+                            $"""
+                            INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                            SELECT $1, k, $3, $4, $5, now() FROM unnest($2::text[]) AS u(k)
+                            ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, position = excluded.position, updated_at = excluded.updated_at
+                            """,
+                            new NpgsqlParameter<string> { TypedValue = target.Id },
+                            new NpgsqlParameter<string[]> { TypedValue = absent },
+                            new NpgsqlParameter<long> { TypedValue = erased.Lsn!.Value },
+                            new NpgsqlParameter<string> { TypedValue = erased.Stream },
+                            new NpgsqlParameter<long[]> { TypedValue = [erased.Position.Ledger, erased.Position.Entry, erased.Position.BatchIndex] });
+                        await markers.ExecuteNonQueryAsync(cancellationToken);
+                    }
+                }
+
+                return counts;
+            },
+            cancellationToken);
     }
 
     /// <summary>Rows holding each value, counted once (by row), at the first value that matches them.</summary>

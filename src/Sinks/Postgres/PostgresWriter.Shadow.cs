@@ -21,38 +21,33 @@ internal sealed partial class PostgresWriter
     /// so that the swap keeps the indexes readers rely on. Returns the live checkpoint.</summary>
     public async Task<Dictionary<string, StreamPosition>> BeginShadowAsync(PostgresTarget live, PostgresTarget shadow, string materializer, string checkpointName, CancellationToken cancellationToken)
     {
-        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
         try
         {
-            await ExecuteAsync(
-                $"""
-                SELECT pg_advisory_xact_lock(hashtext({Literal(shadow.Id)}));
-                DROP TABLE IF EXISTS {shadow.Qualified};
-                DELETE FROM {_markers} WHERE target = {Literal(shadow.Id)};
-                DELETE FROM {_checkpoints} WHERE materializer = {Literal(checkpointName)};
-                """,
-                cancellationToken);
-            if (await ExistsAsync(live, cancellationToken))
-            {
-                await ExecuteAsync(
-                    $"CREATE TABLE {shadow.Qualified} (LIKE {live.Qualified} INCLUDING ALL) WITH (fillfactor = {shadow.FillFactor.ToString(CultureInfo.InvariantCulture)})",
-                    cancellationToken);
-            }
+            return await InTransactionAsync(
+                async _ =>
+                {
+                    await ExecuteAsync(
+                        $"""
+                        SELECT pg_advisory_xact_lock(hashtext({Literal(shadow.Id)}));
+                        DROP TABLE IF EXISTS {shadow.Qualified};
+                        DELETE FROM {_markers} WHERE target = {Literal(shadow.Id)};
+                        DELETE FROM {_checkpoints} WHERE materializer = {Literal(checkpointName)};
+                        """,
+                        cancellationToken);
+                    if (await ExistsAsync(live, cancellationToken))
+                    {
+                        await ExecuteAsync(
+                            $"CREATE TABLE {shadow.Qualified} (LIKE {live.Qualified} INCLUDING ALL) WITH (fillfactor = {shadow.FillFactor.ToString(CultureInfo.InvariantCulture)})",
+                            cancellationToken);
+                    }
 
-            var checkpoint = await ReadCheckpointAsync(materializer, cancellationToken);
-            await _transaction.CommitAsync(cancellationToken);
-            return checkpoint;
-        }
-        catch
-        {
-            await RollBackAsync();
-            throw;
+                    return await ReadCheckpointAsync(materializer, cancellationToken);
+                },
+                cancellationToken);
         }
         finally
         {
             _tables.Clear();
-            await _transaction.DisposeAsync();
-            _transaction = null;
         }
     }
 
@@ -65,97 +60,93 @@ internal sealed partial class PostgresWriter
     {
         // Not `live with { … }`: the qualified name is computed once, at construction.
         var old = new PostgresTarget(live.Schema, live.Table + OldSuffix, live.Evolution, live.VersionColumn, live.FillFactor);
-        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
         try
         {
-            var liveExists = await ExistsAsync(live, cancellationToken);
-            if (liveExists)
-            {
-                await ExecuteAsync($"LOCK TABLE {live.Qualified} IN ACCESS EXCLUSIVE MODE", cancellationToken);
-            }
+            return await InTransactionAsync(
+                async _ =>
+                {
+                    var liveExists = await ExistsAsync(live, cancellationToken);
+                    if (liveExists)
+                    {
+                        await ExecuteAsync($"LOCK TABLE {live.Qualified} IN ACCESS EXCLUSIVE MODE", cancellationToken);
+                    }
 
-            await ExecuteAsync($"SELECT pg_advisory_xact_lock(hashtext({Literal(live.Id)}))", cancellationToken);
-            var now = await ReadCheckpointAsync(target.Materializer, cancellationToken);
-            if (target.LiveCheckpointMoved(now))
-            {
-                throw new ShadowSwapException(
-                    $"table {live.Qualified}: the checkpoint of '{target.Materializer}' moved during the backfill ({DescribeCheckpoint(target.LiveCheckpoint)} -> {DescribeCheckpoint(now)}), so a `sync run` wrote to the live table; "
-                    + $"{live.Qualified} is untouched and the shadow {shadow.Qualified} is left; stop `sync run` for '{target.Materializer}' and run the backfill again");
-            }
+                    await ExecuteAsync($"SELECT pg_advisory_xact_lock(hashtext({Literal(live.Id)}))", cancellationToken);
+                    var now = await ReadCheckpointAsync(target.Materializer, cancellationToken);
+                    if (target.LiveCheckpointMoved(now))
+                    {
+                        throw new ShadowSwapException(
+                            $"table {live.Qualified}: the checkpoint of '{target.Materializer}' moved during the backfill ({DescribeCheckpoint(target.LiveCheckpoint)} -> {DescribeCheckpoint(now)}), so a `sync run` wrote to the live table; "
+                            + $"{live.Qualified} is untouched and the shadow {shadow.Qualified} is left; stop `sync run` for '{target.Materializer}' and run the backfill again");
+                    }
 
-            var erasedKeys = await CountAsync(
-                $"SELECT count(*) FROM {_markers} WHERE target = {Literal(live.Id)} AND lsn = {ErasedLsn} AND key_text <> '{TruncateMarkerKey}'",
+                    var erasedKeys = await CountAsync(
+                        $"SELECT count(*) FROM {_markers} WHERE target = {Literal(live.Id)} AND lsn = {ErasedLsn} AND key_text <> '{TruncateMarkerKey}'",
+                        cancellationToken);
+                    var shadowTable = await LoadTableAsync(shadow, cancellationToken);
+                    if (shadowTable is not null && erasedKeys > 0)
+                    {
+                        // The shadow was filled through the suppression ledger, but a subject erased while the
+                        // backfill ran may have been applied to it before the ledger entry existed.
+                        var keyObject = "jsonb_build_object(" + string.Join(", ", shadowTable.KeyColumns.Select(k => $"{Literal(k)}, t.{Quote(k)}")) + ")";
+                        await ExecuteAsync(
+                            $"""
+                            DELETE FROM {shadow.Qualified} t USING {_markers} m
+                            WHERE m.target = {Literal(live.Id)} AND m.lsn = {ErasedLsn} AND m.key_text <> '{TruncateMarkerKey}' AND m.key_text::jsonb = {keyObject}
+                            """,
+                            cancellationToken);
+                    }
+
+                    // Erasure markers stay (an erased subject stays erased); the live table's other markers
+                    // describe versions of a table that is going away.
+                    await ExecuteAsync(
+                        $"""
+                        DELETE FROM {_markers} WHERE target = {Literal(live.Id)} AND lsn IS DISTINCT FROM {ErasedLsn};
+                        DELETE FROM {_markers} s WHERE s.target = {Literal(shadow.Id)} AND EXISTS (SELECT 1 FROM {_markers} l WHERE l.target = {Literal(live.Id)} AND l.key_text = s.key_text);
+                        UPDATE {_markers} SET target = {Literal(live.Id)} WHERE target = {Literal(shadow.Id)};
+                        DELETE FROM {_markers} WHERE target = {Literal(old.Id)};
+                        """,
+                        cancellationToken);
+
+                    string oldFate;
+                    if (!liveExists)
+                    {
+                        oldFate = "absent";
+                    }
+                    else if (keepOld)
+                    {
+                        await ExecuteAsync(
+                            $"""
+                            DROP TABLE IF EXISTS {old.Qualified};
+                            ALTER TABLE {live.Qualified} RENAME TO {Quote(old.Table)};
+                            """,
+                            cancellationToken);
+                        oldFate = $"kept as {old.Qualified}";
+                    }
+                    else
+                    {
+                        await ExecuteAsync($"DROP TABLE {live.Qualified}", cancellationToken);
+                        oldFate = "dropped";
+                    }
+
+                    if (shadowTable is not null)
+                    {
+                        await ExecuteAsync($"ALTER TABLE {shadow.Qualified} RENAME TO {Quote(live.Table)}", cancellationToken);
+                    }
+
+                    await ExecuteAsync(
+                        $"""
+                        DELETE FROM {_checkpoints} WHERE materializer = {Literal(target.Materializer)};
+                        UPDATE {_checkpoints} SET materializer = {Literal(target.Materializer)} WHERE materializer = {Literal(target.CheckpointName)};
+                        """,
+                        cancellationToken);
+                    return new ShadowSwap(live.Qualified, oldFate, erasedKeys);
+                },
                 cancellationToken);
-            var shadowTable = await LoadTableAsync(shadow, cancellationToken);
-            if (shadowTable is not null && erasedKeys > 0)
-            {
-                // The shadow was filled through the suppression ledger, but a subject erased while the
-                // backfill ran may have been applied to it before the ledger entry existed.
-                var keyObject = "jsonb_build_object(" + string.Join(", ", shadowTable.KeyColumns.Select(k => $"{Literal(k)}, t.{Quote(k)}")) + ")";
-                await ExecuteAsync(
-                    $"""
-                    DELETE FROM {shadow.Qualified} t USING {_markers} m
-                    WHERE m.target = {Literal(live.Id)} AND m.lsn = {ErasedLsn} AND m.key_text <> '{TruncateMarkerKey}' AND m.key_text::jsonb = {keyObject}
-                    """,
-                    cancellationToken);
-            }
-
-            // Erasure markers stay (an erased subject stays erased); the live table's other markers
-            // describe versions of a table that is going away.
-            await ExecuteAsync(
-                $"""
-                DELETE FROM {_markers} WHERE target = {Literal(live.Id)} AND lsn IS DISTINCT FROM {ErasedLsn};
-                DELETE FROM {_markers} s WHERE s.target = {Literal(shadow.Id)} AND EXISTS (SELECT 1 FROM {_markers} l WHERE l.target = {Literal(live.Id)} AND l.key_text = s.key_text);
-                UPDATE {_markers} SET target = {Literal(live.Id)} WHERE target = {Literal(shadow.Id)};
-                DELETE FROM {_markers} WHERE target = {Literal(old.Id)};
-                """,
-                cancellationToken);
-
-            string oldFate;
-            if (!liveExists)
-            {
-                oldFate = "absent";
-            }
-            else if (keepOld)
-            {
-                await ExecuteAsync(
-                    $"""
-                    DROP TABLE IF EXISTS {old.Qualified};
-                    ALTER TABLE {live.Qualified} RENAME TO {Quote(old.Table)};
-                    """,
-                    cancellationToken);
-                oldFate = $"kept as {old.Qualified}";
-            }
-            else
-            {
-                await ExecuteAsync($"DROP TABLE {live.Qualified}", cancellationToken);
-                oldFate = "dropped";
-            }
-
-            if (shadowTable is not null)
-            {
-                await ExecuteAsync($"ALTER TABLE {shadow.Qualified} RENAME TO {Quote(live.Table)}", cancellationToken);
-            }
-
-            await ExecuteAsync(
-                $"""
-                DELETE FROM {_checkpoints} WHERE materializer = {Literal(target.Materializer)};
-                UPDATE {_checkpoints} SET materializer = {Literal(target.Materializer)} WHERE materializer = {Literal(target.CheckpointName)};
-                """,
-                cancellationToken);
-            await _transaction.CommitAsync(cancellationToken);
-            return new ShadowSwap(live.Qualified, oldFate, erasedKeys);
-        }
-        catch
-        {
-            await RollBackAsync();
-            throw;
         }
         finally
         {
             _tables.Clear();
-            await _transaction.DisposeAsync();
-            _transaction = null;
         }
     }
 

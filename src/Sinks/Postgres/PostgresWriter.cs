@@ -153,54 +153,75 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     public async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, CancellationToken cancellationToken)
     {
         var context = new BatchContext(target);
-        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
         _stagesCreated.Clear();
         _stagesUsed.Clear();
         try
         {
-            var segment = new List<ChangeEvent>();
-            foreach (var change in batch.Changes)
-            {
-                if (change.Op == ChangeOp.Truncate)
+            return await InTransactionAsync(
+                async transaction =>
                 {
+                    var segment = new List<ChangeEvent>();
+                    foreach (var change in batch.Changes)
+                    {
+                        if (change.Op == ChangeOp.Truncate)
+                        {
+                            await ApplySegmentAsync(context, segment, cancellationToken);
+                            segment.Clear();
+                            await ApplyTruncateAsync(context, change, cancellationToken);
+                        }
+                        else
+                        {
+                            segment.Add(change);
+                        }
+                    }
+
                     await ApplySegmentAsync(context, segment, cancellationToken);
-                    segment.Clear();
-                    await ApplyTruncateAsync(context, change, cancellationToken);
-                }
-                else
-                {
-                    segment.Add(change);
-                }
-            }
+                    if (batch.Checkpoint.Count > 0)
+                    {
+                        await using var command = Command(
+                            $"""
+                            INSERT INTO {_checkpoints} (materializer, stream, position, updated_at)
+                            SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
+                            ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                            """,
+                            new NpgsqlParameter<string> { TypedValue = batch.Materializer },
+                            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
+                            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] });
+                        await command.ExecuteNonQueryAsync(cancellationToken);
+                    }
 
-            await ApplySegmentAsync(context, segment, cancellationToken);
-            if (batch.Checkpoint.Count > 0)
-            {
-                await using var command = Command(
-                    $"""
-                    INSERT INTO {_checkpoints} (materializer, stream, position, updated_at)
-                    SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
-                    ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
-                    """,
-                    new NpgsqlParameter<string> { TypedValue = batch.Materializer },
-                    new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
-                    new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] });
-                await command.ExecuteNonQueryAsync(cancellationToken);
-            }
+                    if (context.Rejected.Count > 0)
+                    {
+                        batch.BeforeCommit?.Invoke(context.Rejected);
+                    }
 
-            if (context.Rejected.Count > 0)
-            {
-                batch.BeforeCommit?.Invoke(context.Rejected);
-            }
+                    if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
+                    {
+                        // In the batch's transaction: the letters commit with the checkpoint that passes them.
+                        await DeadLetters.InsertAsync(_connection, transaction, letters, cancellationToken);
+                    }
 
-            if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
-            {
-                // In the batch's transaction: the letters commit with the checkpoint that passes them.
-                await DeadLetters.InsertAsync(_connection, _transaction, letters, cancellationToken);
-            }
+                    return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+                },
+                cancellationToken);
+        }
+        finally
+        {
+            _stagesCreated.Clear();
+        }
+    }
 
+    /// <summary>Runs <paramref name="work"/> in a transaction that the writer's commands join
+    /// (<c>_transaction</c>, also given to it) and commits it; on any failure rolls it back (forgetting the DDL it made)
+    /// and rethrows.</summary>
+    private async Task<T> InTransactionAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
+        try
+        {
+            var result = await work(_transaction);
             await _transaction.CommitAsync(cancellationToken);
-            return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+            return result;
         }
         catch
         {
@@ -211,7 +232,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         {
             await _transaction.DisposeAsync();
             _transaction = null;
-            _stagesCreated.Clear();
         }
     }
 
