@@ -16,33 +16,27 @@ internal sealed partial class SqliteWriter
     /// columns and primary key (when the live table was created by this sink). Returns the live checkpoint.</summary>
     public Dictionary<string, StreamPosition> BeginShadow(string live, string shadow, string materializer, string checkpointName)
     {
-        _transaction = _connection.BeginTransaction();
         try
         {
-            Execute($"DROP TABLE IF EXISTS {Quote(shadow)}");
-            Run($"DELETE FROM {StateTable} WHERE target = $p0", shadow);
-            Run($"DELETE FROM {CheckpointTable} WHERE materializer = $p0", checkpointName);
-            var ddl = Scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $p0", live);
-            var prefix = "CREATE TABLE " + Quote(live) + " (";
-            if (ddl is not null && ddl.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                Execute("CREATE TABLE " + Quote(shadow) + " (" + ddl[prefix.Length..]);
-            }
+            return InTransaction(
+                _ =>
+                {
+                    Execute($"DROP TABLE IF EXISTS {Quote(shadow)}");
+                    Run($"DELETE FROM {StateTable} WHERE target = $p0", shadow);
+                    Run($"DELETE FROM {CheckpointTable} WHERE materializer = $p0", checkpointName);
+                    var ddl = Scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $p0", live);
+                    var prefix = "CREATE TABLE " + Quote(live) + " (";
+                    if (ddl is not null && ddl.StartsWith(prefix, StringComparison.Ordinal))
+                    {
+                        Execute("CREATE TABLE " + Quote(shadow) + " (" + ddl[prefix.Length..]);
+                    }
 
-            var checkpoint = ReadCheckpoint(materializer);
-            _transaction.Commit();
-            return checkpoint;
-        }
-        catch
-        {
-            RollBack();
-            throw;
+                    return ReadCheckpoint(materializer);
+                });
         }
         finally
         {
             ForgetTables();
-            _transaction?.Dispose();
-            _transaction = null;
         }
     }
 
@@ -55,83 +49,78 @@ internal sealed partial class SqliteWriter
         var live = target.Live.Table;
         var shadow = target.Shadow.Table;
         var old = live + OldSuffix;
-        _transaction = _connection.BeginTransaction();
         try
         {
-            var now = ReadCheckpoint(target.Materializer);
-            if (target.LiveCheckpointMoved(now))
-            {
-                throw new ShadowSwapException(
-                    $"table \"{live}\": the checkpoint of '{target.Materializer}' moved during the backfill ({DescribeCheckpoint(target.LiveCheckpoint)} -> {DescribeCheckpoint(now)}), so a `sync run` wrote to the live table; "
-                    + $"\"{live}\" is untouched and the shadow \"{shadow}\" is left; stop `sync run` for '{target.Materializer}' and run the backfill again");
-            }
-
-            var liveExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", live) is not null;
-            var shadowExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", shadow) is not null;
-            var indexes = liveExists ? OwnIndexes(live) : [];
-            var erased = ErasureMarkerKeys(live);
-            if (shadowExists)
-            {
-                foreach (var key in erased)
+            return InTransaction(
+                _ =>
                 {
-                    DeleteKey(shadow, key);
-                }
-            }
+                    var now = ReadCheckpoint(target.Materializer);
+                    if (target.LiveCheckpointMoved(now))
+                    {
+                        throw new ShadowSwapException(
+                            $"table \"{live}\": the checkpoint of '{target.Materializer}' moved during the backfill ({DescribeCheckpoint(target.LiveCheckpoint)} -> {DescribeCheckpoint(now)}), so a `sync run` wrote to the live table; "
+                            + $"\"{live}\" is untouched and the shadow \"{shadow}\" is left; stop `sync run` for '{target.Materializer}' and run the backfill again");
+                    }
 
-            // Erasure markers stay (an erased subject stays erased); the live table's other state rows
-            // describe rows that are gone with it.
-            Run($"DELETE FROM {StateTable} WHERE target = $p0 AND NOT (deleted = 1 AND lsn = {long.MaxValue})", live);
-            Run($"DELETE FROM {StateTable} WHERE target = $p0 AND key_text IN (SELECT key_text FROM {StateTable} WHERE target = $p1)", shadow, live);
-            Run($"UPDATE {StateTable} SET target = $p0 WHERE target = $p1", live, shadow);
+                    var liveExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", live) is not null;
+                    var shadowExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", shadow) is not null;
+                    var indexes = liveExists ? OwnIndexes(live) : [];
+                    var erased = ErasureMarkerKeys(live);
+                    if (shadowExists)
+                    {
+                        foreach (var key in erased)
+                        {
+                            DeleteKey(shadow, key);
+                        }
+                    }
 
-            string oldFate;
-            if (!liveExists)
-            {
-                oldFate = "absent";
-            }
-            else if (keepOld)
-            {
-                Execute($"DROP TABLE IF EXISTS {Quote(old)}");
-                Execute($"ALTER TABLE {Quote(live)} RENAME TO {Quote(old)}");
-                foreach (var (name, _) in indexes)
-                {
-                    // Index names are per database: the live table's indexes are recreated on the new table.
-                    Execute($"DROP INDEX {Quote(name)}");
-                }
+                    // Erasure markers stay (an erased subject stays erased); the live table's other state rows
+                    // describe rows that are gone with it.
+                    Run($"DELETE FROM {StateTable} WHERE target = $p0 AND NOT (deleted = 1 AND lsn = {long.MaxValue})", live);
+                    Run($"DELETE FROM {StateTable} WHERE target = $p0 AND key_text IN (SELECT key_text FROM {StateTable} WHERE target = $p1)", shadow, live);
+                    Run($"UPDATE {StateTable} SET target = $p0 WHERE target = $p1", live, shadow);
 
-                Run($"DELETE FROM {StateTable} WHERE target = $p0", old);
-                oldFate = $"kept as \"{old}\" (without its indexes)";
-            }
-            else
-            {
-                Execute($"DROP TABLE {Quote(live)}");
-                oldFate = "dropped";
-            }
+                    string oldFate;
+                    if (!liveExists)
+                    {
+                        oldFate = "absent";
+                    }
+                    else if (keepOld)
+                    {
+                        Execute($"DROP TABLE IF EXISTS {Quote(old)}");
+                        Execute($"ALTER TABLE {Quote(live)} RENAME TO {Quote(old)}");
+                        foreach (var (name, _) in indexes)
+                        {
+                            // Index names are per database: the live table's indexes are recreated on the new table.
+                            Execute($"DROP INDEX {Quote(name)}");
+                        }
 
-            if (shadowExists)
-            {
-                Execute($"ALTER TABLE {Quote(shadow)} RENAME TO {Quote(live)}");
-                foreach (var (_, sql) in indexes)
-                {
-                    Execute(sql);
-                }
-            }
+                        Run($"DELETE FROM {StateTable} WHERE target = $p0", old);
+                        oldFate = $"kept as \"{old}\" (without its indexes)";
+                    }
+                    else
+                    {
+                        Execute($"DROP TABLE {Quote(live)}");
+                        oldFate = "dropped";
+                    }
 
-            Run($"DELETE FROM {CheckpointTable} WHERE materializer = $p0", target.Materializer);
-            Run($"UPDATE {CheckpointTable} SET materializer = $p0 WHERE materializer = $p1", target.Materializer, target.CheckpointName);
-            _transaction.Commit();
-            return new ShadowSwap($"\"{live}\"", oldFate, erased.Count);
-        }
-        catch
-        {
-            RollBack();
-            throw;
+                    if (shadowExists)
+                    {
+                        Execute($"ALTER TABLE {Quote(shadow)} RENAME TO {Quote(live)}");
+                        foreach (var (_, sql) in indexes)
+                        {
+                            Execute(sql);
+                        }
+                    }
+
+                    Run($"DELETE FROM {CheckpointTable} WHERE materializer = $p0", target.Materializer);
+                    Run($"UPDATE {CheckpointTable} SET materializer = $p0 WHERE materializer = $p1", target.Materializer, target.CheckpointName);
+                    return new ShadowSwap($"\"{live}\"", oldFate, erased.Count);
+                });
         }
         finally
         {
             ForgetTables();
-            _transaction?.Dispose();
-            _transaction = null;
         }
     }
 

@@ -124,45 +124,58 @@ internal sealed partial class SqliteWriter : IDisposable
     {
         var target = batch.Target.Table;
         var context = new BatchContext(target, FormatTime(now));
+        return InTransaction(
+            transaction =>
+            {
+                _truncateMarkers.Clear();
+                foreach (var change in batch.Changes)
+                {
+                    switch (change.Op)
+                    {
+                        case ChangeOp.Truncate:
+                            ApplyTruncate(context, change);
+                            break;
+                        case ChangeOp.Delete or ChangeOp.Tombstone:
+                            ApplyDelete(context, change);
+                            break;
+                        default:
+                            ApplyUpsert(context, change);
+                            break;
+                    }
+                }
+
+                foreach (var (stream, position) in batch.Checkpoint)
+                {
+                    Bind(_writeCheckpoint, batch.Materializer, stream, position.ToString(), context.Now);
+                    _writeCheckpoint.ExecuteNonQuery();
+                }
+
+                if (context.Rejected.Count > 0)
+                {
+                    batch.BeforeCommit?.Invoke(context.Rejected);
+                }
+
+                if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
+                {
+                    // In the batch's transaction: the letters commit with the checkpoint that passes them.
+                    SqliteDeadLetters.Insert(_connection, transaction, letters);
+                }
+
+                return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+            });
+    }
+
+    /// <summary>Runs <paramref name="work"/> in a transaction that the writer's commands join
+    /// (<c>_transaction</c>, also given to it) and commits it; on any failure rolls it back
+    /// (forgetting the DDL it made) and rethrows.</summary>
+    private T InTransaction<T>(Func<SqliteTransaction, T> work)
+    {
         _transaction = _connection.BeginTransaction();
         try
         {
-            _truncateMarkers.Clear();
-            foreach (var change in batch.Changes)
-            {
-                switch (change.Op)
-                {
-                    case ChangeOp.Truncate:
-                        ApplyTruncate(context, change);
-                        break;
-                    case ChangeOp.Delete or ChangeOp.Tombstone:
-                        ApplyDelete(context, change);
-                        break;
-                    default:
-                        ApplyUpsert(context, change);
-                        break;
-                }
-            }
-
-            foreach (var (stream, position) in batch.Checkpoint)
-            {
-                Bind(_writeCheckpoint, batch.Materializer, stream, position.ToString(), context.Now);
-                _writeCheckpoint.ExecuteNonQuery();
-            }
-
-            if (context.Rejected.Count > 0)
-            {
-                batch.BeforeCommit?.Invoke(context.Rejected);
-            }
-
-            if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
-            {
-                // In the batch's transaction: the letters commit with the checkpoint that passes them.
-                SqliteDeadLetters.Insert(_connection, _transaction, letters);
-            }
-
+            var result = work(_transaction);
             _transaction.Commit();
-            return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+            return result;
         }
         catch
         {
@@ -411,60 +424,49 @@ internal sealed partial class SqliteWriter : IDisposable
         }
 
         var context = new BatchContext(target, FormatTime(now));
-        _transaction = _connection.BeginTransaction();
-        try
-        {
-            var removedKeys = new HashSet<string>(StringComparer.Ordinal);
-            if (searchable)
+        return InTransaction(
+            _ =>
             {
-                foreach (var (keyText, first) in Matching(table!, matches))
+                var removedKeys = new HashSet<string>(StringComparer.Ordinal);
+                if (searchable)
                 {
-                    removedKeys.Add(keyText);
-                    counts[first]++;
-                }
-
-                foreach (var chunk in Distinct(matches.Values).Chunk(MaxValuesPerStatement))
-                {
-                    using var delete = _connection.CreateCommand();
-                    delete.Transaction = _transaction;
-                    delete.CommandText = $"DELETE FROM {table!.QuotedName} WHERE {Quote(matches.Column)} IN ({Placeholders(delete, chunk)})";
-                    delete.ExecuteNonQuery();
-                }
-            }
-
-            var marked = new HashSet<string>(removedKeys, StringComparer.Ordinal);
-            if (soleKey)
-            {
-                var declared = table?.Columns[matches.Column];
-                foreach (var value in matches.Values)
-                {
-                    foreach (var keyValue in KeyValuesOf(value, declared))
+                    foreach (var (keyText, first) in Matching(table!, matches))
                     {
-                        marked.Add(new Row([table?.KeyColumns[0] ?? matches.Column], [keyValue]).ToJson());
+                        removedKeys.Add(keyText);
+                        counts[first]++;
+                    }
+
+                    foreach (var chunk in Distinct(matches.Values).Chunk(MaxValuesPerStatement))
+                    {
+                        using var delete = _connection.CreateCommand();
+                        delete.Transaction = _transaction;
+                        delete.CommandText = $"DELETE FROM {table!.QuotedName} WHERE {Quote(matches.Column)} IN ({Placeholders(delete, chunk)})";
+                        delete.ExecuteNonQuery();
                     }
                 }
-            }
 
-            foreach (var keyText in marked)
-            {
-                var stored = ReadStateExact(target, keyText);
-                var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
-                WriteState(context, keyText, version, stored, deleted: true);
-            }
+                var marked = new HashSet<string>(removedKeys, StringComparer.Ordinal);
+                if (soleKey)
+                {
+                    var declared = table?.Columns[matches.Column];
+                    foreach (var value in matches.Values)
+                    {
+                        foreach (var keyValue in KeyValuesOf(value, declared))
+                        {
+                            marked.Add(new Row([table?.KeyColumns[0] ?? matches.Column], [keyValue]).ToJson());
+                        }
+                    }
+                }
 
-            _transaction.Commit();
-            return counts;
-        }
-        catch
-        {
-            RollBack();
-            throw;
-        }
-        finally
-        {
-            _transaction?.Dispose();
-            _transaction = null;
-        }
+                foreach (var keyText in marked)
+                {
+                    var stored = ReadStateExact(target, keyText);
+                    var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
+                    WriteState(context, keyText, version, stored, deleted: true);
+                }
+
+                return counts;
+            });
     }
 
     /// <summary>Rows holding each value, counted once at the first value that matches them.</summary>
