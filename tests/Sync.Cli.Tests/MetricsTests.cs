@@ -72,19 +72,7 @@ public sealed partial class MetricsTests : PulsarCliFixture
     [Fact]
     public async Task Healthz_is_503_once_a_materializer_stopped_on_a_fatal_error_while_the_others_run()
     {
-        var topic = NewTopic("health");
-        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
-        await PublishAsync(producer, "1", "c", "a", 10);
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}' {"}"}
-              changelog: {"{"} type: file, path: data/none.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
-            materializers:
-              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
-              orders: {"{"} source: changelog, topics: [t], sink: local, table: orders {"}"}
-            """);
+        var (topic, config) = await OneRunningAndOneFailingMaterializerAsync("health");
         var port = FreePort();
         HttpResponseMessage? health = null;
 

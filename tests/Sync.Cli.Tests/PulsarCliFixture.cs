@@ -68,6 +68,27 @@ public abstract class PulsarCliFixture : IAsyncLifetime
         });
     }
 
+    /// <summary>A config with two materializers on one SQLite sink: <c>users</c> follows a new Pulsar
+    /// topic holding one create (and would run for ever), <c>orders</c> reads a changelog file that
+    /// does not exist (a fatal error at start).</summary>
+    protected async Task<(string Topic, string Config)> OneRunningAndOneFailingMaterializerAsync(string name)
+    {
+        var topic = NewTopic(name);
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+        await PublishAsync(producer, "1", "c", "a", 10);
+        var config = Workspace.Write("sync.yaml", $"""
+            sources:
+              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}' {"}"}
+              changelog: {"{"} type: file, path: data/none.jsonl {"}"}
+            sinks:
+              local: {"{"} type: sqlite, path: users.db {"}"}
+            materializers:
+              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
+              orders: {"{"} source: changelog, topics: [t], sink: local, table: orders {"}"}
+            """);
+        return (topic, config);
+    }
+
     /// <summary>Starts <c>sync ARGS</c>, waits for <paramref name="until"/>, stops it with SIGTERM
     /// and returns what it printed.</summary>
     protected async Task<ProcessResult> RunUntilAsync(Func<bool> until, params string[] args)

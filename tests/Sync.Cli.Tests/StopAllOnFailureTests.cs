@@ -10,20 +10,7 @@ public sealed class StopAllOnFailureTests : PulsarCliFixture
     [Fact]
     public async Task With_stop_all_on_failure_a_fatal_error_of_one_materializer_ends_the_run_and_the_others_keep_what_they_applied()
     {
-        var topic = NewTopic("stop-all");
-        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
-        await PublishAsync(producer, "1", "c", "a", 10);
-        // users follows a Pulsar topic and would run for ever; orders cannot open its file.
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}' {"}"}
-              changelog: {"{"} type: file, path: data/none.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
-            materializers:
-              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
-              orders: {"{"} source: changelog, topics: [t], sink: local, table: orders {"}"}
-            """);
+        var (_, config) = await OneRunningAndOneFailingMaterializerAsync("stop-all");
 
         // Ends by itself: nothing here stops the process.
         var result = await RunUntilAsync(() => false, "run", "--config", config, "--stop-all-on-failure");
