@@ -213,6 +213,12 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             count++;
         }
 
+        return TakeRow(count, sameShape, cache);
+    }
+
+    /// <summary>The row of the first <paramref name="count"/> names and values read.</summary>
+    private Row TakeRow(int count, bool sameShape, ColumnNames cache)
+    {
         string[] names;
         if (cache.IsVerified(count, sameShape))
         {
@@ -228,6 +234,130 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         var values = _values.AsSpan(0, count).ToArray();
         Array.Clear(_values, 0, count);
         return new Row(names, values);
+    }
+
+    /// <summary>Reads a key written the way Debezium writes one: a flat object without whitespace
+    /// whose values are integers of up to 18 digits or strings without escapes (<c>{"id":42}</c>).
+    /// A key is a document of its own, and most are a few bytes, where setting up a
+    /// <see cref="Utf8JsonReader"/> costs more than the reading. Null for anything else, which the
+    /// reader then reads; the key's bytes are valid UTF-8.</summary>
+    private Row? TryReadFlatKey(ReadOnlySpan<byte> key)
+    {
+        if (key.Length < 2 || key[0] != (byte)'{' || key[^1] != (byte)'}')
+        {
+            return null;
+        }
+
+        var count = 0;
+        var sameShape = true;
+        var at = 1;
+        if (key.Length == 2)
+        {
+            return TakeRow(0, sameShape, _keyNames);
+        }
+
+        while (true)
+        {
+            if (!TryReadPlainString(key, ref at, out var name) || at >= key.Length || key[at++] != (byte)':' || at >= key.Length)
+            {
+                return null;
+            }
+
+            if (name.SequenceEqual("schema"u8) || name.SequenceEqual("payload"u8))
+            {
+                // Maybe the {schema, payload} wrapper: the document path tells.
+                return null;
+            }
+
+            FieldValue value;
+            if (key[at] == (byte)'"')
+            {
+                if (!TryReadPlainString(key, ref at, out var text))
+                {
+                    return null;
+                }
+
+                value = FieldValue.FromString(_strings.Get(count, text));
+            }
+            else if (TryReadSmallInteger(key, ref at, out var number))
+            {
+                value = FieldValue.FromInt64(number);
+            }
+            else
+            {
+                return null;
+            }
+
+            if (count == _names.Length)
+            {
+                Array.Resize(ref _names, count * 2);
+                Array.Resize(ref _values, count * 2);
+            }
+
+            _names[count] = _keyNames.Get(count, name, ref sameShape);
+            _values[count] = value;
+            count++;
+            if (at == key.Length - 1)
+            {
+                return TakeRow(count, sameShape, _keyNames);
+            }
+
+            if (key[at++] != (byte)',')
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>A string at <paramref name="at"/> without escapes or control characters; moves past its closing quote.</summary>
+    private static bool TryReadPlainString(ReadOnlySpan<byte> input, ref int at, out ReadOnlySpan<byte> text)
+    {
+        text = default;
+        if (at >= input.Length || input[at] != (byte)'"')
+        {
+            return false;
+        }
+
+        var rest = input[(at + 1)..];
+        var end = rest.IndexOfAny((byte)'"', (byte)'\\');
+        if (end < 0 || rest[end] != (byte)'"' || rest[..end].IndexOfAnyInRange((byte)0, (byte)0x1F) >= 0)
+        {
+            return false;
+        }
+
+        text = rest[..end];
+        at += end + 2;
+        return true;
+    }
+
+    /// <summary>A JSON integer (no fraction or exponent) of at most 18 digits, which always fits a long.</summary>
+    private static bool TryReadSmallInteger(ReadOnlySpan<byte> input, ref int at, out long value)
+    {
+        value = 0;
+        var i = at;
+        var negative = i < input.Length && input[i] == (byte)'-';
+        if (negative)
+        {
+            i++;
+        }
+
+        var first = i;
+        while (i < input.Length && input[i] - (uint)'0' <= 9)
+        {
+            value = (value * 10) + (input[i] - '0');
+            i++;
+        }
+
+        var digits = i - first;
+        if (digits == 0 || digits > 18 || (digits > 1 && input[first] == (byte)'0')
+            || (i < input.Length && input[i] is (byte)'.' or (byte)'e' or (byte)'E'))
+        {
+            return false;
+        }
+
+        value = negative ? -value : value;
+        at = i;
+        return true;
     }
 
     /// <summary>A value without a schema, as <see cref="FieldReader.ReadSchemaless"/> keeps it.</summary>
@@ -366,6 +496,11 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         if (!Utf8.IsValid(key))
         {
             throw Unhandled;
+        }
+
+        if (TryReadFlatKey(key) is { } flat)
+        {
+            return flat;
         }
 
         var reader = new Utf8JsonReader(key);
