@@ -636,18 +636,40 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     }
 
     /// <summary>Property names of the objects being read, to refuse a duplicate as the document path
-    /// does (it compares unescaped names; an escaped name is left to it).</summary>
+    /// does (it compares unescaped names; an escaped name is left to it). Each open object keeps a
+    /// 64-bit summary of its names' lengths and end bytes, so a name that differs from all before it
+    /// in those (nearly every name) is not compared with them.</summary>
     private sealed class PropertyNameGuard
     {
         private (int Start, int Length)[] _names = new (int, int)[32];
+        private ulong[] _summaries = new ulong[8];
         private int _count;
+        private int _depth;
 
-        public void Reset() => _count = 0;
+        public void Reset()
+        {
+            _count = 0;
+            _depth = 0;
+        }
 
-        /// <summary>Starts an object; its names are those added after this mark.</summary>
-        public int Open() => _count;
+        /// <summary>Starts an object; its names are those added after this mark. Objects nest: each
+        /// <see cref="Open"/> is ended by one <see cref="Close"/>, innermost first.</summary>
+        public int Open()
+        {
+            if (_depth == _summaries.Length)
+            {
+                Array.Resize(ref _summaries, _depth * 2);
+            }
 
-        public void Close(int segment) => _count = segment;
+            _summaries[_depth++] = 0;
+            return _count;
+        }
+
+        public void Close(int segment)
+        {
+            _count = segment;
+            _depth--;
+        }
 
         /// <summary>The name the reader is at, refused when escaped or already in the object.</summary>
         public ReadOnlySpan<byte> Add(ReadOnlySpan<byte> input, int segment, ref Utf8JsonReader reader)
@@ -658,15 +680,21 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             }
 
             var name = reader.ValueSpan;
-            for (var i = segment; i < _count; i++)
+            var bit = 1UL << (name.IsEmpty ? 0 : ((name.Length * 7) + (name[0] * 3) + name[^1]) & 63);
+            ref var summary = ref _summaries[_depth - 1];
+            if ((summary & bit) != 0)
             {
-                var (start, length) = _names[i];
-                if (length == name.Length && input.Slice(start, length).SequenceEqual(name))
+                for (var i = segment; i < _count; i++)
                 {
-                    throw Unhandled;
+                    var (start, length) = _names[i];
+                    if (length == name.Length && input.Slice(start, length).SequenceEqual(name))
+                    {
+                        throw Unhandled;
+                    }
                 }
             }
 
+            summary |= bit;
             if (_count == _names.Length)
             {
                 Array.Resize(ref _names, _count * 2);
