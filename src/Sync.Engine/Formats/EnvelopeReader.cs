@@ -31,6 +31,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     private readonly TextCache _schema = new();
     private readonly TextCache _table = new();
     private readonly TextCache _snapshot = new();
+    private readonly TextCache _txId = new();
     private FieldValue[] _values = new FieldValue[16];
     private string[] _names = new string[16];
     private byte[] _keyBytes = new byte[64];
@@ -93,34 +94,30 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         {
             var name = _guard.Add(input, segment, ref reader);
             reader.Read();
-            if (name.SequenceEqual("op"u8))
+            switch (name.Length)
             {
-                op = ReadOp(ref reader);
-            }
-            else if (name.SequenceEqual("after"u8))
-            {
-                after = ReadImage(ref reader, input, _afterNames);
-            }
-            else if (name.SequenceEqual("before"u8))
-            {
-                before = ReadImage(ref reader, input, _beforeNames);
-            }
-            else if (name.SequenceEqual("source"u8))
-            {
-                source = ReadSource(ref reader, input);
-            }
-            else if (name.SequenceEqual("ts_ms"u8))
-            {
-                tsMs = ReadInt64(ref reader);
-            }
-            else if (name.SequenceEqual("schema"u8) || name.SequenceEqual("payload"u8))
-            {
-                // Likely the {schema, payload} wrapper (JsonConverter writes schema first): the document path tells.
-                return null;
-            }
-            else
-            {
-                SkipValue(ref reader, input);
+                case 2 when name.SequenceEqual("op"u8):
+                    op = ReadOp(ref reader);
+                    break;
+                case 5 when name.SequenceEqual("after"u8):
+                    after = ReadImage(ref reader, input, _afterNames);
+                    break;
+                case 6 when name.SequenceEqual("before"u8):
+                    before = ReadImage(ref reader, input, _beforeNames);
+                    break;
+                case 6 when name.SequenceEqual("source"u8):
+                    source = ReadSource(ref reader, input);
+                    break;
+                case 5 when name.SequenceEqual("ts_ms"u8):
+                    tsMs = ReadInt64(ref reader);
+                    break;
+                case 6 when name.SequenceEqual("schema"u8):
+                case 7 when name.SequenceEqual("payload"u8):
+                    // Likely the {schema, payload} wrapper (JsonConverter writes schema first): the document path tells.
+                    return null;
+                default:
+                    SkipValue(ref reader, input);
+                    break;
             }
         }
 
@@ -418,7 +415,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
                     SkipValue(ref reader, input);
                     break;
                 case 4 when property.SequenceEqual("name"u8): name = ReadText(ref reader, _name); break;
-                case 4 when property.SequenceEqual("txId"u8): txId = ReadScalarText(ref reader, null); break;
+                case 4 when property.SequenceEqual("txId"u8): txId = ReadScalarText(ref reader, _txId); break;
                 case 5 when property.SequenceEqual("table"u8): table = ReadText(ref reader, _table); break;
                 case 5 when property.SequenceEqual("ts_ms"u8): tsMs = ReadInt64(ref reader); break;
                 case 6 when property.SequenceEqual("schema"u8): schema = ReadText(ref reader, _schema); break;
@@ -451,11 +448,10 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     };
 
     /// <summary>A string, number or boolean as text (txId, snapshot), as the document path gives it.</summary>
-    private static string? ReadScalarText(ref Utf8JsonReader reader, TextCache? cache) => reader.TokenType switch
+    private static string? ReadScalarText(ref Utf8JsonReader reader, TextCache cache) => reader.TokenType switch
     {
         JsonTokenType.Null => null,
-        JsonTokenType.String => cache is null ? reader.GetString() : cache.Get(ref reader),
-        JsonTokenType.Number => cache is null ? Encoding.UTF8.GetString(reader.ValueSpan) : cache.Get(ref reader),
+        JsonTokenType.String or JsonTokenType.Number => cache.Get(ref reader),
         JsonTokenType.True => "true",
         JsonTokenType.False => "false",
         _ => throw Unhandled,
@@ -794,10 +790,14 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         }
     }
 
-    /// <summary>The last text of one source field (connector, db, table, …), reused while its bytes repeat.</summary>
+    /// <summary>The last text of one source field (connector, db, table, the transaction id of a run
+    /// of changes, …), reused while its bytes repeat.</summary>
     private sealed class TextCache
     {
-        private byte[] _raw = [];
+        private const int MaxKept = 256;
+
+        private byte[] _raw = new byte[32];
+        private int _length;
         private string? _text;
 
         public string Get(ref Utf8JsonReader reader)
@@ -808,13 +808,25 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             }
 
             var raw = reader.ValueSpan;
-            if (_text is null || !raw.SequenceEqual(_raw))
+            if (_text is not null && raw.SequenceEqual(_raw.AsSpan(0, _length)))
             {
-                _raw = raw.ToArray();
-                _text = reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(raw);
+                return _text;
             }
 
-            return _text;
+            var text = Encoding.UTF8.GetString(raw);
+            if (raw.Length <= MaxKept)
+            {
+                if (_raw.Length < raw.Length)
+                {
+                    _raw = new byte[MaxKept];
+                }
+
+                raw.CopyTo(_raw);
+                _length = raw.Length;
+                _text = text;
+            }
+
+            return text;
         }
     }
 }
