@@ -32,8 +32,6 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     private readonly TextCache _table = new();
     private readonly TextCache _snapshot = new();
     private readonly TextCache _txId = new();
-    private FieldValue[] _values = new FieldValue[16];
-    private string[] _names = new string[16];
     private byte[] _keyBytes = new byte[64];
 
     /// <summary>How many messages this reader decoded itself (the rest went to the document path).</summary>
@@ -187,6 +185,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
     /// <summary>Reads the object the reader is at into a schemaless row: properties in order, values as they are.</summary>
     private Row ReadRow(ref Utf8JsonReader reader, ReadOnlySpan<byte> input, ColumnNames cache)
     {
+        var values = cache.NewValues();
         var count = 0;
         var sameShape = true;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -196,25 +195,29 @@ internal sealed class EnvelopeReader(DecoderOptions options)
                 throw Unhandled;
             }
 
-            if (count == _names.Length)
-            {
-                Array.Resize(ref _names, count * 2);
-                Array.Resize(ref _values, count * 2);
-            }
-
-            _names[count] = cache.Get(count, reader.ValueSpan, ref sameShape);
+            cache.Get(count, reader.ValueSpan, ref sameShape);
             reader.Read();
-            _values[count] = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped
+            var value = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped
                 ? FieldValue.FromString(_strings.Get(count, reader.ValueSpan))
                 : ReadValue(ref reader, input);
-            count++;
+            Put(ref values, count++, value);
         }
 
-        return TakeRow(count, sameShape, cache);
+        return TakeRow(values, count, sameShape, cache);
     }
 
-    /// <summary>The row of the first <paramref name="count"/> names and values read.</summary>
-    private Row TakeRow(int count, bool sameShape, ColumnNames cache)
+    private static void Put(ref FieldValue[] values, int position, FieldValue value)
+    {
+        if (position == values.Length)
+        {
+            Array.Resize(ref values, Math.Max(4, position * 2));
+        }
+
+        values[position] = value;
+    }
+
+    /// <summary>The row of the first <paramref name="count"/> values read and the names <paramref name="cache"/> holds for them.</summary>
+    private static Row TakeRow(FieldValue[] values, int count, bool sameShape, ColumnNames cache)
     {
         string[] names;
         if (cache.IsVerified(count, sameShape))
@@ -223,13 +226,16 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         }
         else
         {
-            RequireUnique(_names, count);
-            names = _names.AsSpan(0, count).ToArray();
+            names = cache.Names(count);
+            RequireUnique(names, count);
             cache.Verified(names);
         }
 
-        var values = _values.AsSpan(0, count).ToArray();
-        Array.Clear(_values, 0, count);
+        if (values.Length != count)
+        {
+            Array.Resize(ref values, count);
+        }
+
         return new Row(names, values);
     }
 
@@ -245,12 +251,13 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             return null;
         }
 
+        var values = _keyNames.NewValues();
         var count = 0;
         var sameShape = true;
         var at = 1;
         if (key.Length == 2)
         {
-            return TakeRow(0, sameShape, _keyNames);
+            return TakeRow(values, 0, sameShape, _keyNames);
         }
 
         while (true)
@@ -285,18 +292,11 @@ internal sealed class EnvelopeReader(DecoderOptions options)
                 return null;
             }
 
-            if (count == _names.Length)
-            {
-                Array.Resize(ref _names, count * 2);
-                Array.Resize(ref _values, count * 2);
-            }
-
-            _names[count] = _keyNames.Get(count, name, ref sameShape);
-            _values[count] = value;
-            count++;
+            _keyNames.Get(count, name, ref sameShape);
+            Put(ref values, count++, value);
             if (at == key.Length - 1)
             {
-                return TakeRow(count, sameShape, _keyNames);
+                return TakeRow(values, count, sameShape, _keyNames);
             }
 
             if (key[at++] != (byte)',')
@@ -734,6 +734,18 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             _stored = Math.Max(_stored, position + 1);
             return _names[position];
         }
+
+        /// <summary>An array for the values of the next row: as long as the last row, which the next
+        /// one nearly always matches, so that it becomes the row's own without a copy.</summary>
+        public FieldValue[] NewValues() => _verifiedCount switch
+        {
+            < 0 => new FieldValue[8],
+            0 => [],
+            _ => new FieldValue[_verifiedCount],
+        };
+
+        /// <summary>A copy of the names at the first <paramref name="count"/> positions, as last read.</summary>
+        public string[] Names(int count) => _names.AsSpan(0, count).ToArray();
 
         public bool IsVerified(int count, bool sameShape) => sameShape && count == _verifiedCount;
 
