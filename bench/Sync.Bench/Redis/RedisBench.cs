@@ -56,19 +56,19 @@ public static class RedisBench
     /// <summary>CPU spent by this process (the client) and by the Redis server, and the server time of
     /// its scripts and HSETs (<c>INFO commandstats</c>), at one moment; the difference of two, per change,
     /// tells where a round's time went.</summary>
-    private sealed record CostSnapshot(TimeSpan ClientCpu, double ServerCpuSeconds, long EvalUsec, long HsetUsec)
+    private sealed record CostSnapshot(TimeSpan ClientCpu, long Allocated, double ServerCpuSeconds, long EvalUsec, long HsetUsec)
     {
         public static async Task<CostSnapshot> TakeAsync(ConnectionMultiplexer admin)
         {
             var server = admin.GetServers()[0];
             var info = await server.InfoRawAsync("cpu") + await server.InfoRawAsync("commandstats");
-            return new CostSnapshot(Process.GetCurrentProcess().TotalProcessorTime,
+            return new CostSnapshot(Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(true),
                 Stat(info, "used_cpu_user:") + Stat(info, "used_cpu_sys:"),
-                (long)UsecOf(info, "cmdstat_evalsha:"), (long)UsecOf(info, "cmdstat_hset:"));
+                (long)UsecOf(info, "cmdstat_evalsha:"), (long)(UsecOf(info, "cmdstat_hset:") + UsecOf(info, "cmdstat_hmset:")));
         }
 
         public string Since(CostSnapshot start, int events) =>
-            $"client CPU {(ClientCpu - start.ClientCpu).TotalMicroseconds / events:0.0} µs/change, Redis CPU {(ServerCpuSeconds - start.ServerCpuSeconds) * 1e6 / events:0.0} µs/change, EVALSHA+HSET {(EvalUsec + HsetUsec - start.EvalUsec - start.HsetUsec) / (double)events:0.0} µs/change";
+            $"client CPU {(ClientCpu - start.ClientCpu).TotalMicroseconds / events:0.0} µs/change, {(Allocated - start.Allocated) / (double)events:0} B allocated/change, Redis CPU {(ServerCpuSeconds - start.ServerCpuSeconds) * 1e6 / events:0.0} µs/change, EVALSHA+HSET server time {(EvalUsec + HsetUsec - start.EvalUsec - start.HsetUsec) / (double)events:0.0} µs/change";
 
         private static double Stat(string info, string name)
         {
