@@ -265,7 +265,7 @@ internal sealed partial class RedisWriter
         }
 
         var image = change.After;
-        var indexes = new List<string>();
+        var indexes = NoIndexes;
         if (!change.IsDelete)
         {
             if (image is null)
@@ -297,17 +297,36 @@ internal sealed partial class RedisWriter
 
                 if (indexKey is not null && !indexes.Contains(indexKey, StringComparer.Ordinal))
                 {
+                    if (ReferenceEquals(indexes, NoIndexes))
+                    {
+                        indexes = [];
+                    }
+
                     indexes.Add(indexKey);
                 }
             }
         }
 
-        args.Add(change.IsDelete ? "d" : "u");
-        args.Add(rowKey);
         var version = change.Version;
-        AddVersion(args, version);
-        args.Add(change.KeyText);
-        AddState(args, change.IsDelete, version, change.KeyText, indexes);
+        var (head, tail) = State(change.IsDelete, version, change.KeyText, indexes);
+        if (version.Lsn is { } lsn)
+        {
+            // The short form: the head and the tail hold the rest of the version and the key.
+            args.Add(change.IsDelete ? "D" : "U");
+            args.Add(rowKey);
+            args.Add(lsn);
+            args.Add(string.Concat(head, tail));
+        }
+        else
+        {
+            args.Add(change.IsDelete ? "d" : "u");
+            args.Add(rowKey);
+            AddVersion(args, version);
+            args.Add(change.KeyText);
+            args.Add(head);
+        }
+
+        args.Add(tail);
         args.Add(indexes.Count);
         foreach (var index in indexes)
         {
@@ -342,7 +361,7 @@ internal sealed partial class RedisWriter
             }
 
             args.Add(image.Names[i]);
-            args.Add(value.ToText());
+            args.Add(value.Kind == ValueKind.Int64 ? value.AsInt64 : value.ToText()); // a long is sent as its decimal digits, as ToText gives it
             pairs++;
         }
 
@@ -382,7 +401,7 @@ internal sealed partial class RedisWriter
     /// <summary>The state the change writes, as the script's head and tail arguments (the encoding of
     /// <see cref="RedisState.Encode"/>, split after the batch index). Without an LSN the head is empty:
     /// the change inherits the stored LSN, which only the script knows.</summary>
-    private void AddState(List<RedisValue> args, bool deleted, ChangeVersion version, string keyText, List<string> indexes)
+    private (string Head, string Tail) State(bool deleted, ChangeVersion version, string keyText, List<string> indexes)
     {
         var head = version.Lsn is { } lsn
             ? string.Create(CultureInfo.InvariantCulture, $"{(deleted ? '1' : '0')},{lsn},{version.Position.Ledger},{version.Position.Entry},{version.Position.BatchIndex},")
@@ -400,8 +419,7 @@ internal sealed partial class RedisWriter
             tail += string.Concat(indexes.Select(Field));
         }
 
-        args.Add(head);
-        args.Add(tail);
+        return (head, tail);
     }
 
     /// <summary>A text as the state encodes it: its length in UTF-8 bytes, a colon, the text.</summary>
@@ -417,14 +435,16 @@ internal sealed partial class RedisWriter
         args.Add(version.Stream);
     }
 
-    private List<RedisValue> Header(RedisTarget target) =>
-    [
+    private static readonly List<string> NoIndexes = [];
+
+    private List<RedisValue> Header(RedisTarget target) => new(5 + (_perScript * 16))
+    {
         target.Format == RedisValueFormat.Hash ? "h" : "j",
         target.TtlMs,
         (long)target.MarkerTtl.TotalMilliseconds,
         _keys.TruncateMarker(target.StateTable),
         _keys.StatePrefix(target.StateTable),
-    ];
+    };
 
     private static string Status(RedisResult result) => result.Resp2Type == ResultType.Integer ? ((long)result).ToString(CultureInfo.InvariantCulture) : result.ToString();
 
@@ -492,6 +512,7 @@ internal sealed class RedisTarget
     private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
     private bool _keyRegistered;
     private (string[] Names, KeyShape Shape)? _lastShape;
+    private string[]? _lastRegisteredNames;
 
     /// <param name="generationPrefix">Put before every row and index key of the target, and before the
     /// table in the names of its state keys: the key generation a shadow backfill built ("" before any).</param>
@@ -583,6 +604,12 @@ internal sealed class RedisTarget
     /// <summary>Queues the metadata writes for key columns and stored columns not registered yet.</summary>
     public void Register(Row image, string[] keyNames, IDatabase db, RedisKeys keys, List<Task> pending)
     {
+        // Rows decoded from one schema share one array of names: seen once, they are registered.
+        if (_keyRegistered && ReferenceEquals(image.Names, _lastRegisteredNames))
+        {
+            return;
+        }
+
         var meta = keys.Meta(StateTable);
         if (!_keyRegistered)
         {
@@ -603,6 +630,8 @@ internal sealed class RedisTarget
         {
             pending.Add(db.HashSetAsync(meta, [.. added]));
         }
+
+        _lastRegisteredNames = image.Names;
     }
 
     internal sealed record KeyShape(RedisKeyTemplate Template, string? Problem);
