@@ -24,7 +24,13 @@ internal sealed partial class RedisWriter
 
     // The stream of consecutive changes is usually the same string: its encoded field is kept.
     private string? _lastStream;
-    private string _lastStreamField = string.Empty;
+    private byte[] _lastStreamField = [];
+
+    // Reused per change: the state is encoded here and copied out once.
+    private readonly ArrayBufferWriter<byte> _state = new(256);
+
+    // Reused per script call: the arguments are copied out once into the call's own array.
+    private List<RedisValue>? _callArgs;
 
     public RedisWriter(IDatabase db, IServer server, RedisKeys keys, int perScript)
     {
@@ -98,7 +104,7 @@ internal sealed partial class RedisWriter
         var target = context.Target;
         var pending = new List<Task>();
         var calls = new List<(Task<RedisResult> Call, List<ChangeEvent> Changes)>();
-        var args = Header(target);
+        var args = CallArgs(target);
         var inCall = new List<ChangeEvent>();
         foreach (var change in changes)
         {
@@ -115,7 +121,7 @@ internal sealed partial class RedisWriter
             if (inCall.Count >= _perScript)
             {
                 calls.Add((_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]), inCall));
-                args = Header(target);
+                args = CallArgs(target);
                 inCall = [];
             }
         }
@@ -258,7 +264,7 @@ internal sealed partial class RedisWriter
             }
         }
 
-        var rowKey = shape.Template.Render(name => key.TryGet(name, out var v) ? v.ToText() : null, out _)!;
+        var rowKey = shape.Template.Render(key, out _)!;
         if (rowKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
         {
             return $"its Redis key would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
@@ -289,7 +295,7 @@ internal sealed partial class RedisWriter
 
             foreach (var index in target.Indexes)
             {
-                var indexKey = index.Render(name => image.TryGet(name, out var v) ? v.ToText() : null, out _);
+                var indexKey = index.Render(image, out _);
                 if (indexKey is not null && indexKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
                 {
                     return $"its index key for {index.Text} would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
@@ -308,14 +314,14 @@ internal sealed partial class RedisWriter
         }
 
         var version = change.Version;
-        var (head, tail) = State(change.IsDelete, version, change.KeyText, indexes);
+        var (state, tail) = State(change.IsDelete, version, change.KeyText, indexes);
         if (version.Lsn is { } lsn)
         {
-            // The short form: the head and the tail hold the rest of the version and the key.
+            // The short form: the state holds the rest of the version and the key.
             args.Add(change.IsDelete ? "D" : "U");
             args.Add(rowKey);
             args.Add(lsn);
-            args.Add(string.Concat(head, tail));
+            args.Add(state);
         }
         else
         {
@@ -323,7 +329,7 @@ internal sealed partial class RedisWriter
             args.Add(rowKey);
             AddVersion(args, version);
             args.Add(change.KeyText);
-            args.Add(head);
+            args.Add(string.Empty);
         }
 
         args.Add(tail);
@@ -398,33 +404,67 @@ internal sealed partial class RedisWriter
         return null;
     }
 
-    /// <summary>The state the change writes, as the script's head and tail arguments (the encoding of
-    /// <see cref="RedisState.Encode"/>, split after the batch index). Without an LSN the head is empty:
-    /// the change inherits the stored LSN, which only the script knows.</summary>
-    private (string Head, string Tail) State(bool deleted, ChangeVersion version, string keyText, List<string> indexes)
+    /// <summary>The state the change writes (the encoding of <see cref="RedisState.Encode"/>) and its tail,
+    /// the part after the batch index, as UTF-8 in one array. Without an LSN the state is only its tail
+    /// (the script puts the head before it): the change inherits the stored LSN, which only the script knows.</summary>
+    private (ReadOnlyMemory<byte> State, ReadOnlyMemory<byte> Tail) State(bool deleted, ChangeVersion version, string keyText, List<string> indexes)
     {
-        var head = version.Lsn is { } lsn
-            ? string.Create(CultureInfo.InvariantCulture, $"{(deleted ? '1' : '0')},{lsn},{version.Position.Ledger},{version.Position.Entry},{version.Position.BatchIndex},")
-            : string.Empty;
         if (!ReferenceEquals(version.Stream, _lastStream))
         {
             _lastStream = version.Stream;
-            _lastStreamField = Field(version.Stream);
+            _lastStreamField = Encoding.UTF8.GetBytes(string.Concat(Encoding.UTF8.GetByteCount(version.Stream).ToString(CultureInfo.InvariantCulture), ":", version.Stream));
         }
 
-        var count = deleted ? 0 : indexes.Count;
-        var tail = string.Concat(count == 0 ? "0," : count.ToString(CultureInfo.InvariantCulture) + ",", Field(keyText), _lastStreamField);
-        if (count > 0)
+        _state.ResetWrittenCount();
+        if (version.Lsn is { } lsn)
         {
-            tail += string.Concat(indexes.Select(Field));
+            WriteAscii(deleted ? "1," : "0,");
+            WriteNumber(lsn);
+            WriteNumber(version.Position.Ledger);
+            WriteNumber(version.Position.Entry);
+            WriteNumber(version.Position.BatchIndex);
         }
 
-        return (head, tail);
+        var headLength = _state.WrittenCount;
+        var count = deleted ? 0 : indexes.Count;
+        WriteNumber(count);
+        WriteField(keyText);
+        _state.Write(_lastStreamField);
+        for (var i = 0; i < count; i++)
+        {
+            WriteField(indexes[i]);
+        }
+
+        var bytes = _state.WrittenSpan.ToArray();
+        return (bytes, bytes.AsMemory(headLength));
+    }
+
+    private void WriteAscii(string text)
+    {
+        var span = _state.GetSpan(text.Length);
+        var written = Encoding.ASCII.GetBytes(text, span);
+        _state.Advance(written);
+    }
+
+    /// <summary>A number in decimal digits followed by a comma.</summary>
+    private void WriteNumber(long value)
+    {
+        var span = _state.GetSpan(21);
+        value.TryFormat(span, out var written, default, CultureInfo.InvariantCulture);
+        span[written] = (byte)',';
+        _state.Advance(written + 1);
     }
 
     /// <summary>A text as the state encodes it: its length in UTF-8 bytes, a colon, the text.</summary>
-    private static string Field(string value) =>
-        string.Concat(Encoding.UTF8.GetByteCount(value).ToString(CultureInfo.InvariantCulture), ":", value);
+    private void WriteField(string value)
+    {
+        var length = Encoding.UTF8.GetByteCount(value);
+        var span = _state.GetSpan(length + 12);
+        length.TryFormat(span, out var digits, default, CultureInfo.InvariantCulture);
+        span[digits] = (byte)':';
+        var written = Encoding.UTF8.GetBytes(value, span[(digits + 1)..]);
+        _state.Advance(digits + 1 + written);
+    }
 
     private static void AddVersion(List<RedisValue> args, ChangeVersion version)
     {
@@ -437,14 +477,30 @@ internal sealed partial class RedisWriter
 
     private static readonly List<string> NoIndexes = [];
 
-    private List<RedisValue> Header(RedisTarget target) => new(5 + (_perScript * 16))
+    /// <summary>The reused argument list of a script call, holding only the header.</summary>
+    private List<RedisValue> CallArgs(RedisTarget target)
     {
-        target.Format == RedisValueFormat.Hash ? "h" : "j",
-        target.TtlMs,
-        (long)target.MarkerTtl.TotalMilliseconds,
-        _keys.TruncateMarker(target.StateTable),
-        _keys.StatePrefix(target.StateTable),
-    };
+        _callArgs ??= new List<RedisValue>(5 + (_perScript * 16));
+        _callArgs.Clear();
+        AddHeader(_callArgs, target);
+        return _callArgs;
+    }
+
+    private List<RedisValue> Header(RedisTarget target)
+    {
+        var args = new List<RedisValue>(5 + (_perScript * 8));
+        AddHeader(args, target);
+        return args;
+    }
+
+    private void AddHeader(List<RedisValue> args, RedisTarget target)
+    {
+        args.Add(target.Format == RedisValueFormat.Hash ? "h" : "j");
+        args.Add(target.TtlMs);
+        args.Add((long)target.MarkerTtl.TotalMilliseconds);
+        args.Add(_keys.TruncateMarker(target.StateTable));
+        args.Add(_keys.StatePrefix(target.StateTable));
+    }
 
     private static string Status(RedisResult result) => result.Resp2Type == ResultType.Integer ? ((long)result).ToString(CultureInfo.InvariantCulture) : result.ToString();
 
