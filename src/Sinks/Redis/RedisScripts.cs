@@ -133,12 +133,13 @@ internal static class RedisScripts
           if short then
             -- A stored state with an LSN whose tail (key, stream, index keys) equals the change's
             -- is decided by the LSNs alone; anything else gets the parts of the version that the
-            -- short form leaves out (they are in its head and tail) and the full path below.
+            -- short form leaves out (they are in its state) and the full path below.
             local d, slsn, pos
             if raw then d, slsn, pos = string.match(raw, '^([01]),(%-?%d*),%-?%d+,%-?%d+,%-?%d+,()') end
             if d and slsn ~= '' and #raw - pos + 1 == #tail and string.find(raw, tail, pos, true) == pos then
               own = { d, slsn }
-            else
+            elseif raw or tm then
+              -- (a key never seen, with no truncate marker, compares with nothing: no decoding)
               local mine = parse(state)
               l, e, b, stream, kt = mine[3], mine[4], mine[5], mine[6], mine[7]
               if raw then own = parsefast(raw, tail, stream, kt, idx) end
