@@ -29,6 +29,7 @@ public static class RedisBench
         var changes = Generate(events, keys, seed: 42);
         var batches = changes.Chunk(batchSize).Select(b => Collapser.Collapse(b).ToArray()).ToArray();
         await using var admin = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { endpoint }, AllowAdmin = true });
+        output($"{events:N0} changes collapse to {batches.Sum(b => b.Length):N0} in batches of {batchSize} (the sink's costs are per collapsed change, the limit's per change)");
         var warmup = changes.Take(events / 10).ToList();
         await LimitAsync(admin, warmup, batchSize);
         await SinkAsync(admin, endpoint, [.. warmup.Chunk(batchSize).Select(b => Collapser.Collapse(b).ToArray())], changesPerScript);
@@ -37,10 +38,11 @@ public static class RedisBench
         (int Upserted, int Deleted, int Stale) counts = default;
         for (var round = 1; round <= rounds; round++)
         {
-            var limit = events / await LimitAsync(admin, changes, batchSize);
-            var (seconds, upserted, deleted, stale) = await SinkAsync(admin, endpoint, batches, changesPerScript);
+            var (limitSeconds, limitCost) = await LimitAsync(admin, changes, batchSize);
+            var limit = events / limitSeconds;
+            var (seconds, upserted, deleted, stale, sinkCost) = await SinkAsync(admin, endpoint, batches, changesPerScript);
             var sink = events / seconds;
-            output($"round {round}: sink {sink:N0} events/s, pipelined HSET {limit:N0} /s");
+            output($"round {round}: sink {sink:N0} events/s ({sinkCost}), pipelined HSET {limit:N0} /s ({limitCost})");
             bestLimit = Math.Max(bestLimit, limit);
             bestSink = Math.Max(bestSink, sink);
             counts = (upserted, deleted, stale);
@@ -51,13 +53,57 @@ public static class RedisBench
         return outcome;
     }
 
+    /// <summary>CPU spent by this process (the client) and by the Redis server, and the server time of
+    /// its scripts and HSETs (<c>INFO commandstats</c>), at one moment; the difference of two, per change,
+    /// tells where a round's time went.</summary>
+    private sealed record CostSnapshot(TimeSpan ClientCpu, long Allocated, double ServerCpuSeconds, long EvalUsec, long HsetUsec)
+    {
+        public static async Task<CostSnapshot> TakeAsync(ConnectionMultiplexer admin)
+        {
+            var server = admin.GetServers()[0];
+            var info = await server.InfoRawAsync("cpu") + await server.InfoRawAsync("commandstats");
+            return new CostSnapshot(Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(true),
+                Stat(info, "used_cpu_user:") + Stat(info, "used_cpu_sys:"),
+                (long)UsecOf(info, "cmdstat_evalsha:"), (long)(UsecOf(info, "cmdstat_hset:") + UsecOf(info, "cmdstat_hmset:")));
+        }
+
+        public string Since(CostSnapshot start, int events) =>
+            $"client CPU {(ClientCpu - start.ClientCpu).TotalMicroseconds / events:0.0} µs/change, {(Allocated - start.Allocated) / (double)events:0} B allocated/change, Redis CPU {(ServerCpuSeconds - start.ServerCpuSeconds) * 1e6 / events:0.0} µs/change, EVALSHA+HSET server time {(EvalUsec + HsetUsec - start.EvalUsec - start.HsetUsec) / (double)events:0.0} µs/change";
+
+        private static double Stat(string info, string name)
+        {
+            var at = info.IndexOf(name, StringComparison.Ordinal);
+            if (at < 0)
+            {
+                return 0;
+            }
+
+            var end = info.IndexOf('\n', at);
+            return double.Parse(info.AsSpan(at + name.Length, (end < 0 ? info.Length : end) - at - name.Length).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        private static double UsecOf(string info, string command)
+        {
+            var at = info.IndexOf(command, StringComparison.Ordinal);
+            if (at < 0)
+            {
+                return 0;
+            }
+
+            var usec = info.IndexOf("usec=", at, StringComparison.Ordinal);
+            var end = info.IndexOf(',', usec);
+            return double.Parse(info.AsSpan(usec + 5, end - usec - 5), System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
     /// <summary>Pipelined HSET of every change's fields (the key columns for a delete), a batch per wait. Returns seconds.</summary>
-    private static async Task<double> LimitAsync(ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize)
+    private static async Task<(double Seconds, string Cost)> LimitAsync(ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize)
     {
         var ns = $"bench:{Guid.NewGuid():N}:";
         var db = admin.GetDatabase();
         try
         {
+            var start = await CostSnapshot.TakeAsync(admin);
             var clock = Stopwatch.StartNew();
             var pending = new List<Task>(batchSize);
             foreach (var batch in changes.Chunk(batchSize))
@@ -78,7 +124,8 @@ public static class RedisBench
                 await Task.WhenAll(pending);
             }
 
-            return clock.Elapsed.TotalSeconds;
+            var seconds = clock.Elapsed.TotalSeconds;
+            return (seconds, (await CostSnapshot.TakeAsync(admin)).Since(start, changes.Count));
         }
         finally
         {
@@ -86,7 +133,7 @@ public static class RedisBench
         }
     }
 
-    private static async Task<(double Seconds, int Upserted, int Deleted, int Stale)> SinkAsync(ConnectionMultiplexer admin, string endpoint, ChangeEvent[][] batches, int changesPerScript)
+    private static async Task<(double Seconds, int Upserted, int Deleted, int Stale, string Cost)> SinkAsync(ConnectionMultiplexer admin, string endpoint, ChangeEvent[][] batches, int changesPerScript)
     {
         var ns = $"bench:{Guid.NewGuid():N}:";
         try
@@ -96,6 +143,7 @@ public static class RedisBench
             var target = new TargetSpec(ns + "items");
             var checkpoint = new Dictionary<string, Sync.Engine.Changes.StreamPosition>();
             int upserted = 0, deleted = 0, stale = 0;
+            var start = await CostSnapshot.TakeAsync(admin);
             var clock = Stopwatch.StartNew();
             foreach (var batch in batches)
             {
@@ -110,7 +158,8 @@ public static class RedisBench
                 }
             }
 
-            return (clock.Elapsed.TotalSeconds, upserted, deleted, stale);
+            var seconds = clock.Elapsed.TotalSeconds;
+            return (seconds, upserted, deleted, stale, (await CostSnapshot.TakeAsync(admin)).Since(start, batches.Sum(b => b.Length)));
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System.Text;
+using Sync.Engine.Changes;
 
 namespace Sync.Sinks.Redis;
 
@@ -137,6 +138,39 @@ public sealed class RedisKeyTemplate
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>The key of <paramref name="row"/>: as <see cref="Render(Func{string, string?}, out string?)"/>
+    /// with each column's canonical text (<see cref="FieldValue.ToText"/>), without a delegate or a
+    /// builder for the common templates of up to three parts (a literal and a column, or two around one).</summary>
+    public string? Render(Row row, out string? missing)
+    {
+        missing = null;
+        if (_parts.Length > 3)
+        {
+            return Render(name => row.TryGet(name, out var v) ? v.ToText() : null, out missing);
+        }
+
+        Span<string?> texts = [null, null, null];
+        for (var i = 0; i < _parts.Length; i++)
+        {
+            var (text, isColumn) = _parts[i];
+            if (!isColumn)
+            {
+                texts[i] = text;
+                continue;
+            }
+
+            if (!row.TryGet(text, out var value) || value.ToText() is not { } valueText)
+            {
+                missing = text;
+                return null;
+            }
+
+            texts[i] = valueText;
+        }
+
+        return string.Concat(texts[0], texts[1], texts[2]);
     }
 
     /// <summary>This template with literal text put before it (itself when the text is empty).</summary>

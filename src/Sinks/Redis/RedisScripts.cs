@@ -16,6 +16,10 @@ internal static class RedisScripts
     /// head = deleted flag, LSN, ledger, entry, batch index, each followed by a comma, or empty when the script
     /// must encode it (no LSN: it inherits the stored one); tail = index count, key, stream and index keys, or
     /// empty), index count, index keys…, and for <c>u</c> the value: hash: pair count then field, value…; json: the JSON text.
+    /// The short forms <c>U</c> and <c>D</c> (an upsert and a delete with an LSN, the common case) leave out
+    /// ledger, entry, batch index, stream and key JSON, which the state holds: op, row key, LSN, the whole
+    /// state the change writes (head and tail joined), its tail, then as above. Fewer arguments to send and
+    /// to convert into Lua strings, and no joining in the script.
     /// A stored state whose tail equals the change's is read by one pattern match (same key, stream and
     /// index keys); the client encodes the states, so the script only parses and encodes the rare others.
     /// Returns per change: 1 applied, 0 stale, 2 nothing to do (erase/truncate of an absent row),
@@ -64,7 +68,7 @@ internal static class RedisScripts
           return table.concat(parts)
         end
         local function cmpint(a, b)
-          local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+          local na, nb = string.byte(a) == 45, string.byte(b) == 45
           if na ~= nb then if na then return -1 else return 1 end end
           if na then a = string.sub(a, 2); b = string.sub(b, 2) end
           local r = 0
@@ -98,15 +102,24 @@ internal static class RedisScripts
         while i <= n do
           local op, rk = ARGV[i], ARGV[i + 1]
           local sk = sp .. rk
-          local lsn, l, e, b, stream, kt = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-          local head, tail = ARGV[i + 8], ARGV[i + 9]
-          local nidx = tonumber(ARGV[i + 10])
+          local lsn, l, e, b, stream, kt, head, tail, state
+          local short = op == 'U' or op == 'D'
+          if short then
+            lsn, state, tail = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+            if op == 'U' then op = 'u' else op = 'd' end
+            i = i + 5
+          else
+            lsn, l, e, b, stream, kt = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+            head, tail = ARGV[i + 8], ARGV[i + 9]
+            i = i + 10
+          end
+          local nidx = tonumber(ARGV[i])
           local idx = none
           if nidx > 0 then
             idx = {}
-            for j = 1, nidx do idx[j] = ARGV[i + 10 + j] end
+            for j = 1, nidx do idx[j] = ARGV[i + j] end
           end
-          i = i + 11 + nidx
+          i = i + 1 + nidx
           local npairs, pstart, json = 0, 0, nil
           if op == 'u' then
             if fmt == 'h' then
@@ -117,7 +130,23 @@ internal static class RedisScripts
           end
           local raw = redis.call('GET', sk)
           local own = nil
-          if raw then own = parsefast(raw, tail, stream, kt, idx) end
+          if short then
+            -- A stored state with an LSN whose tail (key, stream, index keys) equals the change's
+            -- is decided by the LSNs alone; anything else gets the parts of the version that the
+            -- short form leaves out (they are in its state) and the full path below.
+            local d, slsn, pos
+            if raw then d, slsn, pos = string.match(raw, '^([01]),(%-?%d*),%-?%d+,%-?%d+,%-?%d+,()') end
+            if d and slsn ~= '' and #raw - pos + 1 == #tail and string.find(raw, tail, pos, true) == pos then
+              own = { d, slsn }
+            elseif raw or tm then
+              -- (a key never seen, with no truncate marker, compares with nothing: no decoding)
+              local mine = parse(state)
+              l, e, b, stream, kt = mine[3], mine[4], mine[5], mine[6], mine[7]
+              if raw then own = parsefast(raw, tail, stream, kt, idx) end
+            end
+          elseif raw then
+            own = parsefast(raw, tail, stream, kt, idx)
+          end
           local st = own or tm
           local status
           if op == 'e' then
@@ -154,6 +183,7 @@ internal static class RedisScripts
           elseif st and older(lsn, l, e, b, stream, st) then
             status = 0
           elseif own and own[7] ~= kt then
+            -- (own from the short form's quick read has neither: its key equals the change's)
             status = 'collision'
           else
             local nl = lsn
@@ -161,8 +191,11 @@ internal static class RedisScripts
             if op == 'd' then
               if own and own[1] == '0' then unindex(own, rk, nil) end
               redis.call('DEL', rk)
-              local s = head .. tail
-              if head == '' then s = encode('1', nl, l, e, b, stream, kt, nil) end
+              local s = state
+              if not s then
+                s = head .. tail
+                if head == '' then s = encode('1', nl, l, e, b, stream, kt, nil) end
+              end
               redis.call('SET', sk, s, 'PX', mttl)
               status = 1
             else
@@ -186,18 +219,33 @@ internal static class RedisScripts
                 end
                 for j = 1, nidx do redis.call('SADD', idx[j], rk) end
                 if fmt == 'h' then
-                  if t ~= 'none' then redis.call('DEL', rk) end
-                  local k, last = pstart, pstart + 2 * npairs - 1
-                  while k <= last do
-                    local stop = math.min(k + 999, last)
-                    redis.call('HSET', rk, unpack(ARGV, k, stop))
-                    k = stop + 1
+                  -- An existing hash is written over in place when it ends up with exactly the
+                  -- change's fields (a column that became NULL or left the row makes it larger:
+                  -- then it is replaced); pcall, since a live state does not prove the key still
+                  -- holds a hash. A TTL the row had is lifted when the target has none.
+                  local kept = false
+                  if t ~= 'none' and npairs > 0 and npairs <= 500 then
+                    local r = redis.pcall('HSET', rk, unpack(ARGV, pstart, pstart + 2 * npairs - 1))
+                    kept = type(r) == 'number' and redis.call('HLEN', rk) == npairs
+                    if kept and ttl == 0 then redis.call('PERSIST', rk) end
+                  end
+                  if not kept then
+                    if t ~= 'none' then redis.call('DEL', rk) end
+                    local k, last = pstart, pstart + 2 * npairs - 1
+                    while k <= last do
+                      local stop = math.min(k + 999, last)
+                      redis.call('HSET', rk, unpack(ARGV, k, stop))
+                      k = stop + 1
+                    end
                   end
                 else
                   redis.call('SET', rk, json)
                 end
-                local s = head .. tail
-                if head == '' then s = encode('0', nl, l, e, b, stream, kt, idx) end
+                local s = state
+                if not s then
+                  s = head .. tail
+                  if head == '' then s = encode('0', nl, l, e, b, stream, kt, idx) end
+                end
                 if ttl > 0 then
                   redis.call('PEXPIRE', rk, ttl)
                   redis.call('SET', sk, s, 'PX', ttl)

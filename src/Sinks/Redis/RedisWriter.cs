@@ -24,7 +24,13 @@ internal sealed partial class RedisWriter
 
     // The stream of consecutive changes is usually the same string: its encoded field is kept.
     private string? _lastStream;
-    private string _lastStreamField = string.Empty;
+    private byte[] _lastStreamField = [];
+
+    // Reused per change: the state is encoded here and copied out once.
+    private readonly ArrayBufferWriter<byte> _state = new(256);
+
+    // Reused per script call: the arguments are copied out once into the call's own array.
+    private List<RedisValue>? _callArgs;
 
     public RedisWriter(IDatabase db, IServer server, RedisKeys keys, int perScript)
     {
@@ -98,7 +104,7 @@ internal sealed partial class RedisWriter
         var target = context.Target;
         var pending = new List<Task>();
         var calls = new List<(Task<RedisResult> Call, List<ChangeEvent> Changes)>();
-        var args = Header(target);
+        var args = CallArgs(target);
         var inCall = new List<ChangeEvent>();
         foreach (var change in changes)
         {
@@ -115,7 +121,7 @@ internal sealed partial class RedisWriter
             if (inCall.Count >= _perScript)
             {
                 calls.Add((_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]), inCall));
-                args = Header(target);
+                args = CallArgs(target);
                 inCall = [];
             }
         }
@@ -258,14 +264,14 @@ internal sealed partial class RedisWriter
             }
         }
 
-        var rowKey = shape.Template.Render(name => key.TryGet(name, out var v) ? v.ToText() : null, out _)!;
+        var rowKey = shape.Template.Render(key, out _)!;
         if (rowKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
         {
             return $"its Redis key would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
         }
 
         var image = change.After;
-        var indexes = new List<string>();
+        var indexes = NoIndexes;
         if (!change.IsDelete)
         {
             if (image is null)
@@ -289,7 +295,7 @@ internal sealed partial class RedisWriter
 
             foreach (var index in target.Indexes)
             {
-                var indexKey = index.Render(name => image.TryGet(name, out var v) ? v.ToText() : null, out _);
+                var indexKey = index.Render(image, out _);
                 if (indexKey is not null && indexKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
                 {
                     return $"its index key for {index.Text} would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
@@ -297,17 +303,36 @@ internal sealed partial class RedisWriter
 
                 if (indexKey is not null && !indexes.Contains(indexKey, StringComparer.Ordinal))
                 {
+                    if (ReferenceEquals(indexes, NoIndexes))
+                    {
+                        indexes = [];
+                    }
+
                     indexes.Add(indexKey);
                 }
             }
         }
 
-        args.Add(change.IsDelete ? "d" : "u");
-        args.Add(rowKey);
         var version = change.Version;
-        AddVersion(args, version);
-        args.Add(change.KeyText);
-        AddState(args, change.IsDelete, version, change.KeyText, indexes);
+        var (state, tail) = State(change.IsDelete, version, change.KeyText, indexes);
+        if (version.Lsn is { } lsn)
+        {
+            // The short form: the state holds the rest of the version and the key.
+            args.Add(change.IsDelete ? "D" : "U");
+            args.Add(rowKey);
+            args.Add(lsn);
+            args.Add(state);
+        }
+        else
+        {
+            args.Add(change.IsDelete ? "d" : "u");
+            args.Add(rowKey);
+            AddVersion(args, version);
+            args.Add(change.KeyText);
+            args.Add(string.Empty);
+        }
+
+        args.Add(tail);
         args.Add(indexes.Count);
         foreach (var index in indexes)
         {
@@ -342,7 +367,7 @@ internal sealed partial class RedisWriter
             }
 
             args.Add(image.Names[i]);
-            args.Add(value.ToText());
+            args.Add(value.Kind == ValueKind.Int64 ? value.AsInt64 : value.ToText()); // a long is sent as its decimal digits, as ToText gives it
             pairs++;
         }
 
@@ -379,34 +404,67 @@ internal sealed partial class RedisWriter
         return null;
     }
 
-    /// <summary>The state the change writes, as the script's head and tail arguments (the encoding of
-    /// <see cref="RedisState.Encode"/>, split after the batch index). Without an LSN the head is empty:
-    /// the change inherits the stored LSN, which only the script knows.</summary>
-    private void AddState(List<RedisValue> args, bool deleted, ChangeVersion version, string keyText, List<string> indexes)
+    /// <summary>The state the change writes (the encoding of <see cref="RedisState.Encode"/>) and its tail,
+    /// the part after the batch index, as UTF-8 in one array. Without an LSN the state is only its tail
+    /// (the script puts the head before it): the change inherits the stored LSN, which only the script knows.</summary>
+    private (ReadOnlyMemory<byte> State, ReadOnlyMemory<byte> Tail) State(bool deleted, ChangeVersion version, string keyText, List<string> indexes)
     {
-        var head = version.Lsn is { } lsn
-            ? string.Create(CultureInfo.InvariantCulture, $"{(deleted ? '1' : '0')},{lsn},{version.Position.Ledger},{version.Position.Entry},{version.Position.BatchIndex},")
-            : string.Empty;
         if (!ReferenceEquals(version.Stream, _lastStream))
         {
             _lastStream = version.Stream;
-            _lastStreamField = Field(version.Stream);
+            _lastStreamField = Encoding.UTF8.GetBytes(string.Concat(Encoding.UTF8.GetByteCount(version.Stream).ToString(CultureInfo.InvariantCulture), ":", version.Stream));
         }
 
-        var count = deleted ? 0 : indexes.Count;
-        var tail = string.Concat(count == 0 ? "0," : count.ToString(CultureInfo.InvariantCulture) + ",", Field(keyText), _lastStreamField);
-        if (count > 0)
+        _state.ResetWrittenCount();
+        if (version.Lsn is { } lsn)
         {
-            tail += string.Concat(indexes.Select(Field));
+            WriteAscii(deleted ? "1," : "0,");
+            WriteNumber(lsn);
+            WriteNumber(version.Position.Ledger);
+            WriteNumber(version.Position.Entry);
+            WriteNumber(version.Position.BatchIndex);
         }
 
-        args.Add(head);
-        args.Add(tail);
+        var headLength = _state.WrittenCount;
+        var count = deleted ? 0 : indexes.Count;
+        WriteNumber(count);
+        WriteField(keyText);
+        _state.Write(_lastStreamField);
+        for (var i = 0; i < count; i++)
+        {
+            WriteField(indexes[i]);
+        }
+
+        var bytes = _state.WrittenSpan.ToArray();
+        return (bytes, bytes.AsMemory(headLength));
+    }
+
+    private void WriteAscii(string text)
+    {
+        var span = _state.GetSpan(text.Length);
+        var written = Encoding.ASCII.GetBytes(text, span);
+        _state.Advance(written);
+    }
+
+    /// <summary>A number in decimal digits followed by a comma.</summary>
+    private void WriteNumber(long value)
+    {
+        var span = _state.GetSpan(21);
+        value.TryFormat(span, out var written, default, CultureInfo.InvariantCulture);
+        span[written] = (byte)',';
+        _state.Advance(written + 1);
     }
 
     /// <summary>A text as the state encodes it: its length in UTF-8 bytes, a colon, the text.</summary>
-    private static string Field(string value) =>
-        string.Concat(Encoding.UTF8.GetByteCount(value).ToString(CultureInfo.InvariantCulture), ":", value);
+    private void WriteField(string value)
+    {
+        var length = Encoding.UTF8.GetByteCount(value);
+        var span = _state.GetSpan(length + 12);
+        length.TryFormat(span, out var digits, default, CultureInfo.InvariantCulture);
+        span[digits] = (byte)':';
+        var written = Encoding.UTF8.GetBytes(value, span[(digits + 1)..]);
+        _state.Advance(digits + 1 + written);
+    }
 
     private static void AddVersion(List<RedisValue> args, ChangeVersion version)
     {
@@ -417,14 +475,32 @@ internal sealed partial class RedisWriter
         args.Add(version.Stream);
     }
 
-    private List<RedisValue> Header(RedisTarget target) =>
-    [
-        target.Format == RedisValueFormat.Hash ? "h" : "j",
-        target.TtlMs,
-        (long)target.MarkerTtl.TotalMilliseconds,
-        _keys.TruncateMarker(target.StateTable),
-        _keys.StatePrefix(target.StateTable),
-    ];
+    private static readonly List<string> NoIndexes = [];
+
+    /// <summary>The reused argument list of a script call, holding only the header.</summary>
+    private List<RedisValue> CallArgs(RedisTarget target)
+    {
+        _callArgs ??= new List<RedisValue>(5 + (_perScript * 16));
+        _callArgs.Clear();
+        AddHeader(_callArgs, target);
+        return _callArgs;
+    }
+
+    private List<RedisValue> Header(RedisTarget target)
+    {
+        var args = new List<RedisValue>(5 + (_perScript * 8));
+        AddHeader(args, target);
+        return args;
+    }
+
+    private void AddHeader(List<RedisValue> args, RedisTarget target)
+    {
+        args.Add(target.Format == RedisValueFormat.Hash ? "h" : "j");
+        args.Add(target.TtlMs);
+        args.Add((long)target.MarkerTtl.TotalMilliseconds);
+        args.Add(_keys.TruncateMarker(target.StateTable));
+        args.Add(_keys.StatePrefix(target.StateTable));
+    }
 
     private static string Status(RedisResult result) => result.Resp2Type == ResultType.Integer ? ((long)result).ToString(CultureInfo.InvariantCulture) : result.ToString();
 
@@ -492,6 +568,7 @@ internal sealed class RedisTarget
     private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
     private bool _keyRegistered;
     private (string[] Names, KeyShape Shape)? _lastShape;
+    private string[]? _lastRegisteredNames;
 
     /// <param name="generationPrefix">Put before every row and index key of the target, and before the
     /// table in the names of its state keys: the key generation a shadow backfill built ("" before any).</param>
@@ -583,6 +660,12 @@ internal sealed class RedisTarget
     /// <summary>Queues the metadata writes for key columns and stored columns not registered yet.</summary>
     public void Register(Row image, string[] keyNames, IDatabase db, RedisKeys keys, List<Task> pending)
     {
+        // Rows decoded from one schema share one array of names: seen once, they are registered.
+        if (_keyRegistered && ReferenceEquals(image.Names, _lastRegisteredNames))
+        {
+            return;
+        }
+
         var meta = keys.Meta(StateTable);
         if (!_keyRegistered)
         {
@@ -603,6 +686,8 @@ internal sealed class RedisTarget
         {
             pending.Add(db.HashSetAsync(meta, [.. added]));
         }
+
+        _lastRegisteredNames = image.Names;
     }
 
     internal sealed record KeyShape(RedisKeyTemplate Template, string? Problem);

@@ -46,6 +46,72 @@ public sealed class RedisSinkTests
     }
 
     [Fact]
+    public async Task An_update_keeps_exactly_its_own_fields_whether_the_column_set_grows_shrinks_or_stays()
+    {
+        await using var t = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "user:{id}" });
+        async Task<Dictionary<string, string>> Row() =>
+            (await t.Db.HashGetAllAsync(t.Namespace + "user:1")).ToDictionary(e => e.Name.ToString(), e => e.Value.ToString());
+
+        await t.ApplyAsync(Change.Create(("id", 1), 10, ("name", "ada"), ("email", "a@x")));
+        await t.ApplyAsync(Change.Update(("id", 1), 11, ("name", "ada l"), ("email", "b@x")));
+        Assert.Equal(new Dictionary<string, string> { ["id"] = "1", ["name"] = "ada l", ["email"] = "b@x" }, await Row());
+
+        await t.ApplyAsync(Change.Update(("id", 1), 12, ("name", "ada"), ("phone", "555")));
+        Assert.Equal(new Dictionary<string, string> { ["id"] = "1", ["name"] = "ada", ["phone"] = "555" }, await Row());
+
+        await t.ApplyAsync(Change.Update(("id", 1), 13, ("name", "ada"), ("phone", "555"), ("city", "paris")));
+        Assert.Equal(new Dictionary<string, string> { ["id"] = "1", ["name"] = "ada", ["phone"] = "555", ["city"] = "paris" }, await Row());
+
+        await t.ApplyAsync(Change.Update(("id", 1), 14, ("name", "x")));
+        Assert.Equal(new Dictionary<string, string> { ["id"] = "1", ["name"] = "x" }, await Row());
+    }
+
+    [Fact]
+    public async Task A_ttl_taken_off_the_target_is_taken_off_a_row_written_over_in_place()
+    {
+        await using var t = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "user:{id}", Ttl = TimeSpan.FromMinutes(10) });
+        await t.ApplyAsync(Change.Create(("id", 1), 10, ("name", "ada")));
+        Assert.NotNull(await t.Db.KeyTimeToLiveAsync(t.Namespace + "user:1"));
+
+        t.Target = t.Target with { Options = new RedisTargetOptions { KeyTemplate = t.Namespace + "user:{id}" } };
+        await t.ApplyAsync(Change.Update(("id", 1), 11, ("name", "ada l")));
+
+        Assert.Equal(["id=1|name=ada l"], await t.RowsAsync());
+        Assert.Null(await t.Db.KeyTimeToLiveAsync(t.Namespace + "user:1"));
+        Assert.Null(await t.Db.KeyTimeToLiveAsync(t.Keys.State(t.Table, t.Namespace + "user:1")));
+    }
+
+    [Fact]
+    public async Task A_live_row_whose_key_was_overwritten_by_hand_with_another_type_is_replaced_by_the_next_update()
+    {
+        await using var t = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "user:{id}" });
+        await t.ApplyAsync(Change.Create(("id", 1), 10, ("name", "ada")));
+        await t.Db.StringSetAsync(t.Namespace + "user:1", "not a hash");
+
+        var result = await t.ApplyAsync(Change.Update(("id", 1), 11, ("name", "ada l")), Change.Create(("id", 2), 12, ("name", "bob")));
+
+        Assert.Equal(2, result.Upserted);
+        Assert.Equal(["id=1|name=ada l", "id=2|name=bob"], await t.RowsAsync());
+    }
+
+    [Fact]
+    public async Task A_change_with_an_lsn_over_a_stored_version_without_one_is_ordered_by_its_position_in_the_same_stream()
+    {
+        await using var t = await RedisTestContext.CreateAsync();
+        await t.ApplyAsync(Change.Create(("id", 1), null, ("name", "first")).At(5));
+
+        var older = await t.ApplyAsync(Change.Update(("id", 1), 50, ("name", "older")).At(4));
+        var newer = await t.ApplyAsync(Change.Update(("id", 1), 60, ("name", "newer")).At(7));
+
+        Assert.Equal(1, older.Stale);
+        Assert.Equal(1, newer.Upserted);
+        Assert.Equal(["id=1|name=newer"], await t.RowsAsync());
+        var state = RedisState.TryParse((byte[]?)await t.Db.StringGetAsync(t.Keys.State(t.Table, t.Table + ":1")))!;
+        Assert.Equal(60, state.Version.Lsn);
+        Assert.Equal(new StreamPosition(0, 7), state.Version.Position);
+    }
+
+    [Fact]
     public async Task Field_selection_stores_only_the_listed_columns()
     {
         await using var t = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "user:{id}", Fields = ["name"] });
