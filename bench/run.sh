@@ -59,7 +59,27 @@ for r in results:
     goal = f">= {r['goal_ratio']}x" if r.get("goal_ratio") is not None else (r.get("goal") or "-")
     value = f"{r['value']:,.1f}" if r['value'] < 100 else f"{r['value']:,.0f}"
     rows.append(f"| {r['name']} | {value} | {r['unit']} | {r.get('limit_name') or '-'} | {limit} | {ratio} | {goal} |")
-section = f"<!-- latest-run:begin -->\n## Latest run of bench/run.sh\n\nMachine: {machine}. Commit {commit}, {date}.\n\n" + "\n".join(rows) + "\n<!-- latest-run:end -->"
+import re
+def goal_met(r):
+    # A ratio goal, or a goal written as "<= 50 ms", "< 5,000 ms", ">= 3x".
+    if r.get("goal_ratio") is not None:
+        return r.get("ratio") is not None and r["ratio"] >= r["goal_ratio"], f">= {r['goal_ratio']}x of {r.get('limit_name')}", r.get("ratio")
+    m = re.match(r"^\s*(<=|<|>=|>)\s*([\d,.]+)", r.get("goal") or "")
+    if not m:
+        return None, None, None
+    bound = float(m.group(2).replace(",", ""))
+    met = {"<=": r["value"] <= bound, "<": r["value"] < bound, ">=": r["value"] >= bound, ">": r["value"] > bound}[m.group(1)]
+    return met, r["goal"], r["value"]
+goals = ["| figure | measured | goal | met |", "| --- | ---: | --- | --- |"]
+for r in results:
+    met, goal, measured = goal_met(r)
+    if met is None:
+        continue
+    shown = f"{measured:.2f}x" if r.get("goal_ratio") is not None else (f"{measured:,.1f} {r['unit']}" if measured < 100 else f"{measured:,.0f} {r['unit']}")
+    goals.append(f"| {r['name']} ({r['unit']}) | {shown} | {goal} | {'yes' if met else '**no**'} |")
+section = (f"<!-- latest-run:begin -->\n## Latest run of bench/run.sh\n\nMachine: {machine}. Commit {commit}, {date}.\n\n"
+    + "Goals at a glance (every figure that has one; the table below has them all):\n\n" + "\n".join(goals) + "\n\n"
+    + "\n".join(rows) + "\n<!-- latest-run:end -->")
 doc = open("docs/benchmarks.md").read()
 if "<!-- latest-run:begin -->" in doc:
     start = doc.index("<!-- latest-run:begin -->"); end = doc.index("<!-- latest-run:end -->") + len("<!-- latest-run:end -->")
