@@ -152,6 +152,44 @@ public sealed class DeadLetterTableTests : IDisposable
     }
 
     [Fact]
+    public async Task Sync_erase_deletes_the_postgres_dead_letters_that_name_the_subject_and_counts_those_it_cannot_decode()
+    {
+        // Letters: id 2 rejected by the sink (a column the table lacks), id 3 not decodable ("[3]"), id 4 rejected too.
+        _workspace.Write("data/users.jsonl", string.Join('\n',
+            $$$"""{"topic":"{{{Topic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
+            $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"bob","age":7}}""",
+            $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":"[3]"}""",
+            $$$"""{"topic":"{{{Topic}}}","key":{"id":4},"value":{"id":4,"name":"dan","age":9}}""") + "\n");
+        var schema = "dle_" + Guid.NewGuid().ToString("N")[..12];
+        await PostgresRowsAsync($"CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id bigint PRIMARY KEY, name text); SELECT ''");
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+            sinks:
+              target: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable, schema: {schema}, stateSchema: {schema}_state {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: json, deadLetterTarget: table, target: {"{"} schemaEvolution: none {"}"} {"}"}
+            subjects:
+              user:
+                users: {"{"} key: id {"}"}
+            erasure:
+              secret: 'a-test-secret-of-some-length'
+              ledger: ledger.db
+            """);
+        Assert.Equal(0, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        var letters = $"SELECT key FROM {schema}_state.dead_letters ORDER BY key";
+        Assert.Equal(["""{"id":2}""", """{"id":3}""", """{"id":4}"""], await PostgresRowsAsync(letters));
+
+        var erase = await _workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "2", "--requested-by", "dpo@example.com");
+
+        Assert.True(erase.ExitCode == 0, erase.ToString());
+        Assert.Equal(["""{"id":3}""", """{"id":4}"""], await PostgresRowsAsync(letters));
+        Assert.Matches(@"users\s+postgres sink target, table ""dle_\w+_state"".""dead_letters""\s+3\s+1\s+1\s+0\s+1", erase.Output);
+        Assert.Contains("1 dead letter of users in postgres sink target", erase.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("bob", erase.Output + erase.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_redis_sink_refuses_the_table_target_naming_the_field_and_the_value()
     {
         WriteChangelog();

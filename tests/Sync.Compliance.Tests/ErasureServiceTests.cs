@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Snapshooter.Xunit;
@@ -5,7 +6,11 @@ using Sync.Compliance.Erasure;
 using Sync.Compliance.Ledger;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
+using Sync.Engine.Changes;
 using Sync.Engine.Runtime;
+using Sync.Engine.Sinks;
+using Sync.Engine.Sources;
+using Sync.Engine.Sources.File;
 using Sync.Sinks;
 using Sync.Testing.Files;
 
@@ -118,6 +123,58 @@ public sealed class ErasureServiceTests : IDisposable
         Assert.Equal(["id=2", "id=5"], SqliteTables.Rows(_workspace.QuickstartDb, "customers").Select(r => r.Split('|')[0]));
         Assert.Equal(["id=1004"], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Select(r => r.Split('|')[0]));
         Assert.Equal([2, 2], report.Topics.Select(t => t.TombstonePositions.Count));
+    }
+
+    [Fact]
+    public async Task Erasing_a_customer_deletes_the_dead_letters_that_name_it_and_counts_those_it_cannot_decode()
+    {
+        var config = await MaterializeAsync();
+        config.Materializers.First(m => m.Key == "customers").Value.DeadLetterTarget = DeadLetterKind.Table;
+        var lines = await File.ReadAllLinesAsync(Path.Combine(_workspace.Examples, "data", "changelog.jsonl"));
+        SourceMessage Customer(int id) => ChangelogLineParser.Parse(
+            Encoding.UTF8.GetBytes(lines.First(l => l.Contains("db1.public.customers", StringComparison.Ordinal) && l.Contains($"\"after\":{{\"id\":{id},", StringComparison.Ordinal))),
+            StreamPosition.ForLine(1),
+            out _);
+        var ada = Customer(1);
+        var letters = new[]
+        {
+            DeadLetterRow.Of("customers", "apply", ada, "value too long for column name", _time.GetUtcNow()),
+            DeadLetterRow.Of("customers", "apply", Customer(2), "value too long for column name", _time.GetUtcNow()),
+            DeadLetterRow.Of("customers", "decode", new SourceMessage { Topic = ada.Topic, Position = new StreamPosition(9, 1), Key = ada.Key, HasValue = false }, "tombstone without a row", _time.GetUtcNow()),
+            DeadLetterRow.Of("customers", "decode", new SourceMessage { Topic = ada.Topic, Position = new StreamPosition(9, 2), Key = ada.Key, Value = "{\"after\":{\"id\":1,\"name\":\"Ada"u8.ToArray() }, "malformed JSON", _time.GetUtcNow()),
+        };
+        var table = await WithDeadLettersAsync(config, async store =>
+        {
+            await store.AppendDeadLettersAsync(letters, CancellationToken.None);
+            return store.DeadLetterTable;
+        });
+
+        var plan = await EraseAsync(config, "1", dryRun: true);
+        var report = await EraseAsync(config, "1");
+
+        Assert.Equal(new DeadLetterOutcome("customers", table, 4, 2, 0, 2, 1), plan.DeadLetters.Single());
+        Assert.Equal(new DeadLetterOutcome("customers", table, 4, 2, 2, 0, 1), report.DeadLetters.Single());
+        Assert.Equal("complete", report.Verdict);
+        var left = await WithDeadLettersAsync(config, store => store.ReadDeadLettersAsync("customers", 0, long.MaxValue, 10, CancellationToken.None).AsTask());
+        Assert.Equal(["0:1:-1", "9:2:-1"], left.Select(l => l.Letter.Position));
+        Assert.Contains(report.Notes, n => n.StartsWith($"1 dead letter of customers in {table} could not be decoded", StringComparison.Ordinal));
+        var text = new StringWriter();
+        ErasureReportWriter.WriteTables(text, report);
+        Assert.Contains("naming the subject", text.ToString(), StringComparison.Ordinal);
+        Assert.All(PersonalData, value => Assert.DoesNotContain(value, ErasureReportWriter.ToJson(report) + text, StringComparison.Ordinal));
+    }
+
+    private async Task<T> WithDeadLettersAsync<T>(SyncConfig config, Func<IDeadLetterStore, Task<T>> work)
+    {
+        var sink = await _components.Sinks["sqlite"].OpenAsync(config.Sinks["local"], CancellationToken.None);
+        try
+        {
+            return await work((IDeadLetterStore)sink);
+        }
+        finally
+        {
+            await sink.DisposeAsync();
+        }
     }
 
     private async Task<SyncConfig> MaterializeAsync()

@@ -25,6 +25,9 @@ public sealed record ErasureReport
 
     public required IReadOnlyList<SinkOutcome> Sinks { get; init; }
 
+    /// <summary>The dead-letter tables (<c>deadLetterTarget: table</c>) of the subject's materializers, searched for letters that name a subject.</summary>
+    public IReadOnlyList<DeadLetterOutcome> DeadLetters { get; init; } = [];
+
     public required TimingsReport Timings { get; init; }
 
     /// <summary>What erasure cannot reach, in words (raw retention, copies, dead letters).</summary>
@@ -57,6 +60,11 @@ public sealed record TopicOutcome(
 /// <summary>One materializer's sink target: rows before (counted in a dry run; deleted + left in a
 /// real run), deleted, and left after.</summary>
 public sealed record SinkOutcome(string Materializer, string Sink, string Table, string Match, long RowsBefore, long Deleted, long Remaining);
+
+/// <summary>One materializer's dead-letter table: letters searched, letters that named a subject
+/// (decoded as the materializer decodes them), deleted, left after, and letters that could not be
+/// decoded and so could not be searched.</summary>
+public sealed record DeadLetterOutcome(string Materializer, string Table, long Letters, long NamingSubject, long Deleted, long Remaining, long Unreadable);
 
 /// <summary>Milliseconds per step (PurgeMs: truncation and the scan after it, 0 without <c>--purge-backlog</c>).</summary>
 public sealed record TimingsReport(long PlanMs, long TombstonesMs, long CompactionMs, long SinksMs, long VerifyMs, long PurgeMs, long TotalMs);

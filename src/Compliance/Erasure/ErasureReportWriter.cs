@@ -73,6 +73,20 @@ public static class ErasureReportWriter
         }
 
         console.Write(sinks);
+        if (report.DeadLetters.Count > 0)
+        {
+            var letters = new Table().Border(TableBorder.Simple).AddColumn("materializer").AddColumn("dead-letter table")
+                .AddColumn(new TableColumn("letters").RightAligned()).AddColumn(new TableColumn("naming the subject").RightAligned())
+                .AddColumn(new TableColumn("deleted").RightAligned()).AddColumn(new TableColumn("left").RightAligned())
+                .AddColumn(new TableColumn("not decodable").RightAligned());
+            foreach (var d in report.DeadLetters)
+            {
+                letters.AddRow(Markup.Escape(d.Materializer), Markup.Escape(d.Table), N(d.Letters), N(d.NamingSubject), N(d.Deleted), N(d.Remaining), N(d.Unreadable));
+            }
+
+            console.Write(letters);
+        }
+
         var t2 = report.Timings;
         foreach (var topic in report.Topics.Where(t => t.Truncation is not null))
         {

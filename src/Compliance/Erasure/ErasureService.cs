@@ -208,6 +208,19 @@ public sealed class ErasureService
             step.Restart();
             var deleted = await PerSinkAsync(bindings, (binding, options) => command.DryRun ? Task.FromResult(0L) : EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
 
+            // 5b. The dead-letter tables of the bound materializers: letters naming a subject.
+            var letterBindings = bindings.Where(b => _config.DeadLetterKindOf(b.Options) == DeadLetterKind.Table && sinks[b.Options.Sink] is IDeadLetterStore).ToList();
+            var lettersBefore = new Dictionary<string, LetterScan>(StringComparer.Ordinal);
+            foreach (var letterBinding in letterBindings)
+            {
+                var store = (IDeadLetterStore)sinks[letterBinding.Options.Sink];
+                var scan = lettersBefore[letterBinding.Binding.Materializer] = await ScanDeadLettersAsync(store, Reader(letterBinding), keySet, cancellationToken);
+                if (!command.DryRun && scan.Naming.Count > 0)
+                {
+                    await store.DeleteDeadLettersAsync(letterBinding.Binding.Materializer, scan.Naming, cancellationToken);
+                }
+            }
+
             var sinksMs = step.ElapsedMilliseconds;
 
             // 6. Verify: the compacted view, the raw log, every sink.
@@ -272,6 +285,23 @@ public sealed class ErasureService
                     remaining));
             }
 
+            var deadLetterOutcomes = new List<DeadLetterOutcome>();
+            foreach (var letterBinding in letterBindings)
+            {
+                var store = (IDeadLetterStore)sinks[letterBinding.Options.Sink];
+                var first = lettersBefore[letterBinding.Binding.Materializer];
+                var after = command.DryRun ? first : await ScanDeadLettersAsync(store, Reader(letterBinding), keySet, cancellationToken);
+                residueInSinks.UnionWith(after.Subjects);
+                deadLetterOutcomes.Add(new DeadLetterOutcome(
+                    letterBinding.Binding.Materializer,
+                    store.DeadLetterTable,
+                    first.Letters,
+                    first.Naming.Count,
+                    command.DryRun ? 0 : first.Naming.Count,
+                    after.Naming.Count,
+                    first.Unreadable));
+            }
+
             var verifyMs = step.ElapsedMilliseconds;
 
             // 7. --purge-backlog: truncate the topics that still hold raw residue, then scan again.
@@ -302,10 +332,10 @@ public sealed class ErasureService
 
             var purgeMs = step.ElapsedMilliseconds;
             var clean = topicOutcomes.All(t => t.CompactedViewMatches == 0 && (t.RawResidueAfterTruncation ?? t.RawResidue) == 0 && (command.DryRun || t.Compaction == "SUCCESS"))
-                && sinkOutcomes.All(s => s.Remaining == 0);
+                && sinkOutcomes.All(s => s.Remaining == 0) && deadLetterOutcomes.All(d => d.Remaining == 0);
             var verdict = command.DryRun ? "planned"
                 : !clean ? SuppressionLedger.Incomplete
-                : alreadyErased.Count == keys.Count && plan.Count == 0 && sinkOutcomes.All(s => s.RowsBefore == 0) ? "already-erased"
+                : alreadyErased.Count == keys.Count && plan.Count == 0 && sinkOutcomes.All(s => s.RowsBefore == 0) && deadLetterOutcomes.All(d => d.NamingSubject == 0) ? "already-erased"
                 : SuppressionLedger.Complete;
 
             var finished = _time.GetUtcNow();
@@ -345,8 +375,9 @@ public sealed class ErasureService
                 Keys = outcomes,
                 Topics = topicOutcomes,
                 Sinks = sinkOutcomes,
+                DeadLetters = deadLetterOutcomes,
                 Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, purgeMs, total.ElapsedMilliseconds),
-                Notes = [.. PurgeNotes(command, topicOutcomes), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote)))],
+                Notes = [.. PurgeNotes(command, topicOutcomes), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
             };
         }
         finally
@@ -382,9 +413,56 @@ public sealed class ErasureService
     private static IReadOnlyList<string> Notes(IEnumerable<(string Source, string RetentionNote)> sources)
     {
         var notes = sources.Select(s => $"source {s.Source}: {s.RetentionNote}").ToList();
-        notes.Add("dead-letter files, dead-letter topics (<topic>-sync-dlq) and dead-letter tables keep the messages they received, personal data included, and sync erase does not delete from them; expire or purge them by the same rules (a replay of them keeps erased subjects suppressed)");
+        notes.Add("dead-letter files and dead-letter topics (<topic>-sync-dlq) keep the messages they received, personal data included, and sync erase does not delete from them; expire or purge them by the same rules (a replay of them keeps erased subjects suppressed); dead-letter tables (deadLetterTarget: table) are searched and their letters that name a subject deleted");
         notes.Add("the ledger keeps a keyed hash of each erased key so that no replay brings the subject back; it holds no key");
         return notes;
+    }
+
+    private static IEnumerable<string> DeadLetterNotes(List<DeadLetterOutcome> outcomes) =>
+        outcomes.Where(d => d.Unreadable > 0).Select(d =>
+            (d.Unreadable == 1 ? $"1 dead letter of {d.Materializer} in {d.Table} could not be decoded, so it was not searched and may name the subject: inspect it" : $"{d.Unreadable} dead letters of {d.Materializer} in {d.Table} could not be decoded, so they were not searched and may name the subject: inspect them")
+            + $" in the table (sync dlq list --materializer {d.Materializer} counts them by reason) and delete what names the subject");
+
+    /// <summary>The letters of one materializer's dead-letter table that name a subject, decoded
+    /// as the materializer decodes its messages; a letter that does not decode is counted apart.</summary>
+    private static async Task<LetterScan> ScanDeadLettersAsync(IDeadLetterStore store, BindingReader reader, HashSet<string> keys, CancellationToken cancellationToken)
+    {
+        const int Page = 1_000;
+        var materializer = reader.Binding.Materializer;
+        var last = await store.LastDeadLetterIdAsync(materializer, cancellationToken);
+        var scan = new LetterScan();
+        long after = 0;
+        while (await store.ReadDeadLettersAsync(materializer, after, last, Page, cancellationToken) is { Count: > 0 } page)
+        {
+            foreach (var (id, letter) in page)
+            {
+                after = id;
+                scan.Letters++;
+                var record = DeadLetterTableReader.ToRecord(store.DeadLetterTable, id, letter);
+                if (record.Message is not { } message || reader.SubjectsInLetter(message, keys) is not { } subjects)
+                {
+                    scan.Unreadable++;
+                }
+                else if (subjects.Count > 0)
+                {
+                    scan.Naming.Add(id);
+                    scan.Subjects.UnionWith(subjects);
+                }
+            }
+        }
+
+        return scan;
+    }
+
+    private sealed class LetterScan
+    {
+        public long Letters { get; set; }
+
+        public long Unreadable { get; set; }
+
+        public List<long> Naming { get; } = [];
+
+        public HashSet<string> Subjects { get; } = new(StringComparer.Ordinal);
     }
 
     private async Task<(long Compacted, long Raw, HashSet<string> CompactedSubjects, HashSet<string> RawSubjects)> CheckTopicAsync(ITopicLog log, TopicPlan topicPlan, string topic, List<(SubjectBinding Binding, MaterializerOptions Options)> bindings, HashSet<string> keys, CancellationToken cancellationToken)
@@ -431,7 +509,12 @@ public sealed class ErasureService
         public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
 
         /// <summary>The requested subjects the message references (none for a tombstone or a message that does not decode).</summary>
-        public IReadOnlyCollection<string> SubjectsIn(SourceMessage message, HashSet<string> keys) => ErasureService.SubjectsIn(message, Decoder, Mapper, Binding, keys);
+        public IReadOnlyCollection<string> SubjectsIn(SourceMessage message, HashSet<string> keys) =>
+            message.IsTombstone ? [] : ErasureService.SubjectsIn(message, Decoder, Mapper, Binding, keys) ?? [];
+
+        /// <summary>As <see cref="SubjectsIn"/> for a dead letter, whose key alone (a tombstone's) may
+        /// name a subject; null when the letter does not decode or map.</summary>
+        public IReadOnlyCollection<string>? SubjectsInLetter(SourceMessage message, HashSet<string> keys) => ErasureService.SubjectsIn(message, Decoder, Mapper, Binding, keys);
     }
 
     /// <summary>Runs <paramref name="work"/> for every binding: the bindings of one sink in turn (a
@@ -451,13 +534,9 @@ public sealed class ErasureService
         return perSink.SelectMany(r => r).ToDictionary(r => r.Materializer, r => r.Count, StringComparer.Ordinal);
     }
 
-    private static IReadOnlyCollection<string> SubjectsIn(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
+    /// <summary>The subjects <paramref name="message"/> names; null when it does not decode or map.</summary>
+    private static IReadOnlyCollection<string>? SubjectsIn(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
     {
-        if (message.IsTombstone)
-        {
-            return [];
-        }
-
         try
         {
             var change = mapper.Map(decoder.Decode(message));
@@ -465,7 +544,7 @@ public sealed class ErasureService
         }
         catch (Exception e) when (e is DecodeException or MapException)
         {
-            return [];
+            return null;
         }
     }
 

@@ -55,14 +55,17 @@ public sealed class DeadLetterTableReader : IDeadLetterReader
             _after = id;
             _unacknowledged.Add(id);
             _seen.Add(new DeadLetterEntry(letter.Stage, letter.Reason, letter.Topic, letter.Position));
-            records.Add(ToRecord(id, letter));
+            records.Add(ToRecord(_store.DeadLetterTable, id, letter));
         }
 
         return records;
     }
 
-    private SourceRecord ToRecord(long id, DeadLetterRow letter)
+    /// <summary>The record a letter of <paramref name="table"/> stands for: its message rebuilt, or
+    /// for an unreadable record its raw bytes parsed again (a source error when they still do not parse).</summary>
+    public static SourceRecord ToRecord(string table, long id, DeadLetterRow letter)
     {
+        ArgumentNullException.ThrowIfNull(letter);
         var position = letter.Position == "-" ? StreamPosition.Start : StreamPosition.Parse(letter.Position);
         if (letter.Stage == "read")
         {
@@ -74,13 +77,13 @@ public sealed class DeadLetterTableReader : IDeadLetterReader
             }
             catch (FormatException e)
             {
-                return new SourceRecord(null, new SourceError(letter.Location ?? $"{_store.DeadLetterTable} id {id}", letter.Topic, position, e.Message, raw));
+                return new SourceRecord(null, new SourceError(letter.Location ?? $"{table} id {id}", letter.Topic, position, e.Message, raw));
             }
         }
 
         if (letter.Topic is null)
         {
-            return new SourceRecord(null, new SourceError($"{_store.DeadLetterTable} id {id}", null, position, $"dead letter {id} of stage {letter.Stage} has no topic", letter.Payload ?? []));
+            return new SourceRecord(null, new SourceError($"{table} id {id}", null, position, $"dead letter {id} of stage {letter.Stage} has no topic", letter.Payload ?? []));
         }
 
         return new SourceRecord(
