@@ -131,16 +131,7 @@ public sealed class DeadLetterTableTests : IDisposable
             $$$"""{"topic":"{{{Topic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"b","age":7}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":{"id":3,"name":"c"}}""") + "\n");
-        var schema = "dlt_" + Guid.NewGuid().ToString("N")[..12];
-        await PostgresRowsAsync($"CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id bigint PRIMARY KEY, name text); SELECT ''");
-        var config = _workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              target: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable, schema: {schema}, stateSchema: {schema}_state {"}"}
-            materializers:
-              users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: json, deadLetterTarget: table, target: {"{"} schemaEvolution: none {"}"} {"}"}
-            """);
+        var (schema, config) = await UsersTableWithoutEvolutionAsync(string.Empty);
 
         var run = await _workspace.Sync("run", "--config", config);
 
@@ -160,18 +151,10 @@ public sealed class DeadLetterTableTests : IDisposable
             $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"bob","age":7}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":"[3]"}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":4},"value":{"id":4,"name":"dan","age":9}}""") + "\n");
-        var schema = "dle_" + Guid.NewGuid().ToString("N")[..12];
-        await PostgresRowsAsync($"CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id bigint PRIMARY KEY, name text); SELECT ''");
-        var config = _workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              target: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable, schema: {schema}, stateSchema: {schema}_state {"}"}
-            materializers:
-              users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: json, deadLetterTarget: table, target: {"{"} schemaEvolution: none {"}"} {"}"}
+        var (schema, config) = await UsersTableWithoutEvolutionAsync("""
             subjects:
               user:
-                users: {"{"} key: id {"}"}
+                users: { key: id }
             erasure:
               secret: 'a-test-secret-of-some-length'
               ledger: ledger.db
@@ -184,7 +167,7 @@ public sealed class DeadLetterTableTests : IDisposable
 
         Assert.True(erase.ExitCode == 0, erase.ToString());
         Assert.Equal(["""{"id":3}""", """{"id":4}"""], await PostgresRowsAsync(letters));
-        Assert.Matches(@"users\s+postgres sink target, table ""dle_\w+_state"".""dead_letters""\s+3\s+1\s+1\s+0\s+1", erase.Output);
+        Assert.Matches(@"users\s+postgres sink target, table ""dlt_\w+_state"".""dead_letters""\s+3\s+1\s+1\s+0\s+1", erase.Output);
         Assert.Contains("1 dead letter of users in postgres sink target", erase.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("bob", erase.Output + erase.Error, StringComparison.Ordinal);
     }
@@ -202,6 +185,24 @@ public sealed class DeadLetterTableTests : IDisposable
             "materializers.users.deadLetterTarget (table) needs a sink that keeps a dead-letter table (postgres, sqlite); sink target is of type redis: use topic or file",
             validate.Error + validate.Output,
             StringComparison.Ordinal);
+    }
+
+    /// <summary>A users table of (id, name) in a new schema, and a config whose materializer keeps
+    /// its letters in the PostgreSQL sink and does not evolve the table: a change with another
+    /// column is rejected by the sink. <paramref name="more"/> is appended to the config.</summary>
+    private async Task<(string Schema, string Config)> UsersTableWithoutEvolutionAsync(string more)
+    {
+        var schema = "dlt_" + Guid.NewGuid().ToString("N")[..12];
+        await PostgresRowsAsync($"CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id bigint PRIMARY KEY, name text); SELECT ''");
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+            sinks:
+              target: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable, schema: {schema}, stateSchema: {schema}_state {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: json, deadLetterTarget: table, target: {"{"} schemaEvolution: none {"}"} {"}"}
+            """ + "\n" + more);
+        return (schema, config);
     }
 
     private sealed record Letter(long Id, string Materializer, string Stage, string? Topic, string Position, string? Key, byte[] Payload, string Reason);
