@@ -758,68 +758,41 @@ internal sealed class EnvelopeReader(DecoderOptions options)
 
     /// <summary>The last string value read at each column position, without escapes: an update's
     /// before and after images share most values, and low-cardinality columns repeat across
-    /// events, so an equal value reuses the string. The bytes are kept in reused buffers.</summary>
+    /// events, so an equal value reuses the string.</summary>
     private sealed class ColumnStrings
     {
-        private const int MaxKept = 256;
-
-        private byte[][] _raw = new byte[16][];
-        private int[] _lengths = new int[16];
-        private string?[] _texts = new string?[16];
+        private TextCache?[] _columns = new TextCache?[16];
 
         public string Get(int position, ReadOnlySpan<byte> raw)
         {
-            if (position >= _texts.Length)
+            if (position >= _columns.Length)
             {
-                Array.Resize(ref _raw, Math.Max(position + 1, _texts.Length * 2));
-                Array.Resize(ref _lengths, _raw.Length);
-                Array.Resize(ref _texts, _raw.Length);
+                Array.Resize(ref _columns, Math.Max(position + 1, _columns.Length * 2));
             }
 
-            if (_texts[position] is { } text && raw.SequenceEqual(_raw[position].AsSpan(0, _lengths[position])))
-            {
-                return text;
-            }
-
-            text = Encoding.UTF8.GetString(raw);
-            if (raw.Length <= MaxKept)
-            {
-                if (_raw[position] is null || _raw[position].Length < raw.Length)
-                {
-                    _raw[position] = new byte[Math.Max(raw.Length, 32)];
-                }
-
-                raw.CopyTo(_raw[position]);
-                _lengths[position] = raw.Length;
-                _texts[position] = text;
-            }
-            else
-            {
-                _texts[position] = null;
-            }
-
-            return text;
+            return (_columns[position] ??= new TextCache()).Get(raw);
         }
     }
 
-    /// <summary>The last text of one source field (connector, db, table, the transaction id of a run
-    /// of changes, …), reused while its bytes repeat.</summary>
+    /// <summary>The last text read at one place (a column position, or a source field such as
+    /// connector, db, table, the transaction id of a run of changes), reused while its bytes
+    /// repeat. The bytes are kept in a reused buffer.</summary>
     private sealed class TextCache
     {
         private const int MaxKept = 256;
 
-        private byte[] _raw = new byte[32];
+        private byte[] _raw = [];
         private int _length;
         private string? _text;
 
-        public string Get(ref Utf8JsonReader reader)
-        {
-            if (reader.ValueIsEscaped)
-            {
-                return reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(reader.ValueSpan);
-            }
+        /// <summary>The string or number token the reader is at, as text.</summary>
+        public string Get(ref Utf8JsonReader reader) =>
+            !reader.ValueIsEscaped ? Get(reader.ValueSpan)
+            : reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(reader.ValueSpan);
 
-            var raw = reader.ValueSpan;
+        /// <summary>The text of UTF-8 bytes without escapes.</summary>
+        public string Get(ReadOnlySpan<byte> raw)
+        {
             if (_text is not null && raw.SequenceEqual(_raw.AsSpan(0, _length)))
             {
                 return _text;
@@ -830,12 +803,16 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             {
                 if (_raw.Length < raw.Length)
                 {
-                    _raw = new byte[MaxKept];
+                    _raw = new byte[Math.Max(raw.Length, 32)];
                 }
 
                 raw.CopyTo(_raw);
                 _length = raw.Length;
                 _text = text;
+            }
+            else
+            {
+                _text = null;
             }
 
             return text;
