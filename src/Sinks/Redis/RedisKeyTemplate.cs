@@ -115,43 +115,20 @@ public sealed class RedisKeyTemplate
 
     /// <summary>The key with each placeholder replaced by <paramref name="value"/>'s text for its column;
     /// null when a column has no value (absent or NULL), with that column in <paramref name="missing"/>.</summary>
-    public string? Render(Func<string, string?> value, out string? missing)
+    public string? Render(Func<string, string?> value, out string? missing) =>
+        Render(value, static (value, column) => value(column), out missing);
+
+    /// <summary>The key of <paramref name="row"/>: each placeholder replaced by its column's canonical
+    /// text (<see cref="FieldValue.ToText"/>), as <see cref="Render(Func{string, string?}, out string?)"/>.</summary>
+    public string? Render(Row row, out string? missing) =>
+        Render(row, static (row, column) => row.TryGet(column, out var v) ? v.ToText() : null, out missing);
+
+    /// <summary>The parts joined in one concatenation; the common templates (up to four parts: a
+    /// literal and a column, or two around one) without a builder or an array.</summary>
+    private string? Render<TSource>(TSource source, Func<TSource, string, string?> value, out string? missing)
     {
         missing = null;
-        var sb = new StringBuilder();
-        foreach (var (text, isColumn) in _parts)
-        {
-            if (!isColumn)
-            {
-                sb.Append(text);
-                continue;
-            }
-
-            var v = value(text);
-            if (v is null)
-            {
-                missing = text;
-                return null;
-            }
-
-            sb.Append(v);
-        }
-
-        return sb.ToString();
-    }
-
-    /// <summary>The key of <paramref name="row"/>: as <see cref="Render(Func{string, string?}, out string?)"/>
-    /// with each column's canonical text (<see cref="FieldValue.ToText"/>), without a delegate or a
-    /// builder for the common templates of up to three parts (a literal and a column, or two around one).</summary>
-    public string? Render(Row row, out string? missing)
-    {
-        missing = null;
-        if (_parts.Length > 3)
-        {
-            return Render(name => row.TryGet(name, out var v) ? v.ToText() : null, out missing);
-        }
-
-        Span<string?> texts = [null, null, null];
+        Span<string?> texts = _parts.Length <= 4 ? [null, null, null, null] : new string?[_parts.Length];
         for (var i = 0; i < _parts.Length; i++)
         {
             var (text, isColumn) = _parts[i];
@@ -161,16 +138,16 @@ public sealed class RedisKeyTemplate
                 continue;
             }
 
-            if (!row.TryGet(text, out var value) || value.ToText() is not { } valueText)
+            if (value(source, text) is not { } columnText)
             {
                 missing = text;
                 return null;
             }
 
-            texts[i] = valueText;
+            texts[i] = columnText;
         }
 
-        return string.Concat(texts[0], texts[1], texts[2]);
+        return string.Concat(texts[.._parts.Length]);
     }
 
     /// <summary>This template with literal text put before it (itself when the text is empty).</summary>
