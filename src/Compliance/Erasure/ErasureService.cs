@@ -209,12 +209,17 @@ public sealed class ErasureService
             var deleted = await PerSinkAsync(bindings, (binding, options) => command.DryRun ? Task.FromResult(0L) : EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
 
             // 5b. The dead-letter tables of the bound materializers: letters naming a subject.
-            var letterBindings = bindings.Where(b => _config.DeadLetterKindOf(b.Options) == DeadLetterKind.Table && sinks[b.Options.Sink] is IDeadLetterStore).ToList();
-            var lettersBefore = new Dictionary<string, LetterScan>(StringComparer.Ordinal);
-            foreach (var letterBinding in letterBindings)
+            var letterScans = new List<(BindingReader Reader, IDeadLetterStore Store, LetterScan Before)>();
+            foreach (var letterBinding in bindings.Where(b => _config.DeadLetterKindOf(b.Options) == DeadLetterKind.Table))
             {
-                var store = (IDeadLetterStore)sinks[letterBinding.Options.Sink];
-                var scan = lettersBefore[letterBinding.Binding.Materializer] = await ScanDeadLettersAsync(store, Reader(letterBinding), keySet, cancellationToken);
+                if (sinks[letterBinding.Options.Sink] is not IDeadLetterStore store)
+                {
+                    continue;
+                }
+
+                var reader = Reader(letterBinding);
+                var scan = await ScanDeadLettersAsync(store, reader, keySet, cancellationToken);
+                letterScans.Add((reader, store, scan));
                 if (!command.DryRun && scan.Naming.Count > 0)
                 {
                     await store.DeleteDeadLettersAsync(letterBinding.Binding.Materializer, scan.Naming, cancellationToken);
@@ -286,14 +291,12 @@ public sealed class ErasureService
             }
 
             var deadLetterOutcomes = new List<DeadLetterOutcome>();
-            foreach (var letterBinding in letterBindings)
+            foreach (var (reader, store, first) in letterScans)
             {
-                var store = (IDeadLetterStore)sinks[letterBinding.Options.Sink];
-                var first = lettersBefore[letterBinding.Binding.Materializer];
-                var after = command.DryRun ? first : await ScanDeadLettersAsync(store, Reader(letterBinding), keySet, cancellationToken);
+                var after = command.DryRun ? first : await ScanDeadLettersAsync(store, reader, keySet, cancellationToken);
                 residueInSinks.UnionWith(after.Subjects);
                 deadLetterOutcomes.Add(new DeadLetterOutcome(
-                    letterBinding.Binding.Materializer,
+                    reader.Binding.Materializer,
                     store.DeadLetterTable,
                     first.Letters,
                     first.Naming.Count,
