@@ -60,6 +60,29 @@ public sealed class FileTopicLogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_keyed_message_is_appended_with_the_exact_key_value_properties_and_event_time()
+    {
+        var path = Path.Combine(_dir, "log.jsonl");
+        await File.WriteAllTextAsync(path, """{"topic":"t","key":"eyJpZCI6MX0=","keyBase64":true,"value":{"name":"Ada"}}""" + "\n");
+        var log = new FileTopicLog(new FileSourceOptions { Path = path });
+        var key = new MessageKey("eyJpZCI6MX0=", true);
+        var eventTime = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123);
+        var properties = new Dictionary<string, string> { ["origin"] = "copy" };
+
+        var position = await log.PublishAsync("t", key, Encoding.UTF8.GetBytes("""{"name":"Ada L."}"""), properties, eventTime, CancellationToken.None);
+
+        Assert.Equal(StreamPosition.ForLine(2), position);
+        var raw = await ToListAsync(log.ScanRawAsync(t => t == "t", CancellationToken.None));
+        var copy = raw[^1];
+        Assert.Equal(2, raw.Count);
+        Assert.Equal(key, copy.Key);
+        Assert.True(copy.HasValue);
+        Assert.Equal("""{"name":"Ada L."}""", Encoding.UTF8.GetString(copy.Value.Span));
+        Assert.Equal("copy", copy.Properties["origin"]);
+        Assert.Equal(eventTime, copy.EventTime);
+    }
+
+    [Fact]
     public async Task A_tombstone_after_a_last_line_without_newline_starts_a_line_of_its_own()
     {
         var path = Path.Combine(_dir, "log.jsonl");

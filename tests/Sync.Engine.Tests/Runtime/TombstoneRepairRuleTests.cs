@@ -81,8 +81,9 @@ public class TombstoneRepairRuleTests
     {
         public List<(string Topic, MessageKey Key, IReadOnlyDictionary<string, string> Properties)> Published { get; } = [];
 
-        public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, IReadOnlyDictionary<string, string> properties, CancellationToken cancellationToken)
+        public ValueTask<StreamPosition> PublishAsync(string topic, MessageKey key, ReadOnlyMemory<byte>? value, IReadOnlyDictionary<string, string> properties, DateTimeOffset? eventTime, CancellationToken cancellationToken)
         {
+            Assert.Null(value);
             Published.Add((topic, key, properties));
             return ValueTask.FromResult(StreamPosition.ForLine(Published.Count));
         }

@@ -78,24 +78,29 @@ public sealed class FileTopicLog : ITopicLog, ITombstonePublisher
     public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>
         PublishTombstoneAsync(topic, key, Origin.EmptyProperties, cancellationToken);
 
-    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, IReadOnlyDictionary<string, string> properties, CancellationToken cancellationToken)
+    public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, IReadOnlyDictionary<string, string> properties, CancellationToken cancellationToken) =>
+        PublishAsync(topic, key, null, properties, null, cancellationToken);
+
+    public async ValueTask<StreamPosition> PublishAsync(string topic, MessageKey key, ReadOnlyMemory<byte>? value, IReadOnlyDictionary<string, string> properties, DateTimeOffset? eventTime, CancellationToken cancellationToken)
     {
         if (key.Text is null)
         {
-            throw new ArgumentException("a tombstone needs a key", nameof(key));
+            throw new ArgumentException(value is null ? "a tombstone needs a key" : "a keyed message needs a key", nameof(key));
         }
 
-        var tombstone = new SourceMessage
+        var message = new SourceMessage
         {
             Topic = topic,
             Position = StreamPosition.Start,
             Key = key,
-            HasValue = false,
+            Value = value ?? ReadOnlyMemory<byte>.Empty,
+            HasValue = value is not null,
             Properties = properties,
             PublishTime = _time.GetUtcNow(),
+            EventTime = eventTime,
         };
         var buffer = new MemoryStream();
-        buffer.Write(ChangelogLineWriter.ToLine(tombstone));
+        buffer.Write(ChangelogLineWriter.ToLine(message));
         buffer.WriteByte((byte)'\n');
         var endsWithNewline = true;
         var lines = _knownLines;

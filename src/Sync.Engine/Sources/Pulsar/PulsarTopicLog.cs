@@ -170,14 +170,18 @@ public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolic
     public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>
         PublishTombstoneAsync(topic, key, Origin.EmptyProperties, cancellationToken);
 
-    public async ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, IReadOnlyDictionary<string, string> properties, CancellationToken cancellationToken)
+    public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, IReadOnlyDictionary<string, string> properties, CancellationToken cancellationToken) =>
+        PublishAsync(topic, key, null, properties, null, cancellationToken);
+
+    public async ValueTask<StreamPosition> PublishAsync(string topic, MessageKey key, ReadOnlyMemory<byte>? value, IReadOnlyDictionary<string, string> properties, DateTimeOffset? eventTime, CancellationToken cancellationToken)
     {
+        var what = value is null ? "a tombstone" : "a keyed message";
         if (key.Text is not { } text)
         {
-            throw new ArgumentException("a tombstone needs a key", nameof(key));
+            throw new ArgumentException($"{what} needs a key", nameof(key));
         }
 
-        OutgoingMessage tombstone;
+        var message = new OutgoingMessage { Data = value ?? ReadOnlyMemory<byte>.Empty, IsNullValue = value is null };
         if (key.IsBase64)
         {
             var bytes = key.GetBytes();
@@ -185,24 +189,24 @@ public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolic
             {
                 // The client sends binary keys in canonical base64; anything else would not be the
                 // same key text, and compaction compares key text.
-                throw new SourceException($"the base64 key of a tombstone on {topic} is not in canonical form and cannot be reproduced exactly");
+                throw new SourceException($"the base64 key of {what} on {topic} is not in canonical form and cannot be reproduced exactly");
             }
 
-            tombstone = OutgoingMessage.Tombstone(bytes);
+            message = message with { KeyBytes = bytes };
         }
         else
         {
-            tombstone = OutgoingMessage.Tombstone(text);
+            message = message with { Key = text };
         }
 
-        tombstone = tombstone with
+        message = message with
         {
-            EventTimeMs = (ulong)_time.GetUtcNow().ToUnixTimeMilliseconds(),
+            EventTimeMs = (ulong)(eventTime ?? _time.GetUtcNow()).ToUnixTimeMilliseconds(),
             Properties = properties.Count == 0 ? null : properties,
         };
         var producer = await _producers.GetAsync(topic, cancellationToken);
 
-        return PulsarConnections.Position(await producer.SendAsync(tombstone, cancellationToken));
+        return PulsarConnections.Position(await producer.SendAsync(message, cancellationToken));
     }
 
     public async ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken)

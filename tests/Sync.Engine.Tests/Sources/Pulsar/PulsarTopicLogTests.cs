@@ -30,6 +30,33 @@ public sealed class PulsarTopicLogTests : PulsarSourceFixture
     private static string KeyJson(SourceMessage message) => Encoding.UTF8.GetString(message.Key.GetBytes());
 
     [Fact]
+    public async Task A_keyed_message_keeps_the_key_bytes_and_supersedes_the_key_in_the_compacted_view()
+    {
+        var topic = NewTopic("republish");
+        await using (var producer = await ProducerAsync(topic))
+        {
+            await PublishAsync(producer, 1, "c", "ann", 1);
+        }
+
+        await using var log = Log(topic);
+        bool Mine(string t) => t == topic;
+        var original = Assert.Single(await ListAsync(log.ScanRawAsync(Mine, default)));
+        var eventTime = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123);
+
+        var position = await log.PublishAsync(topic, original.Key, Encoding.UTF8.GetBytes("copy"), new Dictionary<string, string> { ["origin"] = "copy" }, eventTime, default);
+        var outcome = await log.CompactAsync(topic, [original.Key], default);
+
+        Assert.True(outcome.Succeeded, outcome.Error);
+        var copy = Assert.Single(await ListAsync(log.ReadCompactedAsync(Mine, default)));
+        Assert.Equal(position, copy.Position);
+        Assert.Equal(original.Key, copy.Key);
+        Assert.True(copy.Key.IsBase64);
+        Assert.Equal("copy", Encoding.UTF8.GetString(copy.Value.Span));
+        Assert.Equal("copy", copy.Properties["origin"]);
+        Assert.Equal(eventTime, copy.EventTime);
+    }
+
+    [Fact]
     public async Task A_tombstone_and_compaction_remove_the_key_from_the_compacted_view_but_not_from_the_raw_log()
     {
         var topic = NewTopic("erase");
