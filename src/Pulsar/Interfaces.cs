@@ -88,6 +88,14 @@ public interface IPulsarConsumer : IPulsarStateful, IAsyncDisposable
 
     ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The id of the last message now on <paramref name="topic"/>, one of the topics this consumer
+    /// reads (a partition's own name for a partitioned topic, as <see cref="PulsarMessage.Topic"/>
+    /// names it): one GET_LAST_MESSAGE_ID round trip. The entry id is <see cref="ulong.MaxValue"/>
+    /// (the broker's -1) on an empty topic.
+    /// </summary>
+    Task<MessageId> GetLastMessageIdAsync(string topic, CancellationToken cancellationToken = default);
+
     ValueTask RedeliverAsync(IEnumerable<MessageId> ids, CancellationToken cancellationToken = default);
 
     /// <summary>Moves the subscription to the first message published at or after the time.</summary>

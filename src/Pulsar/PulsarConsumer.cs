@@ -407,6 +407,11 @@ public sealed class PulsarConsumer : IPulsarConsumer
     public async Task<MessageId> GetLastMessageIdAsync(CancellationToken cancellationToken = default) =>
         (await GetLastMessageIdAndMarkDeleteAsync(cancellationToken)).Last;
 
+    public Task<MessageId> GetLastMessageIdAsync(string topic, CancellationToken cancellationToken = default) =>
+        string.Equals(topic, Topic, StringComparison.Ordinal)
+            ? GetLastMessageIdAsync(cancellationToken)
+            : throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
+
     /// <summary>
     /// The topic's last message id and the subscription's mark-delete position (everything at or
     /// before it is acknowledged; null when the broker does not say). A subscription has nothing
