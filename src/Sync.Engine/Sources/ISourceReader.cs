@@ -30,6 +30,13 @@ public interface ISourceReader : IAsyncDisposable
     /// <summary>Tells the source that everything read so far is durable in the sink.</summary>
     ValueTask AcknowledgeAsync(CancellationToken cancellationToken);
 
+    /// <summary>True when <paramref name="stream"/> (a topic, or a partition of one) holds nothing
+    /// after <paramref name="lastRead"/>, the last position of it this reader delivered, as of now:
+    /// the reader has caught up with the stream's end. Tombstone repair asks, from the reading side
+    /// and only while a repair may be waiting, so a source may answer with a round trip to its broker.
+    /// False (the default) where the source cannot tell: repairs then wait for the source's end.</summary>
+    ValueTask<bool> IsAtEndAsync(string stream, StreamPosition lastRead, CancellationToken cancellationToken) => ValueTask.FromResult(false);
+
     /// <summary>True while the source has lost its connection and is re-establishing it with
     /// backoff (the materializer is degraded, not failed). False for sources without connections.</summary>
     bool IsReconnecting => false;

@@ -117,6 +117,11 @@ public sealed class FileSourceReader : ISourceReader
 
     public ValueTask AcknowledgeAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>Every topic of the file shares its lines, so a stream is at its end when the whole
+    /// file as it is now has been taken: no byte left in the buffer, none after it on disk.</summary>
+    public ValueTask<bool> IsAtEndAsync(string stream, StreamPosition lastRead, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_stream is { } file && !_lines.HasPartialLine && RandomAccess.GetLength(file.SafeFileHandle) == _lines.Offset);
+
     /// <summary>True: the cursor travels with each batch's checkpoint and each line is a copy, so a
     /// batch read ahead changes nothing of one being applied.</summary>
     public bool CanReadAhead => true;

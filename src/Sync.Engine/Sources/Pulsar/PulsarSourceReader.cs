@@ -32,6 +32,8 @@ public sealed class PulsarSourceReader : ISourceReader
     private readonly Queue<List<PulsarMessage>> _batches = new();
     private readonly Lock _ackLock = new();
     private readonly List<string> _rewound = [];
+    // The last message id the broker named per stream, for IsAtEndAsync (reading side only).
+    private readonly Dictionary<string, StreamPosition> _knownEnds = new(StringComparer.Ordinal);
     private PulsarClient? _client;
     private IPulsarConsumer? _consumer;
 
@@ -197,6 +199,39 @@ public sealed class PulsarSourceReader : ISourceReader
         {
             await AcknowledgeMessagesAsync(messages, cancellationToken);
         }
+    }
+
+    /// <summary>Asks the broker for the stream's last message id (GET_LAST_MESSAGE_ID), but only when
+    /// the answer can be yes: not while messages wait in the client's queue (they are read next), and
+    /// not while the reader is still short of the end the broker named last time (a topic only grows).
+    /// So a backlog costs one round trip each time the reader reaches the end it knew, not one per batch.
+    /// A failed question is an answer of no: it is asked again after the next batch.</summary>
+    public async ValueTask<bool> IsAtEndAsync(string stream, StreamPosition lastRead, CancellationToken cancellationToken)
+    {
+        if (_consumer is not { } consumer || consumer.QueuedMessages > 0
+            || (_knownEnds.TryGetValue(stream, out var knownEnd) && lastRead < knownEnd))
+        {
+            return false;
+        }
+
+        MessageId last;
+        try
+        {
+            last = await consumer.GetLastMessageIdAsync(stream, cancellationToken);
+        }
+        catch (PulsarException)
+        {
+            return false;
+        }
+
+        if ((long)last.EntryId < 0)
+        {
+            return true;
+        }
+
+        var end = PulsarConnections.Position(last);
+        _knownEnds[stream] = end;
+        return end <= lastRead;
     }
 
     private bool IsCommitted(string topic, StreamPosition position)
