@@ -52,6 +52,16 @@ internal static class SummaryTable
             console.WriteLine($"tombstones repaired by {o.Name}: {N(o.Counters.TombstonesRepaired)} (published after op=d events that had none)");
         }
 
+        foreach (var o in outcomes.Where(o => o.Counters.RepairsSuperseded > 0))
+        {
+            console.WriteLine($"tombstone repairs dropped by {o.Name}: {N(o.Counters.RepairsSuperseded)} (a later message of the key came before the topic's end)");
+        }
+
+        foreach (var o in outcomes.Where(o => o.Counters.RestoredAfterRepair > 0))
+        {
+            console.WriteLine($"values restored by {o.Name}: {N(o.Counters.RestoredAfterRepair)} (published again after a repair tombstone landed behind them)");
+        }
+
         foreach (var o in outcomes.Where(o => o.Counters.DeadLettered > 0))
         {
             console.WriteLine($"dead letters of {o.Name}: {o.DeadLetterTarget}");

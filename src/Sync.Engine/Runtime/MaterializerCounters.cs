@@ -12,6 +12,8 @@ public sealed class MaterializerCounters
     private long _batches;
     private long _suppressed;
     private long _tombstonesRepaired;
+    private long _repairsSuperseded;
+    private long _restoredAfterRepair;
 
     public long Read => Interlocked.Read(ref _read);
 
@@ -37,7 +39,20 @@ public sealed class MaterializerCounters
     /// <summary>Tombstones published after <c>op=d</c> events that had none (<c>repairTombstones</c>).</summary>
     public long TombstonesRepaired => Interlocked.Read(ref _tombstonesRepaired);
 
-    internal void AddTombstonesRepaired(long n) => Interlocked.Add(ref _tombstonesRepaired, n);
+    /// <summary>Pending repairs (and restorations) dropped because a later message of the key was
+    /// read before the topic's end: the delete was no longer the key's latest event.</summary>
+    public long RepairsSuperseded => Interlocked.Read(ref _repairsSuperseded);
+
+    /// <summary>Live values published again because a repair tombstone landed behind them (the
+    /// producer published them between the catch-up check and the tombstone).</summary>
+    public long RestoredAfterRepair => Interlocked.Read(ref _restoredAfterRepair);
+
+    internal void AddRepairs(long repaired, long superseded, long restored)
+    {
+        Interlocked.Add(ref _tombstonesRepaired, repaired);
+        Interlocked.Add(ref _repairsSuperseded, superseded);
+        Interlocked.Add(ref _restoredAfterRepair, restored);
+    }
 
     internal void AddSuppressed(long n) => Interlocked.Add(ref _suppressed, n);
 

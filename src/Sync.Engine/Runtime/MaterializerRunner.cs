@@ -24,6 +24,11 @@ public sealed partial class MaterializerRunner
     private readonly ISuppressionFilter _suppression;
     private readonly TombstoneRepair? _tombstoneRepair;
     private readonly TargetSpec _target;
+    // Tombstone repair, reading side: the last position read per stream, and the streams read
+    // since their end was last reached that may leave a repair waiting.
+    private readonly Dictionary<string, StreamPosition> _lastRead = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _unsettled = new(StringComparer.Ordinal);
+    private bool _sourceEnded;
 
     public MaterializerRunner(
         string name,
@@ -46,6 +51,11 @@ public sealed partial class MaterializerRunner
         _mapper = new ChangeMapper(options);
         _suppression = suppression ?? NoSuppression.Instance;
         _tombstoneRepair = tombstoneRepair;
+        if (tombstoneRepair is not null)
+        {
+            tombstoneRepair.Counters = Counters;
+        }
+
         _target = new TargetSpec(options.Table) { Options = options.Target };
     }
 
@@ -56,6 +66,10 @@ public sealed partial class MaterializerRunner
 
     /// <summary>First wait before an engine-level attempt of a batch whose sink stays unavailable; doubled per attempt.</summary>
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a stopping run waits for the source to say whether the streams with repairs
+    /// still waiting are at their end.</summary>
+    public TimeSpan StopCheckTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Longest wait between two engine-level attempts of a batch whose sink stays unavailable.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
@@ -85,6 +99,8 @@ public sealed partial class MaterializerRunner
 
             await ApplyAsync(batch, readAhead: false, cancellationToken);
         }
+
+        await PublishRepairsAtStopAsync();
     }
 
     private async Task RunPipelinedAsync(CancellationToken cancellationToken)
@@ -158,6 +174,43 @@ public sealed partial class MaterializerRunner
             // Every batch read before the failure was applied and acknowledged above.
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(readFailure);
         }
+
+        await PublishRepairsAtStopAsync();
+    }
+
+    /// <summary>When the run stops or the source ends, the repairs still waiting are published if
+    /// their streams are at their end now (the reading stage has finished, so the reader is free to
+    /// ask). The rest are given up: their deletes are acknowledged, so no restart brings them back,
+    /// and they stay the "not repaired" deletes that <c>sync audit topics</c> reports.</summary>
+    private async Task PublishRepairsAtStopAsync()
+    {
+        if (_tombstoneRepair is not { HasPending: true } repair)
+        {
+            return;
+        }
+
+        var caughtUp = new List<string>();
+        using var patience = new CancellationTokenSource(StopCheckTimeout);
+        foreach (var stream in repair.PendingStreams)
+        {
+            try
+            {
+                if (_sourceEnded || (_lastRead.TryGetValue(stream, out var last) && await _reader.IsAtEndAsync(stream, last, patience.Token)))
+                {
+                    caughtUp.Add(stream);
+                }
+            }
+            catch (OperationCanceledException) when (patience.IsCancellationRequested)
+            {
+                break;
+            }
+        }
+
+        await repair.PublishAsync(caughtUp, CancellationToken.None);
+        if (repair.HasPending)
+        {
+            LogRepairsGivenUp(_logger, _name, repair.PendingStreams.Count);
+        }
     }
 
     /// <summary>Receive -> decode -> map -> collapse. Touches the reader, decoder, mapper and
@@ -176,6 +229,7 @@ public sealed partial class MaterializerRunner
 
         if (records is null)
         {
+            _sourceEnded = true;
             return null;
         }
 
@@ -192,26 +246,26 @@ public sealed partial class MaterializerRunner
 
             var message = record.Message!;
             checkpoint[message.Topic] = message.Position;
+            ChangeEvent? change = null;
             if (TombstoneRepair.IsRepairTombstone(message))
             {
-                // Its op=d was applied already; see TombstoneRepair for why it is not applied again.
+                // Its op=d was applied already, and the tombstone may have landed after a newer
+                // value of the key (see TombstoneRepair): it never deletes anything from a sink.
+                Observe(prepared, message, null);
                 continue;
             }
 
             try
             {
-                var change = _mapper.Map(_decoder.Decode(message));
+                change = _mapper.Map(_decoder.Decode(VersionedAsOriginal(message)));
                 if (_suppression.IsSuppressed(change))
                 {
                     prepared.Suppressed++;
+                    Observe(prepared, message, change);
                     continue;
                 }
 
                 changes.Add(change);
-                if (_tombstoneRepair is not null)
-                {
-                    prepared.Observed.Add((message, change));
-                }
             }
             catch (DecodeException e)
             {
@@ -221,12 +275,77 @@ public sealed partial class MaterializerRunner
             {
                 prepared.Letters.Add(new Letter("map", message, null, e.Message));
             }
+
+            Observe(prepared, message, change);
         }
 
         prepared.Changes = Collapser.Collapse(changes);
         prepared.CollapsedAway = changes.Count - prepared.Changes.Count;
+        if (_unsettled.Count > 0)
+        {
+            await CheckCaughtUpAsync(prepared, cancellationToken);
+        }
+
         return prepared;
     }
+
+    /// <summary>Hands every keyed message to the repair rule (on the applying side, in order), and
+    /// notes where each stream was read up to. Nothing when repair is off.</summary>
+    private void Observe(PreparedBatch prepared, SourceMessage message, ChangeEvent? change)
+    {
+        if (_tombstoneRepair is null)
+        {
+            return;
+        }
+
+        _lastRead[message.Topic] = message.Position;
+        prepared.Observed.Add((message, change));
+        if (TombstoneRepair.MayLeaveWork(message, change))
+        {
+            _unsettled.Add(message.Topic);
+        }
+    }
+
+    /// <summary>Asks the reader, right after this batch was read, which streams that may have a
+    /// repair waiting hold nothing more: every message they held at that moment is in this batch or
+    /// an earlier one, so once this batch is applied the repair rule has seen them all. Asked after
+    /// every batch while such streams exist; the reader answers no cheaply while it is behind.</summary>
+    private async Task CheckCaughtUpAsync(PreparedBatch prepared, CancellationToken cancellationToken)
+    {
+        foreach (var stream in _unsettled.ToList())
+        {
+            try
+            {
+                if (_lastRead.TryGetValue(stream, out var last) && await _reader.IsAtEndAsync(stream, last, cancellationToken))
+                {
+                    prepared.CaughtUp.Add(stream);
+                    _unsettled.Remove(stream);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Stopping: the batch is still applied; the stop asks once more.
+                return;
+            }
+        }
+    }
+
+    /// <summary>A copy that a repair published again (<see cref="TombstoneRepair.RestoredProperty"/>)
+    /// is decoded at the position of the message it copies, so that it carries that message's
+    /// version (the same LSN, or for changes without one the same position): a sink that holds that
+    /// state or a newer one (a delete published in between) treats it as already applied.</summary>
+    private static SourceMessage VersionedAsOriginal(SourceMessage message) =>
+        TombstoneRepair.RestoredFrom(message) is not { } original ? message : new SourceMessage
+        {
+            Topic = message.Topic,
+            Position = original,
+            Key = message.Key,
+            Value = message.Value,
+            HasValue = message.HasValue,
+            Properties = message.Properties,
+            PublishTime = message.PublishTime,
+            EventTime = message.EventTime,
+        };
 
     /// <summary>Dead letters -> apply with checkpoint -> tombstone repair -> acknowledge -> counters.</summary>
     private async Task ApplyAsync(PreparedBatch prepared, bool readAhead, CancellationToken cancellationToken)
@@ -286,7 +405,12 @@ public sealed partial class MaterializerRunner
         var result = await ApplyWithRetryAsync(batch, cancellationToken);
         table?.Committed();
         Counters.Recover();
-        var repaired = _tombstoneRepair is null ? 0 : await _tombstoneRepair.PublishAsync(CancellationToken.None);
+        if (_tombstoneRepair is not null && prepared.CaughtUp.Count > 0)
+        {
+            // Before the acknowledgement, so that a crash in between repeats this batch's repairs.
+            await _tombstoneRepair.PublishAsync(prepared.CaughtUp, CancellationToken.None);
+        }
+
         if (readAhead)
         {
             await _reader.AcknowledgeOldestBatchAsync(CancellationToken.None);
@@ -303,7 +427,6 @@ public sealed partial class MaterializerRunner
         Counters.AddStale(result.Stale);
         Counters.AddDeadLettered(prepared.Letters.Count + result.Rejected.Count);
         Counters.AddSuppressed(prepared.Suppressed);
-        Counters.AddTombstonesRepaired(repaired);
         Counters.AddBatch();
     }
 
@@ -359,6 +482,9 @@ public sealed partial class MaterializerRunner
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: change from {Location} cannot be written: {Reason}; sent to the dead-letter target")]
     private static partial void LogRejected(ILogger logger, string materializer, string location, string reason);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: stopping with tombstone repairs waiting on {Streams} stream(s) that were not at their end; those deletes stay unrepaired (sync audit topics reports them)")]
+    private static partial void LogRepairsGivenUp(ILogger logger, string materializer, int streams);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: degraded, the sink is unavailable: {Reason}; the batch is kept and tried again in {Seconds:0.#} s")]
     private static partial void LogSinkUnavailable(ILogger logger, string materializer, string reason, double seconds);
 
@@ -380,6 +506,9 @@ public sealed partial class MaterializerRunner
 
         public List<Letter> Letters { get; } = [];
 
-        public List<(SourceMessage Message, ChangeEvent Change)> Observed { get; } = [];
+        public List<(SourceMessage Message, ChangeEvent? Change)> Observed { get; } = [];
+
+        /// <summary>Streams found at their end right after this batch was read (tombstone repair).</summary>
+        public List<string> CaughtUp { get; } = [];
     }
 }
