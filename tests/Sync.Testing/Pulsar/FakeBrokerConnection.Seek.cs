@@ -75,6 +75,7 @@ internal sealed partial class FakeBrokerConnection
                 }
             }
             var markDelete = consumer.Subscription.AckedBefore;
+            Broker.Faults.TakeAfterLastMessageId()?.Invoke(topic.Name);
             SendLocked(new BaseCommand
             {
                 Type = BaseCommand.Types.Type.GetLastMessageIdResponse,

@@ -815,4 +815,23 @@ public sealed class FakeBrokerFaults
     }
 
     internal void PingIgnored() => Fire(nameof(IgnorePings));
+
+    private int _lastMessageIdHooks;
+    private Action<string>? _afterLastMessageId;
+
+    /// <summary>
+    /// The next <paramref name="count"/> GET_LAST_MESSAGE_IDs run <paramref name="action"/> (given
+    /// the topic's name, with the broker's lock held, so it may call
+    /// <see cref="FakePulsarBroker.Publish"/>) after the answer was taken and before it is sent: a
+    /// producer's message that lands between a client's look at the end of a topic and whatever the
+    /// client does next.
+    /// </summary>
+    public void AfterNextLastMessageIds(int count, Action<string> action)
+    {
+        _afterLastMessageId = action ?? throw new ArgumentNullException(nameof(action));
+        Volatile.Write(ref _lastMessageIdHooks, count);
+    }
+
+    internal Action<string>? TakeAfterLastMessageId() =>
+        TryTake(ref _lastMessageIdHooks, nameof(AfterNextLastMessageIds)) ? _afterLastMessageId : null;
 }
