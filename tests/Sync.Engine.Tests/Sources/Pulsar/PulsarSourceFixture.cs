@@ -108,13 +108,18 @@ public abstract class PulsarSourceFixture : IAsyncLifetime
     protected static async Task<MessageId> PublishAsync(IPulsarProducer producer, int id, string op, string? name, long lsn)
     {
         var key = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
+        return await producer.SendAsync(new OutgoingMessage { KeyBytes = key, Data = Encoding.UTF8.GetBytes(DebeziumValue(id, op, name, lsn)) });
+    }
+
+    /// <summary>The Debezium value (no schema) of a change of user <paramref name="id"/>.</summary>
+    protected static string DebeziumValue(int id, string op, string? name, long lsn)
+    {
         var row = name is null ? "null" : $"{{\"id\":{id},\"name\":\"{name}\"}}";
         var before = op is "u" or "d" ? $"{{\"id\":{id},\"name\":\"old\"}}" : "null";
         var after = op == "d" ? "null" : row;
-        var value = string.Create(
+        return string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"before\":{before},\"after\":{after},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"users\",\"lsn\":{lsn}}},\"op\":\"{op}\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
-        return await producer.SendAsync(new OutgoingMessage { KeyBytes = key, Data = Encoding.UTF8.GetBytes(value) });
     }
 
     protected Task<IPulsarProducer> ProducerAsync(string topic) => Client.CreateProducerAsync(new ProducerOptions { Topic = topic });

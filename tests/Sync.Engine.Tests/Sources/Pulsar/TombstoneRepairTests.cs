@@ -3,10 +3,16 @@ using Sync.Engine.Runtime;
 using Sync.Engine.Sources;
 using Sync.Pulsar;
 using Sync.Pulsar.Admin;
+using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Engine.Tests.Sources.Pulsar;
 
-/// <summary><c>repairTombstones: true</c> on Pulsar IO topics, and the topic log's truncation, on the fake broker.</summary>
+/// <summary><c>repairTombstones: true</c> on Pulsar IO topics, and the topic log's truncation, on the fake broker.
+/// <para>What the compacted view must end up as follows Pulsar's compaction: the latest message of
+/// each key is kept, and a key whose latest message has an empty payload (a tombstone) is removed
+/// (apache/pulsar, TwoPhaseCompactor phase one; the fake models it in FakeTopic.Compaction and
+/// docs/pulsar-facts "Compaction"). So a repair tombstone that lands after a live value of its key
+/// loses that value from the compacted view.</para></summary>
 public sealed class TombstoneRepairTests : PulsarSourceFixture
 {
     private static string KeyJson(SourceMessage message) => Encoding.UTF8.GetString(message.Key.GetBytes());
@@ -52,6 +58,100 @@ public sealed class TombstoneRepairTests : PulsarSourceFixture
         Assert.True(tombstone.NullValue);
         Assert.Equal(["{\"id\":2}"], (await CompactedAsync(topic)).Select(KeyJson));
         Assert.Equal("{\"id\":2,\"name\":\"bob\"}", Assert.Single(Sink.Rows("users")).Value);
+    }
+
+    [Fact]
+    public async Task A_new_subscription_reading_history_leaves_a_re_created_key_live_in_the_compacted_view_and_removes_every_truly_deleted_key()
+    {
+        const int keys = 300;
+        var topic = NewTopic("history");
+        await using (var producer = await ProducerAsync(topic))
+        {
+            long lsn = 0;
+            await PublishAsync(producer, 1, "c", "ann", ++lsn);
+            await PublishAsync(producer, 1, "d", null, ++lsn);
+            for (var id = 2; id <= keys; id++)
+            {
+                await PublishAsync(producer, id, "c", $"user {id}", ++lsn);
+            }
+
+            await PublishAsync(producer, 1, "c", "ann again", ++lsn);
+            for (var id = 10; id <= keys; id += 10)
+            {
+                await PublishAsync(producer, id, "d", null, ++lsn);
+            }
+        }
+
+        const int deleted = keys / 10;
+        var stored = Broker.FindTopic(topic)!;
+        var history = stored.Entries.Count;
+
+        var outcome = await RunUntilAsync(
+            Config($"topics: [{topic}]\n    repairTombstones: true"),
+            () => stored.Entries.Count >= history + deleted && Sink.Rows("users").Count == keys - deleted);
+
+        Assert.Null(outcome.Failure);
+        Assert.Equal(deleted, outcome.Counters.TombstonesRepaired);
+        Assert.Equal(1, outcome.Counters.RepairsSuperseded);
+        var compacted = (await CompactedAsync(topic)).ToDictionary(KeyJson, m => Encoding.UTF8.GetString(m.Value.Span));
+        Assert.Equal(keys - deleted, compacted.Count);
+        Assert.Contains("\"after\":{\"id\":1,\"name\":\"ann again\"}", compacted["{\"id\":1}"], StringComparison.Ordinal);
+        Assert.All(Enumerable.Range(1, deleted).Select(i => $"{{\"id\":{i * 10}}}"), key => Assert.DoesNotContain(key, compacted.Keys));
+        Assert.Contains("{\"id\":1,\"name\":\"ann again\"}", Sink.Rows("users").Values);
+    }
+
+    [Fact]
+    public async Task A_re_create_published_between_the_catch_up_and_the_repair_tombstone_is_published_again_so_compaction_keeps_it()
+    {
+        var topic = NewTopic("healed");
+        await using (var producer = await ProducerAsync(topic))
+        {
+            await PublishAsync(producer, 1, "c", "ann", 1);
+            await PublishAsync(producer, 2, "c", "bob", 2);
+            await PublishAsync(producer, 1, "d", null, 3);
+        }
+
+        var stored = Broker.FindTopic(topic)!;
+        var history = stored.Entries.Count;
+        var recreated = false;
+        // The producer's re-create lands right after the broker has told the reader where the
+        // topic ends, and before the reader acts on it: no read can see it first.
+        Broker.Faults.AfterNextLastMessageIds(int.MaxValue, name =>
+        {
+            var everythingDelivered = stored.FindSubscription("sync-users")?.DeliveredCount == stored.Entries.Sum(e => e.MessageCount);
+            if (!recreated && everythingDelivered)
+            {
+                recreated = true;
+                Broker.Publish(name, new MessageMetadata
+                {
+                    ProducerName = "debezium",
+                    SequenceId = 4,
+                    PublishTime = 1_700_000_000_004,
+                    PartitionKey = Convert.ToBase64String("{\"id\":1}"u8),
+                    PartitionKeyB64Encoded = true,
+                }, Encoding.UTF8.GetBytes(DebeziumValue(1, "c", "ann again", 4)));
+            }
+        });
+
+        var outcome = await RunUntilAsync(
+            Config($"topics: [{topic}]\n    repairTombstones: true"),
+            () => stored.Entries.Count == history + 3 && Sink.Rows("users").Count == 2);
+
+        Assert.Null(outcome.Failure);
+        Assert.True(recreated);
+        Assert.Equal(1, outcome.Counters.TombstonesRepaired);
+        Assert.Equal(1, outcome.Counters.RestoredAfterRepair);
+        var (recreate, tombstone, copy) = (stored.Entries[history], stored.Entries[history + 1], stored.Entries[history + 2]);
+        Assert.Equal("debezium", recreate.Metadata.ProducerName);
+        Assert.True(tombstone.Metadata.NullValue);
+        Assert.Contains(tombstone.Metadata.Properties, p => p.Key == TombstoneRepair.Property);
+        Assert.Equal(recreate.Metadata.PartitionKey, copy.Metadata.PartitionKey);
+        Assert.True(copy.Metadata.PartitionKeyB64Encoded);
+        Assert.Contains(copy.Metadata.Properties, p => p.Key == TombstoneRepair.RestoredProperty);
+        var compacted = (await CompactedAsync(topic)).ToDictionary(KeyJson, m => Encoding.UTF8.GetString(m.Value.Span));
+        Assert.Equal(["{\"id\":1}", "{\"id\":2}"], compacted.Keys.Order(StringComparer.Ordinal));
+        Assert.Contains("\"after\":{\"id\":1,\"name\":\"ann again\"}", compacted["{\"id\":1}"], StringComparison.Ordinal);
+        Assert.Contains("{\"id\":1,\"name\":\"ann again\"}", Sink.Rows("users").Values);
     }
 
     [Fact]
