@@ -59,7 +59,7 @@ public sealed class MaterializerOptions : IValidatable
     [Description("Batches read and decoded ahead while the sink applies the current one (a bounded channel between the stages); 0 reads the next batch only after the current one is acknowledged.")]
     public int ReadAhead { get; set; } = 1;
 
-    [Description("Publish the tombstone that Pulsar IO's Debezium source drops: when a key's last message in a batch is an `op=d` event, `sync run` appends a tombstone with the exact key after the sink committed, so the delete's before-image leaves the compacted view at the next compaction. Not in `sync backfill` (a replay of history would tombstone keys re-created later).")]
+    [Description("Publish the tombstone that Pulsar IO's Debezium source drops: `sync run` appends a tombstone with the exact key for an `op=d` event that is still its key's latest event once the reader has caught up with the end of the partition, so the delete's before-image leaves the compacted view at the next compaction; a value published in between and landed behind the tombstone is published again. Not in `sync backfill`.")]
     public bool RepairTombstones { get; set; }
 
     [FilePath]
