@@ -223,6 +223,11 @@ public sealed class PulsarSourceReader : ISourceReader
         {
             return false;
         }
+        catch (ArgumentException)
+        {
+            // A pattern's topic that was deleted since: the consumer reads it no more.
+            return false;
+        }
 
         if ((long)last.EntryId < 0)
         {
