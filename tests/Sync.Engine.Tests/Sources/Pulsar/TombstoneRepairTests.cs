@@ -101,6 +101,48 @@ public sealed class TombstoneRepairTests : PulsarSourceFixture
     }
 
     [Fact]
+    public async Task On_a_partitioned_topic_each_partition_is_caught_up_on_its_own_and_only_truly_deleted_keys_are_tombstoned()
+    {
+        var topic = NewTopic("parts");
+        Broker.CreatePartitionedTopic(topic, 3);
+        await using (var producer = await ProducerAsync(topic))
+        {
+            await PublishAsync(producer, 1, "c", "ann", 1);
+            await PublishAsync(producer, 1, "d", null, 2);
+            for (var id = 2; id <= 30; id++)
+            {
+                await PublishAsync(producer, id, "c", $"user {id}", id + 1);
+            }
+
+            await PublishAsync(producer, 1, "c", "ann again", 40);
+            await PublishAsync(producer, 7, "d", null, 41);
+            await PublishAsync(producer, 8, "d", null, 42);
+        }
+
+        var partitions = Enumerable.Range(0, 3).Select(i => Broker.FindTopic(Sync.Pulsar.TopicName.Partition(topic, i))!).ToList();
+        var history = partitions.Sum(p => p.Entries.Count);
+
+        var outcome = await RunUntilAsync(
+            Config($"topics: [{topic}]\n    repairTombstones: true"),
+            () => partitions.Sum(p => p.Entries.Count) >= history + 2 && Sink.Rows("users").Count == 28);
+
+        Assert.Null(outcome.Failure);
+        Assert.Equal(2, outcome.Counters.TombstonesRepaired);
+        await using var log = Components.Sources["pulsar"].OpenLog(Config($"topics: [{topic}]").Sources["broker"]);
+        Assert.True((await log.CompactAsync(topic, [], default)).Succeeded);
+        var compacted = new Dictionary<string, string>(StringComparer.Ordinal);
+        await foreach (var message in log.ReadCompactedAsync(t => Sync.Pulsar.TopicName.BaseName(t) == topic, default))
+        {
+            compacted[KeyJson(message)] = Encoding.UTF8.GetString(message.Value.Span);
+        }
+
+        Assert.Equal(28, compacted.Count);
+        Assert.Contains("\"after\":{\"id\":1,\"name\":\"ann again\"}", compacted["{\"id\":1}"], StringComparison.Ordinal);
+        Assert.DoesNotContain("{\"id\":7}", compacted.Keys);
+        Assert.DoesNotContain("{\"id\":8}", compacted.Keys);
+    }
+
+    [Fact]
     public async Task A_re_create_published_between_the_catch_up_and_the_repair_tombstone_is_published_again_so_compaction_keeps_it()
     {
         var topic = NewTopic("healed");
