@@ -68,7 +68,7 @@ public sealed partial class MaterializerRunner
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a stopping run waits for the source to say whether the streams with repairs
-    /// still waiting are at their end.</summary>
+    /// still waiting are at their end, and for those repairs to be published.</summary>
     public TimeSpan StopCheckTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Longest wait between two engine-level attempts of a batch whose sink stays unavailable.</summary>
@@ -206,7 +206,16 @@ public sealed partial class MaterializerRunner
             }
         }
 
-        await repair.PublishAsync(caughtUp, CancellationToken.None);
+        try
+        {
+            // Bounded too: a broker that is gone must not hold up the stop.
+            await repair.PublishAsync(caughtUp, patience.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || patience.IsCancellationRequested)
+        {
+            LogRepairsFailedAtStop(_logger, _name, e.Message);
+        }
+
         if (repair.HasPending)
         {
             LogRepairsGivenUp(_logger, _name, repair.PendingStreams.Count);
@@ -481,6 +490,9 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: change from {Location} cannot be written: {Reason}; sent to the dead-letter target")]
     private static partial void LogRejected(ILogger logger, string materializer, string location, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: publishing the tombstone repairs at the stop failed: {Reason}")]
+    private static partial void LogRepairsFailedAtStop(ILogger logger, string materializer, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: stopping with tombstone repairs waiting on {Streams} stream(s) that were not at their end; those deletes stay unrepaired (sync audit topics reports them)")]
     private static partial void LogRepairsGivenUp(ILogger logger, string materializer, int streams);
