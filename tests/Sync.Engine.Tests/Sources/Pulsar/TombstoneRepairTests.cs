@@ -10,8 +10,9 @@ namespace Sync.Engine.Tests.Sources.Pulsar;
 /// <summary><c>repairTombstones: true</c> on Pulsar IO topics, and the topic log's truncation, on the fake broker.
 /// <para>What the compacted view must end up as follows Pulsar's compaction: the latest message of
 /// each key is kept, and a key whose latest message has an empty payload (a tombstone) is removed
-/// (apache/pulsar, TwoPhaseCompactor phase one; the fake models it in FakeTopic.Compaction and
-/// docs/pulsar-facts "Compaction"). So a repair tombstone that lands after a live value of its key
+/// (apache/pulsar: pulsar-broker/src/main/java/org/apache/pulsar/compaction/TwoPhaseCompactor.java,
+/// phase one; site2/docs/concepts-topic-compaction.md on empty-payload tombstones; the fake models it
+/// in FakeTopic.Compaction). So a repair tombstone that lands after a live value of its key
 /// loses that value from the compacted view.</para></summary>
 public sealed class TombstoneRepairTests : PulsarSourceFixture
 {
