@@ -201,9 +201,18 @@ public sealed partial class MaterializerRunner
             try
             {
                 var change = _mapper.Map(_decoder.Decode(message));
-                if (_suppression.IsSuppressed(change))
+                var decision = _suppression.Decide(change);
+                if (decision == SuppressionDecision.Drop)
                 {
                     prepared.Suppressed++;
+                    continue;
+                }
+
+                if (decision == SuppressionDecision.DeleteInstead)
+                {
+                    // The delete is ours, not the topic's: tombstone repair must not see it as an op=d.
+                    prepared.Suppressed++;
+                    changes.Add(SuppressionFilter.AsDelete(change));
                     continue;
                 }
 
