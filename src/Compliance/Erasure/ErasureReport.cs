@@ -53,6 +53,10 @@ public sealed record TopicOutcome(
     /// status and what it did and cost; null when no truncation ran.</summary>
     public string? Truncation { get; init; }
 
+    /// <summary>Keys whose latest message named a subject only in its before image, the row now
+    /// belonging to someone else: re-published without the before image (planned, in a dry run).</summary>
+    public int Scrubbed { get; init; }
+
     /// <summary>Raw residue counted again after the truncation; null when no truncation ran.</summary>
     public long? RawResidueAfterTruncation { get; init; }
 }

@@ -42,7 +42,7 @@ public static class ErasureReportWriter
         console.Write(keys);
 
         var topics = new Table().Border(TableBorder.Simple).AddColumn("topic").AddColumn("materializers")
-            .AddColumn(new TableColumn("keys").RightAligned()).AddColumn("tombstones at").AddColumn("compaction")
+            .AddColumn(new TableColumn("keys").RightAligned()).AddColumn("tombstones at").AddColumn(new TableColumn("scrubbed").RightAligned()).AddColumn("compaction")
             .AddColumn(new TableColumn("compacted view").RightAligned()).AddColumn(new TableColumn("raw residue").RightAligned());
         foreach (var t in report.Topics)
         {
@@ -51,6 +51,7 @@ public static class ErasureReportWriter
                 Markup.Escape(t.Materializers),
                 N(t.KeysFound),
                 Markup.Escape(t.TombstonePositions.Count == 0 ? "-" : string.Join(", ", t.TombstonePositions)),
+                N(t.Scrubbed),
                 Markup.Escape(t.MessagesRemoved is { } removed ? $"{t.Compaction} ({removed} removed)" : t.Compaction),
                 t.CompactedViewMatches == 0 ? "clean" : $"{t.CompactedViewMatches} left",
                 N(t.RawResidue));

@@ -107,16 +107,29 @@ public sealed class ErasureService
                 live.Add((message.Topic, message.Key));
                 foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
                 {
-                    var subjects = reader.SubjectsIn(message, keySet);
-                    if (subjects.Count == 0)
+                    // A key is tombstoned only when its current state is the subject's; where the
+                    // subject is named only by the before image of a row that now belongs to someone
+                    // else (an order moved to another customer), the message is scrubbed instead.
+                    var (owning, beforeOnly) = reader.ClaimsIn(message, keySet);
+                    if (owning.Count > 0)
                     {
-                        continue;
+                        var entry = PlanOf(message.Topic);
+                        entry.Keys.Add(message.Key);
+                        entry.Scrubs.Remove(message.Key);
+                        entry.Materializers.Add(reader.Binding.Materializer);
+                        entry.Subjects.UnionWith(owning);
                     }
+                    else if (beforeOnly.Count > 0)
+                    {
+                        var entry = PlanOf(message.Topic);
+                        if (!entry.Keys.Contains(message.Key))
+                        {
+                            entry.Scrubs[message.Key] = (message, reader.Format);
+                        }
 
-                    var entry = PlanOf(message.Topic);
-                    entry.Keys.Add(message.Key);
-                    entry.Materializers.Add(reader.Binding.Materializer);
-                    entry.Subjects.UnionWith(subjects);
+                        entry.Materializers.Add(reader.Binding.Materializer);
+                        entry.Subjects.UnionWith(beforeOnly);
+                    }
                 }
             }
 
@@ -176,6 +189,11 @@ public sealed class ErasureService
                     {
                         positions.Add((await log.PublishTombstoneAsync(topic, key, cancellationToken)).ToString());
                     }
+
+                    foreach (var (key, (message, format)) in topicPlan.Scrubs)
+                    {
+                        await ScrubAsync(log, message, format, cancellationToken);
+                    }
                 }
             }
 
@@ -193,7 +211,7 @@ public sealed class ErasureService
                     timeout.CancelAfter(_config.Erasure.CompactionTimeout);
                     try
                     {
-                        compactions[(sourceName, topic)] = await log.CompactAsync(topic, [.. topicPlan.Keys, .. topicPlan.Deleted], timeout.Token);
+                        compactions[(sourceName, topic)] = await log.CompactAsync(topic, [.. topicPlan.Keys, .. topicPlan.Deleted, .. topicPlan.Scrubs.Keys], timeout.Token);
                     }
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
@@ -263,7 +281,10 @@ public sealed class ErasureService
                     compaction?.MessagesRemoved,
                     compacted,
                     raw,
-                    raw > 0 && !command.DryRun ? log.RetentionNote : null));
+                    raw > 0 && !command.DryRun ? log.RetentionNote : null)
+                {
+                    Scrubbed = topicPlan.Scrubs.Count,
+                });
             }
 
             var residueInSinks = new HashSet<string>(StringComparer.Ordinal);
@@ -502,14 +523,49 @@ public sealed class ErasureService
         }
     }
 
+    /// <summary>Re-publishes a key's latest message without its before image: the same key bytes and
+    /// encoding, properties (plus <see cref="BeforeImageScrubber.ScrubbedProperty"/>, the position it
+    /// replaces) and event time. A materializer reads it as the same change: with a source LSN its
+    /// version is the same, so a sink rewrites identical values; without one it is a newer position of
+    /// the same stream carrying identical values. Either way the key's state does not change, and
+    /// compaction then drops the message whose before image named the subject.</summary>
+    private static async Task ScrubAsync(ITopicLog log, SourceMessage message, string format, CancellationToken cancellationToken)
+    {
+        var value = BeforeImageScrubber.Scrub(format, message);
+        var properties = new Dictionary<string, string>(message.Properties, StringComparer.Ordinal)
+        {
+            [BeforeImageScrubber.ScrubbedProperty] = message.Position.ToString(),
+        };
+        await log.PublishAsync(message.Topic, message.Key, value, properties, message.EventTime, cancellationToken);
+    }
+
     private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding) =>
-        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, new DecoderOptions { KeyColumns = binding.Options.KeyColumns }), new ChangeMapper(binding.Options));
+        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, new DecoderOptions { KeyColumns = binding.Options.KeyColumns }), new ChangeMapper(binding.Options), binding.Options.Format);
 
     /// <summary>A subject binding with what it takes to read its materializer's messages.</summary>
-    private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper)
+    private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper, string Format)
     {
         /// <summary>True for the materializer's topics, by name or, for a partition, by its topic's name.</summary>
         public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
+
+        /// <summary>The requested subjects that own the message's key (<see cref="SubjectValues.Owning"/>),
+        /// and those named only in the before image of an upsert that belongs to someone else; both
+        /// empty for a tombstone or a message that does not decode.</summary>
+        public (IReadOnlyCollection<string> Owning, IReadOnlyCollection<string> BeforeOnly) ClaimsIn(SourceMessage message, HashSet<string> keys)
+        {
+            if (message.IsTombstone || ErasureService.ChangeOf(message, Decoder, Mapper) is not { } change)
+            {
+                return ([], []);
+            }
+
+            var owning = SubjectValues.Owning(change, Binding).Where(keys.Contains).ToHashSet(StringComparer.Ordinal);
+            if (owning.Count > 0 || !SubjectValues.IsUpsert(change))
+            {
+                return (owning, []);
+            }
+
+            return (owning, SubjectValues.In(change.Before, Binding).Where(keys.Contains).ToHashSet(StringComparer.Ordinal));
+        }
 
         /// <summary>The requested subjects the message references (none for a tombstone or a message that does not decode).</summary>
         public IReadOnlyCollection<string> SubjectsIn(SourceMessage message, HashSet<string> keys) =>
@@ -538,12 +594,15 @@ public sealed class ErasureService
     }
 
     /// <summary>The subjects <paramref name="message"/> names; null when it does not decode or map.</summary>
-    private static IReadOnlyCollection<string>? SubjectsIn(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
+    private static IReadOnlyCollection<string>? SubjectsIn(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys) =>
+        ChangeOf(message, decoder, mapper) is { } change ? [.. SubjectValues.Of(change, binding).Where(keys.Contains).Distinct(StringComparer.Ordinal)] : null;
+
+    /// <summary>The message decoded and mapped as its materializer would; null when it does not decode or map.</summary>
+    private static ChangeEvent? ChangeOf(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper)
     {
         try
         {
-            var change = mapper.Map(decoder.Decode(message));
-            return [.. SubjectValues.Of(change, binding).Where(keys.Contains).Distinct(StringComparer.Ordinal)];
+            return mapper.Map(decoder.Decode(message));
         }
         catch (Exception e) when (e is DecodeException or MapException)
         {
@@ -634,6 +693,10 @@ public sealed class ErasureService
 
         /// <summary>Keys whose current state names a subject: they get a tombstone.</summary>
         public HashSet<MessageKey> Keys { get; } = [];
+
+        /// <summary>Keys whose latest message names a subject only in the before image of a row that
+        /// now belongs to someone else: that message is re-published without its before image.</summary>
+        public Dictionary<MessageKey, (SourceMessage Message, string Format)> Scrubs { get; } = [];
 
         /// <summary>Keys already deleted whose history names a subject: compacted only.</summary>
         public HashSet<MessageKey> Deleted { get; } = [];

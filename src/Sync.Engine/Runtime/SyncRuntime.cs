@@ -235,8 +235,7 @@ public sealed class SyncRuntime
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
-            var repair = repairLog is null ? null
-                : new TombstoneRepair(repairLog as Topics.ITombstonePublisher ?? throw new ConfigException($"materializers.{name}.repairTombstones: a {source.Type} source cannot publish tombstones"));
+            var repair = repairLog is null ? null : new TombstoneRepair(repairLog);
             var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), _suppression(name), repair);
             counters = runner.Counters;
             Started?.Invoke(name, counters);
