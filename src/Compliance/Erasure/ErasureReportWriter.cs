@@ -67,10 +67,12 @@ public static class ErasureReportWriter
         }
 
         var sinks = new Table().Border(TableBorder.Simple).AddColumn("materializer").AddColumn("target").AddColumn("match")
-            .AddColumn(new TableColumn("rows before").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned()).AddColumn(new TableColumn("left").RightAligned());
+            .AddColumn(new TableColumn("rows before").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned())
+            .AddColumn(new TableColumn("removed by materializers").RightAligned()).AddColumn(new TableColumn("left").RightAligned())
+            .AddColumn(new TableColumn("erasure markers").RightAligned());
         foreach (var s in report.Sinks)
         {
-            sinks.AddRow(Markup.Escape(s.Materializer), Markup.Escape($"{s.Sink}/{s.Table}"), Markup.Escape(s.Match), N(s.RowsBefore), N(s.Deleted), N(s.Remaining));
+            sinks.AddRow(Markup.Escape(s.Materializer), Markup.Escape($"{s.Sink}/{s.Table}"), Markup.Escape(s.Match), N(s.RowsBefore), N(s.Deleted), N(s.RemovedByMaterializers), N(s.Remaining), N(s.ErasureMarkers));
         }
 
         console.Write(sinks);

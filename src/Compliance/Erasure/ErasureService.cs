@@ -89,6 +89,10 @@ public sealed class ErasureService
         // 2. Plan: per topic, the message keys whose current state references a subject.
         var bindings = subject.Bindings.Select(b => (Binding: b, Options: _config.Materializers.First(m => m.Key == b.Materializer).Value)).ToList();
         var plan = new Dictionary<(string Source, string Topic), TopicPlan>();
+        // Per materializer, the row keys of the messages the plan tombstones: where a running
+        // materializer applies a tombstone before the erase reaches the sink, its delete marker
+        // becomes an erasure marker.
+        var tombstonedKeys = bindings.ToDictionary(b => b.Binding.Materializer, _ => new Dictionary<string, Row>(StringComparer.Ordinal), StringComparer.Ordinal);
 
         // One compacted read and one raw scan per source, whatever the number of materializers on
         // it: each message is matched against the bindings whose topics include it.
@@ -110,9 +114,10 @@ public sealed class ErasureService
                     // A key is tombstoned only when its current state is the subject's; where the
                     // subject is named only by the before image of a row that now belongs to someone
                     // else (an order moved to another customer), the message is scrubbed instead.
-                    var (owning, beforeOnly) = reader.ClaimsIn(message, keySet);
+                    var (owning, beforeOnly, change) = reader.ClaimsIn(message, keySet);
                     if (owning.Count > 0)
                     {
+                        tombstonedKeys[reader.Binding.Materializer].TryAdd(change!.KeyText, change.Key);
                         var entry = PlanOf(message.Topic);
                         entry.Keys.Add(message.Key);
                         entry.Scrubs.Remove(message.Key);
@@ -168,11 +173,9 @@ public sealed class ErasureService
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
-            // A dry run counts the rows it would delete; a real run learns them from the deletes
-            // (deleted + left), which saves one call per key and sink.
-            var before = command.DryRun
-                ? await PerSinkAsync(bindings, async (binding, options) => (await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken)).Total)
-                : null;
+            // Counted before any tombstone: running materializers apply the tombstones as soon as
+            // they are published, and the report tells what they removed from what the erase did.
+            var before = await PerSinkAsync(bindings, async (binding, options) => (await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken)).Total);
 
             var planMs = step.ElapsedMilliseconds;
 
@@ -225,6 +228,26 @@ public sealed class ErasureService
             // 5. Every sink.
             step.Restart();
             var deleted = await PerSinkAsync(bindings, (binding, options) => command.DryRun ? Task.FromResult(0L) : EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
+            var unmarkable = new HashSet<string>(StringComparer.Ordinal);
+            var marked = await PerSinkAsync(bindings, async (binding, options) =>
+            {
+                var planned = tombstonedKeys[binding.Materializer];
+                if (command.DryRun || planned.Count == 0)
+                {
+                    return 0L;
+                }
+
+                var outcome = await sinks[options.Sink].MarkErasedManyAsync(Target(options), [.. planned.Values], cancellationToken);
+                if (!outcome.Supported)
+                {
+                    lock (unmarkable)
+                    {
+                        unmarkable.Add(binding.Materializer);
+                    }
+                }
+
+                return outcome.Written;
+            });
 
             // 5b. The dead-letter tables of the bound materializers: letters naming a subject.
             var letterScans = new List<(BindingReader Reader, IDeadLetterStore Store, LetterScan Before)>();
@@ -301,14 +324,19 @@ public sealed class ErasureService
             foreach (var (binding, options) in bindings)
             {
                 var remaining = remainingRows[binding.Materializer];
+                var rowsBefore = before[binding.Materializer];
                 sinkOutcomes.Add(new SinkOutcome(
                     binding.Materializer,
                     options.Sink,
                     options.Table,
                     binding.Key is { } k ? $"key column {k}" : $"column {binding.Field}",
-                    before?[binding.Materializer] ?? deleted[binding.Materializer] + remaining,
+                    rowsBefore,
                     deleted[binding.Materializer],
-                    remaining));
+                    remaining)
+                {
+                    RemovedByMaterializers = command.DryRun ? 0 : Math.Max(0, rowsBefore - deleted[binding.Materializer] - remaining),
+                    ErasureMarkers = marked[binding.Materializer],
+                });
             }
 
             var deadLetterOutcomes = new List<DeadLetterOutcome>();
@@ -401,7 +429,7 @@ public sealed class ErasureService
                 Sinks = sinkOutcomes,
                 DeadLetters = deadLetterOutcomes,
                 Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, purgeMs, total.ElapsedMilliseconds),
-                Notes = [.. PurgeNotes(command, topicOutcomes), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
+                Notes = [.. PurgeNotes(command, topicOutcomes), .. unmarkable.Order(StringComparer.Ordinal).Select(m => $"sink target of {m}: the sink cannot turn the delete markers of the tombstoned keys into erasure markers; a key a running materializer deleted keeps its ordinary delete marker, and only the ledger keeps a later change of it out"), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
             };
         }
         finally
@@ -551,20 +579,20 @@ public sealed class ErasureService
         /// <summary>The requested subjects that own the message's key (<see cref="SubjectValues.Owning"/>),
         /// and those named only in the before image of an upsert that belongs to someone else; both
         /// empty for a tombstone or a message that does not decode.</summary>
-        public (IReadOnlyCollection<string> Owning, IReadOnlyCollection<string> BeforeOnly) ClaimsIn(SourceMessage message, HashSet<string> keys)
+        public (IReadOnlyCollection<string> Owning, IReadOnlyCollection<string> BeforeOnly, ChangeEvent? Change) ClaimsIn(SourceMessage message, HashSet<string> keys)
         {
             if (message.IsTombstone || ErasureService.ChangeOf(message, Decoder, Mapper) is not { } change)
             {
-                return ([], []);
+                return ([], [], null);
             }
 
             var owning = SubjectValues.Owning(change, Binding).Where(keys.Contains).ToHashSet(StringComparer.Ordinal);
             if (owning.Count > 0 || !SubjectValues.IsUpsert(change))
             {
-                return (owning, []);
+                return (owning, [], change);
             }
 
-            return (owning, SubjectValues.In(change.Before, Binding).Where(keys.Contains).ToHashSet(StringComparer.Ordinal));
+            return (owning, SubjectValues.In(change.Before, Binding).Where(keys.Contains).ToHashSet(StringComparer.Ordinal), change);
         }
 
         /// <summary>The requested subjects the message references (none for a tombstone or a message that does not decode).</summary>
