@@ -9,25 +9,9 @@ namespace Sync.Cli.Tests;
 /// <summary>An order created for user 15 and then reassigned to user 243: erasing user 15 must not
 /// take the order from user 243, in PostgreSQL, on the topic, or in a later run or backfill. The
 /// fake broker in this process, real PostgreSQL (SYNC_TEST_POSTGRES), real <c>sync</c> processes.</summary>
-public sealed class PulsarMovedRowEraseTests : PulsarCliFixture
+public sealed class PulsarMovedRowEraseTests() : PulsarPostgresCliFixture("moved")
 {
-    private readonly string _table = $"moved_{Guid.NewGuid():N}"[..20];
     private readonly string _topic = NewTopic("shop.public.orders");
-
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL server and exports its connection string.");
-
-    public override async Task DisposeAsync()
-    {
-        await using (var connection = new NpgsqlConnection(Postgres))
-        {
-            await connection.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS {_table}", connection);
-            await drop.ExecuteNonQueryAsync();
-        }
-
-        await base.DisposeAsync();
-    }
 
     [Fact]
     public async Task Erasing_a_user_keeps_an_order_that_moved_to_another_user_through_erase_run_and_backfill()
@@ -51,7 +35,7 @@ public sealed class PulsarMovedRowEraseTests : PulsarCliFixture
             sinks:
               pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}
             materializers:
-              orders: {"{"} source: broker, topics: ['{_topic}'], sink: pg, table: {_table}, linger: 0ms {"}"}
+              orders: {"{"} source: broker, topics: ['{_topic}'], sink: pg, table: {Table}, linger: 0ms {"}"}
             subjects:
               user:
                 orders: {"{"} field: user_id {"}"}
@@ -114,7 +98,7 @@ public sealed class PulsarMovedRowEraseTests : PulsarCliFixture
     {
         await using var connection = new NpgsqlConnection(Postgres);
         await connection.OpenAsync();
-        await using var select = new NpgsqlCommand($"SELECT id, user_id, note FROM {_table} ORDER BY id", connection);
+        await using var select = new NpgsqlCommand($"SELECT id, user_id, note FROM {Table} ORDER BY id", connection);
         await using var reader = await select.ExecuteReaderAsync();
         var rows = new List<string>();
         while (await reader.ReadAsync())
