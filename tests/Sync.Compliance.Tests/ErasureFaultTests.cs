@@ -189,6 +189,9 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
         public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>
             inner.PublishTombstoneAsync(topic, key, cancellationToken);
 
+        public ValueTask<StreamPosition> PublishAsync(string topic, MessageKey key, ReadOnlyMemory<byte>? value, IReadOnlyDictionary<string, string> properties, DateTimeOffset? eventTime, CancellationToken cancellationToken) =>
+            inner.PublishAsync(topic, key, value, properties, eventTime, cancellationToken);
+
         public async ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken)
         {
             if (compaction is null)

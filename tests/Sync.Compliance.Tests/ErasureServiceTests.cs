@@ -97,6 +97,94 @@ public sealed class ErasureServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task An_order_moved_to_another_customer_keeps_its_key_and_loses_only_the_before_image_naming_the_erased_one()
+    {
+        var changelog = Path.Combine(_workspace.Examples, "data", "changelog.jsonl");
+        await AppendOrderMoveAsync(changelog, order: 1001, from: 1, to: 2, lsn: 77100);
+        var config = await MaterializeAsync();
+        var backlog = await File.ReadAllBytesAsync(changelog);
+        var moved = Assert.Single(SqliteTables.Rows(_workspace.QuickstartDb, "orders"), r => r.StartsWith("id=1001|", StringComparison.Ordinal));
+        Assert.Contains("|customer_id=2|", moved, StringComparison.Ordinal);
+
+        var report = await EraseAsync(config, "1");
+
+        Assert.Equal("complete", report.Verdict);
+        var orders = Assert.Single(report.Topics, t => t.Topic.EndsWith("db2.sales.orders", StringComparison.Ordinal));
+        Assert.Equal(0, orders.KeysFound); // no tombstone: the order is customer 2's now
+        Assert.Equal(1, orders.Scrubbed);
+        Assert.Equal(0, orders.CompactedViewMatches);
+        Assert.Equal(0, orders.RawResidue);
+        Assert.Equal([moved], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Where(r => r.StartsWith("id=1001|", StringComparison.Ordinal)));
+        var text = await File.ReadAllTextAsync(changelog);
+        Assert.DoesNotContain("\"customer_id\":1,", text, StringComparison.Ordinal);
+        var kept = Assert.Single(text.Split('\n'), l => l.Contains("\"key\":\"{\\\"id\\\":1001}\"", StringComparison.Ordinal));
+        Assert.Contains("\"customer_id\":2,", kept, StringComparison.Ordinal);
+        Assert.Contains(BeforeImageScrubber.ScrubbedProperty, kept, StringComparison.Ordinal);
+
+        // A run over the erased file changes nothing: the copy is the same change at the same LSN.
+        var run = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, name => LedgerSuppressionFilter.For(config, name))
+            .RunAsync([], RunMode.Resume, CancellationToken.None);
+        Assert.All(run, o => Assert.Null(o.Failure));
+        Assert.Equal([moved], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Where(r => r.StartsWith("id=1001|", StringComparison.Ordinal)));
+
+        // A backfill into an empty database from the raw backlog as it was (retention kept it): the
+        // move to customer 2 is applied, every change while customer 1 owned the order is suppressed.
+        await File.WriteAllBytesAsync(changelog, backlog);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        File.Delete(_workspace.QuickstartDb);
+        var backfill = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, name => LedgerSuppressionFilter.For(config, name))
+            .RunAsync([], RunMode.Backfill, CancellationToken.None);
+        Assert.All(backfill, o => Assert.Null(o.Failure));
+        Assert.Equal([moved], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Where(r => r.StartsWith("id=1001|", StringComparison.Ordinal)));
+        Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "orders"), r => r.Contains("|customer_id=1|", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_plan_tombstones_keys_the_subject_owns_and_scrubs_keys_that_only_name_it_before_they_moved()
+    {
+        var changelog = Path.Combine(_workspace.Examples, "data", "changelog.jsonl");
+        // 1001: customer 1's, moved to 2: scrubbed. 1003: customer 4's, moved to 1: owned by 1 now,
+        // tombstoned. 1004: deleted by an op=d (no tombstone after it) whose before image names 1:
+        // the key is dead, its tombstone removes only that before image.
+        await AppendOrderMoveAsync(changelog, order: 1001, from: 1, to: 2, lsn: 77100);
+        await AppendOrderMoveAsync(changelog, order: 1003, from: 4, to: 1, lsn: 77101);
+        await AppendOrderMoveAsync(changelog, order: 1004, from: 1, to: 1, lsn: 77102, delete: true);
+        var config = ConfigLoader.Load(_workspace.Quickstart, _components.Types, _ => null);
+
+        var plan = await EraseAsync(config, "1", dryRun: true);
+
+        var orders = Assert.Single(plan.Topics, t => t.Topic.EndsWith("db2.sales.orders", StringComparison.Ordinal));
+        Assert.Equal(2, orders.KeysFound);
+        Assert.Equal(1, orders.Scrubbed);
+
+        // Erasing customer 4 finds order 1003 only in the before image of its move to customer 1:
+        // scrubbed, not tombstoned.
+        var ofFour = Assert.Single((await EraseAsync(config, "4", dryRun: true)).Topics, t => t.Topic.EndsWith("db2.sales.orders", StringComparison.Ordinal));
+        Assert.Equal(0, ofFour.KeysFound);
+        Assert.Equal(1, ofFour.Scrubbed);
+    }
+
+    /// <summary>Appends an update of <paramref name="order"/> that moves it from one customer to
+    /// another (or, with <paramref name="delete"/>, an op=d of it while <paramref name="from"/> owned
+    /// it), built from the order's last message in the quick-start changelog.</summary>
+    private static async Task AppendOrderMoveAsync(string changelog, int order, int from, int to, long lsn, bool delete = false)
+    {
+        var lines = await File.ReadAllLinesAsync(changelog);
+        var last = lines.Last(l => l.Contains($"\"key\":\"{{\\\"id\\\":{order}}}\"", StringComparison.Ordinal) && l.Contains("\"after\":{", StringComparison.Ordinal));
+        var line = System.Text.Json.Nodes.JsonNode.Parse(last)!.AsObject();
+        var payload = line["value"]!["payload"]!.AsObject();
+        var before = payload["after"]!.DeepClone();
+        before["customer_id"] = from;
+        var after = payload["after"]!.DeepClone();
+        after["customer_id"] = to;
+        payload["before"] = before;
+        payload["after"] = delete ? null : after;
+        payload["op"] = delete ? "d" : "u";
+        payload["source"]!["lsn"] = lsn;
+        await File.AppendAllTextAsync(changelog, line.ToJsonString() + "\n");
+    }
+
+    [Fact]
     public async Task Erasing_again_is_safe_and_reports_already_erased()
     {
         var config = await MaterializeAsync();

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Time.Testing;
 using Sync.Compliance.Ledger;
+using Sync.Engine.Changes;
 using Sync.Engine.Config;
+using Sync.Engine.Runtime;
 using Sync.Testing.Changes;
 
 namespace Sync.Compliance.Tests;
@@ -61,16 +63,52 @@ public sealed class LedgerTests : IDisposable
         var order = Change.Create(("id", 7), 11, ("customer_id", 42));
         var deletedOrder = Change.Delete(("id", 7), 12).WithAfter(null);
 
-        Assert.False(byKey.IsSuppressed(customer));
+        Assert.Equal(SuppressionDecision.Keep, byKey.Decide(customer));
         using (var ledger = SuppressionLedger.Open(path))
         {
             ledger.Record("customer", hasher.Hash("customer", "42"), "r1", "dpo", time.GetUtcNow());
         }
 
         time.Advance(LedgerSuppressionFilter.ChangeCheckInterval);
-        Assert.True(byKey.IsSuppressed(customer)); // the ledger's files changed: reloaded at once
-        Assert.True(byField.IsSuppressed(order));
-        Assert.False(byKey.IsSuppressed(Change.Create(("id", 43), 13, ("name", "y"))));
-        Assert.False(byField.IsSuppressed(deletedOrder)); // no image holds the field: nothing to match
+        Assert.Equal(SuppressionDecision.Drop, byKey.Decide(customer)); // the ledger's files changed: reloaded at once
+        Assert.Equal(SuppressionDecision.Drop, byKey.Decide(Change.Delete(("id", 42), 14))); // every change of an erased key
+        Assert.Equal(SuppressionDecision.Drop, byField.Decide(order));
+        Assert.Equal(SuppressionDecision.Keep, byKey.Decide(Change.Create(("id", 43), 13, ("name", "y"))));
+        Assert.Equal(SuppressionDecision.Keep, byField.Decide(deletedOrder)); // no image holds the field: nothing to match
+    }
+
+    [Fact]
+    public void A_subject_bound_by_a_field_is_suppressed_by_the_after_image_and_a_row_moved_to_it_is_deleted_instead()
+    {
+        var path = Path.Combine(_dir, "ledger.db");
+        var hasher = new SubjectHasher("0123456789abcdef-secret");
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
+        var byField = new LedgerSuppressionFilter(path, hasher, [("user", new SubjectBinding("orders", null, "user_id"))], TimeSpan.FromSeconds(5), time);
+        using (var ledger = SuppressionLedger.Open(path))
+        {
+            ledger.Record("user", hasher.Hash("user", "15"), "r1", "dpo", time.GetUtcNow());
+        }
+
+        var ownedBy15 = Change.RowOf(("id", 7), ("user_id", 15), ("total", 10));
+        var ownedBy243 = Change.RowOf(("id", 7), ("user_id", 243), ("total", 12));
+
+        // The order moved from the erased user to another: the change is the new owner's, applied.
+        Assert.Equal(SuppressionDecision.Keep, byField.Decide(Change.Update(("id", 7), 12, ("user_id", 243), ("total", 12)).WithBefore(ownedBy15)));
+        // A delete never brings a subject back: applied whatever its before image names.
+        Assert.Equal(SuppressionDecision.Keep, byField.Decide(Change.Delete(("id", 7), 13).WithBefore(ownedBy15)));
+        // Created for the erased user, or updated while it owns the row: dropped.
+        Assert.Equal(SuppressionDecision.Drop, byField.Decide(Change.Create(("id", 7), 10, ("user_id", 15), ("total", 10))));
+        Assert.Equal(SuppressionDecision.Drop, byField.Decide(Change.Update(("id", 7), 11, ("user_id", 15), ("total", 11)).WithBefore(ownedBy15)));
+        // Moved to the erased user from another: the other's row must go, so a delete of the key instead.
+        var movedTo15 = Change.Update(("id", 7), 14, ("user_id", 15), ("total", 12)).WithBefore(ownedBy243);
+        Assert.Equal(SuppressionDecision.DeleteInstead, byField.Decide(movedTo15));
+        // Without a before image (PostgreSQL's default replica identity) the previous owner is unknown: deleted too.
+        Assert.Equal(SuppressionDecision.DeleteInstead, byField.Decide(Change.Update(("id", 7), 15, ("user_id", 15), ("total", 12))));
+
+        var delete = SuppressionFilter.AsDelete(movedTo15);
+        Assert.Equal(ChangeOp.Delete, delete.Op);
+        Assert.Equal(movedTo15.KeyText, delete.KeyText);
+        Assert.Equal(movedTo15.Version, delete.Version);
+        Assert.Null(delete.After);
     }
 }

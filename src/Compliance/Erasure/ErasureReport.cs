@@ -53,13 +53,26 @@ public sealed record TopicOutcome(
     /// status and what it did and cost; null when no truncation ran.</summary>
     public string? Truncation { get; init; }
 
+    /// <summary>Keys whose latest message named a subject only in its before image, the row now
+    /// belonging to someone else: re-published without the before image (planned, in a dry run).</summary>
+    public int Scrubbed { get; init; }
+
     /// <summary>Raw residue counted again after the truncation; null when no truncation ran.</summary>
     public long? RawResidueAfterTruncation { get; init; }
 }
 
-/// <summary>One materializer's sink target: rows before (counted in a dry run; deleted + left in a
-/// real run), deleted, and left after.</summary>
-public sealed record SinkOutcome(string Materializer, string Sink, string Table, string Match, long RowsBefore, long Deleted, long Remaining);
+/// <summary>One materializer's sink target: the subject's rows before (counted before any tombstone
+/// was published), deleted by the erase, and left after.</summary>
+public sealed record SinkOutcome(string Materializer, string Sink, string Table, string Match, long RowsBefore, long Deleted, long Remaining)
+{
+    /// <summary>Rows that running materializers removed between the count and the erase's delete (they
+    /// applied the tombstones first): before - deleted - remaining, never negative.</summary>
+    public long RemovedByMaterializers { get; init; }
+
+    /// <summary>Erasure markers written for tombstoned keys without a row (a delete marker turned into
+    /// an erasure marker, or a new one); each row the erase deleted got one as well.</summary>
+    public long ErasureMarkers { get; init; }
+}
 
 /// <summary>One materializer's dead-letter table: letters searched, letters that named a subject
 /// (decoded as the materializer decodes them), deleted, left after, and letters that could not be

@@ -42,7 +42,7 @@ public static class ErasureReportWriter
         console.Write(keys);
 
         var topics = new Table().Border(TableBorder.Simple).AddColumn("topic").AddColumn("materializers")
-            .AddColumn(new TableColumn("keys").RightAligned()).AddColumn("tombstones at").AddColumn("compaction")
+            .AddColumn(new TableColumn("keys").RightAligned()).AddColumn("tombstones at").AddColumn(new TableColumn("scrubbed").RightAligned()).AddColumn("compaction")
             .AddColumn(new TableColumn("compacted view").RightAligned()).AddColumn(new TableColumn("raw residue").RightAligned());
         foreach (var t in report.Topics)
         {
@@ -51,6 +51,7 @@ public static class ErasureReportWriter
                 Markup.Escape(t.Materializers),
                 N(t.KeysFound),
                 Markup.Escape(t.TombstonePositions.Count == 0 ? "-" : string.Join(", ", t.TombstonePositions)),
+                N(t.Scrubbed),
                 Markup.Escape(t.MessagesRemoved is { } removed ? $"{t.Compaction} ({removed} removed)" : t.Compaction),
                 t.CompactedViewMatches == 0 ? "clean" : $"{t.CompactedViewMatches} left",
                 N(t.RawResidue));
@@ -66,10 +67,12 @@ public static class ErasureReportWriter
         }
 
         var sinks = new Table().Border(TableBorder.Simple).AddColumn("materializer").AddColumn("target").AddColumn("match")
-            .AddColumn(new TableColumn("rows before").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned()).AddColumn(new TableColumn("left").RightAligned());
+            .AddColumn(new TableColumn("rows before").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned())
+            .AddColumn(new TableColumn("removed by materializers").RightAligned()).AddColumn(new TableColumn("left").RightAligned())
+            .AddColumn(new TableColumn("erasure markers").RightAligned());
         foreach (var s in report.Sinks)
         {
-            sinks.AddRow(Markup.Escape(s.Materializer), Markup.Escape($"{s.Sink}/{s.Table}"), Markup.Escape(s.Match), N(s.RowsBefore), N(s.Deleted), N(s.Remaining));
+            sinks.AddRow(Markup.Escape(s.Materializer), Markup.Escape($"{s.Sink}/{s.Table}"), Markup.Escape(s.Match), N(s.RowsBefore), N(s.Deleted), N(s.RemovedByMaterializers), N(s.Remaining), N(s.ErasureMarkers));
         }
 
         console.Write(sinks);

@@ -89,6 +89,10 @@ public sealed class ErasureService
         // 2. Plan: per topic, the message keys whose current state references a subject.
         var bindings = subject.Bindings.Select(b => (Binding: b, Options: _config.Materializers.First(m => m.Key == b.Materializer).Value)).ToList();
         var plan = new Dictionary<(string Source, string Topic), TopicPlan>();
+        // Per materializer, the row keys of the messages the plan tombstones: where a running
+        // materializer applies a tombstone before the erase reaches the sink, its delete marker
+        // becomes an erasure marker.
+        var tombstonedKeys = bindings.ToDictionary(b => b.Binding.Materializer, _ => new Dictionary<string, Row>(StringComparer.Ordinal), StringComparer.Ordinal);
 
         // One compacted read and one raw scan per source, whatever the number of materializers on
         // it: each message is matched against the bindings whose topics include it.
@@ -107,16 +111,30 @@ public sealed class ErasureService
                 live.Add((message.Topic, message.Key));
                 foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
                 {
-                    var subjects = reader.SubjectsIn(message, keySet);
-                    if (subjects.Count == 0)
+                    // A key is tombstoned only when its current state is the subject's; where the
+                    // subject is named only by the before image of a row that now belongs to someone
+                    // else (an order moved to another customer), the message is scrubbed instead.
+                    var (owning, beforeOnly, change) = reader.ClaimsIn(message, keySet);
+                    if (owning.Count > 0)
                     {
-                        continue;
+                        tombstonedKeys[reader.Binding.Materializer].TryAdd(change!.KeyText, change.Key);
+                        var entry = PlanOf(message.Topic);
+                        entry.Keys.Add(message.Key);
+                        entry.Scrubs.Remove(message.Key);
+                        entry.Materializers.Add(reader.Binding.Materializer);
+                        entry.Subjects.UnionWith(owning);
                     }
+                    else if (beforeOnly.Count > 0)
+                    {
+                        var entry = PlanOf(message.Topic);
+                        if (!entry.Keys.Contains(message.Key))
+                        {
+                            entry.Scrubs[message.Key] = (message, reader.Format);
+                        }
 
-                    var entry = PlanOf(message.Topic);
-                    entry.Keys.Add(message.Key);
-                    entry.Materializers.Add(reader.Binding.Materializer);
-                    entry.Subjects.UnionWith(subjects);
+                        entry.Materializers.Add(reader.Binding.Materializer);
+                        entry.Subjects.UnionWith(beforeOnly);
+                    }
                 }
             }
 
@@ -155,11 +173,9 @@ public sealed class ErasureService
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
-            // A dry run counts the rows it would delete; a real run learns them from the deletes
-            // (deleted + left), which saves one call per key and sink.
-            var before = command.DryRun
-                ? await PerSinkAsync(bindings, async (binding, options) => (await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken)).Total)
-                : null;
+            // Counted before any tombstone: running materializers apply the tombstones as soon as
+            // they are published, and the report tells what they removed from what the erase did.
+            var before = await PerSinkAsync(bindings, async (binding, options) => (await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken)).Total);
 
             var planMs = step.ElapsedMilliseconds;
 
@@ -175,6 +191,11 @@ public sealed class ErasureService
                     foreach (var key in topicPlan.Keys)
                     {
                         positions.Add((await log.PublishTombstoneAsync(topic, key, cancellationToken)).ToString());
+                    }
+
+                    foreach (var (key, (message, format)) in topicPlan.Scrubs)
+                    {
+                        await ScrubAsync(log, message, format, cancellationToken);
                     }
                 }
             }
@@ -193,7 +214,7 @@ public sealed class ErasureService
                     timeout.CancelAfter(_config.Erasure.CompactionTimeout);
                     try
                     {
-                        compactions[(sourceName, topic)] = await log.CompactAsync(topic, [.. topicPlan.Keys, .. topicPlan.Deleted], timeout.Token);
+                        compactions[(sourceName, topic)] = await log.CompactAsync(topic, [.. topicPlan.Keys, .. topicPlan.Deleted, .. topicPlan.Scrubs.Keys], timeout.Token);
                     }
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
@@ -207,6 +228,26 @@ public sealed class ErasureService
             // 5. Every sink.
             step.Restart();
             var deleted = await PerSinkAsync(bindings, (binding, options) => command.DryRun ? Task.FromResult(0L) : EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
+            var unmarkable = new HashSet<string>(StringComparer.Ordinal);
+            var marked = await PerSinkAsync(bindings, async (binding, options) =>
+            {
+                var planned = tombstonedKeys[binding.Materializer];
+                if (command.DryRun || planned.Count == 0)
+                {
+                    return 0L;
+                }
+
+                var outcome = await sinks[options.Sink].MarkErasedManyAsync(Target(options), [.. planned.Values], cancellationToken);
+                if (!outcome.Supported)
+                {
+                    lock (unmarkable)
+                    {
+                        unmarkable.Add(binding.Materializer);
+                    }
+                }
+
+                return outcome.Written;
+            });
 
             // 5b. The dead-letter tables of the bound materializers: letters naming a subject.
             var letterScans = new List<(BindingReader Reader, IDeadLetterStore Store, LetterScan Before)>();
@@ -263,7 +304,10 @@ public sealed class ErasureService
                     compaction?.MessagesRemoved,
                     compacted,
                     raw,
-                    raw > 0 && !command.DryRun ? log.RetentionNote : null));
+                    raw > 0 && !command.DryRun ? log.RetentionNote : null)
+                {
+                    Scrubbed = topicPlan.Scrubs.Count,
+                });
             }
 
             var residueInSinks = new HashSet<string>(StringComparer.Ordinal);
@@ -280,14 +324,19 @@ public sealed class ErasureService
             foreach (var (binding, options) in bindings)
             {
                 var remaining = remainingRows[binding.Materializer];
+                var rowsBefore = before[binding.Materializer];
                 sinkOutcomes.Add(new SinkOutcome(
                     binding.Materializer,
                     options.Sink,
                     options.Table,
                     binding.Key is { } k ? $"key column {k}" : $"column {binding.Field}",
-                    before?[binding.Materializer] ?? deleted[binding.Materializer] + remaining,
+                    rowsBefore,
                     deleted[binding.Materializer],
-                    remaining));
+                    remaining)
+                {
+                    RemovedByMaterializers = command.DryRun ? 0 : Math.Max(0, rowsBefore - deleted[binding.Materializer] - remaining),
+                    ErasureMarkers = marked[binding.Materializer],
+                });
             }
 
             var deadLetterOutcomes = new List<DeadLetterOutcome>();
@@ -380,7 +429,7 @@ public sealed class ErasureService
                 Sinks = sinkOutcomes,
                 DeadLetters = deadLetterOutcomes,
                 Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, purgeMs, total.ElapsedMilliseconds),
-                Notes = [.. PurgeNotes(command, topicOutcomes), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
+                Notes = [.. PurgeNotes(command, topicOutcomes), .. unmarkable.Order(StringComparer.Ordinal).Select(m => $"sink target of {m}: the sink cannot turn the delete markers of the tombstoned keys into erasure markers; a key a running materializer deleted keeps its ordinary delete marker, and only the ledger keeps a later change of it out"), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
             };
         }
         finally
@@ -502,14 +551,49 @@ public sealed class ErasureService
         }
     }
 
+    /// <summary>Re-publishes a key's latest message without its before image: the same key bytes and
+    /// encoding, properties (plus <see cref="BeforeImageScrubber.ScrubbedProperty"/>, the position it
+    /// replaces) and event time. A materializer reads it as the same change: with a source LSN its
+    /// version is the same, so a sink rewrites identical values; without one it is a newer position of
+    /// the same stream carrying identical values. Either way the key's state does not change, and
+    /// compaction then drops the message whose before image named the subject.</summary>
+    private static async Task ScrubAsync(ITopicLog log, SourceMessage message, string format, CancellationToken cancellationToken)
+    {
+        var value = BeforeImageScrubber.Scrub(format, message);
+        var properties = new Dictionary<string, string>(message.Properties, StringComparer.Ordinal)
+        {
+            [BeforeImageScrubber.ScrubbedProperty] = message.Position.ToString(),
+        };
+        await log.PublishAsync(message.Topic, message.Key, value, properties, message.EventTime, cancellationToken);
+    }
+
     private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding) =>
-        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, new DecoderOptions { KeyColumns = binding.Options.KeyColumns }), new ChangeMapper(binding.Options));
+        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, new DecoderOptions { KeyColumns = binding.Options.KeyColumns }), new ChangeMapper(binding.Options), binding.Options.Format);
 
     /// <summary>A subject binding with what it takes to read its materializer's messages.</summary>
-    private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper)
+    private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper, string Format)
     {
         /// <summary>True for the materializer's topics, by name or, for a partition, by its topic's name.</summary>
         public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
+
+        /// <summary>The requested subjects that own the message's key (<see cref="SubjectValues.Owning"/>),
+        /// and those named only in the before image of an upsert that belongs to someone else; both
+        /// empty for a tombstone or a message that does not decode.</summary>
+        public (IReadOnlyCollection<string> Owning, IReadOnlyCollection<string> BeforeOnly, ChangeEvent? Change) ClaimsIn(SourceMessage message, HashSet<string> keys)
+        {
+            if (message.IsTombstone || ErasureService.ChangeOf(message, Decoder, Mapper) is not { } change)
+            {
+                return ([], [], null);
+            }
+
+            var owning = SubjectValues.Owning(change, Binding).Where(keys.Contains).ToHashSet(StringComparer.Ordinal);
+            if (owning.Count > 0 || !SubjectValues.IsUpsert(change))
+            {
+                return (owning, [], change);
+            }
+
+            return (owning, SubjectValues.In(change.Before, Binding).Where(keys.Contains).ToHashSet(StringComparer.Ordinal), change);
+        }
 
         /// <summary>The requested subjects the message references (none for a tombstone or a message that does not decode).</summary>
         public IReadOnlyCollection<string> SubjectsIn(SourceMessage message, HashSet<string> keys) =>
@@ -538,12 +622,15 @@ public sealed class ErasureService
     }
 
     /// <summary>The subjects <paramref name="message"/> names; null when it does not decode or map.</summary>
-    private static IReadOnlyCollection<string>? SubjectsIn(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys)
+    private static IReadOnlyCollection<string>? SubjectsIn(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper, SubjectBinding binding, HashSet<string> keys) =>
+        ChangeOf(message, decoder, mapper) is { } change ? [.. SubjectValues.Of(change, binding).Where(keys.Contains).Distinct(StringComparer.Ordinal)] : null;
+
+    /// <summary>The message decoded and mapped as its materializer would; null when it does not decode or map.</summary>
+    private static ChangeEvent? ChangeOf(SourceMessage message, IMessageDecoder decoder, ChangeMapper mapper)
     {
         try
         {
-            var change = mapper.Map(decoder.Decode(message));
-            return [.. SubjectValues.Of(change, binding).Where(keys.Contains).Distinct(StringComparer.Ordinal)];
+            return mapper.Map(decoder.Decode(message));
         }
         catch (Exception e) when (e is DecodeException or MapException)
         {
@@ -634,6 +721,10 @@ public sealed class ErasureService
 
         /// <summary>Keys whose current state names a subject: they get a tombstone.</summary>
         public HashSet<MessageKey> Keys { get; } = [];
+
+        /// <summary>Keys whose latest message names a subject only in the before image of a row that
+        /// now belongs to someone else: that message is re-published without its before image.</summary>
+        public Dictionary<MessageKey, (SourceMessage Message, string Format)> Scrubs { get; } = [];
 
         /// <summary>Keys already deleted whose history names a subject: compacted only.</summary>
         public HashSet<MessageKey> Deleted { get; } = [];

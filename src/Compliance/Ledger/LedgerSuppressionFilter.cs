@@ -44,23 +44,61 @@ public sealed class LedgerSuppressionFilter : ISuppressionFilter
             : new LedgerSuppressionFilter(config.LedgerPath, new SubjectHasher(secret), bindings, config.Erasure.RefreshInterval, time);
     }
 
-    public bool IsSuppressed(ChangeEvent change)
+    /// <summary>A subject bound by <c>key:</c>: every change of its key is dropped. A subject bound by
+    /// <c>field:</c>: an upsert is suppressed when its after image names an erased subject, the row
+    /// being that subject's from then on; a delete never is (applying it cannot bring a subject back,
+    /// dropping it could leave a stale row). A suppressed upsert becomes a delete of its key
+    /// (<see cref="SuppressionDecision.DeleteInstead"/>) unless it is a create, or its before image
+    /// names an erased subject: the row changed owner to the erased subject, and its previous owner's
+    /// values must not linger. A before image that is absent (PostgreSQL's default replica identity
+    /// writes none for an update) cannot tell the previous owner, and a delete is harmless either way.</summary>
+    public SuppressionDecision Decide(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
         Refresh();
         if (_suppressed.Count == 0)
         {
-            return false;
+            return SuppressionDecision.Keep;
         }
 
+        var decision = SuppressionDecision.Keep;
         foreach (var (subject, binding) in _bindings)
         {
-            foreach (var value in SubjectValues.Of(change, binding))
+            if (binding.Key is not null)
             {
-                if (_suppressed.Contains((subject, _hasher.Hash(subject, value))))
+                if (AnyErased(subject, SubjectValues.Of(change, binding)))
                 {
-                    return true;
+                    return SuppressionDecision.Drop;
                 }
+
+                continue;
+            }
+
+            if (!SubjectValues.IsUpsert(change) || !AnyErased(subject, SubjectValues.In(change.After, binding)))
+            {
+                continue;
+            }
+
+            if (change.Op != ChangeOp.Create && !AnyErased(subject, SubjectValues.In(change.Before, binding)))
+            {
+                decision = SuppressionDecision.DeleteInstead;
+            }
+            else if (decision == SuppressionDecision.Keep)
+            {
+                decision = SuppressionDecision.Drop;
+            }
+        }
+
+        return decision;
+    }
+
+    private bool AnyErased(string subject, IEnumerable<string> values)
+    {
+        foreach (var value in values)
+        {
+            if (_suppressed.Contains((subject, _hasher.Hash(subject, value))))
+            {
+                return true;
             }
         }
 
@@ -106,27 +144,46 @@ public sealed class LedgerSuppressionFilter : ISuppressionFilter
 public static class SubjectValues
 {
     /// <summary>The subject values a change carries for a binding, as text: the key column's value,
-    /// or the row column's value in the after and the before image.</summary>
+    /// or the row column's value in the after and the before image. What a topic must no longer hold
+    /// once the subject is erased.</summary>
     public static IEnumerable<string> Of(ChangeEvent change, SubjectBinding binding)
     {
         ArgumentNullException.ThrowIfNull(change);
         ArgumentNullException.ThrowIfNull(binding);
-        if (binding.Key is { } keyColumn)
-        {
-            if (change.Key.TryGet(keyColumn, out var key) && key.ToText() is { } text)
-            {
-                yield return text;
-            }
+        return binding.Key is not null ? InKey(change, binding.Key) : In(change.After, binding).Concat(In(change.Before, binding));
+    }
 
-            yield break;
+    /// <summary>The subject values that own the key's state after the change: the key column's value;
+    /// for a row column, the after image of an upsert, or the before image of a delete (the row that
+    /// was deleted). A tombstone or a truncate names no owner.</summary>
+    public static IEnumerable<string> Owning(ChangeEvent change, SubjectBinding binding)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        ArgumentNullException.ThrowIfNull(binding);
+        return binding.Key is not null ? InKey(change, binding.Key)
+            : IsUpsert(change) ? In(change.After, binding)
+            : change.Op == ChangeOp.Delete ? In(change.Before, binding)
+            : [];
+    }
+
+    /// <summary>The row column's value in an image (nothing for a <c>key:</c> binding or no image).</summary>
+    public static IEnumerable<string> In(Row? image, SubjectBinding binding)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        if (binding.Field is { } field && image is not null && image.TryGet(field, out var value) && value.ToText() is { } text)
+        {
+            yield return text;
         }
+    }
 
-        foreach (var image in new[] { change.After, change.Before })
+    /// <summary>Create, update or snapshot read: the change leaves the row present with its after image.</summary>
+    public static bool IsUpsert(ChangeEvent change) => change.Op is ChangeOp.Create or ChangeOp.Update or ChangeOp.Read;
+
+    private static IEnumerable<string> InKey(ChangeEvent change, string keyColumn)
+    {
+        if (change.Key.TryGet(keyColumn, out var key) && key.ToText() is { } text)
         {
-            if (image is not null && image.TryGet(binding.Field!, out var value) && value.ToText() is { } text)
-            {
-                yield return text;
-            }
+            yield return text;
         }
     }
 }

@@ -161,6 +161,19 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
             cancellationToken);
     }
 
+    /// <summary>Erasure markers for the keys without a row, in one transaction (see <see cref="ISink.MarkErasedManyAsync"/>).</summary>
+    public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var resolved = Resolve(target);
+        return new MarkOutcome(
+            await WithGateAsync(
+                $"mark {keys.Count} keys erased in table {resolved.Qualified}",
+                (writer, ct) => writer.MarkErasedManyAsync(resolved, keys, ct),
+                cancellationToken),
+            Supported: true);
+    }
+
     public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(matches);

@@ -288,6 +288,71 @@ internal sealed partial class PostgresWriter
         }
     }
 
+    /// <summary>For each key without a row, upserts its marker as <see cref="ChangeVersion.Erased"/> of
+    /// the version it holds (a delete marker keeps its stream; a key without one gets the erasure
+    /// stream), in one transaction; a key that holds a row is left alone. Returns the markers written
+    /// or converted (a marker already at the erasure version counts 0).</summary>
+    public async Task<long> MarkErasedManyAsync(PostgresTarget target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
+    {
+        var table = await LoadTableAsync(target, cancellationToken);
+        return await InTransactionAsync(
+            async _ =>
+            {
+                var absent = new List<string>();
+                foreach (var key in keys.DistinctBy(k => k.ToJson()))
+                {
+                    if (table is null || !await HoldsRowAsync(target, table, key, cancellationToken))
+                    {
+                        absent.Add(key.ToJson());
+                    }
+                }
+
+                if (absent.Count == 0)
+                {
+                    return 0L;
+                }
+
+                var erased = new ChangeVersion(null, "erasure", StreamPosition.Start).Erased();
+                await using var markers = Command(
+                    $"""
+                    INSERT INTO {_markers} AS m (target, key_text, lsn, stream, position, updated_at)
+                    SELECT $1, k, $3, $4, $5, now() FROM unnest($2::text[]) AS u(k)
+                    ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, position = excluded.position, updated_at = excluded.updated_at
+                    WHERE m.lsn IS DISTINCT FROM excluded.lsn OR m.position IS DISTINCT FROM excluded.position
+                    """,
+                    new NpgsqlParameter<string> { TypedValue = target.Id },
+                    new NpgsqlParameter<string[]> { TypedValue = [.. absent] },
+                    new NpgsqlParameter<long> { TypedValue = erased.Lsn!.Value },
+                    new NpgsqlParameter<string> { TypedValue = erased.Stream },
+                    new NpgsqlParameter<long[]> { TypedValue = [erased.Position.Ledger, erased.Position.Entry, erased.Position.BatchIndex] });
+                return (long)await markers.ExecuteNonQueryAsync(cancellationToken);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Whether the table holds the row of <paramref name="key"/>, each key column compared
+    /// natively where the value is of the column's kind, else by the column's text.</summary>
+    private async Task<bool> HoldsRowAsync(PostgresTarget target, TableInfo table, Row key, CancellationToken cancellationToken)
+    {
+        var conditions = new List<string>();
+        var parameters = new List<NpgsqlParameter>();
+        for (var i = 0; i < key.Count; i++)
+        {
+            if (!table.Columns.TryGetValue(key.Names[i], out var type) || key.Values[i].IsNull)
+            {
+                return false;
+            }
+
+            var kind = PostgresTypes.StageOf(type);
+            var native = kind != StageKind.Text && PostgresTypes.Check(kind, key.Values[i]) is null;
+            conditions.Add(native ? $"{Quote(key.Names[i])} = ${i + 1}" : $"{Quote(key.Names[i])}::text = ${i + 1}");
+            parameters.Add(native ? PostgresTypes.Parameter(kind, key.Values[i]) : new NpgsqlParameter<string> { TypedValue = key.Values[i].ToText()! });
+        }
+
+        await using var exists = Command($"SELECT EXISTS (SELECT 1 FROM {target.Qualified} WHERE {string.Join(" AND ", conditions)})", [.. parameters]);
+        return (bool)(await exists.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     /// <summary>Erasure markers of removed keys, as the columns of one <c>unnest</c>.</summary>
     private sealed class Markers
     {

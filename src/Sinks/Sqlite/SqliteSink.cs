@@ -200,6 +200,9 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
     public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
         await BySubjectAsync(target, matches, writer => writer.CountMany(target.Table, matches), cancellationToken);
 
+    public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
+        new(await BySubjectAsync(target, keys, writer => writer.MarkErasedMany(target.Table, keys, _time.GetUtcNow()), cancellationToken), Supported: true);
+
     private async ValueTask<T> BySubjectAsync<T>(TargetSpec target, object match, Func<SqliteWriter, T> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);

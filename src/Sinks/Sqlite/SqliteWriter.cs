@@ -469,6 +469,34 @@ internal sealed partial class SqliteWriter : IDisposable
             });
     }
 
+    /// <summary>For each key whose state says it holds no row (deleted, or no state at all), writes
+    /// the erasure marker: <see cref="ChangeVersion.Erased"/> of the stored version, or of the erasure
+    /// stream. A key with a live row is left alone. Returns the markers written or converted (a key
+    /// already holding an erasure marker counts 0).</summary>
+    public long MarkErasedMany(string target, IReadOnlyList<Row> keys, DateTimeOffset now)
+    {
+        var context = new BatchContext(target, FormatTime(now));
+        return InTransaction(
+            _ =>
+            {
+                long written = 0;
+                foreach (var keyText in keys.Select(k => k.ToJson()).Distinct(StringComparer.Ordinal))
+                {
+                    var stored = ReadStateExact(target, keyText);
+                    var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
+                    if (stored is { Deleted: false } || (stored is { } held && held.Version == version))
+                    {
+                        continue;
+                    }
+
+                    WriteState(context, keyText, version, stored, deleted: true);
+                    written++;
+                }
+
+                return written;
+            });
+    }
+
     /// <summary>Rows holding each value, counted once at the first value that matches them.</summary>
     public long[] CountMany(string target, SubjectMatches matches)
     {

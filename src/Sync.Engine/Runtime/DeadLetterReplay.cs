@@ -85,7 +85,8 @@ public sealed class DeadLetterReplay
                     try
                     {
                         var change = mapper.Map(decoder.Decode(record.Message!));
-                        if (suppression.IsSuppressed(change))
+                        // A delete applied instead of a suppressed change counts as suppressed, as in a replay.
+                        if (suppression.Decide(change) != SuppressionDecision.Keep)
                         {
                             counters.AddSuppressed(1);
                         }

@@ -267,9 +267,20 @@ public sealed partial class MaterializerRunner
             try
             {
                 change = _mapper.Map(_decoder.Decode(VersionedAsOriginal(message)));
-                if (_suppression.IsSuppressed(change))
+                var decision = _suppression.Decide(change);
+                if (decision == SuppressionDecision.Drop)
                 {
                     prepared.Suppressed++;
+                    Observe(prepared, message, change);
+                    continue;
+                }
+
+                if (decision == SuppressionDecision.DeleteInstead)
+                {
+                    // The delete is ours, not the topic's: tombstone repair sees the message as it is
+                    // on the topic (a live value of the key), never as an op=d.
+                    prepared.Suppressed++;
+                    changes.Add(SuppressionFilter.AsDelete(change));
                     Observe(prepared, message, change);
                     continue;
                 }

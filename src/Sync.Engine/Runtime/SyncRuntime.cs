@@ -236,8 +236,7 @@ public sealed class SyncRuntime
             var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns });
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
             var suppression = _suppression(name);
-            var repair = repairLog is null ? null
-                : new TombstoneRepair(repairLog as Topics.ITombstonePublisher ?? throw new ConfigException($"materializers.{name}.repairTombstones: a {source.Type} source cannot publish tombstones"), suppression.IsSuppressed);
+            var repair = repairLog is null ? null : new TombstoneRepair(repairLog, change => suppression.Decide(change) != SuppressionDecision.Keep);
             var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), suppression, repair);
             counters = runner.Counters;
             Started?.Invoke(name, counters);

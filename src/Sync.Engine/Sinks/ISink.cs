@@ -59,6 +59,22 @@ public interface ISink : IAsyncDisposable
 
         return counts;
     }
+
+    /// <summary>Leaves an erasure marker (<see cref="ChangeVersion.Erased"/> of the version held, or of a
+    /// new erasure stream) for each key of the target that holds no row: the keys of the messages an
+    /// erase tombstoned, which a running materializer may have deleted already, leaving an ordinary
+    /// delete marker at the key's last version that a later change would pass. A key that holds a row
+    /// is left alone: the erase deleted it if it matched the subject, so a row now is someone else's.
+    /// Returns the markers written or converted; this default writes none and says it cannot.</summary>
+    ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(MarkOutcome.Unsupported);
+}
+
+/// <summary>What <see cref="ISink.MarkErasedManyAsync"/> did: how many erasure markers it wrote or
+/// converted, and whether the sink can write them at all.</summary>
+public sealed record MarkOutcome(long Written, bool Supported)
+{
+    public static MarkOutcome Unsupported { get; } = new(0, false);
 }
 
 /// <summary>Rows whose <paramref name="Column"/> (the sink's column name) equals any of

@@ -4,8 +4,10 @@ using Sync.Engine.Sources;
 namespace Sync.Engine.Topics;
 
 /// <summary>A source's topics as erasure sees them: scan what is held, publish tombstones, compact.
-/// Implemented for changelog files and for Pulsar, so that erasure never depends on the transport.</summary>
-public interface ITopicLog : IAsyncDisposable
+/// Implemented for changelog files and for Pulsar, so that erasure never depends on the transport.
+/// Every log publishes keyed messages too: erasure re-publishes a key's latest message without the
+/// before image that names a subject (a scrub).</summary>
+public interface ITopicLog : ITombstonePublisher, IAsyncDisposable
 {
     /// <summary>What erasure can promise about this log's raw history, for the report.</summary>
     string RetentionNote { get; }

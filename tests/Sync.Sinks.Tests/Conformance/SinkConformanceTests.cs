@@ -329,6 +329,43 @@ public abstract class SinkConformanceTests
         Assert.Equal(SingleEraseMarksAbsentKeys ? ["id=1|name=a"] : ["id=1|name=a", "id=2|name=b-newer", "id=3|name=c"], await h.ReadAsync(t));
     }
 
+    /// <summary>Whether the sink turns the delete markers of an erase's tombstoned keys into erasure
+    /// markers (<see cref="ISink.MarkErasedManyAsync"/>); the others say they cannot.</summary>
+    protected virtual bool MarksErasedKeys => true;
+
+    [Fact]
+    public async Task Marking_erased_keys_turns_delete_markers_into_erasure_markers_and_leaves_live_rows_alone()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("markerased");
+        await ApplyAsync(h, t,
+            Change.Create(("id", 1), 10, ("customer", 7), ("name", "a")),
+            Change.Create(("id", 2), 11, ("customer", 7), ("name", "b")),
+            Change.Create(("id", 3), 12, ("customer", 8), ("name", "c")));
+        // A running materializer applied the erase's tombstone of key 1 first: an ordinary delete marker.
+        await ApplyAsync(h, t, Change.Delete(("id", 1), 20));
+
+        var keys = new[] { Change.RowOf(("id", 1)), Change.RowOf(("id", 3)), Change.RowOf(("id", 4)) };
+        var outcome = await h.Sink.MarkErasedManyAsync(t, keys, CancellationToken.None);
+
+        if (!MarksErasedKeys)
+        {
+            Assert.Equal(MarkOutcome.Unsupported, outcome);
+            return;
+        }
+
+        // Key 1 (its delete marker converted) and key 4 (no row, no marker); key 3 holds a row: someone else's.
+        Assert.Equal(new MarkOutcome(2, true), outcome);
+        var late = await ApplyAsync(h, t,
+            Change.Update(("id", 1), 30, ("customer", 7), ("name", "a-newer")),
+            Change.Create(("id", 4), 40, ("customer", 7), ("name", "d")),
+            Change.Update(("id", 3), 50, ("customer", 9), ("name", "c2")));
+        Assert.Equal(2, late.Stale);
+        Assert.Equal(["customer=7|id=2|name=b", "customer=9|id=3|name=c2"], await h.ReadAsync(t));
+        // Again: keys 1 and 4 are erased already, key 3 still holds its row.
+        Assert.Equal(new MarkOutcome(0, true), await h.Sink.MarkErasedManyAsync(t, keys, CancellationToken.None));
+    }
+
     [Property(MaxTest = 25)]
     public bool Any_sequence_with_redeliveries_ends_in_the_reference_state(byte[] ops, byte[] keys, int[] picks, PositiveInt batchSize)
     {

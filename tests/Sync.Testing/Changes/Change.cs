@@ -102,6 +102,9 @@ public static class Change
     /// <summary>The same change with exactly this row image (no key columns added).</summary>
     public static ChangeEvent WithAfter(this ChangeEvent change, Row? after) => Copy(change, after: after, replaceAfter: true);
 
+    /// <summary>The same change with this before image (the row as it was before the change).</summary>
+    public static ChangeEvent WithBefore(this ChangeEvent change, Row? before) => Copy(change, before: before, replaceBefore: true);
+
     /// <summary>The same change whose row image carries a schema built from <paramref name="columns"/>
     /// (columns of the image not listed get no schema entry).</summary>
     public static ChangeEvent WithSchema(this ChangeEvent change, params ColumnSchema[] columns)
@@ -131,11 +134,11 @@ public static class Change
         Origin = new Origin { Topic = DefaultTopic, Position = position },
     };
 
-    private static ChangeEvent Copy(ChangeEvent change, Row? after = null, bool replaceAfter = false, SourceInfo? source = null, Origin? origin = null) => new()
+    private static ChangeEvent Copy(ChangeEvent change, Row? after = null, bool replaceAfter = false, SourceInfo? source = null, Origin? origin = null, Row? before = null, bool replaceBefore = false) => new()
     {
         Op = change.Op,
         Key = change.Key,
-        Before = change.Before,
+        Before = replaceBefore ? before : change.Before,
         After = replaceAfter ? after : change.After,
         Source = source ?? change.Source,
         Origin = origin ?? change.Origin,

@@ -5,10 +5,10 @@ using Sync.Engine.Topics;
 namespace Sync.Engine.Sources.File;
 
 /// <summary>A changelog file as a topic log. A tombstone is a line appended with <c>"value": null</c>
-/// and the key exactly as given. Compaction blanks the earlier lines of the keys in place (spaces
+/// and the key exactly as given. Compaction blanks every line of the keys but their latest in place (spaces
 /// over the same bytes): line numbers, and so positions and checkpoints, stay valid, readers skip
 /// blank lines, and the subject's data is gone from the file, not only from a view of it.</summary>
-public sealed class FileTopicLog : ITopicLog, ITombstonePublisher
+public sealed class FileTopicLog : ITopicLog
 {
     private readonly string _path;
     private readonly TimeProvider _time;
@@ -137,7 +137,7 @@ public sealed class FileTopicLog : ITopicLog, ITombstonePublisher
     public async ValueTask<CompactionOutcome> CompactAsync(string topic, IReadOnlyCollection<MessageKey> keys, CancellationToken cancellationToken)
     {
         var wanted = keys.Where(k => k.Text is not null).Select(k => k.Text!).ToHashSet(StringComparer.Ordinal);
-        var lastTombstone = new Dictionary<string, long>(StringComparer.Ordinal);
+        var latest = new Dictionary<string, long>(StringComparer.Ordinal);
         var candidates = new List<(string Key, long Number, long Offset, int Length)>();
         try
         {
@@ -149,18 +149,17 @@ public sealed class FileTopicLog : ITopicLog, ITombstonePublisher
                 }
 
                 candidates.Add((key, line.Number, line.Offset, line.Bytes.Length));
-                if (message.IsTombstone)
-                {
-                    lastTombstone[key] = line.Number;
-                }
+                latest[key] = line.Number;
             }
 
             var blanked = 0L;
             await using var file = new FileStream(_path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
             foreach (var (key, number, offset, length) in candidates)
             {
-                // Everything of the key before its last tombstone goes, earlier tombstones included.
-                if (lastTombstone.TryGetValue(key, out var tombstone) && number < tombstone)
+                // As Pulsar's compactor keeps the latest message per key: everything of the key before
+                // its latest line goes, earlier tombstones included. The latest line is the erase's
+                // tombstone, or the copy of a scrubbed key's message without its before image.
+                if (number < latest[key])
                 {
                     file.Seek(offset, SeekOrigin.Begin);
                     await file.WriteAsync(Spaces(length), cancellationToken);

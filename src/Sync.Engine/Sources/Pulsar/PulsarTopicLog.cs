@@ -22,7 +22,7 @@ namespace Sync.Engine.Sources.Pulsar;
 /// <item>A tombstone goes to the partition named, or, for a partitioned topic named by its base
 /// name, to the partition the Java client's default router picks for the key text.</item>
 /// </list></summary>
-public sealed class PulsarTopicLog : ITopicLog, ITombstonePublisher, ITopicPolicyReader
+public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
 {
     private readonly string _sourceName;
     private readonly PulsarSourceOptions _options;
