@@ -221,8 +221,8 @@ public sealed class PostgresConcurrentWritersTests
     public async Task Writers_applying_shuffled_versions_of_the_same_keys_at_once_end_at_the_newest_and_never_go_back()
     {
         const int seed = 27_3;
-        const int keyCount = 12;
-        const int writerCount = 3;
+        const int keyCount = 6;
+        const int writerCount = 4;
         var random = new Random(seed);
         await using var db = await PostgresTestDb.OpenAsync();
         var sinks = new List<PostgresSink> { db.Sink };
@@ -238,7 +238,7 @@ public sealed class PostgresConcurrentWritersTests
             // Every key's history: creates, updates and deletes with LSNs distinct across all keys.
             var history = new List<ChangeEvent>();
             var lsn = 10L;
-            for (var step = 0; step < 15; step++)
+            for (var step = 0; step < 40; step++)
             {
                 for (var id = 1; id <= keyCount; id++)
                 {
@@ -255,7 +255,7 @@ public sealed class PostgresConcurrentWritersTests
             var writers = sinks.Select((sink, w) =>
             {
                 var mine = history.OrderBy(_ => random.Next()).ToList();
-                var sizes = Enumerable.Range(0, mine.Count).Select(_ => 1 + random.Next(6)).ToList();
+                var sizes = Enumerable.Range(0, mine.Count).Select(_ => 1 + random.Next(3)).ToList();
                 return Task.Run(async () =>
                 {
                     var at = 0;
@@ -263,7 +263,9 @@ public sealed class PostgresConcurrentWritersTests
                     {
                         var batch = mine.Skip(at).Take(sizes[b]).ToArray();
                         at += batch.Length;
-                        await ApplyAsync(sink, "users", batch);
+                        // Each writer its own checkpoint rows: one shared row would make the writers'
+                        // commits take turns and hide most interleavings.
+                        await sink.ApplyAsync(Batch("users", batch) with { Materializer = "m" + w }, CancellationToken.None);
                     }
                 });
             }).ToList();
@@ -323,7 +325,7 @@ public sealed class PostgresConcurrentWritersTests
                 var parts = row.Split('|');
                 var id = long.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
                 var version = long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
-                if (_seen.TryGetValue(id, out var before) && version < before)
+                if (_seen.TryGetValue(id, out var before) && version < before && !Regressions.Contains($"key {id}: {before} then {version}"))
                 {
                     Regressions.Add($"key {id}: {before} then {version}");
                 }
