@@ -49,6 +49,9 @@ internal sealed partial class PostgresWriter
         return await InTransactionAsync(
             async _ =>
             {
+                // Before anything is read: a writer that probed the markers before they exist could
+                // otherwise write the subject back once the erasure commits.
+                await LockTargetAsync(target, cancellationToken);
                 var removed = new Markers();
                 if (searchable)
                 {

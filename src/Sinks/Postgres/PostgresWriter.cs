@@ -28,6 +28,8 @@ internal sealed record PostgresTarget(string Schema, string Table, SchemaEvoluti
 /// <summary>
 /// Writes batches over one open connection. Per batch, one transaction:
 /// <list type="number">
+/// <item>advisory locks on the batch's keys (or its whole target), so that concurrent writers of a key
+/// take turns (<see cref="LockKeysAsync"/>);</item>
 /// <item>the batch is folded to one change per key (ChangeVersion order) and split at truncates;</item>
 /// <item>per column set, the rows are binary-COPied into a temporary staging table, then one round trip
 /// runs: mark stale rows (older than the row's version, the key's delete marker or the target's
@@ -43,6 +45,13 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 {
     /// <summary>The key text of a target's truncate marker; every real key text is a JSON object.</summary>
     internal const string TruncateMarkerKey = "*";
+
+    /// <summary>The most keys a batch locks one by one; a batch with more locks its whole target
+    /// (<see cref="LockKeysAsync"/>). Advisory locks live in PostgreSQL's shared lock table, which holds
+    /// about <c>max_locks_per_transaction × (max_connections + max_prepared_transactions)</c> locks
+    /// (6,400 with the defaults) for all sessions together, and a transaction that finds it full fails
+    /// with "out of shared memory"; 1,000 is the runtime's default <c>batchSize</c>.</summary>
+    internal const int KeyLockLimit = 1000;
 
     private readonly NpgsqlConnection _connection;
     private readonly string _markers;
@@ -160,6 +169,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return await InTransactionAsync(
                 async transaction =>
                 {
+                    await LockKeysAsync(target, batch.Changes, cancellationToken);
                     var segment = new List<ChangeEvent>();
                     foreach (var change in batch.Changes)
                     {
@@ -216,7 +226,9 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// and rethrows.</summary>
     private async Task<T> InTransactionAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
-        _transaction = await _connection.BeginTransactionAsync(cancellationToken);
+        // Explicitly READ COMMITTED, whatever the server's default_transaction_isolation: the key locks
+        // protect only because each later statement takes a new snapshot after they are granted.
+        _transaction = await _connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken);
         try
         {
             var result = await work(_transaction);
@@ -257,6 +269,91 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         {
             // The connection is broken or the transaction already ended; the caller discards the connection.
         }
+    }
+
+    /// <summary>
+    /// Serializes this transaction with every other writer of the same keys of the target, before any
+    /// statement reads a version. The version checks alone do not hold under concurrency: under READ
+    /// COMMITTED each statement sees the rows committed when it started, so a probe of the delete markers
+    /// cannot see a concurrent delete that commits later, and <c>INSERT … ON CONFLICT</c>, after waiting
+    /// for that delete's row lock, finds no conflicting row and inserts the older version (the same holds
+    /// for a delete's marker, a truncate's marker and an erasure). The locks are transaction-scoped
+    /// advisory locks in PostgreSQL's two-int key space, which does not overlap the bigint key space of
+    /// the DDL locks (<c>hashtext('sync.schema')</c>, <c>hashtext(target)</c>, <c>hashtext('sync.dead_letters')</c>):
+    /// <c>(target hash, 0)</c> for the target, <c>(target hash, key hash | 1)</c> for a key, so no key
+    /// lock is the target lock. A batch of up to <see cref="KeyLockLimit"/> keys and no truncate takes
+    /// the target lock shared and its keys' locks exclusive; a truncate, a larger batch and an erasure
+    /// take the target lock exclusive. Every lock of a batch is taken by one statement, the target first
+    /// and then the keys in ascending order, before the batch takes any other lock on the target (DDL
+    /// locks and row locks come later), so two batches never wait for each other in a cycle. A hash
+    /// collision only makes two unrelated keys (or targets) wait for each other.
+    /// </summary>
+    private async Task LockKeysAsync(PostgresTarget target, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        var keys = new int[changes.Count];
+        var count = 0;
+        foreach (var change in changes)
+        {
+            if (change.Op == ChangeOp.Truncate)
+            {
+                await LockTargetAsync(target, cancellationToken);
+                return;
+            }
+
+            if (change.Key.Count > 0)
+            {
+                keys[count++] = LockHash(change.KeyText) | 1;
+            }
+        }
+
+        Array.Sort(keys, 0, count);
+        var distinct = count == 0 ? 0 : 1;
+        for (var i = 1; i < count; i++)
+        {
+            if (keys[i] != keys[distinct - 1])
+            {
+                keys[distinct++] = keys[i];
+            }
+        }
+
+        if (distinct > KeyLockLimit)
+        {
+            await LockTargetAsync(target, cancellationToken);
+            return;
+        }
+
+        // The target lock (key 0) comes first, then the keys in order: unnest yields the array in order
+        // and the aggregate calls the lock functions row by row.
+        var locks = new int[distinct + 1];
+        Array.Copy(keys, 0, locks, 1, distinct);
+        await using var command = Command(
+            "SELECT count(CASE WHEN u.i = 1 THEN pg_advisory_xact_lock_shared($1, u.k) ELSE pg_advisory_xact_lock($1, u.k) END) FROM unnest($2::int4[]) WITH ORDINALITY AS u(k, i)",
+            new NpgsqlParameter<int> { TypedValue = LockHash(target.Id) },
+            new NpgsqlParameter<int[]> { TypedValue = locks });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Takes the target's lock exclusive: no key of the target is written by anyone else until
+    /// this transaction ends (see <see cref="LockKeysAsync"/>).</summary>
+    private async Task LockTargetAsync(PostgresTarget target, CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT pg_advisory_xact_lock($1, 0)", new NpgsqlParameter<int> { TypedValue = LockHash(target.Id) });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>FNV-1a over the UTF-16 code units: the same in every process, which is all a lock key
+    /// needs. Hashed here rather than by the server so that the batch sorts and deduplicates its lock
+    /// keys itself, and their order does not rest on how the server evaluates a query.</summary>
+    internal static int LockHash(string text)
+    {
+        var hash = 2166136261u;
+        foreach (var c in text)
+        {
+            hash = (hash ^ (byte)c) * 16777619u;
+            hash = (hash ^ (byte)(c >> 8)) * 16777619u;
+        }
+
+        return unchecked((int)hash);
     }
 
     /// <summary>One change per key: the newest by <see cref="ChangeVersion"/> (a later arrival wins
