@@ -7,8 +7,10 @@ namespace Sync.Pulsar.Tests.Client;
 /// <summary>
 /// Key_Shared while consumers join and leave, as Pulsar 4.0 (the portable suite's
 /// apachepulsar/pulsar:4.0.4) orders it: PIP-379 "draining hashes" in apache/pulsar
-/// pulsar-broker PersistentStickyKeyDispatcherMultipleConsumers (registerDrainingHashes,
-/// canDispatchEntry) and DrainingHashesTracker. A key is unacknowledged at one consumer at a
+/// pulsar-broker/src/main/java/org/apache/pulsar/broker/service/persistent/
+/// PersistentStickyKeyDispatcherMultipleConsumers.java (registerDrainingHashes, canDispatchEntry)
+/// and .../service/DrainingHashesTracker.java (shouldBlockStickyKeyHash), and the policy check in
+/// AbstractSubscription.checkForConsumerCompatibilityErrorWithDispatcher. A key is unacknowledged at one consumer at a
 /// time: a newcomer gets a key only after the consumer that had it acknowledged what it holds of
 /// it, or left, in which case what it held is redelivered ahead of every later message of the
 /// key. allowOutOfOrderDelivery turns the wait off.

@@ -10,10 +10,14 @@ namespace Sync.Testing.Pulsar;
 public sealed record DrainingHash(int Hash, int UnackedMessages, int BlockedAttempts);
 
 /// <summary>
-/// Key_Shared AUTO_SPLIT without allowOutOfOrderDelivery, as Pulsar 4.0 orders it (PIP-379,
-/// apache/pulsar pulsar-broker <c>DrainingHashesTracker</c> and
-/// <c>PersistentStickyKeyDispatcherMultipleConsumers.registerDrainingHashes</c> /
-/// <c>canDispatchEntry</c>): when a consumer joins or leaves and a hash slot changes owner while
+/// Key_Shared AUTO_SPLIT without allowOutOfOrderDelivery, as Pulsar 4.0 orders it (PIP-379, in
+/// the 4.0 line and later; read at apache/pulsar commit 0063cdd8): pulsar-broker/src/main/java/
+/// org/apache/pulsar/broker/service/DrainingHashesTracker.java (addEntry, reduceRefCount,
+/// shouldBlockStickyKeyHash, consumerRemoved) and .../service/persistent/
+/// PersistentStickyKeyDispatcherMultipleConsumers.java (addConsumer, removeConsumer,
+/// registerDrainingHashes, canDispatchEntry). The portable suite's real broker is
+/// apachepulsar/pulsar:4.0.4. Pulsar 3.x used "recently joined consumers" instead (PIP-282),
+/// which this does not model. When a consumer joins or leaves and a hash slot changes owner while
 /// the old owner still holds unacknowledged entries of it, the slot is "draining": no entry of it
 /// goes to anyone but that old owner until those entries are acknowledged (or redelivered, or
 /// the old owner leaves and they go back for replay). What this models is the broker's
