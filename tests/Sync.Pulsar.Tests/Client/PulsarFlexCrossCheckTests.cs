@@ -175,6 +175,55 @@ public class PulsarFlexCrossCheckTests(PulsarFlexInstall flex) : ClientTestBase,
     }
 
     [Fact]
+    public async Task Pulsar_flex_joining_key_shared_gets_a_moved_key_only_after_our_consumer_acknowledged_it()
+    {
+        // pulsar-flex cannot set keys, but it receives ours. Its Key_Shared SUBSCRIBE carries no
+        // KeySharedMeta, so the fake must take it as the broker does: AUTO_SPLIT, ordered. As the
+        // second consumer it takes the lower half of the hash space, [0, 32768].
+        static int Slot(string key) => KeyHashing.StickyKeyHash(Encoding.UTF8.GetBytes(key));
+        var moving = Enumerable.Range(0, 100).Select(i => $"moving-{i}").First(k => Slot(k) <= 32768);
+        await using var ours = (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions
+        {
+            Topic = Topic,
+            SubscriptionName = "ks",
+            SubscriptionType = SubscriptionType.KeyShared,
+            InitialPosition = SubscriptionInitialPosition.Earliest,
+            ConsumerName = "ours",
+            AckReceiptEnabled = true,
+        });
+        await using var producer = await ProducerAsync();
+        async Task PublishAsync(int from, int to)
+        {
+            for (var n = from; n <= to; n++)
+            {
+                await producer.SendAsync(new OutgoingMessage { Key = moving, Data = Encoding.UTF8.GetBytes($"{moving}:{n}") });
+            }
+        }
+        await PublishAsync(1, 3);
+        var held = await ReceiveAsync(ours, 3);
+
+        using var flexConsumer = FlexProcess.Start(flex.Directory, "consume", Server, Topic, "ks", "3", "ack", "key-shared");
+        await flexConsumer.WaitForLineAsync(line => line.TryGetProperty("subscribed", out _), Patience);
+        await PublishAsync(4, 6);
+        var subscription = Broker.FindTopic(Topic)!.FindSubscription("ks")!;
+        // Blocked attempts count only once pulsar-flex has permits: it could take the key and was refused.
+        await EventuallyAsync(
+            () => subscription.KeySharedDrainingHashes.GetValueOrDefault("ours") is [{ BlockedAttempts: > 0 }],
+            "the broker held the key back from pulsar-flex");
+        Assert.Equal(0, Broker.DeliveredPerConsumer(Topic, "ks").GetValueOrDefault("pulsar-flex"));
+
+        await ours.AcknowledgeAsync(held);
+        var exit = await flexConsumer.WaitForExitAsync(TimeSpan.FromSeconds(45));
+
+        Assert.True(exit == 0, flexConsumer.Output);
+        var messages = flexConsumer.Lines.Where(l => l.TryGetProperty("payload", out _)).ToList();
+        Assert.Equal(
+            Enumerable.Range(4, 3).Select(n => $"{moving}:{n}"),
+            messages.Select(m => Encoding.UTF8.GetString(Convert.FromBase64String(m.GetProperty("payload").GetString()!))));
+        Assert.All(messages, m => Assert.Equal(moving, m.GetProperty("key").GetString()));
+    }
+
+    [Fact]
     public async Task Pulsar_flex_subscription_without_initial_position_starts_at_latest()
     {
         // pulsar-flex never sends initialPosition; the broker's default (Latest) must apply.

@@ -1,6 +1,6 @@
 // Drives pulsar-flex, an independent pure-JavaScript Pulsar client, from the C# tests.
 //   node flex-client.js produce HOST:PORT TOPIC COUNT [batch]
-//   node flex-client.js consume HOST:PORT TOPIC SUBSCRIPTION COUNT [noack]
+//   node flex-client.js consume HOST:PORT TOPIC SUBSCRIPTION COUNT [noack] [key-shared]
 // Output is one JSON object per line: {"subscribed":true} once the subscription exists, each
 // consumed message, then {"done":true}.
 // pulsar-flex cannot set keys or compression, so those stay out of the cross-check. It also
@@ -42,12 +42,14 @@ async function produce(count, batch) {
   process.exit(0);
 }
 
-async function consume(subscription, count, acknowledge) {
+async function consume(subscription, count, acknowledge, subType) {
   const consumer = new Consumer({
     topic,
     discoveryServers: [server],
     subscription,
-    subType: Consumer.SUB_TYPES.EXCLUSIVE,
+    // Key_Shared goes without KeySharedMeta (pulsar-flex has no field for it): the broker then
+    // uses its default policy, AUTO_SPLIT without out-of-order delivery.
+    subType,
     consumerName: 'pulsar-flex',
     receiveQueueSize: 100,
     initialPosition: Consumer.INITIAL_POSITION.EARLIEST,
@@ -80,7 +82,9 @@ async function consume(subscription, count, acknowledge) {
 if (mode === 'produce') {
   produce(Number(rest[0]), rest[1] === 'batch').catch(fail);
 } else if (mode === 'consume') {
-  consume(rest[0], Number(rest[1]), rest[2] !== 'noack').catch(fail);
+  const flags = rest.slice(2);
+  const subType = flags.includes('key-shared') ? Consumer.SUB_TYPES.KEY_SHARED : Consumer.SUB_TYPES.EXCLUSIVE;
+  consume(rest[0], Number(rest[1]), !flags.includes('noack'), subType).catch(fail);
 } else {
   fail(`unknown mode ${mode}`);
 }

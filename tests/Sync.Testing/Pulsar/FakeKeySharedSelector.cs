@@ -29,6 +29,14 @@ internal sealed class FakeKeySharedSelector
     private readonly SortedDictionary<int, FakeConsumer> _autoSplitEnds = [];
     private readonly List<(int Start, int End, FakeConsumer Owner)> _stickyRanges = [];
     private KeySharedMeta.Types.KeySharedMode? _mode;
+    private bool _allowOutOfOrderDelivery;
+
+    /// <summary>
+    /// Whether slots that change owner drain first: only AUTO_SPLIT without allowOutOfOrderDelivery
+    /// (PersistentStickyKeyDispatcherMultipleConsumers' drainingHashesRequired, Pulsar 4.0); sticky
+    /// ranges never move between live consumers.
+    /// </summary>
+    public bool DrainingRequired => _mode == KeySharedMeta.Types.KeySharedMode.AutoSplit && !_allowOutOfOrderDelivery;
 
     /// <summary>The slot of an entry's sticky key (Commands.peekStickyKey, then makeStickyKeyHash).</summary>
     public static int SlotOf(MessageMetadata metadata)
@@ -79,11 +87,23 @@ internal sealed class FakeKeySharedSelector
     public (ServerError Error, string Message)? Add(FakeConsumer consumer)
     {
         var mode = consumer.KeyShared?.KeySharedMode ?? KeySharedMeta.Types.KeySharedMode.AutoSplit;
-        if (_mode is { } fixedMode && fixedMode != mode && (_autoSplitEnds.Count > 0 || _stickyRanges.Count > 0))
+        var outOfOrder = consumer.KeyShared?.AllowOutOfOrderDelivery ?? false;
+        var attached = _autoSplitEnds.Count > 0 || _stickyRanges.Count > 0;
+        if (_mode is { } fixedMode && fixedMode != mode && attached)
         {
             return (ServerError.ConsumerBusy, $"Subscription is of different type. Active subscription key_shared mode of '{fixedMode}' is different than the connecting consumer's key_shared mode '{mode}'.");
         }
+        if (attached && outOfOrder != _allowOutOfOrderDelivery)
+        {
+            // The policy is the dispatcher's, fixed by the first consumer; a consumer that differs
+            // only in allowOutOfOrderDelivery is refused too (AbstractSubscription
+            // .checkForConsumerCompatibilityErrorWithDispatcher).
+            return (ServerError.ConsumerBusy, _allowOutOfOrderDelivery
+                ? "Subscription is of different type. Active subscription allows out of order delivery while the connecting consumer does not allow it."
+                : "Subscription is of different type. Active subscription does not allow out of order delivery while the connecting consumer allows it.");
+        }
         _mode = mode;
+        _allowOutOfOrderDelivery = outOfOrder;
         return mode == KeySharedMeta.Types.KeySharedMode.Sticky ? AddSticky(consumer) : AddAutoSplit(consumer);
     }
 

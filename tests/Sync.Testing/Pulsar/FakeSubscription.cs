@@ -57,6 +57,24 @@ public sealed class FakeSubscription
     /// <summary>How a Key_Shared subscription maps key hashes to consumers; null for other types.</summary>
     internal FakeKeySharedSelector? KeyShared { get; }
 
+    private readonly FakeDrainingHashes _draining = new();
+
+    /// <summary>
+    /// Key_Shared AUTO_SPLIT: the hash slots that changed owner while their old owner still holds
+    /// unacknowledged entries of them, by the name of that old owner, as the broker's consumer stats
+    /// show them (drainingHashes). Their entries go to the new owner only once these are acknowledged.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<DrainingHash>> KeySharedDrainingHashes
+    {
+        get
+        {
+            lock (_topic.Broker.Sync)
+            {
+                return _draining.ByConsumer();
+            }
+        }
+    }
+
     /// <summary>Key_Shared: the inclusive hash ranges each consumer (by name) owns, as the broker's stats show them.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<Sync.Pulsar.HashRange>> KeySharedRanges
     {
@@ -81,8 +99,46 @@ public sealed class FakeSubscription
             return refused;
         }
         Consumers.Add(consumer);
+        RegisterDrainingHashesLocked();
         return null;
     }
+
+    /// <summary>
+    /// After the hash ranges changed: every entry a consumer holds unacknowledged whose slot now
+    /// belongs to another consumer makes that slot drain (Pulsar 4.0, PIP-379:
+    /// PersistentStickyKeyDispatcherMultipleConsumers.addConsumer and removeConsumer call
+    /// registerDrainingHashes with the ranges the selector moved). Before this, the fake handed a
+    /// newcomer its range at once, while the old owner still had the range's keys in flight.
+    /// </summary>
+    private void RegisterDrainingHashesLocked()
+    {
+        if (KeyShared is not { DrainingRequired: true })
+        {
+            return;
+        }
+        foreach (var (entryId, holder) in _pending)
+        {
+            if (_topic.EntryAtLocked(entryId) is not { } entry)
+            {
+                continue;
+            }
+            var slot = FakeKeySharedSelector.SlotOf(entry.Metadata);
+            if (KeyShared.Select(slot) == holder)
+            {
+                _draining.ReturnedTo(holder, slot);
+            }
+            else
+            {
+                _draining.Add(holder, slot, entryId);
+            }
+        }
+    }
+
+    /// <summary>
+    /// An entry left its consumer's pending acks. Returns true when that ends a slot's draining,
+    /// so entries held back for it may go now.
+    /// </summary>
+    private bool ReleasePendingLocked(ulong entryId) => _pending.Remove(entryId) && _draining.Release(entryId);
 
     /// <summary>Indexes of a batch entry still unacknowledged (Java BitSet words), when some of it was acknowledged.</summary>
     public IReadOnlyList<long>? BatchAckSet(ulong entryId)
@@ -131,6 +187,7 @@ public sealed class FakeSubscription
         _individuallyAcked.Clear();
         _replay.Clear();
         _pending.Clear();
+        _draining.Clear();
         _redeliveryCounts.Clear();
         _batchUnacked.Clear();
     }
@@ -165,7 +222,7 @@ public sealed class FakeSubscription
     internal void AckIndividualLocked(ulong entryId)
     {
         _batchUnacked.Remove(entryId);
-        _pending.Remove(entryId);
+        var drained = ReleasePendingLocked(entryId);
         _replay.Remove(entryId);
         if (entryId >= AckedBefore)
         {
@@ -177,6 +234,12 @@ public sealed class FakeSubscription
         {
             AckedBefore++;
         }
+        if (drained)
+        {
+            // The last pending entry of a draining slot was acknowledged: its held-back entries
+            // may go to the slot's new owner now (stickyKeyHashUnblocked -> reScheduleRead).
+            DispatchLocked();
+        }
     }
 
     internal void AckCumulativeLocked(ulong entryId)
@@ -186,9 +249,10 @@ public sealed class FakeSubscription
             return;
         }
         AckedBefore = entryId + 1;
+        var drained = false;
         foreach (var acked in _pending.Keys.Where(id => id < AckedBefore).ToList())
         {
-            _pending.Remove(acked);
+            drained |= ReleasePendingLocked(acked);
         }
         _replay.RemoveWhere(id => id < AckedBefore);
         _individuallyAcked.RemoveWhere(id => id < AckedBefore);
@@ -199,6 +263,10 @@ public sealed class FakeSubscription
         while (_individuallyAcked.Remove(AckedBefore))
         {
             AckedBefore++;
+        }
+        if (drained)
+        {
+            DispatchLocked();
         }
     }
 
@@ -215,7 +283,9 @@ public sealed class FakeSubscription
             : entryIds.Where(id => _pending.TryGetValue(id, out var owner) && owner == consumer).ToList();
         foreach (var entryId in targets)
         {
-            _pending.Remove(entryId);
+            // A redelivered entry is no longer pending at its consumer, so it no longer holds its
+            // slot draining (Consumer.redeliverUnacknowledgedMessages removes it from pendingAcks).
+            ReleasePendingLocked(entryId);
             _replay.Add(entryId);
             if (Type is CommandSubscribe.Types.SubType.Shared or CommandSubscribe.Types.SubType.KeyShared)
             {
@@ -233,6 +303,10 @@ public sealed class FakeSubscription
     {
         Consumers.Remove(consumer);
         KeyShared?.Remove(consumer);
+        // The slots it drained stop draining: its pending entries go back for replay below, ahead
+        // of every later entry of their slots (DrainingHashesTracker.consumerRemoved; the replay
+        // set blocks normal reads of a slot it holds, canDispatchEntry).
+        _draining.ConsumerRemoved(consumer);
         if (!IsDurable && Consumers.Count == 0 && !isResetCursor)
         {
             // A non-durable cursor lives only as long as its reader, except when a seek
@@ -249,6 +323,7 @@ public sealed class FakeSubscription
             _pending.Remove(entryId);
             _replay.Add(entryId);
         }
+        RegisterDrainingHashesLocked();
         DispatchLocked();
     }
 
@@ -306,9 +381,11 @@ public sealed class FakeSubscription
 
     /// <summary>
     /// Key_Shared: each entry goes to the consumer owning its key's hash slot. An entry whose
-    /// consumer has no permits (or, with sticky ranges, whose slot nobody owns) waits in the replay
-    /// set while other keys go on, and every later entry of the same slot waits behind it, so a
-    /// key's order holds (PersistentStickyKeyDispatcherMultipleConsumers).
+    /// consumer has no permits (or, with sticky ranges, whose slot nobody owns, or whose slot is
+    /// draining at another consumer) waits in the replay set while other keys go on, and every
+    /// later entry of the same slot waits behind it, so a key's order holds
+    /// (PersistentStickyKeyDispatcherMultipleConsumers.filterAndGroupEntriesForDispatching and
+    /// canDispatchEntry, Pulsar 4.0).
     /// </summary>
     private void DispatchKeySharedLocked()
     {
@@ -341,7 +418,7 @@ public sealed class FakeSubscription
     {
         var slot = FakeKeySharedSelector.SlotOf(entry.Metadata);
         var owner = KeyShared!.Select(slot);
-        if (blockedSlots.Contains(slot) || owner is null || owner.Permits <= 0)
+        if (blockedSlots.Contains(slot) || owner is null || owner.Permits <= 0 || _draining.ShouldBlock(owner, slot))
         {
             blockedSlots.Add(slot);
             return false;
