@@ -301,6 +301,8 @@ internal sealed partial class PostgresWriter
         return await InTransactionAsync(
             async _ =>
             {
+                // As an erase: no writer may create one of these rows between the look and the marker.
+                await LockTargetAsync(target, cancellationToken);
                 var absent = new List<string>();
                 foreach (var key in keys.DistinctBy(k => k.ToJson()))
                 {
