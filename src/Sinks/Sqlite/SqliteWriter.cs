@@ -32,6 +32,7 @@ internal sealed partial class SqliteWriter : IDisposable
     private readonly SqliteCommand _readCheckpoints;
     private readonly SqliteCommand _readTable;
     private SqliteTransaction? _transaction;
+    private long _schemaVersion = -1;
 
     public SqliteWriter(SqliteConnection connection)
     {
@@ -173,6 +174,7 @@ internal sealed partial class SqliteWriter : IDisposable
         _transaction = _connection.BeginTransaction();
         try
         {
+            ForgetTablesChangedElsewhere();
             var result = work(_transaction);
             _transaction.Commit();
             return result;
@@ -393,6 +395,7 @@ internal sealed partial class SqliteWriter : IDisposable
     /// <summary>How many rows hold the value in the column.</summary>
     public long Count(string target, SubjectMatch match)
     {
+        ForgetTablesChangedElsewhere();
         var table = LoadTable(target);
         if (table is null || !table.Columns.ContainsKey(match.Column))
         {
@@ -412,6 +415,7 @@ internal sealed partial class SqliteWriter : IDisposable
     public long[] EraseMany(string target, SubjectMatches matches, DateTimeOffset now)
     {
         var counts = new long[matches.Values.Count];
+        ForgetTablesChangedElsewhere();
         var table = LoadTable(target);
         var searchable = table is not null && table.Columns.ContainsKey(matches.Column);
         // A table keyed by the column alone: every value names a key, held or not.
@@ -501,6 +505,7 @@ internal sealed partial class SqliteWriter : IDisposable
     public long[] CountMany(string target, SubjectMatches matches)
     {
         var counts = new long[matches.Values.Count];
+        ForgetTablesChangedElsewhere();
         var table = LoadTable(target);
         if (table is null || !table.Columns.ContainsKey(matches.Column))
         {
@@ -894,6 +899,25 @@ internal sealed partial class SqliteWriter : IDisposable
 
         command.Prepare();
         return command;
+    }
+
+    /// <summary>Forgets the tables' shapes (absence included) when the database's schema changed since
+    /// this connection last looked: another writer of the file (a second <c>sync run</c>, a backfill)
+    /// may have created a table or added a column meanwhile. SQLite bumps <c>PRAGMA schema_version</c>
+    /// with every schema change (sqlite.org/pragma.html#pragma_schema_version), and the transaction is
+    /// not deferred (Microsoft.Data.Sqlite's BeginTransaction() is BEGIN IMMEDIATE), so it holds the
+    /// write lock and the schema read now stays true until it commits.</summary>
+    private void ForgetTablesChangedElsewhere()
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = _transaction;
+        command.CommandText = "PRAGMA schema_version";
+        var version = (long)command.ExecuteScalar()!;
+        if (version != _schemaVersion)
+        {
+            ForgetTables();
+            _schemaVersion = version;
+        }
     }
 
     private void ForgetTables()
