@@ -1,3 +1,4 @@
+using Sync.Engine.Changes;
 using System.Text.Json;
 using Sync.Engine.Sources;
 
@@ -10,6 +11,13 @@ public static class BeforeImageScrubber
 {
     /// <summary>The property a scrubbed copy carries: the position of the message it replaces.</summary>
     public const string ScrubbedProperty = "sync.scrubbed";
+
+    /// <summary>The position of the message that a scrubbed copy replaces, or null for any other message.</summary>
+    public static StreamPosition? ScrubbedFrom(SourceMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message.Properties.Count != 0 && message.Properties.TryGetValue(ScrubbedProperty, out var original) ? StreamPosition.Parse(original) : null;
+    }
 
     /// <summary>The value of <paramref name="message"/> in <paramref name="format"/> with its before
     /// image removed, every other byte as it was; the value itself when it has no before image.</summary>

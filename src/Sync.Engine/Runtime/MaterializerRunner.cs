@@ -350,12 +350,14 @@ public sealed partial class MaterializerRunner
         }
     }
 
-    /// <summary>A copy that a repair published again (<see cref="TombstoneRepair.RestoredProperty"/>)
+    /// <summary>A copy that a repair published again (<see cref="TombstoneRepair.RestoredProperty"/>) or
+    /// that an erase published without its before image (<see cref="BeforeImageScrubber.ScrubbedProperty"/>)
     /// is decoded at the position of the message it copies, so that it carries that message's
     /// version (the same LSN, or for changes without one the same position): a sink that holds that
-    /// state or a newer one (a delete published in between) treats it as already applied.</summary>
+    /// state or a newer one (a delete published in between) treats it as already applied. A restored
+    /// copy may be scrubbed in turn; its restored position is the older one, the message it repeats.</summary>
     private static SourceMessage VersionedAsOriginal(SourceMessage message) =>
-        TombstoneRepair.RestoredFrom(message) is not { } original ? message : new SourceMessage
+        (TombstoneRepair.RestoredFrom(message) ?? BeforeImageScrubber.ScrubbedFrom(message)) is not { } original ? message : new SourceMessage
         {
             Topic = message.Topic,
             Position = original,

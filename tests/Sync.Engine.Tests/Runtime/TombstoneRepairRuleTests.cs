@@ -320,6 +320,20 @@ public class TombstoneRepairRuleTests
         Assert.Equal(1, runner.Counters.SkippedStale);
     }
 
+    [Fact]
+    public async Task A_scrubbed_copy_carries_the_version_of_the_message_it_replaces_so_a_later_delete_in_the_sink_stands()
+    {
+        // An erase scrubbed the create at 1 while the key was being deleted at 2: its copy lands at 3.
+        var copy = Debezium(1, "c", 3, lsn: false, properties: new Dictionary<string, string> { [BeforeImageScrubber.ScrubbedProperty] = StreamPosition.ForLine(1).ToString() });
+        var reader = new ScriptedReader([[Debezium(1, "c", 1, lsn: false), Debezium(1, "d", 2, lsn: false)], [copy]], false);
+        var sink = new ReferenceSink();
+
+        var runner = await RunAsync(reader, sink, repair: null);
+
+        Assert.Empty(sink.Rows("users"));
+        Assert.Equal(1, runner.Counters.SkippedStale);
+    }
+
     private static SourceMessage Debezium(int id, string op, long position, bool lsn = true, IReadOnlyDictionary<string, string>? properties = null)
     {
         var before = op is "u" or "d" ? $"{{\"id\":{id},\"name\":\"old\"}}" : "null";
