@@ -252,6 +252,68 @@ public sealed class ErasureServiceTests : IDisposable
         Assert.All(PersonalData, value => Assert.DoesNotContain(value, ErasureReportWriter.ToJson(report) + text, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_sink_target_that_cannot_mark_the_tombstoned_keys_erased_gets_a_note_with_the_sink_reason()
+    {
+        var config = await MaterializeAsync();
+        var components = new SyncComponents(
+            SyncComponents.EngineSources,
+            [.. SinkCatalog.All.Where(f => f.Type != "sqlite"), new UnmarkableSinkFactory(_components.Sinks["sqlite"])],
+            MessageFormats.Names,
+            MessageFormats.Create);
+
+        var report = await new ErasureService(config, components, _time, () => $"request-{++_requests}")
+            .EraseAsync(new ErasureCommand("customer", ["1"], "dpo@example.com", DryRun: false), CancellationToken.None);
+
+        Assert.Equal("complete", report.Verdict);
+        Assert.All(report.Sinks, s => Assert.Equal(0, s.ErasureMarkers));
+        var notes = report.Notes.Where(n => n.Contains("cannot turn the delete markers", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(notes);
+        Assert.All(notes, n => Assert.Contains($"({UnmarkableSinkFactory.Reason})", n, StringComparison.Ordinal));
+    }
+
+    /// <summary>Opens the sinks of another factory, each saying it cannot mark keys erased.</summary>
+    private sealed class UnmarkableSinkFactory(ISinkFactory inner) : ISinkFactory
+    {
+        public const string Reason = "table \"t\": its key template names a column that is not a key column";
+
+        public string Type => inner.Type;
+
+        public Type OptionsType => inner.OptionsType;
+
+        public Type? TargetOptionsType => inner.TargetOptionsType;
+
+        public bool KeepsDeadLetterTable => false;
+
+        public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
+            new UnmarkableSink(await inner.OpenAsync(sink, cancellationToken));
+    }
+
+    private sealed class UnmarkableSink(ISink inner) : ISink
+    {
+        public string Name => inner.Name;
+
+        public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
+            inner.LoadCheckpointAsync(materializer, cancellationToken);
+
+        public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken) => inner.ApplyAsync(batch, cancellationToken);
+
+        public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.EraseAsync(target, match, cancellationToken);
+
+        public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
+
+        public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+            inner.EraseManyAsync(target, matches, cancellationToken);
+
+        public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+            inner.CountManyAsync(target, matches, cancellationToken);
+
+        public ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(MarkOutcome.UnsupportedBecause(UnmarkableSinkFactory.Reason));
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
     private async Task<T> WithDeadLettersAsync<T>(SyncConfig config, Func<IDeadLetterStore, Task<T>> work)
     {
         var sink = await _components.Sinks["sqlite"].OpenAsync(config.Sinks["local"], CancellationToken.None);

@@ -228,7 +228,7 @@ public sealed class ErasureService
             // 5. Every sink.
             step.Restart();
             var deleted = await PerSinkAsync(bindings, (binding, options) => command.DryRun ? Task.FromResult(0L) : EraseInSinkAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken));
-            var unmarkable = new HashSet<string>(StringComparer.Ordinal);
+            var unmarkable = new Dictionary<string, string?>(StringComparer.Ordinal);
             var marked = await PerSinkAsync(bindings, async (binding, options) =>
             {
                 var planned = tombstonedKeys[binding.Materializer];
@@ -242,7 +242,7 @@ public sealed class ErasureService
                 {
                     lock (unmarkable)
                     {
-                        unmarkable.Add(binding.Materializer);
+                        unmarkable[binding.Materializer] = outcome.Reason;
                     }
                 }
 
@@ -429,7 +429,7 @@ public sealed class ErasureService
                 Sinks = sinkOutcomes,
                 DeadLetters = deadLetterOutcomes,
                 Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, purgeMs, total.ElapsedMilliseconds),
-                Notes = [.. PurgeNotes(command, topicOutcomes), .. unmarkable.Order(StringComparer.Ordinal).Select(m => $"sink target of {m}: the sink cannot turn the delete markers of the tombstoned keys into erasure markers; a key a running materializer deleted keeps its ordinary delete marker, and only the ledger keeps a later change of it out"), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
+                Notes = [.. PurgeNotes(command, topicOutcomes), .. unmarkable.OrderBy(u => u.Key, StringComparer.Ordinal).Select(u => $"sink target of {u.Key}: the sink cannot turn the delete markers of the tombstoned keys into erasure markers{(u.Value is null ? string.Empty : $" ({u.Value})")}; a key a running materializer deleted keeps its ordinary delete marker, and only the ledger keeps a later change of it out"), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
             };
         }
         finally

@@ -86,6 +86,60 @@ public sealed partial class ElasticsearchSink
         }
     }
 
+    /// <summary>Erasure markers for the keys without a document (see <see cref="ISink.MarkErasedManyAsync"/>
+    /// and <see cref="ElasticsearchWriter.MarkErasedAsync"/>): a realtime <c>_mget</c> and a <c>_bulk</c>
+    /// of deletes by id at <see cref="ExternalVersions.Erased"/> per chunk of keys. The marker lasts
+    /// <c>index.gc_deletes</c>, as an erase's does. Only for a target naming one index, or an alias of one
+    /// (a shadow backfill's); an index template, an alias of several indices or an index that does not
+    /// exist (a versioned delete would create it, elastic/elasticsearch#24518, with dynamic mappings)
+    /// cannot be marked, and the outcome says why.</summary>
+    public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(keys);
+        ValidateTarget(target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var template = (target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
+            if (ElasticsearchTargetOptions.IsTemplate(template))
+            {
+                return MarkOutcome.UnsupportedBecause($"index \"{template}\" is a template: the index a key's document would go to is known only from its row");
+            }
+
+            var (exists, isAlias, indices) = await _writer.ResolveLiveAsync(template, cancellationToken);
+            if (!exists)
+            {
+                return MarkOutcome.UnsupportedBecause($"index \"{template}\" does not exist: a versioned delete would create it with dynamic mappings");
+            }
+
+            if (isAlias && indices.Count != 1)
+            {
+                return MarkOutcome.UnsupportedBecause($"\"{template}\" is an alias of {indices.Count} indices: a delete by id needs one");
+            }
+
+            var index = indices.Count == 1 ? indices[0] : template;
+            var ids = keys.Where(k => k.Count > 0 && !k.Values.Any(v => v.IsNull))
+                .Select(DocumentIds.Of)
+                .OfType<string>()
+                .Where(id => DocumentIds.ByteCount(id) <= DocumentIds.MaxIdBytes)
+                .Distinct(StringComparer.Ordinal)
+                .ToList();
+            long written = 0;
+            foreach (var chunk in ids.Chunk(ErasePage))
+            {
+                written += await _writer.MarkErasedAsync(index, chunk, cancellationToken);
+            }
+
+            return new MarkOutcome(written, Supported: true);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     /// <summary>Documents holding each value (after a refresh), counted once, at the first value that
     /// matches them: one <c>_count</c> with a <c>terms</c> query, and only when it finds any, a search
     /// that attributes them (or a <c>_count</c> per value beyond the result window).</summary>

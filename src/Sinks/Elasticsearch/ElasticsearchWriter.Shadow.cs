@@ -19,7 +19,7 @@ internal sealed partial class ElasticsearchWriter
         && (response.Body?["error"]?["reason"]?.GetValue<string>() ?? string.Empty).Contains("already exists as alias", StringComparison.Ordinal);
 
     /// <summary>What the live name is now: absent, a concrete index, or an alias with its indices.</summary>
-    private async Task<(bool Exists, bool IsAlias, List<string> Indices)> ResolveLiveAsync(string live, CancellationToken cancellationToken)
+    internal async Task<(bool Exists, bool IsAlias, List<string> Indices)> ResolveLiveAsync(string live, CancellationToken cancellationToken)
     {
         var response = await RawAsync(EsHttpMethod.GET, "/" + Uri.EscapeDataString(live), null, cancellationToken);
         if (response.Status == 404)

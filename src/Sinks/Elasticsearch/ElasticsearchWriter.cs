@@ -469,11 +469,17 @@ internal sealed partial class ElasticsearchWriter
 
     /// <summary>Deletes documents by id with the given external versions (erasure markers); returns how many
     /// existed. A conflict means the document already holds the marker.</summary>
-    public async Task<long> DeleteVersionedAsync(IReadOnlyList<(string Index, string Id, long Version)> documents, CancellationToken cancellationToken)
+    public async Task<long> DeleteVersionedAsync(IReadOnlyList<(string Index, string Id, long Version)> documents, CancellationToken cancellationToken) =>
+        (await DeleteVersionedCountingAsync(documents, cancellationToken)).Removed;
+
+    /// <summary>As <see cref="DeleteVersionedAsync"/>, also counting the deletes that took effect: a
+    /// document removed, or the tombstone of a missing one recorded (404 <c>not_found</c>); a version
+    /// conflict (a version as high is held already) is neither.</summary>
+    private async Task<(long Removed, long Applied)> DeleteVersionedCountingAsync(IReadOnlyList<(string Index, string Id, long Version)> documents, CancellationToken cancellationToken)
     {
         if (documents.Count == 0)
         {
-            return 0;
+            return (0, 0);
         }
 
         var operations = new BulkOperationsCollection();
@@ -486,13 +492,14 @@ internal sealed partial class ElasticsearchWriter
             () => _client.BulkAsync(new BulkRequest { Operations = operations, Refresh = Refresh.True }, cancellationToken),
             "erasing by id",
             cancellationToken);
-        long removed = 0;
+        long removed = 0, applied = 0;
         foreach (var item in response.Items)
         {
             var outcome = ElasticsearchErrorClassifier.ClassifyItem(item.Status, item.Error?.Type);
-            if (outcome == ItemOutcome.Applied && item.Result == "deleted")
+            if (outcome == ItemOutcome.Applied)
             {
-                removed++;
+                applied++;
+                removed += item.Result == "deleted" ? 1 : 0;
             }
             else if (outcome is ItemOutcome.Fatal or ItemOutcome.Poison or ItemOutcome.Transient)
             {
@@ -501,7 +508,49 @@ internal sealed partial class ElasticsearchWriter
             }
         }
 
-        return removed;
+        return (removed, applied);
+    }
+
+    /// <summary>Leaves the erasure marker on each id of <paramref name="index"/> that holds no document:
+    /// a realtime <c>_mget</c> (it reads the latest write of an id, refreshed or not) finds the live
+    /// ones, which are left alone, then a <c>_bulk</c> of deletes by id at
+    /// <see cref="ExternalVersions.Erased"/> records the tombstone of each missing document (kept for
+    /// <c>index.gc_deletes</c>). Returns the markers written; an id whose tombstone is at that version
+    /// already conflicts and counts 0.
+    /// Elasticsearch has no delete that applies only to a missing document at an external version
+    /// (<c>if_seq_no</c> needs a document to compare with and cannot be combined with
+    /// <c>version_type=external</c>), so a document indexed between the read and the delete — a
+    /// change of the key written by another process at that moment — is deleted by the marker: it is
+    /// ordered after the marking, as it would be had it arrived a moment later, when the marker would
+    /// have made it stale. A document present when the marking starts is never touched.</summary>
+    public async Task<long> MarkErasedAsync(string index, IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        var path = "/" + Uri.EscapeDataString(index) + "/_mget?_source=false&realtime=true";
+        var body = new JsonObject { ["ids"] = new JsonArray([.. ids.Select(id => (JsonNode?)JsonValue.Create(id))]) };
+        var found = await RawAsync(EsHttpMethod.POST, path, body, cancellationToken);
+        if (found.Status is not (>= 200 and < 300) || found.Body?["docs"] is not JsonArray docs || docs.Count != ids.Count)
+        {
+            ThrowFor(found, $"reading {ids.Count} documents of index \"{index}\"");
+            return 0;
+        }
+
+        var absent = new List<(string Index, string Id, long Version)>();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var doc = docs[i];
+            if (doc?["error"] is { } error)
+            {
+                throw new SinkUnavailableException(
+                    $"elasticsearch sink '{_sinkName}': reading a document of index \"{index}\" failed: {error["type"]?.GetValue<string>()}: {ElasticsearchErrorClassifier.Sanitize(error["reason"]?.GetValue<string>(), ids[i])}");
+            }
+
+            if (doc?["found"]?.GetValue<bool>() != true)
+            {
+                absent.Add((index, ids[i], ExternalVersions.Erased));
+            }
+        }
+
+        return (await DeleteVersionedCountingAsync(absent, cancellationToken)).Applied;
     }
 
     /// <summary>Runs a request, retrying transient failures (no answer, 429, 502-504) with the sink's backoff.

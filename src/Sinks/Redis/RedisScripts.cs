@@ -10,7 +10,9 @@ internal static class RedisScripts
     /// truncate-marker key, the table's state-key prefix; then per change: op (<c>u</c> upsert, <c>d</c>
     /// delete, <c>e</c> erase, leaving the marker <c>ChangeVersion.Erased</c> of the stored stream: the
     /// largest LSN and position, newer than any change of the key — for a key without a live row too when
-    /// the key JSON is given (then the given stream stands for a stream never seen); <c>x</c> truncate this key), row key (its state
+    /// the key JSON is given (then the given stream stands for a stream never seen); <c>m</c> mark erased: the
+/// same marker for a key without a live row (its delete marker converted, or a new one of the given stream),
+/// leaving a key with a live row, or a Redis key holding a value without a state, alone; <c>x</c> truncate this key), row key (its state
     /// key is the prefix followed by it), LSN (empty = none), ledger,
     /// entry, batch index, stream, key JSON, the state the change writes split in two (<see cref="RedisState"/>:
     /// head = deleted flag, LSN, ledger, entry, batch index, each followed by a comma, or empty when the script
@@ -22,7 +24,8 @@ internal static class RedisScripts
     /// to convert into Lua strings, and no joining in the script.
     /// A stored state whose tail equals the change's is read by one pattern match (same key, stream and
     /// index keys); the client encodes the states, so the script only parses and encodes the rare others.
-    /// Returns per change: 1 applied, 0 stale, 2 nothing to do (erase/truncate of an absent row),
+    /// Returns per change: 1 applied, 0 stale, 2 nothing to do (erase/truncate of an absent row, a mark of a
+    /// key already erased; 0 for a mark of a key holding a row),
     /// 3 truncate marker written over a deleted row, or an error word: <c>collision</c> (another key's
     /// row owns this Redis key), <c>wrongtype:T</c>, <c>wrongindex:N</c>.
     /// Versions compare as <c>ChangeVersion.CompareTo</c>: LSN when both have one, else position within
@@ -149,7 +152,21 @@ internal static class RedisScripts
           end
           local st = own or tm
           local status
-          if op == 'e' then
+          if op == 'm' then
+            -- A live row is someone else's (the erase deleted the subject's); a value no state
+            -- describes is not sync's to judge; a marker of another key that renders alike is that
+            -- key's. Everything else gets the erasure marker of the stream it holds.
+            if (own and (own[1] == '0' or own[7] ~= kt)) or ((not own) and redis.call('EXISTS', rk) == 1) then
+              status = 0
+            elseif own and own[2] == '9223372036854775807' and own[3] == '9223372036854775807' and own[4] == '9223372036854775807' and own[5] == '2147483647' then
+              status = 2
+            else
+              local ms = stream
+              if own then ms = own[6] end
+              redis.call('SET', sk, encode('1', '9223372036854775807', '9223372036854775807', '9223372036854775807', '2147483647', ms, kt, nil), 'PX', mttl)
+              status = 1
+            end
+          elseif op == 'e' then
             if (not own) or own[1] == '1' then
               if kt ~= '' then
                 local ms, mk = stream, kt

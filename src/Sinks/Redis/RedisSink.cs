@@ -107,6 +107,14 @@ public sealed class RedisSink : ISink, IShadowableSink
         return await RunAsync<IReadOnlyList<long>>($"erase {matches.Values.Count} values from table \"{target.Table}\" by column \"{matches.Column}\"", async w => await w.EraseManyAsync(await InLiveGenerationAsync(w, target), matches), cancellationToken);
     }
 
+    public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(keys);
+        ValidateTarget(target);
+        return await RunAsync($"mark {keys.Count} keys erased in table \"{target.Table}\"", async w => await w.MarkErasedManyAsync(await InLiveGenerationAsync(w, target), keys), cancellationToken);
+    }
+
     public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);

@@ -43,7 +43,7 @@ internal sealed partial class RedisWriter
             }
         }
 
-        var marked = await RunMarksAsync(target, marks);
+        var marked = await RunMarksAsync(target, 'e', marks);
         for (var i = 0; i < marks.Count; i++)
         {
             // A row written since the search is erased by the same call, and counted.
@@ -65,8 +65,48 @@ internal sealed partial class RedisWriter
         return counts;
     }
 
-    /// <summary>Erase ops that name the key (its JSON), so that a key without a live row gets the erasure marker.</summary>
-    private async Task<List<string>> RunMarksAsync(RedisTarget target, List<(string RowKey, string KeyText, int First)> marks)
+    /// <summary>For each key without a live row, its state becomes the erasure marker (a delete marker
+    /// converted, or a new one of the erasure stream), for the target's <c>deleteMarkerTtl</c> as an
+    /// erase leaves it; a key holding a row is left alone. One script op per key, checked and written
+    /// atomically, in pipelined calls. Unsupported, with the reason, when the key template cannot be
+    /// rendered from the keys' columns: such keys are rejected when a change of them is applied, so the
+    /// target holds neither their rows nor their markers.</summary>
+    public async Task<MarkOutcome> MarkErasedManyAsync(TargetSpec spec, IReadOnlyList<Row> keys)
+    {
+        var target = Target(spec);
+        var marks = new List<(string RowKey, string KeyText, int First)>();
+        string? problem = null;
+        foreach (var key in keys.DistinctBy(k => k.ToJson(), StringComparer.Ordinal))
+        {
+            if (key.Count == 0 || key.Values.Any(v => v.IsNull))
+            {
+                continue;
+            }
+
+            var shape = target.Shape([.. key.Names]);
+            if (shape.Problem is not null)
+            {
+                problem ??= shape.Problem;
+                continue;
+            }
+
+            // A key rendered into sync's own key space is never written: nothing to protect.
+            var rowKey = shape.Template.Render(key, out _);
+            if (rowKey is not null && !rowKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
+            {
+                marks.Add((rowKey, key.ToJson(), 0));
+            }
+        }
+
+        var written = (await RunMarksAsync(target, 'm', marks)).Count(s => s == "1");
+        return problem is null
+            ? new MarkOutcome(written, Supported: true)
+            : new MarkOutcome(written, Supported: false) { Reason = $"table \"{target.Table}\": {problem}" };
+    }
+
+    /// <summary>Erase (<c>e</c>) or mark (<c>m</c>) ops that name the key (its JSON), so that a key
+    /// without a live row gets the erasure marker.</summary>
+    private async Task<List<string>> RunMarksAsync(RedisTarget target, char op, List<(string RowKey, string KeyText, int First)> marks)
     {
         var calls = new List<Task<RedisResult>>();
         var erased = new ChangeVersion(null, "erasure", StreamPosition.Start);
@@ -75,7 +115,7 @@ internal sealed partial class RedisWriter
             var args = Header(target);
             foreach (var (rowKey, keyText, _) in chunk)
             {
-                args.Add("e");
+                args.Add(op.ToString());
                 args.Add(rowKey);
                 AddVersion(args, erased);
                 args.Add(keyText);

@@ -75,6 +75,12 @@ public interface ISink : IAsyncDisposable
 public sealed record MarkOutcome(long Written, bool Supported)
 {
     public static MarkOutcome Unsupported { get; } = new(0, false);
+
+    /// <summary>Why the sink could not mark the target's keys (safe to show: no key, no value), when it says.</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>The sink cannot mark this target's keys, for <paramref name="reason"/>.</summary>
+    public static MarkOutcome UnsupportedBecause(string reason) => new(0, false) { Reason = reason };
 }
 
 /// <summary>Rows whose <paramref name="Column"/> (the sink's column name) equals any of

@@ -5,8 +5,6 @@ namespace Sync.Sinks.Tests.Conformance;
 /// <summary>The shared suite against the Elasticsearch sink on the Elasticsearch fake.</summary>
 public sealed class ElasticsearchConformanceTests : SinkConformanceTests
 {
-    protected override bool MarksErasedKeys => false;
-
     protected override async Task<ISinkHarness> CreateHarnessAsync() => await ElasticsearchTestHarness.CreateAsync();
 
     /// <summary>Elasticsearch holds no key columns: only a batch erase told that the column is the

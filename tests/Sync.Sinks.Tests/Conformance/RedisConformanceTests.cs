@@ -10,16 +10,12 @@ namespace Sync.Sinks.Tests.Conformance;
 /// so composite keys work; sync's own keys live under <c>t{guid}:sync:</c>.</summary>
 public sealed class RedisConformanceTests : SinkConformanceTests
 {
-    protected override bool MarksErasedKeys => false;
-
     protected override async Task<ISinkHarness> CreateHarnessAsync() => await RedisHarness.CreateAsync(RedisValueFormat.Hash);
 }
 
 /// <summary>The shared suite with rows stored as JSON strings.</summary>
 public sealed class RedisJsonConformanceTests : SinkConformanceTests
 {
-    protected override bool MarksErasedKeys => false;
-
     protected override async Task<ISinkHarness> CreateHarnessAsync() => await RedisHarness.CreateAsync(RedisValueFormat.Json);
 }
 

@@ -329,10 +329,6 @@ public abstract class SinkConformanceTests
         Assert.Equal(SingleEraseMarksAbsentKeys ? ["id=1|name=a"] : ["id=1|name=a", "id=2|name=b-newer", "id=3|name=c"], await h.ReadAsync(t));
     }
 
-    /// <summary>Whether the sink turns the delete markers of an erase's tombstoned keys into erasure
-    /// markers (<see cref="ISink.MarkErasedManyAsync"/>); the others say they cannot.</summary>
-    protected virtual bool MarksErasedKeys => true;
-
     [Fact]
     public async Task Marking_erased_keys_turns_delete_markers_into_erasure_markers_and_leaves_live_rows_alone()
     {
@@ -347,12 +343,6 @@ public abstract class SinkConformanceTests
 
         var keys = new[] { Change.RowOf(("id", 1)), Change.RowOf(("id", 3)), Change.RowOf(("id", 4)) };
         var outcome = await h.Sink.MarkErasedManyAsync(t, keys, CancellationToken.None);
-
-        if (!MarksErasedKeys)
-        {
-            Assert.Equal(MarkOutcome.Unsupported, outcome);
-            return;
-        }
 
         // Key 1 (its delete marker converted) and key 4 (no row, no marker); key 3 holds a row: someone else's.
         Assert.Equal(new MarkOutcome(2, true), outcome);

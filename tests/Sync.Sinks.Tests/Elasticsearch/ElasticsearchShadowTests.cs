@@ -48,6 +48,24 @@ public sealed class ElasticsearchShadowTests
     }
 
     [Fact]
+    public async Task After_a_swap_marking_keys_erased_reads_and_deletes_in_the_index_behind_the_alias()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b")));
+        await es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+        await ApplyAsync(es.Sink, live, Change.Delete(("id", 1), 20));
+
+        var outcome = await es.Sink.MarkErasedManyAsync(live, [Change.RowOf(("id", 1)), Change.RowOf(("id", 2))], CancellationToken.None);
+
+        Assert.Equal(new MarkOutcome(1, true), outcome);
+        var late = await es.Sink.ApplyAsync(new SinkBatch(Materializer, live, [Change.Upsert(("id", 1), 30, ("name", "a-newer"))], new Dictionary<string, StreamPosition>()), CancellationToken.None);
+        Assert.Equal(1, late.Stale);
+        Assert.Equal(["2"], es.Fake.Documents("users-g1").Keys);
+    }
+
+    [Fact]
     public async Task A_run_after_the_swap_writes_through_the_alias_and_the_next_backfill_moves_it_again()
     {
         await using var es = await ElasticsearchTestHarness.CreateAsync();

@@ -377,6 +377,47 @@ public sealed class ElasticsearchSinkTests
     }
 
     [Fact]
+    public async Task Marking_keys_erased_says_why_it_cannot_for_a_template_an_alias_of_several_indices_and_a_missing_index()
+    {
+        await using var h = await ElasticsearchTestHarness.CreateAsync();
+        var template = new TargetSpec("orders") { Options = new ElasticsearchTargetOptions { Index = "{table}-{tenant}", TenantField = "tenant", Alias = "{table}" } };
+        await ApplyAsync(h, template,
+            Change.Create([("tenant", "Acme"), ("id", 1)], 10, ("customer", 7)),
+            Change.Create([("tenant", "Globex"), ("id", 2)], 11, ("customer", 8)));
+        Row[] keys = [Change.RowOf(("tenant", "Acme"), ("id", 1)), Change.RowOf(("tenant", "Acme"), ("id", 3))];
+
+        var byTemplate = await h.Sink.MarkErasedManyAsync(template, keys, CancellationToken.None);
+        var byAlias = await h.Sink.MarkErasedManyAsync(h.Target("orders"), keys, CancellationToken.None);
+        var missing = await h.Sink.MarkErasedManyAsync(h.Target("never-written"), [Change.RowOf(("id", 1))], CancellationToken.None);
+
+        Assert.Equal((false, 0L), (byTemplate.Supported, byTemplate.Written));
+        Assert.Contains("is a template", byTemplate.Reason, StringComparison.Ordinal);
+        Assert.Equal((false, 0L), (byAlias.Supported, byAlias.Written));
+        Assert.Contains("is an alias of 2 indices", byAlias.Reason, StringComparison.Ordinal);
+        Assert.Equal((false, 0L), (missing.Supported, missing.Written));
+        Assert.Contains("does not exist", missing.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("never-written", h.Fake.IndexNames);
+        Assert.Equal(["customer=7|id=1|tenant=Acme"], h.Read("orders-acme"));
+    }
+
+    [Fact]
+    public async Task Marking_keys_erased_reads_in_realtime_so_a_document_not_yet_refreshed_is_left_alone()
+    {
+        await using var h = await ElasticsearchTestHarness.CreateAsync();
+        var t = h.Target("realtime");
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "a")));
+        await ApplyAsync(h, t, Change.Create(("id", 2), 11, ("name", "b")));
+
+        var outcome = await h.Sink.MarkErasedManyAsync(t, [Change.RowOf(("id", 1)), Change.RowOf(("id", 2)), Change.RowOf(("id", 9))], CancellationToken.None);
+
+        Assert.Equal(new MarkOutcome(1, true), outcome);
+        Assert.Equal(["id=1|name=a", "id=2|name=b"], h.Read("realtime"));
+        var late = await ApplyAsync(h, t, Change.Create(("id", 9), 50, ("name", "z")), Change.Update(("id", 2), 51, ("name", "b2")));
+        Assert.Equal(1, late.Stale);
+        Assert.Equal(["id=1|name=a", "id=2|name=b2"], h.Read("realtime"));
+    }
+
+    [Fact]
     public async Task A_tenant_template_routes_documents_to_indices_and_erase_and_count_span_them()
     {
         await using var h = await ElasticsearchTestHarness.CreateAsync();

@@ -63,6 +63,23 @@ public sealed class FakeElasticsearchClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_multi_get_reads_unrefreshed_writes_answers_deleted_ids_not_found_and_fails_a_missing_index_per_document()
+    {
+        await _client.IndexAsync(new Person("ada", 36), i => i.Index("people").Id("1").Refresh(Refresh.False));
+        await _client.IndexAsync(new Person("bob", 40), i => i.Index("people").Id("2"));
+        await _client.DeleteAsync("people", "2");
+
+        var got = await _client.MultiGetAsync<Person>(new MultiGetRequest("people") { Ids = new Ids(["1", "2", "3"]) });
+        var missing = await _client.MultiGetAsync<Person>(new MultiGetRequest("nobody") { Ids = new Ids(["1"]) });
+
+        Assert.True(got.IsValidResponse, got.DebugInformation);
+        Assert.Equal([true, false, false], got.Docs!.Select(d => d!.Match(r => r!.Found, _ => true)));
+        Assert.Equal("ada", got.Docs!.First()!.Match<string?>(r => r!.Source?.Name, _ => null));
+        Assert.True(missing.IsValidResponse, missing.DebugInformation);
+        Assert.Equal(["index_not_found_exception"], missing.Docs!.Select(d => d!.Match<string?>(_ => null, e => e!.Error?.Type)));
+    }
+
+    [Fact]
     public async Task A_bulk_answers_each_item_with_external_version_semantics()
     {
         var first = await _client.BulkAsync(new BulkRequest("docs")

@@ -255,6 +255,41 @@ public sealed class RedisSinkTests
     }
 
     [Fact]
+    public async Task Marking_a_deleted_key_erased_keeps_its_stream_and_the_delete_marker_ttl_and_leaves_a_foreign_value_alone()
+    {
+        await using var t = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "user:{id}", DeleteMarkerTtl = TimeSpan.FromMinutes(5) });
+        await t.ApplyAsync(Change.Create(("id", 1), 10, ("name", "a")));
+        await t.ApplyAsync(Change.Delete(("id", 1), 20));
+        // A value sync never wrote (no state) under a key the template renders: not sync's to mark.
+        await t.Db.StringSetAsync(t.Namespace + "user:2", "someone else's");
+
+        var outcome = await t.Sink.MarkErasedManyAsync(t.Target, [Change.RowOf(("id", 1)), Change.RowOf(("id", 2)), Change.RowOf(("id", 1))], CancellationToken.None);
+
+        Assert.Equal(new MarkOutcome(1, true), outcome);
+        var stateKey = t.Keys.State(t.Table, t.Namespace + "user:1");
+        var marker = RedisState.TryParse((byte[]?)await t.Db.StringGetAsync(stateKey))!;
+        Assert.True(marker.Deleted);
+        Assert.Equal(new ChangeVersion(20, Change.DefaultTopic, new StreamPosition(0, 20)).Erased(), marker.Version);
+        var ttl = await t.Db.KeyTimeToLiveAsync(stateKey);
+        Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(4), TimeSpan.FromMinutes(5));
+        Assert.Equal("someone else's", (string?)await t.Db.StringGetAsync(t.Namespace + "user:2"));
+        Assert.False(await t.Db.KeyExistsAsync(t.Keys.State(t.Table, t.Namespace + "user:2")));
+    }
+
+    [Fact]
+    public async Task Marking_keys_erased_says_it_cannot_when_the_key_template_names_a_column_that_is_not_a_key_column()
+    {
+        await using var t = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "user:{email}" });
+
+        var outcome = await t.Sink.MarkErasedManyAsync(t.Target, [Change.RowOf(("id", 1))], CancellationToken.None);
+
+        Assert.False(outcome.Supported);
+        Assert.Equal(0, outcome.Written);
+        Assert.Contains("names column \"email\", which is not a key column (key: \"id\")", outcome.Reason, StringComparison.Ordinal);
+        Assert.Empty(t.Reader.GetServers()[0].Keys(t.Db.Database, t.Keys.StatePattern(t.Table)));
+    }
+
+    [Fact]
     public async Task Erase_by_an_unindexed_column_scans_a_table_larger_than_one_page()
     {
         await using var t = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { Format = RedisValueFormat.Json });

@@ -84,6 +84,35 @@ public sealed partial class FakeElasticsearch
         return new Reply(200, result);
     }
 
+    /// <summary>GET|POST /{index}/_mget — many documents of one index by id
+    /// (https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-mget): the body names them
+    /// as <c>ids</c> or as <c>docs</c> of <c>{_id}</c>; the answer is 200 with <c>docs</c> in the same
+    /// order, each as the get API answers it (realtime by default, so a write is seen before a refresh;
+    /// a deleted document is <c>found: false</c>). A missing index fails each document, not the request:
+    /// the item holds an <c>error</c> of type <c>index_not_found_exception</c>.</summary>
+    private Reply MultiGet(string indexName, Dictionary<string, string> query, byte[] body)
+    {
+        var request = ParseBody(body) as JsonObject ?? [];
+        var ids = request["ids"] is JsonArray idArray
+            ? idArray.Select(n => n?.GetValue<string>()).ToList()
+            : (request["docs"] as JsonArray ?? []).Select(n => n?["_id"]?.GetValue<string>()).ToList();
+        if (ids.Count == 0 || ids.Any(id => id is null))
+        {
+            return Error(400, "action_request_validation_exception", "Validation Failed: 1: no documents to get;");
+        }
+
+        var docs = new JsonArray();
+        foreach (var id in ids)
+        {
+            var reply = GetDocument(indexName, id!, query);
+            docs.Add(reply.Body?["error"] is JsonNode error
+                ? new JsonObject { ["_index"] = indexName, ["_id"] = id, ["error"] = error.DeepClone() }
+                : reply.Body?.DeepClone());
+        }
+
+        return new Reply(200, new JsonObject { ["docs"] = docs });
+    }
+
     /// <summary>DELETE /{index}/_doc/{id} — 200 <c>deleted</c>, or 404 <c>not_found</c> (the body has the
     /// same shape); with an external version the tombstone keeps that version for <c>index.gc_deletes</c>.</summary>
     private Reply DeleteDocument(string indexName, string id, Dictionary<string, string> query)

@@ -336,6 +336,8 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return Bulk(s[0], query, body);
                 case 2 when s[1] == "_refresh" && method is "POST" or "GET":
                     return Refresh(s[0], query);
+                case 2 when s[1] == "_mget" && method is "POST" or "GET":
+                    return MultiGet(s[0], query, body);
                 case 2 when s[1] == "_count" && method is "POST" or "GET":
                     return Count(s[0], query, body);
                 case 2 when s[1] == "_search" && method is "POST" or "GET":
