@@ -41,7 +41,8 @@ internal sealed class FieldPlan(string name, string connectType, ValueCodec code
 {
     public string Name { get; } = name;
 
-    /// <summary>The Connect type: int8 … float64, boolean, string, bytes, struct, array, map.</summary>
+    /// <summary>The Connect type as the schema spelled it: int8 … int64, float or float32, double or
+    /// float64, boolean, string, bytes, struct, array, map.</summary>
     public string ConnectType { get; } = connectType;
 
     public ValueCodec Codec { get; } = codec;
@@ -277,11 +278,17 @@ internal static class ConnectSchemaParser
         }
 
         var semantic = OptionalString(field, "name", path);
-        var (codec, logical) = Classify(type, semantic, path);
+        var (codec, logical) = Classify(type, semantic);
         if (logical is null)
         {
             // A name we do not know (or one that does not match its type): decode by the Connect type.
-            (codec, logical) = Classify(type, null, path);
+            (codec, logical) = Classify(type, null);
+        }
+
+        if (logical is null)
+        {
+            // Schema text, not row data: naming the field and the type is safe and tells the operator what to fix.
+            throw new DecodeException($"{path}.type: unknown Kafka Connect type '{type}' of field '{name}' (expected int8, int16, int32, int64, float, double, boolean, string, bytes, struct, array or map)");
         }
 
         int? precision = null, scale = null, length = null;
@@ -318,13 +325,13 @@ internal static class ConnectSchemaParser
                 break;
         }
 
-        var column = new ColumnSchema(name, logical!.Value, optional, semantic, precision, scale, length, allowed);
+        var column = new ColumnSchema(name, logical.Value, optional, semantic, precision, scale, length, allowed);
         return new FieldPlan(name, type, codec, column, decimalScale);
     }
 
     /// <summary>The codec and logical type of a Connect type with an optional schema name; a null
-    /// logical type when the name is given but unknown or does not fit the type.</summary>
-    private static (ValueCodec Codec, LogicalType? Type) Classify(string type, string? semantic, string path)
+    /// logical type when the name is given but unknown or does not fit the type, or the type is unknown.</summary>
+    private static (ValueCodec Codec, LogicalType? Type) Classify(string type, string? semantic)
     {
         if (semantic is not null)
         {
@@ -347,6 +354,15 @@ internal static class ConnectSchemaParser
                 "io.debezium.data.Bits" => (ValueCodec.Bits, LogicalType.Bits, "bytes"),
                 "io.debezium.data.Enum" => (ValueCodec.Enum, LogicalType.Enum, "string"),
                 "io.debezium.data.EnumSet" => (ValueCodec.Enum, LogicalType.EnumSet, "string"),
+
+                // Text that every sink stores as it stores a string (debezium-connector-common
+                // SchemaFactory.datatypeXmlSchema, debezium-connector-postgres PostgresSchemaFactory.datatypeLtreeSchema).
+                "io.debezium.data.Xml" or "io.debezium.data.Ltree" => (ValueCodec.String, LogicalType.String, "string"),
+
+                // interval.handling.mode=string: "P1Y2M3DT4H5M6.78S" (io.debezium.time.Interval.toIsoString).
+                // Kept as its text: years and months have no fixed length, so turning it into
+                // LogicalType.Interval (microseconds) would not be exact.
+                "io.debezium.time.Interval" => (ValueCodec.String, LogicalType.String, "string"),
                 _ => (ValueCodec.Nested, null, string.Empty),
             };
             return known.Item2 is not null && string.Equals(known.Item3, type, StringComparison.Ordinal)
@@ -360,13 +376,16 @@ internal static class ConnectSchemaParser
             "int16" => (ValueCodec.Int16, LogicalType.Int16),
             "int32" => (ValueCodec.Int32, LogicalType.Int32),
             "int64" => (ValueCodec.Int64, LogicalType.Int64),
-            "float32" => (ValueCodec.Float, LogicalType.Float32),
-            "float64" => (ValueCodec.Float, LogicalType.Float64),
+            // JsonConverter writes Connect's FLOAT32 and FLOAT64 as "float" and "double"
+            // (apache/kafka connect/json JsonSchema.FLOAT_TYPE_NAME, DOUBLE_TYPE_NAME); float32 and
+            // float64, Connect's own Schema.Type names, are accepted from other writers.
+            "float" or "float32" => (ValueCodec.Float, LogicalType.Float32),
+            "double" or "float64" => (ValueCodec.Float, LogicalType.Float64),
             "boolean" => (ValueCodec.Boolean, LogicalType.Boolean),
             "string" => (ValueCodec.String, LogicalType.String),
             "bytes" => (ValueCodec.Bytes, LogicalType.Bytes),
             "struct" or "array" or "map" => (ValueCodec.Nested, LogicalType.Nested),
-            _ => throw new DecodeException($"{path}.type: unknown Kafka Connect type (expected int8, int16, int32, int64, float32, float64, boolean, string, bytes, struct, array or map)"),
+            _ => (ValueCodec.Nested, null),
         };
     }
 
