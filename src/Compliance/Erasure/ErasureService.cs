@@ -86,85 +86,10 @@ public sealed class ErasureService
             }
         }
 
-        // 2. Plan: per topic, the message keys whose current state references a subject.
         var bindings = subject.Bindings.Select(b => (Binding: b, Options: _config.Materializers.First(m => m.Key == b.Materializer).Value)).ToList();
-        var plan = new Dictionary<(string Source, string Topic), TopicPlan>();
-        // Per materializer, the row keys of the messages the plan tombstones: where a running
-        // materializer applies a tombstone before the erase reaches the sink, its delete marker
-        // becomes an erasure marker.
-        var tombstonedKeys = bindings.ToDictionary(b => b.Binding.Materializer, _ => new Dictionary<string, Row>(StringComparer.Ordinal), StringComparer.Ordinal);
-
-        // One compacted read and one raw scan per source, whatever the number of materializers on
-        // it: each message is matched against the bindings whose topics include it.
-        foreach (var sourceBindings in bindings.GroupBy(b => b.Options.Source, StringComparer.Ordinal))
-        {
-            var source = _config.Sources[sourceBindings.Key];
-            var log = logs.Get(source);
-            var readers = sourceBindings.Select(Reader).ToList();
-            bool AnyReads(string topic) => readers.Any(r => r.Reads(topic));
-            TopicPlan PlanOf(string topic) =>
-                plan.TryGetValue((source.Name, topic), out var existing) ? existing : plan[(source.Name, topic)] = new TopicPlan(source);
-
-            var live = new HashSet<(string Topic, MessageKey Key)>();
-            await foreach (var message in log.ReadCompactedAsync(AnyReads, cancellationToken))
-            {
-                live.Add((message.Topic, message.Key));
-                foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
-                {
-                    // A key is tombstoned only when its current state is the subject's; where the
-                    // subject is named only by the before image of a row that now belongs to someone
-                    // else (an order moved to another customer), the message is scrubbed instead.
-                    var (owning, beforeOnly, change) = reader.ClaimsIn(message, keySet);
-                    if (owning.Count > 0)
-                    {
-                        tombstonedKeys[reader.Binding.Materializer].TryAdd(change!.KeyText, change.Key);
-                        var entry = PlanOf(message.Topic);
-                        entry.Keys.Add(message.Key);
-                        entry.Scrubs.Remove(message.Key);
-                        entry.Materializers.Add(reader.Binding.Materializer);
-                        entry.Subjects.UnionWith(owning);
-                    }
-                    else if (beforeOnly.Count > 0)
-                    {
-                        var entry = PlanOf(message.Topic);
-                        if (!entry.Keys.Contains(message.Key))
-                        {
-                            entry.Scrubs[message.Key] = (message, reader.Format);
-                        }
-
-                        entry.Materializers.Add(reader.Binding.Materializer);
-                        entry.Subjects.UnionWith(beforeOnly);
-                    }
-                }
-            }
-
-            // Keys already deleted whose history still names a subject: no tombstone is needed,
-            // but compaction removes that history where the log can.
-            await foreach (var message in log.ScanRawAsync(AnyReads, cancellationToken))
-            {
-                if (live.Contains((message.Topic, message.Key)) || !message.Key.IsPresent)
-                {
-                    continue;
-                }
-
-                foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
-                {
-                    var subjects = reader.SubjectsIn(message, keySet);
-                    if (subjects.Count == 0)
-                    {
-                        continue;
-                    }
-
-                    var entry = PlanOf(message.Topic);
-                    entry.Deleted.Add(message.Key);
-                    entry.Materializers.Add(reader.Binding.Materializer);
-                    entry.Subjects.UnionWith(subjects);
-                }
-            }
-        }
-
         var sinkOutcomes = new List<SinkOutcome>();
         var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
+        Task<Dictionary<string, long>>? counting = null;
         try
         {
             foreach (var sinkName in bindings.Select(b => b.Options.Sink).Distinct())
@@ -175,7 +100,86 @@ public sealed class ErasureService
 
             // Counted before any tombstone: running materializers apply the tombstones as soon as
             // they are published, and the report tells what they removed from what the erase did.
-            var before = await PerSinkAsync(bindings, async (binding, options) => (await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken)).Total);
+            // The counts need nothing from the topics, so they run while the topics are read.
+            counting = PerSinkAsync(bindings, async (binding, options) => (await CountAsync(sinks[options.Sink], Target(options), binding, keys, cancellationToken)).Total);
+
+            // 2. Plan: per topic, the message keys whose current state references a subject.
+            var plan = new Dictionary<(string Source, string Topic), TopicPlan>();
+            // Per materializer, the row keys of the messages the plan tombstones: where a running
+            // materializer applies a tombstone before the erase reaches the sink, its delete marker
+            // becomes an erasure marker.
+            var tombstonedKeys = bindings.ToDictionary(b => b.Binding.Materializer, _ => new Dictionary<string, Row>(StringComparer.Ordinal), StringComparer.Ordinal);
+
+            // One compacted read and one raw scan per source, whatever the number of materializers on
+            // it: each message is matched against the bindings whose topics include it.
+            foreach (var sourceBindings in bindings.GroupBy(b => b.Options.Source, StringComparer.Ordinal))
+            {
+                var source = _config.Sources[sourceBindings.Key];
+                var log = logs.Get(source);
+                var readers = sourceBindings.Select(Reader).ToList();
+                bool AnyReads(string topic) => readers.Any(r => r.Reads(topic));
+                TopicPlan PlanOf(string topic) =>
+                    plan.TryGetValue((source.Name, topic), out var existing) ? existing : plan[(source.Name, topic)] = new TopicPlan(source);
+
+                var live = new HashSet<(string Topic, MessageKey Key)>();
+                await foreach (var message in log.ReadCompactedAsync(AnyReads, cancellationToken))
+                {
+                    live.Add((message.Topic, message.Key));
+                    foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
+                    {
+                        // A key is tombstoned only when its current state is the subject's; where the
+                        // subject is named only by the before image of a row that now belongs to someone
+                        // else (an order moved to another customer), the message is scrubbed instead.
+                        var (owning, beforeOnly, change) = reader.ClaimsIn(message, keySet);
+                        if (owning.Count > 0)
+                        {
+                            tombstonedKeys[reader.Binding.Materializer].TryAdd(change!.KeyText, change.Key);
+                            var entry = PlanOf(message.Topic);
+                            entry.Keys.Add(message.Key);
+                            entry.Scrubs.Remove(message.Key);
+                            entry.Materializers.Add(reader.Binding.Materializer);
+                            entry.Subjects.UnionWith(owning);
+                        }
+                        else if (beforeOnly.Count > 0)
+                        {
+                            var entry = PlanOf(message.Topic);
+                            if (!entry.Keys.Contains(message.Key))
+                            {
+                                entry.Scrubs[message.Key] = (message, reader.Format);
+                            }
+
+                            entry.Materializers.Add(reader.Binding.Materializer);
+                            entry.Subjects.UnionWith(beforeOnly);
+                        }
+                    }
+                }
+
+                // Keys already deleted whose history still names a subject: no tombstone is needed,
+                // but compaction removes that history where the log can.
+                await foreach (var message in log.ScanRawAsync(AnyReads, cancellationToken))
+                {
+                    if (live.Contains((message.Topic, message.Key)) || !message.Key.IsPresent)
+                    {
+                        continue;
+                    }
+
+                    foreach (var reader in readers.Where(r => r.Reads(message.Topic)))
+                    {
+                        var subjects = reader.SubjectsIn(message, keySet);
+                        if (subjects.Count == 0)
+                        {
+                            continue;
+                        }
+
+                        var entry = PlanOf(message.Topic);
+                        entry.Deleted.Add(message.Key);
+                        entry.Materializers.Add(reader.Binding.Materializer);
+                        entry.Subjects.UnionWith(subjects);
+                    }
+                }
+            }
+
+            var before = await counting;
 
             var planMs = step.ElapsedMilliseconds;
 
@@ -434,6 +438,13 @@ public sealed class ErasureService
         }
         finally
         {
+            if (counting is { IsCompleted: false })
+            {
+                // The plan failed while the sinks were counting: the counts must end before their
+                // sinks close, and their own failure is not the one to report.
+                await counting.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
             foreach (var sink in sinks.Values)
             {
                 await sink.DisposeAsync();
