@@ -11,8 +11,8 @@ internal static class RedisScripts
     /// delete, <c>e</c> erase, leaving the marker <c>ChangeVersion.Erased</c> of the stored stream: the
     /// largest LSN and position, newer than any change of the key — for a key without a live row too when
     /// the key JSON is given (then the given stream stands for a stream never seen); <c>m</c> mark erased: the
-/// same marker for a key without a live row (its delete marker converted, or a new one of the given stream),
-/// leaving a key with a live row, or a Redis key holding a value without a state, alone; <c>x</c> truncate this key), row key (its state
+    /// same marker for a key without a live row (its delete marker converted, or a new one of the given stream),
+    /// leaving a key with a live row, or a Redis key holding a value without a state, alone; <c>x</c> truncate this key), row key (its state
     /// key is the prefix followed by it), LSN (empty = none), ledger,
     /// entry, batch index, stream, key JSON, the state the change writes split in two (<see cref="RedisState"/>:
     /// head = deleted flag, LSN, ledger, entry, batch index, each followed by a comma, or empty when the script
