@@ -1,11 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Npgsql;
-using Sync.Pulsar;
-using Sync.Testing.Files;
 using Sync.Testing.Process;
-using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;
 
@@ -18,53 +14,21 @@ namespace Sync.Cli.Tests;
 /// hashes in PersistentStickyKeyDispatcherMultipleConsumers, which the fake broker models). Real
 /// processes, the fake broker in this process, a real PostgreSQL (SYNC_TEST_POSTGRES).
 /// </summary>
-public sealed class KeySharedJoinLeaveTests : IAsyncLifetime
+public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl", 27)
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
     private const string Subscription = "sync-users";
-    private readonly Workspace _workspace = new();
-    private readonly string _table = $"ksjl_{Guid.NewGuid():N}"[..20];
-    private readonly string _topic = $"persistent://public/default/shop.public.users-{Guid.NewGuid():N}";
-    private readonly Dictionary<int, (string Name, long Lsn)?> _model = [];
-    private readonly Random _random = new(27);
-    private FakePulsarBroker _broker = null!;
-    private PulsarClient _client = null!;
-    private long _lsn;
-    private int _published;
-
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
-
-    public Task InitializeAsync()
-    {
-        _broker = FakePulsarBroker.Start();
-        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _broker.DisposeAsync();
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS {_table}", connection);
-        await drop.ExecuteNonQueryAsync();
-        _workspace.Dispose();
-    }
 
     [Theory]
     [InlineData("sigterm")]
     [InlineData("kill -9")]
     public async Task Processes_joining_and_leaving_a_key_shared_subscription_mid_run_leave_the_exact_state(string firstLeavesBy)
     {
-        var config = _workspace.Write("sync.yaml", $"""
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               broker:
                 type: pulsar
-                serviceUrl: {_broker.ServiceUrl}
-                adminUrl: {_broker.AdminUrl}
+                serviceUrl: {Broker.ServiceUrl}
+                adminUrl: {Broker.AdminUrl}
                 subscriptionType: key-shared
                 initialPosition: earliest
                 receiverQueueSize: 100
@@ -73,9 +37,9 @@ public sealed class KeySharedJoinLeaveTests : IAsyncLifetime
             materializers:
               users:
                 source: broker
-                topics: ['{_topic}']
+                topics: ['{Topic}']
                 sink: pg
-                table: {_table}
+                table: {TableName}
                 batchSize: 50
             """);
         await PublishAsync(1_500, keys: 150);
@@ -104,9 +68,9 @@ public sealed class KeySharedJoinLeaveTests : IAsyncLifetime
             // The first leaves in the middle of another stream of bursts, holding changes it has
             // not acknowledged: they must reach the second process before the later changes of
             // their keys.
-            var publishedBefore = Volatile.Read(ref _published);
+            var publishedBefore = Published;
             var leaving = Task.Run(() => PublishAsync(1_500, keys: 150));
-            await Poll.UntilAsync(() => Volatile.Read(ref _published) >= publishedBefore + 500, Patience);
+            await Poll.UntilAsync(() => Published >= publishedBefore + 500, Patience);
             if (firstLeavesBy == "sigterm")
             {
                 await StopAsync(first);
@@ -176,15 +140,15 @@ public sealed class KeySharedJoinLeaveTests : IAsyncLifetime
     {
         var output = running.Output();
         var row = output.Split('\n').SkipWhile(line => !line.StartsWith("run summary", StringComparison.Ordinal))
-            .FirstOrDefault(line => line.Contains($"pg/{_table}", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"no run summary row for pg/{_table}:\n{output}");
+            .FirstOrDefault(line => line.Contains($"pg/{TableName}", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"no run summary row for pg/{TableName}:\n{output}");
         // materializer, target, read, applied, deleted, stale, ...
         return long.Parse(row.Split(' ', StringSplitOptions.RemoveEmptyEntries)[5], CultureInfo.InvariantCulture);
     }
 
-    private IReadOnlyDictionary<string, long> Delivered() => _broker.DeliveredPerConsumer(_topic, Subscription);
+    private IReadOnlyDictionary<string, long> Delivered() => Broker.DeliveredPerConsumer(Topic, Subscription);
 
-    private Running Started(string config) => new(SyncProcess.Start(_workspace.Directory, "run", "--config", config));
+    private Running Started(string config) => new(SyncProcess.Start(Workspace.Directory, "run", "--config", config));
 
     /// <summary>A <c>sync run</c> process whose output is read as it comes, so a full pipe never blocks it.</summary>
     private sealed class Running
@@ -219,58 +183,4 @@ public sealed class KeySharedJoinLeaveTests : IAsyncLifetime
         }
     }
 
-    /// <summary>Changes as Pulsar IO's Debezium source writes them (JSON keys, bare envelopes,
-    /// deletes as op=d only), with creates, updates, deletes and re-creates. Sent in bursts of 100
-    /// without waiting for each receipt, which keeps their order (one producer, one connection)
-    /// and outpaces a consumer.</summary>
-    private async Task PublishAsync(int events, int keys)
-    {
-        await using var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic });
-        var burst = new List<Task>(100);
-        for (var i = 0; i < events; i++)
-        {
-            var id = _random.Next(keys);
-            var lsn = ++_lsn;
-            var exists = _model.GetValueOrDefault(id) is not null;
-            var op = !exists ? "c" : _random.Next(5) == 0 ? "d" : "u";
-            var name = $"user {id} v{lsn}";
-            var image = $"{{\"id\":{id},\"name\":\"{name}\"}}";
-            var before = exists ? $"{{\"id\":{id},\"name\":\"{_model[id]!.Value.Name}\"}}" : "null";
-            var after = op == "d" ? "null" : image;
-            var value = string.Create(CultureInfo.InvariantCulture,
-                $"{{\"before\":{before},\"after\":{after},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"users\",\"lsn\":{lsn}}},\"op\":\"{op}\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
-            burst.Add(producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Encoding.UTF8.GetBytes(value) }).AsTask());
-            _model[id] = op == "d" ? null : (name, lsn);
-            if (burst.Count == 100 || i == events - 1)
-            {
-                await Task.WhenAll(burst);
-                Interlocked.Add(ref _published, burst.Count);
-                burst.Clear();
-            }
-        }
-    }
-
-    private List<string> Expected() =>
-        [.. _model.Where(e => e.Value is not null).OrderBy(e => e.Key).Select(e => $"{e.Key}={e.Value!.Value.Name}")];
-
-    private List<string> Table()
-    {
-        using var connection = new NpgsqlConnection(Postgres);
-        connection.Open();
-        using var exists = new NpgsqlCommand($"SELECT to_regclass('{_table}') IS NOT NULL", connection);
-        if (!(bool)exists.ExecuteScalar()!)
-        {
-            return [];
-        }
-
-        using var select = new NpgsqlCommand($"SELECT id, name FROM {_table} ORDER BY id", connection);
-        using var reader = select.ExecuteReader();
-        var rows = new List<string>();
-        while (reader.Read())
-        {
-            rows.Add($"{reader.GetInt64(0)}={reader.GetString(1)}");
-        }
-
-        return rows;
-    }
 }
