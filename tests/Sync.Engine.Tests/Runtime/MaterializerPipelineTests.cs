@@ -153,33 +153,6 @@ public sealed class MaterializerPipelineTests
             new NoDeadLetters(),
             NullLogger.Instance);
 
-    /// <summary>What happened, in order, from both stages.</summary>
-    private sealed class EventLog
-    {
-        private readonly List<string> _entries = [];
-
-        public IReadOnlyList<string> Entries
-        {
-            get
-            {
-                lock (_entries)
-                {
-                    return [.. _entries];
-                }
-            }
-        }
-
-        public void Add(string entry)
-        {
-            lock (_entries)
-            {
-                _entries.Add(entry);
-            }
-        }
-
-        public int IndexOf(string entry) => Entries.ToList().IndexOf(entry);
-    }
-
     /// <summary>A source of numbered batches of two JSON rows each, acknowledged per batch.</summary>
     private sealed class ScriptedReader(EventLog log, int batches, bool canReadAhead) : ISourceReader
     {
@@ -322,21 +295,4 @@ public sealed class MaterializerPipelineTests
 
     /// <summary>As a sink's own exception once its retries are used up (SinkUnavailableException).</summary>
     private sealed class UnavailableException(string message) : Exception(message), ITransientSinkFailure;
-
-    private sealed class NoDeadLetters : IDeadLetterTarget
-    {
-        public string Description => "none";
-
-        public void Add(string stage, SourceMessage message, string reason) => throw new InvalidOperationException($"unexpected dead letter: {reason}");
-
-        public void Add(SourceError error) => throw new InvalidOperationException($"unexpected dead letter: {error.Reason}");
-
-        public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-        public void Flush()
-        {
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
 }

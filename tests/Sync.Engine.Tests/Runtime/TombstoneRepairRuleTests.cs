@@ -432,46 +432,4 @@ public class TombstoneRepairRuleTests
             return ValueTask.FromResult(StreamPosition.ForLine(firstPosition + Published.Count - 1));
         }
     }
-
-    /// <summary>What the two stages of the run did, in order.</summary>
-    private sealed class EventLog
-    {
-        private readonly List<string> _entries = [];
-
-        public IReadOnlyList<string> Entries
-        {
-            get
-            {
-                lock (_entries)
-                {
-                    return [.. _entries];
-                }
-            }
-        }
-
-        public void Add(string entry)
-        {
-            lock (_entries)
-            {
-                _entries.Add(entry);
-            }
-        }
-    }
-
-    private sealed class NoDeadLetters : IDeadLetterTarget
-    {
-        public string Description => "none";
-
-        public void Add(string stage, SourceMessage message, string reason) => throw new InvalidOperationException($"unexpected dead letter: {reason}");
-
-        public void Add(SourceError error) => throw new InvalidOperationException($"unexpected dead letter: {error.Reason}");
-
-        public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-        public void Flush()
-        {
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
 }
