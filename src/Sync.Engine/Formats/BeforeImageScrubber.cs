@@ -1,5 +1,5 @@
-using Sync.Engine.Changes;
 using System.Text.Json;
+using Sync.Engine.Changes;
 using Sync.Engine.Sources;
 
 namespace Sync.Engine.Formats;
@@ -16,7 +16,7 @@ public static class BeforeImageScrubber
     public static StreamPosition? ScrubbedFrom(SourceMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return message.Properties.Count != 0 && message.Properties.TryGetValue(ScrubbedProperty, out var original) ? StreamPosition.Parse(original) : null;
+        return message.PositionProperty(ScrubbedProperty);
     }
 
     /// <summary>The value of <paramref name="message"/> in <paramref name="format"/> with its before

@@ -79,7 +79,7 @@ public sealed class TombstoneRepair
     public static StreamPosition? RestoredFrom(SourceMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return message.Properties.Count != 0 && message.Properties.TryGetValue(RestoredProperty, out var original) ? StreamPosition.Parse(original) : null;
+        return message.PositionProperty(RestoredProperty);
     }
 
     /// <summary>True for a message that can leave work for the repair: an <c>op=d</c> event (a

@@ -27,6 +27,11 @@ public sealed class SourceMessage
     /// <summary>True when the message deletes its key: a null or empty value.</summary>
     public bool IsTombstone => !HasValue || Value.IsEmpty;
 
+    /// <summary>The stream position held by a property (a copy's property naming the message it
+    /// copies); null when the message does not carry it.</summary>
+    public StreamPosition? PositionProperty(string name) =>
+        Properties.Count != 0 && Properties.TryGetValue(name, out var position) ? StreamPosition.Parse(position) : null;
+
     /// <summary>Where the message came from, for error messages: <c>topic @ position</c>.</summary>
     public string Describe() => $"{Topic} @ {Position}";
 
