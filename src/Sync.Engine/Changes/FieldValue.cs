@@ -32,6 +32,11 @@ public enum ValueKind : byte
     Bytes,
     /// <summary>A duration in microseconds.</summary>
     Interval,
+    /// <summary>The source did not send the column's value: the connector's unavailable-value
+    /// placeholder (an unchanged TOASTed PostgreSQL column). A sink keeps the value it stores for the
+    /// column and never writes this one; it has no text and no JSON, so a sink that forgets it fails
+    /// loudly instead of storing the placeholder.</summary>
+    Unavailable,
 }
 
 /// <summary>Resolution of a <see cref="ValueKind.Timestamp"/> value.</summary>
@@ -62,6 +67,9 @@ public readonly struct FieldValue : IEquatable<FieldValue>
     public TimeUnit Unit { get; }
 
     public bool IsNull => Kind == ValueKind.Null;
+
+    /// <summary>True for <see cref="Unavailable"/>: keep the stored value of this column.</summary>
+    public bool IsUnavailable => Kind == ValueKind.Unavailable;
 
     public static FieldValue Null => default;
 
@@ -97,6 +105,9 @@ public readonly struct FieldValue : IEquatable<FieldValue>
 
     public static FieldValue FromInterval(long micros) => new(ValueKind.Interval, micros, null);
 
+    /// <summary>A column whose value the source did not send (see <see cref="ValueKind.Unavailable"/>).</summary>
+    public static FieldValue Unavailable { get; } = new(ValueKind.Unavailable, 0, null);
+
     public bool AsBoolean => _bits != 0;
 
     /// <summary>The 64-bit payload: the integer, the day count, nanos of day, the timestamp count or the micros.</summary>
@@ -123,6 +134,7 @@ public readonly struct FieldValue : IEquatable<FieldValue>
         ValueKind.Timestamp => TemporalText.Timestamp(_bits, Unit),
         ValueKind.Interval => TemporalText.Duration(_bits),
         ValueKind.Bytes => Convert.ToBase64String(AsBytes),
+        ValueKind.Unavailable => throw UnavailableHasNoValue(),
         _ => AsText,
     };
 
@@ -149,9 +161,13 @@ public readonly struct FieldValue : IEquatable<FieldValue>
                 break;
             case ValueKind.Decimal: writer.WriteRawValue(AsText, skipInputValidation: true); break;
             case ValueKind.Json: writer.WriteRawValue(AsText); break;
+            case ValueKind.Unavailable: throw UnavailableHasNoValue();
             default: writer.WriteStringValue(ToText()); break;
         }
     }
+
+    private static InvalidOperationException UnavailableHasNoValue() =>
+        new("The source did not send this column's value (an unchanged TOASTed column); the stored value must be kept, not written.");
 
     public bool Equals(FieldValue other)
     {
@@ -176,7 +192,12 @@ public readonly struct FieldValue : IEquatable<FieldValue>
 
     public static bool operator !=(FieldValue left, FieldValue right) => !left.Equals(right);
 
-    public override string ToString() => Kind == ValueKind.Null ? "null" : $"{Kind}:{ToText()}";
+    public override string ToString() => Kind switch
+    {
+        ValueKind.Null => "null",
+        ValueKind.Unavailable => "unavailable",
+        _ => $"{Kind}:{ToText()}",
+    };
 }
 
 /// <summary>Exact decimal text from an unscaled integer and a scale.</summary>
