@@ -41,6 +41,9 @@ public sealed class MaterializerOptions : IValidatable
     [Description("Fan-in: a tenant column that joins the key, taken from the topic name or the source block.")]
     public TenantOptions? Tenant { get; set; }
 
+    [Description("Settings of the Debezium connector that wrote the topics: `unavailableValuePlaceholder`, `decimalHandlingMode`, `binaryHandlingMode`.")]
+    public ConnectorOptions Connector { get; set; } = new();
+
     [Description("Key columns taken from the row when a message has no key (tables without a primary key).")]
     public List<string>? KeyColumns { get; set; }
 

@@ -68,7 +68,7 @@ public class ConfigLoaderTests
                 "sync.yaml:8: materializers.users.topics: exactly one of topics and topicPattern must be set",
                                 "sync.yaml:12: materializers.users.batchSize (0) must be between 1 and 100000",
                 "sync.yaml:13: materializers.users.linger (soon) must be a duration such as 250ms, 5s, 10m, 2h or 7d",
-                "sync.yaml:14: materializers.users.colour is not a known key (known: batchSize, columns, deadLetter, deadLetterTarget, format, keyColumns, linger, metadata, readAhead, repairTombstones, sink, source, table, target, tenant, topicPattern, topics)",
+                "sync.yaml:14: materializers.users.colour is not a known key (known: batchSize, columns, connector, deadLetter, deadLetterTarget, format, keyColumns, linger, metadata, readAhead, repairTombstones, sink, source, table, target, tenant, topicPattern, topics)",
                 "sync.yaml:15: extra is not a known key (known: sources, sinks, materializers, subjects, erasure)",
             ],
             e.Problems.Select(p => p.ToString()));
@@ -162,6 +162,27 @@ public class ConfigLoaderTests
                 "materializers.users.metadata.src (source.nope) must be one of: topic, position, publishTime, eventTime, op, tsMs, source.connector, source.name, source.db, source.schema, source.table, source.lsn, source.txId, source.tsMs, property.<name>",
                 "materializers.users.tenant.from (header) must be one of: topic, source.db, source.schema, source.name",
                 "materializers.users.tenant.pattern ((?<t>x) is not a valid regular expression: Invalid pattern '(?<t>x' at offset 6. Not enough )'s.",
+            ],
+            e.Problems.Select(p => p.Message));
+    }
+
+    [Fact]
+    public void Connector_settings_default_to_debeziums_own_defaults_and_are_checked()
+    {
+        var (_, users) = Assert.Single(Parse(Valid).Materializers);
+        var defaults = users.Connector;
+        Assert.Equal(("__debezium_unavailable_value", "precise", "bytes"), (defaults.UnavailableValuePlaceholder, defaults.DecimalHandlingMode, defaults.BinaryHandlingMode));
+
+        var e = Assert.Throws<ConfigException>(() => Parse(Valid + """
+
+                connector: { unavailableValuePlaceholder: '', decimalHandlingMode: exact, binaryHandlingMode: base32 }
+            """));
+
+        Assert.Equal(
+            [
+                "materializers.users.connector.unavailableValuePlaceholder must not be empty (Debezium's default is __debezium_unavailable_value)",
+                "materializers.users.connector.decimalHandlingMode (exact) must be one of: precise, string, double",
+                "materializers.users.connector.binaryHandlingMode (base32) must be one of: bytes, base64, base64-url-safe, hex",
             ],
             e.Problems.Select(p => p.Message));
     }
