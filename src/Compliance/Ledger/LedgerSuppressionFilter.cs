@@ -170,7 +170,7 @@ public static class SubjectValues
     public static IEnumerable<string> In(Row? image, SubjectBinding binding)
     {
         ArgumentNullException.ThrowIfNull(binding);
-        if (binding.Field is { } field && image is not null && image.TryGet(field, out var value) && value.ToText() is { } text)
+        if (binding.Field is { } field && image is not null && image.TryGet(field, out var value) && !value.IsUnavailable && value.ToText() is { } text)
         {
             yield return text;
         }

@@ -21,7 +21,7 @@ internal static class SummaryTable
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("materializer");
         table.AddColumn("target");
-        foreach (var column in new[] { "read", "applied", "deleted", "stale", "collapsed", "suppressed", "dead-lettered", "seconds" })
+        foreach (var column in new[] { "read", "applied", "deleted", "stale", "collapsed", "suppressed", "unavailable", "dead-lettered", "seconds" })
         {
             table.AddColumn(new TableColumn(column).RightAligned());
         }
@@ -39,6 +39,7 @@ internal static class SummaryTable
                 N(c.SkippedStale),
                 N(c.Collapsed),
                 N(c.Suppressed),
+                N(c.Unavailable),
                 N(c.DeadLettered),
                 o.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture),
                 o.Failure is null ? "ok" : "failed");

@@ -17,6 +17,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
     private readonly SchemaCache<EnvelopePlan> _envelopes;
     private readonly KeyReader _keys;
     private readonly EnvelopeReader? _singlePass;
+    private readonly UnavailableValues _unavailable;
 
     public DebeziumJsonDecoder(DecoderOptions options)
         : this(options, singlePass: true)
@@ -32,6 +33,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
         _envelopes = new SchemaCache<EnvelopePlan>();
         _keys = new KeyReader(new SchemaCache<RowPlan>());
         _singlePass = singlePass ? new EnvelopeReader(options) : null;
+        _unavailable = new UnavailableValues(options.UnavailableValuePlaceholder);
     }
 
     /// <summary>How many messages the single-pass reader decoded without the document path.</summary>
@@ -41,6 +43,39 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
     public long SchemasCompiled => _envelopes.Compiled;
 
     protected override ChangeEvent DecodeCore(SourceMessage message)
+    {
+        var change = DecodeEnvelope(message);
+        MarkUnavailable(change);
+        return change;
+    }
+
+    /// <summary>Placeholders of unchanged TOASTed columns become <see cref="FieldValue.Unavailable"/>
+    /// in both images (rows with a schema were marked while read); a key column never holds one.</summary>
+    private void MarkUnavailable(ChangeEvent change)
+    {
+        _unavailable.MarkSchemaless(change.After);
+        _unavailable.MarkSchemaless(change.Before);
+        var key = change.Key;
+        for (var i = 0; i < key.Count; i++)
+        {
+            var name = key.Names[i];
+            var image = change.Op == ChangeOp.Delete ? change.Before : change.After;
+            var imageName = change.Op == ChangeOp.Delete ? "before" : "after";
+            if (IsPlaceholderText(key.Values[i]))
+            {
+                throw new DecodeException($"key.{name}: holds the connector's unavailable-value placeholder; key columns are never TOASTed, so the key is not usable");
+            }
+
+            if (image is not null && image.TryGet(name, out var value) && value.IsUnavailable)
+            {
+                throw new DecodeException($"{imageName}.{name}: key column holds the connector's unavailable-value placeholder; key columns are never TOASTed, so the row cannot be applied");
+            }
+        }
+    }
+
+    private bool IsPlaceholderText(FieldValue value) => value.Kind == ValueKind.String && value.AsText == _unavailable.Placeholder;
+
+    private ChangeEvent DecodeEnvelope(SourceMessage message)
     {
         if (message.IsTombstone)
         {
@@ -210,7 +245,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
         _ => "tombstone",
     };
 
-    private static Row? ReadImage(JsonElement payload, string name, RowPlan? plan, string at)
+    private Row? ReadImage(JsonElement payload, string name, RowPlan? plan, string at)
     {
         if (!payload.TryGetProperty(name, out var image) || image.ValueKind == JsonValueKind.Null)
         {
@@ -219,7 +254,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
 
         var path = JsonInput.Child(at, name);
         return image.ValueKind == JsonValueKind.Object
-            ? RowReader.Read(image, plan, path)
+            ? RowReader.Read(image, plan, path, _unavailable)
             : throw DecodeErrors.Expected(path, "a JSON object (a row image) or null", image);
     }
 

@@ -20,6 +20,11 @@ public sealed record DecoderOptions
 
     /// <summary>Name of the single key column when a plain <c>json</c> message key is not a JSON object. Default <c>key</c>.</summary>
     public string ScalarKeyColumn { get; init; } = "key";
+
+    /// <summary>The connector's <c>unavailable.value.placeholder</c>: a row column holding it (in the
+    /// form Debezium gives the column's type) decodes as <see cref="FieldValue.Unavailable"/>. Default
+    /// Debezium's <c>__debezium_unavailable_value</c>.</summary>
+    public string UnavailableValuePlaceholder { get; init; } = "__debezium_unavailable_value";
 }
 
 /// <summary>A message that cannot be decoded. The message says what and where (field path); the

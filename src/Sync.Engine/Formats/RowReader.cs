@@ -10,7 +10,9 @@ internal static class RowReader
     /// field missing from the JSON is null) and shares the plan's <see cref="RowSchema"/>; a JSON
     /// property the schema does not declare is an error. Without a plan, properties keep their
     /// order and values stay as they are.</summary>
-    public static Row Read(JsonElement obj, RowPlan? plan, string path)
+    /// <remarks>With <paramref name="unavailable"/>, a value that is the connector's placeholder for an
+    /// unchanged TOASTed column becomes <see cref="FieldValue.Unavailable"/> (row images only, never keys).</remarks>
+    public static Row Read(JsonElement obj, RowPlan? plan, string path, UnavailableValues? unavailable = null)
     {
         if (plan is null)
         {
@@ -37,7 +39,9 @@ internal static class RowReader
                 }
             }
 
-            values[i] = FieldReader.Read(property.Value, fields[i], new FieldPath(path, fields[i].Name));
+            values[i] = unavailable is not null && unavailable.Matches(property.Value, fields[i])
+                ? FieldValue.Unavailable
+                : FieldReader.Read(property.Value, fields[i], new FieldPath(path, fields[i].Name));
             next = i + 1;
         }
 

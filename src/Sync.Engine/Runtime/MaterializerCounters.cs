@@ -14,6 +14,7 @@ public sealed class MaterializerCounters
     private long _tombstonesRepaired;
     private long _repairsSuperseded;
     private long _restoredAfterRepair;
+    private long _unavailable;
 
     public long Read => Interlocked.Read(ref _read);
 
@@ -30,6 +31,11 @@ public sealed class MaterializerCounters
     public long Collapsed => Interlocked.Read(ref _collapsed);
 
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
+
+    /// <summary>Upserts applied with at least one unavailable column (an unchanged TOASTed value the
+    /// source did not send) that had no stored value to keep, so the column was written as null: the
+    /// sink held no row for the key, or a delete of the key came earlier in the same batch.</summary>
+    public long Unavailable => Interlocked.Read(ref _unavailable);
 
     public long Batches => Interlocked.Read(ref _batches);
 
@@ -65,6 +71,8 @@ public sealed class MaterializerCounters
     internal void AddStale(long n) => Interlocked.Add(ref _stale, n);
 
     internal void AddCollapsed(long n) => Interlocked.Add(ref _collapsed, n);
+
+    internal void AddUnavailable(long n) => Interlocked.Add(ref _unavailable, n);
 
     internal void AddDeadLettered(long n) => Interlocked.Add(ref _deadLettered, n);
 

@@ -299,7 +299,9 @@ public sealed partial class MaterializerRunner
             Observe(prepared, message, change);
         }
 
-        prepared.Changes = Collapser.Collapse(changes);
+        var collapsed = Collapser.CollapseCounting(changes);
+        prepared.Changes = collapsed.Changes;
+        prepared.UnavailableNulled = collapsed.UnavailableNulled;
         prepared.CollapsedAway = changes.Count - prepared.Changes.Count;
         if (_unsettled.Count > 0)
         {
@@ -447,6 +449,7 @@ public sealed partial class MaterializerRunner
         Counters.AddApplied(result.Upserted);
         Counters.AddDeleted(result.Deleted);
         Counters.AddStale(result.Stale);
+        Counters.AddUnavailable(prepared.UnavailableNulled + result.Unavailable);
         Counters.AddDeadLettered(prepared.Letters.Count + result.Rejected.Count);
         Counters.AddSuppressed(prepared.Suppressed);
         Counters.AddBatch();
@@ -526,6 +529,9 @@ public sealed partial class MaterializerRunner
         public IReadOnlyList<ChangeEvent> Changes { get; set; } = [];
 
         public int CollapsedAway { get; set; }
+
+        /// <summary>Collapsed changes whose unavailable columns became null after a delete of their key in the batch.</summary>
+        public int UnavailableNulled { get; set; }
 
         public int Suppressed { get; set; }
 

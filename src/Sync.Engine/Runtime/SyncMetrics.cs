@@ -58,6 +58,7 @@ public sealed class SyncMetrics : IDisposable
         Observe("events.stale", "Changes skipped because the sink held newer state for the key (never regress).", c => c.SkippedStale);
         Observe("events.collapsed", "Changes replaced by a newer change of the same key in the same batch.", c => c.Collapsed);
         Observe("events.suppressed", "Changes of erased subjects dropped before the sink.", c => c.Suppressed);
+        Observe("events.unavailable", "Upserts with an unavailable (unchanged TOASTed) column that had no stored value to keep, written as null.", c => c.Unavailable);
         Observe("events.dead_lettered", "Messages sent to the dead-letter target.", c => c.DeadLettered);
         Observe("batches", "Batches applied.", c => c.Batches);
         _meter.CreateObservableGauge(
