@@ -148,7 +148,8 @@ public static class PostgresTypes
     /// (the value itself is not named).</summary>
     public static string? Check(StageKind kind, FieldValue value)
     {
-        if (value.IsNull)
+        // An unavailable value is staged as null and never written over the stored value (see PostgresWriter).
+        if (value.IsNull || value.IsUnavailable)
         {
             return null;
         }
@@ -180,8 +181,10 @@ public static class PostgresTypes
     public static Task WriteAsync(NpgsqlBinaryImporter importer, StageKind kind, FieldValue value, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(importer);
-        if (value.IsNull)
+        if (value.IsNull || value.IsUnavailable)
         {
+            // Unavailable: the source did not send the value; the staged null is what a new row gets,
+            // and the upsert of a group with unavailable columns leaves a stored row's value alone.
             return importer.WriteNullAsync(cancellationToken);
         }
 

@@ -211,7 +211,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                         await DeadLetters.InsertAsync(_connection, transaction, letters, cancellationToken);
                     }
 
-                    return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+                    return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
                 },
                 cancellationToken);
         }
@@ -403,6 +403,11 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         var target = context.Target;
         var groups = new Dictionary<string[], Group>(ColumnNamesComparer.Instance);
         var deletes = new Dictionary<string[], Group>(ColumnNamesComparer.Instance);
+
+        // Rows with unavailable columns (unchanged TOASTed values) are grouped by their column set and
+        // the set of columns they keep, so each group's upsert updates exactly the columns its rows
+        // carry; the common group of full rows keeps its one statement shape.
+        var partial = new Dictionary<string, Group>(StringComparer.Ordinal);
         foreach (var item in Fold(context, changes))
         {
             var change = item.Change;
@@ -436,6 +441,18 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 continue;
             }
 
+            if (KeptColumns(image) is { } kept)
+            {
+                var signature = string.Join('\u0001', image.Names) + '\u0002' + new string(kept.Select(k => k ? '1' : '0').ToArray());
+                if (!partial.TryGetValue(signature, out var keeping))
+                {
+                    partial[signature] = keeping = new Group(image.Names, IsDelete: false) { Kept = kept };
+                }
+
+                keeping.Rows.Add(item);
+                continue;
+            }
+
             if (!groups.TryGetValue(image.Names, out var upserts))
             {
                 groups[image.Names] = upserts = new Group(image.Names, IsDelete: false);
@@ -444,7 +461,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             upserts.Rows.Add(item);
         }
 
-        foreach (var group in groups.Values)
+        foreach (var group in groups.Values.Concat(partial.Values))
         {
             var table = await EnsureTableAsync(context, group, cancellationToken);
             if (table is not null)
@@ -468,6 +485,22 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
             await RunGroupAsync(context, table, group, cancellationToken);
         }
+    }
+
+    /// <summary>Which columns of the image are unavailable (their stored value is kept), or null when none is.</summary>
+    private static bool[]? KeptColumns(Row image)
+    {
+        bool[]? kept = null;
+        var values = image.Values;
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i].IsUnavailable)
+            {
+                (kept ??= new bool[values.Length])[i] = true;
+            }
+        }
+
+        return kept;
     }
 
     /// <summary>Problems of a row image: key columns missing or NULL, names PostgreSQL cannot hold,
@@ -632,7 +665,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         foreach (var row in group.Rows)
         {
             var value = row.Change.After!.Values[index];
-            if (!value.IsNull)
+            if (!value.IsNull && !value.IsUnavailable)
             {
                 return PostgresTypes.FromKind(value.Kind);
             }
@@ -682,7 +715,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
 
         var stage = await StageAsync(columns, cancellationToken);
-        var statements = GroupStatements(target, table, group.IsDelete, stage, columns, rows.Exists(r => r.Version.Lsn is null));
+        var statements = GroupStatements(target, table, group.IsDelete, stage, columns, rows.Exists(r => r.Version.Lsn is null), group.Kept);
         await RunRowsAsync(context, stage, columns, group.IsDelete, statements, rows, isolating: false, cancellationToken);
     }
 
@@ -758,13 +791,29 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT sync_group"));
             long stale, fresh;
             long? written;
+            long inserted = 0;
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
             {
+                long? separate = null;
+                if (statements.CountsInserted && statements.Combined is null && !isDelete)
+                {
+                    await reader.ReadAsync(cancellationToken);
+                    separate = reader.GetInt64(0);
+                    inserted = reader.GetInt64(1);
+                    await reader.NextResultAsync(cancellationToken);
+                }
+
                 await reader.ReadAsync(cancellationToken);
                 stale = reader.GetInt64(0);
                 fresh = reader.GetInt64(1);
-                written = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+                written = reader.IsDBNull(2) ? separate : reader.GetInt64(2);
+                if (statements.CountsInserted && statements.Combined is not null)
+                {
+                    inserted = reader.GetInt64(3);
+                }
             }
+
+            context.Unavailable += (int)inserted;
 
             if (isDelete)
             {
@@ -848,8 +897,12 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// <remarks>Every lookup from a staged row into the target table or the markers is written so that
     /// it can only be an index probe per staged row (a correlated scalar subquery, or <c>= ANY(ARRAY(…))</c>):
     /// the staging table has no statistics and the markers table churns, and a hash or merge join would
-    /// read the whole target per batch, making a batch O(table) instead of O(batch).</remarks>
-    private GroupSql GroupStatements(PostgresTarget target, TableInfo? table, bool isDelete, string stage, StagedColumn[] columns, bool inheritLsn)
+    /// read the whole target per batch, making a batch O(table) instead of O(batch).
+    /// <para>With <paramref name="kept"/> (a group of rows with unavailable columns), the upsert leaves
+    /// those columns out of <c>DO UPDATE SET</c>, so a stored row keeps their values and a new row gets
+    /// the staged null; it also counts the rows it inserted (<c>xmax = 0</c> in <c>RETURNING</c>: the
+    /// row version was not locked by an update), the changes that had no stored value to keep.</para></remarks>
+    private GroupSql GroupStatements(PostgresTarget target, TableInfo? table, bool isDelete, string stage, StagedColumn[] columns, bool inheritLsn, bool[]? kept = null)
     {
         var olderThanRow = Older("s._lsn", "s._stream", "s._pos", $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
         var olderThanMarker = Older("s._lsn", "s._stream", "s._pos", "m.lsn", "m.stream", "m.position");
@@ -940,7 +993,10 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         {
             var names = columns.Select(c => Quote(c.Name)).Concat([Quote(target.LsnColumn), Quote(target.StreamColumn), Quote(target.PositionColumn)]).ToList();
             var selected = columns.Select(c => Staged(c, "s")).Concat(["s._lsn", "s._stream", "s._pos"]);
-            var updates = names.Where(n => !table!.KeyColumns.Select(Quote).Contains(n)).Select(n => $"{n} = excluded.{n}");
+            var keptNames = kept is null ? [] : columns.Where((_, i) => kept[i]).Select(c => Quote(c.Name)).ToHashSet(StringComparer.Ordinal);
+            var updates = names.Where(n => !table!.KeyColumns.Select(Quote).Contains(n) && !keptNames.Contains(n)).Select(n => $"{n} = excluded.{n}");
+            var returning = kept is null ? "1" : "(t.xmax = 0) AS _inserted";
+            var inserted = kept is null ? string.Empty : ", (SELECT count(*) FROM written WHERE _inserted)";
             var guard = Older(
                 $"excluded.{Quote(target.LsnColumn)}", $"excluded.{Quote(target.StreamColumn)}", $"excluded.{Quote(target.PositionColumn)}",
                 $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
@@ -951,6 +1007,11 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 ON CONFLICT ({string.Join(", ", table!.KeyColumns.Select(Quote))}) DO UPDATE SET {string.Join(", ", updates)}
                 WHERE NOT {guard}
                 """;
+            if (kept is not null)
+            {
+                // Rows with unavailable columns: the write also says how many rows it inserted.
+                write = $"WITH written AS ({write}\nRETURNING {returning}) SELECT count(*), count(*) FILTER (WHERE _inserted) FROM written";
+            }
 
             // The row now holds a newer version than any delete marker of its key.
             markers = $"DELETE FROM {_markers} m WHERE m.target = $1 AND m.key_text = ANY(ARRAY(SELECT s._key FROM {stage} s WHERE NOT s._stale))";
@@ -981,17 +1042,17 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                       SELECT {string.Join(", ", selected)} FROM live s WHERE NOT s._old
                       ON CONFLICT ({string.Join(", ", table!.KeyColumns.Select(Quote))}) DO UPDATE SET {string.Join(", ", updates)}
                       WHERE NOT {guard}
-                      RETURNING 1),
+                      RETURNING {returning}),
                     unmarked AS (
                       DELETE FROM {_markers} m WHERE m.target = $1 AND m.key_text = ANY(ARRAY(SELECT s._key FROM live s WHERE s._marked AND NOT s._old))
                       RETURNING 1)
-                    SELECT (SELECT count(*) FROM live WHERE _old), (SELECT count(*) FROM live WHERE NOT _old), (SELECT count(*) FROM written)
+                    SELECT (SELECT count(*) FROM live WHERE _old), (SELECT count(*) FROM live WHERE NOT _old), (SELECT count(*) FROM written){inserted}
                     """;
-                return new GroupSql([], null, null, null, combined);
+                return new GroupSql([], null, null, null, combined) { CountsInserted = kept is not null };
             }
         }
 
-        return new GroupSql([markStale.ToString()], inherit, write, markers);
+        return new GroupSql([markStale.ToString()], inherit, write, markers) { CountsInserted = kept is not null };
     }
 
     /// <summary>A staged column as the target's type: columns staged as text are cast by the server.</summary>
@@ -1190,13 +1251,21 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     /// <summary>The statements of a group: the general path (mark stale, inherit LSNs, write, markers,
     /// counts) or, for upserts that all carry an LSN, one <see cref="Combined"/> statement.</summary>
-    private sealed record GroupSql(IReadOnlyList<string> MarkStale, string? InheritLsn, string? Write, string? Markers, string? Combined = null);
+    private sealed record GroupSql(IReadOnlyList<string> MarkStale, string? InheritLsn, string? Write, string? Markers, string? Combined = null)
+    {
+        /// <summary>The upsert also returns how many rows it inserted: the combined statement as a fourth
+        /// column, the separate write as a result of its own (written, inserted) before the counts.</summary>
+        public bool CountsInserted { get; init; }
+    }
 
     private readonly record struct StagedColumn(string Name, string Type, StageKind Kind, string Stage);
 
     /// <summary>Changes of one segment with the same column names (upserts) or key names (deletes).</summary>
     private sealed record Group(string[] Names, bool IsDelete)
     {
+        /// <summary>For rows with unavailable columns: true at each column whose stored value is kept.</summary>
+        public bool[]? Kept { get; init; }
+
         public List<Pending> Rows { get; } = [];
     }
 
@@ -1209,6 +1278,9 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         public int Deleted { get; set; }
 
         public int Stale { get; set; }
+
+        /// <summary>Upserts with unavailable columns that found no stored row (written as null there).</summary>
+        public int Unavailable { get; set; }
 
         public List<RejectedChange> Rejected { get; } = [];
 

@@ -162,7 +162,7 @@ internal sealed partial class SqliteWriter : IDisposable
                     SqliteDeadLetters.Insert(_connection, transaction, letters);
                 }
 
-                return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+                return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
             });
     }
 
@@ -247,21 +247,59 @@ internal sealed partial class SqliteWriter : IDisposable
             return;
         }
 
-        var command = table.Upsert(image.Names, _connection);
+        // Unavailable columns (unchanged TOASTed values the source did not send) keep the stored
+        // value: the upsert for this set of kept columns leaves them out of DO UPDATE, and a new row
+        // gets null there, which is counted.
+        var kept = KeptColumns(image);
+        var command = table.Upsert(image.Names, _connection, kept);
         command.Transaction = _transaction;
         var values = image.Values;
         for (var i = 0; i < values.Length; i++)
         {
-            command.Parameters[i].Value = ToDbValue(values[i]);
+            command.Parameters[i].Value = values[i].IsUnavailable ? DBNull.Value : ToDbValue(values[i]);
         }
 
+        var missing = kept is not null && !RowExists(table, change.Key);
         if (!TryExecute(command, context, change, "written"))
         {
             return;
         }
 
+        if (missing)
+        {
+            context.Unavailable++;
+        }
+
         WriteState(context, change.KeyText, version, stored, deleted: false);
         context.Upserted++;
+    }
+
+    /// <summary>Which columns of the image are unavailable (their stored value is kept), or null when none is.</summary>
+    private static bool[]? KeptColumns(Row image)
+    {
+        bool[]? kept = null;
+        var values = image.Values;
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i].IsUnavailable)
+            {
+                (kept ??= new bool[values.Length])[i] = true;
+            }
+        }
+
+        return kept;
+    }
+
+    private bool RowExists(TableState table, Row key)
+    {
+        var command = table.ExistsCommand(_connection);
+        command.Transaction = _transaction;
+        for (var i = 0; i < key.Count; i++)
+        {
+            command.Parameters[table.KeyOrdinal(key.Names[i])].Value = ToDbValue(key.Values[i]);
+        }
+
+        return command.ExecuteScalar() is not null;
     }
 
     /// <summary>Runs a row statement; a poison error rejects the change. A failed statement changes
@@ -957,6 +995,9 @@ internal sealed partial class SqliteWriter : IDisposable
 
         public int Stale { get; set; }
 
+        /// <summary>Upserts with unavailable columns that found no stored row (written as null there).</summary>
+        public int Unavailable { get; set; }
+
         public List<RejectedChange> Rejected { get; } = [];
 
         public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
@@ -967,6 +1008,8 @@ internal sealed partial class SqliteWriter : IDisposable
     {
         private readonly Dictionary<string[], SqliteCommand> _upserts = new(ColumnNamesComparer.Instance);
         private SqliteCommand? _delete;
+        private SqliteCommand? _exists;
+        private readonly Dictionary<string, SqliteCommand> _keepingUpserts = new(StringComparer.Ordinal);
 
         public string QuotedName { get; } = Quote(name);
 
@@ -983,18 +1026,33 @@ internal sealed partial class SqliteWriter : IDisposable
 
         /// <summary>The upsert for this column set, built and prepared on first use:
         /// <c>INSERT … ON CONFLICT (pk) DO UPDATE SET</c> every non-key column.</summary>
-        public SqliteCommand Upsert(string[] names, SqliteConnection connection)
+        /// <remarks>With <paramref name="kept"/>, the columns marked there are left out of <c>DO UPDATE</c>:
+        /// a stored row keeps their values (the change's value is unavailable); a new row gets the bound null.</remarks>
+        public SqliteCommand Upsert(string[] names, SqliteConnection connection, bool[]? kept = null)
         {
-            if (_upserts.TryGetValue(names, out var command))
+            string? signature = null;
+            SqliteCommand? command;
+            if (kept is null)
             {
-                return command;
+                if (_upserts.TryGetValue(names, out command))
+                {
+                    return command;
+                }
+            }
+            else
+            {
+                signature = string.Join('\u0001', names) + '\u0002' + new string(kept.Select(k => k ? '1' : '0').ToArray());
+                if (_keepingUpserts.TryGetValue(signature, out command))
+                {
+                    return command;
+                }
             }
 
             var sql = new StringBuilder("INSERT INTO ").Append(QuotedName).Append(" (")
                 .AppendJoin(", ", names.Select(Quote)).Append(") VALUES (")
                 .AppendJoin(", ", names.Select((_, i) => "$p" + i.ToString(CultureInfo.InvariantCulture)))
                 .Append(") ON CONFLICT (").AppendJoin(", ", KeyColumns.Select(Quote)).Append(") DO ");
-            var updates = names.Where(n => KeyOrdinal(n) < 0).Select(n => $"{Quote(n)} = excluded.{Quote(n)}").ToList();
+            var updates = names.Where((n, i) => KeyOrdinal(n) < 0 && kept?[i] != true).Select(n => $"{Quote(n)} = excluded.{Quote(n)}").ToList();
             sql.Append(updates.Count == 0 ? "NOTHING" : "UPDATE SET " + string.Join(", ", updates));
             command = connection.CreateCommand();
             command.CommandText = sql.ToString();
@@ -1003,8 +1061,36 @@ internal sealed partial class SqliteWriter : IDisposable
                 command.Parameters.Add(new SqliteParameter("$p" + i.ToString(CultureInfo.InvariantCulture), DBNull.Value));
             }
 
-            _upserts[(string[])names.Clone()] = command;
+            if (signature is null)
+            {
+                _upserts[(string[])names.Clone()] = command;
+            }
+            else
+            {
+                _keepingUpserts[signature] = command;
+            }
+
             return command;
+        }
+
+        /// <summary><c>SELECT 1 … WHERE</c> every key column equals its parameter (parameters in key order).</summary>
+        public SqliteCommand ExistsCommand(SqliteConnection connection)
+        {
+            if (_exists is not null)
+            {
+                return _exists;
+            }
+
+            var sql = new StringBuilder("SELECT 1 FROM ").Append(QuotedName).Append(" WHERE ")
+                .AppendJoin(" AND ", KeyColumns.Select((k, i) => $"{Quote(k)} = $k{i.ToString(CultureInfo.InvariantCulture)}"));
+            _exists = connection.CreateCommand();
+            _exists.CommandText = sql.ToString();
+            for (var i = 0; i < KeyColumns.Length; i++)
+            {
+                _exists.Parameters.Add(new SqliteParameter("$k" + i.ToString(CultureInfo.InvariantCulture), DBNull.Value));
+            }
+
+            return _exists;
         }
 
         /// <summary><c>DELETE … WHERE</c> every key column equals its parameter (parameters in key order).</summary>
@@ -1035,8 +1121,16 @@ internal sealed partial class SqliteWriter : IDisposable
             }
 
             _upserts.Clear();
+            foreach (var command in _keepingUpserts.Values)
+            {
+                command.Dispose();
+            }
+
+            _keepingUpserts.Clear();
             _delete?.Dispose();
             _delete = null;
+            _exists?.Dispose();
+            _exists = null;
         }
     }
 }

@@ -32,6 +32,12 @@ public sealed class ConnectorOptions : IValidatable
         {
             problems.Add($"{path}.unavailableValuePlaceholder must not be empty (Debezium's default is {DefaultUnavailableValuePlaceholder})");
         }
+        else if (UnavailableValuePlaceholder.StartsWith("hex:", StringComparison.Ordinal)
+            && (UnavailableValuePlaceholder.Length == 4 || UnavailableValuePlaceholder.Length % 2 != 0 || !UnavailableValuePlaceholder.Skip(4).All(char.IsAsciiHexDigit)))
+        {
+            // Debezium reads "hex:" and hexadecimal octets (PostgresConnectorConfig.getUnavailableValuePlaceholder).
+            problems.Add($"{path}.unavailableValuePlaceholder ({UnavailableValuePlaceholder}) must be hexadecimal octets after 'hex:'");
+        }
 
         if (!DecimalHandlingModes.Contains(DecimalHandlingMode, StringComparer.Ordinal))
         {

@@ -38,8 +38,13 @@ internal sealed class UnavailableValues
     public UnavailableValues(string placeholder)
     {
         ArgumentException.ThrowIfNullOrEmpty(placeholder);
-        _text = placeholder;
-        var bytes = Encoding.UTF8.GetBytes(placeholder);
+
+        // As PostgresConnectorConfig.getUnavailableValuePlaceholder reads the setting: "hex:" and
+        // hexadecimal octets, else the text's bytes; the string forms are those bytes as text.
+        var bytes = placeholder.StartsWith("hex:", StringComparison.Ordinal)
+            ? Convert.FromHexString(placeholder.AsSpan(4))
+            : Encoding.UTF8.GetBytes(placeholder);
+        _text = Encoding.UTF8.GetString(bytes);
         _base64 = Convert.ToBase64String(bytes);
         _hstoreJson = Minify(JsonSerializer.Serialize(new Dictionary<string, string> { [placeholder] = placeholder }))!;
         _nested = new HashSet<string>(StringComparer.Ordinal)

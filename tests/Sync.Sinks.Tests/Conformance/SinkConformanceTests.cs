@@ -8,7 +8,7 @@ namespace Sync.Sinks.Tests.Conformance;
 
 /// <summary>The behaviour every sink must have. A sink joins the suite with a subclass that
 /// creates its harness; each test owns its own target.</summary>
-public abstract class SinkConformanceTests
+public abstract partial class SinkConformanceTests
 {
     protected const string Materializer = "conformance";
 
