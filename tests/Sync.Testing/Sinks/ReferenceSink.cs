@@ -58,7 +58,7 @@ public sealed class ReferenceSink : ISink
             _tables[table] = rows = new Dictionary<string, KeyState>(StringComparer.Ordinal);
         }
 
-        int upserted = 0, deleted = 0, stale = 0;
+        int upserted = 0, deleted = 0, stale = 0, unavailable = 0;
         foreach (var change in changes)
         {
             if (change.Op == ChangeOp.Truncate)
@@ -85,7 +85,18 @@ public sealed class ReferenceSink : ISink
                 version = version with { Lsn = version.Lsn ?? current.Version.Lsn };
             }
 
-            rows[change.KeyText] = new KeyState(version, change.IsDelete ? null : change.After);
+            var image = change.IsDelete ? null : change.After;
+            if (image is not null && image.Values.Any(v => v.IsUnavailable))
+            {
+                // An unavailable column keeps the stored value; without a stored row it is null, and counted.
+                var stored = rows.TryGetValue(change.KeyText, out var held) ? held.Row : null;
+                var values = image.Values.Select((v, i) => !v.IsUnavailable ? v
+                    : stored is not null && stored.TryGet(image.Names[i], out var kept) ? kept : FieldValue.Null).ToArray();
+                unavailable += stored is null ? 1 : 0;
+                image = new Row(image.Names, values, image.Schema);
+            }
+
+            rows[change.KeyText] = new KeyState(version, image);
             if (change.IsDelete)
             {
                 deleted++;
@@ -96,7 +107,7 @@ public sealed class ReferenceSink : ISink
             }
         }
 
-        return new ApplyResult(upserted, deleted, stale, []);
+        return new ApplyResult(upserted, deleted, stale, []) { Unavailable = unavailable };
     }
 
     public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
