@@ -163,6 +163,7 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Materializers, "tenant.column", ["materializers.m.tenant.column: ''"], "''"),
         new(Materializers, "tenant.from", ["materializers.m.tenant.from: nowhere", "materializers.m.tenant.column: tenant"], "nowhere"),
         new(Materializers, "tenant.pattern", ["materializers.m.tenant.pattern: '(?<shard>.*)'", "materializers.m.tenant.column: tenant"], "(?<shard>.*)"),
+        new(Materializers, "connector.unavailableValuePlaceholder", ["materializers.m.connector.unavailableValuePlaceholder: 'hex:zz'"], "hex:zz"),
 
         new("subjects", "<subject>.<materializer>.key", ["subjects.customer.m.key: ''"], "''"),
         new("subjects", "<subject>.<materializer>.field", ["subjects.customer.m.field: email"], "email"),
