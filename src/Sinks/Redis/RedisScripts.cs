@@ -103,7 +103,7 @@ internal static class RedisScripts
 
         -- The stored JSON row's top-level members as name -> the value's raw JSON text, read by
         -- scanning, never through cjson: cjson turns numbers into doubles and writes them back with 14
-        -- digits (12345678901234567 -> 1.2345678901235e+16, 12.30 -> 12.3), so only the names, which
+        -- digits (redis/redis deps/lua/src/lua_cjson.c; 12345678901234567 -> 1.2345678901235e+16, 12.30 -> 12.3), so only the names, which
         -- are strings, are decoded with it. Raises on text that is not a JSON object (the caller pcalls).
         local function strend(s, p)
           while true do
