@@ -68,6 +68,31 @@ public sealed class RedisUnavailableValueTests
     }
 
     [Fact]
+    public async Task A_json_row_rewritten_by_hand_with_spaces_and_nesting_gives_its_raw_member_back()
+    {
+        await using var t = await JsonAsync();
+        await t.ApplyAsync(Change.Create(("id", 1), 10, ("name", "ada"), ("bio", "x")));
+        await t.Db.StringSetAsync(t.Namespace + "user:1", " { \"id\" : 1 ,\n \"bio\" : [ 1.50 , { \"a\" : \"}]\\\\\" } , null ] , \"name\":\"ada\" } ");
+
+        await t.ApplyAsync(Change.Update(("id", 1), 11, ("name", "ada l"), ("bio", Unsent)));
+
+        Assert.Equal("{\"id\":1,\"name\":\"ada l\",\"bio\":[ 1.50 , { \"a\" : \"}]\\\\\" } , null ]}", await JsonOf(t, 1));
+    }
+
+    [Fact]
+    public async Task A_json_row_that_is_not_a_json_object_gives_nothing_to_keep_and_the_change_is_counted()
+    {
+        await using var t = await JsonAsync();
+        await t.ApplyAsync(Change.Create(("id", 1), 10, ("name", "ada"), ("bio", "x")));
+        await t.Db.StringSetAsync(t.Namespace + "user:1", "{\"bio\": \"unterminated");
+
+        var result = await t.ApplyAsync(Change.Update(("id", 1), 11, ("name", "ada l"), ("bio", Unsent)));
+
+        Assert.Equal((1, 1), (result.Upserted, result.Unavailable));
+        Assert.Equal("{\"id\":1,\"name\":\"ada l\",\"bio\":null}", await JsonOf(t, 1));
+    }
+
+    [Fact]
     public async Task A_mixed_batch_fills_only_the_rows_with_unsent_columns_in_both_formats()
     {
         foreach (var json in new[] { false, true })
