@@ -141,6 +141,22 @@ public sealed class ElasticsearchUnavailableValueTests
         Assert.Equal(["bio=kept|id=1|name=ada l"], h.Read("users"));
     }
 
+    [Fact]
+    public async Task An_unsent_tenant_column_names_no_index_and_dead_letters_the_change_instead_of_failing_the_batch()
+    {
+        await using var h = await ElasticsearchTestHarness.CreateAsync();
+        var t = new TargetSpec("orders") { Options = new ElasticsearchTargetOptions { Index = "{table}-{tenant}", TenantField = "org" } };
+
+        var result = await ApplyAsync(h, t,
+            Change.Update(("id", 1), 10, ("org", Unsent), ("bio", "x")),
+            Change.Update(("id", 2), 11, ("org", "acme"), ("bio", Unsent)));
+
+        Assert.Equal((1, 1), (result.Upserted, result.Unavailable));
+        var rejected = Assert.Single(result.Rejected);
+        Assert.Contains("the tenant column \"org\" is missing or NULL", rejected.Reason, StringComparison.Ordinal);
+        Assert.Equal(["bio=null|id=2|org=acme"], h.Read("orders-acme"));
+    }
+
     private static async Task<ApplyResult> ApplyAsync(ElasticsearchTestHarness harness, TargetSpec target, params ChangeEvent[] changes)
     {
         var checkpoint = changes.GroupBy(c => c.Origin.Topic).ToDictionary(g => g.Key, g => g.Max(c => c.Origin.Position));
