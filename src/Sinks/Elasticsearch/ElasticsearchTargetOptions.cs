@@ -211,7 +211,8 @@ public sealed partial class ElasticsearchTargetOptions : IValidatable
 
         foreach (var row in new[] { change.After, change.Key, change.Before })
         {
-            if (row is not null && row.TryGet(TenantField, out var value) && !value.IsNull)
+            // (a column the source did not send names no tenant: the next image may)
+            if (row is not null && row.TryGet(TenantField, out var value) && !value.IsNull && !value.IsUnavailable)
             {
                 return value.ToText();
             }

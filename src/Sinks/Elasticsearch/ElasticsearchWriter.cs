@@ -72,7 +72,7 @@ internal sealed partial class ElasticsearchWriter
         }
 
         await StoreCheckpointAsync(batch.Materializer, batch.Checkpoint, cancellationToken);
-        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
     }
 
     /// <summary>The document of a change, or null when it is rejected (the reason names the index and the
@@ -149,6 +149,12 @@ internal sealed partial class ElasticsearchWriter
             return null;
         }
 
+        if (image.Values.Any(v => v.IsUnavailable))
+        {
+            // Filled from the stored document before the bulk (FillAsync).
+            return new Prepared(change, index, id, version, []) { Partial = true };
+        }
+
         try
         {
             return new Prepared(change, index, id, version, Document(image));
@@ -162,8 +168,14 @@ internal sealed partial class ElasticsearchWriter
 
     /// <summary>The <c>_source</c> of a row: values as <see cref="Sync.Engine.Changes.FieldValue.WriteTo"/> writes them, except exact
     /// decimals, which are JSON strings unless the schema maps them to an exact <c>scaled_float</c>.</summary>
-    internal static byte[] Document(Row image)
+    internal static byte[] Document(Row image) => Document(image, null, out _);
+
+    /// <summary>The <c>_source</c> of a row whose columns the source did not send (<see cref="Sync.Engine.Changes.FieldValue.IsUnavailable"/>)
+    /// take their values from <paramref name="stored"/>, the stored <c>_source</c>, as its raw JSON; a column it
+    /// does not hold (or no stored document) is null, and <paramref name="unfilled"/> says so.</summary>
+    internal static byte[] Document(Row image, JsonElement? stored, out bool unfilled)
     {
+        unfilled = false;
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
         {
@@ -172,7 +184,19 @@ internal sealed partial class ElasticsearchWriter
             {
                 writer.WritePropertyName(image.Names[i]);
                 var value = image.Values[i];
-                if (value.Kind == ValueKind.Decimal && !ElasticsearchMappings.IsExactNumber(image.Schema?.Find(image.Names[i])))
+                if (value.IsUnavailable)
+                {
+                    if (stored is { ValueKind: JsonValueKind.Object } source && source.TryGetProperty(image.Names[i], out var kept))
+                    {
+                        writer.WriteRawValue(kept.GetRawText(), skipInputValidation: true);
+                    }
+                    else
+                    {
+                        writer.WriteNullValue();
+                        unfilled = true;
+                    }
+                }
+                else if (value.Kind == ValueKind.Decimal && !ElasticsearchMappings.IsExactNumber(image.Schema?.Find(image.Names[i])))
                 {
                     writer.WriteStringValue(value.AsText);
                 }
@@ -196,6 +220,11 @@ internal sealed partial class ElasticsearchWriter
         }
 
         await EnsureIndicesAsync(segment, target, table, cancellationToken);
+        if (segment.Any(p => p.Partial))
+        {
+            segment = await FillAsync(segment, context, cancellationToken);
+        }
+
         foreach (var chunk in Chunks(segment))
         {
             await WriteChunkAsync(chunk, context, cancellationToken);
@@ -294,6 +323,7 @@ internal sealed partial class ElasticsearchWriter
                     break;
                 case ItemOutcome.Applied:
                     context.Upserted++;
+                    context.Unavailable += p.Unfilled ? 1 : 0;
                     break;
                 case ItemOutcome.Stale:
                     context.Stale++;
@@ -745,7 +775,150 @@ internal sealed partial class ElasticsearchWriter
         return null;
     }
 
-    private sealed record Prepared(ChangeEvent Change, string Index, string Id, long Version, byte[]? Document);
+    /// <summary>How many ids one <c>_mget</c> of <see cref="FillAsync"/> reads.</summary>
+    internal const int MultiGetIds = 1000;
+
+    /// <summary>
+    /// Gives each partial upsert (a row with columns the source did not send: unchanged TOASTed values) its
+    /// whole document: a realtime <c>_mget</c> of those ids per index (it sees the latest write of an id,
+    /// refreshed or not) reads the stored <c>_source</c>, whose values fill the unsent columns as raw JSON,
+    /// exactly as stored (the whole source is read: source filtering would parse and rewrite it). A column
+    /// without a stored value (no document, a deleted one, or one without the field) is null, and the change
+    /// is counted as unavailable once applied. The bulk then indexes the documents with their external
+    /// versions as usual, so never-regress is unchanged: a document stored at a newer version between the
+    /// read and the write makes the index fail with a version conflict, and the change is stale.
+    /// A <c>_bulk</c> <c>update</c> could merge on the server, but it does not take <c>version_type=external</c>
+    /// (elastic/elasticsearch BulkRequestParser: "Update requests do not support versioning"; the update API
+    /// docs, https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-update, offer only
+    /// <c>if_seq_no</c>/<c>if_primary_term</c>), and an update bumps the internal version, which would break the
+    /// external version order of every later write. See docs/architecture.md.
+    /// </summary>
+    private async Task<List<Prepared>> FillAsync(List<Prepared> segment, BatchContext context, CancellationToken cancellationToken)
+    {
+        var stored = new Dictionary<(string Index, string Id), JsonElement>();
+        var documents = new List<JsonDocument>();
+        try
+        {
+            foreach (var group in segment.Where(p => p.Partial).GroupBy(p => p.Index, StringComparer.Ordinal))
+            {
+                var ids = group.Select(p => p.Id).Distinct(StringComparer.Ordinal).ToList();
+                for (var start = 0; start < ids.Count; start += MultiGetIds)
+                {
+                    var chunk = ids.GetRange(start, Math.Min(MultiGetIds, ids.Count - start));
+                    var document = await MultiGetSourcesAsync(group.Key, chunk, cancellationToken);
+                    documents.Add(document);
+                    var docs = document.RootElement.GetProperty("docs");
+                    var i = 0;
+                    foreach (var doc in docs.EnumerateArray())
+                    {
+                        var id = chunk[i++];
+                        if (doc.TryGetProperty("error", out var error))
+                        {
+                            if (error.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "index_not_found_exception")
+                            {
+                                continue;
+                            }
+
+                            throw new SinkUnavailableException(
+                                $"elasticsearch sink '{_sinkName}': reading a document of index \"{group.Key}\" to keep the columns its change did not send failed: {ErrorText(error, id)}");
+                        }
+
+                        if (doc.TryGetProperty("found", out var found) && found.ValueKind == JsonValueKind.True && doc.TryGetProperty("_source", out var source))
+                        {
+                            stored[(group.Key, id)] = source;
+                        }
+                    }
+                }
+            }
+
+            var filled = new List<Prepared>(segment.Count);
+            foreach (var p in segment)
+            {
+                if (!p.Partial)
+                {
+                    filled.Add(p);
+                    continue;
+                }
+
+                try
+                {
+                    var document = Document(p.Change.After!, stored.TryGetValue((p.Index, p.Id), out var source) ? source : null, out var unfilled);
+                    filled.Add(p with { Document = document, Partial = false, Unfilled = unfilled });
+                }
+                catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+                {
+                    context.Reject(p.Change, $"index \"{p.Index}\" (key {DocumentIds.Describe(p.Change.Key.Names)}): the row cannot be written as JSON: {e.GetType().Name}");
+                }
+            }
+
+            return filled;
+        }
+        finally
+        {
+            foreach (var document in documents)
+            {
+                document.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A realtime <c>_mget</c> of <paramref name="ids"/> in <paramref name="index"/> with their whole
+    /// <c>_source</c>, parsed as the server sent it (raw values kept); retried like the sink's other requests.</summary>
+    private async Task<JsonDocument> MultiGetSourcesAsync(string index, List<string> ids, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["ids"] = new JsonArray([.. ids.Select(id => (JsonNode?)JsonValue.Create(id))]) }.ToJsonString();
+        var retry = _options.Retry;
+        for (var attempt = 1; ; attempt++)
+        {
+            var endpoint = new EndpointPath(EsHttpMethod.POST, "/" + Uri.EscapeDataString(index) + "/_mget?realtime=true");
+            var response = await _client.Transport.RequestAsync<BytesResponse>(in endpoint, PostData.String(body), null, null, cancellationToken);
+            var status = response.ApiCallDetails.HttpStatusCode;
+            if (status is >= 200 and < 300 && response.Body is { Length: > 0 } bytes)
+            {
+                var document = JsonDocument.Parse(bytes);
+                if (document.RootElement.TryGetProperty("docs", out var docs) && docs.ValueKind == JsonValueKind.Array && docs.GetArrayLength() == ids.Count)
+                {
+                    return document;
+                }
+
+                document.Dispose();
+                throw new SinkFatalException($"elasticsearch sink '{_sinkName}': _mget of {ids.Count} documents of index \"{index}\" answered without one doc per id", new InvalidOperationException("_mget answer"));
+            }
+
+            var what = $"reading {ids.Count} documents of index \"{index}\" (_mget)";
+            var description = status is { } s ? $"HTTP {s}" : NoAnswer(response.ApiCallDetails.OriginalException);
+            if (ElasticsearchErrorClassifier.ClassifyRequest(status) != ErrorVerdict.Transient || CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
+            {
+                throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {description}",
+                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
+            }
+
+            if (attempt >= retry.MaxAttempts)
+            {
+                throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempt} attempts: {description}",
+                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
+            }
+
+            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+        }
+    }
+
+    private static string ErrorText(JsonElement error, string id)
+    {
+        var type = error.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        var reason = error.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+        return $"{type}: {ElasticsearchErrorClassifier.Sanitize(reason, id)}";
+    }
+
+    /// <param name="Document">The <c>_source</c> to index; null for a delete.</param>
+    private sealed record Prepared(ChangeEvent Change, string Index, string Id, long Version, byte[]? Document)
+    {
+        /// <summary>The row has columns the source did not send; <see cref="Document"/> is built by <see cref="FillAsync"/>.</summary>
+        public bool Partial { get; init; }
+
+        /// <summary>A column the source did not send had no stored value and is null in <see cref="Document"/>.</summary>
+        public bool Unfilled { get; init; }
+    }
 
     private sealed record RawResponse(int? Status, JsonNode? Body, Exception? Exception)
     {
@@ -770,6 +943,9 @@ internal sealed partial class ElasticsearchWriter
         public int Deleted { get; set; }
 
         public int Stale { get; set; }
+
+        /// <summary>Upserts applied with a column the source did not send that no stored document held.</summary>
+        public int Unavailable { get; set; }
 
         public List<RejectedChange> Rejected { get; } = [];
 

@@ -18,6 +18,11 @@ internal static class RedisScripts
     /// head = deleted flag, LSN, ledger, entry, batch index, each followed by a comma, or empty when the script
     /// must encode it (no LSN: it inherits the stored one); tail = index count, key, stream and index keys, or
     /// empty), index count, index keys…, and for <c>u</c> the value: hash: pair count then field, value…; json: the JSON text.
+    /// <c>p</c> (and its short form <c>P</c>) is an upsert whose row lacks columns the source did not send
+    /// (<c>FieldValue.Unavailable</c>, an unchanged TOASTed value): its value is followed by the count of those
+    /// columns and, for hash, their names; for json, the row's JSON cut where their values go: segment, name,
+    /// segment, …, name, segment. The script fills them from the live row (hash: HMGET; json: the stored
+    /// value's raw text, found by scanning, since cjson rounds numbers), or leaves them absent (hash) or null (json).
     /// The short forms <c>U</c> and <c>D</c> (an upsert and a delete with an LSN, the common case) leave out
     /// ledger, entry, batch index, stream and key JSON, which the state holds: op, row key, LSN, the whole
     /// state the change writes (head and tail joined), its tail, then as above. Fewer arguments to send and
@@ -26,7 +31,7 @@ internal static class RedisScripts
     /// index keys); the client encodes the states, so the script only parses and encodes the rare others.
     /// Returns per change: 1 applied, 0 stale, 2 nothing to do (erase/truncate of an absent row, a mark of a
     /// key already erased; 0 for a mark of a key holding a row),
-    /// 3 truncate marker written over a deleted row, or an error word: <c>collision</c> (another key's
+    /// 3 truncate marker written over a deleted row, 4 a partial upsert applied with a column the row did not hold, or an error word: <c>collision</c> (another key's
     /// row owns this Redis key), <c>wrongtype:T</c>, <c>wrongindex:N</c>.
     /// Versions compare as <c>ChangeVersion.CompareTo</c>: LSN when both have one, else position within
     /// the same stream, else the newer arrival wins; integers compare as decimal strings (exact for 64 bits).
@@ -96,6 +101,53 @@ internal static class RedisScripts
           end
         end
 
+        -- The stored JSON row's top-level members as name -> the value's raw JSON text, read by
+        -- scanning, never through cjson: cjson turns numbers into doubles and writes them back with 14
+        -- digits (redis/redis deps/lua/src/lua_cjson.c; 12345678901234567 -> 1.2345678901235e+16, 12.30 -> 12.3), so only the names, which
+        -- are strings, are decoded with it. Raises on text that is not a JSON object (the caller pcalls).
+        local function strend(s, p)
+          while true do
+            local q = string.find(s, '["\\]', p + 1)
+            if string.byte(s, q) == 92 then p = q + 1 else return q end
+          end
+        end
+        local function valend(s, p)
+          local ch = string.sub(s, p, p)
+          if ch == '"' then return strend(s, p) end
+          if ch == '{' or ch == '[' then
+            local depth = 1
+            while true do
+              p = string.find(s, '["{}%[%]]', p + 1)
+              ch = string.sub(s, p, p)
+              if ch == '"' then p = strend(s, p)
+              elseif ch == '{' or ch == '[' then depth = depth + 1
+              else
+                depth = depth - 1
+                if depth == 0 then return p end
+              end
+            end
+          end
+          return string.find(s, '[,}%s]', p) - 1
+        end
+        local function members(s)
+          local out = {}
+          local pos = string.find(s, '%S')
+          if string.sub(s, pos, pos) ~= '{' then error('not an object') end
+          pos = pos + 1
+          while true do
+            pos = string.find(s, '%S', pos)
+            local ch = string.sub(s, pos, pos)
+            if ch == '}' then return out end
+            if ch == ',' then pos = string.find(s, '%S', pos + 1) end
+            local ke = strend(s, pos)
+            local name = cjson.decode(string.sub(s, pos, ke))
+            local vs = string.find(s, '%S', string.find(s, ':', ke + 1, true) + 1)
+            local ve = valend(s, vs)
+            out[name] = string.sub(s, vs, ve)
+            pos = ve + 1
+          end
+        end
+
         local fmt, ttl, mttl, sp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
         local tm = redis.call('GET', ARGV[4])
         if tm then tm = parse(tm) end
@@ -106,14 +158,16 @@ internal static class RedisScripts
           local op, rk = ARGV[i], ARGV[i + 1]
           local sk = sp .. rk
           local lsn, l, e, b, stream, kt, head, tail, state
-          local short = op == 'U' or op == 'D'
+          local partial = op == 'P' or op == 'p'
+          local short = op == 'U' or op == 'D' or op == 'P'
           if short then
             lsn, state, tail = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-            if op == 'U' then op = 'u' else op = 'd' end
+            if op == 'D' then op = 'd' else op = 'u' end
             i = i + 5
           else
             lsn, l, e, b, stream, kt = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
             head, tail = ARGV[i + 8], ARGV[i + 9]
+            if op == 'p' then op = 'u' end
             i = i + 10
           end
           local nidx = tonumber(ARGV[i])
@@ -123,10 +177,13 @@ internal static class RedisScripts
             for j = 1, nidx do idx[j] = ARGV[i + j] end
           end
           i = i + 1 + nidx
-          local npairs, pstart, json = 0, 0, nil
+          local npairs, pstart, json, nu, ustart = 0, 0, nil, 0, 0
           if op == 'u' then
             if fmt == 'h' then
               npairs = tonumber(ARGV[i]); pstart = i + 1; i = i + 1 + 2 * npairs
+              if partial then nu = tonumber(ARGV[i]); ustart = i + 1; i = i + 1 + nu end
+            elseif partial then
+              nu = tonumber(ARGV[i]); ustart = i + 1; i = i + 2 + 2 * nu
             else
               json = ARGV[i]; i = i + 1
             end
@@ -235,27 +292,72 @@ internal static class RedisScripts
                   unindex(own, rk, keep)
                 end
                 for j = 1, nidx do redis.call('SADD', idx[j], rk) end
+                -- A partial upsert (columns the source did not send: unchanged TOASTed values) keeps
+                -- what the live row stores for them, read here, in the same atomic step as the version
+                -- check; a column the row does not hold stays absent (hash) or null (json), and the
+                -- change answers 4 instead of 1 so that it is counted.
+                local live = own and own[1] == '0'
+                local missing = false
                 if fmt == 'h' then
                   -- An existing hash is written over in place when it ends up with exactly the
                   -- change's fields (a column that became NULL or left the row makes it larger:
                   -- then it is replaced); pcall, since a live state does not prove the key still
                   -- holds a hash. A TTL the row had is lifted when the target has none.
+                  local src, from = ARGV, pstart
+                  if partial then
+                    src, from = {}, 1
+                    for j = 0, 2 * npairs - 1 do src[j + 1] = ARGV[pstart + j] end
+                    for k = 0, nu - 1, 1000 do
+                      local stop = math.min(k + 999, nu - 1)
+                      local vals = false
+                      if live then vals = redis.pcall('HMGET', rk, unpack(ARGV, ustart + k, ustart + stop)) end
+                      for j = k, stop do
+                        local v = type(vals) == 'table' and not vals.err and vals[j - k + 1]
+                        if v then
+                          src[#src + 1] = ARGV[ustart + j]; src[#src + 1] = v
+                        else
+                          missing = true
+                        end
+                      end
+                    end
+                    npairs = #src / 2
+                  end
                   local kept = false
                   if t ~= 'none' and npairs > 0 and npairs <= 500 then
-                    local r = redis.pcall('HSET', rk, unpack(ARGV, pstart, pstart + 2 * npairs - 1))
+                    local r = redis.pcall('HSET', rk, unpack(src, from, from + 2 * npairs - 1))
                     kept = type(r) == 'number' and redis.call('HLEN', rk) == npairs
                     if kept and ttl == 0 then redis.call('PERSIST', rk) end
                   end
                   if not kept then
                     if t ~= 'none' then redis.call('DEL', rk) end
-                    local k, last = pstart, pstart + 2 * npairs - 1
+                    local k, last = from, from + 2 * npairs - 1
                     while k <= last do
                       local stop = math.min(k + 999, last)
-                      redis.call('HSET', rk, unpack(ARGV, k, stop))
+                      redis.call('HSET', rk, unpack(src, k, stop))
                       k = stop + 1
                     end
                   end
                 else
+                  if partial then
+                    -- ARGV holds the row's JSON cut where each unsent column's value goes:
+                    -- segment, name, segment, …, name, segment; the stored raw value is put back.
+                    local stored = {}
+                    if live then
+                      local raw = redis.pcall('GET', rk)
+                      if type(raw) == 'string' then
+                        local ok, m = pcall(members, raw)
+                        if ok then stored = m end
+                      end
+                    end
+                    local parts = { ARGV[ustart] }
+                    for j = 1, nu do
+                      local v = stored[ARGV[ustart + 2 * j - 1]]
+                      if not v then v = 'null'; missing = true end
+                      parts[2 * j] = v
+                      parts[2 * j + 1] = ARGV[ustart + 2 * j]
+                    end
+                    json = table.concat(parts)
+                  end
                   redis.call('SET', rk, json)
                 end
                 local s = state
@@ -270,6 +372,7 @@ internal static class RedisScripts
                   redis.call('SET', sk, s)
                 end
                 status = 1
+                if missing then status = 4 end
               end
             end
           end

@@ -90,7 +90,7 @@ internal sealed partial class RedisWriter
             await _db.HashSetAsync(_keys.Checkpoint(batch.Materializer), fields);
         }
 
-        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected);
+        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
     }
 
     /// <summary>Sends the changes (no truncates among them) in pipelined script calls and waits once.</summary>
@@ -150,6 +150,10 @@ internal sealed partial class RedisWriter
                             context.Upserted++;
                         }
 
+                        break;
+                    case "4":
+                        context.Upserted++;
+                        context.Unavailable++;
                         break;
                     case "0":
                         context.Stale++;
@@ -272,6 +276,7 @@ internal sealed partial class RedisWriter
 
         var image = change.After;
         var indexes = NoIndexes;
+        var partial = false;
         if (!change.IsDelete)
         {
             if (image is null)
@@ -293,8 +298,14 @@ internal sealed partial class RedisWriter
                 }
             }
 
+            partial = HasUnavailable(target, image);
             foreach (var index in target.Indexes)
             {
+                if (partial && index.Placeholders.FirstOrDefault(c => image.TryGet(c, out var v) && v.IsUnavailable) is { } unsent)
+                {
+                    return $"index {index.Text} names column \"{unsent}\", whose value the source did not send (an unchanged TOASTed column: Debezium's unavailable-value placeholder), so the row's index key is unknown; the row was not written (REPLICA IDENTITY FULL on the source table makes updates carry it)";
+                }
+
                 var indexKey = index.Render(image, out _);
                 if (indexKey is not null && indexKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
                 {
@@ -318,14 +329,14 @@ internal sealed partial class RedisWriter
         if (version.Lsn is { } lsn)
         {
             // The short form: the state holds the rest of the version and the key.
-            args.Add(change.IsDelete ? "D" : "U");
+            args.Add(change.IsDelete ? "D" : partial ? "P" : "U");
             args.Add(rowKey);
             args.Add(lsn);
             args.Add(state);
         }
         else
         {
-            args.Add(change.IsDelete ? "d" : "u");
+            args.Add(change.IsDelete ? "d" : partial ? "p" : "u");
             args.Add(rowKey);
             AddVersion(args, version);
             args.Add(change.KeyText);
@@ -341,7 +352,7 @@ internal sealed partial class RedisWriter
 
         if (!change.IsDelete)
         {
-            var problem = target.Format == RedisValueFormat.Hash ? AddHash(target, image!, args) : AddJson(target, image!, args);
+            var problem = target.Format == RedisValueFormat.Hash ? AddHash(target, image!, args, partial) : AddJson(target, image!, args, partial);
             if (problem is not null)
             {
                 return problem;
@@ -353,7 +364,23 @@ internal sealed partial class RedisWriter
         return null;
     }
 
-    private static string? AddHash(RedisTarget target, Row image, List<RedisValue> args)
+    /// <summary>True when a column the target stores is one the source did not send (<see cref="FieldValue.IsUnavailable"/>).</summary>
+    private static bool HasUnavailable(RedisTarget target, Row image)
+    {
+        for (var i = 0; i < image.Count; i++)
+        {
+            if (image.Values[i].IsUnavailable && target.Stores(image.Names[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The hash value: pair count, then field, value… (NULL columns left out); for a partial
+    /// upsert then the count and names of the unsent columns, whose stored fields the script keeps.</summary>
+    private static string? AddHash(RedisTarget target, Row image, List<RedisValue> args, bool partial)
     {
         var countAt = args.Count;
         args.Add(0);
@@ -361,7 +388,7 @@ internal sealed partial class RedisWriter
         for (var i = 0; i < image.Count; i++)
         {
             var value = image.Values[i];
-            if (value.IsNull || !target.Stores(image.Names[i]))
+            if (value.IsNull || value.IsUnavailable || !target.Stores(image.Names[i]))
             {
                 continue;
             }
@@ -372,12 +399,33 @@ internal sealed partial class RedisWriter
         }
 
         args[countAt] = pairs;
+        if (partial)
+        {
+            countAt = args.Count;
+            args.Add(0);
+            var unsent = 0;
+            for (var i = 0; i < image.Count; i++)
+            {
+                if (image.Values[i].IsUnavailable && target.Stores(image.Names[i]))
+                {
+                    args.Add(image.Names[i]);
+                    unsent++;
+                }
+            }
+
+            args[countAt] = unsent;
+        }
+
         return null;
     }
 
-    private static string? AddJson(RedisTarget target, Row image, List<RedisValue> args)
+    /// <summary>The JSON value: the row's JSON text; for a partial upsert the count of unsent columns, then
+    /// the text cut where their values go (segment, name, segment, …), for the script to put the stored
+    /// values there: the row keeps its column order.</summary>
+    private static string? AddJson(RedisTarget target, Row image, List<RedisValue> args, bool partial)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
+        List<(string Name, int Start, int End)>? cuts = partial ? [] : null;
         try
         {
             using var writer = new Utf8JsonWriter(buffer);
@@ -390,7 +438,19 @@ internal sealed partial class RedisWriter
                 }
 
                 writer.WritePropertyName(image.Names[i]);
-                image.Values[i].WriteTo(writer);
+                if (image.Values[i].IsUnavailable)
+                {
+                    // A null keeps the writer's state valid; its bytes are where the stored value goes.
+                    writer.Flush();
+                    var start = buffer.WrittenCount;
+                    writer.WriteNullValue();
+                    writer.Flush();
+                    cuts!.Add((image.Names[i], start, buffer.WrittenCount));
+                }
+                else
+                {
+                    image.Values[i].WriteTo(writer);
+                }
             }
 
             writer.WriteEndObject();
@@ -400,7 +460,23 @@ internal sealed partial class RedisWriter
             return $"the row cannot be written as JSON: {e.GetType().Name}";
         }
 
-        args.Add(buffer.WrittenMemory.ToArray());
+        var json = buffer.WrittenMemory;
+        if (cuts is null)
+        {
+            args.Add(json.ToArray());
+            return null;
+        }
+
+        args.Add(cuts.Count);
+        var from = 0;
+        foreach (var (name, start, end) in cuts)
+        {
+            args.Add(json[from..start].ToArray());
+            args.Add(name);
+            from = end;
+        }
+
+        args.Add(json[from..].ToArray());
         return null;
     }
 
@@ -552,6 +628,9 @@ internal sealed partial class RedisWriter
         public int Deleted { get; set; }
 
         public int Stale { get; set; }
+
+        /// <summary>Upserts applied with a column the source did not send that the row did not hold.</summary>
+        public int Unavailable { get; set; }
 
         public List<RejectedChange> Rejected { get; } = [];
 

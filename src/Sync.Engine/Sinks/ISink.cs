@@ -139,6 +139,11 @@ public sealed record ApplyResult(int Upserted, int Deleted, int Stale, IReadOnly
     public int Unavailable { get; init; }
 
     public static ApplyResult Empty { get; } = new(0, 0, 0, []);
+
+    /// <summary>Upserts among <see cref="Upserted"/> that carried a column the source did not send
+    /// (<see cref="FieldValue.Unavailable"/>) for which the target held no stored value, so the column
+    /// stays empty (null or absent) until a change carries it.</summary>
+    public int Unavailable { get; init; }
 }
 
 /// <summary>A change the sink could not write (a poison row), with the reason; it goes to the dead-letter target.</summary>

@@ -8,6 +8,30 @@ namespace Sync.Testing.Elasticsearch;
 /// <summary>Single-document APIs (index, create, get, delete) and the versioning rules every write follows.</summary>
 public sealed partial class FakeElasticsearch
 {
+    private static readonly System.Text.Json.Serialization.Metadata.JsonTypeInfo<RawJson> RawJsonInfo =
+        System.Text.Json.Serialization.Metadata.JsonMetadataServices.CreateValueInfo<RawJson>(new JsonSerializerOptions { TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver() }, new RawJsonConverter());
+
+    /// <summary>A stored <c>_source</c> as GET and _mget answer it: the original JSON body, byte for byte, not
+    /// parsed and written again (https://www.elastic.co/docs/reference/elasticsearch/mapping-reference/mapping-source-field:
+    /// <c>_source</c> holds the original JSON body passed at index time, returned by fetch requests such as get).
+    /// Re-serializing would re-escape strings (<c>\"</c> as <c>\u0022</c>), which a client keeping stored values
+    /// exactly would notice.</summary>
+    internal static JsonNode RawSource(string json) => JsonValue.Create(new RawJson(json), RawJsonInfo)!;
+
+    private sealed record RawJson(string Text);
+
+    private sealed class RawJsonConverter : System.Text.Json.Serialization.JsonConverter<RawJson>
+    {
+        public override RawJson Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            using var document = JsonDocument.ParseValue(ref reader);
+            return new RawJson(document.RootElement.GetRawText());
+        }
+
+        public override void Write(Utf8JsonWriter writer, RawJson value, JsonSerializerOptions options) =>
+            writer.WriteRawValue(value.Text, skipInputValidation: true);
+    }
+
     private long _autoId;
 
     /// <summary>PUT|POST /{index}/_doc/{id}, PUT /{index}/_create/{id} —
@@ -78,7 +102,7 @@ public sealed partial class FakeElasticsearch
         };
         if (query.GetValueOrDefault("_source") != "false")
         {
-            result["_source"] = JsonNode.Parse(doc.Source);
+            result["_source"] = RawSource(doc.Source);
         }
 
         return new Reply(200, result);
@@ -105,9 +129,10 @@ public sealed partial class FakeElasticsearch
         foreach (var id in ids)
         {
             var reply = GetDocument(indexName, id!, query);
+            // (each reply is a new node: added as it is, its _source stays the stored text)
             docs.Add(reply.Body?["error"] is JsonNode error
                 ? new JsonObject { ["_index"] = indexName, ["_id"] = id, ["error"] = error.DeepClone() }
-                : reply.Body?.DeepClone());
+                : reply.Body);
         }
 
         return new Reply(200, new JsonObject { ["docs"] = docs });

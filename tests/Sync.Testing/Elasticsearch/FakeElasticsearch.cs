@@ -239,6 +239,11 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                 await Task.Delay(delay);
             }
 
+            if (Faults.TakeBeforeRequest(path) is { } before)
+            {
+                await before();
+            }
+
             var reply = Authenticate(request) ?? Faults.TakeRequestFault(request.HttpMethod, path) ?? Route(request.HttpMethod, segments, query, body);
             await WriteAsync(request, response, reply);
         }

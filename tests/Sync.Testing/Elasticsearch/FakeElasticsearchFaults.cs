@@ -21,6 +21,7 @@ public sealed class FakeElasticsearchFaults
     private int _itemStatus;
     private int _delays;
     private TimeSpan _delay;
+    private (string Path, Func<Task> Action)? _before;
 
     /// <summary>The next <paramref name="count"/> requests (those whose path contains
     /// <paramref name="pathContains"/>, when given) are answered as a whole with <paramref name="status"/>
@@ -57,18 +58,30 @@ public sealed class FakeElasticsearchFaults
         }
     }
 
+    /// <summary>Before the next request whose path contains <paramref name="pathContains"/> is executed,
+    /// <paramref name="action"/> runs and is awaited: another client's write that lands between two requests
+    /// of the sink (a concurrent writer), without a sleep.</summary>
+    public void BeforeNextRequest(string pathContains, Func<Task> action)
+    {
+        lock (_gate)
+        {
+            _before = (pathContains, action);
+        }
+    }
+
     /// <summary>Disarms every fault.</summary>
     public void Clear()
     {
         lock (_gate)
         {
+            _before = null;
             _failRequests = 0;
             _failItems = 0;
             _delays = 0;
         }
     }
 
-    /// <summary>How often a fault fired: <c>request</c>, <c>bulkItem</c> or <c>delay</c>.</summary>
+    /// <summary>How often a fault fired: <c>request</c>, <c>bulkItem</c>, <c>delay</c> or <c>before</c>.</summary>
     public int Fired(string fault) => _fired.TryGetValue(fault, out var count) ? count : 0;
 
     private void Fire(string fault) => _fired.AddOrUpdate(fault, 1, (_, count) => count + 1);
@@ -85,6 +98,21 @@ public sealed class FakeElasticsearchFaults
             _delays--;
             Fire("delay");
             return _delay;
+        }
+    }
+
+    internal Func<Task>? TakeBeforeRequest(string path)
+    {
+        lock (_gate)
+        {
+            if (_before is not { } before || !path.Contains(before.Path, StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            _before = null;
+            Fire("before");
+            return before.Action;
         }
     }
 
