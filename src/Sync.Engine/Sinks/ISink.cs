@@ -134,10 +134,6 @@ public sealed record SinkBatch(
 /// <summary>What a sink did with a batch.</summary>
 public sealed record ApplyResult(int Upserted, int Deleted, int Stale, IReadOnlyList<RejectedChange> Rejected)
 {
-    /// <summary>Upserts written with at least one unavailable column (<see cref="FieldValue.Unavailable"/>)
-    /// for which the sink held no stored value to keep (no row for the key), so it wrote null there.</summary>
-    public int Unavailable { get; init; }
-
     public static ApplyResult Empty { get; } = new(0, 0, 0, []);
 
     /// <summary>Upserts among <see cref="Upserted"/> that carried a column the source did not send
