@@ -49,6 +49,58 @@ public sealed class PulsarClient : IAsyncDisposable
     }
 
     /// <summary>
+    /// The schema of <paramref name="topic"/> at <paramref name="version"/> (a message's
+    /// schema_version), or its latest schema when no version is given: one GET_SCHEMA round trip
+    /// (apache/pulsar ServerCnx.handleGetSchema; the schema belongs to the topic without its
+    /// partition suffix). Null when the topic has no schema (at that version): the broker answers
+    /// TopicNotFound, "Topic not found or no-schema", for both.
+    /// </summary>
+    public async Task<PulsarSchemaVersion?> GetSchemaAsync(string topic, ReadOnlyMemory<byte>? version = null, CancellationToken cancellationToken = default)
+    {
+        var connection = await GetConnectionAsync(_options.ServiceUrl, null, cancellationToken);
+        var requestId = connection.NextRequestId();
+        var request = new CommandGetSchema { Topic = TopicName.Normalize(topic), RequestId = requestId };
+        if (version is { } bytes)
+        {
+            request.SchemaVersion = Google.Protobuf.ByteString.CopyFrom(bytes.Span);
+        }
+
+        var answer = (await connection.RequestAsync(
+            new BaseCommand { Type = BaseCommand.Types.Type.GetSchema, GetSchema = request }, requestId, "GET_SCHEMA", cancellationToken)).GetSchemaResponse;
+        if (answer.HasErrorCode)
+        {
+            return answer.ErrorCode == ServerError.TopicNotFound ? null : throw PulsarServerException.Create(answer.ErrorCode, answer.ErrorMessage);
+        }
+
+        if (answer.Schema is null)
+        {
+            throw new PulsarProtocolException($"GET_SCHEMA answer for {topic} has neither a schema nor an error");
+        }
+
+        return new PulsarSchemaVersion(PulsarSchema.FromProto(answer.Schema), answer.SchemaVersion.ToByteArray());
+    }
+
+    /// <summary>
+    /// The version under which <paramref name="topic"/> stores <paramref name="schema"/>, added as
+    /// a new version when the topic does not hold it yet: one GET_OR_CREATE_SCHEMA round trip.
+    /// </summary>
+    public async Task<ReadOnlyMemory<byte>> GetOrCreateSchemaAsync(string topic, PulsarSchema schema, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        var connection = await GetConnectionAsync(_options.ServiceUrl, null, cancellationToken);
+        var requestId = connection.NextRequestId();
+        var request = new CommandGetOrCreateSchema { Topic = TopicName.Normalize(topic), RequestId = requestId, Schema = schema.ToProto() };
+        var answer = (await connection.RequestAsync(
+            new BaseCommand { Type = BaseCommand.Types.Type.GetOrCreateSchema, GetOrCreateSchema = request }, requestId, "GET_OR_CREATE_SCHEMA", cancellationToken)).GetOrCreateSchemaResponse;
+        if (answer.HasErrorCode)
+        {
+            throw PulsarServerException.Create(answer.ErrorCode, answer.ErrorMessage);
+        }
+
+        return answer.SchemaVersion.ToByteArray();
+    }
+
+    /// <summary>
     /// Finds the broker serving <paramref name="topic"/> and returns a connection to it, following
     /// redirects: a Redirect answer or a non-authoritative one means "ask again there", echoing the
     /// authoritative flag; proxy_through_service_url means "stay on the service URL and ask the

@@ -804,6 +804,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             redeliveryCount)
         {
             Session = session.Number,
+            SchemaVersion = metadata.HasSchemaVersion ? metadata.SchemaVersion.Memory : ReadOnlyMemory<byte>.Empty,
         };
 
     private PulsarMessage BuildBatched(Session session, MessageId id, MessageMetadata metadata, BatchItem item, uint redeliveryCount)
@@ -824,6 +825,8 @@ public sealed class PulsarConsumer : IPulsarConsumer
             redeliveryCount)
         {
             Session = session.Number,
+            // A batch shares one schema version (the outer metadata's).
+            SchemaVersion = metadata.HasSchemaVersion ? metadata.SchemaVersion.Memory : ReadOnlyMemory<byte>.Empty,
         };
     }
 

@@ -72,6 +72,10 @@ public sealed class PulsarMessage
     /// </summary>
     public string? Corruption { get; init; }
 
+    /// <summary>The schema version the producer named (MessageMetadata.schema_version); empty when
+    /// none. <see cref="PulsarClient.GetSchemaAsync"/> turns it into the schema.</summary>
+    public ReadOnlyMemory<byte> SchemaVersion { get; init; }
+
     /// <summary>Which subscription session of the consumer received it (stale ones are dropped).</summary>
     internal int Session { get; init; }
 }

@@ -152,6 +152,12 @@ public sealed record ProducerOptions
     /// <summary>A batch leaves at the latest this long after its first message. Default 10 ms, as in the Java client.</summary>
     public TimeSpan BatchingMaxDelay { get; init; } = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>
+    /// The schema the producer registers (CommandProducer.schema); the broker answers with its
+    /// version, which every message then names in schema_version. Default null: no schema.
+    /// </summary>
+    public PulsarSchema? Schema { get; init; }
+
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(Topic))

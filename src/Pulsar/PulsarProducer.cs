@@ -44,6 +44,7 @@ public sealed class PulsarProducer : IPulsarProducer
     private readonly List<PendingSend> _pending = [];
     private readonly List<(ulong Upto, TaskCompletionSource Done)> _flushWaiters = [];
     private readonly SemaphoreSlim _wake = new(0);
+    private Google.Protobuf.ByteString? _schemaVersion;
     private readonly List<(SingleMessageMetadata Metadata, ReadOnlyMemory<byte> Data, ReceiptSource Receipt)> _openBatch = [];
     private readonly Timer _batchTimer;
     private int _openBatchBytes;
@@ -102,6 +103,9 @@ public sealed class PulsarProducer : IPulsarProducer
         }
     }
 
+    /// <summary>The version of <see cref="ProducerOptions.Schema"/> on the topic; empty without a schema.</summary>
+    public ReadOnlyMemory<byte> SchemaVersion => _schemaVersion?.Memory ?? ReadOnlyMemory<byte>.Empty;
+
     internal static async Task<PulsarProducer> CreateAsync(
         Func<CancellationToken, Task<PulsarConnection>> connect, ProducerOptions options, PulsarClientOptions clientOptions, CancellationToken cancellationToken)
     {
@@ -117,6 +121,10 @@ public sealed class PulsarProducer : IPulsarProducer
         var producerId = connection.NextProducerId();
         var requestId = connection.NextRequestId();
         var command = new CommandProducer { Topic = _options.Topic, ProducerId = producerId, RequestId = requestId };
+        if (_options.Schema is { } schema)
+        {
+            command.Schema = schema.ToProto();
+        }
         if (Name.Length > 0)
         {
             // Re-created under the same name, so sequence ids continue one producer's stream.
@@ -133,6 +141,8 @@ public sealed class PulsarProducer : IPulsarProducer
         lock (_lock)
         {
             Name = answer.ProducerName;
+            // The version of the producer's schema (empty without one), named by every message.
+            _schemaVersion = answer.HasSchemaVersion && !answer.SchemaVersion.IsEmpty ? answer.SchemaVersion : null;
             if (!_sequenceInitialized)
             {
                 // The broker reports the last sequence id it persisted for this name (-1 when none).
@@ -266,6 +276,10 @@ public sealed class PulsarProducer : IPulsarProducer
             PublishTime = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             NumMessagesInBatch = _openBatch.Count,
         };
+        if (_schemaVersion is { } batchSchemaVersion)
+        {
+            metadata.SchemaVersion = batchSchemaVersion;
+        }
         ReadOnlyMemory<byte> payload = writer.WrittenMemory;
         if (_options.Compression != CompressionType.None)
         {
@@ -288,6 +302,10 @@ public sealed class PulsarProducer : IPulsarProducer
             ProducerName = Name,
             PublishTime = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         };
+        if (_schemaVersion is { } schemaVersion)
+        {
+            metadata.SchemaVersion = schemaVersion;
+        }
         if (message.Key is not null)
         {
             metadata.PartitionKey = message.Key;

@@ -17,9 +17,10 @@ namespace Sync.Deployment.Tests;
 /// addresses and file paths pointed at what runs here — the fake Pulsar broker (in place of
 /// Pulsar standalone), a real PostgreSQL and a real Redis (SYNC_TEST_POSTGRES, SYNC_TEST_REDIS from
 /// ./scripts/test.sh), and the Elasticsearch fake with the compose file's basic authentication. The
-/// messages are what the compose file's Debezium source writes for the seeded tables: Pulsar IO keys
-/// (base64 of the JSON key, flagged), values with their schema (json-with-envelope), deletes as
-/// op=d without tombstones. The walkthrough of compose/README.md runs as real CLI processes.</summary>
+/// messages are what the compose file's Debezium source writes for the seeded tables: with
+/// json-with-envelope, KeyValue INLINE records (key and value with their schema inside the payload,
+/// the key's base64 text as message key, the topic's KEY_VALUE schema version on each message),
+/// deletes as op=d without tombstones. The walkthrough of compose/README.md runs as real CLI processes.</summary>
 public sealed class ComposeRehearsalTests : IAsyncLifetime
 {
     private const string EsPassword = "rehearsal-elastic";
@@ -390,15 +391,41 @@ public sealed class ComposeRehearsalTests : IAsyncLifetime
                 ["ts_ms"] = 1748854800000,
             },
         };
+        // json-with-envelope: true wraps the key too (KafkaConnectSource.open sets schemas.enable for
+        // both converters), and the record goes out as KeyValue INLINE under the topic's KEY_VALUE
+        // schema: payload [key length][key][value length][value] (KeyValue.encode), message key =
+        // base64 text of the key, not flagged (PulsarSink, TypedMessageBuilderImpl.key).
+        var key = new JsonObject
+        {
+            ["schema"] = new JsonObject
+            {
+                ["type"] = "struct",
+                ["fields"] = new JsonArray(Column("int64", "id", optional: false)),
+                ["optional"] = false,
+                ["name"] = name + ".Key",
+            },
+            ["payload"] = new JsonObject { ["id"] = id },
+        };
+        var keyBytes = Encoding.UTF8.GetBytes(key.ToJsonString());
+        var topic = $"persistent://public/default/{name}";
+        var schemaVersion = _broker.AddSchema(topic, Sync.Pulsar.PulsarSchema.KeyValueOfBytes(Sync.Pulsar.KeyValueEncodingType.Inline));
         var metadata = new MessageMetadata
         {
             ProducerName = "debezium-postgres-source",
             SequenceId = (ulong)lsn,
             PublishTime = 1748854800000,
-            PartitionKey = Convert.ToBase64String(Encoding.UTF8.GetBytes($$"""{"id":{{id}}}""")),
-            PartitionKeyB64Encoded = true,
+            PartitionKey = Convert.ToBase64String(keyBytes),
+            SchemaVersion = Google.Protobuf.ByteString.CopyFrom(VersionBytes(schemaVersion)),
         };
-        _broker.Publish($"persistent://public/default/{name}", metadata, Encoding.UTF8.GetBytes(envelope.ToJsonString()));
+        _broker.Publish(topic, metadata, Sync.Engine.Sources.KeyValuePayload.EncodeInline(keyBytes, false, Encoding.UTF8.GetBytes(envelope.ToJsonString()), false));
+    }
+
+    /// <summary>A schema version as the broker's default storage names it: 8 big-endian bytes (LongSchemaVersion).</summary>
+    private static byte[] VersionBytes(long version)
+    {
+        var bytes = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes, version);
+        return bytes;
     }
 
     private static JsonObject Column(string type, string field, bool optional, string? name = null)

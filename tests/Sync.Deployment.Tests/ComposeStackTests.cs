@@ -166,6 +166,47 @@ public sealed class ComposeStackTests
         Assert.Contains($"--source-config-file {mounted[1]}", command, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The Debezium version inside Pulsar IO's connector NARs, by Pulsar release line: 1.9.7.Final
+    /// for 3.x and 4.x (apache/pulsar pulsar-io/debezium on those branches; the upgrade requests
+    /// apache/pulsar#24886 and #24888 start "from 1.9.7.Final", the 2.x upgrade PRs #23078 and
+    /// #24345 were closed unmerged).
+    /// </summary>
+    private static readonly Dictionary<string, string> BundledDebezium = new(StringComparer.Ordinal)
+    {
+        ["3.0"] = "1.9.7.Final",
+        ["3.3"] = "1.9.7.Final",
+        ["4.0"] = "1.9.7.Final",
+        ["4.1"] = "1.9.7.Final",
+    };
+
+    /// <summary>Keys a Debezium 1.x connector does not know (2.0 renamed them: DBZ-5043, the
+    /// topic.prefix change): given to a 1.9 connector they are ignored and the 1.x default applies.</summary>
+    private static readonly string[] DebeziumTwoOnlyKeys = ["topic.prefix", "schema.history.internal", "schema.history.internal.pulsar.service.url", "schema.history.internal.pulsar.topic"];
+
+    [Fact]
+    public void The_debezium_source_uses_the_keys_of_the_debezium_version_the_pulsar_image_bundles()
+    {
+        var image = Yaml.Interpolate(_stack.Service("debezium").Text("image"));
+        var pulsarVersion = image[(image.LastIndexOf(':') + 1)..];
+        var line = string.Join('.', pulsarVersion.Split('.').Take(2));
+        Assert.True(BundledDebezium.TryGetValue(line, out var debezium), $"no known Debezium version for Pulsar {pulsarVersion} ({image}); look it up in apache/pulsar pulsar-io/debezium and add it");
+        var configs = _stack.DebeziumConfig.Map("configs");
+        var keys = configs.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).ToList();
+
+        Assert.StartsWith("1.", debezium, StringComparison.Ordinal);
+        // 1.x: database.server.name names the topics; the 2.x key would be ignored.
+        Assert.Matches("^[A-Za-z0-9_]+$", configs.Text("database.server.name"));
+        Assert.Empty(keys.Intersect(DebeziumTwoOnlyKeys));
+        // The history of a 1.x connector is configured under database.history.* (PulsarDatabaseHistory).
+        Assert.Equal(configs.Text("pulsar.service.url"), configs.Text("database.history.pulsar.service.url"));
+        // json-with-envelope: true makes the records KeyValue INLINE, which sync reads from the topic schema.
+        Assert.Equal("true", configs.Text("json-with-envelope"));
+        var pulsarSource = (YamlMappingNode)_stack.SyncConfig.Map("sources").Children.Values.Single(s => ((YamlMappingNode)s).Text("type") == "pulsar");
+        var keyValueEncoding = pulsarSource.Children.TryGetValue(new YamlScalarNode("keyValueEncoding"), out var set) ? ((YamlScalarNode)set).Value : "auto";
+        Assert.Contains(keyValueEncoding, new[] { "auto", "inline" });
+    }
+
     [Fact]
     public void Every_table_the_seed_creates_reaches_a_materializer_and_every_materializer_reads_a_seeded_table()
     {
@@ -175,7 +216,7 @@ public sealed class ComposeStackTests
         var topics = Regex.Matches(seed, @"CREATE TABLE (\w+)\.(\w+)")
             .Select(m => (Schema: m.Groups[1].Value, Table: m.Groups[2].Value))
             .Where(t => schemas.Contains(t.Schema))
-            .Select(t => $"persistent://{_stack.DebeziumConfig.Text("tenant")}/{_stack.DebeziumConfig.Text("namespace")}/{configs.Text("topic.prefix")}.{t.Schema}.{t.Table}")
+            .Select(t => $"persistent://{_stack.DebeziumConfig.Text("tenant")}/{_stack.DebeziumConfig.Text("namespace")}/{configs.Text("database.server.name")}.{t.Schema}.{t.Table}")
             .ToList();
         var patterns = _stack.SyncConfig.Map("materializers").Children
             .ToDictionary(m => ((YamlScalarNode)m.Key).Value!, m => new Regex($"^(?:{((YamlMappingNode)m.Value).Text("topicPattern")})$"));

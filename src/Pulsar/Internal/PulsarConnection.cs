@@ -416,6 +416,8 @@ internal sealed class PulsarConnection : IAsyncDisposable
         BaseCommand.Types.Type.PartitionedMetadataResponse => command.PartitionMetadataResponse.RequestId,
         BaseCommand.Types.Type.GetLastMessageIdResponse => command.GetLastMessageIdResponse.RequestId,
         BaseCommand.Types.Type.GetTopicsOfNamespaceResponse => command.GetTopicsOfNamespaceResponse.RequestId,
+        BaseCommand.Types.Type.GetSchemaResponse => command.GetSchemaResponse.RequestId,
+        BaseCommand.Types.Type.GetOrCreateSchemaResponse => command.GetOrCreateSchemaResponse.RequestId,
         BaseCommand.Types.Type.AckResponse when command.AckResponse.HasRequestId => command.AckResponse.RequestId,
         _ => null,
     };

@@ -20,9 +20,14 @@ internal static class PublishCommand
         var config = CommonOptions.Config();
         var file = new Option<FileInfo>("--file", "-f") { Description = "The changelog file (JSON Lines, as `sync dump` writes and the file source reads).", Required = true };
         var source = new Option<string?>("--source") { Description = "The pulsar source to publish to. Default: the only pulsar source of the config." };
+        var keyValue = new Option<string?>("--key-value")
+        {
+            Description = "Send every line that does not say otherwise (a \"keyValue\" field) as a Pulsar KeyValue message: `inline` (key and value in the payload, as Pulsar IO writes with json-with-envelope: true) or `separated` (payload = value, key = message key), with the KEY_VALUE schema of that encoding.",
+        };
+        keyValue.AcceptOnlyFromAmong("inline", "separated", "none");
         var command = new Command("publish", "Publish a changelog file to its topics on a Pulsar source: keys with their encoding, null values as tombstones, properties and event time (publish times are those of the new messages). The whole file is checked first; nothing is published when a line is invalid.")
         {
-            config, file, source,
+            config, file, source, keyValue,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -72,6 +77,12 @@ internal static class PublishCommand
             }
 
             var fileName = Path.GetFileName(path);
+            var encoding = parse.GetValue(keyValue) switch
+            {
+                "inline" => KeyValueEncoding.Inline,
+                "separated" => KeyValueEncoding.Separated,
+                _ => KeyValueEncoding.None,
+            };
 
             // Pass one: every line must be a message that can be published exactly as written.
             var problems = new List<string>();
@@ -103,7 +114,7 @@ internal static class PublishCommand
             {
                 await foreach (var (_, message) in ReadAsync(path, cancellationToken))
                 {
-                    var m = message.Message!;
+                    var m = KeyValuePayload.As(message.Message!, encoding);
                     await publisher.PublishAsync(m, cancellationToken);
                     var (count, tombstones) = perTopic.GetValueOrDefault(m.Topic);
                     perTopic[m.Topic] = (count + 1, tombstones + (m.HasValue ? 0 : 1));

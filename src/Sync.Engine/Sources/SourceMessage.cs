@@ -24,6 +24,13 @@ public sealed class SourceMessage
 
     public DateTimeOffset? EventTime { get; init; }
 
+    /// <summary>How the message carried key and value (Pulsar KeyValue schemas); <see cref="KeyValueEncoding.None"/> when not known.</summary>
+    public KeyValueEncoding KeyValueEncoding { get; init; }
+
+    /// <summary>For an INLINE KeyValue message, its payload and message key as they travelled
+    /// (<see cref="Key"/> and <see cref="Value"/> hold what the payload carried); null otherwise.</summary>
+    public InlineKeyValue? Inline { get; init; }
+
     /// <summary>True when the message deletes its key: a null or empty value.</summary>
     public bool IsTombstone => !HasValue || Value.IsEmpty;
 

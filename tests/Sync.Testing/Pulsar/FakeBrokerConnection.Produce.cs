@@ -13,9 +13,16 @@ internal sealed partial class FakeBrokerConnection
     private void HandleProducer(CommandProducer request)
     {
         string name;
+        Google.Protobuf.ByteString? schemaVersion = null;
         lock (Broker.Sync)
         {
             var topic = Broker.GetOrCreateTopicLocked(request.Topic);
+            if (request.Schema is { } schema && schema.Type != Schema.Types.Type.None)
+            {
+                // ServerCnx.handleProducer registers the producer's schema (topic.addSchema) and
+                // answers its version; a BYTES/NONE schema or none at all gets an empty version.
+                schemaVersion = FakePulsarBroker.VersionBytes(Broker.GetOrAddSchemaLocked(request.Topic, schema));
+            }
             // Without a name the broker generates a unique one (cluster-brokerId-counter).
             name = request.HasProducerName && request.ProducerName.Length > 0 ? request.ProducerName : Broker.NextProducerNameLocked();
             _producers[request.ProducerId] = new FakeProducer(request.ProducerId, name, topic);
@@ -30,6 +37,7 @@ internal sealed partial class FakeBrokerConnection
                 // Deduplication is off by default, so the broker knows no previous sequence id.
                 LastSequenceId = -1,
                 ProducerReady = true,
+                SchemaVersion = schemaVersion ?? Google.Protobuf.ByteString.Empty,
             },
         });
     }

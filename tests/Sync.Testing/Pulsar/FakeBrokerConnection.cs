@@ -86,6 +86,8 @@ internal sealed partial class FakeBrokerConnection : IAsyncDisposable
             case BaseCommand.Types.Type.Seek: HandleSeek(command.Seek); break;
             case BaseCommand.Types.Type.GetTopicsOfNamespace: HandleGetTopicsOfNamespace(command.GetTopicsOfNamespace); break;
             case BaseCommand.Types.Type.GetLastMessageId: HandleGetLastMessageId(command.GetLastMessageId); break;
+            case BaseCommand.Types.Type.GetSchema: HandleGetSchema(command.GetSchema); break;
+            case BaseCommand.Types.Type.GetOrCreateSchema: HandleGetOrCreateSchema(command.GetOrCreateSchema); break;
             default:
                 // The broker answers commands it does not support with an error where a request
                 // id exists; we have none to answer here, so the command is ignored.

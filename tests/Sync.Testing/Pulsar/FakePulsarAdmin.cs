@@ -134,6 +134,12 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
             // Namespace policy: GET answers the number (or nothing when unset), PUT sets it.
             return CompactionThreshold(method, $"namespace:{segments[3]}/{segments[4]}", body, "PUT");
         }
+        if (segments[2] == "schemas" && segments.Length is 7 or 8 && segments[6] == "schema" && method == "GET")
+        {
+            // GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema[/{version}]
+            long? version = segments.Length == 8 ? long.Parse(segments[7], System.Globalization.CultureInfo.InvariantCulture) : null;
+            return _broker.AdminGetSchema($"persistent://{segments[3]}/{segments[4]}/{segments[5]}", version);
+        }
         if (segments[2] != "persistent" || segments.Length < 5)
         {
             return Error(HttpStatusCode.NotFound, "Not found");

@@ -6,8 +6,13 @@ using Sync.Engine.Changes;
 namespace Sync.Engine.Sources.File;
 
 /// <summary>Parses one changelog line: <c>{"topic", "key"?, "keyBase64"?, "value", "properties"?,
-/// "publishTime"?, "eventTime"?}</c>. Works on the line's UTF-8 bytes; the value is kept as a
-/// slice of them.</summary>
+/// "publishTime"?, "eventTime"?, "keyValue"?, "payload"?}</c>. Works on the line's UTF-8 bytes; the
+/// value is kept as a slice of them. <c>"keyValue": "inline"</c> marks a Pulsar KeyValue INLINE
+/// message: its <c>"payload"</c> (base64) holds key and value as Pulsar IO writes them with
+/// <c>json-with-envelope: true</c> (see <see cref="KeyValuePayload"/>), and <c>"key"</c> is the
+/// message key as sent (the base64 text of the payload's key, not flagged); with a <c>"value"</c>
+/// instead of a payload, the payload is built from key and value. <c>"keyValue": "separated"</c>
+/// marks a SEPARATED one (payload = value, key = message key).</summary>
 public static class ChangelogLineParser
 {
     /// <summary>Parses <paramref name="line"/> (which the message keeps, so it must not be reused).</summary>
@@ -25,6 +30,8 @@ public static class ChangelogLineParser
         DateTimeOffset? publishTime = null;
         DateTimeOffset? eventTime = null;
         var keyIsString = false;
+        var keyValue = KeyValueEncoding.None;
+        byte[]? payload = null;
 
         var reader = new Utf8JsonReader(line.Span, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 256 });
         try
@@ -73,8 +80,34 @@ public static class ChangelogLineParser
                     case "eventTime":
                         eventTime = ReadTime(ref reader, "eventTime");
                         break;
+                    case "keyValue":
+                        keyValue = reader.TokenType == JsonTokenType.String ? reader.GetString() switch
+                        {
+                            "inline" => KeyValueEncoding.Inline,
+                            "separated" => KeyValueEncoding.Separated,
+                            "none" => KeyValueEncoding.None,
+                            var other => throw new FormatException($"\"keyValue\" ({other}) must be inline, separated or none"),
+                        }
+                        : throw new FormatException("\"keyValue\" must be a string: inline, separated or none");
+                        break;
+                    case "payload":
+                        if (reader.TokenType != JsonTokenType.String)
+                        {
+                            throw new FormatException("\"payload\" must be a string holding base64");
+                        }
+
+                        try
+                        {
+                            payload = Convert.FromBase64String(reader.GetString()!);
+                        }
+                        catch (System.FormatException)
+                        {
+                            throw new FormatException("\"payload\" is not valid base64");
+                        }
+
+                        break;
                     default:
-                        throw new FormatException($"unknown field \"{name}\" (known: topic, key, keyBase64, value, properties, publishTime, eventTime)");
+                        throw new FormatException($"unknown field \"{name}\" (known: topic, key, keyBase64, value, properties, publishTime, eventTime, keyValue, payload)");
                 }
             }
 
@@ -99,9 +132,16 @@ public static class ChangelogLineParser
             throw new FormatException("\"topic\" is required");
         }
 
-        if (!hasValue)
+        if (payload is not null && (keyValue != KeyValueEncoding.Inline || hasValue))
         {
-            throw new FormatException("\"value\" is required (null for a tombstone)");
+            throw new FormatException("\"payload\" belongs to \"keyValue\": \"inline\" lines, instead of \"value\"");
+        }
+
+        if (!hasValue && payload is null)
+        {
+            throw new FormatException(keyValue == KeyValueEncoding.Inline
+                ? "\"keyValue\": \"inline\" needs \"payload\" (base64) or \"value\""
+                : "\"value\" is required (null for a tombstone)");
         }
 
         if (keyBase64)
@@ -120,17 +160,30 @@ public static class ChangelogLineParser
             key = key with { IsBase64 = true };
         }
 
-        return new SourceMessage
+        var message = new SourceMessage
         {
             Topic = topic,
             Position = position,
             Key = key,
-            Value = value,
-            HasValue = !valueIsNull,
+            Value = payload ?? value,
+            HasValue = payload is not null || !valueIsNull,
             Properties = properties ?? Origin.EmptyProperties,
             PublishTime = publishTime,
             EventTime = eventTime,
+            KeyValueEncoding = keyValue,
         };
+        if (keyValue != KeyValueEncoding.Inline)
+        {
+            return message;
+        }
+
+        if (payload is null)
+        {
+            // Built from key and value, as Pulsar IO would send them.
+            return KeyValuePayload.ToInline(message);
+        }
+
+        return KeyValuePayload.UnwrapInline(message, out var error) ?? throw new FormatException(error);
     }
 
     private static (MessageKey Key, bool IsString) ReadKey(ref Utf8JsonReader reader, ReadOnlyMemory<byte> line)

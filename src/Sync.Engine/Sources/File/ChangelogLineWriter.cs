@@ -27,6 +27,24 @@ public static class ChangelogLineWriter
     {
         writer.WriteStartObject();
         writer.WriteString("topic", message.Topic);
+        if (message.Inline is { } inline)
+        {
+            // As it travelled: the message key and the INLINE payload, which holds key and value.
+            if (inline.MessageKey.Text is { } wireKey)
+            {
+                writer.WriteString("key", wireKey);
+                if (inline.MessageKey.IsBase64)
+                {
+                    writer.WriteBoolean("keyBase64", true);
+                }
+            }
+
+            writer.WriteString("keyValue", "inline");
+            writer.WriteBase64String("payload", inline.Payload.Span);
+            WriteTail(writer, message);
+            return;
+        }
+
         if (message.Key.Text is { } key)
         {
             writer.WriteString("key", key);
@@ -50,6 +68,16 @@ public static class ChangelogLineWriter
             writer.WriteStringValue(Encoding.UTF8.GetString(message.Value.Span));
         }
 
+        if (message.KeyValueEncoding == KeyValueEncoding.Separated)
+        {
+            writer.WriteString("keyValue", "separated");
+        }
+
+        WriteTail(writer, message);
+    }
+
+    private static void WriteTail(Utf8JsonWriter writer, SourceMessage message)
+    {
         if (message.Properties.Count > 0)
         {
             writer.WriteStartObject("properties");

@@ -19,6 +19,7 @@ public sealed class PulsarBackfillReader : ISourceReader
     private readonly PulsarSourceOptions _options;
     private readonly SourceReadRequest _request;
     private PulsarClient? _client;
+    private readonly PulsarKeyValueResolver _keyValue;
     private Queue<string>? _streams;
     private PulsarConsumer? _reader;
     private MessageId _last;
@@ -30,6 +31,7 @@ public sealed class PulsarBackfillReader : ISourceReader
         _sourceName = sourceName;
         _options = options;
         _request = request;
+        _keyValue = new PulsarKeyValueResolver(options.KeyValueEncoding, () => _client ?? throw new InvalidOperationException("the reader is not open"));
     }
 
     /// <summary>The topic partitions read, once resolved (for tests and progress).</summary>
@@ -77,7 +79,7 @@ public sealed class PulsarBackfillReader : ISourceReader
                 }
             }
 
-            records.Add(new SourceRecord(PulsarConnections.ToSourceMessage(message), null));
+            records.Add(await _keyValue.ToSourceRecordAsync(message, cancellationToken));
             if (lingerUntil == DateTime.MaxValue)
             {
                 lingerUntil = DateTime.UtcNow + linger;

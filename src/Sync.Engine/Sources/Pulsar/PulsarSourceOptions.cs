@@ -28,6 +28,23 @@ public enum PulsarInitialPosition
     Latest,
 }
 
+/// <summary>How the source tells Pulsar KeyValue messages apart (Pulsar IO writes INLINE ones with
+/// <c>json-with-envelope: true</c>, SEPARATED ones without).</summary>
+public enum PulsarKeyValueEncoding
+{
+    /// <summary>From each message's schema version: the topic's schema at that version, fetched once (GET_SCHEMA).</summary>
+    Auto,
+
+    /// <summary>Every message is INLINE KeyValue: key and value in the payload.</summary>
+    Inline,
+
+    /// <summary>Every message is SEPARATED KeyValue: the payload is the value, the key the message key.</summary>
+    Separated,
+
+    /// <summary>Plain messages: the payload is the value, the key the message key.</summary>
+    None,
+}
+
 /// <summary>An Apache Pulsar cluster. Each materializer on it has one subscription over its
 /// <c>topics</c> or <c>topicPattern</c>.</summary>
 public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTransport
@@ -70,6 +87,9 @@ public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTranspor
 
     [Description("Read the topic's compacted view (only the latest message per key up to the compaction horizon). Not with shared or key-shared.")]
     public bool ReadCompacted { get; set; }
+
+    [Description("How messages carry key and value: `auto` (default: from the topic's schema at each message's schema version — KEY_VALUE with `kv.encoding.type` INLINE means key and value inside the payload, as Pulsar IO writes with `json-with-envelope: true`), `inline`, `separated` or `none` (payload = value, key = message key) for brokers that keep no schemas.")]
+    public PulsarKeyValueEncoding KeyValueEncoding { get; set; } = PulsarKeyValueEncoding.Auto;
 
     [Description("Messages the broker may push ahead of the materializer per topic partition (flow permits); bounds memory.")]
     public int ReceiverQueueSize { get; set; } = 1000;

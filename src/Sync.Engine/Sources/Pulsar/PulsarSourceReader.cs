@@ -36,6 +36,7 @@ public sealed class PulsarSourceReader : ISourceReader
     private readonly Dictionary<string, StreamPosition> _knownEnds = new(StringComparer.Ordinal);
     private PulsarClient? _client;
     private IPulsarConsumer? _consumer;
+    private readonly PulsarKeyValueResolver _keyValue;
 
     public PulsarSourceReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request)
     {
@@ -44,6 +45,7 @@ public sealed class PulsarSourceReader : ISourceReader
         _sourceName = sourceName;
         _options = options;
         _request = request;
+        _keyValue = new PulsarKeyValueResolver(options.KeyValueEncoding, () => _client ?? throw new InvalidOperationException("the reader is not open"));
         _ordered = options.SubscriptionType is PulsarSubscriptionType.Failover or PulsarSubscriptionType.Exclusive;
         if (_ordered && !request.FromBeginning)
         {
@@ -135,13 +137,16 @@ public sealed class PulsarSourceReader : ISourceReader
                     continue;
                 }
 
+                // Resolved before the message joins the batch: a failed schema lookup throws with
+                // nothing half-recorded.
+                var record = await _keyValue.ToSourceRecordAsync(message, cancellationToken);
                 if (_ordered)
                 {
                     _delivered[message.Topic] = position;
                 }
 
                 batch.Add(message);
-                records.Add(PulsarConnections.ToSourceRecord(message));
+                records.Add(record);
                 if (lingering is null && linger > TimeSpan.Zero)
                 {
                     lingering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -29,6 +29,7 @@ public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
     private readonly TimeProvider _time;
     private readonly PulsarTopicProducers _producers;
     private PulsarAdminClient? _admin;
+    private readonly PulsarKeyValueResolver _keyValue;
     private string? _retentionNote;
 
     public PulsarTopicLog(string sourceName, PulsarSourceOptions options, TimeProvider? time = null)
@@ -37,6 +38,7 @@ public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
         _sourceName = sourceName;
         _options = options;
         _producers = new PulsarTopicProducers(options);
+        _keyValue = new PulsarKeyValueResolver(options.KeyValueEncoding, () => _producers.Client);
         _time = time ?? TimeProvider.System;
     }
 
@@ -135,7 +137,7 @@ public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
                 message = await reader.ReceiveAsync(cancellationToken);
             }
 
-            yield return PulsarConnections.ToSourceMessage(message);
+            yield return await _keyValue.ToLogMessageAsync(message, cancellationToken);
 
             if (message.Id.CompareTo(last) >= 0)
             {
