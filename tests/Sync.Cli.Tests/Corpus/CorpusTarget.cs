@@ -175,7 +175,9 @@ internal abstract class CorpusTarget : IAsyncDisposable
                 case "smallint": return JsonValue.Create((long)reader.GetInt16(i));
                 case "integer": return JsonValue.Create((long)reader.GetInt32(i));
                 case "bigint": return JsonValue.Create(reader.GetInt64(i));
-                case "real": return JsonValue.Create((double)reader.GetFloat(i));
+                case "real":
+                    // The float's shortest round-trip text as a double (3.14f reads as 3.14, not 3.140000104904175).
+                    return JsonValue.Create(double.Parse(reader.GetFloat(i).ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture));
                 case "double precision": return JsonValue.Create(reader.GetDouble(i));
                 case "bytea": return JsonValue.Create(Convert.ToBase64String(reader.GetFieldValue<byte[]>(i)));
                 case "date": return JsonValue.Create(TemporalText.Date(reader.GetFieldValue<DateOnly>(i).DayNumber - epoch));

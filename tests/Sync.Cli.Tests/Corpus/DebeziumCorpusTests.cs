@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sync.Testing.Files;
@@ -217,24 +216,34 @@ internal static class RowComparison
                 .FirstOrDefault();
             if (nearest is null)
             {
-                problems.Add($"{table}: missing row {row.ToJsonString()}");
+                problems.Add($"{table}: missing row {Show(row)}");
                 continue;
             }
 
             unmatched.Remove(nearest);
+            foreach (var column in nearest.Select(p => p.Key).Where(c => !row.ContainsKey(c)))
+            {
+                problems.Add($"{table}: row {first}={Show(row[first])}: column {column} is stored ({Show(nearest[column])}) but missing from the expected row");
+            }
+
             foreach (var (column, value) in row)
             {
                 var type = actual.Types.GetValueOrDefault(column, "");
                 if (nearest.ContainsKey(column) && !CellEquals(value, nearest[column], type))
                 {
-                    problems.Add($"{table}: row {first}={row[first]?.ToJsonString() ?? "null"}: column {column} ({type}): expected {value?.ToJsonString() ?? "null"}, got {nearest[column]?.ToJsonString() ?? "null"}");
+                    problems.Add($"{table}: row {first}={Show(row[first])}: column {column} ({type}): expected {Show(value)}, got {Show(nearest[column])}");
                 }
             }
         }
 
-        problems.AddRange(unmatched.Select(row => $"{table}: extra row {row.ToJsonString()}"));
+        problems.AddRange(unmatched.Select(row => $"{table}: extra row {Show(row)}"));
         return problems;
     }
+
+    private static readonly JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>A value as JSON for a message, without escaping that hides characters (<c>+</c>, quotes).</summary>
+    private static string Show(JsonNode? node) => node?.ToJsonString(Readable) ?? "null";
 
     private static bool RowEquals(JsonObject expected, JsonObject actual, IReadOnlyDictionary<string, string> types) =>
         expected.Count == actual.Count
