@@ -162,7 +162,7 @@ internal abstract class CorpusTarget : IAsyncDisposable
 
         private static bool Native(string type) =>
             type is "boolean" or "smallint" or "integer" or "bigint" or "real" or "double precision" or "bytea" or "date" or "uuid"
-                or "timestamp with time zone" or "interval"
+                or "timestamp with time zone" or "time with time zone" or "interval"
             || type.StartsWith("timestamp", StringComparison.Ordinal) && type.EndsWith("without time zone", StringComparison.Ordinal)
             || type.StartsWith("time", StringComparison.Ordinal) && type.EndsWith("without time zone", StringComparison.Ordinal);
 
@@ -185,6 +185,11 @@ internal abstract class CorpusTarget : IAsyncDisposable
                 case "timestamp with time zone":
                     // An instant: compared by value with the source's ISO text (RowComparison).
                     return JsonValue.Create(reader.GetFieldValue<DateTime>(i).ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture));
+                case "time with time zone":
+                    // As FieldValue's TimeTz text: HH:mm:ss, the fraction without trailing zeros, Z for UTC.
+                    var time = reader.GetFieldValue<DateTimeOffset>(i);
+                    return JsonValue.Create(time.ToString("HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture)
+                        + (time.Offset == TimeSpan.Zero ? "Z" : time.ToString("zzz", CultureInfo.InvariantCulture)));
                 case "interval":
                     var interval = reader.GetFieldValue<NpgsqlInterval>(i);
                     return JsonValue.Create(TemporalText.Duration(interval.Time + ((interval.Months * 30L) + interval.Days) * 86_400_000_000L));
