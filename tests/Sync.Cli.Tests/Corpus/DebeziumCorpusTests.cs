@@ -67,7 +67,7 @@ public sealed class DebeziumCorpusTests
         var expectedRun = Path.Combine(directory, "expected-run.json");
         var runChecks = File.Exists(expectedRun)
             ? JsonNode.Parse(File.ReadAllText(expectedRun))!.AsObject()
-            : new JsonObject { ["exitCode"] = 0, ["deadLetters"] = 0 };
+            : new JsonObject { ["exitCode"] = 0L, ["deadLetters"] = 0L };
         var problems = CheckRun(runChecks, run, workspace.Directory).ToList();
 
         var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "expected.json")))!.AsObject();
