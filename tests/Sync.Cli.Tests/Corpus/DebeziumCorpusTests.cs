@@ -68,7 +68,7 @@ public sealed class DebeziumCorpusTests
         var runChecks = File.Exists(expectedRun)
             ? JsonNode.Parse(File.ReadAllText(expectedRun))!.AsObject()
             : new JsonObject { ["exitCode"] = 0L, ["deadLetters"] = 0L };
-        var problems = CheckRun(runChecks, run, workspace.Directory).ToList();
+        var problems = CheckRun(runChecks, File.Exists(expectedRun) ? "expected-run.json" : "run (no expected-run.json: exit 0, no dead letter)", run, workspace.Directory).ToList();
 
         var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "expected.json")))!.AsObject();
         foreach (var (table, rows) in expected)
@@ -83,7 +83,7 @@ public sealed class DebeziumCorpusTests
 
     /// <summary>The checks of expected-run.json: <c>exitCode</c>, <c>deadLetters</c> (lines of the
     /// dead-letter files), and any other key as a column of the run summary, summed over the materializers.</summary>
-    private static IEnumerable<string> CheckRun(JsonObject expected, ProcessResult run, string directory)
+    private static IEnumerable<string> CheckRun(JsonObject expected, string label, ProcessResult run, string directory)
     {
         var summary = RunSummary.Parse(run.Output);
         foreach (var (name, value) in expected)
@@ -98,11 +98,11 @@ public sealed class DebeziumCorpusTests
             };
             if (got is null)
             {
-                yield return $"expected-run.json: {name}: the run summary has no column {name} (columns: {string.Join(", ", summary.Columns)})";
+                yield return $"{label}: {name}: the run summary has no column {name} (columns: {string.Join(", ", summary.Columns)})";
             }
             else if (got != want)
             {
-                yield return $"expected-run.json: {name}: expected {want}, got {got}";
+                yield return $"{label}: {name}: expected {want}, got {got}";
             }
         }
     }
