@@ -67,12 +67,13 @@ internal static class SummaryTable
         foreach (var o in outcomes.Where(o => o.Counters.Skipped > 0))
         {
             var kinds = Enum.GetValues<NonRowKind>().Where(k => o.Counters.SkippedOf(k) > 0).Select(k => $"{N(o.Counters.SkippedOf(k))} {NonRowMessage.NameOf(k)}");
-            console.WriteLine($"skipped by {o.Name}: {string.Join(", ", kinds)} (Debezium messages that are not row changes)");
+            output.WriteLine($"skipped by {o.Name}: {string.Join(", ", kinds)} (Debezium messages that are not row changes)");
         }
 
         foreach (var o in outcomes.Where(o => o.Counters.DeadLettered > 0))
         {
-            console.WriteLine($"dead letters of {o.Name}: {N(o.Counters.DeadLettered)} in this run, written to {o.DeadLetterTarget} (sync dlq list counts them, sync dlq replay feeds them again after a fix)");
+            // Not through the console, which would wrap a long path at its width.
+            output.WriteLine($"dead letters of {o.Name}: {N(o.Counters.DeadLettered)} in this run, written to {o.DeadLetterTarget} (sync dlq list counts them, sync dlq replay feeds them again after a fix)");
         }
     }
 
