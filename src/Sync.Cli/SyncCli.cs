@@ -62,10 +62,19 @@ public static class SyncCli
     }
 }
 
-/// <summary>Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.</summary>
+/// <summary>Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config, 3 finished with dead
+/// letters, 4 stopped by the error policy (docs/operations.md, "Exit codes").</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
     public const int Failure = 1;
     public const int Usage = 2;
+
+    /// <summary><c>run</c>, <c>backfill</c>, <c>dlq replay</c>: everything ran, but messages went to
+    /// the dead-letter target (tolerated by <c>errors.tolerance: all</c>).</summary>
+    public const int DeadLettered = 3;
+
+    /// <summary><c>run</c>, <c>backfill</c>: a materializer was stopped by its error policy
+    /// (<c>errors.tolerance: none</c> or <c>errors.maxDeadLetters</c>).</summary>
+    public const int StoppedByErrorPolicy = 4;
 }

@@ -142,13 +142,33 @@ internal static class SyncHost
         var failed = outcomes.Where(o => o.Failure is not null).ToList();
         foreach (var outcome in failed)
         {
-            await error.WriteLineAsync($"error: materializer {outcome.Name} failed: {outcome.Failure!.Message}");
+            await error.WriteLineAsync(outcome.Failure is ErrorPolicyException
+                ? $"error: materializer {outcome.Name} stopped by its error policy: {outcome.Failure.Message}"
+                : $"error: materializer {outcome.Name} failed: {outcome.Failure!.Message}");
         }
 
-        // A --from that only the source could check (a partition of a topic) is a usage error too.
-        return failed.Count == 0 ? ExitCodes.Ok
-            : failed.All(o => o.Failure is BackfillStartException) ? ExitCodes.Usage
-            : ExitCodes.Failure;
+        return ExitCode(outcomes);
+    }
+
+    /// <summary>The worst outcome decides: a --from that only the source could check (a partition of
+    /// a topic) is a usage error (2), another failure 1, a stop by the error policy 4, dead letters
+    /// tolerated by errors.tolerance all 3, else 0.</summary>
+    private static int ExitCode(IReadOnlyList<MaterializerOutcome> outcomes)
+    {
+        var failed = outcomes.Where(o => o.Failure is not null).ToList();
+        if (failed.Count > 0 && failed.All(o => o.Failure is BackfillStartException))
+        {
+            return ExitCodes.Usage;
+        }
+
+        if (failed.Any(o => o.Failure is not ErrorPolicyException))
+        {
+            return ExitCodes.Failure;
+        }
+
+        return failed.Count > 0 ? ExitCodes.StoppedByErrorPolicy
+            : outcomes.Any(o => o.Counters.DeadLettered > 0) ? ExitCodes.DeadLettered
+            : ExitCodes.Ok;
     }
 
     /// <summary>Every setting that turns a certificate check or encryption off is logged as a

@@ -28,6 +28,7 @@ public partial class ConfigurationDocsTests
         data.Add("materializers", typeof(MaterializerOptions).AssemblyQualifiedName!);
         data.Add("subjects", typeof(SubjectBindingOptions).AssemblyQualifiedName!);
         data.Add("erasure", typeof(ErasureOptions).AssemblyQualifiedName!);
+        data.Add("errors", typeof(ErrorsOptions).AssemblyQualifiedName!);
         return data;
     }
 

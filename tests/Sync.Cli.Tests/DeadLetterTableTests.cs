@@ -42,7 +42,7 @@ public sealed class DeadLetterTableTests : IDisposable
 
         var run = await _workspace.Sync("run", "--config", config);
 
-        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.True(run.ExitCode == 3, run.ToString());
         Assert.Equal(["id=1|name=a", "id=2|name=b"], SqliteTables.Rows(database, "users"));
         var letter = Assert.Single(SqliteLetters(database));
         Assert.Equal(("users", "decode", Topic, """{"id":3}"""), (letter.Materializer, letter.Stage, letter.Topic, letter.Key));
@@ -74,12 +74,12 @@ public sealed class DeadLetterTableTests : IDisposable
         WriteChangelog();
         var database = _workspace.File("users.db");
         var config = Config("{ type: sqlite, path: users.db }");
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(3, (await _workspace.Sync("run", "--config", config)).ExitCode);
         var before = Assert.Single(SqliteLetters(database));
 
         var replay = await _workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
 
-        Assert.True(replay.ExitCode == 0, replay.ToString());
+        Assert.True(replay.ExitCode == 3, replay.ToString());
         Assert.Matches(@"failed again\s+1", replay.Output);
         var after = Assert.Single(SqliteLetters(database));
         Assert.True(after.Id > before.Id, $"{after.Id} > {before.Id}");
@@ -102,7 +102,7 @@ public sealed class DeadLetterTableTests : IDisposable
 
         var run = await _workspace.Sync("run", "--config", config);
 
-        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.True(run.ExitCode == 3, run.ToString());
         Assert.Equal(["1|a", "2|b"], await PostgresRowsAsync($"SELECT id || '|' || name FROM {schema}.users ORDER BY id"));
         Assert.Equal(
             ["users|decode|" + Topic + "|{\"id\":3}|[3]|false"],
@@ -135,7 +135,7 @@ public sealed class DeadLetterTableTests : IDisposable
 
         var run = await _workspace.Sync("run", "--config", config);
 
-        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.True(run.ExitCode == 3, run.ToString());
         Assert.Equal(["1|a", "3|c"], await PostgresRowsAsync($"SELECT id || '|' || name FROM {schema}.users ORDER BY id"));
         var letter = Assert.Single(await PostgresRowsAsync(
             $"SELECT stage || '|' || key || '|' || convert_from(payload, 'UTF8') || '|' || position('age' in reason)::bool FROM {schema}_state.dead_letters"));
@@ -159,7 +159,7 @@ public sealed class DeadLetterTableTests : IDisposable
               secret: 'a-test-secret-of-some-length'
               ledger: ledger.db
             """);
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(3, (await _workspace.Sync("run", "--config", config)).ExitCode);
         var letters = $"SELECT key FROM {schema}_state.dead_letters ORDER BY key";
         Assert.Equal(["""{"id":2}""", """{"id":3}""", """{"id":4}"""], await PostgresRowsAsync(letters));
 

@@ -33,7 +33,7 @@ public sealed class DeadLetterTests : IDisposable
 
         var result = await _workspace.Sync("run", "--config", config);
 
-        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(result.ExitCode == 3, result.ToString());
         Assert.Equal(["id=1|name=a", "id=3|name=c"], SqliteTables.Rows(_workspace.File("users.db"), "users"));
         Assert.Contains("users.jsonl:2 cannot be read", result.Error, StringComparison.Ordinal);
         Assert.Contains($"message {Topic} @ 0:3:-1 cannot be decoded", result.Error, StringComparison.Ordinal);
@@ -69,7 +69,7 @@ public sealed class DeadLetterTests : IDisposable
 
         var result = await _workspace.Sync("run", "--config", config);
 
-        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(result.ExitCode == 3, result.ToString());
         Assert.Equal(["id=1|name=a"], SqliteTables.Rows(_workspace.File("users.db"), "users"));
         var letter = JsonDocument.Parse(Assert.Single(File.ReadAllLines(_workspace.File("users.deadletter.jsonl")))).RootElement;
         Assert.Equal("apply", letter.GetProperty("stage").GetString());

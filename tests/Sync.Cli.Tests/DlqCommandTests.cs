@@ -24,7 +24,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
         var config = WriteConfig(Materializer(topic, "debezium-json"));
         var dlq = topic + PulsarDeadLetterTopic.Suffix;
         var run = await RunUntilAsync(() => AllAcknowledged(topic, "sync-users") && Broker.FindTopic(dlq)?.Entries.Count == 3, "run", "--config", config);
-        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.True(run.ExitCode == 3, run.ToString());
         var checkpoint = SqliteTables.Rows(Database, "_sync_checkpoints");
 
         var listed = await Workspace.Sync("dlq", "list", "--config", config);
@@ -42,7 +42,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
 
         var replay = await Workspace.Sync("dlq", "replay", "--config", config, "--materializer", "users");
 
-        Assert.True(replay.ExitCode == 0, replay.ToString());
+        Assert.True(replay.ExitCode == 3, replay.ToString());
         Assert.Matches(@"replayed\s+2\s+\(applied 2, deleted 0, stale 0, suppressed 0\)", replay.Output);
         Assert.Matches(@"failed again\s+1", replay.Output);
         Assert.Equal(["id=1|name=a", "id=2|name=b"], SqliteTables.Rows(Database, "users"));
@@ -72,14 +72,14 @@ public sealed class DlqCommandTests : PulsarCliFixture
             $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
         var config = FileConfig("debezium-json");
         var run = await Workspace.Sync("run", "--config", config);
-        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.True(run.ExitCode == 3, run.ToString());
         var deadLetters = Workspace.File("users.deadletter.jsonl");
         Assert.Equal(3, File.ReadAllLines(deadLetters).Length);
 
         FileConfig("json");
         var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
 
-        Assert.True(replay.ExitCode == 0, replay.ToString());
+        Assert.True(replay.ExitCode == 3, replay.ToString());
         Assert.Matches(@"replayed\s+2\s+\(applied 2,", replay.Output);
         Assert.Matches(@"\s+1\s+read\s+", replay.Output);
         Assert.Equal(["id=1|name=a", "id=2|name=b"], SqliteTables.Rows(Database, "users"));
@@ -97,7 +97,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
             $$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
             $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
         var config = FileConfig("debezium-json", withSubjects: true);
-        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
         var erase = await Workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "1");
         Assert.True(erase.ExitCode is 0 or 3, erase.ToString());
         FileConfig("json", withSubjects: true);
@@ -116,7 +116,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
             $$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
             $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
         var config = FileConfig("debezium-json");
-        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
         var deadLetters = Workspace.File("users.deadletter.jsonl");
         // As a replay leaves them when it stops after its first letter was applied.
         File.Move(deadLetters, deadLetters + ".replaying");

@@ -164,6 +164,12 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Materializers, "tenant.from", ["materializers.m.tenant.from: nowhere", "materializers.m.tenant.column: tenant"], "nowhere"),
         new(Materializers, "tenant.pattern", ["materializers.m.tenant.pattern: '(?<shard>.*)'", "materializers.m.tenant.column: tenant"], "(?<shard>.*)"),
         new(Materializers, "connector.unavailableValuePlaceholder", ["materializers.m.connector.unavailableValuePlaceholder: 'hex:zz'"], "hex:zz"),
+        new(Materializers, "messages", ["materializers.m.messages: store"], "store"),
+        new(Materializers, "errors.tolerance", ["materializers.m.errors.tolerance: some"], "some"),
+        new(Materializers, "errors.maxDeadLetters", ["materializers.m.errors.maxDeadLetters: -1"], "-1"),
+
+        new("errors", "tolerance", ["errors.tolerance: most"], "most"),
+        new("errors", "maxDeadLetters", ["errors.maxDeadLetters: 5", "errors.tolerance: none"], "5"),
 
         new("subjects", "<subject>.<materializer>.key", ["subjects.customer.m.key: ''"], "''"),
         new("subjects", "<subject>.<materializer>.field", ["subjects.customer.m.field: email"], "email"),
@@ -237,7 +243,7 @@ public sealed class InvalidConfigTableTests : IDisposable
     public void Every_documented_key_has_an_invalid_case_or_a_reason_why_it_has_none()
     {
         var documented = ConfigurationDocsTests.ReadDocs()
-            .Where(s => s.Key.StartsWith("sources", StringComparison.Ordinal) || s.Key.StartsWith("sinks", StringComparison.Ordinal) || s.Key is "materializers" or "subjects" or "erasure")
+            .Where(s => s.Key.StartsWith("sources", StringComparison.Ordinal) || s.Key.StartsWith("sinks", StringComparison.Ordinal) || s.Key is "materializers" or "subjects" or "erasure" or "errors")
             .SelectMany(s => s.Value.Select(key => (Section: s.Key, Key: key)))
             .ToHashSet();
         var covered = Cases.Select(c => (c.Section, c.Key)).Concat(NoInvalidValue.Keys).ToHashSet();

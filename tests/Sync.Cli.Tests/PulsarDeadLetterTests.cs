@@ -24,9 +24,9 @@ public sealed class PulsarDeadLetterTests : PulsarCliFixture
             () => AllAcknowledged(topic, "sync-users") && Broker.FindTopic(dlq)?.Entries.Count == 2,
             "run", "--config", config);
 
-        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(result.ExitCode == 3, result.ToString());
         Assert.Equal(["id=1|name=a", "id=3|name=c"], SqliteTables.Rows(Database, "users"));
-        Assert.Contains($"dead letters of users: topic <topic>-sync-dlq on source broker", result.Output, StringComparison.Ordinal);
+        Assert.Contains($"dead letters of users: 2 in this run, written to topic <topic>-sync-dlq on source broker", result.Output, StringComparison.Ordinal);
         Assert.False(File.Exists(Workspace.File("users.deadletter.jsonl")));
 
         var originals = (await ReadAllAsync(topic)).ToDictionary(m => m.Id);
@@ -75,7 +75,7 @@ public sealed class PulsarDeadLetterTests : PulsarCliFixture
 
         var rerun = await RunUntilAsync(() => AllAcknowledged(topic, "sync-users"), "run", "--config", config);
 
-        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        Assert.True(rerun.ExitCode == 3, rerun.ToString());
         var letter = Assert.Single(await ReadAllAsync(dlq));
         Assert.Equal($"{undecodable.LedgerId}:{undecodable.EntryId}:-1", letter.Properties.Single(p => p.Key == P.OriginMessageId).Value);
     }
@@ -93,7 +93,7 @@ public sealed class PulsarDeadLetterTests : PulsarCliFixture
 
         var result = await RunUntilAsync(() => AllAcknowledged(topic, "sync-users"), "run", "--config", config);
 
-        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(result.ExitCode == 3, result.ToString());
         Assert.Null(Broker.FindTopic(topic + PulsarDeadLetterTopic.Suffix));
         var line = Assert.Single(File.ReadAllLines(Workspace.File("users.deadletter.jsonl")));
         Assert.Contains("\"stage\":\"decode\"", line, StringComparison.Ordinal);

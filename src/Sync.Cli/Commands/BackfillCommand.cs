@@ -68,12 +68,15 @@ internal static class BackfillCommand
 
             var names = new[] { parse.GetRequiredValue(materializer) };
             var exit = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Backfill, parse.GetValue(logLevel), output, error, cancellationToken, showProgress: !parse.GetValue(noProgress), shadow: parse.GetValue(shadow), keepOld: parse.GetValue(keepOld), from: start);
-            if (exit != ExitCodes.Ok || !parse.GetValue(thenRun) || cancellationToken.IsCancellationRequested)
+            // Dead letters tolerated by the error policy (3) do not keep --then-run from going on; the
+            // exit code still tells of them when the run itself ends clean.
+            if (exit is not (ExitCodes.Ok or ExitCodes.DeadLettered) || !parse.GetValue(thenRun) || cancellationToken.IsCancellationRequested)
             {
                 return exit;
             }
 
-            return await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Resume, parse.GetValue(logLevel), output, error, cancellationToken);
+            var run = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Resume, parse.GetValue(logLevel), output, error, cancellationToken);
+            return run == ExitCodes.Ok ? exit : run;
         });
         return command;
     }

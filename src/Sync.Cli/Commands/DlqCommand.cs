@@ -31,14 +31,19 @@ internal static class DlqCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var name = parse.GetRequiredValue(materializer);
-            return await WithConfigAsync(parse.GetRequiredValue(config), [name], parse.GetValue(logLevel), error, async (replay, selected) =>
+            var failedAgain = false;
+            var exit = await WithConfigAsync(parse.GetRequiredValue(config), [name], parse.GetValue(logLevel), error, async (replay, selected) =>
             {
                 var options = selected.Single().Value;
                 var report = parse.GetValue(dryRun)
                     ? await replay.DryRunAsync(name, options, cancellationToken)
                     : await replay.ReplayAsync(name, options, cancellationToken);
                 await WriteReplayAsync(output, report);
+                failedAgain = !report.DryRun && report.FailedAgain > 0;
             });
+
+            // Letters that failed again went back to the dead-letter target: not a plain success.
+            return exit == ExitCodes.Ok && failedAgain ? ExitCodes.DeadLettered : exit;
         });
         return command;
     }
@@ -103,7 +108,7 @@ internal static class DlqCommand
         await output.WriteLineAsync(Line(
             report.DryRun ? "would replay" : "replayed",
             report.Letters - report.FailedAgain,
-            $"{would}applied {N(c.Applied)}, {would}deleted {N(c.Deleted)}, stale {N(c.SkippedStale)}, suppressed {N(c.Suppressed)}"));
+            $"{would}applied {N(c.Applied)}, {would}deleted {N(c.Deleted)}, stale {N(c.SkippedStale)}, suppressed {N(c.Suppressed)}{(c.Skipped > 0 ? $", skipped {N(c.Skipped)} (not row changes)" : string.Empty)}"));
         await output.WriteLineAsync(report.DryRun
             ? Line("would fail again", report.FailedAgain, null)
             : Line("failed again", report.FailedAgain, "back in the dead-letter target with the new reason"));

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Spectre.Console;
+using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Output;
@@ -21,7 +22,7 @@ internal static class SummaryTable
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("materializer");
         table.AddColumn("target");
-        foreach (var column in new[] { "read", "applied", "deleted", "stale", "collapsed", "suppressed", "unavailable", "dead-lettered", "seconds" })
+        foreach (var column in new[] { "read", "applied", "deleted", "stale", "collapsed", "suppressed", "unavailable", "skipped", "dead-lettered", "seconds" })
         {
             table.AddColumn(new TableColumn(column).RightAligned());
         }
@@ -40,9 +41,10 @@ internal static class SummaryTable
                 N(c.Collapsed),
                 N(c.Suppressed),
                 N(c.Unavailable),
+                N(c.Skipped),
                 N(c.DeadLettered),
                 o.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture),
-                o.Failure is null ? "ok" : "failed");
+                Status(o));
         }
 
         console.Write(new Text(mode == RunMode.Backfill ? "backfill summary" : "run summary"));
@@ -63,11 +65,27 @@ internal static class SummaryTable
             console.WriteLine($"values restored by {o.Name}: {N(o.Counters.RestoredAfterRepair)} (published again after a repair tombstone landed behind them)");
         }
 
+        foreach (var o in outcomes.Where(o => o.Counters.Skipped > 0))
+        {
+            var kinds = Enum.GetValues<NonRowKind>().Where(k => o.Counters.SkippedOf(k) > 0).Select(k => $"{N(o.Counters.SkippedOf(k))} {NonRowMessage.NameOf(k)}");
+            output.WriteLine($"skipped by {o.Name}: {string.Join(", ", kinds)} (Debezium messages that are not row changes)");
+        }
+
         foreach (var o in outcomes.Where(o => o.Counters.DeadLettered > 0))
         {
-            console.WriteLine($"dead letters of {o.Name}: {o.DeadLetterTarget}");
+            // Not through the console, which would wrap a long path at its width.
+            output.WriteLine($"dead letters of {o.Name}: {N(o.Counters.DeadLettered)} in this run, written to {o.DeadLetterTarget} (sync dlq list counts them, sync dlq replay feeds them again after a fix)");
         }
     }
+
+    /// <summary>ok only when nothing was dead-lettered: a run that wrote letters says so.</summary>
+    private static string Status(MaterializerOutcome o) => o.Failure switch
+    {
+        ErrorPolicyException => "stopped by errors",
+        not null => "failed",
+        null when o.Counters.DeadLettered > 0 => "dead letters",
+        _ => "ok",
+    };
 
     private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -7,7 +7,7 @@ namespace Sync.Engine.Config;
 /// reporting every problem at once with file, line and field path.</summary>
 public static class ConfigLoader
 {
-    private static readonly string[] TopLevelKeys = ["sources", "sinks", "materializers", "subjects", "erasure"];
+    private static readonly string[] TopLevelKeys = ["sources", "sinks", "materializers", "subjects", "erasure", "errors"];
 
     public static SyncConfig Load(string file, ComponentTypes types, Func<string, string?>? environment = null)
     {
@@ -140,6 +140,8 @@ public static class ConfigLoader
         var subjects = BindSubjects(binder, subjectSection, materializers.Select(m => m.Key).ToHashSet(StringComparer.Ordinal));
         var erasureSection = Section("erasure", required: false);
         var erasure = erasureSection is null ? new ErasureOptions() : binder.Bind<ErasureOptions>(erasureSection, "erasure");
+        var errorsSection = Section("errors", required: false);
+        var errors = errorsSection is null ? new ErrorsOptions() : binder.Bind<ErrorsOptions>(errorsSection, "errors");
         if (subjects.Count > 0 && string.IsNullOrEmpty(erasure.Secret))
         {
             binder.Problem(erasureSection ?? (YamlNode?)subjectSection ?? root, "erasure.secret",
@@ -160,6 +162,7 @@ public static class ConfigLoader
             Materializers = materializers,
             Subjects = subjects,
             Erasure = erasure,
+            Errors = errors,
         };
     }
 

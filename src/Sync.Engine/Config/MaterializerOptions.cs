@@ -72,6 +72,12 @@ public sealed class MaterializerOptions : IValidatable
     [Description("Where dead letters go: `topic` (`<topic>-sync-dlq` on the materializer's own Pulsar source, the default there unless `deadLetter` names a file) or `file` (`deadLetter`, the default for a file source) or `table` (a dead-letter table in the sink's own database, written in the batch's transaction; postgres and sqlite sinks).")]
     public Runtime.DeadLetterKind? DeadLetterTarget { get; set; }
 
+    [Description("What to do with PostgreSQL logical decoding messages (`op: m`): `skip` counts and skips them like heartbeats, transaction boundaries and schema changes; `keep` writes each as a row `{lsn, prefix, content, transactional}` keyed by `lsn` into this materializer's table (which then holds messages only: a row change reaching it is dead-lettered).")]
+    public MessageHandling Messages { get; set; } = MessageHandling.Skip;
+
+    [Description("This materializer's error policy; each key overrides the top-level `errors` one: `tolerance` (`all` or `none`) and `maxDeadLetters`.")]
+    public ErrorsOptions? Errors { get; set; }
+
     /// <summary>The sink-specific <c>target:</c> settings, bound with the sink type's target options type.</summary>
     public object? Target { get; internal set; }
 
@@ -159,4 +165,14 @@ public sealed class MaterializerOptions : IValidatable
         var regex = new Regex($"^(?:{TopicPattern})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
         return regex.IsMatch;
     }
+}
+
+/// <summary>What a materializer does with logical decoding messages (<c>messages:</c>).</summary>
+public enum MessageHandling
+{
+    /// <summary>Count and skip them.</summary>
+    Skip,
+
+    /// <summary>Write each as a row of the materializer's table.</summary>
+    Keep,
 }

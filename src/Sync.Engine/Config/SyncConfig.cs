@@ -28,6 +28,12 @@ public sealed class SyncConfig
 
     public ErasureOptions Erasure { get; init; } = new();
 
+    /// <summary>The top-level error policy (<c>errors:</c>), which each materializer's own <c>errors</c> keys override.</summary>
+    public ErrorsOptions Errors { get; init; } = new();
+
+    /// <summary>The error policy a materializer runs with.</summary>
+    public ErrorPolicy ErrorPolicyOf(MaterializerOptions options) => ErrorPolicy.Of(Errors, options?.Errors);
+
     /// <summary>The suppression ledger file.</summary>
     public string LedgerPath => Erasure.Ledger ?? Path.Combine(BaseDirectory, "sync-ledger.db");
 

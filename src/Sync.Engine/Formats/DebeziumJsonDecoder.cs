@@ -141,6 +141,15 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
             }
         }
 
+        // Heartbeats, transaction boundaries, logical decoding messages and schema changes are not
+        // row changes (the single-pass reader leaves them all to this path).
+        if (NonRowMessages.Recognise(payload) is { } kind)
+        {
+            throw kind == NonRowKind.Message
+                ? NonRowMessages.Skip(kind, payload, at, ReadSource(payload, at), ReadInt64(payload, "ts_ms", at))
+                : NonRowMessages.Skip(kind, payload, at, null, null);
+        }
+
         var op = ReadOp(payload, at);
         var before = ReadImage(payload, "before", plan?.Before, at);
         var after = ReadImage(payload, "after", plan?.After, at);

@@ -29,7 +29,7 @@ public sealed record DecoderOptions
 
 /// <summary>A message that cannot be decoded. The message says what and where (field path); the
 /// runtime adds topic and position and sends the message to the dead-letter target.</summary>
-public sealed class DecodeException : Exception
+public class DecodeException : Exception
 {
     public DecodeException(string message)
         : base(message)

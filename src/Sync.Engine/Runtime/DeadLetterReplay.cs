@@ -101,6 +101,18 @@ public sealed class DeadLetterReplay
 
                         continue;
                     }
+                    catch (NonRowMessageException e) when (options.Messages == MessageHandling.Skip || e.Skipped.Message is null)
+                    {
+                        // Skipped by a replay too (a letter written before such messages were recognised).
+                        counters.AddSkipped(e.Skipped.Kind, 1);
+                        continue;
+                    }
+                    catch (NonRowMessageException)
+                    {
+                        // Kept as a row (messages: keep).
+                        counters.AddApplied(1);
+                        continue;
+                    }
                     catch (DecodeException e)
                     {
                         (stage, reason) = ("decode", e.Message);

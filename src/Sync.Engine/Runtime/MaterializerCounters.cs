@@ -78,6 +78,30 @@ public sealed class MaterializerCounters
 
     internal void AddBatch() => Interlocked.Increment(ref _batches);
 
+    // Non-row messages skipped, by Formats.NonRowKind.
+    private readonly long[] _skipped = new long[Enum.GetValues<Formats.NonRowKind>().Length];
+
+    /// <summary>Messages that are not row changes (heartbeats, transaction boundaries, logical
+    /// decoding messages, schema changes), counted and skipped, never dead-lettered.</summary>
+    public long Skipped
+    {
+        get
+        {
+            long sum = 0;
+            for (var i = 0; i < _skipped.Length; i++)
+            {
+                sum += Interlocked.Read(ref _skipped[i]);
+            }
+
+            return sum;
+        }
+    }
+
+    /// <summary>How many messages of <paramref name="kind"/> were skipped.</summary>
+    public long SkippedOf(Formats.NonRowKind kind) => Interlocked.Read(ref _skipped[(int)kind]);
+
+    internal void AddSkipped(Formats.NonRowKind kind, long n) => Interlocked.Add(ref _skipped[(int)kind], n);
+
     private Degradation? _degraded;
 
     /// <summary>Set while the sink fails with transient errors and the batch is being retried:

@@ -74,6 +74,11 @@ public sealed partial class MaterializerRunner
     /// <summary>Longest wait between two engine-level attempts of a batch whose sink stays unavailable.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How many dead letters this run tolerates (<c>errors:</c>): past them, the run stops
+    /// with an <see cref="ErrorPolicyException"/> once the batch that wrote the letter is committed.
+    /// Tolerate all by default.</summary>
+    public ErrorPolicy ErrorPolicy { get; init; } = ErrorPolicy.TolerateAll;
+
     /// <summary>Runs until the source ends or <paramref name="cancellationToken"/> fires. A batch
     /// already read when cancellation comes is still applied, so stopping loses nothing.
     /// <para>With <c>readAhead</c> above 0 (and a source that can keep batches apart) the stages
@@ -266,7 +271,14 @@ public sealed partial class MaterializerRunner
 
             try
             {
-                change = _mapper.Map(_decoder.Decode(VersionedAsOriginal(message)));
+                var decoded = Decode(VersionedAsOriginal(message), prepared);
+                if (decoded is null)
+                {
+                    Observe(prepared, message, null);
+                    continue;
+                }
+
+                change = _mapper.Map(decoded);
                 var decision = _suppression.Decide(change);
                 if (decision == SuppressionDecision.Drop)
                 {
@@ -309,6 +321,33 @@ public sealed partial class MaterializerRunner
         }
 
         return prepared;
+    }
+
+    /// <summary>The decoded change; null for a message that is not a row change, counted by kind
+    /// and skipped. With <c>messages: keep</c> a logical decoding message is an upsert of its own row
+    /// instead, and a row change does not belong in the materializer's table.</summary>
+    private ChangeEvent? Decode(SourceMessage message, PreparedBatch prepared)
+    {
+        ChangeEvent change;
+        try
+        {
+            change = _decoder.Decode(message);
+        }
+        catch (NonRowMessageException e)
+        {
+            if (_options.Messages == MessageHandling.Keep && e.Skipped.Message is { } kept)
+            {
+                // A message without an lsn, or whose content does not decode, is a DecodeException: a letter.
+                return NonRowMessages.ToChange(kept, message.ToOrigin(), _options.Connector.BinaryHandlingMode);
+            }
+
+            prepared.Skipped[(int)e.Skipped.Kind]++;
+            return null;
+        }
+
+        return _options.Messages == MessageHandling.Keep
+            ? throw new MapException($"{(change.Source?.Table is { } table ? $"a row change of table {table}" : "a row change")} does not belong in {_options.Table}: this materializer keeps logical decoding messages (messages: keep); narrow its topics to the connector's <prefix>.message topic")
+            : change;
     }
 
     /// <summary>Hands every keyed message to the repair rule (on the applying side, in order), and
@@ -375,8 +414,12 @@ public sealed partial class MaterializerRunner
     private async Task ApplyAsync(PreparedBatch prepared, bool readAhead, CancellationToken cancellationToken)
     {
         var records = prepared.Records;
+        var notes = new List<string>(prepared.Letters.Count);
         foreach (var letter in prepared.Letters)
         {
+            notes.Add(letter.Error is { } read
+                ? $"{read.Location} ({letter.Stage}: {letter.Reason})"
+                : $"message {letter.Message!.Describe()} ({letter.Stage}: {letter.Reason})");
             if (letter.Error is { } error)
             {
                 LogUnreadable(_logger, _name, error.Location, error.Reason);
@@ -414,9 +457,11 @@ public sealed partial class MaterializerRunner
             {
                 // A retried attempt reports its rejections again; those of the rolled-back one go.
                 table?.KeepFirst(beforeApply);
+                notes.RemoveRange(prepared.Letters.Count, notes.Count - prepared.Letters.Count);
                 foreach (var rejected in rejections)
                 {
                     var origin = rejected.Change.Origin;
+                    notes.Add($"message {origin.Topic} @ {origin.Position} (apply: {rejected.Reason})");
                     LogRejected(_logger, _name, $"{origin.Topic} @ {origin.Position}", rejected.Reason);
                     _deadLetters.Add("apply", FindMessage(records, rejected.Change), rejected.Reason);
                 }
@@ -450,9 +495,22 @@ public sealed partial class MaterializerRunner
         Counters.AddDeleted(result.Deleted);
         Counters.AddStale(result.Stale);
         Counters.AddUnavailable(prepared.UnavailableNulled + result.Unavailable);
+        var lettersBefore = Counters.DeadLettered;
         Counters.AddDeadLettered(prepared.Letters.Count + result.Rejected.Count);
         Counters.AddSuppressed(prepared.Suppressed);
+        for (var kind = 0; kind < prepared.Skipped.Length; kind++)
+        {
+            Counters.AddSkipped((NonRowKind)kind, prepared.Skipped[kind]);
+        }
+
         Counters.AddBatch();
+        if (ErrorPolicy.Stops(Counters.DeadLettered))
+        {
+            // The letters are durable and the batch committed and acknowledged: a restart neither
+            // reads the message again nor writes its letter twice.
+            var crossing = notes[(int)Math.Clamp(ErrorPolicy.MaxDeadLetters!.Value - lettersBefore, 0, notes.Count - 1)];
+            throw new ErrorPolicyException(_name, ErrorPolicy, Counters.DeadLettered, crossing, _deadLetters.Description);
+        }
     }
 
     /// <summary>Applies the batch; when the sink gives up on transient errors
@@ -534,6 +592,9 @@ public sealed partial class MaterializerRunner
         public int UnavailableNulled { get; set; }
 
         public int Suppressed { get; set; }
+
+        /// <summary>Messages that are not row changes, skipped, by <see cref="NonRowKind"/>.</summary>
+        public int[] Skipped { get; } = new int[Enum.GetValues<NonRowKind>().Length];
 
         public List<Letter> Letters { get; } = [];
 

@@ -61,6 +61,12 @@ public sealed class SyncMetrics : IDisposable
         Observe("events.unavailable", "Upserts with an unavailable (unchanged TOASTed) column that had no stored value to keep, written as null.", c => c.Unavailable);
         Observe("events.dead_lettered", "Messages sent to the dead-letter target.", c => c.DeadLettered);
         Observe("batches", "Batches applied.", c => c.Batches);
+        _meter.CreateObservableCounter(
+            "events.skipped",
+            () => _materializers.Values.Where(m => m.Counters is not null).SelectMany(m => Enum.GetValues<Formats.NonRowKind>().Select(kind =>
+                new Measurement<long>(m.Counters!.SkippedOf(kind), Tag(m.Name), new("kind", Formats.NonRowMessage.NameOf(kind))))),
+            "{event}",
+            "Messages that are not row changes (heartbeats, transaction boundaries, logical decoding messages, schema changes), skipped, by kind.");
         _meter.CreateObservableGauge(
             "materializer.up",
             () => _materializers.Values.Select(m => new Measurement<int>(m.State is MaterializerState.Failed ? 0 : 1, Tag(m.Name))),

@@ -237,7 +237,10 @@ public sealed class SyncRuntime
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
             var suppression = _suppression(name);
             var repair = repairLog is null ? null : new TombstoneRepair(repairLog, change => suppression.Decide(change) != SuppressionDecision.Keep);
-            var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), suppression, repair);
+            var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), suppression, repair)
+            {
+                ErrorPolicy = _config.ErrorPolicyOf(options),
+            };
             counters = runner.Counters;
             Started?.Invoke(name, counters);
             Metrics?.Running(name, counters, reader);

@@ -1,0 +1,47 @@
+using Sync.Engine.Config;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>A materializer stopped by its error policy (<c>errors.tolerance: none</c>, or more than
+/// <c>errors.maxDeadLetters</c> letters in this run), after the letters were durably written and
+/// the batch that held them was committed. The message names the materializer, the letter that
+/// crossed the limit (topic and position, stage and reason) and where the letters are.</summary>
+public sealed class ErrorPolicyException : Exception
+{
+    public ErrorPolicyException(string materializer, ErrorPolicy policy, long deadLetters, string letter, string target)
+        : base(Describe(materializer, policy, deadLetters, letter, target))
+    {
+        Materializer = materializer;
+        DeadLetters = deadLetters;
+    }
+
+    public ErrorPolicyException()
+    {
+        Materializer = string.Empty;
+    }
+
+    public ErrorPolicyException(string message)
+        : base(message)
+    {
+        Materializer = string.Empty;
+    }
+
+    public ErrorPolicyException(string message, Exception inner)
+        : base(message, inner)
+    {
+        Materializer = string.Empty;
+    }
+
+    public string Materializer { get; }
+
+    /// <summary>Dead letters written in this run, the last batch's included.</summary>
+    public long DeadLetters { get; }
+
+    private static string Describe(string materializer, ErrorPolicy policy, long deadLetters, string letter, string target)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return policy.Tolerance == ErrorTolerance.None
+            ? $"{materializer} stopped at its first dead letter (errors.tolerance: none): {letter}; written to {target}"
+            : $"{materializer} stopped after {deadLetters} dead letters in this run, more than errors.maxDeadLetters ({policy.MaxDeadLetters}); the one past the limit: {letter}; written to {target}";
+    }
+}
