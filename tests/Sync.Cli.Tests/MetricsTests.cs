@@ -215,6 +215,6 @@ public sealed partial class MetricsTests : PulsarCliFixture
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
-    [GeneratedRegex(@"users\s+local/users\s+(?<read>\d+)\s+(?<applied>\d+)\s+(?<deleted>\d+)\s+\d+\s+\d+\s+\d+\s+\d+\s+(?<dead>\d+)")]
+    [GeneratedRegex(@"users\s+local/users\s+(?<read>\d+)\s+(?<applied>\d+)\s+(?<deleted>\d+)\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+(?<dead>\d+)")]
     private static partial Regex SummaryRow();
 }

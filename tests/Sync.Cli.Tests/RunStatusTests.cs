@@ -79,7 +79,7 @@ public sealed partial class RunStatusTests : IDisposable
         var result = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--no-progress");
 
         Assert.True(result.ExitCode == 3, result.ToString());
-        Assert.Matches(@"users\s+local/users\s+3\s+2\s+0\s+0\s+0\s+0\s+0\s+1\s+\d+\.\d\d\s+dead letters", result.Output);
+        Assert.Matches(@"users\s+local/users\s+3\s+2\s+0\s+0\s+0\s+0\s+0\s+0\s+1\s+\d+\.\d\d\s+dead letters", result.Output);
     }
 
     [Fact]
@@ -93,7 +93,7 @@ public sealed partial class RunStatusTests : IDisposable
         Assert.Contains($"error: materializer users stopped by its error policy: users stopped at its first dead letter (errors.tolerance: none): message {Users} @ 0:2:-1 (decode: op: unknown operation code", result.Error, StringComparison.Ordinal);
         Assert.Contains($"written to {_workspace.File("users.deadletter.jsonl")}", result.Error, StringComparison.Ordinal);
         Assert.Single(File.ReadAllLines(_workspace.File("users.deadletter.jsonl")));
-        Assert.Matches(@"users\s+local/users\s+3\s+2\s+0\s+0\s+0\s+0\s+0\s+1\s+\d+\.\d\d\s+stopped by errors", result.Output);
+        Assert.Matches(@"users\s+local/users\s+3\s+2\s+0\s+0\s+0\s+0\s+0\s+0\s+1\s+\d+\.\d\d\s+stopped by errors", result.Output);
 
         // The letter is in the dead-letter target and the checkpoint passed it: a rerun neither
         // writes it again nor stops.
@@ -141,6 +141,6 @@ public sealed partial class RunStatusTests : IDisposable
     [GeneratedRegex(@"(?<=\s)\d+\.\d\d(?=\s)")]
     private static partial Regex Seconds();
 
-    [GeneratedRegex(@"users\s+local/users\s+(?<read>\d+)\s+(?<applied>\d+)\s+\d+\s+\d+\s+\d+\s+\d+\s+(?<skipped>\d+)\s+(?<dead>\d+)\s+\d+\.\d\d\s+(?<status>\S+)")]
+    [GeneratedRegex(@"users\s+local/users\s+(?<read>\d+)\s+(?<applied>\d+)\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+(?<skipped>\d+)\s+(?<dead>\d+)\s+\d+\.\d\d\s+(?<status>\S+)")]
     private static partial Regex SummaryRow();
 }

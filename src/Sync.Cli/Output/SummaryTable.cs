@@ -17,7 +17,9 @@ internal static class SummaryTable
             Interactive = InteractionSupport.No,
             Out = new AnsiConsoleOutput(output),
         });
-        console.Profile.Width = 160;
+        // Wide enough that a row never wraps, even with long target names: scripts and logs read
+        // the summary line by line, by its header's columns.
+        console.Profile.Width = 240;
 
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("materializer");
