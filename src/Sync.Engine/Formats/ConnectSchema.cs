@@ -363,6 +363,16 @@ internal static class ConnectSchemaParser
                 // Kept as its text: years and months have no fixed length, so turning it into
                 // LogicalType.Interval (microseconds) would not be exact.
                 "io.debezium.time.Interval" => (ValueCodec.String, LogicalType.String, "string"),
+
+                // A MySQL YEAR column: an int32 year (debezium-connector-common io/debezium/time/Year.java).
+                "io.debezium.time.Year" => (ValueCodec.Int32, LogicalType.Int32, "int32"),
+
+                // Spatial values: a struct {wkb: bytes, srid: optional int32} (Point adds x, y doubles;
+                // debezium-connector-common io/debezium/data/geometry/{Geometry,Geography,Point}.java),
+                // kept as JsonConverter wrote it, {"wkb":"<base64>","srid":4326}: JSON (jsonb in
+                // PostgreSQL, a JSON object in Redis and Elasticsearch), with the WKB and SRID as sent.
+                "io.debezium.data.geometry.Geometry" or "io.debezium.data.geometry.Geography" or "io.debezium.data.geometry.Point"
+                    => (ValueCodec.Nested, LogicalType.Nested, "struct"),
                 _ => (ValueCodec.Nested, null, string.Empty),
             };
             return known.Item2 is not null && string.Equals(known.Item3, type, StringComparison.Ordinal)
