@@ -74,7 +74,7 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
                     plan = _rowSchemas.GetOrAdd(
                         JsonMarshal.GetRawUtf8Value(schema),
                         schema,
-                        static s => ConnectSchemaParser.ParseRow(s, "schema"));
+                        s => ConnectSchemaParser.ParseRow(s, "schema", _options.BinaryHandlingMode));
                 }
 
                 value = payload;

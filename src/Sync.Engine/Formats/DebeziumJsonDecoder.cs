@@ -83,7 +83,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
                     plan = _envelopes.GetOrAdd(
                         JsonMarshal.GetRawUtf8Value(schema),
                         schema,
-                        static s => ConnectSchemaParser.ParseEnvelope(s, "schema"));
+                        s => ConnectSchemaParser.ParseEnvelope(s, "schema", _options.BinaryHandlingMode));
                 }
             }
             else

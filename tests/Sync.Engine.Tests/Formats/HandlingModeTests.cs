@@ -108,4 +108,51 @@ public class HandlingModeTests
         Assert.Equal(FieldValue.FromInt64(2024), value);
         Assert.Equal(LogicalType.Int32, column.Type);
     }
+
+    /// <summary>A string field with Debezium's propagated source type (column.propagate.source.type).</summary>
+    private static (FieldValue Value, ColumnSchema Column) Propagated(string sourceType, string json, string binaryMode, string scale = "")
+    {
+        var parameters = $$"""{"__debezium.source.column.type":"{{sourceType}}"{{(scale.Length > 0 ? $",\"__debezium.source.column.length\":\"10\",\"__debezium.source.column.scale\":\"{scale}\"" : string.Empty)}}}""";
+        var json2 = Wrapped($$"""{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":true,"parameters":{{parameters}},"field":"v"}""", "c", null, $$"""{"id":1,"v":{{json}}}""");
+        var e = new Sync.Engine.Formats.DebeziumJsonDecoder(new Sync.Engine.Formats.DecoderOptions { BinaryHandlingMode = binaryMode }).Decode(Value(json2, PlainKey("""{"id":1}""")));
+        return (e.After!["v"], e.After.Schema!.Find("v")!);
+    }
+
+    [Theory]
+    [InlineData("base64", "\"3q2+7wD/\"")]
+    [InlineData("base64-url-safe", "\"3q2-7wD_\"")]
+    [InlineData("hex", "\"deadbeef00ff\"")]
+    public void With_the_source_type_in_the_schema_the_binary_mode_turns_text_back_into_bytes(string mode, string json)
+    {
+        var (value, column) = Propagated("BYTEA", json, mode);
+        Assert.Equal(new byte[] { 0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0xFF }, value.AsBytes);
+        Assert.Equal(LogicalType.Bytes, column.Type);
+    }
+
+    [Fact]
+    public void Hex_text_is_not_read_as_base64_nor_the_other_way_round()
+    {
+        // "deadbeef" is valid base64 too: only the configured mode tells which it is.
+        Assert.Equal(new byte[] { 0xDE, 0xAD, 0xBE, 0xEF }, Propagated("VARBINARY", "\"deadbeef\"", "hex").Value.AsBytes);
+        Assert.Equal(Convert.FromBase64String("deadbeef"), Propagated("VARBINARY", "\"deadbeef\"", "base64").Value.AsBytes);
+        Assert.Throws<Sync.Engine.Formats.DecodeException>(() => Propagated("BYTEA", "\"3q2+7w==\"", "hex"));
+    }
+
+    [Fact]
+    public void Without_a_text_binary_mode_a_binary_source_type_stays_text()
+    {
+        var (value, column) = Propagated("BYTEA", "\"deadbeef\"", "bytes");
+        Assert.Equal(FieldValue.FromString("deadbeef"), value);
+        Assert.Equal(LogicalType.String, column.Type);
+    }
+
+    [Fact]
+    public void With_the_source_type_in_the_schema_a_string_mode_decimal_is_an_exact_decimal()
+    {
+        var (value, column) = Propagated("NUMERIC", "\"-999.99\"", "bytes", scale: "2");
+        Assert.Equal(FieldValue.FromDecimalText("-999.99"), value);
+        Assert.Equal(LogicalType.Decimal, column.Type);
+        Assert.Equal(2, column.Scale);
+        Assert.Throws<Sync.Engine.Formats.DecodeException>(() => Propagated("NUMERIC", "\"NaN\"", "bytes"));
+    }
 }
