@@ -238,9 +238,12 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
 
         var connector = ReadString(source, "connector", path);
         var coordinates = new SourceCoordinates { Connector = connector };
-        foreach (var property in source.EnumerateObject())
+        foreach (var name in SourceCoordinates.Names)
         {
-            coordinates.Accept(property.Name, property.Value);
+            if (source.TryGetProperty(name, out var value))
+            {
+                coordinates.Accept(name, value);
+            }
         }
 
         return new SourceInfo

@@ -28,6 +28,9 @@ internal struct SourceCoordinates
     public string? Scn;
     public string? CommitScn;
 
+    /// <summary>The source-block fields <see cref="Accept"/> takes.</summary>
+    public static readonly string[] Names = ["lsn", "file", "pos", "row", "commit_lsn", "change_lsn", "scn", "commit_scn"];
+
     /// <summary>Whether any field that orders changes was present.</summary>
     public readonly bool Any => Lsn is not null || File is not null || CommitLsn is not null || ChangeLsn is not null || Scn is not null || CommitScn is not null;
 
