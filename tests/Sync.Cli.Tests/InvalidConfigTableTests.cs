@@ -164,6 +164,8 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Materializers, "tenant.from", ["materializers.m.tenant.from: nowhere", "materializers.m.tenant.column: tenant"], "nowhere"),
         new(Materializers, "tenant.pattern", ["materializers.m.tenant.pattern: '(?<shard>.*)'", "materializers.m.tenant.column: tenant"], "(?<shard>.*)"),
         new(Materializers, "connector.unavailableValuePlaceholder", ["materializers.m.connector.unavailableValuePlaceholder: 'hex:zz'"], "hex:zz"),
+        new(Materializers, "connector.decimalHandlingMode", ["materializers.m.connector.decimalHandlingMode: exact"], "exact"),
+        new(Materializers, "connector.binaryHandlingMode", ["materializers.m.connector.binaryHandlingMode: base32"], "base32"),
         new(Materializers, "messages", ["materializers.m.messages: store"], "store"),
         new(Materializers, "errors.tolerance", ["materializers.m.errors.tolerance: some"], "some"),
         new(Materializers, "errors.maxDeadLetters", ["materializers.m.errors.maxDeadLetters: -1"], "-1"),

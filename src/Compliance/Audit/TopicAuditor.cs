@@ -65,7 +65,7 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
                 var reader = readers.First(r => r.Filter(message.Topic) || r.Filter(TopicNames.BaseName(message.Topic)));
                 if (!decoders.TryGetValue(reader.Name, out var decoding))
                 {
-                    decoders[reader.Name] = decoding = components.CreateDecoder(reader.Options.Format, new DecoderOptions { KeyColumns = reader.Options.KeyColumns, UnavailableValuePlaceholder = reader.Options.Connector.UnavailableValuePlaceholder });
+                    decoders[reader.Name] = decoding = components.CreateDecoder(reader.Options.Format, reader.Options.DecoderOptions());
                 }
 
                 if (IsDeleteWithBeforeImage(message, decoding))

@@ -579,7 +579,7 @@ public sealed class ErasureService
     }
 
     private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding) =>
-        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, new DecoderOptions { KeyColumns = binding.Options.KeyColumns, UnavailableValuePlaceholder = binding.Options.Connector.UnavailableValuePlaceholder }), new ChangeMapper(binding.Options), binding.Options.Format);
+        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, binding.Options.DecoderOptions()), new ChangeMapper(binding.Options), binding.Options.Format);
 
     /// <summary>A subject binding with what it takes to read its materializer's messages.</summary>
     private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper, string Format)

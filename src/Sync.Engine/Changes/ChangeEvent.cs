@@ -28,7 +28,11 @@ public sealed record SourceInfo
 
     public string? Table { get; init; }
 
-    /// <summary>Log sequence number of the change (PostgreSQL <c>lsn</c>); orders changes of one source database.</summary>
+    /// <summary>The change's 64-bit source order, non-negative: PostgreSQL's <c>lsn</c>, or the
+    /// coordinates of the other relational connectors packed into 64 bits (MySQL/MariaDB
+    /// <c>file</c>/<c>pos</c>/<c>row</c>, SQL Server and Db2 <c>commit_lsn</c>, Oracle
+    /// <c>commit_scn</c>/<c>scn</c>; Formats.SourceOrder). Orders changes of one source database
+    /// only; null when the block has none or they do not fit.</summary>
     public long? Lsn { get; init; }
 
     public string? TxId { get; init; }

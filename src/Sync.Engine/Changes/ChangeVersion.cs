@@ -10,7 +10,8 @@ public enum VersionOrder
     Unknown,
 }
 
-/// <summary>The version of a key's state: the source LSN when the change carried one, and the
+/// <summary>The version of a key's state: the source order (<see cref="SourceInfo.Lsn"/>, a
+/// non-negative 64-bit number for every relational connector) when the change carried one, and the
 /// stream and position it came from. Never-regress compares versions:
 /// both have an LSN -> the LSN decides; else, same stream -> the position decides;
 /// else they cannot be ordered and the later arrival wins.</summary>

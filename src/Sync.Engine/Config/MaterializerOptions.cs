@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
+using Sync.Engine.Formats;
 
 namespace Sync.Engine.Config;
 
@@ -152,6 +153,15 @@ public sealed class MaterializerOptions : IValidatable
 
         return problems;
     }
+
+    /// <summary>How this materializer's messages are decoded: its key columns and its connector's settings.
+    /// Every reader of its topics (run, dead-letter replay, erase, audit) decodes with these.</summary>
+    public DecoderOptions DecoderOptions() => new()
+    {
+        KeyColumns = KeyColumns,
+        UnavailableValuePlaceholder = Connector.UnavailableValuePlaceholder,
+        BinaryHandlingMode = Connector.BinaryHandlingMode,
+    };
 
     /// <summary>A predicate telling whether this materializer reads a topic.</summary>
     public Func<string, bool> TopicFilter()

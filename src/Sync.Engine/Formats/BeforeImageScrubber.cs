@@ -32,6 +32,9 @@ public static class BeforeImageScrubber
             MessageFormats.DebeziumJson => ScrubEnvelope(message),
             // A plain JSON row is only the row as it is now: there is no before image to remove.
             MessageFormats.Json => message.Value,
+            // A flattened row (ExtractNewRecordState) carries one image; a rewritten delete's row is
+            // the deleted state, kept as the key's state like any other row.
+            MessageFormats.DebeziumFlat => message.Value,
             _ => throw new ArgumentException($"unknown message format '{format}'; known formats: {string.Join(", ", MessageFormats.Names)}", nameof(format)),
         };
     }

@@ -34,6 +34,12 @@ internal enum ValueCodec : byte
     Bits,
     Enum,
     MicroDuration,
+    /// <summary>A binary column sent as text (binary.handling.mode base64, base64-url-safe, hex), by the column's propagated source type.</summary>
+    BinaryBase64,
+    BinaryBase64UrlSafe,
+    BinaryHex,
+    /// <summary>A decimal column sent as its plain text (decimal.handling.mode=string), by the column's propagated source type.</summary>
+    DecimalText,
 }
 
 /// <summary>One field of a Kafka Connect struct schema, compiled for decoding.</summary>
@@ -162,7 +168,7 @@ internal sealed class EnvelopePlan(RowPlan? before, RowPlan? after)
 internal static class ConnectSchemaParser
 {
     /// <summary>Compiles a Debezium envelope schema: a struct with <c>before</c> and <c>after</c> struct fields.</summary>
-    public static EnvelopePlan ParseEnvelope(JsonElement schema, string path)
+    public static EnvelopePlan ParseEnvelope(JsonElement schema, string path, string binaryHandlingMode = "bytes")
     {
         RequireStruct(schema, path, "a Debezium envelope");
         var fields = FieldsOf(schema, path);
@@ -191,19 +197,21 @@ internal static class ConnectSchemaParser
             i++;
         }
 
-        var after = afterSchema is { } a ? ParseRow(a, afterPath!) : null;
+        var after = afterSchema is { } a ? ParseRow(a, afterPath!, binaryHandlingMode) : null;
         RowPlan? before = null;
         if (beforeSchema is { } b)
         {
             // before and after normally share one struct schema: share one plan and one RowSchema.
-            before = after is not null && afterSchema is { } a2 && SameFields(a2, b) ? after : ParseRow(b, beforePath!);
+            before = after is not null && afterSchema is { } a2 && SameFields(a2, b) ? after : ParseRow(b, beforePath!, binaryHandlingMode);
         }
 
         return new EnvelopePlan(before, after);
     }
 
     /// <summary>Compiles a struct schema describing a row or a key.</summary>
-    public static RowPlan ParseRow(JsonElement schema, string path)
+    /// <param name="binaryHandlingMode">The connector's binary.handling.mode: how a binary column whose
+    /// source type the schema names (column.propagate.source.type) was turned into text.</param>
+    public static RowPlan ParseRow(JsonElement schema, string path, string binaryHandlingMode = "bytes")
     {
         RequireStruct(schema, path, "a row");
         var fields = FieldsOf(schema, path);
@@ -213,7 +221,7 @@ internal static class ConnectSchemaParser
         foreach (var field in fields.EnumerateArray())
         {
             var fieldPath = string.Create(CultureInfo.InvariantCulture, $"{path}.fields[{i}]");
-            var plan = ParseField(field, fieldPath);
+            var plan = ParseField(field, fieldPath, binaryHandlingMode);
             if (!seen.Add(plan.Name))
             {
                 throw new DecodeException($"{fieldPath}.field: duplicate field name '{plan.Name}'");
@@ -257,7 +265,7 @@ internal static class ConnectSchemaParser
         return fields;
     }
 
-    private static FieldPlan ParseField(JsonElement field, string path)
+    private static FieldPlan ParseField(JsonElement field, string path, string binaryHandlingMode)
     {
         if (field.ValueKind != JsonValueKind.Object)
         {
@@ -291,6 +299,11 @@ internal static class ConnectSchemaParser
             throw new DecodeException($"{path}.type: unknown Kafka Connect type '{type}' of field '{name}' (expected int8, int16, int32, int64, float, double, boolean, string, bytes, struct, array or map)");
         }
 
+        if (codec == ValueCodec.String && semantic is null && StringParameter(field, SourceColumnType, path) is { } sourceType)
+        {
+            (codec, logical) = FromSourceType(sourceType, binaryHandlingMode) ?? (codec, logical);
+        }
+
         int? precision = null, scale = null, length = null;
         string? allowed = null;
         var decimalScale = 0;
@@ -318,6 +331,10 @@ internal static class ConnectSchemaParser
             case ValueCodec.Bits:
                 length = IntParameter(field, "length", path);
                 break;
+            case ValueCodec.DecimalText:
+                precision = IntParameter(field, SourceColumnLength, path);
+                scale = IntParameter(field, SourceColumnScale, path);
+                break;
             case ValueCodec.Enum:
                 allowed = StringParameter(field, "allowed", path);
                 break;
@@ -325,7 +342,7 @@ internal static class ConnectSchemaParser
                 break;
         }
 
-        var column = new ColumnSchema(name, logical.Value, optional, semantic, precision, scale, length, allowed);
+        var column = new ColumnSchema(name, logical!.Value, optional, semantic, precision, scale, length, allowed);
         return new FieldPlan(name, type, codec, column, decimalScale);
     }
 
@@ -363,6 +380,16 @@ internal static class ConnectSchemaParser
                 // Kept as its text: years and months have no fixed length, so turning it into
                 // LogicalType.Interval (microseconds) would not be exact.
                 "io.debezium.time.Interval" => (ValueCodec.String, LogicalType.String, "string"),
+
+                // A MySQL YEAR column: an int32 year (debezium-connector-common io/debezium/time/Year.java).
+                "io.debezium.time.Year" => (ValueCodec.Int32, LogicalType.Int32, "int32"),
+
+                // Spatial values: a struct {wkb: bytes, srid: optional int32} (Point adds x, y doubles;
+                // debezium-connector-common io/debezium/data/geometry/{Geometry,Geography,Point}.java),
+                // kept as JsonConverter wrote it, {"wkb":"<base64>","srid":4326}: JSON (jsonb in
+                // PostgreSQL, a JSON object in Redis and Elasticsearch), with the WKB and SRID as sent.
+                "io.debezium.data.geometry.Geometry" or "io.debezium.data.geometry.Geography" or "io.debezium.data.geometry.Point"
+                    => (ValueCodec.Nested, LogicalType.Nested, "struct"),
                 _ => (ValueCodec.Nested, null, string.Empty),
             };
             return known.Item2 is not null && string.Equals(known.Item3, type, StringComparison.Ordinal)
@@ -386,6 +413,49 @@ internal static class ConnectSchemaParser
             "bytes" => (ValueCodec.Bytes, LogicalType.Bytes),
             "struct" or "array" or "map" => (ValueCodec.Nested, LogicalType.Nested),
             _ => (ValueCodec.Nested, null),
+        };
+    }
+
+    // Debezium's column.propagate.source.type / datatype.propagate.source.type parameters
+    // (debezium-connector-common io/debezium/relational/CustomConverterRegistry and TableSchemaBuilder;
+    // the keys as debezium-connector-binlog BinlogEnumColumnIT names them).
+    private const string SourceColumnType = "__debezium.source.column.type";
+    private const string SourceColumnLength = "__debezium.source.column.length";
+    private const string SourceColumnScale = "__debezium.source.column.scale";
+
+    private static readonly HashSet<string> BinarySourceTypes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "BYTEA", "BLOB", "TINYBLOB", "MEDIUMBLOB", "LONGBLOB", "BINARY", "VARBINARY", "IMAGE", "RAW", "LONG RAW",
+    };
+
+    private static readonly HashSet<string> DecimalSourceTypes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "NUMERIC", "DECIMAL", "DEC", "NUMBER", "MONEY", "SMALLMONEY",
+    };
+
+    /// <summary>A string column that the connector made text of a binary or decimal source column:
+    /// with binary.handling.mode base64, base64-url-safe or hex a binary column's schema says string
+    /// (CommonConnectorConfig.BinaryHandlingMode), and only the mode tells base64 from hex; with
+    /// decimal.handling.mode=string a decimal is its plain text (BigDecimal.toPlainString). Null when
+    /// the source type is neither, or the binary mode is bytes (then the schema says bytes itself).</summary>
+    private static (ValueCodec, LogicalType?)? FromSourceType(string sourceType, string binaryHandlingMode)
+    {
+        if (DecimalSourceTypes.Contains(sourceType))
+        {
+            return (ValueCodec.DecimalText, LogicalType.Decimal);
+        }
+
+        if (!BinarySourceTypes.Contains(sourceType))
+        {
+            return null;
+        }
+
+        return binaryHandlingMode switch
+        {
+            "base64" => (ValueCodec.BinaryBase64, LogicalType.Bytes),
+            "base64-url-safe" => (ValueCodec.BinaryBase64UrlSafe, LogicalType.Bytes),
+            "hex" => (ValueCodec.BinaryHex, LogicalType.Bytes),
+            _ => null,
         };
     }
 

@@ -118,7 +118,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
                     plan = _envelopes.GetOrAdd(
                         JsonMarshal.GetRawUtf8Value(schema),
                         schema,
-                        static s => ConnectSchemaParser.ParseEnvelope(s, "schema"));
+                        s => ConnectSchemaParser.ParseEnvelope(s, "schema", _options.BinaryHandlingMode));
                 }
             }
             else
@@ -280,15 +280,25 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
             throw DecodeErrors.Expected(path, "a JSON object", source);
         }
 
+        var connector = ReadString(source, "connector", path);
+        var coordinates = new SourceCoordinates { Connector = connector };
+        foreach (var name in SourceCoordinates.Names)
+        {
+            if (source.TryGetProperty(name, out var value))
+            {
+                coordinates.Accept(name, value);
+            }
+        }
+
         return new SourceInfo
         {
-            Connector = ReadString(source, "connector", path),
+            Connector = connector,
             Name = ReadString(source, "name", path),
             Db = ReadString(source, "db", path),
             Schema = ReadString(source, "schema", path),
             Table = ReadString(source, "table", path),
-            // PostgreSQL's lsn is a number; other connectors' positions (SQL Server's change_lsn text, …) do not order as one.
-            Lsn = source.TryGetProperty("lsn", out var lsn) && lsn.ValueKind == JsonValueKind.Number && lsn.TryGetInt64(out var l) ? l : null,
+            // Every relational connector's coordinates as one 64-bit order (SourceOrder).
+            Lsn = SourceOrder.Of(coordinates),
             TxId = ReadScalarText(source, "txId", path),
             TsMs = ReadInt64(source, "ts_ms", path),
             Snapshot = ReadScalarText(source, "snapshot", path),

@@ -400,7 +400,8 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         }
 
         string? connector = null, name = null, db = null, schema = null, table = null, txId = null, snapshot = null;
-        long? lsn = null, tsMs = null;
+        long? tsMs = null;
+        var coordinates = default(SourceCoordinates);
         var segment = _guard.Open();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -410,9 +411,21 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             {
                 case 2 when property.SequenceEqual("db"u8): db = ReadText(ref reader, _db); break;
                 case 3 when property.SequenceEqual("lsn"u8):
-                    // PostgreSQL's lsn is a number; other connectors' positions do not order as one.
-                    lsn = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var l) ? l : null;
-                    SkipValue(ref reader, input);
+                case 3 when property.SequenceEqual("pos"u8):
+                case 3 when property.SequenceEqual("row"u8):
+                case 3 when property.SequenceEqual("scn"u8):
+                case 4 when property.SequenceEqual("file"u8):
+                case 10 when property.SequenceEqual("commit_lsn"u8):
+                case 10 when property.SequenceEqual("change_lsn"u8):
+                case 10 when property.SequenceEqual("commit_scn"u8):
+                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                    {
+                        // Not a coordinate, as on the document path: taken as absent.
+                        SkipValue(ref reader, input);
+                        break;
+                    }
+
+                    ReadCoordinate(ref reader, property, ref coordinates);
                     break;
                 case 4 when property.SequenceEqual("name"u8): name = ReadText(ref reader, _name); break;
                 case 4 when property.SequenceEqual("txId"u8): txId = ReadScalarText(ref reader, _txId); break;
@@ -426,6 +439,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         }
 
         _guard.Close(segment);
+        coordinates.Connector = connector;
         return new SourceInfo
         {
             Connector = connector,
@@ -433,11 +447,50 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             Db = db,
             Schema = schema,
             Table = table,
-            Lsn = lsn,
+            Lsn = coordinates.Any ? SourceOrder.Of(coordinates) : null,
             TxId = txId,
             TsMs = tsMs,
             Snapshot = snapshot,
         };
+    }
+
+    /// <summary>A source coordinate, read as <see cref="SourceCoordinates.Accept"/> reads it on the document path.</summary>
+    private static void ReadCoordinate(ref Utf8JsonReader reader, scoped ReadOnlySpan<byte> property, ref SourceCoordinates coordinates)
+    {
+        if (reader.ValueIsEscaped)
+        {
+            throw Unhandled;
+        }
+
+        if (property.Length == 3 && property[0] != (byte)'s')
+        {
+            // lsn, pos, row: an integer, or a string holding one.
+            var raw = reader.ValueSpan;
+            long? integer = reader.TokenType switch
+            {
+                JsonTokenType.Number when reader.TryGetInt64(out var n) => n,
+                JsonTokenType.String when System.Buffers.Text.Utf8Parser.TryParse(raw, out long parsed, out var used) && used == raw.Length => parsed,
+                _ => null,
+            };
+            switch (property[0])
+            {
+                case (byte)'l': coordinates.Lsn = integer; break;
+                case (byte)'p': coordinates.Pos = integer; break;
+                default: coordinates.Row = integer; break;
+            }
+
+            return;
+        }
+
+        var textValue = reader.TokenType is JsonTokenType.String or JsonTokenType.Number ? Encoding.UTF8.GetString(reader.ValueSpan) : null;
+        switch (property.Length)
+        {
+            case 3: coordinates.Scn = textValue; break;
+            case 4: coordinates.File = textValue; break;
+            case 10 when property.SequenceEqual("commit_lsn"u8): coordinates.CommitLsn = textValue; break;
+            case 10 when property.SequenceEqual("change_lsn"u8): coordinates.ChangeLsn = textValue; break;
+            default: coordinates.CommitScn = textValue; break;
+        }
     }
 
     private static string? ReadText(ref Utf8JsonReader reader, TextCache cache) => reader.TokenType switch

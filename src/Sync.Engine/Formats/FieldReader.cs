@@ -122,6 +122,18 @@ internal static class FieldReader
                 }
 
             case ValueCodec.MicroDuration: return FieldValue.FromInterval(Integer(e, f, path, long.MinValue, long.MaxValue));
+            case ValueCodec.BinaryBase64:
+            case ValueCodec.BinaryBase64UrlSafe:
+            case ValueCodec.BinaryHex: return FieldValue.FromBytes(BinaryText(e, f, path));
+            case ValueCodec.DecimalText:
+                {
+                    var text = Text(e, f, path, "a decimal numeral in a string");
+                    // BigDecimal.toPlainString: an optional '-', digits, optionally '.' and digits.
+                    return IsPlainNumeral(text)
+                        ? FieldValue.FromDecimalText(text)
+                        : throw DecodeErrors.At(path, $"not a decimal numeral for a {f.Column.Name} column sent as text (decimal.handling.mode=string)");
+                }
+
             default: throw new InvalidOperationException($"unhandled codec {f.Codec}");
         }
     }
@@ -222,6 +234,43 @@ internal static class FieldReader
         return e.TryGetBytesFromBase64(out var bytes)
             ? bytes
             : throw DecodeErrors.At(path, $"invalid base64 for {f.TypeLabel}");
+    }
+
+    private static bool IsPlainNumeral(string text)
+    {
+        var digits = text.AsSpan(text.StartsWith('-') ? 1 : 0);
+        var point = digits.IndexOf('.');
+        var whole = point < 0 ? digits : digits[..point];
+        var fraction = point < 0 ? "0".AsSpan() : digits[(point + 1)..];
+        return !whole.IsEmpty && !fraction.IsEmpty
+            && !whole.ContainsAnyExceptInRange('0', '9') && !fraction.ContainsAnyExceptInRange('0', '9');
+    }
+
+    /// <summary>The bytes of a binary column the connector sent as text, in the form its
+    /// binary.handling.mode writes: standard base64 (Base64.getEncoder), URL-safe base64 with
+    /// padding (Base64.getUrlEncoder), or lower-case hex (HexConverter).</summary>
+    private static byte[] BinaryText(JsonElement e, FieldPlan f, FieldPath path)
+    {
+        var text = Text(e, f, path, "binary text");
+        try
+        {
+            return f.Codec switch
+            {
+                ValueCodec.BinaryHex => Convert.FromHexString(text),
+                ValueCodec.BinaryBase64UrlSafe => Convert.FromBase64String(text.Replace('-', '+').Replace('_', '/')),
+                _ => Convert.FromBase64String(text),
+            };
+        }
+        catch (FormatException)
+        {
+            var form = f.Codec switch
+            {
+                ValueCodec.BinaryHex => "hex",
+                ValueCodec.BinaryBase64UrlSafe => "URL-safe base64",
+                _ => "base64",
+            };
+            throw DecodeErrors.At(path, $"not {form} text for a binary column (binary.handling.mode)");
+        }
     }
 
     private static FieldValue Nested(JsonElement e, FieldPlan f, FieldPath path)

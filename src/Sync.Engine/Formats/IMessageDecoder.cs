@@ -18,6 +18,11 @@ public sealed record DecoderOptions
     /// primary key, or a plain JSON stream keyed by a field). Null: the message key is required.</summary>
     public IReadOnlyList<string>? KeyColumns { get; init; }
 
+    /// <summary>The connector's <c>binary.handling.mode</c> (<c>bytes</c>, <c>base64</c>,
+    /// <c>base64-url-safe</c>, <c>hex</c>): how a binary column whose source type the schema names
+    /// (<c>column.propagate.source.type</c>) was sent as text. Default <c>bytes</c>.</summary>
+    public string BinaryHandlingMode { get; init; } = "bytes";
+
     /// <summary>Name of the single key column when a plain <c>json</c> message key is not a JSON object. Default <c>key</c>.</summary>
     public string ScalarKeyColumn { get; init; } = "key";
 

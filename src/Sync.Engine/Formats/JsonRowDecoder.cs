@@ -54,7 +54,7 @@ public sealed class JsonRowDecoder : JsonMessageDecoder
                     plan = _rowSchemas.GetOrAdd(
                         JsonMarshal.GetRawUtf8Value(schema),
                         schema,
-                        static s => ConnectSchemaParser.ParseRow(s, "schema"));
+                        s => ConnectSchemaParser.ParseRow(s, "schema", _options.BinaryHandlingMode));
                 }
 
                 row = payload;

@@ -9,8 +9,12 @@ public static class MessageFormats
     /// <summary>Plain JSON rows keyed by the message key, upserted; a null or empty value deletes: <see cref="JsonRowDecoder"/>.</summary>
     public const string Json = "json";
 
+    /// <summary>Debezium change events flattened by the ExtractNewRecordState SMT: the row itself,
+    /// deletes as null values, tombstones or <c>__deleted: "true"</c>: <see cref="DebeziumFlatDecoder"/>.</summary>
+    public const string DebeziumFlat = "debezium-flat";
+
     /// <summary>Every known format name.</summary>
-    public static IReadOnlyList<string> Names { get; } = [DebeziumJson, Json];
+    public static IReadOnlyList<string> Names { get; } = [DebeziumJson, Json, DebeziumFlat];
 
     /// <summary>A new decoder for <paramref name="name"/>. Each decoder keeps its own schema cache
     /// and is used from one thread at a time.</summary>
@@ -23,6 +27,7 @@ public static class MessageFormats
         {
             DebeziumJson => new DebeziumJsonDecoder(options),
             Json => new JsonRowDecoder(options),
+            DebeziumFlat => new DebeziumFlatDecoder(options),
             _ => throw new ArgumentException($"unknown message format '{name}'; known formats: {string.Join(", ", Names)}", nameof(name)),
         };
     }

@@ -50,7 +50,7 @@ public sealed class DeadLetterReplay
         await using var sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
         await using var reader = OpenReader(name, options, dryRun: false, sink);
         await using var target = TallyingTarget.Over(SyncRuntime.OpenDeadLetters(_config, _components, name, options, sink));
-        var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns, UnavailableValuePlaceholder = options.Connector.UnavailableValuePlaceholder });
+        var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
         var runner = new MaterializerRunner(name, options, reader, decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name));
         await runner.RunAsync(cancellationToken);
         var (seen, others) = (reader.Seen, reader.OtherMaterializers);
@@ -64,7 +64,7 @@ public sealed class DeadLetterReplay
         ArgumentNullException.ThrowIfNull(options);
         await using var sink = await OpenTableSinkAsync(options, cancellationToken);
         await using var reader = OpenReader(name, options, dryRun: true, sink);
-        var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns, UnavailableValuePlaceholder = options.Connector.UnavailableValuePlaceholder });
+        var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
         var mapper = new ChangeMapper(options);
         var suppression = _suppression(name);
         var tally = new Dictionary<(string, string), long>();

@@ -233,7 +233,7 @@ public sealed class SyncRuntime
             var source = _config.Sources[options.Source];
             var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt };
             await using var reader = _components.Sources[source.Type].Open(source, request);
-            var decoder = _components.CreateDecoder(options.Format, new DecoderOptions { KeyColumns = options.KeyColumns, UnavailableValuePlaceholder = options.Connector.UnavailableValuePlaceholder });
+            var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
             var suppression = _suppression(name);
             var repair = repairLog is null ? null : new TombstoneRepair(repairLog, change => suppression.Decide(change) != SuppressionDecision.Keep);

@@ -5,9 +5,9 @@ namespace Sync.Engine.Tests.Formats;
 public class MessageFormatsTests
 {
     [Fact]
-    public void The_known_formats_are_debezium_json_and_json()
+    public void The_known_formats_are_debezium_json_json_and_debezium_flat()
     {
-        Assert.Equal(["debezium-json", "json"], MessageFormats.Names);
+        Assert.Equal(["debezium-json", "json", "debezium-flat"], MessageFormats.Names);
     }
 
     [Fact]
@@ -15,6 +15,7 @@ public class MessageFormatsTests
     {
         Assert.IsType<DebeziumJsonDecoder>(MessageFormats.Create("debezium-json", new DecoderOptions()));
         Assert.IsType<JsonRowDecoder>(MessageFormats.Create("json", new DecoderOptions()));
+        Assert.IsType<DebeziumFlatDecoder>(MessageFormats.Create("debezium-flat", new DecoderOptions()));
     }
 
     [Fact]
@@ -22,7 +23,7 @@ public class MessageFormatsTests
     {
         var error = Assert.Throws<ArgumentException>(() => MessageFormats.Create("avro", new DecoderOptions()));
 
-        Assert.StartsWith("unknown message format 'avro'; known formats: debezium-json, json", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith("unknown message format 'avro'; known formats: debezium-json, json, debezium-flat", error.Message, StringComparison.Ordinal);
         Assert.Equal("name", error.ParamName);
     }
 }

@@ -316,6 +316,16 @@ public class SinglePassDecoderProperties
                 () => Property("lsn", () => _text.Append(Pick("24023128", "null", "\"0/16B3748\"", "9223372036854775808", "-5", "{\"a\":1}", "[1,2]", "2.5"))),
                 () => Property("xmin", () => _text.Append("null")),
             };
+            if (Chance(30))
+            {
+                // Other connectors' coordinates (SourceOrder), right and wrong.
+                parts.Add(() => Property("file", () => _text.Append(Pick("\"mysql-bin.000003\"", "\"binlog\"", "null", "7"))));
+                parts.Add(() => Property("pos", () => _text.Append(Pick("154", "\"154\"", "null", "4294967296", "-1"))));
+                parts.Add(() => Property("row", () => _text.Append(Pick("0", "1", "8192", "null", "\"2\""))));
+                parts.Add(() => Property(Pick("commit_lsn", "change_lsn"), () => _text.Append(Pick("\"00000027:00000758:0005\"", "null", "\"zz\"", "12"))));
+                parts.Add(() => Property(Pick("scn", "commit_scn"), () => _text.Append(Pick("\"1513734\"", "1513754", "null", "\"-1\""))));
+            }
+
             parts.RemoveAll(_ => Chance(8));
             if (Chance(10))
             {
