@@ -48,7 +48,9 @@ public static class SyncCli
             if (Interlocked.Increment(ref signals) == 1)
             {
                 error.WriteLine("stopping after the batch in hand; signal again to exit at once");
-                stop.Cancel();
+                // Not Cancel(): that runs every cancellation callback on the one thread that delivers
+                // signals, and a callback that blocks would hold back the second signal.
+                _ = stop.CancelAsync();
             }
             else
             {

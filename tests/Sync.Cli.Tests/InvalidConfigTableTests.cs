@@ -70,6 +70,7 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Pulsar, "compactionPollInterval", ["sources.bus.compactionPollInterval: 0ms"], "0ms"),
         new(Pulsar, "compactedReadIdle", ["sources.bus.compactedReadIdle: 0ms"], "0ms"),
         new(Pulsar, "subscribeRetryTimeout", ["sources.bus.subscribeRetryTimeout: -1s"], "-1s"),
+        new(Pulsar, "keyValueEncoding", ["sources.bus.keyValueEncoding: outline"], "outline"),
 
         new(Sqlite, "type", ["sinks.lite.type: sqlit"], "sqlit"),
         new(Sqlite, "path", ["sinks.lite.path: ':memory:'"], ":memory:"),
