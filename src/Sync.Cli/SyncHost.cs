@@ -67,6 +67,7 @@ internal static class SyncHost
         using var loggerFactory = Logging(logLevel);
 
         WarnAboutInsecureTransport(config, loggerFactory.CreateLogger("Sync.Security"));
+        using var sourceOrderWarnings = SourceOrderWarnings.LogTo(loggerFactory.CreateLogger("Sync.SourceOrder"));
         using var metrics = new SyncMetrics();
         await using var metricsServer = metricsPort is { } port ? await StartMetricsAsync(port, metrics, error) : null;
         if (metricsPort is not null && metricsServer is null)
@@ -187,5 +188,25 @@ internal static class SyncHost
                 }
             }
         }
+    }
+
+    /// <summary>Logs <see cref="SourceOrder.Warning"/> (source coordinates that do not fit the 64-bit
+    /// order) while a command runs; disposing stops it, since the event outlives the logger.</summary>
+    private sealed class SourceOrderWarnings : IDisposable
+    {
+        private readonly ILogger _logger;
+
+        private SourceOrderWarnings(ILogger logger) => _logger = logger;
+
+        public static SourceOrderWarnings LogTo(ILogger logger)
+        {
+            var warnings = new SourceOrderWarnings(logger);
+            SourceOrder.Warning += warnings.Log;
+            return warnings;
+        }
+
+        public void Dispose() => SourceOrder.Warning -= Log;
+
+        private void Log(string message) => _logger.LogWarning("{Warning}", message);
     }
 }

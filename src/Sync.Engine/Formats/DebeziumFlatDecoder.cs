@@ -39,12 +39,14 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
     private readonly DecoderOptions _options;
     private readonly SchemaCache<RowPlan> _rowSchemas = new();
     private readonly KeyReader _keys;
+    private readonly UnavailableValues _unavailable;
 
     public DebeziumFlatDecoder(DecoderOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _keys = new KeyReader(new SchemaCache<RowPlan>());
+        _unavailable = new UnavailableValues(options.UnavailableValuePlaceholder);
     }
 
     protected override ChangeEvent DecodeCore(SourceMessage message)
@@ -94,9 +96,11 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
             throw DecodeErrors.Expected(path, "a JSON object (a flattened row)", value);
         }
 
-        var full = RowReader.Read(value, plan, at);
+        // The SMT copies the after image as the connector wrote it, unchanged TOASTed columns included.
+        var full = RowReader.Read(value, plan, at, _unavailable);
         var metadata = Metadata.Read(value, path);
         var row = WithoutMetadata(full, plan);
+        _unavailable.MarkSchemaless(row);
         if (metadata.Deleted || metadata.Op == ChangeOp.Delete)
         {
             return Delete(message, row, plan, metadata.Source, metadata.TsMs, ChangeOp.Delete, path);
@@ -107,10 +111,19 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
             return new ChangeEvent { Op = ChangeOp.Truncate, Key = Row.Empty, Source = metadata.Source, Origin = message.ToOrigin(), TsMs = metadata.TsMs };
         }
 
+        var key = ReadKey(message.Key, row, plan, path);
+        foreach (var name in key.Names)
+        {
+            if (row.TryGet(name, out var held) && held.IsUnavailable)
+            {
+                throw new DecodeException($"{path}.{name}: key column holds the connector's unavailable-value placeholder; key columns are never TOASTed, so the row cannot be applied");
+            }
+        }
+
         return new ChangeEvent
         {
             Op = metadata.Op ?? ChangeOp.Update,
-            Key = ReadKey(message.Key, row, plan, path),
+            Key = key,
             After = row,
             Source = metadata.Source,
             Origin = message.ToOrigin(),

@@ -48,6 +48,28 @@ public class DebeziumFlatDecoderTests
     }
 
     [Fact]
+    public void An_unchanged_toasted_column_is_unavailable_with_and_without_schemas()
+    {
+        // The SMT keeps the after image's values as the connector wrote them, the PostgreSQL
+        // connector's unavailable-value placeholder included (postgresql.adoc, "Toasted values").
+        var schemaless = Flat("""{"id":1004,"first_name":"__debezium_unavailable_value","weight":5.5,"__op":"u","__lsn":24023201}""");
+        var typed = Flat($$$"""{"schema":{{{RewriteSchema}}},"payload":{"id":1004,"first_name":"__debezium_unavailable_value","weight":5.5,"__op":"u","__table":"customers","__lsn":24023202,"__source_ts_ms":1559033904863,"__deleted":"false"}}""");
+
+        Assert.True(schemaless.After!["first_name"].IsUnavailable);
+        Assert.True(typed.After!["first_name"].IsUnavailable);
+        Assert.Equal(5.5, typed.After["weight"].AsDouble);
+    }
+
+    [Fact]
+    public void A_placeholder_in_a_key_column_is_a_decode_error_naming_it()
+    {
+        var e = Assert.Throws<DecodeException>(() => Flat("""{"id":"__debezium_unavailable_value","first_name":"Anne","__op":"u"}""", Base64Key("""{"id":"__debezium_unavailable_value"}""")));
+
+        Assert.Contains("id", e.Message, StringComparison.Ordinal);
+        Assert.Contains("unavailable-value placeholder", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_rewritten_delete_deletes_the_key_and_keeps_its_version()
     {
         // event-flattening.adoc, delete.tombstone.handling.mode=rewrite: "__deleted": "true" with the before image.
