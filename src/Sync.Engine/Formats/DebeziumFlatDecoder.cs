@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Sync.Engine.Changes;
 using Sync.Engine.Sources;
@@ -56,35 +55,11 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
             return Delete(message, null, null, null, null, ChangeOp.Tombstone);
         }
 
-        JsonInput.RequireUtf8(message.Value.Span, "value");
-        using var fast = JsonInput.TryParseCachedWrapper(message.Value, _rowSchemas, out var plan);
-        using var document = fast is null ? JsonInput.Parse(message.Value, "value", utf8Checked: true) : null;
-        JsonElement value;
-        var at = string.Empty;
-        if (fast is not null)
-        {
-            value = fast.RootElement;
-            at = "payload";
-        }
-        else
-        {
-            value = document!.RootElement;
-            if (JsonInput.IsSchemaWrapper(value, out var schema, out var payload))
-            {
-                if (schema.ValueKind == JsonValueKind.Object)
-                {
-                    plan = _rowSchemas.GetOrAdd(
-                        JsonMarshal.GetRawUtf8Value(schema),
-                        schema,
-                        s => ConnectSchemaParser.ParseRow(s, "schema", _options.BinaryHandlingMode));
-                }
-
-                value = payload;
-                at = "payload";
-            }
-        }
-
-        var path = at.Length == 0 ? "value" : at;
+        using var input = RowPayload.Parse(message, _rowSchemas, _options.BinaryHandlingMode);
+        var value = input.Value;
+        var plan = input.Plan;
+        var at = input.At;
+        var path = input.Path;
         if (value.ValueKind == JsonValueKind.Null)
         {
             // delete.tombstone.handling.mode=tombstone: the delete's value is null.

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Sync.Engine.Changes;
 using Sync.Engine.Sources;
@@ -34,34 +33,8 @@ public sealed class JsonRowDecoder : JsonMessageDecoder
             return Tombstone(message);
         }
 
-        JsonInput.RequireUtf8(message.Value.Span, "value");
-        using var fast = JsonInput.TryParseCachedWrapper(message.Value, _rowSchemas, out var plan);
-        using var document = fast is null ? JsonInput.Parse(message.Value, "value", utf8Checked: true) : null;
-        JsonElement row;
-        var at = string.Empty;
-        if (fast is not null)
-        {
-            row = fast.RootElement;
-            at = "payload";
-        }
-        else
-        {
-            row = document!.RootElement;
-            if (JsonInput.IsSchemaWrapper(row, out var schema, out var payload))
-            {
-                if (schema.ValueKind == JsonValueKind.Object)
-                {
-                    plan = _rowSchemas.GetOrAdd(
-                        JsonMarshal.GetRawUtf8Value(schema),
-                        schema,
-                        s => ConnectSchemaParser.ParseRow(s, "schema", _options.BinaryHandlingMode));
-                }
-
-                row = payload;
-                at = "payload";
-            }
-        }
-
+        using var input = RowPayload.Parse(message, _rowSchemas, _options.BinaryHandlingMode);
+        var row = input.Value;
         if (row.ValueKind == JsonValueKind.Null)
         {
             return Tombstone(message);
@@ -69,14 +42,14 @@ public sealed class JsonRowDecoder : JsonMessageDecoder
 
         if (row.ValueKind != JsonValueKind.Object)
         {
-            throw DecodeErrors.Expected(at.Length == 0 ? "value" : at, "a JSON object (a row)", row);
+            throw DecodeErrors.Expected(input.Path, "a JSON object (a row)", row);
         }
 
-        var after = RowReader.Read(row, plan, at);
+        var after = RowReader.Read(row, input.Plan, input.At);
         return new ChangeEvent
         {
             Op = ChangeOp.Update,
-            Key = ReadKey(message.Key, after, plan, at.Length == 0 ? "value" : at),
+            Key = ReadKey(message.Key, after, input.Plan, input.Path),
             After = after,
             Origin = message.ToOrigin(),
         };
