@@ -441,7 +441,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 continue;
             }
 
-            if (KeptColumns(image) is { } kept)
+            if (image.UnavailableColumns() is { } kept)
             {
                 var signature = string.Join('\u0001', image.Names) + '\u0002' + new string(kept.Select(k => k ? '1' : '0').ToArray());
                 if (!partial.TryGetValue(signature, out var keeping))
@@ -487,21 +487,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
     }
 
-    /// <summary>Which columns of the image are unavailable (their stored value is kept), or null when none is.</summary>
-    private static bool[]? KeptColumns(Row image)
-    {
-        bool[]? kept = null;
-        var values = image.Values;
-        for (var i = 0; i < values.Length; i++)
-        {
-            if (values[i].IsUnavailable)
-            {
-                (kept ??= new bool[values.Length])[i] = true;
-            }
-        }
-
-        return kept;
-    }
 
     /// <summary>Problems of a row image: key columns missing or NULL, names PostgreSQL cannot hold,
     /// names reserved for the version columns, a name twice. Null when it can be written.</summary>

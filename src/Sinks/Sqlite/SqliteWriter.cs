@@ -250,7 +250,7 @@ internal sealed partial class SqliteWriter : IDisposable
         // Unavailable columns (unchanged TOASTed values the source did not send) keep the stored
         // value: the upsert for this set of kept columns leaves them out of DO UPDATE, and a new row
         // gets null there, which is counted.
-        var kept = KeptColumns(image);
+        var kept = image.UnavailableColumns();
         var command = table.Upsert(image.Names, _connection, kept);
         command.Transaction = _transaction;
         var values = image.Values;
@@ -274,21 +274,6 @@ internal sealed partial class SqliteWriter : IDisposable
         context.Upserted++;
     }
 
-    /// <summary>Which columns of the image are unavailable (their stored value is kept), or null when none is.</summary>
-    private static bool[]? KeptColumns(Row image)
-    {
-        bool[]? kept = null;
-        var values = image.Values;
-        for (var i = 0; i < values.Length; i++)
-        {
-            if (values[i].IsUnavailable)
-            {
-                (kept ??= new bool[values.Length])[i] = true;
-            }
-        }
-
-        return kept;
-    }
 
     private bool RowExists(TableState table, Row key)
     {

@@ -40,6 +40,22 @@ public sealed class Row
 
     public FieldValue this[string name] => TryGet(name, out var v) ? v : throw new KeyNotFoundException($"column '{name}' is not in the row");
 
+    /// <summary>Which columns are <see cref="FieldValue.Unavailable"/> (the source did not send them, so
+    /// a sink keeps their stored values), by index; null when every column was sent.</summary>
+    public bool[]? UnavailableColumns()
+    {
+        bool[]? unavailable = null;
+        for (var i = 0; i < Values.Length; i++)
+        {
+            if (Values[i].IsUnavailable)
+            {
+                (unavailable ??= new bool[Values.Length])[i] = true;
+            }
+        }
+
+        return unavailable;
+    }
+
     /// <summary>The row as a JSON object, values written exactly (see <see cref="FieldValue.WriteTo"/>).</summary>
     public string ToJson()
     {
