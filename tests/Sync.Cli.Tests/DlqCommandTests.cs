@@ -91,6 +91,70 @@ public sealed class DlqCommandTests : PulsarCliFixture
     }
 
     [Fact]
+    public async Task A_letter_whose_value_is_not_utf8_is_listed_and_fails_again_in_a_replay_while_the_others_apply()
+    {
+        var invalid = Encoding.UTF8.GetBytes($$$"""{"topic":"{{{FileTopic}}}","key":{"id":3},"value":{"id":3,"name":"x__y"}}""");
+        var at = Array.IndexOf(invalid, (byte)'_');
+        (invalid[at], invalid[at + 1]) = (0xC3, 0x28);
+        File.WriteAllBytes(Workspace.Write("data/users.jsonl", string.Empty), [
+            .. Encoding.UTF8.GetBytes($$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""" + "\n"),
+            .. invalid, (byte)'\n',
+            .. Encoding.UTF8.GetBytes($$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""" + "\n")]);
+        var config = FileConfig("debezium-json");
+        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        var deadLetters = Workspace.File("users.deadletter.jsonl");
+        // Every line is text; the bytes that are not are kept whole, as base64.
+        var letter = System.Text.Json.JsonDocument.Parse(new UTF8Encoding(false, true).GetString(File.ReadAllBytes(deadLetters)).Split('\n')[1]).RootElement.GetProperty("message");
+        Assert.True(letter.GetProperty("valueBase64").GetBoolean());
+        Assert.Equal(invalid[(Array.IndexOf(invalid, (byte)'v') + 7)..^1], letter.GetProperty("value").GetBytesFromBase64());
+
+        var listed = await Workspace.Sync("dlq", "list", "--config", config);
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.StartsWith("users: 3 dead letters ", listed.Output, StringComparison.Ordinal);
+        Assert.Matches(@"\s+1\s+decode\s+value: not valid UTF-8", listed.Output);
+
+        FileConfig("json");
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
+
+        Assert.True(replay.ExitCode == 3, replay.ToString());
+        Assert.Matches(@"replayed\s+2\s+\(applied 2,", replay.Output);
+        Assert.Matches(@"\s+1\s+decode\s+value: not valid UTF-8", replay.Output);
+        Assert.Equal(["id=1|name=a", "id=2|name=b"], SqliteTables.Rows(Database, "users"));
+        Assert.Single(File.ReadAllLines(deadLetters));
+    }
+
+    [Fact]
+    public async Task Letters_holding_bytes_that_are_not_utf8_never_stop_listing_or_replay_of_the_others()
+    {
+        // As an earlier writer left them: a message with the invalid bytes as they came, and a line that is no letter at all.
+        var old = Encoding.UTF8.GetBytes($$$$"""{"materializer":"users","stage":"decode","topic":"{{{{FileTopic}}}}","position":"0:2:-1","reason":"value: not valid UTF-8","message":{"topic":"{{{{FileTopic}}}}","key":{"id":3},"value":{"id":3,"name":"x__y"}}}""");
+        var at = Array.IndexOf(old, (byte)'_');
+        (old[at], old[at + 1]) = (0xC3, 0x28);
+        Workspace.Write("data/users.jsonl", string.Empty);
+        var config = FileConfig("json");
+        File.WriteAllBytes(Workspace.File("users.deadletter.jsonl"), [
+            .. Encoding.UTF8.GetBytes($$$$"""{"materializer":"users","stage":"decode","topic":"{{{{FileTopic}}}}","position":"0:1:-1","reason":"r","message":{"topic":"{{{{FileTopic}}}}","key":{"id":1},"value":{"id":1,"name":"a"}}}""" + "\n"),
+            .. old, (byte)'\n',
+            .. "{\"reason\":\""u8, 0xFF, 0xFE, .. "\"}\n"u8,
+            .. Encoding.UTF8.GetBytes($$$$"""{"materializer":"users","stage":"decode","topic":"{{{{FileTopic}}}}","position":"0:3:-1","reason":"r","message":{"topic":"{{{{FileTopic}}}}","key":{"id":2},"value":{"id":2,"name":"b"}}}""" + "\n")]);
+
+        var listed = await Workspace.Sync("dlq", "list", "--config", config);
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.StartsWith("users: 4 dead letters ", listed.Output, StringComparison.Ordinal);
+
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
+
+        Assert.True(replay.ExitCode == 3, replay.ToString());
+        Assert.Matches(@"replayed\s+2\s+\(applied 2,", replay.Output);
+        Assert.Matches(@"\s+1\s+decode\s+value: not valid UTF-8", replay.Output);
+        Assert.Contains("not a readable dead letter", replay.Output, StringComparison.Ordinal);
+        Assert.Equal(["id=1|name=a", "id=2|name=b"], SqliteTables.Rows(Database, "users"));
+        var left = File.ReadAllLines(Workspace.File("users.deadletter.jsonl"));
+        Assert.Equal(2, left.Length);
+        Assert.Contains(left, l => l.Contains("\"location\":\"users.deadletter.jsonl.replaying:3\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_replay_keeps_a_subject_erased_after_its_message_was_dead_lettered_suppressed()
     {
         Workspace.Write("data/users.jsonl", string.Join('\n',

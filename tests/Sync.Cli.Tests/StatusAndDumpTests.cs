@@ -57,6 +57,36 @@ public sealed class StatusAndDumpTests : IDisposable
     }
 
     [Fact]
+    public async Task A_short_topic_name_dumps_the_topic_as_its_full_name_does()
+    {
+        var full = await _workspace.Sync("dump", "--config", _workspace.Quickstart, "--topic", "persistent://public/default/db2.sales.orders");
+        var short_ = await _workspace.Sync("dump", "--config", _workspace.Quickstart, "--topic", "db2.sales.orders");
+
+        Assert.True(short_.ExitCode == 0, short_.ToString());
+        Assert.NotEmpty(full.Output.Trim());
+        Assert.Equal(full.Output, short_.Output);
+    }
+
+    [Fact]
+    public async Task A_topic_the_source_does_not_have_is_an_error_naming_it_and_the_source()
+    {
+        var result = await _workspace.Sync("dump", "--config", _workspace.Quickstart, "--topic", "db2.sales.order", "--topic", "db2.sales.orders");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("topic db2.sales.order (persistent://public/default/db2.sales.order) does not exist on source", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("db2.sales.orders ", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_existing_topic_with_nothing_in_the_range_is_an_empty_dump()
+    {
+        var result = await _workspace.Sync("dump", "--config", _workspace.Quickstart, "--topic", "db2.sales.orders", "--from", "9999:0:-1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(string.Empty, result.Output.Trim());
+    }
+
+    [Fact]
     public async Task A_bad_position_is_a_usage_error()
     {
         var result = await _workspace.Sync("dump", "--config", _workspace.Quickstart, "--from", "yesterday");

@@ -51,8 +51,37 @@ internal static class DumpCommand
                 return ExitCodes.Usage;
             }
 
-            var wanted = (parse.GetValue(topics) ?? []).ToHashSet(StringComparer.Ordinal);
-            bool Filter(string topic) => wanted.Count == 0 || wanted.Contains(topic);
+            // A short name is completed as everywhere else: db1.public.users is persistent://public/default/db1.public.users.
+            var wanted = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var topic in parse.GetValue(topics) ?? [])
+            {
+                if (FullName(topic) is not { } full)
+                {
+                    await error.WriteLineAsync($"error: --topic {topic} must be a short name, tenant/namespace/name or a full persistent:// name");
+                    return ExitCodes.Usage;
+                }
+
+                wanted.TryAdd(full, topic);
+            }
+
+            // The topics the source has (a line of the file, a topic of the broker's namespaces) that were asked for.
+            var found = new HashSet<string>(StringComparer.Ordinal);
+            bool Filter(string topic)
+            {
+                if (wanted.Count == 0)
+                {
+                    return true;
+                }
+
+                if (FullName(topic) is { } full && wanted.ContainsKey(full))
+                {
+                    found.Add(full);
+                    return true;
+                }
+
+                return false;
+            }
+
             try
             {
                 await using var log = components.Sources[sourceConfig.Type].OpenLog(sourceConfig);
@@ -73,9 +102,30 @@ internal static class DumpCommand
                 return ExitCodes.Failure;
             }
 
-            return ExitCodes.Ok;
+            // A topic the source does not have is an error; one it has may legitimately write nothing
+            // (empty, every key deleted in the compacted view, or nothing between --from and --until).
+            var missing = wanted.Where(w => !found.Contains(w.Key)).ToList();
+            foreach (var (full, given) in missing)
+            {
+                var shown = full == given ? full : $"{given} ({full})";
+                await error.WriteLineAsync($"error: topic {shown} does not exist on source {name}");
+            }
+
+            return missing.Count > 0 ? ExitCodes.Failure : ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static string? FullName(string topic)
+    {
+        try
+        {
+            return Sync.Pulsar.TopicName.Normalize(topic);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 
     private static StreamPosition? Position(string? text, string option)

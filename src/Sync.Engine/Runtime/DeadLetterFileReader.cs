@@ -153,6 +153,22 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
     private SourceRecord ToRecord(ChangelogLine line)
     {
         var location = $"{Path.GetFileName(_currentFile)}:{line.Number}";
+        try
+        {
+            return ToRecord(line, location);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            // Text that is not valid UTF-8 (a letter written before messages that are not text were
+            // kept as base64): the letter is reported with its line, and the others go on.
+            var reason = $"not a readable dead letter: {e.Message}";
+            _seen.Add(new DeadLetterEntry("read", reason, null, "-"));
+            return new SourceRecord(null, new SourceError(location, null, StreamPosition.Start, reason, line.Bytes));
+        }
+    }
+
+    private SourceRecord ToRecord(ChangelogLine line, string location)
+    {
         JsonElement letter;
         try
         {
@@ -176,9 +192,9 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
         }
 
         var streamPosition = position == "-" ? StreamPosition.Start : StreamPosition.Parse(position);
-        var raw = letter.TryGetProperty("message", out var message)
-            ? Encoding.UTF8.GetBytes(message.GetRawText())
-            : Encoding.UTF8.GetBytes(Text(letter, "raw") ?? string.Empty);
+        var raw = letter.TryGetProperty("message", out _)
+            ? RawProperty(line.Bytes, "message")
+            : Text(letter, "rawBase64") is { } rawBase64 ? Convert.FromBase64String(rawBase64) : Encoding.UTF8.GetBytes(Text(letter, "raw") ?? string.Empty);
         try
         {
             return new SourceRecord(ChangelogLineParser.Parse(raw, streamPosition, out _), null);
@@ -187,6 +203,27 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
         {
             return new SourceRecord(null, new SourceError(Text(letter, "location") ?? location, topic, streamPosition, e.Message, raw));
         }
+    }
+
+    /// <summary>The bytes of a top-level property's value as they are in the line, not transcoded
+    /// (a message whose value is not valid UTF-8 is replayed with the same bytes, and fails again with its reason).</summary>
+    private static ReadOnlyMemory<byte> RawProperty(ReadOnlyMemory<byte> line, string name)
+    {
+        var reader = new Utf8JsonReader(line.Span);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var found = reader.ValueTextEquals(name);
+            reader.Read();
+            var start = (int)reader.TokenStartIndex;
+            reader.Skip();
+            if (found)
+            {
+                return line[start..(int)reader.BytesConsumed];
+            }
+        }
+
+        return ReadOnlyMemory<byte>.Empty;
     }
 
     private static string? Text(JsonElement letter, string name) =>

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Sync.Engine.Sources;
 using Sync.Engine.Sources.File;
 
@@ -41,7 +42,16 @@ public sealed class DeadLetterWriter : IDeadLetterTarget
     {
         using var writer = Start("read", error.Topic, error.Position.ToString(), error.Reason);
         writer.WriteString("location", error.Location);
-        writer.WriteString("raw", Encoding.UTF8.GetString(error.Raw.Span));
+        if (Utf8.IsValid(error.Raw.Span))
+        {
+            writer.WriteString("raw", Encoding.UTF8.GetString(error.Raw.Span));
+        }
+        else
+        {
+            // Bytes that are not text are kept whole, as base64.
+            writer.WriteBase64String("rawBase64", error.Raw.Span);
+        }
+
         writer.WriteEndObject();
         End(writer);
     }

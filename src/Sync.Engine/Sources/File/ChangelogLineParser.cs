@@ -5,14 +5,15 @@ using Sync.Engine.Changes;
 
 namespace Sync.Engine.Sources.File;
 
-/// <summary>Parses one changelog line: <c>{"topic", "key"?, "keyBase64"?, "value", "properties"?,
+/// <summary>Parses one changelog line: <c>{"topic", "key"?, "keyBase64"?, "value", "valueBase64"?, "properties"?,
 /// "publishTime"?, "eventTime"?, "keyValue"?, "payload"?}</c>. Works on the line's UTF-8 bytes; the
 /// value is kept as a slice of them. <c>"keyValue": "inline"</c> marks a Pulsar KeyValue INLINE
 /// message: its <c>"payload"</c> (base64) holds key and value as Pulsar IO writes them with
 /// <c>json-with-envelope: true</c> (see <see cref="KeyValuePayload"/>), and <c>"key"</c> is the
 /// message key as sent (the base64 text of the payload's key, not flagged); with a <c>"value"</c>
 /// instead of a payload, the payload is built from key and value. <c>"keyValue": "separated"</c>
-/// marks a SEPARATED one (payload = value, key = message key).</summary>
+/// marks a SEPARATED one (payload = value, key = message key). <c>"valueBase64": true</c> marks a
+/// <c>"value"</c> string holding the payload's bytes in base64 (a payload that is not valid UTF-8).</summary>
 public static class ChangelogLineParser
 {
     /// <summary>Parses <paramref name="line"/> (which the message keeps, so it must not be reused).</summary>
@@ -23,6 +24,7 @@ public static class ChangelogLineParser
         string? topic = null;
         MessageKey key = default;
         var keyBase64 = false;
+        var valueBase64 = false;
         var hasValue = false;
         var valueIsNull = false;
         ReadOnlyMemory<byte> value = default;
@@ -67,6 +69,14 @@ public static class ChangelogLineParser
 
                         keyBase64 = reader.GetBoolean();
                         break;
+                    case "valueBase64":
+                        if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
+                        {
+                            throw new FormatException("\"valueBase64\" must be true or false");
+                        }
+
+                        valueBase64 = reader.GetBoolean();
+                        break;
                     case "value":
                         hasValue = true;
                         (value, valueIsNull) = ReadValue(ref reader, line);
@@ -107,7 +117,7 @@ public static class ChangelogLineParser
 
                         break;
                     default:
-                        throw new FormatException($"unknown field \"{name}\" (known: topic, key, keyBase64, value, properties, publishTime, eventTime, keyValue, payload)");
+                        throw new FormatException($"unknown field \"{name}\" (known: topic, key, keyBase64, value, valueBase64, properties, publishTime, eventTime, keyValue, payload)");
                 }
             }
 
@@ -142,6 +152,16 @@ public static class ChangelogLineParser
             throw new FormatException(keyValue == KeyValueEncoding.Inline
                 ? "\"keyValue\": \"inline\" needs \"payload\" (base64) or \"value\""
                 : "\"value\" is required (null for a tombstone)");
+        }
+
+        if (valueBase64)
+        {
+            if (!hasValue || valueIsNull || !System.Buffers.Text.Base64.IsValid(value.Span))
+            {
+                throw new FormatException("\"valueBase64\": true needs \"value\" to be a string holding base64");
+            }
+
+            value = Convert.FromBase64String(Encoding.ASCII.GetString(value.Span));
         }
 
         if (keyBase64)

@@ -1,12 +1,14 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
+using System.Text.Unicode;
 using System.Text.Json;
 
 namespace Sync.Engine.Sources.File;
 
 /// <summary>Writes a message as a changelog line: the inverse of <see cref="ChangelogLineParser"/>.
-/// A value that is a JSON object is embedded as is, any other value as a string.</summary>
+/// A value that is a JSON object is embedded as is, a value that is not valid UTF-8 as base64 with
+/// <c>"valueBase64": true</c>, any other value as a string.</summary>
 public static class ChangelogLineWriter
 {
     private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -58,6 +60,13 @@ public static class ChangelogLineWriter
         if (!message.HasValue)
         {
             writer.WriteNullValue();
+        }
+        else if (!Utf8.IsValid(message.Value.Span))
+        {
+            // Bytes that are not text (a corrupt or binary payload) travel as base64, so that the line
+            // is valid UTF-8 JSON and keeps every byte.
+            writer.WriteBase64StringValue(message.Value.Span);
+            writer.WriteBoolean("valueBase64", true);
         }
         else if (IsJsonObject(message.Value.Span))
         {
