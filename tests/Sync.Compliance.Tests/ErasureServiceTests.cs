@@ -272,6 +272,26 @@ public sealed class ErasureServiceTests : IDisposable
         Assert.All(notes, n => Assert.Contains($"({UnmarkableSinkFactory.Reason})", n, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_key_a_sink_says_no_row_can_hold_gets_a_note_by_its_hash_and_the_other_keys_are_erased()
+    {
+        var config = await MaterializeAsync();
+        var components = new SyncComponents(
+            SyncComponents.EngineSources,
+            [.. SinkCatalog.All.Where(f => f.Type != "sqlite"), new UnmarkableSinkFactory(_components.Sinks["sqlite"])],
+            MessageFormats.Names,
+            MessageFormats.Create);
+
+        var report = await new ErasureService(config, components, _time, () => $"request-{++_requests}")
+            .EraseAsync(new ErasureCommand("customer", ["1", "ada@example.com"], "dpo@example.com", DryRun: false), CancellationToken.None);
+
+        Assert.Contains(report.Sinks, s => s.Deleted > 0);
+        var notes = report.Notes.Where(n => n.Contains("cannot match (bigint)", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(notes);
+        Assert.All(notes, n => Assert.DoesNotContain("ada@example.com", n, StringComparison.Ordinal));
+        Assert.All(notes, n => Assert.Contains(report.Keys, k => n.Contains(k.KeyHash, StringComparison.Ordinal)));
+    }
+
     /// <summary>Opens the sinks of another factory, each saying it cannot mark keys erased.</summary>
     private sealed class UnmarkableSinkFactory(ISinkFactory inner) : ISinkFactory
     {
@@ -310,6 +330,10 @@ public sealed class ErasureServiceTests : IDisposable
 
         public ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
             ValueTask.FromResult(MarkOutcome.UnsupportedBecause(UnmarkableSinkFactory.Reason));
+
+        /// <summary>Text with an <c>@</c> cannot match: as a sink whose subject column is a number says.</summary>
+        public ValueTask<IReadOnlyList<string?>> CannotMatchAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+            ValueTask.FromResult<IReadOnlyList<string?>>([.. matches.Values.Select(v => v.Kind == ValueKind.String && v.AsText.Contains('@', StringComparison.Ordinal) ? "cannot match (bigint)" : null)]);
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();
     }

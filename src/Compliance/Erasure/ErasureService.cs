@@ -253,6 +253,32 @@ public sealed class ErasureService
                 return outcome.Written;
             });
 
+            // A key that no row of a target can hold (text where the subject column is a number): it
+            // counted 0 and did not stop the others; the report says so, by the key's hash.
+            var cannotMatch = new List<string>();
+            await PerSinkAsync(bindings, async (binding, options) =>
+            {
+                var offset = 0;
+                foreach (var matches in MatchesFor(binding, keys))
+                {
+                    var reasons = await sinks[options.Sink].CannotMatchAsync(Target(options), matches, cancellationToken);
+                    for (var i = 0; i < reasons.Count; i++)
+                    {
+                        if (reasons[i] is { } reason)
+                        {
+                            lock (cannotMatch)
+                            {
+                                cannotMatch.Add($"sink target of {binding.Materializer}: key {hashes[keys[offset + i]]} {reason} in column {matches.Column}: no row can hold it there, so none was erased for it");
+                            }
+                        }
+                    }
+
+                    offset += matches.Values.Count;
+                }
+
+                return 0L;
+            });
+
             // 5b. The dead-letter tables of the bound materializers: letters naming a subject.
             var letterScans = new List<(BindingReader Reader, IDeadLetterStore Store, LetterScan Before)>();
             foreach (var letterBinding in bindings.Where(b => _config.DeadLetterKindOf(b.Options) == DeadLetterKind.Table))
@@ -433,7 +459,7 @@ public sealed class ErasureService
                 Sinks = sinkOutcomes,
                 DeadLetters = deadLetterOutcomes,
                 Timings = new TimingsReport(planMs, tombstonesMs, compactionMs, sinksMs, verifyMs, purgeMs, total.ElapsedMilliseconds),
-                Notes = [.. PurgeNotes(command, topicOutcomes), .. unmarkable.OrderBy(u => u.Key, StringComparer.Ordinal).Select(u => $"sink target of {u.Key}: the sink cannot turn the delete markers of the tombstoned keys into erasure markers{(u.Value is null ? string.Empty : $" ({u.Value})")}; a key a running materializer deleted keeps its ordinary delete marker, and only the ledger keeps a later change of it out"), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
+                Notes = [.. PurgeNotes(command, topicOutcomes), .. cannotMatch.Order(StringComparer.Ordinal), .. unmarkable.OrderBy(u => u.Key, StringComparer.Ordinal).Select(u => $"sink target of {u.Key}: the sink cannot turn the delete markers of the tombstoned keys into erasure markers{(u.Value is null ? string.Empty : $" ({u.Value})")}; a key a running materializer deleted keeps its ordinary delete marker, and only the ledger keeps a later change of it out"), .. Notes(plan.Values.Select(p => p.Source).DistinctBy(s => s.Name).Select(source => (source.Name, logs.Get(source).RetentionNote))), .. DeadLetterNotes(deadLetterOutcomes)],
             };
         }
         finally

@@ -36,13 +36,13 @@ public sealed partial class ElasticsearchSink
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var counts = new long[matches.Values.Count];
-            var wanted = Wanted(matches);
+            var pattern = Pattern(target);
+            var wanted = await MatchableAsync(pattern, matches, cancellationToken);
             if (wanted.Count == 0)
             {
                 return counts;
             }
 
-            var pattern = Pattern(target);
             var query = Terms(matches.Column, wanted);
             bool? keyedByColumn = null;
             for (var round = 0; round < 1000; round++)
@@ -153,13 +153,13 @@ public sealed partial class ElasticsearchSink
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var counts = new long[matches.Values.Count];
-            var wanted = Wanted(matches);
+            var pattern = Pattern(target);
+            var wanted = await MatchableAsync(pattern, matches, cancellationToken);
             if (wanted.Count == 0)
             {
                 return counts;
             }
 
-            var pattern = Pattern(target);
             await _writer.RefreshAsync(pattern, cancellationToken);
             var query = Terms(matches.Column, wanted);
             var total = await CountQueryAsync(pattern, query, cancellationToken);
@@ -239,6 +239,83 @@ public sealed partial class ElasticsearchSink
             $"counting in \"{pattern}\"",
             cancellationToken);
         return response.ApiCallDetails.HttpStatusCode == 404 ? 0 : response.Count;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<IReadOnlyList<string?>> CannotMatchAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(matches);
+        ValidateTarget(target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var types = await _writer.FieldTypesAsync(Pattern(target), matches.Column, cancellationToken);
+            return [.. matches.Values.Select(v => CannotMatch(v, types.Values))];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary><see cref="Wanted"/> without the values that cannot match the column's mapped type in
+    /// the target's indices (<see cref="CannotMatch"/>): Elasticsearch cannot build a <c>term</c>/<c>terms</c>
+    /// query with such a value and fails the whole request with 400 (query_shard_exception "failed to
+    /// create query" caused by number_format_exception "For input string", elastic/elasticsearch#16638),
+    /// so one malformed key would fail every other subject of the chunk.</summary>
+    private async Task<Dictionary<string, int>> MatchableAsync(string pattern, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        var wanted = Wanted(matches);
+        if (wanted.Count == 0)
+        {
+            return wanted;
+        }
+
+        var types = await _writer.FieldTypesAsync(pattern, matches.Column, cancellationToken);
+        foreach (var (text, first) in wanted.ToList())
+        {
+            if (CannotMatch(matches.Values[first], types.Values) is not null)
+            {
+                wanted.Remove(text);
+            }
+        }
+
+        return wanted;
+    }
+
+    /// <summary>"cannot match (type)" when a field of one of these mapped types cannot hold the value
+    /// (Elasticsearch refuses it in a <c>term</c> query: numbers parse with <c>Double.parseDouble</c>/
+    /// <c>Numbers.toLong</c>, booleans are only <c>true</c>/<c>false</c>, dates must parse as a date or
+    /// epoch), else null.</summary>
+    internal static string? CannotMatch(FieldValue value, IEnumerable<string> types)
+    {
+        if (value.IsNull || value.ToText() is not { } text)
+        {
+            return null;
+        }
+
+        foreach (var type in types.Distinct(StringComparer.Ordinal))
+        {
+            var fits = type switch
+            {
+                "long" or "integer" or "short" or "byte" or "unsigned_long" or "double" or "float" or "half_float" or "scaled_float" =>
+                    value.Kind is ValueKind.Int64 or ValueKind.Double
+                    || double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _),
+                "boolean" => value.Kind == ValueKind.Boolean || text is "true" or "false",
+                "date" or "date_nanos" => long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _)
+                    || (text.Length >= 10 && char.IsAsciiDigit(text[0])
+                        && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out _)),
+                _ => true,
+            };
+            if (!fits)
+            {
+                return $"cannot match ({type})";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The values by canonical text (as documents hold them), each with its first index; NULLs match nothing.</summary>

@@ -183,6 +183,12 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var pattern = Pattern(target);
+            if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
+            {
+                // Elasticsearch could not build the query (400); no document can hold the value.
+                return 0;
+            }
+
             var query = Term(match);
             long removed = 0;
             for (var round = 0; round < 1000; round++)
@@ -230,6 +236,11 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var pattern = Pattern(target);
+            if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
+            {
+                return 0;
+            }
+
             await _writer.RefreshAsync(pattern, cancellationToken);
             var response = await _writer.RetryAsync(
                 () => Client.CountAsync(new CountRequest(pattern) { Query = Term(match), IgnoreUnavailable = true, AllowNoIndices = true }, cancellationToken),

@@ -438,6 +438,40 @@ internal sealed partial class ElasticsearchWriter
         return null;
     }
 
+    /// <summary>The mapped type of a field (a dotted path through <c>properties</c>, or a multi-field)
+    /// in each index of a pattern, from <c>GET /{pattern}/_mapping</c>; indices that do not map it are
+    /// left out, and a pattern without indices has none.</summary>
+    internal async Task<IReadOnlyDictionary<string, string>> FieldTypesAsync(string pattern, string field, CancellationToken cancellationToken)
+    {
+        var response = await RawAsync(EsHttpMethod.GET, $"/{Uri.EscapeDataString(pattern)}/_mapping?ignore_unavailable=true&allow_no_indices=true", null, cancellationToken);
+        var types = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (response.Status == 404)
+        {
+            return types;
+        }
+
+        if (response.Status is not (>= 200 and < 300))
+        {
+            ThrowFor(response, $"reading the mappings of \"{pattern}\"");
+        }
+
+        foreach (var (index, node) in response.Body as JsonObject ?? [])
+        {
+            JsonNode? mapping = node?["mappings"];
+            foreach (var part in field.Split('.'))
+            {
+                mapping = mapping?["properties"]?[part] ?? mapping?["fields"]?[part];
+            }
+
+            if (mapping?["type"]?.GetValue<string>() is { } type)
+            {
+                types[index] = type;
+            }
+        }
+
+        return types;
+    }
+
     private async Task<HashSet<string>> MappedFieldsAsync(string index, CancellationToken cancellationToken)
     {
         var response = await RawAsync(EsHttpMethod.GET, $"/{Uri.EscapeDataString(index)}/_mapping", null, cancellationToken);

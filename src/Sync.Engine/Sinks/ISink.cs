@@ -60,6 +60,17 @@ public interface ISink : IAsyncDisposable
         return counts;
     }
 
+    /// <summary>Per value of <see cref="SubjectMatches.Values"/>, in order: null, or why the value can
+    /// match no row of the target, however the target is filled — "cannot match (long)" for text that is
+    /// not a number, compared with a column of that type. Such a value counts 0 in
+    /// <see cref="CountManyAsync"/> and <see cref="EraseManyAsync"/> and never fails the other values;
+    /// the erasure report names it. This default knows of none.</summary>
+    ValueTask<IReadOnlyList<string?>> CannotMatchAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(matches);
+        return ValueTask.FromResult<IReadOnlyList<string?>>(new string?[matches.Values.Count]);
+    }
+
     /// <summary>Leaves an erasure marker (<see cref="ChangeVersion.Erased"/> of the version held, or of a
     /// new erasure stream) for each key of the target that holds no row: the keys of the messages an
     /// erase tombstoned, which a running materializer may have deleted already, leaving an ordinary

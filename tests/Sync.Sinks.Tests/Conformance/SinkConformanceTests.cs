@@ -263,6 +263,35 @@ public abstract partial class SinkConformanceTests
     }
 
     [Fact]
+    public async Task Batch_erase_and_count_with_a_value_that_cannot_be_a_number_go_on_for_the_other_values()
+    {
+        // A malformed key (an email where a numeric id is expected) among valid ones: it matches no row
+        // and the others are still counted and erased (Elasticsearch answers such a term query with 400,
+        // PostgreSQL refuses 'x'::bigint; neither may fail the chunk).
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("erasemalformed");
+        await ApplyAsync(h, t,
+            Change.Create(("id", 1), 10, ("customer", 7), ("name", "a")),
+            Change.Create(("id", 2), 11, ("customer", 8), ("name", "b")),
+            Change.Create(("id", 3), 12, ("customer", 9), ("name", "c")));
+        var byCustomer = new SubjectMatches("customer", [FieldValue.FromInt64(7), FieldValue.FromString("ada@example.com"), FieldValue.FromString("9")]);
+        var byId = new SubjectMatches("id", [FieldValue.FromString("nobody@example.com"), FieldValue.FromInt64(2)]) { IsKey = true };
+
+        Assert.Equal([1L, 0, 1], await h.Sink.CountManyAsync(t, byCustomer, CancellationToken.None));
+        Assert.Equal(0L, await h.Sink.CountAsync(t, new SubjectMatch("customer", FieldValue.FromString("ada@example.com")), CancellationToken.None));
+        Assert.Equal(0L, await h.Sink.EraseAsync(t, new SubjectMatch("customer", FieldValue.FromString("ada@example.com")), CancellationToken.None));
+        Assert.Equal([1L, 0, 1], await h.Sink.EraseManyAsync(t, byCustomer, CancellationToken.None));
+        Assert.Equal([0L, 1], await h.Sink.EraseManyAsync(t, byId, CancellationToken.None));
+
+        Assert.Empty(await h.ReadAsync(t));
+        var reasons = await h.Sink.CannotMatchAsync(t, byCustomer, CancellationToken.None);
+        Assert.Equal(3, reasons.Count);
+        Assert.Null(reasons[0]);
+        Assert.Null(reasons[2]);
+        Assert.Equal(CannotMatchNumberReason, reasons[1]);
+    }
+
+    [Fact]
     public async Task Batch_erase_of_an_empty_list_or_an_unknown_column_changes_nothing()
     {
         await using var h = await CreateHarnessAsync();
@@ -312,6 +341,10 @@ public abstract partial class SinkConformanceTests
     /// subject's key) marks a key without a row of a table keyed by that column alone. A sink that
     /// cannot tell its target's key columns (Elasticsearch) leaves that to the ledger.</summary>
     protected virtual bool SingleEraseMarksAbsentKeys => true;
+
+    /// <summary>What <see cref="ISink.CannotMatchAsync"/> says of text where the sink holds a number;
+    /// null where the sink compares such a value without a type to refuse it (by text, or with none).</summary>
+    protected virtual string? CannotMatchNumberReason => null;
 
     [Fact]
     public async Task Single_erase_of_a_key_without_a_row_marks_it_where_the_sink_knows_the_table_is_keyed_by_that_column()

@@ -204,6 +204,12 @@ public sealed partial class FakeElasticsearch
         {
             foreach (var index in indices.OrderBy(i => i.Name, StringComparer.Ordinal))
             {
+                if (UnbuildableTerm(q, index) is { } unbuildable)
+                {
+                    failure = QueryShardFailure(index.Name, unbuildable.CauseType, unbuildable.Reason);
+                    return false;
+                }
+
                 foreach (var doc in index.Searchable.Values.OrderBy(d => d.SeqNo))
                 {
                     if (Matches(q, index, doc))
@@ -220,6 +226,119 @@ public sealed partial class FakeElasticsearch
         }
 
         return true;
+    }
+
+    /// <summary>A <c>term</c>/<c>terms</c> value (anywhere in the query, <c>bool</c> clauses included) that
+    /// the field's mapped type cannot parse: the shard cannot build the query, whether the index holds
+    /// documents or not. Elasticsearch builds a term query through the field type's <c>termQuery</c>
+    /// (NumberFieldMapper: <c>Numbers.toLong</c> / <c>Double.parseDouble</c>, "For input string: \"x\"";
+    /// BooleanFieldMapper: <c>Booleans.parseBoolean</c>, "only [true] or [false] are allowed";
+    /// DateFieldMapper: "failed to parse date field"), and a failure is a 400 <c>query_shard_exception</c>
+    /// "failed to create query" caused by it, under <c>search_phase_execution_exception</c> "all shards
+    /// failed" (error bodies quoted in elastic/elasticsearch#16638 and Smile-SA/elasticsuite#1034).
+    /// A value with a decimal part on an integer field, or a field the index does not map, matches nothing (200).</summary>
+    private static (string CauseType, string Reason)? UnbuildableTerm(JsonObject? query, FakeIndex index)
+    {
+        if (query is null || query.Count != 1)
+        {
+            return null;
+        }
+
+        var (type, node) = query.First();
+        var body = node as JsonObject;
+        if (type == "bool")
+        {
+            foreach (var clause in new[] { "must", "filter", "should", "must_not" }.SelectMany(c => Clauses(body, c)))
+            {
+                if (UnbuildableTerm(clause, index) is { } inner)
+                {
+                    return inner;
+                }
+            }
+
+            return null;
+        }
+
+        if (type is not ("term" or "terms"))
+        {
+            return null;
+        }
+
+        var field = body?.FirstOrDefault(p => p.Key is not ("boost" or "_name" or "case_insensitive"));
+        if (field?.Key is not { } name || name == "_id")
+        {
+            return null;
+        }
+
+        var (mapping, _) = FakeMapping.FieldOf(index.Mappings, name);
+        var fieldType = mapping?["type"]?.GetValue<string>();
+        List<JsonNode?> values = type == "terms"
+            ? [.. field.Value.Value as JsonArray ?? new JsonArray()]
+            : [field.Value.Value is JsonObject withValue ? withValue["value"] : field.Value.Value];
+        foreach (var value in values)
+        {
+            if (value is not JsonValue)
+            {
+                continue;
+            }
+
+            var term = value.GetValue<JsonElement>();
+            var text = term.ValueKind == JsonValueKind.String ? term.GetString()! : term.GetRawText();
+            switch (fieldType)
+            {
+                case "long" or "integer" or "short" or "byte" or "unsigned_long" or "double" or "float" or "half_float" or "scaled_float":
+                    if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _))
+                    {
+                        return ("number_format_exception", $"For input string: \"{text}\"");
+                    }
+
+                    break;
+                case "boolean":
+                    if (text is not ("true" or "false" or ""))
+                    {
+                        return ("illegal_argument_exception", $"Failed to parse value [{text}] as only [true] or [false] are allowed.");
+                    }
+
+                    break;
+                case "date" or "date_nanos":
+                    var formats = mapping!["format"]?.GetValue<string>() ?? "strict_date_optional_time||epoch_millis";
+                    if (!FakeMapping.DateMatches(term, formats))
+                    {
+                        return ("parse_exception", $"failed to parse date field [{text}] with format [{formats}]");
+                    }
+
+                    break;
+            }
+        }
+
+        return null;
+    }
+
+    private static Reply QueryShardFailure(string index, string causeType, string causeReason)
+    {
+        var reason = "failed to create query: " + causeReason;
+        var shardCause = ErrorCause("query_shard_exception", reason, index, causedBy: new JsonObject { ["type"] = causeType, ["reason"] = causeReason });
+        var root = ErrorCause("query_shard_exception", reason, index);
+        return new Reply(400, new JsonObject
+        {
+            ["error"] = new JsonObject
+            {
+                ["root_cause"] = new JsonArray(root),
+                ["type"] = "search_phase_execution_exception",
+                ["reason"] = "all shards failed",
+                ["phase"] = "query",
+                ["grouped"] = true,
+                ["failed_shards"] = new JsonArray(new JsonObject
+                {
+                    ["shard"] = 0,
+                    ["index"] = index,
+                    ["node"] = "fake-node",
+                    ["reason"] = shardCause,
+                }),
+                ["caused_by"] = new JsonObject { ["type"] = causeType, ["reason"] = causeReason },
+            },
+            ["status"] = 400,
+        });
     }
 
     private static bool Matches(JsonObject? query, FakeIndex index, FakeDoc doc)
