@@ -69,6 +69,11 @@ internal static class StatusCommand
             }
 
             console.Write(table);
+            foreach (var row in rows.Where(r => r.Warning is not null))
+            {
+                await output.WriteLineAsync($"warning: {row.Warning}");
+            }
+
             return ExitCodes.Ok;
         });
         return command;

@@ -12,7 +12,12 @@ public sealed record TopicStatus(
     string? Checkpoint,
     string Last,
     long? Behind,
-    long DeadLetters);
+    long DeadLetters)
+{
+    /// <summary>Set when the row cannot be trusted as it stands, e.g. a checkpoint past the topic's
+    /// last message (the source was replaced or truncated); null otherwise.</summary>
+    public string? Warning { get; init; }
+}
 
 /// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
 /// of its topics (from the source), and its dead-letter count. Changes nothing.</summary>
@@ -56,14 +61,23 @@ public sealed class StatusReader
                 var ends = await log.EndsAsync(options.TopicFilter(), checkpoint, cancellationToken);
                 foreach (var end in ends)
                 {
+                    var stored = checkpoint.TryGetValue(end.Topic, out var position);
+                    // A checkpoint past the topic's last message: the source was replaced or truncated
+                    // (a restored changelog file), so 'behind' counts nothing true and a run refuses it.
+                    var pastEnd = stored && position > end.Last;
                     rows.Add(new TopicStatus(
                         name,
                         $"{options.Sink}/{options.Table}",
                         end.Topic,
-                        checkpoint.TryGetValue(end.Topic, out var position) ? position.ToString() : null,
+                        stored ? position.ToString() : null,
                         end.Last.ToString(),
-                        end.Behind,
-                        deadLetters));
+                        pastEnd ? null : end.Behind,
+                        deadLetters)
+                    {
+                        Warning = pastEnd
+                            ? $"materializer '{name}' has checkpoint {position} on topic {end.Topic}, past its last message {end.Last}: the source was replaced or truncated and a run refuses it; replay with 'sync backfill --config CONFIG --materializer {name}'"
+                            : null,
+                    });
                 }
             }
         }

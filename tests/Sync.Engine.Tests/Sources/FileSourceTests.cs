@@ -201,6 +201,54 @@ public sealed class FileSourceTests : IDisposable
         Assert.Equal(StreamPosition.ForLine(2), Assert.Single(second!).Message!.Position);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_cursor_past_the_last_line_is_refused_naming_file_cursor_and_line_count(bool follow)
+    {
+        var path = Write("""{"topic":"a","value":{}}""", """{"topic":"a","value":{"n":2}}""");
+        var options = new FileSourceOptions { Path = path, Follow = follow, PollInterval = TimeSpan.FromMilliseconds(10) };
+        var checkpoint = new Dictionary<string, StreamPosition> { [FileSourceReader.CursorStream("changelog")] = StreamPosition.ForLine(5) };
+        await using var reader = new FileSourceReader("changelog", options, Request(_ => true, checkpoint));
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var e = await Assert.ThrowsAsync<SourceException>(async () => await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token));
+
+        Assert.Contains($"changelog file {path} has 2 lines", e.Message, StringComparison.Ordinal);
+        Assert.Contains("materializer 'm' stored line 5 as its checkpoint", e.Message, StringComparison.Ordinal);
+        Assert.Contains("sync backfill --config CONFIG --materializer m'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_followed_file_truncated_or_replaced_by_a_shorter_one_is_refused(bool replace)
+    {
+        var path = Write("""{"topic":"a","value":{"n":1}}""", """{"topic":"a","value":{"n":2}}""", """{"topic":"a","value":{"n":3}}""");
+        var options = new FileSourceOptions { Path = path, Follow = true, PollInterval = TimeSpan.FromMilliseconds(10) };
+        await using var reader = new FileSourceReader("changelog", options, Request(_ => true));
+        Assert.Equal(3, (await reader.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None))!.Count);
+
+        var next = reader.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None).AsTask();
+        const string Shorter = "{\"topic\":\"a\",\"value\":{\"n\":9}}\n";
+        if (replace)
+        {
+            // As git checkout does: a new file renamed over the old one.
+            var fresh = path + ".new";
+            await File.WriteAllTextAsync(fresh, Shorter);
+            File.Move(fresh, path, overwrite: true);
+        }
+        else
+        {
+            await File.WriteAllTextAsync(path, Shorter);
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var e = await Assert.ThrowsAsync<SourceException>(async () => await next.WaitAsync(timeout.Token));
+        Assert.Contains($"changelog file {path} became shorter while followed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("up to line 3", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_missing_file_is_a_source_error_naming_the_path()
     {

@@ -70,6 +70,8 @@ public sealed class FileSourceReader : ISourceReader
                 {
                     continue;
                 }
+
+                RefuseIfBehindCursor();
             }
 
             if (!_options.Follow)
@@ -109,6 +111,7 @@ public sealed class FileSourceReader : ISourceReader
 
             // Following: wait for the file to grow.
             await Task.Delay(records.Count > 0 ? Min(_options.PollInterval, lingerUntil - DateTime.UtcNow) : _options.PollInterval, cancellationToken);
+            RefuseIfShrunk();
             _eof = false;
         }
 
@@ -175,6 +178,38 @@ public sealed class FileSourceReader : ISourceReader
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new SourceException($"cannot open changelog file {_options.Path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>At the end of the file, a stored cursor past its last line means the file was
+    /// replaced or truncated: reading on would skip every line up to the cursor without a word, so
+    /// the read is refused, naming the file, the cursor, the line count and the reset.</summary>
+    private void RefuseIfBehindCursor()
+    {
+        var lines = _line + (_lines.HasPartialLine ? 1 : 0);
+        if (lines < _resumeAfterLine)
+        {
+            throw new SourceException(
+                $"changelog file {_options.Path} has {lines} lines, but materializer '{_request.Materializer}' stored "
+                + $"line {_resumeAfterLine} as its checkpoint (file-source cursor {StreamPosition.ForLine(_resumeAfterLine)}): the file was replaced "
+                + $"or truncated, and reading on would skip its lines 1 to {_resumeAfterLine}; replay it from the first line with "
+                + $"'sync backfill --config CONFIG --materializer {_request.Materializer}', which stores a new checkpoint");
+        }
+    }
+
+    /// <summary>A followed file that became shorter than what was read was replaced or truncated
+    /// under the reader: its new lines would be skipped, so the read is refused.</summary>
+    private void RefuseIfShrunk()
+    {
+        var length = RandomAccess.GetLength(_stream!.SafeFileHandle);
+        var onDisk = new FileInfo(_options.Path);
+        var replaced = onDisk.Exists && onDisk.Length < _lines.Offset;
+        if (length < _lines.Offset || replaced)
+        {
+            throw new SourceException(
+                $"changelog file {_options.Path} became shorter while followed ({(replaced ? onDisk.Length : length)} bytes, "
+                + $"{_lines.Offset} bytes were read up to line {_line}): it was replaced or truncated, and its new lines would be skipped; "
+                + $"replay it from the first line with 'sync backfill --config CONFIG --materializer {_request.Materializer}'");
         }
     }
 
