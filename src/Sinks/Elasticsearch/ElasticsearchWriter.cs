@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -731,13 +732,11 @@ internal sealed partial class ElasticsearchWriter
     /// <summary>A request with a JSON body we build (index creation, mappings) through the client's transport.</summary>
     private async Task<RawResponse> RawAsync(EsHttpMethod method, string path, JsonObject? body, CancellationToken cancellationToken)
     {
-        var retry = _options.Retry;
-        for (var attempt = 1; ; attempt++)
+        var response = await SendRetryingAsync<StringResponse>(method, path, body?.ToJsonString(), $"{method} {path}", Parse, cancellationToken);
+        return Parse(response);
+
+        static RawResponse Parse(StringResponse response)
         {
-            var endpoint = new EndpointPath(method, path);
-            var response = await _client.Transport.RequestAsync<StringResponse>(
-                in endpoint, body is null ? null : PostData.String(body.ToJsonString()), null, null, cancellationToken);
-            var status = response.ApiCallDetails.HttpStatusCode;
             JsonNode? parsed = null;
             try
             {
@@ -748,18 +747,35 @@ internal sealed partial class ElasticsearchWriter
                 // Not JSON (a proxy's error page): keep the status only.
             }
 
-            var result = new RawResponse(status, parsed, response.ApiCallDetails.OriginalException);
-            if (CertificateFailure(result.Exception) is not null)
+            return new RawResponse(response.ApiCallDetails.HttpStatusCode, parsed, response.ApiCallDetails.OriginalException);
+        }
+    }
+
+    /// <summary>Sends a request through the client's transport, retrying transient failures (no answer,
+    /// 429, 502-504) with the sink's backoff. A refused certificate (refused again on the next attempt)
+    /// and a transient failure past the retry budget throw, described by <paramref name="describe"/>;
+    /// any other answer is returned.</summary>
+    private async Task<TResponse> SendRetryingAsync<TResponse>(
+        EsHttpMethod method, string path, string? body, string what, Func<TResponse, RawResponse> describe, CancellationToken cancellationToken)
+        where TResponse : TransportResponse, new()
+    {
+        var retry = _options.Retry;
+        for (var attempt = 1; ; attempt++)
+        {
+            var endpoint = new EndpointPath(method, path);
+            var response = await _client.Transport.RequestAsync<TResponse>(in endpoint, body is null ? null : PostData.String(body), null, null, cancellationToken);
+            var status = response.ApiCallDetails.HttpStatusCode;
+            if (CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
             {
-                // A certificate that was refused will be refused on the next attempt too.
-                ThrowFor(result, $"{method} {path}");
+                ThrowFor(describe(response), what);
             }
 
             if (ElasticsearchErrorClassifier.ClassifyRequest(status) == ErrorVerdict.Transient && !(status is >= 200 and < 300))
             {
                 if (attempt >= retry.MaxAttempts)
                 {
-                    throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {method} {path} still failed after {attempt} attempts: {result.Describe()}",
+                    var result = describe(response);
+                    throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempt} attempts: {result.Describe()}",
                         result.Exception ?? new InvalidOperationException(result.Describe()));
                 }
 
@@ -767,7 +783,7 @@ internal sealed partial class ElasticsearchWriter
                 continue;
             }
 
-            return result;
+            return response;
         }
     }
 
@@ -901,40 +917,27 @@ internal sealed partial class ElasticsearchWriter
     private async Task<JsonDocument> MultiGetSourcesAsync(string index, List<string> ids, CancellationToken cancellationToken)
     {
         var body = new JsonObject { ["ids"] = new JsonArray([.. ids.Select(id => (JsonNode?)JsonValue.Create(id))]) }.ToJsonString();
-        var retry = _options.Retry;
-        for (var attempt = 1; ; attempt++)
+        var what = $"reading {ids.Count} documents of index \"{index}\" (_mget)";
+        var path = "/" + Uri.EscapeDataString(index) + "/_mget?realtime=true";
+
+        // Bytes, not a JsonNode: the stored values are copied into documents exactly as the server sent them.
+        var response = await SendRetryingAsync<BytesResponse>(
+            EsHttpMethod.POST, path, body, what, r => new RawResponse(r.ApiCallDetails.HttpStatusCode, null, r.ApiCallDetails.OriginalException), cancellationToken);
+        var status = response.ApiCallDetails.HttpStatusCode;
+        if (status is not (>= 200 and < 300) || response.Body is not { Length: > 0 } bytes)
         {
-            var endpoint = new EndpointPath(EsHttpMethod.POST, "/" + Uri.EscapeDataString(index) + "/_mget?realtime=true");
-            var response = await _client.Transport.RequestAsync<BytesResponse>(in endpoint, PostData.String(body), null, null, cancellationToken);
-            var status = response.ApiCallDetails.HttpStatusCode;
-            if (status is >= 200 and < 300 && response.Body is { Length: > 0 } bytes)
-            {
-                var document = JsonDocument.Parse(bytes);
-                if (document.RootElement.TryGetProperty("docs", out var docs) && docs.ValueKind == JsonValueKind.Array && docs.GetArrayLength() == ids.Count)
-                {
-                    return document;
-                }
-
-                document.Dispose();
-                throw new SinkFatalException($"elasticsearch sink '{_sinkName}': _mget of {ids.Count} documents of index \"{index}\" answered without one doc per id", new InvalidOperationException("_mget answer"));
-            }
-
-            var what = $"reading {ids.Count} documents of index \"{index}\" (_mget)";
-            var description = status is { } s ? $"HTTP {s}" : NoAnswer(response.ApiCallDetails.OriginalException);
-            if (ElasticsearchErrorClassifier.ClassifyRequest(status) != ErrorVerdict.Transient || CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
-            {
-                throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {description}",
-                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
-            }
-
-            if (attempt >= retry.MaxAttempts)
-            {
-                throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempt} attempts: {description}",
-                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
-            }
-
-            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
+            ThrowFor(new RawResponse(status, null, response.ApiCallDetails.OriginalException), what);
+            throw new UnreachableException();
         }
+
+        var document = JsonDocument.Parse(bytes);
+        if (document.RootElement.TryGetProperty("docs", out var docs) && docs.ValueKind == JsonValueKind.Array && docs.GetArrayLength() == ids.Count)
+        {
+            return document;
+        }
+
+        document.Dispose();
+        throw new SinkFatalException($"elasticsearch sink '{_sinkName}': _mget of {ids.Count} documents of index \"{index}\" answered without one doc per id", new InvalidOperationException("_mget answer"));
     }
 
     private static string ErrorText(JsonElement error, string id)
