@@ -197,19 +197,7 @@ public static class KeyValuePayload
     public static SourceMessage Undecoded(SourceMessage wire)
     {
         ArgumentNullException.ThrowIfNull(wire);
-        return new SourceMessage
-        {
-            Topic = wire.Topic,
-            Position = wire.Position,
-            Key = wire.Key,
-            Value = wire.Value,
-            HasValue = wire.HasValue,
-            Properties = wire.Properties,
-            PublishTime = wire.PublishTime,
-            EventTime = wire.EventTime,
-            KeyValueEncoding = KeyValueEncoding.Inline,
-            Inline = new InlineKeyValue(wire.Value, wire.Key),
-        };
+        return wire.WithKeyValueEncoding(KeyValueEncoding.Inline, new InlineKeyValue(wire.Value, wire.Key));
     }
 
     private static bool Agrees(MessageKey wireKey, ReadOnlyMemory<byte>? payloadKey)

@@ -39,6 +39,22 @@ public sealed class SourceMessage
     public StreamPosition? PositionProperty(string name) =>
         Properties.Count != 0 && Properties.TryGetValue(name, out var position) ? StreamPosition.Parse(position) : null;
 
+    /// <summary>This message, as it travelled, marked as carried in <paramref name="encoding"/>
+    /// (with <paramref name="inline"/> for an INLINE one).</summary>
+    public SourceMessage WithKeyValueEncoding(KeyValueEncoding encoding, InlineKeyValue? inline = null) => new()
+    {
+        Topic = Topic,
+        Position = Position,
+        Key = Key,
+        Value = Value,
+        HasValue = HasValue,
+        Properties = Properties,
+        PublishTime = PublishTime,
+        EventTime = EventTime,
+        KeyValueEncoding = encoding,
+        Inline = inline,
+    };
+
     /// <summary>Where the message came from, for error messages: <c>topic @ position</c>.</summary>
     public string Describe() => $"{Topic} @ {Position}";
 

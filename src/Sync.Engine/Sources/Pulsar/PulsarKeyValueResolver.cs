@@ -41,18 +41,7 @@ internal sealed class PulsarKeyValueResolver(PulsarKeyValueEncoding mode, Func<P
                         $"{message.Topic}@{message.Id}", message.Topic, wire.Position,
                         $"message {message.Id} on {message.Topic}: {error}", message.Data));
             case KeyValueEncoding.Separated:
-                return new SourceRecord(new SourceMessage
-                {
-                    Topic = wire.Topic,
-                    Position = wire.Position,
-                    Key = wire.Key,
-                    Value = wire.Value,
-                    HasValue = wire.HasValue,
-                    Properties = wire.Properties,
-                    PublishTime = wire.PublishTime,
-                    EventTime = wire.EventTime,
-                    KeyValueEncoding = KeyValueEncoding.Separated,
-                }, null);
+                return new SourceRecord(wire.WithKeyValueEncoding(KeyValueEncoding.Separated), null);
             default:
                 return new SourceRecord(wire, null);
         }
