@@ -12,7 +12,11 @@ public sealed record TopicStatus(
     string? Checkpoint,
     string Last,
     long? Behind,
-    long DeadLetters);
+    long DeadLetters)
+{
+    /// <summary>Why the materializer will not resume (its target is missing while a checkpoint is stored), or null.</summary>
+    public string? Problem { get; init; }
+}
 
 /// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
 /// of its topics (from the source), and its dead-letter count. Changes nothing.</summary>
@@ -43,6 +47,9 @@ public sealed class StatusReader
                 }
 
                 var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+                var problem = checkpoint.Count > 0 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
+                    ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
+                    : null;
                 var source = _config.Sources[options.Source];
                 await using var log = _components.Sources[source.Type].OpenLog(source);
                 // A dead-letter topic is counted by reading this materializer's letters through its
@@ -63,7 +70,7 @@ public sealed class StatusReader
                         checkpoint.TryGetValue(end.Topic, out var position) ? position.ToString() : null,
                         end.Last.ToString(),
                         end.Behind,
-                        deadLetters));
+                        deadLetters) { Problem = problem });
                 }
             }
         }
