@@ -85,6 +85,16 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
             cancellationToken);
     }
 
+    public async ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        var resolved = Resolve(target);
+        return await WithGateAsync(
+            $"check the target {resolved.Qualified} of '{materializer}'",
+            (writer, ct) => writer.FindMissingTargetAsync(materializer, resolved, ct),
+            cancellationToken);
+    }
+
     public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);

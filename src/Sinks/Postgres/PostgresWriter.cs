@@ -56,6 +56,10 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     private readonly NpgsqlConnection _connection;
     private readonly string _markers;
     private readonly string _checkpoints;
+    private readonly string _targets;
+
+    /// <summary>Materializers whose target this connection has recorded in <c>_targets</c> (forgotten on rollback).</summary>
+    private readonly HashSet<(string Materializer, string Target)> _recorded = [];
     private readonly Dictionary<string, TableInfo?> _tables = new(StringComparer.Ordinal);
     private NpgsqlTransaction? _transaction;
 
@@ -77,6 +81,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         _connection = connection;
         _markers = Qualified(stateSchema, "delete_markers");
         _checkpoints = Qualified(stateSchema, "checkpoints");
+        _targets = Qualified(stateSchema, "targets");
         DeadLetters = new PostgresDeadLetters(stateSchema);
     }
 
@@ -127,6 +132,10 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
               position text NOT NULL,
               updated_at timestamptz NOT NULL DEFAULT now(),
               PRIMARY KEY (materializer, stream));
+            CREATE TABLE IF NOT EXISTS {_targets} (
+              materializer text PRIMARY KEY,
+              target text NOT NULL,
+              updated_at timestamptz NOT NULL DEFAULT now());
             """, _connection, transaction))
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
@@ -155,6 +164,56 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
 
         return result;
+    }
+
+    /// <summary>Records the table as the materializer's target once it exists (in the batch's
+    /// transaction, once per connection), so that a later run can tell a moved or dropped target from
+    /// one that no row has created yet.</summary>
+    private async Task RecordTargetAsync(string materializer, PostgresTarget target, CancellationToken cancellationToken)
+    {
+        var name = Display(target);
+        if (_recorded.Contains((materializer, name)))
+        {
+            return;
+        }
+
+        await using var command = Command(
+            $"""
+            INSERT INTO {_targets} (materializer, target, updated_at) SELECT $1, $2, now() WHERE to_regclass($3) IS NOT NULL
+            ON CONFLICT (materializer) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at
+            """,
+            new NpgsqlParameter<string> { TypedValue = materializer },
+            new NpgsqlParameter<string> { TypedValue = name },
+            new NpgsqlParameter<string> { TypedValue = target.Qualified });
+        if (await command.ExecuteNonQueryAsync(cancellationToken) > 0)
+        {
+            _recorded.Add((materializer, name));
+        }
+    }
+
+    private static string Display(PostgresTarget target) => $"{target.Schema}.{target.Table}";
+
+    /// <summary>See <see cref="ISink.FindMissingTargetAsync"/>: an existing target is recorded (a
+    /// checkpoint stored before targets were recorded counts from now on); a missing one is reported
+    /// when a target was recorded for the materializer.</summary>
+    public async Task<MissingTarget?> FindMissingTargetAsync(string materializer, PostgresTarget target, CancellationToken cancellationToken)
+    {
+        var name = Display(target);
+        await using var command = new NpgsqlCommand(
+            $"""
+            WITH present AS (SELECT to_regclass($3) IS NOT NULL AS e),
+            recorded AS (
+              INSERT INTO {_targets} (materializer, target, updated_at) SELECT $1, $2, now() FROM present WHERE e
+              ON CONFLICT (materializer) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at
+              RETURNING 1)
+            SELECT (SELECT e FROM present), (SELECT target FROM {_targets} WHERE materializer = $1), (SELECT count(*) FROM recorded)
+            """, _connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = materializer });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = name });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target.Qualified });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return reader.GetBoolean(0) || reader.IsDBNull(1) ? null : new MissingTarget(name, reader.GetString(1));
     }
 
     /// <summary>Applies the batch in one transaction. Poison rows are rejected and the rest applied;
@@ -198,6 +257,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                             new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
                             new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] });
                         await command.ExecuteNonQueryAsync(cancellationToken);
+                        await RecordTargetAsync(batch.Materializer, target, cancellationToken);
                     }
 
                     if (context.Rejected.Count > 0)
@@ -251,6 +311,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     {
         // DDL of this batch (CREATE TABLE, ADD COLUMN, staging tables) is rolled back too: forget what we knew.
         _tables.Clear();
+        _recorded.Clear();
         DeadLetters.Forget();
         foreach (var signature in _stagesCreated)
         {

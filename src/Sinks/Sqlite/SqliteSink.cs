@@ -78,6 +78,26 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
         return ValueTask.FromResult(sink);
     }
 
+    public async ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ArgumentNullException.ThrowIfNull(target);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return EnsureOpen().FindMissingTarget(materializer, target.Table, _time.GetUtcNow());
+        }
+        catch (SqliteException e)
+        {
+            Discard();
+            throw new SinkFatalException($"sqlite sink '{Name}': cannot check the target {target.Table} of '{materializer}': {e.Message}", e);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(materializer);

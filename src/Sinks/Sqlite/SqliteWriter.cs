@@ -16,6 +16,10 @@ internal sealed partial class SqliteWriter : IDisposable
     internal const string StateTable = "_sync_state";
     internal const string CheckpointTable = "_sync_checkpoints";
 
+    /// <summary>The table each materializer last wrote to, so that a later run can tell a moved or
+    /// dropped target from one that no row has created yet.</summary>
+    internal const string TargetsTable = "_sync_targets";
+
     /// <summary>The <c>key_text</c> of a target's truncate marker. Every real key text is a JSON object, so it cannot collide.</summary>
     internal const string TruncateMarkerKey = "*";
 
@@ -32,6 +36,9 @@ internal sealed partial class SqliteWriter : IDisposable
     private readonly SqliteCommand _readCheckpoints;
     private readonly SqliteCommand _readTable;
     private SqliteTransaction? _transaction;
+
+    /// <summary>Materializers whose target this connection has recorded in <see cref="TargetsTable"/> (forgotten on rollback).</summary>
+    private readonly HashSet<(string Materializer, string Target)> _recorded = [];
     private long _schemaVersion = -1;
 
     public SqliteWriter(SqliteConnection connection)
@@ -92,6 +99,10 @@ internal sealed partial class SqliteWriter : IDisposable
               position TEXT NOT NULL,
               updated_at TEXT NOT NULL,
               PRIMARY KEY (materializer, stream)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS {TargetsTable} (
+              materializer TEXT PRIMARY KEY,
+              target TEXT NOT NULL,
+              updated_at TEXT NOT NULL) WITHOUT ROWID;
             """;
         command.ExecuteNonQuery();
     }
@@ -117,6 +128,52 @@ internal sealed partial class SqliteWriter : IDisposable
         }
 
         return result;
+    }
+
+    /// <summary>Records the table as the materializer's target when it exists (once per connection,
+    /// in the open transaction when there is one); returns whether it exists.</summary>
+    private bool RecordTarget(string materializer, string target, string now)
+    {
+        if (_recorded.Contains((materializer, target)))
+        {
+            return true;
+        }
+
+        using var command = _connection.CreateCommand();
+        command.Transaction = _transaction;
+        command.CommandText =
+            $"""
+            INSERT INTO {TargetsTable} (materializer, target, updated_at)
+            SELECT $materializer, $target, $now WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $target COLLATE NOCASE)
+            ON CONFLICT (materializer) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at
+            """;
+        command.Parameters.AddWithValue("$materializer", materializer);
+        command.Parameters.AddWithValue("$target", target);
+        command.Parameters.AddWithValue("$now", now);
+        if (command.ExecuteNonQuery() == 0)
+        {
+            return false;
+        }
+
+        _recorded.Add((materializer, target));
+        return true;
+    }
+
+    /// <summary>See <see cref="ISink.FindMissingTargetAsync"/>: an existing target is recorded (a
+    /// checkpoint stored before targets were recorded counts from now on); a missing one is reported
+    /// when a target was recorded for the materializer.</summary>
+    public MissingTarget? FindMissingTarget(string materializer, string target, DateTimeOffset now)
+    {
+        _recorded.Remove((materializer, target));
+        if (RecordTarget(materializer, target, FormatTime(now)))
+        {
+            return null;
+        }
+
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"SELECT target FROM {TargetsTable} WHERE materializer = $materializer";
+        command.Parameters.AddWithValue("$materializer", materializer);
+        return command.ExecuteScalar() is string recorded ? new MissingTarget(target, recorded) : null;
     }
 
     /// <summary>Applies the batch in one transaction. Poison rows are rejected and the rest applied;
@@ -149,6 +206,11 @@ internal sealed partial class SqliteWriter : IDisposable
                 {
                     Bind(_writeCheckpoint, batch.Materializer, stream, position.ToString(), context.Now);
                     _writeCheckpoint.ExecuteNonQuery();
+                }
+
+                if (batch.Checkpoint.Count > 0)
+                {
+                    RecordTarget(batch.Materializer, target, context.Now);
                 }
 
                 if (context.Rejected.Count > 0)
@@ -196,6 +258,7 @@ internal sealed partial class SqliteWriter : IDisposable
         // DDL (CREATE TABLE, ADD COLUMN) of this batch is rolled back too: forget what we knew.
         ForgetTables();
         _truncateMarkers.Clear();
+        _recorded.Clear();
         try
         {
             _transaction?.Rollback();

@@ -42,7 +42,7 @@ internal static class StatusCommand
             if (parse.GetValue(json))
             {
                 await output.WriteLineAsync(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
-                return ExitCodes.Ok;
+                return rows.Any(r => r.Problem is not null) ? ExitCodes.Failure : ExitCodes.Ok;
             }
 
             var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -74,7 +74,13 @@ internal static class StatusCommand
                 await output.WriteLineAsync($"warning: {row.Warning}");
             }
 
-            return ExitCodes.Ok;
+            var problems = rows.Select(r => r.Problem).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+            foreach (var problem in problems)
+            {
+                await error.WriteLineAsync($"error: {problem}");
+            }
+
+            return problems.Count > 0 ? ExitCodes.Failure : ExitCodes.Ok;
         });
         return command;
     }

@@ -17,6 +17,9 @@ public sealed record TopicStatus(
     /// <summary>Set when the row cannot be trusted as it stands, e.g. a checkpoint past the topic's
     /// last message (the source was replaced or truncated); null otherwise.</summary>
     public string? Warning { get; init; }
+
+    /// <summary>Why the materializer will not resume (its target is missing while a checkpoint is stored), or null.</summary>
+    public string? Problem { get; init; }
 }
 
 /// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
@@ -48,6 +51,9 @@ public sealed class StatusReader
                 }
 
                 var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+                var problem = checkpoint.Count > 0 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
+                    ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
+                    : null;
                 var source = _config.Sources[options.Source];
                 await using var log = _components.Sources[source.Type].OpenLog(source);
                 // A dead-letter topic is counted by reading this materializer's letters through its
@@ -77,6 +83,7 @@ public sealed class StatusReader
                         Warning = pastEnd
                             ? $"materializer '{name}' has checkpoint {position} on topic {end.Topic}, past its last message {end.Last}: the source was replaced or truncated and a run refuses it; replay with 'sync backfill --config CONFIG --materializer {name}'"
                             : null,
+                        Problem = problem,
                     });
                 }
             }

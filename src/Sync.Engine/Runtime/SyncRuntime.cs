@@ -208,6 +208,19 @@ public sealed class SyncRuntime
             $"materializers.{name}.deadLetterTarget (table) needs a sink that keeps a dead-letter table (postgres, sqlite); sink {options.Sink} is of type {config.Sinks[options.Sink].Type}")]);
     }
 
+    /// <summary>Why a materializer with a stored checkpoint is not resumed into a missing target, and the ways out.</summary>
+    public static string MissingTargetMessage(string name, string sink, MissingTarget missing, IReadOnlyDictionary<string, Changes.StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(missing);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var positions = string.Join(", ", checkpoint.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} at {c.Value}"));
+        var where = missing.Recorded == missing.Target
+            ? $"its target {missing.Target} no longer exists (dropped?)"
+            : $"its target {missing.Target} does not exist; the checkpoint was stored while it wrote to {missing.Recorded}";
+        return $"materializer {name}: {where}, but sink {sink} holds its checkpoint ({positions}), so resuming would skip every change before it and leave {missing.Target} incomplete. "
+            + $"Rebuild the target from the start with `sync backfill --materializer {name}`, or put the old schema:/table: back in the config.";
+    }
+
     private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, IReadOnlyDictionary<string, Changes.StreamPosition> startAt, CancellationToken cancellationToken)
     {
         // Each materializer runs on its own so that a slow one never holds up the others.
@@ -230,6 +243,12 @@ public sealed class SyncRuntime
             }
 
             var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+            if (mode == RunMode.Resume && checkpoint.Count > 0
+                && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing)
+            {
+                throw new InvalidOperationException(MissingTargetMessage(name, options.Sink, missing, checkpoint));
+            }
+
             var source = _config.Sources[options.Source];
             var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt };
             await using var reader = _components.Sources[source.Type].Open(source, request);

@@ -79,7 +79,20 @@ public interface ISink : IAsyncDisposable
     /// Returns the markers written or converted; this default writes none and says it cannot.</summary>
     ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
         ValueTask.FromResult(MarkOutcome.Unsupported);
+
+    /// <summary>Called when the materializer has a stored checkpoint: null when its target exists (the sink
+    /// then records it as the materializer's target) or when the sink never recorded a target for the
+    /// materializer (no row written yet: the first row creates it); otherwise the target is missing while
+    /// the checkpoint belongs to the target recorded before (its schema or table changed, or it was
+    /// dropped), and resuming would leave it without every change before the checkpoint. This default
+    /// cannot tell (null).</summary>
+    ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<MissingTarget?>(null);
 }
+
+/// <summary>A materializer's <paramref name="Target"/> does not exist, but its checkpoint was stored
+/// while it wrote to <paramref name="Recorded"/> (the same name when the table was dropped).</summary>
+public sealed record MissingTarget(string Target, string Recorded);
 
 /// <summary>What <see cref="ISink.MarkErasedManyAsync"/> did: how many erasure markers it wrote or
 /// converted, and whether the sink can write them at all.</summary>
