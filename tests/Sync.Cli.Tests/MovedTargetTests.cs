@@ -137,6 +137,31 @@ public sealed class MovedTargetTests : IDisposable
         Assert.Equal(["2|b"], await PostgresRowsAsync($"SELECT id || '|' || name FROM {schema}.users ORDER BY id"));
     }
 
+    [Fact]
+    public async Task A_materializer_name_reused_for_other_topics_and_another_target_is_not_refused()
+    {
+        // The stored checkpoint holds positions of a source and topics the materializer no longer
+        // reads: resuming skips nothing, so there is nothing to refuse.
+        WriteChangelog(Row(1, "a"));
+        var database = _workspace.File("users.db");
+        Assert.Equal(0, (await _workspace.Sync("run", "--config", Config("{ type: sqlite, path: users.db }", "users"))).ExitCode);
+        const string otherTopic = "persistent://public/default/db1.public.customers";
+        _workspace.Write("data/customers.jsonl", $$$"""{"topic":"{{{otherTopic}}}","key":{"id":7},"value":{"id":7,"name":"c"}}""" + "\n");
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              customers: {"{"} type: file, path: data/customers.jsonl {"}"}
+            sinks:
+              target: {"{"} type: sqlite, path: users.db {"}"}
+            materializers:
+              users: {"{"} source: customers, topics: ['{otherTopic}'], sink: target, table: customers, format: json {"}"}
+            """);
+
+        var run = await _workspace.Sync("run", "--config", config);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(["id=7|name=c"], SqliteTables.Rows(database, "customers"));
+    }
+
     private static async Task<List<string>> PostgresRowsAsync(string sql)
     {
         await using var connection = new NpgsqlConnection(Postgres);

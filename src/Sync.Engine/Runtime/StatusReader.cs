@@ -51,7 +51,7 @@ public sealed class StatusReader
                 }
 
                 var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
-                var problem = checkpoint.Count > 0 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
+                var problem = SyncRuntime.ReadsAny(options, checkpoint) && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
                     : null;
                 var source = _config.Sources[options.Source];

@@ -208,6 +208,24 @@ public sealed class SyncRuntime
             $"materializers.{name}.deadLetterTarget (table) needs a sink that keeps a dead-letter table (postgres, sqlite); sink {options.Sink} is of type {config.Sinks[options.Sink].Type}")]);
     }
 
+    /// <summary>Whether a stored checkpoint holds a position of something this materializer reads now
+    /// (one of its topics, a partition of one, or its changelog file's cursor): only such a position
+    /// makes a resumed run skip changes. Positions of topics it no longer reads skip nothing.</summary>
+    public static bool ReadsAny(MaterializerOptions options, IReadOnlyDictionary<string, Changes.StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        if (checkpoint.Count == 0)
+        {
+            return false;
+        }
+
+        var reads = options.TopicFilter();
+        var cursor = FileSourceReader.CursorStream(options.Source);
+        return checkpoint.Keys.Any(stream =>
+            stream == cursor || reads(stream) || (Sync.Pulsar.TopicName.BaseName(stream) is var baseName && baseName != stream && reads(baseName)));
+    }
+
     /// <summary>Why a materializer with a stored checkpoint is not resumed into a missing target, and the ways out.</summary>
     public static string MissingTargetMessage(string name, string sink, MissingTarget missing, IReadOnlyDictionary<string, Changes.StreamPosition> checkpoint)
     {
@@ -243,7 +261,7 @@ public sealed class SyncRuntime
             }
 
             var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
-            if (mode == RunMode.Resume && checkpoint.Count > 0
+            if (mode == RunMode.Resume && ReadsAny(options, checkpoint)
                 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing)
             {
                 throw new InvalidOperationException(MissingTargetMessage(name, options.Sink, missing, checkpoint));
