@@ -163,6 +163,25 @@ public sealed partial class FakeElasticsearch
         return new Reply(200, new JsonObject { ["acknowledged"] = true, ["errors"] = true, ["action_results"] = results });
     }
 
+    /// <summary>GET|HEAD /_alias/{name} — the indices holding the alias, 404 when none does
+    /// (indices.exists_alias/10_basic.yml; indices.get_alias/10_basic.yml).</summary>
+    private Reply GetAlias(string name)
+    {
+        var holders = _indices.Values.Where(i => i.Aliases.Contains(name)).OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
+        if (holders.Count == 0)
+        {
+            return new Reply(404, new JsonObject { ["error"] = $"alias [{name}] missing", ["status"] = 404 });
+        }
+
+        var result = new JsonObject();
+        foreach (var index in holders)
+        {
+            result[index.Name] = new JsonObject { ["aliases"] = new JsonObject { [name] = new JsonObject() } };
+        }
+
+        return new Reply(200, result);
+    }
+
     private static List<string> Names(JsonObject fields, string one, string many)
     {
         var names = new List<string>();

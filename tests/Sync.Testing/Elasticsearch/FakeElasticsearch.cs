@@ -362,6 +362,8 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return s[0] == "_count" ? Count("_all", query, body) : Search("_all", query, body);
                 case 1 when s[0] == "_aliases" && method == "POST":
                     return UpdateAliases(body);
+                case 2 when s[0] == "_alias" && method is "HEAD" or "GET":
+                    return GetAlias(s[1]);
                 case 1 when s[0].StartsWith('_'):
                     break;
                 case 1 when method == "PUT":
