@@ -44,7 +44,7 @@ public sealed partial class FakeElasticsearch
             }
 
             index.Mappings = (JsonObject)mappings.DeepClone();
-            index.Mappings["properties"] ??= new JsonObject();
+            index.Mappings["properties"] = FakeMapping.ExpandProperties(index.Mappings["properties"] as JsonObject ?? []);
         }
 
         if (request["aliases"] is JsonObject aliases)

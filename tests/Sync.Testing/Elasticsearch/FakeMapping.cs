@@ -58,28 +58,54 @@ internal static partial class FakeMapping
         return null;
     }
 
+    /// <summary>Mapping properties with every dotted name turned into object fields: <c>"subfield.text3"</c>
+    /// becomes <c>subfield</c> with the property <c>text3</c> (rest-api-spec/src/yamlRestTest/resources/
+    /// rest-api-spec/test/indices.put_mapping/10_basic.yml lines 18-19 and the match on
+    /// <c>subfield.properties.text3.type</c> in "Test Create and update mapping").</summary>
+    public static JsonObject ExpandProperties(JsonObject properties)
+    {
+        var expanded = new JsonObject();
+        foreach (var (name, node) in properties)
+        {
+            var parts = name.Length > 1 && name.Contains('.', StringComparison.Ordinal) && !name.StartsWith('.') && !name.EndsWith('.') ? name.Split('.') : [name];
+            var target = expanded;
+            for (var i = 0; i < parts.Length - 1; i++)
+            {
+                var parent = target[parts[i]] as JsonObject ?? (JsonObject)(target[parts[i]] = new JsonObject());
+                target = parent["properties"] as JsonObject ?? (JsonObject)(parent["properties"] = new JsonObject());
+            }
+
+            var copy = node?.DeepClone();
+            if (copy is JsonObject field && field["properties"] is JsonObject children)
+            {
+                field["properties"] = ExpandProperties(children);
+            }
+
+            if (target[parts[^1]] is JsonObject existing && copy is JsonObject { } incoming && incoming["properties"] is JsonObject more)
+            {
+                var held = existing["properties"] as JsonObject ?? (JsonObject)(existing["properties"] = new JsonObject());
+                foreach (var (k, v) in more.ToList())
+                {
+                    more.Remove(k);
+                    held[k] = v;
+                }
+
+                continue;
+            }
+
+            target[parts[^1]] = copy;
+        }
+
+        return expanded;
+    }
+
     /// <summary>Adds the fields of <paramref name="update"/> to <paramref name="mappings"/>; a changed type is an error.</summary>
     public static string? Merge(JsonObject mappings, JsonObject update)
     {
         var target = (JsonObject)(mappings["properties"] ??= new JsonObject());
-        if (update["properties"] is JsonObject properties)
+        if (update["properties"] is JsonObject properties && MergeProperties(target, ExpandProperties(properties), string.Empty) is { } conflict)
         {
-            foreach (var (name, node) in properties)
-            {
-                var newType = node?["type"]?.GetValue<string>() ?? "object";
-                if (target[name] is JsonObject existing)
-                {
-                    var oldType = existing["type"]?.GetValue<string>() ?? "object";
-                    if (oldType != newType)
-                    {
-                        return $"mapper [{name}] cannot be changed from type [{oldType}] to [{newType}]";
-                    }
-
-                    continue;
-                }
-
-                target[name] = node?.DeepClone();
-            }
+            return conflict;
         }
 
         foreach (var key in new[] { "dynamic", "date_detection", "numeric_detection", "_meta", "dynamic_templates" })
@@ -88,6 +114,34 @@ internal static partial class FakeMapping
             {
                 mappings[key] = value.DeepClone();
             }
+        }
+
+        return null;
+    }
+
+    private static string? MergeProperties(JsonObject target, JsonObject properties, string prefix)
+    {
+        foreach (var (name, node) in properties)
+        {
+            var newType = node?["type"]?.GetValue<string>() ?? "object";
+            if (target[name] is JsonObject existing)
+            {
+                var oldType = existing["type"]?.GetValue<string>() ?? "object";
+                if (oldType != newType)
+                {
+                    return $"mapper [{prefix}{name}] cannot be changed from type [{oldType}] to [{newType}]";
+                }
+
+                if (newType == "object" && node?["properties"] is JsonObject children
+                    && MergeProperties(existing["properties"] as JsonObject ?? (JsonObject)(existing["properties"] = new JsonObject()), children, prefix + name + ".") is { } conflict)
+                {
+                    return conflict;
+                }
+
+                continue;
+            }
+
+            target[name] = node?.DeepClone();
         }
 
         return null;

@@ -223,6 +223,24 @@ public static class ElasticsearchServerCases
             Assert.Single(source.Body!["hits"]!["hits"]!.AsArray());
             Assert.Equal(7, source.Body["hits"]!["hits"]![0]!["_source"]!["a.b"]!.GetValue<int>());
         },
+
+        // indices.put_mapping/10_basic.yml lines 2-51 ("Test Create and update mapping": subfield.text3 is
+        // mapped as subfield.properties.text3).
+        ["a dotted name in explicit mappings is an object path too, and a later put_mapping adds to it"] = async s =>
+        {
+            var index = s.Prefix + "-dotmap";
+            var created = await s.SendAsync(HttpMethod.Put, "/" + index, """{"mappings":{"properties":{"address.zip":{"type":"long"}}}}""");
+            var added = await s.SendAsync(HttpMethod.Put, $"/{index}/_mapping", """{"properties":{"address.city":{"type":"keyword"}}}""");
+            await s.SendAsync(HttpMethod.Put, $"/{index}/_doc/1?refresh=true", """{"address.zip":5,"address":{"city":"Oslo"}}""");
+            var mapping = await s.SendAsync(HttpMethod.Get, $"/{index}/_mapping");
+            var address = mapping.Body![index]!["mappings"]!["properties"]!["address"]!["properties"]!;
+            Assert.Equal(200, created.Status);
+            Assert.Equal(200, added.Status);
+            Assert.Equal("long", address["zip"]!["type"]!.GetValue<string>());
+            Assert.Equal("keyword", address["city"]!["type"]!.GetValue<string>());
+            Assert.Equal(1, await s.CountAsync(index, """{"query":{"bool":{"filter":[{"term":{"address.zip":5}},{"term":{"address.city":"Oslo"}}]}}}"""));
+            Assert.Equal(400, (await s.SendAsync(HttpMethod.Post, $"/{index}/_count", """{"query":{"term":{"address.zip":"five"}}}""")).Status);
+        },
     };
 
     public static TheoryData<string> Names => [.. Cases.Keys];
