@@ -62,6 +62,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
         var sink = new ElasticsearchSink(name, options, Settings(options), time);
         try
         {
+            await sink._writer.CheckServerVersionAsync(cancellationToken);
             await sink._writer.EnsureCheckpointIndexAsync(cancellationToken);
         }
         catch

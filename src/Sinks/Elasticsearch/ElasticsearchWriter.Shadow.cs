@@ -71,6 +71,15 @@ internal sealed partial class ElasticsearchWriter
             : 1;
         var shadow = live + GenerationMark + generation.ToString(CultureInfo.InvariantCulture);
         var deleted = await RawAsync(EsHttpMethod.DELETE, "/" + Uri.EscapeDataString(shadow), null, cancellationToken);
+        if (deleted.Status == 400 && deleted.ErrorType == "illegal_argument_exception"
+            && (deleted.Body?["error"]?["reason"]?.GetValue<string>() ?? string.Empty).Contains("matches an alias", StringComparison.Ordinal))
+        {
+            // DELETE /{name} of an alias is 400 and deletes nothing (indices.delete/10_basic.yml,
+            // "Delete index against alias"): the name is somebody else's alias, never ours to write through.
+            throw new ShadowSwapException(
+                $"index \"{live}\": the next shadow index name \"{shadow}\" is already taken by an alias, so the backfill stops before writing anything; \"{live}\" is untouched; remove or rename the alias \"{shadow}\" (POST /_aliases with a remove action) and run the backfill again");
+        }
+
         if (deleted.Status is not (>= 200 and < 300 or 404))
         {
             ThrowFor(deleted, $"deleting the unfinished shadow index \"{shadow}\"");
@@ -104,6 +113,54 @@ internal sealed partial class ElasticsearchWriter
         }
 
         await RefreshAsync(shadow, cancellationToken);
+        string old;
+        for (var attempt = 1; ; attempt++)
+        {
+            var (actions, described) = await SwapActionsAsync(live, shadow, keepOld, cancellationToken);
+            old = described;
+            var swapped = await RawAsync(EsHttpMethod.POST, "/_aliases", new JsonObject { ["actions"] = actions }, cancellationToken);
+            if (swapped.Status is 404 && swapped.ErrorType is "aliases_not_found_exception" or "index_not_found_exception" && attempt < 3)
+            {
+                // The alias moved between reading it and the request (another swap, a hand edit): every
+                // remove carries must_exist, so nothing applied; read the alias again and retry.
+                continue;
+            }
+
+            if (swapped.Status is not (>= 200 and < 300))
+            {
+                ThrowFor(swapped, $"pointing alias \"{live}\" at index \"{shadow}\"");
+            }
+
+            if (swapped.Body?["errors"]?.GetValue<bool>() == true)
+            {
+                // Elasticsearch 8.14+ applies the other actions and answers 200 with errors: true and one
+                // result per action (indices.update_aliases/40_must_exist.yml, "Partial success"): the
+                // swap did not happen as asked, whatever the status says.
+                var failures = (swapped.Body?["action_results"] as JsonArray ?? [])
+                    .Where(r => r?["status"]?.GetValue<int>() is not (>= 200 and < 300))
+                    .Select(r => $"{r?["action"]?.ToJsonString()} -> {r?["status"]} {r?["error"]?["type"]}: {r?["error"]?["reason"]}");
+                throw new ShadowSwapException(
+                    $"alias \"{live}\": POST /_aliases applied only part of the swap to index \"{shadow}\" (errors: true): {string.Join("; ", failures)}; check GET /_alias/{live} — it may point at more than one index — and fix it with POST /_aliases before running the backfill again");
+            }
+
+            break;
+        }
+
+        _indices.Remove(live);
+
+        // After the alias moved: a crash before this leaves the live checkpoint where it was when the
+        // shadow began (checked above), at or before the shadow's, and a replay from there is harmless.
+        var positions = await LoadCheckpointAsync(target.CheckpointName, cancellationToken);
+        await WriteCheckpointAsync(target.Materializer, positions, cancellationToken);
+        await DeleteCheckpointAsync(target.CheckpointName, cancellationToken);
+        return new ShadowSwap($"alias \"{live}\" -> index \"{shadow}\"", old, 0);
+    }
+
+    /// <summary>The actions of the swap as the live name is now, each <c>remove</c> with <c>must_exist</c>
+    /// so that an alias moved meanwhile fails the whole request (404, nothing applied) instead of a
+    /// partial swap (indices.update_aliases/40_must_exist.yml lines 44-59); and the fate of the old index.</summary>
+    private async Task<(JsonArray Actions, string Old)> SwapActionsAsync(string live, string shadow, bool keepOld, CancellationToken cancellationToken)
+    {
         var (liveExists, isAlias, indices) = await ResolveLiveAsync(live, cancellationToken);
         var actions = new JsonArray();
         string old;
@@ -116,7 +173,7 @@ internal sealed partial class ElasticsearchWriter
             foreach (var index in indices)
             {
                 actions.Add(keepOld
-                    ? new JsonObject { ["remove"] = new JsonObject { ["index"] = index, ["alias"] = live } }
+                    ? new JsonObject { ["remove"] = new JsonObject { ["index"] = index, ["alias"] = live, ["must_exist"] = true } }
                     : new JsonObject { ["remove_index"] = new JsonObject { ["index"] = index } });
             }
 
@@ -134,20 +191,7 @@ internal sealed partial class ElasticsearchWriter
         }
 
         actions.Add(new JsonObject { ["add"] = new JsonObject { ["index"] = shadow, ["alias"] = live } });
-        var swapped = await RawAsync(EsHttpMethod.POST, "/_aliases", new JsonObject { ["actions"] = actions }, cancellationToken);
-        if (swapped.Status is not (>= 200 and < 300))
-        {
-            ThrowFor(swapped, $"pointing alias \"{live}\" at index \"{shadow}\"");
-        }
-
-        _indices.Remove(live);
-
-        // After the alias moved: a crash before this leaves the live checkpoint where it was when the
-        // shadow began (checked above), at or before the shadow's, and a replay from there is harmless.
-        var positions = await LoadCheckpointAsync(target.CheckpointName, cancellationToken);
-        await WriteCheckpointAsync(target.Materializer, positions, cancellationToken);
-        await DeleteCheckpointAsync(target.CheckpointName, cancellationToken);
-        return new ShadowSwap($"alias \"{live}\" -> index \"{shadow}\"", old, 0);
+        return (actions, old);
     }
 
     private static long GenerationOf(string live, string index) =>

@@ -708,6 +708,41 @@ internal sealed partial class ElasticsearchWriter
     }
 
     /// <summary>Creates the checkpoint index when absent.</summary>
+    /// <summary>The oldest server major this client can talk to. Elastic.Clients.Elasticsearch 9.x sends
+    /// <c>Accept</c>/<c>Content-Type: application/vnd.elasticsearch+json;compatible-with=9</c> on every
+    /// request (the major of the client assembly: elastic/elastic-transport-net
+    /// src/Elastic.Transport/Products/Elasticsearch/ElasticsearchProductRegistration.cs, DefaultMimeType),
+    /// and a server accepts only its own major and the one before it (elastic/elasticsearch
+    /// server/src/main/java/org/elasticsearch/rest/RestCompatibleVersionHelper.java: otherwise 400
+    /// "Accept version must be either version N or N-1, but found 9"). So 9.x servers (and a future
+    /// 10.x) answer, and every 8.x server refuses every request.</summary>
+    internal const int OldestServerMajor = 9;
+
+    /// <summary><c>GET /</c>: refuses, with the version found and what to do, a server this client
+    /// cannot talk to; answers nothing else (a 401 or an unreachable node is left to the next request,
+    /// which says so in its own words).</summary>
+    public async Task CheckServerVersionAsync(CancellationToken cancellationToken)
+    {
+        var info = await RawAsync(EsHttpMethod.GET, "/", null, cancellationToken);
+        var url = string.Join(", ", _options.Urls.Select(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) ? $"{uri.Scheme}://{uri.Host}:{uri.Port}" : "(unparsable url)"));
+        const string fix = "use an Elasticsearch 9.x cluster (upgrade the cluster: 8.19 upgrades to 9.x in place), or run a sync release built on the 8.x .NET client for an 8.x cluster";
+        if (info.Status == 400 && info.Body?["error"]?["reason"]?.GetValue<string>() is { } reason
+            && reason.StartsWith("Accept version must be either version ", StringComparison.Ordinal))
+        {
+            var major = new string([.. reason["Accept version must be either version ".Length..].TakeWhile(char.IsAsciiDigit)]);
+            throw new SinkFatalException(
+                $"elasticsearch sink '{_sinkName}': the server at {url} is Elasticsearch {major}.x, which refuses the requests of this sink's client (compatible-with=9; the server said: {reason}); {fix}");
+        }
+
+        if (info.Status == 200 && info.Body?["version"]?["number"]?.GetValue<string>() is { } number
+            && int.TryParse(number.Split('.')[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var found)
+            && found < OldestServerMajor)
+        {
+            throw new SinkFatalException(
+                $"elasticsearch sink '{_sinkName}': the server at {url} is Elasticsearch {number}; this sink's client speaks the REST API of 9.x (compatible-with=9), which servers before 9.0 refuse; {fix}");
+        }
+    }
+
     public async Task EnsureCheckpointIndexAsync(CancellationToken cancellationToken)
     {
         var index = _options.CheckpointIndex;

@@ -194,6 +194,16 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
             cancellationToken);
     }
 
+    public async ValueTask<IReadOnlyList<string?>> CannotMatchAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(matches);
+        var resolved = Resolve(target);
+        return await WithGateAsync(
+            $"read the type of column {PostgresIdentifiers.Quote(matches.Column)} of table {resolved.Qualified}",
+            async (writer, ct) => (IReadOnlyList<string?>)await writer.CannotMatchAsync(resolved, matches, ct),
+            cancellationToken);
+    }
+
     public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);

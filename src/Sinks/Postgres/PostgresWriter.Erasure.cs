@@ -128,6 +128,58 @@ internal sealed partial class PostgresWriter
             cancellationToken);
     }
 
+    /// <summary>Per value: "cannot match (type)" where the subject column's type has no value whose text
+    /// is the value's text (an email against <c>bigint</c>), else null. Such a value is compared by text
+    /// (<c>col::text = v</c>, see <see cref="Condition"/>) and so already counts 0 without an error; this
+    /// names it for the erasure report, as the Elasticsearch sink names a key its mapped type refuses.</summary>
+    public async Task<string?[]> CannotMatchAsync(PostgresTarget target, SubjectMatches matches, CancellationToken cancellationToken)
+    {
+        var reasons = new string?[matches.Values.Count];
+        var table = await LoadTableAsync(target, cancellationToken);
+        if (table is null || !table.Columns.TryGetValue(matches.Column, out var type) || target.IsReserved(matches.Column))
+        {
+            return reasons;
+        }
+
+        for (var i = 0; i < reasons.Length; i++)
+        {
+            reasons[i] = Fits(matches.Values[i], type) ? null : $"cannot match ({type})";
+        }
+
+        return reasons;
+    }
+
+    /// <summary>Whether a column of <paramref name="type"/> can hold a value equal to this one: for the
+    /// integer, floating-point, numeric, boolean and uuid types the text must read as one of them (the
+    /// input syntax of PostgreSQL's own parsers: int8in, float8in, numeric_in, boolin, uuid_in); any
+    /// other type is given the benefit of the doubt.</summary>
+    internal static bool Fits(FieldValue value, string type)
+    {
+        if (value.IsNull || value.ToText() is not { } text)
+        {
+            return true;
+        }
+
+        text = text.Trim();
+        var kind = PostgresTypes.StageOf(type);
+        return kind switch
+        {
+            StageKind.Int2 => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var s) && s is >= short.MinValue and <= short.MaxValue,
+            StageKind.Int4 => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n is >= int.MinValue and <= int.MaxValue,
+            StageKind.Int8 => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _),
+            StageKind.Float4 or StageKind.Float8 => IsNumber(text) || text.ToLowerInvariant() is "nan" or "infinity" or "-infinity" or "+infinity" or "inf" or "-inf" or "+inf",
+            StageKind.Bool => value.Kind == ValueKind.Boolean
+                || text.ToLowerInvariant() is "t" or "tr" or "tru" or "true" or "f" or "fa" or "fal" or "fals" or "false" or "y" or "ye" or "yes" or "n" or "no" or "on" or "of" or "off" or "1" or "0",
+            StageKind.Uuid => Guid.TryParse(text, out _),
+            _ when type.StartsWith("numeric", StringComparison.Ordinal) => IsNumber(text) || text.ToLowerInvariant() is "nan" or "infinity" or "-infinity" or "+infinity" or "inf" or "-inf" or "+inf",
+            _ => true,
+        };
+    }
+
+    private static bool IsNumber(string text) =>
+        decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+        || double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+
     /// <summary>Rows holding each value, counted once (by row), at the first value that matches them.</summary>
     public async Task<long[]> CountManyAsync(PostgresTarget target, SubjectMatches matches, CancellationToken cancellationToken)
     {

@@ -9,6 +9,9 @@ public sealed class PostgresConformanceTests : SinkConformanceTests
 {
     protected override async Task<ISinkHarness> CreateHarnessAsync() => new PostgresHarness(await PostgresTestDb.OpenAsync());
 
+    /// <summary>An integer column is created <c>bigint</c>; text that is not an integer cannot be stored in it.</summary>
+    protected override string? CannotMatchNumberReason => "cannot match (bigint)";
+
     private sealed class PostgresHarness(PostgresTestDb db) : ISinkHarness
     {
         public ISink Sink => db.Sink;

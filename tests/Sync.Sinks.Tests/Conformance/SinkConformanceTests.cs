@@ -292,6 +292,29 @@ public abstract partial class SinkConformanceTests
     }
 
     [Fact]
+    public async Task A_key_is_called_unmatchable_exactly_where_the_column_refused_to_hold_such_a_value()
+    {
+        // The sinks agree on one rule: "cannot match (type)" only where the subject column's type cannot
+        // hold the key (PostgreSQL bigint, Elasticsearch long: the text row is rejected); where the column
+        // can hold it (SQLite's INTEGER affinity keeps non-numeric text as TEXT, Redis keeps strings), the
+        // key is no exception and is counted and erased like any other.
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("holdstext");
+        await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("customer", 7)));
+        var second = await ApplyAsync(h, t, Change.Create(("id", 2), 11, ("customer", "ada@example.com")));
+        var matches = new SubjectMatches("customer", [FieldValue.FromString("ada@example.com")]);
+
+        var reason = (await h.Sink.CannotMatchAsync(t, matches, CancellationToken.None))[0];
+        var counted = (await h.Sink.CountManyAsync(t, matches, CancellationToken.None))[0];
+        var erased = (await h.Sink.EraseManyAsync(t, matches, CancellationToken.None))[0];
+
+        Assert.Equal(CannotMatchNumberReason, reason);
+        Assert.Equal(reason is null ? 0 : 1, second.Rejected.Count);
+        Assert.Equal(reason is null ? 1L : 0L, counted);
+        Assert.Equal(counted, erased);
+    }
+
+    [Fact]
     public async Task Batch_erase_of_an_empty_list_or_an_unknown_column_changes_nothing()
     {
         await using var h = await CreateHarnessAsync();
@@ -343,7 +366,7 @@ public abstract partial class SinkConformanceTests
     protected virtual bool SingleEraseMarksAbsentKeys => true;
 
     /// <summary>What <see cref="ISink.CannotMatchAsync"/> says of text where the sink holds a number;
-    /// null where the sink compares such a value without a type to refuse it (by text, or with none).</summary>
+    /// null where a column first written with numbers can hold text as well (SQLite, Redis).</summary>
     protected virtual string? CannotMatchNumberReason => null;
 
     [Fact]

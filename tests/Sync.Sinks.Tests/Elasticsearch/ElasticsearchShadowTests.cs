@@ -107,6 +107,82 @@ public sealed class ElasticsearchShadowTests
     }
 
     [Fact]
+    public async Task A_swap_whose_alias_moved_meanwhile_reads_it_again_instead_of_applying_in_part()
+    {
+        // Another client takes the alias off the old index between the sink's read of the alias and its
+        // POST /_aliases. Each remove carries must_exist, so the server refuses the whole request (404,
+        // nothing applied; indices.update_aliases/40_must_exist.yml lines 44-59) and the sink reads the
+        // alias again; without must_exist, 8.14+ would apply the add alone and answer 200 with errors: true.
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        var first = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, first), live, Change.Upsert(("id", 1), 10, ("name", "a")));
+        await es.ElasticsearchSink.SwapShadowAsync(first, keepOld: false, CancellationToken.None);
+        var second = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, second), live, Change.Upsert(("id", 2), 20, ("name", "b")));
+        es.Fake.Faults.BeforeNextRequest("_aliases", async () =>
+        {
+            using var http = new HttpClient { BaseAddress = es.Fake.Url };
+            using var moved = await http.PostAsync("_aliases", new StringContent("""{"actions":[{"remove":{"index":"users-g1","alias":"users"}}]}""", System.Text.Encoding.UTF8, "application/json"));
+            moved.EnsureSuccessStatusCode();
+        });
+
+        var swap = await es.ElasticsearchSink.SwapShadowAsync(second, keepOld: true, CancellationToken.None);
+
+        Assert.Equal(1, es.Fake.Faults.Fired("before"));
+        Assert.Equal("alias \"users\" -> index \"users-g2\"", swap.Live);
+        Assert.Equal("absent", swap.Old);
+        Assert.Empty(es.Fake.Aliases("users-g1"));
+        Assert.Equal(["users"], es.Fake.Aliases("users-g2"));
+        Assert.Equal(1, await CountAsync(es, "users"));
+    }
+
+    [Fact]
+    public async Task A_swap_answered_with_errors_true_is_refused_and_names_each_action_that_did_not_apply()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        var first = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, first), live, Change.Upsert(("id", 1), 10, ("name", "a")));
+        await es.ElasticsearchSink.SwapShadowAsync(first, keepOld: false, CancellationToken.None);
+        var second = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, second), live, Change.Upsert(("id", 2), 20, ("name", "b")));
+        var before = await es.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None);
+        // The body of 40_must_exist.yml lines 112-135: the add applied, the remove did not (404).
+        es.Fake.Faults.AnswerNextRequest("_aliases", 200, """
+            {"acknowledged":true,"errors":true,"action_results":[
+              {"action":{"type":"remove","indices":["users-g1"],"aliases":["users"]},"status":404,"error":{"type":"aliases_not_found_exception","reason":"aliases [users] missing"}},
+              {"action":{"type":"add","indices":["users-g2"],"aliases":["users"]},"status":200}]}
+            """);
+
+        var refused = await Assert.ThrowsAsync<ShadowSwapException>(() => es.ElasticsearchSink.SwapShadowAsync(second, keepOld: true, CancellationToken.None).AsTask());
+
+        Assert.Contains("applied only part of the swap", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("aliases_not_found_exception", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("\"users-g1\"", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"add\"", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before[Change.DefaultTopic], (await es.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None))[Change.DefaultTopic]);
+    }
+
+    [Fact]
+    public async Task The_backfill_stops_before_writing_when_the_next_shadow_name_is_somebody_elses_alias()
+    {
+        await using var es = await ElasticsearchTestHarness.CreateAsync();
+        var live = es.Target("users");
+        using (var http = new HttpClient { BaseAddress = es.Fake.Url })
+        {
+            (await http.PutAsync("archive", null)).EnsureSuccessStatusCode();
+            (await http.PostAsync("_aliases", new StringContent("""{"actions":[{"add":{"index":"archive","alias":"users-g1"}}]}""", System.Text.Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        }
+
+        var refused = await Assert.ThrowsAsync<ShadowSwapException>(() => es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None).AsTask());
+
+        Assert.Contains("\"users-g1\" is already taken by an alias", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("archive", es.Fake.IndexNames);
+        Assert.Equal(["users-g1"], es.Fake.Aliases("archive"));
+    }
+
+    [Fact]
     public async Task Keep_old_is_refused_for_a_concrete_index_and_nothing_changes()
     {
         await using var es = await ElasticsearchTestHarness.CreateAsync();

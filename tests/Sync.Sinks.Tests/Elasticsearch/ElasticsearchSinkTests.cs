@@ -540,6 +540,44 @@ public sealed class ElasticsearchSinkTests
         Assert.Contains("sync-checkpoints", fake.IndexNames);
     }
 
+    [Fact]
+    public async Task A_column_with_a_dot_is_an_object_path_that_erasure_and_counts_find()
+    {
+        // Elasticsearch maps {"address.zip": 7} as object address with sub-field zip (subobjects: true,
+        // the default), and a term on "address.zip" finds it; the stored _source keeps the name as sent.
+        await using var h = await ElasticsearchTestHarness.CreateAsync();
+        var t = h.Target("dotted");
+        await ApplyAsync(h, t,
+            Change.Create(("id", 1), 10, ("address.zip", 7), ("name", "a")),
+            Change.Create(("id", 2), 11, ("address.zip", 8), ("name", "b")));
+        var byZip = new SubjectMatches("address.zip", [FieldValue.FromInt64(7), FieldValue.FromString("x@example.com")]);
+
+        Assert.Equal([1L, 0], await h.Sink.CountManyAsync(t, byZip, CancellationToken.None));
+        Assert.Equal([null, "cannot match (long)"], await h.Sink.CannotMatchAsync(t, byZip, CancellationToken.None));
+        Assert.Equal([1L, 0], await h.Sink.EraseManyAsync(t, byZip, CancellationToken.None));
+        Assert.Equal(1L, await h.Sink.CountAsync(t, new SubjectMatch("address.zip", FieldValue.FromInt64(8)), CancellationToken.None));
+        var left = Assert.Single(h.Fake.Documents("dotted"));
+        Assert.Equal("2", left.Key);
+        Assert.Equal(8, JsonNode.Parse(left.Value)!["address.zip"]!.GetValue<int>());
+        Assert.Equal("long", h.Fake.Mapping("dotted")!["properties"]!["address"]!["properties"]!["zip"]!["type"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_row_whose_columns_a_and_a_dot_b_collide_as_object_paths_is_dead_lettered_alone()
+    {
+        // "a" holding a number and "a.b" need "a" to be both a value and an object: the server refuses
+        // the document (document_parsing_exception), so the change is rejected and the others are written.
+        await using var h = await ElasticsearchTestHarness.CreateAsync();
+        var t = h.Target("collide");
+
+        var result = await ApplyAsync(h, t,
+            Change.Create(("id", 1), 10, ("a", 1), ("a.b", 2)),
+            Change.Create(("id", 2), 11, ("a", 3)));
+
+        Assert.Single(result.Rejected);
+        Assert.Equal(["a=3|id=2"], h.Read("collide"));
+    }
+
     private static async Task<ApplyResult> ApplyAsync(ElasticsearchTestHarness harness, TargetSpec target, params ChangeEvent[] changes)
     {
         var checkpoint = changes.GroupBy(c => c.Origin.Topic).ToDictionary(g => g.Key, g => g.Max(c => c.Origin.Position));

@@ -90,6 +90,32 @@ public sealed class PostgresSinkTests
     }
 
     [Fact]
+    public async Task A_key_is_called_unmatchable_only_where_the_column_type_cannot_read_it()
+    {
+        // The input syntax of PostgreSQL's own parsers decides (boolin accepts yes/no/on/off/t/f and
+        // their prefixes, uuid_in any hex form, numeric_in a decimal); text columns and the types not
+        // checked (dates here) are never called unmatchable.
+        await using var db = await PostgresTestDb.OpenAsync();
+        await db.ApplyAsync("typedkeys", EveryTypeRow(1, 10, pre1970: false));
+        var target = db.Target("typedkeys");
+
+        async Task<string?> ReasonAsync(string column, string key) =>
+            (await db.Sink.CannotMatchAsync(target, new SubjectMatches(column, [FieldValue.FromString(key)]), CancellationToken.None))[0];
+
+        Assert.Null(await ReasonAsync("flag", "yes"));
+        Assert.Equal("cannot match (boolean)", await ReasonAsync("flag", "maybe"));
+        Assert.Null(await ReasonAsync("uid", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"));
+        Assert.Equal("cannot match (uuid)", await ReasonAsync("uid", "ada@example.com"));
+        Assert.Null(await ReasonAsync("price", "12.5"));
+        Assert.Equal("cannot match (numeric(12,4))", await ReasonAsync("price", "twelve"));
+        Assert.Equal("cannot match (smallint)", await ReasonAsync("small", "70000"));
+        Assert.Null(await ReasonAsync("label", "anything at all"));
+        Assert.Null(await ReasonAsync("day", "not a date"));
+        Assert.Null(await ReasonAsync("no_such_column", "x"));
+        Assert.Equal(0L, await db.Sink.CountAsync(target, new SubjectMatch("uid", FieldValue.FromString("ada@example.com")), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Without_a_schema_columns_are_typed_from_the_values()
     {
         await using var db = await PostgresTestDb.OpenAsync();

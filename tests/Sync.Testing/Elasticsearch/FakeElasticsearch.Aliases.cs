@@ -17,9 +17,16 @@ public sealed partial class FakeElasticsearch
     /// a missing index is 404 <c>index_not_found_exception</c> (as for <c>add</c> and <c>remove</c>).</item>
     /// <item><c>add</c> creates the alias when absent; an alias cannot take the name of an index that
     /// still exists (400 <c>invalid_alias_name_exception</c>).</item>
-    /// <item><c>remove</c> of an alias the index does not have is 404 <c>aliases_not_found_exception</c>.</item>
+    /// <item><c>remove</c> of an alias the index does not have, with <c>must_exist: true</c>, is 404
+    /// <c>aliases_not_found_exception</c> and nothing applies; without <c>must_exist</c> (or false) the
+    /// other actions still apply and the answer is 200 with <c>errors: true</c> and one entry per action
+    /// in <c>action_results</c> (<c>status</c>, <c>action</c> {type, indices, aliases}, <c>error</c> for
+    /// the failed one) — Elasticsearch 8.14+: rest-api-spec/src/yamlRestTest/resources/rest-api-spec/test/
+    /// indices.update_aliases/40_must_exist.yml lines 44-59 ("catch: missing", the add not applied),
+    /// 112-135 (partial success with must_exist null) and 137-152 (no action_results when all apply).</item>
+    /// <item><c>must_exist</c> on <c>add</c> or <c>remove_index</c> is 400 (same file, lines 62-84).</item>
     /// </list>
-    /// Answers <c>{"acknowledged": true, "errors": false}</c>.</summary>
+    /// Answers <c>{"acknowledged": true, "errors": false}</c> when every action applied.</summary>
     private Reply UpdateAliases(byte[] body)
     {
         if (ParseBody(body) is not JsonObject request || request["actions"] is not JsonArray actions || actions.Count == 0)
@@ -27,7 +34,7 @@ public sealed partial class FakeElasticsearch
             return Error(400, "action_request_validation_exception", "Validation Failed: 1: no action specified;");
         }
 
-        var parsed = new List<(string Kind, List<string> Indices, List<string> Aliases)>();
+        var parsed = new List<(string Kind, List<string> Indices, List<string> Aliases, bool? MustExist)>();
         foreach (var node in actions)
         {
             if (node is not JsonObject action || action.Count != 1)
@@ -48,13 +55,19 @@ public sealed partial class FakeElasticsearch
                 return Error(400, "action_request_validation_exception", $"Validation Failed: 1: {(indices.Count == 0 ? "One of [index] or [indices] is required" : "One of [alias] or [aliases] is required")};");
             }
 
-            parsed.Add((kind, indices, aliases));
+            bool? mustExist = fields["must_exist"] is JsonValue flag && flag.TryGetValue<bool>(out var b) ? b : null;
+            if (mustExist is not null && kind != "remove")
+            {
+                return Error(400, "action_request_validation_exception", $"Validation Failed: 1: [must_exist] is unsupported for [{kind.ToUpperInvariant()}];");
+            }
+
+            parsed.Add((kind, indices, aliases, mustExist));
         }
 
         // Validate against the state as it will be after the remove_index actions, then apply: nothing
         // changes when any action fails.
         var removed = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (_, indices, _) in parsed.Where(p => p.Kind == "remove_index"))
+        foreach (var (_, indices, _, _) in parsed.Where(p => p.Kind == "remove_index"))
         {
             foreach (var name in indices)
             {
@@ -71,8 +84,15 @@ public sealed partial class FakeElasticsearch
 
         var aliasesAfter = _indices.Values.Where(i => !removed.Contains(i.Name))
             .ToDictionary(i => i.Name, i => new HashSet<string>(i.Aliases, StringComparer.Ordinal), StringComparer.Ordinal);
-        foreach (var (kind, indices, aliases) in parsed.Where(p => p.Kind != "remove_index"))
+        var failed = new Dictionary<int, (string Index, string Alias)>();
+        for (var a = 0; a < parsed.Count; a++)
         {
+            var (kind, indices, aliases, mustExist) = parsed[a];
+            if (kind == "remove_index")
+            {
+                continue;
+            }
+
             foreach (var index in indices)
             {
                 if (!aliasesAfter.TryGetValue(index, out var held))
@@ -93,7 +113,12 @@ public sealed partial class FakeElasticsearch
                     }
                     else if (!held.Remove(alias))
                     {
-                        return Error(404, "aliases_not_found_exception", $"aliases [{alias}] missing", alias);
+                        if (mustExist == true)
+                        {
+                            return Error(404, "aliases_not_found_exception", $"aliases [{alias}] missing", alias);
+                        }
+
+                        failed.TryAdd(a, (index, alias));
                     }
                 }
             }
@@ -111,7 +136,50 @@ public sealed partial class FakeElasticsearch
             index.Aliases.UnionWith(held);
         }
 
-        return new Reply(200, new JsonObject { ["acknowledged"] = true, ["errors"] = false });
+        if (failed.Count == 0)
+        {
+            return new Reply(200, new JsonObject { ["acknowledged"] = true, ["errors"] = false });
+        }
+
+        var results = new JsonArray();
+        for (var a = 0; a < parsed.Count; a++)
+        {
+            var (kind, indices, aliases, _) = parsed[a];
+            var action = new JsonObject { ["type"] = kind, ["indices"] = new JsonArray([.. indices.Select(i => (JsonNode?)i)]) };
+            if (kind != "remove_index")
+            {
+                action["aliases"] = new JsonArray([.. aliases.Select(i => (JsonNode?)i)]);
+            }
+
+            var result = new JsonObject { ["action"] = action, ["status"] = failed.ContainsKey(a) ? 404 : 200 };
+            if (failed.TryGetValue(a, out var missing))
+            {
+                result["error"] = ErrorCause("aliases_not_found_exception", $"aliases [{missing.Alias}] missing", null);
+            }
+
+            results.Add(result);
+        }
+
+        return new Reply(200, new JsonObject { ["acknowledged"] = true, ["errors"] = true, ["action_results"] = results });
+    }
+
+    /// <summary>GET|HEAD /_alias/{name} — the indices holding the alias, 404 when none does
+    /// (indices.exists_alias/10_basic.yml; indices.get_alias/10_basic.yml).</summary>
+    private Reply GetAlias(string name)
+    {
+        var holders = _indices.Values.Where(i => i.Aliases.Contains(name)).OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
+        if (holders.Count == 0)
+        {
+            return new Reply(404, new JsonObject { ["error"] = $"alias [{name}] missing", ["status"] = 404 });
+        }
+
+        var result = new JsonObject();
+        foreach (var index in holders)
+        {
+            result[index.Name] = new JsonObject { ["aliases"] = new JsonObject { [name] = new JsonObject() } };
+        }
+
+        return new Reply(200, result);
     }
 
     private static List<string> Names(JsonObject fields, string one, string many)

@@ -44,7 +44,7 @@ public sealed partial class FakeElasticsearch
             }
 
             index.Mappings = (JsonObject)mappings.DeepClone();
-            index.Mappings["properties"] ??= new JsonObject();
+            index.Mappings["properties"] = FakeMapping.ExpandProperties(index.Mappings["properties"] as JsonObject ?? []);
         }
 
         if (request["aliases"] is JsonObject aliases)
@@ -97,9 +97,18 @@ public sealed partial class FakeElasticsearch
         return new Reply(200, result);
     }
 
-    /// <summary>DELETE /{index} — concrete names only (deleting through an alias is refused).</summary>
+    /// <summary>DELETE /{index} — concrete names only: an alias is 400 <c>illegal_argument_exception</c>
+    /// and nothing is deleted (rest-api-spec/src/yamlRestTest/resources/rest-api-spec/test/indices.delete/
+    /// 10_basic.yml lines 12-21, "Delete index against alias"; the message is the one of
+    /// server/src/main/java/org/elasticsearch/cluster/metadata/IndexNameExpressionResolver.java for an
+    /// expression that matches an alias where aliases are not allowed); a missing name is 404.</summary>
     private Reply DeleteIndex(string name)
     {
+        if (!_indices.ContainsKey(name) && IsAlias(name))
+        {
+            return Error(400, "illegal_argument_exception", $"The provided expression [{name}] matches an alias, specify the corresponding concrete indices instead.");
+        }
+
         if (!_indices.Remove(name))
         {
             return IndexNotFound(name);

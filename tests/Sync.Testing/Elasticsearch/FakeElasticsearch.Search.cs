@@ -12,6 +12,25 @@ public sealed partial class FakeElasticsearch
     /// <c>_source</c> filtering by paths (<see cref="SourceIncludes"/>); <c>version: true</c> adds <c>_version</c>, <c>seq_no_primary_term: true</c> adds <c>_seq_no</c> and
     /// <c>_primary_term</c>. <c>hits.total</c> is exact up to 10,000 (<c>track_total_hits</c> default),
     /// then <c>gte</c>. Hits come in index order, then write order; every score is 1.0.</summary>
+    /// <summary><c>index.max_result_window</c>'s default.</summary>
+    internal const int MaxResultWindow = 10_000;
+
+    /// <summary>A request the shards refuse: 400 <c>search_phase_execution_exception</c> "all shards
+    /// failed" with the cause as root cause, the shape the server gives a query-phase failure.</summary>
+    private static Reply SearchFailure(string type, string reason) => new(400, new JsonObject
+    {
+        ["error"] = new JsonObject
+        {
+            ["root_cause"] = new JsonArray(new JsonObject { ["type"] = type, ["reason"] = reason }),
+            ["type"] = "search_phase_execution_exception",
+            ["reason"] = "all shards failed",
+            ["phase"] = "query",
+            ["grouped"] = true,
+            ["caused_by"] = new JsonObject { ["type"] = type, ["reason"] = reason },
+        },
+        ["status"] = 400,
+    });
+
     private Reply Search(string expression, Dictionary<string, string> query, byte[] body)
     {
         if (!TryMatch(expression, query, body, out var request, out var matches, out var failure))
@@ -21,6 +40,20 @@ public sealed partial class FakeElasticsearch
 
         var size = request["size"]?.GetValue<int>() ?? (query.TryGetValue("size", out var s) ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 10);
         var from = request["from"]?.GetValue<int>() ?? (query.TryGetValue("from", out var f) ? int.Parse(f, System.Globalization.CultureInfo.InvariantCulture) : 0);
+        // rest-api-spec/src/yamlRestTest/resources/rest-api-spec/test/search/30_limits.yml lines 20-26
+        // ("Request window limits without scroll": from + size above index.max_result_window, 10,000 by
+        // default, is refused) and 28-34 (a negative from is refused).
+        if (from < 0)
+        {
+            return SearchFailure("illegal_argument_exception", "[from] parameter cannot be negative but was [" + from.ToString(System.Globalization.CultureInfo.InvariantCulture) + "]");
+        }
+
+        if ((long)from + size > MaxResultWindow)
+        {
+            return SearchFailure("illegal_argument_exception",
+                $"Result window is too large, from + size must be less than or equal to: [{MaxResultWindow}] but was [{(long)from + size}]. See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the [index.max_result_window] index level setting.");
+        }
+
         var withVersion = request["version"]?.GetValue<bool>() == true || Flag(query, "version");
         var withSeqNo = request["seq_no_primary_term"]?.GetValue<bool>() == true || Flag(query, "seq_no_primary_term");
         var withSource = request["_source"] is not JsonValue sourceFlag || sourceFlag.GetValueKind() != JsonValueKind.False;
@@ -89,6 +122,13 @@ public sealed partial class FakeElasticsearch
         var filtered = new JsonObject();
         foreach (var path in includes)
         {
+            // A field sent under a dotted name is kept as sent when its path is included.
+            if (root[path] is { } direct)
+            {
+                filtered[path] = direct.DeepClone();
+                continue;
+            }
+
             var parts = path.Split('.');
             JsonNode? from = root;
             var to = filtered;
@@ -426,14 +466,30 @@ public sealed partial class FakeElasticsearch
     private static JsonElement TermOf(JsonNode? value) =>
         value is null ? throw new FormatException("[term] query does not support null values") : value.GetValue<JsonElement>();
 
-    private static JsonNode? ValueAt(FakeDoc doc, string path)
+    /// <summary>The value at a dotted path, whether the source holds it nested ({"a":{"b":1}}) or under
+    /// a dotted name ({"a.b":1}): the server maps both as the object path a.b (see FakeMapping.Apply).</summary>
+    private static JsonNode? ValueAt(FakeDoc doc, string path) => ValueAt(doc.Parsed, path.Split('.'), 0);
+
+    private static JsonNode? ValueAt(JsonNode? node, string[] parts, int start)
     {
-        JsonNode? node = doc.Parsed;
-        foreach (var part in path.Split('.'))
+        if (start == parts.Length)
         {
-            node = node is JsonObject o ? o[part] : null;
+            return node;
         }
 
-        return node;
+        if (node is not JsonObject o)
+        {
+            return null;
+        }
+
+        for (var end = start + 1; end <= parts.Length; end++)
+        {
+            if (o[string.Join('.', parts[start..end])] is { } next && ValueAt(next, parts, end) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
     }
 }

@@ -33,6 +33,12 @@ public sealed record FakeElasticsearchOptions
     /// host and port the client puts in Host. Default false: 127.0.0.1 only.
     /// </summary>
     public bool AnyHostHeader { get; init; }
+
+    /// <summary>The version <c>GET /</c> reports, whose major decides which <c>compatible-with</c>
+    /// media types are accepted: the server's own major and the one before it (elastic/elasticsearch
+    /// server/src/main/java/org/elasticsearch/rest/RestCompatibleVersionHelper.java). "8.19.3" stands
+    /// for an 8.x cluster, which refuses the 9.x client. Default "9.1.5".</summary>
+    public string ServerVersion { get; init; } = "9.1.5";
 }
 
 /// <summary>
@@ -244,7 +250,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                 await before();
             }
 
-            var reply = Authenticate(request) ?? Faults.TakeRequestFault(request.HttpMethod, path) ?? Route(request.HttpMethod, segments, query, body);
+            var reply = Authenticate(request) ?? CheckCompatibleWith(request, body.Length > 0) ?? Faults.TakeRequestFault(request.HttpMethod, path) ?? Route(request.HttpMethod, segments, query, body);
             await WriteAsync(request, response, reply);
         }
         catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or IOException)
@@ -275,7 +281,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         // A client asking for the versioned media type (compatible-with=N) gets it back, as the server does.
         var accept = request.Headers["Accept"] ?? request.ContentType ?? string.Empty;
         response.ContentType = accept.Contains("vnd.elasticsearch+json", StringComparison.OrdinalIgnoreCase)
-            ? "application/vnd.elasticsearch+json;compatible-with=9"
+            ? "application/vnd.elasticsearch+json;compatible-with=" + new string([.. accept[(accept.IndexOf("compatible-with=", StringComparison.OrdinalIgnoreCase) is var at and >= 0 ? at + 16 : accept.Length)..].TakeWhile(char.IsAsciiDigit)])
             : "application/json; charset=UTF-8";
         var bytes = reply.Body is null || request.HttpMethod == "HEAD" ? [] : Encoding.UTF8.GetBytes(reply.Body.ToJsonString());
         response.ContentLength64 = bytes.Length;
@@ -285,6 +291,33 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         }
 
         response.Close();
+    }
+
+    private int ServerMajor => int.Parse(Options.ServerVersion.Split('.')[0], CultureInfo.InvariantCulture);
+
+    /// <summary>A <c>compatible-with=N</c> parameter on <c>Accept</c> (or, with a body, <c>Content-Type</c>)
+    /// must name the server's major or the one before it, else 400 with the server's message, before
+    /// anything else is done (RestCompatibleVersionHelper.getCompatibleVersion, cited on
+    /// <see cref="FakeElasticsearchOptions.ServerVersion"/>).</summary>
+    private Reply? CheckCompatibleWith(HttpListenerRequest request, bool hasContent)
+    {
+        var major = ServerMajor;
+        foreach (var (name, header) in new[] { ("Accept", request.Headers["Accept"]), ("Content-Type", hasContent ? request.ContentType : null) })
+        {
+            var at = header?.IndexOf("compatible-with=", StringComparison.OrdinalIgnoreCase) ?? -1;
+            if (at < 0)
+            {
+                continue;
+            }
+
+            var digits = new string([.. header![(at + "compatible-with=".Length)..].TakeWhile(char.IsAsciiDigit)]);
+            if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var wanted) || wanted > major || wanted < major - 1)
+            {
+                return Error(400, "status_exception", $"{name} version must be either version {major} or {major - 1}, but found {digits}. {name}={header}");
+            }
+        }
+
+        return null;
     }
 
     /// <summary>With security enabled, a request without valid credentials is answered 401 with a
@@ -329,6 +362,8 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return s[0] == "_count" ? Count("_all", query, body) : Search("_all", query, body);
                 case 1 when s[0] == "_aliases" && method == "POST":
                     return UpdateAliases(body);
+                case 2 when s[0] == "_alias" && method is "HEAD" or "GET":
+                    return GetAlias(s[1]);
                 case 1 when s[0].StartsWith('_'):
                     break;
                 case 1 when method == "PUT":
@@ -373,14 +408,14 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
     }
 
     /// <summary>GET / — the node's info; clients read <c>version.number</c> from it.</summary>
-    private static Reply Info() => new(200, new JsonObject
+    private Reply Info() => new(200, new JsonObject
     {
         ["name"] = "fake-node-1",
         ["cluster_name"] = "fake-elasticsearch",
         ["cluster_uuid"] = "ZmFrZS1jbHVzdGVyLXV1aWQ",
         ["version"] = new JsonObject
         {
-            ["number"] = "9.1.5",
+            ["number"] = Options.ServerVersion,
             ["build_flavor"] = "default",
             ["build_type"] = "docker",
             ["build_hash"] = "0000000000000000000000000000000000000000",

@@ -22,6 +22,7 @@ public sealed class FakeElasticsearchFaults
     private int _delays;
     private TimeSpan _delay;
     private (string Path, Func<Task> Action)? _before;
+    private (string Path, int Status, string Body)? _answer;
 
     /// <summary>The next <paramref name="count"/> requests (those whose path contains
     /// <paramref name="pathContains"/>, when given) are answered as a whole with <paramref name="status"/>
@@ -69,19 +70,31 @@ public sealed class FakeElasticsearchFaults
         }
     }
 
+    /// <summary>The next request whose path contains <paramref name="pathContains"/> is not executed and
+    /// is answered with <paramref name="status"/> and the JSON <paramref name="body"/>: an answer the
+    /// fake's own state never produces (a server version or a race that cannot be staged here).</summary>
+    public void AnswerNextRequest(string pathContains, int status, string body)
+    {
+        lock (_gate)
+        {
+            _answer = (pathContains, status, body);
+        }
+    }
+
     /// <summary>Disarms every fault.</summary>
     public void Clear()
     {
         lock (_gate)
         {
             _before = null;
+            _answer = null;
             _failRequests = 0;
             _failItems = 0;
             _delays = 0;
         }
     }
 
-    /// <summary>How often a fault fired: <c>request</c>, <c>bulkItem</c>, <c>delay</c> or <c>before</c>.</summary>
+    /// <summary>How often a fault fired: <c>request</c>, <c>answer</c>, <c>bulkItem</c>, <c>delay</c> or <c>before</c>.</summary>
     public int Fired(string fault) => _fired.TryGetValue(fault, out var count) ? count : 0;
 
     private void Fire(string fault) => _fired.AddOrUpdate(fault, 1, (_, count) => count + 1);
@@ -120,6 +133,13 @@ public sealed class FakeElasticsearchFaults
     {
         lock (_gate)
         {
+            if (_answer is { } answer && path.Contains(answer.Path, StringComparison.Ordinal))
+            {
+                _answer = null;
+                Fire("answer");
+                return new FakeElasticsearch.Reply(answer.Status, System.Text.Json.Nodes.JsonNode.Parse(answer.Body));
+            }
+
             if (_failRequests <= 0 || (_requestPath is not null && !path.Contains(_requestPath, StringComparison.Ordinal)))
             {
                 return null;

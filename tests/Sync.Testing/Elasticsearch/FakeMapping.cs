@@ -58,28 +58,54 @@ internal static partial class FakeMapping
         return null;
     }
 
+    /// <summary>Mapping properties with every dotted name turned into object fields: <c>"subfield.text3"</c>
+    /// becomes <c>subfield</c> with the property <c>text3</c> (rest-api-spec/src/yamlRestTest/resources/
+    /// rest-api-spec/test/indices.put_mapping/10_basic.yml lines 18-19 and the match on
+    /// <c>subfield.properties.text3.type</c> in "Test Create and update mapping").</summary>
+    public static JsonObject ExpandProperties(JsonObject properties)
+    {
+        var expanded = new JsonObject();
+        foreach (var (name, node) in properties)
+        {
+            var parts = name.Length > 1 && name.Contains('.', StringComparison.Ordinal) && !name.StartsWith('.') && !name.EndsWith('.') ? name.Split('.') : [name];
+            var target = expanded;
+            for (var i = 0; i < parts.Length - 1; i++)
+            {
+                var parent = target[parts[i]] as JsonObject ?? (JsonObject)(target[parts[i]] = new JsonObject());
+                target = parent["properties"] as JsonObject ?? (JsonObject)(parent["properties"] = new JsonObject());
+            }
+
+            var copy = node?.DeepClone();
+            if (copy is JsonObject field && field["properties"] is JsonObject children)
+            {
+                field["properties"] = ExpandProperties(children);
+            }
+
+            if (target[parts[^1]] is JsonObject existing && copy is JsonObject { } incoming && incoming["properties"] is JsonObject more)
+            {
+                var held = existing["properties"] as JsonObject ?? (JsonObject)(existing["properties"] = new JsonObject());
+                foreach (var (k, v) in more.ToList())
+                {
+                    more.Remove(k);
+                    held[k] = v;
+                }
+
+                continue;
+            }
+
+            target[parts[^1]] = copy;
+        }
+
+        return expanded;
+    }
+
     /// <summary>Adds the fields of <paramref name="update"/> to <paramref name="mappings"/>; a changed type is an error.</summary>
     public static string? Merge(JsonObject mappings, JsonObject update)
     {
         var target = (JsonObject)(mappings["properties"] ??= new JsonObject());
-        if (update["properties"] is JsonObject properties)
+        if (update["properties"] is JsonObject properties && MergeProperties(target, ExpandProperties(properties), string.Empty) is { } conflict)
         {
-            foreach (var (name, node) in properties)
-            {
-                var newType = node?["type"]?.GetValue<string>() ?? "object";
-                if (target[name] is JsonObject existing)
-                {
-                    var oldType = existing["type"]?.GetValue<string>() ?? "object";
-                    if (oldType != newType)
-                    {
-                        return $"mapper [{name}] cannot be changed from type [{oldType}] to [{newType}]";
-                    }
-
-                    continue;
-                }
-
-                target[name] = node?.DeepClone();
-            }
+            return conflict;
         }
 
         foreach (var key in new[] { "dynamic", "date_detection", "numeric_detection", "_meta", "dynamic_templates" })
@@ -93,11 +119,49 @@ internal static partial class FakeMapping
         return null;
     }
 
+    private static string? MergeProperties(JsonObject target, JsonObject properties, string prefix)
+    {
+        foreach (var (name, node) in properties)
+        {
+            var newType = node?["type"]?.GetValue<string>() ?? "object";
+            if (target[name] is JsonObject existing)
+            {
+                var oldType = existing["type"]?.GetValue<string>() ?? "object";
+                if (oldType != newType)
+                {
+                    return $"mapper [{prefix}{name}] cannot be changed from type [{oldType}] to [{newType}]";
+                }
+
+                if (newType == "object" && node?["properties"] is JsonObject children
+                    && MergeProperties(existing["properties"] as JsonObject ?? (JsonObject)(existing["properties"] = new JsonObject()), children, prefix + name + ".") is { } conflict)
+                {
+                    return conflict;
+                }
+
+                continue;
+            }
+
+            target[name] = node?.DeepClone();
+        }
+
+        return null;
+    }
+
     /// <summary>Checks a document against the mappings and adds dynamic fields. Returns the error
     /// (type, reason) of the first field that cannot be parsed, or null. Reasons follow the server:
     /// <c>[1:15] failed to parse field [n] of type [long] in document with id '1'. Preview of field's value: 'x'</c>.</summary>
     public static (string Type, string Reason)? Apply(JsonObject mappings, JsonObject document, string id)
     {
+        // A field name with dots is an object path: {"a.b": 1} is mapped as object a with sub-field b,
+        // exactly as {"a": {"b": 1}} (rest-api-spec/src/yamlRestTest/resources/rest-api-spec/test/
+        // indices.put_mapping/10_basic.yml; https://www.elastic.co/docs/reference/elasticsearch/mapping-reference/subobjects,
+        // subobjects: true by default). The stored _source keeps the names as sent.
+        if (ExpandDots(document, out var expanded) is { } conflict)
+        {
+            return ("document_parsing_exception", $"[1:2] {conflict}");
+        }
+
+        document = expanded;
         var updates = new JsonObject();
         var error = ApplyObject(mappings, (JsonObject)(mappings["properties"] ??= new JsonObject()), document, string.Empty, id, updates);
         if (error is null)
@@ -107,6 +171,61 @@ internal static partial class FakeMapping
         }
 
         return error;
+    }
+
+    /// <summary>The document with every dotted name turned into nested objects; an error when a path
+    /// runs through a value that is not an object (a field "a" and a field "a.b").</summary>
+    internal static string? ExpandDots(JsonObject document, out JsonObject expanded)
+    {
+        expanded = new JsonObject();
+        foreach (var (name, value) in document)
+        {
+            var parts = name.Length > 1 && name.Contains('.', StringComparison.Ordinal) && !name.StartsWith('.') && !name.EndsWith('.') ? name.Split('.') : [name];
+            var target = expanded;
+            for (var i = 0; i < parts.Length - 1; i++)
+            {
+                if (target[parts[i]] is null)
+                {
+                    target[parts[i]] = new JsonObject();
+                }
+
+                if (target[parts[i]] is not JsonObject next)
+                {
+                    return $"Could not dynamically add mapping for field [{name}]. Existing mapping for [{string.Join('.', parts[..(i + 1)])}] must be of type object but found a value";
+                }
+
+                target = next;
+            }
+
+            var leaf = parts[^1];
+            var copy = value is JsonObject child
+                ? (ExpandDots(child, out var inner) is { } problem ? null : inner)
+                : value?.DeepClone();
+            if (value is JsonObject && copy is null)
+            {
+                return $"Could not dynamically add mapping for field [{name}]";
+            }
+
+            if (target.ContainsKey(leaf))
+            {
+                if (target[leaf] is JsonObject existing && copy is JsonObject merging)
+                {
+                    foreach (var (k, v) in merging.ToList())
+                    {
+                        merging.Remove(k);
+                        existing[k] = v;
+                    }
+
+                    continue;
+                }
+
+                return $"Could not dynamically add mapping for field [{name}]. Existing mapping for [{name}] must be of type object but found a value";
+            }
+
+            target[leaf] = copy;
+        }
+
+        return null;
     }
 
     private static void MergeDynamic(JsonObject target, JsonObject updates)
@@ -287,7 +406,12 @@ internal static partial class FakeMapping
             {
                 JsonValueKind.True or JsonValueKind.False => "boolean",
                 JsonValueKind.Number => element.TryGetInt64(out _) ? "long" : "double",
-                JsonValueKind.String when root["date_detection"]?.GetValue<bool>() != false && DateMatches(element, "strict_date_optional_time||yyyy/MM/dd HH:mm:ss Z||yyyy/MM/dd Z") => "date",
+                // The default dynamic_date_formats: strict_date_optional_time, then
+                // "yyyy/MM/dd HH:mm:ss||yyyy/MM/dd"; a field detected by the second is mapped with that
+                // format plus epoch_millis ("2015/09/02" -> format "yyyy/MM/dd HH:mm:ss||yyyy/MM/dd||epoch_millis",
+                // https://www.elastic.co/docs/manage-data/data-store/mapping/dynamic-field-mapping#date-detection).
+                JsonValueKind.String when root["date_detection"]?.GetValue<bool>() != false && DateMatches(element, "strict_date_optional_time") => "date",
+                JsonValueKind.String when root["date_detection"]?.GetValue<bool>() != false && DateMatches(element, "yyyy/MM/dd HH:mm:ss||yyyy/MM/dd") => "slash date",
                 JsonValueKind.String when root["numeric_detection"]?.GetValue<bool>() == true && double.TryParse(element.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out _) => "double",
                 _ => "string",
             };
@@ -306,7 +430,7 @@ internal static partial class FakeMapping
 
                     var matchType = template["match_mapping_type"]?.GetValue<string>() ?? "*";
                     var match = template["match"]?.GetValue<string>() ?? "*";
-                    if ((matchType == "*" || matchType == detected) && Glob(match, name) && template["mapping"] is JsonObject mapping)
+                    if ((matchType == "*" || matchType == (detected == "slash date" ? "date" : detected)) && Glob(match, name) && template["mapping"] is JsonObject mapping)
                     {
                         return (JsonObject)mapping.DeepClone();
                     }
@@ -323,6 +447,7 @@ internal static partial class FakeMapping
             // A JSON number with a fraction is mapped as float by default.
             "double" => new JsonObject { ["type"] = "float" },
             "date" => new JsonObject { ["type"] = "date" },
+            "slash date" => new JsonObject { ["type"] = "date", ["format"] = "yyyy/MM/dd HH:mm:ss||yyyy/MM/dd||epoch_millis" },
             _ => new JsonObject
             {
                 ["type"] = "text",
@@ -400,6 +525,8 @@ internal static partial class FakeMapping
                     StrictDateOptionalTime().IsMatch(text) && ValidDate(text) && (format.EndsWith("_nanos", StringComparison.Ordinal) || FractionDigits(text) <= 9),
                 "epoch_millis" or "epoch_second" => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _),
                 "yyyy/MM/dd HH:mm:ss Z" or "yyyy/MM/dd Z" => SlashDate().IsMatch(text),
+                "yyyy/MM/dd HH:mm:ss" => SlashDateTime().IsMatch(text),
+                "yyyy/MM/dd" => SlashDay().IsMatch(text),
                 _ => false,
             };
             if (ok)
@@ -545,6 +672,12 @@ internal static partial class FakeMapping
 
     [GeneratedRegex(@"^\d{4}/\d{2}/\d{2}( \d{2}:\d{2}:\d{2})? ?(Z|[+-]\d{2}:?\d{2})?$")]
     private static partial Regex SlashDate();
+
+    [GeneratedRegex(@"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")]
+    private static partial Regex SlashDateTime();
+
+    [GeneratedRegex(@"^\d{4}/\d{2}/\d{2}$")]
+    private static partial Regex SlashDay();
 
     [GeneratedRegex(@"[^\p{L}\p{N}]+")]
     private static partial Regex Tokens();
