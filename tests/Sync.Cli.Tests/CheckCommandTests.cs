@@ -203,6 +203,13 @@ public sealed class CheckCommandTests : IAsyncLifetime
             """);
 
         var mismatch = await _workspace.Sync("check", "--config", PulsarConfig("good-token", "none", $"topics: ['{Topic}', 'persistent://public/default/db1.public.orders']"));
+        await using (var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = broker.ServiceUrl, AuthenticationToken = "good-token" }))
+        await using (await client.SubscribeAsync(new ConsumerOptions { Topic = Topic, SubscriptionName = "sync-customers" }))
+        {
+            // The subscription a run would resume from now exists; subscribed at the latest message, its
+            // mark-delete position is the topic's one message (ledger 1, entry 0).
+        }
+
         var pattern = await _workspace.Sync("check", "--config", PulsarConfig("good-token", "auto", "topicPattern: 'persistent://public/default/db1\\.public\\..*'"), "--json");
         var refused = await _workspace.Sync("check", "--config", PulsarConfig("bad-token", "auto", $"topics: ['{Topic}']"));
 
@@ -216,6 +223,7 @@ public sealed class CheckCommandTests : IAsyncLifetime
         var findings = JsonDocument.Parse(pattern.Output).RootElement.GetProperty("components")[0].GetProperty("findings").EnumerateArray().ToList();
         Assert.Contains(findings, f => f.GetProperty("check").GetString() == "topic pattern" && f.GetProperty("message").GetString()!.Contains("matches 1 topic", StringComparison.Ordinal));
         Assert.Contains(findings, f => f.GetProperty("check").GetString() == $"schema of {Topic}" && f.GetProperty("severity").GetString() == "ok");
+        Assert.Contains(findings, f => f.GetProperty("check").GetString() == "subscription sync-customers" && f.GetProperty("message").GetString() == $"exists on {Topic}; acknowledged up to 1:0");
 
         Assert.True(refused.ExitCode == 3, refused.ToString());
         Assert.Contains("refused the credentials", refused.Output, StringComparison.Ordinal);

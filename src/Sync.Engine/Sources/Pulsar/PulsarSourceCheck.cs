@@ -163,9 +163,13 @@ public sealed class PulsarSourceCheck : IPreflightCheck
         // A partitioned topic keeps a cursor per partition; the first partition stands for all.
         var probe = existing.Contains(topic, StringComparer.Ordinal) ? topic : existing.FirstOrDefault(t => TopicName.BaseName(t) == topic) ?? topic;
         var position = await admin.GetMarkDeletePositionAsync(probe, subscription, cancellationToken);
-        findings.Add(CheckFinding.Ok($"subscription {subscription}", position is { } at
-            ? string.Create(CultureInfo.InvariantCulture, $"exists on {probe}; acknowledged up to {at.LedgerId}:{at.EntryId}")
-            : $"does not exist on {probe} yet; the first run starts at the {options.InitialPosition.ToString().ToLowerInvariant()} message"));
+        // A cursor with nothing acknowledged marks entry -1 of its first ledger (ManagedCursorImpl).
+        findings.Add(CheckFinding.Ok($"subscription {subscription}", position switch
+        {
+            null => $"does not exist on {probe} yet; the first run starts at the {options.InitialPosition.ToString().ToLowerInvariant()} message",
+            { EntryId: ulong.MaxValue } => $"exists on {probe}; nothing acknowledged yet",
+            { } at => string.Create(CultureInfo.InvariantCulture, $"exists on {probe}; acknowledged up to {at.LedgerId}:{at.EntryId}"),
+        }));
     }
 
     private static async Task CheckPoliciesAsync(PulsarTopicLog log, string topic, List<CheckFinding> findings, CancellationToken cancellationToken)
