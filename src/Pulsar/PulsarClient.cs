@@ -49,6 +49,27 @@ public sealed class PulsarClient : IAsyncDisposable
     }
 
     /// <summary>
+    /// The persistent topics of <paramref name="tenantNamespace"/> (partitions listed one by one),
+    /// through the binary protocol: one GET_TOPICS_OF_NAMESPACE round trip, the request a pattern
+    /// consumer makes (apache/pulsar ServerCnx.handleGetTopicsOfNamespace; the broker checks the
+    /// client's authorisation on the namespace, so a refusal names a permission problem).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> GetTopicsOfNamespaceAsync(string tenantNamespace, CancellationToken cancellationToken = default)
+    {
+        var connection = await GetConnectionAsync(_options.ServiceUrl, null, cancellationToken);
+        var requestId = connection.NextRequestId();
+        var request = new CommandGetTopicsOfNamespace
+        {
+            RequestId = requestId,
+            Namespace = tenantNamespace,
+            Mode = CommandGetTopicsOfNamespace.Types.Mode.Persistent,
+        };
+        var answer = (await connection.RequestAsync(
+            new BaseCommand { Type = BaseCommand.Types.Type.GetTopicsOfNamespace, GetTopicsOfNamespace = request }, requestId, "GET_TOPICS_OF_NAMESPACE", cancellationToken)).GetTopicsOfNamespaceResponse;
+        return [.. answer.Topics];
+    }
+
+    /// <summary>
     /// The schema of <paramref name="topic"/> at <paramref name="version"/> (a message's
     /// schema_version), or its latest schema when no version is given: one GET_SCHEMA round trip
     /// (apache/pulsar ServerCnx.handleGetSchema; the schema belongs to the topic without its

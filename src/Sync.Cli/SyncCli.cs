@@ -13,6 +13,9 @@ public static class SyncCli
         root.Subcommands.Add(RunCommand.Create(output, error));
         root.Subcommands.Add(BackfillCommand.Create(output, error));
         root.Subcommands.Add(ValidateCommand.Create(output, error));
+        root.Subcommands.Add(CheckCommand.Create(output, error));
+        root.Subcommands.Add(ConfigCommand.Create(output, error));
+        root.Subcommands.Add(InitCommand.Create(output, error));
         root.Subcommands.Add(StatusCommand.Create(output, error));
         root.Subcommands.Add(DumpCommand.Create(output, error));
         root.Subcommands.Add(EraseCommand.Create(output, error));

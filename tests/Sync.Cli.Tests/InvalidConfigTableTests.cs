@@ -134,6 +134,7 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Redis, "connectTimeout", ["sinks.cache.connectTimeout: 0ms"], "0ms"),
         new(Redis, "commandTimeout", ["sinks.cache.commandTimeout: 11m"], "11m"),
         new(Redis, "changesPerScript", ["sinks.cache.changesPerScript: 0"], "0"),
+        new(Redis, "allowEviction", ["sinks.cache.allowEviction: sometimes"], "sometimes"),
         new(Redis, "retry.maxAttempts", ["sinks.cache.retry.maxAttempts: 0"], "0"),
         new(Redis, "retry.initialDelay", ["sinks.cache.retry.initialDelay: soon"], "soon"),
         new(Redis, "retry.maxDelay", ["sinks.cache.retry.maxDelay: 1ms"], "1ms"),

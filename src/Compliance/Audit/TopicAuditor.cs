@@ -1,4 +1,3 @@
-using System.Globalization;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
@@ -135,48 +134,8 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
             return ("unknown", "unknown", [$"the topic's settings could not be read through the admin API ({e.Message})"]);
         }
 
-        var advice = new List<string>();
-        string retention;
-        if (policies.RetentionMinutes is not { } minutes)
-        {
-            retention = "broker default";
-            advice.Add("retention comes from the broker default (defaultRetentionTimeInMinutes, 0 unless changed): set it on the namespace so that how long erased data stays in the raw backlog is known and written down");
-        }
-        else
-        {
-            var size = policies.RetentionSizeMb switch { < 0 => "unlimited size", 0 => "no size", var mb => $"{mb} MB" };
-            retention = minutes switch
-            {
-                < 0 => $"unlimited time, {size} ({policies.RetentionSetOn})",
-                _ => $"{minutes} min, {size} ({policies.RetentionSetOn})",
-            };
-            if (minutes < 0 || policies.RetentionSizeMb < 0)
-            {
-                advice.Add("retention is unlimited: an erased subject stays in the raw backlog until the topic is truncated (`sync erase --purge-backlog`) or deleted; set a finite retention, for example 7 days (10080 minutes)");
-            }
-            else if (minutes > 0)
-            {
-                advice.Add(string.Create(CultureInfo.InvariantCulture, $"raw messages, erased ones included, stay up to {minutes} minutes after their ledger closes: state this delay in your erasure policy"));
-            }
-        }
-
-        string compaction;
-        if (policies.CompactionThresholdBytes is not { } threshold)
-        {
-            compaction = "broker default";
-            advice.Add("automatic compaction comes from the broker default (brokerServiceCompactionThresholdInBytes, 0 = off unless changed): set a threshold so that superseded data leaves the compacted view without waiting for `sync erase`");
-        }
-        else if (threshold == 0)
-        {
-            compaction = $"off ({policies.CompactionThresholdSetOn})";
-            advice.Add("automatic compaction is off: superseded rows and delete events stay in the compacted view until compaction is triggered (`sync erase` does so for the topics it erases from); set a threshold, for example 100 MB");
-        }
-        else
-        {
-            compaction = string.Create(CultureInfo.InvariantCulture, $"at {threshold} bytes of backlog ({policies.CompactionThresholdSetOn})");
-        }
-
-        return (retention, compaction, advice);
+        var described = TopicPolicyAdvice.Of(policies);
+        return (described.Retention, described.Compaction, described.Advice);
     }
 
     private sealed class Stats

@@ -4,8 +4,11 @@ using Sync.Engine.Sinks;
 namespace Sync.Sinks.Postgres;
 
 /// <summary>Opens <c>type: postgres</c> sinks.</summary>
-public sealed class PostgresSinkFactory : ISinkFactory
+public sealed class PostgresSinkFactory : ISinkFactory, Sync.Engine.Checks.IPreflightCheck
 {
+    public ValueTask<IReadOnlyList<Sync.Engine.Checks.CheckFinding>> CheckAsync(Sync.Engine.Checks.CheckScope scope, CancellationToken cancellationToken) =>
+        new PostgresPreflightCheck().CheckAsync(scope, cancellationToken);
+
     public string Type => "postgres";
 
     public Type OptionsType => typeof(PostgresSinkOptions);

@@ -4,8 +4,11 @@ using Sync.Engine.Sinks;
 namespace Sync.Sinks.Redis;
 
 /// <summary>Opens <c>type: redis</c> sinks; a materializer's <c>target:</c> block binds to <see cref="RedisTargetOptions"/>.</summary>
-public sealed class RedisSinkFactory : ISinkFactory
+public sealed class RedisSinkFactory : ISinkFactory, Sync.Engine.Checks.IPreflightCheck
 {
+    public ValueTask<IReadOnlyList<Sync.Engine.Checks.CheckFinding>> CheckAsync(Sync.Engine.Checks.CheckScope scope, CancellationToken cancellationToken) =>
+        new RedisPreflightCheck().CheckAsync(scope, cancellationToken);
+
     public string Type => "redis";
 
     public Type OptionsType => typeof(RedisSinkOptions);

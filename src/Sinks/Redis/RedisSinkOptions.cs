@@ -66,6 +66,13 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
     [Description("Changes per Lua script call; a batch is sent as pipelined calls of this size. Default 200.")]
     public int ChangesPerScript { get; set; } = 200;
 
+    /// <summary>Accept a server whose <c>maxmemory-policy</c> may evict keys. Never-regress keeps each
+    /// key's version (and each delete's marker) in Redis itself; an evicted version lets an older,
+    /// redelivered change overwrite newer state. <c>sync check</c> reports any policy but
+    /// <c>noeviction</c> as an error unless this is true. Default false.</summary>
+    [Description("Accept a server whose `maxmemory-policy` may evict keys (anything but `noeviction`): an evicted version key lets a redelivered older change overwrite newer state. `sync check` reports such a policy as an error unless this is true. Default false.")]
+    public bool AllowEviction { get; set; }
+
     /// <summary>Backoff for transient errors (connection loss, LOADING, BUSY, TRYAGAIN, READONLY, timeouts).
     /// Default 8 attempts, 50 ms doubling to 2 s.</summary>
     [Description("Backoff for transient errors (connection loss, LOADING, BUSY, timeouts): `maxAttempts` (default 8), `initialDelay` (50ms), `maxDelay` (2s).")]

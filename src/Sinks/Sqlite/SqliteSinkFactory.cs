@@ -4,8 +4,11 @@ using Sync.Engine.Sinks;
 namespace Sync.Sinks.Sqlite;
 
 /// <summary>Opens <c>type: sqlite</c> sinks.</summary>
-public sealed class SqliteSinkFactory : ISinkFactory
+public sealed class SqliteSinkFactory : ISinkFactory, Sync.Engine.Checks.IPreflightCheck
 {
+    public ValueTask<IReadOnlyList<Sync.Engine.Checks.CheckFinding>> CheckAsync(Sync.Engine.Checks.CheckScope scope, CancellationToken cancellationToken) =>
+        new SqlitePreflightCheck().CheckAsync(scope, cancellationToken);
+
     public string Type => "sqlite";
 
     public Type OptionsType => typeof(SqliteSinkOptions);

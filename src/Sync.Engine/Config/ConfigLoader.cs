@@ -7,7 +7,7 @@ namespace Sync.Engine.Config;
 /// reporting every problem at once with file, line and field path.</summary>
 public static class ConfigLoader
 {
-    private static readonly string[] TopLevelKeys = ["sources", "sinks", "materializers", "subjects", "erasure", "errors"];
+    private static IReadOnlyList<string> TopLevelKeys => ConfigSections.Names;
 
     public static SyncConfig Load(string file, ComponentTypes types, Func<string, string?>? environment = null)
     {

@@ -24,6 +24,11 @@ public sealed record FakeElasticsearchOptions
     /// (<c>action.auto_create_index</c>, default true). Default true.</summary>
     public bool AutoCreateIndex { get; init; } = true;
 
+    /// <summary>With security on (<see cref="RequiredApiKey"/> or <see cref="RequiredBasicAuth"/>): the
+    /// index privileges the caller holds, by index name or pattern (a trailing <c>*</c>), as
+    /// <c>_security/user/_has_privileges</c> reports them. Default null: every privilege.</summary>
+    public IReadOnlyDictionary<string, string[]>? GrantedIndexPrivileges { get; init; }
+
     /// <summary>Receives one line per request, for debugging. Default null.</summary>
     public Action<string>? Trace { get; init; }
 
@@ -398,6 +403,8 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return GetDocument(s[0], s[2], query);
                 case 3 when s[1] == "_doc" && method == "DELETE":
                     return DeleteDocument(s[0], s[2], query);
+                case 3 when s[0] == "_security" && s[1] == "user" && s[2] == "_has_privileges" && method is "GET" or "POST":
+                    return HasPrivileges(body);
                 case 3 when s[1] is "_alias" or "_aliases" && method is "PUT" or "POST":
                     return PutAlias(s[0], s[2]);
             }

@@ -237,7 +237,7 @@ public sealed class SourceException : Exception
 }
 
 /// <summary>Opens <see cref="FileSourceReader"/>s.</summary>
-public sealed class FileSourceFactory : ISourceFactory
+public sealed class FileSourceFactory : ISourceFactory, Checks.IPreflightCheck
 {
     public string Type => "file";
 
@@ -245,4 +245,7 @@ public sealed class FileSourceFactory : ISourceFactory
         new FileSourceReader(source.Name, (FileSourceOptions)source.Options, request);
 
     public Topics.ITopicLog OpenLog(ComponentConfig source) => new FileTopicLog((FileSourceOptions)source.Options);
+
+    public ValueTask<IReadOnlyList<Checks.CheckFinding>> CheckAsync(Checks.CheckScope scope, CancellationToken cancellationToken) =>
+        new FileSourceCheck().CheckAsync(scope, cancellationToken);
 }

@@ -452,8 +452,11 @@ public sealed class PulsarSourceReader : ISourceReader
 }
 
 /// <summary>Opens <see cref="PulsarSourceReader"/>s and <see cref="PulsarTopicLog"/>s.</summary>
-public sealed class PulsarSourceFactory : ISourceFactory
+public sealed class PulsarSourceFactory : ISourceFactory, Checks.IPreflightCheck
 {
+    public ValueTask<IReadOnlyList<Checks.CheckFinding>> CheckAsync(Checks.CheckScope scope, CancellationToken cancellationToken) =>
+        new PulsarSourceCheck().CheckAsync(scope, cancellationToken);
+
     public string Type => "pulsar";
 
     /// <summary>A <see cref="PulsarBackfillReader"/> for a backfill, else a <see cref="PulsarSourceReader"/>.</summary>
