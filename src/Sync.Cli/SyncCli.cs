@@ -42,11 +42,13 @@ public static class SyncCli
         // which is still safe: the checkpoint lives with the data.
         using var stop = new CancellationTokenSource();
         var signals = 0;
+        var first = PosixSignal.SIGINT;
         void OnSignal(PosixSignalContext context)
         {
             context.Cancel = true;
             if (Interlocked.Increment(ref signals) == 1)
             {
+                first = context.Signal;
                 error.WriteLine("stopping after the batch in hand; signal again to exit at once");
                 // Not Cancel(): that runs every cancellation callback on the one thread that delivers
                 // signals, and a callback that blocks would hold back the second signal.
@@ -54,18 +56,20 @@ public static class SyncCli
             }
             else
             {
-                Environment.Exit(130);
+                Environment.Exit(ExitCodes.InterruptedBy(context.Signal));
             }
         }
 
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null }, stop.Token);
+        var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null }, stop.Token);
+        return exit == ExitCodes.Interrupted ? ExitCodes.InterruptedBy(first) : exit;
     }
 }
 
 /// <summary>Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config, 3 finished with dead
-/// letters, 4 stopped by the error policy (docs/operations.md, "Exit codes").</summary>
+/// letters, 4 stopped by the error policy, 130/143 interrupted by SIGINT/SIGTERM before the end
+/// (docs/operations.md, "Exit codes").</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
@@ -79,4 +83,14 @@ public static class ExitCodes
     /// <summary><c>run</c>, <c>backfill</c>: a materializer was stopped by its error policy
     /// (<c>errors.tolerance: none</c> or <c>errors.maxDeadLetters</c>).</summary>
     public const int StoppedByErrorPolicy = 4;
+
+    /// <summary><c>run</c>, <c>backfill</c>: a stop request (SIGINT, SIGTERM) came before the end of
+    /// a source that has one; commands return it and the process exits with
+    /// <see cref="InterruptedBy"/> of the signal. A source without an end (a followed file, a Pulsar
+    /// subscription in <c>run</c>) stopped on request is a normal stop instead (0).</summary>
+    public const int Interrupted = 130;
+
+    /// <summary>128 + the signal's number, as shells report a command killed by it: 130 for SIGINT,
+    /// 143 for SIGTERM.</summary>
+    public static int InterruptedBy(PosixSignal signal) => signal == PosixSignal.SIGTERM ? 143 : 130;
 }

@@ -85,6 +85,12 @@ public interface ISourceFactory
     /// <summary>The source's topics as erasure sees them (scan, tombstone, compact).</summary>
     Topics.ITopicLog OpenLog(ComponentConfig source);
 
+    /// <summary>True when a reader of <paramref name="source"/> never reports an end (a followed
+    /// file, a subscription that waits for new messages), so that only a stop request ends the run.
+    /// False by default: the reader ends at the source's end, and a stop before it interrupts the run.</summary>
+    /// <param name="fromBeginning">The read is a backfill.</param>
+    bool HasNoEnd(ComponentConfig source, bool fromBeginning) => false;
+
     /// <summary>The dead-letter topics of a materializer on this source, or null when the source
     /// has no topics to publish them to (a changelog file).</summary>
     Runtime.IDeadLetterTarget? OpenDeadLetterTopic(ComponentConfig source, string materializer) => null;

@@ -245,4 +245,11 @@ public sealed class FileSourceFactory : ISourceFactory
         new FileSourceReader(source.Name, (FileSourceOptions)source.Options, request);
 
     public Topics.ITopicLog OpenLog(ComponentConfig source) => new FileTopicLog((FileSourceOptions)source.Options);
+
+    /// <summary>A followed file waits for new lines, in a backfill too.</summary>
+    public bool HasNoEnd(ComponentConfig source, bool fromBeginning)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return ((FileSourceOptions)source.Options).Follow;
+    }
 }

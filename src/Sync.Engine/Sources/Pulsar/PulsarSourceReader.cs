@@ -469,6 +469,9 @@ public sealed class PulsarSourceFactory : ISourceFactory
 
     public Topics.ITopicLog OpenLog(ComponentConfig source) => new PulsarTopicLog(source.Name, (PulsarSourceOptions)source.Options);
 
+    /// <summary>A subscription waits for new messages; a backfill ends when it has caught up.</summary>
+    public bool HasNoEnd(ComponentConfig source, bool fromBeginning) => !fromBeginning;
+
     public Runtime.IDeadLetterTarget OpenDeadLetterTopic(ComponentConfig source, string materializer)
     {
         ArgumentNullException.ThrowIfNull(source);
