@@ -18,7 +18,9 @@ public static class ConfigLoader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ConfigException([new ConfigProblem(file, 0, string.Empty, $"cannot read the config file: {e.Message}")]);
+            // Opening a directory fails as a denied access, which would send the reader to the permissions.
+            var reason = Directory.Exists(file) ? "it is a directory; give the path of the YAML config file" : e.Message;
+            throw new ConfigException([new ConfigProblem(file, 0, string.Empty, $"cannot read the config file: {reason}")]);
         }
 
         return Parse(text, file, types, environment);

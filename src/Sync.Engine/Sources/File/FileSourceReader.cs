@@ -177,7 +177,9 @@ public sealed class FileSourceReader : ISourceReader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SourceException($"cannot open changelog file {_options.Path}: {e.Message}", e);
+            // Opening a directory fails as a denied access, which would send the reader to the permissions.
+            var reason = Directory.Exists(_options.Path) ? "it is a directory, not a changelog file" : e.Message;
+            throw new SourceException($"cannot open changelog file {_options.Path}: {reason}", e);
         }
     }
 
