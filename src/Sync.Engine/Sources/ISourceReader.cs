@@ -73,6 +73,11 @@ public sealed record SourceReadRequest(
     /// per topic stream (a Pulsar partition is a stream of its own), inclusive; streams not named
     /// start at their earliest message.</summary>
     public IReadOnlyDictionary<string, StreamPosition> StartAt { get; init; } = new Dictionary<string, StreamPosition>();
+
+    /// <summary>Where the reader says, as it happens, what it waits for and for how long (a first
+    /// subscription retried while the broker is unreachable), so that a run never waits in silence.
+    /// Logged as a warning by the runtime; nothing by default.</summary>
+    public Action<string> Waiting { get; init; } = _ => { };
 }
 
 /// <summary>Opens readers of one source type.</summary>

@@ -374,7 +374,11 @@ public sealed class PulsarSourceReader : ISourceReader
             }
             catch (PulsarException e) when (Passing(e) && started.Elapsed + delay < _options.SubscribeRetryTimeout)
             {
-                SubscribeRetries++;
+                if (SubscribeRetries++ == 0)
+                {
+                    _request.Waiting($"source {_sourceName}: cannot subscribe {SubscriptionName} for {_request.Materializer} yet ({e.Message}); retrying with backoff for up to {Durations.Format(_options.SubscribeRetryTimeout)} (sources.{_sourceName}.subscribeRetryTimeout) before giving up");
+                }
+
                 await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(delay.TotalMilliseconds / 4) + 1)), cancellationToken);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
