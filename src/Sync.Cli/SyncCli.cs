@@ -26,6 +26,7 @@ public static class SyncCli
     {
         var root = Build(output, error);
         var parse = root.Parse(args);
+        var program = ProgramName.Current;
         if (parse.Errors.Count > 0)
         {
             foreach (var problem in parse.Errors)
@@ -33,8 +34,18 @@ public static class SyncCli
                 await error.WriteLineAsync($"error: {problem.Message}");
             }
 
-            await error.WriteLineAsync($"Run '{root.Name} --help' to see the commands and options.");
+            await error.WriteLineAsync($"Run '{program} --help' to see the commands and options.");
             return ExitCodes.Usage;
+        }
+
+        if (parse.Action is System.CommandLine.Help.HelpAction && program != root.Name)
+        {
+            // The root command's name is the entry assembly's (sync), whatever the program was
+            // started as; help is written aside and its usage lines given the started name.
+            using var help = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+            var shown = await parse.InvokeAsync(new InvocationConfiguration { Output = help, Error = error });
+            await output.WriteAsync(ProgramName.InUsage(help.ToString(), root.Name, program));
+            return shown;
         }
 
         // The first SIGINT or SIGTERM stops reading: a batch already read is still applied,
