@@ -29,6 +29,7 @@ public static class SyncCli
     {
         var root = Build(output, error);
         var parse = root.Parse(args);
+        var program = ProgramName.Current;
         if (parse.Errors.Count > 0)
         {
             foreach (var problem in parse.Errors)
@@ -36,8 +37,18 @@ public static class SyncCli
                 await error.WriteLineAsync($"error: {problem.Message}");
             }
 
-            await error.WriteLineAsync($"Run '{root.Name} --help' to see the commands and options.");
+            await error.WriteLineAsync($"Run '{program} --help' to see the commands and options.");
             return ExitCodes.Usage;
+        }
+
+        if (parse.Action is System.CommandLine.Help.HelpAction && program != root.Name)
+        {
+            // The root command's name is the entry assembly's (sync), whatever the program was
+            // started as; help is written aside and its usage lines given the started name.
+            using var help = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+            var shown = await parse.InvokeAsync(new InvocationConfiguration { Output = help, Error = error });
+            await output.WriteAsync(ProgramName.InUsage(help.ToString(), root.Name, program));
+            return shown;
         }
 
         // The first SIGINT or SIGTERM stops reading: a batch already read is still applied,
@@ -45,11 +56,13 @@ public static class SyncCli
         // which is still safe: the checkpoint lives with the data.
         using var stop = new CancellationTokenSource();
         var signals = 0;
+        var first = PosixSignal.SIGINT;
         void OnSignal(PosixSignalContext context)
         {
             context.Cancel = true;
             if (Interlocked.Increment(ref signals) == 1)
             {
+                first = context.Signal;
                 error.WriteLine("stopping after the batch in hand; signal again to exit at once");
                 // Not Cancel(): that runs every cancellation callback on the one thread that delivers
                 // signals, and a callback that blocks would hold back the second signal.
@@ -57,18 +70,20 @@ public static class SyncCli
             }
             else
             {
-                Environment.Exit(130);
+                Environment.Exit(ExitCodes.InterruptedBy(context.Signal));
             }
         }
 
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null }, stop.Token);
+        var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null }, stop.Token);
+        return exit == ExitCodes.Interrupted ? ExitCodes.InterruptedBy(first) : exit;
     }
 }
 
 /// <summary>Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config, 3 finished with dead
-/// letters, 4 stopped by the error policy (docs/operations.md, "Exit codes").</summary>
+/// letters, 4 stopped by the error policy, 130/143 interrupted by SIGINT/SIGTERM before the end
+/// (docs/operations.md, "Exit codes").</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
@@ -82,4 +97,14 @@ public static class ExitCodes
     /// <summary><c>run</c>, <c>backfill</c>: a materializer was stopped by its error policy
     /// (<c>errors.tolerance: none</c> or <c>errors.maxDeadLetters</c>).</summary>
     public const int StoppedByErrorPolicy = 4;
+
+    /// <summary><c>run</c>, <c>backfill</c>: a stop request (SIGINT, SIGTERM) came before the end of
+    /// a source that has one; commands return it and the process exits with
+    /// <see cref="InterruptedBy"/> of the signal. A source without an end (a followed file, a Pulsar
+    /// subscription in <c>run</c>) stopped on request is a normal stop instead (0).</summary>
+    public const int Interrupted = 130;
+
+    /// <summary>128 + the signal's number, as shells report a command killed by it: 130 for SIGINT,
+    /// 143 for SIGTERM.</summary>
+    public static int InterruptedBy(PosixSignal signal) => signal == PosixSignal.SIGTERM ? 143 : 130;
 }

@@ -112,8 +112,17 @@ internal static class SyncHost
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await error.WriteLineAsync("stopped before any batch was applied");
-            return ExitCodes.Ok;
+            // Stopped while sinks or sources were still opening: a service without an end stopped
+            // normally; anything else did not finish.
+            var runtime = new SyncRuntime(config, components, loggerFactory);
+            if (runtime.Select(names).All(m => runtime.HasNoEnd(m.Key, mode)))
+            {
+                await error.WriteLineAsync("stopped before any batch was applied");
+                return ExitCodes.Ok;
+            }
+
+            await error.WriteLineAsync($"interrupted before any batch was applied: the {(mode == RunMode.Backfill ? "backfill" : "run")} did not finish; run it again to go on");
+            return ExitCodes.Interrupted;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -140,6 +149,12 @@ internal static class SyncHost
             await output.WriteLineAsync($"{outcome.Name}: interrupted before the end; the live target is untouched and a rerun rebuilds the shadow");
         }
 
+        var interrupted = outcomes.Where(o => o.Failure is null && o.End == MaterializerEnd.Interrupted).Select(o => o.Name).ToList();
+        if (interrupted.Count > 0)
+        {
+            await error.WriteLineAsync($"interrupted: {string.Join(", ", interrupted)} stopped before the end of {(interrupted.Count == 1 ? "its source" : "their sources")}; what was read is applied and checkpointed, and a rerun goes on from there");
+        }
+
         var failed = outcomes.Where(o => o.Failure is not null).ToList();
         foreach (var outcome in failed)
         {
@@ -152,8 +167,9 @@ internal static class SyncHost
     }
 
     /// <summary>The worst outcome decides: a --from that only the source could check (a partition of
-    /// a topic) is a usage error (2), another failure 1, a stop by the error policy 4, dead letters
-    /// tolerated by errors.tolerance all 3, else 0.</summary>
+    /// a topic) is a usage error (2), another failure 1, a stop by the error policy 4, a stop request
+    /// before a source's end 130 (<see cref="ExitCodes.Interrupted"/>), dead letters tolerated by
+    /// errors.tolerance all 3, else 0 (a source without an end stopped on request included).</summary>
     private static int ExitCode(IReadOnlyList<MaterializerOutcome> outcomes)
     {
         var failed = outcomes.Where(o => o.Failure is not null).ToList();
@@ -168,6 +184,7 @@ internal static class SyncHost
         }
 
         return failed.Count > 0 ? ExitCodes.StoppedByErrorPolicy
+            : outcomes.Any(o => o.End == MaterializerEnd.Interrupted) ? ExitCodes.Interrupted
             : outcomes.Any(o => o.Counters.DeadLettered > 0) ? ExitCodes.DeadLettered
             : ExitCodes.Ok;
     }

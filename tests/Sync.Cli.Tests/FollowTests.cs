@@ -40,7 +40,8 @@ public sealed class FollowTests : IDisposable
         await process.WaitForExitAsync(timeout.Token);
         Assert.Equal(0, process.ExitCode);
         Assert.Equal(["id=1|name=a2", "id=2|name=b"], SqliteTables.Rows(database, "users"));
-        Assert.Matches(@"users\s+local/users\s+3\s+", await output);
+        // A followed file has no end: a signal is its normal stop, not an interruption.
+        Assert.Matches(@"users\s+local/users\s+3\s+[^\n]*\bstopped\b", await output);
         Assert.Contains("stopping after the batch in hand", await error, StringComparison.Ordinal);
     }
 
@@ -98,7 +99,39 @@ public sealed class FollowTests : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
         await reading;
-        Assert.Equal(130, process.ExitCode);
+        // 128 + SIGTERM's number, as a shell reports a command killed by it.
+        Assert.Equal(143, process.ExitCode);
+    }
+
+    [Fact]
+    public async Task A_following_run_whose_only_materializer_fails_exits_1_instead_of_waiting()
+    {
+        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10) + Line(2, "c", "b", 11));
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
+            sinks:
+              local: {"{"} type: sqlite, path: users.db {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
+            """);
+        var database = _workspace.File("users.db");
+
+        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM users") == 2);
+        // Shorter than what was read: the materializer stops on a fatal error, and it was the only one.
+        File.WriteAllText(changelog, Line(3, "c", "c", 12));
+
+        // Nothing here stops the process: it must end by itself.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(1, process.ExitCode);
+        Assert.Matches(@"users\s+local/users\s+[^\n]*\bfailed\b", await output);
+        var text = await error;
+        Assert.Contains("error: materializer users failed: changelog file", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("the others keep running", text, StringComparison.Ordinal);
     }
 
     private static async Task SignalAsync(System.Diagnostics.Process process, string signal)

@@ -19,6 +19,7 @@ public sealed class InsecureTransportWarningTests : IDisposable
               broker: { type: pulsar, serviceUrl: 'pulsar+ssl://127.0.0.1:1', tlsAllowInsecureConnection: true, tlsHostnameVerification: false }
             sinks:
               pg: { type: postgres, connectionString: 'Host=127.0.0.1;Port=1;Username=sync', tls: require, connectTimeout: 1s, retry: { maxAttempts: 1 } }
+              plain: { type: postgres, connectionString: 'Host=127.0.0.1;Port=1;Username=sync', tls: disable, connectTimeout: 1s, retry: { maxAttempts: 1 } }
               cache: { type: redis, endpoints: ['127.0.0.1:1'], tls: { enabled: true, verifyCertificate: false }, connectTimeout: 500ms, retry: { maxAttempts: 1 } }
               search: { type: elasticsearch, urls: ['https://127.0.0.1:1'], certificateValidation: false, requestTimeout: 1s, retry: { maxAttempts: 1 } }
             materializers:
@@ -33,7 +34,8 @@ public sealed class InsecureTransportWarningTests : IDisposable
         Assert.Equal(1, run.ExitCode);
         Assert.Contains("sources.broker.tlsAllowInsecureConnection is true: the broker certificate is not checked", run.Error, StringComparison.Ordinal);
         Assert.Contains("sources.broker.tlsHostnameVerification is false: the broker certificate may name another host", run.Error, StringComparison.Ordinal);
-        Assert.Contains("sinks.pg.tls is require: the connection is encrypted but the server certificate is not checked", run.Error, StringComparison.Ordinal);
+        Assert.Contains("sinks.pg.tls is 'require': the connection is encrypted but the server certificate is not checked", run.Error, StringComparison.Ordinal);
+        Assert.Contains("sinks.plain.tls is 'disable': the connection is not encrypted", run.Error, StringComparison.Ordinal);
         Assert.Contains("sinks.cache.tls.verifyCertificate is false: the server certificate is not checked", run.Error, StringComparison.Ordinal);
         Assert.Contains("sinks.search.certificateValidation is false: any server certificate is accepted", run.Error, StringComparison.Ordinal);
     }

@@ -198,6 +198,16 @@ public sealed partial class MetricsTests : PulsarCliFixture
         Assert.Contains("--metrics-port (70000) must be between 1 and 65535", result.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_metrics_port_that_is_no_number_is_a_usage_error_not_a_crash()
+    {
+        var result = await Workspace.Sync("run", "--config", Workspace.Quickstart, "--metrics-port", "abc");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--metrics-port (abc) is not a port number: give a number between 1 and 65535", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", result.Error, StringComparison.Ordinal);
+    }
+
     /// <summary>The value of a series of materializer users.</summary>
     private static string Value(string metrics, string name) =>
         TryValue(metrics, name) ?? throw new Xunit.Sdk.XunitException($"{name} is not in\n{metrics}");

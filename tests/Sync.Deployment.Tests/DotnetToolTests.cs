@@ -55,6 +55,13 @@ public sealed class DotnetToolTests : IDisposable
         Assert.True(tool.ExitCode == 0, tool.ToString());
         Assert.StartsWith(version, tool.Output.Trim(), StringComparison.Ordinal);
         Assert.Equal(built.Output.Trim(), tool.Output.Trim());
+
+        // Help and hints name the command as installed: `sync --help` would run coreutils' sync.
+        var help = await SyncProcess.RunAsync(Path.Combine(tools, "cdc-sync"), ["run", "--help"], _work, TimeSpan.FromMinutes(1));
+        var wrong = await SyncProcess.RunAsync(Path.Combine(tools, "cdc-sync"), ["run", "--no-such-option"], _work, TimeSpan.FromMinutes(1));
+        Assert.Contains("Usage:\n  cdc-sync run [options]", help.Output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Equal(2, wrong.ExitCode);
+        Assert.Contains("Run 'cdc-sync --help' to see the commands and options.", wrong.Error, StringComparison.Ordinal);
     }
 
     /// <summary>The configuration the tests were built with; the CLI next to them was built with it too.</summary>

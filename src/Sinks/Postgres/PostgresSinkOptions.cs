@@ -79,8 +79,8 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
     /// <inheritdoc/>
     public IReadOnlyList<string> InsecureTransport(string path) => Tls switch
     {
-        PostgresTlsMode.Disable => [$"{path}.tls is disable: the connection is not encrypted"],
-        PostgresTlsMode.Require => [$"{path}.tls is require: the connection is encrypted but the server certificate is not checked"],
+        PostgresTlsMode.Disable => [$"{path}.tls is 'disable': the connection is not encrypted"],
+        PostgresTlsMode.Require => [$"{path}.tls is 'require': the connection is encrypted but the server certificate is not checked"],
         _ => [],
     };
 
@@ -133,7 +133,7 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
 
         if (RootCertificate is { } root && Tls is PostgresTlsMode.Disable or PostgresTlsMode.Require)
         {
-            problems.Add($"{path}.rootCertificate ({root}) is only used with tls verify-ca or verify-full (tls is {Tls.ToString().ToLowerInvariant()})");
+            problems.Add($"{path}.rootCertificate ({root}) is only used with tls verify-ca or verify-full (tls is '{Tls.ToString().ToLowerInvariant()}')");
         }
 
         if (ConnectTimeout <= TimeSpan.Zero || ConnectTimeout > TimeSpan.FromMinutes(10))

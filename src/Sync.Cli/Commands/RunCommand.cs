@@ -23,13 +23,25 @@ internal static class RunCommand
         {
             Description = "When a materializer stops on a fatal error, stop the others too (each finishes its current batch) instead of letting them run on.",
         };
-        metricsPort.Validators.Add(result =>
+        // A parser, not a validator: a validator that reads the value of a token that is no number
+        // throws instead of reporting it.
+        metricsPort.CustomParser = result =>
         {
-            if (result.GetValueOrDefault<int?>() is { } port && port is < 1 or > 65535)
+            var token = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (!int.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
             {
-                result.AddError($"--metrics-port ({port}) must be between 1 and 65535");
+                result.AddError($"--metrics-port ({token}) is not a port number: give a number between 1 and 65535");
+                return null;
             }
-        });
+
+            if (port is < 1 or > 65535)
+            {
+                result.AddError($"--metrics-port ({token}) must be between 1 and 65535");
+                return null;
+            }
+
+            return port;
+        };
         var command = new Command("run", "Materialize every configured changelog into its sink, resuming from the checkpoint stored with the data. Ends at the end of finite sources; Ctrl+C stops after the current batch.")
         {
             config,

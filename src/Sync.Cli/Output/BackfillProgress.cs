@@ -54,9 +54,17 @@ internal sealed class BackfillProgress : IAsyncDisposable
         foreach (var outcome in outcomes)
         {
             await _error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"backfill {outcome.Name}: {(outcome.Failure is null ? "done" : "failed")}, {outcome.Counters.Read:N0} events in {outcome.Elapsed.TotalSeconds:0.0} s"));
+                $"backfill {outcome.Name}: {Result(outcome)}, {outcome.Counters.Read:N0} events in {outcome.Elapsed.TotalSeconds:0.0} s"));
         }
     }
+
+    private static string Result(MaterializerOutcome outcome) => outcome switch
+    {
+        { Failure: not null } => "failed",
+        { End: MaterializerEnd.Interrupted } => "interrupted before the end",
+        { End: MaterializerEnd.Stopped } => "stopped",
+        _ => "done",
+    };
 
     public async ValueTask DisposeAsync()
     {

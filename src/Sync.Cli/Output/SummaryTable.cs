@@ -80,12 +80,16 @@ internal static class SummaryTable
         }
     }
 
-    /// <summary>ok only when nothing was dead-lettered: a run that wrote letters says so.</summary>
+    /// <summary>ok only when the source's end was reached and nothing was dead-lettered: a run that
+    /// wrote letters says so, one stopped before its end says interrupted, and a source without an
+    /// end (a followed file, a subscription) stopped on request says stopped.</summary>
     private static string Status(MaterializerOutcome o) => o.Failure switch
     {
         ErrorPolicyException => "stopped by errors",
         not null => "failed",
+        null when o.End == MaterializerEnd.Interrupted => "interrupted",
         null when o.Counters.DeadLettered > 0 => "dead letters",
+        null when o.End == MaterializerEnd.Stopped => "stopped",
         _ => "ok",
     };
 

@@ -18,7 +18,9 @@ public static class ConfigLoader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ConfigException([new ConfigProblem(file, 0, string.Empty, $"cannot read the config file: {e.Message}")]);
+            // Opening a directory fails as a denied access, which would send the reader to the permissions.
+            var reason = Directory.Exists(file) ? "it is a directory; give the path of the YAML config file" : e.Message;
+            throw new ConfigException([new ConfigProblem(file, 0, string.Empty, $"cannot read the config file: {reason}")]);
         }
 
         return Parse(text, file, types, environment);
@@ -144,8 +146,16 @@ public static class ConfigLoader
         var errors = errorsSection is null ? new ErrorsOptions() : binder.Bind<ErrorsOptions>(errorsSection, "errors");
         if (subjects.Count > 0 && string.IsNullOrEmpty(erasure.Secret))
         {
-            binder.Problem(erasureSection ?? (YamlNode?)subjectSection ?? root, "erasure.secret",
-                "erasure.secret is required when subjects are configured (the keyed hash of erased keys); use '${SYNC_ERASURE_SECRET}'");
+            // A secret that names an unset variable was reported as such; advising the reference
+            // the file already holds would send the reader in a circle.
+            var written = erasureSection?.Children.TryGetValue(new YamlScalarNode("secret"), out var node) == true ? (node as YamlScalarNode)?.Value : null;
+            if (written is null || !written.Contains("${", StringComparison.Ordinal))
+            {
+                binder.Problem(erasureSection ?? (YamlNode?)subjectSection ?? root, "erasure.secret",
+                    written is null
+                        ? "erasure.secret is required when subjects are configured (the keyed hash of erased keys); add secret: '${SYNC_ERASURE_SECRET}' under erasure and set that variable to at least 16 random characters"
+                        : "erasure.secret is empty, but it is required when subjects are configured (the keyed hash of erased keys); write secret: '${SYNC_ERASURE_SECRET}' and set that variable to at least 16 random characters");
+            }
         }
 
         if (problems.Count > 0)

@@ -30,6 +30,9 @@ public sealed partial class MaterializerRunner
     private readonly HashSet<string> _unsettled = new(StringComparer.Ordinal);
     private bool _sourceEnded;
 
+    /// <summary>True once the source reported its end; false while it runs and when a stop request ended the run first.</summary>
+    public bool SourceEnded => _sourceEnded;
+
     public MaterializerRunner(
         string name,
         MaterializerOptions options,

@@ -68,11 +68,29 @@ public enum RunMode
     Backfill,
 }
 
+/// <summary>How a materializer's run ended, when it did not fail.</summary>
+public enum MaterializerEnd
+{
+    /// <summary>Its source reached its end (a changelog file read to the last line, a backfill caught up).</summary>
+    Finished,
+
+    /// <summary>Stopped on request while reading a source that has no end (a followed file, a Pulsar
+    /// subscription in <c>sync run</c>): the normal stop of a service.</summary>
+    Stopped,
+
+    /// <summary>Stopped on request before its source's end: what was read is applied and
+    /// checkpointed, but the run did not finish, and a rerun goes on from the checkpoint.</summary>
+    Interrupted,
+}
+
 /// <summary>The outcome of one materializer in a run.</summary>
 public sealed record MaterializerOutcome(string Name, string Sink, string Table, MaterializerCounters Counters, TimeSpan Elapsed, string DeadLetterTarget, Exception? Failure)
 {
     /// <summary>The swap that ended a shadow backfill, or null.</summary>
     public ShadowSwap? Swap { get; init; }
+
+    /// <summary>Whether the source's end was reached, or a stop request ended the run first.</summary>
+    public MaterializerEnd End { get; init; }
 }
 
 /// <summary>Runs the selected materializers of a config side by side until their sources end or
@@ -84,6 +102,7 @@ public sealed class SyncRuntime
     private readonly ILoggerFactory _loggerFactory;
 
     private readonly Func<string, ISuppressionFilter> _suppression;
+    private int _selectedCount;
 
     /// <param name="suppression">The suppression filter of a materializer (by name); none by default.</param>
     public SyncRuntime(SyncConfig config, SyncComponents components, ILoggerFactory loggerFactory, Func<string, ISuppressionFilter>? suppression = null)
@@ -117,6 +136,14 @@ public sealed class SyncRuntime
     /// <summary>With <see cref="RunMode.Backfill"/>: where each materializer's backfill starts
     /// (<c>--from</c>); the earliest message of every topic by default.</summary>
     public BackfillStart BackfillFrom { get; init; } = BackfillStart.Earliest;
+
+    /// <summary>True when the materializer's source has no end in <paramref name="mode"/>, so that only
+    /// a stop request ends its run (<see cref="MaterializerEnd.Stopped"/>, not interrupted).</summary>
+    public bool HasNoEnd(string name, RunMode mode)
+    {
+        var source = _config.Sources[_config.Materializers.First(m => m.Key == name).Value.Source];
+        return _components.Sources[source.Type].HasNoEnd(source, mode == RunMode.Backfill);
+    }
 
     public IReadOnlyList<KeyValuePair<string, MaterializerOptions>> Select(IReadOnlyCollection<string> names)
     {
@@ -153,6 +180,7 @@ public sealed class SyncRuntime
                 sinks[sinkName] = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
             }
 
+            _selectedCount = selected.Count;
             using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var runs = selected.Select(async m =>
             {
@@ -268,7 +296,14 @@ public sealed class SyncRuntime
             }
 
             var source = _config.Sources[options.Source];
-            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt };
+            var sourceLogger = _loggerFactory.CreateLogger($"sync.{name}");
+            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill)
+            {
+                Topics = options.Topics,
+                TopicPattern = options.TopicPattern,
+                StartAt = startAt,
+                Waiting = message => sourceLogger.LogWarning("{Waiting}", message),
+            };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
@@ -297,12 +332,15 @@ public sealed class SyncRuntime
             }
 
             Metrics?.Ended(name, null);
-            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, null) { Swap = swap };
+            var end = runner.SourceEnded || !cancellationToken.IsCancellationRequested ? MaterializerEnd.Finished
+                : HasNoEnd(name, mode) ? MaterializerEnd.Stopped
+                : MaterializerEnd.Interrupted;
+            return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, null) { Swap = swap, End = end };
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // Said now, not only in the summary at exit: the other materializers may run for weeks.
-            _loggerFactory.CreateLogger($"sync.{name}").LogError(StopAllOnFailure ? "materializer {Materializer} stopped: {Reason}" : "materializer {Materializer} stopped; the others keep running: {Reason}", name, e.Message);
+            _loggerFactory.CreateLogger($"sync.{name}").LogError(StopAllOnFailure || _selectedCount == 1 ? "materializer {Materializer} stopped: {Reason}" : "materializer {Materializer} stopped; the others keep running: {Reason}", name, e.Message);
             Metrics?.Ended(name, e);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, e);
         }

@@ -73,6 +73,11 @@ public sealed record SourceReadRequest(
     /// per topic stream (a Pulsar partition is a stream of its own), inclusive; streams not named
     /// start at their earliest message.</summary>
     public IReadOnlyDictionary<string, StreamPosition> StartAt { get; init; } = new Dictionary<string, StreamPosition>();
+
+    /// <summary>Where the reader says, as it happens, what it waits for and for how long (a first
+    /// subscription retried while the broker is unreachable), so that a run never waits in silence.
+    /// Logged as a warning by the runtime; nothing by default.</summary>
+    public Action<string> Waiting { get; init; } = _ => { };
 }
 
 /// <summary>Opens readers of one source type.</summary>
@@ -84,6 +89,12 @@ public interface ISourceFactory
 
     /// <summary>The source's topics as erasure sees them (scan, tombstone, compact).</summary>
     Topics.ITopicLog OpenLog(ComponentConfig source);
+
+    /// <summary>True when a reader of <paramref name="source"/> never reports an end (a followed
+    /// file, a subscription that waits for new messages), so that only a stop request ends the run.
+    /// False by default: the reader ends at the source's end, and a stop before it interrupts the run.</summary>
+    /// <param name="fromBeginning">The read is a backfill.</param>
+    bool HasNoEnd(ComponentConfig source, bool fromBeginning) => false;
 
     /// <summary>The dead-letter topics of a materializer on this source, or null when the source
     /// has no topics to publish them to (a changelog file).</summary>

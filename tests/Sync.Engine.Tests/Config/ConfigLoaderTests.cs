@@ -111,6 +111,36 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void An_erasure_secret_naming_an_unset_variable_says_only_that_the_variable_is_not_set()
+    {
+        var text = Valid + """
+
+            subjects:
+              customer:
+                users: { key: id }
+            erasure:
+              secret: '${SYNC_ERASURE_SECRET}'
+            """;
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(text, File, Types(), _ => null));
+
+        Assert.Equal("erasure.secret: environment variable SYNC_ERASURE_SECRET is not set", Assert.Single(e.Problems).Message);
+    }
+
+    [Fact]
+    public void A_missing_erasure_secret_says_where_to_write_it()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Valid + """
+
+            subjects:
+              customer:
+                users: { key: id }
+            """, File, Types(), _ => null));
+
+        Assert.Contains("add secret: '${SYNC_ERASURE_SECRET}' under erasure and set that variable", Assert.Single(e.Problems).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_secret_value_is_never_shown_in_a_message()
     {
         var text = Valid.Replace("batchLimit: 10", "batchLimit: 10, password: hunter2", StringComparison.Ordinal)

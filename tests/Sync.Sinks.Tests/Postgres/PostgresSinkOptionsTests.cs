@@ -51,7 +51,7 @@ public sealed class PostgresSinkOptionsTests
                 "sinks.pg.password (***) must not be set when the connection string holds a password",
                 "sinks.pg.schema (empty) must be a PostgreSQL identifier: it is empty",
                 $"sinks.pg.stateSchema ({new string('s', 64)}) must be a PostgreSQL identifier: it is 64 bytes long; PostgreSQL identifiers hold at most 63",
-                "sinks.pg.rootCertificate (/etc/ca.pem) is only used with tls verify-ca or verify-full (tls is require)",
+                "sinks.pg.rootCertificate (/etc/ca.pem) is only used with tls verify-ca or verify-full (tls is 'require')",
                 "sinks.pg.connectTimeout (0ms) must be between 1s and 10m",
                 "sinks.pg.commandTimeout (-1s) must be between 0s and 24h",
                 "sinks.pg.deleteMarkerRetention (0ms) must be positive",

@@ -98,7 +98,7 @@ public sealed class PostgresTlsTests(PostgresTlsServer tls) : IClassFixture<Post
 
         Assert.Equal(1, await ApplyOneAsync(unverified));
         Assert.Equal(
-            ["sinks.replica.tls is require: the connection is encrypted but the server certificate is not checked"],
+            ["sinks.replica.tls is 'require': the connection is encrypted but the server certificate is not checked"],
             unverified.InsecureTransport("sinks.replica"));
         Assert.Empty(Options("localhost", PostgresTlsMode.VerifyFull, _pki.CaFile).InsecureTransport("sinks.replica"));
     }

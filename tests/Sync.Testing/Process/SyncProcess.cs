@@ -22,6 +22,10 @@ public static class SyncProcess
         return System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("the CLI did not start");
     }
 
+    /// <summary>Starts another program (the CLI under a wrapper such as env, or an apphost) without waiting.</summary>
+    public static System.Diagnostics.Process StartProgram(string workingDirectory, string fileName, IEnumerable<string> args) =>
+        System.Diagnostics.Process.Start(Info(fileName, args, workingDirectory)) ?? throw new InvalidOperationException($"{fileName} did not start");
+
     /// <summary>Starts the CLI with extra environment variables, without waiting.</summary>
     public static System.Diagnostics.Process Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
     {

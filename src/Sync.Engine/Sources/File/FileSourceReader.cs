@@ -5,14 +5,17 @@ namespace Sync.Engine.Sources.File;
 
 /// <summary>Reads a changelog file for one materializer. The position of a message is its line
 /// number; the reader's cursor (last line read) is stored with each batch under
-/// <see cref="CursorStream"/> so that a restart resumes after it.</summary>
+/// <see cref="CursorStream"/> so that a restart resumes after it, and a fingerprint of that line
+/// under <see cref="FingerprintStream"/> so that a restart can tell the same file from a replaced one.</summary>
 public sealed class FileSourceReader : ISourceReader
 {
     private readonly FileSourceOptions _options;
     private readonly SourceReadRequest _request;
     private readonly string _displayName;
     private readonly string _cursorStream;
+    private readonly string _fingerprintStream;
     private readonly long _resumeAfterLine;
+    private readonly StreamPosition? _resumeFingerprint;
     private FileStream? _stream;
     private readonly LineBuffer _lines = new();
     private bool _eof;
@@ -26,11 +29,20 @@ public sealed class FileSourceReader : ISourceReader
         _request = request;
         _displayName = Path.GetFileName(options.Path);
         _cursorStream = CursorStream(sourceName);
+        _fingerprintStream = FingerprintStream(sourceName);
         _resumeAfterLine = !request.FromBeginning && request.Checkpoint.TryGetValue(_cursorStream, out var cursor) ? cursor.Entry : 0;
+        // A checkpoint stored before fingerprints were kept has none: such a file is not checked.
+        _resumeFingerprint = _resumeAfterLine > 0 && request.Checkpoint.TryGetValue(_fingerprintStream, out var fingerprint) && fingerprint.Entry == _resumeAfterLine
+            ? fingerprint
+            : null;
     }
 
     /// <summary>The checkpoint stream that holds a file source's line cursor.</summary>
     public static string CursorStream(string sourceName) => $"file-source:{sourceName}";
+
+    /// <summary>The checkpoint stream that holds the fingerprint of the cursor's line: a 63-bit hash
+    /// of its bytes as the ledger and its line number as the entry.</summary>
+    public static string FingerprintStream(string sourceName) => $"file-source-line:{sourceName}";
 
     public IReadOnlyDictionary<string, StreamPosition> Cursor => _cursor;
 
@@ -44,8 +56,7 @@ public sealed class FileSourceReader : ISourceReader
             cancellationToken.ThrowIfCancellationRequested();
             if (_lines.TryTakeLine(out var line))
             {
-                _line++;
-                _cursor[_cursorStream] = StreamPosition.ForLine(_line);
+                TakeLine(line.Span);
                 if (_line <= _resumeAfterLine || IsBlank(line.Span))
                 {
                     continue;
@@ -80,8 +91,7 @@ public sealed class FileSourceReader : ISourceReader
                 {
                     // The last line has no newline: it is still a line.
                     var last = _lines.TakePartialLine();
-                    _line++;
-                    _cursor[_cursorStream] = StreamPosition.ForLine(_line);
+                    TakeLine(last.Span);
                     if (_line > _resumeAfterLine && !IsBlank(last.Span) && Parse(last) is { } record)
                     {
                         records.Add(record);
@@ -140,6 +150,39 @@ public sealed class FileSourceReader : ISourceReader
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>Moves the cursor and its fingerprint to the next line, and checks, at the line a
+    /// restart resumes after, that it is still the line that was read then.</summary>
+    private void TakeLine(ReadOnlySpan<byte> line)
+    {
+        _line++;
+        var fingerprint = new StreamPosition(Fingerprint(line), _line);
+        _cursor[_cursorStream] = StreamPosition.ForLine(_line);
+        _cursor[_fingerprintStream] = fingerprint;
+        if (_line == _resumeAfterLine && _resumeFingerprint is { } stored && stored.Ledger != fingerprint.Ledger && !IsBlank(line))
+        {
+            // A line blanked since (erasure compaction blanks lines in place, keeping their length
+            // and the line numbers) is the same file; any other change of the line means the file
+            // was replaced, and its lines up to the cursor would be skipped unread.
+            throw new SourceException(
+                $"changelog file {_options.Path} was replaced: its line {_line} is not the line materializer '{_request.Materializer}' "
+                + $"stored as its checkpoint (file-source cursor {StreamPosition.ForLine(_line)}, line fingerprint {stored.Ledger:x}, now {fingerprint.Ledger:x}), "
+                + $"so reading on would skip its lines 1 to {_line} unread; replay it from the first line with "
+                + $"'sync backfill --config CONFIG --materializer {_request.Materializer}', which stores a new checkpoint");
+        }
+    }
+
+    /// <summary>FNV-1a over the line's bytes, kept to 63 bits so that it stays a non-negative position field.</summary>
+    private static long Fingerprint(ReadOnlySpan<byte> line)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in line)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return (long)(hash & long.MaxValue);
+    }
+
     private SourceRecord? Parse(ReadOnlyMemory<byte> line)
     {
         var position = StreamPosition.ForLine(_line);
@@ -177,7 +220,9 @@ public sealed class FileSourceReader : ISourceReader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SourceException($"cannot open changelog file {_options.Path}: {e.Message}", e);
+            // Opening a directory fails as a denied access, which would send the reader to the permissions.
+            var reason = Directory.Exists(_options.Path) ? "it is a directory, not a changelog file" : e.Message;
+            throw new SourceException($"cannot open changelog file {_options.Path}: {reason}", e);
         }
     }
 
@@ -248,4 +293,11 @@ public sealed class FileSourceFactory : ISourceFactory, Checks.IPreflightCheck
 
     public ValueTask<IReadOnlyList<Checks.CheckFinding>> CheckAsync(Checks.CheckScope scope, CancellationToken cancellationToken) =>
         new FileSourceCheck().CheckAsync(scope, cancellationToken);
+
+    /// <summary>A followed file waits for new lines, in a backfill too.</summary>
+    public bool HasNoEnd(ComponentConfig source, bool fromBeginning)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return ((FileSourceOptions)source.Options).Follow;
+    }
 }

@@ -374,7 +374,11 @@ public sealed class PulsarSourceReader : ISourceReader
             }
             catch (PulsarException e) when (Passing(e) && started.Elapsed + delay < _options.SubscribeRetryTimeout)
             {
-                SubscribeRetries++;
+                if (SubscribeRetries++ == 0)
+                {
+                    _request.Waiting($"source {_sourceName}: cannot subscribe {SubscriptionName} for {_request.Materializer} yet ({e.Message}); retrying with backoff for up to {Durations.Format(_options.SubscribeRetryTimeout)} (sources.{_sourceName}.subscribeRetryTimeout) before giving up");
+                }
+
                 await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(delay.TotalMilliseconds / 4) + 1)), cancellationToken);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
@@ -471,6 +475,9 @@ public sealed class PulsarSourceFactory : ISourceFactory, Checks.IPreflightCheck
     }
 
     public Topics.ITopicLog OpenLog(ComponentConfig source) => new PulsarTopicLog(source.Name, (PulsarSourceOptions)source.Options);
+
+    /// <summary>A subscription waits for new messages; a backfill ends when it has caught up.</summary>
+    public bool HasNoEnd(ComponentConfig source, bool fromBeginning) => !fromBeginning;
 
     public Runtime.IDeadLetterTarget OpenDeadLetterTopic(ComponentConfig source, string materializer)
     {

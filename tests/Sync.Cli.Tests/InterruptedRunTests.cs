@@ -1,0 +1,104 @@
+using System.Globalization;
+using Sync.Testing.Elasticsearch;
+using Sync.Testing.Files;
+using Sync.Testing.Process;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>A run or backfill stopped by a signal before the end of its source says so and exits
+/// 128 + the signal's number, so that a script tells it from one that finished; a followed source
+/// stopped by a signal is a normal stop (FollowTests).</summary>
+public sealed class InterruptedRunTests : IDisposable
+{
+    private const string Topic = "persistent://public/default/db1.public.users";
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task A_backfill_interrupted_by_SIGINT_says_interrupted_not_done_and_exits_130()
+    {
+        var result = await InterruptWhileTheFirstBatchIsHeldAsync("INT", "backfill", "--materializer", "users");
+
+        Assert.Equal(130, result.ExitCode);
+        Assert.Contains("backfill users: interrupted before the end,", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain(": done,", result.Error, StringComparison.Ordinal);
+        Assert.Matches(@"users\s+search/users\s+.*\binterrupted\s*$", SummaryLine(result.Output));
+        Assert.Contains("interrupted: users stopped before the end of its source", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_run_of_a_finite_changelog_stopped_by_SIGTERM_before_its_end_exits_143()
+    {
+        var result = await InterruptWhileTheFirstBatchIsHeldAsync("TERM", "run");
+
+        Assert.Equal(143, result.ExitCode);
+        Assert.Matches(@"users\s+search/users\s+.*\binterrupted\s*$", SummaryLine(result.Output));
+    }
+
+    /// <summary>Starts the command on a three-line changelog, one change per batch, read no further
+    /// ahead than the batch in hand; holds the first _bulk request, sends the signal, waits until the
+    /// process said it stops after the batch in hand, and lets the request through.</summary>
+    private async Task<ProcessResult> InterruptWhileTheFirstBatchIsHeldAsync(string signal, params string[] command)
+    {
+        await using var elasticsearch = FakeElasticsearch.Start();
+        _workspace.Write("data/users.jsonl", Line(1, "a", 10) + Line(2, "b", 11) + Line(3, "c", 12));
+        var config = _workspace.Write("sync.yaml", $"""
+            sources:
+              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+            sinks:
+              search: {"{"} type: elasticsearch, urls: ['{elasticsearch.Url}'] {"}"}
+            materializers:
+              users: {"{"} source: changelog, topics: ['{Topic}'], sink: search, table: users, batchSize: 1, linger: 0ms, readAhead: 0 {"}"}
+            """);
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        elasticsearch.Faults.BeforeNextRequest("_bulk", async () =>
+        {
+            held.SetResult();
+            await release.Task;
+        });
+
+        // SIGINT reset to its default first: a test run started in the background inherits SIGINT
+        // as ignored, and the runtime keeps an ignored SIGINT ignored. env execs, so the pid stays.
+        using var process = SyncProcess.StartProgram(_workspace.Directory, "env", ["--default-signal=INT", "dotnet", RepoPaths.CliAssembly, .. command, "--config", config]);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = new System.Text.StringBuilder();
+        var reading = Task.Run(async () =>
+        {
+            while (await process.StandardError.ReadLineAsync() is { } line)
+            {
+                lock (error)
+                {
+                    error.AppendLine(line);
+                }
+            }
+        });
+        string ErrorText()
+        {
+            lock (error)
+            {
+                return error.ToString();
+            }
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await held.Task.WaitAsync(timeout.Token);
+        using (var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", process.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await kill!.WaitForExitAsync(timeout.Token);
+        }
+
+        await Poll.UntilAsync(() => ErrorText().Contains("stopping after the batch in hand", StringComparison.Ordinal));
+        release.SetResult();
+        await process.WaitForExitAsync(timeout.Token);
+        await reading;
+        return new ProcessResult(process.ExitCode, await output, ErrorText());
+    }
+
+    private static string SummaryLine(string output) =>
+        output.Split('\n').FirstOrDefault(l => l.TrimStart().StartsWith("users ", StringComparison.Ordinal)) ?? output;
+
+    private static string Line(int id, string name, int lsn) =>
+        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"c","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+}
