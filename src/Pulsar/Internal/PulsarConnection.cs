@@ -246,6 +246,13 @@ internal sealed class PulsarConnection : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
         {
+            if (_closed.Task.IsCompleted)
+            {
+                // The read side saw the broker close the connection first and disposed the socket
+                // under this write: that close is the cause, not the disposed socket.
+                throw _closed.Task.Result;
+            }
+
             var reason = new ConnectionClosedException($"connection to {BrokerUrl} failed while writing: {e.Message}", e);
             Close(reason);
             throw reason;

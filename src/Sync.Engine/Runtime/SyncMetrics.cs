@@ -166,7 +166,7 @@ public sealed class SyncMetrics : IDisposable
             }
 
             _sourceLostSince ??= now;
-            return new MaterializerHealth(Name, state, "the source connection is lost; reconnecting with backoff") { DegradedSince = _sourceLostSince };
+            return new MaterializerHealth(Name, state, Reader?.ReconnectingBecause ?? "the source connection is lost; reconnecting with backoff") { DegradedSince = _sourceLostSince };
         }
     }
 

@@ -41,6 +41,11 @@ public interface ISourceReader : IAsyncDisposable
     /// backoff (the materializer is degraded, not failed). False for sources without connections.</summary>
     bool IsReconnecting => false;
 
+    /// <summary>While <see cref="IsReconnecting"/>: what the reader waits for, in a sentence for the
+    /// health endpoint and status (a broker that refuses connections at start-up, and for how much
+    /// longer it is retried). Null when the reader cannot say more than that it reconnects.</summary>
+    string? ReconnectingBecause => null;
+
     /// <summary>True when the reader keeps each batch's messages apart, so that the next batch may
     /// be read while an earlier one is still being applied, and each is acknowledged on its own with
     /// <see cref="AcknowledgeOldestBatchAsync"/> (which may run while a read is in progress). False
@@ -73,6 +78,10 @@ public sealed record SourceReadRequest(
     /// per topic stream (a Pulsar partition is a stream of its own), inclusive; streams not named
     /// start at their earliest message.</summary>
     public IReadOnlyDictionary<string, StreamPosition> StartAt { get; init; } = new Dictionary<string, StreamPosition>();
+
+    /// <summary>The materializer's logger, for what a reader has to say while it runs (a start
+    /// that waits for its broker).</summary>
+    public Microsoft.Extensions.Logging.ILogger Log { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 }
 
 /// <summary>Opens readers of one source type.</summary>
