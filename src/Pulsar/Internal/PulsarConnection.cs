@@ -26,6 +26,10 @@ internal interface IConsumerChannel
 
     void OnReachedEndOfTopic();
 
+    /// <summary>ACTIVE_CONSUMER_CHANGE: on a Failover subscription, whether this consumer is the one
+    /// the broker dispatches to.</summary>
+    void OnActiveConsumerChange(bool isActive);
+
     void OnClosed(Exception reason);
 }
 
@@ -393,6 +397,12 @@ internal sealed class PulsarConnection : IAsyncDisposable
                 if (_consumers.TryGetValue(command.ReachedEndOfTopic.ConsumerId, out var endedConsumer))
                 {
                     endedConsumer.OnReachedEndOfTopic();
+                }
+                break;
+            case BaseCommand.Types.Type.ActiveConsumerChange:
+                if (_consumers.TryGetValue(command.ActiveConsumerChange.ConsumerId, out var changedConsumer))
+                {
+                    changedConsumer.OnActiveConsumerChange(command.ActiveConsumerChange.IsActive);
                 }
                 break;
             case BaseCommand.Types.Type.CloseConsumer:

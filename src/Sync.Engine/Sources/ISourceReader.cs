@@ -46,6 +46,10 @@ public interface ISourceReader : IAsyncDisposable
     /// longer it is retried). Null when the reader cannot say more than that it reconnects.</summary>
     string? ReconnectingBecause => null;
 
+    /// <summary>True while the source dispatches this reader's messages to another process (a
+    /// standby consumer of a failover subscription): healthy, and idle until that one leaves.</summary>
+    bool IsStandby => false;
+
     /// <summary>True when the reader keeps each batch's messages apart, so that the next batch may
     /// be read while an earlier one is still being applied, and each is acknowledged on its own with
     /// <see cref="AcknowledgeOldestBatchAsync"/> (which may run while a read is in progress). False

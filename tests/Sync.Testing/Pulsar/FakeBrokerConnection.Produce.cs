@@ -25,6 +25,17 @@ internal sealed partial class FakeBrokerConnection
             }
             // Without a name the broker generates a unique one (cluster-brokerId-counter).
             name = request.HasProducerName && request.ProducerName.Length > 0 ? request.ProducerName : Broker.NextProducerNameLocked();
+            // A name is a topic's only while its producer is connected: apache/pulsar
+            // pulsar-broker/src/main/java/org/apache/pulsar/broker/service/AbstractTopic.java
+            // (internalAddProducer, tryOverwriteOldProducer) refuses a second producer of the same
+            // name with NamingException, which ServerCnx answers as ProducerBusy, unless the holder's
+            // connection turns out dead (a closed connection has left the fake's list already). The
+            // same producer id on the same connection is the same producer asked again.
+            if (Broker.ConnectionsLocked().Any(c => c.HoldsProducerNamedLocked(topic.Name, name, except: (this, request.ProducerId))))
+            {
+                SendError(request.RequestId, ServerError.ProducerBusy, $"Producer with name '{name}' is already connected to topic");
+                return;
+            }
             _producers[request.ProducerId] = new FakeProducer(request.ProducerId, name, topic);
         }
         Send(new BaseCommand
@@ -114,6 +125,9 @@ internal sealed partial class FakeBrokerConnection
     }
 
     internal bool HasProducerOnLocked(string topic) => _producers.Values.Any(p => p.Topic.Name == topic);
+
+    private bool HoldsProducerNamedLocked(string topic, string name, (FakeBrokerConnection Connection, ulong ProducerId) except) =>
+        _producers.Values.Any(p => p.Topic.Name == topic && p.Name == name && (this != except.Connection || p.ProducerId != except.ProducerId));
 
     internal void CloseProducersLocked(string topic)
     {

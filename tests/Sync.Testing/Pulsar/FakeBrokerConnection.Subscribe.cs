@@ -72,8 +72,18 @@ internal sealed partial class FakeBrokerConnection
                 return;
             }
             _consumers[request.ConsumerId] = consumer;
+            var activeChanged = subscription.TakeActiveChangeLocked();
+            if (!activeChanged && subscription.ActiveConsumer is { } active)
+            {
+                // The active consumer stays: only the newcomer learns where it stands.
+                SendActiveConsumerChangeLocked(consumer, consumer == active);
+            }
             // SUCCESS goes through the ordered queue: no MESSAGE may overtake it.
             SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
+            if (activeChanged)
+            {
+                subscription.NotifyActiveChangedLocked();
+            }
         }
     }
 

@@ -83,6 +83,10 @@ public sealed class PulsarSourceReader : ISourceReader
 
     public string? ReconnectingBecause => _startup.Waiting;
 
+    /// <summary>The broker said (ACTIVE_CONSUMER_CHANGE) that another consumer of the failover
+    /// subscription is active on every topic this reader reads.</summary>
+    public bool IsStandby => _consumer?.IsActive == false;
+
     public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
         var consumer = _consumer ?? await OpenAsync(cancellationToken);
