@@ -203,6 +203,12 @@ internal sealed partial class FakeBrokerConnection
             consumer.Subscription.RemoveConsumerLocked(consumer);
         }
         _consumers.Clear();
+        var topics = _producers.Values.Select(p => p.Topic).Distinct().ToList();
         _producers.Clear();
+        // This connection has left the broker's list already: its producers are gone for everyone.
+        foreach (var topic in topics)
+        {
+            ProducerRemovedLocked(topic);
+        }
     }
 }
