@@ -20,6 +20,11 @@ internal sealed partial class FakeBrokerConnection
             {
                 // ServerCnx.handleProducer registers the producer's schema (topic.addSchema) and
                 // answers its version; a BYTES/NONE schema or none at all gets an empty version.
+                if (Broker.IncompatibilityLocked(request.Topic, schema) is { } incompatible)
+                {
+                    SendError(request.RequestId, ServerError.IncompatibleSchema, incompatible);
+                    return;
+                }
                 schemaVersion = FakePulsarBroker.VersionBytes(Broker.GetOrAddSchemaLocked(request.Topic, schema));
             }
             // Without a name the broker generates a unique one (cluster-brokerId-counter).
