@@ -349,6 +349,33 @@ public abstract class ClientSuite(IBrokerTarget target) : IAsyncLifetime
         }
     }
 
+    /// <summary>A producer name belongs to one connected producer (apache/pulsar
+    /// AbstractTopic.tryOverwriteOldProducer: NamingException, answered as ProducerBusy).</summary>
+    [BrokerFact]
+    public async Task A_second_producer_under_a_connected_producer_name_is_busy()
+    {
+        await using var first = await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic, ProducerName = "suite-named" });
+
+        var busy = await Assert.ThrowsAsync<ProducerBusyException>(async () => await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic, ProducerName = "suite-named" }));
+
+        Assert.Contains("already connected", busy.ServerMessage, StringComparison.Ordinal);
+    }
+
+    /// <summary>Under the default compatibility strategy a schema of another type is refused
+    /// (SchemaRegistryServiceImpl.checkCompatibilityWithAll).</summary>
+    [BrokerFact]
+    public async Task A_schema_of_another_type_than_the_topics_is_incompatible()
+    {
+        var json = new PulsarSchema { Name = "suite", Type = PulsarSchemaType.Json, Data = "{\"type\":\"record\",\"name\":\"Suite\",\"fields\":[]}"u8.ToArray() };
+        await using (await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic, Schema = json }))
+        {
+        }
+
+        var refused = await Assert.ThrowsAsync<IncompatibleSchemaException>(() => Client.GetOrCreateSchemaAsync(Topic, new PulsarSchema { Name = "suite", Type = PulsarSchemaType.String }));
+
+        Assert.Contains("Incompatible schema", refused.ServerMessage, StringComparison.Ordinal);
+    }
+
     private static async Task UntilAsync(Func<bool> done)
     {
         var deadline = DateTime.UtcNow + Patience;
