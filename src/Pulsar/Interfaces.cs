@@ -100,4 +100,28 @@ public interface IPulsarConsumer : IPulsarStateful, IAsyncDisposable
 
     /// <summary>Moves the subscription to the first message published at or after the time.</summary>
     Task SeekAsync(DateTimeOffset publishTime, CancellationToken cancellationToken = default);
+
+    /// <summary>On a Failover subscription: true when the broker dispatches at least one of this
+    /// consumer's topics to it, false when it stands by on all of those it was told about, null
+    /// before the broker said anything (and always on Exclusive, Shared and Key_Shared).</summary>
+    bool? IsActive => null;
+
+    /// <summary>The <see cref="IsActive"/> of several topic consumers taken together.</summary>
+    internal static bool? AnyActive(IEnumerable<IPulsarConsumer> consumers)
+    {
+        ArgumentNullException.ThrowIfNull(consumers);
+        bool? result = null;
+        foreach (var consumer in consumers)
+        {
+            switch (consumer.IsActive)
+            {
+                case true:
+                    return true;
+                case false:
+                    result = false;
+                    break;
+            }
+        }
+        return result;
+    }
 }

@@ -83,6 +83,18 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
     public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
         _aggregate.Monitor.WaitAsync(current => current != state, cancellationToken);
 
+    /// <summary>Active when the broker dispatches any of the topics to this consumer.</summary>
+    public bool? IsActive
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return IPulsarConsumer.AnyActive(_children.Values.Select(c => c.Consumer));
+            }
+        }
+    }
+
     public int QueuedMessages
     {
         get

@@ -54,6 +54,9 @@ public sealed class PartitionedConsumer : IPulsarConsumer
 
     public int QueuedMessages => _merged.Count + _partitions.Sum(p => p.QueuedMessages);
 
+    /// <summary>Active when the broker dispatches any partition to this consumer.</summary>
+    public bool? IsActive => IPulsarConsumer.AnyActive(_partitions);
+
     private async Task PumpAsync(PulsarConsumer partition)
     {
         try

@@ -38,6 +38,9 @@ public sealed class PulsarConsumer : IPulsarConsumer
     private MessageId? _seekStart;
     private MessageId? _pendingSeekStart;
     private Task _reconnectLoop = Task.CompletedTask;
+    // What the broker last said in ACTIVE_CONSUMER_CHANGE during the current session: 0 nothing
+    // (not a Failover subscription, or not yet told), 1 active, 2 standing by.
+    private volatile int _activeState;
 
     private PulsarConsumer(Func<CancellationToken, Task<PulsarConnection>> connect, ConsumerOptions options, PulsarClientOptions clientOptions)
     {
@@ -81,6 +84,11 @@ public sealed class PulsarConsumer : IPulsarConsumer
     /// <summary>True once the broker said the topic is terminated and everything was delivered.</summary>
     public bool HasReachedEndOfTopic { get; private set; }
 
+    /// <summary>On a Failover subscription, whether the broker dispatches to this consumer (true) or
+    /// it stands by for another one (false), as its last ACTIVE_CONSUMER_CHANGE said; null until
+    /// the broker says, after each reconnect, and on the other subscription types.</summary>
+    public bool? IsActive => _activeState switch { 1 => true, 2 => false, _ => null };
+
     /// <summary>How often the consumer subscribed (1 + successful reconnects).</summary>
     public int SubscribeCount => Volatile.Read(ref _sessionNumber);
 
@@ -102,6 +110,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             // Everything queued by an earlier session will be redelivered: drop it now, so the
             // application never sees a message twice because of our own queue.
             session = new Session(this, connection, consumerId, ++_sessionNumber);
+            _activeState = 0;
             if (_pendingSeekStart is { } seekStart)
             {
                 // A reader's first session after a seek: it starts at the seek position
@@ -830,6 +839,28 @@ public sealed class PulsarConsumer : IPulsarConsumer
         };
     }
 
+    private void OnActiveConsumerChange(Session session, bool isActive)
+    {
+        lock (_lock)
+        {
+            // The newest session, even before its SUCCESS: the broker tells a newcomer where it
+            // stands while it handles the SUBSCRIBE, ahead of the answer.
+            if (session.Number != _sessionNumber)
+            {
+                return;
+            }
+            var state = isActive ? 1 : 2;
+            if (_activeState == state)
+            {
+                return;
+            }
+            _activeState = state;
+        }
+        _logger.LogInformation(
+            isActive ? "{Consumer} on {Topic}/{Subscription} is the active consumer" : "{Consumer} on {Topic}/{Subscription} stands by: another consumer of the failover subscription is active",
+            ConsumerName, Topic, SubscriptionName);
+    }
+
     private void OnReachedEndOfTopic()
     {
         HasReachedEndOfTopic = true;
@@ -937,6 +968,8 @@ public sealed class PulsarConsumer : IPulsarConsumer
         public void OnMessage(PulsarFrame frame) => owner.OnMessage(this, frame);
 
         public void OnReachedEndOfTopic() => owner.OnReachedEndOfTopic();
+
+        public void OnActiveConsumerChange(bool isActive) => owner.OnActiveConsumerChange(this, isActive);
 
         public void OnClosed(Exception reason) => owner.OnSessionClosed(this, reason);
     }

@@ -124,6 +124,7 @@ public class PulsarServerException : PulsarException
         ServerError.ChecksumError => new ServerChecksumException(message),
         ServerError.InvalidTopicName => new InvalidTopicNameException(message),
         ServerError.ProducerFenced => new ProducerFencedException(message),
+        ServerError.IncompatibleSchema => new IncompatibleSchemaException(message),
         ServerError.ConsumerAssignError => new ConsumerAssignException(message),
         _ => new PulsarServerException(error, message),
     };
@@ -159,3 +160,6 @@ public sealed class ServerChecksumException(string message) : PulsarServerExcept
 public sealed class InvalidTopicNameException(string message) : PulsarServerException(ServerError.InvalidTopicName, message);
 
 public sealed class ProducerFencedException(string message) : PulsarServerException(ServerError.ProducerFenced, message);
+
+/// <summary>The topic's schemas do not admit this one under the namespace's compatibility strategy.</summary>
+public sealed class IncompatibleSchemaException(string message) : PulsarServerException(ServerError.IncompatibleSchema, message);

@@ -538,7 +538,7 @@ public sealed class PulsarProducer : IPulsarProducer
     /// <summary>Errors that a new lookup and registration cannot fix.</summary>
     internal static bool IsFatal(Exception error) =>
         error is AuthenticationException or AuthorizationException or InvalidTopicNameException
-            or NotAllowedException or TopicTerminatedException or ProducerFencedException;
+            or NotAllowedException or TopicTerminatedException or ProducerFencedException or IncompatibleSchemaException;
 
     private Task ReconnectLoopAsync() => ReconnectLoop.RunAsync(
         _clientOptions,

@@ -26,6 +26,10 @@ internal interface IConsumerChannel
 
     void OnReachedEndOfTopic();
 
+    /// <summary>ACTIVE_CONSUMER_CHANGE: on a Failover subscription, whether this consumer is the one
+    /// the broker dispatches to.</summary>
+    void OnActiveConsumerChange(bool isActive);
+
     void OnClosed(Exception reason);
 }
 
@@ -246,6 +250,13 @@ internal sealed class PulsarConnection : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
         {
+            if (_closed.Task.IsCompleted)
+            {
+                // The read side saw the broker close the connection first and disposed the socket
+                // under this write: that close is the cause, not the disposed socket.
+                throw _closed.Task.Result;
+            }
+
             var reason = new ConnectionClosedException($"connection to {BrokerUrl} failed while writing: {e.Message}", e);
             Close(reason);
             throw reason;
@@ -386,6 +397,12 @@ internal sealed class PulsarConnection : IAsyncDisposable
                 if (_consumers.TryGetValue(command.ReachedEndOfTopic.ConsumerId, out var endedConsumer))
                 {
                     endedConsumer.OnReachedEndOfTopic();
+                }
+                break;
+            case BaseCommand.Types.Type.ActiveConsumerChange:
+                if (_consumers.TryGetValue(command.ActiveConsumerChange.ConsumerId, out var changedConsumer))
+                {
+                    changedConsumer.OnActiveConsumerChange(command.ActiveConsumerChange.IsActive);
                 }
                 break;
             case BaseCommand.Types.Type.CloseConsumer:

@@ -25,6 +25,10 @@ public enum MaterializerState
 
     /// <summary>Stopped on an error that retrying does not fix; the others keep running.</summary>
     Failed,
+
+    /// <summary>Connected and healthy, but standing by: on a failover subscription the broker
+    /// dispatches to another process's consumer, and this one takes over when that one leaves.</summary>
+    Standby,
 }
 
 /// <summary>One materializer's health: its state, its last error (a failure, or what degrades it)
@@ -149,6 +153,7 @@ public sealed class SyncMetrics : IDisposable
         public MaterializerState State =>
             Ended ?? (Counters is null ? MaterializerState.Starting
                 : Reader is { IsReconnecting: true } || Counters.Degraded is not null ? MaterializerState.Degraded
+                : Reader is { IsStandby: true } ? MaterializerState.Standby
                 : MaterializerState.Running);
 
         public MaterializerHealth Health(DateTimeOffset now)
@@ -166,7 +171,7 @@ public sealed class SyncMetrics : IDisposable
             }
 
             _sourceLostSince ??= now;
-            return new MaterializerHealth(Name, state, "the source connection is lost; reconnecting with backoff") { DegradedSince = _sourceLostSince };
+            return new MaterializerHealth(Name, state, Reader?.ReconnectingBecause ?? "the source connection is lost; reconnecting with backoff") { DegradedSince = _sourceLostSince };
         }
     }
 

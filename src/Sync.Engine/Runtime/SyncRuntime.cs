@@ -296,14 +296,7 @@ public sealed class SyncRuntime
             }
 
             var source = _config.Sources[options.Source];
-            var sourceLogger = _loggerFactory.CreateLogger($"sync.{name}");
-            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill)
-            {
-                Topics = options.Topics,
-                TopicPattern = options.TopicPattern,
-                StartAt = startAt,
-                Waiting = message => sourceLogger.LogWarning("{Waiting}", message),
-            };
+            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt, Log = _loggerFactory.CreateLogger($"sync.{name}") };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;

@@ -41,6 +41,15 @@ public interface ISourceReader : IAsyncDisposable
     /// backoff (the materializer is degraded, not failed). False for sources without connections.</summary>
     bool IsReconnecting => false;
 
+    /// <summary>While <see cref="IsReconnecting"/>: what the reader waits for, in a sentence for the
+    /// health endpoint and status (a broker that refuses connections at start-up, and for how much
+    /// longer it is retried). Null when the reader cannot say more than that it reconnects.</summary>
+    string? ReconnectingBecause => null;
+
+    /// <summary>True while the source dispatches this reader's messages to another process (a
+    /// standby consumer of a failover subscription): healthy, and idle until that one leaves.</summary>
+    bool IsStandby => false;
+
     /// <summary>True when the reader keeps each batch's messages apart, so that the next batch may
     /// be read while an earlier one is still being applied, and each is acknowledged on its own with
     /// <see cref="AcknowledgeOldestBatchAsync"/> (which may run while a read is in progress). False
@@ -74,10 +83,9 @@ public sealed record SourceReadRequest(
     /// start at their earliest message.</summary>
     public IReadOnlyDictionary<string, StreamPosition> StartAt { get; init; } = new Dictionary<string, StreamPosition>();
 
-    /// <summary>Where the reader says, as it happens, what it waits for and for how long (a first
-    /// subscription retried while the broker is unreachable), so that a run never waits in silence.
-    /// Logged as a warning by the runtime; nothing by default.</summary>
-    public Action<string> Waiting { get; init; } = _ => { };
+    /// <summary>The materializer's logger, for what a reader has to say while it runs (a start
+    /// that waits for its broker).</summary>
+    public Microsoft.Extensions.Logging.ILogger Log { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 }
 
 /// <summary>Opens readers of one source type.</summary>

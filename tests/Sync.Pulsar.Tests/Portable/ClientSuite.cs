@@ -321,6 +321,70 @@ public abstract class ClientSuite(IBrokerTarget target) : IAsyncLifetime
         Assert.Equal(PulsarObjectState.Connected, atStart);
         Assert.Equal(PulsarObjectState.Closed, consumer.State);
     }
+
+    /// <summary>A Failover subscription tells each consumer whether it is the active one
+    /// (ACTIVE_CONSUMER_CHANGE: apache/pulsar AbstractDispatcherSingleActiveConsumer.addConsumer
+    /// and notifyActiveConsumerChanged), and tells the standby when it takes over. Which of the two
+    /// is chosen first differs between brokers (the real one hashes consumer names), so the test
+    /// follows whichever the broker names.</summary>
+    [BrokerFact]
+    public async Task Failover_consumers_are_told_which_one_is_active_and_the_standby_when_it_takes_over()
+    {
+        var first = await SubscribeAsync(type: SubscriptionType.Failover, name: "consumer-a");
+        var second = await SubscribeAsync(type: SubscriptionType.Failover, name: "consumer-b");
+        try
+        {
+            await UntilAsync(() => first.IsActive is not null && second.IsActive is not null && first.IsActive != second.IsActive);
+            var (active, standby) = first.IsActive == true ? (first, second) : (second, first);
+
+            await active.DisposeAsync();
+            await UntilAsync(() => standby.IsActive == true);
+
+            Assert.True(standby.IsActive);
+        }
+        finally
+        {
+            await first.DisposeAsync();
+            await second.DisposeAsync();
+        }
+    }
+
+    /// <summary>A producer name belongs to one connected producer (apache/pulsar
+    /// AbstractTopic.tryOverwriteOldProducer: NamingException, answered as ProducerBusy).</summary>
+    [BrokerFact]
+    public async Task A_second_producer_under_a_connected_producer_name_is_busy()
+    {
+        await using var first = await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic, ProducerName = "suite-named" });
+
+        var busy = await Assert.ThrowsAsync<ProducerBusyException>(async () => await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic, ProducerName = "suite-named" }));
+
+        Assert.Contains("already connected", busy.ServerMessage, StringComparison.Ordinal);
+    }
+
+    /// <summary>Under the default compatibility strategy a schema of another type is refused
+    /// (SchemaRegistryServiceImpl.checkCompatibilityWithAll).</summary>
+    [BrokerFact]
+    public async Task A_schema_of_another_type_than_the_topics_is_incompatible()
+    {
+        var json = new PulsarSchema { Name = "suite", Type = PulsarSchemaType.Json, Data = "{\"type\":\"record\",\"name\":\"Suite\",\"fields\":[]}"u8.ToArray() };
+        await using (await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic, Schema = json }))
+        {
+        }
+
+        var refused = await Assert.ThrowsAsync<IncompatibleSchemaException>(() => Client.GetOrCreateSchemaAsync(Topic, new PulsarSchema { Name = "suite", Type = PulsarSchemaType.String }));
+
+        Assert.Contains("Incompatible schema", refused.ServerMessage, StringComparison.Ordinal);
+    }
+
+    private static async Task UntilAsync(Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not reached within {Patience}");
+            await Task.Delay(10);
+        }
+    }
 }
 
 /// <summary>The portable suite against the in-process fake broker.</summary>

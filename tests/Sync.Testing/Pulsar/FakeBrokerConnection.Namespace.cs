@@ -15,9 +15,17 @@ internal sealed partial class FakeBrokerConnection
         var filtered = false;
         if (request.HasTopicsPattern && request.TopicsPattern.Length > 0)
         {
-            // With a pattern (protocol v19+), the broker filters by it as the client would:
-            // against the name without domain and without the partition suffix.
-            var pattern = new Regex(request.TopicsPattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            // With a pattern (protocol v19+), the broker filters as apache/pulsar
+            // pulsar-common/src/main/java/org/apache/pulsar/common/topics/TopicList.java does: the
+            // pattern loses its domain (removeTopicDomainScheme: "persistent://a/b/c.*" is matched
+            // as "a/b/c.*", as Java clients send it), and the whole name without domain and without
+            // the partition suffix must match (TopicsPattern.matches → Matcher.matches(), not find).
+            if (RemoveTopicDomainScheme(request.TopicsPattern) is not { } withoutDomain)
+            {
+                SendError(request.RequestId, ServerError.UnknownError, $"Does not support topic domain: {request.TopicsPattern}");
+                return;
+            }
+            var pattern = new Regex($"\\A(?:{withoutDomain})\\z", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
             topics = [.. topics.Where(t => pattern.IsMatch(TopicName.BaseName(t)["persistent://".Length..]))];
             filtered = true;
         }
@@ -36,5 +44,26 @@ internal sealed partial class FakeBrokerConnection
             response.Topics.AddRange(topics);
         }
         Send(new BaseCommand { Type = BaseCommand.Types.Type.GetTopicsOfNamespaceResponse, GetTopicsOfNamespaceResponse = response });
+    }
+
+    /// <summary>TopicList.removeTopicDomainScheme: the text before "://" loses a trailing
+    /// "persistent" or "non-persistent" (so "^persistent://x" keeps its "^").</summary>
+    private static string? RemoveTopicDomainScheme(string pattern)
+    {
+        var separator = pattern.IndexOf("://", StringComparison.Ordinal);
+        if (separator < 0)
+        {
+            return pattern;
+        }
+        var prefix = pattern[..separator];
+        var rest = pattern[(separator + 3)..];
+        foreach (var domain in (string[])["non-persistent", "persistent"])
+        {
+            if (prefix.EndsWith(domain, StringComparison.Ordinal))
+            {
+                return prefix[..^domain.Length] + rest;
+            }
+        }
+        return null;
     }
 }

@@ -41,6 +41,16 @@ internal sealed partial class FakeBrokerConnection
         long version;
         lock (Broker.Sync)
         {
+            if (Broker.IncompatibilityLocked(request.Topic, request.Schema) is { } incompatible)
+            {
+                // The refusal travels in the response's error fields, not as an ERROR command.
+                Send(new BaseCommand
+                {
+                    Type = BaseCommand.Types.Type.GetOrCreateSchemaResponse,
+                    GetOrCreateSchemaResponse = new CommandGetOrCreateSchemaResponse { RequestId = request.RequestId, ErrorCode = ServerError.IncompatibleSchema, ErrorMessage = incompatible },
+                });
+                return;
+            }
             // ServerCnx.handleGetOrCreateSchema goes through topic.addSchema: an equal schema keeps
             // its version, a new one is appended.
             version = Broker.GetOrAddSchemaLocked(request.Topic, request.Schema);

@@ -72,8 +72,18 @@ internal sealed partial class FakeBrokerConnection
                 return;
             }
             _consumers[request.ConsumerId] = consumer;
+            var activeChanged = subscription.TakeActiveChangeLocked();
+            if (!activeChanged && subscription.ActiveConsumer is { } active)
+            {
+                // The active consumer stays: only the newcomer learns where it stands.
+                SendActiveConsumerChangeLocked(consumer, consumer == active);
+            }
             // SUCCESS goes through the ordered queue: no MESSAGE may overtake it.
             SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
+            if (activeChanged)
+            {
+                subscription.NotifyActiveChangedLocked();
+            }
         }
     }
 
@@ -193,6 +203,12 @@ internal sealed partial class FakeBrokerConnection
             consumer.Subscription.RemoveConsumerLocked(consumer);
         }
         _consumers.Clear();
+        var topics = _producers.Values.Select(p => p.Topic).Distinct().ToList();
         _producers.Clear();
+        // This connection has left the broker's list already: its producers are gone for everyone.
+        foreach (var topic in topics)
+        {
+            ProducerRemovedLocked(topic);
+        }
     }
 }

@@ -13,8 +13,8 @@ namespace Sync.Testing.Pulsar;
 /// (TopicName.getSchemaName), so every partition shares them;</item>
 /// <item>versions are longs counted from 0 and travel as 8 big-endian bytes (LongSchemaVersion);</item>
 /// <item>adding a schema equal to one the topic already holds (same type, data and properties)
-/// returns that version; any other schema becomes the next version. The real broker first runs
-/// the namespace's compatibility check; the fake accepts every schema.</item>
+/// returns that version; any other schema becomes the next version, once it passed the
+/// compatibility check (<see cref="IncompatibilityLocked"/>).</item>
 /// </list>
 /// </summary>
 public sealed partial class FakePulsarBroker
@@ -29,6 +29,38 @@ public sealed partial class FakePulsarBroker
         BinaryPrimitives.WriteInt64BigEndian(bytes, version);
         return ByteString.CopyFrom(bytes);
     }
+
+    /// <summary>The namespace's schema compatibility strategy, for every topic (the broker's default
+    /// is FULL). The fake checks only what every strategy but ALWAYS_COMPATIBLE checks first: that the
+    /// new schema has the type of those the topic holds; the structural checks of Avro and JSON
+    /// schemas (backward, forward, transitive) are not modelled.</summary>
+    public string SchemaCompatibilityStrategy { get; set; } = "FULL";
+
+    /// <summary>Why <paramref name="schema"/> may not be added to the topic, or null. Modelled on
+    /// apache/pulsar pulsar-broker/src/main/java/org/apache/pulsar/broker/service/schema/
+    /// SchemaRegistryServiceImpl.java (checkCompatibilityWithAll): unless the strategy is
+    /// ALWAYS_COMPATIBLE, a schema of another type than a stored one is refused with
+    /// IncompatibleSchema; a schema equal to a stored one is never refused (it is looked up first).</summary>
+    internal string? IncompatibilityLocked(string topic, Schema schema)
+    {
+        if (SchemaCompatibilityStrategy == "ALWAYS_COMPATIBLE"
+            || !_schemas.TryGetValue(SchemaName(topic), out var versions)
+            || versions.Exists(v => SameSchema(v.Schema, schema)))
+        {
+            return null;
+        }
+
+        return versions.FirstOrDefault(v => v.Schema.Type != schema.Type) is { Schema: { } other }
+            ? $"Incompatible schema: exists schema type {JavaTypeName(other.Type)}, new schema type {JavaTypeName(schema.Type)}"
+            : null;
+    }
+
+    /// <summary>The Java SchemaType name of a protocol schema type (BOOLEAN, KEY_VALUE, …).</summary>
+    private static string JavaTypeName(Schema.Types.Type type) => type switch
+    {
+        Schema.Types.Type.Bool => "BOOLEAN",
+        _ => System.Text.RegularExpressions.Regex.Replace(type.ToString(), "(?<=[a-z0-9])(?=[A-Z])", "_").ToUpperInvariant(),
+    };
 
     /// <summary>The version of <paramref name="schema"/> on the topic, added when new.</summary>
     internal long GetOrAddSchemaLocked(string topic, Schema schema)

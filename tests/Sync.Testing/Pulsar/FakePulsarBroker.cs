@@ -658,6 +658,8 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
 
     internal void RemoveConnectionLocked(FakeBrokerConnection connection) => _connections.Remove(connection);
 
+    internal IReadOnlyList<FakeBrokerConnection> ConnectionsLocked() => _connections;
+
     public async ValueTask DisposeAsync()
     {
         await _shutdown.CancelAsync();

@@ -302,6 +302,10 @@ public sealed class FakeSubscription
     internal void RemoveConsumerLocked(FakeConsumer consumer, bool isResetCursor = false)
     {
         Consumers.Remove(consumer);
+        if (TakeActiveChangeLocked())
+        {
+            NotifyActiveChangedLocked();
+        }
         KeyShared?.Remove(consumer);
         // The slots it drained stop draining: its pending entries go back for replay below, ahead
         // of every later entry of their slots (DrainingHashesTracker.consumerRemoved; the replay
@@ -325,6 +329,39 @@ public sealed class FakeSubscription
         }
         RegisterDrainingHashesLocked();
         DispatchLocked();
+    }
+
+    /// <summary>Exclusive and Failover: the consumer the broker dispatches to (the first attached,
+    /// as <see cref="DispatchLocked"/> picks it); null for the other types or without consumers.</summary>
+    internal FakeConsumer? ActiveConsumer =>
+        Type is CommandSubscribe.Types.SubType.Exclusive or CommandSubscribe.Types.SubType.Failover && Consumers.Count > 0 ? Consumers[0] : null;
+
+    private FakeConsumer? _lastActive;
+
+    /// <summary>True when the active consumer is another one than when last asked (and there is one).</summary>
+    internal bool TakeActiveChangeLocked()
+    {
+        var now = ActiveConsumer;
+        if (now == _lastActive)
+        {
+            return false;
+        }
+        _lastActive = now;
+        return now is not null;
+    }
+
+    /// <summary>Failover only: every consumer learns whether it is the active one
+    /// (FakeBrokerConnection.ActiveConsumerChange.cs says why).</summary>
+    internal void NotifyActiveChangedLocked()
+    {
+        if (Type != CommandSubscribe.Types.SubType.Failover || ActiveConsumer is not { } active)
+        {
+            return;
+        }
+        foreach (var consumer in Consumers)
+        {
+            consumer.Connection.SendActiveConsumerChangeLocked(consumer, consumer == active);
+        }
     }
 
     /// <summary>Delivers as much as permits allow.</summary>

@@ -37,14 +37,17 @@ public sealed class PulsarSourceReader : ISourceReader
     private PulsarClient? _client;
     private IPulsarConsumer? _consumer;
     private readonly PulsarKeyValueResolver _keyValue;
+    private readonly PulsarStartupRetry _startup;
 
-    public PulsarSourceReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request)
+    /// <param name="time">The clock of the start-up retries (a fake one in tests).</param>
+    public PulsarSourceReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(request);
         _sourceName = sourceName;
         _options = options;
         _request = request;
+        _startup = new PulsarStartupRetry($"materializer {request.Materializer} (source {sourceName})", options.SubscribeRetryTimeout, time ?? TimeProvider.System, request.Log);
         _keyValue = new PulsarKeyValueResolver(options.KeyValueEncoding, () => _client ?? throw new InvalidOperationException("the reader is not open"));
         _ordered = options.SubscriptionType is PulsarSubscriptionType.Failover or PulsarSubscriptionType.Exclusive;
         if (_ordered && !request.FromBeginning)
@@ -67,15 +70,22 @@ public sealed class PulsarSourceReader : ISourceReader
     /// back to it when the reader opened (a sink restored from a backup, or one that lost writes).</summary>
     public IReadOnlyList<string> Rewound => _rewound;
 
-    /// <summary>How many times the first subscription was retried (for tests and logs).</summary>
-    public int SubscribeRetries { get; private set; }
+    /// <summary>How many times a step of the start (the admin check, the first subscription) was
+    /// retried while the broker could not be reached (for tests and logs).</summary>
+    public int SubscribeRetries => _startup.Retries;
 
     /// <summary>The consumer, once the first read opened it.</summary>
     public IPulsarConsumer? Consumer => _consumer;
 
     public IReadOnlyDictionary<string, StreamPosition> Cursor => NoCursor;
 
-    public bool IsReconnecting => _consumer?.State == PulsarObjectState.Reconnecting;
+    public bool IsReconnecting => _startup.Waiting is not null || _consumer?.State == PulsarObjectState.Reconnecting;
+
+    public string? ReconnectingBecause => _startup.Waiting;
+
+    /// <summary>The broker said (ACTIVE_CONSUMER_CHANGE) that another consumer of the failover
+    /// subscription is active on every topic this reader reads.</summary>
+    public bool IsStandby => _consumer?.IsActive == false;
 
     public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
@@ -346,7 +356,7 @@ public sealed class PulsarSourceReader : ISourceReader
         catch (PulsarException e)
         {
             await DisposeAsync();
-            throw new SourceException($"source {_sourceName}: subscribing {SubscriptionName} for {_request.Materializer} failed: {e.Message}", e);
+            throw new SourceException($"source {_sourceName}: subscribing {SubscriptionName} for {_request.Materializer} failed{_startup.Spent}: {e.Message}", e);
         }
         catch
         {
@@ -360,41 +370,12 @@ public sealed class PulsarSourceReader : ISourceReader
     /// <summary>The first subscription, retried while the failure is one a broker gets over (it is
     /// restarting, unreachable for a moment, or shedding load): an already running consumer
     /// reconnects on its own, and a process started during a broker restart should do as well.</summary>
-    private async Task<IPulsarConsumer> SubscribeWithRetryAsync(PulsarClient client, ConsumerOptions consumerOptions, CancellationToken cancellationToken)
-    {
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            try
-            {
-                return _request.TopicPattern is not null
-                    ? await client.SubscribeAsync(consumerOptions, cancellationToken)
-                    : await client.SubscribeAsync(_request.Topics!, consumerOptions, cancellationToken);
-            }
-            catch (PulsarException e) when (Passing(e) && started.Elapsed + delay < _options.SubscribeRetryTimeout)
-            {
-                if (SubscribeRetries++ == 0)
-                {
-                    _request.Waiting($"source {_sourceName}: cannot subscribe {SubscriptionName} for {_request.Materializer} yet ({e.Message}); retrying with backoff for up to {Durations.Format(_options.SubscribeRetryTimeout)} (sources.{_sourceName}.subscribeRetryTimeout) before giving up");
-                }
-
-                await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(delay.TotalMilliseconds / 4) + 1)), cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
-        }
-    }
-
-    /// <summary>Failures a broker gets over: it cannot be reached (the socket is refused or drops),
-    /// it does not answer in time, or it says it is not ready or too busy. A failed TLS handshake
-    /// (an untrusted certificate) or an unreadable token file is a setting to fix: not retried.</summary>
-    private static bool Passing(PulsarException failure) => failure switch
-    {
-        ConnectionClosedException closed => closed.InnerException is null or System.Net.Sockets.SocketException
-            or (IOException and not FileNotFoundException and not DirectoryNotFoundException),
-        PulsarTimeoutException or ServiceNotReadyException or TooManyRequestsException => true,
-        _ => false,
-    };
+    private Task<IPulsarConsumer> SubscribeWithRetryAsync(PulsarClient client, ConsumerOptions consumerOptions, CancellationToken cancellationToken) =>
+        _startup.RunAsync(
+            $"subscribe {SubscriptionName} at {_options.ServiceUrl}",
+            token => _request.TopicPattern is not null ? client.SubscribeAsync(consumerOptions, token) : client.SubscribeAsync(_request.Topics!, consumerOptions, token),
+            PulsarStartupRetry.PassingBrokerFailure,
+            cancellationToken);
 
     /// <summary>The sink is the truth: where a subscription has acknowledged messages after the
     /// sink's checkpoint (the sink was restored from a backup, or lost writes), those messages
@@ -420,24 +401,42 @@ public sealed class PulsarSourceReader : ISourceReader
 
             try
             {
-                if (await admin.GetMarkDeletePositionAsync(topic, SubscriptionName, cancellationToken) is not { } acked)
+                var acked = await _startup.RunAsync(
+                    $"check subscription {SubscriptionName} of {topic} against the sink's checkpoint through the admin API at {_options.AdminUrl}",
+                    token => admin.GetMarkDeletePositionAsync(topic, SubscriptionName, token),
+                    PulsarStartupRetry.PassingAdminFailure,
+                    cancellationToken);
+                if (acked is not { } ackedAt)
                 {
                     continue;
                 }
 
-                var passed = ((long)acked.LedgerId, (long)acked.EntryId).CompareTo((checkpoint.Ledger, checkpoint.Entry));
+                var passed = ((long)ackedAt.LedgerId, (long)ackedAt.EntryId).CompareTo((checkpoint.Ledger, checkpoint.Entry));
                 if (passed > 0 || (passed == 0 && checkpoint.BatchIndex >= 0))
                 {
-                    await admin.ResetCursorAsync(topic, SubscriptionName, new MessageId((ulong)checkpoint.Ledger, (ulong)checkpoint.Entry), cancellationToken);
+                    // Retried as well: a reset refused by a broker that went down between the two
+                    // calls is safe to repeat (it moves the cursor to the same place).
+                    await _startup.RunAsync(
+                        $"move subscription {SubscriptionName} of {topic} back to the sink's checkpoint through the admin API at {_options.AdminUrl}",
+                        async token =>
+                        {
+                            await admin.ResetCursorAsync(topic, SubscriptionName, new MessageId((ulong)checkpoint.Ledger, (ulong)checkpoint.Entry), token);
+                            return true;
+                        },
+                        PulsarStartupRetry.PassingAdminFailure,
+                        cancellationToken);
                     _rewound.Add(topic);
                 }
             }
-            catch (PulsarAdminException e)
+            catch (Exception e) when (e is PulsarAdminException or HttpRequestException or IOException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                throw new SourceException($"source {_sourceName}: checking subscription {SubscriptionName} of {topic} against the sink's checkpoint {checkpoint} failed: {e.Message}", e);
+                throw new SourceException($"source {_sourceName}: checking subscription {SubscriptionName} of {topic} against the sink's checkpoint {checkpoint} through the admin API at {_options.AdminUrl} failed{_startup.Spent}: {Describe(e)}", e);
             }
         }
     }
+
+    private static string Describe(Exception failure) =>
+        failure is TaskCanceledException ? "no answer in time" : failure.InnerException is { } inner && failure is HttpRequestException ? $"{failure.Message} ({inner.Message})" : failure.Message;
 
     public async ValueTask DisposeAsync()
     {
@@ -456,7 +455,7 @@ public sealed class PulsarSourceReader : ISourceReader
 }
 
 /// <summary>Opens <see cref="PulsarSourceReader"/>s and <see cref="PulsarTopicLog"/>s.</summary>
-public sealed class PulsarSourceFactory : ISourceFactory, Checks.IPreflightCheck
+public sealed class PulsarSourceFactory(TimeProvider? time = null) : ISourceFactory, Checks.IPreflightCheck
 {
     public ValueTask<IReadOnlyList<Checks.CheckFinding>> CheckAsync(Checks.CheckScope scope, CancellationToken cancellationToken) =>
         new PulsarSourceCheck().CheckAsync(scope, cancellationToken);
@@ -471,7 +470,7 @@ public sealed class PulsarSourceFactory : ISourceFactory, Checks.IPreflightCheck
         var options = (PulsarSourceOptions)source.Options;
         return request.FromBeginning
             ? new PulsarBackfillReader(source.Name, options, request)
-            : new PulsarSourceReader(source.Name, options, request);
+            : new PulsarSourceReader(source.Name, options, request, time);
     }
 
     public Topics.ITopicLog OpenLog(ComponentConfig source) => new PulsarTopicLog(source.Name, (PulsarSourceOptions)source.Options);
