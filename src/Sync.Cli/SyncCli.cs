@@ -14,6 +14,7 @@ public static class SyncCli
         root.Subcommands.Add(BackfillCommand.Create(output, error));
         root.Subcommands.Add(ValidateCommand.Create(output, error));
         root.Subcommands.Add(StatusCommand.Create(output, error));
+        root.Subcommands.Add(EpochCommand.Create(output, error));
         root.Subcommands.Add(DumpCommand.Create(output, error));
         root.Subcommands.Add(EraseCommand.Create(output, error));
         root.Subcommands.Add(DlqCommand.Create(output, error));
