@@ -9,8 +9,8 @@ namespace Sync.Engine.Runtime;
 /// an asynchronous replica, a restore or a move to a new cluster sends the orders back, and a new full
 /// snapshot of a stream that was streaming is how Debezium recovers from each. Such a snapshot starts a
 /// new epoch of the stream: every order of the epoch gets an offset that puts it above every order of
-/// the earlier epochs (<c>offset = highest order seen + 1 - first order of the epoch</c>, never lower
-/// than the offset before). The sinks then store and compare the offset order as they always did, so
+/// the earlier epochs (<c>offset = highest order seen + 1 + 2^30 - first order of the epoch</c>, never
+/// lower than the offset before). The sinks then store and compare the offset order as they always did, so
 /// every guard (PostgreSQL, SQLite, Redis, the Elasticsearch external version) follows the epoch
 /// without a column or a bit of its own, and the erasure marker (<c>long.MaxValue</c>) stays above
 /// every epoch.
@@ -180,11 +180,15 @@ public sealed class SourceEpochs
         return string.Create(CultureInfo.InvariantCulture, $"epoch {epoch.Epoch} (offset {epoch.Offset}, highest order {epoch.Max})");
     }
 
+    /// <summary>The epoch starts right above everything seen (<see cref="StreamEpoch.Start"/>), and its
+    /// offset lifts its first order <see cref="RegressionTolerance"/> above that start: a transaction
+    /// that began before the snapshot and committed after it streams changes with orders below the
+    /// snapshot's, and they must still order above the old epoch (and survive reconciliation).</summary>
     private static StreamEpoch Begin(StreamEpoch state, long firstOrder)
     {
         var start = state.Max + 1;
-        var offset = Math.Max(state.Offset, start - firstOrder);
-        return new StreamEpoch(state.Epoch + 1, offset, state.Max, Math.Max(start, firstOrder + offset), EpochFlags.None);
+        var offset = start > MaxOrder ? MaxOrder : Math.Max(state.Offset, start + RegressionTolerance - firstOrder);
+        return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None);
     }
 
     private static StreamEpoch EndSnapshot(StreamEpoch state, ref EpochTransition transition)
