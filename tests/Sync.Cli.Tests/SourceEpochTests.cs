@@ -35,16 +35,26 @@ public sealed class SourceEpochTests : IDisposable
 
     private void Append(IEnumerable<string> lines) => File.AppendAllText(_workspace.File("data/users.jsonl"), string.Join('\n', lines) + "\n");
 
-    private string Config(string sink) => _workspace.Write("sync.yaml", $"""
+    private string Config(string sink, int batchSize = 1000) => _workspace.Write("sync.yaml", $"""
         sources:
           changelog: {"{"} type: file, path: data/users.jsonl {"}"}
         sinks:
           target: {sink}
         materializers:
-          users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: debezium-json {"}"}
+          users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: debezium-json, batchSize: {batchSize} {"}"}
         """);
 
-    private string SqliteConfig() => Config("{ type: sqlite, path: users.db }");
+    private string SqliteConfig(int batchSize = 1000) => Config("{ type: sqlite, path: users.db }", batchSize);
+
+    /// <summary>A Debezium MySQL envelope: binlog <c>file</c>, <c>pos</c>, <c>row</c> instead of an LSN
+    /// (debezium/debezium, debezium-connector-binlog .../BinlogSourceInfo.java).</summary>
+    private static string MySqlChange(int id, string? name, string file, long pos, string snapshot = "false")
+    {
+        var op = name is null ? "d" : snapshot == "false" ? "u" : "r";
+        var after = name is null ? "null" : $$"""{"id":{{id}},"name":"{{name}}"}""";
+        var before = name is null ? $$"""{"id":{{id}}}""" : "null";
+        return $$$"""{"topic":"{{{Topic}}}","key":{"id":{{{id}}}},"value":{"before":{{{before}}},"after":{{{after}}},"source":{"version":"2.7.3.Final","connector":"mysql","name":"db1","ts_ms":1,"snapshot":"{{{snapshot}}}","db":"app","table":"users","server_id":1,"file":"{{{file}}}","pos":{{{pos}}},"row":0},"op":"{{{op}}}","ts_ms":1}}""";
+    }
 
     private List<string> SqliteRows() => SqliteTables.Rows(_workspace.File("users.db"), "users");
 
@@ -65,11 +75,16 @@ public sealed class SourceEpochTests : IDisposable
         Append([Change(1, "Y", 960)]);
     }
 
-    [Fact]
-    public async Task A_failover_with_a_re_snapshot_leaves_sqlite_equal_to_the_new_primary()
+    /// <summary>Batch size 1: every message its own batch; 3: the old epoch's last change, the new
+    /// snapshot's first records and its end fall in the middle of batches; 1000: all in one batch.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(1000)]
+    public async Task A_failover_with_a_re_snapshot_leaves_sqlite_equal_to_the_new_primary(int batchSize)
     {
         WriteFailover();
-        var config = SqliteConfig();
+        var config = SqliteConfig(batchSize);
 
         await RunAsync(config);
 
@@ -104,6 +119,25 @@ public sealed class SourceEpochTests : IDisposable
         await RunAsync(config);
 
         Assert.Equal(rows.Select(i => $"id={i}|name={(i <= 50 ? "updated" : "new")}{i}").Order(StringComparer.Ordinal), SqliteRows().Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>MySQL: a failover to a replica whose binlog files are numbered lower, re-snapshotted
+    /// there; the packed (file, pos, row) order goes back just as an LSN does.</summary>
+    [Fact]
+    public async Task A_mysql_failover_to_a_replica_with_lower_binlog_files_and_a_re_snapshot_ends_in_the_replicas_state()
+    {
+        _workspace.Write("data/users.jsonl", string.Empty);
+        Append([
+            MySqlChange(1, "a", "mysql-bin.000042", 100, "first"), MySqlChange(2, "b", "mysql-bin.000042", 100, "last"),
+            MySqlChange(3, "lost", "mysql-bin.000042", 900), MySqlChange(1, "X", "mysql-bin.000042", 1000),
+            MySqlChange(1, "a", "mysql-bin.000003", 154, "first"), MySqlChange(2, "b", "mysql-bin.000003", 154, "last"),
+            MySqlChange(1, "Y", "mysql-bin.000003", 500),
+        ]);
+        var config = SqliteConfig();
+
+        await RunAsync(config);
+
+        Assert.Equal(["id=1|name=Y", "id=2|name=b"], SqliteRows());
     }
 
     [Fact]
