@@ -17,6 +17,7 @@ public static class SyncCli
         root.Subcommands.Add(ConfigCommand.Create(output, error));
         root.Subcommands.Add(InitCommand.Create(output, error));
         root.Subcommands.Add(StatusCommand.Create(output, error));
+        root.Subcommands.Add(EpochCommand.Create(output, error));
         root.Subcommands.Add(DumpCommand.Create(output, error));
         root.Subcommands.Add(EraseCommand.Create(output, error));
         root.Subcommands.Add(DlqCommand.Create(output, error));

@@ -26,6 +26,8 @@ public sealed class HelpTests : IDisposable
     [InlineData("dlq list")]
     [InlineData("publish")]
     [InlineData("audit topics")]
+    [InlineData("epoch")]
+    [InlineData("epoch bump")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [.. command.Split(' '), "--help"];

@@ -171,6 +171,15 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
             cancellationToken);
     }
 
+    public async ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken)
+    {
+        var resolved = Resolve(target);
+        return await WithGateAsync(
+            $"reconcile table {resolved.Qualified} with a new source epoch's snapshot",
+            (writer, ct) => writer.ReconcileEpochAsync(resolved, stream, epochStart, ct),
+            cancellationToken);
+    }
+
     /// <summary>Erasure markers for the keys without a row, in one transaction (see <see cref="ISink.MarkErasedManyAsync"/>).</summary>
     public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
     {

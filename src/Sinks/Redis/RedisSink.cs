@@ -107,6 +107,13 @@ public sealed class RedisSink : ISink, IShadowableSink
         return await RunAsync<IReadOnlyList<long>>($"erase {matches.Values.Count} values from table \"{target.Table}\" by column \"{matches.Column}\"", async w => await w.EraseManyAsync(await InLiveGenerationAsync(w, target), matches), cancellationToken);
     }
 
+    public async ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ValidateTarget(target);
+        return await RunAsync($"reconcile table \"{target.Table}\" with a new source epoch's snapshot", async w => await w.ReconcileEpochAsync(materializer, await InLiveGenerationAsync(w, target), stream, epochStart), cancellationToken);
+    }
+
     public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);

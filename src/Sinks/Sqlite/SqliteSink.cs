@@ -223,6 +223,13 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
     public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
         new(await BySubjectAsync(target, keys, writer => writer.MarkErasedMany(target.Table, keys, _time.GetUtcNow()), cancellationToken), Supported: true);
 
+    public async ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ValidateTarget(target);
+        return await OnWriterAsync($"reconcile table \"{target.Table}\" with a new source epoch's snapshot", writer => writer.ReconcileEpoch(target.Table, stream, epochStart, _time.GetUtcNow()), cancellationToken);
+    }
+
     private async ValueTask<T> BySubjectAsync<T>(TargetSpec target, object match, Func<SqliteWriter, T> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);

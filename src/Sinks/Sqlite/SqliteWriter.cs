@@ -587,6 +587,77 @@ internal sealed partial class SqliteWriter : IDisposable
             });
     }
 
+    /// <summary>Snapshot reconciliation of a new source epoch (ISink.ReconcileEpochAsync): deletes the
+    /// rows whose state was last written from <paramref name="stream"/> below order
+    /// <paramref name="epochStart"/>, a page of keys at a time, and marks each deleted at
+    /// <c>epochStart - 1</c>. Erasure markers and LSN-less states are not live rows and stay.</summary>
+    public long ReconcileEpoch(string target, string stream, long epochStart, DateTimeOffset now)
+    {
+        const int Page = 1000;
+        var time = FormatTime(now);
+        return InTransaction(
+            transaction =>
+            {
+                var table = LoadTable(target);
+                long removed = 0;
+                while (true)
+                {
+                    var keys = new List<string>(Page);
+                    using (var select = _connection.CreateCommand())
+                    {
+                        select.Transaction = transaction;
+                        select.CommandText = $"SELECT key_text FROM {StateTable} WHERE target = $target AND stream = $stream AND deleted = 0 AND lsn < $below AND key_text <> '{TruncateMarkerKey}' LIMIT {Page}";
+                        select.Parameters.AddWithValue("$target", target);
+                        select.Parameters.AddWithValue("$stream", stream);
+                        select.Parameters.AddWithValue("$below", epochStart);
+                        using var reader = select.ExecuteReader();
+                        while (reader.Read())
+                        {
+                            keys.Add(reader.GetString(0));
+                        }
+                    }
+
+                    foreach (var keyText in keys)
+                    {
+                        if (table is not null)
+                        {
+                            using var key = System.Text.Json.JsonDocument.Parse(keyText);
+                            var delete = table.DeleteCommand(_connection);
+                            delete.Transaction = transaction;
+                            foreach (var column in key.RootElement.EnumerateObject())
+                            {
+                                delete.Parameters[table.KeyOrdinal(column.Name)].Value = column.Value.ValueKind switch
+                                {
+                                    System.Text.Json.JsonValueKind.Number when column.Value.TryGetInt64(out var n) => n,
+                                    System.Text.Json.JsonValueKind.Number => column.Value.GetDouble(),
+                                    System.Text.Json.JsonValueKind.String => column.Value.GetString(),
+                                    System.Text.Json.JsonValueKind.True => 1L,
+                                    System.Text.Json.JsonValueKind.False => 0L,
+                                    _ => column.Value.GetRawText(),
+                                };
+                            }
+
+                            removed += delete.ExecuteNonQuery();
+                        }
+
+                        using var mark = _connection.CreateCommand();
+                        mark.Transaction = transaction;
+                        mark.CommandText = $"UPDATE {StateTable} SET deleted = 1, lsn = $lsn, updated_at = $now WHERE target = $target AND key_text = $key";
+                        mark.Parameters.AddWithValue("$lsn", epochStart - 1);
+                        mark.Parameters.AddWithValue("$now", time);
+                        mark.Parameters.AddWithValue("$target", target);
+                        mark.Parameters.AddWithValue("$key", keyText);
+                        mark.ExecuteNonQuery();
+                    }
+
+                    if (keys.Count < Page)
+                    {
+                        return removed;
+                    }
+                }
+            });
+    }
+
     /// <summary>Rows holding each value, counted once at the first value that matches them.</summary>
     public long[] CountMany(string target, SubjectMatches matches)
     {

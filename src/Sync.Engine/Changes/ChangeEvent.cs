@@ -97,7 +97,11 @@ public sealed class ChangeEvent
 
     /// <summary>This change with <paramref name="lsn"/> as its source LSN: a change that carries no
     /// LSN (a tombstone) inherits the LSN of the state it replaces, so that versions stay ordered.</summary>
-    public ChangeEvent WithInheritedLsn(long lsn) => new()
+    public ChangeEvent WithInheritedLsn(long lsn) => WithLsn(lsn);
+
+    /// <summary>This change with <paramref name="lsn"/> as its source order (a source epoch's order, or
+    /// none when it does not fit).</summary>
+    public ChangeEvent WithLsn(long? lsn) => new()
     {
         Op = Op,
         Key = Key,

@@ -280,6 +280,9 @@ public sealed class DeadLetterReplay
 
         public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.CountManyAsync(target, matches, cancellationToken);
 
+        public ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
+            inner.ReconcileEpochAsync(materializer, target, stream, epochStart, cancellationToken);
+
         // The sink belongs to the replay, which disposes it.
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

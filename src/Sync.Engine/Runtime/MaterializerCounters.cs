@@ -106,7 +106,7 @@ public sealed class MaterializerCounters
 
     /// <summary>Set while the sink fails with transient errors and the batch is being retried:
     /// what failed last and since when; null once a batch commits again.</summary>
-    public Degradation? Degraded => Volatile.Read(ref _degraded);
+    public Degradation? Degraded => Volatile.Read(ref _degraded) ?? Volatile.Read(ref _sourceRegressed);
 
     /// <summary>Batches decoded ahead and waiting for the sink (bounded by <c>readAhead</c>).</summary>
     public int BatchesWaiting => Volatile.Read(ref _batchesWaiting);
@@ -122,6 +122,29 @@ public sealed class MaterializerCounters
     }
 
     internal void Recover() => Volatile.Write(ref _degraded, null);
+
+    private Degradation? _sourceRegressed;
+    private long _epochs;
+    private long _reconciled;
+
+    /// <summary>Set while a stream's source orders have fallen far below what was applied, outside a
+    /// snapshot (the source went back in time), until a new epoch starts; null otherwise.</summary>
+    public Degradation? SourceRegression => Volatile.Read(ref _sourceRegressed);
+
+    /// <summary>Source epochs started in this run (new snapshots after streaming, declared bumps).</summary>
+    public long EpochsStarted => Interlocked.Read(ref _epochs);
+
+    /// <summary>Rows deleted because a new epoch's snapshot did not hold them.</summary>
+    public long Reconciled => Interlocked.Read(ref _reconciled);
+
+    internal void SourceRegressed(string error, DateTimeOffset now) =>
+        Volatile.Write(ref _sourceRegressed, new Degradation("source", error, SourceRegression?.Since ?? now));
+
+    internal void SourceRecovered() => Volatile.Write(ref _sourceRegressed, null);
+
+    internal void EpochStarted() => Interlocked.Increment(ref _epochs);
+
+    internal void AddReconciled(long n) => Interlocked.Add(ref _reconciled, n);
 }
 
 /// <summary>Why a materializer is degraded: the stage that fails (sink or source), its last error

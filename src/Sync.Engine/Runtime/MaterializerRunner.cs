@@ -74,6 +74,10 @@ public sealed partial class MaterializerRunner
     /// still waiting are at their end, and for those repairs to be published.</summary>
     public TimeSpan StopCheckTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The source epochs of the materializer's streams, as its checkpoint stored them (a
+    /// resume) or from the start (a backfill); see <see cref="SourceEpochs"/>.</summary>
+    public SourceEpochs Epochs { get; init; } = new();
+
     /// <summary>Longest wait between two engine-level attempts of a batch whose sink stays unavailable.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -91,6 +95,7 @@ public sealed partial class MaterializerRunner
     /// everything after the read is exactly as in the sequential loop.</para></summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        await ReconcileAsync(PendingReconciliations(), CancellationToken.None);
         if (_options.ReadAhead > 0 && _reader.CanReadAhead)
         {
             await RunPipelinedAsync(cancellationToken);
@@ -281,7 +286,7 @@ public sealed partial class MaterializerRunner
                     continue;
                 }
 
-                change = _mapper.Map(decoded);
+                change = ApplyEpoch(_mapper.Map(decoded));
                 var decision = _suppression.Decide(change);
                 if (decision == SuppressionDecision.Drop)
                 {
@@ -312,6 +317,12 @@ public sealed partial class MaterializerRunner
             }
 
             Observe(prepared, message, change);
+        }
+
+        lock (Epochs)
+        {
+            Epochs.WriteTo(checkpoint);
+            prepared.Reconcile.AddRange(PendingReconciliations());
         }
 
         var collapsed = Collapser.CollapseCounting(changes);
@@ -477,6 +488,7 @@ public sealed partial class MaterializerRunner
         var result = await ApplyWithRetryAsync(batch, cancellationToken);
         table?.Committed();
         Counters.Recover();
+        await ReconcileAsync(prepared.Reconcile, cancellationToken);
         if (_tombstoneRepair is not null && prepared.CaughtUp.Count > 0)
         {
             // Before the acknowledgement, so that a crash in between repeats this batch's repairs.
@@ -602,6 +614,10 @@ public sealed partial class MaterializerRunner
         public List<Letter> Letters { get; } = [];
 
         public List<(SourceMessage Message, ChangeEvent? Change)> Observed { get; } = [];
+
+        /// <summary>Streams whose new epoch's snapshot is complete once this batch is applied: rows the
+        /// snapshot did not hold are deleted then (<see cref="SourceEpochs"/>).</summary>
+        public List<(string Stream, StreamEpoch Epoch)> Reconcile { get; } = [];
 
         /// <summary>Streams found at their end right after this batch was read (tombstone repair).</summary>
         public List<string> CaughtUp { get; } = [];

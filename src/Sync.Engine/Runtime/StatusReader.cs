@@ -18,6 +18,9 @@ public sealed record TopicStatus(
     /// last message (the source was replaced or truncated); null otherwise.</summary>
     public string? Warning { get; init; }
 
+    /// <summary>The topic's source epoch (0 until its source first went back in time).</summary>
+    public int Epoch { get; init; }
+
     /// <summary>Why the materializer will not resume (its target is missing while a checkpoint is stored), or null.</summary>
     public string? Problem { get; init; }
 }
@@ -50,7 +53,9 @@ public sealed class StatusReader
                     sinks[options.Sink] = sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
                 }
 
-                var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+                var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
+                var epochs = SourceEpochs.FromCheckpoint(stored);
+                var checkpoint = SourceEpochs.PositionsOf(stored);
                 var problem = SyncRuntime.ReadsAny(options, checkpoint) && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
                     : null;
@@ -67,22 +72,26 @@ public sealed class StatusReader
                 var ends = await log.EndsAsync(options.TopicFilter(), checkpoint, cancellationToken);
                 foreach (var end in ends)
                 {
-                    var stored = checkpoint.TryGetValue(end.Topic, out var position);
+                    var hasPosition = checkpoint.TryGetValue(end.Topic, out var position);
+                    var epoch = epochs.Of(end.Topic);
                     // A checkpoint past the topic's last message: the source was replaced or truncated
                     // (a restored changelog file), so 'behind' counts nothing true and a run refuses it.
-                    var pastEnd = stored && position > end.Last;
+                    var pastEnd = hasPosition && position > end.Last;
                     rows.Add(new TopicStatus(
                         name,
                         $"{options.Sink}/{options.Table}",
                         end.Topic,
-                        stored ? position.ToString() : null,
+                        hasPosition ? position.ToString() : null,
                         end.Last.ToString(),
                         pastEnd ? null : end.Behind,
                         deadLetters)
                     {
                         Warning = pastEnd
                             ? $"materializer '{name}' has checkpoint {position} on topic {end.Topic}, past its last message {end.Last}: the source was replaced or truncated and a run refuses it; replay with 'sync backfill --config CONFIG --materializer {name}'"
-                            : null,
+                            : epoch.Has(EpochFlags.Regressed)
+                                ? $"materializer '{name}' is degraded: the source orders of {end.Topic} fell far below what was applied, outside a snapshot, in source {SourceEpochs.Describe(epoch)}; the source went back in time (failover, restore, new cluster). Take a new snapshot in the connector or run 'sync epoch bump --config CONFIG --materializer {name} --reason TEXT' (docs/operations.md, \"Source failovers, restores and migrations\")"
+                                : null,
+                        Epoch = epoch.Epoch,
                         Problem = problem,
                     });
                 }

@@ -65,6 +65,12 @@ public sealed class SyncMetrics : IDisposable
         Observe("events.unavailable", "Upserts with an unavailable (unchanged TOASTed) column that had no stored value to keep, written as null.", c => c.Unavailable);
         Observe("events.dead_lettered", "Messages sent to the dead-letter target.", c => c.DeadLettered);
         Observe("batches", "Batches applied.", c => c.Batches);
+        Observe("source.epochs", "Source epochs started: new full snapshots after streaming (failover, restore, new cluster) and declared bumps.", c => c.EpochsStarted);
+        Observe("source.reconciled", "Rows deleted because a new source epoch's snapshot did not hold them.", c => c.Reconciled);
+        _meter.CreateObservableGauge(
+            "source.regressed",
+            () => _materializers.Values.Where(m => m.Counters is not null).Select(m => new Measurement<int>(m.Counters!.SourceRegression is null ? 0 : 1, Tag(m.Name))),
+            description: "1 while a stream's source orders have fallen far below what was applied, outside a snapshot (the source went back in time), until a new epoch starts.");
         _meter.CreateObservableCounter(
             "events.skipped",
             () => _materializers.Values.Where(m => m.Counters is not null).SelectMany(m => Enum.GetValues<Formats.NonRowKind>().Select(kind =>
@@ -213,6 +219,9 @@ public sealed class SyncMetrics : IDisposable
         public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.EraseManyAsync(target, matches, cancellationToken);
 
         public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.CountManyAsync(target, matches, cancellationToken);
+
+        public ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
+            inner.ReconcileEpochAsync(materializer, target, stream, epochStart, cancellationToken);
 
         // The runtime owns the sink and disposes it.
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;

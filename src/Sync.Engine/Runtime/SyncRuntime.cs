@@ -288,7 +288,8 @@ public sealed class SyncRuntime
                 sink = new ShadowWritingSink(sink, shadow);
             }
 
-            var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+            var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
+            var checkpoint = SourceEpochs.PositionsOf(stored);
             if (mode == RunMode.Resume && ReadsAny(options, checkpoint)
                 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing)
             {
@@ -305,6 +306,8 @@ public sealed class SyncRuntime
             var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), suppression, repair)
             {
                 ErrorPolicy = _config.ErrorPolicyOf(options),
+                // A backfill replays the epochs from the topic's history; a resume continues the stored ones.
+                Epochs = mode == RunMode.Backfill ? new SourceEpochs() : SourceEpochs.FromCheckpoint(stored),
             };
             counters = runner.Counters;
             Started?.Invoke(name, counters);

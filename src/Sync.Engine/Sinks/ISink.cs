@@ -80,6 +80,16 @@ public interface ISink : IAsyncDisposable
     ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
         ValueTask.FromResult(MarkOutcome.Unsupported);
 
+    /// <summary>Snapshot reconciliation of a new source epoch (Runtime.SourceEpochs): deletes the rows of
+    /// the target whose stored version was last written from <paramref name="stream"/> with a source
+    /// order below <paramref name="epochStart"/> (so neither the epoch's snapshot nor a later change of
+    /// the epoch wrote them), leaving a delete marker at order <c>epochStart - 1</c> so that a replay of
+    /// the old epoch cannot bring them back while every change of the new epoch passes. Erasure markers
+    /// and rows of other streams are left alone. Works through the target in bounded pages. Returns
+    /// the rows deleted; this default cannot (null).</summary>
+    ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<long?>(null);
+
     /// <summary>Called when the materializer has a stored checkpoint: null when its target exists (the sink
     /// then records it as the materializer's target) or when the sink never recorded a target for the
     /// materializer (no row written yet: the first row creates it); otherwise the target is missing while

@@ -22,6 +22,9 @@ public sealed class ShadowWritingSink(ISink inner, ShadowTarget shadow) : ISink
     public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
         inner.CountAsync(shadow.Shadow, match, cancellationToken);
 
+    public ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
+        inner.ReconcileEpochAsync(shadow.CheckpointName, shadow.Shadow, stream, epochStart, cancellationToken);
+
     /// <summary>The inner sink is shared with the run and disposed by it.</summary>
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

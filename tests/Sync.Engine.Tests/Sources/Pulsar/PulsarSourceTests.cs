@@ -42,7 +42,8 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
         Assert.Contains("\"dee\"", rows.Single(r => r.Key.Contains("4", StringComparison.Ordinal)).Value, StringComparison.Ordinal);
         Assert.DoesNotContain(rows.Keys, k => k.Contains("2", StringComparison.Ordinal));
         Assert.Equal(7, outcome.Counters.Read);
-        Assert.Equal(At(last), Assert.Single(Sink.Checkpoint("users")).Value);
+        // The checkpoint also holds the topic's source epoch state (Runtime.SourceEpochs), left out here.
+        Assert.Equal(At(last), Assert.Single(SourceEpochs.PositionsOf(Sink.Checkpoint("users"))).Value);
     }
 
     [Fact]
@@ -173,7 +174,7 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
 
         Assert.Null(outcome.Failure);
         Assert.Equal(12, Sink.Rows("users").Count);
-        Assert.Equal(expected.OrderBy(e => e.Key), Sink.Checkpoint("users").OrderBy(e => e.Key));
+        Assert.Equal(expected.OrderBy(e => e.Key), SourceEpochs.PositionsOf(Sink.Checkpoint("users")).OrderBy(e => e.Key));
         Assert.True(expected.Count > 1, "keys spread over more than one partition");
     }
 

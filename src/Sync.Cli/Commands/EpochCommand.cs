@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Text.Json;
+using Sync.Engine.Config;
+using Sync.Engine.Runtime;
+
+namespace Sync.Cli.Commands;
+
+/// <summary><c>sync epoch bump --config F --materializer NAME --reason TEXT [--by WHO]</c>: declares that
+/// a materializer's source went back in time without a new snapshot, so that its next changes count as
+/// newer than everything applied (docs/operations.md, "Source failovers, restores and migrations").</summary>
+internal static class EpochCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var config = CommonOptions.Config();
+        var materializer = new Option<string>("--materializer", "-m") { Description = "The materializer whose source went back in time.", Required = true };
+        var reason = new Option<string>("--reason") { Description = "Why (kept in the record): the restore, failover or migration it follows.", Required = true };
+        var by = new Option<string?>("--by") { Description = "Who declares it (kept in the record). Default: the operating-system user." };
+        var bump = new Command("bump", "Declare that the source of a materializer went back in time (a restore or a move to a new cluster, with no new snapshot): each of its topics starts a new source epoch at its next change, which then counts as newer than everything applied. Stop the materializer first; the declaration is stored in the sink with its checkpoint and appended to <materializer>.epochs.jsonl beside the config.")
+        {
+            config, materializer, reason, by,
+        };
+        bump.SetAction(async (parse, cancellationToken) =>
+        {
+            var components = SyncHost.Components();
+            var name = parse.GetRequiredValue(materializer);
+            var why = parse.GetRequiredValue(reason);
+            if (string.IsNullOrWhiteSpace(why))
+            {
+                await error.WriteLineAsync("error: --reason must say why the epoch changes");
+                return ExitCodes.Usage;
+            }
+
+            var who = parse.GetValue(by) is { Length: > 0 } named ? named : Environment.UserName;
+            var path = parse.GetRequiredValue(config).FullName;
+            try
+            {
+                var loaded = ConfigLoader.Load(path, components.Types);
+                var result = await EpochBump.DeclareAsync(loaded, components, name, who, why, DateTimeOffset.UtcNow, cancellationToken);
+                var record = Path.Combine(Path.GetDirectoryName(path) ?? ".", $"{name}.epochs.jsonl");
+                await File.AppendAllTextAsync(record, JsonSerializer.Serialize(new { at = result.At, materializer = name, by = who, reason = why, topics = result.Streams }) + "\n", cancellationToken);
+                await output.WriteLineAsync($"materializer {name}: a new source epoch starts at the next change of {string.Join(", ", result.Streams)}; declared by {who}: {why} (recorded in {record})");
+                return ExitCodes.Ok;
+            }
+            catch (ConfigException e)
+            {
+                await SyncHost.PrintProblemsAsync(error, e);
+                return ExitCodes.Usage;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+                return ExitCodes.Failure;
+            }
+        });
+        return new Command("epoch", "Source epochs: a source that went back in time (failover, restore, new cluster).") { bump };
+    }
+}

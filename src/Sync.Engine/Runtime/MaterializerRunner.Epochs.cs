@@ -1,0 +1,117 @@
+using Microsoft.Extensions.Logging;
+using Sync.Engine.Changes;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>Source epochs in the materializer loop (<see cref="SourceEpochs"/>): every decoded change
+/// gets its stream's epoch order on the reading side, the epoch state is stored with each batch's
+/// checkpoint, and a completed snapshot of a new epoch is reconciled on the applying side once the
+/// batch that completed it has committed.</summary>
+public sealed partial class MaterializerRunner
+{
+    private ChangeEvent ApplyEpoch(ChangeEvent change)
+    {
+        ChangeEvent shifted;
+        EpochTransition transition;
+        StreamEpoch epoch;
+        lock (Epochs)
+        {
+            shifted = Epochs.Apply(change, out transition);
+            epoch = Epochs.Of(change.Origin.Topic);
+        }
+
+        var stream = change.Origin.Topic;
+        switch (transition)
+        {
+            case EpochTransition.Started:
+                Counters.EpochStarted();
+                LogEpochStarted(_logger, _name, stream, epoch.Epoch, change.Origin.Position.ToString(), epoch.Offset);
+                break;
+            case EpochTransition.Declared:
+                Counters.EpochStarted();
+                LogEpochDeclared(_logger, _name, stream, epoch.Epoch, change.Origin.Position.ToString(), epoch.Offset);
+                break;
+            case EpochTransition.Regressed:
+                Counters.SourceRegressed(
+                    $"the source order of {stream} fell from {epoch.Max} to {shifted.Source?.Lsn} at {change.Origin.Position} outside a snapshot: the source went back in time (failover, restore or new cluster); older changes are skipped per key until a new snapshot or `sync epoch bump --materializer {_name}`",
+                    Time.GetUtcNow());
+                LogRegressed(_logger, _name, stream, change.Source?.Lsn ?? 0, epoch.Max, change.Origin.Position.ToString());
+                break;
+            case EpochTransition.Overflow:
+                LogOverflow(_logger, _name, stream, change.Origin.Position.ToString(), epoch.Offset);
+                break;
+        }
+
+        if (transition is EpochTransition.Started or EpochTransition.Declared)
+        {
+            Counters.SourceRecovered();
+        }
+
+        return shifted;
+    }
+
+    /// <summary>Streams whose epoch's snapshot completed and whose reconciliation has not run; call under the lock.</summary>
+    private List<(string Stream, StreamEpoch Epoch)> PendingReconciliations()
+    {
+        lock (Epochs)
+        {
+            return Epochs.Streams.Where(s => s.Value.Has(EpochFlags.ReconcilePending)).Select(s => (s.Key, s.Value)).ToList();
+        }
+    }
+
+    /// <summary>Deletes, per stream, the target's rows last written from the stream in an earlier
+    /// epoch: its new snapshot did not hold them and no change of the new epoch touched them, so they
+    /// exist only in transactions the source lost or in its old cluster. Idempotent, so a crash before
+    /// the next checkpoint only repeats it.</summary>
+    private async Task ReconcileAsync(List<(string Stream, StreamEpoch Epoch)> streams, CancellationToken cancellationToken)
+    {
+        foreach (var (stream, epoch) in streams)
+        {
+            lock (Epochs)
+            {
+                var now = Epochs.Of(stream);
+                if (!now.Has(EpochFlags.ReconcilePending) || now.Start != epoch.Start)
+                {
+                    continue;
+                }
+            }
+
+            var removed = await _sink.ReconcileEpochAsync(_name, _target, stream, epoch.Start, cancellationToken);
+            if (removed is { } count)
+            {
+                Counters.AddReconciled(count);
+                LogReconciled(_logger, _name, stream, epoch.Epoch, count);
+            }
+            else
+            {
+                LogCannotReconcile(_logger, _name, stream, epoch.Epoch);
+            }
+
+            lock (Epochs)
+            {
+                if (Epochs.Of(stream).Start == epoch.Start)
+                {
+                    Epochs.Reconciled(stream);
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}: a new full snapshot after streaming (failover, restore or new cluster); its changes order above every earlier one (offset {Offset})")]
+    private static partial void LogEpochStarted(ILogger logger, string materializer, string stream, int epoch, string position, long offset);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}, as declared with sync epoch bump (offset {Offset})")]
+    private static partial void LogEpochDeclared(ILogger logger, string materializer, string stream, int epoch, string position, long offset);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, the source order of {Stream} fell to {Order}, far below {Highest} already applied, at {Position}, outside a snapshot: the source went back in time without a new snapshot. Changes older than the stored state of their key are skipped. Take a new snapshot in the connector, or declare the new history with `sync epoch bump --materializer {Materializer} --reason ...`")]
+    private static partial void LogRegressed(ILogger logger, string materializer, string stream, long order, long highest, string position);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: a change of {Stream} at {Position} does not fit the 62-bit order with its epoch offset {Offset}; it is ordered by its position only")]
+    private static partial void LogOverflow(ILogger logger, string materializer, string stream, string position, long offset);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: the snapshot of source epoch {Epoch} of {Stream} is complete; {Count} row(s) it did not hold were deleted")]
+    private static partial void LogReconciled(ILogger logger, string materializer, string stream, int epoch, long count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: the snapshot of source epoch {Epoch} of {Stream} is complete, but the sink cannot delete the rows it did not hold; rebuild with sync backfill to drop them")]
+    private static partial void LogCannotReconcile(ILogger logger, string materializer, string stream, int epoch);
+}

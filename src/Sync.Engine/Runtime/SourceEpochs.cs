@@ -1,0 +1,237 @@
+using System.Globalization;
+using Sync.Engine.Changes;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>
+/// Source epochs: never-regress compares source orders (PostgreSQL LSNs, packed MySQL or SQL Server
+/// coordinates), which hold only while the source database lives on one line of history. A failover to
+/// an asynchronous replica, a restore or a move to a new cluster sends the orders back, and a new full
+/// snapshot of a stream that was streaming is how Debezium recovers from each. Such a snapshot starts a
+/// new epoch of the stream: every order of the epoch gets an offset that puts it above every order of
+/// the earlier epochs (<c>offset = highest order seen + 1 + 2^30 - first order of the epoch</c>, never
+/// lower than the offset before). The sinks then store and compare the offset order as they always did, so
+/// every guard (PostgreSQL, SQLite, Redis, the Elasticsearch external version) follows the epoch
+/// without a column or a bit of its own, and the erasure marker (<c>long.MaxValue</c>) stays above
+/// every epoch.
+/// <para>The state is a function of the stream's history alone (its messages in order), so a backfill
+/// from the first message replays the epochs in order and ends in the newest epoch's state; it is
+/// stored in the sink with the checkpoint, in the same transaction, as entries named
+/// <see cref="StatePrefix"/> + stream, so a restart continues it.</para>
+/// <para>Snapshot markers, from Debezium's <c>SnapshotRecord</c> (debezium/debezium,
+/// debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java, written lower case into
+/// <c>source.snapshot</c>): 1.x writes <c>true</c>, <c>last</c>, <c>false</c> (and a boolean in
+/// the oldest versions); 2.x adds <c>first</c>, <c>first_in_data_collection</c>,
+/// <c>last_in_data_collection</c>; incremental snapshot chunks are <c>incremental</c>. A full
+/// snapshot record is any of true/first/first_in_data_collection/last_in_data_collection/last; an
+/// incremental snapshot runs beside streaming and never starts an epoch.</para>
+/// </summary>
+public sealed class SourceEpochs
+{
+    /// <summary>Checkpoint entries named <c>#epoch/</c> + stream hold a stream's epoch state
+    /// (ledger = offset, entry = highest order, batch index = epoch and flags).</summary>
+    public const string StatePrefix = "#epoch/";
+
+    /// <summary>Checkpoint entries named <c>#epoch-start/</c> + stream hold the epoch's first order.</summary>
+    public const string StartPrefix = "#epoch-start/";
+
+    /// <summary>How far below the highest order seen a change outside a snapshot may fall before the
+    /// stream counts as gone back in time: 2^30, 1 GiB of PostgreSQL WAL. Changes of a transaction that
+    /// committed after others carry lower LSNs than theirs (Debezium streams at commit), so a small drop
+    /// is ordinary; a drop past this is a restore or a new cluster.</summary>
+    public const long RegressionTolerance = 1L << 30;
+
+    private readonly Dictionary<string, StreamEpoch> _streams = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, StreamEpoch> Streams => _streams;
+
+    /// <summary>Whether a checkpoint entry is epoch state rather than a stream's position.</summary>
+    public static bool IsEpochEntry(string stream) =>
+        stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal);
+
+    /// <summary>A stored checkpoint's stream positions, without the epoch entries.</summary>
+    public static Dictionary<string, StreamPosition> PositionsOf(IReadOnlyDictionary<string, StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        return checkpoint.Where(c => !IsEpochEntry(c.Key)).ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>The epoch state stored in a checkpoint.</summary>
+    public static SourceEpochs FromCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var epochs = new SourceEpochs();
+        foreach (var (name, state) in checkpoint)
+        {
+            if (name.StartsWith(StatePrefix, StringComparison.Ordinal))
+            {
+                var stream = name[StatePrefix.Length..];
+                epochs._streams[stream] = StreamEpoch.FromPositions(state, checkpoint.TryGetValue(StartPrefix + stream, out var start) ? start : null);
+            }
+        }
+
+        return epochs;
+    }
+
+    /// <summary>Adds every stream's state to a checkpoint about to be stored.</summary>
+    public void WriteTo(IDictionary<string, StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        foreach (var (stream, epoch) in _streams)
+        {
+            var (state, start) = epoch.ToPositions();
+            checkpoint[StatePrefix + stream] = state;
+            checkpoint[StartPrefix + stream] = start;
+        }
+    }
+
+    public StreamEpoch Of(string stream) => _streams.TryGetValue(stream, out var e) ? e : StreamEpoch.Initial;
+
+    /// <summary>Declares that the stream's source went back in time: its next change starts a new
+    /// epoch (<c>sync epoch bump</c>).</summary>
+    public StreamEpoch Declare(string stream) => _streams[stream] = Of(stream).With(EpochFlags.BumpDeclared, true);
+
+    /// <summary>Marks the stream's pending reconciliation done.</summary>
+    public void Reconciled(string stream) => _streams[stream] = Of(stream).With(EpochFlags.ReconcilePending, false);
+
+    /// <summary>A full snapshot record (not an incremental snapshot chunk), by <c>source.snapshot</c>.</summary>
+    public static bool IsFullSnapshot(string? marker) => marker is "true" or "first" or "first_in_data_collection" or "last_in_data_collection" or "last";
+
+    /// <summary>The last record of a full snapshot for its stream.</summary>
+    private static bool EndsSnapshot(string? marker) => marker is "last" or "last_in_data_collection";
+
+    /// <summary>Moves the change's stream through its epochs and returns the change with its order in
+    /// the stream's current epoch, and what happened to the epoch, if anything. A change without a
+    /// source order (the <c>json</c> format, a tombstone) is ordered by its position and passes as it is.</summary>
+    public ChangeEvent Apply(ChangeEvent change, out EpochTransition transition)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        transition = EpochTransition.None;
+        if (change.Source?.Lsn is not { } order)
+        {
+            return change;
+        }
+
+        var stream = change.Origin.Topic;
+        var state = Of(stream);
+        var marker = change.Source.Snapshot;
+        if (IsFullSnapshot(marker))
+        {
+            if (!state.Has(EpochFlags.InSnapshot))
+            {
+                if (state.Has(EpochFlags.Streaming) || state.Has(EpochFlags.BumpDeclared))
+                {
+                    state = Begin(state, order);
+                    transition = EpochTransition.Started;
+                }
+
+                state = state.With(EpochFlags.InSnapshot, true);
+            }
+
+            if (EndsSnapshot(marker))
+            {
+                state = EndSnapshot(state, ref transition);
+            }
+        }
+        else
+        {
+            if (state.Has(EpochFlags.InSnapshot))
+            {
+                // Debezium 1.x marks only the snapshot's very last record "last": other tables'
+                // snapshots end where their streamed changes begin.
+                state = EndSnapshot(state, ref transition);
+            }
+
+            if (state.Has(EpochFlags.BumpDeclared))
+            {
+                state = Begin(state, order);
+                transition = EpochTransition.Declared;
+            }
+
+            state = state.With(EpochFlags.Streaming, true);
+        }
+
+        var shifted = Shift(order, state.Offset);
+        if (shifted is null)
+        {
+            transition = EpochTransition.Overflow;
+            _streams[stream] = state;
+            return change.WithLsn(null);
+        }
+
+        if (!IsFullSnapshot(marker) && shifted.Value < state.Max - RegressionTolerance)
+        {
+            if (!state.Has(EpochFlags.Regressed))
+            {
+                transition = EpochTransition.Regressed;
+            }
+
+            state = state.With(EpochFlags.Regressed, true);
+        }
+
+        _streams[stream] = state with { Max = Math.Max(state.Max, shifted.Value) };
+        return shifted.Value == order ? change : change.WithLsn(shifted.Value);
+    }
+
+    /// <summary>A short description of a stream's state for logs and status.</summary>
+    public static string Describe(StreamEpoch epoch)
+    {
+        ArgumentNullException.ThrowIfNull(epoch);
+        return string.Create(CultureInfo.InvariantCulture, $"epoch {epoch.Epoch} (offset {epoch.Offset}, highest order {epoch.Max})");
+    }
+
+    /// <summary>The epoch starts right above everything seen (<see cref="StreamEpoch.Start"/>), and its
+    /// offset lifts its first order <see cref="RegressionTolerance"/> above that start: a transaction
+    /// that began before the snapshot and committed after it streams changes with orders below the
+    /// snapshot's, and they must still order above the old epoch (and survive reconciliation).</summary>
+    private static StreamEpoch Begin(StreamEpoch state, long firstOrder)
+    {
+        var start = state.Max + 1;
+        var offset = start > MaxOrder ? MaxOrder : Math.Max(state.Offset, start + RegressionTolerance - firstOrder);
+        return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None);
+    }
+
+    private static StreamEpoch EndSnapshot(StreamEpoch state, ref EpochTransition transition)
+    {
+        state = state.With(EpochFlags.InSnapshot, false);
+        if (state.Epoch > 0)
+        {
+            state = state.With(EpochFlags.ReconcilePending, true);
+            if (transition == EpochTransition.None)
+            {
+                transition = EpochTransition.SnapshotCompleted;
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>The order plus the offset, kept below 2^62 - 1 so that it stays a valid Elasticsearch
+    /// external version (ExternalVersions: 2^62 + order) and below the erasure marker; null past that.</summary>
+    private static long? Shift(long order, long offset) =>
+        offset == 0 ? order : order > MaxOrder - offset ? null : order + offset;
+
+    /// <summary>The highest order an epoch offset may produce.</summary>
+    public const long MaxOrder = (1L << 62) - 2;
+}
+
+/// <summary>What <see cref="SourceEpochs.Apply"/> did to a stream's epoch.</summary>
+public enum EpochTransition
+{
+    None,
+
+    /// <summary>A full snapshot began after streaming: a new epoch.</summary>
+    Started,
+
+    /// <summary>A declared bump took effect: a new epoch.</summary>
+    Declared,
+
+    /// <summary>The snapshot of an epoch after the first completed: reconciliation is due.</summary>
+    SnapshotCompleted,
+
+    /// <summary>Orders fell far below what was applied, outside a snapshot.</summary>
+    Regressed,
+
+    /// <summary>The order with the epoch's offset does not fit 62 bits; the change has no source order.</summary>
+    Overflow,
+}

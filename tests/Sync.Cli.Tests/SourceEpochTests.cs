@@ -1,0 +1,222 @@
+using Npgsql;
+using Sync.Testing.Files;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>A source that goes back in time (a failover to an asynchronous replica with a re-snapshot, a
+/// move to a new cluster, a restore without a snapshot) leaves every sink equal to the source's final
+/// state: a new full snapshot after streaming starts a source epoch whose changes order above all
+/// earlier ones, and rows the new snapshot does not hold are deleted once it completes.</summary>
+/// <remarks>The events are Debezium PostgreSQL envelopes: <c>source.lsn</c> and <c>source.snapshot</c>
+/// as the connector writes them (debezium/debezium,
+/// debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/SourceInfo.java; the
+/// snapshot values from debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java).</remarks>
+public sealed class SourceEpochTests : IDisposable
+{
+    private const string Topic = "persistent://public/default/db1.public.users";
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
+        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
+
+    private static string Change(int id, string? name, long lsn, string snapshot = "false")
+    {
+        var op = name is null ? "d" : snapshot == "false" ? "u" : "r";
+        var after = name is null ? "null" : $$"""{"id":{{id}},"name":"{{name}}"}""";
+        var before = name is null ? $$"""{"id":{{id}}}""" : "null";
+        return $$$"""{"topic":"{{{Topic}}}","key":{"id":{{{id}}}},"value":{"before":{{{before}}},"after":{{{after}}},"source":{"version":"2.7.3.Final","connector":"postgresql","name":"db1","ts_ms":1,"snapshot":"{{{snapshot}}}","db":"app","schema":"public","table":"users","txId":1,"lsn":{{{lsn}}}},"op":"{{{op}}}","ts_ms":1}}""";
+    }
+
+    /// <summary>A full snapshot of the rows at one LSN: <c>first</c>, <c>true</c>..., <c>last</c> (Debezium 2.x).</summary>
+    private static IEnumerable<string> Snapshot(long lsn, params (int Id, string Name)[] rows) =>
+        rows.Select((r, i) => Change(r.Id, r.Name, lsn, rows.Length == 1 ? "last" : i == 0 ? "first" : i == rows.Length - 1 ? "last" : "true"));
+
+    private void Append(IEnumerable<string> lines) => File.AppendAllText(_workspace.File("data/users.jsonl"), string.Join('\n', lines) + "\n");
+
+    private string Config(string sink, int batchSize = 1000) => _workspace.Write("sync.yaml", $"""
+        sources:
+          changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+        sinks:
+          target: {sink}
+        materializers:
+          users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: debezium-json, batchSize: {batchSize} {"}"}
+        """);
+
+    private string SqliteConfig(int batchSize = 1000) => Config("{ type: sqlite, path: users.db }", batchSize);
+
+    /// <summary>A Debezium MySQL envelope: binlog <c>file</c>, <c>pos</c>, <c>row</c> instead of an LSN
+    /// (debezium/debezium, debezium-connector-binlog .../BinlogSourceInfo.java).</summary>
+    private static string MySqlChange(int id, string? name, string file, long pos, string snapshot = "false")
+    {
+        var op = name is null ? "d" : snapshot == "false" ? "u" : "r";
+        var after = name is null ? "null" : $$"""{"id":{{id}},"name":"{{name}}"}""";
+        var before = name is null ? $$"""{"id":{{id}}}""" : "null";
+        return $$$"""{"topic":"{{{Topic}}}","key":{"id":{{{id}}}},"value":{"before":{{{before}}},"after":{{{after}}},"source":{"version":"2.7.3.Final","connector":"mysql","name":"db1","ts_ms":1,"snapshot":"{{{snapshot}}}","db":"app","table":"users","server_id":1,"file":"{{{file}}}","pos":{{{pos}}},"row":0},"op":"{{{op}}}","ts_ms":1}}""";
+    }
+
+    private List<string> SqliteRows() => SqliteTables.Rows(_workspace.File("users.db"), "users");
+
+    private async Task RunAsync(string config, params string[] more)
+    {
+        var run = await _workspace.Sync(["run", "--config", config, .. more]);
+        Assert.True(run.ExitCode == 0, run.ToString());
+    }
+
+    /// <summary>The issue's first case: an update at LSN 1000 and a create at 980 are lost in a failover,
+    /// the connector re-snapshots the new primary at LSN 950 and streams an update at 960.</summary>
+    private void WriteFailover()
+    {
+        _workspace.Write("data/users.jsonl", string.Empty);
+        Append(Snapshot(100, (1, "a"), (2, "b")));
+        Append([Change(3, "lost", 980), Change(1, "X", 1000)]);
+        Append(Snapshot(950, (1, "a"), (2, "b")));
+        Append([Change(1, "Y", 960)]);
+    }
+
+    /// <summary>Batch size 1: every message its own batch; 3: the old epoch's last change, the new
+    /// snapshot's first records and its end fall in the middle of batches; 1000: all in one batch.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(1000)]
+    public async Task A_failover_with_a_re_snapshot_leaves_sqlite_equal_to_the_new_primary(int batchSize)
+    {
+        WriteFailover();
+        var config = SqliteConfig(batchSize);
+
+        await RunAsync(config);
+
+        Assert.Equal(["id=1|name=Y", "id=2|name=b"], SqliteRows());
+    }
+
+    [Fact]
+    public async Task A_failover_with_a_re_snapshot_leaves_postgres_equal_to_the_new_primary()
+    {
+        WriteFailover();
+        var schema = "ep_" + Guid.NewGuid().ToString("N")[..12];
+        var config = Config($"{{ type: postgres, connectionString: '{Postgres}', tls: disable, schema: {schema}, stateSchema: {schema}_state }}");
+
+        await RunAsync(config);
+
+        Assert.Equal(["1|Y", "2|b"], await PostgresRowsAsync($"SELECT id || '|' || name FROM {schema}.users ORDER BY id"));
+    }
+
+    /// <summary>The issue's second case: 100 rows at LSN about 5·10^12, then the new cluster's snapshot at
+    /// about 3·10^7 with new values and 50 updates.</summary>
+    [Fact]
+    public async Task A_move_to_a_new_cluster_replaces_every_row_with_the_new_clusters_values()
+    {
+        var rows = Enumerable.Range(1, 100).ToArray();
+        _workspace.Write("data/users.jsonl", string.Empty);
+        Append(Snapshot(5_000_000_000_000, [.. rows.Select(i => (i, $"old{i}"))]));
+        Append(rows.Select(i => Change(i, $"old-streamed{i}", 5_000_000_001_000 + i)));
+        Append(Snapshot(30_000_000, [.. rows.Select(i => (i, $"new{i}"))]));
+        Append(rows.Take(50).Select(i => Change(i, $"updated{i}", 30_000_100 + i)));
+        var config = SqliteConfig();
+
+        await RunAsync(config);
+
+        Assert.Equal(rows.Select(i => $"id={i}|name={(i <= 50 ? "updated" : "new")}{i}").Order(StringComparer.Ordinal), SqliteRows().Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>MySQL: a failover to a replica whose binlog files are numbered lower, re-snapshotted
+    /// there; the packed (file, pos, row) order goes back just as an LSN does.</summary>
+    [Fact]
+    public async Task A_mysql_failover_to_a_replica_with_lower_binlog_files_and_a_re_snapshot_ends_in_the_replicas_state()
+    {
+        _workspace.Write("data/users.jsonl", string.Empty);
+        Append([
+            MySqlChange(1, "a", "mysql-bin.000042", 100, "first"), MySqlChange(2, "b", "mysql-bin.000042", 100, "last"),
+            MySqlChange(3, "lost", "mysql-bin.000042", 900), MySqlChange(1, "X", "mysql-bin.000042", 1000),
+            MySqlChange(1, "a", "mysql-bin.000003", 154, "first"), MySqlChange(2, "b", "mysql-bin.000003", 154, "last"),
+            MySqlChange(1, "Y", "mysql-bin.000003", 500),
+        ]);
+        var config = SqliteConfig();
+
+        await RunAsync(config);
+
+        Assert.Equal(["id=1|name=Y", "id=2|name=b"], SqliteRows());
+    }
+
+    [Fact]
+    public async Task A_restart_between_the_old_and_the_new_epoch_continues_the_stored_epoch()
+    {
+        _workspace.Write("data/users.jsonl", string.Empty);
+        Append(Snapshot(100, (1, "a"), (2, "b"), (3, "c")));
+        Append([Change(1, "X", 1000)]);
+        var config = SqliteConfig();
+        await RunAsync(config);
+
+        Append(Snapshot(950, (1, "a"), (2, "b")));
+        await RunAsync(config);
+        Assert.Equal(["id=1|name=a", "id=2|name=b"], SqliteRows());
+
+        // Changes of the new epoch after a second restart: without the stored epoch they would
+        // compare by their bare LSNs, below the 1000 applied in the old one.
+        Append([Change(1, "Y", 960), Change(2, null, 970)]);
+        await RunAsync(config);
+
+        Assert.Equal(["id=1|name=Y"], SqliteRows());
+    }
+
+    [Fact]
+    public async Task A_backfill_over_a_topic_holding_two_epochs_ends_in_the_newest_epochs_state()
+    {
+        WriteFailover();
+        var config = SqliteConfig();
+        await RunAsync(config);
+
+        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--no-progress");
+        Assert.True(backfill.ExitCode == 0, backfill.ToString());
+        Append([Change(2, "c", 970)]);
+        await RunAsync(config);
+
+        Assert.Equal(["id=1|name=Y", "id=2|name=c"], SqliteRows());
+    }
+
+    [Fact]
+    public async Task Orders_falling_far_below_outside_a_snapshot_are_reported_and_a_declared_bump_makes_the_next_changes_newer()
+    {
+        _workspace.Write("data/users.jsonl", string.Empty);
+        Append(Snapshot(5_000_000_000_000, (1, "a"), (2, "b")));
+        Append([Change(1, "X", 5_000_000_001_000)]);
+        var config = SqliteConfig();
+        await RunAsync(config);
+
+        // Restored on a new cluster without a new snapshot: the bare LSNs are older than the state held.
+        Append([Change(1, "restored", 30_000_000)]);
+        var degraded = await _workspace.Sync("run", "--config", config);
+        Assert.True(degraded.ExitCode == 0, degraded.ToString());
+        Assert.Contains("went back in time without a new snapshot", degraded.Error, StringComparison.Ordinal);
+        Assert.Equal(["id=1|name=X", "id=2|name=b"], SqliteRows());
+        var status = await _workspace.Sync("status", "--config", config);
+        Assert.Contains("is degraded: the source orders of", status.Output + status.Error, StringComparison.Ordinal);
+
+        var bump = await _workspace.Sync("epoch", "bump", "--config", config, "--materializer", "users", "--reason", "restored from the 02:00 backup", "--by", "oncall");
+        Assert.True(bump.ExitCode == 0, bump.ToString());
+        Assert.Contains("\"by\":\"oncall\",\"reason\":\"restored from the 02:00 backup\"", File.ReadAllText(_workspace.File("users.epochs.jsonl")), StringComparison.Ordinal);
+        Append([Change(1, "Y", 30_000_100), Change(2, null, 30_000_200)]);
+        await RunAsync(config);
+
+        Assert.Equal(["id=1|name=Y"], SqliteRows());
+        var after = await _workspace.Sync("status", "--config", config);
+        Assert.DoesNotContain("is degraded", after.Output + after.Error, StringComparison.Ordinal);
+    }
+
+    private static async Task<List<string>> PostgresRowsAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(Postgres);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(reader.GetString(0));
+        }
+
+        return rows;
+    }
+}

@@ -1,0 +1,133 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Runtime;
+using Sync.Testing.Changes;
+
+namespace Sync.Engine.Tests.Runtime;
+
+/// <summary>The epoch rule on a stream's history. Snapshot markers per Debezium version, from
+/// debezium/debezium debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java: 1.x writes
+/// true/last/false (the oldest versions a boolean), 2.x adds first, first_in_data_collection,
+/// last_in_data_collection; incremental snapshot chunks carry "incremental".</summary>
+public sealed class SourceEpochsTests
+{
+    private static ChangeEvent Marked(ChangeEvent change, string? marker) => new()
+    {
+        Op = marker is null or "false" or "incremental" ? change.Op : ChangeOp.Read,
+        Key = change.Key,
+        After = change.After,
+        Source = change.Source! with { Snapshot = marker },
+        Origin = change.Origin,
+    };
+
+    private static long? Order(SourceEpochs epochs, long lsn, string? marker, out EpochTransition transition) =>
+        epochs.Apply(Marked(Change.Upsert(("id", 1), lsn, ("name", "a")), marker), out transition).Source!.Lsn;
+
+    [Fact]
+    public void The_initial_snapshot_and_streaming_keep_the_bare_orders_in_epoch_zero()
+    {
+        var epochs = new SourceEpochs();
+
+        Assert.Equal(100, Order(epochs, 100, "first", out _));
+        Assert.Equal(100, Order(epochs, 100, "last", out var ended));
+        Assert.Equal(200, Order(epochs, 200, "false", out _));
+
+        Assert.Equal(EpochTransition.None, ended);
+        Assert.Equal(0, epochs.Of(Change.DefaultTopic).Epoch);
+    }
+
+    [Theory]
+    [InlineData("true", "last")] // Debezium 1.x
+    [InlineData("first", "last")] // 2.x, the whole snapshot
+    [InlineData("first_in_data_collection", "last_in_data_collection")] // 2.x, one table of several
+    public void A_full_snapshot_after_streaming_starts_an_epoch_above_everything_seen_and_its_end_asks_for_reconciliation(string first, string last)
+    {
+        var epochs = new SourceEpochs();
+        Order(epochs, 100, "last", out _);
+        Order(epochs, 1000, "false", out _);
+
+        var snapshotted = Order(epochs, 950, first, out var started);
+        var ended = Order(epochs, 950, last, out var completed);
+        var streamed = Order(epochs, 940, "false", out _);
+
+        Assert.Equal(EpochTransition.Started, started);
+        Assert.Equal(EpochTransition.SnapshotCompleted, completed);
+        Assert.True(snapshotted > 1000 && ended == snapshotted);
+        // A transaction that began before the snapshot and committed after it: still above the old epoch.
+        Assert.True(streamed > 1000 && streamed < snapshotted);
+        var state = epochs.Of(Change.DefaultTopic);
+        Assert.Equal(1, state.Epoch);
+        Assert.Equal(1001, state.Start);
+        Assert.True(state.Has(EpochFlags.ReconcilePending));
+    }
+
+    [Fact]
+    public void A_debezium_1_snapshot_of_another_table_ends_where_its_streaming_begins()
+    {
+        var epochs = new SourceEpochs();
+        Order(epochs, 100, "true", out _);
+        Order(epochs, 1000, "false", out _);
+        Order(epochs, 950, "true", out _);
+
+        Order(epochs, 960, "false", out var transition);
+
+        Assert.Equal(EpochTransition.SnapshotCompleted, transition);
+    }
+
+    [Fact]
+    public void An_incremental_snapshot_never_starts_an_epoch()
+    {
+        var epochs = new SourceEpochs();
+        Order(epochs, 1000, "false", out _);
+
+        Assert.Equal(900, Order(epochs, 900, "incremental", out var transition));
+        Assert.Equal(EpochTransition.None, transition);
+        Assert.Equal(0, epochs.Of(Change.DefaultTopic).Epoch);
+    }
+
+    [Fact]
+    public void Orders_falling_far_below_outside_a_snapshot_are_reported_once_and_a_declared_bump_clears_it()
+    {
+        var epochs = new SourceEpochs();
+        Order(epochs, 5_000_000_000_000, "false", out _);
+        Order(epochs, 4_999_999_999_000, "false", out var small);
+
+        Order(epochs, 30_000_000, "false", out var fell);
+        Order(epochs, 30_000_100, "false", out var again);
+        epochs.Declare(Change.DefaultTopic);
+        var declared = Order(epochs, 30_000_200, "false", out var bumped);
+
+        Assert.Equal(EpochTransition.None, small);
+        Assert.Equal(EpochTransition.Regressed, fell);
+        Assert.Equal(EpochTransition.None, again);
+        Assert.Equal(EpochTransition.Declared, bumped);
+        Assert.True(declared > 5_000_000_000_000);
+        Assert.False(epochs.Of(Change.DefaultTopic).Has(EpochFlags.Regressed));
+    }
+
+    [Fact]
+    public void The_state_round_trips_through_the_checkpoint_entries_which_the_positions_leave_out()
+    {
+        var epochs = new SourceEpochs();
+        Order(epochs, 100, "last", out _);
+        Order(epochs, 1000, "false", out _);
+        Order(epochs, 950, "first", out _);
+        var checkpoint = new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = new(0, 7) };
+
+        epochs.WriteTo(checkpoint);
+        var restored = SourceEpochs.FromCheckpoint(checkpoint);
+
+        Assert.Equal(epochs.Of(Change.DefaultTopic), restored.Of(Change.DefaultTopic));
+        Assert.Equal([Change.DefaultTopic], SourceEpochs.PositionsOf(checkpoint).Keys);
+        Assert.Equal(Order(epochs, 960, "false", out _), Order(restored, 960, "false", out _));
+    }
+
+    [Fact]
+    public void An_order_that_does_not_fit_62_bits_with_its_offset_loses_its_order_rather_than_wrapping()
+    {
+        var epochs = new SourceEpochs();
+        Order(epochs, (1L << 62) - 10, "false", out _);
+
+        Assert.Null(Order(epochs, 5, "last", out var transition));
+        Assert.Equal(EpochTransition.Overflow, transition);
+    }
+}

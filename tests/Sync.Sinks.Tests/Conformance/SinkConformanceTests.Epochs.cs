@@ -1,0 +1,152 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sinks;
+using Sync.Testing.Changes;
+
+namespace Sync.Sinks.Tests.Conformance;
+
+/// <summary>Source epochs (<see cref="SourceEpochs"/>) in every sink: a topic whose source went back in
+/// time is run through the epoch rule as the materializer does, batch by batch with its checkpoint, and
+/// the sink must end in the new history's state. Snapshot markers as Debezium writes them in
+/// <c>source.snapshot</c> (debezium/debezium, debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java).</summary>
+public abstract partial class SinkConformanceTests
+{
+    /// <summary>Whether the sink deletes the rows a new epoch's snapshot did not hold
+    /// (<see cref="ISink.ReconcileEpochAsync"/>); a sink that cannot answers null and keeps them.</summary>
+    protected virtual bool ReconcilesEpochs => true;
+
+    private static ChangeEvent Snapshot(ChangeEvent change, string marker) => new()
+    {
+        Op = ChangeOp.Read,
+        Key = change.Key,
+        After = change.After,
+        Source = change.Source! with { Snapshot = marker },
+        Origin = change.Origin,
+    };
+
+    /// <summary>Applies each batch as the runner does: its changes through the epoch rule, the epoch
+    /// state with the checkpoint, and a completed new snapshot's reconciliation after the commit.</summary>
+    private static async Task<List<long?>> ApplyEpochsAsync(ISinkHarness harness, TargetSpec target, SourceEpochs epochs, params ChangeEvent[][] batches)
+    {
+        var reconciled = new List<long?>();
+        foreach (var batch in batches)
+        {
+            // Positions are the LSNs (the builder's default): what matters here is the order of the batches.
+            var changes = batch.Select(c => epochs.Apply(c, out _)).ToList();
+            var checkpoint = new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = batch.Max(c => c.Origin.Position) };
+            epochs.WriteTo(checkpoint);
+            await harness.Sink.ApplyAsync(new SinkBatch(Materializer, target, Collapser.Collapse(changes), checkpoint), CancellationToken.None);
+            foreach (var (stream, epoch) in epochs.Streams.Where(s => s.Value.Has(EpochFlags.ReconcilePending)).ToList())
+            {
+                reconciled.Add(await harness.Sink.ReconcileEpochAsync(Materializer, target, stream, epoch.Start, CancellationToken.None));
+                epochs.Reconciled(stream);
+            }
+        }
+
+        return reconciled;
+    }
+
+    [Fact]
+    public async Task A_failover_with_a_re_snapshot_ends_in_the_new_primarys_state()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_failover");
+
+        // Lost in the failover: the create at 980 and the update at 1000. The new primary is
+        // snapshotted at 950 and goes on at 960.
+        var reconciled = await ApplyEpochsAsync(h, t, new SourceEpochs(),
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "a")), "first"), Snapshot(Change.Read(("id", 2), 100, ("name", "b")), "last")],
+            [Change.Create(("id", 3), 980, ("name", "lost")), Change.Update(("id", 1), 1000, ("name", "X"))],
+            [Snapshot(Change.Read(("id", 1), 950, ("name", "a")), "first"), Snapshot(Change.Read(("id", 2), 950, ("name", "b")), "last")],
+            [Change.Update(("id", 1), 960, ("name", "Y"))]);
+
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal([1L], reconciled);
+            Assert.Equal(["id=1|name=Y", "id=2|name=b"], await h.ReadAsync(t));
+        }
+        else
+        {
+            Assert.Equal([null], reconciled);
+            Assert.Equal(["id=1|name=Y", "id=2|name=b", "id=3|name=lost"], await h.ReadAsync(t));
+        }
+    }
+
+    [Fact]
+    public async Task A_move_to_a_new_cluster_replaces_old_rows_and_a_replayed_old_change_stays_stale()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_move");
+        var epochs = new SourceEpochs();
+
+        await ApplyEpochsAsync(h, t, epochs,
+            [Snapshot(Change.Read(("id", 1), 5_000_000_000_000, ("name", "old1")), "first"), Snapshot(Change.Read(("id", 2), 5_000_000_000_000, ("name", "old2")), "last")],
+            [Change.Update(("id", 2), 5_000_000_001_000, ("name", "old2b"))],
+            [Snapshot(Change.Read(("id", 1), 30_000_000, ("name", "new1")), "first"), Snapshot(Change.Read(("id", 2), 30_000_000, ("name", "new2")), "last")],
+            [Change.Update(("id", 1), 30_000_100, ("name", "new1b"))]);
+        // A redelivered change of the old cluster, at its own order, below the new epoch.
+        var late = await ApplyAsync(h, t, Change.Update(("id", 2), 5_000_000_001_000, ("name", "old2b")).At(1));
+
+        Assert.Equal(["id=1|name=new1b", "id=2|name=new2"], await h.ReadAsync(t));
+        Assert.Equal(1, late.Stale);
+        Assert.Equal(1, epochs.Of(Change.DefaultTopic).Epoch);
+    }
+
+    [Fact]
+    public async Task A_subject_erased_in_the_old_epoch_stays_erased_when_the_new_snapshot_holds_it_again()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_erased");
+        var epochs = new SourceEpochs();
+        await ApplyEpochsAsync(h, t, epochs,
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "ada")), "first"), Snapshot(Change.Read(("id", 2), 100, ("name", "bob")), "last")],
+            [Change.Update(("id", 1), 200, ("name", "ada2"))]);
+
+        Assert.Equal(1, await h.Sink.EraseAsync(t, new SubjectMatch("id", FieldValue.FromInt64(1)), CancellationToken.None));
+        await ApplyEpochsAsync(h, t, epochs,
+            [Snapshot(Change.Read(("id", 1), 50, ("name", "ada")), "first"), Snapshot(Change.Read(("id", 2), 50, ("name", "bob")), "last")],
+            [Change.Update(("id", 1), 60, ("name", "ada3"))]);
+
+        Assert.Equal(["id=2|name=bob"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task The_epoch_state_is_stored_with_the_checkpoint_and_survives_a_restart()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_restart");
+        await ApplyEpochsAsync(h, t, new SourceEpochs(),
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "a")), "last")],
+            [Change.Update(("id", 1), 1000, ("name", "X"))],
+            [Snapshot(Change.Read(("id", 1), 950, ("name", "b")), "last")]);
+
+        await h.RestartAsync();
+        var stored = await h.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None);
+        var epochs = SourceEpochs.FromCheckpoint(stored);
+        Assert.Equal([Change.DefaultTopic], SourceEpochs.PositionsOf(stored).Keys);
+        Assert.Equal(1, epochs.Of(Change.DefaultTopic).Epoch);
+        await ApplyEpochsAsync(h, t, epochs, [Change.Update(("id", 1), 960, ("name", "Y"))]);
+
+        Assert.Equal(["id=1|name=Y"], await h.ReadAsync(t));
+    }
+
+    [Fact]
+    public async Task A_declared_bump_makes_the_next_change_newer_than_everything_applied()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_declared");
+        var epochs = new SourceEpochs();
+        await ApplyEpochsAsync(h, t, epochs,
+            [Snapshot(Change.Read(("id", 1), 5_000_000_000_000, ("name", "a")), "last")],
+            [Change.Update(("id", 1), 5_000_000_001_000, ("name", "X"))],
+            [Change.Update(("id", 1), 30_000_000, ("name", "restored"))]);
+        Assert.True(epochs.Of(Change.DefaultTopic).Has(EpochFlags.Regressed));
+        Assert.Equal(["id=1|name=X"], await h.ReadAsync(t));
+
+        epochs.Declare(Change.DefaultTopic);
+        await ApplyEpochsAsync(h, t, epochs, [Change.Update(("id", 1), 30_000_100, ("name", "Y"))]);
+
+        Assert.Equal(["id=1|name=Y"], await h.ReadAsync(t));
+        Assert.False(epochs.Of(Change.DefaultTopic).Has(EpochFlags.Regressed));
+    }
+}
