@@ -20,6 +20,11 @@ public sealed record TopicStatus(
 
     /// <summary>Why the materializer will not resume (its target is missing while a checkpoint is stored), or null.</summary>
     public string? Problem { get; init; }
+
+    /// <summary>True while the sink is being healed: it went back in time and a running <c>sync run</c>
+    /// replays what it lost (or, stopped, will at its next start); the target is incomplete until then
+    /// and the checkpoint does not move.</summary>
+    public bool Healing { get; init; }
 }
 
 /// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
@@ -50,7 +55,9 @@ public sealed class StatusReader
                     sinks[options.Sink] = sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
                 }
 
-                var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+                var held = await sink.LoadCheckpointAsync(name, cancellationToken);
+                var healing = SinkCheckpointGuard.MarksHealing(held);
+                var checkpoint = SinkCheckpointGuard.PositionsOf(held);
                 var problem = checkpoint.Count > 0 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
                     : null;
@@ -84,6 +91,7 @@ public sealed class StatusReader
                             ? $"materializer '{name}' has checkpoint {position} on topic {end.Topic}, past its last message {end.Last}: the source was replaced or truncated and a run refuses it; replay with 'sync backfill --config CONFIG --materializer {name}'"
                             : null,
                         Problem = problem,
+                        Healing = healing,
                     });
                 }
             }

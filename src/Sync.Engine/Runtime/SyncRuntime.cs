@@ -94,6 +94,9 @@ public sealed class SyncRuntime
         _suppression = suppression ?? (_ => NoSuppression.Instance);
     }
 
+    /// <summary>The clock of each materializer's periodic sink check and retry backoff.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Where the run reports its telemetry and each materializer's state; none by default.</summary>
     public SyncMetrics? Metrics { get; init; }
 
@@ -250,15 +253,26 @@ public sealed class SyncRuntime
             }
 
             var source = _config.Sources[options.Source];
-            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt };
+            // The heal mark is no stream: the source resumes from the positions alone.
+            var positions = SinkCheckpointGuard.PositionsOf(checkpoint);
+            var request = new SourceReadRequest(name, options.TopicFilter(), positions, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
             var suppression = _suppression(name);
             var repair = repairLog is null ? null : new TombstoneRepair(repairLog, change => suppression.Decide(change) != SuppressionDecision.Keep);
+            var sourceFactory = _components.Sources[source.Type];
             var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), suppression, repair)
             {
                 ErrorPolicy = _config.ErrorPolicyOf(options),
+                Time = Time,
+                SinkName = options.Sink,
+                RollbackCheckInterval = options.RollbackCheckInterval,
+                RebuildWhenEmpty = (options.OnEmptySink ?? (_components.Sinks[_config.Sinks[options.Sink].Type].RebuildsWhenEmpty ? EmptySinkHandling.Rebuild : EmptySinkHandling.Stop)) == EmptySinkHandling.Rebuild,
+                // Only a run on the live target heals it: a backfill rewrites it anyway.
+                OpenReplay = mode == RunMode.Resume && shadow is null
+                    ? starts => sourceFactory.Open(source, new SourceReadRequest(name, options.TopicFilter(), new Dictionary<string, Changes.StreamPosition>(), true) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = starts })
+                    : null,
             };
             counters = runner.Counters;
             Started?.Invoke(name, counters);
