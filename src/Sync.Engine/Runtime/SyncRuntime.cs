@@ -224,6 +224,16 @@ public sealed class SyncRuntime
             + $"Rebuild the target from the start with `sync backfill --materializer {name}`, or put the old schema:/table: back in the config.";
     }
 
+    /// <summary>The positions of the streams the materializer reads now: a stored checkpoint may still
+    /// hold topics it read before its config changed, which a replay must not be asked to start on.</summary>
+    private static Dictionary<string, Changes.StreamPosition> ReadStreamsOnly(IReadOnlyDictionary<string, Changes.StreamPosition> starts, MaterializerOptions options)
+    {
+        var reads = options.TopicFilter();
+        return starts
+            .Where(s => reads(s.Key) || reads(Sync.Pulsar.TopicName.BaseName(s.Key)))
+            .ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
+    }
+
     private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, IReadOnlyDictionary<string, Changes.StreamPosition> startAt, CancellationToken cancellationToken)
     {
         // Each materializer runs on its own so that a slow one never holds up the others.
@@ -271,7 +281,7 @@ public sealed class SyncRuntime
                 RebuildWhenEmpty = (options.OnEmptySink ?? (_components.Sinks[_config.Sinks[options.Sink].Type].RebuildsWhenEmpty ? EmptySinkHandling.Rebuild : EmptySinkHandling.Stop)) == EmptySinkHandling.Rebuild,
                 // Only a run on the live target heals it: a backfill rewrites it anyway.
                 OpenReplay = mode == RunMode.Resume && shadow is null
-                    ? starts => sourceFactory.Open(source, new SourceReadRequest(name, options.TopicFilter(), new Dictionary<string, Changes.StreamPosition>(), true) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = starts })
+                    ? starts => sourceFactory.Open(source, new SourceReadRequest(name, options.TopicFilter(), new Dictionary<string, Changes.StreamPosition>(), true) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = ReadStreamsOnly(starts, options) })
                     : null,
             };
             counters = runner.Counters;
