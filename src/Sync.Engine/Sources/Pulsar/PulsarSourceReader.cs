@@ -263,12 +263,10 @@ public sealed class PulsarSourceReader : ISourceReader
         {
             return await consumer.GetMarkDeletePositionAsync(stream, cancellationToken) is { } id ? PulsarConnections.Position(id) : null;
         }
-        catch (PulsarException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return null;
-        }
-        catch (ArgumentException)
-        {
+            // Not knowing is always safe (no checkpoint is written from it, no rollback is found by
+            // it): a consumer between sessions, a failover standby taking over, a topic gone.
             return null;
         }
     }
