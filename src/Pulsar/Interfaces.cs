@@ -96,6 +96,15 @@ public interface IPulsarConsumer : IPulsarStateful, IAsyncDisposable
     /// </summary>
     Task<MessageId> GetLastMessageIdAsync(string topic, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The subscription's mark-delete position on <paramref name="topic"/> (one of the topics this
+    /// consumer reads, named as <see cref="GetLastMessageIdAsync(string, CancellationToken)"/> names
+    /// it): every message at or before it is acknowledged by the subscription, whichever consumer
+    /// acknowledged it. Null when nothing is acknowledged yet or the broker does not say. One
+    /// GET_LAST_MESSAGE_ID round trip (the broker answers with consumer_mark_delete_position).
+    /// </summary>
+    Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default);
+
     ValueTask RedeliverAsync(IEnumerable<MessageId> ids, CancellationToken cancellationToken = default);
 
     /// <summary>Moves the subscription to the first message published at or after the time.</summary>

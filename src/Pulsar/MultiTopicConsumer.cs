@@ -354,6 +354,21 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
             ?? throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
     }
 
+    public Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        IPulsarConsumer? child;
+        lock (_lock)
+        {
+            child = _children.TryGetValue(topic, out var own) ? own.Consumer
+                : _children.TryGetValue(TopicName.BaseName(topic), out var parent) ? parent.Consumer
+                : null;
+        }
+
+        return child?.GetMarkDeletePositionAsync(topic, cancellationToken)
+            ?? throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
+    }
+
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
     {
         // Dropped: the children's redelivery brings them again.

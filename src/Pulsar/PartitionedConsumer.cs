@@ -110,6 +110,11 @@ public sealed class PartitionedConsumer : IPulsarConsumer
             ? partition.GetLastMessageIdAsync(cancellationToken)
             : throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
 
+    public Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default) =>
+        _partitions.FirstOrDefault(p => string.Equals(p.Topic, topic, StringComparison.Ordinal)) is { } partition
+            ? partition.GetMarkDeletePositionAsync(topic, cancellationToken)
+            : throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
+
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
     {
         // Dropped: the children's redelivery brings them again.

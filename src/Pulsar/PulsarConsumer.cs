@@ -421,6 +421,18 @@ public sealed class PulsarConsumer : IPulsarConsumer
             ? GetLastMessageIdAsync(cancellationToken)
             : throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
 
+    public async Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default)
+    {
+        if (!string.Equals(topic, Topic, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
+        }
+
+        // The broker names "nothing acknowledged" as the entry before the first (entry id -1).
+        var markDelete = (await GetLastMessageIdAndMarkDeleteAsync(cancellationToken)).MarkDelete;
+        return markDelete is { } id && (long)id.EntryId >= 0 ? id : null;
+    }
+
     /// <summary>
     /// The topic's last message id and the subscription's mark-delete position (everything at or
     /// before it is acknowledged; null when the broker does not say). A subscription has nothing

@@ -155,6 +155,8 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Materializers, "batchSize", ["materializers.m.batchSize: 0"], "0"),
         new(Materializers, "linger", ["materializers.m.linger: 2m"], "2m"),
         new(Materializers, "readAhead", ["materializers.m.readAhead: 17"], "17"),
+        new(Materializers, "rollbackCheckInterval", ["materializers.m.rollbackCheckInterval: 50ms"], "50ms"),
+        new(Materializers, "onEmptySink", ["materializers.m.onEmptySink: ignore"], "ignore"),
         new(Materializers, "deadLetter", ["materializers.m.deadLetter: ''"], "''"),
         new(Materializers, "deadLetterTarget", ["materializers.m.deadLetterTarget: topic"], "topic"),
         new(Materializers, "repairTombstones", ["materializers.m.repairTombstones: perhaps"], "perhaps"),

@@ -13,6 +13,9 @@ public sealed class RedisSinkFactory : ISinkFactory, Sync.Engine.Checks.IPreflig
 
     public Type OptionsType => typeof(RedisSinkOptions);
 
+    /// <summary>A Redis cache without persistence restarts empty by design: rebuilt by default.</summary>
+    public bool RebuildsWhenEmpty => true;
+
     public Type? TargetOptionsType => typeof(RedisTargetOptions);
 
     public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>

@@ -74,6 +74,11 @@ internal static class StatusCommand
                 await output.WriteLineAsync($"warning: {row.Warning}");
             }
 
+            foreach (var healing in rows.Where(r => r.Healing).Select(r => r.Materializer).Distinct(StringComparer.Ordinal))
+            {
+                await output.WriteLineAsync($"healing: materializer '{healing}': its sink went back in time and `sync run` is replaying what it lost; the target is incomplete and the checkpoint holds until the replay catches up");
+            }
+
             var problems = rows.Select(r => r.Problem).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
             foreach (var problem in problems)
             {

@@ -107,13 +107,15 @@ internal sealed class MetricsServer : IAsyncDisposable
                 var failed = health.Any(h => h.State == MaterializerState.Failed);
                 var degraded = health.Any(h => h.State == MaterializerState.Degraded);
                 var starting = health.Any(h => h.State == MaterializerState.Starting);
-                var ready = !failed && !degraded && !starting;
+                // Healing: the sink lacks changes until the replay caught up, so not ready either.
+                var healing = health.Any(h => h.State == MaterializerState.Healing);
+                var ready = !failed && !degraded && !starting && !healing;
                 var live = !failed;
                 response.StatusCode = (context.Request.Url.AbsolutePath == "/readyz" ? ready : live) ? (int)HttpStatusCode.OK : (int)HttpStatusCode.ServiceUnavailable;
                 response.ContentType = "application/json";
                 var body = new
                 {
-                    status = failed ? "failing" : degraded ? "degraded" : "ok",
+                    status = failed ? "failing" : degraded ? "degraded" : healing ? "healing" : "ok",
                     materializers = health.Select(h => new
                     {
                         name = h.Materializer,

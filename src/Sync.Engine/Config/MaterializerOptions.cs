@@ -63,6 +63,15 @@ public sealed class MaterializerOptions : IValidatable
     [Description("Batches read and decoded ahead while the sink applies the current one (a bounded channel between the stages); 0 reads the next batch only after the current one is acknowledged.")]
     public int ReadAhead { get; set; } = 1;
 
+    /// <remarks>The check compares the sink's checkpoint with what this materializer committed; a
+    /// busy materializer makes it before every batch, so this bounds the detection delay of an idle one
+    /// only. Each check is one checkpoint read.</remarks>
+    [Description("How often an idle `sync run` materializer reads its sink's checkpoint back to find a sink that went back in time (restored, failed over to a replica that was behind, restarted from an older snapshot or empty); a busy one checks before every batch.")]
+    public TimeSpan RollbackCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    [Description("What `sync run` does when the sink holds no checkpoint of this materializer while its subscription has acknowledged messages (or the run committed some): `rebuild` replays from the earliest message the topics hold while running; `stop` stops the materializer with an error naming `sync backfill`. Default: `rebuild` for a redis sink, `stop` for the others.")]
+    public EmptySinkHandling? OnEmptySink { get; set; }
+
     [Description("Publish the tombstone that Pulsar IO's Debezium source drops: `sync run` appends a tombstone with the exact key for an `op=d` event that is still its key's latest event once the reader has caught up with the end of the partition, so the delete's before-image leaves the compacted view at the next compaction; a value published in between and landed behind the tombstone is published again. Not in `sync backfill`.")]
     public bool RepairTombstones { get; set; }
 
@@ -125,6 +134,11 @@ public sealed class MaterializerOptions : IValidatable
             problems.Add($"{path}.linger ({Durations.Format(Linger)}) must be between 0ms and 1m");
         }
 
+        if (RollbackCheckInterval < TimeSpan.FromMilliseconds(100) || RollbackCheckInterval > TimeSpan.FromHours(1))
+        {
+            problems.Add($"{path}.rollbackCheckInterval ({Durations.Format(RollbackCheckInterval)}) must be between 100ms and 1h");
+        }
+
         if (ReadAhead is < 0 or > MaxReadAhead)
         {
             problems.Add($"{path}.readAhead ({ReadAhead}) must be between 0 and {MaxReadAhead}");
@@ -185,4 +199,15 @@ public enum MessageHandling
 
     /// <summary>Write each as a row of the materializer's table.</summary>
     Keep,
+}
+
+/// <summary>What a materializer does with a sink that holds nothing of it while its subscription
+/// has moved on (<c>onEmptySink:</c>).</summary>
+public enum EmptySinkHandling
+{
+    /// <summary>Replay from the earliest message the topics hold, while running.</summary>
+    Rebuild,
+
+    /// <summary>Stop the materializer with an error naming <c>sync backfill</c>.</summary>
+    Stop,
 }

@@ -102,6 +102,26 @@ public sealed class MaterializerCounters
 
     internal void AddSkipped(Formats.NonRowKind kind, long n) => Interlocked.Add(ref _skipped[(int)kind], n);
 
+    private long _rollbacks;
+    private long _replayed;
+    private int _healing;
+
+    /// <summary>Times the sink was found to have gone back in time (its checkpoint behind what this
+    /// materializer committed, gone, or marked as healing by another process or an earlier run).</summary>
+    public long Rollbacks => Interlocked.Read(ref _rollbacks);
+
+    /// <summary>Messages read again to bring back what the sink lost.</summary>
+    public long Replayed => Interlocked.Read(ref _replayed);
+
+    /// <summary>True from a rollback found until its replay caught up.</summary>
+    public bool Healing => Volatile.Read(ref _healing) != 0;
+
+    internal void AddRollback() => Interlocked.Increment(ref _rollbacks);
+
+    internal void AddReplayed(long n) => Interlocked.Add(ref _replayed, n);
+
+    internal void SetHealing(bool healing) => Volatile.Write(ref _healing, healing ? 1 : 0);
+
     private Degradation? _degraded;
 
     /// <summary>Set while the sink fails with transient errors and the batch is being retried:

@@ -9,15 +9,21 @@ namespace Sync.Engine.Runtime;
 /// batch that completed it has committed.</summary>
 public sealed partial class MaterializerRunner
 {
-    private ChangeEvent ApplyEpoch(ChangeEvent change)
+    /// <param name="replay">A heal's replay retraces transitions the live pass already counted and logged.</param>
+    private ChangeEvent ApplyEpoch(SourceEpochs epochs, ChangeEvent change, bool replay)
     {
         ChangeEvent shifted;
         EpochTransition transition;
         StreamEpoch epoch;
-        lock (Epochs)
+        lock (epochs)
         {
-            shifted = Epochs.Apply(change, out transition);
-            epoch = Epochs.Of(change.Origin.Topic);
+            shifted = epochs.Apply(change, out transition);
+            epoch = epochs.Of(change.Origin.Topic);
+        }
+
+        if (replay)
+        {
+            return shifted;
         }
 
         var stream = change.Origin.Topic;
@@ -51,11 +57,11 @@ public sealed partial class MaterializerRunner
     }
 
     /// <summary>Streams whose epoch's snapshot completed and whose reconciliation has not run; call under the lock.</summary>
-    private List<(string Stream, StreamEpoch Epoch)> PendingReconciliations()
+    private static List<(string Stream, StreamEpoch Epoch)> PendingReconciliations(SourceEpochs epochs)
     {
-        lock (Epochs)
+        lock (epochs)
         {
-            return Epochs.Streams.Where(s => s.Value.Has(EpochFlags.ReconcilePending)).Select(s => (s.Key, s.Value)).ToList();
+            return epochs.Streams.Where(s => s.Value.Has(EpochFlags.ReconcilePending)).Select(s => (s.Key, s.Value)).ToList();
         }
     }
 
@@ -63,13 +69,13 @@ public sealed partial class MaterializerRunner
     /// epoch: its new snapshot did not hold them and no change of the new epoch touched them, so they
     /// exist only in transactions the source lost or in its old cluster. Idempotent, so a crash before
     /// the next checkpoint only repeats it.</summary>
-    private async Task ReconcileAsync(List<(string Stream, StreamEpoch Epoch)> streams, CancellationToken cancellationToken)
+    private async Task ReconcileAsync(SourceEpochs epochs, List<(string Stream, StreamEpoch Epoch)> streams, CancellationToken cancellationToken)
     {
         foreach (var (stream, epoch) in streams)
         {
-            lock (Epochs)
+            lock (epochs)
             {
-                var now = Epochs.Of(stream);
+                var now = epochs.Of(stream);
                 if (!now.Has(EpochFlags.ReconcilePending) || now.Start != epoch.Start)
                 {
                     continue;
@@ -87,11 +93,11 @@ public sealed partial class MaterializerRunner
                 LogCannotReconcile(_logger, _name, stream, epoch.Epoch);
             }
 
-            lock (Epochs)
+            lock (epochs)
             {
-                if (Epochs.Of(stream).Start == epoch.Start)
+                if (epochs.Of(stream).Start == epoch.Start)
                 {
-                    Epochs.Reconciled(stream);
+                    epochs.Reconciled(stream);
                 }
             }
         }

@@ -93,9 +93,11 @@ public sealed partial class MaterializerRunner
     /// channel while this one applies, checkpoints and acknowledges them in order. Dead letters,
     /// tombstone repairs and counters are handled on the applying side only, in batch order, so
     /// everything after the read is exactly as in the sequential loop.</para></summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public Task RunAsync(CancellationToken cancellationToken) => RunWatchedAsync(RunLoopAsync, cancellationToken);
+
+    private async Task RunLoopAsync(CancellationToken cancellationToken)
     {
-        await ReconcileAsync(PendingReconciliations(), CancellationToken.None);
+        await ReconcileAsync(Epochs, PendingReconciliations(Epochs), CancellationToken.None);
         if (_options.ReadAhead > 0 && _reader.CanReadAhead)
         {
             await RunPipelinedAsync(cancellationToken);
@@ -237,12 +239,16 @@ public sealed partial class MaterializerRunner
 
     /// <summary>Receive -> decode -> map -> collapse. Touches the reader, decoder, mapper and
     /// suppression filter only; null when the source ended or the run was cancelled before a read.</summary>
-    private async Task<PreparedBatch?> ReadAndPrepareAsync(CancellationToken cancellationToken)
+    private async Task<PreparedBatch?> ReadAndPrepareAsync(CancellationToken cancellationToken) =>
+        await ReadAndPrepareAsync(_reader, replay: false, cancellationToken);
+
+    /// <param name="replay">The batch comes from a heal's replay: no tombstone repair, no acknowledgement.</param>
+    private async Task<PreparedBatch?> ReadAndPrepareAsync(ISourceReader reader, bool replay, CancellationToken cancellationToken)
     {
         IReadOnlyList<SourceRecord>? records;
         try
         {
-            records = await _reader.ReadBatchAsync(_options.BatchSize, _options.Linger, cancellationToken);
+            records = await reader.ReadBatchAsync(_options.BatchSize, _options.Linger, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -251,13 +257,18 @@ public sealed partial class MaterializerRunner
 
         if (records is null)
         {
-            _sourceEnded = true;
+            if (!replay)
+            {
+                _sourceEnded = true;
+            }
+
             return null;
         }
 
         var changes = new List<ChangeEvent>(records.Count);
-        var checkpoint = new Dictionary<string, StreamPosition>(_reader.Cursor, StringComparer.Ordinal);
-        var prepared = new PreparedBatch(records, checkpoint);
+        var checkpoint = new Dictionary<string, StreamPosition>(reader.Cursor, StringComparer.Ordinal);
+        var epochs = replay ? _replayEpochs ?? Epochs : Epochs;
+        var prepared = new PreparedBatch(records, checkpoint) { Replay = replay, Epochs = epochs };
         foreach (var record in records)
         {
             if (record.Error is { } error)
@@ -286,7 +297,7 @@ public sealed partial class MaterializerRunner
                     continue;
                 }
 
-                change = ApplyEpoch(_mapper.Map(decoded));
+                change = ApplyEpoch(epochs, _mapper.Map(decoded), replay);
                 var decision = _suppression.Decide(change);
                 if (decision == SuppressionDecision.Drop)
                 {
@@ -319,17 +330,17 @@ public sealed partial class MaterializerRunner
             Observe(prepared, message, change);
         }
 
-        lock (Epochs)
+        lock (epochs)
         {
-            Epochs.WriteTo(checkpoint);
-            prepared.Reconcile.AddRange(PendingReconciliations());
+            epochs.WriteTo(checkpoint);
+            prepared.Reconcile.AddRange(PendingReconciliations(epochs));
         }
 
         var collapsed = Collapser.CollapseCounting(changes);
         prepared.Changes = collapsed.Changes;
         prepared.UnavailableNulled = collapsed.UnavailableNulled;
         prepared.CollapsedAway = changes.Count - prepared.Changes.Count;
-        if (_unsettled.Count > 0)
+        if (_unsettled.Count > 0 && !replay)
         {
             await CheckCaughtUpAsync(prepared, cancellationToken);
         }
@@ -368,7 +379,7 @@ public sealed partial class MaterializerRunner
     /// notes where each stream was read up to. Nothing when repair is off.</summary>
     private void Observe(PreparedBatch prepared, SourceMessage message, ChangeEvent? change)
     {
-        if (_tombstoneRepair is null)
+        if (_tombstoneRepair is null || prepared.Replay)
         {
             return;
         }
@@ -424,7 +435,8 @@ public sealed partial class MaterializerRunner
             EventTime = message.EventTime,
         };
 
-    /// <summary>Dead letters -> apply with checkpoint -> tombstone repair -> acknowledge -> counters.</summary>
+    /// <summary>Dead letters -> apply with checkpoint -> tombstone repair -> acknowledge -> counters.
+    /// A replayed batch (a heal) is applied the same way, without checkpoint, repair or acknowledgement.</summary>
     private async Task ApplyAsync(PreparedBatch prepared, bool readAhead, CancellationToken cancellationToken)
     {
         var records = prepared.Records;
@@ -485,17 +497,25 @@ public sealed partial class MaterializerRunner
             DeadLetters = table is null ? null : () => table.PendingRows,
             Retrying = failure => Counters.Degrade("sink", failure, Time.GetUtcNow()),
         };
-        var result = await ApplyWithRetryAsync(batch, cancellationToken);
+        var result = await ApplyGuardedAsync(batch, prepared, cancellationToken);
         table?.Committed();
         Counters.Recover();
-        await ReconcileAsync(prepared.Reconcile, cancellationToken);
-        if (_tombstoneRepair is not null && prepared.CaughtUp.Count > 0)
+        await ReconcileAsync(prepared.Epochs, prepared.Reconcile, cancellationToken);
+        if (prepared.Replay)
+        {
+            Counters.AddReplayed(records.Count);
+        }
+        else if (_tombstoneRepair is not null && prepared.CaughtUp.Count > 0)
         {
             // Before the acknowledgement, so that a crash in between repeats this batch's repairs.
             await _tombstoneRepair.PublishAsync(prepared.CaughtUp, CancellationToken.None);
         }
 
-        if (readAhead)
+        if (prepared.Replay)
+        {
+            // A heal's reader keeps no position on the broker: nothing to acknowledge.
+        }
+        else if (readAhead)
         {
             await _reader.AcknowledgeOldestBatchAsync(CancellationToken.None);
         }
@@ -504,7 +524,11 @@ public sealed partial class MaterializerRunner
             await _reader.AcknowledgeAsync(CancellationToken.None);
         }
 
-        Counters.AddRead(records.Count);
+        if (!prepared.Replay)
+        {
+            Counters.AddRead(records.Count);
+        }
+
         Counters.AddCollapsed(prepared.CollapsedAway);
         Counters.AddApplied(result.Upserted);
         Counters.AddDeleted(result.Deleted);
@@ -532,14 +556,14 @@ public sealed partial class MaterializerRunner
     /// (<see cref="ITransientSinkFailure"/>: the store stayed unreachable through its own retries),
     /// keeps the batch and tries again with capped, jittered backoff, degraded meanwhile, until it
     /// commits or the run stops (then the batch stays unacknowledged and comes again on restart).</summary>
-    private async Task<ApplyResult> ApplyWithRetryAsync(SinkBatch batch, CancellationToken cancellationToken)
+    private async Task<ApplyResult> ApplyWithRetryAsync(Func<Task<ApplyResult>> attempt, CancellationToken cancellationToken)
     {
         var delay = FirstRetryDelay;
         while (true)
         {
             try
             {
-                return await _sink.ApplyAsync(batch, CancellationToken.None);
+                return await attempt();
             }
             catch (Exception e) when (e is ITransientSinkFailure)
             {
@@ -619,7 +643,13 @@ public sealed partial class MaterializerRunner
         /// snapshot did not hold are deleted then (<see cref="SourceEpochs"/>).</summary>
         public List<(string Stream, StreamEpoch Epoch)> Reconcile { get; } = [];
 
+        /// <summary>The source epochs the batch was ordered by: the live ones, or a heal's replay's.</summary>
+        public required SourceEpochs Epochs { get; init; }
+
         /// <summary>Streams found at their end right after this batch was read (tombstone repair).</summary>
         public List<string> CaughtUp { get; } = [];
+
+        /// <summary>Read by a heal's replay, not from the live subscription.</summary>
+        public bool Replay { get; init; }
     }
 }

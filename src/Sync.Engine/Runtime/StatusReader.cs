@@ -23,6 +23,11 @@ public sealed record TopicStatus(
 
     /// <summary>Why the materializer will not resume (its target is missing while a checkpoint is stored), or null.</summary>
     public string? Problem { get; init; }
+
+    /// <summary>True while the sink is being healed: it went back in time and a running <c>sync run</c>
+    /// replays what it lost (or, stopped, will at its next start); the target is incomplete until then
+    /// and the checkpoint does not move.</summary>
+    public bool Healing { get; init; }
 }
 
 /// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
@@ -55,7 +60,8 @@ public sealed class StatusReader
 
                 var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
                 var epochs = SourceEpochs.FromCheckpoint(stored);
-                var checkpoint = SourceEpochs.PositionsOf(stored);
+                var healing = SinkCheckpointGuard.MarksHealing(stored);
+                var checkpoint = SinkCheckpointGuard.PositionsOf(stored);
                 var problem = SyncRuntime.ReadsAny(options, checkpoint) && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
                     : null;
@@ -93,6 +99,7 @@ public sealed class StatusReader
                                 : null,
                         Epoch = epoch.Epoch,
                         Problem = problem,
+                        Healing = healing,
                     });
                 }
             }

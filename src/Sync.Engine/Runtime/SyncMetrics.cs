@@ -23,6 +23,10 @@ public enum MaterializerState
     /// <summary>Its source ended (a changelog file without <c>follow</c>) and everything read was applied.</summary>
     Finished,
 
+    /// <summary>Running, but its sink went back in time and the changes it lost are being replayed
+    /// beside the live subscription; the sink is incomplete until the replay caught up.</summary>
+    Healing,
+
     /// <summary>Stopped on an error that retrying does not fix; the others keep running.</summary>
     Failed,
 
@@ -71,6 +75,8 @@ public sealed class SyncMetrics : IDisposable
             "source.regressed",
             () => _materializers.Values.Where(m => m.Counters is not null).Select(m => new Measurement<int>(m.Counters!.SourceRegression is null ? 0 : 1, Tag(m.Name))),
             description: "1 while a stream's source orders have fallen far below what was applied, outside a snapshot (the source went back in time), until a new epoch starts.");
+        Observe("sink.rollbacks", "Times the sink was found to have gone back in time (its checkpoint behind what was committed, or gone) and a heal started.", c => c.Rollbacks);
+        Observe("events.replayed", "Messages read again to bring back what a sink that went back in time lost.", c => c.Replayed);
         _meter.CreateObservableCounter(
             "events.skipped",
             () => _materializers.Values.Where(m => m.Counters is not null).SelectMany(m => Enum.GetValues<Formats.NonRowKind>().Select(kind =>
@@ -87,7 +93,7 @@ public sealed class SyncMetrics : IDisposable
             "materializer.state",
             () => _materializers.Values.SelectMany(m => Enum.GetValues<MaterializerState>().Select(state =>
                 new Measurement<int>(m.State == state ? 1 : 0, Tag(m.Name), new("state", state.ToString().ToLowerInvariant())))),
-            description: "1 for the state the materializer is in (starting, running, degraded, finished, failed), 0 for the others.");
+            description: "1 for the state the materializer is in (starting, running, degraded, healing, finished, failed), 0 for the others.");
         _meter.CreateObservableGauge(
             "materializer.degraded",
             () => _materializers.Values.Select(m => new Measurement<int>(m.State is MaterializerState.Degraded ? 1 : 0, Tag(m.Name))),
@@ -159,12 +165,19 @@ public sealed class SyncMetrics : IDisposable
         public MaterializerState State =>
             Ended ?? (Counters is null ? MaterializerState.Starting
                 : Reader is { IsReconnecting: true } || Counters.Degraded is not null ? MaterializerState.Degraded
+                : Counters.Healing ? MaterializerState.Healing
                 : Reader is { IsStandby: true } ? MaterializerState.Standby
                 : MaterializerState.Running);
 
         public MaterializerHealth Health(DateTimeOffset now)
         {
             var state = State;
+            if (state == MaterializerState.Healing)
+            {
+                _sourceLostSince = null;
+                return new MaterializerHealth(Name, state, "the sink went back in time; replaying what it lost");
+            }
+
             if (state != MaterializerState.Degraded)
             {
                 _sourceLostSince = null;

@@ -113,6 +113,9 @@ public sealed class SyncRuntime
         _suppression = suppression ?? (_ => NoSuppression.Instance);
     }
 
+    /// <summary>The clock of each materializer's periodic sink check and retry backoff.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Where the run reports its telemetry and each materializer's state; none by default.</summary>
     public SyncMetrics? Metrics { get; init; }
 
@@ -267,6 +270,16 @@ public sealed class SyncRuntime
             + $"Rebuild the target from the start with `sync backfill --materializer {name}`, or put the old schema:/table: back in the config.";
     }
 
+    /// <summary>The positions of the streams the materializer reads now: a stored checkpoint may still
+    /// hold topics it read before its config changed, which a replay must not be asked to start on.</summary>
+    private static Dictionary<string, Changes.StreamPosition> ReadStreamsOnly(IReadOnlyDictionary<string, Changes.StreamPosition> starts, MaterializerOptions options)
+    {
+        var reads = options.TopicFilter();
+        return starts
+            .Where(s => reads(s.Key) || reads(Sync.Pulsar.TopicName.BaseName(s.Key)))
+            .ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
+    }
+
     private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, IReadOnlyDictionary<string, Changes.StreamPosition> startAt, CancellationToken cancellationToken)
     {
         // Each materializer runs on its own so that a slow one never holds up the others.
@@ -289,7 +302,8 @@ public sealed class SyncRuntime
             }
 
             var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
-            var checkpoint = SourceEpochs.PositionsOf(stored);
+            // Neither the epoch state nor the heal mark is a stream: the source resumes from the positions alone.
+            var checkpoint = SinkCheckpointGuard.PositionsOf(stored);
             if (mode == RunMode.Resume && ReadsAny(options, checkpoint)
                 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing)
             {
@@ -303,11 +317,20 @@ public sealed class SyncRuntime
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
             var suppression = _suppression(name);
             var repair = repairLog is null ? null : new TombstoneRepair(repairLog, change => suppression.Decide(change) != SuppressionDecision.Keep);
+            var sourceFactory = _components.Sources[source.Type];
             var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), suppression, repair)
             {
                 ErrorPolicy = _config.ErrorPolicyOf(options),
                 // A backfill replays the epochs from the topic's history; a resume continues the stored ones.
                 Epochs = mode == RunMode.Backfill ? new SourceEpochs() : SourceEpochs.FromCheckpoint(stored),
+                Time = Time,
+                SinkName = options.Sink,
+                RollbackCheckInterval = options.RollbackCheckInterval,
+                RebuildWhenEmpty = (options.OnEmptySink ?? (_components.Sinks[_config.Sinks[options.Sink].Type].RebuildsWhenEmpty ? EmptySinkHandling.Rebuild : EmptySinkHandling.Stop)) == EmptySinkHandling.Rebuild,
+                // Only a run on the live target heals it: a backfill rewrites it anyway.
+                OpenReplay = mode == RunMode.Resume && shadow is null
+                    ? starts => sourceFactory.Open(source, new SourceReadRequest(name, options.TopicFilter(), new Dictionary<string, Changes.StreamPosition>(), true) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = ReadStreamsOnly(starts, options) })
+                    : null,
             };
             counters = runner.Counters;
             Started?.Invoke(name, counters);

@@ -19,5 +19,10 @@ public interface ISinkFactory
     /// so that <c>deadLetterTarget: table</c> is allowed for them.</summary>
     bool KeepsDeadLetterTable => false;
 
+    /// <summary>True when a materializer whose sink lost everything rebuilds it from the earliest
+    /// message unless its <c>onEmptySink</c> says otherwise (a cache, which restarts empty by design);
+    /// false when it stops and asks for <c>sync backfill</c>.</summary>
+    bool RebuildsWhenEmpty => false;
+
     ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken);
 }

@@ -59,6 +59,18 @@ public interface ISourceReader : IAsyncDisposable
     /// <summary>Tells the source that the oldest batch read and not yet acknowledged is durable in
     /// the sink (only when <see cref="CanReadAhead"/>).</summary>
     ValueTask AcknowledgeOldestBatchAsync(CancellationToken cancellationToken) => AcknowledgeAsync(cancellationToken);
+
+    /// <summary>True when other consumers apply messages of the same streams (a shared or key-shared
+    /// subscription): the positions of a batch are then no checkpoint, since messages before them
+    /// may still wait in another consumer. False by default (one reader per stream).</summary>
+    bool SharesStreams => false;
+
+    /// <summary>A position of <paramref name="stream"/> at or before which every message has been
+    /// acknowledged by every consumer of the subscription (so, as sources are acknowledged only after
+    /// the sink committed, applied), or null when nothing is or the source cannot tell (the default).
+    /// Used as the checkpoint of readers that <see cref="SharesStreams"/>, and to tell a sink that
+    /// lost everything from one that never held anything.</summary>
+    ValueTask<StreamPosition?> AcknowledgedThroughAsync(string stream, CancellationToken cancellationToken) => ValueTask.FromResult<StreamPosition?>(null);
 }
 
 /// <summary>What a reader is opened for.</summary>

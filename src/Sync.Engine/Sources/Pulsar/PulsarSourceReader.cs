@@ -254,6 +254,33 @@ public sealed class PulsarSourceReader : ISourceReader
         return end <= lastRead;
     }
 
+    /// <summary>True for shared and key-shared subscriptions: other consumers apply messages of the
+    /// same partitions, so a batch's positions say nothing of the messages before them.</summary>
+    public bool SharesStreams => !_ordered;
+
+    /// <summary>The subscription's mark-delete position on the stream, asked of the broker (see
+    /// <see cref="IPulsarConsumer.GetMarkDeletePositionAsync"/>): every consumer acknowledges only
+    /// after the sink committed, so everything at or before it is in the sink. Null when nothing is
+    /// acknowledged, the reader is not subscribed yet, or the broker cannot be asked now.</summary>
+    public async ValueTask<StreamPosition?> AcknowledgedThroughAsync(string stream, CancellationToken cancellationToken)
+    {
+        if (_consumer is not { } consumer)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await consumer.GetMarkDeletePositionAsync(stream, cancellationToken) is { } id ? PulsarConnections.Position(id) : null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Not knowing is always safe (no checkpoint is written from it, no rollback is found by
+            // it): a consumer between sessions, a failover standby taking over, a topic gone.
+            return null;
+        }
+    }
+
     private bool IsCommitted(string topic, StreamPosition position)
     {
         lock (_ackLock)

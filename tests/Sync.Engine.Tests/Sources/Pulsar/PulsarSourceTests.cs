@@ -248,12 +248,14 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
         }
 
         var config = Config($"topics: [{topic}]", "    subscriptionType: key-shared\n    subscription: shared-users");
-        await RunUntilAsync(config, () => Sink.Checkpoint("users").GetValueOrDefault(topic) == At(last));
+        // A shared subscription's checkpoint is its mark-delete position as of the batch (see
+        // SinkCheckpointGuard), so the wait is for the changes; a stop acknowledges what was applied.
+        await RunUntilAsync(config, () => Sink.Received.Contains((topic, At(last))));
         Sink.ResetObservations();
 
         // Everything was acknowledged: a restart brings nothing again.
         var next = await PublishAsync(await ProducerAsync(topic), 6, "c", "n6", 6);
-        var outcome = await RunUntilAsync(config, () => Sink.Checkpoint("users").GetValueOrDefault(topic) == At(next));
+        var outcome = await RunUntilAsync(config, () => Sink.Received.Contains((topic, At(next))));
 
         Assert.Null(outcome.Failure);
         Assert.Equal([(topic, At(next))], Sink.Received);

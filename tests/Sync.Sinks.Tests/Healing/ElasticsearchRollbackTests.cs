@@ -1,0 +1,111 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Sync.Testing.Elasticsearch;
+using Sync.Testing.Process;
+
+namespace Sync.Sinks.Tests.Healing;
+
+/// <summary>Elasticsearch going back in time: the fake cluster's indices, the checkpoint index
+/// included, restored to a copy taken earlier, as a snapshot restore leaves them.</summary>
+public sealed class ElasticsearchRollbackTests : SinkRollbackFixture
+{
+    private readonly FakeElasticsearch _fake = FakeElasticsearch.Start();
+    private object? _snapshot;
+
+    protected override string SinkYaml => $"""
+          target:
+            type: elasticsearch
+            urls: ['{_fake.Url}']
+        """;
+
+    protected override string Table => "users";
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _fake.DisposeAsync();
+    }
+
+    protected override Task<IReadOnlyList<string>> RowsAsync()
+    {
+        var rows = new SortedDictionary<int, string>();
+        foreach (var source in _fake.Documents(Table).Values)
+        {
+            var document = JsonNode.Parse(source)!.AsObject();
+            rows[int.Parse(document["id"]!.ToJsonString(), CultureInfo.InvariantCulture)] = document["name"]!.GetValue<string>();
+        }
+
+        return Task.FromResult<IReadOnlyList<string>>([.. rows.Select(r => $"{r.Key}={r.Value}")]);
+    }
+
+    protected override Task SnapshotAsync()
+    {
+        _snapshot = _fake.TakeSnapshot();
+        return Task.CompletedTask;
+    }
+
+    protected override Task RestoreAsync()
+    {
+        _fake.RestoreSnapshot(_snapshot!);
+        return Task.CompletedTask;
+    }
+
+    protected override Task EmptyAsync()
+    {
+        _fake.ClearDocuments();
+        return Task.CompletedTask;
+    }
+
+    private async Task RollBackAfterSecondPartAsync()
+    {
+        await PublishFirstPartAsync();
+        await UntilSinkHoldsModelAsync();
+        await SnapshotAsync();
+        await PublishSecondPartAsync();
+        await UntilSinkHoldsModelAsync();
+        await RestoreAsync();
+        Assert.NotEqual(Expected, await RowsAsync());
+    }
+
+    [Fact]
+    public async Task An_index_restored_from_a_snapshot_is_healed_while_idle_under_key_shared()
+    {
+        await using var run = Start(Config("key-shared"));
+        await RollBackAfterSecondPartAsync();
+
+        run.PassCheckInterval();
+        await run.UntilHealedAsync();
+
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.Equal(1, run.Counters.Rollbacks);
+        Assert.Contains(run.Warnings, w => w.Contains("went back in time", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_index_restored_from_a_snapshot_is_healed_by_the_next_batch_under_failover()
+    {
+        await using var run = Start(Config("failover"));
+        await RollBackAfterSecondPartAsync();
+
+        await PublishThirdPartAsync();
+        await run.UntilHealedAsync();
+
+        await UntilSinkHoldsModelAsync();
+        Assert.Equal(1, run.Counters.Rollbacks);
+    }
+
+    [Fact]
+    public async Task Two_key_shared_processes_heal_a_restored_index()
+    {
+        var config = Config("key-shared");
+        await using var first = Start(config);
+        await using var second = Start(config);
+        await RollBackAfterSecondPartAsync();
+
+        first.PassCheckInterval();
+        second.PassCheckInterval();
+        await Poll.UntilAsync(() => first.Counters.Rollbacks + second.Counters.Rollbacks >= 1 && !first.Counters.Healing && !second.Counters.Healing, TimeSpan.FromSeconds(60));
+
+        await UntilSinkHoldsModelAsync();
+    }
+}

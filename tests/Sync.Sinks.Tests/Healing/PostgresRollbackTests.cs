@@ -1,0 +1,174 @@
+using Npgsql;
+using Sync.Engine.Runtime;
+using Sync.Sinks.Tests.Postgres;
+using Sync.Testing.Process;
+
+namespace Sync.Sinks.Tests.Healing;
+
+/// <summary>PostgreSQL going back in time: every table of the test's schema and state schema copied
+/// aside and later put back in one transaction (the state a restore of an older backup, or a
+/// failover to a replica that was behind, leaves: rows and checkpoints together), or emptied.</summary>
+public sealed class PostgresRollbackTests : SinkRollbackTests
+{
+    private readonly string _schema = $"h_{Guid.NewGuid():N}"[..18];
+
+    private string StateSchema => _schema + "_sync";
+
+    private string CopySchema => _schema + "_copy";
+
+    protected override string SinkYaml => $"""
+          target:
+            type: postgres
+            connectionString: "{PostgresTestDb.ServerConnectionString}"
+            schema: {_schema}
+            stateSchema: {StateSchema}
+            tls: disable
+        """;
+
+    protected override string Table => "users";
+
+    private static async Task<NpgsqlConnection> ConnectAsync()
+    {
+        var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await using (var connection = await ConnectAsync())
+        {
+            await ExecuteAsync(connection, $"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {StateSchema} CASCADE; DROP SCHEMA IF EXISTS {CopySchema} CASCADE");
+        }
+
+        await base.DisposeAsync();
+    }
+
+    private async Task<List<(string Schema, string Table)>> TablesAsync(NpgsqlConnection connection)
+    {
+        await using var command = new NpgsqlCommand("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = ANY($1) AND table_type = 'BASE TABLE' ORDER BY 1, 2", connection);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [_schema, StateSchema] });
+        var tables = new List<(string, string)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            tables.Add((reader.GetString(0), reader.GetString(1)));
+        }
+
+        return tables;
+    }
+
+    protected override async Task<IReadOnlyList<string>> RowsAsync()
+    {
+        await using var connection = await ConnectAsync();
+        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {_schema}.users ORDER BY id", connection);
+        var rows = new List<string>();
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                rows.Add(reader.GetString(0));
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // Not created yet.
+        }
+
+        return rows;
+    }
+
+    protected override async Task SnapshotAsync()
+    {
+        await using var connection = await ConnectAsync();
+        await ExecuteAsync(connection, $"DROP SCHEMA IF EXISTS {CopySchema} CASCADE; CREATE SCHEMA {CopySchema}");
+        foreach (var (schema, table) in await TablesAsync(connection))
+        {
+            await ExecuteAsync(connection, $"CREATE TABLE {CopySchema}.\"{schema}__{table}\" AS TABLE {schema}.\"{table}\"");
+        }
+    }
+
+    protected override async Task RestoreAsync()
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var connection = await ConnectAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            try
+            {
+                foreach (var (schema, table) in await TablesAsync(connection))
+                {
+                    await ExecuteAsync(connection, $"TRUNCATE {schema}.\"{table}\"; INSERT INTO {schema}.\"{table}\" SELECT * FROM {CopySchema}.\"{schema}__{table}\"");
+                }
+
+                await transaction.CommitAsync();
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < 5)
+            {
+                // A running process's batch took its locks in the other order: the restore goes again.
+            }
+        }
+    }
+
+    protected override async Task EmptyAsync()
+    {
+        await using var connection = await ConnectAsync();
+        foreach (var (schema, table) in await TablesAsync(connection))
+        {
+            await ExecuteAsync(connection, $"TRUNCATE {schema}.\"{table}\"");
+        }
+    }
+
+    [Fact]
+    public async Task Status_shows_the_materializer_healing_until_the_replay_caught_up()
+    {
+        var config = Config("failover");
+        await using var run = Start(config);
+        await PublishFirstPartAsync();
+        await UntilSinkHoldsModelAsync();
+        await SnapshotAsync();
+        await PublishSecondPartAsync();
+        await UntilSinkHoldsModelAsync();
+        await RestoreAsync();
+
+        // Writes to the table wait behind this lock, so the replay cannot catch up while it is held.
+        await using (var holder = await ConnectAsync())
+        {
+            await using var transaction = await holder.BeginTransactionAsync();
+            await ExecuteAsync(holder, $"LOCK TABLE {_schema}.users IN EXCLUSIVE MODE");
+            run.PassCheckInterval();
+            await Poll.UntilAsync(() => run.Counters.Healing && run.State == MaterializerState.Healing, TimeSpan.FromSeconds(60));
+            await Poll.UntilAsync(async () => (await StatusAsync(config)).All(s => s.Healing), TimeSpan.FromSeconds(60));
+            await transaction.CommitAsync();
+        }
+
+        await run.UntilHealedAsync();
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.DoesNotContain(await StatusAsync(config), s => s.Healing);
+    }
+
+    [Fact]
+    public async Task A_database_that_lost_everything_stops_the_materializer_and_names_sync_backfill()
+    {
+        await using var run = Start(Config("failover"));
+        await PublishFirstPartAsync();
+        await UntilSinkHoldsModelAsync();
+
+        await EmptyAsync();
+        run.PassCheckInterval();
+        var outcome = (await run.Outcome).Single();
+
+        var failure = Assert.IsType<SinkEmptiedException>(outcome.Failure);
+        Assert.Contains("sync backfill --materializer users", failure.Message, StringComparison.Ordinal);
+        Assert.Empty(await RowsAsync());
+        Assert.Equal(1, run.Counters.Rollbacks);
+    }
+}

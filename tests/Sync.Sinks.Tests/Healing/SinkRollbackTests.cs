@@ -1,0 +1,108 @@
+using Sync.Engine.Runtime;
+using Sync.Testing.Process;
+
+namespace Sync.Sinks.Tests.Healing;
+
+/// <summary>A sink that goes back in time while <c>sync run</c> keeps running (or while it is stopped)
+/// ends in the exact state of the changelog, in failover and key-shared modes, with one process or
+/// two, and says so (a warning, the rollback and replay counters, the healing state).</summary>
+public abstract class SinkRollbackTests : SinkRollbackFixture
+{
+    /// <summary>Runs the first two parts with a copy of the sink taken between them, then puts the copy back.</summary>
+    private async Task RollBackAfterSecondPartAsync()
+    {
+        await PublishFirstPartAsync();
+        await UntilSinkHoldsModelAsync();
+        await SnapshotAsync();
+        await PublishSecondPartAsync();
+        await UntilSinkHoldsModelAsync();
+        await RestoreAsync();
+        Assert.NotEqual(Expected, await RowsAsync());
+    }
+
+    [Theory]
+    [InlineData("failover")]
+    [InlineData("exclusive")]
+    [InlineData("key-shared")]
+    [InlineData("shared")]
+    public async Task A_sink_restored_to_an_earlier_copy_is_healed_while_idle(string subscriptionType)
+    {
+        var config = Config(subscriptionType);
+        await using var run = Start(config);
+        await RollBackAfterSecondPartAsync();
+
+        run.PassCheckInterval();
+        await run.UntilHealedAsync();
+
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.Equal(1, run.Counters.Rollbacks);
+        Assert.True(run.Counters.Replayed > 0);
+        Assert.Equal(MaterializerState.Running, run.State);
+        Assert.Contains(run.Warnings, w => w.Contains("went back in time", StringComparison.Ordinal) && w.Contains("users", StringComparison.Ordinal));
+        Assert.DoesNotContain(await StatusAsync(config), s => s.Healing);
+
+        // The live subscription went on: what comes next lands too.
+        await PublishThirdPartAsync();
+        await UntilSinkHoldsModelAsync();
+    }
+
+    [Theory]
+    [InlineData("failover")]
+    [InlineData("key-shared")]
+    public async Task A_sink_restored_to_an_earlier_copy_is_healed_by_the_next_batch(string subscriptionType)
+    {
+        await using var run = Start(Config(subscriptionType));
+        await RollBackAfterSecondPartAsync();
+
+        // No clock moves: the batch reads the checkpoint back before it is applied.
+        await PublishThirdPartAsync();
+        await run.UntilHealedAsync();
+
+        await UntilSinkHoldsModelAsync();
+        Assert.Equal(1, run.Counters.Rollbacks);
+    }
+
+    [Fact]
+    public async Task Two_key_shared_processes_heal_a_restored_sink_without_fighting()
+    {
+        var config = Config("key-shared");
+        await using var first = Start(config);
+        await using var second = Start(config);
+        await RollBackAfterSecondPartAsync();
+
+        first.PassCheckInterval();
+        second.PassCheckInterval();
+        await Poll.UntilAsync(() => first.Counters.Rollbacks + second.Counters.Rollbacks >= 1 && !first.Counters.Healing && !second.Counters.Healing, TimeSpan.FromSeconds(60));
+
+        await UntilSinkHoldsModelAsync();
+        await PublishThirdPartAsync();
+        await UntilSinkHoldsModelAsync();
+        Assert.False(first.Outcome.IsCompleted);
+        Assert.False(second.Outcome.IsCompleted);
+        Assert.DoesNotContain(await StatusAsync(config), s => s.Healing);
+    }
+
+    [Theory]
+    [InlineData("failover")]
+    [InlineData("key-shared")]
+    public async Task A_sink_restored_while_no_run_watched_is_healed_at_the_next_start(string subscriptionType)
+    {
+        var config = Config(subscriptionType);
+        await using (var run = Start(config))
+        {
+            await PublishFirstPartAsync();
+            await UntilSinkHoldsModelAsync();
+            await SnapshotAsync();
+            await PublishSecondPartAsync();
+            await UntilSinkHoldsModelAsync();
+            Assert.Null((await run.StopAsync()).Failure);
+        }
+
+        await RestoreAsync();
+        await using var next = Start(config);
+        await PublishThirdPartAsync();
+
+        await UntilSinkHoldsModelAsync();
+        Assert.False(next.Outcome.IsCompleted);
+    }
+}
