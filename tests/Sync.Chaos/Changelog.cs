@@ -72,7 +72,7 @@ public sealed class ChangelogGenerator
             {
                 var key = new RowKey(tenant.Tenant, id, Regions[id % Regions.Length]);
                 _live.Add(key);
-                yield return Upsert(tenant, key, 'r', snapshot: true);
+                yield return Upsert(tenant, key, 'r', snapshot: "true");
             }
         }
     }
@@ -91,13 +91,13 @@ public sealed class ChangelogGenerator
         {
             // A create, or a re-create of a key deleted earlier.
             _live.Add(key);
-            return Upsert(tenant, key, 'c', snapshot: false);
+            return Upsert(tenant, key, 'c', snapshot: "false");
         }
 
         var roll = _random.Next(100);
         if (roll < 70)
         {
-            return Upsert(tenant, key, 'u', snapshot: false);
+            return Upsert(tenant, key, 'u', snapshot: "false");
         }
 
         if (roll < 92)
@@ -112,11 +112,14 @@ public sealed class ChangelogGenerator
             return delete;
         }
 
-        // An incremental snapshot re-reads a live row: op=r with the current state.
-        return Upsert(tenant, key, 'r', snapshot: true);
+        // An incremental snapshot re-reads a live row: op=r with the current state, marked
+        // "incremental" (SnapshotRecord.INCREMENTAL, written lower case by toSource: debezium/debezium
+        // at v1.9.7.Final, debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java),
+        // never "true", which marks a full snapshot and would start a new source epoch.
+        return Upsert(tenant, key, 'r', snapshot: "incremental");
     }
 
-    private ChangelogMessage Upsert(TenantTopic tenant, RowKey key, char op, bool snapshot)
+    private ChangelogMessage Upsert(TenantTopic tenant, RowKey key, char op, string snapshot)
     {
         var lsn = ++_lsn;
         var note = Notes[_random.Next(Notes.Length)];
@@ -128,7 +131,7 @@ public sealed class ChangelogGenerator
     private ChangelogMessage Delete(TenantTopic tenant, RowKey key)
     {
         var lsn = ++_lsn;
-        var value = $"{{\"before\":{{\"id\":{key.Id},\"region\":\"{key.Region}\"}},\"after\":null,\"source\":{Source(tenant, lsn, snapshot: false)},\"op\":\"d\",\"ts_ms\":{1_764_000_000_000 + lsn}}}";
+        var value = $"{{\"before\":{{\"id\":{key.Id},\"region\":\"{key.Region}\"}},\"after\":null,\"source\":{Source(tenant, lsn, snapshot: "false")},\"op\":\"d\",\"ts_ms\":{1_764_000_000_000 + lsn}}}";
         return new ChangelogMessage(tenant, key, 'd', lsn, Message(tenant, key, value));
     }
 
@@ -138,8 +141,8 @@ public sealed class ChangelogGenerator
 
     private static string KeyJson(RowKey key) => $"{{\"id\":{key.Id},\"region\":\"{key.Region}\"}}";
 
-    private static string Source(TenantTopic tenant, long lsn, bool snapshot) =>
-        $"{{\"connector\":\"postgresql\",\"name\":\"{tenant.Tenant}\",\"db\":\"{tenant.Tenant}\",\"schema\":\"public\",\"table\":\"items\",\"lsn\":{lsn},\"txId\":{lsn / 3},\"snapshot\":\"{(snapshot ? "true" : "false")}\",\"ts_ms\":{1_764_000_000_000 + lsn}}}";
+    private static string Source(TenantTopic tenant, long lsn, string snapshot) =>
+        $"{{\"connector\":\"postgresql\",\"name\":\"{tenant.Tenant}\",\"db\":\"{tenant.Tenant}\",\"schema\":\"public\",\"table\":\"items\",\"lsn\":{lsn},\"txId\":{lsn / 3},\"snapshot\":\"{snapshot}\",\"ts_ms\":{1_764_000_000_000 + lsn}}}";
 
     private static string Json(string text) => System.Text.Json.JsonSerializer.Serialize(text);
 }
