@@ -80,6 +80,12 @@ internal sealed class PulsarConnection : IAsyncDisposable
 
     public string ServerVersion { get; private set; } = string.Empty;
 
+    /// <summary>Raised for a PRODUCER answered "not ready": a WaitForExclusive producer the broker
+    /// queued behind an exclusive one (apache/pulsar AbstractTopic.incrementTopicEpochIfNeeded,
+    /// ServerCnx.handleProducer: producer_ready=false once queued, the ready answer when it gets the
+    /// topic). The request stays pending until that ready answer.</summary>
+    public event Action<CommandProducerSuccess>? ProducerQueued;
+
     /// <summary>Completes with the reason once the connection is closed, for whatever cause.</summary>
     public Task<Exception> Closed => _closed.Task;
 
@@ -404,6 +410,10 @@ internal sealed class PulsarConnection : IAsyncDisposable
                 {
                     changedConsumer.OnActiveConsumerChange(command.ActiveConsumerChange.IsActive);
                 }
+                break;
+            case BaseCommand.Types.Type.ProducerSuccess when !command.ProducerSuccess.ProducerReady:
+                _logger.LogInformation("Producer request {RequestId} waits on {BrokerUrl} for exclusive access to its topic", command.ProducerSuccess.RequestId, BrokerUrl);
+                ProducerQueued?.Invoke(command.ProducerSuccess);
                 break;
             case BaseCommand.Types.Type.CloseConsumer:
                 if (_consumers.TryRemove(command.CloseConsumer.ConsumerId, out var closedConsumer))

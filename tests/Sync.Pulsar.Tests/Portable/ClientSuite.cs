@@ -1,7 +1,9 @@
 using System.Text;
 using Sync.Pulsar.Admin;
+using Sync.Pulsar.Internal;
 using Sync.Pulsar.Protocol.Proto;
 using Xunit;
+using AccessMode = Sync.Pulsar.Protocol.Proto.CommandProducer.Types.ProducerAccessMode;
 
 namespace Sync.Pulsar.Tests.Portable;
 
@@ -374,6 +376,179 @@ public abstract class ClientSuite(IBrokerTarget target) : IAsyncLifetime
         var refused = await Assert.ThrowsAsync<IncompatibleSchemaException>(() => Client.GetOrCreateSchemaAsync(Topic, new PulsarSchema { Name = "suite", Type = PulsarSchemaType.String }));
 
         Assert.Contains("Incompatible schema", refused.ServerMessage, StringComparison.Ordinal);
+    }
+
+    /// <summary>Our client always asks for the Shared access mode, so the access-mode cases send
+    /// PRODUCER as the Java client does (producer_access_mode, and topic_epoch when it reconnects),
+    /// on one connection, each producer under its own id.</summary>
+    private async Task<(PulsarConnection Connection, Func<AccessMode, ulong?, Task<(ulong Id, CommandProducerSuccess Answer)>> Open, Func<ulong, Task> Close)> RawProducersAsync()
+    {
+        var connection = await Client.GetConnectionAsync(target.ServiceUrl, null, CancellationToken.None);
+
+        async Task<(ulong, CommandProducerSuccess)> OpenAsync(AccessMode mode, ulong? epoch)
+        {
+            var producerId = connection.NextProducerId();
+            var requestId = connection.NextRequestId();
+            var request = new CommandProducer { Topic = Topic, ProducerId = producerId, RequestId = requestId, ProducerAccessMode = mode, UserProvidedProducerName = false };
+            if (epoch is { } topicEpoch)
+            {
+                request.TopicEpoch = topicEpoch;
+            }
+            var answer = await connection.RequestAsync(new BaseCommand { Type = BaseCommand.Types.Type.Producer, Producer = request }, requestId, "PRODUCER", CancellationToken.None);
+            return (producerId, answer.ProducerSuccess);
+        }
+
+        async Task CloseAsync(ulong producerId)
+        {
+            var requestId = connection.NextRequestId();
+            await connection.RequestAsync(
+                new BaseCommand { Type = BaseCommand.Types.Type.CloseProducer, CloseProducer = new CommandCloseProducer { ProducerId = producerId, RequestId = requestId } },
+                requestId,
+                "CLOSE_PRODUCER",
+                CancellationToken.None);
+        }
+
+        return (connection, OpenAsync, CloseAsync);
+    }
+
+    /// <summary>Access modes (apache/pulsar pulsar-broker/src/main/java/org/apache/pulsar/broker/
+    /// service/AbstractTopic.java, incrementTopicEpochIfNeeded): an Exclusive producer takes the
+    /// topic with epoch 0 on a new topic; a second Exclusive one is fenced (ProducerFenced), a
+    /// Shared one is busy (ProducerBusy), both "Topic has an existing exclusive producer".</summary>
+    [BrokerFact]
+    public async Task An_exclusive_producer_fences_a_second_exclusive_one_and_makes_a_shared_one_busy()
+    {
+        var (_, open, _) = await RawProducersAsync();
+        var (_, first) = await open(AccessMode.Exclusive, null);
+
+        var fenced = await Assert.ThrowsAsync<ProducerFencedException>(() => open(AccessMode.Exclusive, null));
+        var busy = await Assert.ThrowsAsync<ProducerBusyException>(() => open(AccessMode.Shared, null));
+
+        Assert.Equal(0ul, first.TopicEpoch);
+        Assert.Contains("Topic has an existing exclusive producer", fenced.ServerMessage, StringComparison.Ordinal);
+        Assert.Contains("Topic has an existing exclusive producer", busy.ServerMessage, StringComparison.Ordinal);
+    }
+
+    /// <summary>An Exclusive producer may not start next to shared ones: ProducerFenced, "Topic has
+    /// existing shared producers" (AbstractTopic.incrementTopicEpochIfNeeded).</summary>
+    [BrokerFact]
+    public async Task An_exclusive_producer_is_fenced_while_a_shared_one_is_connected()
+    {
+        var (_, open, _) = await RawProducersAsync();
+        await open(AccessMode.Shared, null);
+
+        var fenced = await Assert.ThrowsAsync<ProducerFencedException>(() => open(AccessMode.Exclusive, null));
+
+        Assert.Equal("Topic has existing shared producers", fenced.ServerMessage);
+    }
+
+    /// <summary>A WaitForExclusive producer next to an exclusive one is queued: ServerCnx.handleProducer
+    /// answers producer_ready=false at once, and the ready answer, with the next topic epoch, when
+    /// the exclusive producer leaves (AbstractTopic.handleProducerRemoved hands the topic on).</summary>
+    [BrokerFact]
+    public async Task A_waiting_producer_is_queued_then_gets_the_topic_with_the_next_epoch_when_the_exclusive_one_closes()
+    {
+        var (connection, open, close) = await RawProducersAsync();
+        var queued = new TaskCompletionSource<CommandProducerSuccess>(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.ProducerQueued += answer => queued.TrySetResult(answer);
+        var (firstId, first) = await open(AccessMode.Exclusive, null);
+
+        var waiting = open(AccessMode.WaitForExclusive, null);
+        var notReady = await queued.Task.WaitAsync(Patience);
+        await close(firstId);
+        var (_, ready) = await waiting.WaitAsync(Patience);
+
+        Assert.Equal(0ul, first.TopicEpoch);
+        Assert.False(notReady.ProducerReady);
+        Assert.Equal((true, 1ul), (ready.ProducerReady, ready.TopicEpoch));
+    }
+
+    /// <summary>A producer that comes back with an epoch the topic has moved past was replaced in
+    /// between, so it is fenced: "Topic epoch has already moved" (AbstractTopic.incrementTopicEpochIfNeeded;
+    /// the epoch is kept with the topic, PersistentTopic.incrementTopicEpoch).</summary>
+    [BrokerFact]
+    public async Task A_producer_coming_back_with_an_epoch_the_topic_has_moved_past_is_fenced()
+    {
+        var (_, open, close) = await RawProducersAsync();
+        var (firstId, first) = await open(AccessMode.Exclusive, null);
+        await close(firstId);
+        var (secondId, _) = await open(AccessMode.Exclusive, null);
+        await close(secondId);
+
+        var fenced = await Assert.ThrowsAsync<ProducerFencedException>(() => open(AccessMode.Exclusive, first.TopicEpoch));
+
+        Assert.Equal("Topic epoch has already moved. Current epoch: 1, Producer epoch: 0", fenced.ServerMessage);
+    }
+
+    /// <summary>GET_TOPICS_OF_NAMESPACE with a topics_pattern, as a client sends it, after creating
+    /// four topics under a fresh prefix. The broker filters as apache/pulsar
+    /// pulsar-common/src/main/java/org/apache/pulsar/common/topics/TopicList.java (filterTopics)
+    /// does. Patterns stay within the broker's default subscriptionPatternMaxLength (50,
+    /// ServiceConfiguration): a longer one is not applied.</summary>
+    private async Task<IReadOnlyList<string>> TopicsMatchingAsync(string prefix, string pattern)
+    {
+        foreach (var name in (string[])[$"{prefix}.users", $"{prefix}.orders", $"{prefix}.orders-extra", $"other-{prefix}.users"])
+        {
+            await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = $"persistent://public/default/{name}" });
+        }
+
+        var connection = await Client.GetConnectionAsync(target.ServiceUrl, null, CancellationToken.None);
+        var requestId = connection.NextRequestId();
+        var answer = await connection.RequestAsync(
+            new BaseCommand
+            {
+                Type = BaseCommand.Types.Type.GetTopicsOfNamespace,
+                GetTopicsOfNamespace = new CommandGetTopicsOfNamespace
+                {
+                    RequestId = requestId,
+                    Namespace = "public/default",
+                    Mode = CommandGetTopicsOfNamespace.Types.Mode.Persistent,
+                    TopicsPattern = pattern,
+                },
+            },
+            requestId,
+            "GET_TOPICS_OF_NAMESPACE",
+            CancellationToken.None);
+        Assert.True(answer.GetTopicsOfNamespaceResponse.Filtered);
+        return [.. answer.GetTopicsOfNamespaceResponse.Topics.Order(StringComparer.Ordinal)];
+    }
+
+    private static string NewTopicPrefix() => $"db{Guid.NewGuid():N}"[..10];
+
+    /// <summary>The Java client sends its pattern with the domain ("persistent://public/default/x.*");
+    /// TopicList.removeTopicDomainScheme drops it before matching names without domain.</summary>
+    [BrokerFact]
+    public async Task A_pattern_sent_with_its_domain_as_Java_clients_send_it_matches_the_topics()
+    {
+        var prefix = NewTopicPrefix();
+
+        var topics = await TopicsMatchingAsync(prefix, $"persistent://public/default/{prefix}\\..*");
+
+        Assert.Equal([$"persistent://public/default/{prefix}.orders", $"persistent://public/default/{prefix}.orders-extra", $"persistent://public/default/{prefix}.users"], topics);
+    }
+
+    /// <summary>The pattern must match the whole name (Matcher.matches in TopicList.filterTopics),
+    /// so ".orders" does not match ".orders-extra", unanchored as it is.</summary>
+    [BrokerFact]
+    public async Task A_pattern_must_match_the_whole_name_not_a_part_of_it()
+    {
+        var prefix = NewTopicPrefix();
+
+        var topics = await TopicsMatchingAsync(prefix, $"public/default/{prefix}\\.orders");
+
+        Assert.Equal([$"persistent://public/default/{prefix}.orders"], topics);
+    }
+
+    /// <summary>Our client strips the domain and anchors the pattern itself (MultiTopicConsumer): the
+    /// same topics as the Java shape.</summary>
+    [BrokerFact]
+    public async Task An_anchored_pattern_without_domain_as_our_client_sends_it_matches_the_same()
+    {
+        var prefix = NewTopicPrefix();
+
+        var topics = await TopicsMatchingAsync(prefix, $"^public/default/{prefix}\\.orders$");
+
+        Assert.Equal([$"persistent://public/default/{prefix}.orders"], topics);
     }
 
     private static async Task UntilAsync(Func<bool> done)

@@ -19,18 +19,6 @@ public sealed partial class FakeTopic
 
     internal Queue<WaitingProducer> WaitingExclusiveProducers { get; } = new();
 
-    /// <summary>WaitForExclusive producers queued for the topic (for tests).</summary>
-    public int WaitingExclusiveCount
-    {
-        get
-        {
-            lock (Broker.Sync)
-            {
-                return WaitingExclusiveProducers.Count;
-            }
-        }
-    }
-
     /// <summary>The topic epoch: none until an exclusive producer first takes the topic, then 0, 1, …</summary>
     public ulong? TopicEpoch { get; internal set; }
 
