@@ -23,9 +23,17 @@ public sealed class FailoverStandbyTests : PulsarSourceFixture
         using var stopSecond = new CancellationTokenSource();
         var first = new SyncRuntime(config, Components, NullLoggerFactory.Instance) { Metrics = firstMetrics }.RunAsync([], RunMode.Resume, stopFirst.Token);
         await UntilAsync(() => firstMetrics.Health() is [{ State: MaterializerState.Running }]);
+        // Running says the materializer started, not that its consumer is subscribed: a message it
+        // applied does, so the first process is the active consumer before the second one joins.
+        await using (var producer = await ProducerAsync(topic))
+        {
+            await PublishAsync(producer, 1, "c", "ann", 10);
+        }
+
+        await UntilAsync(() => Sink.Rows("users").Count == 1);
         var second = new SyncRuntime(config, Components, NullLoggerFactory.Instance) { Metrics = secondMetrics }.RunAsync([], RunMode.Resume, stopSecond.Token);
 
-        await UntilAsync(() => secondMetrics.Health() is [{ State: MaterializerState.Standby }]);
+        await UntilAsync(() => secondMetrics.Health() is [{ State: MaterializerState.Standby }], () => string.Join("; ", secondMetrics.Health().Select(h => $"{h.State} {h.Error}")));
         Assert.Equal(MaterializerState.Running, firstMetrics.Health()[0].State);
 
         await stopFirst.CancelAsync();
@@ -33,20 +41,20 @@ public sealed class FailoverStandbyTests : PulsarSourceFixture
         await UntilAsync(() => secondMetrics.Health() is [{ State: MaterializerState.Running }]);
         await using (var producer = await ProducerAsync(topic))
         {
-            await PublishAsync(producer, 1, "c", "ann", 10);
+            await PublishAsync(producer, 2, "c", "bob", 20);
         }
 
-        await UntilAsync(() => Sink.Rows("users").Count == 1);
+        await UntilAsync(() => Sink.Rows("users").Count == 2);
         await stopSecond.CancelAsync();
         Assert.Null(Assert.Single(await second).Failure);
     }
 
-    private static async Task UntilAsync(Func<bool> done)
+    private static async Task UntilAsync(Func<bool> done, Func<string>? state = null)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!done())
         {
-            Assert.True(DateTime.UtcNow < deadline, $"not reached within {Patience}");
+            Assert.True(DateTime.UtcNow < deadline, $"not reached within {Patience}{(state is null ? "" : $"; state: {state()}")}");
             await Task.Delay(10);
         }
     }
