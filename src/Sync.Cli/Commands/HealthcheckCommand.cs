@@ -17,7 +17,7 @@ internal static class HealthcheckCommand
     {
         var port = new Option<int>("--port")
         {
-            Description = $"The --metrics-port of the sync run to ask, on 127.0.0.1. Default: {DefaultPort}.",
+            Description = "The --metrics-port of the sync run to ask, on 127.0.0.1.",
             DefaultValueFactory = _ => DefaultPort,
         };
         port.Validators.Add(result =>
@@ -29,14 +29,13 @@ internal static class HealthcheckCommand
         });
         var path = new Option<string>("--path")
         {
-            Description = "/healthz (liveness: fails once a materializer stopped on a fatal error) or /readyz (readiness: also fails while one is starting, degraded or healing). Default: /healthz.",
+            Description = "/healthz (liveness: fails once a materializer stopped on a fatal error) or /readyz (readiness: also fails while one is starting, degraded or healing).",
             DefaultValueFactory = _ => "/healthz",
         };
         path.AcceptOnlyFromAmong("/healthz", "/readyz");
-        var timeout = new Option<TimeSpan>("--timeout")
+        var timeout = new Option<TimeSpan?>("--timeout")
         {
             Description = "How long to wait for the answer, in seconds. Default: 5.",
-            DefaultValueFactory = _ => TimeSpan.FromSeconds(5),
             CustomParser = result =>
             {
                 var token = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
@@ -46,7 +45,7 @@ internal static class HealthcheckCommand
                 }
 
                 result.AddError($"--timeout ({token}) is not a positive number of seconds");
-                return default;
+                return null;
             },
         };
         var command = new Command("healthcheck", "Ask the sync run on this host (started with --metrics-port) whether it is healthy, for a container HEALTHCHECK in an image without curl: exit 0 when /healthz (or --path /readyz) answers 200, 1 otherwise; prints the answer's body.")
@@ -56,7 +55,7 @@ internal static class HealthcheckCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var url = new Uri($"http://127.0.0.1:{parse.GetValue(port).ToString(CultureInfo.InvariantCulture)}{parse.GetValue(path)}");
-            using var http = new HttpClient { Timeout = parse.GetValue(timeout) };
+            using var http = new HttpClient { Timeout = parse.GetValue(timeout) ?? TimeSpan.FromSeconds(5) };
             try
             {
                 using var response = await http.GetAsync(url, cancellationToken);
