@@ -5,12 +5,14 @@ namespace Sync.Cli.Commands;
 
 /// <summary><c>sync healthcheck [--port N] [--path /healthz]</c>: asks a running <c>sync run
 /// --metrics-port N</c> on this host for its health, for a container's HEALTHCHECK. The runtime
-/// image is Microsoft's chiseled .NET image, which has no shell, curl or wget to ask with
-/// (https://github.com/dotnet/dotnet-docker/blob/main/documentation/ubuntu-chiseled.md).</summary>
+/// image is Microsoft's chiseled .NET image, which has no shell and no package manager (dotnet/dotnet-docker,
+/// documentation on Ubuntu Chiseled images), and the .NET images carry no curl or wget
+/// (dotnet/dotnet-docker#2379).</summary>
 internal static class HealthcheckCommand
 {
-    /// <summary>The port the container image, compose and the Kubernetes manifests serve metrics on
-    /// (9464, the port OpenTelemetry's Prometheus exporter registered as its default).</summary>
+    /// <summary>The port the container image, compose and the Kubernetes manifests serve metrics on:
+    /// 9464, the default port of an OpenTelemetry Prometheus exporter (OpenTelemetry specification,
+    /// specification/metrics/sdk_exporters/prometheus.md, "Configuration").</summary>
     public const int DefaultPort = 9464;
 
     public static Command Create(TextWriter output, TextWriter error)
