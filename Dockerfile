@@ -35,5 +35,12 @@ ENV DOTNET_ROOT=/usr/share/dotnet \
     DOTNET_NOLOGO=1 \
     DOTNET_CLI_TELEMETRY_OPTOUT=1
 VOLUME ["/data"]
+# Liveness of `sync run --metrics-port 9464` (compose and deploy/kubernetes run it so). The image has
+# no shell, curl or wget, so the CLI asks its own /healthz: `sync healthcheck` exits 0 on a 200.
+# Run with another port: override the check (compose `healthcheck.test`, docker run --health-cmd).
+# Other commands (erase, status, ...) have no metrics server and are never healthy: that is expected
+# for one-off containers, which end before the first check matters.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+  CMD ["/app/sync", "healthcheck", "--port", "9464", "--path", "/healthz"]
 ENTRYPOINT ["/app/sync"]
 CMD ["--help"]

@@ -20,6 +20,7 @@ trap cleanup EXIT
 if ! start_services "$work" fsync=off synchronous_commit=off full_page_writes=off; then
   echo "0 passed, 1 failed"; exit 1
 fi
+ensure_promtool
 
 if ! dotnet build Sync.slnx -c Debug --nologo -v quiet -clp:ErrorsOnly >"$work/build.log" 2>&1; then
   cat "$work/build.log"; log "the build failed"; echo "0 passed, 1 failed"; exit 1

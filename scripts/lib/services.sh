@@ -67,3 +67,16 @@ stop_services() {
   [[ -f "$SERVICES_DIR/redis.pid" ]] && kill "$(cat "$SERVICES_DIR/redis.pid")" 2>/dev/null
   return 0
 }
+
+# Prometheus' promtool for the alert rule tests (tests/Sync.Deployment.Tests/AlertRulesTests), from
+# Debian's prometheus package (about 16 s to install). Optional: when it cannot be installed, those
+# tests are skipped with the reason, and this returns 0.
+ensure_promtool() {
+  command -v promtool >/dev/null && return 0
+  services_log "installing promtool (Debian package prometheus)"
+  DEBIAN_FRONTEND=noninteractive services_as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+    || { services_as_root apt-get update -qq >/dev/null 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive services_as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; } \
+    || services_log "could not install prometheus: the promtool tests will be skipped"
+  return 0
+}

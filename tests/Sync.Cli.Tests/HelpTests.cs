@@ -28,6 +28,7 @@ public sealed class HelpTests : IDisposable
     [InlineData("audit topics")]
     [InlineData("epoch")]
     [InlineData("epoch bump")]
+    [InlineData("healthcheck")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [.. command.Split(' '), "--help"];

@@ -83,6 +83,49 @@ public sealed class DockerfileTests
         Assert.Contains(command, root.Subcommands.Select(c => c.Name));
     }
 
+    [Fact]
+    public void The_healthcheck_asks_healthz_of_the_run_on_the_port_compose_and_kubernetes_pass_to_metrics_port()
+    {
+        var healthcheck = Instruction("HEALTHCHECK");
+        var cmd = JsonSerializer.Deserialize<string[]>(healthcheck[(healthcheck.IndexOf("CMD [", StringComparison.Ordinal) + 4)..])!;
+        var root = Sync.Cli.SyncCli.Build(TextWriter.Null, TextWriter.Null);
+        var entrypoint = JsonSerializer.Deserialize<string[]>(Instructions("ENTRYPOINT").Single())!.Single();
+        var compose = new ComposeStack().Service("sync");
+        var composeCommand = compose.Seq("command").Texts().ToList();
+        var composePort = composeCommand[composeCommand.IndexOf("--metrics-port") + 1];
+        var kubernetesPort = KubernetesManifests.Arg(KubernetesManifests.OnlyContainer(new KubernetesManifests().DeploymentPod), "--metrics-port");
+
+        // The chiseled runtime has no shell, curl or wget: the check is the CLI itself, in exec form.
+        Assert.Equal(entrypoint, cmd[0]);
+        var command = root.Subcommands.Single(c => c.Name == cmd[1]);
+        var parsed = root.Parse(cmd[1..]);
+        Assert.Empty(parsed.Errors);
+        Assert.Equal("/healthz", cmd[cmd.ToList().IndexOf("--path") + 1]);
+        Assert.Equal(composePort, cmd[cmd.ToList().IndexOf("--port") + 1]);
+        Assert.Equal(kubernetesPort, composePort);
+        Assert.Contains(compose.Seq("ports").Texts(), p => Yaml.Interpolate(p).EndsWith(":" + composePort, StringComparison.Ordinal));
+        Assert.Equal("healthcheck", command.Name);
+    }
+
+    /// <summary>An instruction with its continuation lines (a trailing backslash) joined.</summary>
+    private string Instruction(string name)
+    {
+        var start = Array.FindIndex(_lines, l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        Assert.True(start >= 0, $"the Dockerfile has no {name}");
+        var text = new System.Text.StringBuilder();
+        for (var i = start; i < _lines.Length; i++)
+        {
+            var line = _lines[i].TrimEnd();
+            text.Append(line.TrimEnd('\\').Trim()).Append(' ');
+            if (!line.EndsWith('\\'))
+            {
+                break;
+            }
+        }
+
+        return text.ToString()[(name.Length + 1)..].Trim();
+    }
+
     private static IEnumerable<string> ProjectClosure(string project)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
