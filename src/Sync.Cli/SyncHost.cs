@@ -81,7 +81,12 @@ internal static class SyncHost
         var lifecycle = loggerFactory.CreateLogger(HostLog.Category);
         HostLog.Starting(lifecycle, Version, mode == RunMode.Backfill ? "backfill" : "run", configFile.FullName);
         var exit = await RunLoggedAsync(configFile, names, mode, loggerFactory, output, error, cancellationToken, metricsPort, showProgress, shadow, keepOld, stopAllOnFailure, from);
-        HostLog.Stopping(lifecycle, StopReason(exit, cancellationToken.IsCancellationRequested), exit);
+        // A run stopped before its end returns 130; the process exits 128 + the signal's number.
+        var signal = SyncCli.StopSignal;
+        HostLog.Stopping(
+            lifecycle,
+            StopReason(exit, cancellationToken.IsCancellationRequested).Replace("signal", signal is { } s ? $"signal {s}" : "signal", StringComparison.Ordinal),
+            exit == ExitCodes.Interrupted && signal is { } stoppedBy ? ExitCodes.InterruptedBy(stoppedBy) : exit);
         return exit;
     }
 
