@@ -27,6 +27,9 @@ public static class SyncCli
         return root;
     }
 
+    /// <summary>The first stop signal this process received, for the stop line of the log; null before one.</summary>
+    internal static PosixSignal? StopSignal { get; private set; }
+
     public static async Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error)
     {
         var root = Build(output, error);
@@ -65,6 +68,7 @@ public static class SyncCli
             if (Interlocked.Increment(ref signals) == 1)
             {
                 first = context.Signal;
+                StopSignal = context.Signal;
                 error.WriteLine("stopping after the batch in hand; signal again to exit at once");
                 // Not Cancel(): that runs every cancellation callback on the one thread that delivers
                 // signals, and a callback that blocks would hold back the second signal.

@@ -1,4 +1,7 @@
+using System.Reflection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Sync.Cli.Logging;
 using Sync.Cli.Output;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
@@ -39,18 +42,67 @@ internal static class SyncHost
         }
     }
 
-    /// <summary>Log lines on standard error, one per event, at <paramref name="logLevel"/> and above.</summary>
-    public static ILoggerFactory Logging(LogLevel logLevel) => LoggerFactory.Create(builder => builder
-        .SetMinimumLevel(logLevel)
-        .AddSimpleConsole(o =>
+    /// <summary>Log lines on standard error, one per event, at <paramref name="logLevel"/> and above:
+    /// readable text, or one JSON object per line (<see cref="JsonLinesFormatter"/>).</summary>
+    public static ILoggerFactory Logging(LogLevel logLevel, LogFormat format = LogFormat.Text) => LoggerFactory.Create(builder =>
+    {
+        builder.SetMinimumLevel(logLevel);
+        if (format == LogFormat.Json)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        })
-        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+            builder
+                .AddConsole(o =>
+                {
+                    o.FormatterName = JsonLinesFormatter.FormatterName;
+                    o.LogToStandardErrorThreshold = LogLevel.Trace;
+                })
+                .AddConsoleFormatter<JsonLinesFormatter, ConsoleFormatterOptions>();
+            return;
+        }
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false, bool stopAllOnFailure = false, BackfillStart? from = null)
+        builder
+            .AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+            })
+            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    });
+
+    /// <summary>The version the program reports (<c>--version</c> and the start line).</summary>
+    public static string Version =>
+        typeof(SyncHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion is { } version
+            ? version.Split('+')[0]
+            : "unknown";
+
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false, bool stopAllOnFailure = false, BackfillStart? from = null, LogFormat logFormat = LogFormat.Text)
+    {
+        using var loggerFactory = Logging(logLevel, logFormat);
+        var lifecycle = loggerFactory.CreateLogger(HostLog.Category);
+        HostLog.Starting(lifecycle, Version, mode == RunMode.Backfill ? "backfill" : "run", configFile.FullName);
+        var exit = await RunLoggedAsync(configFile, names, mode, loggerFactory, output, error, cancellationToken, metricsPort, showProgress, shadow, keepOld, stopAllOnFailure, from);
+        // A run stopped before its end returns 130; the process exits 128 + the signal's number.
+        var signal = SyncCli.StopSignal;
+        HostLog.Stopping(
+            lifecycle,
+            StopReason(exit, cancellationToken.IsCancellationRequested).Replace("signal", signal is { } s ? $"signal {s}" : "signal", StringComparison.Ordinal),
+            exit == ExitCodes.Interrupted && signal is { } stoppedBy ? ExitCodes.InterruptedBy(stoppedBy) : exit);
+        return exit;
+    }
+
+    /// <summary>Why the process stops, in the words of the exit code (docs/operations.md, "Exit codes").</summary>
+    private static string StopReason(int exit, bool signalled) => exit switch
+    {
+        ExitCodes.Ok or ExitCodes.DeadLettered when signalled => "signal: stopped on request",
+        ExitCodes.Ok => "finished",
+        ExitCodes.DeadLettered => "finished with dead letters",
+        ExitCodes.Usage => "error in the command line or config",
+        ExitCodes.StoppedByErrorPolicy => "error: stopped by the error policy",
+        ExitCodes.Interrupted => "signal: interrupted before the end",
+        _ => "error",
+    };
+
+    private static async Task<int> RunLoggedAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort, bool showProgress, bool shadow, bool keepOld, bool stopAllOnFailure, BackfillStart? from)
     {
         SyncConfig config;
         var components = Components();
@@ -64,7 +116,15 @@ internal static class SyncHost
             return ExitCodes.Usage;
         }
 
-        using var loggerFactory = Logging(logLevel);
+        HostLog.ConfigLoaded(
+            loggerFactory.CreateLogger(HostLog.Category),
+            config.Materializers.Count,
+            string.Join(", ", config.Materializers.Select(m => m.Key)),
+            config.Sources.Count,
+            string.Join(", ", config.Sources.Keys),
+            config.Sinks.Count,
+            string.Join(", ", config.Sinks.Keys),
+            names.Count == 0 ? "all" : string.Join(", ", names));
 
         WarnAboutInsecureTransport(config, loggerFactory.CreateLogger("Sync.Security"));
         using var sourceOrderWarnings = SourceOrderWarnings.LogTo(loggerFactory.CreateLogger("Sync.SourceOrder"));

@@ -30,10 +30,13 @@ public sealed class InterruptedRunTests : IDisposable
     [Fact]
     public async Task A_run_of_a_finite_changelog_stopped_by_SIGTERM_before_its_end_exits_143()
     {
-        var result = await InterruptWhileTheFirstBatchIsHeldAsync("TERM", "run");
+        var result = await InterruptWhileTheFirstBatchIsHeldAsync("TERM", "run", "--log-level", "information");
 
         Assert.Equal(143, result.ExitCode);
         Assert.Matches(@"users\s+search/users\s+.*\binterrupted\s*$", SummaryLine(result.Output));
+        // The log says why it stopped, with the code the process exits with.
+        Assert.Contains("users: stopped (signal: interrupted before the source's end) after", result.Error, StringComparison.Ordinal);
+        Assert.Contains("stopping: signal SIGTERM: interrupted before the end; exit code 143", result.Error, StringComparison.Ordinal);
     }
 
     /// <summary>Starts the command on a three-line changelog, one change per batch, read no further

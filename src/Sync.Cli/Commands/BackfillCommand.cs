@@ -16,6 +16,7 @@ internal static class BackfillCommand
             Required = true,
         };
         var logLevel = CommonOptions.LogLevel();
+        var logFormat = CommonOptions.LogFormat();
         var noProgress = new Option<bool>("--no-progress") { Description = "Do not show progress (events, events/s, ETA) on standard error." };
         var thenRun = new Option<bool>("--then-run") { Description = "When the backfill has caught up, go on as `sync run` for the same materializer." };
         var shadow = new Option<bool>("--shadow")
@@ -33,6 +34,7 @@ internal static class BackfillCommand
             config,
             materializer,
             logLevel,
+            logFormat,
             noProgress,
             thenRun,
             from,
@@ -67,7 +69,7 @@ internal static class BackfillCommand
             }
 
             var names = new[] { parse.GetRequiredValue(materializer) };
-            var exit = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Backfill, parse.GetValue(logLevel), output, error, cancellationToken, showProgress: !parse.GetValue(noProgress), shadow: parse.GetValue(shadow), keepOld: parse.GetValue(keepOld), from: start);
+            var exit = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Backfill, parse.GetValue(logLevel), output, error, cancellationToken, showProgress: !parse.GetValue(noProgress), shadow: parse.GetValue(shadow), keepOld: parse.GetValue(keepOld), from: start, logFormat: parse.GetValue(logFormat));
             // Dead letters tolerated by the error policy (3) do not keep --then-run from going on; the
             // exit code still tells of them when the run itself ends clean.
             if (exit is not (ExitCodes.Ok or ExitCodes.DeadLettered) || !parse.GetValue(thenRun) || cancellationToken.IsCancellationRequested)
@@ -75,7 +77,7 @@ internal static class BackfillCommand
                 return exit;
             }
 
-            var run = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Resume, parse.GetValue(logLevel), output, error, cancellationToken);
+            var run = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Resume, parse.GetValue(logLevel), output, error, cancellationToken, logFormat: parse.GetValue(logFormat));
             return run == ExitCodes.Ok ? exit : run;
         });
         return command;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using Sync.Cli.Logging;
 
 namespace Sync.Cli.Commands;
 
@@ -16,5 +17,11 @@ internal static class CommonOptions
     {
         Description = "Least severe log messages to print on standard error.",
         DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Warning,
+    };
+
+    public static Option<LogFormat> LogFormat() => new("--log-format")
+    {
+        Description = "How log lines are written on standard error: text (one readable line per event) or json (one JSON object per line with the fields timestamp, level, category, message and materializer, topic, sink where the event has them).",
+        DefaultValueFactory = _ => Logging.LogFormat.Text,
     };
 }

@@ -24,15 +24,16 @@ internal static class DlqCommand
         var materializer = new Option<string>("--materializer", "-m") { Description = "The materializer whose dead letters to replay.", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "Decode and map every letter and tell which would fail again; apply nothing, remove nothing. Failures of the apply stage show only in a real replay." };
         var logLevel = CommonOptions.LogLevel();
+        var logFormat = CommonOptions.LogFormat();
         var command = new Command("replay", "Feed a materializer's dead letters again through decode, map and apply (after a fix). Replayed letters are removed; letters that fail again go back to the dead-letter target with their new reason. Prints a summary.")
         {
-            config, materializer, dryRun, logLevel,
+            config, materializer, dryRun, logLevel, logFormat,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var name = parse.GetRequiredValue(materializer);
             var failedAgain = false;
-            var exit = await WithConfigAsync(parse.GetRequiredValue(config), [name], parse.GetValue(logLevel), error, async (replay, selected) =>
+            var exit = await WithConfigAsync(parse.GetRequiredValue(config), [name], parse.GetValue(logLevel), parse.GetValue(logFormat), error, async (replay, selected) =>
             {
                 var options = selected.Single().Value;
                 var report = parse.GetValue(dryRun)
@@ -57,7 +58,7 @@ internal static class DlqCommand
             config, materializers,
         };
         command.SetAction(async (parse, cancellationToken) =>
-            await WithConfigAsync(parse.GetRequiredValue(config), parse.GetValue(materializers) ?? [], LogLevel.Warning, error, async (replay, selected) =>
+            await WithConfigAsync(parse.GetRequiredValue(config), parse.GetValue(materializers) ?? [], LogLevel.Warning, Logging.LogFormat.Text, error, async (replay, selected) =>
             {
                 foreach (var (name, options) in selected)
                 {
@@ -73,6 +74,7 @@ internal static class DlqCommand
         FileInfo configFile,
         IReadOnlyCollection<string> names,
         LogLevel logLevel,
+        Logging.LogFormat logFormat,
         TextWriter error,
         Func<DeadLetterReplay, IReadOnlyList<KeyValuePair<string, MaterializerOptions>>, Task> action)
     {
@@ -80,7 +82,7 @@ internal static class DlqCommand
         try
         {
             var config = ConfigLoader.Load(configFile.FullName, components.Types);
-            using var loggerFactory = SyncHost.Logging(logLevel);
+            using var loggerFactory = SyncHost.Logging(logLevel, logFormat);
             var selected = new SyncRuntime(config, components, loggerFactory).Select(names);
             await action(new DeadLetterReplay(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)), selected);
             return ExitCodes.Ok;

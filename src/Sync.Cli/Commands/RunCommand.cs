@@ -15,6 +15,7 @@ internal static class RunCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var logLevel = CommonOptions.LogLevel();
+        var logFormat = CommonOptions.LogFormat();
         var metricsPort = new Option<int?>("--metrics-port")
         {
             Description = "Serve Prometheus metrics on http://*:PORT/metrics, liveness on /healthz (200 unless a materializer stopped on a fatal error, then 503; the body says degraded while one retries a transient error) and readiness on /readyz (503 while one is starting, degraded or failed).",
@@ -47,6 +48,7 @@ internal static class RunCommand
             config,
             materializers,
             logLevel,
+            logFormat,
             metricsPort,
             stopAll,
         };
@@ -59,7 +61,8 @@ internal static class RunCommand
             error,
             cancellationToken,
             parse.GetValue(metricsPort),
-            stopAllOnFailure: parse.GetValue(stopAll)));
+            stopAllOnFailure: parse.GetValue(stopAll),
+            logFormat: parse.GetValue(logFormat)));
         return command;
     }
 }

@@ -29,6 +29,7 @@ public sealed partial class MaterializerRunner
     private readonly Dictionary<string, StreamPosition> _lastRead = new(StringComparer.Ordinal);
     private readonly HashSet<string> _unsettled = new(StringComparer.Ordinal);
     private bool _sourceEnded;
+    private bool _firstReceived;
 
     /// <summary>True once the source reported its end; false while it runs and when a stop request ended the run first.</summary>
     public bool SourceEnded => _sourceEnded;
@@ -263,6 +264,19 @@ public sealed partial class MaterializerRunner
             }
 
             return null;
+        }
+
+        if (!replay && !_firstReceived)
+        {
+            foreach (var record in records)
+            {
+                if (record.Message is { } first)
+                {
+                    _firstReceived = true;
+                    MaterializerLog.FirstMessage(_logger, _name, first.Topic, first.Position.ToString());
+                    break;
+                }
+            }
         }
 
         var changes = new List<ChangeEvent>(records.Count);

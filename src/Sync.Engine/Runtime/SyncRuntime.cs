@@ -116,6 +116,10 @@ public sealed class SyncRuntime
     /// <summary>The clock of each materializer's periodic sink check and retry backoff.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>How often each materializer logs a progress line (<see cref="MaterializerLog.Progress"/>)
+    /// while it runs; zero for never.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Where the run reports its telemetry and each materializer's state; none by default.</summary>
     public SyncMetrics? Metrics { get; init; }
 
@@ -270,6 +274,21 @@ public sealed class SyncRuntime
             + $"Rebuild the target from the start with `sync backfill --materializer {name}`, or put the old schema:/table: back in the config.";
     }
 
+    /// <summary>Where a materializer starts, for its first log line: the positions given to a
+    /// backfill, the stored checkpoint of a resume, or the start of the source.</summary>
+    private static string StartPosition(RunMode mode, IReadOnlyDictionary<string, Changes.StreamPosition> checkpoint, IReadOnlyDictionary<string, Changes.StreamPosition> startAt)
+    {
+        static string Join(IReadOnlyDictionary<string, Changes.StreamPosition> positions) =>
+            string.Join(", ", positions.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} at {p.Value}"));
+
+        if (mode == RunMode.Backfill)
+        {
+            return startAt.Count == 0 ? "the earliest message" : Join(startAt) + " (other topics at the earliest message)";
+        }
+
+        return checkpoint.Count == 0 ? "the start (no checkpoint stored)" : "the checkpoint " + Join(checkpoint);
+    }
+
     /// <summary>The positions of the streams the materializer reads now: a stored checkpoint may still
     /// hold topics it read before its config changed, which a replay must not be asked to start on.</summary>
     private static Dictionary<string, Changes.StreamPosition> ReadStreamsOnly(IReadOnlyDictionary<string, Changes.StreamPosition> starts, MaterializerOptions options)
@@ -313,6 +332,8 @@ public sealed class SyncRuntime
             var source = _config.Sources[options.Source];
             var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt, Log = _loggerFactory.CreateLogger($"sync.{name}") };
             await using var reader = _components.Sources[source.Type].Open(source, request);
+            var log = _loggerFactory.CreateLogger($"sync.{name}");
+            MaterializerLog.Opened(log, name, source.Name, source.Type, options.Sink, options.Table, mode == RunMode.Backfill ? "backfill" : "resume", StartPosition(mode, checkpoint, startAt));
             var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
             var suppression = _suppression(name);
@@ -335,7 +356,11 @@ public sealed class SyncRuntime
             counters = runner.Counters;
             Started?.Invoke(name, counters);
             Metrics?.Running(name, counters, reader);
-            await runner.RunAsync(cancellationToken);
+            using (MaterializerLog.LogProgress(log, name, () => counters, Time, ProgressInterval))
+            {
+                await runner.RunAsync(cancellationToken);
+            }
+
             ShadowSwap? swap = null;
             if (shadow is not null && cancellationToken.IsCancellationRequested)
             {
@@ -354,6 +379,7 @@ public sealed class SyncRuntime
             var end = runner.SourceEnded || !cancellationToken.IsCancellationRequested ? MaterializerEnd.Finished
                 : HasNoEnd(name, mode) ? MaterializerEnd.Stopped
                 : MaterializerEnd.Interrupted;
+            MaterializerLog.Ended(log, name, MaterializerLog.Describe(end), counters.Read, counters.Applied, counters.Deleted, counters.DeadLettered);
             return new MaterializerOutcome(name, options.Sink, options.Table, counters, started.Elapsed, deadLetters.Description, null) { Swap = swap, End = end };
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
