@@ -15,11 +15,13 @@ public sealed class ShortCampaignTests : IDisposable
     [Fact]
     public async Task Killed_and_faulted_runs_lose_regress_and_duplicate_nothing_in_any_sink()
     {
-        string[] plan = ["broker-drop-connections", "es-429", "postgres-restart", "redis-restart", "broker-close-consumers", "es-503-items"];
-        var result = await new Campaign(Options(kills: 6) with { FaultPlan = plan }).RunAsync();
+        // redis-rollback stops Redis and starts it again (from an older dump.rdb), so it stands for the
+        // plain Redis restart too; postgres-rollback restores the target in place, no restart.
+        string[] plan = ["broker-drop-connections", "es-429", "postgres-restart", "redis-rollback", "broker-close-consumers", "postgres-rollback", "es-503-items"];
+        var result = await new Campaign(Options(kills: plan.Length) with { FaultPlan = plan }).RunAsync();
 
         Assert.True(result.Passed, Describe(result));
-        Assert.Equal(6, result.Kills);
+        Assert.Equal(plan.Length, result.Kills);
         Assert.Equal(0, result.DeadLetters);
         Assert.True(result.Published > 1000, Describe(result));
         foreach (var fault in plan.Where(Available))
@@ -45,6 +47,8 @@ public sealed class ShortCampaignTests : IDisposable
         Redis = Required("SYNC_TEST_REDIS"),
         PostgresRestart = Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES_RESTART"),
         RedisRestart = Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_RESTART"),
+        RedisSnapshot = Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_SNAPSHOT"),
+        RedisRollback = Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_ROLLBACK"),
         CliAssembly = RepoPaths.CliAssembly,
         WorkDirectory = _work,
         Seed = 8,
@@ -58,6 +62,7 @@ public sealed class ShortCampaignTests : IDisposable
     {
         "postgres-restart" => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES_RESTART") is { Length: > 0 },
         "redis-restart" => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_RESTART") is { Length: > 0 },
+        "redis-rollback" => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_ROLLBACK") is { Length: > 0 },
         _ => true,
     };
 
@@ -67,5 +72,5 @@ public sealed class ShortCampaignTests : IDisposable
             : throw new InvalidOperationException($"{variable} is not set: run ./scripts/test.sh, which starts throwaway PostgreSQL and Redis servers and exports their addresses and restart commands.");
 
     private static string Describe(CampaignResult result) =>
-        $"{result.FigureLine}; faults: {result.FaultBreakdown}; {string.Join("; ", result.Sinks.SelectMany(s => s.Examples))}; regressed: {string.Join(", ", result.RegressedExamples)}";
+        $"{result.FigureLine}; faults: {result.FaultBreakdown}; rollbacks found: {string.Join(", ", (result.RollbacksFound ?? new Dictionary<string, int>()).Select(f => $"{f.Key} {f.Value}"))}; {string.Join("; ", result.Sinks.SelectMany(s => s.Examples))}; regressed: {string.Join(", ", result.RegressedExamples)}";
 }
