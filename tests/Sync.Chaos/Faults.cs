@@ -145,7 +145,7 @@ public sealed class FaultInjector(
         return firedCount() > before;
     }
 
-    /// <summary>Snapshot, <see cref="RollbackLag"/> of sync writing on, restore. The history of the
+    /// <summary>Snapshot, <see cref="RollbackLag"/> (and more until sync wrote past it), restore. The history of the
     /// sink starts again from a reading taken just before the snapshot (a lower bound of what the
     /// snapshot holds, since versions only go up): the sink's own step back is the fault, and what is
     /// checked is that sync never takes a key below what the restored sink held.</summary>
@@ -160,7 +160,15 @@ public sealed class FaultInjector(
                 return false;
             }
 
+            // Fired only when sync wrote past the copy, so that putting it back loses something: a
+            // reading taken after the snapshot (at or above what it holds) must be overtaken.
+            var taken = await reader.ReadAsync();
             await Task.Delay(RollbackLag);
+            if (taken is null || !await MovedPastAsync(reader, taken))
+            {
+                return false;
+            }
+
             rollbacks.History.BeginRollback(sink);
             try
             {
@@ -176,6 +184,22 @@ public sealed class FaultInjector(
             log.WriteLine($"{sink} rollback failed: {e.Message}");
             return false;
         }
+    }
+
+    private static async Task<bool> MovedPastAsync(ISinkReader reader, IReadOnlyDictionary<RowKey, long> taken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            if (await reader.ReadAsync() is { } rows && rows.Any(r => !taken.TryGetValue(r.Key, out var version) || r.Value > version))
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
     }
 
     private async Task<bool> RunAsync(string command)
