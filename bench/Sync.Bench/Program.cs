@@ -15,12 +15,16 @@ using Sync.Sinks;
 //            (and, without a limit, with the changelog line parse of the file source included)
 //   e2e:     changelog file -> SQLite through the real runtime, events/s
 //   erase:   one subject and 1,000 subjects across 10 topics and 3 sinks (with --postgres and --redis)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only]
+//   heal:    time from a PostgreSQL or Redis sink coming back rolled back by N changes to caught up,
+//            against the same N changes applied the ordinary way (with --postgres and/or --redis;
+//            --heal-only runs only these)
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only]
 var quick = args.Contains("--quick");
 var eraseOnly = args.Contains("--erase-only");
 var decodeOnly = args.Contains("--decode-only");
 // --sinks-only: only the PostgreSQL and Redis sink figures (for working on the sinks).
 var sinksOnly = args.Contains("--sinks-only");
+var healOnly = args.Contains("--heal-only");
 var figures = new List<Figure>();
 var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
@@ -40,7 +44,7 @@ Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
-foreach (var (name, filter) in eraseOnly || sinksOnly ? [] : new (string, Func<byte[], bool>)[]
+foreach (var (name, filter) in eraseOnly || sinksOnly || healOnly ? [] : new (string, Func<byte[], bool>)[]
 {
     ("decode debezium-json, bare envelope", l => l.AsSpan().IndexOf("db1.public.customers"u8) >= 0),
     ("decode debezium-json, with schema", l => l.AsSpan().IndexOf("db2.sales.orders"u8) >= 0 && l.AsSpan().IndexOf("\"value\":null"u8) < 0),
@@ -78,12 +82,12 @@ foreach (var (name, filter) in eraseOnly || sinksOnly ? [] : new (string, Func<b
     Add(new Figure(name + " (MB/s)", mbPerSecond, "MB/s"));
 }
 
-if (!eraseOnly && !decodeOnly && !sinksOnly)
+if (!eraseOnly && !decodeOnly && !sinksOnly && !healOnly)
 {
     await EndToEndAsync();
 }
 
-if (postgresConnection is not null && !eraseOnly && !decodeOnly)
+if (postgresConnection is not null && !eraseOnly && !decodeOnly && !healOnly)
 {
     // --pg-batch-sizes 1000,20000,50000: the sink and the staged upsert limit at other batch sizes too.
     var sizesAt = Array.IndexOf(args, "--pg-batch-sizes");
@@ -97,13 +101,32 @@ if (postgresConnection is not null && !eraseOnly && !decodeOnly)
     }
 }
 
-if (redisEndpoint is not null && !eraseOnly && !decodeOnly)
+if (redisEndpoint is not null && !eraseOnly && !decodeOnly && !healOnly)
 {
     var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, sinksOnly ? Console.Error.WriteLine : _ => { });
     Add(new Figure($"Redis sink, {redis.Events:N0} changes over {redis.Keys:N0} keys, batches of {redis.BatchSize:N0}", redis.SinkEventsPerSecond, "events/s", "pipelined HSET of the same fields", redis.HsetPerSecond, GoalRatio: 0.5));
 }
 
-if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly)
+if (!eraseOnly && !decodeOnly && !sinksOnly)
+{
+    foreach (var (sink, connection) in new[] { ("postgres", postgresConnection), ("redis", redisEndpoint) })
+    {
+        if (connection is null)
+        {
+            continue;
+        }
+
+        var heal = await Sync.Bench.Healing.HealBench.RunAsync(sink, connection, quick ? 5_000 : 50_000, Console.Error.WriteLine);
+        Add(new Figure(
+            $"time to heal, {sink} rolled back by {heal.Lost:N0} changes while idle ({heal.Replayed:N0} replayed; rollbackCheckInterval {heal.CheckInterval.TotalMilliseconds:N0} ms)",
+            heal.HealMs,
+            "ms",
+            "the same changes applied by a run started on them",
+            heal.LiveMs));
+    }
+}
+
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly)
 {
     var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
     var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";

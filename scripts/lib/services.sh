@@ -7,6 +7,12 @@
 # each server in place with the same settings and data (used by the chaos campaign): PostgreSQL
 # with a fast shutdown (pg_ctl -m fast restart), Redis gracefully (SHUTDOWN SAVE writes its data
 # to dump.rdb, which the new server loads).
+# For the sink-rollback fault it exports SYNC_TEST_REDIS_SNAPSHOT, which writes a point-in-time
+# snapshot (SAVE) and copies dump.rdb aside, and SYNC_TEST_REDIS_ROLLBACK, which stops Redis without
+# saving (SHUTDOWN NOSAVE), puts that older dump.rdb back and starts the same server on it: a Redis
+# restarted from an older snapshot. (SAVE: https://redis.io/docs/latest/commands/save/ ; SHUTDOWN
+# NOSAVE: https://redis.io/docs/latest/commands/shutdown/ ; the RDB file is loaded at start from
+# --dir: https://redis.io/docs/latest/operate/oss_and_stack/management/persistence/)
 
 services_log() { echo "services: $*" >&2; }
 
@@ -56,6 +62,10 @@ start_services() {
   export SYNC_TEST_POSTGRES_RESTART="${pg_runner}'$SERVICES_PGBIN/pg_ctl' -D '$pg_dir' -w -m fast -l '$SERVICES_DIR/pg.log' restart >/dev/null"
   export SYNC_TEST_REDIS_RESTART="redis-cli -p $redis_port shutdown save >/dev/null 2>&1; \
 for _ in \$(seq 100); do redis-cli -p $redis_port ping >/dev/null 2>&1 || break; sleep 0.05; done; $redis_start && $redis_wait"
+  export SYNC_TEST_REDIS_SNAPSHOT="redis-cli -p $redis_port save >/dev/null && cp '$SERVICES_DIR/dump.rdb' '$SERVICES_DIR/dump.rdb.earlier'"
+  export SYNC_TEST_REDIS_ROLLBACK="test -f '$SERVICES_DIR/dump.rdb.earlier' && { redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1; \
+for _ in \$(seq 100); do redis-cli -p $redis_port ping >/dev/null 2>&1 || break; sleep 0.05; done; \
+cp '$SERVICES_DIR/dump.rdb.earlier' '$SERVICES_DIR/dump.rdb' && $redis_start && $redis_wait; }"
   export SYNC_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres"
   export SYNC_TEST_REDIS="127.0.0.1:$redis_port"
   services_log "postgres on 127.0.0.1:$pg_port, redis on 127.0.0.1:$redis_port"

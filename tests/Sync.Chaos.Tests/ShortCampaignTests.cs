@@ -16,12 +16,34 @@ public sealed class ShortCampaignTests : IDisposable
     public async Task Killed_and_faulted_runs_lose_regress_and_duplicate_nothing_in_any_sink()
     {
         string[] plan = ["broker-drop-connections", "es-429", "postgres-restart", "redis-restart", "broker-close-consumers", "es-503-items"];
-        var result = await new Campaign(Options(kills: 6) with { FaultPlan = plan }).RunAsync();
+        var result = await new Campaign(Options(kills: plan.Length) with { FaultPlan = plan }).RunAsync();
 
         Assert.True(result.Passed, Describe(result));
-        Assert.Equal(6, result.Kills);
+        Assert.Equal(plan.Length, result.Kills);
         Assert.Equal(0, result.DeadLetters);
         Assert.True(result.Published > 1000, Describe(result));
+        foreach (var fault in plan.Where(Available))
+        {
+            Assert.True(result.FiredByFault.GetValueOrDefault(fault) > 0, $"{fault} did not fire: {result.FaultBreakdown}");
+        }
+    }
+
+    // Found by this test: a sink put back to a copy that sync had written past (so that the copy
+    // really loses changes) is not healed within the catch-up timeout, and sync logs no rollback;
+    // lost about 330 rows in PostgreSQL and Redis each. In one run's log the Redis heal started
+    // ("went back in time ... replaying"), then the materializer stopped with "Index was outside the
+    // bounds of the array" and later runs only found the healing mark; the PostgreSQL rollback was
+    // logged a minute after the restore. Skipped until the heal is fixed for this case (three topics
+    // per materializer, kills around the restore).
+    [Fact(Skip = "a rolled-back sink is not healed under the campaign's kills: see the comment")]
+    public async Task Sinks_restored_to_an_earlier_copy_under_kills_are_healed_to_the_model()
+    {
+        // redis-rollback stops Redis and starts it again from an older dump.rdb; postgres-rollback
+        // restores the target and state tables in place, no restart.
+        string[] plan = ["broker-drop-connections", "redis-rollback", "es-429", "postgres-rollback"];
+        var result = await new Campaign(Options(kills: plan.Length) with { FaultPlan = plan }).RunAsync();
+
+        Assert.True(result.Passed, Describe(result));
         foreach (var fault in plan.Where(Available))
         {
             Assert.True(result.FiredByFault.GetValueOrDefault(fault) > 0, $"{fault} did not fire: {result.FaultBreakdown}");
@@ -45,6 +67,8 @@ public sealed class ShortCampaignTests : IDisposable
         Redis = Required("SYNC_TEST_REDIS"),
         PostgresRestart = Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES_RESTART"),
         RedisRestart = Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_RESTART"),
+        RedisSnapshot = Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_SNAPSHOT"),
+        RedisRollback = Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_ROLLBACK"),
         CliAssembly = RepoPaths.CliAssembly,
         WorkDirectory = _work,
         Seed = 8,
@@ -58,6 +82,7 @@ public sealed class ShortCampaignTests : IDisposable
     {
         "postgres-restart" => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES_RESTART") is { Length: > 0 },
         "redis-restart" => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_RESTART") is { Length: > 0 },
+        "redis-rollback" => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_ROLLBACK") is { Length: > 0 },
         _ => true,
     };
 
@@ -67,5 +92,5 @@ public sealed class ShortCampaignTests : IDisposable
             : throw new InvalidOperationException($"{variable} is not set: run ./scripts/test.sh, which starts throwaway PostgreSQL and Redis servers and exports their addresses and restart commands.");
 
     private static string Describe(CampaignResult result) =>
-        $"{result.FigureLine}; faults: {result.FaultBreakdown}; {string.Join("; ", result.Sinks.SelectMany(s => s.Examples))}; regressed: {string.Join(", ", result.RegressedExamples)}";
+        $"{result.FigureLine}; faults: {result.FaultBreakdown}; rollbacks found: {string.Join(", ", (result.RollbacksFound ?? new Dictionary<string, int>()).Select(f => $"{f.Key} {f.Value}"))}; {string.Join("; ", result.Sinks.SelectMany(s => s.Examples))}; regressed: {string.Join(", ", result.RegressedExamples)}";
 }

@@ -35,6 +35,12 @@ public sealed record CampaignOptions
     /// <summary>Shell command that restarts Redis; null leaves that fault out.</summary>
     public string? RedisRestart { get; init; }
 
+    /// <summary>Shell command that writes a Redis snapshot and copies it aside, and one that restarts
+    /// Redis from that copy (the <c>redis-rollback</c> fault); null leaves that fault out.</summary>
+    public string? RedisSnapshot { get; init; }
+
+    public string? RedisRollback { get; init; }
+
     /// <summary>Changes published per second while the campaign runs. Default 300.</summary>
     public int Rate { get; init; } = 300;
 
@@ -79,7 +85,8 @@ public sealed record CampaignResult(
     IReadOnlyDictionary<string, int> FiredByFault,
     IReadOnlyList<SinkComparison> Sinks,
     IReadOnlyList<string> RegressedExamples,
-    TimeSpan Elapsed)
+    TimeSpan Elapsed,
+    IReadOnlyDictionary<string, int>? RollbacksFound = null)
 {
     public bool Passed => Lost == 0 && Regressed == 0 && Duplicated == 0;
 
@@ -103,7 +110,8 @@ public sealed class Campaign(CampaignOptions options)
         var random = new Random(options.Seed);
         await using var environment = await CampaignEnvironment.StartAsync(options);
         var history = new VersionHistory();
-        var injector = new FaultInjector(environment.Broker, environment.Elasticsearch, environment.Subscriptions, options.PostgresRestart, options.RedisRestart, options.PostgresCrash, _log);
+        var rollbacks = new SinkRollbacks(options.RedisSnapshot, options.RedisRollback, new PostgresRollback(options.Postgres, environment.PostgresSchemas), environment.Readers, history);
+        var injector = new FaultInjector(environment.Broker, environment.Elasticsearch, environment.Subscriptions, options.PostgresRestart, options.RedisRestart, options.PostgresCrash, _log, rollbacks);
         using var stopPublishing = new CancellationTokenSource();
         var publishing = environment.Publisher.PublishAtRateAsync(options.Rate, stopPublishing.Token);
         var fault = Task.CompletedTask;
@@ -164,7 +172,8 @@ public sealed class Campaign(CampaignOptions options)
             injector.FiredByFault,
             comparisons,
             [.. history.Examples],
-            clock.Elapsed);
+            clock.Elapsed,
+            environment.RollbacksFound());
     }
 
     private static async Task SampleAsync(CampaignEnvironment environment, VersionHistory history)
@@ -200,6 +209,7 @@ public sealed class Campaign(CampaignOptions options)
             var redisPrefix = $"chaos{run}";
             var index = $"chaos-{run}-items";
             Subscriptions = [.. tenants.SelectMany(t => Materializers.Select(m => (t.Topic, $"sync-{m}")))];
+            PostgresSchemas = [schema, $"{schema}_state"];
             Readers = [new PostgresReader(options.Postgres, schema), new RedisReader(options.Redis, $"{redisPrefix}:items:*"), new ElasticsearchReader(elasticsearch, index)];
             File.WriteAllText(_config, Config(options, broker, elasticsearch, tenants, run, schema, redisPrefix, index));
         }
@@ -217,6 +227,9 @@ public sealed class Campaign(CampaignOptions options)
         public IReadOnlyList<(string Topic, string Subscription)> Subscriptions { get; }
 
         public IReadOnlyList<ISinkReader> Readers { get; }
+
+        /// <summary>The PostgreSQL target schema and its state schema (the config's schema and stateSchema).</summary>
+        public string[] PostgresSchemas { get; }
 
         /// <summary>Times <c>sync run</c> ended on its own (e.g. a sink unavailable past its retry
         /// budget) and was started again, as a supervisor would.</summary>
@@ -313,6 +326,19 @@ public sealed class Campaign(CampaignOptions options)
 
                 await KeepRunningAsync(TimeSpan.FromSeconds(1), cancellationToken);
             }
+        }
+
+        /// <summary>sync's warnings that a sink went back in time, by materializer (the sink-rollback
+        /// faults must be found by sync itself, not only by the final comparison).</summary>
+        public IReadOnlyDictionary<string, int> RollbacksFound()
+        {
+            using var log = new FileStream(_syncLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(log);
+            return reader.ReadToEnd().Split('\n')
+                .Where(l => l.Contains("went back in time (", StringComparison.Ordinal))
+                .Select(l => Materializers.FirstOrDefault(m => l.Contains(m + ":", StringComparison.Ordinal)) ?? "?")
+                .GroupBy(m => m, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         }
 
         /// <summary>Lines in the materializers' dead-letter files: changes sync refused.</summary>

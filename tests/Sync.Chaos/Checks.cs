@@ -9,6 +9,8 @@ public sealed class VersionHistory
 {
     private readonly Dictionary<(string Sink, RowKey Key), long> _highest = [];
     private readonly HashSet<(string Sink, RowKey Key)> _regressed = [];
+    private readonly HashSet<string> _rollingBack = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
 
     public int Samples { get; private set; }
 
@@ -19,17 +21,55 @@ public sealed class VersionHistory
 
     public void Observe(string sink, IReadOnlyDictionary<RowKey, long> rows)
     {
-        Samples++;
-        foreach (var (key, version) in rows)
+        lock (_lock)
         {
-            if (_highest.TryGetValue((sink, key), out var highest) && version < highest)
+            Samples++;
+            if (_rollingBack.Contains(sink))
             {
-                _regressed.Add((sink, key));
+                return; // a sample taken while the fault puts an older copy back proves nothing
             }
-            else
+
+            foreach (var (key, version) in rows)
+            {
+                if (_highest.TryGetValue((sink, key), out var highest) && version < highest)
+                {
+                    _regressed.Add((sink, key));
+                }
+                else
+                {
+                    _highest[(sink, key)] = version;
+                }
+            }
+        }
+    }
+
+    /// <summary>A sink-rollback fault is putting an older copy of the sink back: its samples are
+    /// not compared until <see cref="EndRollback"/>.</summary>
+    public void BeginRollback(string sink)
+    {
+        lock (_lock)
+        {
+            _rollingBack.Add(sink);
+        }
+    }
+
+    /// <summary>The sink went back in time by the fault's hand: its history starts again from
+    /// <paramref name="baseline"/>, a reading that is at or below what the restored copy holds.</summary>
+    public void EndRollback(string sink, IReadOnlyDictionary<RowKey, long> baseline)
+    {
+        lock (_lock)
+        {
+            foreach (var key in _highest.Keys.Where(k => k.Sink == sink).ToList())
+            {
+                _highest.Remove(key);
+            }
+
+            foreach (var (key, version) in baseline)
             {
                 _highest[(sink, key)] = version;
             }
+
+            _rollingBack.Remove(sink);
         }
     }
 }

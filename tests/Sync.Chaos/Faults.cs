@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Npgsql;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Pulsar;
 
@@ -8,6 +9,9 @@ namespace Sync.Chaos;
 /// The faults a campaign injects, through the fakes' fault APIs (no sleeps standing in for
 /// failures) and through restart commands for the real PostgreSQL and Redis. A fault counts as
 /// fired only when the fake's own counter shows it happened (or the restart command succeeded).
+/// The sink-rollback faults take a copy of a real sink, let sync write on past it, and put the copy
+/// back (a Redis restarted from an older dump.rdb; a PostgreSQL target restored to an earlier point):
+/// sync must find that the sink went back in time and bring the lost changes back.
 /// </summary>
 public sealed class FaultInjector(
     FakePulsarBroker broker,
@@ -16,8 +20,12 @@ public sealed class FaultInjector(
     string? postgresRestart,
     string? redisRestart,
     string? postgresCrash,
-    TextWriter log)
+    TextWriter log,
+    SinkRollbacks? rollbacks = null)
 {
+    /// <summary>How long sync writes on between a sink's snapshot and its restore: what it loses.</summary>
+    public static readonly TimeSpan RollbackLag = TimeSpan.FromSeconds(1.5);
+
     private readonly Dictionary<string, int> _fired = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _missed = new(StringComparer.Ordinal);
 
@@ -29,6 +37,8 @@ public sealed class FaultInjector(
         .. postgresRestart is null ? Array.Empty<string>() : ["postgres-restart"],
         .. redisRestart is null ? Array.Empty<string>() : ["redis-restart"],
         .. postgresCrash is null ? Array.Empty<string>() : ["postgres-crash"],
+        .. rollbacks?.RedisSnapshot is null || rollbacks.RedisRollback is null ? Array.Empty<string>() : ["redis-rollback"],
+        .. rollbacks is null ? Array.Empty<string>() : ["postgres-rollback"],
     ];
 
     public int Fired => _fired.Values.Sum();
@@ -54,6 +64,8 @@ public sealed class FaultInjector(
             "postgres-restart" => await RunAsync(postgresRestart!),
             "redis-restart" => await RunAsync(redisRestart!),
             "postgres-crash" => await RunAsync(postgresCrash!),
+            "redis-rollback" => await RollBackAsync("redis", () => RunAsync(rollbacks!.RedisSnapshot!), () => RunAsync(rollbacks!.RedisRollback!)),
+            "postgres-rollback" => await RollBackAsync("postgres", rollbacks!.Postgres.SnapshotAsync, rollbacks.Postgres.RestoreAsync),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown fault"),
         };
         var counts = fired ? _fired : _missed;
@@ -131,6 +143,63 @@ public sealed class FaultInjector(
 
         disarm();
         return firedCount() > before;
+    }
+
+    /// <summary>Snapshot, <see cref="RollbackLag"/> (and more until sync wrote past it), restore. The history of the
+    /// sink starts again from a reading taken just before the snapshot (a lower bound of what the
+    /// snapshot holds, since versions only go up): the sink's own step back is the fault, and what is
+    /// checked is that sync never takes a key below what the restored sink held.</summary>
+    private async Task<bool> RollBackAsync(string sink, Func<Task<bool>> snapshot, Func<Task<bool>> restore)
+    {
+        var reader = rollbacks!.Readers.Single(r => r.Name == sink);
+        var baseline = await reader.ReadAsync();
+        try
+        {
+            if (baseline is null || !await snapshot())
+            {
+                return false;
+            }
+
+            // Fired only when sync wrote past the copy, so that putting it back loses something: a
+            // reading taken after the snapshot (at or above what it holds) must be overtaken.
+            var taken = await reader.ReadAsync();
+            await Task.Delay(RollbackLag);
+            if (taken is null || !await MovedPastAsync(reader, taken))
+            {
+                return false;
+            }
+
+            rollbacks.History.BeginRollback(sink);
+            try
+            {
+                return await restore();
+            }
+            finally
+            {
+                rollbacks.History.EndRollback(sink, baseline);
+            }
+        }
+        catch (NpgsqlException e)
+        {
+            log.WriteLine($"{sink} rollback failed: {e.Message}");
+            return false;
+        }
+    }
+
+    private static async Task<bool> MovedPastAsync(ISinkReader reader, IReadOnlyDictionary<RowKey, long> taken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            if (await reader.ReadAsync() is { } rows && rows.Any(r => !taken.TryGetValue(r.Key, out var version) || r.Value > version))
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
     }
 
     private async Task<bool> RunAsync(string command)

@@ -7,10 +7,12 @@ using Sync.Chaos;
 //   --fuzz N         N random and mutated inputs to every parser: crashes, hangs, rejections
 // PostgreSQL and Redis come from --postgres/--redis or SYNC_TEST_POSTGRES/SYNC_TEST_REDIS; the
 // restart faults from --postgres-restart/--redis-restart or SYNC_TEST_POSTGRES_RESTART/SYNC_TEST_REDIS_RESTART,
-// the PostgreSQL crash fault from --postgres-crash or SYNC_TEST_POSTGRES_CRASH (scripts/chaos.sh sets it).
+// the PostgreSQL crash fault from --postgres-crash or SYNC_TEST_POSTGRES_CRASH (scripts/chaos.sh sets it),
+// the Redis rollback fault from --redis-snapshot/--redis-rollback or SYNC_TEST_REDIS_SNAPSHOT/SYNC_TEST_REDIS_ROLLBACK
+// (the PostgreSQL rollback fault needs only the connection).
 var settings = new Dictionary<string, string>(StringComparer.Ordinal);
 var flags = new HashSet<string>(StringComparer.Ordinal);
-string[] valued = ["--kills", "--seed", "--postgres", "--redis", "--postgres-restart", "--redis-restart", "--postgres-crash", "--rate", "--work", "--fuzz", "--burst-seconds", "--catch-up-timeout"];
+string[] valued = ["--kills", "--seed", "--postgres", "--redis", "--postgres-restart", "--redis-restart", "--postgres-crash", "--redis-snapshot", "--redis-rollback", "--rate", "--work", "--fuzz", "--burst-seconds", "--catch-up-timeout"];
 for (var i = 0; i < args.Length; i++)
 {
     if (valued.Contains(args[i]) && i + 1 < args.Length)
@@ -23,7 +25,7 @@ for (var i = 0; i < args.Length; i++)
     }
     else
     {
-        Console.Error.WriteLine($"chaos: unknown argument '{args[i]}'. Usage: Sync.Chaos [--kills N] [--seed S] [--rate R] [--overload [--burst-seconds S]] [--fuzz N] [--postgres CS] [--redis HOST:PORT] [--postgres-restart CMD] [--redis-restart CMD] [--postgres-crash CMD] [--work DIR] [--catch-up-timeout SECONDS]");
+        Console.Error.WriteLine($"chaos: unknown argument '{args[i]}'. Usage: Sync.Chaos [--kills N] [--seed S] [--rate R] [--overload [--burst-seconds S]] [--fuzz N] [--postgres CS] [--redis HOST:PORT] [--postgres-restart CMD] [--redis-restart CMD] [--postgres-crash CMD] [--redis-snapshot CMD --redis-rollback CMD] [--work DIR] [--catch-up-timeout SECONDS]");
         return 2;
     }
 }
@@ -75,6 +77,8 @@ var options = new CampaignOptions
     PostgresRestart = Setting("--postgres-restart", "SYNC_TEST_POSTGRES_RESTART"),
     RedisRestart = Setting("--redis-restart", "SYNC_TEST_REDIS_RESTART"),
     PostgresCrash = Setting("--postgres-crash", "SYNC_TEST_POSTGRES_CRASH"),
+    RedisSnapshot = Setting("--redis-snapshot", "SYNC_TEST_REDIS_SNAPSHOT"),
+    RedisRollback = Setting("--redis-rollback", "SYNC_TEST_REDIS_ROLLBACK"),
     CatchUpTimeout = TimeSpan.FromSeconds(Number("--catch-up-timeout", 180)),
     Log = Console.Out,
 };
@@ -96,6 +100,7 @@ if (options.PostgresRestart is null || options.RedisRestart is null)
 var result = await new Campaign(options).RunAsync();
 Console.WriteLine($"published {result.Published} changes in {result.Elapsed:hh\\:mm\\:ss}; {result.Samples} sink samples; sync exited on its own {result.UnplannedExits} times; dead letters {result.DeadLetters}");
 Console.WriteLine($"faults fired: {result.FaultBreakdown}");
+Console.WriteLine($"sink rollbacks sync found: {(result.RollbacksFound is { Count: > 0 } found ? string.Join(", ", found.Select(f => $"{f.Key} {f.Value}")) : "none")}");
 foreach (var (reason, count) in result.ExitReasons.OrderByDescending(r => r.Value))
 {
     Console.WriteLine($"sync ended on its own {count} times with: {reason}");
