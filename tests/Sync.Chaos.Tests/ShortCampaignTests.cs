@@ -29,13 +29,13 @@ public sealed class ShortCampaignTests : IDisposable
     }
 
     // Found by this test: a sink put back to a copy that sync had written past (so that the copy
-    // really loses changes) is not healed within the catch-up timeout, and sync logs no rollback;
-    // lost about 330 rows in PostgreSQL and Redis each. In one run's log the Redis heal started
-    // ("went back in time ... replaying"), then the materializer stopped with "Index was outside the
-    // bounds of the array" and later runs only found the healing mark; the PostgreSQL rollback was
-    // logged a minute after the restore. Skipped until the heal is fixed for this case (three topics
-    // per materializer, kills around the restore).
-    [Fact(Skip = "a rolled-back sink is not healed under the campaign's kills: see the comment")]
+    // really loses changes) was not healed: the heal's replay prepared its batches beside the live
+    // loop, both mutating the mapper's schema dictionary and the decoder's schema cache, and the
+    // materializer stopped with "Index was outside the bounds of the array". Batches are now
+    // prepared under one lock. With that, 3 of 4 runs pass; the fourth lost 34 Redis rows whose
+    // rollback no materializer reported ("rollbacks found: to_postgres 1" only), a case not
+    // understood yet. Skipped until it is, so that the default suite does not fail by chance.
+    [Fact(Skip = "a Redis rollback under the campaign's kills is missed in about 1 run of 4: see the comment")]
     public async Task Sinks_restored_to_an_earlier_copy_under_kills_are_healed_to_the_model()
     {
         // redis-rollback stops Redis and starts it again from an older dump.rdb; postgres-rollback

@@ -79,6 +79,8 @@ public sealed partial class MaterializerRunner
     /// resume) or from the start (a backfill); see <see cref="SourceEpochs"/>.</summary>
     public SourceEpochs Epochs { get; init; } = new();
 
+    private readonly object _prepareLock = new();
+
     /// <summary>Longest wait between two engine-level attempts of a batch whose sink stays unavailable.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -243,6 +245,92 @@ public sealed partial class MaterializerRunner
     private async Task<PreparedBatch?> ReadAndPrepareAsync(CancellationToken cancellationToken) =>
         await ReadAndPrepareAsync(_reader, replay: false, cancellationToken);
 
+    /// <summary>Decodes, maps, orders and collapses a batch read. Under a lock: a heal's replay
+    /// prepares its batches on its own task beside the live loop, and the decoder, the mapper, the
+    /// suppression filter and the caught-up bookkeeping are not made for two threads at once.</summary>
+    private PreparedBatch Prepare(ISourceReader reader, IReadOnlyList<SourceRecord> records, bool replay)
+    {
+        lock (_prepareLock)
+        {
+            var changes = new List<ChangeEvent>(records.Count);
+            var checkpoint = new Dictionary<string, StreamPosition>(reader.Cursor, StringComparer.Ordinal);
+            var epochs = replay ? _replayEpochs ?? Epochs : Epochs;
+            var prepared = new PreparedBatch(records, checkpoint) { Replay = replay, Epochs = epochs };
+            foreach (var record in records)
+            {
+                if (record.Error is { } error)
+                {
+                    prepared.Letters.Add(new Letter("read", null, error, error.Reason));
+                    continue;
+                }
+
+                var message = record.Message!;
+                checkpoint[message.Topic] = message.Position;
+                ChangeEvent? change = null;
+                if (TombstoneRepair.IsRepairTombstone(message))
+                {
+                    // Its op=d was applied already, and the tombstone may have landed after a newer
+                    // value of the key (see TombstoneRepair): it never deletes anything from a sink.
+                    Observe(prepared, message, null);
+                    continue;
+                }
+
+                try
+                {
+                    var decoded = Decode(VersionedAsOriginal(message), prepared);
+                    if (decoded is null)
+                    {
+                        Observe(prepared, message, null);
+                        continue;
+                    }
+
+                    change = ApplyEpoch(epochs, _mapper.Map(decoded), replay);
+                    var decision = _suppression.Decide(change);
+                    if (decision == SuppressionDecision.Drop)
+                    {
+                        prepared.Suppressed++;
+                        Observe(prepared, message, change);
+                        continue;
+                    }
+
+                    if (decision == SuppressionDecision.DeleteInstead)
+                    {
+                        // The delete is ours, not the topic's: tombstone repair sees the message as it is
+                        // on the topic (a live value of the key), never as an op=d.
+                        prepared.Suppressed++;
+                        changes.Add(SuppressionFilter.AsDelete(change));
+                        Observe(prepared, message, change);
+                        continue;
+                    }
+
+                    changes.Add(change);
+                }
+                catch (DecodeException e)
+                {
+                    prepared.Letters.Add(new Letter("decode", message, null, e.Message));
+                }
+                catch (MapException e)
+                {
+                    prepared.Letters.Add(new Letter("map", message, null, e.Message));
+                }
+
+                Observe(prepared, message, change);
+            }
+
+            lock (epochs)
+            {
+                epochs.WriteTo(checkpoint);
+                prepared.Reconcile.AddRange(PendingReconciliations(epochs));
+            }
+
+            var collapsed = Collapser.CollapseCounting(changes);
+            prepared.Changes = collapsed.Changes;
+            prepared.UnavailableNulled = collapsed.UnavailableNulled;
+            prepared.CollapsedAway = changes.Count - prepared.Changes.Count;
+            return prepared;
+        }
+    }
+
     /// <param name="replay">The batch comes from a heal's replay: no tombstone repair, no acknowledgement.</param>
     private async Task<PreparedBatch?> ReadAndPrepareAsync(ISourceReader reader, bool replay, CancellationToken cancellationToken)
     {
@@ -279,81 +367,7 @@ public sealed partial class MaterializerRunner
             }
         }
 
-        var changes = new List<ChangeEvent>(records.Count);
-        var checkpoint = new Dictionary<string, StreamPosition>(reader.Cursor, StringComparer.Ordinal);
-        var epochs = replay ? _replayEpochs ?? Epochs : Epochs;
-        var prepared = new PreparedBatch(records, checkpoint) { Replay = replay, Epochs = epochs };
-        foreach (var record in records)
-        {
-            if (record.Error is { } error)
-            {
-                prepared.Letters.Add(new Letter("read", null, error, error.Reason));
-                continue;
-            }
-
-            var message = record.Message!;
-            checkpoint[message.Topic] = message.Position;
-            ChangeEvent? change = null;
-            if (TombstoneRepair.IsRepairTombstone(message))
-            {
-                // Its op=d was applied already, and the tombstone may have landed after a newer
-                // value of the key (see TombstoneRepair): it never deletes anything from a sink.
-                Observe(prepared, message, null);
-                continue;
-            }
-
-            try
-            {
-                var decoded = Decode(VersionedAsOriginal(message), prepared);
-                if (decoded is null)
-                {
-                    Observe(prepared, message, null);
-                    continue;
-                }
-
-                change = ApplyEpoch(epochs, _mapper.Map(decoded), replay);
-                var decision = _suppression.Decide(change);
-                if (decision == SuppressionDecision.Drop)
-                {
-                    prepared.Suppressed++;
-                    Observe(prepared, message, change);
-                    continue;
-                }
-
-                if (decision == SuppressionDecision.DeleteInstead)
-                {
-                    // The delete is ours, not the topic's: tombstone repair sees the message as it is
-                    // on the topic (a live value of the key), never as an op=d.
-                    prepared.Suppressed++;
-                    changes.Add(SuppressionFilter.AsDelete(change));
-                    Observe(prepared, message, change);
-                    continue;
-                }
-
-                changes.Add(change);
-            }
-            catch (DecodeException e)
-            {
-                prepared.Letters.Add(new Letter("decode", message, null, e.Message));
-            }
-            catch (MapException e)
-            {
-                prepared.Letters.Add(new Letter("map", message, null, e.Message));
-            }
-
-            Observe(prepared, message, change);
-        }
-
-        lock (epochs)
-        {
-            epochs.WriteTo(checkpoint);
-            prepared.Reconcile.AddRange(PendingReconciliations(epochs));
-        }
-
-        var collapsed = Collapser.CollapseCounting(changes);
-        prepared.Changes = collapsed.Changes;
-        prepared.UnavailableNulled = collapsed.UnavailableNulled;
-        prepared.CollapsedAway = changes.Count - prepared.Changes.Count;
+        var prepared = Prepare(reader, records, replay);
         if (_unsettled.Count > 0 && !replay)
         {
             await CheckCaughtUpAsync(prepared, cancellationToken);
