@@ -17,6 +17,21 @@ internal static class SyncHost
     public static SyncComponents Components() =>
         new(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
 
+    /// <summary>Loads a command's config; a bad one is printed with every problem and gives null,
+    /// on which the command exits with <see cref="ExitCodes.Usage"/>.</summary>
+    public static async Task<SyncConfig?> LoadConfigAsync(FileInfo file, SyncComponents components, TextWriter error)
+    {
+        try
+        {
+            return ConfigLoader.Load(file.FullName, components.Types);
+        }
+        catch (ConfigException e)
+        {
+            await PrintProblemsAsync(error, e);
+            return null;
+        }
+    }
+
     public static async Task PrintProblemsAsync(TextWriter error, ConfigException e)
     {
         var problems = e.Problems;
@@ -104,15 +119,9 @@ internal static class SyncHost
 
     private static async Task<int> RunLoggedAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort, bool showProgress, bool shadow, bool keepOld, bool stopAllOnFailure, BackfillStart? from)
     {
-        SyncConfig config;
         var components = Components();
-        try
+        if (await LoadConfigAsync(configFile, components, error) is not { } config)
         {
-            config = ConfigLoader.Load(configFile.FullName, components.Types);
-        }
-        catch (ConfigException e)
-        {
-            await PrintProblemsAsync(error, e);
             return ExitCodes.Usage;
         }
 

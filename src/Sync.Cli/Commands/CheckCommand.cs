@@ -24,14 +24,8 @@ internal static class CheckCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var components = SyncHost.Components();
-            SyncConfig loaded;
-            try
+            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(config), components, error) is not { } loaded)
             {
-                loaded = ConfigLoader.Load(parse.GetRequiredValue(config).FullName, components.Types);
-            }
-            catch (ConfigException e)
-            {
-                await SyncHost.PrintProblemsAsync(error, e);
                 return ExitCodes.Usage;
             }
 

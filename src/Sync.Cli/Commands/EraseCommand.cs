@@ -44,15 +44,9 @@ internal static class EraseCommand
                 return ExitCodes.Usage;
             }
 
-            SyncConfig loaded;
             var components = SyncHost.Components();
-            try
+            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(config), components, error) is not { } loaded)
             {
-                loaded = ConfigLoader.Load(parse.GetRequiredValue(config).FullName, components.Types);
-            }
-            catch (ConfigException e)
-            {
-                await SyncHost.PrintProblemsAsync(error, e);
                 return ExitCodes.Usage;
             }
 
