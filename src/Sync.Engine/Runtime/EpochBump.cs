@@ -21,7 +21,8 @@ public static class EpochBump
         var sinkConfig = config.Sinks[options.Sink];
         await using var sink = await components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
         var stored = await sink.LoadCheckpointAsync(materializer, cancellationToken);
-        var positions = SourceEpochs.PositionsOf(stored);
+        // Streams only: neither the heal mark nor the epoch state is a stream whose epoch could be declared.
+        var positions = SinkCheckpointGuard.PositionsOf(stored);
         if (positions.Count == 0)
         {
             throw new InvalidOperationException($"materializer {materializer} has no checkpoint in sink {options.Sink}: nothing was applied, so there is no epoch to leave; run it first");
