@@ -122,7 +122,10 @@ internal sealed class PulsarStartupRetry
         PulsarAdminException refused => refused.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.BadGateway
             or HttpStatusCode.GatewayTimeout or HttpStatusCode.TooManyRequests,
         HttpRequestException http => http.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.ResponseEnded
-            or HttpRequestError.NameResolutionError,
+            or HttpRequestError.NameResolutionError
+            // A connection reset while the request is sent or read (the broker closes it as it goes
+            // down) carries no category of its own: the socket's error says it dropped.
+            || http.InnerException is System.Net.Sockets.SocketException or IOException { InnerException: System.Net.Sockets.SocketException },
         // HttpClient's own timeout (the caller's token is checked before this is asked).
         TaskCanceledException => true,
         IOException => true,
