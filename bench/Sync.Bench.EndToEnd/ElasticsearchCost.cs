@@ -5,6 +5,7 @@ using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
 using Sync.Sinks;
+using Sync.Sources;
 using Sync.Testing.Changes;
 
 namespace Sync.Bench.EndToEnd;
@@ -37,7 +38,7 @@ internal static class ElasticsearchCost
                 materializers:
                   items: { source: none, topics: [items], sink: search, table: items }
                 """);
-            var components = new SyncComponents(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+            var components = new SyncComponents(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
             var loaded = ConfigLoader.Load(config, components.Types);
             await using var sink = await components.Sinks["elasticsearch"].OpenAsync(loaded.Sinks["search"], CancellationToken.None);
             var target = new TargetSpec("items");

@@ -8,6 +8,7 @@ using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks;
 using Sync.Sinks.Postgres;
+using Sync.Sources;
 
 namespace Sync.Bench.EndToEnd;
 
@@ -281,7 +282,7 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
     {
         var config = WriteConfig($"run-{Guid.NewGuid():N}.yaml", TimedSinkFactory.TypeName, targets);
         var components = new SyncComponents(
-            SyncComponents.EngineSources,
+            SourceCatalog.All,
             [.. SinkCatalog.All, new TimedSinkFactory(new PostgresSinkFactory(), recorder)],
             MessageFormats.Names,
             MessageFormats.Create);

@@ -3,7 +3,7 @@ using BenchmarkDotNet.Attributes;
 using Sync.Engine.Changes;
 using Sync.Engine.Formats;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
+using Sync.Sources.File;
 
 namespace Sync.Bench.Micro;
 

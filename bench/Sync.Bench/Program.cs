@@ -6,7 +6,9 @@ using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
-using Sync.Engine.Sources.File;
+using Sync.Engine.Sources;
+using Sync.Sources;
+using Sync.Sources.File;
 using Sync.Bench;
 using Sync.Sinks;
 
@@ -158,7 +160,7 @@ async Task EndToEndAsync()
             materializers:
               items: { source: changelog, topics: [items], sink: local, table: items, batchSize: 5000 }
             """);
-        var components = new SyncComponents(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+        var components = new SyncComponents(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
         var loaded = ConfigLoader.Load(config, components.Types);
         var clock = Stopwatch.StartNew();
         var outcome = (await new SyncRuntime(loaded, components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None)).Single();

@@ -8,6 +8,7 @@ using Sync.Engine.Formats;
 using Sync.Compliance.Ledger;
 using Sync.Engine.Runtime;
 using Sync.Sinks;
+using Sync.Sources;
 
 namespace Sync.Cli;
 
@@ -15,7 +16,7 @@ namespace Sync.Cli;
 internal static class SyncHost
 {
     public static SyncComponents Components() =>
-        new(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+        new(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
 
     /// <summary>Loads a command's config; a bad one is printed with every problem and gives null,
     /// on which the command exits with <see cref="ExitCodes.Usage"/>.</summary>

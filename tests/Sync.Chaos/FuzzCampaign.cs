@@ -4,7 +4,7 @@ using Google.Protobuf;
 using Sync.Engine.Changes;
 using Sync.Engine.Formats;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
+using Sync.Sources.File;
 using Sync.Pulsar;
 using Sync.Pulsar.Protocol;
 using Sync.Pulsar.Protocol.Proto;

@@ -6,6 +6,7 @@ using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Sinks;
+using Sync.Sources;
 using Sync.Testing.Files;
 using Sync.Testing.Process;
 using YamlDotNet.RepresentationModel;
@@ -18,7 +19,7 @@ namespace Sync.Cli.Tests;
 /// validate against it (JsonSchema.Net, an independent draft-07 validator).</summary>
 public sealed partial class ConfigSchemaTests : IDisposable
 {
-    private static readonly ComponentTypes Types = new SyncComponents(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create).Types;
+    private static readonly ComponentTypes Types = new SyncComponents(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create).Types;
     private static readonly JsonObject Schema = ConfigSchema.Build(Types);
     private readonly Workspace _workspace = new();
 

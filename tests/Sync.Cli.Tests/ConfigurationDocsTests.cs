@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Sync.Engine.Config;
 using Sync.Sinks;
+using Sync.Sources;
 using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
@@ -15,7 +16,7 @@ public partial class ConfigurationDocsTests
     public static TheoryData<string, string> Sections()
     {
         var data = new TheoryData<string, string>();
-        foreach (var (type, options) in ComponentTypes.WithEngineDefaults().Sources)
+        foreach (var (type, options) in SourceCatalog.Types().Sources)
         {
             data.Add($"sources (type: {type})", options.AssemblyQualifiedName!);
         }

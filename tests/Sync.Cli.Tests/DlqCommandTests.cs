@@ -1,8 +1,8 @@
 using System.Text;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Files;
-using P = Sync.Engine.Sources.Pulsar.PulsarDeadLetterTopic.Properties;
+using P = Sync.Sources.Pulsar.PulsarDeadLetterTopic.Properties;
 
 namespace Sync.Cli.Tests;
 

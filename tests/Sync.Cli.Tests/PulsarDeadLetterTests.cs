@@ -1,6 +1,6 @@
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Testing.Files;
-using P = Sync.Engine.Sources.Pulsar.PulsarDeadLetterTopic.Properties;
+using P = Sync.Sources.Pulsar.PulsarDeadLetterTopic.Properties;
 
 namespace Sync.Cli.Tests;
 

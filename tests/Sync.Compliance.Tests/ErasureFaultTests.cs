@@ -7,7 +7,7 @@ using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
+using Sync.Sources.File;
 using Sync.Engine.Topics;
 using Sync.Sinks;
 using Sync.Testing.Files;
@@ -167,6 +167,10 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
         private readonly FileSourceFactory _files = new();
 
         public string Type => "file";
+
+        public Type OptionsType => _files.OptionsType;
+
+        public ITopicNaming Naming => _files.Naming;
 
         public ISourceReader Open(ComponentConfig source, SourceReadRequest request) => _files.Open(source, request);
 

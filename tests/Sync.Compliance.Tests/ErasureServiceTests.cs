@@ -5,12 +5,14 @@ using Snapshooter.Xunit;
 using Sync.Compliance.Erasure;
 using Sync.Compliance.Ledger;
 using Sync.Engine.Config;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Formats;
 using Sync.Engine.Changes;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
+using Sync.Sources;
+using Sync.Sources.File;
 using Sync.Sinks;
 using Sync.Testing.Files;
 
@@ -25,7 +27,7 @@ public sealed class ErasureServiceTests : IDisposable
     ];
 
     private readonly Workspace _workspace = new();
-    private readonly SyncComponents _components = new(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+    private readonly SyncComponents _components = new(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
     private int _requests;
 
@@ -257,7 +259,7 @@ public sealed class ErasureServiceTests : IDisposable
     {
         var config = await MaterializeAsync();
         var components = new SyncComponents(
-            SyncComponents.EngineSources,
+            SourceCatalog.All,
             [.. SinkCatalog.All.Where(f => f.Type != "sqlite"), new UnmarkableSinkFactory(_components.Sinks["sqlite"])],
             MessageFormats.Names,
             MessageFormats.Create);
@@ -277,7 +279,7 @@ public sealed class ErasureServiceTests : IDisposable
     {
         var config = await MaterializeAsync();
         var components = new SyncComponents(
-            SyncComponents.EngineSources,
+            SourceCatalog.All,
             [.. SinkCatalog.All.Where(f => f.Type != "sqlite"), new UnmarkableSinkFactory(_components.Sinks["sqlite"])],
             MessageFormats.Names,
             MessageFormats.Create);

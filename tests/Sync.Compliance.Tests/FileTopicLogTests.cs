@@ -1,6 +1,7 @@
 using System.Text;
 using Sync.Engine.Changes;
-using Sync.Engine.Sources.File;
+using Sync.Engine.Sources;
+using Sync.Sources.File;
 
 namespace Sync.Compliance.Tests;
 

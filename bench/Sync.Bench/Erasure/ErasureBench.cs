@@ -9,6 +9,7 @@ using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks;
+using Sync.Sources;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Pulsar;
 
@@ -45,7 +46,7 @@ public static class ErasureBench
             await PublishAsync(broker, customersPerTopic);
             var config = Path.Combine(dir, "sync.yaml");
             await File.WriteAllTextAsync(config, Config(broker, elasticsearch, postgres, redis, schema));
-            var components = new SyncComponents(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+            var components = new SyncComponents(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
             var loaded = ConfigLoader.Load(config, components.Types, _ => null);
             await MaterializeAsync(loaded, components, postgres, schema, cache, elasticsearch, Topics * customersPerTopic, output);
 

@@ -7,7 +7,7 @@ using StackExchange.Redis;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Sinks;
 using Sync.Testing.Pulsar;

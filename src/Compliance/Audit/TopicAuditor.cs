@@ -44,8 +44,8 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
         {
             var source = config.Sources[group.Key];
             await using var log = components.Sources[source.Type].OpenLog(source);
-            var readers = group.Select(m => (Name: m.Key, Filter: m.Value.TopicFilter(), Options: m.Value)).ToList();
-            bool Accepted(string topic) => readers.Any(r => r.Filter(topic) || r.Filter(TopicNames.BaseName(topic)));
+            var readers = group.Select(m => MaterializerReading.Of(config, components, m.Key, m.Value)).ToList();
+            bool Accepted(string topic) => readers.Any(r => r.Reads(topic));
 
             var stats = new SortedDictionary<string, Stats>(StringComparer.Ordinal);
             Stats Of(string topic) => stats.TryGetValue(topic, out var s) ? s : stats[topic] = new Stats();
@@ -56,18 +56,11 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
                 s.Keyless += message.Key.IsPresent ? 0 : 1;
             }
 
-            var decoders = new Dictionary<string, IMessageDecoder>(StringComparer.Ordinal);
             await foreach (var message in log.ReadCompactedAsync(Accepted, cancellationToken))
             {
                 var s = Of(message.Topic);
                 s.CompactedKeys++;
-                var reader = readers.First(r => r.Filter(message.Topic) || r.Filter(TopicNames.BaseName(message.Topic)));
-                if (!decoders.TryGetValue(reader.Name, out var decoding))
-                {
-                    decoders[reader.Name] = decoding = components.CreateDecoder(reader.Options.Format, reader.Options.DecoderOptions());
-                }
-
-                if (IsDeleteWithBeforeImage(message, decoding))
+                if (IsDeleteWithBeforeImage(message, readers.First(r => r.Reads(message.Topic)).Decoder))
                 {
                     s.Deletes++;
                     if (s.Positions.Count < MaxPositions)
@@ -79,7 +72,7 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
 
             foreach (var (topic, s) in stats)
             {
-                var names = readers.Where(r => r.Filter(topic) || r.Filter(TopicNames.BaseName(topic))).Select(r => r.Name).ToList();
+                var names = readers.Where(r => r.Reads(topic)).Select(r => r.Name).ToList();
                 var repairing = readers.Where(r => names.Contains(r.Name) && r.Options.RepairTombstones).Select(r => r.Name).ToList();
                 var (retention, compaction, settingsAdvice) = await SettingsAsync(log, topic, cancellationToken);
                 var advice = new List<string>();
@@ -129,7 +122,7 @@ public sealed class TopicAuditor(SyncConfig config, SyncComponents components)
         {
             policies = await reader.ReadPoliciesAsync(topic, cancellationToken);
         }
-        catch (Exception e) when (e is HttpRequestException or Engine.Sources.File.SourceException or TaskCanceledException)
+        catch (Exception e) when (e is HttpRequestException or SourceException or TaskCanceledException)
         {
             return ("unknown", "unknown", [$"the topic's settings could not be read through the admin API ({e.Message})"]);
         }

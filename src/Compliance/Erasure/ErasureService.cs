@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Sync.Compliance.Ledger;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
@@ -604,14 +605,17 @@ public sealed class ErasureService
         await log.PublishAsync(message.Topic, message.Key, value, properties, message.EventTime, cancellationToken);
     }
 
-    private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding) =>
-        new(binding.Binding, binding.Options.TopicFilter(), _components.CreateDecoder(binding.Options.Format, binding.Options.DecoderOptions()), new ChangeMapper(binding.Options), binding.Options.Format);
+    private BindingReader Reader((SubjectBinding Binding, MaterializerOptions Options) binding)
+    {
+        var reading = MaterializerReading.Of(_config, _components, binding.Binding.Materializer, binding.Options);
+        return new(binding.Binding, reading.Reads, reading.Decoder, reading.Mapper, binding.Options.Format);
+    }
 
     /// <summary>A subject binding with what it takes to read its materializer's messages.</summary>
     private sealed record BindingReader(SubjectBinding Binding, Func<string, bool> Filter, IMessageDecoder Decoder, ChangeMapper Mapper, string Format)
     {
         /// <summary>True for the materializer's topics, by name or, for a partition, by its topic's name.</summary>
-        public bool Reads(string topic) => Filter(topic) || Filter(TopicNames.BaseName(topic));
+        public bool Reads(string topic) => Filter(topic);
 
         /// <summary>The requested subjects that own the message's key (<see cref="SubjectValues.Owning"/>),
         /// and those named only in the before image of an upsert that belongs to someone else; both

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Postgres;

@@ -1,5 +1,6 @@
 using Npgsql;
 using Sync.Engine.Changes;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Postgres;

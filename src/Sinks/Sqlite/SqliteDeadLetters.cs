@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Sqlite;

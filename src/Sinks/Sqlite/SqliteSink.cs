@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using Sync.Engine.Changes;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Sqlite;

@@ -2,7 +2,8 @@ using System.CommandLine;
 using System.Text;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
-using Sync.Engine.Sources.File;
+using Sync.Engine.Sources;
+using Sync.Sources.File;
 
 namespace Sync.Cli.Commands;
 

@@ -3,7 +3,7 @@ using System.Globalization;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
+using Sync.Sources.File;
 using Sync.Engine.Topics;
 
 namespace Sync.Cli.Commands;

@@ -108,22 +108,21 @@ public static class ConfigLoader
                 BindTarget(binder, node, path, options, sinks, types);
                 materializers.Add(new(name, options));
                 CheckReference(binder, path, "source", options.Source, Declared(root, "sources"));
-                if (sources.TryGetValue(options.Source, out var source) && source.Type == "pulsar")
+                if (sources.TryGetValue(options.Source, out var source) && source.Options is ITopicSourceOptions topicSource)
                 {
-                    // A pattern must name its namespace, the one listed for new topics.
-                    foreach (var message in Sources.Pulsar.PulsarSourceOptions.ValidateTopics(path, options.Topics, options.TopicPattern))
+                    foreach (var message in topicSource.CheckTopics(path, options.Topics, options.TopicPattern))
                     {
                         binder.Problem(binder.Lines.GetValueOrDefault($"{path}.topicPattern", binder.Lines.GetValueOrDefault(path)), $"{path}.topicPattern", message);
                     }
                 }
 
-                if (options.DeadLetterTarget == Runtime.DeadLetterKind.Topic && sources.TryGetValue(options.Source, out var own) && own.Type != "pulsar")
+                if (options.DeadLetterTarget == DeadLetterKind.Topic && sources.TryGetValue(options.Source, out var own) && own.Options is not ITopicSourceOptions)
                 {
                     binder.Problem(binder.Lines.GetValueOrDefault($"{path}.deadLetterTarget", binder.Lines.GetValueOrDefault(path)), $"{path}.deadLetterTarget",
-                        $"{path}.deadLetterTarget (topic) needs a pulsar source to publish to; source {options.Source} is of type {own.Type}");
+                        $"{path}.deadLetterTarget (topic) needs a {string.Join(" or ", types.TopicSources)} source to publish to; source {options.Source} is of type {own.Type}");
                 }
 
-                if (options.DeadLetterTarget == Runtime.DeadLetterKind.Table && sinks.TryGetValue(options.Sink, out var ownSink) && !types.DeadLetterTableSinks.Contains(ownSink.Type))
+                if (options.DeadLetterTarget == DeadLetterKind.Table && sinks.TryGetValue(options.Sink, out var ownSink) && !types.DeadLetterTableSinks.Contains(ownSink.Type))
                 {
                     binder.Problem(binder.Lines.GetValueOrDefault($"{path}.deadLetterTarget", binder.Lines.GetValueOrDefault(path)), $"{path}.deadLetterTarget",
                         $"{path}.deadLetterTarget (table) needs a sink that keeps a dead-letter table ({string.Join(", ", types.DeadLetterTableSinks.Order(StringComparer.Ordinal))}); sink {options.Sink} is of type {ownSink.Type}: use topic or file");

@@ -80,7 +80,7 @@ public sealed class MaterializerOptions : IValidatable
     public string? DeadLetter { get; set; }
 
     [Description("Where dead letters go: `topic` (`<topic>-sync-dlq` on the materializer's own Pulsar source, the default there unless `deadLetter` names a file) or `file` (`deadLetter`, the default for a file source) or `table` (a dead-letter table in the sink's own database, written in the batch's transaction; postgres and sqlite sinks).")]
-    public Runtime.DeadLetterKind? DeadLetterTarget { get; set; }
+    public DeadLetterKind? DeadLetterTarget { get; set; }
 
     [Description("What to do with PostgreSQL logical decoding messages (`op: m`): `skip` counts and skips them like heartbeats, transaction boundaries and schema changes; `keep` writes each as a row `{lsn, prefix, content, transactional}` keyed by `lsn` into this materializer's table (which then holds messages only: a row change reaching it is dead-lettered).")]
     public MessageHandling Messages { get; set; } = MessageHandling.Skip;
@@ -148,9 +148,9 @@ public sealed class MaterializerOptions : IValidatable
         {
             foreach (var (column, expression) in Metadata)
             {
-                if (!Runtime.ChangeMapper.IsMetadata(expression))
+                if (!MetadataFields.IsMetadata(expression))
                 {
-                    problems.Add($"{path}.metadata.{column} ({expression}) must be one of: {Runtime.ChangeMapper.MetadataList}");
+                    problems.Add($"{path}.metadata.{column} ({expression}) must be one of: {MetadataFields.List}");
                 }
             }
         }

@@ -44,13 +44,13 @@ public sealed class SyncConfig
     public string DeadLetterPath(string materializer, MaterializerOptions options) =>
         options.DeadLetter ?? Path.Combine(BaseDirectory, $"{materializer}.deadletter.jsonl");
 
-    /// <summary>The materializer's dead-letter target: as configured, else a topic on a Pulsar source
-    /// (unless a <c>deadLetter</c> file is named) and a file on any other source.</summary>
-    public Runtime.DeadLetterKind DeadLetterKindOf(MaterializerOptions options) =>
+    /// <summary>The materializer's dead-letter target: as configured, else a topic on a source with
+    /// topics (unless a <c>deadLetter</c> file is named) and a file on any other source.</summary>
+    public DeadLetterKind DeadLetterKindOf(MaterializerOptions options) =>
         options.DeadLetterTarget
-        ?? (options.DeadLetter is null && Sources.TryGetValue(options.Source, out var source) && source.Type == "pulsar"
-            ? Runtime.DeadLetterKind.Topic
-            : Runtime.DeadLetterKind.File);
+        ?? (options.DeadLetter is null && Sources.TryGetValue(options.Source, out var source) && source.Options is ITopicSourceOptions
+            ? DeadLetterKind.Topic
+            : DeadLetterKind.File);
 }
 
 /// <summary>The known source and sink types and their options types.</summary>
@@ -69,12 +69,7 @@ public sealed class ComponentTypes
     /// <summary>Names of the message formats that can be decoded.</summary>
     public List<string> Formats { get; } = [];
 
-    /// <summary>The types the engine itself provides (the file source).</summary>
-    public static ComponentTypes WithEngineDefaults()
-    {
-        var types = new ComponentTypes();
-        types.Sources["file"] = typeof(Sources.File.FileSourceOptions);
-        types.Sources["pulsar"] = typeof(Sources.Pulsar.PulsarSourceOptions);
-        return types;
-    }
+    /// <summary>The source types whose materializers read topics (<see cref="ITopicSourceOptions"/>).</summary>
+    public IEnumerable<string> TopicSources =>
+        Sources.Where(s => s.Value.IsAssignableTo(typeof(ITopicSourceOptions))).Select(s => s.Key).Order(StringComparer.Ordinal);
 }

@@ -1,6 +1,6 @@
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
-using Sync.Pulsar;
+using Sync.Engine.Topics;
 
 namespace Sync.Engine.Runtime;
 
@@ -93,7 +93,8 @@ public sealed class BackfillStart
     /// from the earliest), keyed by the topic as the source names its messages. A bare position
     /// needs a materializer with exactly one topic; a named topic must be one the materializer
     /// reads (or a partition of one).</summary>
-    public IReadOnlyDictionary<string, StreamPosition> Resolve(string materializer, MaterializerOptions options)
+    /// <param name="naming">How the materializer's source names its topics; null takes names as given.</param>
+    public IReadOnlyDictionary<string, StreamPosition> Resolve(string materializer, MaterializerOptions options, ITopicNaming? naming = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var positions = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
@@ -114,7 +115,7 @@ public sealed class BackfillStart
         var filter = options.TopicFilter();
         foreach (var (text, topic, position) in _named)
         {
-            var known = Match(topic, filter)
+            var known = Match(topic, filter, naming)
                 ?? throw new BackfillStartException($"{Option} ({text}) names topic {topic}, which materializer {materializer} does not read ({reads})");
             if (position != StreamPosition.Start)
             {
@@ -125,30 +126,18 @@ public sealed class BackfillStart
         return positions;
     }
 
-    private static string? Match(string topic, Func<string, bool> reads)
+    private static string? Match(string topic, Func<string, bool> reads, ITopicNaming? naming)
     {
-        foreach (var candidate in new[] { topic, Normalized(topic) }.OfType<string>().Distinct(StringComparer.Ordinal))
+        foreach (var candidate in new[] { topic, naming?.FullName(topic) }.OfType<string>().Distinct(StringComparer.Ordinal))
         {
             // A partition of a topic the materializer reads is named on its own: positions are per partition.
-            if (reads(candidate) || (TopicName.BaseName(candidate) is var baseName && baseName != candidate && reads(baseName)))
+            if (reads(candidate) || (naming?.TopicOf(candidate) is { } baseName && baseName != candidate && reads(baseName)))
             {
                 return candidate;
             }
         }
 
         return null;
-    }
-
-    private static string? Normalized(string topic)
-    {
-        try
-        {
-            return TopicName.Normalize(topic);
-        }
-        catch (ArgumentException)
-        {
-            return null;
-        }
     }
 
     private static StreamPosition ParsePosition(string position, string value)

@@ -10,12 +10,6 @@ namespace Sync.Engine.Runtime;
 /// the key first, so the same key from two tenants gives two rows.</summary>
 public sealed class ChangeMapper
 {
-    private static readonly string[] Fields =
-    [
-        "topic", "position", "publishTime", "eventTime", "op", "tsMs",
-        "source.connector", "source.name", "source.db", "source.schema", "source.table", "source.lsn", "source.txId", "source.tsMs",
-    ];
-
     private readonly HashSet<string>? _include;
     private readonly HashSet<string>? _exclude;
     private readonly Dictionary<string, string>? _rename;
@@ -36,14 +30,8 @@ public sealed class ChangeMapper
         IsIdentity = _include is null && _exclude is null && _rename is null && _metadata.Length == 0 && _tenant is null;
     }
 
-    /// <summary>The metadata a column can be filled from, for messages.</summary>
-    public static string MetadataList => string.Join(", ", Fields) + ", property.<name>";
-
     /// <summary>True when the settings change nothing: the stage passes changes through.</summary>
     public bool IsIdentity { get; }
-
-    public static bool IsMetadata(string expression) =>
-        Fields.Contains(expression) || (expression.StartsWith("property.", StringComparison.Ordinal) && expression.Length > "property.".Length);
 
     /// <summary>The change as the sink should see it.</summary>
     /// <exception cref="MapException">The tenant cannot be determined.</exception>

@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Formats;
 using Sync.Engine.Sinks;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.Pulsar;
 
 namespace Sync.Engine.Runtime;
 
@@ -50,8 +50,7 @@ public sealed class DeadLetterReplay
         await using var sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
         await using var reader = OpenReader(name, options, dryRun: false, sink);
         await using var target = TallyingTarget.Over(SyncRuntime.OpenDeadLetters(_config, _components, name, options, sink));
-        var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
-        var runner = new MaterializerRunner(name, options, reader, decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name));
+        var runner = new MaterializerRunner(name, options, reader, MaterializerReading.Of(_config, _components, name, options).Decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name));
         await runner.RunAsync(cancellationToken);
         var (seen, others) = (reader.Seen, reader.OtherMaterializers);
         return new DeadLetterReport(name, target.Description, false, seen.Count, target.Count, others, runner.Counters, target.Reasons());
@@ -64,8 +63,7 @@ public sealed class DeadLetterReplay
         ArgumentNullException.ThrowIfNull(options);
         await using var sink = await OpenTableSinkAsync(options, cancellationToken);
         await using var reader = OpenReader(name, options, dryRun: true, sink);
-        var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
-        var mapper = new ChangeMapper(options);
+        var reading = MaterializerReading.Of(_config, _components, name, options);
         var suppression = _suppression(name);
         var tally = new Dictionary<(string, string), long>();
         long failed = 0;
@@ -84,7 +82,7 @@ public sealed class DeadLetterReplay
                 {
                     try
                     {
-                        var change = mapper.Map(decoder.Decode(record.Message!));
+                        var change = reading.Decode(record.Message!);
                         // A delete applied instead of a suppressed change counts as suppressed, as in a replay.
                         if (suppression.Decide(change) != SuppressionDecision.Keep)
                         {
@@ -170,7 +168,7 @@ public sealed class DeadLetterReplay
     private string Describe(string name, MaterializerOptions options, ISink? sink) =>
         _config.DeadLetterKindOf(options) switch
         {
-            DeadLetterKind.Topic => $"topic <topic>{PulsarDeadLetterTopic.Suffix} on source {options.Source}",
+            DeadLetterKind.Topic => _components.Sources[_config.Sources[options.Source].Type].DescribeDeadLetterTopics(options.Source) ?? $"source {options.Source}",
             DeadLetterKind.Table => SyncRuntime.DeadLetterStoreOf(_config, name, options, sink).DeadLetterTable,
             _ => _config.DeadLetterPath(name, options),
         };
@@ -188,7 +186,7 @@ public sealed class DeadLetterReplay
         }
 
         var source = _config.Sources[options.Source];
-        var request = new SourceReadRequest(name, options.TopicFilter(), new Dictionary<string, StreamPosition>(), false) { Topics = options.Topics, TopicPattern = options.TopicPattern };
+        var request = MaterializerReading.Of(_config, _components, name, options).ReadRequest(new Dictionary<string, StreamPosition>(), false);
         return _components.Sources[source.Type].OpenDeadLetterReader(source, request, dryRun)
             ?? throw new InvalidOperationException($"source {source.Name} ({source.Type}) has no dead-letter topics");
     }
@@ -232,7 +230,7 @@ public sealed class DeadLetterReplay
         public ValueTask DisposeAsync() => inner.DisposeAsync();
 
         /// <summary>Forgets the tally of letters dropped with a rolled-back batch attempt.</summary>
-        protected void Untally(IEnumerable<Sinks.DeadLetterRow> dropped)
+        protected void Untally(IEnumerable<DeadLetterRow> dropped)
         {
             foreach (var letter in dropped)
             {
@@ -247,7 +245,7 @@ public sealed class DeadLetterReplay
     {
         public int Pending => inner.Pending;
 
-        public IReadOnlyList<Sinks.DeadLetterRow> PendingRows => inner.PendingRows;
+        public IReadOnlyList<DeadLetterRow> PendingRows => inner.PendingRows;
 
         public void KeepFirst(int count)
         {

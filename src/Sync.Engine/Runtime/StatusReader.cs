@@ -62,7 +62,7 @@ public sealed class StatusReader
                 var epochs = SourceEpochs.FromCheckpoint(stored);
                 var healing = SinkCheckpointGuard.MarksHealing(stored);
                 var checkpoint = SinkCheckpointGuard.PositionsOf(stored);
-                var problem = SyncRuntime.ReadsAny(options, checkpoint) && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
+                var problem = MaterializerReading.Of(_config, _components, name, options).ReadsAny(checkpoint) && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
                     : null;
                 var source = _config.Sources[options.Source];

@@ -2,8 +2,8 @@ using Microsoft.Extensions.Logging;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Sinks;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
 
 namespace Sync.Engine.Runtime;
 
@@ -37,7 +37,12 @@ public sealed class SyncComponents
     {
         get
         {
-            var types = ComponentTypes.WithEngineDefaults();
+            var types = new ComponentTypes();
+            foreach (var (name, source) in Sources)
+            {
+                types.Sources[name] = source.OptionsType;
+            }
+
             foreach (var (name, sink) in Sinks)
             {
                 types.Sinks[name] = sink.OptionsType;
@@ -57,8 +62,6 @@ public sealed class SyncComponents
             return types;
         }
     }
-
-    public static IEnumerable<ISourceFactory> EngineSources => [new FileSourceFactory(), new Sources.Pulsar.PulsarSourceFactory()];
 }
 
 /// <summary>How a run starts: from the checkpoint, or from the first message (backfill).</summary>
@@ -176,7 +179,7 @@ public sealed class SyncRuntime
         // Checked before any sink opens: a --from that does not fit changes nothing.
         var startAt = selected.ToDictionary(
             m => m.Key,
-            m => mode == RunMode.Backfill ? BackfillFrom.Resolve(m.Key, m.Value) : new Dictionary<string, Changes.StreamPosition>(),
+            m => mode == RunMode.Backfill ? BackfillFrom.Resolve(m.Key, m.Value, Reading(m.Key, m.Value).Naming) : new Dictionary<string, Changes.StreamPosition>(),
             StringComparer.Ordinal);
         var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
         try
@@ -243,24 +246,6 @@ public sealed class SyncRuntime
             $"materializers.{name}.deadLetterTarget (table) needs a sink that keeps a dead-letter table (postgres, sqlite); sink {options.Sink} is of type {config.Sinks[options.Sink].Type}")]);
     }
 
-    /// <summary>Whether a stored checkpoint holds a position of something this materializer reads now
-    /// (one of its topics, a partition of one, or its changelog file's cursor): only such a position
-    /// makes a resumed run skip changes. Positions of topics it no longer reads skip nothing.</summary>
-    public static bool ReadsAny(MaterializerOptions options, IReadOnlyDictionary<string, Changes.StreamPosition> checkpoint)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(checkpoint);
-        if (checkpoint.Count == 0)
-        {
-            return false;
-        }
-
-        var reads = options.TopicFilter();
-        var cursor = FileSourceReader.CursorStream(options.Source);
-        return checkpoint.Keys.Any(stream =>
-            stream == cursor || reads(stream) || (Sync.Pulsar.TopicName.BaseName(stream) is var baseName && baseName != stream && reads(baseName)));
-    }
-
     /// <summary>Why a materializer with a stored checkpoint is not resumed into a missing target, and the ways out.</summary>
     public static string MissingTargetMessage(string name, string sink, MissingTarget missing, IReadOnlyDictionary<string, Changes.StreamPosition> checkpoint)
     {
@@ -291,13 +276,10 @@ public sealed class SyncRuntime
 
     /// <summary>The positions of the streams the materializer reads now: a stored checkpoint may still
     /// hold topics it read before its config changed, which a replay must not be asked to start on.</summary>
-    private static Dictionary<string, Changes.StreamPosition> ReadStreamsOnly(IReadOnlyDictionary<string, Changes.StreamPosition> starts, MaterializerOptions options)
-    {
-        var reads = options.TopicFilter();
-        return starts
-            .Where(s => reads(s.Key) || reads(Sync.Pulsar.TopicName.BaseName(s.Key)))
-            .ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
-    }
+    private static Dictionary<string, Changes.StreamPosition> ReadStreamsOnly(IReadOnlyDictionary<string, Changes.StreamPosition> starts, MaterializerReading reading) =>
+        starts.Where(s => reading.Reads(s.Key)).ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
+
+    private MaterializerReading Reading(string name, MaterializerOptions options) => MaterializerReading.Of(_config, _components, name, options);
 
     private async Task<MaterializerOutcome> RunOneAsync(string name, MaterializerOptions options, ISink sink, RunMode mode, IReadOnlyDictionary<string, Changes.StreamPosition> startAt, CancellationToken cancellationToken)
     {
@@ -307,6 +289,7 @@ public sealed class SyncRuntime
         var counters = new MaterializerCounters();
         Metrics?.Starting(name);
         await using var deadLetters = OpenDeadLetters(_config, _components, name, options, sink);
+        var reading = Reading(name, options);
         ShadowTarget? shadow = null;
         IShadowableSink? shadowable = null;
         try
@@ -323,18 +306,18 @@ public sealed class SyncRuntime
             var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
             // Neither the epoch state nor the heal mark is a stream: the source resumes from the positions alone.
             var checkpoint = SinkCheckpointGuard.PositionsOf(stored);
-            if (mode == RunMode.Resume && ReadsAny(options, checkpoint)
+            if (mode == RunMode.Resume && reading.ReadsAny(checkpoint)
                 && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing)
             {
                 throw new InvalidOperationException(MissingTargetMessage(name, options.Sink, missing, checkpoint));
             }
 
             var source = _config.Sources[options.Source];
-            var request = new SourceReadRequest(name, options.TopicFilter(), checkpoint, mode == RunMode.Backfill) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = startAt, Log = _loggerFactory.CreateLogger($"sync.{name}") };
+            var request = reading.ReadRequest(checkpoint, mode == RunMode.Backfill) with { StartAt = startAt, Log = _loggerFactory.CreateLogger($"sync.{name}") };
             await using var reader = _components.Sources[source.Type].Open(source, request);
             var log = _loggerFactory.CreateLogger($"sync.{name}");
             MaterializerLog.Opened(log, name, source.Name, source.Type, options.Sink, options.Table, mode == RunMode.Backfill ? "backfill" : "resume", StartPosition(mode, checkpoint, startAt));
-            var decoder = _components.CreateDecoder(options.Format, options.DecoderOptions());
+            var decoder = reading.Decoder;
             await using var repairLog = options.RepairTombstones && mode == RunMode.Resume ? _components.Sources[source.Type].OpenLog(source) : null;
             var suppression = _suppression(name);
             var repair = repairLog is null ? null : new TombstoneRepair(repairLog, change => suppression.Decide(change) != SuppressionDecision.Keep);
@@ -350,7 +333,7 @@ public sealed class SyncRuntime
                 RebuildWhenEmpty = (options.OnEmptySink ?? (_components.Sinks[_config.Sinks[options.Sink].Type].RebuildsWhenEmpty ? EmptySinkHandling.Rebuild : EmptySinkHandling.Stop)) == EmptySinkHandling.Rebuild,
                 // Only a run on the live target heals it: a backfill rewrites it anyway.
                 OpenReplay = mode == RunMode.Resume && shadow is null
-                    ? starts => sourceFactory.Open(source, new SourceReadRequest(name, options.TopicFilter(), new Dictionary<string, Changes.StreamPosition>(), true) { Topics = options.Topics, TopicPattern = options.TopicPattern, StartAt = ReadStreamsOnly(starts, options) })
+                    ? starts => sourceFactory.Open(source, reading.ReadRequest(new Dictionary<string, Changes.StreamPosition>(), true) with { StartAt = ReadStreamsOnly(starts, reading) })
                     : null,
             };
             counters = runner.Counters;

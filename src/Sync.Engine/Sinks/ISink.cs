@@ -1,4 +1,5 @@
 using Sync.Engine.Changes;
+using Sync.Engine.DeadLetters;
 
 namespace Sync.Engine.Sinks;
 

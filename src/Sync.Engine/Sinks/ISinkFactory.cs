@@ -1,4 +1,5 @@
 using Sync.Engine.Config;
+using Sync.Engine.DeadLetters;
 
 namespace Sync.Engine.Sinks;
 

@@ -1,5 +1,4 @@
 using Sync.Engine.Changes;
-using Sync.Engine.Config;
 
 namespace Sync.Engine.Sources;
 
@@ -98,33 +97,4 @@ public sealed record SourceReadRequest(
     /// <summary>The materializer's logger, for what a reader has to say while it runs (a start
     /// that waits for its broker).</summary>
     public Microsoft.Extensions.Logging.ILogger Log { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-}
-
-/// <summary>Opens readers of one source type.</summary>
-public interface ISourceFactory
-{
-    string Type { get; }
-
-    ISourceReader Open(ComponentConfig source, SourceReadRequest request);
-
-    /// <summary>The source's topics as erasure sees them (scan, tombstone, compact).</summary>
-    Topics.ITopicLog OpenLog(ComponentConfig source);
-
-    /// <summary>True when a reader of <paramref name="source"/> never reports an end (a followed
-    /// file, a subscription that waits for new messages), so that only a stop request ends the run.
-    /// False by default: the reader ends at the source's end, and a stop before it interrupts the run.</summary>
-    /// <param name="fromBeginning">The read is a backfill.</param>
-    bool HasNoEnd(ComponentConfig source, bool fromBeginning) => false;
-
-    /// <summary>The dead-letter topics of a materializer on this source, or null when the source
-    /// has no topics to publish them to (a changelog file).</summary>
-    Runtime.IDeadLetterTarget? OpenDeadLetterTopic(ComponentConfig source, string materializer) => null;
-
-    /// <summary>Reads a materializer's dead-letter topics again (<c>sync dlq</c>), or null when the
-    /// source has none. A dry run acknowledges nothing.</summary>
-    Runtime.IDeadLetterReader? OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun) => null;
-
-    /// <summary>Publishes changelog messages to the source's topics (<c>sync publish</c>), or null
-    /// when the source cannot be published to (a changelog file).</summary>
-    Topics.IChangelogPublisher? OpenPublisher(ComponentConfig source) => null;
 }

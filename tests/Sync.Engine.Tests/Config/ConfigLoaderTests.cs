@@ -1,6 +1,8 @@
 using System.ComponentModel.DataAnnotations;
 using Sync.Engine.Config;
-using Sync.Engine.Sources.File;
+using Sync.Engine.Sources;
+using Sync.Sources;
+using Sync.Sources.File;
 
 namespace Sync.Engine.Tests.Config;
 
@@ -271,7 +273,7 @@ public class ConfigLoaderTests
 
     private static ComponentTypes Types()
     {
-        var types = ComponentTypes.WithEngineDefaults();
+        var types = SourceCatalog.Types();
         types.Sinks["memory"] = typeof(MemorySinkOptions);
         types.Sinks["file-like"] = typeof(MemorySinkOptions);
         types.Formats.AddRange(["debezium-json", "json"]);

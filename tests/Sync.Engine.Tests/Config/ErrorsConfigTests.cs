@@ -1,4 +1,5 @@
 using Sync.Engine.Config;
+using Sync.Sources;
 
 namespace Sync.Engine.Tests.Config;
 
@@ -86,7 +87,7 @@ public class ErrorsConfigTests
 
     private static ComponentTypes Types()
     {
-        var types = ComponentTypes.WithEngineDefaults();
+        var types = SourceCatalog.Types();
         types.Sinks["memory"] = typeof(MemorySink);
         types.Formats.Add("debezium-json");
         return types;

@@ -62,7 +62,7 @@ public class SinglePassDecoderProperties
         var bare = 0;
         foreach (var line in lines)
         {
-            var message = Sync.Engine.Sources.File.ChangelogLineParser.Parse(Encoding.UTF8.GetBytes(line), StreamPosition.ForLine(1), out _);
+            var message = Sync.Engine.Sources.ChangelogLineParser.Parse(Encoding.UTF8.GetBytes(line), StreamPosition.ForLine(1), out _);
             var decodedBefore = singlePass.SinglePassDecoded;
             var expected = Outcome(document, message);
             Assert.Equal(expected, Outcome(singlePass, message));

@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;

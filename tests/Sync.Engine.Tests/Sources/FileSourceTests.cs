@@ -2,7 +2,7 @@ using System.Text;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
+using Sync.Sources.File;
 
 namespace Sync.Engine.Tests.Sources;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using Sync.Engine.Changes;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
+using Sync.Sources.File;
 using Xunit;
 
 namespace Sync.Engine.Tests.Sources;

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Logging;
 using Sync.Testing.Process;

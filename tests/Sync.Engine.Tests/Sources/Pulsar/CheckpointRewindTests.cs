@@ -1,6 +1,6 @@
 using Sync.Engine.Changes;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 
 namespace Sync.Engine.Tests.Sources.Pulsar;

@@ -1,6 +1,6 @@
 using System.Text;
 using Sync.Engine.Changes;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Pulsar.Protocol.Proto;
 

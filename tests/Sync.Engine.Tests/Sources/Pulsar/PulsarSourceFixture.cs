@@ -6,7 +6,7 @@ using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Pulsar;
 using Sync.Testing.Sinks;

@@ -3,8 +3,8 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Sync.Engine.Changes;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.File;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Pulsar;
 

@@ -3,7 +3,7 @@ using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Runtime;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 
 namespace Sync.Engine.Tests.Sources.Pulsar;
@@ -385,7 +385,7 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
         Assert.Single((await first.ReadBatchAsync(10, TimeSpan.FromMilliseconds(20), timeout.Token))!);
 
         await using var second = new PulsarSourceReader("broker", options, request);
-        var error = await Assert.ThrowsAsync<Sync.Engine.Sources.File.SourceException>(async () => await second.ReadBatchAsync(10, TimeSpan.FromMilliseconds(20), timeout.Token));
+        var error = await Assert.ThrowsAsync<Sync.Engine.Sources.SourceException>(async () => await second.ReadBatchAsync(10, TimeSpan.FromMilliseconds(20), timeout.Token));
 
         Assert.StartsWith("source broker: subscribing sync-users for users failed:", error.Message, StringComparison.Ordinal);
     }

@@ -2,7 +2,7 @@ using System.Text;
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Pulsar.Admin;
 
@@ -212,7 +212,7 @@ public sealed class PulsarTopicLogTests : PulsarSourceFixture
         var options = new PulsarSourceOptions { ServiceUrl = Broker.ServiceUrl.ToString() };
         await using var log = new PulsarTopicLog("broker", options);
 
-        var error = await Assert.ThrowsAsync<Sync.Engine.Sources.File.SourceException>(async () => await log.EndsAsync(_ => true, new Dictionary<string, StreamPosition>(), default));
+        var error = await Assert.ThrowsAsync<Sync.Engine.Sources.SourceException>(async () => await log.EndsAsync(_ => true, new Dictionary<string, StreamPosition>(), default));
 
         Assert.StartsWith("sources.broker.adminUrl is not set", error.Message, StringComparison.Ordinal);
     }

@@ -1,7 +1,7 @@
 using Sync.Engine.Changes;
 using Sync.Engine.Sources;
-using Sync.Engine.Sources.File;
-using Sync.Engine.Sources.Pulsar;
+using Sync.Sources.File;
+using Sync.Sources.Pulsar;
 using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Engine.Tests.Sources.Pulsar;

@@ -1,0 +1,77 @@
+using Sync.Engine.Changes;
+using Sync.Engine.Config;
+using Sync.Engine.Sources;
+using Sync.Pulsar;
+using Sync.Pulsar.Admin;
+
+namespace Sync.Sources.Pulsar;
+
+/// <summary>Turns a source's options into client settings, and Pulsar messages into source messages.</summary>
+internal static class PulsarConnections
+{
+    public static PulsarClient Client(PulsarSourceOptions options) => new(new PulsarClientOptions
+    {
+        ServiceUrl = new Uri(options.ServiceUrl),
+        AuthenticationToken = options.TokenFile is null ? options.Token : null,
+        AuthenticationTokenFile = options.TokenFile,
+        TlsTrustCertificatesFile = options.TlsTrustCertsFile,
+        TlsHostnameVerification = options.TlsHostnameVerification,
+        TlsAllowInsecureConnection = options.TlsAllowInsecureConnection,
+    });
+
+    /// <summary>The admin client, or a <see cref="SourceException"/> naming what needs it.</summary>
+    public static PulsarAdminClient Admin(string sourceName, PulsarSourceOptions options, string purpose)
+    {
+        if (options.AdminUrl is not { Length: > 0 } url)
+        {
+            throw new SourceException($"sources.{sourceName}.adminUrl is not set; {purpose} needs the Pulsar admin API");
+        }
+
+        var token = options.TokenFile is { } file ? System.IO.File.ReadAllText(file).Trim() : options.Token;
+        return new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = new Uri(url), AuthenticationToken = token });
+    }
+
+    public static StreamPosition Position(MessageId id) =>
+        (long)id.EntryId == -1 ? StreamPosition.Start : new StreamPosition((long)id.LedgerId, (long)id.EntryId, id.BatchIndex);
+
+    /// <summary>A message as a source record: an error record (dead letter) when it arrived corrupt.</summary>
+    public static SourceRecord ToSourceRecord(PulsarMessage message) =>
+        message.Corruption is { } corruption
+            ? new SourceRecord(null, new SourceError($"{message.Topic}@{message.Id}", message.Topic, Position(message.Id), $"corrupt message from the broker: {corruption}", message.Data))
+            : new SourceRecord(ToSourceMessage(message), null);
+
+    public static SourceMessage ToSourceMessage(PulsarMessage message)
+    {
+        IReadOnlyDictionary<string, string> properties = Origin.EmptyProperties;
+        if (message.Properties.Count > 0)
+        {
+            var map = new Dictionary<string, string>(message.Properties.Count, StringComparer.Ordinal);
+            foreach (var (name, value) in message.Properties)
+            {
+                map[name] = value;
+            }
+
+            properties = map;
+        }
+
+        return new SourceMessage
+        {
+            Topic = message.Topic,
+            Position = Position(message.Id),
+            Key = message.Key is null ? MessageKey.None : new MessageKey(message.Key, message.KeyIsBase64),
+            Value = message.Data,
+            HasValue = !message.IsNullValue,
+            Properties = properties,
+            PublishTime = message.PublishTimeMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)message.PublishTimeMs),
+            EventTime = message.EventTimeMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)message.EventTimeMs),
+        };
+    }
+
+    public static SubscriptionType Map(PulsarSubscriptionType type) => type switch
+    {
+        PulsarSubscriptionType.Exclusive => SubscriptionType.Exclusive,
+        PulsarSubscriptionType.Shared => SubscriptionType.Shared,
+        PulsarSubscriptionType.KeyShared => SubscriptionType.KeyShared,
+        _ => SubscriptionType.Failover,
+    };
+}

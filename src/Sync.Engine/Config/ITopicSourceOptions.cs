@@ -1,0 +1,10 @@
+namespace Sync.Engine.Config;
+
+/// <summary>The options of a source that carries topics: its materializers name them
+/// (<c>topics</c>, <c>topicPattern</c>), and their dead letters may go to topics of its own.</summary>
+public interface ITopicSourceOptions
+{
+    /// <summary>What is wrong with a materializer's <c>topics</c> or <c>topicPattern</c> on this source, as messages.</summary>
+    /// <param name="path">The materializer's path, e.g. <c>materializers.users</c>.</param>
+    IReadOnlyList<string> CheckTopics(string path, IReadOnlyList<string>? topics, string? topicPattern);
+}
