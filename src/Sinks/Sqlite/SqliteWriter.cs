@@ -224,7 +224,7 @@ internal sealed partial class SqliteWriter : IDisposable
                     SqliteDeadLetters.Insert(_connection, transaction, letters);
                 }
 
-                return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
+                return context.ToResult();
             });
     }
 
@@ -1102,24 +1102,11 @@ internal sealed partial class SqliteWriter : IDisposable
 
     private readonly record struct StateEntry(ChangeVersion Version, bool Deleted);
 
-    private sealed class BatchContext(string target, string now)
+    private sealed class BatchContext(string target, string now) : BatchTally
     {
         public string Target { get; } = target;
 
         public string Now { get; } = now;
-
-        public int Upserted { get; set; }
-
-        public int Deleted { get; set; }
-
-        public int Stale { get; set; }
-
-        /// <summary>Upserts with unavailable columns that found no stored row (written as null there).</summary>
-        public int Unavailable { get; set; }
-
-        public List<RejectedChange> Rejected { get; } = [];
-
-        public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
     }
 
     /// <summary>What the writer knows of one target table, and its cached commands.</summary>
