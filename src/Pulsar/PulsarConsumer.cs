@@ -17,7 +17,7 @@ namespace Sync.Pulsar;
 /// queued locally but not yet received are dropped then, since the broker redelivers everything
 /// unacknowledged: nothing is lost, and messages received but not acknowledged come again.
 /// </summary>
-public sealed class PulsarConsumer : IPulsarConsumer
+public sealed class PulsarConsumer : PulsarStatefulObject, IPulsarConsumer
 {
     private readonly Func<CancellationToken, Task<PulsarConnection>> _connect;
     private readonly ConsumerOptions _options;
@@ -33,7 +33,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
     private int _sessionNumber;
     private int _queued;
     private int _takenSinceFlow;
-    private readonly StateMonitor _state;
     private MessageId? _lastReceived;
     private MessageId? _seekStart;
     private MessageId? _pendingSeekStart;
@@ -43,6 +42,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
     private volatile int _activeState;
 
     private PulsarConsumer(Func<CancellationToken, Task<PulsarConnection>> connect, ConsumerOptions options, PulsarClientOptions clientOptions)
+        : base(PulsarObjectState.Reconnecting)
     {
         _connect = connect;
         _options = options;
@@ -53,7 +53,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
         _queue = Channel.CreateUnbounded<PulsarMessage>(new UnboundedChannelOptions { SingleWriter = false });
         _flowThreshold = Math.Max(1, options.ReceiverQueueSize / 2);
         _partitionIndex = TopicName.PartitionIndex(options.Topic);
-        _state = new StateMonitor(this, PulsarObjectState.Reconnecting);
         ConsumerName = options.ConsumerName ?? $"sync-{Guid.NewGuid():N}"[..13];
     }
 
@@ -63,20 +62,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
 
     /// <summary>The consumer name sent in SUBSCRIBE (made up once when none was configured).</summary>
     public string ConsumerName { get; }
-
-    public PulsarObjectState State => _state.Current;
-
-    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
-    {
-        add => _state.Changed += value;
-        remove => _state.Changed -= value;
-    }
-
-    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _state.WaitAsync(current => current == state, cancellationToken);
-
-    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _state.WaitAsync(current => current != state, cancellationToken);
 
     /// <summary>Messages received from the broker and not yet taken by the application.</summary>
     public int QueuedMessages => Volatile.Read(ref _queued);
@@ -139,7 +124,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             lock (_lock)
             {
                 _session = session;
-                _state.Set(PulsarObjectState.Connected);
+                Monitor.Set(PulsarObjectState.Connected);
             }
             if (!connection.IsOpen)
             {
@@ -901,7 +886,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             }
             _queued = 0;
             _batches.Clear();
-            _state.Set(PulsarObjectState.Reconnecting);
+            Monitor.Set(PulsarObjectState.Reconnecting);
             _logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);
             _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
         }
@@ -918,7 +903,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
         (e, delay) => _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay),
         e =>
         {
-            _state.Set(PulsarObjectState.Faulted);
+            Monitor.Set(PulsarObjectState.Faulted);
             _queue.Writer.TryComplete(e);
         },
         _shutdown.Token);
@@ -936,7 +921,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             {
                 return;
             }
-            _state.Set(PulsarObjectState.Closed);
+            Monitor.Set(PulsarObjectState.Closed);
             session = _session;
             _session = null;
         }
