@@ -301,36 +301,24 @@ public sealed class MultiTopicConsumer : PulsarStatefulObject, IPulsarConsumer
     public ValueTask AcknowledgeCumulativeAsync(MessageId id, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("a message id does not name its topic: acknowledge the PulsarMessage instead");
 
-    /// <summary>Asks the child that reads <paramref name="topic"/>: the topic itself, or the
+    /// <summary>Asks the child that reads <paramref name="topic"/> (see <see cref="ChildReading"/>).</summary>
+    public Task<MessageId> GetLastMessageIdAsync(string topic, CancellationToken cancellationToken = default) =>
+        ChildReading(topic).GetLastMessageIdAsync(topic, cancellationToken);
+
+    public Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default) =>
+        ChildReading(topic).GetMarkDeletePositionAsync(topic, cancellationToken);
+
+    /// <summary>The child that reads <paramref name="topic"/>: the topic itself, or the
     /// partitioned topic it is a partition of.</summary>
-    public Task<MessageId> GetLastMessageIdAsync(string topic, CancellationToken cancellationToken = default)
+    private IPulsarConsumer ChildReading(string topic)
     {
         ArgumentNullException.ThrowIfNull(topic);
-        IPulsarConsumer? child;
         lock (_lock)
         {
-            child = _children.TryGetValue(topic, out var own) ? own.Consumer
+            return _children.TryGetValue(topic, out var own) ? own.Consumer
                 : _children.TryGetValue(TopicName.BaseName(topic), out var parent) ? parent.Consumer
-                : null;
+                : throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
         }
-
-        return child?.GetLastMessageIdAsync(topic, cancellationToken)
-            ?? throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
-    }
-
-    public Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(topic);
-        IPulsarConsumer? child;
-        lock (_lock)
-        {
-            child = _children.TryGetValue(topic, out var own) ? own.Consumer
-                : _children.TryGetValue(TopicName.BaseName(topic), out var parent) ? parent.Consumer
-                : null;
-        }
-
-        return child?.GetMarkDeletePositionAsync(topic, cancellationToken)
-            ?? throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
     }
 
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)

@@ -446,4 +446,42 @@ internal sealed partial class PostgresWriter
             new NpgsqlParameter<long[]> { TypedValue = [.. _batches] },
         ];
     }
+
+    /// <summary>The condition that a row's column equals the subject value, and its parameter; null
+    /// for a NULL value (no subject is NULL). A value of the column's own kind is compared natively
+    /// (<c>col = $1</c>, or <c>col = CAST($1 AS type)</c> for types staged as text); a value of another
+    /// kind — an erasure request naming <c>customer_id</c> as the text <c>"7"</c> — is compared by its
+    /// canonical text with the column's text (<c>col::text = $1</c>), which never fails on bad input.</summary>
+    private static (string Sql, NpgsqlParameter Parameter)? Condition(SubjectMatch match, PostgresColumnType type)
+    {
+        var value = match.Value;
+        if (value.IsNull)
+        {
+            return null;
+        }
+
+        var column = Quote(match.Column);
+        if (type.Stage != StageKind.Text && type.Check(value) is null)
+        {
+            return ($"{column} = $1", type.Parameter(value));
+        }
+
+        var natural = IsNaturalText(value, type);
+        var text = new NpgsqlParameter<string> { TypedValue = value.ToText()!, NpgsqlDbType = NpgsqlDbType.Text };
+        return natural ? ($"{column} = CAST($1 AS {type.Name})", text) : ($"{column}::text = $1", text);
+    }
+
+    /// <summary>Whether a value that is not of the column's native kind is the column's own kind written
+    /// as text (a decimal for numeric, an ISO timestamp for timestamptz, text for text columns), so that
+    /// a cast of it compares exactly; else the column's text is compared.</summary>
+    private static bool IsNaturalText(FieldValue value, PostgresColumnType type) => value.Kind switch
+    {
+        ValueKind.Decimal or ValueKind.Int64 => type.IsNumeric,
+        ValueKind.TimestampTz => type.Name == "timestamp with time zone",
+        ValueKind.TimeTz => type.Name == "time with time zone",
+        ValueKind.Json => type.IsJson,
+        ValueKind.String => type.Stage == StageKind.Text && !type.IsNumeric
+            && type.Name is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
+        _ => false,
+    };
 }

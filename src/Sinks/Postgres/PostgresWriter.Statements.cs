@@ -1,19 +1,15 @@
 using System.Text;
-using Npgsql;
-using NpgsqlTypes;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;
 
-/// <summary>The SQL text of a batch: the never-regress comparison, the statements of a group and the
-/// erasure conditions. Building them runs nothing; the writer's I/O is in PostgresWriter.cs.</summary>
+/// <summary>The SQL text of a batch: the never-regress comparison and the statements of a group.
+/// Building them runs nothing; the writer's I/O is in PostgresWriter.cs.</summary>
 internal sealed partial class PostgresWriter
 {
     /// <summary>
     /// The SQL of never-regress. A version is (lsn, stream, position); change c is older than stored s
-    /// exactly when <see cref="ChangeVersion.CompareTo"/> says Older: both have an LSN and c's is lower,
+    /// exactly when <see cref="Sync.Engine.Changes.ChangeVersion.CompareTo"/> says Older: both have an LSN and c's is lower,
     /// or they come from the same stream and c's position (ledger, entry, batch index, compared as a
     /// bigint array, lexicographically) is lower. Otherwise (newer, same, or not comparable) c may replace s.
     /// </summary>
@@ -32,6 +28,10 @@ internal sealed partial class PostgresWriter
     {
         var olderThanRow = Older("s._lsn", "s._stream", "s._pos", $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
         var olderThanMarker = Older("s._lsn", "s._stream", "s._pos", "m.lsn", "m.stream", "m.position");
+
+        // The hot paths read the target's truncate marker once, as the CTE trunc (alias tr).
+        var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
+        var truncateMarker = $"trunc AS MATERIALIZED (\n  SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}')";
         string keyMatch = string.Empty;
         StagedColumn leading = default;
         if (table is not null)
@@ -88,11 +88,9 @@ internal sealed partial class PostgresWriter
                 // The hot path for deletes, one statement: each staged key probes its row and its marker
                 // once (materialized, as for upserts) and the truncate marker is read once; the delete
                 // checks the row's version again, as the general path does.
-                var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
                 var combined =
                     $"""
-                    WITH trunc AS MATERIALIZED (
-                      SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'),
+                    WITH {truncateMarker},
                     live AS MATERIALIZED (
                       SELECT s.*,
                         coalesce((SELECT {olderThanRow} FROM {target.Qualified} t WHERE {keyMatch}), false)
@@ -150,11 +148,9 @@ internal sealed partial class PostgresWriter
                 // check and which markers the upsert supersedes; the truncate marker is read once.
                 // The probes are computed in a materialized CTE: left inline, PostgreSQL copies the
                 // subquery into every expression that reads _marker and probes each key three times.
-                var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
                 var combined =
                     $"""
-                    WITH trunc AS MATERIALIZED (
-                      SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'),
+                    WITH {truncateMarker},
                     probed AS MATERIALIZED (
                       SELECT s.*, (SELECT CASE WHEN {olderThanMarker} THEN 2 ELSE 1 END
                                    FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key) AS _marker,
@@ -184,44 +180,6 @@ internal sealed partial class PostgresWriter
     /// <summary>A staged column as the target's type: columns staged as text are cast by the server.</summary>
     private static string Staged(StagedColumn column, string alias) =>
         column.Type.Stage == StageKind.Text ? $"CAST({alias}.{column.Stage} AS {column.Type.Name})" : $"{alias}.{column.Stage}";
-
-    /// <summary>The condition that a row's column equals the subject value, and its parameter; null
-    /// for a NULL value (no subject is NULL). A value of the column's own kind is compared natively
-    /// (<c>col = $1</c>, or <c>col = CAST($1 AS type)</c> for types staged as text); a value of another
-    /// kind — an erasure request naming <c>customer_id</c> as the text <c>"7"</c> — is compared by its
-    /// canonical text with the column's text (<c>col::text = $1</c>), which never fails on bad input.</summary>
-    private static (string Sql, NpgsqlParameter Parameter)? Condition(SubjectMatch match, PostgresColumnType type)
-    {
-        var value = match.Value;
-        if (value.IsNull)
-        {
-            return null;
-        }
-
-        var column = Quote(match.Column);
-        if (type.Stage != StageKind.Text && type.Check(value) is null)
-        {
-            return ($"{column} = $1", type.Parameter(value));
-        }
-
-        var natural = IsNaturalText(value, type);
-        var text = new NpgsqlParameter<string> { TypedValue = value.ToText()!, NpgsqlDbType = NpgsqlDbType.Text };
-        return natural ? ($"{column} = CAST($1 AS {type.Name})", text) : ($"{column}::text = $1", text);
-    }
-
-    /// <summary>Whether a value that is not of the column's native kind is the column's own kind written
-    /// as text (a decimal for numeric, an ISO timestamp for timestamptz, text for text columns), so that
-    /// a cast of it compares exactly; else the column's text is compared.</summary>
-    private static bool IsNaturalText(FieldValue value, PostgresColumnType type) => value.Kind switch
-    {
-        ValueKind.Decimal or ValueKind.Int64 => type.IsNumeric,
-        ValueKind.TimestampTz => type.Name == "timestamp with time zone",
-        ValueKind.TimeTz => type.Name == "time with time zone",
-        ValueKind.Json => type.IsJson,
-        ValueKind.String => type.Stage == StageKind.Text && !type.IsNumeric
-            && type.Name is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
-        _ => false,
-    };
 
     /// <summary>The statements of a group: the general path (mark stale, inherit LSNs, write, markers,
     /// counts) or, for upserts that all carry an LSN, one <see cref="Combined"/> statement.</summary>

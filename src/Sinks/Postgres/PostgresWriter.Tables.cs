@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Text;
 using Npgsql;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;

@@ -501,24 +501,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     /// <summary>Problems of a row image: key columns missing or NULL, names PostgreSQL cannot hold,
     /// names reserved for the version columns, a name twice. Null when it can be written.</summary>
-    private static string? CheckImage(PostgresTarget target, string[] keyNames, Row image)
-    {
-        foreach (var key in keyNames)
-        {
-            var i = image.IndexOf(key);
-            if (i < 0)
-            {
-                return $"key column {Quote(key)} is missing from the row image";
-            }
-
-            if (image.Values[i].IsNull)
-            {
-                return $"key column {Quote(key)} is NULL";
-            }
-        }
-
-        return CheckNames(target, image.Names);
-    }
+    private static string? CheckImage(PostgresTarget target, string[] keyNames, Row image) =>
+        RowImageChecks.MissingKey(keyNames, image, Quote) ?? CheckNames(target, image.Names);
 
     private static string? CheckNames(PostgresTarget target, string[] names)
     {

@@ -220,22 +220,36 @@ internal sealed partial class SqliteWriter : IDisposable
         }
     }
 
-    private void ApplyUpsert(BatchContext context, ChangeEvent change)
+    /// <summary>Whether the change is to be applied, with the key's stored state: false, counted,
+    /// when it has no key (rejected) or the stored version is newer (stale).</summary>
+    private bool Supersedes(BatchContext context, ChangeEvent change, out StateEntry? stored)
     {
-        var keyNames = change.Key.Names;
-        if (keyNames.Length == 0)
+        stored = null;
+        if (change.Key.Names.Length == 0)
         {
             context.Reject(change, $"table \"{context.Target}\": a {change.Op} has no key columns");
+            return false;
+        }
+
+        stored = ReadState(context.Target, change.KeyText);
+        if (stored is { } s && !change.Version.Supersedes(s.Version))
+        {
+            context.Stale++;
+            return false;
+        }
+
+        return true;
+    }
+
+    private void ApplyUpsert(BatchContext context, ChangeEvent change)
+    {
+        if (!Supersedes(context, change, out var stored))
+        {
             return;
         }
 
-        var stored = ReadState(context.Target, change.KeyText);
+        var keyNames = change.Key.Names;
         var version = change.Version;
-        if (stored is { } s && !version.Supersedes(s.Version))
-        {
-            context.Stale++;
-            return;
-        }
 
         var image = change.After;
         if (image is null)
@@ -284,7 +298,6 @@ internal sealed partial class SqliteWriter : IDisposable
         context.Upserted++;
     }
 
-
     private bool RowExists(TableState table, Row key)
     {
         var command = table.ExistsCommand(_connection);
@@ -315,20 +328,13 @@ internal sealed partial class SqliteWriter : IDisposable
 
     private void ApplyDelete(BatchContext context, ChangeEvent change)
     {
-        var keyNames = change.Key.Names;
-        if (keyNames.Length == 0)
+        if (!Supersedes(context, change, out var stored))
         {
-            context.Reject(change, $"table \"{context.Target}\": a {change.Op} has no key columns");
             return;
         }
 
-        var stored = ReadState(context.Target, change.KeyText);
+        var keyNames = change.Key.Names;
         var version = change.Version;
-        if (stored is { } s && !version.Supersedes(s.Version))
-        {
-            context.Stale++;
-            return;
-        }
 
         if (LoadTable(context.Target) is { } table)
         {
@@ -471,18 +477,9 @@ internal sealed partial class SqliteWriter : IDisposable
     /// NULL, names with NUL characters. Null when the image can be written.</summary>
     private static string? CheckImage(string[] keyNames, Row image)
     {
-        foreach (var key in keyNames)
+        if (RowImageChecks.MissingKey(keyNames, image, key => $"\"{key}\"") is { } missing)
         {
-            var i = image.IndexOf(key);
-            if (i < 0)
-            {
-                return $"key column \"{key}\" is missing from the row image";
-            }
-
-            if (image.Values[i].IsNull)
-            {
-                return $"key column \"{key}\" is NULL";
-            }
+            return missing;
         }
 
         foreach (var name in image.Names)
