@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
@@ -316,39 +315,5 @@ internal sealed partial class SqliteWriter
         string s => FieldValue.FromString(s),
         byte[] b => FieldValue.FromBytes(b),
         _ => FieldValue.Null,
-    };
-
-    private int DeleteByKeyText(TableState table, string keyText)
-    {
-        var command = table.DeleteCommand(_connection);
-        command.Transaction = _transaction;
-        using var document = JsonDocument.Parse(keyText);
-        var bound = 0;
-        foreach (var property in document.RootElement.EnumerateObject())
-        {
-            var ordinal = table.KeyOrdinal(property.Name);
-            if (ordinal < 0)
-            {
-                return 0;
-            }
-
-            command.Parameters[ordinal].Value = FromKeyJson(property.Value, table.Columns[property.Name]);
-            bound++;
-        }
-
-        return bound == table.KeyColumns.Length ? command.ExecuteNonQuery() : 0;
-    }
-
-    /// <summary>A key value from the key text, bound the way <see cref="ToDbValue"/> bound it when the row was written.</summary>
-    private static object FromKeyJson(JsonElement value, string declaredType) => value.ValueKind switch
-    {
-        JsonValueKind.Null => DBNull.Value,
-        JsonValueKind.True => 1L,
-        JsonValueKind.False => 0L,
-        JsonValueKind.Number when declaredType == "INTEGER" && value.TryGetInt64(out var l) => l,
-        JsonValueKind.Number when declaredType == "REAL" => value.GetDouble(),
-        JsonValueKind.String when declaredType == "BLOB" => Convert.FromBase64String(value.GetString()!),
-        JsonValueKind.String => value.GetString()!,
-        _ => value.GetRawText(),
     };
 }

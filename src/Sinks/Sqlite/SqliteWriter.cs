@@ -425,6 +425,40 @@ internal sealed partial class SqliteWriter : IDisposable
         _truncateMarkers[context.Target] = new StateEntry(version with { Lsn = version.Lsn ?? marker?.Version.Lsn }, Deleted: true);
     }
 
+    private int DeleteByKeyText(TableState table, string keyText)
+    {
+        var command = table.DeleteCommand(_connection);
+        command.Transaction = _transaction;
+        using var document = JsonDocument.Parse(keyText);
+        var bound = 0;
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            var ordinal = table.KeyOrdinal(property.Name);
+            if (ordinal < 0)
+            {
+                return 0;
+            }
+
+            command.Parameters[ordinal].Value = FromKeyJson(property.Value, table.Columns[property.Name]);
+            bound++;
+        }
+
+        return bound == table.KeyColumns.Length ? command.ExecuteNonQuery() : 0;
+    }
+
+    /// <summary>A key value from the key text, bound the way <see cref="ToDbValue"/> bound it when the row was written.</summary>
+    private static object FromKeyJson(JsonElement value, string declaredType) => value.ValueKind switch
+    {
+        JsonValueKind.Null => DBNull.Value,
+        JsonValueKind.True => 1L,
+        JsonValueKind.False => 0L,
+        JsonValueKind.Number when declaredType == "INTEGER" && value.TryGetInt64(out var l) => l,
+        JsonValueKind.Number when declaredType == "REAL" => value.GetDouble(),
+        JsonValueKind.String when declaredType == "BLOB" => Convert.FromBase64String(value.GetString()!),
+        JsonValueKind.String => value.GetString()!,
+        _ => value.GetRawText(),
+    };
+
     private StateEntry? TruncateMarker(string target)
     {
         if (!_truncateMarkers.TryGetValue(target, out var marker))
