@@ -11,9 +11,10 @@ namespace Sync.Pulsar;
 /// (GET_TOPICS_OF_NAMESPACE) at start and again every discovery period, so topics created later
 /// are picked up, and consumers of deleted topics are closed. Messages of all topics are merged
 /// into one bounded queue; acknowledge with the message (its topic tells which consumer it
-/// belongs to). Order holds per topic (and partition), not across topics.
+/// belongs to). Order holds per topic (and partition), not across topics. Its state is the worst
+/// state of the topics' consumers (Connected while there are none), and Closed once disposed.
 /// </summary>
-public sealed class MultiTopicConsumer : IPulsarConsumer
+public sealed class MultiTopicConsumer : PulsarStatefulObject, IPulsarConsumer
 {
     private readonly PulsarClient _client;
     private readonly ConsumerOptions _options;
@@ -21,8 +22,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
     private readonly string? _namespace;
     private readonly IReadOnlyList<string>? _fixedTopics;
     private readonly ILogger _logger;
-    private readonly MergedQueue _merged;
-    private readonly CancellationTokenSource _shutdown = new();
+    private readonly ConsumerFanIn _fanIn;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (IPulsarConsumer Consumer, Task Pump)> _children = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _discovering = new(1, 1);
@@ -32,6 +32,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
     private int _disposed;
 
     private MultiTopicConsumer(PulsarClient client, ConsumerOptions options, Regex? pattern, string? tenantNamespace, IReadOnlyList<string>? fixedTopics)
+        : base(PulsarObjectState.Connected)
     {
         _client = client;
         _options = options;
@@ -39,8 +40,9 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         _namespace = tenantNamespace;
         _fixedTopics = fixedTopics;
         _logger = client.Options.LoggerFactory.CreateLogger<MultiTopicConsumer>();
-        _merged = new MergedQueue(options.ReceiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}");
-        _aggregate = new AggregateState(this, ChildrenStates);
+        // A child closes when discovery finds its topic gone.
+        _fanIn = new ConsumerFanIn(options.ReceiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}", childMayClose: true);
+        _aggregate = new AggregateState(Monitor, ChildrenStates);
     }
 
     private IReadOnlyCollection<IPulsarStateful> ChildrenStates()
@@ -68,21 +70,6 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         }
     }
 
-    /// <summary>The worst state of the topics' consumers (Connected while there are none); Closed once disposed.</summary>
-    public PulsarObjectState State => _aggregate.Monitor.Current;
-
-    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
-    {
-        add => _aggregate.Monitor.Changed += value;
-        remove => _aggregate.Monitor.Changed -= value;
-    }
-
-    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _aggregate.Monitor.WaitAsync(current => current == state, cancellationToken);
-
-    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _aggregate.Monitor.WaitAsync(current => current != state, cancellationToken);
-
     /// <summary>Active when the broker dispatches any of the topics to this consumer.</summary>
     public bool? IsActive
     {
@@ -101,7 +88,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         {
             lock (_lock)
             {
-                return _merged.Count + _children.Values.Sum(c => c.Consumer.QueuedMessages);
+                return _fanIn.Queue.Count + _children.Values.Sum(c => c.Consumer.QueuedMessages);
             }
         }
     }
@@ -161,11 +148,11 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         using var timer = new PeriodicTimer(_options.PatternDiscoveryPeriod);
         try
         {
-            while (await timer.WaitForNextTickAsync(_shutdown.Token))
+            while (await timer.WaitForNextTickAsync(_fanIn.Stopping))
             {
                 try
                 {
-                    await DiscoverAsync(_shutdown.Token);
+                    await DiscoverAsync(_fanIn.Stopping);
                 }
                 catch (PulsarException e)
                 {
@@ -219,7 +206,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
                 var child = await _client.SubscribeUntrackedAsync(_options with { Topic = topic, TopicIsPattern = false }, cancellationToken);
                 lock (_lock)
                 {
-                    _children[topic] = (child, Task.Run(() => PumpAsync(child)));
+                    _children[topic] = (child, _fanIn.Start(child));
                 }
                 _aggregate.Watch(child);
                 _logger.LogInformation("Pattern {Pattern} now also consumes {Topic}", Topic, topic);
@@ -270,34 +257,11 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         return answer.Topics;
     }
 
-    private async Task PumpAsync(IPulsarConsumer child)
-    {
-        try
-        {
-            while (true)
-            {
-                var message = await child.ReceiveAsync(_shutdown.Token);
-                await _merged.WriteAsync(message, _shutdown.Token);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (PulsarObjectClosedException)
-        {
-            // The topic vanished and discovery closed its consumer.
-        }
-        catch (PulsarException e)
-        {
-            _merged.Fail(e);
-        }
-    }
+    public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _fanIn.Queue.ReceiveAsync(cancellationToken);
 
-    public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAsync(cancellationToken);
+    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message) => _fanIn.Queue.TryReceive(out message);
 
-    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message) => _merged.TryReceive(out message);
-
-    public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAllAsync(cancellationToken);
+    public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _fanIn.Queue.ReceiveAllAsync(cancellationToken);
 
     private IPulsarConsumer ChildOf(PulsarMessage message)
     {
@@ -337,42 +301,30 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
     public ValueTask AcknowledgeCumulativeAsync(MessageId id, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("a message id does not name its topic: acknowledge the PulsarMessage instead");
 
-    /// <summary>Asks the child that reads <paramref name="topic"/>: the topic itself, or the
+    /// <summary>Asks the child that reads <paramref name="topic"/> (see <see cref="ChildReading"/>).</summary>
+    public Task<MessageId> GetLastMessageIdAsync(string topic, CancellationToken cancellationToken = default) =>
+        ChildReading(topic).GetLastMessageIdAsync(topic, cancellationToken);
+
+    public Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default) =>
+        ChildReading(topic).GetMarkDeletePositionAsync(topic, cancellationToken);
+
+    /// <summary>The child that reads <paramref name="topic"/>: the topic itself, or the
     /// partitioned topic it is a partition of.</summary>
-    public Task<MessageId> GetLastMessageIdAsync(string topic, CancellationToken cancellationToken = default)
+    private IPulsarConsumer ChildReading(string topic)
     {
         ArgumentNullException.ThrowIfNull(topic);
-        IPulsarConsumer? child;
         lock (_lock)
         {
-            child = _children.TryGetValue(topic, out var own) ? own.Consumer
+            return _children.TryGetValue(topic, out var own) ? own.Consumer
                 : _children.TryGetValue(TopicName.BaseName(topic), out var parent) ? parent.Consumer
-                : null;
+                : throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
         }
-
-        return child?.GetLastMessageIdAsync(topic, cancellationToken)
-            ?? throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
-    }
-
-    public Task<MessageId?> GetMarkDeletePositionAsync(string topic, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(topic);
-        IPulsarConsumer? child;
-        lock (_lock)
-        {
-            child = _children.TryGetValue(topic, out var own) ? own.Consumer
-                : _children.TryGetValue(TopicName.BaseName(topic), out var parent) ? parent.Consumer
-                : null;
-        }
-
-        return child?.GetMarkDeletePositionAsync(topic, cancellationToken)
-            ?? throw new ArgumentException($"consumer of {Topic} does not read {topic}", nameof(topic));
     }
 
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
     {
         // Dropped: the children's redelivery brings them again.
-        _merged.Clear();
+        _fanIn.Queue.Clear();
         foreach (var child in Children())
         {
             await child.RedeliverUnacknowledgedMessagesAsync(cancellationToken);
@@ -400,7 +352,7 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
             return;
         }
         _aggregate.Close();
-        await _shutdown.CancelAsync();
+        await _fanIn.StopAsync();
         await _discoveryLoop;
         List<(IPulsarConsumer Consumer, Task Pump)> children;
         lock (_lock)
@@ -413,7 +365,6 @@ public sealed class MultiTopicConsumer : IPulsarConsumer
         {
             await consumer.DisposeAsync();
         }
-        _merged.Close();
-        _shutdown.Dispose();
+        _fanIn.Close();
     }
 }

@@ -6,25 +6,26 @@ namespace Sync.Pulsar;
 /// A consumer of a partitioned topic: one <see cref="PulsarConsumer"/> per partition on the same
 /// subscription, their messages merged into one bounded queue. Acknowledgements go to the
 /// partition named in the message id. Order holds per partition (and so per key), not across.
+/// Its state is the worst state of the partitions' consumers, and Closed once disposed.
 /// </summary>
-public sealed class PartitionedConsumer : IPulsarConsumer
+public sealed class PartitionedConsumer : PulsarStatefulObject, IPulsarConsumer
 {
     private readonly PulsarConsumer[] _partitions;
-    private readonly MergedQueue _merged;
-    private readonly CancellationTokenSource _shutdown = new();
+    private readonly ConsumerFanIn _fanIn;
     private readonly Task[] _pumps;
     private readonly AggregateState _aggregate;
     private int _disposed;
 
     internal PartitionedConsumer(string topic, string subscriptionName, PulsarConsumer[] partitions, int receiverQueueSize)
+        : base(PulsarObjectState.Connected)
     {
         Topic = topic;
         SubscriptionName = subscriptionName;
         _partitions = partitions;
         // Bounded: with the per-partition queues this keeps memory at (partitions + 1) queue sizes.
-        _merged = new MergedQueue(receiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}");
-        _pumps = [.. partitions.Select(p => Task.Run(() => PumpAsync(p)))];
-        _aggregate = new AggregateState(this, () => _partitions);
+        _fanIn = new ConsumerFanIn(receiverQueueSize, () => $"consumer of {Topic}/{SubscriptionName}", childMayClose: false);
+        _pumps = [.. partitions.Select(_fanIn.Start)];
+        _aggregate = new AggregateState(Monitor, () => _partitions);
         foreach (var partition in partitions)
         {
             _aggregate.Watch(partition);
@@ -37,52 +38,16 @@ public sealed class PartitionedConsumer : IPulsarConsumer
 
     public IReadOnlyList<PulsarConsumer> Partitions => _partitions;
 
-    /// <summary>The worst state of the partitions' consumers; Closed once disposed.</summary>
-    public PulsarObjectState State => _aggregate.Monitor.Current;
-
-    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
-    {
-        add => _aggregate.Monitor.Changed += value;
-        remove => _aggregate.Monitor.Changed -= value;
-    }
-
-    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _aggregate.Monitor.WaitAsync(current => current == state, cancellationToken);
-
-    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _aggregate.Monitor.WaitAsync(current => current != state, cancellationToken);
-
-    public int QueuedMessages => _merged.Count + _partitions.Sum(p => p.QueuedMessages);
+    public int QueuedMessages => _fanIn.Queue.Count + _partitions.Sum(p => p.QueuedMessages);
 
     /// <summary>Active when the broker dispatches any partition to this consumer.</summary>
     public bool? IsActive => IPulsarConsumer.AnyActive(_partitions);
 
-    private async Task PumpAsync(PulsarConsumer partition)
-    {
-        try
-        {
-            while (true)
-            {
-                var message = await partition.ReceiveAsync(_shutdown.Token);
-                await _merged.WriteAsync(message, _shutdown.Token);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (PulsarException e)
-        {
-            // A partition that fails for good fails the whole consumer: silently reading the
-            // other partitions would hide that a part of the topic is no longer consumed.
-            _merged.Fail(e);
-        }
-    }
+    public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _fanIn.Queue.ReceiveAsync(cancellationToken);
 
-    public ValueTask<PulsarMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAsync(cancellationToken);
+    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message) => _fanIn.Queue.TryReceive(out message);
 
-    public bool TryReceive([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PulsarMessage? message) => _merged.TryReceive(out message);
-
-    public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _merged.ReceiveAllAsync(cancellationToken);
+    public IAsyncEnumerable<PulsarMessage> ReceiveAllAsync(CancellationToken cancellationToken = default) => _fanIn.Queue.ReceiveAllAsync(cancellationToken);
 
     private PulsarConsumer PartitionOf(MessageId id) =>
         id.Partition >= 0 && id.Partition < _partitions.Length
@@ -118,7 +83,7 @@ public sealed class PartitionedConsumer : IPulsarConsumer
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
     {
         // Dropped: the children's redelivery brings them again.
-        _merged.Clear();
+        _fanIn.Queue.Clear();
         foreach (var partition in _partitions)
         {
             await partition.RedeliverUnacknowledgedMessagesAsync(cancellationToken);
@@ -144,13 +109,12 @@ public sealed class PartitionedConsumer : IPulsarConsumer
             return;
         }
         _aggregate.Close();
-        await _shutdown.CancelAsync();
+        await _fanIn.StopAsync();
         await Task.WhenAll(_pumps);
         foreach (var partition in _partitions)
         {
             await partition.DisposeAsync();
         }
-        _merged.Close();
-        _shutdown.Dispose();
+        _fanIn.Close();
     }
 }

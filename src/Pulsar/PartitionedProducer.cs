@@ -6,9 +6,9 @@ namespace Sync.Pulsar;
 /// A producer on a partitioned topic: one <see cref="PulsarProducer"/> per partition
 /// (<c>TOPIC-partition-i</c>). A keyed message goes to the partition the Java client would pick
 /// for that key (so that compaction sees all of a key's messages, tombstone included, in one
-/// partition); keyless messages go round robin.
+/// partition); keyless messages go round robin. Its state is the worst state of the partitions' producers.
 /// </summary>
-public sealed class PartitionedProducer : IPulsarProducer
+public sealed class PartitionedProducer : PulsarStatefulObject, IPulsarProducer
 {
     private readonly PulsarProducer[] _partitions;
     private readonly HashingScheme _scheme;
@@ -16,11 +16,12 @@ public sealed class PartitionedProducer : IPulsarProducer
     private int _nextRoundRobin;
 
     internal PartitionedProducer(string topic, PulsarProducer[] partitions, HashingScheme scheme)
+        : base(PulsarObjectState.Connected)
     {
         Topic = topic;
         _partitions = partitions;
         _scheme = scheme;
-        _aggregate = new AggregateState(this, () => _partitions);
+        _aggregate = new AggregateState(Monitor, () => _partitions);
         foreach (var partition in partitions)
         {
             _aggregate.Watch(partition);
@@ -32,21 +33,6 @@ public sealed class PartitionedProducer : IPulsarProducer
     public string Name => _partitions[0].Name;
 
     public IReadOnlyList<PulsarProducer> Partitions => _partitions;
-
-    /// <summary>The worst state of the partitions' producers.</summary>
-    public PulsarObjectState State => _aggregate.Monitor.Current;
-
-    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
-    {
-        add => _aggregate.Monitor.Changed += value;
-        remove => _aggregate.Monitor.Changed -= value;
-    }
-
-    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _aggregate.Monitor.WaitAsync(current => current == state, cancellationToken);
-
-    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _aggregate.Monitor.WaitAsync(current => current != state, cancellationToken);
 
     public ValueTask<MessageId> SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default)
     {

@@ -17,7 +17,7 @@ namespace Sync.Pulsar;
 /// queued locally but not yet received are dropped then, since the broker redelivers everything
 /// unacknowledged: nothing is lost, and messages received but not acknowledged come again.
 /// </summary>
-public sealed class PulsarConsumer : IPulsarConsumer
+public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsumer
 {
     private readonly Func<CancellationToken, Task<PulsarConnection>> _connect;
     private readonly ConsumerOptions _options;
@@ -33,7 +33,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
     private int _sessionNumber;
     private int _queued;
     private int _takenSinceFlow;
-    private readonly StateMonitor _state;
     private MessageId? _lastReceived;
     private MessageId? _seekStart;
     private MessageId? _pendingSeekStart;
@@ -43,6 +42,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
     private volatile int _activeState;
 
     private PulsarConsumer(Func<CancellationToken, Task<PulsarConnection>> connect, ConsumerOptions options, PulsarClientOptions clientOptions)
+        : base(PulsarObjectState.Reconnecting)
     {
         _connect = connect;
         _options = options;
@@ -53,7 +53,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
         _queue = Channel.CreateUnbounded<PulsarMessage>(new UnboundedChannelOptions { SingleWriter = false });
         _flowThreshold = Math.Max(1, options.ReceiverQueueSize / 2);
         _partitionIndex = TopicName.PartitionIndex(options.Topic);
-        _state = new StateMonitor(this, PulsarObjectState.Reconnecting);
         ConsumerName = options.ConsumerName ?? $"sync-{Guid.NewGuid():N}"[..13];
     }
 
@@ -63,20 +62,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
 
     /// <summary>The consumer name sent in SUBSCRIBE (made up once when none was configured).</summary>
     public string ConsumerName { get; }
-
-    public PulsarObjectState State => _state.Current;
-
-    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
-    {
-        add => _state.Changed += value;
-        remove => _state.Changed -= value;
-    }
-
-    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _state.WaitAsync(current => current == state, cancellationToken);
-
-    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _state.WaitAsync(current => current != state, cancellationToken);
 
     /// <summary>Messages received from the broker and not yet taken by the application.</summary>
     public int QueuedMessages => Volatile.Read(ref _queued);
@@ -99,99 +84,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
         // The first subscription reports its error to the caller; only later losses are retried.
         await consumer.RegisterAsync(await connect(cancellationToken), cancellationToken);
         return consumer;
-    }
-
-    private async Task RegisterAsync(PulsarConnection connection, CancellationToken cancellationToken)
-    {
-        var consumerId = connection.NextConsumerId();
-        Session session;
-        lock (_lock)
-        {
-            // Everything queued by an earlier session will be redelivered: drop it now, so the
-            // application never sees a message twice because of our own queue.
-            session = new Session(this, connection, consumerId, ++_sessionNumber);
-            _activeState = 0;
-            if (_pendingSeekStart is { } seekStart)
-            {
-                // A reader's first session after a seek: it starts at the seek position
-                // (inclusive), whatever it received before.
-                _seekStart = seekStart;
-                _lastReceived = null;
-                _pendingSeekStart = null;
-            }
-            while (_queue.Reader.TryRead(out _))
-            {
-            }
-            _queued = 0;
-            _takenSinceFlow = 0;
-            _batches.Clear();
-        }
-        // Registered before SUBSCRIBE: the broker may push MESSAGE right after SUCCESS.
-        connection.Register(consumerId, session);
-        try
-        {
-            var requestId = connection.NextRequestId();
-            await connection.RequestAsync(
-                new BaseCommand { Type = BaseCommand.Types.Type.Subscribe, Subscribe = BuildSubscribe(consumerId, requestId) },
-                requestId,
-                "SUBSCRIBE",
-                cancellationToken);
-            lock (_lock)
-            {
-                _session = session;
-                _state.Set(PulsarObjectState.Connected);
-            }
-            if (!connection.IsOpen)
-            {
-                // Closed before the session was current, so its close went unheard: act on it now.
-                OnSessionClosed(session, new ConnectionClosedException($"connection to {connection.BrokerUrl} closed while subscribing"));
-                return;
-            }
-            await SendFlowAsync(session, _options.ReceiverQueueSize, cancellationToken);
-        }
-        catch
-        {
-            connection.UnregisterConsumer(consumerId);
-            throw;
-        }
-    }
-
-    private CommandSubscribe BuildSubscribe(ulong consumerId, ulong requestId)
-    {
-        var subscribe = new CommandSubscribe
-        {
-            Topic = _options.Topic,
-            Subscription = _options.SubscriptionName,
-            SubType = (CommandSubscribe.Types.SubType)_options.SubscriptionType,
-            ConsumerId = consumerId,
-            RequestId = requestId,
-            ConsumerName = ConsumerName,
-            InitialPosition = (CommandSubscribe.Types.InitialPosition)_options.InitialPosition,
-            Durable = _options.StartMessageId is null,
-        };
-        if (_options.StartMessageId is { } start)
-        {
-            // A reader: a non-durable cursor at the start position; after a reconnect it resumes
-            // after the last message the application received.
-            subscribe.StartMessageId = (_lastReceived ?? _seekStart ?? start).ToProto();
-        }
-        if (_options.ReadCompacted)
-        {
-            subscribe.ReadCompacted = true;
-        }
-        if (_options.SubscriptionType == SubscriptionType.KeyShared)
-        {
-            // The Java client always declares its policy on Key_Shared (AUTO_SPLIT by default).
-            var policy = _options.KeyShared ?? new KeySharedPolicy();
-            var meta = new KeySharedMeta
-            {
-                KeySharedMode = policy.Mode == KeySharedMode.Sticky ? KeySharedMeta.Types.KeySharedMode.Sticky : KeySharedMeta.Types.KeySharedMode.AutoSplit,
-                AllowOutOfOrderDelivery = policy.AllowOutOfOrderDelivery,
-            };
-            meta.HashRanges.AddRange(policy.HashRanges.Select(r => new IntRange { Start = r.Start, End = r.End }));
-            subscribe.KeySharedMeta = meta;
-        }
-        return subscribe;
     }
 
     /// <summary>Waits for the next message.</summary>
@@ -548,385 +440,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
         await session.Connection.SendAsync(command, cancellationToken);
     }
 
-    private void OnTaken(int sessionNumber, int count)
-    {
-        Session? session;
-        int taken;
-        lock (_lock)
-        {
-            if (sessionNumber != _sessionNumber)
-            {
-                return;
-            }
-            _queued -= count;
-            _takenSinceFlow += count;
-            taken = _takenSinceFlow;
-            if (taken < _flowThreshold)
-            {
-                return;
-            }
-            _takenSinceFlow = 0;
-            session = _session;
-        }
-        if (session is not null)
-        {
-            _ = TopUpPermitsAsync(session, taken);
-        }
-    }
-
-    private async Task TopUpPermitsAsync(Session session, int permits)
-    {
-        try
-        {
-            await SendFlowAsync(session, permits, CancellationToken.None);
-        }
-        catch (PulsarException e)
-        {
-            _logger.LogDebug(e, "FLOW for {Topic}/{Subscription} not sent", Topic, SubscriptionName);
-        }
-    }
-
-    private static ValueTask SendFlowAsync(Session session, int permits, CancellationToken cancellationToken) =>
-        session.Connection.SendAsync(
-            new BaseCommand
-            {
-                Type = BaseCommand.Types.Type.Flow,
-                Flow = new CommandFlow { ConsumerId = session.ConsumerId, MessagePermits = (uint)permits },
-            },
-            cancellationToken);
-
-    private void OnMessage(Session session, PulsarFrame frame)
-    {
-        var command = frame.Command.Message;
-        var metadata = frame.Metadata;
-        var entryId = MessageId.FromProto(command.MessageId);
-        if (_partitionIndex >= 0)
-        {
-            // Acks of a partitioned consumer are routed by this index, whatever the broker sent.
-            entryId = entryId with { Partition = _partitionIndex };
-        }
-        if (frame.Corruption is { } corruption)
-        {
-            // As the Java client when parseMessageMetadata fails: discarded as a checksum mismatch.
-            Discard(session, entryId, frame, 1, CommandAck.Types.ValidationError.ChecksumMismatch, corruption);
-            return;
-        }
-        if (metadata is null)
-        {
-            _logger.LogWarning("MESSAGE {MessageId} without payload on {Topic}", entryId, Topic);
-            return;
-        }
-        var messageCount = metadata.HasNumMessagesInBatch ? Math.Max(metadata.NumMessagesInBatch, 0) : 1;
-        var maxMessageSize = session.Connection.MaxMessageSize;
-
-        if (!frame.ChecksumMatches)
-        {
-            Discard(session, entryId, frame, messageCount, CommandAck.Types.ValidationError.ChecksumMismatch, ChecksumDetail(frame));
-            return;
-        }
-
-        ReadOnlyMemory<byte> payload = frame.Payload;
-        if (metadata.Compression != CompressionType.None)
-        {
-            try
-            {
-                payload = PayloadCompression.Decompress(metadata.Compression, payload.Span, (int)Math.Min(metadata.UncompressedSize, int.MaxValue), maxMessageSize);
-            }
-            catch (DecompressionException e)
-            {
-                var reason = metadata.UncompressedSize > (uint)maxMessageSize
-                    ? CommandAck.Types.ValidationError.UncompressedSizeCorruption
-                    : CommandAck.Types.ValidationError.DecompressionError;
-                Discard(session, entryId, frame, messageCount, reason, e.Message);
-                return;
-            }
-        }
-
-        if (!metadata.HasNumMessagesInBatch)
-        {
-            if (IsBeforeReaderStart(entryId))
-            {
-                Skip(session, 1);
-                return;
-            }
-            Enqueue(session, BuildSingle(session, entryId, metadata, payload, command.RedeliveryCount));
-            return;
-        }
-
-        BatchItem[] items;
-        try
-        {
-            items = BatchPayload.DecodeExact(payload, metadata.NumMessagesInBatch);
-        }
-        catch (PulsarProtocolException e)
-        {
-            Discard(session, entryId, frame, messageCount, CommandAck.Types.ValidationError.BatchDeSerializeError, e.Message);
-            return;
-        }
-
-        var delivered = new List<int>(items.Length);
-        foreach (var item in items)
-        {
-            // compacted_out: a placeholder the compactor left so batch indexes stay stable.
-            // ack_set bit clear: already acknowledged (batch-index ack) before a redelivery.
-            if (item.Metadata.CompactedOut
-                || !AckSet.IsPending(command.AckSet, item.Index)
-                || IsBeforeReaderStart(entryId with { BatchIndex = item.Index }))
-            {
-                continue;
-            }
-            delivered.Add(item.Index);
-        }
-        if (delivered.Count < items.Length)
-        {
-            // Skipped messages used permits too; give them back as if the application took them.
-            Skip(session, items.Length - delivered.Count);
-        }
-        if (delivered.Count == 0)
-        {
-            return;
-        }
-        lock (_lock)
-        {
-            _batches[(entryId.LedgerId, entryId.EntryId)] = new BatchAcker(items.Length, delivered);
-        }
-        foreach (var index in delivered)
-        {
-            var id = entryId with { BatchIndex = index, BatchSize = items.Length };
-            Enqueue(session, BuildBatched(session, id, metadata, items[index], command.RedeliveryCount));
-        }
-    }
-
-    /// <summary>
-    /// A reader's start is exclusive: the broker begins at the start entry itself (its
-    /// non-durable cursor sits one entry before), so the client drops what is at or before it.
-    /// After a reconnect the start is the last message received, dropped for the same reason.
-    /// </summary>
-    private bool IsBeforeReaderStart(MessageId id)
-    {
-        if (_options.StartMessageId is not { } configured)
-        {
-            return false;
-        }
-        if (_lastReceived is null && _seekStart is { } seekStart)
-        {
-            // After a seek the start is inclusive: the seek target itself is delivered.
-            return seekStart != MessageId.Earliest && seekStart != MessageId.Latest && id < seekStart;
-        }
-        var start = _lastReceived ?? configured;
-        if (start == MessageId.Earliest || start == MessageId.Latest)
-        {
-            return false;
-        }
-        if (id.LedgerId != start.LedgerId || id.EntryId != start.EntryId)
-        {
-            return id < start;
-        }
-        // Same entry: a batch item after the start index is new, anything else was seen.
-        return id.BatchIndex <= start.BatchIndex || start.BatchIndex < 0;
-    }
-
-    private void Enqueue(Session session, PulsarMessage message)
-    {
-        lock (_lock)
-        {
-            if (session.Number != _sessionNumber)
-            {
-                return;
-            }
-            _queued++;
-        }
-        _queue.Writer.TryWrite(message);
-    }
-
-    private void Skip(Session session, int count)
-    {
-        lock (_lock)
-        {
-            if (session.Number != _sessionNumber)
-            {
-                return;
-            }
-            _queued += count;
-        }
-        OnTaken(session.Number, count);
-    }
-
-    private void Discard(Session session, MessageId entryId, PulsarFrame frame, int announcedCount, CommandAck.Types.ValidationError reason, string detail)
-    {
-        // The permits the entry used, as the broker counts them from the same metadata; a count
-        // that lies beyond what the entry's bytes can hold (4 bytes per batched message at least)
-        // is capped there, so that it cannot overflow the queue accounting.
-        var messageCount = Math.Clamp(announcedCount, 1, Math.Max(1, frame.MessageBytes.Length / 4));
-        _logger.LogWarning("Discarding corrupt message {MessageId} on {Topic}: {Reason} ({Detail})", entryId, Topic, reason, detail);
-        if (_options.DeliverCorruptMessages)
-        {
-            // The application records it (a dead letter) and acknowledges it like any message,
-            // so the entry stays on the subscription until that record is safe.
-            if (messageCount > 1)
-            {
-                Skip(session, messageCount - 1);
-            }
-            Enqueue(session, BuildCorrupt(session, entryId, frame, $"{ValidationErrorName(reason)}: {detail}"));
-            return;
-        }
-        // As the Java client does: tell the broker why (ack with validation_error, so the entry
-        // is not redelivered forever), and give back the permits the entry used.
-        Skip(session, messageCount);
-        _ = SendValidationAckAsync(session, entryId, reason);
-    }
-
-    private static string ChecksumDetail(PulsarFrame frame) =>
-        FrameDecoder.ReadAnnouncedChecksum(frame.MessageBytes.Span) is { } announced
-            ? $"the frame announces CRC-32C 0x{announced:X8}, the content hashes to 0x{Crc32C.Compute(frame.MessageBytes.Span[6..]):X8}"
-            : "checksum mismatch";
-
-    private static string ValidationErrorName(CommandAck.Types.ValidationError reason) => reason switch
-    {
-        CommandAck.Types.ValidationError.ChecksumMismatch => "checksum mismatch",
-        CommandAck.Types.ValidationError.BatchDeSerializeError => "batch does not deserialize",
-        CommandAck.Types.ValidationError.DecompressionError => "decompression error",
-        CommandAck.Types.ValidationError.UncompressedSizeCorruption => "uncompressed size corrupt",
-        _ => reason.ToString(),
-    };
-
-    private PulsarMessage BuildCorrupt(Session session, MessageId entryId, PulsarFrame frame, string corruption) =>
-        new(Topic, entryId, frame.MessageBytes, null, false, [], 0, 0, string.Empty, 0, false, frame.Command.Message.RedeliveryCount)
-        {
-            Session = session.Number,
-            Corruption = corruption,
-        };
-
-    private async Task SendValidationAckAsync(Session session, MessageId entryId, CommandAck.Types.ValidationError reason)
-    {
-        try
-        {
-            await SendAckAsync(session, CommandAck.Types.AckType.Individual, [entryId.ToProto()], reason, CancellationToken.None);
-        }
-        catch (PulsarException e)
-        {
-            _logger.LogDebug(e, "Validation ack for {MessageId} not sent", entryId);
-        }
-    }
-
-    private PulsarMessage BuildSingle(Session session, MessageId id, MessageMetadata metadata, ReadOnlyMemory<byte> payload, uint redeliveryCount) =>
-        new(
-            Topic,
-            id,
-            payload,
-            metadata.HasPartitionKey ? metadata.PartitionKey : null,
-            metadata.PartitionKeyB64Encoded,
-            metadata.Properties.Count == 0 ? [] : [.. metadata.Properties.Select(p => KeyValuePair.Create(p.Key, p.Value))],
-            metadata.PublishTime,
-            metadata.EventTime,
-            metadata.ProducerName,
-            metadata.SequenceId,
-            metadata.NullValue,
-            redeliveryCount)
-        {
-            Session = session.Number,
-            SchemaVersion = metadata.HasSchemaVersion ? metadata.SchemaVersion.Memory : ReadOnlyMemory<byte>.Empty,
-        };
-
-    private PulsarMessage BuildBatched(Session session, MessageId id, MessageMetadata metadata, BatchItem item, uint redeliveryCount)
-    {
-        var single = item.Metadata;
-        return new(
-            Topic,
-            id,
-            item.Payload,
-            single.HasPartitionKey ? single.PartitionKey : null,
-            single.PartitionKeyB64Encoded,
-            single.Properties.Count == 0 ? [] : [.. single.Properties.Select(p => KeyValuePair.Create(p.Key, p.Value))],
-            metadata.PublishTime,
-            single.HasEventTime ? single.EventTime : metadata.EventTime,
-            metadata.ProducerName,
-            single.HasSequenceId ? single.SequenceId : metadata.SequenceId + (ulong)item.Index,
-            single.NullValue,
-            redeliveryCount)
-        {
-            Session = session.Number,
-            // A batch shares one schema version (the outer metadata's).
-            SchemaVersion = metadata.HasSchemaVersion ? metadata.SchemaVersion.Memory : ReadOnlyMemory<byte>.Empty,
-        };
-    }
-
-    private void OnActiveConsumerChange(Session session, bool isActive)
-    {
-        lock (_lock)
-        {
-            // The newest session, even before its SUCCESS: the broker tells a newcomer where it
-            // stands while it handles the SUBSCRIBE, ahead of the answer.
-            if (session.Number != _sessionNumber)
-            {
-                return;
-            }
-            var state = isActive ? 1 : 2;
-            if (_activeState == state)
-            {
-                return;
-            }
-            _activeState = state;
-        }
-        _logger.LogInformation(
-            isActive ? "{Consumer} on {Topic}/{Subscription} is the active consumer" : "{Consumer} on {Topic}/{Subscription} stands by: another consumer of the failover subscription is active",
-            ConsumerName, Topic, SubscriptionName);
-    }
-
-    private void OnReachedEndOfTopic()
-    {
-        HasReachedEndOfTopic = true;
-        // Once the queue is drained, a receive would wait forever: end the stream instead,
-        // after every message already queued.
-        _queue.Writer.TryComplete(new TopicTerminatedException($"{Topic} was terminated and every message has been delivered"));
-    }
-
-    private void OnSessionClosed(Session session, Exception reason)
-    {
-        lock (_lock)
-        {
-            if (session != _session)
-            {
-                return;
-            }
-            _session = null;
-            if (State == PulsarObjectState.Closed)
-            {
-                return;
-            }
-            // What the session queued and the application has not taken comes again from the
-            // broker (after a seek, not at all): drop it now rather than hand it out meanwhile.
-            while (_queue.Reader.TryRead(out _))
-            {
-            }
-            _queued = 0;
-            _batches.Clear();
-            _state.Set(PulsarObjectState.Reconnecting);
-            _logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);
-            _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
-        }
-    }
-
-    private Task ReconnectLoopAsync() => ReconnectLoop.RunAsync(
-        _clientOptions,
-        async ct =>
-        {
-            await RegisterAsync(await _connect(ct), ct);
-            _logger.LogInformation("Consumer of {Topic}/{Subscription} is subscribed again", Topic, SubscriptionName);
-        },
-        IsFatal,
-        (e, delay) => _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay),
-        e =>
-        {
-            _state.Set(PulsarObjectState.Faulted);
-            _queue.Writer.TryComplete(e);
-        },
-        _shutdown.Token);
-
-    /// <summary>Errors that a new lookup and subscription cannot fix.</summary>
-    private static bool IsFatal(Exception error) =>
-        error is AuthenticationException or AuthorizationException or InvalidTopicNameException or NotAllowedException;
-
     public async ValueTask DisposeAsync()
     {
         Session? session;
@@ -936,7 +449,7 @@ public sealed class PulsarConsumer : IPulsarConsumer
             {
                 return;
             }
-            _state.Set(PulsarObjectState.Closed);
+            Monitor.Set(PulsarObjectState.Closed);
             session = _session;
             _session = null;
         }
@@ -965,70 +478,6 @@ public sealed class PulsarConsumer : IPulsarConsumer
             await _reconnectLoop;
             _queue.Writer.TryComplete(new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}"));
             _shutdown.Dispose();
-        }
-    }
-
-    /// <summary>One subscription of the consumer on one connection; events of old sessions are ignored.</summary>
-    private sealed class Session(PulsarConsumer owner, PulsarConnection connection, ulong consumerId, int number) : IConsumerChannel
-    {
-        public PulsarConnection Connection { get; } = connection;
-
-        public ulong ConsumerId { get; } = consumerId;
-
-        public int Number { get; } = number;
-
-        public void OnMessage(PulsarFrame frame) => owner.OnMessage(this, frame);
-
-        public void OnReachedEndOfTopic() => owner.OnReachedEndOfTopic();
-
-        public void OnActiveConsumerChange(bool isActive) => owner.OnActiveConsumerChange(this, isActive);
-
-        public void OnClosed(Exception reason) => owner.OnSessionClosed(this, reason);
-    }
-
-    /// <summary>Which delivered messages of one batch entry the application has not acknowledged yet.</summary>
-    private sealed class BatchAcker
-    {
-        private readonly bool[] _unacked;
-        private int _remaining;
-
-        /// <summary>The entry's id carrying ack_set (1 = still unacknowledged) and batch_size.</summary>
-        public MessageIdData PartialAck(MessageId entryId)
-        {
-            var data = entryId.ToProto();
-            data.AckSet.AddRange(AckSet.FromPending(_unacked.Length, Enumerable.Range(0, _unacked.Length).Where(i => _unacked[i])));
-            data.BatchSize = _unacked.Length;
-            return data;
-        }
-
-        public BatchAcker(int size, List<int> delivered)
-        {
-            _unacked = new bool[size];
-            foreach (var index in delivered)
-            {
-                _unacked[index] = true;
-            }
-            _remaining = delivered.Count;
-        }
-
-        /// <summary>Returns true when this ack completed the batch.</summary>
-        public bool AckIndividual(int index)
-        {
-            if ((uint)index < (uint)_unacked.Length && _unacked[index])
-            {
-                _unacked[index] = false;
-                _remaining--;
-            }
-            return _remaining == 0;
-        }
-
-        public bool AckUpTo(int index)
-        {
-            for (var i = 0; i <= index && i < _unacked.Length; i++)
-            {
-                AckIndividual(i);
-            }
-            return _remaining == 0;
         }
     }
 }

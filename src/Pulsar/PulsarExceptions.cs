@@ -21,45 +21,28 @@ public class PulsarProtocolException : PulsarException
 }
 
 /// <summary>A frame announced a size above the negotiated maximum; the connection cannot continue.</summary>
-public sealed class FrameTooLargeException : PulsarProtocolException
+public sealed class FrameTooLargeException(long frameSize, int maxFrameSize)
+    : PulsarProtocolException($"frame of {frameSize} bytes exceeds the maximum frame size of {maxFrameSize} bytes")
 {
-    public FrameTooLargeException(long frameSize, int maxFrameSize)
-        : base($"frame of {frameSize} bytes exceeds the maximum frame size of {maxFrameSize} bytes")
-    {
-        FrameSize = frameSize;
-        MaxFrameSize = maxFrameSize;
-    }
+    public long FrameSize { get; } = frameSize;
 
-    public long FrameSize { get; }
-
-    public int MaxFrameSize { get; }
+    public int MaxFrameSize { get; } = maxFrameSize;
 }
 
 /// <summary>A message's CRC-32C did not match its metadata and payload.</summary>
-public sealed class ChecksumMismatchException : PulsarProtocolException
+public sealed class ChecksumMismatchException(uint expected, uint actual)
+    : PulsarProtocolException($"message checksum mismatch: frame says 0x{expected:X8}, content hashes to 0x{actual:X8}")
 {
-    public ChecksumMismatchException(uint expected, uint actual)
-        : base($"message checksum mismatch: frame says 0x{expected:X8}, content hashes to 0x{actual:X8}")
-    {
-        Expected = expected;
-        Actual = actual;
-    }
+    public uint Expected { get; } = expected;
 
-    public uint Expected { get; }
-
-    public uint Actual { get; }
+    public uint Actual { get; } = actual;
 }
 
 /// <summary>A compressed payload could not be decompressed to its announced uncompressed size.</summary>
-public sealed class DecompressionException : PulsarProtocolException
+public sealed class DecompressionException(CompressionType compression, string reason, Exception? innerException = null)
+    : PulsarProtocolException($"{compression} payload could not be decompressed: {reason}", innerException)
 {
-    public DecompressionException(CompressionType compression, string reason, Exception? innerException = null)
-        : base($"{compression} payload could not be decompressed: {reason}", innerException)
-    {
-        Compression = compression;
-    }
-
-    public CompressionType Compression { get; }
+    public CompressionType Compression { get; } = compression;
 }
 
 /// <summary>The TCP connection to the broker failed or was closed while an operation needed it.</summary>

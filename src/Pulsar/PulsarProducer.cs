@@ -5,25 +5,6 @@ using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 
-/// <summary>Lifecycle of a producer or consumer, observable through <c>State</c>.</summary>
-public enum PulsarObjectState
-{
-    /// <summary>Registered with the broker and usable.</summary>
-    Connected,
-
-    /// <summary>
-    /// The connection was lost or the broker closed the object; it is being re-created with
-    /// capped exponential backoff. Sends queue up and receives wait meanwhile.
-    /// </summary>
-    Reconnecting,
-
-    /// <summary>A failure that retrying cannot fix (e.g. authorization); pending operations failed.</summary>
-    Faulted,
-
-    /// <summary>Disposed by the application.</summary>
-    Closed,
-}
-
 /// <summary>
 /// Publishes messages to one topic. Sends are pipelined: up to
 /// <see cref="ProducerOptions.MaxPendingMessages"/> may be on the wire awaiting receipts;
@@ -34,7 +15,7 @@ public enum PulsarObjectState
 /// stored twice unless the namespace has deduplication enabled). Disposing waits for the
 /// outstanding receipts first.
 /// </summary>
-public sealed class PulsarProducer : IPulsarProducer
+public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
 {
     private readonly Func<CancellationToken, Task<PulsarConnection>> _connect;
     private readonly ProducerOptions _options;
@@ -57,11 +38,11 @@ public sealed class PulsarProducer : IPulsarProducer
     private Exception? _failure;
     private bool _closing;
     private bool _stopped;
-    private readonly StateMonitor _state;
     private Task _writeLoop = Task.CompletedTask;
     private Task _reconnectLoop = Task.CompletedTask;
 
     private PulsarProducer(Func<CancellationToken, Task<PulsarConnection>> connect, ProducerOptions options, PulsarClientOptions clientOptions)
+        : base(PulsarObjectState.Reconnecting)
     {
         _connect = connect;
         _options = options;
@@ -69,27 +50,12 @@ public sealed class PulsarProducer : IPulsarProducer
         _logger = clientOptions.LoggerFactory.CreateLogger<PulsarProducer>();
         Name = options.ProducerName ?? string.Empty;
         _batchTimer = new Timer(_ => OnBatchTimer(), null, Timeout.Infinite, Timeout.Infinite);
-        _state = new StateMonitor(this, PulsarObjectState.Reconnecting);
     }
 
     /// <summary>The producer name, chosen by the broker when none was configured; kept across reconnects.</summary>
     public string Name { get; private set; }
 
     public string Topic => _options.Topic;
-
-    public PulsarObjectState State => _state.Current;
-
-    public event EventHandler<PulsarStateChangedEventArgs>? StateChanged
-    {
-        add => _state.Changed += value;
-        remove => _state.Changed -= value;
-    }
-
-    public ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _state.WaitAsync(current => current == state, cancellationToken);
-
-    public ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default) =>
-        _state.WaitAsync(current => current != state, cancellationToken);
 
     /// <summary>Sends accepted and not yet confirmed by a receipt.</summary>
     public int PendingCount
@@ -152,7 +118,7 @@ public sealed class PulsarProducer : IPulsarProducer
             _session = session;
             // Nothing is on this new connection yet: every pending send goes out again.
             _written = 0;
-            _state.Set(PulsarObjectState.Connected);
+            Monitor.Set(PulsarObjectState.Connected);
         }
         connection.Register(producerId, session);
         if (!connection.IsOpen)
@@ -529,7 +495,7 @@ public sealed class PulsarProducer : IPulsarProducer
                 FailLocked(reason);
                 return;
             }
-            _state.Set(PulsarObjectState.Reconnecting);
+            Monitor.Set(PulsarObjectState.Reconnecting);
             _logger.LogInformation(reason, "Producer {Name} on {Topic} lost its broker; reconnecting", Name, Topic);
             _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
         }
@@ -561,7 +527,7 @@ public sealed class PulsarProducer : IPulsarProducer
     private void FailLocked(Exception reason)
     {
         _failure ??= reason;
-        _state.Set(PulsarObjectState.Faulted);
+        Monitor.Set(PulsarObjectState.Faulted);
         FailPendingLocked(reason);
     }
 
@@ -666,7 +632,7 @@ public sealed class PulsarProducer : IPulsarProducer
                 _stopped = true;
                 last = _session;
                 _session = null;
-                _state.Set(PulsarObjectState.Closed);
+                Monitor.Set(PulsarObjectState.Closed);
                 FailPendingLocked(new PulsarObjectClosedException($"producer {Name} on {Topic}"));
             }
             last?.Connection.UnregisterProducer(last.ProducerId);

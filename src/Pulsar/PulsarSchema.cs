@@ -4,48 +4,6 @@ using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 
-/// <summary>
-/// The schema types of the protocol's <c>Schema.Type</c> (apache/pulsar
-/// pulsar-common/src/main/proto/PulsarApi.proto). <see cref="None"/> is what the Java client sends
-/// for BYTES (and for no schema).
-/// </summary>
-public enum PulsarSchemaType
-{
-    None = 0,
-    String = 1,
-    Json = 2,
-    Protobuf = 3,
-    Avro = 4,
-    Bool = 5,
-    Int8 = 6,
-    Int16 = 7,
-    Int32 = 8,
-    Int64 = 9,
-    Float = 10,
-    Double = 11,
-    Date = 12,
-    Time = 13,
-    Timestamp = 14,
-    KeyValue = 15,
-    Instant = 16,
-    LocalDate = 17,
-    LocalTime = 18,
-    LocalDateTime = 19,
-    ProtobufNative = 20,
-}
-
-/// <summary>How a KEY_VALUE schema lays out a message (apache/pulsar
-/// pulsar-client-api/.../common/schema/KeyValueEncodingType.java).</summary>
-public enum KeyValueEncodingType
-{
-    /// <summary>Key and value both in the payload: <c>[int32 key length][key][int32 value length][value]</c>,
-    /// big-endian, length -1 for null (KeyValue.encode). The default when the schema does not say.</summary>
-    Inline,
-
-    /// <summary>The payload is the value; the key travels as the message key (base64, partition_key_b64_encoded).</summary>
-    Separated,
-}
-
 /// <summary>A topic schema: name, type, schema data and properties, as the broker stores it.</summary>
 public sealed record PulsarSchema
 {
@@ -136,7 +94,3 @@ public sealed record PulsarSchema
         Properties = proto.Properties.GroupBy(p => p.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
     };
 }
-
-/// <summary>A schema with the version the broker stores it under (opaque bytes; for the default
-/// storage an 8-byte big-endian long).</summary>
-public sealed record PulsarSchemaVersion(PulsarSchema Schema, ReadOnlyMemory<byte> Version);

@@ -6,63 +6,6 @@ using System.Text.Json.Serialization;
 
 namespace Sync.Pulsar.Admin;
 
-/// <summary>Settings of a <see cref="PulsarAdminClient"/>.</summary>
-public sealed record PulsarAdminOptions
-{
-    /// <summary>The admin (web service) URL, <c>http://host:8080</c>. Required.</summary>
-    public required Uri ServiceUrl { get; init; }
-
-    /// <summary>A JWT sent as <c>Authorization: Bearer</c>; none when null. Default null.</summary>
-    public string? AuthenticationToken { get; init; }
-
-    /// <summary>Timeout of one admin request. Default 30 s.</summary>
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    public void Validate()
-    {
-        if (ServiceUrl is null || (ServiceUrl.Scheme != Uri.UriSchemeHttp && ServiceUrl.Scheme != Uri.UriSchemeHttps))
-        {
-            throw new ArgumentException($"serviceUrl ({ServiceUrl}) must be an http:// or https:// URL", nameof(ServiceUrl));
-        }
-        if (RequestTimeout <= TimeSpan.Zero)
-        {
-            throw new ArgumentException($"requestTimeout ({RequestTimeout}) must be positive", nameof(RequestTimeout));
-        }
-    }
-}
-
-/// <summary>State of a topic's compaction as the admin API reports it.</summary>
-public enum CompactionState
-{
-    NotRun,
-    Running,
-    Success,
-    Error,
-}
-
-/// <summary>Result of GET .../compaction.</summary>
-public sealed record CompactionStatus(CompactionState State, string? LastError);
-
-/// <summary>A retention policy: -1 means unlimited, 0 means none.</summary>
-public sealed record RetentionPolicy(
-    [property: JsonPropertyName("retentionTimeInMinutes")] int RetentionTimeInMinutes,
-    [property: JsonPropertyName("retentionSizeInMB")] long RetentionSizeInMB);
-
-/// <summary>The admin API refused a request; <see cref="Reason"/> is the broker's own explanation.</summary>
-public sealed class PulsarAdminException : PulsarException
-{
-    public PulsarAdminException(HttpStatusCode statusCode, string operation, string reason)
-        : base($"{operation} failed with HTTP {(int)statusCode}: {reason}")
-    {
-        StatusCode = statusCode;
-        Reason = reason;
-    }
-
-    public HttpStatusCode StatusCode { get; }
-
-    public string Reason { get; }
-}
-
 /// <summary>
 /// The Pulsar admin REST API (v2) for what sync needs: topics of a namespace, partitioned
 /// metadata, create and delete, compaction and its status, truncation, retention.

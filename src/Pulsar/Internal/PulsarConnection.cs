@@ -8,31 +8,6 @@ using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar.Internal;
 
-/// <summary>What a connection needs to know about a producer it carries.</summary>
-internal interface IProducerChannel
-{
-    void OnSendReceipt(CommandSendReceipt receipt);
-
-    void OnSendError(CommandSendError error);
-
-    void OnClosed(Exception reason);
-}
-
-/// <summary>What a connection needs to know about a consumer it carries.</summary>
-internal interface IConsumerChannel
-{
-    /// <summary>Called on the connection's read loop: must not block.</summary>
-    void OnMessage(PulsarFrame frame);
-
-    void OnReachedEndOfTopic();
-
-    /// <summary>ACTIVE_CONSUMER_CHANGE: on a Failover subscription, whether this consumer is the one
-    /// the broker dispatches to.</summary>
-    void OnActiveConsumerChange(bool isActive);
-
-    void OnClosed(Exception reason);
-}
-
 /// <summary>
 /// One TCP connection to a broker: the handshake, a read loop that dispatches frames by request,
 /// producer and consumer id, serialized writes, and the keep-alive. A connection that fails is

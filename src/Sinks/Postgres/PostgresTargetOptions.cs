@@ -3,16 +3,6 @@ using Sync.Engine.Config;
 
 namespace Sync.Sinks.Postgres;
 
-/// <summary>What the sink does when a row has a column the table lacks.</summary>
-public enum SchemaEvolution
-{
-    /// <summary>The change is rejected (dead-lettered) with the column's name.</summary>
-    None,
-
-    /// <summary>The column is added, nullable (<c>ALTER TABLE … ADD COLUMN</c>); columns are never dropped. The default.</summary>
-    AddColumns,
-}
-
 /// <summary>A materializer's <c>target:</c> block for a Postgres sink, e.g.
 /// <c>target: { schema: crm, schemaEvolution: none, versionColumn: _version }</c>.</summary>
 public sealed class PostgresTargetOptions : IValidatable

@@ -27,7 +27,7 @@ internal sealed partial class PostgresWriter
             {
                 await LockTargetAsync(target, cancellationToken);
                 var keyTypes = table.KeyColumns.Select(k => table.Columns[k]).ToArray();
-                var returned = table.KeyColumns.Select((k, i) => PostgresTypes.SelectExpression("t." + Quote(k), keyTypes[i]))
+                var returned = table.KeyColumns.Select((k, i) => keyTypes[i].SelectExpression("t." + Quote(k)))
                     .Concat([$"t.{Quote(target.PositionColumn)}"]);
                 var lsn = Quote(target.LsnColumn);
                 var streamColumn = Quote(target.StreamColumn);
@@ -51,7 +51,7 @@ internal sealed partial class PostgresWriter
                             var values = new FieldValue[n];
                             for (var k = 0; k < n; k++)
                             {
-                                values[k] = PostgresTypes.Read(reader, k, keyTypes[k]);
+                                values[k] = keyTypes[k].Read(reader, k);
                             }
 
                             var position = reader.IsDBNull(n) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n);

@@ -38,7 +38,7 @@ internal sealed partial class PostgresWriter
     {
         var counts = new long[matches.Values.Count];
         var table = await LoadTableAsync(target, cancellationToken);
-        string? type = null;
+        PostgresColumnType? type = null;
         var searchable = table is not null && table.Columns.TryGetValue(matches.Column, out type) && !target.IsReserved(matches.Column);
         var soleKey = table is null ? matches.IsKey : table.KeyColumns is [var only] && only == matches.Column;
         if (!searchable && !soleKey)
@@ -56,7 +56,7 @@ internal sealed partial class PostgresWriter
                 if (searchable)
                 {
                     var keyTypes = table!.KeyColumns.Select(k => table.Columns[k]).ToArray();
-                    var returned = table.KeyColumns.Select((k, i) => PostgresTypes.SelectExpression("t." + Quote(k), keyTypes[i]))
+                    var returned = table.KeyColumns.Select((k, i) => keyTypes[i].SelectExpression("t." + Quote(k)))
                         .Concat([$"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}"]);
                     foreach (var (condition, parameter, ordinals) in Groups(matches, type!))
                     {
@@ -71,7 +71,7 @@ internal sealed partial class PostgresWriter
                             var values = new FieldValue[n];
                             for (var k = 0; k < n; k++)
                             {
-                                values[k] = PostgresTypes.Read(reader, k + 1, keyTypes[k]);
+                                values[k] = keyTypes[k].Read(reader, k + 1);
                             }
 
                             long? lsn = reader.IsDBNull(n + 1) ? null : reader.GetInt64(n + 1);
@@ -100,7 +100,7 @@ internal sealed partial class PostgresWriter
                     // Keys with no row: already deleted (a delete marker may hold their version: it becomes
                     // the erasure marker of its own stream) or never written.
                     var keyColumn = table?.KeyColumns[0] ?? matches.Column;
-                    var absent = matches.Values.SelectMany(v => KeyValuesOf(v, type))
+                    var absent = matches.Values.SelectMany(v => KeyValuesOf(v, type?.Name))
                         .Select(v => new Row([keyColumn], [v]).ToJson())
                         .Where(k => !removed.Contains(k))
                         .Distinct(StringComparer.Ordinal)
@@ -153,7 +153,7 @@ internal sealed partial class PostgresWriter
     /// integer, floating-point, numeric, boolean and uuid types the text must read as one of them (the
     /// input syntax of PostgreSQL's own parsers: int8in, float8in, numeric_in, boolin, uuid_in); any
     /// other type is given the benefit of the doubt.</summary>
-    internal static bool Fits(FieldValue value, string type)
+    internal static bool Fits(FieldValue value, PostgresColumnType type)
     {
         if (value.IsNull || value.ToText() is not { } text)
         {
@@ -161,8 +161,7 @@ internal sealed partial class PostgresWriter
         }
 
         text = text.Trim();
-        var kind = PostgresTypes.StageOf(type);
-        return kind switch
+        return type.Stage switch
         {
             StageKind.Int2 => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var s) && s is >= short.MinValue and <= short.MaxValue,
             StageKind.Int4 => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n is >= int.MinValue and <= int.MaxValue,
@@ -171,7 +170,7 @@ internal sealed partial class PostgresWriter
             StageKind.Bool => value.Kind == ValueKind.Boolean
                 || text.ToLowerInvariant() is "t" or "tr" or "tru" or "true" or "f" or "fa" or "fal" or "fals" or "false" or "y" or "ye" or "yes" or "n" or "no" or "on" or "of" or "off" or "1" or "0",
             StageKind.Uuid => Guid.TryParse(text, out _),
-            _ when type.StartsWith("numeric", StringComparison.Ordinal) => IsNumber(text) || text.ToLowerInvariant() is "nan" or "infinity" or "-infinity" or "+infinity" or "inf" or "-inf" or "+inf",
+            _ when type.IsNumeric => IsNumber(text) || text.ToLowerInvariant() is "nan" or "infinity" or "-infinity" or "+infinity" or "inf" or "-inf" or "+inf",
             _ => true,
         };
     }
@@ -218,12 +217,11 @@ internal sealed partial class PostgresWriter
     /// parameter, and for each element the index of its first occurrence in the request. NULLs match
     /// nothing; a value of a native kind without an array form is a group of its own, compared as
     /// <see cref="Condition"/> would.</summary>
-    private static IEnumerable<(string Condition, NpgsqlParameter Parameter, int[] Ordinals)> Groups(SubjectMatches matches, string type)
+    private static IEnumerable<(string Condition, NpgsqlParameter Parameter, int[] Ordinals)> Groups(SubjectMatches matches, PostgresColumnType type)
     {
         var column = "t." + Quote(matches.Column);
-        var kind = PostgresTypes.StageOf(type);
         var distinct = matches.Values.Select((v, i) => (Value: v, Index: i)).Where(p => !p.Value.IsNull).DistinctBy(p => p.Value);
-        foreach (var group in distinct.GroupBy(p => ShapeOf(p.Value, kind, type)))
+        foreach (var group in distinct.GroupBy(p => ShapeOf(p.Value, type)))
         {
             var items = group.ToArray();
             var ordinals = items.Select(p => p.Index).ToArray();
@@ -242,7 +240,7 @@ internal sealed partial class PostgresWriter
                     yield return ($"{column} = v.value", new NpgsqlParameter<Guid[]> { TypedValue = [.. items.Select(p => Guid.Parse(p.Value.AsText))] }, ordinals);
                     break;
                 case ValueShape.Cast:
-                    yield return ($"{column} = CAST(v.value AS {type})", TextArray(items.Select(p => p.Value)), ordinals);
+                    yield return ($"{column} = CAST(v.value AS {type.Name})", TextArray(items.Select(p => p.Value)), ordinals);
                     break;
                 case ValueShape.Text:
                     yield return ($"{column}::text = v.value", TextArray(items.Select(p => p.Value)), ordinals);
@@ -251,7 +249,7 @@ internal sealed partial class PostgresWriter
                     // One element per statement: the array holds the value as the column's own type.
                     foreach (var (value, index) in items)
                     {
-                        var single = PostgresTypes.Parameter(kind, value);
+                        var single = type.Parameter(value);
                         yield return ($"{column} = v.value", ArrayOf(single), [index]);
                     }
 
@@ -280,11 +278,11 @@ internal sealed partial class PostgresWriter
 
     /// <summary>As <see cref="Condition"/> decides: a value of the column's own native kind compares
     /// natively; else by the column's text or a server-side cast.</summary>
-    private static ValueShape ShapeOf(FieldValue value, StageKind kind, string type)
+    private static ValueShape ShapeOf(FieldValue value, PostgresColumnType type)
     {
-        if (kind != StageKind.Text && PostgresTypes.Check(kind, value) is null)
+        if (type.Stage != StageKind.Text && type.Check(value) is null)
         {
-            return kind switch
+            return type.Stage switch
             {
                 StageKind.Int2 or StageKind.Int4 or StageKind.Int8 => ValueShape.Integer,
                 StageKind.Float4 or StageKind.Float8 => ValueShape.Float,
@@ -294,7 +292,7 @@ internal sealed partial class PostgresWriter
             };
         }
 
-        return IsNaturalText(value, kind, type) ? ValueShape.Cast : ValueShape.Text;
+        return IsNaturalText(value, type) ? ValueShape.Cast : ValueShape.Text;
     }
 
     /// <summary>The key values a subject value names in a sole key column of <paramref name="type"/>,
@@ -400,10 +398,9 @@ internal sealed partial class PostgresWriter
                 return false;
             }
 
-            var kind = PostgresTypes.StageOf(type);
-            var native = kind != StageKind.Text && PostgresTypes.Check(kind, key.Values[i]) is null;
+            var native = type.Stage != StageKind.Text && type.Check(key.Values[i]) is null;
             conditions.Add(native ? $"{Quote(key.Names[i])} = ${i + 1}" : $"{Quote(key.Names[i])}::text = ${i + 1}");
-            parameters.Add(native ? PostgresTypes.Parameter(kind, key.Values[i]) : new NpgsqlParameter<string> { TypedValue = key.Values[i].ToText()! });
+            parameters.Add(native ? type.Parameter(key.Values[i]) : new NpgsqlParameter<string> { TypedValue = key.Values[i].ToText()! });
         }
 
         await using var exists = Command($"SELECT EXISTS (SELECT 1 FROM {target.Qualified} WHERE {string.Join(" AND ", conditions)})", [.. parameters]);
@@ -449,4 +446,42 @@ internal sealed partial class PostgresWriter
             new NpgsqlParameter<long[]> { TypedValue = [.. _batches] },
         ];
     }
+
+    /// <summary>The condition that a row's column equals the subject value, and its parameter; null
+    /// for a NULL value (no subject is NULL). A value of the column's own kind is compared natively
+    /// (<c>col = $1</c>, or <c>col = CAST($1 AS type)</c> for types staged as text); a value of another
+    /// kind — an erasure request naming <c>customer_id</c> as the text <c>"7"</c> — is compared by its
+    /// canonical text with the column's text (<c>col::text = $1</c>), which never fails on bad input.</summary>
+    private static (string Sql, NpgsqlParameter Parameter)? Condition(SubjectMatch match, PostgresColumnType type)
+    {
+        var value = match.Value;
+        if (value.IsNull)
+        {
+            return null;
+        }
+
+        var column = Quote(match.Column);
+        if (type.Stage != StageKind.Text && type.Check(value) is null)
+        {
+            return ($"{column} = $1", type.Parameter(value));
+        }
+
+        var natural = IsNaturalText(value, type);
+        var text = new NpgsqlParameter<string> { TypedValue = value.ToText()!, NpgsqlDbType = NpgsqlDbType.Text };
+        return natural ? ($"{column} = CAST($1 AS {type.Name})", text) : ($"{column}::text = $1", text);
+    }
+
+    /// <summary>Whether a value that is not of the column's native kind is the column's own kind written
+    /// as text (a decimal for numeric, an ISO timestamp for timestamptz, text for text columns), so that
+    /// a cast of it compares exactly; else the column's text is compared.</summary>
+    private static bool IsNaturalText(FieldValue value, PostgresColumnType type) => value.Kind switch
+    {
+        ValueKind.Decimal or ValueKind.Int64 => type.IsNumeric,
+        ValueKind.TimestampTz => type.Name == "timestamp with time zone",
+        ValueKind.TimeTz => type.Name == "time with time zone",
+        ValueKind.Json => type.IsJson,
+        ValueKind.String => type.Stage == StageKind.Text && !type.IsNumeric
+            && type.Name is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
+        _ => false,
+    };
 }

@@ -8,23 +8,6 @@ using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;
 
-/// <summary>Where a batch goes: the table, its schema, and the materializer's target settings.</summary>
-internal sealed record PostgresTarget(string Schema, string Table, SchemaEvolution Evolution, string VersionColumn, int FillFactor)
-{
-    public string Qualified { get; } = PostgresIdentifiers.Qualified(Schema, Table);
-
-    /// <summary>The target's name in the state tables: the quoted, qualified table name.</summary>
-    public string Id => Qualified;
-
-    public string LsnColumn => VersionColumn;
-
-    public string StreamColumn => VersionColumn + "_stream";
-
-    public string PositionColumn => VersionColumn + "_position";
-
-    public bool IsReserved(string column) => column.StartsWith(VersionColumn, StringComparison.Ordinal);
-}
-
 /// <summary>
 /// Writes batches over one open connection. Per batch, one transaction:
 /// <list type="number">
@@ -109,39 +92,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             await connection.DisposeAsync();
             throw;
         }
-    }
-
-    private async Task CreateStateTablesAsync(string stateSchema, CancellationToken cancellationToken)
-    {
-        await using var transaction = await _connection.BeginTransactionAsync(cancellationToken);
-        await using (var command = new NpgsqlCommand(
-            $"""
-            SELECT pg_advisory_xact_lock(hashtext('sync.schema'));
-            CREATE SCHEMA IF NOT EXISTS {Quote(stateSchema)};
-            CREATE TABLE IF NOT EXISTS {_markers} (
-              target text NOT NULL,
-              key_text text NOT NULL,
-              lsn bigint,
-              stream text NOT NULL,
-              position bigint[] NOT NULL,
-              updated_at timestamptz NOT NULL DEFAULT now(),
-              PRIMARY KEY (target, key_text));
-            CREATE TABLE IF NOT EXISTS {_checkpoints} (
-              materializer text NOT NULL,
-              stream text NOT NULL,
-              position text NOT NULL,
-              updated_at timestamptz NOT NULL DEFAULT now(),
-              PRIMARY KEY (materializer, stream));
-            CREATE TABLE IF NOT EXISTS {_targets} (
-              materializer text PRIMARY KEY,
-              target text NOT NULL,
-              updated_at timestamptz NOT NULL DEFAULT now());
-            """, _connection, transaction))
-        {
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
     }
 
     /// <summary>Removes delete and truncate markers written before <paramref name="cutoff"/>.</summary>
@@ -271,7 +221,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                         await DeadLetters.InsertAsync(_connection, transaction, letters, cancellationToken);
                     }
 
-                    return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
+                    return context.ToResult();
                 },
                 cancellationToken);
         }
@@ -551,24 +501,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     /// <summary>Problems of a row image: key columns missing or NULL, names PostgreSQL cannot hold,
     /// names reserved for the version columns, a name twice. Null when it can be written.</summary>
-    private static string? CheckImage(PostgresTarget target, string[] keyNames, Row image)
-    {
-        foreach (var key in keyNames)
-        {
-            var i = image.IndexOf(key);
-            if (i < 0)
-            {
-                return $"key column {Quote(key)} is missing from the row image";
-            }
-
-            if (image.Values[i].IsNull)
-            {
-                return $"key column {Quote(key)} is NULL";
-            }
-        }
-
-        return CheckNames(target, image.Names);
-    }
+    private static string? CheckImage(PostgresTarget target, string[] keyNames, Row image) =>
+        RowImageChecks.MissingKey(keyNames, image, Quote) ?? CheckNames(target, image.Names);
 
     private static string? CheckNames(PostgresTarget target, string[] names)
     {
@@ -595,131 +529,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         return null;
     }
 
-    /// <summary>The table, created from the group's rows when absent (primary key = key columns, in
-    /// key order) and with the group's new columns added under add-columns. Rows that cannot be
-    /// written to it (different key, new column under none, a changed type) are rejected; null when none is left.</summary>
-    private async Task<TableInfo?> EnsureTableAsync(BatchContext context, Group group, CancellationToken cancellationToken)
-    {
-        var target = context.Target;
-        var first = group.Rows[0].Change;
-        var keyNames = first.Key.Names;
-        var wanted = new string[group.Names.Length];
-        for (var i = 0; i < wanted.Length; i++)
-        {
-            wanted[i] = WantedType(group, i);
-        }
-
-        var table = await LoadTableAsync(target, cancellationToken);
-        if (table is null)
-        {
-            var sql = new StringBuilder("SELECT pg_advisory_xact_lock(hashtext(").Append(Literal(target.Id)).Append("));\n")
-                .Append("CREATE SCHEMA IF NOT EXISTS ").Append(Quote(target.Schema)).Append(";\n")
-                .Append("CREATE TABLE IF NOT EXISTS ").Append(target.Qualified).Append(" (");
-            for (var i = 0; i < group.Names.Length; i++)
-            {
-                sql.Append(Quote(group.Names[i])).Append(' ').Append(wanted[i]).Append(", ");
-            }
-
-            sql.Append(Quote(target.LsnColumn)).Append(" bigint, ")
-                .Append(Quote(target.StreamColumn)).Append(" text, ")
-                .Append(Quote(target.PositionColumn)).Append(" bigint[], ")
-                .Append("PRIMARY KEY (").AppendJoin(", ", keyNames.Select(Quote)).Append(")) WITH (fillfactor = ")
-                .Append(target.FillFactor.ToString(CultureInfo.InvariantCulture)).Append(')');
-            await ExecuteAsync(sql.ToString(), cancellationToken);
-            _tables.Remove(target.Id);
-            table = await LoadTableAsync(target, cancellationToken)
-                ?? throw new InvalidOperationException($"table {target.Qualified} was not created");
-        }
-
-        if (!table.HasVersionColumns(target))
-        {
-            // A table the operator created: add the bookkeeping columns.
-            await ExecuteAsync(
-                $"""
-                ALTER TABLE {target.Qualified} ADD COLUMN IF NOT EXISTS {Quote(target.LsnColumn)} bigint,
-                  ADD COLUMN IF NOT EXISTS {Quote(target.StreamColumn)} text, ADD COLUMN IF NOT EXISTS {Quote(target.PositionColumn)} bigint[]
-                """, cancellationToken);
-            table.Columns[target.LsnColumn] = "bigint";
-            table.Columns[target.StreamColumn] = "text";
-            table.Columns[target.PositionColumn] = "bigint[]";
-        }
-
-        string? problem = null;
-        if (!table.HasKey(keyNames))
-        {
-            problem = table.KeyColumns.Length == 0
-                ? "the existing table has no primary key"
-                : $"the table's primary key is ({Describe(table.KeyColumns)})";
-        }
-
-        var missing = new List<int>();
-        for (var i = 0; i < group.Names.Length && problem is null; i++)
-        {
-            var name = group.Names[i];
-            if (!table.Columns.TryGetValue(name, out var existing))
-            {
-                missing.Add(i);
-            }
-            else if (HasSchema(group, name) && !PostgresTypes.Holds(existing, wanted[i]))
-            {
-                problem = $"column {Quote(name)} changed type: the table has {existing}, the change has {wanted[i]}; a type change needs a migration";
-            }
-        }
-
-        if (problem is null && missing.Count > 0)
-        {
-            if (target.Evolution == SchemaEvolution.None)
-            {
-                problem = $"column {Quote(group.Names[missing[0]])} is not in the table and schemaEvolution is none";
-            }
-            else
-            {
-                var sql = new StringBuilder("ALTER TABLE ").Append(target.Qualified).Append(' ')
-                    .AppendJoin(", ", missing.Select(i => $"ADD COLUMN IF NOT EXISTS {Quote(group.Names[i])} {wanted[i]}"));
-                await ExecuteAsync(sql.ToString(), cancellationToken);
-                foreach (var i in missing)
-                {
-                    table.Columns[group.Names[i]] = wanted[i];
-                }
-            }
-        }
-
-        if (problem is not null)
-        {
-            foreach (var row in group.Rows)
-            {
-                context.Reject(row.Change, $"table {target.Qualified} (key {Describe(keyNames)}): {problem}");
-            }
-
-            return null;
-        }
-
-        return table;
-    }
-
-    private static bool HasSchema(Group group, string name) => group.Rows[0].Change.After?.Schema?.Find(name) is not null;
-
-    /// <summary>A column's type: from the row's schema, else from the first non-null value's kind, else text.</summary>
-    private static string WantedType(Group group, int index)
-    {
-        var name = group.Names[index];
-        if (group.Rows[0].Change.After?.Schema?.Find(name) is { } column)
-        {
-            return PostgresTypes.FromSchema(column);
-        }
-
-        foreach (var row in group.Rows)
-        {
-            var value = row.Change.After!.Values[index];
-            if (!value.IsNull && !value.IsUnavailable)
-            {
-                return PostgresTypes.FromKind(value.Kind);
-            }
-        }
-
-        return "text";
-    }
-
     /// <summary>Stages and applies a group; on a row-level error, rolls back to the savepoint and
     /// halves the rows until each poison row is rejected alone.</summary>
     private async Task RunGroupAsync(BatchContext context, TableInfo? table, Group group, CancellationToken cancellationToken)
@@ -728,8 +537,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         var columns = new StagedColumn[group.Names.Length];
         for (var i = 0; i < columns.Length; i++)
         {
-            var type = table?.Columns[group.Names[i]] ?? "text";
-            columns[i] = new StagedColumn(group.Names[i], type, PostgresTypes.StageOf(type), "c" + i.ToString(CultureInfo.InvariantCulture));
+            var type = table?.Columns[group.Names[i]] ?? PostgresColumnType.Text;
+            columns[i] = new StagedColumn(group.Names[i], type, "c" + i.ToString(CultureInfo.InvariantCulture));
         }
 
         var rows = new List<Pending>(group.Rows.Count);
@@ -739,7 +548,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             string? problem = null;
             for (var i = 0; i < columns.Length && problem is null; i++)
             {
-                if (table is not null && PostgresTypes.Check(columns[i].Kind, values[i]) is { } reason)
+                if (table is not null && columns[i].Type.Check(values[i]) is { } reason)
                 {
                     problem = $"column {Quote(columns[i].Name)} ({columns[i].Type}): {reason}";
                 }
@@ -772,7 +581,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         var definition = new StringBuilder("_key text NOT NULL, _lsn bigint, _stream text NOT NULL, _pos bigint[] NOT NULL, _stale boolean NOT NULL DEFAULT false");
         foreach (var column in columns)
         {
-            definition.Append(", ").Append(column.Stage).Append(' ').Append(PostgresTypes.StageType(column.Kind, column.Type));
+            definition.Append(", ").Append(column.Stage).Append(' ').Append(column.Type.StageType);
         }
 
         var signature = definition.ToString();
@@ -924,186 +733,12 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             await importer.WriteAsync(position, NpgsqlDbType.Array | NpgsqlDbType.Bigint, cancellationToken);
             for (var i = 0; i < columns.Length; i++)
             {
-                await PostgresTypes.WriteAsync(importer, columns[i].Kind, values[i], cancellationToken);
+                await columns[i].Type.WriteAsync(importer, values[i], cancellationToken);
             }
         }
 
         await importer.CompleteAsync(cancellationToken);
     }
-
-    /// <summary>
-    /// The SQL of never-regress. A version is (lsn, stream, position); change c is older than stored s
-    /// exactly when <see cref="ChangeVersion.CompareTo"/> says Older: both have an LSN and c's is lower,
-    /// or they come from the same stream and c's position (ledger, entry, batch index, compared as a
-    /// bigint array, lexicographically) is lower. Otherwise (newer, same, or not comparable) c may replace s.
-    /// </summary>
-    internal static string Older(string cLsn, string cStream, string cPosition, string sLsn, string sStream, string sPosition) =>
-        $"(CASE WHEN {cLsn} IS NOT NULL AND {sLsn} IS NOT NULL THEN {cLsn} < {sLsn} WHEN {cStream} = {sStream} THEN {cPosition} < {sPosition} ELSE false END)";
-
-    /// <remarks>Every lookup from a staged row into the target table or the markers is written so that
-    /// it can only be an index probe per staged row (a correlated scalar subquery, or <c>= ANY(ARRAY(…))</c>):
-    /// the staging table has no statistics and the markers table churns, and a hash or merge join would
-    /// read the whole target per batch, making a batch O(table) instead of O(batch).
-    /// <para>With <paramref name="kept"/> (a group of rows with unavailable columns), the upsert leaves
-    /// those columns out of <c>DO UPDATE SET</c>, so a stored row keeps their values and a new row gets
-    /// the staged null; it also counts the rows it inserted (<c>xmax = 0</c> in <c>RETURNING</c>: the
-    /// row version was not locked by an update), the changes that had no stored value to keep.</para></remarks>
-    private GroupSql GroupStatements(PostgresTarget target, TableInfo? table, bool isDelete, string stage, StagedColumn[] columns, bool inheritLsn, bool[]? kept = null)
-    {
-        var olderThanRow = Older("s._lsn", "s._stream", "s._pos", $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
-        var olderThanMarker = Older("s._lsn", "s._stream", "s._pos", "m.lsn", "m.stream", "m.position");
-        string keyMatch = string.Empty;
-        StagedColumn leading = default;
-        if (table is not null)
-        {
-            keyMatch = string.Join(" AND ", table.KeyColumns.Select(k => $"t.{Quote(k)} = {Staged(columns.First(c => c.Name == k), "s")}"));
-            leading = columns.First(c => c.Name == table.KeyColumns[0]);
-        }
-
-        var markStale = new StringBuilder($"UPDATE {stage} s SET _stale = true WHERE ");
-        if (table is not null)
-        {
-            markStale.Append($"coalesce((SELECT {olderThanRow} FROM {target.Qualified} t WHERE {keyMatch}), false) OR ");
-        }
-
-        markStale.Append($"coalesce((SELECT {olderThanMarker} FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key), false) OR ")
-            .Append($"coalesce((SELECT {olderThanMarker} FROM {_markers} m WHERE m.target = $1 AND m.key_text = '{TruncateMarkerKey}'), false)");
-
-        string? inherit = null;
-        if (inheritLsn)
-        {
-            var fromRow = table is null ? "NULL::bigint" : $"(SELECT t.{Quote(target.LsnColumn)} FROM {target.Qualified} t WHERE {keyMatch})";
-            inherit =
-                $"""
-                UPDATE {stage} s SET _lsn = coalesce({fromRow},
-                  (SELECT m.lsn FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key),
-                  (SELECT m.lsn FROM {_markers} m WHERE m.target = $1 AND m.key_text = '{TruncateMarkerKey}'))
-                WHERE s._lsn IS NULL AND NOT s._stale
-                """;
-        }
-
-        string? write;
-        string? markers;
-        if (isDelete)
-        {
-            // Delete the row unless it is newer (checked again: a concurrent writer may have committed
-            // since the stale check), and keep the key's version as its delete marker. The target is
-            // reached through its primary key index by the leading key column.
-            write = table is null
-                ? null
-                : $"""
-                  DELETE FROM {target.Qualified} t USING {stage} s
-                  WHERE t.{Quote(leading.Name)} = ANY(ARRAY(SELECT {Staged(leading, "s")} FROM {stage} s WHERE NOT s._stale))
-                    AND NOT s._stale AND {keyMatch} AND NOT {olderThanRow}
-                  """;
-            markers =
-                $"""
-                INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
-                SELECT $1, s._key, s._lsn, s._stream, s._pos, now() FROM {stage} s WHERE NOT s._stale
-                ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
-                  position = excluded.position, updated_at = excluded.updated_at
-                """;
-            if (table is not null && !inheritLsn)
-            {
-                // The hot path for deletes, one statement: each staged key probes its row and its marker
-                // once (materialized, as for upserts) and the truncate marker is read once; the delete
-                // checks the row's version again, as the general path does.
-                var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
-                var combined =
-                    $"""
-                    WITH trunc AS MATERIALIZED (
-                      SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'),
-                    live AS MATERIALIZED (
-                      SELECT s.*,
-                        coalesce((SELECT {olderThanRow} FROM {target.Qualified} t WHERE {keyMatch}), false)
-                        OR coalesce((SELECT {olderThanMarker} FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key), false)
-                        OR coalesce((SELECT {olderThanTruncate} FROM trunc tr), false) AS _old
-                      FROM {stage} s),
-                    deleted AS (
-                      DELETE FROM {target.Qualified} t USING live s
-                      WHERE t.{Quote(leading.Name)} = ANY(ARRAY(SELECT {Staged(leading, "s")} FROM live s WHERE NOT s._old))
-                        AND NOT s._old AND {keyMatch} AND NOT {olderThanRow}
-                      RETURNING 1),
-                    marked AS (
-                      INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
-                      SELECT $1, s._key, s._lsn, s._stream, s._pos, now() FROM live s WHERE NOT s._old
-                      ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
-                        position = excluded.position, updated_at = excluded.updated_at
-                      RETURNING 1)
-                    SELECT (SELECT count(*) FROM live WHERE _old), (SELECT count(*) FROM live WHERE NOT _old), NULL::bigint
-                    """;
-                return new GroupSql([], null, null, null, combined);
-            }
-        }
-        else
-        {
-            var names = columns.Select(c => Quote(c.Name)).Concat([Quote(target.LsnColumn), Quote(target.StreamColumn), Quote(target.PositionColumn)]).ToList();
-            var selected = columns.Select(c => Staged(c, "s")).Concat(["s._lsn", "s._stream", "s._pos"]);
-            var keptNames = kept is null ? [] : columns.Where((_, i) => kept[i]).Select(c => Quote(c.Name)).ToHashSet(StringComparer.Ordinal);
-            var updates = names.Where(n => !table!.KeyColumns.Select(Quote).Contains(n) && !keptNames.Contains(n)).Select(n => $"{n} = excluded.{n}");
-            var returning = kept is null ? "1" : "(t.xmax = 0) AS _inserted";
-            var inserted = kept is null ? string.Empty : ", (SELECT count(*) FROM written WHERE _inserted)";
-            var guard = Older(
-                $"excluded.{Quote(target.LsnColumn)}", $"excluded.{Quote(target.StreamColumn)}", $"excluded.{Quote(target.PositionColumn)}",
-                $"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}");
-            write =
-                $"""
-                INSERT INTO {target.Qualified} AS t ({string.Join(", ", names)})
-                SELECT {string.Join(", ", selected)} FROM {stage} s WHERE NOT s._stale
-                ON CONFLICT ({string.Join(", ", table!.KeyColumns.Select(Quote))}) DO UPDATE SET {string.Join(", ", updates)}
-                WHERE NOT {guard}
-                """;
-            if (kept is not null)
-            {
-                // Rows with unavailable columns: the write also says how many rows it inserted.
-                write = $"WITH written AS ({write}\nRETURNING {returning}) SELECT count(*), count(*) FILTER (WHERE _inserted) FROM written";
-            }
-
-            // The row now holds a newer version than any delete marker of its key.
-            markers = $"DELETE FROM {_markers} m WHERE m.target = $1 AND m.key_text = ANY(ARRAY(SELECT s._key FROM {stage} s WHERE NOT s._stale))";
-            if (!inheritLsn)
-            {
-                // The hot path, one statement: every row carries an LSN, so the row-version check is the
-                // ON CONFLICT guard itself; one marker probe per staged row (a scalar subquery, so that it
-                // stays an index probe rather than a join over all the target's markers; null: no marker,
-                // 1: a marker the change supersedes, 2: a marker newer than the change) decides the marker
-                // check and which markers the upsert supersedes; the truncate marker is read once.
-                // The probes are computed in a materialized CTE: left inline, PostgreSQL copies the
-                // subquery into every expression that reads _marker and probes each key three times.
-                var olderThanTruncate = Older("s._lsn", "s._stream", "s._pos", "tr.lsn", "tr.stream", "tr.position");
-                var combined =
-                    $"""
-                    WITH trunc AS MATERIALIZED (
-                      SELECT lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text = '{TruncateMarkerKey}'),
-                    probed AS MATERIALIZED (
-                      SELECT s.*, (SELECT CASE WHEN {olderThanMarker} THEN 2 ELSE 1 END
-                                   FROM {_markers} m WHERE m.target = $1 AND m.key_text = s._key) AS _marker,
-                        coalesce((SELECT {olderThanTruncate} FROM trunc tr), false) AS _truncated
-                      FROM {stage} s),
-                    live AS NOT MATERIALIZED (
-                      SELECT s.*, s._marker IS NOT NULL AS _marked, coalesce(s._marker = 2, false) OR s._truncated AS _old
-                      FROM probed s),
-                    written AS (
-                      INSERT INTO {target.Qualified} AS t ({string.Join(", ", names)})
-                      SELECT {string.Join(", ", selected)} FROM live s WHERE NOT s._old
-                      ON CONFLICT ({string.Join(", ", table!.KeyColumns.Select(Quote))}) DO UPDATE SET {string.Join(", ", updates)}
-                      WHERE NOT {guard}
-                      RETURNING {returning}),
-                    unmarked AS (
-                      DELETE FROM {_markers} m WHERE m.target = $1 AND m.key_text = ANY(ARRAY(SELECT s._key FROM live s WHERE s._marked AND NOT s._old))
-                      RETURNING 1)
-                    SELECT (SELECT count(*) FROM live WHERE _old), (SELECT count(*) FROM live WHERE NOT _old), (SELECT count(*) FROM written){inserted}
-                    """;
-                return new GroupSql([], null, null, null, combined) { CountsInserted = kept is not null };
-            }
-        }
-
-        return new GroupSql([markStale.ToString()], inherit, write, markers) { CountsInserted = kept is not null };
-    }
-
-    /// <summary>A staged column as the target's type: columns staged as text are cast by the server.</summary>
-    private static string Staged(StagedColumn column, string alias) =>
-        column.Kind == StageKind.Text ? $"CAST({alias}.{column.Stage} AS {column.Type})" : $"{alias}.{column.Stage}";
 
     /// <summary>A truncate removes every row whose version it supersedes (rows written after it, with
     /// newer versions, survive a replayed truncate) and leaves a target-level marker, so a late, older
@@ -1180,84 +815,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         return (long)(await count.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>The condition that a row's column equals the subject value, and its parameter; null
-    /// for a NULL value (no subject is NULL). A value of the column's own kind is compared natively
-    /// (<c>col = $1</c>, or <c>col = CAST($1 AS type)</c> for types staged as text); a value of another
-    /// kind — an erasure request naming <c>customer_id</c> as the text <c>"7"</c> — is compared by its
-    /// canonical text with the column's text (<c>col::text = $1</c>), which never fails on bad input.</summary>
-    private static (string Sql, NpgsqlParameter Parameter)? Condition(SubjectMatch match, string type)
-    {
-        var value = match.Value;
-        if (value.IsNull)
-        {
-            return null;
-        }
-
-        var column = Quote(match.Column);
-        var kind = PostgresTypes.StageOf(type);
-        if (kind != StageKind.Text && PostgresTypes.Check(kind, value) is null)
-        {
-            return ($"{column} = $1", PostgresTypes.Parameter(kind, value));
-        }
-
-        var natural = IsNaturalText(value, kind, type);
-        var text = new NpgsqlParameter<string> { TypedValue = value.ToText()!, NpgsqlDbType = NpgsqlDbType.Text };
-        return natural ? ($"{column} = CAST($1 AS {type})", text) : ($"{column}::text = $1", text);
-    }
-
-    /// <summary>Whether a value that is not of the column's native kind is the column's own kind written
-    /// as text (a decimal for numeric, an ISO timestamp for timestamptz, text for text columns), so that
-    /// a cast of it compares exactly; else the column's text is compared.</summary>
-    private static bool IsNaturalText(FieldValue value, StageKind kind, string type) => value.Kind switch
-    {
-        ValueKind.Decimal or ValueKind.Int64 => type.StartsWith("numeric", StringComparison.Ordinal),
-        ValueKind.TimestampTz => type == "timestamp with time zone",
-        ValueKind.TimeTz => type == "time with time zone",
-        ValueKind.Json => type is "jsonb" or "json",
-        ValueKind.String => kind == StageKind.Text && !type.StartsWith("numeric", StringComparison.Ordinal)
-            && type is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
-        _ => false,
-    };
-
-    private async Task<TableInfo?> LoadTableAsync(PostgresTarget target, CancellationToken cancellationToken)
-    {
-        if (_tables.TryGetValue(target.Id, out var table))
-        {
-            return table;
-        }
-
-        await using var command = Command(
-            """
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod), coalesce(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)
-            FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-            ORDER BY a.attnum
-            """,
-            new NpgsqlParameter<string> { TypedValue = target.Qualified });
-        var columns = new Dictionary<string, string>(StringComparer.Ordinal);
-        var keys = new SortedList<int, string>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var name = reader.GetString(0);
-                columns[name] = reader.GetString(1);
-                var pk = reader.GetInt32(2);
-                if (pk > 0)
-                {
-                    keys.Add(pk, name);
-                }
-            }
-        }
-
-        table = columns.Count == 0 ? null : new TableInfo(columns, [.. keys.Values]);
-        _tables[target.Id] = table;
-        return table;
-    }
-
-    /// <summary>Forgets the cached shape of every table (after DDL by someone else).</summary>
-    public void ForgetTables() => _tables.Clear();
-
     private NpgsqlCommand Command(string sql, params NpgsqlParameter[] parameters)
     {
         var command = new NpgsqlCommand(sql, _connection, _transaction);
@@ -1295,16 +852,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     private readonly record struct Pending(ChangeEvent Change, ChangeVersion Version);
 
-    /// <summary>The statements of a group: the general path (mark stale, inherit LSNs, write, markers,
-    /// counts) or, for upserts that all carry an LSN, one <see cref="Combined"/> statement.</summary>
-    private sealed record GroupSql(IReadOnlyList<string> MarkStale, string? InheritLsn, string? Write, string? Markers, string? Combined = null)
-    {
-        /// <summary>The upsert also returns how many rows it inserted: the combined statement as a fourth
-        /// column, the separate write as a result of its own (written, inserted) before the counts.</summary>
-        public bool CountsInserted { get; init; }
-    }
-
-    private readonly record struct StagedColumn(string Name, string Type, StageKind Kind, string Stage);
+    private readonly record struct StagedColumn(string Name, PostgresColumnType Type, string Stage);
 
     /// <summary>Changes of one segment with the same column names (upserts) or key names (deletes).</summary>
     private sealed record Group(string[] Names, bool IsDelete)
@@ -1315,37 +863,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         public List<Pending> Rows { get; } = [];
     }
 
-    private sealed class BatchContext(PostgresTarget target)
+    private sealed class BatchContext(PostgresTarget target) : BatchTally
     {
         public PostgresTarget Target { get; } = target;
-
-        public int Upserted { get; set; }
-
-        public int Deleted { get; set; }
-
-        public int Stale { get; set; }
-
-        /// <summary>Upserts with unavailable columns that found no stored row (written as null there).</summary>
-        public int Unavailable { get; set; }
-
-        public List<RejectedChange> Rejected { get; } = [];
-
-        public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
-    }
-
-    /// <summary>What the writer knows of one target table.</summary>
-    private sealed class TableInfo(Dictionary<string, string> columns, string[] keyColumns)
-    {
-        /// <summary>Column name -> type as <c>format_type</c> prints it.</summary>
-        public Dictionary<string, string> Columns { get; } = columns;
-
-        /// <summary>Primary key columns in key order.</summary>
-        public string[] KeyColumns { get; } = keyColumns;
-
-        public bool HasKey(string[] keyNames) =>
-            keyNames.Length == KeyColumns.Length && keyNames.Order(StringComparer.Ordinal).SequenceEqual(KeyColumns.Order(StringComparer.Ordinal), StringComparer.Ordinal);
-
-        public bool HasVersionColumns(PostgresTarget target) =>
-            Columns.ContainsKey(target.LsnColumn) && Columns.ContainsKey(target.StreamColumn) && Columns.ContainsKey(target.PositionColumn);
     }
 }

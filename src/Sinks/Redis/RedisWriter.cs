@@ -90,7 +90,7 @@ internal sealed partial class RedisWriter
             await _db.HashSetAsync(_keys.Checkpoint(batch.Materializer), fields);
         }
 
-        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
+        return context.ToResult();
     }
 
     /// <summary>Sends the changes (no truncates among them) in pipelined script calls and waits once.</summary>
@@ -619,22 +619,9 @@ internal sealed partial class RedisWriter
     /// <summary>Forgets what was registered in the target metadata (after a failed attempt).</summary>
     public void Forget() => _targets.Clear();
 
-    private sealed class BatchContext(RedisTarget target)
+    private sealed class BatchContext(RedisTarget target) : BatchTally
     {
         public RedisTarget Target { get; } = target;
-
-        public int Upserted { get; set; }
-
-        public int Deleted { get; set; }
-
-        public int Stale { get; set; }
-
-        /// <summary>Upserts applied with a column the source did not send that the row did not hold.</summary>
-        public int Unavailable { get; set; }
-
-        public List<RejectedChange> Rejected { get; } = [];
-
-        public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
     }
 }
 

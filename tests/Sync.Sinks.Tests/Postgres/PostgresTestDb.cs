@@ -161,14 +161,14 @@ internal sealed class PostgresTestDb : IAsyncDisposable
 
         var rows = new List<string>();
         await using (var select = new NpgsqlCommand(
-            $"SELECT {string.Join(", ", columns.Select(c => PostgresTypes.SelectExpression(Q(c.Name), c.Type)))} FROM {PostgresIdentifiers.Qualified(schema, table)}",
+            $"SELECT {string.Join(", ", columns.Select(c => PostgresColumnType.Parse(c.Type).SelectExpression(Q(c.Name))))} FROM {PostgresIdentifiers.Qualified(schema, table)}",
             connection))
         await using (var reader = await select.ExecuteReaderAsync())
         {
             while (await reader.ReadAsync())
             {
                 rows.Add(string.Join('|', columns
-                    .Select((c, i) => (c.Name, Value: Canonical(PostgresTypes.Read(reader, i, c.Type))))
+                    .Select((c, i) => (c.Name, Value: Canonical(PostgresColumnType.Parse(c.Type).Read(reader, i))))
                     .OrderBy(c => c.Name, StringComparer.Ordinal)
                     .Select(c => $"{c.Name}={c.Value}")));
             }

@@ -1,51 +1,5 @@
 namespace Sync.Pulsar;
 
-/// <summary>
-/// The lifecycle of a producer or consumer, observable in the style of DotPulsar: the current
-/// state, an event on every change, and awaitable waits for a state.
-/// </summary>
-public interface IPulsarStateful
-{
-    PulsarObjectState State { get; }
-
-    /// <summary>Raised after every change of <see cref="State"/> (on the thread that caused it; keep handlers short).</summary>
-    event EventHandler<PulsarStateChangedEventArgs>? StateChanged;
-
-    /// <summary>
-    /// Completes once the state is <paramref name="state"/> (at once if it already is), or with the
-    /// final state (<see cref="PulsarObjectState.Faulted"/>, <see cref="PulsarObjectState.Closed"/>)
-    /// if the object ends before reaching it. Returns the state reached.
-    /// </summary>
-    ValueTask<PulsarObjectState> OnStateChangeTo(PulsarObjectState state, CancellationToken cancellationToken = default);
-
-    /// <summary>Completes once the state is no longer <paramref name="state"/>; returns the new state.</summary>
-    ValueTask<PulsarObjectState> OnStateChangeFrom(PulsarObjectState state, CancellationToken cancellationToken = default);
-}
-
-/// <summary>A change of a producer's or consumer's state.</summary>
-public sealed class PulsarStateChangedEventArgs(PulsarObjectState previous, PulsarObjectState current) : EventArgs
-{
-    public PulsarObjectState Previous { get; } = previous;
-
-    public PulsarObjectState Current { get; } = current;
-}
-
-/// <summary>Publishes to a topic, partitioned or not.</summary>
-public interface IPulsarProducer : IPulsarStateful, IAsyncDisposable
-{
-    /// <summary>The topic as given (the base name for a partitioned topic).</summary>
-    string Topic { get; }
-
-    /// <summary>The producer name (the same on every partition).</summary>
-    string Name { get; }
-
-    /// <summary>Sends one message; completes with its id once the broker has persisted it.</summary>
-    ValueTask<MessageId> SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default);
-
-    /// <summary>Waits until every message sent so far has its receipt (or failed).</summary>
-    Task FlushAsync(CancellationToken cancellationToken = default);
-}
-
 /// <summary>Receives from a topic, partitioned or not, through one subscription.</summary>
 public interface IPulsarConsumer : IPulsarStateful, IAsyncDisposable
 {
