@@ -69,9 +69,9 @@ internal sealed partial class ElasticsearchWriter
         }
 
         await WriteAsync(segment, target, batch.Target.Table, context, cancellationToken);
-        if (context.Rejected.Count > 0)
+        if (context.Rejected.Count > 0 && batch.BeforeCommit is { } beforeCommit)
         {
-            batch.BeforeCommit?.Invoke(context.Rejected);
+            await beforeCommit(context.Rejected, cancellationToken);
         }
 
         await StoreCheckpointAsync(batch.Materializer, batch.Checkpoint, cancellationToken);

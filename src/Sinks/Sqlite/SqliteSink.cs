@@ -107,7 +107,7 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
             Retrying = (_, attempt, e) => $"sqlite sink '{Name}': {table} is busy or locked (attempt {attempt}), retrying: {e.Message}",
         };
         return await _session.RunAsync(
-            table, (database, _) => Task.FromResult(database.Writer.Apply(batch, _time.GetUtcNow())), cancellationToken, batch.Retrying, failures);
+            table, (database, ct) => database.Writer.ApplyAsync(batch, _time.GetUtcNow(), ct), cancellationToken, batch.Retrying, failures);
     }
 
     public string DeadLetterTable => $"sqlite sink {Name}, table {SqliteDeadLetters.Table} in {_options.Path}";
