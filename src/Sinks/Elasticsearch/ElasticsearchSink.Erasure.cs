@@ -31,59 +31,55 @@ public sealed partial class ElasticsearchSink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(matches);
         ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var counts = new long[matches.Values.Count];
-            var pattern = Pattern(target);
-            var wanted = await MatchableAsync(pattern, matches, cancellationToken);
-            if (wanted.Count == 0)
+        return await GatedAsync(
+            async _ =>
             {
+                var counts = new long[matches.Values.Count];
+                var pattern = Pattern(target);
+                var wanted = await MatchableAsync(pattern, matches, cancellationToken);
+                if (wanted.Count == 0)
+                {
+                    return counts;
+                }
+
+                var query = Terms(matches.Column, wanted);
+                bool? keyedByColumn = null;
+                for (var round = 0; round < 1000; round++)
+                {
+                    await _writer.RefreshAsync(pattern, cancellationToken);
+                    var response = await SearchAsync(pattern, query, matches.Column, ErasePage, cancellationToken);
+                    var hits = response.Hits?.Where(h => h.Index is not null && h.Id is not null).ToList() ?? [];
+                    if (hits.Count == 0)
+                    {
+                        break;
+                    }
+
+                    foreach (var hit in hits)
+                    {
+                        var text = ColumnText(hit.Source, matches.Column);
+                        keyedByColumn = keyedByColumn == true || (text is not null && text == hit.Id);
+                        counts[text is not null && wanted.TryGetValue(text, out var first) ? first : wanted.Values.Min()]++;
+                    }
+
+                    // A document changed between the search and the delete keeps the count it was found with;
+                    // the next round finds what is still there.
+                    await _writer.DeleteVersionedAsync([.. hits.Select(h => (h.Index!, h.Id!, ExternalVersions.Erased))], cancellationToken);
+                }
+
+                var template = (target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
+                if (matches.IsKey && !ElasticsearchTargetOptions.IsTemplate(template) && keyedByColumn != false
+                    && await KeyedByColumnAsync(template, matches.Column, keyedByColumn, cancellationToken))
+                {
+                    var marks = wanted.Where(w => counts[w.Value] == 0).Select(w => (template, w.Key, ExternalVersions.Erased)).ToList();
+                    foreach (var chunk in marks.Chunk(ErasePage))
+                    {
+                        await _writer.DeleteVersionedAsync(chunk, cancellationToken);
+                    }
+                }
+
                 return counts;
-            }
-
-            var query = Terms(matches.Column, wanted);
-            bool? keyedByColumn = null;
-            for (var round = 0; round < 1000; round++)
-            {
-                await _writer.RefreshAsync(pattern, cancellationToken);
-                var response = await SearchAsync(pattern, query, matches.Column, ErasePage, cancellationToken);
-                var hits = response.Hits?.Where(h => h.Index is not null && h.Id is not null).ToList() ?? [];
-                if (hits.Count == 0)
-                {
-                    break;
-                }
-
-                foreach (var hit in hits)
-                {
-                    var text = ColumnText(hit.Source, matches.Column);
-                    keyedByColumn = keyedByColumn == true || (text is not null && text == hit.Id);
-                    counts[text is not null && wanted.TryGetValue(text, out var first) ? first : wanted.Values.Min()]++;
-                }
-
-                // A document changed between the search and the delete keeps the count it was found with;
-                // the next round finds what is still there.
-                await _writer.DeleteVersionedAsync([.. hits.Select(h => (h.Index!, h.Id!, ExternalVersions.Erased))], cancellationToken);
-            }
-
-            var template = (target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
-            if (matches.IsKey && !ElasticsearchTargetOptions.IsTemplate(template) && keyedByColumn != false
-                && await KeyedByColumnAsync(template, matches.Column, keyedByColumn, cancellationToken))
-            {
-                var marks = wanted.Where(w => counts[w.Value] == 0).Select(w => (template, w.Key, ExternalVersions.Erased)).ToList();
-                foreach (var chunk in marks.Chunk(ErasePage))
-                {
-                    await _writer.DeleteVersionedAsync(chunk, cancellationToken);
-                }
-            }
-
-            return counts;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+            },
+            cancellationToken);
     }
 
     /// <summary>Erasure markers for the keys without a document (see <see cref="ISink.MarkErasedManyAsync"/>
@@ -98,46 +94,42 @@ public sealed partial class ElasticsearchSink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(keys);
         ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var template = (target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
-            if (ElasticsearchTargetOptions.IsTemplate(template))
+        return await GatedAsync(
+            async _ =>
             {
-                return MarkOutcome.UnsupportedBecause($"index \"{template}\" is a template: the index a key's document would go to is known only from its row");
-            }
+                var template = (target.Options as ElasticsearchTargetOptions ?? new ElasticsearchTargetOptions()).IndexTemplate(target.Table);
+                if (ElasticsearchTargetOptions.IsTemplate(template))
+                {
+                    return MarkOutcome.UnsupportedBecause($"index \"{template}\" is a template: the index a key's document would go to is known only from its row");
+                }
 
-            var (exists, isAlias, indices) = await _writer.ResolveLiveAsync(template, cancellationToken);
-            if (!exists)
-            {
-                return MarkOutcome.UnsupportedBecause($"index \"{template}\" does not exist: a versioned delete would create it with dynamic mappings");
-            }
+                var (exists, isAlias, indices) = await _writer.ResolveLiveAsync(template, cancellationToken);
+                if (!exists)
+                {
+                    return MarkOutcome.UnsupportedBecause($"index \"{template}\" does not exist: a versioned delete would create it with dynamic mappings");
+                }
 
-            if (isAlias && indices.Count != 1)
-            {
-                return MarkOutcome.UnsupportedBecause($"\"{template}\" is an alias of {indices.Count} indices: a delete by id needs one");
-            }
+                if (isAlias && indices.Count != 1)
+                {
+                    return MarkOutcome.UnsupportedBecause($"\"{template}\" is an alias of {indices.Count} indices: a delete by id needs one");
+                }
 
-            var index = indices.Count == 1 ? indices[0] : template;
-            var ids = keys.Where(k => k.Count > 0 && !k.Values.Any(v => v.IsNull))
-                .Select(DocumentIds.Of)
-                .OfType<string>()
-                .Where(id => DocumentIds.ByteCount(id) <= DocumentIds.MaxIdBytes)
-                .Distinct(StringComparer.Ordinal)
-                .ToList();
-            long written = 0;
-            foreach (var chunk in ids.Chunk(ErasePage))
-            {
-                written += await _writer.MarkErasedAsync(index, chunk, cancellationToken);
-            }
+                var index = indices.Count == 1 ? indices[0] : template;
+                var ids = keys.Where(k => k.Count > 0 && !k.Values.Any(v => v.IsNull))
+                    .Select(DocumentIds.Of)
+                    .OfType<string>()
+                    .Where(id => DocumentIds.ByteCount(id) <= DocumentIds.MaxIdBytes)
+                    .Distinct(StringComparer.Ordinal)
+                    .ToList();
+                long written = 0;
+                foreach (var chunk in ids.Chunk(ErasePage))
+                {
+                    written += await _writer.MarkErasedAsync(index, chunk, cancellationToken);
+                }
 
-            return new MarkOutcome(written, Supported: true);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+                return new MarkOutcome(written, Supported: true);
+            },
+            cancellationToken);
     }
 
     /// <summary>Documents holding each value (after a refresh), counted once, at the first value that
@@ -148,49 +140,45 @@ public sealed partial class ElasticsearchSink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(matches);
         ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var counts = new long[matches.Values.Count];
-            var pattern = Pattern(target);
-            var wanted = await MatchableAsync(pattern, matches, cancellationToken);
-            if (wanted.Count == 0)
+        return await GatedAsync(
+            async _ =>
             {
-                return counts;
-            }
-
-            await _writer.RefreshAsync(pattern, cancellationToken);
-            var query = Terms(matches.Column, wanted);
-            var total = await CountQueryAsync(pattern, query, cancellationToken);
-            if (total == 0)
-            {
-                return counts;
-            }
-
-            if (total <= MaxCountWindow)
-            {
-                var response = await SearchAsync(pattern, query, matches.Column, (int)total, cancellationToken);
-                foreach (var hit in response.Hits ?? [])
+                var counts = new long[matches.Values.Count];
+                var pattern = Pattern(target);
+                var wanted = await MatchableAsync(pattern, matches, cancellationToken);
+                if (wanted.Count == 0)
                 {
-                    var text = ColumnText(hit.Source, matches.Column);
-                    counts[text is not null && wanted.TryGetValue(text, out var first) ? first : wanted.Values.Min()]++;
+                    return counts;
+                }
+
+                await _writer.RefreshAsync(pattern, cancellationToken);
+                var query = Terms(matches.Column, wanted);
+                var total = await CountQueryAsync(pattern, query, cancellationToken);
+                if (total == 0)
+                {
+                    return counts;
+                }
+
+                if (total <= MaxCountWindow)
+                {
+                    var response = await SearchAsync(pattern, query, matches.Column, (int)total, cancellationToken);
+                    foreach (var hit in response.Hits ?? [])
+                    {
+                        var text = ColumnText(hit.Source, matches.Column);
+                        counts[text is not null && wanted.TryGetValue(text, out var first) ? first : wanted.Values.Min()]++;
+                    }
+
+                    return counts;
+                }
+
+                foreach (var (text, first) in wanted)
+                {
+                    counts[first] = await CountQueryAsync(pattern, Term(new SubjectMatch(matches.Column, matches.Values[first])), cancellationToken);
                 }
 
                 return counts;
-            }
-
-            foreach (var (text, first) in wanted)
-            {
-                counts[first] = await CountQueryAsync(pattern, Term(new SubjectMatch(matches.Column, matches.Values[first])), cancellationToken);
-            }
-
-            return counts;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+            },
+            cancellationToken);
     }
 
     /// <summary>Whether the index's documents are keyed by the column alone: known from a hit of the
@@ -247,17 +235,13 @@ public sealed partial class ElasticsearchSink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(matches);
         ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var types = await _writer.FieldTypesAsync(Pattern(target), matches.Column, cancellationToken);
-            return [.. matches.Values.Select(v => CannotMatch(v, types.Values))];
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return await GatedAsync<IReadOnlyList<string?>>(
+            async _ =>
+            {
+                var types = await _writer.FieldTypesAsync(Pattern(target), matches.Column, cancellationToken);
+                return [.. matches.Values.Select(v => CannotMatch(v, types.Values))];
+            },
+            cancellationToken);
     }
 
     /// <summary><see cref="Wanted"/> without the values that cannot match the column's mapped type in

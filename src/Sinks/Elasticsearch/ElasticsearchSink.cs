@@ -28,7 +28,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
 {
     private readonly ElasticsearchClientSettings _settings;
     private readonly ElasticsearchWriter _writer;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SinkSession<ElasticsearchWriter> _session;
     private bool _disposed;
 
     private ElasticsearchSink(string name, ElasticsearchSinkOptions options, ElasticsearchClientSettings settings, TimeProvider time)
@@ -37,6 +37,11 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
         _settings = settings;
         Client = new ElasticsearchClient(settings);
         _writer = new ElasticsearchWriter(Client, options, name, time);
+
+        // One client for the sink's life: nothing to open or close per call, and the writer retries
+        // what failed of a request itself (only the failed items of a bulk).
+        _session = new SinkSession<ElasticsearchWriter>(
+            this, _ => Task.FromResult(_writer), _ => ValueTask.CompletedTask, new SinkFailures(_ => null), options.Retry, time);
     }
 
     public string Name { get; }
@@ -121,49 +126,30 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
         return await GatedAsync(ct => _writer.SwapShadowAsync(shadow, keepOld, ct), cancellationToken);
     }
 
-    private async Task<T> GatedAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return await work(cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    private Task<T> GatedAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        _session.LockedAsync((_, ct) => work(ct), cancellationToken);
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(materializer);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return await _writer.LoadCheckpointAsync(materializer, cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return await GatedAsync(
+            async _ =>
+            {
+                return await _writer.LoadCheckpointAsync(materializer, cancellationToken);
+            },
+            cancellationToken);
     }
 
     public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ValidateTarget(batch.Target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return await _writer.ApplyAsync(batch, cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return await GatedAsync(
+            async _ =>
+            {
+                return await _writer.ApplyAsync(batch, cancellationToken);
+            },
+            cancellationToken);
     }
 
     /// <summary>Finds every document of the target's indices whose field equals the value (a <c>term</c>
@@ -179,50 +165,46 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var pattern = Pattern(target);
-            if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
+        return await GatedAsync(
+            async _ =>
             {
-                // Elasticsearch could not build the query (400); no document can hold the value.
-                return 0;
-            }
-
-            var query = Term(match);
-            long removed = 0;
-            for (var round = 0; round < 1000; round++)
-            {
-                await _writer.RefreshAsync(pattern, cancellationToken);
-                var response = await _writer.RetryAsync(
-                    () => Client.SearchAsync<object>(new SearchRequest(pattern)
-                    {
-                        Query = query,
-                        Size = 1000,
-                        Version = true,
-                        Source = new Elastic.Clients.Elasticsearch.Core.Search.SourceConfig(false),
-                        IgnoreUnavailable = true,
-                        AllowNoIndices = true,
-                    }, cancellationToken),
-                    $"searching \"{pattern}\" for the subject",
-                    cancellationToken);
-                var hits = response.Hits?.Where(h => h.Index is not null && h.Id is not null && h.Version is not null)
-                    .Select(h => (h.Index!, h.Id!, ExternalVersions.Erased)).ToList() ?? [];
-                if (hits.Count == 0)
+                var pattern = Pattern(target);
+                if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
                 {
-                    break;
+                    // Elasticsearch could not build the query (400); no document can hold the value.
+                    return 0;
                 }
 
-                removed += await _writer.DeleteVersionedAsync(hits, cancellationToken);
-            }
+                var query = Term(match);
+                long removed = 0;
+                for (var round = 0; round < 1000; round++)
+                {
+                    await _writer.RefreshAsync(pattern, cancellationToken);
+                    var response = await _writer.RetryAsync(
+                        () => Client.SearchAsync<object>(new SearchRequest(pattern)
+                        {
+                            Query = query,
+                            Size = 1000,
+                            Version = true,
+                            Source = new Elastic.Clients.Elasticsearch.Core.Search.SourceConfig(false),
+                            IgnoreUnavailable = true,
+                            AllowNoIndices = true,
+                        }, cancellationToken),
+                        $"searching \"{pattern}\" for the subject",
+                        cancellationToken);
+                    var hits = response.Hits?.Where(h => h.Index is not null && h.Id is not null && h.Version is not null)
+                        .Select(h => (h.Index!, h.Id!, ExternalVersions.Erased)).ToList() ?? [];
+                    if (hits.Count == 0)
+                    {
+                        break;
+                    }
 
-            return removed;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+                    removed += await _writer.DeleteVersionedAsync(hits, cancellationToken);
+                }
+
+                return removed;
+            },
+            cancellationToken);
     }
 
     /// <summary>How many documents of the target's indices hold the value (after a refresh, so that the
@@ -232,27 +214,23 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var pattern = Pattern(target);
-            if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
+        return await GatedAsync(
+            async _ =>
             {
-                return 0;
-            }
+                var pattern = Pattern(target);
+                if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
+                {
+                    return 0;
+                }
 
-            await _writer.RefreshAsync(pattern, cancellationToken);
-            var response = await _writer.RetryAsync(
-                () => Client.CountAsync(new CountRequest(pattern) { Query = Term(match), IgnoreUnavailable = true, AllowNoIndices = true }, cancellationToken),
-                $"counting in \"{pattern}\"",
-                cancellationToken);
-            return response.ApiCallDetails.HttpStatusCode == 404 ? 0 : response.Count;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+                await _writer.RefreshAsync(pattern, cancellationToken);
+                var response = await _writer.RetryAsync(
+                    () => Client.CountAsync(new CountRequest(pattern) { Query = Term(match), IgnoreUnavailable = true, AllowNoIndices = true }, cancellationToken),
+                    $"counting in \"{pattern}\"",
+                    cancellationToken);
+                return response.ApiCallDetails.HttpStatusCode == 404 ? 0 : response.Count;
+            },
+            cancellationToken);
     }
 
     /// <summary>Throws when the target cannot name an index: empty, or a template with problems.</summary>
@@ -298,17 +276,8 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
             return;
         }
 
-        await _gate.WaitAsync();
-        try
-        {
-            _disposed = true;
-            ((IDisposable)_settings).Dispose();
-        }
-        finally
-        {
-            _gate.Release();
-        }
-
-        _gate.Dispose();
+        _disposed = true;
+        await _session.DisposeAsync();
+        ((IDisposable)_settings).Dispose();
     }
 }

@@ -23,6 +23,7 @@ internal sealed partial class ElasticsearchWriter
     private readonly ElasticsearchSinkOptions _options;
     private readonly string _sinkName;
     private readonly TimeProvider _time;
+    private readonly SinkRetry _retry;
 
     /// <summary>Per index this sink has seen: the mapped field names when the sink manages its mappings, else null.</summary>
     private readonly Dictionary<string, HashSet<string>?> _indices = new(StringComparer.Ordinal);
@@ -35,6 +36,7 @@ internal sealed partial class ElasticsearchWriter
         _options = options;
         _sinkName = sinkName;
         _time = time;
+        _retry = new SinkRetry(options.Retry, time);
     }
 
     private Refresh RefreshParameter => _options.Refresh switch
@@ -67,9 +69,9 @@ internal sealed partial class ElasticsearchWriter
         }
 
         await WriteAsync(segment, target, batch.Target.Table, context, cancellationToken);
-        if (context.Rejected.Count > 0)
+        if (context.Rejected.Count > 0 && batch.BeforeCommit is { } beforeCommit)
         {
-            batch.BeforeCommit?.Invoke(context.Rejected);
+            await beforeCommit(context.Rejected, cancellationToken);
         }
 
         await StoreCheckpointAsync(batch.Materializer, batch.Checkpoint, cancellationToken);
@@ -263,26 +265,23 @@ internal sealed partial class ElasticsearchWriter
     private async Task WriteChunkAsync(List<Prepared> segment, BatchContext context, CancellationToken cancellationToken)
     {
         var pending = segment;
-        var retry = _options.Retry;
-        for (var attempt = 1; ; attempt++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var failed = await BulkAsync(pending, context, cancellationToken);
-            if (failed.Items.Count == 0)
+        await _retry.RunAsync(
+            async _ =>
             {
-                return;
-            }
+                cancellationToken.ThrowIfCancellationRequested();
+                var failed = await BulkAsync(pending, context, cancellationToken);
+                if (failed.Items.Count == 0)
+                {
+                    return Attempt<bool>.Done(true);
+                }
 
-            if (attempt >= retry.MaxAttempts)
-            {
-                throw new SinkUnavailableException(
-                    $"elasticsearch sink '{_sinkName}': {failed.Items.Count} of {segment.Count} changes to index \"{segment[0].Index}\" still failed after {attempt} attempts ({failed.LastError}); "
-                    + "the other changes were applied — a replay of the batch is safe (external versions)");
-            }
-
-            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
-            pending = failed.Items;
-        }
+                pending = failed.Items;
+                return Attempt<bool>.Transient(attempts => new SinkUnavailableException(
+                    $"elasticsearch sink '{_sinkName}': {failed.Items.Count} of {segment.Count} changes to index \"{segment[0].Index}\" still failed after {attempts} attempts ({failed.LastError}); "
+                    + "the other changes were applied — a replay of the batch is safe (external versions)"));
+            },
+            null,
+            cancellationToken);
     }
 
     /// <summary>One <c>_bulk</c> request; returns the items to send again.</summary>
@@ -620,36 +619,31 @@ internal sealed partial class ElasticsearchWriter
 
     /// <summary>Runs a request, retrying transient failures (no answer, 429, 502-504) with the sink's backoff.
     /// A 404 <c>index_not_found_exception</c> is returned to the caller; any other failure throws.</summary>
-    public async Task<TResponse> RetryAsync<TResponse>(Func<Task<TResponse>> send, string what, CancellationToken cancellationToken)
-        where TResponse : Elastic.Transport.Products.Elasticsearch.ElasticsearchResponse
-    {
-        var retry = _options.Retry;
-        for (var attempt = 1; ; attempt++)
-        {
-            var response = await send();
-            var status = response.ApiCallDetails.HttpStatusCode;
-            if (status is >= 200 and < 300 || (status == 404 && response.ElasticsearchServerError?.Error?.Type is null or "index_not_found_exception"))
+    public Task<TResponse> RetryAsync<TResponse>(Func<Task<TResponse>> send, string what, CancellationToken cancellationToken)
+        where TResponse : Elastic.Transport.Products.Elasticsearch.ElasticsearchResponse =>
+        _retry.RunAsync(
+            async _ =>
             {
-                return response;
-            }
+                var response = await send();
+                var status = response.ApiCallDetails.HttpStatusCode;
+                if (status is >= 200 and < 300 || (status == 404 && response.ElasticsearchServerError?.Error?.Type is null or "index_not_found_exception"))
+                {
+                    return Attempt<TResponse>.Done(response);
+                }
 
-            var description = DescribeFailure(response);
-            if (ElasticsearchErrorClassifier.ClassifyRequest(status) != ErrorVerdict.Transient
-                || CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
-            {
-                throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {description}",
-                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
-            }
+                var description = DescribeFailure(response);
+                if (ElasticsearchErrorClassifier.ClassifyRequest(status) != ErrorVerdict.Transient
+                    || CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
+                {
+                    throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {description}",
+                        response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
+                }
 
-            if (attempt >= retry.MaxAttempts)
-            {
-                throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempt} attempts: {description}",
-                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description));
-            }
-
-            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
-        }
-    }
+                return Attempt<TResponse>.Transient(attempts => new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempts} attempts: {description}",
+                    response.ApiCallDetails.OriginalException ?? new InvalidOperationException(description)));
+            },
+            null,
+            cancellationToken);
 
     public async Task<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {
@@ -790,37 +784,34 @@ internal sealed partial class ElasticsearchWriter
     /// 429, 502-504) with the sink's backoff. A refused certificate (refused again on the next attempt)
     /// and a transient failure past the retry budget throw, described by <paramref name="describe"/>;
     /// any other answer is returned.</summary>
-    private async Task<TResponse> SendRetryingAsync<TResponse>(
+    private Task<TResponse> SendRetryingAsync<TResponse>(
         EsHttpMethod method, string path, string? body, string what, Func<TResponse, RawResponse> describe, CancellationToken cancellationToken)
-        where TResponse : TransportResponse, new()
-    {
-        var retry = _options.Retry;
-        for (var attempt = 1; ; attempt++)
-        {
-            var endpoint = new EndpointPath(method, path);
-            var response = await _client.Transport.RequestAsync<TResponse>(in endpoint, body is null ? null : PostData.String(body), null, null, cancellationToken);
-            var status = response.ApiCallDetails.HttpStatusCode;
-            if (CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
+        where TResponse : TransportResponse, new() =>
+        _retry.RunAsync(
+            async _ =>
             {
-                ThrowFor(describe(response), what);
-            }
-
-            if (ElasticsearchErrorClassifier.ClassifyRequest(status) == ErrorVerdict.Transient && !(status is >= 200 and < 300))
-            {
-                if (attempt >= retry.MaxAttempts)
+                var endpoint = new EndpointPath(method, path);
+                var response = await _client.Transport.RequestAsync<TResponse>(in endpoint, body is null ? null : PostData.String(body), null, null, cancellationToken);
+                var status = response.ApiCallDetails.HttpStatusCode;
+                if (CertificateFailure(response.ApiCallDetails.OriginalException) is not null)
                 {
-                    var result = describe(response);
-                    throw new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempt} attempts: {result.Describe()}",
-                        result.Exception ?? new InvalidOperationException(result.Describe()));
+                    ThrowFor(describe(response), what);
                 }
 
-                await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
-                continue;
-            }
+                if (ElasticsearchErrorClassifier.ClassifyRequest(status) == ErrorVerdict.Transient && !(status is >= 200 and < 300))
+                {
+                    return Attempt<TResponse>.Transient(attempts =>
+                    {
+                        var result = describe(response);
+                        return new SinkUnavailableException($"elasticsearch sink '{_sinkName}': {what} still failed after {attempts} attempts: {result.Describe()}",
+                            result.Exception ?? new InvalidOperationException(result.Describe()));
+                    });
+                }
 
-            return response;
-        }
-    }
+                return Attempt<TResponse>.Done(response);
+            },
+            null,
+            cancellationToken);
 
     private void ThrowFor(RawResponse response, string what) =>
         throw new SinkFatalException($"elasticsearch sink '{_sinkName}': {what} failed: {response.Describe()}",

@@ -22,18 +22,16 @@ namespace Sync.Sinks.Postgres;
 public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
 {
     private readonly PostgresSinkOptions _options;
-    private readonly TimeProvider _time;
     private readonly string _connectionString;
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private PostgresWriter? _writer;
-    private bool _disposed;
+    private readonly SinkSession<PostgresWriter> _session;
 
     private PostgresSink(string name, PostgresSinkOptions options, TimeProvider time)
     {
         Name = name;
         _options = options;
-        _time = time;
         _connectionString = options.BuildConnectionString("sync:" + name);
+        _session = new SinkSession<PostgresWriter>(
+            this, ct => PostgresWriter.OpenAsync(_connectionString, _options.StateSchema, ct), CloseAsync, Failures(), options.Retry, time);
     }
 
     public string Name { get; }
@@ -42,10 +40,10 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
     public int PrunedMarkers { get; private set; }
 
     /// <summary>How many times a connection was discarded after a failure (telemetry and tests).</summary>
-    public int DiscardedConnections { get; private set; }
+    public int DiscardedConnections => _session.DiscardedConnections;
 
     /// <summary>The server process id of the current connection, or null when none is open.</summary>
-    public int? ProcessId => _writer?.ProcessId;
+    public int? ProcessId => _session.Connection?.ProcessId;
 
     /// <summary>Connects, creates the state schema and tables when absent, and prunes expired delete
     /// markers. Throws <see cref="ArgumentException"/> listing every problem of <paramref name="options"/>,
@@ -64,7 +62,7 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
         var sink = new PostgresSink(name, options, time);
         try
         {
-            sink.PrunedMarkers = await sink.WithRetryAsync(
+            sink.PrunedMarkers = await sink.WithGateAsync(
                 "open",
                 (writer, ct) => writer.PruneMarkersAsync(time.GetUtcNow() - options.DeleteMarkerRetention, ct),
                 cancellationToken);
@@ -275,102 +273,38 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
         return new PostgresTarget(options.Schema ?? _options.Schema, target.Table, options.SchemaEvolution, options.VersionColumn, options.FillFactor);
     }
 
-    private async Task<T> WithGateAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null)
+    private Task<T> WithGateAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null) =>
+        _session.RunAsync(what, work, cancellationToken, retrying);
+
+    /// <summary>Transient failures discard the connection and retry with capped backoff; any other
+    /// failure of the server, the driver or a value discards it and throws <see cref="SinkFatalException"/>.
+    /// Nothing of a failed attempt stays applied (it ran in a transaction).</summary>
+    private SinkFailures Failures() => new(e => e switch
     {
-        await _gate.WaitAsync(cancellationToken);
+        NpgsqlException or TimeoutException when PostgresErrorClassifier.Classify(e) == ErrorVerdict.Transient => ErrorVerdict.Transient,
+        NpgsqlException or InvalidOperationException or NotSupportedException or InvalidCastException or FormatException => ErrorVerdict.Fatal,
+        _ => null,
+    })
+    {
+        Fatal = (what, e) => $"postgres sink '{Name}': could not {what}; nothing was applied and the connection was discarded: {PostgresErrorClassifier.Describe(e)}",
+        Unavailable = (what, attempts, e) => $"postgres sink '{Name}': could not {what} after {attempts} attempts; the server stayed unavailable or busy: {PostgresErrorClassifier.Describe(e)}",
+        Retrying = (what, attempt, e) => $"postgres sink '{Name}': could not {what} (attempt {attempt}), retrying: {PostgresErrorClassifier.Describe(e)}",
+        DiscardsOnTransient = true,
+        DiscardsOnCancel = true,
+    };
+
+    /// <summary>Closing a broken connection may fail; it is gone either way.</summary>
+    private static async ValueTask CloseAsync(PostgresWriter writer)
+    {
         try
         {
-            return await WithRetryAsync(what, work, cancellationToken, retrying);
+            await writer.DisposeAsync();
         }
-        finally
+        catch (Exception e) when (e is NpgsqlException or IOException or InvalidOperationException)
         {
-            _gate.Release();
+            // Nothing left to close.
         }
     }
 
-    /// <summary>Runs the work on the open connection (opening one when needed). Transient failures
-    /// discard the connection and retry with capped backoff; any other failure discards it and throws
-    /// <see cref="SinkFatalException"/>. Nothing of a failed attempt stays applied (it ran in a transaction).</summary>
-    private async Task<T> WithRetryAsync<T>(string what, Func<PostgresWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var retry = _options.Retry;
-        for (var attempt = 1; ; attempt++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                _writer ??= await PostgresWriter.OpenAsync(_connectionString, _options.StateSchema, cancellationToken);
-                return await work(_writer, cancellationToken);
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException && PostgresErrorClassifier.Classify(e) == ErrorVerdict.Transient)
-            {
-                await DiscardAsync();
-                if (attempt >= retry.MaxAttempts)
-                {
-                    throw new SinkUnavailableException(
-                        $"postgres sink '{Name}': could not {what} after {attempt} attempts; the server stayed unavailable or busy: {PostgresErrorClassifier.Describe(e)}", e);
-                }
-
-                retrying?.Invoke($"postgres sink '{Name}': could not {what} (attempt {attempt}), retrying: {PostgresErrorClassifier.Describe(e)}");
-            }
-            catch (OperationCanceledException)
-            {
-                // A cancelled command leaves the connection in an unknown state.
-                await DiscardAsync();
-                throw;
-            }
-            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or NotSupportedException or InvalidCastException or FormatException)
-            {
-                await DiscardAsync();
-                throw new SinkFatalException(
-                    $"postgres sink '{Name}': could not {what}; nothing was applied and the connection was discarded: {PostgresErrorClassifier.Describe(e)}", e);
-            }
-
-            await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
-        }
-    }
-
-    /// <summary>A connection in an unknown state is never reused: close it; the next call opens a new one.</summary>
-    private async Task DiscardAsync()
-    {
-        if (_writer is { } writer)
-        {
-            _writer = null;
-            DiscardedConnections++;
-            try
-            {
-                await writer.DisposeAsync();
-            }
-            catch (Exception e) when (e is NpgsqlException or IOException or InvalidOperationException)
-            {
-                // Closing a broken connection may fail; it is gone either way.
-            }
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_disposed)
-        {
-            return;
-        }
-
-        await _gate.WaitAsync();
-        try
-        {
-            _disposed = true;
-            if (_writer is { } writer)
-            {
-                _writer = null;
-                await writer.DisposeAsync();
-            }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-
-        _gate.Dispose();
-    }
+    public ValueTask DisposeAsync() => _session.DisposeAsync();
 }

@@ -210,12 +210,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                         await RecordTargetAsync(batch.Materializer, target, cancellationToken);
                     }
 
-                    if (context.Rejected.Count > 0)
-                    {
-                        batch.BeforeCommit?.Invoke(context.Rejected);
-                    }
-
-                    if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
+                    if (batch.BeforeCommit is { } beforeCommit && await beforeCommit(context.Rejected, cancellationToken) is { Count: > 0 } letters)
                     {
                         // In the batch's transaction: the letters commit with the checkpoint that passes them.
                         await DeadLetters.InsertAsync(_connection, transaction, letters, cancellationToken);

@@ -28,19 +28,19 @@ namespace Sync.Sinks.Redis;
 public sealed class RedisSink : ISink, IShadowableSink
 {
     private readonly RedisSinkOptions _options;
-    private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SinkSession<RedisConnection> _session;
     private readonly Dictionary<(TargetSpec, string), TargetSpec> _generations = [];
-    private ConnectionMultiplexer? _connection;
-    private RedisWriter? _writer;
-    private bool _disposed;
 
     private RedisSink(string name, RedisSinkOptions options, TimeProvider time)
     {
         Name = name;
         _options = options;
-        _time = time;
         Keys = new RedisKeys(options.KeyPrefix);
+        _session = new SinkSession<RedisConnection>(this, _ => ConnectAsync(), connection => connection.Multiplexer.DisposeAsync(), Failures(), options.Retry, time)
+        {
+            // What was registered in the target metadata may not have been written.
+            AfterFailure = connection => connection.Writer.Forget(),
+        };
     }
 
     public string Name { get; }
@@ -207,55 +207,18 @@ public sealed class RedisSink : ISink, IShadowableSink
 
     /// <summary>Runs one unit of work with the retry policy: transient errors back off and retry (the
     /// work is idempotent), fatal ones discard the connection.</summary>
-    private async Task<T> RunAsync<T>(string what, Func<RedisWriter, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null)
+    private Task<T> RunAsync<T>(string what, Func<RedisWriter, Task<T>> work, CancellationToken cancellationToken, Action<string>? retrying = null) =>
+        _session.RunAsync(what, (connection, _) => work(connection.Writer), cancellationToken, retrying);
+
+    private SinkFailures Failures() => new(e => e is RedisException or TimeoutException ? RedisErrorClassifier.Classify(e) : null)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            var retry = _options.Retry;
-            for (var attempt = 1; ; attempt++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                try
-                {
-                    var writer = await EnsureOpenAsync();
-                    return await work(writer);
-                }
-                catch (Exception e) when (e is RedisException or TimeoutException)
-                {
-                    _writer?.Forget();
-                    var verdict = RedisErrorClassifier.Classify(e);
-                    if (verdict != ErrorVerdict.Transient)
-                    {
-                        await DiscardAsync();
-                        throw new SinkFatalException($"redis sink '{Name}': could not {what}; the connection was discarded: {e.Message}", e);
-                    }
+        Fatal = (what, e) => $"redis sink '{Name}': could not {what}; the connection was discarded: {e.Message}",
+        Unavailable = (what, attempts, e) => $"redis sink '{Name}': could not {what}: the server stayed unavailable after {attempts} attempts: {e.Message}",
+        Retrying = (what, attempt, e) => $"redis sink '{Name}': could not {what} (attempt {attempt}), retrying: {e.Message}",
+    };
 
-                    if (attempt >= retry.MaxAttempts)
-                    {
-                        throw new SinkUnavailableException($"redis sink '{Name}': could not {what}: the server stayed unavailable after {attempt} attempts: {e.Message}", e);
-                    }
-
-                    retrying?.Invoke($"redis sink '{Name}': could not {what} (attempt {attempt}), retrying: {e.Message}");
-                }
-
-                await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
-            }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    private async Task<RedisWriter> EnsureOpenAsync()
+    private async Task<RedisConnection> ConnectAsync()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_writer is not null)
-        {
-            return _writer;
-        }
-
         var connection = await ConnectionMultiplexer.ConnectAsync(Configuration(_options));
         try
         {
@@ -267,9 +230,7 @@ public sealed class RedisSink : ISink, IShadowableSink
             }
 
             await CheckIdentityAsync(server);
-            _connection = connection;
-            _writer = new RedisWriter(connection.GetDatabase(_options.Database), server, Keys, _options.ChangesPerScript);
-            return _writer;
+            return new RedisConnection(connection, new RedisWriter(connection.GetDatabase(_options.Database), server, Keys, _options.ChangesPerScript));
         }
         catch
         {
@@ -366,34 +327,8 @@ public sealed class RedisSink : ISink, IShadowableSink
         return chain.Build(server);
     }
 
-    private async Task DiscardAsync()
-    {
-        _writer = null;
-        if (_connection is { } connection)
-        {
-            _connection = null;
-            await connection.DisposeAsync();
-        }
-    }
+    public ValueTask DisposeAsync() => _session.DisposeAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_disposed)
-        {
-            return;
-        }
-
-        await _gate.WaitAsync();
-        try
-        {
-            _disposed = true;
-            await DiscardAsync();
-        }
-        finally
-        {
-            _gate.Release();
-        }
-
-        _gate.Dispose();
-    }
+    /// <summary>The multiplexer and the writer that uses it; closing it closes the multiplexer.</summary>
+    private sealed record RedisConnection(ConnectionMultiplexer Multiplexer, RedisWriter Writer);
 }

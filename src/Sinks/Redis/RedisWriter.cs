@@ -79,9 +79,9 @@ internal sealed partial class RedisWriter
 
         await ApplySegmentAsync(context, segment);
 
-        if (context.Rejected.Count > 0)
+        if (context.Rejected.Count > 0 && batch.BeforeCommit is { } beforeCommit)
         {
-            batch.BeforeCommit?.Invoke(context.Rejected);
+            await beforeCommit(context.Rejected, CancellationToken.None);
         }
 
         if (batch.Checkpoint.Count > 0)

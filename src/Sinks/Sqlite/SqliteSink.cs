@@ -23,16 +23,23 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
 {
     private readonly SqliteSinkOptions _options;
     private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private SqliteConnection? _connection;
-    private SqliteWriter? _writer;
-    private bool _disposed;
+    private readonly SinkSession<SqliteDatabase> _session;
+    private readonly SinkFailures _calls;
+    private readonly SinkFailures _unchangedCalls;
 
     private SqliteSink(string name, SqliteSinkOptions options, TimeProvider time)
     {
         Name = name;
         _options = options;
         _time = time;
+
+        // Outside a batch, every SQLite failure is a storage failure: no retry.
+        _calls = new SinkFailures(e => e is SqliteException ? ErrorVerdict.Fatal : null)
+        {
+            Fatal = (what, e) => $"sqlite sink '{Name}': cannot {what}: {e.Message}",
+        };
+        _unchangedCalls = _calls with { Fatal = (what, e) => $"sqlite sink '{Name}': cannot {what}; nothing was changed: {e.Message}" };
+        _session = new SinkSession<SqliteDatabase>(this, _ => Task.FromResult(Open()), Close, _calls, options.Retry, time);
     }
 
     public string Name { get; }
@@ -51,7 +58,7 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
 
     /// <inheritdoc cref="OpenAsync(string, SqliteSinkOptions, CancellationToken)"/>
     /// <param name="time">The clock that stamps state rows and decides which markers expired.</param>
-    public static ValueTask<SqliteSink> OpenAsync(string name, SqliteSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
+    public static async ValueTask<SqliteSink> OpenAsync(string name, SqliteSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(options);
@@ -62,103 +69,46 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
         var sink = new SqliteSink(name, options, time);
         try
         {
-            var writer = sink.EnsureOpen();
-            sink.PrunedMarkers = writer.PruneMarkers(time.GetUtcNow() - options.DeleteMarkerRetention);
-        }
-        catch (SqliteException e)
-        {
-            sink.Discard();
-            throw new SinkFatalException($"sqlite sink '{name}': cannot open {options.Path}: {e.Message}", e);
+            sink.PrunedMarkers = await sink.OnDatabaseAsync(
+                $"open {options.Path}", database => database.Writer.PruneMarkers(time.GetUtcNow() - options.DeleteMarkerRetention), cancellationToken);
         }
         catch
         {
-            sink.Discard();
+            await sink.DisposeAsync();
             throw;
         }
 
-        return ValueTask.FromResult(sink);
+        return sink;
     }
 
     public async ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(materializer);
         ArgumentNullException.ThrowIfNull(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return EnsureOpen().FindMissingTarget(materializer, target.Table, _time.GetUtcNow());
-        }
-        catch (SqliteException e)
-        {
-            Discard();
-            throw new SinkFatalException($"sqlite sink '{Name}': cannot check the target {target.Table} of '{materializer}': {e.Message}", e);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return await OnDatabaseAsync(
+            $"check the target {target.Table} of '{materializer}'", database => database.Writer.FindMissingTarget(materializer, target.Table, _time.GetUtcNow()), cancellationToken);
     }
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(materializer);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return EnsureOpen().LoadCheckpoint(materializer);
-        }
-        catch (SqliteException e)
-        {
-            Discard();
-            throw new SinkFatalException($"sqlite sink '{Name}': cannot read the checkpoint of '{materializer}': {e.Message}", e);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return await OnDatabaseAsync($"read the checkpoint of '{materializer}'", database => database.Writer.LoadCheckpoint(materializer), cancellationToken);
     }
 
     public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ValidateTarget(batch.Target);
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var table = $"table \"{batch.Target.Table}\"";
+        var failures = new SinkFailures(e => e is SqliteException sqlite ? SqliteErrorClassifier.Classify(sqlite) : null)
         {
-            var retry = _options.Retry;
-            for (var attempt = 1; ; attempt++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var writer = EnsureOpen();
-                try
-                {
-                    return writer.Apply(batch, _time.GetUtcNow());
-                }
-                catch (SqliteException e) when (SqliteErrorClassifier.Classify(e) == ErrorVerdict.Transient)
-                {
-                    if (attempt >= retry.MaxAttempts)
-                    {
-                        throw new SinkUnavailableException(
-                            $"sqlite sink '{Name}': table \"{batch.Target.Table}\" stayed busy or locked after {attempt} attempts: {e.Message}", e);
-                    }
-
-                    batch.Retrying?.Invoke($"sqlite sink '{Name}': table \"{batch.Target.Table}\" is busy or locked (attempt {attempt}), retrying: {e.Message}");
-                }
-                catch (SqliteException e)
-                {
-                    // Poison errors outside a row write (checkpoint, state) are storage failures too.
-                    Discard();
-                    throw new SinkFatalException(
-                        $"sqlite sink '{Name}': a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\" failed and was rolled back; the connection was discarded: {e.Message}", e);
-                }
-
-                await Task.Delay(retry.DelayAfter(attempt), _time, cancellationToken);
-            }
-        }
-        finally
-        {
-            _gate.Release();
-        }
+            // Poison errors outside a row write (checkpoint, state) are storage failures too.
+            Fatal = (_, e) => $"sqlite sink '{Name}': a batch of {batch.Changes.Count} changes to {table} failed and was rolled back; the connection was discarded: {e.Message}",
+            Unavailable = (_, attempts, e) => $"sqlite sink '{Name}': {table} stayed busy or locked after {attempts} attempts: {e.Message}",
+            Retrying = (_, attempt, e) => $"sqlite sink '{Name}': {table} is busy or locked (attempt {attempt}), retrying: {e.Message}",
+        };
+        return await _session.RunAsync(
+            table, (database, ct) => database.Writer.ApplyAsync(batch, _time.GetUtcNow(), ct), cancellationToken, batch.Retrying, failures);
     }
 
     public string DeadLetterTable => $"sqlite sink {Name}, table {SqliteDeadLetters.Table} in {_options.Path}";
@@ -190,24 +140,12 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
     public ValueTask DeleteDeadLettersAsync(string materializer, IReadOnlyList<long> ids, CancellationToken cancellationToken) =>
         WithConnectionAsync(connection => SqliteDeadLetters.Delete(connection, materializer, ids), "remove replayed dead letters", cancellationToken);
 
-    private async ValueTask WithConnectionAsync(Action<SqliteConnection> work, string what, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
+    private async ValueTask WithConnectionAsync(Action<SqliteConnection> work, string what, CancellationToken cancellationToken) =>
+        await OnDatabaseAsync(what, database =>
         {
-            EnsureOpen();
-            work(_connection!);
-        }
-        catch (SqliteException e)
-        {
-            Discard();
-            throw new SinkFatalException($"sqlite sink '{Name}': cannot {what}: {e.Message}", e);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+            work(database.Connection);
+            return 0;
+        }, cancellationToken);
 
     public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
         BySubjectAsync(target, match, writer => writer.Erase(target.Table, match, _time.GetUtcNow()), cancellationToken);
@@ -235,15 +173,7 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
     {
         ArgumentNullException.ThrowIfNull(match);
         ValidateTarget(target);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return work(EnsureOpen());
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return await _session.LockedAsync((database, _) => Task.FromResult(work(database.Writer)), cancellationToken);
     }
 
     public async ValueTask<ShadowTarget> BeginShadowAsync(string materializer, TargetSpec live, CancellationToken cancellationToken)
@@ -262,23 +192,11 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
         return OnWriterAsync($"swap the shadow \"{shadow.Shadow.Table}\" in as \"{shadow.Live.Table}\"", writer => writer.SwapShadow(shadow, keepOld), cancellationToken);
     }
 
-    private async ValueTask<T> OnWriterAsync<T>(string what, Func<SqliteWriter, T> work, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return work(EnsureOpen());
-        }
-        catch (SqliteException e)
-        {
-            Discard();
-            throw new SinkFatalException($"sqlite sink '{Name}': cannot {what}; nothing was changed: {e.Message}", e);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    private async ValueTask<T> OnWriterAsync<T>(string what, Func<SqliteWriter, T> work, CancellationToken cancellationToken) =>
+        await _session.RunAsync(what, (database, _) => Task.FromResult(work(database.Writer)), cancellationToken, failures: _unchangedCalls);
+
+    private async ValueTask<T> OnDatabaseAsync<T>(string what, Func<SqliteDatabase, T> work, CancellationToken cancellationToken) =>
+        await _session.RunAsync(what, (database, _) => Task.FromResult(work(database)), cancellationToken);
 
     /// <summary>Throws when a target table name cannot be used: empty, a NUL character, or one of the
     /// names SQLite and this sink reserve (<c>sqlite_*</c>, <c>_sync_*</c>).</summary>
@@ -297,14 +215,8 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
         }
     }
 
-    private SqliteWriter EnsureOpen()
+    private SqliteDatabase Open()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_writer is not null)
-        {
-            return _writer;
-        }
-
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = _options.Path,
@@ -315,55 +227,47 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
             // seconds, 0 = forever); keep that short and let busy_timeout and our backoff do the waiting.
             DefaultTimeout = 1,
         };
-        _connection = new SqliteConnection(builder.ConnectionString);
-        _connection.Open();
-        using (var command = _connection.CreateCommand())
+        var connection = new SqliteConnection(builder.ConnectionString);
+        try
         {
-            var busyMs = (long)_options.BusyTimeout.TotalMilliseconds;
-            command.CommandText = FormattableString.Invariant($"PRAGMA busy_timeout = {busyMs};");
-            command.ExecuteNonQuery();
-            command.CommandText = "PRAGMA journal_mode = WAL;";
-            var mode = command.ExecuteScalar() as string;
-            if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new SinkFatalException($"sqlite sink '{Name}': {_options.Path} cannot use a WAL journal (journal_mode is {mode})");
-            }
+            Prepare(connection);
+            return new SqliteDatabase(connection, new SqliteWriter(connection));
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
 
-            command.CommandText = "PRAGMA synchronous = FULL;";
-            command.ExecuteNonQuery();
+    private void Prepare(SqliteConnection connection)
+    {
+        connection.Open();
+        using var command = connection.CreateCommand();
+        var busyMs = (long)_options.BusyTimeout.TotalMilliseconds;
+        command.CommandText = FormattableString.Invariant($"PRAGMA busy_timeout = {busyMs};");
+        command.ExecuteNonQuery();
+        command.CommandText = "PRAGMA journal_mode = WAL;";
+        var mode = command.ExecuteScalar() as string;
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new SinkFatalException($"sqlite sink '{Name}': {_options.Path} cannot use a WAL journal (journal_mode is {mode})");
         }
 
-        _writer = new SqliteWriter(_connection);
-        return _writer;
+        command.CommandText = "PRAGMA synchronous = FULL;";
+        command.ExecuteNonQuery();
     }
 
     /// <summary>A connection in an unknown state is never reused: close it; the next call opens a new one.</summary>
-    private void Discard()
+    private static ValueTask Close(SqliteDatabase database)
     {
-        _writer?.Dispose();
-        _writer = null;
-        _connection?.Dispose();
-        _connection = null;
+        database.Writer.Dispose();
+        database.Connection.Dispose();
+        return ValueTask.CompletedTask;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_disposed)
-        {
-            return;
-        }
+    public ValueTask DisposeAsync() => _session.DisposeAsync();
 
-        await _gate.WaitAsync();
-        try
-        {
-            _disposed = true;
-            Discard();
-        }
-        finally
-        {
-            _gate.Release();
-        }
-
-        _gate.Dispose();
-    }
+    /// <summary>The connection and the writer that uses it.</summary>
+    private sealed record SqliteDatabase(SqliteConnection Connection, SqliteWriter Writer);
 }

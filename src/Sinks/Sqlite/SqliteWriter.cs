@@ -125,12 +125,12 @@ internal sealed partial class SqliteWriter : IDisposable
 
     /// <summary>Applies the batch in one transaction. Poison rows are rejected and the rest applied;
     /// any other exception rolls the whole batch back and leaves the writer ready for a retry.</summary>
-    public ApplyResult Apply(SinkBatch batch, DateTimeOffset now)
+    public async Task<ApplyResult> ApplyAsync(SinkBatch batch, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var target = batch.Target.Table;
         var context = new BatchContext(target, FormatTime(now));
-        return InTransaction(
-            transaction =>
+        return await InTransactionAsync(
+            async transaction =>
             {
                 _truncateMarkers.Clear();
                 foreach (var change in batch.Changes)
@@ -160,12 +160,7 @@ internal sealed partial class SqliteWriter : IDisposable
                     RecordTarget(batch.Materializer, target, context.Now);
                 }
 
-                if (context.Rejected.Count > 0)
-                {
-                    batch.BeforeCommit?.Invoke(context.Rejected);
-                }
-
-                if (batch.DeadLetters?.Invoke() is { Count: > 0 } letters)
+                if (batch.BeforeCommit is { } beforeCommit && await beforeCommit(context.Rejected, cancellationToken) is { Count: > 0 } letters)
                 {
                     // In the batch's transaction: the letters commit with the checkpoint that passes them.
                     SqliteDeadLetters.Insert(_connection, transaction, letters);
@@ -178,13 +173,17 @@ internal sealed partial class SqliteWriter : IDisposable
     /// <summary>Runs <paramref name="work"/> in a transaction that the writer's commands join
     /// (<c>_transaction</c>, also given to it) and commits it; on any failure rolls it back
     /// (forgetting the DDL it made) and rethrows.</summary>
-    private T InTransaction<T>(Func<SqliteTransaction, T> work)
+    /// <remarks>The work is synchronous, so the task is complete when InTransactionAsync returns: nothing waits on it.</remarks>
+    private T InTransaction<T>(Func<SqliteTransaction, T> work) => InTransactionAsync(transaction => Task.FromResult(work(transaction))).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="InTransaction"/>
+    private async Task<T> InTransactionAsync<T>(Func<SqliteTransaction, Task<T>> work)
     {
         _transaction = _connection.BeginTransaction();
         try
         {
             ForgetTablesChangedElsewhere();
-            var result = work(_transaction);
+            var result = await work(_transaction);
             _transaction.Commit();
             return result;
         }

@@ -142,18 +142,6 @@ public sealed class PulsarDeadLetterTopic : IDeadLetterTarget
         _pending.Clear();
     }
 
-    public void Flush()
-    {
-        if (_pending.Count == 0)
-        {
-            return;
-        }
-
-        // Sinks call this synchronously inside their transaction; only batches with rejected rows
-        // have letters here, so blocking a pool thread on their receipts is rare and short.
-        Task.Run(() => FlushAsync(CancellationToken.None).AsTask()).GetAwaiter().GetResult();
-    }
-
     private ValueTask<IPulsarProducer> ProducerAsync(string topic, CancellationToken cancellationToken) =>
         _producers.GetAsync(topic, cancellationToken, async client =>
         {

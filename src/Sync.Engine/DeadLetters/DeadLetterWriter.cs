@@ -63,8 +63,7 @@ public sealed class DeadLetterWriter : IDeadLetterTarget
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Writes what was added to the file and forces it to disk, on the calling thread
-    /// (a sink calls it inside its transaction, before commit).</summary>
+    /// <summary>Writes what was added to the file and forces it to disk, on the calling thread.</summary>
     public void Flush()
     {
         if (_pending.Length == 0)

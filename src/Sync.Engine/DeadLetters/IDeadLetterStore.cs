@@ -61,7 +61,7 @@ public sealed record StoredDeadLetter(long Id, DeadLetterRow Letter);
 
 /// <summary>A sink that keeps dead letters in a table of its own database
 /// (<c>deadLetterTarget: table</c>). The letters of a batch are written in the batch's own
-/// transaction when the batch carries them (<see cref="Sinks.SinkBatch.DeadLetters"/>), so that they
+/// transaction when the batch hands them over (<see cref="Sinks.SinkBatch.BeforeCommit"/>), so that they
 /// commit, or roll back, with the batch and its checkpoint.</summary>
 public interface IDeadLetterStore
 {

@@ -15,16 +15,14 @@ public interface IDeadLetterTarget : IAsyncDisposable
 
     void Add(SourceError error);
 
-    /// <summary>Makes every letter added so far durable; returns once it is.</summary>
+    /// <summary>Makes every letter added so far durable; returns once it is. The runner also calls it
+    /// inside a sink's transaction, before commit (<see cref="Sinks.SinkBatch.BeforeCommit"/>).</summary>
     ValueTask FlushAsync(CancellationToken cancellationToken);
-
-    /// <summary>The same on the calling thread: a sink calls it inside its transaction, before commit.</summary>
-    void Flush();
 }
 
 /// <summary>A dead-letter target whose letters the sink writes in the batch's own transaction
-/// (<see cref="Sinks.SinkBatch.DeadLetters"/>): a flush before the batch is not needed, and
-/// <see cref="IDeadLetterTarget.Flush"/> inside the transaction does nothing.</summary>
+/// (the rows <see cref="Sinks.SinkBatch.BeforeCommit"/> returns): a flush before the batch is not needed,
+/// and none is made inside the transaction.</summary>
 public interface IBatchDeadLetters : IDeadLetterTarget
 {
     /// <summary>Letters added since the last committed batch.</summary>

@@ -56,11 +56,6 @@ public sealed class SinkDeadLetterTable : IBatchDeadLetters
         _pending.Clear();
     }
 
-    /// <summary>Nothing to do: inside a batch's transaction the sink writes the pending letters itself.</summary>
-    public void Flush()
-    {
-    }
-
     /// <summary>Letters still pending belong to a batch that never committed: its messages were not
     /// acknowledged and come again, with their letters, so they are dropped here, not written twice.</summary>
     public ValueTask DisposeAsync()

@@ -223,8 +223,6 @@ public sealed class DeadLetterReplay
 
         public ValueTask FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
 
-        public void Flush() => inner.Flush();
-
         public IReadOnlyList<(string Stage, string Reason, long Count)> Reasons() => Order(_tally.Where(t => t.Value > 0).ToDictionary());
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();
@@ -258,30 +256,11 @@ public sealed class DeadLetterReplay
 
     /// <summary>Applies replayed batches without their checkpoint: the letters' positions lie
     /// behind the materializer's own, which must not move back.</summary>
-    private sealed class CheckpointlessSink(ISink inner) : ISink
+    private sealed class CheckpointlessSink(ISink inner) : DelegatingSink(inner)
     {
         private static readonly IReadOnlyDictionary<string, StreamPosition> None = new Dictionary<string, StreamPosition>();
 
-        public string Name => inner.Name;
-
-        public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
-            inner.LoadCheckpointAsync(materializer, cancellationToken);
-
-        public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken) =>
-            inner.ApplyAsync(batch with { Checkpoint = None }, cancellationToken);
-
-        public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.EraseAsync(target, match, cancellationToken);
-
-        public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
-
-        public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.EraseManyAsync(target, matches, cancellationToken);
-
-        public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.CountManyAsync(target, matches, cancellationToken);
-
-        public ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
-            inner.ReconcileEpochAsync(materializer, target, stream, epochStart, cancellationToken);
-
-        // The sink belongs to the replay, which disposes it.
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public override ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken) =>
+            Inner.ApplyAsync(batch with { Checkpoint = None }, cancellationToken);
     }
 }

@@ -508,22 +508,34 @@ public sealed partial class MaterializerRunner
         var beforeApply = table?.Pending ?? 0;
         var batch = new SinkBatch(_name, _target, prepared.Changes, prepared.Checkpoint)
         {
-            BeforeCommit = rejections =>
+            BeforeCommit = async (rejections, _) =>
             {
-                // A retried attempt reports its rejections again; those of the rolled-back one go.
-                table?.KeepFirst(beforeApply);
-                notes.RemoveRange(prepared.Letters.Count, notes.Count - prepared.Letters.Count);
-                foreach (var rejected in rejections)
+                if (rejections.Count > 0)
                 {
-                    var origin = rejected.Change.Origin;
-                    notes.Add($"message {origin.Topic} @ {origin.Position} (apply: {rejected.Reason})");
-                    LogRejected(_logger, _name, $"{origin.Topic} @ {origin.Position}", rejected.Reason);
-                    _deadLetters.Add("apply", FindMessage(records, rejected.Change), rejected.Reason);
+                    // A retried attempt reports its rejections again; those of the rolled-back one go.
+                    table?.KeepFirst(beforeApply);
+                    notes.RemoveRange(prepared.Letters.Count, notes.Count - prepared.Letters.Count);
+                    foreach (var rejected in rejections)
+                    {
+                        var origin = rejected.Change.Origin;
+                        notes.Add($"message {origin.Topic} @ {origin.Position} (apply: {rejected.Reason})");
+                        LogRejected(_logger, _name, $"{origin.Topic} @ {origin.Position}", rejected.Reason);
+                        _deadLetters.Add("apply", FindMessage(records, rejected.Change), rejected.Reason);
+                    }
                 }
 
-                _deadLetters.Flush();
+                if (table is not null)
+                {
+                    return table.PendingRows;
+                }
+
+                if (rejections.Count > 0)
+                {
+                    await _deadLetters.FlushAsync(CancellationToken.None);
+                }
+
+                return [];
             },
-            DeadLetters = table is null ? null : () => table.PendingRows,
             Retrying = failure => Counters.Degrade("sink", failure, Time.GetUtcNow()),
         };
         var result = await ApplyGuardedAsync(batch, prepared, cancellationToken);

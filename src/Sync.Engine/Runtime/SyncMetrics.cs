@@ -194,17 +194,12 @@ public sealed class SyncMetrics : IDisposable
         }
     }
 
-    private sealed class MeasuredSink(ISink inner, SyncMetrics metrics) : ISink
+    private sealed class MeasuredSink(ISink inner, SyncMetrics metrics) : DelegatingSink(inner)
     {
-        public string Name => inner.Name;
-
-        public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
-            inner.LoadCheckpointAsync(materializer, cancellationToken);
-
-        public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+        public override async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
         {
             var started = Stopwatch.GetTimestamp();
-            var result = await inner.ApplyAsync(batch, cancellationToken);
+            var result = await Inner.ApplyAsync(batch, cancellationToken);
             var tag = Tag(batch.Materializer);
             metrics._applyDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
             metrics._batchSize.Record(batch.Changes.Count, tag);
@@ -224,19 +219,5 @@ public sealed class SyncMetrics : IDisposable
 
             return result;
         }
-
-        public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.EraseAsync(target, match, cancellationToken);
-
-        public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => inner.CountAsync(target, match, cancellationToken);
-
-        public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.EraseManyAsync(target, matches, cancellationToken);
-
-        public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) => inner.CountManyAsync(target, matches, cancellationToken);
-
-        public ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
-            inner.ReconcileEpochAsync(materializer, target, stream, epochStart, cancellationToken);
-
-        // The runtime owns the sink and disposes it.
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

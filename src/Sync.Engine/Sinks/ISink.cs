@@ -149,16 +149,15 @@ public sealed record SinkBatch(
     IReadOnlyList<ChangeEvent> Changes,
     IReadOnlyDictionary<string, StreamPosition> Checkpoint)
 {
-    /// <summary>Called with the batch's rejected changes before the batch commits, so that their
-    /// dead letters are durable before the checkpoint moves past them. If it throws, the batch is
-    /// rolled back. Called again when the sink retries the batch.</summary>
-    public Action<IReadOnlyList<RejectedChange>>? BeforeCommit { get; init; }
-
-    /// <summary>For a sink that holds the materializer's dead-letter table (<see cref="IDeadLetterStore"/>):
-    /// called after <see cref="BeforeCommit"/>, in the batch's transaction; the letters it returns are
-    /// written in that transaction, so they are durable exactly when the batch is. Called again when
-    /// the sink retries the batch. Null for other dead-letter targets.</summary>
-    public Func<IReadOnlyList<DeadLetterRow>>? DeadLetters { get; init; }
+    /// <summary>Called inside the batch's transaction, before it commits, with the batch's rejected
+    /// changes: it returns once their dead letters are durable, so that they are before the checkpoint
+    /// moves past them, and returns the letters that a sink holding the materializer's dead-letter table
+    /// (<see cref="IDeadLetterStore"/>) writes in that transaction, so that they are durable exactly when
+    /// the batch is (none for other dead-letter targets). Async, so that nothing blocks a thread on I/O
+    /// while the transaction and the sink's lock are held. A sink without a dead-letter table calls it
+    /// only when it rejected changes. If it throws, the batch is rolled back. Called again when the sink
+    /// retries the batch.</summary>
+    public Func<IReadOnlyList<RejectedChange>, CancellationToken, ValueTask<IReadOnlyList<DeadLetterRow>>>? BeforeCommit { get; init; }
 
     /// <summary>Called when the sink backs off after a transient failure and will try the batch
     /// again, with a description of the failure that is safe to show (no secrets); the

@@ -2,29 +2,40 @@ using Sync.Engine.Changes;
 
 namespace Sync.Engine.Sinks;
 
-/// <summary>Writes a materializer's batches into its shadow target and under the shadow's checkpoint name.</summary>
-public sealed class ShadowWritingSink(ISink inner, ShadowTarget shadow) : ISink
+/// <summary>Writes a materializer's batches into its shadow target and under the shadow's checkpoint
+/// name; every call that names a target goes to the shadow.</summary>
+public sealed class ShadowWritingSink(ISink inner, ShadowTarget shadow) : DelegatingSink(inner)
 {
-    public string Name => inner.Name;
+    public override ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
+        Inner.LoadCheckpointAsync(shadow.CheckpointName, cancellationToken);
 
-    public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
-        inner.LoadCheckpointAsync(shadow.CheckpointName, cancellationToken);
-
-    public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    public override ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        return inner.ApplyAsync(batch with { Materializer = shadow.CheckpointName, Target = shadow.Shadow }, cancellationToken);
+        return Inner.ApplyAsync(batch with { Materializer = shadow.CheckpointName, Target = shadow.Shadow }, cancellationToken);
     }
 
-    public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
-        inner.EraseAsync(shadow.Shadow, match, cancellationToken);
+    public override ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        Inner.EraseAsync(shadow.Shadow, match, cancellationToken);
 
-    public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
-        inner.CountAsync(shadow.Shadow, match, cancellationToken);
+    public override ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        Inner.CountAsync(shadow.Shadow, match, cancellationToken);
 
-    public ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
-        inner.ReconcileEpochAsync(shadow.CheckpointName, shadow.Shadow, stream, epochStart, cancellationToken);
+    public override ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        Inner.EraseManyAsync(shadow.Shadow, matches, cancellationToken);
 
-    /// <summary>The inner sink is shared with the run and disposed by it.</summary>
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public override ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        Inner.CountManyAsync(shadow.Shadow, matches, cancellationToken);
+
+    public override ValueTask<IReadOnlyList<string?>> CannotMatchAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        Inner.CannotMatchAsync(shadow.Shadow, matches, cancellationToken);
+
+    public override ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken) =>
+        Inner.MarkErasedManyAsync(shadow.Shadow, keys, cancellationToken);
+
+    public override ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
+        Inner.ReconcileEpochAsync(shadow.CheckpointName, shadow.Shadow, stream, epochStart, cancellationToken);
+
+    public override ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken) =>
+        Inner.FindMissingTargetAsync(shadow.CheckpointName, shadow.Shadow, cancellationToken);
 }

@@ -185,11 +185,15 @@ public sealed class NonRowAndErrorPolicyTests
         public ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
             ValueTask.FromResult<IReadOnlyDictionary<string, StreamPosition>>(new Dictionary<string, StreamPosition>());
 
-        public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+        public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
         {
-            batch.BeforeCommit?.Invoke([]);
+            if (batch.BeforeCommit is { } beforeCommit)
+            {
+                await beforeCommit([], cancellationToken);
+            }
+
             Applied.AddRange(batch.Changes);
-            return ValueTask.FromResult(new ApplyResult(batch.Changes.Count, 0, 0, []));
+            return new ApplyResult(batch.Changes.Count, 0, 0, []);
         }
 
         public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => ValueTask.FromResult(0L);

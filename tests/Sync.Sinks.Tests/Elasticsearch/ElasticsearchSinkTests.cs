@@ -5,6 +5,7 @@ using FieldValue = Sync.Engine.Changes.FieldValue;
 using TimeUnit = Sync.Engine.Changes.TimeUnit;
 using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
+using Sync.Testing.Sinks;
 using Sync.Sinks.Elasticsearch;
 using Sync.Testing.Changes;
 using Sync.Testing.Elasticsearch;
@@ -254,7 +255,7 @@ public sealed class ElasticsearchSinkTests
         string? checkpointAtCallback = null;
         var batch = new SinkBatch(Materializer, t, [poison, Change.Create(("id", 3), 12, ("n", 3)).At(3)], new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = new(0, 3) })
         {
-            BeforeCommit = _ => checkpointAtCallback = h.Fake.Documents("sync-checkpoints")[Materializer],
+            BeforeCommit = BeforeCommitHooks.Observing(_ => checkpointAtCallback = h.Fake.Documents("sync-checkpoints")[Materializer]),
         };
 
         var result = await h.Sink.ApplyAsync(batch, CancellationToken.None);
@@ -278,7 +279,7 @@ public sealed class ElasticsearchSinkTests
         var poison = Change.Create(("id", 1), 10, ("name", "a")).WithAfter(Change.RowOf(("name", "a")));
         var batch = new SinkBatch(Materializer, t, [poison, Change.Create(("id", 2), 11, ("name", "b"))], new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = new(0, 11) })
         {
-            BeforeCommit = _ => throw new IOException("dead-letter file is full"),
+            BeforeCommit = BeforeCommitHooks.Observing(_ => throw new IOException("dead-letter file is full")),
         };
 
         await Assert.ThrowsAsync<IOException>(async () => await h.Sink.ApplyAsync(batch, CancellationToken.None));

@@ -346,7 +346,7 @@ public sealed class PostgresConcurrentWritersTests
         {
             var batch = Batch(table, changes) with
             {
-                DeadLetters = () =>
+                BeforeCommit = (_, _) =>
                 {
                     _reached.TrySetResult();
                     if (!_release.Wait(Patience))
@@ -354,7 +354,7 @@ public sealed class PostgresConcurrentWritersTests
                         throw new TimeoutException("the held batch was never released");
                     }
 
-                    return [];
+                    return ValueTask.FromResult<IReadOnlyList<DeadLetterRow>>([]);
                 },
             };
             return Task.Run(async () => await sink.ApplyAsync(batch, CancellationToken.None));

@@ -2,6 +2,7 @@ using System.Numerics;
 using Npgsql;
 using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
+using Sync.Testing.Sinks;
 using Sync.Sinks.Postgres;
 using Sync.Testing.Changes;
 
@@ -233,7 +234,7 @@ public sealed class PostgresSinkTests
         var result = await db.Sink.ApplyAsync(
             new SinkBatch(PostgresTestDb.Materializer, db.Target("limits"), batch, new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = new(0, 17) })
             {
-                BeforeCommit = rejectedSeen.AddRange,
+                BeforeCommit = BeforeCommitHooks.Observing(rejectedSeen.AddRange),
             },
             CancellationToken.None);
 
@@ -327,7 +328,7 @@ public sealed class PostgresSinkTests
         var batch = new SinkBatch(PostgresTestDb.Materializer, db.Target("atomic"), [change, Change.Create(("id", 2), 11).WithAfter(Change.RowOf(("name", "x")))],
             new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = new(0, 42) })
         {
-            BeforeCommit = _ => throw new IOException("the dead-letter file is full"),
+            BeforeCommit = BeforeCommitHooks.Observing(_ => throw new IOException("the dead-letter file is full")),
         };
 
         await Assert.ThrowsAsync<IOException>(async () => await db.Sink.ApplyAsync(batch, CancellationToken.None));

@@ -1,5 +1,6 @@
 using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
+using Sync.Testing.Sinks;
 using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Postgres;
@@ -48,7 +49,7 @@ public sealed class PostgresStagingTests
         await Assert.ThrowsAsync<IOException>(async () => await db.Sink.ApplyAsync(
             new SinkBatch(PostgresTestDb.Materializer, db.Target("rolled"), failing, new Dictionary<string, StreamPosition>())
             {
-                BeforeCommit = _ => throw new IOException("the dead-letter target is full"),
+                BeforeCommit = BeforeCommitHooks.Observing(_ => throw new IOException("the dead-letter target is full")),
             },
             CancellationToken.None));
         var next = await db.ApplyAsync("rolled", Change.Create(("id", 4), 13, ("n", 4), ("label", "applied")));

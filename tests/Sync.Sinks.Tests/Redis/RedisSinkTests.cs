@@ -2,6 +2,7 @@ using System.Text.Json;
 using StackExchange.Redis;
 using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
+using Sync.Testing.Sinks;
 using Sync.Sinks.Redis;
 using Sync.Testing.Changes;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
@@ -479,11 +480,11 @@ public sealed class RedisSinkTests
         string? seenCheckpoint = "unset";
         var failing = new SinkBatch(RedisTestContext.Materializer, t.Target, changes, checkpoint)
         {
-            BeforeCommit = rejected =>
+            BeforeCommit = BeforeCommitHooks.Observing(rejected =>
             {
                 seenCheckpoint = t.Db.HashGet(t.Keys.Checkpoint(RedisTestContext.Materializer), Change.DefaultTopic);
                 throw new IOException("dead-letter file is full");
-            },
+            }),
         };
 
         await Assert.ThrowsAsync<IOException>(async () => await t.Sink.ApplyAsync(failing, CancellationToken.None));
@@ -491,7 +492,7 @@ public sealed class RedisSinkTests
         Assert.Empty(await t.Sink.LoadCheckpointAsync(RedisTestContext.Materializer, CancellationToken.None));
 
         IReadOnlyList<RejectedChange>? deadLetters = null;
-        var result = await t.Sink.ApplyAsync(failing with { BeforeCommit = r => deadLetters = r }, CancellationToken.None);
+        var result = await t.Sink.ApplyAsync(failing with { BeforeCommit = BeforeCommitHooks.Observing(r => deadLetters = r) }, CancellationToken.None);
 
         Assert.Same(poison, Assert.Single(deadLetters!).Change);
         Assert.Equal(1, result.Upserted);

@@ -1,5 +1,6 @@
 using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
+using Sync.Testing.Sinks;
 using Sync.Testing.Changes;
 using Xunit;
 
@@ -378,12 +379,12 @@ public sealed class SqliteSinkTests
         IReadOnlyList<RejectedChange>? handedOver = null;
         var refused = new SinkBatch(SqliteTestDb.Materializer, new TargetSpec("users"), [good, poison], checkpoint)
         {
-            BeforeCommit = rejected => throw new IOException("dead-letter disk full"),
+            BeforeCommit = BeforeCommitHooks.Observing(rejected => throw new IOException("dead-letter disk full")),
         };
         await Assert.ThrowsAnyAsync<Exception>(async () => await db.Sink.ApplyAsync(refused, CancellationToken.None));
         Assert.Empty(await db.Sink.LoadCheckpointAsync(SqliteTestDb.Materializer, CancellationToken.None));
 
-        var accepted = refused with { BeforeCommit = rejected => handedOver = rejected };
+        var accepted = refused with { BeforeCommit = BeforeCommitHooks.Observing(rejected => handedOver = rejected) };
         var result = await db.Sink.ApplyAsync(accepted, CancellationToken.None);
 
         Assert.Equal([poison], handedOver!.Select(r => r.Change));

@@ -23,7 +23,7 @@ public sealed class ReferenceSink : ISink
         ValueTask.FromResult<IReadOnlyDictionary<string, StreamPosition>>(
             _checkpoints.TryGetValue(materializer, out var c) ? new Dictionary<string, StreamPosition>(c) : new Dictionary<string, StreamPosition>());
 
-    public ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+    public async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         ApplyCalls++;
         if (ApplyCalls == FailOnApply)
@@ -32,9 +32,9 @@ public sealed class ReferenceSink : ISink
         }
 
         var result = Apply(batch.Target.Table, batch.Changes);
-        if (result.Rejected.Count > 0)
+        if (result.Rejected.Count > 0 && batch.BeforeCommit is { } beforeCommit)
         {
-            batch.BeforeCommit?.Invoke(result.Rejected);
+            await beforeCommit(result.Rejected, cancellationToken);
         }
 
         if (!_checkpoints.TryGetValue(batch.Materializer, out var checkpoint))
@@ -47,7 +47,7 @@ public sealed class ReferenceSink : ISink
             checkpoint[stream] = position;
         }
 
-        return ValueTask.FromResult(result);
+        return result;
     }
 
     /// <summary>Applies changes one by one with the never-regress rule.</summary>
