@@ -1,4 +1,5 @@
 using Npgsql;
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
 using Sync.Sinks.Postgres;

@@ -1,3 +1,4 @@
+using Sync.Engine.DeadLetters;
 using Sync.Engine.Sinks;
 
 namespace Sync.Testing.Sinks;
