@@ -5,46 +5,6 @@ using Sync.Engine.Config;
 
 namespace Sync.Sources.Pulsar;
 
-/// <summary>How the broker shares a subscription among the `sync run` processes on it.</summary>
-public enum PulsarSubscriptionType
-{
-    /// <summary>One active consumer, others stand by (per-partition order; the default).</summary>
-    Failover,
-
-    /// <summary>One consumer only; a second process is refused.</summary>
-    Exclusive,
-
-    /// <summary>Round robin over consumers; no order. Acknowledged message by message.</summary>
-    Shared,
-
-    /// <summary>Shared, but each key always goes to the same consumer (per-key order, scale-out).</summary>
-    KeyShared,
-}
-
-/// <summary>Where a subscription that does not exist yet starts.</summary>
-public enum PulsarInitialPosition
-{
-    Earliest,
-    Latest,
-}
-
-/// <summary>How the source tells Pulsar KeyValue messages apart (Pulsar IO writes INLINE ones with
-/// <c>json-with-envelope: true</c>, SEPARATED ones without).</summary>
-public enum PulsarKeyValueEncoding
-{
-    /// <summary>From each message's schema version: the topic's schema at that version, fetched once (GET_SCHEMA).</summary>
-    Auto,
-
-    /// <summary>Every message is INLINE KeyValue: key and value in the payload.</summary>
-    Inline,
-
-    /// <summary>Every message is SEPARATED KeyValue: the payload is the value, the key the message key.</summary>
-    Separated,
-
-    /// <summary>Plain messages: the payload is the value, the key the message key.</summary>
-    None,
-}
-
 /// <summary>An Apache Pulsar cluster. Each materializer on it has one subscription over its
 /// <c>topics</c> or <c>topicPattern</c>.</summary>
 public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTransport, ITopicSourceOptions

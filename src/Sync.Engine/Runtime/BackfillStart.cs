@@ -93,10 +93,11 @@ public sealed class BackfillStart
     /// from the earliest), keyed by the topic as the source names its messages. A bare position
     /// needs a materializer with exactly one topic; a named topic must be one the materializer
     /// reads (or a partition of one).</summary>
-    /// <param name="naming">How the materializer's source names its topics; null takes names as given.</param>
-    public IReadOnlyDictionary<string, StreamPosition> Resolve(string materializer, MaterializerOptions options, ITopicNaming? naming = null)
+    /// <param name="naming">How the materializer's source names its topics.</param>
+    public IReadOnlyDictionary<string, StreamPosition> Resolve(string materializer, MaterializerOptions options, ITopicNaming naming)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(naming);
         var positions = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
         var reads = options.Topics is { Count: > 0 } topics
             ? $"its topics: {string.Join(", ", topics)}"
@@ -126,12 +127,12 @@ public sealed class BackfillStart
         return positions;
     }
 
-    private static string? Match(string topic, Func<string, bool> reads, ITopicNaming? naming)
+    private static string? Match(string topic, Func<string, bool> reads, ITopicNaming naming)
     {
-        foreach (var candidate in new[] { topic, naming?.FullName(topic) }.OfType<string>().Distinct(StringComparer.Ordinal))
+        foreach (var candidate in new[] { topic, naming.FullName(topic) }.OfType<string>().Distinct(StringComparer.Ordinal))
         {
             // A partition of a topic the materializer reads is named on its own: positions are per partition.
-            if (reads(candidate) || (naming?.TopicOf(candidate) is { } baseName && baseName != candidate && reads(baseName)))
+            if (reads(candidate) || (naming.TopicOf(candidate) is var baseName && baseName != candidate && reads(baseName)))
             {
                 return candidate;
             }

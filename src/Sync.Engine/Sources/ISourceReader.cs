@@ -2,18 +2,6 @@ using Sync.Engine.Changes;
 
 namespace Sync.Engine.Sources;
 
-/// <summary>A message, or a record of the source that could not be read as a message (a malformed
-/// changelog line), which goes to the dead-letter target.</summary>
-public readonly record struct SourceRecord(SourceMessage? Message, SourceError? Error);
-
-/// <summary>Something the source delivered that is not a valid message.</summary>
-/// <param name="Location">Where, for people: <c>changelog.jsonl:17</c>.</param>
-/// <param name="Topic">The topic, when it could be read.</param>
-/// <param name="Position">The position in the stream.</param>
-/// <param name="Reason">What is wrong.</param>
-/// <param name="Raw">The raw bytes as delivered.</param>
-public sealed record SourceError(string Location, string? Topic, StreamPosition Position, string Reason, ReadOnlyMemory<byte> Raw);
-
 /// <summary>Reads one materializer's messages from a source, in batches.</summary>
 public interface ISourceReader : IAsyncDisposable
 {
@@ -70,31 +58,4 @@ public interface ISourceReader : IAsyncDisposable
     /// Used as the checkpoint of readers that <see cref="SharesStreams"/>, and to tell a sink that
     /// lost everything from one that never held anything.</summary>
     ValueTask<StreamPosition?> AcknowledgedThroughAsync(string stream, CancellationToken cancellationToken) => ValueTask.FromResult<StreamPosition?>(null);
-}
-
-/// <summary>What a reader is opened for.</summary>
-/// <param name="Materializer">The reading materializer's name.</param>
-/// <param name="TopicFilter">Which topics it reads.</param>
-/// <param name="Checkpoint">The positions stored with the sink; ignored when <paramref name="FromBeginning"/>.</param>
-/// <param name="FromBeginning">Read from the first message (backfill).</param>
-public sealed record SourceReadRequest(
-    string Materializer,
-    Func<string, bool> TopicFilter,
-    IReadOnlyDictionary<string, StreamPosition> Checkpoint,
-    bool FromBeginning)
-{
-    /// <summary>The materializer's <c>topics</c>, for sources that subscribe by name (Pulsar); null when it has a pattern.</summary>
-    public IReadOnlyList<string>? Topics { get; init; }
-
-    /// <summary>The materializer's <c>topicPattern</c>, for sources that subscribe by pattern (Pulsar); null when it lists topics.</summary>
-    public string? TopicPattern { get; init; }
-
-    /// <summary>With <see cref="FromBeginning"/> (<c>backfill --from</c>): the first position to read
-    /// per topic stream (a Pulsar partition is a stream of its own), inclusive; streams not named
-    /// start at their earliest message.</summary>
-    public IReadOnlyDictionary<string, StreamPosition> StartAt { get; init; } = new Dictionary<string, StreamPosition>();
-
-    /// <summary>The materializer's logger, for what a reader has to say while it runs (a start
-    /// that waits for its broker).</summary>
-    public Microsoft.Extensions.Logging.ILogger Log { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 }

@@ -3,22 +3,6 @@ using Sync.Engine.Changes;
 
 namespace Sync.Engine.Sources;
 
-/// <summary>How a message of a Pulsar KeyValue schema carries its key and value.</summary>
-public enum KeyValueEncoding
-{
-    /// <summary>Not a KeyValue message (or not known to be one): payload = value, key = message key.</summary>
-    None,
-
-    /// <summary>KeyValue SEPARATED: payload = value, key in the message key (base64, partition_key_b64_encoded).</summary>
-    Separated,
-
-    /// <summary>KeyValue INLINE: key and value both in the payload (<see cref="KeyValuePayload"/>).</summary>
-    Inline,
-}
-
-/// <summary>An INLINE KeyValue message exactly as it travelled: the payload and the message key.</summary>
-public sealed record InlineKeyValue(ReadOnlyMemory<byte> Payload, MessageKey MessageKey);
-
 /// <summary>
 /// The INLINE KeyValue payload of apache/pulsar
 /// (pulsar-client-api/src/main/java/org/apache/pulsar/common/schema/KeyValue.java, encode/decode):

@@ -1,6 +1,7 @@
 using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Engine.Runtime;
+using Sync.Sources.Pulsar;
 
 namespace Sync.Engine.Tests.Runtime;
 
@@ -17,7 +18,7 @@ public class BackfillStartTests
     {
         Assert.True(BackfillStart.Parse([]).IsEarliest);
         Assert.True(BackfillStart.Parse(["earliest"]).IsEarliest);
-        Assert.Empty(BackfillStart.Parse(["earliest"]).Resolve("users", TwoTopics));
+        Assert.Empty(BackfillStart.Parse(["earliest"]).Resolve("users", TwoTopics, PulsarTopicNaming.Instance));
     }
 
     [Fact]
@@ -26,7 +27,7 @@ public class BackfillStartTests
         var start = BackfillStart.Parse(["7:12:-1"]);
 
         Assert.False(start.IsEarliest);
-        Assert.Equal(new Dictionary<string, StreamPosition> { [Users] = new(7, 12, -1) }, start.Resolve("users", OneTopic));
+        Assert.Equal(new Dictionary<string, StreamPosition> { [Users] = new(7, 12, -1) }, start.Resolve("users", OneTopic, PulsarTopicNaming.Instance));
     }
 
     [Fact]
@@ -36,7 +37,7 @@ public class BackfillStartTests
 
         Assert.Equal(
             new Dictionary<string, StreamPosition> { [Users] = new(7, 12, -1), [$"{Admins}-partition-1"] = new(3, 4, 0) },
-            start.Resolve("users", TwoTopics));
+            start.Resolve("users", TwoTopics, PulsarTopicNaming.Instance));
     }
 
     [Fact]
@@ -44,8 +45,8 @@ public class BackfillStartTests
     {
         var options = new MaterializerOptions { TopicPattern = @"persistent://public/default/db1\.public\..*" };
 
-        Assert.Equal([Users], BackfillStart.Parse([$"{Users}=1:2:-1"]).Resolve("users", options).Keys);
-        Assert.Throws<BackfillStartException>(() => BackfillStart.Parse(["1:2:-1"]).Resolve("users", options));
+        Assert.Equal([Users], BackfillStart.Parse([$"{Users}=1:2:-1"]).Resolve("users", options, PulsarTopicNaming.Instance).Keys);
+        Assert.Throws<BackfillStartException>(() => BackfillStart.Parse(["1:2:-1"]).Resolve("users", options, PulsarTopicNaming.Instance));
     }
 
     [Theory]
@@ -63,7 +64,7 @@ public class BackfillStartTests
     [Fact]
     public void A_topic_the_materializer_does_not_read_is_refused_with_its_topics()
     {
-        var e = Assert.Throws<BackfillStartException>(() => BackfillStart.Parse(["orders=1:2:-1"]).Resolve("users", TwoTopics));
+        var e = Assert.Throws<BackfillStartException>(() => BackfillStart.Parse(["orders=1:2:-1"]).Resolve("users", TwoTopics, PulsarTopicNaming.Instance));
         Assert.Equal($"--from (orders=1:2:-1) names topic orders, which materializer users does not read (its topics: {Users}, {Admins})", e.Message);
     }
 }

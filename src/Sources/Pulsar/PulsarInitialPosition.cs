@@ -1,0 +1,13 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
+using Sync.Engine.Config;
+
+namespace Sync.Sources.Pulsar;
+
+/// <summary>Where a subscription that does not exist yet starts.</summary>
+public enum PulsarInitialPosition
+{
+    Earliest,
+    Latest,
+}
