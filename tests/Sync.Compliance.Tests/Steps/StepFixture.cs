@@ -1,0 +1,83 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Sync.Compliance.Erasure;
+using Sync.Compliance.Erasure.Steps;
+using Sync.Compliance.Ledger;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sources;
+using Sync.Sinks;
+using Sync.Testing.Files;
+
+namespace Sync.Compliance.Tests.Steps;
+
+/// <summary>The quick-start changelog materialized into SQLite, and erasure scopes over it for
+/// the subject <c>customer</c>: each step runs on a real changelog file and a real SQLite sink.</summary>
+public sealed class StepFixture : IAsyncLifetime
+{
+    private readonly List<ErasureScope> _scopes = [];
+    private int _requests;
+
+    public Workspace Workspace { get; } = new();
+
+    public SyncComponents Components { get; } = new(SyncComponents.EngineSources, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+
+    public SyncConfig Config { get; private set; } = null!;
+
+    public string Changelog => Path.Combine(Workspace.Examples, "data", "changelog.jsonl");
+
+    public async Task InitializeAsync()
+    {
+        Config = ConfigLoader.Load(Workspace.Quickstart, Components.Types, _ => null);
+        var outcomes = await new SyncRuntime(Config, Components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None);
+        Assert.All(outcomes, o => Assert.Null(o.Failure));
+    }
+
+    /// <summary>A scope for the keys with its sinks open; disposed with the fixture.</summary>
+    public async Task<ErasureScope> ScopeAsync(string[] keys, bool dryRun = false, bool purgeBacklog = false)
+    {
+        var command = new ErasureCommand("customer", keys, "dpo@example.com", dryRun) { PurgeBacklog = purgeBacklog };
+        var scope = new ErasureScope(Config, Components, command, Config.Subjects["customer"], new SubjectHasher(Config.Erasure.Secret!));
+        _scopes.Add(scope);
+        await scope.OpenSinksAsync(CancellationToken.None);
+        return scope;
+    }
+
+    public string NewRequestId() => $"request-{++_requests}";
+
+    /// <summary>The messages of the scope's compacted view that name a requested subject, over every topic of the subject's materializers.</summary>
+    public static async Task<int> CompactedMatchesAsync(ErasureScope scope)
+    {
+        var count = 0;
+        foreach (var bound in scope.Bindings)
+        {
+            var reader = scope.Reader(bound);
+            await foreach (var message in scope.Logs.Get(scope.Config.Sources[bound.Options.Source]).ReadCompactedAsync(reader.Reads, CancellationToken.None))
+            {
+                count += reader.SubjectsIn(message, scope.KeySet).Count > 0 ? 1 : 0;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>Plan, tombstones and compaction, as an erasure runs them.</summary>
+    public static async Task<(ErasurePlan Plan, PublishedTombstones Tombstones, Compactions Compactions)> ThroughCompactionAsync(ErasureScope scope)
+    {
+        var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
+        var tombstones = await new TombstoneStep().RunAsync(new(scope, plan), CancellationToken.None);
+        var compactions = await new CompactionStep().RunAsync(new(scope, plan), CancellationToken.None);
+        return (plan, tombstones, compactions);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var scope in _scopes)
+        {
+            await scope.DisposeAsync();
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Workspace.Dispose();
+    }
+}
