@@ -3,18 +3,12 @@ using Sync.Compliance.Erasure.Steps;
 
 namespace Sync.Compliance.Tests.Steps;
 
-public sealed class CompactionStepTests : IAsyncLifetime
+public sealed class CompactionStepTests : StepTests
 {
-    private readonly StepFixture _fixture = new();
-
-    public Task InitializeAsync() => _fixture.InitializeAsync();
-
-    public Task DisposeAsync() => _fixture.DisposeAsync();
-
     [Fact]
     public async Task Compaction_after_the_tombstones_removes_the_subjects_raw_history_from_every_planned_topic()
     {
-        var scope = await _fixture.ScopeAsync(["1"]);
+        var scope = await Fixture.ScopeAsync(["1"]);
 
         var (plan, _, compactions) = await StepFixture.ThroughCompactionAsync(scope);
 
@@ -37,14 +31,14 @@ public sealed class CompactionStepTests : IAsyncLifetime
     [Fact]
     public async Task A_dry_run_compacts_nothing_and_says_so()
     {
-        var before = await File.ReadAllBytesAsync(_fixture.Changelog);
-        var scope = await _fixture.ScopeAsync(["1"], dryRun: true);
+        var before = await File.ReadAllBytesAsync(Fixture.Changelog);
+        var scope = await Fixture.ScopeAsync(["1"], dryRun: true);
 
         var (plan, _, compactions) = await StepFixture.ThroughCompactionAsync(scope);
 
         Assert.Empty(compactions.Topics);
         Assert.All(plan.Topics.Keys, t => Assert.Equal("not run (dry run)", compactions.Of(t).Text));
-        Assert.Equal(before, await File.ReadAllBytesAsync(_fixture.Changelog));
+        Assert.Equal(before, await File.ReadAllBytesAsync(Fixture.Changelog));
     }
 
     [Fact]

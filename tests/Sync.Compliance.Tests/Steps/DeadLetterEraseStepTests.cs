@@ -8,20 +8,15 @@ using Sync.Engine.Sources.File;
 
 namespace Sync.Compliance.Tests.Steps;
 
-public sealed class DeadLetterEraseStepTests : IAsyncLifetime
+public sealed class DeadLetterEraseStepTests : StepTests
 {
-    private readonly StepFixture _fixture = new();
     private readonly DateTimeOffset _now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
-
-    public Task InitializeAsync() => _fixture.InitializeAsync();
-
-    public Task DisposeAsync() => _fixture.DisposeAsync();
 
     [Fact]
     public async Task The_letters_that_name_a_subject_are_deleted_and_those_that_do_not_decode_are_counted_apart()
     {
-        _fixture.Config.Materializers.First(m => m.Key == "customers").Value.DeadLetterTarget = DeadLetterKind.Table;
-        var scope = await _fixture.ScopeAsync(["1"]);
+        Fixture.Config.Materializers.First(m => m.Key == "customers").Value.DeadLetterTarget = DeadLetterKind.Table;
+        var scope = await Fixture.ScopeAsync(["1"]);
         var store = (IDeadLetterStore)scope.SinkOf(scope.Bindings.First(b => b.Materializer == "customers"));
         var ada = await CustomerAsync(1);
         await store.AppendDeadLettersAsync(
@@ -48,7 +43,7 @@ public sealed class DeadLetterEraseStepTests : IAsyncLifetime
     [Fact]
     public async Task Materializers_without_a_dead_letter_table_are_not_searched()
     {
-        var scope = await _fixture.ScopeAsync(["1"]);
+        var scope = await Fixture.ScopeAsync(["1"]);
 
         var erased = await new DeadLetterEraseStep().RunAsync(new(scope), CancellationToken.None);
 
@@ -57,7 +52,7 @@ public sealed class DeadLetterEraseStepTests : IAsyncLifetime
 
     private async Task<SourceMessage> CustomerAsync(int id)
     {
-        var lines = await File.ReadAllLinesAsync(_fixture.Changelog);
+        var lines = await File.ReadAllLinesAsync(Fixture.Changelog);
         return ChangelogLineParser.Parse(
             Encoding.UTF8.GetBytes(lines.First(l => l.Contains("db1.public.customers", StringComparison.Ordinal) && l.Contains($"\"after\":{{\"id\":{id},", StringComparison.Ordinal))),
             StreamPosition.ForLine(1),

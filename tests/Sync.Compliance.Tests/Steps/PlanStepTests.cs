@@ -3,19 +3,13 @@ using Sync.Testing.Files;
 
 namespace Sync.Compliance.Tests.Steps;
 
-public sealed class PlanStepTests : IAsyncLifetime
+public sealed class PlanStepTests : StepTests
 {
-    private readonly StepFixture _fixture = new();
-
-    public Task InitializeAsync() => _fixture.InitializeAsync();
-
-    public Task DisposeAsync() => _fixture.DisposeAsync();
-
     [Fact]
     public async Task The_plan_finds_the_subjects_keys_per_topic_and_counts_its_rows_without_changing_anything()
     {
-        var before = await File.ReadAllBytesAsync(_fixture.Changelog);
-        var scope = await _fixture.ScopeAsync(["1"]);
+        var before = await File.ReadAllBytesAsync(Fixture.Changelog);
+        var scope = await Fixture.ScopeAsync(["1"]);
 
         var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
 
@@ -28,14 +22,14 @@ public sealed class PlanStepTests : IAsyncLifetime
         Assert.Equal(1, plan.RowsBefore["customers"]);
         Assert.Equal(1, plan.RowsBefore["orders"]);
         Assert.Single(plan.TombstonedRows["customers"]);
-        Assert.Equal(before, await File.ReadAllBytesAsync(_fixture.Changelog));
-        Assert.Contains(SqliteTables.Rows(_fixture.Workspace.QuickstartDb, "customers"), r => r.StartsWith("id=1|", StringComparison.Ordinal));
+        Assert.Equal(before, await File.ReadAllBytesAsync(Fixture.Changelog));
+        Assert.Contains(SqliteTables.Rows(Fixture.Workspace.QuickstartDb, "customers"), r => r.StartsWith("id=1|", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task A_key_no_message_names_gives_an_empty_plan()
     {
-        var scope = await _fixture.ScopeAsync(["999999"]);
+        var scope = await Fixture.ScopeAsync(["999999"]);
 
         var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
 

@@ -2,19 +2,13 @@ using Sync.Compliance.Erasure.Steps;
 
 namespace Sync.Compliance.Tests.Steps;
 
-public sealed class PurgeBacklogStepTests : IAsyncLifetime
+public sealed class PurgeBacklogStepTests : StepTests
 {
-    private readonly StepFixture _fixture = new();
-
-    public Task InitializeAsync() => _fixture.InitializeAsync();
-
-    public Task DisposeAsync() => _fixture.DisposeAsync();
-
     [Fact]
     public async Task Without_purge_backlog_the_verification_is_passed_on_as_it_is()
     {
-        var scope = await _fixture.ScopeAsync(["1"]);
-        var verification = await VerifyWithoutCompactionAsync(scope);
+        var scope = await Fixture.ScopeAsync(["1"]);
+        var verification = (await Fixture.ThroughVerifyAsync(scope, compact: false)).Verification;
 
         Assert.Same(verification, await new PurgeBacklogStep().RunAsync(new(scope, verification), CancellationToken.None));
     }
@@ -22,8 +16,8 @@ public sealed class PurgeBacklogStepTests : IAsyncLifetime
     [Fact]
     public async Task Each_topic_with_raw_residue_is_truncated_and_checked_again()
     {
-        var scope = await _fixture.ScopeAsync(["1"], purgeBacklog: true);
-        var verification = await VerifyWithoutCompactionAsync(scope);
+        var scope = await Fixture.ScopeAsync(["1"], purgeBacklog: true);
+        var verification = (await Fixture.ThroughVerifyAsync(scope, compact: false)).Verification;
         Assert.All(verification.Topics, t => Assert.True(t.Outcome.RawResidue > 0));
 
         var purged = await new PurgeBacklogStep().RunAsync(new(scope, verification), CancellationToken.None);
@@ -36,13 +30,5 @@ public sealed class PurgeBacklogStepTests : IAsyncLifetime
             Assert.NotNull(t.Outcome.ResidueUntil);
         });
         Assert.False(purged.IsClean(dryRun: false));
-    }
-
-    private static async Task<Verification> VerifyWithoutCompactionAsync(ErasureScope scope)
-    {
-        var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
-        var tombstones = await new TombstoneStep().RunAsync(new(scope, plan), CancellationToken.None);
-        var sinks = await new SinkEraseStep().RunAsync(new(scope, plan), CancellationToken.None);
-        return await new VerifyStep().RunAsync(new(scope, plan, tombstones, new Compactions(new Dictionary<TopicRef, TopicCompaction>(), DryRun: false), sinks, new DeadLetterErasure([])), CancellationToken.None);
     }
 }

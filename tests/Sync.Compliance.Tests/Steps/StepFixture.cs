@@ -61,13 +61,27 @@ public sealed class StepFixture : IAsyncLifetime
         return count;
     }
 
+    /// <summary>No compaction ran (as when every compaction is skipped).</summary>
+    public static Compactions NoCompactions => new(new Dictionary<TopicRef, TopicCompaction>(), DryRun: false);
+
     /// <summary>Plan, tombstones and compaction, as an erasure runs them.</summary>
-    public static async Task<(ErasurePlan Plan, PublishedTombstones Tombstones, Compactions Compactions)> ThroughCompactionAsync(ErasureScope scope)
+    public static async Task<(ErasurePlan Plan, PublishedTombstones Tombstones, Compactions Compactions)> ThroughCompactionAsync(ErasureScope scope, bool compact = true)
     {
         var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
         var tombstones = await new TombstoneStep().RunAsync(new(scope, plan), CancellationToken.None);
-        var compactions = await new CompactionStep().RunAsync(new(scope, plan), CancellationToken.None);
+        var compactions = compact ? await new CompactionStep().RunAsync(new(scope, plan), CancellationToken.None) : NoCompactions;
         return (plan, tombstones, compactions);
+    }
+
+    /// <summary>Every step up to the verification, as an erasure runs them; without <paramref name="compact"/>, no compaction runs.</summary>
+    public async Task<StepsRun> ThroughVerifyAsync(ErasureScope scope, bool compact = true)
+    {
+        var requests = await new RecordRequestsStep().RunAsync(new(scope, new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero), NewRequestId), CancellationToken.None);
+        var (plan, tombstones, compactions) = await ThroughCompactionAsync(scope, compact);
+        var sinks = await new SinkEraseStep().RunAsync(new(scope, plan), CancellationToken.None);
+        var letters = await new DeadLetterEraseStep().RunAsync(new(scope), CancellationToken.None);
+        var verification = await new VerifyStep().RunAsync(new(scope, plan, tombstones, compactions, sinks, letters), CancellationToken.None);
+        return new StepsRun(requests, plan, sinks, verification);
     }
 
     public async Task DisposeAsync()
@@ -81,3 +95,6 @@ public sealed class StepFixture : IAsyncLifetime
         Workspace.Dispose();
     }
 }
+
+/// <summary>What the steps up to the verification produced.</summary>
+public sealed record StepsRun(RecordedRequests Requests, ErasurePlan Plan, SinkErasure Sinks, Verification Verification);

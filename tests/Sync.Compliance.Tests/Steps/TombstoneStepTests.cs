@@ -2,18 +2,12 @@ using Sync.Compliance.Erasure.Steps;
 
 namespace Sync.Compliance.Tests.Steps;
 
-public sealed class TombstoneStepTests : IAsyncLifetime
+public sealed class TombstoneStepTests : StepTests
 {
-    private readonly StepFixture _fixture = new();
-
-    public Task InitializeAsync() => _fixture.InitializeAsync();
-
-    public Task DisposeAsync() => _fixture.DisposeAsync();
-
     [Fact]
     public async Task A_tombstone_per_planned_key_takes_the_subject_out_of_the_compacted_view()
     {
-        var scope = await _fixture.ScopeAsync(["1"]);
+        var scope = await Fixture.ScopeAsync(["1"]);
         var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
         Assert.True(await StepFixture.CompactedMatchesAsync(scope) > 0);
 
@@ -27,14 +21,14 @@ public sealed class TombstoneStepTests : IAsyncLifetime
     [Fact]
     public async Task A_dry_run_publishes_nothing()
     {
-        var before = await File.ReadAllBytesAsync(_fixture.Changelog);
-        var scope = await _fixture.ScopeAsync(["1"], dryRun: true);
+        var before = await File.ReadAllBytesAsync(Fixture.Changelog);
+        var scope = await Fixture.ScopeAsync(["1"], dryRun: true);
         var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
 
         var tombstones = await new TombstoneStep().RunAsync(new(scope, plan), CancellationToken.None);
 
         Assert.Empty(tombstones.Positions);
         Assert.All(plan.Topics.Keys, t => Assert.Empty(tombstones.On(t)));
-        Assert.Equal(before, await File.ReadAllBytesAsync(_fixture.Changelog));
+        Assert.Equal(before, await File.ReadAllBytesAsync(Fixture.Changelog));
     }
 }

@@ -2,23 +2,14 @@ using Sync.Compliance.Erasure.Steps;
 
 namespace Sync.Compliance.Tests.Steps;
 
-public sealed class VerifyStepTests : IAsyncLifetime
+public sealed class VerifyStepTests : StepTests
 {
-    private readonly StepFixture _fixture = new();
-
-    public Task InitializeAsync() => _fixture.InitializeAsync();
-
-    public Task DisposeAsync() => _fixture.DisposeAsync();
-
     [Fact]
     public async Task After_every_step_ran_no_check_finds_the_subject()
     {
-        var scope = await _fixture.ScopeAsync(["1"]);
-        var (plan, tombstones, compactions) = await StepFixture.ThroughCompactionAsync(scope);
-        var sinks = await new SinkEraseStep().RunAsync(new(scope, plan), CancellationToken.None);
-        var letters = await new DeadLetterEraseStep().RunAsync(new(scope), CancellationToken.None);
+        var scope = await Fixture.ScopeAsync(["1"]);
 
-        var verification = await new VerifyStep().RunAsync(new(scope, plan, tombstones, compactions, sinks, letters), CancellationToken.None);
+        var (_, plan, _, verification) = await Fixture.ThroughVerifyAsync(scope);
 
         Assert.True(verification.IsClean(dryRun: false));
         Assert.Empty(verification.Residue);
@@ -30,12 +21,12 @@ public sealed class VerifyStepTests : IAsyncLifetime
     [Fact]
     public async Task Without_tombstones_compaction_or_sink_erase_every_check_still_finds_the_subject()
     {
-        var scope = await _fixture.ScopeAsync(["1"]);
+        var scope = await Fixture.ScopeAsync(["1"]);
         var plan = await new PlanStep().RunAsync(new(scope), CancellationToken.None);
         var none = new Dictionary<string, long>(StringComparer.Ordinal) { ["customers"] = 0, ["orders"] = 0 };
 
         var verification = await new VerifyStep().RunAsync(
-            new(scope, plan, new PublishedTombstones(new Dictionary<TopicRef, IReadOnlyList<string>>()), new Compactions(new Dictionary<TopicRef, TopicCompaction>(), DryRun: false), new SinkErasure(none, none, new Dictionary<string, string?>(), []), new DeadLetterErasure([])),
+            new(scope, plan, new PublishedTombstones(new Dictionary<TopicRef, IReadOnlyList<string>>()), StepFixture.NoCompactions, new SinkErasure(none, none, new Dictionary<string, string?>(), []), new DeadLetterErasure([])),
             CancellationToken.None);
 
         Assert.False(verification.IsClean(dryRun: false));
