@@ -12,8 +12,9 @@ using Sync.Testing.Files;
 namespace Sync.Compliance.Tests.Steps;
 
 /// <summary>The quick-start changelog materialized into SQLite, and erasure scopes over it for
-/// the subject <c>customer</c>: each step runs on a real changelog file and a real SQLite sink.</summary>
-public sealed class StepFixture : IAsyncLifetime
+/// the subject <c>customer</c>: each step runs on a real changelog file and a real sink, SQLite
+/// unless <paramref name="sink"/> gives another (its YAML, as the value of the sink <c>local</c>).</summary>
+public sealed class StepFixture(string? sink = null) : IAsyncLifetime
 {
     private readonly List<ErasureScope> _scopes = [];
     private int _requests;
@@ -28,6 +29,14 @@ public sealed class StepFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        if (sink is not null)
+        {
+            var yaml = await File.ReadAllTextAsync(Workspace.Quickstart);
+            var replaced = yaml.Replace("  local:\n    type: sqlite\n    path: quickstart.db\n", $"  local: {sink}\n", StringComparison.Ordinal);
+            Assert.NotEqual(yaml, replaced);
+            await File.WriteAllTextAsync(Workspace.Quickstart, replaced);
+        }
+
         Config = ConfigLoader.Load(Workspace.Quickstart, Components.Types, _ => null);
         var outcomes = await new SyncRuntime(Config, Components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, CancellationToken.None);
         Assert.All(outcomes, o => Assert.Null(o.Failure));
