@@ -35,7 +35,7 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
 
         var report = await new ErasureService(config, components).EraseAsync(new ErasureCommand("customer", ["2"], "dpo", DryRun: false), CancellationToken.None);
 
-        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         Assert.Equal(3, report.Topics.Count);
         Assert.All(report.Topics, t => Assert.Single(t.TombstonePositions));
         Assert.Equal(3, report.Sinks.Single().Deleted);
@@ -52,16 +52,16 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
 
         var report = await new ErasureService(config, failing).EraseAsync(new ErasureCommand("customer", ["1"], "dpo", DryRun: false), CancellationToken.None);
 
-        Assert.Equal("incomplete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Incomplete, report.Verdict);
         var topic = Assert.Single(report.Topics);
         Assert.Equal("ERROR: ledger 17 is fenced", topic.Compaction);
         Assert.True(topic.RawResidue > 0);
-        Assert.Equal("incomplete", Assert.Single(report.Keys).Verdict);
+        Assert.Equal(ErasureVerdict.Incomplete, Assert.Single(report.Keys).Verdict);
         // The sink side is still done: suppression and deletion do not wait for the broker.
         Assert.Equal(0, report.Sinks.Single().Remaining);
 
         var retried = await new ErasureService(config, Components(new FileSourceFactory())).EraseAsync(new ErasureCommand("customer", ["1"], "dpo", DryRun: false), CancellationToken.None);
-        Assert.Equal("complete", retried.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, retried.Verdict);
     }
 
     [Fact]
@@ -74,12 +74,12 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
         // Customer 1 is on the topic whose compaction fails; customer 9 is nowhere.
         var report = await new ErasureService(config, failing).EraseAsync(new ErasureCommand("customer", ["1", "9"], "dpo", DryRun: false), CancellationToken.None);
 
-        Assert.Equal("incomplete", report.Verdict);
-        Assert.Equal(["incomplete", "complete"], report.Keys.Select(k => k.Verdict));
+        Assert.Equal(ErasureVerdict.Incomplete, report.Verdict);
+        Assert.Equal([ErasureVerdict.Incomplete, ErasureVerdict.Complete], report.Keys.Select(k => k.Verdict));
 
         var retried = await new ErasureService(config, Components(new FileSourceFactory())).EraseAsync(new ErasureCommand("customer", ["1", "9"], "dpo", DryRun: false), CancellationToken.None);
-        Assert.Equal("complete", retried.Verdict);
-        Assert.Equal(["complete", "already-erased"], retried.Keys.Select(k => k.Verdict));
+        Assert.Equal(ErasureVerdict.Complete, retried.Verdict);
+        Assert.Equal([ErasureVerdict.Complete, ErasureVerdict.AlreadyErased], retried.Keys.Select(k => k.Verdict));
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
 
         var report = await new ErasureService(config, hanging).EraseAsync(new ErasureCommand("customer", ["1"], "dpo", DryRun: false), CancellationToken.None);
 
-        Assert.Equal("incomplete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Incomplete, report.Verdict);
         Assert.Equal("TIMEOUT: compaction did not finish within 200ms", Assert.Single(report.Topics).Compaction);
     }
 
@@ -108,7 +108,7 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
         clock.Stop();
         output.WriteLine($"1000 keys: {clock.ElapsedMilliseconds} ms in all; {report.Timings}");
 
-        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         Assert.Equal(1000, report.Keys.Count);
         Assert.Equal(1000, Assert.Single(report.Topics).TombstonePositions.Count);
         Assert.Equal(500, SqliteTables.Count(_workspace.File("fanin.db"), "SELECT count(*) FROM users"));
@@ -179,7 +179,7 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
 
     private sealed class FaultyLog(ITopicLog inner, CompactionOutcome? compaction) : ITopicLog
     {
-        public string RetentionNote => inner.RetentionNote;
+        public ValueTask<string> RetentionNoteAsync(CancellationToken cancellationToken) => inner.RetentionNoteAsync(cancellationToken);
 
         public IAsyncEnumerable<SourceMessage> ReadCompactedAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken) =>
             inner.ReadCompactedAsync(topicFilter, cancellationToken);

@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Snapshooter.Xunit;
+using Sync.Cli.Output;
 using Sync.Compliance.Erasure;
 using Sync.Compliance.Ledger;
 using Sync.Engine.Config;
@@ -44,7 +45,7 @@ public sealed class ErasureServiceTests : IDisposable
 
         var report = await EraseAsync(config, "1");
 
-        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "customers"), r => r.StartsWith("id=1|", StringComparison.Ordinal));
         Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "orders"), r => r.Contains("|customer_id=1|", StringComparison.Ordinal));
         var changelog = await File.ReadAllTextAsync(Path.Combine(_workspace.Examples, "data", "changelog.jsonl"));
@@ -69,7 +70,7 @@ public sealed class ErasureServiceTests : IDisposable
 
         var report = await EraseAsync(config, "1", dryRun: true);
 
-        Assert.Equal("planned", report.Verdict);
+        Assert.Equal(ErasureVerdict.Planned, report.Verdict);
         Assert.Equal(2, report.Topics.Count);
         Assert.Equal([1L, 1L], report.Sinks.Select(s => s.RowsBefore));
         Assert.Equal(fileBefore, await File.ReadAllBytesAsync(changelog));
@@ -84,7 +85,7 @@ public sealed class ErasureServiceTests : IDisposable
         var config = await MaterializeAsync();
         var changelog = Path.Combine(_workspace.Examples, "data", "changelog.jsonl");
         var backlog = await File.ReadAllBytesAsync(changelog);
-        Assert.Equal("complete", (await EraseAsync(config, "1")).Verdict);
+        Assert.Equal(ErasureVerdict.Complete, (await EraseAsync(config, "1")).Verdict);
 
         // As if the raw backlog kept every message until its retention expires.
         await File.WriteAllBytesAsync(changelog, backlog);
@@ -110,7 +111,7 @@ public sealed class ErasureServiceTests : IDisposable
 
         var report = await EraseAsync(config, "1");
 
-        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         var orders = Assert.Single(report.Topics, t => t.Topic.EndsWith("db2.sales.orders", StringComparison.Ordinal));
         Assert.Equal(0, orders.KeysFound); // no tombstone: the order is customer 2's now
         Assert.Equal(1, orders.Scrubbed);
@@ -194,7 +195,7 @@ public sealed class ErasureServiceTests : IDisposable
 
         var second = await EraseAsync(config, "1");
 
-        Assert.Equal("already-erased", second.Verdict);
+        Assert.Equal(ErasureVerdict.AlreadyErased, second.Verdict);
         Assert.Equal(first.RequestId, second.RequestId);
         Assert.Empty(second.Topics);
         Assert.All(second.Sinks, s => Assert.Equal(0, s.RowsBefore));
@@ -207,9 +208,9 @@ public sealed class ErasureServiceTests : IDisposable
 
         var report = await EraseAsync(config, "1", "4", "999");
 
-        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         Assert.Equal(3, report.Keys.Count);
-        Assert.All(report.Keys, k => Assert.Equal("complete", k.Verdict));
+        Assert.All(report.Keys, k => Assert.Equal(ErasureVerdict.Complete, k.Verdict));
         Assert.Equal(["id=2", "id=5"], SqliteTables.Rows(_workspace.QuickstartDb, "customers").Select(r => r.Split('|')[0]));
         Assert.Equal(["id=1004"], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Select(r => r.Split('|')[0]));
         Assert.Equal([2, 2], report.Topics.Select(t => t.TombstonePositions.Count));
@@ -244,7 +245,7 @@ public sealed class ErasureServiceTests : IDisposable
 
         Assert.Equal(new DeadLetterOutcome("customers", table, 4, 2, 0, 2, 1), plan.DeadLetters.Single());
         Assert.Equal(new DeadLetterOutcome("customers", table, 4, 2, 2, 0, 1), report.DeadLetters.Single());
-        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         var left = await WithDeadLettersAsync(config, store => store.ReadDeadLettersAsync("customers", 0, long.MaxValue, 10, CancellationToken.None).AsTask());
         Assert.Equal(["0:1:-1", "9:2:-1"], left.Select(l => l.Letter.Position));
         Assert.Contains(report.Notes, n => n.StartsWith($"1 dead letter of customers in {table} could not be decoded", StringComparison.Ordinal));
@@ -267,7 +268,7 @@ public sealed class ErasureServiceTests : IDisposable
         var report = await new ErasureService(config, components, _time, () => $"request-{++_requests}")
             .EraseAsync(new ErasureCommand("customer", ["1"], "dpo@example.com", DryRun: false), CancellationToken.None);
 
-        Assert.Equal("complete", report.Verdict);
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         Assert.All(report.Sinks, s => Assert.Equal(0, s.ErasureMarkers));
         var notes = report.Notes.Where(n => n.Contains("cannot turn the delete markers", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(notes);

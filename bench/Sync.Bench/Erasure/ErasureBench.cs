@@ -85,7 +85,7 @@ public static class ErasureBench
         if (report.Topics.Count != Topics || report.Topics.Any(t => t.Compaction != "SUCCESS" || t.CompactedViewMatches != 0)
             || report.Sinks.Count != 3 || report.Sinks.Any(s => s.Remaining != 0 || s.Deleted != expectedRows))
         {
-            throw new InvalidOperationException($"the erase did not complete as expected: {ErasureReportWriter.ToJson(report)}");
+            throw new InvalidOperationException($"the erase did not complete as expected: {System.Text.Json.JsonSerializer.Serialize(report)}");
         }
     }
 

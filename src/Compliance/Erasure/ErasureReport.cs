@@ -17,7 +17,7 @@ public sealed record ErasureReport
     public required bool DryRun { get; init; }
 
     /// <summary>complete, incomplete, already-erased or planned (dry run).</summary>
-    public required string Verdict { get; init; }
+    public required ErasureVerdict Verdict { get; init; }
 
     public required IReadOnlyList<KeyOutcome> Keys { get; init; }
 
@@ -35,7 +35,7 @@ public sealed record ErasureReport
 }
 
 /// <summary>One erased key: its keyed hash, its request and its verdict.</summary>
-public sealed record KeyOutcome(string KeyHash, string RequestId, string Verdict);
+public sealed record KeyOutcome(string KeyHash, string RequestId, ErasureVerdict Verdict);
 
 /// <summary>One topic: tombstones written (with their positions), compaction, and the checks after it.</summary>
 public sealed record TopicOutcome(

@@ -23,8 +23,8 @@ public sealed class FileTopicLog : ITopicLog
         _time = time ?? TimeProvider.System;
     }
 
-    public string RetentionNote =>
-        "a changelog file has no retention: compaction blanks the erased keys' earlier lines in place, so no raw residue remains in it; copies of the file and dead-letter files are outside its reach";
+    public ValueTask<string> RetentionNoteAsync(CancellationToken cancellationToken) => ValueTask.FromResult(
+        "a changelog file has no retention: compaction blanks the erased keys' earlier lines in place, so no raw residue remains in it; copies of the file and dead-letter files are outside its reach");
 
     public async IAsyncEnumerable<SourceMessage> ScanRawAsync(Func<string, bool> topicFilter, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -46,10 +46,9 @@ public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
 
     private PulsarAdminClient Admin => _admin ??= PulsarConnections.Admin(_sourceName, _options, "reading the topics for erasure and status");
 
-    /// <summary>Read once from the admin API (topic and namespace retention) and kept: the interface
-    /// makes it a property, so the first read waits for the answers.</summary>
-    public string RetentionNote =>
-        _retentionNote ??= Task.Run(() => DescribeRetentionAsync(CancellationToken.None)).GetAwaiter().GetResult();
+    /// <summary>Read once from the admin API (topic and namespace retention) and kept.</summary>
+    public async ValueTask<string> RetentionNoteAsync(CancellationToken cancellationToken) =>
+        _retentionNote ??= await DescribeRetentionAsync(cancellationToken);
 
     public IAsyncEnumerable<SourceMessage> ReadCompactedAsync(Func<string, bool> topicFilter, CancellationToken cancellationToken) =>
         ReadAllAsync(topicFilter, compacted: true, cancellationToken);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Sync.Cli.Output;
 using Sync.Compliance.Erasure;
 using Sync.Engine.Config;
 
@@ -73,7 +74,7 @@ internal static class EraseCommand
                 await File.WriteAllTextAsync(reportFile.FullName, ErasureReportWriter.ToJson(result), cancellationToken);
             }
 
-            return result.Verdict == "incomplete" ? Incomplete : ExitCodes.Ok;
+            return result.Verdict == ErasureVerdict.Incomplete ? Incomplete : ExitCodes.Ok;
         });
         return command;
     }

@@ -10,7 +10,7 @@ namespace Sync.Engine.Topics;
 public interface ITopicLog : ITombstonePublisher, IAsyncDisposable
 {
     /// <summary>What erasure can promise about this log's raw history, for the report.</summary>
-    string RetentionNote { get; }
+    ValueTask<string> RetentionNoteAsync(CancellationToken cancellationToken);
 
     /// <summary>The compacted view: for each key the latest message, keys whose latest message is a
     /// tombstone left out. Messages of topics the filter rejects are skipped.</summary>

@@ -198,7 +198,7 @@ public sealed class PulsarTopicLogTests : PulsarSourceFixture
         }
 
         await using var log = Log(topic);
-        var note = log.RetentionNote;
+        var note = await log.RetentionNoteAsync(CancellationToken.None);
 
         Assert.Contains("namespace public/default: 60 minutes (up to 100 MB)", note, StringComparison.Ordinal);
         Assert.Contains($"topic {topic}: unlimited time", note, StringComparison.Ordinal);

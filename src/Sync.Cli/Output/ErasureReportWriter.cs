@@ -2,11 +2,12 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Spectre.Console;
+using Sync.Compliance.Erasure;
 
-namespace Sync.Compliance.Erasure;
+namespace Sync.Cli.Output;
 
 /// <summary>Writes an erasure report as JSON (for the record) and as tables (for people).</summary>
-public static class ErasureReportWriter
+internal static class ErasureReportWriter
 {
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -31,12 +32,12 @@ public static class ErasureReportWriter
 
         console.WriteLine(report.DryRun
             ? $"erasure plan (dry run: nothing was changed) for subject {report.Subject}"
-            : $"erasure {report.RequestId} of subject {report.Subject}, requested by {report.RequestedBy}: {report.Verdict}");
+            : $"erasure {report.RequestId} of subject {report.Subject}, requested by {report.RequestedBy}: {ErasureText.Of(report.Verdict)}");
 
         var keys = new Table().Border(TableBorder.Simple).AddColumn("key (HMAC-SHA256)").AddColumn("request").AddColumn("verdict");
         foreach (var key in report.Keys)
         {
-            keys.AddRow(key.KeyHash, key.RequestId, key.Verdict);
+            keys.AddRow(key.KeyHash, key.RequestId, ErasureText.Of(key.Verdict));
         }
 
         console.Write(keys);

@@ -1,0 +1,86 @@
+namespace Sync.Compliance.Erasure.Steps;
+
+/// <summary>Input of <see cref="SinkEraseStep"/>.</summary>
+public sealed record SinkEraseInput(ErasureScope Scope, ErasurePlan Plan);
+
+/// <summary>Output of <see cref="SinkEraseStep"/>, per materializer.</summary>
+/// <param name="Deleted">Rows deleted.</param>
+/// <param name="ErasureMarkers">Erasure markers written for the tombstoned keys.</param>
+/// <param name="Unmarkable">Materializers whose sink cannot write erasure markers, with the sink's reason.</param>
+/// <param name="CannotMatch">Notes, by key hash, for keys no row of a target can hold.</param>
+public sealed record SinkErasure(
+    IReadOnlyDictionary<string, long> Deleted,
+    IReadOnlyDictionary<string, long> ErasureMarkers,
+    IReadOnlyDictionary<string, string?> Unmarkable,
+    IReadOnlyList<string> CannotMatch);
+
+/// <summary>Deletes the subjects' rows from every sink target, turns the delete markers of the
+/// tombstoned keys into erasure markers, and notes the keys that no row of a target can hold.</summary>
+public sealed class SinkEraseStep : IErasureStep<SinkEraseInput, SinkErasure>
+{
+    public async Task<SinkErasure> RunAsync(SinkEraseInput input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var scope = input.Scope;
+        var deleted = await scope.PerSinkAsync(bound => scope.DryRun ? Task.FromResult(0L) : EraseAsync(scope, bound, cancellationToken));
+        var unmarkable = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var marked = await scope.PerSinkAsync(async bound =>
+        {
+            var planned = input.Plan.TombstonedRows[bound.Materializer];
+            if (scope.DryRun || planned.Count == 0)
+            {
+                return 0L;
+            }
+
+            var outcome = await scope.SinkOf(bound).MarkErasedManyAsync(bound.Target, [.. planned.Values], cancellationToken);
+            if (!outcome.Supported)
+            {
+                lock (unmarkable)
+                {
+                    unmarkable[bound.Materializer] = outcome.Reason;
+                }
+            }
+
+            return outcome.Written;
+        });
+
+        // A key that no row of a target can hold (text where the subject column is a number): it
+        // counted 0 and did not stop the others; the report says so, by the key's hash.
+        var cannotMatch = new List<string>();
+        await scope.PerSinkAsync(async bound =>
+        {
+            var offset = 0;
+            foreach (var matches in SubjectRows.MatchesFor(bound.Binding, scope.Keys))
+            {
+                var reasons = await scope.SinkOf(bound).CannotMatchAsync(bound.Target, matches, cancellationToken);
+                for (var i = 0; i < reasons.Count; i++)
+                {
+                    if (reasons[i] is { } reason)
+                    {
+                        lock (cannotMatch)
+                        {
+                            cannotMatch.Add($"sink target of {bound.Materializer}: key {scope.Hashes[scope.Keys[offset + i]]} {reason} in column {matches.Column}: no row can hold it there, so none was erased for it");
+                        }
+                    }
+                }
+
+                offset += matches.Values.Count;
+            }
+
+            return 0L;
+        });
+
+        return new SinkErasure(deleted, marked, unmarkable, cannotMatch);
+    }
+
+    private static async Task<long> EraseAsync(ErasureScope scope, BoundMaterializer bound, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        foreach (var matches in SubjectRows.MatchesFor(bound.Binding, scope.Keys))
+        {
+            count += (await scope.SinkOf(bound).EraseManyAsync(bound.Target, matches, cancellationToken)).Sum();
+        }
+
+        return count;
+    }
+}

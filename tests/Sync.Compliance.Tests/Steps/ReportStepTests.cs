@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Time.Testing;
+using Sync.Compliance.Erasure;
+using Sync.Compliance.Erasure.Steps;
+using Sync.Compliance.Ledger;
+
+namespace Sync.Compliance.Tests.Steps;
+
+public sealed class ReportStepTests : StepTests
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+
+    [Fact]
+    public async Task A_clean_verification_completes_every_key_in_the_ledger()
+    {
+        var scope = await Fixture.ScopeAsync(["1", "2"]);
+        var run = await Fixture.ThroughVerifyAsync(scope, compact: true);
+
+        var report = await ReportAsync(scope, run);
+
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
+        Assert.Equal([ErasureVerdict.Complete, ErasureVerdict.Complete], report.Keys.Select(k => k.Verdict));
+        Assert.Equal("batch of 2", report.RequestId);
+        Assert.Equal(run.Verification.Sinks, report.Sinks);
+        Assert.Contains(report.Notes, n => n.StartsWith("source changelog: a changelog file has no retention", StringComparison.Ordinal));
+        using var ledger = SuppressionLedger.Open(Fixture.Config.LedgerPath, readOnly: true);
+        Assert.All(scope.Keys, k => Assert.Equal(SuppressionLedger.Complete, ledger.Find("customer", scope.Hashes[k])!.Status));
+    }
+
+    [Fact]
+    public async Task Residue_makes_the_erasure_incomplete_for_the_keys_a_check_still_finds_only()
+    {
+        var scope = await Fixture.ScopeAsync(["1", "999999"]);
+        var run = await Fixture.ThroughVerifyAsync(scope, compact: false);
+
+        var report = await ReportAsync(scope, run);
+
+        Assert.Equal(ErasureVerdict.Incomplete, report.Verdict);
+        Assert.Equal([ErasureVerdict.Incomplete, ErasureVerdict.Complete], report.Keys.Select(k => k.Verdict));
+        using var ledger = SuppressionLedger.Open(Fixture.Config.LedgerPath, readOnly: true);
+        Assert.Equal(SuppressionLedger.Incomplete, ledger.Find("customer", scope.Hashes["1"])!.Status);
+        Assert.Equal(SuppressionLedger.Complete, ledger.Find("customer", scope.Hashes["999999"])!.Status);
+    }
+
+    [Fact]
+    public async Task Keys_erased_before_with_nothing_left_to_find_are_already_erased()
+    {
+        var first = await Fixture.ScopeAsync(["1"]);
+        var run = await Fixture.ThroughVerifyAsync(first, compact: true);
+        await ReportAsync(first, run);
+
+        var again = await Fixture.ScopeAsync(["1"]);
+        run = await Fixture.ThroughVerifyAsync(again, compact: true);
+        var report = await ReportAsync(again, run);
+
+        Assert.Equal(ErasureVerdict.AlreadyErased, report.Verdict);
+        Assert.Equal(ErasureVerdict.AlreadyErased, Assert.Single(report.Keys).Verdict);
+    }
+
+    [Fact]
+    public async Task A_dry_run_is_planned_and_writes_no_ledger()
+    {
+        var scope = await Fixture.ScopeAsync(["1"], dryRun: true);
+        var run = await Fixture.ThroughVerifyAsync(scope, compact: true);
+
+        var report = await ReportAsync(scope, run);
+
+        Assert.Equal(ErasureVerdict.Planned, report.Verdict);
+        Assert.Equal(new KeyOutcome(scope.Hashes["1"], "-", ErasureVerdict.Planned), Assert.Single(report.Keys));
+        Assert.False(File.Exists(Fixture.Config.LedgerPath));
+    }
+
+    private Task<ErasureReport> ReportAsync(ErasureScope scope, StepsRun run) =>
+        new ReportStep().RunAsync(new(scope, run.Requests, run.Plan, run.Sinks, run.Verification, _time.GetUtcNow(), _time, new ErasureTimings()), CancellationToken.None);
+}
