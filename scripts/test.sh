@@ -8,6 +8,8 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+# A snapshot test whose .snap is missing (renamed, deleted) fails instead of writing a new baseline.
+export SNAPSHOOTER_STRICT_MODE=on
 
 log() { echo "test.sh: $*" >&2; }
 

@@ -48,7 +48,7 @@ internal static class SyncHost
         try
         {
             var server = Metrics.MetricsServer.Start(port, metrics);
-            await error.WriteLineAsync($"serving /metrics, /healthz and /readyz on port {port}");
+            await error.WriteLineAsync($"serving /metrics, /healthz and /readyz on port {server.Port}");
             return server;
         }
         catch (IOException e)

@@ -6,6 +6,7 @@ using Sync.Pulsar;
 using Sync.Sinks.Tests.Redis;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Files;
+using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;
@@ -92,7 +93,7 @@ public sealed class CheckCommandTests : IAsyncLifetime
     {
         await using var search = FakeElasticsearch.Start();
         var open = await _workspace.Sync("check", "--config", Config(FileSource(), $"dst: {{ type: elasticsearch, urls: ['{search.Url}'] }}"), "--json");
-        var gone = await _workspace.Sync("check", "--config", Config(FileSource(), $"dst: {{ type: elasticsearch, urls: ['http://127.0.0.1:{RedisServerProcess.FreePort()}'] }}"));
+        var gone = await _workspace.Sync("check", "--config", Config(FileSource(), $"dst: {{ type: elasticsearch, urls: ['http://127.0.0.1:{LoopbackPort.Unused()}'] }}"));
         await using var secured = FakeElasticsearch.Start(new FakeElasticsearchOptions { RequiredApiKey = "c2VjcmV0" });
         var refused = await _workspace.Sync("check", "--config", Config(FileSource(), $"dst: {{ type: elasticsearch, urls: ['{secured.Url}'], apiKey: d3Jvbmc= }}"));
 
@@ -142,7 +143,7 @@ public sealed class CheckCommandTests : IAsyncLifetime
     [Fact]
     public async Task An_unreachable_postgres_is_an_error()
     {
-        var config = Config(FileSource(), $"dst: {{ type: postgres, connectionString: 'Host=127.0.0.1;Port={RedisServerProcess.FreePort()};Username=sync;Database=app', tls: disable, connectTimeout: 2s }}");
+        var config = Config(FileSource(), $"dst: {{ type: postgres, connectionString: 'Host=127.0.0.1;Port={LoopbackPort.Unused()};Username=sync;Database=app', tls: disable, connectTimeout: 2s }}");
 
         var result = await _workspace.Sync("check", "--config", config);
 

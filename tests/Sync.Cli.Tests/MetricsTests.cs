@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Sync.Pulsar;
@@ -25,12 +24,11 @@ public sealed partial class MetricsTests : PulsarCliFixture
         var config = WriteConfig($"""
               users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms, batchSize: 2 {"}"}
             """);
-        var port = FreePort();
         string metrics = string.Empty;
         HttpResponseMessage? health = null;
 
-        var result = await RunUntilAsync(
-            () =>
+        var result = await RunServingMetricsUntilAsync(
+            port =>
             {
                 if (!AllAcknowledged(topic, "sync-users"))
                 {
@@ -50,7 +48,7 @@ public sealed partial class MetricsTests : PulsarCliFixture
                 health = Http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz")).GetAwaiter().GetResult();
                 return true;
             },
-            "run", "--config", config, "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "run", "--config", config);
 
         // One message was dead-lettered: the run says so in its exit code (docs/operations.md, "Exit codes").
         Assert.True(result.ExitCode == 3, result.ToString());
@@ -75,11 +73,10 @@ public sealed partial class MetricsTests : PulsarCliFixture
     public async Task Healthz_is_503_once_a_materializer_stopped_on_a_fatal_error_while_the_others_run()
     {
         var (topic, config) = await OneRunningAndOneFailingMaterializerAsync("health");
-        var port = FreePort();
         HttpResponseMessage? health = null;
 
-        var result = await RunUntilAsync(
-            () =>
+        var result = await RunServingMetricsUntilAsync(
+            port =>
             {
                 if (!AllAcknowledged(topic, "sync-users"))
                 {
@@ -89,7 +86,7 @@ public sealed partial class MetricsTests : PulsarCliFixture
                 health = Http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz")).GetAwaiter().GetResult();
                 return health.StatusCode == HttpStatusCode.ServiceUnavailable;
             },
-            "run", "--config", config, "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "run", "--config", config);
 
         Assert.Equal(1, result.ExitCode);
         var body = JsonDocument.Parse(await health!.Content.ReadAsStringAsync()).RootElement;
@@ -112,14 +109,13 @@ public sealed partial class MetricsTests : PulsarCliFixture
         var config = WriteConfig($"""
               users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
             """);
-        var port = FreePort();
-        var healthz = new Uri($"http://127.0.0.1:{port}/healthz");
         var states = new List<(HttpStatusCode Status, string State)>();
         var phase = 0;
 
-        var result = await RunUntilAsync(
-            () =>
+        var result = await RunServingMetricsUntilAsync(
+            port =>
             {
+                var healthz = new Uri($"http://127.0.0.1:{port}/healthz");
                 switch (phase)
                 {
                     case 0 when AllAcknowledged(topic, "sync-users"):
@@ -139,7 +135,7 @@ public sealed partial class MetricsTests : PulsarCliFixture
                         return false;
                 }
             },
-            "run", "--config", config, "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "run", "--config", config);
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal([(HttpStatusCode.OK, "degraded"), (HttpStatusCode.OK, "running")], states);
@@ -154,13 +150,11 @@ public sealed partial class MetricsTests : PulsarCliFixture
         var config = WriteConfig($"""
               users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
             """);
-        var port = FreePort();
-        var metrics = new Uri($"http://127.0.0.1:{port}/metrics");
         var dropped = false;
         var scraped = string.Empty;
 
-        var result = await RunUntilAsync(
-            () =>
+        var result = await RunServingMetricsUntilAsync(
+            port =>
             {
                 if (!dropped && AllAcknowledged(topic, "sync-users"))
                 {
@@ -173,10 +167,10 @@ public sealed partial class MetricsTests : PulsarCliFixture
                     return false;
                 }
 
-                scraped = Http.GetStringAsync(metrics).GetAwaiter().GetResult();
+                scraped = Http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")).GetAwaiter().GetResult();
                 return Regex.IsMatch(scraped, @"^sync_pulsar_client_reconnects [1-9]", RegexOptions.Multiline);
             },
-            "run", "--config", config, "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "run", "--config", config);
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(1, Broker.Faults.Fired("DropAllConnections"));
@@ -195,7 +189,7 @@ public sealed partial class MetricsTests : PulsarCliFixture
         var result = await Workspace.Sync("run", "--config", Workspace.Quickstart, "--metrics-port", "70000");
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--metrics-port (70000) must be between 1 and 65535", result.Error, StringComparison.Ordinal);
+        Assert.Contains("--metrics-port (70000) must be between 0 and 65535", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -204,7 +198,7 @@ public sealed partial class MetricsTests : PulsarCliFixture
         var result = await Workspace.Sync("run", "--config", Workspace.Quickstart, "--metrics-port", "abc");
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--metrics-port (abc) is not a port number: give a number between 1 and 65535", result.Error, StringComparison.Ordinal);
+        Assert.Contains("--metrics-port (abc) is not a port number: give a number between 0 and 65535", result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled exception", result.Error, StringComparison.Ordinal);
     }
 
@@ -216,13 +210,6 @@ public sealed partial class MetricsTests : PulsarCliFixture
     {
         var match = Regex.Match(metrics, $@"^{name}\{{[^}}]*materializer=""users""[^}}]*\}} (?<value>\S+)", RegexOptions.Multiline);
         return match.Success ? match.Groups["value"].Value : null;
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [GeneratedRegex(@"users\s+local/users\s+(?<read>\d+)\s+(?<applied>\d+)\s+(?<deleted>\d+)\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+(?<dead>\d+)")]

@@ -91,19 +91,56 @@ public abstract class PulsarCliFixture : IAsyncLifetime
 
     /// <summary>Starts <c>sync ARGS</c>, waits for <paramref name="until"/>, stops it with SIGTERM
     /// and returns what it printed.</summary>
-    protected async Task<ProcessResult> RunUntilAsync(Func<bool> until, params string[] args)
+    protected Task<ProcessResult> RunUntilAsync(Func<bool> until, params string[] args) => RunUntilAsync(_ => until(), args);
+
+    /// <summary><see cref="RunUntilAsync(Func{bool}, string[])"/> with <c>--metrics-port 0</c>:
+    /// <paramref name="until"/> is asked once the run named the port it serves on, and gets it.</summary>
+    protected Task<ProcessResult> RunServingMetricsUntilAsync(Func<int, bool> until, params string[] args)
+    {
+        int? port = null;
+        return RunUntilAsync(error => (port ??= ServedPort(error)) is { } served && until(served), [.. args, "--metrics-port", "0"]);
+    }
+
+    private static int? ServedPort(string error)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(error, @"serving /metrics, /healthz and /readyz on port (?<port>\d+)");
+        return match.Success ? int.Parse(match.Groups["port"].Value, CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <param name="until">Gets what the run wrote to standard error so far.</param>
+    private async Task<ProcessResult> RunUntilAsync(Func<string, bool> until, string[] args)
     {
         using var process = SyncProcess.Start(Workspace.Directory, args);
         var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
+        var error = new StringBuilder();
+        var reading = Task.Run(async () =>
+        {
+            var buffer = new char[4096];
+            while (await process.StandardError.ReadAsync(buffer) is > 0 and var read)
+            {
+                lock (error)
+                {
+                    error.Append(buffer, 0, read);
+                }
+            }
+        });
+        string ErrorSoFar()
+        {
+            lock (error)
+            {
+                return error.ToString();
+            }
+        }
+
         try
         {
-            await Poll.UntilAsync(() => process.HasExited || until());
+            await Poll.UntilAsync(() => process.HasExited || until(ErrorSoFar()));
         }
         catch (TimeoutException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"sync {string.Join(' ', args)} did not get there: {await output}{await error}");
+            await reading;
+            throw new TimeoutException($"sync {string.Join(' ', args)} did not get there: {await output}{ErrorSoFar()}");
         }
 
         if (!process.HasExited)
@@ -113,7 +150,8 @@ public abstract class PulsarCliFixture : IAsyncLifetime
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await process.WaitForExitAsync(timeout.Token);
-        return new ProcessResult(process.ExitCode, await output, await error);
+        await reading;
+        return new ProcessResult(process.ExitCode, await output, ErrorSoFar());
     }
 
     protected static async Task StopAsync(System.Diagnostics.Process process)

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using StackExchange.Redis;
 using Sync.Pulsar;
@@ -86,13 +85,12 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
             materializers:
               users: {"{"} source: broker, topics: ['{topic}'], sink: {sinkName}, table: users, linger: 0ms {"}"}
             """);
-        var port = FreePort();
         var seen = new List<string>();
         JsonElement? degraded = null;
         var phase = 0;
 
-        var result = await RunUntilAsync(
-            () =>
+        var result = await RunServingMetricsUntilAsync(
+            port =>
             {
                 switch (phase)
                 {
@@ -120,7 +118,7 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
                         return false;
                 }
             },
-            "run", "--config", config, "--metrics-port", port.ToString(CultureInfo.InvariantCulture));
+            "run", "--config", config);
         return (result, seen, degraded ?? default);
     }
 
@@ -129,14 +127,5 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
         using var response = Http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}")).GetAwaiter().GetResult();
         var body = JsonDocument.Parse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult()).RootElement.Clone();
         return (response.StatusCode, body.GetProperty("materializers")[0].GetProperty("state").GetString()!, body);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Sync.Testing.Docker;
 using Sync.Testing.Process;
@@ -22,7 +20,7 @@ public sealed class ComposeUpTests : IAsyncLifetime
         // Free host ports, so that the test runs next to whatever the machine already serves.
         foreach (var name in new[] { "SOURCE_PG_PORT", "SINK_PG_PORT", "PULSAR_PORT", "PULSAR_ADMIN_PORT", "REDIS_PORT", "ES_PORT" })
         {
-            _environment[name] = FreePort().ToString(CultureInfo.InvariantCulture);
+            _environment[name] = LoopbackPort.Unused().ToString(CultureInfo.InvariantCulture);
         }
 
         return Task.CompletedTask;
@@ -119,11 +117,4 @@ public sealed class ComposeUpTests : IAsyncLifetime
 
     private Task<ProcessResult> Compose(TimeSpan timeout, params string[] args) =>
         SyncProcess.RunAsync("docker", ["compose", "-p", _project, "-f", Path.Combine(ComposeStack.Folder, "docker-compose.yml"), .. args], ComposeStack.Folder, timeout, _environment);
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Sync.Testing.Files;
 using Sync.Testing.Process;
@@ -37,14 +35,15 @@ public sealed partial class RunningSync : IAsyncLifetime
             materializers:
               customers: { source: changelog, topics: ['persistent://public/default/db1.public.customers'], sink: local, table: customers, linger: 0ms }
             """);
-        Port = FreePort();
-        _process = SyncProcess.Start(_workspace.Directory, "run", "--config", config, "--metrics-port", Port.ToString(CultureInfo.InvariantCulture));
+        _process = SyncProcess.Start(_workspace.Directory, "run", "--config", config, "--metrics-port", "0");
+        Port = await ServedPortAsync(_process);
+        var error = _process.StandardError.ReadToEndAsync();
         await Poll.UntilAsync(
             async () =>
             {
                 if (_process.HasExited)
                 {
-                    throw new InvalidOperationException($"sync run exited with {_process.ExitCode}: {await _process.StandardError.ReadToEndAsync()}");
+                    throw new InvalidOperationException($"sync run exited with {_process.ExitCode}: {await error}");
                 }
 
                 try
@@ -93,12 +92,25 @@ public sealed partial class RunningSync : IAsyncLifetime
         _workspace.Dispose();
     }
 
-    private static int FreePort()
+    /// <summary>The port the run took for <c>--metrics-port 0</c>, as its log names it.</summary>
+    private static async Task<int> ServedPortAsync(System.Diagnostics.Process process)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var seen = new System.Text.StringBuilder();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (await process.StandardError.ReadLineAsync(timeout.Token) is { } line)
+        {
+            seen.AppendLine(line);
+            if (ServingLine().Match(line) is { Success: true } serving)
+            {
+                return int.Parse(serving.Groups["port"].Value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException($"sync run exited with {process.ExitCode} before it served metrics: {seen}");
     }
+
+    [GeneratedRegex(@"serving /metrics, /healthz and /readyz on port (?<port>\d+)")]
+    private static partial Regex ServingLine();
 
     [GeneratedRegex(@"^# TYPE (?<name>\S+) ", RegexOptions.Multiline)]
     private static partial Regex TypeLine();

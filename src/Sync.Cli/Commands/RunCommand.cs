@@ -18,7 +18,7 @@ internal static class RunCommand
         var logFormat = CommonOptions.LogFormat();
         var metricsPort = new Option<int?>("--metrics-port")
         {
-            Description = "Serve Prometheus metrics on http://*:PORT/metrics, liveness on /healthz (200 unless a materializer stopped on a fatal error, then 503; the body says degraded while one retries a transient error) and readiness on /readyz (503 while one is starting, degraded or failed).",
+            Description = "Serve Prometheus metrics on http://*:PORT/metrics (0: any free port, named in the log), liveness on /healthz (200 unless a materializer stopped on a fatal error, then 503; the body says degraded while one retries a transient error) and readiness on /readyz (503 while one is starting, degraded or failed).",
         };
         var stopAll = new Option<bool>("--stop-all-on-failure")
         {
@@ -31,13 +31,13 @@ internal static class RunCommand
             var token = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
             if (!int.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
             {
-                result.AddError($"--metrics-port ({token}) is not a port number: give a number between 1 and 65535");
+                result.AddError($"--metrics-port ({token}) is not a port number: give a number between 0 and 65535");
                 return null;
             }
 
-            if (port is < 1 or > 65535)
+            if (port > 65535)
             {
-                result.AddError($"--metrics-port ({token}) must be between 1 and 65535");
+                result.AddError($"--metrics-port ({token}) must be between 0 and 65535");
                 return null;
             }
 

@@ -41,11 +41,9 @@ internal sealed class MetricsServer : IAsyncDisposable
             MetricsExpireAfter = TimeSpan.FromDays(1),
             ResolveHistogramBuckets = instrument => instrument.Unit == "s" ? SecondsBuckets : SizeBuckets,
         });
-        _listener = new HttpListener();
-        _listener.Prefixes.Add($"http://*:{port}/");
         try
         {
-            _listener.Start();
+            (_listener, Port) = Listen(port);
         }
         catch (HttpListenerException e)
         {
@@ -56,7 +54,38 @@ internal sealed class MetricsServer : IAsyncDisposable
         _serving = Task.Run(ServeAsync);
     }
 
+    /// <summary>The port served: the one asked for, or the one taken when 0 asked for any free port.</summary>
+    public int Port { get; }
+
     public static MetricsServer Start(int port, SyncMetrics metrics) => new(port, metrics);
+
+    private static (HttpListener Listener, int Port) Listen(int port)
+    {
+        // HttpListener cannot bind port 0: for "any free port" the OS names one, which is then
+        // taken, again with another if something else took it in between.
+        for (var attempt = 1; ; attempt++)
+        {
+            var chosen = port == 0 ? FreePort() : port;
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://*:{chosen}/");
+            try
+            {
+                listener.Start();
+                return (listener, chosen);
+            }
+            catch (HttpListenerException) when (port == 0 && attempt < 20)
+            {
+                // A failed Start leaves the listener closed; nothing to release.
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
 
     private async Task ServeAsync()
     {
@@ -134,7 +163,9 @@ internal sealed class MetricsServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone: on the managed HttpListener (Linux, macOS) Stop releases the port and a
+        // following Close binds it again to look for prefixes to remove, which fails with "address
+        // already in use" once another process took the port in between.
         _listener.Close();
         await _serving;
         _adapter.Dispose();

@@ -27,7 +27,7 @@ public class AckAndFlowTests : ClientTestBase
         }
 
         await using var again = await ConsumerAsync();
-        await AssertNothingMoreAsync(again);
+        await AssertOnlyAMarkerComesNextAsync(again);
         Assert.Equal(10ul, Subscription().AckedBefore);
     }
 
@@ -48,7 +48,7 @@ public class AckAndFlowTests : ClientTestBase
         var redelivered = await ReceiveAsync(again, 3);
 
         Assert.Equal(["m1", "m3", "m5"], redelivered.Select(m => Encoding.UTF8.GetString(m.Data.Span)));
-        await AssertNothingMoreAsync(again);
+        await AssertOnlyAMarkerComesNextAsync(again);
     }
 
     [Fact]
@@ -150,8 +150,9 @@ public class AckAndFlowTests : ClientTestBase
         await ProduceAsync(500);
         var subscription = Broker.FindTopic(Topic)!.FindSubscription("sub")!;
 
-        await EventuallyAsync(() => consumer.QueuedMessages == queueSize, "the first permits were used");
-        await Task.Delay(200);
+        // With no permit left the broker cannot deliver more: the queue stays as it is until the
+        // consumer takes from it.
+        await EventuallyAsync(() => consumer.QueuedMessages == queueSize && subscription.PermitsLeft <= 0, "the first permits were used");
         Assert.Equal(queueSize, consumer.QueuedMessages);
         Assert.Equal(queueSize, subscription.DeliveredCount);
 
@@ -176,11 +177,14 @@ public class AckAndFlowTests : ClientTestBase
         var flowsBefore = Broker.Received(BaseCommand.Types.Type.Flow);
 
         await ReceiveAsync(consumer, 4);
-        await Task.Delay(100);
         Assert.Equal(flowsBefore, Broker.Received(BaseCommand.Types.Type.Flow));
 
+        // The FLOW the fifth take sends comes after any the first four could have sent, on the
+        // same connection: once the broker holds its 5 permits, it has counted every FLOW before.
         await ReceiveAsync(consumer, 1);
-        await EventuallyAsync(() => Broker.Received(BaseCommand.Types.Type.Flow) == flowsBefore + 1, "one FLOW of 5 permits was sent");
+        await EventuallyAsync(() => Subscription().PermitsLeft >= 5, "one FLOW of 5 permits was sent");
+        Assert.Equal(flowsBefore + 1, Broker.Received(BaseCommand.Types.Type.Flow));
+        Assert.Equal(5, Subscription().PermitsLeft);
     }
 
     [Fact]

@@ -50,7 +50,7 @@ public class BatchIndexAckTests : ClientTestBase
         Assert.Equal(AckSet.FromPending(10, [0, 2, 3, 5, 6, 8, 9]), brokerView);
         Assert.Equal(["b0", "b2", "b3", "b5", "b6", "b8", "b9"], again.Select(Text));
         Assert.Equal([0, 2, 3, 5, 6, 8, 9], again.Select(m => m.Id.BatchIndex));
-        await AssertNothingMoreAsync(consumer);
+        await AssertOnlyAMarkerComesNextAsync(consumer);
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public class BatchIndexAckTests : ClientTestBase
             remaining.Add(Text(await consumer.ReceiveAsync(timeout.Token)));
         }
         Assert.Equal(["b0", "b2", "b3", "b5", "b6", "b8", "b9"], remaining.Order());
-        await AssertNothingMoreAsync(consumer);
+        await AssertOnlyAMarkerComesNextAsync(consumer);
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public class BatchIndexAckTests : ClientTestBase
         Broker.DropAllConnections();
 
         Assert.Equal(["b5", "b6", "b7", "b8", "b9"], (await ReceiveAsync(consumer, 5)).Select(Text));
-        await AssertNothingMoreAsync(consumer);
+        await AssertOnlyAMarkerComesNextAsync(consumer);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public class BatchIndexAckTests : ClientTestBase
         await consumer.AcknowledgeCumulativeAsync(received[^1].Id);
         Broker.DropAllConnections();
 
-        await AssertNothingMoreAsync(consumer);
+        await AssertOnlyAMarkerComesNextAsync(consumer);
         var subscription = Broker.FindTopic(Topic)!.FindSubscription("sub")!;
         Assert.True(subscription.IsAcknowledged(first.EntryId) && subscription.IsAcknowledged(second.EntryId));
     }
@@ -136,7 +136,7 @@ public class BatchIndexAckTests : ClientTestBase
         Broker.DropAllConnections();
 
         Assert.Equal(10, (await ReceiveAsync(consumer, 10)).Count);
-        await AssertNothingMoreAsync(consumer);
+        await AssertOnlyAMarkerComesNextAsync(consumer);
     }
 }
 

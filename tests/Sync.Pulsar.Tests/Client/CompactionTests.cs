@@ -41,7 +41,7 @@ public class CompactionTests : ClientTestBase
 
         Assert.Equal([("a", "a2"), ("c", "c1")], messages.Select(m => (m.Key, Text(m))));
         Assert.Equal([2ul, 3ul], messages.Select(m => m.Id.EntryId));
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public class CompactionTests : ClientTestBase
         var message = Assert.Single(await ReceiveAsync(reader, 1));
         Assert.Equal("other", message.Key);
         Assert.DoesNotContain(Broker.FindTopic(Topic)!.CompactedEntries, e => e.Metadata.PartitionKey == "subject-42");
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Theory]
@@ -99,7 +99,7 @@ public class CompactionTests : ClientTestBase
         Assert.Equal([("x", 1), ("a", 2)], messages.Select(m => (m.Key!, m.Id.BatchIndex)));
         var rewritten = Assert.Single(Broker.FindTopic(Topic)!.CompactedEntries);
         Assert.Equal(compression, rewritten.Metadata.Compression);
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]

@@ -192,7 +192,7 @@ public class KeySharedHashRangeTests : ClientTestBase
 
         await ProduceKeysAsync(keys);
         var owners = await CollectAsync([low], lowKeys.Count);
-        await AssertNothingMoreAsync(low);
+        await AssertOnlyAMarkerComesNextAsync(low, key: lowKeys[0]);
         await using var high = await KeySharedAsync("high", KeySharedPolicy.Sticky(new HashRange(32768, 65535)));
         var late = await CollectAsync([high], keys.Count - lowKeys.Count);
 

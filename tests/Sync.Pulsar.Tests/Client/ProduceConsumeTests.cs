@@ -155,7 +155,7 @@ public class ProduceConsumeTests : ClientTestBase
         Assert.Equal(["b", "c"], messages.Select(m => m.Key));
         Assert.Equal([1, 2], messages.Select(m => m.Id.BatchIndex));
         Assert.True(messages[1].IsNullValue);
-        await AssertNothingMoreAsync(consumer);
+        await AssertOnlyAMarkerComesNextAsync(consumer);
     }
 
     [Fact]

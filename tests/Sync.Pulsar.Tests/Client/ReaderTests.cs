@@ -40,7 +40,7 @@ public class ReaderTests : ClientTestBase
         await using var reader = await ReaderAsync(ids[1]);
 
         Assert.Equal(["m2", "m3", "m4"], (await ReceiveAsync(reader, 3)).Select(Text));
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public class ReaderTests : ClientTestBase
 
         Assert.Equal(["m0", "m1", "m2"], first.Select(Text));
         Assert.Equal(["m3", "m4", "m5"], rest.Select(Text));
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]

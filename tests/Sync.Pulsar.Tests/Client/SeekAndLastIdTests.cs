@@ -72,7 +72,7 @@ public class SeekAndLastIdTests : ClientTestBase
 
         Assert.Equal(["m2", "m3", "m4"], replayed.Select(Text));
         Assert.Equal(2, consumer.SubscribeCount);
-        await AssertNothingMoreAsync(consumer);
+        await AssertOnlyAMarkerComesNextAsync(consumer);
     }
 
     [Fact]
@@ -116,7 +116,7 @@ public class SeekAndLastIdTests : ClientTestBase
 
         Assert.Equal(["m1", "m2", "m3", "m4"], (await ReceiveAsync(reader, 4)).Select(Text));
         Assert.Equal(2, reader.SubscribeCount);
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]
@@ -129,7 +129,7 @@ public class SeekAndLastIdTests : ClientTestBase
         await reader.SeekAsync(ids[4]);
 
         Assert.Equal(["m4", "m5"], (await ReceiveAsync(reader, 2)).Select(Text));
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]
@@ -143,7 +143,7 @@ public class SeekAndLastIdTests : ClientTestBase
         await reader.SeekAsync(entry with { BatchIndex = 3 });
 
         Assert.Equal(["b3", "b4"], (await ReceiveAsync(reader, 2)).Select(Text));
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]
@@ -159,7 +159,7 @@ public class SeekAndLastIdTests : ClientTestBase
         await reader.SeekAsync(DateTimeOffset.FromUnixTimeMilliseconds(1150));
 
         Assert.Equal(["t2", "t3"], (await ReceiveAsync(reader, 2)).Select(Text));
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]
@@ -175,7 +175,7 @@ public class SeekAndLastIdTests : ClientTestBase
 
         // Resumes after m1, the last message received, not at the seek target again.
         Assert.Equal(["m2", "m3"], (await ReceiveAsync(reader, 2)).Select(Text));
-        await AssertNothingMoreAsync(reader);
+        await AssertOnlyAMarkerComesNextAsync(reader);
     }
 
     [Fact]

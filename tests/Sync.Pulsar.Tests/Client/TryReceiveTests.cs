@@ -56,6 +56,6 @@ public class TryReceiveTests : ClientTestBase
         await using var again = await ConsumerAsync();
         var redelivered = await ReceiveAsync(again, 1);
         Assert.Equal("b", Encoding.UTF8.GetString(redelivered[0].Data.Span));
-        await AssertNothingMoreAsync(again);
+        await AssertOnlyAMarkerComesNextAsync(again);
     }
 }

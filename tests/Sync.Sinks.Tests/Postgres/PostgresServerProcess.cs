@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Sync.Sinks.Tests.Redis;
+using Sync.Testing.Process;
 using Sync.Testing.Tls;
 
 namespace Sync.Sinks.Tests.Postgres;
@@ -43,22 +43,45 @@ internal sealed class PostgresServerProcess : IAsyncDisposable
 
         var directory = System.IO.Directory.CreateTempSubdirectory("sync-pg-").FullName;
         File.SetUnixFileMode(directory, (UnixFileMode)0b111_101_101);
-        var server = new PostgresServerProcess(bin, directory, RedisServerProcess.FreePort());
-        await server.RunAsync("initdb", "-D", server.DataDirectory, "-U", "postgres", "-A", "trust", "--no-sync");
-        var options = $"-p {server.Port.ToString(CultureInfo.InvariantCulture)} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off";
+        var initialized = new PostgresServerProcess(bin, directory, 0);
+        await initialized.RunAsync("initdb", "-D", initialized.DataDirectory, "-U", "postgres", "-A", "trust", "--no-sync");
+        return await LoopbackPort.StartOnFreePortAsync(async port =>
+        {
+            var server = new PostgresServerProcess(bin, directory, port);
+            try
+            {
+                await server.StartOnPortAsync(tls);
+                return server;
+            }
+            catch (InvalidOperationException e) when (server.ServerLog.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                // The log is appended to by each start: a later attempt must not see this one's line.
+                File.Delete(Path.Combine(directory, "server.log"));
+                throw new PortTakenException(port, e.Message);
+            }
+        });
+    }
+
+    private async Task StartOnPortAsync(TestCertificates? tls)
+    {
+        var directory = Directory;
+        var options = $"-p {Port.ToString(CultureInfo.InvariantCulture)} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off";
         if (tls is not null)
         {
             // The server reads its key as its own user, and only from a file no one else can read.
             var certificate = Path.Combine(directory, "server.crt");
             var key = Path.Combine(directory, "server.key");
-            File.Copy(tls.CertificateFile, certificate);
-            File.Copy(tls.KeyFile, key);
-            File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (!File.Exists(certificate))
+            {
+                File.Copy(tls.CertificateFile, certificate);
+                File.Copy(tls.KeyFile, key);
+                File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
             options += $" -c ssl=on -c ssl_cert_file={certificate} -c ssl_key_file={key}";
         }
-        server._options = options;
-        await server.StartAgainAsync();
-        return server;
+        _options = options;
+        await StartAgainAsync();
     }
 
     /// <summary>Connection string of the server's postgres database (TLS left to the caller).</summary>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Redis;
 
@@ -35,19 +34,25 @@ internal sealed class RedisServerProcess : IAsyncDisposable
     {
         var directory = Path.Combine(Path.GetTempPath(), "sync-redis-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
-        var port = FreePort();
-        var server = new RedisServerProcess(port, directory, extra);
-        await server.StartAgainAsync();
-        return server;
+        return await LoopbackPort.StartOnFreePortAsync(async port =>
+        {
+            var server = new RedisServerProcess(port, directory, extra);
+            await server.StartAgainAsync();
+            return server;
+        });
     }
 
-    public static int FreePort()
+    /// <summary>Starts a TLS-only server (<c>--port 0 --tls-port P</c>) on a free port, with <paramref name="extra"/> (its certificate files).</summary>
+    public static async Task<RedisServerProcess> StartTlsAsync(params string[] extra)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        var directory = Path.Combine(Path.GetTempPath(), "sync-redis-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(directory);
+        return await LoopbackPort.StartOnFreePortAsync(async port =>
+        {
+            var server = new RedisServerProcess(0, directory, ["--port", "0", "--tls-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra]);
+            await server.StartAgainAsync();
+            return server;
+        });
     }
 
     /// <summary>Starts the server (again) on the same port and data folder and waits until it answers.</summary>
@@ -74,26 +79,47 @@ internal sealed class RedisServerProcess : IAsyncDisposable
             throw new InvalidOperationException("redis-server is not on the PATH: run the tests with ./scripts/test.sh, which installs it", e);
         }
 
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (DateTime.UtcNow < deadline)
+        // Its own log says when it listens, or that it cannot: a connection to the port could
+        // reach another process that took it first.
+        var log = new System.Text.StringBuilder();
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnLine(string? line)
         {
-            try
+            lock (log)
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, ListenPort);
-                return;
+                log.AppendLine(line);
             }
-            catch (SocketException)
+
+            if (line?.Contains("Ready to accept connections", StringComparison.Ordinal) == true)
             {
-                await Task.Delay(20);
+                ready.TrySetResult();
             }
         }
 
-        throw new InvalidOperationException($"redis-server did not listen on port {ListenPort} within 10s");
+        var process = _process;
+        process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException("redis-server exited"));
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+        {
+            await KillAsync();
+            string text;
+            lock (log)
+            {
+                text = log.ToString();
+            }
+
+            throw text.Contains("Address already in use", StringComparison.Ordinal)
+                ? new PortTakenException(ListenPort, text)
+                : new InvalidOperationException($"redis-server did not listen on port {ListenPort} within 10s: {text}", e);
+        }
     }
 
     /// <summary>Kills the server at once (SIGKILL), as a crash would.</summary>

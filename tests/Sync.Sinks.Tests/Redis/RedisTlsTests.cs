@@ -18,8 +18,7 @@ public sealed class RedisTlsTests
         try
         {
             var (caFile, certFile, keyFile) = MakeCertificates(pki, serverName: "localhost");
-            await using var server = await RedisServerProcess.StartAsync(
-                "--port", "0", "--tls-port", RedisServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            await using var server = await RedisServerProcess.StartTlsAsync(
                 "--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no");
             var endpoint = $"localhost:{server.TlsPort}";
 

@@ -248,8 +248,10 @@ public sealed class SqliteSinkTests
         var blocker = db.Connect();
         var lockTx = blocker.BeginTransaction();
 
-        var apply = db.ApplyAsync("users", Change.Update(key: ("id", 1), lsn: 11, ("name", "ada2")));
-        await Task.Delay(1500);
+        var retries = 0;
+        var apply = db.ApplyAsync("users", _ => Interlocked.Increment(ref retries), Change.Update(key: ("id", 1), lsn: 11, ("name", "ada2")));
+        // Seen busy again and again while the other writer holds its lock: the sink waits for it.
+        await Sync.Testing.Process.Poll.UntilAsync(() => Volatile.Read(ref retries) >= 3 || apply.IsCompleted);
         Assert.False(apply.IsCompleted);
         lockTx.Commit();
         lockTx.Dispose();

@@ -47,12 +47,15 @@ internal sealed class SqliteTestDb : IAsyncDisposable
     }
 
     /// <summary>Applies the changes as one batch; the checkpoint is the highest position per topic.</summary>
-    public async Task<ApplyResult> ApplyAsync(string table, params ChangeEvent[] changes)
+    public Task<ApplyResult> ApplyAsync(string table, params ChangeEvent[] changes) => ApplyAsync(table, retrying: null, changes);
+
+    /// <summary><see cref="ApplyAsync(string, ChangeEvent[])"/>, telling <paramref name="retrying"/> of each retry the sink makes.</summary>
+    public async Task<ApplyResult> ApplyAsync(string table, Action<string>? retrying, params ChangeEvent[] changes)
     {
         var checkpoint = changes
             .GroupBy(c => c.Origin.Topic)
             .ToDictionary(g => g.Key, g => g.Max(c => c.Origin.Position));
-        return await Sink.ApplyAsync(new SinkBatch(Materializer, new TargetSpec(table), changes, checkpoint), CancellationToken.None);
+        return await Sink.ApplyAsync(new SinkBatch(Materializer, new TargetSpec(table), changes, checkpoint) { Retrying = retrying }, CancellationToken.None);
     }
 
     /// <summary>Every row of the query, each value rendered: NULL, integers, doubles (round-trip), text, x'hex' for blobs.</summary>

@@ -244,7 +244,8 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone: on the managed HttpListener a Close after Stop binds the port again, and
+        // throws "address already in use" when another process took it in between.
         _listener.Close();
         await _loop;
     }

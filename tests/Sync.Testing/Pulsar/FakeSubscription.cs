@@ -179,6 +179,18 @@ public sealed class FakeSubscription
     /// <summary>Messages delivered to the subscription's consumers in total.</summary>
     public long DeliveredCount { get; private set; }
 
+    /// <summary>Flow permits its consumers have left: at 0 the broker delivers nothing more until a FLOW.</summary>
+    public int PermitsLeft
+    {
+        get
+        {
+            lock (_topic.Broker.Sync)
+            {
+                return Consumers.Sum(c => c.Permits);
+            }
+        }
+    }
+
     /// <summary>Moves the cursor so that <paramref name="entryId"/> is read next, forgetting acks and deliveries after it.</summary>
     internal void ResetLocked(ulong entryId)
     {
