@@ -12,6 +12,7 @@ COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/Sync.Cli/Sync.Cli.csproj src/Sync.Cli/
 COPY src/Sync.Engine/Sync.Engine.csproj src/Sync.Engine/
 COPY src/Sinks/Sync.Sinks.csproj src/Sinks/
+COPY src/Sources/Sync.Sources.csproj src/Sources/
 COPY src/Compliance/Sync.Compliance.csproj src/Compliance/
 COPY src/Pulsar/Sync.Pulsar.csproj src/Pulsar/
 RUN dotnet restore src/Sync.Cli/Sync.Cli.csproj -a "$TARGETARCH"
