@@ -2,11 +2,8 @@ using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Sync.Cli.Logging;
-using Sync.Cli.Output;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Compliance.Ledger;
-using Sync.Engine.Runtime;
 using Sync.Sinks;
 using Sync.Sources;
 

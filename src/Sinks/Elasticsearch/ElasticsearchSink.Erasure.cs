@@ -1,9 +1,6 @@
-using System.Text.Json;
 using Elastic.Clients.Elasticsearch;
 using Elastic.Clients.Elasticsearch.Core.Search;
 using Elastic.Clients.Elasticsearch.QueryDsl;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using EsFieldValue = Elastic.Clients.Elasticsearch.FieldValue;
 using FieldValue = Sync.Engine.Changes.FieldValue;
 

@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Sync.Compliance.Ledger;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Commands;
 

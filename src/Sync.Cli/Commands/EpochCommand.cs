@@ -1,7 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Commands;
 

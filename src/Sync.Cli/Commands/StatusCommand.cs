@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Commands;
 
