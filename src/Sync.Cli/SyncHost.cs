@@ -30,6 +30,27 @@ internal static class SyncHost
         }
     }
 
+    /// <summary>Loads the config and runs a command's work on it: a config problem is a usage error;
+    /// any other failure is reported by its message, so an unreachable broker or database ends the command
+    /// with a sentence rather than a stack trace.</summary>
+    public static async Task<int> RunWithConfigAsync(FileInfo file, SyncComponents components, TextWriter error, Func<SyncConfig, Task<int>> work)
+    {
+        try
+        {
+            return await work(ConfigLoader.Load(file.FullName, components.Types));
+        }
+        catch (ConfigException e)
+        {
+            await PrintProblemsAsync(error, e);
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+        {
+            await error.WriteLineAsync($"error: {e.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+
     public static async Task PrintProblemsAsync(TextWriter error, ConfigException e)
     {
         var problems = e.Problems;
