@@ -1,5 +1,3 @@
-using Sync.Pulsar.Protocol;
-
 namespace Sync.Pulsar;
 
 internal static class FrameLimits

@@ -1,5 +1,3 @@
-using Sync.Pulsar.Protocol.Proto;
-
 namespace Sync.Pulsar;
 
 /// <summary>The Key_Shared policy a consumer declares in SUBSCRIBE (KeySharedMeta).</summary>

@@ -1,5 +1,3 @@
-using Sync.Pulsar.Protocol.Proto;
-
 namespace Sync.Pulsar;
 
 /// <summary>How a KEY_VALUE schema lays out a message (apache/pulsar

@@ -1,7 +1,5 @@
 using System.Text.RegularExpressions;
-using Sync.Pulsar.Internal;
 using Microsoft.Extensions.Logging;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 

@@ -1,5 +1,3 @@
-using Sync.Pulsar.Internal;
-
 namespace Sync.Pulsar;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using Sync.Pulsar.Protocol.Proto;
-
 namespace Sync.Pulsar;
 
 /// <summary>Settings of a producer.</summary>

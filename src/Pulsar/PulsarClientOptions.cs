@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 

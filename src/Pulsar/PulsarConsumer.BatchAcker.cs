@@ -1,6 +1,3 @@
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-
 namespace Sync.Pulsar;
 
 public sealed partial class PulsarConsumer

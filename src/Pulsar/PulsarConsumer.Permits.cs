@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 

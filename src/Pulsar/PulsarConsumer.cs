@@ -1,9 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using Sync.Pulsar.Internal;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 

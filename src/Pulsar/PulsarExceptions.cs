@@ -1,5 +1,3 @@
-using Sync.Pulsar.Protocol.Proto;
-
 namespace Sync.Pulsar;
 
 /// <summary>Base of every failure Sync.Pulsar reports; catch this to handle them all.</summary>

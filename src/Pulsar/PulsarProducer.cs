@@ -1,7 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Sync.Pulsar.Internal;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 

@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using Google.Protobuf;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar;
 

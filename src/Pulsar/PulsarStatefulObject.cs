@@ -1,5 +1,3 @@
-using Sync.Pulsar.Internal;
-
 namespace Sync.Pulsar;
 
 /// <summary>A producer or consumer — of one topic, of a partitioned topic or of several topics —

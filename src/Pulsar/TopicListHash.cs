@@ -1,5 +1,4 @@
 using System.Text;
-using Sync.Pulsar.Protocol;
 
 namespace Sync.Pulsar;
 

@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks;
 
 /// <summary>What a writer counts while it applies one batch, and the <see cref="ApplyResult"/> it

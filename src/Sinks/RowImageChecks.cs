@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Sinks;
 
 /// <summary>Checks of a row image that the table sinks make before they write it.</summary>

@@ -1,6 +1,4 @@
 using System.ComponentModel;
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
 
 namespace Sync.Sinks;
 

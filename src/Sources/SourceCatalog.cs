@@ -1,5 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 using Sync.Sources.File;
 using Sync.Sources.Pulsar;
 

@@ -1,5 +1,3 @@
-using System.CommandLine;
-
 namespace Sync.Cli;
 
 /// <summary>The name the program was started as, for help and the hints in messages: the installed

@@ -2,11 +2,8 @@ using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Sync.Cli.Logging;
-using Sync.Cli.Output;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Compliance.Ledger;
-using Sync.Engine.Runtime;
 using Sync.Sinks;
 using Sync.Sources;
 
@@ -30,6 +27,27 @@ internal static class SyncHost
         {
             await PrintProblemsAsync(error, e);
             return null;
+        }
+    }
+
+    /// <summary>Loads the config and runs a command's work on it: a config problem is a usage error;
+    /// any other failure is reported by its message, so an unreachable broker or database ends the command
+    /// with a sentence rather than a stack trace.</summary>
+    public static async Task<int> RunWithConfigAsync(FileInfo file, SyncComponents components, TextWriter error, Func<SyncConfig, Task<int>> work)
+    {
+        try
+        {
+            return await work(ConfigLoader.Load(file.FullName, components.Types));
+        }
+        catch (ConfigException e)
+        {
+            await PrintProblemsAsync(error, e);
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+        {
+            await error.WriteLineAsync($"error: {e.Message}");
+            return ExitCodes.Failure;
         }
     }
 

@@ -1,7 +1,4 @@
 using Sync.Compliance.Erasure.Steps;
-using Sync.Compliance.Ledger;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Compliance.Erasure;
 

@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
-
 namespace Sync.Compliance.Ledger;
 
 /// <summary>Suppresses the changes of erased subjects in one materializer: each change's subject

@@ -1,5 +1,3 @@
-using Sync.Pulsar.Protocol;
-
 namespace Sync.Pulsar.Internal;
 
 /// <summary>What a connection needs to know about a consumer it carries.</summary>

@@ -1,5 +1,3 @@
-using Sync.Pulsar.Protocol.Proto;
-
 namespace Sync.Pulsar.Internal;
 
 /// <summary>What a connection needs to know about a producer it carries.</summary>

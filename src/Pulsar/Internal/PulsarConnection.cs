@@ -1,10 +1,7 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar.Internal;
 

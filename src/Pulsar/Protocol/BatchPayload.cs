@@ -1,7 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using Google.Protobuf;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar.Protocol;
 

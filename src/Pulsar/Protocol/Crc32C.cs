@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Numerics;
 
 namespace Sync.Pulsar.Protocol;

@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using K4os.Compression.LZ4;
 using Snappier;
-using Sync.Pulsar.Protocol.Proto;
 using ZstdSharp;
 
 namespace Sync.Pulsar.Protocol;

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
-using Sync.Engine.Changes;
 
 namespace Sync.Sinks.Elasticsearch;
 

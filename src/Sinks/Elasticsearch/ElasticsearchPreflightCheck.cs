@@ -1,8 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Elastic.Clients.Elasticsearch;
 using Elastic.Transport;
-using Sync.Engine.Checks;
 using EsHttpMethod = Elastic.Transport.HttpMethod;
 
 namespace Sync.Sinks.Elasticsearch;

@@ -1,9 +1,6 @@
-using System.Text.Json;
 using Elastic.Clients.Elasticsearch;
 using Elastic.Clients.Elasticsearch.Core.Search;
 using Elastic.Clients.Elasticsearch.QueryDsl;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using EsFieldValue = Elastic.Clients.Elasticsearch.FieldValue;
 using FieldValue = Sync.Engine.Changes.FieldValue;
 
@@ -28,20 +25,11 @@ public sealed partial class ElasticsearchSink
     /// for <c>index.gc_deletes</c>.</summary>
     public async ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(matches);
-        ValidateTarget(target);
-        return await GatedAsync(
-            async _ =>
+        return await PerValueAsync(
+            target,
+            matches,
+            async (pattern, wanted, counts) =>
             {
-                var counts = new long[matches.Values.Count];
-                var pattern = Pattern(target);
-                var wanted = await MatchableAsync(pattern, matches, cancellationToken);
-                if (wanted.Count == 0)
-                {
-                    return counts;
-                }
-
                 var query = Terms(matches.Column, wanted);
                 bool? keyedByColumn = null;
                 for (var round = 0; round < 1000; round++)
@@ -76,8 +64,6 @@ public sealed partial class ElasticsearchSink
                         await _writer.DeleteVersionedAsync(chunk, cancellationToken);
                     }
                 }
-
-                return counts;
             },
             cancellationToken);
     }
@@ -137,26 +123,17 @@ public sealed partial class ElasticsearchSink
     /// that attributes them (or a <c>_count</c> per value beyond the result window).</summary>
     public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(matches);
-        ValidateTarget(target);
-        return await GatedAsync(
-            async _ =>
+        return await PerValueAsync(
+            target,
+            matches,
+            async (pattern, wanted, counts) =>
             {
-                var counts = new long[matches.Values.Count];
-                var pattern = Pattern(target);
-                var wanted = await MatchableAsync(pattern, matches, cancellationToken);
-                if (wanted.Count == 0)
-                {
-                    return counts;
-                }
-
                 await _writer.RefreshAsync(pattern, cancellationToken);
                 var query = Terms(matches.Column, wanted);
                 var total = await CountQueryAsync(pattern, query, cancellationToken);
                 if (total == 0)
                 {
-                    return counts;
+                    return;
                 }
 
                 if (total <= MaxCountWindow)
@@ -168,15 +145,13 @@ public sealed partial class ElasticsearchSink
                         counts[text is not null && wanted.TryGetValue(text, out var first) ? first : wanted.Values.Min()]++;
                     }
 
-                    return counts;
+                    return;
                 }
 
                 foreach (var (text, first) in wanted)
                 {
                     counts[first] = await CountQueryAsync(pattern, Term(new SubjectMatch(matches.Column, matches.Values[first])), cancellationToken);
                 }
-
-                return counts;
             },
             cancellationToken);
     }
@@ -240,6 +215,34 @@ public sealed partial class ElasticsearchSink
             {
                 var types = await _writer.FieldTypesAsync(Pattern(target), matches.Column, cancellationToken);
                 return [.. matches.Values.Select(v => CannotMatch(v, types.Values))];
+            },
+            cancellationToken);
+    }
+
+    /// <summary>A count per value, gated like every call of this sink: the work fills the counts only for
+    /// the values that can match a document of the target (see <see cref="MatchableAsync"/>); with none,
+    /// every count is 0 and Elasticsearch is not asked.</summary>
+    private async ValueTask<IReadOnlyList<long>> PerValueAsync(
+        TargetSpec target,
+        SubjectMatches matches,
+        Func<string, Dictionary<string, int>, long[], Task> work,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(matches);
+        ValidateTarget(target);
+        return await GatedAsync(
+            async _ =>
+            {
+                var counts = new long[matches.Values.Count];
+                var pattern = Pattern(target);
+                var wanted = await MatchableAsync(pattern, matches, cancellationToken);
+                if (wanted.Count > 0)
+                {
+                    await work(pattern, wanted, counts);
+                }
+
+                return counts;
             },
             cancellationToken);
     }

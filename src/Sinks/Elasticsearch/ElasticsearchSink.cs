@@ -1,8 +1,6 @@
 using Elastic.Clients.Elasticsearch;
 using Elastic.Clients.Elasticsearch.QueryDsl;
 using Elastic.Transport;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using EsFieldValue = Elastic.Clients.Elasticsearch.FieldValue;
 using FieldValue = Sync.Engine.Changes.FieldValue;
 

@@ -1,6 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks.Elasticsearch;
 
 /// <summary>Opens <c>type: elasticsearch</c> sinks; a materializer's <c>target:</c> block binds to <see cref="ElasticsearchTargetOptions"/>.</summary>

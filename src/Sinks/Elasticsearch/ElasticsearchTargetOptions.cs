@@ -1,9 +1,5 @@
 using System.ComponentModel;
-using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
 
 namespace Sync.Sinks.Elasticsearch;
 

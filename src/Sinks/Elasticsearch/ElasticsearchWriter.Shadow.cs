@@ -1,8 +1,5 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Elastic.Clients.Elasticsearch;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using EsHttpMethod = Elastic.Transport.HttpMethod;
 
 namespace Sync.Sinks.Elasticsearch;

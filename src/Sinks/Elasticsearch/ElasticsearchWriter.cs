@@ -1,14 +1,11 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Elastic.Clients.Elasticsearch;
 using Elastic.Clients.Elasticsearch.Core.Bulk;
 using Elastic.Clients.Elasticsearch.QueryDsl;
 using Elastic.Transport;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using EsHttpMethod = Elastic.Transport.HttpMethod;
 
 namespace Sync.Sinks.Elasticsearch;

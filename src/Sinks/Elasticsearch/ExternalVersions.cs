@@ -1,6 +1,3 @@
-using System.Globalization;
-using Sync.Engine.Changes;
-
 namespace Sync.Sinks.Elasticsearch;
 
 /// <summary>

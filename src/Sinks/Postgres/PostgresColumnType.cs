@@ -1,8 +1,6 @@
 using System.Collections;
-using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
-using Sync.Engine.Changes;
 
 namespace Sync.Sinks.Postgres;
 

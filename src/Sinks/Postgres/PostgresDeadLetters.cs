@@ -1,8 +1,5 @@
-using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
-using Sync.Engine.DeadLetters;
-using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Postgres;
 

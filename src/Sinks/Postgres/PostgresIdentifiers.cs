@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Sync.Sinks.Postgres;
 
 /// <summary>Identifier rules: any text PostgreSQL can hold as a quoted identifier — not empty, no NUL,

@@ -1,5 +1,4 @@
 using Npgsql;
-using Sync.Engine.Checks;
 
 namespace Sync.Sinks.Postgres;
 

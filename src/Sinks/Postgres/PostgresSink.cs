@@ -1,7 +1,4 @@
 using Npgsql;
-using Sync.Engine.Changes;
-using Sync.Engine.DeadLetters;
-using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Postgres;
 

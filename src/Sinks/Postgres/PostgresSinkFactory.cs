@@ -1,6 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks.Postgres;
 
 /// <summary>Opens <c>type: postgres</c> sinks.</summary>

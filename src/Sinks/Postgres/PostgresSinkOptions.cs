@@ -1,7 +1,6 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using Npgsql;
-using Sync.Engine.Config;
 
 namespace Sync.Sinks.Postgres;
 

@@ -1,5 +1,3 @@
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks.Postgres;
 
 /// <summary>Where a batch goes: the table, its schema, and the materializer's target settings.</summary>

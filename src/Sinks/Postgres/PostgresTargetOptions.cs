@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using Sync.Engine.Config;
 
 namespace Sync.Sinks.Postgres;
 

@@ -1,5 +1,4 @@
 using Npgsql;
-using Sync.Engine.Changes;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;

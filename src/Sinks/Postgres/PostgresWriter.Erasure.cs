@@ -1,8 +1,5 @@
-using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;

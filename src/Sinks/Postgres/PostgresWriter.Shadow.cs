@@ -1,7 +1,4 @@
-using System.Globalization;
 using Npgsql;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;

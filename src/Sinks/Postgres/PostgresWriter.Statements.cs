@@ -1,4 +1,3 @@
-using System.Text;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;

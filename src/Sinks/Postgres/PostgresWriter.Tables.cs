@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using Npgsql;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 

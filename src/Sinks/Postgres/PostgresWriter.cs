@@ -1,9 +1,5 @@
-using System.Globalization;
-using System.Text;
 using Npgsql;
 using NpgsqlTypes;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;
@@ -492,7 +488,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             await RunGroupAsync(context, table, group, cancellationToken);
         }
     }
-
 
     /// <summary>Problems of a row image: key columns missing or NULL, names PostgreSQL cannot hold,
     /// names reserved for the version columns, a name twice. Null when it can be written.</summary>

@@ -1,6 +1,3 @@
-using System.Text;
-using Sync.Engine.Changes;
-
 namespace Sync.Sinks.Redis;
 
 /// <summary>A parsed key template: literal text and <c>{column}</c> placeholders; <c>{{</c> and <c>}}</c>

@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Text;
-using Sync.Engine.Changes;
-
 namespace Sync.Sinks.Redis;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using StackExchange.Redis;
-using Sync.Engine.Checks;
 
 namespace Sync.Sinks.Redis;
 

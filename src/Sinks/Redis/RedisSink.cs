@@ -1,8 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using StackExchange.Redis;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Redis;

@@ -1,6 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks.Redis;
 
 /// <summary>Opens <c>type: redis</c> sinks; a materializer's <c>target:</c> block binds to <see cref="RedisTargetOptions"/>.</summary>

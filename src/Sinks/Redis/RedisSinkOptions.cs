@@ -1,7 +1,5 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
-using System.Globalization;
-using Sync.Engine.Config;
 
 namespace Sync.Sinks.Redis;
 

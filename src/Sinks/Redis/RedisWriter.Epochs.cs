@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks.Redis;
 
 /// <summary>Snapshot reconciliation of a new source epoch (ISink.ReconcileEpochAsync).</summary>

@@ -1,7 +1,4 @@
-using System.Text.Json;
 using StackExchange.Redis;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Redis;

@@ -1,10 +1,5 @@
 using System.Buffers;
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using StackExchange.Redis;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Redis;

@@ -1,8 +1,4 @@
-using System.Globalization;
-using System.Text.Json;
 using Microsoft.Data.Sqlite;
-using Sync.Engine.DeadLetters;
-using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Sqlite;
 

@@ -1,5 +1,3 @@
-using Sync.Engine.Checks;
-
 namespace Sync.Sinks.Sqlite;
 
 /// <summary><c>sync check</c> of a SQLite sink: the database file, or the folder it will be created

@@ -1,6 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks.Sqlite;
 
 /// <summary>Opens <c>type: sqlite</c> sinks.</summary>

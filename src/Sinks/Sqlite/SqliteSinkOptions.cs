@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
-using Sync.Engine.Config;
 
 namespace Sync.Sinks.Sqlite;
 

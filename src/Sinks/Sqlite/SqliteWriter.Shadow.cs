@@ -1,7 +1,4 @@
-using System.Text.Json;
 using Microsoft.Data.Sqlite;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Sqlite;
 

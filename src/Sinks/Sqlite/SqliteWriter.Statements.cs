@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-
 namespace Sync.Sinks.Sqlite;
 
 /// <summary>The SQL text the writer prepares: the state, checkpoint and table-shape statements, and

@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text;
 using Microsoft.Data.Sqlite;
-using Sync.Engine.Changes;
 
 namespace Sync.Sinks.Sqlite;
 

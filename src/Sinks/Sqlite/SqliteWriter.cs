@@ -1,9 +1,4 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Microsoft.Data.Sqlite;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 
 namespace Sync.Sinks.Sqlite;
 

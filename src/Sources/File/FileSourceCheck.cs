@@ -1,5 +1,3 @@
-using Sync.Engine.Checks;
-
 namespace Sync.Sources.File;
 
 /// <summary><c>sync check</c> of a changelog file: it exists and this process may read it.</summary>

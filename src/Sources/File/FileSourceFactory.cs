@@ -1,8 +1,3 @@
-using Sync.Engine.Checks;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
 using Sync.Sources.Pulsar;
 
 namespace Sync.Sources.File;

@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
-
 namespace Sync.Sources.File;
 
 /// <summary>Reads a changelog file for one materializer. The position of a message is its line

@@ -1,7 +1,4 @@
 using System.Runtime.CompilerServices;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
 
 namespace Sync.Sources.File;
 

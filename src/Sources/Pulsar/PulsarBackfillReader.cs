@@ -1,8 +1,4 @@
 using System.Text.RegularExpressions;
-using Sync.Engine.Changes;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
-using Sync.Pulsar;
 
 namespace Sync.Sources.Pulsar;
 

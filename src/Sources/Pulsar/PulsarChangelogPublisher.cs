@@ -1,7 +1,3 @@
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
-using Sync.Pulsar;
-
 namespace Sync.Sources.Pulsar;
 
 /// <summary>Publishes changelog messages to a Pulsar source, one producer per topic, in file order

@@ -1,9 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
-using Sync.Pulsar;
-using Sync.Pulsar.Admin;
-
 namespace Sync.Sources.Pulsar;
 
 /// <summary>Turns a source's options into client settings, and Pulsar messages into source messages.</summary>

@@ -1,11 +1,5 @@
-using System.Globalization;
 using System.Net;
-using Sync.Engine.Changes;
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
-using Sync.Pulsar;
-using Sync.Pulsar.Admin;
 using P = Sync.Sources.Pulsar.PulsarDeadLetterTopic.Properties;
 
 namespace Sync.Sources.Pulsar;

@@ -1,8 +1,4 @@
-using System.Globalization;
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
-using Sync.Pulsar;
 
 namespace Sync.Sources.Pulsar;
 

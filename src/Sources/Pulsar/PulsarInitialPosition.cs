@@ -1,7 +1,6 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
-using Sync.Engine.Config;
 
 namespace Sync.Sources.Pulsar;
 

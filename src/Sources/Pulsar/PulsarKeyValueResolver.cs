@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using Sync.Engine.Sources;
-using Sync.Pulsar;
 
 namespace Sync.Sources.Pulsar;
 

@@ -1,11 +1,3 @@
-using System.Globalization;
-using Sync.Engine.Checks;
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
-using Sync.Pulsar;
-using Sync.Pulsar.Admin;
-
 namespace Sync.Sources.Pulsar;
 
 /// <summary><c>sync check</c> of a Pulsar source: the broker answers and accepts the credentials,

@@ -1,9 +1,4 @@
-using Sync.Engine.Checks;
-using Sync.Engine.Config;
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
 
 namespace Sync.Sources.Pulsar;
 

@@ -1,9 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
-using Sync.Pulsar;
-using Sync.Pulsar.Admin;
-
 namespace Sync.Sources.Pulsar;
 
 /// <summary>Reads one materializer's topics (a list or a pattern) through one durable subscription.

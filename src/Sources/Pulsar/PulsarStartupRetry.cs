@@ -1,9 +1,6 @@
 using System.Net;
 using System.Net.Http;
 using Microsoft.Extensions.Logging;
-using Sync.Engine.Config;
-using Sync.Pulsar;
-using Sync.Pulsar.Admin;
 
 namespace Sync.Sources.Pulsar;
 

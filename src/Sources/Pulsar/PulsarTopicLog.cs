@@ -1,12 +1,6 @@
-using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
-using Sync.Pulsar;
-using Sync.Pulsar.Admin;
 
 namespace Sync.Sources.Pulsar;
 

@@ -1,6 +1,3 @@
-using Sync.Engine.Topics;
-using Sync.Pulsar;
-
 namespace Sync.Sources.Pulsar;
 
 /// <summary>Pulsar's topic names: partition N of a topic is <c>&lt;topic&gt;-partition-N</c>, and a

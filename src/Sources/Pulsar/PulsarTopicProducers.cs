@@ -1,5 +1,3 @@
-using Sync.Pulsar;
-
 namespace Sync.Sources.Pulsar;
 
 /// <summary>One client of a source and one producer per topic, opened on first use and closed

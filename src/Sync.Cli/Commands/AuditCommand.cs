@@ -1,6 +1,4 @@
-using System.CommandLine;
 using Sync.Compliance.Audit;
-using Sync.Engine.Config;
 
 namespace Sync.Cli.Commands;
 

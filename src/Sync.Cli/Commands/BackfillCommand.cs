@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Sync.Engine.Runtime;
-
 namespace Sync.Cli.Commands;
 
 /// <summary><c>sync backfill --config F --materializer NAME [--from earliest|POSITION|TOPIC=POSITION]...</c>:

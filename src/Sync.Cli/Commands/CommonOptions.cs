@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Sync.Cli.Logging;
 

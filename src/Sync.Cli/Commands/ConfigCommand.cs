@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Sync.Engine.Config;
-
 namespace Sync.Cli.Commands;
 
 /// <summary><c>sync config schema [--output F]</c>: the JSON Schema of the config, generated from the

@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Sync.Compliance.Ledger;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Commands;
 
@@ -79,24 +75,13 @@ internal static class DlqCommand
         Func<DeadLetterReplay, IReadOnlyList<KeyValuePair<string, MaterializerOptions>>, Task> action)
     {
         var components = SyncHost.Components();
-        try
+        return await SyncHost.RunWithConfigAsync(configFile, components, error, async config =>
         {
-            var config = ConfigLoader.Load(configFile.FullName, components.Types);
             using var loggerFactory = SyncHost.Logging(logLevel, logFormat);
             var selected = new SyncRuntime(config, components, loggerFactory).Select(names);
             await action(new DeadLetterReplay(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)), selected);
             return ExitCodes.Ok;
-        }
-        catch (ConfigException e)
-        {
-            await SyncHost.PrintProblemsAsync(error, e);
-            return ExitCodes.Usage;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
-        {
-            await error.WriteLineAsync($"error: {e.Message}");
-            return ExitCodes.Failure;
-        }
+        });
     }
 
     private static async Task WriteReplayAsync(TextWriter output, DeadLetterReport report)

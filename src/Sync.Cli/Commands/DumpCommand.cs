@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.Text;
 using Sync.Engine.Changes;
-using Sync.Engine.Config;
 using Sync.Engine.Sources;
 using Sync.Sources.File;
 

@@ -1,7 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Commands;
 
@@ -32,26 +29,15 @@ internal static class EpochCommand
             }
 
             var who = parse.GetValue(by) is { Length: > 0 } named ? named : Environment.UserName;
-            var path = parse.GetRequiredValue(config).FullName;
-            try
+            var configFile = parse.GetRequiredValue(config);
+            return await SyncHost.RunWithConfigAsync(configFile, components, error, async loaded =>
             {
-                var loaded = ConfigLoader.Load(path, components.Types);
                 var result = await EpochBump.DeclareAsync(loaded, components, name, who, why, DateTimeOffset.UtcNow, cancellationToken);
-                var record = Path.Combine(Path.GetDirectoryName(path) ?? ".", $"{name}.epochs.jsonl");
+                var record = Path.Combine(Path.GetDirectoryName(configFile.FullName) ?? ".", $"{name}.epochs.jsonl");
                 await File.AppendAllTextAsync(record, JsonSerializer.Serialize(new { at = result.At, materializer = name, by = who, reason = why, topics = result.Streams }) + "\n", cancellationToken);
                 await output.WriteLineAsync($"materializer {name}: a new source epoch starts at the next change of {string.Join(", ", result.Streams)}; declared by {who}: {why} (recorded in {record})");
                 return ExitCodes.Ok;
-            }
-            catch (ConfigException e)
-            {
-                await SyncHost.PrintProblemsAsync(error, e);
-                return ExitCodes.Usage;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
-            {
-                await error.WriteLineAsync($"error: {e.Message}");
-                return ExitCodes.Failure;
-            }
+            });
         });
         return new Command("epoch", "Source epochs: a source that went back in time (failover, restore, new cluster).") { bump };
     }

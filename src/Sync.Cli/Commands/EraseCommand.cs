@@ -1,7 +1,4 @@
-using System.CommandLine;
-using Sync.Cli.Output;
 using Sync.Compliance.Erasure;
-using Sync.Engine.Config;
 
 namespace Sync.Cli.Commands;
 

@@ -1,6 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-
 namespace Sync.Cli.Commands;
 
 /// <summary><c>sync healthcheck [--port N] [--path /healthz]</c>: asks a running <c>sync run

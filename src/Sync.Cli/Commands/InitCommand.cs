@@ -1,7 +1,3 @@
-using System.CommandLine;
-using Sync.Cli.Output;
-using Sync.Engine.Config;
-
 namespace Sync.Cli.Commands;
 
 /// <summary><c>sync init --source T --sink T [--output F] [--force]</c>: writes a commented starter

@@ -1,7 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using Sync.Engine.Changes;
-using Sync.Engine.Config;
 using Sync.Engine.Sources;
 using Sync.Sources.File;
 using Sync.Engine.Topics;

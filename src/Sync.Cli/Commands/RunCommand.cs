@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Sync.Engine.Runtime;
-
 namespace Sync.Cli.Commands;
 
 /// <summary><c>sync run --config F [--materializer NAME]...</c>: materializes from each checkpoint on.</summary>

@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Commands;
 
@@ -22,21 +18,15 @@ internal static class StatusCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var components = SyncHost.Components();
-            IReadOnlyList<TopicStatus> rows;
-            try
+            IReadOnlyList<TopicStatus> rows = [];
+            var read = await SyncHost.RunWithConfigAsync(parse.GetRequiredValue(config), components, error, async loaded =>
             {
-                var loaded = ConfigLoader.Load(parse.GetRequiredValue(config).FullName, components.Types);
                 rows = await new StatusReader(loaded, components).ReadAsync(parse.GetValue(materializers) ?? [], cancellationToken);
-            }
-            catch (ConfigException e)
+                return ExitCodes.Ok;
+            });
+            if (read != ExitCodes.Ok)
             {
-                await SyncHost.PrintProblemsAsync(error, e);
-                return ExitCodes.Usage;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
-            {
-                await error.WriteLineAsync($"error: {e.Message}");
-                return ExitCodes.Failure;
+                return read;
             }
 
             if (parse.GetValue(json))

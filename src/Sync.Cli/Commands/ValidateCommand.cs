@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Sync.Engine.Config;
-
 namespace Sync.Cli.Commands;
 
 /// <summary><c>sync validate --config F</c>: checks a config without connecting to anything.</summary>

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using Prometheus;
-using Sync.Engine.Runtime;
 using Sync.Pulsar;
 
 namespace Sync.Cli.Metrics;

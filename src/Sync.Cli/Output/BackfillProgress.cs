@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using Spectre.Console;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Output;
 

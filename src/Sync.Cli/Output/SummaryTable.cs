@@ -1,7 +1,5 @@
-using System.Globalization;
 using Spectre.Console;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 
 namespace Sync.Cli.Output;
 

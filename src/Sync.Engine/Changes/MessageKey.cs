@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Sync.Engine.Changes;
 
 /// <summary>A message key as it travels on a Pulsar topic: a string, which is base64 of the key

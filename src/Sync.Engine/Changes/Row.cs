@@ -1,6 +1,3 @@
-using System.Text;
-using System.Text.Json;
-
 namespace Sync.Engine.Changes;
 
 /// <summary>A row image or a key: named values in source order, with the schema when one was sent.</summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Sync.Engine.Changes;
 
 /// <summary>A position in one stream (a topic partition or a changelog file), comparable within it.

@@ -1,5 +1,3 @@
-using Sync.Engine.Config;
-
 namespace Sync.Engine.Checks;
 
 /// <summary>What one component's pre-flight check looks at: the component and the materializers

@@ -1,4 +1,3 @@
-using Sync.Engine.Config;
 using Sync.Engine.Runtime;
 
 namespace Sync.Engine.Checks;

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Sync.Engine.Config;
 
 /// <summary>Durations in config: a number with a unit, <c>250ms</c>, <c>5s</c>, <c>10m</c>, <c>2h</c>, <c>7d</c>.</summary>

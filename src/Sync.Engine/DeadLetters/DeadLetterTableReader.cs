@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.DeadLetters;
 
 /// <summary>Feeds the letters of a dead-letter table (<see cref="SinkDeadLetterTable"/>) again, as

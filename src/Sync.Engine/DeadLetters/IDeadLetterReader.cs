@@ -1,5 +1,3 @@
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.DeadLetters;
 
 /// <summary>Reads dead letters back as source records (<c>sync dlq</c>), telling what it read.</summary>

@@ -1,5 +1,3 @@
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.DeadLetters;
 
 /// <summary>One dead letter as a row of a sink's dead-letter table: who, which stage, where from,

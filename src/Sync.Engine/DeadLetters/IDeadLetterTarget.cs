@@ -1,5 +1,3 @@
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.DeadLetters;
 
 /// <summary>Where a materializer puts what it cannot read, decode, map or write: a JSON Lines file

@@ -1,6 +1,3 @@
-using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.DeadLetters;
 
 /// <summary>Dead letters in a table of the materializer's own sink database

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>Rewrites a message's value without its before image, for an erasure that must remove

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>Decodes Debezium change events flattened by the <c>ExtractNewRecordState</c> SMT ("new

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Numerics;
-using Sync.Engine.Changes;
 
 namespace Sync.Engine.Formats;
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>The path of a value inside a message, for error messages: <c>payload.after.price</c>.

@@ -1,8 +1,4 @@
-using System.Text;
-using System.Text.Json;
 using System.Text.Unicode;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
 
 namespace Sync.Engine.Formats;
 

@@ -1,7 +1,4 @@
 using System.Numerics;
-using System.Text;
-using System.Text.Json;
-using Sync.Engine.Changes;
 
 namespace Sync.Engine.Formats;
 

@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>Turns one source message into one change. Decoders are stateless apart from caches

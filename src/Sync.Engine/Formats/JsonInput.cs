@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using System.Text.Unicode;
 
 namespace Sync.Engine.Formats;

@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>What the JSON formats share: every failure on bad input surfaces as a <see cref="DecodeException"/>.</summary>

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>Decodes plain JSON rows (format <c>json</c>): the value is a JSON object, optionally

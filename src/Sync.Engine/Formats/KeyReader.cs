@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
-using Sync.Engine.Changes;
 
 namespace Sync.Engine.Formats;
 

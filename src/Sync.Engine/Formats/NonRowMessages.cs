@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>The kinds of message a Debezium connector writes that are not row changes. None of

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Formats;
 
 /// <summary>Reads JSON objects into <see cref="Row"/>s.</summary>

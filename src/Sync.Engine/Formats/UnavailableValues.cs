@@ -1,8 +1,5 @@
 using System.Buffers;
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using Sync.Engine.Changes;
 
 namespace Sync.Engine.Formats;
 

@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Topics;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>Where a backfill starts (<c>sync backfill --from</c>): at the earliest message of every

@@ -1,7 +1,4 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
 
 namespace Sync.Engine.Runtime;
 

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>Collapses a batch to the newest change per key. A later change of a key replaces an

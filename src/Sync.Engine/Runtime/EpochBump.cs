@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>What <c>sync epoch bump</c> stored: the streams whose next change starts a new epoch.</summary>

@@ -1,5 +1,3 @@
-using Sync.Engine.Config;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>A materializer stopped by its error policy (<c>errors.tolerance: none</c>, or more than

@@ -1,8 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.DeadLetters;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>Opens readers of one source type.</summary>

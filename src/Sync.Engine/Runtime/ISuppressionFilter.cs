@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>What a materializer does with a change, given the erased data subjects.</summary>

@@ -1,9 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Formats;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>How one materializer reads its source: which streams are its own (its topics, by name

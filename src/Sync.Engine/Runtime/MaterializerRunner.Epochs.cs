@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Sync.Engine.Changes;
 
 namespace Sync.Engine.Runtime;
 

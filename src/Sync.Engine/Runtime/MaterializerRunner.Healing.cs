@@ -1,7 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
 
 namespace Sync.Engine.Runtime;
 

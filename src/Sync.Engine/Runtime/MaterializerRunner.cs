@@ -1,11 +1,5 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.DeadLetters;
-using Sync.Engine.Formats;
-using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
 
 namespace Sync.Engine.Runtime;
 

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>The rule by which a materializer tells a sink that went back in time (restored from a

@@ -1,6 +1,3 @@
-using System.Globalization;
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>
@@ -48,13 +45,6 @@ public sealed class SourceEpochs
     /// <summary>Whether a checkpoint entry is epoch state rather than a stream's position.</summary>
     public static bool IsEpochEntry(string stream) =>
         stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal);
-
-    /// <summary>A stored checkpoint's stream positions, without the epoch entries.</summary>
-    public static Dictionary<string, StreamPosition> PositionsOf(IReadOnlyDictionary<string, StreamPosition> checkpoint)
-    {
-        ArgumentNullException.ThrowIfNull(checkpoint);
-        return checkpoint.Where(c => !IsEpochEntry(c.Key)).ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
-    }
 
     /// <summary>The epoch state stored in a checkpoint.</summary>
     public static SourceEpochs FromCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint)

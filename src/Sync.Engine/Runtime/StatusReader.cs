@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>One line of <c>sync status</c>: a materializer's progress on one topic.</summary>

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>Where one stream stands in its source's history (see <see cref="SourceEpochs"/>).</summary>

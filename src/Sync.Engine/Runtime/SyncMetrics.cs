@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
 
 namespace Sync.Engine.Runtime;
 

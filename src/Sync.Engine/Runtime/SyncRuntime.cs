@@ -1,9 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Sync.Engine.Config;
-using Sync.Engine.Formats;
-using Sync.Engine.Sinks;
-using Sync.Engine.DeadLetters;
-using Sync.Engine.Sources;
 
 namespace Sync.Engine.Runtime;
 

@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
-
 namespace Sync.Engine.Runtime;
 
 /// <summary>Publishes the tombstone that Pulsar IO's Debezium source drops (<c>repairTombstones:

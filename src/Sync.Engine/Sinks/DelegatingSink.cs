@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sinks;
 
 /// <summary>A sink that hands every call to an inner sink; a wrapper overrides only what it changes.

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sinks;
 
 /// <summary>For sinks that reconcile a new source epoch (<see cref="ISink.ReconcileEpochAsync"/>) by

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sinks;
 
 /// <summary>A sink that can build a target beside the live one and swap it in atomically

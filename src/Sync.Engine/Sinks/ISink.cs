@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.DeadLetters;
-
 namespace Sync.Engine.Sinks;
 
 /// <summary>A materialization target. A sink applies a collapsed batch and returns only when the

@@ -1,6 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.DeadLetters;
-
 namespace Sync.Engine.Sinks;
 
 /// <summary>Opens sinks of one type from their config.</summary>

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sinks;
 
 /// <summary>Writes a materializer's batches into its shadow target and under the shadow's checkpoint

@@ -1,8 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sources;
 
 /// <summary>Parses one changelog line: <c>{"topic", "key"?, "keyBase64"?, "value", "valueBase64"?, "properties"?,

@@ -1,8 +1,5 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Unicode;
-using System.Text.Json;
 
 namespace Sync.Engine.Sources;
 

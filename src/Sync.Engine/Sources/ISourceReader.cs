@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sources;
 
 /// <summary>Reads one materializer's messages from a source, in batches.</summary>

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using Sync.Engine.Changes;
 
 namespace Sync.Engine.Sources;
 

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sources;
 
 /// <summary>Something the source delivered that is not a valid message.</summary>

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sources;
 
 /// <summary>One message as a source delivers it, before decoding: the same shape for a Pulsar

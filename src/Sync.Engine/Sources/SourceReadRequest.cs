@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sources;
 
 /// <summary>What a reader is opened for.</summary>

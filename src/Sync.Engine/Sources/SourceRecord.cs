@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Sources;
 
 /// <summary>A message, or a record of the source that could not be read as a message (a malformed

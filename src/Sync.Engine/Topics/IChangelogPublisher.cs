@@ -1,5 +1,3 @@
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Topics;
 
 /// <summary>Publishes messages of a changelog file to their topics (<c>sync publish</c>), with their

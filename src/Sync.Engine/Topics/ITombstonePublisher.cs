@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Engine.Topics;
 
 /// <summary>Publishes keyed messages with properties to a topic log: tombstones for the runtime's

@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Topics;
 
 /// <summary>A source's topics as erasure sees them: scan what is held, publish tombstones, compact.

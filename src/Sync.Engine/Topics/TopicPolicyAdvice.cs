@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Sync.Engine.Topics;
 
 /// <summary>A topic's retention and compaction settings in words, with the advice that goes with

@@ -159,7 +159,7 @@ public sealed class SourceEpochsTests
         var restored = SourceEpochs.FromCheckpoint(checkpoint);
 
         Assert.Equal(epochs.Of(Change.DefaultTopic), restored.Of(Change.DefaultTopic));
-        Assert.Equal([Change.DefaultTopic], SourceEpochs.PositionsOf(checkpoint).Keys);
+        Assert.Equal([Change.DefaultTopic], SinkCheckpointGuard.PositionsOf(checkpoint).Keys);
         Assert.Equal(Order(epochs, 960, "false", out _), Order(restored, 960, "false", out _));
     }
 

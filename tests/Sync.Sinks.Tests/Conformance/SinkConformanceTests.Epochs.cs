@@ -123,7 +123,7 @@ public abstract partial class SinkConformanceTests
         await h.RestartAsync();
         var stored = await h.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None);
         var epochs = SourceEpochs.FromCheckpoint(stored);
-        Assert.Equal([Change.DefaultTopic], SourceEpochs.PositionsOf(stored).Keys);
+        Assert.Equal([Change.DefaultTopic], SinkCheckpointGuard.PositionsOf(stored).Keys);
         Assert.Equal(1, epochs.Of(Change.DefaultTopic).Epoch);
         await ApplyEpochsAsync(h, t, epochs, [Change.Update(("id", 1), 960, ("name", "Y"))]);
 

@@ -1,9 +1,4 @@
-using Sync.Compliance.Ledger;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
 
 namespace Sync.Compliance.Erasure.Steps;
 

@@ -1,6 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>A materializer the subject is bound to: the binding (its subject column) and the materializer's options.</summary>

@@ -1,6 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Topics;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>Input of <see cref="CompactionStep"/>.</summary>

@@ -1,7 +1,4 @@
-using Sync.Engine.Config;
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sinks;
 
 namespace Sync.Compliance.Erasure.Steps;
 

@@ -1,8 +1,3 @@
-using Sync.Compliance.Ledger;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sinks;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>What every step of one erasure shares: the request, its distinct keys and their hashes,

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>Input of <see cref="PlanStep"/>.</summary>

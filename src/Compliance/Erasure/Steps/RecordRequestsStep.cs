@@ -1,5 +1,3 @@
-using Sync.Compliance.Ledger;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>Input of <see cref="RecordRequestsStep"/>.</summary>

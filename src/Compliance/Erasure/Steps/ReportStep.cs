@@ -1,5 +1,3 @@
-using Sync.Compliance.Ledger;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>Input of <see cref="ReportStep"/>: the scope and what the steps found.</summary>

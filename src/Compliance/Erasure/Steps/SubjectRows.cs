@@ -1,7 +1,4 @@
 using System.Globalization;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sinks;
 
 namespace Sync.Compliance.Erasure.Steps;
 

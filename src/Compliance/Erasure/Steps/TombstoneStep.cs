@@ -1,5 +1,4 @@
 using Sync.Engine.Formats;
-using Sync.Engine.Topics;
 
 namespace Sync.Compliance.Erasure.Steps;
 

@@ -1,6 +1,3 @@
-using Sync.Engine.Sources;
-using Sync.Engine.Topics;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>What a topic's compacted view and raw log still hold of the requested subjects.</summary>

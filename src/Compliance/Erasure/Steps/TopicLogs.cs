@@ -1,7 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
-using Sync.Engine.Topics;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>One topic log per source, opened on first use and kept for the whole erasure.</summary>

@@ -1,7 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
-using Sync.Engine.Changes;
-
 namespace Sync.Compliance.Erasure.Steps;
 
 /// <summary>A topic of a source, as the erasure's steps key their findings.</summary>

@@ -43,7 +43,7 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
         Assert.DoesNotContain(rows.Keys, k => k.Contains("2", StringComparison.Ordinal));
         Assert.Equal(7, outcome.Counters.Read);
         // The checkpoint also holds the topic's source epoch state (Runtime.SourceEpochs), left out here.
-        Assert.Equal(At(last), Assert.Single(SourceEpochs.PositionsOf(Sink.Checkpoint("users"))).Value);
+        Assert.Equal(At(last), Assert.Single(SinkCheckpointGuard.PositionsOf(Sink.Checkpoint("users"))).Value);
     }
 
     [Fact]
@@ -174,7 +174,7 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
 
         Assert.Null(outcome.Failure);
         Assert.Equal(12, Sink.Rows("users").Count);
-        Assert.Equal(expected.OrderBy(e => e.Key), SourceEpochs.PositionsOf(Sink.Checkpoint("users")).OrderBy(e => e.Key));
+        Assert.Equal(expected.OrderBy(e => e.Key), SinkCheckpointGuard.PositionsOf(Sink.Checkpoint("users")).OrderBy(e => e.Key));
         Assert.True(expected.Count > 1, "keys spread over more than one partition");
     }
 
