@@ -1,19 +1,10 @@
 namespace Sync.Sinks.Postgres;
 
-/// <summary>Opens <c>type: postgres</c> sinks.</summary>
-public sealed class PostgresSinkFactory : ISinkFactory, Sync.Engine.Checks.IPreflightCheck
+/// <summary>Opens <c>type: postgres</c> sinks; a materializer's <c>target:</c> block binds to <see cref="PostgresTargetOptions"/>.</summary>
+public sealed class PostgresSinkFactory() : SinkFactory<PostgresSinkOptions, PostgresPreflightCheck>("postgres", typeof(PostgresTargetOptions))
 {
-    public ValueTask<IReadOnlyList<Sync.Engine.Checks.CheckFinding>> CheckAsync(Sync.Engine.Checks.CheckScope scope, CancellationToken cancellationToken) =>
-        new PostgresPreflightCheck().CheckAsync(scope, cancellationToken);
+    public override bool KeepsDeadLetterTable => true;
 
-    public string Type => "postgres";
-
-    public Type OptionsType => typeof(PostgresSinkOptions);
-
-    public Type? TargetOptionsType => typeof(PostgresTargetOptions);
-
-    public bool KeepsDeadLetterTable => true;
-
-    public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
-        await PostgresSink.OpenAsync(sink.Name, (PostgresSinkOptions)sink.Options, cancellationToken);
+    protected override async ValueTask<ISink> OpenAsync(string name, PostgresSinkOptions options, CancellationToken cancellationToken) =>
+        await PostgresSink.OpenAsync(name, options, cancellationToken);
 }
