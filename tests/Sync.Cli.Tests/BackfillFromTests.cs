@@ -1,6 +1,3 @@
-using System.Text;
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync backfill --from</c> on a changelog file into SQLite: a position is a line

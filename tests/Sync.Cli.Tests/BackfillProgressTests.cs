@@ -1,5 +1,4 @@
 using Sync.Cli.Output;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

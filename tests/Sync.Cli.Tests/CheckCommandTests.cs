@@ -1,12 +1,8 @@
-using System.Text;
-using System.Text.Json;
 using Npgsql;
 using Snapshooter.Xunit;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Redis;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;

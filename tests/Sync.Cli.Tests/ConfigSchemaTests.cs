@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Json.Schema;
@@ -7,8 +6,6 @@ using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Sinks;
 using Sync.Sources;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Cli.Tests;

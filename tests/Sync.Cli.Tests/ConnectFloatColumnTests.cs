@@ -1,5 +1,3 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>A table with floating-point columns, sent with its schema as Debezium Server writes it

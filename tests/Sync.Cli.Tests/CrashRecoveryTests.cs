@@ -1,6 +1,3 @@
-using Sync.Testing.Files;
-using System.Text;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>Killing <c>sync run</c> at any moment and running it again gives the same tables as

@@ -1,7 +1,5 @@
-using System.Text;
 using Microsoft.Data.Sqlite;
 using Npgsql;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

@@ -1,6 +1,3 @@
-using Sync.Testing.Files;
-using System.Text.Json;
-
 namespace Sync.Cli.Tests;
 
 public sealed class DeadLetterTests : IDisposable

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 public sealed class EraseCommandTests : IDisposable

@@ -1,6 +1,3 @@
-using Sync.Testing.Files;
-using Sync.Testing.Process;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>An erase while <c>sync run</c> is following the changelog sticks.</summary>

@@ -1,6 +1,4 @@
 using System.Text.RegularExpressions;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

@@ -1,6 +1,3 @@
-using Sync.Testing.Files;
-using Sync.Testing.Process;
-
 namespace Sync.Cli.Tests;
 
 public sealed class FollowTests : IDisposable

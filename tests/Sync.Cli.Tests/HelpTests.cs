@@ -1,4 +1,3 @@
-using Sync.Testing.Files;
 using Snapshooter;
 using Snapshooter.Xunit;
 

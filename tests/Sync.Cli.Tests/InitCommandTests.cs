@@ -1,5 +1,3 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync init</c> writes, for every source and sink type, a starter config that

@@ -1,5 +1,3 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>Certificate checks are on by default; turning one off (or encryption, for PostgreSQL)

@@ -1,7 +1,4 @@
-using System.Globalization;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary><c>--log-format</c>: JSON lines with stable fields, lifecycle lines in both formats, and

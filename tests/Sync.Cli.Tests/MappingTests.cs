@@ -1,5 +1,3 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 public sealed class MappingTests : IDisposable

@@ -1,8 +1,5 @@
-using System.Globalization;
-using System.Text;
 using Npgsql;
 using Sync.Pulsar;
-using Sync.Testing.Files;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;

@@ -1,6 +1,3 @@
-using Sync.Testing.Files;
-using Sync.Testing.Process;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>Help and hints name the program as it was started, and `sync` on PATH is coreutils'

@@ -1,14 +1,9 @@
-using System.Globalization;
 using System.Reflection;
-using System.Text;
-using System.Text.Json;
 using Npgsql;
 using StackExchange.Redis;
 using Sync.Pulsar;
 using Sync.Pulsar.Admin;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;

@@ -1,8 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

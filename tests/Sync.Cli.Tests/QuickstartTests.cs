@@ -1,5 +1,3 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>The README's first command, run as a real process on a copy of examples/.</summary>

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

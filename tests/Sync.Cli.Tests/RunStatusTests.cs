@@ -1,7 +1,6 @@
 using System.Text.RegularExpressions;
 using Snapshooter;
 using Snapshooter.Xunit;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

@@ -1,5 +1,3 @@
-using Sync.Testing.Process;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>Two <c>sync run</c> processes on one config share a subscription: Key_Shared splits the

@@ -1,5 +1,3 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>A planted canary secret never appears in anything sync prints or writes.</summary>

@@ -1,9 +1,6 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
 using StackExchange.Redis;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

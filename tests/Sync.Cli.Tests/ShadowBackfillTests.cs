@@ -1,8 +1,4 @@
-using System.Globalization;
-using System.Text;
 using Npgsql;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

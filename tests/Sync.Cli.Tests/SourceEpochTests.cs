@@ -1,5 +1,4 @@
 using Npgsql;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

@@ -1,6 +1,5 @@
 using Snapshooter;
 using Snapshooter.Xunit;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

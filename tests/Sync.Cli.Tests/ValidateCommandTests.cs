@@ -1,4 +1,3 @@
-using Sync.Testing.Files;
 using Snapshooter.Xunit;
 
 namespace Sync.Cli.Tests;

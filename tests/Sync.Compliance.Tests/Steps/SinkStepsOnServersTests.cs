@@ -1,6 +1,5 @@
 using Npgsql;
 using StackExchange.Redis;
-using Sync.Compliance.Erasure.Steps;
 
 namespace Sync.Compliance.Tests.Steps;
 

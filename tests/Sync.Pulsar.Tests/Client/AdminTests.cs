@@ -1,8 +1,5 @@
 using System.Net;
-using System.Text;
 using Sync.Pulsar.Admin;
-using Sync.Testing.Pulsar;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

@@ -1,6 +1,3 @@
-using Sync.Testing.Pulsar;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>Each test owns a fresh fake broker, a client on it, and its own topic.</summary>

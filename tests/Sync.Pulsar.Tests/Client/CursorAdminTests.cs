@@ -1,6 +1,4 @@
-using System.Text;
 using Sync.Pulsar.Admin;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

@@ -1,6 +1,3 @@
-using System.Text;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>Readers: non-durable subscriptions from a start position.</summary>

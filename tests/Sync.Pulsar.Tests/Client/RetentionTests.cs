@@ -1,7 +1,4 @@
-using System.Text;
 using Sync.Pulsar.Admin;
-using Sync.Testing.Pulsar;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

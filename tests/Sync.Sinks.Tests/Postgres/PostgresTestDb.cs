@@ -1,6 +1,4 @@
 using Npgsql;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Postgres;
 
 namespace Sync.Sinks.Tests.Postgres;

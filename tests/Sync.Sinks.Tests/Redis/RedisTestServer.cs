@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text.Json;
 using StackExchange.Redis;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Redis;
 
 namespace Sync.Sinks.Tests.Redis;
