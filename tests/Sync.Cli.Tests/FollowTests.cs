@@ -1,17 +1,14 @@
 namespace Sync.Cli.Tests;
 
-public sealed class FollowTests : IDisposable
+public sealed class FollowTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task A_following_run_applies_lines_appended_later_and_stops_cleanly_on_SIGTERM()
     {
-        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
@@ -19,9 +16,9 @@ public sealed class FollowTests : IDisposable
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
             """);
-        var database = _workspace.File("users.db");
+        var database = Workspace.File("users.db");
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM users") == 1);
@@ -46,8 +43,8 @@ public sealed class FollowTests : IDisposable
     public async Task A_second_signal_exits_at_once_while_the_first_waits_for_the_batch_in_hand()
     {
         await using var elasticsearch = Sync.Testing.Elasticsearch.FakeElasticsearch.Start();
-        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
@@ -56,7 +53,7 @@ public sealed class FollowTests : IDisposable
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: search, table: users, linger: 0ms {"}"}
             """);
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var error = new System.Text.StringBuilder();
         var reading = Task.Run(async () =>
         {
@@ -103,8 +100,8 @@ public sealed class FollowTests : IDisposable
     [Fact]
     public async Task A_following_run_whose_only_materializer_fails_exits_1_instead_of_waiting()
     {
-        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10) + Line(2, "c", "b", 11));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10) + Line(2, "c", "b", 11));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
@@ -112,9 +109,9 @@ public sealed class FollowTests : IDisposable
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
             """);
-        var database = _workspace.File("users.db");
+        var database = Workspace.File("users.db");
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM users") == 2);

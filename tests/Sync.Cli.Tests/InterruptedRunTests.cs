@@ -5,12 +5,9 @@ namespace Sync.Cli.Tests;
 /// <summary>A run or backfill stopped by a signal before the end of its source says so and exits
 /// 128 + the signal's number, so that a script tells it from one that finished; a followed source
 /// stopped by a signal is a normal stop (FollowTests).</summary>
-public sealed class InterruptedRunTests : IDisposable
+public sealed class InterruptedRunTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task A_backfill_interrupted_by_SIGINT_says_interrupted_not_done_and_exits_130()
@@ -42,8 +39,8 @@ public sealed class InterruptedRunTests : IDisposable
     private async Task<ProcessResult> InterruptWhileTheFirstBatchIsHeldAsync(string signal, params string[] command)
     {
         await using var elasticsearch = FakeElasticsearch.Start();
-        _workspace.Write("data/users.jsonl", Line(1, "a", 10) + Line(2, "b", 11) + Line(3, "c", 12));
-        var config = _workspace.Write("sync.yaml", $"""
+        Workspace.Write("data/users.jsonl", Line(1, "a", 10) + Line(2, "b", 11) + Line(3, "c", 12));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl {"}"}
             sinks:
@@ -61,7 +58,7 @@ public sealed class InterruptedRunTests : IDisposable
 
         // SIGINT reset to its default first: a test run started in the background inherits SIGINT
         // as ignored, and the runtime keeps an ignored SIGINT ignored. env execs, so the pid stays.
-        using var process = SyncProcess.StartProgram(_workspace.Directory, "env", ["--default-signal=INT", "dotnet", RepoPaths.CliAssembly, .. command, "--config", config]);
+        using var process = SyncProcess.StartProgram(Workspace.Directory, "env", ["--default-signal=INT", "dotnet", RepoPaths.CliAssembly, .. command, "--config", config]);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = new System.Text.StringBuilder();
         var reading = Task.Run(async () =>

@@ -28,9 +28,7 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
     /// <summary>Messages the broker has acknowledged receiving so far.</summary>
     protected int Published => Volatile.Read(ref _published);
 
-    protected static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
+    protected static string Postgres => TestServers.Postgres;
 
     public Task InitializeAsync()
     {

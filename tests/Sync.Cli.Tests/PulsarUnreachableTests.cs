@@ -5,12 +5,8 @@ namespace Sync.Cli.Tests;
 
 /// <summary>A run started while its broker cannot be reached says so at the first failure, with what
 /// it retries and for how long, instead of waiting in silence until it gives up.</summary>
-public sealed class PulsarUnreachableTests : IDisposable
+public sealed class PulsarUnreachableTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     [Fact]
     public async Task An_unreachable_broker_is_named_with_the_retry_and_its_limit_at_the_first_failure()
     {
@@ -19,7 +15,7 @@ public sealed class PulsarUnreachableTests : IDisposable
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var config = _workspace.Write("sync.yaml", $"""
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               bus: {"{"} type: pulsar, serviceUrl: 'pulsar://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}', subscribeRetryTimeout: 10m {"}"}
             sinks:
@@ -28,7 +24,7 @@ public sealed class PulsarUnreachableTests : IDisposable
               users: {"{"} source: bus, topics: [persistent://public/default/users], sink: local, table: users {"}"}
             """);
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = new System.Text.StringBuilder();
         var reading = Task.Run(async () =>

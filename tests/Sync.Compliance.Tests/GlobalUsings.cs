@@ -5,4 +5,5 @@ global using Sync.Engine.Changes;
 global using Sync.Engine.Config;
 global using Sync.Engine.Runtime;
 global using Sync.Engine.Sources;
+global using Sync.Testing;
 global using Sync.Testing.Files;
