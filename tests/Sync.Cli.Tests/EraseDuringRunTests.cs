@@ -48,5 +48,5 @@ public sealed class EraseDuringRunTests : WorkspaceTests
     }
 
     private static string Line(int id, string op, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"{{{{op}}}}","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Topic, id, op, name, lsn);
 }

@@ -54,24 +54,7 @@ public sealed class FollowTests : WorkspaceTests
             """);
 
         using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
-        var error = new System.Text.StringBuilder();
-        var reading = Task.Run(async () =>
-        {
-            while (await process.StandardError.ReadLineAsync() is { } line)
-            {
-                lock (error)
-                {
-                    error.AppendLine(line);
-                }
-            }
-        });
-        string ErrorText()
-        {
-            lock (error)
-            {
-                return error.ToString();
-            }
-        }
+        var error = new StandardErrorReader(process);
 
         await Poll.UntilAsync(() => elasticsearch.BulkSizes.Count == 1);
 
@@ -84,7 +67,7 @@ public sealed class FollowTests : WorkspaceTests
         // either order; the batch in hand waits on a _bulk answer delayed by minutes, so the process
         // is still there then because the first signal waits for it, not because it was slow.
         await SignalAsync(process, "-TERM");
-        await Poll.UntilAsync(() => ErrorText().Contains("stopping after the batch in hand; signal again to exit at once", StringComparison.Ordinal));
+        await Poll.UntilAsync(() => error.Text.Contains("stopping after the batch in hand; signal again to exit at once", StringComparison.Ordinal));
         Assert.False(process.HasExited, "the first signal must wait for the batch in hand");
         // SIGTERM again, not SIGINT: a test run started in the background by a non-interactive shell
         // inherits SIGINT as ignored, and the runtime keeps an ignored SIGINT ignored (as nohup expects).
@@ -92,7 +75,7 @@ public sealed class FollowTests : WorkspaceTests
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
-        await reading;
+        await error.Completion;
         // 128 + SIGTERM's number, as a shell reports a command killed by it.
         Assert.Equal(143, process.ExitCode);
     }
@@ -135,5 +118,5 @@ public sealed class FollowTests : WorkspaceTests
     }
 
     private static string Line(int id, string op, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"{{{{op}}}}","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Topic, id, op, name, lsn);
 }

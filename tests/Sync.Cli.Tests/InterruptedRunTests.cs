@@ -60,24 +60,7 @@ public sealed class InterruptedRunTests : WorkspaceTests
         // as ignored, and the runtime keeps an ignored SIGINT ignored. env execs, so the pid stays.
         using var process = SyncProcess.StartProgram(Workspace.Directory, "env", ["--default-signal=INT", "dotnet", RepoPaths.CliAssembly, .. command, "--config", config]);
         var output = process.StandardOutput.ReadToEndAsync();
-        var error = new System.Text.StringBuilder();
-        var reading = Task.Run(async () =>
-        {
-            while (await process.StandardError.ReadLineAsync() is { } line)
-            {
-                lock (error)
-                {
-                    error.AppendLine(line);
-                }
-            }
-        });
-        string ErrorText()
-        {
-            lock (error)
-            {
-                return error.ToString();
-            }
-        }
+        var error = new StandardErrorReader(process);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await held.Task.WaitAsync(timeout.Token);
@@ -86,16 +69,16 @@ public sealed class InterruptedRunTests : WorkspaceTests
             await kill!.WaitForExitAsync(timeout.Token);
         }
 
-        await Poll.UntilAsync(() => ErrorText().Contains("stopping after the batch in hand", StringComparison.Ordinal));
+        await Poll.UntilAsync(() => error.Text.Contains("stopping after the batch in hand", StringComparison.Ordinal));
         release.SetResult();
         await process.WaitForExitAsync(timeout.Token);
-        await reading;
-        return new ProcessResult(process.ExitCode, await output, ErrorText());
+        await error.Completion;
+        return new ProcessResult(process.ExitCode, await output, error.Text);
     }
 
     private static string SummaryLine(string output) =>
         output.Split('\n').FirstOrDefault(l => l.TrimStart().StartsWith("users ", StringComparison.Ordinal)) ?? output;
 
     private static string Line(int id, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"c","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Topic, id, "c", name, lsn);
 }

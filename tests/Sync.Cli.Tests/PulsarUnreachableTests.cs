@@ -26,29 +26,12 @@ public sealed class PulsarUnreachableTests : WorkspaceTests
 
         using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
-        var error = new System.Text.StringBuilder();
-        var reading = Task.Run(async () =>
-        {
-            while (await process.StandardError.ReadLineAsync() is { } line)
-            {
-                lock (error)
-                {
-                    error.AppendLine(line);
-                }
-            }
-        });
-        string ErrorText()
-        {
-            lock (error)
-            {
-                return error.ToString();
-            }
-        }
+        var error = new StandardErrorReader(process);
 
         // The limit is ten minutes: the line shows while the retries go on, not when they end.
-        await Poll.UntilAsync(() => ErrorText().Contains("retried with backoff for up to 10m", StringComparison.Ordinal), TimeSpan.FromMinutes(2));
-        Assert.False(process.HasExited, ErrorText());
-        var said = ErrorText();
+        await Poll.UntilAsync(() => error.Text.Contains("retried with backoff for up to 10m", StringComparison.Ordinal), TimeSpan.FromMinutes(2));
+        Assert.False(process.HasExited, error.Text);
+        var said = error.Text;
         Assert.Contains("materializer users (source bus): cannot subscribe sync-users at pulsar://", said, StringComparison.Ordinal);
         Assert.Contains($"127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", said, StringComparison.Ordinal);
         Assert.Contains("(subscribeRetryTimeout), and the materializer reports degraded meanwhile", said, StringComparison.Ordinal);
@@ -60,7 +43,7 @@ public sealed class PulsarUnreachableTests : WorkspaceTests
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         await process.WaitForExitAsync(timeout.Token);
-        await reading;
+        await error.Completion;
         // A subscription has no end: SIGTERM is its normal stop, even before the first message.
         Assert.Equal(0, process.ExitCode);
         Assert.Matches(@"users\s+local/users\s+[^\n]*\bstopped\b", await output);

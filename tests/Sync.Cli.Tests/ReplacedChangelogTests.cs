@@ -90,5 +90,5 @@ public sealed class ReplacedChangelogTests : WorkspaceTests
     }
 
     private static string Line(int id, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Customers}}}}","key":{"id":{{{{id}}}}},"value":{"op":"c","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Customers, id, "c", name, lsn);
 }
