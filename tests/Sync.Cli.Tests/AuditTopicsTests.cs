@@ -1,10 +1,7 @@
-using System.Text;
-using System.Text.Json;
 using Snapshooter;
 using Snapshooter.Xunit;
 using Sync.Pulsar;
 using Sync.Pulsar.Admin;
-using Sync.Testing.Files;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;

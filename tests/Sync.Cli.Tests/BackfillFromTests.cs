@@ -1,24 +1,18 @@
-using System.Text;
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync backfill --from</c> on a changelog file into SQLite: a position is a line
 /// (<c>0:LINE:-1</c>, as <c>sync status</c> prints it) of one topic, and the line at it is read.</summary>
-public sealed class BackfillFromTests : IDisposable
+public sealed class BackfillFromTests : WorkspaceTests
 {
     private const string Users = "persistent://public/default/shop.public.users";
     private const string Admins = "persistent://public/default/shop.public.admins";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task A_backfill_from_a_line_applies_that_line_and_the_later_ones_and_none_before()
     {
         var config = Config(Changelog((Users, 1), (Users, 2), (Users, 3), (Users, 4), (Users, 5)), Users);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:3:-1", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:3:-1", "--no-progress");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.Equal([3, 4, 5], Ids());
@@ -29,7 +23,7 @@ public sealed class BackfillFromTests : IDisposable
     {
         var config = Config(Changelog((Users, 1), (Users, 2), (Users, 3), (Users, 4), (Users, 5)), Users);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:3:-1");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:3:-1");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.Contains("backfill users: done, 3 events in", backfill.Error, StringComparison.Ordinal);
@@ -41,7 +35,7 @@ public sealed class BackfillFromTests : IDisposable
     {
         var config = Config(Changelog((Users, 1), (Admins, 101), (Users, 2), (Admins, 102), (Users, 3), (Admins, 103)), Users, Admins);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", $"{Users}=0:3:-1", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", $"{Users}=0:3:-1", "--no-progress");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.Equal([2, 3, 101, 102, 103], Ids());
@@ -52,7 +46,7 @@ public sealed class BackfillFromTests : IDisposable
     {
         var config = Config(Changelog((Users, 1), (Admins, 101), (Users, 2), (Admins, 102), (Users, 3), (Admins, 103)), Users, Admins);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "shop.public.users=0:5:-1", "--from", $"{Admins}=0:4:-1", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "shop.public.users=0:5:-1", "--from", $"{Admins}=0:4:-1", "--no-progress");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.Equal([3, 102, 103], Ids());
@@ -63,7 +57,7 @@ public sealed class BackfillFromTests : IDisposable
     {
         var config = Config(Changelog((Users, 1), (Users, 2), (Users, 3), (Users, 4)), Users);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:4:-1", "--then-run", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:4:-1", "--then-run", "--no-progress");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.Equal([4], Ids());
@@ -78,11 +72,11 @@ public sealed class BackfillFromTests : IDisposable
     {
         var config = Config(Changelog((Users, 1), (Admins, 101)), Users, Admins);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", from, "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", from, "--no-progress");
 
         Assert.Equal(2, backfill.ExitCode);
         Assert.Contains(message, backfill.Error, StringComparison.Ordinal);
-        Assert.False(File.Exists(_workspace.File("users.db")) && Ids().Count > 0);
+        Assert.False(File.Exists(Workspace.File("users.db")) && Ids().Count > 0);
     }
 
     [Fact]
@@ -90,11 +84,11 @@ public sealed class BackfillFromTests : IDisposable
     {
         var config = Config(Changelog((Users, 1), (Users, 2)), Users);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:2:-1", "--shadow", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:2:-1", "--shadow", "--no-progress");
 
         Assert.Equal(2, backfill.ExitCode);
         Assert.Contains("--from (0:2:-1) cannot be combined with --shadow", backfill.Error, StringComparison.Ordinal);
-        Assert.False(File.Exists(_workspace.File("users.db")));
+        Assert.False(File.Exists(Workspace.File("users.db")));
     }
 
     [Fact]
@@ -102,19 +96,19 @@ public sealed class BackfillFromTests : IDisposable
     {
         var config = Config(Changelog((Users, 1), (Users, 2)), Users);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "earliest", "--shadow", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "earliest", "--shadow", "--no-progress");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.Equal([1, 2], Ids());
     }
 
     private List<long> Ids() =>
-        [.. SqliteTables.Rows(_workspace.File("users.db"), "users").Select(r => long.Parse(r.Split('|')[0]["id=".Length..], System.Globalization.CultureInfo.InvariantCulture)).Order()];
+        [.. SqliteTables.Rows(Workspace.File("users.db"), "users").Select(r => long.Parse(r.Split('|')[0]["id=".Length..], System.Globalization.CultureInfo.InvariantCulture)).Order()];
 
     private string Config(string changelog, params string[] topics)
     {
-        _workspace.Write("changelog.jsonl", changelog);
-        return _workspace.Write("sync.yaml", $"""
+        Workspace.Write("changelog.jsonl", changelog);
+        return Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: changelog.jsonl {"}"}
             sinks:

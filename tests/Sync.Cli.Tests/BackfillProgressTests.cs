@@ -1,20 +1,15 @@
 using Sync.Cli.Output;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync backfill</c> shows its progress on standard error (plain lines when it is not a
 /// terminal), and with <c>--then-run</c> goes on as <c>sync run</c>.</summary>
-public sealed class BackfillProgressTests : IDisposable
+public sealed class BackfillProgressTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     [Fact]
     public async Task A_backfill_ends_with_a_progress_line_per_materializer_on_standard_error()
     {
-        var backfill = await _workspace.Sync("backfill", "--config", _workspace.Quickstart, "--materializer", "orders");
+        var backfill = await Workspace.Sync("backfill", "--config", Workspace.Quickstart, "--materializer", "orders");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.Matches(@"backfill orders: done, 8 events in \d+\.\d s", backfill.Error);
@@ -23,7 +18,7 @@ public sealed class BackfillProgressTests : IDisposable
     [Fact]
     public async Task No_progress_keeps_standard_error_quiet()
     {
-        var backfill = await _workspace.Sync("backfill", "--config", _workspace.Quickstart, "--materializer", "orders", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", Workspace.Quickstart, "--materializer", "orders", "--no-progress");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Assert.DoesNotContain("backfill orders", backfill.Error, StringComparison.Ordinal);
@@ -32,7 +27,7 @@ public sealed class BackfillProgressTests : IDisposable
     [Fact]
     public async Task Then_run_goes_on_from_where_the_backfill_stopped()
     {
-        var result = await _workspace.Sync("backfill", "--config", _workspace.Quickstart, "--materializer", "orders", "--then-run", "--no-progress");
+        var result = await Workspace.Sync("backfill", "--config", Workspace.Quickstart, "--materializer", "orders", "--then-run", "--no-progress");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         // Two summaries: the backfill read all 8 messages, the run after it found nothing new.

@@ -1,12 +1,8 @@
-using System.Text;
-using System.Text.Json;
 using Npgsql;
 using Snapshooter.Xunit;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Redis;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;
@@ -20,13 +16,9 @@ public sealed class CheckCommandTests : IAsyncLifetime
     private readonly Workspace _workspace = new();
     private readonly string _suffix = Guid.NewGuid().ToString("N")[..8];
 
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
+    private static string Postgres => TestServers.Postgres;
 
-    private static string Redis => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS") is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException("SYNC_TEST_REDIS is not set: run ./scripts/test.sh, which starts a throwaway Redis");
+    private static string Redis => TestServers.Redis;
 
     public Task InitializeAsync() => Task.CompletedTask;
 

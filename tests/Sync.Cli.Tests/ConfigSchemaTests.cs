@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Json.Schema;
@@ -7,8 +6,6 @@ using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
 using Sync.Sinks;
 using Sync.Sources;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Cli.Tests;
@@ -17,13 +14,10 @@ namespace Sync.Cli.Tests;
 /// accepts (read from its own "not a known key (known: …)" message) are exactly the schema's, the
 /// committed docs/sync-config.schema.json is what <c>sync config schema</c> prints, and the examples
 /// validate against it (JsonSchema.Net, an independent draft-07 validator).</summary>
-public sealed partial class ConfigSchemaTests : IDisposable
+public sealed partial class ConfigSchemaTests : WorkspaceTests
 {
     private static readonly ComponentTypes Types = new SyncComponents(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create).Types;
     private static readonly JsonObject Schema = ConfigSchema.Build(Types);
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     /// <summary>A level of the config: how to put an unknown key there, its path in messages, and its schema node.</summary>
     public static TheoryData<string> Levels()
@@ -134,7 +128,7 @@ public sealed partial class ConfigSchemaTests : IDisposable
     [Fact]
     public async Task The_committed_schema_is_what_sync_config_schema_prints()
     {
-        var result = await _workspace.Sync("config", "schema");
+        var result = await Workspace.Sync("config", "schema");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var committed = await File.ReadAllTextAsync(Path.Combine(RepoPaths.Root, "docs", "sync-config.schema.json"));

@@ -3,7 +3,6 @@ using System.Text.RegularExpressions;
 using Sync.Engine.Config;
 using Sync.Sinks;
 using Sync.Sources;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

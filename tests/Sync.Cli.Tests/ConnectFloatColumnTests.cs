@@ -1,15 +1,10 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>A table with floating-point columns, sent with its schema as Debezium Server writes it
 /// (JsonConverter with schemas enabled for key and value), runs from a changelog file into SQLite.</summary>
-public sealed class ConnectFloatColumnTests : IDisposable
+public sealed class ConnectFloatColumnTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/dbserver1.inventory.products";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     // Column types: MySQL DOUBLE is FLOAT64 and FLOAT (no precision) is FLOAT32 (the MySQL data type
     // table in debezium/debezium documentation/.../all-connectors/shared-mariadb-mysql.adoc);
@@ -42,12 +37,12 @@ public sealed class ConnectFloatColumnTests : IDisposable
     [Fact]
     public async Task Rows_with_float_and_double_columns_land_and_nothing_is_dead_lettered()
     {
-        _workspace.Write("data/products.jsonl", string.Join('\n',
+        Workspace.Write("data/products.jsonl", string.Join('\n',
             Line(101, "r", null, """{"id":101,"name":"scooter","weight":3.14,"rating":4.5}""", 154, "true"),
             Line(102, "c", null, """{"id":102,"name":"car battery","weight":8.1,"rating":null}""", 484),
             Line(101, "u", """{"id":101,"name":"scooter","weight":3.14,"rating":4.5}""", """{"id":101,"name":"scooter","weight":5.25,"rating":3.75}""", 812),
             Line(103, "c", null, """{"id":103,"name":"hammer","weight":-0.0078125,"rating":1.0E-3}""", 1097)) + "\n");
-        var config = _workspace.Write("sync.yaml", $"""
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/products.jsonl {"}"}
             sinks:
@@ -56,7 +51,7 @@ public sealed class ConnectFloatColumnTests : IDisposable
               products: {"{"} source: changelog, topics: ['{Topic}'], format: debezium-json, sink: local, table: products {"}"}
             """);
 
-        var run = await _workspace.Sync("run", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config);
 
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Equal(
@@ -65,8 +60,8 @@ public sealed class ConnectFloatColumnTests : IDisposable
                 "id=102|name=car battery|weight=8.1|rating=null",
                 "id=103|name=hammer|weight=-0.0078125|rating=0.001",
             ],
-            SqliteTables.Rows(_workspace.File("products.db"), "products"));
-        Assert.False(File.Exists(_workspace.File("products.deadletter.jsonl")), run.ToString());
+            SqliteTables.Rows(Workspace.File("products.db"), "products"));
+        Assert.False(File.Exists(Workspace.File("products.deadletter.jsonl")), run.ToString());
         Assert.DoesNotContain("cannot be decoded", run.Error, StringComparison.Ordinal);
     }
 }

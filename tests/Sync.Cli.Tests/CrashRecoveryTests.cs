@@ -1,16 +1,10 @@
-using Sync.Testing.Files;
-using System.Text;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>Killing <c>sync run</c> at any moment and running it again gives the same tables as
 /// one uninterrupted run: the checkpoint is stored in the same transaction as the rows.</summary>
-public sealed class CrashRecoveryTests : IDisposable
+public sealed class CrashRecoveryTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.items";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task A_run_killed_midway_and_run_again_ends_with_the_same_table_as_an_uninterrupted_run()
@@ -19,7 +13,7 @@ public sealed class CrashRecoveryTests : IDisposable
         var killed = Config("killed.db");
         var clean = Config("clean.db");
 
-        using (var process = Testing.Process.SyncProcess.Start(_workspace.Directory, "run", "--config", killed))
+        using (var process = Testing.Process.SyncProcess.Start(Workspace.Directory, "run", "--config", killed))
         {
             // Kill -9 once some batches are committed, while the run is still going.
             var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -36,19 +30,19 @@ public sealed class CrashRecoveryTests : IDisposable
         var committed = CommittedLine("killed.db");
         Assert.InRange(committed, 5_000, 59_999);
 
-        var resumed = await _workspace.Sync("run", "--config", killed);
-        var uninterrupted = await _workspace.Sync("run", "--config", clean);
+        var resumed = await Workspace.Sync("run", "--config", killed);
+        var uninterrupted = await Workspace.Sync("run", "--config", clean);
 
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         Assert.True(uninterrupted.ExitCode == 0, uninterrupted.ToString());
-        var expected = SqliteTables.Rows(_workspace.File("clean.db"), "items");
+        var expected = SqliteTables.Rows(Workspace.File("clean.db"), "items");
         Assert.NotEmpty(expected);
-        Assert.Equal(expected, SqliteTables.Rows(_workspace.File("killed.db"), "items"));
+        Assert.Equal(expected, SqliteTables.Rows(Workspace.File("killed.db"), "items"));
     }
 
     private long CommittedLine(string database)
     {
-        var path = _workspace.File(database);
+        var path = Workspace.File(database);
         if (!File.Exists(path))
         {
             return 0;
@@ -64,7 +58,7 @@ public sealed class CrashRecoveryTests : IDisposable
         }
     }
 
-    private string Config(string database) => _workspace.Write($"{database}.yaml", $"""
+    private string Config(string database) => Workspace.Write($"{database}.yaml", $"""
         sources:
           changelog: {"{"} type: file, path: data/items.jsonl {"}"}
         sinks:
@@ -99,6 +93,6 @@ public sealed class CrashRecoveryTests : IDisposable
             }
         }
 
-        _workspace.Write("data/items.jsonl", text.ToString());
+        Workspace.Write("data/items.jsonl", text.ToString());
     }
 }

@@ -1,30 +1,24 @@
-using System.Text;
 using Microsoft.Data.Sqlite;
 using Npgsql;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 
 /// <summary><c>deadLetterTarget: table</c>: letters in the sink's own database, written in the
 /// batch's transaction, listed and replayed by <c>sync dlq</c>.</summary>
-public sealed class DeadLetterTableTests : IDisposable
+public sealed class DeadLetterTableTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
-    private readonly Workspace _workspace = new();
 
-    public void Dispose() => _workspace.Dispose();
-
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
+    private static string Postgres => TestServers.Postgres;
 
     /// <summary>Two good rows around a message whose value is the text <c>[3]</c>, not a JSON object (it cannot be decoded).</summary>
     private void WriteChangelog() =>
-        _workspace.Write("data/users.jsonl", string.Join('\n',
+        Workspace.Write("data/users.jsonl", string.Join('\n',
             $$$"""{"topic":"{{{Topic}}}","key":{"id":1},"value":{"id":1,"name":"a"},"properties":{"origin":"test"}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":"[3]"}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
 
-    private string Config(string sink) => _workspace.Write("sync.yaml", $"""
+    private string Config(string sink) => Workspace.Write("sync.yaml", $"""
         sources:
           changelog: {"{"} type: file, path: data/users.jsonl {"}"}
         sinks:
@@ -37,10 +31,10 @@ public sealed class DeadLetterTableTests : IDisposable
     public async Task A_poison_message_becomes_a_row_of_the_sqlite_dead_letter_table_with_its_bytes_and_a_replay_after_the_fix_applies_it()
     {
         WriteChangelog();
-        var database = _workspace.File("users.db");
+        var database = Workspace.File("users.db");
         var config = Config("{ type: sqlite, path: users.db }");
 
-        var run = await _workspace.Sync("run", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config);
 
         Assert.True(run.ExitCode == 3, run.ToString());
         Assert.Equal(["id=1|name=a", "id=2|name=b"], SqliteTables.Rows(database, "users"));
@@ -49,22 +43,22 @@ public sealed class DeadLetterTableTests : IDisposable
         Assert.Equal("[3]", Encoding.UTF8.GetString(letter.Payload));
         Assert.False(string.IsNullOrWhiteSpace(letter.Reason));
         Assert.Contains(letter.Reason, run.Error, StringComparison.Ordinal);
-        Assert.False(File.Exists(_workspace.File("users.deadletter.jsonl")));
+        Assert.False(File.Exists(Workspace.File("users.deadletter.jsonl")));
 
-        var listed = await _workspace.Sync("dlq", "list", "--config", config);
+        var listed = await Workspace.Sync("dlq", "list", "--config", config);
         Assert.True(listed.ExitCode == 0, listed.ToString());
         Assert.StartsWith("users: 1 dead letter (sqlite sink target, table _sync_dead_letters in ", listed.Output, StringComparison.Ordinal);
         Assert.Matches(@"\s+1\s+decode\s+", listed.Output);
 
         // The fix: the letter's value, corrected in place.
         Execute(database, """UPDATE _sync_dead_letters SET payload = CAST('{"id":3,"name":"c"}' AS BLOB)""");
-        var replay = await _workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
 
         Assert.True(replay.ExitCode == 0, replay.ToString());
         Assert.Matches(@"replayed\s+1\s+\(applied 1, deleted 0, stale 0, suppressed 0\)", replay.Output);
         Assert.Equal(["id=1|name=a", "id=2|name=b", "id=3|name=c"], SqliteTables.Rows(database, "users"));
         Assert.Empty(SqliteLetters(database));
-        var status = await _workspace.Sync("status", "--config", config, "--json");
+        var status = await Workspace.Sync("status", "--config", config, "--json");
         Assert.Contains("\"deadLetters\": 0", status.Output, StringComparison.Ordinal);
     }
 
@@ -72,12 +66,12 @@ public sealed class DeadLetterTableTests : IDisposable
     public async Task A_letter_that_fails_again_in_a_replay_stays_in_the_table_once_with_its_new_reason()
     {
         WriteChangelog();
-        var database = _workspace.File("users.db");
+        var database = Workspace.File("users.db");
         var config = Config("{ type: sqlite, path: users.db }");
-        Assert.Equal(3, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
         var before = Assert.Single(SqliteLetters(database));
 
-        var replay = await _workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
 
         Assert.True(replay.ExitCode == 3, replay.ToString());
         Assert.Matches(@"failed again\s+1", replay.Output);
@@ -100,7 +94,7 @@ public sealed class DeadLetterTableTests : IDisposable
             await command.ExecuteNonQueryAsync();
         }
 
-        var run = await _workspace.Sync("run", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config);
 
         Assert.True(run.ExitCode == 3, run.ToString());
         Assert.Equal(["1|a", "2|b"], await PostgresRowsAsync($"SELECT id || '|' || name FROM {schema}.users ORDER BY id"));
@@ -110,12 +104,12 @@ public sealed class DeadLetterTableTests : IDisposable
         // Same transaction as the batch: the letter's row and the checkpoint past it commit together.
         Assert.Equal(["1"], await PostgresRowsAsync($"SELECT count(*)::text FROM {schema}_state.checkpoints WHERE materializer = 'users' AND stream = '{Topic}'"));
 
-        var listed = await _workspace.Sync("dlq", "list", "--config", config);
+        var listed = await Workspace.Sync("dlq", "list", "--config", config);
         Assert.True(listed.ExitCode == 0, listed.ToString());
         Assert.StartsWith($"users: 1 dead letter (postgres sink target, table \"{schema}_state\".\"dead_letters\")", listed.Output, StringComparison.Ordinal);
 
         await PostgresRowsAsync($$"""UPDATE {{schema}}_state.dead_letters SET payload = convert_to('{"id":3,"name":"c"}', 'UTF8') RETURNING id::text""");
-        var replay = await _workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "-m", "users");
 
         Assert.True(replay.ExitCode == 0, replay.ToString());
         Assert.Matches(@"replayed\s+1\s+\(applied 1,", replay.Output);
@@ -127,13 +121,13 @@ public sealed class DeadLetterTableTests : IDisposable
     public async Task A_row_the_postgres_sink_rejects_becomes_an_apply_letter_committed_with_the_batch_and_the_rest_of_the_batch_applies()
     {
         // Without schema evolution, a change with a column the table lacks is rejected by the sink.
-        _workspace.Write("data/users.jsonl", string.Join('\n',
+        Workspace.Write("data/users.jsonl", string.Join('\n',
             $$$"""{"topic":"{{{Topic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"b","age":7}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":{"id":3,"name":"c"}}""") + "\n");
         var (schema, config) = await UsersTableWithoutEvolutionAsync(string.Empty);
 
-        var run = await _workspace.Sync("run", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config);
 
         Assert.True(run.ExitCode == 3, run.ToString());
         Assert.Equal(["1|a", "3|c"], await PostgresRowsAsync($"SELECT id || '|' || name FROM {schema}.users ORDER BY id"));
@@ -146,7 +140,7 @@ public sealed class DeadLetterTableTests : IDisposable
     public async Task Sync_erase_deletes_the_postgres_dead_letters_that_name_the_subject_and_counts_those_it_cannot_decode()
     {
         // Letters: id 2 rejected by the sink (a column the table lacks), id 3 not decodable ("[3]"), id 4 rejected too.
-        _workspace.Write("data/users.jsonl", string.Join('\n',
+        Workspace.Write("data/users.jsonl", string.Join('\n',
             $$$"""{"topic":"{{{Topic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"bob","age":7}}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":"[3]"}""",
@@ -159,11 +153,11 @@ public sealed class DeadLetterTableTests : IDisposable
               secret: 'a-test-secret-of-some-length'
               ledger: ledger.db
             """);
-        Assert.Equal(3, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
         var letters = $"SELECT key FROM {schema}_state.dead_letters ORDER BY key";
         Assert.Equal(["""{"id":2}""", """{"id":3}""", """{"id":4}"""], await PostgresRowsAsync(letters));
 
-        var erase = await _workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "2", "--requested-by", "dpo@example.com");
+        var erase = await Workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "2", "--requested-by", "dpo@example.com");
 
         Assert.True(erase.ExitCode == 0, erase.ToString());
         Assert.Equal(["""{"id":3}""", """{"id":4}"""], await PostgresRowsAsync(letters));
@@ -178,7 +172,7 @@ public sealed class DeadLetterTableTests : IDisposable
         WriteChangelog();
         var config = Config("{ type: redis, endpoints: ['127.0.0.1:1'] }");
 
-        var validate = await _workspace.Sync("validate", "--config", config);
+        var validate = await Workspace.Sync("validate", "--config", config);
 
         Assert.Equal(2, validate.ExitCode);
         Assert.Contains(
@@ -194,7 +188,7 @@ public sealed class DeadLetterTableTests : IDisposable
     {
         var schema = "dlt_" + Guid.NewGuid().ToString("N")[..12];
         await PostgresRowsAsync($"CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id bigint PRIMARY KEY, name text); SELECT ''");
-        var config = _workspace.Write("sync.yaml", $"""
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl {"}"}
             sinks:
@@ -233,18 +227,5 @@ public sealed class DeadLetterTableTests : IDisposable
         command.ExecuteNonQuery();
     }
 
-    private static async Task<List<string>> PostgresRowsAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<string>();
-        while (await reader.ReadAsync())
-        {
-            rows.Add(reader.GetString(0));
-        }
-
-        return rows;
-    }
+    private static Task<List<string>> PostgresRowsAsync(string sql) => PostgresQueries.FirstColumnAsync(sql);
 }

@@ -1,7 +1,5 @@
-using System.Text;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;
-using Sync.Testing.Files;
 using P = Sync.Sources.Pulsar.PulsarDeadLetterTopic.Properties;
 
 namespace Sync.Cli.Tests;

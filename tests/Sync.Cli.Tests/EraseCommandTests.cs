@@ -1,21 +1,14 @@
-using System.Text.Json;
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
-public sealed class EraseCommandTests : IDisposable
+public sealed class EraseCommandTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     [Fact]
     public async Task The_quickstart_erase_step_erases_a_customer_writes_the_report_and_exits_0()
     {
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", _workspace.Quickstart)).ExitCode);
-        var report = _workspace.File("erasure.json");
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", Workspace.Quickstart)).ExitCode);
+        var report = Workspace.File("erasure.json");
 
-        var result = await _workspace.Sync("erase", "--config", _workspace.Quickstart, "--subject", "customer", "--key", "4", "--report", report, "--requested-by", "dpo@example.com");
+        var result = await Workspace.Sync("erase", "--config", Workspace.Quickstart, "--subject", "customer", "--key", "4", "--report", report, "--requested-by", "dpo@example.com");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("of subject customer, requested by dpo@example.com: complete", result.Output, StringComparison.Ordinal);
@@ -23,9 +16,9 @@ public sealed class EraseCommandTests : IDisposable
         Assert.Equal("complete", json.GetProperty("verdict").GetString());
         Assert.DoesNotContain("Dijkstra", await File.ReadAllTextAsync(report), StringComparison.Ordinal);
         Assert.DoesNotContain("Dijkstra", result.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain(SqliteTables.Rows(_workspace.QuickstartDb, "customers"), r => r.StartsWith("id=4|", StringComparison.Ordinal));
+        Assert.DoesNotContain(SqliteTables.Rows(Workspace.QuickstartDb, "customers"), r => r.StartsWith("id=4|", StringComparison.Ordinal));
 
-        var again = await _workspace.Sync("erase", "--config", _workspace.Quickstart, "--subject", "customer", "--key", "4");
+        var again = await Workspace.Sync("erase", "--config", Workspace.Quickstart, "--subject", "customer", "--key", "4");
         Assert.Equal(0, again.ExitCode);
         Assert.Contains("already-erased", again.Output, StringComparison.Ordinal);
     }
@@ -33,13 +26,13 @@ public sealed class EraseCommandTests : IDisposable
     [Fact]
     public async Task Keys_can_come_from_a_file()
     {
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", _workspace.Quickstart)).ExitCode);
-        var keys = _workspace.Write("keys.txt", "1\n\n2\n");
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", Workspace.Quickstart)).ExitCode);
+        var keys = Workspace.Write("keys.txt", "1\n\n2\n");
 
-        var result = await _workspace.Sync("erase", "--config", _workspace.Quickstart, "--subject", "customer", "--keys-from", keys);
+        var result = await Workspace.Sync("erase", "--config", Workspace.Quickstart, "--subject", "customer", "--keys-from", keys);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal(["id=4", "id=5"], SqliteTables.Rows(_workspace.QuickstartDb, "customers").Select(r => r.Split('|')[0]));
+        Assert.Equal(["id=4", "id=5"], SqliteTables.Rows(Workspace.QuickstartDb, "customers").Select(r => r.Split('|')[0]));
     }
 
     [Theory]
@@ -48,7 +41,7 @@ public sealed class EraseCommandTests : IDisposable
     [InlineData(new[] { "--subject", "customer", "--keys-from", "nope.txt" }, "nope.txt does not exist")]
     public async Task Bad_usage_exits_2_and_says_what_is_wrong(string[] args, string message)
     {
-        var result = await _workspace.Sync(["erase", "--config", _workspace.Quickstart, .. args]);
+        var result = await Workspace.Sync(["erase", "--config", Workspace.Quickstart, .. args]);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains(message, result.Error, StringComparison.Ordinal);

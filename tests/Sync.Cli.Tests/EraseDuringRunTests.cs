@@ -1,21 +1,15 @@
-using Sync.Testing.Files;
-using Sync.Testing.Process;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>An erase while <c>sync run</c> is following the changelog sticks.</summary>
-public sealed class EraseDuringRunTests : IDisposable
+public sealed class EraseDuringRunTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.customers";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task Changes_of_an_erased_subject_that_arrive_during_a_run_are_suppressed()
     {
-        var changelog = _workspace.Write("data/customers.jsonl", Line(1, "c", "ada", 10) + Line(2, "c", "bob", 11));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/customers.jsonl", Line(1, "c", "ada", 10) + Line(2, "c", "bob", 11));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/customers.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
@@ -29,13 +23,13 @@ public sealed class EraseDuringRunTests : IDisposable
               secret: 'erase-during-run-secret-0123'
               refreshInterval: 100ms
             """);
-        var database = _workspace.File("customers.db");
+        var database = Workspace.File("customers.db");
 
-        using var run = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var run = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = run.StandardOutput.ReadToEndAsync();
         await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM customers") == 2);
 
-        var erase = await _workspace.Sync("erase", "--config", config, "--subject", "customer", "--key", "1");
+        var erase = await Workspace.Sync("erase", "--config", config, "--subject", "customer", "--key", "1");
         Assert.True(erase.ExitCode == 0, erase.ToString());
 
         File.AppendAllText(changelog, Line(1, "u", "ada again", 20) + Line(3, "c", "cy", 21));
@@ -54,5 +48,5 @@ public sealed class EraseDuringRunTests : IDisposable
     }
 
     private static string Line(int id, string op, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"{{{{op}}}}","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Topic, id, op, name, lsn);
 }

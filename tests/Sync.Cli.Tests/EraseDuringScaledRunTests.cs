@@ -1,8 +1,4 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Sync.Pulsar;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

@@ -1,6 +1,4 @@
 using System.Text.RegularExpressions;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 
@@ -8,21 +6,18 @@ namespace Sync.Cli.Tests;
 /// With the switch System.Resources.UseSystemResourceKeys on, each framework message is its key and
 /// arguments joined by commas (dotnet/runtime, src/libraries/Common/src/System/SR.cs, UsingResourceKeys
 /// and Format), so the CLI leaves it off.</summary>
-public sealed partial class ErrorMessageTests : IDisposable
+public sealed partial class ErrorMessageTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task Error_paths_print_sentences_naming_what_and_where_and_never_a_resource_key()
     {
-        _workspace.Write("data/users.jsonl", string.Join('\n',
+        Workspace.Write("data/users.jsonl", string.Join('\n',
             $$$$$"""{"topic":"{{{{{Topic}}}}}","key":{"id":1},"value":{"op":"c","after":{"id":1,"ok":tru}}}""",
             $$$$$"""{"topic":"{{{{{Topic}}}}}","key":{"id":2},"value":{"op":"c","after":{"id":2}}}}""",
             $$"""{"topic":"{{Topic}}","key":{"id":3},"value":{"op":"c","after":{"id":3}""") + "\n");
-        var badLines = _workspace.Write("lines.yaml", $"""
+        var badLines = Workspace.Write("lines.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl {"}"}
             sinks:
@@ -30,7 +25,7 @@ public sealed partial class ErrorMessageTests : IDisposable
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users {"}"}
             """);
-        var badValues = _workspace.Write("values.yaml", """
+        var badValues = Workspace.Write("values.yaml", """
             sources:
               changelog: { type: file, path: data/users.jsonl, pollInterval: soon }
             sinks:
@@ -38,8 +33,8 @@ public sealed partial class ErrorMessageTests : IDisposable
             materializers:
               users: { source: changelog, topicPattern: '[unclosed', sink: local, table: users, batchSize: many }
             """);
-        var badYaml = _workspace.Write("broken.yaml", "sources:\n  a: [1, 2\nsinks: {}\n");
-        var directoryChangelog = _workspace.Write("directory.yaml", """
+        var badYaml = Workspace.Write("broken.yaml", "sources:\n  a: [1, 2\nsinks: {}\n");
+        var directoryChangelog = Workspace.Write("directory.yaml", """
             sources:
               changelog: { type: file, path: data }
             sinks:
@@ -47,18 +42,18 @@ public sealed partial class ErrorMessageTests : IDisposable
             materializers:
               users: { source: changelog, topics: [t], sink: local, table: users }
             """);
-        System.IO.Directory.CreateDirectory(_workspace.File("config-dir.yaml"));
+        System.IO.Directory.CreateDirectory(Workspace.File("config-dir.yaml"));
 
         var runs = new (string What, ProcessResult Result)[]
         {
-            ("missing config", await _workspace.Sync("validate", "--config", "missing.yaml")),
-            ("config that is a directory", await _workspace.Sync("run", "--config", "config-dir.yaml")),
-            ("bad values", await _workspace.Sync("validate", "--config", badValues)),
-            ("bad YAML", await _workspace.Sync("run", "--config", badYaml)),
-            ("changelog that is a directory", await _workspace.Sync("run", "--config", directoryChangelog)),
-            ("bad JSON lines", await _workspace.Sync("run", "--config", badLines)),
-            ("dead letters of bad JSON", await _workspace.Sync("dlq", "list", "--config", badLines, "--materializer", "users")),
-            ("bad option value", await _workspace.Sync("run", "--config", badLines, "--metrics-port", "abc")),
+            ("missing config", await Workspace.Sync("validate", "--config", "missing.yaml")),
+            ("config that is a directory", await Workspace.Sync("run", "--config", "config-dir.yaml")),
+            ("bad values", await Workspace.Sync("validate", "--config", badValues)),
+            ("bad YAML", await Workspace.Sync("run", "--config", badYaml)),
+            ("changelog that is a directory", await Workspace.Sync("run", "--config", directoryChangelog)),
+            ("bad JSON lines", await Workspace.Sync("run", "--config", badLines)),
+            ("dead letters of bad JSON", await Workspace.Sync("dlq", "list", "--config", badLines, "--materializer", "users")),
+            ("bad option value", await Workspace.Sync("run", "--config", badLines, "--metrics-port", "abc")),
         };
 
         foreach (var (what, result) in runs)
@@ -68,7 +63,7 @@ public sealed partial class ErrorMessageTests : IDisposable
             Assert.True(keys.Count == 0, $"{what} printed resource keys ({string.Join(", ", keys)}): {result}");
         }
 
-        var deadLetters = File.ReadAllText(_workspace.File("users.deadletter.jsonl"));
+        var deadLetters = File.ReadAllText(Workspace.File("users.deadletter.jsonl"));
         Assert.Empty(ResourceKey().Matches(deadLetters));
 
         // The sentences name the file and the field or line.

@@ -1,20 +1,14 @@
-using Sync.Testing.Files;
-using Sync.Testing.Process;
-
 namespace Sync.Cli.Tests;
 
-public sealed class FollowTests : IDisposable
+public sealed class FollowTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task A_following_run_applies_lines_appended_later_and_stops_cleanly_on_SIGTERM()
     {
-        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
@@ -22,9 +16,9 @@ public sealed class FollowTests : IDisposable
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
             """);
-        var database = _workspace.File("users.db");
+        var database = Workspace.File("users.db");
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM users") == 1);
@@ -49,8 +43,8 @@ public sealed class FollowTests : IDisposable
     public async Task A_second_signal_exits_at_once_while_the_first_waits_for_the_batch_in_hand()
     {
         await using var elasticsearch = Sync.Testing.Elasticsearch.FakeElasticsearch.Start();
-        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
@@ -59,25 +53,8 @@ public sealed class FollowTests : IDisposable
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: search, table: users, linger: 0ms {"}"}
             """);
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
-        var error = new System.Text.StringBuilder();
-        var reading = Task.Run(async () =>
-        {
-            while (await process.StandardError.ReadLineAsync() is { } line)
-            {
-                lock (error)
-                {
-                    error.AppendLine(line);
-                }
-            }
-        });
-        string ErrorText()
-        {
-            lock (error)
-            {
-                return error.ToString();
-            }
-        }
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
+        var error = new StandardErrorReader(process);
 
         await Poll.UntilAsync(() => elasticsearch.BulkSizes.Count == 1);
 
@@ -90,7 +67,7 @@ public sealed class FollowTests : IDisposable
         // either order; the batch in hand waits on a _bulk answer delayed by minutes, so the process
         // is still there then because the first signal waits for it, not because it was slow.
         await SignalAsync(process, "-TERM");
-        await Poll.UntilAsync(() => ErrorText().Contains("stopping after the batch in hand; signal again to exit at once", StringComparison.Ordinal));
+        await Poll.UntilAsync(() => error.Text.Contains("stopping after the batch in hand; signal again to exit at once", StringComparison.Ordinal));
         Assert.False(process.HasExited, "the first signal must wait for the batch in hand");
         // SIGTERM again, not SIGINT: a test run started in the background by a non-interactive shell
         // inherits SIGINT as ignored, and the runtime keeps an ignored SIGINT ignored (as nohup expects).
@@ -98,7 +75,7 @@ public sealed class FollowTests : IDisposable
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
-        await reading;
+        await error.Completion;
         // 128 + SIGTERM's number, as a shell reports a command killed by it.
         Assert.Equal(143, process.ExitCode);
     }
@@ -106,8 +83,8 @@ public sealed class FollowTests : IDisposable
     [Fact]
     public async Task A_following_run_whose_only_materializer_fails_exits_1_instead_of_waiting()
     {
-        var changelog = _workspace.Write("data/users.jsonl", Line(1, "c", "a", 10) + Line(2, "c", "b", 11));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10) + Line(2, "c", "b", 11));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
@@ -115,9 +92,9 @@ public sealed class FollowTests : IDisposable
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
             """);
-        var database = _workspace.File("users.db");
+        var database = Workspace.File("users.db");
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM users") == 2);
@@ -141,5 +118,5 @@ public sealed class FollowTests : IDisposable
     }
 
     private static string Line(int id, string op, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"{{{{op}}}}","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Topic, id, op, name, lsn);
 }

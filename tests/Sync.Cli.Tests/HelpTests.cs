@@ -1,15 +1,10 @@
-using Sync.Testing.Files;
 using Snapshooter;
 using Snapshooter.Xunit;
 
 namespace Sync.Cli.Tests;
 
-public sealed class HelpTests : IDisposable
+public sealed class HelpTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     [Theory]
     [InlineData("root")]
     [InlineData("run")]
@@ -33,7 +28,7 @@ public sealed class HelpTests : IDisposable
     {
         string[] args = command == "root" ? ["--help"] : [.. command.Split(' '), "--help"];
 
-        var result = await _workspace.Sync(args);
+        var result = await Workspace.Sync(args);
 
         Assert.Equal(0, result.ExitCode);
         Snapshot.Match(result.Output, SnapshotNameExtension.Create(command.Replace(' ', '_')));
@@ -42,7 +37,7 @@ public sealed class HelpTests : IDisposable
     [Fact]
     public async Task Version_prints_the_version()
     {
-        var result = await _workspace.Sync("--version");
+        var result = await Workspace.Sync("--version");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"^\d+\.\d+\.\d+", result.Output.Trim());
@@ -53,7 +48,7 @@ public sealed class HelpTests : IDisposable
     [Fact]
     public async Task Completion_after_the_program_name_offers_every_command()
     {
-        var result = await _workspace.Sync("[suggest:5]", "sync ");
+        var result = await Workspace.Sync("[suggest:5]", "sync ");
 
         Assert.Equal(0, result.ExitCode);
         var offered = result.Output.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -65,7 +60,7 @@ public sealed class HelpTests : IDisposable
     [Fact]
     public async Task Completion_inside_a_command_offers_that_commands_options_only()
     {
-        var result = await _workspace.Sync("[suggest:12]", "sync erase -");
+        var result = await Workspace.Sync("[suggest:12]", "sync erase -");
 
         Assert.Equal(0, result.ExitCode);
         var offered = result.Output.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -78,7 +73,7 @@ public sealed class HelpTests : IDisposable
     [Fact]
     public async Task Completion_of_an_option_value_offers_its_allowed_values()
     {
-        var result = await _workspace.Sync("[suggest:22]", "sync run --log-level ");
+        var result = await Workspace.Sync("[suggest:22]", "sync run --log-level ");
 
         Assert.Equal(0, result.ExitCode);
         var offered = result.Output.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);

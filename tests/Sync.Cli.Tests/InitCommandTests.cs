@@ -1,15 +1,9 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync init</c> writes, for every source and sink type, a starter config that
 /// <c>sync validate</c> accepts and the schema validates, with the schema next to it.</summary>
-public sealed class InitCommandTests : IDisposable
+public sealed class InitCommandTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     public static TheoryData<string, string> Combinations()
     {
         var data = new TheoryData<string, string>();
@@ -28,10 +22,10 @@ public sealed class InitCommandTests : IDisposable
     [MemberData(nameof(Combinations))]
     public async Task The_starter_config_of_every_source_and_sink_passes_validate(string source, string sink)
     {
-        var file = _workspace.File($"{source}-{sink}/sync.yaml");
+        var file = Workspace.File($"{source}-{sink}/sync.yaml");
 
-        var init = await _workspace.Sync("init", "--source", source, "--sink", sink, "--output", file);
-        var validate = await _workspace.Sync("validate", "--config", file);
+        var init = await Workspace.Sync("init", "--source", source, "--sink", sink, "--output", file);
+        var validate = await Workspace.Sync("validate", "--config", file);
 
         Assert.True(init.ExitCode == 0, init.ToString());
         Assert.True(validate.ExitCode == 0 && validate.Output.Trim() == "ok", validate.ToString() + "\n" + await File.ReadAllTextAsync(file));
@@ -39,18 +33,18 @@ public sealed class InitCommandTests : IDisposable
         Assert.StartsWith("# yaml-language-server: $schema=sync-config.schema.json\n", text, StringComparison.Ordinal);
         Assert.Equal(
             await File.ReadAllTextAsync(Path.Combine(Sync.Testing.Process.RepoPaths.Root, "docs", "sync-config.schema.json")),
-            await File.ReadAllTextAsync(_workspace.File($"{source}-{sink}/sync-config.schema.json")));
+            await File.ReadAllTextAsync(Workspace.File($"{source}-{sink}/sync-config.schema.json")));
         ConfigSchemaTests.AssertValid(text);
     }
 
     [Fact]
     public async Task An_existing_config_is_kept_unless_force_is_given()
     {
-        var file = _workspace.Write("sync.yaml", "# mine\n");
+        var file = Workspace.Write("sync.yaml", "# mine\n");
 
-        var refused = await _workspace.Sync("init", "--source", "file", "--sink", "sqlite", "--output", file);
+        var refused = await Workspace.Sync("init", "--source", "file", "--sink", "sqlite", "--output", file);
         var kept = await File.ReadAllTextAsync(file);
-        var forced = await _workspace.Sync("init", "--source", "file", "--sink", "sqlite", "--output", file, "--force");
+        var forced = await Workspace.Sync("init", "--source", "file", "--sink", "sqlite", "--output", file, "--force");
 
         Assert.True(refused.ExitCode == 2, refused.ToString());
         Assert.Contains("exists; use --force", refused.Error, StringComparison.Ordinal);
@@ -62,7 +56,7 @@ public sealed class InitCommandTests : IDisposable
     [Fact]
     public async Task An_unknown_sink_type_is_refused_with_the_known_ones()
     {
-        var result = await _workspace.Sync("init", "--source", "file", "--sink", "mongodb");
+        var result = await Workspace.Sync("init", "--source", "file", "--sink", "mongodb");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("'mongodb'", result.Error, StringComparison.Ordinal);

@@ -1,19 +1,13 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>Certificate checks are on by default; turning one off (or encryption, for PostgreSQL)
 /// is allowed, and every start of a run says so loudly, naming the field.</summary>
-public sealed class InsecureTransportWarningTests : IDisposable
+public sealed class InsecureTransportWarningTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     [Fact]
     public async Task Each_setting_that_turns_a_certificate_check_off_is_a_warning_naming_the_field()
     {
-        var config = _workspace.Write("insecure.yaml", """
+        var config = Workspace.Write("insecure.yaml", """
             sources:
               changelog: { type: file, path: examples/data/changelog.jsonl }
               broker: { type: pulsar, serviceUrl: 'pulsar+ssl://127.0.0.1:1', tlsAllowInsecureConnection: true, tlsHostnameVerification: false }
@@ -29,7 +23,7 @@ public sealed class InsecureTransportWarningTests : IDisposable
               from_broker: { source: broker, topics: [persistent://public/default/customers], sink: pg, table: customers_copy }
             """);
 
-        var run = await _workspace.Sync("run", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config);
 
         Assert.Equal(1, run.ExitCode);
         Assert.Contains("sources.broker.tlsAllowInsecureConnection is true: the broker certificate is not checked", run.Error, StringComparison.Ordinal);
@@ -43,7 +37,7 @@ public sealed class InsecureTransportWarningTests : IDisposable
     [Fact]
     public async Task Default_settings_verify_certificates_and_warn_about_nothing()
     {
-        var config = _workspace.Write("default.yaml", """
+        var config = Workspace.Write("default.yaml", """
             sources:
               changelog: { type: file, path: examples/data/changelog.jsonl }
             sinks:
@@ -52,7 +46,7 @@ public sealed class InsecureTransportWarningTests : IDisposable
               to_pg: { source: changelog, topics: [persistent://public/default/db1.public.customers], sink: pg, table: customers }
             """);
 
-        var run = await _workspace.Sync("run", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config);
 
         Assert.Equal(1, run.ExitCode);
         Assert.DoesNotContain("Insecure transport", run.Error + run.Output, StringComparison.Ordinal);

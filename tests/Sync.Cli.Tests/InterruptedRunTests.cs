@@ -1,19 +1,13 @@
-using System.Globalization;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 
 /// <summary>A run or backfill stopped by a signal before the end of its source says so and exits
 /// 128 + the signal's number, so that a script tells it from one that finished; a followed source
 /// stopped by a signal is a normal stop (FollowTests).</summary>
-public sealed class InterruptedRunTests : IDisposable
+public sealed class InterruptedRunTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task A_backfill_interrupted_by_SIGINT_says_interrupted_not_done_and_exits_130()
@@ -45,8 +39,8 @@ public sealed class InterruptedRunTests : IDisposable
     private async Task<ProcessResult> InterruptWhileTheFirstBatchIsHeldAsync(string signal, params string[] command)
     {
         await using var elasticsearch = FakeElasticsearch.Start();
-        _workspace.Write("data/users.jsonl", Line(1, "a", 10) + Line(2, "b", 11) + Line(3, "c", 12));
-        var config = _workspace.Write("sync.yaml", $"""
+        Workspace.Write("data/users.jsonl", Line(1, "a", 10) + Line(2, "b", 11) + Line(3, "c", 12));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl {"}"}
             sinks:
@@ -64,26 +58,9 @@ public sealed class InterruptedRunTests : IDisposable
 
         // SIGINT reset to its default first: a test run started in the background inherits SIGINT
         // as ignored, and the runtime keeps an ignored SIGINT ignored. env execs, so the pid stays.
-        using var process = SyncProcess.StartProgram(_workspace.Directory, "env", ["--default-signal=INT", "dotnet", RepoPaths.CliAssembly, .. command, "--config", config]);
+        using var process = SyncProcess.StartProgram(Workspace.Directory, "env", ["--default-signal=INT", "dotnet", RepoPaths.CliAssembly, .. command, "--config", config]);
         var output = process.StandardOutput.ReadToEndAsync();
-        var error = new System.Text.StringBuilder();
-        var reading = Task.Run(async () =>
-        {
-            while (await process.StandardError.ReadLineAsync() is { } line)
-            {
-                lock (error)
-                {
-                    error.AppendLine(line);
-                }
-            }
-        });
-        string ErrorText()
-        {
-            lock (error)
-            {
-                return error.ToString();
-            }
-        }
+        var error = new StandardErrorReader(process);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await held.Task.WaitAsync(timeout.Token);
@@ -92,16 +69,16 @@ public sealed class InterruptedRunTests : IDisposable
             await kill!.WaitForExitAsync(timeout.Token);
         }
 
-        await Poll.UntilAsync(() => ErrorText().Contains("stopping after the batch in hand", StringComparison.Ordinal));
+        await Poll.UntilAsync(() => error.Text.Contains("stopping after the batch in hand", StringComparison.Ordinal));
         release.SetResult();
         await process.WaitForExitAsync(timeout.Token);
-        await reading;
-        return new ProcessResult(process.ExitCode, await output, ErrorText());
+        await error.Completion;
+        return new ProcessResult(process.ExitCode, await output, error.Text);
     }
 
     private static string SummaryLine(string output) =>
         output.Split('\n').FirstOrDefault(l => l.TrimStart().StartsWith("users ", StringComparison.Ordinal)) ?? output;
 
     private static string Line(int id, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":{{{{id}}}}},"value":{"op":"c","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Topic, id, "c", name, lsn);
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using Sync.Cli;
 
 namespace Sync.Cli.Tests;

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 
@@ -23,25 +20,7 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
     [InlineData("kill -9")]
     public async Task Processes_joining_and_leaving_a_key_shared_subscription_mid_run_leave_the_exact_state(string firstLeavesBy)
     {
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              broker:
-                type: pulsar
-                serviceUrl: {Broker.ServiceUrl}
-                adminUrl: {Broker.AdminUrl}
-                subscriptionType: key-shared
-                initialPosition: earliest
-                receiverQueueSize: 100
-            sinks:
-              pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}
-            materializers:
-              users:
-                source: broker
-                topics: ['{Topic}']
-                sink: pg
-                table: {TableName}
-                batchSize: 50
-            """);
+        var config = WriteConfig("key-shared");
         await PublishAsync(1_500, keys: 150);
 
         var first = Started(config);

@@ -1,25 +1,19 @@
-using System.Text.Json;
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary><c>--log-format</c>: JSON lines with stable fields, lifecycle lines in both formats, and
 /// never a row value or a secret in any log line, whatever the level.</summary>
-public sealed class LogFormatTests : IDisposable
+public sealed class LogFormatTests : WorkspaceTests
 {
     private const string RowCanary = "row-canary-5d1e0b";
     private const string SecretCanary = "secret-canary-9a4c77";
     private const string Topic = "persistent://public/default/db1.public.customers";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task Json_lines_carry_the_stable_fields_and_the_lifecycle_of_a_run()
     {
         var config = WriteConfig();
 
-        var run = await _workspace.Sync("run", "--config", config, "--log-level", "trace", "--log-format", "json");
+        var run = await Workspace.Sync("run", "--config", config, "--log-level", "trace", "--log-format", "json");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         var lines = JsonLines(run.Error);
@@ -55,7 +49,7 @@ public sealed class LogFormatTests : IDisposable
         Assert.Equal(0, stopping.GetProperty("exitCode").GetInt32());
 
         // The second run starts from the checkpoint the first stored.
-        var again = await _workspace.Sync("run", "--config", config, "--log-level", "trace", "--log-format", "json");
+        var again = await Workspace.Sync("run", "--config", config, "--log-level", "trace", "--log-format", "json");
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.StartsWith("the checkpoint ", Single(JsonLines(again.Error), "sync.customers", "reading source").GetProperty("startPosition").GetString(), StringComparison.Ordinal);
     }
@@ -67,11 +61,11 @@ public sealed class LogFormatTests : IDisposable
     {
         var config = WriteConfig();
 
-        var run = await _workspace.Sync("run", "--config", config, "--log-level", "trace", "--log-format", format);
+        var run = await Workspace.Sync("run", "--config", config, "--log-level", "trace", "--log-format", format);
 
         Assert.True(run.ExitCode == 0, run.ToString());
         // The row was written: the canary is in the data, so its absence from the logs means something.
-        Assert.Contains(SqliteTables.Rows(_workspace.File("logs.db"), "customers"), row => row.Contains(RowCanary, StringComparison.Ordinal));
+        Assert.Contains(SqliteTables.Rows(Workspace.File("logs.db"), "customers"), row => row.Contains(RowCanary, StringComparison.Ordinal));
         Assert.Contains("first message received", run.Error, StringComparison.Ordinal);
         foreach (var canary in new[] { RowCanary, SecretCanary })
         {
@@ -85,7 +79,7 @@ public sealed class LogFormatTests : IDisposable
     {
         var config = WriteConfig();
 
-        var run = await _workspace.Sync("run", "--config", config, "--log-level", "information");
+        var run = await Workspace.Sync("run", "--config", config, "--log-level", "information");
 
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.DoesNotContain("{\"timestamp\"", run.Error, StringComparison.Ordinal);
@@ -98,7 +92,7 @@ public sealed class LogFormatTests : IDisposable
     [Fact]
     public async Task An_unknown_log_format_is_a_usage_error()
     {
-        var run = await _workspace.Sync("run", "--config", WriteConfig(), "--log-format", "xml");
+        var run = await Workspace.Sync("run", "--config", WriteConfig(), "--log-format", "xml");
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("xml", run.Error, StringComparison.Ordinal);
@@ -108,14 +102,14 @@ public sealed class LogFormatTests : IDisposable
     /// sink password and a source token (neither used: they only have to be loaded).</summary>
     private string WriteConfig()
     {
-        var lines = File.ReadLines(Path.Combine(_workspace.Examples, "data", "changelog.jsonl"))
+        var lines = File.ReadLines(Path.Combine(Workspace.Examples, "data", "changelog.jsonl"))
             .Where(l => l.Contains(Topic, StringComparison.Ordinal))
             .Take(2)
             .Select(l => l.Replace("Ada Lovelace", RowCanary, StringComparison.Ordinal))
             .ToList();
         Assert.Contains(RowCanary, lines[0], StringComparison.Ordinal);
-        _workspace.Write("canary.jsonl", string.Join('\n', lines) + "\n");
-        return _workspace.Write("logs.yaml", $$"""
+        Workspace.Write("canary.jsonl", string.Join('\n', lines) + "\n");
+        return Workspace.Write("logs.yaml", $$"""
             sources:
               changelog: { type: file, path: canary.jsonl }
               broker: { type: pulsar, serviceUrl: 'pulsar://127.0.0.1:1', adminUrl: 'http://127.0.0.1:1', token: '{{SecretCanary}}' }

@@ -1,9 +1,6 @@
 using System.Net;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Sync.Pulsar;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

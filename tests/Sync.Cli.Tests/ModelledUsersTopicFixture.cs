@@ -1,8 +1,5 @@
-using System.Globalization;
-using System.Text;
 using Npgsql;
 using Sync.Pulsar;
-using Sync.Testing.Files;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;
@@ -31,9 +28,7 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
     /// <summary>Messages the broker has acknowledged receiving so far.</summary>
     protected int Published => Volatile.Read(ref _published);
 
-    protected static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
+    protected static string Postgres => TestServers.Postgres;
 
     public Task InitializeAsync()
     {
@@ -57,6 +52,28 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
     /// deletes as op=d only), with creates, updates, deletes and re-creates. Sent in bursts of 100
     /// without waiting for each receipt, which keeps their order (one producer, one connection)
     /// and outpaces a consumer.</summary>
+    /// <summary>sync.yaml: the topic through a <paramref name="subscriptionType"/> subscription into
+    /// <see cref="TableName"/> on PostgreSQL, in batches of 50.</summary>
+    protected string WriteConfig(string subscriptionType) => Workspace.Write("sync.yaml", $"""
+        sources:
+          broker:
+            type: pulsar
+            serviceUrl: {Broker.ServiceUrl}
+            adminUrl: {Broker.AdminUrl}
+            subscriptionType: {subscriptionType}
+            initialPosition: earliest
+            receiverQueueSize: 100
+        sinks:
+          pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}
+        materializers:
+          users:
+            source: broker
+            topics: ['{Topic}']
+            sink: pg
+            table: {TableName}
+            batchSize: 50
+        """);
+
     protected async Task PublishAsync(int events, int keys)
     {
         await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = Topic });

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

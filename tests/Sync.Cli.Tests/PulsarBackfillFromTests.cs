@@ -1,6 +1,4 @@
-using System.Globalization;
 using Sync.Pulsar;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

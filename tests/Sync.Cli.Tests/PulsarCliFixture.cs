@@ -1,8 +1,4 @@
-using System.Globalization;
-using System.Text;
 using Sync.Pulsar;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;

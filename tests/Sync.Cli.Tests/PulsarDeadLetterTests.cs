@@ -1,5 +1,4 @@
 using Sync.Sources.Pulsar;
-using Sync.Testing.Files;
 using P = Sync.Sources.Pulsar.PulsarDeadLetterTopic.Properties;
 
 namespace Sync.Cli.Tests;

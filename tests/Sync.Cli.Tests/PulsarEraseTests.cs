@@ -1,14 +1,9 @@
-using System.Globalization;
 using System.Reflection;
-using System.Text;
-using System.Text.Json;
 using Npgsql;
 using StackExchange.Redis;
 using Sync.Pulsar;
 using Sync.Pulsar.Admin;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;
@@ -36,11 +31,9 @@ public sealed class PulsarEraseTests : IAsyncLifetime
 
     private static string CustomersTopic(string tenant) => $"persistent://public/default/{tenant}.public.customers";
 
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL server and exports its connection string.");
+    private static string Postgres => TestServers.Postgres;
 
-    private static string Redis => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_REDIS is not set: run ./scripts/test.sh, which starts a throwaway Redis server and exports its address.");
+    private static string Redis => TestServers.Redis;
 
     /// <summary>Personal data of the subject in the published rows: names and e-mails in every tenant, and its key as Pulsar IO encodes it.</summary>
     private static IEnumerable<string> SubjectValues =>

@@ -1,9 +1,6 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
 using Sync.Engine.Sources;
 using Sync.Pulsar;
-using Sync.Testing.Files;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;

@@ -1,8 +1,5 @@
-using System.Globalization;
-using System.Text;
 using Npgsql;
 using Sync.Pulsar;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Npgsql;
 
 namespace Sync.Cli.Tests;
@@ -10,8 +9,7 @@ public abstract class PulsarPostgresCliFixture(string tablePrefix) : PulsarCliFi
     /// <summary>The test's table in PostgreSQL.</summary>
     protected string Table { get; } = $"{tablePrefix}_{Guid.NewGuid():N}"[..20];
 
-    protected static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL server and exports its connection string.");
+    protected static string Postgres => TestServers.Postgres;
 
     public override async Task DisposeAsync()
     {

@@ -1,7 +1,5 @@
 using Microsoft.Data.Sqlite;
 using Sync.Pulsar;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

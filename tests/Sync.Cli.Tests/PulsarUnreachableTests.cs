@@ -1,19 +1,12 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 
 /// <summary>A run started while its broker cannot be reached says so at the first failure, with what
 /// it retries and for how long, instead of waiting in silence until it gives up.</summary>
-public sealed class PulsarUnreachableTests : IDisposable
+public sealed class PulsarUnreachableTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     [Fact]
     public async Task An_unreachable_broker_is_named_with_the_retry_and_its_limit_at_the_first_failure()
     {
@@ -22,7 +15,7 @@ public sealed class PulsarUnreachableTests : IDisposable
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var config = _workspace.Write("sync.yaml", $"""
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               bus: {"{"} type: pulsar, serviceUrl: 'pulsar://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}', subscribeRetryTimeout: 10m {"}"}
             sinks:
@@ -31,31 +24,14 @@ public sealed class PulsarUnreachableTests : IDisposable
               users: {"{"} source: bus, topics: [persistent://public/default/users], sink: local, table: users {"}"}
             """);
 
-        using var process = SyncProcess.Start(_workspace.Directory, "run", "--config", config);
+        using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
-        var error = new System.Text.StringBuilder();
-        var reading = Task.Run(async () =>
-        {
-            while (await process.StandardError.ReadLineAsync() is { } line)
-            {
-                lock (error)
-                {
-                    error.AppendLine(line);
-                }
-            }
-        });
-        string ErrorText()
-        {
-            lock (error)
-            {
-                return error.ToString();
-            }
-        }
+        var error = new StandardErrorReader(process);
 
         // The limit is ten minutes: the line shows while the retries go on, not when they end.
-        await Poll.UntilAsync(() => ErrorText().Contains("retried with backoff for up to 10m", StringComparison.Ordinal), TimeSpan.FromMinutes(2));
-        Assert.False(process.HasExited, ErrorText());
-        var said = ErrorText();
+        await Poll.UntilAsync(() => error.Text.Contains("retried with backoff for up to 10m", StringComparison.Ordinal), TimeSpan.FromMinutes(2));
+        Assert.False(process.HasExited, error.Text);
+        var said = error.Text;
         Assert.Contains("materializer users (source bus): cannot subscribe sync-users at pulsar://", said, StringComparison.Ordinal);
         Assert.Contains($"127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", said, StringComparison.Ordinal);
         Assert.Contains("(subscribeRetryTimeout), and the materializer reports degraded meanwhile", said, StringComparison.Ordinal);
@@ -67,7 +43,7 @@ public sealed class PulsarUnreachableTests : IDisposable
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         await process.WaitForExitAsync(timeout.Token);
-        await reading;
+        await error.Completion;
         // A subscription has no end: SIGTERM is its normal stop, even before the first message.
         Assert.Equal(0, process.ExitCode);
         Assert.Matches(@"users\s+local/users\s+[^\n]*\bstopped\b", await output);

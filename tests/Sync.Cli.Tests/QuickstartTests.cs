@@ -1,9 +1,7 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>The README's first command, run as a real process on a copy of examples/.</summary>
-public sealed class QuickstartTests : IDisposable
+public sealed class QuickstartTests : WorkspaceTests
 {
     private static readonly string[] ExpectedCustomers =
     [
@@ -20,33 +18,30 @@ public sealed class QuickstartTests : IDisposable
         "id=1004|customer_id=5|total=1969.07|currency=USD|status=placed|placed_at=1969-07-20T20:17:40|ship_date=null|order_uuid=9c4d0e5f-6a7b-4c8d-9e2f-3a4b5c6d7e8f|notes={\"note\": \"ordered from the moon\"}",
     ];
 
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public async Task The_quickstart_leaves_exactly_the_expected_rows()
     {
-        var result = await _workspace.Sync("run", "--config", _workspace.Quickstart);
+        var result = await Workspace.Sync("run", "--config", Workspace.Quickstart);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal(ExpectedCustomers, SqliteTables.Rows(_workspace.QuickstartDb, "customers"));
-        Assert.Equal(ExpectedOrders, SqliteTables.Rows(_workspace.QuickstartDb, "orders"));
+        Assert.Equal(ExpectedCustomers, SqliteTables.Rows(Workspace.QuickstartDb, "customers"));
+        Assert.Equal(ExpectedOrders, SqliteTables.Rows(Workspace.QuickstartDb, "orders"));
         Assert.Contains("customers", result.Output, StringComparison.Ordinal);
         Assert.Empty(result.Error);
-        Assert.False(File.Exists(Path.Combine(_workspace.Examples, "customers.deadletter.jsonl")));
+        Assert.False(File.Exists(Path.Combine(Workspace.Examples, "customers.deadletter.jsonl")));
     }
 
     [Fact]
     public async Task Running_the_quickstart_twice_changes_nothing()
     {
-        var first = await _workspace.Sync("run", "--config", _workspace.Quickstart);
-        var second = await _workspace.Sync("run", "--config", _workspace.Quickstart);
+        var first = await Workspace.Sync("run", "--config", Workspace.Quickstart);
+        var second = await Workspace.Sync("run", "--config", Workspace.Quickstart);
 
         Assert.True(first.ExitCode == 0, first.ToString());
         Assert.True(second.ExitCode == 0, second.ToString());
-        Assert.Equal(ExpectedCustomers, SqliteTables.Rows(_workspace.QuickstartDb, "customers"));
-        Assert.Equal(ExpectedOrders, SqliteTables.Rows(_workspace.QuickstartDb, "orders"));
+        Assert.Equal(ExpectedCustomers, SqliteTables.Rows(Workspace.QuickstartDb, "customers"));
+        Assert.Equal(ExpectedOrders, SqliteTables.Rows(Workspace.QuickstartDb, "orders"));
         // The second run resumes after the stored cursor: it reads nothing again.
         Assert.Matches(@"customers\s+local/customers\s+0\s+0\s+0\s+0", second.Output);
     }
@@ -54,12 +49,12 @@ public sealed class QuickstartTests : IDisposable
     [Fact]
     public async Task A_backfill_replays_from_the_start_and_leaves_the_same_rows()
     {
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", _workspace.Quickstart)).ExitCode);
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", Workspace.Quickstart)).ExitCode);
 
-        var backfill = await _workspace.Sync("backfill", "--config", _workspace.Quickstart, "--materializer", "orders");
+        var backfill = await Workspace.Sync("backfill", "--config", Workspace.Quickstart, "--materializer", "orders");
 
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
-        Assert.Equal(ExpectedOrders, SqliteTables.Rows(_workspace.QuickstartDb, "orders"));
+        Assert.Equal(ExpectedOrders, SqliteTables.Rows(Workspace.QuickstartDb, "orders"));
         // Every replayed change but the newest of each key is older than the state held: stale.
         Assert.Matches(@"orders\s+local/orders\s+8\s+", backfill.Output);
     }
@@ -67,17 +62,17 @@ public sealed class QuickstartTests : IDisposable
     [Fact]
     public async Task Run_can_select_one_materializer()
     {
-        var result = await _workspace.Sync("run", "--config", _workspace.Quickstart, "--materializer", "orders");
+        var result = await Workspace.Sync("run", "--config", Workspace.Quickstart, "--materializer", "orders");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal(ExpectedOrders, SqliteTables.Rows(_workspace.QuickstartDb, "orders"));
-        Assert.Equal(0, SqliteTables.Count(_workspace.QuickstartDb, "SELECT count(*) FROM sqlite_master WHERE name = 'customers'"));
+        Assert.Equal(ExpectedOrders, SqliteTables.Rows(Workspace.QuickstartDb, "orders"));
+        Assert.Equal(0, SqliteTables.Count(Workspace.QuickstartDb, "SELECT count(*) FROM sqlite_master WHERE name = 'customers'"));
     }
 
     [Fact]
     public async Task An_unknown_materializer_is_a_usage_error()
     {
-        var result = await _workspace.Sync("run", "--config", _workspace.Quickstart, "--materializer", "invoices");
+        var result = await Workspace.Sync("run", "--config", Workspace.Quickstart, "--materializer", "invoices");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--materializer invoices does not name a materializer (known: customers, orders)", result.Error, StringComparison.Ordinal);

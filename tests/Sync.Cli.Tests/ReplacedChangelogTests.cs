@@ -1,29 +1,25 @@
 using System.Text.RegularExpressions;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 
 /// <summary>A changelog file replaced under a stored checkpoint (restored from git, regenerated) is
 /// refused even when it is as long as the checkpoint or longer: the line the checkpoint stopped at
 /// is compared with the fingerprint stored beside it.</summary>
-public sealed class ReplacedChangelogTests : IDisposable
+public sealed class ReplacedChangelogTests : WorkspaceTests
 {
     private const string Customers = "persistent://public/default/db1.public.customers";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     /// <summary>The README's walk-through: run, erase (which appends tombstones and blanks lines), run,
     /// then `git checkout examples/data` (the original file) and new lines appended past the old end.</summary>
     [Fact]
     public async Task The_readmes_restored_changelog_with_lines_appended_is_refused_and_a_backfill_applies_them()
     {
-        var changelog = Path.Combine(_workspace.Examples, "data", "changelog.jsonl");
+        var changelog = Path.Combine(Workspace.Examples, "data", "changelog.jsonl");
         var original = File.ReadAllText(changelog);
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", _workspace.Quickstart)).ExitCode);
-        var erase = await _workspace.Sync("erase", "--config", _workspace.Quickstart, "--subject", "customer", "--key", "1", "--report", "erasure.json");
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", Workspace.Quickstart)).ExitCode);
+        var erase = await Workspace.Sync("erase", "--config", Workspace.Quickstart, "--subject", "customer", "--key", "1", "--report", "erasure.json");
         Assert.True(erase.ExitCode == 0, erase.ToString());
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", _workspace.Quickstart)).ExitCode);
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", Workspace.Quickstart)).ExitCode);
         var linesAfterErasure = File.ReadAllLines(changelog).Length;
         Assert.True(linesAfterErasure > original.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, "the erasure appends tombstones");
 
@@ -36,16 +32,16 @@ public sealed class ReplacedChangelogTests : IDisposable
         }
 
         File.WriteAllText(changelog, restored);
-        var run = await _workspace.Sync("run", "--config", _workspace.Quickstart);
+        var run = await Workspace.Sync("run", "--config", Workspace.Quickstart);
 
         Assert.True(run.ExitCode == 1, run.ToString());
         Assert.Contains($"changelog file {changelog} was replaced: its line {linesAfterErasure} is not the line materializer 'customers' stored as its checkpoint", run.Error, StringComparison.Ordinal);
         Assert.Contains("'sync backfill --config CONFIG --materializer customers'", run.Error, StringComparison.Ordinal);
         Assert.DoesNotContain(Rows(), r => r.StartsWith("id=100|", StringComparison.Ordinal));
 
-        var backfill = await _workspace.Sync("backfill", "--config", _workspace.Quickstart, "--materializer", "customers");
+        var backfill = await Workspace.Sync("backfill", "--config", Workspace.Quickstart, "--materializer", "customers");
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
-        var after = await _workspace.Sync("run", "--config", _workspace.Quickstart, "--materializer", "customers");
+        var after = await Workspace.Sync("run", "--config", Workspace.Quickstart, "--materializer", "customers");
         Assert.True(after.ExitCode == 0, after.ToString());
         Assert.Contains(Rows(), r => r.StartsWith("id=100|", StringComparison.Ordinal));
         // The suppression ledger still keeps the erased subject out of the replay.
@@ -55,8 +51,8 @@ public sealed class ReplacedChangelogTests : IDisposable
     [Fact]
     public async Task A_file_replaced_by_one_of_the_same_length_is_refused_and_one_with_lines_blanked_in_place_is_not()
     {
-        var changelog = _workspace.Write("data/users.jsonl", Line(1, "ann", 10) + Line(2, "bob", 11));
-        var config = _workspace.Write("sync.yaml", $"""
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "ann", 10) + Line(2, "bob", 11));
+        var config = Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl {"}"}
             sinks:
@@ -64,23 +60,23 @@ public sealed class ReplacedChangelogTests : IDisposable
             materializers:
               users: {"{"} source: changelog, topics: ['{Customers}'], sink: local, table: users {"}"}
             """);
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
 
         // Blanked in place, as erasure compaction does: the same file, lines and line numbers kept.
         var blanked = Line(1, "ann", 10) + new string(' ', Line(2, "bob", 11).Length - 1) + "\n";
         File.WriteAllText(changelog, blanked + Line(3, "cid", 12));
-        var same = await _workspace.Sync("run", "--config", config);
+        var same = await Workspace.Sync("run", "--config", config);
         Assert.True(same.ExitCode == 0, same.ToString());
 
         // Another file of three lines, each as long as before: the cursor (line 3) is not past its end.
         File.WriteAllText(changelog, Line(1, "amy", 20) + Line(2, "ben", 21) + Line(3, "cat", 22));
-        var replaced = await _workspace.Sync("run", "--config", config);
+        var replaced = await Workspace.Sync("run", "--config", config);
 
         Assert.True(replaced.ExitCode == 1, replaced.ToString());
         Assert.Matches(new Regex(@"changelog file \S+users\.jsonl was replaced: its line 3 is not the line materializer 'users' stored as its checkpoint \(file-source cursor 0:3:-1, line fingerprint [0-9a-f]+, now [0-9a-f]+\)"), replaced.Error);
     }
 
-    private List<string> Rows() => SqliteTables.Rows(_workspace.QuickstartDb, "customers");
+    private List<string> Rows() => SqliteTables.Rows(Workspace.QuickstartDb, "customers");
 
     /// <summary>A new customer in the changelog's own format: the third line (Alan) with another key, id and LSN.</summary>
     private static string NewCustomer(string original, int id)
@@ -94,5 +90,5 @@ public sealed class ReplacedChangelogTests : IDisposable
     }
 
     private static string Line(int id, string name, int lsn) =>
-        $$$$"""{"topic":"{{{{Customers}}}}","key":{"id":{{{{id}}}}},"value":{"op":"c","after":{"id":{{{{id}}}},"name":"{{{{name}}}}"},"source":{"lsn":{{{{lsn}}}}}}}""" + "\n";
+        ChangelogLines.Line(Customers, id, "c", name, lsn);
 }

@@ -1,5 +1,3 @@
-using Sync.Testing.Process;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>Two <c>sync run</c> processes on one config share a subscription: Key_Shared splits the
@@ -15,25 +13,7 @@ public sealed class ScaleOutTests() : ModelledUsersTopicFixture("scale", 11)
     public async Task Two_processes_share_the_subscription_and_the_survivor_of_a_kill_ends_with_the_exact_state(string subscriptionType)
     {
         await PublishAsync(3_000, keys: 200);
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              broker:
-                type: pulsar
-                serviceUrl: {Broker.ServiceUrl}
-                adminUrl: {Broker.AdminUrl}
-                subscriptionType: {subscriptionType}
-                initialPosition: earliest
-                receiverQueueSize: 100
-            sinks:
-              pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}
-            materializers:
-              users:
-                source: broker
-                topics: ['{Topic}']
-                sink: pg
-                table: {TableName}
-                batchSize: 50
-            """);
+        var config = WriteConfig(subscriptionType);
 
         using var first = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         using var second = SyncProcess.Start(Workspace.Directory, "run", "--config", config);

@@ -1,14 +1,9 @@
-using Sync.Testing.Files;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>A planted canary secret never appears in anything sync prints or writes.</summary>
-public sealed class SecretRedactionTests : IDisposable
+public sealed class SecretRedactionTests : WorkspaceTests
 {
     private const string Canary = "canary-7f3a9c-not-for-eyes";
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
 
     [Theory]
     [InlineData("postgres", $"{{ type: postgres, connectionString: 'Host=127.0.0.1;Port=1;Username=sync;Password={Canary}', connectTimeout: 1s, retry: {{ maxAttempts: 1 }} }}")]
@@ -16,7 +11,7 @@ public sealed class SecretRedactionTests : IDisposable
     [InlineData("elasticsearch", $"{{ type: elasticsearch, urls: ['http://127.0.0.1:1'], apiKey: '{Canary}', requestTimeout: 1s, retry: {{ maxAttempts: 1 }} }}")]
     public async Task A_sink_that_cannot_connect_fails_without_showing_its_secret(string type, string sink)
     {
-        var config = _workspace.Write($"{type}.yaml", $$"""
+        var config = Workspace.Write($"{type}.yaml", $$"""
             sources:
               changelog: { type: file, path: examples/data/changelog.jsonl }
             sinks:
@@ -25,9 +20,9 @@ public sealed class SecretRedactionTests : IDisposable
               customers: { source: changelog, topics: [persistent://public/default/db1.public.customers], sink: target, table: customers }
             """);
 
-        var validate = await _workspace.Sync("validate", "--config", config);
-        var run = await _workspace.Sync("run", "--config", config, "--log-level", "trace");
-        var status = await _workspace.Sync("status", "--config", config);
+        var validate = await Workspace.Sync("validate", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config, "--log-level", "trace");
+        var status = await Workspace.Sync("status", "--config", config);
 
         Assert.True(validate.ExitCode == 0, validate.ToString());
         Assert.Equal(1, run.ExitCode);
@@ -38,7 +33,7 @@ public sealed class SecretRedactionTests : IDisposable
             Assert.DoesNotContain(Canary, output.Error, StringComparison.Ordinal);
         }
 
-        Assert.All(Directory.GetFiles(_workspace.Directory, "*.jsonl", SearchOption.AllDirectories), file =>
+        Assert.All(Directory.GetFiles(Workspace.Directory, "*.jsonl", SearchOption.AllDirectories), file =>
             Assert.DoesNotContain(Canary, File.ReadAllText(file), StringComparison.Ordinal));
     }
 
@@ -46,7 +41,7 @@ public sealed class SecretRedactionTests : IDisposable
     public async Task A_pulsar_token_the_broker_refuses_is_never_shown_in_output_logs_or_dead_letters()
     {
         await using var broker = Testing.Pulsar.FakePulsarBroker.Start(new Testing.Pulsar.FakePulsarBrokerOptions { RequiredToken = "the-broker-wants-another-token" });
-        var config = _workspace.Write("pulsar.yaml", $$"""
+        var config = Workspace.Write("pulsar.yaml", $$"""
             sources:
               broker: { type: pulsar, serviceUrl: '{{broker.ServiceUrl}}', adminUrl: '{{broker.AdminUrl}}', token: '{{Canary}}' }
             sinks:
@@ -55,10 +50,10 @@ public sealed class SecretRedactionTests : IDisposable
               customers: { source: broker, topics: [persistent://public/default/customers], sink: local, table: customers }
             """);
 
-        var validate = await _workspace.Sync("validate", "--config", config);
-        var run = await _workspace.Sync("run", "--config", config, "--log-level", "trace");
-        var status = await _workspace.Sync("status", "--config", config);
-        var dump = await _workspace.Sync("dump", "--config", config);
+        var validate = await Workspace.Sync("validate", "--config", config);
+        var run = await Workspace.Sync("run", "--config", config, "--log-level", "trace");
+        var status = await Workspace.Sync("status", "--config", config);
+        var dump = await Workspace.Sync("dump", "--config", config);
 
         Assert.True(validate.ExitCode == 0, validate.ToString());
         Assert.True(run.ExitCode != 0, run.ToString());
@@ -68,14 +63,14 @@ public sealed class SecretRedactionTests : IDisposable
             Assert.DoesNotContain(Canary, output.Error, StringComparison.Ordinal);
         }
 
-        Assert.All(Directory.GetFiles(_workspace.Directory, "*.jsonl", SearchOption.AllDirectories), file =>
+        Assert.All(Directory.GetFiles(Workspace.Directory, "*.jsonl", SearchOption.AllDirectories), file =>
             Assert.DoesNotContain(Canary, File.ReadAllText(file), StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task A_secret_with_a_wrong_value_is_named_but_not_shown()
     {
-        var config = _workspace.Write("bad.yaml", $$"""
+        var config = Workspace.Write("bad.yaml", $$"""
             sources:
               changelog: { type: file, path: examples/data/changelog.jsonl }
             sinks:
@@ -87,7 +82,7 @@ public sealed class SecretRedactionTests : IDisposable
             erasure: { secret: 'short-{{Canary[..3]}}' }
             """);
 
-        var result = await _workspace.Sync("validate", "--config", config);
+        var result = await Workspace.Sync("validate", "--config", config);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("erasure.secret (***) must be at least 16 characters", result.Error, StringComparison.Ordinal);

@@ -1,41 +1,33 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
 using StackExchange.Redis;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync backfill --shadow</c> through the real CLI on Redis (a real server,
 /// SYNC_TEST_REDIS) and on the Elasticsearch fake: the new generation or index is switched in at the
 /// end and <c>sync run</c> goes on writing to it.</summary>
-public sealed class ShadowBackfillKeyValueAndSearchTests : IDisposable
+public sealed class ShadowBackfillKeyValueAndSearchTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/shop.public.items";
     private const int Keys = 500;
-    private readonly Workspace _workspace = new();
     private readonly string _table = $"items{Guid.NewGuid():N}"[..16];
 
-    public void Dispose() => _workspace.Dispose();
-
-    private static string Redis => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS") is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException("SYNC_TEST_REDIS is not set: run ./scripts/test.sh, which starts a throwaway Redis");
+    private static string Redis => TestServers.Redis;
 
     [Fact]
     public async Task On_redis_the_new_generation_replaces_the_old_keys_and_a_run_writes_to_it()
     {
-        _workspace.Write("data/items.jsonl", Changelog(1, 2_000));
+        Workspace.Write("data/items.jsonl", Changelog(1, 2_000));
         var config = Config($"cache: {{ type: redis, endpoints: ['{Redis}'], keyPrefix: '{_table}:sync:' }}", "cache");
         await using var redis = await ConnectionMultiplexer.ConnectAsync(Redis);
         var db = redis.GetDatabase();
         try
         {
-            Assert.Equal(0, (await _workspace.Sync("run", "--config", config)).ExitCode);
+            Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
             await db.HashSetAsync($"{_table}:99999", "name", "stale");
 
-            var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "items", "--shadow", "--no-progress");
+            var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "items", "--shadow", "--no-progress");
             Assert.True(backfill.ExitCode == 0, backfill.ToString());
             var prefix = (string?)await db.StringGetAsync($"{_table}:sync:generation:{_table.Length}:{_table}");
             Assert.Equal($"{_table}@1:", prefix);
@@ -45,8 +37,8 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : IDisposable
             Assert.Equal(1, await CountKeysAsync(redis, $"{_table}:[0-9]*"));
             Assert.Equal("stale", (string?)await db.HashGetAsync($"{_table}:99999", "name"));
 
-            File.AppendAllText(_workspace.File("data/items.jsonl"), Changelog(2_001, 2_001));
-            var run = await _workspace.Sync("run", "--config", config);
+            File.AppendAllText(Workspace.File("data/items.jsonl"), Changelog(2_001, 2_001));
+            var run = await Workspace.Sync("run", "--config", config);
             Assert.True(run.ExitCode == 0, run.ToString());
             Assert.Matches($@"items\s+cache/{_table}\s+1\s", run.Output);
             Assert.Equal("2001", (string?)await db.HashGetAsync($"{prefix}{_table}:{2_001 % Keys}", "n"));
@@ -65,9 +57,9 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : IDisposable
     public async Task On_elasticsearch_a_reader_counting_through_the_live_name_sees_only_complete_indices()
     {
         await using var fake = FakeElasticsearch.Start();
-        _workspace.Write("data/items.jsonl", Changelog(1, 4_000));
+        Workspace.Write("data/items.jsonl", Changelog(1, 4_000));
         var config = Config($"search: {{ type: elasticsearch, urls: ['{fake.Url}'] }}", "search", batchSize: 1_000);
-        Assert.Equal(0, (await _workspace.Sync("run", "--config", config)).ExitCode);
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
         using var http = new HttpClient { BaseAddress = fake.Url };
         await http.PutAsync($"{_table}/_doc/99999?refresh=true", new StringContent("""{"id":99999,"n":0}""", Encoding.UTF8, "application/json"));
 
@@ -85,7 +77,7 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : IDisposable
                 }
             }
         });
-        var backfill = await _workspace.Sync("backfill", "--config", Config($"search: {{ type: elasticsearch, urls: ['{fake.Url}'] }}", "search", batchSize: 20), "--materializer", "items", "--shadow", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", Config($"search: {{ type: elasticsearch, urls: ['{fake.Url}'] }}", "search", batchSize: 20), "--materializer", "items", "--shadow", "--no-progress");
         await Sync.Testing.Process.Poll.UntilAsync(() => { lock (seen) { return seen.Contains(Keys); } });
         await stop.CancelAsync();
         await reader;
@@ -97,8 +89,8 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : IDisposable
             Assert.Equal(new long[] { Keys, Keys + 1 }, seen.Order());
         }
 
-        File.AppendAllText(_workspace.File("data/items.jsonl"), Changelog(4_001, 4_001));
-        var run = await _workspace.Sync("run", "--config", config);
+        File.AppendAllText(Workspace.File("data/items.jsonl"), Changelog(4_001, 4_001));
+        var run = await Workspace.Sync("run", "--config", config);
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Matches($@"items\s+search/{_table}\s+1\s", run.Output);
         Assert.Contains("\"n\":4001", fake.Documents($"{_table}-g1")[(4_001 % Keys).ToString(CultureInfo.InvariantCulture)], StringComparison.Ordinal);
@@ -115,7 +107,7 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : IDisposable
         return count;
     }
 
-    private string Config(string sink, string sinkName, int batchSize = 100) => _workspace.Write($"{sinkName}-{batchSize}.yaml", $"""
+    private string Config(string sink, string sinkName, int batchSize = 100) => Workspace.Write($"{sinkName}-{batchSize}.yaml", $"""
         sources:
           changelog: {"{"} type: file, path: data/items.jsonl {"}"}
         sinks:

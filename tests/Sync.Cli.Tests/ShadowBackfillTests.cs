@@ -1,8 +1,4 @@
-using System.Globalization;
-using System.Text;
 using Npgsql;
-using Sync.Testing.Files;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 
@@ -19,9 +15,7 @@ public sealed class ShadowBackfillTests : IAsyncLifetime
     private readonly Workspace _workspace = new();
     private readonly string _schema = $"shadow_{Guid.NewGuid():N}"[..20];
 
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
+    private static string Postgres => TestServers.Postgres;
 
     private string Live => $"\"{_schema}\".items";
 

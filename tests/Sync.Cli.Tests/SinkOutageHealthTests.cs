@@ -1,11 +1,8 @@
-using System.Globalization;
 using System.Net;
-using System.Text.Json;
 using StackExchange.Redis;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sinks.Tests.Redis;
-using Sync.Testing.Process;
 
 namespace Sync.Cli.Tests;
 

@@ -1,5 +1,4 @@
 using Npgsql;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 
@@ -11,15 +10,11 @@ namespace Sync.Cli.Tests;
 /// as the connector writes them (debezium/debezium,
 /// debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/SourceInfo.java; the
 /// snapshot values from debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java).</remarks>
-public sealed class SourceEpochTests : IDisposable
+public sealed class SourceEpochTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
-    private readonly Workspace _workspace = new();
 
-    public void Dispose() => _workspace.Dispose();
-
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL");
+    private static string Postgres => TestServers.Postgres;
 
     private static string Change(int id, string? name, long lsn, string snapshot = "false")
     {
@@ -33,9 +28,9 @@ public sealed class SourceEpochTests : IDisposable
     private static IEnumerable<string> Snapshot(long lsn, params (int Id, string Name)[] rows) =>
         rows.Select((r, i) => Change(r.Id, r.Name, lsn, rows.Length == 1 ? "last" : i == 0 ? "first" : i == rows.Length - 1 ? "last" : "true"));
 
-    private void Append(IEnumerable<string> lines) => File.AppendAllText(_workspace.File("data/users.jsonl"), string.Join('\n', lines) + "\n");
+    private void Append(IEnumerable<string> lines) => File.AppendAllText(Workspace.File("data/users.jsonl"), string.Join('\n', lines) + "\n");
 
-    private string Config(string sink, int batchSize = 1000) => _workspace.Write("sync.yaml", $"""
+    private string Config(string sink, int batchSize = 1000) => Workspace.Write("sync.yaml", $"""
         sources:
           changelog: {"{"} type: file, path: data/users.jsonl {"}"}
         sinks:
@@ -56,11 +51,11 @@ public sealed class SourceEpochTests : IDisposable
         return $$$"""{"topic":"{{{Topic}}}","key":{"id":{{{id}}}},"value":{"before":{{{before}}},"after":{{{after}}},"source":{"version":"2.7.3.Final","connector":"mysql","name":"db1","ts_ms":1,"snapshot":"{{{snapshot}}}","db":"app","table":"users","server_id":1,"file":"{{{file}}}","pos":{{{pos}}},"row":0},"op":"{{{op}}}","ts_ms":1}}""";
     }
 
-    private List<string> SqliteRows() => SqliteTables.Rows(_workspace.File("users.db"), "users");
+    private List<string> SqliteRows() => SqliteTables.Rows(Workspace.File("users.db"), "users");
 
     private async Task RunAsync(string config, params string[] more)
     {
-        var run = await _workspace.Sync(["run", "--config", config, .. more]);
+        var run = await Workspace.Sync(["run", "--config", config, .. more]);
         Assert.True(run.ExitCode == 0, run.ToString());
     }
 
@@ -68,7 +63,7 @@ public sealed class SourceEpochTests : IDisposable
     /// the connector re-snapshots the new primary at LSN 950 and streams an update at 960.</summary>
     private void WriteFailover()
     {
-        _workspace.Write("data/users.jsonl", string.Empty);
+        Workspace.Write("data/users.jsonl", string.Empty);
         Append(Snapshot(100, (1, "a"), (2, "b")));
         Append([Change(3, "lost", 980), Change(1, "X", 1000)]);
         Append(Snapshot(950, (1, "a"), (2, "b")));
@@ -109,7 +104,7 @@ public sealed class SourceEpochTests : IDisposable
     public async Task A_move_to_a_new_cluster_replaces_every_row_with_the_new_clusters_values()
     {
         var rows = Enumerable.Range(1, 100).ToArray();
-        _workspace.Write("data/users.jsonl", string.Empty);
+        Workspace.Write("data/users.jsonl", string.Empty);
         Append(Snapshot(5_000_000_000_000, [.. rows.Select(i => (i, $"old{i}"))]));
         Append(rows.Select(i => Change(i, $"old-streamed{i}", 5_000_000_001_000 + i)));
         Append(Snapshot(30_000_000, [.. rows.Select(i => (i, $"new{i}"))]));
@@ -126,7 +121,7 @@ public sealed class SourceEpochTests : IDisposable
     [Fact]
     public async Task A_mysql_failover_to_a_replica_with_lower_binlog_files_and_a_re_snapshot_ends_in_the_replicas_state()
     {
-        _workspace.Write("data/users.jsonl", string.Empty);
+        Workspace.Write("data/users.jsonl", string.Empty);
         Append([
             MySqlChange(1, "a", "mysql-bin.000042", 100, "first"), MySqlChange(2, "b", "mysql-bin.000042", 100, "last"),
             MySqlChange(3, "lost", "mysql-bin.000042", 900), MySqlChange(1, "X", "mysql-bin.000042", 1000),
@@ -143,7 +138,7 @@ public sealed class SourceEpochTests : IDisposable
     [Fact]
     public async Task A_restart_between_the_old_and_the_new_epoch_continues_the_stored_epoch()
     {
-        _workspace.Write("data/users.jsonl", string.Empty);
+        Workspace.Write("data/users.jsonl", string.Empty);
         Append(Snapshot(100, (1, "a"), (2, "b"), (3, "c")));
         Append([Change(1, "X", 1000)]);
         var config = SqliteConfig();
@@ -168,7 +163,7 @@ public sealed class SourceEpochTests : IDisposable
         var config = SqliteConfig();
         await RunAsync(config);
 
-        var backfill = await _workspace.Sync("backfill", "--config", config, "--materializer", "users", "--no-progress");
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--no-progress");
         Assert.True(backfill.ExitCode == 0, backfill.ToString());
         Append([Change(2, "c", 970)]);
         await RunAsync(config);
@@ -179,7 +174,7 @@ public sealed class SourceEpochTests : IDisposable
     [Fact]
     public async Task Orders_falling_far_below_outside_a_snapshot_are_reported_and_a_declared_bump_makes_the_next_changes_newer()
     {
-        _workspace.Write("data/users.jsonl", string.Empty);
+        Workspace.Write("data/users.jsonl", string.Empty);
         Append(Snapshot(5_000_000_000_000, (1, "a"), (2, "b")));
         Append([Change(1, "X", 5_000_000_001_000)]);
         var config = SqliteConfig();
@@ -187,36 +182,23 @@ public sealed class SourceEpochTests : IDisposable
 
         // Restored on a new cluster without a new snapshot: the bare LSNs are older than the state held.
         Append([Change(1, "restored", 30_000_000)]);
-        var degraded = await _workspace.Sync("run", "--config", config);
+        var degraded = await Workspace.Sync("run", "--config", config);
         Assert.True(degraded.ExitCode == 0, degraded.ToString());
         Assert.Contains("went back in time without a new snapshot", degraded.Error, StringComparison.Ordinal);
         Assert.Equal(["id=1|name=X", "id=2|name=b"], SqliteRows());
-        var status = await _workspace.Sync("status", "--config", config);
+        var status = await Workspace.Sync("status", "--config", config);
         Assert.Contains("is degraded: the source orders of", status.Output + status.Error, StringComparison.Ordinal);
 
-        var bump = await _workspace.Sync("epoch", "bump", "--config", config, "--materializer", "users", "--reason", "restored from the 02:00 backup", "--by", "oncall");
+        var bump = await Workspace.Sync("epoch", "bump", "--config", config, "--materializer", "users", "--reason", "restored from the 02:00 backup", "--by", "oncall");
         Assert.True(bump.ExitCode == 0, bump.ToString());
-        Assert.Contains("\"by\":\"oncall\",\"reason\":\"restored from the 02:00 backup\"", File.ReadAllText(_workspace.File("users.epochs.jsonl")), StringComparison.Ordinal);
+        Assert.Contains("\"by\":\"oncall\",\"reason\":\"restored from the 02:00 backup\"", File.ReadAllText(Workspace.File("users.epochs.jsonl")), StringComparison.Ordinal);
         Append([Change(1, "Y", 30_000_100), Change(2, null, 30_000_200)]);
         await RunAsync(config);
 
         Assert.Equal(["id=1|name=Y"], SqliteRows());
-        var after = await _workspace.Sync("status", "--config", config);
+        var after = await Workspace.Sync("status", "--config", config);
         Assert.DoesNotContain("is degraded", after.Output + after.Error, StringComparison.Ordinal);
     }
 
-    private static async Task<List<string>> PostgresRowsAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<string>();
-        while (await reader.ReadAsync())
-        {
-            rows.Add(reader.GetString(0));
-        }
-
-        return rows;
-    }
+    private static Task<List<string>> PostgresRowsAsync(string sql) => PostgresQueries.FirstColumnAsync(sql);
 }

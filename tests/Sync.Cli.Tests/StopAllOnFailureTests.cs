@@ -1,5 +1,4 @@
 using Sync.Pulsar;
-using Sync.Testing.Files;
 
 namespace Sync.Cli.Tests;
 

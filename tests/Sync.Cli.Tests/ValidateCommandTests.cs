@@ -1,18 +1,13 @@
-using Sync.Testing.Files;
 using Snapshooter.Xunit;
 
 namespace Sync.Cli.Tests;
 
-public sealed class ValidateCommandTests : IDisposable
+public sealed class ValidateCommandTests : WorkspaceTests
 {
-    private readonly Workspace _workspace = new();
-
-    public void Dispose() => _workspace.Dispose();
-
     [Fact]
     public async Task The_quickstart_config_is_valid()
     {
-        var result = await _workspace.Sync("validate", "--config", _workspace.Quickstart);
+        var result = await Workspace.Sync("validate", "--config", Workspace.Quickstart);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("ok", result.Output.Trim());
@@ -24,9 +19,9 @@ public sealed class ValidateCommandTests : IDisposable
     public async Task Every_example_config_is_valid(string example)
     {
         var result = await Sync.Testing.Process.SyncProcess.RunWithEnvironmentAsync(
-            _workspace.Directory,
+            Workspace.Directory,
             new Dictionary<string, string> { ["SYNC_ERASURE_SECRET"] = "example-secret-0123456789" },
-            "validate", "--config", Path.Combine(_workspace.Examples, example));
+            "validate", "--config", Path.Combine(Workspace.Examples, example));
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal("ok", result.Output.Trim());
@@ -35,7 +30,7 @@ public sealed class ValidateCommandTests : IDisposable
     [Fact]
     public async Task A_broken_config_lists_every_problem_with_line_and_field_and_exits_2()
     {
-        var config = _workspace.Write("broken.yaml", """
+        var config = Workspace.Write("broken.yaml", """
             sources:
               changelog: { type: file, path: data/changelog.jsonl, follow: sometimes }
               bus: { type: kafka }
@@ -60,7 +55,7 @@ public sealed class ValidateCommandTests : IDisposable
                 invoices: { field: customer_id }
             """);
 
-        var result = await _workspace.Sync("validate", "--config", config);
+        var result = await Workspace.Sync("validate", "--config", config);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Empty(result.Output);
@@ -70,7 +65,7 @@ public sealed class ValidateCommandTests : IDisposable
     [Fact]
     public async Task A_missing_config_file_is_a_usage_error()
     {
-        var result = await _workspace.Sync("validate", "--config", "nope.yaml");
+        var result = await Workspace.Sync("validate", "--config", "nope.yaml");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("nope.yaml: cannot read the config file", result.Error, StringComparison.Ordinal);
@@ -79,7 +74,7 @@ public sealed class ValidateCommandTests : IDisposable
     [Fact]
     public async Task A_missing_required_option_is_a_usage_error()
     {
-        var result = await _workspace.Sync("run");
+        var result = await Workspace.Sync("run");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("Option '--config' is required.", result.Error, StringComparison.Ordinal);

@@ -1,16 +1,10 @@
 using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Compliance.Erasure;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
 using Sync.Sources.File;
 using Sync.Engine.Topics;
 using Sync.Sinks;
-using Sync.Testing.Files;
 using Xunit.Abstractions;
 
 namespace Sync.Compliance.Tests;

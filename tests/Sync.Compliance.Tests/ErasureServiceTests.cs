@@ -3,19 +3,12 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Snapshooter.Xunit;
 using Sync.Cli.Output;
-using Sync.Compliance.Erasure;
-using Sync.Compliance.Ledger;
-using Sync.Engine.Config;
 using Sync.Engine.DeadLetters;
 using Sync.Engine.Formats;
-using Sync.Engine.Changes;
-using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
 using Sync.Sources;
 using Sync.Sources.File;
 using Sync.Sinks;
-using Sync.Testing.Files;
 
 namespace Sync.Compliance.Tests;
 

@@ -1,6 +1,4 @@
 using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
 using Sync.Sources.File;
 
 namespace Sync.Compliance.Tests;

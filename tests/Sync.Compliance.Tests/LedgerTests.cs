@@ -1,8 +1,4 @@
 using Microsoft.Extensions.Time.Testing;
-using Sync.Compliance.Ledger;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 using Sync.Testing.Changes;
 
 namespace Sync.Compliance.Tests;

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Npgsql;
 using StackExchange.Redis;
 using Sync.Pulsar.Protocol.Proto;
+using Sync.Testing;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
@@ -36,11 +37,9 @@ public sealed class ComposeRehearsalTests : IAsyncLifetime
     private string _config = null!;
     private long _lsn = 1000;
 
-    private static string AdminPostgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL and exports its connection string");
+    private static string AdminPostgres => TestServers.Postgres;
 
-    private static string RedisEndpoint => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_REDIS is not set: run ./scripts/test.sh, which starts a throwaway Redis and exports host:port");
+    private static string RedisEndpoint => TestServers.Redis;
 
     private IDatabase Redis => _redis.GetDatabase(RedisDatabase);
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using Npgsql;
@@ -23,8 +22,7 @@ internal abstract class CorpusTarget : IAsyncDisposable
     /// Without SYNC_TEST_POSTGRES the case fails: ./scripts/test.sh always provides one.</summary>
     public static async Task<CorpusTarget> PostgresAsync()
     {
-        var connectionString = Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-            : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL server and exports its connection string.");
+        var connectionString = TestServers.Postgres;
         var schema = "corpus_" + Guid.NewGuid().ToString("N")[..12];
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();

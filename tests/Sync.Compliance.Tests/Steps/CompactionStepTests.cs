@@ -1,6 +1,3 @@
-using Sync.Compliance.Erasure;
-using Sync.Compliance.Erasure.Steps;
-
 namespace Sync.Compliance.Tests.Steps;
 
 public sealed class CompactionStepTests : StepTests

@@ -1,10 +1,5 @@
 using System.Text;
-using Sync.Compliance.Erasure.Steps;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
 using Sync.Engine.DeadLetters;
 
 namespace Sync.Compliance.Tests.Steps;

@@ -1,6 +1,4 @@
 using System.Text.Json;
-using Sync.Compliance.Erasure;
-using Sync.Compliance.Ledger;
 
 namespace Sync.Compliance.Tests.Steps;
 

@@ -1,6 +1,3 @@
-using Sync.Compliance.Erasure.Steps;
-using Sync.Testing.Files;
-
 namespace Sync.Compliance.Tests.Steps;
 
 public sealed class PlanStepTests : StepTests

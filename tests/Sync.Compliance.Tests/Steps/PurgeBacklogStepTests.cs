@@ -1,5 +1,3 @@
-using Sync.Compliance.Erasure.Steps;
-
 namespace Sync.Compliance.Tests.Steps;
 
 public sealed class PurgeBacklogStepTests : StepTests

@@ -1,6 +1,3 @@
-using Sync.Compliance.Erasure.Steps;
-using Sync.Compliance.Ledger;
-
 namespace Sync.Compliance.Tests.Steps;
 
 public sealed class RecordRequestsStepTests : StepTests

@@ -1,7 +1,4 @@
 using Microsoft.Extensions.Time.Testing;
-using Sync.Compliance.Erasure;
-using Sync.Compliance.Erasure.Steps;
-using Sync.Compliance.Ledger;
 
 namespace Sync.Compliance.Tests.Steps;
 

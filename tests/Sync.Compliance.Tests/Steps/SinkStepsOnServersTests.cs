@@ -1,6 +1,5 @@
 using Npgsql;
 using StackExchange.Redis;
-using Sync.Compliance.Erasure.Steps;
 
 namespace Sync.Compliance.Tests.Steps;
 
@@ -8,11 +7,9 @@ namespace Sync.Compliance.Tests.Steps;
 /// SYNC_TEST_REDIS, started by ./scripts/test.sh).</summary>
 public sealed class SinkStepsOnServersTests
 {
-    private static string Postgres => Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL server and exports its connection string.");
+    private static string Postgres => TestServers.Postgres;
 
-    private static string Redis => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS") is { Length: > 0 } value ? value
-        : throw new InvalidOperationException("SYNC_TEST_REDIS is not set: run ./scripts/test.sh, which starts a throwaway Redis server and exports its address.");
+    private static string Redis => TestServers.Redis;
 
     [Theory]
     [InlineData("postgres")]

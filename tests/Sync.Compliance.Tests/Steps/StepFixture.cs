@@ -1,14 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Compliance.Erasure;
-using Sync.Compliance.Erasure.Steps;
-using Sync.Compliance.Ledger;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
 using Sync.Sinks;
 using Sync.Sources;
-using Sync.Testing.Files;
 
 namespace Sync.Compliance.Tests.Steps;
 

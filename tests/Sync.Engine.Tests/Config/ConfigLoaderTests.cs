@@ -1,6 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
 using Sync.Sources;
 using Sync.Sources.File;
 

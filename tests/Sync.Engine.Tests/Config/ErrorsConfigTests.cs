@@ -1,4 +1,3 @@
-using Sync.Engine.Config;
 using Sync.Sources;
 
 namespace Sync.Engine.Tests.Config;

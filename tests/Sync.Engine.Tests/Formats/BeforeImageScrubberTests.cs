@@ -1,8 +1,3 @@
-using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Formats;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Tests.Formats;
 
 /// <summary>Removing the before image from a key's latest message, for an erasure whose subject is

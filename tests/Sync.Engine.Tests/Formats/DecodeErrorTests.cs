@@ -1,7 +1,4 @@
-using System.Text;
 using Snapshooter.Xunit;
-using Sync.Engine.Changes;
-using Sync.Engine.Formats;
 using static Sync.Engine.Tests.Formats.Messages;
 
 namespace Sync.Engine.Tests.Formats;

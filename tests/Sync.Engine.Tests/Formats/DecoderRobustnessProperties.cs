@@ -1,8 +1,5 @@
-using System.Text;
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Engine.Changes;
-using Sync.Engine.Formats;
 using static Sync.Engine.Tests.Formats.Messages;
 
 namespace Sync.Engine.Tests.Formats;

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Formats;
 using static Sync.Engine.Tests.Formats.Messages;
 
 namespace Sync.Engine.Tests.Formats;

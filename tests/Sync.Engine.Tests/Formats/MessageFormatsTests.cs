@@ -1,5 +1,3 @@
-using Sync.Engine.Formats;
-
 namespace Sync.Engine.Tests.Formats;
 
 public class MessageFormatsTests

@@ -1,8 +1,3 @@
-using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Formats;
-using Sync.Engine.Sources;
-
 namespace Sync.Engine.Tests.Formats;
 
 /// <summary>Builds source messages and Debezium envelopes for decoder tests.</summary>

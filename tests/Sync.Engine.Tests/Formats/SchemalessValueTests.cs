@@ -1,4 +1,3 @@
-using Sync.Engine.Changes;
 using static Sync.Engine.Tests.Formats.Messages;
 
 namespace Sync.Engine.Tests.Formats;

@@ -1,10 +1,5 @@
-using System.Globalization;
-using System.Text;
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Engine.Changes;
-using Sync.Engine.Formats;
-using Sync.Engine.Sources;
 using static Sync.Engine.Tests.Formats.Messages;
 
 namespace Sync.Engine.Tests.Formats;

@@ -1,7 +1,5 @@
-using System.Globalization;
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Engine.Formats;
 using static Sync.Engine.Tests.Formats.Messages;
 
 namespace Sync.Engine.Tests.Formats;

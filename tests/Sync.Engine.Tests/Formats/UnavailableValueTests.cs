@@ -1,6 +1,3 @@
-using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Formats;
 using static Sync.Engine.Tests.Formats.Messages;
 
 namespace Sync.Engine.Tests.Formats;

@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 using Sync.Sources.Pulsar;
 
 namespace Sync.Engine.Tests.Runtime;

@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Runtime;
 using Sync.Testing.Changes;
 
 namespace Sync.Engine.Tests.Runtime;

@@ -1,7 +1,5 @@
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Engine.Changes;
-using Sync.Engine.Runtime;
 using Sync.Testing.Changes;
 using Sync.Testing.Sinks;
 

@@ -1,6 +1,4 @@
 using FsCheck.Xunit;
-using Sync.Engine.Changes;
-using Sync.Engine.Runtime;
 using Sync.Testing.Changes;
 
 namespace Sync.Engine.Tests.Runtime;

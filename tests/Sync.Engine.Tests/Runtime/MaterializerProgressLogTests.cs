@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.Runtime;
 using Sync.Testing.Logging;
 
 namespace Sync.Engine.Tests.Runtime;

@@ -1,12 +1,5 @@
-using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
 
 namespace Sync.Engine.Tests.Runtime;
 

@@ -1,6 +1,4 @@
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
 
 namespace Sync.Engine.Tests.Runtime;
 

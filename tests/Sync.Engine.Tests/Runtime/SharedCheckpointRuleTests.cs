@@ -1,6 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Runtime;
-
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>A model of two processes on one key-shared subscription writing one sink: every

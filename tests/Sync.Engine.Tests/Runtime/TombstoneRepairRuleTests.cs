@@ -1,12 +1,4 @@
-using System.Globalization;
-using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
-using Sync.Engine.Sources;
 using Sync.Engine.Topics;
 using Sync.Testing.Changes;
 using Sync.Testing.Sinks;

@@ -1,4 +1,3 @@
-using Sync.Engine.Changes;
 using Sync.Engine.Sinks;
 
 namespace Sync.Engine.Tests.Sinks;

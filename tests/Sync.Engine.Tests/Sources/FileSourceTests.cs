@@ -1,7 +1,3 @@
-using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
 using Sync.Sources.File;
 
 namespace Sync.Engine.Tests.Sources;

@@ -1,12 +1,4 @@
-using System.Globalization;
-using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
 using Sync.Sources.File;
 using Sync.Testing.Sinks;
 

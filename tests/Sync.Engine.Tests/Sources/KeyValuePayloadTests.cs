@@ -1,8 +1,4 @@
-using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
 using Sync.Sources.File;
-using Xunit;
 
 namespace Sync.Engine.Tests.Sources;
 

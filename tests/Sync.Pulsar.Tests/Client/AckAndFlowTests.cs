@@ -1,7 +1,3 @@
-using System.Text;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 public class AckAndFlowTests : ClientTestBase

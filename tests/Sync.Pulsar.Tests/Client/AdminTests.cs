@@ -1,29 +1,12 @@
 using System.Net;
-using System.Text;
 using Sync.Pulsar.Admin;
-using Sync.Testing.Pulsar;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>The admin REST client against the fake broker's admin endpoint.</summary>
-public class AdminTests : ClientTestBase
+public class AdminTests : AdminClientTestBase
 {
-    private PulsarAdminClient Admin { get; set; } = null!;
-
     private string Namespace { get; } = $"tenant-{Guid.NewGuid():N}"[..15] + "/ns";
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        Admin = new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = Broker.AdminUrl });
-    }
-
-    public override async Task DisposeAsync()
-    {
-        Admin.Dispose();
-        await base.DisposeAsync();
-    }
 
     [Fact]
     public async Task Topics_of_a_namespace_are_listed_with_their_partitions()

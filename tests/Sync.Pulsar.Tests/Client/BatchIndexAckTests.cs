@@ -1,9 +1,3 @@
-using System.Text;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-using Sync.Testing.Pulsar;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>Acknowledging single messages of a batch entry (ack_set), against a broker with acknowledgmentAtBatchIndexLevelEnabled.</summary>

@@ -1,6 +1,3 @@
-using Sync.Testing.Pulsar;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>Each test owns a fresh fake broker, a client on it, and its own topic.</summary>
@@ -40,6 +37,19 @@ public abstract class ClientTestBase : IAsyncLifetime
 
     protected async Task<PulsarProducer> ProducerAsync(ProducerOptions? options = null) =>
         (PulsarProducer)await Client.CreateProducerAsync(options ?? new ProducerOptions { Topic = Topic });
+
+    /// <summary>Sends <paramref name="count"/> messages <c>m0</c>, <c>m1</c>, … to <see cref="Topic"/>.</summary>
+    protected async Task<List<MessageId>> ProduceNumberedAsync(int count)
+    {
+        await using var producer = await ProducerAsync();
+        var ids = new List<MessageId>();
+        for (var i = 0; i < count; i++)
+        {
+            ids.Add(await producer.SendAsync(new OutgoingMessage { Data = Encoding.UTF8.GetBytes($"m{i}") }));
+        }
+
+        return ids;
+    }
 
     protected async Task<PulsarConsumer> ConsumerAsync(
         string subscription = "sub",

@@ -1,8 +1,3 @@
-using System.Text;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>The fake's compactor and read_compacted, seen through our client.</summary>

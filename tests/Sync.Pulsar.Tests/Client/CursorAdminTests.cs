@@ -1,42 +1,14 @@
-using System.Text;
 using Sync.Pulsar.Admin;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>Reading a subscription's mark-delete position and resetting its cursor through the admin API.</summary>
-public class CursorAdminTests : ClientTestBase
+public class CursorAdminTests : AdminClientTestBase
 {
-    private PulsarAdminClient Admin { get; set; } = null!;
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        Admin = new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = Broker.AdminUrl });
-    }
-
-    public override async Task DisposeAsync()
-    {
-        Admin.Dispose();
-        await base.DisposeAsync();
-    }
-
-    private async Task<List<MessageId>> ProduceAsync(int count)
-    {
-        await using var producer = await ProducerAsync();
-        var ids = new List<MessageId>();
-        for (var i = 0; i < count; i++)
-        {
-            ids.Add(await producer.SendAsync(new OutgoingMessage { Data = Encoding.UTF8.GetBytes($"m{i}") }));
-        }
-
-        return ids;
-    }
-
     [Fact]
     public async Task The_mark_delete_position_follows_cumulative_acknowledgements()
     {
-        var ids = await ProduceAsync(4);
+        var ids = await ProduceNumberedAsync(4);
         await using var consumer = await ConsumerAsync(ackReceipts: true);
         var before = await Admin.GetMarkDeletePositionAsync(Topic, "sub");
         var messages = await ReceiveAsync(consumer, 4);
@@ -51,7 +23,7 @@ public class CursorAdminTests : ClientTestBase
     [Fact]
     public async Task An_unknown_subscription_or_topic_has_no_mark_delete_position()
     {
-        await ProduceAsync(1);
+        await ProduceNumberedAsync(1);
 
         Assert.Null(await Admin.GetMarkDeletePositionAsync(Topic, "nobody"));
         Assert.Null(await Admin.GetMarkDeletePositionAsync($"{Topic}-missing", "sub"));
@@ -60,7 +32,7 @@ public class CursorAdminTests : ClientTestBase
     [Fact]
     public async Task Resetting_the_cursor_delivers_from_the_given_message_and_disconnects_consumers()
     {
-        var ids = await ProduceAsync(5);
+        var ids = await ProduceNumberedAsync(5);
         await using var consumer = await ConsumerAsync(ackReceipts: true);
         foreach (var message in await ReceiveAsync(consumer, 5))
         {
@@ -78,7 +50,7 @@ public class CursorAdminTests : ClientTestBase
     [Fact]
     public async Task Resetting_the_cursor_of_an_unknown_subscription_fails_with_the_brokers_reason()
     {
-        var ids = await ProduceAsync(1);
+        var ids = await ProduceNumberedAsync(1);
 
         var failure = await Assert.ThrowsAsync<PulsarAdminException>(() => Admin.ResetCursorAsync(Topic, "nobody", ids[0]));
 

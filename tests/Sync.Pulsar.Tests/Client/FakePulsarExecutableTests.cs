@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Reflection;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

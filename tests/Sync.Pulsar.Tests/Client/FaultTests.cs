@@ -1,8 +1,3 @@
-using System.Text;
-using Sync.Pulsar.Protocol.Proto;
-using Sync.Testing.Pulsar;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 public class FaultTests : ClientTestBase

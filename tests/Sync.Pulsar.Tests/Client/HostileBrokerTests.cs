@@ -1,11 +1,6 @@
 using System.Buffers.Binary;
-using System.Text;
 using Google.Protobuf;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
 using Sync.Testing.Logging;
-using Sync.Testing.Pulsar;
-using Xunit;
 using ValidationError = Sync.Pulsar.Protocol.Proto.CommandAck.Types.ValidationError;
 
 namespace Sync.Pulsar.Tests.Client;

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

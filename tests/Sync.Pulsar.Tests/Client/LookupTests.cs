@@ -1,7 +1,3 @@
-using Sync.Pulsar.Protocol.Proto;
-using Sync.Testing.Pulsar;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 public class LookupTests : ClientTestBase

@@ -1,5 +1,3 @@
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>

@@ -1,8 +1,5 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

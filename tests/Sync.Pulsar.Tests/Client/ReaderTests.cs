@@ -1,22 +1,8 @@
-using System.Text;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>Readers: non-durable subscriptions from a start position.</summary>
 public class ReaderTests : ClientTestBase
 {
-    private async Task<List<MessageId>> ProduceAsync(int count)
-    {
-        await using var producer = await ProducerAsync();
-        var ids = new List<MessageId>();
-        for (var i = 0; i < count; i++)
-        {
-            ids.Add(await producer.SendAsync(new OutgoingMessage { Data = Encoding.UTF8.GetBytes($"m{i}") }));
-        }
-        return ids;
-    }
-
     private async Task<IPulsarConsumer> ReaderAsync(MessageId start, string name = "reader") =>
         await Client.SubscribeAsync(new ConsumerOptions { Topic = Topic, SubscriptionName = name, StartMessageId = start });
 
@@ -25,7 +11,7 @@ public class ReaderTests : ClientTestBase
     [Fact]
     public async Task Reader_from_earliest_sees_every_message()
     {
-        await ProduceAsync(5);
+        await ProduceNumberedAsync(5);
 
         await using var reader = await ReaderAsync(MessageId.Earliest);
 
@@ -35,7 +21,7 @@ public class ReaderTests : ClientTestBase
     [Fact]
     public async Task Reader_from_a_position_starts_after_it()
     {
-        var ids = await ProduceAsync(5);
+        var ids = await ProduceNumberedAsync(5);
 
         await using var reader = await ReaderAsync(ids[1]);
 
@@ -46,10 +32,10 @@ public class ReaderTests : ClientTestBase
     [Fact]
     public async Task Reader_from_latest_sees_only_new_messages()
     {
-        await ProduceAsync(3);
+        await ProduceNumberedAsync(3);
         await using var reader = await ReaderAsync(MessageId.Latest);
 
-        await ProduceAsync(1);
+        await ProduceNumberedAsync(1);
 
         Assert.Equal(["m0"], (await ReceiveAsync(reader, 1)).Select(Text));
     }
@@ -57,7 +43,7 @@ public class ReaderTests : ClientTestBase
     [Fact]
     public async Task Reader_leaves_no_subscription_behind()
     {
-        await ProduceAsync(1);
+        await ProduceNumberedAsync(1);
         await using (var reader = await ReaderAsync(MessageId.Earliest, "temporary"))
         {
             await ReceiveAsync(reader, 1);
@@ -70,7 +56,7 @@ public class ReaderTests : ClientTestBase
     [Fact]
     public async Task Reader_resumes_after_the_last_received_message_when_reconnected()
     {
-        await ProduceAsync(6);
+        await ProduceNumberedAsync(6);
         await using var reader = await ReaderAsync(MessageId.Earliest);
         var first = await ReceiveAsync(reader, 3);
 

@@ -1,8 +1,3 @@
-using System.Text;
-using Sync.Pulsar.Protocol.Proto;
-using Sync.Testing.Pulsar;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 /// <summary>Losses of connection, producer or consumer: no message lost, none acknowledged by mistake.</summary>

@@ -1,7 +1,4 @@
-using System.Text;
 using Sync.Pulsar.Admin;
-using Sync.Testing.Pulsar;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 
@@ -9,25 +6,11 @@ namespace Sync.Pulsar.Tests.Client;
 /// Retention of the raw log in the fake broker: policies set through the admin API delete whole
 /// consumed ledgers once past their time or size, judged by a clock the test moves.
 /// </summary>
-public class RetentionTests : ClientTestBase
+public class RetentionTests : AdminClientTestBase
 {
     private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
-    private PulsarAdminClient Admin { get; set; } = null!;
-
     protected override FakePulsarBrokerOptions BrokerOptions => new() { Clock = _clock, MaxEntriesPerLedger = 5 };
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        Admin = new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = Broker.AdminUrl });
-    }
-
-    public override async Task DisposeAsync()
-    {
-        Admin.Dispose();
-        await base.DisposeAsync();
-    }
 
     private static string Text(PulsarMessage message) => Encoding.UTF8.GetString(message.Data.Span);
 

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Text.Json;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

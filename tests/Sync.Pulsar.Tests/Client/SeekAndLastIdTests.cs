@@ -1,29 +1,13 @@
-using System.Text;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 public class SeekAndLastIdTests : ClientTestBase
 {
     private static string Text(PulsarMessage message) => Encoding.UTF8.GetString(message.Data.Span);
 
-    private async Task<List<MessageId>> ProduceAsync(int count)
-    {
-        await using var producer = await ProducerAsync();
-        var ids = new List<MessageId>();
-        for (var i = 0; i < count; i++)
-        {
-            ids.Add(await producer.SendAsync(new OutgoingMessage { Data = Encoding.UTF8.GetBytes($"m{i}") }));
-        }
-        return ids;
-    }
-
     [Fact]
     public async Task Last_message_id_is_the_last_entry()
     {
-        var ids = await ProduceAsync(3);
+        var ids = await ProduceNumberedAsync(3);
         await using var consumer = await ConsumerAsync();
 
         var last = await consumer.GetLastMessageIdAsync();
@@ -60,7 +44,7 @@ public class SeekAndLastIdTests : ClientTestBase
     [Fact]
     public async Task Seek_to_a_message_id_replays_from_that_message()
     {
-        var ids = await ProduceAsync(5);
+        var ids = await ProduceNumberedAsync(5);
         await using var consumer = await ConsumerAsync(ackReceipts: true);
         foreach (var message in await ReceiveAsync(consumer, 5))
         {
@@ -78,7 +62,7 @@ public class SeekAndLastIdTests : ClientTestBase
     [Fact]
     public async Task Seek_to_earliest_replays_everything()
     {
-        await ProduceAsync(3);
+        await ProduceNumberedAsync(3);
         await using var consumer = await ConsumerAsync();
         await ReceiveAsync(consumer, 3);
 
@@ -108,7 +92,7 @@ public class SeekAndLastIdTests : ClientTestBase
     [Fact]
     public async Task Seek_on_a_reader_back_to_a_message_id_replays_from_that_message()
     {
-        var ids = await ProduceAsync(5);
+        var ids = await ProduceNumberedAsync(5);
         await using var reader = await ReaderAsync(MessageId.Earliest);
         await ReceiveAsync(reader, 5);
 
@@ -122,7 +106,7 @@ public class SeekAndLastIdTests : ClientTestBase
     [Fact]
     public async Task Seek_on_a_reader_forward_skips_what_lies_before()
     {
-        var ids = await ProduceAsync(6);
+        var ids = await ProduceNumberedAsync(6);
         await using var reader = await ReaderAsync(MessageId.Earliest);
         Assert.Equal("m0", Text(await reader.ReceiveAsync()));
 
@@ -165,7 +149,7 @@ public class SeekAndLastIdTests : ClientTestBase
     [Fact]
     public async Task A_reader_keeps_its_seek_position_across_a_later_reconnect()
     {
-        var ids = await ProduceAsync(4);
+        var ids = await ProduceNumberedAsync(4);
         await using var reader = await ReaderAsync(MessageId.Earliest);
         await ReceiveAsync(reader, 4);
         await reader.SeekAsync(ids[1]);
@@ -181,7 +165,7 @@ public class SeekAndLastIdTests : ClientTestBase
     [Fact]
     public async Task A_readers_cursor_is_gone_once_the_reader_closes_after_a_seek()
     {
-        var ids = await ProduceAsync(2);
+        var ids = await ProduceNumberedAsync(2);
         var reader = await ReaderAsync(MessageId.Earliest);
         await ReceiveAsync(reader, 2);
         await reader.SeekAsync(ids[0]);

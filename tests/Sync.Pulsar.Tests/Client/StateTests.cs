@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Sync.Testing.Pulsar;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Client;
 

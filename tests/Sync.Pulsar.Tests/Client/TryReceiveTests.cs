@@ -1,6 +1,3 @@
-using System.Text;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Client;
 
 public class TryReceiveTests : ClientTestBase

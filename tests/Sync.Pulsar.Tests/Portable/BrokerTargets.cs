@@ -1,7 +1,6 @@
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using Sync.Testing.Docker;
-using Sync.Testing.Pulsar;
 
 namespace Sync.Pulsar.Tests.Portable;
 

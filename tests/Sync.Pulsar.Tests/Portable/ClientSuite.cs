@@ -1,8 +1,5 @@
-using System.Text;
 using Sync.Pulsar.Admin;
 using Sync.Pulsar.Internal;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
 using AccessMode = Sync.Pulsar.Protocol.Proto.CommandProducer.Types.ProducerAccessMode;
 
 namespace Sync.Pulsar.Tests.Portable;

@@ -1,8 +1,5 @@
 using System.Buffers.Binary;
 using Google.Protobuf;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Protocol;
 

@@ -3,8 +3,6 @@ using System.Buffers.Binary;
 using FsCheck;
 using FsCheck.Xunit;
 using Google.Protobuf;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Pulsar.Tests.Protocol;
 

@@ -1,7 +1,3 @@
-using System.Text;
-using Sync.Pulsar.Protocol;
-using Xunit;
-
 namespace Sync.Pulsar.Tests.Protocol;
 
 public class Crc32CTests

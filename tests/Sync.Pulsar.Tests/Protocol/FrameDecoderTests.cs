@@ -1,9 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using Google.Protobuf;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Protocol;
 

@@ -1,8 +1,4 @@
-using System.Text;
 using Google.Protobuf;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Protocol;
 

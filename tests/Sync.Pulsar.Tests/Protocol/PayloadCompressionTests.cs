@@ -1,7 +1,4 @@
 using System.IO.Compression;
-using Sync.Pulsar.Protocol;
-using Sync.Pulsar.Protocol.Proto;
-using Xunit;
 
 namespace Sync.Pulsar.Tests.Protocol;
 

@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-using Sync.Testing.Changes;
-
 namespace Sync.Sinks.Tests.Conformance;
 
 /// <summary>

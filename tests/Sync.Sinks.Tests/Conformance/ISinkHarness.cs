@@ -1,5 +1,3 @@
-using Sync.Engine.Sinks;
-
 namespace Sync.Sinks.Tests.Conformance;
 
 /// <summary>What the shared conformance suite needs from one sink: the sink under test on a

@@ -1,4 +1,3 @@
-using Sync.Engine.Sinks;
 using Sync.Sinks.Tests.Postgres;
 
 namespace Sync.Sinks.Tests.Conformance;

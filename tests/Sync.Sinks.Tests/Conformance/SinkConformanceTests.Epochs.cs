@@ -1,7 +1,4 @@
-using Sync.Engine.Changes;
 using Sync.Engine.Runtime;
-using Sync.Engine.Sinks;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Conformance;
 

@@ -1,9 +1,6 @@
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Engine.Changes;
 using Sync.Engine.Runtime;
-using Sync.Engine.Sinks;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Conformance;
 

@@ -1,8 +1,5 @@
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Conformance;
 

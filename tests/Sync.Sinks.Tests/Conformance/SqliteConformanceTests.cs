@@ -1,6 +1,4 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Sqlite;
 
 namespace Sync.Sinks.Tests.Conformance;

@@ -1,8 +1,5 @@
 using System.Text.Json.Nodes;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

@@ -1,7 +1,5 @@
-using Sync.Engine.Changes;
 using Sync.Engine.Config;
 using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Changes;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Sinks.Tests.Elasticsearch;

@@ -1,13 +1,9 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Elastic.Clients.Elasticsearch;
 using FieldValue = Sync.Engine.Changes.FieldValue;
 using TimeUnit = Sync.Engine.Changes.TimeUnit;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Testing.Sinks;
 using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Changes;
 using Sync.Testing.Elasticsearch;
 
 namespace Sync.Sinks.Tests.Elasticsearch;

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Elasticsearch;
 using Sync.Sinks.Tests.Conformance;
 using Sync.Testing.Elasticsearch;

@@ -1,4 +1,3 @@
-using Sync.Engine.Sinks;
 using Sync.Sinks.Elasticsearch;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Tls;

@@ -1,10 +1,6 @@
-using System.Text.Json;
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Changes;
 using Sync.Testing.Docker;
 
 namespace Sync.Sinks.Tests.Elasticsearch;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Sync.Testing.Elasticsearch;
 using Sync.Testing.Process;

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;

@@ -1,9 +1,6 @@
 using Npgsql;
-using Sync.Engine.Changes;
 using Sync.Engine.DeadLetters;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Postgres;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Postgres;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Sync.Testing.Process;
 using Sync.Testing.Tls;
 

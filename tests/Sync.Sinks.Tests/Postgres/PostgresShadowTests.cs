@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-using Sync.Testing.Changes;
-
 namespace Sync.Sinks.Tests.Postgres;
 
 /// <summary>The shadow capability of the PostgreSQL sink: what the swap carries over and what it replaces.</summary>

@@ -1,10 +1,7 @@
 using System.Numerics;
 using Npgsql;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Testing.Sinks;
 using Sync.Sinks.Postgres;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Postgres;
 

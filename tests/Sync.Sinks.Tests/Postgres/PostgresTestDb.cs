@@ -1,6 +1,4 @@
 using Npgsql;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Postgres;
 
 namespace Sync.Sinks.Tests.Postgres;
@@ -28,10 +26,7 @@ internal sealed class PostgresTestDb : IAsyncDisposable
 
     /// <summary>The test server's connection string; the test fails (never skips) when it is not set.</summary>
     public static string ServerConnectionString =>
-        Environment.GetEnvironmentVariable("SYNC_TEST_POSTGRES") is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException(
-                "SYNC_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a throwaway PostgreSQL server and exports its connection string (e.g. Host=127.0.0.1;Port=5433;Username=postgres;Database=postgres).");
+        TestServers.Postgres;
 
     public static async Task<PostgresTestDb> OpenAsync(Action<PostgresSinkOptions>? configure = null)
     {

@@ -1,6 +1,4 @@
-using Sync.Engine.Sinks;
 using Sync.Sinks.Postgres;
-using Sync.Testing.Changes;
 using Sync.Testing.Tls;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 

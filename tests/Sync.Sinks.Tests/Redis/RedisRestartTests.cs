@@ -1,8 +1,5 @@
 using StackExchange.Redis;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Redis;
-using Sync.Testing.Changes;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Tests.Redis;

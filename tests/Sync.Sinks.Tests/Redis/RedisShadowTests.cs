@@ -1,7 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
-using Sync.Testing.Changes;
-
 namespace Sync.Sinks.Tests.Redis;
 
 /// <summary>The shadow capability of the Redis sink: a new key generation, switched in by the pointer

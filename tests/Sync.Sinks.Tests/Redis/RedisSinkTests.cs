@@ -1,10 +1,6 @@
-using System.Text.Json;
 using StackExchange.Redis;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Testing.Sinks;
 using Sync.Sinks.Redis;
-using Sync.Testing.Changes;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Tests.Redis;

@@ -1,6 +1,4 @@
 using StackExchange.Redis;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Redis;
 
 namespace Sync.Sinks.Tests.Redis;

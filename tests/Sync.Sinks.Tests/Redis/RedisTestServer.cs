@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text.Json;
 using StackExchange.Redis;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Redis;
 
 namespace Sync.Sinks.Tests.Redis;
@@ -12,9 +9,7 @@ namespace Sync.Sinks.Tests.Redis;
 internal static class RedisTestServer
 {
     public static string Endpoint =>
-        Environment.GetEnvironmentVariable("SYNC_TEST_REDIS") is { Length: > 0 } endpoint
-            ? endpoint
-            : throw new InvalidOperationException("SYNC_TEST_REDIS is not set: run the tests with ./scripts/test.sh, which starts a throwaway redis-server and exports its address (127.0.0.1:PORT)");
+        TestServers.Redis;
 
     /// <summary>A fresh namespace: <c>t{guid}:</c>. Data keys and sync's own keys of one test start with it.</summary>
     public static string NewNamespace() => $"t{Guid.NewGuid():N}:";

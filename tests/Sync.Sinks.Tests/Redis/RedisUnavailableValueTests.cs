@@ -1,6 +1,4 @@
-using Sync.Engine.Changes;
 using Sync.Sinks.Redis;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Redis;
 

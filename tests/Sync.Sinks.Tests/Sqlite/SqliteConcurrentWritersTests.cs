@@ -1,8 +1,5 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Sqlite;
 using Sync.Sinks.Tests.Conformance;
-using Sync.Testing.Changes;
 
 namespace Sync.Sinks.Tests.Sqlite;
 

@@ -1,7 +1,6 @@
 using Microsoft.Data.Sqlite;
 using Sync.Engine.Config;
 using Sync.Sinks.Sqlite;
-using Xunit;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Sinks.Tests.Sqlite;

@@ -1,7 +1,4 @@
 using FsCheck.Xunit;
-using Sync.Engine.Changes;
-using Sync.Testing.Changes;
-using Xunit;
 
 namespace Sync.Sinks.Tests.Sqlite;
 

@@ -1,8 +1,4 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Testing.Sinks;
-using Sync.Testing.Changes;
-using Xunit;
 
 namespace Sync.Sinks.Tests.Sqlite;
 

@@ -1,8 +1,5 @@
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
-using Sync.Engine.Changes;
-using Sync.Engine.Sinks;
 using Sync.Sinks.Sqlite;
 
 namespace Sync.Sinks.Tests.Sqlite;

@@ -1,5 +1,3 @@
-using System.Text;
-using Sync.Engine.Changes;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Pulsar.Protocol.Proto;

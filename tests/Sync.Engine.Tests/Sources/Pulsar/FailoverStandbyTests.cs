@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Engine.Runtime;
-
 namespace Sync.Engine.Tests.Sources.Pulsar;
 
 /// <summary>

@@ -1,10 +1,3 @@
-using System.Globalization;
-using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Engine.Sinks;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
 using Sync.Sources.File;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;

@@ -1,7 +1,3 @@
-using System.Text;
-using Sync.Engine.Changes;
-using Sync.Engine.Config;
-using Sync.Engine.Sources;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Pulsar.Admin;

@@ -1,8 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.Config;
-using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Logging;
 using Sync.Testing.Pulsar;

@@ -1,5 +1,3 @@
-using Sync.Engine.Changes;
-using Sync.Engine.Sources;
 using Sync.Sources.File;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar.Protocol.Proto;

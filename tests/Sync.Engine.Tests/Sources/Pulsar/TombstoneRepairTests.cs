@@ -1,6 +1,3 @@
-using System.Text;
-using Sync.Engine.Runtime;
-using Sync.Engine.Sources;
 using Sync.Pulsar;
 using Sync.Pulsar.Admin;
 using Sync.Pulsar.Protocol.Proto;
