@@ -13,7 +13,8 @@ public static class PostgresErrorClassifier
     /// <item>Transient — roll back, discard the connection, back off, retry: connection exceptions
     /// (class 08), serialization failure 40001, deadlock 40P01, lock not available 55P03,
     /// admin/crash shutdown and cannot-connect-now 57P01/57P02/57P03, too many connections 53300,
-    /// query canceled by a statement timeout 57014; any Npgsql I/O failure (<see cref="NpgsqlException.IsTransient"/>:
+    /// query canceled by a statement timeout 57014, a unique violation 23505 on a catalog's name index
+    /// (a concurrent CREATE … IF NOT EXISTS of the same name); any Npgsql I/O failure (<see cref="NpgsqlException.IsTransient"/>:
     /// a dropped socket, a failed connect), <see cref="TimeoutException"/> and socket errors.</item>
     /// <item>Poison — this row cannot be written: data exceptions (class 22: invalid input, out of
     /// range, too long), integrity constraints (class 23: not null, check, unique, foreign key),
@@ -32,6 +33,7 @@ public static class PostgresErrorClassifier
             return state switch
             {
                 "40001" or "40P01" or "55P03" or "57P01" or "57P02" or "57P03" or "53300" or "57014" => ErrorVerdict.Transient,
+                "23505" when CatalogNameIndexes.Contains(pg.ConstraintName ?? "") => ErrorVerdict.Transient,
                 "21000" => ErrorVerdict.Poison,
                 _ when state.StartsWith("08", StringComparison.Ordinal) => ErrorVerdict.Transient,
                 _ when state.StartsWith("22", StringComparison.Ordinal)
@@ -51,6 +53,17 @@ public static class PostgresErrorClassifier
             _ => ErrorVerdict.Fatal,
         };
     }
+
+    /// <summary>The unique indexes on the names of schemas, tables and types. CREATE … IF NOT EXISTS
+    /// looks the name up in the catalog before it inserts it, and PostgreSQL takes no lock on a name
+    /// that does not exist yet: when another session creates the same schema or table in between and
+    /// commits, the insert fails with 23505 on one of these indexes (two processes starting on an
+    /// empty database, one creating its state schema while the other's first batch creates a table
+    /// in it). A new transaction finds the object there, so the batch is retried.</summary>
+    private static readonly HashSet<string> CatalogNameIndexes = new(StringComparer.Ordinal)
+    {
+        "pg_namespace_nspname_index", "pg_class_relname_nsp_index", "pg_type_typname_nsp_index",
+    };
 
     /// <summary>The server's error without row values: the SQLSTATE, the message up to any quoted
     /// value (<c>invalid input syntax for type numeric: "…"</c>), and the column when the server names it.

@@ -77,8 +77,8 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
         await UntilSinkHoldsModelAsync();
         await PublishThirdPartAsync();
         await UntilSinkHoldsModelAsync();
-        Assert.False(first.Outcome.IsCompleted);
-        Assert.False(second.Outcome.IsCompleted);
+        Assert.False(first.Outcome.IsCompleted, first.Outcome.IsCompleted ? (await first.Outcome).Single().Failure?.ToString() : null);
+        Assert.False(second.Outcome.IsCompleted, second.Outcome.IsCompleted ? (await second.Outcome).Single().Failure?.ToString() : null);
         Assert.DoesNotContain(await StatusAsync(config), s => s.Healing);
     }
 

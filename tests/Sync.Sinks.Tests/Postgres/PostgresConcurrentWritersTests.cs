@@ -39,6 +39,31 @@ public sealed class PostgresConcurrentWritersTests
     }
 
     [Fact]
+    public async Task A_first_batch_into_a_schema_that_another_process_is_creating_waits_for_it_instead_of_failing()
+    {
+        // Two processes start on an empty database, one sink's state schema being the other's target
+        // schema: one opens and creates its state schema (as CreateStateTablesAsync does, under the
+        // schema lock) while the other's first batch creates the target table in that same schema.
+        // CREATE SCHEMA IF NOT EXISTS alone is not safe against a concurrent one: the second fails
+        // with 23505 on pg_namespace once the first commits.
+        await using var db = await PostgresTestDb.OpenAsync();
+        await using var holder = await PostgresTestDb.ConnectAsync();
+        await using var creating = await holder.BeginTransactionAsync();
+        await using (var create = new NpgsqlCommand(
+            $"SELECT pg_advisory_xact_lock(hashtext('sync.schema')); CREATE SCHEMA IF NOT EXISTS {PostgresTestDb.Q(db.Schema)}", holder, creating))
+        {
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var apply = Task.Run(() => ApplyAsync(db.Sink, "users", Change.Create(("id", 1), 10, ("name", "v10"))));
+        await BlockedOrDoneAsync(db.Sink, apply);
+        await creating.CommitAsync();
+        await apply;
+
+        Assert.Equal(["id=1|name=v10"], await db.CanonicalRowsAsync("users"));
+    }
+
+    [Fact]
     public async Task Delete_racing_an_uncommitted_older_upsert_of_a_new_key_leaves_no_row()
     {
         await using var db = await PostgresTestDb.OpenAsync();

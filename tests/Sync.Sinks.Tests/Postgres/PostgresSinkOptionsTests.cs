@@ -156,6 +156,14 @@ public sealed class PostgresSinkOptionsTests
     }
 
     [Fact]
+    public void A_unique_violation_on_a_catalog_name_index_is_a_concurrent_create_and_transient_while_one_on_a_table_is_poison()
+    {
+        Assert.Equal(ErrorVerdict.Transient, PostgresErrorClassifier.Classify(new PostgresException("x", "ERROR", "ERROR", "23505", constraintName: "pg_namespace_nspname_index")));
+        Assert.Equal(ErrorVerdict.Transient, PostgresErrorClassifier.Classify(new PostgresException("x", "ERROR", "ERROR", "23505", constraintName: "pg_type_typname_nsp_index")));
+        Assert.Equal(ErrorVerdict.Poison, PostgresErrorClassifier.Classify(new PostgresException("x", "ERROR", "ERROR", "23505", constraintName: "users_pkey")));
+    }
+
+    [Fact]
     public void Classifier_treats_io_failures_as_transient_and_other_errors_as_fatal()
     {
         Assert.Equal(ErrorVerdict.Transient, PostgresErrorClassifier.Classify(new NpgsqlException("Exception while reading from stream", new IOException("reset"))));
