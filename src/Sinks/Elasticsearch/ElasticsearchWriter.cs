@@ -72,7 +72,7 @@ internal sealed partial class ElasticsearchWriter
         }
 
         await StoreCheckpointAsync(batch.Materializer, batch.Checkpoint, cancellationToken);
-        return new ApplyResult(context.Upserted, context.Deleted, context.Stale, context.Rejected) { Unavailable = context.Unavailable };
+        return context.ToResult();
     }
 
     /// <summary>The document of a change, or null when it is rejected (the reason names the index and the
@@ -996,21 +996,7 @@ internal sealed partial class ElasticsearchWriter
         }
     }
 
-    private sealed class BatchContext
-    {
-        public int Upserted { get; set; }
-
-        public int Deleted { get; set; }
-
-        public int Stale { get; set; }
-
-        /// <summary>Upserts applied with a column the source did not send that no stored document held.</summary>
-        public int Unavailable { get; set; }
-
-        public List<RejectedChange> Rejected { get; } = [];
-
-        public void Reject(ChangeEvent change, string reason) => Rejected.Add(new RejectedChange(change, reason));
-    }
+    private sealed class BatchContext : BatchTally;
 }
 
 /// <summary>A document whose JSON we already wrote: serialized verbatim into the bulk body.</summary>
