@@ -1,3 +1,5 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Time.Testing;
 using Sync.Sources.File;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar.Protocol.Proto;
@@ -5,9 +7,16 @@ using Sync.Pulsar.Protocol.Proto;
 namespace Sync.Engine.Tests.Sources.Pulsar;
 
 /// <summary>A materializer started while its broker restarts retries its first subscription; a
-/// refusal that will not pass (authorization) fails at once.</summary>
+/// refusal that will not pass (authorization) fails at once. The backoff runs on a fake clock that
+/// the test moves to the end of each wait as soon as the reader starts it, so the retry budget is
+/// spent in fake time only and a slow machine cannot spend it for the reader.</summary>
 public sealed class SubscribeRetryTests : PulsarSourceFixture
 {
+    /// <summary>Against hangs only: a read that neither succeeds nor fails is cancelled, which fails the test.</summary>
+    private static readonly TimeSpan SafetyNet = TimeSpan.FromSeconds(60);
+
+    private readonly BackoffClock _clock = new();
+
     private async Task<(string Topic, PulsarSourceReader Reader)> ReaderAsync(string name, string sourceExtra = "")
     {
         var topic = NewTopic(name);
@@ -17,7 +26,7 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         }
 
         var options = (PulsarSourceOptions)Config($"topics: [{topic}]", sourceExtra).Sources["broker"].Options;
-        return (topic, new PulsarSourceReader("broker", options, new SourceReadRequest("users", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] }));
+        return (topic, new PulsarSourceReader("broker", options, new SourceReadRequest("users", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] }, _clock));
     }
 
     [Fact]
@@ -26,9 +35,9 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         var (_, reader) = await ReaderAsync("not-ready");
         await using var _ = reader;
         Broker.Faults.FailNextSubscribes(3, ServerError.ServiceNotReady);
-        using var timeout = new CancellationTokenSource(Patience);
+        using var timeout = new CancellationTokenSource(SafetyNet);
 
-        var batch = await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token);
+        var batch = await SkippingBackoffsAsync(reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token).AsTask(), timeout.Token);
 
         Assert.Single(batch!);
         Assert.Equal(3, reader.SubscribeRetries);
@@ -40,9 +49,9 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         var (_, reader) = await ReaderAsync("unauthorized");
         await using var _ = reader;
         Broker.Faults.FailNextSubscribes(1, ServerError.AuthorizationError);
-        using var timeout = new CancellationTokenSource(Patience);
+        using var timeout = new CancellationTokenSource(SafetyNet);
 
-        var failure = await Assert.ThrowsAsync<SourceException>(async () => await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token));
+        var failure = await Assert.ThrowsAsync<SourceException>(async () => await SkippingBackoffsAsync(reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token).AsTask(), timeout.Token));
 
         Assert.Contains("subscribing sync-users for users failed", failure.Message, StringComparison.Ordinal);
         Assert.Equal(0, reader.SubscribeRetries);
@@ -54,11 +63,55 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         var (_, reader) = await ReaderAsync("gives-up", "    subscribeRetryTimeout: 400ms");
         await using var _ = reader;
         Broker.Faults.FailNextSubscribes(1_000, ServerError.ServiceNotReady);
-        using var timeout = new CancellationTokenSource(Patience);
+        using var timeout = new CancellationTokenSource(SafetyNet);
+        var started = _clock.GetUtcNow();
 
-        var failure = await Assert.ThrowsAsync<SourceException>(async () => await reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token));
+        var failure = await Assert.ThrowsAsync<SourceException>(async () => await SkippingBackoffsAsync(reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token).AsTask(), timeout.Token));
 
         Assert.Contains("subscribing sync-users for users failed", failure.Message, StringComparison.Ordinal);
         Assert.InRange(reader.SubscribeRetries, 1, 10);
+        Assert.InRange(_clock.GetUtcNow() - started, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(400));
+    }
+
+    /// <summary>Awaits <paramref name="read"/> while moving the clock to the end of every backoff
+    /// the reader starts, the moment it starts it.</summary>
+    private async Task<T> SkippingBackoffsAsync<T>(Task<T> read, CancellationToken cancellationToken)
+    {
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var skipping = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                _clock.Advance(await _clock.NextWaitAsync(done.Token));
+            }
+        });
+        try
+        {
+            return await read;
+        }
+        finally
+        {
+            await done.CancelAsync();
+            await Task.WhenAny(skipping);
+        }
+    }
+
+    /// <summary>A fake clock that reports the length of every wait started on it.</summary>
+    private sealed class BackoffClock : FakeTimeProvider
+    {
+        private readonly Channel<TimeSpan> _waits = Channel.CreateUnbounded<TimeSpan>();
+
+        public ValueTask<TimeSpan> NextWaitAsync(CancellationToken cancellationToken) => _waits.Reader.ReadAsync(cancellationToken);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = base.CreateTimer(callback, state, dueTime, period);
+            if (dueTime > TimeSpan.Zero && dueTime != Timeout.InfiniteTimeSpan)
+            {
+                _waits.Writer.TryWrite(dueTime);
+            }
+
+            return timer;
+        }
     }
 }
