@@ -1,12 +1,19 @@
 using StackExchange.Redis;
 using Sync.Sinks.Redis;
+using Sync.Testing.Process;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Tests.Redis;
 
-/// <summary>Server outages against a redis-server the test owns (append-only file, fsync always).</summary>
+/// <summary>Server outages against a redis-server the test owns (append-only file, fsync always).
+/// Each step waits for what the sink or the server says (a batch backing off, a BUSY reply), not for
+/// a span of time; the retry policies allow far more attempts than the tests need, so that a slow
+/// machine cannot run out of them.</summary>
 public sealed class RedisRestartTests
 {
+    /// <summary>Against hangs only.</summary>
+    private static readonly TimeSpan SafetyNet = TimeSpan.FromSeconds(60);
+
     [Fact]
     public async Task A_server_crash_and_restart_between_batches_loses_and_regresses_nothing()
     {
@@ -15,7 +22,7 @@ public sealed class RedisRestartTests
         {
             Endpoints = [server.Endpoint],
             ConnectTimeout = TimeSpan.FromMilliseconds(500),
-            Retry = new RetryPolicy { MaxAttempts = 60, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(200) },
+            Retry = new RetryPolicy { MaxAttempts = 1000, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(200) },
         };
         var target = new TargetSpec("users");
         var creates = Enumerable.Range(1, 100).Select(i => Change.Create(("id", i), i, ("name", "v1-" + i))).ToArray();
@@ -25,13 +32,13 @@ public sealed class RedisRestartTests
 
         Assert.Equal(100, (await sink.ApplyAsync(Batch(target, creates), CancellationToken.None)).Upserted);
         await server.KillAsync();
-        var restart = Task.Run(async () =>
-        {
-            await Task.Delay(400);
-            await server.StartAgainAsync();
-        });
-        var second = await sink.ApplyAsync(Batch(target, updates), CancellationToken.None);
-        await restart;
+        var backingOff = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var applying = sink.ApplyAsync(Batch(target, updates) with { Retrying = _ => backingOff.TrySetResult() }, CancellationToken.None).AsTask();
+        // The server comes back while the batch is being retried.
+        await Task.WhenAny(backingOff.Task, applying).WaitAsync(SafetyNet);
+        Assert.False(applying.IsCompleted, "the batch ended while the server was down");
+        await server.StartAgainAsync();
+        var second = await applying.WaitAsync(SafetyNet);
         var checkpoint = await sink.LoadCheckpointAsync("m", CancellationToken.None);
         var replay = await sink.ApplyAsync(Batch(target, creates), CancellationToken.None);
 
@@ -77,45 +84,52 @@ public sealed class RedisRestartTests
         var options = new RedisSinkOptions
         {
             Endpoints = [server.Endpoint],
-            Retry = new RetryPolicy { MaxAttempts = 100, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(50) },
+            Retry = new RetryPolicy { MaxAttempts = 1000, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(50) },
         };
         await using var sink = await RedisSink.OpenAsync("cache", options, CancellationToken.None);
         await using var other = await RedisTestServer.ConnectAsync(server.Endpoint);
         var busy = other.GetDatabase().ScriptEvaluateAsync("local n = 0 while true do n = n + 1 end");
-        await Task.Delay(200);
+        await Poll.UntilAsync(async () => (await InlineCommandAsync(server.Port, "PING")).StartsWith("-BUSY", StringComparison.Ordinal), SafetyNet);
 
-        var apply = sink.ApplyAsync(Batch(new TargetSpec("users"), Change.Create(("id", 1), 10, ("name", "a"))), CancellationToken.None).AsTask();
-        await Task.Delay(400);
+        var backingOff = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var apply = sink.ApplyAsync(Batch(new TargetSpec("users"), Change.Create(("id", 1), 10, ("name", "a"))) with { Retrying = _ => backingOff.TrySetResult() }, CancellationToken.None).AsTask();
+        await Task.WhenAny(backingOff.Task, apply).WaitAsync(SafetyNet);
         Assert.False(apply.IsCompleted);
-        // A client's handshake meets BUSY too, so the kill goes over a bare socket (an inline command).
-        using (var killer = new System.Net.Sockets.TcpClient())
-        {
-            await killer.ConnectAsync(System.Net.IPAddress.Loopback, server.Port);
-            var stream = killer.GetStream();
-            await stream.WriteAsync("SCRIPT KILL\r\n"u8.ToArray());
-            var reply = new byte[64];
-            var read = await stream.ReadAsync(reply);
-            Assert.StartsWith("+OK", System.Text.Encoding.ASCII.GetString(reply, 0, read), StringComparison.Ordinal);
-        }
+        Assert.StartsWith("+OK", await InlineCommandAsync(server.Port, "SCRIPT KILL"), StringComparison.Ordinal);
 
-        var result = await apply;
-        await Assert.ThrowsAnyAsync<RedisException>(async () => await busy);
+        var result = await apply.WaitAsync(SafetyNet);
+        await Assert.ThrowsAnyAsync<RedisException>(async () => await busy.WaitAsync(SafetyNet));
         Assert.Equal(1, result.Upserted);
     }
 
+    /// <summary>Runs <paramref name="work"/> until the sink has reconnected to the restarted server.</summary>
     private static async Task<T> RetryUntilConnectedAsync<T>(Func<Task<T>> work)
     {
-        for (var attempt = 1; ; attempt++)
+        var deadline = DateTime.UtcNow + SafetyNet;
+        while (true)
         {
             try
             {
                 return await work();
             }
-            catch (SinkUnavailableException) when (attempt < 20)
+            catch (SinkUnavailableException) when (DateTime.UtcNow < deadline)
             {
                 await Task.Delay(100);
             }
         }
+    }
+
+    /// <summary>Sends one inline command over a bare socket and returns the reply's first line: a
+    /// client's handshake meets BUSY too, so a busy server is probed (and its script killed) this way.</summary>
+    private static async Task<string> InlineCommandAsync(int port, string command)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(command + "\r\n"));
+        var reply = new byte[256];
+        var read = await stream.ReadAsync(reply);
+        return System.Text.Encoding.ASCII.GetString(reply, 0, read);
     }
 
     private static SinkBatch Batch(TargetSpec target, params ChangeEvent[] changes) =>
