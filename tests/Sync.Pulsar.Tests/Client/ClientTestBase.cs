@@ -3,7 +3,9 @@ namespace Sync.Pulsar.Tests.Client;
 /// <summary>Each test owns a fresh fake broker, a client on it, and its own topic.</summary>
 public abstract class ClientTestBase : IAsyncLifetime
 {
-    protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+    /// <summary>Against hangs only: every wait ends on what the broker or a consumer shows, and
+    /// a loaded machine must not run out of it before that.</summary>
+    protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     protected FakePulsarBroker Broker { get; private set; } = null!;
 
