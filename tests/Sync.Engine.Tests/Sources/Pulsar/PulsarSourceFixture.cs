@@ -10,7 +10,9 @@ namespace Sync.Engine.Tests.Sources.Pulsar;
 /// runtime writes into through a thread-safe, fault-injecting wrapper.</summary>
 public abstract class PulsarSourceFixture : IAsyncLifetime
 {
-    protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    /// <summary>Against hangs only: every wait ends on what the run or the broker shows, and a
+    /// loaded machine must not run out of it first.</summary>
+    protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     private readonly string _dir = Directory.CreateTempSubdirectory("sync-pulsar-source-").FullName;
 
