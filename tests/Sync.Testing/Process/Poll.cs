@@ -4,9 +4,13 @@ namespace Sync.Testing.Process;
 /// For observing a separate process only; in-process tests use faults and events instead.</summary>
 public static class Poll
 {
+    /// <summary>Against hangs only: a wait ends when its condition holds, and a loaded machine must
+    /// not run out of this first.</summary>
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
+
     public static async Task UntilAsync(Func<bool> condition, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
         while (true)
         {
             try
@@ -23,7 +27,7 @@ public static class Poll
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"the condition did not hold within {timeout ?? TimeSpan.FromSeconds(30)}");
+                throw new TimeoutException($"the condition did not hold within {timeout ?? DefaultTimeout}");
             }
 
             await Task.Delay(20);
@@ -33,12 +37,12 @@ public static class Poll
     /// <summary>As <see cref="UntilAsync(Func{bool}, TimeSpan?)"/>, for conditions that query a server.</summary>
     public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
         while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"the condition did not hold within {timeout ?? TimeSpan.FromSeconds(30)}");
+                throw new TimeoutException($"the condition did not hold within {timeout ?? DefaultTimeout}");
             }
 
             await Task.Delay(50);
