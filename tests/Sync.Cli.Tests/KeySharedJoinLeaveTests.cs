@@ -75,7 +75,8 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
             await StopAsync(second);
             if (firstLeavesBy == "sigterm")
             {
-                Assert.Equal((0, 0), (StaleCount(first), StaleCount(second)));
+                var stale = (StaleCount(first), StaleCount(second));
+                Assert.True(stale == (0, 0), $"stale changes {stale}\n--- first process\n{first.Output()}\n--- second process\n{second.Output()}");
             }
         }
         catch (TimeoutException)
