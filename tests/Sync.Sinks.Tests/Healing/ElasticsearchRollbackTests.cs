@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Healing;
 
@@ -55,17 +54,6 @@ public sealed class ElasticsearchRollbackTests : SinkRollbackFixture
         return Task.CompletedTask;
     }
 
-    private async Task RollBackAfterSecondPartAsync()
-    {
-        await PublishFirstPartAsync();
-        await UntilSinkHoldsModelAsync();
-        await SnapshotAsync();
-        await PublishSecondPartAsync();
-        await UntilSinkHoldsModelAsync();
-        await RestoreAsync();
-        Assert.NotEqual(Expected, await RowsAsync());
-    }
-
     [Fact]
     public async Task An_index_restored_from_a_snapshot_is_healed_while_idle_under_key_shared()
     {
@@ -101,9 +89,7 @@ public sealed class ElasticsearchRollbackTests : SinkRollbackFixture
         await using var second = Start(config);
         await RollBackAfterSecondPartAsync();
 
-        first.PassCheckInterval();
-        second.PassCheckInterval();
-        await Poll.UntilAsync(() => first.Counters.Rollbacks + second.Counters.Rollbacks >= 1 && !first.Counters.Healing && !second.Counters.Healing, TimeSpan.FromSeconds(60));
+        await UntilEitherHealedAsync(first, second);
 
         await UntilSinkHoldsModelAsync();
     }
