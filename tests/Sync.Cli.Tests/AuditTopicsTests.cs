@@ -38,11 +38,7 @@ public sealed class AuditTopicsTests : IAsyncLifetime
     private string FileConfig(bool repair = false)
     {
         _workspace.Write("data/changelog.jsonl", Line(1, "c", "ada", 1) + Line(2, "c", "bob", 2) + Line(1, "d", "ada", 3) + Line(null, "c", "nokey", 4));
-        return _workspace.Write("sync.yaml", $$"""
-            sources:
-              changelog: { type: file, path: data/changelog.jsonl }
-            sinks:
-              local: { type: sqlite, path: audit.db }
+        return _workspace.WriteFileToSqliteConfig("data/changelog.jsonl", "audit.db", $$"""
             materializers:
               customers: { source: changelog, topics: ['{{Topic}}'], sink: local, table: customers, repairTombstones: {{(repair ? "true" : "false")}} }
             """);

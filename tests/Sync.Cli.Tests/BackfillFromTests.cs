@@ -108,11 +108,7 @@ public sealed class BackfillFromTests : WorkspaceTests
     private string Config(string changelog, params string[] topics)
     {
         Workspace.Write("changelog.jsonl", changelog);
-        return Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: changelog.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
+        return Workspace.WriteFileToSqliteConfig("changelog.jsonl", "users.db", $"""
             materializers:
               users:
                 source: changelog

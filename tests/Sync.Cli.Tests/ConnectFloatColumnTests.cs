@@ -42,11 +42,7 @@ public sealed class ConnectFloatColumnTests : WorkspaceTests
             Line(102, "c", null, """{"id":102,"name":"car battery","weight":8.1,"rating":null}""", 484),
             Line(101, "u", """{"id":101,"name":"scooter","weight":3.14,"rating":4.5}""", """{"id":101,"name":"scooter","weight":5.25,"rating":3.75}""", 812),
             Line(103, "c", null, """{"id":103,"name":"hammer","weight":-0.0078125,"rating":1.0E-3}""", 1097)) + "\n");
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/products.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: products.db {"}"}
+        var config = Workspace.WriteFileToSqliteConfig("data/products.jsonl", "products.db", $"""
             materializers:
               products: {"{"} source: changelog, topics: ['{Topic}'], format: debezium-json, sink: local, table: products {"}"}
             """);

@@ -12,11 +12,7 @@ public sealed class DeadLetterTests : WorkspaceTests
             """{"topic": "broken""",
             $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":2},"value":{"op":"x","after":{"id":2}}}""",
             $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":3},"value":{"op":"c","after":{"id":3,"name":"c"},"source":{"lsn":12}}}""") + "\n");
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
+        var config = Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", $"""
             materializers:
               users:
                 source: changelog
@@ -52,11 +48,7 @@ public sealed class DeadLetterTests : WorkspaceTests
         Workspace.Write("data/users.jsonl", string.Join('\n',
             $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":1},"value":{"op":"c","after":{"id":1,"name":"a"},"source":{"lsn":10}}}""",
             $$$$"""{"topic":"{{{{Topic}}}}","key":{"id":null},"value":{"op":"c","after":{"id":null,"name":"b"},"source":{"lsn":11}}}""") + "\n");
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
+        var config = Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", $"""
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users {"}"}
             """);
@@ -75,11 +67,7 @@ public sealed class DeadLetterTests : WorkspaceTests
     [Fact]
     public async Task A_missing_changelog_file_fails_the_run_with_exit_1_and_names_the_file()
     {
-        var config = Workspace.Write("sync.yaml", """
-            sources:
-              changelog: { type: file, path: data/none.jsonl }
-            sinks:
-              local: { type: sqlite, path: users.db }
+        var config = Workspace.WriteFileToSqliteConfig("data/none.jsonl", "users.db", """
             materializers:
               users: { source: changelog, topics: [t], sink: local, table: users }
             """);

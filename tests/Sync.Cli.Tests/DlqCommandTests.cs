@@ -220,11 +220,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
           users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms, format: {format} {"}"}
         """;
 
-    private string FileConfig(string format, bool withSubjects = false) => Workspace.Write("sync.yaml", $"""
-        sources:
-          changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-        sinks:
-          local: {"{"} type: sqlite, path: users.db {"}"}
+    private string FileConfig(string format, bool withSubjects = false) => Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", $"""
         materializers:
           users: {"{"} source: changelog, topics: ['{FileTopic}'], sink: local, table: users, format: {format} {"}"}
         """ + (withSubjects ? "\n" + """

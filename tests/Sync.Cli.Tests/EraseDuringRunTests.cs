@@ -9,11 +9,7 @@ public sealed class EraseDuringRunTests : WorkspaceTests
     public async Task Changes_of_an_erased_subject_that_arrive_during_a_run_are_suppressed()
     {
         var changelog = Workspace.Write("data/customers.jsonl", Line(1, "c", "ada", 10) + Line(2, "c", "bob", 11));
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/customers.jsonl, follow: true, pollInterval: 20ms {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: customers.db {"}"}
+        var config = Workspace.WriteFileToSqliteConfig("data/customers.jsonl", "customers.db", sourceOptions: ", follow: true, pollInterval: 20ms", rest: $"""
             materializers:
               customers: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: customers, linger: 0ms {"}"}
             subjects:

@@ -17,28 +17,16 @@ public sealed partial class ErrorMessageTests : WorkspaceTests
             $$$$$"""{"topic":"{{{{{Topic}}}}}","key":{"id":1},"value":{"op":"c","after":{"id":1,"ok":tru}}}""",
             $$$$$"""{"topic":"{{{{{Topic}}}}}","key":{"id":2},"value":{"op":"c","after":{"id":2}}}}""",
             $$"""{"topic":"{{Topic}}","key":{"id":3},"value":{"op":"c","after":{"id":3}""") + "\n");
-        var badLines = Workspace.Write("lines.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
+        var badLines = Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", name: "lines.yaml", rest: $"""
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users {"}"}
             """);
-        var badValues = Workspace.Write("values.yaml", """
-            sources:
-              changelog: { type: file, path: data/users.jsonl, pollInterval: soon }
-            sinks:
-              local: { type: sqlite, path: users.db }
+        var badValues = Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", name: "values.yaml", sourceOptions: ", pollInterval: soon", rest: """
             materializers:
               users: { source: changelog, topicPattern: '[unclosed', sink: local, table: users, batchSize: many }
             """);
         var badYaml = Workspace.Write("broken.yaml", "sources:\n  a: [1, 2\nsinks: {}\n");
-        var directoryChangelog = Workspace.Write("directory.yaml", """
-            sources:
-              changelog: { type: file, path: data }
-            sinks:
-              local: { type: sqlite, path: other.db }
+        var directoryChangelog = Workspace.WriteFileToSqliteConfig("data", "other.db", name: "directory.yaml", rest: """
             materializers:
               users: { source: changelog, topics: [t], sink: local, table: users }
             """);

@@ -13,11 +13,7 @@ public sealed class MappingTests : WorkspaceTests
             Line("tenant_a", 2, "amy", 3),
             Line("tenant_b", 1, "bobby", 4, "u"),
             """{"topic":"persistent://public/default/other.public.users","key":{"id":9},"value":{"op":"c","after":{"id":9}}}""") + "\n");
-        var config = Workspace.Write("sync.yaml", """
-            sources:
-              changelog: { type: file, path: data/users.jsonl }
-            sinks:
-              local: { type: sqlite, path: users.db }
+        var config = Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", """
             materializers:
               users:
                 source: changelog

@@ -165,9 +165,12 @@ public abstract class PulsarCliFixture : IAsyncLifetime
     }
 
     /// <summary>The messages stored on a topic, decoded.</summary>
-    protected async Task<IReadOnlyList<PulsarMessage>> ReadAllAsync(string topic)
+    protected Task<IReadOnlyList<PulsarMessage>> ReadAllAsync(string topic) => ReadAllAsync(Client, topic);
+
+    /// <summary>The messages stored on a topic, decoded, read through the given client.</summary>
+    protected static async Task<IReadOnlyList<PulsarMessage>> ReadAllAsync(PulsarClient client, string topic)
     {
-        await using var reader = (PulsarConsumer)await Client.SubscribeAsync(new ConsumerOptions
+        await using var reader = (PulsarConsumer)await client.SubscribeAsync(new ConsumerOptions
         {
             Topic = topic,
             SubscriptionName = $"test-read-{Guid.NewGuid():N}",

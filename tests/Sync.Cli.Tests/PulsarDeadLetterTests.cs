@@ -102,11 +102,7 @@ public sealed class PulsarDeadLetterTests : PulsarCliFixture
     [Fact]
     public async Task A_dead_letter_topic_on_a_file_source_is_a_config_error()
     {
-        var config = Workspace.Write("sync.yaml", """
-            sources:
-              changelog: { type: file, path: data/users.jsonl }
-            sinks:
-              local: { type: sqlite, path: users.db }
+        var config = Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", """
             materializers:
               users: { source: changelog, topics: [t], sink: local, table: users, deadLetterTarget: topic }
             """);

@@ -52,11 +52,7 @@ public sealed class ReplacedChangelogTests : WorkspaceTests
     public async Task A_file_replaced_by_one_of_the_same_length_is_refused_and_one_with_lines_blanked_in_place_is_not()
     {
         var changelog = Workspace.Write("data/users.jsonl", Line(1, "ann", 10) + Line(2, "bob", 11));
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
+        var config = Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", $"""
             materializers:
               users: {"{"} source: changelog, topics: ['{Customers}'], sink: local, table: users {"}"}
             """);

@@ -26,11 +26,7 @@ public sealed partial class RunStatusTests : WorkspaceTests
             """{"topic":"persistent://public/default/db1.message","key":{"prefix":"audit"},"value":{"op":"m","ts_ms":1700000000002,"source":{"version":"1.9.7.Final","connector":"postgresql","name":"db1","ts_ms":1700000000000,"snapshot":"false","db":"shop","sequence":null,"schema":"","table":"","txId":null,"lsn":120,"xmin":null},"message":{"prefix":"audit","content":"aGVsbG8="}}}""",
             """{"topic":"persistent://public/default/db1","key":{"databaseName":"shop"},"value":{"source":{"server":"db1"},"position":{"lsn":130},"databaseName":"shop","ddl":"ALTER TABLE public.users ADD COLUMN email text","tableChanges":[]}}""",
             $$$"""{"topic":"{{{Users}}}","key":{"id":2},"value":{"before":null,"after":{"id":2,"name":"Grace"},"source":{{{Source.Replace("\"lsn\":100", "\"lsn\":140", StringComparison.Ordinal)}}},"op":"c","ts_ms":1700000000003}}""") + "\n");
-        var config = Workspace.Write("sync.yaml", """
-            sources:
-              changelog: { type: file, path: data/changelog.jsonl }
-            sinks:
-              local: { type: sqlite, path: users.db }
+        var config = Workspace.WriteFileToSqliteConfig("data/changelog.jsonl", "users.db", """
             materializers:
               users:
                 source: changelog
@@ -114,12 +110,7 @@ public sealed partial class RunStatusTests : WorkspaceTests
             $$$$"""{"topic":"{{{{Users}}}}","key":{"id":1},"value":{"op":"c","after":{"id":1,"name":"a"},"source":{"lsn":10}}}""",
             $$$$"""{"topic":"{{{{Users}}}}","key":{"id":2},"value":{"op":"x","after":{"id":2}}}""",
             $$$$"""{"topic":"{{{{Users}}}}","key":{"id":3},"value":{"op":"c","after":{"id":3,"name":"c"},"source":{"lsn":12}}}""") + "\n");
-        return Workspace.Write("sync.yaml", $"""
-            {errors}
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
+        return Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", $"""
             materializers:
               users:
                 source: changelog
@@ -127,6 +118,7 @@ public sealed partial class RunStatusTests : WorkspaceTests
                 sink: local
                 table: users
                 {own}
+            {errors}
             """);
     }
 

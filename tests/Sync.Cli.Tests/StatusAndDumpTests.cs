@@ -37,11 +37,7 @@ public sealed class StatusAndDumpTests : WorkspaceTests
         Assert.Equal(3, dump.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
 
         Workspace.Write("replay/data/changelog.jsonl", dump.Output);
-        var config = Workspace.Write("replay/sync.yaml", """
-            sources:
-              changelog: { type: file, path: data/changelog.jsonl }
-            sinks:
-              local: { type: sqlite, path: replay.db }
+        var config = Workspace.WriteFileToSqliteConfig("data/changelog.jsonl", "replay.db", name: "replay/sync.yaml", rest: """
             materializers:
               orders: { source: changelog, topics: [persistent://public/default/db2.sales.orders], sink: local, table: orders }
             """);

@@ -131,11 +131,7 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
         }
 
         _workspace.Write("data/fanin.jsonl", lines.ToString());
-        var path = _workspace.Write("fanin.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/fanin.jsonl {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: fanin.db {"}"}
+        var path = _workspace.WriteFileToSqliteConfig("data/fanin.jsonl", "fanin.db", name: "fanin.yaml", rest: $"""
             materializers:
               users:
                 source: changelog

@@ -248,15 +248,18 @@ public sealed class ErasureServiceTests : IDisposable
         Assert.All(PersonalData, value => Assert.DoesNotContain(value, ErasureReportWriter.ToJson(report) + text, StringComparison.Ordinal));
     }
 
+    /// <summary>The components with the SQLite sink replaced by one that cannot mark keys erased.</summary>
+    private SyncComponents WithUnmarkableSqlite() => new(
+        SourceCatalog.All,
+        [.. SinkCatalog.All.Where(f => f.Type != "sqlite"), new UnmarkableSinkFactory(_components.Sinks["sqlite"])],
+        MessageFormats.Names,
+        MessageFormats.Create);
+
     [Fact]
     public async Task A_sink_target_that_cannot_mark_the_tombstoned_keys_erased_gets_a_note_with_the_sink_reason()
     {
         var config = await MaterializeAsync();
-        var components = new SyncComponents(
-            SourceCatalog.All,
-            [.. SinkCatalog.All.Where(f => f.Type != "sqlite"), new UnmarkableSinkFactory(_components.Sinks["sqlite"])],
-            MessageFormats.Names,
-            MessageFormats.Create);
+        var components = WithUnmarkableSqlite();
 
         var report = await new ErasureService(config, components, _time, () => $"request-{++_requests}")
             .EraseAsync(new ErasureCommand("customer", ["1"], "dpo@example.com", DryRun: false), CancellationToken.None);
@@ -272,11 +275,7 @@ public sealed class ErasureServiceTests : IDisposable
     public async Task A_key_a_sink_says_no_row_can_hold_gets_a_note_by_its_hash_and_the_other_keys_are_erased()
     {
         var config = await MaterializeAsync();
-        var components = new SyncComponents(
-            SourceCatalog.All,
-            [.. SinkCatalog.All.Where(f => f.Type != "sqlite"), new UnmarkableSinkFactory(_components.Sinks["sqlite"])],
-            MessageFormats.Names,
-            MessageFormats.Create);
+        var components = WithUnmarkableSqlite();
 
         var report = await new ErasureService(config, components, _time, () => $"request-{++_requests}")
             .EraseAsync(new ErasureCommand("customer", ["1", "ada@example.com"], "dpo@example.com", DryRun: false), CancellationToken.None);

@@ -1,4 +1,3 @@
-using Sync.Sinks.Elasticsearch;
 using Sync.Sinks.Tests.Conformance;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
@@ -21,14 +20,7 @@ public sealed class ElasticsearchConcurrentWritersTests
     public async Task Two_sinks_writing_conflicting_versions_of_the_same_keys_at_once_end_at_the_newest()
     {
         await using var h = await ElasticsearchTestHarness.CreateAsync();
-        await using var other = await ElasticsearchSink.OpenAsync(
-            "es2",
-            new ElasticsearchSinkOptions
-            {
-                Urls = [h.Fake.Url.ToString()],
-                Retry = new RetryPolicy { InitialDelay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, MaxAttempts = 8 },
-            },
-            CancellationToken.None);
+        await using var other = await h.OpenAnotherSinkAsync("es2");
 
         await ConflictingOrders.RunAsync(h.Sink, other, h.Target("users"), "m1");
 

@@ -15,6 +15,18 @@ public sealed class ElasticsearchShadowTests
         await sink.ApplyAsync(new SinkBatch(Materializer, target, changes, checkpoint), CancellationToken.None);
     }
 
+    /// <summary>Begins a shadow of the live target and writes the changes into it.</summary>
+    private static async Task<ShadowTarget> WriteShadowAsync(ElasticsearchTestHarness es, TargetSpec live, params ChangeEvent[] changes)
+    {
+        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
+        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, changes);
+        return shadow;
+    }
+
+    /// <summary>Writes the changes into a shadow and swaps it in without keeping the old index.</summary>
+    private static async Task SwapInAsync(ElasticsearchTestHarness es, TargetSpec live, params ChangeEvent[] changes) =>
+        await es.ElasticsearchSink.SwapShadowAsync(await WriteShadowAsync(es, live, changes), keepOld: false, CancellationToken.None);
+
     /// <summary>What a reader sees through the live name: the number of searchable documents.</summary>
     private static async Task<long> CountAsync(ElasticsearchTestHarness es, string name)
     {
@@ -30,8 +42,7 @@ public sealed class ElasticsearchShadowTests
         await using var es = await ElasticsearchTestHarness.CreateAsync();
         var live = es.Target("users");
         await ApplyAsync(es.Sink, live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "stale")));
-        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 3), 30, ("name", "c")), Change.Upsert(("id", 4), 31, ("name", "d")));
+        var shadow = await WriteShadowAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 3), 30, ("name", "c")), Change.Upsert(("id", 4), 31, ("name", "d")));
 
         Assert.Equal(2, await CountAsync(es, "users"));
         var swap = await es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
@@ -49,9 +60,7 @@ public sealed class ElasticsearchShadowTests
     {
         await using var es = await ElasticsearchTestHarness.CreateAsync();
         var live = es.Target("users");
-        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b")));
-        await es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+        await SwapInAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b")));
         await ApplyAsync(es.Sink, live, Change.Delete(("id", 1), 20));
 
         var outcome = await es.Sink.MarkErasedManyAsync(live, [Change.RowOf(("id", 1)), Change.RowOf(("id", 2))], CancellationToken.None);
@@ -67,16 +76,13 @@ public sealed class ElasticsearchShadowTests
     {
         await using var es = await ElasticsearchTestHarness.CreateAsync();
         var live = es.Target("users");
-        var first = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, first), live, Change.Upsert(("id", 1), 10, ("name", "a")));
-        await es.ElasticsearchSink.SwapShadowAsync(first, keepOld: false, CancellationToken.None);
+        await SwapInAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "a")));
 
         await es.RestartAsync();
         await ApplyAsync(es.Sink, live, Change.Upsert(("id", 2), 20, ("name", "b")));
         Assert.Equal(2, es.Fake.Documents("users-g1").Count);
 
-        var second = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, second), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 20, ("name", "b")), Change.Upsert(("id", 3), 30, ("name", "c")));
+        var second = await WriteShadowAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 20, ("name", "b")), Change.Upsert(("id", 3), 30, ("name", "c")));
         var swap = await es.ElasticsearchSink.SwapShadowAsync(second, keepOld: true, CancellationToken.None);
 
         Assert.Equal("kept as index \"users-g1\"", swap.Old);
@@ -90,9 +96,7 @@ public sealed class ElasticsearchShadowTests
     {
         await using var es = await ElasticsearchTestHarness.CreateAsync();
         var live = es.Target("users");
-        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b")), Change.Upsert(("id", 3), 12, ("name", "c")));
-        await es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+        await SwapInAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b")), Change.Upsert(("id", 3), 12, ("name", "c")));
         var subjects = new SubjectMatches("id", [FieldValue.FromInt64(2), FieldValue.FromInt64(3), FieldValue.FromInt64(9)]) { IsKey = true };
 
         Assert.Equal([1L, 1L, 0L], await es.Sink.EraseManyAsync(live, subjects, CancellationToken.None));
@@ -112,11 +116,8 @@ public sealed class ElasticsearchShadowTests
         // alias again; without must_exist, 8.14+ would apply the add alone and answer 200 with errors: true.
         await using var es = await ElasticsearchTestHarness.CreateAsync();
         var live = es.Target("users");
-        var first = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, first), live, Change.Upsert(("id", 1), 10, ("name", "a")));
-        await es.ElasticsearchSink.SwapShadowAsync(first, keepOld: false, CancellationToken.None);
-        var second = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, second), live, Change.Upsert(("id", 2), 20, ("name", "b")));
+        await SwapInAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "a")));
+        var second = await WriteShadowAsync(es, live, Change.Upsert(("id", 2), 20, ("name", "b")));
         es.Fake.Faults.BeforeNextRequest("_aliases", async () =>
         {
             using var http = new HttpClient { BaseAddress = es.Fake.Url };
@@ -139,11 +140,8 @@ public sealed class ElasticsearchShadowTests
     {
         await using var es = await ElasticsearchTestHarness.CreateAsync();
         var live = es.Target("users");
-        var first = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, first), live, Change.Upsert(("id", 1), 10, ("name", "a")));
-        await es.ElasticsearchSink.SwapShadowAsync(first, keepOld: false, CancellationToken.None);
-        var second = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, second), live, Change.Upsert(("id", 2), 20, ("name", "b")));
+        await SwapInAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "a")));
+        var second = await WriteShadowAsync(es, live, Change.Upsert(("id", 2), 20, ("name", "b")));
         var before = await es.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None);
         // The body of 40_must_exist.yml lines 112-135: the add applied, the remove did not (404).
         es.Fake.Faults.AnswerNextRequest("_aliases", 200, """
@@ -185,8 +183,7 @@ public sealed class ElasticsearchShadowTests
         await using var es = await ElasticsearchTestHarness.CreateAsync();
         var live = es.Target("users");
         await ApplyAsync(es.Sink, live, Change.Upsert(("id", 1), 10, ("name", "a")));
-        var shadow = await es.ElasticsearchSink.BeginShadowAsync(Materializer, live, CancellationToken.None);
-        await ApplyAsync(new ShadowWritingSink(es.Sink, shadow), live, Change.Upsert(("id", 1), 10, ("name", "b")));
+        var shadow = await WriteShadowAsync(es, live, Change.Upsert(("id", 1), 10, ("name", "b")));
 
         var refused = await Assert.ThrowsAsync<ShadowSwapException>(() => es.ElasticsearchSink.SwapShadowAsync(shadow, keepOld: true, CancellationToken.None).AsTask());
 

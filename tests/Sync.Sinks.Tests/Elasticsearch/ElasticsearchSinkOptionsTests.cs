@@ -207,13 +207,6 @@ public sealed class ElasticsearchSinkOptionsTests
     }
 
     private static (T Options, List<ConfigProblem> Problems) Bind<T>(string yaml, params string[] ignored)
-        where T : new()
-    {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
-        var node = ((YamlMappingNode)stream.Documents[0].RootNode).Children[new YamlScalarNode("s")];
-        var problems = new List<ConfigProblem>();
-        var binder = new OptionsBinder("sync.yaml", "/etc/sync", problems, name => name == "ES_KEY" ? "from-env" : null);
-        return (binder.Bind<T>(node, "s", ignored), problems);
-    }
+        where T : new() =>
+        OptionsYaml.Bind<T>(yaml, "s", name => name == "ES_KEY" ? "from-env" : null, ignored);
 }

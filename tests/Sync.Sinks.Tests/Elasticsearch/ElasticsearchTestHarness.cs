@@ -25,11 +25,7 @@ public sealed class ElasticsearchTestHarness : ISinkHarness
     public static async Task<ElasticsearchTestHarness> CreateAsync(Func<ElasticsearchSinkOptions, ElasticsearchSinkOptions>? configure = null, FakeElasticsearchOptions? fakeOptions = null)
     {
         var fake = FakeElasticsearch.Start(fakeOptions ?? new FakeElasticsearchOptions { Trace = Environment.GetEnvironmentVariable("ES_FAKE_TRACE") is null ? null : Console.Error.WriteLine });
-        var options = new ElasticsearchSinkOptions
-        {
-            Urls = [fake.Url.ToString()],
-            Retry = new RetryPolicy { InitialDelay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, MaxAttempts = 8 },
-        };
+        var options = DefaultOptions(fake);
         options = configure?.Invoke(options) ?? options;
         try
         {
@@ -41,6 +37,16 @@ public sealed class ElasticsearchTestHarness : ISinkHarness
             throw;
         }
     }
+
+    /// <summary>A second sink on the same cluster, with the default options: another writer.</summary>
+    public async Task<ElasticsearchSink> OpenAnotherSinkAsync(string name) =>
+        await ElasticsearchSink.OpenAsync(name, DefaultOptions(Fake), CancellationToken.None);
+
+    private static ElasticsearchSinkOptions DefaultOptions(FakeElasticsearch fake) => new()
+    {
+        Urls = [fake.Url.ToString()],
+        Retry = new RetryPolicy { InitialDelay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, MaxAttempts = 8 },
+    };
 
     public TargetSpec Target(string table) => new(table) { Options = new ElasticsearchTargetOptions() };
 

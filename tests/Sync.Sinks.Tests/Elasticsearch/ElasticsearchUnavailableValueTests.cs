@@ -101,14 +101,7 @@ public sealed class ElasticsearchUnavailableValueTests
     public async Task A_newer_write_landing_between_the_read_and_the_bulk_wins_and_the_change_is_stale()
     {
         await using var h = await ElasticsearchTestHarness.CreateAsync();
-        await using var other = await ElasticsearchSink.OpenAsync(
-            "es2",
-            new ElasticsearchSinkOptions
-            {
-                Urls = [h.Fake.Url.ToString()],
-                Retry = new RetryPolicy { InitialDelay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, MaxAttempts = 8 },
-            },
-            CancellationToken.None);
+        await using var other = await h.OpenAnotherSinkAsync("es2");
         var t = h.Target("users");
         await ApplyAsync(h, t, Change.Create(("id", 1), 10, ("name", "ada"), ("bio", "first")));
         h.Fake.Faults.BeforeNextRequest("_bulk", async () =>

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Sync.Testing.Elasticsearch;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Healing;
 
@@ -55,28 +54,6 @@ public sealed class ElasticsearchRollbackTests : SinkRollbackFixture
         return Task.CompletedTask;
     }
 
-    private async Task RollBackAfterSecondPartAsync()
-    {
-        await PublishFirstPartAsync();
-        await UntilSinkHoldsModelAsync();
-        await SnapshotAsync();
-        await PublishSecondPartAsync();
-        await UntilSinkHoldsModelAsync();
-        await UntilEveryMessageIsAcknowledgedAsync();
-        await RestoreAsync();
-        Assert.NotEqual(Expected, await RowsAsync());
-    }
-
-    /// <summary>A batch's documents are searchable before its checkpoint is written (a second
-    /// request): a copy put back in between would get the late checkpoint written over it, and the
-    /// sink would claim the changes it lost, with nothing left to find. A consumer acknowledges only
-    /// after the sink committed, so once the subscription acknowledged every message the last
-    /// checkpoint is written.</summary>
-    private async Task UntilEveryMessageIsAcknowledgedAsync() =>
-        await Poll.UntilAsync(
-            () => Broker.FindTopic(Topic) is { } topic && topic.FindSubscription("heal") is { } subscription && topic.Entries.All(e => subscription.IsAcknowledged(e.EntryId)),
-            TimeSpan.FromSeconds(60));
-
     [Fact]
     public async Task An_index_restored_from_a_snapshot_is_healed_while_idle_under_key_shared()
     {
@@ -112,9 +89,7 @@ public sealed class ElasticsearchRollbackTests : SinkRollbackFixture
         await using var second = Start(config);
         await RollBackAfterSecondPartAsync();
 
-        first.PassCheckInterval();
-        second.PassCheckInterval();
-        await Poll.UntilAsync(() => first.Counters.Rollbacks + second.Counters.Rollbacks >= 1 && !first.Counters.Healing && !second.Counters.Healing, TimeSpan.FromSeconds(60));
+        await UntilEitherHealedAsync(first, second);
 
         await UntilSinkHoldsModelAsync();
     }

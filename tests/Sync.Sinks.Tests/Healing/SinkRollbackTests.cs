@@ -1,5 +1,4 @@
 using Sync.Engine.Runtime;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Healing;
 
@@ -8,18 +7,6 @@ namespace Sync.Sinks.Tests.Healing;
 /// two, and says so (a warning, the rollback and replay counters, the healing state).</summary>
 public abstract class SinkRollbackTests : SinkRollbackFixture
 {
-    /// <summary>Runs the first two parts with a copy of the sink taken between them, then puts the copy back.</summary>
-    private async Task RollBackAfterSecondPartAsync()
-    {
-        await PublishFirstPartAsync();
-        await UntilSinkHoldsModelAsync();
-        await SnapshotAsync();
-        await PublishSecondPartAsync();
-        await UntilSinkHoldsModelAsync();
-        await RestoreAsync();
-        Assert.NotEqual(Expected, await RowsAsync());
-    }
-
     [Theory]
     [InlineData("failover")]
     [InlineData("exclusive")]
@@ -70,9 +57,7 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
         await using var second = Start(config);
         await RollBackAfterSecondPartAsync();
 
-        first.PassCheckInterval();
-        second.PassCheckInterval();
-        await Poll.UntilAsync(() => first.Counters.Rollbacks + second.Counters.Rollbacks >= 1 && !first.Counters.Healing && !second.Counters.Healing, TimeSpan.FromSeconds(60));
+        await UntilEitherHealedAsync(first, second);
 
         await UntilSinkHoldsModelAsync();
         await PublishThirdPartAsync();
@@ -90,11 +75,7 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
         var config = Config(subscriptionType);
         await using (var run = Start(config))
         {
-            await PublishFirstPartAsync();
-            await UntilSinkHoldsModelAsync();
-            await SnapshotAsync();
-            await PublishSecondPartAsync();
-            await UntilSinkHoldsModelAsync();
+            await PublishAroundASnapshotAsync();
             Assert.Null((await run.StopAsync()).Failure);
         }
 

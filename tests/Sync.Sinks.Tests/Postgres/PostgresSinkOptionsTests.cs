@@ -181,13 +181,6 @@ public sealed class PostgresSinkOptionsTests
     }
 
     private static (T Options, List<ConfigProblem> Problems) Bind<T>(string yaml, Func<string, string?> environment)
-        where T : new()
-    {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
-        var node = ((YamlMappingNode)stream.Documents[0].RootNode).Children[new YamlScalarNode("pg")];
-        var problems = new List<ConfigProblem>();
-        var binder = new OptionsBinder("sync.yaml", "/etc/sync", problems, environment);
-        return (binder.Bind<T>(node, "sinks.pg", "type"), problems);
-    }
+        where T : new() =>
+        OptionsYaml.Bind<T>(yaml, "sinks.pg", environment, "type");
 }

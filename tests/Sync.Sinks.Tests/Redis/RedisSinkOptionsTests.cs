@@ -229,13 +229,6 @@ public sealed class RedisSinkOptionsTests
     }
 
     private static (T Options, List<ConfigProblem> Problems) Bind<T>(string yaml, string path, params string[] ignored)
-        where T : new()
-    {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
-        var node = ((YamlMappingNode)stream.Documents[0].RootNode).Children.Single().Value;
-        var problems = new List<ConfigProblem>();
-        var binder = new OptionsBinder("sync.yaml", "/etc/sync", problems, name => name == "REDIS_PASSWORD" ? "s3cret-from-env" : null);
-        return (binder.Bind<T>(node, path, ignored), problems);
-    }
+        where T : new() =>
+        OptionsYaml.Bind<T>(yaml, path, name => name == "REDIS_PASSWORD" ? "s3cret-from-env" : null, ignored);
 }

@@ -67,15 +67,8 @@ public sealed class SqliteSinkOptionsTests
             problems.Select(p => p.ToString()));
     }
 
-    private static (SqliteSinkOptions Options, List<ConfigProblem> Problems) Bind(string yaml)
-    {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
-        var node = ((YamlMappingNode)stream.Documents[0].RootNode).Children[new YamlScalarNode("local")];
-        var problems = new List<ConfigProblem>();
-        var binder = new OptionsBinder("sync.yaml", "/etc/sync", problems, _ => null);
-        return (binder.Bind<SqliteSinkOptions>(node, "sinks.local", "type"), problems);
-    }
+    private static (SqliteSinkOptions Options, List<ConfigProblem> Problems) Bind(string yaml) =>
+        OptionsYaml.Bind<SqliteSinkOptions>(yaml, "sinks.local", _ => null, "type");
 
     [Theory]
     [InlineData(":memory:", "sinks.s.path (:memory:) must be a file path: an in-memory database is not durable")]

@@ -29,6 +29,18 @@ public sealed class Workspace : IDisposable
         return path;
     }
 
+    /// <summary>Writes a config whose source <c>changelog</c> reads the file <paramref name="changelog"/>
+    /// and whose sink <c>local</c> is the SQLite database <paramref name="database"/>;
+    /// <paramref name="rest"/> is the YAML after them, from <c>materializers:</c> on.</summary>
+    public string WriteFileToSqliteConfig(string changelog, string database, string rest, string name = "sync.yaml", string sourceOptions = "") =>
+        Write(name, $$"""
+            sources:
+              changelog: { type: file, path: {{changelog}}{{sourceOptions}} }
+            sinks:
+              local: { type: sqlite, path: {{database}} }
+
+            """ + rest);
+
     public Task<ProcessResult> Sync(params string[] args) => SyncProcess.RunAsync(Directory, args);
 
     public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);

@@ -13,53 +13,39 @@ internal sealed partial class FakeBrokerConnection
             {
                 // A broker behind a proxy answers Connect with proxy_through_service_url: the
                 // client must stay on the service URL and name the broker in CONNECT.
-                Send(new BaseCommand
-                {
-                    Type = BaseCommand.Types.Type.LookupResponse,
-                    LookupTopicResponse = new CommandLookupTopicResponse
-                    {
-                        RequestId = lookup.RequestId,
-                        Response = CommandLookupTopicResponse.Types.LookupType.Connect,
-                        BrokerServiceUrl = Broker.ServiceUrl.ToString().TrimEnd('/'),
-                        BrokerServiceUrlTls = Broker.Options.TlsCertificate is null ? string.Empty : Broker.ServiceUrl.ToString().TrimEnd('/'),
-                        Authoritative = true,
-                        ProxyThroughServiceUrl = true,
-                    },
-                });
+                SendLookupResponse(lookup.RequestId, CommandLookupTopicResponse.Types.LookupType.Connect, proxyThroughServiceUrl: true);
                 return;
             }
             // A broker that does not own the topic answers Redirect to the owner, authoritative
             // when it knows for sure; the client asks again there, echoing that flag.
-            Send(new BaseCommand
-            {
-                Type = BaseCommand.Types.Type.LookupResponse,
-                LookupTopicResponse = new CommandLookupTopicResponse
-                {
-                    RequestId = lookup.RequestId,
-                    Response = CommandLookupTopicResponse.Types.LookupType.Redirect,
-                    BrokerServiceUrl = Broker.ServiceUrl.ToString().TrimEnd('/'),
-                    BrokerServiceUrlTls = Broker.Options.TlsCertificate is null ? string.Empty : Broker.ServiceUrl.ToString().TrimEnd('/'),
-                    Authoritative = true,
-                },
-            });
+            SendLookupResponse(lookup.RequestId, CommandLookupTopicResponse.Types.LookupType.Redirect);
             return;
         }
         Broker.LastLookupWasAuthoritative = lookup.Authoritative;
         // A standalone broker owns every topic: it answers Connect with its own URL and
         // authoritative=true, and never redirects.
-        Send(new BaseCommand
+        SendLookupResponse(lookup.RequestId, CommandLookupTopicResponse.Types.LookupType.Connect);
+    }
+
+    /// <summary>Answers a lookup with this broker's URL, authoritative.</summary>
+    private void SendLookupResponse(ulong requestId, CommandLookupTopicResponse.Types.LookupType response, bool proxyThroughServiceUrl = false)
+    {
+        var url = Broker.ServiceUrl.ToString().TrimEnd('/');
+        var answer = new CommandLookupTopicResponse
         {
-            Type = BaseCommand.Types.Type.LookupResponse,
-            LookupTopicResponse = new CommandLookupTopicResponse
-            {
-                RequestId = lookup.RequestId,
-                Response = CommandLookupTopicResponse.Types.LookupType.Connect,
-                BrokerServiceUrl = Broker.ServiceUrl.ToString().TrimEnd('/'),
-                // A TLS broker names its TLS URL in brokerServiceUrlTls; TLS clients use that one.
-                BrokerServiceUrlTls = Broker.Options.TlsCertificate is null ? string.Empty : Broker.ServiceUrl.ToString().TrimEnd('/'),
-                Authoritative = true,
-            },
-        });
+            RequestId = requestId,
+            Response = response,
+            BrokerServiceUrl = url,
+            // A TLS broker names its TLS URL in brokerServiceUrlTls; TLS clients use that one.
+            BrokerServiceUrlTls = Broker.Options.TlsCertificate is null ? string.Empty : url,
+            Authoritative = true,
+        };
+        if (proxyThroughServiceUrl)
+        {
+            answer.ProxyThroughServiceUrl = true;
+        }
+
+        Send(new BaseCommand { Type = BaseCommand.Types.Type.LookupResponse, LookupTopicResponse = answer });
     }
 
     private void HandlePartitionedMetadata(CommandPartitionedTopicMetadata request)

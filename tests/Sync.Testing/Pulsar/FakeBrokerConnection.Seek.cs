@@ -9,9 +9,8 @@ internal sealed partial class FakeBrokerConnection
     {
         lock (Broker.Sync)
         {
-            if (!_consumers.TryGetValue(seek.ConsumerId, out var consumer))
+            if (!TryFindConsumerLocked(seek.ConsumerId, seek.RequestId, out var consumer))
             {
-                SendError(seek.RequestId, ServerError.ConsumerNotFound, "Consumer not found");
                 return;
             }
             var subscription = consumer.Subscription;
@@ -40,7 +39,7 @@ internal sealed partial class FakeBrokerConnection
             {
                 attached.Connection.SendCloseConsumerLocked(attached, isResetCursor: true);
             }
-            SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = seek.RequestId } });
+            SendSuccess(seek.RequestId);
         }
     }
 
@@ -48,9 +47,8 @@ internal sealed partial class FakeBrokerConnection
     {
         lock (Broker.Sync)
         {
-            if (!_consumers.TryGetValue(request.ConsumerId, out var consumer))
+            if (!TryFindConsumerLocked(request.ConsumerId, request.RequestId, out var consumer))
             {
-                SendError(request.RequestId, ServerError.ConsumerNotFound, "Consumer not found");
                 return;
             }
             var topic = consumer.Subscription.Topic;

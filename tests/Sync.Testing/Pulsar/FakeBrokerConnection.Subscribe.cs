@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Sync.Pulsar.Protocol.Proto;
 
 namespace Sync.Testing.Pulsar;
@@ -79,7 +80,7 @@ internal sealed partial class FakeBrokerConnection
                 SendActiveConsumerChangeLocked(consumer, consumer == active);
             }
             // SUCCESS goes through the ordered queue: no MESSAGE may overtake it.
-            SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
+            SendSuccess(request.RequestId);
             if (activeChanged)
             {
                 subscription.NotifyActiveChangedLocked();
@@ -141,7 +142,7 @@ internal sealed partial class FakeBrokerConnection
             {
                 consumer.Subscription.RemoveConsumerLocked(consumer);
             }
-            SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = close.RequestId } });
+            SendSuccess(close.RequestId);
         }
     }
 
@@ -156,13 +157,25 @@ internal sealed partial class FakeBrokerConnection
         });
     }
 
+    /// <summary>This connection's consumer of the id; where there is none, the request is answered
+    /// with ConsumerNotFound, as the broker does.</summary>
+    private bool TryFindConsumerLocked(ulong consumerId, ulong requestId, [NotNullWhen(true)] out FakeConsumer? consumer)
+    {
+        if (_consumers.TryGetValue(consumerId, out consumer))
+        {
+            return true;
+        }
+
+        SendError(requestId, ServerError.ConsumerNotFound, "Consumer not found");
+        return false;
+    }
+
     private void HandleUnsubscribe(CommandUnsubscribe request)
     {
         lock (Broker.Sync)
         {
-            if (!_consumers.TryGetValue(request.ConsumerId, out var consumer))
+            if (!TryFindConsumerLocked(request.ConsumerId, request.RequestId, out var consumer))
             {
-                SendError(request.RequestId, ServerError.ConsumerNotFound, "Consumer not found");
                 return;
             }
             var subscription = consumer.Subscription;
@@ -181,7 +194,7 @@ internal sealed partial class FakeBrokerConnection
             {
                 topic.Subscriptions.Remove(subscription.Name);
             }
-            SendLocked(new BaseCommand { Type = BaseCommand.Types.Type.Success, Success = new CommandSuccess { RequestId = request.RequestId } });
+            SendSuccess(request.RequestId);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Sync.Testing.Process;
 
 namespace Sync.Testing.Pulsar;
 
@@ -85,31 +86,20 @@ public sealed class FakeBrokerGate : IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => AcceptLoop.RunAsync(_socket.AcceptAsync, Admit, _shutdown.Token);
+
+    private void Admit(Socket accepted)
     {
-        while (!_shutdown.IsCancellationRequested)
+        if (_mode != GateMode.Forwarding)
         {
-            Socket accepted;
-            try
-            {
-                accepted = await _socket.AcceptAsync(_shutdown.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
+            Interlocked.Increment(ref _attempts);
+            accepted.Dispose();
+            return;
+        }
 
-            if (_mode != GateMode.Forwarding)
-            {
-                Interlocked.Increment(ref _attempts);
-                accepted.Dispose();
-                continue;
-            }
-
-            lock (_pumps)
-            {
-                _pumps.Add(Task.Run(() => ForwardAsync(accepted)));
-            }
+        lock (_pumps)
+        {
+            _pumps.Add(Task.Run(() => ForwardAsync(accepted)));
         }
     }
 

@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using Sync.Pulsar;
 using Sync.Pulsar.Protocol;
 using Sync.Pulsar.Protocol.Proto;
+using Sync.Testing.Process;
 
 namespace Sync.Testing.Pulsar;
 
@@ -577,29 +578,19 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => AcceptLoop.RunAsync(_listener.AcceptTcpClientAsync, Admit, _shutdown.Token);
+
+    private void Admit(TcpClient client)
     {
-        while (!_shutdown.IsCancellationRequested)
+        client.NoDelay = true;
+        if (Faults.ListenerPaused)
         {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_shutdown.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            client.NoDelay = true;
-            if (Faults.ListenerPaused)
-            {
-                // A broker that is down or restarting: the connection ends before CONNECTED.
-                Faults.Fire(nameof(FakeBrokerFaults.ListenerPaused));
-                client.Dispose();
-                continue;
-            }
-            _ = Task.Run(() => StartConnectionAsync(client));
+            // A broker that is down or restarting: the connection ends before CONNECTED.
+            Faults.Fire(nameof(FakeBrokerFaults.ListenerPaused));
+            client.Dispose();
+            return;
         }
+        _ = Task.Run(() => StartConnectionAsync(client));
     }
 
     private async Task StartConnectionAsync(TcpClient client)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
+using Sync.Testing.Process;
 
 namespace Sync.Testing.Tls;
 
@@ -31,22 +32,7 @@ public sealed class TlsTerminatingProxy : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
+    private Task AcceptLoopAsync() => AcceptLoop.RunAsync(_listener.AcceptTcpClientAsync, client => _ = Task.Run(() => ServeAsync(client)), _stop.Token);
 
     private async Task ServeAsync(TcpClient client)
     {
