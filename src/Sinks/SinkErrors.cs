@@ -126,17 +126,3 @@ public sealed record RetryPolicy
         return problems;
     }
 }
-
-/// <summary>Checks a sink's options when it opens, as the config loader does when it binds them.</summary>
-internal static class SinkOptionsCheck
-{
-    /// <summary>Throws <see cref="ArgumentException"/> listing every problem of the options of sink <paramref name="name"/>.</summary>
-    public static void ThrowIfInvalid(Sync.Engine.Config.IValidatable options, string name)
-    {
-        var problems = options.Validate("sinks." + name);
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", problems), nameof(options));
-        }
-    }
-}

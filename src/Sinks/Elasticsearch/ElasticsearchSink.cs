@@ -55,27 +55,17 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
 
     /// <inheritdoc cref="OpenAsync(string, ElasticsearchSinkOptions, CancellationToken)"/>
     /// <param name="time">The clock of the retry backoff and checkpoint stamps.</param>
-    public static async Task<ElasticsearchSink> OpenAsync(string name, ElasticsearchSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(time);
-        SinkOptionsCheck.ThrowIfInvalid(options, name);
-
-        var sink = new ElasticsearchSink(name, options, Settings(options), time);
-        try
-        {
-            await sink._writer.CheckServerVersionAsync(cancellationToken);
-            await sink._writer.EnsureCheckpointIndexAsync(cancellationToken);
-        }
-        catch
-        {
-            await sink.DisposeAsync();
-            throw;
-        }
-
-        return sink;
-    }
+    public static Task<ElasticsearchSink> OpenAsync(string name, ElasticsearchSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
+        SinkOpening.OpenAsync(
+            name,
+            options,
+            time,
+            () => new ElasticsearchSink(name, options, Settings(options), time),
+            async sink =>
+            {
+                await sink._writer.CheckServerVersionAsync(cancellationToken);
+                await sink._writer.EnsureCheckpointIndexAsync(cancellationToken);
+            });
 
     /// <summary>Client settings from the options: node pool, authentication, TLS trust, timeout. The
     /// transport's own retries stay off for a single node: retries are the sink's (only failed items).</summary>
