@@ -108,10 +108,7 @@ public sealed record RetryPolicy
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();
-        if (MaxAttempts is < 1 or > 1000)
-        {
-            problems.Add(FormattableString.Invariant($"{path}.maxAttempts ({MaxAttempts}) must be between 1 and 1000"));
-        }
+        problems.RequireBetween($"{path}.maxAttempts", MaxAttempts, 1, 1000);
 
         if (InitialDelay < TimeSpan.Zero)
         {
