@@ -56,11 +56,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
     /// <inheritdoc cref="OpenAsync(string, ElasticsearchSinkOptions, CancellationToken)"/>
     /// <param name="time">The clock of the retry backoff and checkpoint stamps.</param>
     public static Task<ElasticsearchSink> OpenAsync(string name, ElasticsearchSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
-        SinkOpening.OpenAsync(
-            name,
-            options,
-            time,
-            () => new ElasticsearchSink(name, options, Settings(options), time),
+        SinkOpening.OpenAsync(name, options, time, () => new ElasticsearchSink(name, options, Settings(options), time),
             async sink =>
             {
                 await sink._writer.CheckServerVersionAsync(cancellationToken);

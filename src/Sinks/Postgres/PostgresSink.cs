@@ -50,11 +50,7 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
 
     /// <inheritdoc cref="OpenAsync(string, PostgresSinkOptions, CancellationToken)"/>
     public static Task<PostgresSink> OpenAsync(string name, PostgresSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
-        SinkOpening.OpenAsync(
-            name,
-            options,
-            time,
-            () => new PostgresSink(name, options, time),
+        SinkOpening.OpenAsync(name, options, time, () => new PostgresSink(name, options, time),
             async sink => sink.PrunedMarkers = await sink.WithGateAsync(
                 "open",
                 (writer, ct) => writer.PruneMarkersAsync(time.GetUtcNow() - options.DeleteMarkerRetention, ct),

@@ -55,11 +55,7 @@ public sealed class RedisSink : ISink, IShadowableSink
 
     /// <inheritdoc cref="OpenAsync(string, RedisSinkOptions, CancellationToken)"/>
     public static Task<RedisSink> OpenAsync(string name, RedisSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
-        SinkOpening.OpenAsync(
-            name,
-            options,
-            time,
-            () => new RedisSink(name, options, time),
+        SinkOpening.OpenAsync(name, options, time, () => new RedisSink(name, options, time),
             async sink => await sink.RunAsync("connect", async writer => await writer.PingAsync(), cancellationToken));
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)

@@ -58,11 +58,7 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
     public static async ValueTask<SqliteSink> OpenAsync(string name, SqliteSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return await SinkOpening.OpenAsync(
-            name,
-            options,
-            time,
-            () => new SqliteSink(name, options, time),
+        return await SinkOpening.OpenAsync(name, options, time, () => new SqliteSink(name, options, time),
             async sink => sink.PrunedMarkers = await sink.OnDatabaseAsync(
                 $"open {options.Path}", database => database.Writer.PruneMarkers(time.GetUtcNow() - options.DeleteMarkerRetention), cancellationToken));
     }
