@@ -108,10 +108,7 @@ public sealed record RetryPolicy
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();
-        if (MaxAttempts is < 1 or > 1000)
-        {
-            problems.Add(FormattableString.Invariant($"{path}.maxAttempts ({MaxAttempts}) must be between 1 and 1000"));
-        }
+        problems.RequireBetween($"{path}.maxAttempts", MaxAttempts, 1, 1000);
 
         if (InitialDelay < TimeSpan.Zero)
         {
@@ -124,19 +121,5 @@ public sealed record RetryPolicy
         }
 
         return problems;
-    }
-}
-
-/// <summary>Checks a sink's options when it opens, as the config loader does when it binds them.</summary>
-internal static class SinkOptionsCheck
-{
-    /// <summary>Throws <see cref="ArgumentException"/> listing every problem of the options of sink <paramref name="name"/>.</summary>
-    public static void ThrowIfInvalid(Sync.Engine.Config.IValidatable options, string name)
-    {
-        var problems = options.Validate("sinks." + name);
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", problems), nameof(options));
-        }
     }
 }

@@ -29,3 +29,37 @@ public abstract class SinkFactory<TOptions, TCheck>(string type, Type? targetOpt
 
     protected abstract ValueTask<ISink> OpenAsync(string name, TOptions options, CancellationToken cancellationToken);
 }
+
+/// <summary>How every sink opens: its arguments and options are checked the way the config loader
+/// checks them, and a sink whose first work fails (connect, create its state) is disposed, so that
+/// nothing it half-opened outlives the failure.</summary>
+internal static class SinkOpening
+{
+    /// <summary>Throws <see cref="ArgumentException"/> listing every problem of the options of sink
+    /// <paramref name="name"/>; otherwise creates the sink and runs <paramref name="firstWork"/> on it.</summary>
+    public static async Task<TSink> OpenAsync<TSink>(string name, IValidatable options, TimeProvider time, Func<TSink> create, Func<TSink, Task> firstWork)
+        where TSink : IAsyncDisposable
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        var problems = options.Validate("sinks." + name);
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", problems), nameof(options));
+        }
+
+        var sink = create();
+        try
+        {
+            await firstWork(sink);
+        }
+        catch
+        {
+            await sink.DisposeAsync();
+            throw;
+        }
+
+        return sink;
+    }
+}

@@ -8,18 +8,15 @@ namespace Sync.Sinks.Elasticsearch;
 /// <summary><c>sync check</c> of an Elasticsearch sink: the cluster answers with the configured
 /// credentials, its version, and the caller's privileges on the target indices (and aliases and the
 /// checkpoint index) where the cluster has security on.</summary>
-public sealed class ElasticsearchPreflightCheck : IPreflightCheck
+public sealed class ElasticsearchPreflightCheck : SinkPreflightCheck<ElasticsearchSinkOptions>
 {
     /// <summary>Index privileges the sink uses: create its indices, write and read documents, and
     /// <c>manage</c> for explicit mapping updates and alias swaps (Elasticsearch docs, "Security
     /// privileges": <c>write</c> allows dynamic mapping updates only; aliases need <c>manage</c>).</summary>
     public static readonly IReadOnlyList<string> RequiredPrivileges = ["create_index", "write", "read", "manage"];
 
-    public async ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, CancellationToken cancellationToken)
+    protected override async ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, string name, ElasticsearchSinkOptions options, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(scope);
-        var name = scope.Component.Name;
-        var options = (ElasticsearchSinkOptions)scope.Component.Options;
         var findings = new List<CheckFinding>();
         var client = new ElasticsearchClient(ElasticsearchSink.Settings(options));
 

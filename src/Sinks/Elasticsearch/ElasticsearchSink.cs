@@ -55,27 +55,13 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
 
     /// <inheritdoc cref="OpenAsync(string, ElasticsearchSinkOptions, CancellationToken)"/>
     /// <param name="time">The clock of the retry backoff and checkpoint stamps.</param>
-    public static async Task<ElasticsearchSink> OpenAsync(string name, ElasticsearchSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(time);
-        SinkOptionsCheck.ThrowIfInvalid(options, name);
-
-        var sink = new ElasticsearchSink(name, options, Settings(options), time);
-        try
-        {
-            await sink._writer.CheckServerVersionAsync(cancellationToken);
-            await sink._writer.EnsureCheckpointIndexAsync(cancellationToken);
-        }
-        catch
-        {
-            await sink.DisposeAsync();
-            throw;
-        }
-
-        return sink;
-    }
+    public static Task<ElasticsearchSink> OpenAsync(string name, ElasticsearchSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
+        SinkOpening.OpenAsync(name, options, time, () => new ElasticsearchSink(name, options, Settings(options), time),
+            async sink =>
+            {
+                await sink._writer.CheckServerVersionAsync(cancellationToken);
+                await sink._writer.EnsureCheckpointIndexAsync(cancellationToken);
+            });
 
     /// <summary>Client settings from the options: node pool, authentication, TLS trust, timeout. The
     /// transport's own retries stay off for a single node: retries are the sink's (only failed items).</summary>
@@ -158,21 +144,12 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
     /// <c>_delete_by_query</c>: it deletes with internal versioning, whose tombstone (version + 1) would
     /// not stop a newer change. The markers last <c>index.gc_deletes</c>
     /// (<see cref="ElasticsearchTargetOptions.DeleteRetention"/>).</summary>
-    public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(match);
-        ValidateTarget(target);
-        return await GatedAsync(
-            async _ =>
+    public ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        OnIndicesThatCanMatchAsync(
+            target,
+            match,
+            async pattern =>
             {
-                var pattern = Pattern(target);
-                if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
-                {
-                    // Elasticsearch could not build the query (400); no document can hold the value.
-                    return 0;
-                }
-
                 var query = Term(match);
                 long removed = 0;
                 for (var round = 0; round < 1000; round++)
@@ -203,11 +180,27 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
                 return removed;
             },
             cancellationToken);
-    }
 
     /// <summary>How many documents of the target's indices hold the value (after a refresh, so that the
     /// count sees every write so far).</summary>
-    public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
+    public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
+        OnIndicesThatCanMatchAsync(
+            target,
+            match,
+            async pattern =>
+            {
+                await _writer.RefreshAsync(pattern, cancellationToken);
+                var response = await _writer.RetryAsync(
+                    () => Client.CountAsync(new CountRequest(pattern) { Query = Term(match), IgnoreUnavailable = true, AllowNoIndices = true }, cancellationToken),
+                    $"counting in \"{pattern}\"",
+                    cancellationToken);
+                return response.ApiCallDetails.HttpStatusCode == 404 ? 0 : response.Count;
+            },
+            cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> under the gate on the index pattern of the target, unless
+    /// the value cannot match the column's mapped type there: then no document holds it (0).</summary>
+    private async ValueTask<long> OnIndicesThatCanMatchAsync(TargetSpec target, SubjectMatch match, Func<string, Task<long>> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(match);
@@ -218,15 +211,11 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
                 var pattern = Pattern(target);
                 if (CannotMatch(match.Value, (await _writer.FieldTypesAsync(pattern, match.Column, cancellationToken)).Values) is not null)
                 {
+                    // Elasticsearch could not build the query (400); no document can hold the value.
                     return 0;
                 }
 
-                await _writer.RefreshAsync(pattern, cancellationToken);
-                var response = await _writer.RetryAsync(
-                    () => Client.CountAsync(new CountRequest(pattern) { Query = Term(match), IgnoreUnavailable = true, AllowNoIndices = true }, cancellationToken),
-                    $"counting in \"{pattern}\"",
-                    cancellationToken);
-                return response.ApiCallDetails.HttpStatusCode == 404 ? 0 : response.Count;
+                return await work(pattern);
             },
             cancellationToken);
     }

@@ -123,10 +123,7 @@ public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTra
             }
         }
 
-        if (RequestTimeout <= TimeSpan.Zero || RequestTimeout > TimeSpan.FromHours(1))
-        {
-            problems.Add($"{path}.requestTimeout ({Durations.Format(RequestTimeout)}) must be between 1ms and 1h");
-        }
+        problems.RequireBetween($"{path}.requestTimeout", RequestTimeout, zeroAllowed: false, TimeSpan.FromHours(1), "1ms and 1h");
 
         if (string.IsNullOrEmpty(CheckpointIndex) || IndexNames.Problem(CheckpointIndex) is not null)
         {

@@ -81,25 +81,15 @@ public sealed partial class ElasticsearchTargetOptions : IValidatable
             problems.Add($"{path}.tenantField ({TenantField}) is set but neither index nor alias uses {{tenant}}");
         }
 
-        if (Shards is { } shards && shards is < 1 or > 1024)
-        {
-            problems.Add(FormattableString.Invariant($"{path}.shards ({shards}) must be between 1 and 1024"));
-        }
-
-        if (Replicas is { } replicas && replicas is < 0 or > 32)
-        {
-            problems.Add(FormattableString.Invariant($"{path}.replicas ({replicas}) must be between 0 and 32"));
-        }
+        problems.RequireBetween($"{path}.shards", Shards, 1, 1024);
+        problems.RequireBetween($"{path}.replicas", Replicas, 0, 32);
 
         if (TextFields is not null && TextFields.Any(string.IsNullOrEmpty))
         {
             problems.Add($"{path}.textFields must not hold empty names");
         }
 
-        if (DeleteRetention <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.deleteRetention ({Durations.Format(DeleteRetention)}) must be positive");
-        }
+        problems.RequirePositive($"{path}.deleteRetention", DeleteRetention);
 
         return problems;
     }

@@ -685,17 +685,7 @@ internal sealed partial class ElasticsearchWriter
             merged[stream] = position;
         }
 
-        var document = new CheckpointDocument
-        {
-            Materializer = materializer,
-            UpdatedAt = _time.GetUtcNow(),
-            Positions = [.. merged.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new CheckpointPosition { Stream = p.Key, Position = p.Value.ToString() })],
-        };
-        await RetryAsync(
-            () => _client.IndexAsync(new IndexRequest<CheckpointDocument>(document, _options.CheckpointIndex, materializer) { Refresh = RefreshParameter }, cancellationToken),
-            $"writing the checkpoint of '{materializer}'",
-            cancellationToken);
-        _checkpoints[materializer] = merged;
+        await WriteCheckpointAsync(materializer, merged, cancellationToken);
     }
 
     /// <summary>Creates the checkpoint index when absent.</summary>

@@ -109,21 +109,7 @@ internal sealed class PostgresDeadLetters(string stateSchema)
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var properties = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7), Json) ?? [];
-            letters.Add(new StoredDeadLetter(reader.GetInt64(0), new DeadLetterRow(
-                materializer,
-                reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.GetString(3),
-                reader.IsDBNull(4) ? null : reader.GetString(4),
-                reader.GetBoolean(5),
-                reader.IsDBNull(6) ? null : (byte[])reader.GetValue(6),
-                properties,
-                reader.IsDBNull(8) ? null : new DateTimeOffset(reader.GetDateTime(8), TimeSpan.Zero),
-                reader.IsDBNull(9) ? null : new DateTimeOffset(reader.GetDateTime(9), TimeSpan.Zero),
-                reader.IsDBNull(10) ? null : reader.GetString(10),
-                reader.GetString(11),
-                new DateTimeOffset(reader.GetDateTime(12), TimeSpan.Zero))));
+            letters.Add(DeadLetterColumns.Read(reader, materializer, ordinal => reader.IsDBNull(ordinal) ? null : new DateTimeOffset(reader.GetDateTime(ordinal), TimeSpan.Zero)));
         }
 
         return letters;

@@ -5,13 +5,10 @@ namespace Sync.Sinks.Postgres;
 /// <summary><c>sync check</c> of a PostgreSQL sink: it connects as configured (TLS mode included),
 /// reports whether the session is encrypted, and asks the server whether the user may create the
 /// schemas and tables the sink needs and alter the target tables that exist already.</summary>
-public sealed class PostgresPreflightCheck : IPreflightCheck
+public sealed class PostgresPreflightCheck : SinkPreflightCheck<PostgresSinkOptions>
 {
-    public async ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, CancellationToken cancellationToken)
+    protected override async ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, string name, PostgresSinkOptions options, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(scope);
-        var name = scope.Component.Name;
-        var options = (PostgresSinkOptions)scope.Component.Options;
         var findings = new List<CheckFinding>();
         await using var connection = new NpgsqlConnection(options.BuildConnectionString("sync check"));
         try

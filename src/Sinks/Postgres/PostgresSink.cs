@@ -49,28 +49,12 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
         OpenAsync(name, options, TimeProvider.System, cancellationToken);
 
     /// <inheritdoc cref="OpenAsync(string, PostgresSinkOptions, CancellationToken)"/>
-    public static async Task<PostgresSink> OpenAsync(string name, PostgresSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(time);
-        SinkOptionsCheck.ThrowIfInvalid(options, name);
-
-        var sink = new PostgresSink(name, options, time);
-        try
-        {
-            sink.PrunedMarkers = await sink.WithGateAsync(
+    public static Task<PostgresSink> OpenAsync(string name, PostgresSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
+        SinkOpening.OpenAsync(name, options, time, () => new PostgresSink(name, options, time),
+            async sink => sink.PrunedMarkers = await sink.WithGateAsync(
                 "open",
                 (writer, ct) => writer.PruneMarkersAsync(time.GetUtcNow() - options.DeleteMarkerRetention, ct),
-                cancellationToken);
-            return sink;
-        }
-        catch
-        {
-            await sink.DisposeAsync();
-            throw;
-        }
-    }
+                cancellationToken));
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {

@@ -119,21 +119,9 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
             problems.Add($"{path}.rootCertificate ({root}) is only used with tls verify-ca or verify-full (tls is '{Tls.ToString().ToLowerInvariant()}')");
         }
 
-        if (ConnectTimeout <= TimeSpan.Zero || ConnectTimeout > TimeSpan.FromMinutes(10))
-        {
-            problems.Add($"{path}.connectTimeout ({Durations.Format(ConnectTimeout)}) must be between 1s and 10m");
-        }
-
-        if (CommandTimeout < TimeSpan.Zero || CommandTimeout > TimeSpan.FromHours(24))
-        {
-            problems.Add($"{path}.commandTimeout ({Durations.Format(CommandTimeout)}) must be between 0s and 24h");
-        }
-
-        if (DeleteMarkerRetention <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.deleteMarkerRetention ({Durations.Format(DeleteMarkerRetention)}) must be positive");
-        }
-
+        problems.RequireBetween($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1s and 10m");
+        problems.RequireBetween($"{path}.commandTimeout", CommandTimeout, zeroAllowed: true, TimeSpan.FromHours(24), "0s and 24h");
+        problems.RequirePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;

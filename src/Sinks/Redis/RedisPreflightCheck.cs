@@ -4,13 +4,10 @@ namespace Sync.Sinks.Redis;
 
 /// <summary><c>sync check</c> of a Redis sink: a primary answers, the connection is logged in as the
 /// configured ACL user, and the server does not evict keys (unless <c>allowEviction</c> says so).</summary>
-public sealed class RedisPreflightCheck : IPreflightCheck
+public sealed class RedisPreflightCheck : SinkPreflightCheck<RedisSinkOptions>
 {
-    public async ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, CancellationToken cancellationToken)
+    protected override async ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, string name, RedisSinkOptions options, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(scope);
-        var name = scope.Component.Name;
-        var options = (RedisSinkOptions)scope.Component.Options;
         var findings = new List<CheckFinding>();
         var configuration = RedisSink.Configuration(options);
 

@@ -54,26 +54,9 @@ public sealed class RedisSink : ISink, IShadowableSink
         OpenAsync(name, options, TimeProvider.System, cancellationToken);
 
     /// <inheritdoc cref="OpenAsync(string, RedisSinkOptions, CancellationToken)"/>
-    public static async Task<RedisSink> OpenAsync(string name, RedisSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(time);
-        SinkOptionsCheck.ThrowIfInvalid(options, name);
-
-        var sink = new RedisSink(name, options, time);
-        try
-        {
-            await sink.RunAsync("connect", async writer => await writer.PingAsync(), cancellationToken);
-        }
-        catch
-        {
-            await sink.DisposeAsync();
-            throw;
-        }
-
-        return sink;
-    }
+    public static Task<RedisSink> OpenAsync(string name, RedisSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
+        SinkOpening.OpenAsync(name, options, time, () => new RedisSink(name, options, time),
+            async sink => await sink.RunAsync("connect", async writer => await writer.PingAsync(), cancellationToken));
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {

@@ -106,10 +106,7 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
             problems.Add($"{path}.user ({User}) needs a password: an ACL user cannot log in without one");
         }
 
-        if (Database is < 0 or > 100_000)
-        {
-            problems.Add(FormattableString.Invariant($"{path}.database ({Database}) must be between 0 and 100000"));
-        }
+        problems.RequireBetween($"{path}.database", Database, 0, 100_000);
 
         if (string.IsNullOrEmpty(KeyPrefix))
         {
@@ -129,21 +126,9 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
             problems.AddRange(Tls.Validate(path + ".tls"));
         }
 
-        if (ConnectTimeout <= TimeSpan.Zero || ConnectTimeout > TimeSpan.FromMinutes(5))
-        {
-            problems.Add($"{path}.connectTimeout ({Durations.Format(ConnectTimeout)}) must be between 1ms and 5m");
-        }
-
-        if (CommandTimeout <= TimeSpan.Zero || CommandTimeout > TimeSpan.FromMinutes(10))
-        {
-            problems.Add($"{path}.commandTimeout ({Durations.Format(CommandTimeout)}) must be between 1ms and 10m");
-        }
-
-        if (ChangesPerScript is < 1 or > 10_000)
-        {
-            problems.Add(FormattableString.Invariant($"{path}.changesPerScript ({ChangesPerScript}) must be between 1 and 10000"));
-        }
-
+        problems.RequireBetween($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(5), "1ms and 5m");
+        problems.RequireBetween($"{path}.commandTimeout", CommandTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1ms and 10m");
+        problems.RequireBetween($"{path}.changesPerScript", ChangesPerScript, 1, 10_000);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;

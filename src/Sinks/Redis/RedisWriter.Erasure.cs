@@ -103,30 +103,8 @@ internal sealed partial class RedisWriter
 
     /// <summary>Erase (<c>e</c>) or mark (<c>m</c>) ops that name the key (its JSON), so that a key
     /// without a live row gets the erasure marker.</summary>
-    private async Task<List<string>> RunMarksAsync(RedisTarget target, char op, List<(string RowKey, string KeyText, int First)> marks)
-    {
-        var calls = new List<Task<RedisResult>>();
-        var erased = new ChangeVersion(null, "erasure", StreamPosition.Start);
-        foreach (var chunk in marks.Chunk(_perScript))
-        {
-            var args = Header(target);
-            foreach (var (rowKey, keyText, _) in chunk)
-            {
-                args.Add(op.ToString());
-                args.Add(rowKey);
-                AddVersion(args, erased);
-                args.Add(keyText);
-                args.Add(string.Empty);
-                args.Add(string.Empty);
-                args.Add(0);
-            }
-
-            calls.Add(_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]));
-        }
-
-        await Task.WhenAll(calls);
-        return [.. calls.SelectMany(c => (RedisResult[])c.Result!).Select(Status)];
-    }
+    private Task<List<string>> RunMarksAsync(RedisTarget target, char op, List<(string RowKey, string KeyText, int First)> marks) =>
+        RunRowOpsAsync(target, op, marks.Select(mark => (mark.RowKey, mark.KeyText)), new ChangeVersion(null, "erasure", StreamPosition.Start));
 
     /// <summary>The live row keys holding any of the values, each with the index of the first value
     /// that matches it (values compare by canonical text), the table's key columns (empty when no row

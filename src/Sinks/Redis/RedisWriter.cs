@@ -191,18 +191,23 @@ internal sealed partial class RedisWriter
     public async Task<long> CountAsync(TargetSpec spec, SubjectMatch match) => (await CountManyAsync(spec, new SubjectMatches(match.Column, [match.Value])))[0];
 
     /// <summary>Runs one key-level op (<c>e</c> erase, <c>x</c> truncate) over row keys in pipelined calls.</summary>
-    private async Task<List<string>> RunKeyOpsAsync(RedisTarget target, char op, List<string> rowKeys, ChangeVersion? version)
+    private Task<List<string>> RunKeyOpsAsync(RedisTarget target, char op, List<string> rowKeys, ChangeVersion? version) =>
+        RunRowOpsAsync(target, op, rowKeys.Select(rowKey => (rowKey, string.Empty)), version ?? new ChangeVersion(null, string.Empty, StreamPosition.Start));
+
+    /// <summary>Runs one row op of the apply script over rows in pipelined calls, each row with the
+    /// version the op carries and the text of its key (empty where the op does not need it).</summary>
+    private async Task<List<string>> RunRowOpsAsync(RedisTarget target, char op, IEnumerable<(string RowKey, string KeyText)> rows, ChangeVersion version)
     {
         var calls = new List<Task<RedisResult>>();
-        for (var start = 0; start < rowKeys.Count; start += _perScript)
+        foreach (var chunk in rows.Chunk(_perScript))
         {
             var args = Header(target);
-            foreach (var rowKey in rowKeys.Skip(start).Take(_perScript))
+            foreach (var (rowKey, keyText) in chunk)
             {
                 args.Add(op.ToString());
                 args.Add(rowKey);
-                AddVersion(args, version ?? new ChangeVersion(null, string.Empty, StreamPosition.Start));
-                args.Add(string.Empty);
+                AddVersion(args, version);
+                args.Add(keyText);
                 args.Add(string.Empty);
                 args.Add(string.Empty);
                 args.Add(0);

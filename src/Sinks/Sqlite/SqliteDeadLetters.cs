@@ -91,20 +91,7 @@ internal static class SqliteDeadLetters
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            letters.Add(new StoredDeadLetter(reader.GetInt64(0), new DeadLetterRow(
-                materializer,
-                reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.GetString(3),
-                reader.IsDBNull(4) ? null : reader.GetString(4),
-                reader.GetInt64(5) != 0,
-                reader.IsDBNull(6) ? null : (byte[])reader.GetValue(6),
-                JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
-                ParseTime(reader, 8),
-                ParseTime(reader, 9),
-                reader.IsDBNull(10) ? null : reader.GetString(10),
-                reader.GetString(11),
-                ParseTime(reader, 12) ?? DateTimeOffset.MinValue)));
+            letters.Add(DeadLetterColumns.Read(reader, materializer, ordinal => ParseTime(reader, ordinal)));
         }
 
         return letters;

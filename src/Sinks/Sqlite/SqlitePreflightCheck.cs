@@ -2,13 +2,11 @@ namespace Sync.Sinks.Sqlite;
 
 /// <summary><c>sync check</c> of a SQLite sink: the database file, or the folder it will be created
 /// in, can be written (SQLite also writes its journal and WAL files next to it).</summary>
-public sealed class SqlitePreflightCheck : IPreflightCheck
+public sealed class SqlitePreflightCheck : SinkPreflightCheck<SqliteSinkOptions>
 {
-    public ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, CancellationToken cancellationToken)
+    protected override ValueTask<IReadOnlyList<CheckFinding>> CheckAsync(CheckScope scope, string name, SqliteSinkOptions options, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(scope);
-        var options = (SqliteSinkOptions)scope.Component.Options;
-        var key = $"sinks.{scope.Component.Name}.path";
+        var key = $"sinks.{name}.path";
         var folder = Path.GetDirectoryName(Path.GetFullPath(options.Path))!;
         CheckFinding finding;
         if (!Directory.Exists(folder))

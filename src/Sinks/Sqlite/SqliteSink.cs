@@ -57,25 +57,10 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
     /// <param name="time">The clock that stamps state rows and decides which markers expired.</param>
     public static async ValueTask<SqliteSink> OpenAsync(string name, SqliteSinkOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(time);
         cancellationToken.ThrowIfCancellationRequested();
-        SinkOptionsCheck.ThrowIfInvalid(options, name);
-
-        var sink = new SqliteSink(name, options, time);
-        try
-        {
-            sink.PrunedMarkers = await sink.OnDatabaseAsync(
-                $"open {options.Path}", database => database.Writer.PruneMarkers(time.GetUtcNow() - options.DeleteMarkerRetention), cancellationToken);
-        }
-        catch
-        {
-            await sink.DisposeAsync();
-            throw;
-        }
-
-        return sink;
+        return await SinkOpening.OpenAsync(name, options, time, () => new SqliteSink(name, options, time),
+            async sink => sink.PrunedMarkers = await sink.OnDatabaseAsync(
+                $"open {options.Path}", database => database.Writer.PruneMarkers(time.GetUtcNow() - options.DeleteMarkerRetention), cancellationToken));
     }
 
     public async ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken)

@@ -50,16 +50,8 @@ public sealed class SqliteSinkOptions : IValidatable
             problems.Add($"{path}.path ({Path.ReplaceLineEndings(" ")}) must be a file path");
         }
 
-        if (BusyTimeout < TimeSpan.Zero || BusyTimeout > TimeSpan.FromHours(1))
-        {
-            problems.Add($"{path}.busyTimeout ({Durations.Format(BusyTimeout)}) must be between 0ms and 1h");
-        }
-
-        if (DeleteMarkerRetention <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.deleteMarkerRetention ({Durations.Format(DeleteMarkerRetention)}) must be positive");
-        }
-
+        problems.RequireBetween($"{path}.busyTimeout", BusyTimeout, zeroAllowed: true, TimeSpan.FromHours(1), "0ms and 1h");
+        problems.RequirePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;
