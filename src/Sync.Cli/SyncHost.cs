@@ -165,9 +165,10 @@ internal static class SyncHost
 
         BackfillProgress? progress = null;
         IReadOnlyList<MaterializerOutcome> outcomes;
+        await using var suppression = new LedgerSuppression(config, components);
         try
         {
-            var runtime = new SyncRuntime(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name))
+            var runtime = new SyncRuntime(config, components, loggerFactory, suppression.Filter)
             {
                 Metrics = metrics,
                 Started = (name, counters) => progress?.Track(name, counters),

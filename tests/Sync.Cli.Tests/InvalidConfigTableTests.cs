@@ -180,7 +180,11 @@ public sealed class InvalidConfigTableTests : IDisposable
         new("subjects", "<subject>.<materializer>.field", ["subjects.customer.m.field: email"], "email"),
 
         new("erasure", "secret", [$"erasure.secret: {Canary[..8]}"], Canary[..8], Secret: true),
-        new("erasure", "ledger", ["erasure.ledger: ''"], "''"),
+        new("erasure", "ledger.file", ["erasure.ledger.file: ''"], "''"),
+        new("erasure", "ledger.postgres", ["erasure.ledger.postgres: lite"], "lite"),
+        new("erasure", "ledger.schema", ["erasure.ledger.schema: gdpr-ledger"], "gdpr-ledger"),
+        new("erasure", "ledger.topic", ["erasure.ledger.topic: persistent://public/default/ledger", "erasure.ledger.file: a.db"], "persistent://public/default/ledger"),
+        new("erasure", "ledger.source", ["erasure.ledger.topic: persistent://public/default/ledger", "erasure.ledger.source: changelog"], "changelog", At: "erasure.ledger.source"),
         new("erasure", "refreshInterval", ["erasure.refreshInterval: 0ms"], "0ms"),
         new("erasure", "compactionTimeout", ["erasure.compactionTimeout: 0ms"], "0ms"),
     ];

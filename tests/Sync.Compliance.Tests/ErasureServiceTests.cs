@@ -82,7 +82,7 @@ public sealed class ErasureServiceTests : IDisposable
 
         // As if the raw backlog kept every message until its retention expires.
         await File.WriteAllBytesAsync(changelog, backlog);
-        var outcomes = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, name => LedgerSuppressionFilter.For(config, name))
+        var outcomes = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, new LedgerSuppression(config, _components).Filter)
             .RunAsync([], RunMode.Backfill, CancellationToken.None);
 
         Assert.All(outcomes, o => Assert.Null(o.Failure));
@@ -118,7 +118,7 @@ public sealed class ErasureServiceTests : IDisposable
         Assert.Contains(BeforeImageScrubber.ScrubbedProperty, kept, StringComparison.Ordinal);
 
         // A run over the erased file changes nothing: the copy is the same change at the same LSN.
-        var run = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, name => LedgerSuppressionFilter.For(config, name))
+        var run = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, new LedgerSuppression(config, _components).Filter)
             .RunAsync([], RunMode.Resume, CancellationToken.None);
         Assert.All(run, o => Assert.Null(o.Failure));
         Assert.Equal([moved], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Where(r => r.StartsWith("id=1001|", StringComparison.Ordinal)));
@@ -128,7 +128,7 @@ public sealed class ErasureServiceTests : IDisposable
         await File.WriteAllBytesAsync(changelog, backlog);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         File.Delete(_workspace.QuickstartDb);
-        var backfill = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, name => LedgerSuppressionFilter.For(config, name))
+        var backfill = await new SyncRuntime(config, _components, NullLoggerFactory.Instance, new LedgerSuppression(config, _components).Filter)
             .RunAsync([], RunMode.Backfill, CancellationToken.None);
         Assert.All(backfill, o => Assert.Null(o.Failure));
         Assert.Equal([moved], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Where(r => r.StartsWith("id=1001|", StringComparison.Ordinal)));

@@ -25,21 +25,21 @@ public sealed class LedgerTests : IDisposable
     }
 
     [Fact]
-    public void A_request_is_recorded_once_per_key_and_never_holds_the_key()
+    public async Task A_request_is_recorded_once_per_key_and_never_holds_the_key()
     {
         var path = Path.Combine(_dir, "ledger.db");
         var now = new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);
         var hash = new SubjectHasher("0123456789abcdef-secret").Hash("customer", "4242424242");
-        using (var ledger = SuppressionLedger.Open(path))
+        await using (var ledger = SqliteSuppressionLedger.Open(path))
         {
-            var first = ledger.Record("customer", hash, "r1", "dpo", now);
-            var again = ledger.Record("customer", hash, "r2", "someone else", now.AddHours(1));
+            var first = Assert.Single(await ledger.RecordAsync([Request("r1", "customer", hash, now, "dpo")], CancellationToken.None));
+            var again = Assert.Single(await ledger.RecordAsync([Request("r2", "customer", hash, now.AddHours(1), "someone else")], CancellationToken.None));
             Assert.Equal("r1", again.RequestId);
-            Assert.Equal(SuppressionLedger.InProgress, first.Status);
+            Assert.Equal(RequestStatus.InProgress, first.Status);
 
-            ledger.SetStatus("r1", SuppressionLedger.Complete, now.AddMinutes(1));
-            Assert.Equal(SuppressionLedger.Complete, ledger.Find("customer", hash)!.Status);
-            Assert.Equal([("customer", hash)], ledger.Suppressed());
+            await ledger.SetStatusAsync([("r1", RequestStatus.Complete)], now.AddMinutes(1), CancellationToken.None);
+            Assert.Equal(RequestStatus.Complete, (await ledger.FindAsync("customer", hash, CancellationToken.None))!.Status);
+            Assert.Equal([("customer", hash)], SqliteSuppressionLedger.ReadSuppressed(path));
         }
 
         var stored = string.Concat(Directory.GetFiles(_dir, "ledger.db*").Select(f => File.ReadAllText(f, System.Text.Encoding.Latin1)));
@@ -48,24 +48,28 @@ public sealed class LedgerTests : IDisposable
     }
 
     [Fact]
-    public void The_filter_suppresses_changes_of_recorded_subjects_by_key_and_by_field_as_soon_as_the_ledger_changes()
+    public async Task The_filter_suppresses_changes_of_recorded_subjects_by_key_and_by_field_as_soon_as_the_ledger_changes()
     {
         var path = Path.Combine(_dir, "ledger.db");
         var hasher = new SubjectHasher("0123456789abcdef-secret");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
-        var byKey = new LedgerSuppressionFilter(path, hasher, [("customer", new SubjectBinding("customers", "id", null))], TimeSpan.FromSeconds(5), time);
-        var byField = new LedgerSuppressionFilter(path, hasher, [("customer", new SubjectBinding("orders", null, "customer_id"))], TimeSpan.FromSeconds(5), time);
+        var view = new SqliteSuppressionView(path, TimeSpan.FromSeconds(5), time);
+        var byKey = new LedgerSuppressionFilter(view, hasher, [("customer", new SubjectBinding("customers", "id", null))]);
+        var byField = new LedgerSuppressionFilter(view, hasher, [("customer", new SubjectBinding("orders", null, "customer_id"))]);
         var customer = Change.Create(("id", 42), 10, ("name", "x"));
         var order = Change.Create(("id", 7), 11, ("customer_id", 42));
         var deletedOrder = Change.Delete(("id", 7), 12).WithAfter(null);
 
+        await byKey.RefreshAsync(CancellationToken.None);
         Assert.Equal(SuppressionDecision.Keep, byKey.Decide(customer));
-        using (var ledger = SuppressionLedger.Open(path))
+        await using (var ledger = SqliteSuppressionLedger.Open(path))
         {
-            ledger.Record("customer", hasher.Hash("customer", "42"), "r1", "dpo", time.GetUtcNow());
+            await ledger.RecordAsync([Request("r1", "customer", hasher.Hash("customer", "42"), time.GetUtcNow())], CancellationToken.None);
         }
 
-        time.Advance(LedgerSuppressionFilter.ChangeCheckInterval);
+        time.Advance(SqliteSuppressionView.ChangeCheckInterval);
+        await byKey.RefreshAsync(CancellationToken.None);
+        await byField.RefreshAsync(CancellationToken.None);
         Assert.Equal(SuppressionDecision.Drop, byKey.Decide(customer)); // the ledger's files changed: reloaded at once
         Assert.Equal(SuppressionDecision.Drop, byKey.Decide(Change.Delete(("id", 42), 14))); // every change of an erased key
         Assert.Equal(SuppressionDecision.Drop, byField.Decide(order));
@@ -74,16 +78,18 @@ public sealed class LedgerTests : IDisposable
     }
 
     [Fact]
-    public void A_subject_bound_by_a_field_is_suppressed_by_the_after_image_and_a_row_moved_to_it_is_deleted_instead()
+    public async Task A_subject_bound_by_a_field_is_suppressed_by_the_after_image_and_a_row_moved_to_it_is_deleted_instead()
     {
         var path = Path.Combine(_dir, "ledger.db");
         var hasher = new SubjectHasher("0123456789abcdef-secret");
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
-        var byField = new LedgerSuppressionFilter(path, hasher, [("user", new SubjectBinding("orders", null, "user_id"))], TimeSpan.FromSeconds(5), time);
-        using (var ledger = SuppressionLedger.Open(path))
+        var byField = new LedgerSuppressionFilter(new SqliteSuppressionView(path, TimeSpan.FromSeconds(5), time), hasher, [("user", new SubjectBinding("orders", null, "user_id"))]);
+        await using (var ledger = SqliteSuppressionLedger.Open(path))
         {
-            ledger.Record("user", hasher.Hash("user", "15"), "r1", "dpo", time.GetUtcNow());
+            await ledger.RecordAsync([Request("r1", "user", hasher.Hash("user", "15"), time.GetUtcNow())], CancellationToken.None);
         }
+
+        await byField.RefreshAsync(CancellationToken.None);
 
         var ownedBy15 = Change.RowOf(("id", 7), ("user_id", 15), ("total", 10));
         var ownedBy243 = Change.RowOf(("id", 7), ("user_id", 243), ("total", 12));
@@ -107,4 +113,75 @@ public sealed class LedgerTests : IDisposable
         Assert.Equal(movedTo15.Version, delete.Version);
         Assert.Null(delete.After);
     }
+
+    [Fact]
+    public async Task A_revoked_request_suppresses_nothing_and_its_key_can_be_erased_again_with_both_requests_kept()
+    {
+        var path = Path.Combine(_dir, "ledger.db");
+        var now = new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);
+        await using var ledger = SqliteSuppressionLedger.Open(path);
+        await ledger.RecordAsync([Request("r1", "customer", "h1", now), Request("r2", "customer", "h2", now)], CancellationToken.None);
+
+        var revoked = await ledger.RevokeAsync("r1", new Revocation(now.AddHours(1), "dpo", "mistyped key"), CancellationToken.None);
+        var again = await ledger.RevokeAsync("r1", new Revocation(now.AddHours(2), "someone", "twice"), CancellationToken.None);
+
+        Assert.Equal(new Revocation(now.AddHours(1), "dpo", "mistyped key"), revoked!.Revocation);
+        Assert.Equal(revoked.Revocation, again!.Revocation);
+        Assert.Null(await ledger.RevokeAsync("no-such-request", new Revocation(now, "dpo", "x"), CancellationToken.None));
+        Assert.Equal([("customer", "h2")], SqliteSuppressionLedger.ReadSuppressed(path));
+        Assert.Null(await ledger.FindAsync("customer", "h1", CancellationToken.None));
+
+        var recorded = Assert.Single(await ledger.RecordAsync([Request("r3", "customer", "h1", now.AddDays(1))], CancellationToken.None));
+        Assert.Equal("r3", recorded.RequestId);
+        Assert.Equal(["r1", "r2", "r3"], await ledger.ListAsync(CancellationToken.None).Select(r => r.RequestId).ToListAsync());
+        Assert.Equal(2, SqliteSuppressionLedger.ReadSuppressed(path).Count);
+    }
+
+    [Fact]
+    public async Task A_ledger_written_before_revocations_existed_is_brought_up_to_date_with_every_request_kept()
+    {
+        var path = Path.Combine(_dir, "old.db");
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=false"))
+        {
+            old.Open();
+            using var command = old.CreateCommand();
+            // The table as the ledger created it before revocations: one request per key, ever.
+            command.CommandText = """
+                CREATE TABLE erasure_requests (request_id TEXT PRIMARY KEY, subject TEXT NOT NULL, key_hash TEXT NOT NULL,
+                    requested_at TEXT NOT NULL, requested_by TEXT NOT NULL, status TEXT NOT NULL, completed_at TEXT, UNIQUE (subject, key_hash));
+                INSERT INTO erasure_requests VALUES ('r1', 'customer', 'h1', '2026-11-01T10:00:00.000Z', 'dpo', 'complete', '2026-11-01T10:01:00.000Z');
+                INSERT INTO erasure_requests VALUES ('r2', 'customer', 'h2', '2026-11-02T10:00:00.000Z', 'dpo', 'in-progress', NULL);
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        Assert.Equal(2, SqliteSuppressionLedger.ReadSuppressed(path).Count);
+        await using var ledger = SqliteSuppressionLedger.Open(path);
+        var requests = await ledger.ListAsync(CancellationToken.None).ToListAsync();
+        Assert.Equal(["r1", "r2"], requests.Select(r => r.RequestId));
+        Assert.Equal(RequestStatus.Complete, requests[0].Status);
+        Assert.Equal(new DateTimeOffset(2026, 11, 1, 10, 1, 0, TimeSpan.Zero), requests[0].CompletedAt);
+        await ledger.RevokeAsync("r1", new Revocation(DateTimeOffset.UnixEpoch, "dpo", "test"), CancellationToken.None);
+        Assert.Equal("r3", Assert.Single(await ledger.RecordAsync([Request("r3", "customer", "h1", DateTimeOffset.UnixEpoch)], CancellationToken.None)).RequestId);
+    }
+
+    [Fact]
+    public void A_ledger_file_that_another_process_has_created_but_not_yet_given_its_table_reads_as_empty()
+    {
+        var path = Path.Combine(_dir, "new.db");
+        using (var created = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=false"))
+        {
+            created.Open();
+            using var command = created.CreateCommand();
+            command.CommandText = "PRAGMA journal_mode=WAL;";
+            command.ExecuteNonQuery();
+        }
+
+        Assert.Empty(SqliteSuppressionLedger.ReadSuppressed(path));
+        Assert.Empty(SqliteSuppressionLedger.ReadSuppressed(Path.Combine(_dir, "missing.db")));
+        Assert.False(File.Exists(Path.Combine(_dir, "missing.db")));
+    }
+
+    internal static ErasureRequest Request(string id, string subject, string hash, DateTimeOffset at, string by = "dpo") =>
+        new(id, subject, hash, at, by, RequestStatus.InProgress, null);
 }

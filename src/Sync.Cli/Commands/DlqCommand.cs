@@ -79,7 +79,8 @@ internal static class DlqCommand
         {
             using var loggerFactory = SyncHost.Logging(logLevel, logFormat);
             var selected = new SyncRuntime(config, components, loggerFactory).Select(names);
-            await action(new DeadLetterReplay(config, components, loggerFactory, name => LedgerSuppressionFilter.For(config, name)), selected);
+            await using var suppression = new LedgerSuppression(config, components);
+            await action(new DeadLetterReplay(config, components, loggerFactory, suppression.Filter), selected);
             return ExitCodes.Ok;
         });
     }

@@ -141,6 +141,7 @@ public static class ConfigLoader
         var subjects = BindSubjects(binder, subjectSection, materializers.Select(m => m.Key).ToHashSet(StringComparer.Ordinal));
         var erasureSection = Section("erasure", required: false);
         var erasure = erasureSection is null ? new ErasureOptions() : binder.Bind<ErasureOptions>(erasureSection, "erasure");
+        CheckLedger(binder, erasure.Ledger, sources, sinks, types);
         var errorsSection = Section("errors", required: false);
         var errors = errorsSection is null ? new ErrorsOptions() : binder.Bind<ErrorsOptions>(errorsSection, "errors");
         if (subjects.Count > 0 && string.IsNullOrEmpty(erasure.Secret))
@@ -244,6 +245,39 @@ public static class ConfigLoader
         root.Children.TryGetValue(new YamlScalarNode(section), out var node) && node is YamlMappingNode mapping
             ? mapping.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? string.Empty)
             : [];
+
+    /// <summary>A shared ledger names a postgres sink, or a topic on a source with topics.</summary>
+    private static void CheckLedger(OptionsBinder binder, LedgerOptions ledger, Dictionary<string, ComponentConfig> sources, Dictionary<string, ComponentConfig> sinks, ComponentTypes types)
+    {
+        const string path = "erasure.ledger";
+        if (ledger.Postgres is { } sinkName && !(sinks.TryGetValue(sinkName, out var sink) && types.LedgerSinks.Contains(sink.Type)))
+        {
+            var hosts = sinks.Values.Where(s => types.LedgerSinks.Contains(s.Type)).Select(s => s.Name).Order(StringComparer.Ordinal).ToList();
+            binder.Problem(binder.Lines.GetValueOrDefault($"{path}.postgres"), $"{path}.postgres",
+                $"{path}.postgres ({sinkName}) must name a sink of type {string.Join(" or ", types.LedgerSinks.Order(StringComparer.Ordinal))} (such sinks: {(hosts.Count == 0 ? "none" : string.Join(", ", hosts))})");
+        }
+
+        if (ledger.Topic is not null)
+        {
+            var topicSources = sources.Values.Where(s => s.Options is ITopicSourceOptions).Select(s => s.Name).Order(StringComparer.Ordinal).ToList();
+            var kinds = string.Join(" or ", types.TopicSources);
+            if (ledger.Source is { } sourceName)
+            {
+                if (!topicSources.Contains(sourceName))
+                {
+                    binder.Problem(binder.Lines.GetValueOrDefault($"{path}.source"), $"{path}.source",
+                        $"{path}.source ({sourceName}) must name a {kinds} source (known: {(topicSources.Count == 0 ? "none" : string.Join(", ", topicSources))})");
+                }
+            }
+            else if (topicSources.Count != 1)
+            {
+                binder.Problem(binder.Lines.GetValueOrDefault($"{path}.topic"), $"{path}.source",
+                    topicSources.Count == 0
+                        ? $"{path}.topic needs a {kinds} source whose cluster holds it; none is configured"
+                        : $"{path}.source is required with {path}.topic when several {kinds} sources are configured ({string.Join(", ", topicSources)})");
+            }
+        }
+    }
 
     private static void CheckReference(OptionsBinder binder, string path, string field, string value, IEnumerable<string> names)
     {

@@ -50,3 +50,11 @@ public sealed class FilePathAttribute : Attribute;
 /// <summary>Marks a string option that holds a secret: its value never appears in messages.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class SecretAttribute : Attribute;
+
+/// <summary>Lets an options class be written as a plain value, which then sets the named property:
+/// <c>ledger: a.db</c> stands for <c>ledger: { file: a.db }</c>.</summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class ScalarShorthandAttribute(string property) : Attribute
+{
+    public string Property { get; } = property;
+}

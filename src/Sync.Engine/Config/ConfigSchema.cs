@@ -212,7 +212,10 @@ public static class ConfigSchema
 
         if (type.IsClass && type.GetConstructor(Type.EmptyTypes) is not null && !type.IsGenericType)
         {
-            return Options(type, types);
+            // The binder takes a plain value of a shorthand type as its one property.
+            return type.GetCustomAttribute<ScalarShorthandAttribute>() is null
+                ? Options(type, types)
+                : new JsonObject { ["anyOf"] = new JsonArray(Options(type, types), new JsonObject { ["type"] = "string" }) };
         }
 
         var typed = type == typeof(int) || type == typeof(long) ? new JsonObject { ["type"] = "integer" }

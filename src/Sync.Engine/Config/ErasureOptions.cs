@@ -11,11 +11,10 @@ public sealed class ErasureOptions : IValidatable
     [Description("Secret of the keyed hash (HMAC-SHA256) that stands for a subject's key in the ledger and reports; at least 16 characters. Use `${SYNC_ERASURE_SECRET}`.")]
     public string? Secret { get; set; }
 
-    [FilePath]
-    [Description("The suppression ledger, a SQLite file. Default `sync-ledger.db` next to the config.")]
-    public string? Ledger { get; set; }
+    [Description("The suppression ledger: a SQLite file (a path, or `{ file: PATH }`; default `sync-ledger.db` next to the config), `{ postgres: SINK }` or `{ topic: TOPIC }`; see docs/gdpr.md for a fleet.")]
+    public LedgerOptions Ledger { get; set; } = new();
 
-    [Description("Longest time a running materializer keeps its copy of the ledger; a change of the ledger file is noticed within 20 ms anyway.")]
+    [Description("Longest time a running materializer keeps its copy of the ledger; a new entry is noticed sooner (a file ledger's change within 20 ms, a postgres ledger's by notification, a topic ledger's as it is read).")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     [Description("Longest wait for a topic's compaction.")]

@@ -41,18 +41,26 @@ public sealed partial class OptionsBinder
     {
         var options = Activator.CreateInstance(type)!;
         Lines[path] = Line(node);
-        if (node is not YamlMappingNode mapping)
+        var properties = Properties(type);
+        IEnumerable<(string Key, YamlNode KeyNode, YamlNode ValueNode)> children;
+        if (node is YamlMappingNode mapping)
+        {
+            children = mapping.Children.Select(c => (((YamlScalarNode)c.Key).Value ?? string.Empty, c.Key, c.Value));
+        }
+        else if (node is YamlScalarNode && type.GetCustomAttribute<ScalarShorthandAttribute>() is { } shorthand)
+        {
+            children = [(properties.Single(p => p.Value.Name == shorthand.Property).Key, node, node)];
+        }
+        else
         {
             Problem(node, path, $"{path} must be a mapping of keys to values");
             return options;
         }
 
-        var properties = Properties(type);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var converted = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (keyNode, valueNode) in mapping.Children)
+        foreach (var (key, keyNode, valueNode) in children)
         {
-            var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
             var keyPath = $"{path}.{key}";
             if (ignoredKeys.Contains(key))
             {
@@ -239,7 +247,7 @@ public sealed partial class OptionsBinder
             return true;
         }
 
-        if (node is YamlMappingNode && type.IsClass && type != typeof(string) && type.GetConstructor(Type.EmptyTypes) is not null)
+        if ((node is YamlMappingNode || (node is YamlScalarNode && type.GetCustomAttribute<ScalarShorthandAttribute>() is not null)) && type.IsClass && type != typeof(string) && type.GetConstructor(Type.EmptyTypes) is not null)
         {
             value = Bind(type, node, path);
             return true;

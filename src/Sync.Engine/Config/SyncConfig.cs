@@ -34,8 +34,8 @@ public sealed class SyncConfig
     /// <summary>The error policy a materializer runs with.</summary>
     public ErrorPolicy ErrorPolicyOf(MaterializerOptions options) => ErrorPolicy.Of(Errors, options?.Errors);
 
-    /// <summary>The suppression ledger file.</summary>
-    public string LedgerPath => Erasure.Ledger ?? Path.Combine(BaseDirectory, "sync-ledger.db");
+    /// <summary>The suppression ledger file, for a <see cref="LedgerKind.File"/> ledger.</summary>
+    public string LedgerPath => Erasure.Ledger.File ?? Path.Combine(BaseDirectory, "sync-ledger.db");
 
     /// <summary>The subjects a materializer carries, with how each is identified in it.</summary>
     public IEnumerable<(string Subject, SubjectBinding Binding)> SubjectsOf(string materializer) =>
@@ -65,6 +65,9 @@ public sealed class ComponentTypes
 
     /// <summary>Sink types that keep a dead-letter table (<c>deadLetterTarget: table</c>).</summary>
     public HashSet<string> DeadLetterTableSinks { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sink types that can keep a shared suppression ledger (<c>erasure.ledger.postgres</c>).</summary>
+    public HashSet<string> LedgerSinks { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Names of the message formats that can be decoded.</summary>
     public List<string> Formats { get; } = [];

@@ -64,6 +64,7 @@ public sealed class DeadLetterReplay
         var counters = new MaterializerCounters();
         while (await reader.ReadBatchAsync(options.BatchSize, TimeSpan.Zero, cancellationToken) is { } records)
         {
+            await suppression.RefreshAsync(cancellationToken);
             foreach (var record in records)
             {
                 counters.AddRead(1);

@@ -38,6 +38,10 @@ public interface ISourceFactory
     /// source has none. A dry run acknowledges nothing.</summary>
     IDeadLetterReader? OpenDeadLetterReader(ComponentConfig source, SourceReadRequest request, bool dryRun) => null;
 
+    /// <summary>Opens a suppression ledger kept on a topic of the source's cluster, or null when
+    /// the source has no topics (<c>erasure.ledger: { topic: TOPIC }</c>).</summary>
+    ISuppressionLedger? OpenLedger(ComponentConfig source, string topic) => null;
+
     /// <summary>Publishes changelog messages to the source's topics (<c>sync publish</c>), or null
     /// when the source cannot be published to (a changelog file).</summary>
     IChangelogPublisher? OpenPublisher(ComponentConfig source) => null;

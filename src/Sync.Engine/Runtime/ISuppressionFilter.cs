@@ -19,6 +19,12 @@ public enum SuppressionDecision
 /// suppressed and never applied, so no replay brings an erased subject back.</summary>
 public interface ISuppressionFilter
 {
+    /// <summary>Brings the filter up to date with the ledger; called before each batch is decided.
+    /// Throws <see cref="Ledger.LedgerUnavailableException"/> when the ledger cannot be read: the
+    /// batch must then not be applied.</summary>
+    ValueTask RefreshAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>Decides with the state of the last <see cref="RefreshAsync"/>.</summary>
     SuppressionDecision Decide(ChangeEvent change);
 }
 

@@ -11,6 +11,12 @@ public static partial class MaterializerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "{Materializer}: reading source {Source} ({SourceType}) into sink {Sink}, target {Table}, {Mode} from {StartPosition}")]
     public static partial void Opened(ILogger logger, string materializer, string source, string sourceType, string sink, string table, string mode, string startPosition);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: the suppression ledger cannot be read ({Reason}); no change is applied until it can, retried every {Delay}")]
+    public static partial void LedgerUnavailable(ILogger logger, string materializer, string reason, string delay);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Materializer}: the suppression ledger can be read again")]
+    public static partial void LedgerBack(ILogger logger, string materializer);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "{Materializer}: first message received from {Topic} at {Position}")]
     public static partial void FirstMessage(ILogger logger, string materializer, string topic, string position);
 

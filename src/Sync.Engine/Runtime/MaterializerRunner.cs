@@ -362,6 +362,11 @@ public sealed partial class MaterializerRunner
             }
         }
 
+        if (!await RefreshSuppressionAsync(cancellationToken))
+        {
+            return null;
+        }
+
         var prepared = Prepare(reader, records, replay);
         if (_unsettled.Count > 0 && !replay)
         {
@@ -369,6 +374,54 @@ public sealed partial class MaterializerRunner
         }
 
         return prepared;
+    }
+
+    /// <summary>Brings the suppression filter up to date before a batch is decided. While the ledger
+    /// cannot be read, nothing is applied (an erased subject must never come back because its ledger
+    /// was out of reach): the materializer reports degraded and tries again with backoff, holding
+    /// the batch it read. False when stopped meanwhile.</summary>
+    private async Task<bool> RefreshSuppressionAsync(CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        var failing = false;
+        while (true)
+        {
+            try
+            {
+                await _suppression.RefreshAsync(cancellationToken);
+                if (failing)
+                {
+                    Counters.Recover();
+                    MaterializerLog.LedgerBack(_logger, _name);
+                }
+
+                return true;
+            }
+            catch (LedgerUnavailableException e)
+            {
+                Counters.Degrade("ledger", e.Message, Time.GetUtcNow());
+                if (!failing)
+                {
+                    MaterializerLog.LedgerUnavailable(_logger, _name, e.Message, Durations.Format(delay));
+                    failing = true;
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            try
+            {
+                await Task.Delay(delay, Time, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+        }
     }
 
     /// <summary>The decoded change; null for a message that is not a row change, counted by kind

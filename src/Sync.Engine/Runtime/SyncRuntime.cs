@@ -50,6 +50,11 @@ public sealed class SyncComponents
                 {
                     types.DeadLetterTableSinks.Add(name);
                 }
+
+                if (sink.HostsLedger)
+                {
+                    types.LedgerSinks.Add(name);
+                }
             }
 
             types.Formats.AddRange(Formats);

@@ -17,6 +17,13 @@ public interface ISinkFactory
     /// so that <c>deadLetterTarget: table</c> is allowed for them.</summary>
     bool KeepsDeadLetterTable => false;
 
+    /// <summary>True when the sinks it opens can keep a shared suppression ledger (<c>erasure.ledger: { postgres: SINK }</c>).</summary>
+    bool HostsLedger => false;
+
+    /// <summary>Opens the suppression ledger kept in <paramref name="sink"/>'s store, in <paramref name="schema"/>.</summary>
+    ISuppressionLedger OpenLedger(ComponentConfig sink, string schema) =>
+        throw new NotSupportedException($"sink {sink?.Name} of type {Type} cannot keep a suppression ledger");
+
     /// <summary>True when a materializer whose sink lost everything rebuilds it from the earliest
     /// message unless its <c>onEmptySink</c> says otherwise (a cache, which restarts empty by design);
     /// false when it stops and asks for <c>sync backfill</c>.</summary>

@@ -21,7 +21,7 @@ public sealed class ErasureTextTests
     [Fact]
     public void The_ledgers_statuses_are_the_verdicts_words()
     {
-        Assert.Equal(SuppressionLedger.Complete, ErasureText.Of(ErasureVerdict.Complete));
-        Assert.Equal(SuppressionLedger.Incomplete, ErasureText.Of(ErasureVerdict.Incomplete));
+        Assert.Equal(RequestStatusText.Of(RequestStatus.Complete), ErasureText.Of(ErasureVerdict.Complete));
+        Assert.Equal(RequestStatusText.Of(RequestStatus.Incomplete), ErasureText.Of(ErasureVerdict.Incomplete));
     }
 }

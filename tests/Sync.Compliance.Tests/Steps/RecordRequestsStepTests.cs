@@ -14,10 +14,10 @@ public sealed class RecordRequestsStepTests : StepTests
         Assert.Equal(["1", "2"], recorded.Keys.Select(k => k.Key));
         Assert.Equal(["request-1", "request-2"], recorded.Keys.Select(k => k.RequestId));
         Assert.False(recorded.AllErasedBefore);
-        using var ledger = SuppressionLedger.Open(Fixture.Config.LedgerPath, readOnly: true);
-        var request = ledger.Find("customer", scope.Hashes["1"]);
+        await using var ledger = SqliteSuppressionLedger.Open(Fixture.Config.LedgerPath);
+        var request = await ledger.FindAsync("customer", scope.Hashes["1"], CancellationToken.None);
         Assert.NotNull(request);
-        Assert.Equal(SuppressionLedger.InProgress, request.Status);
+        Assert.Equal(RequestStatus.InProgress, request.Status);
         Assert.Equal("dpo@example.com", request.RequestedBy);
         Assert.Equal(recorded.Keys[0].KeyHash, request.KeyHash);
         Assert.NotEqual("1", request.KeyHash);
@@ -28,9 +28,9 @@ public sealed class RecordRequestsStepTests : StepTests
     {
         var scope = await Fixture.ScopeAsync(["1", "2"]);
         var first = await new RecordRequestsStep().RunAsync(new(scope, _now, Fixture.NewRequestId), CancellationToken.None);
-        using (var ledger = SuppressionLedger.Open(Fixture.Config.LedgerPath))
+        await using (var ledger = SqliteSuppressionLedger.Open(Fixture.Config.LedgerPath))
         {
-            ledger.SetStatus(first.Keys[0].RequestId, SuppressionLedger.Complete, _now);
+            await ledger.SetStatusAsync([(first.Keys[0].RequestId, RequestStatus.Complete)], _now, CancellationToken.None);
         }
 
         var again = await new RecordRequestsStep().RunAsync(new(scope, _now, Fixture.NewRequestId), CancellationToken.None);

@@ -19,8 +19,11 @@ public sealed class ReportStepTests : StepTests
         Assert.Equal("batch of 2", report.RequestId);
         Assert.Equal(run.Verification.Sinks, report.Sinks);
         Assert.Contains(report.Notes, n => n.StartsWith("source changelog: a changelog file has no retention", StringComparison.Ordinal));
-        using var ledger = SuppressionLedger.Open(Fixture.Config.LedgerPath, readOnly: true);
-        Assert.All(scope.Keys, k => Assert.Equal(SuppressionLedger.Complete, ledger.Find("customer", scope.Hashes[k])!.Status));
+        await using var ledger = SqliteSuppressionLedger.Open(Fixture.Config.LedgerPath);
+        foreach (var key in scope.Keys)
+        {
+            Assert.Equal(RequestStatus.Complete, (await ledger.FindAsync("customer", scope.Hashes[key], CancellationToken.None))!.Status);
+        }
     }
 
     [Fact]
@@ -33,9 +36,9 @@ public sealed class ReportStepTests : StepTests
 
         Assert.Equal(ErasureVerdict.Incomplete, report.Verdict);
         Assert.Equal([ErasureVerdict.Incomplete, ErasureVerdict.Complete], report.Keys.Select(k => k.Verdict));
-        using var ledger = SuppressionLedger.Open(Fixture.Config.LedgerPath, readOnly: true);
-        Assert.Equal(SuppressionLedger.Incomplete, ledger.Find("customer", scope.Hashes["1"])!.Status);
-        Assert.Equal(SuppressionLedger.Complete, ledger.Find("customer", scope.Hashes["999999"])!.Status);
+        await using var ledger = SqliteSuppressionLedger.Open(Fixture.Config.LedgerPath);
+        Assert.Equal(RequestStatus.Incomplete, (await ledger.FindAsync("customer", scope.Hashes["1"], CancellationToken.None))!.Status);
+        Assert.Equal(RequestStatus.Complete, (await ledger.FindAsync("customer", scope.Hashes["999999"], CancellationToken.None))!.Status);
     }
 
     [Fact]

@@ -6,6 +6,7 @@ namespace Sync.Compliance.Erasure.Steps;
 public sealed class ErasureScope : IAsyncDisposable
 {
     private readonly Dictionary<string, ISink> _sinks = new(StringComparer.Ordinal);
+    private ISuppressionLedger? _ledger;
 
     public ErasureScope(SyncConfig config, SyncComponents components, ErasureCommand command, SubjectConfig subject, SubjectHasher hasher)
     {
@@ -45,6 +46,9 @@ public sealed class ErasureScope : IAsyncDisposable
     public IReadOnlyList<BoundMaterializer> Bindings { get; }
 
     public TopicLogs Logs { get; }
+
+    /// <summary>The suppression ledger, opened when a step first needs it (a dry run never does).</summary>
+    public ISuppressionLedger Ledger => _ledger ??= SuppressionLedgers.Open(Config, Components);
 
     /// <summary>Opens every sink the subject's materializers write, once each.</summary>
     public async Task OpenSinksAsync(CancellationToken cancellationToken)
@@ -90,5 +94,9 @@ public sealed class ErasureScope : IAsyncDisposable
 
         _sinks.Clear();
         await Logs.DisposeAsync();
+        if (_ledger is not null)
+        {
+            await _ledger.DisposeAsync();
+        }
     }
 }

@@ -16,17 +16,17 @@ public sealed record RecordedRequests(IReadOnlyList<RecordedKey> Keys)
 /// suppresses the subjects. A dry run records nothing (its requests read <c>-</c>).</summary>
 public sealed class RecordRequestsStep : IErasureStep<RecordRequestsInput, RecordedRequests>
 {
-    public Task<RecordedRequests> RunAsync(RecordRequestsInput input, CancellationToken cancellationToken)
+    public async Task<RecordedRequests> RunAsync(RecordRequestsInput input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
         var scope = input.Scope;
         if (scope.DryRun)
         {
-            return Task.FromResult(new RecordedRequests([.. scope.Keys.Select(k => new RecordedKey(k, scope.Hashes[k], "-", ErasedBefore: false))]));
+            return new RecordedRequests([.. scope.Keys.Select(k => new RecordedKey(k, scope.Hashes[k], "-", ErasedBefore: false))]);
         }
 
-        using var ledger = SuppressionLedger.Open(scope.Config.LedgerPath);
-        var requests = ledger.InTransaction(() => scope.Keys.Select(k => ledger.Record(scope.Subject.Name, scope.Hashes[k], input.NewRequestId(), scope.Command.RequestedBy, input.StartedAt)).ToList());
-        return Task.FromResult(new RecordedRequests([.. scope.Keys.Select((k, i) => new RecordedKey(k, scope.Hashes[k], requests[i].RequestId, requests[i].Status == SuppressionLedger.Complete))]));
+        var asked = scope.Keys.Select(k => new ErasureRequest(input.NewRequestId(), scope.Subject.Name, scope.Hashes[k], input.StartedAt, scope.Command.RequestedBy, RequestStatus.InProgress, null)).ToList();
+        var requests = await scope.Ledger.RecordAsync(asked, cancellationToken);
+        return new RecordedRequests([.. scope.Keys.Select((k, i) => new RecordedKey(k, scope.Hashes[k], requests[i].RequestId, requests[i].Status is RequestStatus.Complete or RequestStatus.NotFound))]);
     }
 }

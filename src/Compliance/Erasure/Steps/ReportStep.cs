@@ -24,7 +24,7 @@ public sealed class ReportStep : IErasureStep<ReportInput, ErasureReport>
         var finished = input.Time.GetUtcNow();
         var keys = scope.DryRun
             ? [.. input.Requests.Keys.Select(k => new KeyOutcome(k.KeyHash, k.RequestId, ErasureVerdict.Planned))]
-            : RecordStatuses(scope, input.Requests, verdict, verification.Residue, finished);
+            : await RecordStatusesAsync(scope, input.Requests, verdict, verification.Residue, finished, cancellationToken);
 
         var retention = new List<(string Source, string Note)>();
         foreach (var source in input.Plan.Topics.Values.Select(p => p.Source).DistinctBy(s => s.Name))
@@ -69,21 +69,19 @@ public sealed class ReportStep : IErasureStep<ReportInput, ErasureReport>
 
     /// <summary>Each key's status in the ledger: incomplete where the erasure is and a check still
     /// finds the key, complete otherwise; a key an earlier erasure completed reads already-erased.</summary>
-    private static List<KeyOutcome> RecordStatuses(ErasureScope scope, RecordedRequests requests, ErasureVerdict verdict, IReadOnlySet<string> residue, DateTimeOffset finished)
+    private static async Task<List<KeyOutcome>> RecordStatusesAsync(ErasureScope scope, RecordedRequests requests, ErasureVerdict verdict, IReadOnlySet<string> residue, DateTimeOffset finished, CancellationToken cancellationToken)
     {
-        using var ledger = SuppressionLedger.Open(scope.Config.LedgerPath);
         var outcomes = new List<KeyOutcome>();
-        ledger.InTransaction(() =>
+        var statuses = new List<(string, RequestStatus)>();
+        foreach (var key in requests.Keys)
         {
-            foreach (var key in requests.Keys)
-            {
-                var status = verdict == ErasureVerdict.Incomplete && residue.Contains(key.Key) ? ErasureVerdict.Incomplete : ErasureVerdict.Complete;
-                ledger.SetStatus(key.RequestId, ErasureText.Of(status), finished);
-                outcomes.Add(new KeyOutcome(key.KeyHash, key.RequestId, key.ErasedBefore && status == ErasureVerdict.Complete ? ErasureVerdict.AlreadyErased : status));
-            }
+            var incomplete = verdict == ErasureVerdict.Incomplete && residue.Contains(key.Key);
+            statuses.Add((key.RequestId, incomplete ? RequestStatus.Incomplete : RequestStatus.Complete));
+            var status = incomplete ? ErasureVerdict.Incomplete : ErasureVerdict.Complete;
+            outcomes.Add(new KeyOutcome(key.KeyHash, key.RequestId, key.ErasedBefore && status == ErasureVerdict.Complete ? ErasureVerdict.AlreadyErased : status));
+        }
 
-            return outcomes.Count;
-        });
+        await scope.Ledger.SetStatusAsync(statuses, finished, cancellationToken);
         return outcomes;
     }
 
