@@ -1,16 +1,12 @@
-using System.Globalization;
 using System.Text.Json;
+using Sync.Compliance.Audit;
 
-namespace Sync.Compliance.Audit;
+namespace Sync.Cli.Output;
 
 /// <summary>Writes a topic audit as JSON (for tools) and as a table with advice (for people).</summary>
-public static class TopicAuditWriter
+internal static class TopicAuditWriter
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-    };
+    private static readonly JsonSerializerOptions Json = ReportJson.Options();
 
     public static string ToJson(TopicAuditReport report) => JsonSerializer.Serialize(report, Json);
 
