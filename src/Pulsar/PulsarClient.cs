@@ -204,7 +204,7 @@ public sealed class PulsarClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
+        var partitions = await PartitionsOfAsync(options.Topic, cancellationToken);
         IPulsarProducer producer;
         if (partitions == 0)
         {
@@ -212,23 +212,8 @@ public sealed class PulsarClient : IAsyncDisposable
         }
         else
         {
-            var children = new List<PulsarProducer>(partitions);
-            try
-            {
-                for (var i = 0; i < partitions; i++)
-                {
-                    children.Add(await CreateSingleProducerAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
-                }
-            }
-            catch
-            {
-                foreach (var child in children)
-                {
-                    await child.DisposeAsync();
-                }
-                throw;
-            }
-            producer = new PartitionedProducer(options.Topic, [.. children], options.HashingScheme);
+            var children = await OnEachPartitionAsync(options.Topic, partitions, partition => CreateSingleProducerAsync(options with { Topic = partition }, cancellationToken));
+            producer = new PartitionedProducer(options.Topic, children, options.HashingScheme);
         }
         Track(producer);
         return producer;
@@ -282,7 +267,7 @@ public sealed class PulsarClient : IAsyncDisposable
     internal async Task<IPulsarConsumer> SubscribeUntrackedAsync(ConsumerOptions options, CancellationToken cancellationToken)
     {
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
+        var partitions = await PartitionsOfAsync(options.Topic, cancellationToken);
         IPulsarConsumer consumer;
         if (partitions == 0)
         {
@@ -290,25 +275,38 @@ public sealed class PulsarClient : IAsyncDisposable
         }
         else
         {
-            var children = new List<PulsarConsumer>(partitions);
-            try
-            {
-                for (var i = 0; i < partitions; i++)
-                {
-                    children.Add(await SubscribeSingleAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
-                }
-            }
-            catch
-            {
-                foreach (var child in children)
-                {
-                    await child.DisposeAsync();
-                }
-                throw;
-            }
-            consumer = new PartitionedConsumer(options.Topic, options.SubscriptionName, [.. children], options.ReceiverQueueSize);
+            var children = await OnEachPartitionAsync(options.Topic, partitions, partition => SubscribeSingleAsync(options with { Topic = partition }, cancellationToken));
+            consumer = new PartitionedConsumer(options.Topic, options.SubscriptionName, children, options.ReceiverQueueSize);
         }
         return consumer;
+    }
+
+    /// <summary>The partition count of a topic, 0 when it is not partitioned or is itself a partition.</summary>
+    private async Task<int> PartitionsOfAsync(string topic, CancellationToken cancellationToken) =>
+        TopicName.PartitionIndex(topic) >= 0 ? 0 : await GetPartitionCountAsync(topic, cancellationToken);
+
+    /// <summary>One producer or consumer per partition of <paramref name="topic"/>, in partition
+    /// order; when one cannot be created, those created before it are disposed.</summary>
+    private static async Task<T[]> OnEachPartitionAsync<T>(string topic, int partitions, Func<string, Task<T>> create)
+        where T : IAsyncDisposable
+    {
+        var children = new List<T>(partitions);
+        try
+        {
+            for (var i = 0; i < partitions; i++)
+            {
+                children.Add(await create(TopicName.Partition(topic, i)));
+            }
+        }
+        catch
+        {
+            foreach (var child in children)
+            {
+                await child.DisposeAsync();
+            }
+            throw;
+        }
+        return [.. children];
     }
 
     private Task<PulsarConsumer> SubscribeSingleAsync(ConsumerOptions options, CancellationToken cancellationToken)
