@@ -204,17 +204,10 @@ public sealed class PulsarClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var partitions = await PartitionsOfAsync(options.Topic, cancellationToken);
-        IPulsarProducer producer;
-        if (partitions == 0)
-        {
-            producer = await CreateSingleProducerAsync(options, cancellationToken);
-        }
-        else
-        {
-            var children = await OnEachPartitionAsync(options.Topic, partitions, partition => CreateSingleProducerAsync(options with { Topic = partition }, cancellationToken));
-            producer = new PartitionedProducer(options.Topic, children, options.HashingScheme);
-        }
+        var children = await OnEachPartitionAsync(options.Topic, partition => CreateSingleProducerAsync(options with { Topic = partition }, cancellationToken), cancellationToken);
+        IPulsarProducer producer = children is null
+            ? await CreateSingleProducerAsync(options, cancellationToken)
+            : new PartitionedProducer(options.Topic, children, options.HashingScheme);
         Track(producer);
         return producer;
     }
@@ -267,29 +260,23 @@ public sealed class PulsarClient : IAsyncDisposable
     internal async Task<IPulsarConsumer> SubscribeUntrackedAsync(ConsumerOptions options, CancellationToken cancellationToken)
     {
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var partitions = await PartitionsOfAsync(options.Topic, cancellationToken);
-        IPulsarConsumer consumer;
-        if (partitions == 0)
-        {
-            consumer = await SubscribeSingleAsync(options, cancellationToken);
-        }
-        else
-        {
-            var children = await OnEachPartitionAsync(options.Topic, partitions, partition => SubscribeSingleAsync(options with { Topic = partition }, cancellationToken));
-            consumer = new PartitionedConsumer(options.Topic, options.SubscriptionName, children, options.ReceiverQueueSize);
-        }
-        return consumer;
+        var children = await OnEachPartitionAsync(options.Topic, partition => SubscribeSingleAsync(options with { Topic = partition }, cancellationToken), cancellationToken);
+        return children is null
+            ? await SubscribeSingleAsync(options, cancellationToken)
+            : new PartitionedConsumer(options.Topic, options.SubscriptionName, children, options.ReceiverQueueSize);
     }
 
-    /// <summary>The partition count of a topic, 0 when it is not partitioned or is itself a partition.</summary>
-    private async Task<int> PartitionsOfAsync(string topic, CancellationToken cancellationToken) =>
-        TopicName.PartitionIndex(topic) >= 0 ? 0 : await GetPartitionCountAsync(topic, cancellationToken);
-
     /// <summary>One producer or consumer per partition of <paramref name="topic"/>, in partition
-    /// order; when one cannot be created, those created before it are disposed.</summary>
-    private static async Task<T[]> OnEachPartitionAsync<T>(string topic, int partitions, Func<string, Task<T>> create)
+    /// order (when one cannot be created, those created before it are disposed); null when the
+    /// topic is not partitioned or is itself a partition.</summary>
+    private async Task<T[]?> OnEachPartitionAsync<T>(string topic, Func<string, Task<T>> create, CancellationToken cancellationToken)
         where T : IAsyncDisposable
     {
+        var partitions = TopicName.PartitionIndex(topic) >= 0 ? 0 : await GetPartitionCountAsync(topic, cancellationToken);
+        if (partitions == 0)
+        {
+            return null;
+        }
         var children = new List<T>(partitions);
         try
         {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Spectre.Console;
 
 namespace Sync.Cli.Commands;
@@ -31,7 +30,7 @@ internal static class StatusCommand
 
             if (parse.GetValue(json))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(rows, ReportJson.Options()));
+                await output.WriteLineAsync(ReportJson.Serialize(rows));
                 return rows.Any(r => r.Problem is not null) ? ExitCodes.Failure : ExitCodes.Ok;
             }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Spectre.Console;
 using Sync.Compliance.Erasure;
 
@@ -7,9 +6,7 @@ namespace Sync.Cli.Output;
 /// <summary>Writes an erasure report as JSON (for the record) and as tables (for people).</summary>
 internal static class ErasureReportWriter
 {
-    private static readonly JsonSerializerOptions Json = ReportJson.Options();
-
-    public static string ToJson(ErasureReport report) => JsonSerializer.Serialize(report, Json);
+    public static string ToJson(ErasureReport report) => ReportJson.Serialize(report);
 
     public static void WriteTables(TextWriter output, ErasureReport report)
     {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Sync.Compliance.Audit;
 
 namespace Sync.Cli.Output;
@@ -6,9 +5,7 @@ namespace Sync.Cli.Output;
 /// <summary>Writes a topic audit as JSON (for tools) and as a table with advice (for people).</summary>
 internal static class TopicAuditWriter
 {
-    private static readonly JsonSerializerOptions Json = ReportJson.Options();
-
-    public static string ToJson(TopicAuditReport report) => JsonSerializer.Serialize(report, Json);
+    public static string ToJson(TopicAuditReport report) => ReportJson.Serialize(report);
 
     /// <summary>One block per topic: counts, settings, advice; then the verdict. Plain lines, so
     /// that long topic names and advice never wrap inside table cells.</summary>
