@@ -204,10 +204,32 @@ public sealed class PulsarClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var children = await OnEachPartitionAsync(options.Topic, partition => CreateSingleProducerAsync(options with { Topic = partition }, cancellationToken), cancellationToken);
-        IPulsarProducer producer = children is null
-            ? await CreateSingleProducerAsync(options, cancellationToken)
-            : new PartitionedProducer(options.Topic, children, options.HashingScheme);
+        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
+        IPulsarProducer producer;
+        if (partitions == 0)
+        {
+            producer = await CreateSingleProducerAsync(options, cancellationToken);
+        }
+        else
+        {
+            var children = new List<PulsarProducer>(partitions);
+            try
+            {
+                for (var i = 0; i < partitions; i++)
+                {
+                    children.Add(await CreateSingleProducerAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
+                }
+            }
+            catch
+            {
+                foreach (var child in children)
+                {
+                    await child.DisposeAsync();
+                }
+                throw;
+            }
+            producer = new PartitionedProducer(options.Topic, [.. children], options.HashingScheme);
+        }
         Track(producer);
         return producer;
     }
@@ -260,40 +282,33 @@ public sealed class PulsarClient : IAsyncDisposable
     internal async Task<IPulsarConsumer> SubscribeUntrackedAsync(ConsumerOptions options, CancellationToken cancellationToken)
     {
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var children = await OnEachPartitionAsync(options.Topic, partition => SubscribeSingleAsync(options with { Topic = partition }, cancellationToken), cancellationToken);
-        return children is null
-            ? await SubscribeSingleAsync(options, cancellationToken)
-            : new PartitionedConsumer(options.Topic, options.SubscriptionName, children, options.ReceiverQueueSize);
-    }
-
-    /// <summary>One producer or consumer per partition of <paramref name="topic"/>, in partition
-    /// order (when one cannot be created, those created before it are disposed); null when the
-    /// topic is not partitioned or is itself a partition.</summary>
-    private async Task<T[]?> OnEachPartitionAsync<T>(string topic, Func<string, Task<T>> create, CancellationToken cancellationToken)
-        where T : IAsyncDisposable
-    {
-        var partitions = TopicName.PartitionIndex(topic) >= 0 ? 0 : await GetPartitionCountAsync(topic, cancellationToken);
+        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
+        IPulsarConsumer consumer;
         if (partitions == 0)
         {
-            return null;
+            consumer = await SubscribeSingleAsync(options, cancellationToken);
         }
-        var children = new List<T>(partitions);
-        try
+        else
         {
-            for (var i = 0; i < partitions; i++)
+            var children = new List<PulsarConsumer>(partitions);
+            try
             {
-                children.Add(await create(TopicName.Partition(topic, i)));
+                for (var i = 0; i < partitions; i++)
+                {
+                    children.Add(await SubscribeSingleAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
+                }
             }
-        }
-        catch
-        {
-            foreach (var child in children)
+            catch
             {
-                await child.DisposeAsync();
+                foreach (var child in children)
+                {
+                    await child.DisposeAsync();
+                }
+                throw;
             }
-            throw;
+            consumer = new PartitionedConsumer(options.Topic, options.SubscriptionName, [.. children], options.ReceiverQueueSize);
         }
-        return [.. children];
+        return consumer;
     }
 
     private Task<PulsarConsumer> SubscribeSingleAsync(ConsumerOptions options, CancellationToken cancellationToken)

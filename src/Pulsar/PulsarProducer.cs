@@ -167,7 +167,30 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
     private ValueTask<MessageId> AddToBatch(OutgoingMessage message)
     {
         var single = new SingleMessageMetadata();
-        single.SetFrom(message);
+        if (message.Key is not null)
+        {
+            single.PartitionKey = message.Key;
+        }
+        else if (message.KeyBytes is { } keyBytes)
+        {
+            single.PartitionKey = Convert.ToBase64String(keyBytes.Span);
+            single.PartitionKeyB64Encoded = true;
+        }
+        if (message.Properties is not null)
+        {
+            foreach (var (key, value) in message.Properties)
+            {
+                single.Properties.Add(new KeyValue { Key = key, Value = value });
+            }
+        }
+        if (message.EventTimeMs is { } eventTime)
+        {
+            single.EventTime = eventTime;
+        }
+        if (message.IsNullValue)
+        {
+            single.NullValue = true;
+        }
         lock (_lock)
         {
             ThrowIfUnusable();
@@ -246,7 +269,30 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
         {
             metadata.SchemaVersion = schemaVersion;
         }
-        metadata.SetFrom(message);
+        if (message.Key is not null)
+        {
+            metadata.PartitionKey = message.Key;
+        }
+        else if (message.KeyBytes is { } keyBytes)
+        {
+            metadata.PartitionKey = Convert.ToBase64String(keyBytes.Span);
+            metadata.PartitionKeyB64Encoded = true;
+        }
+        if (message.Properties is not null)
+        {
+            foreach (var (key, value) in message.Properties)
+            {
+                metadata.Properties.Add(new KeyValue { Key = key, Value = value });
+            }
+        }
+        if (message.EventTimeMs is { } eventTime)
+        {
+            metadata.EventTime = eventTime;
+        }
+        if (message.IsNullValue)
+        {
+            metadata.NullValue = true;
+        }
 
         payload = message.Data;
         if (_options.Compression != CompressionType.None && !payload.IsEmpty)
