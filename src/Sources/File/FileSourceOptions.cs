@@ -20,10 +20,7 @@ public sealed class FileSourceOptions : IValidatable
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();
-        if (PollInterval <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.pollInterval ({Durations.Format(PollInterval)}) must be positive");
-        }
+        problems.MustBePositive($"{path}.pollInterval", PollInterval);
 
         return problems;
     }

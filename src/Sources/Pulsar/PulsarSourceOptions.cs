@@ -115,30 +115,11 @@ public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTranspor
             problems.Add($"{path}.readCompacted (true) needs subscriptionType failover or exclusive, not {Kebab(SubscriptionType)}");
         }
 
-        if (ReceiverQueueSize is < 1 or > MaxReceiverQueueSize)
-        {
-            problems.Add($"{path}.receiverQueueSize ({ReceiverQueueSize}) must be between 1 and {MaxReceiverQueueSize}");
-        }
-
-        if (PatternDiscoveryInterval <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.patternDiscoveryInterval ({Durations.Format(PatternDiscoveryInterval)}) must be positive");
-        }
-
-        if (CompactionPollInterval <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.compactionPollInterval ({Durations.Format(CompactionPollInterval)}) must be positive");
-        }
-
-        if (SubscribeRetryTimeout < TimeSpan.Zero)
-        {
-            problems.Add($"{path}.subscribeRetryTimeout ({Durations.Format(SubscribeRetryTimeout)}) must not be negative");
-        }
-
-        if (CompactedReadIdle <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.compactedReadIdle ({Durations.Format(CompactedReadIdle)}) must be positive");
-        }
+        problems.MustBeBetween($"{path}.receiverQueueSize", ReceiverQueueSize, 1, MaxReceiverQueueSize);
+        problems.MustBePositive($"{path}.patternDiscoveryInterval", PatternDiscoveryInterval);
+        problems.MustBePositive($"{path}.compactionPollInterval", CompactionPollInterval);
+        problems.MustNotBeNegative($"{path}.subscribeRetryTimeout", SubscribeRetryTimeout);
+        problems.MustBePositive($"{path}.compactedReadIdle", CompactedReadIdle);
 
         for (var i = 0; i < Namespaces.Count; i++)
         {

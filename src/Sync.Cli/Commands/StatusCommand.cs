@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Spectre.Console;
 
 namespace Sync.Cli.Commands;
@@ -31,18 +30,11 @@ internal static class StatusCommand
 
             if (parse.GetValue(json))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+                await output.WriteLineAsync(ReportJson.Serialize(rows));
                 return rows.Any(r => r.Problem is not null) ? ExitCodes.Failure : ExitCodes.Ok;
             }
 
-            var console = AnsiConsole.Create(new AnsiConsoleSettings
-            {
-                Ansi = AnsiSupport.No,
-                ColorSystem = ColorSystemSupport.NoColors,
-                Interactive = InteractionSupport.No,
-                Out = new AnsiConsoleOutput(output),
-            });
-            console.Profile.Width = 160;
+            var console = PlainConsole.Create(output, 160);
             var table = new Table().Border(TableBorder.Simple)
                 .AddColumn("materializer").AddColumn("target").AddColumn("topic").AddColumn("checkpoint").AddColumn("last")
                 .AddColumn(new TableColumn("behind").RightAligned()).AddColumn(new TableColumn("dead letters").RightAligned());

@@ -7,13 +7,8 @@ namespace Sync.Cli.Output;
 /// <summary>Writes what <c>sync check</c> found: a block per source and sink for people, or JSON for tools.</summary>
 internal static class CheckReportWriter
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+    private static readonly JsonSerializerOptions Json =
+        ReportJson.Options(JsonIgnoreCondition.WhenWritingNull, new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
 
     public static string ToJson(PreflightReport report) =>
         JsonSerializer.Serialize(new { errors = report.Errors, warnings = report.Warnings, components = report.Components }, Json);

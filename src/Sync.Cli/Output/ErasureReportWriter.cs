@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Spectre.Console;
 using Sync.Compliance.Erasure;
 
@@ -8,26 +6,12 @@ namespace Sync.Cli.Output;
 /// <summary>Writes an erasure report as JSON (for the record) and as tables (for people).</summary>
 internal static class ErasureReportWriter
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
-    public static string ToJson(ErasureReport report) => JsonSerializer.Serialize(report, Json);
+    public static string ToJson(ErasureReport report) => ReportJson.Serialize(report);
 
     public static void WriteTables(TextWriter output, ErasureReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(output),
-        });
-        console.Profile.Width = 160;
+        var console = PlainConsole.Create(output, 160);
 
         console.WriteLine(report.DryRun
             ? $"erasure plan (dry run: nothing was changed) for subject {report.Subject}"

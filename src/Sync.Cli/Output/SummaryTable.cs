@@ -8,16 +8,9 @@ internal static class SummaryTable
 {
     public static void Write(TextWriter output, RunMode mode, IReadOnlyList<MaterializerOutcome> outcomes)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(output),
-        });
         // Wide enough that a row never wraps, even with long target names: scripts and logs read
         // the summary line by line, by its header's columns.
-        console.Profile.Width = 240;
+        var console = PlainConsole.Create(output, 240);
 
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("materializer");

@@ -100,9 +100,8 @@ public static class ConfigLoader
                 binder.Problem(materializerSection, "materializers", "materializers must name at least one materializer");
             }
 
-            foreach (var (keyNode, node) in materializerSection.Children)
+            foreach (var (name, node) in Named(materializerSection))
             {
-                var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
                 var path = $"materializers.{name}";
                 var options = binder.Bind<MaterializerOptions>(node, path, "target");
                 BindTarget(binder, node, path, options, sinks, types);
@@ -176,17 +175,15 @@ public static class ConfigLoader
         };
     }
 
+    /// <summary>The entries of a section that maps names to settings; none when the section is absent.</summary>
+    private static IEnumerable<(string Name, YamlNode Node)> Named(YamlMappingNode? section) =>
+        section is null ? [] : section.Children.Select(entry => (((YamlScalarNode)entry.Key).Value ?? string.Empty, entry.Value));
+
     private static Dictionary<string, ComponentConfig> BindComponents(OptionsBinder binder, YamlMappingNode? section, string sectionName, IReadOnlyDictionary<string, Type> known)
     {
         var result = new Dictionary<string, ComponentConfig>(StringComparer.Ordinal);
-        if (section is null)
+        foreach (var (name, node) in Named(section))
         {
-            return result;
-        }
-
-        foreach (var (keyNode, node) in section.Children)
-        {
-            var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
             var path = $"{sectionName}.{name}";
             if (node is not YamlMappingNode mapping)
             {
@@ -294,14 +291,8 @@ public static class ConfigLoader
     private static Dictionary<string, SubjectConfig> BindSubjects(OptionsBinder binder, YamlMappingNode? section, HashSet<string> materializers)
     {
         var result = new Dictionary<string, SubjectConfig>(StringComparer.Ordinal);
-        if (section is null)
+        foreach (var (name, node) in Named(section))
         {
-            return result;
-        }
-
-        foreach (var (keyNode, node) in section.Children)
-        {
-            var name = ((YamlScalarNode)keyNode).Value ?? string.Empty;
             var path = $"subjects.{name}";
             if (node is not YamlMappingNode mapping || mapping.Children.Count == 0)
             {

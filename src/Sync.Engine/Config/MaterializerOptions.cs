@@ -123,25 +123,10 @@ public sealed class MaterializerOptions : IValidatable
             }
         }
 
-        if (BatchSize is < 1 or > MaxBatchSize)
-        {
-            problems.Add($"{path}.batchSize ({BatchSize}) must be between 1 and {MaxBatchSize}");
-        }
-
-        if (Linger < TimeSpan.Zero || Linger > TimeSpan.FromMinutes(1))
-        {
-            problems.Add($"{path}.linger ({Durations.Format(Linger)}) must be between 0ms and 1m");
-        }
-
-        if (RollbackCheckInterval < TimeSpan.FromMilliseconds(100) || RollbackCheckInterval > TimeSpan.FromHours(1))
-        {
-            problems.Add($"{path}.rollbackCheckInterval ({Durations.Format(RollbackCheckInterval)}) must be between 100ms and 1h");
-        }
-
-        if (ReadAhead is < 0 or > MaxReadAhead)
-        {
-            problems.Add($"{path}.readAhead ({ReadAhead}) must be between 0 and {MaxReadAhead}");
-        }
+        problems.MustBeBetween($"{path}.batchSize", BatchSize, 1, MaxBatchSize);
+        problems.MustBeBetween($"{path}.linger", Linger, TimeSpan.Zero, TimeSpan.FromMinutes(1));
+        problems.MustBeBetween($"{path}.rollbackCheckInterval", RollbackCheckInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        problems.MustBeBetween($"{path}.readAhead", ReadAhead, 0, MaxReadAhead);
 
         if (Metadata is not null)
         {

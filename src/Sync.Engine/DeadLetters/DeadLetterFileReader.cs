@@ -6,14 +6,9 @@ namespace Sync.Engine.DeadLetters;
 /// go to a fresh file at the old path. After each acknowledged batch the number of lines done is
 /// stored in <c>FILE.replaying.done</c>; an interrupted replay resumes after them, and the finished
 /// one deletes both. A dry run reads both files (the unfinished replay's first) and changes nothing.</para></summary>
-public sealed class DeadLetterFileReader : IDeadLetterReader
+public sealed class DeadLetterFileReader : OwnDeadLetterReader
 {
-    private static readonly IReadOnlyDictionary<string, StreamPosition> NoCursor = new Dictionary<string, StreamPosition>();
-
     private readonly string _path;
-    private readonly string _materializer;
-    private readonly bool _dryRun;
-    private readonly List<DeadLetterEntry> _seen = [];
     private Queue<string>? _files;
     private IAsyncEnumerator<ChangelogLine>? _lines;
     private string _currentFile = string.Empty;
@@ -21,25 +16,16 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
     private long _skip;
 
     public DeadLetterFileReader(string path, string materializer, bool dryRun)
+        : base(materializer, dryRun)
     {
         _path = path;
-        _materializer = materializer;
-        _dryRun = dryRun;
     }
-
-    /// <summary>The letters read so far, in order.</summary>
-    public IReadOnlyList<DeadLetterEntry> Seen => _seen;
-
-    /// <summary>Always 0: a file holding another materializer's letters is refused.</summary>
-    public long OtherMaterializers => 0;
-
-    public IReadOnlyDictionary<string, StreamPosition> Cursor => NoCursor;
 
     private string Replaying => _path + ".replaying";
 
     private string Done => _path + ".replaying.done";
 
-    public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
+    public override async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
         _files ??= Open();
         var records = new List<SourceRecord>();
@@ -91,7 +77,7 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
 
     private void Finish()
     {
-        if (!_dryRun && _currentFile == Replaying)
+        if (!DryRun && _currentFile == Replaying)
         {
             File.Delete(Replaying);
             File.Delete(Done);
@@ -106,7 +92,7 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
             _skip = long.Parse(File.ReadAllText(Done).Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
         }
 
-        if (_dryRun)
+        if (DryRun)
         {
             foreach (var file in new[] { Replaying, _path }.Where(File.Exists))
             {
@@ -142,7 +128,7 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
             // Text that is not valid UTF-8 (a letter written before messages that are not text were
             // kept as base64): the letter is reported with its line, and the others go on.
             var reason = $"not a readable dead letter: {e.Message}";
-            _seen.Add(new DeadLetterEntry("read", reason, null, "-"));
+            Saw(new DeadLetterEntry("read", reason, null, "-"));
             return new SourceRecord(null, new SourceError(location, null, StreamPosition.Start, reason, line.Bytes));
         }
     }
@@ -158,17 +144,17 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
         catch (JsonException e)
         {
             var reason = $"not a dead letter: {e.Message}";
-            _seen.Add(new DeadLetterEntry("read", reason, null, "-"));
+            Saw(new DeadLetterEntry("read", reason, null, "-"));
             return new SourceRecord(null, new SourceError(location, null, StreamPosition.Start, reason, line.Bytes));
         }
 
         var stage = Text(letter, "stage") ?? "?";
         var topic = Text(letter, "topic");
         var position = Text(letter, "position") ?? "-";
-        _seen.Add(new DeadLetterEntry(stage, Text(letter, "reason") ?? string.Empty, topic, position));
-        if (Text(letter, "materializer") is { } owner && owner != _materializer && !_dryRun)
+        Saw(new DeadLetterEntry(stage, Text(letter, "reason") ?? string.Empty, topic, position));
+        if (Text(letter, "materializer") is { } owner && owner != Materializer && !DryRun)
         {
-            throw new SourceException($"{location} is a dead letter of materializer {owner}, not {_materializer}: replay {owner} first, or give each materializer its own deadLetter file");
+            throw new SourceException($"{location} is a dead letter of materializer {owner}, not {Materializer}: replay {owner} first, or give each materializer its own deadLetter file");
         }
 
         var streamPosition = position == "-" ? StreamPosition.Start : StreamPosition.Parse(position);
@@ -209,9 +195,9 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
     private static string? Text(JsonElement letter, string name) =>
         letter.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
-    public ValueTask AcknowledgeAsync(CancellationToken cancellationToken)
+    public override ValueTask AcknowledgeAsync(CancellationToken cancellationToken)
     {
-        if (_dryRun || _currentFile != Replaying)
+        if (DryRun || _currentFile != Replaying)
         {
             return ValueTask.CompletedTask;
         }
@@ -228,7 +214,7 @@ public sealed class DeadLetterFileReader : IDeadLetterReader
         return ValueTask.CompletedTask;
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         if (_lines is not null)
         {

@@ -8,37 +8,24 @@ namespace Sync.Engine.DeadLetters;
 /// deletes each batch's letters once the batch is acknowledged (after the sink committed); an
 /// interrupted replay therefore starts again with the letters not yet deleted. A dry run deletes
 /// nothing.</para></summary>
-public sealed class DeadLetterTableReader : IDeadLetterReader
+public sealed class DeadLetterTableReader : OwnDeadLetterReader
 {
-    private static readonly IReadOnlyDictionary<string, StreamPosition> NoCursor = new Dictionary<string, StreamPosition>();
-
     private readonly IDeadLetterStore _store;
-    private readonly string _materializer;
-    private readonly bool _dryRun;
-    private readonly List<DeadLetterEntry> _seen = [];
     private readonly List<long> _unacknowledged = [];
     private long? _last;
     private long _after;
 
     public DeadLetterTableReader(IDeadLetterStore store, string materializer, bool dryRun)
+        : base(materializer, dryRun)
     {
         ArgumentNullException.ThrowIfNull(store);
         _store = store;
-        _materializer = materializer;
-        _dryRun = dryRun;
     }
 
-    public IReadOnlyList<DeadLetterEntry> Seen => _seen;
-
-    /// <summary>Always 0: each letter row names its materializer, and only this one's are read.</summary>
-    public long OtherMaterializers => 0;
-
-    public IReadOnlyDictionary<string, StreamPosition> Cursor => NoCursor;
-
-    public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
+    public override async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
-        _last ??= await _store.LastDeadLetterIdAsync(_materializer, cancellationToken);
-        var letters = await _store.ReadDeadLettersAsync(_materializer, _after, _last.Value, maxRecords, cancellationToken);
+        _last ??= await _store.LastDeadLetterIdAsync(Materializer, cancellationToken);
+        var letters = await _store.ReadDeadLettersAsync(Materializer, _after, _last.Value, maxRecords, cancellationToken);
         if (letters.Count == 0)
         {
             return null;
@@ -49,7 +36,7 @@ public sealed class DeadLetterTableReader : IDeadLetterReader
         {
             _after = id;
             _unacknowledged.Add(id);
-            _seen.Add(new DeadLetterEntry(letter.Stage, letter.Reason, letter.Topic, letter.Position));
+            Saw(new DeadLetterEntry(letter.Stage, letter.Reason, letter.Topic, letter.Position));
             records.Add(ToRecord(_store.DeadLetterTable, id, letter));
         }
 
@@ -96,17 +83,17 @@ public sealed class DeadLetterTableReader : IDeadLetterReader
             null);
     }
 
-    public async ValueTask AcknowledgeAsync(CancellationToken cancellationToken)
+    public override async ValueTask AcknowledgeAsync(CancellationToken cancellationToken)
     {
-        if (_dryRun || _unacknowledged.Count == 0)
+        if (DryRun || _unacknowledged.Count == 0)
         {
             _unacknowledged.Clear();
             return;
         }
 
-        await _store.DeleteDeadLettersAsync(_materializer, [.. _unacknowledged], cancellationToken);
+        await _store.DeleteDeadLettersAsync(Materializer, [.. _unacknowledged], cancellationToken);
         _unacknowledged.Clear();
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

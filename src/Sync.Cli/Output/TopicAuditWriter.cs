@@ -1,18 +1,11 @@
-using System.Globalization;
-using System.Text.Json;
+using Sync.Compliance.Audit;
 
-namespace Sync.Compliance.Audit;
+namespace Sync.Cli.Output;
 
 /// <summary>Writes a topic audit as JSON (for tools) and as a table with advice (for people).</summary>
-public static class TopicAuditWriter
+internal static class TopicAuditWriter
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-    };
-
-    public static string ToJson(TopicAuditReport report) => JsonSerializer.Serialize(report, Json);
+    public static string ToJson(TopicAuditReport report) => ReportJson.Serialize(report);
 
     /// <summary>One block per topic: counts, settings, advice; then the verdict. Plain lines, so
     /// that long topic names and advice never wrap inside table cells.</summary>
