@@ -108,7 +108,7 @@ public sealed record RetryPolicy
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();
-        problems.RequireBetween($"{path}.maxAttempts", MaxAttempts, 1, 1000);
+        problems.MustBeBetween($"{path}.maxAttempts", MaxAttempts, 1, 1000);
 
         if (InitialDelay < TimeSpan.Zero)
         {

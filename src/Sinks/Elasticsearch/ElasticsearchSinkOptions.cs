@@ -123,7 +123,7 @@ public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTra
             }
         }
 
-        problems.RequireBetween($"{path}.requestTimeout", RequestTimeout, zeroAllowed: false, TimeSpan.FromHours(1), "1ms and 1h");
+        problems.MustBeWithin($"{path}.requestTimeout", RequestTimeout, zeroAllowed: false, TimeSpan.FromHours(1), "1ms and 1h");
 
         if (string.IsNullOrEmpty(CheckpointIndex) || IndexNames.Problem(CheckpointIndex) is not null)
         {

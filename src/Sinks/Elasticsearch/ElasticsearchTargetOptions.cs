@@ -81,15 +81,15 @@ public sealed partial class ElasticsearchTargetOptions : IValidatable
             problems.Add($"{path}.tenantField ({TenantField}) is set but neither index nor alias uses {{tenant}}");
         }
 
-        problems.RequireBetween($"{path}.shards", Shards, 1, 1024);
-        problems.RequireBetween($"{path}.replicas", Replicas, 0, 32);
+        problems.MustBeBetween($"{path}.shards", Shards, 1, 1024);
+        problems.MustBeBetween($"{path}.replicas", Replicas, 0, 32);
 
         if (TextFields is not null && TextFields.Any(string.IsNullOrEmpty))
         {
             problems.Add($"{path}.textFields must not hold empty names");
         }
 
-        problems.RequirePositive($"{path}.deleteRetention", DeleteRetention);
+        problems.MustBePositive($"{path}.deleteRetention", DeleteRetention);
 
         return problems;
     }

@@ -119,9 +119,9 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
             problems.Add($"{path}.rootCertificate ({root}) is only used with tls verify-ca or verify-full (tls is '{Tls.ToString().ToLowerInvariant()}')");
         }
 
-        problems.RequireBetween($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1s and 10m");
-        problems.RequireBetween($"{path}.commandTimeout", CommandTimeout, zeroAllowed: true, TimeSpan.FromHours(24), "0s and 24h");
-        problems.RequirePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
+        problems.MustBeWithin($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1s and 10m");
+        problems.MustBeWithin($"{path}.commandTimeout", CommandTimeout, zeroAllowed: true, TimeSpan.FromHours(24), "0s and 24h");
+        problems.MustBePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;

@@ -40,7 +40,7 @@ public sealed class PostgresTargetOptions : IValidatable
             problems.Add($"{path}.schemaEvolution ({(int)SchemaEvolution}) must be one of: none, add-columns");
         }
 
-        problems.RequireBetween($"{path}.fillFactor", FillFactor, 10, 100);
+        problems.MustBeBetween($"{path}.fillFactor", FillFactor, 10, 100);
 
         // Room for the "_position" suffix within PostgreSQL's 63-byte identifiers.
         problems.AddRange(PostgresIdentifiers.Validate($"{path}.versionColumn", VersionColumn, PostgresIdentifiers.MaxBytes - "_position".Length));

@@ -106,7 +106,7 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
             problems.Add($"{path}.user ({User}) needs a password: an ACL user cannot log in without one");
         }
 
-        problems.RequireBetween($"{path}.database", Database, 0, 100_000);
+        problems.MustBeBetween($"{path}.database", Database, 0, 100_000);
 
         if (string.IsNullOrEmpty(KeyPrefix))
         {
@@ -126,9 +126,9 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
             problems.AddRange(Tls.Validate(path + ".tls"));
         }
 
-        problems.RequireBetween($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(5), "1ms and 5m");
-        problems.RequireBetween($"{path}.commandTimeout", CommandTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1ms and 10m");
-        problems.RequireBetween($"{path}.changesPerScript", ChangesPerScript, 1, 10_000);
+        problems.MustBeWithin($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(5), "1ms and 5m");
+        problems.MustBeWithin($"{path}.commandTimeout", CommandTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1ms and 10m");
+        problems.MustBeBetween($"{path}.changesPerScript", ChangesPerScript, 1, 10_000);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;

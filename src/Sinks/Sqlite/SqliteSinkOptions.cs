@@ -50,8 +50,8 @@ public sealed class SqliteSinkOptions : IValidatable
             problems.Add($"{path}.path ({Path.ReplaceLineEndings(" ")}) must be a file path");
         }
 
-        problems.RequireBetween($"{path}.busyTimeout", BusyTimeout, zeroAllowed: true, TimeSpan.FromHours(1), "0ms and 1h");
-        problems.RequirePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
+        problems.MustBeWithin($"{path}.busyTimeout", BusyTimeout, zeroAllowed: true, TimeSpan.FromHours(1), "0ms and 1h");
+        problems.MustBePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;
