@@ -26,6 +26,7 @@ public sealed partial class MaterializerRunner
     private CancellationTokenSource? _failed;
     private DateTimeOffset _lastCheck;
     private CancellationToken _healStop;
+    private LagWait? _lagWait;
 
     /// <summary>Opens a replay of the materializer's streams from the given positions (inclusive;
     /// streams not named from their earliest message) up to their end as it is when opened. Null:
@@ -42,6 +43,14 @@ public sealed partial class MaterializerRunner
 
     /// <summary>The sink's name in the config, for the log and the errors.</summary>
     public string SinkName { get; init; } = "sink";
+
+    /// <summary>How long a materializer of a shared subscription that found the subscription
+    /// acknowledged past the sink's checkpoint before writing anything waits for the checkpoint to
+    /// reach that position before it takes the gap for a rollback (see <see cref="CheckSinkAsync"/>).
+    /// An idle process of the subscription moves its checkpoint up at its idle check, which runs
+    /// within two <see cref="RollbackCheckInterval"/>s of its last batch; a third one is margin for
+    /// the two processes' checks not lining up.</summary>
+    private TimeSpan SharedLagBound => RollbackCheckInterval * 3;
 
     private SinkCheckpointGuard Guard => _guard ??= new SinkCheckpointGuard(_reader.SharesStreams);
 
@@ -119,7 +128,8 @@ public sealed partial class MaterializerRunner
             : ApplyWithRetryAsync(() => ApplyCheckedAsync(batch, prepared.Replay), cancellationToken);
 
     /// <summary>One attempt at a batch: the sink's checkpoint read back and compared first, then the
-    /// batch applied with the checkpoint the guard allows (none while a heal runs, none for a replayed batch).</summary>
+    /// batch applied with the checkpoint the guard allows (none while a heal runs, none for a replayed
+    /// batch, none while a gap between the subscription and the checkpoint is not yet told from a lag).</summary>
     private async Task<ApplyResult> ApplyCheckedAsync(SinkBatch batch, bool replay)
     {
         await _applyLock.WaitAsync(CancellationToken.None);
@@ -129,7 +139,7 @@ public sealed partial class MaterializerRunner
             if (!replay)
             {
                 var stored = await CheckSinkAsync(batch.Checkpoint.Keys, CancellationToken.None);
-                if (!_healing)
+                if (!_healing && _lagWait is null)
                 {
                     var acknowledged = Guard.SharedStreams ? await AcknowledgedThroughAsync(batch.Checkpoint.Keys, CancellationToken.None) : NoPositions;
                     checkpoint = Guard.Next(batch.Checkpoint, stored, acknowledged);
@@ -168,10 +178,12 @@ public sealed partial class MaterializerRunner
     private async Task<Dictionary<string, StreamPosition>> CheckSinkAsync(IEnumerable<string> streams, CancellationToken cancellationToken)
     {
         // Asked before the checkpoint is read: a consumer acknowledges only after the sink committed,
-        // so a stream found acknowledged here has its checkpoint in the sink by the time it is read.
-        var acknowledged = !_healing && Guard.Written.Count == 0
-            ? await AcknowledgedThroughAsync(streams, cancellationToken)
-            : [];
+        // so an ordered stream found acknowledged here has its checkpoint in the sink by the time it
+        // is read. A shared stream's checkpoint may lag (see LagWait). While a gap waits to be told
+        // from a lag, the acknowledgements it was found with are compared again.
+        var acknowledged = _healing || Guard.Written.Count > 0
+            ? NoPositions
+            : _lagWait?.Acknowledged ?? await AcknowledgedThroughAsync(streams, cancellationToken);
         var raw = await _sink.LoadCheckpointAsync(_name, cancellationToken);
         _lastCheck = Time.GetUtcNow();
         var stored = SinkCheckpointGuard.PositionsOf(raw);
@@ -196,6 +208,12 @@ public sealed partial class MaterializerRunner
         // Ordered subscriptions are rewound at start where the source can (adminUrl); this covers the
         // rest, shared and key-shared ones included.
         var passed = acknowledged.Where(a => stored.Count > 0 && (!stored.TryGetValue(a.Key, out var held) || a.Value > held)).ToList();
+        if (passed.Count > 0 && losses.Count == 0 && Guard.SharedStreams && !SinkCheckpointGuard.MarksHealing(raw) && WaitsForLag(acknowledged))
+        {
+            return stored;
+        }
+
+        _lagWait = null;
         if (passed.Count > 0 && losses.Count == 0)
         {
             losses = [.. passed.Select(a => new SinkCheckpointGuard.Loss(a.Key, stored.TryGetValue(a.Key, out var held) ? held : null, a.Value))];
@@ -235,6 +253,32 @@ public sealed partial class MaterializerRunner
         return stored;
     }
 
+    /// <summary>A shared stream's checkpoint is the mark-delete position its writer saw before its batch
+    /// was acknowledged, so while another process of the subscription is busy the checkpoint lags one
+    /// of its batches behind what the subscription acknowledged: a process that joins then finds the
+    /// subscription past the checkpoint, as it would after a rollback while no run watched. The
+    /// running processes tell the two apart: they write the lagging position up with their next batch,
+    /// or at their idle check (<see cref="CatchUpSharedCheckpointAsync"/>), and one that finds a
+    /// rollback marks the checkpoint healing. So the joining process waits: its batches are applied
+    /// without a checkpoint (a checkpoint written would hide a lost range for good), and the checkpoint
+    /// is compared again before each batch and at each idle check until it reached what was
+    /// acknowledged (a lag: the checkpoint moves on), a heal mark appears (healed as marked), or
+    /// <see cref="SharedLagBound"/> passed with the checkpoint still behind (nobody moves it: the sink
+    /// went back in time; healed from the checkpoint, below which everything is applied, so even a
+    /// lag taken for a rollback costs only a replay).</summary>
+    /// <returns>True while waiting goes on.</returns>
+    private bool WaitsForLag(IReadOnlyDictionary<string, StreamPosition> acknowledged)
+    {
+        var now = Time.GetUtcNow();
+        if (_lagWait is null)
+        {
+            _lagWait = new LagWait(acknowledged, now);
+            LogLagWait(_logger, _name, SinkName, string.Join(", ", acknowledged.Select(a => $"{a.Key} through {a.Value}")), SharedLagBound);
+        }
+
+        return now - _lagWait.Since < SharedLagBound;
+    }
+
     /// <summary>Shared streams: a batch writes the mark-delete position as it was before the batch was
     /// acknowledged, so an idle materializer's checkpoint would stay one batch behind; the idle check
     /// moves it up to the subscription's position. Called under the apply lock.</summary>
@@ -264,6 +308,7 @@ public sealed partial class MaterializerRunner
         }
 
         Guard.Reset(start.Positions);
+        _lagWait = null;
         _healing = true;
         // Healing before counted: whoever sees the count sees the heal too.
         Counters.SetHealing(true);
@@ -420,6 +465,9 @@ public sealed partial class MaterializerRunner
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: the checkpoint in sink {Sink} marks a heal that has not caught up (another process's, or a run stopped during it); healing from the checkpoint")]
     private static partial void LogHealMarked(ILogger logger, string materializer, string sink);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Materializer}: the subscription has acknowledged past the checkpoint in sink {Sink} ({Acknowledged}); waiting up to {Bound} for the other processes of the subscription to write it up before taking it for a rollback")]
+    private static partial void LogLagWait(ILogger logger, string materializer, string sink, string acknowledged, TimeSpan bound);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "{Materializer}: healing: replaying from {From} up to the present")]
     private static partial void LogHealing(ILogger logger, string materializer, string from);
 
@@ -435,4 +483,8 @@ public sealed partial class MaterializerRunner
     /// <summary>Where a heal replays from: the positions the sink still holds, and its stored
     /// checkpoint as read (with the source epoch state that goes with those positions).</summary>
     private sealed record HealStart(Dictionary<string, StreamPosition> Positions, IReadOnlyDictionary<string, StreamPosition> Stored);
+
+    /// <summary>A gap between a shared subscription and the sink's checkpoint not yet told from a lag:
+    /// the acknowledgements it was found with, and since when.</summary>
+    private sealed record LagWait(IReadOnlyDictionary<string, StreamPosition> Acknowledged, DateTimeOffset Since);
 }

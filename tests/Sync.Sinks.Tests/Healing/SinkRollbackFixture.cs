@@ -199,6 +199,18 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
     protected async Task UntilSinkHoldsModelAsync() =>
         await Poll.UntilAsync(async () => (await RowsAsync()).SequenceEqual(Expected), TimeSpan.FromSeconds(60));
 
+    /// <summary>Waits until the target holds exactly the model, moving the run's clock past the idle
+    /// check meanwhile: on a shared subscription a run that found the subscription acknowledged past
+    /// the checkpoint heals only once nobody moved the checkpoint there for a while of its clock.</summary>
+    protected async Task UntilSinkHoldsModelAsync(RunningSync passing) =>
+        await Poll.UntilAsync(
+            async () =>
+            {
+                passing.PassCheckInterval();
+                return (await RowsAsync()).SequenceEqual(Expected);
+            },
+            TimeSpan.FromSeconds(60));
+
     /// <summary>What <c>sync status</c> reads for the materializer.</summary>
     protected async Task<IReadOnlyList<TopicStatus>> StatusAsync(SyncConfig config) =>
         await new StatusReader(config, Components).ReadAsync([], CancellationToken.None);

@@ -83,7 +83,7 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
         await using var next = Start(config);
         await PublishThirdPartAsync();
 
-        await UntilSinkHoldsModelAsync();
+        await UntilSinkHoldsModelAsync(passing: next);
         Assert.False(next.Outcome.IsCompleted);
     }
 }
