@@ -20,7 +20,7 @@ echo "bench: building in Release" >&2
 dotnet build bench/Sync.Bench -c Release --nologo -v quiet -clp:ErrorsOnly
 echo "bench: core, PostgreSQL and Redis figures" >&2
 dotnet run --no-build -c Release --project bench/Sync.Bench -- $quick \
-  --postgres "$SYNC_TEST_POSTGRES" --redis "$SYNC_TEST_REDIS" --json "$work/core.json"
+  --postgres "$SYNC_TEST_POSTGRES" --redis "$SYNC_TEST_REDIS" --ledger --json "$work/core.json"
 pulsar="$work/pulsar.json"
 echo '[]' >"$pulsar"
 if [[ -f bench/Sync.Bench.Pulsar/Sync.Bench.Pulsar.csproj ]]; then

@@ -20,7 +20,8 @@ using Sync.Sinks;
 //   heal:    time from a PostgreSQL or Redis sink coming back rolled back by N changes to caught up,
 //            against the same N changes applied the ordinary way (with --postgres and/or --redis;
 //            --heal-only runs only these)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only]
+//   ledger:  (--ledger) erasure propagation through the file and the PostgreSQL ledger to 3 views, p50/p99
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only]
 var quick = args.Contains("--quick");
 var eraseOnly = args.Contains("--erase-only");
 var decodeOnly = args.Contains("--decode-only");
@@ -136,6 +137,20 @@ if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly &
     Add(new Figure($"erase 1 subject: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.One.Timings.CompactionMs, "ms"));
     Add(new Figure($"erase 1,000 subjects in one batch, {where}, without compaction", Sync.Bench.Erasure.ErasureBench.Result.WithoutCompaction(erase.Batch), "ms", Goal: "< 60,000 ms"));
     Add(new Figure($"erase 1,000 subjects: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.Batch.Timings.CompactionMs, "ms"));
+}
+
+if (args.Contains("--ledger"))
+{
+    const int Erasures = 200;
+    var file = await Sync.Bench.Ledger.LedgerPropagationBench.FileAsync(Erasures, Console.Error.WriteLine);
+    Add(new Figure($"ledger propagation p50, file ledger, {Sync.Bench.Ledger.LedgerPropagationBench.Views} views", file.P50Ms, "ms"));
+    Add(new Figure($"ledger propagation p99, file ledger, {Sync.Bench.Ledger.LedgerPropagationBench.Views} views", file.P99Ms, "ms"));
+    if (postgresConnection is not null)
+    {
+        var pg = await Sync.Bench.Ledger.LedgerPropagationBench.PostgresAsync(postgresConnection, Erasures, Console.Error.WriteLine);
+        Add(new Figure($"ledger propagation p50, postgres ledger (NOTIFY), {Sync.Bench.Ledger.LedgerPropagationBench.Views} views", pg.P50Ms, "ms"));
+        Add(new Figure($"ledger propagation p99, postgres ledger (NOTIFY), {Sync.Bench.Ledger.LedgerPropagationBench.Views} views", pg.P99Ms, "ms"));
+    }
 }
 
 if (jsonFile is not null)

@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Time.Testing;
+using Sync.Engine.DeadLetters;
+using Sync.Engine.Ledger;
+using Sync.Sources.File;
+using Sync.Testing.Sinks;
+
+namespace Sync.Engine.Tests.Runtime;
+
+/// <summary>A run whose suppression ledger cannot be read: nothing is applied, the materializer
+/// reports degraded at the stage <c>ledger</c> and retries on its clock, and applies once the ledger is back.</summary>
+public sealed class LedgerUnavailableRunTests : IDisposable
+{
+    private const string Customers = "persistent://public/default/db1.public.customers";
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-ledger-run-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>A filter whose ledger is out of reach for its first <c>failures</c> refreshes; each refresh is signalled.</summary>
+    private sealed class UnreachableLedgerFilter(int failures) : ISuppressionFilter
+    {
+        private int _refreshes;
+
+        public SemaphoreSlim Refreshed { get; } = new(0);
+
+        public ValueTask RefreshAsync(CancellationToken cancellationToken)
+        {
+            var refresh = Interlocked.Increment(ref _refreshes);
+            Refreshed.Release();
+            return refresh <= failures
+                ? ValueTask.FromException(new LedgerUnavailableException($"the ledger cannot be read (refresh {refresh})"))
+                : ValueTask.CompletedTask;
+        }
+
+        public SuppressionDecision Decide(ChangeEvent change) => SuppressionDecision.Keep;
+    }
+
+    private static string Line(int id, long lsn)
+    {
+        var value = string.Create(CultureInfo.InvariantCulture, $"{{\"before\":null,\"after\":{{\"id\":{id}}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"customers\",\"lsn\":{lsn}}},\"op\":\"c\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
+        return Encoding.UTF8.GetString(ChangelogLineWriter.ToLine(new SourceMessage
+        {
+            Topic = Customers,
+            Position = StreamPosition.Start,
+            Key = MessageKey.FromBytesAsBase64(Encoding.UTF8.GetBytes($"{{\"id\":{id}}}")),
+            Value = Encoding.UTF8.GetBytes(value),
+        }));
+    }
+
+    [Fact]
+    public async Task Nothing_is_applied_while_the_ledger_cannot_be_read_and_everything_once_it_is_back()
+    {
+        const int Failures = 4;
+        var path = Path.Combine(_dir, "changelog.jsonl");
+        await File.WriteAllLinesAsync(path, [Line(1, 1), Line(2, 2)]);
+        var sink = new ReferenceSink();
+        var filter = new UnreachableLedgerFilter(Failures);
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
+        var runner = new MaterializerRunner(
+            "customers",
+            new MaterializerOptions { Source = "changelog", Sink = "k", Table = "customers", Topics = [Customers], Format = "debezium-json", BatchSize = 100, Linger = TimeSpan.Zero },
+            new FileSourceReader("changelog", new FileSourceOptions { Path = path }, new SourceReadRequest("customers", t => t == Customers, new Dictionary<string, StreamPosition>(), false)),
+            MessageFormats.Create("debezium-json", new DecoderOptions()),
+            sink,
+            new DeadLetterWriter(Path.Combine(_dir, "customers.deadletter.jsonl"), "customers"),
+            NullLogger.Instance,
+            filter)
+        {
+            Time = time,
+        };
+
+        var run = runner.RunAsync(CancellationToken.None);
+        var refreshes = 0;
+        while (refreshes <= Failures)
+        {
+            if (!await filter.Refreshed.WaitAsync(TimeSpan.FromMilliseconds(20)))
+            {
+                // The next attempt waits for the runner's backoff on its clock: moved on until it comes.
+                time.Advance(TimeSpan.FromMilliseconds(100));
+                continue;
+            }
+
+            if (++refreshes <= Failures)
+            {
+                Assert.Equal("ledger", (await UntilDegradedAsync(runner, refreshes)).Stage);
+                Assert.Equal(0, sink.ApplyCalls);
+            }
+        }
+
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(2, sink.Rows("customers").Count);
+        Assert.Null(runner.Counters.Degraded);
+        Assert.Equal(Failures + 1, refreshes);
+    }
+
+    private static async Task<Degradation> UntilDegradedAsync(MaterializerRunner runner, int refresh)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            if (runner.Counters.Degraded is { } degraded)
+            {
+                return degraded;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"not reported degraded after refresh {refresh}");
+            await Task.Delay(5);
+        }
+    }
+}
