@@ -43,19 +43,41 @@ public sealed class SqliteSuppressionLedger : ISuppressionLedger
     /// exist yet (another process may be creating it this moment). Brings an old file up to date first.</summary>
     public static HashSet<(string Subject, string KeyHash)> ReadSuppressed(string path)
     {
-        var result = new HashSet<(string, string)>();
+        using var connection = OpenForReading(path);
+        return connection is null ? [] : ReadSuppressed(connection);
+    }
+
+    /// <summary>A connection to read the ledger with, brought up to date; null when the file or its
+    /// table does not exist yet.</summary>
+    internal static SqliteConnection? OpenForReading(string path)
+    {
         if (!File.Exists(path))
         {
-            return result;
+            return null;
         }
 
-        using var connection = Connect(path, readOnly: false);
-        if (!TableExists(connection, "erasure_requests"))
+        var connection = Connect(path, readOnly: false);
+        try
         {
-            return result;
-        }
+            if (!TableExists(connection, "erasure_requests"))
+            {
+                connection.Dispose();
+                return null;
+            }
 
-        EnsureSchema(connection);
+            EnsureSchema(connection);
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    internal static HashSet<(string Subject, string KeyHash)> ReadSuppressed(SqliteConnection connection)
+    {
+        var result = new HashSet<(string, string)>();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT subject, key_hash FROM erasure_requests WHERE revoked_at IS NULL";
         using var reader = command.ExecuteReader();
@@ -65,6 +87,15 @@ public sealed class SqliteSuppressionLedger : ISuppressionLedger
         }
 
         return result;
+    }
+
+    /// <summary>SQLite's count of commits by other connections, as seen by <paramref name="connection"/>:
+    /// it changes with every commit another process makes, which file sizes and times may not show.</summary>
+    internal static long DataVersion(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA data_version";
+        return (long)command.ExecuteScalar()!;
     }
 
     public Task<IReadOnlyList<ErasureRequest>> RecordAsync(IReadOnlyList<ErasureRequest> requests, CancellationToken cancellationToken)

@@ -1,8 +1,14 @@
+using Microsoft.Data.Sqlite;
+
 namespace Sync.Compliance.Ledger;
 
-/// <summary>A running process's copy of a file ledger's suppressed keys. The copy is reloaded as
-/// soon as the ledger's files change (looked at, with two file stats, at most every
-/// <see cref="ChangeCheckInterval"/>), and at the latest every refresh interval.</summary>
+/// <summary>A running process's copy of a file ledger's suppressed keys, reloaded as soon as another
+/// process commits to the ledger (looked at at most every <see cref="ChangeCheckInterval"/>), and at
+/// the latest every refresh interval. A commit is seen by SQLite's <c>PRAGMA data_version</c> on a
+/// connection the view keeps open (https://www.sqlite.org/pragma.html#pragma_data_version: it
+/// changes when another connection commits): file sizes and times are not enough, since a commit
+/// into a WAL file that no longer grows, within one tick of the file system's clock, changes
+/// neither. A replaced file (a restore) is seen by its size and time, and reopened.</summary>
 public sealed class SqliteSuppressionView : ISuppressionView
 {
     private readonly string _path;
@@ -12,7 +18,9 @@ public sealed class SqliteSuppressionView : ISuppressionView
     private IReadOnlySet<(string Subject, string KeyHash)> _suppressed = new HashSet<(string, string)>();
     private DateTimeOffset _loadedAt = DateTimeOffset.MinValue;
     private DateTimeOffset _checkedAt = DateTimeOffset.MinValue;
-    private (DateTime, long, DateTime, long) _files;
+    private (DateTime, long) _file;
+    private SqliteConnection? _connection;
+    private long _dataVersion;
 
     public SqliteSuppressionView(string path, TimeSpan refresh, TimeProvider time)
     {
@@ -21,7 +29,7 @@ public sealed class SqliteSuppressionView : ISuppressionView
         _time = time;
     }
 
-    /// <summary>How often the ledger's files are looked at for a change.</summary>
+    /// <summary>How often the ledger is looked at for a change.</summary>
     public static TimeSpan ChangeCheckInterval { get; } = TimeSpan.FromMilliseconds(20);
 
     public ValueTask<IReadOnlySet<(string Subject, string KeyHash)>> CurrentAsync(CancellationToken cancellationToken)
@@ -30,6 +38,16 @@ public sealed class SqliteSuppressionView : ISuppressionView
         {
             return ValueTask.FromResult(Current());
         }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        lock (_lock)
+        {
+            Close();
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     private IReadOnlySet<(string Subject, string KeyHash)> Current()
@@ -41,23 +59,43 @@ public sealed class SqliteSuppressionView : ISuppressionView
         }
 
         _checkedAt = now;
-        // The ledger is SQLite in WAL mode: a commit appends to the -wal file, a checkpoint rewrites
-        // the database file, so their sizes and times change with every erase recorded.
-        var files = (Stamp(_path), Length(_path), Stamp(_path + "-wal"), Length(_path + "-wal"));
-        if (files == _files && now - _loadedAt < _refresh)
+        var file = (File.GetLastWriteTimeUtc(_path), Length(_path));
+        if (file != _file)
+        {
+            // Created, checkpointed or replaced: read it afresh through a new connection.
+            _file = file;
+            Close();
+        }
+
+        if (_connection is null)
+        {
+            _connection = SqliteSuppressionLedger.OpenForReading(_path);
+            if (_connection is null)
+            {
+                _suppressed = new HashSet<(string, string)>();
+                return _suppressed;
+            }
+
+            _loadedAt = DateTimeOffset.MinValue;
+        }
+
+        var version = SqliteSuppressionLedger.DataVersion(_connection);
+        if (version == _dataVersion && now - _loadedAt < _refresh)
         {
             return _suppressed;
         }
 
-        _files = files;
+        _dataVersion = version;
         _loadedAt = now;
-        _suppressed = SqliteSuppressionLedger.ReadSuppressed(_path);
+        _suppressed = SqliteSuppressionLedger.ReadSuppressed(_connection);
         return _suppressed;
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
-    private static DateTime Stamp(string path) => File.GetLastWriteTimeUtc(path);
+    private void Close()
+    {
+        _connection?.Dispose();
+        _connection = null;
+    }
 
     private static long Length(string path)
     {
