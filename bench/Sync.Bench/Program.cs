@@ -20,13 +20,18 @@ using Sync.Sinks;
 //   heal:    time from a PostgreSQL or Redis sink coming back rolled back by N changes to caught up,
 //            against the same N changes applied the ordinary way (with --postgres and/or --redis;
 //            --heal-only runs only these)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only]
+//   ledger:  erase recorded on a topic ledger -> 3 running views suppress it, p50/p99 over 200 erasures
+//            (fake broker in this process; --ledger-only runs only this)
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only]
 var quick = args.Contains("--quick");
-var eraseOnly = args.Contains("--erase-only");
+// --ledger-only skips what --erase-only skips, and the erasure figures too.
+var eraseOnly = args.Contains("--erase-only") || args.Contains("--ledger-only");
 var decodeOnly = args.Contains("--decode-only");
 // --sinks-only: only the PostgreSQL and Redis sink figures (for working on the sinks).
 var sinksOnly = args.Contains("--sinks-only");
 var healOnly = args.Contains("--heal-only");
+// --ledger-only: only the ledger propagation figures (no services needed).
+var ledgerOnly = args.Contains("--ledger-only");
 var figures = new List<Figure>();
 var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
@@ -128,7 +133,7 @@ if (!eraseOnly && !decodeOnly && !sinksOnly)
     }
 }
 
-if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly)
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly && !ledgerOnly)
 {
     var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
     var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";
@@ -136,6 +141,14 @@ if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly &
     Add(new Figure($"erase 1 subject: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.One.Timings.CompactionMs, "ms"));
     Add(new Figure($"erase 1,000 subjects in one batch, {where}, without compaction", Sync.Bench.Erasure.ErasureBench.Result.WithoutCompaction(erase.Batch), "ms", Goal: "< 60,000 ms"));
     Add(new Figure($"erase 1,000 subjects: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.Batch.Timings.CompactionMs, "ms"));
+}
+
+if (ledgerOnly || (!eraseOnly && !decodeOnly && !sinksOnly && !healOnly))
+{
+    var ledger = await Sync.Bench.Ledger.TopicLedgerPropagationBench.RunAsync(quick ? 50 : 200, Console.Error.WriteLine);
+    var what = $"ledger propagation, topic (fake broker): erase recorded -> {Sync.Bench.Ledger.TopicLedgerPropagationBench.Views} views suppress, {ledger.Erasures} erasures";
+    Add(new Figure($"{what}, p50", ledger.P50Ms, "ms"));
+    Add(new Figure($"{what}, p99", ledger.P99Ms, "ms"));
 }
 
 if (jsonFile is not null)
