@@ -94,19 +94,9 @@ public sealed class PulsarTopicLedgerView : ISuppressionView
         }
     }
 
-    /// <summary>A non-durable reader of the ledger's compacted view from the earliest message: it
-    /// leaves no subscription behind. read_compacted is allowed on an Exclusive subscription.</summary>
+    /// <summary>A non-durable reader of the ledger's compacted view from the earliest message.</summary>
     internal static Task<IPulsarConsumer> OpenReaderAsync(PulsarClient client, string topic, CancellationToken cancellationToken) =>
-        client.SubscribeAsync(
-            new ConsumerOptions
-            {
-                Topic = topic,
-                SubscriptionName = $"sync-ledger-{Guid.NewGuid():N}",
-                SubscriptionType = SubscriptionType.Exclusive,
-                StartMessageId = MessageId.Earliest,
-                ReadCompacted = true,
-            },
-            cancellationToken);
+        PulsarConnections.ReaderFromEarliestAsync(client, topic, "sync-ledger", compacted: true, cancellationToken);
 
     private async Task RunAsync()
     {
