@@ -20,14 +20,19 @@ using Sync.Sinks;
 //   heal:    time from a PostgreSQL or Redis sink coming back rolled back by N changes to caught up,
 //            against the same N changes applied the ordinary way (with --postgres and/or --redis;
 //            --heal-only runs only these)
-//   ledger:  (--ledger) erasure propagation through the file and the PostgreSQL ledger to 3 views, p50/p99
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only]
+//   ledger:  erase recorded on a topic ledger -> 3 running views suppress it, p50/p99 over 200 erasures
+//            (fake broker in this process; --ledger-only runs only the ledger figures); with --ledger
+//            also through the file and the PostgreSQL ledger
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only]
 var quick = args.Contains("--quick");
-var eraseOnly = args.Contains("--erase-only");
+// --ledger-only skips what --erase-only skips, and the erasure figures too.
+var eraseOnly = args.Contains("--erase-only") || args.Contains("--ledger-only");
 var decodeOnly = args.Contains("--decode-only");
 // --sinks-only: only the PostgreSQL and Redis sink figures (for working on the sinks).
 var sinksOnly = args.Contains("--sinks-only");
 var healOnly = args.Contains("--heal-only");
+// --ledger-only: only the ledger propagation figures (no services needed).
+var ledgerOnly = args.Contains("--ledger-only");
 var figures = new List<Figure>();
 var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
@@ -129,7 +134,7 @@ if (!eraseOnly && !decodeOnly && !sinksOnly)
     }
 }
 
-if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly)
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly && !ledgerOnly)
 {
     var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
     var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";
@@ -151,6 +156,14 @@ if (args.Contains("--ledger"))
         Add(new Figure($"ledger propagation p50, postgres ledger (NOTIFY), {Sync.Bench.Ledger.LedgerPropagationBench.Views} views", pg.P50Ms, "ms"));
         Add(new Figure($"ledger propagation p99, postgres ledger (NOTIFY), {Sync.Bench.Ledger.LedgerPropagationBench.Views} views", pg.P99Ms, "ms"));
     }
+}
+
+if (ledgerOnly || (!eraseOnly && !decodeOnly && !sinksOnly && !healOnly))
+{
+    var ledger = await Sync.Bench.Ledger.TopicLedgerPropagationBench.RunAsync(quick ? 50 : 200, Console.Error.WriteLine);
+    var what = $"ledger propagation, topic (fake broker): erase recorded -> {Sync.Bench.Ledger.TopicLedgerPropagationBench.Views} views suppress, {ledger.Erasures} erasures";
+    Add(new Figure($"{what}, p50", ledger.P50Ms, "ms"));
+    Add(new Figure($"{what}, p99", ledger.P99Ms, "ms"));
 }
 
 if (jsonFile is not null)

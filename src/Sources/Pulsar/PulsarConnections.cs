@@ -25,6 +25,20 @@ internal static class PulsarConnections
         return new PulsarAdminClient(new PulsarAdminOptions { ServiceUrl = new Uri(url), AuthenticationToken = token });
     }
 
+    /// <summary>A non-durable reader (an Exclusive subscription with a start id) from the earliest
+    /// message: it leaves no subscription behind. read_compacted is allowed on Exclusive.</summary>
+    public static Task<IPulsarConsumer> ReaderFromEarliestAsync(PulsarClient client, string topic, string namePrefix, bool compacted, CancellationToken cancellationToken) =>
+        client.SubscribeAsync(
+            new ConsumerOptions
+            {
+                Topic = topic,
+                SubscriptionName = $"{namePrefix}-{Guid.NewGuid():N}",
+                SubscriptionType = SubscriptionType.Exclusive,
+                StartMessageId = MessageId.Earliest,
+                ReadCompacted = compacted,
+            },
+            cancellationToken);
+
     public static StreamPosition Position(MessageId id) =>
         (long)id.EntryId == -1 ? StreamPosition.Start : new StreamPosition((long)id.LedgerId, (long)id.EntryId, id.BatchIndex);
 

@@ -1,4 +1,5 @@
 using Sync.Engine.DeadLetters;
+using Sync.Engine.Ledger;
 
 namespace Sync.Sources.Pulsar;
 
@@ -42,6 +43,12 @@ public sealed class PulsarSourceFactory(TimeProvider? time = null) : ISourceFact
     {
         ArgumentNullException.ThrowIfNull(source);
         return new PulsarDeadLetterReader(source.Name, (PulsarSourceOptions)source.Options, request, dryRun);
+    }
+
+    public ISuppressionLedger OpenLedger(ComponentConfig source, string topic)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new PulsarTopicLedger(source.Name, (PulsarSourceOptions)source.Options, topic);
     }
 
     public IChangelogPublisher OpenPublisher(ComponentConfig source)

@@ -91,16 +91,7 @@ public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
     /// last id taken at the start.</summary>
     private async IAsyncEnumerable<SourceMessage> ReadStreamAsync(string stream, bool compacted, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var reader = (PulsarConsumer)await Client.SubscribeAsync(
-            new ConsumerOptions
-            {
-                Topic = stream,
-                SubscriptionName = $"sync-log-{Guid.NewGuid():N}",
-                SubscriptionType = SubscriptionType.Exclusive,
-                StartMessageId = MessageId.Earliest,
-                ReadCompacted = compacted,
-            },
-            cancellationToken);
+        await using var reader = (PulsarConsumer)await PulsarConnections.ReaderFromEarliestAsync(Client, stream, "sync-log", compacted, cancellationToken);
         var last = await reader.GetLastMessageIdAsync(cancellationToken);
         if ((long)last.EntryId < 0)
         {

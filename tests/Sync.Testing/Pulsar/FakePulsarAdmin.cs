@@ -115,6 +115,10 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
             // The web service answers a missing or wrong token with 401.
             return Error(HttpStatusCode.Unauthorized, "Authentication required");
         }
+        if (_broker.Faults.TakeAdminFailure(request.HttpMethod, request.Url!.AbsolutePath, out var failure, out var reason))
+        {
+            return Error(failure, reason);
+        }
         var segments = request.Url!.AbsolutePath.Trim('/').Split('/').Select(Uri.UnescapeDataString).ToArray();
         var method = request.HttpMethod;
         if (segments.Length >= 2 && segments[0] == "fake")
@@ -214,7 +218,7 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
 
     private (HttpStatusCode, object?) TopicRetention(string method, string topic, string body) => method switch
     {
-        "GET" => (HttpStatusCode.OK, _broker.Retention(topic)),
+        "GET" => Policy(_broker.Retention(topic)),
         "POST" => Set(() => _broker.SetRetention(topic, JsonSerializer.Deserialize<RetentionBody>(body, Json))),
         "DELETE" => Set(() => _broker.SetRetention(topic, null)),
         _ => Error(HttpStatusCode.MethodNotAllowed, "retention supports GET, POST and DELETE"),
@@ -222,7 +226,7 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
 
     private (HttpStatusCode, object?) NamespaceRetention(string method, string ns, string body) => method switch
     {
-        "GET" => (HttpStatusCode.OK, _broker.Retention($"namespace:{ns}")),
+        "GET" => Policy(_broker.Retention($"namespace:{ns}")),
         "POST" => Set(() => _broker.SetRetention($"namespace:{ns}", JsonSerializer.Deserialize<RetentionBody>(body, Json))),
         "DELETE" => Set(() => _broker.SetRetention($"namespace:{ns}", null)),
         _ => Error(HttpStatusCode.MethodNotAllowed, "retention supports GET, POST and DELETE"),
@@ -235,6 +239,11 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
         _ when method == setMethod => Set(() => _broker.SetCompactionThreshold(key, long.Parse(body, System.Globalization.CultureInfo.InvariantCulture))),
         _ => Error(HttpStatusCode.MethodNotAllowed, $"compactionThreshold supports GET, {setMethod} and DELETE"),
     };
+
+    /// <summary>A policy GET: the policy, or 204 without a body when none is set (the web service
+    /// resumes the request with null, which JAX-RS answers with 204 No Content).</summary>
+    private static (HttpStatusCode, object?) Policy(object? policy) =>
+        policy is null ? (HttpStatusCode.NoContent, null) : (HttpStatusCode.OK, policy);
 
     private static (HttpStatusCode, object?) Set(Action change)
     {

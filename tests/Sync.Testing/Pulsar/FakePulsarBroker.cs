@@ -677,7 +677,7 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
 /// Faults to inject, in the manner of franz-go's kfake: arm a fault, run the scenario, then
 /// check <see cref="Fired"/> to prove the fault really happened.
 /// </summary>
-public sealed class FakeBrokerFaults
+public sealed partial class FakeBrokerFaults
 {
     private readonly ConcurrentDictionary<string, int> _fired = new(StringComparer.Ordinal);
     private int _failSends;
