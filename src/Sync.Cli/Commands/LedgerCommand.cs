@@ -379,6 +379,12 @@ internal static class LedgerCommand
         await output.WriteLineAsync($"revoked erasure request {r.RequestId} (subject {r.Subject}, key hash {r.KeyHash}, {RequestStatusText.Of(r.Status)}, requested at {LedgerTime.Format(r.RequestedAt)} by {r.RequestedBy})");
         await output.WriteLineAsync($"  at {LedgerTime.Format(v.At)} by {v.By}: {v.Reason}");
         await output.WriteLineAsync("  the subject's changes apply again from now on (running processes at their next ledger refresh); what was erased stays erased");
+        if (r.Status is not RequestStatus.NotFound)
+        {
+            // The sinks' erasure markers are keyed by the row key, which the ledger never holds.
+            await output.WriteLineAsync("  rows the erasure deleted keep their erasure markers in the sinks: a later change of one of those same rows stays stale (docs/gdpr.md, \"Revoking a request\")");
+        }
+
         await output.WriteLineAsync($"  the request and its revocation stay in the ledger: sync ledger show {r.RequestId}");
     }
 
