@@ -24,6 +24,12 @@ public sealed class HelpTests : WorkspaceTests
     [InlineData("epoch")]
     [InlineData("epoch bump")]
     [InlineData("healthcheck")]
+    [InlineData("ledger")]
+    [InlineData("ledger list")]
+    [InlineData("ledger show")]
+    [InlineData("ledger revoke")]
+    [InlineData("ledger export")]
+    [InlineData("ledger copy")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [.. command.Split(' '), "--help"];

@@ -69,11 +69,11 @@ public sealed class ErasureFaultTests(ITestOutputHelper output) : IDisposable
         var report = await new ErasureService(config, failing).EraseAsync(new ErasureCommand("customer", ["1", "9"], "dpo", DryRun: false), CancellationToken.None);
 
         Assert.Equal(ErasureVerdict.Incomplete, report.Verdict);
-        Assert.Equal([ErasureVerdict.Incomplete, ErasureVerdict.Complete], report.Keys.Select(k => k.Verdict));
+        Assert.Equal([ErasureVerdict.Incomplete, ErasureVerdict.NotFound], report.Keys.Select(k => k.Verdict));
 
         var retried = await new ErasureService(config, Components(new FileSourceFactory())).EraseAsync(new ErasureCommand("customer", ["1", "9"], "dpo", DryRun: false), CancellationToken.None);
         Assert.Equal(ErasureVerdict.Complete, retried.Verdict);
-        Assert.Equal([ErasureVerdict.Complete, ErasureVerdict.AlreadyErased], retried.Keys.Select(k => k.Verdict));
+        Assert.Equal([ErasureVerdict.Complete, ErasureVerdict.NotFound], retried.Keys.Select(k => k.Verdict));
     }
 
     [Fact]

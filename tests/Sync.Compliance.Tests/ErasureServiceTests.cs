@@ -203,7 +203,7 @@ public sealed class ErasureServiceTests : IDisposable
 
         Assert.Equal(ErasureVerdict.Complete, report.Verdict);
         Assert.Equal(3, report.Keys.Count);
-        Assert.All(report.Keys, k => Assert.Equal(ErasureVerdict.Complete, k.Verdict));
+        Assert.Equal([ErasureVerdict.Complete, ErasureVerdict.Complete, ErasureVerdict.NotFound], report.Keys.Select(k => k.Verdict));
         Assert.Equal(["id=2", "id=5"], SqliteTables.Rows(_workspace.QuickstartDb, "customers").Select(r => r.Split('|')[0]));
         Assert.Equal(["id=1004"], SqliteTables.Rows(_workspace.QuickstartDb, "orders").Select(r => r.Split('|')[0]));
         Assert.Equal([2, 2], report.Topics.Select(t => t.TombstonePositions.Count));

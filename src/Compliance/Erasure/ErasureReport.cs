@@ -16,7 +16,7 @@ public sealed record ErasureReport
 
     public required bool DryRun { get; init; }
 
-    /// <summary>complete, incomplete, already-erased or planned (dry run).</summary>
+    /// <summary>complete, incomplete, already-erased, not-found or planned (dry run).</summary>
     public required ErasureVerdict Verdict { get; init; }
 
     public required IReadOnlyList<KeyOutcome> Keys { get; init; }

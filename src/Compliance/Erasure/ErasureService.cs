@@ -34,20 +34,23 @@ public sealed class ErasureService
         _newRequestId = newRequestId ?? (() => Guid.NewGuid().ToString("N"));
     }
 
+    /// <summary>The requested keys that nothing names (no topic message, sink row or dead letter),
+    /// in the order given: what <c>--require-found</c> refuses. Records and changes nothing.</summary>
+    public async Task<IReadOnlyList<string>> FindMissingAsync(ErasureCommand command, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        await using var scope = OpenScope(command with { DryRun = true });
+        await scope.OpenSinksAsync(cancellationToken);
+        var plan = await new PlanStep().RunAsync(new(scope), cancellationToken);
+        var deadLetters = await new DeadLetterEraseStep().RunAsync(new(scope), cancellationToken);
+        var found = VerifyStep.FoundBy(plan, deadLetters);
+        return [.. scope.Keys.Where(k => !found.Contains(k))];
+    }
+
     public async Task<ErasureReport> EraseAsync(ErasureCommand command, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
-        if (!_config.Subjects.TryGetValue(command.Subject, out var subject))
-        {
-            throw new ConfigException($"subject {command.Subject} is not configured (known: {string.Join(", ", _config.Subjects.Keys.Order(StringComparer.Ordinal))})");
-        }
-
-        if (_config.Erasure.Secret is not { } secret)
-        {
-            throw new ConfigException("erasure.secret is not set");
-        }
-
-        await using var scope = new ErasureScope(_config, _components, command, subject, new SubjectHasher(secret));
+        await using var scope = OpenScope(command);
         var started = _time.GetUtcNow();
         var timings = new ErasureTimings();
 
@@ -73,5 +76,20 @@ public sealed class ErasureService
         timings.End(ErasureStage.Purge);
 
         return await new ReportStep().RunAsync(new(scope, requests, plan, sinks, verification, started, _time, timings), cancellationToken);
+    }
+
+    private ErasureScope OpenScope(ErasureCommand command)
+    {
+        if (!_config.Subjects.TryGetValue(command.Subject, out var subject))
+        {
+            throw new ConfigException($"subject {command.Subject} is not configured (known: {string.Join(", ", _config.Subjects.Keys.Order(StringComparer.Ordinal))})");
+        }
+
+        if (_config.Erasure.Secret is not { } secret)
+        {
+            throw new ConfigException("erasure.secret is not set");
+        }
+
+        return new ErasureScope(_config, _components, command, subject, new SubjectHasher(secret));
     }
 }

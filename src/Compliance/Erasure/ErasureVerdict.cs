@@ -23,4 +23,10 @@ public enum ErasureVerdict
     /// <summary>An earlier erasure completed, and nothing named the subject since.</summary>
     [EnumMember(Value = "already-erased")]
     AlreadyErased,
+
+    /// <summary>Nothing named the subject: no topic, no sink row, no dead letter. It is suppressed
+    /// all the same, for data of it that may arrive later; a mistyped key is revoked with
+    /// <c>sync ledger revoke</c>.</summary>
+    [EnumMember(Value = "not-found")]
+    NotFound,
 }

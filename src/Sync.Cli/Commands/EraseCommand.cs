@@ -8,6 +8,9 @@ internal static class EraseCommand
     /// <summary>Exit code when anything is incomplete or residue remains.</summary>
     public const int Incomplete = 3;
 
+    /// <summary>Exit code when <c>--require-found</c> refused keys that nothing names; nothing was recorded or erased.</summary>
+    public const int NotFound = 4;
+
     public static Command Create(TextWriter output, TextWriter error)
     {
         var config = CommonOptions.Config();
@@ -18,13 +21,20 @@ internal static class EraseCommand
         var report = new Option<FileInfo?>("--report") { Description = "Also write the report as JSON to this file." };
         var purgeBacklog = new Option<bool>("--purge-backlog") { Description = "After compaction, truncate every topic that still holds raw residue and verify again. Costly: every subscription's cursor on those topics moves to the end (unconsumed messages are skipped), and the ledger being written is kept, so residue may remain." };
         var requestedBy = new Option<string?>("--requested-by") { Description = "Who asked for the erasure, for the ledger. Default: the current user." };
-        var command = new Command("erase", "Erase data subjects everywhere: record them in the suppression ledger, publish tombstones, compact, delete from every sink, verify, and report. Exit 0 when complete, 3 when anything is incomplete or residue remains.")
+        var requireFound = new Option<bool>("--require-found") { Description = "Refuse keys that nothing names (no topic message, sink row or dead letter): name them, record and erase nothing, and exit 4. Without it such a key is recorded as not-found and stays suppressed." };
+        var command = new Command("erase", "Erase data subjects everywhere: record them in the suppression ledger, publish tombstones, compact, delete from every sink, verify, and report. Exit 0 when complete, already erased or not found anywhere (still suppressed), 3 when anything is incomplete or residue remains, 4 when --require-found refused a key.")
         {
-            config, subject, key, keysFrom, dryRun, purgeBacklog, report, requestedBy,
+            config, subject, key, keysFrom, dryRun, purgeBacklog, report, requestedBy, requireFound,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var keys = new List<string>(parse.GetValue(key) ?? []);
+            if (keys.Any(string.IsNullOrWhiteSpace))
+            {
+                await error.WriteLineAsync("error: --key is empty or blank; give the subject's key");
+                return ExitCodes.Usage;
+            }
+
             if (parse.GetValue(keysFrom) is { } file)
             {
                 if (!file.Exists)
@@ -52,7 +62,19 @@ internal static class EraseCommand
             try
             {
                 var service = new ErasureService(loaded, components);
-                result = await service.EraseAsync(new ErasureCommand(parse.GetRequiredValue(subject), keys, parse.GetValue(requestedBy) ?? Environment.UserName, parse.GetValue(dryRun)) { PurgeBacklog = parse.GetValue(purgeBacklog) }, cancellationToken);
+                var erasure = new ErasureCommand(parse.GetRequiredValue(subject), keys, parse.GetValue(requestedBy) ?? Environment.UserName, parse.GetValue(dryRun)) { PurgeBacklog = parse.GetValue(purgeBacklog) };
+                if (parse.GetValue(requireFound) && !erasure.DryRun && await service.FindMissingAsync(erasure, cancellationToken) is { Count: > 0 } missing)
+                {
+                    foreach (var absent in missing)
+                    {
+                        await error.WriteLineAsync($"error: --require-found: key {absent} of subject {erasure.Subject} was found nowhere (no topic message, sink row or dead letter names it)");
+                    }
+
+                    await error.WriteLineAsync("nothing was recorded or erased; check the keys, or run without --require-found to record them as not-found (suppressed for data that may arrive later)");
+                    return NotFound;
+                }
+
+                result = await service.EraseAsync(erasure, cancellationToken);
             }
             catch (ConfigException e)
             {

@@ -9,6 +9,7 @@ public sealed class ErasureTextTests
     [InlineData(ErasureVerdict.Complete, "complete")]
     [InlineData(ErasureVerdict.Incomplete, "incomplete")]
     [InlineData(ErasureVerdict.AlreadyErased, "already-erased")]
+    [InlineData(ErasureVerdict.NotFound, "not-found")]
     public void A_verdict_reads_as_the_reports_and_the_ledgers_word_in_text_and_in_json(ErasureVerdict verdict, string text)
     {
         Assert.Equal(text, ErasureText.Of(verdict));
@@ -22,6 +23,7 @@ public sealed class ErasureTextTests
     public void The_ledgers_statuses_are_the_verdicts_words()
     {
         Assert.Equal(RequestStatusText.Of(RequestStatus.Complete), ErasureText.Of(ErasureVerdict.Complete));
+        Assert.Equal(RequestStatusText.Of(RequestStatus.NotFound), ErasureText.Of(ErasureVerdict.NotFound));
         Assert.Equal(RequestStatusText.Of(RequestStatus.Incomplete), ErasureText.Of(ErasureVerdict.Incomplete));
     }
 }

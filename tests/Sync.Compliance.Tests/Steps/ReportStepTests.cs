@@ -35,10 +35,53 @@ public sealed class ReportStepTests : StepTests
         var report = await ReportAsync(scope, run);
 
         Assert.Equal(ErasureVerdict.Incomplete, report.Verdict);
-        Assert.Equal([ErasureVerdict.Incomplete, ErasureVerdict.Complete], report.Keys.Select(k => k.Verdict));
+        Assert.Equal([ErasureVerdict.Incomplete, ErasureVerdict.NotFound], report.Keys.Select(k => k.Verdict));
         await using var ledger = SqliteSuppressionLedger.Open(Fixture.Config.LedgerPath);
         Assert.Equal(RequestStatus.Incomplete, (await ledger.FindAsync("customer", scope.Hashes["1"], CancellationToken.None))!.Status);
-        Assert.Equal(RequestStatus.Complete, (await ledger.FindAsync("customer", scope.Hashes["999999"], CancellationToken.None))!.Status);
+        Assert.Equal(RequestStatus.NotFound, (await ledger.FindAsync("customer", scope.Hashes["999999"], CancellationToken.None))!.Status);
+    }
+
+    [Fact]
+    public async Task A_key_found_nowhere_is_not_found_recorded_so_and_noted_beside_a_key_that_completes()
+    {
+        var scope = await Fixture.ScopeAsync(["1", "999999"]);
+        var run = await Fixture.ThroughVerifyAsync(scope, compact: true);
+
+        var report = await ReportAsync(scope, run);
+
+        Assert.Equal(ErasureVerdict.Complete, report.Verdict);
+        Assert.Equal([ErasureVerdict.Complete, ErasureVerdict.NotFound], report.Keys.Select(k => k.Verdict));
+        Assert.Equal(["1"], run.Verification.Found);
+        Assert.Equal(["1"], run.Plan.KeysFound);
+        Assert.Contains(report.Notes, n => n.StartsWith($"key {scope.Hashes["999999"]}: found nowhere", StringComparison.Ordinal));
+        await using var ledger = SqliteSuppressionLedger.Open(Fixture.Config.LedgerPath);
+        var request = (await ledger.FindAsync("customer", scope.Hashes["999999"], CancellationToken.None))!;
+        Assert.Equal(RequestStatus.NotFound, request.Status);
+        Assert.True(request.IsActive);
+    }
+
+    [Fact]
+    public async Task Keys_all_found_nowhere_make_the_request_not_found()
+    {
+        var scope = await Fixture.ScopeAsync(["999998", "999999"]);
+        var run = await Fixture.ThroughVerifyAsync(scope, compact: true);
+
+        var report = await ReportAsync(scope, run);
+
+        Assert.Equal(ErasureVerdict.NotFound, report.Verdict);
+        Assert.All(report.Keys, k => Assert.Equal(ErasureVerdict.NotFound, k.Verdict));
+    }
+
+    [Fact]
+    public async Task A_key_found_nowhere_again_stays_not_found()
+    {
+        var first = await Fixture.ScopeAsync(["999999"]);
+        await ReportAsync(first, await Fixture.ThroughVerifyAsync(first, compact: true));
+
+        var again = await Fixture.ScopeAsync(["999999"]);
+        var report = await ReportAsync(again, await Fixture.ThroughVerifyAsync(again, compact: true));
+
+        Assert.Equal(ErasureVerdict.NotFound, report.Verdict);
     }
 
     [Fact]

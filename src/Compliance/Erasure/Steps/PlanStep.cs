@@ -12,7 +12,22 @@ public sealed record PlanInput(ErasureScope Scope);
 public sealed record ErasurePlan(
     IReadOnlyDictionary<TopicRef, TopicPlan> Topics,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, Row>> TombstonedRows,
-    IReadOnlyDictionary<string, long> RowsBefore);
+    IReadOnlyDictionary<string, long> RowsBefore)
+{
+    /// <summary>The requested keys that at least one sink row held before any tombstone.</summary>
+    public IReadOnlySet<string> KeysInSinks { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>The requested keys that a topic message or a sink row named before any tombstone.</summary>
+    public IReadOnlySet<string> KeysFound
+    {
+        get
+        {
+            var found = new HashSet<string>(KeysInSinks, StringComparer.Ordinal);
+            found.UnionWith(Topics.Values.SelectMany(p => p.Subjects));
+            return found;
+        }
+    }
+}
 
 /// <summary>Finds, per topic, the message keys whose current state references a subject, the keys to
 /// scrub and the deleted keys whose history names one; and counts the subjects' rows in every sink.
@@ -28,7 +43,17 @@ public sealed class PlanStep : IErasureStep<PlanInput, ErasurePlan>
         // Counted before any tombstone: running materializers apply the tombstones as soon as they
         // are published, and the report tells what they removed from what the erasure did. The
         // counts need nothing from the topics, so they run while the topics are read.
-        var counting = scope.PerSinkAsync(async bound => (await SubjectRows.CountAsync(scope.SinkOf(bound), bound, scope.Keys, cancellationToken)).Total);
+        var keysInSinks = new HashSet<string>(StringComparer.Ordinal);
+        var counting = scope.PerSinkAsync(async bound =>
+        {
+            var count = await SubjectRows.CountAsync(scope.SinkOf(bound), bound, scope.Keys, cancellationToken);
+            lock (keysInSinks)
+            {
+                keysInSinks.UnionWith(count.KeysFound);
+            }
+
+            return count.Total;
+        });
         var topics = new Dictionary<TopicRef, TopicPlan>();
         var tombstoned = scope.Bindings.ToDictionary(b => b.Materializer, _ => new Dictionary<string, Row>(StringComparer.Ordinal), StringComparer.Ordinal);
         try
@@ -46,7 +71,10 @@ public sealed class PlanStep : IErasureStep<PlanInput, ErasurePlan>
         }
 
         var rowsBefore = await counting;
-        return new ErasurePlan(topics, tombstoned.ToDictionary(t => t.Key, t => (IReadOnlyDictionary<string, Row>)t.Value, StringComparer.Ordinal), rowsBefore);
+        return new ErasurePlan(topics, tombstoned.ToDictionary(t => t.Key, t => (IReadOnlyDictionary<string, Row>)t.Value, StringComparer.Ordinal), rowsBefore)
+        {
+            KeysInSinks = keysInSinks,
+        };
     }
 
     private static async Task PlanSourceAsync(ErasureScope scope, string sourceName, List<BoundMaterializer> bindings, Dictionary<TopicRef, TopicPlan> topics, Dictionary<string, Dictionary<string, Row>> tombstoned, CancellationToken cancellationToken)

@@ -4,7 +4,11 @@ namespace Sync.Compliance.Erasure.Steps;
 public sealed record RecordRequestsInput(ErasureScope Scope, DateTimeOffset StartedAt, Func<string> NewRequestId);
 
 /// <summary>One requested key as the ledger holds it: its request, and whether an earlier erasure of it completed.</summary>
-public sealed record RecordedKey(string Key, string KeyHash, string RequestId, bool ErasedBefore);
+public sealed record RecordedKey(string Key, string KeyHash, string RequestId, bool ErasedBefore)
+{
+    /// <summary>The status of the key's earlier active request; null when this erasure recorded the request.</summary>
+    public RequestStatus? EarlierStatus { get; init; }
+}
 
 /// <summary>Output of <see cref="RecordRequestsStep"/>: the keys in the scope's order.</summary>
 public sealed record RecordedRequests(IReadOnlyList<RecordedKey> Keys)
@@ -27,6 +31,9 @@ public sealed class RecordRequestsStep : IErasureStep<RecordRequestsInput, Recor
 
         var asked = scope.Keys.Select(k => new ErasureRequest(input.NewRequestId(), scope.Subject.Name, scope.Hashes[k], input.StartedAt, scope.Command.RequestedBy, RequestStatus.InProgress, null)).ToList();
         var requests = await scope.Ledger.RecordAsync(asked, cancellationToken);
-        return new RecordedRequests([.. scope.Keys.Select((k, i) => new RecordedKey(k, scope.Hashes[k], requests[i].RequestId, requests[i].Status is RequestStatus.Complete or RequestStatus.NotFound))]);
+        return new RecordedRequests([.. scope.Keys.Select((k, i) => new RecordedKey(k, scope.Hashes[k], requests[i].RequestId, requests[i].Status is RequestStatus.Complete or RequestStatus.NotFound)
+        {
+            EarlierStatus = requests[i].RequestId == asked[i].RequestId ? null : requests[i].Status,
+        })]);
     }
 }

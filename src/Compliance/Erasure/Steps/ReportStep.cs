@@ -20,11 +20,15 @@ public sealed class ReportStep : IErasureStep<ReportInput, ErasureReport>
         ArgumentNullException.ThrowIfNull(input);
         var scope = input.Scope;
         var verification = input.Verification;
-        var verdict = Verdict(input);
         var finished = input.Time.GetUtcNow();
         var keys = scope.DryRun
             ? [.. input.Requests.Keys.Select(k => new KeyOutcome(k.KeyHash, k.RequestId, ErasureVerdict.Planned))]
-            : await RecordStatusesAsync(scope, input.Requests, verdict, verification.Residue, finished, cancellationToken);
+            : KeyOutcomes(input);
+        var verdict = Verdict(input, keys);
+        if (!scope.DryRun)
+        {
+            await scope.Ledger.SetStatusAsync([.. keys.Select(k => (k.RequestId, StatusOf(k.Verdict)))], finished, cancellationToken);
+        }
 
         var retention = new List<(string Source, string Note)>();
         foreach (var source in input.Plan.Topics.Values.Select(p => p.Source).DistinctBy(s => s.Name))
@@ -52,38 +56,53 @@ public sealed class ReportStep : IErasureStep<ReportInput, ErasureReport>
                 .. PurgeNotes(scope.Command, topics),
                 .. input.Sinks.CannotMatch.Order(StringComparer.Ordinal),
                 .. input.Sinks.Unmarkable.OrderBy(u => u.Key, StringComparer.Ordinal).Select(u => $"sink target of {u.Key}: the sink cannot turn the delete markers of the tombstoned keys into erasure markers{(u.Value is null ? string.Empty : $" ({u.Value})")}; a key a running materializer deleted keeps its ordinary delete marker, and only the ledger keeps a later change of it out"),
+                .. NotFoundNotes(keys),
                 .. Notes(retention),
                 .. DeadLetterNotes(verification.DeadLetters),
             ],
         };
     }
 
-    private static ErasureVerdict Verdict(ReportInput input)
+    /// <summary>Incomplete where a check still finds the key; not-found where nothing named it
+    /// before the erasure (a key an earlier erasure completed reads already-erased, and one an
+    /// interrupted or incomplete erasure recorded reads complete: that run removed what it found, or may have);
+    /// complete otherwise, or already-erased when an earlier erasure of the key completed.</summary>
+    private static List<KeyOutcome> KeyOutcomes(ReportInput input)
+    {
+        var verification = input.Verification;
+        var clean = verification.IsClean(dryRun: false);
+        var residue = verification.Residue;
+        return [.. input.Requests.Keys.Select(key => new KeyOutcome(key.KeyHash, key.RequestId, (clean || !residue.Contains(key.Key), verification.Found.Contains(key.Key), key.EarlierStatus) switch
+        {
+            (false, _, _) => ErasureVerdict.Incomplete,
+            (_, true, RequestStatus.Complete) => ErasureVerdict.AlreadyErased,
+            (_, true, _) => ErasureVerdict.Complete,
+            (_, false, RequestStatus.Complete) => ErasureVerdict.AlreadyErased,
+            (_, false, RequestStatus.InProgress or RequestStatus.Incomplete) => ErasureVerdict.Complete,
+            _ => ErasureVerdict.NotFound,
+        }))];
+    }
+
+    private static ErasureVerdict Verdict(ReportInput input, List<KeyOutcome> keys)
     {
         var verification = input.Verification;
         return input.Scope.DryRun ? ErasureVerdict.Planned
             : !verification.IsClean(dryRun: false) ? ErasureVerdict.Incomplete
+            : keys.All(k => k.Verdict == ErasureVerdict.NotFound) ? ErasureVerdict.NotFound
             : input.Requests.AllErasedBefore && input.Plan.Topics.Count == 0 && verification.Sinks.All(s => s.RowsBefore == 0) && verification.DeadLetters.All(d => d.NamingSubject == 0) ? ErasureVerdict.AlreadyErased
             : ErasureVerdict.Complete;
     }
 
-    /// <summary>Each key's status in the ledger: incomplete where the erasure is and a check still
-    /// finds the key, complete otherwise; a key an earlier erasure completed reads already-erased.</summary>
-    private static async Task<List<KeyOutcome>> RecordStatusesAsync(ErasureScope scope, RecordedRequests requests, ErasureVerdict verdict, IReadOnlySet<string> residue, DateTimeOffset finished, CancellationToken cancellationToken)
+    private static RequestStatus StatusOf(ErasureVerdict verdict) => verdict switch
     {
-        var outcomes = new List<KeyOutcome>();
-        var statuses = new List<(string, RequestStatus)>();
-        foreach (var key in requests.Keys)
-        {
-            var incomplete = verdict == ErasureVerdict.Incomplete && residue.Contains(key.Key);
-            statuses.Add((key.RequestId, incomplete ? RequestStatus.Incomplete : RequestStatus.Complete));
-            var status = incomplete ? ErasureVerdict.Incomplete : ErasureVerdict.Complete;
-            outcomes.Add(new KeyOutcome(key.KeyHash, key.RequestId, key.ErasedBefore && status == ErasureVerdict.Complete ? ErasureVerdict.AlreadyErased : status));
-        }
+        ErasureVerdict.Incomplete => RequestStatus.Incomplete,
+        ErasureVerdict.NotFound => RequestStatus.NotFound,
+        _ => RequestStatus.Complete,
+    };
 
-        await scope.Ledger.SetStatusAsync(statuses, finished, cancellationToken);
-        return outcomes;
-    }
+    private static IEnumerable<string> NotFoundNotes(List<KeyOutcome> keys) =>
+        keys.Where(k => k.Verdict == ErasureVerdict.NotFound).Select(k =>
+            $"key {k.KeyHash}: found nowhere (no topic message, sink row or dead letter named it); it stays suppressed, so data of it that arrives later is dropped; if the key was mistyped, revoke the request with sync ledger revoke {k.RequestId} --reason TEXT");
 
     private static IEnumerable<string> PurgeNotes(ErasureCommand command, List<TopicOutcome> topics)
     {

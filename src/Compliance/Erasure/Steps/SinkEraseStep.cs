@@ -22,7 +22,11 @@ public sealed class SinkEraseStep : IErasureStep<SinkEraseInput, SinkErasure>
     {
         ArgumentNullException.ThrowIfNull(input);
         var scope = input.Scope;
-        var deleted = await scope.PerSinkAsync(bound => scope.DryRun ? Task.FromResult(0L) : EraseAsync(scope, bound, cancellationToken));
+        // A key the plan found nowhere gets no erasure marker: nothing of it is there to keep out,
+        // the ledger suppresses its changes, and a marker would outlive a revocation of a mistyped key.
+        var found = input.Plan.KeysFound;
+        var keys = scope.Keys.Where(found.Contains).ToList();
+        var deleted = await scope.PerSinkAsync(bound => scope.DryRun || keys.Count == 0 ? Task.FromResult(0L) : EraseAsync(scope.SinkOf(bound), bound, keys, cancellationToken));
         var unmarkable = new Dictionary<string, string?>(StringComparer.Ordinal);
         var marked = await scope.PerSinkAsync(async bound =>
         {
@@ -73,12 +77,12 @@ public sealed class SinkEraseStep : IErasureStep<SinkEraseInput, SinkErasure>
         return new SinkErasure(deleted, marked, unmarkable, cannotMatch);
     }
 
-    private static async Task<long> EraseAsync(ErasureScope scope, BoundMaterializer bound, CancellationToken cancellationToken)
+    private static async Task<long> EraseAsync(ISink sink, BoundMaterializer bound, IReadOnlyList<string> keys, CancellationToken cancellationToken)
     {
         long count = 0;
-        foreach (var matches in SubjectRows.MatchesFor(bound.Binding, scope.Keys))
+        foreach (var matches in SubjectRows.MatchesFor(bound.Binding, keys))
         {
-            count += (await scope.SinkOf(bound).EraseManyAsync(bound.Target, matches, cancellationToken)).Sum();
+            count += (await sink.EraseManyAsync(bound.Target, matches, cancellationToken)).Sum();
         }
 
         return count;

@@ -28,6 +28,11 @@ public sealed record Verification(IReadOnlyList<CheckedTopic> Topics, IReadOnlyL
         }
     }
 
+    /// <summary>The requested keys found anywhere before the erasure removed them: named by a
+    /// message of a topic (its current state, a before image or its history), held by a sink row, or
+    /// named by a dead letter. A key outside it was found nowhere.</summary>
+    public IReadOnlySet<string> Found { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
     /// <summary>True when no check finds a subject and, outside a dry run, every topic was compacted.</summary>
     public bool IsClean(bool dryRun) =>
         Topics.All(t => t.Outcome.CompactedViewMatches == 0 && (t.Outcome.RawResidueAfterTruncation ?? t.Outcome.RawResidue) == 0 && (dryRun || t.Compaction.Succeeded))
@@ -114,6 +119,16 @@ public sealed class VerifyStep : IErasureStep<VerifyInput, Verification>
                 first.Unreadable));
         }
 
-        return new Verification(topics, sinks, deadLetters, residue);
+        return new Verification(topics, sinks, deadLetters, residue) { Found = FoundBy(input.Plan, input.DeadLetters) };
+    }
+
+    /// <summary>The requested keys that the plan (topics and sink rows) or the dead-letter search found before any delete.</summary>
+    public static IReadOnlySet<string> FoundBy(ErasurePlan plan, DeadLetterErasure deadLetters)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        var found = new HashSet<string>(plan.KeysFound, StringComparer.Ordinal);
+        found.UnionWith(deadLetters.Tables.SelectMany(t => t.Before.Subjects));
+        return found;
     }
 }
