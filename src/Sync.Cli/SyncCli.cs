@@ -23,6 +23,7 @@ public static class SyncCli
         root.Subcommands.Add(PublishCommand.Create(output, error));
         root.Subcommands.Add(AuditCommand.Create(output, error));
         root.Subcommands.Add(HealthcheckCommand.Create(output, error));
+        root.Subcommands.Add(new Command("ledger", "Manage the suppression ledger.") { LedgerVerifyCommand.Create(output, error) });
         return root;
     }
 
