@@ -24,6 +24,7 @@ public sealed class HelpTests : WorkspaceTests
     [InlineData("epoch")]
     [InlineData("epoch bump")]
     [InlineData("healthcheck")]
+    [InlineData("ledger verify")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [.. command.Split(' '), "--help"];
