@@ -20,9 +20,11 @@ using Sync.Sinks;
 //   heal:    time from a PostgreSQL or Redis sink coming back rolled back by N changes to caught up,
 //            against the same N changes applied the ordinary way (with --postgres and/or --redis;
 //            --heal-only runs only these)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --ledger-only | --decode-only | --sinks-only | --heal-only]
 var quick = args.Contains("--quick");
-var eraseOnly = args.Contains("--erase-only");
+// --ledger-only: only `ledger verify` (with --postgres and --redis); it skips what --erase-only skips, and the erasure.
+var ledgerOnly = args.Contains("--ledger-only");
+var eraseOnly = args.Contains("--erase-only") || ledgerOnly;
 var decodeOnly = args.Contains("--decode-only");
 // --sinks-only: only the PostgreSQL and Redis sink figures (for working on the sinks).
 var sinksOnly = args.Contains("--sinks-only");
@@ -128,7 +130,7 @@ if (!eraseOnly && !decodeOnly && !sinksOnly)
     }
 }
 
-if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly)
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly && !ledgerOnly)
 {
     var erase = await Sync.Bench.Erasure.ErasureBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, Console.Error.WriteLine);
     var where = $"{Sync.Bench.Erasure.ErasureBench.Topics} topics x {erase.CustomersPerTopic:N0} customers, 3 sinks";
@@ -136,6 +138,14 @@ if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly &
     Add(new Figure($"erase 1 subject: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.One.Timings.CompactionMs, "ms"));
     Add(new Figure($"erase 1,000 subjects in one batch, {where}, without compaction", Sync.Bench.Erasure.ErasureBench.Result.WithoutCompaction(erase.Batch), "ms", Goal: "< 60,000 ms"));
     Add(new Figure($"erase 1,000 subjects: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.Batch.Timings.CompactionMs, "ms"));
+}
+
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly && (ledgerOnly || !args.Contains("--erase-only")))
+{
+    var verify = await Sync.Bench.Ledger.LedgerVerifyBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, quick ? 10_000 : 100_000, Console.Error.WriteLine);
+    var shape = $"{verify.Entries:N0} ledger entries, {Sync.Bench.Erasure.ErasureBench.Topics} topics x {verify.CustomersPerTopic:N0} keys, 3 sinks";
+    Add(new Figure($"ledger verify, {shape} (CLI process)", verify.Seconds * 1000, "ms", Goal: "< 60,000 ms"));
+    Add(new Figure($"ledger verify, {shape}: peak working set", verify.PeakKilobytes / 1024.0, "MiB"));
 }
 
 if (jsonFile is not null)
