@@ -176,6 +176,50 @@ public sealed partial class LedgerVerifyTests : PulsarCliFixture
     }
 
     [Fact]
+    public async Task LedgerVerify_finds_a_dead_letter_of_the_subject_restored_after_its_erasure_and_repair_deletes_it()
+    {
+        const string Users = "shop.public.users";
+        await ExecuteAsync($"CREATE SCHEMA \"{_schema}\"; CREATE TABLE \"{_schema}\".users (id bigint PRIMARY KEY, name text)");
+        Workspace.Write("data/users.jsonl", string.Join('\n',
+            $$$"""{"topic":"{{{Users}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
+            $$$"""{"topic":"{{{Users}}}","key":{"id":2},"value":{"id":2,"name":"b","email":"b@example.org"}}""") + "\n");
+        var config = Workspace.Write("sync.yaml", $$"""
+            sources:
+              changelog: { type: file, path: data/users.jsonl }
+            sinks:
+              target: { type: postgres, connectionString: '{{Postgres}}', tls: disable, schema: {{_schema}}, stateSchema: {{_schema}}_sync }
+            materializers:
+              users: { source: changelog, topics: ['{{Users}}'], sink: target, table: users, format: json, deadLetterTarget: table, target: { schemaEvolution: none } }
+            subjects:
+              customer:
+                users: { key: id }
+            erasure:
+              secret: 'ledger-verify-test-secret-0123456789'
+            """);
+        // The table has no email column and may not evolve: customer 2's change becomes a dead letter.
+        var run = await Workspace.Sync("run", "--config", config);
+        Assert.True(run.ExitCode == 3, run.ToString());
+        await ExecuteAsync($"CREATE TABLE \"{_schema}\".letters_backup AS SELECT * FROM \"{_schema}_sync\".dead_letters");
+        await EraseAsync(config);
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM \"{_schema}_sync\".dead_letters"));
+        await ExecuteAsync($"INSERT INTO \"{_schema}_sync\".dead_letters OVERRIDING SYSTEM VALUE SELECT * FROM \"{_schema}\".letters_backup");
+
+        var found = await Workspace.Sync("ledger", "verify", "--config", config, "--json");
+
+        Assert.True(found.ExitCode == 3, found.ToString());
+        var place = Assert.Single(Assert.Single(JsonDocument.Parse(found.Output).RootElement.GetProperty("residue").EnumerateArray()).GetProperty("places").EnumerateArray());
+        Assert.Equal("dead-letters", place.GetProperty("kind").GetString());
+        Assert.Contains("dead_letters", place.GetProperty("where").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, place.GetProperty("count").GetInt64());
+        Assert.DoesNotContain("b@example.org", found.Output, StringComparison.Ordinal);
+
+        var repaired = await Workspace.Sync("ledger", "verify", "--config", config, "--repair");
+
+        Assert.True(repaired.ExitCode == 0, repaired.ToString());
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM \"{_schema}_sync\".dead_letters"));
+    }
+
+    [Fact]
     public async Task LedgerVerify_of_a_clean_ledger_is_clean_and_names_every_place_swept()
     {
         var config = await MaterializeAndEraseAsync();

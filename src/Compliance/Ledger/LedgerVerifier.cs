@@ -164,7 +164,7 @@ public sealed class LedgerVerifier
         }
 
         var reader = BindingReader.For(bound, _config, _components);
-        var where = $"dead-letter table {store.DeadLetterTable} of sink {bound.Sink}";
+        var where = $"dead letters: {store.DeadLetterTable}";
         var last = await store.LastDeadLetterIdAsync(bound.Materializer, cancellationToken);
         long letters = 0, after = 0;
         while (await store.ReadDeadLettersAsync(bound.Materializer, after, last, LetterPage, cancellationToken) is { Count: > 0 } page)
