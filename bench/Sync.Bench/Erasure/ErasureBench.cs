@@ -70,19 +70,7 @@ public static class ErasureBench
         }
         finally
         {
-            var server = cache.GetServer(cache.GetEndPoints()[0]);
-            foreach (var key in server.Keys(pattern: $"{schema}:*", pageSize: 1000))
-            {
-                await cache.GetDatabase().KeyDeleteAsync(key);
-            }
-
-            await using (var connection = new NpgsqlConnection(postgres))
-            {
-                await connection.OpenAsync();
-                await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_sync CASCADE", connection);
-                await drop.ExecuteNonQueryAsync();
-            }
-
+            await DropAsync(cache, postgres, schema);
             Directory.Delete(dir, recursive: true);
         }
     }
@@ -182,6 +170,23 @@ public static class ErasureBench
             {
                 throw outcome.Failure;
             }
+        }
+    }
+
+    /// <summary>Removes the benchmark's Redis keys and PostgreSQL schemas.</summary>
+    internal static async Task DropAsync(ConnectionMultiplexer cache, string postgres, string schema)
+    {
+        var server = cache.GetServer(cache.GetEndPoints()[0]);
+        foreach (var key in server.Keys(pattern: $"{schema}:*", pageSize: 1000))
+        {
+            await cache.GetDatabase().KeyDeleteAsync(key);
+        }
+
+        await using (var connection = new NpgsqlConnection(postgres))
+        {
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_sync CASCADE", connection);
+            await drop.ExecuteNonQueryAsync();
         }
     }
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
-using Npgsql;
 using StackExchange.Redis;
 using Sync.Bench.Erasure;
 using Sync.Compliance.Ledger;
@@ -62,18 +61,7 @@ public static class LedgerVerifyBench
         }
         finally
         {
-            var server = cache.GetServer(cache.GetEndPoints()[0]);
-            foreach (var key in server.Keys(pattern: $"{schema}:*", pageSize: 1000))
-            {
-                await cache.GetDatabase().KeyDeleteAsync(key);
-            }
-
-            await using (var connection = new NpgsqlConnection(postgres))
-            {
-                await connection.OpenAsync();
-                await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_sync CASCADE", connection);
-                await drop.ExecuteNonQueryAsync();
-            }
+            await ErasureBench.DropAsync(cache, postgres, schema);
 
             SqliteConnection.ClearAllPools();
             Directory.Delete(dir, recursive: true);
