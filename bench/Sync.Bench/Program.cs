@@ -23,6 +23,7 @@ using Sync.Sinks;
 //   ledger:  erase recorded on a topic ledger -> 3 running views suppress it, p50/p99 over 200 erasures
 //            (fake broker in this process; --ledger-only runs only the ledger figures); with --ledger
 //            also through the file and the PostgreSQL ledger
+//   verify:  `ledger verify` of 100,000 ledger entries against 3 sinks and 10 topics (with --postgres and --redis; in --ledger-only too)
 // Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only]
 var quick = args.Contains("--quick");
 // --ledger-only skips what --erase-only skips, and the erasure figures too.
@@ -144,7 +145,7 @@ if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly &
     Add(new Figure($"erase 1,000 subjects: broker compaction of the {Sync.Bench.Erasure.ErasureBench.Topics} topics (fake broker)", erase.Batch.Timings.CompactionMs, "ms"));
 }
 
-if (args.Contains("--ledger"))
+if (args.Contains("--ledger") || ledgerOnly)
 {
     const int Erasures = 200;
     var file = await Sync.Bench.Ledger.LedgerPropagationBench.FileAsync(Erasures, Console.Error.WriteLine);
@@ -164,6 +165,14 @@ if (ledgerOnly || (!eraseOnly && !decodeOnly && !sinksOnly && !healOnly))
     var what = $"ledger propagation, topic (fake broker): erase recorded -> {Sync.Bench.Ledger.TopicLedgerPropagationBench.Views} views suppress, {ledger.Erasures} erasures";
     Add(new Figure($"{what}, p50", ledger.P50Ms, "ms"));
     Add(new Figure($"{what}, p99", ledger.P99Ms, "ms"));
+}
+
+if (postgresConnection is not null && redisEndpoint is not null && !decodeOnly && !sinksOnly && !healOnly && (ledgerOnly || !args.Contains("--erase-only")))
+{
+    var verify = await Sync.Bench.Ledger.LedgerVerifyBench.RunAsync(postgresConnection, redisEndpoint, quick ? 1_100 : 5_000, quick ? 10_000 : 100_000, Console.Error.WriteLine);
+    var shape = $"{verify.Entries:N0} ledger entries, {Sync.Bench.Erasure.ErasureBench.Topics} topics x {verify.CustomersPerTopic:N0} keys, 3 sinks";
+    Add(new Figure($"ledger verify, {shape} (CLI process)", verify.Seconds * 1000, "ms", Goal: "< 60,000 ms"));
+    Add(new Figure($"ledger verify, {shape}: peak working set", verify.PeakKilobytes / 1024.0, "MiB"));
 }
 
 if (jsonFile is not null)

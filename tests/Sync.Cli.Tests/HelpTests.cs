@@ -30,6 +30,7 @@ public sealed class HelpTests : WorkspaceTests
     [InlineData("ledger revoke")]
     [InlineData("ledger export")]
     [InlineData("ledger copy")]
+    [InlineData("ledger verify")]
     public async Task Every_command_has_useful_help(string command)
     {
         string[] args = command == "root" ? ["--help"] : [.. command.Split(' '), "--help"];

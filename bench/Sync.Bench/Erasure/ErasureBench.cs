@@ -48,7 +48,16 @@ public static class ErasureBench
             await File.WriteAllTextAsync(config, Config(broker, elasticsearch, postgres, redis, schema));
             var components = new SyncComponents(SourceCatalog.All, SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
             var loaded = ConfigLoader.Load(config, components.Types, _ => null);
-            await MaterializeAsync(loaded, components, postgres, schema, cache, elasticsearch, Topics * customersPerTopic, output);
+            var rows = Topics * customersPerTopic;
+            var server = cache.GetServer(cache.GetEndPoints()[0]);
+            await MaterializeAsync(loaded, components, async () =>
+            {
+                var postgresRows = await CountAsync(postgres, $"SELECT count(*) FROM {schema}.customers");
+                var redisRows = server.Keys(pattern: $"{schema}:tenant_*:customer:*", pageSize: 5000).LongCount();
+                var documents = elasticsearch.IndexNames.Where(i => i.StartsWith("customers-", StringComparison.Ordinal)).Sum(i => elasticsearch.Documents(i).Count);
+                return (postgresRows == rows && redisRows == rows && documents == rows, $"postgres {postgresRows}, redis {redisRows}, elasticsearch {documents}");
+            });
+            output($"materialized {rows:N0} rows into each of PostgreSQL, Redis and Elasticsearch");
 
             var one = await new ErasureService(loaded, components).EraseAsync(new ErasureCommand("customer", ["1"], "bench", DryRun: false), CancellationToken.None);
             Check(one, expectedRows: Topics);
@@ -61,19 +70,7 @@ public static class ErasureBench
         }
         finally
         {
-            var server = cache.GetServer(cache.GetEndPoints()[0]);
-            foreach (var key in server.Keys(pattern: $"{schema}:*", pageSize: 1000))
-            {
-                await cache.GetDatabase().KeyDeleteAsync(key);
-            }
-
-            await using (var connection = new NpgsqlConnection(postgres))
-            {
-                await connection.OpenAsync();
-                await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_sync CASCADE", connection);
-                await drop.ExecuteNonQueryAsync();
-            }
-
+            await DropAsync(cache, postgres, schema);
             Directory.Delete(dir, recursive: true);
         }
     }
@@ -89,12 +86,12 @@ public static class ErasureBench
         }
     }
 
-    private static string Tenant(int i) => string.Create(CultureInfo.InvariantCulture, $"tenant_{i:00}");
+    internal static string Tenant(int i) => string.Create(CultureInfo.InvariantCulture, $"tenant_{i:00}");
 
     private static string Topic(int i) => $"persistent://public/default/{Tenant(i)}.public.customers";
 
     /// <summary>Debezium events as Pulsar IO writes them: base64 JSON key bytes, envelope without schema.</summary>
-    private static async Task PublishAsync(FakePulsarBroker broker, int customersPerTopic)
+    internal static async Task PublishAsync(FakePulsarBroker broker, int customersPerTopic)
     {
         await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = broker.ServiceUrl });
         var lsn = 0L;
@@ -138,13 +135,13 @@ public static class ErasureBench
             """;
     }
 
-    /// <summary>Runs the three materializers until every sink holds every row, then stops them.</summary>
-    private static async Task MaterializeAsync(SyncConfig config, SyncComponents components, string postgres, string schema, ConnectionMultiplexer cache, FakeElasticsearch elasticsearch, int rows, Action<string> output)
+    /// <summary>Runs the config's materializers until <paramref name="materialized"/> says every sink
+    /// holds every row (and, when not, what each holds), then stops them.</summary>
+    internal static async Task MaterializeAsync(SyncConfig config, SyncComponents components, Func<Task<(bool Done, string Held)>> materialized)
     {
         using var stop = new CancellationTokenSource();
         var run = new SyncRuntime(config, components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, stop.Token);
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(10);
-        var server = cache.GetServer(cache.GetEndPoints()[0]);
         while (true)
         {
             if (run.IsCompleted)
@@ -152,17 +149,15 @@ public static class ErasureBench
                 throw new InvalidOperationException($"the run ended before materializing: {string.Join("; ", (await run).Select(o => o.Failure?.Message))}");
             }
 
-            var postgresRows = await CountAsync(postgres, $"SELECT count(*) FROM {schema}.customers");
-            var redisRows = server.Keys(pattern: $"{schema}:tenant_*:customer:*", pageSize: 5000).LongCount();
-            var documents = elasticsearch.IndexNames.Where(i => i.StartsWith("customers-", StringComparison.Ordinal)).Sum(i => elasticsearch.Documents(i).Count);
-            if (postgresRows == rows && redisRows == rows && documents == rows)
+            var (done, held) = await materialized();
+            if (done)
             {
                 break;
             }
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"materializing {rows} rows took over 10 minutes (postgres {postgresRows}, redis {redisRows}, elasticsearch {documents})");
+                throw new TimeoutException($"materializing took over 10 minutes ({held})");
             }
 
             await Task.Delay(200);
@@ -176,11 +171,26 @@ public static class ErasureBench
                 throw outcome.Failure;
             }
         }
-
-        output($"materialized {rows:N0} rows into each of PostgreSQL, Redis and Elasticsearch");
     }
 
-    private static async Task<long> CountAsync(string postgres, string sql)
+    /// <summary>Removes the benchmark's Redis keys and PostgreSQL schemas.</summary>
+    internal static async Task DropAsync(ConnectionMultiplexer cache, string postgres, string schema)
+    {
+        var server = cache.GetServer(cache.GetEndPoints()[0]);
+        foreach (var key in server.Keys(pattern: $"{schema}:*", pageSize: 1000))
+        {
+            await cache.GetDatabase().KeyDeleteAsync(key);
+        }
+
+        await using (var connection = new NpgsqlConnection(postgres))
+        {
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_sync CASCADE", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    internal static async Task<long> CountAsync(string postgres, string sql)
     {
         await using var connection = new NpgsqlConnection(postgres);
         await connection.OpenAsync();

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Npgsql;
 
 namespace Sync.Sinks.Postgres;
@@ -18,6 +19,9 @@ namespace Sync.Sinks.Postgres;
 /// </summary>
 public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
 {
+    /// <summary>Rows per page of a sweep (<see cref="ScanColumn"/>): one round trip each, a few hundred kilobytes.</summary>
+    private const int ScanPage = 5_000;
+
     private readonly PostgresSinkOptions _options;
     private readonly string _connectionString;
     private readonly SinkSession<PostgresWriter> _session;
@@ -191,6 +195,29 @@ public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
             $"read the type of column {PostgresIdentifiers.Quote(matches.Column)} of table {resolved.Qualified}",
             async (writer, ct) => (IReadOnlyList<string?>)await writer.CannotMatchAsync(resolved, matches, ct),
             cancellationToken);
+    }
+
+    public IAsyncEnumerable<string>? ScanColumn(TargetSpec target, string column, CancellationToken cancellationToken) =>
+        ScanColumnPagesAsync(Resolve(target), column, cancellationToken);
+
+    private async IAsyncEnumerable<string> ScanColumnPagesAsync(PostgresTarget target, string column, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? after = null;
+        do
+        {
+            var from = after;
+            var (values, next) = await WithGateAsync(
+                $"read column {PostgresIdentifiers.Quote(column)} of table {target.Qualified}",
+                (writer, ct) => writer.ScanColumnPageAsync(target, column, from, ScanPage, ct),
+                cancellationToken);
+            foreach (var value in values)
+            {
+                yield return value;
+            }
+
+            after = next;
+        }
+        while (after is not null);
     }
 
     public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)

@@ -481,4 +481,35 @@ internal sealed partial class PostgresWriter
             && type.Name is not ("timestamp with time zone" or "time with time zone" or "jsonb" or "json"),
         _ => false,
     };
+
+    /// <summary>One page of a sweep over the target (see <see cref="ISink.ScanColumn"/>): the column's text
+    /// in the rows after the physical row <paramref name="after"/> (a ctid; a TID range scan, so each page
+    /// reads only its rows), and the ctid to continue after, null at the end.</summary>
+    public async Task<(List<string> Values, string? Next)> ScanColumnPageAsync(PostgresTarget target, string column, string? after, int limit, CancellationToken cancellationToken)
+    {
+        var values = new List<string>(limit);
+        var table = await LoadTableAsync(target, cancellationToken);
+        if (table is null || !table.Columns.ContainsKey(column) || target.IsReserved(column))
+        {
+            return (values, null);
+        }
+
+        await using var select = Command(
+            $"SELECT t.ctid::text, t.{Quote(column)}::text FROM {target.Qualified} t WHERE t.ctid > $1::text::tid ORDER BY t.ctid LIMIT {limit.ToString(CultureInfo.InvariantCulture)}",
+            new NpgsqlParameter { Value = after ?? "(0,0)" });
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        string? last = null;
+        var rows = 0;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows++;
+            last = reader.GetString(0);
+            if (!reader.IsDBNull(1))
+            {
+                values.Add(reader.GetString(1));
+            }
+        }
+
+        return (values, rows < limit ? null : last);
+    }
 }

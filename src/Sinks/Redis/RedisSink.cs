@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using StackExchange.Redis;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
@@ -109,6 +110,22 @@ public sealed class RedisSink : ISink, IShadowableSink
         ArgumentNullException.ThrowIfNull(matches);
         ValidateTarget(target);
         return await RunAsync<IReadOnlyList<long>>($"count {matches.Values.Count} values in table \"{target.Table}\" by column \"{matches.Column}\"", async w => await w.CountManyAsync(await InLiveGenerationAsync(w, target), matches), cancellationToken);
+    }
+
+    public IAsyncEnumerable<string>? ScanColumn(TargetSpec target, string column, CancellationToken cancellationToken)
+    {
+        ValidateTarget(target);
+        return ScanColumnAsync(target, column, cancellationToken);
+    }
+
+    /// <summary>A sweep holds the connection it started on: a failure mid-sweep ends it, and the caller runs it again.</summary>
+    private async IAsyncEnumerable<string> ScanColumnAsync(TargetSpec target, string column, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (writer, live) = await RunAsync($"read table \"{target.Table}\"", async w => (w, await InLiveGenerationAsync(w, target)), cancellationToken);
+        await foreach (var value in writer.ScanColumnAsync(live, column).WithCancellation(cancellationToken))
+        {
+            yield return value;
+        }
     }
 
     public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)

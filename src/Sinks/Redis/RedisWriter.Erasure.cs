@@ -219,4 +219,47 @@ internal sealed partial class RedisWriter
             }
         }
     }
+
+    /// <summary>The column's text in every live row of the target (see <see cref="ISink.ScanColumn"/>), a SCAN
+    /// page of version keys at a time: key columns read from the state's key JSON, other columns from the
+    /// row, one pipelined round trip per page.</summary>
+    public async IAsyncEnumerable<string> ScanColumnAsync(TargetSpec spec, string column)
+    {
+        var target = Target(spec);
+        var meta = await _db.HashGetAllAsync(_keys.Meta(target.StateTable));
+        var keyColumns = meta.FirstOrDefault(e => e.Name == "key") is { Value.HasValue: true } k
+            ? JsonSerializer.Deserialize<string[]>(k.Value.ToString()) ?? []
+            : [];
+        var isKey = keyColumns.Contains(column, StringComparer.Ordinal);
+        if (!isKey && !meta.Any(e => e.Name == "c:" + column))
+        {
+            yield break;
+        }
+
+        var prefixLength = _keys.StatePrefix(target.StateTable).Length;
+        await foreach (var page in StatePagesAsync(target))
+        {
+            var live = page.Where(p => p.State is { Deleted: false }).ToList();
+            var values = isKey
+                ? null
+                : live.Select(p => target.Format == RedisValueFormat.Hash
+                    ? _db.HashGetAsync(p.Key.ToString()[prefixLength..], column)
+                    : _db.StringGetAsync(p.Key.ToString()[prefixLength..])).ToArray();
+            if (values is not null)
+            {
+                await Task.WhenAll(values);
+            }
+
+            for (var i = 0; i < live.Count; i++)
+            {
+                var text = isKey
+                    ? ColumnText(live[i].State!.KeyText, column)
+                    : target.Format == RedisValueFormat.Hash ? (string?)values![i].Result : ColumnText(values![i].Result, column);
+                if (text is not null)
+                {
+                    yield return text;
+                }
+            }
+        }
+    }
 }

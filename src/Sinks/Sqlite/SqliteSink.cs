@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 
 namespace Sync.Sinks.Sqlite;
@@ -18,6 +19,9 @@ namespace Sync.Sinks.Sqlite;
 /// </summary>
 public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
 {
+    /// <summary>Rows per page of a sweep (<see cref="ScanColumn"/>): the writer's lock is held for one page at a time.</summary>
+    private const int ScanPage = 5_000;
+
     private readonly SqliteSinkOptions _options;
     private readonly TimeProvider _time;
     private readonly SinkSession<SqliteDatabase> _session;
@@ -134,6 +138,27 @@ public sealed class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
 
     public ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) =>
         BySubjectAsync(target, match, writer => writer.Count(target.Table, match), cancellationToken);
+
+    public IAsyncEnumerable<string>? ScanColumn(TargetSpec target, string column, CancellationToken cancellationToken)
+    {
+        ValidateTarget(target);
+        return ScanColumnPagesAsync(target.Table, column, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<string> ScanColumnPagesAsync(string table, string column, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        long? after = 0;
+        while (after is { } from)
+        {
+            var (values, next) = await _session.LockedAsync((database, _) => Task.FromResult(database.Writer.ScanColumnPage(table, column, from, ScanPage)), cancellationToken);
+            foreach (var value in values)
+            {
+                yield return value;
+            }
+
+            after = next;
+        }
+    }
 
     public async ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
         await BySubjectAsync(target, matches, writer => writer.EraseMany(target.Table, matches, _time.GetUtcNow()), cancellationToken);

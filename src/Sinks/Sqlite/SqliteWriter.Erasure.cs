@@ -313,4 +313,36 @@ internal sealed partial class SqliteWriter
         byte[] b => FieldValue.FromBytes(b),
         _ => FieldValue.Null,
     };
+
+    /// <summary>One page of a sweep over the target (see <see cref="ISink.ScanColumn"/>): the column's text
+    /// in the rows after rowid <paramref name="after"/>, and the rowid to continue after, null at the end.</summary>
+    public (List<string> Values, long? Next) ScanColumnPage(string target, string column, long after, int limit)
+    {
+        var values = new List<string>(limit);
+        ForgetTablesChangedElsewhere();
+        var table = LoadTable(target);
+        if (table is null || !table.Columns.ContainsKey(column))
+        {
+            return (values, null);
+        }
+
+        using var select = _connection.CreateCommand();
+        select.CommandText = $"SELECT rowid, CAST({Quote(column)} AS TEXT) FROM {table.QuotedName} WHERE rowid > $after ORDER BY rowid LIMIT $limit";
+        select.Parameters.AddWithValue("$after", after);
+        select.Parameters.AddWithValue("$limit", limit);
+        using var reader = select.ExecuteReader();
+        long? last = null;
+        var rows = 0;
+        while (reader.Read())
+        {
+            rows++;
+            last = reader.GetInt64(0);
+            if (!reader.IsDBNull(1))
+            {
+                values.Add(reader.GetString(1));
+            }
+        }
+
+        return (values, rows < limit ? null : last);
+    }
 }

@@ -26,8 +26,7 @@ internal static class LedgerCommand
         command.Subcommands.Add(Revoke(output, error));
         command.Subcommands.Add(Export(output, error));
         command.Subcommands.Add(Copy(output, error));
-
-        // `ledger verify` registers here, from its own file.
+        command.Subcommands.Add(LedgerVerifyCommand.Create(output, error));
         return command;
     }
 

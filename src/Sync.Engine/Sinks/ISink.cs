@@ -88,6 +88,12 @@ public interface ISink : IAsyncDisposable
     ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
         ValueTask.FromResult<long?>(null);
 
+    /// <summary>The text of <paramref name="column"/> in every live row of the target (null columns left
+    /// out), streamed a page at a time so that memory stays flat whatever the size of the target: what
+    /// <c>ledger verify</c> hashes to find erased subjects that came back. A row changed during the sweep
+    /// may be seen once, twice or not at all. This default cannot sweep (null).</summary>
+    IAsyncEnumerable<string>? ScanColumn(TargetSpec target, string column, CancellationToken cancellationToken) => null;
+
     /// <summary>Called when the materializer has a stored checkpoint: null when its target exists (the sink
     /// then records it as the materializer's target) or when the sink never recorded a target for the
     /// materializer (no row written yet: the first row creates it); otherwise the target is missing while
