@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Sync.Pulsar;
 
 namespace Sync.Cli.Tests;
@@ -45,7 +44,7 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
         var folders = new[] { Workspace, _second };
         var configs = folders.Select(folder => WriteConfig(folder, ledger)).ToArray();
         var eraserConfig = WriteConfig(_eraser, ledger);
-        var running = folders.Zip(configs, (folder, config) => new Running(SyncProcess.Start(folder.Directory, "run", "--config", config))).ToArray();
+        var running = folders.Zip(configs, (folder, config) => new RunningSync(SyncProcess.Start(folder.Directory, "run", "--config", config))).ToArray();
         try
         {
             await Poll.UntilAsync(() => Broker.DeliveredPerConsumer(_topic, Subscription).Count == 2, Patience);
@@ -120,7 +119,7 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
         return long.Parse(row.Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], CultureInfo.InvariantCulture);
     }
 
-    private static string Outputs(IEnumerable<Running> running) =>
+    private static string Outputs(IEnumerable<RunningSync> running) =>
         string.Join('\n', running.Select((r, i) => $"--- process {i + 1}\n{r.Output()}"));
 
     private string WriteConfig(Workspace folder, string ledger) => folder.Write("sync.yaml", $$"""
@@ -142,37 +141,4 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
           secret: 'fleet-ledger-secret-0123456789'
           ledger: {{(ledger == "postgres" ? $"{{ postgres: pg, schema: {_ledgerSchema} }}" : $"{{ topic: '{_ledgerTopic}' }}")}}
         """);
-
-    /// <summary>A <c>sync run</c> process whose output is read as it comes, so a full pipe never blocks it.</summary>
-    private sealed class Running
-    {
-        private readonly StringBuilder _output = new();
-
-        public Running(Process process)
-        {
-            Process = process;
-            process.OutputDataReceived += (_, e) => Append(e.Data);
-            process.ErrorDataReceived += (_, e) => Append(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-        }
-
-        public Process Process { get; }
-
-        public string Output()
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-
-        private void Append(string? line)
-        {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-        }
-    }
 }
