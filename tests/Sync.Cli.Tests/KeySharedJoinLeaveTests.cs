@@ -24,7 +24,7 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
         await PublishAsync(1_500, keys: 150);
 
         var first = Started(config);
-        Running? second = null;
+        RunningSync? second = null;
         try
         {
             await Poll.UntilAsync(() => Delivered().Count == 1 && Delivered().Values.Single() > 0, Patience);
@@ -91,7 +91,7 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
         }
         finally
         {
-            foreach (var running in new[] { first, second }.OfType<Running>().Where(r => !r.Process.HasExited))
+            foreach (var running in new[] { first, second }.OfType<RunningSync>().Where(r => !r.Process.HasExited))
             {
                 running.Process.Kill(entireProcessTree: true);
                 await running.Process.WaitForExitAsync();
@@ -102,7 +102,7 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
     }
 
     /// <summary>SIGTERM, then waits for the run to finish its batch in hand and exit.</summary>
-    private static async Task StopAsync(Running running)
+    private static async Task StopAsync(RunningSync running)
     {
         using (var kill = Process.Start("kill", ["-TERM", running.Process.Id.ToString(CultureInfo.InvariantCulture)])!)
         {
@@ -116,7 +116,7 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
     }
 
     /// <summary>The stale column of the run summary a stopped process printed.</summary>
-    private long StaleCount(Running running)
+    private long StaleCount(RunningSync running)
     {
         var output = running.Output();
         var row = output.Split('\n').SkipWhile(line => !line.StartsWith("run summary", StringComparison.Ordinal))
@@ -128,39 +128,6 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
 
     private IReadOnlyDictionary<string, long> Delivered() => Broker.DeliveredPerConsumer(Topic, Subscription);
 
-    private Running Started(string config) => new(SyncProcess.Start(Workspace.Directory, "run", "--config", config));
-
-    /// <summary>A <c>sync run</c> process whose output is read as it comes, so a full pipe never blocks it.</summary>
-    private sealed class Running
-    {
-        private readonly StringBuilder _output = new();
-
-        public Running(Process process)
-        {
-            Process = process;
-            process.OutputDataReceived += (_, e) => Append(e.Data);
-            process.ErrorDataReceived += (_, e) => Append(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-        }
-
-        public Process Process { get; }
-
-        public string Output()
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-
-        private void Append(string? line)
-        {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-        }
-    }
+    private RunningSync Started(string config) => new(SyncProcess.Start(Workspace.Directory, "run", "--config", config));
 
 }
