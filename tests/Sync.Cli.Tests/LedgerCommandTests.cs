@@ -100,7 +100,7 @@ public sealed class LedgerCommandTests : WorkspaceTests
     public async Task Copy_to_another_file_ledger_loses_nothing_and_a_second_copy_changes_nothing()
     {
         var config = await SeededAsync();
-        var other = Workspace.Write("other.yaml", Config("other-ledger.db"));
+        var other = WriteConfig("other.yaml", "other-ledger.db");
 
         var first = await Workspace.Sync("ledger", "copy", "--config", config, "--to", other);
         var second = await Workspace.Sync("ledger", "copy", "--config", config, "--to", other);
@@ -131,7 +131,7 @@ public sealed class LedgerCommandTests : WorkspaceTests
     public async Task A_revoked_erasure_lets_the_subjects_new_changes_apply_and_the_ledger_keeps_both()
     {
         var changelog = Workspace.Write("data/customers.jsonl", Line(1, "c", "ada", 10));
-        var config = Workspace.Write("sync.yaml", Config("ledger.db"));
+        var config = WriteConfig("sync.yaml", "ledger.db");
         var database = Workspace.File("customers.db");
         Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
 
@@ -164,7 +164,7 @@ public sealed class LedgerCommandTests : WorkspaceTests
     /// complete, not-found, and revoked.</summary>
     private async Task<string> SeededAsync()
     {
-        var config = Workspace.Write("sync.yaml", Config("ledger.db"));
+        var config = WriteConfig("sync.yaml", "ledger.db");
         Workspace.Write("data/customers.jsonl", string.Empty);
         await using var ledger = SqliteSuppressionLedger.Open(Workspace.File("ledger.db"));
         await ledger.RecordAsync(
@@ -180,11 +180,8 @@ public sealed class LedgerCommandTests : WorkspaceTests
         return config;
     }
 
-    private static string Config(string ledger) => $"""
-        sources:
-          changelog: {"{"} type: file, path: data/customers.jsonl {"}"}
-        sinks:
-          local: {"{"} type: sqlite, path: customers.db {"}"}
+    /// <summary>Writes the config file <paramref name="name"/> with the file ledger <paramref name="ledger"/>.</summary>
+    private string WriteConfig(string name, string ledger) => Workspace.WriteFileToSqliteConfig("data/customers.jsonl", "customers.db", name: name, rest: $"""
         materializers:
           customers: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: customers, linger: 0ms {"}"}
         subjects:
@@ -193,7 +190,7 @@ public sealed class LedgerCommandTests : WorkspaceTests
         erasure:
           secret: 'ledger-command-secret-0123'
           ledger: {ledger}
-        """;
+        """);
 
     private static string Line(int id, string op, string name, int lsn) =>
         ChangelogLines.Line(Topic, id, op, name, lsn);
