@@ -6,7 +6,7 @@ using Sync.Pulsar;
 namespace Sync.Cli.Metrics;
 
 /// <summary>Serves <c>/metrics</c> (Prometheus text, from the run's System.Diagnostics.Metrics
-/// instruments through prometheus-net's meter adapter) and <c>/healthz</c> on one port.
+/// instruments through <see cref="PrometheusBridge"/>, and the process and runtime metrics) and <c>/healthz</c> on one port.
 /// <para>prometheus-net rather than OpenTelemetry's Prometheus HttpListener exporter: it is a
 /// stable release (the OpenTelemetry one is a beta), and its registry can be exported into our
 /// own listener, so that <c>/metrics</c> and <c>/healthz</c> share the port; the OpenTelemetry
@@ -19,35 +19,29 @@ internal sealed class MetricsServer : IAsyncDisposable
 
     private readonly HttpListener _listener;
     private readonly CollectorRegistry _registry;
-    private readonly IDisposable _adapter;
+    private readonly PrometheusBridge _bridge;
     private readonly SyncMetrics _metrics;
     private readonly Task _serving;
 
-    private MetricsServer(int port, SyncMetrics metrics)
+    private MetricsServer(MetricsEndpoint endpoint, SyncMetrics metrics)
     {
         _metrics = metrics;
         _registry = Prometheus.Metrics.NewCustomRegistry();
-        _adapter = MeterAdapter.StartListening(new MeterAdapterOptions
-        {
-            Registry = _registry,
-            // Without a factory of its own the adapter writes into prometheus-net's default registry.
-            MetricFactory = Prometheus.Metrics.WithCustomRegistry(_registry),
-            InstrumentFilterPredicate = instrument => instrument.Meter.Name is SyncMetrics.MeterName or PulsarClient.MeterName,
-            // Series are few (one per materializer) and must not vanish while a materializer
-            // stalls: a flat counter is what a stall alert looks for. The counters are observed
-            // at every scrape, which keeps them; a day (the adapter's maximum) covers histograms
-            // of a materializer that applies nothing for hours.
-            MetricsExpireAfter = TimeSpan.FromDays(1),
-            ResolveHistogramBuckets = instrument => instrument.Unit == "s" ? SecondsBuckets : SizeBuckets,
-        });
+        // Series are few (one per materializer and topic) and stay while a materializer stalls: a
+        // flat counter is what a stall alert looks for.
+        _bridge = new PrometheusBridge(
+            _registry,
+            [SyncMetrics.MeterName, PulsarClient.MeterName],
+            instrument => instrument.Unit == "s" ? SecondsBuckets : SizeBuckets);
+        ProcessMetrics.Register(_registry);
         try
         {
-            (_listener, Port) = Listen(port);
+            (_listener, Port) = Listen(endpoint);
         }
         catch (HttpListenerException e)
         {
-            _adapter.Dispose();
-            throw new IOException($"--metrics-port {port} cannot be served: {e.Message}", e);
+            _bridge.Dispose();
+            throw new IOException($"--metrics-port {endpoint.Port} cannot be served on {endpoint.Address}: {e.Message}", e);
         }
 
         _serving = Task.Run(ServeAsync);
@@ -56,32 +50,32 @@ internal sealed class MetricsServer : IAsyncDisposable
     /// <summary>The port served: the one asked for, or the one taken when 0 asked for any free port.</summary>
     public int Port { get; }
 
-    public static MetricsServer Start(int port, SyncMetrics metrics) => new(port, metrics);
+    public static MetricsServer Start(MetricsEndpoint endpoint, SyncMetrics metrics) => new(endpoint, metrics);
 
-    private static (HttpListener Listener, int Port) Listen(int port)
+    private static (HttpListener Listener, int Port) Listen(MetricsEndpoint endpoint)
     {
         // HttpListener cannot bind port 0: for "any free port" the OS names one, which is then
         // taken, again with another if something else took it in between.
         for (var attempt = 1; ; attempt++)
         {
-            var chosen = port == 0 ? FreePort() : port;
+            var chosen = endpoint.Port == 0 ? FreePort(endpoint) : endpoint.Port;
             var listener = new HttpListener();
-            listener.Prefixes.Add($"http://*:{chosen}/");
+            listener.Prefixes.Add(endpoint.Prefix(chosen));
             try
             {
                 listener.Start();
                 return (listener, chosen);
             }
-            catch (HttpListenerException) when (port == 0 && attempt < 20)
+            catch (HttpListenerException) when (endpoint.Port == 0 && attempt < 20)
             {
                 // A failed Start leaves the listener closed; nothing to release.
             }
         }
     }
 
-    private static int FreePort()
+    private static int FreePort(MetricsEndpoint endpoint)
     {
-        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
+        using var probe = new System.Net.Sockets.TcpListener(endpoint.IsAllInterfaces ? IPAddress.Any : endpoint.Ip!, 0);
         probe.Start();
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
@@ -167,6 +161,6 @@ internal sealed class MetricsServer : IAsyncDisposable
         // already in use" once another process took the port in between.
         _listener.Close();
         await _serving;
-        _adapter.Dispose();
+        _bridge.Dispose();
     }
 }
