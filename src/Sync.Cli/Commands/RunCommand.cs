@@ -15,8 +15,21 @@ internal static class RunCommand
         var logFormat = CommonOptions.LogFormat();
         var metricsPort = new Option<int?>("--metrics-port")
         {
-            Description = "Serve Prometheus metrics on http://*:PORT/metrics (0: any free port, named in the log), liveness on /healthz (200 unless a materializer stopped on a fatal error, then 503; the body says degraded while one retries a transient error) and readiness on /readyz (503 while one is starting, degraded or failed).",
+            Description = "Serve Prometheus metrics on http://ADDRESS:PORT/metrics (0: any free port, named in the log), liveness on /healthz (200 unless a materializer stopped on a fatal error, then 503; the body says degraded while one retries a transient error) and readiness on /readyz (503 while one is starting, degraded or failed).",
         };
+        var metricsAddress = new Option<string>("--metrics-address")
+        {
+            Description = $"The address --metrics-port is served on: an IP address of this host (127.0.0.1 or ::1 for this host only; requests must then name that address), or {Metrics.MetricsEndpoint.AllInterfaces}, :: or * for every interface.",
+            DefaultValueFactory = _ => Metrics.MetricsEndpoint.AllInterfaces,
+            HelpName = "ADDRESS",
+        };
+        metricsAddress.Validators.Add(result =>
+        {
+            if (Metrics.MetricsEndpoint.Problem(result.GetValueOrDefault<string>()) is { } problem)
+            {
+                result.AddError(problem);
+            }
+        });
         var stopAll = new Option<bool>("--stop-all-on-failure")
         {
             Description = "When a materializer stops on a fatal error, stop the others too (each finishes its current batch) instead of letting them run on.",
@@ -47,8 +60,16 @@ internal static class RunCommand
             logLevel,
             logFormat,
             metricsPort,
+            metricsAddress,
             stopAll,
         };
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(metricsAddress) is { Implicit: false } && result.GetValue(metricsPort) is null)
+            {
+                result.AddError("--metrics-address needs --metrics-port: give the port to serve /metrics on");
+            }
+        });
         command.SetAction((parse, cancellationToken) => SyncHost.RunAsync(
             parse.GetRequiredValue(config),
             parse.GetValue(materializers) ?? [],
@@ -57,7 +78,7 @@ internal static class RunCommand
             output,
             error,
             cancellationToken,
-            parse.GetValue(metricsPort),
+            parse.GetValue(metricsPort) is { } port ? new Metrics.MetricsEndpoint(parse.GetRequiredValue(metricsAddress), port) : null,
             stopAllOnFailure: parse.GetValue(stopAll),
             logFormat: parse.GetValue(logFormat)));
         return command;
