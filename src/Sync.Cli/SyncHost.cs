@@ -61,12 +61,14 @@ internal static class SyncHost
         }
     }
 
-    private static async Task<Metrics.MetricsServer?> StartMetricsAsync(int port, SyncMetrics metrics, TextWriter error)
+    private static async Task<Metrics.MetricsServer?> StartMetricsAsync(Metrics.MetricsEndpoint endpoint, SyncMetrics metrics, TextWriter error)
     {
         try
         {
-            var server = Metrics.MetricsServer.Start(port, metrics);
-            await error.WriteLineAsync($"serving /metrics, /healthz and /readyz on port {server.Port}");
+            var server = Metrics.MetricsServer.Start(endpoint, metrics);
+            await error.WriteLineAsync(endpoint.IsAllInterfaces
+                ? $"serving /metrics, /healthz and /readyz on port {server.Port}"
+                : $"serving /metrics, /healthz and /readyz on {endpoint.Address} port {server.Port}");
             return server;
         }
         catch (IOException e)
@@ -109,7 +111,7 @@ internal static class SyncHost
             ? version.Split('+')[0]
             : "unknown";
 
-    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false, bool stopAllOnFailure = false, BackfillStart? from = null, LogFormat logFormat = LogFormat.Text)
+    public static async Task<int> RunAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, LogLevel logLevel, TextWriter output, TextWriter error, CancellationToken cancellationToken, Metrics.MetricsEndpoint? metricsPort = null, bool showProgress = false, bool shadow = false, bool keepOld = false, bool stopAllOnFailure = false, BackfillStart? from = null, LogFormat logFormat = LogFormat.Text)
     {
         using var loggerFactory = Logging(logLevel, logFormat);
         var lifecycle = loggerFactory.CreateLogger(HostLog.Category);
@@ -136,7 +138,7 @@ internal static class SyncHost
         _ => "error",
     };
 
-    private static async Task<int> RunLoggedAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationToken cancellationToken, int? metricsPort, bool showProgress, bool shadow, bool keepOld, bool stopAllOnFailure, BackfillStart? from)
+    private static async Task<int> RunLoggedAsync(FileInfo configFile, IReadOnlyCollection<string> names, RunMode mode, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationToken cancellationToken, Metrics.MetricsEndpoint? metricsPort, bool showProgress, bool shadow, bool keepOld, bool stopAllOnFailure, BackfillStart? from)
     {
         var components = Components();
         if (await LoadConfigAsync(configFile, components, error) is not { } config)
@@ -156,8 +158,9 @@ internal static class SyncHost
 
         WarnAboutInsecureTransport(config, loggerFactory.CreateLogger("Sync.Security"));
         using var sourceOrderWarnings = SourceOrderWarnings.LogTo(loggerFactory.CreateLogger("Sync.SourceOrder"));
-        using var metrics = new SyncMetrics();
-        await using var metricsServer = metricsPort is { } port ? await StartMetricsAsync(port, metrics, error) : null;
+        await using var backlog = new Metrics.TopicBacklog(config, components);
+        using var metrics = new SyncMetrics { TopicEnds = backlog.EndsAsync };
+        await using var metricsServer = metricsPort is { } endpoint ? await StartMetricsAsync(endpoint, metrics, error) : null;
         if (metricsPort is not null && metricsServer is null)
         {
             return ExitCodes.Failure;

@@ -11,8 +11,10 @@ namespace Sync.Sources.Pulsar;
 /// <list type="bullet">
 /// <item>Reads (compacted and raw) are non-durable readers from the earliest message up to the
 /// topic's last message id taken when the read starts; they leave no subscription behind.</item>
-/// <item><see cref="EndsAsync"/> reports <c>Behind</c> as null: ledger and entry ids do not count
-/// messages (ledgers roll over, entries hold batches), and a scan per status call is too dear.</item>
+/// <item><see cref="EndsAsync"/> counts <c>Behind</c> in entries when the position and the last
+/// message are in the same ledger (entry ids are dense within a ledger; a batch entry counts once)
+/// and reports null across ledgers: ledgers roll over, only the broker knows their sizes, and a scan
+/// per status call is too dear.</item>
 /// <item>A tombstone goes to the partition named, or, for a partitioned topic named by its base
 /// name, to the partition the Java client's default router picks for the key text.</item>
 /// </list></summary>
@@ -146,7 +148,12 @@ public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
                 },
                 cancellationToken);
             var last = PulsarConnections.Position(await reader.GetLastMessageIdAsync(cancellationToken));
-            long? behind = after.TryGetValue(stream, out var position) && position >= last ? 0 : null;
+            // Within one ledger entry ids are dense, so the entries after the position are counted
+            // exactly (a batch entry counts once); across ledgers only the broker knows their sizes.
+            long? behind = !after.TryGetValue(stream, out var position) ? null
+                : position >= last ? 0
+                : position.Ledger == last.Ledger ? last.Entry - position.Entry
+                : null;
             ends.Add(new TopicEnd(stream, last, behind));
         }
 

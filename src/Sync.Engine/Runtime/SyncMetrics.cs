@@ -42,7 +42,11 @@ public sealed record MaterializerHealth(string Materializer, MaterializerState S
 /// <summary>The telemetry of a run, on System.Diagnostics.Metrics (meter <see cref="MeterName"/>),
 /// for any exporter to pick up: per-materializer counters read from each runner's
 /// <see cref="MaterializerCounters"/> (so they equal the run summary), histograms recorded per
-/// applied batch by <see cref="Measure"/>, and each materializer's state.</summary>
+/// applied batch by <see cref="Measure"/>, each materializer's state, the source time of the newest
+/// change it committed, and its backlog per topic (refreshed through <see cref="TopicEnds"/>).
+/// <para>Instrument names follow the Prometheus conventions once exported (docs/operations.md,
+/// "Metrics"): the exporter appends the unit (<c>s</c> → <c>_seconds</c>) and <c>_total</c> to
+/// counters, so the names here carry neither.</para></summary>
 public sealed class SyncMetrics : IDisposable
 {
     public const string MeterName = "Sync";
@@ -57,6 +61,16 @@ public sealed class SyncMetrics : IDisposable
     public SyncMetrics(TimeProvider? time = null)
     {
         _time = time ?? TimeProvider.System;
+        _meter.CreateObservableGauge(
+            "source.last_committed_timestamp",
+            () => _materializers.Values.Where(m => m.NewestCommitted is not null).Select(m => new Measurement<double>(m.NewestCommitted!.Value.ToUnixTimeMilliseconds() / 1000.0, Tag(m.Name))),
+            "s",
+            "Source time (the source's ts_ms, else the connector's, else the publish time) of the newest change the materializer committed to its sink, in seconds since the epoch.");
+        _meter.CreateObservableGauge(
+            "backlog.messages",
+            ObserveBacklog,
+            "{message}",
+            "Messages of the topic after the materializer's committed position, as of the last refresh (every backlogRefresh); a topic whose count the source cannot tell has no sample.");
         Observe("events.received", "Messages read from the source (dead-lettered ones included).", c => c.Read);
         Observe("events.applied", "Upserts written to the sink.", c => c.Applied);
         Observe("events.deleted", "Deletes written to the sink (deletes, tombstones, truncates).", c => c.Deleted);
@@ -103,6 +117,30 @@ public sealed class SyncMetrics : IDisposable
         _batchSize = _meter.CreateHistogram<long>("batch.size", "{event}", "Changes per applied batch, after collapse.");
         _applyDuration = _meter.CreateHistogram<double>("apply.duration", "s", "Time the sink took to apply a batch and its checkpoint.");
         _lag = _meter.CreateHistogram<double>("end_to_end.lag", "s", "Per batch, from the publish time of its oldest change to its commit in the sink.");
+    }
+
+    /// <summary>Per materializer: where each of its topics ends and how many messages come after the
+    /// given committed positions (<see cref="Topics.ITopicLog.EndsAsync"/>). Null: no backlog gauge.</summary>
+    public Func<string, IReadOnlyDictionary<string, StreamPosition>, CancellationToken, ValueTask<IReadOnlyList<Topics.TopicEnd>>>? TopicEnds { get; init; }
+
+    /// <summary>How old the backlog may be before a scrape starts a refresh. A scrape never waits
+    /// for the source: it reports the last counts, and a refresh runs beside it.</summary>
+    public TimeSpan BacklogRefresh { get; init; } = TimeSpan.FromSeconds(15);
+
+    private IEnumerable<Measurement<long>> ObserveBacklog()
+    {
+        if (TopicEnds is not { } ends)
+        {
+            return [];
+        }
+
+        var now = _time.GetUtcNow();
+        foreach (var tracked in _materializers.Values)
+        {
+            tracked.RefreshBacklogIfOlderThan(now - BacklogRefresh, now, ends);
+        }
+
+        return _materializers.Values.SelectMany(m => m.Backlog.Select(b => new Measurement<long>(b.Value, Tag(m.Name), new("topic", b.Key))));
     }
 
     private void Observe(string name, string description, Func<MaterializerCounters, long> read) =>
@@ -156,6 +194,72 @@ public sealed class SyncMetrics : IDisposable
 
         public string? Error { get; set; }
 
+        /// <summary>The source time of the newest change committed, or null before the first.</summary>
+        public DateTimeOffset? NewestCommitted { get; private set; }
+
+        /// <summary>Per stream, the position committed last (loaded from the sink at start, then
+        /// each batch's checkpoint).</summary>
+        private readonly ConcurrentDictionary<string, StreamPosition> _committed = new(StringComparer.Ordinal);
+
+        /// <summary>Per topic, the messages after the committed position, as of the last refresh.</summary>
+        public IReadOnlyDictionary<string, long> Backlog { get; private set; } = new Dictionary<string, long>();
+
+        private DateTimeOffset? _backlogRefreshed;
+        private int _backlogRefreshing;
+        private bool _refreshedWithPositions;
+
+        public void Committed(IReadOnlyDictionary<string, StreamPosition> checkpoint)
+        {
+            foreach (var (stream, position) in checkpoint)
+            {
+                if (SinkCheckpointGuard.IsStream(stream))
+                {
+                    _committed[stream] = position;
+                }
+            }
+        }
+
+        public void CommittedSourceTime(DateTimeOffset time)
+        {
+            if (NewestCommitted is not { } newest || time > newest)
+            {
+                NewestCommitted = time;
+            }
+        }
+
+        public void RefreshBacklogIfOlderThan(DateTimeOffset stale, DateTimeOffset now, Func<string, IReadOnlyDictionary<string, StreamPosition>, CancellationToken, ValueTask<IReadOnlyList<Topics.TopicEnd>>> ends)
+        {
+            // Also refreshed at once when the first committed positions are known (loaded from the
+            // sink or committed): a refresh without them counts from the start of each topic.
+            var positionsArrived = !_refreshedWithPositions && !_committed.IsEmpty;
+            if ((_backlogRefreshed > stale && !positionsArrived) || Ended is not null || Interlocked.Exchange(ref _backlogRefreshing, 1) == 1)
+            {
+                return;
+            }
+
+            _backlogRefreshed = now;
+            var committed = new Dictionary<string, StreamPosition>(_committed, StringComparer.Ordinal);
+            _refreshedWithPositions = committed.Count > 0;
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    var topics = await ends(Name, committed, timeout.Token);
+                    Backlog = topics.Where(t => t.Behind is not null).ToDictionary(t => t.Topic, t => t.Behind!.Value, StringComparer.Ordinal);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // The source is unreachable: the materializer is degraded and says so; the
+                    // backlog keeps its last counts until a refresh succeeds.
+                }
+                finally
+                {
+                    Volatile.Write(ref _backlogRefreshing, 0);
+                }
+            });
+        }
+
         // When the source was first seen reconnecting (the reader keeps no time of its own).
         private DateTimeOffset? _sourceLostSince;
 
@@ -191,8 +295,18 @@ public sealed class SyncMetrics : IDisposable
         }
     }
 
+    private static DateTimeOffset? SourceTimeOf(ChangeEvent change) =>
+        (change.Source?.TsMs ?? change.TsMs) is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : change.Origin.PublishTime;
+
     private sealed class MeasuredSink(ISink inner, SyncMetrics metrics) : DelegatingSink(inner)
     {
+        public override async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
+        {
+            var stored = await Inner.LoadCheckpointAsync(materializer, cancellationToken);
+            metrics._materializers.GetOrAdd(materializer, n => new Tracked(n)).Committed(stored);
+            return stored;
+        }
+
         public override async ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
         {
             var started = Stopwatch.GetTimestamp();
@@ -212,6 +326,16 @@ public sealed class SyncMetrics : IDisposable
             if (oldest is { } first)
             {
                 metrics._lag.Record(Math.Max(0, (metrics._time.GetUtcNow() - first).TotalSeconds), tag);
+            }
+
+            var tracked = metrics._materializers.GetOrAdd(batch.Materializer, n => new Tracked(n));
+            tracked.Committed(batch.Checkpoint);
+            foreach (var change in batch.Changes)
+            {
+                if (SourceTimeOf(change) is { } time)
+                {
+                    tracked.CommittedSourceTime(time);
+                }
             }
 
             return result;
