@@ -14,8 +14,8 @@ internal static class CommonOptions
 
     public static Option<LogLevel> LogLevel() => new("--log-level")
     {
-        Description = "Least severe log messages to print on standard error.",
-        DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Warning,
+        Description = "Least severe log messages to print on standard error: trace, debug, information (the default: the start, the config loaded, each subscription, progress and the stop reason), warning, error, critical or none.",
+        DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Information,
     };
 
     public static Option<LogFormat> LogFormat() => new("--log-format")
