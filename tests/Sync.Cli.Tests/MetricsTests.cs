@@ -36,8 +36,8 @@ public sealed partial class MetricsTests : PulsarCliFixture
                 // is counted as read and as exactly one outcome.
                 metrics = Http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")).GetAwaiter().GetResult();
                 var outcomes = new[] { "applied", "deleted", "stale", "collapsed", "suppressed", "dead_lettered" }
-                    .Sum(o => long.TryParse(TryValue(metrics, $"sync_events_{o}"), System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0);
-                if (TryValue(metrics, "sync_events_received") != "5" || outcomes != 5)
+                    .Sum(o => long.TryParse(TryValue(metrics, $"sync_events_{o}_total"), System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0);
+                if (TryValue(metrics, "sync_events_received_total") != "5" || outcomes != 5)
                 {
                     return false;
                 }
@@ -51,14 +51,14 @@ public sealed partial class MetricsTests : PulsarCliFixture
         Assert.True(result.ExitCode == 3, result.ToString());
         var summary = SummaryRow().Match(result.Output);
         Assert.True(summary.Success, result.Output);
-        Assert.Equal(summary.Groups["read"].Value, Value(metrics, "sync_events_received"));
-        Assert.Equal(summary.Groups["applied"].Value, Value(metrics, "sync_events_applied"));
-        Assert.Equal(summary.Groups["deleted"].Value, Value(metrics, "sync_events_deleted"));
-        Assert.Equal(summary.Groups["dead"].Value, Value(metrics, "sync_events_dead_lettered"));
-        Assert.Equal(("5", "3", "1", "1"), (Value(metrics, "sync_events_received"), Value(metrics, "sync_events_applied"), Value(metrics, "sync_events_deleted"), Value(metrics, "sync_events_dead_lettered")));
+        Assert.Equal(summary.Groups["read"].Value, Value(metrics, "sync_events_received_total"));
+        Assert.Equal(summary.Groups["applied"].Value, Value(metrics, "sync_events_applied_total"));
+        Assert.Equal(summary.Groups["deleted"].Value, Value(metrics, "sync_events_deleted_total"));
+        Assert.Equal(summary.Groups["dead"].Value, Value(metrics, "sync_events_dead_lettered_total"));
+        Assert.Equal(("5", "3", "1", "1"), (Value(metrics, "sync_events_received_total"), Value(metrics, "sync_events_applied_total"), Value(metrics, "sync_events_deleted_total"), Value(metrics, "sync_events_dead_lettered_total")));
         Assert.Matches(@"sync_batch_size_count\{materializer=""users""\} [1-9]", metrics);
-        Assert.Matches(@"sync_events_skipped\{[^}]*kind=""heartbeat""[^}]*\} 0", metrics);
-        Assert.Matches(@"sync_end_to_end_lag_count\{materializer=""users""\} [1-9]", metrics);
+        Assert.Matches(@"sync_events_skipped_total\{[^}]*kind=""heartbeat""[^}]*\} 0", metrics);
+        Assert.Matches(@"sync_end_to_end_lag_seconds_count\{materializer=""users""\} [1-9]", metrics);
         Assert.Matches(@"sync_materializer_state\{materializer=""users"",state=""running""\} 1", metrics);
         Assert.Equal(HttpStatusCode.OK, health!.StatusCode);
         var body = JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement;
@@ -165,7 +165,7 @@ public sealed partial class MetricsTests : PulsarCliFixture
                 }
 
                 scraped = Http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")).GetAwaiter().GetResult();
-                return Regex.IsMatch(scraped, @"^sync_pulsar_client_reconnects [1-9]", RegexOptions.Multiline);
+                return Regex.IsMatch(scraped, @"^sync_pulsar_client_reconnects_total [1-9]", RegexOptions.Multiline);
             },
             "run", "--config", config);
 

@@ -51,7 +51,7 @@ public sealed partial class AlertRulesTests(RunningSync sync)
 
         // What issue 18 asks the rules to catch, with the metrics that exist for it.
         var expressions = string.Join('\n', Alerts().Select(a => a.Text("expr")));
-        foreach (var needed in new[] { "sync_materializer_up", "sync_materializer_degraded", "state=\"healing\"", "sync_events_dead_lettered", "sync_end_to_end_lag_bucket" })
+        foreach (var needed in new[] { "sync_materializer_up", "sync_materializer_degraded", "state=\"healing\"", "sync_events_dead_lettered_total", "sync_end_to_end_lag_seconds_bucket" })
         {
             Assert.Contains(needed, expressions, StringComparison.Ordinal);
         }

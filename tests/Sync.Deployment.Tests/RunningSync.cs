@@ -55,7 +55,7 @@ public sealed partial class RunningSync : IAsyncLifetime
                     return false;
                 }
 
-                return Metrics.Contains("sync_end_to_end_lag_count{", StringComparison.Ordinal);
+                return Metrics.Contains("sync_end_to_end_lag_seconds_count{", StringComparison.Ordinal);
             },
             TimeSpan.FromSeconds(60));
         MetricNames = TypeLine().Matches(Metrics).Select(m => m.Groups["name"].Value).ToHashSet(StringComparer.Ordinal);
