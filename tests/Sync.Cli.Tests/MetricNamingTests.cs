@@ -20,13 +20,7 @@ public sealed partial class MetricNamingTests : PulsarCliFixture
     [Fact]
     public async Task Every_exported_sync_metric_follows_the_prometheus_naming_conventions()
     {
-        var topic = NewTopic("naming");
-        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
-        await PublishAsync(producer, "1", "c", "a", 10);
-        await PublishAsync(producer, "2", "c", "b", 14);
-        var config = WriteConfig($"""
-              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
-            """);
+        var (topic, config) = await UsersAsync("naming", 10, 14);
         var scraped = string.Empty;
 
         var result = await RunServingMetricsUntilAsync(
@@ -117,12 +111,7 @@ public sealed partial class MetricNamingTests : PulsarCliFixture
     [Fact]
     public async Task Metrics_address_serves_on_that_address_only()
     {
-        var topic = NewTopic("address");
-        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
-        await PublishAsync(producer, "1", "c", "a", 10);
-        var config = WriteConfig($"""
-              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
-            """);
+        var (_, config) = await UsersAsync("address", 10);
         using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config, "--metrics-port", "0", "--metrics-address", "127.0.0.1");
         try
         {
@@ -183,6 +172,21 @@ public sealed partial class MetricNamingTests : PulsarCliFixture
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--metrics-address needs --metrics-port", result.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>A new topic with one user created per LSN, and a config with materializer users on it.</summary>
+    private async Task<(string Topic, string Config)> UsersAsync(string name, params long[] lsns)
+    {
+        var topic = NewTopic(name);
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+        foreach (var lsn in lsns)
+        {
+            await PublishAsync(producer, lsn.ToString(CultureInfo.InvariantCulture), "c", $"user{lsn}", lsn);
+        }
+
+        return (topic, WriteConfig($"""
+              users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms {"}"}
+            """));
     }
 
     private static void AssertConventional(string name, string type)

@@ -70,7 +70,7 @@ public sealed class SyncMetrics : IDisposable
             "backlog.messages",
             ObserveBacklog,
             "{message}",
-            "Messages of the topic after the materializer's committed position, as of the last refresh (every backlogRefresh); a topic whose count the source cannot tell has no sample.");
+            "Messages of the topic after the materializer's committed position, as of the last refresh: a scrape that finds the counts older than 15 s refreshes them in the background and reports the previous ones; a topic whose count the source cannot tell has no sample.");
         Observe("events.received", "Messages read from the source (dead-lettered ones included).", c => c.Read);
         Observe("events.applied", "Upserts written to the sink.", c => c.Applied);
         Observe("events.deleted", "Deletes written to the sink (deletes, tombstones, truncates).", c => c.Deleted);
