@@ -179,6 +179,34 @@ public sealed class PulsarTopicLogTests : PulsarSourceFixture
     }
 
     [Fact]
+    public async Task Behind_counts_the_entries_after_a_position_in_the_last_ledger_and_is_unknown_across_ledgers()
+    {
+        var topic = NewTopic("behind");
+        var ids = new List<MessageId>();
+        await using (var producer = await ProducerAsync(topic))
+        {
+            for (var i = 1; i <= 5; i++)
+            {
+                ids.Add(await PublishAsync(producer, i, "c", $"u{i}", i));
+            }
+
+            Broker.RollLedger(topic);
+            ids.Add(await PublishAsync(producer, 6, "c", "u6", 6));
+            ids.Add(await PublishAsync(producer, 7, "c", "u7", 7));
+        }
+
+        await using var log = Log(topic);
+        async Task<long?> BehindAsync(MessageId position) =>
+            Assert.Single(await log.EndsAsync(t => t == topic, new Dictionary<string, StreamPosition> { [topic] = At(position) }, default)).Behind;
+
+        // GetLastMessageId names the last entry; within its ledger entry ids are dense.
+        Assert.Equal(1, await BehindAsync(ids[5]));
+        Assert.Equal(0, await BehindAsync(ids[6]));
+        // In an earlier ledger: only the broker knows how many entries the ledgers in between hold.
+        Assert.Null(await BehindAsync(ids[2]));
+    }
+
+    [Fact]
     public async Task The_retention_note_names_the_namespace_and_topic_policies_and_until_when_raw_messages_stay()
     {
         var topic = NewTopic("retention");
