@@ -1,7 +1,5 @@
-using Elastic.Clients.Elasticsearch;
 using Elastic.Clients.Elasticsearch.Core.Search;
 using Sync.Engine.Runtime;
-using EsFieldValue = Elastic.Clients.Elasticsearch.FieldValue;
 
 namespace Sync.Sinks.Elasticsearch;
 
@@ -39,9 +37,10 @@ public sealed partial class ElasticsearchSink
         var marker = ExternalVersions.Encode(new ChangeVersion(epochStart, stream, default), out var problem)
             ?? throw new SinkFatalException($"elasticsearch sink '{Name}': the start {epochStart} of the new source epoch of {stream}: {problem}");
         long removed = 0;
-        await foreach (var page in VersionPagesAsync(Pattern(target), cancellationToken))
+        await foreach (var hits in SweepAsync(Pattern(target), new SourceConfig(false), version: true, "for the versions of its documents", cancellationToken))
         {
-            var older = page.Where(d => d.Version is >= ExternalVersions.LsnBase && d.Version < marker).Select(d => (d.Index, d.Id, marker)).ToList();
+            var older = hits.Where(h => h.Index is not null && h.Id is not null && h.Version is >= ExternalVersions.LsnBase && h.Version < marker)
+                .Select(h => (h.Index!, h.Id!, marker)).ToList();
             if (older.Count > 0)
             {
                 removed += await GatedAsync(ct => _writer.DeleteVersionedAsync(older, ct), cancellationToken);
@@ -49,59 +48,5 @@ public sealed partial class ElasticsearchSink
         }
 
         return removed;
-    }
-
-    /// <summary>Every document of the indices of <paramref name="pattern"/> with its version, a page at a
-    /// time, under one point in time (as <see cref="ScanColumn"/> sweeps, without the source).</summary>
-    private async IAsyncEnumerable<List<(string Index, string Id, long Version)>> VersionPagesAsync(string pattern, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var open = await GatedAsync(
-            async ct =>
-            {
-                await _writer.RefreshAsync(pattern, ct);
-                return await _writer.RetryAsync(
-                    () => Client.OpenPointInTimeAsync(new OpenPointInTimeRequest(pattern) { KeepAlive = ScanKeepAlive, IgnoreUnavailable = true }, ct),
-                    $"opening a point in time on \"{pattern}\"",
-                    ct);
-            },
-            cancellationToken);
-        if (open.Id is not { Length: > 0 } pit)
-        {
-            yield break;
-        }
-
-        try
-        {
-            ICollection<EsFieldValue>? after = null;
-            while (true)
-            {
-                var request = new SearchRequest
-                {
-                    Pit = new PointInTimeReference { Id = pit, KeepAlive = ScanKeepAlive },
-                    Size = ScanPage,
-                    Sort = [new SortOptions { Field = new FieldSort { Field = new Field("_shard_doc"), Order = SortOrder.Asc } }],
-                    SearchAfter = after,
-                    Source = new SourceConfig(false),
-                    Version = true,
-                    TrackTotalHits = new TrackHits(false),
-                };
-                var page = await GatedAsync(
-                    ct => _writer.RetryAsync(() => Client.SearchAsync<object>(request, ct), $"reading the versions of \"{pattern}\"", ct),
-                    cancellationToken);
-                pit = page.PitId ?? pit;
-                var hits = page.Hits ?? [];
-                yield return [.. hits.Where(h => h.Index is not null && h.Id is not null && h.Version is not null).Select(h => (h.Index!, h.Id!, h.Version!.Value))];
-                if (hits.Count < ScanPage || hits.Last().Sort is not { Count: > 0 } last)
-                {
-                    break;
-                }
-
-                after = [.. last];
-            }
-        }
-        finally
-        {
-            await ClosePointInTimeAsync(pit);
-        }
     }
 }

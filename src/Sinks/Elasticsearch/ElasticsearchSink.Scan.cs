@@ -32,6 +32,25 @@ public sealed partial class ElasticsearchSink
 
     private async IAsyncEnumerable<string> ScanColumnPagesAsync(string pattern, string column, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        var source = new SourceConfig(new SourceFilter { Includes = new[] { column } });
+        await foreach (var hits in SweepAsync(pattern, source, version: false, "for the ledger's sweep", cancellationToken))
+        {
+            foreach (var hit in hits)
+            {
+                if (ColumnText(hit.Source, column) is { } text)
+                {
+                    yield return text;
+                }
+            }
+        }
+    }
+
+    /// <summary>Every document of the indices of <paramref name="pattern"/>, a page of
+    /// <see cref="ScanPage"/> hits at a time, under one point in time with <c>search_after</c> on
+    /// <c>_shard_doc</c> (see <see cref="ScanColumn"/>), with <paramref name="source"/> and, when
+    /// <paramref name="version"/>, each hit's <c>_version</c>.</summary>
+    private async IAsyncEnumerable<IReadOnlyCollection<Hit<JsonElement>>> SweepAsync(string pattern, SourceConfig source, bool version, string what, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         var open = await GatedAsync(
             async ct =>
             {
@@ -59,24 +78,18 @@ public sealed partial class ElasticsearchSink
                     Size = ScanPage,
                     Sort = [new SortOptions { Field = new FieldSort { Field = new Field("_shard_doc"), Order = SortOrder.Asc } }],
                     SearchAfter = after,
-                    Source = new SourceConfig(new SourceFilter { Includes = new[] { column } }),
+                    Source = source,
+                    Version = version,
                     TrackTotalHits = new TrackHits(false),
                 };
                 var page = await GatedAsync(
-                    ct => _writer.RetryAsync(() => Client.SearchAsync<JsonElement>(request, ct), $"reading \"{pattern}\" for the ledger's sweep", ct),
+                    ct => _writer.RetryAsync(() => Client.SearchAsync<JsonElement>(request, ct), $"reading \"{pattern}\" {what}", ct),
                     cancellationToken);
 
                 // Each answer may name the point in time anew; the latest id is the one to use.
                 pit = page.PitId ?? pit;
                 var hits = page.Hits ?? [];
-                foreach (var hit in hits)
-                {
-                    if (ColumnText(hit.Source, column) is { } text)
-                    {
-                        yield return text;
-                    }
-                }
-
+                yield return hits;
                 if (hits.Count < ScanPage || hits.Last().Sort is not { Count: > 0 } last)
                 {
                     break;
