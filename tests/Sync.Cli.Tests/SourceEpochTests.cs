@@ -200,5 +200,69 @@ public sealed class SourceEpochTests : WorkspaceTests
         Assert.DoesNotContain("is degraded", after.Output + after.Error, StringComparison.Ordinal);
     }
 
+    /// <summary>A change of the new epoch backfilled from its own line (<c>--from</c>): with the epoch state
+    /// the sink stores, it compares above the new snapshot's rows instead of by its bare LSN (970, below
+    /// the 1000 the old epoch applied).</summary>
+    [Fact]
+    public async Task A_backfill_from_a_position_in_a_later_epoch_compares_with_the_stored_epoch()
+    {
+        WriteFailover();
+        var config = SqliteConfig();
+        await RunAsync(config);
+        Append([Change(2, "c", 970)]);
+
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", "0:8:-1", "--no-progress");
+
+        Assert.True(backfill.ExitCode == 0, backfill.ToString());
+        Assert.Equal(["id=1|name=Y", "id=2|name=c"], SqliteRows());
+    }
+
+    /// <summary>A dead letter of the new epoch (a change the sink could not take at the time) replayed
+    /// with <c>sync dlq replay</c>: put in its stream's stored epoch, it is newer than the snapshot's row.</summary>
+    [Fact]
+    public async Task A_dead_letter_of_a_later_epoch_is_replayed_in_that_epoch()
+    {
+        WriteFailover();
+        var config = SqliteConfig();
+        await RunAsync(config);
+        Workspace.Write("users.deadletter.jsonl",
+            $$"""{"materializer":"users","stage":"apply","reason":"the sink refused the row","topic":"{{Topic}}","position":"0:8:-1","message":{{Change(2, "c", 970)}}}""" + "\n");
+
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "--materializer", "users");
+
+        Assert.True(replay.ExitCode == 0, replay.ToString());
+        Assert.Equal(["id=1|name=Y", "id=2|name=c"], SqliteRows());
+    }
+
+    /// <summary><c>sync epoch bump</c> while <c>sync run</c> follows the changelog: the run takes the
+    /// declaration in (it re-reads its checkpoint every 5 s) instead of overwriting it with its own epoch
+    /// state, and the restored cluster's changes that follow are applied.</summary>
+    [Fact]
+    public async Task A_bump_declared_while_the_materializer_runs_is_taken_in_by_the_run()
+    {
+        Workspace.Write("data/users.jsonl", string.Empty);
+        Append(Snapshot(5_000_000_000_000, (1, "a"), (2, "b")));
+        Append([Change(1, "X", 5_000_000_001_000)]);
+        var config = SqliteConfig();
+        File.WriteAllText(config, File.ReadAllText(config).Replace("path: data/users.jsonl", "path: data/users.jsonl, follow: true", StringComparison.Ordinal));
+        using var run = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
+        try
+        {
+            await Poll.UntilAsync(() => File.Exists(Workspace.File("users.db")) && SqliteRows().SequenceEqual(["id=1|name=X", "id=2|name=b"]));
+
+            var bump = await Workspace.Sync("epoch", "bump", "--config", config, "--materializer", "users", "--reason", "restored on a new cluster", "--by", "oncall");
+            Assert.True(bump.ExitCode == 0, bump.ToString());
+            // Past the run's check interval, so its next batch reads the declaration first.
+            await Task.Delay(TimeSpan.FromSeconds(6));
+            Append([Change(1, "Y", 30_000_100), Change(2, null, 30_000_200)]);
+
+            await Poll.UntilAsync(() => SqliteRows().SequenceEqual(["id=1|name=Y"]), TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            run.Kill(entireProcessTree: true);
+        }
+    }
+
     private static Task<List<string>> PostgresRowsAsync(string sql) => PostgresQueries.FirstColumnAsync(sql);
 }

@@ -644,6 +644,18 @@ internal sealed partial class ElasticsearchWriter
 
     public async Task<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {
+        var result = await ReadCheckpointDocumentAsync(materializer, cancellationToken);
+        _checkpoints[materializer] = new Dictionary<string, StreamPosition>(result, StringComparer.Ordinal);
+        foreach (var (name, declaration) in await ReadCheckpointDocumentAsync(DeclarationsOf(materializer), cancellationToken))
+        {
+            result[name] = declaration;
+        }
+
+        return result;
+    }
+
+    private async Task<Dictionary<string, StreamPosition>> ReadCheckpointDocumentAsync(string materializer, CancellationToken cancellationToken)
+    {
         var response = await RetryAsync(
             () => _client.GetAsync<CheckpointDocument>(new GetRequest(_options.CheckpointIndex, materializer), cancellationToken),
             $"reading the checkpoint of '{materializer}'",
@@ -660,7 +672,6 @@ internal sealed partial class ElasticsearchWriter
             }
         }
 
-        _checkpoints[materializer] = new Dictionary<string, StreamPosition>(result, StringComparer.Ordinal);
         return result;
     }
 
@@ -668,6 +679,7 @@ internal sealed partial class ElasticsearchWriter
     /// positions merged with the batch's. GET is realtime, so no refresh is needed to read it back.</summary>
     private async Task StoreCheckpointAsync(string materializer, IReadOnlyDictionary<string, StreamPosition> checkpoint, CancellationToken cancellationToken)
     {
+        checkpoint = await StoreDeclarationsAsync(materializer, checkpoint, cancellationToken);
         if (checkpoint.Count == 0)
         {
             return;

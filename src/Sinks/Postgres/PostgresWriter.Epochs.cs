@@ -10,7 +10,7 @@ internal sealed partial class PostgresWriter
 
     /// <summary>Deletes, in one transaction and pages of <see cref="ReconcilePage"/> rows, every row
     /// whose version columns say it was last written from <paramref name="stream"/> below order
-    /// <paramref name="epochStart"/>, and leaves a delete marker for each at <c>epochStart - 1</c>:
+    /// <paramref name="epochStart"/>, and leaves a delete marker for each at <c>epochStart</c>:
     /// newer than what it replaces, older than every change of the new epoch. Rows without an LSN
     /// and the markers table's erasure markers are not touched.</summary>
     public async Task<long> ReconcileEpochAsync(PostgresTarget target, string stream, long epochStart, CancellationToken cancellationToken)
@@ -54,7 +54,7 @@ internal sealed partial class PostgresWriter
                             }
 
                             var position = reader.IsDBNull(n) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n);
-                            markers.Add(new Row(table.KeyColumns, values).ToJson(), new ChangeVersion(epochStart - 1, stream, new StreamPosition(position[0], position[1], (int)position[2])));
+                            markers.Add(new Row(table.KeyColumns, values).ToJson(), new ChangeVersion(epochStart, stream, new StreamPosition(position[0], position[1], (int)position[2])));
                         }
                     }
 

@@ -5,7 +5,7 @@ internal sealed partial class RedisWriter
 {
     /// <summary>SCANs the target's version states a page at a time and deletes, through the ordinary
     /// delete path (the Lua compare-and-set), every live row last written from <paramref name="stream"/>
-    /// below order <paramref name="epochStart"/>, at <c>epochStart - 1</c>; a change of the new epoch
+    /// below order <paramref name="epochStart"/>, at <c>epochStart</c>; a change of the new epoch
     /// that lands meanwhile is newer and wins. Returns the rows deleted.</summary>
     public async Task<long> ReconcileEpochAsync(string materializer, TargetSpec spec, string stream, long epochStart)
     {

@@ -124,7 +124,7 @@ internal sealed partial class SqliteWriter
     /// <summary>Snapshot reconciliation of a new source epoch (ISink.ReconcileEpochAsync): deletes the
     /// rows whose state was last written from <paramref name="stream"/> below order
     /// <paramref name="epochStart"/>, a page of keys at a time, and marks each deleted at
-    /// <c>epochStart - 1</c>. Erasure markers and LSN-less states are not live rows and stay.</summary>
+    /// <c>epochStart</c>. Erasure markers and LSN-less states are not live rows and stay.</summary>
     public long ReconcileEpoch(string target, string stream, long epochStart, DateTimeOffset now)
     {
         const int Page = 1000;
@@ -177,7 +177,7 @@ internal sealed partial class SqliteWriter
                         using var mark = _connection.CreateCommand();
                         mark.Transaction = transaction;
                         mark.CommandText = $"UPDATE {StateTable} SET deleted = 1, lsn = $lsn, updated_at = $now WHERE target = $target AND key_text = $key";
-                        mark.Parameters.AddWithValue("$lsn", epochStart - 1);
+                        mark.Parameters.AddWithValue("$lsn", epochStart);
                         mark.Parameters.AddWithValue("$now", time);
                         mark.Parameters.AddWithValue("$target", target);
                         mark.Parameters.AddWithValue("$key", keyText);

@@ -44,7 +44,14 @@ public sealed class DeadLetterReplay
         await using var sink = await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
         await using var reader = OpenReader(name, options, dryRun: false, sink);
         await using var target = TallyingTarget.Over(SyncRuntime.OpenDeadLetters(_config, _components, name, options, sink));
-        var runner = new MaterializerRunner(name, options, reader, MaterializerReading.Of(_config, _components, name, options).Decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name));
+        var runner = new MaterializerRunner(name, options, reader, MaterializerReading.Of(_config, _components, name, options).Decoder, new CheckpointlessSink(sink), target, _loggerFactory.CreateLogger($"sync.dlq.{name}"), _suppression(name))
+        {
+            // A letter's change carries its bare source order: it is put in its stream's current epoch,
+            // as the sink stores it with the checkpoint, so that after an epoch change it compares with
+            // the state the new epoch wrote instead of counting as older.
+            Epochs = SourceEpochs.FromCheckpoint(await sink.LoadCheckpointAsync(name, cancellationToken)),
+            EpochsFixed = true,
+        };
         await runner.RunAsync(cancellationToken);
         var (seen, others) = (reader.Seen, reader.OtherMaterializers);
         return new DeadLetterReport(name, target.Description, false, seen.Count, target.Count, others, runner.Counters, target.Reasons());

@@ -6,7 +6,10 @@ public sealed record EpochBumpResult(string Materializer, IReadOnlyList<string> 
 /// <summary>A declared epoch change (<c>sync epoch bump</c>): the operator says the source of a
 /// materializer went back in time with no new snapshot (a restore, a move to a new cluster); each of
 /// its streams starts a new epoch at its next change, so that change and every later one order above
-/// everything applied before. Stored in the sink with the checkpoint, as the run stores it.</summary>
+/// everything applied before. Stored in the sink with the checkpoint as a declaration entry per stream
+/// (<see cref="SourceEpochs.BumpPrefix"/>) that no run writes, so a materializer running meanwhile
+/// cannot overwrite it: it reads the declaration within <c>MaterializerRunner.BumpCheckInterval</c>
+/// (and a stopped one when it starts) and takes it in.</summary>
 public static class EpochBump
 {
     public static async Task<EpochBumpResult> DeclareAsync(SyncConfig config, SyncComponents components, string materializer, string by, string reason, DateTimeOffset now, CancellationToken cancellationToken)
@@ -24,15 +27,9 @@ public static class EpochBump
             throw new InvalidOperationException($"materializer {materializer} has no checkpoint in sink {options.Sink}: nothing was applied, so there is no epoch to leave; run it first");
         }
 
-        var epochs = SourceEpochs.FromCheckpoint(stored);
-        foreach (var stream in positions.Keys)
-        {
-            epochs.Declare(stream);
-        }
-
-        var checkpoint = new Dictionary<string, StreamPosition>(positions, StringComparer.Ordinal);
-        epochs.WriteTo(checkpoint);
-        await sink.ApplyAsync(new SinkBatch(materializer, new TargetSpec(options.Table) { Options = options.Target }, [], checkpoint), cancellationToken);
+        // Declarations only: the positions and the epoch state stay the run's to write.
+        var declarations = positions.Keys.ToDictionary(s => SourceEpochs.BumpPrefix + s, s => new StreamPosition(SourceEpochs.NextBumpId(stored, s, now), 0, 0), StringComparer.Ordinal);
+        await sink.ApplyAsync(new SinkBatch(materializer, new TargetSpec(options.Table) { Options = options.Target }, [], declarations), cancellationToken);
         return new EpochBumpResult(materializer, [.. positions.Keys.Order(StringComparer.Ordinal)], by, reason, now);
     }
 }

@@ -8,9 +8,53 @@ namespace Sync.Engine.Runtime;
 /// batch that completed it has committed.</summary>
 public sealed partial class MaterializerRunner
 {
+    /// <summary>How often a run reads its checkpoint for a bump declared with <c>sync epoch bump</c>
+    /// while it runs (<see cref="SourceEpochs.BumpPrefix"/>); zero reads it before every batch.</summary>
+    public TimeSpan BumpCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Changes are put in their stream's current epoch as stored, without moving through
+    /// the epochs (<see cref="SourceEpochs.InCurrentEpoch"/>): for dead letters replayed out of their
+    /// stream's order.</summary>
+    public bool EpochsFixed { get; init; }
+
+    private DateTimeOffset _bumpsCheckedAt = DateTimeOffset.MinValue;
+
+    /// <summary>Takes in the bumps declared in the sink since the last look, at most once per
+    /// <see cref="BumpCheckInterval"/>, so that the batch about to be prepared (and the epoch state
+    /// stored with it) follows the declaration instead of overwriting it.</summary>
+    private async Task TakeDeclaredBumpsAsync(CancellationToken cancellationToken)
+    {
+        var now = Time.GetUtcNow();
+        if (EpochsFixed || now - _bumpsCheckedAt < BumpCheckInterval)
+        {
+            return;
+        }
+
+        _bumpsCheckedAt = now;
+        var stored = await _sink.LoadCheckpointAsync(_name, cancellationToken);
+        IReadOnlyList<string> declared;
+        lock (Epochs)
+        {
+            declared = Epochs.TakeDeclarations(stored);
+        }
+
+        foreach (var stream in declared)
+        {
+            LogBumpTaken(_logger, _name, stream);
+        }
+    }
+
     /// <param name="replay">A heal's replay retraces transitions the live pass already counted and logged.</param>
     private ChangeEvent ApplyEpoch(SourceEpochs epochs, ChangeEvent change, bool replay)
     {
+        if (EpochsFixed)
+        {
+            lock (epochs)
+            {
+                return epochs.InCurrentEpoch(change);
+            }
+        }
+
         ChangeEvent shifted;
         EpochTransition transition;
         StreamEpoch epoch;
@@ -70,6 +114,12 @@ public sealed partial class MaterializerRunner
     /// the next checkpoint only repeats it.</summary>
     private async Task ReconcileAsync(SourceEpochs epochs, List<(string Stream, StreamEpoch Epoch)> streams, CancellationToken cancellationToken)
     {
+        if (EpochsFixed)
+        {
+            // Out-of-order replays (dead letters) leave the stream's epochs to its run.
+            return;
+        }
+
         foreach (var (stream, epoch) in streams)
         {
             lock (epochs)
@@ -104,6 +154,9 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}: a new full snapshot after streaming (failover, restore or new cluster); its changes order above every earlier one (offset {Offset})")]
     private static partial void LogEpochStarted(ILogger logger, string materializer, string stream, int epoch, string position, long offset);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: a source epoch bump was declared for {Stream} with sync epoch bump; its next change starts a new epoch")]
+    private static partial void LogBumpTaken(ILogger logger, string materializer, string stream);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}, as declared with sync epoch bump (offset {Offset})")]
     private static partial void LogEpochDeclared(ILogger logger, string materializer, string stream, int epoch, string position, long offset);

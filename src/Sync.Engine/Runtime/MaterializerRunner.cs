@@ -367,6 +367,11 @@ public sealed partial class MaterializerRunner
             return null;
         }
 
+        if (!replay)
+        {
+            await TakeDeclaredBumpsAsync(cancellationToken);
+        }
+
         var prepared = Prepare(reader, records, replay);
         if (_unsettled.Count > 0 && !replay)
         {

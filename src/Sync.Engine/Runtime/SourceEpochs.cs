@@ -29,8 +29,15 @@ public sealed class SourceEpochs
     /// (ledger = offset, entry = highest order, batch index = epoch and flags).</summary>
     public const string StatePrefix = "#epoch/";
 
-    /// <summary>Checkpoint entries named <c>#epoch-start/</c> + stream hold the epoch's first order.</summary>
+    /// <summary>Checkpoint entries named <c>#epoch-start/</c> + stream hold the epoch's first order
+    /// and the last declared bump taken into effect.</summary>
     public const string StartPrefix = "#epoch-start/";
+
+    /// <summary>Checkpoint entries named <c>#epoch-bump/</c> + stream hold the last bump declared with
+    /// <c>sync epoch bump</c> (ledger = its id, rising). Only the command writes them and the run only
+    /// reads them, so a running materializer that stores its own epoch state never overwrites a
+    /// declaration: it takes the declaration in (<see cref="TakeDeclarations"/>) when it reads the entry.</summary>
+    public const string BumpPrefix = "#epoch-bump/";
 
     /// <summary>How far below the highest order seen a change outside a snapshot may fall before the
     /// stream counts as gone back in time: 2^30, 1 GiB of PostgreSQL WAL. Changes of a transaction that
@@ -44,7 +51,8 @@ public sealed class SourceEpochs
 
     /// <summary>Whether a checkpoint entry is epoch state rather than a stream's position.</summary>
     public static bool IsEpochEntry(string stream) =>
-        stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal);
+        stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal)
+        || stream.StartsWith(BumpPrefix, StringComparison.Ordinal);
 
     /// <summary>The epoch state stored in a checkpoint.</summary>
     public static SourceEpochs FromCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint)
@@ -60,7 +68,54 @@ public sealed class SourceEpochs
             }
         }
 
+        epochs.TakeDeclarations(checkpoint);
         return epochs;
+    }
+
+    /// <summary>Takes in the bumps declared in a stored checkpoint (<see cref="BumpPrefix"/>) that this
+    /// state has not taken yet: each such stream starts a new epoch at its next change. Returns those streams.</summary>
+    public IReadOnlyList<string> TakeDeclarations(IReadOnlyDictionary<string, StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var declared = new List<string>();
+        foreach (var (name, bump) in checkpoint)
+        {
+            if (name.StartsWith(BumpPrefix, StringComparison.Ordinal))
+            {
+                var stream = name[BumpPrefix.Length..];
+                if (bump.Ledger > Of(stream).Bump)
+                {
+                    _streams[stream] = Of(stream).With(EpochFlags.BumpDeclared, true) with { Bump = bump.Ledger };
+                    declared.Add(stream);
+                }
+            }
+        }
+
+        return declared;
+    }
+
+    /// <summary>The id of the next declaration for a stream, above every one stored or taken.</summary>
+    public static long NextBumpId(IReadOnlyDictionary<string, StreamPosition> checkpoint, string stream, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var stored = checkpoint.TryGetValue(BumpPrefix + stream, out var bump) ? bump.Ledger : 0;
+        var taken = FromCheckpoint(checkpoint).Of(stream).Bump;
+        return Math.Max(Math.Max(stored, taken) + 1, now.ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>The change with its order in its stream's current epoch, as stored, with no move
+    /// through the epochs (no snapshot starts one here, no regression is noted): for changes applied
+    /// again out of the stream's order, such as dead letters replayed. Null order past the 62 bits.</summary>
+    public ChangeEvent InCurrentEpoch(ChangeEvent change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (change.Source?.Lsn is not { } order)
+        {
+            return change;
+        }
+
+        var offset = Of(change.Origin.Topic).Offset;
+        return offset == 0 ? change : change.WithLsn(Shift(order, offset));
     }
 
     /// <summary>Adds every stream's state to a checkpoint about to be stored.</summary>
@@ -178,7 +233,7 @@ public sealed class SourceEpochs
     {
         var start = state.Max + 1;
         var offset = start > MaxOrder ? MaxOrder : Math.Max(state.Offset, start + RegressionTolerance - firstOrder);
-        return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None);
+        return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None) { Bump = state.Bump };
     }
 
     private static StreamEpoch EndSnapshot(StreamEpoch state, ref EpochTransition transition)

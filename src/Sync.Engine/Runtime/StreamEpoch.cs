@@ -12,16 +12,19 @@ public sealed record StreamEpoch(int Epoch, long Offset, long Max, long Start, E
 {
     public static StreamEpoch Initial { get; } = new(0, 0, -1, 0, EpochFlags.None);
 
+    /// <summary>The id of the last declared bump (<see cref="SourceEpochs.BumpPrefix"/>) this state took in; 0 before any.</summary>
+    public long Bump { get; init; }
+
     public bool Has(EpochFlags flag) => (Flags & flag) == flag;
 
     public StreamEpoch With(EpochFlags flag, bool on) => this with { Flags = on ? Flags | flag : Flags & ~flag };
 
     /// <summary>The two checkpoint entries this state is stored as (see <see cref="SourceEpochs.StatePrefix"/>).</summary>
     internal (StreamPosition State, StreamPosition Start) ToPositions() =>
-        (new StreamPosition(Offset, Max, (Epoch << FlagBits) | (int)Flags), new StreamPosition(Start, 0, 0));
+        (new StreamPosition(Offset, Max, (Epoch << FlagBits) | (int)Flags), new StreamPosition(Start, Bump, 0));
 
     internal static StreamEpoch FromPositions(StreamPosition state, StreamPosition? start) =>
-        new(state.BatchIndex >> FlagBits, state.Ledger, state.Entry, start?.Ledger ?? 0, (EpochFlags)(state.BatchIndex & ((1 << FlagBits) - 1)));
+        new(state.BatchIndex >> FlagBits, state.Ledger, state.Entry, start?.Ledger ?? 0, (EpochFlags)(state.BatchIndex & ((1 << FlagBits) - 1))) { Bump = start?.Entry ?? 0 };
 
     /// <summary>Low bits of the stored int that hold <see cref="Flags"/>; the epoch number takes the
     /// other 26 (up to 2^25 - 1 epochs, far past what the 62-bit order allows anyway).</summary>

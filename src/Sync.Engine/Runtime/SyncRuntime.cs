@@ -325,8 +325,10 @@ public sealed class SyncRuntime
             var runner = new MaterializerRunner(name, options, reader, decoder, Metrics?.Measure(sink) ?? sink, deadLetters, _loggerFactory.CreateLogger($"sync.{name}"), suppression, repair)
             {
                 ErrorPolicy = _config.ErrorPolicyOf(options),
-                // A backfill replays the epochs from the topic's history; a resume continues the stored ones.
-                Epochs = mode == RunMode.Backfill ? new SourceEpochs() : SourceEpochs.FromCheckpoint(stored),
+                // A backfill from the first message replays the epochs from the topic's history; a resume
+                // continues the stored ones, and so does a backfill from a position (--from), which starts
+                // inside the history the stored state describes.
+                Epochs = mode == RunMode.Backfill && startAt.Count == 0 ? new SourceEpochs() : SourceEpochs.FromCheckpoint(stored),
                 Time = Time,
                 SinkName = options.Sink,
                 RollbackCheckInterval = options.RollbackCheckInterval,

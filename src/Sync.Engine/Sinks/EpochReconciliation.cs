@@ -2,12 +2,12 @@ namespace Sync.Engine.Sinks;
 
 /// <summary>For sinks that reconcile a new source epoch (<see cref="ISink.ReconcileEpochAsync"/>) by
 /// sending deletes through their own never-regress path: the delete of a stored key, at order
-/// <c>epochStart - 1</c> of its stream.</summary>
+/// <c>epochStart</c> of its stream.</summary>
 public static class EpochReconciliation
 {
     /// <summary>The delete of the key whose canonical JSON (<see cref="Row.ToJson"/>) is
     /// <paramref name="keyText"/>: newer than any state of the key below the epoch's start, older than
-    /// every change of the epoch.</summary>
+    /// every change of the epoch (its first lies 2^30 above the start: SourceEpochs.Begin).</summary>
     public static ChangeEvent DeleteOf(string keyText, string stream, StreamPosition position, long epochStart)
     {
         using var document = JsonDocument.Parse(keyText);
@@ -32,7 +32,7 @@ public static class EpochReconciliation
         {
             Op = ChangeOp.Delete,
             Key = new Row([.. names], [.. values]),
-            Source = new SourceInfo { Lsn = epochStart - 1 },
+            Source = new SourceInfo { Lsn = epochStart },
             Origin = new Origin { Topic = stream, Position = position },
         };
     }

@@ -81,7 +81,7 @@ public interface ISink : IAsyncDisposable
     /// <summary>Snapshot reconciliation of a new source epoch (Runtime.SourceEpochs): deletes the rows of
     /// the target whose stored version was last written from <paramref name="stream"/> with a source
     /// order below <paramref name="epochStart"/> (so neither the epoch's snapshot nor a later change of
-    /// the epoch wrote them), leaving a delete marker at order <c>epochStart - 1</c> so that a replay of
+    /// the epoch wrote them), leaving a delete marker at order <c>epochStart</c> (above the old epoch's highest order, <c>epochStart - 1</c>, which a marker just below the epoch would only tie) so that a replay of
     /// the old epoch cannot bring them back while every change of the new epoch passes. Erasure markers
     /// and rows of other streams are left alone. Works through the target in bounded pages. Returns
     /// the rows deleted; this default cannot (null).</summary>

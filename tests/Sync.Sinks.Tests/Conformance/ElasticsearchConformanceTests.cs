@@ -11,10 +11,6 @@ public sealed class ElasticsearchConformanceTests : SinkConformanceTests
     /// subject's key (<see cref="Sync.Engine.Sinks.SubjectMatches.IsKey"/>) marks absent documents.</summary>
     protected override bool SingleEraseMarksAbsentKeys => false;
 
-    /// <summary>Documents carry no stream or source order that a query can select, so the sink does not
-    /// reconcile a new epoch's snapshot (a backfill rebuilds the index instead).</summary>
-    protected override bool ReconcilesEpochs => false;
-
     /// <summary>The sink maps an integer column as <c>long</c>.</summary>
     protected override string? CannotMatchNumberReason => "cannot match (long)";
 }

@@ -70,6 +70,29 @@ public abstract partial class SinkConformanceTests
     }
 
     [Fact]
+    public async Task The_row_written_last_before_a_failover_is_deleted_and_its_replay_stays_stale()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_last_lost");
+        var epochs = new SourceEpochs();
+
+        // The create at 1000 is the highest order the old epoch applied (the epoch starts right above it)
+        // and was lost in the failover; the new snapshot holds only id 1.
+        var reconciled = await ApplyEpochsAsync(h, t, epochs,
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "a")), "last")],
+            [Change.Create(("id", 2), 1000, ("name", "lost"))],
+            [Snapshot(Change.Read(("id", 1), 950, ("name", "a2")), "last")]);
+        var replayed = await ApplyAsync(h, t, Change.Create(("id", 2), 1000, ("name", "lost")).At(1));
+
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal([1L], reconciled);
+            Assert.Equal(["id=1|name=a2"], await h.ReadAsync(t));
+            Assert.Equal(1, replayed.Stale);
+        }
+    }
+
+    [Fact]
     public async Task A_move_to_a_new_cluster_replaces_old_rows_and_a_replayed_old_change_stays_stale()
     {
         await using var h = await CreateHarnessAsync();

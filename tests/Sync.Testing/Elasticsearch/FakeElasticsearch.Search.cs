@@ -11,7 +11,9 @@ public sealed partial class FakeElasticsearch
     /// last refresh published. <c>size</c> (default 10) and <c>from</c>, in the body or the query string;
     /// <c>_source</c> filtering by paths (<see cref="SourceIncludes"/>); <c>version: true</c> adds <c>_version</c>, <c>seq_no_primary_term: true</c> adds <c>_seq_no</c> and
     /// <c>_primary_term</c>. <c>hits.total</c> is exact up to 10,000 (<c>track_total_hits</c> default),
-    /// then <c>gte</c>. Hits come in index order, then write order; every score is 1.0.</summary>
+    /// then <c>gte</c>. Hits come in index order, then write order; every score is 1.0. With <c>pit</c>
+    /// (FakeElasticsearch.PointInTime.cs) the search reads the point in time's view instead, and with
+    /// <c>sort: [{_shard_doc: asc|desc}]</c> and <c>search_after</c> it pages through it.</summary>
     /// <summary><c>index.max_result_window</c>'s default.</summary>
     internal const int MaxResultWindow = 10_000;
 
@@ -33,9 +35,32 @@ public sealed partial class FakeElasticsearch
 
     private Reply Search(string expression, Dictionary<string, string> query, byte[] body)
     {
-        if (!TryMatch(expression, query, body, out var request, out var matches, out var failure))
+        if (!TryMatch(expression, query, body, out var request, out var matches, out var failure, out var pitId))
         {
             return failure!;
+        }
+
+        // https://www.elastic.co/docs/reference/elasticsearch/rest-apis/paginate-search-results#search-after:
+        // a sorted search returns each hit's sort values (and no score), and search_after carries the
+        // last hit's values to the next page, which starts after them.
+        bool? ascending;
+        try
+        {
+            ascending = ShardDocAscending(request);
+        }
+        catch (FormatException e)
+        {
+            return Error(400, "parsing_exception", e.Message);
+        }
+
+        if (ascending is { } up)
+        {
+            matches = [.. up ? matches.OrderBy(m => m.ShardDoc) : matches.OrderByDescending(m => m.ShardDoc)];
+            if (request["search_after"] is JsonArray { Count: 1 } after && after[0] is JsonValue afterValue)
+            {
+                var last = afterValue.GetValue<long>();
+                matches = [.. matches.Where(m => up ? m.ShardDoc > last : m.ShardDoc < last)];
+            }
         }
 
         var size = request["size"]?.GetValue<int>() ?? (query.TryGetValue("size", out var s) ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 10);
@@ -58,9 +83,9 @@ public sealed partial class FakeElasticsearch
         var withSeqNo = request["seq_no_primary_term"]?.GetValue<bool>() == true || Flag(query, "seq_no_primary_term");
         var withSource = request["_source"] is not JsonValue sourceFlag || sourceFlag.GetValueKind() != JsonValueKind.False;
         var hits = new JsonArray();
-        foreach (var (index, doc) in matches.Skip(from).Take(size))
+        foreach (var (index, doc, shardDoc) in matches.Skip(from).Take(size))
         {
-            var hit = new JsonObject { ["_index"] = index.Name, ["_id"] = doc.Id, ["_score"] = 1.0 };
+            var hit = new JsonObject { ["_index"] = index.Name, ["_id"] = doc.Id, ["_score"] = ascending is null ? 1.0 : null };
             if (withVersion)
             {
                 hit["_version"] = doc.Version;
@@ -77,10 +102,15 @@ public sealed partial class FakeElasticsearch
                 hit["_source"] = FilterSource(JsonNode.Parse(doc.Source!), SourceIncludes(request["_source"]));
             }
 
+            if (ascending is not null)
+            {
+                hit["sort"] = new JsonArray(shardDoc);
+            }
+
             hits.Add(hit);
         }
 
-        return new Reply(200, new JsonObject
+        var answer = new JsonObject
         {
             ["took"] = 1,
             ["timed_out"] = false,
@@ -88,10 +118,16 @@ public sealed partial class FakeElasticsearch
             ["hits"] = new JsonObject
             {
                 ["total"] = new JsonObject { ["value"] = Math.Min(matches.Count, 10_000), ["relation"] = matches.Count > 10_000 ? "gte" : "eq" },
-                ["max_score"] = matches.Count > 0 ? 1.0 : null,
+                ["max_score"] = matches.Count > 0 && ascending is null ? 1.0 : null,
                 ["hits"] = hits,
             },
-        });
+        };
+        if (pitId is not null)
+        {
+            answer["pit_id"] = pitId;
+        }
+
+        return new Reply(200, answer);
     }
 
     /// <summary>The field paths of source filtering
@@ -153,7 +189,7 @@ public sealed partial class FakeElasticsearch
     /// <summary>https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-count: <c>{count, _shards}</c>, over the refreshed view.</summary>
     private Reply Count(string expression, Dictionary<string, string> query, byte[] body)
     {
-        if (!TryMatch(expression, query, body, out _, out var matches, out var failure))
+        if (!TryMatch(expression, query, body, out _, out var matches, out var failure, out _))
         {
             return failure!;
         }
@@ -172,7 +208,7 @@ public sealed partial class FakeElasticsearch
     /// else the request stops with 409 and the conflict in <c>failures</c>. <c>refresh=true</c> refreshes afterwards.</summary>
     private Reply DeleteByQuery(string expression, Dictionary<string, string> query, byte[] body)
     {
-        if (!TryMatch(expression, query, body, out _, out var matches, out var failure))
+        if (!TryMatch(expression, query, body, out _, out var matches, out var failure, out _))
         {
             return failure!;
         }
@@ -181,7 +217,7 @@ public sealed partial class FakeElasticsearch
         long deleted = 0, conflicts = 0;
         var failures = new JsonArray();
         var touched = new HashSet<FakeIndex>();
-        foreach (var (index, doc) in matches)
+        foreach (var (index, doc, _) in matches)
         {
             var (status, item) = Execute(index, new WriteAction("delete", index.Name, doc.Id, null, null, doc.SeqNo), null, null);
             touched.Add(index);
@@ -217,10 +253,15 @@ public sealed partial class FakeElasticsearch
         });
     }
 
-    private bool TryMatch(string expression, Dictionary<string, string> query, byte[] body, out JsonObject request, out List<(FakeIndex Index, FakeDoc Doc)> matches, out Reply? failure)
+    /// <summary>The documents the request's query matches, in index order then write order, each with its
+    /// <c>_shard_doc</c> (see <see cref="ShardDocAscending"/>): over the searchable view of the indices the
+    /// expression names, or over the view of the point in time the body names (<c>pit</c>, whose id
+    /// comes back in <paramref name="pitId"/>).</summary>
+    private bool TryMatch(string expression, Dictionary<string, string> query, byte[] body, out JsonObject request, out List<(FakeIndex Index, FakeDoc Doc, long ShardDoc)> matches, out Reply? failure, out string? pitId)
     {
         matches = [];
         failure = null;
+        pitId = null;
         try
         {
             request = ParseBody(body) as JsonObject ?? [];
@@ -232,30 +273,49 @@ public sealed partial class FakeElasticsearch
             return false;
         }
 
-        var indices = Resolve(expression, out var missing);
-        if (missing is not null && !Flag(query, "ignore_unavailable"))
+        List<(FakeIndex Index, IReadOnlyDictionary<string, FakeDoc> Docs)> view;
+        if (request["pit"] is { } pit)
         {
-            failure = IndexNotFound(missing);
-            return false;
+            if (!TryPointInTimeView(expression, pit, out view, out var id, out failure))
+            {
+                return false;
+            }
+
+            pitId = id;
+        }
+        else
+        {
+            var indices = Resolve(expression, out var missing);
+            if (missing is not null && !Flag(query, "ignore_unavailable"))
+            {
+                failure = IndexNotFound(missing);
+                return false;
+            }
+
+            view = [.. indices.OrderBy(i => i.Name, StringComparer.Ordinal).Select(i => (i, (IReadOnlyDictionary<string, FakeDoc>)i.Searchable))];
         }
 
         var q = request["query"] as JsonObject;
         try
         {
-            foreach (var index in indices.OrderBy(i => i.Name, StringComparer.Ordinal))
+            for (var shard = 0; shard < view.Count; shard++)
             {
+                var (index, docs) = view[shard];
                 if (UnbuildableTerm(q, index) is { } unbuildable)
                 {
                     failure = QueryShardFailure(index.Name, unbuildable.CauseType, unbuildable.Reason);
                     return false;
                 }
 
-                foreach (var doc in index.Searchable.Values.OrderBy(d => d.SeqNo))
+                var position = 0L;
+                foreach (var doc in docs.Values.OrderBy(d => d.SeqNo))
                 {
                     if (Matches(q, index, doc))
                     {
-                        matches.Add((index, doc));
+                        matches.Add((index, doc, ((long)shard << 32) | position));
                     }
+
+                    position++;
                 }
             }
         }

@@ -369,6 +369,8 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return UpdateAliases(body);
                 case 2 when s[0] == "_alias" && method is "HEAD" or "GET":
                     return GetAlias(s[1]);
+                case 1 when s[0] == "_pit" && method == "DELETE":
+                    return ClosePointInTime(body);
                 case 1 when s[0].StartsWith('_'):
                     break;
                 case 1 when method == "PUT":
@@ -385,6 +387,8 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return MultiGet(s[0], query, body);
                 case 2 when s[1] == "_count" && method is "POST" or "GET":
                     return Count(s[0], query, body);
+                case 2 when s[1] == "_pit" && method == "POST":
+                    return OpenPointInTime(s[0], query);
                 case 2 when s[1] == "_search" && method is "POST" or "GET":
                     return Search(s[0], query, body);
                 case 2 when s[1] == "_delete_by_query" && method == "POST":
