@@ -204,32 +204,11 @@ public sealed class PulsarClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
-        IPulsarProducer producer;
-        if (partitions == 0)
-        {
-            producer = await CreateSingleProducerAsync(options, cancellationToken);
-        }
-        else
-        {
-            var children = new List<PulsarProducer>(partitions);
-            try
-            {
-                for (var i = 0; i < partitions; i++)
-                {
-                    children.Add(await CreateSingleProducerAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
-                }
-            }
-            catch
-            {
-                foreach (var child in children)
-                {
-                    await child.DisposeAsync();
-                }
-                throw;
-            }
-            producer = new PartitionedProducer(options.Topic, [.. children], options.HashingScheme);
-        }
+        var producer = await OpenTopicAsync<PulsarProducer, IPulsarProducer>(
+            options.Topic,
+            topic => CreateSingleProducerAsync(options with { Topic = topic }, cancellationToken),
+            partitions => new PartitionedProducer(options.Topic, partitions, options.HashingScheme),
+            cancellationToken);
         Track(producer);
         return producer;
     }
@@ -282,33 +261,41 @@ public sealed class PulsarClient : IAsyncDisposable
     internal async Task<IPulsarConsumer> SubscribeUntrackedAsync(ConsumerOptions options, CancellationToken cancellationToken)
     {
         options = options with { Topic = TopicName.Normalize(options.Topic) };
-        var partitions = TopicName.PartitionIndex(options.Topic) >= 0 ? 0 : await GetPartitionCountAsync(options.Topic, cancellationToken);
-        IPulsarConsumer consumer;
+        return await OpenTopicAsync<PulsarConsumer, IPulsarConsumer>(
+            options.Topic,
+            topic => SubscribeSingleAsync(options with { Topic = topic }, cancellationToken),
+            partitions => new PartitionedConsumer(options.Topic, options.SubscriptionName, partitions, options.ReceiverQueueSize),
+            cancellationToken);
+    }
+
+    /// <summary>Opens <paramref name="topic"/> with <paramref name="open"/>, or, when it is a
+    /// partitioned topic, each of its partitions in order, joined by <paramref name="join"/>; when a
+    /// partition fails, those already opened are disposed before the failure is thrown.</summary>
+    private async Task<T> OpenTopicAsync<TChild, T>(string topic, Func<string, Task<TChild>> open, Func<TChild[], T> join, CancellationToken cancellationToken)
+        where TChild : T, IAsyncDisposable
+    {
+        var partitions = TopicName.PartitionIndex(topic) >= 0 ? 0 : await GetPartitionCountAsync(topic, cancellationToken);
         if (partitions == 0)
         {
-            consumer = await SubscribeSingleAsync(options, cancellationToken);
+            return await open(topic);
         }
-        else
+        var children = new List<TChild>(partitions);
+        try
         {
-            var children = new List<PulsarConsumer>(partitions);
-            try
+            for (var i = 0; i < partitions; i++)
             {
-                for (var i = 0; i < partitions; i++)
-                {
-                    children.Add(await SubscribeSingleAsync(options with { Topic = TopicName.Partition(options.Topic, i) }, cancellationToken));
-                }
+                children.Add(await open(TopicName.Partition(topic, i)));
             }
-            catch
-            {
-                foreach (var child in children)
-                {
-                    await child.DisposeAsync();
-                }
-                throw;
-            }
-            consumer = new PartitionedConsumer(options.Topic, options.SubscriptionName, [.. children], options.ReceiverQueueSize);
         }
-        return consumer;
+        catch
+        {
+            foreach (var child in children)
+            {
+                await child.DisposeAsync();
+            }
+            throw;
+        }
+        return join([.. children]);
     }
 
     private Task<PulsarConsumer> SubscribeSingleAsync(ConsumerOptions options, CancellationToken cancellationToken)

@@ -164,33 +164,40 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
         }
     }
 
-    private ValueTask<MessageId> AddToBatch(OutgoingMessage message)
+    /// <summary>Writes the message's key, properties, event time and null-value flag into the
+    /// metadata of the whole message or of its entry in a batch.</summary>
+    private static void Describe(IMessageAttributes metadata, OutgoingMessage message)
     {
-        var single = new SingleMessageMetadata();
         if (message.Key is not null)
         {
-            single.PartitionKey = message.Key;
+            metadata.PartitionKey = message.Key;
         }
         else if (message.KeyBytes is { } keyBytes)
         {
-            single.PartitionKey = Convert.ToBase64String(keyBytes.Span);
-            single.PartitionKeyB64Encoded = true;
+            metadata.PartitionKey = Convert.ToBase64String(keyBytes.Span);
+            metadata.PartitionKeyB64Encoded = true;
         }
         if (message.Properties is not null)
         {
             foreach (var (key, value) in message.Properties)
             {
-                single.Properties.Add(new KeyValue { Key = key, Value = value });
+                metadata.Properties.Add(new KeyValue { Key = key, Value = value });
             }
         }
         if (message.EventTimeMs is { } eventTime)
         {
-            single.EventTime = eventTime;
+            metadata.EventTime = eventTime;
         }
         if (message.IsNullValue)
         {
-            single.NullValue = true;
+            metadata.NullValue = true;
         }
+    }
+
+    private ValueTask<MessageId> AddToBatch(OutgoingMessage message)
+    {
+        var single = new SingleMessageMetadata();
+        Describe(single, message);
         lock (_lock)
         {
             ThrowIfUnusable();
@@ -269,30 +276,7 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
         {
             metadata.SchemaVersion = schemaVersion;
         }
-        if (message.Key is not null)
-        {
-            metadata.PartitionKey = message.Key;
-        }
-        else if (message.KeyBytes is { } keyBytes)
-        {
-            metadata.PartitionKey = Convert.ToBase64String(keyBytes.Span);
-            metadata.PartitionKeyB64Encoded = true;
-        }
-        if (message.Properties is not null)
-        {
-            foreach (var (key, value) in message.Properties)
-            {
-                metadata.Properties.Add(new KeyValue { Key = key, Value = value });
-            }
-        }
-        if (message.EventTimeMs is { } eventTime)
-        {
-            metadata.EventTime = eventTime;
-        }
-        if (message.IsNullValue)
-        {
-            metadata.NullValue = true;
-        }
+        Describe(metadata, message);
 
         payload = message.Data;
         if (_options.Compression != CompressionType.None && !payload.IsEmpty)

@@ -1,5 +1,6 @@
 using Npgsql;
 using Sync.Engine.Ledger;
+using Sync.Engine.Runtime;
 
 namespace Sync.Sinks.Postgres;
 
@@ -98,7 +99,7 @@ public sealed class PostgresSuppressionView : ISuppressionView
     /// refresh interval; on any failure, publishes it, discards the connection and starts over with backoff.</summary>
     private async Task ListenAsync(CancellationToken cancellationToken)
     {
-        var delay = FirstRetryDelay;
+        var backoff = new Backoff(FirstRetryDelay, MaxRetryDelay);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -115,7 +116,7 @@ public sealed class PostgresSuppressionView : ISuppressionView
                     _changed = false;
                     var suppressed = await _ledger.ReadSuppressedAsync(connection, cancellationToken);
                     Publish(new Snapshot(suppressed, null, _time.GetUtcNow()));
-                    delay = FirstRetryDelay;
+                    backoff.Reset();
                     if (!_changed)
                     {
                         // Returns on a notification, or false when the interval passed without one.
@@ -136,14 +137,14 @@ public sealed class PostgresSuppressionView : ISuppressionView
 
             try
             {
-                await Task.Delay(delay, _time, cancellationToken);
+                await Task.Delay(backoff.Delay, _time, cancellationToken);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
 
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+            backoff.Increase();
         }
     }
 

@@ -18,15 +18,12 @@ internal sealed class PulsarStartupRetry
     /// <summary>How often a wait that goes on is logged again after its first line.</summary>
     public static readonly TimeSpan ReportInterval = TimeSpan.FromSeconds(30);
 
-    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(5);
-
     private readonly string _who;
     private readonly TimeSpan _budget;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private long? _started;
-    private TimeSpan _delay = FirstDelay;
+    private readonly Backoff _backoff = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
     private TimeSpan? _nextReport;
     private volatile string? _waiting;
 
@@ -67,7 +64,7 @@ internal sealed class PulsarStartupRetry
 
                 return result;
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && passing(e) && Elapsed + _delay < _budget)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && passing(e) && Elapsed + _backoff.Delay < _budget)
             {
                 Retries++;
                 var left = _budget - Elapsed;
@@ -88,9 +85,8 @@ internal sealed class PulsarStartupRetry
 
                 // Set after the log line, so that whoever sees the degraded state finds the line written.
                 _waiting = $"waiting for the Pulsar broker to {step}: {e.Message} (retrying for {Durations.Format(left)} more, subscribeRetryTimeout {Durations.Format(_budget)})";
-                var jitter = TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(_delay.TotalMilliseconds / 4) + 1));
-                await Task.Delay(_delay + jitter, _time, cancellationToken);
-                _delay = TimeSpan.FromTicks(Math.Min(_delay.Ticks * 2, MaxDelay.Ticks));
+                await Task.Delay(_backoff.Jittered(), _time, cancellationToken);
+                _backoff.Increase();
             }
         }
     }

@@ -100,7 +100,7 @@ public sealed class PulsarTopicLedgerView : ISuppressionView
 
     private async Task RunAsync()
     {
-        var delay = TimeSpan.FromMilliseconds(100);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), MaxRetryDelay);
         IPulsarConsumer? reader = null;
         while (reader is null)
         {
@@ -115,12 +115,12 @@ public sealed class PulsarTopicLedgerView : ISuppressionView
             catch (Exception e) when (e is PulsarException or IOException or System.Net.Sockets.SocketException)
             {
                 NotReady($"its topic {_topic} cannot be read ({e.Message}); retrying");
-                if (!await DelayAsync(delay))
+                if (!await DelayAsync(backoff.Delay))
                 {
                     return;
                 }
 
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+                backoff.Increase();
             }
         }
 

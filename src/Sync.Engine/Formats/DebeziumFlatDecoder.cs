@@ -174,9 +174,7 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
             var deleted = false;
             ChangeOp? op = null;
             long? tsMs = null;
-            string? connector = null, name = null, db = null, schema = null, table = null, txId = null, snapshot = null;
-            long? sourceTsMs = null;
-            var coordinates = default(SourceCoordinates);
+            var source = default(SourceBlock);
             var any = false;
             foreach (var property in row.EnumerateObject())
             {
@@ -215,7 +213,7 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
                 }
 
                 any = true;
-                if (coordinates.Accept(field, value))
+                if (source.Coordinates.Accept(field, value))
                 {
                     continue;
                 }
@@ -230,34 +228,19 @@ public sealed class DebeziumFlatDecoder : JsonMessageDecoder
                 };
                 switch (field)
                 {
-                    case "connector": connector = text; break;
-                    case "name": name = text; break;
-                    case "db": db = text; break;
-                    case "schema": schema = text; break;
-                    case "table": table = text; break;
-                    case "txId": txId = text; break;
-                    case "snapshot": snapshot = text; break;
-                    case "ts_ms": sourceTsMs = value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var s) ? s : null; break;
+                    case "connector": source.Connector = text; break;
+                    case "name": source.Name = text; break;
+                    case "db": source.Db = text; break;
+                    case "schema": source.Schema = text; break;
+                    case "table": source.Table = text; break;
+                    case "txId": source.TxId = text; break;
+                    case "snapshot": source.Snapshot = text; break;
+                    case "ts_ms": source.TsMs = value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var s) ? s : null; break;
                     default: break;
                 }
             }
 
-            coordinates.Connector = connector;
-            var source = any
-                ? new SourceInfo
-                {
-                    Connector = connector,
-                    Name = name,
-                    Db = db,
-                    Schema = schema,
-                    Table = table,
-                    Lsn = coordinates.Any ? SourceOrder.Of(coordinates) : null,
-                    TxId = txId,
-                    TsMs = sourceTsMs,
-                    Snapshot = snapshot,
-                }
-                : null;
-            return new Metadata(deleted, op, tsMs, source);
+            return new Metadata(deleted, op, tsMs, any ? source.ToSourceInfo() : null);
         }
 
         private static ChangeOp OpOf(JsonElement op, string path) =>

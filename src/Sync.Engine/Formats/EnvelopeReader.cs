@@ -395,9 +395,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             throw Unhandled;
         }
 
-        string? connector = null, name = null, db = null, schema = null, table = null, txId = null, snapshot = null;
-        long? tsMs = null;
-        var coordinates = default(SourceCoordinates);
+        var source = default(SourceBlock);
         var segment = _guard.Open();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -405,7 +403,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             reader.Read();
             switch (property.Length)
             {
-                case 2 when property.SequenceEqual("db"u8): db = ReadText(ref reader, _db); break;
+                case 2 when property.SequenceEqual("db"u8): source.Db = ReadText(ref reader, _db); break;
                 case 3 when property.SequenceEqual("lsn"u8):
                 case 3 when property.SequenceEqual("pos"u8):
                 case 3 when property.SequenceEqual("row"u8):
@@ -421,33 +419,21 @@ internal sealed class EnvelopeReader(DecoderOptions options)
                         break;
                     }
 
-                    ReadCoordinate(ref reader, property, ref coordinates);
+                    ReadCoordinate(ref reader, property, ref source.Coordinates);
                     break;
-                case 4 when property.SequenceEqual("name"u8): name = ReadText(ref reader, _name); break;
-                case 4 when property.SequenceEqual("txId"u8): txId = ReadScalarText(ref reader, _txId); break;
-                case 5 when property.SequenceEqual("table"u8): table = ReadText(ref reader, _table); break;
-                case 5 when property.SequenceEqual("ts_ms"u8): tsMs = ReadInt64(ref reader); break;
-                case 6 when property.SequenceEqual("schema"u8): schema = ReadText(ref reader, _schema); break;
-                case 8 when property.SequenceEqual("snapshot"u8): snapshot = ReadScalarText(ref reader, _snapshot); break;
-                case 9 when property.SequenceEqual("connector"u8): connector = ReadText(ref reader, _connector); break;
+                case 4 when property.SequenceEqual("name"u8): source.Name = ReadText(ref reader, _name); break;
+                case 4 when property.SequenceEqual("txId"u8): source.TxId = ReadScalarText(ref reader, _txId); break;
+                case 5 when property.SequenceEqual("table"u8): source.Table = ReadText(ref reader, _table); break;
+                case 5 when property.SequenceEqual("ts_ms"u8): source.TsMs = ReadInt64(ref reader); break;
+                case 6 when property.SequenceEqual("schema"u8): source.Schema = ReadText(ref reader, _schema); break;
+                case 8 when property.SequenceEqual("snapshot"u8): source.Snapshot = ReadScalarText(ref reader, _snapshot); break;
+                case 9 when property.SequenceEqual("connector"u8): source.Connector = ReadText(ref reader, _connector); break;
                 default: SkipValue(ref reader, input); break;
             }
         }
 
         _guard.Close(segment);
-        coordinates.Connector = connector;
-        return new SourceInfo
-        {
-            Connector = connector,
-            Name = name,
-            Db = db,
-            Schema = schema,
-            Table = table,
-            Lsn = coordinates.Any ? SourceOrder.Of(coordinates) : null,
-            TxId = txId,
-            TsMs = tsMs,
-            Snapshot = snapshot,
-        };
+        return source.ToSourceInfo();
     }
 
     /// <summary>A source coordinate, read as <see cref="SourceCoordinates.Accept"/> reads it on the document path.</summary>

@@ -387,7 +387,7 @@ public sealed partial class MaterializerRunner
     /// the batch it read. False when stopped meanwhile.</summary>
     private async Task<bool> RefreshSuppressionAsync(CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromMilliseconds(100);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
         var failing = false;
         while (true)
         {
@@ -407,7 +407,7 @@ public sealed partial class MaterializerRunner
                 Counters.Degrade("ledger", e.Message, Time.GetUtcNow());
                 if (!failing)
                 {
-                    MaterializerLog.LedgerUnavailable(_logger, _name, e.Message, Durations.Format(delay));
+                    MaterializerLog.LedgerUnavailable(_logger, _name, e.Message, Durations.Format(backoff.Delay));
                     failing = true;
                 }
             }
@@ -418,14 +418,14 @@ public sealed partial class MaterializerRunner
 
             try
             {
-                await Task.Delay(delay, Time, cancellationToken);
+                await Task.Delay(backoff.Delay, Time, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return false;
             }
 
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            backoff.Increase();
         }
     }
 
@@ -651,7 +651,7 @@ public sealed partial class MaterializerRunner
     /// commits or the run stops (then the batch stays unacknowledged and comes again on restart).</summary>
     private async Task<ApplyResult> ApplyWithRetryAsync(Func<Task<ApplyResult>> attempt, CancellationToken cancellationToken)
     {
-        var delay = FirstRetryDelay;
+        var backoff = new Backoff(FirstRetryDelay, MaxRetryDelay);
         while (true)
         {
             try
@@ -661,12 +661,11 @@ public sealed partial class MaterializerRunner
             catch (Exception e) when (e is ITransientSinkFailure)
             {
                 Counters.Degrade("sink", e.Message, Time.GetUtcNow());
-                LogSinkUnavailable(_logger, _name, e.Message, delay.TotalSeconds);
+                LogSinkUnavailable(_logger, _name, e.Message, backoff.Delay.TotalSeconds);
             }
 
-            var jitter = TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(delay.TotalMilliseconds / 4) + 1));
-            await Task.Delay(delay + jitter, Time, cancellationToken);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+            await Task.Delay(backoff.Jittered(), Time, cancellationToken);
+            backoff.Increase();
         }
     }
 

@@ -371,11 +371,11 @@ public sealed class PostgresSinkTests
         var apply = db.ApplyAsync("midway", Change.Update(("id", 1), 11, ("n", 2)), Change.Create(("id", 2), 12, ("n", 3)));
         await using (var wait = new NpgsqlCommand($"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND wait_event_type = 'Lock'", blocker, transaction))
         {
-            for (var i = 0; i < 200 && (long)(await wait.ExecuteScalarAsync())! == 0; i++)
-            {
-                await Task.Delay(25);
-            }
+            // Killed only once the batch is inside its transaction, however long that takes to happen.
+            await Sync.Testing.Process.Poll.UntilAsync(async () => apply.IsCompleted || (long)(await wait.ExecuteScalarAsync())! > 0);
         }
+
+        Assert.False(apply.IsCompleted);
 
         await using (var kill = new NpgsqlCommand($"SELECT pg_terminate_backend({pid})", blocker, transaction))
         {
