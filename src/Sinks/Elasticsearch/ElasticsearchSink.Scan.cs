@@ -9,7 +9,7 @@ namespace Sync.Sinks.Elasticsearch;
 public sealed partial class ElasticsearchSink
 {
     /// <summary>Hits per page of a sweep: one search each, only the column's value in each hit's source.</summary>
-    internal const int ScanPage = 1000;
+    public const int ScanPage = 1000;
 
     /// <summary>How long the point in time lives between two pages; each search extends it.</summary>
     private static readonly Duration ScanKeepAlive = "2m";

@@ -147,6 +147,28 @@ public sealed class RedisKeyTemplate
         return string.Concat(texts[.._parts.Length]);
     }
 
+    /// <summary>A <c>SCAN MATCH</c> pattern of every key the template renders: its literal text escaped
+    /// (<see cref="RedisKeys.EscapePattern"/>), each placeholder <c>*</c>. It may match keys the template
+    /// does not render too (another template's that shares the literal text).</summary>
+    public string Pattern => string.Concat(_parts.Select(p => p.IsColumn ? "*" : RedisKeys.EscapePattern(p.Text)));
+
+    /// <summary>The text of the <see cref="SoleColumn"/> in a key this template rendered (the key without
+    /// the literal text around the placeholder); null when the key does not have that literal text.</summary>
+    public string? SoleValueOf(string key)
+    {
+        if (SoleColumn is null)
+        {
+            return null;
+        }
+
+        var at = Array.FindIndex(_parts, p => p.IsColumn);
+        var before = string.Concat(_parts[..at].Select(p => p.Text));
+        var after = string.Concat(_parts[(at + 1)..].Select(p => p.Text));
+        return key.Length >= before.Length + after.Length && key.StartsWith(before, StringComparison.Ordinal) && key.EndsWith(after, StringComparison.Ordinal)
+            ? key[before.Length..^after.Length]
+            : null;
+    }
+
     /// <summary>This template with literal text put before it (itself when the text is empty).</summary>
     internal RedisKeyTemplate WithLiteralPrefix(string prefix) =>
         prefix.Length == 0 ? this : new RedisKeyTemplate(

@@ -10,7 +10,8 @@ internal static class RedisScripts
     /// truncate-marker key, the table's state-key prefix; then per change: op (<c>u</c> upsert, <c>d</c>
     /// delete, <c>e</c> erase, leaving the marker <c>ChangeVersion.Erased</c> of the stored stream: the
     /// largest LSN and position, newer than any change of the key — for a key without a live row too when
-    /// the key JSON is given (then the given stream stands for a stream never seen); <c>m</c> mark erased: the
+    /// the key JSON is given (then the given stream stands for a stream never seen), and deleting a value of
+    /// the target's type that the key holds without a live state (written behind sync's back); <c>m</c> mark erased: the
     /// same marker for a key without a live row (its delete marker converted, or a new one of the given stream),
     /// leaving a key with a live row, or a Redis key holding a value without a state, alone; <c>x</c> truncate this key), row key (its state
     /// key is the prefix followed by it), LSN (empty = none), ledger,
@@ -230,7 +231,16 @@ internal static class RedisScripts
                 if own then ms = own[6]; mk = own[7] end
                 redis.call('SET', sk, encode('1', '9223372036854775807', '9223372036854775807', '9223372036854775807', '2147483647', ms, mk, nil), 'PX', mttl)
               end
-              status = 2
+              -- A row of the target's type that no live state describes was written behind sync's
+              -- back (a backup restored, another program); the erase names its key, so it goes too.
+              local want = 'string'
+              if fmt == 'h' then want = 'hash' end
+              if redis.call('TYPE', rk)['ok'] == want then
+                redis.call('DEL', rk)
+                status = 1
+              else
+                status = 2
+              end
             else
               unindex(own, rk, nil)
               redis.call('DEL', rk)

@@ -136,13 +136,13 @@ internal sealed partial class RedisWriter
             return (found, keyColumns, wanted);
         }
 
+        var rowKeys = target.KeyTemplateFor(keyColumns);
         if (isKey && keyColumns.Length == 1)
         {
-            var template = target.KeyTemplateFor(keyColumns);
-            var candidates = wanted.Keys.Select(text => template.Render(_ => text, out _)!).Distinct(StringComparer.Ordinal);
+            var candidates = wanted.Keys.Select(text => rowKeys.Render(_ => text, out _)!).Distinct(StringComparer.Ordinal);
             foreach (var page in candidates.Chunk(ScanPage))
             {
-                await CheckManyAsync(target, column, isKey, page, wanted, found);
+                await CheckManyAsync(target, column, isKey, rowKeys, page, wanted, found);
             }
         }
         else if (target.Indexes.FirstOrDefault(ix => ix.SoleColumn == column) is { } index)
@@ -157,11 +157,13 @@ internal sealed partial class RedisWriter
             var candidates = members.SelectMany(m => m.Result).Select(m => m.ToString()).Distinct(StringComparer.Ordinal);
             foreach (var page in candidates.Chunk(ScanPage))
             {
-                await CheckManyAsync(target, column, isKey, page, wanted, found);
+                await CheckManyAsync(target, column, isKey, rowKeys, page, wanted, found);
             }
         }
         else
         {
+            // The target's states, not its key pattern: a pattern may match another target's keys
+            // (users:{id} and users:{id}:prefs), and an erase deletes what it finds.
             var prefixLength = _keys.StatePrefix(target.StateTable).Length;
             var page = new List<string>(ScanPage);
             await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
@@ -169,21 +171,24 @@ internal sealed partial class RedisWriter
                 page.Add(stateKey.ToString()[prefixLength..]);
                 if (page.Count == ScanPage)
                 {
-                    await CheckManyAsync(target, column, isKey, [.. page], wanted, found);
+                    await CheckManyAsync(target, column, isKey, rowKeys, [.. page], wanted, found);
                     page.Clear();
                 }
             }
 
-            await CheckManyAsync(target, column, isKey, [.. page], wanted, found);
+            await CheckManyAsync(target, column, isKey, rowKeys, [.. page], wanted, found);
         }
 
         return (found, keyColumns, wanted);
     }
 
-    /// <summary>Adds to <paramref name="found"/> the candidate row keys that are live and whose column holds one of
-    /// the wanted texts (key columns read from the state's key JSON, other columns from the row), each with
-    /// the index of the value it matched. One pipelined round trip per page.</summary>
-    private async Task CheckManyAsync(RedisTarget target, string column, bool isKey, string[] candidates, Dictionary<string, int> wanted, List<(string RowKey, int First)> found)
+    /// <summary>Adds to <paramref name="found"/> the candidate row keys whose column holds one of the wanted
+    /// texts, each with the index of the value it matched: a live row (key columns read from the state's key
+    /// JSON, other columns from the row), or a row written behind sync's back — a value of the target's
+    /// type under a key with no state, or behind a delete or erasure marker (a backup restored, another
+    /// program's write) — read as <see cref="ReadUnstatedAsync"/> reads it. One pipelined round trip per
+    /// page, and one more for the candidates without a live state.</summary>
+    private async Task CheckManyAsync(RedisTarget target, string column, bool isKey, RedisKeyTemplate rowKeys, string[] candidates, Dictionary<string, int> wanted, List<(string RowKey, int First)> found)
     {
         if (candidates.Length == 0)
         {
@@ -191,38 +196,109 @@ internal sealed partial class RedisWriter
         }
 
         var states = candidates.Select(c => _db.StringGetAsync(_keys.State(target.StateTable, c))).ToArray();
-        var values = isKey
-            ? null
-            : candidates.Select(c => target.Format == RedisValueFormat.Hash
-                ? _db.HashGetAsync(c, column)
-                : _db.StringGetAsync(c)).ToArray();
+        var values = isKey ? null : candidates.Select(c => ReadColumnAsync(target, c, column)).ToArray();
         await Task.WhenAll(states);
         if (values is not null)
         {
             await Task.WhenAll(values);
         }
 
+        var unstated = new List<int>();
         for (var i = 0; i < candidates.Length; i++)
         {
             var state = RedisState.TryParse((byte[]?)states[i].Result);
             if (state is null || state.Deleted)
             {
+                unstated.Add(i);
                 continue;
             }
 
-            var text = isKey
-                ? ColumnText(state.KeyText, column)
-                : target.Format == RedisValueFormat.Hash ? (string?)values![i].Result : ColumnText(values![i].Result, column);
+            var text = isKey ? ColumnText(state.KeyText, column) : values![i].Result;
             if (text is not null && wanted.TryGetValue(text, out var first))
             {
                 found.Add((candidates[i], first));
             }
         }
+
+        if (unstated.Count == 0)
+        {
+            return;
+        }
+
+        var texts = await ReadUnstatedAsync(target, column, rowKeys, [.. unstated.Select(i => candidates[i])]);
+        for (var j = 0; j < unstated.Count; j++)
+        {
+            if (texts[j] is { } text && wanted.TryGetValue(text, out var first))
+            {
+                found.Add((candidates[unstated[j]], first));
+            }
+        }
     }
 
-    /// <summary>The column's text in every live row of the target (see <see cref="ISink.ScanColumn"/>), a SCAN
-    /// page of version keys at a time: key columns read from the state's key JSON, other columns from the
-    /// row, one pipelined round trip per page.</summary>
+    /// <summary>The column's text in rows that have no live state to read it from: null where the key holds
+    /// nothing, or a value of another type than the target's (a hash for <c>hash</c>, a string for
+    /// <c>json</c>). The key's own text where the template renders it from the column alone, else the
+    /// row's field or member.</summary>
+    private async Task<string?[]> ReadUnstatedAsync(RedisTarget target, string column, RedisKeyTemplate rowKeys, string[] keys)
+    {
+        var want = target.Format == RedisValueFormat.Hash ? RedisType.Hash : RedisType.String;
+        var fromKey = rowKeys.SoleColumn == column;
+        var types = keys.Select(k => _db.KeyTypeAsync(k)).ToArray();
+        var values = fromKey ? null : keys.Select(k => ReadColumnAsync(target, k, column)).ToArray();
+        await Task.WhenAll(types);
+        if (values is not null)
+        {
+            await Task.WhenAll(values);
+        }
+
+        return [.. keys.Select((key, i) => types[i].Result != want ? null : fromKey ? rowKeys.SoleValueOf(key) : values![i].Result)];
+    }
+
+    /// <summary>The column's text in the row at <paramref name="rowKey"/> (a hash's field, a JSON object's
+    /// member); null when it has none, or when the key holds something else (another type, text that is
+    /// not a JSON object): a value sync did not write is read, never trusted.</summary>
+    private async Task<string?> ReadColumnAsync(RedisTarget target, string rowKey, string column)
+    {
+        try
+        {
+            return target.Format == RedisValueFormat.Hash
+                ? (string?)await _db.HashGetAsync(rowKey, column)
+                : ColumnText(await _db.StringGetAsync(rowKey), column);
+        }
+        catch (Exception e) when (e is RedisServerException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The target's row keys, a <c>SCAN</c> page at a time (https://redis.io/docs/latest/commands/scan/:
+    /// <c>MATCH</c> the key template's pattern, <c>COUNT</c> <see cref="ScanPage"/>, <c>TYPE</c> the
+    /// target's value type, Redis 6.0+), never <c>KEYS</c>: every row sync wrote and every value of that
+    /// type another program wrote under the same pattern, without sync's own keys — and the keys of
+    /// another target whose template shares the pattern (users:{id} and users:{id}:prefs), so this is
+    /// for reading only. SCAN may return a key twice, and a key written or deleted during the scan may
+    /// or may not come.</summary>
+    private async IAsyncEnumerable<string[]> RowKeyPagesAsync(RedisTarget target, RedisKeyTemplate rowKeys)
+    {
+        var type = target.Format == RedisValueFormat.Hash ? "hash" : "string";
+        var cursor = "0";
+        do
+        {
+            var reply = (RedisResult[])(await _db.ExecuteAsync("SCAN", cursor, "MATCH", rowKeys.Pattern, "COUNT", ScanPage, "TYPE", type))!;
+            cursor = (string)reply[0]!;
+            var page = ((RedisResult[])reply[1]!).Select(k => (string)k!).Where(k => !k.StartsWith(_keys.Prefix, StringComparison.Ordinal)).ToArray();
+            if (page.Length > 0)
+            {
+                yield return page;
+            }
+        }
+        while (cursor != "0");
+    }
+
+    /// <summary>The column's text in every row of the target (see <see cref="ISink.ScanColumn"/>), a SCAN
+    /// page of row keys at a time (<see cref="RowKeyPagesAsync"/>), so that a row written behind sync's
+    /// back under the target's key template is seen too, whatever its state says. A column the template
+    /// renders alone is read from the key itself; any other from the rows, one pipelined round trip per page.</summary>
     public async IAsyncEnumerable<string> ScanColumnAsync(TargetSpec spec, string column)
     {
         var target = Target(spec);
@@ -230,32 +306,24 @@ internal sealed partial class RedisWriter
         var keyColumns = meta.FirstOrDefault(e => e.Name == "key") is { Value.HasValue: true } k
             ? JsonSerializer.Deserialize<string[]>(k.Value.ToString()) ?? []
             : [];
-        var isKey = keyColumns.Contains(column, StringComparer.Ordinal);
-        if (!isKey && !meta.Any(e => e.Name == "c:" + column))
+        if (!keyColumns.Contains(column, StringComparer.Ordinal) && !meta.Any(e => e.Name == "c:" + column))
         {
             yield break;
         }
 
-        var prefixLength = _keys.StatePrefix(target.StateTable).Length;
-        await foreach (var page in StatePagesAsync(target))
+        var rowKeys = target.KeyTemplateFor(keyColumns);
+        var fromKey = rowKeys.SoleColumn == column;
+        await foreach (var page in RowKeyPagesAsync(target, rowKeys))
         {
-            var live = page.Where(p => p.State is { Deleted: false }).ToList();
-            var values = isKey
-                ? null
-                : live.Select(p => target.Format == RedisValueFormat.Hash
-                    ? _db.HashGetAsync(p.Key.ToString()[prefixLength..], column)
-                    : _db.StringGetAsync(p.Key.ToString()[prefixLength..])).ToArray();
+            var values = fromKey ? null : page.Select(key => ReadColumnAsync(target, key, column)).ToArray();
             if (values is not null)
             {
                 await Task.WhenAll(values);
             }
 
-            for (var i = 0; i < live.Count; i++)
+            for (var i = 0; i < page.Length; i++)
             {
-                var text = isKey
-                    ? ColumnText(live[i].State!.KeyText, column)
-                    : target.Format == RedisValueFormat.Hash ? (string?)values![i].Result : ColumnText(values![i].Result, column);
-                if (text is not null)
+                if ((fromKey ? rowKeys.SoleValueOf(page[i]) : values![i].Result) is { } text)
                 {
                     yield return text;
                 }

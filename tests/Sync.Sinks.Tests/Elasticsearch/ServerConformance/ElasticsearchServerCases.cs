@@ -240,6 +240,45 @@ public static class ElasticsearchServerCases
             Assert.Equal(1, await s.CountAsync(index, """{"query":{"bool":{"filter":[{"term":{"address.zip":5}},{"term":{"address.city":"Oslo"}}]}}}"""));
             Assert.Equal(400, (await s.SendAsync(HttpMethod.Post, $"/{index}/_count", """{"query":{"term":{"address.zip":"five"}}}""")).Status);
         },
+
+        // https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-open-point-in-time and
+        // operation-close-point-in-time; paginate-search-results#search-after: a point in time keeps the
+        // view it opened on, pages continue after the last hit's sort values, and closing frees it.
+        ["a point in time keeps its view, search_after on _shard_doc pages it, and closing frees it"] = async s =>
+        {
+            var index = s.Prefix + "-pit";
+            await s.BulkAsync(string.Concat(Enumerable.Range(1, 3).Select(id => $$$"""{"index":{"_index":"{{{index}}}","_id":"{{{id}}}"}}""" + "\n{\"id\":" + id.ToString(CultureInfo.InvariantCulture) + "}\n")));
+            var open = await s.SendAsync(HttpMethod.Post, $"/{index}/_pit?keep_alive=1m");
+            var pit = open.Body!["id"]!.GetValue<string>();
+            await s.SendAsync(HttpMethod.Put, $"/{index}/_doc/4?refresh=true", """{"id":4}""");
+            var ids = new List<string>();
+            var page = $$$"""{"size":2,"pit":{"id":"{{{pit}}}","keep_alive":"1m"},"sort":[{"_shard_doc":"asc"}],"_source":["id"]}""";
+            while (true)
+            {
+                var answer = await s.SendAsync(HttpMethod.Post, "/_search", page);
+                Assert.Equal(200, answer.Status);
+                pit = answer.Body!["pit_id"]!.GetValue<string>();
+                var hits = answer.Body["hits"]!["hits"]!.AsArray();
+                if (hits.Count == 0)
+                {
+                    break;
+                }
+
+                ids.AddRange(hits.Select(h => h!["_id"]!.GetValue<string>()));
+                var after = hits[^1]!["sort"]![0]!.GetValue<long>();
+                page = $$$"""{"size":2,"pit":{"id":"{{{pit}}}","keep_alive":"1m"},"sort":[{"_shard_doc":"asc"}],"search_after":[{{{after}}}],"_source":["id"]}""";
+            }
+
+            var named = await s.SendAsync(HttpMethod.Post, $"/{index}/_search", $$$"""{"pit":{"id":"{{{pit}}}"}}""");
+            var closed = await s.SendAsync(HttpMethod.Delete, "/_pit", $$$"""{"id":"{{{pit}}}"}""");
+            Assert.Equal(200, open.Status);
+            Assert.Equal(["1", "2", "3"], ids.Order(StringComparer.Ordinal));
+            Assert.Equal(400, named.Status);
+            Assert.Equal(200, closed.Status);
+            Assert.True(closed.Body!["succeeded"]!.GetValue<bool>());
+            Assert.Equal(1, closed.Body["num_freed"]!.GetValue<int>());
+            Assert.Equal(404, (await s.SendAsync(HttpMethod.Post, "/_search", $$$"""{"pit":{"id":"{{{pit}}}","keep_alive":"1m"}}""")).Status);
+        },
     };
 
     public static TheoryData<string> Names => [.. Cases.Keys];
