@@ -81,11 +81,39 @@ internal sealed partial class RedisWriter
 
         if (batch.Checkpoint.Count > 0)
         {
-            var fields = batch.Checkpoint.Select(p => new HashEntry(p.Key, p.Value.ToString())).ToArray();
-            await _db.HashSetAsync(_keys.Checkpoint(batch.Materializer), fields);
+            await WriteCheckpointAsync(batch);
         }
 
         return context.ToResult();
+    }
+
+    /// <summary>Writes the batch's checkpoint; with <see cref="SinkBatch.ExpectedCheckpoint"/>, in a
+    /// transaction that runs only while the stored entries are still the expected ones (WATCH, then
+    /// MULTI/EXEC, which Redis discards when a watched key changed:
+    /// https://redis.io/docs/latest/develop/interact/transactions/#optimistic-locking-using-check-and-set).
+    /// A Redis restarted from an older snapshot during the batch fails the condition, and so does one
+    /// restarted empty.</summary>
+    private async Task WriteCheckpointAsync(SinkBatch batch)
+    {
+        var key = _keys.Checkpoint(batch.Materializer);
+        var fields = batch.Checkpoint.Select(p => new HashEntry(p.Key, p.Value.ToString())).ToArray();
+        if (batch.ExpectedCheckpoint is not { Count: > 0 } expected)
+        {
+            await _db.HashSetAsync(key, fields);
+            return;
+        }
+
+        var transaction = _db.CreateTransaction();
+        foreach (var (entry, position) in expected)
+        {
+            transaction.AddCondition(Condition.HashEqual(key, entry, position.ToString()));
+        }
+
+        _ = transaction.HashSetAsync(key, fields);
+        if (!await transaction.ExecuteAsync())
+        {
+            throw new SinkCheckpointChangedException(batch.Materializer);
+        }
     }
 
     /// <summary>Sends the changes (no truncates among them) in pipelined script calls and waits once.</summary>

@@ -16,6 +16,12 @@ public sealed partial class MaterializerRunner
 {
     private static readonly IReadOnlyDictionary<string, StreamPosition> NoPositions = new Dictionary<string, StreamPosition>();
 
+    /// <summary>How often in a row one batch may find the checkpoint changed under it before the
+    /// materializer stops: each time it is read again, so only other processes of a shared
+    /// subscription writing it faster than this one reads, or a sink that never holds what it
+    /// returns, get that far.</summary>
+    private const int MaxCheckpointChanges = 20;
+
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private SinkCheckpointGuard? _guard;
     private bool _healing;
@@ -129,26 +135,43 @@ public sealed partial class MaterializerRunner
 
     /// <summary>One attempt at a batch: the sink's checkpoint read back and compared first, then the
     /// batch applied with the checkpoint the guard allows (none while a heal runs, none for a replayed
-    /// batch, none while a gap between the subscription and the checkpoint is not yet told from a lag).</summary>
+    /// batch, none while a gap between the subscription and the checkpoint is not yet told from a lag).
+    /// The checkpoint is written only while the sink still holds the one just read
+    /// (<see cref="SinkBatch.ExpectedCheckpoint"/>): a sink restarted from an older snapshot while the
+    /// batch was on its way, which the sink's own retries write across, would otherwise get a
+    /// checkpoint past the changes it lost, and nothing would be left to find. When it changed, the
+    /// checkpoint is read and compared again, which finds that rollback.</summary>
     private async Task<ApplyResult> ApplyCheckedAsync(SinkBatch batch, bool replay)
     {
         await _applyLock.WaitAsync(CancellationToken.None);
         try
         {
-            var checkpoint = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
-            if (!replay)
+            for (var attempt = 1; ; attempt++)
             {
-                var stored = await CheckSinkAsync(batch.Checkpoint.Keys, CancellationToken.None);
-                if (!_healing && _lagWait is null)
+                var checkpoint = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+                IReadOnlyDictionary<string, StreamPosition>? expected = null;
+                if (!replay)
                 {
-                    var acknowledged = Guard.SharedStreams ? await AcknowledgedThroughAsync(batch.Checkpoint.Keys, CancellationToken.None) : NoPositions;
-                    checkpoint = Guard.Next(batch.Checkpoint, stored, acknowledged);
+                    var (stored, raw) = await CheckSinkAsync(batch.Checkpoint.Keys, CancellationToken.None);
+                    if (!_healing && _lagWait is null)
+                    {
+                        var acknowledged = Guard.SharedStreams ? await AcknowledgedThroughAsync(batch.Checkpoint.Keys, CancellationToken.None) : NoPositions;
+                        checkpoint = Guard.Next(batch.Checkpoint, stored, acknowledged);
+                        expected = raw;
+                    }
+                }
+
+                try
+                {
+                    var result = await _sink.ApplyAsync(batch with { Checkpoint = checkpoint, ExpectedCheckpoint = expected }, CancellationToken.None);
+                    Guard.Committed(checkpoint);
+                    return result;
+                }
+                catch (SinkCheckpointChangedException e) when (attempt < MaxCheckpointChanges)
+                {
+                    LogCheckpointChanged(_logger, _name, SinkName, e.Message);
                 }
             }
-
-            var result = await _sink.ApplyAsync(batch with { Checkpoint = checkpoint }, CancellationToken.None);
-            Guard.Committed(checkpoint);
-            return result;
         }
         finally
         {
@@ -171,11 +194,12 @@ public sealed partial class MaterializerRunner
     }
 
     /// <summary>Reads the sink's checkpoint back and starts (or restarts) a heal when it went back in
-    /// time. Called under the apply lock. Returns the stored positions (without the heal mark).</summary>
+    /// time. Called under the apply lock. Returns the stored positions (without the heal mark), and
+    /// the checkpoint as read.</summary>
     /// <param name="streams">The streams of the batch about to be applied (none for an idle check):
     /// while this materializer has written nothing it can compare with, a sink without checkpoint is
     /// checked against the subscription's acknowledgements on them.</param>
-    private async Task<Dictionary<string, StreamPosition>> CheckSinkAsync(IEnumerable<string> streams, CancellationToken cancellationToken)
+    private async Task<(Dictionary<string, StreamPosition> Positions, IReadOnlyDictionary<string, StreamPosition> Raw)> CheckSinkAsync(IEnumerable<string> streams, CancellationToken cancellationToken)
     {
         // Asked before the checkpoint is read: a consumer acknowledges only after the sink committed,
         // so an ordered stream found acknowledged here has its checkpoint in the sink by the time it
@@ -188,6 +212,11 @@ public sealed partial class MaterializerRunner
         _lastCheck = Time.GetUtcNow();
         var stored = SinkCheckpointGuard.PositionsOf(raw);
         var losses = Guard.FindLosses(stored);
+        if (!_healing && losses.Count == 0)
+        {
+            Guard.Held(stored);
+        }
+
         if (_healing)
         {
             if (losses.Count > 0)
@@ -200,7 +229,7 @@ public sealed partial class MaterializerRunner
                 Volatile.Write(ref _healRestart, new HealStart(stored, raw));
             }
 
-            return stored;
+            return (stored, raw);
         }
 
         // Before this run wrote anything: a subscription that acknowledged past the sink's checkpoint
@@ -210,7 +239,7 @@ public sealed partial class MaterializerRunner
         var passed = acknowledged.Where(a => stored.Count > 0 && (!stored.TryGetValue(a.Key, out var held) || a.Value > held)).ToList();
         if (passed.Count > 0 && losses.Count == 0 && Guard.SharedStreams && !SinkCheckpointGuard.MarksHealing(raw) && WaitsForLag(acknowledged))
         {
-            return stored;
+            return (stored, raw);
         }
 
         _lagWait = null;
@@ -250,7 +279,7 @@ public sealed partial class MaterializerRunner
             await BeginHealAsync(new HealStart(stored, raw));
         }
 
-        return stored;
+        return (stored, raw);
     }
 
     /// <summary>A shared stream's checkpoint is the mark-delete position its writer saw before its batch
@@ -476,6 +505,9 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: stopping before the heal caught up; the sink keeps its mark and the next run heals from its checkpoint")]
     private static partial void LogHealInterrupted(ILogger logger, string materializer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Materializer}: sink {Sink} did not take the batch's checkpoint ({Reason}); reading it back again")]
+    private static partial void LogCheckpointChanged(ILogger logger, string materializer, string sink, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Materializer}: reading the sink's checkpoint back failed: {Reason}; tried again later")]
     private static partial void LogCheckFailed(ILogger logger, string materializer, string reason);

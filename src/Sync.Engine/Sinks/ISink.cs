@@ -166,6 +166,15 @@ public sealed record SinkBatch(
     /// again, with a description of the failure that is safe to show (no secrets); the
     /// materializer reports itself degraded meanwhile.</summary>
     public Action<string>? Retrying { get; init; }
+
+    /// <summary>The materializer's checkpoint as the sink held it when the materializer read it just
+    /// before this batch (null: write <see cref="Checkpoint"/> unconditionally). A sink that can
+    /// compare and write in one step writes the checkpoint only while it still holds every entry of
+    /// this, and throws <see cref="SinkCheckpointChangedException"/> otherwise: a sink that went back
+    /// in time between the read and the write (a restart from an older snapshot during the batch,
+    /// which the sink's own retries would write across) must not get a checkpoint that claims the
+    /// changes it lost.</summary>
+    public IReadOnlyDictionary<string, StreamPosition>? ExpectedCheckpoint { get; init; }
 }
 
 /// <summary>What a sink did with a batch.</summary>
