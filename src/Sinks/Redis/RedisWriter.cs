@@ -87,30 +87,33 @@ internal sealed partial class RedisWriter
         return context.ToResult();
     }
 
-    /// <summary>Writes the batch's checkpoint; with <see cref="SinkBatch.ExpectedCheckpoint"/>, in a
-    /// transaction that runs only while the stored entries are still the expected ones (WATCH, then
-    /// MULTI/EXEC, which Redis discards when a watched key changed:
-    /// https://redis.io/docs/latest/develop/interact/transactions/#optimistic-locking-using-check-and-set).
-    /// A Redis restarted from an older snapshot during the batch fails the condition, and so does one
-    /// restarted empty.</summary>
+    /// <summary>Writes the batch's checkpoint; with <see cref="SinkBatch.ExpectedCheckpoint"/>, only while
+    /// the stored one holds every expected stream at or past its position
+    /// (<see cref="RedisScripts.WriteCheckpointIfHeld"/>): a Redis restarted from an older snapshot
+    /// during the batch, or restarted empty, is behind, and the checkpoint is not written.</summary>
     private async Task WriteCheckpointAsync(SinkBatch batch)
     {
         var key = _keys.Checkpoint(batch.Materializer);
-        var fields = batch.Checkpoint.Select(p => new HashEntry(p.Key, p.Value.ToString())).ToArray();
         if (batch.ExpectedCheckpoint is not { Count: > 0 } expected)
         {
-            await _db.HashSetAsync(key, fields);
+            await _db.HashSetAsync(key, [.. batch.Checkpoint.Select(p => new HashEntry(p.Key, p.Value.ToString()))]);
             return;
         }
 
-        var transaction = _db.CreateTransaction();
-        foreach (var (entry, position) in expected)
+        var args = new List<RedisValue>(1 + (2 * (expected.Count + batch.Checkpoint.Count))) { expected.Count };
+        foreach (var (stream, position) in expected)
         {
-            transaction.AddCondition(Condition.HashEqual(key, entry, position.ToString()));
+            args.Add(stream);
+            args.Add(position.ToString());
         }
 
-        _ = transaction.HashSetAsync(key, fields);
-        if (!await transaction.ExecuteAsync())
+        foreach (var (entry, position) in batch.Checkpoint)
+        {
+            args.Add(entry);
+            args.Add(position.ToString());
+        }
+
+        if ((long)await _db.ScriptEvaluateAsync(RedisScripts.WriteCheckpointIfHeld, [key], [.. args]) != 1)
         {
             throw new SinkCheckpointChangedException(batch.Materializer);
         }

@@ -16,10 +16,9 @@ public sealed partial class MaterializerRunner
 {
     private static readonly IReadOnlyDictionary<string, StreamPosition> NoPositions = new Dictionary<string, StreamPosition>();
 
-    /// <summary>How often in a row one batch may find the checkpoint changed under it before the
-    /// materializer stops: each time it is read again, so only other processes of a shared
-    /// subscription writing it faster than this one reads, or a sink that never holds what it
-    /// returns, get that far.</summary>
+    /// <summary>How often in a row one batch may find the checkpoint gone back under it before the
+    /// materializer stops: each time it is read again and a rollback found heals (the batch then
+    /// writes no checkpoint), so only a sink that does not hold what it returns gets that far.</summary>
     private const int MaxCheckpointChanges = 20;
 
     private readonly SemaphoreSlim _applyLock = new(1, 1);
@@ -58,7 +57,19 @@ public sealed partial class MaterializerRunner
     /// the two processes' checks not lining up.</summary>
     private TimeSpan SharedLagBound => RollbackCheckInterval * 3;
 
-    private SinkCheckpointGuard Guard => _guard ??= new SinkCheckpointGuard(_reader.SharesStreams);
+    /// <summary>The sink's checkpoint as it was read when the run started (the one the source resumes
+    /// from): on ordered streams the sink must not be found behind it later, even before this run
+    /// wrote anything (a Redis restarted from an older snapshot while the run starts).</summary>
+    public IReadOnlyDictionary<string, StreamPosition> CheckpointAtStart { get; init; } = NoPositions;
+
+    private SinkCheckpointGuard Guard => _guard ??= NewGuard();
+
+    private SinkCheckpointGuard NewGuard()
+    {
+        var guard = new SinkCheckpointGuard(_reader.SharesStreams);
+        guard.Held(CheckpointAtStart);
+        return guard;
+    }
 
     /// <summary>Runs the loop with the sink watched for rollbacks, and any heal it starts; a heal
     /// still running when the source ends is waited for, one still running at a stop is left for
@@ -136,10 +147,10 @@ public sealed partial class MaterializerRunner
     /// <summary>One attempt at a batch: the sink's checkpoint read back and compared first, then the
     /// batch applied with the checkpoint the guard allows (none while a heal runs, none for a replayed
     /// batch, none while a gap between the subscription and the checkpoint is not yet told from a lag).
-    /// The checkpoint is written only while the sink still holds the one just read
+    /// The checkpoint is written only while the sink still holds at least the one just read
     /// (<see cref="SinkBatch.ExpectedCheckpoint"/>): a sink restarted from an older snapshot while the
     /// batch was on its way, which the sink's own retries write across, would otherwise get a
-    /// checkpoint past the changes it lost, and nothing would be left to find. When it changed, the
+    /// checkpoint past the changes it lost, and nothing would be left to find. When it went back, the
     /// checkpoint is read and compared again, which finds that rollback.</summary>
     private async Task<ApplyResult> ApplyCheckedAsync(SinkBatch batch, bool replay)
     {
@@ -152,12 +163,12 @@ public sealed partial class MaterializerRunner
                 IReadOnlyDictionary<string, StreamPosition>? expected = null;
                 if (!replay)
                 {
-                    var (stored, raw) = await CheckSinkAsync(batch.Checkpoint.Keys, CancellationToken.None);
+                    var stored = await CheckSinkAsync(batch.Checkpoint.Keys, CancellationToken.None);
                     if (!_healing && _lagWait is null)
                     {
                         var acknowledged = Guard.SharedStreams ? await AcknowledgedThroughAsync(batch.Checkpoint.Keys, CancellationToken.None) : NoPositions;
                         checkpoint = Guard.Next(batch.Checkpoint, stored, acknowledged);
-                        expected = raw;
+                        expected = stored;
                     }
                 }
 
@@ -194,12 +205,11 @@ public sealed partial class MaterializerRunner
     }
 
     /// <summary>Reads the sink's checkpoint back and starts (or restarts) a heal when it went back in
-    /// time. Called under the apply lock. Returns the stored positions (without the heal mark), and
-    /// the checkpoint as read.</summary>
+    /// time. Called under the apply lock. Returns the stored positions (without the heal mark).</summary>
     /// <param name="streams">The streams of the batch about to be applied (none for an idle check):
     /// while this materializer has written nothing it can compare with, a sink without checkpoint is
     /// checked against the subscription's acknowledgements on them.</param>
-    private async Task<(Dictionary<string, StreamPosition> Positions, IReadOnlyDictionary<string, StreamPosition> Raw)> CheckSinkAsync(IEnumerable<string> streams, CancellationToken cancellationToken)
+    private async Task<Dictionary<string, StreamPosition>> CheckSinkAsync(IEnumerable<string> streams, CancellationToken cancellationToken)
     {
         // Asked before the checkpoint is read: a consumer acknowledges only after the sink committed,
         // so an ordered stream found acknowledged here has its checkpoint in the sink by the time it
@@ -229,7 +239,7 @@ public sealed partial class MaterializerRunner
                 Volatile.Write(ref _healRestart, new HealStart(stored, raw));
             }
 
-            return (stored, raw);
+            return stored;
         }
 
         // Before this run wrote anything: a subscription that acknowledged past the sink's checkpoint
@@ -239,7 +249,7 @@ public sealed partial class MaterializerRunner
         var passed = acknowledged.Where(a => stored.Count > 0 && (!stored.TryGetValue(a.Key, out var held) || a.Value > held)).ToList();
         if (passed.Count > 0 && losses.Count == 0 && Guard.SharedStreams && !SinkCheckpointGuard.MarksHealing(raw) && WaitsForLag(acknowledged))
         {
-            return (stored, raw);
+            return stored;
         }
 
         _lagWait = null;
@@ -279,7 +289,7 @@ public sealed partial class MaterializerRunner
             await BeginHealAsync(new HealStart(stored, raw));
         }
 
-        return (stored, raw);
+        return stored;
     }
 
     /// <summary>A shared stream's checkpoint is the mark-delete position its writer saw before its batch
