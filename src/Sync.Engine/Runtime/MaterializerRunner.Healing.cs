@@ -32,6 +32,8 @@ public sealed partial class MaterializerRunner
     private DateTimeOffset _lastCheck;
     private CancellationToken _healStop;
     private LagWait? _lagWait;
+    private readonly SemaphoreSlim _checkNow = new(0, 1);
+    private int _reconnected;
 
     /// <summary>Opens a replay of the materializer's streams from the given positions (inclusive;
     /// streams not named from their earliest message) up to their end as it is when opened. Null:
@@ -443,16 +445,43 @@ public sealed partial class MaterializerRunner
         }
     }
 
+    /// <summary>The sink's connection came back after it was lost (<see cref="IReconnectingSink"/>):
+    /// the store may have restarted from an older copy, so the checkpoint is read back now, not at
+    /// the next batch or periodic check.</summary>
+    public void SinkReconnected()
+    {
+        Volatile.Write(ref _reconnected, 1);
+        try
+        {
+            _checkNow.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A check is already due.
+        }
+    }
+
     /// <summary>While the source is idle no batch reads the checkpoint back: this does, every
-    /// <see cref="RollbackCheckInterval"/> (on <see cref="Time"/>).</summary>
+    /// <see cref="RollbackCheckInterval"/> (on <see cref="Time"/>), and at once after the sink
+    /// reconnected (<see cref="SinkReconnected"/>).</summary>
     private async Task WatchSinkAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(RollbackCheckInterval, Time, cancellationToken);
-                if (Time.GetUtcNow() - _lastCheck < RollbackCheckInterval)
+                using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    var interval = Task.Delay(RollbackCheckInterval, Time, waiting.Token);
+                    var reconnect = _checkNow.WaitAsync(waiting.Token);
+                    await Task.WhenAny(interval, reconnect);
+                    // The other one ends cancelled, which nothing needs to observe; a wake-up taken
+                    // here and a later one are told apart by the flag, not by the semaphore.
+                    await waiting.CancelAsync();
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                if (Interlocked.Exchange(ref _reconnected, 0) == 0 && Time.GetUtcNow() - _lastCheck < RollbackCheckInterval)
                 {
                     continue;
                 }

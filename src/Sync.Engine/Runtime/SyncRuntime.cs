@@ -340,9 +340,26 @@ public sealed class SyncRuntime
             counters = runner.Counters;
             Started?.Invoke(name, counters);
             Metrics?.Running(name, counters, reader);
-            using (MaterializerLog.LogProgress(log, name, () => counters, Time, ProgressInterval))
+            // The sink as opened (a metrics wrapper does not pass the event on).
+            var reconnecting = sink as IReconnectingSink;
+            if (reconnecting is not null)
             {
-                await runner.RunAsync(cancellationToken);
+                reconnecting.Reconnected += runner.SinkReconnected;
+            }
+
+            try
+            {
+                using (MaterializerLog.LogProgress(log, name, () => counters, Time, ProgressInterval))
+                {
+                    await runner.RunAsync(cancellationToken);
+                }
+            }
+            finally
+            {
+                if (reconnecting is not null)
+                {
+                    reconnecting.Reconnected -= runner.SinkReconnected;
+                }
             }
 
             ShadowSwap? swap = null;
