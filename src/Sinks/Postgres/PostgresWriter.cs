@@ -193,6 +193,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                     await ApplySegmentAsync(context, segment, cancellationToken);
                     if (batch.Checkpoint.Count > 0)
                     {
+                        await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
                         await using var command = Command(
                             $"""
                             INSERT INTO {_checkpoints} (materializer, stream, position, updated_at)
@@ -219,6 +220,37 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         finally
         {
             _stagesCreated.Clear();
+        }
+    }
+
+    /// <summary>With <see cref="SinkBatch.ExpectedCheckpoint"/>: in the batch's transaction, locks the
+    /// stored positions (FOR UPDATE, so that no restore replaces them before the commit) and throws
+    /// <see cref="SinkCheckpointChangedException"/>, rolling the batch back, unless each is at or past
+    /// the expected one: otherwise the database was restored or failed over since the materializer
+    /// read them.</summary>
+    private async Task EnsureCheckpointUnchangedAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        if (batch.ExpectedCheckpoint is not { Count: > 0 } expected)
+        {
+            return;
+        }
+
+        await using var command = Command(
+            $"SELECT stream, position FROM {_checkpoints} WHERE materializer = $1 AND stream = ANY($2) FOR UPDATE",
+            new NpgsqlParameter<string> { TypedValue = batch.Materializer },
+            new NpgsqlParameter<string[]> { TypedValue = [.. expected.Keys] });
+        var held = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                held[reader.GetString(0)] = StreamPosition.Parse(reader.GetString(1));
+            }
+        }
+
+        if (expected.Any(e => !held.TryGetValue(e.Key, out var position) || position < e.Value))
+        {
+            throw new SinkCheckpointChangedException(batch.Materializer);
         }
     }
 

@@ -390,4 +390,43 @@ internal static class RedisScripts
         end
         return res
         """;
+
+    /// <summary>Writes a materializer's checkpoint only while the stored one holds every expected stream
+    /// at or past its expected position (<see cref="SinkBatch.ExpectedCheckpoint"/>); in one script, so
+    /// that nothing lands between the comparison and the write.
+    /// KEYS[1]: the checkpoint hash. ARGV[1]: the number n of expected streams; then n pairs of stream
+    /// and position (<c>ledger:entry:batch</c>); then the pairs of field and value to write.
+    /// Returns 1 when written, 0 when a stream is behind, missing or unreadable. Positions compare as
+    /// <c>StreamPosition.CompareTo</c>, their integers as decimal strings (exact for 64 bits).</summary>
+    public const string WriteCheckpointIfHeld = """
+        local function cmp(a, b)
+          local an, bn = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+          if an ~= bn then return an and -1 or 1 end
+          local r
+          if #a ~= #b then r = (#a < #b) and -1 or 1
+          elseif a == b then r = 0
+          else r = (a < b) and -1 or 1 end
+          if an then return -r end
+          return r
+        end
+        local function parts(text)
+          return string.match(text, '^(%-?%d+):(%-?%d+):(%-?%d+)$')
+        end
+        local n = tonumber(ARGV[1])
+        for i = 0, n - 1 do
+          local held = redis.call('HGET', KEYS[1], ARGV[2 + 2 * i])
+          if not held then return 0 end
+          local hl, he, hb = parts(held)
+          local xl, xe, xb = parts(ARGV[3 + 2 * i])
+          if not hl or not xl then return 0 end
+          local c = cmp(hl, xl)
+          if c == 0 then c = cmp(he, xe) end
+          if c == 0 then c = cmp(hb, xb) end
+          if c < 0 then return 0 end
+        end
+        local fields = {}
+        for i = 2 + 2 * n, #ARGV do fields[#fields + 1] = ARGV[i] end
+        if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+        return 1
+        """;
 }

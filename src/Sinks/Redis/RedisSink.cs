@@ -24,7 +24,7 @@ namespace Sync.Sinks.Redis;
 /// </list>
 /// Calls are serialized. Redis Cluster is refused (the scripts touch keys of many slots).
 /// </summary>
-public sealed class RedisSink : ISink, IShadowableSink
+public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink
 {
     private readonly RedisSinkOptions _options;
     private readonly SinkSession<RedisConnection> _session;
@@ -43,6 +43,10 @@ public sealed class RedisSink : ISink, IShadowableSink
     }
 
     public string Name { get; }
+
+    /// <summary>Raised when StackExchange.Redis restored the lost command connection (its
+    /// ConnectionRestored event): the server may have restarted from an older RDB or AOF, or empty.</summary>
+    public event Action? Reconnected;
 
     /// <summary>The names of sync's own keys.</summary>
     public RedisKeys Keys { get; }
@@ -218,6 +222,13 @@ public sealed class RedisSink : ISink, IShadowableSink
     private async Task<RedisConnection> ConnectAsync()
     {
         var connection = await ConnectionMultiplexer.ConnectAsync(Configuration(_options));
+        connection.ConnectionRestored += (_, restored) =>
+        {
+            if (restored.ConnectionType == ConnectionType.Interactive)
+            {
+                Reconnected?.Invoke();
+            }
+        };
         try
         {
             var server = connection.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica)

@@ -81,11 +81,42 @@ internal sealed partial class RedisWriter
 
         if (batch.Checkpoint.Count > 0)
         {
-            var fields = batch.Checkpoint.Select(p => new HashEntry(p.Key, p.Value.ToString())).ToArray();
-            await _db.HashSetAsync(_keys.Checkpoint(batch.Materializer), fields);
+            await WriteCheckpointAsync(batch);
         }
 
         return context.ToResult();
+    }
+
+    /// <summary>Writes the batch's checkpoint; with <see cref="SinkBatch.ExpectedCheckpoint"/>, only while
+    /// the stored one holds every expected stream at or past its position
+    /// (<see cref="RedisScripts.WriteCheckpointIfHeld"/>): a Redis restarted from an older snapshot
+    /// during the batch, or restarted empty, is behind, and the checkpoint is not written.</summary>
+    private async Task WriteCheckpointAsync(SinkBatch batch)
+    {
+        var key = _keys.Checkpoint(batch.Materializer);
+        if (batch.ExpectedCheckpoint is not { Count: > 0 } expected)
+        {
+            await _db.HashSetAsync(key, [.. batch.Checkpoint.Select(p => new HashEntry(p.Key, p.Value.ToString()))]);
+            return;
+        }
+
+        var args = new List<RedisValue>(1 + (2 * (expected.Count + batch.Checkpoint.Count))) { expected.Count };
+        foreach (var (stream, position) in expected)
+        {
+            args.Add(stream);
+            args.Add(position.ToString());
+        }
+
+        foreach (var (entry, position) in batch.Checkpoint)
+        {
+            args.Add(entry);
+            args.Add(position.ToString());
+        }
+
+        if ((long)await _db.ScriptEvaluateAsync(RedisScripts.WriteCheckpointIfHeld, [key], [.. args]) != 1)
+        {
+            throw new SinkCheckpointChangedException(batch.Materializer);
+        }
     }
 
     /// <summary>Sends the changes (no truncates among them) in pipelined script calls and waits once.</summary>

@@ -16,6 +16,11 @@ public sealed partial class MaterializerRunner
 {
     private static readonly IReadOnlyDictionary<string, StreamPosition> NoPositions = new Dictionary<string, StreamPosition>();
 
+    /// <summary>How often in a row one batch may find the checkpoint gone back under it before the
+    /// materializer stops: each time it is read again and a rollback found heals (the batch then
+    /// writes no checkpoint), so only a sink that does not hold what it returns gets that far.</summary>
+    private const int MaxCheckpointChanges = 20;
+
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private SinkCheckpointGuard? _guard;
     private bool _healing;
@@ -27,6 +32,8 @@ public sealed partial class MaterializerRunner
     private DateTimeOffset _lastCheck;
     private CancellationToken _healStop;
     private LagWait? _lagWait;
+    private readonly SemaphoreSlim _checkNow = new(0, 1);
+    private int _reconnected;
 
     /// <summary>Opens a replay of the materializer's streams from the given positions (inclusive;
     /// streams not named from their earliest message) up to their end as it is when opened. Null:
@@ -52,7 +59,19 @@ public sealed partial class MaterializerRunner
     /// the two processes' checks not lining up.</summary>
     private TimeSpan SharedLagBound => RollbackCheckInterval * 3;
 
-    private SinkCheckpointGuard Guard => _guard ??= new SinkCheckpointGuard(_reader.SharesStreams);
+    /// <summary>The sink's checkpoint as it was read when the run started (the one the source resumes
+    /// from): on ordered streams the sink must not be found behind it later, even before this run
+    /// wrote anything (a Redis restarted from an older snapshot while the run starts).</summary>
+    public IReadOnlyDictionary<string, StreamPosition> CheckpointAtStart { get; init; } = NoPositions;
+
+    private SinkCheckpointGuard Guard => _guard ??= NewGuard();
+
+    private SinkCheckpointGuard NewGuard()
+    {
+        var guard = new SinkCheckpointGuard(_reader.SharesStreams);
+        guard.Held(CheckpointAtStart);
+        return guard;
+    }
 
     /// <summary>Runs the loop with the sink watched for rollbacks, and any heal it starts; a heal
     /// still running when the source ends is waited for, one still running at a stop is left for
@@ -129,26 +148,43 @@ public sealed partial class MaterializerRunner
 
     /// <summary>One attempt at a batch: the sink's checkpoint read back and compared first, then the
     /// batch applied with the checkpoint the guard allows (none while a heal runs, none for a replayed
-    /// batch, none while a gap between the subscription and the checkpoint is not yet told from a lag).</summary>
+    /// batch, none while a gap between the subscription and the checkpoint is not yet told from a lag).
+    /// The checkpoint is written only while the sink still holds at least the one just read
+    /// (<see cref="SinkBatch.ExpectedCheckpoint"/>): a sink restarted from an older snapshot while the
+    /// batch was on its way, which the sink's own retries write across, would otherwise get a
+    /// checkpoint past the changes it lost, and nothing would be left to find. When it went back, the
+    /// checkpoint is read and compared again, which finds that rollback.</summary>
     private async Task<ApplyResult> ApplyCheckedAsync(SinkBatch batch, bool replay)
     {
         await _applyLock.WaitAsync(CancellationToken.None);
         try
         {
-            var checkpoint = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
-            if (!replay)
+            for (var attempt = 1; ; attempt++)
             {
-                var stored = await CheckSinkAsync(batch.Checkpoint.Keys, CancellationToken.None);
-                if (!_healing && _lagWait is null)
+                var checkpoint = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+                IReadOnlyDictionary<string, StreamPosition>? expected = null;
+                if (!replay)
                 {
-                    var acknowledged = Guard.SharedStreams ? await AcknowledgedThroughAsync(batch.Checkpoint.Keys, CancellationToken.None) : NoPositions;
-                    checkpoint = Guard.Next(batch.Checkpoint, stored, acknowledged);
+                    var stored = await CheckSinkAsync(batch.Checkpoint.Keys, CancellationToken.None);
+                    if (!_healing && _lagWait is null)
+                    {
+                        var acknowledged = Guard.SharedStreams ? await AcknowledgedThroughAsync(batch.Checkpoint.Keys, CancellationToken.None) : NoPositions;
+                        checkpoint = Guard.Next(batch.Checkpoint, stored, acknowledged);
+                        expected = stored;
+                    }
+                }
+
+                try
+                {
+                    var result = await _sink.ApplyAsync(batch with { Checkpoint = checkpoint, ExpectedCheckpoint = expected }, CancellationToken.None);
+                    Guard.Committed(checkpoint);
+                    return result;
+                }
+                catch (SinkCheckpointChangedException e) when (attempt < MaxCheckpointChanges)
+                {
+                    LogCheckpointChanged(_logger, _name, SinkName, e.Message);
                 }
             }
-
-            var result = await _sink.ApplyAsync(batch with { Checkpoint = checkpoint }, CancellationToken.None);
-            Guard.Committed(checkpoint);
-            return result;
         }
         finally
         {
@@ -188,6 +224,11 @@ public sealed partial class MaterializerRunner
         _lastCheck = Time.GetUtcNow();
         var stored = SinkCheckpointGuard.PositionsOf(raw);
         var losses = Guard.FindLosses(stored);
+        if (!_healing && losses.Count == 0)
+        {
+            Guard.Held(stored);
+        }
+
         if (_healing)
         {
             if (losses.Count > 0)
@@ -404,16 +445,43 @@ public sealed partial class MaterializerRunner
         }
     }
 
+    /// <summary>The sink's connection came back after it was lost (<see cref="IReconnectingSink"/>):
+    /// the store may have restarted from an older copy, so the checkpoint is read back now, not at
+    /// the next batch or periodic check.</summary>
+    public void SinkReconnected()
+    {
+        Volatile.Write(ref _reconnected, 1);
+        try
+        {
+            _checkNow.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A check is already due.
+        }
+    }
+
     /// <summary>While the source is idle no batch reads the checkpoint back: this does, every
-    /// <see cref="RollbackCheckInterval"/> (on <see cref="Time"/>).</summary>
+    /// <see cref="RollbackCheckInterval"/> (on <see cref="Time"/>), and at once after the sink
+    /// reconnected (<see cref="SinkReconnected"/>).</summary>
     private async Task WatchSinkAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(RollbackCheckInterval, Time, cancellationToken);
-                if (Time.GetUtcNow() - _lastCheck < RollbackCheckInterval)
+                using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    var interval = Task.Delay(RollbackCheckInterval, Time, waiting.Token);
+                    var reconnect = _checkNow.WaitAsync(waiting.Token);
+                    await Task.WhenAny(interval, reconnect);
+                    // The other one ends cancelled, which nothing needs to observe; a wake-up taken
+                    // here and a later one are told apart by the flag, not by the semaphore.
+                    await waiting.CancelAsync();
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                if (Interlocked.Exchange(ref _reconnected, 0) == 0 && Time.GetUtcNow() - _lastCheck < RollbackCheckInterval)
                 {
                     continue;
                 }
@@ -476,6 +544,9 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: stopping before the heal caught up; the sink keeps its mark and the next run heals from its checkpoint")]
     private static partial void LogHealInterrupted(ILogger logger, string materializer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Materializer}: sink {Sink} did not take the batch's checkpoint ({Reason}); reading it back again")]
+    private static partial void LogCheckpointChanged(ILogger logger, string materializer, string sink, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Materializer}: reading the sink's checkpoint back failed: {Reason}; tried again later")]
     private static partial void LogCheckFailed(ILogger logger, string materializer, string reason);

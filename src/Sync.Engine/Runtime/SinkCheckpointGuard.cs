@@ -6,7 +6,9 @@ namespace Sync.Engine.Runtime;
 /// a position at or before which everything is applied.
 /// <para>Ordered subscriptions (failover, exclusive, a changelog file): one reader per stream, so a
 /// batch's positions are a checkpoint, and the stored one equals what this materializer wrote last
-/// unless the sink lost it: a stored position behind that, or none, is the proof of a rollback.</para>
+/// unless the sink lost it: a stored position behind that, or behind one read back from the sink
+/// before (a process that has not written yet, or a failover standby), or none, is the proof of a
+/// rollback.</para>
 /// <para>Streams shared by several consumers (shared, key-shared): a batch's positions say nothing
 /// of the messages before them, which other consumers may still hold. The checkpoint written is
 /// the subscription's mark-delete position (every consumer acknowledges only after the sink
@@ -31,6 +33,7 @@ public sealed class SinkCheckpointGuard
 
     private readonly Dictionary<string, StreamPosition> _last = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _before = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StreamPosition> _held = new(StringComparer.Ordinal);
 
     /// <param name="sharedStreams">The materializer's streams are shared with other consumers.</param>
     public SinkCheckpointGuard(bool sharedStreams)
@@ -41,7 +44,7 @@ public sealed class SinkCheckpointGuard
     public bool SharedStreams { get; }
 
     /// <summary>Per stream, the position the stored checkpoint must not be behind.</summary>
-    public IReadOnlyDictionary<string, StreamPosition> Floor => SharedStreams ? _before : _last;
+    public IReadOnlyDictionary<string, StreamPosition> Floor => SharedStreams ? _before : _held;
 
     /// <summary>Per stream, the position this materializer wrote last.</summary>
     public IReadOnlyDictionary<string, StreamPosition> Written => _last;
@@ -155,6 +158,29 @@ public sealed class SinkCheckpointGuard
             }
 
             _last[stream] = position;
+            _held[stream] = position;
+        }
+    }
+
+    /// <summary>The sink was read back holding <paramref name="stored"/>, with no loss found in it.
+    /// Ordered streams: what it held is a floor as good as what this materializer wrote, so that a
+    /// sink that goes back in time before this materializer wrote anything (during its start, or
+    /// while it stands by) is found too. Shared streams: nothing (another process may write the
+    /// checkpoint from an older observation, see the class remarks).</summary>
+    public void Held(IReadOnlyDictionary<string, StreamPosition> stored)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        if (SharedStreams)
+        {
+            return;
+        }
+
+        foreach (var (stream, position) in stored)
+        {
+            if (IsStream(stream) && (!_held.TryGetValue(stream, out var held) || position > held))
+            {
+                _held[stream] = position;
+            }
         }
     }
 
@@ -164,12 +190,14 @@ public sealed class SinkCheckpointGuard
         ArgumentNullException.ThrowIfNull(stored);
         _last.Clear();
         _before.Clear();
+        _held.Clear();
         foreach (var (stream, position) in stored)
         {
             if (IsStream(stream))
             {
                 _last[stream] = position;
                 _before[stream] = position;
+                _held[stream] = position;
             }
         }
     }

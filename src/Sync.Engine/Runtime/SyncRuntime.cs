@@ -332,6 +332,7 @@ public sealed class SyncRuntime
                 Time = Time,
                 SinkName = options.Sink,
                 RollbackCheckInterval = options.RollbackCheckInterval,
+                CheckpointAtStart = stored,
                 RebuildWhenEmpty = (options.OnEmptySink ?? (_components.Sinks[_config.Sinks[options.Sink].Type].RebuildsWhenEmpty ? EmptySinkHandling.Rebuild : EmptySinkHandling.Stop)) == EmptySinkHandling.Rebuild,
                 // Only a run on the live target heals it: a backfill rewrites it anyway.
                 OpenReplay = mode == RunMode.Resume && shadow is null
@@ -341,9 +342,26 @@ public sealed class SyncRuntime
             counters = runner.Counters;
             Started?.Invoke(name, counters);
             Metrics?.Running(name, counters, reader);
-            using (MaterializerLog.LogProgress(log, name, () => counters, Time, ProgressInterval))
+            // The sink as opened (a metrics wrapper does not pass the event on).
+            var reconnecting = sink as IReconnectingSink;
+            if (reconnecting is not null)
             {
-                await runner.RunAsync(cancellationToken);
+                reconnecting.Reconnected += runner.SinkReconnected;
+            }
+
+            try
+            {
+                using (MaterializerLog.LogProgress(log, name, () => counters, Time, ProgressInterval))
+                {
+                    await runner.RunAsync(cancellationToken);
+                }
+            }
+            finally
+            {
+                if (reconnecting is not null)
+                {
+                    reconnecting.Reconnected -= runner.SinkReconnected;
+                }
             }
 
             ShadowSwap? swap = null;

@@ -166,6 +166,16 @@ public sealed record SinkBatch(
     /// again, with a description of the failure that is safe to show (no secrets); the
     /// materializer reports itself degraded meanwhile.</summary>
     public Action<string>? Retrying { get; init; }
+
+    /// <summary>Per stream, the position the sink held when the materializer read its checkpoint just
+    /// before this batch (null: write <see cref="Checkpoint"/> unconditionally). A sink that can
+    /// compare and write in one step writes the checkpoint only while it holds every one of these
+    /// streams at or past that position, and throws <see cref="SinkCheckpointChangedException"/>
+    /// otherwise: a sink that went back in time between the read and the write (a restart from an
+    /// older snapshot during the batch, which the sink's own retries would write across) must not
+    /// get a checkpoint that claims the changes it lost. At or past, not equal: other processes of a
+    /// shared subscription move the checkpoint up meanwhile.</summary>
+    public IReadOnlyDictionary<string, StreamPosition>? ExpectedCheckpoint { get; init; }
 }
 
 /// <summary>What a sink did with a batch.</summary>

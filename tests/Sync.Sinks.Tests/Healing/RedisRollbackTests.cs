@@ -49,23 +49,26 @@ public sealed class RedisRollbackTests : SinkRollbackTests
         return keys;
     }
 
+    protected override Task<IReadOnlyList<string>> RowsAsync() => ReadRowsAsync(_connection, _namespace, Table);
+
     /// <summary>Rows found through their live version states (the sink's own bookkeeping), each
-    /// rendered from its hash.</summary>
-    protected override async Task<IReadOnlyList<string>> RowsAsync()
+    /// rendered from its hash, as <c>id=name</c> in id order.</summary>
+    internal static async Task<IReadOnlyList<string>> ReadRowsAsync(ConnectionMultiplexer connection, string ns, string table)
     {
-        var keys = new RedisKeys(_namespace + "sync:");
-        var prefix = keys.StatePrefix(Table);
+        var db = connection.GetDatabase();
+        var keys = new RedisKeys(ns + "sync:");
+        var prefix = keys.StatePrefix(table);
         var rows = new SortedDictionary<int, string>();
-        await foreach (var stateKey in _connection.GetServers()[0].KeysAsync(pattern: keys.StatePattern(Table), pageSize: 1000))
+        await foreach (var stateKey in connection.GetServers()[0].KeysAsync(pattern: keys.StatePattern(table), pageSize: 1000))
         {
-            if (RedisState.TryParse((byte[]?)await Db.StringGetAsync(stateKey)) is not { Deleted: false })
+            if (RedisState.TryParse((byte[]?)await db.StringGetAsync(stateKey)) is not { Deleted: false })
             {
                 continue;
             }
 
             // A state found between the sink's commands of one batch may have no row yet: left out
             // (the model then differs, and the caller looks again).
-            var row = await Db.HashGetAllAsync(stateKey.ToString()[prefix.Length..]);
+            var row = await db.HashGetAllAsync(stateKey.ToString()[prefix.Length..]);
             var fields = row.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
             if (fields.TryGetValue("id", out var id) && fields.TryGetValue("name", out var name))
             {

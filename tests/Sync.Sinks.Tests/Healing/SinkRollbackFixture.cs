@@ -181,7 +181,7 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
     /// get the late checkpoint written over it, and the sink would claim the changes it lost, with
     /// nothing left to find. A consumer acknowledges only after the sink committed, so once the
     /// subscription acknowledged every message the last checkpoint is written.</summary>
-    private async Task UntilEveryMessageIsAcknowledgedAsync() =>
+    protected async Task UntilEveryMessageIsAcknowledgedAsync() =>
         await Poll.UntilAsync(
             () => Broker.FindTopic(Topic) is { } topic && topic.FindSubscription("heal") is { } subscription && topic.Entries.All(e => subscription.IsAcknowledged(e.EntryId)),
             TimeSpan.FromSeconds(60));
@@ -217,6 +217,10 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
 
     /// <summary>Starts <c>sync run</c> of the config in this process.</summary>
     protected RunningSync Start(SyncConfig config) => new(config, Components);
+
+    /// <summary>Starts <c>sync run</c> of the config in this process, its sinks opened through <paramref name="restoring"/>.</summary>
+    protected static RunningSync Start(SyncConfig config, RestoreBeforeNextBatch restoring) =>
+        new(config, new SyncComponents([new PulsarSourceFactory()], restoring.Wrap(SinkCatalog.All), MessageFormats.Names, MessageFormats.Create));
 
     /// <summary>One in-process <c>sync run</c>: its fake clock, log, metrics and the materializer's counters.</summary>
     protected sealed class RunningSync : IAsyncDisposable
