@@ -1,4 +1,8 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using StackExchange.Redis;
 using Sync.Pulsar;
+using Sync.Testing.Elasticsearch;
 
 namespace Sync.Cli.Tests;
 
@@ -6,12 +10,15 @@ namespace Sync.Cli.Tests;
 /// of its own, on one Key_Shared subscription of the fake broker, and a third process in a third folder
 /// erasing a subject. Nothing is shared but the ledger and the sinks, so only the ledger can keep the
 /// subject's later changes out of each process, and out of a later <c>backfill</c> from either folder.
+/// Every process writes three sinks from the one topic: PostgreSQL, Redis and Elasticsearch, each by a
+/// materializer of its own that carries the subject, and the subject is checked absent from all three.
 /// The file ledger is not a case here: a file in one folder cannot be shared with the others. Real
-/// processes, the fake broker in this process, a real PostgreSQL (SYNC_TEST_POSTGRES).</summary>
+/// processes, the fake broker and the Elasticsearch fake in this process, a real PostgreSQL
+/// (SYNC_TEST_POSTGRES) and Redis (SYNC_TEST_REDIS).</summary>
 public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
-    private const string Subscription = "sync-users";
+    private static readonly string[] Materializers = ["users", "users_cache", "users_search"];
     private const int Users = 20;
     private const string Erased = "7";
 
@@ -20,10 +27,30 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
     private readonly string _ledgerSchema = $"fleet_ledger_{Guid.NewGuid():N}"[..24];
     private readonly Workspace _second = new();
     private readonly Workspace _eraser = new();
+    private FakeElasticsearch _search = null!;
+    private ConnectionMultiplexer _redis = null!;
+    private HttpClient _searchHttp = null!;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        _search = FakeElasticsearch.Start();
+        _searchHttp = new HttpClient { BaseAddress = _search.Url };
+        _redis = await ConnectionMultiplexer.ConnectAsync(TestServers.Redis);
+    }
 
     public override async Task DisposeAsync()
     {
         Count($"DROP SCHEMA IF EXISTS \"{_ledgerSchema}\" CASCADE; SELECT 0");
+        var database = _redis.GetDatabase();
+        await foreach (var key in _redis.GetServers()[0].KeysAsync(pattern: Table + "*"))
+        {
+            await database.KeyDeleteAsync(key);
+        }
+
+        await _redis.DisposeAsync();
+        _searchHttp.Dispose();
+        await _search.DisposeAsync();
         _second.Dispose();
         _eraser.Dispose();
         await base.DisposeAsync();
@@ -47,13 +74,14 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
         var running = folders.Zip(configs, (folder, config) => new RunningSync(SyncProcess.Start(folder.Directory, "run", "--config", config))).ToArray();
         try
         {
-            await Poll.UntilAsync(() => Broker.DeliveredPerConsumer(_topic, Subscription).Count == 2, Patience);
-            await Poll.UntilAsync(() => TableRows() == Users, Patience);
+            await Poll.UntilAsync(() => Materializers.All(m => Broker.DeliveredPerConsumer(_topic, $"sync-{m}").Count == 2), Patience);
+            await Poll.UntilAsync(() => Materializers.All(m => AllAcknowledged(_topic, $"sync-{m}")), Patience);
+            Assert.Equal(Users, TableRows());
 
             var erase = await _eraser.Sync("erase", "--config", eraserConfig, "--subject", "user", "--key", Erased);
             // 3: the raw backlog keeps the subject's create until retention; every sink is clean.
             Assert.True(erase.ExitCode is 0 or 3, erase.ToString());
-            Assert.Equal(0, ErasedRows());
+            await AssertErasedEverywhereAsync(erase.ToString());
 
             // A new change of the erased subject, then a change of every other user, so that both
             // processes have messages to read past it; every message acknowledged means both did.
@@ -66,9 +94,9 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
                 }
             }
 
-            await Poll.UntilAsync(() => AllAcknowledged(_topic, Subscription), Patience);
-            Assert.Equal(Users - 1, Count($"SELECT count(*) FROM {Table} WHERE name LIKE '%-later'"));
-            Assert.True(ErasedRows() == 0, Outputs(running));
+            await Poll.UntilAsync(() => Materializers.All(m => AllAcknowledged(_topic, $"sync-{m}")), Patience);
+            await AssertEveryOtherUserLaterEverywhereAsync(Outputs(running));
+            await AssertErasedEverywhereAsync(Outputs(running));
             Assert.All(running, r => Assert.False(r.Process.HasExited, r.Output()));
         }
         catch (TimeoutException)
@@ -91,32 +119,66 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
         }
 
         Assert.All(running, r => Assert.True(r.Process.ExitCode == 0, r.Output()));
-        // The erased subject's update was kept out by the ledger in whichever process read it.
-        Assert.True(running.Sum(r => Suppressed(r.Output())) >= 1, Outputs(running));
+        // The erased subject's update was kept out by the ledger, in each sink, by whichever process read it.
+        foreach (var target in Targets)
+        {
+            Assert.True(running.Sum(r => RunSummary.Suppressed(r.Output(), target)) >= 1, $"{target}\n{Outputs(running)}");
+        }
 
         // A full backfill from each folder reads the raw backlog from its start, the subject's create
-        // and update included: the shared ledger alone keeps them out of PostgreSQL.
+        // and update included: the shared ledger alone keeps them out of every sink.
         foreach (var (folder, config) in folders.Zip(configs))
         {
-            var backfill = await folder.Sync("backfill", "--config", config, "--materializer", "users", "--no-progress");
-            Assert.True(backfill.ExitCode == 0, backfill.ToString());
-            Assert.True(ErasedRows() == 0, backfill.ToString());
-            Assert.True(Suppressed(backfill.Output + backfill.Error) >= 1, backfill.ToString());
+            foreach (var (materializer, target) in Materializers.Zip(Targets))
+            {
+                var backfill = await folder.Sync("backfill", "--config", config, "--materializer", materializer, "--no-progress");
+                Assert.True(backfill.ExitCode == 0, backfill.ToString());
+                Assert.True(RunSummary.Suppressed(backfill.Output + backfill.Error, target) >= 1, backfill.ToString());
+            }
+
+            await AssertErasedEverywhereAsync($"after the backfills from {folder.Directory}");
         }
 
         Assert.Equal(Users - 1, TableRows());
+        await AssertEveryOtherUserLaterEverywhereAsync("after the backfills");
     }
 
-    private long ErasedRows() => Count($"SELECT count(*) FROM {Table} WHERE id = {Erased}");
+    private string[] Targets => [$"pg/{Table}", $"cache/{Table}", $"search/{Table}"];
 
-    /// <summary>The suppressed column of the users row of the summary a run or backfill printed.</summary>
-    private long Suppressed(string output)
+    private async Task AssertErasedEverywhereAsync(string context)
     {
-        var row = output.Split('\n').SkipWhile(line => !line.Contains("summary", StringComparison.Ordinal))
-            .FirstOrDefault(line => line.Contains($"pg/{Table}", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"no summary row for pg/{Table}:\n{output}");
-        // materializer, target, read, applied, deleted, stale, collapsed, suppressed, ...
-        return long.Parse(row.Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], CultureInfo.InvariantCulture);
+        Assert.True(Count($"SELECT count(*) FROM {Table} WHERE id = {Erased}") == 0, $"PostgreSQL holds the erased user\n{context}");
+        Assert.True(await CachedNameAsync(Erased) is null, $"Redis holds the erased user\n{context}");
+        Assert.True(await SearchedNameAsync(Erased) is null, $"Elasticsearch holds the erased user\n{context}");
+    }
+
+    private async Task AssertEveryOtherUserLaterEverywhereAsync(string context)
+    {
+        Assert.True(Count($"SELECT count(*) FROM {Table} WHERE name LIKE '%-later'") == Users - 1, $"PostgreSQL\n{context}");
+        for (var id = 1; id <= Users; id++)
+        {
+            var key = id.ToString(CultureInfo.InvariantCulture);
+            if (key != Erased)
+            {
+                Assert.True(await CachedNameAsync(key) == $"user-{id}-later", $"Redis, user {id}\n{context}");
+                Assert.True(await SearchedNameAsync(key) == $"user-{id}-later", $"Elasticsearch, user {id}\n{context}");
+            }
+        }
+    }
+
+    private async Task<string?> CachedNameAsync(string id) => await _redis.GetDatabase().HashGetAsync($"{Table}:{id}", "name");
+
+    /// <summary>The name in the user's document, null when there is none (404).</summary>
+    private async Task<string?> SearchedNameAsync(string id)
+    {
+        using var response = await _searchHttp.GetAsync(new Uri($"{Table}/_doc/{id}", UriKind.Relative));
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!["_source"]?["name"]?.GetValue<string>();
     }
 
     private static string Outputs(IEnumerable<RunningSync> running) =>
@@ -132,11 +194,17 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
             initialPosition: earliest
         sinks:
           pg: { type: postgres, connectionString: '{{Postgres}}', tls: disable }
+          cache: { type: redis, endpoints: ['{{TestServers.Redis}}'], keyPrefix: '{{Table}}:sync:' }
+          search: { type: elasticsearch, urls: ['{{_search.Url}}'] }
         materializers:
           users: { source: broker, topics: ['{{_topic}}'], sink: pg, table: {{Table}}, linger: 0ms, batchSize: 1 }
+          users_cache: { source: broker, topics: ['{{_topic}}'], sink: cache, table: {{Table}}, linger: 0ms, batchSize: 1 }
+          users_search: { source: broker, topics: ['{{_topic}}'], sink: search, table: {{Table}}, linger: 0ms, batchSize: 1 }
         subjects:
           user:
             users: { key: id }
+            users_cache: { key: id }
+            users_search: { key: id }
         erasure:
           secret: 'fleet-ledger-secret-0123456789'
           ledger: {{(ledger == "postgres" ? $"{{ postgres: pg, schema: {_ledgerSchema} }}" : $"{{ topic: '{_ledgerTopic}' }}")}}

@@ -10,6 +10,7 @@ namespace Sync.Sources.Pulsar;
 /// (<see cref="PulsarTopicLedgerView"/>).
 /// <list type="bullet">
 /// <item>Every write waits for the broker's receipt, i.e. until the entry is persisted.</item>
+/// <item>A partitioned topic is refused before anything is read or written (<see cref="PulsarLedgerPartitions"/>).</item>
 /// <item>Before the first write the topic's retention and compaction are checked and, where
 /// missing, set on the topic (<see cref="PulsarLedgerRetention"/>); when that fails nothing is
 /// written, so that no erasure rests on a ledger that retention could delete.</item>
@@ -30,6 +31,7 @@ public sealed class PulsarTopicLedger : ISuppressionLedger
     private readonly SemaphoreSlim _writeSetup = new(1, 1);
     private IPulsarProducer? _producer;
     private PulsarAdminClient? _admin;
+    private volatile bool _notPartitioned;
 
     public PulsarTopicLedger(string sourceName, PulsarSourceOptions options, string topic)
     {
@@ -132,7 +134,7 @@ public sealed class PulsarTopicLedger : ISuppressionLedger
     }
 
     public ISuppressionView OpenView(TimeSpan refreshInterval, TimeProvider time) =>
-        new PulsarTopicLedgerView(PulsarConnections.Client(_options), _topic, Location, ownsClient: true);
+        new PulsarTopicLedgerView(PulsarConnections.Client(_options), _topic, Location, ownsClient: true, beforeReading: RefuseIfPartitionedAsync);
 
     public async ValueTask DisposeAsync()
     {
@@ -150,6 +152,7 @@ public sealed class PulsarTopicLedger : ISuppressionLedger
     /// the last message id taken at the start.</summary>
     private async Task<PulsarLedgerEntries> ReadAsync(CancellationToken cancellationToken)
     {
+        await RefuseIfPartitionedAsync(cancellationToken);
         var entries = new PulsarLedgerEntries();
         await using var reader = await PulsarTopicLedgerView.OpenReaderAsync(_client, _topic, cancellationToken);
         var last = await reader.GetLastMessageIdAsync(_topic, cancellationToken);
@@ -180,13 +183,14 @@ public sealed class PulsarTopicLedger : ISuppressionLedger
                 return _producer;
             }
 
+            await RefuseIfPartitionedAsync(cancellationToken);
+
             // The producer creates the topic (the broker's automatic topic creation): topic policies
             // can only be set on a topic that exists.
             var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic }, cancellationToken);
             try
             {
-                _admin ??= PulsarConnections.Admin(_sourceName, _options, $"the ledger topic {_topic} (its retention must be checked before anything is recorded)");
-                await new PulsarLedgerRetention(_admin, _topic).EnsureAsync(cancellationToken);
+                await new PulsarLedgerRetention(Admin(), _topic).EnsureAsync(cancellationToken);
             }
             catch
             {
@@ -200,6 +204,18 @@ public sealed class PulsarTopicLedger : ISuppressionLedger
         finally
         {
             _writeSetup.Release();
+        }
+    }
+
+    private PulsarAdminClient Admin() =>
+        _admin ??= PulsarConnections.Admin(_sourceName, _options, $"the ledger topic {_topic} (its retention and partitions must be checked before it is used)");
+
+    private async Task RefuseIfPartitionedAsync(CancellationToken cancellationToken)
+    {
+        if (!_notPartitioned)
+        {
+            await PulsarLedgerPartitions.RefuseIfPartitionedAsync(Admin(), _topic, cancellationToken);
+            _notPartitioned = true;
         }
     }
 

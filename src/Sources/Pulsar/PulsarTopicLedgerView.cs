@@ -21,6 +21,7 @@ public sealed class PulsarTopicLedgerView : ISuppressionView
     private readonly bool _ownsClient;
     private readonly string _topic;
     private readonly string _location;
+    private readonly Func<CancellationToken, Task>? _beforeReading;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _stateChanged = new(0);
     private readonly Lock _lock = new();
@@ -36,11 +37,14 @@ public sealed class PulsarTopicLedgerView : ISuppressionView
     private string _notReady = "not read yet";
     private TaskCompletionSource _changed = NewSignal();
 
-    public PulsarTopicLedgerView(PulsarClient client, string topic, string location, bool ownsClient = false)
+    /// <param name="beforeReading">A check the topic must pass before it is read (a partitioned topic
+    /// is refused); while it throws a <see cref="SourceException"/>, the view is not ready and says why.</param>
+    public PulsarTopicLedgerView(PulsarClient client, string topic, string location, bool ownsClient = false, Func<CancellationToken, Task>? beforeReading = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         _client = client;
         _ownsClient = ownsClient;
+        _beforeReading = beforeReading;
         _topic = TopicName.Normalize(topic);
         _location = location;
         _run = Task.Run(RunAsync);
@@ -106,13 +110,18 @@ public sealed class PulsarTopicLedgerView : ISuppressionView
         {
             try
             {
+                if (_beforeReading is not null)
+                {
+                    await _beforeReading(_stop.Token);
+                }
+
                 reader = await OpenReaderAsync(_client, _topic, _stop.Token);
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is PulsarException or IOException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is PulsarException or IOException or System.Net.Sockets.SocketException or SourceException)
             {
                 NotReady($"its topic {_topic} cannot be read ({e.Message}); retrying");
                 if (!await DelayAsync(backoff.Delay))

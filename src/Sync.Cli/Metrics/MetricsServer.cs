@@ -144,6 +144,7 @@ internal sealed class MetricsServer : IAsyncDisposable
                         state = h.State.ToString().ToLowerInvariant(),
                         error = h.Error,
                         since = h.DegradedSince,
+                        stage = h.DegradedStage,
                     }),
                 };
                 await JsonSerializer.SerializeAsync(response.OutputStream, body, Json);

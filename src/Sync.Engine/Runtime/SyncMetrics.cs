@@ -33,10 +33,12 @@ public enum MaterializerState
 }
 
 /// <summary>One materializer's health: its state, its last error (a failure, or what degrades it)
-/// and, while degraded, since when.</summary>
+/// and, while degraded, since when and in which stage (sink, source, ledger).</summary>
 public sealed record MaterializerHealth(string Materializer, MaterializerState State, string? Error)
 {
     public DateTimeOffset? DegradedSince { get; init; }
+
+    public string? DegradedStage { get; init; }
 }
 
 /// <summary>The telemetry of a run, on System.Diagnostics.Metrics (meter <see cref="MeterName"/>),
@@ -287,11 +289,11 @@ public sealed class SyncMetrics : IDisposable
 
             if (Counters?.Degraded is { } sink)
             {
-                return new MaterializerHealth(Name, state, sink.Error) { DegradedSince = sink.Since };
+                return new MaterializerHealth(Name, state, sink.Error) { DegradedSince = sink.Since, DegradedStage = sink.Stage };
             }
 
             _sourceLostSince ??= now;
-            return new MaterializerHealth(Name, state, Reader?.ReconnectingBecause ?? "the source connection is lost; reconnecting with backoff") { DegradedSince = _sourceLostSince };
+            return new MaterializerHealth(Name, state, Reader?.ReconnectingBecause ?? "the source connection is lost; reconnecting with backoff") { DegradedSince = _sourceLostSince, DegradedStage = "source" };
         }
     }
 
