@@ -367,6 +367,21 @@ public sealed partial class FakePulsarBroker : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends every compaction that <see cref="FakeBrokerFaults.StallNextCompactions"/> left
+    /// RUNNING, as a stuck compaction that finally completes: its topic is compacted and the status
+    /// becomes SUCCESS, so that the next trigger starts a new one instead of getting 409.</summary>
+    public void EndStalledCompactions()
+    {
+        lock (Sync)
+        {
+            foreach (var topic in _compactionStatus.Where(s => s.Value.Status == "RUNNING").Select(s => s.Key).ToList())
+            {
+                _topics[topic].CompactLocked();
+                _compactionStatus[topic] = ("SUCCESS", null);
+            }
+        }
+    }
+
     internal (System.Net.HttpStatusCode, object?) AdminCompactionStatus(string topic)
     {
         lock (Sync)
