@@ -55,7 +55,9 @@ public sealed partial class RunningSync : IAsyncLifetime
                     return false;
                 }
 
-                return Metrics.Contains("sync_end_to_end_lag_seconds_count{", StringComparison.Ordinal);
+                // The backlog gauge has its first sample once a scrape's background refresh ended.
+                return Metrics.Contains("sync_end_to_end_lag_seconds_count{", StringComparison.Ordinal)
+                    && Metrics.Contains("sync_backlog_messages{", StringComparison.Ordinal);
             },
             TimeSpan.FromSeconds(60));
         MetricNames = TypeLine().Matches(Metrics).Select(m => m.Groups["name"].Value).ToHashSet(StringComparer.Ordinal);

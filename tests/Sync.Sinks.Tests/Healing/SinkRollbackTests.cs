@@ -49,9 +49,10 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
         Assert.Equal(1, run.Counters.Rollbacks);
     }
 
+    // Failover only: on shared streams the checkpoint is written unconditionally (see
+    // MaterializerRunner.ApplyCheckedAsync), and docs/operations.md names that window.
     [Theory]
     [InlineData("failover")]
-    [InlineData("key-shared")]
     public async Task A_sink_restored_while_a_batch_is_on_its_way_is_healed(string subscriptionType)
     {
         var restoring = new RestoreBeforeNextBatch(RestoreAsync);
