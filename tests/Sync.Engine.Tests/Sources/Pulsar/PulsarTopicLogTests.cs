@@ -199,6 +199,21 @@ public sealed class PulsarTopicLogTests : PulsarSourceFixture
     }
 
     [Fact]
+    public async Task Behind_across_ledgers_of_a_partition_reads_that_partitions_internal_stats()
+    {
+        var topic = NewTopic("behind-partitioned");
+        Broker.CreatePartitionedTopic(topic, 2);
+        var partition = TopicName.Partition(topic, 1);
+        var ids = await PublishOverThreeLedgersAsync(partition);
+
+        await using var log = Log(topic);
+        var end = Assert.Single(await log.EndsAsync(t => t == partition, new Dictionary<string, StreamPosition> { [partition] = At(ids[2]) }, default));
+
+        Assert.Equal(partition, end.Topic);
+        Assert.Equal(6, end.Behind);
+    }
+
+    [Fact]
     public async Task Behind_across_ledgers_is_unknown_when_the_internal_stats_cannot_be_read()
     {
         var topic = NewTopic("behind-unknown");
