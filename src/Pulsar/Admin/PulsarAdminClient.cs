@@ -162,6 +162,39 @@ public sealed class PulsarAdminClient : IDisposable
             (ulong)long.Parse(entry, System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    /// <summary>The entries of each retained ledger of a topic (or of one partition, named
+    /// <c>...-partition-N</c>: each partition is a topic of its own), oldest first, from the topic's
+    /// internal stats; null when the topic does not exist. The broker lists the ledger being written
+    /// last with <c>entries</c> 0, since a ledger's count is recorded when it closes; its count is
+    /// <c>currentLedgerEntries</c>, used for it here. See PersistentTopic.getInternalStats and
+    /// ManagedLedgerInternalStats in https://github.com/apache/pulsar
+    /// (pulsar-broker/src/main/java/org/apache/pulsar/broker/service/persistent/PersistentTopic.java,
+    /// pulsar-client-admin-api/src/main/java/org/apache/pulsar/common/policies/data/ManagedLedgerInternalStats.java)
+    /// and https://pulsar.apache.org/docs/next/admin-api-topics/#get-internal-stats.</summary>
+    public async Task<IReadOnlyList<(long LedgerId, long Entries)>?> GetLedgerEntriesAsync(string topic, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"{TopicPath(topic)}/internalStats", cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await ThrowIfFailedAsync(response, "get internal stats", cancellationToken);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+        if (!json.RootElement.TryGetProperty("ledgers", out var ledgers) || ledgers.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        var entries = ledgers.EnumerateArray().Select(l => (l.GetProperty("ledgerId").GetInt64(), l.TryGetProperty("entries", out var n) ? n.GetInt64() : 0)).ToList();
+        if (entries.Count > 0 && json.RootElement.TryGetProperty("currentLedgerEntries", out var current))
+        {
+            entries[^1] = (entries[^1].Item1, current.GetInt64());
+        }
+
+        return entries;
+    }
+
     /// <summary>Moves a subscription's cursor so that the message at <paramref name="position"/> is
     /// delivered next (the broker disconnects the subscription's consumers, which resubscribe).</summary>
     public Task ResetCursorAsync(string topic, string subscription, MessageId position, CancellationToken cancellationToken = default) =>

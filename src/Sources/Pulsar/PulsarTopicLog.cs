@@ -12,9 +12,9 @@ namespace Sync.Sources.Pulsar;
 /// <item>Reads (compacted and raw) are non-durable readers from the earliest message up to the
 /// topic's last message id taken when the read starts; they leave no subscription behind.</item>
 /// <item><see cref="EndsAsync"/> counts <c>Behind</c> in entries when the position and the last
-/// message are in the same ledger (entry ids are dense within a ledger; a batch entry counts once)
-/// and reports null across ledgers: ledgers roll over, only the broker knows their sizes, and a scan
-/// per status call is too dear.</item>
+/// message are in the same ledger (entry ids are dense within a ledger; a batch entry counts once),
+/// and across ledgers from the sizes of the ledgers in between that the topic's internal stats list
+/// (one admin call per stream); null when those stats cannot be read.</item>
 /// <item>A tombstone goes to the partition named, or, for a partitioned topic named by its base
 /// name, to the partition the Java client's default router picks for the key text.</item>
 /// </list></summary>
@@ -149,15 +149,43 @@ public sealed class PulsarTopicLog : ITopicLog, ITopicPolicyReader
                 cancellationToken);
             var last = PulsarConnections.Position(await reader.GetLastMessageIdAsync(cancellationToken));
             // Within one ledger entry ids are dense, so the entries after the position are counted
-            // exactly (a batch entry counts once); across ledgers only the broker knows their sizes.
+            // exactly (a batch entry counts once); across ledgers the broker's ledger sizes are read.
             long? behind = !after.TryGetValue(stream, out var position) ? null
                 : position >= last ? 0
                 : position.Ledger == last.Ledger ? last.Entry - position.Entry
-                : null;
+                : await EntriesBetweenLedgersAsync(stream, position, last, cancellationToken);
             ends.Add(new TopicEnd(stream, last, behind));
         }
 
         return ends;
+    }
+
+    /// <summary>Entries after <paramref name="position"/> up to <paramref name="last"/> when they lie
+    /// in different ledgers: the rest of the position's ledger, every ledger in between, and the last
+    /// ledger up to its last entry, from the stream's internal stats (one admin call). Null when the
+    /// stats cannot be read or no longer list the position's ledger (retention or truncation deleted
+    /// it): a status figure or a scrape is never worth a failure.</summary>
+    private async Task<long?> EntriesBetweenLedgersAsync(string stream, StreamPosition position, StreamPosition last, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<(long LedgerId, long Entries)>? ledgers;
+        try
+        {
+            ledgers = await Admin.GetLedgerEntriesAsync(stream, cancellationToken);
+        }
+        catch (Exception e) when (e is PulsarException or HttpRequestException or System.Text.Json.JsonException or InvalidOperationException or KeyNotFoundException or FormatException
+            || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return null;
+        }
+
+        var positionLedger = ledgers?.Where(l => l.LedgerId == position.Ledger).Select(l => (long?)l.Entries).FirstOrDefault();
+        if (ledgers is null || positionLedger is not { } positionLedgerEntries || positionLedgerEntries <= position.Entry)
+        {
+            return null;
+        }
+
+        var between = ledgers.Where(l => l.LedgerId > position.Ledger && l.LedgerId < last.Ledger).Sum(l => l.Entries);
+        return positionLedgerEntries - 1 - position.Entry + between + last.Entry + 1;
     }
 
     public ValueTask<StreamPosition> PublishTombstoneAsync(string topic, MessageKey key, CancellationToken cancellationToken) =>

@@ -9,7 +9,9 @@ public sealed partial class FakePulsarBroker
 {
     /// <summary>GET .../{topic}/internalStats: the managed ledger's stats with one entry per cursor.
     /// Positions are "ledger:entry" strings as the broker writes them; a cursor that acknowledged
-    /// nothing has its mark-delete position at entry -1 of the first ledger.</summary>
+    /// nothing has its mark-delete position at entry -1 of the first ledger. <c>ledgers</c> lists
+    /// every retained ledger, the one being written last with <c>entries</c> 0 (the broker records a
+    /// ledger's count when it closes it); that one's count is <c>currentLedgerEntries</c>.</summary>
     internal (HttpStatusCode, object?) AdminInternalStats(string topic)
     {
         lock (Sync)
@@ -29,9 +31,19 @@ public sealed partial class FakePulsarBroker
                 s => s.Key,
                 s => new { markDeletePosition = At(s.Value.AckedBefore), readPosition = Wire(fakeTopic.IdOfLocked(s.Value.ReadPosition)) },
                 StringComparer.Ordinal);
+            var ledgers = fakeTopic.Ledgers;
+            var current = ledgers[^1];
             return (HttpStatusCode.OK, new
             {
                 entriesAddedCounter = fakeTopic.EndLocked,
+                currentLedgerEntries = current.EndEntry - current.FirstEntry,
+                ledgers = ledgers.Select(l => new
+                {
+                    ledgerId = (long)l.LedgerId,
+                    entries = l.Closed is null ? 0 : (long)(l.EndEntry - l.FirstEntry),
+                    size = l.Size,
+                    offloaded = false,
+                }).ToArray(),
                 numberOfEntries = fakeTopic.EndLocked - fakeTopic.FirstRetainedLocked,
                 lastConfirmedEntry = At(fakeTopic.EndLocked),
                 cursors,

@@ -179,31 +179,70 @@ public sealed class PulsarTopicLogTests : PulsarSourceFixture
     }
 
     [Fact]
-    public async Task Behind_counts_the_entries_after_a_position_in_the_last_ledger_and_is_unknown_across_ledgers()
+    public async Task Behind_counts_the_entries_after_a_position_within_the_last_ledger_and_across_ledgers_from_the_internal_stats()
     {
         var topic = NewTopic("behind");
-        var ids = new List<MessageId>();
-        await using (var producer = await ProducerAsync(topic))
-        {
-            for (var i = 1; i <= 5; i++)
-            {
-                ids.Add(await PublishAsync(producer, i, "c", $"u{i}", i));
-            }
-
-            Broker.RollLedger(topic);
-            ids.Add(await PublishAsync(producer, 6, "c", "u6", 6));
-            ids.Add(await PublishAsync(producer, 7, "c", "u7", 7));
-        }
+        var ids = await PublishOverThreeLedgersAsync(topic);
 
         await using var log = Log(topic);
         async Task<long?> BehindAsync(MessageId position) =>
             Assert.Single(await log.EndsAsync(t => t == topic, new Dictionary<string, StreamPosition> { [topic] = At(position) }, default)).Behind;
 
         // GetLastMessageId names the last entry; within its ledger entry ids are dense.
-        Assert.Equal(1, await BehindAsync(ids[5]));
-        Assert.Equal(0, await BehindAsync(ids[6]));
-        // In an earlier ledger: only the broker knows how many entries the ledgers in between hold.
-        Assert.Null(await BehindAsync(ids[2]));
+        Assert.Equal(1, await BehindAsync(ids[7]));
+        Assert.Equal(0, await BehindAsync(ids[8]));
+        // One ledger back: the rest of ids[5]'s ledger (1) and the last ledger (2).
+        Assert.Equal(3, await BehindAsync(ids[5]));
+        // Two ledgers back: the rest of the first (2), the one in between (2) and the last (2).
+        Assert.Equal(6, await BehindAsync(ids[2]));
+        Assert.Equal(8, await BehindAsync(ids[0]));
+    }
+
+    [Fact]
+    public async Task Behind_across_ledgers_of_a_partition_reads_that_partitions_internal_stats()
+    {
+        var topic = NewTopic("behind-partitioned");
+        Broker.CreatePartitionedTopic(topic, 2);
+        var partition = TopicName.Partition(topic, 1);
+        var ids = await PublishOverThreeLedgersAsync(partition);
+
+        await using var log = Log(topic);
+        var end = Assert.Single(await log.EndsAsync(t => t == partition, new Dictionary<string, StreamPosition> { [partition] = At(ids[2]) }, default));
+
+        Assert.Equal(partition, end.Topic);
+        Assert.Equal(6, end.Behind);
+    }
+
+    [Fact]
+    public async Task Behind_across_ledgers_is_unknown_when_the_internal_stats_cannot_be_read()
+    {
+        var topic = NewTopic("behind-unknown");
+        var ids = await PublishOverThreeLedgersAsync(topic);
+        Broker.Faults.FailNextAdminRequests(1, "GET", "/internalStats", System.Net.HttpStatusCode.Forbidden, "Don't have admin permission");
+
+        await using var log = Log(topic);
+        var end = Assert.Single(await log.EndsAsync(t => t == topic, new Dictionary<string, StreamPosition> { [topic] = At(ids[2]) }, default));
+
+        Assert.Null(end.Behind);
+        Assert.Equal((long)ids[8].LedgerId, end.Last.Ledger);
+    }
+
+    /// <summary>Five entries, a rollover, two entries, a rollover, two entries.</summary>
+    private async Task<List<MessageId>> PublishOverThreeLedgersAsync(string topic)
+    {
+        var ids = new List<MessageId>();
+        await using var producer = await ProducerAsync(topic);
+        for (var i = 1; i <= 9; i++)
+        {
+            if (i is 6 or 8)
+            {
+                Broker.RollLedger(topic);
+            }
+
+            ids.Add(await PublishAsync(producer, i, "c", $"u{i}", i));
+        }
+
+        return ids;
     }
 
     [Fact]
