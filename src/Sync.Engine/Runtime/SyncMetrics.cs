@@ -157,6 +157,11 @@ public sealed class SyncMetrics : IDisposable
     /// <summary>A materializer starts.</summary>
     public void Starting(string name) => _materializers[name] = new Tracked(name);
 
+    /// <summary>A materializer's checkpoint as its run loaded it from the sink: the backlog counts
+    /// from there before the first batch, which an idle materializer may not commit for hours.</summary>
+    public void CheckpointLoaded(string name, IReadOnlyDictionary<string, StreamPosition> stored) =>
+        _materializers.GetOrAdd(name, n => new Tracked(n)).Committed(stored);
+
     /// <summary>A materializer's runner and reader exist: its counters count from now on.</summary>
     public void Running(string name, MaterializerCounters counters, ISourceReader reader)
     {

@@ -304,6 +304,7 @@ public sealed class SyncRuntime
             }
 
             var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
+            Metrics?.CheckpointLoaded(name, stored);
             // Neither the epoch state nor the heal mark is a stream: the source resumes from the positions alone.
             var checkpoint = SinkCheckpointGuard.PositionsOf(stored);
             if (mode == RunMode.Resume && reading.ReadsAny(checkpoint)

@@ -56,6 +56,24 @@ public sealed class SyncMetricsTests
     }
 
     [Fact]
+    public async Task The_backlog_counts_from_the_checkpoint_loaded_at_start_before_any_batch()
+    {
+        using var metrics = NewMetrics();
+        metrics.Starting(_name);
+        metrics.CheckpointLoaded(_name, new Dictionary<string, StreamPosition>
+        {
+            [Topic] = new(0, 41),
+            [SinkCheckpointGuard.HealingStream] = SinkCheckpointGuard.HealedMark,
+        });
+
+        Scrape("backlog.messages");
+        await Poll.UntilAsync(() => Scrape("backlog.messages") == 7);
+
+        var asked = Assert.Single(Refreshes());
+        Assert.Equal(new StreamPosition(0, 41), Assert.Single(asked).Value);
+    }
+
+    [Fact]
     public async Task The_last_committed_source_time_is_that_of_the_newest_change_committed_in_seconds()
     {
         using var metrics = NewMetrics();
