@@ -71,9 +71,9 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
         Assert.Equal(1, run.Counters.Rollbacks);
     }
 
+    // Failover only, for the reason above: the copy is put back after the run's first checkpoint read.
     [Theory]
     [InlineData("failover")]
-    [InlineData("key-shared")]
     public async Task A_sink_restored_while_a_run_starts_is_healed(string subscriptionType)
     {
         var config = Config(subscriptionType);
