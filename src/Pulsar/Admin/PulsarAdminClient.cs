@@ -136,20 +136,13 @@ public sealed class PulsarAdminClient : IDisposable
     public Task SetNamespaceCompactionThresholdAsync(string tenantNamespace, long bytes, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Put, $"admin/v2/namespaces/{Namespace(tenantNamespace)}/compactionThreshold", JsonContent.Create(bytes), "set namespace compaction threshold", cancellationToken);
 
-    /// <summary><c>admin/v2/persistent/tenant/namespace/topic</c> for any accepted topic form.</summary>
     /// <summary>A subscription's mark-delete position (everything up to it is acknowledged), from the
     /// topic's internal stats; null when the topic or the subscription does not exist.</summary>
     public async Task<MessageId?> GetMarkDeletePositionAsync(string topic, string subscription, CancellationToken cancellationToken = default)
     {
-        using var response = await _http.GetAsync($"{TopicPath(topic)}/internalStats", cancellationToken);
-        if (response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-
-        await ThrowIfFailedAsync(response, "get internal stats", cancellationToken);
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
-        if (!json.RootElement.TryGetProperty("cursors", out var cursors)
+        using var json = await GetInternalStatsAsync(topic, cancellationToken);
+        if (json is null
+            || !json.RootElement.TryGetProperty("cursors", out var cursors)
             || !cursors.TryGetProperty(subscription, out var cursor)
             || !cursor.TryGetProperty("markDeletePosition", out var position)
             || position.GetString()?.Split(':') is not [var ledger, var entry])
@@ -173,15 +166,8 @@ public sealed class PulsarAdminClient : IDisposable
     /// and https://pulsar.apache.org/docs/next/admin-api-topics/#get-internal-stats.</summary>
     public async Task<IReadOnlyList<(long LedgerId, long Entries)>?> GetLedgerEntriesAsync(string topic, CancellationToken cancellationToken = default)
     {
-        using var response = await _http.GetAsync($"{TopicPath(topic)}/internalStats", cancellationToken);
-        if (response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-
-        await ThrowIfFailedAsync(response, "get internal stats", cancellationToken);
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
-        if (!json.RootElement.TryGetProperty("ledgers", out var ledgers) || ledgers.ValueKind != JsonValueKind.Array)
+        using var json = await GetInternalStatsAsync(topic, cancellationToken);
+        if (json is null || !json.RootElement.TryGetProperty("ledgers", out var ledgers) || ledgers.ValueKind != JsonValueKind.Array)
         {
             return null;
         }
@@ -193,6 +179,19 @@ public sealed class PulsarAdminClient : IDisposable
         }
 
         return entries;
+    }
+
+    /// <summary>The topic's internal stats, or null when the topic does not exist.</summary>
+    private async Task<JsonDocument?> GetInternalStatsAsync(string topic, CancellationToken cancellationToken)
+    {
+        using var response = await _http.GetAsync($"{TopicPath(topic)}/internalStats", cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await ThrowIfFailedAsync(response, "get internal stats", cancellationToken);
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
     }
 
     /// <summary>Moves a subscription's cursor so that the message at <paramref name="position"/> is
@@ -211,6 +210,7 @@ public sealed class PulsarAdminClient : IDisposable
         [property: System.Text.Json.Serialization.JsonPropertyName("partitionIndex")] int PartitionIndex,
         [property: System.Text.Json.Serialization.JsonPropertyName("batchIndex")] int BatchIndex);
 
+    /// <summary><c>admin/v2/persistent/tenant/namespace/topic</c> for any accepted topic form.</summary>
     internal static string TopicPath(string topic)
     {
         var full = TopicName.Normalize(topic);
