@@ -18,24 +18,29 @@ public sealed partial class ElasticsearchSink
     /// change written since the point in time opened conflicts (409) and stays. Not
     /// <c>_delete_by_query</c>: it deletes with internal versioning (version + 1), which would let the
     /// old epoch's next order back in. One page of ids in memory at a time.
-    /// <para>A document's version does not say which stream wrote it, so the sweep runs only when
-    /// <paramref name="stream"/> is the materializer's one stream (its checkpoint holds no other): with
-    /// several streams (a partitioned topic, a topic pattern into one index), a document of another stream
-    /// below this epoch's start may be that stream's newest state, and the answer is null (cannot).
+    /// <para>A document's version does not say which stream wrote it. With one stream the sweep
+    /// deletes below the epoch's start. With several (a partitioned topic, a topic pattern into one
+    /// index) it deletes below <see cref="SourceEpochs.SweepLimit"/> of the epoch state stored with the
+    /// checkpoint: below every stream's floor no stream holds a live document, so a stream still in its
+    /// old history or inside its new snapshot holds the sweep back (0 deleted now), and the last stream
+    /// to complete its new snapshot sweeps the documents of all of them. The delete's version is that
+    /// limit, above every order of the old epochs and at or below every order the streams hold now.
     /// Erasure markers and deleted documents are tombstones, which no search returns.</para></summary>
     public async ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(materializer);
         ArgumentException.ThrowIfNullOrEmpty(stream);
         ValidateTarget(target);
-        var streams = SinkCheckpointGuard.PositionsOf(await LoadCheckpointAsync(materializer, cancellationToken)).Keys;
-        if (streams.Any(s => s != stream))
+        var checkpoint = await LoadCheckpointAsync(materializer, cancellationToken);
+        var streams = SinkCheckpointGuard.PositionsOf(checkpoint).Keys;
+        var limit = streams.Any(s => s != stream) ? SourceEpochs.FromCheckpoint(checkpoint).SweepLimit(stream, streams) : epochStart;
+        if (limit <= 0)
         {
-            return null;
+            return 0;
         }
 
-        var marker = ExternalVersions.Encode(new ChangeVersion(epochStart, stream, default), out var problem)
-            ?? throw new SinkFatalException($"elasticsearch sink '{Name}': the start {epochStart} of the new source epoch of {stream}: {problem}");
+        var marker = ExternalVersions.Encode(new ChangeVersion(limit, stream, default), out var problem)
+            ?? throw new SinkFatalException($"elasticsearch sink '{Name}': the limit {limit} of the reconciliation of the new source epoch of {stream}: {problem}");
         long removed = 0;
         await foreach (var hits in SweepAsync(Pattern(target), new SourceConfig(false), version: true, "for the versions of its documents", cancellationToken))
         {

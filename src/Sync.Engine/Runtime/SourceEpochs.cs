@@ -33,6 +33,10 @@ public sealed class SourceEpochs
     /// and the last declared bump taken into effect.</summary>
     public const string StartPrefix = "#epoch-start/";
 
+    /// <summary>Checkpoint entries named <c>#epoch-low/</c> + stream hold the stream's
+    /// <see cref="StreamEpoch.Floor"/> (ledger) and <see cref="StreamEpoch.EpochLow"/> (entry).</summary>
+    public const string LowPrefix = "#epoch-low/";
+
     /// <summary>Checkpoint entries named <c>#epoch-bump/</c> + stream hold the last bump declared with
     /// <c>sync epoch bump</c> (ledger = its id, rising). Only the command writes them and the run only
     /// reads them, so a running materializer that stores its own epoch state never overwrites a
@@ -52,7 +56,7 @@ public sealed class SourceEpochs
     /// <summary>Whether a checkpoint entry is epoch state rather than a stream's position.</summary>
     public static bool IsEpochEntry(string stream) =>
         stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal)
-        || stream.StartsWith(BumpPrefix, StringComparison.Ordinal);
+        || stream.StartsWith(BumpPrefix, StringComparison.Ordinal) || stream.StartsWith(LowPrefix, StringComparison.Ordinal);
 
     /// <summary>The epoch state stored in a checkpoint.</summary>
     public static SourceEpochs FromCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint)
@@ -64,7 +68,10 @@ public sealed class SourceEpochs
             if (name.StartsWith(StatePrefix, StringComparison.Ordinal))
             {
                 var stream = name[StatePrefix.Length..];
-                epochs._streams[stream] = StreamEpoch.FromPositions(state, checkpoint.TryGetValue(StartPrefix + stream, out var start) ? start : null);
+                epochs._streams[stream] = StreamEpoch.FromPositions(
+                    state,
+                    checkpoint.TryGetValue(StartPrefix + stream, out var start) ? start : null,
+                    checkpoint.TryGetValue(LowPrefix + stream, out var low) ? low : null);
             }
         }
 
@@ -124,9 +131,10 @@ public sealed class SourceEpochs
         ArgumentNullException.ThrowIfNull(checkpoint);
         foreach (var (stream, epoch) in _streams)
         {
-            var (state, start) = epoch.ToPositions();
+            var (state, start, low) = epoch.ToPositions();
             checkpoint[StatePrefix + stream] = state;
             checkpoint[StartPrefix + stream] = start;
+            checkpoint[LowPrefix + stream] = low;
         }
     }
 
@@ -214,8 +222,34 @@ public sealed class SourceEpochs
             state = state.With(EpochFlags.Regressed, true);
         }
 
-        _streams[stream] = state with { Max = Math.Max(state.Max, shifted.Value) };
+        _streams[stream] = state with
+        {
+            Max = Math.Max(state.Max, shifted.Value),
+            EpochLow = Math.Min(state.EpochLow, shifted.Value),
+            Floor = Math.Min(state.Floor, shifted.Value),
+        };
         return shifted.Value == order ? change : change.WithLsn(shifted.Value);
+    }
+
+    /// <summary>For a sink that cannot tell which stream wrote a row (an Elasticsearch document holds only
+    /// its external version), the order below which the rows of a materializer reading
+    /// <paramref name="streams"/> may be deleted when <paramref name="stream"/>'s new epoch's snapshot has
+    /// completed: below every stream's <see cref="StreamEpoch.Floor"/>, no stream holds a live row, so
+    /// such a row is one an epoch's snapshot did not hold (or an older state of it). With one stream
+    /// it is the epoch's start, as for the sinks that store the stream. A stream still in its old
+    /// history, or inside a new snapshot, keeps its floor low and so holds the sweep back; the last stream
+    /// to complete its snapshot sweeps for all of them.</summary>
+    public long SweepLimit(string stream, IEnumerable<string> streams)
+    {
+        ArgumentNullException.ThrowIfNull(streams);
+        var all = streams.Append(stream).Distinct(StringComparer.Ordinal).ToList();
+        if (all.Count == 1)
+        {
+            return Of(stream).Start;
+        }
+
+        var limit = all.Min(s => Of(s).Floor);
+        return limit == long.MaxValue ? 0 : limit;
     }
 
     /// <summary>A short description of a stream's state for logs and status.</summary>
@@ -233,7 +267,8 @@ public sealed class SourceEpochs
     {
         var start = state.Max + 1;
         var offset = start > MaxOrder ? MaxOrder : Math.Max(state.Offset, start + RegressionTolerance - firstOrder);
-        return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None) { Bump = state.Bump };
+        // The rows of the earlier epochs stay live (Floor) until this epoch's snapshot completes.
+        return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None) { Bump = state.Bump, Floor = state.Floor };
     }
 
     private static StreamEpoch EndSnapshot(StreamEpoch state, ref EpochTransition transition)
@@ -241,7 +276,8 @@ public sealed class SourceEpochs
         state = state.With(EpochFlags.InSnapshot, false);
         if (state.Epoch > 0)
         {
-            state = state.With(EpochFlags.ReconcilePending, true);
+            // The snapshot held every live row: those of the earlier epochs it did not hold are not live.
+            state = state.With(EpochFlags.ReconcilePending, true) with { Floor = state.EpochLow };
             if (transition == EpochTransition.None)
             {
                 transition = EpochTransition.SnapshotCompleted;

@@ -15,16 +15,32 @@ public sealed record StreamEpoch(int Epoch, long Offset, long Max, long Start, E
     /// <summary>The id of the last declared bump (<see cref="SourceEpochs.BumpPrefix"/>) this state took in; 0 before any.</summary>
     public long Bump { get; init; }
 
+    /// <summary>The lowest order (offset added) seen in this epoch; <see cref="long.MaxValue"/> before any.</summary>
+    public long EpochLow { get; init; } = long.MaxValue;
+
+    /// <summary>The lowest order a row the stream wrote may still hold as its live state: the lowest
+    /// order ever seen, until an epoch's snapshot completes, which leaves the rows of the earlier epochs
+    /// it did not hold to be deleted; from then on the lowest order of that epoch. A sweep that cannot
+    /// tell which stream wrote a row compares with it (<see cref="SourceEpochs.SweepLimit"/>).
+    /// <see cref="long.MaxValue"/> before any order; 0 when a stored state predates it (unknown).</summary>
+    public long Floor { get; init; } = long.MaxValue;
+
     public bool Has(EpochFlags flag) => (Flags & flag) == flag;
 
     public StreamEpoch With(EpochFlags flag, bool on) => this with { Flags = on ? Flags | flag : Flags & ~flag };
 
-    /// <summary>The two checkpoint entries this state is stored as (see <see cref="SourceEpochs.StatePrefix"/>).</summary>
-    internal (StreamPosition State, StreamPosition Start) ToPositions() =>
-        (new StreamPosition(Offset, Max, (Epoch << FlagBits) | (int)Flags), new StreamPosition(Start, Bump, 0));
+    /// <summary>The three checkpoint entries this state is stored as (see <see cref="SourceEpochs.StatePrefix"/>).</summary>
+    internal (StreamPosition State, StreamPosition Start, StreamPosition Low) ToPositions() =>
+        (new StreamPosition(Offset, Max, (Epoch << FlagBits) | (int)Flags), new StreamPosition(Start, Bump, 0), new StreamPosition(Floor, EpochLow, 0));
 
-    internal static StreamEpoch FromPositions(StreamPosition state, StreamPosition? start) =>
-        new(state.BatchIndex >> FlagBits, state.Ledger, state.Entry, start?.Ledger ?? 0, (EpochFlags)(state.BatchIndex & ((1 << FlagBits) - 1))) { Bump = start?.Entry ?? 0 };
+    /// <summary>A state stored before <see cref="Floor"/> existed reads it as 0: every row may be live.</summary>
+    internal static StreamEpoch FromPositions(StreamPosition state, StreamPosition? start, StreamPosition? low) =>
+        new(state.BatchIndex >> FlagBits, state.Ledger, state.Entry, start?.Ledger ?? 0, (EpochFlags)(state.BatchIndex & ((1 << FlagBits) - 1)))
+        {
+            Bump = start?.Entry ?? 0,
+            Floor = low?.Ledger ?? 0,
+            EpochLow = low?.Entry ?? 0,
+        };
 
     /// <summary>Low bits of the stored int that hold <see cref="Flags"/>; the epoch number takes the
     /// other 26 (up to 2^25 - 1 epochs, far past what the 62-bit order allows anyway).</summary>

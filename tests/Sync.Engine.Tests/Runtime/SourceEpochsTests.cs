@@ -170,4 +170,63 @@ public sealed class SourceEpochsTests
         Assert.Null(Order(epochs, 5, "last", out var transition));
         Assert.Equal(EpochTransition.Overflow, transition);
     }
+
+    /// <summary>A sink that cannot tell which stream wrote a row (Elasticsearch) sweeps below
+    /// <see cref="SourceEpochs.SweepLimit"/> when a stream's new snapshot completes. For any interleaving
+    /// of two streams' histories (snapshots, streaming, drops by a little or by far), no row a stream
+    /// still holds live lies below it: live means the key's last change, unless a later epoch of that stream
+    /// completed a snapshot that did not hold the key.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    public void No_live_row_of_any_stream_lies_below_the_sweep_limit_of_a_shared_target(int seed)
+    {
+        var random = new Random(seed);
+        string[] streams = ["t-partition-0", "t-partition-1"];
+        string[] markers = ["false", "false", "false", "false", "first", "true", "last", "incremental", "last_in_data_collection"];
+        var lsn = streams.ToDictionary(s => s, _ => 1_000L);
+        // Per row: its order and the epoch of its stream that wrote it; per stream: the epoch whose snapshot completed.
+        var rows = new Dictionary<(string Stream, int Key), (long Order, int Epoch)>();
+        var completed = new Dictionary<string, int>();
+        var epochs = new SourceEpochs();
+        var sweeps = 0;
+        for (var i = 0; i < 400; i++)
+        {
+            var stream = streams[random.Next(streams.Length)];
+            lsn[stream] = random.Next(25) == 0 ? Math.Max(1, lsn[stream] - random.NextInt64(1, 1L << 32)) : lsn[stream] + random.Next(1, 50);
+            var key = random.Next(8);
+            var change = Marked(Change.Upsert(("id", key), lsn[stream], ("name", "a")), markers[random.Next(markers.Length)]).OnTopic(stream);
+            var order = epochs.Apply(change, out _).Source!.Lsn;
+            var state = epochs.Of(stream);
+            if (state.Has(EpochFlags.ReconcilePending))
+            {
+                completed[stream] = state.Epoch;
+            }
+
+            if (order is { } written)
+            {
+                rows[(stream, key)] = (written, state.Epoch);
+            }
+
+            foreach (var (pending, _) in epochs.Streams.Where(s => s.Value.Has(EpochFlags.ReconcilePending)).ToList())
+            {
+                var limit = epochs.SweepLimit(pending, streams);
+                var live = rows.Where(r => !(completed.TryGetValue(r.Key.Stream, out var done) && r.Value.Epoch < done));
+                Assert.All(live, r => Assert.True(r.Value.Order >= limit, $"the live row {r.Key} at {r.Value.Order} lies below the sweep limit {limit} of {pending}"));
+                foreach (var stale in rows.Where(r => r.Value.Order < limit).Select(r => r.Key).ToList())
+                {
+                    rows.Remove(stale);
+                }
+
+                epochs.Reconciled(pending);
+                sweeps++;
+            }
+        }
+
+        Assert.True(sweeps > 0);
+    }
 }

@@ -30,7 +30,7 @@ public abstract partial class SinkConformanceTests
         {
             // Positions are the LSNs (the builder's default): what matters here is the order of the batches.
             var changes = batch.Select(c => epochs.Apply(c, out _)).ToList();
-            var checkpoint = new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = batch.Max(c => c.Origin.Position) };
+            var checkpoint = batch.GroupBy(c => c.Origin.Topic).ToDictionary(g => g.Key, g => g.Max(c => c.Origin.Position), StringComparer.Ordinal);
             epochs.WriteTo(checkpoint);
             await harness.Sink.ApplyAsync(new SinkBatch(Materializer, target, Collapser.Collapse(changes), checkpoint), CancellationToken.None);
             foreach (var (stream, epoch) in epochs.Streams.Where(s => s.Value.Has(EpochFlags.ReconcilePending)).ToList())
@@ -168,5 +168,50 @@ public abstract partial class SinkConformanceTests
 
         Assert.Equal(["id=1|name=Y"], await h.ReadAsync(t));
         Assert.False(epochs.Of(Change.DefaultTopic).Has(EpochFlags.Regressed));
+    }
+
+    /// <summary>A partitioned topic (two streams into one target, as Pulsar names its partitions) whose
+    /// source fails over: partition 1 held the old primary's last, lost, transaction (order 1000, above
+    /// everything partition 0 carried), and partition 0 completes its new snapshot last. Each stream's
+    /// epoch starts above its own history; the rows lost in either partition are deleted, whichever
+    /// completes first, and the sink ends equal to the new primary. The snapshot markers of a table
+    /// split over partitions: <c>first</c> on the table's first record, <c>last</c> on its last, so a
+    /// partition without the last record ends its snapshot at its first streamed change (as with
+    /// Debezium 1.x, SourceEpochs).</summary>
+    [Fact]
+    public async Task A_failover_of_a_partitioned_topic_deletes_the_lost_rows_of_every_partition()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_partitions");
+        const string P0 = Change.DefaultTopic + "-partition-0", P1 = Change.DefaultTopic + "-partition-1";
+        ChangeEvent On0(ChangeEvent c) => c.OnTopic(P0);
+        ChangeEvent On1(ChangeEvent c) => c.OnTopic(P1);
+        var epochs = new SourceEpochs();
+
+        var reconciled = await ApplyEpochsAsync(h, t, epochs,
+            [On0(Snapshot(Change.Read(("id", 1), 100, ("name", "a")), "first")), On1(Snapshot(Change.Read(("id", 2), 100, ("name", "b")), "true")),
+             On0(Snapshot(Change.Read(("id", 3), 100, ("name", "c")), "true")), On1(Snapshot(Change.Read(("id", 4), 100, ("name", "d")), "last"))],
+            [On0(Change.Create(("id", 5), 980, ("name", "lost in 0"))), On1(Change.Update(("id", 2), 990, ("name", "lost b")))],
+            [On1(Change.Create(("id", 6), 1000, ("name", "lost in 1"))), On0(Change.Update(("id", 3), 400, ("name", "c2")))],
+            // The new primary, snapshotted at 950: partition 1 holds the snapshot's last record and completes first.
+            [On0(Snapshot(Change.Read(("id", 1), 950, ("name", "a")), "first")), On1(Snapshot(Change.Read(("id", 2), 950, ("name", "b")), "true"))],
+            [On0(Snapshot(Change.Read(("id", 3), 950, ("name", "c2")), "true")), On1(Snapshot(Change.Read(("id", 4), 950, ("name", "d")), "last"))],
+            [On1(Change.Update(("id", 4), 960, ("name", "d2")))],
+            [On0(Change.Update(("id", 1), 970, ("name", "a2")))]);
+
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal(2, reconciled.Count);
+            Assert.Equal(2L, reconciled.Sum());
+            Assert.Equal(["id=1|name=a2", "id=2|name=b", "id=3|name=c2", "id=4|name=d2"], await h.ReadAsync(t));
+        }
+
+        // A replay of the old history, at its own orders, brings nothing back.
+        var late = await ApplyAsync(h, t, On1(Change.Create(("id", 6), 1000, ("name", "lost in 1")).At(1)), On0(Change.Create(("id", 5), 980, ("name", "lost in 0")).At(2)));
+        Assert.Equal(2, late.Stale);
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal(["id=1|name=a2", "id=2|name=b", "id=3|name=c2", "id=4|name=d2"], await h.ReadAsync(t));
+        }
     }
 }
