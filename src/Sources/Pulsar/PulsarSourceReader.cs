@@ -32,8 +32,9 @@ public sealed class PulsarSourceReader : ISourceReader
     private IPulsarConsumer? _consumer;
     private readonly PulsarKeyValueResolver _keyValue;
     private readonly PulsarStartupRetry _startup;
+    private readonly TimeProvider _time;
 
-    /// <param name="time">The clock of the start-up retries (a fake one in tests).</param>
+    /// <param name="time">The clock of the start-up retries and of a batch's linger (a fake one in tests).</param>
     public PulsarSourceReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -41,7 +42,8 @@ public sealed class PulsarSourceReader : ISourceReader
         _sourceName = sourceName;
         _options = options;
         _request = request;
-        _startup = new PulsarStartupRetry($"materializer {request.Materializer} (source {sourceName})", options.SubscribeRetryTimeout, time ?? TimeProvider.System, request.Log);
+        _time = time ?? TimeProvider.System;
+        _startup = new PulsarStartupRetry($"materializer {request.Materializer} (source {sourceName})", options.SubscribeRetryTimeout, _time, request.Log);
         _keyValue = new PulsarKeyValueResolver(options.KeyValueEncoding, () => _client ?? throw new InvalidOperationException("the reader is not open"));
         _ordered = options.SubscriptionType is PulsarSubscriptionType.Failover or PulsarSubscriptionType.Exclusive;
         if (_ordered && !request.FromBeginning)
@@ -87,6 +89,7 @@ public sealed class PulsarSourceReader : ISourceReader
         var records = new List<SourceRecord>(Math.Min(maxRecords, 1024));
         var skipped = new List<PulsarMessage>();
         var batch = new List<PulsarMessage>();
+        CancellationTokenSource? lingerOver = null;
         CancellationTokenSource? lingering = null;
         try
         {
@@ -153,14 +156,15 @@ public sealed class PulsarSourceReader : ISourceReader
                 records.Add(record);
                 if (lingering is null && linger > TimeSpan.Zero)
                 {
-                    lingering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    lingering.CancelAfter(linger);
+                    lingerOver = new CancellationTokenSource(linger, _time);
+                    lingering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lingerOver.Token);
                 }
             }
         }
         finally
         {
             lingering?.Dispose();
+            lingerOver?.Dispose();
             if (batch.Count > 0)
             {
                 lock (_ackLock)

@@ -8,8 +8,8 @@ public sealed record EpochBumpResult(string Materializer, IReadOnlyList<string> 
 /// its streams starts a new epoch at its next change, so that change and every later one order above
 /// everything applied before. Stored in the sink with the checkpoint as a declaration entry per stream
 /// (<see cref="SourceEpochs.BumpPrefix"/>) that no run writes, so a materializer running meanwhile
-/// cannot overwrite it: it reads the declaration within <c>MaterializerRunner.BumpCheckInterval</c>
-/// (and a stopped one when it starts) and takes it in.</summary>
+/// cannot overwrite it: it reads the declaration before its next batch (<c>MaterializerRunner.BumpCheckInterval</c>),
+/// and a stopped one when it starts, and takes it in.</summary>
 public static class EpochBump
 {
     public static async Task<EpochBumpResult> DeclareAsync(SyncConfig config, SyncComponents components, string materializer, string by, string reason, DateTimeOffset now, CancellationToken cancellationToken)

@@ -9,8 +9,10 @@ namespace Sync.Engine.Runtime;
 public sealed partial class MaterializerRunner
 {
     /// <summary>How often a run reads its checkpoint for a bump declared with <c>sync epoch bump</c>
-    /// while it runs (<see cref="SourceEpochs.BumpPrefix"/>); zero reads it before every batch.</summary>
-    public TimeSpan BumpCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// while it runs (<see cref="SourceEpochs.BumpPrefix"/>), on <see cref="Time"/>. Zero (the default)
+    /// reads it before every batch, so the first batch read after the command returned is ordered in the
+    /// new epoch: one checkpoint read per batch (a single-row read in each sink, docs/operations.md).</summary>
+    public TimeSpan BumpCheckInterval { get; init; } = TimeSpan.Zero;
 
     /// <summary>Changes are put in their stream's current epoch as stored, without moving through
     /// the epochs (<see cref="SourceEpochs.InCurrentEpoch"/>): for dead letters replayed out of their
@@ -25,7 +27,7 @@ public sealed partial class MaterializerRunner
     private async Task TakeDeclaredBumpsAsync(CancellationToken cancellationToken)
     {
         var now = Time.GetUtcNow();
-        if (EpochsFixed || now - _bumpsCheckedAt < BumpCheckInterval)
+        if (EpochsFixed || (BumpCheckInterval > TimeSpan.Zero && now - _bumpsCheckedAt < BumpCheckInterval))
         {
             return;
         }

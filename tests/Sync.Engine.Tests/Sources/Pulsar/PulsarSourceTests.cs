@@ -380,25 +380,34 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
         Assert.StartsWith("source broker: subscribing sync-users for users failed:", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>The linger runs on the reader's clock (a fake one here): it starts with the batch's first
+    /// message, the batch cannot end before the clock moves (nothing else completes it: it holds one
+    /// message of 100), and it ends once the clock has moved by the linger.</summary>
     [Fact]
     public async Task A_batch_waits_at_most_the_linger_after_its_first_message()
     {
         var topic = NewTopic("linger");
         await using var producer = await ProducerAsync(topic);
-        await PublishAsync(producer, 1, "c", "n1", 1);
+        var first = await PublishAsync(producer, 1, "c", "n1", 1);
         var request = new SourceReadRequest("linger", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
-        await using var reader = new PulsarSourceReader("broker", (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options, request);
+        var clock = new WaitReportingClock();
+        await using var reader = new PulsarSourceReader("broker", (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options, request, clock);
+        var linger = TimeSpan.FromMilliseconds(150);
 
         using var timeout = new CancellationTokenSource(Patience);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var batch = await reader.ReadBatchAsync(100, TimeSpan.FromMilliseconds(150), timeout.Token);
-        clock.Stop();
+        var reading = reader.ReadBatchAsync(100, linger, timeout.Token).AsTask();
+        while (await clock.NextWaitAsync(timeout.Token) != linger)
+        {
+        }
 
-        Assert.Single(batch!);
-        Assert.InRange(clock.ElapsedMilliseconds, 100, 5000);
+        Assert.False(reading.IsCompleted);
+        clock.Advance(linger);
+        var batch = await reading.WaitAsync(timeout.Token);
+
+        Assert.Equal([At(first)], batch!.Select(r => r.Message!.Position));
 
         // Nothing more: a live source waits until cancelled instead of ending.
-        await AssertWaitsForTheNextMessageAsync(reader, producer, TimeSpan.FromMilliseconds(10), timeout.Token);
+        await AssertWaitsForTheNextMessageAsync(reader, producer, TimeSpan.Zero, timeout.Token);
     }
 
     /// <summary>Reads batches of up to <paramref name="batchSize"/> until at least

@@ -1,5 +1,3 @@
-using System.Threading.Channels;
-using Microsoft.Extensions.Time.Testing;
 using Sync.Sources.File;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar.Protocol.Proto;
@@ -12,7 +10,7 @@ namespace Sync.Engine.Tests.Sources.Pulsar;
 /// spent in fake time only and a slow machine cannot spend it for the reader.</summary>
 public sealed class SubscribeRetryTests : PulsarSourceFixture
 {
-    private readonly BackoffClock _clock = new();
+    private readonly WaitReportingClock _clock = new();
 
     private async Task<(string Topic, PulsarSourceReader Reader)> ReaderAsync(string name, string sourceExtra = "")
     {
@@ -90,25 +88,6 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         {
             await done.CancelAsync();
             await Task.WhenAny(skipping);
-        }
-    }
-
-    /// <summary>A fake clock that reports the length of every wait started on it.</summary>
-    private sealed class BackoffClock : FakeTimeProvider
-    {
-        private readonly Channel<TimeSpan> _waits = Channel.CreateUnbounded<TimeSpan>();
-
-        public ValueTask<TimeSpan> NextWaitAsync(CancellationToken cancellationToken) => _waits.Reader.ReadAsync(cancellationToken);
-
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            var timer = base.CreateTimer(callback, state, dueTime, period);
-            if (dueTime > TimeSpan.Zero && dueTime != Timeout.InfiniteTimeSpan)
-            {
-                _waits.Writer.TryWrite(dueTime);
-            }
-
-            return timer;
         }
     }
 }
