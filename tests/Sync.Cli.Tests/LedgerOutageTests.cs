@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Testing.Pulsar;
@@ -26,11 +27,36 @@ public sealed class LedgerOutageTests() : PulsarPostgresCliFixture("ledger_out")
     public async Task While_the_postgres_ledger_is_stopped_nothing_is_applied_and_after_it_returns_the_erased_subject_stays_suppressed()
     {
         await using var ledger = await PostgresServerProcess.StartAsync();
-        await RunThroughLedgerOutageAsync(
-            $"ledger: {{ type: postgres, connectionString: '{ledger.ConnectionString}', tls: disable, connectTimeout: 1s }}",
-            "{ postgres: ledger, schema: sync_ledger }",
-            ledger.StopAsync,
-            ledger.StartAgainAsync);
+        // While the server is down, the test listens on its port: the process reconnects only after its
+        // listening connection failed and its copy was marked unavailable (PostgresSuppressionView), so
+        // a connection arriving here is the signal that it knows. Closed with a reset (linger 0), so
+        // that the server can bind its port again at once.
+        var standIn = new TcpListener(IPAddress.Loopback, ledger.Port);
+        try
+        {
+            await RunThroughLedgerOutageAsync(
+                $"ledger: {{ type: postgres, connectionString: '{ledger.ConnectionString}', tls: disable, connectTimeout: 1s }}",
+                "{ postgres: ledger, schema: sync_ledger }",
+                async () =>
+                {
+                    await ledger.StopAsync();
+                    standIn.Start();
+                },
+                async () =>
+                {
+                    using var attempt = await standIn.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(60));
+                    attempt.Client.LingerState = new LingerOption(true, 0);
+                },
+                async () =>
+                {
+                    standIn.Stop();
+                    await ledger.StartAgainAsync();
+                });
+        }
+        finally
+        {
+            standIn.Dispose();
+        }
     }
 
     [Fact]
@@ -46,6 +72,9 @@ public sealed class LedgerOutageTests() : PulsarPostgresCliFixture("ledger_out")
                 ledgerBroker.DropAllConnections();
                 return Task.CompletedTask;
             },
+            // The view's reader marks the copy unavailable when its connection is lost, before it tries
+            // to reconnect (PulsarTopicLedgerView.OnStateChanged): a refused reconnect is the signal.
+            () => Poll.UntilAsync(() => ledgerBroker.Faults.Fired(nameof(FakeBrokerFaults.ListenerPaused)) > 0),
             () =>
             {
                 ledgerBroker.Faults.ListenerPaused = false;
@@ -55,10 +84,11 @@ public sealed class LedgerOutageTests() : PulsarPostgresCliFixture("ledger_out")
     }
 
     /// <summary>Runs <c>sync run</c> until every user is in the sink, erases one with <c>sync erase</c>,
-    /// takes the ledger away, publishes a change of the erased user and of every other one, waits for
+    /// takes the ledger away, waits for the sign that the process knows (<paramref name="noticed"/>),
+    /// publishes a change of the erased user and of every other one, waits for
     /// /healthz to say degraded, checks that nothing was applied or acknowledged, brings the ledger
     /// back and waits until every change is acknowledged and /healthz says running.</summary>
-    private async Task RunThroughLedgerOutageAsync(string ledgerSinkYaml, string ledgerYaml, Func<Task> takeAway, Func<Task> bringBack, string ledgerSourceYaml = "")
+    private async Task RunThroughLedgerOutageAsync(string ledgerSinkYaml, string ledgerYaml, Func<Task> takeAway, Func<Task> noticed, Func<Task> bringBack, string ledgerSourceYaml = "")
     {
         await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic });
         long lsn = 0;
@@ -97,9 +127,9 @@ public sealed class LedgerOutageTests() : PulsarPostgresCliFixture("ledger_out")
                         erase = Workspace.Sync("erase", "--config", config, "--subject", "user", "--key", Erased).GetAwaiter().GetResult();
                         takeAway().GetAwaiter().GetResult();
                         // The process learns that its ledger is gone when the connection closes
-                        // under it, a few milliseconds after the server went; until then its copy is
-                        // still the ledger's latest and may rightly decide a batch.
-                        Thread.Sleep(TimeSpan.FromSeconds(1));
+                        // under it; until then its copy is still the ledger's latest and may rightly
+                        // decide a batch, so the changes are published once it knows.
+                        noticed().GetAwaiter().GetResult();
                         PublishAsync(producer, Erased, "u", "user-7-again", ++lsn).GetAwaiter().GetResult();
                         for (var id = 1; id <= Users; id++)
                         {
