@@ -217,6 +217,73 @@ public sealed class SourceEpochTests : WorkspaceTests
         Assert.Equal(["id=1|name=Y", "id=2|name=c"], SqliteRows());
     }
 
+    /// <summary>A backfill from a position of the old epoch (<c>--from</c> the first line, the lost create
+    /// at line 3, or the new snapshot's first record at line 5): the changes up to the position stored
+    /// with the checkpoint are ordered in the epoch they belong to, by the epoch starts the sink stores,
+    /// so the lost create and the lost update stay below the new epoch, the new snapshot read again
+    /// starts no epoch of its own, and the change appended after the run moves on in the new epoch.</summary>
+    [Theory]
+    [InlineData("0:1:-1")]
+    [InlineData("0:3:-1")]
+    [InlineData("0:5:-1")]
+    public async Task A_backfill_from_a_position_in_an_earlier_epoch_brings_nothing_of_it_back(string from)
+    {
+        WriteFailover();
+        var config = SqliteConfig();
+        await RunAsync(config);
+        Append([Change(2, "c", 970)]);
+
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", from, "--no-progress");
+
+        Assert.True(backfill.ExitCode == 0, backfill.ToString());
+        Assert.Equal(["id=1|name=Y", "id=2|name=c"], SqliteRows());
+        Assert.DoesNotContain("starts source epoch", backfill.Output + backfill.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>The same after a declared bump, where no snapshot follows the old epoch to write over
+    /// it: a backfill from the old epoch's update (line 3, order 5·10^12 + 1000) must not order it in
+    /// the declared epoch, where it would land above the restored cluster's changes.</summary>
+    [Theory]
+    [InlineData("0:1:-1")]
+    [InlineData("0:3:-1")]
+    public async Task A_backfill_from_before_a_declared_bump_brings_nothing_of_the_old_history_back(string from)
+    {
+        Workspace.Write("data/users.jsonl", string.Empty);
+        Append(Snapshot(5_000_000_000_000, (1, "a"), (2, "b")));
+        Append([Change(1, "X", 5_000_000_001_000)]);
+        var config = SqliteConfig();
+        await RunAsync(config);
+        var bump = await Workspace.Sync("epoch", "bump", "--config", config, "--materializer", "users", "--reason", "restored on a new cluster");
+        Assert.True(bump.ExitCode == 0, bump.ToString());
+        Append([Change(1, "Y", 30_000_100), Change(2, null, 30_000_200)]);
+        await RunAsync(config);
+        Assert.Equal(["id=1|name=Y"], SqliteRows());
+
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--from", from, "--no-progress");
+
+        Assert.True(backfill.ExitCode == 0, backfill.ToString());
+        Assert.Equal(["id=1|name=Y"], SqliteRows());
+    }
+
+    /// <summary>Dead letters of the old epoch (the lost create and the lost update, lines 3 and 4)
+    /// replayed with <c>sync dlq replay</c> after the new epoch's snapshot was reconciled: ordered in
+    /// their own epoch, they are older than the new primary's state and change nothing.</summary>
+    [Fact]
+    public async Task Dead_letters_of_an_earlier_epoch_bring_nothing_back_over_the_new_epoch()
+    {
+        WriteFailover();
+        var config = SqliteConfig();
+        await RunAsync(config);
+        Workspace.Write("users.deadletter.jsonl", string.Join('\n',
+            $$"""{"materializer":"users","stage":"apply","reason":"the sink refused the row","topic":"{{Topic}}","position":"0:3:-1","message":{{Change(3, "lost", 980)}}}""",
+            $$"""{"materializer":"users","stage":"apply","reason":"the sink refused the row","topic":"{{Topic}}","position":"0:4:-1","message":{{Change(1, "X", 1000)}}}""") + "\n");
+
+        var replay = await Workspace.Sync("dlq", "replay", "--config", config, "--materializer", "users");
+
+        Assert.True(replay.ExitCode == 0, replay.ToString());
+        Assert.Equal(["id=1|name=Y", "id=2|name=b"], SqliteRows());
+    }
+
     /// <summary>A dead letter of the new epoch (a change the sink could not take at the time) replayed
     /// with <c>sync dlq replay</c>: put in its stream's stored epoch, it is newer than the snapshot's row.</summary>
     [Fact]

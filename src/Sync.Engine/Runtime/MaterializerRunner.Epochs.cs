@@ -14,8 +14,8 @@ public sealed partial class MaterializerRunner
     /// new epoch: one checkpoint read per batch (a single-row read in each sink, docs/operations.md).</summary>
     public TimeSpan BumpCheckInterval { get; init; } = TimeSpan.Zero;
 
-    /// <summary>Changes are put in their stream's current epoch as stored, without moving through
-    /// the epochs (<see cref="SourceEpochs.InCurrentEpoch"/>): for dead letters replayed out of their
+    /// <summary>Changes are put in the epoch their position lies in, as stored, without moving through
+    /// the epochs (<see cref="SourceEpochs.InItsEpoch"/>): for dead letters replayed out of their
     /// stream's order.</summary>
     public bool EpochsFixed { get; init; }
 
@@ -53,7 +53,7 @@ public sealed partial class MaterializerRunner
         {
             lock (epochs)
             {
-                return epochs.InCurrentEpoch(change);
+                return epochs.InItsEpoch(change);
             }
         }
 

@@ -37,6 +37,16 @@ public sealed class SourceEpochs
     /// <see cref="StreamEpoch.Floor"/> (ledger) and <see cref="StreamEpoch.EpochLow"/> (entry).</summary>
     public const string LowPrefix = "#epoch-low/";
 
+    /// <summary>Checkpoint entries named <c>#epoch-at/</c> + offset + <c>/</c> + stream hold the stream
+    /// position of the first message of each epoch (<see cref="MaxHistory"/> most recent), so that a change
+    /// read again out of the stream's order (a backfill from an earlier position, a dead letter) is ordered
+    /// in its own epoch (<see cref="InItsEpoch"/>).</summary>
+    public const string HistoryPrefix = "#epoch-at/";
+
+    /// <summary>How many epoch starts per stream are kept. A change older than the oldest one kept is
+    /// ordered with offset 0: older than it really was, which can only make it stale, never bring it back.</summary>
+    public const int MaxHistory = 16;
+
     /// <summary>Checkpoint entries named <c>#epoch-bump/</c> + stream hold the last bump declared with
     /// <c>sync epoch bump</c> (ledger = its id, rising). Only the command writes them and the run only
     /// reads them, so a running materializer that stores its own epoch state never overwrites a
@@ -51,12 +61,20 @@ public sealed class SourceEpochs
 
     private readonly Dictionary<string, StreamEpoch> _streams = new(StringComparer.Ordinal);
 
+    // Per stream: where each epoch began and its offset, oldest first.
+    private readonly Dictionary<string, List<(StreamPosition From, long Offset)>> _history = new(StringComparer.Ordinal);
+
+    // Per stream: the position the loaded state was stored with. A change at or before it was ordered
+    // already: it is read again (a backfill from an earlier position) and ordered in its own epoch.
+    private readonly Dictionary<string, StreamPosition> _storedThrough = new(StringComparer.Ordinal);
+
     public IReadOnlyDictionary<string, StreamEpoch> Streams => _streams;
 
     /// <summary>Whether a checkpoint entry is epoch state rather than a stream's position.</summary>
     public static bool IsEpochEntry(string stream) =>
         stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal)
-        || stream.StartsWith(BumpPrefix, StringComparison.Ordinal) || stream.StartsWith(LowPrefix, StringComparison.Ordinal);
+        || stream.StartsWith(BumpPrefix, StringComparison.Ordinal) || stream.StartsWith(LowPrefix, StringComparison.Ordinal)
+        || stream.StartsWith(HistoryPrefix, StringComparison.Ordinal);
 
     /// <summary>The epoch state stored in a checkpoint.</summary>
     public static SourceEpochs FromCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint)
@@ -72,6 +90,25 @@ public sealed class SourceEpochs
                     state,
                     checkpoint.TryGetValue(StartPrefix + stream, out var start) ? start : null,
                     checkpoint.TryGetValue(LowPrefix + stream, out var low) ? low : null);
+            }
+            else if (name.StartsWith(HistoryPrefix, StringComparison.Ordinal)
+                && name.IndexOf('/', HistoryPrefix.Length) is var slash and > 0
+                && long.TryParse(name.AsSpan(HistoryPrefix.Length, slash - HistoryPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
+            {
+                epochs.HistoryOf(name[(slash + 1)..]).Add((state, offset));
+            }
+            else if (SinkCheckpointGuard.IsStream(name))
+            {
+                epochs._storedThrough[name] = state;
+            }
+        }
+
+        foreach (var history in epochs._history.Values)
+        {
+            history.Sort((a, b) => a.From.CompareTo(b.From));
+            if (history.Count > MaxHistory)
+            {
+                history.RemoveRange(0, history.Count - MaxHistory);
             }
         }
 
@@ -110,10 +147,13 @@ public sealed class SourceEpochs
         return Math.Max(Math.Max(stored, taken) + 1, now.ToUnixTimeMilliseconds());
     }
 
-    /// <summary>The change with its order in its stream's current epoch, as stored, with no move
-    /// through the epochs (no snapshot starts one here, no regression is noted): for changes applied
-    /// again out of the stream's order, such as dead letters replayed. Null order past the 62 bits.</summary>
-    public ChangeEvent InCurrentEpoch(ChangeEvent change)
+    /// <summary>The change with its order in the epoch its position lies in, by the epoch starts stored
+    /// (<see cref="HistoryPrefix"/>), with no move through the epochs (no snapshot starts one here, no
+    /// regression is noted): for changes applied again out of the stream's order, such as dead letters
+    /// replayed. A change of an earlier epoch compares as it did in that epoch, so it cannot overwrite what
+    /// a later epoch wrote. A stream whose state predates the epoch starts uses its current epoch. Null
+    /// order past the 62 bits.</summary>
+    public ChangeEvent InItsEpoch(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
         if (change.Source?.Lsn is not { } order)
@@ -121,8 +161,38 @@ public sealed class SourceEpochs
             return change;
         }
 
-        var offset = Of(change.Origin.Topic).Offset;
+        var offset = OffsetAt(change.Origin.Topic, change.Origin.Position);
         return offset == 0 ? change : change.WithLsn(Shift(order, offset));
+    }
+
+    /// <summary>The offset of the epoch that <paramref name="position"/> of <paramref name="stream"/> lies in.</summary>
+    private long OffsetAt(string stream, StreamPosition position)
+    {
+        var state = Of(stream);
+        if (!_history.TryGetValue(stream, out var history) || history.Count == 0)
+        {
+            return state.Epoch == 0 ? 0 : state.Offset;
+        }
+
+        for (var i = history.Count - 1; i >= 0; i--)
+        {
+            if (history[i].From <= position)
+            {
+                return history[i].Offset;
+            }
+        }
+
+        return 0;
+    }
+
+    private List<(StreamPosition From, long Offset)> HistoryOf(string stream)
+    {
+        if (!_history.TryGetValue(stream, out var history))
+        {
+            _history[stream] = history = [];
+        }
+
+        return history;
     }
 
     /// <summary>Adds every stream's state to a checkpoint about to be stored.</summary>
@@ -135,6 +205,14 @@ public sealed class SourceEpochs
             checkpoint[StatePrefix + stream] = state;
             checkpoint[StartPrefix + stream] = start;
             checkpoint[LowPrefix + stream] = low;
+        }
+
+        foreach (var (stream, history) in _history)
+        {
+            foreach (var (from, offset) in history)
+            {
+                checkpoint[string.Create(CultureInfo.InvariantCulture, $"{HistoryPrefix}{offset}/{stream}")] = from;
+            }
         }
     }
 
@@ -166,6 +244,11 @@ public sealed class SourceEpochs
         }
 
         var stream = change.Origin.Topic;
+        if (_storedThrough.TryGetValue(stream, out var stored) && change.Origin.Position <= stored)
+        {
+            return InItsEpoch(change);
+        }
+
         var state = Of(stream);
         var marker = change.Source.Snapshot;
         if (IsFullSnapshot(marker))
@@ -176,6 +259,7 @@ public sealed class SourceEpochs
                 {
                     state = Begin(state, order);
                     transition = EpochTransition.Started;
+                    Began(stream, change.Origin.Position, state.Offset);
                 }
 
                 state = state.With(EpochFlags.InSnapshot, true);
@@ -199,6 +283,7 @@ public sealed class SourceEpochs
             {
                 state = Begin(state, order);
                 transition = EpochTransition.Declared;
+                Began(stream, change.Origin.Position, state.Offset);
             }
 
             state = state.With(EpochFlags.Streaming, true);
@@ -269,6 +354,16 @@ public sealed class SourceEpochs
         var offset = start > MaxOrder ? MaxOrder : Math.Max(state.Offset, start + RegressionTolerance - firstOrder);
         // The rows of the earlier epochs stay live (Floor) until this epoch's snapshot completes.
         return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None) { Bump = state.Bump, Floor = state.Floor };
+    }
+
+    private void Began(string stream, StreamPosition from, long offset)
+    {
+        var history = HistoryOf(stream);
+        history.Add((from, offset));
+        if (history.Count > MaxHistory)
+        {
+            history.RemoveAt(0);
+        }
     }
 
     private static StreamEpoch EndSnapshot(StreamEpoch state, ref EpochTransition transition)
