@@ -62,7 +62,7 @@ public sealed partial class MaterializerRunner
         StreamEpoch epoch;
         lock (epochs)
         {
-            shifted = epochs.Apply(change, out transition);
+            shifted = epochs.Apply(change, out transition, ordered: !_reader.SharesStreams);
             epoch = epochs.Of(change.Origin.Topic);
         }
 
@@ -87,6 +87,12 @@ public sealed partial class MaterializerRunner
                     $"the source order of {stream} fell from {epoch.Max} to {shifted.Source?.Lsn} at {change.Origin.Position} outside a snapshot: the source went back in time (failover, restore or new cluster); older changes are skipped per key until a new snapshot or `sync epoch bump --materializer {_name}`",
                     Time.GetUtcNow());
                 LogRegressed(_logger, _name, stream, change.Source?.Lsn ?? 0, epoch.Max, change.Origin.Position.ToString());
+                break;
+            case EpochTransition.Refused:
+                Counters.SourceRegressed(
+                    $"{stream} would start a new source epoch at {change.Origin.Position} (a new snapshot after streaming, or a declared bump), but the materializer reads it through a shared subscription, where no process sees the whole stream in order: no epoch is started, and changes older than the stored state of their key are skipped. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes (docs/operations.md)",
+                    Time.GetUtcNow());
+                LogRefused(_logger, _name, stream, change.Origin.Position.ToString());
                 break;
             case EpochTransition.Overflow:
                 LogOverflow(_logger, _name, stream, change.Origin.Position.ToString(), epoch.Offset);
@@ -165,6 +171,9 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, the source order of {Stream} fell to {Order}, far below {Highest} already applied, at {Position}, outside a snapshot: the source went back in time without a new snapshot. Changes older than the stored state of their key are skipped. Take a new snapshot in the connector, or declare the new history with `sync epoch bump --materializer {Materializer} --reason ...`")]
     private static partial void LogRegressed(ILogger logger, string materializer, string stream, long order, long highest, string position);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} would start a new source epoch at {Position} (a new snapshot after streaming, or a declared bump), but source epochs need an ordered subscription (failover or exclusive): on a shared one each process sees only part of the stream and cannot order the epoch as the others do. No epoch is started; changes older than the stored state of their key are skipped. Rebuild with sync backfill --materializer {Materializer} --shadow, then restart the processes")]
+    private static partial void LogRefused(ILogger logger, string materializer, string stream, string position);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: a change of {Stream} at {Position} does not fit the 62-bit order with its epoch offset {Offset}; it is ordered by its position only")]
     private static partial void LogOverflow(ILogger logger, string materializer, string stream, string position, long offset);

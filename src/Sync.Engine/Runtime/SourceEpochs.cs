@@ -234,7 +234,14 @@ public sealed class SourceEpochs
     /// <summary>Moves the change's stream through its epochs and returns the change with its order in
     /// the stream's current epoch, and what happened to the epoch, if anything. A change without a
     /// source order (the <c>json</c> format, a tombstone) is ordered by its position and passes as it is.</summary>
-    public ChangeEvent Apply(ChangeEvent change, out EpochTransition transition)
+    /// <param name="ordered">The reader sees the stream's whole history in order (failover, exclusive, a
+    /// changelog file, a backfill). When false (shared and key-shared subscriptions, where each process
+    /// sees part of the stream), no new epoch starts: its offset depends on the highest order seen before
+    /// it, which each process knows only for its own part, so processes would order the same epoch
+    /// differently, and a reconciliation by one would delete what another wrote. A snapshot or a declared
+    /// bump that would start one is <see cref="EpochTransition.Refused"/> instead, and the stream counts
+    /// as gone back in time (<see cref="EpochFlags.Regressed"/>) until an ordered reader takes it over.</param>
+    public ChangeEvent Apply(ChangeEvent change, out EpochTransition transition, bool ordered = true)
     {
         ArgumentNullException.ThrowIfNull(change);
         transition = EpochTransition.None;
@@ -253,6 +260,11 @@ public sealed class SourceEpochs
         var marker = change.Source.Snapshot;
         if (IsFullSnapshot(marker))
         {
+            if (!ordered && !state.Has(EpochFlags.InSnapshot) && (state.Has(EpochFlags.Streaming) || state.Has(EpochFlags.BumpDeclared)))
+            {
+                return Refuse(stream, state, change, order, out transition);
+            }
+
             if (!state.Has(EpochFlags.InSnapshot))
             {
                 if (state.Has(EpochFlags.Streaming) || state.Has(EpochFlags.BumpDeclared))
@@ -277,6 +289,11 @@ public sealed class SourceEpochs
                 // Debezium 1.x marks only the snapshot's very last record "last": other tables'
                 // snapshots end where their streamed changes begin.
                 state = EndSnapshot(state, ref transition);
+            }
+
+            if (state.Has(EpochFlags.BumpDeclared) && !ordered)
+            {
+                return Refuse(stream, state, change, order, out transition);
             }
 
             if (state.Has(EpochFlags.BumpDeclared))
@@ -356,6 +373,21 @@ public sealed class SourceEpochs
         return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None) { Bump = state.Bump, Floor = state.Floor };
     }
 
+    /// <summary>No new epoch on a reader that sees part of the stream (see <see cref="Apply"/>): the change
+    /// keeps its order in the current epoch, and the stream is marked gone back in time, once.</summary>
+    private ChangeEvent Refuse(string stream, StreamEpoch state, ChangeEvent change, long order, out EpochTransition transition)
+    {
+        transition = state.Has(EpochFlags.Regressed) ? EpochTransition.None : EpochTransition.Refused;
+        var shifted = Shift(order, state.Offset);
+        _streams[stream] = state.With(EpochFlags.Regressed, true) with
+        {
+            Max = Math.Max(state.Max, shifted ?? state.Max),
+            Floor = Math.Min(state.Floor, shifted ?? state.Floor),
+            EpochLow = Math.Min(state.EpochLow, shifted ?? state.EpochLow),
+        };
+        return shifted == order ? change : change.WithLsn(shifted);
+    }
+
     private void Began(string stream, StreamPosition from, long offset)
     {
         var history = HistoryOf(stream);
@@ -407,6 +439,10 @@ public enum EpochTransition
 
     /// <summary>Orders fell far below what was applied, outside a snapshot.</summary>
     Regressed,
+
+    /// <summary>A new epoch would start (a snapshot after streaming, a declared bump), but the reader sees
+    /// only part of the stream (a shared or key-shared subscription), so none starts.</summary>
+    Refused,
 
     /// <summary>The order with the epoch's offset does not fit 62 bits; the change has no source order.</summary>
     Overflow,

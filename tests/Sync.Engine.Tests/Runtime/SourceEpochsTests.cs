@@ -106,6 +106,42 @@ public sealed class SourceEpochsTests
         }
     }
 
+    /// <summary>On a shared or key-shared subscription each process sees part of the stream: a new
+    /// snapshot after streaming, or a declared bump, starts no epoch there (each process would compute
+    /// its own offset, and a reconciliation by one would delete what another wrote). The transition is
+    /// refused once, the stream counts as gone back in time, nothing waits to be reconciled, and the
+    /// orders stay bare; an ordered reader of the same history starts the epoch.</summary>
+    [Fact]
+    public void On_a_reader_that_sees_part_of_the_stream_no_epoch_starts_and_the_refusal_is_reported_once()
+    {
+        var shared = new SourceEpochs();
+        long?[] history = [Shared(100, "last", out _), Shared(1000, "false", out _)];
+        Assert.Equal([100L, 1000L], history);
+
+        Assert.Equal(950, Shared(950, "first", out var refused));
+        Assert.Equal(950, Shared(950, "last", out var again));
+        Assert.Equal(960, Shared(960, "false", out _));
+        shared.Declare(Change.DefaultTopic);
+        Assert.Equal(970, Shared(970, "false", out var bumped));
+
+        Assert.Equal(EpochTransition.Refused, refused);
+        Assert.Equal(EpochTransition.None, again);
+        Assert.Equal(EpochTransition.None, bumped);
+        var state = shared.Of(Change.DefaultTopic);
+        Assert.Equal(0, state.Epoch);
+        Assert.True(state.Has(EpochFlags.Regressed));
+        Assert.False(state.Has(EpochFlags.ReconcilePending));
+
+        var ordered = new SourceEpochs();
+        Order(ordered, 100, "last", out _);
+        Order(ordered, 1000, "false", out _);
+        Order(ordered, 950, "first", out var started);
+        Assert.Equal(EpochTransition.Started, started);
+
+        long? Shared(long lsn, string marker, out EpochTransition transition) =>
+            shared.Apply(Marked(Change.Upsert(("id", 1), lsn, ("name", "a")), marker), out transition, ordered: false).Source!.Lsn;
+    }
+
     [Fact]
     public void The_initial_snapshot_and_streaming_keep_the_bare_orders_in_epoch_zero()
     {
