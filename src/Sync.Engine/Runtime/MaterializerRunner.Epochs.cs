@@ -33,7 +33,24 @@ public sealed partial class MaterializerRunner
         }
 
         _bumpsCheckedAt = now;
-        var stored = await _sink.LoadCheckpointAsync(_name, cancellationToken);
+        IReadOnlyDictionary<string, StreamPosition> stored;
+        try
+        {
+            stored = await _sink.LoadCheckpointAsync(_name, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the batch in hand is settled by the stop as before; a declaration waits for the next start.
+            return;
+        }
+#pragma warning disable CA1031 // A sink out of reach is retried and reported by the apply; the declaration is read before the next batch.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            _bumpsCheckedAt = DateTimeOffset.MinValue;
+            return;
+        }
+
         IReadOnlyList<string> declared;
         lock (Epochs)
         {
