@@ -55,6 +55,11 @@ public sealed class SyncComponents
                 {
                     types.LedgerSinks.Add(name);
                 }
+
+                if (sink.AppliesTransactions)
+                {
+                    types.TransactionalSinks.Add(name);
+                }
             }
 
             types.Formats.AddRange(Formats);
