@@ -33,7 +33,9 @@ public readonly record struct HeldChange(int Member, ChangeEvent Change);
 /// <param name="Reason">Why now.</param>
 public sealed record ReleasedTransaction(string? Key, IReadOnlyList<HeldChange> Changes, IReadOnlyList<Origin> Boundaries, TransactionRelease Reason)
 {
-    public bool Relaxed => Reason is TransactionRelease.Oversized or TransactionRelease.MissingEnd or TransactionRelease.Timeout;
+    /// <summary>Changes were applied without the rest of their transaction (an empty release, such as a
+    /// transaction whose changes were all applied before a restart, relaxes nothing).</summary>
+    public bool Relaxed => Changes.Count > 0 && Reason is TransactionRelease.Oversized or TransactionRelease.MissingEnd or TransactionRelease.Timeout;
 }
 
 /// <summary>
@@ -51,7 +53,9 @@ public sealed record ReleasedTransaction(string? Key, IReadOnlyList<HeldChange> 
 /// the END's counts of other tables are not waited for.</item>
 /// <item>A change without a transaction block is released after everything that arrived before it.</item>
 /// <item>At most <c>maxChanges</c> changes are held: at the limit the oldest transaction's changes are
-/// released as they stand (<see cref="TransactionRelease.Oversized"/>); its later changes follow as more parts.</item>
+/// released as they stand (<see cref="TransactionRelease.Oversized"/>), or, when it holds none yet, those of
+/// the oldest transaction that holds some; their later changes follow as more parts.</item>
+/// <item>When the source ends (a changelog file read to its end), whatever is held is released in order.</item>
 /// <item>A transaction without END is released as it stands when a later BEGIN arrived and that later
 /// transaction is complete, or <c>endTimeout</c> after that BEGIN (<see cref="TransactionRelease.MissingEnd"/>);
 /// an incomplete oldest transaction that receives nothing for <c>endTimeout</c> is released as it stands
@@ -72,6 +76,9 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
 
     /// <summary>How many changes are held.</summary>
     public int Buffered { get; private set; }
+
+    /// <summary>True while any message read (a change or a boundary) is held, not yet applied.</summary>
+    public bool HoldsAny => _held.Values.Any(h => h.Count > 0);
 
     /// <summary>A BEGIN record arrived: the transaction takes its place in commit order.</summary>
     public void Begin(TransactionBoundary boundary)
@@ -174,7 +181,29 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
                 break;
             }
 
+            if (reason == TransactionRelease.Oversized && head.Changes.Count == 0)
+            {
+                // The oldest transaction's changes have not arrived while later ones filled the buffer:
+                // the oldest later transaction that holds changes gives a part, keeping every place.
+                var holder = _order.Skip(_head + 1).Concat(_unbegun).First(t => t.Changes.Count > 0);
+                released.Add(Take(holder, reason.Value));
+                continue;
+            }
+
             released.Add(Take(head, reason.Value));
+        }
+
+        return released;
+    }
+
+    /// <summary>Everything held, in order, as it stands (<see cref="TransactionRelease.Timeout"/> for what is
+    /// incomplete): for a source that has ended, where nothing more of any transaction can come.</summary>
+    public IReadOnlyList<ReleasedTransaction> Drain()
+    {
+        var released = new List<ReleasedTransaction>(Release());
+        foreach (var transaction in _order.Skip(_head).Concat(_unbegun).ToList())
+        {
+            released.Add(Take(transaction, IsComplete(transaction) ? TransactionRelease.Complete : TransactionRelease.Timeout));
         }
 
         return released;
@@ -239,13 +268,19 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
             Release(boundary);
         }
 
-        // A part of an open transaction (oversized, not complete yet) keeps its place at the head for the
-        // rest; one that held nothing when the limit was reached gives its place up (its later changes
-        // queue without their BEGIN), so that every turn either releases changes or moves the head.
-        var done = reason != TransactionRelease.Oversized || changes.Count == 0 || IsComplete(head);
-        if (done)
+        // A part of an open transaction (oversized, not complete yet) keeps its place for the rest.
+        if (reason != TransactionRelease.Oversized || IsComplete(head))
         {
-            _head++;
+            if (_order.IndexOf(head, _head) == _head)
+            {
+                _head++;
+            }
+            else
+            {
+                _order.Remove(head);
+                _unbegun.Remove(head);
+            }
+
             if (head.Key is not null)
             {
                 _byKey.Remove(head.Key);

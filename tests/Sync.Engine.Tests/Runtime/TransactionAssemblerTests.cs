@@ -112,6 +112,38 @@ public class TransactionAssemblerTests
     }
 
     [Fact]
+    public void At_the_limit_with_the_oldest_transaction_still_empty_a_later_one_gives_a_part_and_keeps_its_place()
+    {
+        var assembler = Assembler(max: 2);
+        assembler.Begin(Begin(20, 1));
+        assembler.Begin(Begin(21, 2));
+        assembler.Change(0, Row("public.orders", 1, 21, 1));
+        assembler.Change(0, Row("public.orders", 2, 21, 2));
+
+        var part = Assert.Single(assembler.Release());
+        Assert.Equal(("21", TransactionRelease.Oversized), (part.Key, part.Reason));
+
+        // 20 is still first: its change and END release it, then 21 completes after it.
+        assembler.Change(1, Row("public.order_lines", 1, 20));
+        assembler.End(End(20, 3, ("public.order_lines", 1)));
+        assembler.End(End(21, 4, ("public.orders", 2)));
+        Assert.Equal([("20", TransactionRelease.Complete), ("21", TransactionRelease.Complete)], assembler.Release().Select(r => (r.Key, r.Reason)));
+    }
+
+    [Fact]
+    public void When_the_source_ends_everything_held_is_released_in_order()
+    {
+        var assembler = Assembler();
+        assembler.Begin(Begin(22, 1));
+        assembler.Change(0, Row("public.orders", 1, 22));
+        assembler.Change(1, Row("public.order_lines", 1, 23));
+
+        Assert.Equal([("22", TransactionRelease.Timeout), ("23", TransactionRelease.Timeout)], assembler.Drain().Select(r => (r.Key, r.Reason)));
+        Assert.Equal(0, assembler.Buffered);
+        Assert.False(assembler.HoldsAny);
+    }
+
+    [Fact]
     public void A_transaction_without_end_is_released_when_a_later_one_is_complete()
     {
         var assembler = Assembler();
