@@ -29,22 +29,7 @@ internal sealed partial class PostgresWriter
                     foreach (var (batch, target) in batches)
                     {
                         var context = new BatchContext(target);
-                        var segment = new List<ChangeEvent>();
-                        foreach (var change in batch.Changes)
-                        {
-                            if (change.Op == ChangeOp.Truncate)
-                            {
-                                await ApplySegmentAsync(context, segment, cancellationToken);
-                                segment.Clear();
-                                await ApplyTruncateAsync(context, change, cancellationToken);
-                            }
-                            else
-                            {
-                                segment.Add(change);
-                            }
-                        }
-
-                        await ApplySegmentAsync(context, segment, cancellationToken);
+                        await ApplyChangesAsync(context, batch.Changes, cancellationToken);
                         if (batch.Checkpoint.Count > 0)
                         {
                             await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
@@ -68,6 +53,27 @@ internal sealed partial class PostgresWriter
         {
             _stagesCreated.Clear();
         }
+    }
+
+    /// <summary>Writes a batch's changes in order: runs of row changes together, each truncate on its own.</summary>
+    private async Task ApplyChangesAsync(BatchContext context, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        var segment = new List<ChangeEvent>();
+        foreach (var change in changes)
+        {
+            if (change.Op == ChangeOp.Truncate)
+            {
+                await ApplySegmentAsync(context, segment, cancellationToken);
+                segment.Clear();
+                await ApplyTruncateAsync(context, change, cancellationToken);
+            }
+            else
+            {
+                segment.Add(change);
+            }
+        }
+
+        await ApplySegmentAsync(context, segment, cancellationToken);
     }
 
     /// <summary>Stores a materializer's positions of a group transaction (the statement of <see cref="ApplyAsync"/>).</summary>

@@ -16,22 +16,7 @@ internal sealed partial class SqliteWriter
                 foreach (var batch in batches)
                 {
                     var context = new BatchContext(batch.Target.Table, time);
-                    _truncateMarkers.Clear();
-                    foreach (var change in batch.Changes)
-                    {
-                        switch (change.Op)
-                        {
-                            case ChangeOp.Truncate:
-                                ApplyTruncate(context, change);
-                                break;
-                            case ChangeOp.Delete or ChangeOp.Tombstone:
-                                ApplyDelete(context, change);
-                                break;
-                            default:
-                                ApplyUpsert(context, change);
-                                break;
-                        }
-                    }
+                    ApplyChanges(context, batch.Changes);
 
                     foreach (var (stream, position) in batch.Checkpoint)
                     {
@@ -54,5 +39,26 @@ internal sealed partial class SqliteWriter
 
                 return results;
             });
+    }
+
+    /// <summary>Writes a batch's changes in order.</summary>
+    private void ApplyChanges(BatchContext context, IReadOnlyList<ChangeEvent> changes)
+    {
+        _truncateMarkers.Clear();
+        foreach (var change in changes)
+        {
+            switch (change.Op)
+            {
+                case ChangeOp.Truncate:
+                    ApplyTruncate(context, change);
+                    break;
+                case ChangeOp.Delete or ChangeOp.Tombstone:
+                    ApplyDelete(context, change);
+                    break;
+                default:
+                    ApplyUpsert(context, change);
+                    break;
+            }
+        }
     }
 }
