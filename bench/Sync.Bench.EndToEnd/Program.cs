@@ -29,7 +29,9 @@ using Sync.Testing.Process;
 //   scale        throughput of 1, 2 and 4 materializers (one topic each) in one process, and of
 //                1 and 2 sync run processes sharing a Key_Shared subscription on one topic
 // Usage: dotnet run -c Release --project bench/Sync.Bench.EndToEnd -- --postgres CS [--quick]
-//        [--only latency,saturation,backfill,startup,elasticsearch,scale] [--linger DURATION] [--read-ahead N] [--json FILE]
+//   consistency  throughput of four materializers alone and in one consistency group, by `sync run`
+//                from a changelog file of bank transfers into SQLite and PostgreSQL (ConsistencyGroupCost)
+//        [--only latency,saturation,backfill,startup,elasticsearch,scale,consistency] [--linger DURATION] [--read-ahead N] [--json FILE]
 if (args.Contains("--serve-elasticsearch"))
 {
     await using var served = FakeElasticsearch.Start();
@@ -41,7 +43,7 @@ if (args.Contains("--serve-elasticsearch"))
 var quick = args.Contains("--quick");
 var postgres = ArgValue("--postgres");
 var jsonFile = ArgValue("--json");
-var only = ArgValue("--only")?.Split(',') ?? ["latency", "saturation", "backfill", "startup", "elasticsearch", "scale"];
+var only = ArgValue("--only")?.Split(',') ?? ["latency", "saturation", "backfill", "startup", "elasticsearch", "scale", "consistency"];
 var figures = new List<Figure>();
 var bin = Metadata("ArtifactsBin");
 var pivots = Metadata("ArtifactsPivots");
@@ -132,6 +134,14 @@ try
             Add(new Figure($"sync backfill of {events:N0} events (fake broker -> PostgreSQL), peak RSS of the CLI process", backfill.PeakRssMb, "MB", Goal: "<= 300 MB"));
             Add(new Figure("same backfill, throughput", backfill.EventsPerSecond, "events/s"));
             Add(new Figure("same backfill, CPU of the CLI process per million events", backfill.CpuSecondsPerMillion, "CPU s per 1M events"));
+        }
+    }
+
+    if (only.Contains("consistency"))
+    {
+        foreach (var figure in new ConsistencyGroupCost(cliDll, work, postgres).Run(quick ? 5_000 : 40_000))
+        {
+            Add(figure);
         }
     }
 }

@@ -29,6 +29,7 @@ public partial class ConfigurationDocsTests
         data.Add("subjects", typeof(SubjectBindingOptions).AssemblyQualifiedName!);
         data.Add("erasure", typeof(ErasureOptions).AssemblyQualifiedName!);
         data.Add("errors", typeof(ErrorsOptions).AssemblyQualifiedName!);
+        data.Add("consistency", typeof(ConsistencyGroupOptions).AssemblyQualifiedName!);
         return data;
     }
 

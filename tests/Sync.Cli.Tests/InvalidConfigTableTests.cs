@@ -176,6 +176,11 @@ public sealed class InvalidConfigTableTests : IDisposable
         new("errors", "tolerance", ["errors.tolerance: most"], "most"),
         new("errors", "maxDeadLetters", ["errors.maxDeadLetters: 5", "errors.tolerance: none"], "5"),
 
+        new("consistency", "transactions", ["consistency.g.transactions: persistent://public/default/users", "consistency.g.materializers: [m]"], "persistent://public/default/users"),
+        new("consistency", "materializers", ["consistency.g.materializers: [nobody]", "consistency.g.transactions: persistent://public/default/db1.transaction"], "nobody"),
+        new("consistency", "maxTransactionChanges", ["consistency.g.maxTransactionChanges: 0", "consistency.g.transactions: persistent://public/default/db1.transaction", "consistency.g.materializers: [m]"], "0"),
+        new("consistency", "endTimeout", ["consistency.g.endTimeout: 0ms", "consistency.g.transactions: persistent://public/default/db1.transaction", "consistency.g.materializers: [m]"], "0ms"),
+
         new("subjects", "<subject>.<materializer>.key", ["subjects.customer.m.key: ''"], "''"),
         new("subjects", "<subject>.<materializer>.field", ["subjects.customer.m.field: email"], "email"),
 
@@ -252,7 +257,7 @@ public sealed class InvalidConfigTableTests : IDisposable
     public void Every_documented_key_has_an_invalid_case_or_a_reason_why_it_has_none()
     {
         var documented = ConfigurationDocsTests.ReadDocs()
-            .Where(s => s.Key.StartsWith("sources", StringComparison.Ordinal) || s.Key.StartsWith("sinks", StringComparison.Ordinal) || s.Key is "materializers" or "subjects" or "erasure" or "errors")
+            .Where(s => s.Key.StartsWith("sources", StringComparison.Ordinal) || s.Key.StartsWith("sinks", StringComparison.Ordinal) || s.Key is "materializers" or "subjects" or "erasure" or "errors" or "consistency")
             .SelectMany(s => s.Value.Select(key => (Section: s.Key, Key: key)))
             .ToHashSet();
         var covered = Cases.Select(c => (c.Section, c.Key)).Concat(NoInvalidValue.Keys).ToHashSet();

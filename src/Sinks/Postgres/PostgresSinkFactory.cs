@@ -7,6 +7,8 @@ public sealed class PostgresSinkFactory() : SinkFactory<PostgresSinkOptions, Pos
 {
     public bool HostsLedger => true;
 
+    public bool AppliesTransactions => true;
+
     public ISuppressionLedger OpenLedger(ComponentConfig sink, string schema)
     {
         ArgumentNullException.ThrowIfNull(sink);

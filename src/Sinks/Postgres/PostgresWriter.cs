@@ -175,22 +175,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 async transaction =>
                 {
                     await LockKeysAsync(target, batch.Changes, cancellationToken);
-                    var segment = new List<ChangeEvent>();
-                    foreach (var change in batch.Changes)
-                    {
-                        if (change.Op == ChangeOp.Truncate)
-                        {
-                            await ApplySegmentAsync(context, segment, cancellationToken);
-                            segment.Clear();
-                            await ApplyTruncateAsync(context, change, cancellationToken);
-                        }
-                        else
-                        {
-                            segment.Add(change);
-                        }
-                    }
-
-                    await ApplySegmentAsync(context, segment, cancellationToken);
+                    await ApplyChangesAsync(context, batch.Changes, cancellationToken);
                     if (batch.Checkpoint.Count > 0)
                     {
                         await EnsureCheckpointUnchangedAsync(batch, cancellationToken);

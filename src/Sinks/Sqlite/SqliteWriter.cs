@@ -127,22 +127,7 @@ internal sealed partial class SqliteWriter : IDisposable
         return await InTransactionAsync(
             async transaction =>
             {
-                _truncateMarkers.Clear();
-                foreach (var change in batch.Changes)
-                {
-                    switch (change.Op)
-                    {
-                        case ChangeOp.Truncate:
-                            ApplyTruncate(context, change);
-                            break;
-                        case ChangeOp.Delete or ChangeOp.Tombstone:
-                            ApplyDelete(context, change);
-                            break;
-                        default:
-                            ApplyUpsert(context, change);
-                            break;
-                    }
-                }
+                ApplyChanges(context, batch.Changes);
 
                 foreach (var (stream, position) in batch.Checkpoint)
                 {

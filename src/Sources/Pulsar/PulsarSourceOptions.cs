@@ -135,6 +135,10 @@ public sealed class PulsarSourceOptions : IValidatable, IReportsInsecureTranspor
 
     public IReadOnlyList<string> CheckTopics(string path, IReadOnlyList<string>? topics, string? topicPattern) => ValidateTopics(path, topics, topicPattern);
 
+    public string? UnorderedBecause => SubscriptionType is PulsarSubscriptionType.Shared or PulsarSubscriptionType.KeyShared
+        ? $"subscriptionType {Kebab(SubscriptionType)} spreads a topic's messages over several consumers"
+        : null;
+
     /// <summary>Problems of a materializer's topic selection on a Pulsar source. A pattern must
     /// begin with a literal <c>persistent://tenant/namespace/</c>: that namespace is the one listed
     /// for new topics.</summary>

@@ -83,6 +83,10 @@ public sealed class ChangeEvent
     /// <summary>When the connector produced the event (envelope <c>ts_ms</c>).</summary>
     public long? TsMs { get; init; }
 
+    /// <summary>The source transaction the change belongs to (Debezium's <c>transaction</c> block, with
+    /// <c>provide.transaction.metadata=true</c>); null without it.</summary>
+    public TransactionBlock? Transaction { get; init; }
+
     /// <summary>True when the change leaves the row absent (delete or tombstone).</summary>
     public bool IsDelete => Op is ChangeOp.Delete or ChangeOp.Tombstone;
 
@@ -110,5 +114,6 @@ public sealed class ChangeEvent
         Source = (Source ?? new SourceInfo()) with { Lsn = lsn },
         Origin = Origin,
         TsMs = TsMs,
+        Transaction = Transaction,
     };
 }

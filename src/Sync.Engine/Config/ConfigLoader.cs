@@ -143,6 +143,7 @@ public static class ConfigLoader
         CheckLedger(binder, erasure.Ledger, sources, sinks, types);
         var errorsSection = Section("errors", required: false);
         var errors = errorsSection is null ? new ErrorsOptions() : binder.Bind<ErrorsOptions>(errorsSection, "errors");
+        var groups = BindConsistencyGroups(binder, Section(ConfigSections.Consistency, required: false), materializers, sources, sinks, types);
         if (subjects.Count > 0 && string.IsNullOrEmpty(erasure.Secret))
         {
             // A secret that names an unset variable was reported as such; advising the reference
@@ -172,7 +173,99 @@ public static class ConfigLoader
             Subjects = subjects,
             Erasure = erasure,
             Errors = errors,
+            ConsistencyGroups = groups,
         };
+    }
+
+    /// <summary>Consistency groups: members are configured materializers, in one group at most, reading
+    /// one source in order and writing one sink that applies transactions (postgres, sqlite).</summary>
+    private static List<KeyValuePair<string, ConsistencyGroupOptions>> BindConsistencyGroups(
+        OptionsBinder binder,
+        YamlMappingNode? section,
+        List<KeyValuePair<string, MaterializerOptions>> materializers,
+        Dictionary<string, ComponentConfig> sources,
+        Dictionary<string, ComponentConfig> sinks,
+        ComponentTypes types)
+    {
+        var result = new List<KeyValuePair<string, ConsistencyGroupOptions>>();
+        var grouped = new Dictionary<string, string>(StringComparer.Ordinal);
+        var byName = materializers.ToDictionary(m => m.Key, m => m.Value, StringComparer.Ordinal);
+        foreach (var (name, node) in Named(section))
+        {
+            var path = $"{ConfigSections.Consistency}.{name}";
+            var group = binder.Bind<ConsistencyGroupOptions>(node, path);
+            result.Add(new(name, group));
+            var line = binder.Lines.GetValueOrDefault($"{path}.materializers", binder.Lines.GetValueOrDefault(path));
+            void Problem(string message) => binder.Problem(line, $"{path}.materializers", message);
+
+            var members = new List<(string Name, MaterializerOptions Options)>();
+            foreach (var member in group.Materializers.Distinct(StringComparer.Ordinal))
+            {
+                if (!byName.TryGetValue(member, out var options))
+                {
+                    Problem($"{path}.materializers: {member} does not name a configured materializer (known: {string.Join(", ", byName.Keys.Order(StringComparer.Ordinal))})");
+                    continue;
+                }
+
+                if (grouped.TryGetValue(member, out var other))
+                {
+                    Problem($"{path}.materializers: {member} is already in consistency group {other}; a materializer belongs to one group at most");
+                    continue;
+                }
+
+                grouped[member] = name;
+                members.Add((member, options));
+            }
+
+            if (members.Count == 0)
+            {
+                continue;
+            }
+
+            var memberSinks = members.Select(m => m.Options.Sink).Distinct(StringComparer.Ordinal).ToList();
+            if (memberSinks.Count > 1)
+            {
+                Problem($"{path}.materializers must all write into one sink, so that one sink transaction holds a source transaction; they write into {string.Join(", ", memberSinks)}");
+            }
+            else if (sinks.TryGetValue(memberSinks[0], out var sink) && !types.TransactionalSinks.Contains(sink.Type))
+            {
+                Problem($"{path}.materializers write into sink {sink.Name} of type {sink.Type}, which cannot apply several tables in one transaction; a consistency group needs a sink of type {string.Join(" or ", types.TransactionalSinks.Order(StringComparer.Ordinal))} (the materializers can still read these topics outside the group)");
+            }
+
+            var memberSources = members.Select(m => m.Options.Source).Distinct(StringComparer.Ordinal).ToList();
+            if (memberSources.Count > 1)
+            {
+                Problem($"{path}.materializers must all read one source, the one that carries {path}.transactions; they read {string.Join(", ", memberSources)}");
+            }
+            else if (sources.TryGetValue(memberSources[0], out var source) && source.Options is ITopicSourceOptions { UnorderedBecause: { } reason })
+            {
+                Problem($"{path}.materializers read source {source.Name}, whose {reason}; a consistency group needs every change of a transaction in one process, in order: use subscriptionType failover or exclusive");
+            }
+
+            foreach (var (member, options) in members)
+            {
+                if (ReadsTopic(options, group.Transactions))
+                {
+                    binder.Problem(binder.Lines.GetValueOrDefault($"{path}.transactions", line), $"{path}.transactions",
+                        $"{path}.transactions ({group.Transactions}) is among the topics of materializer {member}; the transaction topic carries no rows: narrow {member}'s topics or topicPattern");
+                }
+            }
+        }
+
+        return result;
+    }
+
+    private static bool ReadsTopic(MaterializerOptions options, string topic)
+    {
+        try
+        {
+            return options.TopicFilter()(topic);
+        }
+        catch (ArgumentException)
+        {
+            // An invalid pattern, reported with the materializer.
+            return false;
+        }
     }
 
     /// <summary>The entries of a section that maps names to settings; none when the section is absent.</summary>

@@ -40,6 +40,7 @@ public static class ConfigSchema
                 ConfigSections.Subjects => MapOf(MapOf(Options(typeof(SubjectBindingOptions), types))),
                 ConfigSections.Erasure => Options(typeof(ErasureOptions), types),
                 ConfigSections.Errors => Options(typeof(ErrorsOptions), types),
+                ConfigSections.Consistency => MapOf(Options(typeof(ConsistencyGroupOptions), types)),
                 _ => throw new InvalidOperationException($"section {name} has no schema"),
             };
             section["description"] = description;

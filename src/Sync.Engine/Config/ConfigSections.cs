@@ -10,6 +10,7 @@ public static class ConfigSections
     public const string Subjects = "subjects";
     public const string Erasure = "erasure";
     public const string Errors = "errors";
+    public const string Consistency = "consistency";
 
     /// <summary>Every section, in the order the documentation shows them, with what it holds.</summary>
     public static IReadOnlyList<(string Name, bool Required, string Description)> All { get; } =
@@ -20,6 +21,7 @@ public static class ConfigSections
         (Subjects, false, "Kinds of data subject (e.g. `customer`) for `sync erase`: materializer names mapped to `{ key: COLUMN }` or `{ field: COLUMN }`."),
         (Erasure, false, "Settings of `sync erase` and of suppression in the runtime."),
         (Errors, false, "The error policy of every materializer (each may override it)."),
+        (Consistency, false, "Consistency groups: names mapped to a transaction topic and the materializers that apply each source transaction whole, in one sink transaction."),
     ];
 
     public static IReadOnlyList<string> Names { get; } = [.. All.Select(s => s.Name)];

@@ -31,6 +31,13 @@ public sealed class SyncConfig
     /// <summary>The top-level error policy (<c>errors:</c>), which each materializer's own <c>errors</c> keys override.</summary>
     public ErrorsOptions Errors { get; init; } = new();
 
+    /// <summary>Consistency groups (<c>consistency:</c>) by name, in file order.</summary>
+    public IReadOnlyList<KeyValuePair<string, ConsistencyGroupOptions>> ConsistencyGroups { get; init; } = [];
+
+    /// <summary>The consistency group <paramref name="materializer"/> belongs to, or null.</summary>
+    public string? ConsistencyGroupOf(string materializer) =>
+        ConsistencyGroups.FirstOrDefault(g => g.Value.Materializers.Contains(materializer, StringComparer.Ordinal)).Key;
+
     /// <summary>The error policy a materializer runs with.</summary>
     public ErrorPolicy ErrorPolicyOf(MaterializerOptions options) => ErrorPolicy.Of(Errors, options?.Errors);
 
@@ -68,6 +75,9 @@ public sealed class ComponentTypes
 
     /// <summary>Sink types that can keep a shared suppression ledger (<c>erasure.ledger.postgres</c>).</summary>
     public HashSet<string> LedgerSinks { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sink types that apply several materializers' batches in one transaction (consistency groups).</summary>
+    public HashSet<string> TransactionalSinks { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Names of the message formats that can be decoded.</summary>
     public List<string> Formats { get; } = [];

@@ -176,6 +176,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
             Source = ReadSource(payload, at),
             Origin = message.ToOrigin(),
             TsMs = ReadInt64(payload, "ts_ms", at),
+            Transaction = TransactionBlockReader.Read(payload, at),
         };
     }
 

@@ -83,6 +83,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
         Row? after = null;
         SourceInfo? source = null;
         long? tsMs = null;
+        TransactionBlock? transaction = null;
         var segment = _guard.Open();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -104,6 +105,13 @@ internal sealed class EnvelopeReader(DecoderOptions options)
                     break;
                 case 5 when name.SequenceEqual("ts_ms"u8):
                     tsMs = ReadInt64(ref reader);
+                    break;
+                case 11 when name.SequenceEqual("transaction"u8):
+                    if (!TransactionBlockReader.TryRead(ref reader, out transaction))
+                    {
+                        throw Unhandled;
+                    }
+
                     break;
                 case 6 when name.SequenceEqual("schema"u8):
                 case 7 when name.SequenceEqual("payload"u8):
@@ -138,6 +146,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
             Source = source,
             Origin = message.ToOrigin(),
             TsMs = tsMs,
+            Transaction = transaction,
         };
     }
 

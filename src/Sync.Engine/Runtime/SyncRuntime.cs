@@ -55,6 +55,11 @@ public sealed class SyncComponents
                 {
                     types.LedgerSinks.Add(name);
                 }
+
+                if (sink.AppliesTransactions)
+                {
+                    types.TransactionalSinks.Add(name);
+                }
             }
 
             types.Formats.AddRange(Formats);
@@ -98,7 +103,7 @@ public sealed record MaterializerOutcome(string Name, string Sink, string Table,
 
 /// <summary>Runs the selected materializers of a config side by side until their sources end or
 /// the run is cancelled.</summary>
-public sealed class SyncRuntime
+public sealed partial class SyncRuntime
 {
     private readonly SyncConfig _config;
     private readonly SyncComponents _components;
@@ -192,7 +197,9 @@ public sealed class SyncRuntime
 
             _selectedCount = selected.Count;
             using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var runs = selected.Select(async m =>
+            var groups = GroupsOf(selected, mode);
+            var groupRuns = groups.Select(g => RunGroupAsync(g.Key, g.Value, sinks[_config.Materializers.First(m => m.Key == g.Value.Materializers[0]).Value.Sink], stopAll.Token)).ToList();
+            var runs = selected.Where(m => !groups.Any(g => g.Value.Materializers.Contains(m.Key, StringComparer.Ordinal))).Select(async m =>
             {
                 var outcome = await RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, startAt[m.Key], stopAll.Token);
                 if (outcome.Failure is not null && StopAllOnFailure)
@@ -203,7 +210,8 @@ public sealed class SyncRuntime
 
                 return outcome;
             }).ToList();
-            return await Task.WhenAll(runs);
+            var outcomes = (await Task.WhenAll(runs)).Concat((await Task.WhenAll(groupRuns)).SelectMany(o => o)).ToDictionary(o => o.Name, StringComparer.Ordinal);
+            return [.. selected.Select(m => outcomes[m.Key])];
         }
         finally
         {

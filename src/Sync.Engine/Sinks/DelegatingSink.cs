@@ -14,6 +14,9 @@ public abstract class DelegatingSink(ISink inner) : ISink
 
     public virtual ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken) => Inner.ApplyAsync(batch, cancellationToken);
 
+    public virtual ValueTask<IReadOnlyList<ApplyResult>> ApplyTransactionAsync(IReadOnlyList<SinkBatch> batches, CancellationToken cancellationToken) =>
+        Inner.ApplyTransactionAsync(batches, cancellationToken);
+
     public virtual ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => Inner.EraseAsync(target, match, cancellationToken);
 
     public virtual ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken) => Inner.CountAsync(target, match, cancellationToken);

@@ -14,6 +14,14 @@ public interface ISink : IAsyncDisposable
     /// (never regress), and the batch's checkpoint, atomically where the sink can.</summary>
     ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken);
 
+    /// <summary>Applies the batches of several materializers of this sink (a consistency group's source
+    /// transaction, or several) in ONE sink transaction, each as <see cref="ApplyAsync"/> would (never
+    /// regress, rejections, <see cref="SinkBatch.BeforeCommit"/>, <see cref="SinkBatch.ExpectedCheckpoint"/>)
+    /// with each batch's checkpoint, so that a reader sees all of them or none. Returns one result per
+    /// batch, in order. This default cannot: it throws <see cref="NotSupportedException"/>.</summary>
+    ValueTask<IReadOnlyList<ApplyResult>> ApplyTransactionAsync(IReadOnlyList<SinkBatch> batches, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"sink {Name} cannot apply several materializers' batches in one transaction (consistency groups need a postgres or sqlite sink)");
+
     /// <summary>Removes every row of the target whose column equals the value (a key column: the row
     /// of that key; another column: every row that holds it), leaving an erasure marker
     /// (<see cref="ChangeVersion.Erased"/>) for each key so that no replay and no change still in

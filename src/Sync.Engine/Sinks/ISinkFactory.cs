@@ -17,6 +17,10 @@ public interface ISinkFactory
     /// so that <c>deadLetterTarget: table</c> is allowed for them.</summary>
     bool KeepsDeadLetterTable => false;
 
+    /// <summary>True when the sinks it opens apply several materializers' batches in one transaction
+    /// (<see cref="ISink.ApplyTransactionAsync"/>), so that they can be a consistency group's sink.</summary>
+    bool AppliesTransactions => false;
+
     /// <summary>True when the sinks it opens can keep a shared suppression ledger (<c>erasure.ledger: { postgres: SINK }</c>).</summary>
     bool HostsLedger => false;
 

@@ -1,0 +1,389 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>A member of a consistency group: a materializer as the group reads and writes it.</summary>
+public sealed record GroupMember(
+    string Name,
+    MaterializerReading Reading,
+    TargetSpec Target,
+    IDeadLetterTarget DeadLetters,
+    ISuppressionFilter Suppression,
+    MaterializerCounters Counters);
+
+/// <summary>
+/// Runs a consistency group (<c>consistency.&lt;name&gt;</c>): one reader over every member's topics
+/// and the transaction topic; each change decoded, mapped and checked against the suppression ledger
+/// by its member as a materializer would; whole source transactions (<see cref="TransactionAssembler"/>)
+/// applied in commit order in ONE sink transaction (<see cref="ISink.ApplyTransactionAsync"/>) with
+/// every member's checkpoint and the transaction topic's (stored under <see cref="CheckpointName"/>).
+/// A restart replays whatever no checkpoint passed: changes at or before a member's checkpoint only
+/// count toward their transaction's completion, the rest are held again until it is whole; never
+/// regress keeps any change applied twice harmless. The source is acknowledged only when nothing read
+/// is held.
+/// </summary>
+public sealed partial class ConsistencyGroupRunner
+{
+    private static readonly Meter GroupMeter = new(SyncMetrics.MeterName);
+    private static readonly Counter<long> RelaxedCounter = GroupMeter.CreateCounter<long>(
+        "consistency.relaxed", "{transaction}", "Source transactions (or parts of one) a consistency group applied without the whole transaction, by reason: oversized, missing-end, timeout.");
+    private static readonly Counter<long> AppliedCounter = GroupMeter.CreateCounter<long>(
+        "consistency.transactions", "{transaction}", "Source transactions a consistency group applied whole.");
+
+    private readonly string _name;
+    private readonly ConsistencyGroupOptions _options;
+    private readonly IReadOnlyList<GroupMember> _members;
+    private readonly ISourceReader _reader;
+    private readonly ISink _sink;
+    private readonly ILogger _logger;
+    private readonly TransactionAssembler _assembler;
+    private readonly Dictionary<string, Dictionary<string, StreamPosition>> _stored;
+    private readonly Func<string, bool> _isTransactionTopic;
+    private readonly int _readBatch;
+    private readonly TimeSpan _linger;
+
+    /// <param name="checkpoints">Per member (and <see cref="CheckpointName"/>), the positions the sink holds.</param>
+    /// <param name="isTransactionTopic">Whether a stream is (a partition of) the transaction topic.</param>
+    public ConsistencyGroupRunner(
+        string name,
+        ConsistencyGroupOptions options,
+        IReadOnlyList<GroupMember> members,
+        ISourceReader reader,
+        ISink sink,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, StreamPosition>> checkpoints,
+        Func<string, bool> isTransactionTopic,
+        ILogger logger,
+        TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(members);
+        ArgumentNullException.ThrowIfNull(checkpoints);
+        _name = name;
+        _options = options;
+        _members = members;
+        _reader = reader;
+        _sink = sink;
+        _logger = logger;
+        _isTransactionTopic = isTransactionTopic;
+        _stored = checkpoints.ToDictionary(c => c.Key, c => new Dictionary<string, StreamPosition>(c.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+        var prefix = options.Transactions.EndsWith("transaction", StringComparison.Ordinal) ? options.Transactions[..^"transaction".Length] : options.Transactions + ".";
+        // Debezium names a table's topic <prefix>.<data_collection> (TopicNamingStrategy) and the
+        // transaction topic <prefix>.transaction: a table counts when a member reads its topic.
+        _assembler = new TransactionAssembler(options.MaxTransactionChanges, options.EndTimeout, collection => members.Any(m => m.Reading.Reads(prefix + collection)), time);
+        _readBatch = Math.Min(options.MaxTransactionChanges, members.Max(m => m.Reading.Options.BatchSize));
+        _linger = members.Max(m => m.Reading.Options.Linger);
+    }
+
+    /// <summary>The checkpoint name of a group's own stream, the transaction topic.</summary>
+    public static string CheckpointName(string group) => $"consistency.{group}";
+
+    /// <summary>Source transactions applied whole.</summary>
+    public long Transactions { get; private set; }
+
+    /// <summary>Source transactions, or parts of one, applied without the whole transaction.</summary>
+    public long Relaxed { get; private set; }
+
+    /// <summary>True once the source reported its end.</summary>
+    public bool SourceEnded { get; private set; }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            IReadOnlyList<SourceRecord>? records;
+            try
+            {
+                records = await _reader.ReadBatchAsync(_readBatch, _linger, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+
+            if (records is null)
+            {
+                SourceEnded = true;
+                break;
+            }
+
+            foreach (var record in records)
+            {
+                Accept(record);
+            }
+
+            await ApplyReleasedAsync(CancellationToken.None);
+        }
+
+        // What was read and is releasable is applied, so that stopping loses nothing; what is held
+        // (incomplete transactions) is left to the next run, which reads it again, unless the source
+        // ended: then nothing more of them can come.
+        await ApplyReleasedAsync(CancellationToken.None, drain: SourceEnded);
+        if (_assembler.Buffered > 0)
+        {
+            LogLeftHeld(_logger, _name, _assembler.Buffered);
+        }
+    }
+
+    private void Accept(SourceRecord record)
+    {
+        if (record.Error is { } error)
+        {
+            _members[0].DeadLetters.Add(error);
+            _members[0].Counters.AddDeadLettered(1);
+            return;
+        }
+
+        var message = record.Message!;
+        if (_isTransactionTopic(message.Topic))
+        {
+            AcceptBoundary(message);
+            return;
+        }
+
+        for (var i = 0; i < _members.Count; i++)
+        {
+            var member = _members[i];
+            if (member.Reading.Reads(message.Topic))
+            {
+                AcceptChange(i, member, message);
+            }
+        }
+    }
+
+    private void AcceptBoundary(SourceMessage message)
+    {
+        if (IsApplied(CheckpointName(_name), message))
+        {
+            return;
+        }
+
+        TransactionBoundary boundary;
+        try
+        {
+            boundary = TransactionRecordDecoder.Decode(message);
+        }
+        catch (DecodeException e)
+        {
+            LogBadBoundary(_logger, _name, message.Describe(), e.Message);
+            _assembler.Passed(message.Topic, message.Position);
+            return;
+        }
+
+        if (boundary.Status == TransactionStatus.Begin)
+        {
+            _assembler.Begin(boundary);
+        }
+        else
+        {
+            _assembler.End(boundary);
+        }
+    }
+
+    private void AcceptChange(int index, GroupMember member, SourceMessage message)
+    {
+        member.Counters.AddRead(1);
+        ChangeEvent change;
+        try
+        {
+            change = member.Reading.Decode(message);
+        }
+        catch (NonRowMessageException skipped)
+        {
+            member.Counters.AddSkipped(skipped.Skipped.Kind, 1);
+            _assembler.Passed(message.Topic, message.Position);
+            return;
+        }
+        catch (Exception e) when (e is DecodeException or MapException)
+        {
+            member.DeadLetters.Add(e is MapException ? "map" : "decode", message, e.Message);
+            member.Counters.AddDeadLettered(1);
+            _assembler.Passed(message.Topic, message.Position);
+            return;
+        }
+
+        if (IsApplied(member.Name, message))
+        {
+            _assembler.Applied(change);
+            return;
+        }
+
+        switch (member.Suppression.Decide(change))
+        {
+            case SuppressionDecision.Drop:
+                member.Counters.AddSuppressed(1);
+                _assembler.Applied(change);
+                _assembler.Passed(message.Topic, message.Position);
+                return;
+            case SuppressionDecision.DeleteInstead:
+                member.Counters.AddSuppressed(1);
+                change = SuppressionFilter.AsDelete(change);
+                break;
+            default:
+                break;
+        }
+
+        _assembler.Change(index, change);
+    }
+
+    private bool IsApplied(string owner, SourceMessage message) =>
+        _stored.TryGetValue(owner, out var stored) && stored.TryGetValue(message.Topic, out var position) && message.Position <= position;
+
+    private async Task ApplyReleasedAsync(CancellationToken cancellationToken, bool drain = false)
+    {
+        var released = drain ? _assembler.Drain() : _assembler.Release();
+        var changes = _members.Select(_ => new List<ChangeEvent>()).ToArray();
+        foreach (var transaction in released)
+        {
+            if (transaction.Relaxed)
+            {
+                Relaxed++;
+                var reason = ReasonName(transaction.Reason);
+                RelaxedCounter.Add(1, new KeyValuePair<string, object?>("group", _name), new KeyValuePair<string, object?>("reason", reason));
+                LogRelaxed(_logger, _name, transaction.Key ?? "(none)", transaction.Changes.Count, reason);
+            }
+            else if (transaction.Reason == TransactionRelease.Complete)
+            {
+                Transactions++;
+                AppliedCounter.Add(1, new KeyValuePair<string, object?>("group", _name));
+            }
+
+            foreach (var held in transaction.Changes)
+            {
+                changes[held.Member].Add(held.Change);
+            }
+        }
+
+        var checkpointable = _assembler.Checkpointable();
+        var batches = new List<SinkBatch>();
+        var owners = new List<int>();
+        for (var i = 0; i < _members.Count; i++)
+        {
+            var member = _members[i];
+            var checkpoint = Advanced(member.Name, checkpointable.Where(c => member.Reading.Reads(c.Key)));
+            if (changes[i].Count == 0 && checkpoint.Count == 0)
+            {
+                continue;
+            }
+
+            var collapsed = Collapser.CollapseCounting(changes[i]);
+            member.Counters.AddCollapsed(changes[i].Count - collapsed.Changes.Count);
+            batches.Add(new SinkBatch(member.Name, member.Target, collapsed.Changes, checkpoint) { BeforeCommit = DeadLettersOf(member) });
+            owners.Add(i);
+        }
+
+        // A source that keeps its own cursor (a changelog file: one line cursor over every topic) resumes
+        // after it whatever the topics' positions say, so it is stored only while nothing read is held.
+        IEnumerable<KeyValuePair<string, StreamPosition>> cursor = _assembler.HoldsAny ? [] : _reader.Cursor;
+        var own = Advanced(CheckpointName(_name), checkpointable.Where(c => _isTransactionTopic(c.Key)).Concat(cursor));
+        if (own.Count > 0)
+        {
+            batches.Add(new SinkBatch(CheckpointName(_name), _members[0].Target, [], own));
+        }
+
+        if (batches.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var member in _members)
+        {
+            if (member.DeadLetters is not IBatchDeadLetters)
+            {
+                await member.DeadLetters.FlushAsync(cancellationToken);
+            }
+        }
+
+        var results = await _sink.ApplyTransactionAsync(batches, cancellationToken);
+        for (var b = 0; b < batches.Count; b++)
+        {
+            foreach (var (stream, position) in batches[b].Checkpoint)
+            {
+                Stored(batches[b].Materializer)[stream] = position;
+            }
+
+            if (b < owners.Count)
+            {
+                var member = _members[owners[b]];
+                member.Counters.AddApplied(results[b].Upserted);
+                member.Counters.AddDeleted(results[b].Deleted);
+                member.Counters.AddStale(results[b].Stale);
+                member.Counters.AddDeadLettered(results[b].Rejected.Count);
+                member.Counters.AddBatch();
+                (member.DeadLetters as IBatchDeadLetters)?.Committed();
+            }
+        }
+
+        if (!_assembler.HoldsAny)
+        {
+            await _reader.AcknowledgeAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Rejected rows go to the member's dead-letter target inside the transaction, durable
+    /// before it commits (a dead-letter table: written in it).</summary>
+    private static Func<IReadOnlyList<RejectedChange>, CancellationToken, ValueTask<IReadOnlyList<DeadLetterRow>>> DeadLettersOf(GroupMember member) =>
+        async (rejected, cancellationToken) =>
+        {
+            foreach (var rejection in rejected)
+            {
+                member.DeadLetters.Add("apply", ToMessage(rejection.Change), rejection.Reason);
+            }
+
+            if (member.DeadLetters is IBatchDeadLetters table)
+            {
+                return table.PendingRows;
+            }
+
+            if (rejected.Count > 0)
+            {
+                await member.DeadLetters.FlushAsync(cancellationToken);
+            }
+
+            return [];
+        };
+
+    private static SourceMessage ToMessage(ChangeEvent change) => new()
+    {
+        Topic = change.Origin.Topic,
+        Position = change.Origin.Position,
+        Key = change.Origin.Key,
+        Properties = change.Origin.Properties,
+        PublishTime = change.Origin.PublishTime,
+        EventTime = change.Origin.EventTime,
+    };
+
+    private Dictionary<string, StreamPosition> Advanced(string owner, IEnumerable<KeyValuePair<string, StreamPosition>> positions)
+    {
+        var stored = Stored(owner);
+        return positions
+            .Where(p => !stored.TryGetValue(p.Key, out var held) || held < p.Value)
+            .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+    }
+
+    private Dictionary<string, StreamPosition> Stored(string owner)
+    {
+        if (!_stored.TryGetValue(owner, out var stored))
+        {
+            _stored[owner] = stored = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        }
+
+        return stored;
+    }
+
+    private static string ReasonName(TransactionRelease reason) => reason switch
+    {
+        TransactionRelease.Oversized => "oversized",
+        TransactionRelease.MissingEnd => "missing-end",
+        _ => "timeout",
+    };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "consistency group {Group}: consistency relaxed for transaction {Transaction}: {Changes} changes applied without the rest of it ({Reason})")]
+    private static partial void LogRelaxed(ILogger logger, string group, string transaction, int changes, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "consistency group {Group}: {At} is not a transaction BEGIN or END record, skipped: {Reason}")]
+    private static partial void LogBadBoundary(ILogger logger, string group, string at, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "consistency group {Group}: {Changes} changes of incomplete transactions are left for the next run, which reads them again")]
+    private static partial void LogLeftHeld(ILogger logger, string group, int changes);
+}

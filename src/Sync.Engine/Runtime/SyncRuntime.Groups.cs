@@ -1,0 +1,122 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+
+namespace Sync.Engine.Runtime;
+
+/// <summary>Consistency groups in a run: their members run together (<see cref="ConsistencyGroupRunner"/>),
+/// not one by one.</summary>
+public sealed partial class SyncRuntime
+{
+    /// <summary>The groups of which a member is selected, for <c>sync run</c> (a resume). A backfill
+    /// runs members one by one as before: it rewrites each target from the start anyway.</summary>
+    private List<KeyValuePair<string, ConsistencyGroupOptions>> GroupsOf(IReadOnlyList<KeyValuePair<string, MaterializerOptions>> selected, RunMode mode) =>
+        mode != RunMode.Resume
+            ? []
+            : [.. _config.ConsistencyGroups.Where(g => g.Value.Materializers.Any(member => selected.Any(s => s.Key == member)))];
+
+    private async Task<IReadOnlyList<MaterializerOutcome>> RunGroupAsync(string group, ConsistencyGroupOptions options, ISink sink, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var log = _loggerFactory.CreateLogger($"sync.consistency.{group}");
+        var memberOptions = options.Materializers.Select(name => (Name: name, Options: _config.Materializers.First(m => m.Key == name).Value)).ToList();
+        var deadLetters = new List<IDeadLetterTarget>();
+        var members = new List<GroupMember>();
+        try
+        {
+            var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
+            foreach (var (name, member) in memberOptions)
+            {
+                Metrics?.Starting(name);
+                var letters = OpenDeadLetters(_config, _components, name, member, sink);
+                deadLetters.Add(letters);
+                var reading = Reading(name, member);
+                var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
+                Metrics?.CheckpointLoaded(name, stored);
+                checkpoints[name] = SinkCheckpointGuard.PositionsOf(stored);
+                var counters = new MaterializerCounters();
+                members.Add(new GroupMember(name, reading, new TargetSpec(member.Table) { Options = member.Target }, letters, _suppression(name), counters));
+                Started?.Invoke(name, counters);
+            }
+
+            var own = ConsistencyGroupRunner.CheckpointName(group);
+            checkpoints[own] = SinkCheckpointGuard.PositionsOf(await sink.LoadCheckpointAsync(own, cancellationToken));
+            var source = _config.Sources[memberOptions[0].Options.Source];
+            var factory = _components.Sources[source.Type];
+            var transactionTopic = factory.Naming.FullName(options.Transactions) ?? options.Transactions;
+            bool IsTransactionTopic(string stream) => stream == transactionTopic || factory.Naming.TopicOf(stream) == transactionTopic;
+            bool Reads(string stream) => IsTransactionTopic(stream) || members.Any(m => m.Reading.Reads(stream));
+
+            var request = new SourceReadRequest(own, Reads, StartPositions(checkpoints, members, own, IsTransactionTopic), FromBeginning: false)
+            {
+                Log = log,
+            };
+            request = memberOptions.All(m => m.Options.Topics is { Count: > 0 })
+                ? request with { Topics = [.. memberOptions.SelectMany(m => m.Options.Topics!).Append(options.Transactions).Distinct(StringComparer.Ordinal)] }
+                : request with { TopicPattern = string.Join("|", memberOptions.Select(m => m.Options.TopicPattern is { } pattern ? $"(?:{pattern})" : string.Join("|", m.Options.Topics!.Select(Regex.Escape))).Append(Regex.Escape(options.Transactions))) };
+            await using var reader = factory.Open(source, request);
+            foreach (var member in members)
+            {
+                Metrics?.Running(member.Name, member.Counters, reader);
+            }
+
+            log.LogInformation("consistency group {Group}: {Members} apply whole transactions of {Transactions} into sink {Sink}", group, string.Join(", ", options.Materializers), options.Transactions, memberOptions[0].Options.Sink);
+            var runner = new ConsistencyGroupRunner(group, options, members, reader, Metrics?.Measure(sink) ?? sink, checkpoints, IsTransactionTopic, log, Time);
+            await runner.RunAsync(cancellationToken);
+            var end = runner.SourceEnded || !cancellationToken.IsCancellationRequested ? MaterializerEnd.Finished
+                : HasNoEnd(memberOptions[0].Name, RunMode.Resume) ? MaterializerEnd.Stopped
+                : MaterializerEnd.Interrupted;
+            log.LogInformation("consistency group {Group}: {Transactions} transactions applied whole, {Relaxed} relaxed", group, runner.Transactions, runner.Relaxed);
+            return [.. members.Select((m, i) =>
+            {
+                Metrics?.Ended(m.Name, null);
+                return new MaterializerOutcome(m.Name, memberOptions[i].Options.Sink, memberOptions[i].Options.Table, m.Counters, started.Elapsed, deadLetters[i].Description, null) { End = end };
+            })];
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            log.LogError("consistency group {Group} stopped: {Reason}", group, e.Message);
+            return [.. memberOptions.Select((m, i) =>
+            {
+                Metrics?.Ended(m.Name, e);
+                return new MaterializerOutcome(m.Name, m.Options.Sink, m.Options.Table, i < members.Count ? members[i].Counters : new MaterializerCounters(), started.Elapsed, i < deadLetters.Count ? deadLetters[i].Description : string.Empty, e);
+            })];
+        }
+        finally
+        {
+            foreach (var letters in deadLetters)
+            {
+                await letters.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Where the group's reader starts on each stream: the oldest position any reader of it
+    /// (a member, or the group for the transaction topic) holds; a stream one of them never checkpointed
+    /// is read from the start.</summary>
+    private static Dictionary<string, Changes.StreamPosition> StartPositions(
+        Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>> checkpoints,
+        List<GroupMember> members,
+        string own,
+        Func<string, bool> isTransactionTopic)
+    {
+        var result = new Dictionary<string, Changes.StreamPosition>(StringComparer.Ordinal);
+        foreach (var stream in checkpoints.Values.SelectMany(c => c.Keys).Distinct(StringComparer.Ordinal))
+        {
+            // The transaction topic and the source's own cursor streams (a file's line cursor) are the group's.
+            var owners = isTransactionTopic(stream) ? [own] : members.Where(m => m.Reading.Reads(stream)).Select(m => m.Name).ToList();
+            if (owners.Count == 0)
+            {
+                owners = [own];
+            }
+
+            var positions = owners.Select(o => checkpoints[o].TryGetValue(stream, out var p) ? p : (Changes.StreamPosition?)null).ToList();
+            if (owners.Count > 0 && positions.All(p => p is not null))
+            {
+                result[stream] = positions.Min()!.Value;
+            }
+        }
+
+        return result;
+    }
+}

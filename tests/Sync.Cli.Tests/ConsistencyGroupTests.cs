@@ -1,0 +1,229 @@
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using Sync.Testing.Changes;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>
+/// Consistency groups end to end: bank transfers and orders with lines (<see cref="BankTransfers"/>, the
+/// shapes of Debezium's transaction metadata through Pulsar IO, cited there) read by `sync run` from a
+/// changelog file into SQLite and PostgreSQL, while a reader polls the sink and checks, in one
+/// statement each time, that the total balance never changes (once the accounts exist) and that no
+/// order is visible without all of its lines.
+/// </summary>
+public sealed class ConsistencyGroupTests : WorkspaceTests
+{
+    private const string Group = """
+
+        consistency:
+          bank:
+            transactions: persistent://public/default/bank.transaction
+            materializers: [accounts, ledger_entries, orders, order_lines]
+        """;
+
+    // Checked in one statement, so in one snapshot of the sink.
+    private const string Violations =
+        "SELECT (SELECT count(*) FROM orders o WHERE o.line_count <> (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id)) * 1000000 "
+        + "+ CASE WHEN (SELECT count(*) FROM accounts) IN (0, {0}) AND coalesce((SELECT sum(balance) FROM accounts), 0) IN (0, {1}) THEN 0 ELSE 1 END";
+
+    [Fact]
+    public async Task A_reader_of_sqlite_never_sees_half_a_transaction_and_the_end_state_is_exact()
+    {
+        var bank = new BankTransfers(accounts: 20, transactions: 3000, seed: 11);
+        Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 5));
+        var config = Workspace.WriteFileToSqliteConfig("data/bank.jsonl", "bank.db", BankTransfers.Materializers("    batchSize: 50") + Group);
+
+        var (result, checks, violations) = await RunWhilePollingSqliteAsync(config, Workspace.File("bank.db"), bank);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(checks > 3, $"the reader checked only {checks} times");
+        Assert.Empty(violations);
+        AssertEndState(Workspace.File("bank.db"), bank);
+        Assert.DoesNotContain("consistency relaxed", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_the_group_the_same_reader_sees_half_transactions()
+    {
+        // The checker's own check: the tables are applied independently, so a reader catches them apart.
+        var bank = new BankTransfers(accounts: 20, transactions: 3000, seed: 11);
+        Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 5));
+        var config = Workspace.WriteFileToSqliteConfig("data/bank.jsonl", "bank.db", BankTransfers.Materializers("    batchSize: 50"));
+
+        var (result, _, violations) = await RunWhilePollingSqliteAsync(config, Workspace.File("bank.db"), bank);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.NotEmpty(violations);
+        AssertEndState(Workspace.File("bank.db"), bank);
+    }
+
+    [Fact]
+    public async Task A_reader_of_postgres_never_sees_half_a_transaction_and_the_end_state_is_exact()
+    {
+        var schema = $"bank_{Guid.NewGuid():N}"[..20];
+        var bank = new BankTransfers(accounts: 20, transactions: 2000, seed: 12);
+        Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 6));
+        var config = Workspace.Write("sync.yaml", $$"""
+            sources:
+              changelog: { type: file, path: data/bank.jsonl }
+            sinks:
+              local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{schema}}, stateSchema: {{schema}}_state }
+
+            """ + BankTransfers.Materializers("    batchSize: 50") + Group);
+
+        var violations = new List<long>();
+        var checks = 0;
+        using var done = new CancellationTokenSource();
+        var poller = Task.Run(async () =>
+        {
+            await using var connection = new NpgsqlConnection(TestServers.Postgres + $";Search Path={schema}");
+            await connection.OpenAsync();
+            while (!done.IsCancellationRequested)
+            {
+                try
+                {
+                    await using var command = new NpgsqlCommand(string.Format(CultureInfo.InvariantCulture, Violations, bank.Accounts, bank.TotalBalance), connection);
+                    var found = Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+                    checks++;
+                    if (found != 0)
+                    {
+                        violations.Add(found);
+                    }
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+                {
+                    // Not every table exists yet.
+                }
+            }
+        });
+
+        var result = await Workspace.Sync("run", "--config", config);
+        await done.CancelAsync();
+        await poller;
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Empty(violations);
+        Assert.True(checks > 3, $"the reader checked only {checks} times");
+        await using var check = new NpgsqlConnection(TestServers.Postgres + $";Search Path={schema}");
+        await check.OpenAsync();
+        await using var sum = new NpgsqlCommand("SELECT sum(balance)::bigint, (SELECT count(*) FROM order_lines), (SELECT count(*) FROM ledger_entries) FROM accounts", check);
+        await using var reader = await sum.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        Assert.Equal((bank.TotalBalance, (long)bank.OrderLines, (long)bank.LedgerEntries), (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2)));
+    }
+
+    [Fact]
+    public async Task Killed_mid_transaction_several_times_the_run_ends_exact_and_readers_never_saw_half_a_transaction()
+    {
+        var bank = new BankTransfers(accounts: 20, transactions: 6000, seed: 13);
+        Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 7));
+        var config = Workspace.WriteFileToSqliteConfig("data/bank.jsonl", "bank.db", BankTransfers.Materializers("    batchSize: 20") + Group);
+        var database = Workspace.File("bank.db");
+        var random = new Random(3);
+        var violations = new List<long>();
+        for (var kill = 0; kill < 3; kill++)
+        {
+            using var process = Testing.Process.SyncProcess.Start(Workspace.Directory, "run", "--config", config);
+            var waitFor = random.Next(300, 1200);
+            var started = DateTime.UtcNow;
+            while (!process.HasExited && (DateTime.UtcNow - started).TotalMilliseconds < waitFor)
+            {
+                violations.AddRange(Check(database, bank));
+            }
+
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            await process.WaitForExitAsync();
+            violations.AddRange(Check(database, bank));
+        }
+
+        var (result, _, during) = await RunWhilePollingSqliteAsync(config, database, bank);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Empty(violations.Concat(during));
+        AssertEndState(database, bank);
+    }
+
+    [Fact]
+    public async Task A_transaction_over_the_limit_is_applied_in_parts_with_a_log_line_and_the_end_state_stays_exact()
+    {
+        var bank = new BankTransfers(accounts: 50, transactions: 30, seed: 14);
+        Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 8));
+        var config = Workspace.WriteFileToSqliteConfig("data/bank.jsonl", "bank.db", BankTransfers.Materializers() + Group + "\n    maxTransactionChanges: 10");
+
+        var result = await Workspace.Sync("run", "--config", config);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        // The accounts' creation (50 changes) is larger than the limit.
+        Assert.Contains("consistency relaxed for transaction 701", result.Error, StringComparison.Ordinal);
+        Assert.Contains("(oversized)", result.Error, StringComparison.Ordinal);
+        AssertEndState(Workspace.File("bank.db"), bank);
+    }
+
+    [Fact]
+    public async Task A_transaction_whose_end_never_comes_is_applied_once_a_later_one_is_complete()
+    {
+        var bank = new BankTransfers(accounts: 10, transactions: 20, seed: 15);
+        bank.DropEnd(5);
+        Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 9));
+        var config = Workspace.WriteFileToSqliteConfig("data/bank.jsonl", "bank.db", BankTransfers.Materializers() + Group);
+
+        var result = await Workspace.Sync("run", "--config", config);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("consistency relaxed for transaction 705", result.Error, StringComparison.Ordinal);
+        Assert.Contains("(missing-end)", result.Error, StringComparison.Ordinal);
+        AssertEndState(Workspace.File("bank.db"), bank);
+    }
+
+    private async Task<(Testing.Process.ProcessResult Result, int Checks, List<long> Violations)> RunWhilePollingSqliteAsync(string config, string database, BankTransfers bank)
+    {
+        var violations = new List<long>();
+        var checks = 0;
+        using var done = new CancellationTokenSource();
+        var poller = Task.Run(() =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                violations.AddRange(Check(database, bank));
+                checks++;
+            }
+        });
+        var result = await Workspace.Sync("run", "--config", config);
+        await done.CancelAsync();
+        await poller;
+        return (result, checks, violations);
+    }
+
+    private static IEnumerable<long> Check(string database, BankTransfers bank)
+    {
+        if (!File.Exists(database))
+        {
+            return [];
+        }
+
+        try
+        {
+            var found = SqliteTables.Count(database, string.Format(CultureInfo.InvariantCulture, Violations, bank.Accounts, bank.TotalBalance));
+            return found == 0 ? [] : [found];
+        }
+        catch (SqliteException)
+        {
+            // Not every table exists yet, or the file is being created.
+            return [];
+        }
+    }
+
+    private static void AssertEndState(string database, BankTransfers bank)
+    {
+        Assert.Equal(
+            Enumerable.Range(1, bank.Accounts).Select(id => $"id={id}|balance={bank.Balances[id]}"),
+            SqliteTables.Rows(database, "accounts"));
+        Assert.Equal(bank.LedgerEntries, SqliteTables.Count(database, "SELECT count(*) FROM ledger_entries"));
+        Assert.Equal(bank.Orders, SqliteTables.Count(database, "SELECT count(*) FROM orders"));
+        Assert.Equal(bank.OrderLines, SqliteTables.Count(database, "SELECT count(*) FROM order_lines"));
+    }
+}
