@@ -17,7 +17,7 @@ namespace Sync.Sinks.Postgres;
 /// </list>
 /// One connection (no pool: a connection in an unknown state is closed, never reused), calls serialized.
 /// </summary>
-public sealed class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
+public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
 {
     /// <summary>Rows per page of a sweep (<see cref="ScanColumn"/>): one round trip each, a few hundred kilobytes.</summary>
     private const int ScanPage = 5_000;
