@@ -305,10 +305,16 @@ public sealed class ChangelogVerifier
         }
 
         /// <summary>A delete of the stored row at the row's own version: the same version supersedes, so
-        /// the sink's normal apply path deletes it and keeps the version in a delete marker.</summary>
+        /// the sink's normal apply path deletes it and keeps the version in a delete marker. A row of no
+        /// known version (written behind sync's back) is deleted at source order 0, below every change.</summary>
         private static ChangeEvent DeleteAt(VerifyEntry stored)
         {
             var version = stored.Version!.Value;
+            if (version.Lsn is null && version.Stream.Length == 0)
+            {
+                version = version with { Lsn = 0 };
+            }
+
             using var key = JsonDocument.Parse(stored.KeyJson);
             var names = new List<string>();
             var values = new List<FieldValue>();

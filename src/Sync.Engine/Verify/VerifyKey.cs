@@ -5,13 +5,20 @@ namespace Sync.Engine.Verify;
 /// <summary>A key as both sides of a verification can name it. A sink reads its key columns back in its
 /// own types (a numeric key column may come back as text, an integer as a decimal), so keys are matched
 /// on a canonical text — column names lower-cased and sorted, numbers as exact normalized numerals,
-/// UUIDs lower-cased, everything else as its invariant text — and spread over partitions by its hash.</summary>
+/// UUIDs lower-cased, everything else as its invariant text — and spread over partitions by its hash.
+/// A key of one column is its value alone: a sink that names documents by the key's value (an
+/// Elasticsearch <c>_id</c>) knows no column name.</summary>
 public static class VerifyKey
 {
     /// <summary>The canonical text of a key.</summary>
     public static string Canonical(Row key)
     {
         ArgumentNullException.ThrowIfNull(key);
+        if (key.Count == 1)
+        {
+            return ValueText(key.Values[0]);
+        }
+
         var parts = new (string Name, string Value)[key.Count];
         for (var i = 0; i < key.Count; i++)
         {
