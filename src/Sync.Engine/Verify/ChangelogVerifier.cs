@@ -305,32 +305,12 @@ public sealed class ChangelogVerifier
         }
 
         /// <summary>A delete of the stored row at the row's own version: the same version supersedes, so
-        /// the sink's normal apply path deletes it and keeps the version in a delete marker. A row of no
-        /// known version (written behind sync's back) is deleted at source order 0, below every change.</summary>
+        /// the sink's normal apply path deletes it and keeps the version in a delete marker. A version
+        /// without a source order gets order 0, below every change that has one.</summary>
         private static ChangeEvent DeleteAt(VerifyEntry stored)
         {
             var version = stored.Version!.Value;
-            if (version.Lsn is null && version.Stream.Length == 0)
-            {
-                version = version with { Lsn = 0 };
-            }
-
-            using var key = JsonDocument.Parse(stored.KeyJson);
-            var names = new List<string>();
-            var values = new List<FieldValue>();
-            foreach (var column in key.RootElement.EnumerateObject())
-            {
-                names.Add(column.Name);
-                values.Add(stored.Image is { } image && image.TryGet(column.Name, out var value) ? value : FieldValue.FromString(column.Value.ToString()));
-            }
-
-            return new ChangeEvent
-            {
-                Op = ChangeOp.Delete,
-                Key = new Row([.. names], [.. values]),
-                Source = new SourceInfo { Lsn = version.Lsn },
-                Origin = new Origin { Topic = version.Stream, Position = version.Position },
-            };
+            return EpochReconciliation.DeleteOf(stored.KeyJson, version.Stream, version.Position, version.Lsn ?? 0);
         }
     }
 
