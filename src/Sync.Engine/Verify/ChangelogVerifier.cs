@@ -121,7 +121,7 @@ public sealed class ChangelogVerifier
         var source = _config.Sources[options.Source];
         await using (var log = _components.Sources[source.Type].OpenLog(source))
         {
-            await foreach (var message in log.ReadCompactedAsync(reading.Reads, cancellationToken))
+            await foreach (var message in LatestMessagesAsync(log, source, reading, cancellationToken))
             {
                 if (LogEntry(reading, suppression, epochs, message) is { } entry)
                 {
@@ -151,16 +151,18 @@ public sealed class ChangelogVerifier
         return new Sweep(result, tally.Drifted);
     }
 
-    /// <summary>The log's entry for a message, as the materializer would apply it; null for a tombstone
-    /// (the compacted view holds none but a changelog file may) and for what the materializer cannot
-    /// decode or map (its dead letters) or would skip.</summary>
+    /// <summary>The messages that hold each key's latest change: the compacted view of a topic log; for
+    /// a changelog file, which has no compacted view of its own (its log computes one in memory), a pass
+    /// over every message, which the merge collapses to the newest per key as the runtime does, so that
+    /// memory stays flat.</summary>
+    private static IAsyncEnumerable<SourceMessage> LatestMessagesAsync(ITopicLog log, ComponentConfig source, MaterializerReading reading, CancellationToken cancellationToken) =>
+        source.Type == "file" ? log.ScanRawAsync(reading.Reads, cancellationToken) : log.ReadCompactedAsync(reading.Reads, cancellationToken);
+
+    /// <summary>The log's entry for a message, as the materializer would apply it (a tombstone, which
+    /// only a pass over a changelog file meets, is a delete of its key); null for what the materializer
+    /// cannot decode or map (its dead letters) or would skip.</summary>
     private static VerifyEntry? LogEntry(MaterializerReading reading, ISuppressionFilter suppression, SourceEpochs epochs, SourceMessage message)
     {
-        if (message.IsTombstone)
-        {
-            return null;
-        }
-
         ChangeEvent change;
         try
         {
@@ -199,13 +201,8 @@ public sealed class ChangelogVerifier
         var source = _config.Sources[options.Source];
         await using (var log = _components.Sources[source.Type].OpenLog(source))
         {
-            await foreach (var message in log.ReadCompactedAsync(reading.Reads, cancellationToken))
+            await foreach (var message in LatestMessagesAsync(log, source, reading, cancellationToken))
             {
-                if (message.IsTombstone)
-                {
-                    continue;
-                }
-
                 try
                 {
                     if (keys.Contains(VerifyKey.Canonical(reading.Decode(message).Key)))
