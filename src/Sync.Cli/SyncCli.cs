@@ -23,6 +23,7 @@ public static class SyncCli
         root.Subcommands.Add(PublishCommand.Create(output, error));
         root.Subcommands.Add(AuditCommand.Create(output, error));
         root.Subcommands.Add(LedgerCommand.Create(output, error));
+        root.Subcommands.Add(VerifyCommand.Create(output, error));
         root.Subcommands.Add(HealthcheckCommand.Create(output, error));
         return root;
     }

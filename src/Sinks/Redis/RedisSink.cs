@@ -24,7 +24,7 @@ namespace Sync.Sinks.Redis;
 /// </list>
 /// Calls are serialized. Redis Cluster is refused (the scripts touch keys of many slots).
 /// </summary>
-public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink
+public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSink
 {
     private readonly RedisSinkOptions _options;
     private readonly SinkSession<RedisConnection> _session;

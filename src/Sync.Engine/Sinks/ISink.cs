@@ -102,6 +102,13 @@ public interface ISink : IAsyncDisposable
     /// may be seen once, twice or not at all. This default cannot sweep (null).</summary>
     IAsyncEnumerable<string>? ScanColumn(TargetSpec target, string column, CancellationToken cancellationToken) => null;
 
+    /// <summary>Every key the target holds a row or a delete marker of, with the row's values as the
+    /// sink reads them back and the version stored with it, streamed a page at a time so that memory stays
+    /// flat whatever the size of the target: what <c>sync verify</c> compares with the changelog. The
+    /// order is the sink's own (the verifier partitions by key hash and needs none). A row changed during
+    /// the sweep may be seen once, twice or not at all. This default cannot sweep (null).</summary>
+    IAsyncEnumerable<Verify.StoredRow>? ScanStoredRows(string materializer, TargetSpec target, CancellationToken cancellationToken) => null;
+
     /// <summary>Called when the materializer has a stored checkpoint: null when its target exists (the sink
     /// then records it as the materializer's target) or when the sink never recorded a target for the
     /// materializer (no row written yet: the first row creates it); otherwise the target is missing while

@@ -1,0 +1,98 @@
+using Npgsql;
+using Sync.Engine.Verify;
+using static Sync.Sinks.Postgres.PostgresIdentifiers;
+
+namespace Sync.Sinks.Postgres;
+
+/// <summary>The sweep of <c>sync verify</c> (<see cref="ISink.ScanStoredRows"/>): the target's rows with
+/// their version columns, then its delete markers, a page at a time.</summary>
+internal sealed partial class PostgresWriter
+{
+    /// <summary>One page of the target's rows after the physical row <paramref name="after"/> (a ctid; a
+    /// TID range scan, as <see cref="ScanColumnPageAsync"/>), each column read back as the decoder would
+    /// have produced it, and the ctid to continue after, null at the end.</summary>
+    public async Task<(List<StoredRow> Rows, string? Next)> ScanStoredRowsPageAsync(PostgresTarget target, string? after, int limit, CancellationToken cancellationToken)
+    {
+        var rows = new List<StoredRow>(limit);
+        var table = await LoadTableAsync(target, cancellationToken);
+        if (table is null || !table.HasVersionColumns(target))
+        {
+            return (rows, null);
+        }
+
+        var columns = table.Columns.Where(c => !target.IsReserved(c.Key)).ToArray();
+        var names = columns.Select(c => c.Key).ToArray();
+        var keyOrdinals = table.KeyColumns.Select(k => Array.IndexOf(names, k)).ToArray();
+        var sql = new StringBuilder("SELECT t.ctid::text, t.").Append(Quote(target.LsnColumn)).Append(", t.").Append(Quote(target.StreamColumn))
+            .Append(", t.").Append(Quote(target.PositionColumn));
+        foreach (var name in names)
+        {
+            sql.Append(", t.").Append(Quote(name));
+        }
+
+        sql.Append(" FROM ").Append(target.Qualified).Append(" t WHERE t.ctid > $1::text::tid ORDER BY t.ctid LIMIT ").Append(limit.ToString(CultureInfo.InvariantCulture));
+        await using var select = Command(sql.ToString(), new NpgsqlParameter { Value = after ?? "(0,0)" });
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        string? last = null;
+        var read = 0;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            read++;
+            last = reader.GetString(0);
+            var values = new FieldValue[names.Length];
+            for (var i = 0; i < names.Length; i++)
+            {
+                values[i] = columns[i].Value.Read(reader, 4 + i);
+            }
+
+            var image = new Row(names, values);
+            var key = new Row(table.KeyColumns, [.. keyOrdinals.Select(o => values[o])]);
+            rows.Add(new StoredRow(key, image, VersionAt(reader, 1)));
+        }
+
+        return (rows, read < limit ? null : last);
+    }
+
+    /// <summary>One page of the target's delete markers (the truncate marker left out) after key text
+    /// <paramref name="after"/>, in key-text order along the markers' primary key, and the key text to
+    /// continue after, null at the end.</summary>
+    public async Task<(List<StoredRow> Rows, string? Next)> ScanMarkersPageAsync(PostgresTarget target, string? after, int limit, CancellationToken cancellationToken)
+    {
+        var rows = new List<StoredRow>(limit);
+        await using var select = Command(
+            $"SELECT key_text, lsn, stream, position FROM {_markers} WHERE target = $1 AND key_text > $2 ORDER BY key_text LIMIT {limit.ToString(CultureInfo.InvariantCulture)}",
+            new NpgsqlParameter { Value = target.Id },
+            new NpgsqlParameter { Value = after ?? string.Empty });
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        string? last = null;
+        var read = 0;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            read++;
+            last = reader.GetString(0);
+            if (last != TruncateMarkerKey)
+            {
+                rows.Add(new StoredRow(StoredKeys.FromKeyText(last), null, VersionAt(reader, 1)));
+            }
+        }
+
+        return (rows, read < limit ? null : last);
+    }
+
+    /// <summary>The version stored in three columns from <paramref name="ordinal"/> on: lsn, stream, position.
+    /// A row without one (written behind sync's back) gets a version of no stream, which orders against
+    /// nothing, so its values decide.</summary>
+    private static ChangeVersion VersionAt(NpgsqlDataReader reader, int ordinal)
+    {
+        if (reader.IsDBNull(ordinal + 1) || reader.IsDBNull(ordinal + 2))
+        {
+            return new ChangeVersion(reader.IsDBNull(ordinal) ? null : reader.GetInt64(ordinal), string.Empty, StreamPosition.Start);
+        }
+
+        var position = reader.GetFieldValue<long[]>(ordinal + 2);
+        return new ChangeVersion(
+            reader.IsDBNull(ordinal) ? null : reader.GetInt64(ordinal),
+            reader.GetString(ordinal + 1),
+            new StreamPosition(position[0], position[1], (int)position[2]));
+    }
+}

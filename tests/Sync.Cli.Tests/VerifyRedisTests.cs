@@ -1,0 +1,85 @@
+using System.Text.RegularExpressions;
+using StackExchange.Redis;
+
+namespace Sync.Cli.Tests;
+
+/// <summary><c>sync verify</c> against a real Redis: the drift of <see cref="VerifyCommandTests"/>
+/// injected into hashes and version states behind sync's back, each found with its class, and repaired.</summary>
+public sealed partial class VerifyRedisTests : WorkspaceTests, IAsyncLifetime
+{
+    private const string Topic = "persistent://public/default/db1.public.users";
+
+    private readonly string _prefix = "vf" + Guid.NewGuid().ToString("N")[..10];
+    private ConnectionMultiplexer _redis = null!;
+
+    private IDatabase Db => _redis.GetDatabase();
+
+    public async Task InitializeAsync() => _redis = await ConnectionMultiplexer.ConnectAsync(TestServers.Redis);
+
+    public async Task DisposeAsync()
+    {
+        foreach (var key in _redis.GetServer(_redis.GetEndPoints()[0]).Keys(pattern: $"{_prefix}*"))
+        {
+            await Db.KeyDeleteAsync(key);
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    private string Config() => Workspace.Write("sync.yaml", $"""
+        sources:
+          changelog: {"{"} type: file, path: data/users.jsonl {"}"}
+        sinks:
+          cache: {"{"} type: redis, endpoints: ['{TestServers.Redis}'], keyPrefix: '{_prefix}:sync:' {"}"}
+        materializers:
+          users: {"{"} source: changelog, topics: ['{Topic}'], sink: cache, table: users, target: {"{"} keyTemplate: '{_prefix}:user:{"{"}id{"}"}' {"}"} {"}"}
+        """);
+
+    private string State(int id) => $"{_prefix}:sync:s:5:users:{_prefix}:user:{id}";
+
+    [Fact]
+    public async Task Drift_injected_into_redis_is_found_with_its_class_and_repaired()
+    {
+        Workspace.Write("data/users.jsonl", string.Concat(Enumerable.Range(1, 6).Select(id => ChangelogLines.Line(Topic, id, "c", $"user-{id}", id * 10))));
+        var config = Config();
+        var run = await Workspace.Sync("run", "--config", config);
+        Assert.True(run.ExitCode == 0, run.ToString());
+
+        await Db.KeyDeleteAsync($"{_prefix}:user:1");
+        await Db.HashSetAsync($"{_prefix}:user:7", [new HashEntry("id", "7"), new HashEntry("name", "added")]);
+        await Db.HashSetAsync($"{_prefix}:user:2", "name", "changed");
+        await SetLsnAsync(3, 5);
+        await SetLsnAsync(4, 999);
+
+        var verify = await Workspace.Sync("verify", "--config", config, "--json");
+
+        Assert.True(verify.ExitCode == 3, verify.ToString());
+        using (var json = JsonDocument.Parse(verify.Output))
+        {
+            var result = json.RootElement.GetProperty("materializers")[0];
+            Assert.Equal(7, result.GetProperty("keys").GetInt64());
+            Assert.Equal(
+                [("missing", 1L), ("extra", 1L), ("stale", 1L), ("ahead", 1L), ("different", 1L)],
+                result.GetProperty("classes").EnumerateObject().Select(c => (c.Name, c.Value.GetProperty("count").GetInt64())).ToList());
+        }
+
+        var repair = await Workspace.Sync("verify", "--config", config, "--repair");
+
+        Assert.True(repair.ExitCode == 3, repair.ToString());
+        Assert.Contains("repaired: re-applied 3, deleted 1, left 1 (ahead of the log)", repair.Output, StringComparison.Ordinal);
+        Assert.Contains("after repair: materializer users (sink cache, target users): 7 keys, 1 drifted key", repair.Output, StringComparison.Ordinal);
+        Assert.Equal("user-1", (string?)await Db.HashGetAsync($"{_prefix}:user:1", "name"));
+        Assert.Equal("user-2", (string?)await Db.HashGetAsync($"{_prefix}:user:2", "name"));
+        Assert.False(await Db.KeyExistsAsync($"{_prefix}:user:7"));
+    }
+
+    private async Task SetLsnAsync(int id, long lsn)
+    {
+        var state = (string?)await Db.StringGetAsync(State(id));
+        Assert.NotNull(state);
+        await Db.StringSetAsync(State(id), LsnField().Replace(state, $"0,{lsn},", 1));
+    }
+
+    [GeneratedRegex("^0,[0-9]*,")]
+    private static partial Regex LsnField();
+}
