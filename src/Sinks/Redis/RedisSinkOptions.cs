@@ -19,10 +19,16 @@ public enum RedisProtocolVersion
 public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
 {
     /// <summary>The server as <c>host:port</c>; several for a primary with replicas (the client writes to the
-    /// primary). Redis Cluster is refused when the sink opens: its scripts touch keys of many slots. Required.</summary>
+    /// primary), or some nodes of a Redis Cluster (the client discovers the rest). Required.</summary>
     [Required]
-    [Description("The server as `host:port` (port default 6379); several for a primary with replicas. Redis Cluster is not supported. Example: `[redis:6379]`.")]
+    [Description("The server as `host:port` (port default 6379); several for a primary with replicas, or any nodes of a Redis Cluster (the rest are discovered). Example: `[redis:6379]`.")]
     public List<string> Endpoints { get; set; } = [];
+
+    /// <summary>Whether the endpoints are a Redis Cluster: <c>true</c> requires one, <c>false</c> refuses
+    /// one, unset detects it from the server when the sink opens. On a cluster every row is written by its
+    /// own script call in its slot (see <see cref="RedisKeys"/>).</summary>
+    [Description("`true`: the endpoints must be a Redis Cluster; `false`: they must not; unset (default): detected from the server when the sink opens. On a cluster each row is applied in its own slot (its version key carries the row key's hash tag); index sets and `sync backfill --shadow` are not supported there.")]
+    public bool? Cluster { get; set; }
 
     /// <summary>The ACL user (<c>AUTH user password</c>); none = the <c>default</c> user.</summary>
     [Description("ACL user for `AUTH user password`; unset = the `default` user. Example: `sync`.")]
@@ -124,6 +130,16 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
         else
         {
             problems.AddRange(Tls.Validate(path + ".tls"));
+        }
+
+        if (Cluster == true && Database != 0)
+        {
+            problems.Add($"{path}.database ({Database}) must be 0 with cluster: true: a Redis Cluster has only database 0");
+        }
+
+        if (Cluster != false && KeyPrefix is not null && KeyPrefix.Contains('{', StringComparison.Ordinal))
+        {
+            problems.Add($"{path}.keyPrefix ({KeyPrefix}) must not contain '{{' unless cluster: false: on a Redis Cluster each version key carries its row key's hash tag, which a '{{' before it would override");
         }
 
         problems.MustBeWithin($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(5), "1ms and 5m");
