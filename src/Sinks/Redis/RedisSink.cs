@@ -238,7 +238,7 @@ public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink
         try
         {
             var server = connection.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica)
-                ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"no primary among {string.Join(", ", _options.Endpoints)} is reachable", null, CommandStatus.Unknown);
+                ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"no primary among {Describe(_options)} is reachable", null, CommandStatus.Unknown);
             var cluster = server.ServerType == ServerType.Cluster;
             if (_options.Cluster is { } configured && configured != cluster)
             {
@@ -258,6 +258,11 @@ public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink
             throw;
         }
     }
+
+    /// <summary>Where the sink looks for its primary, for messages.</summary>
+    internal static string Describe(RedisSinkOptions options) => options.Sentinel is { } sentinel
+        ? $"the primary of service '{sentinel.ServiceName}' named by the sentinels {string.Join(", ", sentinel.Endpoints)}"
+        : string.Join(", ", options.Endpoints);
 
     /// <summary>A failed <c>AUTH user password</c> leaves a connection logged in as the <c>default</c>
     /// user, and where that user needs no password the client carries on as it. So with a user
@@ -312,6 +317,18 @@ public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink
         {
             RedisSinkOptions.TryParseEndpoint(endpoint, out var host, out var port);
             config.EndPoints.Add(host, port);
+        }
+
+        if (options.Sentinel is { } sentinel)
+        {
+            // A service name puts the client in sentinel mode: the endpoints are the sentinels, and the
+            // connection returned is a managed one to the primary they name, moved on a failover.
+            config.ServiceName = sentinel.ServiceName;
+            foreach (var endpoint in sentinel.Endpoints)
+            {
+                RedisSinkOptions.TryParseEndpoint(endpoint, out var host, out var port, RedisSentinelOptions.DefaultPort);
+                config.EndPoints.Add(host, port);
+            }
         }
 
         if (options.Tls.Enabled)

@@ -48,10 +48,12 @@ internal sealed partial class RedisWriter
         return _keys.ClusterProblem(target.StateTable, rowKey) is { } problem ? problem + "; the row was not written" : null;
     }
 
-    /// <summary>The state keys of a table: a SCAN of the one server, or of every primary of a cluster.</summary>
+    /// <summary>The state keys of a table: a SCAN of the primary (the one found now: Sentinel may have
+    /// moved it since the connection opened), or of every primary of a cluster.</summary>
     private async IAsyncEnumerable<RedisKey> StateKeysAsync(RedisTarget target)
     {
-        var servers = _keys.Cluster ? _db.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica).ToArray() : [_server];
+        var primaries = _db.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica);
+        var servers = _keys.Cluster ? primaries.ToArray() : [primaries.FirstOrDefault() ?? _server];
         foreach (var server in servers)
         {
             await foreach (var stateKey in server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
