@@ -2,7 +2,8 @@
 # Runs every test project against throwaway PostgreSQL and Redis servers.
 # Installs them from Debian packages when missing, starts them on free loopback ports with
 # their data in a temp folder (removed at the end), exports their addresses as
-# SYNC_TEST_POSTGRES and SYNC_TEST_REDIS, and prints as its last line
+# SYNC_TEST_POSTGRES and SYNC_TEST_REDIS (plus a Redis Cluster and a Sentinel deployment, exported as
+# SYNC_TEST_REDIS_CLUSTER and SYNC_TEST_REDIS_SENTINEL), and prints as its last line
 # "N passed, N failed" (", N skipped" when any), summed over all test projects.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,13 +17,17 @@ log() { echo "test.sh: $*" >&2; }
 # shellcheck source=lib/services.sh
 source "$root/scripts/lib/services.sh"
 work="$(mktemp -d /tmp/sync-test.XXXXXX)"
-cleanup() { stop_services; rm -rf "$work"; }
+cleanup() { stop_redis_sentinel; stop_redis_cluster; stop_services; rm -rf "$work"; }
 trap cleanup EXIT
 # The test servers trade durability for speed; the tests never crash the server host.
 if ! start_services "$work" fsync=off synchronous_commit=off full_page_writes=off; then
   echo "0 passed, 1 failed"; exit 1
 fi
 ensure_promtool
+# The Redis sink's cluster and Sentinel tests (SYNC_TEST_REDIS_CLUSTER, SYNC_TEST_REDIS_SENTINEL); those
+# tests print a skip reason when these could not start.
+start_redis_cluster "$work" || log "the Redis Cluster did not start: its tests will be skipped"
+start_redis_sentinel "$work" || log "the Redis Sentinel deployment did not start: its tests will be skipped"
 
 if ! dotnet build Sync.slnx -c Debug --nologo -v quiet -clp:ErrorsOnly >"$work/build.log" 2>&1; then
   cat "$work/build.log"; log "the build failed"; echo "0 passed, 1 failed"; exit 1

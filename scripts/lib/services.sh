@@ -16,6 +16,9 @@
 
 services_log() { echo "services: $*" >&2; }
 
+# shellcheck source=redis-cluster.sh
+source "$(dirname "${BASH_SOURCE[0]}")/redis-cluster.sh"
+
 services_as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 services_pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

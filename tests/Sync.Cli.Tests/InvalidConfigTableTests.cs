@@ -122,6 +122,9 @@ public sealed class InvalidConfigTableTests : IDisposable
 
         new(Redis, "type", ["sinks.cache.type: rediss"], "rediss"),
         new(Redis, "endpoints", ["sinks.cache.endpoints: ['localhost:0']"], "localhost:0"),
+        new(Redis, "cluster", ["sinks.cache.cluster: perhaps"], "perhaps"),
+        new(Redis, "sentinel.serviceName", ["sinks.cache.sentinel.serviceName: ''", "sinks.cache.sentinel.endpoints: ['s1']"], "''"),
+        new(Redis, "sentinel.endpoints", ["sinks.cache.sentinel.endpoints: ['s1:0']", "sinks.cache.sentinel.serviceName: mymaster"], "s1:0"),
         new(Redis, "user", ["sinks.cache.user: sync"], "sync"),
         new(Redis, "database", ["sinks.cache.database: -1"], "-1"),
         new(Redis, "keyPrefix", ["sinks.cache.keyPrefix: 'a b'"], "a b"),

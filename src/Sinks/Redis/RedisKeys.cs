@@ -14,14 +14,82 @@ namespace Sync.Sinks.Redis;
 /// (e.g. <c>users@2:</c>); readers put it before every row and index key.</item>
 /// <item><c>P checkpoint:{materializer}</c> — the checkpoint (a hash: stream -> <c>ledger:entry:batch</c>).</item>
 /// </list>
+/// On a Redis Cluster (<paramref name="cluster"/>) a row's state key carries the row key's hash tag:
+/// <c>P s:{n}:{table}:{H}rowKey</c>, where <c>H</c> is the part of the row key that Redis hashes
+/// (<see cref="HashPart"/>), so that the row, its version state and its delete marker are in one slot and
+/// one script can change them atomically (the key distribution model of the Redis Cluster specification:
+/// https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags). The standalone
+/// layout is unchanged.
 /// </summary>
-public sealed class RedisKeys(string prefix)
+public sealed class RedisKeys(string prefix, bool cluster = false)
 {
     public string Prefix { get; } = prefix;
 
+    /// <summary>Whether state keys carry their row key's hash tag (a Redis Cluster).</summary>
+    public bool Cluster { get; } = cluster;
+
     public string StatePrefix(string table) => $"{Prefix}s:{Scoped(table)}:";
 
-    public string State(string table, string rowKey) => StatePrefix(table) + rowKey;
+    public string State(string table, string rowKey) => StateHead(table, rowKey) + rowKey;
+
+    /// <summary>What comes before the row key in its state key: the state prefix, and on a cluster the
+    /// row key's hash tag. Throws where the row key cannot share its slot (<see cref="ClusterProblem"/>).</summary>
+    public string StateHead(string table, string rowKey)
+    {
+        if (!Cluster)
+        {
+            return StatePrefix(table);
+        }
+
+        var part = HashPart(rowKey);
+        if (ClusterProblem(table, rowKey) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(rowKey));
+        }
+
+        return StatePrefix(table) + "{" + part + "}";
+    }
+
+    /// <summary>The row key a state key of the table belongs to (the state prefix and any hash tag removed).</summary>
+    public string RowKeyOf(string table, string stateKey)
+    {
+        var rest = stateKey[StatePrefix(table).Length..];
+        return Cluster ? rest[(rest.IndexOf('}', StringComparison.Ordinal) + 1)..] : rest;
+    }
+
+    /// <summary>Why a row key's state cannot be put in its slot on a cluster, or null. A hash tag is the
+    /// text between the first <c>{</c> and the first <c>}</c> after it, so the state key's tag can only
+    /// reproduce a hashed part without <c>}</c>, and only when nothing before it (prefix, table) opens a tag.</summary>
+    public string? ClusterProblem(string table, string rowKey)
+    {
+        if (!Cluster)
+        {
+            return null;
+        }
+
+        if (StatePrefix(table).Contains('{', StringComparison.Ordinal))
+        {
+            return $"on a Redis Cluster neither keyPrefix ({Prefix}) nor the table name ({table}) may contain '{{': the version key of each row must carry its row key's hash tag";
+        }
+
+        return HashPart(rowKey).Contains('}', StringComparison.Ordinal)
+            ? $"its Redis key ({rowKey}) has a '}}' outside a hash tag, so on a Redis Cluster its version key cannot be put in its slot; use a hash tag ({{…}}) in the key template"
+            : null;
+    }
+
+    /// <summary>The part of a key that Redis Cluster hashes: the text between the first <c>{</c> and the
+    /// first <c>}</c> after it when that is not empty, else the whole key (cluster spec, "Hash tags").</summary>
+    public static string HashPart(string key)
+    {
+        var open = key.IndexOf('{', StringComparison.Ordinal);
+        if (open < 0)
+        {
+            return key;
+        }
+
+        var close = key.IndexOf('}', open + 1);
+        return close > open + 1 ? key[(open + 1)..close] : key;
+    }
 
     public string TruncateMarker(string table) => $"{Prefix}t:{Scoped(table)}";
 

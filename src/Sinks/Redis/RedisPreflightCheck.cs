@@ -18,7 +18,7 @@ public sealed class RedisPreflightCheck : SinkPreflightCheck<RedisSinkOptions>
         var server = connection.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
         if (server is null)
         {
-            findings.Add(CheckFinding.Error("reachable", $"no primary among {string.Join(", ", options.Endpoints)} answered or accepted the credentials",
+            findings.Add(CheckFinding.Error("reachable", $"no primary among {RedisSink.Describe(options)} answered or accepted the credentials",
                 $"check sinks.{name}.endpoints, that the server runs, sinks.{name}.user and password, and sinks.{name}.tls"));
             return findings;
         }

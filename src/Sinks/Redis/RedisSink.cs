@@ -22,7 +22,8 @@ namespace Sync.Sinks.Redis;
 /// capped backoff (safe: every write is version-checked); fatal ones discard the connection and throw
 /// <see cref="SinkFatalException"/>; the next call connects afresh.</item>
 /// </list>
-/// Calls are serialized. Redis Cluster is refused (the scripts touch keys of many slots).
+/// Calls are serialized. On a Redis Cluster (configured or detected) each row is applied by its own
+/// script call in the row key's slot (<see cref="RedisKeys"/>).
 /// </summary>
 public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSink
 {
@@ -48,12 +49,17 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
     /// ConnectionRestored event): the server may have restarted from an older RDB or AOF, or empty.</summary>
     public event Action? Reconnected;
 
-    /// <summary>The names of sync's own keys.</summary>
+    /// <summary>The names of sync's own keys on a standalone server.</summary>
     public RedisKeys Keys { get; }
 
-    /// <summary>Connects (with the retry policy), checks the server is not a cluster, and returns the sink.
+    /// <summary>Whether the last connection found a Redis Cluster (the sink then writes row by row in each
+    /// row key's slot); for <c>sync status</c> and the logs.</summary>
+    public bool ClusterDetected { get; private set; }
+
+    /// <summary>Connects (with the retry policy), detects a Redis Cluster, and returns the sink.
     /// Throws <see cref="ArgumentException"/> listing every problem of <paramref name="options"/>,
-    /// <see cref="SinkFatalException"/> when authentication fails or the server is a cluster, and
+    /// <see cref="SinkFatalException"/> when authentication fails or the server is (not) a cluster against
+    /// <see cref="RedisSinkOptions.Cluster"/>, and
     /// <see cref="SinkUnavailableException"/> when the server stays unreachable.</summary>
     public static Task<RedisSink> OpenAsync(string name, RedisSinkOptions options, CancellationToken cancellationToken) =>
         OpenAsync(name, options, TimeProvider.System, cancellationToken);
@@ -232,14 +238,19 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
         try
         {
             var server = connection.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica)
-                ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"no primary among {string.Join(", ", _options.Endpoints)} is reachable", null, CommandStatus.Unknown);
-            if (server.ServerType == ServerType.Cluster)
+                ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"no primary among {Describe(_options)} is reachable", null, CommandStatus.Unknown);
+            var cluster = server.ServerType == ServerType.Cluster;
+            if (_options.Cluster is { } configured && configured != cluster)
             {
-                throw new SinkFatalException($"redis sink '{Name}': {server.EndPoint} is a Redis Cluster node; the Redis sink supports a standalone primary (with replicas) only");
+                throw new SinkFatalException(cluster
+                    ? $"redis sink '{Name}': {server.EndPoint} is a Redis Cluster node, but cluster is false; set cluster: true (or leave it unset) to write to the cluster"
+                    : $"redis sink '{Name}': {server.EndPoint} is not a Redis Cluster node, but cluster is true; point endpoints at the cluster's nodes, or set cluster: false");
             }
 
             await CheckIdentityAsync(server);
-            return new RedisConnection(connection, new RedisWriter(connection.GetDatabase(_options.Database), server, Keys, _options.ChangesPerScript));
+            ClusterDetected = cluster;
+            var keys = cluster ? new RedisKeys(_options.KeyPrefix, cluster: true) : Keys;
+            return new RedisConnection(connection, new RedisWriter(connection.GetDatabase(_options.Database), server, keys, _options.ChangesPerScript));
         }
         catch
         {
@@ -247,6 +258,11 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
             throw;
         }
     }
+
+    /// <summary>Where the sink looks for its primary, for messages.</summary>
+    internal static string Describe(RedisSinkOptions options) => options.Sentinel is { } sentinel
+        ? $"the primary of service '{sentinel.ServiceName}' named by the sentinels {string.Join(", ", sentinel.Endpoints)}"
+        : string.Join(", ", options.Endpoints);
 
     /// <summary>A failed <c>AUTH user password</c> leaves a connection logged in as the <c>default</c>
     /// user, and where that user needs no password the client carries on as it. So with a user
@@ -301,6 +317,18 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
         {
             RedisSinkOptions.TryParseEndpoint(endpoint, out var host, out var port);
             config.EndPoints.Add(host, port);
+        }
+
+        if (options.Sentinel is { } sentinel)
+        {
+            // A service name puts the client in sentinel mode: the endpoints are the sentinels, and the
+            // connection returned is a managed one to the primary they name, moved on a failover.
+            config.ServiceName = sentinel.ServiceName;
+            foreach (var endpoint in sentinel.Endpoints)
+            {
+                RedisSinkOptions.TryParseEndpoint(endpoint, out var host, out var port, RedisSentinelOptions.DefaultPort);
+                config.EndPoints.Add(host, port);
+            }
         }
 
         if (options.Tls.Enabled)

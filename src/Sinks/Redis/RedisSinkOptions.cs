@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using System.ComponentModel.DataAnnotations;
 
 namespace Sync.Sinks.Redis;
 
@@ -19,10 +18,20 @@ public enum RedisProtocolVersion
 public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
 {
     /// <summary>The server as <c>host:port</c>; several for a primary with replicas (the client writes to the
-    /// primary). Redis Cluster is refused when the sink opens: its scripts touch keys of many slots. Required.</summary>
-    [Required]
-    [Description("The server as `host:port` (port default 6379); several for a primary with replicas. Redis Cluster is not supported. Example: `[redis:6379]`.")]
+    /// primary), or some nodes of a Redis Cluster (the client discovers the rest). Required unless
+    /// <see cref="Sentinel"/> names the primary instead.</summary>
+    [Description("The server as `host:port` (port default 6379); several for a primary with replicas, or any nodes of a Redis Cluster (the rest are discovered). Required unless `sentinel` is set. Example: `[redis:6379]`.")]
     public List<string> Endpoints { get; set; } = [];
+
+    /// <summary>The primary found through Redis Sentinel instead of <see cref="Endpoints"/>.</summary>
+    [Description("The primary found through Redis Sentinel instead of `endpoints`: `serviceName` (the name the sentinels monitor) and `endpoints` (the sentinels as `host:port`, port default 26379). The sink writes to the primary the sentinels name and follows a failover.")]
+    public RedisSentinelOptions? Sentinel { get; set; }
+
+    /// <summary>Whether the endpoints are a Redis Cluster: <c>true</c> requires one, <c>false</c> refuses
+    /// one, unset detects it from the server when the sink opens. On a cluster every row is written by its
+    /// own script call in its slot (see <see cref="RedisKeys"/>).</summary>
+    [Description("`true`: the endpoints must be a Redis Cluster; `false`: they must not; unset (default): detected from the server when the sink opens. On a cluster each row is applied in its own slot (its version key carries the row key's hash tag); index sets and `sync backfill --shadow` are not supported there.")]
+    public bool? Cluster { get; set; }
 
     /// <summary>The ACL user (<c>AUTH user password</c>); none = the <c>default</c> user.</summary>
     [Description("ACL user for `AUTH user password`; unset = the `default` user. Example: `sync`.")]
@@ -85,9 +94,22 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();
-        if (Endpoints is null || Endpoints.Count == 0)
+        if (Sentinel is not null)
         {
-            problems.Add($"{path}.endpoints (empty) must name at least one host:port");
+            problems.AddRange(Sentinel.Validate(path + ".sentinel"));
+            if (Endpoints is { Count: > 0 })
+            {
+                problems.Add($"{path}.endpoints ({string.Join(", ", Endpoints)}) must be left out with sentinel: the sentinels name the primary");
+            }
+
+            if (Cluster == true)
+            {
+                problems.Add($"{path}.cluster (true) contradicts sentinel: a Redis Cluster fails over by itself, without sentinels");
+            }
+        }
+        else if (Endpoints is null || Endpoints.Count == 0)
+        {
+            problems.Add($"{path}.endpoints (empty) must name at least one host:port (or set sentinel)");
         }
         else
         {
@@ -126,6 +148,16 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
             problems.AddRange(Tls.Validate(path + ".tls"));
         }
 
+        if (Cluster == true && Database != 0)
+        {
+            problems.Add($"{path}.database ({Database}) must be 0 with cluster: true: a Redis Cluster has only database 0");
+        }
+
+        if (Cluster != false && KeyPrefix is not null && KeyPrefix.Contains('{', StringComparison.Ordinal))
+        {
+            problems.Add($"{path}.keyPrefix ({KeyPrefix}) must not contain '{{' unless cluster: false: on a Redis Cluster each version key carries its row key's hash tag, which a '{{' before it would override");
+        }
+
         problems.MustBeWithin($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(5), "1ms and 5m");
         problems.MustBeWithin($"{path}.commandTimeout", CommandTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1ms and 10m");
         problems.MustBeBetween($"{path}.changesPerScript", ChangesPerScript, 1, 10_000);
@@ -134,11 +166,12 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
         return problems;
     }
 
-    /// <summary>Parses <c>host:port</c>, <c>host</c> (port 6379) or <c>[v6]:port</c>.</summary>
-    public static bool TryParseEndpoint(string? text, out string host, out int port)
+    /// <summary>Parses <c>host:port</c>, <c>host</c> (port <paramref name="defaultPort"/>, 6379 unless
+    /// given) or <c>[v6]:port</c>.</summary>
+    public static bool TryParseEndpoint(string? text, out string host, out int port, int defaultPort = 6379)
     {
         host = string.Empty;
-        port = 6379;
+        port = defaultPort;
         if (string.IsNullOrWhiteSpace(text) || text.Any(char.IsWhiteSpace))
         {
             return false;
@@ -212,4 +245,50 @@ public sealed class RedisTlsOptions
 
         return problems;
     }
+}
+
+/// <summary>Redis Sentinel settings of the sink: the service the sentinels monitor and where they listen.
+/// StackExchange.Redis asks the sentinels for the service's primary, connects to it and moves when the
+/// sentinels switch to another (docs/Configuration.md of StackExchange/StackExchange.Redis: "If you
+/// specify a serviceName … it will trigger sentinel mode … discover the current master server … and
+/// return a managed connection pointing to that master server that will automatically be updated if
+/// the master changes").</summary>
+public sealed class RedisSentinelOptions : IValidatable
+{
+    /// <summary>The name the sentinels monitor (<c>sentinel monitor NAME …</c>). Required.</summary>
+    [Description("The service name the sentinels monitor (`sentinel monitor NAME host port quorum`). Example: `mymaster`.")]
+    public string ServiceName { get; set; } = string.Empty;
+
+    /// <summary>The sentinels as <c>host:port</c> (port default 26379). Required.</summary>
+    [Description("The sentinels as `host:port` (port default 26379); list several, so that one down does not stop the sink. Example: `[sentinel1:26379, sentinel2:26379, sentinel3:26379]`.")]
+    public List<string> Endpoints { get; set; } = [];
+
+    public IReadOnlyList<string> Validate(string path)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(ServiceName))
+        {
+            problems.Add($"{path}.serviceName (empty) must name the service the sentinels monitor");
+        }
+
+        if (Endpoints is null || Endpoints.Count == 0)
+        {
+            problems.Add($"{path}.endpoints (empty) must name at least one sentinel as host:port");
+            return problems;
+        }
+
+        for (var i = 0; i < Endpoints.Count; i++)
+        {
+            if (!RedisSinkOptions.TryParseEndpoint(Endpoints[i], out _, out _, DefaultPort))
+            {
+                var shown = string.IsNullOrWhiteSpace(Endpoints[i]) ? "empty" : Endpoints[i].ReplaceLineEndings(" ");
+                problems.Add($"{path}.endpoints[{i}] ({shown}) must be host:port with a port between 1 and 65535");
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>The port Redis Sentinel listens on by default.</summary>
+    public const int DefaultPort = 26379;
 }

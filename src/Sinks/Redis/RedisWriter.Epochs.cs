@@ -10,7 +10,6 @@ internal sealed partial class RedisWriter
     public async Task<long> ReconcileEpochAsync(string materializer, TargetSpec spec, string stream, long epochStart)
     {
         var target = Target(spec);
-        var prefixLength = _keys.StatePrefix(target.StateTable).Length;
         var none = new Dictionary<string, StreamPosition>();
         long removed = 0;
         var page = new List<string>(ScanPage);
@@ -40,9 +39,9 @@ internal sealed partial class RedisWriter
             page.Clear();
         }
 
-        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
+        await foreach (var stateKey in StateKeysAsync(target))
         {
-            page.Add(stateKey.ToString()[prefixLength..]);
+            page.Add(_keys.RowKeyOf(target.StateTable, stateKey.ToString()));
             if (page.Count == ScanPage)
             {
                 await FlushAsync();

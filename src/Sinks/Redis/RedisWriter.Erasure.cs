@@ -164,11 +164,10 @@ internal sealed partial class RedisWriter
         {
             // The target's states, not its key pattern: a pattern may match another target's keys
             // (users:{id} and users:{id}:prefs), and an erase deletes what it finds.
-            var prefixLength = _keys.StatePrefix(target.StateTable).Length;
             var page = new List<string>(ScanPage);
-            await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
+            await foreach (var stateKey in StateKeysAsync(target))
             {
-                page.Add(stateKey.ToString()[prefixLength..]);
+                page.Add(_keys.RowKeyOf(target.StateTable, stateKey.ToString()));
                 if (page.Count == ScanPage)
                 {
                     await CheckManyAsync(target, column, isKey, rowKeys, [.. page], wanted, found);

@@ -22,6 +22,12 @@ internal sealed partial class RedisWriter
     /// checkpoint. Returns the next generation's prefix and the live checkpoint.</summary>
     public async Task<(string Prefix, Dictionary<string, StreamPosition> LiveCheckpoint)> BeginShadowAsync(TargetSpec live, string materializer, string checkpointName)
     {
+        if (_keys.Cluster)
+        {
+            // The swap is a MULTI/EXEC over the generation pointer and two checkpoints, keys of different slots.
+            throw new SinkFatalException($"table \"{live.Table}\": a shadow backfill is not supported on a Redis Cluster (its atomic swap spans keys of several slots); run `sync backfill` without --shadow");
+        }
+
         var current = await GenerationPrefixAsync(live.Table);
         var next = PrefixOf(live.Table, GenerationOf(live.Table, current) + 1);
         var options = live.Options as RedisTargetOptions ?? new RedisTargetOptions();
@@ -141,7 +147,7 @@ internal sealed partial class RedisWriter
     private async IAsyncEnumerable<List<(RedisKey Key, RedisState? State)>> StatePagesAsync(RedisTarget target)
     {
         var keys = new List<RedisKey>(ScanPage);
-        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
+        await foreach (var stateKey in StateKeysAsync(target))
         {
             keys.Add(stateKey);
             if (keys.Count == ScanPage)

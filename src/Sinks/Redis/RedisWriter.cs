@@ -128,6 +128,8 @@ internal sealed partial class RedisWriter
         }
 
         var target = context.Target;
+        var marker = await ClusterMarkerAsync(target);
+        var perCall = PerCall;
         var pending = new List<Task>();
         var calls = new List<(Task<RedisResult> Call, List<ChangeEvent> Changes)>();
         var args = CallArgs(target);
@@ -144,9 +146,9 @@ internal sealed partial class RedisWriter
             }
 
             inCall.Add(change);
-            if (inCall.Count >= _perScript)
+            if (inCall.Count >= perCall)
             {
-                calls.Add((_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]), inCall));
+                calls.Add((CallAsync(target, args, marker), inCall));
                 args = CallArgs(target);
                 inCall = [];
             }
@@ -154,7 +156,7 @@ internal sealed partial class RedisWriter
 
         if (inCall.Count > 0)
         {
-            calls.Add((_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]), inCall));
+            calls.Add((CallAsync(target, args, marker), inCall));
         }
 
         await Task.WhenAll(pending.Concat(calls.Select(c => (Task)c.Call)));
@@ -208,9 +210,9 @@ internal sealed partial class RedisWriter
         }
 
         var ops = new List<string>();
-        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: 1000))
+        await foreach (var stateKey in StateKeysAsync(target))
         {
-            ops.Add(stateKey.ToString()[_keys.StatePrefix(target.StateTable).Length..]);
+            ops.Add(_keys.RowKeyOf(target.StateTable, stateKey.ToString()));
         }
 
         var statuses = await RunKeyOpsAsync(target, 'x', ops, version);
@@ -229,8 +231,9 @@ internal sealed partial class RedisWriter
     /// version the op carries and the text of its key (empty where the op does not need it).</summary>
     private async Task<List<string>> RunRowOpsAsync(RedisTarget target, char op, IEnumerable<(string RowKey, string KeyText)> rows, ChangeVersion version)
     {
+        var marker = await ClusterMarkerAsync(target);
         var calls = new List<Task<RedisResult>>();
-        foreach (var chunk in rows.Chunk(_perScript))
+        foreach (var chunk in rows.Chunk(PerCall))
         {
             var args = Header(target);
             foreach (var (rowKey, keyText) in chunk)
@@ -244,7 +247,7 @@ internal sealed partial class RedisWriter
                 args.Add(0);
             }
 
-            calls.Add(_db.ScriptEvaluateAsync(RedisScripts.Apply, null, [.. args]));
+            calls.Add(CallAsync(target, args, marker));
         }
 
         await Task.WhenAll(calls);
@@ -303,6 +306,11 @@ internal sealed partial class RedisWriter
         if (rowKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
         {
             return $"its Redis key would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
+        }
+
+        if (_keys.Cluster && ClusterProblem(target, rowKey) is { } clusterProblem)
+        {
+            return clusterProblem;
         }
 
         var image = change.After;

@@ -18,15 +18,30 @@ public sealed class RedisJsonConformanceTests : SinkConformanceTests
     protected override async Task<ISinkHarness> CreateHarnessAsync() => await RedisHarness.CreateAsync(RedisValueFormat.Json);
 }
 
+/// <summary>The shared suite against a real Redis Cluster (SYNC_TEST_REDIS_CLUSTER: three primaries with a
+/// replica each): every row is applied in its own slot, the rows of a test spread over all three primaries.</summary>
+public sealed class RedisClusterConformanceTests : SinkConformanceTests
+{
+    protected override async Task<ISinkHarness> CreateHarnessAsync() => await RedisHarness.CreateAsync(RedisValueFormat.Hash, cluster: true);
+}
+
+/// <summary>The shared suite on the Redis Cluster with rows stored as JSON strings.</summary>
+public sealed class RedisClusterJsonConformanceTests : SinkConformanceTests
+{
+    protected override async Task<ISinkHarness> CreateHarnessAsync() => await RedisHarness.CreateAsync(RedisValueFormat.Json, cluster: true);
+}
+
 internal sealed class RedisHarness : ISinkHarness
 {
+    private readonly bool _cluster;
     private readonly string _ns;
     private readonly RedisSinkOptions _options;
     private readonly RedisValueFormat _format;
     private readonly ConnectionMultiplexer _reader;
 
-    private RedisHarness(string ns, RedisSinkOptions options, RedisValueFormat format, ConnectionMultiplexer reader, ISink sink)
+    private RedisHarness(string ns, RedisSinkOptions options, RedisValueFormat format, ConnectionMultiplexer reader, ISink sink, bool cluster)
     {
+        _cluster = cluster;
         _ns = ns;
         _options = options;
         _format = format;
@@ -38,12 +53,12 @@ internal sealed class RedisHarness : ISinkHarness
 
     public string Namespace => _ns;
 
-    public static async Task<RedisHarness> CreateAsync(RedisValueFormat format)
+    public static async Task<RedisHarness> CreateAsync(RedisValueFormat format, bool cluster = false)
     {
         var ns = RedisTestServer.NewNamespace();
-        var options = RedisTestServer.Options(ns);
-        var reader = await RedisTestServer.ConnectAsync();
-        return new RedisHarness(ns, options, format, reader, await RedisSink.OpenAsync("conformance", options, CancellationToken.None));
+        var options = cluster ? RedisClusterTestServer.Options(ns) : RedisTestServer.Options(ns);
+        var reader = cluster ? await RedisClusterTestServer.ConnectAsync() : await RedisTestServer.ConnectAsync();
+        return new RedisHarness(ns, options, format, reader, await RedisSink.OpenAsync("conformance", options, CancellationToken.None), cluster);
     }
 
     public TargetSpec Target(string table) => new(_ns + table) { Options = new RedisTargetOptions { Format = _format } };
@@ -55,12 +70,14 @@ internal sealed class RedisHarness : ISinkHarness
     }
 
     public Task<IReadOnlyList<string>> ReadAsync(TargetSpec target) =>
-        RedisTestServer.ReadRowsAsync(_reader.GetDatabase(), _reader.GetServers()[0], new RedisKeys(_options.KeyPrefix), target.Table, _format);
+        _cluster
+            ? RedisTestServer.ReadRowsAsync(_reader.GetDatabase(), RedisClusterTestServer.Primaries(_reader), new RedisKeys(_options.KeyPrefix, cluster: true), target.Table, _format)
+            : RedisTestServer.ReadRowsAsync(_reader.GetDatabase(), _reader.GetServers()[0], new RedisKeys(_options.KeyPrefix), target.Table, _format);
 
     public async ValueTask DisposeAsync()
     {
         await Sink.DisposeAsync();
         await _reader.DisposeAsync();
-        await RedisTestServer.CleanAsync(_ns);
+        await (_cluster ? RedisClusterTestServer.CleanAsync(_ns) : RedisTestServer.CleanAsync(_ns));
     }
 }

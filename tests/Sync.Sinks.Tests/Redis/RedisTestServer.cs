@@ -45,13 +45,26 @@ internal static class RedisTestServer
     /// <summary>Every row of a target as canonical <c>col=value|…</c> text (columns by name; a column the
     /// target ever stored but the row lacks is <c>null</c>), rows sorted: the data keys are found through
     /// their live version states, and rendered from the hash fields or the JSON object.</summary>
-    public static async Task<IReadOnlyList<string>> ReadRowsAsync(IDatabase db, IServer server, RedisKeys keys, string table, RedisValueFormat format)
+    public static Task<IReadOnlyList<string>> ReadRowsAsync(IDatabase db, IServer server, RedisKeys keys, string table, RedisValueFormat format) =>
+        ReadRowsAsync(db, [server], keys, table, format);
+
+    /// <inheritdoc cref="ReadRowsAsync(IDatabase, IServer, RedisKeys, string, RedisValueFormat)"/>
+    /// <remarks>The states are scanned on every server given (every primary of a cluster).</remarks>
+    public static async Task<IReadOnlyList<string>> ReadRowsAsync(IDatabase db, IReadOnlyList<IServer> servers, RedisKeys keys, string table, RedisValueFormat format)
     {
         var meta = await db.HashGetAllAsync(keys.Meta(table));
         var columns = meta.Where(e => e.Name.ToString().StartsWith("c:", StringComparison.Ordinal)).Select(e => e.Name.ToString()[2..]).ToList();
         var rows = new List<string>();
-        var prefix = keys.StatePrefix(table);
-        await foreach (var stateKey in server.KeysAsync(db.Database, keys.StatePattern(table), pageSize: 1000))
+        var stateKeys = new List<RedisKey>();
+        foreach (var server in servers)
+        {
+            await foreach (var stateKey in server.KeysAsync(db.Database, keys.StatePattern(table), pageSize: 1000))
+            {
+                stateKeys.Add(stateKey);
+            }
+        }
+
+        foreach (var stateKey in stateKeys)
         {
             var state = RedisState.TryParse((byte[]?)await db.StringGetAsync(stateKey));
             if (state is null || state.Deleted)
@@ -59,7 +72,7 @@ internal static class RedisTestServer
                 continue;
             }
 
-            var rowKey = stateKey.ToString()[prefix.Length..];
+            var rowKey = keys.RowKeyOf(table, stateKey.ToString());
             var cells = columns.ToDictionary(c => c, _ => "null", StringComparer.Ordinal);
             if (format == RedisValueFormat.Hash)
             {
