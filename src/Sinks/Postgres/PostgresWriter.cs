@@ -164,7 +164,12 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     /// <summary>Applies the batch in one transaction. Poison rows are rejected and the rest applied;
     /// any other exception rolls the whole batch back (the caller discards or retries).</summary>
-    public async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, CancellationToken cancellationToken)
+    public async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, CancellationToken cancellationToken) =>
+        await ApplyAsync(batch, target, null, cancellationToken);
+
+    /// <summary><see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/>, appending the
+    /// changes to the staging log of a shadow being loaded when they fit it (PostgresWriter.ShadowLoad.cs).</summary>
+    private async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, ShadowLoad? load, CancellationToken cancellationToken)
     {
         var context = new BatchContext(target);
         _stagesCreated.Clear();
@@ -176,7 +181,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 {
                     await LockKeysAsync(target, batch.Changes, cancellationToken);
                     var segment = new List<ChangeEvent>();
-                    foreach (var change in batch.Changes)
+                    var logged = load is not null && await AppendToShadowLogAsync(context, load, batch.Changes, cancellationToken);
+                    foreach (var change in logged ? [] : batch.Changes)
                     {
                         if (change.Op == ChangeOp.Truncate)
                         {
