@@ -126,6 +126,12 @@ internal sealed partial class PostgresWriter
             keyNames = first.Key.Names;
         }
 
+        // Every image has the shape's names, so their check is made once.
+        if (CheckNames(target, names) is not null)
+        {
+            return false;
+        }
+
         foreach (var change in changes)
         {
             if (change.Op == ChangeOp.Truncate || change.Key.Count == 0 || change.Source?.Lsn is null || !change.Key.Names.AsSpan().SequenceEqual(keyNames))
@@ -134,7 +140,7 @@ internal sealed partial class PostgresWriter
             }
 
             if (!change.IsDelete
-                && (change.After is not { } image || !image.Names.AsSpan().SequenceEqual(names) || image.UnavailableColumns() is not null || CheckImage(target, keyNames!, image) is not null))
+                && (change.After is not { } image || !image.Names.AsSpan().SequenceEqual(names) || image.UnavailableColumns() is not null || RowImageChecks.MissingKey(keyNames!, image, Quote) is not null))
             {
                 return false;
             }
