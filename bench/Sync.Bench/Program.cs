@@ -24,7 +24,9 @@ using Sync.Sinks;
 //            (fake broker in this process; --ledger-only runs only the ledger figures); with --ledger
 //            also through the file and the PostgreSQL ledger
 //   verify:  `ledger verify` of 100,000 ledger entries against 3 sinks and 10 topics (with --postgres and --redis; in --ledger-only too)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only]
+//   backfill: `backfill --shadow` into PostgreSQL (bulk load and guarded) against binary COPY of the same rows
+//            (with --postgres; --backfill-only runs only these)
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only]
 var quick = args.Contains("--quick");
 // --ledger-only skips what --erase-only skips, and the erasure figures too.
 var eraseOnly = args.Contains("--erase-only") || args.Contains("--ledger-only");
@@ -32,6 +34,8 @@ var decodeOnly = args.Contains("--decode-only");
 // --sinks-only: only the PostgreSQL and Redis sink figures (for working on the sinks).
 var sinksOnly = args.Contains("--sinks-only");
 var healOnly = args.Contains("--heal-only");
+// --backfill-only: only the shadow backfill figures (with --postgres).
+var backfillOnly = args.Contains("--backfill-only");
 // --ledger-only: only the ledger propagation figures (no services needed).
 var ledgerOnly = args.Contains("--ledger-only");
 var figures = new List<Figure>();
@@ -52,6 +56,28 @@ Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OS
 Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
+
+if (postgresConnection is not null && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly)))
+{
+    // The size issue 19 sets: 5,000,000 changes over 1,000,000 keys (--quick: a tenth).
+    var backfill = await Sync.Bench.Backfill.ShadowBackfillBench.RunAsync(postgresConnection, quick ? 500_000 : 5_000_000, quick ? 100_000 : 1_000_000, 5_000, Console.Error.WriteLine);
+    var shape = $"{backfill.Events:N0} changes over {backfill.Keys:N0} keys, batches of {backfill.BatchSize:N0}";
+    const string CopyLimit = "binary COPY of the same rows into an unindexed table (best of 2)";
+    Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}, sink time", backfill.BulkPerSecond, "events/s", CopyLimit, backfill.CopyPerSecond, GoalRatio: 0.5));
+    Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: append to the staging log", backfill.AppendSeconds * 1000, "ms"));
+    Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: build, keys, indexes and swap", backfill.BuildSeconds * 1000, "ms"));
+    Add(new Figure($"Postgres backfill --shadow (guarded, bulkShadow: false), {shape}, sink time", backfill.GuardedPerSecond, "events/s", CopyLimit, backfill.CopyPerSecond));
+}
+
+if (backfillOnly)
+{
+    if (jsonFile is not null)
+    {
+        await File.WriteAllTextAsync(jsonFile, System.Text.Json.JsonSerializer.Serialize(figures, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    return;
+}
 
 foreach (var (name, filter) in eraseOnly || sinksOnly || healOnly ? [] : new (string, Func<byte[], bool>)[]
 {

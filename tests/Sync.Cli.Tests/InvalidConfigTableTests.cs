@@ -89,6 +89,7 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Postgres, "connectTimeout", ["sinks.pg.connectTimeout: 0ms"], "0ms"),
         new(Postgres, "commandTimeout", ["sinks.pg.commandTimeout: 25h"], "25h"),
         new(Postgres, "deleteMarkerRetention", ["sinks.pg.deleteMarkerRetention: 0ms"], "0ms"),
+        new(Postgres, "bulkShadow", ["sinks.pg.bulkShadow: sometimes"], "sometimes"),
         new(Postgres, "retry.maxAttempts", ["sinks.pg.retry.maxAttempts: 1001"], "1001"),
         new(Postgres, "retry.initialDelay", ["sinks.pg.retry.initialDelay: soon"], "soon"),
         new(Postgres, "retry.maxDelay", ["sinks.pg.retry.maxDelay: 1ms"], "1ms"),

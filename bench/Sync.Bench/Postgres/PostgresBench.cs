@@ -123,7 +123,7 @@ public static class PostgresBench
         return list;
     }
 
-    private static async Task<double> CopyAsync(NpgsqlConnection connection, string schema, int run, List<ChangeEvent> changes, CancellationToken cancellationToken)
+    internal static async Task<double> CopyAsync(NpgsqlConnection connection, string schema, int run, List<ChangeEvent> changes, CancellationToken cancellationToken)
     {
         var table = $"{schema}.copy_limit_{run}";
         await ExecuteAsync(connection, $"CREATE TABLE {table} (id bigint, name text, price numeric, qty bigint, note text)", cancellationToken);

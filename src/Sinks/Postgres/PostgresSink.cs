@@ -26,6 +26,9 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     private readonly string _connectionString;
     private readonly SinkSession<PostgresWriter> _session;
 
+    /// <summary>The shadows this sink began and is bulk-loading, by shadow table id (<see cref="ShadowLoad"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ShadowLoad> _shadowLoads = new(StringComparer.Ordinal);
+
     private PostgresSink(string name, PostgresSinkOptions options, TimeProvider time)
     {
         Name = name;
@@ -85,7 +88,9 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         var target = Resolve(batch.Target);
         return await WithGateAsync(
             $"apply a batch of {batch.Changes.Count} changes to table {target.Qualified}",
-            (writer, ct) => writer.ApplyAsync(batch, target, ct),
+            (writer, ct) => _shadowLoads.TryGetValue(target.Id, out var load) && !load.Built
+                ? writer.ApplyToShadowAsync(batch, target, load, ct)
+                : writer.ApplyAsync(batch, target, ct),
             cancellationToken,
             batch.Retrying);
     }
@@ -136,6 +141,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     {
         ArgumentNullException.ThrowIfNull(match);
         var resolved = Resolve(target);
+        await BuildShadowFirstAsync(resolved, cancellationToken);
         return await WithGateAsync(
             $"erase from table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
             async (writer, ct) => (await writer.EraseManyAsync(resolved, new SubjectMatches(match.Column, [match.Value]), ct))[0],
@@ -149,6 +155,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     {
         ArgumentNullException.ThrowIfNull(matches);
         var resolved = Resolve(target);
+        await BuildShadowFirstAsync(resolved, cancellationToken);
         return await WithGateAsync(
             $"erase {matches.Values.Count} values from table {resolved.Qualified} by column {PostgresIdentifiers.Quote(matches.Column)}",
             (writer, ct) => writer.EraseManyAsync(resolved, matches, ct),
@@ -158,6 +165,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     public async ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken)
     {
         var resolved = Resolve(target);
+        await BuildShadowFirstAsync(resolved, cancellationToken);
         return await WithGateAsync(
             $"reconcile table {resolved.Qualified} with a new source epoch's snapshot",
             (writer, ct) => writer.ReconcileEpochAsync(resolved, stream, epochStart, ct),
@@ -169,6 +177,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     {
         ArgumentNullException.ThrowIfNull(keys);
         var resolved = Resolve(target);
+        await BuildShadowFirstAsync(resolved, cancellationToken);
         return new MarkOutcome(
             await WithGateAsync(
                 $"mark {keys.Count} keys erased in table {resolved.Qualified}",
@@ -181,6 +190,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     {
         ArgumentNullException.ThrowIfNull(matches);
         var resolved = Resolve(target);
+        await BuildShadowFirstAsync(resolved, cancellationToken);
         return await WithGateAsync(
             $"count {matches.Values.Count} values in table {resolved.Qualified} by column {PostgresIdentifiers.Quote(matches.Column)}",
             (writer, ct) => writer.CountManyAsync(resolved, matches, ct),
@@ -202,6 +212,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
 
     private async IAsyncEnumerable<string> ScanColumnPagesAsync(PostgresTarget target, string column, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        await BuildShadowFirstAsync(target, cancellationToken);
         string? after = null;
         do
         {
@@ -224,6 +235,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     {
         ArgumentNullException.ThrowIfNull(match);
         var resolved = Resolve(target);
+        await BuildShadowFirstAsync(resolved, cancellationToken);
         return await WithGateAsync(
             $"count in table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
             (writer, ct) => writer.CountAsync(resolved, match, ct),
@@ -238,10 +250,16 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         var resolvedShadow = Resolve(shadow);
         _ = Resolve(live with { Table = live.Table + PostgresWriter.OldSuffix });
         var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
+        var log = PostgresWriter.ShadowLogName(_options.StateSchema, resolvedShadow.Id);
+        _shadowLoads.TryRemove(resolvedShadow.Id, out _);
         var checkpoint = await WithGateAsync(
             $"prepare the shadow table {resolvedShadow.Qualified}",
-            (writer, ct) => writer.BeginShadowAsync(resolvedLive, resolvedShadow, materializer, checkpointName, ct),
+            (writer, ct) => writer.BeginShadowAsync(resolvedLive, resolvedShadow, log, materializer, checkpointName, ct),
             cancellationToken);
+        if (_options.BulkShadow)
+        {
+            _shadowLoads[resolvedShadow.Id] = new ShadowLoad(resolvedShadow.Id, log);
+        }
         return new ShadowTarget(materializer, live, shadow, checkpointName, checkpoint);
     }
 
@@ -250,10 +268,26 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         ArgumentNullException.ThrowIfNull(shadow);
         var live = Resolve(shadow.Live);
         var resolvedShadow = Resolve(shadow.Shadow);
-        return await WithGateAsync(
+        await BuildShadowFirstAsync(resolvedShadow, cancellationToken);
+        var swap = await WithGateAsync(
             $"swap the shadow table {resolvedShadow.Qualified} in as {live.Qualified}",
             (writer, ct) => writer.SwapShadowAsync(shadow, live, resolvedShadow, keepOld, ct),
             cancellationToken);
+        _shadowLoads.TryRemove(resolvedShadow.Id, out _);
+        return swap;
+    }
+
+    /// <summary>When the target is a shadow being bulk-loaded, builds it from its staging log (in a
+    /// transaction of its own) before anything reads or changes it other than by appending.</summary>
+    private async Task BuildShadowFirstAsync(PostgresTarget target, CancellationToken cancellationToken)
+    {
+        if (_shadowLoads.TryGetValue(target.Id, out var load) && !load.Built)
+        {
+            await WithGateAsync(
+                $"build the shadow table {target.Qualified} from its staging log",
+                (writer, ct) => writer.BuildShadowAsync(target, load, ct),
+                cancellationToken);
+        }
     }
 
     /// <summary>The table, schema and settings of a target; throws <see cref="ArgumentException"/> when

@@ -13,10 +13,10 @@ internal sealed partial class PostgresWriter
     /// <summary>The erasure marker's LSN (<see cref="ChangeVersion.Erased"/>).</summary>
     private static readonly string ErasedLsn = long.MaxValue.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Drops what an earlier shadow left and, when the live table exists, creates the shadow
+    /// <summary>Drops what an earlier shadow left (its table, staging log, markers and checkpoint) and, when the live table exists, creates the shadow
     /// with its columns, version columns, defaults, constraints and indexes (<c>LIKE … INCLUDING ALL</c>),
     /// so that the swap keeps the indexes readers rely on. Returns the live checkpoint.</summary>
-    public async Task<Dictionary<string, StreamPosition>> BeginShadowAsync(PostgresTarget live, PostgresTarget shadow, string materializer, string checkpointName, CancellationToken cancellationToken)
+    public async Task<Dictionary<string, StreamPosition>> BeginShadowAsync(PostgresTarget live, PostgresTarget shadow, string shadowLog, string materializer, string checkpointName, CancellationToken cancellationToken)
     {
         try
         {
@@ -27,6 +27,7 @@ internal sealed partial class PostgresWriter
                         $"""
                         SELECT pg_advisory_xact_lock(hashtext({Literal(shadow.Id)}));
                         DROP TABLE IF EXISTS {shadow.Qualified};
+                        DROP TABLE IF EXISTS {shadowLog};
                         DELETE FROM {_markers} WHERE target = {Literal(shadow.Id)};
                         DELETE FROM {_checkpoints} WHERE materializer = {Literal(checkpointName)};
                         """,

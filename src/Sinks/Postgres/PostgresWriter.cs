@@ -164,7 +164,12 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     /// <summary>Applies the batch in one transaction. Poison rows are rejected and the rest applied;
     /// any other exception rolls the whole batch back (the caller discards or retries).</summary>
-    public async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, CancellationToken cancellationToken)
+    public async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, CancellationToken cancellationToken) =>
+        await ApplyAsync(batch, target, null, cancellationToken);
+
+    /// <summary><see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/>, appending the
+    /// changes to the staging log of a shadow being loaded when they fit it (PostgresWriter.ShadowLoad.cs).</summary>
+    private async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, ShadowLoad? load, CancellationToken cancellationToken)
     {
         var context = new BatchContext(target);
         _stagesCreated.Clear();
@@ -175,7 +180,11 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 async transaction =>
                 {
                     await LockKeysAsync(target, batch.Changes, cancellationToken);
-                    await ApplyChangesAsync(context, batch.Changes, cancellationToken);
+                    var logged = load is not null && await AppendToShadowLogAsync(context, load, batch.Changes, cancellationToken);
+                    if (!logged)
+                    {
+                        await ApplyChangesAsync(context, batch.Changes, cancellationToken);
+                    }
                     if (batch.Checkpoint.Count > 0)
                     {
                         await EnsureCheckpointUnchangedAsync(batch, cancellationToken);

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using Npgsql;
+using Sync.Engine.Changes;
+using Sync.Engine.Runtime;
+using Sync.Engine.Sinks;
+using Sync.Sinks.Postgres;
+using Sync.Bench.Postgres;
+
+namespace Sync.Bench.Backfill;
+
+/// <summary>
+/// <c>backfill --shadow</c> into PostgreSQL against binary COPY of the same rows into an unindexed
+/// table, in one run on one server: <c>events</c> changes over <c>keys</c> keys (the rows of
+/// <see cref="PostgresBench.Generate"/>: 60% update, 30% insert, 10% delete) in batches collapsed by the
+/// engine's <see cref="Collapser"/>, through <see cref="ShadowWritingSink"/> as the runtime calls it,
+/// into the shadow of a live table that exists (with its primary key). Sink time: every sink call
+/// from <see cref="PostgresSink.BeginShadowAsync"/> to the end of <see cref="PostgresSink.SwapShadowAsync"/>
+/// (which builds the shadow from its staging log), measured apart as the append and the build.
+/// The guarded load (<c>bulkShadow: false</c>) of the same batches is measured for context.
+/// </summary>
+public static class ShadowBackfillBench
+{
+    public sealed record Result(int Events, int Keys, int BatchSize, double CopyPerSecond, double BulkSeconds, double AppendSeconds, double BuildSeconds, double GuardedSeconds)
+    {
+        public double BulkPerSecond => Events / BulkSeconds;
+
+        public double GuardedPerSecond => Events / GuardedSeconds;
+    }
+
+    public static async Task<Result> RunAsync(string connectionString, int events, int keys, int batchSize, Action<string> progress, CancellationToken cancellationToken = default)
+    {
+        var schema = $"bench_{Guid.NewGuid():N}"[..18];
+        var changes = PostgresBench.Generate(events, keys);
+        var batches = new List<(IReadOnlyList<ChangeEvent> Changes, Dictionary<string, StreamPosition> Checkpoint)>();
+        for (var i = 0; i < changes.Count; i += batchSize)
+        {
+            var batch = changes.GetRange(i, Math.Min(batchSize, changes.Count - i));
+            batches.Add((Collapser.Collapse(batch), new Dictionary<string, StreamPosition> { ["items"] = batch[^1].Origin.Position }));
+        }
+
+        await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, CommandTimeout = 0 }.ConnectionString);
+        await admin.OpenAsync(cancellationToken);
+        await using (var create = new NpgsqlCommand($"CREATE SCHEMA {schema}", admin))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        try
+        {
+            progress($"shadow backfill bench: {events:N0} changes over {keys:N0} keys, batches of {batchSize:N0}, schema {schema}");
+            var copy = await PostgresBench.CopyAsync(admin, schema, 0, changes, cancellationToken);
+            progress($"  COPY: {copy:N0} rows/s");
+            var (bulk, append, build) = await ShadowAsync(connectionString, schema, "bulk", bulkShadow: true, batches, cancellationToken);
+            progress($"  bulk shadow: {events / bulk:N0} events/s ({append:N1} s append, {build:N1} s build and swap)");
+            var (guarded, _, _) = await ShadowAsync(connectionString, schema, "guarded", bulkShadow: false, batches, cancellationToken);
+            progress($"  guarded shadow: {events / guarded:N0} events/s");
+            await using (var compare = new NpgsqlCommand(
+                $"""
+                SELECT (SELECT count(*) FROM (SELECT * FROM {schema}.items_bulk EXCEPT ALL SELECT * FROM {schema}.items_guarded) a)
+                     + (SELECT count(*) FROM (SELECT * FROM {schema}.items_guarded EXCEPT ALL SELECT * FROM {schema}.items_bulk) b)
+                """, admin))
+            {
+                if ((long)(await compare.ExecuteScalarAsync(cancellationToken))! != 0)
+                {
+                    throw new InvalidOperationException("the bulk and the guarded shadow differ");
+                }
+            }
+
+
+            // The limit is the better of a COPY before and after the sink, so that a load that changed meanwhile does not flatter the sink.
+            copy = Math.Max(copy, await PostgresBench.CopyAsync(admin, schema, 1, changes, cancellationToken));
+            progress($"  COPY (best of 2): {copy:N0} rows/s");
+            return new Result(events, keys, batchSize, copy, bulk, append, build, guarded);
+        }
+        finally
+        {
+            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_bulk CASCADE; DROP SCHEMA IF EXISTS {schema}_guarded CASCADE", admin);
+            await drop.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>A shadow backfill of the batches; returns the sink time, and its append and build parts, in seconds.</summary>
+    private static async Task<(double Total, double Append, double Build)> ShadowAsync(
+        string connectionString, string schema, string run, bool bulkShadow, List<(IReadOnlyList<ChangeEvent> Changes, Dictionary<string, StreamPosition> Checkpoint)> batches, CancellationToken cancellationToken)
+    {
+        var options = new PostgresSinkOptions
+        {
+            ConnectionString = connectionString,
+            Tls = PostgresTlsMode.Disable,
+            Schema = schema,
+            StateSchema = $"{schema}_{run}",
+            CommandTimeout = TimeSpan.Zero,
+            BulkShadow = bulkShadow,
+        };
+        await using var sink = await PostgresSink.OpenAsync("bench", options, cancellationToken);
+        var live = new TargetSpec("items_" + run);
+
+        // The live table exists, as it does when a replica is rebuilt.
+        var seed = new ChangeEvent
+        {
+            Op = ChangeOp.Create,
+            Key = new Row(["id"], [FieldValue.FromInt64(0)]),
+            After = new Row(["id", "name", "price", "qty", "note"], [FieldValue.FromInt64(0), FieldValue.FromString("seed"), FieldValue.FromDecimalText("0.25"), FieldValue.FromInt64(0), FieldValue.FromString("seed")]),
+            Source = new SourceInfo { Lsn = 0 },
+            Origin = new Origin { Topic = "items", Position = new StreamPosition(0, 0) },
+        };
+        await sink.ApplyAsync(new SinkBatch("bench", live, [seed], new Dictionary<string, StreamPosition>()), cancellationToken);
+
+        var clock = Stopwatch.StartNew();
+        var shadow = await sink.BeginShadowAsync("bench", live, cancellationToken);
+        var writer = new ShadowWritingSink(sink, shadow);
+        foreach (var (changes, checkpoint) in batches)
+        {
+            var result = await writer.ApplyAsync(new SinkBatch("bench", live, changes, checkpoint), cancellationToken);
+            if (result.Rejected.Count > 0)
+            {
+                throw new InvalidOperationException($"the bench batch had rejections: {result.Rejected[0].Reason}");
+            }
+        }
+
+        var append = clock.Elapsed.TotalSeconds;
+        await sink.SwapShadowAsync(shadow, keepOld: false, cancellationToken);
+        var total = clock.Elapsed.TotalSeconds;
+        return (total, append, total - append);
+    }
+}

@@ -1,0 +1,389 @@
+using Npgsql;
+using NpgsqlTypes;
+using static Sync.Sinks.Postgres.PostgresIdentifiers;
+
+namespace Sync.Sinks.Postgres;
+
+/// <summary>The bulk load of a shadow table (see <see cref="ShadowLoad"/>): batches appended to the
+/// staging log, then one set-wise build that leaves exactly the rows and delete markers the guarded
+/// path would have left.</summary>
+/// <remarks>Why the build equals the guarded path: a change is appended only when it carries an LSN,
+/// and between two changes that both carry one the LSN alone decides (<see cref="ChangeVersion.CompareTo"/>);
+/// an equal LSN re-applies, so the later arrival wins. The guarded path therefore leaves, per key, the
+/// change with the highest LSN and, among those, the last to arrive: the first row of
+/// <c>DISTINCT ON (key) … ORDER BY key, lsn DESC, seq DESC</c>. That change's row, with its version,
+/// when it is an upsert; its delete marker (its version) when it is a delete. Nothing else of the
+/// target is read by the guarded path while the shadow fills: no truncate is appended, no delete
+/// marker exists (the shadow began empty) and every other operation on the shadow builds it first.
+/// Only batches whose every change the guarded path would write are appended (the columns and the key
+/// of the first batch, values that fit the table's types, a table whose only constraint is its primary
+/// key); any other batch builds the shadow and takes the guarded path, rejections and all.</remarks>
+internal sealed partial class PostgresWriter
+{
+    /// <summary>The staging log is unlogged: it is written once and read once, and a backfill that
+    /// is interrupted starts again from an empty shadow anyway. A server crash empties it; the build
+    /// counts its rows and refuses to build from a log that lost changes (see docs/benchmarks.md).</summary>
+    private const string LogPersistence = "UNLOGGED";
+
+    /// <summary>Memory for the build's sort and index builds, for its transaction only.</summary>
+    private const string BuildMemory = "SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '512MB'";
+
+    /// <summary>The staging log's name: a table of the state schema named after the shadow.</summary>
+    internal static string ShadowLogName(string stateSchema, string shadowId) =>
+        Qualified(stateSchema, "shadow_log_" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(shadowId)))[..16]);
+
+    /// <summary><see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/> into a shadow being loaded; what the load did in a transaction
+    /// that rolled back is forgotten.</summary>
+    public async Task<ApplyResult> ApplyToShadowAsync(SinkBatch batch, PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken)
+    {
+        var saved = load.Save();
+        try
+        {
+            return await ApplyAsync(batch, shadow, load, cancellationToken);
+        }
+        catch
+        {
+            load.Restore(saved);
+            throw;
+        }
+    }
+
+    /// <summary>Builds the shadow from its log, in a transaction of its own.</summary>
+    public async Task<long> BuildShadowAsync(PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken)
+    {
+        var saved = load.Save();
+        try
+        {
+            return await InTransactionAsync(_ => BuildShadowInTransactionAsync(shadow, load, cancellationToken), cancellationToken);
+        }
+        catch
+        {
+            load.Restore(saved);
+            throw;
+        }
+    }
+
+    /// <summary>Appends the batch to the log and counts it; false, after building the shadow, when the
+    /// batch does not fit the log (the caller then applies it on the guarded path).</summary>
+    private async Task<bool> AppendToShadowLogAsync(BatchContext context, ShadowLoad load, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        if (load.Built)
+        {
+            return false;
+        }
+
+        var target = context.Target;
+        var shape = load.State.Shape;
+        if (!FitsShape(target, shape, changes, out var names, out var keyNames))
+        {
+            await BuildShadowInTransactionAsync(target, load, cancellationToken);
+            return false;
+        }
+
+        if (changes.Count == 0)
+        {
+            return true;
+        }
+
+        if (shape is null)
+        {
+            shape = await FixShapeAsync(target, load, names!, keyNames!, changes, cancellationToken);
+            if (shape is null)
+            {
+                await BuildShadowInTransactionAsync(target, load, cancellationToken);
+                return false;
+            }
+        }
+        else if (!FitsTypes(shape, changes))
+        {
+            await BuildShadowInTransactionAsync(target, load, cancellationToken);
+            return false;
+        }
+
+        await CopyToLogAsync(load, shape, changes, cancellationToken);
+        var deleted = changes.Count(c => c.IsDelete);
+        context.Deleted += deleted;
+        context.Upserted += changes.Count - deleted;
+        load.State = load.State with { Appended = load.State.Appended + changes.Count };
+        return true;
+    }
+
+    /// <summary>True when every change has a key, an LSN and, for an upsert, a full image of the
+    /// shape's columns (the first upsert's, when there is no shape yet) that the guarded path would not reject for its names.</summary>
+    private static bool FitsShape(PostgresTarget target, ShadowLoadShape? shape, IReadOnlyList<ChangeEvent> changes, out string[]? names, out string[]? keyNames)
+    {
+        names = shape?.Names;
+        keyNames = shape?.KeyNames;
+        if (names is null)
+        {
+            var first = changes.FirstOrDefault(c => !c.IsDelete && c.Op != ChangeOp.Truncate);
+            if (first?.After is null)
+            {
+                return changes.Count == 0 && shape is null;
+            }
+
+            names = first.After.Names;
+            keyNames = first.Key.Names;
+        }
+
+        // Every image has the shape's names, so their check is made once.
+        if (CheckNames(target, names) is not null)
+        {
+            return false;
+        }
+
+        foreach (var change in changes)
+        {
+            if (change.Op == ChangeOp.Truncate || change.Key.Count == 0 || change.Source?.Lsn is null || !change.Key.Names.AsSpan().SequenceEqual(keyNames))
+            {
+                return false;
+            }
+
+            if (!change.IsDelete
+                && (change.After is not { } image || !image.Names.AsSpan().SequenceEqual(names) || image.UnavailableColumns() is not null || RowImageChecks.MissingKey(keyNames!, image, Quote) is not null))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>True when each value fits its column's type (for a delete, each key value) and the
+    /// first upsert's schema asks for no type the table does not hold.</summary>
+    private static bool FitsTypes(ShadowLoadShape shape, IReadOnlyList<ChangeEvent> changes)
+    {
+        var schemaChecked = false;
+        foreach (var change in changes)
+        {
+            if (change.IsDelete)
+            {
+                for (var k = 0; k < shape.KeyNames.Length; k++)
+                {
+                    if (shape.Types[Array.IndexOf(shape.Names, shape.KeyNames[k])].Check(change.Key.Values[k]) is not null)
+                    {
+                        return false;
+                    }
+                }
+
+                continue;
+            }
+
+            var values = change.After!.Values;
+            for (var i = 0; i < shape.Types.Length; i++)
+            {
+                if (shape.Types[i].Check(values[i]) is not null)
+                {
+                    return false;
+                }
+            }
+
+            if (!schemaChecked)
+            {
+                // The guarded path checks the first row's schema of each group against the table.
+                schemaChecked = true;
+                for (var i = 0; i < shape.Names.Length; i++)
+                {
+                    if (change.After.Schema?.Find(shape.Names[i]) is { } column && !shape.Types[i].Holds(PostgresColumnType.FromSchema(column)))
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>With the first batch: creates or widens the shadow table as the guarded path would,
+    /// and when the batch fits it and the table has no constraint but its primary key, drops the
+    /// primary key and indexes (to be created again by the build) and creates the log. Null when the
+    /// batch or the table does not allow the load.</summary>
+    private async Task<ShadowLoadShape?> FixShapeAsync(PostgresTarget target, ShadowLoad load, string[] names, string[] keyNames, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        var group = new Group(names, IsDelete: false);
+        group.Rows.AddRange(changes.Where(c => !c.IsDelete).Select(c => new Pending(c, c.Version)));
+
+        // Rejections of this trial are made again, and counted, by the guarded path.
+        var table = await EnsureTableAsync(new BatchContext(target), group, cancellationToken);
+        if (table is null)
+        {
+            return null;
+        }
+
+        var shape = new ShadowLoadShape(names, keyNames, [.. names.Select(n => table.Columns[n])], []);
+        if (!FitsTypes(shape, changes) || await CountConstraintsBesidesKeyAsync(target, cancellationToken) > 0)
+        {
+            return null;
+        }
+
+        shape = shape with { Indexes = await DropIndexesAsync(target, cancellationToken) };
+        var definition = new StringBuilder("_seq bigint NOT NULL, _key text NOT NULL, _lsn bigint NOT NULL, _stream text NOT NULL, _pos bigint[] NOT NULL, _deleted boolean NOT NULL");
+        for (var i = 0; i < names.Length; i++)
+        {
+            definition.Append(", c").Append(i.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(shape.Types[i].StageType);
+        }
+
+        await ExecuteAsync($"DROP TABLE IF EXISTS {load.Log}; CREATE {LogPersistence} TABLE {load.Log} ({definition})", cancellationToken);
+        load.State = load.State with { Shape = shape };
+        return shape;
+    }
+
+    /// <summary>Constraints a bulk build could violate where the guarded path rejects one row: checks,
+    /// foreign keys, unique indexes besides the primary key, NOT NULL on columns outside it, and triggers.</summary>
+    private async Task<long> CountConstraintsBesidesKeyAsync(PostgresTarget target, CancellationToken cancellationToken)
+    {
+        await using var command = Command(
+            """
+            SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = r AND contype NOT IN ('p', 'n'))
+              + (SELECT count(*) FROM pg_index WHERE indrelid = r AND indisunique AND NOT indisprimary)
+              + (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = r AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+                 AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = r AND i.indisprimary AND a.attnum = ANY (i.indkey)))
+              + (SELECT count(*) FROM pg_trigger WHERE tgrelid = r AND NOT tgisinternal)
+            FROM (SELECT to_regclass($1) AS r) x
+            """,
+            new NpgsqlParameter<string> { TypedValue = target.Qualified });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Drops the table's primary key and indexes; returns the DDL that creates them again, the primary key first.</summary>
+    private async Task<IReadOnlyList<string>> DropIndexesAsync(PostgresTarget target, CancellationToken cancellationToken)
+    {
+        var create = new List<(bool Primary, string Sql)>();
+        var drop = new List<string>();
+        await using (var command = Command(
+            """
+            SELECT ic.relname, pg_get_indexdef(i.indexrelid), c.conname, pg_get_constraintdef(c.oid), i.indisprimary
+            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
+            WHERE i.indrelid = to_regclass($1)
+            """,
+            new NpgsqlParameter<string> { TypedValue = target.Qualified }))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                if (reader.IsDBNull(2))
+                {
+                    create.Add((reader.GetBoolean(4), reader.GetString(1)));
+                    drop.Add($"DROP INDEX {Quote(target.Schema)}.{Quote(reader.GetString(0))}");
+                }
+                else
+                {
+                    var constraint = Quote(reader.GetString(2));
+                    create.Add((reader.GetBoolean(4), $"ALTER TABLE {target.Qualified} ADD CONSTRAINT {constraint} {reader.GetString(3)}"));
+                    drop.Add($"ALTER TABLE {target.Qualified} DROP CONSTRAINT {constraint}");
+                }
+            }
+        }
+
+        foreach (var sql in drop)
+        {
+            await ExecuteAsync(sql, cancellationToken);
+        }
+
+        _tables.Remove(target.Id);
+        return [.. create.OrderByDescending(c => c.Primary).Select(c => c.Sql)];
+    }
+
+    private async Task CopyToLogAsync(ShadowLoad load, ShadowLoadShape shape, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder("COPY ").Append(load.Log).Append(" (_seq, _key, _lsn, _stream, _pos, _deleted");
+        for (var i = 0; i < shape.Names.Length; i++)
+        {
+            sql.Append(", c").Append(i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        sql.Append(") FROM STDIN (FORMAT BINARY)");
+        await using var importer = await _connection.BeginBinaryImportAsync(sql.ToString(), cancellationToken);
+        var sequence = load.State.Appended;
+        var position = new long[3];
+        foreach (var change in changes)
+        {
+            var origin = change.Origin.Position;
+            await importer.StartRowAsync(cancellationToken);
+            await importer.WriteAsync(sequence++, NpgsqlDbType.Bigint, cancellationToken);
+            await importer.WriteAsync(change.KeyText, NpgsqlDbType.Text, cancellationToken);
+            await importer.WriteAsync(change.Source!.Lsn!.Value, NpgsqlDbType.Bigint, cancellationToken);
+            await importer.WriteAsync(change.Origin.Topic, NpgsqlDbType.Text, cancellationToken);
+            (position[0], position[1], position[2]) = (origin.Ledger, origin.Entry, origin.BatchIndex);
+            await importer.WriteAsync(position, NpgsqlDbType.Array | NpgsqlDbType.Bigint, cancellationToken);
+            await importer.WriteAsync(change.IsDelete, NpgsqlDbType.Boolean, cancellationToken);
+            if (change.IsDelete)
+            {
+                // A delete needs only its key text: it leaves a delete marker, never a row.
+                for (var i = 0; i < shape.Types.Length; i++)
+                {
+                    await importer.WriteNullAsync(cancellationToken);
+                }
+
+                continue;
+            }
+
+            var values = change.After!.Values;
+            for (var i = 0; i < shape.Types.Length; i++)
+            {
+                await shape.Types[i].WriteAsync(importer, values[i], cancellationToken);
+            }
+        }
+
+        await importer.CompleteAsync(cancellationToken);
+    }
+
+    /// <summary>In the open transaction: the newest change per key becomes the key's row (an upsert)
+    /// or its delete marker (a delete), the primary key and indexes are created, the log is dropped.
+    /// Returns the rows written.</summary>
+    private async Task<long> BuildShadowInTransactionAsync(PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken)
+    {
+        if (load.State.Shape is not { } shape)
+        {
+            load.State = load.State with { Built = true };
+            return 0;
+        }
+
+        await ExecuteAsync(BuildMemory, cancellationToken);
+        await using (var count = Command($"SELECT count(*) FROM {load.Log}"))
+        {
+            count.CommandTimeout = 0;
+            var held = (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+            if (held != load.State.Appended)
+            {
+                throw new InvalidOperationException(
+                    $"the staging log {load.Log} of the shadow {shadow.Qualified} holds {held} of the {load.State.Appended} changes appended: the server restarted during the backfill and emptied the unlogged log; run the backfill again");
+            }
+        }
+
+        var columns = shape.Names.Select((n, i) => new StagedColumn(n, shape.Types[i], "c" + i.ToString(CultureInfo.InvariantCulture))).ToArray();
+        var names = string.Join(", ", shape.Names.Select(Quote).Concat([Quote(shadow.LsnColumn), Quote(shadow.StreamColumn), Quote(shadow.PositionColumn)]));
+        var selected = string.Join(", ", columns.Select(c => Staged(c, "n")).Concat(["n._lsn", "n._stream", "n._pos"]));
+        long written;
+        await using (var build = Command(
+            $"""
+            WITH newest AS MATERIALIZED (
+              SELECT DISTINCT ON (_key COLLATE "C") * FROM {load.Log} ORDER BY _key COLLATE "C", _lsn DESC, _seq DESC),
+            written AS (
+              INSERT INTO {shadow.Qualified} ({names}) SELECT {selected} FROM newest n WHERE NOT n._deleted RETURNING 1),
+            marked AS (
+              INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+              SELECT $1, n._key, n._lsn, n._stream, n._pos, now() FROM newest n WHERE n._deleted)
+            SELECT count(*) FROM written
+            """,
+            new NpgsqlParameter<string> { TypedValue = shadow.Id }))
+        {
+            build.CommandTimeout = 0;
+            written = (long)(await build.ExecuteScalarAsync(cancellationToken))!;
+        }
+
+        foreach (var sql in shape.Indexes)
+        {
+            await using var index = Command(sql);
+            index.CommandTimeout = 0;
+            await index.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await ExecuteAsync($"DROP TABLE {load.Log}", cancellationToken);
+        _tables.Remove(shadow.Id);
+        load.State = load.State with { Built = true };
+        return written;
+    }
+}
