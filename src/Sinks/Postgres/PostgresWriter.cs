@@ -185,6 +185,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                     {
                         await ApplyChangesAsync(context, batch.Changes, cancellationToken);
                     }
+
                     if (batch.Checkpoint.Count > 0)
                     {
                         await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
