@@ -24,7 +24,7 @@ namespace Sync.Sinks.Redis;
 /// </list>
 /// Calls are serialized. Redis Cluster is refused (the scripts touch keys of many slots).
 /// </summary>
-public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink
+public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink, IMonotonicCheckpointSink
 {
     private readonly RedisSinkOptions _options;
     private readonly SinkSession<RedisConnection> _session;
@@ -43,6 +43,9 @@ public sealed class RedisSink : ISink, IShadowableSink, IReconnectingSink
     }
 
     public string Name { get; }
+
+    /// <inheritdoc/>
+    public bool NeverLowersCheckpoints => true;
 
     /// <summary>Raised when StackExchange.Redis restored the lost command connection (its
     /// ConnectionRestored event): the server may have restarted from an older RDB or AOF, or empty.</summary>
