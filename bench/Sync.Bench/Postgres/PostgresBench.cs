@@ -64,6 +64,8 @@ public static class PostgresBench
             progress?.WriteLine($"  staged upsert limit: {upsert:N0} events/s");
             var sink = await SinkAsync(connectionString, schema, changes, batchSize, cancellationToken);
             progress?.WriteLine($"  sink: {sink:N0} events/s");
+            var conditional = await SinkAsync(connectionString, schema, changes, batchSize, cancellationToken, conditionalCheckpoint: true);
+            progress?.WriteLine($"  sink with the conditional checkpoint write: {conditional:N0} events/s");
             var naive = await NaiveAsync(admin, schema, changes.Take(naiveEvents).ToList(), cancellationToken);
             progress?.WriteLine($"  naive: {naive:N0} events/s");
             var label = string.Create(CultureInfo.InvariantCulture, $"{events:N0} changes over {keys:N0} keys");
@@ -71,6 +73,9 @@ public static class PostgresBench
             figures.Add(new PostgresFigure($"Postgres sink, {label}, batches of {batchSize:N0}", sink, "events/s", Limit, copy));
             const string UpsertLimit = "COPY into a staging table + one guarded INSERT … ON CONFLICT and one DELETE per batch, same batches";
             figures.Add(new PostgresFigure($"Postgres sink against the staged upsert limit, {label}, batches of {batchSize:N0}", sink, "events/s", UpsertLimit, upsert));
+            figures.Add(new PostgresFigure(
+                $"Postgres sink with the conditional checkpoint write (ExpectedCheckpoint, as a running materializer writes it), {label}, batches of {batchSize:N0}",
+                conditional, "events/s", "the same sink writing its checkpoint unconditionally, same run", sink));
             foreach (var other in otherBatchSizes ?? [])
             {
                 var (otherSink, otherUpsert) = (await SinkAsync(connectionString, schema, changes, other, cancellationToken), await UpsertLimitAsync(connectionString, schema, changes, other, cancellationToken));
@@ -223,7 +228,11 @@ public static class PostgresBench
         return changes.Count / clock.Elapsed.TotalSeconds;
     }
 
-    private static async Task<double> SinkAsync(string connectionString, string schema, List<ChangeEvent> changes, int batchSize, CancellationToken cancellationToken)
+    /// <param name="conditionalCheckpoint">Each batch carries the previous batch's checkpoint as
+    /// <see cref="SinkBatch.ExpectedCheckpoint"/>, as the materializer sends it (the stored rows locked
+    /// and compared in the batch's transaction, the upsert keeping the greater position).</param>
+    private static async Task<double> SinkAsync(
+        string connectionString, string schema, List<ChangeEvent> changes, int batchSize, CancellationToken cancellationToken, bool conditionalCheckpoint = false)
     {
         var options = new PostgresSinkOptions
         {
@@ -246,6 +255,7 @@ public static class PostgresBench
         };
         await sink.ApplyAsync(new SinkBatch("bench", target, [seed], new Dictionary<string, StreamPosition>()), cancellationToken);
 
+        IReadOnlyDictionary<string, StreamPosition> expected = new Dictionary<string, StreamPosition> { ["items"] = StreamPosition.Start };
         var clock = Stopwatch.StartNew();
         try
         {
@@ -254,7 +264,8 @@ public static class PostgresBench
                 var batch = changes.GetRange(i, Math.Min(batchSize, changes.Count - i));
                 var collapsed = Collapser.Collapse(batch);
                 var checkpoint = new Dictionary<string, StreamPosition> { ["items"] = batch[^1].Origin.Position };
-                var result = await sink.ApplyAsync(new SinkBatch("bench", target, collapsed, checkpoint), cancellationToken);
+                var result = await sink.ApplyAsync(new SinkBatch("bench", target, collapsed, checkpoint) { ExpectedCheckpoint = conditionalCheckpoint ? expected : null }, cancellationToken);
+                expected = checkpoint;
                 if (result.Rejected.Count > 0)
                 {
                     throw new InvalidOperationException($"the bench batch had rejections: {result.Rejected[0].Reason}");

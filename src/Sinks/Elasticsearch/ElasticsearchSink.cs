@@ -22,7 +22,7 @@ namespace Sync.Sinks.Elasticsearch;
 /// </list>
 /// Calls are serialized.
 /// </summary>
-public sealed partial class ElasticsearchSink : ISink, IShadowableSink
+public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonotonicCheckpointSink
 {
     private readonly ElasticsearchClientSettings _settings;
     private readonly ElasticsearchWriter _writer;
@@ -43,6 +43,9 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink
     }
 
     public string Name { get; }
+
+    /// <inheritdoc/>
+    public bool NeverLowersCheckpoints => true;
 
     /// <summary>The client the sink talks through.</summary>
     public ElasticsearchClient Client { get; }

@@ -71,7 +71,7 @@ internal sealed partial class ElasticsearchWriter
             await beforeCommit(context.Rejected, cancellationToken);
         }
 
-        await StoreCheckpointAsync(batch.Materializer, batch.Checkpoint, cancellationToken);
+        await StoreCheckpointAsync(batch.Materializer, batch.Checkpoint, batch.ExpectedCheckpoint, cancellationToken);
         return context.ToResult();
     }
 
@@ -676,12 +676,20 @@ internal sealed partial class ElasticsearchWriter
     }
 
     /// <summary>Writes the materializer's checkpoint document after the batch's bulk succeeded: the stored
-    /// positions merged with the batch's. GET is realtime, so no refresh is needed to read it back.</summary>
-    private async Task StoreCheckpointAsync(string materializer, IReadOnlyDictionary<string, StreamPosition> checkpoint, CancellationToken cancellationToken)
+    /// positions merged with the batch's (with an expected checkpoint, on that condition:
+    /// <see cref="StoreCheckpointIfHeldAsync"/>). GET is realtime, so no refresh is needed to read it back.</summary>
+    private async Task StoreCheckpointAsync(
+        string materializer, IReadOnlyDictionary<string, StreamPosition> checkpoint, IReadOnlyDictionary<string, StreamPosition>? expected, CancellationToken cancellationToken)
     {
         checkpoint = await StoreDeclarationsAsync(materializer, checkpoint, cancellationToken);
         if (checkpoint.Count == 0)
         {
+            return;
+        }
+
+        if (expected is { Count: > 0 })
+        {
+            await StoreCheckpointIfHeldAsync(materializer, checkpoint, expected, cancellationToken);
             return;
         }
 

@@ -17,7 +17,7 @@ namespace Sync.Sinks.Postgres;
 /// </list>
 /// One connection (no pool: a connection in an unknown state is closed, never reused), calls serialized.
 /// </summary>
-public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterStore
+public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterStore, IMonotonicCheckpointSink
 {
     /// <summary>Rows per page of a sweep (<see cref="ScanColumn"/>): one round trip each, a few hundred kilobytes.</summary>
     private const int ScanPage = 5_000;
@@ -39,6 +39,9 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     }
 
     public string Name { get; }
+
+    /// <inheritdoc/>
+    public bool NeverLowersCheckpoints => true;
 
     /// <summary>How many expired delete markers were pruned when the sink opened.</summary>
     public int PrunedMarkers { get; private set; }

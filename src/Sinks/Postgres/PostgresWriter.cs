@@ -189,15 +189,24 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                     if (batch.Checkpoint.Count > 0)
                     {
                         await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
+                        // The streams named in the expected checkpoint keep the greater position
+                        // (IMonotonicCheckpointSink); compared in the upsert too, not only against the
+                        // rows locked above, for a row another transaction inserts meanwhile (the
+                        // insert then waits for it and takes the DO UPDATE path). Positions compare as
+                        // StreamPosition does: ledger, entry, batch index, as integers.
                         await using var command = Command(
                             $"""
-                            INSERT INTO {_checkpoints} (materializer, stream, position, updated_at)
+                            INSERT INTO {_checkpoints} AS held (materializer, stream, position, updated_at)
                             SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
                             ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                            WHERE NOT (held.stream = ANY($4))
+                              OR (split_part(held.position, ':', 1)::bigint, split_part(held.position, ':', 2)::bigint, split_part(held.position, ':', 3)::bigint)
+                               < (split_part(excluded.position, ':', 1)::bigint, split_part(excluded.position, ':', 2)::bigint, split_part(excluded.position, ':', 3)::bigint)
                             """,
                             new NpgsqlParameter<string> { TypedValue = batch.Materializer },
                             new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
-                            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] });
+                            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] },
+                            new NpgsqlParameter<string[]> { TypedValue = batch.ExpectedCheckpoint is { } kept ? [.. kept.Keys] : [] });
                         await command.ExecuteNonQueryAsync(cancellationToken);
                         await RecordTargetAsync(batch.Materializer, target, cancellationToken);
                     }
@@ -219,10 +228,10 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     }
 
     /// <summary>With <see cref="SinkBatch.ExpectedCheckpoint"/>: in the batch's transaction, locks the
-    /// stored positions (FOR UPDATE, so that no restore replaces them before the commit) and throws
-    /// <see cref="SinkCheckpointChangedException"/>, rolling the batch back, unless each is at or past
-    /// the expected one: otherwise the database was restored or failed over since the materializer
-    /// read them.</summary>
+    /// stored positions (FOR UPDATE, so that no restore replaces them and no other process writes them
+    /// before the commit) and throws <see cref="SinkCheckpointChangedException"/>, rolling the batch
+    /// back, unless each is at or past the expected one: otherwise the database was restored or failed
+    /// over since the materializer read them.</summary>
     private async Task EnsureCheckpointUnchangedAsync(SinkBatch batch, CancellationToken cancellationToken)
     {
         if (batch.ExpectedCheckpoint is not { Count: > 0 } expected)
@@ -243,7 +252,9 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             }
         }
 
-        if (expected.Any(e => !held.TryGetValue(e.Key, out var position) || position < e.Value))
+        // A stream not held counts as the start (IMonotonicCheckpointSink): named so by a materializer
+        // that has not written it yet; one it had written and the sink lost is expected past the start.
+        if (expected.Any(e => (held.TryGetValue(e.Key, out var position) ? position : StreamPosition.Start) < e.Value))
         {
             throw new SinkCheckpointChangedException(batch.Materializer);
         }

@@ -392,12 +392,15 @@ internal static class RedisScripts
         """;
 
     /// <summary>Writes a materializer's checkpoint only while the stored one holds every expected stream
-    /// at or past its expected position (<see cref="SinkBatch.ExpectedCheckpoint"/>); in one script, so
-    /// that nothing lands between the comparison and the write.
+    /// at or past its expected position (<see cref="SinkBatch.ExpectedCheckpoint"/>), and never lowers an
+    /// expected stream's stored position (<see cref="IMonotonicCheckpointSink"/>: the greater of the
+    /// stored and the written one stays); in one script, so that nothing lands between the comparison
+    /// and the write.
     /// KEYS[1]: the checkpoint hash. ARGV[1]: the number n of expected streams; then n pairs of stream
     /// and position (<c>ledger:entry:batch</c>); then the pairs of field and value to write.
-    /// Returns 1 when written, 0 when a stream is behind, missing or unreadable. Positions compare as
-    /// <c>StreamPosition.CompareTo</c>, their integers as decimal strings (exact for 64 bits).</summary>
+    /// Returns 1 when written, 0 when a stream is behind or unreadable. An expected stream not held
+    /// counts as the start, <c>-1:-1:-1</c>. Positions compare as <c>StreamPosition.CompareTo</c>, their
+    /// integers as decimal strings (exact for 64 bits).</summary>
     public const string WriteCheckpointIfHeld = """
         local function cmp(a, b)
           local an, bn = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
@@ -409,23 +412,32 @@ internal static class RedisScripts
           if an then return -r end
           return r
         end
-        local function parts(text)
-          return string.match(text, '^(%-?%d+):(%-?%d+):(%-?%d+)$')
+        local function compare(a, b)
+          local al, ae, ab = string.match(a, '^(%-?%d+):(%-?%d+):(%-?%d+)$')
+          local bl, be, bb = string.match(b, '^(%-?%d+):(%-?%d+):(%-?%d+)$')
+          if not al or not bl then return nil end
+          local c = cmp(al, bl)
+          if c == 0 then c = cmp(ae, be) end
+          if c == 0 then c = cmp(ab, bb) end
+          return c
         end
         local n = tonumber(ARGV[1])
+        local kept = {}
         for i = 0, n - 1 do
-          local held = redis.call('HGET', KEYS[1], ARGV[2 + 2 * i])
-          if not held then return 0 end
-          local hl, he, hb = parts(held)
-          local xl, xe, xb = parts(ARGV[3 + 2 * i])
-          if not hl or not xl then return 0 end
-          local c = cmp(hl, xl)
-          if c == 0 then c = cmp(he, xe) end
-          if c == 0 then c = cmp(hb, xb) end
-          if c < 0 then return 0 end
+          local stream = ARGV[2 + 2 * i]
+          local held = redis.call('HGET', KEYS[1], stream) or '-1:-1:-1'
+          local c = compare(held, ARGV[3 + 2 * i])
+          if not c or c < 0 then return 0 end
+          kept[stream] = held
         end
         local fields = {}
-        for i = 2 + 2 * n, #ARGV do fields[#fields + 1] = ARGV[i] end
+        for i = 2 + 2 * n, #ARGV, 2 do
+          local held = kept[ARGV[i]]
+          if not held or held == '-1:-1:-1' or compare(held, ARGV[i + 1]) < 0 then
+            fields[#fields + 1] = ARGV[i]
+            fields[#fields + 1] = ARGV[i + 1]
+          end
+        end
         if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
         return 1
         """;

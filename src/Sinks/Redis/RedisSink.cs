@@ -25,7 +25,7 @@ namespace Sync.Sinks.Redis;
 /// Calls are serialized. On a Redis Cluster (configured or detected) each row is applied by its own
 /// script call in the row key's slot (<see cref="RedisKeys"/>).
 /// </summary>
-public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSink
+public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSink, IMonotonicCheckpointSink
 {
     private readonly RedisSinkOptions _options;
     private readonly SinkSession<RedisConnection> _session;
@@ -44,6 +44,9 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
     }
 
     public string Name { get; }
+
+    /// <inheritdoc/>
+    public bool NeverLowersCheckpoints => true;
 
     /// <summary>Raised when StackExchange.Redis restored the lost command connection (its
     /// ConnectionRestored event): the server may have restarted from an older RDB or AOF, or empty.</summary>

@@ -17,7 +17,7 @@ namespace Sync.Sinks.Sqlite;
 /// </list>
 /// One connection, calls serialized. Tables are created when absent; see <see cref="SqliteWriter"/> for the type mapping.
 /// </summary>
-public sealed partial class SqliteSink : ISink, IShadowableSink, IDeadLetterStore
+public sealed partial class SqliteSink : ISink, IShadowableSink, IDeadLetterStore, IMonotonicCheckpointSink
 {
     /// <summary>Rows per page of a sweep (<see cref="ScanColumn"/>): the writer's lock is held for one page at a time.</summary>
     private const int ScanPage = 5_000;
@@ -44,6 +44,9 @@ public sealed partial class SqliteSink : ISink, IShadowableSink, IDeadLetterStor
     }
 
     public string Name { get; }
+
+    /// <inheritdoc/>
+    public bool NeverLowersCheckpoints => true;
 
     /// <summary>The database file.</summary>
     public string Path => _options.Path;

@@ -72,6 +72,49 @@ internal sealed partial class SqliteWriter : IDisposable
         return result;
     }
 
+    /// <summary>With <see cref="SinkBatch.ExpectedCheckpoint"/>: reads the stored checkpoint in the
+    /// batch's transaction (SQLite has one writer at a time, so nothing changes it before the commit)
+    /// and throws <see cref="SinkCheckpointChangedException"/>, rolling the batch back, unless every
+    /// expected stream is held at or past its expected position (one not held counts as the start):
+    /// otherwise the file was replaced by an older copy since the materializer read it. Returns the
+    /// held positions of the expected streams, which the batch's checkpoint does not lower
+    /// (<see cref="IMonotonicCheckpointSink"/>); none without a condition.</summary>
+    private Dictionary<string, StreamPosition> HeldAsExpected(SinkBatch batch, SqliteTransaction transaction)
+    {
+        var kept = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        if (batch.Checkpoint.Count == 0 || batch.ExpectedCheckpoint is not { Count: > 0 } expected)
+        {
+            return kept;
+        }
+
+        _readCheckpoints.Transaction = transaction;
+        _readCheckpoints.Parameters["$materializer"].Value = batch.Materializer;
+        var held = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        using (var reader = _readCheckpoints.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                held[reader.GetString(0)] = StreamPosition.Parse(reader.GetString(1));
+            }
+        }
+
+        foreach (var (stream, position) in expected)
+        {
+            var stored = held.TryGetValue(stream, out var at) ? at : StreamPosition.Start;
+            if (stored < position)
+            {
+                throw new SinkCheckpointChangedException(batch.Materializer);
+            }
+
+            if (held.ContainsKey(stream))
+            {
+                kept[stream] = stored;
+            }
+        }
+
+        return kept;
+    }
+
     /// <summary>Records the table as the materializer's target when it exists (once per connection,
     /// in the open transaction when there is one); returns whether it exists.</summary>
     private bool RecordTarget(string materializer, string target, string now)
@@ -129,8 +172,14 @@ internal sealed partial class SqliteWriter : IDisposable
             {
                 ApplyChanges(context, batch.Changes);
 
+                var held = HeldAsExpected(batch, transaction);
                 foreach (var (stream, position) in batch.Checkpoint)
                 {
+                    if (held.TryGetValue(stream, out var kept) && kept >= position)
+                    {
+                        continue;
+                    }
+
                     Bind(_writeCheckpoint, batch.Materializer, stream, position.ToString(), context.Now);
                     _writeCheckpoint.ExecuteNonQuery();
                 }

@@ -64,11 +64,16 @@ public sealed partial class MaterializerRunner
     /// wrote anything (a Redis restarted from an older snapshot while the run starts).</summary>
     public IReadOnlyDictionary<string, StreamPosition> CheckpointAtStart { get; init; } = NoPositions;
 
+    /// <summary>The sink's conditional checkpoint write never lowers a stored position
+    /// (<see cref="IMonotonicCheckpointSink"/>): the condition then guards shared and key-shared
+    /// subscriptions too, and a stored position below one read before is a rollback on them as well.</summary>
+    public bool SinkNeverLowersCheckpoints { get; init; }
+
     private SinkCheckpointGuard Guard => _guard ??= NewGuard();
 
     private SinkCheckpointGuard NewGuard()
     {
-        var guard = new SinkCheckpointGuard(_reader.SharesStreams);
+        var guard = new SinkCheckpointGuard(_reader.SharesStreams, SinkNeverLowersCheckpoints);
         guard.Held(CheckpointAtStart);
         return guard;
     }
@@ -170,11 +175,7 @@ public sealed partial class MaterializerRunner
                     {
                         var acknowledged = Guard.SharedStreams ? await AcknowledgedThroughAsync(batch.Checkpoint.Keys, CancellationToken.None) : NoPositions;
                         checkpoint = Guard.Next(batch.Checkpoint, stored, acknowledged);
-                        // Ordered streams only. On shared ones another process may write the
-                        // checkpoint from an observation older than this one's read (see
-                        // SinkCheckpointGuard): the condition would fail on that lawful dip and the
-                        // read-back that follows would take it for a rollback.
-                        expected = Guard.SharedStreams ? null : stored;
+                        expected = Expected(checkpoint, stored);
                     }
                 }
 
@@ -194,6 +195,33 @@ public sealed partial class MaterializerRunner
         {
             _applyLock.Release();
         }
+    }
+
+    /// <summary>The condition a batch's checkpoint is written under: the positions just read. On a
+    /// sink that never lowers them, every stream of the checkpoint is named (one not stored yet with
+    /// <see cref="StreamPosition.Start"/>), so that the sink keeps the greater position of each.
+    /// Null (unconditional) on shared streams of a sink that may lower a position: another process may
+    /// write the checkpoint from an observation older than this one's read (see
+    /// <see cref="SinkCheckpointGuard"/>), and the condition would fail on that lawful dip and the
+    /// read-back that follows would take it for a rollback.</summary>
+    private IReadOnlyDictionary<string, StreamPosition>? Expected(
+        IReadOnlyDictionary<string, StreamPosition> checkpoint, IReadOnlyDictionary<string, StreamPosition> stored)
+    {
+        if (!Guard.SinkNeverLowers)
+        {
+            return Guard.SharedStreams ? null : stored;
+        }
+
+        var expected = new Dictionary<string, StreamPosition>(stored, StringComparer.Ordinal);
+        foreach (var stream in checkpoint.Keys)
+        {
+            if (SinkCheckpointGuard.IsStream(stream))
+            {
+                expected.TryAdd(stream, StreamPosition.Start);
+            }
+        }
+
+        return expected;
     }
 
     private async Task<Dictionary<string, StreamPosition>> AcknowledgedThroughAsync(IEnumerable<string> streams, CancellationToken cancellationToken)
@@ -340,8 +368,17 @@ public sealed partial class MaterializerRunner
         var next = Guard.Next(streams.ToDictionary(s => s, _ => StreamPosition.Start, StringComparer.Ordinal), stored, acknowledged);
         if (next.Any(n => !stored.TryGetValue(n.Key, out var held) || n.Value > held))
         {
-            await _sink.ApplyAsync(new SinkBatch(_name, _target, [], next), CancellationToken.None);
-            Guard.Committed(next);
+            try
+            {
+                await _sink.ApplyAsync(new SinkBatch(_name, _target, [], next) { ExpectedCheckpoint = Guard.SinkNeverLowers ? Expected(next, stored) : null }, CancellationToken.None);
+                Guard.Committed(next);
+            }
+            catch (SinkCheckpointChangedException e)
+            {
+                // The sink went back since it was read just above: the read-back finds by how much.
+                LogCheckpointChanged(_logger, _name, SinkName, e.Message);
+                await CheckSinkAsync([], cancellationToken);
+            }
         }
     }
 

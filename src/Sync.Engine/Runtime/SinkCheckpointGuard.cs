@@ -1,3 +1,5 @@
+using Sync.Engine.Sinks;
+
 namespace Sync.Engine.Runtime;
 
 /// <summary>The rule by which a materializer tells a sink that went back in time (restored from a
@@ -18,6 +20,13 @@ namespace Sync.Engine.Runtime;
 /// batch earlier than its last. Another process would have to spend a whole batch of this one's
 /// between observing and committing to be taken for a rollback, and even then the replay is only a
 /// cost: it starts from a position below which everything is applied.</para>
+/// <para>Shared streams on a sink that never lowers a stored position (<see cref="IMonotonicCheckpointSink"/>):
+/// the stored position is the greatest of every mark-delete position any process wrote. Each was a
+/// position at or before which everything was applied when it was observed, and what is applied only
+/// grows, so the greatest of them is one too: the rule above holds. And no peer can take the stored
+/// position below one this materializer wrote or read back, so the floor is what it wrote last or
+/// read since (as on ordered streams), and the conditional write
+/// (<see cref="Sinks.SinkBatch.ExpectedCheckpoint"/>) fails only on a rollback.</para>
 /// <para>Not thread-safe: the materializer calls it under its apply lock.</para></summary>
 public sealed class SinkCheckpointGuard
 {
@@ -36,15 +45,25 @@ public sealed class SinkCheckpointGuard
     private readonly Dictionary<string, StreamPosition> _held = new(StringComparer.Ordinal);
 
     /// <param name="sharedStreams">The materializer's streams are shared with other consumers.</param>
-    public SinkCheckpointGuard(bool sharedStreams)
+    /// <param name="sinkNeverLowers">The sink writes a stream's position only when it is past the stored
+    /// one (<see cref="IMonotonicCheckpointSink"/>), so no other process can lower it.</param>
+    public SinkCheckpointGuard(bool sharedStreams, bool sinkNeverLowers = false)
     {
         SharedStreams = sharedStreams;
+        SinkNeverLowers = sinkNeverLowers;
     }
 
     public bool SharedStreams { get; }
 
+    /// <summary>The sink never lowers a stored stream position (see the class remarks).</summary>
+    public bool SinkNeverLowers { get; }
+
+    /// <summary>Whether a stored position below one read before can only be a rollback: true on ordered
+    /// streams, and on shared ones when the sink never lowers a stored position.</summary>
+    public bool StoredNeverDips => !SharedStreams || SinkNeverLowers;
+
     /// <summary>Per stream, the position the stored checkpoint must not be behind.</summary>
-    public IReadOnlyDictionary<string, StreamPosition> Floor => SharedStreams ? _before : _held;
+    public IReadOnlyDictionary<string, StreamPosition> Floor => StoredNeverDips ? _held : _before;
 
     /// <summary>Per stream, the position this materializer wrote last.</summary>
     public IReadOnlyDictionary<string, StreamPosition> Written => _last;
@@ -141,7 +160,8 @@ public sealed class SinkCheckpointGuard
         return next;
     }
 
-    /// <summary>The sink committed <paramref name="written"/>.</summary>
+    /// <summary>The sink committed <paramref name="written"/> (on a sink that never lowers a stored
+    /// position, the greater of it and what it held, so a floor above it stays).</summary>
     public void Committed(IReadOnlyDictionary<string, StreamPosition> written)
     {
         ArgumentNullException.ThrowIfNull(written);
@@ -158,7 +178,10 @@ public sealed class SinkCheckpointGuard
             }
 
             _last[stream] = position;
-            _held[stream] = position;
+            if (!SinkNeverLowers || !_held.TryGetValue(stream, out var held) || position > held)
+            {
+                _held[stream] = position;
+            }
         }
     }
 
@@ -166,11 +189,11 @@ public sealed class SinkCheckpointGuard
     /// Ordered streams: what it held is a floor as good as what this materializer wrote, so that a
     /// sink that goes back in time before this materializer wrote anything (during its start, or
     /// while it stands by) is found too. Shared streams: nothing (another process may write the
-    /// checkpoint from an older observation, see the class remarks).</summary>
+    /// checkpoint from an older observation, see the class remarks), unless the sink never lowers it.</summary>
     public void Held(IReadOnlyDictionary<string, StreamPosition> stored)
     {
         ArgumentNullException.ThrowIfNull(stored);
-        if (SharedStreams)
+        if (!StoredNeverDips)
         {
             return;
         }

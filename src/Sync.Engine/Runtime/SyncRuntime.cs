@@ -342,6 +342,7 @@ public sealed partial class SyncRuntime
                 SinkName = options.Sink,
                 RollbackCheckInterval = options.RollbackCheckInterval,
                 CheckpointAtStart = stored,
+                SinkNeverLowersCheckpoints = IMonotonicCheckpointSink.Of(sink),
                 RebuildWhenEmpty = (options.OnEmptySink ?? (_components.Sinks[_config.Sinks[options.Sink].Type].RebuildsWhenEmpty ? EmptySinkHandling.Rebuild : EmptySinkHandling.Stop)) == EmptySinkHandling.Rebuild,
                 // Only a run on the live target heals it: a backfill rewrites it anyway.
                 OpenReplay = mode == RunMode.Resume && shadow is null

@@ -2,12 +2,14 @@ namespace Sync.Engine.Sinks;
 
 /// <summary>A sink that hands every call to an inner sink; a wrapper overrides only what it changes.
 /// The inner sink is not the wrapper's: whoever opened it disposes it, so disposing the wrapper does nothing.</summary>
-public abstract class DelegatingSink(ISink inner) : ISink
+public abstract class DelegatingSink(ISink inner) : ISink, IMonotonicCheckpointSink
 {
     /// <summary>The sink the calls go to.</summary>
     protected ISink Inner { get; } = inner;
 
     public virtual string Name => Inner.Name;
+
+    public virtual bool NeverLowersCheckpoints => IMonotonicCheckpointSink.Of(Inner);
 
     public virtual ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
         Inner.LoadCheckpointAsync(materializer, cancellationToken);

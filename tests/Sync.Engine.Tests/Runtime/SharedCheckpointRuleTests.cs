@@ -20,6 +20,51 @@ public sealed class SharedCheckpointRuleTests
     }
 
     [Fact]
+    public void A_sink_that_keeps_the_greatest_position_never_stores_one_past_a_message_that_no_consumer_has_applied()
+    {
+        // IMonotonicCheckpointSink: an older observation written late does not take the stored
+        // position back. The greatest of positions each valid when written is valid too.
+        for (var seed = 0; seed < 3000; seed++)
+        {
+            var violation = Simulate(seed, sharedRule: true, sinkKeepsGreatest: true);
+            Assert.True(violation is null, $"seed {seed}: {violation}");
+        }
+    }
+
+    [Fact]
+    public void With_a_sink_that_keeps_the_greatest_position_the_stored_one_never_falls_below_what_a_consumer_wrote_or_read()
+    {
+        // What makes the conditional checkpoint write usable on shared streams: without a rollback
+        // no consumer finds a loss, in any interleaving.
+        for (var seed = 0; seed < 3000; seed++)
+        {
+            var violation = Simulate(seed, sharedRule: true, sinkKeepsGreatest: true, checkFloors: true);
+            Assert.True(violation is null, $"seed {seed}: {violation}");
+        }
+    }
+
+    [Fact]
+    public void A_sink_that_lowers_the_stored_position_would_make_a_consumer_take_another_ones_late_write_for_a_rollback()
+    {
+        // Why the floor of a shared stream is one batch back on such a sink.
+        Assert.Contains(Enumerable.Range(0, 300), seed => Simulate(seed, sharedRule: true, sinkKeepsGreatest: false, checkFloors: true, guardsAssumeNeverLower: true) is not null);
+    }
+
+    [Fact]
+    public void On_a_sink_that_never_lowers_a_consumer_finds_a_restore_below_what_it_wrote_last()
+    {
+        var guard = new SinkCheckpointGuard(sharedStreams: true, sinkNeverLowers: true);
+        guard.Committed(new Dictionary<string, StreamPosition> { [Stream] = new(0, 3) });
+        guard.Committed(new Dictionary<string, StreamPosition> { [Stream] = new(0, 7) });
+        Assert.Empty(guard.FindLosses(new Dictionary<string, StreamPosition> { [Stream] = new(0, 9) }));
+        guard.Held(new Dictionary<string, StreamPosition> { [Stream] = new(0, 9) });
+
+        // A late write from an older observation cannot take it there: 0:8 is a rollback.
+        Assert.Equal(new StreamPosition(0, 8), Assert.Single(guard.FindLosses(new Dictionary<string, StreamPosition> { [Stream] = new(0, 8) })).Stored);
+        Assert.Null(Assert.Single(guard.FindLosses(new Dictionary<string, StreamPosition>())).Stored);
+    }
+
+    [Fact]
     public void A_batch_position_as_the_checkpoint_would_pass_messages_another_consumer_still_holds()
     {
         // The rule ordered subscriptions use is wrong here: the model finds it out.
@@ -40,7 +85,10 @@ public sealed class SharedCheckpointRuleTests
     }
 
     /// <summary>Runs one interleaving; returns the first violation found, or null.</summary>
-    private static string? Simulate(int seed, bool sharedRule)
+    /// <param name="sinkKeepsGreatest">The sink writes a position only past the stored one (IMonotonicCheckpointSink).</param>
+    /// <param name="checkFloors">Also a violation: a consumer that finds a loss (no rollback happens here).</param>
+    /// <param name="guardsAssumeNeverLower">The consumers' guards are told the sink never lowers, whatever it does.</param>
+    private static string? Simulate(int seed, bool sharedRule, bool sinkKeepsGreatest = false, bool checkFloors = false, bool guardsAssumeNeverLower = false)
     {
         var random = new Random(seed);
         var count = random.Next(6, 40);
@@ -55,7 +103,7 @@ public sealed class SharedCheckpointRuleTests
         var applied = new HashSet<int>();
         var acknowledged = new HashSet<int>();
         StreamPosition? stored = null;
-        var consumers = new[] { new Consumer(sharedRule), new Consumer(sharedRule) };
+        var consumers = new[] { new Consumer(sharedRule, sinkKeepsGreatest || guardsAssumeNeverLower), new Consumer(sharedRule, sinkKeepsGreatest || guardsAssumeNeverLower) };
         while (consumers.Any(c => c.Step != Step.Idle) || queues.Any(q => q.Count > 0))
         {
             var index = random.Next(0, 2);
@@ -66,6 +114,13 @@ public sealed class SharedCheckpointRuleTests
                 case Step.Idle when queue.Count > 0:
                     consumer.Batch = [.. Enumerable.Range(0, Math.Min(queue.Count, random.Next(1, 5))).Select(_ => queue.Dequeue())];
                     consumer.Stored = stored;
+                    var read = stored is { } now ? new Dictionary<string, StreamPosition> { [Stream] = now } : [];
+                    if (checkFloors && consumer.Guard.FindLosses(read) is { Count: > 0 } losses)
+                    {
+                        return $"no rollback, yet a consumer finds {losses[0]}";
+                    }
+
+                    consumer.Guard.Held(read);
                     consumer.Step = Step.Checked;
                     break;
                 case Step.Checked:
@@ -78,7 +133,7 @@ public sealed class SharedCheckpointRuleTests
                         consumer.Stored is { } held ? new Dictionary<string, StreamPosition> { [Stream] = held } : [],
                         consumer.MarkDelete is { } md ? new Dictionary<string, StreamPosition> { [Stream] = At(md) } : []);
                     applied.UnionWith(consumer.Batch);
-                    if (next.TryGetValue(Stream, out var written))
+                    if (next.TryGetValue(Stream, out var written) && (!sinkKeepsGreatest || stored is not { } before || written > before))
                     {
                         stored = written;
                     }
@@ -123,9 +178,9 @@ public sealed class SharedCheckpointRuleTests
         Committed,
     }
 
-    private sealed class Consumer(bool sharedRule)
+    private sealed class Consumer(bool sharedRule, bool sinkNeverLowers)
     {
-        public SinkCheckpointGuard Guard { get; } = new(sharedRule);
+        public SinkCheckpointGuard Guard { get; } = new(sharedRule, sinkNeverLowers);
 
         public Step Step { get; set; }
 

@@ -36,6 +36,27 @@ public sealed class FakeElasticsearchClientTests : IAsyncLifetime
         Assert.True((await _client.PingAsync()).IsValidResponse);
     }
 
+    /// <summary>Optimistic concurrency as the server keeps it
+    /// (https://www.elastic.co/docs/reference/elasticsearch/rest-apis/optimistic-concurrency-control):
+    /// a write with <c>if_seq_no</c> and <c>if_primary_term</c> succeeds only while the document has both,
+    /// else 409 <c>version_conflict_engine_exception</c>.</summary>
+    [Fact]
+    public async Task A_write_conditioned_on_a_sequence_number_and_primary_term_is_refused_when_either_differs()
+    {
+        await _client.IndexAsync(new Person("ada", 36), i => i.Index("people").Id("1"));
+        var got = await _client.GetAsync<Person>("people", "1");
+
+        var otherTerm = await _client.IndexAsync(new Person("ada", 37), i => i.Index("people").Id("1").IfSeqNo(got.SeqNo).IfPrimaryTerm(got.PrimaryTerm!.Value + 1));
+        Assert.Equal(409, otherTerm.ApiCallDetails.HttpStatusCode);
+
+        var written = await _client.IndexAsync(new Person("ada", 38), i => i.Index("people").Id("1").IfSeqNo(got.SeqNo).IfPrimaryTerm(got.PrimaryTerm));
+        Assert.True(written.IsValidResponse, written.DebugInformation);
+
+        var stale = await _client.IndexAsync(new Person("ada", 39), i => i.Index("people").Id("1").IfSeqNo(got.SeqNo).IfPrimaryTerm(got.PrimaryTerm));
+        Assert.Equal(409, stale.ApiCallDetails.HttpStatusCode);
+        Assert.Equal(38, (await _client.GetAsync<Person>("people", "1")).Source!.Age);
+    }
+
     [Fact]
     public async Task A_document_is_indexed_read_back_and_deleted()
     {

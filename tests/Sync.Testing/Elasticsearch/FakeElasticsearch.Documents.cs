@@ -41,7 +41,7 @@ public sealed partial class FakeElasticsearch
     private Reply IndexDocument(string indexName, string? id, Dictionary<string, string> query, byte[] body, bool create)
     {
         id ??= "fake-" + Interlocked.Increment(ref _autoId).ToString(CultureInfo.InvariantCulture);
-        var action = new WriteAction(create ? "create" : "index", indexName, id, Version(query), query.GetValueOrDefault("version_type"), SeqNo(query));
+        var action = new WriteAction(create ? "create" : "index", indexName, id, Version(query), query.GetValueOrDefault("version_type"), SeqNo(query), PrimaryTerm(query));
         if (action.Validate(hasSource: true) is { } invalid)
         {
             return Error(400, "action_request_validation_exception", "Validation Failed: 1: " + invalid + ";");
@@ -97,7 +97,7 @@ public sealed partial class FakeElasticsearch
             ["_id"] = id,
             ["_version"] = doc.Version,
             ["_seq_no"] = doc.SeqNo,
-            ["_primary_term"] = 1,
+            ["_primary_term"] = FakePrimaryTerm,
             ["found"] = true,
         };
         if (query.GetValueOrDefault("_source") != "false")
@@ -172,7 +172,9 @@ public sealed partial class FakeElasticsearch
     /// <item><c>create</c>: 409 when a live document exists.</item>
     /// <item>delete: a missing document answers 404 <c>not_found</c>, yet a tombstone with the new version
     /// is recorded all the same, so an older external write conflicts with it until <c>index.gc_deletes</c>.</item>
-    /// <item><c>if_seq_no</c>: the write succeeds only when the live document has that sequence number.</item>
+    /// <item><c>if_seq_no</c> and <c>if_primary_term</c>: the write succeeds only when the live document has
+    /// that sequence number and primary term (the fake's shards never change primary, so the term is
+    /// always <see cref="FakePrimaryTerm"/>).</item>
     /// </list>
     /// Every executed write (a not_found delete included) takes the next sequence number.
     /// </summary>
@@ -181,11 +183,12 @@ public sealed partial class FakeElasticsearch
         var now = index.Now;
         var current = index.Lookup(action.Id, now);
         var live = current?.Source is not null;
-        if (action.IfSeqNo is { } required && (!live || current!.SeqNo != required))
+        if (action.IfSeqNo is { } required && (!live || current!.SeqNo != required || action.IfPrimaryTerm is not (null or FakePrimaryTerm)))
         {
+            var term = action.IfPrimaryTerm ?? FakePrimaryTerm;
             var reason = live
-                ? $"[{action.Id}]: version conflict, required seqNo [{required}], primary term [1]. current document has seqNo [{current!.SeqNo}] and primary term [1]"
-                : $"[{action.Id}]: version conflict, required seqNo [{required}], primary term [1] but no document was found";
+                ? $"[{action.Id}]: version conflict, required seqNo [{required}], primary term [{term}]. current document has seqNo [{current!.SeqNo}] and primary term [{FakePrimaryTerm}]"
+                : $"[{action.Id}]: version conflict, required seqNo [{required}], primary term [{term}] but no document was found";
             return Conflict(index, action, reason);
         }
 
@@ -245,7 +248,7 @@ public sealed partial class FakeElasticsearch
             ["result"] = result,
             ["_shards"] = Shards(),
             ["_seq_no"] = doc.SeqNo,
-            ["_primary_term"] = 1,
+            ["_primary_term"] = FakePrimaryTerm,
             ["status"] = status,
         });
     }
@@ -281,11 +284,18 @@ public sealed partial class FakeElasticsearch
     private static long? Version(Dictionary<string, string> query) =>
         query.TryGetValue("version", out var text) && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : null;
 
+    /// <summary>The primary term of every shard of the fake: one primary, never reassigned (a real
+    /// cluster raises it at each primary failover, https://www.elastic.co/docs/reference/elasticsearch/rest-apis/optimistic-concurrency-control).</summary>
+    internal const long FakePrimaryTerm = 1;
+
+    private static long? PrimaryTerm(Dictionary<string, string> query) =>
+        query.TryGetValue("if_primary_term", out var text) && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : null;
+
     private static long? SeqNo(Dictionary<string, string> query) =>
         query.TryGetValue("if_seq_no", out var text) && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : null;
 
     /// <summary>One write: op (index, create, delete), index, id and versioning parameters.</summary>
-    internal sealed record WriteAction(string Op, string Index, string Id, long? Version, string? RequestedVersionType, long? IfSeqNo)
+    internal sealed record WriteAction(string Op, string Index, string Id, long? Version, string? RequestedVersionType, long? IfSeqNo, long? IfPrimaryTerm = null)
     {
         /// <summary><c>external_gt</c> is accepted as another name of <c>external</c>, as the server does.</summary>
         public string VersionType => RequestedVersionType switch
