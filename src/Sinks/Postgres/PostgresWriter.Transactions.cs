@@ -3,7 +3,7 @@ using Npgsql;
 namespace Sync.Sinks.Postgres;
 
 /// <summary>Several materializers' batches (a consistency group's source transactions) in ONE
-/// PostgreSQL transaction, each applied as <see cref="ApplyAsync"/> applies one, with its checkpoint:
+/// PostgreSQL transaction, each applied as <see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/> applies one, with its checkpoint:
 /// a reader sees all of them or none, since a transaction's changes become visible to other sessions
 /// at once when it commits (https://www.postgresql.org/docs/current/transaction-iso.html, Read Committed:
 /// a query sees only data committed before it began).</summary>
@@ -76,7 +76,7 @@ internal sealed partial class PostgresWriter
         await ApplySegmentAsync(context, segment, cancellationToken);
     }
 
-    /// <summary>Stores a materializer's positions of a group transaction (the statement of <see cref="ApplyAsync"/>).</summary>
+    /// <summary>Stores a materializer's positions of a group transaction (the statement of <see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/>).</summary>
     private async Task WriteCheckpointAsync(string materializer, IReadOnlyDictionary<string, StreamPosition> checkpoint, CancellationToken cancellationToken)
     {
         await using var command = Command(

@@ -178,7 +178,7 @@ public sealed class ChangelogVerifier
             return null;
         }
 
-        change = epochs.InCurrentEpoch(change);
+        change = epochs.InItsEpoch(change);
         return suppression.Decide(change) switch
         {
             SuppressionDecision.Drop => VerifyEntry.Of(change.Key, EntryState.Suppressed, change.Version, null),
