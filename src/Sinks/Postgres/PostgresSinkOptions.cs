@@ -57,9 +57,11 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
     /// <summary>Whether <c>sync backfill --shadow</c> bulk-loads the shadow table: changes are appended
     /// to an unlogged staging table with binary COPY and the shadow is built from it set-wise (the
     /// newest change per key), its primary key and indexes created once, before the swap. False applies
-    /// every batch with the guarded upsert, as <c>sync run</c> does. Both leave the same table. Default true.</summary>
-    [Description("`backfill --shadow` appends changes to a staging table (binary COPY) and builds the shadow from it set-wise before the swap; false applies each batch with the guarded upsert. Same result either way. Default true.")]
-    public bool BulkShadow { get; set; } = true;
+    /// every batch with the guarded upsert, as <c>sync run</c> does. Both leave the same table. Default false: opt-in
+    /// until the bulk load is measured at full size, and because a value refused only by the build's cast fails
+    /// the whole backfill where the guarded path dead-letters that one row.</summary>
+    [Description("`backfill --shadow` appends changes to a staging table (binary COPY) and builds the shadow from it set-wise before the swap; false applies each batch with the guarded upsert. Same result either way. Default false.")]
+    public bool BulkShadow { get; set; }
 
     /// <summary>Backoff for transient errors (connection loss, 40001, 40P01, 57P01, cannot connect). Default 8 attempts, 50 ms doubling to 2 s.</summary>
     [Description("Backoff for transient errors (connection loss, serialization failure, deadlock, admin shutdown): `maxAttempts` (8), `initialDelay` (50ms), `maxDelay` (2s).")]

@@ -2,7 +2,7 @@ using FsCheck.Xunit;
 
 namespace Sync.Sinks.Tests.Postgres;
 
-/// <summary>The bulk load of a shadow table (<c>bulkShadow</c>, the default) against the guarded path
+/// <summary>The bulk load of a shadow table (<c>bulkShadow: true</c>) against the guarded path
 /// (<c>bulkShadow: false</c>): the same history, the same swap, the same table, row by row with its
 /// versions, the same delete markers, indexes and checkpoint.</summary>
 public sealed class PostgresShadowLoadTests
@@ -12,7 +12,7 @@ public sealed class PostgresShadowLoadTests
     [Fact]
     public async Task A_shadow_fills_its_staging_log_and_gets_its_rows_and_keys_at_the_swap()
     {
-        await using var db = await PostgresTestDb.OpenAsync();
+        await using var db = await PostgresTestDb.OpenAsync(o => o.BulkShadow = true);
         await db.ApplyAsync(Table, Change.Upsert(("id", 1), 5, ("name", "old")));
         var shadow = await db.Sink.BeginShadowAsync(PostgresTestDb.Materializer, db.Target(Table), CancellationToken.None);
         var sink = new ShadowWritingSink(db.Sink, shadow);
@@ -35,7 +35,7 @@ public sealed class PostgresShadowLoadTests
     [Fact]
     public async Task A_batch_that_does_not_fit_the_log_builds_the_shadow_and_takes_the_guarded_path()
     {
-        await using var db = await PostgresTestDb.OpenAsync();
+        await using var db = await PostgresTestDb.OpenAsync(o => o.BulkShadow = true);
         var shadow = await db.Sink.BeginShadowAsync(PostgresTestDb.Materializer, db.Target(Table), CancellationToken.None);
         var sink = new ShadowWritingSink(db.Sink, shadow);
         await ApplyAsync(sink, [Change.Upsert(("id", 1), 10, ("name", "a")), Change.Upsert(("id", 2), 11, ("name", "b"))]);
@@ -56,7 +56,7 @@ public sealed class PostgresShadowLoadTests
     public async Task Bulk_and_guarded_shadow_loads_leave_the_same_table(int seed)
     {
         var steps = History(new Random(seed));
-        await using var bulk = await PostgresTestDb.OpenAsync();
+        await using var bulk = await PostgresTestDb.OpenAsync(o => o.BulkShadow = true);
         await using var guarded = await PostgresTestDb.OpenAsync(o => o.BulkShadow = false);
 
         var bulkRejected = await RunAsync(bulk, steps);
