@@ -17,7 +17,7 @@ namespace Sync.Sinks.Postgres;
 /// </list>
 /// One connection (no pool: a connection in an unknown state is closed, never reused), calls serialized.
 /// </summary>
-public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterStore, IMonotonicCheckpointSink
+public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterStore, IMonotonicCheckpointSink, IReconnectingSink
 {
     /// <summary>Rows per page of a sweep (<see cref="ScanColumn"/>): one round trip each, a few hundred kilobytes.</summary>
     private const int ScanPage = 5_000;
@@ -25,6 +25,9 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     private readonly PostgresSinkOptions _options;
     private readonly string _connectionString;
     private readonly SinkSession<PostgresWriter> _session;
+
+    /// <summary>The server start time the previous connection saw (ticks; 0 before the first).</summary>
+    private long _serverStartedAt;
 
     /// <summary>The shadows this sink began and is bulk-loading, by shadow table id (<see cref="ShadowLoad"/>).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ShadowLoad> _shadowLoads = new(StringComparer.Ordinal);
@@ -35,7 +38,26 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         _options = options;
         _connectionString = options.BuildConnectionString("sync:" + name);
         _session = new SinkSession<PostgresWriter>(
-            this, ct => PostgresWriter.OpenAsync(_connectionString, _options.StateSchema, ct), CloseAsync, Failures(), options.Retry, time);
+            this, ConnectAsync, CloseAsync, Failures(), options.Retry, time);
+    }
+
+    /// <summary>Raised when a connection opened after the first one finds that the server started
+    /// anew since the previous one (<see cref="PostgresWriter.ServerStartedAt"/>): it restarted, was
+    /// restored from an older copy or failed over, and may have lost the latest writes. A reconnect
+    /// to the same running server (a killed connection, a network blip) raises nothing.</summary>
+    public event Action? Reconnected;
+
+    private async Task<PostgresWriter> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var writer = await PostgresWriter.OpenAsync(_connectionString, _options.StateSchema, cancellationToken);
+        var started = writer.ServerStartedAt.Ticks;
+        var previous = Interlocked.Exchange(ref _serverStartedAt, started);
+        if (previous != 0 && previous != started)
+        {
+            Reconnected?.Invoke();
+        }
+
+        return writer;
     }
 
     public string Name { get; }

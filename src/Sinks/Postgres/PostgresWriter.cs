@@ -73,6 +73,10 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// <summary>The server process id of the connection (for diagnostics and tests).</summary>
     public int ProcessId => _connection.ProcessID;
 
+    /// <summary>When the server this connection reached last started (<c>pg_postmaster_start_time()</c>):
+    /// it changes with every restart, crash recovery, restore or failover to another server.</summary>
+    public DateTime ServerStartedAt { get; private set; }
+
     public static async Task<PostgresWriter> OpenAsync(string connectionString, string stateSchema, CancellationToken cancellationToken)
     {
         var connection = new NpgsqlConnection(connectionString);
@@ -81,6 +85,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             await connection.OpenAsync(cancellationToken);
             var writer = new PostgresWriter(connection, stateSchema);
             await writer.CreateStateTablesAsync(stateSchema, cancellationToken);
+            writer.ServerStartedAt = await writer.ReadServerStartAsync(cancellationToken);
             return writer;
         }
         catch
@@ -88,6 +93,18 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             await connection.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>"pg_postmaster_start_time() → timestamp with time zone: Returns the time when the
+    /// server started" (https://www.postgresql.org/docs/current/functions-info.html), callable by any
+    /// user. The control-data functions there (<c>pg_control_system()</c>'s system_identifier,
+    /// <c>pg_control_checkpoint()</c>'s timeline_id) are not used: they do not change when a copy of the
+    /// same cluster's data directory is put back, and a restore, a crash restart and a failover to
+    /// another server all start a postmaster anew.</summary>
+    private async Task<DateTime> ReadServerStartAsync(CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT pg_postmaster_start_time()", _connection);
+        return (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     /// <summary>Removes delete and truncate markers written before <paramref name="cutoff"/>.</summary>
