@@ -62,6 +62,53 @@ public sealed class ValidateCommandTests : WorkspaceTests
         Snapshot.Match(result.Error);
     }
 
+    /// <summary>A constant hash tag puts every key in one Redis Cluster slot (Redis Cluster specification,
+    /// key distribution model: https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags):
+    /// allowed, but warned about on a sink declared a cluster; a tag over a key column is not.</summary>
+    [Fact]
+    public async Task A_key_template_that_puts_every_key_in_one_cluster_slot_is_warned_about()
+    {
+        var config = Workspace.Write("one-slot.yaml", """
+            sources:
+              changelog: { type: file, path: data/changelog.jsonl }
+            sinks:
+              cache: { type: redis, endpoints: ['127.0.0.1:1'], cluster: true }
+              single: { type: redis, endpoints: ['127.0.0.1:1'] }
+            materializers:
+              users:
+                source: changelog
+                topics: [persistent://public/default/db1.public.users]
+                sink: cache
+                table: users
+                keyColumns: [id]
+                target: { keyTemplate: '{{users}}:{id}' }
+              orders:
+                source: changelog
+                topics: [persistent://public/default/db1.public.orders]
+                sink: cache
+                table: orders
+                keyColumns: [id]
+                target: { keyTemplate: 'orders:{{{id}}}' }
+              standalone:
+                source: changelog
+                topics: [persistent://public/default/db1.public.users]
+                sink: single
+                table: users
+                keyColumns: [id]
+                target: { keyTemplate: '{{users}}:{id}' }
+            """);
+
+        var result = await Workspace.Sync("validate", "--config", config);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("ok", result.Output.Trim());
+        Assert.Equal(
+            "warning: sinks.cache: materializers.users.target.keyTemplate ({{users}}:{id}) has the constant hash tag {users}: "
+            + "Redis Cluster hashes only the tag, so every key of the target lands in one slot, on one primary, which defeats the cluster; "
+            + "put a key column inside the hash tag, or leave the tag out, unless one slot is intended",
+            result.Error.Trim());
+    }
+
     [Fact]
     public async Task A_missing_config_file_is_a_usage_error()
     {

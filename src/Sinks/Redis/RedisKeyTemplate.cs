@@ -24,6 +24,31 @@ public sealed class RedisKeyTemplate
     /// <summary>The single column when the template is literal text around exactly one placeholder.</summary>
     public string? SoleColumn => _parts.Count(p => p.IsColumn) == 1 ? Placeholders[0] : null;
 
+    /// <summary>The hash tag every rendered key has when it is constant, else null: the text between
+    /// the first literal <c>{</c> and the first <c>}</c> after it, with no placeholder between them.
+    /// Redis Cluster hashes only that text when it is not empty, so every key of the template lands in
+    /// one slot (Redis Cluster specification, key distribution model, "Hash tags":
+    /// https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags). A tag
+    /// that reaches a placeholder varies with the row, and an empty one (<c>{}</c>) hashes the whole
+    /// key. Values rendered before the tag are taken to hold no <c>{</c> (one would open the tag earlier).</summary>
+    public string? ConstantHashTag
+    {
+        get
+        {
+            foreach (var (text, isColumn) in _parts)
+            {
+                var open = isColumn ? -1 : text.IndexOf('{', StringComparison.Ordinal);
+                if (open >= 0)
+                {
+                    var close = text.IndexOf('}', open + 1);
+                    return close > open + 1 ? text[(open + 1)..close] : null;
+                }
+            }
+
+            return null;
+        }
+    }
+
     public static RedisKeyTemplate Parse(string text) =>
         TryParse(text, out var template, out var error) ? template : throw new FormatException($"key template ({text}) {error}");
 

@@ -1,3 +1,5 @@
+using Sync.Engine.Checks;
+
 namespace Sync.Cli.Commands;
 
 /// <summary><c>sync validate --config F</c>: checks a config without connecting to anything.</summary>
@@ -15,7 +17,13 @@ internal static class ValidateCommand
             var file = parse.GetRequiredValue(config);
             try
             {
-                ConfigLoader.Load(file.FullName, SyncHost.Components().Types);
+                var components = SyncHost.Components();
+                var loaded = ConfigLoader.Load(file.FullName, components.Types);
+                foreach (var warning in Advice(loaded, components))
+                {
+                    await error.WriteLineAsync(warning);
+                }
+
                 await output.WriteLineAsync("ok");
                 return ExitCodes.Ok;
             }
@@ -27,4 +35,13 @@ internal static class ValidateCommand
         });
         return command;
     }
+
+    /// <summary>The warnings of every sink type that gives offline advice (<see cref="IConfigAdvice"/>),
+    /// in file order: the config is valid, but a setting works against what the sink is for.</summary>
+    private static IEnumerable<string> Advice(SyncConfig config, SyncComponents components) =>
+        from sink in config.Sinks.Values.OrderBy(s => s.Line)
+        where components.Sinks.GetValueOrDefault(sink.Type) is IConfigAdvice
+        let writers = config.Materializers.Where(m => m.Value.Sink == sink.Name).ToList()
+        from finding in ((IConfigAdvice)components.Sinks[sink.Type]).Advise(new CheckScope(sink, writers, config))
+        select $"warning: sinks.{sink.Name}: {finding.Message}; {finding.Action}";
 }

@@ -62,6 +62,9 @@ public sealed class StatusReader
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
                     : null;
                 var source = _config.Sources[options.Source];
+                // A shared subscription starts no epoch (SourceEpochs.Apply, ordered: false): a new
+                // snapshot or a declared bump is refused there, so only a rebuild helps, as the run logs.
+                var unordered = (source.Options as ITopicSourceOptions)?.UnorderedBecause;
                 await using var log = _components.Sources[source.Type].OpenLog(source);
                 // A dead-letter topic is counted by reading this materializer's letters through its
                 // replay subscription without acknowledging them (the broker keeps no count per property).
@@ -90,9 +93,11 @@ public sealed class StatusReader
                     {
                         Warning = pastEnd
                             ? $"materializer '{name}' has checkpoint {position} on topic {end.Topic}, past its last message {end.Last}: the source was replaced or truncated and a run refuses it; replay with 'sync backfill --config CONFIG --materializer {name}'"
-                            : epoch.Has(EpochFlags.Regressed)
-                                ? $"materializer '{name}' is degraded: the source orders of {end.Topic} fell far below what was applied, outside a snapshot, in source {SourceEpochs.Describe(epoch)}; the source went back in time (failover, restore, new cluster). Take a new snapshot in the connector or run 'sync epoch bump --config CONFIG --materializer {name} --reason TEXT' (docs/operations.md, \"Source failovers, restores and migrations\")"
-                                : null,
+                            : !epoch.Has(EpochFlags.Regressed)
+                                ? null
+                                : unordered is null
+                                    ? $"materializer '{name}' is degraded: the source orders of {end.Topic} fell far below what was applied, outside a snapshot, in source {SourceEpochs.Describe(epoch)}; the source went back in time (failover, restore, new cluster). Take a new snapshot in the connector or run 'sync epoch bump --config CONFIG --materializer {name} --reason TEXT' (docs/operations.md, \"Source failovers, restores and migrations\")"
+                                    : $"materializer '{name}' is degraded: {end.Topic} went back in time or would start a new source epoch, in source {SourceEpochs.Describe(epoch)}, but it is read through a shared subscription ({unordered}), where no epoch starts, so a new snapshot or 'sync epoch bump' does not help. Rebuild with 'sync backfill --config CONFIG --materializer {name} --shadow', then restart the processes (docs/operations.md, \"Source failovers, restores and migrations\")",
                         Epoch = epoch.Epoch,
                         Problem = problem,
                         Healing = healing,

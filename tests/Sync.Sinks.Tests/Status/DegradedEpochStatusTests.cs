@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Pulsar;
+using Sync.Sources.Pulsar;
+using Sync.Testing.Process;
+using Sync.Testing.Pulsar;
+
+namespace Sync.Sinks.Tests.Status;
+
+/// <summary><c>sync status</c> of a materializer whose source went back in time: on an ordered
+/// subscription a new snapshot or <c>sync epoch bump</c> helps; on a shared or key-shared one no epoch
+/// starts (<see cref="SourceEpochs.Apply"/>, <c>ordered: false</c>), so status gives the remedy the run
+/// logs, a shadow backfill and a restart. In-process run over the fake broker into SQLite. The events
+/// are Debezium PostgreSQL envelopes (<c>source.lsn</c>, <c>source.snapshot</c> as in debezium/debezium,
+/// debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/SourceInfo.java and
+/// debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java).</summary>
+public sealed class DegradedEpochStatusTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-epoch-status-").FullName;
+    private readonly string _topic = $"persistent://public/default/eps-{Guid.NewGuid():N}"[..50];
+    private readonly SyncComponents _components = new([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+    private FakePulsarBroker _broker = null!;
+    private PulsarClient _client = null!;
+
+    public Task InitializeAsync()
+    {
+        _broker = FakePulsarBroker.Start();
+        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _broker.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Theory]
+    [InlineData("shared")]
+    [InlineData("key-shared")]
+    public async Task On_a_shared_subscription_status_advises_a_shadow_backfill_not_a_snapshot_or_a_bump(string subscriptionType)
+    {
+        var warning = await DegradedWarningAsync(subscriptionType);
+
+        Assert.Contains("is degraded", warning, StringComparison.Ordinal);
+        Assert.Contains($"shared subscription (subscriptionType {subscriptionType} spreads a topic's messages over several consumers)", warning, StringComparison.Ordinal);
+        Assert.Contains("'sync backfill --config CONFIG --materializer users --shadow', then restart the processes", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("Take a new snapshot", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("--reason TEXT", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task On_an_ordered_subscription_status_advises_a_snapshot_or_a_bump()
+    {
+        var warning = await DegradedWarningAsync("failover");
+
+        Assert.Contains("Take a new snapshot in the connector or run 'sync epoch bump --config CONFIG --materializer users --reason TEXT'", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("--shadow", warning, StringComparison.Ordinal);
+    }
+
+    /// <summary>A snapshot and a change on the old cluster's LSNs, then a change far below them outside a
+    /// snapshot (a restore without a new snapshot): the run marks the stream gone back in time.</summary>
+    private async Task<string> DegradedWarningAsync(string subscriptionType)
+    {
+        await using (var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
+        {
+            foreach (var (id, name, lsn, snapshot) in new[] { (1, "a", 5_000_000_000_000L, "last"), (1, "X", 5_000_000_001_000L, "false"), (1, "restored", 30_000_000L, "false") })
+            {
+                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Debezium(id, name, lsn, snapshot) });
+            }
+        }
+
+        var config = ConfigLoader.Parse(
+            $"""
+            sources:
+              broker:
+                type: pulsar
+                serviceUrl: {_broker.ServiceUrl}
+                adminUrl: {_broker.AdminUrl}
+                subscriptionType: {subscriptionType}
+                subscription: status
+            sinks:
+              target: {"{"} type: sqlite, path: users.db {"}"}
+            materializers:
+              users: {"{"} source: broker, topics: [{_topic}], sink: target, table: users, format: debezium-json, batchSize: 8, linger: 0ms {"}"}
+            """,
+            Path.Combine(_dir, "sync.yaml"),
+            _components.Types,
+            _ => null);
+        using (var stop = new CancellationTokenSource())
+        {
+            var run = new SyncRuntime(config, _components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, stop.Token);
+            await Poll.UntilAsync(async () => run.IsCompleted || (await StatusAsync(config)).Warning is not null, TimeSpan.FromSeconds(60));
+            await stop.CancelAsync();
+            try
+            {
+                await run;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return (await StatusAsync(config)).Warning ?? throw new InvalidOperationException("the status has no warning");
+    }
+
+    private async Task<TopicStatus> StatusAsync(SyncConfig config) =>
+        (await new StatusReader(config, _components).ReadAsync([], CancellationToken.None)).Single();
+
+    private static byte[] Debezium(int id, string name, long lsn, string snapshot) => Encoding.UTF8.GetBytes(string.Create(
+        CultureInfo.InvariantCulture,
+        $"{{\"before\":null,\"after\":{{\"id\":{id},\"name\":\"{name}\"}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"users\",\"snapshot\":\"{snapshot}\",\"lsn\":{lsn}}},\"op\":\"{(snapshot == "false" ? "u" : "r")}\",\"ts_ms\":1}}"));
+}
