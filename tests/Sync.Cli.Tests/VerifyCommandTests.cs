@@ -125,6 +125,36 @@ public sealed class VerifyCommandTests : WorkspaceTests
     }
 
     [Fact]
+    public async Task Status_shows_when_each_materializer_was_last_verified_and_the_drift_found()
+    {
+        WriteChangelog();
+        var config = Config("{ type: sqlite, path: users.db }");
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+
+        var never = await Workspace.Sync("status", "--config", config);
+        Assert.True(never.ExitCode == 0, never.ToString());
+        Assert.Contains("materializer 'users': never verified\n", never.Output, StringComparison.Ordinal);
+
+        Assert.Equal(0, (await Workspace.Sync("verify", "--config", config)).ExitCode);
+        var clean = await Workspace.Sync("status", "--config", config);
+        Assert.Matches(@"materializer 'users': last verified \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: 6 keys, 0 drift\n", clean.Output);
+
+        ExecuteSqlite("DELETE FROM users WHERE id = 1");
+        Assert.Equal(3, (await Workspace.Sync("verify", "--config", config)).ExitCode);
+        var drifted = await Workspace.Sync("status", "--config", config);
+        Assert.True(drifted.ExitCode == 0, drifted.ToString());
+        Assert.Matches(@"materializer 'users': last verified \S+: 6 keys, 1 drift \(1 missing\)\n", drifted.Output);
+
+        // The record is no stream's position: the run goes on from its checkpoint as before.
+        var run = await Workspace.Sync("run", "--config", config);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var json = await Workspace.Sync("status", "--config", config, "--json");
+        var row = Assert.Single(JsonDocument.Parse(json.Output).RootElement.EnumerateArray());
+        Assert.Equal(Topic, row.GetProperty("topic").GetString());
+        Assert.Equal(6, row.GetProperty("verified").GetProperty("keys").GetInt64());
+    }
+
+    [Fact]
     public async Task Sampled_keys_are_hashes_unless_show_keys_asks_for_the_keys()
     {
         WriteChangelog();

@@ -35,6 +35,9 @@ public sealed partial class RunningSync : IAsyncLifetime
             materializers:
               customers: { source: changelog, topics: ['persistent://public/default/db1.public.customers'], sink: local, table: customers, linger: 0ms }
             """);
+        // A verification first (of the empty sink: drift, exit 3), so that the sync_verify_* gauges
+        // have samples from the run's start.
+        await SyncProcess.RunAsync(_workspace.Directory, "verify", "--config", config);
         _process = SyncProcess.Start(_workspace.Directory, "run", "--config", config, "--metrics-port", "0");
         Port = await ServedPortAsync(_process);
         var error = _process.StandardError.ReadToEndAsync();

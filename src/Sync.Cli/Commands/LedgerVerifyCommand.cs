@@ -43,20 +43,12 @@ internal static class LedgerVerifyCommand
                 await error.WriteLineAsync($"error: {e.Message}");
                 return ExitCodes.Usage;
             }
-            catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+            catch (Exception e) when (VerificationReport.IsReadFailure(e))
             {
-                await error.WriteLineAsync($"error: the verification failed: {e.Message}");
-                return ExitCodes.Failure;
+                return await VerificationReport.FailedAsync(error, e);
             }
 
-            if (parse.GetValue(json))
-            {
-                await output.WriteLineAsync(LedgerVerifyWriter.ToJson(result));
-            }
-            else
-            {
-                LedgerVerifyWriter.WriteText(output, result);
-            }
+            await VerificationReport.WriteAsync(output, parse.GetValue(json), () => LedgerVerifyWriter.ToJson(result), w => LedgerVerifyWriter.WriteText(w, result));
 
             return (result.AfterRepair ?? result).Clean ? ExitCodes.Ok : Residue;
         });

@@ -1,4 +1,5 @@
 using Spectre.Console;
+using Sync.Engine.Verify;
 
 namespace Sync.Cli.Commands;
 
@@ -59,6 +60,11 @@ internal static class StatusCommand
             foreach (var healing in rows.Where(r => r.Healing).Select(r => r.Materializer).Distinct(StringComparer.Ordinal))
             {
                 await output.WriteLineAsync($"healing: materializer '{healing}': its sink went back in time and `sync run` is replaying what it lost; the target is incomplete and the checkpoint holds until the replay catches up");
+            }
+
+            foreach (var materializer in rows.DistinctBy(r => r.Materializer, StringComparer.Ordinal))
+            {
+                await output.WriteLineAsync($"materializer '{materializer.Materializer}': {LastVerification.Describe(materializer.Verified)}");
             }
 
             var problems = rows.Select(r => r.Problem).OfType<string>().Distinct(StringComparer.Ordinal).ToList();

@@ -71,9 +71,11 @@ internal static class VerifyCommand
                 var verifier = new ChangelogVerifier(loaded, components, suppression.Filter) { Options = options };
                 foreach (var (name, materializer) in selected)
                 {
-                    results.Add(parse.GetValue(repair)
+                    var result = parse.GetValue(repair)
                         ? await verifier.VerifyAndRepairAsync(name, materializer, parse.GetValue(dryRun), loggerFactory, cancellationToken)
-                        : await verifier.VerifyAsync(name, materializer, cancellationToken));
+                        : await verifier.VerifyAsync(name, materializer, cancellationToken);
+                    await verifier.RecordAsync(name, materializer, result, cancellationToken);
+                    results.Add(result);
                 }
             }
             catch (Exception e) when (e is VerifyException or ConfigException)
@@ -81,20 +83,12 @@ internal static class VerifyCommand
                 await error.WriteLineAsync($"error: {e.Message}");
                 return ExitCodes.Usage;
             }
-            catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+            catch (Exception e) when (VerificationReport.IsReadFailure(e))
             {
-                await error.WriteLineAsync($"error: the verification failed: {e.Message}");
-                return ExitCodes.Failure;
+                return await VerificationReport.FailedAsync(error, e);
             }
 
-            if (parse.GetValue(json))
-            {
-                await output.WriteLineAsync(VerifyWriter.ToJson(results));
-            }
-            else
-            {
-                VerifyWriter.WriteText(output, results);
-            }
+            await VerificationReport.WriteAsync(output, parse.GetValue(json), () => VerifyWriter.ToJson(results), w => VerifyWriter.WriteText(w, results));
 
             return results.All(r => (r.AfterRepair ?? r).Clean) ? ExitCodes.Ok : Drift;
         });

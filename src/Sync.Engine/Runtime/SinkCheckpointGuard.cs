@@ -89,8 +89,8 @@ public sealed class SinkCheckpointGuard
         return positions;
     }
 
-    /// <summary>Whether a checkpoint entry is a stream's position, not the heal mark or epoch state.</summary>
-    public static bool IsStream(string entry) => entry != HealingStream && !SourceEpochs.IsEpochEntry(entry);
+    /// <summary>Whether a checkpoint entry is a stream's position, not the heal mark, epoch state or the last verification.</summary>
+    public static bool IsStream(string entry) => entry != HealingStream && !SourceEpochs.IsEpochEntry(entry) && !Verify.LastVerification.IsEntry(entry);
 
     /// <summary>The streams whose stored position is behind <see cref="Floor"/> or gone: empty when
     /// the sink holds at least what this materializer knows it wrote.</summary>

@@ -24,6 +24,9 @@ public sealed record TopicStatus(
     /// replays what it lost (or, stopped, will at its next start); the target is incomplete until then
     /// and the checkpoint does not move.</summary>
     public bool Healing { get; init; }
+
+    /// <summary>What the last <c>sync verify</c> of the materializer found, or null when it never ran.</summary>
+    public Verify.LastVerification? Verified { get; init; }
 }
 
 /// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
@@ -57,6 +60,7 @@ public sealed class StatusReader
                 var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
                 var epochs = SourceEpochs.FromCheckpoint(stored);
                 var healing = SinkCheckpointGuard.MarksHealing(stored);
+                var verified = Verify.LastVerification.FromCheckpoint(stored);
                 var checkpoint = SinkCheckpointGuard.PositionsOf(stored);
                 var problem = MaterializerReading.Of(_config, _components, name, options).ReadsAny(checkpoint) && await sink.FindMissingTargetAsync(name, new TargetSpec(options.Table) { Options = options.Target }, cancellationToken) is { } missing
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
@@ -101,6 +105,7 @@ public sealed class StatusReader
                         Epoch = epoch.Epoch,
                         Problem = problem,
                         Healing = healing,
+                        Verified = verified,
                     });
                 }
             }

@@ -116,6 +116,24 @@ public sealed class SyncMetrics : IDisposable
             () => _materializers.Values.Where(m => m.Counters is not null).Select(m => new Measurement<int>(m.Counters!.BatchesWaiting, Tag(m.Name))),
             "{batch}",
             "Batches read and decoded ahead, waiting for the sink (at most readAhead).");
+        // Read from the record `sync verify` stores with the checkpoint (Verify.LastVerification),
+        // as the run last loaded it: at start and at each check for declared epoch bumps.
+        _meter.CreateObservableGauge(
+            "verify.last_timestamp",
+            () => _materializers.Values.Where(m => m.Verified is not null).Select(m => new Measurement<double>(m.Verified!.At.ToUnixTimeSeconds(), Tag(m.Name))),
+            "s",
+            "When the last `sync verify` of the materializer ended, in seconds since the epoch; no sample before the first.");
+        _meter.CreateObservableGauge(
+            "verify.keys",
+            () => _materializers.Values.Where(m => m.Verified is not null).Select(m => new Measurement<long>(m.Verified!.Keys, Tag(m.Name))),
+            "{key}",
+            "Keys the last `sync verify` of the materializer compared.");
+        _meter.CreateObservableGauge(
+            "verify.drift_keys",
+            () => _materializers.Values.Where(m => m.Verified is not null).SelectMany(m => Verify.DriftClasses.All.Select(drift =>
+                new Measurement<long>(m.Verified!.Drift.GetValueOrDefault(drift), Tag(m.Name), new("class", Verify.DriftClasses.Name(drift))))),
+            "{key}",
+            "Keys the last `sync verify` of the materializer found drifted (after --repair: left drifted), by class (missing, extra, stale, ahead, different).");
         _batchSize = _meter.CreateHistogram<long>("batch.size", "{event}", "Changes per applied batch, after collapse.");
         _applyDuration = _meter.CreateHistogram<double>("apply.duration", "s", "Time the sink took to apply a batch and its checkpoint.");
         _lag = _meter.CreateHistogram<double>("end_to_end.lag", "s", "Per batch, from the publish time of its oldest change to its commit in the sink.");
@@ -215,8 +233,16 @@ public sealed class SyncMetrics : IDisposable
         private int _backlogRefreshing;
         private bool _refreshedWithPositions;
 
+        /// <summary>The last verification recorded in the sink, as last loaded; null before any.</summary>
+        public Verify.LastVerification? Verified { get; private set; }
+
         public void Committed(IReadOnlyDictionary<string, StreamPosition> checkpoint)
         {
+            if (Verify.LastVerification.FromCheckpoint(checkpoint) is { } verified)
+            {
+                Verified = verified;
+            }
+
             foreach (var (stream, position) in checkpoint)
             {
                 if (SinkCheckpointGuard.IsStream(stream))

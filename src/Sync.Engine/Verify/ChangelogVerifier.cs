@@ -62,6 +62,15 @@ public sealed class ChangelogVerifier
         return (await SweepAsync(name, options, sink, collect: false, cancellationToken)).Result;
     }
 
+    /// <summary>Stores <paramref name="result"/> in the materializer's sink next to its checkpoint
+    /// (<see cref="LastVerification"/>), for <c>sync status</c> and the metrics of <c>sync run</c>.</summary>
+    public async Task RecordAsync(string name, MaterializerOptions options, VerificationResult result, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        await using var sink = await OpenSinkAsync(options, cancellationToken);
+        await sink.ApplyAsync(new SinkBatch(name, new TargetSpec(options.Table) { Options = options.Target }, [], LastVerification.EntriesOf(result)), cancellationToken);
+    }
+
     /// <summary>Verifies; when drift is found, re-applies the log's latest change of each drifted key
     /// through the normal apply path (never-regress, the suppression ledger and dead letters included),
     /// deletes extra rows the log holds nothing of, and verifies again. A dry run only counts what it
@@ -107,7 +116,7 @@ public sealed class ChangelogVerifier
     {
         var target = new TargetSpec(options.Table) { Options = options.Target };
         var pinned = (await sink.LoadCheckpointAsync(name, cancellationToken))
-            .Where(c => !SourceEpochs.IsEpochEntry(c.Key))
+            .Where(c => !SourceEpochs.IsEpochEntry(c.Key) && !LastVerification.IsEntry(c.Key))
             .ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
         var epochs = SourceEpochs.FromCheckpoint(await sink.LoadCheckpointAsync(name, cancellationToken));
         var rows = sink.ScanStoredRows(name, target, cancellationToken)

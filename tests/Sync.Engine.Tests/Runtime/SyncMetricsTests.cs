@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Time.Testing;
 using Sync.Engine.Sinks;
 using Sync.Engine.Topics;
+using Sync.Engine.Verify;
 using Sync.Testing.Changes;
 using Sync.Testing.Process;
 using Sync.Testing.Sinks;
@@ -91,6 +92,33 @@ public sealed class SyncMetricsTests
         Assert.Equal(1_765_000_001, Scrape("source.last_committed_timestamp"));
     }
 
+    [Fact]
+    public async Task The_last_verification_stored_with_the_checkpoint_is_a_gauge_per_drift_class()
+    {
+        using var metrics = NewMetrics();
+        metrics.Starting(_name);
+        var inner = new ReferenceSink();
+        var sink = metrics.Measure(inner);
+        await sink.LoadCheckpointAsync(_name, CancellationToken.None);
+        Assert.Null(Scrape("verify.last_timestamp"));
+        Assert.Null(Scrape("verify.drift_keys", drift: "missing"));
+
+        var drift = DriftClasses.All.ToDictionary(d => d, d => d == DriftClass.Missing ? 2L : d == DriftClass.Stale ? 1L : 0L);
+        var verified = new VerificationResult(_name, "local", "users", 40, drift, new Dictionary<DriftClass, IReadOnlyList<string>>()) { At = _clock.GetUtcNow() };
+        await inner.ApplyAsync(new SinkBatch(_name, new TargetSpec("users"), [], LastVerification.EntriesOf(verified)), CancellationToken.None);
+        await sink.LoadCheckpointAsync(_name, CancellationToken.None);
+
+        Assert.Equal(_clock.GetUtcNow().ToUnixTimeSeconds(), Scrape("verify.last_timestamp"));
+        Assert.Equal(40, Scrape("verify.keys"));
+        Assert.Equal(2, Scrape("verify.drift_keys", drift: "missing"));
+        Assert.Equal(1, Scrape("verify.drift_keys", drift: "stale"));
+        Assert.Equal(0, Scrape("verify.drift_keys", drift: "different"));
+
+        // A run's batches carry no record: the gauges keep the last one loaded.
+        await sink.ApplyAsync(Batch(position: 5, tsMs: 1_765_000_000_250), CancellationToken.None);
+        Assert.Equal(2, Scrape("verify.drift_keys", drift: "missing"));
+    }
+
     private SyncMetrics NewMetrics() => new(_clock)
     {
         BacklogRefresh = TimeSpan.FromSeconds(15),
@@ -123,9 +151,9 @@ public sealed class SyncMetricsTests
         return new SinkBatch(_name, new TargetSpec("users"), [timed], new Dictionary<string, StreamPosition> { [Topic] = new(0, position) });
     }
 
-    /// <summary>The value this test's materializer has for the instrument at a scrape (all the
+    /// <summary>The value this test's materializer has for the instrument (of the drift class, when given) at a scrape (all the
     /// instruments of the meter are observed, as an exporter does), or null without a sample.</summary>
-    private double? Scrape(string instrumentName)
+    private double? Scrape(string instrumentName, string? drift = null)
     {
         double? value = null;
         using var listener = new MeterListener
@@ -140,6 +168,17 @@ public sealed class SyncMetricsTests
         };
         void Record(ReadOnlySpan<KeyValuePair<string, object?>> tags, double measured)
         {
+            var ofClass = drift is null;
+            foreach (var tag in tags)
+            {
+                ofClass |= tag is { Key: "class", Value: string named } && named == drift;
+            }
+
+            if (!ofClass)
+            {
+                return;
+            }
+
             foreach (var tag in tags)
             {
                 if (tag is { Key: "materializer", Value: string name } && name == _name)
