@@ -66,10 +66,10 @@ public class ConfigLoaderTests
                 "sync.yaml:4: sinks.local.type (nosuch) must be one of: file-like, memory",
                 "sync.yaml:7: materializers.users.source (changelg) does not name a configured source (known: changelog)",
                 "sync.yaml:8: materializers.users.topics: exactly one of topics and topicPattern must be set",
-                                "sync.yaml:12: materializers.users.batchSize (0) must be between 1 and 100000",
+                "sync.yaml:12: materializers.users.batchSize (0) must be between 1 and 100000",
                 "sync.yaml:13: materializers.users.linger (soon) must be a duration such as 250ms, 5s, 10m, 2h or 7d",
                 "sync.yaml:14: materializers.users.colour is not a known key (known: batchSize, columns, connector, deadLetter, deadLetterTarget, errors, format, keyColumns, linger, messages, metadata, onEmptySink, readAhead, repairTombstones, rollbackCheckInterval, sink, source, table, target, tenant, topicPattern, topics)",
-                "sync.yaml:15: extra is not a known key (known: sources, sinks, materializers, subjects, erasure, errors)",
+                "sync.yaml:15: extra is not a known key (known: sources, sinks, materializers, subjects, erasure, errors, consistency)",
             ],
             e.Problems.Select(p => p.ToString()));
     }
