@@ -22,18 +22,30 @@ namespace Sync.Sinks.Elasticsearch;
 /// </list>
 /// Calls are serialized.
 /// </summary>
-public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonotonicCheckpointSink
+public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonotonicCheckpointSink, IReconnectingSink
 {
     private readonly ElasticsearchClientSettings _settings;
     private readonly ElasticsearchWriter _writer;
     private readonly SinkSession<ElasticsearchWriter> _session;
+    private readonly RetryPolicy _probeBackoff;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _probeStop = new();
+    private Task _probe = Task.CompletedTask;
+
+    /// <summary>1 from a request the cluster did not answer until one it answers.</summary>
+    private int _unanswered;
+
+    /// <summary>1 while <see cref="ProbeAsync"/> runs.</summary>
+    private int _probing;
     private bool _disposed;
 
     private ElasticsearchSink(string name, ElasticsearchSinkOptions options, ElasticsearchClientSettings settings, TimeProvider time)
     {
         Name = name;
         _settings = settings;
-        Client = new ElasticsearchClient(settings);
+        _probeBackoff = options.Retry;
+        _time = time;
+        Client = new ElasticsearchClient(settings.OnRequestCompleted(OnRequestCompleted));
         _writer = new ElasticsearchWriter(Client, options, name, time);
 
         // One client for the sink's life: nothing to open or close per call, and the writer retries
@@ -46,6 +58,14 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
 
     /// <inheritdoc/>
     public bool NeverLowersCheckpoints => true;
+
+    /// <summary>Raised when the cluster answers again after a request of this sink got no answer (the
+    /// connection refused, reset or timed out) or a 502, 503 or 504 (a node or proxy with no cluster
+    /// behind it, shards not yet active): the node may have come back restored from a snapshot, so the
+    /// materializers read their checkpoint back at once. While it does not answer, the sink asks it
+    /// (<c>GET /</c>) with its retry backoff, capped at <see cref="RetryPolicy.MaxDelay"/>, so that an
+    /// idle sink notices too. A 429 or any other answer is the cluster answering.</summary>
+    public event Action? Reconnected;
 
     /// <summary>The client the sink talks through.</summary>
     public ElasticsearchClient Client { get; }
@@ -267,7 +287,67 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
         }
 
         _disposed = true;
+        await _probeStop.CancelAsync();
+        await _probe;
+        _probeStop.Dispose();
         await _session.DisposeAsync();
         ((IDisposable)_settings).Dispose();
+    }
+
+    /// <summary>Every request's outcome, from the transport (<c>OnRequestCompleted</c>).</summary>
+    private void OnRequestCompleted(ApiCallDetails call)
+    {
+        if (call.HttpStatusCode is null or 502 or 503 or 504)
+        {
+            Volatile.Write(ref _unanswered, 1);
+            StartProbe();
+        }
+        else if (Interlocked.Exchange(ref _unanswered, 0) == 1)
+        {
+            Reconnected?.Invoke();
+        }
+    }
+
+    private void StartProbe()
+    {
+        if (!_probeStop.IsCancellationRequested && Interlocked.CompareExchange(ref _probing, 1, 0) == 0)
+        {
+            _probe = Task.Run(ProbeAsync, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Asks the cluster until it answers; the answer itself goes through
+    /// <see cref="OnRequestCompleted"/>, which raises <see cref="Reconnected"/>.</summary>
+    private async Task ProbeAsync()
+    {
+        try
+        {
+            for (var attempt = 1; Volatile.Read(ref _unanswered) == 1; attempt++)
+            {
+                await Task.Delay(_probeBackoff.DelayAfter(attempt), _time, _probeStop.Token);
+                try
+                {
+                    await Client.InfoAsync(_probeStop.Token);
+                }
+                catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    // No answer either: asked again after the next delay.
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_probeStop.IsCancellationRequested)
+        {
+            // Disposed.
+        }
+        finally
+        {
+            Volatile.Write(ref _probing, 0);
+        }
+
+        if (Volatile.Read(ref _unanswered) == 1)
+        {
+            // A request failed after the loop looked: it asked for a probe while this one was ending.
+            StartProbe();
+        }
     }
 }

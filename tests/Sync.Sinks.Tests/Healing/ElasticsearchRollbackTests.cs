@@ -115,4 +115,24 @@ public sealed class ElasticsearchRollbackTests : SinkRollbackFixture
 
         await UntilSinkHoldsModelAsync();
     }
+
+    /// <summary>The node went down, the index was restored from a snapshot meanwhile, and the idle
+    /// check found the node not answering (every attempt of its checkpoint read answered 503): once
+    /// the node answers the sink's probe, the materializer reads the checkpoint back at once and heals,
+    /// with no batch and no further check interval.</summary>
+    [Fact]
+    public async Task An_index_restored_while_its_node_was_down_is_healed_as_soon_as_the_node_answers()
+    {
+        await using var run = Start(Config("failover"));
+        await RollBackAfterSecondPartAsync();
+
+        // The sink's retry policy (the default: 8 attempts) fails for the whole of the check.
+        _fake.Faults.FailNextRequests(RetryPolicy.Default.MaxAttempts, 503, "/_doc/");
+        run.PassCheckInterval();
+        await run.UntilHealedAsync();
+
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.Equal(RetryPolicy.Default.MaxAttempts, _fake.Faults.Fired("request"));
+        Assert.Equal(1, run.Counters.Rollbacks);
+    }
 }
