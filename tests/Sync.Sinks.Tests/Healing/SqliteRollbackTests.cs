@@ -8,7 +8,7 @@ namespace Sync.Sinks.Tests.Healing;
 /// transaction, so the sink's open connection reads the older content from then on
 /// (https://www.sqlite.org/backup.html, https://www.sqlite.org/c3ref/backup_finish.html). Copying
 /// the file over itself while a connection holds it open and a WAL beside it is a way to corrupt it
-/// (https://www.sqlite.org/howtocorrupt.html, section 1); that restore is tested with no run open.</summary>
+/// (https://www.sqlite.org/howtocorrupt.html, 1.2 and 1.4); that restore is tested with no run open.</summary>
 public sealed class SqliteRollbackTests : StoppingSinkRollbackTests
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("sync-sqlite-heal-").FullName;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Sync.Sinks.Postgres;
 
 namespace Sync.Sinks.Tests.Postgres;
@@ -44,17 +43,12 @@ public sealed class PostgresRestartSignalTests
         var target = new TargetSpec("users");
         await ApplyAsync(sink, target, Change.Create(("id", 1), 10, ("name", "a")).At(1));
 
-        await server.StopAsync();
-        await ShellAsync("cp", "-a", Path.Combine(server.Directory, "data"), Path.Combine(server.Directory, "older"));
-        await server.StartAgainAsync();
+        await server.CopyDataAsideAsync("older");
         await ApplyAsync(sink, target, Change.Create(("id", 2), 11, ("name", "b")).At(2));
         Assert.Equal(1, Volatile.Read(ref signals));
         Assert.Equal(new StreamPosition(0, 2), (await sink.LoadCheckpointAsync(PostgresTestDb.Materializer, CancellationToken.None))[Change.DefaultTopic]);
 
-        await server.StopAsync();
-        await ShellAsync("rm", "-rf", Path.Combine(server.Directory, "data"));
-        await ShellAsync("cp", "-a", Path.Combine(server.Directory, "older"), Path.Combine(server.Directory, "data"));
-        await server.StartAgainAsync();
+        await server.RestoreDataAsync("older");
         var checkpoint = await sink.LoadCheckpointAsync(PostgresTestDb.Materializer, CancellationToken.None);
 
         Assert.Equal(2, Volatile.Read(ref signals));
@@ -63,18 +57,4 @@ public sealed class PostgresRestartSignalTests
 
     private static async Task ApplyAsync(PostgresSink sink, TargetSpec target, ChangeEvent change) =>
         await sink.ApplyAsync(new SinkBatch(PostgresTestDb.Materializer, target, [change], new Dictionary<string, StreamPosition> { [change.Origin.Topic] = change.Origin.Position }), CancellationToken.None);
-
-    private static async Task ShellAsync(string fileName, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(fileName) { UseShellExecute = false, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{fileName} {string.Join(' ', arguments)}: {error}");
-    }
 }

@@ -93,6 +93,24 @@ internal sealed class PostgresServerProcess : IAsyncDisposable
     /// <summary>Starts the server on its port with its data and settings and waits until it accepts connections.</summary>
     public Task StartAgainAsync() => RunAsync("pg_ctl", "-D", DataDirectory, "-w", "-l", Path.Combine(Directory, "server.log"), "-o", _options, "start");
 
+    /// <summary>Stops the server, keeps a copy of its data directory named <paramref name="name"/>, and starts it again.</summary>
+    public async Task CopyDataAsideAsync(string name)
+    {
+        await StopAsync();
+        await ExecAsync("cp", ["-a", DataDirectory, Path.Combine(Directory, name)]);
+        await StartAgainAsync();
+    }
+
+    /// <summary>Stops the server, puts the copy named <paramref name="name"/> back in place of its data
+    /// directory and starts it: a server restored from an older copy of its data.</summary>
+    public async Task RestoreDataAsync(string name)
+    {
+        await StopAsync();
+        await ExecAsync("rm", ["-rf", DataDirectory]);
+        await ExecAsync("cp", ["-a", Path.Combine(Directory, name), DataDirectory]);
+        await StartAgainAsync();
+    }
+
     public string ServerLog => File.Exists(Path.Combine(Directory, "server.log")) ? File.ReadAllText(Path.Combine(Directory, "server.log")) : string.Empty;
 
     private async Task RunAsync(string tool, params string[] arguments)

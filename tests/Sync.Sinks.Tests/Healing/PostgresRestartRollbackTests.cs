@@ -1,0 +1,80 @@
+using Npgsql;
+using Sync.Sinks.Tests.Postgres;
+
+namespace Sync.Sinks.Tests.Healing;
+
+/// <summary>A PostgreSQL server of the test's own, really restarted from an older copy of its data
+/// directory (copied aside while it was down, put back while it is down again), with <c>sync run</c>
+/// idle throughout: the sink keeps one connection and does not probe it, so what finds the restore is
+/// the idle check, whose checkpoint read goes through that connection.</summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class PostgresRestartRollbackTests : SinkRollbackFixture
+{
+    private PostgresServerProcess _server = null!;
+
+    protected override string SinkYaml => $"""
+          target:
+            type: postgres
+            connectionString: "{_server.ConnectionString}"
+            schema: heal
+            stateSchema: heal_sync
+            tls: disable
+        """;
+
+    protected override string Table => "users";
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        _server = await PostgresServerProcess.StartAsync();
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _server.DisposeAsync();
+    }
+
+    protected override async Task<IReadOnlyList<string>> RowsAsync()
+    {
+        // No pool: a pooled connection would not survive the server's restarts.
+        await using var connection = new NpgsqlConnection(_server.ConnectionString + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT id::text || '=' || name FROM heal.users ORDER BY id", connection);
+        var rows = new List<string>();
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                rows.Add(reader.GetString(0));
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // Not created yet.
+        }
+
+        return rows;
+    }
+
+    protected override Task SnapshotAsync() => _server.CopyDataAsideAsync("older");
+
+    protected override Task RestoreAsync() => _server.RestoreDataAsync("older");
+
+    protected override Task EmptyAsync() => throw new NotSupportedException("an emptied database is tested in PostgresRollbackTests");
+
+    [Fact]
+    public async Task A_server_restored_from_an_older_data_directory_is_found_by_the_idle_check_without_traffic()
+    {
+        await using var run = Start(Config("failover"));
+        await RollBackAfterSecondPartAsync();
+
+        // Nothing is published: the check is the sink's first use of its connection since the restore.
+        run.PassCheckInterval();
+        await run.UntilHealedAsync();
+
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.Equal(1, run.Counters.Rollbacks);
+    }
+}
