@@ -144,7 +144,8 @@ if (redisEndpoint is not null && !eraseOnly && !decodeOnly && !healOnly)
 
 if (!eraseOnly && !decodeOnly && !sinksOnly)
 {
-    foreach (var (sink, connection) in new[] { ("postgres", postgresConnection), ("redis", redisEndpoint) })
+    var sqliteFile = Path.Combine(Path.GetTempPath(), $"sync-heal-{Guid.NewGuid():N}.db");
+    foreach (var (sink, connection) in new[] { ("postgres", postgresConnection), ("redis", redisEndpoint), ("sqlite", sqliteFile), ("elasticsearch", "fake") })
     {
         if (connection is null)
         {
@@ -153,7 +154,7 @@ if (!eraseOnly && !decodeOnly && !sinksOnly)
 
         var heal = await Sync.Bench.Healing.HealBench.RunAsync(sink, connection, quick ? 5_000 : 50_000, Console.Error.WriteLine);
         Add(new Figure(
-            $"time to heal, {sink} rolled back by {heal.Lost:N0} changes while idle ({heal.Replayed:N0} replayed; rollbackCheckInterval {heal.CheckInterval.TotalMilliseconds:N0} ms)",
+            $"time to heal, {(sink == "elasticsearch" ? "elasticsearch (fake cluster)" : sink)} rolled back by {heal.Lost:N0} changes while idle ({heal.Replayed:N0} replayed; rollbackCheckInterval {heal.CheckInterval.TotalMilliseconds:N0} ms)",
             heal.HealMs,
             "ms",
             "the same changes applied by a run started on them",

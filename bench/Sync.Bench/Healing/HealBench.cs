@@ -34,8 +34,15 @@ public static class HealBench
         await using var broker = FakePulsarBroker.Start();
         var topic = $"persistent://public/default/{run}";
         var model = new Dictionary<int, string>();
-        ISinkCopy sink = sinkType == "postgres" ? new PostgresCopy(connection, run) : await RedisCopy.ConnectAsync(connection, run);
+        ISinkCopy sink = sinkType switch
+        {
+            "postgres" => new PostgresCopy(connection, run),
+            "redis" => await RedisCopy.ConnectAsync(connection, run),
+            "sqlite" => new SqliteCopy(connection),
+            _ => new ElasticsearchCopy(),
+        };
         await using var _ = sink;
+        connection = sink is ElasticsearchCopy elasticsearch ? elasticsearch.Url : connection;
         var checkInterval = TimeSpan.FromMilliseconds(100);
         var config = ConfigLoader.Parse(Config(broker, sinkType, connection, run, topic, checkInterval), Path.Combine(Path.GetTempPath(), $"{run}.yaml"), Components.Types, _ => null);
         await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = broker.ServiceUrl });
@@ -79,10 +86,14 @@ public static class HealBench
 
     private static string Config(FakePulsarBroker broker, string sinkType, string connection, string run, string topic, TimeSpan checkInterval)
     {
-        var sink = sinkType == "postgres"
-            ? $"target: {{ type: postgres, connectionString: '{connection}', tls: disable, schema: {run}, stateSchema: {run}_state }}"
-            : $"target: {{ type: redis, endpoints: ['{connection}'], keyPrefix: '{run}:sync:' }}";
-        var target = sinkType == "postgres" ? "" : $", target: {{ keyTemplate: '{run}:items:{{id}}' }}";
+        var sink = sinkType switch
+        {
+            "postgres" => $"target: {{ type: postgres, connectionString: '{connection}', tls: disable, schema: {run}, stateSchema: {run}_state }}",
+            "redis" => $"target: {{ type: redis, endpoints: ['{connection}'], keyPrefix: '{run}:sync:' }}",
+            "sqlite" => $"target: {{ type: sqlite, path: '{connection}' }}",
+            _ => $"target: {{ type: elasticsearch, urls: ['{connection}'] }}",
+        };
+        var target = sinkType == "redis" ? $", target: {{ keyTemplate: '{run}:items:{{id}}' }}" : "";
         return $"""
             sources:
               broker: {"{"} type: pulsar, serviceUrl: '{broker.ServiceUrl}', adminUrl: '{broker.AdminUrl}', subscription: bench, initialPosition: earliest {"}"}
@@ -276,6 +287,112 @@ public static class HealBench
             await Db.KeyDeleteAsync([.. await KeysAsync()]);
             await redis.DisposeAsync();
         }
+    }
+
+    /// <summary>The database file copied and put back with SQLite's online backup API, which writes the
+    /// live file under a write transaction, so the run's open connection reads the older content from
+    /// then on (https://www.sqlite.org/backup.html).</summary>
+    private sealed class SqliteCopy(string path) : ISinkCopy
+    {
+        private string CopyPath => path + ".earlier";
+
+        private static Microsoft.Data.Sqlite.SqliteConnection Open(string file)
+        {
+            var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False;Default Timeout=30");
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA busy_timeout = 30000;";
+            command.ExecuteNonQuery();
+            return connection;
+        }
+
+        public Task SnapshotAsync()
+        {
+            using var live = Open(path);
+            using var copy = Open(CopyPath);
+            live.BackupDatabase(copy);
+            return Task.CompletedTask;
+        }
+
+        public Task RestoreAsync()
+        {
+            using var copy = Open(CopyPath);
+            using var live = Open(path);
+            copy.BackupDatabase(live);
+            return Task.CompletedTask;
+        }
+
+        public Task<bool> HoldsAsync(Dictionary<int, string> model, bool lastOnly)
+        {
+            var held = new Dictionary<int, string>();
+            using var connection = Open(path);
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT id, name FROM items";
+            try
+            {
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    held[Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture)] = reader.GetString(1);
+                }
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e) when (e.Message.Contains("no such table", StringComparison.Ordinal))
+            {
+                return Task.FromResult(false);
+            }
+
+            return Task.FromResult(lastOnly ? LastHeld(model, held) : held.Count == model.Count && model.All(m => held.GetValueOrDefault(m.Key) == m.Value));
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            foreach (var file in new[] { path, CopyPath })
+            {
+                foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
+                {
+                    File.Delete(file + suffix);
+                }
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>The fake cluster of tests/Sync.Testing in the benchmark process, its indices (the
+    /// checkpoint index included) copied and put back, as a snapshot restore leaves them: the figure
+    /// is sync's side of a heal, not a real cluster's indexing rate.</summary>
+    private sealed class ElasticsearchCopy : ISinkCopy
+    {
+        private readonly Sync.Testing.Elasticsearch.FakeElasticsearch _fake = Sync.Testing.Elasticsearch.FakeElasticsearch.Start();
+        private object? _copy;
+
+        public string Url => _fake.Url.ToString();
+
+        public Task SnapshotAsync()
+        {
+            _copy = _fake.TakeSnapshot();
+            return Task.CompletedTask;
+        }
+
+        public Task RestoreAsync()
+        {
+            _fake.RestoreSnapshot(_copy!);
+            return Task.CompletedTask;
+        }
+
+        public Task<bool> HoldsAsync(Dictionary<int, string> model, bool lastOnly)
+        {
+            var held = new Dictionary<int, string>();
+            foreach (var source in _fake.Documents("items").Values)
+            {
+                var document = System.Text.Json.Nodes.JsonNode.Parse(source)!.AsObject();
+                held[document["id"]!.GetValue<int>()] = document["name"]!.GetValue<string>();
+            }
+
+            return Task.FromResult(lastOnly ? LastHeld(model, held) : held.Count == model.Count && model.All(m => held.GetValueOrDefault(m.Key) == m.Value));
+        }
+
+        public ValueTask DisposeAsync() => _fake.DisposeAsync();
     }
 
     // The key changed last is the one whose name carries the highest lsn.
