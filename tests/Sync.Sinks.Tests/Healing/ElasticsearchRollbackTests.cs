@@ -5,7 +5,7 @@ namespace Sync.Sinks.Tests.Healing;
 
 /// <summary>Elasticsearch going back in time: the fake cluster's indices, the checkpoint index
 /// included, restored to a copy taken earlier, as a snapshot restore leaves them.</summary>
-public sealed class ElasticsearchRollbackTests : SinkRollbackFixture
+public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
 {
     private readonly FakeElasticsearch _fake = FakeElasticsearch.Start();
     private object? _snapshot;
