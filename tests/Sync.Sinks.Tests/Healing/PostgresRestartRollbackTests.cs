@@ -1,4 +1,3 @@
-using Npgsql;
 using Sync.Sinks.Tests.Postgres;
 
 namespace Sync.Sinks.Tests.Healing;
@@ -35,28 +34,7 @@ public sealed class PostgresRestartRollbackTests : SinkRollbackFixture
         await _server.DisposeAsync();
     }
 
-    protected override async Task<IReadOnlyList<string>> RowsAsync()
-    {
-        // No pool: a pooled connection would not survive the server's restarts.
-        await using var connection = new NpgsqlConnection(_server.ConnectionString + ";Pooling=false");
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT id::text || '=' || name FROM heal.users ORDER BY id", connection);
-        var rows = new List<string>();
-        try
-        {
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                rows.Add(reader.GetString(0));
-            }
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-        {
-            // Not created yet.
-        }
-
-        return rows;
-    }
+    protected override Task<IReadOnlyList<string>> RowsAsync() => PostgresRollbackTests.ReadRowsAsync(_server.ConnectionString, "heal");
 
     protected override Task SnapshotAsync() => _server.CopyDataAsideAsync("older");
 

@@ -64,10 +64,15 @@ public sealed class PostgresRollbackTests : StoppingSinkRollbackTests
         return tables;
     }
 
-    protected override async Task<IReadOnlyList<string>> RowsAsync()
+    protected override Task<IReadOnlyList<string>> RowsAsync() => ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
+
+    /// <summary>The <c>users</c> table of the schema as <c>id=name</c> lines in id order (none before it exists).
+    /// No pool: a pooled connection would not survive a server restart between two calls.</summary>
+    internal static async Task<IReadOnlyList<string>> ReadRowsAsync(string connectionString, string schema)
     {
-        await using var connection = await ConnectAsync();
-        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {_schema}.users ORDER BY id", connection);
+        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {schema}.users ORDER BY id", connection);
         var rows = new List<string>();
         try
         {
