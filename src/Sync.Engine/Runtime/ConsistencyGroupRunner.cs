@@ -21,7 +21,10 @@ public sealed record GroupMember(
 /// A restart replays whatever no checkpoint passed: changes at or before a member's checkpoint only
 /// count toward their transaction's completion, the rest are held again until it is whole; never
 /// regress keeps any change applied twice harmless. The source is acknowledged only when nothing read
-/// is held.
+/// is held. Every checkpoint write is conditional (<see cref="SinkBatch.ExpectedCheckpoint"/>): a sink
+/// that went back in time (restored, failed over to a replica that was behind) refuses it with
+/// <see cref="SinkCheckpointChangedException"/>, which ends <see cref="RunAsync"/>; the caller then
+/// reads the checkpoints again and resumes from what the sink holds, as a restart would.
 /// </summary>
 public sealed partial class ConsistencyGroupRunner
 {
@@ -268,7 +271,7 @@ public sealed partial class ConsistencyGroupRunner
 
             var collapsed = Collapser.CollapseCounting(changes[i]);
             member.Counters.AddCollapsed(changes[i].Count - collapsed.Changes.Count);
-            batches.Add(new SinkBatch(member.Name, member.Target, collapsed.Changes, checkpoint) { BeforeCommit = DeadLettersOf(member) });
+            batches.Add(new SinkBatch(member.Name, member.Target, collapsed.Changes, checkpoint) { BeforeCommit = DeadLettersOf(member), ExpectedCheckpoint = Expected(member.Name, checkpoint) });
             owners.Add(i);
         }
 
@@ -278,7 +281,7 @@ public sealed partial class ConsistencyGroupRunner
         var own = Advanced(CheckpointName(_name), checkpointable.Where(c => _isTransactionTopic(c.Key)).Concat(cursor));
         if (own.Count > 0)
         {
-            batches.Add(new SinkBatch(CheckpointName(_name), _members[0].Target, [], own));
+            batches.Add(new SinkBatch(CheckpointName(_name), _members[0].Target, [], own) { ExpectedCheckpoint = Expected(CheckpointName(_name), own) });
         }
 
         if (batches.Count == 0)
@@ -359,6 +362,22 @@ public sealed partial class ConsistencyGroupRunner
         return positions
             .Where(p => !stored.TryGetValue(p.Key, out var held) || held < p.Value)
             .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>The condition of a checkpoint write (<see cref="SinkBatch.ExpectedCheckpoint"/>): each
+    /// stream at or past the position the group last wrote or read for it (the start when none), so
+    /// that the sink keeps the greater position of each (<see cref="IMonotonicCheckpointSink"/>) and a
+    /// sink that went back in time since refuses the write (<see cref="SinkCheckpointChangedException"/>,
+    /// the whole sink transaction rolled back) instead of taking a checkpoint past changes it lost.</summary>
+    private Dictionary<string, StreamPosition>? Expected(string owner, Dictionary<string, StreamPosition> checkpoint)
+    {
+        if (checkpoint.Count == 0)
+        {
+            return null;
+        }
+
+        var stored = Stored(owner);
+        return checkpoint.Keys.ToDictionary(stream => stream, stream => stored.TryGetValue(stream, out var held) ? held : StreamPosition.Start, StringComparer.Ordinal);
     }
 
     private Dictionary<string, StreamPosition> Stored(string owner)

@@ -14,6 +14,10 @@ public sealed partial class SyncRuntime
             ? []
             : [.. _config.ConsistencyGroups.Where(g => g.Value.Materializers.Any(member => selected.Any(s => s.Key == member)))];
 
+    /// <summary>How often in a row a group may find its sink gone back in time before it stops: each
+    /// time it resumes from what the sink holds, so only a sink that does not keep what it commits gets that far.</summary>
+    private const int MaxGroupRollbacks = 20;
+
     private async Task<IReadOnlyList<MaterializerOutcome>> RunGroupAsync(string group, ConsistencyGroupOptions options, ISink sink, CancellationToken cancellationToken)
     {
         await Task.Yield();
@@ -24,45 +28,68 @@ public sealed partial class SyncRuntime
         var members = new List<GroupMember>();
         try
         {
-            var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
             foreach (var (name, member) in memberOptions)
             {
                 Metrics?.Starting(name);
                 var letters = OpenDeadLetters(_config, _components, name, member, sink);
                 deadLetters.Add(letters);
-                var reading = Reading(name, member);
-                var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
-                Metrics?.CheckpointLoaded(name, stored);
-                checkpoints[name] = SinkCheckpointGuard.PositionsOf(stored);
                 var counters = new MaterializerCounters();
-                members.Add(new GroupMember(name, reading, new TargetSpec(member.Table) { Options = member.Target }, letters, _suppression(name), counters));
+                members.Add(new GroupMember(name, Reading(name, member), new TargetSpec(member.Table) { Options = member.Target }, letters, _suppression(name), counters));
                 Started?.Invoke(name, counters);
             }
 
             var own = ConsistencyGroupRunner.CheckpointName(group);
-            checkpoints[own] = SinkCheckpointGuard.PositionsOf(await sink.LoadCheckpointAsync(own, cancellationToken));
             var source = _config.Sources[memberOptions[0].Options.Source];
             var factory = _components.Sources[source.Type];
             var transactionTopic = factory.Naming.FullName(options.Transactions) ?? options.Transactions;
             bool IsTransactionTopic(string stream) => stream == transactionTopic || factory.Naming.TopicOf(stream) == transactionTopic;
             bool Reads(string stream) => IsTransactionTopic(stream) || members.Any(m => m.Reading.Reads(stream));
+            log.LogInformation("consistency group {Group}: {Members} apply whole transactions of {Transactions} into sink {Sink}", group, string.Join(", ", options.Materializers), options.Transactions, memberOptions[0].Options.Sink);
+            ConsistencyGroupRunner runner;
+            for (var rollbacks = 0; ; rollbacks++)
+            {
+                var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
+                foreach (var member in members)
+                {
+                    var stored = await sink.LoadCheckpointAsync(member.Name, cancellationToken);
+                    Metrics?.CheckpointLoaded(member.Name, stored);
+                    checkpoints[member.Name] = SinkCheckpointGuard.PositionsOf(stored);
+                }
 
-            var request = new SourceReadRequest(own, Reads, StartPositions(checkpoints, members, own, IsTransactionTopic), FromBeginning: false)
-            {
-                Log = log,
-            };
-            request = memberOptions.All(m => m.Options.Topics is { Count: > 0 })
-                ? request with { Topics = [.. memberOptions.SelectMany(m => m.Options.Topics!).Append(options.Transactions).Distinct(StringComparer.Ordinal)] }
-                : request with { TopicPattern = string.Join("|", memberOptions.Select(m => m.Options.TopicPattern is { } pattern ? $"(?:{pattern})" : string.Join("|", m.Options.Topics!.Select(Regex.Escape))).Append(Regex.Escape(options.Transactions))) };
-            await using var reader = factory.Open(source, request);
-            foreach (var member in members)
-            {
-                Metrics?.Running(member.Name, member.Counters, reader);
+                checkpoints[own] = SinkCheckpointGuard.PositionsOf(await sink.LoadCheckpointAsync(own, cancellationToken));
+                var request = new SourceReadRequest(own, Reads, StartPositions(checkpoints, members, own, IsTransactionTopic), FromBeginning: false)
+                {
+                    Log = log,
+                };
+                request = memberOptions.All(m => m.Options.Topics is { Count: > 0 })
+                    ? request with { Topics = [.. memberOptions.SelectMany(m => m.Options.Topics!).Append(options.Transactions).Distinct(StringComparer.Ordinal)] }
+                    : request with { TopicPattern = string.Join("|", memberOptions.Select(m => m.Options.TopicPattern is { } pattern ? $"(?:{pattern})" : string.Join("|", m.Options.Topics!.Select(Regex.Escape))).Append(Regex.Escape(options.Transactions))) };
+                await using var reader = factory.Open(source, request);
+                foreach (var member in members)
+                {
+                    Metrics?.Running(member.Name, member.Counters, reader);
+                }
+
+                runner = new ConsistencyGroupRunner(group, options, members, reader, Metrics?.Measure(sink) ?? sink, checkpoints, IsTransactionTopic, log, Time);
+                try
+                {
+                    await runner.RunAsync(cancellationToken);
+                    break;
+                }
+                catch (SinkCheckpointChangedException e) when (rollbacks < MaxGroupRollbacks)
+                {
+                    // The sink went back in time under the group: its whole transaction was refused, so
+                    // nothing past what the sink holds claims to be applied. Resuming from what it holds
+                    // (the subscription moved back to it, as at a start) replays whole transactions again.
+                    foreach (var member in members)
+                    {
+                        member.Counters.AddRollback();
+                    }
+
+                    log.LogWarning("consistency group {Group}: sink {Sink} went back in time ({Reason}); the group reads again from the checkpoints the sink holds", group, memberOptions[0].Options.Sink, e.Message);
+                }
             }
 
-            log.LogInformation("consistency group {Group}: {Members} apply whole transactions of {Transactions} into sink {Sink}", group, string.Join(", ", options.Materializers), options.Transactions, memberOptions[0].Options.Sink);
-            var runner = new ConsistencyGroupRunner(group, options, members, reader, Metrics?.Measure(sink) ?? sink, checkpoints, IsTransactionTopic, log, Time);
-            await runner.RunAsync(cancellationToken);
             var end = runner.SourceEnded || !cancellationToken.IsCancellationRequested ? MaterializerEnd.Finished
                 : HasNoEnd(memberOptions[0].Name, RunMode.Resume) ? MaterializerEnd.Stopped
                 : MaterializerEnd.Interrupted;
