@@ -87,6 +87,10 @@ public sealed partial class ConsistencyGroupRunner
     /// <summary>Source transactions, or parts of one, applied without the whole transaction.</summary>
     public long Relaxed { get; private set; }
 
+    /// <summary>Whether the source's end is the end of its topics, so that transactions still held
+    /// then are applied in parts (a changelog file); false for a backfill of topics that go on.</summary>
+    public bool DrainAtEnd { get; init; } = true;
+
     /// <summary>True once the source reported its end.</summary>
     public bool SourceEnded { get; private set; }
 
@@ -121,7 +125,7 @@ public sealed partial class ConsistencyGroupRunner
         // What was read and is releasable is applied, so that stopping loses nothing; what is held
         // (incomplete transactions) is left to the next run, which reads it again, unless the source
         // ended: then nothing more of them can come.
-        await ApplyReleasedAsync(CancellationToken.None, drain: SourceEnded);
+        await ApplyReleasedAsync(CancellationToken.None, drain: SourceEnded && DrainAtEnd);
         if (_assembler.Buffered > 0)
         {
             LogLeftHeld(_logger, _name, _assembler.Buffered);
