@@ -91,6 +91,9 @@ public sealed partial class ConsistencyGroupRunner
     /// then are applied in parts (a changelog file); false for a backfill of topics that go on.</summary>
     public bool DrainAtEnd { get; init; } = true;
 
+    /// <summary>Whether a stream is one partition of a partitioned topic (the source's naming).</summary>
+    public Func<string, bool> IsPartition { get; init; } = _ => false;
+
     /// <summary>True once the source reported its end.</summary>
     public bool SourceEnded { get; private set; }
 
@@ -144,6 +147,14 @@ public sealed partial class ConsistencyGroupRunner
         var message = record.Message!;
         if (_isTransactionTopic(message.Topic))
         {
+            if (IsPartition(message.Topic))
+            {
+                // The order of the END records is the source's commit order only on one partition: Debezium
+                // keys them by transaction id, so a partitioned topic spreads them, and the group could
+                // apply a later transaction before an earlier one, a state the source never had.
+                throw new NotSupportedException($"consistency group {_name}: the transaction topic {_options.Transactions} is partitioned ({message.Topic}); the group needs it on one partition, where the order of its END records is the source's commit order (the member topics may be partitioned)");
+            }
+
             AcceptBoundary(message);
             return;
         }

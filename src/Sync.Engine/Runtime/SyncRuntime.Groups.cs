@@ -96,6 +96,7 @@ public sealed partial class SyncRuntime
                     // A backfill that caught up with a subscription's topics is not their end: what it
                     // holds of transactions still open is left to the next run, which reads it again.
                     DrainAtEnd = !factory.HasNoEnd(source, fromBeginning: false),
+                    IsPartition = stream => factory.Naming.TopicOf(stream) != stream,
                 };
                 try
                 {

@@ -59,10 +59,23 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         await ExecuteAsync(PostgresTestDb.ServerConnectionString, $"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {StateSchema} CASCADE; DROP SCHEMA IF EXISTS {CopySchema} CASCADE");
     }
 
-    [Fact]
-    public async Task A_reader_never_sees_half_a_transaction_and_the_end_state_is_exact()
+    /// <summary>With partitioned member topics (Pulsar IO's producer routes by the message key, so one
+    /// source transaction's changes spread over the partitions) the group still applies whole
+    /// transactions: it counts a transaction's changes on every partition against its END record.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    public async Task A_reader_never_sees_half_a_transaction_and_the_end_state_is_exact(int partitions)
     {
         var bank = new BankTransfers(accounts: 20, transactions: 1500, seed: 21);
+        if (partitions > 0)
+        {
+            foreach (var table in new[] { "accounts", "ledger_entries", "orders", "order_lines" })
+            {
+                _broker.CreatePartitionedTopic($"{BankTransfers.Prefix}public.{table}", partitions);
+            }
+        }
+
         var violations = new List<long>();
         var checks = 0;
         using var done = new CancellationTokenSource();
@@ -123,6 +136,20 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         Assert.Contains(_logs.Entries, e => e.Message.Contains("went back in time", StringComparison.Ordinal));
         Assert.True(run.Rollbacks >= 1, "no rollback counted");
         Assert.True(await GroupCheckpointAsync() >= reached);
+    }
+
+    [Fact]
+    public async Task A_partitioned_transaction_topic_stops_the_group_with_the_reason_and_applies_nothing()
+    {
+        _broker.CreatePartitionedTopic(BankTransfers.TransactionTopic, 2);
+        var bank = new BankTransfers(accounts: 5, transactions: 20, seed: 23);
+        await using var run = Start();
+
+        await PublishAsync(bank, _ => true);
+        var outcomes = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.All(outcomes, o => Assert.Contains($"the transaction topic {BankTransfers.TransactionTopic} is partitioned", o.Failure?.Message, StringComparison.Ordinal));
+        Assert.Equal(string.Empty, await EndStateAsync());
     }
 
     private sealed class RunningGroup : IAsyncDisposable
