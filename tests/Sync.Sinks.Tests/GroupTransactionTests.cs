@@ -94,4 +94,52 @@ public sealed class GroupTransactionTests
         Assert.Equal(1, results[0].Stale);
         Assert.Equal(["1|30"], await PostgresTestDb.RowsAsync($"SELECT id, total FROM {db.Table("orders")} ORDER BY id"));
     }
+
+    [Fact]
+    public async Task Sqlite_never_lowers_a_stored_position_and_refuses_a_group_transaction_after_a_rollback()
+    {
+        await using var db = await SqliteTestDb.OpenAsync();
+
+        await AssertGuardedAsync(db.Sink, () => Task.FromResult(db.Table("orders")));
+    }
+
+    [Fact]
+    public async Task Postgres_never_lowers_a_stored_position_and_refuses_a_group_transaction_after_a_rollback()
+    {
+        await using var db = await PostgresTestDb.OpenAsync();
+
+        await AssertGuardedAsync(db.Sink, async () => await PostgresTestDb.RowsAsync($"SELECT id, total FROM {db.Table("orders")} ORDER BY id"));
+    }
+
+    /// <summary>The rollback guard every materializer's checkpoint write has (SinkBatch.ExpectedCheckpoint,
+    /// IMonotonicCheckpointSink), on a group transaction: a late older position leaves the stored one,
+    /// and a transaction that expects more than the sink holds (the sink went back in time since the
+    /// group read or wrote it) is refused whole.</summary>
+    private static async Task AssertGuardedAsync(ISink sink, Func<Task<List<string>>> orders)
+    {
+        await sink.ApplyTransactionAsync(OrderWithLines(), CancellationToken.None);
+        var late = new SinkBatch("orders", new TargetSpec("orders"), [], new Dictionary<string, StreamPosition> { [Orders] = new(0, 90) })
+        {
+            ExpectedCheckpoint = new Dictionary<string, StreamPosition> { [Orders] = StreamPosition.Start },
+        };
+        var lines = new SinkBatch("order_lines", new TargetSpec("order_lines"), [], new Dictionary<string, StreamPosition> { [Lines] = new(0, 103) })
+        {
+            ExpectedCheckpoint = new Dictionary<string, StreamPosition> { [Lines] = new(0, 102) },
+        };
+
+        await sink.ApplyTransactionAsync([late, lines], CancellationToken.None);
+
+        Assert.Equal(new StreamPosition(0, 100), (await sink.LoadCheckpointAsync("orders", CancellationToken.None))[Orders]);
+        Assert.Equal(new StreamPosition(0, 103), (await sink.LoadCheckpointAsync("order_lines", CancellationToken.None))[Lines]);
+
+        var gone = new SinkBatch("orders", new TargetSpec("orders"), [Change.Create(key: ("id", 2), lsn: 200, ("total", 5)).OnTopic(Orders)], new Dictionary<string, StreamPosition> { [Orders] = new(0, 200) })
+        {
+            ExpectedCheckpoint = new Dictionary<string, StreamPosition> { [Orders] = new(0, 150) },
+        };
+
+        await Assert.ThrowsAsync<SinkCheckpointChangedException>(async () => await sink.ApplyTransactionAsync([gone], CancellationToken.None));
+
+        Assert.Equal(["1|30"], await orders());
+        Assert.Equal(new StreamPosition(0, 100), (await sink.LoadCheckpointAsync("orders", CancellationToken.None))[Orders]);
+    }
 }

@@ -33,7 +33,7 @@ internal sealed partial class PostgresWriter
                         if (batch.Checkpoint.Count > 0)
                         {
                             await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
-                            await WriteCheckpointAsync(batch.Materializer, batch.Checkpoint, cancellationToken);
+                            await UpsertCheckpointAsync(batch, cancellationToken);
                             await RecordTargetAsync(batch.Materializer, target, cancellationToken);
                         }
 
@@ -74,20 +74,5 @@ internal sealed partial class PostgresWriter
         }
 
         await ApplySegmentAsync(context, segment, cancellationToken);
-    }
-
-    /// <summary>Stores a materializer's positions of a group transaction (the statement of <see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/>).</summary>
-    private async Task WriteCheckpointAsync(string materializer, IReadOnlyDictionary<string, StreamPosition> checkpoint, CancellationToken cancellationToken)
-    {
-        await using var command = Command(
-            $"""
-            INSERT INTO {_checkpoints} (materializer, stream, position, updated_at)
-            SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
-            ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
-            """,
-            new NpgsqlParameter<string> { TypedValue = materializer },
-            new NpgsqlParameter<string[]> { TypedValue = [.. checkpoint.Keys] },
-            new NpgsqlParameter<string[]> { TypedValue = [.. checkpoint.Values.Select(p => p.ToString())] });
-        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }

@@ -206,25 +206,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                     if (batch.Checkpoint.Count > 0)
                     {
                         await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
-                        // The streams named in the expected checkpoint keep the greater position
-                        // (IMonotonicCheckpointSink); compared in the upsert too, not only against the
-                        // rows locked above, for a row another transaction inserts meanwhile (the
-                        // insert then waits for it and takes the DO UPDATE path). Positions compare as
-                        // StreamPosition does: ledger, entry, batch index, as integers.
-                        await using var command = Command(
-                            $"""
-                            INSERT INTO {_checkpoints} AS held (materializer, stream, position, updated_at)
-                            SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
-                            ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
-                            WHERE NOT (held.stream = ANY($4))
-                              OR (split_part(held.position, ':', 1)::bigint, split_part(held.position, ':', 2)::bigint, split_part(held.position, ':', 3)::bigint)
-                               < (split_part(excluded.position, ':', 1)::bigint, split_part(excluded.position, ':', 2)::bigint, split_part(excluded.position, ':', 3)::bigint)
-                            """,
-                            new NpgsqlParameter<string> { TypedValue = batch.Materializer },
-                            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
-                            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] },
-                            new NpgsqlParameter<string[]> { TypedValue = batch.ExpectedCheckpoint is { } kept ? [.. kept.Keys] : [] });
-                        await command.ExecuteNonQueryAsync(cancellationToken);
+                        await UpsertCheckpointAsync(batch, cancellationToken);
                         await RecordTargetAsync(batch.Materializer, target, cancellationToken);
                     }
 
@@ -242,6 +224,29 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         {
             _stagesCreated.Clear();
         }
+    }
+
+    /// <summary>Stores a batch's checkpoint in its transaction. The streams named in the expected
+    /// checkpoint keep the greater position (IMonotonicCheckpointSink); compared in the upsert too,
+    /// not only against the rows <see cref="EnsureCheckpointUnchangedAsync"/> locked, for a row another
+    /// transaction inserts meanwhile (the insert then waits for it and takes the DO UPDATE path).
+    /// Positions compare as StreamPosition does: ledger, entry, batch index, as integers.</summary>
+    private async Task UpsertCheckpointAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        await using var command = Command(
+            $"""
+            INSERT INTO {_checkpoints} AS held (materializer, stream, position, updated_at)
+            SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
+            ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+            WHERE NOT (held.stream = ANY($4))
+              OR (split_part(held.position, ':', 1)::bigint, split_part(held.position, ':', 2)::bigint, split_part(held.position, ':', 3)::bigint)
+               < (split_part(excluded.position, ':', 1)::bigint, split_part(excluded.position, ':', 2)::bigint, split_part(excluded.position, ':', 3)::bigint)
+            """,
+            new NpgsqlParameter<string> { TypedValue = batch.Materializer },
+            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
+            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] },
+            new NpgsqlParameter<string[]> { TypedValue = batch.ExpectedCheckpoint is { } kept ? [.. kept.Keys] : [] });
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>With <see cref="SinkBatch.ExpectedCheckpoint"/>: in the batch's transaction, locks the

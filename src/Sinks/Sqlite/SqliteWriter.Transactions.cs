@@ -18,12 +18,7 @@ internal sealed partial class SqliteWriter
                     var context = new BatchContext(batch.Target.Table, time);
                     ApplyChanges(context, batch.Changes);
 
-                    foreach (var (stream, position) in batch.Checkpoint)
-                    {
-                        Bind(_writeCheckpoint, batch.Materializer, stream, position.ToString(), context.Now);
-                        _writeCheckpoint.ExecuteNonQuery();
-                    }
-
+                    WriteCheckpoint(batch, transaction, context.Now);
                     if (batch.Checkpoint.Count > 0 && batch.Target.Table.Length > 0)
                     {
                         RecordTarget(batch.Materializer, batch.Target.Table, context.Now);

@@ -115,6 +115,24 @@ internal sealed partial class SqliteWriter : IDisposable
         return kept;
     }
 
+    /// <summary>Stores a batch's checkpoint in its transaction, under its condition
+    /// (<see cref="HeldAsExpected"/>): an expected stream held at or past the batch's position keeps
+    /// what it holds.</summary>
+    private void WriteCheckpoint(SinkBatch batch, SqliteTransaction transaction, string now)
+    {
+        var held = HeldAsExpected(batch, transaction);
+        foreach (var (stream, position) in batch.Checkpoint)
+        {
+            if (held.TryGetValue(stream, out var kept) && kept >= position)
+            {
+                continue;
+            }
+
+            Bind(_writeCheckpoint, batch.Materializer, stream, position.ToString(), now);
+            _writeCheckpoint.ExecuteNonQuery();
+        }
+    }
+
     /// <summary>Records the table as the materializer's target when it exists (once per connection,
     /// in the open transaction when there is one); returns whether it exists.</summary>
     private bool RecordTarget(string materializer, string target, string now)
@@ -172,18 +190,7 @@ internal sealed partial class SqliteWriter : IDisposable
             {
                 ApplyChanges(context, batch.Changes);
 
-                var held = HeldAsExpected(batch, transaction);
-                foreach (var (stream, position) in batch.Checkpoint)
-                {
-                    if (held.TryGetValue(stream, out var kept) && kept >= position)
-                    {
-                        continue;
-                    }
-
-                    Bind(_writeCheckpoint, batch.Materializer, stream, position.ToString(), context.Now);
-                    _writeCheckpoint.ExecuteNonQuery();
-                }
-
+                WriteCheckpoint(batch, transaction, context.Now);
                 if (batch.Checkpoint.Count > 0)
                 {
                     RecordTarget(batch.Materializer, target, context.Now);

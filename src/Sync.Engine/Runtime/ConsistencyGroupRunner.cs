@@ -21,7 +21,10 @@ public sealed record GroupMember(
 /// A restart replays whatever no checkpoint passed: changes at or before a member's checkpoint only
 /// count toward their transaction's completion, the rest are held again until it is whole; never
 /// regress keeps any change applied twice harmless. The source is acknowledged only when nothing read
-/// is held.
+/// is held. Every checkpoint write is conditional (<see cref="SinkBatch.ExpectedCheckpoint"/>): a sink
+/// that went back in time (restored, failed over to a replica that was behind) refuses it with
+/// <see cref="SinkCheckpointChangedException"/>, which ends <see cref="RunAsync"/>; the caller then
+/// reads the checkpoints again and resumes from what the sink holds, as a restart would.
 /// </summary>
 public sealed partial class ConsistencyGroupRunner
 {
@@ -84,6 +87,13 @@ public sealed partial class ConsistencyGroupRunner
     /// <summary>Source transactions, or parts of one, applied without the whole transaction.</summary>
     public long Relaxed { get; private set; }
 
+    /// <summary>Whether the source's end is the end of its topics, so that transactions still held
+    /// then are applied in parts (a changelog file); false for a backfill of topics that go on.</summary>
+    public bool DrainAtEnd { get; init; } = true;
+
+    /// <summary>Whether a stream is one partition of a partitioned topic (the source's naming).</summary>
+    public Func<string, bool> IsPartition { get; init; } = _ => false;
+
     /// <summary>True once the source reported its end.</summary>
     public bool SourceEnded { get; private set; }
 
@@ -118,7 +128,7 @@ public sealed partial class ConsistencyGroupRunner
         // What was read and is releasable is applied, so that stopping loses nothing; what is held
         // (incomplete transactions) is left to the next run, which reads it again, unless the source
         // ended: then nothing more of them can come.
-        await ApplyReleasedAsync(CancellationToken.None, drain: SourceEnded);
+        await ApplyReleasedAsync(CancellationToken.None, drain: SourceEnded && DrainAtEnd);
         if (_assembler.Buffered > 0)
         {
             LogLeftHeld(_logger, _name, _assembler.Buffered);
@@ -137,6 +147,14 @@ public sealed partial class ConsistencyGroupRunner
         var message = record.Message!;
         if (_isTransactionTopic(message.Topic))
         {
+            if (IsPartition(message.Topic))
+            {
+                // The order of the END records is the source's commit order only on one partition: Debezium
+                // keys them by transaction id, so a partitioned topic spreads them, and the group could
+                // apply a later transaction before an earlier one, a state the source never had.
+                throw new NotSupportedException($"consistency group {_name}: the transaction topic {_options.Transactions} is partitioned ({message.Topic}); the group needs it on one partition, where the order of its END records is the source's commit order (the member topics may be partitioned)");
+            }
+
             AcceptBoundary(message);
             return;
         }
@@ -268,7 +286,7 @@ public sealed partial class ConsistencyGroupRunner
 
             var collapsed = Collapser.CollapseCounting(changes[i]);
             member.Counters.AddCollapsed(changes[i].Count - collapsed.Changes.Count);
-            batches.Add(new SinkBatch(member.Name, member.Target, collapsed.Changes, checkpoint) { BeforeCommit = DeadLettersOf(member) });
+            batches.Add(new SinkBatch(member.Name, member.Target, collapsed.Changes, checkpoint) { BeforeCommit = DeadLettersOf(member), ExpectedCheckpoint = Expected(member.Name, checkpoint) });
             owners.Add(i);
         }
 
@@ -278,7 +296,7 @@ public sealed partial class ConsistencyGroupRunner
         var own = Advanced(CheckpointName(_name), checkpointable.Where(c => _isTransactionTopic(c.Key)).Concat(cursor));
         if (own.Count > 0)
         {
-            batches.Add(new SinkBatch(CheckpointName(_name), _members[0].Target, [], own));
+            batches.Add(new SinkBatch(CheckpointName(_name), _members[0].Target, [], own) { ExpectedCheckpoint = Expected(CheckpointName(_name), own) });
         }
 
         if (batches.Count == 0)
@@ -359,6 +377,22 @@ public sealed partial class ConsistencyGroupRunner
         return positions
             .Where(p => !stored.TryGetValue(p.Key, out var held) || held < p.Value)
             .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>The condition of a checkpoint write (<see cref="SinkBatch.ExpectedCheckpoint"/>): each
+    /// stream at or past the position the group last wrote or read for it (the start when none), so
+    /// that the sink keeps the greater position of each (<see cref="IMonotonicCheckpointSink"/>) and a
+    /// sink that went back in time since refuses the write (<see cref="SinkCheckpointChangedException"/>,
+    /// the whole sink transaction rolled back) instead of taking a checkpoint past changes it lost.</summary>
+    private Dictionary<string, StreamPosition>? Expected(string owner, Dictionary<string, StreamPosition> checkpoint)
+    {
+        if (checkpoint.Count == 0)
+        {
+            return null;
+        }
+
+        var stored = Stored(owner);
+        return checkpoint.Keys.ToDictionary(stream => stream, stream => stored.TryGetValue(stream, out var held) ? held : StreamPosition.Start, StringComparer.Ordinal);
     }
 
     private Dictionary<string, StreamPosition> Stored(string owner)

@@ -7,14 +7,31 @@ namespace Sync.Engine.Runtime;
 /// not one by one.</summary>
 public sealed partial class SyncRuntime
 {
-    /// <summary>The groups of which a member is selected, for <c>sync run</c> (a resume). A backfill
-    /// runs members one by one as before: it rewrites each target from the start anyway.</summary>
-    private List<KeyValuePair<string, ConsistencyGroupOptions>> GroupsOf(IReadOnlyList<KeyValuePair<string, MaterializerOptions>> selected, RunMode mode) =>
-        mode != RunMode.Resume
-            ? []
-            : [.. _config.ConsistencyGroups.Where(g => g.Value.Materializers.Any(member => selected.Any(s => s.Key == member)))];
+    /// <summary>The groups of which a member is selected. They run whole, every member together: in
+    /// <c>sync run</c>, and in a backfill, which replays every member's topics and the transaction topic
+    /// from the earliest message, so that readers see whole transactions while it rewrites the tables.
+    /// A backfill of a member with <c>--shadow</c> or <c>--from</c> is refused: a shadow swaps one table
+    /// at a time, and a start position names one member's topics, not a point in the group's transactions.</summary>
+    private List<KeyValuePair<string, ConsistencyGroupOptions>> GroupsOf(IReadOnlyList<KeyValuePair<string, MaterializerOptions>> selected, RunMode mode)
+    {
+        List<KeyValuePair<string, ConsistencyGroupOptions>> groups = [.. _config.ConsistencyGroups.Where(g => g.Value.Materializers.Any(member => selected.Any(s => s.Key == member)))];
+        if (mode == RunMode.Backfill && (Shadow || !BackfillFrom.IsEarliest) && groups.Count > 0)
+        {
+            throw new ConfigException([.. groups.Select(g => new ConfigProblem(
+                Path.GetFileName(_config.FilePath),
+                0,
+                $"consistency.{g.Key}",
+                $"{string.Join(", ", g.Value.Materializers.Where(m => selected.Any(s => s.Key == m)))} is in consistency group {g.Key}: a backfill of a group member replays the whole group ({string.Join(", ", g.Value.Materializers)}) from the earliest message, applying whole transactions; {(Shadow ? "--shadow" : "--from")} cannot be used with it ({(Shadow ? "a shadow swaps one table at a time, so readers would see the tables apart" : "a start position names one member's topics, not a point in the group's transactions")})"))]);
+        }
 
-    private async Task<IReadOnlyList<MaterializerOutcome>> RunGroupAsync(string group, ConsistencyGroupOptions options, ISink sink, CancellationToken cancellationToken)
+        return groups;
+    }
+
+    /// <summary>How often in a row a group may find its sink gone back in time before it stops: each
+    /// time it resumes from what the sink holds, so only a sink that does not keep what it commits gets that far.</summary>
+    private const int MaxGroupRollbacks = 20;
+
+    private async Task<IReadOnlyList<MaterializerOutcome>> RunGroupAsync(string group, ConsistencyGroupOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
     {
         await Task.Yield();
         var started = System.Diagnostics.Stopwatch.StartNew();
@@ -24,47 +41,84 @@ public sealed partial class SyncRuntime
         var members = new List<GroupMember>();
         try
         {
-            var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
             foreach (var (name, member) in memberOptions)
             {
                 Metrics?.Starting(name);
                 var letters = OpenDeadLetters(_config, _components, name, member, sink);
                 deadLetters.Add(letters);
-                var reading = Reading(name, member);
-                var stored = await sink.LoadCheckpointAsync(name, cancellationToken);
-                Metrics?.CheckpointLoaded(name, stored);
-                checkpoints[name] = SinkCheckpointGuard.PositionsOf(stored);
                 var counters = new MaterializerCounters();
-                members.Add(new GroupMember(name, reading, new TargetSpec(member.Table) { Options = member.Target }, letters, _suppression(name), counters));
+                members.Add(new GroupMember(name, Reading(name, member), new TargetSpec(member.Table) { Options = member.Target }, letters, _suppression(name), counters));
                 Started?.Invoke(name, counters);
             }
 
             var own = ConsistencyGroupRunner.CheckpointName(group);
-            checkpoints[own] = SinkCheckpointGuard.PositionsOf(await sink.LoadCheckpointAsync(own, cancellationToken));
             var source = _config.Sources[memberOptions[0].Options.Source];
             var factory = _components.Sources[source.Type];
             var transactionTopic = factory.Naming.FullName(options.Transactions) ?? options.Transactions;
             bool IsTransactionTopic(string stream) => stream == transactionTopic || factory.Naming.TopicOf(stream) == transactionTopic;
             bool Reads(string stream) => IsTransactionTopic(stream) || members.Any(m => m.Reading.Reads(stream));
+            log.LogInformation("consistency group {Group}: {Members} apply whole transactions of {Transactions} into sink {Sink}{Backfill}", group, string.Join(", ", options.Materializers), options.Transactions, memberOptions[0].Options.Sink, mode == RunMode.Backfill ? ", replayed from the earliest message (backfill)" : string.Empty);
+            var backfill = mode == RunMode.Backfill;
+            ConsistencyGroupRunner runner;
+            for (var rollbacks = 0; ; rollbacks++)
+            {
+                var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
+                foreach (var member in members)
+                {
+                    var stored = await sink.LoadCheckpointAsync(member.Name, cancellationToken);
+                    Metrics?.CheckpointLoaded(member.Name, stored);
+                    checkpoints[member.Name] = SinkCheckpointGuard.PositionsOf(stored);
+                }
 
-            var request = new SourceReadRequest(own, Reads, StartPositions(checkpoints, members, own, IsTransactionTopic), FromBeginning: false)
-            {
-                Log = log,
-            };
-            request = memberOptions.All(m => m.Options.Topics is { Count: > 0 })
-                ? request with { Topics = [.. memberOptions.SelectMany(m => m.Options.Topics!).Append(options.Transactions).Distinct(StringComparer.Ordinal)] }
-                : request with { TopicPattern = string.Join("|", memberOptions.Select(m => m.Options.TopicPattern is { } pattern ? $"(?:{pattern})" : string.Join("|", m.Options.Topics!.Select(Regex.Escape))).Append(Regex.Escape(options.Transactions))) };
-            await using var reader = factory.Open(source, request);
-            foreach (var member in members)
-            {
-                Metrics?.Running(member.Name, member.Counters, reader);
+                checkpoints[own] = SinkCheckpointGuard.PositionsOf(await sink.LoadCheckpointAsync(own, cancellationToken));
+                if (backfill)
+                {
+                    // A backfill ignores the checkpoints (never regress keeps newer state); the sink keeps
+                    // the greater of each stored position and the one the backfill writes.
+                    checkpoints = checkpoints.ToDictionary(c => c.Key, _ => (IReadOnlyDictionary<string, Changes.StreamPosition>)new Dictionary<string, Changes.StreamPosition>(), StringComparer.Ordinal);
+                }
+
+                var request = new SourceReadRequest(own, Reads, StartPositions(checkpoints, members, own, IsTransactionTopic), FromBeginning: backfill)
+                {
+                    Log = log,
+                };
+                request = memberOptions.All(m => m.Options.Topics is { Count: > 0 })
+                    ? request with { Topics = [.. memberOptions.SelectMany(m => m.Options.Topics!).Append(options.Transactions).Distinct(StringComparer.Ordinal)] }
+                    : request with { TopicPattern = string.Join("|", memberOptions.Select(m => m.Options.TopicPattern is { } pattern ? $"(?:{pattern})" : string.Join("|", m.Options.Topics!.Select(Regex.Escape))).Append(Regex.Escape(options.Transactions))) };
+                await using var reader = factory.Open(source, request);
+                foreach (var member in members)
+                {
+                    Metrics?.Running(member.Name, member.Counters, reader);
+                }
+
+                runner = new ConsistencyGroupRunner(group, options, members, reader, Metrics?.Measure(sink) ?? sink, checkpoints, IsTransactionTopic, log, Time)
+                {
+                    // A backfill that caught up with a subscription's topics is not their end: what it
+                    // holds of transactions still open is left to the next run, which reads it again.
+                    DrainAtEnd = !factory.HasNoEnd(source, fromBeginning: false),
+                    IsPartition = stream => factory.Naming.TopicOf(stream) != stream,
+                };
+                try
+                {
+                    await runner.RunAsync(cancellationToken);
+                    break;
+                }
+                catch (SinkCheckpointChangedException e) when (rollbacks < MaxGroupRollbacks)
+                {
+                    // The sink went back in time under the group: its whole transaction was refused, so
+                    // nothing past what the sink holds claims to be applied. Resuming from what it holds
+                    // (the subscription moved back to it, as at a start) replays whole transactions again.
+                    foreach (var member in members)
+                    {
+                        member.Counters.AddRollback();
+                    }
+
+                    log.LogWarning("consistency group {Group}: sink {Sink} went back in time ({Reason}); the group reads again from the checkpoints the sink holds", group, memberOptions[0].Options.Sink, e.Message);
+                }
             }
 
-            log.LogInformation("consistency group {Group}: {Members} apply whole transactions of {Transactions} into sink {Sink}", group, string.Join(", ", options.Materializers), options.Transactions, memberOptions[0].Options.Sink);
-            var runner = new ConsistencyGroupRunner(group, options, members, reader, Metrics?.Measure(sink) ?? sink, checkpoints, IsTransactionTopic, log, Time);
-            await runner.RunAsync(cancellationToken);
             var end = runner.SourceEnded || !cancellationToken.IsCancellationRequested ? MaterializerEnd.Finished
-                : HasNoEnd(memberOptions[0].Name, RunMode.Resume) ? MaterializerEnd.Stopped
+                : HasNoEnd(memberOptions[0].Name, mode) ? MaterializerEnd.Stopped
                 : MaterializerEnd.Interrupted;
             log.LogInformation("consistency group {Group}: {Transactions} transactions applied whole, {Relaxed} relaxed", group, runner.Transactions, runner.Relaxed);
             return [.. members.Select((m, i) =>

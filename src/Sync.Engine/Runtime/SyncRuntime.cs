@@ -198,7 +198,7 @@ public sealed partial class SyncRuntime
             _selectedCount = selected.Count;
             using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var groups = GroupsOf(selected, mode);
-            var groupRuns = groups.Select(g => RunGroupAsync(g.Key, g.Value, sinks[_config.Materializers.First(m => m.Key == g.Value.Materializers[0]).Value.Sink], stopAll.Token)).ToList();
+            var groupRuns = groups.Select(g => RunGroupAsync(g.Key, g.Value, sinks[_config.Materializers.First(m => m.Key == g.Value.Materializers[0]).Value.Sink], mode, stopAll.Token)).ToList();
             var runs = selected.Where(m => !groups.Any(g => g.Value.Materializers.Contains(m.Key, StringComparer.Ordinal))).Select(async m =>
             {
                 var outcome = await RunOneAsync(m.Key, m.Value, sinks[m.Value.Sink], mode, startAt[m.Key], stopAll.Token);

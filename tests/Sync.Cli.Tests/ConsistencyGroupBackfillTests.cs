@@ -1,0 +1,114 @@
+using Npgsql;
+using Sync.Testing.Changes;
+
+namespace Sync.Cli.Tests;
+
+/// <summary>
+/// <c>sync backfill</c> of a consistency group's member against PostgreSQL: the whole group is replayed
+/// from the earliest message (every member's topics and the transaction topic), applying whole
+/// transactions, so that a reader polling the sink never sees half of one; <c>--shadow</c> and
+/// <c>--from</c> are refused with a message naming the group. Bank transfers as in
+/// <see cref="ConsistencyGroupTests"/> (<see cref="BankTransfers"/> cites the shapes).
+/// </summary>
+public sealed class ConsistencyGroupBackfillTests : WorkspaceTests
+{
+    private const string Group = """
+
+        consistency:
+          bank:
+            transactions: persistent://public/default/bank.transaction
+            materializers: [accounts, ledger_entries, orders, order_lines]
+        """;
+
+    private const string Violations =
+        "SELECT (SELECT count(*) FROM orders o WHERE o.line_count <> (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id)) * 1000000 "
+        + "+ CASE WHEN (SELECT count(*) FROM accounts) IN (0, {0}) AND coalesce((SELECT sum(balance) FROM accounts), 0) IN (0, {1}) THEN 0 ELSE 1 END";
+
+    private readonly string _schema = $"bf_{Guid.NewGuid():N}"[..18];
+
+    private string Config(BankTransfers bank)
+    {
+        Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 4));
+        return Workspace.Write("sync.yaml", $$"""
+            sources:
+              changelog: { type: file, path: data/bank.jsonl }
+            sinks:
+              local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{_schema}}, stateSchema: {{_schema}}_state }
+
+            """ + BankTransfers.Materializers("    batchSize: 50") + Group);
+    }
+
+    [Fact]
+    public async Task Backfill_of_one_member_replays_the_whole_group_and_a_reader_never_sees_half_a_transaction()
+    {
+        var bank = new BankTransfers(accounts: 20, transactions: 2000, seed: 31);
+        var config = Config(bank);
+        var violations = new List<long>();
+        var checks = 0;
+        using var done = new CancellationTokenSource();
+        var poller = Task.Run(async () =>
+        {
+            await using var connection = new NpgsqlConnection(TestServers.Postgres + $";Search Path={_schema}");
+            await connection.OpenAsync();
+            while (!done.IsCancellationRequested)
+            {
+                try
+                {
+                    await using var command = new NpgsqlCommand(string.Format(CultureInfo.InvariantCulture, Violations, bank.Accounts, bank.TotalBalance), connection);
+                    var found = Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+                    checks++;
+                    if (found != 0)
+                    {
+                        violations.Add(found);
+                    }
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+                {
+                    // Not every table exists yet.
+                }
+            }
+        });
+
+        var result = await Workspace.Sync("backfill", "--config", config, "--materializer", "accounts", "--no-progress");
+        await done.CancelAsync();
+        await poller;
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Empty(violations);
+        Assert.True(checks > 3, $"the reader checked only {checks} times");
+        Assert.Equal(
+            (string.Join(",", Enumerable.Range(1, bank.Accounts).Select(id => $"{id}={bank.Balances[id]}")), (long)bank.Orders, (long)bank.OrderLines, (long)bank.LedgerEntries),
+            await EndStateAsync());
+    }
+
+    [Theory]
+    [InlineData("--shadow", "a shadow swaps one table at a time")]
+    [InlineData("--from", "a start position names one member's topics")]
+    public async Task Backfill_of_a_member_with_shadow_or_from_is_refused_naming_the_group(string option, string reason)
+    {
+        var config = Config(new BankTransfers(accounts: 5, transactions: 10, seed: 32));
+        string[] extra = option == "--from" ? ["--from", "0:3:-1"] : [option];
+
+        var result = await Workspace.Sync(["backfill", "--config", config, "--materializer", "orders", "--no-progress", .. extra]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("orders is in consistency group bank", result.Error, StringComparison.Ordinal);
+        Assert.Contains(reason, result.Error, StringComparison.Ordinal);
+        await using var connection = new NpgsqlConnection(TestServers.Postgres);
+        await connection.OpenAsync();
+        await using var tables = new NpgsqlCommand($"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{_schema}'", connection);
+        Assert.Equal(0L, (long)(await tables.ExecuteScalarAsync())!);
+    }
+
+    private async Task<(string Balances, long Orders, long Lines, long Entries)> EndStateAsync()
+    {
+        await using var connection = new NpgsqlConnection(TestServers.Postgres + $";Search Path={_schema}");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT (SELECT string_agg(id || '=' || balance, ',' ORDER BY id) FROM accounts), (SELECT count(*) FROM orders), (SELECT count(*) FROM order_lines), (SELECT count(*) FROM ledger_entries)",
+            connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+    }
+}
