@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using Snapshooter;
@@ -64,7 +65,9 @@ public sealed class VerifyCommandTests : WorkspaceTests
                 UPDATE {users} SET _sync_version = 999 WHERE id = 4;
                 """);
 
-            var verify = await Workspace.Sync("verify", "--config", config);
+            // A given secret, so that the keyed hashes in the snapshot are the same at every run.
+            var key = Workspace.Write("sample.key", "a sample key for the snapshot\n");
+            var verify = await Workspace.Sync("verify", "--config", config, "--sample-key-file", key);
 
             Assert.True(verify.ExitCode == 3, verify.ToString());
             Snapshot.Match(verify.Output, SnapshotNameExtension.Create("postgres"));
@@ -155,6 +158,26 @@ public sealed class VerifyCommandTests : WorkspaceTests
     }
 
     [Fact]
+    public async Task A_dry_run_of_the_repair_writes_nothing_to_the_sink_not_even_its_record()
+    {
+        WriteChangelog();
+        var config = Config("{ type: sqlite, path: users.db }");
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        ExecuteSqlite("DELETE FROM users WHERE id = 1");
+        var checkpoints = SqliteTables.Rows(Workspace.File("users.db"), "_sync_checkpoints");
+        var versions = SqliteTables.Rows(Workspace.File("users.db"), "_sync_state");
+
+        var dryRun = await Workspace.Sync("verify", "--config", config, "--repair", "--dry-run");
+
+        Assert.True(dryRun.ExitCode == 3, dryRun.ToString());
+        Assert.Equal(checkpoints, SqliteTables.Rows(Workspace.File("users.db"), "_sync_checkpoints"));
+        Assert.Equal(versions, SqliteTables.Rows(Workspace.File("users.db"), "_sync_state"));
+        Assert.Equal(["id=2|name=user-2", "id=3|name=user-3", "id=4|name=user-4", "id=5|name=user-5"], SqliteTables.Rows(Workspace.File("users.db"), "users"));
+        var status = await Workspace.Sync("status", "--config", config);
+        Assert.Contains("materializer 'users': never verified\n", status.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Sampled_keys_are_hashes_unless_show_keys_asks_for_the_keys()
     {
         WriteChangelog();
@@ -171,6 +194,32 @@ public sealed class VerifyCommandTests : WorkspaceTests
         Assert.DoesNotContain("\"id\"", hashed.Output, StringComparison.Ordinal);
         Assert.Contains("""missing          1  {"id":1}""", shown.Output, StringComparison.Ordinal);
         Assert.Matches(@"missing\s+1\n", none.Output);
+    }
+
+    [Fact]
+    public async Task Sampled_key_hashes_are_keyed_by_a_secret_kept_in_the_sink_or_given()
+    {
+        WriteChangelog();
+        var config = Config("{ type: sqlite, path: users.db }");
+        Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        ExecuteSqlite("DELETE FROM users WHERE id = 1");
+        const string secret = "a secret of the operator";
+        var keyFile = Workspace.Write("sample.key", secret + "\n");
+
+        var first = MissingHash(await Workspace.Sync("verify", "--config", config));
+        var second = MissingHash(await Workspace.Sync("verify", "--config", config));
+        var given = MissingHash(await Workspace.Sync("verify", "--config", config, "--sample-key-file", keyFile));
+
+        // The key {"id":1} has the canonical text "1"; its plain SHA-256 starts 6b86b273ff34fce1, which
+        // anyone can compute. The generated secret is kept in the sink: runs show the same hash.
+        Assert.NotEqual("6b86b273ff34fce1", first);
+        Assert.Equal(first, second);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData("a secret of the operator"u8, "1"u8)[..8]), given);
+        Assert.NotEqual(first, given);
+
+        var tooShort = await Workspace.Sync("verify", "--config", config, "--sample-key-file", Workspace.Write("short.key", "short"));
+        Assert.True(tooShort.ExitCode == 2, tooShort.ToString());
+        Assert.Contains("holds 5 characters; the secret needs at least 16", tooShort.Error, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -196,6 +245,12 @@ public sealed class VerifyCommandTests : WorkspaceTests
 
         Assert.Equal(0, result.ExitCode);
         Snapshot.Match(result.Output);
+    }
+
+    private static string MissingHash(ProcessResult verify)
+    {
+        Assert.True(verify.ExitCode == 3, verify.ToString());
+        return Regex.Match(verify.Output, @"missing\s+1  ([0-9a-f]{16})\n").Groups[1].Value;
     }
 
     private void ExecuteSqlite(string sql)

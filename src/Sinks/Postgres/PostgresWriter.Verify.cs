@@ -8,50 +8,64 @@ namespace Sync.Sinks.Postgres;
 /// their version columns, then its delete markers, a page at a time.</summary>
 internal sealed partial class PostgresWriter
 {
-    /// <summary>One page of the target's rows after the physical row <paramref name="after"/> (a ctid; a
-    /// TID range scan, as <see cref="ScanColumnPageAsync"/>), each column read back as the decoder would
-    /// have produced it, and the ctid to continue after, null at the end.</summary>
-    public async Task<(List<StoredRow> Rows, string? Next)> ScanStoredRowsPageAsync(PostgresTarget target, string? after, int limit, CancellationToken cancellationToken)
+    /// <summary>The target's rows in the heap blocks <c>[first, first + count)</c> (a TID range scan:
+    /// each page reads its own blocks only, so a sweep reads the table once; an <c>ORDER BY ctid</c>
+    /// with a <c>LIMIT</c> made the planner sort the rest of the table for every page), each column read
+    /// back as the decoder would have produced it, and the table's size in blocks, to know where the
+    /// sweep ends. A null list: the table is gone or has no version columns.
+    /// (TID range scans: https://www.postgresql.org/docs/15/release-14.html, "Allow efficient retrieval
+    /// of heap rows via tid ranges".)</summary>
+    public async Task<(List<StoredRow>? Rows, long Blocks)> ScanStoredRowsPageAsync(PostgresTarget target, long first, long count, CancellationToken cancellationToken)
     {
-        var rows = new List<StoredRow>(limit);
         var table = await LoadTableAsync(target, cancellationToken);
         if (table is null || !table.HasVersionColumns(target))
         {
-            return (rows, null);
+            return (null, 0);
         }
 
         var columns = table.Columns.Where(c => !target.IsReserved(c.Key)).ToArray();
         var names = columns.Select(c => c.Key).ToArray();
         var keyOrdinals = table.KeyColumns.Select(k => Array.IndexOf(names, k)).ToArray();
-        var sql = new StringBuilder("SELECT t.ctid::text, t.").Append(Quote(target.LsnColumn)).Append(", t.").Append(Quote(target.StreamColumn))
-            .Append(", t.").Append(Quote(target.PositionColumn));
-        foreach (var name in names)
+        var sql = new StringBuilder("SELECT t.").Append(Quote(target.LsnColumn)).Append(", t.").Append(Quote(target.StreamColumn)).Append(", t.").Append(Quote(target.PositionColumn));
+        foreach (var (name, type) in columns)
         {
-            sql.Append(", t.").Append(Quote(name));
+            sql.Append(", ").Append(type.SelectExpression("t." + Quote(name)));
         }
 
-        sql.Append(" FROM ").Append(target.Qualified).Append(" t WHERE t.ctid > $1::text::tid ORDER BY t.ctid LIMIT ").Append(limit.ToString(CultureInfo.InvariantCulture));
-        await using var select = Command(sql.ToString(), new NpgsqlParameter { Value = after ?? "(0,0)" });
+        sql.Append(" FROM ").Append(target.Qualified).Append(" t WHERE t.ctid >= $1::text::tid AND t.ctid < $2::text::tid");
+        long blocks;
+        await using (var size = Command("SELECT pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint", new NpgsqlParameter { Value = target.Qualified }))
+        {
+            blocks = (long)(await size.ExecuteScalarAsync(cancellationToken) ?? 0L);
+        }
+
+        var rows = new List<StoredRow>();
+        await using var select = Command(
+            sql.ToString(),
+            new NpgsqlParameter { Value = Tid(first) },
+            new NpgsqlParameter { Value = Tid(first + count) });
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-        string? last = null;
-        var read = 0;
         while (await reader.ReadAsync(cancellationToken))
         {
-            read++;
-            last = reader.GetString(0);
             var values = new FieldValue[names.Length];
             for (var i = 0; i < names.Length; i++)
             {
-                values[i] = columns[i].Value.Read(reader, 4 + i);
+                values[i] = columns[i].Value.Read(reader, 3 + i);
             }
 
-            var image = new Row(names, values);
-            var key = new Row(table.KeyColumns, [.. keyOrdinals.Select(o => values[o])]);
-            rows.Add(new StoredRow(key, image, VersionAt(reader, 1)));
+            var key = new FieldValue[keyOrdinals.Length];
+            for (var i = 0; i < key.Length; i++)
+            {
+                key[i] = values[keyOrdinals[i]];
+            }
+
+            rows.Add(new StoredRow(new Row(table.KeyColumns, key), new Row(names, values), VersionAt(reader, 0)));
         }
 
-        return (rows, read < limit ? null : last);
+        return (rows, blocks);
     }
+
+    private static string Tid(long block) => "(" + block.ToString(CultureInfo.InvariantCulture) + ",0)";
 
     /// <summary>One page of the target's delete markers (the truncate marker left out) after key text
     /// <paramref name="after"/>, in key-text order along the markers' primary key, and the key text to

@@ -48,18 +48,23 @@ internal sealed partial class RedisWriter
         return _keys.ClusterProblem(target.StateTable, rowKey) is { } problem ? problem + "; the row was not written" : null;
     }
 
-    /// <summary>The state keys of a table: a SCAN of the primary (the one found now: Sentinel may have
-    /// moved it since the connection opened), or of every primary of a cluster.</summary>
+    /// <summary>The state keys of a table: a SCAN of each of <see cref="Primaries"/>.</summary>
     private async IAsyncEnumerable<RedisKey> StateKeysAsync(RedisTarget target)
     {
-        var primaries = _db.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica);
-        var servers = _keys.Cluster ? primaries.ToArray() : [primaries.FirstOrDefault() ?? _server];
-        foreach (var server in servers)
+        foreach (var server in Primaries())
         {
             await foreach (var stateKey in server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
             {
                 yield return stateKey;
             }
         }
+    }
+
+    /// <summary>The servers a scan goes over: the primary (the one found now: Sentinel may have moved it
+    /// since the connection opened), or every primary of a cluster, since each holds only its own slots.</summary>
+    private IServer[] Primaries()
+    {
+        var primaries = _db.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica);
+        return _keys.Cluster ? [.. primaries] : [primaries.FirstOrDefault() ?? _server];
     }
 }

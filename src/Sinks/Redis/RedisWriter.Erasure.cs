@@ -280,18 +280,21 @@ internal sealed partial class RedisWriter
     private async IAsyncEnumerable<string[]> RowKeyPagesAsync(RedisTarget target, RedisKeyTemplate rowKeys)
     {
         var type = target.Format == RedisValueFormat.Hash ? "hash" : "string";
-        var cursor = "0";
-        do
+        foreach (var server in Primaries())
         {
-            var reply = (RedisResult[])(await _db.ExecuteAsync("SCAN", cursor, "MATCH", rowKeys.Pattern, "COUNT", ScanPage, "TYPE", type))!;
-            cursor = (string)reply[0]!;
-            var page = ((RedisResult[])reply[1]!).Select(k => (string)k!).Where(k => !k.StartsWith(_keys.Prefix, StringComparison.Ordinal)).ToArray();
-            if (page.Length > 0)
+            var cursor = "0";
+            do
             {
-                yield return page;
+                var reply = (RedisResult[])(await server.ExecuteAsync("SCAN", cursor, "MATCH", rowKeys.Pattern, "COUNT", ScanPage, "TYPE", type))!;
+                cursor = (string)reply[0]!;
+                var page = ((RedisResult[])reply[1]!).Select(k => (string)k!).Where(k => !k.StartsWith(_keys.Prefix, StringComparison.Ordinal)).ToArray();
+                if (page.Length > 0)
+                {
+                    yield return page;
+                }
             }
+            while (cursor != "0");
         }
-        while (cursor != "0");
     }
 
     /// <summary>The column's text in every row of the target (see <see cref="ISink.ScanColumn"/>), a SCAN

@@ -7,7 +7,8 @@ namespace Sync.Sinks.Redis;
 /// <summary>The sweep of <c>sync verify</c> (<see cref="ISink.ScanStoredRows"/>).</summary>
 internal sealed partial class RedisWriter
 {
-    /// <summary>Every version state of the target (SCAN MATCH its state pattern, a page at a time): a delete
+    /// <summary>Every version state of the target (SCAN MATCH its state pattern on the primary, or on every
+    /// primary of a cluster (<see cref="StateKeysAsync"/>), a page at a time): a delete
     /// marker as such, a live state with its row (a hash's fields, or a JSON string's members; a row gone
     /// behind sync's back reads as a marker-less absence, the state's version kept). Then the rows that
     /// have no state (SCAN MATCH the key template's pattern, TYPE the target's value type: written behind
@@ -15,11 +16,10 @@ internal sealed partial class RedisWriter
     public async IAsyncEnumerable<StoredRow> ScanStoredRowsAsync(TargetSpec spec)
     {
         var target = Target(spec);
-        var prefixLength = _keys.StatePrefix(target.StateTable).Length;
         var page = new List<string>(ScanPage);
-        await foreach (var stateKey in _server.KeysAsync(_db.Database, _keys.StatePattern(target.StateTable), pageSize: ScanPage))
+        await foreach (var stateKey in StateKeysAsync(target))
         {
-            page.Add(stateKey.ToString()[prefixLength..]);
+            page.Add(_keys.RowKeyOf(target.StateTable, stateKey.ToString()));
             if (page.Count == ScanPage)
             {
                 foreach (var row in await StatedRowsAsync(target, page))

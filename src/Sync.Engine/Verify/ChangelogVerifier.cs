@@ -13,6 +13,10 @@ public sealed record VerifyOptions
     /// <summary>Show sampled keys as JSON instead of their hashes. Default false: reports carry no key.</summary>
     public bool ShowKeys { get; init; }
 
+    /// <summary>The secret of the sampled keys' hashes; null (the default): the one stored in the sink
+    /// with the materializer's checkpoint, generated and stored at its first verification (<see cref="Verify.SampleKey"/>).</summary>
+    public SampleKey? SampleKey { get; init; }
+
     /// <summary>Where both sides are spilled while they are partitioned. Default: the system's temporary directory.</summary>
     public string SpillDirectory { get; init; } = Path.GetTempPath();
 
@@ -59,7 +63,8 @@ public sealed class ChangelogVerifier
     {
         ArgumentNullException.ThrowIfNull(options);
         await using var sink = await OpenSinkAsync(options, cancellationToken);
-        return (await SweepAsync(name, options, sink, collect: false, cancellationToken)).Result;
+        var key = await SampleKeyOfAsync(name, sink, cancellationToken);
+        return (await SweepAsync(name, options, sink, key, collect: false, cancellationToken)).Result;
     }
 
     /// <summary>Stores <paramref name="result"/> in the materializer's sink next to its checkpoint
@@ -79,7 +84,8 @@ public sealed class ChangelogVerifier
     {
         ArgumentNullException.ThrowIfNull(options);
         await using var sink = await OpenSinkAsync(options, cancellationToken);
-        var sweep = await SweepAsync(name, options, sink, collect: true, cancellationToken);
+        var key = await SampleKeyOfAsync(name, sink, cancellationToken);
+        var sweep = await SweepAsync(name, options, sink, key, collect: true, cancellationToken);
         if (sweep.Result.Clean)
         {
             return sweep.Result;
@@ -102,7 +108,7 @@ public sealed class ChangelogVerifier
             counters.AddDeleted(applied.Deleted);
         }
 
-        var after = await SweepAsync(name, options, sink, collect: false, cancellationToken);
+        var after = await SweepAsync(name, options, sink, key, collect: false, cancellationToken);
         return sweep.Result with { Repair = new RepairResult(false, reapply.Count, deletes.Count, left, counters), AfterRepair = after.Result };
     }
 
@@ -112,20 +118,24 @@ public sealed class ChangelogVerifier
         return await _components.Sinks[sinkConfig.Type].OpenAsync(sinkConfig, cancellationToken);
     }
 
-    private async Task<Sweep> SweepAsync(string name, MaterializerOptions options, ISink sink, bool collect, CancellationToken cancellationToken)
+    private async Task<SampleKey> SampleKeyOfAsync(string name, ISink sink, CancellationToken cancellationToken) =>
+        Options.SampleKey ?? SampleKey.FromCheckpoint(await sink.LoadCheckpointAsync(name, cancellationToken));
+
+    private async Task<Sweep> SweepAsync(string name, MaterializerOptions options, ISink sink, SampleKey key, bool collect, CancellationToken cancellationToken)
     {
         var target = new TargetSpec(options.Table) { Options = options.Target };
-        var pinned = (await sink.LoadCheckpointAsync(name, cancellationToken))
+        var checkpoint = await sink.LoadCheckpointAsync(name, cancellationToken);
+        var pinned = checkpoint
             .Where(c => !SourceEpochs.IsEpochEntry(c.Key) && !LastVerification.IsEntry(c.Key))
             .ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
-        var epochs = SourceEpochs.FromCheckpoint(await sink.LoadCheckpointAsync(name, cancellationToken));
+        var epochs = SourceEpochs.FromCheckpoint(checkpoint);
         var rows = sink.ScanStoredRows(name, target, cancellationToken)
             ?? throw new VerifyException($"sink {options.Sink} ({_config.Sinks[options.Sink].Type}) cannot list its rows with their versions, so materializer {name} cannot be verified");
 
         var reading = MaterializerReading.Of(_config, _components, name, options);
         var suppression = _suppression(name);
         await suppression.RefreshAsync(cancellationToken);
-        var tally = new Tally(Options, collect);
+        var tally = new Tally(Options, key, collect);
         using var merge = new PartitionedMerge(Options.SpillDirectory, Options.PartitionLimit);
         var source = _config.Sources[options.Source];
         await using (var log = _components.Sources[source.Type].OpenLog(source))
@@ -155,6 +165,7 @@ public sealed class ChangelogVerifier
             Pending = tally.Pending,
             Unreadable = tally.Unreadable,
             Pinned = pinned,
+            SampleKey = key,
             At = Time.GetUtcNow(),
         };
         return new Sweep(result, tally.Drifted);
@@ -242,7 +253,7 @@ public sealed class ChangelogVerifier
     /// (at its own version, which the delete supersedes), or leave it.</summary>
     private sealed record Drifted(bool Reapply, ChangeEvent? Delete);
 
-    private sealed class Tally(VerifyOptions options, bool collect)
+    private sealed class Tally(VerifyOptions options, SampleKey key, bool collect)
     {
         private readonly Dictionary<DriftClass, long> _counts = DriftClasses.All.ToDictionary(c => c, _ => 0L);
         private readonly Dictionary<DriftClass, SortedSet<(ulong Hash, string Shown)>> _samples = DriftClasses.All.ToDictionary(c => c, _ => new SortedSet<(ulong, string)>());
@@ -277,7 +288,7 @@ public sealed class ChangelogVerifier
             var sample = _samples[finding.Class];
             if (options.SampleSize > 0 && (sample.Count < options.SampleSize || entry.Hash < sample.Max.Hash))
             {
-                sample.Add((entry.Hash, options.ShowKeys ? entry.KeyJson : VerifyKey.HashText(entry.Hash)));
+                sample.Add((entry.Hash, options.ShowKeys ? entry.KeyJson : key.HashOf(entry.Canonical)));
                 if (sample.Count > options.SampleSize)
                 {
                     sample.Remove(sample.Max);

@@ -3,7 +3,8 @@ namespace Sync.Engine.Verify;
 /// <summary>The last <c>sync verify</c> of a materializer, stored in its sink next to its checkpoint so
 /// that <c>sync status</c> and the metrics of <c>sync run</c> can tell when it ran and what it found.
 /// Entries <see cref="Entry"/> (ledger = end time in Unix seconds, entry = keys compared) and
-/// <see cref="DriftPrefix"/> + class (ledger = drifted keys of that class). Only the verify command
+/// <see cref="DriftPrefix"/> + class (ledger = drifted keys of that class), and the secret of the sample
+/// hashes when the verification generated it (<see cref="SampleKey"/>). Only the verify command
 /// writes them, and they are no stream's position (<see cref="IsEntry"/>), as the epoch bump's
 /// declarations are not (<see cref="Runtime.SourceEpochs.BumpPrefix"/>).</summary>
 public sealed record LastVerification(DateTimeOffset At, long Keys, IReadOnlyDictionary<DriftClass, long> Drift)
@@ -16,7 +17,7 @@ public sealed record LastVerification(DateTimeOffset At, long Keys, IReadOnlyDic
 
     /// <summary>Whether a checkpoint entry records a verification rather than a stream's position.</summary>
     public static bool IsEntry(string name) =>
-        name == Entry || name.StartsWith(DriftPrefix, StringComparison.Ordinal);
+        name == Entry || name.StartsWith(DriftPrefix, StringComparison.Ordinal) || SampleKey.IsEntry(name);
 
     /// <summary>The checkpoint entries recording <paramref name="result"/> (after a repair: what the
     /// verification after it found).</summary>
@@ -31,6 +32,11 @@ public sealed record LastVerification(DateTimeOffset At, long Keys, IReadOnlyDic
         foreach (var drift in DriftClasses.All)
         {
             entries[DriftPrefix + drift.Name()] = new(last.Drift.GetValueOrDefault(drift), 0, 0);
+        }
+
+        foreach (var (name, word) in result.SampleKey?.Entries() ?? new Dictionary<string, StreamPosition>())
+        {
+            entries[name] = word;
         }
 
         return entries;

@@ -68,8 +68,8 @@ internal sealed class PartitionedMerge : IDisposable
     {
         if (logCount + sinkCount > PartitionLimit && (level + 1) * FanBits <= 64)
         {
-            var logParts = Split(logPath, level);
-            var sinkParts = Split(sinkPath, level);
+            var logParts = Split(logPath, logCount, level);
+            var sinkParts = Split(sinkPath, sinkCount, level);
             for (var p = 0; p < 1 << FanBits; p++)
             {
                 MergePartition(logParts.PathOf(p), logParts.Counts[p], sinkParts.PathOf(p), sinkParts.Counts[p], level + 1, classify);
@@ -80,7 +80,7 @@ internal sealed class PartitionedMerge : IDisposable
 
         LargestPartition = Math.Max(LargestPartition, logCount + sinkCount);
         var logEntries = new Dictionary<string, VerifyEntry>(checked((int)logCount), StringComparer.Ordinal);
-        foreach (var entry in ReadAll(logPath))
+        foreach (var entry in ReadAll(logPath, logCount))
         {
             if (!logEntries.TryGetValue(entry.Canonical, out var held) || Replaces(entry, held))
             {
@@ -89,7 +89,7 @@ internal sealed class PartitionedMerge : IDisposable
         }
 
         var sinkEntries = new Dictionary<string, VerifyEntry>(checked((int)sinkCount), StringComparer.Ordinal);
-        foreach (var entry in ReadAll(sinkPath))
+        foreach (var entry in ReadAll(sinkPath, sinkCount))
         {
             // A key with both a row and a marker (a row written by hand over a marker) is judged by its row.
             if (!sinkEntries.TryGetValue(entry.Canonical, out var held) || held.State != EntryState.Row)
@@ -115,10 +115,10 @@ internal sealed class PartitionedMerge : IDisposable
     private static bool Replaces(VerifyEntry later, VerifyEntry earlier) =>
         later.Version is not { } version || earlier.Version is not { } held || version.Supersedes(held);
 
-    private Partitions Split(string path, int level)
+    private Partitions Split(string path, long count, int level)
     {
         var parts = new Partitions(path + "." + level.ToString(CultureInfo.InvariantCulture), level);
-        foreach (var entry in ReadAll(path))
+        foreach (var entry in ReadAll(path, count))
         {
             parts.Add(entry);
         }
@@ -128,16 +128,18 @@ internal sealed class PartitionedMerge : IDisposable
         return parts;
     }
 
-    private static IEnumerable<VerifyEntry> ReadAll(string path)
+    /// <summary>The <paramref name="count"/> entries of a spill file (counted as they were written: asking
+    /// the stream for its length at each entry costs a system call per entry).</summary>
+    private static IEnumerable<VerifyEntry> ReadAll(string path, long count)
     {
-        if (!File.Exists(path))
+        if (count == 0)
         {
             yield break;
         }
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.None, BufferSize);
         using var reader = new BinaryReader(stream, Encoding.UTF8);
-        while (stream.Position < stream.Length)
+        for (var i = 0L; i < count; i++)
         {
             yield return VerifyEntry.Read(reader);
         }

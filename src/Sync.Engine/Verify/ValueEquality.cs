@@ -29,6 +29,9 @@ public static partial class ValueEquality
 
         return log.Kind switch
         {
+            // The common cases first, without parsing: an integer read back as one, the same text.
+            ValueKind.Int64 when stored.Kind == ValueKind.Int64 => log.AsInt64 == stored.AsInt64,
+            ValueKind.Decimal or ValueKind.Json when stored.Kind == log.Kind && string.Equals(log.AsText, stored.AsText, StringComparison.Ordinal) => true,
             ValueKind.Int64 or ValueKind.Decimal => Equal(Numeral(log.ToText()!), Numeral(stored.ToText()!)) ?? Text(log, stored),
             ValueKind.Double => SameDouble(log.AsDouble, stored),
             ValueKind.TimestampTz => Equal(Instant(log.AsText), Instant(stored.ToText()!)) ?? Text(log, stored),

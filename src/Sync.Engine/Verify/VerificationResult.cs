@@ -6,8 +6,9 @@ namespace Sync.Engine.Verify;
 /// <param name="Target">Its target (table, key prefix or index).</param>
 /// <param name="Keys">Keys compared: every key either side holds a row or a version of.</param>
 /// <param name="Drift">Drifted keys per class (every class present, 0 when none).</param>
-/// <param name="Samples">Per class, a bounded sample of the drifted keys: their hashes (the
-/// smallest, so that runs over the same drift show the same ones), or their JSON with <c>--show-keys</c>.</param>
+/// <param name="Samples">Per class, a bounded sample of the drifted keys: their keyed hashes
+/// (<see cref="Verify.SampleKey"/>; the keys of the smallest partition hashes, so that runs over the
+/// same drift show the same ones), or their JSON with <c>--show-keys</c>.</param>
 public sealed record VerificationResult(
     string Materializer,
     string Sink,
@@ -29,6 +30,10 @@ public sealed record VerificationResult(
 
     /// <summary>The checkpoint pinned at the start, per stream.</summary>
     public IReadOnlyDictionary<string, StreamPosition> Pinned { get; init; } = new Dictionary<string, StreamPosition>();
+
+    /// <summary>The secret the sampled keys were hashed with; stored with the record when the
+    /// verification generated it.</summary>
+    public SampleKey? SampleKey { get; init; }
 
     /// <summary>When the verification ended.</summary>
     public DateTimeOffset At { get; init; }

@@ -35,8 +35,9 @@ public static class VerifyKey
         return text.ToString();
     }
 
-    /// <summary>The first 64 bits of the canonical text's SHA-256: the partition of the key and, in hex,
-    /// the key hash a report shows instead of the key.</summary>
+    /// <summary>The first 64 bits of the canonical text's SHA-256: the partition of the key, and the
+    /// order in which drifted keys are sampled. A report never shows it: a plain hash of a key from a
+    /// small key space is found by hashing every key; it shows <see cref="SampleKey.HashOf"/>.</summary>
     public static ulong Hash(string canonical)
     {
         Span<byte> digest = stackalloc byte[32];
@@ -44,13 +45,11 @@ public static class VerifyKey
         return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(digest);
     }
 
-    /// <summary>The key hash as a report prints it: 16 hex digits.</summary>
-    public static string HashText(ulong hash) => hash.ToString("x16", CultureInfo.InvariantCulture);
-
     private static string ValueText(FieldValue value) => value.Kind switch
     {
         ValueKind.Null => "\u0000",
-        ValueKind.Int64 or ValueKind.Decimal or ValueKind.Double => ValueEquality.Numeral(value.ToText()!) ?? value.ToText()!,
+        ValueKind.Int64 => value.AsInt64.ToString(CultureInfo.InvariantCulture),
+        ValueKind.Decimal or ValueKind.Double => ValueEquality.Numeral(value.ToText()!) ?? value.ToText()!,
         ValueKind.Uuid => value.AsText.ToLowerInvariant(),
         ValueKind.Unavailable => "\u0001",
         _ => value.ToText()!,

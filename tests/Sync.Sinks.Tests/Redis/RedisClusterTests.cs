@@ -84,6 +84,40 @@ public sealed class RedisClusterTests
     }
 
     [RedisClusterFact]
+    public async Task The_verify_sweep_reads_the_states_and_the_stateless_rows_of_every_primary()
+    {
+        await using var h = await RedisHarness.CreateAsync(RedisValueFormat.Hash, cluster: true);
+        var target = h.Target("items");
+        var changes = Enumerable.Range(1, 60).Select(i => Change.Create(("id", (object?)i), i, ("name", $"n{i}"))).ToList();
+        changes.Add(Change.Delete(("id", (object?)1), 100));
+        await h.Sink.ApplyAsync(new SinkBatch("cluster", target, changes, NoCheckpoint), CancellationToken.None);
+
+        // Rows written behind sync's back, without a state, in every primary's slots.
+        await using var connection = await RedisClusterTestServer.ConnectAsync();
+        var db = connection.GetDatabase();
+        var foreign = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 501; i <= 530; i++)
+        {
+            var rowKey = $"{target.Table}:{i}";
+            await db.HashSetAsync(rowKey, [new HashEntry("id", i), new HashEntry("name", "foreign")]);
+            foreign.Add(connection.GetServer(db.IdentifyEndpoint(rowKey)!).EndPoint.ToString()!);
+        }
+
+        Assert.Equal(3, foreign.Count);
+        var stored = new List<Sync.Engine.Verify.StoredRow>();
+        await foreach (var row in h.Sink.ScanStoredRows("cluster", target, CancellationToken.None)!)
+        {
+            stored.Add(row);
+        }
+
+        var ids = stored.Select(r => r.Key.Values[0].ToText()).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(Enumerable.Range(1, 60).Concat(Enumerable.Range(501, 30)).Select(i => i.ToString(CultureInfo.InvariantCulture)).Order(StringComparer.Ordinal), ids);
+        Assert.True(stored.Single(r => r.Key.Values[0].ToText() == "1").IsMarker);
+        Assert.All(stored.Where(r => r.Version.Stream.Length == 0), r => Assert.Equal("foreign", r.Image!["name"].ToText()));
+        Assert.Equal(30, stored.Count(r => r.Version.Stream.Length == 0));
+    }
+
+    [RedisClusterFact]
     public async Task A_shadow_backfill_is_refused_on_a_cluster()
     {
         await using var h = await RedisHarness.CreateAsync(RedisValueFormat.Hash, cluster: true);

@@ -121,5 +121,24 @@ public sealed partial class FakeElasticsearch
         };
     }
 
-    private sealed record PointInTime(List<(FakeIndex Index, IReadOnlyDictionary<string, FakeDoc> Docs)> View, TimeSpan KeepAlive, DateTimeOffset ExpiresAt);
+    private sealed record PointInTime(List<(FakeIndex Index, IReadOnlyDictionary<string, FakeDoc> Docs)> View, TimeSpan KeepAlive, DateTimeOffset ExpiresAt)
+    {
+        /// <summary>Every document of the view in <c>_shard_doc</c> order, with it, worked out at the first
+        /// search that pages through the whole view: the view never changes, so the pages of a sweep
+        /// over a large index need not order it again each (see <see cref="TryMatch"/>).</summary>
+        public Lazy<List<(FakeIndex Index, FakeDoc Doc, long ShardDoc)>> Ordered { get; } = new(() =>
+        {
+            var ordered = new List<(FakeIndex, FakeDoc, long)>();
+            for (var shard = 0; shard < View.Count; shard++)
+            {
+                var position = 0L;
+                foreach (var doc in View[shard].Docs.Values.OrderBy(d => d.SeqNo))
+                {
+                    ordered.Add((View[shard].Index, doc, ((long)shard << 32) | position++));
+                }
+            }
+
+            return ordered;
+        });
+    }
 }

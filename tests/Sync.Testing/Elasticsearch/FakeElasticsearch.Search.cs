@@ -282,6 +282,11 @@ public sealed partial class FakeElasticsearch
             }
 
             pitId = id;
+            if (request["query"] is null && WholeViewPage(request, _pointsInTime[id]) is { } page)
+            {
+                matches = page;
+                return true;
+            }
         }
         else
         {
@@ -326,6 +331,43 @@ public sealed partial class FakeElasticsearch
         }
 
         return true;
+    }
+
+    /// <summary>For a search of every document of a point in time in ascending <c>_shard_doc</c> order
+    /// (a sweep's page): the documents after <c>search_after</c>, found by binary search in the view's
+    /// order, up to one more than any page may hold (from + size is at most
+    /// <see cref="MaxResultWindow"/>), so that the hits and their total read as when every document is
+    /// matched and filtered; null for any other search, which goes the general way.</summary>
+    private static List<(FakeIndex Index, FakeDoc Doc, long ShardDoc)>? WholeViewPage(JsonObject request, PointInTime pit)
+    {
+        try
+        {
+            if (ShardDocAscending(request) != true)
+            {
+                return null;
+            }
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+
+        var ordered = pit.Ordered.Value;
+        var start = 0;
+        if (request["search_after"] is JsonArray { Count: 1 } after && after[0] is JsonValue afterValue)
+        {
+            var last = afterValue.GetValue<long>();
+            var (low, high) = (0, ordered.Count);
+            while (low < high)
+            {
+                var middle = (low + high) / 2;
+                (low, high) = ordered[middle].ShardDoc > last ? (low, middle) : (middle + 1, high);
+            }
+
+            start = low;
+        }
+
+        return ordered.GetRange(start, Math.Min(ordered.Count - start, MaxResultWindow + 1));
     }
 
     /// <summary>A <c>term</c>/<c>terms</c> value (anywhere in the query, <c>bool</c> clauses included) that
