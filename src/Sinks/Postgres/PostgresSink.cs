@@ -197,6 +197,17 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
             cancellationToken);
     }
 
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ArgumentNullException.ThrowIfNull(entries);
+        return await WithGateAsync(
+            $"agree on checkpoint entries of '{materializer}'",
+            (writer, ct) => writer.AddCheckpointEntriesAsync(materializer, entries, ct),
+            cancellationToken);
+    }
+
     /// <summary>Erasure markers for the keys without a row, in one transaction (see <see cref="ISink.MarkErasedManyAsync"/>).</summary>
     public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
     {

@@ -129,6 +129,39 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         return result;
     }
 
+    /// <summary>Inserts each entry unless one of its name is stored (ON CONFLICT DO NOTHING), one statement
+    /// per entry in the given order and all in one transaction, then reads them back: a racing caller
+    /// waits on the first row's insert and then stores nothing (ISink.AddCheckpointEntriesAsync).</summary>
+    public async Task<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken) =>
+        await InTransactionAsync<IReadOnlyDictionary<string, StreamPosition>?>(
+            async _ =>
+            {
+                foreach (var (stream, position) in entries)
+                {
+                    await using var insert = Command(
+                        $"INSERT INTO {_checkpoints} (materializer, stream, position, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (materializer, stream) DO NOTHING",
+                        new NpgsqlParameter<string> { TypedValue = materializer },
+                        new NpgsqlParameter<string> { TypedValue = stream },
+                        new NpgsqlParameter<string> { TypedValue = position.ToString() });
+                    await insert.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                await using var read = Command(
+                    $"SELECT stream, position FROM {_checkpoints} WHERE materializer = $1 AND stream = ANY($2)",
+                    new NpgsqlParameter<string> { TypedValue = materializer },
+                    new NpgsqlParameter<string[]> { TypedValue = [.. entries.Select(e => e.Key)] });
+                var stored = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+                await using var reader = await read.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    stored[reader.GetString(0)] = StreamPosition.Parse(reader.GetString(1));
+                }
+
+                return stored;
+            },
+            cancellationToken);
+
     /// <summary>Records the table as the materializer's target once it exists (in the batch's
     /// transaction, once per connection), so that a later run can tell a moved or dropped target from
     /// one that no row has created yet.</summary>

@@ -391,6 +391,18 @@ internal static class RedisScripts
         return res
         """;
 
+    /// <summary>Stores each pair of field and value in a materializer's checkpoint hash unless the field is
+    /// held (HSETNX), in one script, and returns the values held afterwards in the same order
+    /// (<see cref="ISink.AddCheckpointEntriesAsync"/>). KEYS[1]: the checkpoint hash; ARGV: the pairs.</summary>
+    public const string AddCheckpointEntries = """
+        local held = {}
+        for i = 1, #ARGV, 2 do
+          redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+          held[#held + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+        end
+        return held
+        """;
+
     /// <summary>Writes a materializer's checkpoint only while the stored one holds every expected stream
     /// at or past its expected position (<see cref="SinkBatch.ExpectedCheckpoint"/>), and never lowers an
     /// expected stream's stored position (<see cref="IMonotonicCheckpointSink"/>: the greater of the

@@ -109,6 +109,14 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
         return await RunAsync($"reconcile table \"{target.Table}\" with a new source epoch's snapshot", async w => await w.ReconcileEpochAsync(materializer, await InLiveGenerationAsync(w, target), stream, epochStart), cancellationToken);
     }
 
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ArgumentNullException.ThrowIfNull(entries);
+        return await RunAsync<IReadOnlyDictionary<string, StreamPosition>?>($"agree on checkpoint entries of '{materializer}'", async w => await w.AddCheckpointEntriesAsync(materializer, entries), cancellationToken);
+    }
+
     public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);

@@ -53,6 +53,30 @@ internal sealed partial class RedisWriter
         return result;
     }
 
+    /// <summary>HSETNX of each entry in one script (atomic on the server), then their values
+    /// (ISink.AddCheckpointEntriesAsync).</summary>
+    public async Task<IReadOnlyDictionary<string, StreamPosition>> AddCheckpointEntriesAsync(string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries)
+    {
+        var args = new List<RedisValue>(entries.Count * 2);
+        foreach (var (stream, position) in entries)
+        {
+            args.Add(stream);
+            args.Add(position.ToString());
+        }
+
+        var values = (RedisValue[]?)await _db.ScriptEvaluateAsync(RedisScripts.AddCheckpointEntries, [_keys.Checkpoint(materializer)], [.. args]) ?? [];
+        var stored = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        for (var i = 0; i < entries.Count && i < values.Length; i++)
+        {
+            if (!values[i].IsNull)
+            {
+                stored[entries[i].Key] = StreamPosition.Parse(values[i].ToString());
+            }
+        }
+
+        return stored;
+    }
+
     public async Task<ApplyResult> ApplyAsync(SinkBatch batch)
     {
         var target = Target(batch.Target);

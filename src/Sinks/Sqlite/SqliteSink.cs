@@ -179,6 +179,15 @@ public sealed partial class SqliteSink : ISink, IShadowableSink, IDeadLetterStor
         return await OnWriterAsync($"reconcile table \"{target.Table}\" with a new source epoch's snapshot", writer => writer.ReconcileEpoch(target.Table, stream, epochStart, _time.GetUtcNow()), cancellationToken);
     }
 
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ArgumentNullException.ThrowIfNull(entries);
+        return await OnWriterAsync<IReadOnlyDictionary<string, StreamPosition>?>(
+            $"agree on checkpoint entries of '{materializer}'", writer => writer.AddCheckpointEntries(materializer, entries, _time.GetUtcNow()), cancellationToken);
+    }
+
     private async ValueTask<T> BySubjectAsync<T>(TargetSpec target, object match, Func<SqliteWriter, T> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);

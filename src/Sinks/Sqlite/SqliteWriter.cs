@@ -72,6 +72,31 @@ internal sealed partial class SqliteWriter : IDisposable
         return result;
     }
 
+    /// <summary>INSERT OR IGNORE of each entry in one transaction (SQLite has one writer at a time), then
+    /// the values held (ISink.AddCheckpointEntriesAsync).</summary>
+    public Dictionary<string, StreamPosition> AddCheckpointEntries(string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, DateTimeOffset now)
+    {
+        using (var transaction = _connection.BeginTransaction())
+        {
+            foreach (var (stream, position) in entries)
+            {
+                using var insert = _connection.CreateCommand();
+                insert.Transaction = transaction;
+                insert.CommandText = $"INSERT OR IGNORE INTO {CheckpointTable} (materializer, stream, position, updated_at) VALUES ($materializer, $stream, $position, $now)";
+                insert.Parameters.AddWithValue("$materializer", materializer);
+                insert.Parameters.AddWithValue("$stream", stream);
+                insert.Parameters.AddWithValue("$position", position.ToString());
+                insert.Parameters.AddWithValue("$now", FormatTime(now));
+                insert.ExecuteNonQuery();
+            }
+
+            transaction.Commit();
+        }
+
+        var held = LoadCheckpoint(materializer);
+        return entries.Where(e => held.ContainsKey(e.Key)).ToDictionary(e => e.Key, e => held[e.Key], StringComparer.Ordinal);
+    }
+
     /// <summary>With <see cref="SinkBatch.ExpectedCheckpoint"/>: reads the stored checkpoint in the
     /// batch's transaction (SQLite has one writer at a time, so nothing changes it before the commit)
     /// and throws <see cref="SinkCheckpointChangedException"/>, rolling the batch back, unless every

@@ -57,6 +57,11 @@ public sealed partial class MaterializerRunner
             declared = Epochs.TakeDeclarations(stored);
         }
 
+        if (_reader.SharesStreams)
+        {
+            TakeAgreements(Epochs, stored);
+        }
+
         foreach (var stream in declared)
         {
             LogBumpTaken(_logger, _name, stream);
@@ -77,9 +82,26 @@ public sealed partial class MaterializerRunner
         ChangeEvent shifted;
         EpochTransition transition;
         StreamEpoch epoch;
+        EpochProposal? proposal;
         lock (epochs)
         {
             shifted = epochs.Apply(change, out transition, ordered: !_reader.SharesStreams);
+            proposal = epochs.Pending;
+        }
+
+        if (transition == EpochTransition.NeedsAgreement && proposal is not null)
+        {
+            // Rare (once per epoch and process) and on the reading side: the agreement must be stored
+            // before the change is ordered, and the batch is being prepared synchronously.
+            var agreed = !replay && AgreeAsync(epochs, proposal).AsTask().GetAwaiter().GetResult();
+            lock (epochs)
+            {
+                shifted = agreed ? epochs.Apply(change, out transition, ordered: false) : epochs.Refuse(change, out transition);
+            }
+        }
+
+        lock (epochs)
+        {
             epoch = epochs.Of(change.Origin.Topic);
         }
 
@@ -107,7 +129,7 @@ public sealed partial class MaterializerRunner
                 break;
             case EpochTransition.Refused:
                 Counters.SourceRegressed(
-                    $"{stream} would start a new source epoch at {change.Origin.Position} (a new snapshot after streaming, or a declared bump), but the materializer reads it through a shared subscription, where no process sees the whole stream in order: no epoch is started, and changes older than the stored state of their key are skipped. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes (docs/operations.md)",
+                    $"{stream} would start a new source epoch at {change.Origin.Position} (a new snapshot after streaming, or a declared bump) on a shared subscription, but sink '{SinkName}' cannot store the processes' agreement on it: no epoch is started, and changes older than the stored state of their key are skipped. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes, or read through a failover subscription (docs/operations.md)",
                     Time.GetUtcNow());
                 LogRefused(_logger, _name, stream, change.Origin.Position.ToString());
                 break;
@@ -177,6 +199,98 @@ public sealed partial class MaterializerRunner
         }
     }
 
+    /// <summary>Stores a proposal for a stream's next epoch unless another process stored one first, and
+    /// takes in what the sink holds (SourceEpochs.Shared.cs). False when the sink cannot store it.</summary>
+    private async ValueTask<bool> AgreeAsync(SourceEpochs epochs, EpochProposal proposal)
+    {
+        var stored = await _sink.AddCheckpointEntriesAsync(_name, SourceEpochs.EntriesOf(proposal), CancellationToken.None);
+        if (stored is null)
+        {
+            return false;
+        }
+
+        // The whole checkpoint: the agreement, and whatever else the other processes stored since.
+        var checkpoint = await _sink.LoadCheckpointAsync(_name, CancellationToken.None);
+        TakeAgreements(epochs, checkpoint);
+        return true;
+    }
+
+    /// <summary>Takes in the epochs agreed by the processes of a shared subscription, and reports a stream
+    /// this process had already passed in the old epoch.</summary>
+    private void TakeAgreements(SourceEpochs epochs, IReadOnlyDictionary<string, StreamPosition> checkpoint)
+    {
+        IReadOnlyList<(string Stream, int Epoch)> late;
+        lock (epochs)
+        {
+            late = epochs.TakeAgreements(checkpoint);
+        }
+
+        foreach (var (stream, epoch) in late)
+        {
+            Counters.SourceRegressed(
+                $"{stream} entered source epoch {epoch}, agreed by another process of the shared subscription, after this process had applied changes past the epoch's start in the old epoch: those changes may be older than the epoch's state of their keys. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes (docs/operations.md)",
+                Time.GetUtcNow());
+            LogLateForEpoch(_logger, _name, stream, epoch);
+        }
+    }
+
+    /// <summary>Reconciliation on a shared subscription (SourceEpochs.Shared.cs): once the subscription's
+    /// mark-delete position has reached the end of a new epoch's snapshot, every record of the snapshot
+    /// and every change of the old history are in the sink, so the rows below the epoch's start are
+    /// deleted, with markers at the start that every change of the new epoch passes. Called after each
+    /// acknowledgement and at start; does nothing unless a sweep is due.</summary>
+    private async Task SweepSharedAsync(CancellationToken cancellationToken)
+    {
+        if (!_reader.SharesStreams || EpochsFixed)
+        {
+            return;
+        }
+
+        lock (Epochs)
+        {
+            if (!Epochs.HasSweepsPending())
+            {
+                return;
+            }
+        }
+
+        // Another process may have swept, or stored the snapshot's end, meanwhile.
+        TakeAgreements(Epochs, await _sink.LoadCheckpointAsync(_name, cancellationToken));
+        IReadOnlyList<SharedSweep> due;
+        lock (Epochs)
+        {
+            due = Epochs.SweepsDue();
+        }
+
+        foreach (var sweep in due)
+        {
+            if (await _reader.AcknowledgedThroughAsync(sweep.Stream, cancellationToken) is not { } through || through < sweep.End)
+            {
+                continue;
+            }
+
+            var removed = await _sink.ReconcileEpochAsync(_name, _target, sweep.Stream, sweep.Start, cancellationToken);
+            if (removed is { } count)
+            {
+                await _sink.AddCheckpointEntriesAsync(_name, [SourceEpochs.SweptEntry(sweep.Stream, sweep.Epoch, count)], cancellationToken);
+                Counters.AddReconciled(count);
+                LogReconciled(_logger, _name, sweep.Stream, sweep.Epoch, count);
+            }
+            else
+            {
+                LogCannotReconcile(_logger, _name, sweep.Stream, sweep.Epoch);
+            }
+
+            lock (Epochs)
+            {
+                Epochs.Swept(sweep.Stream, sweep.Epoch);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied changes past the epoch's start in the old epoch; rebuild with sync backfill --materializer {Materializer} --shadow")]
+    private static partial void LogLateForEpoch(ILogger logger, string materializer, string stream, int epoch);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}: a new full snapshot after streaming (failover, restore or new cluster); its changes order above every earlier one (offset {Offset})")]
     private static partial void LogEpochStarted(ILogger logger, string materializer, string stream, int epoch, string position, long offset);
 
@@ -189,7 +303,7 @@ public sealed partial class MaterializerRunner
     [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, the source order of {Stream} fell to {Order}, far below {Highest} already applied, at {Position}, outside a snapshot: the source went back in time without a new snapshot. Changes older than the stored state of their key are skipped. Take a new snapshot in the connector, or declare the new history with `sync epoch bump --materializer {Materializer} --reason ...`")]
     private static partial void LogRegressed(ILogger logger, string materializer, string stream, long order, long highest, string position);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} would start a new source epoch at {Position} (a new snapshot after streaming, or a declared bump), but source epochs need an ordered subscription (failover or exclusive): on a shared one each process sees only part of the stream and cannot order the epoch as the others do. No epoch is started; changes older than the stored state of their key are skipped. Rebuild with sync backfill --materializer {Materializer} --shadow, then restart the processes")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} would start a new source epoch at {Position} (a new snapshot after streaming, or a declared bump) on a shared subscription, but the sink cannot store the processes' agreement on it. No epoch is started; changes older than the stored state of their key are skipped. Rebuild with sync backfill --materializer {Materializer} --shadow, then restart the processes, or read through a failover subscription")]
     private static partial void LogRefused(ILogger logger, string materializer, string stream, string position);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: a change of {Stream} at {Position} does not fit the 62-bit order with its epoch offset {Offset}; it is ordered by its position only")]

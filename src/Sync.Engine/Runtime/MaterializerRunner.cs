@@ -96,6 +96,7 @@ public sealed partial class MaterializerRunner
     private async Task RunLoopAsync(CancellationToken cancellationToken)
     {
         await ReconcileAsync(Epochs, PendingReconciliations(Epochs), CancellationToken.None);
+        await SweepSharedAsync(CancellationToken.None);
         if (_options.ReadAhead > 0 && _reader.CanReadAhead)
         {
             await RunPipelinedAsync(cancellationToken);
@@ -620,6 +621,8 @@ public sealed partial class MaterializerRunner
         if (!prepared.Replay)
         {
             Counters.AddRead(records.Count);
+            // The acknowledgement may have moved the mark-delete position past a new epoch's snapshot.
+            await SweepSharedAsync(CancellationToken.None);
         }
 
         Counters.AddCollapsed(prepared.CollapsedAway);

@@ -23,7 +23,7 @@ namespace Sync.Engine.Runtime;
 /// snapshot record is any of true/first/first_in_data_collection/last_in_data_collection/last; an
 /// incremental snapshot runs beside streaming and never starts an epoch.</para>
 /// </summary>
-public sealed class SourceEpochs
+public sealed partial class SourceEpochs
 {
     /// <summary>Checkpoint entries named <c>#epoch/</c> + stream hold a stream's epoch state
     /// (ledger = offset, entry = highest order, batch index = epoch and flags).</summary>
@@ -74,7 +74,7 @@ public sealed class SourceEpochs
     public static bool IsEpochEntry(string stream) =>
         stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal)
         || stream.StartsWith(BumpPrefix, StringComparison.Ordinal) || stream.StartsWith(LowPrefix, StringComparison.Ordinal)
-        || stream.StartsWith(HistoryPrefix, StringComparison.Ordinal);
+        || stream.StartsWith(HistoryPrefix, StringComparison.Ordinal) || IsSharedEntry(stream);
 
     /// <summary>The epoch state stored in a checkpoint.</summary>
     public static SourceEpochs FromCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint)
@@ -113,6 +113,7 @@ public sealed class SourceEpochs
         }
 
         epochs.TakeDeclarations(checkpoint);
+        epochs.TakeAgreements(checkpoint);
         return epochs;
     }
 
@@ -214,6 +215,8 @@ public sealed class SourceEpochs
                 checkpoint[string.Create(CultureInfo.InvariantCulture, $"{HistoryPrefix}{offset}/{stream}")] = from;
             }
         }
+
+        WriteSharedTo(checkpoint);
     }
 
     public StreamEpoch Of(string stream) => _streams.TryGetValue(stream, out var e) ? e : StreamEpoch.Initial;
@@ -236,11 +239,11 @@ public sealed class SourceEpochs
     /// source order (the <c>json</c> format, a tombstone) is ordered by its position and passes as it is.</summary>
     /// <param name="ordered">The reader sees the stream's whole history in order (failover, exclusive, a
     /// changelog file, a backfill). When false (shared and key-shared subscriptions, where each process
-    /// sees part of the stream), no new epoch starts: its offset depends on the highest order seen before
-    /// it, which each process knows only for its own part, so processes would order the same epoch
-    /// differently, and a reconciliation by one would delete what another wrote. A snapshot or a declared
-    /// bump that would start one is <see cref="EpochTransition.Refused"/> instead, and the stream counts
-    /// as gone back in time (<see cref="EpochFlags.Regressed"/>) until an ordered reader takes it over.</param>
+    /// sees part of the stream), an epoch is ordered as the processes agreed it through the sink (see
+    /// SourceEpochs.Shared.cs): when one is needed and none is stored yet, the change is left as it is,
+    /// <see cref="Pending"/> holds the proposal and the answer is <see cref="EpochTransition.NeedsAgreement"/>;
+    /// the caller stores the proposal (<see cref="EntriesOf"/>), takes in what the sink holds
+    /// (<see cref="TakeAgreements"/>) and applies the change again.</param>
     public ChangeEvent Apply(ChangeEvent change, out EpochTransition transition, bool ordered = true)
     {
         ArgumentNullException.ThrowIfNull(change);
@@ -256,15 +259,15 @@ public sealed class SourceEpochs
             return InItsEpoch(change);
         }
 
+        if (!ordered)
+        {
+            return ApplyShared(change, order, _storedMax.TryGetValue(stream, out var storedMax) ? storedMax : -1, out transition);
+        }
+
         var state = Of(stream);
         var marker = change.Source.Snapshot;
         if (IsFullSnapshot(marker))
         {
-            if (!ordered && !state.Has(EpochFlags.InSnapshot) && (state.Has(EpochFlags.Streaming) || state.Has(EpochFlags.BumpDeclared)))
-            {
-                return Refuse(stream, state, change, order, out transition);
-            }
-
             if (!state.Has(EpochFlags.InSnapshot))
             {
                 if (state.Has(EpochFlags.Streaming) || state.Has(EpochFlags.BumpDeclared))
@@ -289,11 +292,6 @@ public sealed class SourceEpochs
                 // Debezium 1.x marks only the snapshot's very last record "last": other tables'
                 // snapshots end where their streamed changes begin.
                 state = EndSnapshot(state, ref transition);
-            }
-
-            if (state.Has(EpochFlags.BumpDeclared) && !ordered)
-            {
-                return Refuse(stream, state, change, order, out transition);
             }
 
             if (state.Has(EpochFlags.BumpDeclared))
@@ -373,10 +371,16 @@ public sealed class SourceEpochs
         return new StreamEpoch(state.Epoch + 1, offset, state.Max, start, EpochFlags.None) { Bump = state.Bump, Floor = state.Floor };
     }
 
-    /// <summary>No new epoch on a reader that sees part of the stream (see <see cref="Apply"/>): the change
-    /// keeps its order in the current epoch, and the stream is marked gone back in time, once.</summary>
-    private ChangeEvent Refuse(string stream, StreamEpoch state, ChangeEvent change, long order, out EpochTransition transition)
+    /// <summary>No new epoch where the processes of a shared subscription cannot agree on one (a sink
+    /// without <see cref="Sinks.ISink.AddCheckpointEntriesAsync"/>): the change keeps its order in the current
+    /// epoch, and the stream is marked gone back in time, once.</summary>
+    public ChangeEvent Refuse(ChangeEvent change, out EpochTransition transition)
     {
+        ArgumentNullException.ThrowIfNull(change);
+        Pending = null;
+        var stream = change.Origin.Topic;
+        var state = Of(stream);
+        var order = change.Source?.Lsn ?? 0;
         transition = state.Has(EpochFlags.Regressed) ? EpochTransition.None : EpochTransition.Refused;
         var shifted = Shift(order, state.Offset);
         _streams[stream] = state.With(EpochFlags.Regressed, true) with
@@ -440,9 +444,13 @@ public enum EpochTransition
     /// <summary>Orders fell far below what was applied, outside a snapshot.</summary>
     Regressed,
 
-    /// <summary>A new epoch would start (a snapshot after streaming, a declared bump), but the reader sees
-    /// only part of the stream (a shared or key-shared subscription), so none starts.</summary>
+    /// <summary>A new epoch would start on a shared or key-shared subscription, but the sink cannot store
+    /// the processes' agreement on it, so none starts.</summary>
     Refused,
+
+    /// <summary>On a shared or key-shared subscription, a new epoch is needed and none is agreed yet:
+    /// <see cref="SourceEpochs.Pending"/> holds the proposal to store; the change is not ordered yet.</summary>
+    NeedsAgreement,
 
     /// <summary>The order with the epoch's offset does not fit 62 bits; the change has no source order.</summary>
     Overflow,

@@ -66,9 +66,13 @@ public sealed class StatusReader
                     ? SyncRuntime.MissingTargetMessage(name, options.Sink, missing, checkpoint)
                     : null;
                 var source = _config.Sources[options.Source];
-                // A shared subscription starts no epoch (SourceEpochs.Apply, ordered: false): a new
-                // snapshot or a declared bump is refused there, so only a rebuild helps, as the run logs.
-                var unordered = (source.Options as ITopicSourceOptions)?.UnorderedBecause;
+                // On a shared subscription the processes agree on an epoch through the sink
+                // (SourceEpochs.Shared.cs); a sink that cannot store the agreement refuses the epoch, so
+                // only a rebuild helps there, as the run logs. Asking with no entries writes nothing.
+                var unordered = (source.Options as ITopicSourceOptions)?.UnorderedBecause is { } spread
+                    && await sink.AddCheckpointEntriesAsync(name, [], cancellationToken) is null
+                    ? spread
+                    : null;
                 await using var log = _components.Sources[source.Type].OpenLog(source);
                 // A dead-letter topic is counted by reading this materializer's letters through its
                 // replay subscription without acknowledging them (the broker keeps no count per property).
@@ -101,7 +105,7 @@ public sealed class StatusReader
                                 ? null
                                 : unordered is null
                                     ? $"materializer '{name}' is degraded: the source orders of {end.Topic} fell far below what was applied, outside a snapshot, in source {SourceEpochs.Describe(epoch)}; the source went back in time (failover, restore, new cluster). Take a new snapshot in the connector or run 'sync epoch bump --config CONFIG --materializer {name} --reason TEXT' (docs/operations.md, \"Source failovers, restores and migrations\")"
-                                    : $"materializer '{name}' is degraded: {end.Topic} went back in time or would start a new source epoch, in source {SourceEpochs.Describe(epoch)}, but it is read through a shared subscription ({unordered}), where no epoch starts, so a new snapshot or 'sync epoch bump' does not help. Rebuild with 'sync backfill --config CONFIG --materializer {name} --shadow', then restart the processes (docs/operations.md, \"Source failovers, restores and migrations\")",
+                                    : $"materializer '{name}' is degraded: {end.Topic} went back in time or would start a new source epoch, in source {SourceEpochs.Describe(epoch)}, but it is read through a shared subscription ({unordered}) into a sink that cannot store the processes' agreement on an epoch, so a new snapshot or 'sync epoch bump' does not help. Rebuild with 'sync backfill --config CONFIG --materializer {name} --shadow', then restart the processes (docs/operations.md, \"Source failovers, restores and migrations\")",
                         Epoch = epoch.Epoch,
                         Problem = problem,
                         Healing = healing,

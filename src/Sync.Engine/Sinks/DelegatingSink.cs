@@ -38,6 +38,10 @@ public abstract class DelegatingSink(ISink inner) : ISink, IMonotonicCheckpointS
     public virtual ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
         Inner.ReconcileEpochAsync(materializer, target, stream, epochStart, cancellationToken);
 
+    public virtual ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken) =>
+        Inner.AddCheckpointEntriesAsync(materializer, entries, cancellationToken);
+
     public virtual ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken) =>
         Inner.FindMissingTargetAsync(materializer, target, cancellationToken);
 

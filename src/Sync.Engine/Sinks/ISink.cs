@@ -96,6 +96,16 @@ public interface ISink : IAsyncDisposable
     ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
         ValueTask.FromResult<long?>(null);
 
+    /// <summary>Stores each of <paramref name="entries"/> in the materializer's checkpoint unless an entry
+    /// of that name is stored already (a stored one is never replaced), in one step, and returns what the
+    /// checkpoint holds under those names afterwards. Two callers that race with the same names in the
+    /// same order both get the entries of the one that stored the first name first: the way the processes
+    /// of a shared subscription agree on a source epoch (Runtime.SourceEpochs.AgreedPrefix). Null when the
+    /// sink cannot (this default).</summary>
+    ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<IReadOnlyDictionary<string, StreamPosition>?>(null);
+
     /// <summary>The text of <paramref name="column"/> in every live row of the target (null columns left
     /// out), streamed a page at a time so that memory stays flat whatever the size of the target: what
     /// <c>ledger verify</c> hashes to find erased subjects that came back. A row changed during the sweep

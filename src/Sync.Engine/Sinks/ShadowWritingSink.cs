@@ -34,6 +34,10 @@ public sealed class ShadowWritingSink(ISink inner, ShadowTarget shadow) : Delega
     public override ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
         Inner.ReconcileEpochAsync(shadow.CheckpointName, shadow.Shadow, stream, epochStart, cancellationToken);
 
+    public override ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken) =>
+        Inner.AddCheckpointEntriesAsync(shadow.CheckpointName, entries, cancellationToken);
+
     public override ValueTask<MissingTarget?> FindMissingTargetAsync(string materializer, TargetSpec target, CancellationToken cancellationToken) =>
         Inner.FindMissingTargetAsync(shadow.CheckpointName, shadow.Shadow, cancellationToken);
 }

@@ -107,26 +107,31 @@ public sealed class SourceEpochsTests
     }
 
     /// <summary>On a shared or key-shared subscription each process sees part of the stream: a new
-    /// snapshot after streaming, or a declared bump, starts no epoch there (each process would compute
-    /// its own offset, and a reconciliation by one would delete what another wrote). The transition is
-    /// refused once, the stream counts as gone back in time, nothing waits to be reconciled, and the
-    /// orders stay bare; an ordered reader of the same history starts the epoch.</summary>
+    /// snapshot after streaming does not start an epoch from the process's own view but asks for the
+    /// processes' agreement, stored in the sink (SourceEpochs.Shared.cs). Where the sink cannot store it,
+    /// the transition is refused once, the stream counts as gone back in time, nothing waits to be
+    /// reconciled, and the orders stay bare; an ordered reader of the same history starts the epoch.</summary>
     [Fact]
-    public void On_a_reader_that_sees_part_of_the_stream_no_epoch_starts_and_the_refusal_is_reported_once()
+    public void On_a_reader_that_sees_part_of_the_stream_an_epoch_waits_for_an_agreement_and_a_refusal_is_reported_once()
     {
         var shared = new SourceEpochs();
         long?[] history = [Shared(100, "last", out _), Shared(1000, "false", out _)];
         Assert.Equal([100L, 1000L], history);
 
-        Assert.Equal(950, Shared(950, "first", out var refused));
-        Assert.Equal(950, Shared(950, "last", out var again));
-        Assert.Equal(960, Shared(960, "false", out _));
-        shared.Declare(Change.DefaultTopic);
-        Assert.Equal(970, Shared(970, "false", out var bumped));
+        // The new snapshot needs epoch 1: the change waits, unordered, with a proposal above everything seen.
+        Assert.Equal(950, Shared(950, "first", out var needs));
+        Assert.Equal(EpochTransition.NeedsAgreement, needs);
+        var proposal = shared.Pending!;
+        Assert.Equal(1, proposal.Epoch);
+        Assert.Equal(1000 + 1 + SourceEpochs.RegressionTolerance, proposal.Start);
+        Assert.Equal(proposal.Start + SourceEpochs.RegressionTolerance, 950 + proposal.Offset);
+        Assert.Equal(0, shared.Of(Change.DefaultTopic).Epoch);
 
+        // A sink that cannot store the agreement: no epoch, the orders stay bare, reported once.
+        var refused = Refuse(950, "first");
+        var again = Refuse(950, "last");
         Assert.Equal(EpochTransition.Refused, refused);
         Assert.Equal(EpochTransition.None, again);
-        Assert.Equal(EpochTransition.None, bumped);
         var state = shared.Of(Change.DefaultTopic);
         Assert.Equal(0, state.Epoch);
         Assert.True(state.Has(EpochFlags.Regressed));
@@ -140,6 +145,61 @@ public sealed class SourceEpochsTests
 
         long? Shared(long lsn, string marker, out EpochTransition transition) =>
             shared.Apply(Marked(Change.Upsert(("id", 1), lsn, ("name", "a")), marker), out transition, ordered: false).Source!.Lsn;
+
+        EpochTransition Refuse(long lsn, string marker)
+        {
+            Assert.Equal(lsn, shared.Refuse(Marked(Change.Upsert(("id", 1), lsn, ("name", "a")), marker), out var transition).Source!.Lsn);
+            return transition;
+        }
+    }
+
+    /// <summary>Two processes of a shared subscription agree on the epoch through the stored entries: the
+    /// second takes the first one's agreement (its own proposal differs) and orders the epoch alike; a
+    /// change of the old history that reaches it late orders below the epoch's start.</summary>
+    [Fact]
+    public void Processes_of_a_shared_subscription_order_an_epoch_as_agreed()
+    {
+        var store = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        var first = new SourceEpochs();
+        var second = new SourceEpochs();
+        Apply(first, Change.Upsert(("id", 1), 1000, ("name", "X")).At(3), "false");
+        Apply(second, Change.Upsert(("id", 2), 400, ("name", "b")).At(2), "false");
+
+        var a = Apply(first, Change.Upsert(("id", 1), 950, ("name", "Y")).At(5), "first");
+        var lateOld = Apply(second, Change.Upsert(("id", 4), 990, ("name", "lost")).At(4), "false");
+        var b = Apply(second, Change.Upsert(("id", 2), 950, ("name", "b")).At(6), "last");
+
+        var agreed = first.Of(Change.DefaultTopic);
+        Assert.Equal(1, agreed.Epoch);
+        Assert.Equal(agreed, second.Of(Change.DefaultTopic) with { Max = agreed.Max, EpochLow = agreed.EpochLow, Floor = agreed.Floor });
+        Assert.Equal(a, b);
+        Assert.True(lateOld < agreed.Start);
+        Assert.Equal([new SharedSweep(Change.DefaultTopic, 1, agreed.Start, new StreamPosition(0, 6))], second.SweepsDue());
+
+        long Apply(SourceEpochs epochs, ChangeEvent change, string marker)
+        {
+            epochs.TakeAgreements(store);
+            var ordered = epochs.Apply(Marked(change, marker), out var transition, ordered: false);
+            if (transition == EpochTransition.NeedsAgreement)
+            {
+                foreach (var (name, value) in SourceEpochs.EntriesOf(epochs.Pending!))
+                {
+                    store.TryAdd(name, value);
+                }
+
+                epochs.TakeAgreements(store);
+                ordered = epochs.Apply(Marked(change, marker), out _, ordered: false);
+            }
+
+            var written = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+            epochs.WriteTo(written);
+            foreach (var (name, value) in written)
+            {
+                store[name] = value;
+            }
+
+            return ordered.Source!.Lsn!.Value;
+        }
     }
 
     [Fact]

@@ -1,0 +1,329 @@
+namespace Sync.Engine.Runtime;
+
+/// <summary>Source epochs on a shared or key-shared subscription, where each process receives part of
+/// each stream, out of the stream's order across keys (key-shared keeps the order per key; shared keeps
+/// none once a message is redelivered). No process can compute an epoch from its own view, so:
+/// <list type="bullet">
+/// <item>The epoch is agreed through the sink: the first process that needs epoch N+1 of a stream (it
+/// met a full snapshot record after the current epoch's snapshot, or a declared bump) stores its
+/// proposal with a conditional write that keeps the first one (<see cref="Sinks.ISink.AddCheckpointEntriesAsync"/>:
+/// <see cref="AgreedPrefix"/> with the offset and start, <see cref="FromPrefix"/> with a position inside
+/// the epoch's first part), and every process orders the epoch by what is stored. Every process reads
+/// the agreements with each batch, so one that holds no record of the snapshot still learns the epoch.</item>
+/// <item>A Debezium snapshot is one block of a topic: every change streamed before it lies before its
+/// first record, every change streamed after it after its last (streaming resumes once the snapshot is
+/// done). So a position inside the block tells old changes from new ones without knowing the block's
+/// bounds: a change outside a snapshot before the agreed position belongs to the old history and is
+/// ordered in its old epoch, below the new epoch's start (<c>start - 1</c> at most, whatever its own
+/// order); one after it is new.</item>
+/// <item>The new start lies <see cref="RegressionTolerance"/> above the highest order the proposer knew
+/// (its own, or the one stored by any process), so that a change of the old history still on its way in
+/// another process orders below the start as long as it lies less than that above.</item>
+/// <item>Reconciliation (the sweep of rows the snapshot did not hold) waits until the subscription's
+/// mark-delete position reaches a position at or after the snapshot's end (<see cref="EndPrefix"/>: its
+/// <c>last</c> record, or any change streamed in the epoch): then every record of the snapshot and every
+/// change of the old history has been applied by some process. The sweep deletes the rows whose version
+/// lies below the epoch's start and leaves markers at the start, below every change of the new epoch, so
+/// that a record of the new epoch applied later still wins. Any process may sweep; it is idempotent, and
+/// <see cref="SweptPrefix"/> records that it was done.</item>
+/// </list></summary>
+public sealed partial class SourceEpochs
+{
+    /// <summary>Entries <c>#epoch-agreed/</c> + epoch + <c>/</c> + stream: the agreed offset (ledger) and
+    /// start (entry) of an epoch on a shared subscription; written once, by the first proposer.</summary>
+    public const string AgreedPrefix = "#epoch-agreed/";
+
+    /// <summary>Entries <c>#epoch-from/</c> + epoch + <c>/</c> + stream: a position inside the epoch's
+    /// first part (a record of its snapshot, or where a declared bump took effect); written with the agreement.</summary>
+    public const string FromPrefix = "#epoch-from/";
+
+    /// <summary>Entries <c>#epoch-end/</c> + epoch + <c>/</c> + stream: a position at or after the end of
+    /// the epoch's snapshot (its last record, or a change streamed in the epoch).</summary>
+    public const string EndPrefix = "#epoch-end/";
+
+    /// <summary>Entries <c>#epoch-swept/</c> + epoch + <c>/</c> + stream: the epoch's reconciliation is done
+    /// (ledger: the rows it deleted).</summary>
+    public const string SweptPrefix = "#epoch-swept/";
+
+    private readonly Dictionary<(string Stream, int Epoch), AgreedEpoch> _agreed = [];
+    private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _ends = [];
+    private readonly HashSet<(string Stream, int Epoch)> _swept = [];
+
+    // Per stream, the highest order stored in the sink's epoch state (by any process), as last read.
+    private readonly Dictionary<string, long> _storedMax = new(StringComparer.Ordinal);
+
+    // Per stream, the highest position this process applied in its current epoch: past the agreed
+    // start of the next epoch, it applied a change of the new history in the old epoch.
+    private readonly Dictionary<string, StreamPosition> _streamedThrough = new(StringComparer.Ordinal);
+
+    // Per stream, the lowest position this process applied.
+    private readonly Dictionary<string, StreamPosition> _appliedFrom = new(StringComparer.Ordinal);
+
+    /// <summary>The proposal waiting to be stored when <see cref="Apply"/> answers
+    /// <see cref="EpochTransition.NeedsAgreement"/>.</summary>
+    public EpochProposal? Pending { get; private set; }
+
+    private static bool IsSharedEntry(string name) =>
+        name.StartsWith(AgreedPrefix, StringComparison.Ordinal) || name.StartsWith(FromPrefix, StringComparison.Ordinal)
+        || name.StartsWith(EndPrefix, StringComparison.Ordinal) || name.StartsWith(SweptPrefix, StringComparison.Ordinal);
+
+    private static string Entry(string prefix, int epoch, string stream) =>
+        string.Create(CultureInfo.InvariantCulture, $"{prefix}{epoch}/{stream}");
+
+    private static bool TryParse(string name, string prefix, out int epoch, out string stream)
+    {
+        epoch = 0;
+        stream = "";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal) || name.IndexOf('/', prefix.Length) is not (var slash and > 0)
+            || !int.TryParse(name.AsSpan(prefix.Length, slash - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out epoch))
+        {
+            return false;
+        }
+
+        stream = name[(slash + 1)..];
+        return true;
+    }
+
+    /// <summary>Takes in the agreements, snapshot ends and sweeps stored in a checkpoint; a stream whose
+    /// agreed epoch is newer than its state moves to it. Returns the streams that move to an epoch whose
+    /// agreed position this process had already passed with a change applied in the old epoch (it
+    /// learned of the epoch too late for that change).</summary>
+    public IReadOnlyList<(string Stream, int Epoch)> TakeAgreements(IReadOnlyDictionary<string, StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var from = new Dictionary<(string, int), StreamPosition>();
+        foreach (var (name, value) in checkpoint)
+        {
+            if (TryParse(name, FromPrefix, out var epoch, out var stream))
+            {
+                from[(stream, epoch)] = value;
+            }
+        }
+
+        foreach (var (name, value) in checkpoint)
+        {
+            if (name.StartsWith(StatePrefix, StringComparison.Ordinal))
+            {
+                var of = name[StatePrefix.Length..];
+                _storedMax[of] = Math.Max(_storedMax.TryGetValue(of, out var max) ? max : -1, value.Entry);
+            }
+            else if (TryParse(name, AgreedPrefix, out var epoch, out var stream) && from.TryGetValue((stream, epoch), out var first))
+            {
+                _agreed[(stream, epoch)] = new AgreedEpoch(epoch, value.Ledger, value.Entry, first);
+            }
+            else if (TryParse(name, EndPrefix, out epoch, out stream))
+            {
+                NoteEnd(stream, epoch, value);
+            }
+            else if (TryParse(name, SweptPrefix, out epoch, out stream))
+            {
+                _swept.Add((stream, epoch));
+            }
+        }
+
+        var late = new List<(string, int)>();
+        foreach (var stream in _agreed.Keys.Select(k => k.Stream).Distinct(StringComparer.Ordinal).ToList())
+        {
+            var newest = _agreed.Where(a => a.Key.Stream == stream).Max(a => a.Key.Epoch);
+            if (newest > Of(stream).Epoch)
+            {
+                var agreed = _agreed[(stream, newest)];
+                if (_streamedThrough.TryGetValue(stream, out var through) && through > agreed.From)
+                {
+                    late.Add((stream, newest));
+                }
+
+                Adopt(stream, agreed);
+            }
+        }
+
+        return late;
+    }
+
+    /// <summary>The entries that store a proposal (<see cref="Sinks.ISink.AddCheckpointEntriesAsync"/>),
+    /// the agreement first so that a racing proposer stores nothing.</summary>
+    public static IReadOnlyList<KeyValuePair<string, StreamPosition>> EntriesOf(EpochProposal proposal)
+    {
+        ArgumentNullException.ThrowIfNull(proposal);
+        return
+        [
+            new(Entry(AgreedPrefix, proposal.Epoch, proposal.Stream), new StreamPosition(proposal.Offset, proposal.Start, 0)),
+            new(Entry(FromPrefix, proposal.Epoch, proposal.Stream), proposal.From),
+        ];
+    }
+
+    /// <summary>The entry that records a stream's epoch as swept.</summary>
+    public static KeyValuePair<string, StreamPosition> SweptEntry(string stream, int epoch, long removed) =>
+        new(Entry(SweptPrefix, epoch, stream), new StreamPosition(removed, 0, 0));
+
+    /// <summary>The sweeps due once the subscription's mark-delete position reaches their end: per stream,
+    /// its current epoch when agreed, its snapshot's end known, and not swept yet.</summary>
+    public IReadOnlyList<SharedSweep> SweepsDue()
+    {
+        var due = new List<SharedSweep>();
+        foreach (var (stream, state) in _streams)
+        {
+            if (state.Epoch > 0 && _agreed.TryGetValue((stream, state.Epoch), out var agreed)
+                && _ends.TryGetValue((stream, state.Epoch), out var end) && !_swept.Contains((stream, state.Epoch)))
+            {
+                due.Add(new SharedSweep(stream, state.Epoch, agreed.Start, end));
+            }
+        }
+
+        return due;
+    }
+
+    /// <summary>Whether a stream's current epoch is agreed and not swept yet (its end may still be unknown here).</summary>
+    public bool HasSweepsPending() =>
+        _streams.Any(s => s.Value.Epoch > 0 && _agreed.ContainsKey((s.Key, s.Value.Epoch)) && !_swept.Contains((s.Key, s.Value.Epoch)));
+
+    /// <summary>Notes a stream's epoch as swept.</summary>
+    public void Swept(string stream, int epoch) => _swept.Add((stream, epoch));
+
+    /// <summary><see cref="Apply"/> on a reader that sees part of the stream.</summary>
+    private ChangeEvent ApplyShared(ChangeEvent change, long order, long storedMax, out EpochTransition transition)
+    {
+        transition = EpochTransition.None;
+        Pending = null;
+        var stream = change.Origin.Topic;
+        var position = change.Origin.Position;
+        var state = Of(stream);
+        var marker = change.Source!.Snapshot;
+        var snapshot = IsFullSnapshot(marker);
+
+        var agreedCurrent = _agreed.TryGetValue((stream, state.Epoch), out var current) ? current : null;
+
+        // A record of an earlier snapshot (at or before the end of the epoch before the current one)
+        // or a change streamed before the current epoch's first part: the old history, on its way late.
+        if (agreedCurrent is not null && position < agreedCurrent.From
+            && (!snapshot || (_ends.TryGetValue((stream, state.Epoch - 1), out var previousEnd) && position <= previousEnd)))
+        {
+            var old = InItsEpoch(change).Source?.Lsn ?? order;
+            var below = Math.Min(old, agreedCurrent.Start - 1);
+            return below == order ? change : change.WithLsn(below);
+        }
+
+        // A full snapshot record after the current epoch's snapshot is over, or the first record of a
+        // snapshot that has anything of the stream before it, or any change after a declared bump,
+        // needs the next epoch; other records belong to the current epoch's snapshot.
+        var knownEnd = _ends.TryGetValue((stream, state.Epoch), out var end);
+        var startsNew = state.Has(EpochFlags.BumpDeclared)
+            || (snapshot && knownEnd && position > end)
+            || (marker is "first" or "first_in_data_collection" && !knownEnd
+                && (agreedCurrent is not null ? position > agreedCurrent.From : HasHistoryBefore(stream, position)));
+        if (startsNew)
+        {
+            if (!_agreed.TryGetValue((stream, state.Epoch + 1), out var agreed))
+            {
+                var start = Math.Max(state.Max, storedMax) + 1 + RegressionTolerance;
+                Pending = start > MaxOrder
+                    ? null
+                    : new EpochProposal(stream, state.Epoch + 1, Math.Max(state.Offset, start + RegressionTolerance - order), start, position);
+                transition = Pending is null ? EpochTransition.Overflow : EpochTransition.NeedsAgreement;
+                return change;
+            }
+
+            Adopt(stream, agreed);
+            state = Of(stream);
+            transition = snapshot ? EpochTransition.Started : EpochTransition.Declared;
+        }
+
+        if (!_appliedFrom.TryGetValue(stream, out var from) || position < from)
+        {
+            _appliedFrom[stream] = position;
+        }
+
+        if (snapshot)
+        {
+            if (EndsSnapshot(marker))
+            {
+                NoteEnd(stream, state.Epoch, position);
+            }
+        }
+        else
+        {
+            // Streaming resumes after the snapshot: this change lies past the epoch's snapshot.
+            NoteEnd(stream, state.Epoch, position);
+        }
+
+        if (!_streamedThrough.TryGetValue(stream, out var through) || position > through)
+        {
+            _streamedThrough[stream] = position;
+        }
+
+        var shifted = Shift(order, state.Offset);
+        if (shifted is null)
+        {
+            transition = EpochTransition.Overflow;
+            return change.WithLsn(null);
+        }
+
+        if (!snapshot && shifted.Value < state.Max - RegressionTolerance && !state.Has(EpochFlags.Regressed))
+        {
+            transition = EpochTransition.Regressed;
+            state = state.With(EpochFlags.Regressed, true);
+        }
+
+        _streams[stream] = state with
+        {
+            Max = Math.Max(state.Max, shifted.Value),
+            EpochLow = Math.Min(state.EpochLow, shifted.Value),
+            Floor = Math.Min(state.Floor, shifted.Value),
+        };
+        return shifted.Value == order ? change : change.WithLsn(shifted.Value);
+    }
+
+    /// <summary>Whether anything of the stream lies before <paramref name="position"/>: this process applied
+    /// a message before it, or the sink holds a position of the stream (at or before which all is applied).</summary>
+    private bool HasHistoryBefore(string stream, StreamPosition position) =>
+        (_appliedFrom.TryGetValue(stream, out var from) && from < position) || _storedThrough.ContainsKey(stream);
+
+    private void NoteEnd(string stream, int epoch, StreamPosition position)
+    {
+        // Any position at or after the snapshot's end will do; the lowest known lets the sweep run soonest.
+        if (!_ends.TryGetValue((stream, epoch), out var known) || position < known)
+        {
+            _ends[(stream, epoch)] = position;
+        }
+    }
+
+    private void Adopt(string stream, AgreedEpoch agreed)
+    {
+        var state = Of(stream);
+        if (agreed.Epoch <= state.Epoch)
+        {
+            return;
+        }
+
+        _streams[stream] = new StreamEpoch(agreed.Epoch, agreed.Offset, state.Max, agreed.Start, EpochFlags.None)
+        {
+            Bump = state.Bump,
+            Floor = state.Floor,
+        };
+        _streamedThrough.Remove(stream);
+        Began(stream, agreed.From, agreed.Offset);
+    }
+
+    private void WriteSharedTo(IDictionary<string, StreamPosition> checkpoint)
+    {
+        foreach (var ((stream, epoch), end) in _ends)
+        {
+            // The current epoch's and the one before (which tells records of the earlier snapshot).
+            if (epoch >= Of(stream).Epoch - 1)
+            {
+                checkpoint[Entry(EndPrefix, epoch, stream)] = end;
+            }
+        }
+    }
+}
+
+/// <summary>An epoch of a stream as agreed among the processes of a shared subscription.</summary>
+/// <param name="From">A position inside the epoch's first part: changes outside a snapshot before it
+/// belong to the earlier epochs.</param>
+public sealed record AgreedEpoch(int Epoch, long Offset, long Start, StreamPosition From);
+
+/// <summary>A process's proposal for the next epoch of a stream (see <see cref="SourceEpochs.EntriesOf"/>).</summary>
+public sealed record EpochProposal(string Stream, int Epoch, long Offset, long Start, StreamPosition From);
+
+/// <summary>A reconciliation on a shared subscription, due once the mark-delete position reaches <paramref name="End"/>.</summary>
+public sealed record SharedSweep(string Stream, int Epoch, long Start, StreamPosition End);

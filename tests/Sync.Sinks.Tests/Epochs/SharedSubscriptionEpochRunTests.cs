@@ -1,0 +1,268 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using StackExchange.Redis;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Pulsar;
+using Sync.Sinks.Tests.Healing;
+using Sync.Sinks.Tests.Postgres;
+using Sync.Sinks.Tests.Redis;
+using Sync.Sources.Pulsar;
+using Sync.Testing.Process;
+using Sync.Testing.Pulsar;
+
+namespace Sync.Sinks.Tests.Epochs;
+
+/// <summary>The two cases of issue 28's table, read by two in-process <c>sync run</c>s on one shared or
+/// key-shared subscription of the fake broker (a receiver queue of 4, so that both get messages): the
+/// processes agree on the new source epoch through the sink and reconcile once the subscription has
+/// acknowledged the new snapshot, and the sink ends exactly in the source's final state. The events
+/// are Debezium PostgreSQL envelopes as Pulsar IO writes them (<c>source.lsn</c>, <c>source.snapshot</c>
+/// as in debezium/debezium, debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/SourceInfo.java
+/// and debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java; the key as base64 of the
+/// JSON key bytes).</summary>
+public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-shared-epochs-").FullName;
+    private readonly SyncComponents _components = new([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
+    private readonly string _topic = $"persistent://public/default/sep-{Guid.NewGuid():N}"[..50];
+    private FakePulsarBroker _broker = null!;
+    private PulsarClient _client = null!;
+
+    /// <summary>The <c>target</c> sink's config block (indented under <c>sinks:</c>).</summary>
+    protected abstract string SinkYaml { get; }
+
+    protected abstract string Table { get; }
+
+    /// <summary>What the target holds, as <c>id=name</c> lines in id order.</summary>
+    protected abstract Task<IReadOnlyList<string>> RowsAsync();
+
+    public virtual Task InitializeAsync()
+    {
+        _broker = FakePulsarBroker.Start();
+        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
+        return Task.CompletedTask;
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _broker.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Theory]
+    [InlineData("key-shared")]
+    [InlineData("shared")]
+    public async Task A_failover_with_a_re_snapshot_ends_in_the_new_primarys_state_with_two_processes(string subscriptionType)
+    {
+        var events = new List<(int Id, string? Name, long Lsn, string Snapshot)>();
+        for (var id = 1; id <= 10; id++)
+        {
+            events.Add((id, $"a{id}", 100, id == 1 ? "first" : id == 10 ? "last" : "true"));
+        }
+
+        for (var id = 2; id <= 5; id++)
+        {
+            events.Add((id, $"b{id}", 400 + id, "false"));
+        }
+
+        // Lost in the failover: two creates and the update of id 1 to X.
+        events.Add((11, "lost11", 980, "false"));
+        events.Add((12, "lost12", 990, "false"));
+        events.Add((1, "X", 1000, "false"));
+
+        // The new primary, snapshotted at 950, then streaming on.
+        for (var id = 1; id <= 10; id++)
+        {
+            events.Add((id, id == 1 ? "Y" : id <= 5 ? $"b{id}" : $"a{id}", 950, id == 1 ? "first" : id == 10 ? "last" : "true"));
+        }
+
+        events.Add((6, "c6", 960, "false"));
+        events.Add((13, "new13", 970, "false"));
+
+        var expected = new SortedDictionary<int, string> { [1] = "Y", [6] = "c6", [13] = "new13" };
+        for (var id = 2; id <= 10; id++)
+        {
+            expected.TryAdd(id, id <= 5 ? $"b{id}" : $"a{id}");
+        }
+
+        await RunTwoProcessesAsync(subscriptionType, events, expected, expectedReconciled: 2);
+    }
+
+    [Theory]
+    [InlineData("key-shared")]
+    [InlineData("shared")]
+    public async Task A_move_to_a_new_cluster_ends_in_the_new_clusters_state_with_two_processes(string subscriptionType)
+    {
+        // 100 rows at LSN ≈ 5·10^12; the new cluster's snapshot at ≈ 3·10^7 holds 95 of them with new
+        // values, then 50 updates.
+        var events = new List<(int Id, string? Name, long Lsn, string Snapshot)>();
+        for (var id = 1; id <= 100; id++)
+        {
+            events.Add((id, $"old{id}", 5_000_000_000_000L + id, "false"));
+        }
+
+        for (var id = 1; id <= 95; id++)
+        {
+            events.Add((id, $"new{id}", 30_000_000L, id == 1 ? "first" : id == 95 ? "last" : "true"));
+        }
+
+        for (var id = 1; id <= 50; id++)
+        {
+            events.Add((id, $"upd{id}", 30_000_100L + id, "false"));
+        }
+
+        var expected = new SortedDictionary<int, string>();
+        for (var id = 1; id <= 95; id++)
+        {
+            expected[id] = id <= 50 ? $"upd{id}" : $"new{id}";
+        }
+
+        await RunTwoProcessesAsync(subscriptionType, events, expected, expectedReconciled: 5);
+    }
+
+    private async Task RunTwoProcessesAsync(string subscriptionType, List<(int Id, string? Name, long Lsn, string Snapshot)> events, SortedDictionary<int, string> expected, long expectedReconciled)
+    {
+        var config = ConfigLoader.Parse(
+            $"""
+            sources:
+              broker:
+                type: pulsar
+                serviceUrl: {_broker.ServiceUrl}
+                adminUrl: {_broker.AdminUrl}
+                subscriptionType: {subscriptionType}
+                subscription: epochs
+                receiverQueueSize: 4
+            sinks:
+            {SinkYaml}
+            materializers:
+              users: {"{"} source: broker, topics: [{_topic}], sink: target, table: {Table}, format: debezium-json, batchSize: 3, linger: 0ms {"}"}
+            """,
+            Path.Combine(_dir, "sync.yaml"),
+            _components.Types,
+            _ => null);
+        var counters = new MaterializerCounters?[2];
+        using var stop = new CancellationTokenSource();
+        var runs = Enumerable.Range(0, 2).Select(i => new SyncRuntime(config, _components, NullLoggerFactory.Instance)
+        {
+            Started = (_, c) => Volatile.Write(ref counters[i], c),
+        }.RunAsync([], RunMode.Resume, stop.Token)).ToList();
+
+        // Both consumers subscribed (each gave its 4 permits) before anything is published.
+        await Poll.UntilAsync(() => _broker.FindTopic(_topic)?.FindSubscription("epochs") is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
+        await using (var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
+        {
+            foreach (var (id, name, lsn, snapshot) in events)
+            {
+                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Debezium(id, name, lsn, snapshot) });
+            }
+        }
+
+        var want = expected.Select(r => $"{r.Key}={r.Value}").ToList();
+        await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && counters.Sum(c => c?.Reconciled ?? 0) == expectedReconciled), TimeSpan.FromSeconds(90));
+        Assert.DoesNotContain(runs, r => r.IsCompleted);
+        Assert.Equal(want, await RowsAsync());
+
+        // Both processes took part, ordered the new epoch alike, and neither was refused one.
+        Assert.All(counters, c => Assert.True(c!.Read > 0));
+        Assert.All(counters, c => Assert.Null(c!.Degraded));
+        Assert.Equal(expectedReconciled, counters.Sum(c => c!.Reconciled));
+        await stop.CancelAsync();
+        foreach (var run in runs)
+        {
+            try
+            {
+                await run;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private static byte[] Debezium(int id, string? name, long lsn, string snapshot) => Encoding.UTF8.GetBytes(string.Create(
+        CultureInfo.InvariantCulture,
+        $"{{\"before\":null,\"after\":{{\"id\":{id},\"name\":\"{name}\"}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"users\",\"snapshot\":\"{snapshot}\",\"lsn\":{lsn}}},\"op\":\"{(snapshot == "false" ? "u" : "r")}\",\"ts_ms\":1}}"));
+}
+
+public sealed class PostgresSharedSubscriptionEpochRunTests : SharedSubscriptionEpochRunTests
+{
+    private readonly string _schema = $"se_{Guid.NewGuid():N}"[..18];
+
+    protected override string SinkYaml => $"""
+          target:
+            type: postgres
+            connectionString: "{PostgresTestDb.ServerConnectionString}"
+            schema: {_schema}
+            stateSchema: {_schema}_sync
+            tls: disable
+        """;
+
+    protected override string Table => "users";
+
+    public override async Task DisposeAsync()
+    {
+        await using (var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await base.DisposeAsync();
+    }
+
+    protected override async Task<IReadOnlyList<string>> RowsAsync()
+    {
+        await using var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {_schema}.users ORDER BY id", connection);
+        var rows = new List<string>();
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                rows.Add(reader.GetString(0));
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // Not created yet.
+        }
+
+        return rows;
+    }
+}
+
+public sealed class RedisSharedSubscriptionEpochRunTests : SharedSubscriptionEpochRunTests
+{
+    private readonly string _namespace = RedisTestServer.NewNamespace();
+    private ConnectionMultiplexer _connection = null!;
+
+    protected override string SinkYaml => $"""
+          target:
+            type: redis
+            endpoints: ['{RedisTestServer.Endpoint}']
+            keyPrefix: '{_namespace}sync:'
+        """;
+
+    protected override string Table => _namespace + "users";
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        _connection = await RedisTestServer.ConnectAsync();
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await RedisTestServer.CleanAsync(_namespace);
+        await _connection.DisposeAsync();
+        await base.DisposeAsync();
+    }
+
+    protected override Task<IReadOnlyList<string>> RowsAsync() => RedisRollbackTests.ReadRowsAsync(_connection, _namespace, Table);
+}
