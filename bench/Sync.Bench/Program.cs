@@ -43,6 +43,9 @@ var jsonAt = Array.IndexOf(args, "--json");
 var jsonFile = jsonAt >= 0 && jsonAt + 1 < args.Length ? args[jsonAt + 1] : null;
 var redisAt = Array.IndexOf(args, "--redis");
 var redisEndpoint = redisAt >= 0 && redisAt + 1 < args.Length ? args[redisAt + 1] : null;
+// --redis-cluster NODES (host:port,…): the Redis sink on a cluster against the standalone --redis.
+var redisClusterAt = Array.IndexOf(args, "--redis-cluster");
+var redisCluster = redisClusterAt >= 0 && redisClusterAt + 1 < args.Length ? args[redisClusterAt + 1].Split(',') : null;
 var postgresAt = Array.IndexOf(args, "--postgres");
 var postgresConnection = postgresAt >= 0 && postgresAt + 1 < args.Length ? args[postgresAt + 1] : null;
 var root = FindRoot();
@@ -136,10 +139,22 @@ if (postgresConnection is not null && !eraseOnly && !decodeOnly && !healOnly)
     }
 }
 
-if (redisEndpoint is not null && !eraseOnly && !decodeOnly && !healOnly)
+// --cluster-only (with --sinks-only): only the Redis Cluster figures.
+if (redisEndpoint is not null && !eraseOnly && !decodeOnly && !healOnly && !args.Contains("--cluster-only"))
 {
     var redis = await Sync.Bench.Redis.RedisBench.RunAsync(redisEndpoint, quick ? 100_000 : 1_000_000, sinksOnly ? Console.Error.WriteLine : _ => { });
     Add(new Figure($"Redis sink, {redis.Events:N0} changes over {redis.Keys:N0} keys, batches of {redis.BatchSize:N0}", redis.SinkEventsPerSecond, "events/s", "pipelined HSET of the same fields", redis.HsetPerSecond, GoalRatio: 0.5));
+}
+
+if (redisEndpoint is not null && redisCluster is not null && !eraseOnly && !decodeOnly && !healOnly && !ledgerOnly && !backfillOnly)
+{
+    var cluster = await Sync.Bench.Redis.RedisClusterBench.RunAsync(redisEndpoint, redisCluster, quick ? 50_000 : 200_000, Console.Error.WriteLine);
+    Add(new Figure($"Redis sink on a three-primary cluster, {cluster.Events:N0} changes", cluster.Cluster, "events/s", "the same sink on one standalone Redis", cluster.Standalone));
+    Add(new Figure($"Redis sink on a three-primary cluster, {cluster.Events:N0} changes", cluster.Cluster, "events/s", "pipelined HSET of the same fields on the same cluster", cluster.ClusterHset));
+    Add(new Figure($"Redis sink on one standalone Redis, one row per script call (as on a cluster), {cluster.Events:N0} changes", cluster.StandalonePerRow, "events/s", "the same sink, 200 rows per call", cluster.Standalone));
+    Add(new Figure("Redis Cluster: bytes of hash tag in each version key's name", cluster.TagBytesPerRow, "B/row"));
+    Add(new Figure("Redis Cluster: memory of sync's version key per row (MEMORY USAGE)", cluster.StateBytesCluster, "B/row", "the same on a standalone Redis", cluster.StateBytesStandalone));
+    Add(new Figure("Redis Cluster: memory of the row itself (a 5-field hash, MEMORY USAGE)", cluster.RowBytesCluster, "B/row"));
 }
 
 if (!eraseOnly && !decodeOnly && !sinksOnly)

@@ -51,6 +51,13 @@ start_redis_cluster() {
       redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && break; sleep 0.05
     done
   done
+  # And every replica must have finished its first sync: until then its primary counts no replica (ROLE),
+  # and a replica that never synced refuses to fail over (its data age exceeds cluster-replica-validity-factor).
+  for port in "${ports[@]}"; do
+    for _ in $(seq 200); do
+      redis-cli -p "$port" info replication 2>/dev/null | grep -q '^role:master\|^master_link_status:up' && break; sleep 0.05
+    done
+  done
   export SYNC_TEST_REDIS_CLUSTER
   SYNC_TEST_REDIS_CLUSTER="$(IFS=,; echo "${nodes[*]}")"
   redis_cluster_log "cluster on $SYNC_TEST_REDIS_CLUSTER"

@@ -102,7 +102,7 @@ public static class RedisBench
     }
 
     /// <summary>Pipelined HSET of every change's fields (the key columns for a delete), a batch per wait. Returns seconds.</summary>
-    private static async Task<(double Seconds, string Cost)> LimitAsync(ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize)
+    internal static async Task<(double Seconds, string Cost)> LimitAsync(ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize)
     {
         var ns = $"bench:{Guid.NewGuid():N}:";
         var db = admin.GetDatabase();
@@ -180,24 +180,25 @@ public static class RedisBench
         }
     }
 
-    private static async Task CleanAsync(ConnectionMultiplexer admin, string ns)
+    /// <summary>Deletes the namespace's keys on every primary (one on a standalone server), a key per
+    /// command, pipelined: keys of a cluster's many slots cannot share one DEL.</summary>
+    internal static async Task CleanAsync(ConnectionMultiplexer admin, string ns)
     {
-        var server = admin.GetServers()[0];
         var db = admin.GetDatabase();
-        var doomed = new List<RedisKey>(10_000);
-        await foreach (var key in server.KeysAsync(pattern: RedisKeys.EscapePattern(ns) + "*", pageSize: 10_000))
+        foreach (var server in admin.GetServers().Where(s => s.IsConnected && !s.IsReplica))
         {
-            doomed.Add(key);
-            if (doomed.Count == 10_000)
+            var deletes = new List<Task>(10_000);
+            await foreach (var key in server.KeysAsync(pattern: RedisKeys.EscapePattern(ns) + "*", pageSize: 10_000))
             {
-                await db.KeyDeleteAsync([.. doomed]);
-                doomed.Clear();
+                deletes.Add(db.KeyDeleteAsync(key));
+                if (deletes.Count == 10_000)
+                {
+                    await Task.WhenAll(deletes);
+                    deletes.Clear();
+                }
             }
-        }
 
-        if (doomed.Count > 0)
-        {
-            await db.KeyDeleteAsync([.. doomed]);
+            await Task.WhenAll(deletes);
         }
     }
 

@@ -261,7 +261,7 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
             await CheckIdentityAsync(server);
             ClusterDetected = cluster;
             var keys = cluster ? new RedisKeys(_options.KeyPrefix, cluster: true) : Keys;
-            return new RedisConnection(connection, new RedisWriter(connection.GetDatabase(_options.Database), server, keys, _options.ChangesPerScript));
+            return new RedisConnection(connection, new RedisWriter(connection.GetDatabase(_options.Database), server, keys, _options.ChangesPerScript, _options.CommandTimeout / 2));
         }
         catch
         {

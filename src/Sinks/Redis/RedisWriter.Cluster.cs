@@ -1,3 +1,4 @@
+using System.Net;
 using StackExchange.Redis;
 
 namespace Sync.Sinks.Redis;
@@ -6,7 +7,9 @@ namespace Sync.Sinks.Redis;
 /// script call per row, declaring the row key and its state key, both in the row key's slot, so that
 /// never-regress stays one atomic step per row; the calls of a batch are still pipelined, and
 /// StackExchange.Redis sends each to the primary of its slot (following MOVED and ASK redirections).
-/// Scans go over every primary, since each holds only its own slots.</summary>
+/// Scans go over every primary, since each holds only its own slots. Before a batch's checkpoint is
+/// written, the other primaries wait for their replicas to hold the batch's writes
+/// (<see cref="AwaitReplicasAsync(RedisKey)"/>).</summary>
 internal sealed partial class RedisWriter
 {
     private const int HeaderLength = 5;
@@ -66,5 +69,59 @@ internal sealed partial class RedisWriter
     {
         var primaries = _db.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica);
         return _keys.Cluster ? [.. primaries] : [primaries.FirstOrDefault() ?? _server];
+    }
+
+    /// <summary>Waits until the replicas of every primary but the checkpoint's own acknowledged the
+    /// writes this connection made there (<c>WAIT numreplicas timeout</c>,
+    /// https://redis.io/docs/latest/commands/wait/ ; the replicas counted from <c>CLUSTER NODES</c>,
+    /// https://redis.io/docs/latest/commands/cluster-nodes/ ). A cluster fails a dead primary over to its replica,
+    /// which holds only what it received. On the checkpoint's primary the checkpoint is written after the
+    /// batch's rows and a replica holds a prefix of its primary's history, so a row lost there takes the
+    /// checkpoint with it and the rollback check (the stored checkpoint compared with the one held) finds
+    /// it, as on one server. On the other primaries nothing would go back with it: a primary killed
+    /// before its replica caught up would lose rows behind a checkpoint that survived elsewhere, unseen;
+    /// this wait closes that. When a replica does not acknowledge in time the batch fails as a transient
+    /// timeout and is retried whole, its checkpoint unwritten; a replica gone for good holds the
+    /// checkpoints back until it returns or is removed from the cluster (<c>CLUSTER FORGET</c>). A primary
+    /// without replicas is not waited for (its loss takes its slots down). Returns the primary skipped, for
+    /// <see cref="AwaitSkippedPrimaryAsync"/>.</summary>
+    private async Task<EndPoint?> AwaitReplicasAsync(RedisKey checkpoint)
+    {
+        var skipped = await _db.IdentifyEndpointAsync(checkpoint);
+        var primaries = _db.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica && !s.EndPoint.Equals(skipped)).ToArray();
+        await Task.WhenAll(primaries.Select(AwaitReplicasAsync));
+        return skipped;
+    }
+
+    /// <summary>After the checkpoint was written: when its slot turned out to live on another primary than
+    /// the one <see cref="AwaitReplicasAsync(RedisKey)"/> skipped (a resharding moved it meanwhile), that
+    /// primary's replicas are waited for now.</summary>
+    private async Task AwaitSkippedPrimaryAsync(RedisKey checkpoint, EndPoint? skipped)
+    {
+        if (skipped is not null && !skipped.Equals(await _db.IdentifyEndpointAsync(checkpoint)) && _db.Multiplexer.GetServer(skipped) is { IsConnected: true, IsReplica: false } primary)
+        {
+            await AwaitReplicasAsync(primary);
+        }
+    }
+
+    private async Task AwaitReplicasAsync(IServer primary)
+    {
+        // Every replica the cluster lists for this primary counts, connected or not: one cut off for a
+        // while may still be promoted when the primary dies, with the writes it missed. The list is the
+        // client's own (its last CLUSTER NODES, refreshed as the cluster changes): the command itself
+        // is an admin command the sink does not enable.
+        if (primary.ClusterConfiguration?[primary.EndPoint] is not { IsReplica: false } self || self.Children.Count is not (> 0 and var replicas))
+        {
+            // A node demoted since the client last looked serves no slots the batch wrote to.
+            return;
+        }
+
+        var timeoutMs = Math.Max(1, (long)_replicaWait.TotalMilliseconds); // 0 would make WAIT block for ever
+        var acknowledged = (long)await primary.ExecuteAsync("WAIT", replicas, timeoutMs);
+        if (acknowledged < replicas)
+        {
+            throw new RedisTimeoutException(CommandFlags.None, string.Create(CultureInfo.InvariantCulture,
+                $"WAIT on {primary.EndPoint}: {acknowledged} of its {replicas} replicas acknowledged the batch's writes within {timeoutMs} ms; the batch is applied again"), CommandStatus.Sent);
+        }
     }
 }

@@ -15,6 +15,7 @@ internal sealed partial class RedisWriter
     private readonly IServer _server;
     private readonly RedisKeys _keys;
     private readonly int _perScript;
+    private readonly TimeSpan _replicaWait;
     private readonly Dictionary<TargetSpec, RedisTarget> _targets = [];
 
     // The stream of consecutive changes is usually the same string: its encoded field is kept.
@@ -27,12 +28,15 @@ internal sealed partial class RedisWriter
     // Reused per script call: the arguments are copied out once into the call's own array.
     private List<RedisValue>? _callArgs;
 
-    public RedisWriter(IDatabase db, IServer server, RedisKeys keys, int perScript)
+    /// <param name="replicaWait">On a cluster, how long each primary may wait for its replicas to
+    /// acknowledge a batch's writes before the checkpoint is written (<see cref="AwaitReplicasAsync(RedisKey)"/>).</param>
+    public RedisWriter(IDatabase db, IServer server, RedisKeys keys, int perScript, TimeSpan replicaWait = default)
     {
         _db = db;
         _server = server;
         _keys = keys;
         _perScript = perScript;
+        _replicaWait = replicaWait;
     }
 
     public async Task<bool> PingAsync()
@@ -105,7 +109,12 @@ internal sealed partial class RedisWriter
 
         if (batch.Checkpoint.Count > 0)
         {
+            var skipped = _keys.Cluster ? await AwaitReplicasAsync(_keys.Checkpoint(batch.Materializer)) : null;
             await WriteCheckpointAsync(batch);
+            if (_keys.Cluster)
+            {
+                await AwaitSkippedPrimaryAsync(_keys.Checkpoint(batch.Materializer), skipped);
+            }
         }
 
         return context.ToResult();
