@@ -63,6 +63,31 @@ public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTra
     [Description("Index holding the checkpoints, one document per materializer. Default `sync-checkpoints`.")]
     public string CheckpointIndex { get; set; } = "sync-checkpoints";
 
+    /// <summary>The most document bytes one <c>_bulk</c> request carries; a batch over it is sent in
+    /// several requests. Elastic's advice (https://www.elastic.co/guide/en/elasticsearch/reference/current/tune-for-indexing-speed.html,
+    /// "Use bulk requests"): benchmark for the plateau, and stay below a couple tens of megabytes per
+    /// request when several are in flight. Default 5 MiB (5242880), so that <see cref="BulkConcurrency"/>
+    /// requests in flight stay near 20 MiB.</summary>
+    [Description("Most document bytes in one `_bulk` request; a larger batch is split. 1024 to 104857600 (http.max_content_length). Default 5242880 (5 MiB).")]
+    public int BulkBytes { get; set; } = DefaultBulkBytes;
+
+    /// <summary>The default of <see cref="BulkBytes"/>: 5 MiB.</summary>
+    public const int DefaultBulkBytes = 5 * 1024 * 1024;
+
+    /// <summary>How many <c>_bulk</c> requests of one batch may be in flight at once, when the batch is
+    /// over <see cref="BulkBytes"/>. The batch is partitioned by document id, so that all changes of a key
+    /// go in one request sequence, in order. Default 4: one sender rarely uses a cluster's indexing
+    /// capacity ("Use multiple workers/threads to send data to Elasticsearch", same page).</summary>
+    [Description("How many `_bulk` requests of one batch may be in flight at once (a batch over `bulkBytes`, split by document id so that a key's changes stay in order). 1 to 64. Default 4.")]
+    public int BulkConcurrency { get; set; } = 4;
+
+    /// <summary>Whether <c>sync backfill --shadow</c> creates the shadow index for a bulk load:
+    /// <c>index.refresh_interval: -1</c> and <c>index.number_of_replicas: 0</c> while it fills, both set
+    /// back to the values the index was created with before the alias moves. The documents left are
+    /// the same either way. Default false, as the PostgreSQL sink's <c>bulkShadow</c>.</summary>
+    [Description("`backfill --shadow` fills the shadow index with refresh off (`refresh_interval: -1`) and no replicas, both set back to the index's own values before the alias swap; same documents either way. Default false.")]
+    public bool BulkShadow { get; set; }
+
     /// <summary>Backoff for 429 and 5xx answers, of whole requests or of single bulk items (only the
     /// failed items are sent again). Default 8 attempts, 50 ms doubling to 2 s.</summary>
     [Description("Backoff for 429/5xx answers (only failed bulk items are resent): `maxAttempts` (default 8), `initialDelay` (50ms), `maxDelay` (2s).")]
@@ -130,6 +155,8 @@ public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTra
             problems.Add($"{path}.checkpointIndex ({(string.IsNullOrEmpty(CheckpointIndex) ? "empty" : CheckpointIndex)}) {IndexNames.Problem(CheckpointIndex ?? string.Empty) ?? "must not be empty"}");
         }
 
+        problems.MustBeBetween($"{path}.bulkBytes", BulkBytes, 1024, 100 * 1024 * 1024);
+        problems.MustBeBetween($"{path}.bulkConcurrency", BulkConcurrency, 1, 64);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;

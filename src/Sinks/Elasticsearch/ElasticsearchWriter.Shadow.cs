@@ -83,11 +83,18 @@ internal sealed partial class ElasticsearchWriter
         }
 
         _indices.Remove(shadow);
+        _bulkShadows.Remove(shadow);
+        if (_options.BulkShadow)
+        {
+            BeginBulkLoad(shadow);
+        }
+
         await DeleteCheckpointAsync(checkpointName, cancellationToken);
         return (shadow, await LoadCheckpointAsync(materializer, cancellationToken));
     }
 
-    /// <summary>Refuses when the live checkpoint moved; refreshes the shadow index; points the alias at it
+    /// <summary>Refuses when the live checkpoint moved; sets back what a bulk load turned off
+    /// (ElasticsearchWriter.BulkShadow.cs) and refreshes the shadow index; points the alias at it
     /// in one <c>POST /_aliases</c> (removing the old index from the alias, or deleting the old index
     /// with <c>remove_index</c> in the same request — also how a concrete index of the live name is
     /// replaced by the alias the first time); then moves the shadow's checkpoint to the materializer.</summary>
@@ -109,6 +116,7 @@ internal sealed partial class ElasticsearchWriter
             throw new ShadowSwapException($"the shadow index \"{shadow}\" does not exist: the backfill wrote no document; \"{live}\" is untouched");
         }
 
+        await EndBulkLoadAsync(shadow, cancellationToken);
         await RefreshAsync(shadow, cancellationToken);
         string old;
         for (var attempt = 1; ; attempt++)

@@ -225,24 +225,77 @@ internal sealed partial class ElasticsearchWriter
             segment = await FillAsync(segment, context, cancellationToken);
         }
 
-        foreach (var chunk in Chunks(segment))
-        {
-            await WriteChunkAsync(chunk, context, cancellationToken);
-        }
+        await SendAsync(segment, context, cancellationToken);
     }
 
-    /// <summary>Elasticsearch refuses a request body over <c>http.max_content_length</c> (100 MB by default)
-    /// with 413; a batch is sent in <c>_bulk</c> requests of at most <see cref="MaxBulkBytes"/> of documents.</summary>
-    internal const int MaxBulkBytes = 16 * 1024 * 1024;
+    /// <summary>
+    /// Sends a segment in <c>_bulk</c> requests of at most <see cref="ElasticsearchSinkOptions.BulkBytes"/> of
+    /// documents (Elasticsearch refuses a body over <c>http.max_content_length</c>, 100 MB by default, with
+    /// 413). A segment that needs several requests is partitioned by document into at most
+    /// <see cref="ElasticsearchSinkOptions.BulkConcurrency"/> lanes sent at once, each lane's requests one
+    /// after another: every change of one document is in one lane, in the segment's order, so no two
+    /// requests in flight hold changes of the same document and the outcome (stale counts included) is
+    /// the one of sending the segment in order. Returns once every lane is done; a lane's failure is
+    /// thrown after the others finished (their items applied, as with a failure of one sequential
+    /// request after others: a replay is safe, external versions).
+    /// </summary>
+    private async Task SendAsync(List<Prepared> segment, BatchContext context, CancellationToken cancellationToken)
+    {
+        var chunks = Chunks(segment, _options.BulkBytes).ToList();
+        var lanes = Math.Min(_options.BulkConcurrency, chunks.Count);
+        if (lanes <= 1)
+        {
+            foreach (var chunk in chunks)
+            {
+                await WriteChunkAsync(chunk, context, cancellationToken);
+            }
 
-    private static IEnumerable<List<Prepared>> Chunks(List<Prepared> segment)
+            return;
+        }
+
+        var partitions = new List<Prepared>[lanes];
+        for (var i = 0; i < lanes; i++)
+        {
+            partitions[i] = [];
+        }
+
+        foreach (var p in segment)
+        {
+            var hash = HashCode.Combine(StringComparer.Ordinal.GetHashCode(p.Index), StringComparer.Ordinal.GetHashCode(p.Id));
+            partitions[(int)((uint)hash % (uint)lanes)].Add(p);
+        }
+
+        var rejectedBefore = context.Rejected.Count;
+        await Task.WhenAll(partitions.Select(async partition =>
+        {
+            foreach (var chunk in Chunks(partition, _options.BulkBytes))
+            {
+                await WriteChunkAsync(chunk, context, cancellationToken);
+            }
+        }));
+
+        // Rejections in the segment's order, as one request sequence would have listed them.
+        var order = new Dictionary<ChangeEvent, int>(ReferenceEqualityComparer.Instance);
+        for (var i = 0; i < segment.Count; i++)
+        {
+            order.TryAdd(segment[i].Change, i);
+        }
+
+        var rejected = context.Rejected.GetRange(rejectedBefore, context.Rejected.Count - rejectedBefore).OrderBy(r => order.GetValueOrDefault(r.Change)).ToList();
+        context.Rejected.RemoveRange(rejectedBefore, rejected.Count);
+        context.Rejected.AddRange(rejected);
+    }
+
+    /// <summary>The segment cut in order into pieces of at most <paramref name="maxBytes"/> of documents
+    /// (an estimate of the action line per item included); a document alone over it is a piece of its own.</summary>
+    private static IEnumerable<List<Prepared>> Chunks(List<Prepared> segment, int maxBytes)
     {
         var chunk = new List<Prepared>();
         long bytes = 0;
         foreach (var p in segment)
         {
             var size = (p.Document?.Length ?? 0) + 128;
-            if (chunk.Count > 0 && bytes + size > MaxBulkBytes)
+            if (chunk.Count > 0 && bytes + size > maxBytes)
             {
                 yield return chunk;
                 chunk = [];
@@ -308,8 +361,20 @@ internal sealed partial class ElasticsearchWriter
 
         var retry = new List<Prepared>();
         var lastError = string.Empty;
+
+        // Lanes of one batch (SendAsync) answer at once and count into one tally.
+        lock (context)
+        {
+            Tally(response.Items, pending, context, retry, ref lastError);
+        }
+
+        return (retry, lastError);
+    }
+
+    private void Tally(IReadOnlyCollection<Elastic.Clients.Elasticsearch.Core.Bulk.ResponseItem> items, List<Prepared> pending, BatchContext context, List<Prepared> retry, ref string lastError)
+    {
         var i = 0;
-        foreach (var item in response.Items)
+        foreach (var item in items)
         {
             var p = pending[i++];
             var errorType = item.Error?.Type;
@@ -339,8 +404,6 @@ internal sealed partial class ElasticsearchWriter
                         + "changes before it in the batch may be applied — a replay is safe (external versions)");
             }
         }
-
-        return (retry, lastError);
     }
 
     /// <summary>Creates each index of the segment that this sink has not seen, with mappings from the
@@ -422,6 +485,7 @@ internal sealed partial class ElasticsearchWriter
         var response = await RawAsync(EsHttpMethod.PUT, "/" + Uri.EscapeDataString(index), body, cancellationToken);
         if (response.Status is >= 200 and < 300)
         {
+            await PrepareBulkLoadAsync(index, cancellationToken);
             return [.. columns.Keys];
         }
 

@@ -33,8 +33,15 @@ public sealed partial class FakeElasticsearch
         var index = new FakeIndex(name, Options.Time);
         if (request["settings"] is JsonObject settings)
         {
-            Flatten(settings, string.Empty, index.Settings);
+            var named = new Dictionary<string, string?>(StringComparer.Ordinal);
+            FlattenNullable(settings, string.Empty, named);
+            foreach (var (key, value) in named.Where(s => s.Value is not null))
+            {
+                index.Settings[key] = value!;
+            }
         }
+
+        AddCreatedSettings(index);
 
         if (request["mappings"] is JsonObject mappings)
         {
@@ -269,6 +276,7 @@ public sealed partial class FakeElasticsearch
         }
 
         index = new FakeIndex(name, Options.Time);
+        AddCreatedSettings(index);
         _indices[name] = index;
         return index;
     }
@@ -311,21 +319,5 @@ public sealed partial class FakeElasticsearch
         }
 
         return System.Text.Encoding.UTF8.GetByteCount(name) > 255 ? "index name is too long, (" + System.Text.Encoding.UTF8.GetByteCount(name) + " > 255)" : null;
-    }
-
-    private static void Flatten(JsonObject node, string prefix, Dictionary<string, string> into)
-    {
-        foreach (var (key, value) in node)
-        {
-            var name = prefix.Length == 0 ? key : prefix + "." + key;
-            if (value is JsonObject child)
-            {
-                Flatten(child, name, into);
-            }
-            else if (value is not null)
-            {
-                into[name.StartsWith("index.", StringComparison.Ordinal) ? name : "index." + name] = value.ToString();
-            }
-        }
     }
 }

@@ -397,6 +397,10 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
                     return PutMapping(s[0], body);
                 case 2 when s[1] == "_mapping" && method == "GET":
                     return GetMapping(s[0]);
+                case 2 when s[1] == "_settings" && method == "PUT":
+                    return PutSettings(s[0], body);
+                case 2 when s[1] == "_settings" && method == "GET":
+                    return GetSettings(s[0], query);
                 case 2 when s[1] == "_doc" && method == "POST":
                     return IndexDocument(s[0], null, query, body, create: false);
                 case 3 when s[1] == "_doc" && method is "PUT" or "POST":
