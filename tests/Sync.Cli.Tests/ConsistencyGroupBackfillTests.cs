@@ -12,18 +12,6 @@ namespace Sync.Cli.Tests;
 /// </summary>
 public sealed class ConsistencyGroupBackfillTests : WorkspaceTests
 {
-    private const string Group = """
-
-        consistency:
-          bank:
-            transactions: persistent://public/default/bank.transaction
-            materializers: [accounts, ledger_entries, orders, order_lines]
-        """;
-
-    private const string Violations =
-        "SELECT (SELECT count(*) FROM orders o WHERE o.line_count <> (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id)) * 1000000 "
-        + "+ CASE WHEN (SELECT count(*) FROM accounts) IN (0, {0}) AND coalesce((SELECT sum(balance) FROM accounts), 0) IN (0, {1}) THEN 0 ELSE 1 END";
-
     private readonly string _schema = $"bf_{Guid.NewGuid():N}"[..18];
 
     private string Config(BankTransfers bank)
@@ -35,7 +23,7 @@ public sealed class ConsistencyGroupBackfillTests : WorkspaceTests
             sinks:
               local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{_schema}}, stateSchema: {{_schema}}_state }
 
-            """ + BankTransfers.Materializers("    batchSize: 50") + Group);
+            """ + BankTransfers.Materializers("    batchSize: 50") + BankTransfers.GroupConfig);
     }
 
     [Fact]
@@ -43,35 +31,12 @@ public sealed class ConsistencyGroupBackfillTests : WorkspaceTests
     {
         var bank = new BankTransfers(accounts: 20, transactions: 2000, seed: 31);
         var config = Config(bank);
-        var violations = new List<long>();
-        var checks = 0;
         using var done = new CancellationTokenSource();
-        var poller = Task.Run(async () =>
-        {
-            await using var connection = new NpgsqlConnection(TestServers.Postgres + $";Search Path={_schema}");
-            await connection.OpenAsync();
-            while (!done.IsCancellationRequested)
-            {
-                try
-                {
-                    await using var command = new NpgsqlCommand(string.Format(CultureInfo.InvariantCulture, Violations, bank.Accounts, bank.TotalBalance), connection);
-                    var found = Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-                    checks++;
-                    if (found != 0)
-                    {
-                        violations.Add(found);
-                    }
-                }
-                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-                {
-                    // Not every table exists yet.
-                }
-            }
-        });
+        var poller = ConsistencyGroupTests.PollPostgresAsync(TestServers.Postgres + $";Search Path={_schema}", bank, done.Token);
 
         var result = await Workspace.Sync("backfill", "--config", config, "--materializer", "accounts", "--no-progress");
         await done.CancelAsync();
-        await poller;
+        var (checks, violations) = await poller;
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Empty(violations);

@@ -119,6 +119,25 @@ public sealed class BankTransfers
         return text.ToString();
     }
 
+    /// <summary>The YAML of a consistency group of the four materializers (<see cref="Materializers"/>).</summary>
+    public const string GroupConfig = """
+
+        consistency:
+          bank:
+            transactions: persistent://public/default/bank.transaction
+            materializers: [accounts, ledger_entries, orders, order_lines]
+        """;
+
+    /// <summary>A query that a reader runs in one statement, so in one snapshot of the sink: 0 when no
+    /// order is visible without all of its lines and the total balance is whole (once the accounts
+    /// exist), else 1,000,000 per such order plus 1 for a total that is off.</summary>
+    public string Violations => string.Format(
+        CultureInfo.InvariantCulture,
+        "SELECT (SELECT count(*) FROM orders o WHERE o.line_count <> (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id)) * 1000000 "
+        + "+ CASE WHEN (SELECT count(*) FROM accounts) IN (0, {0}) AND coalesce((SELECT sum(balance) FROM accounts), 0) IN (0, {1}) THEN 0 ELSE 1 END",
+        Accounts,
+        TotalBalance);
+
     /// <summary>The YAML of one materializer per table, <paramref name="extra"/> added to each.</summary>
     public static string Materializers(string extra = "") => "materializers:\n" + string.Concat(
         new[] { "accounts", "ledger_entries", "orders", "order_lines" }.Select(table => $"""
