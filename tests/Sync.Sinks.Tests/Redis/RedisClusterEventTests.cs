@@ -51,6 +51,38 @@ public sealed class RedisClusterEventTests(ITestOutputHelper output)
     }
 
     [RedisClusterFact]
+    public async Task A_node_added_and_given_slots_while_batches_are_written_serves_its_rows_and_the_state_ends_exact()
+    {
+        await using var cluster = await RedisOwnCluster.StartAsync();
+        await using var run = await Run.StartAsync(cluster);
+        for (var i = 0; i < 10; i++)
+        {
+            await run.ApplyAsync(run.NextBatch());
+        }
+
+        var added = await cluster.AddNodeAsync();
+        for (var i = 0; i < 10; i++)
+        {
+            await run.ApplyAsync(run.NextBatch());
+        }
+
+        var topology = await cluster.TopologyAsync();
+        var from = topology.Where(n => n.IsPrimary && n.Slots > 0).OrderBy(n => n.Address, StringComparer.Ordinal).First();
+        var reshard = cluster.ReshardAsync(from.Id, topology.Single(n => n.Address == added).Id, slots: 1000);
+        while (!reshard.IsCompleted)
+        {
+            await run.ApplyAsync(run.NextBatch());
+        }
+
+        var resharded = await reshard;
+        Assert.True(resharded.ExitCode == 0, resharded.ToString());
+        await run.ApplyAsync(run.NextBatch());
+        Assert.Equal(1000, (await cluster.TopologyAsync()).Single(n => n.Address == added).Slots);
+        Assert.NotEmpty(await run.ServedByAsync(added));
+        await run.AssertExactAsync();
+    }
+
+    [RedisClusterFact]
     public async Task A_primary_killed_mid_batch_is_failed_over_to_its_replica_and_the_run_ends_in_the_exact_state()
     {
         await using var cluster = await RedisOwnCluster.StartAsync();
@@ -266,6 +298,24 @@ public sealed class RedisClusterEventTests(ITestOutputHelper output)
             }
 
             return older;
+        }
+
+        /// <summary>The row keys of the run that <paramref name="node"/> serves now.</summary>
+        public async Task<List<string>> ServedByAsync(string node)
+        {
+            await using var connection = await _cluster.ConnectAsync();
+            var db = connection.GetDatabase();
+            var served = new List<string>();
+            foreach (var id in _all.Select(c => c.Key.Values[0].AsInt64).Distinct())
+            {
+                var rowKey = $"{Target.Table}:{id}";
+                if ((await db.IdentifyEndpointAsync(rowKey))!.ToString() == node)
+                {
+                    served.Add(rowKey);
+                }
+            }
+
+            return served;
         }
 
         /// <summary>Every key holds the last change made to it, read through a fresh connection, and the

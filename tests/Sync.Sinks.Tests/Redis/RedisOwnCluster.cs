@@ -11,14 +11,16 @@ namespace Sync.Sinks.Tests.Redis;
 internal sealed class RedisOwnCluster : IAsyncDisposable
 {
     private readonly string _dir;
+    private readonly List<string> _all;
 
     private RedisOwnCluster(string dir, string[] nodes)
     {
         _dir = dir;
         Nodes = nodes;
+        _all = [.. nodes];
     }
 
-    /// <summary>The six nodes as <c>host:port</c>, in the order of their folders 1…6.</summary>
+    /// <summary>The six nodes it started with as <c>host:port</c>, in the order of their folders 1…6.</summary>
     public string[] Nodes { get; }
 
     public static async Task<RedisOwnCluster> StartAsync()
@@ -77,7 +79,31 @@ internal sealed class RedisOwnCluster : IAsyncDisposable
     /// <summary>Sends a signal to a node's process: KILL (a crash, no shutdown), STOP (frozen: a replica
     /// that receives nothing more) or CONT.</summary>
     public Task SignalAsync(string node, string signal) =>
-        SyncProcess.RunAsync("kill", ["-" + signal, File.ReadAllText(Path.Combine(_dir, "redis-cluster", (Array.IndexOf(Nodes, node) + 1).ToString(CultureInfo.InvariantCulture), "redis.pid")).Trim()], _dir, TimeSpan.FromSeconds(30));
+        SyncProcess.RunAsync("kill", ["-" + signal, File.ReadAllText(Path.Combine(_dir, "redis-cluster", (_all.IndexOf(node) + 1).ToString(CultureInfo.InvariantCulture), "redis.pid")).Trim()], _dir, TimeSpan.FromSeconds(30));
+
+    /// <summary>Starts one more cluster-enabled node (as scripts/lib/redis-cluster.sh starts the others) and
+    /// joins it as an empty primary with <c>redis-cli --cluster add-node NEW EXISTING</c>
+    /// (https://redis.io/docs/latest/operate/oss_and_stack/management/scaling/#add-a-new-node); returns
+    /// its address once every first node knows it.</summary>
+    public async Task<string> AddNodeAsync()
+    {
+        var dir = Path.Combine(_dir, "redis-cluster", (_all.Count + 1).ToString(CultureInfo.InvariantCulture));
+        var services = Path.Combine(RepoPaths.Root, "scripts", "lib", "services.sh");
+        var started = await SyncProcess.RunAsync("bash", ["-c",
+            $"source '{services}' && port=$(services_free_port) && while (echo >/dev/tcp/127.0.0.1/$((port + 10000))) 2>/dev/null || [[ $port -gt 55000 ]]; do port=$(services_free_port); done"
+            + $" && redis_cluster_start_node '{dir}' \"$port\" --cluster-enabled yes --cluster-config-file '{dir}/nodes.conf' --cluster-node-timeout 2000 && echo \"$port\""], _dir, TimeSpan.FromMinutes(1));
+        Assert.True(started.ExitCode == 0, started.ToString());
+        var node = "127.0.0.1:" + started.Output.Trim();
+        _all.Add(node);
+        var added = await SyncProcess.RunAsync("redis-cli", ["--cluster", "add-node", node, Nodes[0]], _dir, TimeSpan.FromMinutes(1));
+        Assert.True(added.ExitCode == 0, added.ToString());
+        foreach (var known in Nodes)
+        {
+            await Poll.UntilAsync(async () => (await TopologyAsync(known)).Any(n => n.Address == node));
+        }
+
+        return node;
+    }
 
     /// <summary>Freezes a replica and cuts its link to its primary (<c>CLIENT KILL TYPE replica</c> on the
     /// primary, https://redis.io/docs/latest/commands/client-kill/ ): it receives nothing more, not even
@@ -107,7 +133,7 @@ internal sealed class RedisOwnCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in Nodes)
+        foreach (var node in _all)
         {
             await SignalAsync(node, "CONT");
             await SignalAsync(node, "KILL");
