@@ -25,8 +25,15 @@ using Sync.Sinks;
 //            also through the file and the PostgreSQL ledger
 //   verify:  `ledger verify` of 100,000 ledger entries against 3 sinks and 10 topics (with --postgres and --redis; in --ledger-only too)
 //   backfill: `backfill --shadow` into PostgreSQL (bulk load and guarded) against binary COPY of the same rows
-//            (with --postgres; --backfill-only runs only these)
+//            (with --postgres; --backfill-only runs only these), and into the fake Elasticsearch (before and
+//            after the bulk shadow settings and requests in flight: wall time and client CPU)
 // Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only]
+if (args.Contains(Sync.Bench.Backfill.ElasticsearchShadowBench.ServeArgument))
+{
+    await Sync.Bench.Backfill.ElasticsearchShadowBench.ServeAsync();
+    return;
+}
+
 var quick = args.Contains("--quick");
 // --ledger-only skips what --erase-only skips, and the erasure figures too.
 var eraseOnly = args.Contains("--erase-only") || args.Contains("--ledger-only");
@@ -70,6 +77,17 @@ if (postgresConnection is not null && (backfillOnly || (!eraseOnly && !decodeOnl
     Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: append to the staging log", backfill.AppendSeconds * 1000, "ms"));
     Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: build, keys, indexes and swap", backfill.BuildSeconds * 1000, "ms"));
     Add(new Figure($"Postgres backfill --shadow (guarded, bulkShadow: false), {shape}, sink time", backfill.GuardedPerSecond, "events/s", CopyLimit, backfill.CopyPerSecond));
+}
+
+if (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly && !sinksOnly))
+{
+    // Elasticsearch: the fake in a process of its own; a tenth of the PostgreSQL size (the fake holds every document in memory).
+    foreach (var es in await Sync.Bench.Backfill.ElasticsearchShadowBench.RunAsync(quick ? 200_000 : 500_000, quick ? 50_000 : 100_000, 50_000, Console.Error.WriteLine))
+    {
+        var shape = $"{es.Events:N0} changes over {es.Keys:N0} keys, batches of {es.BatchSize:N0}, fake Elasticsearch";
+        Add(new Figure($"Elasticsearch backfill --shadow ({es.Load.Name}), {shape}: wall time", es.WallSeconds * 1000, "ms"));
+        Add(new Figure($"Elasticsearch backfill --shadow ({es.Load.Name}), {shape}: client CPU per event", es.ClientCpuMicrosPerEvent, "µs"));
+    }
 }
 
 if (backfillOnly)

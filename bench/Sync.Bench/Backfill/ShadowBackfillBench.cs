@@ -31,12 +31,7 @@ public static class ShadowBackfillBench
     {
         var schema = $"bench_{Guid.NewGuid():N}"[..18];
         var changes = PostgresBench.Generate(events, keys);
-        var batches = new List<(IReadOnlyList<ChangeEvent> Changes, Dictionary<string, StreamPosition> Checkpoint)>();
-        for (var i = 0; i < changes.Count; i += batchSize)
-        {
-            var batch = changes.GetRange(i, Math.Min(batchSize, changes.Count - i));
-            batches.Add((Collapser.Collapse(batch), new Dictionary<string, StreamPosition> { ["items"] = batch[^1].Origin.Position }));
-        }
+        var batches = Batches(changes, batchSize);
 
         await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, CommandTimeout = 0 }.ConnectionString);
         await admin.OpenAsync(cancellationToken);
@@ -108,7 +103,31 @@ public static class ShadowBackfillBench
 
         var clock = Stopwatch.StartNew();
         var shadow = await sink.BeginShadowAsync("bench", live, cancellationToken);
-        var writer = new ShadowWritingSink(sink, shadow);
+        await ApplyAllAsync(new ShadowWritingSink(sink, shadow), live, batches, cancellationToken);
+
+        var append = clock.Elapsed.TotalSeconds;
+        await sink.SwapShadowAsync(shadow, keepOld: false, cancellationToken);
+        var total = clock.Elapsed.TotalSeconds;
+        return (total, append, total - append);
+    }
+
+    /// <summary>The changes cut into batches of <paramref name="batchSize"/>, each collapsed by the engine's
+    /// <see cref="Collapser"/> and carrying the checkpoint of its last change.</summary>
+    internal static List<(IReadOnlyList<ChangeEvent> Changes, Dictionary<string, StreamPosition> Checkpoint)> Batches(List<ChangeEvent> changes, int batchSize)
+    {
+        var batches = new List<(IReadOnlyList<ChangeEvent> Changes, Dictionary<string, StreamPosition> Checkpoint)>();
+        for (var i = 0; i < changes.Count; i += batchSize)
+        {
+            var batch = changes.GetRange(i, Math.Min(batchSize, changes.Count - i));
+            batches.Add((Collapser.Collapse(batch), new Dictionary<string, StreamPosition> { ["items"] = batch[^1].Origin.Position }));
+        }
+
+        return batches;
+    }
+
+    /// <summary>Applies the batches in order as the runtime does; a rejection stops the bench.</summary>
+    internal static async Task ApplyAllAsync(ISink writer, TargetSpec live, List<(IReadOnlyList<ChangeEvent> Changes, Dictionary<string, StreamPosition> Checkpoint)> batches, CancellationToken cancellationToken)
+    {
         foreach (var (changes, checkpoint) in batches)
         {
             var result = await writer.ApplyAsync(new SinkBatch("bench", live, changes, checkpoint), cancellationToken);
@@ -117,10 +136,5 @@ public static class ShadowBackfillBench
                 throw new InvalidOperationException($"the bench batch had rejections: {result.Rejected[0].Reason}");
             }
         }
-
-        var append = clock.Elapsed.TotalSeconds;
-        await sink.SwapShadowAsync(shadow, keepOld: false, cancellationToken);
-        var total = clock.Elapsed.TotalSeconds;
-        return (total, append, total - append);
     }
 }

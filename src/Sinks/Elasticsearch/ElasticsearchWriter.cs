@@ -242,6 +242,22 @@ internal sealed partial class ElasticsearchWriter
     private async Task SendAsync(List<Prepared> segment, BatchContext context, CancellationToken cancellationToken)
     {
         var chunks = Chunks(segment, _options.BulkBytes).ToList();
+        var sent = 0;
+
+        // A field Elasticsearch maps dynamically takes the type of the first value that reaches it, so
+        // requests in flight together could map it otherwise than the batch's order would: until every
+        // field of the rest is mapped, one request at a time, in order.
+        while (sent < chunks.Count - 1 && _options.BulkConcurrency > 1 && !await AllMappedAsync(chunks.Skip(sent).SelectMany(c => c), cancellationToken))
+        {
+            await WriteChunkAsync(chunks[sent++], context, cancellationToken);
+        }
+
+        if (sent > 0)
+        {
+            segment = [.. chunks.Skip(sent).SelectMany(c => c)];
+            chunks = [.. chunks.Skip(sent)];
+        }
+
         var lanes = Math.Min(_options.BulkConcurrency, chunks.Count);
         if (lanes <= 1)
         {
@@ -284,6 +300,69 @@ internal sealed partial class ElasticsearchWriter
         var rejected = context.Rejected.GetRange(rejectedBefore, context.Rejected.Count - rejectedBefore).OrderBy(r => order.GetValueOrDefault(r.Change)).ToList();
         context.Rejected.RemoveRange(rejectedBefore, rejected.Count);
         context.Rejected.AddRange(rejected);
+    }
+
+    /// <summary>True when no document of <paramref name="items"/> can add a field to its index's mapping:
+    /// each column with a value is mapped there (a JSON value only where its schema had it mapped whole,
+    /// as <c>flattened</c> or a disabled object). The mapped fields are read again from the index when the
+    /// ones this sink knows do not cover the documents.</summary>
+    private async Task<bool> AllMappedAsync(IEnumerable<Prepared> items, CancellationToken cancellationToken)
+    {
+        foreach (var group in items.Where(p => p.Document is not null).GroupBy(p => p.Index, StringComparer.Ordinal))
+        {
+            if (!_indices.TryGetValue(group.Key, out var known) || known is null)
+            {
+                return false;
+            }
+
+            if (Unmapped(group, known) is not { } field)
+            {
+                continue;
+            }
+
+            if (field.Length == 0)
+            {
+                return false;
+            }
+
+            known.UnionWith(await MappedFieldsAsync(group.Key, cancellationToken));
+            if (Unmapped(group, known) is not null)
+            {
+                return false;
+            }
+        }
+
+        return true;
+
+        // A column with a value that the mapping does not hold; "" for a JSON value without a schema
+        // (its inner fields are mapped dynamically whatever the mapping of the column); else null.
+        static string? Unmapped(IEnumerable<Prepared> documents, HashSet<string> known)
+        {
+            foreach (var p in documents)
+            {
+                var image = p.Change.After!;
+                for (var i = 0; i < image.Count; i++)
+                {
+                    var value = image.Values[i];
+                    if (value.IsNull)
+                    {
+                        continue;
+                    }
+
+                    if (value.Kind == ValueKind.Json && image.Schema?.Find(image.Names[i]) is null)
+                    {
+                        return string.Empty;
+                    }
+
+                    if (!known.Contains(image.Names[i]))
+                    {
+                        return image.Names[i];
+                    }
+                }
+            }
+
+            return null;
+        }
     }
 
     /// <summary>The segment cut in order into pieces of at most <paramref name="maxBytes"/> of documents

@@ -94,13 +94,12 @@ public sealed class ElasticsearchShadowLoadTests
         Assert.Equal([.. newest.Order(StringComparer.Ordinal)], es.Read("users-g1"));
     }
 
-    /// <summary>Random histories: upserts with repeated and stale LSNs, reads, deletes, tombstones and
-    /// changes without an LSN, truncates, a value the mapping refuses, a new column, erasures and counts
-    /// of the shadow in between, in batches of random size.</summary>
+    /// <summary>Random histories (<see cref="ShadowHistories"/>, with values the mapping refuses),
+    /// erasures and counts of the shadow in between, in batches up to several requests long.</summary>
     [Property(MaxTest = 25)]
     public async Task Bulk_and_guarded_shadow_loads_leave_the_same_index(int seed)
     {
-        var steps = History(new Random(seed));
+        var steps = ShadowHistories.Generate(new Random(seed), maxChanges: 80, maxBatch: 30, refusedValues: true);
         await using var bulk = await ElasticsearchTestHarness.CreateAsync(Bulk(bulkBytes: 1024, concurrency: 3));
         await using var guarded = await ElasticsearchTestHarness.CreateAsync(o =>
         {
@@ -115,101 +114,9 @@ public sealed class ElasticsearchShadowLoadTests
         Assert.Equal(await StateAsync(guarded), await StateAsync(bulk));
     }
 
-    private abstract record Step;
-
-    private sealed record Batch(ChangeEvent[] Changes) : Step;
-
-    private sealed record EraseShadow(long Id) : Step;
-
-    private sealed record CountShadow(long Id) : Step;
-
-    private static List<Step> History(Random random)
-    {
-        var steps = new List<Step>();
-        var position = 0L;
-        var withExtra = false;
-        var count = random.Next(1, 80);
-        var pending = new List<ChangeEvent>();
-        for (var i = 0; i < count; i++)
-        {
-            var key = ("id", (object?)(long)random.Next(1, 9));
-            var lsn = (long)random.Next(1, 40);
-            position++;
-            var roll = random.Next(100);
-            ChangeEvent change;
-            if (roll < 55)
-            {
-                (string, object?)[] columns = withExtra
-                    ? [("name", $"v{random.Next(4)}"), ("n", random.Next(3) == 0 ? null : random.Next(100)), ("extra", random.Next(9))]
-                    : [("name", $"v{random.Next(4)}"), ("n", random.Next(3) == 0 ? null : random.Next(100))];
-                change = random.Next(2) == 0 ? Change.Upsert(key, lsn, columns) : Change.Read(key, lsn, columns);
-            }
-            else if (roll < 75)
-            {
-                change = Change.Delete(key, lsn);
-            }
-            else if (roll < 78)
-            {
-                change = Change.Tombstone(key, position);
-            }
-            else if (roll < 81)
-            {
-                change = Change.Upsert(key, null, ("name", "no lsn"), ("n", 1));
-            }
-            else if (roll < 83)
-            {
-                change = Change.Upsert(key, lsn, ("name", "refused"), ("n", "not a number"));
-            }
-            else if (roll < 85)
-            {
-                change = Change.Truncate(lsn);
-            }
-            else if (roll < 87)
-            {
-                withExtra = true;
-                continue;
-            }
-            else if (roll < 90)
-            {
-                Flush();
-                steps.Add(new EraseShadow((long)key.Item2!));
-                continue;
-            }
-            else if (roll < 93)
-            {
-                Flush();
-                steps.Add(new CountShadow((long)key.Item2!));
-                continue;
-            }
-            else
-            {
-                Flush();
-                continue;
-            }
-
-            pending.Add(change.At(position));
-            if (pending.Count >= random.Next(1, 30))
-            {
-                Flush();
-            }
-        }
-
-        Flush();
-        return steps;
-
-        void Flush()
-        {
-            if (pending.Count > 0)
-            {
-                steps.Add(new Batch([.. pending]));
-                pending.Clear();
-            }
-        }
-    }
-
     /// <summary>Fills the live index, loads its shadow with the history and swaps it in; returns what
     /// the sink reported: each batch's counts and rejected positions, each erase's and count's answer.</summary>
-    private static async Task<List<string>> RunAsync(ElasticsearchTestHarness es, List<Step> steps)
+    private static async Task<List<string>> RunAsync(ElasticsearchTestHarness es, List<ShadowHistories.Step> steps)
     {
         var live = es.Target("items");
         await ApplyAsync(es.Sink, live, [.. Enumerable.Range(1, 6).Select(i => Change.Upsert(("id", (long)i), 1, ("name", "live"), ("n", i)).At(i))]);
@@ -220,14 +127,14 @@ public sealed class ElasticsearchShadowLoadTests
         {
             switch (step)
             {
-                case Batch batch:
+                case ShadowHistories.Batch batch:
                     var result = await ApplyAsync(sink, live, batch.Changes);
                     outcome.Add($"{result.Upserted}/{result.Deleted}/{result.Stale}: {string.Join(",", result.Rejected.Select(r => r.Change.Origin.Position.ToString()))}");
                     break;
-                case EraseShadow erase:
+                case ShadowHistories.Erase erase:
                     outcome.Add("erased " + await sink.EraseAsync(live, new SubjectMatch("id", FieldValue.FromInt64(erase.Id)), CancellationToken.None));
                     break;
-                case CountShadow read:
+                case ShadowHistories.Count read:
                     outcome.Add("counted " + await sink.CountAsync(live, new SubjectMatch("id", FieldValue.FromInt64(read.Id)), CancellationToken.None));
                     break;
             }

@@ -55,7 +55,7 @@ public sealed class PostgresShadowLoadTests
     [Property(MaxTest = 30)]
     public async Task Bulk_and_guarded_shadow_loads_leave_the_same_table(int seed)
     {
-        var steps = History(new Random(seed));
+        var steps = ShadowHistories.Generate(new Random(seed), maxChanges: 50, maxBatch: 9, refusedValues: false);
         await using var bulk = await PostgresTestDb.OpenAsync(o => o.BulkShadow = true);
         await using var guarded = await PostgresTestDb.OpenAsync(o => o.BulkShadow = false);
 
@@ -66,97 +66,9 @@ public sealed class PostgresShadowLoadTests
         Assert.Equal(await StateAsync(guarded), await StateAsync(bulk));
     }
 
-    private abstract record Step;
-
-    private sealed record Batch(ChangeEvent[] Changes) : Step;
-
-    private sealed record EraseLive(long Id) : Step;
-
-    private sealed record CountShadow(long Id) : Step;
-
-    private static List<Step> History(Random random)
-    {
-        var steps = new List<Step>();
-        var position = 0L;
-        var withExtra = false;
-        var count = random.Next(1, 50);
-        var pending = new List<ChangeEvent>();
-        for (var i = 0; i < count; i++)
-        {
-            var key = ("id", (object?)(long)random.Next(1, 9));
-            var lsn = (long)random.Next(1, 40);
-            position++;
-            var roll = random.Next(100);
-            ChangeEvent change;
-            if (roll < 55)
-            {
-                (string, object?)[] columns = withExtra
-                    ? [("name", $"v{random.Next(4)}"), ("n", random.Next(3) == 0 ? null : random.Next(100)), ("extra", random.Next(9))]
-                    : [("name", $"v{random.Next(4)}"), ("n", random.Next(3) == 0 ? null : random.Next(100))];
-                change = random.Next(2) == 0 ? Change.Upsert(key, lsn, columns) : Change.Read(key, lsn, columns);
-            }
-            else if (roll < 78)
-            {
-                change = Change.Delete(key, lsn);
-            }
-            else if (roll < 81)
-            {
-                change = Change.Tombstone(key, position);
-            }
-            else if (roll < 84)
-            {
-                change = Change.Upsert(key, null, ("name", "no lsn"), ("n", 1));
-            }
-            else if (roll < 86)
-            {
-                change = Change.Truncate(lsn);
-            }
-            else if (roll < 88)
-            {
-                withExtra = true;
-                continue;
-            }
-            else if (roll < 93)
-            {
-                Flush();
-                steps.Add(new EraseLive((long)key.Item2!));
-                continue;
-            }
-            else if (roll < 95)
-            {
-                Flush();
-                steps.Add(new CountShadow((long)key.Item2!));
-                continue;
-            }
-            else
-            {
-                Flush();
-                continue;
-            }
-
-            pending.Add(change.At(position));
-            if (pending.Count >= random.Next(1, 9))
-            {
-                Flush();
-            }
-        }
-
-        Flush();
-        return steps;
-
-        void Flush()
-        {
-            if (pending.Count > 0)
-            {
-                steps.Add(new Batch([.. pending]));
-                pending.Clear();
-            }
-        }
-    }
-
     /// <summary>Fills the live table, loads its shadow with the history and swaps it in; returns the
     /// positions of the rejected changes.</summary>
-    private static async Task<List<string>> RunAsync(PostgresTestDb db, List<Step> steps)
+    private static async Task<List<string>> RunAsync(PostgresTestDb db, List<ShadowHistories.Step> steps)
     {
         await db.ApplyAsync(Table, [.. Enumerable.Range(1, 6).Select(i => Change.Upsert(("id", (long)i), 1, ("name", "live"), ("n", i)).At(i))]);
         await PostgresTestDb.ScalarAsync($"CREATE INDEX ON {db.Table(Table)} (name)");
@@ -167,13 +79,13 @@ public sealed class PostgresShadowLoadTests
         {
             switch (step)
             {
-                case Batch batch:
+                case ShadowHistories.Batch batch:
                     rejected.AddRange((await ApplyAsync(sink, batch.Changes)).Rejected.Select(r => r.Change.Origin.Position.ToString()));
                     break;
-                case EraseLive erase:
+                case ShadowHistories.Erase erase:
                     await db.Sink.EraseAsync(db.Target(Table), new SubjectMatch("id", FieldValue.FromInt64(erase.Id)), CancellationToken.None);
                     break;
-                case CountShadow read:
+                case ShadowHistories.Count read:
                     await sink.CountAsync(db.Target(Table), new SubjectMatch("id", FieldValue.FromInt64(read.Id)), CancellationToken.None);
                     break;
             }
