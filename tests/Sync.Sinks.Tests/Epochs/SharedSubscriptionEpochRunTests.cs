@@ -156,7 +156,7 @@ public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
         {
             foreach (var (id, name, lsn, snapshot) in events)
             {
-                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Debezium(id, name, lsn, snapshot) });
+                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });
             }
         }
 
@@ -183,10 +183,6 @@ public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
             }
         }
     }
-
-    private static byte[] Debezium(int id, string? name, long lsn, string snapshot) => Encoding.UTF8.GetBytes(string.Create(
-        CultureInfo.InvariantCulture,
-        $"{{\"before\":null,\"after\":{{\"id\":{id},\"name\":\"{name}\"}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"users\",\"snapshot\":\"{snapshot}\",\"lsn\":{lsn}}},\"op\":\"{(snapshot == "false" ? "u" : "r")}\",\"ts_ms\":1}}"));
 }
 
 public sealed class PostgresSharedSubscriptionEpochRunTests : SharedSubscriptionEpochRunTests
