@@ -264,13 +264,7 @@ public sealed partial class SourceEpochs
             state = state.With(EpochFlags.Regressed, true);
         }
 
-        _streams[stream] = state with
-        {
-            Max = Math.Max(state.Max, shifted.Value),
-            EpochLow = Math.Min(state.EpochLow, shifted.Value),
-            Floor = Math.Min(state.Floor, shifted.Value),
-        };
-        return shifted.Value == order ? change : change.WithLsn(shifted.Value);
+        return Seen(stream, state, change, order, shifted.Value);
     }
 
     /// <summary>Whether anything of the stream lies before <paramref name="position"/>: this process applied

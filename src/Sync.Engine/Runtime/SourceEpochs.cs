@@ -322,13 +322,7 @@ public sealed partial class SourceEpochs
             state = state.With(EpochFlags.Regressed, true);
         }
 
-        _streams[stream] = state with
-        {
-            Max = Math.Max(state.Max, shifted.Value),
-            EpochLow = Math.Min(state.EpochLow, shifted.Value),
-            Floor = Math.Min(state.Floor, shifted.Value),
-        };
-        return shifted.Value == order ? change : change.WithLsn(shifted.Value);
+        return Seen(stream, state, change, order, shifted.Value);
     }
 
     /// <summary>For a sink that cannot tell which stream wrote a row (an Elasticsearch document holds only
@@ -388,6 +382,18 @@ public sealed partial class SourceEpochs
             Max = Math.Max(state.Max, shifted ?? state.Max),
             Floor = Math.Min(state.Floor, shifted ?? state.Floor),
             EpochLow = Math.Min(state.EpochLow, shifted ?? state.EpochLow),
+        };
+        return shifted == order ? change : change.WithLsn(shifted);
+    }
+
+    /// <summary>Stores the stream's state with the order just seen and returns the change with it.</summary>
+    private ChangeEvent Seen(string stream, StreamEpoch state, ChangeEvent change, long order, long shifted)
+    {
+        _streams[stream] = state with
+        {
+            Max = Math.Max(state.Max, shifted),
+            EpochLow = Math.Min(state.EpochLow, shifted),
+            Floor = Math.Min(state.Floor, shifted),
         };
         return shifted == order ? change : change.WithLsn(shifted);
     }

