@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # sync verify at scale: KEYS keys (default 1,000,000) materialized from a changelog file into
-# PostgreSQL and Redis by `sync run`, then `sync verify` timed, with its peak RSS (GNU time's
-# "Maximum resident set size"). Prints one line per sink; the figures go to docs/benchmarks.md by hand.
-# Goals (issue 20): PostgreSQL < 60 s, Redis < 120 s, memory flat in the number of keys.
+# PostgreSQL, Redis and the Elasticsearch fake by `sync run`, then `sync verify` timed, with its peak
+# RSS (GNU time's "Maximum resident set size"). Prints one line per sink; the figures go to
+# docs/benchmarks.md by hand. SINKS="postgres redis elasticsearch" (the default) picks the sinks.
+# Goals (issue 20): PostgreSQL < 60 s, Redis and Elasticsearch (fake) < 120 s, memory flat in the
+# number of keys. The Elasticsearch fake (tests/Sync.Testing) serves from its own process
+# (bench/Sync.Bench.EndToEnd --serve-elasticsearch, until its standard input closes), so neither
+# its time to answer nor its memory is in the verify process's RSS, only in the wall time.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 keys="${1:-1000000}"
-sinks="${SINKS:-postgres redis}"
+sinks="${SINKS:-postgres redis elasticsearch}"
 
 # shellcheck source=../scripts/lib/services.sh
 source "$root/scripts/lib/services.sh"
 work="$(mktemp -d /tmp/sync-bench-verify.XXXXXX)"
-cleanup() { stop_services; rm -rf "$work"; }
+es_pid=""
+cleanup() {
+  if [[ -n "$es_pid" ]]; then exec 8>&-; wait "$es_pid" 2>/dev/null || true; fi
+  stop_services; rm -rf "$work"
+}
 trap cleanup EXIT
 start_services "$work" fsync=off synchronous_commit=off >&2
 
@@ -26,6 +34,14 @@ for sink in $sinks; do
   case "$sink" in
     postgres) block="{ type: postgres, connectionString: '$SYNC_TEST_POSTGRES', tls: disable, schema: bench }"; target="" ;;
     redis) block="{ type: redis, endpoints: ['$SYNC_TEST_REDIS'], keyPrefix: 'bench:sync:' }"; target=", target: { keyTemplate: 'bench:user:{id}' }" ;;
+    elasticsearch)
+      dotnet build "$root/bench/Sync.Bench.EndToEnd/Sync.Bench.EndToEnd.csproj" -c Release -v quiet -clp:ErrorsOnly >&2
+      mkfifo "$work/es.in"
+      dotnet run --no-build -c Release --project "$root/bench/Sync.Bench.EndToEnd" -- --serve-elasticsearch <"$work/es.in" >"$work/es.url" &
+      es_pid=$!
+      exec 8>"$work/es.in" # the fake's standard input: closing it stops the fake
+      for _ in $(seq 600); do [[ -s "$work/es.url" ]] && break; sleep 0.1; done
+      block="{ type: elasticsearch, urls: ['$(head -n 1 "$work/es.url")'] }"; target="" ;;
   esac
   cat >"$work/sync.yaml" <<YAML
 sources:
