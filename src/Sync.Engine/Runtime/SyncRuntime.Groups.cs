@@ -60,7 +60,7 @@ public sealed partial class SyncRuntime
             log.LogInformation("consistency group {Group}: {Members} apply whole transactions of {Transactions} into sink {Sink}{Backfill}", group, string.Join(", ", options.Materializers), options.Transactions, memberOptions[0].Options.Sink, mode == RunMode.Backfill ? ", replayed from the earliest message (backfill)" : string.Empty);
             var backfill = mode == RunMode.Backfill;
             ConsistencyGroupRunner runner;
-            for (var rollbacks = 0; ; rollbacks++)
+            for (var rollbacks = 0; ; )
             {
                 var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
                 foreach (var member in members)
@@ -103,8 +103,12 @@ public sealed partial class SyncRuntime
                     await runner.RunAsync(cancellationToken);
                     break;
                 }
-                catch (SinkCheckpointChangedException e) when (rollbacks < MaxGroupRollbacks)
+                catch (SinkCheckpointChangedException e) when (runner.Transactions > 0 || rollbacks < MaxGroupRollbacks)
                 {
+                    // Counted in a row: a reading that applied whole transactions before the sink went back
+                    // starts the count again, so a group that runs for months is not stopped by rare rollbacks.
+                    rollbacks = runner.Transactions > 0 ? 1 : rollbacks + 1;
+
                     // The sink went back in time under the group: its whole transaction was refused, so
                     // nothing past what the sink holds claims to be applied. Resuming from what it holds
                     // (the subscription moved back to it, as at a start) replays whole transactions again.
