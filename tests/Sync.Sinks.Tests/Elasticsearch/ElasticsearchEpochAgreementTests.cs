@@ -41,6 +41,7 @@ public sealed class ElasticsearchEpochAgreementTests
 
         var stored = await h.Sink.AddCheckpointEntriesAsync(Materializer, [SourceEpochs.SweptEntry("t", 1, 3), SourceEpochs.SweptEntry("u", 1, 4)], CancellationToken.None);
 
+        Assert.Equal(2, h.Fake.Faults.Fired("before"));
         Assert.Equal(Sorted([SourceEpochs.SweptEntry("t", 1, 7), SourceEpochs.SweptEntry("u", 1, 4)]), Sorted(stored!));
         var loaded = await h.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None);
         Assert.All(proposal, e => Assert.Equal(e.Value, loaded[e.Key]));
