@@ -54,4 +54,14 @@ public sealed partial class ElasticsearchSink
 
         return removed;
     }
+
+    /// <summary>The processes' agreement on a source epoch, in a document of its own beside the
+    /// checkpoint (<see cref="ElasticsearchWriter.AddCheckpointEntriesAsync"/>).</summary>
+    public async ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+        string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        ArgumentNullException.ThrowIfNull(entries);
+        return await GatedAsync(ct => _writer.AddCheckpointEntriesAsync(materializer, entries, ct), cancellationToken);
+    }
 }

@@ -28,61 +28,84 @@ internal sealed partial class ElasticsearchWriter
     private async Task StoreCheckpointIfHeldAsync(
         string materializer, IReadOnlyDictionary<string, StreamPosition> checkpoint, IReadOnlyDictionary<string, StreamPosition> expected, CancellationToken cancellationToken)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            var read = await ReadVersionedAsync(materializer, cancellationToken);
+            if (expected.Any(e => (read.Held.TryGetValue(e.Key, out var position) ? position : StreamPosition.Start) < e.Value))
+            {
+                throw new SinkCheckpointChangedException(materializer);
+            }
+
+            var merged = new Dictionary<string, StreamPosition>(read.Held, StringComparer.Ordinal);
+            foreach (var (entry, position) in checkpoint)
+            {
+                if (!expected.ContainsKey(entry) || !read.Held.TryGetValue(entry, out var stored) || position > stored)
+                {
+                    merged[entry] = position;
+                }
+            }
+
+            if (await WriteIfUnchangedAsync(materializer, read, merged, attempt == CheckpointWriteAttempts, cancellationToken))
+            {
+                _checkpoints[materializer] = merged;
+                return;
+            }
+        }
+    }
+
+    /// <summary>A checkpoint document as read with its <c>_seq_no</c> and <c>_primary_term</c> (null when absent).</summary>
+    private sealed record VersionedCheckpoint(Dictionary<string, StreamPosition> Held, long? SeqNo, long? PrimaryTerm);
+
+    /// <summary>Reads a checkpoint document with a realtime GET, with what a conditional write needs.</summary>
+    private async Task<VersionedCheckpoint> ReadVersionedAsync(string documentId, CancellationToken cancellationToken)
+    {
+        var read = await RawAsync(EsHttpMethod.GET, $"/{Uri.EscapeDataString(_options.CheckpointIndex)}/_doc/{Uri.EscapeDataString(documentId)}", null, cancellationToken);
+        if (read.Status is not (200 or 404))
+        {
+            ThrowFor(read, $"reading the checkpoint of '{documentId}'");
+        }
+
+        return read.Status == 200 && read.Body?["found"]?.GetValue<bool>() == true
+            ? new VersionedCheckpoint(PositionsOf(read.Body!["_source"]?["positions"]), read.Body!["_seq_no"]!.GetValue<long>(), read.Body!["_primary_term"]!.GetValue<long>())
+            : new VersionedCheckpoint([], null, null);
+    }
+
+    /// <summary>Writes <paramref name="positions"/> as the checkpoint document on the condition that it is
+    /// still the one <paramref name="read"/>: <c>if_seq_no</c> and <c>if_primary_term</c>, or <c>_create</c>
+    /// where there was none. False when the server refused it with 409 (another write came between),
+    /// unless <paramref name="lastAttempt"/>, which throws then.</summary>
+    private async Task<bool> WriteIfUnchangedAsync(
+        string documentId, VersionedCheckpoint read, IReadOnlyDictionary<string, StreamPosition> positions, bool lastAttempt, CancellationToken cancellationToken)
+    {
         var index = Uri.EscapeDataString(_options.CheckpointIndex);
-        var id = Uri.EscapeDataString(materializer);
+        var id = Uri.EscapeDataString(documentId);
         var refresh = _options.Refresh switch
         {
             RefreshPolicy.WaitFor => "wait_for",
             RefreshPolicy.Immediate => "true",
             _ => "false",
         };
-        for (var attempt = 1; ; attempt++)
+        var document = JsonSerializer.SerializeToNode(new CheckpointDocument
         {
-            var read = await RawAsync(EsHttpMethod.GET, $"/{index}/_doc/{id}", null, cancellationToken);
-            if (read.Status is not (200 or 404))
-            {
-                ThrowFor(read, $"reading the checkpoint of '{materializer}'");
-            }
-
-            var found = read.Status == 200 && read.Body?["found"]?.GetValue<bool>() == true;
-            var held = found ? PositionsOf(read.Body!["_source"]?["positions"]) : [];
-            if (expected.Any(e => (held.TryGetValue(e.Key, out var position) ? position : StreamPosition.Start) < e.Value))
-            {
-                throw new SinkCheckpointChangedException(materializer);
-            }
-
-            var merged = new Dictionary<string, StreamPosition>(held, StringComparer.Ordinal);
-            foreach (var (entry, position) in checkpoint)
-            {
-                if (!expected.ContainsKey(entry) || !held.TryGetValue(entry, out var stored) || position > stored)
-                {
-                    merged[entry] = position;
-                }
-            }
-
-            var document = JsonSerializer.SerializeToNode(new CheckpointDocument
-            {
-                Materializer = materializer,
-                UpdatedAt = _time.GetUtcNow(),
-                Positions = [.. merged.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new CheckpointPosition { Stream = p.Key, Position = p.Value.ToString() })],
-            })!.AsObject();
-            var path = found
-                ? string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"/{index}/_doc/{id}?if_seq_no={read.Body!["_seq_no"]!.GetValue<long>()}&if_primary_term={read.Body!["_primary_term"]!.GetValue<long>()}&refresh={refresh}")
-                : $"/{index}/_create/{id}?refresh={refresh}";
-            var written = await RawAsync(EsHttpMethod.PUT, path, document, cancellationToken);
-            if (written.Status is 200 or 201)
-            {
-                _checkpoints[materializer] = merged;
-                return;
-            }
-
-            if (written.Status != 409 || attempt == CheckpointWriteAttempts)
-            {
-                ThrowFor(written, $"writing the checkpoint of '{materializer}'");
-            }
+            Materializer = documentId,
+            UpdatedAt = _time.GetUtcNow(),
+            Positions = [.. positions.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new CheckpointPosition { Stream = p.Key, Position = p.Value.ToString() })],
+        })!.AsObject();
+        var path = read.SeqNo is { } seqNo
+            ? string.Create(CultureInfo.InvariantCulture, $"/{index}/_doc/{id}?if_seq_no={seqNo}&if_primary_term={read.PrimaryTerm}&refresh={refresh}")
+            : $"/{index}/_create/{id}?refresh={refresh}";
+        var written = await RawAsync(EsHttpMethod.PUT, path, document, cancellationToken);
+        if (written.Status is 200 or 201)
+        {
+            return true;
         }
+
+        if (written.Status != 409 || lastAttempt)
+        {
+            ThrowFor(written, $"writing the checkpoint of '{documentId}'");
+        }
+
+        return false;
     }
 
     private static Dictionary<string, StreamPosition> PositionsOf(JsonNode? positions)

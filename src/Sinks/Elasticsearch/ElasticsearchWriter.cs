@@ -794,6 +794,11 @@ internal sealed partial class ElasticsearchWriter
             result[name] = declaration;
         }
 
+        foreach (var (name, agreed) in await ReadCheckpointDocumentAsync(AgreementsOf(materializer), cancellationToken))
+        {
+            result[name] = agreed;
+        }
+
         return result;
     }
 

@@ -11,9 +11,6 @@ public sealed class ElasticsearchConformanceTests : SinkConformanceTests
     /// subject's key (<see cref="Sync.Engine.Sinks.SubjectMatches.IsKey"/>) marks absent documents.</summary>
     protected override bool SingleEraseMarksAbsentKeys => false;
 
-    /// <summary>The Elasticsearch sink stores no agreement among processes (ISink.AddCheckpointEntriesAsync): on a shared subscription it refuses a new epoch.</summary>
-    protected override bool AgreesOnEpochs => false;
-
     /// <summary>The sink maps an integer column as <c>long</c>.</summary>
     protected override string? CannotMatchNumberReason => "cannot match (long)";
 }
