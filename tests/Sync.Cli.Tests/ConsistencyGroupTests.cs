@@ -59,7 +59,7 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
             """ + BankTransfers.Materializers("    batchSize: 50") + BankTransfers.GroupConfig);
 
         using var done = new CancellationTokenSource();
-        var poller = PollPostgresAsync(TestServers.Postgres + $";Search Path={schema}", bank, done.Token);
+        var poller = PollPostgresAsync(TestServers.Postgres + $";Search Path={schema}", bank.Violations, done.Token);
 
         var result = await Workspace.Sync("run", "--config", config);
         await done.CancelAsync();
@@ -191,12 +191,13 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         Assert.Equal(bank.OrderLines, SqliteTables.Count(database, "SELECT count(*) FROM order_lines"));
     }
 
-    /// <summary>A reader of a PostgreSQL sink: runs <see cref="BankTransfers.Violations"/> again and
-    /// again until <paramref name="stop"/>; returns how often it checked and what it found.</summary>
-    internal static async Task<(int Checks, List<long> Violations)> PollPostgresAsync(string connectionString, BankTransfers bank, CancellationToken stop)
+    /// <summary>A reader of a PostgreSQL sink: runs <paramref name="violations"/> (a count in one
+    /// statement, such as <see cref="BankTransfers.Violations"/>) again and again until
+    /// <paramref name="stop"/>; returns how often it checked and the counts that were not 0.</summary>
+    internal static async Task<(int Checks, List<long> Violations)> PollPostgresAsync(string connectionString, string violations, CancellationToken stop)
     {
         await Task.Yield();
-        var violations = new List<long>();
+        var found = new List<long>();
         var checks = 0;
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(CancellationToken.None);
@@ -204,12 +205,12 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         {
             try
             {
-                await using var command = new NpgsqlCommand(bank.Violations, connection);
-                var found = Convert.ToInt64(await command.ExecuteScalarAsync(CancellationToken.None), CultureInfo.InvariantCulture);
+                await using var command = new NpgsqlCommand(violations, connection);
+                var count = Convert.ToInt64(await command.ExecuteScalarAsync(CancellationToken.None), CultureInfo.InvariantCulture);
                 checks++;
-                if (found != 0)
+                if (count != 0)
                 {
-                    violations.Add(found);
+                    found.Add(count);
                 }
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
@@ -218,6 +219,6 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
             }
         }
 
-        return (checks, violations);
+        return (checks, found);
     }
 }
