@@ -39,13 +39,7 @@ public sealed class ConsistencyGroupEraseTests : WorkspaceTests
         var schema = $"ge_{Guid.NewGuid():N}"[..18];
         var bank = new BankTransfers(accounts: 10, transactions: 2000, seed: 41);
         Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 7));
-        var config = Workspace.Write("sync.yaml", $$"""
-            sources:
-              changelog: { type: file, path: data/bank.jsonl }
-            sinks:
-              local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{schema}}, stateSchema: {{schema}}_state }
-
-            """ + BankTransfers.Materializers() + (grouped ? BankTransfers.GroupConfig : string.Empty) + Subjects);
+        var config = ConsistencyGroupTests.WritePostgresConfig(Workspace, schema, BankTransfers.Materializers() + (grouped ? BankTransfers.GroupConfig : string.Empty) + Subjects);
         var run = await Workspace.Sync("run", "--config", config);
         Assert.True(run.ExitCode == 0, run.ToString());
 

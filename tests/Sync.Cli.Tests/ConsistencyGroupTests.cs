@@ -50,13 +50,7 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         var schema = $"bank_{Guid.NewGuid():N}"[..20];
         var bank = new BankTransfers(accounts: 20, transactions: 2000, seed: 12);
         Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 6));
-        var config = Workspace.Write("sync.yaml", $$"""
-            sources:
-              changelog: { type: file, path: data/bank.jsonl }
-            sinks:
-              local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{schema}}, stateSchema: {{schema}}_state }
-
-            """ + BankTransfers.Materializers("    batchSize: 50") + BankTransfers.GroupConfig);
+        var config = WritePostgresConfig(Workspace, schema, BankTransfers.Materializers("    batchSize: 50") + BankTransfers.GroupConfig);
 
         using var done = new CancellationTokenSource();
         var poller = PollPostgresAsync(TestServers.Postgres + $";Search Path={schema}", bank.Violations, done.Token);
@@ -190,6 +184,17 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         Assert.Equal(bank.Orders, SqliteTables.Count(database, "SELECT count(*) FROM orders"));
         Assert.Equal(bank.OrderLines, SqliteTables.Count(database, "SELECT count(*) FROM order_lines"));
     }
+
+    /// <summary>Writes sync.yaml: the changelog data/bank.jsonl into a PostgreSQL sink <c>local</c> whose
+    /// tables are in <paramref name="schema"/>, then <paramref name="rest"/>.</summary>
+    internal static string WritePostgresConfig(Workspace workspace, string schema, string rest) =>
+        workspace.Write("sync.yaml", $$"""
+            sources:
+              changelog: { type: file, path: data/bank.jsonl }
+            sinks:
+              local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{schema}}, stateSchema: {{schema}}_state }
+
+            """ + rest);
 
     /// <summary>A reader of a PostgreSQL sink: runs <paramref name="violations"/> (a count in one
     /// statement, such as <see cref="BankTransfers.Violations"/>) again and again until
