@@ -32,7 +32,7 @@ public sealed class ConsistencyGroupBackfillTests : WorkspaceTests
         var bank = new BankTransfers(accounts: 20, transactions: 2000, seed: 31);
         var config = Config(bank);
         using var done = new CancellationTokenSource();
-        var poller = ConsistencyGroupTests.PollPostgresAsync(TestServers.Postgres + $";Search Path={_schema}", bank, done.Token);
+        var poller = ConsistencyGroupTests.PollPostgresAsync(TestServers.Postgres + $";Search Path={_schema}", bank.Violations, done.Token);
 
         var result = await Workspace.Sync("backfill", "--config", config, "--materializer", "accounts", "--no-progress");
         await done.CancelAsync();

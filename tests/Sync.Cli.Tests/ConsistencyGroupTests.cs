@@ -50,16 +50,10 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         var schema = $"bank_{Guid.NewGuid():N}"[..20];
         var bank = new BankTransfers(accounts: 20, transactions: 2000, seed: 12);
         Workspace.Write("data/bank.jsonl", bank.Changelog(seed: 6));
-        var config = Workspace.Write("sync.yaml", $$"""
-            sources:
-              changelog: { type: file, path: data/bank.jsonl }
-            sinks:
-              local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{schema}}, stateSchema: {{schema}}_state }
-
-            """ + BankTransfers.Materializers("    batchSize: 50") + BankTransfers.GroupConfig);
+        var config = WritePostgresConfig(Workspace, schema, BankTransfers.Materializers("    batchSize: 50") + BankTransfers.GroupConfig);
 
         using var done = new CancellationTokenSource();
-        var poller = PollPostgresAsync(TestServers.Postgres + $";Search Path={schema}", bank, done.Token);
+        var poller = PollPostgresAsync(TestServers.Postgres + $";Search Path={schema}", bank.Violations, done.Token);
 
         var result = await Workspace.Sync("run", "--config", config);
         await done.CancelAsync();
@@ -191,12 +185,24 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         Assert.Equal(bank.OrderLines, SqliteTables.Count(database, "SELECT count(*) FROM order_lines"));
     }
 
-    /// <summary>A reader of a PostgreSQL sink: runs <see cref="BankTransfers.Violations"/> again and
-    /// again until <paramref name="stop"/>; returns how often it checked and what it found.</summary>
-    internal static async Task<(int Checks, List<long> Violations)> PollPostgresAsync(string connectionString, BankTransfers bank, CancellationToken stop)
+    /// <summary>Writes sync.yaml: the changelog data/bank.jsonl into a PostgreSQL sink <c>local</c> whose
+    /// tables are in <paramref name="schema"/>, then <paramref name="rest"/>.</summary>
+    internal static string WritePostgresConfig(Workspace workspace, string schema, string rest) =>
+        workspace.Write("sync.yaml", $$"""
+            sources:
+              changelog: { type: file, path: data/bank.jsonl }
+            sinks:
+              local: { type: postgres, connectionString: '{{TestServers.Postgres}}', tls: disable, schema: {{schema}}, stateSchema: {{schema}}_state }
+
+            """ + rest);
+
+    /// <summary>A reader of a PostgreSQL sink: runs <paramref name="violations"/> (a count in one
+    /// statement, such as <see cref="BankTransfers.Violations"/>) again and again until
+    /// <paramref name="stop"/>; returns how often it checked and the counts that were not 0.</summary>
+    internal static async Task<(int Checks, List<long> Violations)> PollPostgresAsync(string connectionString, string violations, CancellationToken stop)
     {
         await Task.Yield();
-        var violations = new List<long>();
+        var found = new List<long>();
         var checks = 0;
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(CancellationToken.None);
@@ -204,12 +210,12 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         {
             try
             {
-                await using var command = new NpgsqlCommand(bank.Violations, connection);
-                var found = Convert.ToInt64(await command.ExecuteScalarAsync(CancellationToken.None), CultureInfo.InvariantCulture);
+                await using var command = new NpgsqlCommand(violations, connection);
+                var count = Convert.ToInt64(await command.ExecuteScalarAsync(CancellationToken.None), CultureInfo.InvariantCulture);
                 checks++;
-                if (found != 0)
+                if (count != 0)
                 {
-                    violations.Add(found);
+                    found.Add(count);
                 }
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
@@ -218,6 +224,6 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
             }
         }
 
-        return (checks, violations);
+        return (checks, found);
     }
 }

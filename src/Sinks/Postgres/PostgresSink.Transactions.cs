@@ -14,4 +14,22 @@ public sealed partial class PostgresSink
             cancellationToken,
             batches.FirstOrDefault()?.Retrying);
     }
+
+    /// <summary>Erases the subject values from several targets in ONE transaction (a consistency group's
+    /// tables; see <see cref="ISink.EraseTogetherAsync"/>).</summary>
+    public async ValueTask<IReadOnlyList<IReadOnlyList<long>>> EraseTogetherAsync(IReadOnlyList<(TargetSpec Target, SubjectMatches Matches)> erasures, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(erasures);
+        var resolved = erasures.Select(e => (Resolve(e.Target), e.Matches)).ToList();
+        foreach (var (target, _) in resolved)
+        {
+            await BuildShadowFirstAsync(target, cancellationToken);
+        }
+
+        var tables = string.Join(", ", resolved.Select(r => r.Item1.Qualified).Distinct(StringComparer.Ordinal));
+        return await WithGateAsync<IReadOnlyList<IReadOnlyList<long>>>(
+            $"erase {erasures.Sum(e => e.Matches.Values.Count)} values from tables {tables} in one transaction",
+            async (writer, ct) => await writer.EraseTogetherAsync(resolved, ct),
+            cancellationToken);
+    }
 }

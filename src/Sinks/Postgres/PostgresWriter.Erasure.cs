@@ -31,98 +31,136 @@ internal sealed partial class PostgresWriter
     /// per removed key and, when the table is keyed by the column alone (or does not exist yet and
     /// <see cref="SubjectMatches.IsKey"/>), one per value without a row, so that a change still in flight
     /// cannot create that key. Returns the rows removed per value.</summary>
-    public async Task<long[]> EraseManyAsync(PostgresTarget target, SubjectMatches matches, CancellationToken cancellationToken)
+    public async Task<long[]> EraseManyAsync(PostgresTarget target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        (await EraseTogetherAsync([(target, matches)], cancellationToken))[0];
+
+    /// <summary><see cref="EraseManyAsync"/> for several targets in ONE transaction (a consistency
+    /// group's tables): a reader sees the subject in all of them or in none, since a transaction's
+    /// changes become visible to other sessions at once when it commits
+    /// (https://www.postgresql.org/docs/current/transaction-iso.html, Read Committed). Returns the rows
+    /// removed per value, per target in order.</summary>
+    public async Task<IReadOnlyList<long[]>> EraseTogetherAsync(IReadOnlyList<(PostgresTarget Target, SubjectMatches Matches)> erasures, CancellationToken cancellationToken)
     {
-        var counts = new long[matches.Values.Count];
-        var table = await LoadTableAsync(target, cancellationToken);
-        PostgresColumnType? type = null;
-        var searchable = table is not null && table.Columns.TryGetValue(matches.Column, out type) && !target.IsReserved(matches.Column);
-        var soleKey = table is null ? matches.IsKey : table.KeyColumns is [var only] && only == matches.Column;
-        if (!searchable && !soleKey)
+        var prepared = new List<SubjectErasure>(erasures.Count);
+        foreach (var (target, matches) in erasures)
         {
-            return counts;
+            var table = await LoadTableAsync(target, cancellationToken);
+            PostgresColumnType? type = null;
+            var searchable = table is not null && table.Columns.TryGetValue(matches.Column, out type) && !target.IsReserved(matches.Column);
+            var soleKey = table is null ? matches.IsKey : table.KeyColumns is [var only] && only == matches.Column;
+            prepared.Add(new(target, matches, table, type, searchable, soleKey));
         }
 
-        return await InTransactionAsync(
+        if (!prepared.Any(e => e.Applies))
+        {
+            return [.. prepared.Select(e => new long[e.Matches.Values.Count])];
+        }
+
+        return await InTransactionAsync<IReadOnlyList<long[]>>(
             async _ =>
             {
                 // Before anything is read: a writer that probed the markers before they exist could
-                // otherwise write the subject back once the erasure commits.
-                await LockTargetAsync(target, cancellationToken);
-                var removed = new Markers();
-                if (searchable)
+                // otherwise write the subject back once the erasure commits. Every target before any
+                // delete, in one order, as a group's transaction takes them (ApplyTransactionAsync).
+                foreach (var target in prepared.Where(e => e.Applies).Select(e => e.Target).DistinctBy(t => t.Id).OrderBy(t => t.Id, StringComparer.Ordinal))
                 {
-                    var keyTypes = table!.KeyColumns.Select(k => table.Columns[k]).ToArray();
-                    var returned = table.KeyColumns.Select((k, i) => keyTypes[i].SelectExpression("t." + Quote(k)))
-                        .Concat([$"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}"]);
-                    foreach (var (condition, parameter, ordinals) in Groups(matches, type!))
-                    {
-                        await using var delete = Command(
-                            $"DELETE FROM {target.Qualified} t USING unnest($1) WITH ORDINALITY AS v(value, i) WHERE {condition} RETURNING v.i, {string.Join(", ", returned)}",
-                            parameter);
-                        await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
-                        var n = table.KeyColumns.Length;
-                        while (await reader.ReadAsync(cancellationToken))
-                        {
-                            counts[ordinals[(int)reader.GetInt64(0) - 1]]++;
-                            var values = new FieldValue[n];
-                            for (var k = 0; k < n; k++)
-                            {
-                                values[k] = keyTypes[k].Read(reader, k + 1);
-                            }
-
-                            long? lsn = reader.IsDBNull(n + 1) ? null : reader.GetInt64(n + 1);
-                            var stream = reader.IsDBNull(n + 2) ? "erasure" : reader.GetString(n + 2);
-                            var position = reader.IsDBNull(n + 3) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n + 3);
-                            removed.Add(new Row(table.KeyColumns, values).ToJson(), new ChangeVersion(lsn, stream, new StreamPosition(position[0], position[1], (int)position[2])).Erased());
-                        }
-                    }
+                    await LockTargetAsync(target, cancellationToken);
                 }
 
-                if (removed.Keys.Count > 0)
+                var counts = new List<long[]>(prepared.Count);
+                foreach (var erasure in prepared)
                 {
-                    await using var markers = Command(
-                        $"""
-                        INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
-                        SELECT $1, k, l, s, ARRAY[a, b, c], now() FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, l, s, a, b, c)
-                        ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
-                          position = excluded.position, updated_at = excluded.updated_at
-                        """,
-                        [new NpgsqlParameter<string> { TypedValue = target.Id }, .. removed.Parameters()]);
-                    await markers.ExecuteNonQueryAsync(cancellationToken);
-                }
-
-                if (soleKey)
-                {
-                    // Keys with no row: already deleted (a delete marker may hold their version: it becomes
-                    // the erasure marker of its own stream) or never written.
-                    var keyColumn = table?.KeyColumns[0] ?? matches.Column;
-                    var absent = matches.Values.SelectMany(v => KeyValuesOf(v, type?.Name))
-                        .Select(v => new Row([keyColumn], [v]).ToJson())
-                        .Where(k => !removed.Contains(k))
-                        .Distinct(StringComparer.Ordinal)
-                        .ToArray();
-                    if (absent.Length > 0)
-                    {
-                        var erased = new ChangeVersion(null, "erasure", StreamPosition.Start).Erased();
-                        await using var markers = Command(
-                            $"""
-                            INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
-                            SELECT $1, k, $3, $4, $5, now() FROM unnest($2::text[]) AS u(k)
-                            ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, position = excluded.position, updated_at = excluded.updated_at
-                            """,
-                            new NpgsqlParameter<string> { TypedValue = target.Id },
-                            new NpgsqlParameter<string[]> { TypedValue = absent },
-                            new NpgsqlParameter<long> { TypedValue = erased.Lsn!.Value },
-                            new NpgsqlParameter<string> { TypedValue = erased.Stream },
-                            new NpgsqlParameter<long[]> { TypedValue = [erased.Position.Ledger, erased.Position.Entry, erased.Position.BatchIndex] });
-                        await markers.ExecuteNonQueryAsync(cancellationToken);
-                    }
+                    counts.Add(erasure.Applies ? await EraseLockedAsync(erasure, cancellationToken) : new long[erasure.Matches.Values.Count]);
                 }
 
                 return counts;
             },
             cancellationToken);
+    }
+
+    /// <summary>One target's part of an erase, its table read before the transaction.</summary>
+    private sealed record SubjectErasure(PostgresTarget Target, SubjectMatches Matches, TableInfo? Table, PostgresColumnType? Type, bool Searchable, bool SoleKey)
+    {
+        public bool Applies => Searchable || SoleKey;
+    }
+
+    /// <summary>Deletes the target's rows and writes their erasure markers, in the open transaction with the target locked.</summary>
+    private async Task<long[]> EraseLockedAsync(SubjectErasure erasure, CancellationToken cancellationToken)
+    {
+        var (target, matches, table, type, searchable, soleKey) = erasure;
+        var counts = new long[matches.Values.Count];
+        var removed = new Markers();
+        if (searchable)
+        {
+            var keyTypes = table!.KeyColumns.Select(k => table.Columns[k]).ToArray();
+            var returned = table.KeyColumns.Select((k, i) => keyTypes[i].SelectExpression("t." + Quote(k)))
+                .Concat([$"t.{Quote(target.LsnColumn)}", $"t.{Quote(target.StreamColumn)}", $"t.{Quote(target.PositionColumn)}"]);
+            foreach (var (condition, parameter, ordinals) in Groups(matches, type!))
+            {
+                await using var delete = Command(
+                    $"DELETE FROM {target.Qualified} t USING unnest($1) WITH ORDINALITY AS v(value, i) WHERE {condition} RETURNING v.i, {string.Join(", ", returned)}",
+                    parameter);
+                await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
+                var n = table.KeyColumns.Length;
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    counts[ordinals[(int)reader.GetInt64(0) - 1]]++;
+                    var values = new FieldValue[n];
+                    for (var k = 0; k < n; k++)
+                    {
+                        values[k] = keyTypes[k].Read(reader, k + 1);
+                    }
+
+                    long? lsn = reader.IsDBNull(n + 1) ? null : reader.GetInt64(n + 1);
+                    var stream = reader.IsDBNull(n + 2) ? "erasure" : reader.GetString(n + 2);
+                    var position = reader.IsDBNull(n + 3) ? [-1L, -1L, -1L] : reader.GetFieldValue<long[]>(n + 3);
+                    removed.Add(new Row(table.KeyColumns, values).ToJson(), new ChangeVersion(lsn, stream, new StreamPosition(position[0], position[1], (int)position[2])).Erased());
+                }
+            }
+        }
+
+        if (removed.Keys.Count > 0)
+        {
+            await using var markers = Command(
+                $"""
+                INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                SELECT $1, k, l, s, ARRAY[a, b, c], now() FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, l, s, a, b, c)
+                ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, stream = excluded.stream,
+                  position = excluded.position, updated_at = excluded.updated_at
+                """,
+                [new NpgsqlParameter<string> { TypedValue = target.Id }, .. removed.Parameters()]);
+            await markers.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (soleKey)
+        {
+            // Keys with no row: already deleted (a delete marker may hold their version: it becomes
+            // the erasure marker of its own stream) or never written.
+            var keyColumn = table?.KeyColumns[0] ?? matches.Column;
+            var absent = matches.Values.SelectMany(v => KeyValuesOf(v, type?.Name))
+                .Select(v => new Row([keyColumn], [v]).ToJson())
+                .Where(k => !removed.Contains(k))
+                .Distinct(StringComparer.Ordinal)
+                .ToArray();
+            if (absent.Length > 0)
+            {
+                var erased = new ChangeVersion(null, "erasure", StreamPosition.Start).Erased();
+                await using var markers = Command(
+                    $"""
+                    INSERT INTO {_markers} (target, key_text, lsn, stream, position, updated_at)
+                    SELECT $1, k, $3, $4, $5, now() FROM unnest($2::text[]) AS u(k)
+                    ON CONFLICT (target, key_text) DO UPDATE SET lsn = excluded.lsn, position = excluded.position, updated_at = excluded.updated_at
+                    """,
+                    new NpgsqlParameter<string> { TypedValue = target.Id },
+                    new NpgsqlParameter<string[]> { TypedValue = absent },
+                    new NpgsqlParameter<long> { TypedValue = erased.Lsn!.Value },
+                    new NpgsqlParameter<string> { TypedValue = erased.Stream },
+                    new NpgsqlParameter<long[]> { TypedValue = [erased.Position.Ledger, erased.Position.Entry, erased.Position.BatchIndex] });
+                await markers.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        return counts;
     }
 
     /// <summary>Per value: "cannot match (type)" where the subject column's type has no value whose text

@@ -28,4 +28,18 @@ public sealed partial class SqliteSink
             batches.FirstOrDefault()?.Retrying,
             failures);
     }
+
+    /// <summary>Erases the subject values from several tables in ONE transaction (a consistency group's
+    /// tables; see <see cref="ISink.EraseTogetherAsync"/>).</summary>
+    public async ValueTask<IReadOnlyList<IReadOnlyList<long>>> EraseTogetherAsync(IReadOnlyList<(TargetSpec Target, SubjectMatches Matches)> erasures, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(erasures);
+        foreach (var (target, _) in erasures)
+        {
+            ValidateTarget(target);
+        }
+
+        var tables = erasures.Select(e => (e.Target.Table, e.Matches)).ToList();
+        return await _session.LockedAsync<IReadOnlyList<IReadOnlyList<long>>>((database, _) => Task.FromResult<IReadOnlyList<IReadOnlyList<long>>>(database.Writer.EraseTogether(tables, _time.GetUtcNow())), cancellationToken);
+    }
 }

@@ -32,65 +32,88 @@ internal sealed partial class SqliteWriter
     /// statement per chunk of values), leaving an erasure marker for each removed key and, when
     /// <see cref="SubjectMatches.IsKey"/> and the table is keyed by that column alone (or does not exist
     /// yet), for each value without a row. Returns the rows removed per value (see <see cref="ISink.EraseManyAsync"/>).</summary>
-    public long[] EraseMany(string target, SubjectMatches matches, DateTimeOffset now)
+    public long[] EraseMany(string target, SubjectMatches matches, DateTimeOffset now) =>
+        EraseTogether([(target, matches)], now)[0];
+
+    /// <summary><see cref="EraseMany"/> for several tables in ONE transaction (a consistency group's
+    /// tables): a reader sees the subject in all of them or in none (SQLite's transactions are
+    /// serializable, https://www.sqlite.org/isolation.html). Returns the rows removed per value, per
+    /// table in order.</summary>
+    public IReadOnlyList<long[]> EraseTogether(IReadOnlyList<(string Target, SubjectMatches Matches)> erasures, DateTimeOffset now)
     {
-        var counts = new long[matches.Values.Count];
         ForgetTablesChangedElsewhere();
-        var table = LoadTable(target);
-        var searchable = table is not null && table.Columns.ContainsKey(matches.Column);
-        // A table keyed by the column alone: every value names a key, held or not.
-        var soleKey = table is null
-            ? matches.IsKey
-            : table.KeyColumns.Length == 1 && IdentifierComparer.Instance.Equals(table.KeyColumns[0], matches.Column);
-        if (!searchable && !soleKey)
+        var prepared = new List<SubjectErasure>(erasures.Count);
+        foreach (var (target, matches) in erasures)
         {
-            return counts;
+            var table = LoadTable(target);
+            var searchable = table is not null && table.Columns.ContainsKey(matches.Column);
+            // A table keyed by the column alone: every value names a key, held or not.
+            var soleKey = table is null
+                ? matches.IsKey
+                : table.KeyColumns.Length == 1 && IdentifierComparer.Instance.Equals(table.KeyColumns[0], matches.Column);
+            prepared.Add(new(target, matches, table, searchable, soleKey));
         }
 
-        var context = new BatchContext(target, FormatTime(now));
-        return InTransaction(
-            _ =>
+        if (!prepared.Any(e => e.Applies))
+        {
+            return [.. prepared.Select(e => new long[e.Matches.Values.Count])];
+        }
+
+        var time = FormatTime(now);
+        return InTransaction<IReadOnlyList<long[]>>(
+            _ => [.. prepared.Select(e => e.Applies ? EraseInTransaction(e, new BatchContext(e.Target, time)) : new long[e.Matches.Values.Count])]);
+    }
+
+    /// <summary>One table's part of an erase, the table read before the transaction.</summary>
+    private sealed record SubjectErasure(string Target, SubjectMatches Matches, TableState? Table, bool Searchable, bool SoleKey)
+    {
+        public bool Applies => Searchable || SoleKey;
+    }
+
+    /// <summary>Deletes the table's rows and writes their erasure markers, in the open transaction.</summary>
+    private long[] EraseInTransaction(SubjectErasure erasure, BatchContext context)
+    {
+        var (target, matches, table, searchable, soleKey) = erasure;
+        var counts = new long[matches.Values.Count];
+        var removedKeys = new HashSet<string>(StringComparer.Ordinal);
+        if (searchable)
+        {
+            foreach (var (keyText, first) in Matching(table!, matches))
             {
-                var removedKeys = new HashSet<string>(StringComparer.Ordinal);
-                if (searchable)
+                removedKeys.Add(keyText);
+                counts[first]++;
+            }
+
+            foreach (var chunk in Distinct(matches.Values).Chunk(MaxValuesPerStatement))
+            {
+                using var delete = _connection.CreateCommand();
+                delete.Transaction = _transaction;
+                delete.CommandText = $"DELETE FROM {table!.QuotedName} WHERE {Quote(matches.Column)} IN ({Placeholders(delete, chunk)})";
+                delete.ExecuteNonQuery();
+            }
+        }
+
+        var marked = new HashSet<string>(removedKeys, StringComparer.Ordinal);
+        if (soleKey)
+        {
+            var declared = table?.Columns[matches.Column];
+            foreach (var value in matches.Values)
+            {
+                foreach (var keyValue in KeyValuesOf(value, declared))
                 {
-                    foreach (var (keyText, first) in Matching(table!, matches))
-                    {
-                        removedKeys.Add(keyText);
-                        counts[first]++;
-                    }
-
-                    foreach (var chunk in Distinct(matches.Values).Chunk(MaxValuesPerStatement))
-                    {
-                        using var delete = _connection.CreateCommand();
-                        delete.Transaction = _transaction;
-                        delete.CommandText = $"DELETE FROM {table!.QuotedName} WHERE {Quote(matches.Column)} IN ({Placeholders(delete, chunk)})";
-                        delete.ExecuteNonQuery();
-                    }
+                    marked.Add(new Row([table?.KeyColumns[0] ?? matches.Column], [keyValue]).ToJson());
                 }
+            }
+        }
 
-                var marked = new HashSet<string>(removedKeys, StringComparer.Ordinal);
-                if (soleKey)
-                {
-                    var declared = table?.Columns[matches.Column];
-                    foreach (var value in matches.Values)
-                    {
-                        foreach (var keyValue in KeyValuesOf(value, declared))
-                        {
-                            marked.Add(new Row([table?.KeyColumns[0] ?? matches.Column], [keyValue]).ToJson());
-                        }
-                    }
-                }
+        foreach (var keyText in marked)
+        {
+            var stored = ReadStateExact(target, keyText);
+            var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
+            WriteState(context, keyText, version, stored, deleted: true);
+        }
 
-                foreach (var keyText in marked)
-                {
-                    var stored = ReadStateExact(target, keyText);
-                    var version = (stored?.Version ?? new ChangeVersion(null, "erasure", StreamPosition.Start)).Erased();
-                    WriteState(context, keyText, version, stored, deleted: true);
-                }
-
-                return counts;
-            });
+        return counts;
     }
 
     /// <summary>For each key whose state says it holds no row (deleted, or no state at all), writes

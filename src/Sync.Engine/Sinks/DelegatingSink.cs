@@ -26,6 +26,9 @@ public abstract class DelegatingSink(ISink inner) : ISink, IMonotonicCheckpointS
     public virtual ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
         Inner.EraseManyAsync(target, matches, cancellationToken);
 
+    public virtual ValueTask<IReadOnlyList<IReadOnlyList<long>>> EraseTogetherAsync(IReadOnlyList<(TargetSpec Target, SubjectMatches Matches)> erasures, CancellationToken cancellationToken) =>
+        Inner.EraseTogetherAsync(erasures, cancellationToken);
+
     public virtual ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
         Inner.CountManyAsync(target, matches, cancellationToken);
 

@@ -50,6 +50,13 @@ public interface ISink : IAsyncDisposable
         return counts;
     }
 
+    /// <summary><see cref="EraseManyAsync"/> for several targets of this sink (the tables of a consistency
+    /// group's members) in ONE sink transaction, erasure markers included, so that a reader sees the
+    /// subject in all of them or in none. Returns, per target in order, the rows removed per value. This
+    /// default cannot: it throws <see cref="NotSupportedException"/>.</summary>
+    ValueTask<IReadOnlyList<IReadOnlyList<long>>> EraseTogetherAsync(IReadOnlyList<(TargetSpec Target, SubjectMatches Matches)> erasures, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"sink {Name} cannot erase from several tables in one transaction (consistency groups need a postgres or sqlite sink)");
+
     /// <summary><see cref="CountAsync"/> for many values of one column at once: rows matching, per
     /// value in the order of <see cref="SubjectMatches.Values"/>, each row counted once, at the first
     /// value that matches it. This default calls <see cref="CountAsync"/> per value; sinks override it.</summary>

@@ -26,7 +26,24 @@ public sealed class SinkEraseStep : IErasureStep<SinkEraseInput, SinkErasure>
         // the ledger suppresses its changes, and a marker would outlive a revocation of a mistyped key.
         var found = input.Plan.KeysFound;
         var keys = scope.Keys.Where(found.Contains).ToList();
-        var deleted = await scope.PerSinkAsync(bound => scope.DryRun || keys.Count == 0 ? Task.FromResult(0L) : EraseAsync(scope.SinkOf(bound), bound, keys, cancellationToken));
+        // The subject's tables in one consistency group are erased together, in one sink transaction,
+        // so that a reader never sees the subject gone from one of them and still in another.
+        var groups = scope.Bindings.GroupBy(b => scope.Config.ConsistencyGroupOf(b.Materializer))
+            .Where(g => g.Key is not null && g.Count() > 1)
+            .Select(g => g.ToList())
+            .ToList();
+        var grouped = groups.SelectMany(g => g).Select(b => b.Materializer).ToHashSet(StringComparer.Ordinal);
+        var erase = !scope.DryRun && keys.Count > 0;
+        var deleted = await scope.PerSinkAsync(bound => !erase || grouped.Contains(bound.Materializer) ? Task.FromResult(0L) : EraseAsync(scope.SinkOf(bound), bound, keys, cancellationToken));
+        foreach (var members in groups.Where(_ => erase))
+        {
+            var counts = await EraseTogetherAsync(scope.SinkOf(members[0]), members, keys, cancellationToken);
+            for (var i = 0; i < members.Count; i++)
+            {
+                deleted[members[i].Materializer] = counts[i];
+            }
+        }
+
         var unmarkable = new Dictionary<string, string?>(StringComparer.Ordinal);
         var marked = await scope.PerSinkAsync(async bound =>
         {
@@ -86,5 +103,24 @@ public sealed class SinkEraseStep : IErasureStep<SinkEraseInput, SinkErasure>
         }
 
         return count;
+    }
+
+    /// <summary>Erases the keys from the members' targets (one sink: a group has one), each chunk of keys
+    /// from every target in one sink transaction. Rows removed per member, in order.</summary>
+    private static async Task<long[]> EraseTogetherAsync(ISink sink, IReadOnlyList<BoundMaterializer> members, IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        var counts = new long[members.Count];
+        // Every member's matches are chunked alike (by key), so chunk c of each names the same keys.
+        var chunks = members.Select(m => SubjectRows.MatchesFor(m.Binding, keys).ToList()).ToList();
+        for (var c = 0; c < chunks[0].Count; c++)
+        {
+            var erased = await sink.EraseTogetherAsync([.. members.Select((m, i) => (m.Target, chunks[i][c]))], cancellationToken);
+            for (var i = 0; i < members.Count; i++)
+            {
+                counts[i] += erased[i].Sum();
+            }
+        }
+
+        return counts;
     }
 }
