@@ -162,10 +162,12 @@ public class ReconnectTests : ClientTestBase
     [Fact]
     public async Task A_slow_broker_fails_requests_with_a_timeout()
     {
-        await using var client = new PulsarClient(ClientOptions(Broker.ServiceUrl) with { OperationTimeout = TimeSpan.FromMilliseconds(300) });
+        // The timeout also bounds the first call's connect, which a loaded machine can take long over:
+        // seconds, not milliseconds, and a delay far beyond it (cancelled when the client closes).
+        await using var client = new PulsarClient(ClientOptions(Broker.ServiceUrl) with { OperationTimeout = TimeSpan.FromSeconds(3) });
         await client.GetPartitionCountAsync(Topic);
 
-        Broker.Faults.ResponseDelay = TimeSpan.FromSeconds(2);
+        Broker.Faults.ResponseDelay = TimeSpan.FromMinutes(2);
         var error = await Assert.ThrowsAsync<PulsarTimeoutException>(() => client.GetPartitionCountAsync(Topic));
 
         Assert.Contains("PARTITIONED_METADATA got no answer", error.Message, StringComparison.Ordinal);

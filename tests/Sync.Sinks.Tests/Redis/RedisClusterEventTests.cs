@@ -170,6 +170,8 @@ public sealed class RedisClusterEventTests(ITestOutputHelper output)
         var topology = await cluster.TopologyAsync();
         var replica = topology.Single(n => n.PrimaryId == topology.Single(p => p.Address == checkpointPrimary).Id);
 
+        // The replica holds the checkpoint of these batches before it is cut off: only the next one is lost.
+        await cluster.WaitForReplicaAsync(checkpointPrimary, replica.Address);
         await cluster.CutOffAsync(replica.Address, checkpointPrimary);
         var lost = run.NextBatch();
         var result = await run.Sink.ApplyAsync(run.Batch(lost) with { ExpectedCheckpoint = held }, CancellationToken.None);

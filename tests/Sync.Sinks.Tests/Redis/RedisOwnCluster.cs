@@ -102,6 +102,12 @@ internal sealed class RedisOwnCluster : IAsyncDisposable
             await Poll.UntilAsync(async () => (await TopologyAsync(known)).Any(n => n.Address == node));
         }
 
+        // The new node answers CLUSTERDOWN (and so refuses the keys a resharding migrates to it) until it
+        // has learned, by gossip, an owner for every slot: its CLUSTER INFO says cluster_state:ok then
+        // (https://redis.io/docs/latest/commands/cluster-info/ , cluster_state).
+        await Poll.UntilAsync(async () =>
+            (await SyncProcess.RunAsync("redis-cli", ["-h", Host(node), "-p", Port(node), "cluster", "info"], _dir, TimeSpan.FromSeconds(30)))
+                .Output.Contains("cluster_state:ok", StringComparison.Ordinal));
         return node;
     }
 
@@ -119,6 +125,22 @@ internal sealed class RedisOwnCluster : IAsyncDisposable
     /// without the agreement of the other primaries (https://redis.io/docs/latest/commands/cluster-failover/).</summary>
     public Task<ProcessResult> TakeOverAsync(string replica) =>
         SyncProcess.RunAsync("redis-cli", ["-h", Host(replica), "-p", Port(replica), "cluster", "failover", "takeover"], _dir, TimeSpan.FromSeconds(30));
+
+    /// <summary>Waits until <paramref name="replica"/> holds everything its primary had written when this was
+    /// called: its replication offset reaches the primary's (<c>INFO replication</c>, master_repl_offset,
+    /// https://redis.io/docs/latest/commands/info/ ). A replica may lag by several batches on a loaded machine.</summary>
+    public async Task WaitForReplicaAsync(string primary, string replica)
+    {
+        var target = await ReplicationOffsetAsync(primary);
+        await Poll.UntilAsync(async () => await ReplicationOffsetAsync(replica) >= target);
+    }
+
+    private async Task<long> ReplicationOffsetAsync(string node)
+    {
+        var info = await SyncProcess.RunAsync("redis-cli", ["-h", Host(node), "-p", Port(node), "info", "replication"], _dir, TimeSpan.FromSeconds(30));
+        var line = info.Output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("master_repl_offset:", StringComparison.Ordinal));
+        return long.Parse(line["master_repl_offset:".Length..], CultureInfo.InvariantCulture);
+    }
 
     /// <summary>Waits until a live node names <paramref name="node"/> a primary and the cluster serves every slot again.</summary>
     public async Task WaitForPrimaryAsync(string node)
