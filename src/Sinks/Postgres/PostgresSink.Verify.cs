@@ -3,38 +3,56 @@ using Sync.Engine.Verify;
 
 namespace Sync.Sinks.Postgres;
 
-/// <summary>The sweep of <c>sync verify</c>: rows with their versions, a range of heap blocks per round trip, then delete markers, a page per round trip.</summary>
+/// <summary>The sweeps by ranges of heap blocks (the rows of <c>sync verify</c> and the column of <c>ledger verify</c>), and the rest of the verify sweep: delete markers, a page per round trip.</summary>
 public sealed partial class PostgresSink
 {
-    public IAsyncEnumerable<StoredRow>? ScanStoredRows(string materializer, TargetSpec target, CancellationToken cancellationToken) =>
-        ScanStoredPagesAsync(Resolve(target), cancellationToken);
-
-    private async IAsyncEnumerable<StoredRow> ScanStoredPagesAsync(PostgresTarget target, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>A sweep over a table's heap, a range of blocks per round trip (a TID range scan: each
+    /// page reads its own blocks only, so the sweep reads the table once, where an <c>ORDER BY ctid</c>
+    /// with a <c>LIMIT</c> made the planner sort the rest of the table for every page). The range is
+    /// sized so that a page holds about ScanPage rows whatever their width; the table's size is read with
+    /// each page, so rows appended while the sweep runs are read too. A null page ends the sweep (the
+    /// table or column is gone).</summary>
+    private async IAsyncEnumerable<T> SweepBlocksAsync<T>(
+        string what,
+        Func<PostgresWriter, long, long, CancellationToken, Task<(List<T>? Items, int Rows, long Blocks)>> page,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        // Rows: a range of heap blocks per round trip, sized so that a page holds about ScanPage rows
-        // whatever the rows' width; the table's size is read with each page, so rows appended while
-        // the sweep runs are read too (the verification counts those as pending).
         var blocks = 16L;
         for (var first = 0L; ;)
         {
             var from = first;
             var count = blocks;
-            var (rows, size) = await WithGateAsync(
-                $"read the rows of table {target.Qualified}",
-                (writer, ct) => writer.ScanStoredRowsPageAsync(target, from, count, ct),
-                cancellationToken);
-            foreach (var row in rows ?? [])
+            var (items, rows, size) = await WithGateAsync(what, (writer, ct) => page(writer, from, count, ct), cancellationToken);
+            foreach (var item in items ?? [])
             {
-                yield return row;
+                yield return item;
             }
 
             first += count;
-            if (rows is null || first >= size)
+            if (items is null || first >= size)
             {
-                break;
+                yield break;
             }
 
-            blocks = Math.Clamp(rows.Count == 0 ? count * 8 : count * ScanPage / rows.Count, 1, 1 << 20);
+            blocks = Math.Clamp(rows == 0 ? count * 8 : count * ScanPage / rows, 1, 1 << 20);
+        }
+    }
+
+    public IAsyncEnumerable<StoredRow>? ScanStoredRows(string materializer, TargetSpec target, CancellationToken cancellationToken) =>
+        ScanStoredPagesAsync(Resolve(target), cancellationToken);
+
+    private async IAsyncEnumerable<StoredRow> ScanStoredPagesAsync(PostgresTarget target, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var row in SweepBlocksAsync(
+            $"read the rows of table {target.Qualified}",
+            async (writer, first, count, ct) =>
+            {
+                var (rows, size) = await writer.ScanStoredRowsPageAsync(target, first, count, ct);
+                return (rows, rows?.Count ?? 0, size);
+            },
+            cancellationToken))
+        {
+            yield return row;
         }
 
         string? after = null;

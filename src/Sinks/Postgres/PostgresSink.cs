@@ -249,22 +249,13 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     private async IAsyncEnumerable<string> ScanColumnPagesAsync(PostgresTarget target, string column, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await BuildShadowFirstAsync(target, cancellationToken);
-        string? after = null;
-        do
+        await foreach (var value in SweepBlocksAsync(
+            $"read column {PostgresIdentifiers.Quote(column)} of table {target.Qualified}",
+            (writer, first, count, ct) => writer.ScanColumnPageAsync(target, column, first, count, ct),
+            cancellationToken))
         {
-            var from = after;
-            var (values, next) = await WithGateAsync(
-                $"read column {PostgresIdentifiers.Quote(column)} of table {target.Qualified}",
-                (writer, ct) => writer.ScanColumnPageAsync(target, column, from, ScanPage, ct),
-                cancellationToken);
-            foreach (var value in values)
-            {
-                yield return value;
-            }
-
-            after = next;
+            yield return value;
         }
-        while (after is not null);
     }
 
     public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)

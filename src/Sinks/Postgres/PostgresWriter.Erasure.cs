@@ -521,33 +521,34 @@ internal sealed partial class PostgresWriter
     };
 
     /// <summary>One page of a sweep over the target (see <see cref="ISink.ScanColumn"/>): the column's text
-    /// in the rows after the physical row <paramref name="after"/> (a ctid; a TID range scan, so each page
-    /// reads only its rows), and the ctid to continue after, null at the end.</summary>
-    public async Task<(List<string> Values, string? Next)> ScanColumnPageAsync(PostgresTarget target, string column, string? after, int limit, CancellationToken cancellationToken)
+    /// in the rows of the heap blocks <c>[first, first + count)</c> (a TID range scan, as
+    /// <see cref="ScanStoredRowsPageAsync"/> reads), how many rows the blocks held (nulls included), and
+    /// the table's size in blocks. Null values: the table or the column is gone.</summary>
+    public async Task<(List<string>? Values, int Rows, long Blocks)> ScanColumnPageAsync(PostgresTarget target, string column, long first, long count, CancellationToken cancellationToken)
     {
-        var values = new List<string>(limit);
         var table = await LoadTableAsync(target, cancellationToken);
         if (table is null || !table.Columns.ContainsKey(column) || target.IsReserved(column))
         {
-            return (values, null);
+            return (null, 0, 0);
         }
 
+        var blocks = await RelationBlocksAsync(target, cancellationToken);
+        var values = new List<string>();
         await using var select = Command(
-            $"SELECT t.ctid::text, t.{Quote(column)}::text FROM {target.Qualified} t WHERE t.ctid > $1::text::tid ORDER BY t.ctid LIMIT {limit.ToString(CultureInfo.InvariantCulture)}",
-            new NpgsqlParameter { Value = after ?? "(0,0)" });
+            $"SELECT t.{Quote(column)}::text FROM {target.Qualified} t WHERE t.ctid >= $1::text::tid AND t.ctid < $2::text::tid",
+            new NpgsqlParameter { Value = Tid(first) },
+            new NpgsqlParameter { Value = Tid(first + count) });
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-        string? last = null;
         var rows = 0;
         while (await reader.ReadAsync(cancellationToken))
         {
             rows++;
-            last = reader.GetString(0);
-            if (!reader.IsDBNull(1))
+            if (!reader.IsDBNull(0))
             {
-                values.Add(reader.GetString(1));
+                values.Add(reader.GetString(0));
             }
         }
 
-        return (values, rows < limit ? null : last);
+        return (values, rows, blocks);
     }
 }

@@ -33,12 +33,7 @@ internal sealed partial class PostgresWriter
         }
 
         sql.Append(" FROM ").Append(target.Qualified).Append(" t WHERE t.ctid >= $1::text::tid AND t.ctid < $2::text::tid");
-        long blocks;
-        await using (var size = Command("SELECT pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint", new NpgsqlParameter { Value = target.Qualified }))
-        {
-            blocks = (long)(await size.ExecuteScalarAsync(cancellationToken) ?? 0L);
-        }
-
+        var blocks = await RelationBlocksAsync(target, cancellationToken);
         var rows = new List<StoredRow>();
         await using var select = Command(
             sql.ToString(),
@@ -63,6 +58,13 @@ internal sealed partial class PostgresWriter
         }
 
         return (rows, blocks);
+    }
+
+    /// <summary>The target's size in heap blocks, to know where a sweep by block ranges ends.</summary>
+    private async Task<long> RelationBlocksAsync(PostgresTarget target, CancellationToken cancellationToken)
+    {
+        await using var size = Command("SELECT pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint", new NpgsqlParameter { Value = target.Qualified });
+        return (long)(await size.ExecuteScalarAsync(cancellationToken) ?? 0L);
     }
 
     private static string Tid(long block) => "(" + block.ToString(CultureInfo.InvariantCulture) + ",0)";
