@@ -54,28 +54,6 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
         return Task.CompletedTask;
     }
 
-    /// <summary>The checkpoint document is written on the condition that it is still the one read
-    /// (<c>if_seq_no</c>, <c>if_primary_term</c>) and holds what the batch expected: a restore that
-    /// lands between the batch's read-back and its write is found, in both modes.</summary>
-    [Theory]
-    [InlineData("failover")]
-    [InlineData("key-shared")]
-    public async Task An_index_restored_from_a_snapshot_while_a_batch_is_on_its_way_is_healed(string subscriptionType)
-    {
-        var restoring = new RestoreBeforeNextBatch(RestoreAsync);
-        await using var run = Start(Config(subscriptionType), restoring);
-        await PublishAroundASnapshotAsync();
-        await UntilEveryMessageIsAcknowledgedAsync();
-        restoring.Arm();
-
-        await PublishThirdPartAsync();
-        await run.UntilHealedAsync();
-
-        await UntilSinkHoldsModelAsync();
-        Assert.True(restoring.Fired);
-        Assert.Equal(1, run.Counters.Rollbacks);
-    }
-
     [Fact]
     public async Task An_index_restored_from_a_snapshot_is_healed_while_idle_under_key_shared()
     {
