@@ -9,20 +9,28 @@ namespace Sync.Pulsar.Tests.Client;
 /// </summary>
 public sealed class PulsarFlexInstall
 {
-    public PulsarFlexInstall()
+    // A class fixture is built once per test class, and xunit runs classes in parallel: two
+    // `npm ci` at once each empty node_modules under the other. One install per test process.
+    private static readonly Lazy<string> Installed = new(Install, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public string Directory => Installed.Value;
+
+    private static string Install()
     {
-        Directory = FindInteropDirectory();
-        if (!File.Exists(Path.Combine(Directory, "node_modules", "pulsar-flex", "package.json")))
+        var directory = FindInteropDirectory();
+        // npm writes node_modules/.package-lock.json last, so an install cut short is redone.
+        if (!File.Exists(Path.Combine(directory, "node_modules", ".package-lock.json"))
+            || !File.Exists(Path.Combine(directory, "node_modules", "pulsar-flex", "package.json")))
         {
-            var (exit, output) = Run("npm", ["ci", "--no-audit", "--no-fund"], Directory, TimeSpan.FromMinutes(3));
+            var (exit, output) = Run("npm", ["ci", "--no-audit", "--no-fund"], directory, TimeSpan.FromMinutes(3));
             if (exit != 0)
             {
                 throw new InvalidOperationException($"npm ci of pulsar-flex failed ({exit}):\n{output}");
             }
         }
-    }
 
-    public string Directory { get; }
+        return directory;
+    }
 
     private static string FindInteropDirectory()
     {
