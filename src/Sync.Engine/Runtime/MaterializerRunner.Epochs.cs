@@ -228,9 +228,101 @@ public sealed partial class MaterializerRunner
         foreach (var (stream, epoch) in late)
         {
             Counters.SourceRegressed(
-                $"{stream} entered source epoch {epoch}, agreed by another process of the shared subscription, after this process had applied changes past the epoch's start in the old epoch: those changes may be older than the epoch's state of their keys. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes (docs/operations.md)",
+                $"{stream} entered source epoch {epoch}, agreed by another process of the shared subscription, after this process had applied more than {SourceEpochs.ReplayWindow} changes past the epoch's start in the old epoch, more than it keeps to apply again: the oldest of them may be older than the epoch's state of their keys. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes (docs/operations.md)",
                 Time.GetUtcNow());
             LogLateForEpoch(_logger, _name, stream, epoch);
+        }
+    }
+
+    /// <summary>Applies again, in the epoch agreed for them, the changes this process applied in the old
+    /// epoch before another process stored the agreement (the late-process race on a shared subscription,
+    /// SourceEpochs.Shared.cs): each gets its order in the new epoch, above the epoch's start and above its
+    /// own earlier write, so the sink's guard keeps it over what the old epoch wrote and over the sweep's
+    /// markers, and below every later change of its key in the new epoch. Called after each batch and by
+    /// the idle check, which holds the apply lock and reads the agreements first (<paramref name="readAgreements"/>).</summary>
+    private async Task ApplyEpochRepairsAsync(bool readAgreements, CancellationToken cancellationToken)
+    {
+        if (!_reader.SharesStreams || EpochsFixed)
+        {
+            return;
+        }
+
+        if (readAgreements)
+        {
+            lock (Epochs)
+            {
+                if (!Epochs.AwaitsAgreements)
+                {
+                    return;
+                }
+            }
+
+            TakeAgreements(Epochs, await _sink.LoadCheckpointAsync(_name, cancellationToken));
+        }
+
+        IReadOnlyList<EpochRepair> repairs;
+        lock (Epochs)
+        {
+            repairs = Epochs.TakeRepairs();
+        }
+
+        if (repairs.Count == 0)
+        {
+            return;
+        }
+
+        var changes = new List<ChangeEvent>();
+        lock (_prepareLock)
+        {
+            foreach (var change in repairs.SelectMany(r => r.Changes))
+            {
+                // The suppression filter decides as it did when the change was first read.
+                switch (_suppression.Decide(change))
+                {
+                    case SuppressionDecision.Drop:
+                        break;
+                    case SuppressionDecision.DeleteInstead:
+                        changes.Add(SuppressionFilter.AsDelete(change));
+                        break;
+                    default:
+                        changes.Add(change);
+                        break;
+                }
+            }
+        }
+
+        // No checkpoint: these messages are acknowledged already, and the positions stored stay as they are.
+        // The idle check holds the apply lock already; after a batch it is taken, as a heal's replay may apply beside.
+        var batch = new SinkBatch(_name, _target, Collapser.CollapseCounting(changes).Changes, new Dictionary<string, StreamPosition>(StringComparer.Ordinal));
+        if (!readAgreements)
+        {
+            await _applyLock.WaitAsync(CancellationToken.None);
+        }
+
+        try
+        {
+            await ApplyWithRetryAsync(async () => await _sink.ApplyAsync(batch, CancellationToken.None), cancellationToken);
+        }
+        finally
+        {
+            if (!readAgreements)
+            {
+                _applyLock.Release();
+            }
+        }
+
+        foreach (var repair in repairs)
+        {
+            LogEpochRepaired(_logger, _name, repair.Stream, repair.Epoch, repair.Changes.Count);
+        }
+
+        lock (Epochs)
+        {
+            if (!Epochs.Streams.Values.Any(s => s.Has(EpochFlags.Regressed)))
+            {
+                // A change of the new history ordered in the old epoch may have looked like a fall back in time.
+                Counters.SourceRecovered();
+            }
         }
     }
 
@@ -288,7 +380,10 @@ public sealed partial class MaterializerRunner
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied changes past the epoch's start in the old epoch; rebuild with sync backfill --materializer {Materializer} --shadow")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied {Count} change(s) past the epoch's start in the old epoch; they were applied again in epoch {Epoch}")]
+    private static partial void LogEpochRepaired(ILogger logger, string materializer, string stream, int epoch, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied more changes past the epoch's start in the old epoch than it keeps to apply again; rebuild with sync backfill --materializer {Materializer} --shadow")]
     private static partial void LogLateForEpoch(ILogger logger, string materializer, string stream, int epoch);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}: a new full snapshot after streaming (failover, restore or new cluster); its changes order above every earlier one (offset {Offset})")]

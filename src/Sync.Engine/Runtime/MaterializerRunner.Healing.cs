@@ -538,6 +538,7 @@ public sealed partial class MaterializerRunner
             {
                 await CheckSinkAsync([], cancellationToken);
                 await CatchUpSharedCheckpointAsync(cancellationToken);
+                await ApplyEpochRepairsAsync(readAgreements: true, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

@@ -623,6 +623,7 @@ public sealed partial class MaterializerRunner
             Counters.AddRead(records.Count);
             // The acknowledgement may have moved the mark-delete position past a new epoch's snapshot.
             await SweepSharedAsync(CancellationToken.None);
+            await ApplyEpochRepairsAsync(readAgreements: false, CancellationToken.None);
         }
 
         Counters.AddCollapsed(prepared.CollapsedAway);

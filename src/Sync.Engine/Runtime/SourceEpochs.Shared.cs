@@ -52,9 +52,23 @@ public sealed partial class SourceEpochs
     // Per stream, the highest order stored in the sink's epoch state (by any process), as last read.
     private readonly Dictionary<string, long> _storedMax = new(StringComparer.Ordinal);
 
-    // Per stream, the highest position this process applied in its current epoch: past the agreed
-    // start of the next epoch, it applied a change of the new history in the old epoch.
-    private readonly Dictionary<string, StreamPosition> _streamedThrough = new(StringComparer.Ordinal);
+    // Per stream, the changes this process applied in its current epoch and the subscription has not
+    // acknowledged through yet (as mapped, before their epoch order), oldest first: one past the agreed
+    // position of a newer epoch was applied in the old epoch, and is applied again in the new one.
+    private readonly Dictionary<string, Queue<ChangeEvent>> _window = new(StringComparer.Ordinal);
+
+    // Per stream, the highest position that fell out of the window unacknowledged (past ReplayWindow).
+    private readonly Dictionary<string, StreamPosition> _evictedThrough = new(StringComparer.Ordinal);
+
+    // Changes applied again in the epoch they belong to, waiting for the sink (TakeRepairs).
+    private readonly List<EpochRepair> _repairs = [];
+
+    /// <summary>How many changes per stream a process keeps to apply again when it learns, after applying
+    /// them, of an epoch agreed by another process that they belong to. Only changes the subscription has
+    /// not acknowledged through are kept (the broker bounds those too: Pulsar's
+    /// <c>maxUnackedMessagesPerConsumer</c> is 50,000 by default); past this bound the oldest fall out, and a
+    /// late epoch that reaches back to them is reported instead of repaired.</summary>
+    public const int ReplayWindow = 50_000;
 
     // Per stream, the lowest position this process applied.
     private readonly Dictionary<string, StreamPosition> _appliedFrom = new(StringComparer.Ordinal);
@@ -128,16 +142,78 @@ public sealed partial class SourceEpochs
             if (newest > Of(stream).Epoch)
             {
                 var agreed = _agreed[(stream, newest)];
-                if (_streamedThrough.TryGetValue(stream, out var through) && through > agreed.From)
+                if (_evictedThrough.TryGetValue(stream, out var evicted) && evicted > agreed.From)
                 {
                     late.Add((stream, newest));
                 }
 
+                var past = _window.TryGetValue(stream, out var window) ? window.Where(c => c.Origin.Position > agreed.From).ToList() : [];
                 Adopt(stream, agreed);
+                if (past.Count > 0)
+                {
+                    _repairs.Add(new EpochRepair(stream, newest, [.. past.Select(Reorder)]));
+                }
+            }
+        }
+
+        // Every message up to the stored position is acknowledged, so applied, and an agreement on a
+        // snapshot before it was stored before its record was applied: this read holds every epoch that
+        // a change up to there can belong to.
+        foreach (var (stream, window) in _window)
+        {
+            if (checkpoint.TryGetValue(stream, out var through))
+            {
+                while (window.TryPeek(out var oldest) && oldest.Origin.Position <= through)
+                {
+                    window.Dequeue();
+                }
             }
         }
 
         return late;
+    }
+
+    /// <summary>The changes this process applied in an older epoch than the one agreed for them, found by
+    /// <see cref="TakeAgreements"/>, with their order in the agreed epoch, for the sink. Drains them.</summary>
+    public IReadOnlyList<EpochRepair> TakeRepairs()
+    {
+        var repairs = _repairs.ToList();
+        _repairs.Clear();
+        return repairs;
+    }
+
+    /// <summary>A change of the window applied again, in the epoch just adopted.</summary>
+    private ChangeEvent Reorder(ChangeEvent original)
+    {
+        var change = Apply(original, out var transition, ordered: false);
+        if (transition == EpochTransition.NeedsAgreement)
+        {
+            // A record of a snapshot newer still: it is ordered in the newest epoch known, and its own
+            // agreement is proposed when it is read again.
+            Pending = null;
+            return InItsEpoch(original);
+        }
+
+        return change;
+    }
+
+    private void Remember(ChangeEvent original)
+    {
+        var stream = original.Origin.Topic;
+        if (!_window.TryGetValue(stream, out var window))
+        {
+            _window[stream] = window = new Queue<ChangeEvent>();
+        }
+
+        window.Enqueue(original);
+        if (window.Count > ReplayWindow)
+        {
+            var evicted = window.Dequeue().Origin.Position;
+            if (!_evictedThrough.TryGetValue(stream, out var through) || evicted > through)
+            {
+                _evictedThrough[stream] = evicted;
+            }
+        }
     }
 
     /// <summary>The entries that store a proposal (<see cref="Sinks.ISink.AddCheckpointEntriesAsync"/>),
@@ -176,6 +252,10 @@ public sealed partial class SourceEpochs
     /// <summary>Whether a stream's current epoch is agreed and not swept yet (its end may still be unknown here).</summary>
     public bool HasSweepsPending() =>
         _streams.Any(s => s.Value.Epoch > 0 && _agreed.ContainsKey((s.Key, s.Value.Epoch)) && !_swept.Contains((s.Key, s.Value.Epoch)));
+
+    /// <summary>Whether this process holds changes it applied that an epoch not agreed yet may still claim
+    /// (<see cref="ReplayWindow"/>), or repairs not taken yet: it keeps reading the agreements while idle.</summary>
+    public bool AwaitsAgreements => _repairs.Count > 0 || _window.Values.Any(w => w.Count > 0);
 
     /// <summary>Notes a stream's epoch as swept.</summary>
     public void Swept(string stream, int epoch) => _swept.Add((stream, epoch));
@@ -246,11 +326,7 @@ public sealed partial class SourceEpochs
             NoteEnd(stream, state.Epoch, position);
         }
 
-        if (!_streamedThrough.TryGetValue(stream, out var through) || position > through)
-        {
-            _streamedThrough[stream] = position;
-        }
-
+        Remember(change);
         var shifted = Shift(order, state.Offset);
         if (shifted is null)
         {
@@ -294,7 +370,10 @@ public sealed partial class SourceEpochs
             Bump = state.Bump,
             Floor = state.Floor,
         };
-        _streamedThrough.Remove(stream);
+        // What was applied at or before the agreed position belongs to the old epoch; what lies past it
+        // is applied again, and remembered again, in the new one.
+        _window.Remove(stream);
+        _evictedThrough.Remove(stream);
         Began(stream, agreed.From, agreed.Offset);
     }
 
@@ -318,6 +397,10 @@ public sealed record AgreedEpoch(int Epoch, long Offset, long Start, StreamPosit
 
 /// <summary>A process's proposal for the next epoch of a stream (see <see cref="SourceEpochs.EntriesOf"/>).</summary>
 public sealed record EpochProposal(string Stream, int Epoch, long Offset, long Start, StreamPosition From);
+
+/// <summary>Changes of <paramref name="Stream"/> that a process applied in an older epoch before it learned
+/// that they belong to <paramref name="Epoch"/>, agreed by another process, with their order in it.</summary>
+public sealed record EpochRepair(string Stream, int Epoch, IReadOnlyList<ChangeEvent> Changes);
 
 /// <summary>A reconciliation on a shared subscription, due once the mark-delete position reaches <paramref name="End"/>.</summary>
 public sealed record SharedSweep(string Stream, int Epoch, long Start, StreamPosition End);

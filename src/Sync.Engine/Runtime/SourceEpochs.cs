@@ -270,7 +270,10 @@ public sealed partial class SourceEpochs
         {
             if (!state.Has(EpochFlags.InSnapshot))
             {
-                if (state.Has(EpochFlags.Streaming) || state.Has(EpochFlags.BumpDeclared))
+                // Outside a snapshot with anything seen before: after streaming, or after a snapshot that
+                // completed (a new one right after it, with nothing streamed in between, is a new
+                // history all the same: a failover or restore before any change was streamed).
+                if (state.Has(EpochFlags.Streaming) || state.Has(EpochFlags.BumpDeclared) || state.Max >= 0)
                 {
                     state = Begin(state, order);
                     transition = EpochTransition.Started;

@@ -11,25 +11,47 @@ namespace Sync.Engine.Tests.Runtime;
 /// cluster, then streamed changes); a consumer applies its messages in topic order (key-shared: by key;
 /// shared: any message to either), agrees on the epoch through a checkpoint store that keeps the first
 /// entry written, and sweeps once every message up to the new snapshot's end is applied. The schedule
-/// keeps the two conditions the rule states (docs/operations.md): the old line's end is stored before a
-/// consumer applies the new line, and a consumer that holds no record of the new snapshot applies the
-/// new line's changes only once the epoch is agreed. Then the model ends exactly in the new source's state.</summary>
+/// keeps the condition the rule states (docs/operations.md): the old line's end is stored before a
+/// consumer applies the new line. A consumer that holds no record of the new snapshot may apply the new
+/// line's changes before the other has stored the agreement (the late consumer); it writes them again in
+/// the new epoch when it reads the agreement (<see cref="SourceEpochs.TakeRepairs"/>). Then the model ends
+/// exactly in the new source's state.</summary>
 public sealed class SharedEpochReconciliationProperties
 {
     private const string Topic = Change.DefaultTopic;
 
+    /// <param name="markers">How the snapshots are marked, as Debezium writes <c>source.snapshot</c>
+    /// (debezium/debezium, debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java): 0, 2.x
+    /// (first, true, last); 1, 1.x on the topic of the snapshot's last table (true, last: 1.x's enum has
+    /// TRUE, LAST and FALSE only); 2, 1.x on another table's topic (every record true: the snapshot's
+    /// `last` goes to another topic, and the snapshot ends where streaming begins).</param>
     [Property(MaxTest = 400)]
-    public bool Two_consumers_end_in_the_new_sources_state(int seed, bool keyShared, bool newCluster)
+    public bool Two_consumers_end_in_the_new_sources_state(int seed, bool keyShared, bool newCluster, byte markers) =>
+        EndsInNewSourcesState(seed, keyShared, newCluster, markers % 3, repairLate: true);
+
+    /// <summary>The schedules above reach the late consumer, and there the sink would end wrong if it did
+    /// not write its changes again in the new epoch: so the property can fail.</summary>
+    [Fact]
+    public void Without_the_repair_a_late_consumer_leaves_the_sink_unequal_to_the_source()
+    {
+        var broken = Enumerable.Range(0, 300).Count(seed =>
+            !EndsInNewSourcesState(seed, keyShared: seed % 2 == 0, newCluster: seed % 3 == 0, seed % 5 % 3, repairLate: false));
+        Assert.True(broken > 0, "no schedule applied a change of the new line before the agreement");
+        Assert.All(Enumerable.Range(0, 300), seed =>
+            Assert.True(EndsInNewSourcesState(seed, keyShared: seed % 2 == 0, newCluster: seed % 3 == 0, seed % 5 % 3, repairLate: true), $"seed {seed}"));
+    }
+
+    private static bool EndsInNewSourcesState(int seed, bool keyShared, bool newCluster, int markers, bool repairLate)
     {
         var random = new Random(seed);
-        var (topic, expected) = History(random, newCluster);
+        var (topic, expected) = History(random, newCluster, markers);
         var owners = topic.Select(c => keyShared ? (int)(c.Key["id"].AsInt64 % 2) : random.Next(2)).ToArray();
-        var model = Run(random, topic, owners);
+        var model = Run(random, topic, owners, repairLate);
         return model.OrderBy(r => r.Key).SequenceEqual(expected.OrderBy(r => r.Key));
     }
 
     /// <summary>A random history and the new source's final state (id to name).</summary>
-    private static (List<ChangeEvent> Topic, Dictionary<long, string> Final) History(Random random, bool newCluster)
+    private static (List<ChangeEvent> Topic, Dictionary<long, string> Final) History(Random random, bool newCluster, int markers)
     {
         var topic = new List<ChangeEvent>();
         var old = new Dictionary<long, string>();
@@ -41,7 +63,7 @@ public sealed class SharedEpochReconciliationProperties
             initial.Add(1);
         }
 
-        AddSnapshot(topic, initial.Select(id => (id, $"s{id}")).ToList(), baseLsn + 100);
+        AddSnapshot(topic, initial.Select(id => (id, $"s{id}")).ToList(), baseLsn + 100, markers);
         var lsn = baseLsn + 200;
         foreach (var id in initial)
         {
@@ -63,9 +85,10 @@ public sealed class SharedEpochReconciliationProperties
             state[2] = "n2";
         }
 
-        AddSnapshot(topic, [.. state.Select(s => (s.Key, s.Value))], snapshotLsn);
+        AddSnapshot(topic, [.. state.Select(s => (s.Key, s.Value))], snapshotLsn, markers);
         lsn = snapshotLsn;
-        for (var i = random.Next(0, 8); i > 0; i--)
+        // On a topic whose snapshot has no `last`, only a streamed change tells that it is over.
+        for (var i = random.Next(markers == 2 ? 1 : 0, 8); i > 0; i--)
         {
             lsn += random.Next(1, 50);
             Stream(topic, state, ids[random.Next(ids.Count)], lsn, random);
@@ -79,11 +102,18 @@ public sealed class SharedEpochReconciliationProperties
         return (topic, state);
     }
 
-    private static void AddSnapshot(List<ChangeEvent> topic, List<(long Id, string Name)> rows, long lsn)
+    private static void AddSnapshot(List<ChangeEvent> topic, List<(long Id, string Name)> rows, long lsn, int markers)
     {
         for (var i = 0; i < rows.Count; i++)
         {
-            var marker = i == 0 ? "first" : i == rows.Count - 1 ? "last" : "true";
+            // A one-row snapshot's record is its last (Debezium 2.x's RelationalSnapshotChangeEventSource marks
+            // the snapshot's last record `last` before it looks at whether it is the first).
+            var marker = markers switch
+            {
+                0 => i == rows.Count - 1 ? "last" : i == 0 ? "first" : "true",
+                1 => i == rows.Count - 1 ? "last" : "true",
+                _ => "true",
+            };
             var read = Change.Read(("id", rows[i].Id), lsn, ("name", rows[i].Name));
             topic.Add(new ChangeEvent { Op = ChangeOp.Read, Key = read.Key, After = read.After, Source = read.Source! with { Snapshot = marker }, Origin = read.Origin });
         }
@@ -105,7 +135,7 @@ public sealed class SharedEpochReconciliationProperties
     }
 
     /// <summary>Runs the two consumers over the topic and returns the model sink's live rows.</summary>
-    private static Dictionary<long, string> Run(Random random, List<ChangeEvent> topic, int[] owners)
+    private static Dictionary<long, string> Run(Random random, List<ChangeEvent> topic, int[] owners, bool repairLate = true)
     {
         var store = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
         var sink = new Dictionary<long, (long Version, string? Name)>();
@@ -117,12 +147,6 @@ public sealed class SharedEpochReconciliationProperties
         }
 
         var newLine = topic.FindIndex(c => SourceEpochs.IsFullSnapshot(c.Source!.Snapshot) && topic.Take(topic.IndexOf(c)).Any(o => !SourceEpochs.IsFullSnapshot(o.Source!.Snapshot)));
-        var holdsNewSnapshot = new[] { false, false };
-        for (var i = newLine; i < topic.Count && SourceEpochs.IsFullSnapshot(topic[i].Source!.Snapshot); i++)
-        {
-            holdsNewSnapshot[owners[i]] = true;
-        }
-
         var applied = new bool[topic.Count];
         while (queues.Any(q => q.Count > 0))
         {
@@ -152,13 +176,8 @@ public sealed class SharedEpochReconciliationProperties
                 change = epochs.Apply(topic[index], out _, ordered: false);
             }
 
-            var version = change.Source!.Lsn!.Value;
-            var key = change.Key["id"].AsInt64;
-            if (!sink.TryGetValue(key, out var held) || version >= held.Version)
-            {
-                sink[key] = (version, change.Op == ChangeOp.Delete ? null : change.After!["name"].AsText);
-            }
-
+            Write(change);
+            Repair(epochs);
             var written = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
             epochs.WriteTo(written);
             foreach (var (name, value) in written)
@@ -171,6 +190,7 @@ public sealed class SharedEpochReconciliationProperties
             foreach (var sweeping in processes)
             {
                 sweeping.TakeAgreements(store);
+                Repair(sweeping);
                 foreach (var sweep in sweeping.SweepsDue().Where(s => markDelete >= s.End.Entry))
                 {
                     foreach (var (id, row) in sink.Where(r => r.Value.Name is not null && r.Value.Version < sweep.Start).ToList())
@@ -186,21 +206,33 @@ public sealed class SharedEpochReconciliationProperties
 
         return sink.Where(r => r.Value.Name is not null).ToDictionary(r => r.Key, r => r.Value.Name!);
 
-        // The rule's conditions: the old line's end is stored before the new line is applied, and a
-        // consumer without a record of the new snapshot waits for the agreement.
-        bool MayApply(int process, int index)
+        void Write(ChangeEvent change)
         {
-            if (index < newLine)
+            var version = change.Source!.Lsn!.Value;
+            var key = change.Key["id"].AsInt64;
+            if (!sink.TryGetValue(key, out var held) || version >= held.Version)
             {
-                return true;
+                sink[key] = (version, change.Op == ChangeOp.Delete ? null : change.After!["name"].AsText);
             }
-
-            if (!store.Keys.Any(k => k.StartsWith(SourceEpochs.EndPrefix + "0/", StringComparison.Ordinal)))
-            {
-                return false;
-            }
-
-            return holdsNewSnapshot[process] || store.Keys.Any(k => k.StartsWith(SourceEpochs.AgreedPrefix, StringComparison.Ordinal));
         }
+
+        // What the run does with the changes a consumer applied in the old epoch before it learned the
+        // new one (the late consumer: it holds no record of the new snapshot and applied a change of
+        // the new line before the other stored the agreement): they are written again in the new epoch.
+        void Repair(SourceEpochs epochs)
+        {
+            if (repairLate)
+            {
+                foreach (var change in epochs.TakeRepairs().SelectMany(r => r.Changes))
+                {
+                    Write(change);
+                }
+            }
+        }
+
+        // The rule's condition: the old line's end is stored before the new line is applied. A consumer
+        // without a record of the new snapshot may apply the new line's changes before the agreement.
+        bool MayApply(int process, int index) =>
+            index < newLine || store.Keys.Any(k => k.StartsWith(SourceEpochs.EndPrefix + "0/", StringComparison.Ordinal));
     }
 }

@@ -240,6 +240,26 @@ public sealed class SourceEpochsTests
         Assert.True(state.Has(EpochFlags.ReconcilePending));
     }
 
+    /// <summary>A failover or restore before anything was streamed: the new snapshot follows a completed one.</summary>
+    [Theory]
+    [InlineData("first", "last")] // 2.x
+    [InlineData("true", "last")] // 1.x, the topic of the snapshot's last table
+    [InlineData("first_in_data_collection", "last_in_data_collection")] // 2.x, one table of several
+    public void A_snapshot_right_after_a_completed_snapshot_starts_an_epoch(string first, string last)
+    {
+        var epochs = new SourceEpochs();
+        Order(epochs, 100, first, out _);
+        Order(epochs, 100, last, out _);
+
+        var snapshotted = Order(epochs, 90, first, out var started);
+        Order(epochs, 90, last, out var completed);
+
+        Assert.Equal(EpochTransition.Started, started);
+        Assert.Equal(EpochTransition.SnapshotCompleted, completed);
+        Assert.True(snapshotted > 100);
+        Assert.Equal(1, epochs.Of(Change.DefaultTopic).Epoch);
+    }
+
     [Fact]
     public void A_debezium_1_snapshot_of_another_table_ends_where_its_streaming_begins()
     {

@@ -69,6 +69,57 @@ public abstract partial class SinkConformanceTests
         }
     }
 
+    /// <summary>A failover (or a restore) before anything was streamed: the replica lagged the snapshot's
+    /// point, so the new snapshot's orders lie below the first one's, and it follows that snapshot with no
+    /// change in between. It starts an epoch all the same: its older values replace the lost ones and the row
+    /// it does not hold goes. Markers of both Debezium lines: 2.x first/true/last; 1.x true/last (1.x's
+    /// SnapshotRecord has TRUE, LAST and FALSE only, debezium/debezium 1.9,
+    /// debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java, and marks `last` only the
+    /// snapshot's very last record, here on this table's topic).</summary>
+    [Theory]
+    [InlineData("first")]
+    [InlineData("true")]
+    public async Task A_snapshot_right_after_a_snapshot_starts_an_epoch_and_ends_in_the_second_snapshots_state(string firstMarker)
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_twice");
+
+        var reconciled = await ApplyEpochsAsync(h, t, new SourceEpochs(),
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "lost")).At(1), firstMarker), Snapshot(Change.Read(("id", 2), 100, ("name", "b")).At(2), "true"), Snapshot(Change.Read(("id", 3), 100, ("name", "lost3")).At(3), "last")],
+            [Snapshot(Change.Read(("id", 1), 90, ("name", "a")).At(4), firstMarker), Snapshot(Change.Read(("id", 2), 90, ("name", "b")).At(5), "last")],
+            [Change.Update(("id", 2), 95, ("name", "B")).At(6)]);
+
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal([1L], reconciled);
+            Assert.Equal(["id=1|name=a", "id=2|name=B"], await h.ReadAsync(t));
+        }
+    }
+
+    /// <summary>A failover read from a topic whose table Debezium 1.x snapshotted before the last one: every
+    /// snapshot record is `true` (1.x writes `last` only on the snapshot's very last record, which goes to
+    /// another table's topic; debezium/debezium 1.9, RelationalSnapshotChangeEventSource and
+    /// SnapshotRecord.java), so the new snapshot is known by its first `true` after streamed changes, and
+    /// it ends where streaming begins again.</summary>
+    [Fact]
+    public async Task A_failover_with_debezium_1_markers_on_a_table_before_the_last_ends_in_the_new_primarys_state()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_failover_1x");
+
+        var reconciled = await ApplyEpochsAsync(h, t, new SourceEpochs(),
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "a")), "true"), Snapshot(Change.Read(("id", 2), 100, ("name", "b")), "true")],
+            [Change.Create(("id", 3), 980, ("name", "lost")), Change.Update(("id", 1), 1000, ("name", "X"))],
+            [Snapshot(Change.Read(("id", 1), 950, ("name", "a")), "true"), Snapshot(Change.Read(("id", 2), 950, ("name", "b")), "true")],
+            [Change.Update(("id", 1), 960, ("name", "Y"))]);
+
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal([1L], reconciled);
+            Assert.Equal(["id=1|name=Y", "id=2|name=b"], await h.ReadAsync(t));
+        }
+    }
+
     [Fact]
     public async Task The_row_written_last_before_a_failover_is_deleted_and_its_replay_stays_stale()
     {

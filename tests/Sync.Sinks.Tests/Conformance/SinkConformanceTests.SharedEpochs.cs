@@ -89,12 +89,50 @@ public abstract partial class SinkConformanceTests
         }
     }
 
+    /// <summary>The late-process race: process 0 (even ids) holds no record of the new primary's snapshot
+    /// and applies three changes streamed after it (a create of a new id, a create of an id the old primary
+    /// lost at a higher LSN, and a create of an id the snapshot no longer holds) before process 1 has read
+    /// the snapshot and stored the agreement. It learns the epoch afterwards and applies them again in it;
+    /// without that, the first and last would be swept as rows of the old history and the middle one would
+    /// stay skipped below the lost 990.</summary>
+    [Fact]
+    public async Task A_process_that_applied_the_new_primarys_changes_before_the_epoch_was_agreed_applies_them_again_in_it()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_shared_late");
+        ChangeEvent[] topic =
+        [
+            Snapshot(Change.Read(("id", 1), 100, ("name", "a")), "first").At(1),
+            Snapshot(Change.Read(("id", 2), 100, ("name", "b")), "last").At(2),
+            Change.Create(("id", 3), 980, ("name", "lost3")).At(3),
+            Change.Create(("id", 6), 990, ("name", "lost6")).At(4),
+            Change.Update(("id", 1), 1000, ("name", "X")).At(5),
+            Snapshot(Change.Read(("id", 1), 950, ("name", "a")), "first").At(6),
+            Snapshot(Change.Read(("id", 5), 950, ("name", "e")), "last").At(7),
+            Change.Create(("id", 4), 960, ("name", "new4")).At(8),
+            Change.Create(("id", 6), 965, ("name", "new6")).At(9),
+            Change.Create(("id", 2), 970, ("name", "again2")).At(10),
+            Change.Update(("id", 1), 975, ("name", "Y")).At(11),
+        ];
+
+        // Process 0 applies the old primary's ids 2 and 6, process 1 its ids 1 and 3 (which stores the old
+        // history's end), process 0 the new primary's 4, 6 and 2, and only then process 1 the new snapshot.
+        var swept = await ApplySharedAsync(h, t, topic, change => (int)(change.Key["id"].AsInt64 % 2), "00111000111");
+
+        if (AgreesOnEpochs)
+        {
+            Assert.Equal(["id=1|name=Y", "id=2|name=again2", "id=4|name=new4", "id=5|name=e", "id=6|name=new6"], (await h.ReadAsync(t)).Order(StringComparer.Ordinal).ToList());
+            Assert.True(swept >= 1, "the sweep deletes the lost id 3");
+        }
+    }
+
     /// <summary>Runs two processes over one topic as a shared subscription does: each applies its own
     /// messages in topic order, one batch per message, with the agreements read from the sink before each
     /// and the epoch state stored with each; <paramref name="interleaving"/> says which process moves at
     /// each step (a process with nothing left passes). After every step each process sweeps a due epoch
     /// once every message up to the snapshot's end is applied (the mark-delete position). Returns the
-    /// rows the sweeps deleted.</summary>
+    /// rows the sweeps deleted. A process that learns an epoch after applying changes that belong to it
+    /// writes them again, as the run does (<see cref="SourceEpochs.TakeRepairs"/>).</summary>
     private static async Task<long> ApplySharedAsync(ISinkHarness harness, TargetSpec target, ChangeEvent[] topic, Func<ChangeEvent, int> ownerOf, string interleaving)
     {
         var processes = new[] { new SourceEpochs(), new SourceEpochs() };
@@ -109,6 +147,7 @@ public abstract partial class SinkConformanceTests
                 var epochs = processes[p];
                 var change = queues[p].Dequeue();
                 epochs.TakeAgreements(await harness.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None));
+                await RepairAsync(epochs);
                 var ordered = epochs.Apply(change, out var transition, ordered: false);
                 if (transition == EpochTransition.NeedsAgreement)
                 {
@@ -120,6 +159,7 @@ public abstract partial class SinkConformanceTests
                     else
                     {
                         epochs.TakeAgreements(await harness.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None));
+                        await RepairAsync(epochs);
                         ordered = epochs.Apply(change, out transition, ordered: false);
                         Assert.NotEqual(EpochTransition.NeedsAgreement, transition);
                     }
@@ -135,6 +175,7 @@ public abstract partial class SinkConformanceTests
             foreach (var epochs in processes)
             {
                 epochs.TakeAgreements(await harness.Sink.LoadCheckpointAsync(Materializer, CancellationToken.None));
+                await RepairAsync(epochs);
                 foreach (var sweep in epochs.SweepsDue().Where(s => markDelete >= s.End))
                 {
                     var removed = await harness.Sink.ReconcileEpochAsync(Materializer, target, sweep.Stream, sweep.Start, CancellationToken.None) ?? 0;
@@ -146,5 +187,14 @@ public abstract partial class SinkConformanceTests
         }
 
         return swept;
+
+        async Task RepairAsync(SourceEpochs epochs)
+        {
+            var repairs = epochs.TakeRepairs().SelectMany(r => r.Changes).ToList();
+            if (repairs.Count > 0)
+            {
+                await harness.Sink.ApplyAsync(new SinkBatch(Materializer, target, repairs, new Dictionary<string, StreamPosition>(StringComparer.Ordinal)), CancellationToken.None);
+            }
+        }
     }
 }
