@@ -7,6 +7,12 @@ public sealed partial class PostgresSink
     {
         ArgumentNullException.ThrowIfNull(batches);
         var resolved = batches.Select(b => (b, Resolve(b.Target))).ToList();
+        foreach (var (_, target) in resolved)
+        {
+            // A group's shadow backfill writes its shadows here, never through the bulk load's log.
+            await BuildShadowFirstAsync(target, cancellationToken);
+        }
+
         var tables = string.Join(", ", resolved.Select(r => r.Item2.Qualified).Distinct(StringComparer.Ordinal));
         return await WithGateAsync(
             $"apply a transaction of {batches.Sum(b => b.Changes.Count)} changes to tables {tables}",

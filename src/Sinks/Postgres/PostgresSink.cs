@@ -290,18 +290,40 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         return new ShadowTarget(materializer, live, shadow, checkpointName, checkpoint);
     }
 
-    public async ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken)
+    public async ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken) =>
+        (await SwapShadowsTogetherAsync([shadow], [], keepOld, cancellationToken))[0];
+
+    public async ValueTask<ShadowCheckpoint> BeginShadowCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(shadow);
-        var live = Resolve(shadow.Live);
-        var resolvedShadow = Resolve(shadow.Shadow);
-        await BuildShadowFirstAsync(resolvedShadow, cancellationToken);
-        var swap = await WithGateAsync(
-            $"swap the shadow table {resolvedShadow.Qualified} in as {live.Qualified}",
-            (writer, ct) => writer.SwapShadowAsync(shadow, live, resolvedShadow, keepOld, ct),
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
+        var live = await WithGateAsync(
+            $"prepare the shadow checkpoint of '{materializer}'",
+            (writer, ct) => writer.BeginShadowCheckpointAsync(materializer, checkpointName, ct),
             cancellationToken);
-        _shadowLoads.TryRemove(resolvedShadow.Id, out _);
-        return swap;
+        return new ShadowCheckpoint(materializer, checkpointName, live);
+    }
+
+    public async ValueTask<IReadOnlyList<ShadowSwap>> SwapShadowsTogetherAsync(IReadOnlyList<ShadowTarget> shadows, IReadOnlyList<ShadowCheckpoint> checkpoints, bool keepOld, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shadows);
+        ArgumentNullException.ThrowIfNull(checkpoints);
+        var resolved = shadows.Select(s => (s, Resolve(s.Live), Resolve(s.Shadow))).ToList();
+        foreach (var (_, _, shadow) in resolved)
+        {
+            await BuildShadowFirstAsync(shadow, cancellationToken);
+        }
+
+        var swaps = await WithGateAsync(
+            string.Join(", ", resolved.Select(r => $"swap the shadow table {r.Item3.Qualified} in as {r.Item2.Qualified}")) + (resolved.Count > 1 ? " in one transaction" : string.Empty),
+            (writer, ct) => writer.SwapShadowsAsync(resolved, checkpoints, keepOld, ct),
+            cancellationToken);
+        foreach (var (_, _, shadow) in resolved)
+        {
+            _shadowLoads.TryRemove(shadow.Id, out _);
+        }
+
+        return swaps;
     }
 
     /// <summary>When the target is a shadow being bulk-loaded, builds it from its staging log (in a

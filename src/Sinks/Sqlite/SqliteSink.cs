@@ -208,7 +208,25 @@ public sealed partial class SqliteSink : ISink, IShadowableSink, IDeadLetterStor
     public ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(shadow);
-        return OnWriterAsync($"swap the shadow \"{shadow.Shadow.Table}\" in as \"{shadow.Live.Table}\"", writer => writer.SwapShadow(shadow, keepOld), cancellationToken);
+        return OnWriterAsync($"swap the shadow \"{shadow.Shadow.Table}\" in as \"{shadow.Live.Table}\"", writer => writer.SwapShadows([shadow], [], keepOld)[0], cancellationToken);
+    }
+
+    public async ValueTask<ShadowCheckpoint> BeginShadowCheckpointAsync(string materializer, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(materializer);
+        var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
+        var live = await OnWriterAsync($"prepare the shadow checkpoint of '{materializer}'", writer => writer.BeginShadowCheckpoint(materializer, checkpointName), cancellationToken);
+        return new ShadowCheckpoint(materializer, checkpointName, live);
+    }
+
+    public ValueTask<IReadOnlyList<ShadowSwap>> SwapShadowsTogetherAsync(IReadOnlyList<ShadowTarget> shadows, IReadOnlyList<ShadowCheckpoint> checkpoints, bool keepOld, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shadows);
+        ArgumentNullException.ThrowIfNull(checkpoints);
+        return OnWriterAsync(
+            $"swap the shadows {string.Join(", ", shadows.Select(s => $"\"{s.Shadow.Table}\" in as \"{s.Live.Table}\""))} in one transaction",
+            writer => writer.SwapShadows(shadows, checkpoints, keepOld),
+            cancellationToken);
     }
 
     private async ValueTask<T> OnWriterAsync<T>(string what, Func<SqliteWriter, T> work, CancellationToken cancellationToken) =>

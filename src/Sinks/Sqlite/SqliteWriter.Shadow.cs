@@ -37,88 +37,128 @@ internal sealed partial class SqliteWriter
         }
     }
 
-    /// <summary>In one transaction: refuses when the live checkpoint moved since the shadow began;
-    /// carries the live table's erasure markers over (deleting their keys from the shadow); replaces
-    /// the live table (dropped, or renamed to <c>&lt;table&gt;__old</c>); renames the shadow to the live
-    /// name; recreates the live table's own indexes; moves the state rows and the checkpoint.</summary>
-    public ShadowSwap SwapShadow(ShadowTarget target, bool keepOld)
+    /// <summary>In one transaction (a reader sees every old table or every new one): refuses when a live
+    /// checkpoint moved since its shadow began; for each shadow carries the live table's erasure markers
+    /// over (deleting their keys from the shadow), replaces the live table (dropped, or renamed to
+    /// <c>&lt;table&gt;__old</c>), renames the shadow to the live name, recreates the live table's own
+    /// indexes, moves the state rows and the checkpoint; then moves the <paramref name="checkpoints"/>.</summary>
+    public IReadOnlyList<ShadowSwap> SwapShadows(IReadOnlyList<ShadowTarget> shadows, IReadOnlyList<ShadowCheckpoint> checkpoints, bool keepOld)
     {
-        var live = target.Live.Table;
-        var shadow = target.Shadow.Table;
-        var old = live + OldSuffix;
         try
         {
-            return InTransaction(
+            return InTransaction<IReadOnlyList<ShadowSwap>>(
                 _ =>
                 {
-                    var now = ReadCheckpoint(target.Materializer);
-                    if (target.LiveCheckpointMoved(now))
+                    foreach (var target in shadows)
                     {
-                        throw new ShadowSwapException(
-                            $"table \"{live}\": the checkpoint of '{target.Materializer}' moved during the backfill ({DescribeCheckpoint(target.LiveCheckpoint)} -> {DescribeCheckpoint(now)}), so a `sync run` wrote to the live table; "
-                            + $"\"{live}\" is untouched and the shadow \"{shadow}\" is left; stop `sync run` for '{target.Materializer}' and run the backfill again");
-                    }
-
-                    var liveExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", live) is not null;
-                    var shadowExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", shadow) is not null;
-                    var indexes = liveExists ? OwnIndexes(live) : [];
-                    var erased = ErasureMarkerKeys(live);
-                    if (shadowExists)
-                    {
-                        foreach (var key in erased)
+                        var now = ReadCheckpoint(target.Materializer);
+                        if (target.LiveCheckpointMoved(now))
                         {
-                            DeleteKey(shadow, key);
+                            throw new ShadowSwapException(
+                                $"table \"{target.Live.Table}\": the checkpoint of '{target.Materializer}' moved during the backfill ({DescribeCheckpoint(target.LiveCheckpoint)} -> {DescribeCheckpoint(now)}), so a `sync run` wrote to the live table; "
+                                + $"\"{target.Live.Table}\" is untouched and the shadow \"{target.Shadow.Table}\" is left; stop `sync run` for '{target.Materializer}' and run the backfill again");
                         }
                     }
 
-                    // Erasure markers stay (an erased subject stays erased); the live table's other state rows
-                    // describe rows that are gone with it.
-                    Run($"DELETE FROM {StateTable} WHERE target = $p0 AND NOT (deleted = 1 AND lsn = {long.MaxValue})", live);
-                    Run($"DELETE FROM {StateTable} WHERE target = $p0 AND key_text IN (SELECT key_text FROM {StateTable} WHERE target = $p1)", shadow, live);
-                    Run($"UPDATE {StateTable} SET target = $p0 WHERE target = $p1", live, shadow);
-
-                    string oldFate;
-                    if (!liveExists)
+                    foreach (var checkpoint in checkpoints)
                     {
-                        oldFate = "absent";
-                    }
-                    else if (keepOld)
-                    {
-                        Execute($"DROP TABLE IF EXISTS {Quote(old)}");
-                        Execute($"ALTER TABLE {Quote(live)} RENAME TO {Quote(old)}");
-                        foreach (var (name, _) in indexes)
+                        var now = ReadCheckpoint(checkpoint.Materializer);
+                        if (checkpoint.LiveCheckpointMoved(now))
                         {
-                            // Index names are per database: the live table's indexes are recreated on the new table.
-                            Execute($"DROP INDEX {Quote(name)}");
-                        }
-
-                        Run($"DELETE FROM {StateTable} WHERE target = $p0", old);
-                        oldFate = $"kept as \"{old}\" (without its indexes)";
-                    }
-                    else
-                    {
-                        Execute($"DROP TABLE {Quote(live)}");
-                        oldFate = "dropped";
-                    }
-
-                    if (shadowExists)
-                    {
-                        Execute($"ALTER TABLE {Quote(shadow)} RENAME TO {Quote(live)}");
-                        foreach (var (_, sql) in indexes)
-                        {
-                            Execute(sql);
+                            throw new ShadowSwapException(
+                                $"the checkpoint of '{checkpoint.Materializer}' moved during the backfill ({DescribeCheckpoint(checkpoint.LiveCheckpoint)} -> {DescribeCheckpoint(now)}), so a `sync run` wrote to the live tables; "
+                                + $"{string.Join(", ", shadows.Select(s => $"\"{s.Live.Table}\""))} are untouched and the shadows are left; stop `sync run` and run the backfill again");
                         }
                     }
 
-                    Run($"DELETE FROM {CheckpointTable} WHERE materializer = $p0", target.Materializer);
-                    Run($"UPDATE {CheckpointTable} SET materializer = $p0 WHERE materializer = $p1", target.Materializer, target.CheckpointName);
-                    return new ShadowSwap($"\"{live}\"", oldFate, erased.Count);
+                    var swaps = shadows.Select(target => SwapCheckedShadow(target, keepOld)).ToList();
+                    foreach (var checkpoint in checkpoints)
+                    {
+                        MoveCheckpoint(checkpoint.Materializer, checkpoint.CheckpointName);
+                    }
+
+                    return swaps;
                 });
         }
         finally
         {
             ForgetTables();
         }
+    }
+
+    /// <summary>Drops what an earlier backfill left under <paramref name="shadowCheckpoint"/>; returns the live checkpoint.</summary>
+    public Dictionary<string, StreamPosition> BeginShadowCheckpoint(string materializer, string shadowCheckpoint) =>
+        InTransaction(
+            _ =>
+            {
+                Run($"DELETE FROM {CheckpointTable} WHERE materializer = $p0", shadowCheckpoint);
+                return ReadCheckpoint(materializer);
+            });
+
+    private ShadowSwap SwapCheckedShadow(ShadowTarget target, bool keepOld)
+    {
+        var live = target.Live.Table;
+        var shadow = target.Shadow.Table;
+        var old = live + OldSuffix;
+        var liveExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", live) is not null;
+        var shadowExists = Scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $p0", shadow) is not null;
+        var indexes = liveExists ? OwnIndexes(live) : [];
+        var erased = ErasureMarkerKeys(live);
+        if (shadowExists)
+        {
+            foreach (var key in erased)
+            {
+                DeleteKey(shadow, key);
+            }
+        }
+
+        // Erasure markers stay (an erased subject stays erased); the live table's other state rows
+        // describe rows that are gone with it.
+        Run($"DELETE FROM {StateTable} WHERE target = $p0 AND NOT (deleted = 1 AND lsn = {long.MaxValue})", live);
+        Run($"DELETE FROM {StateTable} WHERE target = $p0 AND key_text IN (SELECT key_text FROM {StateTable} WHERE target = $p1)", shadow, live);
+        Run($"UPDATE {StateTable} SET target = $p0 WHERE target = $p1", live, shadow);
+
+        string oldFate;
+        if (!liveExists)
+        {
+            oldFate = "absent";
+        }
+        else if (keepOld)
+        {
+            Execute($"DROP TABLE IF EXISTS {Quote(old)}");
+            Execute($"ALTER TABLE {Quote(live)} RENAME TO {Quote(old)}");
+            foreach (var (name, _) in indexes)
+            {
+                // Index names are per database: the live table's indexes are recreated on the new table.
+                Execute($"DROP INDEX {Quote(name)}");
+            }
+
+            Run($"DELETE FROM {StateTable} WHERE target = $p0", old);
+            oldFate = $"kept as \"{old}\" (without its indexes)";
+        }
+        else
+        {
+            Execute($"DROP TABLE {Quote(live)}");
+            oldFate = "dropped";
+        }
+
+        if (shadowExists)
+        {
+            Execute($"ALTER TABLE {Quote(shadow)} RENAME TO {Quote(live)}");
+            foreach (var (_, sql) in indexes)
+            {
+                Execute(sql);
+            }
+        }
+
+        MoveCheckpoint(target.Materializer, target.CheckpointName);
+        return new ShadowSwap($"\"{live}\"", oldFate, erased.Count);
+    }
+
+    private void MoveCheckpoint(string materializer, string shadowCheckpoint)
+    {
+        Run($"DELETE FROM {CheckpointTable} WHERE materializer = $p0", materializer);
+        Run($"UPDATE {CheckpointTable} SET materializer = $p0 WHERE materializer = $p1", materializer, shadowCheckpoint);
     }
 
     private static string DescribeCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint) =>

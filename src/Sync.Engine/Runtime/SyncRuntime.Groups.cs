@@ -10,18 +10,19 @@ public sealed partial class SyncRuntime
     /// <summary>The groups of which a member is selected. They run whole, every member together: in
     /// <c>sync run</c>, and in a backfill, which replays every member's topics and the transaction topic
     /// from the earliest message, so that readers see whole transactions while it rewrites the tables.
-    /// A backfill of a member with <c>--shadow</c> or <c>--from</c> is refused: a shadow swaps one table
-    /// at a time, and a start position names one member's topics, not a point in the group's transactions.</summary>
+    /// With <c>--shadow</c> every member's shadow is built that way and all are swapped in together. A
+    /// backfill of a member with <c>--from</c> is refused: a start position names one member's topics,
+    /// not a point in the group's transactions.</summary>
     private List<KeyValuePair<string, ConsistencyGroupOptions>> GroupsOf(IReadOnlyList<KeyValuePair<string, MaterializerOptions>> selected, RunMode mode)
     {
         List<KeyValuePair<string, ConsistencyGroupOptions>> groups = [.. _config.ConsistencyGroups.Where(g => g.Value.Materializers.Any(member => selected.Any(s => s.Key == member)))];
-        if (mode == RunMode.Backfill && (Shadow || !BackfillFrom.IsEarliest) && groups.Count > 0)
+        if (mode == RunMode.Backfill && !BackfillFrom.IsEarliest && groups.Count > 0)
         {
             throw new ConfigException([.. groups.Select(g => new ConfigProblem(
                 Path.GetFileName(_config.FilePath),
                 0,
                 $"consistency.{g.Key}",
-                $"{string.Join(", ", g.Value.Materializers.Where(m => selected.Any(s => s.Key == m)))} is in consistency group {g.Key}: a backfill of a group member replays the whole group ({string.Join(", ", g.Value.Materializers)}) from the earliest message, applying whole transactions; {(Shadow ? "--shadow" : "--from")} cannot be used with it ({(Shadow ? "a shadow swaps one table at a time, so readers would see the tables apart" : "a start position names one member's topics, not a point in the group's transactions")})"))]);
+                $"{string.Join(", ", g.Value.Materializers.Where(m => selected.Any(s => s.Key == m)))} is in consistency group {g.Key}: a backfill of a group member replays the whole group ({string.Join(", ", g.Value.Materializers)}) from the earliest message, applying whole transactions; --from cannot be used with it (a start position names one member's topics, not a point in the group's transactions)"))]);
         }
 
         return groups;
@@ -52,6 +53,8 @@ public sealed partial class SyncRuntime
             }
 
             var own = ConsistencyGroupRunner.CheckpointName(group);
+            (IReadOnlyList<ShadowTarget> Targets, ShadowCheckpoint Own)? shadow = Shadow && mode == RunMode.Backfill ? await BeginGroupShadowAsync(group, sink, members, own, log, cancellationToken) : null;
+            var writing = shadow is null ? sink : new GroupShadowWritingSink(sink, shadow.Value.Targets, shadow.Value.Own);
             var source = _config.Sources[memberOptions[0].Options.Source];
             var factory = _components.Sources[source.Type];
             var transactionTopic = factory.Naming.FullName(options.Transactions) ?? options.Transactions;
@@ -65,12 +68,12 @@ public sealed partial class SyncRuntime
                 var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
                 foreach (var member in members)
                 {
-                    var stored = await sink.LoadCheckpointAsync(member.Name, cancellationToken);
+                    var stored = await writing.LoadCheckpointAsync(member.Name, cancellationToken);
                     Metrics?.CheckpointLoaded(member.Name, stored);
                     checkpoints[member.Name] = SinkCheckpointGuard.PositionsOf(stored);
                 }
 
-                checkpoints[own] = SinkCheckpointGuard.PositionsOf(await sink.LoadCheckpointAsync(own, cancellationToken));
+                checkpoints[own] = SinkCheckpointGuard.PositionsOf(await writing.LoadCheckpointAsync(own, cancellationToken));
                 if (backfill)
                 {
                     // A backfill ignores the checkpoints (never regress keeps newer state); the sink keeps
@@ -91,7 +94,7 @@ public sealed partial class SyncRuntime
                     Metrics?.Running(member.Name, member.Counters, reader);
                 }
 
-                runner = new ConsistencyGroupRunner(group, options, members, reader, Metrics?.Measure(sink) ?? sink, checkpoints, IsTransactionTopic, log, Time)
+                runner = new ConsistencyGroupRunner(group, options, members, reader, Metrics?.Measure(writing) ?? writing, checkpoints, IsTransactionTopic, log, Time)
                 {
                     // A backfill that caught up with a subscription's topics is not their end: what it
                     // holds of transactions still open is left to the next run, which reads it again.
@@ -121,6 +124,12 @@ public sealed partial class SyncRuntime
                 }
             }
 
+            IReadOnlyList<ShadowSwap>? swaps = null;
+            if (shadow is { } built)
+            {
+                swaps = await SwapGroupShadowAsync(group, (IShadowableSink)sink, built, log, cancellationToken);
+            }
+
             var end = runner.SourceEnded || !cancellationToken.IsCancellationRequested ? MaterializerEnd.Finished
                 : HasNoEnd(memberOptions[0].Name, mode) ? MaterializerEnd.Stopped
                 : MaterializerEnd.Interrupted;
@@ -128,7 +137,7 @@ public sealed partial class SyncRuntime
             return [.. members.Select((m, i) =>
             {
                 Metrics?.Ended(m.Name, null);
-                return new MaterializerOutcome(m.Name, memberOptions[i].Options.Sink, memberOptions[i].Options.Table, m.Counters, started.Elapsed, deadLetters[i].Description, null) { End = end };
+                return new MaterializerOutcome(m.Name, memberOptions[i].Options.Sink, memberOptions[i].Options.Table, m.Counters, started.Elapsed, deadLetters[i].Description, null) { End = end, Swap = swaps?[i] };
             })];
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -147,6 +156,39 @@ public sealed partial class SyncRuntime
                 await letters.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>Prepares an empty shadow of every member's table and a shadow of the group's own
+    /// checkpoint; the live tables are not touched.</summary>
+    private async Task<(IReadOnlyList<ShadowTarget> Targets, ShadowCheckpoint Own)> BeginGroupShadowAsync(string group, ISink sink, List<GroupMember> members, string own, ILogger log, CancellationToken cancellationToken)
+    {
+        var shadowable = sink as IShadowableSink
+            ?? throw new ConfigException($"consistency.{group}: sink {sink.Name} cannot build shadow targets; backfill without --shadow");
+        var targets = new List<ShadowTarget>(members.Count);
+        foreach (var member in members)
+        {
+            targets.Add(await shadowable.BeginShadowAsync(member.Name, member.Target, cancellationToken));
+        }
+
+        var checkpoint = await shadowable.BeginShadowCheckpointAsync(own, cancellationToken);
+        log.LogInformation("consistency group {Group}: building shadows {Shadows} beside {Live}", group, string.Join(", ", targets.Select(t => t.Shadow.Table)), string.Join(", ", targets.Select(t => t.Live.Table)));
+        return (targets, checkpoint);
+    }
+
+    /// <summary>Swaps every member's shadow in with one sink transaction once the backfill reached its
+    /// end; an interrupted backfill leaves every live table as it was (null).</summary>
+    private async Task<IReadOnlyList<ShadowSwap>?> SwapGroupShadowAsync(string group, IShadowableSink sink, (IReadOnlyList<ShadowTarget> Targets, ShadowCheckpoint Own) shadow, ILogger log, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            log.LogWarning("consistency group {Group}: interrupted before the end; {Live} are untouched and the incomplete shadows are left for a rerun", group, string.Join(", ", shadow.Targets.Select(t => t.Live.Table)));
+            return null;
+        }
+
+        log.LogInformation("consistency group {Group}: the backfill reached its end; swapping {Shadows} in with one transaction", group, string.Join(", ", shadow.Targets.Select(t => t.Shadow.Table)));
+        var swaps = await sink.SwapShadowsTogetherAsync(shadow.Targets, [shadow.Own], KeepOld, CancellationToken.None);
+        log.LogInformation("consistency group {Group}: shadows swapped in as {Live}", group, string.Join(", ", swaps.Select(s => s.Live)));
+        return swaps;
     }
 
     /// <summary>Where the group's reader starts on each stream: the oldest position any reader of it

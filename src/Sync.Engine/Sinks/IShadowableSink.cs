@@ -14,6 +14,29 @@ public interface IShadowableSink
     /// resumes from the backfill's end. Throws <see cref="ShadowSwapException"/>, leaving the live
     /// target untouched, when the swap would lose changes.</summary>
     ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken);
+
+    /// <summary>Prepares a shadow checkpoint that names no table (a consistency group's transaction-topic
+    /// positions): what an earlier, unfinished backfill left under <see cref="ShadowTarget.CheckpointNameOf"/>
+    /// is dropped; the live checkpoint is returned to be compared at the swap.</summary>
+    ValueTask<ShadowCheckpoint> BeginShadowCheckpointAsync(string materializer, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("this sink cannot swap several shadows in one transaction (consistency groups need a postgres or sqlite sink)");
+
+    /// <summary>Swaps every shadow in ONE sink transaction, each as <see cref="SwapShadowAsync"/> would,
+    /// and moves the <paramref name="checkpoints"/> with them, so that a reader sees either all the old
+    /// targets or all the new ones (a consistency group's tables). Refused as a whole, leaving every live
+    /// target untouched, when any live checkpoint moved since its shadow began.</summary>
+    ValueTask<IReadOnlyList<ShadowSwap>> SwapShadowsTogetherAsync(IReadOnlyList<ShadowTarget> shadows, IReadOnlyList<ShadowCheckpoint> checkpoints, bool keepOld, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("this sink cannot swap several shadows in one transaction (consistency groups need a postgres or sqlite sink)");
+}
+
+/// <summary>A checkpoint built beside a live one during a shadow backfill, moved at the swap, with no table of its own.</summary>
+/// <param name="Materializer">The live checkpoint's name.</param>
+/// <param name="CheckpointName">The name it is stored under until the swap.</param>
+/// <param name="LiveCheckpoint">The live checkpoint when the backfill began: when it moved by the swap, something wrote meanwhile and the swap is refused.</param>
+public sealed record ShadowCheckpoint(string Materializer, string CheckpointName, IReadOnlyDictionary<string, StreamPosition> LiveCheckpoint)
+{
+    /// <summary>True when the live checkpoint now differs from the one recorded when the backfill began.</summary>
+    public bool LiveCheckpointMoved(IReadOnlyDictionary<string, StreamPosition> now) => ShadowTarget.Moved(LiveCheckpoint, now);
 }
 
 /// <summary>Where a shadow backfill writes.</summary>
@@ -37,9 +60,11 @@ public sealed record ShadowTarget(
     public static string CheckpointNameOf(string materializer) => materializer + "__shadow";
 
     /// <summary>True when the live checkpoint now differs from the one recorded when the shadow began.</summary>
-    public bool LiveCheckpointMoved(IReadOnlyDictionary<string, StreamPosition> now) =>
-        now.Count != LiveCheckpoint.Count
-        || now.Any(p => !LiveCheckpoint.TryGetValue(p.Key, out var then) || then != p.Value);
+    public bool LiveCheckpointMoved(IReadOnlyDictionary<string, StreamPosition> now) => Moved(LiveCheckpoint, now);
+
+    internal static bool Moved(IReadOnlyDictionary<string, StreamPosition> then, IReadOnlyDictionary<string, StreamPosition> now) =>
+        now.Count != then.Count
+        || now.Any(p => !then.TryGetValue(p.Key, out var was) || was != p.Value);
 }
 
 /// <summary>What a swap did, in words for the operator.</summary>
