@@ -62,8 +62,16 @@ public static class PostgresBench
             progress?.WriteLine($"  COPY: {copy:N0} rows/s");
             var upsert = await UpsertLimitAsync(connectionString, schema, changes, batchSize, cancellationToken);
             progress?.WriteLine($"  staged upsert limit: {upsert:N0} events/s");
+            var inServer = await InServerLimitAsync(connectionString, schema, cancellationToken);
+            progress?.WriteLine($"  in-server guarded upsert limit: {inServer:N0} rows/s");
+            var unnest = await UnnestUpsertAsync(connectionString, schema, changes, batchSize, prepared: false, cancellationToken);
+            progress?.WriteLine($"  unnest upsert (arrays, one round trip per batch): {unnest:N0} events/s");
+            var unnestPrepared = await UnnestUpsertAsync(connectionString, schema, changes, batchSize, prepared: true, cancellationToken);
+            progress?.WriteLine($"  unnest upsert, prepared: {unnestPrepared:N0} events/s");
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var sink = await SinkAsync(connectionString, schema, changes, batchSize, cancellationToken);
-            progress?.WriteLine($"  sink: {sink:N0} events/s");
+            var sinkCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / changes.Count;
+            progress?.WriteLine($"  sink: {sink:N0} events/s, client CPU {sinkCpu:0.0} µs/event, wall {1e6 / sink:0.0} µs/event");
             var conditional = await SinkAsync(connectionString, schema, changes, batchSize, cancellationToken, conditionalCheckpoint: true);
             progress?.WriteLine($"  sink with the conditional checkpoint write: {conditional:N0} events/s");
             var naive = await NaiveAsync(admin, schema, changes.Take(naiveEvents).ToList(), cancellationToken);
@@ -73,6 +81,11 @@ public static class PostgresBench
             figures.Add(new PostgresFigure($"Postgres sink, {label}, batches of {batchSize:N0}", sink, "events/s", Limit, copy));
             const string UpsertLimit = "COPY into a staging table + one guarded INSERT … ON CONFLICT and one DELETE per batch, same batches";
             figures.Add(new PostgresFigure($"Postgres sink against the staged upsert limit, {label}, batches of {batchSize:N0}", sink, "events/s", UpsertLimit, upsert));
+            figures.Add(new PostgresFigure($"Postgres sink against the in-server guarded upsert limit, {label}, batches of {batchSize:N0}", sink, "events/s", InServerLimitName, inServer));
+            figures.Add(new PostgresFigure($"Postgres sink: client CPU per event, {label}, batches of {batchSize:N0}", sinkCpu, "µs", null, null));
+            figures.Add(new PostgresFigure($"guarded upsert from unnest arrays, one round trip per batch (candidate), {label}, batches of {batchSize:N0}", unnest, "events/s", InServerLimitName, inServer));
+            figures.Add(new PostgresFigure($"guarded upsert from unnest arrays, prepared (candidate), {label}, batches of {batchSize:N0}", unnestPrepared, "events/s", InServerLimitName, inServer));
+            figures.Add(new PostgresFigure($"staged upsert (COPY into a staging table, candidate baseline), {label}, batches of {batchSize:N0}", upsert, "events/s", InServerLimitName, inServer));
             figures.Add(new PostgresFigure(
                 $"Postgres sink with the conditional checkpoint write (ExpectedCheckpoint, as a running materializer writes it), {label}, batches of {batchSize:N0}",
                 conditional, "events/s", "the same sink writing its checkpoint unconditionally, same run", sink));
@@ -90,6 +103,129 @@ public static class PostgresBench
         {
             await ExecuteAsync(admin, $"DROP SCHEMA IF EXISTS {schema} CASCADE", CancellationToken.None);
         }
+    }
+
+    /// <summary>The name of the in-server limit (<see cref="InServerLimitAsync"/>).</summary>
+    public const string InServerLimitName = "in-server guarded upsert: INSERT … SELECT FROM generate_series ON CONFLICT DO UPDATE WHERE older, 200 transactions of 5,000 keys over 100,000 rows";
+
+    /// <summary>The most a version-guarded upsert of these rows can do in this server: the rows are made
+    /// by the server itself (<c>generate_series</c>, nothing crosses the wire), 200 transactions of one
+    /// <c>INSERT … SELECT … ON CONFLICT (id) DO UPDATE … WHERE t.v &lt; excluded.v</c> of 5,000 keys
+    /// spread over 100,000 existing rows (every update passes the guard), into a table of the bench's
+    /// row shape with only its primary key. Best of 2. Rows/s.</summary>
+    public static async Task<double> InServerLimitAsync(string connectionString, string schema, CancellationToken cancellationToken)
+    {
+        const int Rows = 100_000, Batch = 5_000, Batches = 200;
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        var table = $"{schema}.in_server_limit";
+        await ExecuteAsync(connection, $"CREATE TABLE {table} (id bigint PRIMARY KEY, name text, price numeric, qty bigint, note text, v bigint NOT NULL)", cancellationToken);
+        await ExecuteAsync(connection, $"INSERT INTO {table} SELECT g, 'item ' || g, (g % 1000) + 0.25, g % 17, 'change ' || g, 0 FROM generate_series(0, {Rows - 1}) g", cancellationToken);
+        await ExecuteAsync(connection, $"VACUUM ANALYZE {table}", cancellationToken);
+        await using var upsert = new NpgsqlCommand(
+            $"""
+            INSERT INTO {table} AS t (id, name, price, qty, note, v)
+            SELECT k, 'item ' || k, (($1 * {Batch} + g) % 1000) + 0.25, ($1 * {Batch} + g) % 17, 'change ' || ($1 * {Batch} + g), $1 * {Batch} + g + 1
+            FROM generate_series(0, {Batch - 1}) g, LATERAL (SELECT (g * {Rows / Batch} + $1 % {Rows / Batch})::bigint AS k) key
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price, qty = excluded.qty, note = excluded.note, v = excluded.v
+            WHERE t.v < excluded.v
+            """,
+            connection);
+        var round = new NpgsqlParameter<long>();
+        upsert.Parameters.Add(round);
+        var best = 0.0;
+        var next = 0L;
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var b = 0; b < Batches; b++)
+            {
+                // Autocommit: one transaction per statement.
+                round.TypedValue = next++;
+                await upsert.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            best = Math.Max(best, Batch * Batches / clock.Elapsed.TotalSeconds);
+        }
+
+        return best;
+    }
+
+    /// <summary>Candidate: the same collapsed batches as <see cref="UpsertLimitAsync"/>, but the rows travel as
+    /// array parameters (one per column) read with <c>unnest</c>, and each batch is one round trip:
+    /// BEGIN, the guarded upsert, the guarded delete and COMMIT in one <see cref="NpgsqlBatch"/>.</summary>
+    private static async Task<double> UnnestUpsertAsync(string connectionString, string schema, List<ChangeEvent> changes, int batchSize, bool prepared, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        var table = $"{schema}.unnest_{(prepared ? "prepared" : "plain")}";
+        await ExecuteAsync(connection, $"CREATE TABLE {table} (id bigint PRIMARY KEY, name text, price numeric, qty bigint, note text, lsn bigint) WITH (fillfactor = 80)", cancellationToken);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < changes.Count; i += batchSize)
+        {
+            var collapsed = Collapser.Collapse(changes.GetRange(i, Math.Min(batchSize, changes.Count - i)));
+            var ids = new long[collapsed.Count];
+            var names = new string?[collapsed.Count];
+            var prices = new string?[collapsed.Count];
+            var qtys = new long?[collapsed.Count];
+            var notes = new string?[collapsed.Count];
+            var lsns = new long[collapsed.Count];
+            var deleted = new bool[collapsed.Count];
+            for (var r = 0; r < collapsed.Count; r++)
+            {
+                var change = collapsed[r];
+                ids[r] = change.Key.Values[0].AsInt64;
+                lsns[r] = change.Source!.Lsn!.Value;
+                if (change.After?.Values is { } values)
+                {
+                    names[r] = values[1].AsText;
+                    prices[r] = values[2].AsText;
+                    qtys[r] = values[3].AsInt64;
+                    notes[r] = values[4].AsText;
+                }
+                else
+                {
+                    deleted[r] = true;
+                }
+            }
+
+            await using var batch = new NpgsqlBatch(connection)
+            {
+                BatchCommands =
+                {
+                    new NpgsqlBatchCommand("BEGIN"),
+                    new NpgsqlBatchCommand(
+                        $"""
+                        INSERT INTO {table} AS t (id, name, price, qty, note, lsn)
+                        SELECT id, name, CAST(price AS numeric), qty, note, lsn FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::boolean[]) AS u(id, name, price, qty, note, lsn, del)
+                        WHERE NOT del
+                        ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price, qty = excluded.qty, note = excluded.note, lsn = excluded.lsn
+                        WHERE t.lsn < excluded.lsn
+                        """)
+                    {
+                        Parameters =
+                        {
+                            new NpgsqlParameter<long[]> { TypedValue = ids }, new NpgsqlParameter<string?[]> { TypedValue = names }, new NpgsqlParameter<string?[]> { TypedValue = prices },
+                            new NpgsqlParameter<long?[]> { TypedValue = qtys }, new NpgsqlParameter<string?[]> { TypedValue = notes }, new NpgsqlParameter<long[]> { TypedValue = lsns },
+                            new NpgsqlParameter<bool[]> { TypedValue = deleted },
+                        },
+                    },
+                    new NpgsqlBatchCommand($"DELETE FROM {table} t USING unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS u(id, lsn, del) WHERE u.del AND t.id = u.id AND t.lsn < u.lsn")
+                    {
+                        Parameters = { new NpgsqlParameter<long[]> { TypedValue = ids }, new NpgsqlParameter<long[]> { TypedValue = lsns }, new NpgsqlParameter<bool[]> { TypedValue = deleted } },
+                    },
+                    new NpgsqlBatchCommand("COMMIT"),
+                },
+            };
+            if (prepared)
+            {
+                await batch.PrepareAsync(cancellationToken);
+            }
+
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return changes.Count / clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>The workload: seeded, so every run and every sink sees the same changes.</summary>

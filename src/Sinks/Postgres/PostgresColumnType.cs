@@ -249,6 +249,15 @@ public abstract class PostgresColumnType
     public NpgsqlParameter Parameter(FieldValue value) =>
         value.IsNull ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text } : ParameterOf(value);
 
+    /// <summary>Checked values (see <see cref="Check"/>) of many rows as one array parameter of the
+    /// staging type, read by <c>unnest</c>: a null or unavailable value is a null element, as
+    /// <see cref="WriteAsync"/> stages it.</summary>
+    public NpgsqlParameter ArrayParameter(IReadOnlyList<FieldValue> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        return ArrayOf(values);
+    }
+
     /// <summary>The SQL that reads a column for <see cref="Read"/>: types Npgsql cannot read exactly
     /// (numeric beyond 28 digits, json, enums, …) are read as their text.</summary>
     public virtual string SelectExpression(string quotedColumn) => quotedColumn;
@@ -268,6 +277,8 @@ public abstract class PostgresColumnType
     protected abstract Task WriteValueAsync(NpgsqlBinaryImporter importer, FieldValue value, CancellationToken cancellationToken);
 
     protected abstract NpgsqlParameter ParameterOf(FieldValue value);
+
+    protected abstract NpgsqlParameter ArrayOf(IReadOnlyList<FieldValue> values);
 
     protected abstract FieldValue ReadValue(NpgsqlDataReader reader, int ordinal);
 
@@ -350,6 +361,48 @@ public abstract class PostgresColumnType
             : new NpgsqlParameter<T> { TypedValue = toWire(value) };
 
         protected override FieldValue ReadValue(NpgsqlDataReader reader, int ordinal) => read(reader, ordinal);
+
+        /// <summary>A value type's elements travel as <c>T?</c>, so that an array can hold nulls; the
+        /// stage kind names the one <typeparamref name="T"/> each binary type is made with.</summary>
+        protected override NpgsqlParameter ArrayOf(IReadOnlyList<FieldValue> values) => Stage switch
+        {
+            StageKind.Bool => Nullables((Func<FieldValue, bool>)(object)toWire, values),
+            StageKind.Int2 => Nullables((Func<FieldValue, short>)(object)toWire, values),
+            StageKind.Int4 => Nullables((Func<FieldValue, int>)(object)toWire, values),
+            StageKind.Int8 => Nullables((Func<FieldValue, long>)(object)toWire, values),
+            StageKind.Float4 => Nullables((Func<FieldValue, float>)(object)toWire, values),
+            StageKind.Float8 => Nullables((Func<FieldValue, double>)(object)toWire, values),
+            StageKind.Date => Nullables((Func<FieldValue, DateOnly>)(object)toWire, values),
+            StageKind.Time => Nullables((Func<FieldValue, TimeSpan>)(object)toWire, values),
+            StageKind.Timestamp => Nullables((Func<FieldValue, DateTime>)(object)toWire, values),
+            StageKind.Interval => Nullables((Func<FieldValue, NpgsqlInterval>)(object)toWire, values),
+            StageKind.Uuid => Nullables((Func<FieldValue, Guid>)(object)toWire, values),
+            _ => References(values),
+        };
+
+        private NpgsqlParameter Nullables<TValue>(Func<FieldValue, TValue> wire, IReadOnlyList<FieldValue> values)
+            where TValue : struct
+        {
+            var array = new TValue?[values.Count];
+            for (var i = 0; i < array.Length; i++)
+            {
+                array[i] = values[i].IsNull || values[i].IsUnavailable ? null : wire(values[i]);
+            }
+
+            return new NpgsqlParameter<TValue?[]> { TypedValue = array, NpgsqlDbType = NpgsqlDbType.Array | wireType };
+        }
+
+        /// <summary>The reference types (bytea's byte[], varbit's BitArray): a null element is a null reference.</summary>
+        private NpgsqlParameter References(IReadOnlyList<FieldValue> values)
+        {
+            var array = new T[values.Count];
+            for (var i = 0; i < array.Length; i++)
+            {
+                array[i] = values[i].IsNull || values[i].IsUnavailable ? default! : toWire(values[i]);
+            }
+
+            return new NpgsqlParameter<T[]> { TypedValue = array, NpgsqlDbType = NpgsqlDbType.Array | wireType };
+        }
     }
 
     /// <summary>A type staged as text and cast to the column's type by the server (numeric of any
@@ -367,6 +420,17 @@ public abstract class PostgresColumnType
 
         protected override NpgsqlParameter ParameterOf(FieldValue value) =>
             new NpgsqlParameter<string> { TypedValue = TextOf(value), NpgsqlDbType = NpgsqlDbType.Text };
+
+        protected override NpgsqlParameter ArrayOf(IReadOnlyList<FieldValue> values)
+        {
+            var array = new string?[values.Count];
+            for (var i = 0; i < array.Length; i++)
+            {
+                array[i] = values[i].IsNull || values[i].IsUnavailable ? null : TextOf(values[i]);
+            }
+
+            return new NpgsqlParameter<string?[]> { TypedValue = array, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
+        }
 
         protected override FieldValue ReadValue(NpgsqlDataReader reader, int ordinal)
         {

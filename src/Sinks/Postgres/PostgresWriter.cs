@@ -652,9 +652,83 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return;
         }
 
+        var inheritLsn = rows.Exists(r => r.Version.Lsn is null);
+        if (table is not null && !inheritLsn)
+        {
+            // The hot path: one statement that reads the rows from array parameters, in one round trip
+            // with its savepoint (no staging table to fill, empty and truncate at commit).
+            var arrays = GroupStatements(target, table, group.IsDelete, ArraySource(columns), columns, inheritLsn: false, group.Kept);
+            await RunRowsAsync(context, null, columns, group.IsDelete, arrays, rows, isolating: false, cancellationToken);
+            return;
+        }
+
         var stage = await StageAsync(columns, cancellationToken);
-        var statements = GroupStatements(target, table, group.IsDelete, stage, columns, rows.Exists(r => r.Version.Lsn is null), group.Kept);
+        var statements = GroupStatements(target, table, group.IsDelete, stage, columns, inheritLsn, group.Kept);
         await RunRowsAsync(context, stage, columns, group.IsDelete, statements, rows, isolating: false, cancellationToken);
+    }
+
+    /// <summary>The rows of a group as a subquery over array parameters (<c>$2</c> on, one per staged
+    /// column; <c>$1</c> is the target's id), with the staging table's column names and types.</summary>
+    private static string ArraySource(StagedColumn[] columns)
+    {
+        var arrays = new StringBuilder("$2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]");
+        var names = new StringBuilder("_key, _lsn, _stream, _ledger, _entry, _index");
+        var selected = new StringBuilder("u._key, u._lsn, u._stream, ARRAY[u._ledger, u._entry, u._index] AS _pos");
+        for (var i = 0; i < columns.Length; i++)
+        {
+            arrays.Append(", $").Append((8 + i).ToString(CultureInfo.InvariantCulture)).Append("::").Append(columns[i].Type.StageType).Append("[]");
+            names.Append(", ").Append(columns[i].Stage);
+            selected.Append(", u.").Append(columns[i].Stage);
+        }
+
+        return $"(SELECT {selected} FROM unnest({arrays}) AS u({names}))";
+    }
+
+    /// <summary>The parameters of <see cref="ArraySource"/>: the target's id, then each staged column over the rows.</summary>
+    private static NpgsqlBatchCommand ArrayCommand(string sql, string target, StagedColumn[] columns, bool isDelete, List<Pending> rows)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        var keys = new string[rows.Count];
+        var lsns = new long[rows.Count];
+        var streams = new string[rows.Count];
+        var ledgers = new long[rows.Count];
+        var entries = new long[rows.Count];
+        var indexes = new long[rows.Count];
+        var values = new FieldValue[columns.Length][];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            values[c] = new FieldValue[rows.Count];
+        }
+
+        for (var r = 0; r < rows.Count; r++)
+        {
+            var (change, version) = rows[r];
+            keys[r] = change.KeyText;
+            lsns[r] = version.Lsn!.Value;
+            streams[r] = version.Stream;
+            ledgers[r] = version.Position.Ledger;
+            entries[r] = version.Position.Entry;
+            indexes[r] = version.Position.BatchIndex;
+            var row = isDelete ? change.Key.Values : change.After!.Values;
+            for (var c = 0; c < columns.Length; c++)
+            {
+                values[c][r] = row[c];
+            }
+        }
+
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = lsns });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = streams });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ledgers });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = entries });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = indexes });
+        for (var c = 0; c < columns.Length; c++)
+        {
+            command.Parameters.Add(columns[c].Type.ArrayParameter(values[c]));
+        }
+
+        return command;
     }
 
     /// <summary>An empty staging table for the columns: the connection's table for their types, created
@@ -685,22 +759,37 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         return stage;
     }
 
+    /// <param name="stage">The staging table, or null when the rows travel as the array parameters of
+    /// <see cref="ArraySource"/> (the combined statement only).</param>
     private async Task RunRowsAsync(
-        BatchContext context, string stage, StagedColumn[] columns, bool isDelete, GroupSql statements, List<Pending> rows, bool isolating, CancellationToken cancellationToken)
+        BatchContext context, string? stage, StagedColumn[] columns, bool isDelete, GroupSql statements, List<Pending> rows, bool isolating, CancellationToken cancellationToken)
     {
-        // A failed attempt rolls back to the savepoint, which also empties the staging table.
-        await ExecuteAsync("SAVEPOINT sync_group", cancellationToken);
+        await using var batch = new NpgsqlBatch(_connection, _transaction);
+        if (stage is null)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT sync_group"));
+        }
+        else
+        {
+            // A failed attempt rolls back to the savepoint, which also empties the staging table.
+            await ExecuteAsync("SAVEPOINT sync_group", cancellationToken);
+        }
+
         try
         {
-            await CopyAsync(stage, columns, isDelete, rows, cancellationToken);
-            await using var batch = new NpgsqlBatch(_connection, _transaction);
             NpgsqlBatchCommand? write = null;
-            if (statements.Combined is not null)
+            if (stage is null)
             {
+                batch.BatchCommands.Add(ArrayCommand(statements.Combined!, context.Target.Id, columns, isDelete, rows));
+            }
+            else if (statements.Combined is not null)
+            {
+                await CopyAsync(stage, columns, isDelete, rows, cancellationToken);
                 batch.BatchCommands.Add(BatchCommand(statements.Combined, context.Target.Id));
             }
             else
             {
+                await CopyAsync(stage, columns, isDelete, rows, cancellationToken);
                 foreach (var sql in statements.MarkStale)
                 {
                     batch.BatchCommands.Add(BatchCommand(sql, context.Target.Id));
@@ -720,13 +809,20 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT count(*) FILTER (WHERE _stale), count(*) FILTER (WHERE NOT _stale), NULL::bigint FROM {stage}"));
             }
 
-            if (isolating)
+            if (isolating && stage is not null)
             {
                 // The rows of a part stay staged after it succeeds; the next part needs an empty stage.
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("TRUNCATE " + stage));
             }
 
             batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT sync_group"));
+            if (stage is null)
+            {
+                // Prepared once per connection and statement text (Npgsql keeps it): the server then
+                // skips parsing and planning the statement for every batch.
+                await batch.PrepareAsync(cancellationToken);
+            }
+
             long stale, fresh;
             long? written;
             long inserted = 0;
