@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark in Release against throwaway PostgreSQL and Redis (as scripts/test.sh starts
 # them, but with durable settings), and writes bench/results.json and the "Latest run" table of
-# docs/benchmarks.md. --quick: smaller workloads, for a smoke check in a few minutes.
+# docs/benchmarks.md. --quick: smaller workloads, for a smoke check in a few minutes. A local Redis
+# Cluster (three primaries with a replica each, scripts/lib/redis-cluster.sh) is started too, for the
+# Redis Cluster figures (RedisClusterBench); when it cannot start, those figures are left out, said so.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,15 +14,21 @@ quick=""
 # shellcheck source=../scripts/lib/services.sh
 source "$root/scripts/lib/services.sh"
 work="$(mktemp -d /tmp/sync-bench.XXXXXX)"
-cleanup() { stop_services; rm -rf "$work"; }
+cleanup() { stop_redis_cluster; stop_services; rm -rf "$work"; }
 trap cleanup EXIT
 start_services "$work" shared_buffers=512MB
+cluster=()
+if start_redis_cluster "$work"; then
+  cluster=(--redis-cluster "$SYNC_TEST_REDIS_CLUSTER")
+else
+  echo "bench: the Redis Cluster did not start: its figures are left out of this run" >&2
+fi
 
 echo "bench: building in Release" >&2
 dotnet build bench/Sync.Bench -c Release --nologo -v quiet -clp:ErrorsOnly
-echo "bench: core, PostgreSQL and Redis figures" >&2
+echo "bench: core, PostgreSQL, Redis and Redis Cluster figures" >&2
 dotnet run --no-build -c Release --project bench/Sync.Bench -- $quick \
-  --postgres "$SYNC_TEST_POSTGRES" --redis "$SYNC_TEST_REDIS" --ledger --json "$work/core.json"
+  --postgres "$SYNC_TEST_POSTGRES" --redis "$SYNC_TEST_REDIS" "${cluster[@]}" --ledger --json "$work/core.json"
 pulsar="$work/pulsar.json"
 echo '[]' >"$pulsar"
 if [[ -f bench/Sync.Bench.Pulsar/Sync.Bench.Pulsar.csproj ]]; then

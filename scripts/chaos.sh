@@ -3,6 +3,9 @@
 #   ./scripts/chaos.sh [--kills N] [--seed S]     crash-and-fault campaign (default 50 kills, seed 1)
 #   ./scripts/chaos.sh --overload [--seed S]      a 10x burst: peak RSS, time to catch up, nothing dropped
 #   ./scripts/chaos.sh --fuzz N [--seed S]        N random and mutated inputs to every parser
+#   ./scripts/chaos.sh --cluster [--kills N]      the campaign with a fourth sink, a local Redis Cluster
+#                                                 (scripts/lib/redis-cluster.sh), whose primaries are also
+#                                                 killed with SIGKILL (fault redis-cluster-crash)
 # Other options go to the campaign tool (tests/Sync.Chaos): --rate R, --catch-up-timeout SECONDS,
 # --burst-seconds S. Builds the tool (Release), starts PostgreSQL and Redis on free loopback ports
 # (scripts/lib/services.sh, with their restart commands for the restart faults), runs the campaign
@@ -21,6 +24,7 @@ source "$root/scripts/lib/services.sh"
 work="$(mktemp -d /tmp/sync-chaos.XXXXXX)"
 status=1
 cleanup() {
+  stop_redis_cluster
   stop_services
   if [[ $status -eq 0 ]]; then rm -rf "$work"; else log "kept $work (sync logs, config, dead letters)"; fi
 }
@@ -30,8 +34,11 @@ if ! dotnet build tests/Sync.Chaos/Sync.Chaos.csproj -c Release --nologo -v quie
   cat "$work/build.log"; log "the build failed"; exit 1
 fi
 
-fuzz_only=0
-for arg in "$@"; do [[ $arg == --fuzz ]] && fuzz_only=1; done
+fuzz_only=0; cluster=0; args=()
+for arg in "$@"; do
+  [[ $arg == --fuzz ]] && fuzz_only=1
+  if [[ $arg == --cluster ]]; then cluster=1; else args+=("$arg"); fi
+done
 # The servers keep their default durability: the campaign restarts them and expects nothing lost.
 if [[ $fuzz_only -eq 0 ]]; then
   start_services "$work" || { log "could not start PostgreSQL and Redis"; exit 1; }
@@ -40,6 +47,11 @@ if [[ $fuzz_only -eq 0 ]]; then
   export SYNC_TEST_POSTGRES_CRASH="${SYNC_TEST_POSTGRES_RESTART/-m fast/-m immediate}"
 fi
 
-dotnet "$root/artifacts/bin/Sync.Chaos/release/Sync.Chaos.dll" --work "$work/campaign" "$@"
+if [[ $cluster -eq 1 ]]; then
+  start_redis_cluster "$work" || { log "could not start the Redis Cluster"; exit 1; }
+  args+=(--redis-cluster "$SYNC_TEST_REDIS_CLUSTER" --redis-cluster-crash "bash -c \"source '$root/scripts/lib/services.sh' && crash_redis_cluster_primary '$work'\"")
+fi
+
+dotnet "$root/artifacts/bin/Sync.Chaos/release/Sync.Chaos.dll" --work "$work/campaign" "${args[@]}"
 status=$?
 exit $status

@@ -8,6 +8,10 @@
 #                                 "sync-test" (quorum 2); exports SYNC_TEST_REDIS_SENTINEL
 #                                 (sync-test@host:port,host:port,host:port: the service, then the sentinels).
 #   stop_redis_cluster / stop_redis_sentinel stop what the matching start started.
+#   crash_redis_cluster_primary DIR  kill -9 of one primary (chosen at random) of the cluster started with
+#                                 start_redis_cluster DIR; once its replica took over, the killed node is
+#                                 started again from its folder and rejoins as a replica (the chaos campaign's
+#                                 redis-cluster-crash fault). Exit 0 when all of that happened.
 # (Cluster setup: https://redis.io/docs/latest/operate/oss_and_stack/management/scaling/ ;
 # Sentinel configuration: https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/)
 
@@ -66,6 +70,43 @@ start_redis_cluster() {
 stop_redis_cluster() {
   [[ -n "${REDIS_CLUSTER_DIR:-}" ]] || return 0
   redis_cluster_stop_dirs "$REDIS_CLUSTER_DIR"/*/redis.pid
+}
+
+# The port a node of the cluster folder listens on: its own line of nodes.conf ("myself", host:port@bus).
+redis_cluster_node_port() {
+  local line
+  line=$(grep -m1 myself "$1/nodes.conf" 2>/dev/null) || return 1
+  line=${line#* }; line=${line%%@*}; echo "${line##*:}"
+}
+
+crash_redis_cluster_primary() {
+  local dir="$1/redis-cluster" node port primaries=() victim victim_port victim_id heir ok
+  for node in "$dir"/*; do
+    port=$(redis_cluster_node_port "$node") || continue
+    [[ "$(redis-cli -p "$port" role 2>/dev/null | head -n 1)" == master ]] && primaries+=("$node")
+  done
+  [[ ${#primaries[@]} -gt 0 ]] || { redis_cluster_log "no primary answers"; return 1; }
+  victim=${primaries[$((RANDOM % ${#primaries[@]}))]}
+  victim_port=$(redis_cluster_node_port "$victim")
+  victim_id=$(grep -m1 myself "$victim/nodes.conf" | cut -d' ' -f1)
+  # Its replica (CLUSTER NODES: id, address@bus, flags, primary id, …) is the one that must take over;
+  # the killed node, started again before that, would come back as a primary of its slots, empty.
+  heir=$(redis-cli -p "$victim_port" cluster nodes | awk -v id="$victim_id" '$4 == id && $3 !~ /fail/ { split($2, a, "@"); print a[1]; exit }')
+  [[ -n "$heir" ]] || { redis_cluster_log "127.0.0.1:$victim_port has no live replica"; return 1; }
+  kill -9 "$(cat "$victim/redis.pid")" || return 1
+  ok=0
+  for _ in $(seq 600); do
+    if [[ "$(redis-cli -p "${heir##*:}" role 2>/dev/null | head -n 1)" == master ]] \
+      && redis-cli -p "${heir##*:}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then ok=1; break; fi
+    sleep 0.05
+  done
+  [[ $ok -eq 1 ]] || { redis_cluster_log "$heir did not take over from 127.0.0.1:$victim_port"; return 1; }
+  redis_cluster_start_node "$victim" "$victim_port" --cluster-enabled yes \
+    --cluster-config-file "$victim/nodes.conf" --cluster-node-timeout 2000 || return 1
+  for _ in $(seq 600); do
+    redis-cli -p "$victim_port" info replication 2>/dev/null | grep -q '^master_link_status:up' && return 0; sleep 0.05
+  done
+  redis_cluster_log "127.0.0.1:$victim_port did not rejoin as a replica"; return 1
 }
 
 start_redis_sentinel() {

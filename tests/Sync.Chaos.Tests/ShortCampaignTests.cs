@@ -53,6 +53,40 @@ public sealed class ShortCampaignTests : IDisposable
         }
     }
 
+    // The cluster variant: a fourth materializer writes the same rows, with an index set by a column
+    // every update changes, into a Redis Cluster of this test's own (three primaries with a replica each,
+    // started by scripts/lib/redis-cluster.sh as scripts/test.sh starts the shared one: its primaries are
+    // killed here, which the tests sharing that one must not see). Besides the kills of sync run, a
+    // primary is killed with SIGKILL mid-run and its replica promoted, twice.
+    [Fact]
+    public async Task Killed_runs_and_killed_cluster_primaries_lose_regress_and_duplicate_nothing_in_the_cluster()
+    {
+        var services = Path.Combine(RepoPaths.Root, "scripts", "lib", "services.sh");
+        var clusterDir = Path.Combine(_work, "cluster");
+        Directory.CreateDirectory(clusterDir);
+        var started = await SyncProcess.RunAsync("bash", ["-c", $"source '{services}' && start_redis_cluster '{clusterDir}' && echo \"$SYNC_TEST_REDIS_CLUSTER\""], clusterDir, TimeSpan.FromMinutes(2));
+        Assert.True(started.ExitCode == 0, $"the campaign's Redis Cluster did not start: {started}");
+        try
+        {
+            string[] plan = ["redis-cluster-crash", "broker-drop-connections", "redis-cluster-crash"];
+            var result = await new Campaign(Options(kills: 4) with
+            {
+                FaultPlan = plan,
+                RedisCluster = started.Output.Trim().Split('\n')[^1],
+                RedisClusterCrash = $"bash -c \"source '{services}' && crash_redis_cluster_primary '{clusterDir}'\"",
+            }).RunAsync();
+
+            Assert.True(result.Passed, Describe(result));
+            Assert.Equal(2, result.FiredByFault.GetValueOrDefault("redis-cluster-crash"));
+            var cluster = Assert.Single(result.Sinks, s => s.Sink == "redis-cluster");
+            Assert.True(cluster.Expected > 0, Describe(result));
+        }
+        finally
+        {
+            await SyncProcess.RunAsync("bash", ["-c", $"source '{services}' && REDIS_CLUSTER_DIR='{clusterDir}/redis-cluster' && stop_redis_cluster"], clusterDir, TimeSpan.FromMinutes(1));
+        }
+    }
+
     [Fact]
     public async Task A_burst_ten_times_the_steady_rate_is_caught_up_with_nothing_dropped()
     {

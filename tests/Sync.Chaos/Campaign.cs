@@ -41,6 +41,14 @@ public sealed record CampaignOptions
 
     public string? RedisRollback { get; init; }
 
+    /// <summary>The nodes of a Redis Cluster (<c>host:port,…</c>): a fourth materializer, <c>to_redis_cluster</c>,
+    /// writes the same rows there (with an index set by note); null leaves it out.</summary>
+    public string? RedisCluster { get; init; }
+
+    /// <summary>Shell command that kills a primary of <see cref="RedisCluster"/> with SIGKILL and brings the
+    /// node back as a replica once its replica took over (the <c>redis-cluster-crash</c> fault); null leaves it out.</summary>
+    public string? RedisClusterCrash { get; init; }
+
     /// <summary>Changes published per second while the campaign runs. Default 300.</summary>
     public int Rate { get; init; } = 300;
 
@@ -86,11 +94,13 @@ public sealed record CampaignResult(
     IReadOnlyList<SinkComparison> Sinks,
     IReadOnlyList<string> RegressedExamples,
     TimeSpan Elapsed,
-    IReadOnlyDictionary<string, int>? RollbacksFound = null)
+    IReadOnlyDictionary<string, int>? RollbacksFound = null,
+    int StaleIndexMembers = 0)
 {
-    public bool Passed => Lost == 0 && Regressed == 0 && Duplicated == 0;
+    public bool Passed => Lost == 0 && Regressed == 0 && Duplicated == 0 && StaleIndexMembers == 0;
 
-    public string FigureLine => $"kills: {Kills}, faults: {Faults}, lost: {Lost}, regressed: {Regressed}, duplicated: {Duplicated}";
+    public string FigureLine => $"kills: {Kills}, faults: {Faults}, lost: {Lost}, regressed: {Regressed}, duplicated: {Duplicated}"
+        + (StaleIndexMembers > 0 ? $", index members wrong: {StaleIndexMembers}" : string.Empty);
 }
 
 /// <summary>
@@ -111,7 +121,7 @@ public sealed class Campaign(CampaignOptions options)
         await using var environment = await CampaignEnvironment.StartAsync(options);
         var history = new VersionHistory();
         var rollbacks = new SinkRollbacks(options.RedisSnapshot, options.RedisRollback, new PostgresRollback(options.Postgres, environment.PostgresSchemas), environment.Readers, history);
-        var injector = new FaultInjector(environment.Broker, environment.Elasticsearch, environment.Subscriptions, options.PostgresRestart, options.RedisRestart, options.PostgresCrash, _log, rollbacks);
+        var injector = new FaultInjector(environment.Broker, environment.Elasticsearch, environment.Subscriptions, options.PostgresRestart, options.RedisRestart, options.PostgresCrash, _log, rollbacks, options.RedisClusterCrash);
         using var stopPublishing = new CancellationTokenSource();
         var publishing = environment.Publisher.PublishAtRateAsync(options.Rate, stopPublishing.Token);
         var fault = Task.CompletedTask;
@@ -157,6 +167,9 @@ public sealed class Campaign(CampaignOptions options)
         _log.WriteLine($"publishing stopped after {environment.Model}; waiting for the sinks to catch up");
         var comparisons = await environment.CatchUpAsync(options.CatchUpTimeout, cancellationToken);
         await SampleAsync(environment, history);
+        var wrongMembers = environment.Readers.OfType<RedisClusterReader>().FirstOrDefault() is { } cluster
+            ? await environment.IndexConvergedAsync(cluster, options.CatchUpTimeout, cancellationToken)
+            : 0;
         return new CampaignResult(
             kills,
             injector.Fired,
@@ -173,7 +186,8 @@ public sealed class Campaign(CampaignOptions options)
             comparisons,
             [.. history.Examples],
             clock.Elapsed,
-            environment.RollbacksFound());
+            environment.RollbacksFound(),
+            wrongMembers);
     }
 
     private static async Task SampleAsync(CampaignEnvironment environment, VersionHistory history)
@@ -208,13 +222,18 @@ public sealed class Campaign(CampaignOptions options)
             var schema = $"chaos_{run}";
             var redisPrefix = $"chaos{run}";
             var index = $"chaos-{run}-items";
-            Subscriptions = [.. tenants.SelectMany(t => Materializers.Select(m => (t.Topic, $"sync-{m}")))];
+            Subscriptions = [.. tenants.SelectMany(t => Materializers.Where(m => m != ClusterMaterializer || options.RedisCluster is not null).Select(m => (t.Topic, $"sync-{m}")))];
             PostgresSchemas = [schema, $"{schema}_state"];
-            Readers = [new PostgresReader(options.Postgres, schema), new RedisReader(options.Redis, $"{redisPrefix}:items:*"), new ElasticsearchReader(elasticsearch, index)];
+            Readers = [
+                new PostgresReader(options.Postgres, schema), new RedisReader(options.Redis, $"{redisPrefix}:items:*"), new ElasticsearchReader(elasticsearch, index),
+                .. options.RedisCluster is { } nodes ? [new RedisClusterReader(nodes, $"{redisPrefix}c:items:", $"{redisPrefix}c:by_note:")] : Array.Empty<ISinkReader>(),
+            ];
             File.WriteAllText(_config, Config(options, broker, elasticsearch, tenants, run, schema, redisPrefix, index));
         }
 
-        public static readonly string[] Materializers = ["to_postgres", "to_redis", "to_elasticsearch"];
+        public static readonly string[] Materializers = ["to_postgres", "to_redis", "to_elasticsearch", ClusterMaterializer];
+
+        private const string ClusterMaterializer = "to_redis_cluster";
 
         public FakePulsarBroker Broker { get; }
 
@@ -328,6 +347,24 @@ public sealed class Campaign(CampaignOptions options)
             }
         }
 
+        /// <summary>Waits until the cluster's index sets list exactly the live rows of each region (they are
+        /// updated after the rows: docs/configuration.md, "Redis Cluster"), or the timeout passes; returns
+        /// the members still wrong (a member without its row, a row missing from its set).</summary>
+        public async Task<int> IndexConvergedAsync(RedisClusterReader reader, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                var wrong = await reader.WrongIndexMembersAsync();
+                if (wrong == 0 || clock.Elapsed > timeout || cancellationToken.IsCancellationRequested)
+                {
+                    return wrong ?? -1;
+                }
+
+                await KeepRunningAsync(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+
         /// <summary>sync's warnings that a sink went back in time, by materializer (the sink-rollback
         /// faults must be found by sync itself, not only by the final comparison).</summary>
         public IReadOnlyDictionary<string, int> RollbacksFound()
@@ -350,12 +387,21 @@ public sealed class Campaign(CampaignOptions options)
         {
             var topics = string.Join(", ", tenants.Select(t => $"'{t.Topic}'"));
             var tenant = $"tenant: {{ column: tenant, from: topic, pattern: 'persistent://public/default/chaos{run}_(?<tenant>tenant_[a-z]+)\\.public\\.items' }}";
+            // The cluster's rows spread over every primary (no hash tag: each whole key is hashed), and an
+            // index set per note, which every update sets anew: the sets converge after the rows.
+            var clusterSink = options.RedisCluster is { } nodes
+                ? $"clustercache: {{ type: redis, cluster: true, endpoints: [{string.Join(", ", nodes.Split(',').Select(n => $"'{n}'"))}], keyPrefix: '{redisPrefix}c:sync:' }}"
+                : string.Empty;
+            var clusterMaterializer = options.RedisCluster is null
+                ? string.Empty
+                : $"{ClusterMaterializer}: {{ source: broker, topics: [{topics}], sink: clustercache, table: items, batchSize: 200, {tenant}, target: {{ keyTemplate: '{redisPrefix}c:items:{{tenant}}:{{id}}:{{region}}', indexes: ['{redisPrefix}c:by_note:{{note}}'] }} }}";
             return $"""
                 sources:
                   broker: {"{"} type: pulsar, serviceUrl: '{broker.ServiceUrl.ToString().TrimEnd('/')}', adminUrl: '{broker.AdminUrl.ToString().TrimEnd('/')}', initialPosition: earliest {"}"}
                 sinks:
                   pg: {"{"} type: postgres, connectionString: '{options.Postgres}', tls: disable, schema: {schema}, stateSchema: {schema}_state {"}"}
                   cache: {"{"} type: redis, endpoints: ['{options.Redis}'], keyPrefix: '{redisPrefix}:sync:' {"}"}
+                  {clusterSink}
                   search: {"{"} type: elasticsearch, urls: ['{elasticsearch.Url.ToString().TrimEnd('/')}'], checkpointIndex: 'chaos-{run}-checkpoints' {"}"}
                 materializers:
                   to_postgres:
@@ -364,7 +410,7 @@ public sealed class Campaign(CampaignOptions options)
                     {"{"} source: broker, topics: [{topics}], sink: cache, table: items, batchSize: 200, {tenant}, target: {"{"} keyTemplate: '{redisPrefix}:items:{"{"}tenant{"}"}:{"{"}id{"}"}:{"{"}region{"}"}' {"}"} {"}"}
                   to_elasticsearch:
                     {"{"} source: broker, topics: [{topics}], sink: search, table: items, batchSize: 200, {tenant}, target: {"{"} index: '{index}' {"}"} {"}"}
-
+                  {clusterMaterializer}
                 """;
         }
 

@@ -39,7 +39,7 @@ public sealed record ChangelogMessage(TenantTopic Source, RowKey Key, char Op, l
 public sealed class ChangelogGenerator
 {
     private static readonly string[] Regions = ["eu", "us"];
-    private static readonly string[] Notes = ["plain", "with \"quotes\" and \\ backslash", "ünïcödé ✓", "line\nbreak", "{curly}:colon*star", ""];
+    public static readonly string[] Notes = ["plain", "with \"quotes\" and \\ backslash", "ünïcödé ✓", "line\nbreak", "{curly}:colon*star", ""];
     private readonly Random _random;
     private readonly int _idsPerTenant;
     private readonly HashSet<RowKey> _live = [];

@@ -21,7 +21,8 @@ public sealed class FaultInjector(
     string? redisRestart,
     string? postgresCrash,
     TextWriter log,
-    SinkRollbacks? rollbacks = null)
+    SinkRollbacks? rollbacks = null,
+    string? redisClusterCrash = null)
 {
     /// <summary>How long sync writes on between a sink's snapshot and its restore: what it loses.</summary>
     public static readonly TimeSpan RollbackLag = TimeSpan.FromSeconds(1.5);
@@ -39,6 +40,7 @@ public sealed class FaultInjector(
         .. postgresCrash is null ? Array.Empty<string>() : ["postgres-crash"],
         .. rollbacks?.RedisSnapshot is null || rollbacks.RedisRollback is null ? Array.Empty<string>() : ["redis-rollback"],
         .. rollbacks is null ? Array.Empty<string>() : ["postgres-rollback"],
+        .. redisClusterCrash is null ? Array.Empty<string>() : ["redis-cluster-crash"],
     ];
 
     public int Fired => _fired.Values.Sum();
@@ -64,6 +66,7 @@ public sealed class FaultInjector(
             "postgres-restart" => await RunAsync(postgresRestart!),
             "redis-restart" => await RunAsync(redisRestart!),
             "postgres-crash" => await RunAsync(postgresCrash!),
+            "redis-cluster-crash" => await RunAsync(redisClusterCrash!),
             "redis-rollback" => await RollBackAsync("redis", () => RunAsync(rollbacks!.RedisSnapshot!), () => RunAsync(rollbacks!.RedisRollback!)),
             "postgres-rollback" => await RollBackAsync("postgres", rollbacks!.Postgres.SnapshotAsync, rollbacks.Postgres.RestoreAsync),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown fault"),

@@ -9,10 +9,11 @@ using Sync.Chaos;
 // restart faults from --postgres-restart/--redis-restart or SYNC_TEST_POSTGRES_RESTART/SYNC_TEST_REDIS_RESTART,
 // the PostgreSQL crash fault from --postgres-crash or SYNC_TEST_POSTGRES_CRASH (scripts/chaos.sh sets it),
 // the Redis rollback fault from --redis-snapshot/--redis-rollback or SYNC_TEST_REDIS_SNAPSHOT/SYNC_TEST_REDIS_ROLLBACK
-// (the PostgreSQL rollback fault needs only the connection).
+// (the PostgreSQL rollback fault needs only the connection); the Redis Cluster materializer from --redis-cluster
+// (host:port,…) and its primary-crash fault from --redis-cluster-crash (scripts/chaos.sh --cluster sets both).
 var settings = new Dictionary<string, string>(StringComparer.Ordinal);
 var flags = new HashSet<string>(StringComparer.Ordinal);
-string[] valued = ["--kills", "--seed", "--postgres", "--redis", "--postgres-restart", "--redis-restart", "--postgres-crash", "--redis-snapshot", "--redis-rollback", "--rate", "--work", "--fuzz", "--burst-seconds", "--catch-up-timeout"];
+string[] valued = ["--kills", "--seed", "--postgres", "--redis", "--postgres-restart", "--redis-restart", "--postgres-crash", "--redis-snapshot", "--redis-rollback", "--rate", "--work", "--fuzz", "--burst-seconds", "--catch-up-timeout", "--redis-cluster", "--redis-cluster-crash"];
 for (var i = 0; i < args.Length; i++)
 {
     if (valued.Contains(args[i]) && i + 1 < args.Length)
@@ -25,7 +26,7 @@ for (var i = 0; i < args.Length; i++)
     }
     else
     {
-        Console.Error.WriteLine($"chaos: unknown argument '{args[i]}'. Usage: Sync.Chaos [--kills N] [--seed S] [--rate R] [--overload [--burst-seconds S]] [--fuzz N] [--postgres CS] [--redis HOST:PORT] [--postgres-restart CMD] [--redis-restart CMD] [--postgres-crash CMD] [--redis-snapshot CMD --redis-rollback CMD] [--work DIR] [--catch-up-timeout SECONDS]");
+        Console.Error.WriteLine($"chaos: unknown argument '{args[i]}'. Usage: Sync.Chaos [--kills N] [--seed S] [--rate R] [--overload [--burst-seconds S]] [--fuzz N] [--postgres CS] [--redis HOST:PORT] [--postgres-restart CMD] [--redis-restart CMD] [--postgres-crash CMD] [--redis-snapshot CMD --redis-rollback CMD] [--redis-cluster NODES [--redis-cluster-crash CMD]] [--work DIR] [--catch-up-timeout SECONDS]");
         return 2;
     }
 }
@@ -79,6 +80,8 @@ var options = new CampaignOptions
     PostgresCrash = Setting("--postgres-crash", "SYNC_TEST_POSTGRES_CRASH"),
     RedisSnapshot = Setting("--redis-snapshot", "SYNC_TEST_REDIS_SNAPSHOT"),
     RedisRollback = Setting("--redis-rollback", "SYNC_TEST_REDIS_ROLLBACK"),
+    RedisCluster = settings.GetValueOrDefault("--redis-cluster"),
+    RedisClusterCrash = settings.GetValueOrDefault("--redis-cluster-crash"),
     CatchUpTimeout = TimeSpan.FromSeconds(Number("--catch-up-timeout", 180)),
     Log = Console.Out,
 };

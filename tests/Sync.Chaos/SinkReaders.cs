@@ -96,6 +96,95 @@ public sealed class RedisReader(string endpoint, string keyPattern) : ISinkReade
     }
 }
 
+/// <summary>The rows of the Redis Cluster's materializer, read from every primary (each holds only its own
+/// slots' keys), and its index sets by note (a column every update sets anew, so rows move between the
+/// sets all the time) compared with them.</summary>
+public sealed class RedisClusterReader(string nodes, string rowPrefix, string indexPrefix) : ISinkReader, IAsyncDisposable
+{
+    private static readonly RedisValue[] Fields = ["tenant", "id", "region", "version", "note"];
+    private ConnectionMultiplexer? _connection;
+
+    public string Name => "redis-cluster";
+
+    public async Task<IReadOnlyDictionary<RowKey, long>?> ReadAsync() => (await ReadRowsAsync())?.Rows;
+
+    /// <summary>Members of the note index sets that name no live row with that note, plus live rows
+    /// missing from their note's set; null when the cluster cannot be read right now.</summary>
+    public async Task<int?> WrongIndexMembersAsync()
+    {
+        if (await ReadRowsAsync() is not var (_, notes))
+        {
+            return null;
+        }
+
+        try
+        {
+            var database = _connection!.GetDatabase();
+            var wrong = 0;
+            foreach (var note in notes.Values.Concat(ChangelogGenerator.Notes).Distinct(StringComparer.Ordinal))
+            {
+                var members = (await database.SetMembersAsync(indexPrefix + note)).Select(m => m.ToString()).ToHashSet(StringComparer.Ordinal);
+                var expected = notes.Where(k => k.Value == note).Select(k => k.Key).ToHashSet(StringComparer.Ordinal);
+                wrong += members.Count(m => !expected.Contains(m)) + expected.Count(e => !members.Contains(e));
+            }
+
+            return wrong;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or IOException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The rows (key -> version) and each row key's note.</summary>
+    private async Task<(Dictionary<RowKey, long> Rows, Dictionary<string, string> Notes)?> ReadRowsAsync()
+    {
+        try
+        {
+            _connection ??= await ConnectionMultiplexer.ConnectAsync($"{nodes},abortConnect=false,connectTimeout=2000,syncTimeout=5000,asyncTimeout=5000");
+            var database = _connection.GetDatabase();
+            var keys = new List<RedisKey>();
+            foreach (var primary in _connection.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            {
+                await foreach (var key in primary.KeysAsync(pattern: rowPrefix + "*", pageSize: 1000))
+                {
+                    keys.Add(key);
+                }
+            }
+
+            var reads = keys.Select(k => database.HashGetAsync(k, Fields)).ToList();
+            var rows = new Dictionary<RowKey, long>();
+            var notes = new Dictionary<string, string>(StringComparer.Ordinal);
+            var values = await Task.WhenAll(reads);
+            for (var i = 0; i < keys.Count; i++)
+            {
+                if (values[i].Take(4).Any(v => v.IsNull))
+                {
+                    continue; // deleted between SCAN and HMGET
+                }
+
+                var row = new RowKey(values[i][0].ToString(), long.Parse(values[i][1].ToString(), CultureInfo.InvariantCulture), values[i][2].ToString());
+                rows[row] = long.Parse(values[i][3].ToString(), CultureInfo.InvariantCulture);
+                notes[keys[i].ToString()] = values[i][4].ToString();
+            }
+
+            return (rows, notes);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or IOException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync();
+        }
+    }
+}
+
 public sealed class ElasticsearchReader(FakeElasticsearch elasticsearch, string index) : ISinkReader
 {
     public string Name => "elasticsearch";

@@ -7,6 +7,8 @@ namespace Sync.Sinks.Redis;
 /// live rows keep it as long as the row (no expiry, or the target's TTL); a delete turns it into a
 /// delete marker that expires after the target's <c>deleteMarkerTtl</c>. <c>{n}</c> is the table name's
 /// length, so that one table's states can be enumerated without matching another table's.</item>
+/// <item><c>P r:{n}:{table}:{H}rowKey</c> — on a Redis Cluster only, the index keys a row left whose
+/// sets may still hold it (<see cref="LeftIndexes"/>); empty (absent) once the index update ran.</item>
 /// <item><c>P t:{n}:{table}</c> — the table's truncate marker (a state; expires like delete markers).</item>
 /// <item><c>P m:{n}:{table}</c> — table metadata (a hash): <c>key</c> = the key columns as a JSON array,
 /// <c>c:{column}</c> = 1 for every column ever stored.</item>
@@ -90,6 +92,12 @@ public sealed class RedisKeys(string prefix, bool cluster = false)
         var close = key.IndexOf('}', open + 1);
         return close > open + 1 ? key[(open + 1)..close] : key;
     }
+
+    /// <summary>On a cluster, the set of index keys a row left and whose sets may still hold it (a string
+    /// set in the row key's slot, like its state: <c>P r:{n}:{table}:{H}rowKey</c>). The row's script adds
+    /// them in its atomic step; the index update removes the row from those sets, then them from here,
+    /// so that a crash in between leaves the work recorded for the replay.</summary>
+    public string LeftIndexes(string table, string rowKey) => $"{Prefix}r:{Scoped(table)}:" + "{" + HashPart(rowKey) + "}" + rowKey;
 
     public string TruncateMarker(string table) => $"{Prefix}t:{Scoped(table)}";
 

@@ -30,7 +30,7 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
     /// <summary>Whether the endpoints are a Redis Cluster: <c>true</c> requires one, <c>false</c> refuses
     /// one, unset detects it from the server when the sink opens. On a cluster every row is written by its
     /// own script call in its slot (see <see cref="RedisKeys"/>).</summary>
-    [Description("`true`: the endpoints must be a Redis Cluster; `false`: they must not; unset (default): detected from the server when the sink opens. On a cluster each row is applied in its own slot (its version key carries the row key's hash tag); index sets and `sync backfill --shadow` are not supported there.")]
+    [Description("`true`: the endpoints must be a Redis Cluster; `false`: they must not; unset (default): detected from the server when the sink opens. On a cluster each row is applied in its own slot (its version key carries the row key's hash tag); index sets are updated after the rows and converge (repaired when a batch is replayed); `sync backfill --shadow` is not supported there.")]
     public bool? Cluster { get; set; }
 
     /// <summary>The ACL user (<c>AUTH user password</c>); none = the <c>default</c> user.</summary>

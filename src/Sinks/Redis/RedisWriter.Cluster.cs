@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using StackExchange.Redis;
 
@@ -37,19 +38,92 @@ internal sealed partial class RedisWriter
         var head = _keys.StateHead(target.StateTable, rowKey);
         args[3] = clusterMarker;
         args[4] = head;
-        return _db.ScriptEvaluateAsync(RedisClusterScripts.Apply, [rowKey, head + rowKey], [.. args]);
+        return ClusterCallAsync(rowKey, [rowKey, head + rowKey, _keys.LeftIndexes(target.StateTable, rowKey)], [.. args]);
+    }
+
+    /// <summary>One row's cluster script (<see cref="RedisClusterScripts.Apply"/>): its statuses, with the
+    /// index work it leaves recorded for <see cref="ConvergeIndexesAsync"/>.</summary>
+    private async Task<RedisResult> ClusterCallAsync(string rowKey, RedisKey[] keys, RedisValue[] args)
+    {
+        var reply = (RedisResult[])(await _db.ScriptEvaluateAsync(RedisClusterScripts.Apply, keys, args))!;
+        var joined = (RedisValue[])reply[1]!;
+        var left = (RedisValue[])reply[2]!;
+        if (joined.Length > 0 || left.Length > 0)
+        {
+            _indexWork.Enqueue(new IndexWork(rowKey, keys[2], joined, left));
+        }
+
+        return reply[0];
+    }
+
+    /// <summary>Index work a row's script left on a cluster: the sets it belongs to as written, and the
+    /// sets it left (as recorded in <see cref="LeftKey"/>, its slot's set of them).</summary>
+    private sealed record IndexWork(string RowKey, RedisKey LeftKey, RedisValue[] Joined, RedisValue[] Left);
+
+    private readonly ConcurrentQueue<IndexWork> _indexWork = new();
+
+    /// <summary>Index sets on a cluster hold members of rows in many slots, so they cannot change in a row's
+    /// atomic step: they converge instead. After the rows are written, each row is added to the sets it
+    /// belongs to and removed from the sets it left (pipelined, all at once); only then are the left ones
+    /// taken out of the row's record of them (<see cref="RedisKeys.LeftIndexes"/>). A crash before that
+    /// leaves the record, and the batch, its checkpoint unwritten, is applied again: the replayed change
+    /// (of the same version, so applied again) returns the same sets to join and the recorded ones to leave,
+    /// and the update runs again (SADD and SREM are idempotent). Returns, per row key, why it could not be
+    /// added to an index set (a key holding another type: the row was written, but that index misses it).</summary>
+    private async Task<Dictionary<string, string>> ConvergeIndexesAsync()
+    {
+        var problems = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (_indexWork.IsEmpty)
+        {
+            return problems;
+        }
+
+        var work = new List<IndexWork>(_indexWork.Count);
+        while (_indexWork.TryDequeue(out var item))
+        {
+            work.Add(item);
+        }
+
+        var updates = new List<Task<(string RowKey, string Reason)?>>();
+        foreach (var (rowKey, _, joined, left) in work)
+        {
+            updates.AddRange(joined.Select(index => IndexUpdateAsync(_db.SetAddAsync((string)index!, rowKey), rowKey, index)));
+            updates.AddRange(left.Select(index => IndexUpdateAsync(_db.SetRemoveAsync((string)index!, rowKey), rowKey, index: null)));
+        }
+
+        foreach (var problem in await Task.WhenAll(updates))
+        {
+            if (problem is var (rowKey, reason))
+            {
+                problems.TryAdd(rowKey, reason);
+            }
+        }
+
+        await Task.WhenAll(work.Where(w => w.Left.Length > 0).Select(w => _db.SetRemoveAsync(w.LeftKey, w.Left)));
+        return problems;
+    }
+
+    /// <summary>One SADD (<paramref name="index"/> given) or SREM of an index update; a key of another type
+    /// is a problem of the row for a SADD, and nothing for a SREM (a value that is
+    /// not a set holds no member).</summary>
+    private static async Task<(string RowKey, string Reason)?> IndexUpdateAsync(Task update, string rowKey, RedisValue? index)
+    {
+        try
+        {
+            await update;
+            return null;
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal))
+        {
+            return index is { } key
+                ? (rowKey, $"its index key {key} holds a value that is not a set (WRONGTYPE); the row was written, but that index does not list it")
+                : null;
+        }
     }
 
     /// <summary>Why a row cannot be written on a cluster, or null.</summary>
-    private string? ClusterProblem(RedisTarget target, string rowKey)
-    {
-        if (target.Indexes.Count > 0)
-        {
-            return "index sets are not supported on a Redis Cluster: a set holds members of rows in many slots, so it cannot change in the row's atomic step; remove the target's indexes or write to a standalone Redis; the row was not written";
-        }
-
-        return _keys.ClusterProblem(target.StateTable, rowKey) is { } problem ? problem + "; the row was not written" : null;
-    }
+    private string? ClusterProblem(RedisTarget target, string rowKey) =>
+        _keys.ClusterProblem(target.StateTable, rowKey) is { } problem ? problem + "; the row was not written" : null;
 
     /// <summary>The state keys of a table: a SCAN of each of <see cref="Primaries"/>.</summary>
     private async IAsyncEnumerable<RedisKey> StateKeysAsync(RedisTarget target)

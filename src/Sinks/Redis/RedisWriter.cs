@@ -161,6 +161,7 @@ internal sealed partial class RedisWriter
         }
 
         var target = context.Target;
+        _indexWork.Clear();
         var marker = await ClusterMarkerAsync(target);
         var perCall = PerCall;
         var pending = new List<Task>();
@@ -193,6 +194,17 @@ internal sealed partial class RedisWriter
         }
 
         await Task.WhenAll(pending.Concat(calls.Select(c => (Task)c.Call)));
+        if (_keys.Cluster && await ConvergeIndexesAsync() is { Count: > 0 } indexProblems)
+        {
+            foreach (var change in calls.SelectMany(c => c.Changes))
+            {
+                if (indexProblems.TryGetValue(target.Shape(change.Key.Names).Template.Render(change.Key, out _)!, out var problem))
+                {
+                    context.Reject(change, $"table \"{target.Table}\"{DescribeKey(change)}: {problem}");
+                }
+            }
+        }
+
         foreach (var (call, sent) in calls)
         {
             var statuses = (RedisResult[])call.Result!;
@@ -264,6 +276,7 @@ internal sealed partial class RedisWriter
     /// version the op carries and the text of its key (empty where the op does not need it).</summary>
     private async Task<List<string>> RunRowOpsAsync(RedisTarget target, char op, IEnumerable<(string RowKey, string KeyText)> rows, ChangeVersion version)
     {
+        _indexWork.Clear();
         var marker = await ClusterMarkerAsync(target);
         var calls = new List<Task<RedisResult>>();
         foreach (var chunk in rows.Chunk(PerCall))
@@ -284,6 +297,12 @@ internal sealed partial class RedisWriter
         }
 
         await Task.WhenAll(calls);
+        if (_keys.Cluster)
+        {
+            // Erase and truncate only leave index sets: nothing to join, so nothing to refuse.
+            await ConvergeIndexesAsync();
+        }
+
         return [.. calls.SelectMany(c => (RedisResult[])c.Result!).Select(Status)];
     }
 

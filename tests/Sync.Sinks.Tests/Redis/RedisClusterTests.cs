@@ -74,16 +74,6 @@ public sealed class RedisClusterTests
     }
 
     [RedisClusterFact]
-    public async Task Index_sets_are_refused_on_a_cluster_row_by_row_with_the_reason()
-    {
-        await using var h = await RedisHarness.CreateAsync(RedisValueFormat.Hash, cluster: true);
-        var target = h.Target("users") with { Options = new RedisTargetOptions { Indexes = [h.Namespace + "by-city:{city}"] } };
-        var result = await h.Sink.ApplyAsync(new SinkBatch("cluster", target, [Change.Create(("id", (object?)1), 1, ("city", "Oslo"))], NoCheckpoint), CancellationToken.None);
-        var rejected = Assert.Single(result.Rejected);
-        Assert.Contains("index sets are not supported on a Redis Cluster", rejected.Reason, StringComparison.Ordinal);
-    }
-
-    [RedisClusterFact]
     public async Task The_verify_sweep_reads_the_states_and_the_stateless_rows_of_every_primary()
     {
         await using var h = await RedisHarness.CreateAsync(RedisValueFormat.Hash, cluster: true);

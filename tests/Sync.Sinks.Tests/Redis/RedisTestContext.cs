@@ -8,8 +8,9 @@ internal sealed class RedisTestContext : IAsyncDisposable
 {
     public const string Materializer = "redis-test";
 
-    private RedisTestContext(string ns, RedisSinkOptions options, ConnectionMultiplexer reader, RedisSink sink, TargetSpec target)
+    private RedisTestContext(string ns, RedisSinkOptions options, ConnectionMultiplexer reader, RedisSink sink, TargetSpec target, bool cluster)
     {
+        Cluster = cluster;
         Namespace = ns;
         Options = options;
         Reader = reader;
@@ -18,6 +19,9 @@ internal sealed class RedisTestContext : IAsyncDisposable
     }
 
     public string Namespace { get; }
+
+    /// <summary>Whether the context is on the Redis Cluster (SYNC_TEST_REDIS_CLUSTER) rather than the standalone Redis.</summary>
+    public bool Cluster { get; }
 
     public RedisSinkOptions Options { get; }
 
@@ -29,22 +33,22 @@ internal sealed class RedisTestContext : IAsyncDisposable
 
     public TargetSpec Target { get; set; }
 
-    public RedisKeys Keys => Sink.Keys;
+    public RedisKeys Keys => Cluster ? new RedisKeys(Options.KeyPrefix, cluster: true) : Sink.Keys;
 
     /// <summary>The target's table: <c>{ns}users</c>.</summary>
     public string Table => Target.Table;
 
     /// <summary>A context whose target is <c>{ns}users</c>; <paramref name="target"/> sees the namespace
-    /// so that key and index templates can use it.</summary>
-    public static async Task<RedisTestContext> CreateAsync(Func<string, RedisTargetOptions>? target = null, Action<RedisSinkOptions>? configure = null)
+    /// so that key and index templates can use it. With <paramref name="cluster"/>, on the Redis Cluster.</summary>
+    public static async Task<RedisTestContext> CreateAsync(Func<string, RedisTargetOptions>? target = null, Action<RedisSinkOptions>? configure = null, bool cluster = false)
     {
         var ns = RedisTestServer.NewNamespace();
-        var options = RedisTestServer.Options(ns);
+        var options = cluster ? RedisClusterTestServer.Options(ns) : RedisTestServer.Options(ns);
         configure?.Invoke(options);
-        var reader = await RedisTestServer.ConnectAsync();
+        var reader = cluster ? await RedisClusterTestServer.ConnectAsync() : await RedisTestServer.ConnectAsync();
         var sink = await RedisSink.OpenAsync("cache", options, CancellationToken.None);
         var spec = new TargetSpec(ns + "users") { Options = target?.Invoke(ns) ?? new RedisTargetOptions() };
-        return new RedisTestContext(ns, options, reader, sink, spec);
+        return new RedisTestContext(ns, options, reader, sink, spec, cluster);
     }
 
     public Task<ApplyResult> ApplyAsync(params ChangeEvent[] changes) => ApplyAsync(Target, changes);
@@ -58,7 +62,7 @@ internal sealed class RedisTestContext : IAsyncDisposable
     public Task<IReadOnlyList<string>> RowsAsync() => RowsAsync(Target);
 
     public Task<IReadOnlyList<string>> RowsAsync(TargetSpec target) =>
-        RedisTestServer.ReadRowsAsync(Db, Reader.GetServers()[0], Keys, target.Table, (target.Options as RedisTargetOptions)?.Format ?? RedisValueFormat.Hash);
+        RedisTestServer.ReadRowsAsync(Db, Cluster ? RedisClusterTestServer.Primaries(Reader) : [Reader.GetServers()[0]], Keys, target.Table, (target.Options as RedisTargetOptions)?.Format ?? RedisValueFormat.Hash);
 
     public async Task RestartAsync()
     {
@@ -73,6 +77,6 @@ internal sealed class RedisTestContext : IAsyncDisposable
     {
         await Sink.DisposeAsync();
         await Reader.DisposeAsync();
-        await RedisTestServer.CleanAsync(Namespace);
+        await (Cluster ? RedisClusterTestServer.CleanAsync(Namespace) : RedisTestServer.CleanAsync(Namespace));
     }
 }
