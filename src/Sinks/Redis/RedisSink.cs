@@ -31,6 +31,9 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
     private readonly SinkSession<RedisConnection> _session;
     private readonly Dictionary<(TargetSpec, string), TargetSpec> _generations = [];
 
+    // Per generation prefix, the bulk load of a shadow generation being built (RedisSinkOptions.BulkShadow).
+    private readonly Dictionary<string, RedisShadowLoad> _shadowLoads = new(StringComparer.Ordinal);
+
     private RedisSink(string name, RedisSinkOptions options, TimeProvider time)
     {
         Name = name;
@@ -83,6 +86,11 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
     {
         ArgumentNullException.ThrowIfNull(batch);
         ValidateTarget(batch.Target);
+        if (ShadowLoadOf(batch.Target) is { } load)
+        {
+            return await RunAsync($"load a batch of {batch.Changes.Count} changes into the new key generation of table \"{batch.Target.Table}\"", w => w.LoadShadowAsync(load, batch), cancellationToken, batch.Retrying);
+        }
+
         return await RunAsync($"apply a batch of {batch.Changes.Count} changes to table \"{batch.Target.Table}\"", async w => await w.ApplyAsync(batch with { Target = await InLiveGenerationAsync(w, batch.Target) }), cancellationToken, batch.Retrying);
     }
 
@@ -165,13 +173,35 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
         var (prefix, checkpoint) = await RunAsync(
             $"prepare a new key generation of table \"{live.Table}\"", w => w.BeginShadowAsync(live, materializer, checkpointName), cancellationToken);
         var options = live.Options as RedisTargetOptions ?? new RedisTargetOptions();
+        lock (_shadowLoads)
+        {
+            _shadowLoads.Remove(prefix);
+            if (_options.BulkShadow)
+            {
+                _shadowLoads[prefix] = new RedisShadowLoad(_options.BulkShadowMaxKeys);
+            }
+        }
+
         return new ShadowTarget(materializer, live, live with { Options = options.InGeneration(prefix) }, checkpointName, checkpoint);
     }
 
     public async ValueTask<ShadowSwap> SwapShadowAsync(ShadowTarget shadow, bool keepOld, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(shadow);
-        return await RunAsync($"switch table \"{shadow.Live.Table}\" to its new key generation", w => w.SwapShadowAsync(shadow, keepOld), cancellationToken);
+        var swap = await RunAsync(
+            $"switch table \"{shadow.Live.Table}\" to its new key generation",
+            async w =>
+            {
+                await FlushShadowLoadAsync(w, shadow.Shadow);
+                return await w.SwapShadowAsync(shadow, keepOld);
+            },
+            cancellationToken);
+        lock (_shadowLoads)
+        {
+            _shadowLoads.Remove(GenerationPrefixOf(shadow.Shadow));
+        }
+
+        return swap;
     }
 
     /// <summary>The target in the table's live key generation, read from the pointer key on every call
@@ -181,6 +211,7 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
         var options = target.Options as RedisTargetOptions ?? new RedisTargetOptions();
         if (options.GenerationPrefix.Length > 0)
         {
+            await FlushShadowLoadAsync(writer, target);
             return target;
         }
 
@@ -200,6 +231,28 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
             }
 
             return inGeneration;
+        }
+    }
+
+    /// <summary>The bulk load of a shadow generation that <paramref name="target"/> names, or null.</summary>
+    private RedisShadowLoad? ShadowLoadOf(TargetSpec target)
+    {
+        var prefix = GenerationPrefixOf(target);
+        lock (_shadowLoads)
+        {
+            return prefix.Length > 0 && _shadowLoads.TryGetValue(prefix, out var load) ? load : null;
+        }
+    }
+
+    private static string GenerationPrefixOf(TargetSpec target) => (target.Options as RedisTargetOptions)?.GenerationPrefix ?? string.Empty;
+
+    /// <summary>Writes out what a bulk-loaded shadow generation holds before anything else reads or
+    /// changes it (a count, an erase, a sweep, the swap).</summary>
+    private async Task FlushShadowLoadAsync(RedisWriter writer, TargetSpec target)
+    {
+        if (ShadowLoadOf(target) is { } load)
+        {
+            await writer.FlushShadowLoadAsync(load, target);
         }
     }
 

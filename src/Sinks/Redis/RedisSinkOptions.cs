@@ -73,6 +73,19 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
     [Description("Changes per Lua script call; a batch is sent as pipelined calls of this size. Default 200.")]
     public int ChangesPerScript { get; set; } = 200;
 
+    /// <summary>Whether <c>sync backfill --shadow</c> writes the new key generation with plain pipelined
+    /// writes (HSET or SET, SADD, SET of the version state) of the newest change per key, collapsed in
+    /// memory across batches, instead of the compare-and-set script per change: the generation has one
+    /// writer, in log order. Both leave the same keys. Default false (opt-in, as the PostgreSQL and
+    /// Elasticsearch sinks' <c>bulkShadow</c>).</summary>
+    [Description("`backfill --shadow` writes the new key generation with plain pipelined writes of the newest change per key, collapsed in memory across batches (up to `bulkShadowMaxKeys`), instead of the compare-and-set script per change. Same keys either way. Default false.")]
+    public bool BulkShadow { get; set; }
+
+    /// <summary>With <see cref="BulkShadow"/>: how many keys' newest changes are held in memory before
+    /// they are written out (and the checkpoint with them). Default 200,000.</summary>
+    [Description("With `bulkShadow`: how many keys' newest changes are held in memory before they are written out, with the checkpoint. Default 200000.")]
+    public int BulkShadowMaxKeys { get; set; } = 200_000;
+
     /// <summary>Accept a server whose <c>maxmemory-policy</c> may evict keys. Never-regress keeps each
     /// key's version (and each delete's marker) in Redis itself; an evicted version lets an older,
     /// redelivered change overwrite newer state. <c>sync check</c> reports any policy but
@@ -161,6 +174,7 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
         problems.MustBeWithin($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(5), "1ms and 5m");
         problems.MustBeWithin($"{path}.commandTimeout", CommandTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1ms and 10m");
         problems.MustBeBetween($"{path}.changesPerScript", ChangesPerScript, 1, 10_000);
+        problems.MustBeBetween($"{path}.bulkShadowMaxKeys", BulkShadowMaxKeys, 1, 100_000_000);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;
