@@ -110,41 +110,18 @@ public static class RedisBench
     }
 
     /// <summary>Pipelined HSET of every change's fields (the key columns for a delete), a batch per wait. Returns seconds.</summary>
-    internal static async Task<(double Seconds, string Cost)> LimitAsync(ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize)
-    {
-        var ns = $"bench:{Guid.NewGuid():N}:";
-        var db = admin.GetDatabase();
-        try
+    internal static Task<(double Seconds, string Cost)> LimitAsync(ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize) =>
+        PipelinedAsync(admin, changes, batchSize, (db, ns, change) =>
         {
-            var start = await CostSnapshot.TakeAsync(admin);
-            var clock = Stopwatch.StartNew();
-            var pending = new List<Task>(batchSize);
-            foreach (var batch in changes.Chunk(batchSize))
+            var image = change.After ?? change.Key;
+            var fields = new HashEntry[image.Count];
+            for (var i = 0; i < fields.Length; i++)
             {
-                pending.Clear();
-                foreach (var change in batch)
-                {
-                    var image = change.After ?? change.Key;
-                    var fields = new HashEntry[image.Count];
-                    for (var i = 0; i < fields.Length; i++)
-                    {
-                        fields[i] = new HashEntry(image.Names[i], image.Values[i].ToText());
-                    }
-
-                    pending.Add(db.HashSetAsync(ns + "limit:" + change.Key.Values[0].ToText(), fields));
-                }
-
-                await Task.WhenAll(pending);
+                fields[i] = new HashEntry(image.Names[i], image.Values[i].ToText());
             }
 
-            var seconds = clock.Elapsed.TotalSeconds;
-            return (seconds, (await CostSnapshot.TakeAsync(admin)).Since(start, changes.Count));
-        }
-        finally
-        {
-            await CleanAsync(admin, ns);
-        }
-    }
+            return db.HashSetAsync(ns + "limit:" + change.Key.Values[0].ToText(), fields);
+        });
 
     /// <summary>The least a never-regress write of a change can cost in Redis: one <c>EVALSHA</c> per change
     /// of a script that reads the stored version (one <c>HGET</c> of a version field in the row's hash) and,
@@ -158,9 +135,29 @@ public static class RedisBench
             redis.call('HSET', KEYS[1], '_v', unpack(ARGV))
             return 1
             """;
+        var sha = await admin.GetServers()[0].ScriptLoadAsync(Script);
+        return await PipelinedAsync(admin, changes, batchSize, (db, ns, change) =>
+        {
+            var image = change.After ?? change.Key;
+            var args = new RedisValue[1 + (2 * image.Count)];
+            args[0] = change.Source!.Lsn!.Value;
+            for (var i = 0; i < image.Count; i++)
+            {
+                args[1 + (2 * i)] = image.Names[i];
+                args[2 + (2 * i)] = image.Values[i].ToText();
+            }
+
+            return db.ScriptEvaluateAsync(sha, [(RedisKey)(ns + "script:" + change.Key.Values[0].ToText())], args);
+        });
+    }
+
+    /// <summary>Sends one command per change, a batch per wait, under a namespace of its own (removed
+    /// afterwards). Returns seconds and the costs.</summary>
+    private static async Task<(double Seconds, string Cost)> PipelinedAsync(
+        ConnectionMultiplexer admin, List<ChangeEvent> changes, int batchSize, Func<IDatabase, string, ChangeEvent, Task> send)
+    {
         var ns = $"bench:{Guid.NewGuid():N}:";
         var db = admin.GetDatabase();
-        var sha = await admin.GetServers()[0].ScriptLoadAsync(Script);
         try
         {
             var start = await CostSnapshot.TakeAsync(admin);
@@ -171,16 +168,7 @@ public static class RedisBench
                 pending.Clear();
                 foreach (var change in batch)
                 {
-                    var image = change.After ?? change.Key;
-                    var args = new RedisValue[1 + (2 * image.Count)];
-                    args[0] = change.Source!.Lsn!.Value;
-                    for (var i = 0; i < image.Count; i++)
-                    {
-                        args[1 + (2 * i)] = image.Names[i];
-                        args[2 + (2 * i)] = image.Values[i].ToText();
-                    }
-
-                    pending.Add(db.ScriptEvaluateAsync(sha, [(RedisKey)(ns + "script:" + change.Key.Values[0].ToText())], args));
+                    pending.Add(send(db, ns, change));
                 }
 
                 await Task.WhenAll(pending);

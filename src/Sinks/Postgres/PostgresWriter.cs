@@ -10,7 +10,9 @@ namespace Sync.Sinks.Postgres;
 /// <item>advisory locks on the batch's keys (or its whole target), so that concurrent writers of a key
 /// take turns (<see cref="LockKeysAsync"/>);</item>
 /// <item>the batch is folded to one change per key (ChangeVersion order) and split at truncates;</item>
-/// <item>per column set, the rows are binary-COPied into a temporary staging table, then one round trip
+/// <item>per column set whose rows all carry an LSN (the hot path), one round trip of one prepared
+/// statement that reads the rows from array parameters (<see cref="ArraySource"/>) and does what the
+/// general path does; otherwise the rows are binary-COPied into a temporary staging table, then one round trip
 /// runs: mark stale rows (older than the row's version, the key's delete marker or the target's
 /// truncate marker), <c>INSERT … SELECT … ON CONFLICT (pk) DO UPDATE … WHERE</c> the stored version is
 /// not newer (or <c>DELETE … USING</c> plus delete markers), and the counts;</item>
