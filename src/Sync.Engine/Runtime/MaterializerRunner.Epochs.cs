@@ -21,6 +21,9 @@ public sealed partial class MaterializerRunner
 
     private DateTimeOffset _bumpsCheckedAt = DateTimeOffset.MinValue;
 
+    // Set once this process learned an epoch too late to apply again all it had applied in the old one.
+    private bool _lateForEpoch;
+
     /// <summary>Takes in the bumps declared in the sink since the last look, at most once per
     /// <see cref="BumpCheckInterval"/>, so that the batch about to be prepared (and the epoch state
     /// stored with it) follows the declaration instead of overwriting it.</summary>
@@ -227,6 +230,7 @@ public sealed partial class MaterializerRunner
 
         foreach (var (stream, epoch) in late)
         {
+            _lateForEpoch = true;
             Counters.SourceRegressed(
                 $"{stream} entered source epoch {epoch}, agreed by another process of the shared subscription, after this process had applied more than {SourceEpochs.ReplayWindow} changes past the epoch's start in the old epoch, more than it keeps to apply again: the oldest of them may be older than the epoch's state of their keys. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes (docs/operations.md)",
                 Time.GetUtcNow());
@@ -318,9 +322,10 @@ public sealed partial class MaterializerRunner
 
         lock (Epochs)
         {
-            if (!Epochs.Streams.Values.Any(s => s.Has(EpochFlags.Regressed)))
+            if (!_lateForEpoch && !Epochs.Streams.Values.Any(s => s.Has(EpochFlags.Regressed)))
             {
-                // A change of the new history ordered in the old epoch may have looked like a fall back in time.
+                // A change of the new history ordered in the old epoch may have looked like a fall back in time;
+                // a change the window had lost keeps the run degraded (TakeAgreements).
                 Counters.SourceRecovered();
             }
         }
