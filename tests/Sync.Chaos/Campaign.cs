@@ -144,7 +144,10 @@ public sealed class Campaign(CampaignOptions options)
                 else if (fault.IsCompleted && random.NextDouble() < options.FaultChance)
                 {
                     await fault;
-                    fault = injector.InjectAsync(injector.Names[random.Next(injector.Names.Count)]);
+                    // With a cluster, every other fault kills one of its primaries: among fifteen others it would be rare.
+                    fault = injector.InjectAsync(options.RedisClusterCrash is not null && random.NextDouble() < 0.5
+                        ? "redis-cluster-crash"
+                        : injector.Names[random.Next(injector.Names.Count)]);
                 }
 
                 await environment.KeepRunningAsync(upTime, cancellationToken);

@@ -185,6 +185,21 @@ public sealed class RedisClusterIndexSetTests : RedisIndexSetTests
         Assert.Empty(await LeftRecordsAsync(t));
     }
 
+    [Fact]
+    public async Task A_row_whose_index_key_holds_another_type_is_written_and_reported_with_the_reason()
+    {
+        await using var t = await CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "user:{id}", Indexes = [ns + "by_city:{city}"] });
+        await t.Db.StringSetAsync(t.Namespace + "by_city:oslo", "not a set");
+
+        var result = await t.ApplyAsync(Change.Create(("id", 1), 10, ("city", "oslo")), Change.Create(("id", 2), 11, ("city", "bergen")));
+
+        Assert.Equal(2, result.Upserted);
+        var rejected = Assert.Single(result.Rejected);
+        Assert.Contains($"its index key {t.Namespace}by_city:oslo holds a value that is not a set (WRONGTYPE); the row was written", rejected.Reason, StringComparison.Ordinal);
+        Assert.Equal(["city=bergen|id=2", "city=oslo|id=1"], await t.RowsAsync());
+        Assert.Equal([t.Namespace + "user:2"], await t.MembersAsync(t.Namespace + "by_city:bergen"));
+    }
+
     /// <summary>The rows' records of index sets they left (<see cref="RedisKeys.LeftIndexes"/>), on every primary.</summary>
     private static async Task<List<string>> LeftRecordsAsync(RedisTestContext t)
     {
