@@ -27,7 +27,9 @@ using Sync.Sinks;
 //   backfill: `backfill --shadow` into PostgreSQL (bulk load and guarded) against binary COPY of the same rows
 //            (with --postgres; --backfill-only runs only these), and into the fake Elasticsearch (before and
 //            after the bulk shadow settings and requests in flight: wall time and client CPU)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only] [--no-backfill]
+//   redis backfill: `backfill --shadow` into Redis (bulkShadow and compare-and-set) against pipelined HSET of the
+//            same rows (with --redis; in --backfill-only too)
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only | --redis-shadow-only] [--no-backfill]
 if (args.Contains(Sync.Bench.Backfill.ElasticsearchShadowBench.ServeArgument))
 {
     await Sync.Bench.Backfill.ElasticsearchShadowBench.ServeAsync();
@@ -42,7 +44,9 @@ var decodeOnly = args.Contains("--decode-only");
 var sinksOnly = args.Contains("--sinks-only");
 var healOnly = args.Contains("--heal-only");
 // --backfill-only: only the shadow backfill figures (with --postgres).
-var backfillOnly = args.Contains("--backfill-only");
+// --redis-shadow-only: only the Redis shadow backfill figures (with --redis).
+var redisShadowOnly = args.Contains("--redis-shadow-only");
+var backfillOnly = redisShadowOnly || args.Contains("--backfill-only");
 // --ledger-only: only the ledger propagation figures (no services needed).
 var ledgerOnly = args.Contains("--ledger-only");
 var figures = new List<Figure>();
@@ -68,7 +72,7 @@ Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal 
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
 // --no-backfill: leave the shadow backfill figures out (they take minutes at full size).
-if (postgresConnection is not null && !args.Contains("--no-backfill") && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly)))
+if (postgresConnection is not null && !redisShadowOnly && !args.Contains("--no-backfill") && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly)))
 {
     // The size issue 19 sets: 5,000,000 changes over 1,000,000 keys (--quick: a tenth).
     var backfill = await Sync.Bench.Backfill.ShadowBackfillBench.RunAsync(postgresConnection, quick ? 500_000 : 5_000_000, quick ? 100_000 : 1_000_000, 5_000, Console.Error.WriteLine);
@@ -80,7 +84,16 @@ if (postgresConnection is not null && !args.Contains("--no-backfill") && (backfi
     Add(new Figure($"Postgres backfill --shadow (guarded, bulkShadow: false), {shape}, sink time", backfill.GuardedPerSecond, "events/s", CopyLimit, backfill.CopyPerSecond));
 }
 
-if (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly && !sinksOnly))
+if (redisEndpoint is not null && !args.Contains("--no-backfill") && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly && !ledgerOnly)))
+{
+    var redisShadow = await Sync.Bench.Backfill.RedisShadowBench.RunAsync(redisEndpoint, quick ? 200_000 : 1_000_000, quick ? 40_000 : 200_000, 5_000, Console.Error.WriteLine);
+    var shape = $"{redisShadow.Events:N0} changes over {redisShadow.Keys:N0} keys, batches of {redisShadow.BatchSize:N0}";
+    const string HsetLimit = "pipelined HSET of the same rows (best of 2)";
+    Add(new Figure($"Redis backfill --shadow (bulkShadow: true), {shape}, sink time", redisShadow.BulkPerSecond, "events/s", HsetLimit, redisShadow.HsetPerSecond, GoalRatio: 0.7));
+    Add(new Figure($"Redis backfill --shadow (compare-and-set, bulkShadow: false), {shape}, sink time", redisShadow.GuardedPerSecond, "events/s", HsetLimit, redisShadow.HsetPerSecond));
+}
+
+if (!redisShadowOnly && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly && !sinksOnly)))
 {
     // Elasticsearch: the fake in a process of its own; a tenth of the PostgreSQL size (the fake holds every document in memory).
     foreach (var es in await Sync.Bench.Backfill.ElasticsearchShadowBench.RunAsync(quick ? 200_000 : 500_000, quick ? 50_000 : 100_000, 50_000, Console.Error.WriteLine))

@@ -141,6 +141,8 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Redis, "commandTimeout", ["sinks.cache.commandTimeout: 11m"], "11m"),
         new(Redis, "changesPerScript", ["sinks.cache.changesPerScript: 0"], "0"),
         new(Redis, "allowEviction", ["sinks.cache.allowEviction: sometimes"], "sometimes"),
+        new(Redis, "bulkShadow", ["sinks.cache.bulkShadow: sometimes"], "sometimes"),
+        new(Redis, "bulkShadowMaxKeys", ["sinks.cache.bulkShadowMaxKeys: 0"], "0"),
         new(Redis, "retry.maxAttempts", ["sinks.cache.retry.maxAttempts: 0"], "0"),
         new(Redis, "retry.initialDelay", ["sinks.cache.retry.initialDelay: soon"], "soon"),
         new(Redis, "retry.maxDelay", ["sinks.cache.retry.maxDelay: 1ms"], "1ms"),

@@ -64,24 +64,7 @@ public sealed class RedisShadowLoadTests
     {
         await redis.ApplyAsync([.. Enumerable.Range(1, 6).Select(i => Change.Upsert(("id", (long)i), 1, ("name", "live"), ("n", i)).At(i))]);
         var shadow = await redis.Sink.BeginShadowAsync(RedisTestContext.Materializer, redis.Target, CancellationToken.None);
-        var sink = new ShadowWritingSink(redis.Sink, shadow);
-        var rejected = new List<string>();
-        foreach (var step in steps)
-        {
-            switch (step)
-            {
-                case ShadowHistories.Batch batch:
-                    rejected.AddRange((await ApplyAsync(sink, batch.Changes)).Rejected.Select(r => r.Change.Origin.Position.ToString()));
-                    break;
-                case ShadowHistories.Erase erase:
-                    await redis.Sink.EraseAsync(redis.Target, new SubjectMatch("id", FieldValue.FromInt64(erase.Id)), CancellationToken.None);
-                    break;
-                case ShadowHistories.Count read:
-                    await sink.CountAsync(redis.Target, new SubjectMatch("id", FieldValue.FromInt64(read.Id)), CancellationToken.None);
-                    break;
-            }
-        }
-
+        var rejected = await ShadowHistories.ReplayAsync(steps, redis.Sink, shadow);
         await redis.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
         return rejected;
     }

@@ -1,4 +1,5 @@
 using Sync.Engine.Changes;
+using Sync.Engine.Sinks;
 
 namespace Sync.Testing.Changes;
 
@@ -107,5 +108,35 @@ public static class ShadowHistories
                 pending.Clear();
             }
         }
+    }
+
+    /// <summary>Applies a history to the shadow of <paramref name="shadow"/> through
+    /// <see cref="ShadowWritingSink"/> as the runtime does: batches and counts to the shadow, erasures to
+    /// the live target. Returns the positions of the rejected changes.</summary>
+    public static async Task<List<string>> ReplayAsync(List<Step> steps, ISink sink, ShadowTarget shadow)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        ArgumentNullException.ThrowIfNull(shadow);
+        var writing = new ShadowWritingSink(sink, shadow);
+        var rejected = new List<string>();
+        foreach (var step in steps)
+        {
+            switch (step)
+            {
+                case Batch batch:
+                    var checkpoint = batch.Changes.GroupBy(c => c.Origin.Topic).ToDictionary(g => g.Key, g => g.Max(c => c.Origin.Position));
+                    var result = await writing.ApplyAsync(new SinkBatch(shadow.Materializer, shadow.Live, batch.Changes, checkpoint), CancellationToken.None);
+                    rejected.AddRange(result.Rejected.Select(r => r.Change.Origin.Position.ToString()));
+                    break;
+                case Erase erase:
+                    await sink.EraseAsync(shadow.Live, new SubjectMatch("id", FieldValue.FromInt64(erase.Id)), CancellationToken.None);
+                    break;
+                case Count read:
+                    await writing.CountAsync(shadow.Live, new SubjectMatch("id", FieldValue.FromInt64(read.Id)), CancellationToken.None);
+                    break;
+            }
+        }
+
+        return rejected;
     }
 }
