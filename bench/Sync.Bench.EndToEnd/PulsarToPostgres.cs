@@ -201,7 +201,11 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         var run = Guid.NewGuid().ToString("N")[..8];
         var topic = $"persistent://public/default/keyshared-{run}";
         var table = $"keyshared_{run}";
-        var expected = await PublishBacklogAsync(topic, events);
+        // Behind the latency proxy each message is its own entry, so that Key_Shared hands every key
+        // to one process only: a batched entry goes whole to the consumer of its first key, and keys
+        // of one table written by two processes wait for each other's key locks (held across the
+        // delayed round trips), which would measure lock waits instead of scale-out.
+        var expected = await PublishBacklogAsync(topic, events, batching: sinkConnection is null);
         var config = WriteConfig($"keyshared-{run}.yaml", "postgres", [(topic, table)], "key-shared", sinkConnection, batchSize);
         var clock = Stopwatch.StartNew();
         var started = new List<Process>();
@@ -274,11 +278,11 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
 
     /// <summary>Publishes the backlog and returns what the table holds once it is applied: the
     /// rows left and the sum of the LSNs of their last changes.</summary>
-    private async Task<(int Rows, long LsnSum)> PublishBacklogAsync(string topic, int events)
+    private async Task<(int Rows, long LsnSum)> PublishBacklogAsync(string topic, int events, bool batching = true)
     {
         var last = new Dictionary<long, long?>();
         await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = serviceUrl });
-        await using var producer = await client.CreateProducerAsync(new ProducerOptions { Topic = topic, BatchingEnabled = true });
+        await using var producer = await client.CreateProducerAsync(new ProducerOptions { Topic = topic, BatchingEnabled = batching });
         var random = new Random(42);
         var keys = Math.Max(1, events / 10);
         var pending = new List<ValueTask<MessageId>>(1000);
