@@ -38,7 +38,7 @@ if [[ -f bench/Sync.Bench.Pulsar/Sync.Bench.Pulsar.csproj ]]; then
 fi
 
 endtoend="$work/endtoend.json"
-echo "bench: end to end latency, saturation, footprint, start-up, Elasticsearch client cost, scale" >&2
+echo "bench: end to end latency, saturation (CPU and bytes per event), footprint, start-up, Elasticsearch client cost, scale, scale with a latency-bound sink" >&2
 dotnet build bench/Sync.Bench.EndToEnd -c Release --nologo -v quiet -clp:ErrorsOnly
 dotnet run --no-build -c Release --project bench/Sync.Bench.EndToEnd -- $quick \
   --postgres "$SYNC_TEST_POSTGRES" --json "$endtoend"

@@ -21,7 +21,11 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
 
     public sealed record Latency(double P50Ms, double P99Ms, double MaxMs, int Count);
 
-    public sealed record Throughput(double EventsPerSecond, double CpuSecondsPerMillion);
+    /// <param name="BytesPerEvent">Managed bytes allocated by the whole process while draining, per event.</param>
+    /// <param name="Gen0Collections">Garbage collections while draining (of any generation).</param>
+    /// <param name="SwitchesPerThousand">Voluntary context switches of the process's threads (a
+    /// thread going to sleep: waits for work or I/O) per 1,000 events.</param>
+    public sealed record Throughput(double EventsPerSecond, double CpuSecondsPerMillion, double BytesPerEvent = 0, int Gen0Collections = 0, double SwitchesPerThousand = 0);
 
     public sealed record Footprint(double PeakRssMb, double EventsPerSecond, double CpuSecondsPerMillion);
 
@@ -78,16 +82,58 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         }
 
         var recorder = new LatencyRecorder();
+        // These two lines mark the measured window for a profiler attached from outside
+        // (bench/profile-saturation.sh starts `perf record` on the first and stops it on the second).
+        Console.Error.WriteLine($"saturation: draining, pid {Environment.ProcessId}");
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        using var ticks = AllocationTicks.StartIfAsked();
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var collections = GC.CollectionCount(0);
+        var switches = VoluntarySwitches();
         var clock = Stopwatch.StartNew();
         await using (var runtime = Start(recorder, targets))
         {
             await WaitAsync(() => recorder.LastSeen >= topics, TimeSpan.FromMinutes(10), runtime);
         }
 
+        Console.Error.WriteLine("saturation: drained");
+        ticks?.Report(Console.Error);
+
         var elapsed = clock.Elapsed.TotalSeconds;
         var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
-        return new Throughput(events / elapsed, cpuSeconds / (events / 1e6));
+        var bytesPerEvent = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)events;
+        var switchesPerThousand = (VoluntarySwitches() - switches) / (events / 1e3);
+        return new Throughput(events / elapsed, cpuSeconds / (events / 1e6), bytesPerEvent, GC.CollectionCount(0) - collections, switchesPerThousand);
+    }
+
+    /// <summary>The sum of voluntary_ctxt_switches over the process's threads now (Linux; 0 elsewhere).</summary>
+    private static long VoluntarySwitches()
+    {
+        long sum = 0;
+        if (!Directory.Exists("/proc/self/task"))
+        {
+            return 0;
+        }
+
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+                    {
+                        sum += long.Parse(line.AsSpan("voluntary_ctxt_switches:".Length).Trim(), CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // The thread ended meanwhile.
+            }
+        }
+
+        return sum;
     }
 
     /// <summary>Runs the real CLI's <c>sync backfill</c> over a backlog and samples its memory and CPU.</summary>
@@ -147,13 +193,20 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
     /// whose materializer reads one topic through a Key_Shared subscription (as
     /// tests/Sync.Cli.Tests/ScaleOutTests.cs does), and measures from their start until the table
     /// holds the last change of every key. Process start-up is part of the time.</summary>
-    public async Task<double> KeySharedProcessesAsync(string cliDll, int processes, int events)
+    /// <param name="sinkConnection">The connection string the processes write through (a
+    /// <see cref="LatencyProxy"/> in front of the server); the server's own by default.</param>
+    /// <param name="batchSize">The materializer's batchSize.</param>
+    public async Task<double> KeySharedProcessesAsync(string cliDll, int processes, int events, string? sinkConnection = null, int batchSize = 5000)
     {
         var run = Guid.NewGuid().ToString("N")[..8];
         var topic = $"persistent://public/default/keyshared-{run}";
         var table = $"keyshared_{run}";
-        var expected = await PublishBacklogAsync(topic, events);
-        var config = WriteConfig($"keyshared-{run}.yaml", "postgres", [(topic, table)], "key-shared");
+        // Behind the latency proxy each message is its own entry, so that Key_Shared hands every key
+        // to one process only: a batched entry goes whole to the consumer of its first key, and keys
+        // of one table written by two processes wait for each other's key locks (held across the
+        // delayed round trips), which would measure lock waits instead of scale-out.
+        var expected = await PublishBacklogAsync(topic, events, batching: sinkConnection is null);
+        var config = WriteConfig($"keyshared-{run}.yaml", "postgres", [(topic, table)], "key-shared", sinkConnection, batchSize);
         var clock = Stopwatch.StartNew();
         var started = new List<Process>();
         try
@@ -225,11 +278,11 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
 
     /// <summary>Publishes the backlog and returns what the table holds once it is applied: the
     /// rows left and the sum of the LSNs of their last changes.</summary>
-    private async Task<(int Rows, long LsnSum)> PublishBacklogAsync(string topic, int events)
+    private async Task<(int Rows, long LsnSum)> PublishBacklogAsync(string topic, int events, bool batching = true)
     {
         var last = new Dictionary<long, long?>();
         await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = serviceUrl });
-        await using var producer = await client.CreateProducerAsync(new ProducerOptions { Topic = topic, BatchingEnabled = true });
+        await using var producer = await client.CreateProducerAsync(new ProducerOptions { Topic = topic, BatchingEnabled = batching });
         var random = new Random(42);
         var keys = Math.Max(1, events / 10);
         var pending = new List<ValueTask<MessageId>>(1000);
@@ -292,18 +345,18 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         return new RunningRuntime(task, stop);
     }
 
-    private string WriteConfig(string name, string sinkType, IReadOnlyList<(string Topic, string Table)> targets, string? subscriptionType = null)
+    private string WriteConfig(string name, string sinkType, IReadOnlyList<(string Topic, string Table)> targets, string? subscriptionType = null, string? sinkConnection = null, int batchSize = 5000)
     {
         var subscription = subscriptionType is null ? "" : $", subscriptionType: {subscriptionType}";
         var yaml = new StringBuilder()
             .AppendLine("sources:")
             .AppendLine($"  broker: {{ type: pulsar, serviceUrl: '{serviceUrl}', adminUrl: '{adminUrl}', initialPosition: earliest{subscription} }}")
             .AppendLine("sinks:")
-            .AppendLine($"  pg: {{ type: {sinkType}, connectionString: '{postgres}', tls: disable }}")
+            .AppendLine($"  pg: {{ type: {sinkType}, connectionString: '{sinkConnection ?? postgres}', tls: disable }}")
             .AppendLine("materializers:");
         for (var i = 0; i < targets.Count; i++)
         {
-            yaml.AppendLine($"  m{i}: {{ source: broker, topics: ['{targets[i].Topic}'], sink: pg, table: {targets[i].Table}, batchSize: 5000{(linger is null ? "" : $", linger: {linger}")}{(readAhead is null ? "" : $", readAhead: {readAhead}")} }}");
+            yaml.AppendLine($"  m{i}: {{ source: broker, topics: ['{targets[i].Topic}'], sink: pg, table: {targets[i].Table}, batchSize: {batchSize}{(linger is null ? "" : $", linger: {linger}")}{(readAhead is null ? "" : $", readAhead: {readAhead}")} }}");
         }
 
         var path = Path.Combine(work, name);

@@ -91,17 +91,11 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
             while (true)
             {
                 var message = await _queue.Reader.ReadAsync(cancellationToken);
-                lock (_lock)
+                if (Take(message))
                 {
-                    if (message.Session != _sessionNumber)
-                    {
-                        // Queued by a session that is gone; the broker redelivers it.
-                        continue;
-                    }
-                    _lastReceived = message.Id;
+                    return message;
                 }
-                OnTaken(message.Session, 1);
-                return message;
+                // Queued by a session that is gone; the broker redelivers it.
             }
         }
         catch (ChannelClosedException e)
@@ -114,17 +108,11 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
     {
         while (_queue.Reader.TryRead(out var queued))
         {
-            lock (_lock)
+            if (Take(queued))
             {
-                if (queued.Session != _sessionNumber)
-                {
-                    continue;
-                }
-                _lastReceived = queued.Id;
+                message = queued;
+                return true;
             }
-            OnTaken(queued.Session, 1);
-            message = queued;
-            return true;
         }
         message = null;
         return false;

@@ -591,6 +591,27 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     private static string? CheckNames(PostgresTarget target, string[] names)
     {
+        // Decoders share one names array among the rows of one column shape, so the array that
+        // passed last time on this thread passes again without a set of its names per row.
+        if (t_namesPassed is { } passed && ReferenceEquals(passed.Names, names) && ReferenceEquals(passed.Target, target))
+        {
+            return null;
+        }
+
+        if (CheckNamesOnce(target, names) is { } problem)
+        {
+            return problem;
+        }
+
+        t_namesPassed = (target, names);
+        return null;
+    }
+
+    [ThreadStatic]
+    private static (PostgresTarget Target, string[] Names)? t_namesPassed;
+
+    private static string? CheckNamesOnce(PostgresTarget target, string[] names)
+    {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < names.Length; i++)
         {

@@ -21,6 +21,8 @@ internal sealed class PulsarKeyValueResolver(PulsarKeyValueEncoding mode, Func<P
 
     private int _lookups;
 
+    private volatile LastHit? _lastHit;
+
     public async ValueTask<SourceRecord> ToSourceRecordAsync(PulsarMessage message, CancellationToken cancellationToken)
     {
         if (message.Corruption is not null)
@@ -71,10 +73,19 @@ internal sealed class PulsarKeyValueResolver(PulsarKeyValueEncoding mode, Func<P
             return KeyValueEncoding.None;
         }
 
+        // Messages of a topic nearly always name the schema version the one before named: that
+        // answer is kept apart, so that the common case costs a byte comparison, not two strings.
+        if (_lastHit is { } last && string.Equals(last.Topic, message.Topic, StringComparison.Ordinal)
+            && last.Version.AsSpan().SequenceEqual(message.SchemaVersion.Span))
+        {
+            return last.Encoding;
+        }
+
         var topic = TopicName.BaseName(message.Topic);
         var key = (topic, Convert.ToHexString(message.SchemaVersion.Span));
         if (_bySchemaVersion.TryGetValue(key, out var known))
         {
+            _lastHit = new LastHit(message.Topic, message.SchemaVersion.ToArray(), known);
             return known;
         }
 
@@ -96,6 +107,9 @@ internal sealed class PulsarKeyValueResolver(PulsarKeyValueEncoding mode, Func<P
             _ => KeyValueEncoding.None,
         };
         _bySchemaVersion[key] = encoding;
+        _lastHit = new LastHit(message.Topic, message.SchemaVersion.ToArray(), encoding);
         return encoding;
     }
+
+    private sealed record LastHit(string Topic, byte[] Version, KeyValueEncoding Encoding);
 }

@@ -56,13 +56,33 @@ public sealed class Row
     /// <summary>The row as a JSON object, values written exactly (see <see cref="FieldValue.WriteTo"/>).</summary>
     public string ToJson()
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64);
-        using (var writer = new Utf8JsonWriter(buffer))
+        // Once per change (its key text): the writer and its buffer are kept per thread instead of
+        // made anew each time. One that grew past 64 KB for a large row is let go afterwards.
+        var scratch = t_jsonScratch ?? new JsonScratch();
+        t_jsonScratch = null;
+        scratch.Buffer.ResetWrittenCount();
+        scratch.Writer.Reset(scratch.Buffer);
+        WriteTo(scratch.Writer);
+        scratch.Writer.Flush();
+        var text = Encoding.UTF8.GetString(scratch.Buffer.WrittenSpan);
+        if (scratch.Buffer.Capacity <= 64 * 1024)
         {
-            WriteTo(writer);
+            t_jsonScratch = scratch;
         }
 
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        return text;
+    }
+
+    [ThreadStatic]
+    private static JsonScratch? t_jsonScratch;
+
+    private sealed class JsonScratch
+    {
+        public JsonScratch() => Writer = new Utf8JsonWriter(Buffer);
+
+        public System.Buffers.ArrayBufferWriter<byte> Buffer { get; } = new(256);
+
+        public Utf8JsonWriter Writer { get; }
     }
 
     public void WriteTo(Utf8JsonWriter writer)

@@ -19,7 +19,7 @@ public static class Collapser
     public static Result CollapseCounting(IReadOnlyList<ChangeEvent> changes)
     {
         var result = new List<ChangeEvent>(changes.Count);
-        var segment = new Dictionary<string, int>(StringComparer.Ordinal);
+        var segment = new Dictionary<string, int>(changes.Count, StringComparer.Ordinal);
         var nulled = new HashSet<int>();
         foreach (var change in changes)
         {

@@ -27,7 +27,8 @@ public sealed record StreamEpoch(int Epoch, long Offset, long Max, long Start, E
 
     public bool Has(EpochFlags flag) => (Flags & flag) == flag;
 
-    public StreamEpoch With(EpochFlags flag, bool on) => this with { Flags = on ? Flags | flag : Flags & ~flag };
+    public StreamEpoch With(EpochFlags flag, bool on) =>
+        (on ? Flags | flag : Flags & ~flag) is var flags && flags == Flags ? this : this with { Flags = flags }; // the same state when nothing changes: called once per change
 
     /// <summary>The three checkpoint entries this state is stored as (see <see cref="SourceEpochs.StatePrefix"/>).</summary>
     internal (StreamPosition State, StreamPosition Start, StreamPosition Low) ToPositions() =>
