@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
 using Npgsql;
 using Sync.Testing.Changes;
 
@@ -79,31 +78,11 @@ public sealed class ConsistencyGroupEraseTests : WorkspaceTests
         var run = await Workspace.Sync("run", "--config", config);
         Assert.True(run.ExitCode == 0, run.ToString());
 
-        var violations = new List<long>();
-        var checks = 0;
         using var done = new CancellationTokenSource();
-        var poller = Task.Run(() =>
-        {
-            while (!done.IsCancellationRequested)
-            {
-                try
-                {
-                    var found = SqliteTables.Count(database, HalfErased);
-                    checks++;
-                    if (found != 0)
-                    {
-                        violations.Add(found);
-                    }
-                }
-                catch (SqliteException)
-                {
-                    // The database is busy with the erase's write.
-                }
-            }
-        });
+        var poller = ConsistencyGroupTests.PollSqliteAsync(database, HalfErased, done.Token);
         var erase = await EraseEveryOrderAsync(config, bank);
         await done.CancelAsync();
-        await poller;
+        var (checks, violations) = await poller;
 
         Assert.True(checks > 3, $"the reader checked only {checks} times");
         Assert.Empty(violations);

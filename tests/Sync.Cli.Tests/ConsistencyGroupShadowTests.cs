@@ -1,4 +1,3 @@
-using Microsoft.Data.Sqlite;
 using Npgsql;
 using Sync.Testing.Changes;
 
@@ -113,31 +112,11 @@ public sealed class ConsistencyGroupShadowTests : WorkspaceTests
         Assert.True(first.ExitCode == 0, first.ToString());
 
         Workspace.Write("data/bank.jsonl", _after.Changelog(seed: 6));
-        var violations = new List<long>();
-        var checks = 0;
         using var done = new CancellationTokenSource();
-        var poller = Task.Run(() =>
-        {
-            while (!done.IsCancellationRequested)
-            {
-                try
-                {
-                    if (SqliteTables.Count(database, WholeHistory()) is var found and not 0)
-                    {
-                        violations.Add(found);
-                    }
-
-                    checks++;
-                }
-                catch (SqliteException e) when (e.SqliteErrorCode == 5)
-                {
-                    // SQLITE_BUSY: the writer is committing.
-                }
-            }
-        });
+        var poller = ConsistencyGroupTests.PollSqliteAsync(database, WholeHistory(), done.Token);
         var result = await Workspace.Sync("backfill", "--config", config, "--materializer", "ledger_entries", "--shadow", "--keep-old", "--no-progress");
         await done.CancelAsync();
-        await poller;
+        var (checks, violations) = await poller;
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Empty(violations);

@@ -196,6 +196,33 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
 
             """ + rest);
 
+    /// <summary>A reader of a SQLite sink: runs <paramref name="violations"/> (a count in one statement)
+    /// again and again until <paramref name="stop"/>, passing over the moments the database is busy
+    /// with a write; returns how often it checked and the counts that were not 0.</summary>
+    internal static Task<(int Checks, List<long> Violations)> PollSqliteAsync(string database, string violations, CancellationToken stop) => Task.Run(() =>
+    {
+        var found = new List<long>();
+        var checks = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                var count = SqliteTables.Count(database, violations);
+                checks++;
+                if (count != 0)
+                {
+                    found.Add(count);
+                }
+            }
+            catch (SqliteException)
+            {
+                // The database is busy with the writer's commit.
+            }
+        }
+
+        return (checks, found);
+    });
+
     /// <summary>A reader of a PostgreSQL sink: runs <paramref name="violations"/> (a count in one
     /// statement, such as <see cref="BankTransfers.Violations"/>) again and again until
     /// <paramref name="stop"/>; returns how often it checked and the counts that were not 0.</summary>
