@@ -34,7 +34,9 @@ using Sync.Testing.Process;
 // Usage: dotnet run -c Release --project bench/Sync.Bench.EndToEnd -- --postgres CS [--quick]
 //   consistency  throughput of four materializers alone and in one consistency group, by `sync run`
 //                from a changelog file of bank transfers into SQLite and PostgreSQL (ConsistencyGroupCost)
-//        [--only latency,saturation,backfill,startup,elasticsearch,scale,scale-latency,consistency] [--linger DURATION] [--read-ahead N] [--json FILE]
+//   consistency-latency  the same four alone and in a group: the latency of each transfer, published at a
+//                steady rate to the fake broker, until it is visible in PostgreSQL (ConsistencyGroupLatency)
+//        [--only latency,saturation,backfill,startup,elasticsearch,scale,scale-latency,consistency,consistency-latency] [--linger DURATION] [--read-ahead N] [--json FILE]
 if (args.Contains("--serve-elasticsearch"))
 {
     await using var served = FakeElasticsearch.Start();
@@ -46,7 +48,7 @@ if (args.Contains("--serve-elasticsearch"))
 var quick = args.Contains("--quick");
 var postgres = ArgValue("--postgres");
 var jsonFile = ArgValue("--json");
-var only = ArgValue("--only")?.Split(',') ?? ["latency", "saturation", "backfill", "startup", "elasticsearch", "scale", "scale-latency", "consistency"];
+var only = ArgValue("--only")?.Split(',') ?? ["latency", "saturation", "backfill", "startup", "elasticsearch", "scale", "scale-latency", "consistency", "consistency-latency"];
 var figures = new List<Figure>();
 var bin = Metadata("ArtifactsBin");
 var pivots = Metadata("ArtifactsPivots");
@@ -164,6 +166,16 @@ try
     if (only.Contains("consistency"))
     {
         foreach (var figure in new ConsistencyGroupCost(cliDll, work, postgres).Run(quick ? 5_000 : 40_000))
+        {
+            Add(figure);
+        }
+    }
+
+    if (only.Contains("consistency-latency") && postgres is not null)
+    {
+        await using var broker = await FakePulsarProcess.StartAsync(fakePulsarDll);
+        var latency = new ConsistencyGroupLatency(cliDll, work, postgres, broker.ServiceUrl, broker.AdminUrl);
+        foreach (var figure in await latency.RunAsync(transactions: quick ? 1_000 : 3_000, perSecond: 100))
         {
             Add(figure);
         }
