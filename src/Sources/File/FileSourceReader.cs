@@ -12,7 +12,7 @@ public sealed class FileSourceReader : ISourceReader
     private readonly string _cursorStream;
     private readonly string _fingerprintStream;
     private readonly long _resumeAfterLine;
-    private readonly StreamPosition? _resumeFingerprint;
+    private readonly long? _resumeFingerprint;
     private FileStream? _stream;
     private readonly LineBuffer _lines = new();
     private bool _eof;
@@ -28,18 +28,34 @@ public sealed class FileSourceReader : ISourceReader
         _cursorStream = CursorStream(sourceName);
         _fingerprintStream = FingerprintStream(sourceName);
         _resumeAfterLine = !request.FromBeginning && request.Checkpoint.TryGetValue(_cursorStream, out var cursor) ? cursor.Entry : 0;
-        // A checkpoint stored before fingerprints were kept has none: such a file is not checked.
-        _resumeFingerprint = _resumeAfterLine > 0 && request.Checkpoint.TryGetValue(_fingerprintStream, out var fingerprint) && fingerprint.Entry == _resumeAfterLine
-            ? fingerprint
-            : null;
+        _resumeFingerprint = _resumeAfterLine > 0 ? StoredFingerprint(sourceName, request.Checkpoint, _resumeAfterLine) : null;
     }
 
     /// <summary>The checkpoint stream that holds a file source's line cursor.</summary>
     public static string CursorStream(string sourceName) => $"file-source:{sourceName}";
 
-    /// <summary>The checkpoint stream that holds the fingerprint of the cursor's line: a 63-bit hash
-    /// of its bytes as the ledger and its line number as the entry.</summary>
-    public static string FingerprintStream(string sourceName) => $"file-source-line:{sourceName}";
+    /// <summary>The checkpoint stream that holds the fingerprint of the cursor's line: its line number
+    /// as the ledger and a 63-bit hash of its bytes as the entry. The line comes first because sinks
+    /// and the rollback guard compare checkpoint entries as positions (a stored entry at or past the
+    /// batch's is kept, one behind what was written is a loss), which holds for line numbers only.</summary>
+    public static string FingerprintStream(string sourceName) => $"file-source-fingerprint:{sourceName}";
+
+    /// <summary>Where versions up to 0.1 kept the fingerprint, hash first (<c>hash:line:-1</c>): since
+    /// positions compare the ledger first, a later line with a smaller hash was taken for an older
+    /// position and not stored. Read at a resume only, never written.</summary>
+    private static string HashFirstFingerprintStream(string sourceName) => $"file-source-line:{sourceName}";
+
+    /// <summary>The hash stored for line <paramref name="line"/>, or null when the checkpoint holds none
+    /// for it (one stored before fingerprints were kept: such a file is not checked).</summary>
+    private static long? StoredFingerprint(string sourceName, IReadOnlyDictionary<string, StreamPosition> checkpoint, long line)
+    {
+        if (checkpoint.TryGetValue(FingerprintStream(sourceName), out var lineFirst) && lineFirst.Ledger == line)
+        {
+            return lineFirst.Entry;
+        }
+
+        return checkpoint.TryGetValue(HashFirstFingerprintStream(sourceName), out var hashFirst) && hashFirst.Entry == line ? hashFirst.Ledger : null;
+    }
 
     public IReadOnlyDictionary<string, StreamPosition> Cursor => _cursor;
 
@@ -152,17 +168,17 @@ public sealed class FileSourceReader : ISourceReader
     private void TakeLine(ReadOnlySpan<byte> line)
     {
         _line++;
-        var fingerprint = new StreamPosition(Fingerprint(line), _line);
+        var fingerprint = Fingerprint(line);
         _cursor[_cursorStream] = StreamPosition.ForLine(_line);
-        _cursor[_fingerprintStream] = fingerprint;
-        if (_line == _resumeAfterLine && _resumeFingerprint is { } stored && stored.Ledger != fingerprint.Ledger && !IsBlank(line))
+        _cursor[_fingerprintStream] = new StreamPosition(_line, fingerprint);
+        if (_line == _resumeAfterLine && _resumeFingerprint is { } stored && stored != fingerprint && !IsBlank(line))
         {
             // A line blanked since (erasure compaction blanks lines in place, keeping their length
             // and the line numbers) is the same file; any other change of the line means the file
             // was replaced, and its lines up to the cursor would be skipped unread.
             throw new SourceException(
                 $"changelog file {_options.Path} was replaced: its line {_line} is not the line materializer '{_request.Materializer}' "
-                + $"stored as its checkpoint (file-source cursor {StreamPosition.ForLine(_line)}, line fingerprint {stored.Ledger:x}, now {fingerprint.Ledger:x}), "
+                + $"stored as its checkpoint (file-source cursor {StreamPosition.ForLine(_line)}, line fingerprint {stored:x}, now {fingerprint:x}), "
                 + $"so reading on would skip its lines 1 to {_line} unread; replay it from the first line with "
                 + $"'sync backfill --config CONFIG --materializer {_request.Materializer}', which stores a new checkpoint");
         }
