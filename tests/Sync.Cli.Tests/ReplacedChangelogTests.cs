@@ -74,7 +74,8 @@ public sealed class ReplacedChangelogTests : WorkspaceTests
 
     private List<string> Rows() => SqliteTables.Rows(Workspace.QuickstartDb, "customers");
 
-    /// <summary>A new customer in the changelog's own format: the third line (Alan) with another key, id and LSN.</summary>
+    /// <summary>A new customer in the changelog's own format: the third line (Alan) with another key, id
+    /// and LSN, streamed rather than snapshotted.</summary>
     private static string NewCustomer(string original, int id)
     {
         var template = original.Split('\n')[2];
@@ -82,6 +83,10 @@ public sealed class ReplacedChangelogTests : WorkspaceTests
         var line = Regex.Replace(template, "\"key\":\"[^\"]+\"", $"\"key\":\"{key}\"");
         line = Regex.Replace(line, "\"after\":\\{\"id\":\\d+", $"\"after\":{{\"id\":{id}");
         line = Regex.Replace(line, "\"lsn\":\\d+", $"\"lsn\":{900000 + id}");
+        // An insert streamed after the snapshot, as Debezium writes it (op c, snapshot false), not a
+        // copy of the snapshot's own last record: a snapshot record after streaming starts a new epoch.
+        line = line.Replace("\"snapshot\":\"last\"", "\"snapshot\":\"false\"", StringComparison.Ordinal).Replace("\"op\":\"r\"", "\"op\":\"c\"", StringComparison.Ordinal);
+        Assert.Contains("\"snapshot\":\"false\"", line, StringComparison.Ordinal);
         return line + "\n";
     }
 
