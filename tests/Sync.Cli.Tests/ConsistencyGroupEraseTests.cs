@@ -9,7 +9,8 @@ namespace Sync.Cli.Tests;
 /// <c>orders</c> and its rows in <c>order_lines</c>): the subject leaves both tables in one sink
 /// transaction, so that a reader polling the sink never sees an order without all of its lines nor a
 /// line without its order; without the group the same reader does, since each table is erased in its
-/// own transaction (lines first: the subject lists them first). Bank transfers as in
+/// own transaction (lines first: the subject lists them first). On PostgreSQL the erasure is held
+/// half-way by a lock on <c>orders</c>, so both outcomes are seen at the same point. Bank transfers as in
 /// <see cref="ConsistencyGroupTests"/> (<see cref="BankTransfers"/> cites the shapes).
 /// </summary>
 public sealed class ConsistencyGroupEraseTests : WorkspaceTests
@@ -44,23 +45,41 @@ public sealed class ConsistencyGroupEraseTests : WorkspaceTests
 
         using var done = new CancellationTokenSource();
         var connectionString = TestServers.Postgres + $";Search Path={schema}";
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        // The erasure stopped half-way, not by chance of timing: a SHARE lock on orders lets readers
+        // in and keeps the DELETE on orders waiting (https://www.postgresql.org/docs/current/explicit-locking.html:
+        // SHARE conflicts with the ROW EXCLUSIVE lock that DELETE takes), after order_lines was erased.
+        var held = await connection.BeginTransactionAsync();
+        await using (var lockOrders = new NpgsqlCommand("LOCK TABLE orders IN SHARE MODE", connection, held))
+        {
+            await lockOrders.ExecuteNonQueryAsync();
+        }
+
         var poller = ConsistencyGroupTests.PollPostgresAsync(connectionString, HalfErased, done.Token);
-        var erase = await EraseEveryOrderAsync(config, bank);
+        var erasing = EraseEveryOrderAsync(config, bank);
+        await Poll.UntilAsync(async () =>
+        {
+            Assert.False(erasing.IsCompleted, "the erasure ended while orders was locked");
+            return await ScalarAsync(connectionString, $"SELECT count(*) FROM pg_locks WHERE relation = '{schema}.orders'::regclass AND NOT granted") > 0;
+        });
+        var halfWay = await ScalarAsync(connectionString, HalfErased);
+        await held.CommitAsync();
+        var erase = await erasing;
         await done.CancelAsync();
         var (checks, violations) = await poller;
 
         Assert.True(checks > 3, $"the reader checked only {checks} times");
         if (grouped)
         {
+            Assert.Equal(0, halfWay);
             Assert.Empty(violations);
         }
         else
         {
-            Assert.NotEmpty(violations);
+            Assert.True(halfWay > 0, "without the group the lines were erased and committed before their orders");
         }
 
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
         await using var left = new NpgsqlCommand("SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM order_lines), (SELECT sum(balance)::bigint FROM accounts)", connection);
         await using var reader = await left.ExecuteReaderAsync();
         await reader.ReadAsync();
@@ -89,6 +108,14 @@ public sealed class ConsistencyGroupEraseTests : WorkspaceTests
         Assert.Equal(0, SqliteTables.Count(database, "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM order_lines)"));
         Assert.Equal(bank.TotalBalance, SqliteTables.Count(database, "SELECT sum(balance) FROM accounts"));
         AssertReport(erase, bank);
+    }
+
+    private static async Task<long> ScalarAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Erases every order (more than one chunk of keys: 500), with a report.</summary>
