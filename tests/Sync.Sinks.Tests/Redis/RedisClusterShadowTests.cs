@@ -25,6 +25,15 @@ public sealed class RedisClusterShadowTests
     private static ChangeEvent[] Named(string name, long lsnBase) =>
         [.. Enumerable.Range(1, Rows).Select(i => Change.Upsert(("id", (object?)i), lsnBase + i, ("name", (object?)name)))];
 
+    /// <summary>Every row "old" in the live keys, then a shadow begun with every row "new".</summary>
+    private static async Task<ShadowTarget> OldLiveAndNewShadowAsync(RedisHarness h, TargetSpec target)
+    {
+        await ApplyLiveAsync(h, target, Named("old", 0));
+        var shadow = await Sink(h).BeginShadowAsync(Materializer, target, CancellationToken.None);
+        await ApplyShadowAsync(h, shadow, Named("new", 0));
+        return shadow;
+    }
+
     private static RedisSink Sink(RedisHarness h) => (RedisSink)h.Sink;
 
     private static RedisKeys Keys(RedisHarness h) => new(RedisClusterTestServer.Options(h.Namespace).KeyPrefix, cluster: true);
@@ -58,9 +67,7 @@ public sealed class RedisClusterShadowTests
     {
         await using var h = await RedisHarness.CreateAsync(RedisValueFormat.Hash, cluster: true);
         var target = h.Target("users");
-        await ApplyLiveAsync(h, target, Named("old", 0));
-        var shadow = await Sink(h).BeginShadowAsync(Materializer, target, CancellationToken.None);
-        await ApplyShadowAsync(h, shadow, Named("new", 0));
+        var shadow = await OldLiveAndNewShadowAsync(h, target);
 
         await using var connection = await RedisClusterTestServer.ConnectAsync();
         var db = connection.GetDatabase();
@@ -142,9 +149,7 @@ public sealed class RedisClusterShadowTests
     {
         await using var h = await RedisHarness.CreateAsync(RedisValueFormat.Json, cluster: true);
         var target = h.Target("users");
-        await ApplyLiveAsync(h, target, Named("old", 0));
-        var shadow = await Sink(h).BeginShadowAsync(Materializer, target, CancellationToken.None);
-        await ApplyShadowAsync(h, shadow, Named("new", 0));
+        var shadow = await OldLiveAndNewShadowAsync(h, target);
         await ApplyLiveAsync(h, target, Change.Upsert(("id", (object?)1), 500, ("name", (object?)"from a run")));
 
         var refused = await Assert.ThrowsAsync<ShadowSwapException>(() => Sink(h).SwapShadowAsync(shadow, keepOld: false, CancellationToken.None).AsTask());
