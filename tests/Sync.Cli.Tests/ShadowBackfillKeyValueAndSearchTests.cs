@@ -5,8 +5,8 @@ using Sync.Testing.Elasticsearch;
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync backfill --shadow</c> through the real CLI on Redis (a real server,
-/// SYNC_TEST_REDIS) and on the Elasticsearch fake: the new generation or index is switched in at the
-/// end and <c>sync run</c> goes on writing to it.</summary>
+/// SYNC_TEST_REDIS, and a real Redis Cluster, SYNC_TEST_REDIS_CLUSTER) and on the Elasticsearch fake:
+/// the new generation or index is switched in at the end and <c>sync run</c> goes on writing to it.</summary>
 public sealed class ShadowBackfillKeyValueAndSearchTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/shop.public.items";
@@ -14,6 +14,8 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : WorkspaceTests
     private readonly string _table = $"items{Guid.NewGuid():N}"[..16];
 
     private static string Redis => TestServers.Redis;
+
+    internal static string[]? ClusterNodes => Environment.GetEnvironmentVariable("SYNC_TEST_REDIS_CLUSTER") is { Length: > 0 } value ? value.Split(',') : null;
 
     [Fact]
     public async Task On_redis_the_new_generation_replaces_the_old_keys_and_a_run_writes_to_it()
@@ -37,21 +39,75 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : WorkspaceTests
             Assert.Equal(1, await CountKeysAsync(redis, $"{_table}:[0-9]*"));
             Assert.Equal("stale", (string?)await db.HashGetAsync($"{_table}:99999", "name"));
 
-            File.AppendAllText(Workspace.File("data/items.jsonl"), Changelog(2_001, 2_001));
-            var run = await Workspace.Sync("run", "--config", config);
-            Assert.True(run.ExitCode == 0, run.ToString());
-            Assert.Matches($@"items\s+cache/{_table}\s+1\s", run.Output);
-            Assert.Equal("2001", (string?)await db.HashGetAsync($"{prefix}{_table}:{2_001 % Keys}", "n"));
+            await AppendAndRunAsync(config, db, prefix!, 2_001);
         }
         finally
         {
-            var server = redis.GetServers()[0];
+            await DeleteKeysAsync(redis);
+        }
+    }
+
+    [RedisClusterCliFact]
+    public async Task On_a_redis_cluster_the_new_generation_replaces_the_old_keys_on_every_primary_and_a_run_resumes_from_the_backfills_end()
+    {
+        Workspace.Write("data/items.jsonl", Changelog(1, 2_000));
+        var endpoints = string.Join(", ", ClusterNodes!.Select(n => $"'{n}'"));
+        var config = Config($"cache: {{ type: redis, endpoints: [{endpoints}], keyPrefix: '{_table}:sync:', cluster: true }}", "cache");
+        var options = new ConfigurationOptions();
+        foreach (var node in ClusterNodes!)
+        {
+            options.EndPoints.Add(node);
+        }
+
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
+        var db = redis.GetDatabase();
+        try
+        {
+            Assert.Equal(0, (await Workspace.Sync("run", "--config", config)).ExitCode);
+            Assert.Equal(Keys, await CountKeysAsync(redis, $"{_table}:[0-9]*"));
+
+            var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "items", "--shadow", "--no-progress");
+            Assert.True(backfill.ExitCode == 0, backfill.ToString());
+            // The documented read on a cluster: the locator names the pointer, the pointer holds the prefix.
+            var pointer = (string?)await db.StringGetAsync($"{_table}:sync:generation-pointer:{_table.Length}:{_table}");
+            Assert.Equal($"{_table}:sync:generation:{_table.Length}:{_table}:{{{_table}:sync:checkpoint:items}}", pointer);
+            var prefix = (string?)await db.StringGetAsync(pointer);
+            Assert.Equal($"{_table}@1:", prefix);
+            Assert.Equal(Keys, await CountKeysAsync(redis, $"{prefix}{_table}:*"));
+            Assert.Equal(0, await CountKeysAsync(redis, $"{_table}:[0-9]*"));
+
+            await AppendAndRunAsync(config, db, prefix!, 2_001);
+            Assert.Equal(0, await CountKeysAsync(redis, $"{_table}:[0-9]*"));
+        }
+        finally
+        {
+            await DeleteKeysAsync(redis);
+        }
+    }
+
+    /// <summary>Appends change <paramref name="n"/> and runs: it is written to the generation <paramref name="prefix"/> names.</summary>
+    private async Task AppendAndRunAsync(string config, IDatabase db, string prefix, int n)
+    {
+        File.AppendAllText(Workspace.File("data/items.jsonl"), Changelog(n, n));
+        var run = await Workspace.Sync("run", "--config", config);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Matches($@"items\s+cache/{_table}\s+1\s", run.Output);
+        Assert.Equal(n.ToString(CultureInfo.InvariantCulture), (string?)await db.HashGetAsync($"{prefix}{_table}:{n % Keys}", "n"));
+    }
+
+    private async Task DeleteKeysAsync(ConnectionMultiplexer redis)
+    {
+        foreach (var server in Primaries(redis))
+        {
             await foreach (var key in server.KeysAsync(pattern: _table + "*"))
             {
-                await db.KeyDeleteAsync(key);
+                await redis.GetDatabase().KeyDeleteAsync(key);
             }
         }
     }
+
+    /// <summary>The one server, or every primary of a cluster (each holds only its own slots' keys).</summary>
+    private static IEnumerable<IServer> Primaries(ConnectionMultiplexer redis) => redis.GetServers().Where(s => s.IsConnected && !s.IsReplica);
 
     [Fact]
     public async Task On_elasticsearch_a_reader_counting_through_the_live_name_sees_only_complete_indices()
@@ -99,9 +155,12 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : WorkspaceTests
     private static async Task<long> CountKeysAsync(ConnectionMultiplexer redis, string pattern)
     {
         long count = 0;
-        await foreach (var _ in redis.GetServers()[0].KeysAsync(pattern: pattern, pageSize: 1000))
+        foreach (var server in Primaries(redis))
         {
-            count++;
+            await foreach (var _ in server.KeysAsync(pattern: pattern, pageSize: 1000))
+            {
+                count++;
+            }
         }
 
         return count;
@@ -131,5 +190,17 @@ public sealed class ShadowBackfillKeyValueAndSearchTests : WorkspaceTests
         }
 
         return text.ToString();
+    }
+}
+
+/// <summary>Needs the Redis Cluster the test script starts: skipped, with the reason, where SYNC_TEST_REDIS_CLUSTER is not set.</summary>
+internal sealed class RedisClusterCliFactAttribute : FactAttribute
+{
+    public RedisClusterCliFactAttribute()
+    {
+        if (ShadowBackfillKeyValueAndSearchTests.ClusterNodes is null)
+        {
+            Skip = "SYNC_TEST_REDIS_CLUSTER is not set: run ./scripts/test.sh, which starts a local Redis Cluster";
+        }
     }
 }

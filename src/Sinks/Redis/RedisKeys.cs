@@ -14,6 +14,9 @@ namespace Sync.Sinks.Redis;
 /// <c>c:{column}</c> = 1 for every column ever stored.</item>
 /// <item><c>P generation:{n}:{table}</c> — the live key generation's prefix after a shadow backfill
 /// (e.g. <c>users@2:</c>); readers put it before every row and index key.</item>
+/// <item><c>P generation-pointer:{n}:{table}</c> — on a Redis Cluster only: the name of the table's
+/// generation pointer <c>P generation:{n}:{table}:{…}</c>, which carries the hash tag of the checkpoint key
+/// of the materializer that shadow-backfills the table (<see cref="ClusterGeneration"/>).</item>
 /// <item><c>P checkpoint:{materializer}</c> — the checkpoint (a hash: stream -> <c>ledger:entry:batch</c>).</item>
 /// </list>
 /// On a Redis Cluster (<paramref name="cluster"/>) a row's state key carries the row key's hash tag:
@@ -108,6 +111,23 @@ public sealed class RedisKeys(string prefix, bool cluster = false)
     /// <summary>The table's live key generation: a string holding the prefix readers put before every
     /// row and index key (absent: no prefix, the keys written before any shadow backfill).</summary>
     public string Generation(string table) => $"{Prefix}generation:{Scoped(table)}";
+
+    /// <summary>On a Redis Cluster, the table's live key generation as switched by the shadow backfills of
+    /// <paramref name="materializer"/>: the pointer carries the hash tag of the materializer's checkpoint key,
+    /// so that one script in that slot can check the checkpoint, move it and switch the pointer. Null when
+    /// the checkpoint key's hashed part holds a <c>}</c> and so cannot be put in a tag.</summary>
+    public string? ClusterGeneration(string table, string materializer)
+    {
+        var part = HashPart(Checkpoint(materializer));
+        return part.Contains('}', StringComparison.Ordinal) || Generation(table).Contains('{', StringComparison.Ordinal)
+            ? null
+            : Generation(table) + ":{" + part + "}";
+    }
+
+    /// <summary>On a Redis Cluster, the name of the table's generation pointer (<see cref="ClusterGeneration"/>),
+    /// set once, before the first switch, and never changed: readers and the sink's calls that do not name
+    /// a materializer (erase, count) find the pointer through it.</summary>
+    public string GenerationLocator(string table) => $"{Prefix}generation-pointer:{Scoped(table)}";
 
     /// <summary>A SCAN pattern matching every state key of the table (literal parts escaped).</summary>
     public string StatePattern(string table) => EscapePattern(StatePrefix(table)) + "*";

@@ -169,6 +169,12 @@ public sealed partial class RedisSink : ISink, IShadowableSink, IReconnectingSin
     {
         ArgumentException.ThrowIfNullOrEmpty(materializer);
         ValidateTarget(live);
+        if (_options.BulkShadow && ClusterDetected)
+        {
+            // The bulk load's reads of many keys at once and its plain index writes assume one server.
+            throw new SinkFatalException($"redis sink '{Name}': bulkShadow is not supported on a Redis Cluster; set bulkShadow: false (the shadow backfill then writes each change with the per-row script, as on the live keys)");
+        }
+
         var checkpointName = ShadowTarget.CheckpointNameOf(materializer);
         var (prefix, checkpoint) = await RunAsync(
             $"prepare a new key generation of table \"{live.Table}\"", w => w.BeginShadowAsync(live, materializer, checkpointName), cancellationToken);

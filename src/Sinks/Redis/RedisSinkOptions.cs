@@ -30,7 +30,7 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
     /// <summary>Whether the endpoints are a Redis Cluster: <c>true</c> requires one, <c>false</c> refuses
     /// one, unset detects it from the server when the sink opens. On a cluster every row is written by its
     /// own script call in its slot (see <see cref="RedisKeys"/>).</summary>
-    [Description("`true`: the endpoints must be a Redis Cluster; `false`: they must not; unset (default): detected from the server when the sink opens. On a cluster each row is applied in its own slot (its version key carries the row key's hash tag); index sets are updated after the rows and converge (repaired when a batch is replayed); `sync backfill --shadow` is not supported there.")]
+    [Description("`true`: the endpoints must be a Redis Cluster; `false`: they must not; unset (default): detected from the server when the sink opens. On a cluster each row is applied in its own slot (its version key carries the row key's hash tag); index sets are updated after the rows and converge (repaired when a batch is replayed); `sync backfill --shadow` switches a generation pointer that carries the hash tag of the materializer's checkpoint key; `bulkShadow` is not supported there.")]
     public bool? Cluster { get; set; }
 
     /// <summary>The ACL user (<c>AUTH user password</c>); none = the <c>default</c> user.</summary>
@@ -78,7 +78,7 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
     /// memory across batches, instead of the compare-and-set script per change: the generation has one
     /// writer, in log order. Both leave the same keys. Default false (opt-in, as the PostgreSQL and
     /// Elasticsearch sinks' <c>bulkShadow</c>).</summary>
-    [Description("`backfill --shadow` writes the new key generation with plain pipelined writes of the newest change per key, collapsed in memory across batches (up to `bulkShadowMaxKeys`), instead of the compare-and-set script per change. Same keys either way. Default false.")]
+    [Description("`backfill --shadow` writes the new key generation with plain pipelined writes of the newest change per key, collapsed in memory across batches (up to `bulkShadowMaxKeys`), instead of the compare-and-set script per change. Same keys either way. Not on a Redis Cluster. Default false.")]
     public bool BulkShadow { get; set; }
 
     /// <summary>With <see cref="BulkShadow"/>: how many keys' newest changes are held in memory before
@@ -174,6 +174,11 @@ public sealed class RedisSinkOptions : IValidatable, IReportsInsecureTransport
         problems.MustBeWithin($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(5), "1ms and 5m");
         problems.MustBeWithin($"{path}.commandTimeout", CommandTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1ms and 10m");
         problems.MustBeBetween($"{path}.changesPerScript", ChangesPerScript, 1, 10_000);
+        if (Cluster == true && BulkShadow)
+        {
+            problems.Add($"{path}.bulkShadow (true) is not supported with cluster: true: its bulk load reads many keys at once and writes index sets alongside the rows, which a Redis Cluster's slots do not allow; leave it false");
+        }
+
         problems.MustBeBetween($"{path}.bulkShadowMaxKeys", BulkShadowMaxKeys, 1, 100_000_000);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 

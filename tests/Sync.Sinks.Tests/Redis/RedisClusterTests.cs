@@ -108,15 +108,6 @@ public sealed class RedisClusterTests
     }
 
     [RedisClusterFact]
-    public async Task A_shadow_backfill_is_refused_on_a_cluster()
-    {
-        await using var h = await RedisHarness.CreateAsync(RedisValueFormat.Hash, cluster: true);
-        var sink = (RedisSink)h.Sink;
-        var e = await Assert.ThrowsAsync<SinkFatalException>(async () => await sink.BeginShadowAsync("m", h.Target("users"), CancellationToken.None));
-        Assert.Contains("not supported on a Redis Cluster", e.Message, StringComparison.Ordinal);
-    }
-
-    [RedisClusterFact]
     public async Task The_sink_opens_on_a_cluster_it_detects_and_refuses_one_when_cluster_is_false()
     {
         var options = RedisClusterTestServer.Options(RedisTestServer.NewNamespace());

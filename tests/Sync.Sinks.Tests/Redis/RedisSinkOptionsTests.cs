@@ -56,6 +56,17 @@ public sealed class RedisSinkOptionsTests
     }
 
     [Fact]
+    public void Bulk_shadow_is_refused_with_cluster_true_and_allowed_otherwise()
+    {
+        var options = new RedisSinkOptions { Endpoints = ["redis:6379"], Cluster = true, BulkShadow = true };
+        var problem = Assert.Single(options.Validate("sinks.cache"));
+        Assert.StartsWith("sinks.cache.bulkShadow (true) is not supported with cluster: true", problem, StringComparison.Ordinal);
+
+        options.Cluster = false;
+        Assert.Empty(options.Validate("sinks.cache"));
+    }
+
+    [Fact]
     public void Target_validation_names_templates_fields_and_durations()
     {
         var target = new RedisTargetOptions
