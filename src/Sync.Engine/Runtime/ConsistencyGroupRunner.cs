@@ -81,7 +81,7 @@ public sealed partial class ConsistencyGroupRunner
     /// <summary>The checkpoint name of a group's own stream, the transaction topic.</summary>
     public static string CheckpointName(string group) => $"consistency.{group}";
 
-    /// <summary>Source transactions applied whole.</summary>
+    /// <summary>Source transactions applied whole (committed in the sink).</summary>
     public long Transactions { get; private set; }
 
     /// <summary>Source transactions, or parts of one, applied without the whole transaction.</summary>
@@ -251,19 +251,19 @@ public sealed partial class ConsistencyGroupRunner
     {
         var released = drain ? _assembler.Drain() : _assembler.Release();
         var changes = _members.Select(_ => new List<ChangeEvent>()).ToArray();
+        var (whole, relaxed) = (0, 0);
         foreach (var transaction in released)
         {
             if (transaction.Relaxed)
             {
-                Relaxed++;
+                relaxed++;
                 var reason = ReasonName(transaction.Reason);
                 RelaxedCounter.Add(1, new KeyValuePair<string, object?>("group", _name), new KeyValuePair<string, object?>("reason", reason));
                 LogRelaxed(_logger, _name, transaction.Key ?? "(none)", transaction.Changes.Count, reason);
             }
             else if (transaction.Reason == TransactionRelease.Complete)
             {
-                Transactions++;
-                AppliedCounter.Add(1, new KeyValuePair<string, object?>("group", _name));
+                whole++;
             }
 
             foreach (var held in transaction.Changes)
@@ -301,6 +301,7 @@ public sealed partial class ConsistencyGroupRunner
 
         if (batches.Count == 0)
         {
+            Counted(whole, relaxed);
             return;
         }
 
@@ -313,6 +314,7 @@ public sealed partial class ConsistencyGroupRunner
         }
 
         var results = await _sink.ApplyTransactionAsync(batches, cancellationToken);
+        Counted(whole, relaxed);
         for (var b = 0; b < batches.Count; b++)
         {
             foreach (var (stream, position) in batches[b].Checkpoint)
@@ -335,6 +337,19 @@ public sealed partial class ConsistencyGroupRunner
         if (!_assembler.HoldsAny)
         {
             await _reader.AcknowledgeAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Counts transactions once their sink transaction committed: a refused one (the sink
+    /// went back in time) is read and applied again, and the rollback limit asks whether a reading
+    /// kept any.</summary>
+    private void Counted(int whole, int relaxed)
+    {
+        Transactions += whole;
+        Relaxed += relaxed;
+        if (whole > 0)
+        {
+            AppliedCounter.Add(whole, new KeyValuePair<string, object?>("group", _name));
         }
     }
 

@@ -28,9 +28,10 @@ public sealed partial class SyncRuntime
         return groups;
     }
 
-    /// <summary>How often in a row a group may find its sink gone back in time before it stops: each
-    /// time it resumes from what the sink holds, so only a sink that does not keep what it commits gets that far.</summary>
-    private const int MaxGroupRollbacks = 20;
+    /// <summary>How many times in a row finding its sink gone back in time stops a group (the ones
+    /// before are healed): each time it resumes from what the sink holds, so only a sink that does not
+    /// keep what it commits gets that far.</summary>
+    public const int MaxGroupRollbacks = 20;
 
     private async Task<IReadOnlyList<MaterializerOutcome>> RunGroupAsync(string group, ConsistencyGroupOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
     {
@@ -106,11 +107,17 @@ public sealed partial class SyncRuntime
                     await runner.RunAsync(cancellationToken);
                     break;
                 }
-                catch (SinkCheckpointChangedException e) when (runner.Transactions > 0 || rollbacks < MaxGroupRollbacks)
+                catch (SinkCheckpointChangedException e)
                 {
-                    // Counted in a row: a reading that applied whole transactions before the sink went back
+                    // Counted in a row: a reading that committed whole transactions before the sink went back
                     // starts the count again, so a group that runs for months is not stopped by rare rollbacks.
                     rollbacks = runner.Transactions > 0 ? 1 : rollbacks + 1;
+                    if (rollbacks >= MaxGroupRollbacks)
+                    {
+                        throw new SinkCheckpointChangedException(
+                            $"consistency group {group}: sink {memberOptions[0].Options.Sink} went back in time {rollbacks} times in a row without keeping a transaction in between (the group heals at most {MaxGroupRollbacks - 1} in a row); the sink does not keep what it commits: check its storage, replication or restores, then run again. Last refusal: {e.Message}",
+                            e);
+                    }
 
                     // The sink went back in time under the group: its whole transaction was refused, so
                     // nothing past what the sink holds claims to be applied. Resuming from what it holds
