@@ -97,8 +97,37 @@ public sealed partial class ConsistencyGroupRunner
     /// <summary>True once the source reported its end.</summary>
     public bool SourceEnded { get; private set; }
 
+    /// <summary>How many times in a row the sink went back in time before this reading (0: it did not).
+    /// While above 0 the group's own checkpoint carries <see cref="SinkCheckpointGuard.GroupHealingMark"/>,
+    /// which <c>sync status</c> shows, until the group committed again past <see cref="HealUntil"/>.</summary>
+    public int RollbacksInARow { get; init; }
+
+    /// <summary>Per owner (member, or <see cref="CheckpointName"/>), the positions the group had written
+    /// before the sink went back: the tables lack what was lost until the group is past them again.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, StreamPosition>>? HealUntil { get; init; }
+
+    /// <summary>Whether the stored checkpoint marked the group as healing when this reading started (an
+    /// earlier run stopped while it healed): then the mark is cleared at its first commit.</summary>
+    public bool HealingAtStart { get; init; }
+
+    private bool _markedHealing;
+
+    /// <summary>Per owner, the positions the group wrote or found stored: where a heal must get back to.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, StreamPosition>> Written =>
+        _stored.ToDictionary(s => s.Key, s => (IReadOnlyDictionary<string, StreamPosition>)new Dictionary<string, StreamPosition>(s.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        if (RollbacksInARow > 0)
+        {
+            await MarkAsync(SinkCheckpointGuard.GroupHealingMark(RollbacksInARow));
+            _markedHealing = true;
+        }
+        else
+        {
+            _markedHealing = HealingAtStart;
+        }
+
         while (!cancellationToken.IsCancellationRequested)
         {
             IReadOnlyList<SourceRecord>? records;
@@ -315,6 +344,12 @@ public sealed partial class ConsistencyGroupRunner
 
         var results = await _sink.ApplyTransactionAsync(batches, cancellationToken);
         Counted(whole, relaxed);
+        if (_markedHealing && HealedPast())
+        {
+            await MarkAsync(SinkCheckpointGuard.HealedMark);
+            _markedHealing = false;
+            LogHealed(_logger, _name, RollbacksInARow);
+        }
         for (var b = 0; b < batches.Count; b++)
         {
             foreach (var (stream, position) in batches[b].Checkpoint)
@@ -339,6 +374,17 @@ public sealed partial class ConsistencyGroupRunner
             await _reader.AcknowledgeAsync(cancellationToken);
         }
     }
+
+    /// <summary>Whether every position the group had written before the sink went back is stored again.</summary>
+    private bool HealedPast() =>
+        HealUntil is null || HealUntil.All(owner => owner.Value.All(stream => Stored(owner.Key).TryGetValue(stream.Key, out var now) && now >= stream.Value));
+
+    /// <summary>Writes the heal mark into the group's own checkpoint, outside the conditional writes: it
+    /// is not a stream position, and <c>sync status</c> reads it from the sink as a restart does.</summary>
+    private async Task MarkAsync(StreamPosition mark) =>
+        await _sink.ApplyAsync(
+            new SinkBatch(CheckpointName(_name), _members[0].Target, [], new Dictionary<string, StreamPosition>(StringComparer.Ordinal) { [SinkCheckpointGuard.HealingStream] = mark }),
+            CancellationToken.None);
 
     /// <summary>Counts transactions once their sink transaction committed: a refused one (the sink
     /// went back in time) is read and applied again, and the rollback limit asks whether a reading
@@ -432,6 +478,9 @@ public sealed partial class ConsistencyGroupRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "consistency group {Group}: {At} is not a transaction BEGIN or END record, skipped: {Reason}")]
     private static partial void LogBadBoundary(ILogger logger, string group, string at, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "consistency group {Group}: healed: the sink holds again everything the group had applied before {Rollbacks} rollbacks in a row")]
+    private static partial void LogHealed(ILogger logger, string group, int rollbacks);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "consistency group {Group}: {Changes} changes of incomplete transactions are left for the next run, which reads them again")]
     private static partial void LogLeftHeld(ILogger logger, string group, int changes);

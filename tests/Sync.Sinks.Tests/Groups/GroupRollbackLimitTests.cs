@@ -26,6 +26,8 @@ public sealed class GroupRollbackLimitTests : IDisposable
     private readonly RecordingLoggerFactory _logs = new();
     private readonly BankTransfers _bank = new(accounts: 10, transactions: 200, seed: 51);
 
+    private string _text = string.Empty;
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [Fact]
@@ -56,18 +58,33 @@ public sealed class GroupRollbackLimitTests : IDisposable
 
         Assert.All(outcomes, o => Assert.Null(o.Failure));
         Assert.Equal(38, HealedRollbacks());
+        // What `sync status` reads: the group's own checkpoint marked healing with the count in a row at
+        // each reading again, and cleared once the group was past where it had been (the refusals here
+        // lose nothing the sink held, so at the first commit).
+        var healing = Enumerable.Range(1, 19).Select(SinkCheckpointGuard.GroupHealingMark).ToList();
+        Assert.Equal(
+            [.. healing, SinkCheckpointGuard.HealedMark, .. healing, SinkCheckpointGuard.HealedMark],
+            refusing.Marks);
+        Assert.False(SinkCheckpointGuard.MarksHealing(await StoredAsync("consistency.bank")));
         Assert.Equal(
             Enumerable.Range(1, _bank.Accounts).Select(id => $"id={id}|balance={_bank.Balances[id]}"),
             SqliteTables.Rows(Path.Combine(_directory, "bank.db"), "accounts"));
     }
 
-    private int HealedRollbacks() => _logs.Entries.Count(e => e.Message.Contains("went back in time (", StringComparison.Ordinal));
+    private async Task<IReadOnlyDictionary<string, StreamPosition>> StoredAsync(string owner)
+    {
+        var config = ConfigLoader.Parse(_text, Path.Combine(_directory, "sync.yaml"), new SyncComponents([new FileSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create).Types, _ => null);
+        await using var sink = await SinkCatalog.All.First(f => f.Type == "sqlite").OpenAsync(config.Sinks["local"], CancellationToken.None);
+        return await sink.LoadCheckpointAsync(owner, CancellationToken.None);
+    }
+
+    private int HealedRollbacks() => _logs.Entries.Count(e => e.Message.Contains("the group reads again from the checkpoints the sink holds", StringComparison.Ordinal));
 
     private async Task<IReadOnlyList<MaterializerOutcome>> RunAsync(RefusingSinks refusing)
     {
         var changelog = Path.Combine(_directory, "bank.jsonl");
         await File.WriteAllTextAsync(changelog, _bank.Changelog(seed: 3));
-        var text = $$"""
+        var text = _text = $$"""
             sources:
               changelog: { type: file, path: '{{changelog}}' }
             sinks:
@@ -89,6 +106,9 @@ public sealed class GroupRollbackLimitTests : IDisposable
         private int _calls;
 
         public int Calls => Volatile.Read(ref _calls);
+
+        /// <summary>The heal marks written into checkpoints, in order.</summary>
+        public List<StreamPosition> Marks { get; } = [];
 
         private bool RefusesNext() => refuse(Interlocked.Increment(ref _calls));
 
@@ -118,6 +138,16 @@ public sealed class GroupRollbackLimitTests : IDisposable
                 owner.RefusesNext()
                     ? throw new SinkCheckpointChangedException(batches[0].Materializer)
                     : Inner.ApplyTransactionAsync(batches, cancellationToken);
+
+            public override ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken)
+            {
+                if (batch.Checkpoint.TryGetValue(SinkCheckpointGuard.HealingStream, out var mark))
+                {
+                    owner.Marks.Add(mark);
+                }
+
+                return Inner.ApplyAsync(batch, cancellationToken);
+            }
 
             // Opened by the factory above, so closed here (a plain wrapper leaves that to its opener).
             ValueTask IAsyncDisposable.DisposeAsync() => Inner.DisposeAsync();
