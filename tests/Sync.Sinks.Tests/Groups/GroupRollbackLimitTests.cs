@@ -112,25 +112,7 @@ public sealed class GroupRollbackLimitTests : IDisposable
 
         private bool RefusesNext() => refuse(Interlocked.Increment(ref _calls));
 
-        public IEnumerable<ISinkFactory> Wrap(IEnumerable<ISinkFactory> factories) => factories.Select(f => new Factory(f, this));
-
-        private sealed class Factory(ISinkFactory inner, RefusingSinks owner) : ISinkFactory
-        {
-            public string Type => inner.Type;
-
-            public Type OptionsType => inner.OptionsType;
-
-            public Type? TargetOptionsType => inner.TargetOptionsType;
-
-            public bool KeepsDeadLetterTable => inner.KeepsDeadLetterTable;
-
-            public bool RebuildsWhenEmpty => inner.RebuildsWhenEmpty;
-
-            public bool AppliesTransactions => inner.AppliesTransactions;
-
-            public async ValueTask<ISink> OpenAsync(ComponentConfig sink, CancellationToken cancellationToken) =>
-                new Sink(await inner.OpenAsync(sink, cancellationToken), owner);
-        }
+        public IEnumerable<ISinkFactory> Wrap(IEnumerable<ISinkFactory> factories) => factories.Select(f => new WrappingSinkFactory(f, sink => new Sink(sink, this)));
 
         private sealed class Sink(ISink inner, RefusingSinks owner) : DelegatingSink(inner), IAsyncDisposable
         {
