@@ -110,6 +110,10 @@ public sealed partial class ConsistencyGroupRunner
     /// earlier run stopped while it healed): then the mark is cleared at its first commit.</summary>
     public bool HealingAtStart { get; init; }
 
+    /// <summary>Whether the heal mark is written (false in a shadow backfill: its checkpoints are the
+    /// shadows', which <c>sync status</c> does not read, and it writes whole transactions only).</summary>
+    public bool MarksHealing { get; init; } = true;
+
     private bool _markedHealing;
 
     /// <summary>Per owner, the positions the group wrote or found stored: where a heal must get back to.</summary>
@@ -118,14 +122,14 @@ public sealed partial class ConsistencyGroupRunner
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        if (RollbacksInARow > 0)
+        if (RollbacksInARow > 0 && MarksHealing)
         {
             await MarkAsync(SinkCheckpointGuard.GroupHealingMark(RollbacksInARow));
             _markedHealing = true;
         }
         else
         {
-            _markedHealing = HealingAtStart;
+            _markedHealing = HealingAtStart && MarksHealing;
         }
 
         while (!cancellationToken.IsCancellationRequested)

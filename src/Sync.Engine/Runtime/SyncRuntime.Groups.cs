@@ -106,6 +106,7 @@ public sealed partial class SyncRuntime
                     RollbacksInARow = rollbacks,
                     HealUntil = healUntil,
                     HealingAtStart = SinkCheckpointGuard.MarksHealing(ownStored),
+                    MarksHealing = shadow is null,
                 };
                 try
                 {
