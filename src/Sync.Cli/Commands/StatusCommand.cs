@@ -62,6 +62,15 @@ internal static class StatusCommand
                 await output.WriteLineAsync($"healing: materializer '{healing}': its sink went back in time and `sync run` is replaying what it lost; the target is incomplete and the checkpoint holds until the replay catches up");
             }
 
+            foreach (var group in rows.Select(r => r.GroupHealing).OfType<GroupHealing>().Distinct())
+            {
+                var count = group.RollbacksInARow > 0
+                    ? $"{group.RollbacksInARow} {(group.RollbacksInARow == 1 ? "time" : "times")} in a row; the group stops at {SyncRuntime.MaxGroupRollbacks}"
+                    : "the count in a row is not known: the run stopped while it healed";
+                var members = string.Join(", ", rows.Where(r => r.GroupHealing == group).Select(r => r.Materializer).Distinct(StringComparer.Ordinal));
+                await output.WriteLineAsync($"healing: consistency group '{group.Group}' ({members}): its sink went back in time ({count}) and `sync run` reads again from the checkpoints the sink holds, applying whole transactions; the tables lack what was lost until the group is past where it was");
+            }
+
             foreach (var materializer in rows.DistinctBy(r => r.Materializer, StringComparer.Ordinal))
             {
                 await output.WriteLineAsync($"materializer '{materializer.Materializer}': {LastVerification.Describe(materializer.Verified)}");

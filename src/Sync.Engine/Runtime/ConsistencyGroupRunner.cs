@@ -81,7 +81,7 @@ public sealed partial class ConsistencyGroupRunner
     /// <summary>The checkpoint name of a group's own stream, the transaction topic.</summary>
     public static string CheckpointName(string group) => $"consistency.{group}";
 
-    /// <summary>Source transactions applied whole.</summary>
+    /// <summary>Source transactions applied whole (committed in the sink).</summary>
     public long Transactions { get; private set; }
 
     /// <summary>Source transactions, or parts of one, applied without the whole transaction.</summary>
@@ -97,8 +97,41 @@ public sealed partial class ConsistencyGroupRunner
     /// <summary>True once the source reported its end.</summary>
     public bool SourceEnded { get; private set; }
 
+    /// <summary>How many times in a row the sink went back in time before this reading (0: it did not).
+    /// While above 0 the group's own checkpoint carries <see cref="SinkCheckpointGuard.GroupHealingMark"/>,
+    /// which <c>sync status</c> shows, until the group committed again past <see cref="HealUntil"/>.</summary>
+    public int RollbacksInARow { get; init; }
+
+    /// <summary>Per owner (member, or <see cref="CheckpointName"/>), the positions the group had written
+    /// before the sink went back: the tables lack what was lost until the group is past them again.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, StreamPosition>>? HealUntil { get; init; }
+
+    /// <summary>Whether the stored checkpoint marked the group as healing when this reading started (an
+    /// earlier run stopped while it healed): then the mark is cleared at its first commit.</summary>
+    public bool HealingAtStart { get; init; }
+
+    /// <summary>Whether the heal mark is written (false in a shadow backfill: its checkpoints are the
+    /// shadows', which <c>sync status</c> does not read, and it writes whole transactions only).</summary>
+    public bool MarksHealing { get; init; } = true;
+
+    private bool _markedHealing;
+
+    /// <summary>Per owner, the positions the group wrote or found stored: where a heal must get back to.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, StreamPosition>> Written =>
+        _stored.ToDictionary(s => s.Key, s => (IReadOnlyDictionary<string, StreamPosition>)new Dictionary<string, StreamPosition>(s.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        if (RollbacksInARow > 0 && MarksHealing)
+        {
+            await MarkAsync(SinkCheckpointGuard.GroupHealingMark(RollbacksInARow));
+            _markedHealing = true;
+        }
+        else
+        {
+            _markedHealing = HealingAtStart && MarksHealing;
+        }
+
         while (!cancellationToken.IsCancellationRequested)
         {
             IReadOnlyList<SourceRecord>? records;
@@ -251,19 +284,19 @@ public sealed partial class ConsistencyGroupRunner
     {
         var released = drain ? _assembler.Drain() : _assembler.Release();
         var changes = _members.Select(_ => new List<ChangeEvent>()).ToArray();
+        var (whole, relaxed) = (0, 0);
         foreach (var transaction in released)
         {
             if (transaction.Relaxed)
             {
-                Relaxed++;
+                relaxed++;
                 var reason = ReasonName(transaction.Reason);
                 RelaxedCounter.Add(1, new KeyValuePair<string, object?>("group", _name), new KeyValuePair<string, object?>("reason", reason));
                 LogRelaxed(_logger, _name, transaction.Key ?? "(none)", transaction.Changes.Count, reason);
             }
             else if (transaction.Reason == TransactionRelease.Complete)
             {
-                Transactions++;
-                AppliedCounter.Add(1, new KeyValuePair<string, object?>("group", _name));
+                whole++;
             }
 
             foreach (var held in transaction.Changes)
@@ -301,6 +334,7 @@ public sealed partial class ConsistencyGroupRunner
 
         if (batches.Count == 0)
         {
+            Counted(whole, relaxed);
             return;
         }
 
@@ -313,6 +347,13 @@ public sealed partial class ConsistencyGroupRunner
         }
 
         var results = await _sink.ApplyTransactionAsync(batches, cancellationToken);
+        Counted(whole, relaxed);
+        if (_markedHealing && HealedPast())
+        {
+            await MarkAsync(SinkCheckpointGuard.HealedMark);
+            _markedHealing = false;
+            LogHealed(_logger, _name, RollbacksInARow);
+        }
         for (var b = 0; b < batches.Count; b++)
         {
             foreach (var (stream, position) in batches[b].Checkpoint)
@@ -335,6 +376,30 @@ public sealed partial class ConsistencyGroupRunner
         if (!_assembler.HoldsAny)
         {
             await _reader.AcknowledgeAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Whether every position the group had written before the sink went back is stored again.</summary>
+    private bool HealedPast() =>
+        HealUntil is null || HealUntil.All(owner => owner.Value.All(stream => Stored(owner.Key).TryGetValue(stream.Key, out var now) && now >= stream.Value));
+
+    /// <summary>Writes the heal mark into the group's own checkpoint, outside the conditional writes: it
+    /// is not a stream position, and <c>sync status</c> reads it from the sink as a restart does.</summary>
+    private async Task MarkAsync(StreamPosition mark) =>
+        await _sink.ApplyAsync(
+            new SinkBatch(CheckpointName(_name), _members[0].Target, [], new Dictionary<string, StreamPosition>(StringComparer.Ordinal) { [SinkCheckpointGuard.HealingStream] = mark }),
+            CancellationToken.None);
+
+    /// <summary>Counts transactions once their sink transaction committed: a refused one (the sink
+    /// went back in time) is read and applied again, and the rollback limit asks whether a reading
+    /// kept any.</summary>
+    private void Counted(int whole, int relaxed)
+    {
+        Transactions += whole;
+        Relaxed += relaxed;
+        if (whole > 0)
+        {
+            AppliedCounter.Add(whole, new KeyValuePair<string, object?>("group", _name));
         }
     }
 
@@ -417,6 +482,9 @@ public sealed partial class ConsistencyGroupRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "consistency group {Group}: {At} is not a transaction BEGIN or END record, skipped: {Reason}")]
     private static partial void LogBadBoundary(ILogger logger, string group, string at, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "consistency group {Group}: healed: the sink holds again everything the group had applied before {Rollbacks} rollbacks in a row")]
+    private static partial void LogHealed(ILogger logger, string group, int rollbacks);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "consistency group {Group}: {Changes} changes of incomplete transactions are left for the next run, which reads them again")]
     private static partial void LogLeftHeld(ILogger logger, string group, int changes);

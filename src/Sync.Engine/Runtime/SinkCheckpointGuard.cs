@@ -68,9 +68,17 @@ public sealed class SinkCheckpointGuard
     /// <summary>Per stream, the position this materializer wrote last.</summary>
     public IReadOnlyDictionary<string, StreamPosition> Written => _last;
 
-    /// <summary>True when the stored checkpoint marks a heal in progress.</summary>
+    /// <summary><see cref="HealingStream"/>'s position in a consistency group's own checkpoint while it
+    /// heals: the entry counts the sink's rollbacks in a row.</summary>
+    public static StreamPosition GroupHealingMark(int rollbacksInARow) => new(HealingMark.Ledger, rollbacksInARow);
+
+    /// <summary>True when the stored checkpoint marks a heal in progress (a materializer's or a group's).</summary>
     public static bool MarksHealing(IReadOnlyDictionary<string, StreamPosition> stored) =>
-        stored.TryGetValue(HealingStream, out var mark) && mark == HealingMark;
+        stored.TryGetValue(HealingStream, out var mark) && mark.Ledger == HealingMark.Ledger;
+
+    /// <summary>The rollbacks in a row a healing group's mark counts (0 for a materializer's mark).</summary>
+    public static long RollbacksOf(IReadOnlyDictionary<string, StreamPosition> stored) =>
+        MarksHealing(stored) ? stored[HealingStream].Entry : 0;
 
     /// <summary>The stored checkpoint without the heal mark and the source epoch state
     /// (<see cref="SourceEpochs"/>): the positions of streams only.</summary>

@@ -27,7 +27,18 @@ public sealed record TopicStatus(
 
     /// <summary>What the last <c>sync verify</c> of the materializer found, or null when it never ran.</summary>
     public Verify.LastVerification? Verified { get; init; }
+
+    /// <summary>Set while the materializer's consistency group heals after its sink went back in time, or null.</summary>
+    public GroupHealing? GroupHealing { get; init; }
 }
+
+/// <summary>A consistency group healing: its sink refused a transaction because it went back in time,
+/// and <c>sync run</c> reads again from the checkpoints the sink holds.</summary>
+/// <param name="Group">The group's name (<c>consistency.&lt;name&gt;</c>).</param>
+/// <param name="RollbacksInARow">How many times in a row the sink went back without the group keeping a
+/// transaction in between (the group stops at <see cref="SyncRuntime.MaxGroupRollbacks"/>); 0 when the
+/// mark was left by a run that stopped while it healed and the count is not known.</param>
+public sealed record GroupHealing(string Group, long RollbacksInARow);
 
 /// <summary>Reads where each materializer stands: its checkpoint (from the sink), the end of each
 /// of its topics (from the source), and its dead-letter count. Changes nothing.</summary>
@@ -111,6 +122,22 @@ public sealed class StatusReader
                         Healing = healing,
                         Verified = verified,
                     });
+                }
+            }
+            // A group's heal mark is in its own checkpoint, in the sink of its members.
+            foreach (var (group, options) in _config.ConsistencyGroups)
+            {
+                var member = options.Materializers.FirstOrDefault(m => rows.Any(r => r.Materializer == m));
+                if (member is null)
+                {
+                    continue;
+                }
+
+                var stored = await sinks[_config.Materializers.First(m => m.Key == member).Value.Sink].LoadCheckpointAsync(ConsistencyGroupRunner.CheckpointName(group), cancellationToken);
+                if (SinkCheckpointGuard.MarksHealing(stored))
+                {
+                    var healing = new GroupHealing(group, SinkCheckpointGuard.RollbacksOf(stored));
+                    rows = [.. rows.Select(r => options.Materializers.Contains(r.Materializer, StringComparer.Ordinal) ? r with { GroupHealing = healing } : r)];
                 }
             }
         }

@@ -28,9 +28,10 @@ public sealed partial class SyncRuntime
         return groups;
     }
 
-    /// <summary>How often in a row a group may find its sink gone back in time before it stops: each
-    /// time it resumes from what the sink holds, so only a sink that does not keep what it commits gets that far.</summary>
-    private const int MaxGroupRollbacks = 20;
+    /// <summary>How many times in a row finding its sink gone back in time stops a group (the ones
+    /// before are healed): each time it resumes from what the sink holds, so only a sink that does not
+    /// keep what it commits gets that far.</summary>
+    public const int MaxGroupRollbacks = 20;
 
     private async Task<IReadOnlyList<MaterializerOutcome>> RunGroupAsync(string group, ConsistencyGroupOptions options, ISink sink, RunMode mode, CancellationToken cancellationToken)
     {
@@ -63,6 +64,7 @@ public sealed partial class SyncRuntime
             log.LogInformation("consistency group {Group}: {Members} apply whole transactions of {Transactions} into sink {Sink}{Backfill}", group, string.Join(", ", options.Materializers), options.Transactions, memberOptions[0].Options.Sink, mode == RunMode.Backfill ? ", replayed from the earliest message (backfill)" : string.Empty);
             var backfill = mode == RunMode.Backfill;
             ConsistencyGroupRunner runner;
+            IReadOnlyDictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>? healUntil = null;
             for (var rollbacks = 0; ; )
             {
                 var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
@@ -73,7 +75,8 @@ public sealed partial class SyncRuntime
                     checkpoints[member.Name] = SinkCheckpointGuard.PositionsOf(stored);
                 }
 
-                checkpoints[own] = SinkCheckpointGuard.PositionsOf(await writing.LoadCheckpointAsync(own, cancellationToken));
+                var ownStored = await writing.LoadCheckpointAsync(own, cancellationToken);
+                checkpoints[own] = SinkCheckpointGuard.PositionsOf(ownStored);
                 if (backfill)
                 {
                     // A backfill ignores the checkpoints (never regress keeps newer state); the sink keeps
@@ -100,17 +103,28 @@ public sealed partial class SyncRuntime
                     // holds of transactions still open is left to the next run, which reads it again.
                     DrainAtEnd = !factory.HasNoEnd(source, fromBeginning: false),
                     IsPartition = stream => factory.Naming.TopicOf(stream) != stream,
+                    RollbacksInARow = rollbacks,
+                    HealUntil = healUntil,
+                    HealingAtStart = SinkCheckpointGuard.MarksHealing(ownStored),
+                    MarksHealing = shadow is null,
                 };
                 try
                 {
                     await runner.RunAsync(cancellationToken);
                     break;
                 }
-                catch (SinkCheckpointChangedException e) when (runner.Transactions > 0 || rollbacks < MaxGroupRollbacks)
+                catch (SinkCheckpointChangedException e)
                 {
-                    // Counted in a row: a reading that applied whole transactions before the sink went back
+                    // Counted in a row: a reading that committed whole transactions before the sink went back
                     // starts the count again, so a group that runs for months is not stopped by rare rollbacks.
                     rollbacks = runner.Transactions > 0 ? 1 : rollbacks + 1;
+                    healUntil = Furthest(healUntil, runner.Written);
+                    if (rollbacks >= MaxGroupRollbacks)
+                    {
+                        throw new SinkCheckpointChangedException(
+                            $"consistency group {group}: sink {memberOptions[0].Options.Sink} went back in time {rollbacks} times in a row without keeping a transaction in between (the group heals at most {MaxGroupRollbacks - 1} in a row); the sink does not keep what it commits: check its storage, replication or restores, then run again. Last refusal: {e.Message}",
+                            e);
+                    }
 
                     // The sink went back in time under the group: its whole transaction was refused, so
                     // nothing past what the sink holds claims to be applied. Resuming from what it holds
@@ -156,6 +170,25 @@ public sealed partial class SyncRuntime
                 await letters.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>Per owner and stream, the greater of two positions: where a heal must get back to
+    /// after several rollbacks in a row.</summary>
+    private static Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>> Furthest(
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>? before,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>> now)
+    {
+        var result = now.ToDictionary(o => o.Key, o => new Dictionary<string, Changes.StreamPosition>(o.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+        foreach (var (owner, positions) in before ?? new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>())
+        {
+            var merged = result.TryGetValue(owner, out var m) ? m : result[owner] = new Dictionary<string, Changes.StreamPosition>(StringComparer.Ordinal);
+            foreach (var (stream, position) in positions)
+            {
+                merged[stream] = merged.TryGetValue(stream, out var p) && p > position ? p : position;
+            }
+        }
+
+        return result.ToDictionary(o => o.Key, o => (IReadOnlyDictionary<string, Changes.StreamPosition>)o.Value, StringComparer.Ordinal);
     }
 
     /// <summary>Prepares an empty shadow of every member's table and a shadow of the group's own

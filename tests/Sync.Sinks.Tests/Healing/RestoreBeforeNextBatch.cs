@@ -17,7 +17,7 @@ public sealed class RestoreBeforeNextBatch(Func<Task> restore)
     public void Arm() => Volatile.Write(ref _armed, 1);
 
     /// <summary>The factories, each opening its sinks wrapped.</summary>
-    public IEnumerable<ISinkFactory> Wrap(IEnumerable<ISinkFactory> factories) => factories.Select(f => new Factory(f, this));
+    public IEnumerable<ISinkFactory> Wrap(IEnumerable<ISinkFactory> factories) => factories.Select(f => new WrappingSinkFactory(f, sink => new Sink(sink, this)));
 
     private async Task BeforeBatchAsync(SinkBatch batch)
     {
@@ -26,22 +26,6 @@ public sealed class RestoreBeforeNextBatch(Func<Task> restore)
             await restore();
             Volatile.Write(ref _fired, 1);
         }
-    }
-
-    private sealed class Factory(ISinkFactory inner, RestoreBeforeNextBatch owner) : ISinkFactory
-    {
-        public string Type => inner.Type;
-
-        public Type OptionsType => inner.OptionsType;
-
-        public Type? TargetOptionsType => inner.TargetOptionsType;
-
-        public bool KeepsDeadLetterTable => inner.KeepsDeadLetterTable;
-
-        public bool RebuildsWhenEmpty => inner.RebuildsWhenEmpty;
-
-        public async ValueTask<ISink> OpenAsync(Sync.Engine.Config.ComponentConfig sink, CancellationToken cancellationToken) =>
-            new Sink(await inner.OpenAsync(sink, cancellationToken), owner);
     }
 
     private sealed class Sink(ISink inner, RestoreBeforeNextBatch owner) : DelegatingSink(inner), IAsyncDisposable
