@@ -54,10 +54,12 @@ fi
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo '+changes')"
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), .NET $(dotnet --version)"
 date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-python3 - "$work/core.json" "$pulsar" "$endtoend" "$machine" "$commit" "$date" "$micro" <<'PY'
+size="full size"
+[[ -n "$quick" ]] && size="--quick (smaller workloads)"
+python3 - "$work/core.json" "$pulsar" "$endtoend" "$machine" "$commit" "$date" "$micro" "$size" <<'PY'
 import json, sys
 import glob, os
-core, pulsar, endtoend, machine, commit, date, micro = sys.argv[1:8]
+core, pulsar, endtoend, machine, commit, date, micro, size = sys.argv[1:9]
 results = json.load(open(core)) + json.load(open(pulsar)) + json.load(open(endtoend))
 json.dump({"machine": machine, "commit": commit, "date": date, "results": results}, open("bench/results.json", "w"), indent=2)
 rows = ["| figure | value | unit | limit | limit value | ratio | goal |", "| --- | ---: | --- | --- | ---: | ---: | --- |"]
@@ -85,7 +87,7 @@ for r in results:
         continue
     shown = f"{measured:.2f}x" if r.get("goal_ratio") is not None else (f"{measured:,.1f} {r['unit']}" if measured < 100 else f"{measured:,.0f} {r['unit']}")
     goals.append(f"| {r['name']} ({r['unit']}) | {shown} | {goal} | {'yes' if met else '**no**'} |")
-section = (f"<!-- latest-run:begin -->\n## Latest run of bench/run.sh\n\nMachine: {machine}. Commit {commit}, {date}.\n\n"
+section = (f"<!-- latest-run:begin -->\n## Latest run of bench/run.sh\n\nMachine: {machine}. Commit {commit}, {date}, {size}.\n\n"
     + "Goals at a glance (every figure that has one; the table below has them all):\n\n" + "\n".join(goals) + "\n\n"
     + "\n".join(rows) + "\n<!-- latest-run:end -->")
 doc = open("docs/benchmarks.md").read()
