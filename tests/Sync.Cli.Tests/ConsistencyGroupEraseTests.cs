@@ -61,9 +61,9 @@ public sealed class ConsistencyGroupEraseTests : WorkspaceTests
         await Poll.UntilAsync(async () =>
         {
             Assert.False(erasing.IsCompleted, "the erasure ended while orders was locked");
-            return await ScalarAsync(connectionString, $"SELECT count(*) FROM pg_locks WHERE relation = '{schema}.orders'::regclass AND NOT granted") > 0;
+            return await PostgresQueries.ScalarAsync($"SELECT count(*) FROM pg_locks WHERE relation = '{schema}.orders'::regclass AND NOT granted", connectionString) > 0;
         });
-        var halfWay = await ScalarAsync(connectionString, HalfErased);
+        var halfWay = await PostgresQueries.ScalarAsync(HalfErased, connectionString);
         await held.CommitAsync();
         var erase = await erasing;
         await done.CancelAsync();
@@ -108,14 +108,6 @@ public sealed class ConsistencyGroupEraseTests : WorkspaceTests
         Assert.Equal(0, SqliteTables.Count(database, "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM order_lines)"));
         Assert.Equal(bank.TotalBalance, SqliteTables.Count(database, "SELECT sum(balance) FROM accounts"));
         AssertReport(erase, bank);
-    }
-
-    private static async Task<long> ScalarAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Erases every order (more than one chunk of keys: 500), with a report.</summary>

@@ -273,11 +273,5 @@ public sealed partial class LedgerVerifyTests : PulsarCliFixture
         await command.ExecuteNonQueryAsync();
     }
 
-    private static async Task<long> CountAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    private static Task<long> CountAsync(string sql) => PostgresQueries.ScalarAsync(sql);
 }

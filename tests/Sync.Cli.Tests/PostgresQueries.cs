@@ -20,4 +20,14 @@ internal static class PostgresQueries
 
         return rows;
     }
+
+    /// <summary>The single value <paramref name="sql"/> returns, as a whole number, read from
+    /// <paramref name="connectionString"/> (the test server when null).</summary>
+    public static async Task<long> ScalarAsync(string sql, string? connectionString = null)
+    {
+        await using var connection = new NpgsqlConnection(connectionString ?? TestServers.Postgres);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
 }

@@ -198,13 +198,7 @@ public sealed class ShadowBackfillTests : IAsyncLifetime
         return (long)count.ExecuteScalar()!;
     }
 
-    private static async Task<long> CountAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    private static Task<long> CountAsync(string sql) => PostgresQueries.ScalarAsync(sql);
 
     private static async Task ExecuteAsync(string sql)
     {

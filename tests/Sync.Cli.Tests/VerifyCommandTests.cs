@@ -270,13 +270,7 @@ public sealed class VerifyCommandTests : WorkspaceTests
         await command.ExecuteNonQueryAsync();
     }
 
-    private static async Task<long> ScalarAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    private static Task<long> ScalarAsync(string sql) => PostgresQueries.ScalarAsync(sql);
 
     private static async Task<List<string>> RowsAsync(string sql)
     {
