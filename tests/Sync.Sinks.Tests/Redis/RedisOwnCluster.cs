@@ -142,14 +142,30 @@ internal sealed class RedisOwnCluster : IAsyncDisposable
         return long.Parse(line["master_repl_offset:".Length..], CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Waits until a live node names <paramref name="node"/> a primary and the cluster serves every slot again.</summary>
+    /// <summary>Waits until a live node names <paramref name="node"/> a primary and every live primary serves
+    /// again: each node decides cluster_state on its own view, and one that has not yet learned of the
+    /// promotion answers CLUSTERDOWN to every key, its own slots included
+    /// (https://redis.io/docs/latest/commands/cluster-info/ , cluster_state; cluster-require-full-coverage).</summary>
     public async Task WaitForPrimaryAsync(string node)
     {
         await Poll.UntilAsync(async () =>
         {
             var topology = await TopologyAsync(node);
-            var info = await SyncProcess.RunAsync("redis-cli", ["-h", Host(node), "-p", Port(node), "cluster", "info"], _dir, TimeSpan.FromSeconds(30));
-            return topology.Single(n => n.Address == node).IsPrimary && info.Output.Contains("cluster_state:ok", StringComparison.Ordinal);
+            if (!topology.Single(n => n.Address == node).IsPrimary)
+            {
+                return false;
+            }
+
+            foreach (var primary in topology.Where(n => n.IsPrimary && !n.Failed))
+            {
+                var info = await SyncProcess.RunAsync("redis-cli", ["-h", Host(primary.Address), "-p", Port(primary.Address), "cluster", "info"], _dir, TimeSpan.FromSeconds(30));
+                if (!info.Output.Contains("cluster_state:ok", StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         });
     }
 
