@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.RegularExpressions;
 using StackExchange.Redis;
 
 namespace Sync.Cli.Tests;
@@ -8,7 +7,7 @@ namespace Sync.Cli.Tests;
 /// SYNC_TEST_REDIS_CLUSTER): each primary holds only its own slots' keys (cluster spec, "Key
 /// distribution model", https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/ ),
 /// so drift of every class is injected on every primary, and all of it must be found and repaired.</summary>
-public sealed partial class VerifyRedisClusterTests : WorkspaceTests, IAsyncLifetime
+public sealed class VerifyRedisClusterTests : WorkspaceTests, IAsyncLifetime
 {
     private const string Topic = "persistent://public/default/db1.public.users";
     private const int Keys = 60;
@@ -130,13 +129,5 @@ public sealed partial class VerifyRedisClusterTests : WorkspaceTests, IAsyncLife
 
     private EndPoint PrimaryOf(string key) => _redis.GetServer(Db.IdentifyEndpoint(key)!).EndPoint;
 
-    private async Task SetLsnAsync(int id, long lsn)
-    {
-        var state = (string?)await Db.StringGetAsync(State(id));
-        Assert.NotNull(state);
-        await Db.StringSetAsync(State(id), LsnField().Replace(state, $"0,{lsn},", 1));
-    }
-
-    [GeneratedRegex("^0,[0-9]*,")]
-    private static partial Regex LsnField();
+    private Task SetLsnAsync(int id, long lsn) => RedisVersionStates.SetLsnAsync(Db, State(id), lsn);
 }
