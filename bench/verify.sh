@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sync verify at scale: KEYS keys (default 1,000,000) materialized from a changelog file into
 # PostgreSQL, Redis and the Elasticsearch fake by `sync run`, then `sync verify` timed, with its peak
-# RSS (GNU time's "Maximum resident set size"). Prints one line per sink; the figures go to
-# docs/benchmarks.md by hand. SINKS="postgres redis elasticsearch" (the default) picks the sinks.
+# RSS (GNU time's "Maximum resident set size"), its CPU (user + system) and the load average at its
+# end. Prints one line per sink; the figures go to docs/benchmarks.md by hand.
+# SINKS="postgres redis elasticsearch" (the default) picks the sinks.
 # Goals (issue 20): PostgreSQL < 60 s, Redis and Elasticsearch (fake) < 120 s, memory flat in the
 # number of keys. The Elasticsearch fake (tests/Sync.Testing) serves from its own process
 # (bench/Sync.Bench.EndToEnd --serve-elasticsearch, until its standard input closes), so neither
@@ -53,7 +54,8 @@ materializers:
 YAML
   (cd "$work" && "$root/sync" run --config sync.yaml --log-level warning >/dev/null)
   start=$(date +%s.%N)
-  (cd "$work" && /usr/bin/time -f "%M" -o "$work/rss" "$root/sync" verify --config sync.yaml >"$work/verify.out") || true
+  (cd "$work" && /usr/bin/time -f "%M %U %S" -o "$work/rss" "$root/sync" verify --config sync.yaml >"$work/verify.out") || true
   end=$(date +%s.%N)
-  echo "verify $sink: $keys keys in $(echo "$end - $start" | bc) s, peak RSS $(( $(cat "$work/rss") / 1024 )) MiB; $(tail -1 "$work/verify.out")"
+  read -r rss user system <"$work/rss"
+  echo "verify $sink: $keys keys in $(echo "$end - $start" | bc) s, client CPU $(echo "$user + $system" | bc) s, peak RSS $(( rss / 1024 )) MiB, load $(cut -d' ' -f1-3 /proc/loadavg); $(tail -1 "$work/verify.out")"
 done

@@ -1,11 +1,10 @@
-using System.Text.RegularExpressions;
 using StackExchange.Redis;
 
 namespace Sync.Cli.Tests;
 
 /// <summary><c>sync verify</c> against a real Redis: the drift of <see cref="VerifyCommandTests"/>
 /// injected into hashes and version states behind sync's back, each found with its class, and repaired.</summary>
-public sealed partial class VerifyRedisTests : WorkspaceTests, IAsyncLifetime
+public sealed class VerifyRedisTests : WorkspaceTests, IAsyncLifetime
 {
     private const string Topic = "persistent://public/default/db1.public.users";
 
@@ -73,13 +72,5 @@ public sealed partial class VerifyRedisTests : WorkspaceTests, IAsyncLifetime
         Assert.False(await Db.KeyExistsAsync($"{_prefix}:user:7"));
     }
 
-    private async Task SetLsnAsync(int id, long lsn)
-    {
-        var state = (string?)await Db.StringGetAsync(State(id));
-        Assert.NotNull(state);
-        await Db.StringSetAsync(State(id), LsnField().Replace(state, $"0,{lsn},", 1));
-    }
-
-    [GeneratedRegex("^0,[0-9]*,")]
-    private static partial Regex LsnField();
+    private Task SetLsnAsync(int id, long lsn) => RedisVersionStates.SetLsnAsync(Db, State(id), lsn);
 }
