@@ -46,7 +46,7 @@ public sealed class KubernetesManifestTests(RunningSync sync)
         }
 
         Assert.Equal(["run"], KubernetesManifests.OnlyContainer(_k8s.DeploymentPod).Seq("args").Texts().Take(1));
-        // `sync verify` does not exist; the scheduled check is the topic audit, which only reads.
+        // The scheduled check shipped is the topic audit, which only reads the topics.
         Assert.Equal(["audit", "topics"], KubernetesManifests.OnlyContainer(_k8s.CronJobPod).Seq("args").Texts().Take(2));
     }
 
