@@ -14,7 +14,9 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
     private readonly Func<TConnection, ValueTask> _close;
     private readonly SinkFailures _failures;
     private readonly SinkRetry _retry;
+    private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private long _lastUsedTicks;
     private TConnection? _connection;
     private bool _disposed;
 
@@ -31,6 +33,8 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
         _close = close;
         _failures = failures;
         _retry = new SinkRetry(retry, time);
+        _time = time;
+        _lastUsedTicks = time.GetUtcNow().UtcTicks;
     }
 
     /// <summary>Called with the open connection after any failure the classifier judged, before the
@@ -42,6 +46,10 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
 
     /// <summary>The open connection, or null when none is open.</summary>
     public TConnection? Connection => _connection;
+
+    /// <summary>When the last call (not a <see cref="ProbeAsync"/>) ended, on the session's clock;
+    /// when the session was made before the first.</summary>
+    public DateTimeOffset LastUsed => new(Interlocked.Read(ref _lastUsedTicks), TimeSpan.Zero);
 
     /// <summary>Runs <paramref name="work"/> under the lock on the open connection (opening one when
     /// needed), with the retry policy. Transient failures are reported to <paramref name="retrying"/>
@@ -59,6 +67,7 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
         }
         finally
         {
+            Used();
             _gate.Release();
         }
     }
@@ -76,9 +85,55 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
         }
         finally
         {
+            Used();
             _gate.Release();
         }
     }
+
+    /// <summary>Asks the store whether it is still there while no call uses the connection: one try
+    /// of <paramref name="probe"/> on the open connection (or a new one), and when that fails, the
+    /// connection is discarded and one more try made on a new one, so that a store that restarted is
+    /// reached again now rather than at the next call. Asks nothing while a call holds the lock (that
+    /// call talks to the store itself). Failures are not thrown: the next call meets them, with its
+    /// retries. Returns whether the store answered.</summary>
+    public async Task<bool> ProbeAsync(Func<TConnection, CancellationToken, Task> probe, CancellationToken cancellationToken)
+    {
+        if (!await _gate.WaitAsync(0, cancellationToken))
+        {
+            return false;
+        }
+
+        try
+        {
+            for (var attempt = 1; attempt <= 2 && !_disposed; attempt++)
+            {
+                try
+                {
+                    _connection ??= await _open(cancellationToken);
+                    await probe(_connection, cancellationToken);
+                    return true;
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    await DiscardAsync();
+                    throw;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Broken, or the store is away: a new connection finds out which.
+                    await DiscardAsync();
+                }
+            }
+
+            return false;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void Used() => Interlocked.Exchange(ref _lastUsedTicks, _time.GetUtcNow().UtcTicks);
 
     private async Task<Attempt<T>> AttemptAsync<T>(string what, Func<TConnection, CancellationToken, Task<T>> work, SinkFailures rules, CancellationToken cancellationToken)
     {

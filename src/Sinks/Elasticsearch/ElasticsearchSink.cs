@@ -30,7 +30,15 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
     private readonly RetryPolicy _probeBackoff;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _probeStop = new();
+    private readonly TimeSpan _idleProbeInterval;
     private Task _probe = Task.CompletedTask;
+    private Task _idleProbe = Task.CompletedTask;
+
+    /// <summary>When the last request of this sink (a probe's included) completed, on <see cref="_time"/> (UTC ticks).</summary>
+    private long _lastRequestTicks;
+
+    /// <summary>The <c>cluster_uuid</c> the cluster last gave (null before it gave one).</summary>
+    private string? _clusterUuid;
 
     /// <summary>1 from a request the cluster did not answer until one it answers.</summary>
     private int _unanswered;
@@ -45,6 +53,8 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
         _settings = settings;
         _probeBackoff = options.Retry;
         _time = time;
+        _idleProbeInterval = options.IdleProbeInterval;
+        _lastRequestTicks = time.GetUtcNow().UtcTicks;
         Client = new ElasticsearchClient(settings.OnRequestCompleted(OnRequestCompleted));
         _writer = new ElasticsearchWriter(Client, options, name, time);
 
@@ -64,7 +74,13 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
     /// behind it, shards not yet active): the node may have come back restored from a snapshot, so the
     /// materializers read their checkpoint back at once. While it does not answer, the sink asks it
     /// (<c>GET /</c>) with its retry backoff, capped at <see cref="RetryPolicy.MaxDelay"/>, so that an
-    /// idle sink notices too. A 429 or any other answer is the cluster answering.</summary>
+    /// idle sink notices too. A 429 or any other answer is the cluster answering.
+    /// <para>Raised too when <c>GET /</c> answers with another <c>cluster_uuid</c> than before: "the
+    /// responding cluster's uuid as confirmed by cluster state"
+    /// (https://www.elastic.co/guide/en/elasticsearch/reference/current/rest-api-root.html), which a
+    /// new cluster (one a snapshot was restored into, behind the same address) has of its own. An idle
+    /// sink asks it every <see cref="ElasticsearchSinkOptions.IdleProbeInterval"/>, so that a node
+    /// swapped between two of its requests is found too.</para></summary>
     public event Action? Reconnected;
 
     /// <summary>The client the sink talks through.</summary>
@@ -82,8 +98,9 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
         SinkOpening.OpenAsync(name, options, time, () => new ElasticsearchSink(name, options, Settings(options), time),
             async sink =>
             {
-                await sink._writer.CheckServerVersionAsync(cancellationToken);
+                sink.ClusterSeen(await sink._writer.CheckServerVersionAsync(cancellationToken));
                 await sink._writer.EnsureCheckpointIndexAsync(cancellationToken);
+                sink.StartIdleProbe();
             });
 
     /// <summary>Client settings from the options: node pool, authentication, TLS trust, timeout. The
@@ -289,6 +306,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
         _disposed = true;
         await _probeStop.CancelAsync();
         await _probe;
+        await _idleProbe;
         _probeStop.Dispose();
         await _session.DisposeAsync();
         ((IDisposable)_settings).Dispose();
@@ -297,6 +315,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
     /// <summary>Every request's outcome, from the transport (<c>OnRequestCompleted</c>).</summary>
     private void OnRequestCompleted(ApiCallDetails call)
     {
+        Interlocked.Exchange(ref _lastRequestTicks, _time.GetUtcNow().UtcTicks);
         if (call.HttpStatusCode is null or 502 or 503 or 504)
         {
             Volatile.Write(ref _unanswered, 1);
@@ -327,7 +346,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
                 await Task.Delay(_probeBackoff.DelayAfter(attempt), _time, _probeStop.Token);
                 try
                 {
-                    await Client.InfoAsync(_probeStop.Token);
+                    ClusterSeen(await AskClusterAsync(_probeStop.Token));
                 }
                 catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
                 {
@@ -348,6 +367,74 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
         {
             // A request failed after the loop looked: it asked for a probe while this one was ending.
             StartProbe();
+        }
+    }
+
+    /// <summary>Notes the cluster's <c>cluster_uuid</c> and raises <see cref="Reconnected"/> when it
+    /// differs from the one given before. <c>_na_</c> (a cluster still forming, whose state has no uuid
+    /// yet) says nothing.</summary>
+    private void ClusterSeen(string? uuid)
+    {
+        if (string.IsNullOrEmpty(uuid) || uuid == "_na_")
+        {
+            return;
+        }
+
+        var previous = Interlocked.Exchange(ref _clusterUuid, uuid);
+        if (previous is not null && previous != uuid)
+        {
+            Reconnected?.Invoke();
+        }
+    }
+
+    /// <summary><c>GET /</c>: the cluster's uuid when it answered 200.</summary>
+    private async Task<string?> AskClusterAsync(CancellationToken cancellationToken)
+    {
+        var info = await Client.InfoAsync(cancellationToken);
+        return info.ApiCallDetails.HttpStatusCode == 200 ? info.ClusterUuid : null;
+    }
+
+    private void StartIdleProbe()
+    {
+        if (_idleProbeInterval > TimeSpan.Zero)
+        {
+            _idleProbe = Task.Run(ProbeWhileIdleAsync, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Nothing goes to the cluster between an idle sink's calls: every
+    /// <see cref="ElasticsearchSinkOptions.IdleProbeInterval"/> without a request it asks <c>GET /</c>.
+    /// No answer starts <see cref="ProbeAsync"/> (through <see cref="OnRequestCompleted"/>); an answer
+    /// with another <c>cluster_uuid</c> raises <see cref="Reconnected"/>.</summary>
+    private async Task ProbeWhileIdleAsync()
+    {
+        var stop = _probeStop.Token;
+        try
+        {
+            while (true)
+            {
+                var idle = _time.GetUtcNow() - new DateTimeOffset(Interlocked.Read(ref _lastRequestTicks), TimeSpan.Zero);
+                if (idle < _idleProbeInterval)
+                {
+                    await Task.Delay(_idleProbeInterval - idle, _time, stop);
+                    continue;
+                }
+
+                try
+                {
+                    ClusterSeen(await AskClusterAsync(stop));
+                }
+                catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    // No answer: OnRequestCompleted saw it and the probe of an unanswering cluster runs.
+                }
+
+                await Task.Delay(_idleProbeInterval, _time, stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Disposed.
         }
     }
 }

@@ -88,6 +88,14 @@ public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTra
     [Description("`backfill --shadow` fills the shadow index with refresh off (`refresh_interval: -1`) and no replicas, both set back to the index's own values before the alias swap; same documents either way. Default false.")]
     public bool BulkShadow { get; set; }
 
+    /// <summary>How long the sink may go without a request before it asks the cluster who it is
+    /// (<c>GET /</c>, its <c>cluster_uuid</c>), so that a node that stopped answering, or another cluster
+    /// (one restored from a snapshot) answering at the same address, makes the materializers read
+    /// their checkpoints back at once instead of at their next batch or periodic check. 0 = never.
+    /// Default 5 s.</summary>
+    [Description("How long the sink may go without a request before it asks the cluster `GET /` (its `cluster_uuid`), so that a node that stopped answering or another cluster at the same address is found at once; 0s = never. Default 5s.")]
+    public TimeSpan IdleProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Backoff for 429 and 5xx answers, of whole requests or of single bulk items (only the
     /// failed items are sent again). Default 8 attempts, 50 ms doubling to 2 s.</summary>
     [Description("Backoff for 429/5xx answers (only failed bulk items are resent): `maxAttempts` (default 8), `initialDelay` (50ms), `maxDelay` (2s).")]
@@ -149,6 +157,7 @@ public sealed class ElasticsearchSinkOptions : IValidatable, IReportsInsecureTra
         }
 
         problems.MustBeWithin($"{path}.requestTimeout", RequestTimeout, zeroAllowed: false, TimeSpan.FromHours(1), "1ms and 1h");
+        problems.MustBeWithin($"{path}.idleProbeInterval", IdleProbeInterval, zeroAllowed: true, TimeSpan.FromHours(1), "0s and 1h");
 
         if (string.IsNullOrEmpty(CheckpointIndex) || IndexNames.Problem(CheckpointIndex) is not null)
         {

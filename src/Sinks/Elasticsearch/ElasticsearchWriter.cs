@@ -870,7 +870,8 @@ internal sealed partial class ElasticsearchWriter
     /// <summary><c>GET /</c>: refuses, with the version found and what to do, a server this client
     /// cannot talk to; answers nothing else (a 401 or an unreachable node is left to the next request,
     /// which says so in its own words).</summary>
-    public async Task CheckServerVersionAsync(CancellationToken cancellationToken)
+    /// <returns>The cluster's <c>cluster_uuid</c>, when it said.</returns>
+    public async Task<string?> CheckServerVersionAsync(CancellationToken cancellationToken)
     {
         var info = await RawAsync(EsHttpMethod.GET, "/", null, cancellationToken);
         var url = string.Join(", ", _options.Urls.Select(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) ? $"{uri.Scheme}://{uri.Host}:{uri.Port}" : "(unparsable url)"));
@@ -890,6 +891,8 @@ internal sealed partial class ElasticsearchWriter
             throw new SinkFatalException(
                 $"elasticsearch sink '{_sinkName}': the server at {url} is Elasticsearch {number}; this sink's client speaks the REST API of 9.x (compatible-with=9), which servers before 9.0 refuse; {fix}");
         }
+
+        return info.Status == 200 ? info.Body?["cluster_uuid"]?.GetValue<string>() : null;
     }
 
     public async Task EnsureCheckpointIndexAsync(CancellationToken cancellationToken)

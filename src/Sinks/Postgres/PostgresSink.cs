@@ -25,6 +25,10 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     private readonly PostgresSinkOptions _options;
     private readonly string _connectionString;
     private readonly SinkSession<PostgresWriter> _session;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _probeStop = new();
+    private Task _idleProbe = Task.CompletedTask;
+    private bool _disposed;
 
     /// <summary>The server start time the previous connection saw (ticks; 0 before the first).</summary>
     private long _serverStartedAt;
@@ -37,27 +41,76 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         Name = name;
         _options = options;
         _connectionString = options.BuildConnectionString("sync:" + name);
+        _time = time;
         _session = new SinkSession<PostgresWriter>(
             this, ConnectAsync, CloseAsync, Failures(), options.Retry, time);
     }
 
-    /// <summary>Raised when a connection opened after the first one finds that the server started
-    /// anew since the previous one (<see cref="PostgresWriter.ServerStartedAt"/>): it restarted, was
-    /// restored from an older copy or failed over, and may have lost the latest writes. A reconnect
-    /// to the same running server (a killed connection, a network blip) raises nothing.</summary>
+    /// <summary>Raised when the sink finds that the server started anew since it last looked
+    /// (<see cref="PostgresWriter.ServerStartedAt"/>): at every connection it opens, and while idle at
+    /// every <see cref="PostgresSinkOptions.IdleProbeInterval"/>. The server restarted, was restored
+    /// from an older copy or failed over, and may have lost the latest writes. A reconnect to the same
+    /// running server (a killed connection, a network blip) raises nothing.</summary>
     public event Action? Reconnected;
 
     private async Task<PostgresWriter> ConnectAsync(CancellationToken cancellationToken)
     {
         var writer = await PostgresWriter.OpenAsync(_connectionString, _options.StateSchema, cancellationToken);
-        var started = writer.ServerStartedAt.Ticks;
+        ServerSeen(writer.ServerStartedAt);
+        return writer;
+    }
+
+    private void ServerSeen(DateTime startedAt)
+    {
+        var started = startedAt.Ticks;
         var previous = Interlocked.Exchange(ref _serverStartedAt, started);
         if (previous != 0 && previous != started)
         {
             Reconnected?.Invoke();
         }
+    }
 
-        return writer;
+    /// <summary>The sink keeps one connection and nothing reads from it between calls, so a server
+    /// restarted under an idle sink would be noticed only at its next call. While no call used the
+    /// connection for <see cref="PostgresSinkOptions.IdleProbeInterval"/>, this asks the server when
+    /// it started (<see cref="PostgresWriter.ReadServerStartAsync"/>): on a connection the restart broke
+    /// the query fails and a new connection is opened at once, which reads the new start time; through
+    /// a pooler that reconnected on its own, the query itself reads it. Either raises
+    /// <see cref="Reconnected"/>. Npgsql's own <c>Keepalive</c> is not used: it pings on a timer of its
+    /// own and only raises <c>NpgsqlConnection.StateChange</c> when a ping fails
+    /// (https://www.npgsql.org/doc/keepalive.html), which still leaves the reconnect and the comparison
+    /// to be done, and a clock a test cannot move.</summary>
+    private async Task ProbeWhileIdleAsync(TimeSpan interval)
+    {
+        var stop = _probeStop.Token;
+        try
+        {
+            while (true)
+            {
+                var idle = _time.GetUtcNow() - _session.LastUsed;
+                if (idle < interval)
+                {
+                    await Task.Delay(interval - idle, _time, stop);
+                    continue;
+                }
+
+                await _session.ProbeAsync(async (writer, ct) => ServerSeen(await writer.ReadServerStartAsync(ct)), stop);
+                await Task.Delay(interval, _time, stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Disposed.
+        }
+    }
+
+    private void StartIdleProbe()
+    {
+        if (_options.IdleProbeInterval > TimeSpan.Zero)
+        {
+            var interval = _options.IdleProbeInterval;
+            _idleProbe = Task.Run(() => ProbeWhileIdleAsync(interval), CancellationToken.None);
+        }
     }
 
     public string Name { get; }
@@ -83,10 +136,14 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     /// <inheritdoc cref="OpenAsync(string, PostgresSinkOptions, CancellationToken)"/>
     public static Task<PostgresSink> OpenAsync(string name, PostgresSinkOptions options, TimeProvider time, CancellationToken cancellationToken) =>
         SinkOpening.OpenAsync(name, options, time, () => new PostgresSink(name, options, time),
-            async sink => sink.PrunedMarkers = await sink.WithGateAsync(
-                "open",
-                (writer, ct) => writer.PruneMarkersAsync(time.GetUtcNow() - options.DeleteMarkerRetention, ct),
-                cancellationToken));
+            async sink =>
+            {
+                sink.PrunedMarkers = await sink.WithGateAsync(
+                    "open",
+                    (writer, ct) => writer.PruneMarkersAsync(time.GetUtcNow() - options.DeleteMarkerRetention, ct),
+                    cancellationToken);
+                sink.StartIdleProbe();
+            });
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>> LoadCheckpointAsync(string materializer, CancellationToken cancellationToken)
     {
@@ -397,5 +454,17 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         }
     }
 
-    public ValueTask DisposeAsync() => _session.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        await _probeStop.CancelAsync();
+        await _idleProbe;
+        _probeStop.Dispose();
+        await _session.DisposeAsync();
+    }
 }

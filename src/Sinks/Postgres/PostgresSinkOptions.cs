@@ -63,6 +63,13 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
     [Description("`backfill --shadow` appends changes to a staging table (binary COPY) and builds the shadow from it set-wise before the swap; false applies each batch with the guarded upsert. Same result either way. Default false.")]
     public bool BulkShadow { get; set; }
 
+    /// <summary>How long the sink's connection may sit unused before the sink asks the server when it
+    /// started (<c>SELECT pg_postmaster_start_time()</c>), so that a server restarted, restored from an
+    /// older copy or failed over under an idle sink makes its materializers read their checkpoints back
+    /// at once instead of at their next batch or periodic check. 0 = never. Default 5 s.</summary>
+    [Description("How long the connection may sit unused before the sink asks the server when it started (`SELECT pg_postmaster_start_time()`), so that a restart, restore or failover under an idle sink is found at once; 0s = never. Default 5s.")]
+    public TimeSpan IdleProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Backoff for transient errors (connection loss, 40001, 40P01, 57P01, cannot connect). Default 8 attempts, 50 ms doubling to 2 s.</summary>
     [Description("Backoff for transient errors (connection loss, serialization failure, deadlock, admin shutdown): `maxAttempts` (8), `initialDelay` (50ms), `maxDelay` (2s).")]
     public RetryPolicy Retry { get; set; } = RetryPolicy.Default;
@@ -131,6 +138,7 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
         problems.MustBeWithin($"{path}.connectTimeout", ConnectTimeout, zeroAllowed: false, TimeSpan.FromMinutes(10), "1s and 10m");
         problems.MustBeWithin($"{path}.commandTimeout", CommandTimeout, zeroAllowed: true, TimeSpan.FromHours(24), "0s and 24h");
         problems.MustBePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
+        problems.MustBeWithin($"{path}.idleProbeInterval", IdleProbeInterval, zeroAllowed: true, TimeSpan.FromHours(1), "0s and 1h");
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;

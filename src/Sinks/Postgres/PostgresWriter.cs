@@ -103,7 +103,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// <c>pg_control_checkpoint()</c>'s timeline_id) are not used: they do not change when a copy of the
     /// same cluster's data directory is put back, and a restore, a crash restart and a failover to
     /// another server all start a postmaster anew.</summary>
-    private async Task<DateTime> ReadServerStartAsync(CancellationToken cancellationToken)
+    public async Task<DateTime> ReadServerStartAsync(CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("SELECT pg_postmaster_start_time()", _connection);
         return (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Time.Testing;
+using Sync.Sinks.Elasticsearch;
+using Sync.Testing.Elasticsearch;
 using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
@@ -60,4 +63,70 @@ public sealed class ElasticsearchReconnectSignalTests
         Assert.Equal(3, h.Fake.Faults.Fired("request"));
         Assert.Contains(h.Fake.Requests, r => r == "GET /" || r.StartsWith("GET /?", StringComparison.Ordinal));
     }
+
+    /// <summary>Another cluster answers at the sink's address (a new cluster a snapshot was restored
+    /// into): no request fails, but <c>GET /</c> gives another <c>cluster_uuid</c>, "the responding
+    /// cluster's uuid as confirmed by cluster state"
+    /// (https://www.elastic.co/guide/en/elasticsearch/reference/current/rest-api-root.html). The idle
+    /// sink asks it on its own, on its clock (moved here).</summary>
+    [Fact]
+    public async Task An_idle_sink_signals_another_cluster_answering_at_its_address()
+    {
+        await using var fake = FakeElasticsearch.Start();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 1, 0, 0, TimeSpan.Zero));
+        await using var sink = await ElasticsearchSink.OpenAsync("es", IdleProbing(fake), time, CancellationToken.None);
+        var signals = 0;
+        sink.Reconnected += () => Interlocked.Increment(ref signals);
+
+        fake.ClusterUuid = "YW5vdGhlci1jbHVzdGVy";
+        await Poll.UntilAsync(
+            () =>
+            {
+                time.Advance(TimeSpan.FromSeconds(5));
+                return Volatile.Read(ref signals) == 1;
+            },
+            TimeSpan.FromSeconds(60));
+
+        Assert.True(fake.Requests.Count(r => r == "GET /") >= 2, "asked at open and by the idle probe");
+    }
+
+    /// <summary>The node goes down while the sink is idle (every connection reset, no HTTP status) and
+    /// comes back at the same address: the idle probe finds it gone, the sink asks until it answers,
+    /// and the answer is the signal.</summary>
+    [Fact]
+    public async Task An_idle_sink_signals_a_node_that_went_down_and_came_back()
+    {
+        await using var fake = FakeElasticsearch.Start();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 1, 0, 0, TimeSpan.Zero));
+        await using var sink = await ElasticsearchSink.OpenAsync("es", IdleProbing(fake), time, CancellationToken.None);
+        var signals = 0;
+        sink.Reconnected += () => Interlocked.Increment(ref signals);
+
+        await fake.GoDownAsync();
+        await Poll.UntilAsync(
+            () =>
+            {
+                time.Advance(TimeSpan.FromSeconds(5));
+                return fake.ResetConnections >= 2;
+            },
+            TimeSpan.FromSeconds(60));
+        Assert.Equal(0, Volatile.Read(ref signals));
+        await fake.ComeBackAsync();
+        await Poll.UntilAsync(
+            () =>
+            {
+                time.Advance(TimeSpan.FromSeconds(5));
+                return Volatile.Read(ref signals) >= 1;
+            },
+            TimeSpan.FromSeconds(60));
+
+        Assert.Equal(1, Volatile.Read(ref signals));
+    }
+
+    private static ElasticsearchSinkOptions IdleProbing(FakeElasticsearch fake) => new()
+    {
+        Urls = [fake.Url.ToString()],
+        Retry = new RetryPolicy { InitialDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(4), MaxAttempts = 3 },
+        IdleProbeInterval = TimeSpan.FromSeconds(5),
+    };
 }

@@ -30,7 +30,9 @@ public sealed class ElasticsearchServerVersionTests
     public async Task A_9x_cluster_opens_and_the_version_is_asked_once()
     {
         await using var fake = FakeElasticsearch.Start(new FakeElasticsearchOptions { ServerVersion = "9.0.0" });
-        var options = new ElasticsearchSinkOptions { Urls = [fake.Url.ToString()] };
+
+        // The idle probe asks GET / as well, later (ElasticsearchReconnectSignalTests): off here.
+        var options = new ElasticsearchSinkOptions { Urls = [fake.Url.ToString()], IdleProbeInterval = TimeSpan.Zero };
 
         await using var sink = await ElasticsearchSink.OpenAsync("es", options, CancellationToken.None);
 

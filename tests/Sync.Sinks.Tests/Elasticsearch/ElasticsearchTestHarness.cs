@@ -46,6 +46,10 @@ public sealed class ElasticsearchTestHarness : ISinkHarness
     {
         Urls = [fake.Url.ToString()],
         Retry = new RetryPolicy { InitialDelay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, MaxAttempts = 8 },
+
+        // The tests of the idle probe turn it on, on a clock of their own; elsewhere its requests would
+        // only interleave with the ones a test counts.
+        IdleProbeInterval = TimeSpan.Zero,
     };
 
     public TargetSpec Target(string table) => new(table) { Options = new ElasticsearchTargetOptions() };

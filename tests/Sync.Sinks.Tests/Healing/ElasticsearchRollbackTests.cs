@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Sync.Testing.Elasticsearch;
+using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Healing;
 
@@ -9,11 +10,13 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
 {
     private readonly FakeElasticsearch _fake = FakeElasticsearch.Start();
     private object? _snapshot;
+    private string _idleProbe = "0s";
 
     protected override string SinkYaml => $"""
           target:
             type: elasticsearch
             urls: ['{_fake.Url}']
+            idleProbeInterval: {_idleProbe}
         """;
 
     protected override string Table => "users";
@@ -111,6 +114,49 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
 
         Assert.Equal(Expected, await RowsAsync());
         Assert.Equal(RetryPolicy.Default.MaxAttempts, _fake.Faults.Fired("request"));
+        Assert.Equal(1, run.Counters.Rollbacks);
+    }
+
+    /// <summary>The node goes down under an idle run (every connection reset), its indices are set back to
+    /// an older copy meanwhile, and it comes back: the sink's idle probe (on the real clock, every
+    /// 200 ms) found it gone and asked until it answered, and the answer is the reconnect signal, so the
+    /// run reads its checkpoint back and heals with no batch and no idle check (its clock never moves).</summary>
+    [Fact]
+    public async Task An_index_set_back_while_its_node_was_unreachable_is_healed_when_the_node_answers_again()
+    {
+        _idleProbe = "200ms";
+        await using var run = Start(Config("failover"));
+        await PublishAroundASnapshotAsync();
+        await UntilEveryMessageIsAcknowledgedAsync();
+
+        await _fake.GoDownAsync();
+        await Poll.UntilAsync(() => _fake.ResetConnections >= 1, TimeSpan.FromSeconds(60));
+        await RestoreAsync();
+        Assert.NotEqual(Expected, await RowsAsync());
+        await _fake.ComeBackAsync();
+        await run.UntilHealedAsync();
+
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.Equal(1, run.Counters.Rollbacks);
+    }
+
+    /// <summary>A new cluster, restored from an older snapshot, takes the old one's address with no
+    /// request of the sink's failing: the idle probe's <c>GET /</c> answers another <c>cluster_uuid</c>
+    /// (https://www.elastic.co/guide/en/elasticsearch/reference/current/rest-api-root.html), which is
+    /// the reconnect signal; the run heals with its clock never moved.</summary>
+    [Fact]
+    public async Task An_index_restored_into_another_cluster_at_the_same_address_is_healed_at_the_idle_probe()
+    {
+        _idleProbe = "200ms";
+        await using var run = Start(Config("key-shared"));
+        await PublishAroundASnapshotAsync();
+        await UntilEveryMessageIsAcknowledgedAsync();
+
+        await RestoreAsync();
+        _fake.ClusterUuid = "cmVzdG9yZWQtY2x1c3Rlcg";
+        await run.UntilHealedAsync();
+
+        Assert.Equal(Expected, await RowsAsync());
         Assert.Equal(1, run.Counters.Rollbacks);
     }
 }

@@ -4,12 +4,14 @@ namespace Sync.Sinks.Tests.Healing;
 
 /// <summary>A PostgreSQL server of the test's own, really restarted from an older copy of its data
 /// directory (copied aside while it was down, put back while it is down again), with <c>sync run</c>
-/// idle throughout: the sink keeps one connection and does not probe it, so what finds the restore is
-/// the idle check, whose checkpoint read goes through that connection.</summary>
+/// idle throughout: the sink keeps one connection, so what finds the restore is either the sink's idle
+/// probe (<c>idleProbeInterval</c>), which raises the reconnect signal, or, with the probe off, the
+/// runner's idle check, whose checkpoint read goes through that connection.</summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class PostgresRestartRollbackTests : SinkRollbackFixture
 {
     private PostgresServerProcess _server = null!;
+    private string _idleProbe = "0s";
 
     protected override string SinkYaml => $"""
           target:
@@ -18,6 +20,7 @@ public sealed class PostgresRestartRollbackTests : SinkRollbackFixture
             schema: heal
             stateSchema: heal_sync
             tls: disable
+            idleProbeInterval: {_idleProbe}
         """;
 
     protected override string Table => "users";
@@ -54,5 +57,22 @@ public sealed class PostgresRestartRollbackTests : SinkRollbackFixture
 
         Assert.Equal(Expected, await RowsAsync());
         Assert.Equal(1, run.Counters.Rollbacks);
+    }
+
+    /// <summary>The run's clock never moves, so its idle check never comes and nothing is published:
+    /// what reads the checkpoint back is the reconnect signal of the sink's idle probe (on the real
+    /// clock, every 200 ms), which finds the server started anew.</summary>
+    [Fact]
+    public async Task A_server_restored_from_an_older_data_directory_is_found_by_the_sink_idle_probe_and_healed()
+    {
+        _idleProbe = "200ms";
+        await using var run = Start(Config("failover"));
+        await RollBackAfterSecondPartAsync();
+
+        await run.UntilHealedAsync();
+
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.Equal(1, run.Counters.Rollbacks);
+        Assert.Contains(run.Warnings, w => w.Contains("went back in time", StringComparison.Ordinal));
     }
 }

@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Time.Testing;
 using Sync.Sinks.Postgres;
+using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Postgres;
 
@@ -53,6 +55,49 @@ public sealed class PostgresRestartSignalTests
 
         Assert.Equal(2, Volatile.Read(ref signals));
         Assert.Equal(new StreamPosition(0, 1), checkpoint[Change.DefaultTopic]);
+    }
+
+    /// <summary>No call of the sink's after a restart: the idle probe (on the sink's clock, moved here)
+    /// finds its connection broken, opens a new one at once and reads the new start time. The sink's
+    /// retries wait on the same clock, so nothing here lets a call meet the broken connection.</summary>
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task An_idle_sink_signals_a_server_restarted_from_an_older_copy_without_being_called()
+    {
+        await using var server = await PostgresServerProcess.StartAsync();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 1, 0, 0, TimeSpan.Zero));
+        var options = new PostgresSinkOptions
+        {
+            ConnectionString = server.ConnectionString,
+            Tls = PostgresTlsMode.Disable,
+            Schema = "idle",
+            StateSchema = "idle_sync",
+            IdleProbeInterval = TimeSpan.FromSeconds(5),
+        };
+        await using var sink = await PostgresSink.OpenAsync("pg", options, time, CancellationToken.None);
+        var signals = 0;
+        sink.Reconnected += () => Interlocked.Increment(ref signals);
+        var target = new TargetSpec("users");
+        await ApplyAsync(sink, target, Change.Create(("id", 1), 10, ("name", "a")).At(1));
+
+        await server.CopyDataAsideAsync("older");
+        await UntilSignalledAsync(1);
+        await ApplyAsync(sink, target, Change.Create(("id", 2), 11, ("name", "b")).At(2));
+        var discardedBefore = sink.DiscardedConnections;
+        await server.RestoreDataAsync("older");
+        await UntilSignalledAsync(2);
+
+        Assert.True(sink.DiscardedConnections > discardedBefore, "the probe found the connection the restart broke");
+        Assert.Equal(new StreamPosition(0, 1), (await sink.LoadCheckpointAsync(PostgresTestDb.Materializer, CancellationToken.None))[Change.DefaultTopic]);
+        Assert.Equal(2, Volatile.Read(ref signals));
+
+        Task UntilSignalledAsync(int count) => Poll.UntilAsync(
+            () =>
+            {
+                time.Advance(options.IdleProbeInterval);
+                return Volatile.Read(ref signals) == count;
+            },
+            TimeSpan.FromSeconds(60));
     }
 
     private static async Task ApplyAsync(PostgresSink sink, TargetSpec target, ChangeEvent change) =>

@@ -38,6 +38,10 @@ internal sealed class PostgresTestDb : IAsyncDisposable
             Schema = schema,
             StateSchema = schema + "_sync",
             Retry = new RetryPolicy { InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(200), MaxAttempts = 8 },
+
+            // The tests of the idle probe turn it on, on a clock of their own; elsewhere its queries
+            // would only interleave with the connections a test kills and counts.
+            IdleProbeInterval = TimeSpan.Zero,
         };
         configure?.Invoke(options);
         var db = new PostgresTestDb(schema, options);

@@ -61,7 +61,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
 {
     private readonly HttpListener _listener;
     private readonly CancellationTokenSource _shutdown = new();
-    private readonly Task _loop;
+    private Task _loop;
     private readonly object _gate = new();
     private readonly Dictionary<string, FakeIndex> _indices = new(StringComparer.Ordinal);
     private readonly List<string> _requests = [];
@@ -422,27 +422,6 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         }
     }
 
-    /// <summary>GET / — the node's info; clients read <c>version.number</c> from it.</summary>
-    private Reply Info() => new(200, new JsonObject
-    {
-        ["name"] = "fake-node-1",
-        ["cluster_name"] = "fake-elasticsearch",
-        ["cluster_uuid"] = "ZmFrZS1jbHVzdGVyLXV1aWQ",
-        ["version"] = new JsonObject
-        {
-            ["number"] = Options.ServerVersion,
-            ["build_flavor"] = "default",
-            ["build_type"] = "docker",
-            ["build_hash"] = "0000000000000000000000000000000000000000",
-            ["build_date"] = "2025-10-01T00:00:00.000Z",
-            ["build_snapshot"] = false,
-            ["lucene_version"] = "10.2.2",
-            ["minimum_wire_compatibility_version"] = "8.19.0",
-            ["minimum_index_compatibility_version"] = "8.0.0",
-        },
-        ["tagline"] = "You Know, for Search",
-    });
-
     internal static Dictionary<string, string> ParseQuery(string query)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -507,6 +486,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _shutdown.CancelAsync();
+        await StopResettingAsync();
         _listener.Close();
         try
         {

@@ -1,0 +1,68 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sync.Testing.Elasticsearch;
+
+/// <summary>A node that goes down and comes back at the same address. While it is down nothing
+/// answers HTTP on its port: every connection is accepted and reset at once (RST), which the client
+/// sees as it sees a node whose process stopped behind its address, a request with no HTTP status.
+/// (HttpListener's own <c>Abort</c> is no such thing on Linux: it sends an empty 200 first.)</summary>
+public sealed partial class FakeElasticsearch
+{
+    private TcpListener? _resetting;
+    private Task _resetLoop = Task.CompletedTask;
+    private int _resetConnections;
+
+    /// <summary>How many connections were reset while the node was down.</summary>
+    public int ResetConnections => Volatile.Read(ref _resetConnections);
+
+    /// <summary>The node stops answering: the HTTP listener stops and its port resets every connection
+    /// until <see cref="ComeBackAsync"/>. Its indices stay as they are (a test may restore an older copy meanwhile).</summary>
+    public async Task GoDownAsync()
+    {
+        _listener.Stop();
+        await _loop;
+        var resetting = new TcpListener(IPAddress.Loopback, Url.Port);
+        resetting.Start();
+        _resetting = resetting;
+        _resetLoop = Task.Run(() => ResetConnectionsAsync(resetting));
+    }
+
+    /// <summary>The node answers again, at the same address.</summary>
+    public async Task ComeBackAsync()
+    {
+        await StopResettingAsync();
+        _listener.Start();
+        _loop = Task.Run(LoopAsync);
+    }
+
+    private async Task StopResettingAsync()
+    {
+        if (_resetting is { } resetting)
+        {
+            _resetting = null;
+            resetting.Stop();
+            await _resetLoop;
+        }
+    }
+
+    private async Task ResetConnectionsAsync(TcpListener resetting)
+    {
+        while (true)
+        {
+            Socket socket;
+            try
+            {
+                socket = await resetting.AcceptSocketAsync();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            Interlocked.Increment(ref _resetConnections);
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        }
+    }
+}
