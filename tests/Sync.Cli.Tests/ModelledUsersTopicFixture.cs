@@ -19,6 +19,11 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
 
     protected string TableName { get; } = $"{tablePrefix}_{Guid.NewGuid():N}"[..20];
 
+    /// <summary>The PostgreSQL sink's state schema, the test's own: other test classes run materializers
+    /// named <c>users</c> on the same database at the same time, and a heal one of them marks in a
+    /// shared state schema would make these runs replay too.</summary>
+    private string StateSchema => TableName + "_sync";
+
     protected string Topic { get; } = $"persistent://public/default/shop.public.users-{Guid.NewGuid():N}";
 
     protected FakePulsarBroker Broker { get; private set; } = null!;
@@ -43,7 +48,7 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
         await Broker.DisposeAsync();
         await using var connection = new NpgsqlConnection(Postgres);
         await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS {TableName}", connection);
+        await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS {TableName}; DROP SCHEMA IF EXISTS {StateSchema} CASCADE", connection);
         await drop.ExecuteNonQueryAsync();
         Workspace.Dispose();
     }
@@ -65,7 +70,7 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
             initialPosition: earliest
             receiverQueueSize: 100
         sinks:
-          {(sqlite is null ? $"pg: {{ type: postgres, connectionString: '{Postgres}', tls: disable }}" : $"file: {{ type: sqlite, path: '{sqlite}' }}")}
+          {(sqlite is null ? $"pg: {{ type: postgres, connectionString: '{Postgres}', tls: disable, stateSchema: {StateSchema} }}" : $"file: {{ type: sqlite, path: '{sqlite}' }}")}
         materializers:
           users:
             source: broker
