@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Sync.Cli.Tests;
 
 /// <summary>
@@ -101,20 +99,6 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
         Assert.Equal(Expected(), Table());
     }
 
-    /// <summary>SIGTERM, then waits for the run to finish its batch in hand and exit.</summary>
-    private static async Task StopAsync(RunningSync running)
-    {
-        using (var kill = Process.Start("kill", ["-TERM", running.Process.Id.ToString(CultureInfo.InvariantCulture)])!)
-        {
-            await kill.WaitForExitAsync();
-        }
-        using var exit = new CancellationTokenSource(Patience);
-        await running.Process.WaitForExitAsync(exit.Token);
-        // The exit event comes before the last output lines are read; this waits for them.
-        running.Process.WaitForExit();
-        Assert.True(running.Process.ExitCode == 0, running.Output());
-    }
-
     /// <summary>The stale column of the run summary a stopped process printed.</summary>
     private long StaleCount(RunningSync running)
     {
@@ -127,7 +111,4 @@ public sealed class KeySharedJoinLeaveTests() : ModelledUsersTopicFixture("ksjl"
     }
 
     private IReadOnlyDictionary<string, long> Delivered() => Broker.DeliveredPerConsumer(Topic, Subscription);
-
-    private RunningSync Started(string config) => new(SyncProcess.Start(Workspace.Directory, "run", "--config", config));
-
 }

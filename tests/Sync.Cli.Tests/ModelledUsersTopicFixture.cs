@@ -19,6 +19,11 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
 
     protected string TableName { get; } = $"{tablePrefix}_{Guid.NewGuid():N}"[..20];
 
+    /// <summary>The PostgreSQL sink's state schema, the test's own: other test classes run materializers
+    /// named <c>users</c> on the same database at the same time, and a heal one of them marks in a
+    /// shared state schema would make these runs replay too.</summary>
+    private string StateSchema => TableName + "_sync";
+
     protected string Topic { get; } = $"persistent://public/default/shop.public.users-{Guid.NewGuid():N}";
 
     protected FakePulsarBroker Broker { get; private set; } = null!;
@@ -43,7 +48,7 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
         await Broker.DisposeAsync();
         await using var connection = new NpgsqlConnection(Postgres);
         await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS {TableName}", connection);
+        await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS {TableName}; DROP SCHEMA IF EXISTS {StateSchema} CASCADE", connection);
         await drop.ExecuteNonQueryAsync();
         Workspace.Dispose();
     }
@@ -53,8 +58,9 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
     /// without waiting for each receipt, which keeps their order (one producer, one connection)
     /// and outpaces a consumer.</summary>
     /// <summary>sync.yaml: the topic through a <paramref name="subscriptionType"/> subscription into
-    /// <see cref="TableName"/> on PostgreSQL, in batches of 50.</summary>
-    protected string WriteConfig(string subscriptionType) => Workspace.Write("sync.yaml", $"""
+    /// <see cref="TableName"/> on PostgreSQL (sink <c>pg</c>), or in the SQLite file
+    /// <paramref name="sqlite"/> when given (sink <c>file</c>), in batches of 50.</summary>
+    protected string WriteConfig(string subscriptionType, string? sqlite = null) => Workspace.Write("sync.yaml", $"""
         sources:
           broker:
             type: pulsar
@@ -64,12 +70,12 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
             initialPosition: earliest
             receiverQueueSize: 100
         sinks:
-          pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}
+          {(sqlite is null ? $"pg: {{ type: postgres, connectionString: '{Postgres}', tls: disable, stateSchema: {StateSchema} }}" : $"file: {{ type: sqlite, path: '{sqlite}' }}")}
         materializers:
           users:
             source: broker
             topics: ['{Topic}']
-            sink: pg
+            sink: {(sqlite is null ? "pg" : "file")}
             table: {TableName}
             batchSize: 50
         """);
@@ -101,8 +107,36 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
         }
     }
 
+    /// <summary>Starts <c>sync run</c> of the config as a process of its own.</summary>
+    private protected RunningSync Started(string config) => new(SyncProcess.Start(Workspace.Directory, "run", "--config", config));
+
+    /// <summary>SIGTERM, then waits for the run to finish its batch in hand and exit with 0.</summary>
+    private protected static async Task StopAsync(RunningSync running)
+    {
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", running.Process.Id.ToString(CultureInfo.InvariantCulture)])!)
+        {
+            await kill.WaitForExitAsync();
+        }
+        using var exit = new CancellationTokenSource(Patience);
+        await running.Process.WaitForExitAsync(exit.Token);
+        // The exit event comes before the last output lines are read; this waits for them.
+        running.Process.WaitForExit();
+        Assert.True(running.Process.ExitCode == 0, running.Output());
+    }
+
     protected List<string> Expected() =>
         [.. _model.Where(e => e.Value is not null).OrderBy(e => e.Key).Select(e => $"{e.Key}={e.Value!.Value.Name}")];
+
+    /// <summary>The table in the SQLite file, as <see cref="Expected"/> lists it (none before it exists).</summary>
+    protected List<string> Table(string sqlite)
+    {
+        if (!File.Exists(sqlite) || SqliteTables.Count(sqlite, $"SELECT count(*) FROM sqlite_master WHERE name = '{TableName}'") == 0)
+        {
+            return [];
+        }
+
+        return [.. SqliteTables.Rows(sqlite, TableName).Select(row => row.Split('|')).Select(cells => $"{cells[0]["id=".Length..]}={cells[1]["name=".Length..]}")];
+    }
 
     protected List<string> Table()
     {

@@ -53,8 +53,12 @@ public sealed class MaterializerReading
     public bool ReadsAny(IReadOnlyDictionary<string, StreamPosition> checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        return checkpoint.Keys.Any(stream => _cursorStreams.Contains(stream) || Reads(stream));
+        return checkpoint.Keys.Any(ReadsEntry);
     }
+
+    /// <summary>Whether a checkpoint entry is a position of something this materializer reads now:
+    /// one of its topics, a partition of one, or its source's own cursor.</summary>
+    public bool ReadsEntry(string entry) => _cursorStreams.Contains(entry) || Reads(entry);
 
     /// <summary>The message as the materializer would hand it to its sink: decoded, then mapped.</summary>
     /// <exception cref="DecodeException">The message cannot be decoded.</exception>

@@ -69,13 +69,33 @@ public sealed partial class MaterializerRunner
     /// subscriptions too, and a stored position below one read before is a rollback on them as well.</summary>
     public bool SinkNeverLowersCheckpoints { get; init; }
 
+    /// <summary>Whether a checkpoint entry is the position of something this materializer reads now (one
+    /// of its topics, a partition of one, or its source's own cursor). The sink keeps checkpoints by
+    /// materializer name, so it may also hold positions of topics the materializer read before its
+    /// config changed, or that another deployment of the same name on the same sink reads: those
+    /// move, go back or go away without this materializer losing anything, so only its own entries
+    /// are compared and written under condition. All by default.</summary>
+    public Func<string, bool> ReadsEntry { get; init; } = _ => true;
+
     private SinkCheckpointGuard Guard => _guard ??= NewGuard();
 
     private SinkCheckpointGuard NewGuard()
     {
         var guard = new SinkCheckpointGuard(_reader.SharesStreams, SinkNeverLowersCheckpoints);
-        guard.Held(CheckpointAtStart);
+        guard.Held(OwnPositions(CheckpointAtStart));
         return guard;
+    }
+
+    /// <summary>The stored positions of this materializer's own streams (see <see cref="ReadsEntry"/>).</summary>
+    private Dictionary<string, StreamPosition> OwnPositions(IReadOnlyDictionary<string, StreamPosition> stored)
+    {
+        var positions = SinkCheckpointGuard.PositionsOf(stored);
+        foreach (var entry in positions.Keys.Where(e => !ReadsEntry(e)).ToList())
+        {
+            positions.Remove(entry);
+        }
+
+        return positions;
     }
 
     /// <summary>Runs the loop with the sink watched for rollbacks, and any heal it starts; a heal
@@ -254,7 +274,7 @@ public sealed partial class MaterializerRunner
             : _lagWait?.Acknowledged ?? await AcknowledgedThroughAsync(streams, cancellationToken);
         var raw = await _sink.LoadCheckpointAsync(_name, cancellationToken);
         _lastCheck = Time.GetUtcNow();
-        var stored = SinkCheckpointGuard.PositionsOf(raw);
+        var stored = OwnPositions(raw);
         var losses = Guard.FindLosses(stored);
         if (!_healing && losses.Count == 0)
         {
@@ -364,7 +384,7 @@ public sealed partial class MaterializerRunner
 
         var streams = Guard.Written.Keys.ToList();
         var acknowledged = await AcknowledgedThroughAsync(streams, cancellationToken);
-        var stored = SinkCheckpointGuard.PositionsOf(await _sink.LoadCheckpointAsync(_name, cancellationToken));
+        var stored = OwnPositions(await _sink.LoadCheckpointAsync(_name, cancellationToken));
         var next = Guard.Next(streams.ToDictionary(s => s, _ => StreamPosition.Start, StringComparer.Ordinal), stored, acknowledged);
         if (next.Any(n => !stored.TryGetValue(n.Key, out var held) || n.Value > held))
         {

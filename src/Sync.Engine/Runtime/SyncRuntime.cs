@@ -343,6 +343,7 @@ public sealed partial class SyncRuntime
                 RollbackCheckInterval = options.RollbackCheckInterval,
                 CheckpointAtStart = stored,
                 SinkNeverLowersCheckpoints = IMonotonicCheckpointSink.Of(sink),
+                ReadsEntry = reading.ReadsEntry,
                 RebuildWhenEmpty = (options.OnEmptySink ?? (_components.Sinks[_config.Sinks[options.Sink].Type].RebuildsWhenEmpty ? EmptySinkHandling.Rebuild : EmptySinkHandling.Stop)) == EmptySinkHandling.Rebuild,
                 // Only a run on the live target heals it: a backfill rewrites it anyway.
                 OpenReplay = mode == RunMode.Resume && shadow is null

@@ -5,6 +5,7 @@ using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sources.Pulsar;
+using Sync.Testing.Files;
 using Sync.Testing.Logging;
 using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
@@ -16,7 +17,7 @@ namespace Sync.Sinks.Tests.Groups;
 /// <see cref="BankTransfers"/> (the shapes of Debezium 1.9.7's transaction metadata as Pulsar IO's
 /// Debezium source publishes them, cited there: keys as base64 of the JSON key bytes with
 /// partition_key_b64_encoded, bare envelopes) published through the broker's binary protocol, and an
-/// in-process <c>sync run</c> on a failover subscription into PostgreSQL.
+/// in-process <c>sync run</c> on a failover subscription into PostgreSQL (or SQLite where named).
 /// </summary>
 public sealed class GroupOverPulsarTests : IAsyncLifetime
 {
@@ -26,6 +27,8 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
     private readonly Dictionary<string, IPulsarProducer> _producers = new(StringComparer.Ordinal);
     private readonly HashSet<string> _published = new(StringComparer.Ordinal);
     private readonly RecordingLoggerFactory _logs = new();
+    private readonly string _folder = Directory.CreateTempSubdirectory("sync-group-").FullName;
+    private string _sink = "postgres";
     private FakePulsarBroker _broker = null!;
     private PulsarClient _client = null!;
 
@@ -34,6 +37,10 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
     private string CopySchema => _schema + "_copy";
 
     private string Connection => PostgresTestDb.ServerConnectionString + $";Search Path={_schema}";
+
+    private string SqlitePath => Path.Combine(_folder, "bank.db");
+
+    private string SqliteCopyPath => Path.Combine(_folder, "earlier.db");
 
     public Task InitializeAsync()
     {
@@ -52,6 +59,7 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         await _client.DisposeAsync();
         await _broker.DisposeAsync();
         await ExecuteAsync(PostgresTestDb.ServerConnectionString, $"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {StateSchema} CASCADE; DROP SCHEMA IF EXISTS {CopySchema} CASCADE");
+        Directory.Delete(_folder, recursive: true);
     }
 
     /// <summary>With partitioned member topics (Pulsar IO's producer routes by the message key, so one
@@ -108,9 +116,12 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         Assert.DoesNotContain(_logs.Entries, e => e.Message.Contains("consistency relaxed", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task A_sink_gone_back_in_time_is_found_at_the_next_transaction_and_the_group_resumes_from_what_it_holds()
+    [Theory]
+    [InlineData("postgres")]
+    [InlineData("sqlite")]
+    public async Task A_sink_gone_back_in_time_is_found_at_the_next_transaction_and_the_group_resumes_from_what_it_holds(string sink)
     {
+        _sink = sink;
         // Three parts, cut between source transactions; the sink is copied after the first and the copy
         // put back after the second (rows and checkpoints together, as a restore of a backup leaves them).
         var bank = new BankTransfers(accounts: 20, transactions: 600, seed: 22);
@@ -209,11 +220,13 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
                 subscription: {Subscription}
             sinks:
               local:
+            {(_sink == "sqlite" ? $"    type: sqlite\n    path: '{SqlitePath}'" : $"""
                 type: postgres
                 connectionString: "{PostgresTestDb.ServerConnectionString}"
                 schema: {_schema}
                 stateSchema: {StateSchema}
                 tls: disable
+            """)}
 
             """ + BankTransfers.Materializers("    batchSize: 50\n    linger: 0ms") + BankTransfers.GroupConfig;
         var components = new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
@@ -286,6 +299,11 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
 
     private async Task<string> EndStateAsync()
     {
+        if (_sink == "sqlite")
+        {
+            return SqliteEndState();
+        }
+
         try
         {
             await using var connection = new NpgsqlConnection(Connection);
@@ -301,9 +319,38 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         }
     }
 
+    private string SqliteEndState()
+    {
+        if (!File.Exists(SqlitePath))
+        {
+            return string.Empty;
+        }
+
+        try
+        {
+            using var connection = SqliteCopies.Connect(SqlitePath);
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT (SELECT group_concat(id || '=' || balance, ',') FROM (SELECT id, balance FROM accounts ORDER BY id)) || '|' || (SELECT count(*) FROM orders) || '|' || (SELECT count(*) FROM order_lines) || '|' || (SELECT count(*) FROM ledger_entries)";
+            return command.ExecuteScalar() as string ?? string.Empty;
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e) when (e.Message.Contains("no such table", StringComparison.Ordinal))
+        {
+            return string.Empty;
+        }
+    }
+
     /// <summary>The group's stored position on the transaction topic.</summary>
     private async Task<StreamPosition> GroupCheckpointAsync()
     {
+        if (_sink == "sqlite")
+        {
+            using var sqlite = SqliteCopies.Connect(SqlitePath);
+            using var read = sqlite.CreateCommand();
+            read.CommandText = "SELECT position FROM _sync_checkpoints WHERE materializer = 'consistency.bank' AND stream = $stream";
+            read.Parameters.AddWithValue("$stream", BankTransfers.TransactionTopic);
+            return StreamPosition.Parse((string)read.ExecuteScalar()!);
+        }
+
         await using var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"SELECT position FROM {StateSchema}.checkpoints WHERE materializer = 'consistency.bank' AND stream = $1", connection);
@@ -329,6 +376,12 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
 
     private async Task SnapshotAsync()
     {
+        if (_sink == "sqlite")
+        {
+            await SqliteCopies.CopyAsync(SqlitePath, SqliteCopyPath);
+            return;
+        }
+
         await using var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
         await connection.OpenAsync();
         await ExecuteAsync(connection, $"CREATE SCHEMA {CopySchema}");
@@ -341,6 +394,12 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
     /// <summary>Puts the copy back in one transaction (rows and checkpoints together).</summary>
     private async Task RestoreAsync()
     {
+        if (_sink == "sqlite")
+        {
+            await SqliteCopies.CopyAsync(SqliteCopyPath, SqlitePath);
+            return;
+        }
+
         await using var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
         await connection.OpenAsync();
         await using var transaction = await connection.BeginTransactionAsync();

@@ -132,6 +132,40 @@ public sealed class PostgresRollbackTests : StoppingSinkRollbackTests
         }
     }
 
+    // The checkpoints table keeps positions by materializer name, so it also holds those of topics a
+    // materializer of the same name reads elsewhere (another deployment on the same database, or this
+    // one before its topics changed); they go back whenever that one is rebuilt, which this one lost
+    // nothing by.
+    [Theory]
+    [InlineData("failover")]
+    [InlineData("key-shared")]
+    public async Task Another_topics_checkpoint_going_back_is_no_rollback(string subscriptionType)
+    {
+        const string other = "persistent://public/default/read-elsewhere";
+        await using var run = Start(Config(subscriptionType));
+        await PublishFirstPartAsync();
+        await UntilSinkHoldsModelAsync();
+
+        // Read back with every batch of the second part.
+        await SetCheckpointAsync(other, new StreamPosition(1, 40));
+        await PublishSecondPartAsync();
+        await UntilSinkHoldsModelAsync();
+        await SetCheckpointAsync(other, new StreamPosition(1, 0));
+        // Read back again before the third part's batch.
+        await PublishThirdPartAsync();
+        await UntilSinkHoldsModelAsync();
+
+        Assert.Equal(0, run.Counters.Rollbacks);
+        Assert.Equal(0, run.Counters.Replayed);
+        Assert.Equal(new StreamPosition(1, 0).ToString(), await PostgresTestDb.ScalarAsync($"SELECT position FROM {StateSchema}.checkpoints WHERE materializer = 'users' AND stream = '{other}'"));
+    }
+
+    private async Task SetCheckpointAsync(string stream, StreamPosition position)
+    {
+        await using var connection = await ConnectAsync();
+        await ExecuteAsync(connection, $"INSERT INTO {StateSchema}.checkpoints (materializer, stream, position) VALUES ('users', '{stream}', '{position}') ON CONFLICT (materializer, stream) DO UPDATE SET position = excluded.position");
+    }
+
     [Fact]
     public async Task Status_shows_the_materializer_healing_until_the_replay_caught_up()
     {

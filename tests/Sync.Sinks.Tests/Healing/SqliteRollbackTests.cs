@@ -1,14 +1,11 @@
 using Microsoft.Data.Sqlite;
+using Sync.Testing.Files;
 
 namespace Sync.Sinks.Tests.Healing;
 
-/// <summary>SQLite going back in time: the sink's database file restored from a copy taken earlier.
-/// While a run holds the file open the copy goes back with SQLite's online backup API into the live
-/// file (what the shell's <c>.restore</c> does): it writes the destination's pages under a write
-/// transaction, so the sink's open connection reads the older content from then on
-/// (https://www.sqlite.org/backup.html, https://www.sqlite.org/c3ref/backup_finish.html). Copying
-/// the file over itself while a connection holds it open and a WAL beside it is a way to corrupt it
-/// (https://www.sqlite.org/howtocorrupt.html, 1.2 and 1.4); that restore is tested with no run open.</summary>
+/// <summary>SQLite going back in time: the sink's database file restored from a copy taken earlier,
+/// while a run holds it open with the online backup API (<see cref="SqliteCopies"/>); a plain copy
+/// of the file over itself is tested with no run open.</summary>
 public sealed class SqliteRollbackTests : StoppingSinkRollbackTests
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("sync-sqlite-heal-").FullName;
@@ -31,16 +28,6 @@ public sealed class SqliteRollbackTests : StoppingSinkRollbackTests
         Directory.Delete(_folder, recursive: true);
     }
 
-    private static SqliteConnection Connect(string path)
-    {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ConnectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA busy_timeout = 30000;";
-        command.ExecuteNonQuery();
-        return connection;
-    }
-
     protected override Task<IReadOnlyList<string>> RowsAsync()
     {
         var rows = new List<string>();
@@ -49,7 +36,7 @@ public sealed class SqliteRollbackTests : StoppingSinkRollbackTests
             return Task.FromResult<IReadOnlyList<string>>(rows);
         }
 
-        using var connection = Connect(DatabasePath);
+        using var connection = SqliteCopies.Connect(DatabasePath);
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT id || '=' || name FROM users ORDER BY id";
         try
@@ -68,37 +55,17 @@ public sealed class SqliteRollbackTests : StoppingSinkRollbackTests
         return Task.FromResult<IReadOnlyList<string>>(rows);
     }
 
-    protected override Task SnapshotAsync()
+    protected override async Task SnapshotAsync()
     {
         File.Delete(CopyPath);
-        using var live = Connect(DatabasePath);
-        using var copy = Connect(CopyPath);
-        live.BackupDatabase(copy);
-        return Task.CompletedTask;
+        await SqliteCopies.CopyAsync(DatabasePath, CopyPath);
     }
 
-    protected override async Task RestoreAsync()
-    {
-        using var copy = Connect(CopyPath);
-        using var live = Connect(DatabasePath);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                copy.BackupDatabase(live);
-                return;
-            }
-            catch (SqliteException e) when (e.SqliteErrorCode is SQLitePCL.raw.SQLITE_BUSY or SQLitePCL.raw.SQLITE_LOCKED && attempt < 100)
-            {
-                // The sink's batch holds the write lock: the restore goes again once it committed.
-                await Task.Delay(50);
-            }
-        }
-    }
+    protected override Task RestoreAsync() => SqliteCopies.CopyAsync(CopyPath, DatabasePath);
 
     protected override Task EmptyAsync()
     {
-        using var connection = Connect(DatabasePath);
+        using var connection = SqliteCopies.Connect(DatabasePath);
         using var tables = connection.CreateCommand();
         tables.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
         var names = new List<string>();
