@@ -313,8 +313,8 @@ public sealed partial class MaterializerRunner
     /// epoch before another process stored the agreement (the late-process race on a shared subscription,
     /// SourceEpochs.Shared.cs): each gets its order in the new epoch, above the epoch's start and above its
     /// own earlier write, so the sink's guard keeps it over what the old epoch wrote and over the sweep's
-    /// markers, and below every later change of its key in the new epoch. The repair stores, in its own
-    /// transaction, that this process applied them again (<see cref="SourceEpochs.RepairedPrefix"/>). Called
+    /// markers, and below every later change of its key in the new epoch. Once applied, the repair stores
+    /// that this process applied them again (<see cref="SourceEpochs.RepairedPrefix"/>). Called
     /// after each batch, and by the idle check, which reads the agreements first (<paramref name="readAgreements"/>)
     /// and holds the apply lock already (<paramref name="applyLockHeld"/>).</summary>
     private async Task ApplyEpochRepairsAsync(bool readAgreements, bool applyLockHeld, CancellationToken cancellationToken)
@@ -364,9 +364,9 @@ public sealed partial class MaterializerRunner
             changes.AddRange(repairs.SelectMany(r => r.Changes).Select(Suppress).OfType<ChangeEvent>());
         }
 
-        // No position: these messages are acknowledged already, and the positions stored stay as they are.
+        // No checkpoint: these messages are acknowledged already, and the positions stored stay as they are.
         // After a batch the apply lock is taken, as a heal's replay may apply beside.
-        var batch = new SinkBatch(_name, _target, Collapser.CollapseCounting(changes).Changes, done);
+        var batch = new SinkBatch(_name, _target, Collapser.CollapseCounting(changes).Changes, new Dictionary<string, StreamPosition>(StringComparer.Ordinal));
         if (!applyLockHeld)
         {
             await _applyLock.WaitAsync(CancellationToken.None);
@@ -382,6 +382,15 @@ public sealed partial class MaterializerRunner
             {
                 _applyLock.Release();
             }
+        }
+
+        // Stored as entries of their own, not as the batch's checkpoint: a sink may write a batch's
+        // checkpoint whole from what it last read (Elasticsearch), and this batch has no position to guard it.
+        // A crash before this write leaves a repair done but unrecorded, which a restart reports as lost: a
+        // false alarm, never a silent loss.
+        if (done.Count > 0)
+        {
+            await _sink.AddCheckpointEntriesAsync(_name, [.. done], CancellationToken.None);
         }
 
         foreach (var repair in repairs)

@@ -53,7 +53,7 @@ public sealed partial class SourceEpochs
     public const string AppliedPrefix = "#epoch-applied/";
 
     /// <summary>Entries <c>#epoch-repaired/</c> + epoch + <c>/</c> + instance + <c>/</c> + stream: the highest
-    /// position a process applied again in that epoch after learning of it late, stored with the repair itself.</summary>
+    /// position a process applied again in that epoch after learning of it late, stored right after the repair.</summary>
     public const string RepairedPrefix = "#epoch-repaired/";
 
     /// <summary>Entries <c>#epoch-lost/</c> + epoch + <c>/</c> + stream: an earlier run of a process applied
@@ -177,7 +177,7 @@ public sealed partial class SourceEpochs
         return new(Entry(LostPrefix, lost.Epoch, lost.Stream), lost.Through);
     }
 
-    /// <summary>The entry a repair stores with itself, in its transaction: this instance applied again in
+    /// <summary>The entry stored once a repair is applied: this instance applied again in
     /// <paramref name="repair"/>'s epoch every change up to its highest position.</summary>
     public KeyValuePair<string, StreamPosition>? RepairedEntry(EpochRepair repair)
     {
