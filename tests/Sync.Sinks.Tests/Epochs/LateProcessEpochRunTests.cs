@@ -204,27 +204,7 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         }
     }
 
-    private async Task<IReadOnlyList<string>> RowsAsync()
-    {
-        await using var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {_schema}.users ORDER BY id", connection);
-        var rows = new List<string>();
-        try
-        {
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                rows.Add(reader.GetString(0));
-            }
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-        {
-            // Not created yet.
-        }
-
-        return rows;
-    }
+    private Task<IReadOnlyList<string>> RowsAsync() => Healing.PostgresRollbackTests.ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
 
     private static async Task StopAsync(CancellationTokenSource stop, params Task[] runs)
     {
