@@ -24,6 +24,74 @@ public sealed partial class MaterializerRunner
     // Set once this process learned an epoch too late to apply again all it had applied in the old one.
     private bool _lateForEpoch;
 
+    // Repairs lost with an earlier run, reported and not stored in the sink yet (LostPrefix).
+    private readonly List<LostRepair> _lostToStore = [];
+
+    /// <summary>This process's name among the processes of a shared subscription, in the trace each batch
+    /// stores of the changes it applied per epoch (<see cref="SourceEpochs.AppliedPrefix"/>): a run restarted
+    /// under the same name finds what its crashed predecessor applied and never applied again.</summary>
+    public string Instance { get; init; } = SourceEpochs.DefaultInstance;
+
+    /// <summary>At start on a shared subscription: names this process and takes in what an earlier run of it
+    /// stored, so that a repair it lost in a crash is reported (SourceEpochs.Shared.cs).</summary>
+    private async Task InheritEpochTraceAsync(CancellationToken cancellationToken)
+    {
+        if (!_reader.SharesStreams || EpochsFixed)
+        {
+            return;
+        }
+
+        var stored = await _sink.LoadCheckpointAsync(_name, cancellationToken);
+        lock (Epochs)
+        {
+            Epochs.Inherit(Instance, stored);
+        }
+
+        ReportLostRepairs(Epochs);
+        await StoreLostRepairsAsync(cancellationToken);
+    }
+
+    /// <summary>Reports, loudly and for good, repairs lost with an earlier run of a process: its changes of
+    /// a new epoch, applied in the old one and acknowledged, are not delivered again, and may be older than
+    /// their keys' state or swept.</summary>
+    private void ReportLostRepairs(SourceEpochs epochs)
+    {
+        IReadOnlyList<LostRepair> lost;
+        lock (epochs)
+        {
+            lost = epochs.TakeLostRepairs();
+        }
+
+        foreach (var repair in lost)
+        {
+            _lateForEpoch = true;
+            Counters.SourceRegressed(
+                $"{repair.Stream} entered source epoch {repair.Epoch} while a process of the shared subscription (instance '{Instance}' or another) had applied changes of it in the old epoch, up to {repair.Through}, and it stopped (crash, deploy) before it applied them again: those changes are acknowledged and will not be delivered again, so their rows may keep older values or be missing. Rebuild with `sync backfill --materializer {_name} --shadow` (or check with `sync verify`) and restart the processes (docs/operations.md)",
+                Time.GetUtcNow());
+            LogLostRepair(_logger, _name, repair.Stream, repair.Epoch, repair.Through.ToString());
+            lock (_lostToStore)
+            {
+                _lostToStore.Add(repair);
+            }
+        }
+    }
+
+    /// <summary>Stores the lost repairs found, so that every process and every later run reports them too.</summary>
+    private async Task StoreLostRepairsAsync(CancellationToken cancellationToken)
+    {
+        List<LostRepair> lost;
+        lock (_lostToStore)
+        {
+            lost = [.. _lostToStore];
+            _lostToStore.Clear();
+        }
+
+        if (lost.Count > 0)
+        {
+            await _sink.AddCheckpointEntriesAsync(_name, [.. lost.Select(SourceEpochs.LostEntry)], cancellationToken);
+        }
+    }
+
     /// <summary>Takes in the bumps declared in the sink since the last look, at most once per
     /// <see cref="BumpCheckInterval"/>, so that the batch about to be prepared (and the epoch state
     /// stored with it) follows the declaration instead of overwriting it.</summary>
@@ -63,6 +131,7 @@ public sealed partial class MaterializerRunner
         if (_reader.SharesStreams)
         {
             TakeAgreements(Epochs, stored);
+            await StoreLostRepairsAsync(cancellationToken);
         }
 
         foreach (var stream in declared)
@@ -236,15 +305,19 @@ public sealed partial class MaterializerRunner
                 Time.GetUtcNow());
             LogLateForEpoch(_logger, _name, stream, epoch);
         }
+
+        ReportLostRepairs(epochs);
     }
 
     /// <summary>Applies again, in the epoch agreed for them, the changes this process applied in the old
     /// epoch before another process stored the agreement (the late-process race on a shared subscription,
     /// SourceEpochs.Shared.cs): each gets its order in the new epoch, above the epoch's start and above its
     /// own earlier write, so the sink's guard keeps it over what the old epoch wrote and over the sweep's
-    /// markers, and below every later change of its key in the new epoch. Called after each batch and by
-    /// the idle check, which holds the apply lock and reads the agreements first (<paramref name="readAgreements"/>).</summary>
-    private async Task ApplyEpochRepairsAsync(bool readAgreements, CancellationToken cancellationToken)
+    /// markers, and below every later change of its key in the new epoch. Once applied, the repair stores
+    /// that this process applied them again (<see cref="SourceEpochs.RepairedPrefix"/>). Called
+    /// after each batch, and by the idle check, which reads the agreements first (<paramref name="readAgreements"/>)
+    /// and holds the apply lock already (<paramref name="applyLockHeld"/>).</summary>
+    private async Task ApplyEpochRepairsAsync(bool readAgreements, bool applyLockHeld, CancellationToken cancellationToken)
     {
         if (!_reader.SharesStreams || EpochsFixed)
         {
@@ -262,12 +335,21 @@ public sealed partial class MaterializerRunner
             }
 
             TakeAgreements(Epochs, await _sink.LoadCheckpointAsync(_name, cancellationToken));
+            await StoreLostRepairsAsync(cancellationToken);
         }
 
         IReadOnlyList<EpochRepair> repairs;
+        var done = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
         lock (Epochs)
         {
             repairs = Epochs.TakeRepairs();
+            foreach (var repair in repairs)
+            {
+                if (Epochs.RepairedEntry(repair) is { } entry)
+                {
+                    done[entry.Key] = entry.Value;
+                }
+            }
         }
 
         if (repairs.Count == 0)
@@ -278,27 +360,14 @@ public sealed partial class MaterializerRunner
         var changes = new List<ChangeEvent>();
         lock (_prepareLock)
         {
-            foreach (var change in repairs.SelectMany(r => r.Changes))
-            {
-                // The suppression filter decides as it did when the change was first read.
-                switch (_suppression.Decide(change))
-                {
-                    case SuppressionDecision.Drop:
-                        break;
-                    case SuppressionDecision.DeleteInstead:
-                        changes.Add(SuppressionFilter.AsDelete(change));
-                        break;
-                    default:
-                        changes.Add(change);
-                        break;
-                }
-            }
+            // The suppression filter decides as it did when the change was first read.
+            changes.AddRange(repairs.SelectMany(r => r.Changes).Select(Suppress).OfType<ChangeEvent>());
         }
 
         // No checkpoint: these messages are acknowledged already, and the positions stored stay as they are.
-        // The idle check holds the apply lock already; after a batch it is taken, as a heal's replay may apply beside.
+        // After a batch the apply lock is taken, as a heal's replay may apply beside.
         var batch = new SinkBatch(_name, _target, Collapser.CollapseCounting(changes).Changes, new Dictionary<string, StreamPosition>(StringComparer.Ordinal));
-        if (!readAgreements)
+        if (!applyLockHeld)
         {
             await _applyLock.WaitAsync(CancellationToken.None);
         }
@@ -309,10 +378,19 @@ public sealed partial class MaterializerRunner
         }
         finally
         {
-            if (!readAgreements)
+            if (!applyLockHeld)
             {
                 _applyLock.Release();
             }
+        }
+
+        // Stored as entries of their own, not as the batch's checkpoint: a sink may write a batch's
+        // checkpoint whole from what it last read (Elasticsearch), and this batch has no position to guard it.
+        // A crash before this write leaves a repair done but unrecorded, which a restart reports as lost: a
+        // false alarm, never a silent loss.
+        if (done.Count > 0)
+        {
+            await _sink.AddCheckpointEntriesAsync(_name, [.. done], CancellationToken.None);
         }
 
         foreach (var repair in repairs)
@@ -330,6 +408,15 @@ public sealed partial class MaterializerRunner
             }
         }
     }
+
+    /// <summary>The change as the suppression ledger lets it through: itself, a delete of its key instead
+    /// (an erased subject's row, which the sink must not hold), or null (dropped).</summary>
+    private ChangeEvent? Suppress(ChangeEvent change) => _suppression.Decide(change) switch
+    {
+        SuppressionDecision.Drop => null,
+        SuppressionDecision.DeleteInstead => SuppressionFilter.AsDelete(change),
+        _ => change,
+    };
 
     /// <summary>Reconciliation on a shared subscription (SourceEpochs.Shared.cs): once the subscription's
     /// mark-delete position has reached the end of a new epoch's snapshot, every record of the snapshot
@@ -387,6 +474,9 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied {Count} change(s) past the epoch's start in the old epoch; they were applied again in epoch {Epoch}")]
     private static partial void LogEpochRepaired(ILogger logger, string materializer, string stream, int epoch, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch} after a process of the shared subscription had applied changes of it in the old epoch, up to {Through}, and stopped before it applied them again; they are acknowledged and will not be delivered again. Rebuild with sync backfill --materializer {Materializer} --shadow (or check with sync verify) and restart the processes")]
+    private static partial void LogLostRepair(ILogger logger, string materializer, string stream, int epoch, string through);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied more changes past the epoch's start in the old epoch than it keeps to apply again; rebuild with sync backfill --materializer {Materializer} --shadow")]
     private static partial void LogLateForEpoch(ILogger logger, string materializer, string stream, int epoch);

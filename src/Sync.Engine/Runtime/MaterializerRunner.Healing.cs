@@ -558,7 +558,7 @@ public sealed partial class MaterializerRunner
             {
                 await CheckSinkAsync([], cancellationToken);
                 await CatchUpSharedCheckpointAsync(cancellationToken);
-                await ApplyEpochRepairsAsync(readAgreements: true, cancellationToken);
+                await ApplyEpochRepairsAsync(readAgreements: true, applyLockHeld: true, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

@@ -96,6 +96,7 @@ public sealed partial class MaterializerRunner
     private async Task RunLoopAsync(CancellationToken cancellationToken)
     {
         await ReconcileAsync(Epochs, PendingReconciliations(Epochs), CancellationToken.None);
+        await InheritEpochTraceAsync(CancellationToken.None);
         await SweepSharedAsync(CancellationToken.None);
         if (_options.ReadAhead > 0 && _reader.CanReadAhead)
         {
@@ -281,20 +282,17 @@ public sealed partial class MaterializerRunner
                     }
 
                     change = ApplyEpoch(epochs, _mapper.Map(decoded), replay);
-                    var decision = _suppression.Decide(change);
-                    if (decision == SuppressionDecision.Drop)
+                    var kept = Suppress(change);
+                    if (!ReferenceEquals(kept, change))
                     {
+                        // Dropped, or a delete that is ours, not the topic's: tombstone repair sees the message
+                        // as it is on the topic (a live value of the key), never as an op=d.
                         prepared.Suppressed++;
-                        Observe(prepared, message, change);
-                        continue;
-                    }
+                        if (kept is not null)
+                        {
+                            changes.Add(kept);
+                        }
 
-                    if (decision == SuppressionDecision.DeleteInstead)
-                    {
-                        // The delete is ours, not the topic's: tombstone repair sees the message as it is
-                        // on the topic (a live value of the key), never as an op=d.
-                        prepared.Suppressed++;
-                        changes.Add(SuppressionFilter.AsDelete(change));
                         Observe(prepared, message, change);
                         continue;
                     }
@@ -623,7 +621,7 @@ public sealed partial class MaterializerRunner
             Counters.AddRead(records.Count);
             // The acknowledgement may have moved the mark-delete position past a new epoch's snapshot.
             await SweepSharedAsync(CancellationToken.None);
-            await ApplyEpochRepairsAsync(readAgreements: false, CancellationToken.None);
+            await ApplyEpochRepairsAsync(readAgreements: false, applyLockHeld: false, CancellationToken.None);
         }
 
         Counters.AddCollapsed(prepared.CollapsedAway);

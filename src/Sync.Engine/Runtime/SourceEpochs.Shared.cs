@@ -45,6 +45,22 @@ public sealed partial class SourceEpochs
     /// (ledger: the rows it deleted).</summary>
     public const string SweptPrefix = "#epoch-swept/";
 
+    /// <summary>Entries <c>#epoch-applied/</c> + epoch + <c>/</c> + instance + <c>/</c> + stream: the highest
+    /// position a process (by <see cref="Instance"/>) applied while the stream was in that epoch, stored with
+    /// each of its batches, in the batch's transaction. What survives a crash of the process: if a later
+    /// agreement's position lies below it, the process applied a change of the new epoch in the old one,
+    /// and only <see cref="RepairedPrefix"/> says it applied it again.</summary>
+    public const string AppliedPrefix = "#epoch-applied/";
+
+    /// <summary>Entries <c>#epoch-repaired/</c> + epoch + <c>/</c> + instance + <c>/</c> + stream: the highest
+    /// position a process applied again in that epoch after learning of it late, stored right after the repair.</summary>
+    public const string RepairedPrefix = "#epoch-repaired/";
+
+    /// <summary>Entries <c>#epoch-lost/</c> + epoch + <c>/</c> + stream: an earlier run of a process applied
+    /// changes of that epoch in the one before and stopped before it applied them again (ledger:entry:batch,
+    /// the highest such position). Written once; every process reports it while the stream is in that epoch.</summary>
+    public const string LostPrefix = "#epoch-lost/";
+
     private readonly Dictionary<(string Stream, int Epoch), AgreedEpoch> _agreed = [];
     private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _ends = [];
     private readonly HashSet<(string Stream, int Epoch)> _swept = [];
@@ -70,6 +86,23 @@ public sealed partial class SourceEpochs
     /// late epoch that reaches back to them is reported instead of repaired.</summary>
     public const int ReplayWindow = 50_000;
 
+    // Per stream and epoch, the highest position this process applied in it (with what an earlier run of
+    // the same instance stored, so that a crash of this run keeps that run's trace).
+    private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _applied = [];
+
+    // What an earlier run of this instance stored (AppliedPrefix, RepairedPrefix), not settled yet: its
+    // changes past a later agreement's position were applied in the old epoch and never again.
+    private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _inherited = [];
+    private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _inheritedRepaired = [];
+
+    // Repairs lost with an earlier run, found and not taken yet (TakeLostRepairs), and those already reported.
+    private readonly List<LostRepair> _lost = [];
+    private readonly HashSet<(string Stream, int Epoch)> _lostKnown = [];
+
+    /// <summary>The name of this process among those of the subscription (see <see cref="Inherit"/>); null
+    /// for a state that is not a live run's (a heal's replay, a status read), which stores no trace.</summary>
+    public string? Instance { get; private set; }
+
     // Per stream, the lowest position this process applied.
     private readonly Dictionary<string, StreamPosition> _appliedFrom = new(StringComparer.Ordinal);
 
@@ -79,7 +112,115 @@ public sealed partial class SourceEpochs
 
     private static bool IsSharedEntry(string name) =>
         name.StartsWith(AgreedPrefix, StringComparison.Ordinal) || name.StartsWith(FromPrefix, StringComparison.Ordinal)
-        || name.StartsWith(EndPrefix, StringComparison.Ordinal) || name.StartsWith(SweptPrefix, StringComparison.Ordinal);
+        || name.StartsWith(EndPrefix, StringComparison.Ordinal) || name.StartsWith(SweptPrefix, StringComparison.Ordinal)
+        || name.StartsWith(AppliedPrefix, StringComparison.Ordinal) || name.StartsWith(RepairedPrefix, StringComparison.Ordinal)
+        || name.StartsWith(LostPrefix, StringComparison.Ordinal);
+
+    private static string Entry(string prefix, int epoch, string instance, string stream) =>
+        string.Create(CultureInfo.InvariantCulture, $"{prefix}{epoch}/{instance}/{stream}");
+
+    private static bool TryParse(string name, string prefix, out int epoch, out string instance, out string stream)
+    {
+        instance = "";
+        if (!TryParse(name, prefix, out epoch, out stream) || stream.IndexOf('/', StringComparison.Ordinal) is not (var slash and > 0))
+        {
+            return false;
+        }
+
+        instance = stream[..slash];
+        stream = stream[(slash + 1)..];
+        return true;
+    }
+
+    /// <summary>The name a process goes by in <see cref="AppliedPrefix"/> entries: <c>SYNC_INSTANCE</c> when
+    /// set, else the host name, so that a process restarted on its host (a container restarted in its pod)
+    /// finds what its crashed run stored.</summary>
+    public static string DefaultInstance =>
+        (Environment.GetEnvironmentVariable("SYNC_INSTANCE") is { Length: > 0 } named ? named : Environment.MachineName).Replace('/', '_');
+
+    /// <summary>Names this state's process (a live run on a shared subscription) and takes in what an earlier
+    /// run of the same instance stored: a change it applied in an epoch that a later agreement claims, and did
+    /// not apply again before it stopped, is reported (<see cref="TakeLostRepairs"/>) once the agreement is read.</summary>
+    public void Inherit(string instance, IReadOnlyDictionary<string, StreamPosition> checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        Instance = instance.Replace('/', '_');
+        foreach (var (name, value) in checkpoint)
+        {
+            if (TryParse(name, AppliedPrefix, out var epoch, out var of, out var stream) && of == Instance)
+            {
+                _inherited[(stream, epoch)] = value;
+                _applied[(stream, epoch)] = value;
+            }
+            else if (TryParse(name, RepairedPrefix, out epoch, out of, out stream) && of == Instance)
+            {
+                _inheritedRepaired[(stream, epoch)] = value;
+            }
+        }
+
+        TakeAgreements(checkpoint);
+    }
+
+    /// <summary>Repairs lost with an earlier run of a process (this instance's, found by <see cref="Inherit"/>,
+    /// or any process's, stored as <see cref="LostPrefix"/>) not taken yet. Drains them.</summary>
+    public IReadOnlyList<LostRepair> TakeLostRepairs()
+    {
+        var lost = _lost.ToList();
+        _lost.Clear();
+        return lost;
+    }
+
+    /// <summary>The entry that records a lost repair for every process and later run.</summary>
+    public static KeyValuePair<string, StreamPosition> LostEntry(LostRepair lost)
+    {
+        ArgumentNullException.ThrowIfNull(lost);
+        return new(Entry(LostPrefix, lost.Epoch, lost.Stream), lost.Through);
+    }
+
+    /// <summary>The entry stored once a repair is applied: this instance applied again in
+    /// <paramref name="repair"/>'s epoch every change up to its highest position.</summary>
+    public KeyValuePair<string, StreamPosition>? RepairedEntry(EpochRepair repair)
+    {
+        ArgumentNullException.ThrowIfNull(repair);
+        return Instance is null || repair.Changes.Count == 0
+            ? null
+            : new(Entry(RepairedPrefix, repair.Epoch, Instance, repair.Stream), repair.Changes.Max(c => c.Origin.Position));
+    }
+
+    /// <summary>Settles what an earlier run of this instance stored, against the agreements and the stored
+    /// positions just read.</summary>
+    private void SettleInherited(IReadOnlyDictionary<string, StreamPosition> checkpoint)
+    {
+        foreach (var (name, value) in checkpoint)
+        {
+            if (TryParse(name, LostPrefix, out var epoch, out var stream) && epoch == NewestAgreed(stream) && _lostKnown.Add((stream, epoch)))
+            {
+                _lost.Add(new LostRepair(stream, epoch, value));
+            }
+        }
+
+        foreach (var ((stream, epoch), through) in _inherited.ToList())
+        {
+            if (_agreed.TryGetValue((stream, epoch + 1), out var agreed))
+            {
+                _inherited.Remove((stream, epoch));
+                var repaired = _inheritedRepaired.TryGetValue((stream, epoch + 1), out var again) && again >= through;
+                if (through > agreed.From && !repaired && epoch + 1 == NewestAgreed(stream) && _lostKnown.Add((stream, epoch + 1)))
+                {
+                    _lost.Add(new LostRepair(stream, epoch + 1, through));
+                }
+            }
+            else if (checkpoint.TryGetValue(stream, out var acknowledged) && acknowledged >= through)
+            {
+                // Every message up to there was applied, so an epoch claiming one of them would be agreed
+                // in this read already: none will.
+                _inherited.Remove((stream, epoch));
+            }
+        }
+    }
+
+    private int NewestAgreed(string stream) =>
+        _agreed.Keys.Where(k => k.Stream == stream).Select(k => k.Epoch).DefaultIfEmpty(0).Max();
 
     private static string Entry(string prefix, int epoch, string stream) =>
         string.Create(CultureInfo.InvariantCulture, $"{prefix}{epoch}/{stream}");
@@ -155,6 +296,8 @@ public sealed partial class SourceEpochs
                 }
             }
         }
+
+        SettleInherited(checkpoint);
 
         // Every message up to the stored position is acknowledged, so applied, and an agreement on a
         // snapshot before it was stored before its record was applied: this read holds every epoch that
@@ -255,7 +398,7 @@ public sealed partial class SourceEpochs
 
     /// <summary>Whether this process holds changes it applied that an epoch not agreed yet may still claim
     /// (<see cref="ReplayWindow"/>), or repairs not taken yet: it keeps reading the agreements while idle.</summary>
-    public bool AwaitsAgreements => _repairs.Count > 0 || _window.Values.Any(w => w.Count > 0);
+    public bool AwaitsAgreements => _repairs.Count > 0 || _inherited.Count > 0 || _window.Values.Any(w => w.Count > 0);
 
     /// <summary>Notes a stream's epoch as swept.</summary>
     public void Swept(string stream, int epoch) => _swept.Add((stream, epoch));
@@ -327,6 +470,11 @@ public sealed partial class SourceEpochs
         }
 
         Remember(change);
+        if (!_applied.TryGetValue((stream, state.Epoch), out var applied) || position > applied)
+        {
+            _applied[(stream, state.Epoch)] = position;
+        }
+
         var shifted = Shift(order, state.Offset);
         if (shifted is null)
         {
@@ -387,6 +535,17 @@ public sealed partial class SourceEpochs
                 checkpoint[Entry(EndPrefix, epoch, stream)] = end;
             }
         }
+
+        if (Instance is not null)
+        {
+            foreach (var ((stream, epoch), applied) in _applied)
+            {
+                if (epoch == Of(stream).Epoch)
+                {
+                    checkpoint[Entry(AppliedPrefix, epoch, Instance, stream)] = applied;
+                }
+            }
+        }
     }
 }
 
@@ -401,6 +560,11 @@ public sealed record EpochProposal(string Stream, int Epoch, long Offset, long S
 /// <summary>Changes of <paramref name="Stream"/> that a process applied in an older epoch before it learned
 /// that they belong to <paramref name="Epoch"/>, agreed by another process, with their order in it.</summary>
 public sealed record EpochRepair(string Stream, int Epoch, IReadOnlyList<ChangeEvent> Changes);
+
+/// <summary>Changes of <paramref name="Stream"/> that an earlier run of a process applied in the epoch before
+/// <paramref name="Epoch"/> though they belong to it, and did not apply again before it stopped (crash, deploy):
+/// up to <paramref name="Through"/>, they may be older than their keys' state, or swept.</summary>
+public sealed record LostRepair(string Stream, int Epoch, StreamPosition Through);
 
 /// <summary>A reconciliation on a shared subscription, due once the mark-delete position reaches <paramref name="End"/>.</summary>
 public sealed record SharedSweep(string Stream, int Epoch, long Start, StreamPosition End);

@@ -121,6 +121,10 @@ public sealed partial class SyncRuntime
         _suppression = suppression ?? (_ => NoSuppression.Instance);
     }
 
+    /// <summary>This process's name among the processes of a shared subscription (see
+    /// <see cref="MaterializerRunner.Instance"/>); <see cref="SourceEpochs.DefaultInstance"/> when null.</summary>
+    public string? Instance { get; init; }
+
     /// <summary>The clock of each materializer's periodic sink check and retry backoff.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
@@ -339,6 +343,7 @@ public sealed partial class SyncRuntime
                 // inside the history the stored state describes.
                 Epochs = mode == RunMode.Backfill && startAt.Count == 0 ? new SourceEpochs() : SourceEpochs.FromCheckpoint(stored),
                 Time = Time,
+                Instance = Instance ?? SourceEpochs.DefaultInstance,
                 SinkName = options.Sink,
                 RollbackCheckInterval = options.RollbackCheckInterval,
                 CheckpointAtStart = stored,

@@ -1,0 +1,254 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Sync.Engine.Config;
+using Sync.Engine.Formats;
+using Sync.Engine.Runtime;
+using Sync.Pulsar;
+using Sync.Sinks.Tests.Postgres;
+using Sync.Sources.Pulsar;
+using Sync.Testing.Process;
+using Sync.Testing.Pulsar;
+
+namespace Sync.Sinks.Tests.Epochs;
+
+/// <summary>The late-process race of source epochs on a key-shared subscription, with two in-process
+/// <c>sync run</c>s on the fake broker and a real PostgreSQL sink: process A owns every key of the new
+/// snapshot, process B only keys streamed around it, so B holds no record of the new snapshot. A's
+/// proposal of the new epoch is held in the sink until B has applied and acknowledged a change streamed
+/// in the new epoch (a new key), which B could only order in the old epoch. Then either B learns the
+/// epoch and applies the change again (the sink ends exactly in the source's state), or B stops first
+/// and a restarted B (the same instance name) reports the lost repair.
+/// <para>Key_Shared AUTO_SPLIT: the second consumer takes the lower half of the first one's range
+/// (apache/pulsar, HashRangeAutoSplitStickyKeyConsumerSelector; modelled by FakeKeySharedSelector),
+/// each key's slot being Murmur3_32 of its bytes mod 65536 (KeyHashing.StickyKeyHash). Broker behaviour
+/// the race rests on: an acknowledged message is never delivered again, to any consumer of the
+/// subscription (Pulsar's individual acknowledgement, the subscription's individuallyDeletedMessages).
+/// The events are Debezium PostgreSQL envelopes (<c>source.lsn</c>, <c>source.snapshot</c> as in
+/// debezium/debezium, debezium-connector-postgres/.../SourceInfo.java and debezium-core/.../SnapshotRecord.java).</para></summary>
+public sealed class LateProcessEpochRunTests : IAsyncLifetime
+{
+    private const int Half = KeySharedPolicy.HashRangeSize / 2;
+    private readonly string _dir = Directory.CreateTempSubdirectory("sync-late-epochs-").FullName;
+    private readonly string _topic = $"persistent://public/default/lep-{Guid.NewGuid():N}"[..50];
+    private readonly string _schema = $"lp_{Guid.NewGuid():N}"[..18];
+    private readonly HeldProposals _held = new();
+    private FakePulsarBroker _broker = null!;
+    private PulsarClient _client = null!;
+
+    public Task InitializeAsync()
+    {
+        _broker = FakePulsarBroker.Start();
+        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        _held.Release();
+        await _client.DisposeAsync();
+        await _broker.DisposeAsync();
+        await using (var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_process_that_learns_the_new_epoch_late_applies_its_new_changes_again_and_the_sink_ends_in_the_source_state()
+    {
+        var (a, b) = (Ids(first: true), Ids(first: false));
+        var config = Config();
+        using var stop = new CancellationTokenSource();
+        var (runA, countersA) = Start(config, "a", _held, stop.Token);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
+        var (runB, countersB) = Start(config, "b", null, stop.Token);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
+
+        await PublishAsync(History(a, b));
+        // B applied and acknowledged the new key while A's proposal of the epoch is held.
+        await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
+        _held.Release();
+
+        var want = Expected(a, b, newKeyKept: true);
+        await Poll.UntilAsync(async () => runA.IsCompleted || runB.IsCompleted || ((await RowsAsync()).SequenceEqual(want) && countersA()!.Reconciled + countersB()!.Reconciled >= 1 && countersB()!.Degraded is null), TimeSpan.FromSeconds(90));
+        Assert.False(runA.IsCompleted || runB.IsCompleted);
+        Assert.Equal(want, await RowsAsync());
+        Assert.Null(countersA()!.Degraded);
+        Assert.Null(countersB()!.Degraded);
+        await StopAsync(stop, runA, runB);
+    }
+
+    [Fact]
+    public async Task A_process_that_stops_inside_the_repair_window_is_reported_by_its_restart_with_the_rows_it_left_wrong()
+    {
+        var (a, b) = (Ids(first: true), Ids(first: false));
+        var config = Config();
+        using var stopA = new CancellationTokenSource();
+        var (runA, countersA) = Start(config, "a", _held, stopA.Token);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
+        using var stopB = new CancellationTokenSource();
+        var (runB, countersB) = Start(config, "b", null, stopB.Token);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
+
+        await PublishAsync(History(a, b));
+        await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
+        // B goes away with the new key applied in the old epoch and acknowledged, before any agreement
+        // exists: what it kept to apply again goes with it.
+        await StopAsync(stopB, runB);
+        _held.Release();
+
+        // A sweeps the new epoch: the lost row of the old primary and B's new key, which lies below the start.
+        var want = Expected(a, b, newKeyKept: false);
+        await Poll.UntilAsync(async () => runA.IsCompleted || ((await RowsAsync()).SequenceEqual(want) && countersA()!.Reconciled >= 2), TimeSpan.FromSeconds(90));
+        Assert.Equal(want, await RowsAsync());
+
+        // B restarts under its name: it finds its predecessor's trace and reports the loss for good.
+        using var stopAgain = new CancellationTokenSource();
+        var (runAgain, countersAgain) = Start(config, "b", null, stopAgain.Token);
+        await Poll.UntilAsync(() => runAgain.IsCompleted || countersAgain()?.Degraded is not null, TimeSpan.FromSeconds(60));
+        var degraded = countersAgain()!.Degraded;
+        Assert.NotNull(degraded);
+        Assert.Contains("stopped (crash, deploy) before it applied them again", degraded.Error, StringComparison.Ordinal);
+        Assert.Contains("sync backfill --materializer users --shadow", degraded.Error, StringComparison.Ordinal);
+        Assert.Equal(want, await RowsAsync());
+
+        // The report is stored: a later run of any process reports it too.
+        await StopAsync(stopAgain, runAgain);
+        using var stopLater = new CancellationTokenSource();
+        var (runLater, countersLater) = Start(config, "c", null, stopLater.Token);
+        await Poll.UntilAsync(() => runLater.IsCompleted || countersLater()?.Degraded is not null, TimeSpan.FromSeconds(60));
+        Assert.Contains("stopped (crash, deploy) before it applied them again", countersLater()!.Degraded!.Error, StringComparison.Ordinal);
+        await StopAsync(stopLater, runLater);
+        await StopAsync(stopA, runA);
+        var status = (await new StatusReader(config, new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create)).ReadAsync([], CancellationToken.None)).Single();
+        Assert.Contains("that process stopped before it applied them again", status.Warning, StringComparison.Ordinal);
+    }
+
+    /// <summary>Ids whose key the first consumer (A, <paramref name="first"/>) or the second (B) owns, away from the split.</summary>
+    private static int[] Ids(bool first) =>
+        [.. Enumerable.Range(1, 1000).Where(id => KeyHashing.StickyKeyHash(KeyOf(id)) is var slot && (first ? slot > Half + 2000 : slot < Half - 2000)).Take(3)];
+
+    private static byte[] KeyOf(int id) => Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
+
+    /// <summary>An old primary snapshotted and streaming; a failover loses two changes (one of them B's); the
+    /// new primary's snapshot holds only A's keys; then a new key of B's and an update of A's are streamed.</summary>
+    private static List<(int Id, string Name, long Lsn, string Snapshot)> History(int[] a, int[] b) =>
+    [
+        (a[0], "a1", 100, "first"), (a[1], "a2", 100, "true"), (a[2], "a3", 100, "last"),
+        (a[0], "a1-x", 410, "false"),
+        (b[0], "lost", 990, "false"), (a[1], "X", 1000, "false"),
+        (a[0], "a1-x", 950, "first"), (a[1], "a2", 950, "true"), (a[2], "a3", 950, "last"),
+        (b[1], "new", 960, "false"),
+        (a[2], "a3-y", 970, "false"),
+    ];
+
+    private static List<string> Expected(int[] a, int[] b, bool newKeyKept)
+    {
+        var rows = new SortedDictionary<int, string> { [a[0]] = "a1-x", [a[1]] = "a2", [a[2]] = "a3-y" };
+        if (newKeyKept)
+        {
+            rows[b[1]] = "new";
+        }
+
+        return [.. rows.Select(r => $"{r.Key}={r.Value}")];
+    }
+
+    private SyncConfig Config() => ConfigLoader.Parse(
+        $"""
+        sources:
+          broker:
+            type: pulsar
+            serviceUrl: {_broker.ServiceUrl}
+            adminUrl: {_broker.AdminUrl}
+            subscriptionType: key-shared
+            subscription: epochs
+            receiverQueueSize: 4
+        sinks:
+          target:
+            type: postgres
+            connectionString: "{PostgresTestDb.ServerConnectionString}"
+            schema: {_schema}
+            stateSchema: {_schema}_sync
+            tls: disable
+        materializers:
+          users: {"{"} source: broker, topics: [{_topic}], sink: target, table: users, format: debezium-json, batchSize: 3, linger: 0ms, rollbackCheckInterval: 100ms {"}"}
+        """,
+        Path.Combine(_dir, "sync.yaml"),
+        new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create).Types,
+        _ => null);
+
+    private static (Task Run, Func<MaterializerCounters?> Counters) Start(SyncConfig config, string instance, HeldProposals? held, CancellationToken stop)
+    {
+        MaterializerCounters? counters = null;
+        var sinks = held is null ? SinkCatalog.All : held.Wrap(SinkCatalog.All);
+        var run = new SyncRuntime(config, new SyncComponents([new PulsarSourceFactory()], sinks, MessageFormats.Names, MessageFormats.Create), NullLoggerFactory.Instance)
+        {
+            Instance = instance,
+            Started = (_, c) => Volatile.Write(ref counters, c),
+        }.RunAsync([], RunMode.Resume, stop);
+        return (run, () => Volatile.Read(ref counters));
+    }
+
+    private FakeSubscription? Subscription() => _broker.FindTopic(_topic)?.FindSubscription("epochs");
+
+    private async Task PublishAsync(List<(int Id, string Name, long Lsn, string Snapshot)> events)
+    {
+        await using var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic });
+        foreach (var (id, name, lsn, snapshot) in events)
+        {
+            await producer.SendAsync(new OutgoingMessage { KeyBytes = KeyOf(id), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });
+        }
+    }
+
+    private Task<IReadOnlyList<string>> RowsAsync() => Healing.PostgresRollbackTests.ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
+
+    private static async Task StopAsync(CancellationTokenSource stop, params Task[] runs)
+    {
+        await stop.CancelAsync();
+        foreach (var run in runs)
+        {
+            try
+            {
+                await run;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Holds every proposal of a new epoch (a conditional checkpoint entry write naming
+    /// <see cref="SourceEpochs.AgreedPrefix"/>) in the sinks opened through <see cref="Wrap"/> until released.</summary>
+    private sealed class HeldProposals
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waiting;
+
+        public bool Waiting => Volatile.Read(ref _waiting) > 0;
+
+        public void Release() => _released.TrySetResult();
+
+        public IEnumerable<ISinkFactory> Wrap(IEnumerable<ISinkFactory> factories) => factories.Select(f => new WrappingSinkFactory(f, sink => new Sink(sink, this)));
+
+        private sealed class Sink(ISink inner, HeldProposals owner) : DelegatingSink(inner), IAsyncDisposable
+        {
+            public override async ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
+                string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken)
+            {
+                if (entries.Any(e => e.Key.StartsWith(SourceEpochs.AgreedPrefix, StringComparison.Ordinal)))
+                {
+                    Interlocked.Increment(ref owner._waiting);
+                    await owner._released.Task;
+                }
+
+                return await Inner.AddCheckpointEntriesAsync(materializer, entries, cancellationToken);
+            }
+
+            ValueTask IAsyncDisposable.DisposeAsync() => Inner.DisposeAsync();
+        }
+    }
+}
