@@ -14,11 +14,25 @@ internal sealed class LatencyRecorder
     private readonly List<long> _ticks = [];
     private long _applied;
     private long _lastSeen;
+    private TaskCompletionSource _recorded = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public long Applied => Interlocked.Read(ref _applied);
 
     /// <summary>How many events marked <c>last</c> (one per topic, the end of a backlog) were applied.</summary>
     public long LastSeen => Interlocked.Read(ref _lastSeen);
+
+    /// <summary>Completes at the next <see cref="Record"/>: a wait for the run's progress that wakes
+    /// once per batch instead of polling on a timer, whose wakes were charged to the measured process.</summary>
+    public Task NextRecord
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _recorded.Task;
+            }
+        }
+    }
 
     public void Record(SinkBatch batch)
     {
@@ -40,6 +54,14 @@ internal sealed class LatencyRecorder
         }
 
         Interlocked.Add(ref _applied, batch.Changes.Count);
+        TaskCompletionSource recorded;
+        lock (_gate)
+        {
+            recorded = _recorded;
+            _recorded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        recorded.SetResult();
     }
 
     public (double P50Ms, double P99Ms, double MaxMs, int Count) Percentiles()

@@ -19,10 +19,28 @@ internal sealed partial class RedisWriter
             return (string?)await _db.StringGetAsync(_keys.Generation(table)) ?? string.Empty;
         }
 
-        // The locator never changes once set, so reading it apart from the pointer is safe.
-        return (string?)await _db.StringGetAsync(_keys.GenerationLocator(table)) is { } pointer
-            ? (string?)await _db.StringGetAsync(pointer) ?? string.Empty
-            : string.Empty;
+        var pointer = await GenerationPointerAsync(table);
+        return pointer is null ? string.Empty : (string?)await _db.StringGetAsync(pointer) ?? string.Empty;
+    }
+
+    /// <summary>On a cluster: the pointer key that the table's locator names, or null while it names none.
+    /// The locator is written once (SET NX in <see cref="ClusterPointerAsync"/>, which refuses any other
+    /// pointer) and never deleted by the sink, so a found one is kept and each batch reads only the
+    /// pointer; an absent one is read again, so that a run sees the first shadow backfill's swap.</summary>
+    private async Task<string?> GenerationPointerAsync(string table)
+    {
+        if (_generationPointers.TryGetValue(table, out var known))
+        {
+            return known;
+        }
+
+        var pointer = (string?)await _db.StringGetAsync(_keys.GenerationLocator(table));
+        if (pointer is not null)
+        {
+            _generationPointers[table] = pointer;
+        }
+
+        return pointer;
     }
 
     /// <summary>On a cluster: checks the swap's conditions, switches the pointer (KEYS[1]) and replaces the

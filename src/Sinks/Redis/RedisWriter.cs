@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using StackExchange.Redis;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
@@ -17,6 +18,9 @@ internal sealed partial class RedisWriter
     private readonly int _perScript;
     private readonly TimeSpan _replicaWait;
     private readonly Dictionary<TargetSpec, RedisTarget> _targets = [];
+
+    // On a cluster: each table's generation pointer key, as its locator names it (set once, never changed).
+    private readonly ConcurrentDictionary<string, string> _generationPointers = new(StringComparer.Ordinal);
 
     // The stream of consecutive changes is usually the same string: its encoded field is kept.
     private string? _lastStream;

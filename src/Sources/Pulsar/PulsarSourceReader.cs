@@ -83,6 +83,8 @@ public sealed class PulsarSourceReader : ISourceReader
     /// subscription is active on every topic this reader reads.</summary>
     public bool IsStandby => _consumer?.IsActive == false;
 
+    private const int MaxPresizedBatch = 1 << 16;
+
     public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
         var consumer = _consumer ?? await OpenAsync(cancellationToken);
@@ -100,6 +102,14 @@ public sealed class PulsarSourceReader : ISourceReader
                 {
                     // Queued while the previous batch was applied: taken without waiting, so a deep
                     // backlog makes full batches and a trickle makes small, prompt ones.
+                    if (records.Count == records.Capacity)
+                    {
+                        // A backlog fills the batch: its lists grow once to the batch's size instead
+                        // of through every power of two (each step a new array, the large ones on the
+                        // large-object heap).
+                        records.EnsureCapacity(Math.Min(maxRecords, MaxPresizedBatch));
+                        batch.EnsureCapacity(records.Capacity);
+                    }
                 }
                 else if (records.Count > 0 && linger <= TimeSpan.Zero)
                 {

@@ -253,6 +253,12 @@ public sealed partial class MaterializerRunner
             var checkpoint = new Dictionary<string, StreamPosition>(reader.Cursor, StringComparer.Ordinal);
             var epochs = replay ? _replayEpochs ?? Epochs : Epochs;
             var prepared = new PreparedBatch(records, checkpoint) { Replay = replay, Epochs = epochs };
+            if (_tombstoneRepair is not null && !replay)
+            {
+                // Every keyed message is observed: one array of the batch's size, not a doubling series.
+                prepared.Observed.EnsureCapacity(records.Count);
+            }
+
             foreach (var record in records)
             {
                 if (record.Error is { } error)

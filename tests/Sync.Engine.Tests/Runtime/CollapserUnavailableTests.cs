@@ -38,6 +38,28 @@ public class CollapserUnavailableTests
     }
 
     [Fact]
+    public void Batches_collapsed_one_after_another_share_nothing()
+    {
+        // The key index and the nulled set are reused by a thread from batch to batch: the second
+        // batch must neither merge into the first's keys nor inherit its nulled count.
+        var first = Collapser.CollapseCounting([
+            Change.Update(("id", 1), 10, ("name", "a"), ("bio", "long")),
+            Change.Delete(("id", 1), 11),
+            Change.Update(("id", 1), 12, ("name", "b"), ("bio", U)),
+        ]);
+        var second = Collapser.CollapseCounting([
+            Change.Update(("id", 1), 13, ("name", "c"), ("bio", U)),
+            Change.Update(("id", 2), 14, ("name", "d"), ("bio", "short")),
+        ]);
+
+        Assert.Equal(1, first.UnavailableNulled);
+        Assert.Equal(0, second.UnavailableNulled);
+        Assert.Equal(["{\"id\":1}", "{\"id\":2}"], second.Changes.Select(c => c.KeyText));
+        Assert.True(second.Changes[0].After!["bio"].IsUnavailable);
+        Assert.Equal("c", second.Changes[0].After!["name"].AsText);
+    }
+
+    [Fact]
     public void An_unavailable_column_without_an_earlier_value_in_the_batch_stays_unavailable()
     {
         var collapsed = Collapser.CollapseCounting([
