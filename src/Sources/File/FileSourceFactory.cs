@@ -13,7 +13,9 @@ public sealed class FileSourceFactory : ISourceFactory, IPreflightCheck
     /// (<c>sync dump</c>), partitions included.</summary>
     public ITopicNaming Naming => PulsarTopicNaming.Instance;
 
-    public IReadOnlyList<string> CursorStreams(string sourceName) => [FileSourceReader.CursorStream(sourceName)];
+    /// <summary>The line cursor and the fingerprint of its line: both are written with every batch and
+    /// are positions of this source (the fingerprint's ledger is the line number).</summary>
+    public IReadOnlyList<string> CursorStreams(string sourceName) => [FileSourceReader.CursorStream(sourceName), FileSourceReader.FingerprintStream(sourceName)];
 
     public ISourceReader Open(ComponentConfig source, SourceReadRequest request) =>
         new FileSourceReader(source.Name, (FileSourceOptions)source.Options, request);

@@ -202,7 +202,7 @@ public sealed partial class MaterializerRunner
                 try
                 {
                     var result = await _sink.ApplyAsync(batch with { Checkpoint = checkpoint, ExpectedCheckpoint = expected }, CancellationToken.None);
-                    Guard.Committed(checkpoint);
+                    Guard.Committed(OwnPositions(checkpoint));
                     return result;
                 }
                 catch (SinkCheckpointChangedException e) when (attempt < MaxCheckpointChanges)
@@ -391,7 +391,7 @@ public sealed partial class MaterializerRunner
             try
             {
                 await _sink.ApplyAsync(new SinkBatch(_name, _target, [], next) { ExpectedCheckpoint = Guard.SinkNeverLowers ? Expected(next, stored) : null }, CancellationToken.None);
-                Guard.Committed(next);
+                Guard.Committed(OwnPositions(next));
             }
             catch (SinkCheckpointChangedException e)
             {
