@@ -20,23 +20,21 @@ internal sealed partial class PostgresWriter
                 {
                     // Every target's locks before any write, targets in one order, so that two group
                     // transactions (or a group and a lone materializer) never wait for each other in a cycle.
-                    foreach (var (batch, target) in batches.OrderBy(b => b.Target.Id, StringComparer.Ordinal))
-                    {
-                        await LockKeysAsync(target, batch.Changes, cancellationToken);
-                    }
-
+                    await LockAsync([.. batches.OrderBy(b => b.Target.Id, StringComparer.Ordinal)], cancellationToken);
                     var results = new List<ApplyResult>(batches.Count);
+                    var contexts = new List<BatchContext>(batches.Count);
                     foreach (var (batch, target) in batches)
                     {
                         var context = new BatchContext(target);
                         await ApplyChangesAsync(context, batch.Changes, cancellationToken);
-                        if (batch.Checkpoint.Count > 0)
-                        {
-                            await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
-                            await UpsertCheckpointAsync(batch, cancellationToken);
-                            await RecordTargetAsync(batch.Materializer, target, cancellationToken);
-                        }
+                        contexts.Add(context);
+                    }
 
+                    // Every member's checkpoint in one round trip, after all the changes.
+                    await WriteCheckpointsAsync(batches, cancellationToken);
+                    for (var i = 0; i < batches.Count; i++)
+                    {
+                        var (batch, context) = (batches[i].Batch, contexts[i]);
                         if (batch.BeforeCommit is { } beforeCommit && await beforeCommit(context.Rejected, cancellationToken) is { Count: > 0 } letters)
                         {
                             await DeadLetters.InsertAsync(_connection, transaction, letters, cancellationToken);

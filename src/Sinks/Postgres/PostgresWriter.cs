@@ -8,7 +8,7 @@ namespace Sync.Sinks.Postgres;
 /// Writes batches over one open connection. Per batch, one transaction:
 /// <list type="number">
 /// <item>advisory locks on the batch's keys (or its whole target), so that concurrent writers of a key
-/// take turns (<see cref="LockKeysAsync"/>);</item>
+/// take turns (<see cref="LockAsync"/>);</item>
 /// <item>the batch is folded to one change per key (ChangeVersion order) and split at truncates;</item>
 /// <item>per column set whose rows all carry an LSN (the hot path), one round trip of one prepared
 /// statement that reads the rows from array parameters (<see cref="ArraySource"/>) and does what the
@@ -28,7 +28,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     internal const string TruncateMarkerKey = "*";
 
     /// <summary>The most keys a batch locks one by one; a batch with more locks its whole target
-    /// (<see cref="LockKeysAsync"/>). Advisory locks live in PostgreSQL's shared lock table, which holds
+    /// (<see cref="LockAsync"/>). Advisory locks live in PostgreSQL's shared lock table, which holds
     /// about <c>max_locks_per_transaction × (max_connections + max_prepared_transactions)</c> locks
     /// (6,400 with the defaults) for all sessions together, and a transaction that finds it full fails
     /// with "out of shared memory"; 1,000 is the runtime's default <c>batchSize</c>.</summary>
@@ -231,19 +231,14 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return await InTransactionAsync(
                 async transaction =>
                 {
-                    await LockKeysAsync(target, batch.Changes, cancellationToken);
+                    await LockAsync([(batch, target)], cancellationToken);
                     var logged = load is not null && await AppendToShadowLogAsync(context, load, batch.Changes, cancellationToken);
                     if (!logged)
                     {
                         await ApplyChangesAsync(context, batch.Changes, cancellationToken);
                     }
 
-                    if (batch.Checkpoint.Count > 0)
-                    {
-                        await EnsureCheckpointUnchangedAsync(batch, cancellationToken);
-                        await UpsertCheckpointAsync(batch, cancellationToken);
-                        await RecordTargetAsync(batch.Materializer, target, cancellationToken);
-                    }
+                    await WriteCheckpointsAsync([(batch, target)], cancellationToken);
 
                     if (batch.BeforeCommit is { } beforeCommit && await beforeCommit(context.Rejected, cancellationToken) is { Count: > 0 } letters)
                     {
@@ -261,14 +256,43 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
     }
 
+    /// <summary>Stores the checkpoints of the batches that carry one, in their transaction, all in one
+    /// round trip, and records each batch's target (<see cref="RecordTargetAsync"/>).</summary>
+    private async Task WriteCheckpointsAsync(IReadOnlyList<(SinkBatch Batch, PostgresTarget Target)> batches, CancellationToken cancellationToken)
+    {
+        await using var writes = new NpgsqlBatch(_connection, _transaction);
+        foreach (var (batch, _) in batches)
+        {
+            if (batch.Checkpoint.Count > 0)
+            {
+                writes.BatchCommands.Add(CheckpointUpsert(batch));
+            }
+        }
+
+        if (writes.BatchCommands.Count == 0)
+        {
+            return;
+        }
+
+        await writes.PrepareAsync(cancellationToken);
+        await writes.ExecuteNonQueryAsync(cancellationToken);
+        foreach (var (batch, target) in batches)
+        {
+            if (batch.Checkpoint.Count > 0)
+            {
+                await RecordTargetAsync(batch.Materializer, target, cancellationToken);
+            }
+        }
+    }
+
     /// <summary>Stores a batch's checkpoint in its transaction. The streams named in the expected
     /// checkpoint keep the greater position (IMonotonicCheckpointSink); compared in the upsert too,
-    /// not only against the rows <see cref="EnsureCheckpointUnchangedAsync"/> locked, for a row another
+    /// not only against the rows <see cref="CheckpointLock"/> locked, for a row another
     /// transaction inserts meanwhile (the insert then waits for it and takes the DO UPDATE path).
     /// Positions compare as StreamPosition does: ledger, entry, batch index, as integers.</summary>
-    private async Task UpsertCheckpointAsync(SinkBatch batch, CancellationToken cancellationToken)
+    private NpgsqlBatchCommand CheckpointUpsert(SinkBatch batch)
     {
-        await using var command = Command(
+        var command = new NpgsqlBatchCommand(
             $"""
             INSERT INTO {_checkpoints} AS held (materializer, stream, position, updated_at)
             SELECT $1, s, p, now() FROM unnest($2::text[], $3::text[]) AS c(s, p)
@@ -276,42 +300,42 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             WHERE NOT (held.stream = ANY($4))
               OR (split_part(held.position, ':', 1)::bigint, split_part(held.position, ':', 2)::bigint, split_part(held.position, ':', 3)::bigint)
                < (split_part(excluded.position, ':', 1)::bigint, split_part(excluded.position, ':', 2)::bigint, split_part(excluded.position, ':', 3)::bigint)
-            """,
-            new NpgsqlParameter<string> { TypedValue = batch.Materializer },
-            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] },
-            new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] },
-            new NpgsqlParameter<string[]> { TypedValue = batch.ExpectedCheckpoint is { } kept ? [.. kept.Keys] : [] });
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = batch.Materializer });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Keys] });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Checkpoint.Values.Select(p => p.ToString())] });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.ExpectedCheckpoint is { } kept ? [.. kept.Keys] : [] });
+        return command;
     }
 
     /// <summary>With <see cref="SinkBatch.ExpectedCheckpoint"/>: in the batch's transaction, locks the
     /// stored positions (FOR UPDATE, so that no restore replaces them and no other process writes them
-    /// before the commit) and throws <see cref="SinkCheckpointChangedException"/>, rolling the batch
-    /// back, unless each is at or past the expected one: otherwise the database was restored or failed
-    /// over since the materializer read them.</summary>
-    private async Task EnsureCheckpointUnchangedAsync(SinkBatch batch, CancellationToken cancellationToken)
+    /// before the commit); <see cref="EnsureCheckpointUnchanged"/> then checks what it read.</summary>
+    private NpgsqlBatchCommand CheckpointLock(SinkBatch batch)
     {
-        if (batch.ExpectedCheckpoint is not { Count: > 0 } expected)
-        {
-            return;
-        }
+        var command = new NpgsqlBatchCommand($"SELECT stream, position FROM {_checkpoints} WHERE materializer = $1 AND stream = ANY($2) FOR UPDATE");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = batch.Materializer });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.ExpectedCheckpoint!.Keys] });
+        return command;
+    }
 
-        await using var command = Command(
-            $"SELECT stream, position FROM {_checkpoints} WHERE materializer = $1 AND stream = ANY($2) FOR UPDATE",
-            new NpgsqlParameter<string> { TypedValue = batch.Materializer },
-            new NpgsqlParameter<string[]> { TypedValue = [.. expected.Keys] });
+    /// <summary>Whether a batch's checkpoint write is conditional: it has a checkpoint and an expected one.</summary>
+    private static bool IsConditional(SinkBatch batch) => batch.Checkpoint.Count > 0 && batch.ExpectedCheckpoint is { Count: > 0 };
+
+    /// <summary>Throws <see cref="SinkCheckpointChangedException"/>, rolling the batch back, unless each
+    /// stored position that <see cref="CheckpointLock"/> read is at or past the expected one: otherwise
+    /// the database was restored or failed over since the materializer read them.</summary>
+    private static async Task EnsureCheckpointUnchanged(SinkBatch batch, NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
         var held = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        while (await reader.ReadAsync(cancellationToken))
         {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                held[reader.GetString(0)] = StreamPosition.Parse(reader.GetString(1));
-            }
+            held[reader.GetString(0)] = StreamPosition.Parse(reader.GetString(1));
         }
 
         // A stream not held counts as the start (IMonotonicCheckpointSink): named so by a materializer
         // that has not written it yet; one it had written and the sink lost is expected past the start.
-        if (expected.Any(e => (held.TryGetValue(e.Key, out var position) ? position : StreamPosition.Start) < e.Value))
+        if (batch.ExpectedCheckpoint!.Any(e => (held.TryGetValue(e.Key, out var position) ? position : StreamPosition.Start) < e.Value))
         {
             throw new SinkCheckpointChangedException(batch.Materializer);
         }
@@ -384,54 +408,109 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// and then the keys in ascending order, before the batch takes any other lock on the target (DDL
     /// locks and row locks come later), so two batches never wait for each other in a cycle. A hash
     /// collision only makes two unrelated keys (or targets) wait for each other.
+    /// <para>The locks of every batch given (a consistency group's, targets in the order given) are
+    /// taken by one statement, and the stored checkpoints of the conditional checkpoint writes are locked
+    /// and read in the same round trip (<see cref="CheckpointLock"/>), after the key locks.</para>
     /// </summary>
-    private async Task LockKeysAsync(PostgresTarget target, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    private async Task LockAsync(IReadOnlyList<(SinkBatch Batch, PostgresTarget Target)> batches, CancellationToken cancellationToken)
     {
-        var keys = new int[changes.Count];
-        var count = 0;
-        foreach (var change in changes)
+        var locks = new KeyLocks();
+        foreach (var (batch, target) in batches)
         {
-            if (change.Op == ChangeOp.Truncate)
+            locks.Add(target, batch.Changes);
+        }
+
+        await using var statements = new NpgsqlBatch(_connection, _transaction);
+        var lockAll = new NpgsqlBatchCommand(
+            "SELECT count(CASE WHEN u.x THEN pg_advisory_xact_lock(u.t, u.k) ELSE pg_advisory_xact_lock_shared(u.t, u.k) END) FROM unnest($1::int4[], $2::int4[], $3::bool[]) AS u(t, k, x)");
+        lockAll.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. locks.Targets] });
+        lockAll.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. locks.Keys] });
+        lockAll.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = [.. locks.Exclusive] });
+        statements.BatchCommands.Add(lockAll);
+        foreach (var (batch, _) in batches)
+        {
+            if (IsConditional(batch))
             {
-                await LockTargetAsync(target, cancellationToken);
+                statements.BatchCommands.Add(CheckpointLock(batch));
+            }
+        }
+
+        await statements.PrepareAsync(cancellationToken);
+        await using var reader = await statements.ExecuteReaderAsync(cancellationToken);
+        foreach (var (batch, _) in batches)
+        {
+            if (IsConditional(batch))
+            {
+                await reader.NextResultAsync(cancellationToken);
+                await EnsureCheckpointUnchanged(batch, reader, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>The advisory locks of batches (see <see cref="LockAsync"/>) in the order they are taken:
+    /// per target, the target's lock, then its keys' locks in ascending order.</summary>
+    private sealed class KeyLocks
+    {
+        public List<int> Targets { get; } = [];
+
+        public List<int> Keys { get; } = [];
+
+        public List<bool> Exclusive { get; } = [];
+
+        public void Add(PostgresTarget target, IReadOnlyList<ChangeEvent> changes)
+        {
+            var targetHash = LockHash(target.Id);
+            var keys = new int[changes.Count];
+            var count = 0;
+            foreach (var change in changes)
+            {
+                if (change.Op == ChangeOp.Truncate)
+                {
+                    Lock(targetHash, 0, exclusive: true);
+                    return;
+                }
+
+                if (change.Key.Count > 0)
+                {
+                    keys[count++] = LockHash(change.KeyText) | 1;
+                }
+            }
+
+            Array.Sort(keys, 0, count);
+            var distinct = count == 0 ? 0 : 1;
+            for (var i = 1; i < count; i++)
+            {
+                if (keys[i] != keys[distinct - 1])
+                {
+                    keys[distinct++] = keys[i];
+                }
+            }
+
+            if (distinct > KeyLockLimit)
+            {
+                Lock(targetHash, 0, exclusive: true);
                 return;
             }
 
-            if (change.Key.Count > 0)
+            // The target lock (key 0) comes first, then the keys in order: unnest yields the arrays in
+            // order and the aggregate calls the lock functions row by row.
+            Lock(targetHash, 0, exclusive: false);
+            for (var i = 0; i < distinct; i++)
             {
-                keys[count++] = LockHash(change.KeyText) | 1;
+                Lock(targetHash, keys[i], exclusive: true);
             }
         }
 
-        Array.Sort(keys, 0, count);
-        var distinct = count == 0 ? 0 : 1;
-        for (var i = 1; i < count; i++)
+        private void Lock(int target, int key, bool exclusive)
         {
-            if (keys[i] != keys[distinct - 1])
-            {
-                keys[distinct++] = keys[i];
-            }
+            Targets.Add(target);
+            Keys.Add(key);
+            Exclusive.Add(exclusive);
         }
-
-        if (distinct > KeyLockLimit)
-        {
-            await LockTargetAsync(target, cancellationToken);
-            return;
-        }
-
-        // The target lock (key 0) comes first, then the keys in order: unnest yields the array in order
-        // and the aggregate calls the lock functions row by row.
-        var locks = new int[distinct + 1];
-        Array.Copy(keys, 0, locks, 1, distinct);
-        await using var command = Command(
-            "SELECT count(CASE WHEN u.i = 1 THEN pg_advisory_xact_lock_shared($1, u.k) ELSE pg_advisory_xact_lock($1, u.k) END) FROM unnest($2::int4[]) WITH ORDINALITY AS u(k, i)",
-            new NpgsqlParameter<int> { TypedValue = LockHash(target.Id) },
-            new NpgsqlParameter<int[]> { TypedValue = locks });
-        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>Takes the target's lock exclusive: no key of the target is written by anyone else until
-    /// this transaction ends (see <see cref="LockKeysAsync"/>).</summary>
+    /// this transaction ends (see <see cref="LockAsync"/>).</summary>
     private async Task LockTargetAsync(PostgresTarget target, CancellationToken cancellationToken)
     {
         await using var command = Command("SELECT pg_advisory_xact_lock($1, 0)", new NpgsqlParameter<int> { TypedValue = LockHash(target.Id) });
@@ -558,12 +637,14 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             upserts.Rows.Add(item);
         }
 
+        // The groups on the hot path (array parameters) go together in one round trip, after the rest.
+        var arrayGroups = new List<ArrayGroup>();
         foreach (var group in groups.Values.Concat(partial.Values))
         {
             var table = await EnsureTableAsync(context, group, cancellationToken);
             if (table is not null)
             {
-                await RunGroupAsync(context, table, group, cancellationToken);
+                await RunGroupAsync(context, table, group, arrayGroups, cancellationToken);
             }
         }
 
@@ -580,8 +661,10 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 continue;
             }
 
-            await RunGroupAsync(context, table, group, cancellationToken);
+            await RunGroupAsync(context, table, group, arrayGroups, cancellationToken);
         }
+
+        await RunArrayGroupsAsync(context, arrayGroups, cancellationToken);
     }
 
     /// <summary>Problems of a row image: key columns missing or NULL, names PostgreSQL cannot hold,
@@ -636,8 +719,9 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     }
 
     /// <summary>Stages and applies a group; on a row-level error, rolls back to the savepoint and
-    /// halves the rows until each poison row is rejected alone.</summary>
-    private async Task RunGroupAsync(BatchContext context, TableInfo? table, Group group, CancellationToken cancellationToken)
+    /// halves the rows until each poison row is rejected alone. A group on the hot path (every row with
+    /// an LSN, the table known) is added to <paramref name="arrayGroups"/> instead, for <see cref="RunArrayGroupsAsync"/>.</summary>
+    private async Task RunGroupAsync(BatchContext context, TableInfo? table, Group group, List<ArrayGroup> arrayGroups, CancellationToken cancellationToken)
     {
         var target = context.Target;
         var columns = new StagedColumn[group.Names.Length];
@@ -681,13 +765,86 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             // The hot path: one statement that reads the rows from array parameters, in one round trip
             // with its savepoint (no staging table to fill, empty and truncate at commit).
             var arrays = GroupStatements(target, table, group.IsDelete, ArraySource(columns), columns, inheritLsn: false, group.Kept);
-            await RunRowsAsync(context, null, columns, group.IsDelete, arrays, rows, isolating: false, cancellationToken);
+            arrayGroups.Add(new ArrayGroup(columns, group.IsDelete, arrays, rows));
             return;
         }
 
         var stage = await StageAsync(columns, cancellationToken);
         var statements = GroupStatements(target, table, group.IsDelete, stage, columns, inheritLsn, group.Kept);
         await RunRowsAsync(context, stage, columns, group.IsDelete, statements, rows, isolating: false, cancellationToken);
+    }
+
+    /// <summary>Applies the hot-path groups of a segment (upserts and deletes: their keys are distinct)
+    /// in one round trip with one savepoint; on a row-level error, rolls back to it and applies them one
+    /// by one, where <see cref="RunRowsAsync"/> isolates the poison rows.</summary>
+    private async Task RunArrayGroupsAsync(BatchContext context, List<ArrayGroup> arrayGroups, CancellationToken cancellationToken)
+    {
+        if (arrayGroups.Count <= 1)
+        {
+            foreach (var one in arrayGroups)
+            {
+                await RunRowsAsync(context, null, one.Columns, one.IsDelete, one.Statements, one.Rows, isolating: false, cancellationToken);
+            }
+
+            return;
+        }
+
+        await using var batch = new NpgsqlBatch(_connection, _transaction);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT sync_group"));
+        foreach (var group in arrayGroups)
+        {
+            batch.BatchCommands.Add(ArrayCommand(group.Statements.Combined!, context.Target.Id, group.Columns, group.IsDelete, group.Rows));
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT sync_group"));
+        await batch.PrepareAsync(cancellationToken);
+        var counts = new List<(long Stale, long Fresh, long Written, long Inserted)>(arrayGroups.Count);
+        try
+        {
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            foreach (var group in arrayGroups)
+            {
+                if (counts.Count > 0)
+                {
+                    await reader.NextResultAsync(cancellationToken);
+                }
+
+                await reader.ReadAsync(cancellationToken);
+                counts.Add((reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? 0 : reader.GetInt64(2), group.Statements.CountsInserted ? reader.GetInt64(3) : 0));
+            }
+        }
+        catch (PostgresException e) when (PostgresErrorClassifier.Classify(e) == ErrorVerdict.Poison)
+        {
+            await ExecuteAsync("ROLLBACK TO SAVEPOINT sync_group; RELEASE SAVEPOINT sync_group", cancellationToken);
+            foreach (var one in arrayGroups)
+            {
+                await RunRowsAsync(context, null, one.Columns, one.IsDelete, one.Statements, one.Rows, isolating: false, cancellationToken);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < arrayGroups.Count; i++)
+        {
+            Count(context, arrayGroups[i].IsDelete, counts[i].Stale, counts[i].Fresh, counts[i].Written, counts[i].Inserted);
+        }
+    }
+
+    /// <summary>Adds what one group's statements did to the batch's tally.</summary>
+    private static void Count(BatchContext context, bool isDelete, long stale, long fresh, long written, long inserted)
+    {
+        context.Unavailable += (int)inserted;
+        if (isDelete)
+        {
+            context.Deleted += (int)fresh;
+            context.Stale += (int)stale;
+        }
+        else
+        {
+            // Rows the ON CONFLICT guard skipped (the stored row is newer) are stale too.
+            context.Upserted += (int)written;
+            context.Stale += (int)(stale + fresh - written);
+        }
     }
 
     /// <summary>The rows of a group as a subquery over array parameters (<c>$2</c> on, one per staged
@@ -870,20 +1027,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 }
             }
 
-            context.Unavailable += (int)inserted;
-
-            if (isDelete)
-            {
-                context.Deleted += (int)fresh;
-                context.Stale += (int)stale;
-            }
-            else
-            {
-                // Rows the ON CONFLICT guard skipped (the stored row is newer) are stale too.
-                var count = written ?? write!.RecordsAffected;
-                context.Upserted += (int)count;
-                context.Stale += (int)(stale + fresh - count);
-            }
+            Count(context, isDelete, stale, fresh, isDelete ? 0 : written ?? write!.RecordsAffected, inserted);
         }
         catch (PostgresException e) when (PostgresErrorClassifier.Classify(e) == ErrorVerdict.Poison)
         {
@@ -1055,6 +1199,9 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     private readonly record struct Pending(ChangeEvent Change, ChangeVersion Version);
 
     private readonly record struct StagedColumn(string Name, PostgresColumnType Type, string Stage);
+
+    /// <summary>A group on the hot path, ready to run: its columns, statements and checked rows.</summary>
+    private sealed record ArrayGroup(StagedColumn[] Columns, bool IsDelete, GroupSql Statements, List<Pending> Rows);
 
     /// <summary>Changes of one segment with the same column names (upserts) or key names (deletes).</summary>
     private sealed record Group(string[] Names, bool IsDelete)

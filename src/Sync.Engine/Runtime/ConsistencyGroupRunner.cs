@@ -132,30 +132,52 @@ public sealed partial class ConsistencyGroupRunner
             _markedHealing = HealingAtStart && MarksHealing;
         }
 
-        while (!cancellationToken.IsCancellationRequested)
+        // With read-ahead (a member's readAhead above 0 and a source that keeps batches apart), the next
+        // read runs while the sink applies the last one, as a lone materializer's reading stage does; its
+        // records are accepted only after that apply, so the group's state has one thread at a time.
+        _readsAhead = _reader.CanReadAhead && _members.Any(m => m.Reading.Options.ReadAhead > 0);
+        using var applyFailed = new CancellationTokenSource();
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, applyFailed.Token);
+        try
         {
-            IReadOnlyList<SourceRecord>? records;
-            try
+            while (!cancellationToken.IsCancellationRequested)
             {
-                records = await _reader.ReadBatchAsync(_readBatch, _linger, cancellationToken);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                break;
+                var records = await TakeReadAsync(reading.Token);
+                if (records is null)
+                {
+                    break;
+                }
+
+                foreach (var record in records)
+                {
+                    Accept(record);
+                }
+
+                await ApplyReleasedAsync(CancellationToken.None, startReading: _readsAhead ? () => StartRead(reading.Token) : null);
             }
 
-            if (records is null)
+            // A read still running when the run stops: what it returns is applied below, not dropped.
+            if (_nextRead is not null && await TakeReadAsync(reading.Token) is { } last)
             {
-                SourceEnded = true;
-                break;
+                foreach (var record in last)
+                {
+                    Accept(record);
+                }
             }
-
-            foreach (var record in records)
+        }
+        catch
+        {
+            await applyFailed.CancelAsync();
+            throw;
+        }
+        finally
+        {
+            if (_nextRead is { } abandoned)
             {
-                Accept(record);
+                // Read but never applied nor acknowledged: the source delivers it again.
+                _nextRead = null;
+                await abandoned.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
-
-            await ApplyReleasedAsync(CancellationToken.None);
         }
 
         // What was read and is releasable is applied, so that stopping loses nothing; what is held
@@ -165,6 +187,57 @@ public sealed partial class ConsistencyGroupRunner
         if (_assembler.Buffered > 0)
         {
             LogLeftHeld(_logger, _name, _assembler.Buffered);
+        }
+    }
+
+    private bool _readsAhead;
+    private Task<IReadOnlyList<SourceRecord>?>? _nextRead;
+    private int _unacknowledgedReads;
+
+    /// <summary>Starts the next read on its own task (it may parse on the calling thread before its first await).</summary>
+    private void StartRead(CancellationToken cancellationToken) =>
+        _nextRead = Task.Run(async () => await _reader.ReadBatchAsync(_readBatch, _linger, cancellationToken), CancellationToken.None);
+
+    /// <summary>The records of the read started ahead, or of a new one; null when the source ended (then
+    /// <see cref="SourceEnded"/>) or the run stops.</summary>
+    private async Task<IReadOnlyList<SourceRecord>?> TakeReadAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<SourceRecord>? records;
+        try
+        {
+            var read = _nextRead ?? _reader.ReadBatchAsync(_readBatch, _linger, cancellationToken).AsTask();
+            _nextRead = null;
+            records = await read;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        if (records is null)
+        {
+            SourceEnded = true;
+            return null;
+        }
+
+        _unacknowledgedReads++;
+        return records;
+    }
+
+    /// <summary>Tells the source that every batch read before the one read ahead is durable: one by one
+    /// with read-ahead (the batch read ahead is newer and stays unacknowledged), all at once without.</summary>
+    private async Task AcknowledgeAsync(CancellationToken cancellationToken)
+    {
+        if (!_readsAhead)
+        {
+            await _reader.AcknowledgeAsync(cancellationToken);
+            _unacknowledgedReads = 0;
+            return;
+        }
+
+        for (; _unacknowledgedReads > 0; _unacknowledgedReads--)
+        {
+            await _reader.AcknowledgeOldestBatchAsync(cancellationToken);
         }
     }
 
@@ -280,7 +353,9 @@ public sealed partial class ConsistencyGroupRunner
     private bool IsApplied(string owner, SourceMessage message) =>
         _stored.TryGetValue(owner, out var stored) && stored.TryGetValue(message.Topic, out var position) && message.Position <= position;
 
-    private async Task ApplyReleasedAsync(CancellationToken cancellationToken, bool drain = false)
+    /// <param name="startReading">Called once the sink transaction is prepared (the source's cursor taken)
+    /// and before it is applied: starts the read ahead.</param>
+    private async Task ApplyReleasedAsync(CancellationToken cancellationToken, bool drain = false, Action? startReading = null)
     {
         var released = drain ? _assembler.Drain() : _assembler.Release();
         var changes = _members.Select(_ => new List<ChangeEvent>()).ToArray();
@@ -346,6 +421,7 @@ public sealed partial class ConsistencyGroupRunner
             }
         }
 
+        startReading?.Invoke();
         var results = await _sink.ApplyTransactionAsync(batches, cancellationToken);
         Counted(whole, relaxed);
         if (_markedHealing && HealedPast())
@@ -375,7 +451,7 @@ public sealed partial class ConsistencyGroupRunner
 
         if (!_assembler.HoldsAny)
         {
-            await _reader.AcknowledgeAsync(cancellationToken);
+            await AcknowledgeAsync(cancellationToken);
         }
     }
 

@@ -246,6 +246,27 @@ public sealed class PostgresSinkTests
     }
 
     [Fact]
+    public async Task A_row_the_server_refuses_beside_deletes_in_one_batch_is_rejected_alone_and_the_deletes_apply()
+    {
+        // The upserts and the deletes of a batch travel in one round trip; a refused row rolls both back
+        // to their savepoint, and each is applied again on its own, isolating the row.
+        await using var db = await PostgresTestDb.OpenAsync();
+        var id = new ColumnSchema("id", LogicalType.Int64, false);
+        var amount = new ColumnSchema("amount", LogicalType.Decimal, true, "org.apache.kafka.connect.data.Decimal", Precision: 5, Scale: 2);
+        ChangeEvent Row(long key, long lsn, string value) => Change.Create(("id", key), lsn, ("amount", FieldValue.FromDecimalText(value))).WithSchema(id, amount);
+        await db.ApplyAsync("mixed", Row(1, 10, "1.00"), Row(2, 11, "2.00"), Row(3, 12, "3.00"));
+        var poison = Row(4, 20, "98765432.10");
+
+        var result = await db.ApplyAsync("mixed", Row(1, 21, "1.50"), poison, Change.Delete(("id", 2), 22), Change.Delete(("id", 3), 5), Row(5, 23, "5.00"));
+
+        Assert.Same(poison, Assert.Single(result.Rejected).Change);
+        Assert.Equal(2, result.Upserted);
+        Assert.Equal(1, result.Deleted);
+        Assert.Equal(1, result.Stale);
+        Assert.Equal(["amount=1.50|id=1", "amount=3.00|id=3", "amount=5.00|id=5"], await db.CanonicalRowsAsync("mixed"));
+    }
+
+    [Fact]
     public async Task A_value_of_the_wrong_kind_is_rejected_before_it_reaches_the_server()
     {
         await using var db = await PostgresTestDb.OpenAsync();
