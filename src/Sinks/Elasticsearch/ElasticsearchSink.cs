@@ -394,47 +394,14 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
         return info.ApiCallDetails.HttpStatusCode == 200 ? info.ClusterUuid : null;
     }
 
-    private void StartIdleProbe()
-    {
-        if (_idleProbeInterval > TimeSpan.Zero)
-        {
-            _idleProbe = Task.Run(ProbeWhileIdleAsync, CancellationToken.None);
-        }
-    }
-
     /// <summary>Nothing goes to the cluster between an idle sink's calls: every
     /// <see cref="ElasticsearchSinkOptions.IdleProbeInterval"/> without a request it asks <c>GET /</c>.
     /// No answer starts <see cref="ProbeAsync"/> (through <see cref="OnRequestCompleted"/>); an answer
     /// with another <c>cluster_uuid</c> raises <see cref="Reconnected"/>.</summary>
-    private async Task ProbeWhileIdleAsync()
-    {
-        var stop = _probeStop.Token;
-        try
-        {
-            while (true)
-            {
-                var idle = _time.GetUtcNow() - new DateTimeOffset(Interlocked.Read(ref _lastRequestTicks), TimeSpan.Zero);
-                if (idle < _idleProbeInterval)
-                {
-                    await Task.Delay(_idleProbeInterval - idle, _time, stop);
-                    continue;
-                }
-
-                try
-                {
-                    ClusterSeen(await AskClusterAsync(stop));
-                }
-                catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
-                {
-                    // No answer: OnRequestCompleted saw it and the probe of an unanswering cluster runs.
-                }
-
-                await Task.Delay(_idleProbeInterval, _time, stop);
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // Disposed.
-        }
-    }
+    private void StartIdleProbe() => _idleProbe = IdleProbe.Start(
+        _time,
+        _idleProbeInterval,
+        () => new DateTimeOffset(Interlocked.Read(ref _lastRequestTicks), TimeSpan.Zero),
+        async stop => ClusterSeen(await AskClusterAsync(stop)),
+        _probeStop.Token);
 }

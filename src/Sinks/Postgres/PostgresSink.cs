@@ -80,38 +80,12 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     /// own and only raises <c>NpgsqlConnection.StateChange</c> when a ping fails
     /// (https://www.npgsql.org/doc/keepalive.html), which still leaves the reconnect and the comparison
     /// to be done, and a clock a test cannot move.</summary>
-    private async Task ProbeWhileIdleAsync(TimeSpan interval)
-    {
-        var stop = _probeStop.Token;
-        try
-        {
-            while (true)
-            {
-                var idle = _time.GetUtcNow() - _session.LastUsed;
-                if (idle < interval)
-                {
-                    await Task.Delay(interval - idle, _time, stop);
-                    continue;
-                }
-
-                await _session.ProbeAsync(async (writer, ct) => ServerSeen(await writer.ReadServerStartAsync(ct)), stop);
-                await Task.Delay(interval, _time, stop);
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // Disposed.
-        }
-    }
-
-    private void StartIdleProbe()
-    {
-        if (_options.IdleProbeInterval > TimeSpan.Zero)
-        {
-            var interval = _options.IdleProbeInterval;
-            _idleProbe = Task.Run(() => ProbeWhileIdleAsync(interval), CancellationToken.None);
-        }
-    }
+    private void StartIdleProbe() => _idleProbe = IdleProbe.Start(
+        _time,
+        _options.IdleProbeInterval,
+        () => _session.LastUsed,
+        stop => _session.ProbeAsync(async (writer, ct) => ServerSeen(await writer.ReadServerStartAsync(ct)), stop),
+        _probeStop.Token);
 
     public string Name { get; }
 
