@@ -33,9 +33,10 @@ public static class IdleProbe
                 {
                     await probe(stop);
                 }
-                catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+                catch (Exception e) when (e is not OutOfMemoryException && !stop.IsCancellationRequested)
                 {
-                    // The store did not answer: the sink's own failure handling saw it.
+                    // The store did not answer (a request timeout comes as a cancellation that is not
+                    // ours): the sink's own failure handling saw it, and the loop goes on.
                 }
 
                 await Task.Delay(interval, time, stop);
