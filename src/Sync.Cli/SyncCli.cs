@@ -89,7 +89,7 @@ public static class SyncCli
 }
 
 /// <summary>Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config, 3 finished with dead
-/// letters, 4 stopped by the error policy, 130/143 interrupted by SIGINT/SIGTERM before the end
+/// letters (or found what a check looks for), 4 stopped by the error policy, 130/143 interrupted by SIGINT/SIGTERM before the end
 /// (docs/operations.md, "Exit codes").</summary>
 public static class ExitCodes
 {
@@ -100,6 +100,11 @@ public static class ExitCodes
     /// <summary><c>run</c>, <c>backfill</c>, <c>dlq replay</c>: everything ran, but messages went to
     /// the dead-letter target (tolerated by <c>errors.tolerance: all</c>).</summary>
     public const int DeadLettered = 3;
+
+    /// <summary><c>check</c>, <c>audit topics</c>, <c>verify</c>, <c>ledger verify</c>, <c>erase</c>: the
+    /// command ran to its end and found what it reports on: a component's error, messages out of
+    /// erasure's reach, drift, residue of an erased subject, or an erasure left incomplete.</summary>
+    public const int Found = 3;
 
     /// <summary><c>run</c>, <c>backfill</c>: a materializer was stopped by its error policy
     /// (<c>errors.tolerance: none</c> or <c>errors.maxDeadLetters</c>).</summary>

@@ -6,7 +6,6 @@ internal static class BackfillCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var materializer = new Option<string>("--materializer", "-m")
         {
             Description = "The materializer to replay.",
@@ -26,9 +25,8 @@ internal static class BackfillCommand
             HelpName = "earliest|POSITION|TOPIC=POSITION",
         };
         var keepOld = new Option<bool>("--keep-old") { Description = "With --shadow: keep the replaced data (table <table>__old, the old index, the old Redis generation) instead of dropping it." };
-        var command = new Command("backfill", "Replay a materializer from the first message (or from the positions given with --from), ignoring its checkpoint (never-regress keeps newer state), and store the checkpoint as it goes so that a later run continues from there.")
+        var command = new ConfiguredCommand("backfill", "Replay a materializer from the first message (or from the positions given with --from), ignoring its checkpoint (never-regress keeps newer state), and store the checkpoint as it goes so that a later run continues from there.")
         {
-            config,
             materializer,
             logLevel,
             logFormat,
@@ -66,7 +64,7 @@ internal static class BackfillCommand
             }
 
             var names = new[] { parse.GetRequiredValue(materializer) };
-            var exit = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Backfill, parse.GetValue(logLevel), output, error, cancellationToken, showProgress: !parse.GetValue(noProgress), shadow: parse.GetValue(shadow), keepOld: parse.GetValue(keepOld), from: start, logFormat: parse.GetValue(logFormat));
+            var exit = await SyncHost.RunAsync(parse.GetRequiredValue(command.Config), names, RunMode.Backfill, parse.GetValue(logLevel), output, error, cancellationToken, showProgress: !parse.GetValue(noProgress), shadow: parse.GetValue(shadow), keepOld: parse.GetValue(keepOld), from: start, logFormat: parse.GetValue(logFormat));
             // Dead letters tolerated by the error policy (3) do not keep --then-run from going on; the
             // exit code still tells of them when the run itself ends clean.
             if (exit is not (ExitCodes.Ok or ExitCodes.DeadLettered) || !parse.GetValue(thenRun) || cancellationToken.IsCancellationRequested)
@@ -74,7 +72,7 @@ internal static class BackfillCommand
                 return exit;
             }
 
-            var run = await SyncHost.RunAsync(parse.GetRequiredValue(config), names, RunMode.Resume, parse.GetValue(logLevel), output, error, cancellationToken, logFormat: parse.GetValue(logFormat));
+            var run = await SyncHost.RunAsync(parse.GetRequiredValue(command.Config), names, RunMode.Resume, parse.GetValue(logLevel), output, error, cancellationToken, logFormat: parse.GetValue(logFormat));
             return run == ExitCodes.Ok ? exit : run;
         });
         return command;

@@ -16,20 +16,19 @@ internal static class DlqCommand
 
     private static Command Replay(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var materializer = new Option<string>("--materializer", "-m") { Description = "The materializer whose dead letters to replay.", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "Decode and map every letter and tell which would fail again; apply nothing, remove nothing. Failures of the apply stage show only in a real replay." };
         var logLevel = CommonOptions.LogLevel();
         var logFormat = CommonOptions.LogFormat();
-        var command = new Command("replay", "Feed a materializer's dead letters again through decode, map and apply (after a fix). Replayed letters are removed; letters that fail again go back to the dead-letter target with their new reason. Prints a summary.")
+        var command = new ConfiguredCommand("replay", "Feed a materializer's dead letters again through decode, map and apply (after a fix). Replayed letters are removed; letters that fail again go back to the dead-letter target with their new reason. Prints a summary.")
         {
-            config, materializer, dryRun, logLevel, logFormat,
+            materializer, dryRun, logLevel, logFormat,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var name = parse.GetRequiredValue(materializer);
             var failedAgain = false;
-            var exit = await WithConfigAsync(parse.GetRequiredValue(config), [name], parse.GetValue(logLevel), parse.GetValue(logFormat), error, async (replay, selected) =>
+            var exit = await WithConfigAsync(parse.GetRequiredValue(command.Config), [name], parse.GetValue(logLevel), parse.GetValue(logFormat), error, async (replay, selected) =>
             {
                 var options = selected.Single().Value;
                 var report = parse.GetValue(dryRun)
@@ -47,14 +46,13 @@ internal static class DlqCommand
 
     private static Command List(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var materializers = new Option<string[]>("--materializer", "-m") { Description = "Only this materializer (repeat for several). Default: all." };
-        var command = new Command("list", "Count each materializer's dead letters by stage and reason. Changes nothing.")
+        var command = new ConfiguredCommand("list", "Count each materializer's dead letters by stage and reason. Changes nothing.")
         {
-            config, materializers,
+            materializers,
         };
         command.SetAction(async (parse, cancellationToken) =>
-            await WithConfigAsync(parse.GetRequiredValue(config), parse.GetValue(materializers) ?? [], LogLevel.Warning, Logging.LogFormat.Text, error, async (replay, selected) =>
+            await WithConfigAsync(parse.GetRequiredValue(command.Config), parse.GetValue(materializers) ?? [], LogLevel.Warning, Logging.LogFormat.Text, error, async (replay, selected) =>
             {
                 foreach (var (name, options) in selected)
                 {

@@ -11,15 +11,14 @@ internal static class DumpCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var source = new Option<string?>("--source") { Description = "The source to read. Default: the only source of the config." };
         var topics = new Option<string[]>("--topic", "-t") { Description = "A topic to write (repeat for several). Default: every topic." };
         var compacted = new Option<bool>("--compacted") { Description = "Write the compacted view (the latest message per key, deleted keys left out) instead of every message." };
         var from = new Option<string?>("--from") { Description = "First position to write (ledger:entry:batch, as `sync status` shows)." };
         var until = new Option<string?>("--until") { Description = "Last position to write." };
-        var command = new Command("dump", "Write topics in the changelog file format on standard output, to archive them or replay them offline with a file source.")
+        var command = new ConfiguredCommand("dump", "Write topics in the changelog file format on standard output, to archive them or replay them offline with a file source.")
         {
-            config, source, topics, compacted, from, until,
+            source, topics, compacted, from, until,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -28,7 +27,7 @@ internal static class DumpCommand
             StreamPosition? first, last;
             try
             {
-                loaded = ConfigLoader.Load(parse.GetRequiredValue(config).FullName, components.Types);
+                loaded = ConfigLoader.Load(parse.GetRequiredValue(command.Config).FullName, components.Types);
                 first = Position(parse.GetValue(from), "--from");
                 last = Position(parse.GetValue(until), "--until");
             }

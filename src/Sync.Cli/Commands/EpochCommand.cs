@@ -9,13 +9,12 @@ internal static class EpochCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var materializer = new Option<string>("--materializer", "-m") { Description = "The materializer whose source went back in time.", Required = true };
         var reason = new Option<string>("--reason") { Description = "Why (kept in the record): the restore, failover or migration it follows.", Required = true };
         var by = new Option<string?>("--by") { Description = "Who declares it (kept in the record). Default: the operating-system user." };
-        var bump = new Command("bump", "Declare that the source of a materializer went back in time (a restore or a move to a new cluster, with no new snapshot): each of its topics starts a new source epoch at its next change, which then counts as newer than everything applied. A running materializer takes it in within 5 s, before its next batch. The declaration is stored in the sink beside its checkpoint and appended to <materializer>.epochs.jsonl beside the config.")
+        var bump = new ConfiguredCommand("bump", "Declare that the source of a materializer went back in time (a restore or a move to a new cluster, with no new snapshot): each of its topics starts a new source epoch at its next change, which then counts as newer than everything applied. A running materializer takes it in within 5 s, before its next batch. The declaration is stored in the sink beside its checkpoint and appended to <materializer>.epochs.jsonl beside the config.")
         {
-            config, materializer, reason, by,
+            materializer, reason, by,
         };
         bump.SetAction(async (parse, cancellationToken) =>
         {
@@ -29,7 +28,7 @@ internal static class EpochCommand
             }
 
             var who = parse.GetValue(by) is { Length: > 0 } named ? named : Environment.UserName;
-            var configFile = parse.GetRequiredValue(config);
+            var configFile = parse.GetRequiredValue(bump.Config);
             return await SyncHost.RunWithConfigAsync(configFile, components, error, async loaded =>
             {
                 var result = await EpochBump.DeclareAsync(loaded, components, name, who, why, DateTimeOffset.UtcNow, cancellationToken);

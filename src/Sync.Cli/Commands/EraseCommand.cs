@@ -5,15 +5,11 @@ namespace Sync.Cli.Commands;
 /// <summary><c>sync erase --config F --subject KIND (--key K | --keys-from FILE)</c>: erases data subjects everywhere.</summary>
 internal static class EraseCommand
 {
-    /// <summary>Exit code when anything is incomplete or residue remains.</summary>
-    public const int Incomplete = 3;
-
     /// <summary>Exit code when <c>--require-found</c> refused keys that nothing names; nothing was recorded or erased.</summary>
     public const int NotFound = 4;
 
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var subject = new Option<string>("--subject", "-s") { Description = "The kind of data subject, as named under `subjects:` in the config.", Required = true };
         var key = new Option<string[]>("--key", "-k") { Description = "The subject's key (repeat for several)." };
         var keysFrom = new Option<FileInfo?>("--keys-from") { Description = "A file with one key per line: erase them all in one pass (one compaction per topic)." };
@@ -22,9 +18,9 @@ internal static class EraseCommand
         var purgeBacklog = new Option<bool>("--purge-backlog") { Description = "After compaction, truncate every topic that still holds raw residue and verify again. Costly: every subscription's cursor on those topics moves to the end (unconsumed messages are skipped), and the ledger being written is kept, so residue may remain." };
         var requestedBy = new Option<string?>("--requested-by") { Description = "Who asked for the erasure, for the ledger. Default: the current user." };
         var requireFound = new Option<bool>("--require-found") { Description = "Refuse keys that nothing names (no topic message, sink row or dead letter): name them, record and erase nothing, and exit 4. Without it such a key is recorded as not-found and stays suppressed." };
-        var command = new Command("erase", "Erase data subjects everywhere: record them in the suppression ledger, publish tombstones, compact, delete from every sink, verify, and report. Exit 0 when complete, already erased or not found anywhere (still suppressed), 3 when anything is incomplete or residue remains, 4 when --require-found refused a key.")
+        var command = new ConfiguredCommand("erase", "Erase data subjects everywhere: record them in the suppression ledger, publish tombstones, compact, delete from every sink, verify, and report. Exit 0 when complete, already erased or not found anywhere (still suppressed), 3 when anything is incomplete or residue remains, 4 when --require-found refused a key.")
         {
-            config, subject, key, keysFrom, dryRun, purgeBacklog, report, requestedBy, requireFound,
+            subject, key, keysFrom, dryRun, purgeBacklog, report, requestedBy, requireFound,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -53,7 +49,7 @@ internal static class EraseCommand
             }
 
             var components = SyncHost.Components();
-            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(config), components, error) is not { } loaded)
+            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(command.Config), components, error) is not { } loaded)
             {
                 return ExitCodes.Usage;
             }
@@ -93,7 +89,7 @@ internal static class EraseCommand
                 await File.WriteAllTextAsync(reportFile.FullName, ErasureReportWriter.ToJson(result), cancellationToken);
             }
 
-            return result.Verdict == ErasureVerdict.Incomplete ? Incomplete : ExitCodes.Ok;
+            return result.Verdict == ErasureVerdict.Incomplete ? ExitCodes.Found : ExitCodes.Ok;
         });
         return command;
     }

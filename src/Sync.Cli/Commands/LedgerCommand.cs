@@ -32,14 +32,13 @@ internal static class LedgerCommand
 
     private static Command List(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var json = new Option<bool>("--json") { Description = "Print a JSON array, with each key hash in full." };
-        var command = new Command("list", "List every erasure request, oldest first, revoked ones included: request id, subject, key hash (shortened; in full with --json), requested at, requested by, status, revocation. Changes nothing.")
+        var command = new ConfiguredCommand("list", "List every erasure request, oldest first, revoked ones included: request id, subject, key hash (shortened; in full with --json), requested at, requested by, status, revocation. Changes nothing.")
         {
-            config, json,
+            json,
         };
         command.SetAction(async (parse, cancellationToken) =>
-            await WithLedgerAsync(parse.GetRequiredValue(config), error, async ledger =>
+            await WithLedgerAsync(parse.GetRequiredValue(command.Config), error, async ledger =>
             {
                 var asJson = parse.GetValue(json);
                 await output.WriteLineAsync(asJson ? "[" : ListHeader);
@@ -79,15 +78,14 @@ internal static class LedgerCommand
 
     private static Command Show(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var request = RequestArgument();
         var json = new Option<bool>("--json") { Description = "Print the request as JSON." };
-        var command = new Command("show", "Show one erasure request in full, its revocation included. Exit 1 when the ledger has no such request.")
+        var command = new ConfiguredCommand("show", "Show one erasure request in full, its revocation included. Exit 1 when the ledger has no such request.")
         {
-            config, request, json,
+            request, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
-            await WithLedgerAsync(parse.GetRequiredValue(config), error, async ledger =>
+            await WithLedgerAsync(parse.GetRequiredValue(command.Config), error, async ledger =>
             {
                 var id = parse.GetRequiredValue(request);
                 if (await ledger.GetAsync(id, cancellationToken) is not { } found)
@@ -111,13 +109,12 @@ internal static class LedgerCommand
 
     private static Command Revoke(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var request = RequestArgument();
         var reason = new Option<string>("--reason") { Description = "Why the request is revoked (a mistyped key, a request withdrawn); kept in the ledger with the revocation.", Required = true };
         var by = new Option<string?>("--by") { Description = "Who revokes it, for the ledger. Default: the current user." };
-        var command = new Command("revoke", "Revoke a mistaken erasure request: its subject is no longer suppressed, so the subject's changes apply again from now on (what was erased stays erased). The request and its revocation (when, by whom, why) stay in the ledger. Exit 1 when there is no such request or it was revoked already.")
+        var command = new ConfiguredCommand("revoke", "Revoke a mistaken erasure request: its subject is no longer suppressed, so the subject's changes apply again from now on (what was erased stays erased). The request and its revocation (when, by whom, why) stay in the ledger. Exit 1 when there is no such request or it was revoked already.")
         {
-            config, request, reason, by,
+            request, reason, by,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -128,7 +125,7 @@ internal static class LedgerCommand
                 return ExitCodes.Usage;
             }
 
-            return await WithLedgerAsync(parse.GetRequiredValue(config), error, async ledger =>
+            return await WithLedgerAsync(parse.GetRequiredValue(command.Config), error, async ledger =>
             {
                 var id = parse.GetRequiredValue(request);
                 if (await ledger.GetAsync(id, cancellationToken) is not { } found)
@@ -164,14 +161,13 @@ internal static class LedgerCommand
 
     private static Command Export(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var file = new Option<FileInfo?>("--output", "-o") { Description = "Write the export to this file. Default: standard output." };
-        var command = new Command("export", "Export every erasure request for an auditor, as JSON Lines: a header line (format, version, exported at, ledger location), one line per request with every field and its revocation, and a last line with the count. Never a key.")
+        var command = new ConfiguredCommand("export", "Export every erasure request for an auditor, as JSON Lines: a header line (format, version, exported at, ledger location), one line per request with every field and its revocation, and a last line with the count. Never a key.")
         {
-            config, file,
+            file,
         };
         command.SetAction(async (parse, cancellationToken) =>
-            await WithLedgerAsync(parse.GetRequiredValue(config), error, async ledger =>
+            await WithLedgerAsync(parse.GetRequiredValue(command.Config), error, async ledger =>
             {
                 var target = parse.GetValue(file);
                 await using var writer = target is null ? null : new StreamWriter(target.FullName, append: false);
@@ -188,14 +184,13 @@ internal static class LedgerCommand
 
     private static Command Copy(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var to = new Option<FileInfo>("--to") { Description = "The target: a config file (.yaml, .yml) whose erasure.ledger is the ledger to copy to (a file, postgres or topic ledger), or a ledger file.", Required = true };
-        var command = new Command("copy", "Copy every erasure request of this config's ledger to another ledger, request ids, statuses and revocations kept (to move from a file ledger to a shared one). Requests the target holds already are left as they are, so a second copy changes nothing; then every request is looked up in the target. Exit 1 when one is missing there.")
+        var command = new ConfiguredCommand("copy", "Copy every erasure request of this config's ledger to another ledger, request ids, statuses and revocations kept (to move from a file ledger to a shared one). Requests the target holds already are left as they are, so a second copy changes nothing; then every request is looked up in the target. Exit 1 when one is missing there.")
         {
-            config, to,
+            to,
         };
         command.SetAction(async (parse, cancellationToken) =>
-            await WithLedgerAsync(parse.GetRequiredValue(config), error, async source =>
+            await WithLedgerAsync(parse.GetRequiredValue(command.Config), error, async source =>
             {
                 var targetFile = parse.GetRequiredValue(to);
                 await using var target = await OpenTargetAsync(targetFile);

@@ -7,28 +7,18 @@ namespace Sync.Cli.Commands;
 /// proof that every erased subject is still gone from every sink, compacted topic and dead-letter table.</summary>
 internal static class LedgerVerifyCommand
 {
-    /// <summary>Exit code when an erased subject was found again (after <c>--repair</c>: still found).</summary>
-    public const int Residue = 3;
-
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of text." };
         var repair = new Option<bool>("--repair") { Description = "Erase what the sweep found (the erasure reuses the requests already recorded), then verify again." };
         var materializers = new Option<string[]>("--materializer") { Description = "Sweep only this materializer (repeatable). Default: every materializer bound to a subject.", AllowMultipleArgumentsPerToken = false };
         var requestedBy = new Option<string?>("--requested-by") { Description = "Who runs the repair, for the ledger. Default: the current user." };
-        var verify = new Command("verify", "Sweep every sink row, every message of the topics' compacted view and every dead-letter table of the materializers bound to a subject, and report each erased subject found again, per request, without keys or values. Memory grows with the ledger's active requests only. Exit 0 when clean, 3 on residue (after --repair: residue left), 2 for a bad config, 1 when a place cannot be read.")
+        var verify = new ConfiguredCommand("verify", "Sweep every sink row, every message of the topics' compacted view and every dead-letter table of the materializers bound to a subject, and report each erased subject found again, per request, without keys or values. Memory grows with the ledger's active requests only. Exit 0 when clean, 3 on residue (after --repair: residue left), 2 for a bad config, 1 when a place cannot be read.")
         {
-            config, json, repair, materializers, requestedBy,
+            json, repair, materializers, requestedBy,
         };
-        verify.SetAction(async (parse, cancellationToken) =>
+        verify.SetConfiguredAction(error, async (parse, loaded, components, cancellationToken) =>
         {
-            var components = SyncHost.Components();
-            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(config), components, error) is not { } loaded)
-            {
-                return ExitCodes.Usage;
-            }
-
             var only = parse.GetValue(materializers) ?? [];
             var verifier = new LedgerVerifier(loaded, components);
             LedgerVerification result;
@@ -48,9 +38,9 @@ internal static class LedgerVerifyCommand
                 return await VerificationReport.FailedAsync(error, e);
             }
 
-            await VerificationReport.WriteAsync(output, parse.GetValue(json), () => LedgerVerifyWriter.ToJson(result), w => LedgerVerifyWriter.WriteText(w, result));
+            await ReportOutput.WriteAsync(output, parse.GetValue(json), () => LedgerVerifyWriter.ToJson(result), w => LedgerVerifyWriter.WriteText(w, result));
 
-            return (result.AfterRepair ?? result).Clean ? ExitCodes.Ok : Residue;
+            return (result.AfterRepair ?? result).Clean ? ExitCodes.Ok : ExitCodes.Found;
         });
         return verify;
     }

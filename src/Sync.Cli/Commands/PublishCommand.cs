@@ -14,7 +14,6 @@ internal static class PublishCommand
 
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var file = new Option<FileInfo>("--file", "-f") { Description = "The changelog file (JSON Lines, as `sync dump` writes and the file source reads).", Required = true };
         var source = new Option<string?>("--source") { Description = "The pulsar source to publish to. Default: the only pulsar source of the config." };
         var keyValue = new Option<string?>("--key-value")
@@ -22,18 +21,12 @@ internal static class PublishCommand
             Description = "Send every line that does not say otherwise (a \"keyValue\" field) as a Pulsar KeyValue message: `inline` (key and value in the payload, as Pulsar IO writes with json-with-envelope: true) or `separated` (payload = value, key = message key), with the KEY_VALUE schema of that encoding.",
         };
         keyValue.AcceptOnlyFromAmong("inline", "separated", "none");
-        var command = new Command("publish", "Publish a changelog file to its topics on a Pulsar source: keys with their encoding, null values as tombstones, properties and event time (publish times are those of the new messages). The whole file is checked first; nothing is published when a line is invalid.")
+        var command = new ConfiguredCommand("publish", "Publish a changelog file to its topics on a Pulsar source: keys with their encoding, null values as tombstones, properties and event time (publish times are those of the new messages). The whole file is checked first; nothing is published when a line is invalid.")
         {
-            config, file, source, keyValue,
+            file, source, keyValue,
         };
-        command.SetAction(async (parse, cancellationToken) =>
+        command.SetConfiguredAction(error, async (parse, loaded, components, cancellationToken) =>
         {
-            var components = SyncHost.Components();
-            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(config), components, error) is not { } loaded)
-            {
-                return ExitCodes.Usage;
-            }
-
             // Sources that can be published to; opening a publisher connects to nothing yet.
             var publishers = new SortedDictionary<string, IChangelogPublisher>(StringComparer.Ordinal);
             foreach (var candidate in loaded.Sources.Values)

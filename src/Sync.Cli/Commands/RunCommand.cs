@@ -5,7 +5,6 @@ internal static class RunCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var materializers = new Option<string[]>("--materializer", "-m")
         {
             Description = "Run only this materializer (repeat for several). Default: all.",
@@ -53,9 +52,8 @@ internal static class RunCommand
 
             return port;
         };
-        var command = new Command("run", "Materialize every configured changelog into its sink, resuming from the checkpoint stored with the data. Ends at the end of finite sources; Ctrl+C stops after the current batch.")
+        var command = new ConfiguredCommand("run", "Materialize every configured changelog into its sink, resuming from the checkpoint stored with the data. Ends at the end of finite sources; Ctrl+C stops after the current batch.")
         {
-            config,
             materializers,
             logLevel,
             logFormat,
@@ -71,7 +69,7 @@ internal static class RunCommand
             }
         });
         command.SetAction((parse, cancellationToken) => SyncHost.RunAsync(
-            parse.GetRequiredValue(config),
+            parse.GetRequiredValue(command.Config),
             parse.GetValue(materializers) ?? [],
             RunMode.Resume,
             parse.GetValue(logLevel),

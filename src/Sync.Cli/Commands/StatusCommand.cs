@@ -8,18 +8,17 @@ internal static class StatusCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var materializers = new Option<string[]>("--materializer", "-m") { Description = "Only this materializer (repeat for several). Default: all." };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
-        var command = new Command("status", "Show, per materializer and topic, the checkpoint stored with the data, the topic's last position, how many messages are still to apply, and the dead-letter count. Changes no data.")
+        var command = new ConfiguredCommand("status", "Show, per materializer and topic, the checkpoint stored with the data, the topic's last position, how many messages are still to apply, and the dead-letter count. Changes no data.")
         {
-            config, materializers, json,
+            materializers, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var components = SyncHost.Components();
             IReadOnlyList<TopicStatus> rows = [];
-            var read = await SyncHost.RunWithConfigAsync(parse.GetRequiredValue(config), components, error, async loaded =>
+            var read = await SyncHost.RunWithConfigAsync(parse.GetRequiredValue(command.Config), components, error, async loaded =>
             {
                 rows = await new StatusReader(loaded, components).ReadAsync(parse.GetValue(materializers) ?? [], cancellationToken);
                 return ExitCodes.Ok;

@@ -7,14 +7,10 @@ internal static class ValidateCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
-        var command = new Command("validate", "Check a config file: every problem is printed with its line and field; exit 2 when there is any.")
-        {
-            config,
-        };
+        var command = new ConfiguredCommand("validate", "Check a config file: every problem is printed with its line and field; exit 2 when there is any.");
         command.SetAction(async parse =>
         {
-            var file = parse.GetRequiredValue(config);
+            var file = parse.GetRequiredValue(command.Config);
             try
             {
                 var components = SyncHost.Components();

@@ -9,12 +9,8 @@ namespace Sync.Cli.Commands;
 /// proves that each materializer's sink holds what its changelog says, and classifies every key that drifted.</summary>
 internal static class VerifyCommand
 {
-    /// <summary>Exit code when a sink drifted from its changelog (after <c>--repair</c>: drift left).</summary>
-    public const int Drift = 3;
-
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var config = CommonOptions.Config();
         var materializers = new Option<string[]>("--materializer", "-m") { Description = "Verify only this materializer (repeatable). Default: every materializer." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of text." };
         var sample = new Option<int>("--sample") { Description = "Drifted keys to show per class, as keyed hashes (see --sample-key-file; runs over the same drift show the same keys). Default 10; 0 shows none.", DefaultValueFactory = _ => 10 };
@@ -23,9 +19,9 @@ internal static class VerifyCommand
         var dryRun = new Option<bool>("--dry-run") { Description = "With --repair: count what the repair would do, change nothing." };
         var sampleKey = new Option<FileInfo?>("--sample-key-file") { Description = "A file holding the secret (at least 16 characters) the sampled keys are hashed with (HMAC-SHA256), so that a report's hashes cannot be tested against guessed keys. Default: a secret generated at a materializer's first verification and kept in its sink." };
         var spill = new Option<DirectoryInfo?>("--spill-dir") { Description = "Where both sides are spilled while they are partitioned by key hash. Default: the system's temporary directory." };
-        var command = new Command("verify", "Compare each materializer's sink with its changelog (the compacted view of its topics, or a pass over its changelog file), decoded and mapped as the materializer does, and classify every key that differs: missing, extra, stale, ahead or different. Memory stays flat in the number of keys. Keys that change after the materializer's checkpoint, read at the start, are pending, not drift, so it can run next to sync run. Exit 0 when clean, 3 on drift (after --repair: drift left), 2 for bad input, 1 when a place cannot be read.")
+        var command = new ConfiguredCommand("verify", "Compare each materializer's sink with its changelog (the compacted view of its topics, or a pass over its changelog file), decoded and mapped as the materializer does, and classify every key that differs: missing, extra, stale, ahead or different. Memory stays flat in the number of keys. Keys that change after the materializer's checkpoint, read at the start, are pending, not drift, so it can run next to sync run. Exit 0 when clean, 3 on drift (after --repair: drift left), 2 for bad input, 1 when a place cannot be read.")
         {
-            config, materializers, json, sample, showKeys, sampleKey, repair, dryRun, spill,
+            materializers, json, sample, showKeys, sampleKey, repair, dryRun, spill,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -61,7 +57,7 @@ internal static class VerifyCommand
             }
 
             var components = SyncHost.Components();
-            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(config), components, error) is not { } loaded)
+            if (await SyncHost.LoadConfigAsync(parse.GetRequiredValue(command.Config), components, error) is not { } loaded)
             {
                 return ExitCodes.Usage;
             }
@@ -113,9 +109,9 @@ internal static class VerifyCommand
                 return await VerificationReport.FailedAsync(error, e);
             }
 
-            await VerificationReport.WriteAsync(output, parse.GetValue(json), () => VerifyWriter.ToJson(results), w => VerifyWriter.WriteText(w, results));
+            await ReportOutput.WriteAsync(output, parse.GetValue(json), () => VerifyWriter.ToJson(results), w => VerifyWriter.WriteText(w, results));
 
-            return results.All(r => (r.AfterRepair ?? r).Clean) ? ExitCodes.Ok : Drift;
+            return results.All(r => (r.AfterRepair ?? r).Clean) ? ExitCodes.Ok : ExitCodes.Found;
         });
         return command;
     }

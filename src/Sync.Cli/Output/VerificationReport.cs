@@ -1,7 +1,7 @@
 namespace Sync.Cli.Output;
 
 /// <summary>What <c>sync verify</c> and <c>sync ledger verify</c> share: how a place that cannot be
-/// read is reported, and how the result is printed (JSON or text).</summary>
+/// read is reported.</summary>
 internal static class VerificationReport
 {
     /// <summary>Whether <paramref name="e"/> is a place that could not be read (exit 1), not the
@@ -12,17 +12,5 @@ internal static class VerificationReport
     {
         await error.WriteLineAsync($"error: the verification failed: {e.Message}");
         return ExitCodes.Failure;
-    }
-
-    public static async Task WriteAsync(TextWriter output, bool json, Func<string> toJson, Action<TextWriter> writeText)
-    {
-        if (json)
-        {
-            await output.WriteLineAsync(toJson());
-        }
-        else
-        {
-            writeText(output);
-        }
     }
 }
