@@ -4,33 +4,13 @@ namespace Sync.Engine.Runtime;
 /// <c>errors.maxDeadLetters</c> letters in this run), after the letters were durably written and
 /// the batch that held them was committed. The message names the materializer, the letter that
 /// crossed the limit (topic and position, stage and reason) and where the letters are.</summary>
-public sealed class ErrorPolicyException : Exception
+public sealed class ErrorPolicyException : MaterializerStoppedException
 {
     public ErrorPolicyException(string materializer, ErrorPolicy policy, long deadLetters, string letter, string target)
-        : base(Describe(materializer, policy, deadLetters, letter, target))
+        : base(materializer, Describe(materializer, policy, deadLetters, letter, target))
     {
-        Materializer = materializer;
         DeadLetters = deadLetters;
     }
-
-    public ErrorPolicyException()
-    {
-        Materializer = string.Empty;
-    }
-
-    public ErrorPolicyException(string message)
-        : base(message)
-    {
-        Materializer = string.Empty;
-    }
-
-    public ErrorPolicyException(string message, Exception inner)
-        : base(message, inner)
-    {
-        Materializer = string.Empty;
-    }
-
-    public string Materializer { get; }
 
     /// <summary>Dead letters written in this run, the last batch's included.</summary>
     public long DeadLetters { get; }
