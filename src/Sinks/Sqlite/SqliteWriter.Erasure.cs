@@ -326,8 +326,9 @@ internal sealed partial class SqliteWriter
         }
     }
 
-    /// <summary>A stored key value as the decoder would have produced it for the common key types
-    /// (integers, text, bytes, reals).</summary>
+    /// <summary>A stored value in SQLite's own storage classes (integers, reals, text, bytes), as the
+    /// decoder would have produced it for the common key types; a comparison with a log value reads it
+    /// by the log value's kind.</summary>
     private static FieldValue FromDbValue(object value) => value switch
     {
         long l => FieldValue.FromInt64(l),
@@ -351,21 +352,13 @@ internal sealed partial class SqliteWriter
 
         using var select = _connection.CreateCommand();
         select.CommandText = $"SELECT rowid, CAST({Quote(column)} AS TEXT) FROM {table.QuotedName} WHERE rowid > $after ORDER BY rowid LIMIT $limit";
-        select.Parameters.AddWithValue("$after", after);
-        select.Parameters.AddWithValue("$limit", limit);
-        using var reader = select.ExecuteReader();
-        long? last = null;
-        var rows = 0;
-        while (reader.Read())
+        var full = ReadPage(select, after, limit, reader => reader.GetInt64(0), reader =>
         {
-            rows++;
-            last = reader.GetInt64(0);
             if (!reader.IsDBNull(1))
             {
                 values.Add(reader.GetString(1));
             }
-        }
-
-        return (values, rows < limit ? null : last);
+        }, out var last);
+        return (values, full ? last : null);
     }
 }

@@ -24,23 +24,16 @@ internal sealed partial class SqliteWriter
         var keyOrdinals = table.KeyColumns.Select(k => Array.FindIndex(names, n => IdentifierComparer.Instance.Equals(n, k))).ToArray();
         using var select = _connection.CreateCommand();
         select.CommandText = $"SELECT rowid, {string.Join(", ", names.Select(Quote))} FROM {table.QuotedName} WHERE rowid > $after ORDER BY rowid LIMIT $limit";
-        select.Parameters.AddWithValue("$after", after);
-        select.Parameters.AddWithValue("$limit", limit);
         using var state = _connection.CreateCommand();
         state.CommandText = $"SELECT lsn, stream, position FROM {StateTable} WHERE target = $target AND key_text = $key";
         state.Parameters.AddWithValue("$target", target);
         var keyParameter = state.Parameters.Add("$key", SqliteType.Text);
-        using var reader = select.ExecuteReader();
-        long? last = null;
-        var read = 0;
-        while (reader.Read())
+        var full = ReadPage(select, after, limit, reader => reader.GetInt64(0), reader =>
         {
-            read++;
-            last = reader.GetInt64(0);
             var values = new FieldValue[names.Length];
             for (var i = 0; i < names.Length; i++)
             {
-                values[i] = StoredValue(reader.GetValue(1 + i));
+                values[i] = FromDbValue(reader.GetValue(1 + i));
             }
 
             var key = new Row(table.KeyColumns, [.. keyOrdinals.Select(o => values[o])]);
@@ -52,9 +45,8 @@ internal sealed partial class SqliteWriter
             }
 
             rows.Add(new StoredRow(key, new Row(names, values), version));
-        }
-
-        return (rows, read < limit ? null : last);
+        }, out var last);
+        return (rows, full ? last : null);
     }
 
     /// <summary>One page of the target's delete markers after key text <paramref name="after"/>, and the
@@ -65,34 +57,38 @@ internal sealed partial class SqliteWriter
         using var select = _connection.CreateCommand();
         select.CommandText = $"SELECT key_text, lsn, stream, position FROM {StateTable} WHERE target = $target AND deleted = 1 AND key_text > $after ORDER BY key_text LIMIT $limit";
         select.Parameters.AddWithValue("$target", target);
+        var full = ReadPage(select, after, limit, reader => reader.GetString(0), reader =>
+        {
+            var keyText = reader.GetString(0);
+            if (keyText != TruncateMarkerKey)
+            {
+                rows.Add(new StoredRow(StoredKeys.FromKeyText(keyText), null, VersionAt(reader, 1)));
+            }
+        }, out var last);
+        return (rows, full ? last : null);
+    }
+
+    /// <summary>Runs one page of a keyset scan (a <paramref name="select"/> with <c>$after</c> and
+    /// <c>$limit</c> whose first column is the key it is ordered by): each row goes to
+    /// <paramref name="readRow"/>, and <paramref name="last"/> is the key of the last row. True when the
+    /// page came back full, so that more may follow after <paramref name="last"/>.</summary>
+    private static bool ReadPage<TKey>(SqliteCommand select, TKey after, int limit, Func<SqliteDataReader, TKey> keyOf, Action<SqliteDataReader> readRow, out TKey last)
+    {
         select.Parameters.AddWithValue("$after", after);
         select.Parameters.AddWithValue("$limit", limit);
         using var reader = select.ExecuteReader();
-        string? last = null;
+        last = after;
         var read = 0;
         while (reader.Read())
         {
             read++;
-            last = reader.GetString(0);
-            if (last != TruncateMarkerKey)
-            {
-                rows.Add(new StoredRow(StoredKeys.FromKeyText(last), null, VersionAt(reader, 1)));
-            }
+            last = keyOf(reader);
+            readRow(reader);
         }
 
-        return (rows, read < limit ? null : last);
+        return read > 0 && read == limit;
     }
 
     private static ChangeVersion VersionAt(SqliteDataReader reader, int first) =>
         new(reader.IsDBNull(first) ? null : reader.GetInt64(first), reader.GetString(first + 1), StreamPosition.Parse(reader.GetString(first + 2)));
-
-    /// <summary>A stored value in SQLite's own storage classes; the comparison reads it by the log value's kind.</summary>
-    private static FieldValue StoredValue(object value) => value switch
-    {
-        long l => FieldValue.FromInt64(l),
-        double d => FieldValue.FromDouble(d),
-        string s => FieldValue.FromString(s),
-        byte[] b => FieldValue.FromBytes(b),
-        _ => FieldValue.Null,
-    };
 }

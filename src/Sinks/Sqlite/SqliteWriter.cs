@@ -309,7 +309,6 @@ internal sealed partial class SqliteWriter : IDisposable
         }
 
         var keyNames = change.Key.Names;
-        var version = change.Version;
 
         var image = change.After;
         if (image is null)
@@ -354,7 +353,7 @@ internal sealed partial class SqliteWriter : IDisposable
             context.Unavailable++;
         }
 
-        WriteState(context, change.KeyText, version, stored, deleted: false);
+        WriteState(context, change.KeyText, change.Version, stored, deleted: false);
         context.Upserted++;
     }
 
@@ -394,7 +393,6 @@ internal sealed partial class SqliteWriter : IDisposable
         }
 
         var keyNames = change.Key.Names;
-        var version = change.Version;
 
         if (LoadTable(context.Target) is { } table)
         {
@@ -417,7 +415,7 @@ internal sealed partial class SqliteWriter : IDisposable
             }
         }
 
-        WriteState(context, change.KeyText, version, stored, deleted: true);
+        WriteState(context, change.KeyText, change.Version, stored, deleted: true);
         context.Deleted++;
     }
 
