@@ -45,8 +45,10 @@ public static class ShadowBackfillBench
             progress($"shadow backfill bench: {events:N0} changes over {keys:N0} keys, batches of {batchSize:N0}, schema {schema}");
             var copy = await PostgresBench.CopyAsync(admin, schema, 0, changes, cancellationToken);
             progress($"  COPY: {copy:N0} rows/s");
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var (bulk, append, build) = await ShadowAsync(connectionString, schema, "bulk", bulkShadow: true, batches, cancellationToken);
-            progress($"  bulk shadow: {events / bulk:N0} events/s ({append:N1} s append, {build:N1} s build and swap)");
+            var bulkCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / events;
+            progress($"  bulk shadow: {events / bulk:N0} events/s ({append:N1} s append, {build:N1} s build and swap; client CPU {bulkCpu:0.0} µs/event)");
             var (guarded, _, _) = await ShadowAsync(connectionString, schema, "guarded", bulkShadow: false, batches, cancellationToken);
             progress($"  guarded shadow: {events / guarded:N0} events/s");
             await using (var compare = new NpgsqlCommand(
