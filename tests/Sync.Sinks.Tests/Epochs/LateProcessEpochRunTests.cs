@@ -89,23 +89,7 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         var (a, b) = (Ids(first: true), Ids(first: false));
         var config = Config();
         using var stopA = new CancellationTokenSource();
-        var (runA, countersA) = Start(config, "a", _held, stopA.Token);
-        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
-        using var stopB = new CancellationTokenSource();
-        var (runB, countersB) = Start(config, "b", null, stopB.Token);
-        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
-
-        await PublishAsync(History(a, b));
-        await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
-        // B goes away with the new key applied in the old epoch and acknowledged, before any agreement
-        // exists: what it kept to apply again goes with it, and the broker will not deliver it again.
-        await StopAsync(stopB, runB);
-        _held.Release();
-
-        // A sweeps the new epoch: the lost row of the old primary and B's new key, which lies below the start.
-        var swept = Expected(a, b, newKeyKept: false);
-        await Poll.UntilAsync(async () => runA.IsCompleted || ((await RowsAsync()).SequenceEqual(swept) && countersA()!.Reconciled >= 2), TimeSpan.FromSeconds(90));
-        Assert.Equal(swept, await RowsAsync());
+        var (runA, countersA) = await StopBInsideTheWindowAsync(config, a, b, stopA.Token);
 
         // B restarts under its name: it finds its predecessor's trace, reads the topic again from the agreed
         // position through what its predecessor applied, and applies the new key in the new epoch, above the
@@ -137,19 +121,8 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         var (a, b) = (Ids(first: true), Ids(first: false));
         var config = Config();
         using var stopA = new CancellationTokenSource();
-        var (runA, countersA) = Start(config, "a", _held, stopA.Token);
-        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
-        using var stopB = new CancellationTokenSource();
-        var (runB, countersB) = Start(config, "b", null, stopB.Token);
-        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
-
-        await PublishAsync(History(a, b));
-        await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
-        await StopAsync(stopB, runB);
-        _held.Release();
+        var (runA, countersA) = await StopBInsideTheWindowAsync(config, a, b, stopA.Token);
         var swept = Expected(a, b, newKeyKept: false);
-        await Poll.UntilAsync(async () => runA.IsCompleted || ((await RowsAsync()).SequenceEqual(swept) && countersA()!.Reconciled >= 2), TimeSpan.FromSeconds(90));
-        Assert.Equal(swept, await RowsAsync());
 
         _broker.RollLedger(_topic);
         using (var admin = new HttpClient())
@@ -177,6 +150,29 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         Assert.Contains("stopped (crash, deploy) before it applied them again", countersLater()!.Degraded!.Error, StringComparison.Ordinal);
         await StopAsync(stopLater, runLater);
         await StopAsync(stopA, runA);
+    }
+
+    /// <summary>Starts A (its proposals held) and B, publishes the history, stops B once it applied and
+    /// acknowledged the new key in the old epoch (before any agreement exists: what it kept to apply again
+    /// goes with it, and the broker will not deliver it again), releases A's proposal and waits until A
+    /// swept the new epoch: the lost row of the old primary and B's new key, which lies below the start.</summary>
+    private async Task<(Task Run, Func<MaterializerCounters?> Counters)> StopBInsideTheWindowAsync(SyncConfig config, int[] a, int[] b, CancellationToken stopA)
+    {
+        var (runA, countersA) = Start(config, "a", _held, stopA);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
+        using var stopB = new CancellationTokenSource();
+        var (runB, countersB) = Start(config, "b", null, stopB.Token);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
+
+        await PublishAsync(History(a, b));
+        await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
+        await StopAsync(stopB, runB);
+        _held.Release();
+
+        var swept = Expected(a, b, newKeyKept: false);
+        await Poll.UntilAsync(async () => runA.IsCompleted || ((await RowsAsync()).SequenceEqual(swept) && countersA()!.Reconciled >= 2), TimeSpan.FromSeconds(90));
+        Assert.Equal(swept, await RowsAsync());
+        return (runA, countersA);
     }
 
     /// <summary>Ids whose key the first consumer (A, <paramref name="first"/>) or the second (B) owns, away from the split.</summary>
