@@ -48,7 +48,7 @@ public sealed partial class MaterializerRunner
         }
 
         ReportLostRepairs(Epochs);
-        await StoreLostRepairsAsync(cancellationToken);
+        await ReplayLostRepairsAsync(applyLockHeld: false, cancellationToken);
     }
 
     /// <summary>Reports, loudly and for good, repairs lost with an earlier run of a process: its changes of
@@ -64,15 +64,33 @@ public sealed partial class MaterializerRunner
 
         foreach (var repair in lost)
         {
-            _lateForEpoch = true;
-            Counters.SourceRegressed(
-                $"{repair.Stream} entered source epoch {repair.Epoch} while a process of the shared subscription (instance '{Instance}' or another) had applied changes of it in the old epoch, up to {repair.Through}, and it stopped (crash, deploy) before it applied them again: those changes are acknowledged and will not be delivered again, so their rows may keep older values or be missing. Rebuild with `sync backfill --materializer {_name} --shadow` (or check with `sync verify`) and restart the processes (docs/operations.md)",
-                Time.GetUtcNow());
-            LogLostRepair(_logger, _name, repair.Stream, repair.Epoch, repair.Through.ToString());
-            lock (_lostToStore)
+            if (repair.From is not null && OpenReplay is not null)
             {
-                _lostToStore.Add(repair);
+                // Found in this instance's own trace: replayed from the topic (ReplayLostRepairsAsync).
+                lock (_lostToReplay)
+                {
+                    _lostToReplay.Add(repair);
+                }
+
+                continue;
             }
+
+            ReportLostRepair(repair, repair.From is null
+                ? "a replay of them found it impossible (see that run's log)"
+                : "this run cannot replay the topic (a backfill or a shadow build)");
+        }
+    }
+
+    private void ReportLostRepair(LostRepair repair, string why)
+    {
+        _lateForEpoch = true;
+        Counters.SourceRegressed(
+            $"{repair.Stream} entered source epoch {repair.Epoch} while a process of the shared subscription (instance '{Instance}' or another) had applied changes of it in the old epoch, up to {repair.Through}, and it stopped (crash, deploy) before it applied them again, and {why}: those changes are acknowledged and will not be delivered again, so their rows may keep older values or be missing. Rebuild with `sync backfill --materializer {_name} --shadow` (or check with `sync verify`) and restart the processes (docs/operations.md)",
+            Time.GetUtcNow());
+        LogLostRepair(_logger, _name, repair.Stream, repair.Epoch, repair.Through.ToString(), why);
+        lock (_lostToStore)
+        {
+            _lostToStore.Add(repair);
         }
     }
 
@@ -324,6 +342,8 @@ public sealed partial class MaterializerRunner
             return;
         }
 
+        // Found by an agreement read on the reading side (before a batch) or by a sweep.
+        await ReplayLostRepairsAsync(applyLockHeld, cancellationToken);
         if (readAgreements)
         {
             lock (Epochs)
@@ -335,7 +355,7 @@ public sealed partial class MaterializerRunner
             }
 
             TakeAgreements(Epochs, await _sink.LoadCheckpointAsync(_name, cancellationToken));
-            await StoreLostRepairsAsync(cancellationToken);
+            await ReplayLostRepairsAsync(applyLockHeld, cancellationToken);
         }
 
         IReadOnlyList<EpochRepair> repairs;
@@ -475,8 +495,8 @@ public sealed partial class MaterializerRunner
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied {Count} change(s) past the epoch's start in the old epoch; they were applied again in epoch {Epoch}")]
     private static partial void LogEpochRepaired(ILogger logger, string materializer, string stream, int epoch, int count);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch} after a process of the shared subscription had applied changes of it in the old epoch, up to {Through}, and stopped before it applied them again; they are acknowledged and will not be delivered again. Rebuild with sync backfill --materializer {Materializer} --shadow (or check with sync verify) and restart the processes")]
-    private static partial void LogLostRepair(ILogger logger, string materializer, string stream, int epoch, string through);
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch} after a process of the shared subscription had applied changes of it in the old epoch, up to {Through}, and stopped before it applied them again, and {Why}; they are acknowledged and will not be delivered again. Rebuild with sync backfill --materializer {Materializer} --shadow (or check with sync verify) and restart the processes")]
+    private static partial void LogLostRepair(ILogger logger, string materializer, string stream, int epoch, string through, string why);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied more changes past the epoch's start in the old epoch than it keeps to apply again; rebuild with sync backfill --materializer {Materializer} --shadow")]
     private static partial void LogLateForEpoch(ILogger logger, string materializer, string stream, int epoch);

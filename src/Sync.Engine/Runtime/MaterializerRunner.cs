@@ -245,13 +245,14 @@ public sealed partial class MaterializerRunner
     /// <summary>Decodes, maps, orders and collapses a batch read. Under a lock: a heal's replay
     /// prepares its batches on its own task beside the live loop, and the decoder, the mapper, the
     /// suppression filter and the caught-up bookkeeping are not made for two threads at once.</summary>
-    private PreparedBatch Prepare(ISourceReader reader, IReadOnlyList<SourceRecord> records, bool replay)
+    /// <param name="replayEpochs">The epochs a replay other than the heal's orders by (a lost repair's).</param>
+    private PreparedBatch Prepare(ISourceReader reader, IReadOnlyList<SourceRecord> records, bool replay, SourceEpochs? replayEpochs = null)
     {
         lock (_prepareLock)
         {
             var changes = new List<ChangeEvent>(records.Count);
             var checkpoint = new Dictionary<string, StreamPosition>(reader.Cursor, StringComparer.Ordinal);
-            var epochs = replay ? _replayEpochs ?? Epochs : Epochs;
+            var epochs = replay ? replayEpochs ?? _replayEpochs ?? Epochs : Epochs;
             var prepared = new PreparedBatch(records, checkpoint) { Replay = replay, Epochs = epochs };
             if (_tombstoneRepair is not null && !replay)
             {

@@ -187,6 +187,14 @@ public sealed partial class SourceEpochs
             : new(Entry(RepairedPrefix, repair.Epoch, Instance, repair.Stream), repair.Changes.Max(c => c.Origin.Position));
     }
 
+    /// <summary>The entry stored once the changes an earlier run of this instance lost are applied again
+    /// from the topic (<see cref="LostRepair.From"/> through <see cref="LostRepair.Through"/>).</summary>
+    public KeyValuePair<string, StreamPosition>? RepairedEntry(LostRepair lost)
+    {
+        ArgumentNullException.ThrowIfNull(lost);
+        return Instance is null ? null : new(Entry(RepairedPrefix, lost.Epoch, Instance, lost.Stream), lost.Through);
+    }
+
     /// <summary>Settles what an earlier run of this instance stored, against the agreements and the stored
     /// positions just read.</summary>
     private void SettleInherited(IReadOnlyDictionary<string, StreamPosition> checkpoint)
@@ -207,7 +215,8 @@ public sealed partial class SourceEpochs
                 var repaired = _inheritedRepaired.TryGetValue((stream, epoch + 1), out var again) && again >= through;
                 if (through > agreed.From && !repaired && epoch + 1 == NewestAgreed(stream) && _lostKnown.Add((stream, epoch + 1)))
                 {
-                    _lost.Add(new LostRepair(stream, epoch + 1, through));
+                    // Replayable from the topic: the messages after the agreed position up to where the run reached.
+                    _lost.Add(new LostRepair(stream, epoch + 1, through) { From = agreed.From });
                 }
             }
             else if (checkpoint.TryGetValue(stream, out var acknowledged) && acknowledged >= through)
@@ -564,7 +573,13 @@ public sealed record EpochRepair(string Stream, int Epoch, IReadOnlyList<ChangeE
 /// <summary>Changes of <paramref name="Stream"/> that an earlier run of a process applied in the epoch before
 /// <paramref name="Epoch"/> though they belong to it, and did not apply again before it stopped (crash, deploy):
 /// up to <paramref name="Through"/>, they may be older than their keys' state, or swept.</summary>
-public sealed record LostRepair(string Stream, int Epoch, StreamPosition Through);
+public sealed record LostRepair(string Stream, int Epoch, StreamPosition Through)
+{
+    /// <summary>The epoch's agreed position, after which the lost changes lie: the run that found the loss
+    /// replays the topic from there through <see cref="Through"/>. Null for a loss stored as
+    /// <see cref="SourceEpochs.LostPrefix"/>, which a replay could not repair.</summary>
+    public StreamPosition? From { get; init; }
+}
 
 /// <summary>A reconciliation on a shared subscription, due once the mark-delete position reaches <paramref name="End"/>.</summary>
 public sealed record SharedSweep(string Stream, int Epoch, long Start, StreamPosition End);

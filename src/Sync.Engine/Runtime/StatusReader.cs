@@ -114,7 +114,7 @@ public sealed class StatusReader
                         Warning = pastEnd
                             ? $"materializer '{name}' has checkpoint {position} on topic {end.Topic}, past its last message {end.Last}: the source was replaced or truncated and a run refuses it; replay with 'sync backfill --config CONFIG --materializer {name}'"
                             : lostRepairs.FirstOrDefault(l => l.Stream == end.Topic) is { } lost
-                                ? $"materializer '{name}' is degraded: {end.Topic} entered source epoch {lost.Epoch} while a process of the shared subscription had applied changes of it in the old epoch, up to {lost.Through}, and that process stopped before it applied them again; their rows may keep older values or be missing. Rebuild with 'sync backfill --config CONFIG --materializer {name} --shadow' (or check with 'sync verify'), then restart the processes (docs/operations.md, \"Source epochs on shared and key-shared subscriptions\")"
+                                ? $"materializer '{name}' is degraded: {end.Topic} entered source epoch {lost.Epoch} while a process of the shared subscription had applied changes of it in the old epoch, up to {lost.Through}, and that process stopped before it applied them again, and the topic no longer held them to read them again; their rows may keep older values or be missing. Rebuild with 'sync backfill --config CONFIG --materializer {name} --shadow' (or check with 'sync verify'), then restart the processes (docs/operations.md, \"Source epochs on shared and key-shared subscriptions\")"
                             : !epoch.Has(EpochFlags.Regressed)
                                 ? null
                                 : unordered is null

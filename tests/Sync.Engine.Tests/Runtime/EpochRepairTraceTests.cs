@@ -74,17 +74,18 @@ public sealed class EpochRepairTraceTests
         var entry = SourceEpochs.LostEntry(found);
         stored[entry.Key] = entry.Value;
 
-        Assert.Equal(found, Assert.Single(Restart("c", stored).TakeLostRepairs()));
+        var reported = Assert.Single(Restart("c", stored).TakeLostRepairs());
+        Assert.Equal((found.Stream, found.Epoch, found.Through), (reported.Stream, reported.Epoch, reported.Through));
     }
 
-    private static SourceEpochs Live(string instance)
+    internal static SourceEpochs Live(string instance)
     {
         var epochs = new SourceEpochs();
         epochs.Inherit(instance, new Dictionary<string, StreamPosition>());
         return epochs;
     }
 
-    private static Dictionary<string, StreamPosition> AppliedBy(string instance, params long[] positions) => Apply(Live(instance), positions);
+    internal static Dictionary<string, StreamPosition> AppliedBy(string instance, params long[] positions) => Apply(Live(instance), positions);
 
     /// <summary>Streamed changes (a new key each) applied at the positions, and the checkpoint their batch stores.</summary>
     private static Dictionary<string, StreamPosition> Apply(SourceEpochs epochs, params long[] positions)
@@ -99,7 +100,7 @@ public sealed class EpochRepairTraceTests
         return stored;
     }
 
-    private static void Agree(Dictionary<string, StreamPosition> stored, long from)
+    internal static void Agree(Dictionary<string, StreamPosition> stored, long from)
     {
         foreach (var (name, value) in SourceEpochs.EntriesOf(new EpochProposal(Topic, 1, 1L << 31, (1L << 31) + 1_000, new StreamPosition(0, from))))
         {
@@ -107,7 +108,7 @@ public sealed class EpochRepairTraceTests
         }
     }
 
-    private static SourceEpochs Restart(string instance, Dictionary<string, StreamPosition> stored)
+    internal static SourceEpochs Restart(string instance, Dictionary<string, StreamPosition> stored)
     {
         var epochs = SourceEpochs.FromCheckpoint(stored);
         epochs.Inherit(instance, stored);

@@ -17,7 +17,8 @@ namespace Sync.Sinks.Tests.Epochs;
 /// proposal of the new epoch is held in the sink until B has applied and acknowledged a change streamed
 /// in the new epoch (a new key), which B could only order in the old epoch. Then either B learns the
 /// epoch and applies the change again (the sink ends exactly in the source's state), or B stops first
-/// and a restarted B (the same instance name) reports the lost repair.
+/// and a restarted B (the same instance name) reads the range it lost again from the topic and applies
+/// it in the new epoch (the sink ends exactly in the source's state too).
 /// <para>Key_Shared AUTO_SPLIT: the second consumer takes the lower half of the first one's range
 /// (apache/pulsar, HashRangeAutoSplitStickyKeyConsumerSelector; modelled by FakeKeySharedSelector),
 /// each key's slot being Murmur3_32 of its bytes mod 65536 (KeyHashing.StickyKeyHash). Broker behaviour
@@ -83,38 +84,63 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_process_that_stops_inside_the_repair_window_is_reported_by_its_restart_with_the_rows_it_left_wrong()
+    public async Task A_process_that_stops_inside_the_repair_window_is_repaired_by_its_restart_which_reads_the_lost_range_again()
     {
         var (a, b) = (Ids(first: true), Ids(first: false));
         var config = Config();
         using var stopA = new CancellationTokenSource();
-        var (runA, countersA) = Start(config, "a", _held, stopA.Token);
-        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
-        using var stopB = new CancellationTokenSource();
-        var (runB, countersB) = Start(config, "b", null, stopB.Token);
-        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
+        var (runA, countersA) = await StopBInsideTheWindowAsync(config, a, b, stopA.Token);
 
-        await PublishAsync(History(a, b));
-        await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
-        // B goes away with the new key applied in the old epoch and acknowledged, before any agreement
-        // exists: what it kept to apply again goes with it.
-        await StopAsync(stopB, runB);
-        _held.Release();
-
-        // A sweeps the new epoch: the lost row of the old primary and B's new key, which lies below the start.
-        var want = Expected(a, b, newKeyKept: false);
-        await Poll.UntilAsync(async () => runA.IsCompleted || ((await RowsAsync()).SequenceEqual(want) && countersA()!.Reconciled >= 2), TimeSpan.FromSeconds(90));
+        // B restarts under its name: it finds its predecessor's trace, reads the topic again from the agreed
+        // position through what its predecessor applied, and applies the new key in the new epoch, above the
+        // sweep's marker. The sink ends exactly in the source's state.
+        using var stopAgain = new CancellationTokenSource();
+        var (runAgain, countersAgain) = Start(config, "b", null, stopAgain.Token);
+        var want = Expected(a, b, newKeyKept: true);
+        await Poll.UntilAsync(async () => runAgain.IsCompleted || (countersAgain() is { Replayed: > 0 } && (await RowsAsync()).SequenceEqual(want)), TimeSpan.FromSeconds(60));
+        Assert.False(runAgain.IsCompleted);
         Assert.Equal(want, await RowsAsync());
+        Assert.Null(countersAgain()!.Degraded);
+        Assert.Null(countersA()!.Degraded);
+        await StopAsync(stopAgain, runAgain);
+        await StopAsync(stopA, runA);
 
-        // B restarts under its name: it finds its predecessor's trace and reports the loss for good.
+        // The repair is stored, and no loss: status reports none.
+        var status = (await new StatusReader(config, new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create)).ReadAsync([], CancellationToken.None)).Single();
+        Assert.DoesNotContain("stopped before it applied them again", status.Warning ?? "", StringComparison.Ordinal);
+        Assert.Equal(want, await RowsAsync());
+    }
+
+    /// <summary>Pulsar's truncate deletes every ledger of the topic but the one being written, and moves
+    /// every cursor to the end (apache/pulsar, ManagedLedgerImpl.asyncTruncate; the admin endpoint
+    /// DELETE /admin/v2/persistent/{tenant}/{namespace}/{topic}/truncate): the lost range cannot be read
+    /// again, so the restart reports the loss, with that reason, and stores it for every later run.</summary>
+    [Fact]
+    public async Task A_restart_that_cannot_read_the_lost_range_again_reports_the_loss_with_the_reason()
+    {
+        var (a, b) = (Ids(first: true), Ids(first: false));
+        var config = Config();
+        using var stopA = new CancellationTokenSource();
+        var (runA, countersA) = await StopBInsideTheWindowAsync(config, a, b, stopA.Token);
+        var swept = Expected(a, b, newKeyKept: false);
+
+        _broker.RollLedger(_topic);
+        using (var admin = new HttpClient())
+        {
+            var path = _topic["persistent://".Length..];
+            using var truncated = await admin.DeleteAsync(new Uri(_broker.AdminUrl, $"admin/v2/persistent/{path}/truncate"));
+            truncated.EnsureSuccessStatusCode();
+        }
+
         using var stopAgain = new CancellationTokenSource();
         var (runAgain, countersAgain) = Start(config, "b", null, stopAgain.Token);
         await Poll.UntilAsync(() => runAgain.IsCompleted || countersAgain()?.Degraded is not null, TimeSpan.FromSeconds(60));
         var degraded = countersAgain()!.Degraded;
         Assert.NotNull(degraded);
         Assert.Contains("stopped (crash, deploy) before it applied them again", degraded.Error, StringComparison.Ordinal);
+        Assert.Contains("retention, a trim or a truncate removed", degraded.Error, StringComparison.Ordinal);
         Assert.Contains("sync backfill --materializer users --shadow", degraded.Error, StringComparison.Ordinal);
-        Assert.Equal(want, await RowsAsync());
+        Assert.Equal(swept, await RowsAsync());
 
         // The report is stored: a later run of any process reports it too.
         await StopAsync(stopAgain, runAgain);
@@ -124,8 +150,29 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         Assert.Contains("stopped (crash, deploy) before it applied them again", countersLater()!.Degraded!.Error, StringComparison.Ordinal);
         await StopAsync(stopLater, runLater);
         await StopAsync(stopA, runA);
-        var status = (await new StatusReader(config, new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create)).ReadAsync([], CancellationToken.None)).Single();
-        Assert.Contains("that process stopped before it applied them again", status.Warning, StringComparison.Ordinal);
+    }
+
+    /// <summary>Starts A (its proposals held) and B, publishes the history, stops B once it applied and
+    /// acknowledged the new key in the old epoch (before any agreement exists: what it kept to apply again
+    /// goes with it, and the broker will not deliver it again), releases A's proposal and waits until A
+    /// swept the new epoch: the lost row of the old primary and B's new key, which lies below the start.</summary>
+    private async Task<(Task Run, Func<MaterializerCounters?> Counters)> StopBInsideTheWindowAsync(SyncConfig config, int[] a, int[] b, CancellationToken stopA)
+    {
+        var (runA, countersA) = Start(config, "a", _held, stopA);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
+        using var stopB = new CancellationTokenSource();
+        var (runB, countersB) = Start(config, "b", null, stopB.Token);
+        await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
+
+        await PublishAsync(History(a, b));
+        await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
+        await StopAsync(stopB, runB);
+        _held.Release();
+
+        var swept = Expected(a, b, newKeyKept: false);
+        await Poll.UntilAsync(async () => runA.IsCompleted || ((await RowsAsync()).SequenceEqual(swept) && countersA()!.Reconciled >= 2), TimeSpan.FromSeconds(90));
+        Assert.Equal(swept, await RowsAsync());
+        return (runA, countersA);
     }
 
     /// <summary>Ids whose key the first consumer (A, <paramref name="first"/>) or the second (B) owns, away from the split.</summary>
