@@ -61,7 +61,7 @@ public sealed class AuditTopicsTests : IAsyncLifetime
 
         return _workspace.Write("sync.yaml", $$"""
             sources:
-              broker: { type: pulsar, serviceUrl: '{{_broker.ServiceUrl}}', adminUrl: '{{_broker.AdminUrl}}', compactedReadIdle: 300ms }
+              broker: {{_broker.SourceYaml("compactedReadIdle: 300ms")}}
             sinks:
               local: { type: sqlite, path: audit.db }
             materializers:

@@ -18,14 +18,7 @@ public sealed class DeadLetterTableTests : WorkspaceTests
             $$$"""{"topic":"{{{Topic}}}","key":{"id":3},"value":"[3]"}""",
             $$$"""{"topic":"{{{Topic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
 
-    private string Config(string sink) => Workspace.Write("sync.yaml", $"""
-        sources:
-          changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-        sinks:
-          target: {sink}
-        materializers:
-          users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: json, deadLetterTarget: table {"}"}
-        """);
+    private string Config(string sink) => Workspace.WriteUsersFileConfig(Topic, "target", sink, "table: users, format: json, deadLetterTarget: table");
 
     [Fact]
     public async Task A_poison_message_becomes_a_row_of_the_sqlite_dead_letter_table_with_its_bytes_and_a_replay_after_the_fix_applies_it()

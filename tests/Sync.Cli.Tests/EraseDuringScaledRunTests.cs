@@ -76,12 +76,7 @@ public sealed class EraseDuringScaledRunTests() : PulsarPostgresCliFixture("scal
 
     private string WriteOrdersConfig(string name, string ledger) => Workspace.Write(name, $"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {Broker.ServiceUrl}
-            adminUrl: {Broker.AdminUrl}
-            subscriptionType: key-shared
-            initialPosition: earliest
+          broker: {Broker.SourceYaml("subscriptionType: key-shared", "initialPosition: earliest")}
         sinks:
           pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}
         materializers:

@@ -186,12 +186,7 @@ public sealed class FleetLedgerTests() : PulsarPostgresCliFixture("fleet")
 
     private string WriteConfig(Workspace folder, string ledger) => folder.Write("sync.yaml", $$"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {{Broker.ServiceUrl}}
-            adminUrl: {{Broker.AdminUrl}}
-            subscriptionType: key-shared
-            initialPosition: earliest
+          broker: {{Broker.SourceYaml("subscriptionType: key-shared", "initialPosition: earliest")}}
         sinks:
           pg: { type: postgres, connectionString: '{{Postgres}}', tls: disable }
           cache: { type: redis, endpoints: ['{{TestServers.Redis}}'], keyPrefix: '{{Table}}:sync:' }

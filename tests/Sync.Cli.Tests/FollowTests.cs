@@ -4,19 +4,22 @@ public sealed class FollowTests : WorkspaceTests
 {
     private const string Topic = "persistent://public/default/db1.public.users";
 
-    [Fact]
-    public async Task A_following_run_applies_lines_appended_later_and_stops_cleanly_on_SIGTERM()
-    {
-        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
-        var config = Workspace.Write("sync.yaml", $"""
+    /// <summary>A config that follows <c>data/users.jsonl</c> into the SQLite table <c>users</c> of <c>users.db</c>.</summary>
+    private (string Config, string Database) WriteFollowingSqliteConfig() =>
+        (Workspace.Write("sync.yaml", $"""
             sources:
               changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
             sinks:
               local: {"{"} type: sqlite, path: users.db {"}"}
             materializers:
               users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
-            """);
-        var database = Workspace.File("users.db");
+            """), Workspace.File("users.db"));
+
+    [Fact]
+    public async Task A_following_run_applies_lines_appended_later_and_stops_cleanly_on_SIGTERM()
+    {
+        var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10));
+        var (config, database) = WriteFollowingSqliteConfig();
 
         using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();
@@ -84,15 +87,7 @@ public sealed class FollowTests : WorkspaceTests
     public async Task A_following_run_whose_only_materializer_fails_exits_1_instead_of_waiting()
     {
         var changelog = Workspace.Write("data/users.jsonl", Line(1, "c", "a", 10) + Line(2, "c", "b", 11));
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl, follow: true, pollInterval: 20ms {"}"}
-            sinks:
-              local: {"{"} type: sqlite, path: users.db {"}"}
-            materializers:
-              users: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: users, linger: 0ms {"}"}
-            """);
-        var database = Workspace.File("users.db");
+        var (config, database) = WriteFollowingSqliteConfig();
 
         using var process = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
         var output = process.StandardOutput.ReadToEndAsync();

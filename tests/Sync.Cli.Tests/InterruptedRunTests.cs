@@ -40,14 +40,7 @@ public sealed class InterruptedRunTests : WorkspaceTests
     {
         await using var elasticsearch = FakeElasticsearch.Start();
         Workspace.Write("data/users.jsonl", Line(1, "a", 10) + Line(2, "b", 11) + Line(3, "c", 12));
-        var config = Workspace.Write("sync.yaml", $"""
-            sources:
-              changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-            sinks:
-              search: {"{"} type: elasticsearch, urls: ['{elasticsearch.Url}'] {"}"}
-            materializers:
-              users: {"{"} source: changelog, topics: ['{Topic}'], sink: search, table: users, batchSize: 1, linger: 0ms, readAhead: 0 {"}"}
-            """);
+        var config = Workspace.WriteUsersFileConfig(Topic, "search", $"{{ type: elasticsearch, urls: ['{elasticsearch.Url}'] }}", "table: users, batchSize: 1, linger: 0ms, readAhead: 0");
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         elasticsearch.Faults.BeforeNextRequest("_bulk", async () =>

@@ -224,10 +224,7 @@ public sealed class KilledEraseTests() : PulsarPostgresCliFixture("killed_erase"
 
     private string WriteConfig() => Workspace.Write("sync.yaml", $$"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {{Broker.ServiceUrl}}
-            adminUrl: {{Broker.AdminUrl}}
+          broker: {{Broker.SourceYaml()}}
         sinks:
           pg: { type: postgres, connectionString: '{{Postgres}}', tls: disable }
           cache: { type: redis, endpoints: ['{{TestServers.Redis}}'], keyPrefix: '{{Table}}:sync:' }

@@ -99,7 +99,7 @@ public sealed class LedgerOutageTests() : PulsarPostgresCliFixture("ledger_out")
 
         var config = Workspace.Write("sync.yaml", $"""
             sources:
-              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}' {"}"}
+              broker: {Broker.SourceYaml()}
               {ledgerSourceYaml}
             sinks:
               pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}

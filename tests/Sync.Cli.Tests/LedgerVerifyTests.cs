@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Npgsql;
 using Snapshooter;
 using Snapshooter.Xunit;
 using StackExchange.Redis;
@@ -46,7 +45,7 @@ public sealed partial class LedgerVerifyTests : PulsarCliFixture
 
     private string WriteConfig() => Workspace.Write("sync.yaml", $$"""
         sources:
-          broker: { type: pulsar, serviceUrl: '{{Broker.ServiceUrl}}', adminUrl: '{{Broker.AdminUrl}}', compactionPollInterval: 20ms, compactedReadIdle: 300ms }
+          broker: {{Broker.SourceYaml("compactionPollInterval: 20ms", "compactedReadIdle: 300ms")}}
         sinks:
           warehouse: { type: postgres, connectionString: '{{Postgres}}', tls: disable, schema: {{_schema}}, stateSchema: {{_schema}}_sync }
           cache: { type: redis, endpoints: ['{{Redis}}'], keyPrefix: '{{_schema}}:sync:' }
@@ -265,13 +264,7 @@ public sealed partial class LedgerVerifyTests : PulsarCliFixture
     [GeneratedRegex("[0-9a-f]{32}")]
     private static partial Regex RequestId();
 
-    private static async Task ExecuteAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    private static Task ExecuteAsync(string sql) => PostgresQueries.ExecuteAsync(sql);
 
     private static Task<long> CountAsync(string sql) => PostgresQueries.ScalarAsync(sql);
 }

@@ -1,5 +1,6 @@
 using Npgsql;
 using Sync.Pulsar;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;
@@ -7,7 +8,7 @@ namespace Sync.Cli.Tests;
 /// <summary>A users topic on the fake broker in this process, fed by a model of Debezium changes,
 /// and a PostgreSQL table of the test's own (SYNC_TEST_POSTGRES, set by ./scripts/test.sh) that
 /// <c>sync run</c> processes materialize it into; the table must end as the model says.</summary>
-public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : IAsyncLifetime
+public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : FakeBrokerTest
 {
     protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
     private readonly Dictionary<int, (string Name, long Lsn)?> _model = [];
@@ -26,26 +27,14 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
 
     protected string Topic { get; } = $"persistent://public/default/shop.public.users-{Guid.NewGuid():N}";
 
-    protected FakePulsarBroker Broker { get; private set; } = null!;
-
-    protected PulsarClient Client { get; private set; } = null!;
-
     /// <summary>Messages the broker has acknowledged receiving so far.</summary>
     protected int Published => Volatile.Read(ref _published);
 
     protected static string Postgres => TestServers.Postgres;
 
-    public Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        Broker = FakePulsarBroker.Start();
-        Client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Client.DisposeAsync();
-        await Broker.DisposeAsync();
+        await base.DisposeAsync();
         await using var connection = new NpgsqlConnection(Postgres);
         await connection.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS {TableName}; DROP SCHEMA IF EXISTS {StateSchema} CASCADE", connection);
@@ -62,13 +51,7 @@ public abstract class ModelledUsersTopicFixture(string tablePrefix, int seed) : 
     /// <paramref name="sqlite"/> when given (sink <c>file</c>), in batches of 50.</summary>
     protected string WriteConfig(string subscriptionType, string? sqlite = null) => Workspace.Write("sync.yaml", $"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {Broker.ServiceUrl}
-            adminUrl: {Broker.AdminUrl}
-            subscriptionType: {subscriptionType}
-            initialPosition: earliest
-            receiverQueueSize: 100
+          broker: {Broker.SourceYaml($"subscriptionType: {subscriptionType}", "initialPosition: earliest", "receiverQueueSize: 100")}
         sinks:
           {(sqlite is null ? $"pg: {{ type: postgres, connectionString: '{Postgres}', tls: disable, stateSchema: {StateSchema} }}" : $"file: {{ type: sqlite, path: '{sqlite}' }}")}
         materializers:

@@ -17,14 +17,7 @@ public sealed class MovedTargetTests : WorkspaceTests
 
     private void WriteChangelog(params string[] lines) => Workspace.Write("data/users.jsonl", string.Join('\n', lines) + "\n");
 
-    private string Config(string sink, string table) => Workspace.Write("sync.yaml", $"""
-        sources:
-          changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-        sinks:
-          target: {sink}
-        materializers:
-          users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: {table}, format: json {"}"}
-        """);
+    private string Config(string sink, string table) => Workspace.WriteUsersFileConfig(Topic, "target", sink, $"table: {table}, format: json");
 
     private static string PostgresSink(string schema, string state) =>
         $"{{ type: postgres, connectionString: '{Postgres}', tls: disable, schema: {schema}, stateSchema: {state} }}";

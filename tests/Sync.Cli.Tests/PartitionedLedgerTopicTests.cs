@@ -54,7 +54,7 @@ public sealed class PartitionedLedgerTopicTests : PulsarCliFixture
 
         return Workspace.Write("sync.yaml", $"""
             sources:
-              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}' {"}"}
+              broker: {Broker.SourceYaml()}
             sinks:
               local: {"{"} type: sqlite, path: users.db {"}"}
             materializers:

@@ -30,4 +30,13 @@ internal static class PostgresQueries
         await using var command = new NpgsqlCommand(sql, connection);
         return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
+
+    /// <summary>Runs <paramref name="sql"/> on the test server.</summary>
+    public static async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(TestServers.Postgres);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
 }

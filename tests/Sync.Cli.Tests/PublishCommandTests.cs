@@ -13,7 +13,7 @@ public sealed class PublishCommandTests : PulsarCliFixture
         var changelog = Path.Combine(Workspace.Examples, "data", "changelog.jsonl");
         var config = Workspace.Write("pulsar.yaml", $$"""
             sources:
-              broker: { type: pulsar, serviceUrl: '{{Broker.ServiceUrl}}', adminUrl: '{{Broker.AdminUrl}}' }
+              broker: {{Broker.SourceYaml()}}
             sinks:
               local: { type: sqlite, path: pulsar.db }
             materializers:

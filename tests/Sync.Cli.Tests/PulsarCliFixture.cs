@@ -1,32 +1,18 @@
 using Sync.Pulsar;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Cli.Tests;
 
 /// <summary>A fake broker in the test process, a producer client on it, and a workspace whose
 /// config points the real CLI process at the broker.</summary>
-public abstract class PulsarCliFixture : IAsyncLifetime
+public abstract class PulsarCliFixture : FakeBrokerTest
 {
     protected Workspace Workspace { get; } = new();
 
-    protected FakePulsarBroker Broker { get; private set; } = null!;
-
-    protected PulsarClient Client { get; private set; } = null!;
-
-    /// <summary>A topic name no other test uses.</summary>
-    protected static string NewTopic(string name) => $"persistent://public/default/{name}-{Guid.NewGuid():N}"[..60];
-
-    public virtual Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        Broker = FakePulsarBroker.Start();
-        Client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public virtual async Task DisposeAsync()
-    {
-        await Client.DisposeAsync();
-        await Broker.DisposeAsync();
+        await base.DisposeAsync();
         Workspace.Dispose();
     }
 
@@ -34,10 +20,7 @@ public abstract class PulsarCliFixture : IAsyncLifetime
     /// (<c>users.db</c>) and the materializers given.</summary>
     protected string WriteConfig(string materializers) => Workspace.Write("sync.yaml", $"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {Broker.ServiceUrl}
-            adminUrl: {Broker.AdminUrl}
+          broker: {Broker.SourceYaml()}
         sinks:
           local: {"{"} type: sqlite, path: users.db {"}"}
         materializers:

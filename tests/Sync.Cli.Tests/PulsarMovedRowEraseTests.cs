@@ -24,11 +24,7 @@ public sealed class PulsarMovedRowEraseTests() : PulsarPostgresCliFixture("moved
 
         var config = Workspace.Write("sync.yaml", $"""
             sources:
-              broker:
-                type: pulsar
-                serviceUrl: {Broker.ServiceUrl}
-                adminUrl: {Broker.AdminUrl}
-                initialPosition: earliest
+              broker: {Broker.SourceYaml("initialPosition: earliest")}
             sinks:
               pg: {"{"} type: postgres, connectionString: '{Postgres}', tls: disable {"}"}
             materializers:

@@ -200,11 +200,5 @@ public sealed class ShadowBackfillTests : IAsyncLifetime
 
     private static Task<long> CountAsync(string sql) => PostgresQueries.ScalarAsync(sql);
 
-    private static async Task ExecuteAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    private static Task ExecuteAsync(string sql) => PostgresQueries.ExecuteAsync(sql);
 }

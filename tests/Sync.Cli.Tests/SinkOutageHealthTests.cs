@@ -79,7 +79,7 @@ public sealed class SinkOutageHealthTests : PulsarCliFixture
 
         var config = Workspace.Write("sync.yaml", $"""
             sources:
-              broker: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}' {"}"}
+              broker: {Broker.SourceYaml()}
             sinks:
               {sinkYaml}
             materializers:

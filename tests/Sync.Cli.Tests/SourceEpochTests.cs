@@ -30,14 +30,7 @@ public sealed class SourceEpochTests : WorkspaceTests
 
     private void Append(IEnumerable<string> lines) => File.AppendAllText(Workspace.File("data/users.jsonl"), string.Join('\n', lines) + "\n");
 
-    private string Config(string sink, int batchSize = 1000) => Workspace.Write("sync.yaml", $"""
-        sources:
-          changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-        sinks:
-          target: {sink}
-        materializers:
-          users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users, format: debezium-json, batchSize: {batchSize} {"}"}
-        """);
+    private string Config(string sink, int batchSize = 1000) => Workspace.WriteUsersFileConfig(Topic, "target", sink, $"table: users, format: debezium-json, batchSize: {batchSize}");
 
     private string SqliteConfig(int batchSize = 1000) => Config("{ type: sqlite, path: users.db }", batchSize);
 

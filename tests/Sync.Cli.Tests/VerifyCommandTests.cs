@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
-using Npgsql;
 using Snapshooter;
 using Snapshooter.Xunit;
 
@@ -22,14 +21,7 @@ public sealed class VerifyCommandTests : WorkspaceTests
         Enumerable.Range(1, 6).Select(id => ChangelogLines.Line(Topic, id, "c", $"user-{id}", id * 10))
             .Append($$$$"""{"topic":"{{{{Topic}}}}","key":{"id":6},"value":{"op":"d","before":{"id":6,"name":"user-6"},"source":{"lsn":70}}}""" + "\n")));
 
-    private string Config(string sink) => Workspace.Write("sync.yaml", $"""
-        sources:
-          changelog: {"{"} type: file, path: data/users.jsonl {"}"}
-        sinks:
-          target: {sink}
-        materializers:
-          users: {"{"} source: changelog, topics: ['{Topic}'], sink: target, table: users {"}"}
-        """);
+    private string Config(string sink) => Workspace.WriteUsersFileConfig(Topic, "target", sink, "table: users");
 
     private string PostgresConfig() => Config($"{{ type: postgres, connectionString: '{Postgres}', tls: disable, schema: {_schema}, stateSchema: {_schema}_state }}");
 
@@ -262,28 +254,9 @@ public sealed class VerifyCommandTests : WorkspaceTests
         command.ExecuteNonQuery();
     }
 
-    private static async Task ExecuteAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    private static Task ExecuteAsync(string sql) => PostgresQueries.ExecuteAsync(sql);
 
     private static Task<long> ScalarAsync(string sql) => PostgresQueries.ScalarAsync(sql);
 
-    private static async Task<List<string>> RowsAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<string>();
-        while (await reader.ReadAsync())
-        {
-            rows.Add(reader.GetString(0));
-        }
-
-        return rows;
-    }
+    private static Task<List<string>> RowsAsync(string sql) => PostgresQueries.FirstColumnAsync(sql);
 }

@@ -3,12 +3,8 @@ using Sync.Sources.File;
 
 namespace Sync.Compliance.Tests;
 
-public sealed class FileTopicLogTests : IDisposable
+public sealed class FileTopicLogTests() : TempDirectoryTest("sync-topic-log-")
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("sync-topic-log-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     [Fact]
     public async Task The_compacted_view_keeps_the_latest_message_per_key_and_drops_tombstoned_and_keyless_ones()
     {
@@ -30,7 +26,7 @@ public sealed class FileTopicLogTests : IDisposable
     [Fact]
     public async Task A_tombstone_is_appended_with_the_exact_key_and_compaction_blanks_the_earlier_lines_in_place()
     {
-        var path = Path.Combine(_dir, "log.jsonl");
+        var path = Path.Combine(Dir, "log.jsonl");
         string[] lines =
         [
             """{"topic":"t","key":"eyJpZCI6MX0=","keyBase64":true,"value":{"name":"Ada"}}""",
@@ -61,7 +57,7 @@ public sealed class FileTopicLogTests : IDisposable
     [Fact]
     public async Task A_keyed_message_is_appended_with_the_exact_key_value_properties_and_event_time()
     {
-        var path = Path.Combine(_dir, "log.jsonl");
+        var path = Path.Combine(Dir, "log.jsonl");
         await File.WriteAllTextAsync(path, """{"topic":"t","key":"eyJpZCI6MX0=","keyBase64":true,"value":{"name":"Ada"}}""" + "\n");
         var log = new FileTopicLog(new FileSourceOptions { Path = path });
         var key = new MessageKey("eyJpZCI6MX0=", true);
@@ -84,7 +80,7 @@ public sealed class FileTopicLogTests : IDisposable
     [Fact]
     public async Task A_tombstone_after_a_last_line_without_newline_starts_a_line_of_its_own()
     {
-        var path = Path.Combine(_dir, "log.jsonl");
+        var path = Path.Combine(Dir, "log.jsonl");
         await File.WriteAllTextAsync(path, """{"topic":"t","key":"a","value":{}}""");
         var log = new FileTopicLog(new FileSourceOptions { Path = path });
 
@@ -97,7 +93,7 @@ public sealed class FileTopicLogTests : IDisposable
 
     private FileTopicLog Log(params string[] lines)
     {
-        var path = Path.Combine(_dir, "log.jsonl");
+        var path = Path.Combine(Dir, "log.jsonl");
         File.WriteAllText(path, string.Join('\n', lines) + "\n");
         return new FileTopicLog(new FileSourceOptions { Path = path });
     }

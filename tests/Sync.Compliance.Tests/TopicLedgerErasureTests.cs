@@ -85,13 +85,7 @@ public sealed class TopicLedgerErasureTests : IAsyncLifetime
     private SyncConfig Config(string topic) => ConfigLoader.Parse(
         $"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {_broker.ServiceUrl}
-            adminUrl: {_broker.AdminUrl}
-            initialPosition: earliest
-            compactionPollInterval: 20ms
-            compactedReadIdle: 300ms
+          broker: {_broker.SourceYaml("initialPosition: earliest", "compactionPollInterval: 20ms", "compactedReadIdle: 300ms")}
         sinks:
           local: {"{"} type: sqlite, path: customers.db {"}"}
         materializers:

@@ -3,17 +3,15 @@ using Sync.Engine.DeadLetters;
 using Sync.Engine.Ledger;
 using Sync.Sources.File;
 using Sync.Testing.Sinks;
+using Sync.Testing.Files;
 
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>A run whose suppression ledger cannot be read: nothing is applied, the materializer
 /// reports degraded at the stage <c>ledger</c> and retries on its clock, and applies once the ledger is back.</summary>
-public sealed class LedgerUnavailableRunTests : IDisposable
+public sealed class LedgerUnavailableRunTests() : TempDirectoryTest("sync-ledger-run-")
 {
     private const string Customers = "persistent://public/default/db1.public.customers";
-    private readonly string _dir = Directory.CreateTempSubdirectory("sync-ledger-run-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>A filter whose ledger is out of reach for its first <c>failures</c> refreshes; each refresh is signalled.</summary>
     private sealed class UnreachableLedgerFilter(int failures) : ISuppressionFilter
@@ -50,7 +48,7 @@ public sealed class LedgerUnavailableRunTests : IDisposable
     public async Task Nothing_is_applied_while_the_ledger_cannot_be_read_and_everything_once_it_is_back()
     {
         const int Failures = 4;
-        var path = Path.Combine(_dir, "changelog.jsonl");
+        var path = Path.Combine(Dir, "changelog.jsonl");
         await File.WriteAllLinesAsync(path, [Line(1, 1), Line(2, 2)]);
         var sink = new ReferenceSink();
         var filter = new UnreachableLedgerFilter(Failures);
@@ -61,7 +59,7 @@ public sealed class LedgerUnavailableRunTests : IDisposable
             new FileSourceReader("changelog", new FileSourceOptions { Path = path }, new SourceReadRequest("customers", t => t == Customers, new Dictionary<string, StreamPosition>(), false)),
             MessageFormats.Create("debezium-json", new DecoderOptions()),
             sink,
-            new DeadLetterWriter(Path.Combine(_dir, "customers.deadletter.jsonl"), "customers"),
+            new DeadLetterWriter(Path.Combine(Dir, "customers.deadletter.jsonl"), "customers"),
             NullLogger.Instance,
             filter)
         {

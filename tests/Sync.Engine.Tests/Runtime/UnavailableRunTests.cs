@@ -1,18 +1,16 @@
 using Sync.Engine.DeadLetters;
 using Sync.Sources.File;
 using Sync.Testing.Sinks;
+using Sync.Testing.Files;
 
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>A run over changes whose unchanged TOASTed columns carry Debezium's placeholder
 /// (postgresql.adoc, "Toasted values"): stored values stay, and the changes that had none to keep are counted.</summary>
-public sealed class UnavailableRunTests : IDisposable
+public sealed class UnavailableRunTests() : TempDirectoryTest("sync-unavailable-")
 {
     private const string Articles = "persistent://public/default/db1.public.articles";
     private const string P = "__debezium_unavailable_value";
-    private readonly string _dir = Directory.CreateTempSubdirectory("sync-unavailable-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private static string Line(int id, string op, string? title, string? body, long lsn)
     {
@@ -33,7 +31,7 @@ public sealed class UnavailableRunTests : IDisposable
     [InlineData(100)]
     public async Task Stored_values_stay_and_changes_without_a_value_to_keep_are_counted(int batchSize)
     {
-        var path = Path.Combine(_dir, "changelog.jsonl");
+        var path = Path.Combine(Dir, "changelog.jsonl");
         await File.WriteAllLinesAsync(path, [
             Line(1, "c", "one", "long body", 1),
             Line(1, "u", "one, retitled", P, 2),
@@ -50,7 +48,7 @@ public sealed class UnavailableRunTests : IDisposable
             new FileSourceReader("changelog", options, new SourceReadRequest("articles", t => t == Articles, new Dictionary<string, StreamPosition>(), false)),
             MessageFormats.Create("debezium-json", new DecoderOptions()),
             sink,
-            new DeadLetterWriter(Path.Combine(_dir, "articles.deadletter.jsonl"), "articles"),
+            new DeadLetterWriter(Path.Combine(Dir, "articles.deadletter.jsonl"), "articles"),
             NullLogger.Instance);
 
         await runner.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));

@@ -1,13 +1,11 @@
 using Sync.Sources.File;
+using Sync.Testing.Files;
 
 namespace Sync.Engine.Tests.Sources;
 
-public sealed class FileSourceTests : IDisposable
+public sealed class FileSourceTests() : TempDirectoryTest("sync-file-source-")
 {
     private const string Users = "persistent://public/default/db1.public.users";
-    private readonly string _dir = Directory.CreateTempSubdirectory("sync-file-source-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
     public async Task Messages_carry_their_line_number_key_and_value_bytes()
@@ -89,7 +87,7 @@ public sealed class FileSourceTests : IDisposable
             "property" => "{\"topic\":\"" + Users + "\",\"value\":{},\"properties\":{\"p\":\"\\ud800\"}}",
             _ => "{\"topic\":\"" + Users + "\",\"va\xFElue\":{}}",
         };
-        var path = Path.Combine(_dir, "changelog.jsonl");
+        var path = Path.Combine(Dir, "changelog.jsonl");
         File.WriteAllBytes(path, [.. Encoding.Latin1.GetBytes(broken + "\n"), .. Encoding.UTF8.GetBytes($$$"""{"topic":"{{{Users}}}","value":{"op":"u"}}""" + "\n")]);
 
         var records = await ReadAll(path, _ => true);
@@ -203,7 +201,7 @@ public sealed class FileSourceTests : IDisposable
     [Fact]
     public async Task A_last_line_without_newline_is_read()
     {
-        var path = Path.Combine(_dir, "changelog.jsonl");
+        var path = Path.Combine(Dir, "changelog.jsonl");
         await File.WriteAllTextAsync(path, "{\"topic\":\"a\",\"value\":{}}\r\n{\"topic\":\"a\",\"value\":{\"x\":1}}");
 
         var records = await ReadAll(path, _ => true);
@@ -297,14 +295,14 @@ public sealed class FileSourceTests : IDisposable
     [Fact]
     public async Task A_missing_file_is_a_source_error_naming_the_path()
     {
-        await using var reader = Open(Path.Combine(_dir, "nope.jsonl"), _ => true);
+        await using var reader = Open(Path.Combine(Dir, "nope.jsonl"), _ => true);
         var e = await Assert.ThrowsAsync<SourceException>(async () => await reader.ReadBatchAsync(1, TimeSpan.Zero, CancellationToken.None));
         Assert.Contains("nope.jsonl does not exist", e.Message, StringComparison.Ordinal);
     }
 
     private string Write(params string[] lines)
     {
-        var path = Path.Combine(_dir, "changelog.jsonl");
+        var path = Path.Combine(Dir, "changelog.jsonl");
         File.WriteAllText(path, string.Join("\n", lines) + "\n");
         return path;
     }

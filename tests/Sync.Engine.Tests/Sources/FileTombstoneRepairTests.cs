@@ -1,6 +1,7 @@
 using Sync.Engine.DeadLetters;
 using Sync.Sources.File;
 using Sync.Testing.Sinks;
+using Sync.Testing.Files;
 
 namespace Sync.Engine.Tests.Sources;
 
@@ -8,14 +9,11 @@ namespace Sync.Engine.Tests.Sources;
 /// is when the reader looks, and its compacted view is the latest line of each key with keys whose
 /// latest line is a tombstone left out, as Pulsar's compaction does (apache/pulsar TwoPhaseCompactor:
 /// the latest message per key is kept; an empty payload removes the key).</summary>
-public sealed class FileTombstoneRepairTests : IDisposable
+public sealed class FileTombstoneRepairTests() : TempDirectoryTest("sync-file-repair-")
 {
     private const string Users = "persistent://public/default/db1.public.users";
-    private readonly string _dir = Directory.CreateTempSubdirectory("sync-file-repair-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private string PathOf => Path.Combine(_dir, "changelog.jsonl");
+    private string PathOf => Path.Combine(Dir, "changelog.jsonl");
 
     private static string Line(int id, string op, string? name, long lsn)
     {
@@ -71,7 +69,7 @@ public sealed class FileTombstoneRepairTests : IDisposable
             new FileSourceReader("changelog", options, new SourceReadRequest("users", t => t == Users, new Dictionary<string, StreamPosition>(), false)),
             MessageFormats.Create("debezium-json", new DecoderOptions()),
             sink,
-            new DeadLetterWriter(Path.Combine(_dir, "users.deadletter.jsonl"), "users"),
+            new DeadLetterWriter(Path.Combine(Dir, "users.deadletter.jsonl"), "users"),
             NullLogger.Instance,
             tombstoneRepair: repair);
 

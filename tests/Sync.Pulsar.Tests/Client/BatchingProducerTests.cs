@@ -15,11 +15,7 @@ public class BatchingProducerTests : ClientTestBase
         });
 
     [Theory]
-    [InlineData(CompressionType.None)]
-    [InlineData(CompressionType.Lz4)]
-    [InlineData(CompressionType.Zlib)]
-    [InlineData(CompressionType.Zstd)]
-    [InlineData(CompressionType.Snappy)]
+    [MemberData(nameof(CompressionCodecs.All), MemberType = typeof(CompressionCodecs))]
     public async Task Full_batches_become_one_entry_each_and_arrive_intact(CompressionType compression)
     {
         await using var consumer = await ConsumerAsync();

@@ -91,10 +91,7 @@ public class ProduceConsumeTests : ClientTestBase
     }
 
     [Theory]
-    [InlineData(CompressionType.Lz4)]
-    [InlineData(CompressionType.Zlib)]
-    [InlineData(CompressionType.Zstd)]
-    [InlineData(CompressionType.Snappy)]
+    [MemberData(nameof(CompressionCodecs.Compressing), MemberType = typeof(CompressionCodecs))]
     public async Task Compressed_messages_are_decompressed_on_receive(CompressionType compression)
     {
         await using var consumer = await ConsumerAsync();
@@ -112,11 +109,7 @@ public class ProduceConsumeTests : ClientTestBase
     }
 
     [Theory]
-    [InlineData(CompressionType.None)]
-    [InlineData(CompressionType.Lz4)]
-    [InlineData(CompressionType.Zlib)]
-    [InlineData(CompressionType.Zstd)]
-    [InlineData(CompressionType.Snappy)]
+    [MemberData(nameof(CompressionCodecs.All), MemberType = typeof(CompressionCodecs))]
     public async Task Batch_entries_are_split_into_their_messages(CompressionType compression)
     {
         await using var consumer = await ConsumerAsync();

@@ -14,6 +14,9 @@ public interface ISinkHarness : IAsyncDisposable
     /// <summary>Disposes the sink and opens it again on the same data, as after a process restart.</summary>
     Task RestartAsync();
 
+    /// <summary>A second instance of the sink on the same data, as a second process opens it; the caller disposes it.</summary>
+    Task<ISink> OpenAnotherAsync();
+
     /// <summary>Every live row of the target as <c>col=value|col=value</c> with columns in
     /// ordinal order of their names, values as <see cref="Sync.Engine.Changes.FieldValue.ToText"/>
     /// gives them (<c>null</c> for NULL), without the sink's own bookkeeping columns; rows sorted

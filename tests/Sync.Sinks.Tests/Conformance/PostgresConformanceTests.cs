@@ -1,3 +1,4 @@
+using Sync.Sinks.Postgres;
 using Sync.Sinks.Tests.Postgres;
 
 namespace Sync.Sinks.Tests.Conformance;
@@ -18,6 +19,10 @@ public sealed class PostgresConformanceTests : SinkConformanceTests
         public TargetSpec Target(string table) => db.Target(table);
 
         public Task RestartAsync() => db.ReopenAsync();
+
+        /// <summary>Each batch reads the stored versions and writes in one transaction, under row locks
+        /// and the delete markers' unique key, so a second instance's writes serialize with the first's.</summary>
+        public async Task<ISink> OpenAnotherAsync() => await PostgresSink.OpenAsync("pg2", db.Options, CancellationToken.None);
 
         public Task<IReadOnlyList<string>> ReadAsync(TargetSpec target) => db.CanonicalRowsAsync(target.Table);
 

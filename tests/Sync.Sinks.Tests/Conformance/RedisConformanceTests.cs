@@ -69,6 +69,11 @@ internal sealed class RedisHarness : ISinkHarness
         Sink = await RedisSink.OpenAsync("conformance", _options, CancellationToken.None);
     }
 
+    /// <summary>Each change is compared with the key's stored version and written by one Lua script, and
+    /// Redis runs a script atomically (no other command runs in between), so two instances can interleave
+    /// only whole compare-and-set steps.</summary>
+    public async Task<ISink> OpenAnotherAsync() => await RedisSink.OpenAsync("cache2", _options, CancellationToken.None);
+
     public Task<IReadOnlyList<string>> ReadAsync(TargetSpec target) =>
         _cluster
             ? RedisTestServer.ReadRowsAsync(_reader.GetDatabase(), RedisClusterTestServer.Primaries(_reader), new RedisKeys(_options.KeyPrefix, cluster: true), target.Table, _format)

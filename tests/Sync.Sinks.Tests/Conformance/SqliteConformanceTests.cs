@@ -35,6 +35,11 @@ public sealed class SqliteConformanceTests : SinkConformanceTests
             Sink = await SqliteSink.OpenAsync("conformance", _options, CancellationToken.None);
         }
 
+        /// <summary>SQLite lets one connection write a database at a time: a batch's transaction reads the
+        /// versions and writes under the file's write lock, and the other instance waits (busy_timeout, then
+        /// the sink's retry), so the version checks see every earlier commit.</summary>
+        public async Task<ISink> OpenAnotherAsync() => await SqliteSink.OpenAsync("local2", _options, CancellationToken.None);
+
         public Task<IReadOnlyList<string>> ReadAsync(TargetSpec target)
         {
             using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _options.Path, Pooling = false }.ToString());

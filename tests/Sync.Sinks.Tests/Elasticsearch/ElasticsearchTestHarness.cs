@@ -42,6 +42,19 @@ public sealed class ElasticsearchTestHarness : ISinkHarness
     public async Task<ElasticsearchSink> OpenAnotherSinkAsync(string name) =>
         await ElasticsearchSink.OpenAsync(name, DefaultOptions(Fake), CancellationToken.None);
 
+    /// <summary>The sink indexes and deletes with <c>version_type=external</c>: Elasticsearch applies such a
+    /// write only when its version is higher than the stored one (else a version conflict, which the sink
+    /// counts as stale), and a delete keeps its version as a tombstone for <c>index.gc_deletes</c>
+    /// (https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-index_.html#index-versioning,
+    /// docs-delete.html#delete-versioning). The check and the write are one step per document, made under
+    /// the shard's per-id lock, so two writers cannot interleave inside it. The fake
+    /// (tests/Sync.Testing/Elasticsearch, FakeElasticsearch.Documents.cs) models the comparison (external
+    /// versions strictly greater, tombstones keeping their version) and runs each request under one lock,
+    /// a whole <c>_bulk</c> at a time: coarser than the real per-document step, the same for what the
+    /// conformance suite's concurrent writers rely on, that no other write lands between a document's
+    /// version check and its write.</summary>
+    async Task<ISink> ISinkHarness.OpenAnotherAsync() => await OpenAnotherSinkAsync("es2");
+
     private static ElasticsearchSinkOptions DefaultOptions(FakeElasticsearch fake) => new()
     {
         Urls = [fake.Url.ToString()],

@@ -57,46 +57,6 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
         return Task.CompletedTask;
     }
 
-    [Fact]
-    public async Task An_index_restored_from_a_snapshot_is_healed_while_idle_under_key_shared()
-    {
-        await using var run = Start(Config("key-shared"));
-        await RollBackAfterSecondPartAsync();
-
-        run.PassCheckInterval();
-        await run.UntilHealedAsync();
-
-        Assert.Equal(Expected, await RowsAsync());
-        Assert.Equal(1, run.Counters.Rollbacks);
-        Assert.Contains(run.Warnings, w => w.Contains("went back in time", StringComparison.Ordinal));
-    }
-
-    [Fact]
-    public async Task An_index_restored_from_a_snapshot_is_healed_by_the_next_batch_under_failover()
-    {
-        await using var run = Start(Config("failover"));
-        await RollBackAfterSecondPartAsync();
-
-        await PublishThirdPartAsync();
-        await run.UntilHealedAsync();
-
-        await UntilSinkHoldsModelAsync();
-        Assert.Equal(1, run.Counters.Rollbacks);
-    }
-
-    [Fact]
-    public async Task Two_key_shared_processes_heal_a_restored_index()
-    {
-        var config = Config("key-shared");
-        await using var first = Start(config);
-        await using var second = Start(config);
-        await RollBackAfterSecondPartAsync();
-
-        await UntilEitherHealedAsync(first, second);
-
-        await UntilSinkHoldsModelAsync();
-    }
-
     /// <summary>The node went down, the index was restored from a snapshot meanwhile, and the idle
     /// check found the node not answering (every attempt of its checkpoint read answered 503): once
     /// the node answers the sink's probe, the materializer reads the checkpoint back at once and heals,
@@ -109,12 +69,10 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
 
         // The sink's retry policy (the default: 8 attempts) fails for the whole of the check.
         _fake.Faults.FailNextRequests(RetryPolicy.Default.MaxAttempts, 503, "/_doc/");
-        run.PassCheckInterval();
-        await run.UntilHealedAsync();
+        await run.HealWhileIdleAsync();
 
-        Assert.Equal(Expected, await RowsAsync());
+        await AssertHealedOnceAsync(run);
         Assert.Equal(RetryPolicy.Default.MaxAttempts, _fake.Faults.Fired("request"));
-        Assert.Equal(1, run.Counters.Rollbacks);
     }
 
     /// <summary>The node goes down under an idle run (every connection reset), its indices are set back to
@@ -126,8 +84,7 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
     {
         _idleProbe = "200ms";
         await using var run = Start(Config("failover"));
-        await PublishAroundASnapshotAsync();
-        await UntilEveryMessageIsAcknowledgedAsync();
+        await PublishAroundAnAcknowledgedSnapshotAsync();
 
         await _fake.GoDownAsync();
         await Poll.UntilAsync(() => _fake.ResetConnections >= 1, TimeSpan.FromSeconds(60));
@@ -136,8 +93,7 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
         await _fake.ComeBackAsync();
         await run.UntilHealedAsync();
 
-        Assert.Equal(Expected, await RowsAsync());
-        Assert.Equal(1, run.Counters.Rollbacks);
+        await AssertHealedOnceAsync(run);
     }
 
     /// <summary>A new cluster, restored from an older snapshot, takes the old one's address with no
@@ -149,14 +105,12 @@ public sealed class ElasticsearchRollbackTests : StoppingSinkRollbackTests
     {
         _idleProbe = "200ms";
         await using var run = Start(Config("key-shared"));
-        await PublishAroundASnapshotAsync();
-        await UntilEveryMessageIsAcknowledgedAsync();
+        await PublishAroundAnAcknowledgedSnapshotAsync();
 
         await RestoreAsync();
         _fake.ClusterUuid = "cmVzdG9yZWQtY2x1c3Rlcg";
         await run.UntilHealedAsync();
 
-        Assert.Equal(Expected, await RowsAsync());
-        Assert.Equal(1, run.Counters.Rollbacks);
+        await AssertHealedOnceAsync(run);
     }
 }

@@ -14,12 +14,7 @@ public sealed class RedisRestartRollbackTests : SinkRollbackFixture
     private RedisServerProcess _server = null!;
     private ConnectionMultiplexer _connection = null!;
 
-    protected override string SinkYaml => $"""
-          target:
-            type: redis
-            endpoints: ['{_server.Endpoint}']
-            keyPrefix: '{_namespace}sync:'
-        """;
+    protected override string SinkYaml => RedisTestServer.TargetYaml(_namespace, _server.Endpoint);
 
     protected override string Table => _namespace + "users";
 
@@ -72,8 +67,7 @@ public sealed class RedisRestartRollbackTests : SinkRollbackFixture
     public async Task A_redis_restarted_from_an_older_copy_is_checked_as_soon_as_the_sink_reconnects()
     {
         await using var run = Start(Config("failover"));
-        await PublishAroundASnapshotAsync();
-        await UntilEveryMessageIsAcknowledgedAsync();
+        await PublishAroundAnAcknowledgedSnapshotAsync();
 
         await RestoreAsync();
 

@@ -14,12 +14,7 @@ public sealed class RedisRollbackTests : SinkRollbackTests
     private readonly List<(RedisKey Key, byte[] Value, TimeSpan? Ttl)> _copy = [];
     private ConnectionMultiplexer _connection = null!;
 
-    protected override string SinkYaml => $"""
-          target:
-            type: redis
-            endpoints: ['{RedisTestServer.Endpoint}']
-            keyPrefix: '{_namespace}sync:'
-        """;
+    protected override string SinkYaml => RedisTestServer.TargetYaml(_namespace);
 
     protected override string Table => _namespace + "users";
 
@@ -119,8 +114,7 @@ public sealed class RedisRollbackTests : SinkRollbackTests
         await UntilSinkHoldsModelAsync();
 
         await EmptyAsync();
-        run.PassCheckInterval();
-        await run.UntilHealedAsync();
+        await run.HealWhileIdleAsync();
 
         Assert.Equal(Expected, await RowsAsync());
         Assert.Contains(run.Warnings, w => w.Contains("lost everything", StringComparison.Ordinal) && w.Contains("onEmptySink: rebuild", StringComparison.Ordinal));

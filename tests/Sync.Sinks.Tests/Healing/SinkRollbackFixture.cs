@@ -6,6 +6,7 @@ using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Logging;
 using Sync.Testing.Process;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Healing;
@@ -13,7 +14,7 @@ namespace Sync.Sinks.Tests.Healing;
 /// <summary>A fake broker with one topic of user changes, a model of what the sink must hold, and
 /// in-process <c>sync run</c>s (on a fake clock) into the sink under test, which the test rolls back
 /// to a copy taken earlier (<see cref="SnapshotAsync"/>, <see cref="RestoreAsync"/>) or empties.</summary>
-public abstract class SinkRollbackFixture : IAsyncLifetime
+public abstract class SinkRollbackFixture : FakeBrokerTest
 {
     /// <summary>The idle check's interval in every config; the tests move the fake clocks past it.</summary>
     protected static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(10);
@@ -22,10 +23,6 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
     private readonly SortedDictionary<int, string> _model = [];
     private IPulsarProducer? _producer;
     private long _lsn;
-
-    protected FakePulsarBroker Broker { get; private set; } = null!;
-
-    protected PulsarClient Client { get; private set; } = null!;
 
     protected string Topic { get; } = $"persistent://public/default/heal-{Guid.NewGuid():N}"[..50];
 
@@ -49,22 +46,14 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
     /// <summary>Removes everything the sink held: a restart without persistence.</summary>
     protected abstract Task EmptyAsync();
 
-    public virtual Task InitializeAsync()
-    {
-        Broker = FakePulsarBroker.Start();
-        Client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public virtual async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
         if (_producer is not null)
         {
             await _producer.DisposeAsync();
         }
 
-        await Client.DisposeAsync();
-        await Broker.DisposeAsync();
+        await base.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
@@ -75,12 +64,7 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
     {
         var text = $"""
             sources:
-              broker:
-                type: pulsar
-                serviceUrl: {Broker.ServiceUrl}
-                adminUrl: {Broker.AdminUrl}
-                subscriptionType: {subscriptionType}
-                subscription: heal
+              broker: {Broker.SourceYaml($"subscriptionType: {subscriptionType}", "subscription: heal")}
             sinks:
             {SinkYaml}
             materializers:
@@ -167,13 +151,53 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
         await UntilSinkHoldsModelAsync();
     }
 
-    /// <summary>Runs the first two parts with a copy of the sink taken between them, then puts the copy back.</summary>
-    protected async Task RollBackAfterSecondPartAsync()
+    /// <summary>Publishes the first two parts around a copy of the sink (<see cref="PublishAroundASnapshotAsync"/>)
+    /// and waits until the subscription acknowledged every message, so the last checkpoint is written.</summary>
+    protected async Task PublishAroundAnAcknowledgedSnapshotAsync()
     {
         await PublishAroundASnapshotAsync();
         await UntilEveryMessageIsAcknowledgedAsync();
+    }
+
+    /// <summary>Runs the first two parts with a copy of the sink taken between them, then puts the copy back.</summary>
+    protected async Task RollBackAfterSecondPartAsync()
+    {
+        await PublishAroundAnAcknowledgedSnapshotAsync();
         await RestoreAsync();
         Assert.NotEqual(Expected, await RowsAsync());
+    }
+
+    /// <summary>A run of <paramref name="config"/> takes the first two parts around a copy of the sink and stops cleanly.</summary>
+    protected async Task PublishAroundASnapshotAndStopAsync(SyncConfig config)
+    {
+        await using var run = Start(config);
+        await PublishAroundASnapshotAsync();
+        Assert.Null((await run.StopAsync()).Failure);
+    }
+
+    /// <summary>The next run takes the third part and ends holding the model, still running.</summary>
+    protected async Task<RunningSync> StartAgainAndCatchUpAsync(SyncConfig config, RestoreBeforeNextBatch? restoring = null)
+    {
+        var next = restoring is null ? Start(config) : Start(config, restoring);
+        try
+        {
+            await PublishThirdPartAsync();
+            await UntilSinkHoldsModelAsync(passing: next);
+            Assert.False(next.Outcome.IsCompleted);
+            return next;
+        }
+        catch
+        {
+            await next.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The target holds exactly the model, and the run found one rollback.</summary>
+    protected async Task AssertHealedOnceAsync(RunningSync run)
+    {
+        Assert.Equal(Expected, await RowsAsync());
+        Assert.Equal(1, run.Counters.Rollbacks);
     }
 
     /// <summary>A sink may make a batch's rows visible before it writes the batch's checkpoint (the
@@ -256,6 +280,13 @@ public abstract class SinkRollbackFixture : IAsyncLifetime
 
         /// <summary>Moves the clock past the idle check's interval, so the sink's checkpoint is read back.</summary>
         public void PassCheckInterval() => Time.Advance(CheckInterval + TimeSpan.FromSeconds(1));
+
+        /// <summary>Moves the clock past the idle check and waits until the rollback it finds is healed.</summary>
+        public async Task HealWhileIdleAsync()
+        {
+            PassCheckInterval();
+            await UntilHealedAsync();
+        }
 
         /// <summary>Waits until a rollback was found and its heal caught up.</summary>
         public async Task UntilHealedAsync(long rollbacks = 1)

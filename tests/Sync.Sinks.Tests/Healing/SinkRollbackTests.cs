@@ -18,11 +18,9 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
         await using var run = Start(config);
         await RollBackAfterSecondPartAsync();
 
-        run.PassCheckInterval();
-        await run.UntilHealedAsync();
+        await run.HealWhileIdleAsync();
 
-        Assert.Equal(Expected, await RowsAsync());
-        Assert.Equal(1, run.Counters.Rollbacks);
+        await AssertHealedOnceAsync(run);
         Assert.True(run.Counters.Replayed > 0);
         Assert.Equal(MaterializerState.Running, run.State);
         Assert.Contains(run.Warnings, w => w.Contains("went back in time", StringComparison.Ordinal) && w.Contains("users", StringComparison.Ordinal));
@@ -58,8 +56,7 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
     {
         var restoring = new RestoreBeforeNextBatch(RestoreAsync);
         await using var run = Start(Config(subscriptionType), restoring);
-        await PublishAroundASnapshotAsync();
-        await UntilEveryMessageIsAcknowledgedAsync();
+        await PublishAroundAnAcknowledgedSnapshotAsync();
         restoring.Arm();
 
         // The batch reads the checkpoint back (nothing lost yet); the copy is put back under it
@@ -80,22 +77,14 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
     public async Task A_sink_restored_while_a_run_starts_is_healed(string subscriptionType)
     {
         var config = Config(subscriptionType);
-        await using (var run = Start(config))
-        {
-            await PublishAroundASnapshotAsync();
-            Assert.Null((await run.StopAsync()).Failure);
-        }
+        await PublishAroundASnapshotAndStopAsync(config);
 
         // The next run reads the checkpoint at its start and before its first batch, and the copy
         // is put back only then: as a Redis restarted from an older snapshot while sync starts.
         var restoring = new RestoreBeforeNextBatch(RestoreAsync);
         restoring.Arm();
-        await using var next = Start(config, restoring);
-        await PublishThirdPartAsync();
-
-        await UntilSinkHoldsModelAsync(passing: next);
+        await using var next = await StartAgainAndCatchUpAsync(config, restoring);
         Assert.True(restoring.Fired);
-        Assert.False(next.Outcome.IsCompleted);
     }
 
     [Fact]
@@ -122,17 +111,9 @@ public abstract class SinkRollbackTests : SinkRollbackFixture
     public async Task A_sink_restored_while_no_run_watched_is_healed_at_the_next_start(string subscriptionType)
     {
         var config = Config(subscriptionType);
-        await using (var run = Start(config))
-        {
-            await PublishAroundASnapshotAsync();
-            Assert.Null((await run.StopAsync()).Failure);
-        }
+        await PublishAroundASnapshotAndStopAsync(config);
 
         await RestoreAsync();
-        await using var next = Start(config);
-        await PublishThirdPartAsync();
-
-        await UntilSinkHoldsModelAsync(passing: next);
-        Assert.False(next.Outcome.IsCompleted);
+        await using var next = await StartAgainAndCatchUpAsync(config);
     }
 }

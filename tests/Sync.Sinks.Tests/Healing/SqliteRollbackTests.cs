@@ -91,11 +91,7 @@ public sealed class SqliteRollbackTests : StoppingSinkRollbackTests
     public async Task A_file_replaced_by_an_earlier_copy_while_stopped_is_healed_at_the_next_start(string subscriptionType)
     {
         var config = Config(subscriptionType);
-        await using (var run = Start(config))
-        {
-            await PublishAroundASnapshotAsync();
-            Assert.Null((await run.StopAsync()).Failure);
-        }
+        await PublishAroundASnapshotAndStopAsync(config);
 
         foreach (var suffix in new[] { "-wal", "-shm" })
         {
@@ -104,10 +100,6 @@ public sealed class SqliteRollbackTests : StoppingSinkRollbackTests
 
         File.Copy(CopyPath, DatabasePath, overwrite: true);
         Assert.NotEqual(Expected, await RowsAsync());
-        await using var next = Start(config);
-        await PublishThirdPartAsync();
-
-        await UntilSinkHoldsModelAsync(passing: next);
-        Assert.False(next.Outcome.IsCompleted);
+        await using var next = await StartAgainAndCatchUpAsync(config);
     }
 }

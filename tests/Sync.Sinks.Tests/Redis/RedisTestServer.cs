@@ -14,6 +14,15 @@ internal static class RedisTestServer
     /// <summary>A fresh namespace: <c>t{guid}:</c>. Data keys and sync's own keys of one test start with it.</summary>
     public static string NewNamespace() => $"t{Guid.NewGuid():N}:";
 
+    /// <summary>A sink <c>target</c> (a block under <c>sinks:</c>) on the standalone Redis or
+    /// <paramref name="endpoint"/>, its keys under the namespace.</summary>
+    public static string TargetYaml(string ns, string? endpoint = null) => $"""
+          target:
+            type: redis
+            endpoints: ['{endpoint ?? Endpoint}']
+            keyPrefix: '{ns}sync:'
+        """;
+
     public static RedisSinkOptions Options(string ns) => new()
     {
         Endpoints = [Endpoint],

@@ -5,6 +5,7 @@ using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Process;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Status;
@@ -15,25 +16,15 @@ namespace Sync.Sinks.Tests.Status;
 /// are Debezium PostgreSQL envelopes (<c>source.lsn</c>, <c>source.snapshot</c> as in debezium/debezium,
 /// debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/SourceInfo.java and
 /// debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java).</summary>
-public sealed class DegradedEpochStatusTests : IAsyncLifetime
+public sealed class DegradedEpochStatusTests : FakeBrokerTest
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("sync-epoch-status-").FullName;
     private readonly string _topic = $"persistent://public/default/eps-{Guid.NewGuid():N}"[..50];
     private readonly SyncComponents _components = new([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
-    private FakePulsarBroker _broker = null!;
-    private PulsarClient _client = null!;
 
-    public Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        _broker = FakePulsarBroker.Start();
-        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _broker.DisposeAsync();
+        await base.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
@@ -55,7 +46,7 @@ public sealed class DegradedEpochStatusTests : IAsyncLifetime
     /// snapshot (a restore without a new snapshot): the run marks the stream gone back in time.</summary>
     private async Task<string> DegradedWarningAsync(string subscriptionType)
     {
-        await using (var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
+        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
         {
             foreach (var (id, name, lsn, snapshot) in new[] { (1, "a", 5_000_000_000_000L, "last"), (1, "X", 5_000_000_001_000L, "false"), (1, "restored", 30_000_000L, "false") })
             {
@@ -66,12 +57,7 @@ public sealed class DegradedEpochStatusTests : IAsyncLifetime
         var config = ConfigLoader.Parse(
             $"""
             sources:
-              broker:
-                type: pulsar
-                serviceUrl: {_broker.ServiceUrl}
-                adminUrl: {_broker.AdminUrl}
-                subscriptionType: {subscriptionType}
-                subscription: status
+              broker: {Broker.SourceYaml($"subscriptionType: {subscriptionType}", "subscription: status")}
             sinks:
               target: {"{"} type: sqlite, path: users.db {"}"}
             materializers:

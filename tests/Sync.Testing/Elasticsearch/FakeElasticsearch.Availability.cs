@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Sync.Testing.Process;
 
 namespace Sync.Testing.Elasticsearch;
 
@@ -46,23 +47,14 @@ public sealed partial class FakeElasticsearch
         }
     }
 
-    private async Task ResetConnectionsAsync(TcpListener resetting)
-    {
-        while (true)
-        {
-            Socket socket;
-            try
+    private Task ResetConnectionsAsync(TcpListener resetting) =>
+        AcceptLoop.RunAsync(
+            resetting.AcceptSocketAsync,
+            socket =>
             {
-                socket = await resetting.AcceptSocketAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _resetConnections);
-            socket.LingerState = new LingerOption(true, 0);
-            socket.Close();
-        }
-    }
+                Interlocked.Increment(ref _resetConnections);
+                socket.LingerState = new LingerOption(true, 0);
+                socket.Close();
+            },
+            CancellationToken.None);
 }

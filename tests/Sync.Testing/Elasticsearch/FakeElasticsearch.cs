@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.IO.Compression;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sync.Testing.Process;
 
 namespace Sync.Testing.Elasticsearch;
 
@@ -70,7 +70,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
     private FakeElasticsearch(FakeElasticsearchOptions options)
     {
         Options = options;
-        (_listener, Url) = Listen(options.AnyHostHeader);
+        (_listener, Url) = LoopbackHttpListener.Start(anyHostHeader: options.AnyHostHeader);
         _loop = Task.Run(LoopAsync);
     }
 
@@ -168,47 +168,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         }
     }
 
-    private static (HttpListener, Uri) Listen(bool anyHostHeader)
-    {
-        // HttpListener cannot bind port 0: ask the OS for a free port, then take it (retrying on a race).
-        for (var attempt = 0; ; attempt++)
-        {
-            var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            var listener = new HttpListener();
-            var url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
-            listener.Prefixes.Add(anyHostHeader ? $"http://*:{port.ToString(CultureInfo.InvariantCulture)}/" : url.ToString());
-            try
-            {
-                listener.Start();
-                return (listener, url);
-            }
-            catch (HttpListenerException) when (attempt < 10)
-            {
-                listener.Close();
-            }
-        }
-    }
-
-    private async Task LoopAsync()
-    {
-        while (!_shutdown.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
+    private Task LoopAsync() => LoopbackHttpListener.ServeAsync(_listener, HandleAsync);
 
     private async Task HandleAsync(HttpListenerContext context)
     {

@@ -41,6 +41,19 @@ public sealed class Workspace : IDisposable
 
             """ + rest);
 
+    /// <summary>Writes <c>sync.yaml</c>: the changelog file <c>data/users.jsonl</c> into the one sink
+    /// <paramref name="sinkName"/> (<paramref name="sink"/>, a YAML flow mapping) through the materializer
+    /// <c>users</c> of <paramref name="topic"/>, whose further options are <paramref name="materializer"/>
+    /// (<c>key: value, …</c>).</summary>
+    public string WriteUsersFileConfig(string topic, string sinkName, string sink, string materializer) => Write("sync.yaml", $$"""
+        sources:
+          changelog: { type: file, path: data/users.jsonl }
+        sinks:
+          {{sinkName}}: {{sink}}
+        materializers:
+          users: { source: changelog, topics: ['{{topic}}'], sink: {{sinkName}}, {{materializer}} }
+        """);
+
     public Task<ProcessResult> Sync(params string[] args) => SyncProcess.RunAsync(Directory, args);
 
     public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);

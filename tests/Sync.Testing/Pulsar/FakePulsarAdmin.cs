@@ -1,8 +1,8 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Sync.Pulsar;
+using Sync.Testing.Process;
 
 namespace Sync.Testing.Pulsar;
 
@@ -20,56 +20,13 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
     public FakePulsarAdmin(FakePulsarBroker broker, int port)
     {
         _broker = broker;
-        (_listener, Url) = Listen(port);
+        (_listener, Url) = LoopbackHttpListener.Start(port);
         _loop = Task.Run(LoopAsync);
     }
 
     public Uri Url { get; }
 
-    private static (HttpListener, Uri) Listen(int port)
-    {
-        // HttpListener cannot bind port 0: ask the OS for a free port, then take it (retrying
-        // when another process was faster).
-        for (var attempt = 0; ; attempt++)
-        {
-            var chosen = port;
-            if (chosen == 0)
-            {
-                using var probe = new TcpListener(IPAddress.Loopback, 0);
-                probe.Start();
-                chosen = ((IPEndPoint)probe.LocalEndpoint).Port;
-                probe.Stop();
-            }
-            var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{chosen}/");
-            try
-            {
-                listener.Start();
-                return (listener, new Uri($"http://127.0.0.1:{chosen}"));
-            }
-            catch (HttpListenerException) when (port == 0 && attempt < 10)
-            {
-                listener.Close();
-            }
-        }
-    }
-
-    private async Task LoopAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
+    private Task LoopAsync() => LoopbackHttpListener.ServeAsync(_listener, HandleAsync);
 
     private async Task HandleAsync(HttpListenerContext context)
     {

@@ -1,6 +1,7 @@
 using Sync.Engine.Sinks;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
 using Sync.Testing.Sinks;
 
@@ -8,7 +9,7 @@ namespace Sync.Engine.Tests.Sources.Pulsar;
 
 /// <summary>A fake broker, a producer client on it, and a <see cref="ReferenceSink"/> that the
 /// runtime writes into through a thread-safe, fault-injecting wrapper.</summary>
-public abstract class PulsarSourceFixture : IAsyncLifetime
+public abstract class PulsarSourceFixture : FakeBrokerTest
 {
     /// <summary>Against hangs only: every wait ends on what the run or the broker shows, and a
     /// loaded machine must not run out of it first.</summary>
@@ -16,26 +17,11 @@ public abstract class PulsarSourceFixture : IAsyncLifetime
 
     private readonly string _dir = Directory.CreateTempSubdirectory("sync-pulsar-source-").FullName;
 
-    protected FakePulsarBroker Broker { get; private set; } = null!;
-
-    protected PulsarClient Client { get; private set; } = null!;
-
     protected ObservedSink Sink { get; } = new();
 
-    /// <summary>A topic name no other test uses.</summary>
-    protected static string NewTopic(string name) => $"persistent://public/default/{name}-{Guid.NewGuid():N}"[..60];
-
-    public virtual Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        Broker = FakePulsarBroker.Start();
-        Client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public virtual async Task DisposeAsync()
-    {
-        await Client.DisposeAsync();
-        await Broker.DisposeAsync();
+        await base.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
