@@ -23,8 +23,20 @@ public sealed partial class FakeElasticsearch
     {
         _listener.Stop();
         await _loop;
-        var resetting = new TcpListener(IPAddress.Loopback, Url.Port);
-        resetting.Start();
+        var resetting = await LoopbackHttpListener.OnceThePortIsFreeAsync(() =>
+        {
+            var listener = new TcpListener(IPAddress.Loopback, Url.Port);
+            try
+            {
+                listener.Start();
+                return listener;
+            }
+            catch
+            {
+                listener.Dispose();
+                throw;
+            }
+        });
         _resetting = resetting;
         _resetLoop = Task.Run(() => ResetConnectionsAsync(resetting));
     }
@@ -33,7 +45,8 @@ public sealed partial class FakeElasticsearch
     public async Task ComeBackAsync()
     {
         await StopResettingAsync();
-        _listener.Start();
+        _listener.Close();
+        _listener = await LoopbackHttpListener.ListenAgainAsync(Url, Options.AnyHostHeader);
         _loop = Task.Run(LoopAsync);
     }
 

@@ -59,7 +59,7 @@ public sealed record FakeElasticsearchOptions
 /// </summary>
 public sealed partial class FakeElasticsearch : IAsyncDisposable
 {
-    private readonly HttpListener _listener;
+    private HttpListener _listener;
     private readonly CancellationTokenSource _shutdown = new();
     private Task _loop;
     private readonly object _gate = new();

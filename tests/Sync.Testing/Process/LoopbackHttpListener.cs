@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 
 namespace Sync.Testing.Process;
 
@@ -15,19 +16,56 @@ internal static class LoopbackHttpListener
     {
         for (var attempt = 0; ; attempt++)
         {
-            var chosen = (port == 0 ? LoopbackPort.Unused() : port).ToString(CultureInfo.InvariantCulture);
-            var url = new Uri($"http://127.0.0.1:{chosen}/");
-            var listener = new HttpListener();
-            listener.Prefixes.Add(anyHostHeader ? $"http://*:{chosen}/" : url.ToString());
+            var chosen = port == 0 ? LoopbackPort.Unused() : port;
             try
             {
-                listener.Start();
-                return (listener, url);
+                return (Listen(chosen, anyHostHeader), UrlOf(chosen));
             }
             catch (HttpListenerException) when (port == 0 && attempt < 10)
             {
-                listener.Close();
             }
+        }
+    }
+
+    /// <summary>Listens again on the port a listener of this process held a moment ago (a node that comes
+    /// back at its address). Linux refuses the bind (EADDRINUSE) while a connection on that port is still
+    /// closing or an outgoing connection briefly holds it as its ephemeral port; a restarting server would
+    /// wait for the port as well, so this tries again for up to 90 s before it gives up.</summary>
+    public static Task<HttpListener> ListenAgainAsync(Uri url, bool anyHostHeader) =>
+        OnceThePortIsFreeAsync(() => Listen(url.Port, anyHostHeader));
+
+    /// <summary>Runs <paramref name="bind"/> until the port it binds is free (see <see cref="ListenAgainAsync"/>).</summary>
+    public static async Task<T> OnceThePortIsFreeAsync<T>(Func<T> bind)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (true)
+        {
+            try
+            {
+                return bind();
+            }
+            catch (Exception e) when (e is HttpListenerException or SocketException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50));
+            }
+        }
+    }
+
+    private static Uri UrlOf(int port) => new($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
+
+    private static HttpListener Listen(int port, bool anyHostHeader)
+    {
+        var listener = new HttpListener();
+        listener.Prefixes.Add(anyHostHeader ? $"http://*:{port.ToString(CultureInfo.InvariantCulture)}/" : UrlOf(port).ToString());
+        try
+        {
+            listener.Start();
+            return listener;
+        }
+        catch
+        {
+            listener.Close();
+            throw;
         }
     }
 
