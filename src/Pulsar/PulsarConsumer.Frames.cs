@@ -36,7 +36,8 @@ public sealed partial class PulsarConsumer
         }
 
         ReadOnlyMemory<byte> payload = frame.Payload;
-        if (metadata.Compression != CompressionType.None)
+        var compressed = metadata.Compression != CompressionType.None;
+        if (compressed)
         {
             try
             {
@@ -59,7 +60,7 @@ public sealed partial class PulsarConsumer
                 Skip(session, 1);
                 return;
             }
-            Enqueue(session, BuildSingle(session, entryId, metadata, payload, command.RedeliveryCount));
+            Enqueue(session, BuildSingle(session, entryId, metadata, compressed ? payload : Keep(frame, payload), command.RedeliveryCount));
             return;
         }
 
@@ -103,7 +104,8 @@ public sealed partial class PulsarConsumer
         foreach (var index in delivered)
         {
             var id = entryId with { BatchIndex = index, BatchSize = items.Length };
-            Enqueue(session, BuildBatched(session, id, metadata, items[index], command.RedeliveryCount));
+            var item = items[index];
+            Enqueue(session, BuildBatched(session, id, metadata, compressed ? item : item with { Payload = Keep(frame, item.Payload) }, command.RedeliveryCount));
         }
     }
 
@@ -200,8 +202,23 @@ public sealed partial class PulsarConsumer
         _ => reason.ToString(),
     };
 
+    /// <summary>
+    /// The bytes a message keeps, in an array of its own when the frame's array is rented (it goes
+    /// back to the pool once the frame is handled); a decompressed payload is already its own.
+    /// </summary>
+    private static ReadOnlyMemory<byte> Keep(PulsarFrame frame, ReadOnlyMemory<byte> bytes)
+    {
+        if (!frame.HasRentedBytes || bytes.IsEmpty)
+        {
+            return bytes;
+        }
+        var copy = GC.AllocateUninitializedArray<byte>(bytes.Length);
+        bytes.Span.CopyTo(copy);
+        return copy;
+    }
+
     private PulsarMessage BuildCorrupt(Session session, MessageId entryId, PulsarFrame frame, string corruption) =>
-        new(Topic, entryId, frame.MessageBytes, null, false, [], 0, 0, string.Empty, 0, false, frame.Command.Message.RedeliveryCount)
+        new(Topic, entryId, Keep(frame, frame.MessageBytes), null, false, [], 0, 0, string.Empty, 0, false, frame.Command.Message.RedeliveryCount)
         {
             Session = session.Number,
             Corruption = corruption,

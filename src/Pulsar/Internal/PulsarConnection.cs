@@ -294,7 +294,9 @@ internal sealed class PulsarConnection : IAsyncDisposable
     private async Task ReadLoopAsync()
     {
         Exception reason;
-        using var reader = new FrameStreamReader(_stream, _maxFrameSize);
+        // A consumer copies out each message's bytes while it handles the frame (synchronously,
+        // in Dispatch), so the frame's own array goes back to the pool right after.
+        using var reader = new FrameStreamReader(_stream, _maxFrameSize) { RentMessageFrames = true };
         try
         {
             while (true)
@@ -308,7 +310,14 @@ internal sealed class PulsarConnection : IAsyncDisposable
                 }
                 _receivedSinceLastTick = true;
                 _waitingForPong = false;
-                Dispatch(frame);
+                try
+                {
+                    Dispatch(frame);
+                }
+                finally
+                {
+                    frame.ReturnRentedBytes();
+                }
             }
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
