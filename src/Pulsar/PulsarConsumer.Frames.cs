@@ -36,8 +36,7 @@ public sealed partial class PulsarConsumer
         }
 
         ReadOnlyMemory<byte> payload = frame.Payload;
-        var compressed = metadata.Compression != CompressionType.None;
-        if (compressed)
+        if (metadata.Compression != CompressionType.None)
         {
             try
             {
@@ -60,7 +59,7 @@ public sealed partial class PulsarConsumer
                 Skip(session, 1);
                 return;
             }
-            Enqueue(session, BuildSingle(session, entryId, metadata, compressed ? payload : Keep(frame, payload), command.RedeliveryCount));
+            Enqueue(session, BuildSingle(session, entryId, metadata, payload, command.RedeliveryCount));
             return;
         }
 
@@ -104,8 +103,7 @@ public sealed partial class PulsarConsumer
         foreach (var index in delivered)
         {
             var id = entryId with { BatchIndex = index, BatchSize = items.Length };
-            var item = items[index];
-            Enqueue(session, BuildBatched(session, id, metadata, compressed ? item : item with { Payload = Keep(frame, item.Payload) }, command.RedeliveryCount));
+            Enqueue(session, BuildBatched(session, id, metadata, items[index], command.RedeliveryCount));
         }
     }
 
@@ -202,23 +200,8 @@ public sealed partial class PulsarConsumer
         _ => reason.ToString(),
     };
 
-    /// <summary>
-    /// The bytes a message keeps, in an array of its own when the frame's array is rented (it goes
-    /// back to the pool once the frame is handled); a decompressed payload is already its own.
-    /// </summary>
-    private static ReadOnlyMemory<byte> Keep(PulsarFrame frame, ReadOnlyMemory<byte> bytes)
-    {
-        if (!frame.HasRentedBytes || bytes.IsEmpty)
-        {
-            return bytes;
-        }
-        var copy = GC.AllocateUninitializedArray<byte>(bytes.Length);
-        bytes.Span.CopyTo(copy);
-        return copy;
-    }
-
     private PulsarMessage BuildCorrupt(Session session, MessageId entryId, PulsarFrame frame, string corruption) =>
-        new(Topic, entryId, Keep(frame, frame.MessageBytes), null, false, [], 0, 0, string.Empty, 0, false, frame.Command.Message.RedeliveryCount)
+        new(Topic, entryId, frame.MessageBytes, null, false, [], 0, 0, string.Empty, 0, false, frame.Command.Message.RedeliveryCount)
         {
             Session = session.Number,
             Corruption = corruption,

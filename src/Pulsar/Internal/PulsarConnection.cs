@@ -294,9 +294,7 @@ internal sealed class PulsarConnection : IAsyncDisposable
     private async Task ReadLoopAsync()
     {
         Exception reason;
-        // A consumer copies out each message's bytes while it handles the frame (synchronously,
-        // in Dispatch), so the frame's own array goes back to the pool right after.
-        using var reader = new FrameStreamReader(_stream, _maxFrameSize) { RentMessageFrames = true };
+        using var reader = new FrameStreamReader(_stream, _maxFrameSize);
         try
         {
             while (true)
@@ -310,14 +308,7 @@ internal sealed class PulsarConnection : IAsyncDisposable
                 }
                 _receivedSinceLastTick = true;
                 _waitingForPong = false;
-                try
-                {
-                    Dispatch(frame);
-                }
-                finally
-                {
-                    frame.ReturnRentedBytes();
-                }
+                Dispatch(frame);
             }
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)

@@ -21,18 +21,7 @@ public static class FrameDecoder
     /// <param name="maxFrameSize">Largest frame accepted, counting the totalSize field itself.</param>
     /// <exception cref="FrameTooLargeException">The announced frame exceeds <paramref name="maxFrameSize"/>.</exception>
     /// <exception cref="PulsarProtocolException">The frame's sizes or protobuf content are inconsistent.</exception>
-    public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, out PulsarFrame? frame) =>
-        TryReadFrame(ref buffer, maxFrameSize, rentMessageFrames: false, out frame);
-
-    /// <summary>
-    /// As <see cref="TryReadFrame(ref ReadOnlySequence{byte}, int, out PulsarFrame?)"/>; with
-    /// <paramref name="rentMessageFrames"/> a MESSAGE frame's bytes are held in an array rented
-    /// from the shared pool, which the reader gives back with <see cref="PulsarFrame.ReturnRentedBytes"/>
-    /// once it has copied out what it keeps. A batch entry is up to the producer's batch size
-    /// (128 KB by default), above the large-object threshold: a new array per entry would be a
-    /// large-object allocation, each counting towards a full (gen2) collection.
-    /// </summary>
-    public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, bool rentMessageFrames, out PulsarFrame? frame)
+    public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, out PulsarFrame? frame)
     {
         frame = null;
         if (buffer.Length < SizeFieldLength)
@@ -57,7 +46,7 @@ public static class FrameDecoder
         }
 
         var body = buffer.Slice(SizeFieldLength, totalSize);
-        frame = DecodeBody(body, rentMessageFrames);
+        frame = DecodeBody(body);
         buffer = buffer.Slice(frameLength);
         return true;
     }
@@ -77,7 +66,7 @@ public static class FrameDecoder
         return frame!;
     }
 
-    private static PulsarFrame DecodeBody(ReadOnlySequence<byte> body, bool rentMessageFrames)
+    private static PulsarFrame DecodeBody(ReadOnlySequence<byte> body)
     {
         var commandSize = ReadUInt32(body);
         var afterCommandSize = body.Length - SizeFieldLength;
@@ -96,36 +85,22 @@ public static class FrameDecoder
 
         // One copy per payload frame (per entry, not per batched message) so that metadata,
         // payload and the replayable message bytes can be handed out as Memory slices.
+        var bytes = rest.ToArray();
         if (command.Type != BaseCommand.Types.Type.Message)
         {
-            return DecodeMessagePart(command, rest.ToArray());
+            return DecodeMessagePart(command, bytes);
         }
-        byte[]? rented = null;
-        ReadOnlyMemory<byte> bytes;
-        if (rentMessageFrames)
-        {
-            rented = ArrayPool<byte>.Shared.Rent((int)rest.Length);
-            rest.CopyTo(rented);
-            bytes = rented.AsMemory(0, (int)rest.Length);
-        }
-        else
-        {
-            bytes = rest.ToArray();
-        }
-        PulsarFrame frame;
         try
         {
-            frame = DecodeMessagePart(command, bytes);
+            return DecodeMessagePart(command, bytes);
         }
         catch (PulsarProtocolException e)
         {
             // The frame's own sizes held, so only this entry is bad: the consumer discards it
             // and the connection goes on (a broker that stored such an entry would otherwise
             // make every reconnect fail on it again).
-            frame = new PulsarFrame(command, bytes, e.Message);
+            return new PulsarFrame(command, bytes, e.Message);
         }
-        frame.RentedBytes = rented;
-        return frame;
     }
 
     /// <summary>

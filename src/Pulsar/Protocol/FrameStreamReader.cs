@@ -19,13 +19,6 @@ public sealed class FrameStreamReader : IDisposable
         MaxFrameSize = maxFrameSize;
     }
 
-    /// <summary>
-    /// When true, MESSAGE frames hold their bytes in arrays rented from the shared pool (see
-    /// <see cref="FrameDecoder.TryReadFrame(ref ReadOnlySequence{byte}, int, bool, out PulsarFrame?)"/>):
-    /// the caller copies out what it keeps and calls <see cref="PulsarFrame.ReturnRentedBytes"/>.
-    /// </summary>
-    public bool RentMessageFrames { get; init; }
-
     /// <summary>Largest frame accepted; may be changed between reads (after CONNECTED).</summary>
     public int MaxFrameSize { get; set; }
 
@@ -38,7 +31,7 @@ public sealed class FrameStreamReader : IDisposable
             if (_end > _start)
             {
                 var pending = new ReadOnlySequence<byte>(_buffer, _start, _end - _start);
-                if (FrameDecoder.TryReadFrame(ref pending, MaxFrameSize, RentMessageFrames, out var frame))
+                if (FrameDecoder.TryReadFrame(ref pending, MaxFrameSize, out var frame))
                 {
                     _start = _end - (int)pending.Length;
                     if (_start == _end)

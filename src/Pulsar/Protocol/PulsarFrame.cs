@@ -71,23 +71,4 @@ public sealed class PulsarFrame
     public bool ChecksumMatches { get; } = true;
 
     public bool HasPayload => Metadata is not null;
-
-    /// <summary>
-    /// True when the frame's bytes (<see cref="Payload"/>, <see cref="MessageBytes"/>) live in an
-    /// array rented from the shared pool: they are valid only until <see cref="ReturnRentedBytes"/>,
-    /// so whoever keeps any of them copies them first.
-    /// </summary>
-    public bool HasRentedBytes => RentedBytes is not null;
-
-    internal byte[]? RentedBytes { get; set; }
-
-    /// <summary>Gives a rented array back to the pool; the frame's bytes must not be read after this.</summary>
-    public void ReturnRentedBytes()
-    {
-        if (RentedBytes is { } rented)
-        {
-            RentedBytes = null;
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
 }
