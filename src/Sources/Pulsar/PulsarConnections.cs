@@ -62,16 +62,20 @@ internal static class PulsarConnections
             properties = map;
         }
 
-        return new SourceMessage
+        // The origin first: the message shares it with every change decoded from it.
+        var origin = new Origin
         {
             Topic = message.Topic,
             Position = Position(message.Id),
             Key = message.Key is null ? MessageKey.None : new MessageKey(message.Key, message.KeyIsBase64),
-            Value = message.Data,
-            HasValue = !message.IsNullValue,
             Properties = properties,
             PublishTime = message.PublishTimeMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)message.PublishTimeMs),
             EventTime = message.EventTimeMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)message.EventTimeMs),
+        };
+        return new SourceMessage(origin)
+        {
+            Value = message.Data,
+            HasValue = !message.IsNullValue,
         };
     }
 

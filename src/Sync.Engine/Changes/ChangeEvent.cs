@@ -46,20 +46,46 @@ public sealed record SourceInfo
 /// <summary>The message a change came from: topic, position in the stream, and the broker's metadata.</summary>
 public sealed record Origin
 {
-    public required string Topic { get; init; }
+    // Backing fields of their own so that a SourceMessage, which holds its origin instead of a copy
+    // of each part, can fill one in while it is being initialised (SourceMessage's init accessors).
+    private string _topic = string.Empty;
+    private StreamPosition _position;
+    private MessageKey _key;
+    private DateTimeOffset? _publishTime;
+    private DateTimeOffset? _eventTime;
+    private IReadOnlyDictionary<string, string> _properties = EmptyProperties;
 
-    public required StreamPosition Position { get; init; }
+    public required string Topic { get => _topic; init => _topic = value; }
+
+    public required StreamPosition Position { get => _position; init => _position = value; }
 
     /// <summary>The message key exactly as it travelled (text and whether it is base64 of the key bytes).</summary>
-    public MessageKey Key { get; init; }
+    public MessageKey Key { get => _key; init => _key = value; }
 
-    public DateTimeOffset? PublishTime { get; init; }
+    public DateTimeOffset? PublishTime { get => _publishTime; init => _publishTime = value; }
 
-    public DateTimeOffset? EventTime { get; init; }
+    public DateTimeOffset? EventTime { get => _eventTime; init => _eventTime = value; }
 
-    public IReadOnlyDictionary<string, string> Properties { get; init; } = EmptyProperties;
+    public IReadOnlyDictionary<string, string> Properties { get => _properties; init => _properties = value; }
 
     public static readonly IReadOnlyDictionary<string, string> EmptyProperties = new Dictionary<string, string>();
+
+    /// <summary>An origin whose parts are filled in afterwards (by a SourceMessage's initialiser), before anyone else sees it.</summary>
+    internal static Origin Unfilled() => new() { Topic = string.Empty, Position = default };
+
+    internal Origin Copy() => this with { };
+
+    internal void Fill(string topic) => _topic = topic;
+
+    internal void Fill(StreamPosition position) => _position = position;
+
+    internal void Fill(MessageKey key) => _key = key;
+
+    internal void FillPublishTime(DateTimeOffset? publishTime) => _publishTime = publishTime;
+
+    internal void FillEventTime(DateTimeOffset? eventTime) => _eventTime = eventTime;
+
+    internal void Fill(IReadOnlyDictionary<string, string> properties) => _properties = properties;
 }
 
 /// <summary>One row change, decoded from one message.</summary>

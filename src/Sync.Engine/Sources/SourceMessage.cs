@@ -1,14 +1,36 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Sync.Engine.Sources;
 
 /// <summary>One message as a source delivers it, before decoding: the same shape for a Pulsar
 /// topic and a changelog file.</summary>
 public sealed class SourceMessage
 {
-    public required string Topic { get; init; }
+    // The origin every change decoded from this message carries, held instead of a copy of each
+    // of its parts (one object per message where there were two). A message built from an origin
+    // shares it until an initialiser changes one of its parts, which then fills in a copy.
+    private Origin _origin;
+    private bool _originShared;
 
-    public required StreamPosition Position { get; init; }
+    public SourceMessage() => _origin = Origin.Unfilled();
 
-    public MessageKey Key { get; init; }
+    /// <summary>A message whose topic, position, key, times and properties are those of <paramref name="origin"/>.</summary>
+    // The required parts live in the origin, which the compiler's nullable analysis cannot see.
+#pragma warning disable CS8618
+    [SetsRequiredMembers]
+    public SourceMessage(Origin origin)
+    {
+        ArgumentNullException.ThrowIfNull(origin);
+        _origin = origin;
+        _originShared = true;
+    }
+#pragma warning restore CS8618
+
+    public required string Topic { get => _origin.Topic; init => Unshared().Fill(value); }
+
+    public required StreamPosition Position { get => _origin.Position; init => Unshared().Fill(value); }
+
+    public MessageKey Key { get => _origin.Key; init => Unshared().Fill(value); }
 
     /// <summary>The value bytes (UTF-8 JSON for the formats we decode). Empty for a tombstone.</summary>
     public ReadOnlyMemory<byte> Value { get; init; }
@@ -16,11 +38,11 @@ public sealed class SourceMessage
     /// <summary>False for a null value (Pulsar null_value, or <c>"value": null</c> in a changelog file).</summary>
     public bool HasValue { get; init; } = true;
 
-    public IReadOnlyDictionary<string, string> Properties { get; init; } = Origin.EmptyProperties;
+    public IReadOnlyDictionary<string, string> Properties { get => _origin.Properties; init => Unshared().Fill(value); }
 
-    public DateTimeOffset? PublishTime { get; init; }
+    public DateTimeOffset? PublishTime { get => _origin.PublishTime; init => Unshared().FillPublishTime(value); }
 
-    public DateTimeOffset? EventTime { get; init; }
+    public DateTimeOffset? EventTime { get => _origin.EventTime; init => Unshared().FillEventTime(value); }
 
     /// <summary>How the message carried key and value (Pulsar KeyValue schemas); <see cref="KeyValueEncoding.None"/> when not known.</summary>
     public KeyValueEncoding KeyValueEncoding { get; init; }
@@ -39,16 +61,10 @@ public sealed class SourceMessage
 
     /// <summary>This message, as it travelled, marked as carried in <paramref name="encoding"/>
     /// (with <paramref name="inline"/> for an INLINE one).</summary>
-    public SourceMessage WithKeyValueEncoding(KeyValueEncoding encoding, InlineKeyValue? inline = null) => new()
+    public SourceMessage WithKeyValueEncoding(KeyValueEncoding encoding, InlineKeyValue? inline = null) => new(_origin)
     {
-        Topic = Topic,
-        Position = Position,
-        Key = Key,
         Value = Value,
         HasValue = HasValue,
-        Properties = Properties,
-        PublishTime = PublishTime,
-        EventTime = EventTime,
         KeyValueEncoding = encoding,
         Inline = inline,
     };
@@ -56,13 +72,17 @@ public sealed class SourceMessage
     /// <summary>Where the message came from, for error messages: <c>topic @ position</c>.</summary>
     public string Describe() => $"{Topic} @ {Position}";
 
-    public Origin ToOrigin() => new()
+    /// <summary>Where the message came from, as the changes decoded from it carry it (one object per message).</summary>
+    public Origin ToOrigin() => _origin;
+
+    private Origin Unshared()
     {
-        Topic = Topic,
-        Position = Position,
-        Key = Key,
-        PublishTime = PublishTime,
-        EventTime = EventTime,
-        Properties = Properties,
-    };
+        if (_originShared)
+        {
+            _origin = _origin.Copy();
+            _originShared = false;
+        }
+
+        return _origin;
+    }
 }
