@@ -254,7 +254,8 @@ public sealed partial class ConsistencyGroupRunner
         }
 
         var message = record.Message!;
-        if (_isTransactionTopic(message.Topic))
+        var route = RouteOf(message.Topic);
+        if (route.IsTransactionTopic)
         {
             if (IsPartition(message.Topic))
             {
@@ -268,15 +269,30 @@ public sealed partial class ConsistencyGroupRunner
             return;
         }
 
-        for (var i = 0; i < _members.Count; i++)
+        foreach (var i in route.Members)
         {
-            var member = _members[i];
-            if (member.Reading.Reads(message.Topic))
-            {
-                AcceptChange(i, member, message);
-            }
+            AcceptChange(i, _members[i], message);
         }
     }
+
+    private readonly Dictionary<string, TopicRoute> _routes = new(StringComparer.Ordinal);
+
+    /// <summary>Whether a stream is the transaction topic and which members read it, worked out once
+    /// per stream: the filters compare names (and a pattern's regular expression) for every message.</summary>
+    private TopicRoute RouteOf(string stream)
+    {
+        if (!_routes.TryGetValue(stream, out var route))
+        {
+            route = _isTransactionTopic(stream)
+                ? new TopicRoute(true, [])
+                : new TopicRoute(false, [.. Enumerable.Range(0, _members.Count).Where(i => _members[i].Reading.Reads(stream))]);
+            _routes[stream] = route;
+        }
+
+        return route;
+    }
+
+    private sealed record TopicRoute(bool IsTransactionTopic, int[] Members);
 
     private void AcceptBoundary(SourceMessage message)
     {

@@ -69,6 +69,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     private readonly List<Transaction> _order = [];
     private readonly Dictionary<string, Transaction> _byKey = new(StringComparer.Ordinal);
     private readonly List<Transaction> _unbegun = [];
+    private readonly List<Transaction> _queuedSinceBegin = [];
     private readonly Dictionary<string, bool> _counted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedDictionary<StreamPosition, int>> _held = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _passed = new(StringComparer.Ordinal);
@@ -93,13 +94,28 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
             Queue(transaction);
         }
 
-        // Every transaction before it that has no END never gets one (Debezium ends a transaction before it begins the next).
-        for (var i = _head; i < _order.Count; i++)
+        // Every transaction before it that has no END never gets one (Debezium ends a transaction before it
+        // begins the next). Only those queued since the last BEGIN are looked at: the ones before were
+        // looked at then, and an END that arrived since only makes the mark moot. (Looking at every
+        // queued transaction made each BEGIN cost the number held, thousands when the topics drift.)
+        var now = time.GetUtcNow();
+        var own = false;
+        foreach (var queued in _queuedSinceBegin)
         {
-            if (_order[i] != transaction && _order[i].End is null && _order[i].Key is not null)
+            if (queued == transaction)
             {
-                _order[i].SupersededAt ??= time.GetUtcNow();
+                own = true;
             }
+            else if (queued.End is null)
+            {
+                queued.SupersededAt ??= now;
+            }
+        }
+
+        _queuedSinceBegin.Clear();
+        if (own)
+        {
+            _queuedSinceBegin.Add(transaction);
         }
     }
 
@@ -358,6 +374,15 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         transaction.Begun = true;
         _unbegun.Remove(transaction);
         _order.Add(transaction);
+        if (transaction.Key is not null)
+        {
+            _queuedSinceBegin.Add(transaction);
+            if (_queuedSinceBegin.Count > 1024 && _queuedSinceBegin.Count > 2 * (_order.Count - _head))
+            {
+                // No BEGIN for a long while (a transaction topic that is not read): what was released goes.
+                _queuedSinceBegin.RemoveAll(t => !_byKey.ContainsKey(t.Key!));
+            }
+        }
     }
 
     /// <summary>Transactions whose BEGIN did not come within <c>endTimeout</c> of their first record
