@@ -45,6 +45,7 @@ public sealed partial class ConsistencyGroupRunner
     private readonly Func<string, bool> _isTransactionTopic;
     private readonly int _readBatch;
     private readonly TimeSpan _linger;
+    private readonly RelaxedTransactionLog _relaxedLog;
 
     /// <param name="checkpoints">Per member (and <see cref="CheckpointName"/>), the positions the sink holds.</param>
     /// <param name="isTransactionTopic">Whether a stream is (a partition of) the transaction topic.</param>
@@ -76,6 +77,7 @@ public sealed partial class ConsistencyGroupRunner
         _assembler = new TransactionAssembler(options.MaxTransactionChanges, options.EndTimeout, collection => members.Any(m => m.Reading.Reads(prefix + collection)), time);
         _readBatch = Math.Min(options.MaxTransactionChanges, members.Max(m => m.Reading.Options.BatchSize));
         _linger = members.Max(m => m.Reading.Options.Linger);
+        _relaxedLog = new RelaxedTransactionLog(name, logger, time, RelaxedTransactionLog.DefaultInterval);
     }
 
     /// <summary>The checkpoint name of a group's own stream, the transaction topic.</summary>
@@ -184,6 +186,7 @@ public sealed partial class ConsistencyGroupRunner
         // (incomplete transactions) is left to the next run, which reads it again, unless the source
         // ended: then nothing more of them can come.
         await ApplyReleasedAsync(CancellationToken.None, drain: SourceEnded && DrainAtEnd);
+        _relaxedLog.Flush();
         if (_assembler.Buffered > 0)
         {
             LogLeftHeld(_logger, _name, _assembler.Buffered);
@@ -251,7 +254,8 @@ public sealed partial class ConsistencyGroupRunner
         }
 
         var message = record.Message!;
-        if (_isTransactionTopic(message.Topic))
+        var route = RouteOf(message.Topic);
+        if (route.IsTransactionTopic)
         {
             if (IsPartition(message.Topic))
             {
@@ -265,15 +269,30 @@ public sealed partial class ConsistencyGroupRunner
             return;
         }
 
-        for (var i = 0; i < _members.Count; i++)
+        foreach (var i in route.Members)
         {
-            var member = _members[i];
-            if (member.Reading.Reads(message.Topic))
-            {
-                AcceptChange(i, member, message);
-            }
+            AcceptChange(i, _members[i], message);
         }
     }
+
+    private readonly Dictionary<string, TopicRoute> _routes = new(StringComparer.Ordinal);
+
+    /// <summary>Whether a stream is the transaction topic and which members read it, worked out once
+    /// per stream: the filters compare names (and a pattern's regular expression) for every message.</summary>
+    private TopicRoute RouteOf(string stream)
+    {
+        if (!_routes.TryGetValue(stream, out var route))
+        {
+            route = _isTransactionTopic(stream)
+                ? new TopicRoute(true, [])
+                : new TopicRoute(false, [.. Enumerable.Range(0, _members.Count).Where(i => _members[i].Reading.Reads(stream))]);
+            _routes[stream] = route;
+        }
+
+        return route;
+    }
+
+    private sealed record TopicRoute(bool IsTransactionTopic, int[] Members);
 
     private void AcceptBoundary(SourceMessage message)
     {
@@ -367,7 +386,7 @@ public sealed partial class ConsistencyGroupRunner
                 relaxed++;
                 var reason = ReasonName(transaction.Reason);
                 RelaxedCounter.Add(1, new KeyValuePair<string, object?>("group", _name), new KeyValuePair<string, object?>("reason", reason));
-                LogRelaxed(_logger, _name, transaction.Key ?? "(none)", transaction.Changes.Count, reason);
+                _relaxedLog.Add(transaction.Key, transaction.Changes.Count, reason);
             }
             else if (transaction.Reason == TransactionRelease.Complete)
             {
@@ -380,6 +399,7 @@ public sealed partial class ConsistencyGroupRunner
             }
         }
 
+        _relaxedLog.Tick();
         var checkpointable = _assembler.Checkpointable();
         var batches = new List<SinkBatch>();
         var owners = new List<int>();
@@ -552,9 +572,6 @@ public sealed partial class ConsistencyGroupRunner
         TransactionRelease.MissingEnd => "missing-end",
         _ => "timeout",
     };
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "consistency group {Group}: consistency relaxed for transaction {Transaction}: {Changes} changes applied without the rest of it ({Reason})")]
-    private static partial void LogRelaxed(ILogger logger, string group, string transaction, int changes, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "consistency group {Group}: {At} is not a transaction BEGIN or END record, skipped: {Reason}")]
     private static partial void LogBadBoundary(ILogger logger, string group, string at, string reason);

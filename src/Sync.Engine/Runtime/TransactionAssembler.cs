@@ -68,7 +68,8 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
 {
     private readonly List<Transaction> _order = [];
     private readonly Dictionary<string, Transaction> _byKey = new(StringComparer.Ordinal);
-    private readonly List<Transaction> _unbegun = [];
+    private readonly LinkedList<Transaction> _unbegun = new();
+    private readonly List<Transaction> _queuedSinceBegin = [];
     private readonly Dictionary<string, bool> _counted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedDictionary<StreamPosition, int>> _held = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _passed = new(StringComparer.Ordinal);
@@ -93,13 +94,28 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
             Queue(transaction);
         }
 
-        // Every transaction before it that has no END never gets one (Debezium ends a transaction before it begins the next).
-        for (var i = _head; i < _order.Count; i++)
+        // Every transaction before it that has no END never gets one (Debezium ends a transaction before it
+        // begins the next). Only those queued since the last BEGIN are looked at: the ones before were
+        // looked at then, and an END that arrived since only makes the mark moot. (Looking at every
+        // queued transaction made each BEGIN cost the number held, thousands when the topics drift.)
+        var now = time.GetUtcNow();
+        var own = false;
+        foreach (var queued in _queuedSinceBegin)
         {
-            if (_order[i] != transaction && _order[i].End is null && _order[i].Key is not null)
+            if (queued == transaction)
             {
-                _order[i].SupersededAt ??= time.GetUtcNow();
+                own = true;
             }
+            else if (queued.End is null)
+            {
+                queued.SupersededAt ??= now;
+            }
+        }
+
+        _queuedSinceBegin.Clear();
+        if (own)
+        {
+            _queuedSinceBegin.Add(transaction);
         }
     }
 
@@ -278,7 +294,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
             else
             {
                 _order.Remove(head);
-                _unbegun.Remove(head);
+                Unqueue(head);
             }
 
             if (head.Key is not null)
@@ -347,7 +363,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         {
             transaction = new Transaction(key, time.GetUtcNow());
             _byKey[key] = transaction;
-            _unbegun.Add(transaction);
+            transaction.Unbegun = _unbegun.AddLast(transaction);
         }
 
         return transaction;
@@ -356,29 +372,48 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     private void Queue(Transaction transaction)
     {
         transaction.Begun = true;
-        _unbegun.Remove(transaction);
+        Unqueue(transaction);
         _order.Add(transaction);
+        if (transaction.Key is not null)
+        {
+            _queuedSinceBegin.Add(transaction);
+            if (_queuedSinceBegin.Count > 1024 && _queuedSinceBegin.Count > 2 * (_order.Count - _head))
+            {
+                // No BEGIN for a long while (a transaction topic that is not read): what was released goes.
+                _queuedSinceBegin.RemoveAll(t => !_byKey.ContainsKey(t.Key!));
+            }
+        }
     }
 
     /// <summary>Transactions whose BEGIN did not come within <c>endTimeout</c> of their first record
     /// queue as if it had (oldest first); with <paramref name="force"/>, the oldest one at once.</summary>
     private void QueueUnbegun(DateTimeOffset now, bool force)
     {
-        for (var i = 0; i < _unbegun.Count;)
+        for (var node = _unbegun.First; node is not null;)
         {
-            var transaction = _unbegun[i];
-            if (force || now - transaction.Created >= endTimeout)
+            var next = node.Next;
+            if (force || now - node.Value.Created >= endTimeout)
             {
-                Queue(transaction);
+                Queue(node.Value);
                 if (force)
                 {
                     return;
                 }
             }
-            else
-            {
-                i++;
-            }
+
+            node = next;
+        }
+    }
+
+    /// <summary>Takes a transaction off the list of those seen before their BEGIN, in constant time:
+    /// when the tables' topics run ahead of the transaction topic, thousands wait there, and a search
+    /// of the list per BEGIN was the largest cost left in a group's profile.</summary>
+    private void Unqueue(Transaction transaction)
+    {
+        if (transaction.Unbegun is { } node)
+        {
+            _unbegun.Remove(node);
+            transaction.Unbegun = null;
         }
     }
 
@@ -422,6 +457,9 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         public string? Key { get; } = key;
 
         public bool Begun { get; set; }
+
+        /// <summary>Its place in the list of transactions seen before their BEGIN, while it is there.</summary>
+        public LinkedListNode<Transaction>? Unbegun { get; set; }
 
         public TransactionBoundary? End { get; set; }
 
