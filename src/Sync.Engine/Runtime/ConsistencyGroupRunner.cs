@@ -46,6 +46,7 @@ public sealed partial class ConsistencyGroupRunner
     private readonly int _readBatch;
     private readonly TimeSpan _linger;
     private readonly RelaxedTransactionLog _relaxedLog;
+    private readonly TimeProvider _time;
 
     /// <param name="checkpoints">Per member (and <see cref="CheckpointName"/>), the positions the sink holds.</param>
     /// <param name="isTransactionTopic">Whether a stream is (a partition of) the transaction topic.</param>
@@ -70,6 +71,7 @@ public sealed partial class ConsistencyGroupRunner
         _sink = sink;
         _logger = logger;
         _isTransactionTopic = isTransactionTopic;
+        _time = time;
         _stored = checkpoints.ToDictionary(c => c.Key, c => new Dictionary<string, StreamPosition>(c.Value, StringComparer.Ordinal), StringComparer.Ordinal);
         var prefix = options.Transactions.EndsWith("transaction", StringComparison.Ordinal) ? options.Transactions[..^"transaction".Length] : options.Transactions + ".";
         // Debezium names a table's topic <prefix>.<data_collection> (TopicNamingStrategy) and the
@@ -134,6 +136,8 @@ public sealed partial class ConsistencyGroupRunner
             _markedHealing = HealingAtStart && MarksHealing;
         }
 
+        await ResumeEpochsAsync();
+
         // With read-ahead (a member's readAhead above 0 and a source that keeps batches apart), the next
         // read runs while the sink applies the last one, as a lone materializer's reading stage does; its
         // records are accepted only after that apply, so the group's state has one thread at a time.
@@ -150,6 +154,7 @@ public sealed partial class ConsistencyGroupRunner
                     break;
                 }
 
+                await TakeDeclaredBumpsAsync(reading.Token);
                 foreach (var record in records)
                 {
                     Accept(record);
@@ -351,6 +356,7 @@ public sealed partial class ConsistencyGroupRunner
             return;
         }
 
+        change = InEpoch(member, change);
         switch (member.Suppression.Decide(change))
         {
             case SuppressionDecision.Drop:
@@ -414,7 +420,7 @@ public sealed partial class ConsistencyGroupRunner
 
             var collapsed = Collapser.CollapseCounting(changes[i]);
             member.Counters.AddCollapsed(changes[i].Count - collapsed.Changes.Count);
-            batches.Add(new SinkBatch(member.Name, member.Target, collapsed.Changes, checkpoint) { BeforeCommit = DeadLettersOf(member), ExpectedCheckpoint = Expected(member.Name, checkpoint) });
+            batches.Add(new SinkBatch(member.Name, member.Target, collapsed.Changes, WithEpochState(member, checkpoint)) { BeforeCommit = DeadLettersOf(member), ExpectedCheckpoint = Expected(member.Name, checkpoint) });
             owners.Add(i);
         }
 
@@ -452,7 +458,7 @@ public sealed partial class ConsistencyGroupRunner
         }
         for (var b = 0; b < batches.Count; b++)
         {
-            foreach (var (stream, position) in batches[b].Checkpoint)
+            foreach (var (stream, position) in batches[b].Checkpoint.Where(p => SinkCheckpointGuard.IsStream(p.Key)))
             {
                 Stored(batches[b].Materializer)[stream] = position;
             }
@@ -469,6 +475,7 @@ public sealed partial class ConsistencyGroupRunner
             }
         }
 
+        await ReconcileDueAsync(cancellationToken);
         if (!_assembler.HoldsAny)
         {
             await AcknowledgeAsync(cancellationToken);

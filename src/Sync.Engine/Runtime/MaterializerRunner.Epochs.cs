@@ -140,23 +140,18 @@ public sealed partial class MaterializerRunner
             return;
         }
 
-        IReadOnlyList<string> declared;
-        lock (Epochs)
-        {
-            declared = Epochs.TakeDeclarations(stored);
-        }
-
+        SourceEpochRun.TakeDeclarations(Epochs, stored, EpochReporter);
         if (_reader.SharesStreams)
         {
             TakeAgreements(Epochs, stored);
             await StoreLostRepairsAsync(cancellationToken);
         }
-
-        foreach (var stream in declared)
-        {
-            LogBumpTaken(_logger, _name, stream);
-        }
     }
+
+    /// <summary>Where this materializer reports its moves through the epochs.</summary>
+    private SourceEpochRun.Reporter EpochReporter => _epochReporter ??= new(_logger, _name, Counters, Time, SinkName);
+
+    private SourceEpochRun.Reporter? _epochReporter;
 
     /// <param name="replay">A heal's replay retraces transitions the live pass already counted and logged.</param>
     private ChangeEvent ApplyEpoch(SourceEpochs epochs, ChangeEvent change, bool replay)
@@ -171,7 +166,6 @@ public sealed partial class MaterializerRunner
 
         ChangeEvent shifted;
         EpochTransition transition;
-        StreamEpoch epoch;
         EpochProposal? proposal;
         lock (epochs)
         {
@@ -190,65 +184,18 @@ public sealed partial class MaterializerRunner
             }
         }
 
-        lock (epochs)
+        if (!replay)
         {
-            epoch = epochs.Of(change.Origin.Topic);
-        }
-
-        if (replay)
-        {
-            return shifted;
-        }
-
-        var stream = change.Origin.Topic;
-        switch (transition)
-        {
-            case EpochTransition.Started:
-                Counters.EpochStarted();
-                LogEpochStarted(_logger, _name, stream, epoch.Epoch, change.Origin.Position.ToString(), epoch.Offset);
-                break;
-            case EpochTransition.Declared:
-                Counters.EpochStarted();
-                LogEpochDeclared(_logger, _name, stream, epoch.Epoch, change.Origin.Position.ToString(), epoch.Offset);
-                break;
-            case EpochTransition.Regressed:
-                Counters.SourceRegressed(
-                    $"the source order of {stream} fell from {epoch.Max} to {shifted.Source?.Lsn} at {change.Origin.Position} outside a snapshot: the source went back in time (failover, restore or new cluster); older changes are skipped per key until a new snapshot or `sync epoch bump --materializer {_name}`",
-                    Time.GetUtcNow());
-                LogRegressed(_logger, _name, stream, change.Source?.Lsn ?? 0, epoch.Max, change.Origin.Position.ToString());
-                break;
-            case EpochTransition.Refused:
-                Counters.SourceRegressed(
-                    $"{stream} would start a new source epoch at {change.Origin.Position} (a new snapshot after streaming, or a declared bump) on a shared subscription, but sink '{SinkName}' cannot store the processes' agreement on it: no epoch is started, and changes older than the stored state of their key are skipped. Rebuild with `sync backfill --materializer {_name} --shadow` and restart the processes, or read through a failover subscription (docs/operations.md)",
-                    Time.GetUtcNow());
-                LogRefused(_logger, _name, stream, change.Origin.Position.ToString());
-                break;
-            case EpochTransition.Overflow:
-                LogOverflow(_logger, _name, stream, change.Origin.Position.ToString(), epoch.Offset);
-                break;
-        }
-
-        if (transition is EpochTransition.Started or EpochTransition.Declared)
-        {
-            Counters.SourceRecovered();
+            SourceEpochRun.Report(epochs, change, shifted, transition, EpochReporter);
         }
 
         return shifted;
     }
 
-    /// <summary>Streams whose epoch's snapshot completed and whose reconciliation has not run; call under the lock.</summary>
-    private static List<(string Stream, StreamEpoch Epoch)> PendingReconciliations(SourceEpochs epochs)
-    {
-        lock (epochs)
-        {
-            return epochs.Streams.Where(s => s.Value.Has(EpochFlags.ReconcilePending)).Select(s => (s.Key, s.Value)).ToList();
-        }
-    }
+    private static List<(string Stream, StreamEpoch Epoch)> PendingReconciliations(SourceEpochs epochs) => SourceEpochRun.PendingReconciliations(epochs);
 
-    /// <summary>Deletes, per stream, the target's rows last written from the stream in an earlier
-    /// epoch: its new snapshot did not hold them and no change of the new epoch touched them, so they
-    /// exist only in transactions the source lost or in its old cluster. Idempotent, so a crash before
-    /// the next checkpoint only repeats it.</summary>
+    /// <summary>Reconciles, per stream, once the batch that completed its new epoch's snapshot committed
+    /// (<see cref="SourceEpochRun.ReconcileAsync"/>).</summary>
     private async Task ReconcileAsync(SourceEpochs epochs, List<(string Stream, StreamEpoch Epoch)> streams, CancellationToken cancellationToken)
     {
         if (EpochsFixed)
@@ -259,33 +206,7 @@ public sealed partial class MaterializerRunner
 
         foreach (var (stream, epoch) in streams)
         {
-            lock (epochs)
-            {
-                var now = epochs.Of(stream);
-                if (!now.Has(EpochFlags.ReconcilePending) || now.Start != epoch.Start)
-                {
-                    continue;
-                }
-            }
-
-            var removed = await _sink.ReconcileEpochAsync(_name, _target, stream, epoch.Start, cancellationToken);
-            if (removed is { } count)
-            {
-                Counters.AddReconciled(count);
-                LogReconciled(_logger, _name, stream, epoch.Epoch, count);
-            }
-            else
-            {
-                LogCannotReconcile(_logger, _name, stream, epoch.Epoch);
-            }
-
-            lock (epochs)
-            {
-                if (epochs.Of(stream).Start == epoch.Start)
-                {
-                    epochs.Reconciled(stream);
-                }
-            }
+            await SourceEpochRun.ReconcileAsync(_sink, _target, epochs, stream, epoch, EpochReporter, cancellationToken);
         }
     }
 
@@ -477,13 +398,9 @@ public sealed partial class MaterializerRunner
             if (removed is { } count)
             {
                 await _sink.AddCheckpointEntriesAsync(_name, [SourceEpochs.SweptEntry(sweep.Stream, sweep.Epoch, count)], cancellationToken);
-                Counters.AddReconciled(count);
-                LogReconciled(_logger, _name, sweep.Stream, sweep.Epoch, count);
             }
-            else
-            {
-                LogCannotReconcile(_logger, _name, sweep.Stream, sweep.Epoch);
-            }
+
+            SourceEpochRun.Reconciled(removed, sweep.Stream, sweep.Epoch, EpochReporter);
 
             lock (Epochs)
             {
@@ -500,28 +417,4 @@ public sealed partial class MaterializerRunner
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied more changes past the epoch's start in the old epoch than it keeps to apply again; rebuild with sync backfill --materializer {Materializer} --shadow")]
     private static partial void LogLateForEpoch(ILogger logger, string materializer, string stream, int epoch);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}: a new full snapshot after streaming (failover, restore or new cluster); its changes order above every earlier one (offset {Offset})")]
-    private static partial void LogEpochStarted(ILogger logger, string materializer, string stream, int epoch, string position, long offset);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: a source epoch bump was declared for {Stream} with sync epoch bump; its next change starts a new epoch")]
-    private static partial void LogBumpTaken(ILogger logger, string materializer, string stream);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} starts source epoch {Epoch} at {Position}, as declared with sync epoch bump (offset {Offset})")]
-    private static partial void LogEpochDeclared(ILogger logger, string materializer, string stream, int epoch, string position, long offset);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, the source order of {Stream} fell to {Order}, far below {Highest} already applied, at {Position}, outside a snapshot: the source went back in time without a new snapshot. Changes older than the stored state of their key are skipped. Take a new snapshot in the connector, or declare the new history with `sync epoch bump --materializer {Materializer} --reason ...`")]
-    private static partial void LogRegressed(ILogger logger, string materializer, string stream, long order, long highest, string position);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: degraded, {Stream} would start a new source epoch at {Position} (a new snapshot after streaming, or a declared bump) on a shared subscription, but the sink cannot store the processes' agreement on it. No epoch is started; changes older than the stored state of their key are skipped. Rebuild with sync backfill --materializer {Materializer} --shadow, then restart the processes, or read through a failover subscription")]
-    private static partial void LogRefused(ILogger logger, string materializer, string stream, string position);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: a change of {Stream} at {Position} does not fit the 62-bit order with its epoch offset {Offset}; it is ordered by its position only")]
-    private static partial void LogOverflow(ILogger logger, string materializer, string stream, string position, long offset);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: the snapshot of source epoch {Epoch} of {Stream} is complete; {Count} row(s) it did not hold were deleted")]
-    private static partial void LogReconciled(ILogger logger, string materializer, string stream, int epoch, long count);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Materializer}: the snapshot of source epoch {Epoch} of {Stream} is complete, but the sink cannot delete the rows it did not hold; rebuild with sync backfill to drop them")]
-    private static partial void LogCannotReconcile(ILogger logger, string materializer, string stream, int epoch);
 }

@@ -43,6 +43,13 @@ public sealed partial class SourceEpochs
     /// in its own epoch (<see cref="InItsEpoch"/>).</summary>
     public const string HistoryPrefix = "#epoch-at/";
 
+    /// <summary>Checkpoint entries named <c>#epoch-read/</c> + stream hold the position of the last change
+    /// of the stream that moved the stored state, where that is past the stream's checkpoint: a consistency
+    /// group orders a change when it reads it and applies it once its transaction is whole, so the state it
+    /// stores may be ahead of the checkpoint. A change at or before it, read again after a restart, is
+    /// ordered in its own epoch (<see cref="InItsEpoch"/>) instead of moving the state a second time.</summary>
+    public const string ReadPrefix = "#epoch-read/";
+
     /// <summary>How many epoch starts per stream are kept. A change older than the oldest one kept is
     /// ordered with offset 0: older than it really was, which can only make it stale, never bring it back.</summary>
     public const int MaxHistory = 16;
@@ -74,7 +81,7 @@ public sealed partial class SourceEpochs
     public static bool IsEpochEntry(string stream) =>
         stream.StartsWith(StatePrefix, StringComparison.Ordinal) || stream.StartsWith(StartPrefix, StringComparison.Ordinal)
         || stream.StartsWith(BumpPrefix, StringComparison.Ordinal) || stream.StartsWith(LowPrefix, StringComparison.Ordinal)
-        || stream.StartsWith(HistoryPrefix, StringComparison.Ordinal) || IsSharedEntry(stream);
+        || stream.StartsWith(HistoryPrefix, StringComparison.Ordinal) || stream.StartsWith(ReadPrefix, StringComparison.Ordinal) || IsSharedEntry(stream);
 
     /// <summary>The epoch state stored in a checkpoint.</summary>
     public static SourceEpochs FromCheckpoint(IReadOnlyDictionary<string, StreamPosition> checkpoint)
@@ -103,6 +110,15 @@ public sealed partial class SourceEpochs
             }
         }
 
+        foreach (var (name, read) in checkpoint)
+        {
+            if (name.StartsWith(ReadPrefix, StringComparison.Ordinal)
+                && (!epochs._storedThrough.TryGetValue(name[ReadPrefix.Length..], out var through) || through < read))
+            {
+                epochs._storedThrough[name[ReadPrefix.Length..]] = read;
+            }
+        }
+
         foreach (var history in epochs._history.Values)
         {
             history.Sort((a, b) => a.From.CompareTo(b.From));
@@ -116,6 +132,10 @@ public sealed partial class SourceEpochs
         epochs.TakeAgreements(checkpoint);
         return epochs;
     }
+
+    /// <summary>The position at or before which the stream's changes were ordered already when the state
+    /// was loaded (its checkpoint, or <see cref="ReadPrefix"/>'s entry); null when none was stored.</summary>
+    public StreamPosition? StoredThrough(string stream) => _storedThrough.TryGetValue(stream, out var through) ? through : null;
 
     /// <summary>Takes in the bumps declared in a stored checkpoint (<see cref="BumpPrefix"/>) that this
     /// state has not taken yet: each such stream starts a new epoch at its next change. Returns those streams.</summary>

@@ -68,11 +68,14 @@ public sealed partial class SyncRuntime
             for (var rollbacks = 0; ; )
             {
                 var checkpoints = new Dictionary<string, IReadOnlyDictionary<string, Changes.StreamPosition>>(StringComparer.Ordinal);
+                var epochs = new Dictionary<string, SourceEpochs>(StringComparer.Ordinal);
                 foreach (var member in members)
                 {
                     var stored = await writing.LoadCheckpointAsync(member.Name, cancellationToken);
                     Metrics?.CheckpointLoaded(member.Name, stored);
                     checkpoints[member.Name] = SinkCheckpointGuard.PositionsOf(stored);
+                    // A backfill replays every epoch from the first message, as a lone materializer's does.
+                    epochs[member.Name] = backfill ? new SourceEpochs() : SourceEpochs.FromCheckpoint(stored);
                 }
 
                 var ownStored = await writing.LoadCheckpointAsync(own, cancellationToken);
@@ -107,6 +110,7 @@ public sealed partial class SyncRuntime
                     HealUntil = healUntil,
                     HealingAtStart = SinkCheckpointGuard.MarksHealing(ownStored),
                     MarksHealing = shadow is null,
+                    Epochs = epochs,
                 };
                 try
                 {

@@ -14,6 +14,10 @@ public sealed class GroupShadowWritingSink(ISink inner, IReadOnlyList<ShadowTarg
         return Inner.ApplyTransactionAsync([.. batches.Select(b => b with { Materializer = CheckpointNameOf(b.Materializer), Target = ShadowOf(b.Target) })], cancellationToken);
     }
 
+    /// <summary>A new source epoch's reconciliation deletes from the member's shadow, never from its live table.</summary>
+    public override ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
+        Inner.ReconcileEpochAsync(CheckpointNameOf(materializer), ShadowOf(target), stream, epochStart, cancellationToken);
+
     public override ValueTask<ApplyResult> ApplyAsync(SinkBatch batch, CancellationToken cancellationToken) =>
         throw new NotSupportedException("a consistency group's shadow backfill applies whole transactions only");
 
