@@ -1,3 +1,5 @@
+using static Sync.Engine.Tests.Runtime.TransactionAssemblerBeginTests;
+
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>A transaction is given up on only for a real reason, not because the group is slow.
@@ -7,33 +9,14 @@ namespace Sync.Engine.Tests.Runtime;
 /// transaction when it commits), and it ends one transaction before it begins the next
 /// (debezium/debezium <c>pipeline/txmetadata/TransactionMonitor.java</c>). So a BEGIN tells that every
 /// transaction whose BEGIN came before it, and that has no END yet, never gets one; it tells nothing of a
-/// transaction whose BEGIN has not been read. Shapes as in <see cref="TransactionAssemblerTests"/>.</summary>
+/// transaction whose BEGIN has not been read. Records as in <see cref="TransactionAssemblerBeginTests"/>.</summary>
 public class TransactionAssemblerWaitTests
 {
-    private const string Prefix = "persistent://public/default/pg.";
-    private const string TxTopic = Prefix + "transaction";
     private static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(30);
 
     private readonly Sync.Testing.Pulsar.ManualTimeProvider _time = new(new DateTimeOffset(2026, 12, 7, 4, 0, 0, TimeSpan.Zero));
 
     private TransactionAssembler Assembler() => new(10_000, EndTimeout, collection => collection == "public.orders", _time);
-
-    private static TransactionBoundary Begin(long tx, long position) =>
-        new(TransactionStatus.Begin, $"{tx}:{position * 10}", null, [], null, new Origin { Topic = TxTopic, Position = new StreamPosition(0, position) });
-
-    private static TransactionBoundary End(long tx, long position, long count) =>
-        new(TransactionStatus.End, $"{tx}:{(position * 10) + 1}", count, [new DataCollectionCount("public.orders", count)], null,
-            new Origin { Topic = TxTopic, Position = new StreamPosition(0, position) });
-
-    private static ChangeEvent Row(long position, long tx) => new()
-    {
-        Op = ChangeOp.Create,
-        Key = new Row(["id"], [FieldValue.FromInt64(position)]),
-        After = new Row(["id"], [FieldValue.FromInt64(position)]),
-        Source = new SourceInfo { Connector = "postgresql", Schema = "public", Table = "orders", Lsn = position, TxId = tx.ToString(CultureInfo.InvariantCulture) },
-        Origin = new Origin { Topic = Prefix + "public.orders", Position = new StreamPosition(0, position) },
-        Transaction = new TransactionBlock($"{tx}:{position}", 1, 1),
-    };
 
     [Fact]
     public void A_later_transaction_queued_before_its_begin_is_not_superseded_by_the_begin_of_an_earlier_one()
