@@ -17,12 +17,9 @@ namespace Sync.Sinks.Tests.Groups;
 /// (https://debezium.io/documentation/reference/stable/connectors/postgresql.html#postgresql-transaction-metadata;
 /// shapes in <see cref="BankTransfers"/>).
 /// </summary>
-public sealed class GroupBehindTransactionTopicTests : IDisposable
+public sealed class GroupBehindTransactionTopicTests() : TempDirectoryTest("sync-group-behind-")
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("sync-group-behind-").FullName;
     private readonly RecordingLoggerFactory _logs = new();
-
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [Fact]
     public async Task A_slow_group_reading_the_transaction_topic_last_applies_every_transaction_whole()
@@ -30,18 +27,18 @@ public sealed class GroupBehindTransactionTopicTests : IDisposable
         var bank = new BankTransfers(accounts: 10, transactions: 300, seed: 61);
         var lines = bank.Changelog(seed: 4).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Func<string, bool> isBoundary = line => line.Contains($"\"topic\":\"{BankTransfers.TransactionTopic}\"", StringComparison.Ordinal);
-        var changelog = Path.Combine(_directory, "bank.jsonl");
+        var changelog = Path.Combine(Dir, "bank.jsonl");
         // Each topic's order kept, the transaction topic read after every table's topic.
         await File.WriteAllLinesAsync(changelog, lines.Where(l => !isBoundary(l)).Concat(lines.Where(isBoundary)));
         var text = $$"""
             sources:
               changelog: { type: file, path: '{{changelog}}' }
             sinks:
-              local: { type: sqlite, path: '{{Path.Combine(_directory, "bank.db")}}' }
+              local: { type: sqlite, path: '{{Path.Combine(Dir, "bank.db")}}' }
 
             """ + BankTransfers.Materializers("    batchSize: 20") + BankTransfers.GroupConfig;
         var components = new SyncComponents([new FileSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
-        var config = ConfigLoader.Parse(text, Path.Combine(_directory, "sync.yaml"), components.Types, _ => null);
+        var config = ConfigLoader.Parse(text, Path.Combine(Dir, "sync.yaml"), components.Types, _ => null);
         // A slow group: each look at the clock moves it a second, so the run spans far more than endTimeout (30 s).
         var runtime = new SyncRuntime(config, components, _logs) { Time = new FakeTimeProvider(DateTimeOffset.UnixEpoch) { AutoAdvanceAmount = TimeSpan.FromSeconds(1) } };
 
@@ -53,6 +50,6 @@ public sealed class GroupBehindTransactionTopicTests : IDisposable
         Assert.DoesNotContain(_logs.Entries, e => e.Message.Contains("consistency relaxed", StringComparison.Ordinal));
         Assert.Equal(
             Enumerable.Range(1, bank.Accounts).Select(id => $"id={id}|balance={bank.Balances[id]}"),
-            SqliteTables.Rows(Path.Combine(_directory, "bank.db"), "accounts"));
+            SqliteTables.Rows(Path.Combine(Dir, "bank.db"), "accounts"));
     }
 }
