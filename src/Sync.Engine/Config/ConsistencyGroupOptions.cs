@@ -21,7 +21,7 @@ public sealed class ConsistencyGroupOptions : IValidatable
     [Description("The most changes of one source transaction held in memory; a larger transaction is applied in parts of this size, in order, and counted as relaxed (its readers may see part of it).")]
     public int MaxTransactionChanges { get; set; } = 10_000;
 
-    [Description("How long a transaction whose BEGIN arrived may wait for its END and its changes once a later transaction is complete, before it is applied as it stands (relaxed); a BEGIN of a later transaction ends the wait at once when the earlier one has no END.")]
+    [Description("How long an incomplete transaction may wait for its BEGIN, its END or its changes before it is applied as it stands (relaxed), counted only while the group has read everything on the transaction topic (a group behind on it waits for the records still to read); a transaction whose BEGIN was read and that has no END is applied as it stands at once when the next BEGIN came and a later transaction is complete.")]
     public TimeSpan EndTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     public IReadOnlyList<string> Validate(string path)

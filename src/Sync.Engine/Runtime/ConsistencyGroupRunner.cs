@@ -160,6 +160,7 @@ public sealed partial class ConsistencyGroupRunner
                     Accept(record);
                 }
 
+                _assembler.TransactionTopicCaughtUp = await CaughtUpWithTransactionsAsync(records.Count, reading.Token);
                 await ApplyReleasedAsync(CancellationToken.None, startReading: _readsAhead ? () => StartRead(reading.Token) : null);
             }
 
@@ -301,6 +302,7 @@ public sealed partial class ConsistencyGroupRunner
 
     private void AcceptBoundary(SourceMessage message)
     {
+        _lastBoundary = (message.Topic, message.Position);
         if (IsApplied(CheckpointName(_name), message))
         {
             return;

@@ -56,12 +56,16 @@ public sealed record ReleasedTransaction(string? Key, IReadOnlyList<HeldChange> 
 /// released as they stand (<see cref="TransactionRelease.Oversized"/>), or, when it holds none yet, those of
 /// the oldest transaction that holds some; their later changes follow as more parts.</item>
 /// <item>When the source ends (a changelog file read to its end), whatever is held is released in order.</item>
-/// <item>A transaction without END is released as it stands when a later BEGIN arrived and that later
-/// transaction is complete, or <c>endTimeout</c> after that BEGIN (<see cref="TransactionRelease.MissingEnd"/>);
-/// an incomplete oldest transaction that receives nothing for <c>endTimeout</c> is released as it stands
-/// (<see cref="TransactionRelease.Timeout"/>). Nothing waits forever.</item>
+/// <item>A transaction whose BEGIN was read and that has no END is released as it stands when the next
+/// BEGIN arrived and a transaction after it is complete, or <c>endTimeout</c> after that BEGIN
+/// (<see cref="TransactionRelease.MissingEnd"/>); a BEGIN never marks a transaction whose own BEGIN has
+/// not been read. An incomplete oldest transaction that receives nothing for <c>endTimeout</c> is
+/// released as it stands (<see cref="TransactionRelease.Timeout"/>). Nothing waits forever.</item>
 /// <item>Changes whose BEGIN has not arrived are held apart (the transaction topic may be read behind
-/// the tables' topics); after <c>endTimeout</c> without their BEGIN they queue as if it had arrived.</item>
+/// the tables' topics); after <c>endTimeout</c> without their BEGIN they queue as if it had arrived,
+/// and move to their BEGIN's place if it comes after all.</item>
+/// <item><c>endTimeout</c> counts only while the group has caught up with the transaction topic
+/// (<see cref="TransactionTopicCaughtUp"/>): a group behind on it waits for the records still to read.</item>
 /// </list>
 /// </remarks>
 public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Func<string, bool> countsCollection, TimeProvider time)
@@ -69,7 +73,9 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     private readonly List<Transaction> _order = [];
     private readonly Dictionary<string, Transaction> _byKey = new(StringComparer.Ordinal);
     private readonly LinkedList<Transaction> _unbegun = new();
-    private readonly List<Transaction> _queuedSinceBegin = [];
+    private Transaction? _lastBegun;
+    private TimeSpan _waitedBefore;
+    private DateTimeOffset? _caughtUpSince = time.GetUtcNow();
     private readonly Dictionary<string, bool> _counted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedDictionary<StreamPosition, int>> _held = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _passed = new(StringComparer.Ordinal);
@@ -81,6 +87,30 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     /// <summary>True while any message read (a change or a boundary) is held, not yet applied.</summary>
     public bool HoldsAny => _held.Values.Any(h => h.Count > 0);
 
+    /// <summary>Whether the group has read everything on the transaction topic (true until told otherwise).
+    /// <c>endTimeout</c> counts only while it has: a group that is behind on the transaction topic is slow,
+    /// not missing records, and waits for them however long that takes.</summary>
+    public bool TransactionTopicCaughtUp
+    {
+        get => _caughtUpSince is not null;
+        set
+        {
+            var now = time.GetUtcNow();
+            if (value && _caughtUpSince is null)
+            {
+                _caughtUpSince = now;
+            }
+            else if (!value && _caughtUpSince is { } since)
+            {
+                _waitedBefore += now - since;
+                _caughtUpSince = null;
+            }
+        }
+    }
+
+    /// <summary>The clock of <c>endTimeout</c>: time spent caught up with the transaction topic.</summary>
+    private TimeSpan Waited => _waitedBefore + (_caughtUpSince is { } since ? time.GetUtcNow() - since : TimeSpan.Zero);
+
     /// <summary>A BEGIN record arrived: the transaction takes its place in commit order.</summary>
     public void Begin(TransactionBoundary boundary)
     {
@@ -88,35 +118,30 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         Hold(boundary.Origin);
         var transaction = Find(boundary.TransactionKey);
         transaction.Boundaries.Add(boundary.Origin);
-        transaction.Touched = time.GetUtcNow();
+        transaction.Touched = Waited;
         if (!transaction.Begun)
         {
             Queue(transaction);
         }
-
-        // Every transaction before it that has no END never gets one (Debezium ends a transaction before it
-        // begins the next). Only those queued since the last BEGIN are looked at: the ones before were
-        // looked at then, and an END that arrived since only makes the mark moot. (Looking at every
-        // queued transaction made each BEGIN cost the number held, thousands when the topics drift.)
-        var now = time.GetUtcNow();
-        var own = false;
-        foreach (var queued in _queuedSinceBegin)
+        else if (!transaction.BeginRead && _order.IndexOf(transaction, _head) is var queuedAt and >= 0)
         {
-            if (queued == transaction)
-            {
-                own = true;
-            }
-            else if (queued.End is null)
-            {
-                queued.SupersededAt ??= now;
-            }
+            // Queued without its BEGIN (endTimeout passed while caught up): its BEGIN gives its real place.
+            _order.RemoveAt(queuedAt);
+            _order.Add(transaction);
         }
 
-        _queuedSinceBegin.Clear();
-        if (own)
+        transaction.BeginRead = true;
+
+        // The transaction of the previous BEGIN, if it has no END, never gets one: Debezium writes BEGIN and
+        // END in commit order and ends a transaction before it begins the next. That is the only one to
+        // mark (the ones before it were marked by the BEGINs after them); a transaction whose BEGIN has
+        // not been read has no place in commit order yet, and this BEGIN may belong to an earlier one.
+        if (_lastBegun is { End: null } previous && previous != transaction)
         {
-            _queuedSinceBegin.Add(transaction);
+            previous.SupersededAt ??= Waited;
         }
+
+        _lastBegun = transaction;
     }
 
     /// <summary>An END record arrived, with the transaction's counts.</summary>
@@ -127,7 +152,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         var transaction = Find(boundary.TransactionKey);
         transaction.Boundaries.Add(boundary.Origin);
         transaction.End = boundary;
-        transaction.Touched = time.GetUtcNow();
+        transaction.Touched = Waited;
     }
 
     /// <summary>A change arrived from member <paramref name="member"/>.</summary>
@@ -147,12 +172,12 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         }
         else
         {
-            transaction = new Transaction(null, time.GetUtcNow());
+            transaction = new Transaction(null, Waited);
             Queue(transaction);
         }
 
         transaction.Changes.Add(new HeldChange(member, change));
-        transaction.Touched = time.GetUtcNow();
+        transaction.Touched = Waited;
         Buffered++;
     }
 
@@ -174,7 +199,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     /// <summary>What can be applied now, in order.</summary>
     public IReadOnlyList<ReleasedTransaction> Release()
     {
-        var now = time.GetUtcNow();
+        var now = Waited;
         var released = new List<ReleasedTransaction>();
         QueueUnbegun(now, force: false);
         while (true)
@@ -241,7 +266,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         return result;
     }
 
-    private TransactionRelease? ReasonToRelease(Transaction head, DateTimeOffset now)
+    private TransactionRelease? ReasonToRelease(Transaction head, TimeSpan now)
     {
         if (head.Key is null)
         {
@@ -361,7 +386,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     {
         if (!_byKey.TryGetValue(key, out var transaction))
         {
-            transaction = new Transaction(key, time.GetUtcNow());
+            transaction = new Transaction(key, Waited);
             _byKey[key] = transaction;
             transaction.Unbegun = _unbegun.AddLast(transaction);
         }
@@ -374,20 +399,12 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         transaction.Begun = true;
         Unqueue(transaction);
         _order.Add(transaction);
-        if (transaction.Key is not null)
-        {
-            _queuedSinceBegin.Add(transaction);
-            if (_queuedSinceBegin.Count > 1024 && _queuedSinceBegin.Count > 2 * (_order.Count - _head))
-            {
-                // No BEGIN for a long while (a transaction topic that is not read): what was released goes.
-                _queuedSinceBegin.RemoveAll(t => !_byKey.ContainsKey(t.Key!));
-            }
-        }
     }
 
-    /// <summary>Transactions whose BEGIN did not come within <c>endTimeout</c> of their first record
-    /// queue as if it had (oldest first); with <paramref name="force"/>, the oldest one at once.</summary>
-    private void QueueUnbegun(DateTimeOffset now, bool force)
+    /// <summary>Transactions whose BEGIN did not come within <c>endTimeout</c> (counted while caught up with
+    /// the transaction topic) of their first record queue as if it had (oldest first); with
+    /// <paramref name="force"/>, the oldest one at once.</summary>
+    private void QueueUnbegun(TimeSpan now, bool force)
     {
         for (var node = _unbegun.First; node is not null;)
         {
@@ -452,11 +469,16 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
         }
     }
 
-    private sealed class Transaction(string? key, DateTimeOffset created)
+    /// <param name="created">On the clock of <c>endTimeout</c> (<see cref="Waited"/>), as every time here.</param>
+    private sealed class Transaction(string? key, TimeSpan created)
     {
         public string? Key { get; } = key;
 
+        /// <summary>Queued in commit order (its BEGIN read, or endTimeout passed without it).</summary>
         public bool Begun { get; set; }
+
+        /// <summary>Its BEGIN record was read.</summary>
+        public bool BeginRead { get; set; }
 
         /// <summary>Its place in the list of transactions seen before their BEGIN, while it is there.</summary>
         public LinkedListNode<Transaction>? Unbegun { get; set; }
@@ -469,10 +491,10 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
 
         public Dictionary<string, long> Received { get; } = new(StringComparer.Ordinal);
 
-        public DateTimeOffset Created { get; } = created;
+        public TimeSpan Created { get; } = created;
 
-        public DateTimeOffset Touched { get; set; } = created;
+        public TimeSpan Touched { get; set; } = created;
 
-        public DateTimeOffset? SupersededAt { get; set; }
+        public TimeSpan? SupersededAt { get; set; }
     }
 }

@@ -13,14 +13,14 @@ public class TransactionAssemblerBeginTests
 
     private TransactionAssembler Assembler() => new(10_000, TimeSpan.FromSeconds(30), collection => collection == "public.orders", _time);
 
-    private static TransactionBoundary Begin(long tx, long position) =>
+    internal static TransactionBoundary Begin(long tx, long position) =>
         new(TransactionStatus.Begin, $"{tx}:{position * 10}", null, [], null, new Origin { Topic = TxTopic, Position = new StreamPosition(0, position) });
 
-    private static TransactionBoundary End(long tx, long position, long count) =>
+    internal static TransactionBoundary End(long tx, long position, long count) =>
         new(TransactionStatus.End, $"{tx}:{(position * 10) + 1}", count, [new DataCollectionCount("public.orders", count)], null,
             new Origin { Topic = TxTopic, Position = new StreamPosition(0, position) });
 
-    private static ChangeEvent Row(long position, long tx) => new()
+    internal static ChangeEvent Row(long position, long tx) => new()
     {
         Op = ChangeOp.Create,
         Key = new Row(["id"], [FieldValue.FromInt64(position)]),
