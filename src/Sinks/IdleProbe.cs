@@ -42,9 +42,10 @@ public static class IdleProbe
                 await Task.Delay(interval, time, stop);
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (Exception e) when (e is not OutOfMemoryException && stop.IsCancellationRequested)
         {
-            // The sink is disposed.
+            // The sink is disposed. A probe in flight then ends in whatever its client makes of the
+            // cancellation: Elasticsearch's transport wraps it in an UnexpectedTransportException.
         }
     }
 }
