@@ -6,6 +6,7 @@ using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sources.Pulsar;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
@@ -26,28 +27,18 @@ namespace Sync.Sinks.Tests.Epochs;
 /// subscription (Pulsar's individual acknowledgement, the subscription's individuallyDeletedMessages).
 /// The events are Debezium PostgreSQL envelopes (<c>source.lsn</c>, <c>source.snapshot</c> as in
 /// debezium/debezium, debezium-connector-postgres/.../SourceInfo.java and debezium-core/.../SnapshotRecord.java).</para></summary>
-public sealed class LateProcessEpochRunTests : IAsyncLifetime
+public sealed class LateProcessEpochRunTests : FakeBrokerTest
 {
     private const int Half = KeySharedPolicy.HashRangeSize / 2;
     private readonly string _dir = Directory.CreateTempSubdirectory("sync-late-epochs-").FullName;
     private readonly string _topic = $"persistent://public/default/lep-{Guid.NewGuid():N}"[..50];
     private readonly string _schema = $"lp_{Guid.NewGuid():N}"[..18];
     private readonly HeldProposals _held = new();
-    private FakePulsarBroker _broker = null!;
-    private PulsarClient _client = null!;
 
-    public Task InitializeAsync()
-    {
-        _broker = FakePulsarBroker.Start();
-        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
         _held.Release();
-        await _client.DisposeAsync();
-        await _broker.DisposeAsync();
+        await base.DisposeAsync();
         await using (var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString))
         {
             await connection.OpenAsync();
@@ -124,11 +115,11 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         var (runA, countersA) = await StopBInsideTheWindowAsync(config, a, b, stopA.Token);
         var swept = Expected(a, b, newKeyKept: false);
 
-        _broker.RollLedger(_topic);
+        Broker.RollLedger(_topic);
         using (var admin = new HttpClient())
         {
             var path = _topic["persistent://".Length..];
-            using var truncated = await admin.DeleteAsync(new Uri(_broker.AdminUrl, $"admin/v2/persistent/{path}/truncate"));
+            using var truncated = await admin.DeleteAsync(new Uri(Broker.AdminUrl, $"admin/v2/persistent/{path}/truncate"));
             truncated.EnsureSuccessStatusCode();
         }
 
@@ -209,8 +200,8 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         sources:
           broker:
             type: pulsar
-            serviceUrl: {_broker.ServiceUrl}
-            adminUrl: {_broker.AdminUrl}
+            serviceUrl: {Broker.ServiceUrl}
+            adminUrl: {Broker.AdminUrl}
             subscriptionType: key-shared
             subscription: epochs
             receiverQueueSize: 4
@@ -240,11 +231,11 @@ public sealed class LateProcessEpochRunTests : IAsyncLifetime
         return (run, () => Volatile.Read(ref counters));
     }
 
-    private FakeSubscription? Subscription() => _broker.FindTopic(_topic)?.FindSubscription("epochs");
+    private FakeSubscription? Subscription() => Broker.FindTopic(_topic)?.FindSubscription("epochs");
 
     private async Task PublishAsync(List<(int Id, string Name, long Lsn, string Snapshot)> events)
     {
-        await using var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic });
+        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic });
         foreach (var (id, name, lsn, snapshot) in events)
         {
             await producer.SendAsync(new OutgoingMessage { KeyBytes = KeyOf(id), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });

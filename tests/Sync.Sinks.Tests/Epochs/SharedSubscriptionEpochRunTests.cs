@@ -9,6 +9,7 @@ using Sync.Sinks.Tests.Healing;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sinks.Tests.Redis;
 using Sync.Sources.Pulsar;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
@@ -22,13 +23,11 @@ namespace Sync.Sinks.Tests.Epochs;
 /// as in debezium/debezium, debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/SourceInfo.java
 /// and debezium-core/src/main/java/io/debezium/connector/SnapshotRecord.java; the key as base64 of the
 /// JSON key bytes).</summary>
-public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
+public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("sync-shared-epochs-").FullName;
     private readonly SyncComponents _components = new([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
     private readonly string _topic = $"persistent://public/default/sep-{Guid.NewGuid():N}"[..50];
-    private FakePulsarBroker _broker = null!;
-    private PulsarClient _client = null!;
 
     /// <summary>The <c>target</c> sink's config block (indented under <c>sinks:</c>).</summary>
     protected abstract string SinkYaml { get; }
@@ -38,17 +37,9 @@ public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
     /// <summary>What the target holds, as <c>id=name</c> lines in id order.</summary>
     protected abstract Task<IReadOnlyList<string>> RowsAsync();
 
-    public virtual Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        _broker = FakePulsarBroker.Start();
-        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public virtual async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _broker.DisposeAsync();
+        await base.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
@@ -130,8 +121,8 @@ public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
             sources:
               broker:
                 type: pulsar
-                serviceUrl: {_broker.ServiceUrl}
-                adminUrl: {_broker.AdminUrl}
+                serviceUrl: {Broker.ServiceUrl}
+                adminUrl: {Broker.AdminUrl}
                 subscriptionType: {subscriptionType}
                 subscription: epochs
                 receiverQueueSize: 4
@@ -151,8 +142,8 @@ public abstract class SharedSubscriptionEpochRunTests : IAsyncLifetime
         }.RunAsync([], RunMode.Resume, stop.Token)).ToList();
 
         // Both consumers subscribed (each gave its 4 permits) before anything is published.
-        await Poll.UntilAsync(() => _broker.FindTopic(_topic)?.FindSubscription("epochs") is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
-        await using (var producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
+        await Poll.UntilAsync(() => Broker.FindTopic(_topic)?.FindSubscription("epochs") is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
+        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
         {
             foreach (var (id, name, lsn, snapshot) in events)
             {
