@@ -344,8 +344,22 @@ public sealed class SyncMetrics : IDisposable
         {
             var started = Stopwatch.GetTimestamp();
             var result = await Inner.ApplyAsync(batch, cancellationToken);
+            var applying = Stopwatch.GetElapsedTime(started);
+
+            // The committed position and source time first: a scrape that sees this batch in the lag
+            // histogram then sees it in the last-committed gauge as well, never one without the other.
+            var tracked = metrics._materializers.GetOrAdd(batch.Materializer, n => new Tracked(n));
+            tracked.Committed(batch.Checkpoint);
+            foreach (var change in batch.Changes)
+            {
+                if (SourceTimeOf(change) is { } time)
+                {
+                    tracked.CommittedSourceTime(time);
+                }
+            }
+
             var tag = Tag(batch.Materializer);
-            metrics._applyDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
+            metrics._applyDuration.Record(applying.TotalSeconds, tag);
             metrics._batchSize.Record(batch.Changes.Count, tag);
             DateTimeOffset? oldest = null;
             foreach (var change in batch.Changes)
@@ -359,16 +373,6 @@ public sealed class SyncMetrics : IDisposable
             if (oldest is { } first)
             {
                 metrics._lag.Record(Math.Max(0, (metrics._time.GetUtcNow() - first).TotalSeconds), tag);
-            }
-
-            var tracked = metrics._materializers.GetOrAdd(batch.Materializer, n => new Tracked(n));
-            tracked.Committed(batch.Checkpoint);
-            foreach (var change in batch.Changes)
-            {
-                if (SourceTimeOf(change) is { } time)
-                {
-                    tracked.CommittedSourceTime(time);
-                }
             }
 
             return result;
