@@ -348,9 +348,10 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
                 {
                     ClusterSeen(await AskClusterAsync(_probeStop.Token));
                 }
-                catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+                catch (Exception e) when (e is not OutOfMemoryException && !_probeStop.IsCancellationRequested)
                 {
-                    // No answer either: asked again after the next delay.
+                    // No answer either (a request timeout too: a cancellation that is not ours, which
+                    // would otherwise end the probe): asked again after the next delay.
                 }
             }
         }
