@@ -104,6 +104,61 @@ public abstract partial class SinkConformanceTests
         }
     }
 
+    /// <summary>The failover inside one batch: the old primary's lost changes, the new primary's whole
+    /// snapshot and its first streamed change are read together, collapsed and committed at once; the
+    /// reconciliation after that commit deletes the row only the lost transaction held.</summary>
+    [Fact]
+    public async Task A_failover_in_the_middle_of_a_batch_ends_in_the_new_primarys_state()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_mid_batch");
+
+        var reconciled = await ApplyEpochsAsync(h, t, new SourceEpochs(),
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "a")).At(1), "first"), Snapshot(Change.Read(("id", 2), 100, ("name", "b")).At(2), "last"), Change.Update(("id", 2), 200, ("name", "b2")).At(3)],
+            [Change.Create(("id", 3), 980, ("name", "lost")).At(4), Change.Update(("id", 1), 1000, ("name", "X")).At(5),
+             Snapshot(Change.Read(("id", 1), 950, ("name", "a")).At(6), "first"), Snapshot(Change.Read(("id", 2), 950, ("name", "b2")).At(7), "last"),
+             Change.Update(("id", 2), 960, ("name", "B")).At(8)]);
+
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal([1L], reconciled);
+            Assert.Equal(["id=1|name=a", "id=2|name=B"], await h.ReadAsync(t));
+        }
+    }
+
+    /// <summary>A backfill over a topic that holds two epochs, into the sink that already holds the newest
+    /// state: the whole history is ordered again from an empty epoch state, so the old epoch's changes,
+    /// the lost one among them, fall below what the new epoch wrote and the row the reconciliation deleted
+    /// stays deleted; the sink ends in the newest epoch's state and a later change of it still applies.</summary>
+    [Fact]
+    public async Task A_backfill_over_a_topic_holding_two_epochs_ends_in_the_newest_epochs_state()
+    {
+        await using var h = await CreateHarnessAsync();
+        var t = h.Target("epoch_backfill");
+        ChangeEvent[][] history =
+        [
+            [Snapshot(Change.Read(("id", 1), 100, ("name", "a")).At(1), "first"), Snapshot(Change.Read(("id", 2), 100, ("name", "b")).At(2), "last")],
+            [Change.Create(("id", 3), 980, ("name", "lost")).At(3), Change.Update(("id", 1), 1000, ("name", "X")).At(4)],
+            [Snapshot(Change.Read(("id", 1), 950, ("name", "a")).At(5), "first"), Snapshot(Change.Read(("id", 2), 950, ("name", "b")).At(6), "last")],
+            [Change.Update(("id", 1), 960, ("name", "Y")).At(7), Change.Delete(("id", 2), 970).At(8)],
+        ];
+        await ApplyEpochsAsync(h, t, new SourceEpochs(), history);
+
+        var backfill = new SourceEpochs();
+        var reconciled = await ApplyEpochsAsync(h, t, backfill, history);
+        await ApplyEpochsAsync(h, t, backfill, [Change.Create(("id", 4), 980, ("name", "d")).At(9)]);
+
+        if (ReconcilesEpochs)
+        {
+            Assert.Equal([0L], reconciled);
+            Assert.Equal(["id=1|name=Y", "id=4|name=d"], await h.ReadAsync(t));
+        }
+        else
+        {
+            Assert.Equal(["id=1|name=Y", "id=3|name=lost", "id=4|name=d"], await h.ReadAsync(t));
+        }
+    }
+
     [Fact]
     public async Task The_row_written_last_before_a_failover_is_deleted_and_its_replay_stays_stale()
     {
