@@ -44,6 +44,19 @@ public sealed class SourceEpochTests : WorkspaceTests
         return $$$"""{"topic":"{{{Topic}}}","key":{"id":{{{id}}}},"value":{"before":{{{before}}},"after":{{{after}}},"source":{"version":"2.7.3.Final","connector":"mysql","name":"db1","ts_ms":1,"snapshot":"{{{snapshot}}}","db":"app","table":"users","server_id":1,"file":"{{{file}}}","pos":{{{pos}}},"row":0},"op":"{{{op}}}","ts_ms":1}}""";
     }
 
+    /// <summary>A Debezium SQL Server envelope: <c>commit_lsn</c> and <c>change_lsn</c> as
+    /// <c>VLF:block:slot</c> hex text, and <c>event_serial_no</c>; a snapshot record carries the snapshot's
+    /// <c>commit_lsn</c> and no <c>change_lsn</c> (debezium/debezium, debezium-connector-sqlserver
+    /// .../SqlServerSourceInfoStructMaker.java and SourceInfo.java; sqlserver.adoc "Data change events").</summary>
+    private static string SqlServerChange(int id, string? name, string commitLsn, string snapshot = "false")
+    {
+        var op = name is null ? "d" : snapshot == "false" ? "u" : "r";
+        var after = name is null ? "null" : $$"""{"id":{{id}},"name":"{{name}}"}""";
+        var before = name is null ? $$"""{"id":{{id}}}""" : "null";
+        var change = snapshot == "false" ? $"\"{commitLsn}\"" : "null";
+        return $$$"""{"topic":"{{{Topic}}}","key":{"id":{{{id}}}},"value":{"before":{{{before}}},"after":{{{after}}},"source":{"version":"2.7.3.Final","connector":"sqlserver","name":"db1","ts_ms":1,"snapshot":"{{{snapshot}}}","db":"app","schema":"dbo","table":"users","change_lsn":{{{change}}},"commit_lsn":"{{{commitLsn}}}","event_serial_no":1},"op":"{{{op}}}","ts_ms":1}}""";
+    }
+
     private List<string> SqliteRows() => SqliteTables.Rows(Workspace.File("users.db"), "users");
 
     private async Task RunAsync(string config, params string[] more)
@@ -126,6 +139,26 @@ public sealed class SourceEpochTests : WorkspaceTests
         await RunAsync(config);
 
         Assert.Equal(["id=1|name=Y", "id=2|name=b"], SqliteRows());
+    }
+
+    /// <summary>SQL Server: the database restored from a backup taken before the last transactions (their
+    /// commit LSNs now lie ahead of the restored log), then re-snapshotted by the connector; the packed
+    /// <c>commit_lsn</c> order goes back just as an LSN does.</summary>
+    [Fact]
+    public async Task A_sql_server_restore_with_a_re_snapshot_ends_in_the_restored_databases_state()
+    {
+        Workspace.Write("data/users.jsonl", string.Empty);
+        Append([
+            SqlServerChange(1, "a", "00000027:00000758:0005", "first"), SqlServerChange(2, "b", "00000027:00000758:0005", "last"),
+            SqlServerChange(3, "lost", "00000030:00000100:0002"), SqlServerChange(1, "X", "00000031:00000010:0003"),
+            SqlServerChange(1, "a", "00000029:00000020:0001", "first"), SqlServerChange(2, "b", "00000029:00000020:0001", "last"),
+            SqlServerChange(2, null, "00000029:00000040:0002"),
+        ]);
+        var config = SqliteConfig();
+
+        await RunAsync(config);
+
+        Assert.Equal(["id=1|name=a"], SqliteRows());
     }
 
     [Fact]
