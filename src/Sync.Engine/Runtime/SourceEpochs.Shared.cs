@@ -52,8 +52,12 @@ public sealed partial class SourceEpochs
     /// and only <see cref="RepairedPrefix"/> says it applied it again.</summary>
     public const string AppliedPrefix = "#epoch-applied/";
 
-    /// <summary>Entries <c>#epoch-repaired/</c> + epoch + <c>/</c> + instance + <c>/</c> + stream: the highest
-    /// position a process applied again in that epoch after learning of it late, stored right after the repair.</summary>
+    /// <summary>Entries <c>#epoch-repaired/</c> + epoch + <c>/</c> + instance + <c>@</c> + position + <c>/</c> +
+    /// stream: a process applied again in that epoch, after learning of it late, every change up to the
+    /// position (the entry's value, also in its name), stored right after the repair. One entry per repaired
+    /// range, since a stored entry is never replaced: a later, longer repair of the same instance in the same
+    /// epoch stores its own, and the highest of them counts. An entry without <c>@</c> position (written
+    /// before ranges were named) counts the same way.</summary>
     public const string RepairedPrefix = "#epoch-repaired/";
 
     /// <summary>Entries <c>#epoch-lost/</c> + epoch + <c>/</c> + stream: an earlier run of a process applied
@@ -152,9 +156,9 @@ public sealed partial class SourceEpochs
                 _inherited[(stream, epoch)] = value;
                 _applied[(stream, epoch)] = value;
             }
-            else if (TryParse(name, RepairedPrefix, out epoch, out of, out stream) && of == Instance)
+            else if (TryParse(name, RepairedPrefix, out epoch, out of, out stream) && WithoutRange(of) == Instance)
             {
-                _inheritedRepaired[(stream, epoch)] = value;
+                _inheritedRepaired[(stream, epoch)] = _inheritedRepaired.TryGetValue((stream, epoch), out var other) && other > value ? other : value;
             }
         }
 
@@ -182,9 +186,7 @@ public sealed partial class SourceEpochs
     public KeyValuePair<string, StreamPosition>? RepairedEntry(EpochRepair repair)
     {
         ArgumentNullException.ThrowIfNull(repair);
-        return Instance is null || repair.Changes.Count == 0
-            ? null
-            : new(Entry(RepairedPrefix, repair.Epoch, Instance, repair.Stream), repair.Changes.Max(c => c.Origin.Position));
+        return Instance is null || repair.Changes.Count == 0 ? null : Repaired(repair.Stream, repair.Epoch, repair.Changes.Max(c => c.Origin.Position));
     }
 
     /// <summary>The entry stored once the changes an earlier run of this instance lost are applied again
@@ -192,7 +194,27 @@ public sealed partial class SourceEpochs
     public KeyValuePair<string, StreamPosition>? RepairedEntry(LostRepair lost)
     {
         ArgumentNullException.ThrowIfNull(lost);
-        return Instance is null ? null : new(Entry(RepairedPrefix, lost.Epoch, Instance, lost.Stream), lost.Through);
+        return Instance is null ? null : Repaired(lost.Stream, lost.Epoch, lost.Through);
+    }
+
+    private KeyValuePair<string, StreamPosition> Repaired(string stream, int epoch, StreamPosition through) =>
+        new(Entry(RepairedPrefix, epoch, Instance + "@" + through, stream), through);
+
+    /// <summary>The instance a <see cref="RepairedPrefix"/> entry names, without the range it carries.</summary>
+    private static string WithoutRange(string instance) =>
+        instance.LastIndexOf('@') is var at and >= 0 && IsPosition(instance[(at + 1)..]) ? instance[..at] : instance;
+
+    private static bool IsPosition(string text)
+    {
+        try
+        {
+            StreamPosition.Parse(text);
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Settles what an earlier run of this instance stored, against the agreements and the stored

@@ -29,8 +29,32 @@ public sealed class LostRepairReplayTraceTests
         var lost = Assert.Single(restarted.TakeLostRepairs());
 
         var entry = restarted.RepairedEntry(lost)!.Value;
-        Assert.StartsWith(SourceEpochs.RepairedPrefix + "1/b/", entry.Key, StringComparison.Ordinal);
+        Assert.StartsWith(SourceEpochs.RepairedPrefix + "1/b@0:10:-1/", entry.Key, StringComparison.Ordinal);
         stored[entry.Key] = entry.Value;
+
+        Assert.Empty(Restart("b", stored).TakeLostRepairs());
+    }
+
+    /// <summary>A stored entry is never replaced (the sink's conditional add keeps the first), so a second,
+    /// longer loss of the same instance in the same epoch stores an entry of its own; once it is stored,
+    /// no later restart replays either range again.</summary>
+    [Fact]
+    public void A_second_longer_loss_once_repaired_and_stored_is_not_replayed_at_later_starts()
+    {
+        var stored = AppliedBy("b", 5, 10);
+        Agree(stored, from: 7);
+        var first = Restart("b", stored);
+        Assert.True(stored.TryAdd(first.RepairedEntry(Assert.Single(first.TakeLostRepairs()))!.Value.Key, new StreamPosition(0, 10)));
+        foreach (var (name, value) in AppliedBy("b", 5, 10, 15).Where(e => e.Key.StartsWith(SourceEpochs.AppliedPrefix, StringComparison.Ordinal)))
+        {
+            stored[name] = value;
+        }
+
+        var second = Restart("b", stored);
+        var longer = Assert.Single(second.TakeLostRepairs());
+        Assert.Equal(new StreamPosition(0, 15), longer.Through);
+        var entry = second.RepairedEntry(longer)!.Value;
+        Assert.True(stored.TryAdd(entry.Key, entry.Value), "the longer repair's entry has the first one's name, so the sink would keep the first");
 
         Assert.Empty(Restart("b", stored).TakeLostRepairs());
     }
