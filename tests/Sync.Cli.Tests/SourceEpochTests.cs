@@ -197,6 +197,41 @@ public sealed class SourceEpochTests : WorkspaceTests
         Assert.Equal(["id=1|name=Y", "id=2|name=c"], SqliteRows());
     }
 
+    /// <summary>The issue's erasure case, end to end: user 1 is erased while the old primary streams; the
+    /// failover's re-snapshot holds user 1 again (the new primary never saw the erasure), and the new
+    /// epoch updates it. The ledger suppresses the subject in every epoch: neither the resumed run nor a
+    /// backfill over both epochs brings it back, and everyone else follows the new primary.</summary>
+    [Fact]
+    public async Task A_subject_erased_in_the_old_epoch_stays_erased_when_the_new_snapshot_holds_it_again()
+    {
+        Workspace.Write("data/users.jsonl", string.Empty);
+        Append(Snapshot(100, (1, "a"), (2, "b")));
+        Append([Change(1, "X", 1000)]);
+        var config = SqliteConfig();
+        File.AppendAllText(config, "\n" + """
+            subjects:
+              user:
+                users: { key: id }
+            erasure:
+              secret: 'a-test-secret-of-some-length'
+              ledger: ledger.db
+
+            """);
+        await RunAsync(config);
+        var erase = await Workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "1");
+        Assert.True(erase.ExitCode == 0, erase.ToString());
+        Assert.Equal(["id=2|name=b"], SqliteRows());
+
+        Append(Snapshot(950, (1, "a"), (2, "b")));
+        Append([Change(1, "Y", 960), Change(2, "c", 970)]);
+        await RunAsync(config);
+        Assert.Equal(["id=2|name=c"], SqliteRows());
+
+        var backfill = await Workspace.Sync("backfill", "--config", config, "--materializer", "users", "--no-progress");
+        Assert.True(backfill.ExitCode == 0, backfill.ToString());
+        Assert.Equal(["id=2|name=c"], SqliteRows());
+    }
+
     [Fact]
     public async Task Orders_falling_far_below_outside_a_snapshot_are_reported_and_a_declared_bump_makes_the_next_changes_newer()
     {
