@@ -29,16 +29,8 @@ public static class IdleProbe
                     continue;
                 }
 
-                try
-                {
-                    await probe(stop);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException && !stop.IsCancellationRequested)
-                {
-                    // The store did not answer (a request timeout comes as a cancellation that is not
-                    // ours): the sink's own failure handling saw it, and the loop goes on.
-                }
-
+                // The sink's own failure handling sees a store that does not answer; the loop goes on.
+                await AskAsync(probe, stop);
                 await Task.Delay(interval, time, stop);
             }
         }
@@ -46,6 +38,23 @@ public static class IdleProbe
         {
             // The sink is disposed. A probe in flight then ends in whatever its client makes of the
             // cancellation: Elasticsearch's transport wraps it in an UnexpectedTransportException.
+        }
+    }
+
+    /// <summary>Asks the store once; true when it answered. Any failure, a cancellation that is not
+    /// <paramref name="stop"/>'s included (a client's request timeout), is a failed request, not a stop,
+    /// and returns false; only <paramref name="stop"/> ends it with an exception.</summary>
+    public static async Task<bool> AskAsync(Func<CancellationToken, Task> probe, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(probe);
+        try
+        {
+            await probe(stop);
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && !stop.IsCancellationRequested)
+        {
+            return false;
         }
     }
 }

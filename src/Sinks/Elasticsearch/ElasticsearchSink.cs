@@ -344,15 +344,8 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
             for (var attempt = 1; Volatile.Read(ref _unanswered) == 1; attempt++)
             {
                 await Task.Delay(_probeBackoff.DelayAfter(attempt), _time, _probeStop.Token);
-                try
-                {
-                    ClusterSeen(await AskClusterAsync(_probeStop.Token));
-                }
-                catch (Exception e) when (e is not OutOfMemoryException && !_probeStop.IsCancellationRequested)
-                {
-                    // No answer either (a request timeout too: a cancellation that is not ours, which
-                    // would otherwise end the probe): asked again after the next delay.
-                }
+                // No answer either: asked again after the next delay.
+                await IdleProbe.AskAsync(async stop => ClusterSeen(await AskClusterAsync(stop)), _probeStop.Token);
             }
         }
         catch (OperationCanceledException) when (_probeStop.IsCancellationRequested)

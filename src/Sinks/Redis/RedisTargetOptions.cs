@@ -50,19 +50,16 @@ public sealed class RedisTargetOptions : IValidatable
 
     /// <summary>The key generation the target is written in ("" before any shadow backfill); set by
     /// the sink, never by config.</summary>
-    internal string GenerationPrefix { get; init; } = string.Empty;
+    internal string GenerationPrefix { get; private set; } = string.Empty;
 
-    /// <summary>A copy of these options for the key generation with the given prefix.</summary>
-    internal RedisTargetOptions InGeneration(string prefix) => new()
+    /// <summary>A copy of these options for the key generation with the given prefix. A member-wise
+    /// copy, so that a key added to the options is carried into the generation without a list to keep.</summary>
+    internal RedisTargetOptions InGeneration(string prefix)
     {
-        KeyTemplate = KeyTemplate,
-        Format = Format,
-        Fields = Fields,
-        Ttl = Ttl,
-        Indexes = Indexes,
-        DeleteMarkerTtl = DeleteMarkerTtl,
-        GenerationPrefix = prefix,
-    };
+        var copy = (RedisTargetOptions)MemberwiseClone();
+        copy.GenerationPrefix = prefix;
+        return copy;
+    }
 
     public IReadOnlyList<string> Validate(string path)
     {

@@ -15,10 +15,9 @@ public sealed class PulsarBackfillReader : ISourceReader
     private readonly string _sourceName;
     private readonly PulsarSourceOptions _options;
     private readonly SourceReadRequest _request;
-    private PulsarClient? _client;
+    private readonly PulsarTopicByTopic _open;
     private readonly PulsarKeyValueResolver _keyValue;
     private Queue<string>? _streams;
-    private PulsarConsumer? _reader;
     private MessageId _last;
 
     public PulsarBackfillReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request)
@@ -28,7 +27,8 @@ public sealed class PulsarBackfillReader : ISourceReader
         _sourceName = sourceName;
         _options = options;
         _request = request;
-        _keyValue = new PulsarKeyValueResolver(options.KeyValueEncoding, () => _client ?? throw new InvalidOperationException("the reader is not open"));
+        _open = new PulsarTopicByTopic(options);
+        _keyValue = new PulsarKeyValueResolver(options.KeyValueEncoding, () => _open.ClientIfMade ?? throw new InvalidOperationException("the reader is not open"));
     }
 
     /// <summary>The topic partitions read, once resolved (for tests and progress).</summary>
@@ -47,7 +47,7 @@ public sealed class PulsarBackfillReader : ISourceReader
         var lingerUntil = DateTime.MaxValue;
         while (records.Count < maxRecords && DateTime.UtcNow < lingerUntil)
         {
-            if (_reader is null && !await NextStreamAsync(cancellationToken))
+            if (_open.Current is null && !await NextStreamAsync(cancellationToken))
             {
                 return records.Count > 0 ? records : null;
             }
@@ -59,7 +59,7 @@ public sealed class PulsarBackfillReader : ISourceReader
                 wait.CancelAfter(_options.ReadCompacted ? _options.CompactedReadIdle : Timeout.InfiniteTimeSpan);
                 try
                 {
-                    message = await _reader!.ReceiveAsync(wait.Token);
+                    message = await _open.Current!.ReceiveAsync(wait.Token);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -72,7 +72,7 @@ public sealed class PulsarBackfillReader : ISourceReader
                 }
                 catch (PulsarException e)
                 {
-                    throw new SourceException($"source {_sourceName}: backfill of {_request.Materializer} on {_reader!.Topic} failed: {e.Message}", e);
+                    throw new SourceException($"source {_sourceName}: backfill of {_request.Materializer} on {_open.Current!.Topic} failed: {e.Message}", e);
                 }
             }
 
@@ -102,7 +102,7 @@ public sealed class PulsarBackfillReader : ISourceReader
 
     private async Task ResolveAsync(CancellationToken cancellationToken)
     {
-        _client = PulsarConnections.Client(_options);
+        var client = _open.Client;
         var streams = new List<string>();
         if (_request.TopicPattern is { } pattern)
         {
@@ -119,7 +119,7 @@ public sealed class PulsarBackfillReader : ISourceReader
         {
             foreach (var topic in topics.Select(TopicName.Normalize).Distinct(StringComparer.Ordinal))
             {
-                var partitions = await _client.GetPartitionCountAsync(topic, cancellationToken);
+                var partitions = await client.GetPartitionCountAsync(topic, cancellationToken);
                 streams.AddRange(partitions == 0 ? [topic] : Enumerable.Range(0, partitions).Select(i => TopicName.Partition(topic, i)));
             }
         }
@@ -151,7 +151,7 @@ public sealed class PulsarBackfillReader : ISourceReader
     {
         while (_streams!.TryDequeue(out var stream))
         {
-            var reader = (PulsarConsumer)await _client!.SubscribeAsync(
+            var reader = (PulsarConsumer)await _open.Client.SubscribeAsync(
                 new ConsumerOptions
                 {
                     Topic = stream,
@@ -183,7 +183,7 @@ public sealed class PulsarBackfillReader : ISourceReader
                 await reader.SeekAsync(start, cancellationToken);
             }
 
-            _reader = reader;
+            _open.Current = reader;
             _last = last;
             return true;
         }
@@ -191,22 +191,7 @@ public sealed class PulsarBackfillReader : ISourceReader
         return false;
     }
 
-    private async Task CloseStreamAsync()
-    {
-        if (_reader is not null)
-        {
-            await _reader.DisposeAsync();
-            _reader = null;
-        }
-    }
+    private Task CloseStreamAsync() => _open.CloseCurrentAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        await CloseStreamAsync();
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-            _client = null;
-        }
-    }
+    public ValueTask DisposeAsync() => _open.DisposeAsync();
 }

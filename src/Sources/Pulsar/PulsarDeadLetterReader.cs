@@ -21,8 +21,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
     private readonly bool _dryRun;
     private readonly List<DeadLetterEntry> _seen = [];
     private Queue<string>? _topics;
-    private PulsarClient? _client;
-    private PulsarConsumer? _consumer;
+    private readonly PulsarTopicByTopic _open;
     private MessageId _last;
     private bool _topicDone;
     private PulsarMessage? _unacknowledged;
@@ -35,6 +34,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
         _options = options;
         _request = request;
         _dryRun = dryRun;
+        _open = new PulsarTopicByTopic(options);
     }
 
     /// <summary>The materializer's letters read so far, in order.</summary>
@@ -48,7 +48,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
     public async ValueTask<IReadOnlyList<SourceRecord>?> ReadBatchAsync(int maxRecords, TimeSpan linger, CancellationToken cancellationToken)
     {
         _topics ??= new Queue<string>(await DeadLetterTopicsAsync(cancellationToken));
-        while (_consumer is null)
+        while (_open.Current is null)
         {
             if (!_topics.TryDequeue(out var topic))
             {
@@ -58,6 +58,8 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
             await OpenAsync(topic, cancellationToken);
         }
 
+        var consumer = _open.Current;
+
         // A batch never spans two topics: its acknowledgement goes to the consumer that read it.
         var records = new List<SourceRecord>();
         while (records.Count < maxRecords && !_topicDone)
@@ -65,11 +67,11 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
             PulsarMessage letter;
             try
             {
-                letter = await _consumer.ReceiveAsync(cancellationToken);
+                letter = await consumer.ReceiveAsync(cancellationToken);
             }
             catch (PulsarException e)
             {
-                throw new SourceException($"source {_sourceName}: reading dead letters of {_request.Materializer} on {_consumer.Topic} failed: {e.Message}", e);
+                throw new SourceException($"source {_sourceName}: reading dead letters of {_request.Materializer} on {consumer.Topic} failed: {e.Message}", e);
             }
 
             _unacknowledged = letter;
@@ -128,14 +130,14 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
 
     public async ValueTask AcknowledgeAsync(CancellationToken cancellationToken)
     {
-        if (_consumer is null)
+        if (_open.Current is not { } consumer)
         {
             return;
         }
 
         if (_unacknowledged is not null && !_dryRun)
         {
-            await _consumer.AcknowledgeCumulativeAsync(_unacknowledged.Id, cancellationToken);
+            await consumer.AcknowledgeCumulativeAsync(_unacknowledged.Id, cancellationToken);
         }
 
         _unacknowledged = null;
@@ -147,10 +149,9 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
 
     private async Task OpenAsync(string topic, CancellationToken cancellationToken)
     {
-        _client ??= PulsarConnections.Client(_options);
         try
         {
-            var consumer = await _client.SubscribeAsync(
+            var consumer = await _open.Client.SubscribeAsync(
                 new ConsumerOptions
                 {
                     Topic = topic,
@@ -173,7 +174,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
                 return;
             }
 
-            _consumer = single;
+            _open.Current = single;
             _last = last;
             _topicDone = false;
         }
@@ -236,22 +237,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
         return found;
     }
 
-    private async Task CloseAsync()
-    {
-        if (_consumer is not null)
-        {
-            await _consumer.DisposeAsync();
-            _consumer = null;
-        }
-    }
+    private Task CloseAsync() => _open.CloseCurrentAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        await CloseAsync();
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-            _client = null;
-        }
-    }
+    public ValueTask DisposeAsync() => _open.DisposeAsync();
 }

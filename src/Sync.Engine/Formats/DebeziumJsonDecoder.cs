@@ -152,7 +152,7 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
         var after = ReadImage(payload, "after", plan?.After, at);
         if (after is null && op is ChangeOp.Create or ChangeOp.Update or ChangeOp.Read)
         {
-            throw new DecodeException($"{JsonInput.Child(at, "after")}: missing; op '{OpCode(op)}' needs the after image");
+            throw new DecodeException($"{JsonInput.Child(at, "after")}: missing; op '{OpCodes.Code(op)}' needs the after image");
         }
 
         Row key;
@@ -217,65 +217,21 @@ public sealed class DebeziumJsonDecoder : JsonMessageDecoder
             throw new DecodeException($"{JsonInput.Child(at, "op")}: expected an operation code (c, u, d, r or t), found {found}");
         }
 
-        if (op.ValueEquals("c"))
-        {
-            return ChangeOp.Create;
-        }
-
-        if (op.ValueEquals("u"))
-        {
-            return ChangeOp.Update;
-        }
-
-        if (op.ValueEquals("d"))
-        {
-            return ChangeOp.Delete;
-        }
-
-        if (op.ValueEquals("r"))
-        {
-            return ChangeOp.Read;
-        }
-
-        return op.ValueEquals("t")
-            ? ChangeOp.Truncate
+        return OpCodes.TryRead(op, out var read)
+            ? read
             : throw new DecodeException($"{JsonInput.Child(at, "op")}: unknown operation code (expected c, u, d, r or t)");
     }
 
-    private static string OpCode(ChangeOp op) => op switch
-    {
-        ChangeOp.Create => "c",
-        ChangeOp.Update => "u",
-        ChangeOp.Delete => "d",
-        ChangeOp.Read => "r",
-        ChangeOp.Truncate => "t",
-        _ => "tombstone",
-    };
-
-    private Row? ReadImage(JsonElement payload, string name, RowPlan? plan, string at)
-    {
-        if (!payload.TryGetProperty(name, out var image) || image.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        var path = JsonInput.Child(at, name);
-        return image.ValueKind == JsonValueKind.Object
+    private Row? ReadImage(JsonElement payload, string name, RowPlan? plan, string at) =>
+        JsonInput.TryGetObject(payload, name, at, "a JSON object (a row image) or null", out var image, out var path)
             ? RowReader.Read(image, plan, path, _unavailable)
-            : throw DecodeErrors.Expected(path, "a JSON object (a row image) or null", image);
-    }
+            : null;
 
     private static SourceInfo? ReadSource(JsonElement payload, string at)
     {
-        if (!payload.TryGetProperty("source", out var source) || source.ValueKind == JsonValueKind.Null)
+        if (!JsonInput.TryGetObject(payload, "source", at, "a JSON object", out var source, out var path))
         {
             return null;
-        }
-
-        var path = JsonInput.Child(at, "source");
-        if (source.ValueKind != JsonValueKind.Object)
-        {
-            throw DecodeErrors.Expected(path, "a JSON object", source);
         }
 
         var connector = ReadString(source, "connector", path);

@@ -152,32 +152,7 @@ internal sealed class EnvelopeReader(DecoderOptions options)
 
     private static ChangeOp ReadOp(ref Utf8JsonReader reader)
     {
-        if (reader.TokenType != JsonTokenType.String)
-        {
-            throw Unhandled;
-        }
-
-        if (reader.ValueTextEquals("c"u8))
-        {
-            return ChangeOp.Create;
-        }
-
-        if (reader.ValueTextEquals("u"u8))
-        {
-            return ChangeOp.Update;
-        }
-
-        if (reader.ValueTextEquals("d"u8))
-        {
-            return ChangeOp.Delete;
-        }
-
-        if (reader.ValueTextEquals("r"u8))
-        {
-            return ChangeOp.Read;
-        }
-
-        return reader.ValueTextEquals("t"u8) ? ChangeOp.Truncate : throw Unhandled;
+        return reader.TokenType == JsonTokenType.String && OpCodes.TryRead(ref reader, out var op) ? op : throw Unhandled;
     }
 
     private Row? ReadImage(ref Utf8JsonReader reader, ReadOnlySpan<byte> input, ColumnNames names) => reader.TokenType switch

@@ -171,6 +171,22 @@ internal static class JsonInput
 
     private static bool IsWhitespace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r';
 
+    /// <summary>The object under <paramref name="name"/> of <paramref name="parent"/> (at <paramref name="at"/>)
+    /// and its path; false when the property is absent or null.</summary>
+    /// <exception cref="DecodeException">The property holds something else than an object: the message
+    /// names the path and <paramref name="expected"/>.</exception>
+    public static bool TryGetObject(JsonElement parent, string name, string at, string expected, out JsonElement value, out string path)
+    {
+        path = string.Empty;
+        if (!parent.TryGetProperty(name, out value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return false;
+        }
+
+        path = Child(at, name);
+        return value.ValueKind == JsonValueKind.Object ? true : throw DecodeErrors.Expected(path, expected, value);
+    }
+
     /// <summary>A path below <paramref name="parent"/>; the root has the empty path.</summary>
     public static string Child(string parent, string name) => parent.Length == 0 ? name : parent + "." + name;
 }

@@ -12,15 +12,9 @@ internal static class TransactionBlockReader
     /// <exception cref="DecodeException">The block is not an object with a string <c>id</c> and integer orders.</exception>
     public static TransactionBlock? Read(JsonElement payload, string at)
     {
-        if (!payload.TryGetProperty("transaction", out var block) || block.ValueKind == JsonValueKind.Null)
+        if (!JsonInput.TryGetObject(payload, "transaction", at, "a JSON object (Debezium's transaction block) or null", out var block, out var path))
         {
             return null;
-        }
-
-        var path = JsonInput.Child(at, "transaction");
-        if (block.ValueKind != JsonValueKind.Object)
-        {
-            throw DecodeErrors.Expected(path, "a JSON object (Debezium's transaction block) or null", block);
         }
 
         if (!block.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String)

@@ -81,22 +81,14 @@ public sealed partial class MaterializerRunner
 
     private SinkCheckpointGuard NewGuard()
     {
-        var guard = new SinkCheckpointGuard(_reader.SharesStreams, SinkNeverLowersCheckpoints);
-        guard.Held(OwnPositions(CheckpointAtStart));
+        var guard = new SinkCheckpointGuard(_reader.SharesStreams, SinkNeverLowersCheckpoints, ReadsEntry);
+        guard.Held(CheckpointAtStart);
         return guard;
     }
 
     /// <summary>The stored positions of this materializer's own streams (see <see cref="ReadsEntry"/>).</summary>
-    private Dictionary<string, StreamPosition> OwnPositions(IReadOnlyDictionary<string, StreamPosition> stored)
-    {
-        var positions = SinkCheckpointGuard.PositionsOf(stored);
-        foreach (var entry in positions.Keys.Where(e => !ReadsEntry(e)).ToList())
-        {
-            positions.Remove(entry);
-        }
-
-        return positions;
-    }
+    private Dictionary<string, StreamPosition> OwnPositions(IReadOnlyDictionary<string, StreamPosition> stored) =>
+        SinkCheckpointGuard.PositionsOf(stored, ReadsEntry);
 
     /// <summary>Runs the loop with the sink watched for rollbacks, and any heal it starts; a heal
     /// still running when the source ends is waited for, one still running at a stop is left for
@@ -202,7 +194,7 @@ public sealed partial class MaterializerRunner
                 try
                 {
                     var result = await _sink.ApplyAsync(batch with { Checkpoint = checkpoint, ExpectedCheckpoint = expected }, CancellationToken.None);
-                    Guard.Committed(OwnPositions(checkpoint));
+                    Guard.Committed(checkpoint);
                     return result;
                 }
                 catch (SinkCheckpointChangedException e) when (attempt < MaxCheckpointChanges)
@@ -391,7 +383,7 @@ public sealed partial class MaterializerRunner
             try
             {
                 await _sink.ApplyAsync(new SinkBatch(_name, _target, [], next) { ExpectedCheckpoint = Guard.SinkNeverLowers ? Expected(next, stored) : null }, CancellationToken.None);
-                Guard.Committed(OwnPositions(next));
+                Guard.Committed(next);
             }
             catch (SinkCheckpointChangedException e)
             {

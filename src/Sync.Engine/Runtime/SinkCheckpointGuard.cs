@@ -43,14 +43,18 @@ public sealed class SinkCheckpointGuard
     private readonly Dictionary<string, StreamPosition> _last = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _before = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StreamPosition> _held = new(StringComparer.Ordinal);
+    private readonly Func<string, bool> _owns;
 
     /// <param name="sharedStreams">The materializer's streams are shared with other consumers.</param>
     /// <param name="sinkNeverLowers">The sink writes a stream's position only when it is past the stored
     /// one (<see cref="IMonotonicCheckpointSink"/>), so no other process can lower it.</param>
-    public SinkCheckpointGuard(bool sharedStreams, bool sinkNeverLowers = false)
+    /// <param name="owns">The streams of the checkpoint that are the materializer's own (default all):
+    /// the others move, go back or go away without it losing anything, so the guard keeps no floor for them.</param>
+    public SinkCheckpointGuard(bool sharedStreams, bool sinkNeverLowers = false, Func<string, bool>? owns = null)
     {
         SharedStreams = sharedStreams;
         SinkNeverLowers = sinkNeverLowers;
+        _owns = owns ?? (_ => true);
     }
 
     public bool SharedStreams { get; }
@@ -81,14 +85,15 @@ public sealed class SinkCheckpointGuard
         MarksHealing(stored) ? stored[HealingStream].Entry : 0;
 
     /// <summary>The stored checkpoint without the heal mark and the source epoch state
-    /// (<see cref="SourceEpochs"/>): the positions of streams only.</summary>
-    public static Dictionary<string, StreamPosition> PositionsOf(IReadOnlyDictionary<string, StreamPosition> stored)
+    /// (<see cref="SourceEpochs"/>): the positions of streams only, of those that <paramref name="owns"/>
+    /// names when given.</summary>
+    public static Dictionary<string, StreamPosition> PositionsOf(IReadOnlyDictionary<string, StreamPosition> stored, Func<string, bool>? owns = null)
     {
         ArgumentNullException.ThrowIfNull(stored);
         var positions = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
         foreach (var (stream, position) in stored)
         {
-            if (IsStream(stream))
+            if (IsStream(stream) && (owns is null || owns(stream)))
             {
                 positions[stream] = position;
             }
@@ -99,6 +104,9 @@ public sealed class SinkCheckpointGuard
 
     /// <summary>Whether a checkpoint entry is a stream's position, not the heal mark, epoch state or the last verification.</summary>
     public static bool IsStream(string entry) => entry != HealingStream && !SourceEpochs.IsEpochEntry(entry) && !Verify.LastVerification.IsEntry(entry);
+
+    /// <summary>Whether the guard keeps a floor for a checkpoint entry: a stream the materializer owns.</summary>
+    private bool Keeps(string entry) => IsStream(entry) && _owns(entry);
 
     /// <summary>The streams whose stored position is behind <see cref="Floor"/> or gone: empty when
     /// the sink holds at least what this materializer knows it wrote.</summary>
@@ -175,7 +183,7 @@ public sealed class SinkCheckpointGuard
         ArgumentNullException.ThrowIfNull(written);
         foreach (var (stream, position) in written)
         {
-            if (!IsStream(stream))
+            if (!Keeps(stream))
             {
                 continue;
             }
@@ -208,7 +216,7 @@ public sealed class SinkCheckpointGuard
 
         foreach (var (stream, position) in stored)
         {
-            if (IsStream(stream) && (!_held.TryGetValue(stream, out var held) || position > held))
+            if (Keeps(stream) && (!_held.TryGetValue(stream, out var held) || position > held))
             {
                 _held[stream] = position;
             }
@@ -224,7 +232,7 @@ public sealed class SinkCheckpointGuard
         _held.Clear();
         foreach (var (stream, position) in stored)
         {
-            if (IsStream(stream))
+            if (Keeps(stream))
             {
                 _last[stream] = position;
                 _before[stream] = position;
