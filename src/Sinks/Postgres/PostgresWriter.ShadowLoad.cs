@@ -48,14 +48,27 @@ internal sealed partial class PostgresWriter
     internal static string ShadowLogName(string stateSchema, string shadowId) =>
         Qualified(stateSchema, "shadow_log_" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(shadowId)))[..16]);
 
-    /// <summary><see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/> into a shadow being loaded; what the load did in a transaction
-    /// that rolled back is forgotten.</summary>
-    public async Task<ApplyResult> ApplyToShadowAsync(SinkBatch batch, PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken)
+    /// <summary><see cref="ApplyAsync(SinkBatch, PostgresTarget, CancellationToken)"/> into a shadow being loaded: a batch that fits
+    /// the log is appended to it in a transaction of its own; one that does not builds the shadow
+    /// (committed) and takes the guarded path. What the load did in a transaction that rolled back is forgotten.</summary>
+    /// <remarks>The append takes the shadow's target lock, exclusive, instead of a lock per key: no other
+    /// writer can touch any key of the shadow meanwhile (a guarded writer takes the target lock shared
+    /// first), and the batch's keys are neither rendered for the locks, hashed nor sorted.</remarks>
+    public async Task<ApplyResult> ApplyToShadowAsync(SinkBatch batch, PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken) =>
+        await RestoringLoadAsync(load, () => InTransactionAsync(_ => AppendBatchInTransactionAsync(batch, shadow, load, cancellationToken), cancellationToken))
+        ?? await ApplyAsync(batch, shadow, cancellationToken);
+
+    /// <summary>Builds the shadow from its log, in a transaction of its own.</summary>
+    public async Task<long> BuildShadowAsync(PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken) =>
+        await RestoringLoadAsync(load, () => InTransactionAsync(_ => BuildShadowInTransactionAsync(shadow, load, cancellationToken), cancellationToken));
+
+    /// <summary>Runs <paramref name="work"/>; when it throws, the load is set back to where it was (its transaction rolled back).</summary>
+    private static async Task<T> RestoringLoadAsync<T>(ShadowLoad load, Func<Task<T>> work)
     {
         var saved = load.Save();
         try
         {
-            return await ApplyAsync(batch, shadow, load, cancellationToken);
+            return await work();
         }
         catch
         {
@@ -64,18 +77,45 @@ internal sealed partial class PostgresWriter
         }
     }
 
-    /// <summary>Builds the shadow from its log, in a transaction of its own.</summary>
-    public async Task<long> BuildShadowAsync(PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken)
+    /// <summary>In the open transaction: the batch appended to the log with its checkpoint, or null
+    /// when it does not fit (the shadow is built then, and the caller applies the batch guarded).</summary>
+    private async Task<ApplyResult?> AppendBatchInTransactionAsync(SinkBatch batch, PostgresTarget shadow, ShadowLoad load, CancellationToken cancellationToken)
     {
-        var saved = load.Save();
-        try
+        var context = new BatchContext(shadow);
+        await LockShadowAsync(batch, shadow, cancellationToken);
+        if (!await AppendToShadowLogAsync(context, load, batch.Changes, cancellationToken))
         {
-            return await InTransactionAsync(_ => BuildShadowInTransactionAsync(shadow, load, cancellationToken), cancellationToken);
+            return null;
         }
-        catch
+
+        await WriteCheckpointsAsync([(batch, shadow)], cancellationToken);
+        if (batch.BeforeCommit is { } beforeCommit && await beforeCommit(context.Rejected, cancellationToken) is { Count: > 0 } letters)
         {
-            load.Restore(saved);
-            throw;
+            await DeadLetters.InsertAsync(_connection, _transaction!, letters, cancellationToken);
+        }
+
+        return context.ToResult();
+    }
+
+    /// <summary>The shadow's target lock, exclusive, and with a conditional checkpoint its stored
+    /// positions locked and checked (as <see cref="LockAsync"/> does), in one round trip.</summary>
+    private async Task LockShadowAsync(SinkBatch batch, PostgresTarget shadow, CancellationToken cancellationToken)
+    {
+        await using var statements = new NpgsqlBatch(_connection, _transaction);
+        var lockTarget = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock($1, 0)");
+        lockTarget.Parameters.Add(new NpgsqlParameter<int> { TypedValue = LockHash(shadow.Id) });
+        statements.BatchCommands.Add(lockTarget);
+        if (IsConditional(batch))
+        {
+            statements.BatchCommands.Add(CheckpointLock(batch));
+        }
+
+        await statements.PrepareAsync(cancellationToken);
+        await using var reader = await statements.ExecuteReaderAsync(cancellationToken);
+        if (IsConditional(batch))
+        {
+            await reader.NextResultAsync(cancellationToken);
+            await EnsureCheckpointUnchanged(batch, reader, cancellationToken);
         }
     }
 
