@@ -1,9 +1,4 @@
-using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.DeadLetters;
 using Sync.Engine.Ledger;
-using Sync.Sources.File;
-using Sync.Testing.Sinks;
-using Sync.Testing.Files;
 
 namespace Sync.Engine.Tests.Runtime;
 

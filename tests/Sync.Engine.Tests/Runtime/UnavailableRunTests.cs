@@ -1,8 +1,3 @@
-using Sync.Engine.DeadLetters;
-using Sync.Sources.File;
-using Sync.Testing.Sinks;
-using Sync.Testing.Files;
-
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>A run over changes whose unchanged TOASTed columns carry Debezium's placeholder

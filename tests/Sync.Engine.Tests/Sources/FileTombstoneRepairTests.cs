@@ -1,8 +1,3 @@
-using Sync.Engine.DeadLetters;
-using Sync.Sources.File;
-using Sync.Testing.Sinks;
-using Sync.Testing.Files;
-
 namespace Sync.Engine.Tests.Sources;
 
 /// <summary><c>repairTombstones: true</c> on a changelog file: its end is the end of the file as it

@@ -1,6 +1,5 @@
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
-using Sync.Sinks.Elasticsearch;
 using Sync.Testing.Docker;
 
 namespace Sync.Sinks.Tests.Elasticsearch;

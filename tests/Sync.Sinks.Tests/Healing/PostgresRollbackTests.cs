@@ -1,7 +1,5 @@
 using Npgsql;
-using Sync.Engine.Runtime;
 using Sync.Sinks.Tests.Postgres;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Healing;
 

@@ -1,5 +1,4 @@
 using Npgsql;
-using Sync.Sinks.Postgres;
 
 namespace Sync.Sinks.Tests.Postgres;
 

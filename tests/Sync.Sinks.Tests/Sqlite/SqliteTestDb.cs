@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
-using Sync.Sinks.Sqlite;
 
 namespace Sync.Sinks.Tests.Sqlite;
 
