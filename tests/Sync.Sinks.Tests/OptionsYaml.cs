@@ -1,4 +1,3 @@
-using Sync.Engine.Config;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Sinks.Tests;

@@ -1,5 +1,3 @@
-using Sync.Engine.Config;
-
 namespace Sync.Sinks.Tests;
 
 /// <summary>Opens the sinks of <paramref name="inner"/> wrapped by <paramref name="wrap"/> (a test's

@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using Sync.Sources;
-using Sync.Sources.File;
 
 namespace Sync.Engine.Tests.Config;
 

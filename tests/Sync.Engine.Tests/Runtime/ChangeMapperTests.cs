@@ -1,5 +1,3 @@
-using Sync.Testing.Changes;
-
 namespace Sync.Engine.Tests.Runtime;
 
 public class ChangeMapperTests

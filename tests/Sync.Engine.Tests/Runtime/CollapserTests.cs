@@ -1,7 +1,5 @@
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Testing.Changes;
-using Sync.Testing.Sinks;
 
 namespace Sync.Engine.Tests.Runtime;
 

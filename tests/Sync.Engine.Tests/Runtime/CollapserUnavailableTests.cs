@@ -1,5 +1,4 @@
 using FsCheck.Xunit;
-using Sync.Testing.Changes;
 
 namespace Sync.Engine.Tests.Runtime;
 

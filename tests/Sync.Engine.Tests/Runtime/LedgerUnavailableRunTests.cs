@@ -1,9 +1,4 @@
-using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.DeadLetters;
 using Sync.Engine.Ledger;
-using Sync.Sources.File;
-using Sync.Testing.Sinks;
-using Sync.Testing.Files;
 
 namespace Sync.Engine.Tests.Runtime;
 
@@ -32,17 +27,7 @@ public sealed class LedgerUnavailableRunTests() : TempDirectoryTest("sync-ledger
         public SuppressionDecision Decide(ChangeEvent change) => SuppressionDecision.Keep;
     }
 
-    private static string Line(int id, long lsn)
-    {
-        var value = string.Create(CultureInfo.InvariantCulture, $"{{\"before\":null,\"after\":{{\"id\":{id}}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"customers\",\"lsn\":{lsn}}},\"op\":\"c\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
-        return Encoding.UTF8.GetString(ChangelogLineWriter.ToLine(new SourceMessage
-        {
-            Topic = Customers,
-            Position = StreamPosition.Start,
-            Key = MessageKey.FromBytesAsBase64(Encoding.UTF8.GetBytes($"{{\"id\":{id}}}")),
-            Value = Encoding.UTF8.GetBytes(value),
-        }));
-    }
+    private static string Line(int id, long lsn) => TestRunners.ChangelogLine(Customers, id, "c", "null", $"{{\"id\":{id}}}", lsn);
 
     [Fact]
     public async Task Nothing_is_applied_while_the_ledger_cannot_be_read_and_everything_once_it_is_back()
@@ -53,18 +38,7 @@ public sealed class LedgerUnavailableRunTests() : TempDirectoryTest("sync-ledger
         var sink = new ReferenceSink();
         var filter = new UnreachableLedgerFilter(Failures);
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
-        var runner = new MaterializerRunner(
-            "customers",
-            new MaterializerOptions { Source = "changelog", Sink = "k", Table = "customers", Topics = [Customers], Format = "debezium-json", BatchSize = 100, Linger = TimeSpan.Zero },
-            new FileSourceReader("changelog", new FileSourceOptions { Path = path }, new SourceReadRequest("customers", t => t == Customers, new Dictionary<string, StreamPosition>(), false)),
-            MessageFormats.Create("debezium-json", new DecoderOptions()),
-            sink,
-            new DeadLetterWriter(Path.Combine(Dir, "customers.deadletter.jsonl"), "customers"),
-            NullLogger.Instance,
-            filter)
-        {
-            Time = time,
-        };
+        var runner = TestRunners.FromChangelogFile("customers", Customers, new FileSourceOptions { Path = path }, sink, Dir, batchSize: 100, filter, time: time);
 
         var run = runner.RunAsync(CancellationToken.None);
         var refreshes = 0;

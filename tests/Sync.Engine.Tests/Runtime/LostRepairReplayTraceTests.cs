@@ -1,4 +1,3 @@
-using Sync.Testing.Changes;
 using static Sync.Engine.Tests.Runtime.EpochRepairTraceTests;
 
 namespace Sync.Engine.Tests.Runtime;

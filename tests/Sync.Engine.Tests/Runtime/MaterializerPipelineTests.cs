@@ -1,5 +1,3 @@
-using Sync.Engine.Sinks;
-
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>The stages of a materializer overlap through a bounded channel (<c>readAhead</c>):

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
 using Sync.Testing.Logging;
 
 namespace Sync.Engine.Tests.Runtime;

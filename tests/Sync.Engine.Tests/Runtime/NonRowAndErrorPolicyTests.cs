@@ -1,6 +1,3 @@
-using Sync.Engine.DeadLetters;
-using Sync.Engine.Sinks;
-
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>A materializer skips and counts Debezium's messages that are not row changes (never a

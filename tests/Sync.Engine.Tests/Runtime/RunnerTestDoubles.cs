@@ -1,5 +1,3 @@
-using Sync.Engine.DeadLetters;
-
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>What a materializer run's stages (reading and applying) did, in order.</summary>

@@ -1,6 +1,4 @@
 using System.Threading.Channels;
-using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.Sinks;
 
 namespace Sync.Engine.Tests.Runtime;
 

@@ -1,11 +1,7 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.Sinks;
 using Sync.Engine.Topics;
 using Sync.Engine.Verify;
-using Sync.Testing.Changes;
 using Sync.Testing.Process;
-using Sync.Testing.Sinks;
 
 namespace Sync.Engine.Tests.Runtime;
 

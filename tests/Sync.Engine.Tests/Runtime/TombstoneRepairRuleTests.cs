@@ -1,7 +1,4 @@
-using Sync.Engine.Sinks;
 using Sync.Engine.Topics;
-using Sync.Testing.Changes;
-using Sync.Testing.Sinks;
 
 namespace Sync.Engine.Tests.Runtime;
 

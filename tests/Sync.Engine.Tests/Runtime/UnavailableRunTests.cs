@@ -1,8 +1,3 @@
-using Sync.Engine.DeadLetters;
-using Sync.Sources.File;
-using Sync.Testing.Sinks;
-using Sync.Testing.Files;
-
 namespace Sync.Engine.Tests.Runtime;
 
 /// <summary>A run over changes whose unchanged TOASTed columns carry Debezium's placeholder
@@ -12,19 +7,14 @@ public sealed class UnavailableRunTests() : TempDirectoryTest("sync-unavailable-
     private const string Articles = "persistent://public/default/db1.public.articles";
     private const string P = "__debezium_unavailable_value";
 
-    private static string Line(int id, string op, string? title, string? body, long lsn)
-    {
-        var after = op == "d" ? "null" : $"{{\"id\":{id},\"title\":\"{title}\",\"body\":\"{body}\"}}";
-        var before = op == "d" ? $"{{\"id\":{id},\"title\":null,\"body\":null}}" : "null";
-        var value = string.Create(CultureInfo.InvariantCulture, $"{{\"before\":{before},\"after\":{after},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"articles\",\"lsn\":{lsn}}},\"op\":\"{op}\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
-        return Encoding.UTF8.GetString(ChangelogLineWriter.ToLine(new SourceMessage
-        {
-            Topic = Articles,
-            Position = StreamPosition.Start,
-            Key = MessageKey.FromBytesAsBase64(Encoding.UTF8.GetBytes($"{{\"id\":{id}}}")),
-            Value = Encoding.UTF8.GetBytes(value),
-        }));
-    }
+    private static string Line(int id, string op, string? title, string? body, long lsn) =>
+        TestRunners.ChangelogLine(
+            Articles,
+            id,
+            op,
+            before: op == "d" ? $"{{\"id\":{id},\"title\":null,\"body\":null}}" : "null",
+            after: op == "d" ? "null" : $"{{\"id\":{id},\"title\":\"{title}\",\"body\":\"{body}\"}}",
+            lsn);
 
     [Theory]
     [InlineData(1)]
@@ -42,14 +32,7 @@ public sealed class UnavailableRunTests() : TempDirectoryTest("sync-unavailable-
         ]);
         var sink = new ReferenceSink();
         var options = new FileSourceOptions { Path = path };
-        var runner = new MaterializerRunner(
-            "articles",
-            new MaterializerOptions { Source = "changelog", Sink = "k", Table = "articles", Topics = [Articles], Format = "debezium-json", BatchSize = batchSize, Linger = TimeSpan.Zero },
-            new FileSourceReader("changelog", options, new SourceReadRequest("articles", t => t == Articles, new Dictionary<string, StreamPosition>(), false)),
-            MessageFormats.Create("debezium-json", new DecoderOptions()),
-            sink,
-            new DeadLetterWriter(Path.Combine(Dir, "articles.deadletter.jsonl"), "articles"),
-            NullLogger.Instance);
+        var runner = TestRunners.FromChangelogFile("articles", Articles, options, sink, Dir, batchSize);
 
         await runner.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 

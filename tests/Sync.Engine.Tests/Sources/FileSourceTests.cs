@@ -1,6 +1,3 @@
-using Sync.Sources.File;
-using Sync.Testing.Files;
-
 namespace Sync.Engine.Tests.Sources;
 
 public sealed class FileSourceTests() : TempDirectoryTest("sync-file-source-")

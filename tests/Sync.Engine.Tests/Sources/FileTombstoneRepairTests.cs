@@ -1,8 +1,3 @@
-using Sync.Engine.DeadLetters;
-using Sync.Sources.File;
-using Sync.Testing.Sinks;
-using Sync.Testing.Files;
-
 namespace Sync.Engine.Tests.Sources;
 
 /// <summary><c>repairTombstones: true</c> on a changelog file: its end is the end of the file as it
@@ -15,19 +10,14 @@ public sealed class FileTombstoneRepairTests() : TempDirectoryTest("sync-file-re
 
     private string PathOf => Path.Combine(Dir, "changelog.jsonl");
 
-    private static string Line(int id, string op, string? name, long lsn)
-    {
-        var before = op is "u" or "d" ? $"{{\"id\":{id},\"name\":\"old\"}}" : "null";
-        var after = op == "d" ? "null" : $"{{\"id\":{id},\"name\":\"{name}\"}}";
-        var value = string.Create(CultureInfo.InvariantCulture, $"{{\"before\":{before},\"after\":{after},\"source\":{{\"connector\":\"postgresql\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"users\",\"lsn\":{lsn}}},\"op\":\"{op}\",\"ts_ms\":{1_700_000_000_000 + lsn}}}");
-        return Encoding.UTF8.GetString(ChangelogLineWriter.ToLine(new SourceMessage
-        {
-            Topic = Users,
-            Position = StreamPosition.Start,
-            Key = MessageKey.FromBytesAsBase64(Encoding.UTF8.GetBytes($"{{\"id\":{id}}}")),
-            Value = Encoding.UTF8.GetBytes(value),
-        }));
-    }
+    private static string Line(int id, string op, string? name, long lsn) =>
+        Runtime.TestRunners.ChangelogLine(
+            Users,
+            id,
+            op,
+            before: op is "u" or "d" ? $"{{\"id\":{id},\"name\":\"old\"}}" : "null",
+            after: op == "d" ? "null" : $"{{\"id\":{id},\"name\":\"{name}\"}}",
+            lsn);
 
     [Fact]
     public async Task A_following_reader_is_at_the_end_only_while_no_line_of_the_file_is_left_unread()
@@ -63,15 +53,7 @@ public sealed class FileTombstoneRepairTests() : TempDirectoryTest("sync-file-re
         await using var log = new FileTopicLog(options);
         var repair = new TombstoneRepair(log);
         var sink = new ReferenceSink();
-        var runner = new MaterializerRunner(
-            "users",
-            new MaterializerOptions { Source = "changelog", Sink = "k", Table = "users", Topics = [Users], Format = "debezium-json", BatchSize = 4, Linger = TimeSpan.Zero, RepairTombstones = true },
-            new FileSourceReader("changelog", options, new SourceReadRequest("users", t => t == Users, new Dictionary<string, StreamPosition>(), false)),
-            MessageFormats.Create("debezium-json", new DecoderOptions()),
-            sink,
-            new DeadLetterWriter(Path.Combine(Dir, "users.deadletter.jsonl"), "users"),
-            NullLogger.Instance,
-            tombstoneRepair: repair);
+        var runner = Runtime.TestRunners.FromChangelogFile("users", Users, options, sink, Dir, batchSize: 4, tombstoneRepair: repair);
 
         await runner.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 

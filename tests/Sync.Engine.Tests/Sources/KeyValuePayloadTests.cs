@@ -1,5 +1,3 @@
-using Sync.Sources.File;
-
 namespace Sync.Engine.Tests.Sources;
 
 /// <summary>

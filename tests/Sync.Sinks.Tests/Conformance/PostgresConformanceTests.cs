@@ -1,4 +1,3 @@
-using Sync.Sinks.Postgres;
 using Sync.Sinks.Tests.Postgres;
 
 namespace Sync.Sinks.Tests.Conformance;

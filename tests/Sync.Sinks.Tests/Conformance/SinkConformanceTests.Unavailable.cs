@@ -1,6 +1,5 @@
 using FsCheck;
 using FsCheck.Xunit;
-using Sync.Engine.Runtime;
 
 namespace Sync.Sinks.Tests.Conformance;
 

@@ -1,5 +1,4 @@
 using Microsoft.Data.Sqlite;
-using Sync.Sinks.Sqlite;
 
 namespace Sync.Sinks.Tests.Conformance;
 

@@ -1,6 +1,4 @@
 using System.Net.Http.Json;
-using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Sinks;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

@@ -1,8 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
-using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Elasticsearch;
-using Sync.Testing.Process;
-
 namespace Sync.Sinks.Tests.Elasticsearch;
 
 /// <summary>The Elasticsearch sink's reconnect signal (<see cref="IReconnectingSink"/>): raised when

@@ -1,6 +1,4 @@
 using Sync.Sinks;
-using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Elasticsearch;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

@@ -1,5 +1,3 @@
-using Sync.Engine.Config;
-using Sync.Sinks.Elasticsearch;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Sinks.Tests.Elasticsearch;

@@ -2,9 +2,6 @@ using System.Text.Json.Nodes;
 using Elastic.Clients.Elasticsearch;
 using FieldValue = Sync.Engine.Changes.FieldValue;
 using TimeUnit = Sync.Engine.Changes.TimeUnit;
-using Sync.Testing.Sinks;
-using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Elasticsearch;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

@@ -1,6 +1,4 @@
-using Sync.Sinks.Elasticsearch;
 using Sync.Sinks.Tests.Conformance;
-using Sync.Testing.Elasticsearch;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

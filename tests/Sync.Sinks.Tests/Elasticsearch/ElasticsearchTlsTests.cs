@@ -1,5 +1,3 @@
-using Sync.Sinks.Elasticsearch;
-using Sync.Testing.Elasticsearch;
 using Sync.Testing.Tls;
 
 namespace Sync.Sinks.Tests.Elasticsearch;

@@ -1,5 +1,3 @@
-using Sync.Sinks.Elasticsearch;
-
 namespace Sync.Sinks.Tests.Elasticsearch;
 
 /// <summary>Columns the source did not send (<see cref="FieldValue.Unavailable"/>): Debezium's PostgreSQL

@@ -1,5 +1,4 @@
 using System.Net;
-using Sync.Testing.Elasticsearch;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

@@ -5,7 +5,6 @@ using Elastic.Clients.Elasticsearch.Core.Bulk;
 using Elastic.Clients.Elasticsearch.IndexManagement;
 using Elastic.Clients.Elasticsearch.QueryDsl;
 using Elastic.Transport;
-using Sync.Testing.Elasticsearch;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Sync.Testing.Elasticsearch;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Elasticsearch;

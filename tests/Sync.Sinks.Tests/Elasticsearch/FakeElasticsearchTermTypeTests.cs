@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using Sync.Testing.Elasticsearch;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
 

@@ -1,6 +1,3 @@
-using DotNet.Testcontainers.Builders;
-using DotNet.Testcontainers.Containers;
-using Sync.Sinks.Elasticsearch;
 using Sync.Testing.Docker;
 
 namespace Sync.Sinks.Tests.Elasticsearch;
@@ -9,20 +6,11 @@ namespace Sync.Sinks.Tests.Elasticsearch;
 /// behaviours the fake models, checked against the real server where Docker exists.</summary>
 public sealed class RealElasticsearchTests
 {
-    private const string Image = "docker.elastic.co/elasticsearch/elasticsearch:9.1.5";
-
     [DockerFact]
     public async Task The_sink_keeps_its_contract_against_a_real_server()
     {
-        await using var container = new ContainerBuilder(Image)
-            .WithEnvironment("discovery.type", "single-node")
-            .WithEnvironment("xpack.security.enabled", "false")
-            .WithEnvironment("ES_JAVA_OPTS", "-Xms512m -Xmx512m")
-            .WithPortBinding(9200, true)
-            .WithWaitStrategy(Wait.ForUnixContainer().UntilHttpRequestIsSucceeded(r => r.ForPort(9200).ForPath("/_cluster/health")))
-            .Build();
-        await container.StartAsync();
-        var options = new ElasticsearchSinkOptions { Urls = [$"http://{container.Hostname}:{container.GetMappedPublicPort(9200)}"], Refresh = RefreshPolicy.WaitFor };
+        await using var container = await RealElasticsearchContainer.StartAsync();
+        var options = new ElasticsearchSinkOptions { Urls = [RealElasticsearchContainer.Address(container)], Refresh = RefreshPolicy.WaitFor };
         await using var sink = await ElasticsearchSink.OpenAsync("real", options, CancellationToken.None);
         var target = new TargetSpec("real-items") { Options = new ElasticsearchTargetOptions() };
 

@@ -1,6 +1,4 @@
 using System.Text.Json.Nodes;
-using Sync.Testing.Elasticsearch;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Healing;
 

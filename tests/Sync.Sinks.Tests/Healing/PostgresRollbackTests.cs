@@ -1,7 +1,5 @@
 using Npgsql;
-using Sync.Engine.Runtime;
 using Sync.Sinks.Tests.Postgres;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Healing;
 
@@ -70,24 +68,14 @@ public sealed class PostgresRollbackTests : StoppingSinkRollbackTests
     /// No pool: a pooled connection would not survive a server restart between two calls.</summary>
     internal static async Task<IReadOnlyList<string>> ReadRowsAsync(string connectionString, string schema)
     {
-        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {schema}.users ORDER BY id", connection);
-        var rows = new List<string>();
         try
         {
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                rows.Add(reader.GetString(0));
-            }
+            return await PostgresTestDb.RowsAsync(connectionString, $"SELECT id::text || '=' || name FROM {schema}.users ORDER BY id");
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
         {
-            // Not created yet.
+            return [];
         }
-
-        return rows;
     }
 
     protected override async Task SnapshotAsync()

@@ -1,5 +1,4 @@
 using StackExchange.Redis;
-using Sync.Sinks.Redis;
 using Sync.Sinks.Tests.Redis;
 
 namespace Sync.Sinks.Tests.Healing;

@@ -1,11 +1,7 @@
-using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Logging;
-using Sync.Testing.Process;
 using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
 

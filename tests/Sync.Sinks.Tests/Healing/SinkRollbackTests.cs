@@ -1,5 +1,3 @@
-using Sync.Engine.Runtime;
-
 namespace Sync.Sinks.Tests.Healing;
 
 /// <summary>A sink that goes back in time while <c>sync run</c> keeps running (or while it is stopped)

@@ -1,5 +1,3 @@
-using Sync.Engine.Runtime;
-
 namespace Sync.Sinks.Tests.Healing;
 
 /// <summary>The rollback tests of a sink whose <c>onEmptySink</c> default is <c>stop</c> (PostgreSQL,

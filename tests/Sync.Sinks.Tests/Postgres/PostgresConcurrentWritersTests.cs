@@ -1,6 +1,5 @@
 using Npgsql;
 using Sync.Engine.DeadLetters;
-using Sync.Sinks.Postgres;
 
 namespace Sync.Sinks.Tests.Postgres;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Sync.Engine.Ledger;
-using Sync.Sinks.Postgres;
 using Sync.Testing.Ledger;
 
 namespace Sync.Sinks.Tests.Postgres;

@@ -1,7 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
-using Sync.Sinks.Postgres;
-using Sync.Testing.Process;
-
 namespace Sync.Sinks.Tests.Postgres;
 
 /// <summary>The PostgreSQL sink's reconnect signal (<see cref="IReconnectingSink"/>): raised when a

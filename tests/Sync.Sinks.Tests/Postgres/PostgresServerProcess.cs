@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Sync.Testing.Process;
 using Sync.Testing.Tls;
 
 namespace Sync.Sinks.Tests.Postgres;

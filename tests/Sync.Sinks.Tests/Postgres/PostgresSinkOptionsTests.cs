@@ -1,7 +1,5 @@
 using System.Net.Sockets;
 using Npgsql;
-using Sync.Engine.Config;
-using Sync.Sinks.Postgres;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Sinks.Tests.Postgres;

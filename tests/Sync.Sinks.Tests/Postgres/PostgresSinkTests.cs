@@ -1,7 +1,5 @@
 using System.Numerics;
 using Npgsql;
-using Sync.Testing.Sinks;
-using Sync.Sinks.Postgres;
 
 namespace Sync.Sinks.Tests.Postgres;
 

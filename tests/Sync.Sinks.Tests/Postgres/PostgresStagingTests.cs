@@ -1,5 +1,3 @@
-using Sync.Testing.Sinks;
-
 namespace Sync.Sinks.Tests.Postgres;
 
 /// <summary>The staging tables a connection keeps between batches: emptied at every commit, emptied

@@ -1,5 +1,4 @@
 using Npgsql;
-using Sync.Sinks.Postgres;
 
 namespace Sync.Sinks.Tests.Postgres;
 
@@ -66,17 +65,24 @@ internal sealed class PostgresTestDb : IAsyncDisposable
         return await Sink.ApplyAsync(new SinkBatch(Materializer, target, changes, checkpoint), CancellationToken.None);
     }
 
-    public static async Task<NpgsqlConnection> ConnectAsync()
+    /// <summary>A connection of its own, outside any pool: a pooled one would not survive a server
+    /// restart between two calls.</summary>
+    public static Task<NpgsqlConnection> ConnectAsync() => ConnectAsync(ServerConnectionString);
+
+    private static async Task<NpgsqlConnection> ConnectAsync(string connectionString)
     {
-        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ServerConnectionString) { Pooling = false, Timezone = "UTC" }.ConnectionString);
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timezone = "UTC" }.ConnectionString);
         await connection.OpenAsync();
         return connection;
     }
 
     /// <summary>Every row of the query, values as PostgreSQL's text output (NULL as <c>NULL</c>), columns joined by <c>|</c>.</summary>
-    public static async Task<List<string>> RowsAsync(string sql)
+    public static Task<List<string>> RowsAsync(string sql) => RowsAsync(ServerConnectionString, sql);
+
+    /// <summary><see cref="RowsAsync(string)"/> on the server of <paramref name="connectionString"/>.</summary>
+    public static async Task<List<string>> RowsAsync(string connectionString, string sql)
     {
-        await using var connection = await ConnectAsync();
+        await using var connection = await ConnectAsync(connectionString);
         await using var command = new NpgsqlCommand(sql, connection);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<string>();

@@ -1,4 +1,3 @@
-using Sync.Sinks.Postgres;
 using Sync.Testing.Tls;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 

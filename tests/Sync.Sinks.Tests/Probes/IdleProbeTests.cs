@@ -1,6 +1,4 @@
-using Microsoft.Extensions.Time.Testing;
 using Sync.Sinks;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Probes;
 

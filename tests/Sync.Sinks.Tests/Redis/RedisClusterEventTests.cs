@@ -1,6 +1,4 @@
 using StackExchange.Redis;
-using Sync.Sinks.Redis;
-using Sync.Testing.Process;
 using Xunit.Abstractions;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 

@@ -1,5 +1,4 @@
 using StackExchange.Redis;
-using Sync.Sinks.Redis;
 
 namespace Sync.Sinks.Tests.Redis;
 

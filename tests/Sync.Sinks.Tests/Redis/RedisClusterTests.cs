@@ -1,6 +1,5 @@
 using StackExchange.Redis;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
-using Sync.Sinks.Redis;
 using Sync.Sinks.Tests.Conformance;
 
 namespace Sync.Sinks.Tests.Redis;

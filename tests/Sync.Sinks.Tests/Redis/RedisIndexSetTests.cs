@@ -1,5 +1,4 @@
 using StackExchange.Redis;
-using Sync.Sinks.Redis;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Tests.Redis;

@@ -1,5 +1,4 @@
 using FsCheck.Xunit;
-using Sync.Sinks.Redis;
 
 namespace Sync.Sinks.Tests.Redis;
 

@@ -1,6 +1,3 @@
-using Sync.Testing.Sinks;
-using Sync.Sinks.Redis;
-
 namespace Sync.Sinks.Tests.Redis;
 
 /// <summary>What <c>ledger verify</c> reads from a Redis target (<see cref="ISink.ScanColumn"/>) and what

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Sync.Testing.Process;
 
 namespace Sync.Sinks.Tests.Redis;
 

@@ -1,6 +1,4 @@
 using StackExchange.Redis;
-using Sync.Engine.Config;
-using Sync.Sinks.Redis;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Sinks.Tests.Redis;

@@ -1,5 +1,4 @@
 using FsCheck.Xunit;
-using Sync.Sinks.Redis;
 using Sync.Sinks.Tests.Conformance;
 
 namespace Sync.Sinks.Tests.Redis;

@@ -1,6 +1,4 @@
 using StackExchange.Redis;
-using Sync.Testing.Sinks;
-using Sync.Sinks.Redis;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Tests.Redis;

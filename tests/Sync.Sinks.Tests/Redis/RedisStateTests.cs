@@ -1,5 +1,3 @@
-using Sync.Sinks.Redis;
-
 namespace Sync.Sinks.Tests.Redis;
 
 /// <summary>The version state the sink stores next to each row: encoded by the client where the change

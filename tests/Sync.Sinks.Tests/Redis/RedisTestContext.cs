@@ -1,37 +1,26 @@
 using StackExchange.Redis;
-using Sync.Sinks.Redis;
 
 namespace Sync.Sinks.Tests.Redis;
 
 /// <summary>One test's sink, target and reading connection on its own namespace (removed on dispose).</summary>
-internal sealed class RedisTestContext : IAsyncDisposable
+internal sealed class RedisTestContext(string ns, RedisSinkOptions options, ConnectionMultiplexer reader, RedisSink sink, TargetSpec target, bool cluster) : IAsyncDisposable
 {
     public const string Materializer = "redis-test";
 
-    private RedisTestContext(string ns, RedisSinkOptions options, ConnectionMultiplexer reader, RedisSink sink, TargetSpec target, bool cluster)
-    {
-        Cluster = cluster;
-        Namespace = ns;
-        Options = options;
-        Reader = reader;
-        Sink = sink;
-        Target = target;
-    }
-
-    public string Namespace { get; }
+    public string Namespace { get; } = ns;
 
     /// <summary>Whether the context is on the Redis Cluster (SYNC_TEST_REDIS_CLUSTER) rather than the standalone Redis.</summary>
-    public bool Cluster { get; }
+    public bool Cluster { get; } = cluster;
 
-    public RedisSinkOptions Options { get; }
+    public RedisSinkOptions Options { get; } = options;
 
-    public ConnectionMultiplexer Reader { get; }
+    public ConnectionMultiplexer Reader { get; } = reader;
 
     public IDatabase Db => Reader.GetDatabase(Options.Database);
 
-    public RedisSink Sink { get; private set; }
+    public RedisSink Sink { get; private set; } = sink;
 
-    public TargetSpec Target { get; set; }
+    public TargetSpec Target { get; set; } = target;
 
     public RedisKeys Keys => Cluster ? new RedisKeys(Options.KeyPrefix, cluster: true) : Sink.Keys;
 

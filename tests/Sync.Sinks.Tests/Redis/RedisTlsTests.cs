@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Sync.Sinks.Redis;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
 namespace Sync.Sinks.Tests.Redis;

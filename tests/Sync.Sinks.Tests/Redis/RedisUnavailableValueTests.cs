@@ -1,5 +1,3 @@
-using Sync.Sinks.Redis;
-
 namespace Sync.Sinks.Tests.Redis;
 
 /// <summary>Columns the source did not send (<see cref="FieldValue.Unavailable"/>): Debezium's PostgreSQL

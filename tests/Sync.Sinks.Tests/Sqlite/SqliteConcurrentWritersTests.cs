@@ -1,5 +1,3 @@
-using Sync.Sinks.Sqlite;
-
 namespace Sync.Sinks.Tests.Sqlite;
 
 /// <summary>Two sink instances on one database file, one of them finding the other's tables and columns

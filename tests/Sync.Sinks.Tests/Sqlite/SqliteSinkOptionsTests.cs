@@ -1,6 +1,4 @@
 using Microsoft.Data.Sqlite;
-using Sync.Engine.Config;
-using Sync.Sinks.Sqlite;
 using YamlDotNet.RepresentationModel;
 
 namespace Sync.Sinks.Tests.Sqlite;

@@ -1,5 +1,3 @@
-using Sync.Testing.Sinks;
-
 namespace Sync.Sinks.Tests.Sqlite;
 
 public sealed class SqliteSinkTests

@@ -1,26 +1,18 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
-using Sync.Sinks.Sqlite;
 
 namespace Sync.Sinks.Tests.Sqlite;
 
 /// <summary>A database file owned by one test: the sink under test, plus direct queries for assertions.</summary>
-internal sealed class SqliteTestDb : IAsyncDisposable
+internal sealed class SqliteTestDb(string path, SqliteSinkOptions options, TimeProvider time) : IAsyncDisposable
 {
     public const string Materializer = "m1";
 
-    private readonly TimeProvider _time;
+    private readonly TimeProvider _time = time;
 
-    private SqliteTestDb(string path, SqliteSinkOptions options, TimeProvider time)
-    {
-        Path = path;
-        Options = options;
-        _time = time;
-    }
+    public string Path { get; } = path;
 
-    public string Path { get; }
-
-    public SqliteSinkOptions Options { get; }
+    public SqliteSinkOptions Options { get; } = options;
 
     public SqliteSink Sink { get; private set; } = null!;
 

@@ -1,9 +1,7 @@
-using Sync.Engine.Sinks;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
-using Sync.Testing.Sinks;
 
 namespace Sync.Engine.Tests.Sources.Pulsar;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Sync.Sources.File;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar;
 using Sync.Testing.Pulsar;

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Time.Testing;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Logging;
 using Sync.Testing.Pulsar;

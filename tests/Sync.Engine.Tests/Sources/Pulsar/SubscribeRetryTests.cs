@@ -1,4 +1,3 @@
-using Sync.Sources.File;
 using Sync.Sources.Pulsar;
 using Sync.Pulsar.Protocol.Proto;
 

@@ -1,5 +1,4 @@
 using System.Threading.Channels;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Sync.Engine.Tests.Sources.Pulsar;
 

@@ -1,5 +1,3 @@
-using Sync.Testing.Elasticsearch;
-
 namespace Sync.Sinks.Tests.Elasticsearch.ServerConformance;
 
 /// <summary><see cref="ElasticsearchServerCases"/> against the fake, in the default test command.</summary>

@@ -1,5 +1,3 @@
-using DotNet.Testcontainers.Builders;
-using DotNet.Testcontainers.Containers;
 using Sync.Testing.Docker;
 
 namespace Sync.Sinks.Tests.Elasticsearch.ServerConformance;
@@ -9,22 +7,9 @@ namespace Sync.Sinks.Tests.Elasticsearch.ServerConformance;
 /// available" where no Docker engine runs.</summary>
 public sealed class RealElasticsearchServerConformanceTests
 {
-    private const string Image = "docker.elastic.co/elasticsearch/elasticsearch:9.1.5";
-
     private static readonly Lazy<Task<Uri>> Server = new(StartAsync);
 
-    private static async Task<Uri> StartAsync()
-    {
-        IContainer container = new ContainerBuilder(Image)
-            .WithEnvironment("discovery.type", "single-node")
-            .WithEnvironment("xpack.security.enabled", "false")
-            .WithEnvironment("ES_JAVA_OPTS", "-Xms512m -Xmx512m")
-            .WithPortBinding(9200, true)
-            .WithWaitStrategy(Wait.ForUnixContainer().UntilHttpRequestIsSucceeded(r => r.ForPort(9200).ForPath("/_cluster/health")))
-            .Build();
-        await container.StartAsync();
-        return new Uri($"http://{container.Hostname}:{container.GetMappedPublicPort(9200)}/");
-    }
+    private static async Task<Uri> StartAsync() => new($"{RealElasticsearchContainer.Address(await RealElasticsearchContainer.StartAsync())}/");
 
     [DockerTheory]
     [MemberData(nameof(ElasticsearchServerCases.Names), MemberType = typeof(ElasticsearchServerCases))]
