@@ -444,11 +444,7 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
             {
                 using var timeout = new CancellationTokenSource(_clientOptions.OperationTimeout);
                 await session.Connection.RequestAsync(
-                    requestId => new BaseCommand
-                    {
-                        Type = BaseCommand.Types.Type.CloseConsumer,
-                        CloseConsumer = new CommandCloseConsumer { ConsumerId = session.ConsumerId, RequestId = requestId },
-                    },
+                    id => new BaseCommand { Type = BaseCommand.Types.Type.CloseConsumer, CloseConsumer = new CommandCloseConsumer { ConsumerId = session.ConsumerId, RequestId = id } },
                     "CLOSE_CONSUMER",
                     timeout.Token);
             }

@@ -592,11 +592,7 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
                 if (_session is { } session)
                 {
                     await session.Connection.RequestAsync(
-                        requestId => new BaseCommand
-                        {
-                            Type = BaseCommand.Types.Type.CloseProducer,
-                            CloseProducer = new CommandCloseProducer { ProducerId = session.ProducerId, RequestId = requestId },
-                        },
+                        id => new BaseCommand { Type = BaseCommand.Types.Type.CloseProducer, CloseProducer = new CommandCloseProducer { ProducerId = session.ProducerId, RequestId = id } },
                         "CLOSE_PRODUCER",
                         timeout.Token);
                 }
