@@ -104,6 +104,8 @@ try
                 Add(new Figure($"end to end publish -> committed in PostgreSQL at {rate:N0} events/s, p50 ({latency.Count:N0} events)", latency.P50Ms, "ms"));
                 Add(new Figure($"end to end publish -> committed in PostgreSQL at {rate:N0} events/s, p99", latency.P99Ms, "ms", Goal: rate == 10_000 ? "<= 50 ms" : null));
                 Add(new Figure($"end to end publish -> committed in PostgreSQL at {rate:N0} events/s, max", latency.MaxMs, "ms"));
+                // Less moved by the machine's load than the percentiles: what the collector's pauses take of the run.
+                Add(new Figure($"same run at {rate:N0} events/s, collector pauses in all ({latency.Gen2Collections:N0} full collections)", latency.GcPauseMs, "ms"));
             }
         }
 

@@ -19,7 +19,9 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
 {
     private const string LastKeyId = "-1";
 
-    public sealed record Latency(double P50Ms, double P99Ms, double MaxMs, int Count);
+    /// <param name="GcPauseMs">Time the runtime held the process's threads for collections while the events were sent and applied.</param>
+    /// <param name="Gen2Collections">Full collections in that time (blocking ones without background collection).</param>
+    public sealed record Latency(double P50Ms, double P99Ms, double MaxMs, int Count, double GcPauseMs = 0, int Gen2Collections = 0);
 
     /// <param name="BytesPerEvent">Managed bytes allocated by the whole process while draining, per event.</param>
     /// <param name="Gen0Collections">Garbage collections while draining (of any generation).</param>
@@ -45,6 +47,8 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         await WaitAsync(recorder, () => recorder.Applied >= 1, TimeSpan.FromSeconds(60), runtime);
 
         var total = rate * seconds;
+        var paused = GC.GetTotalPauseDuration();
+        var gen2 = GC.CollectionCount(2);
         var pending = new List<ValueTask<MessageId>>(total);
         var interval = Stopwatch.Frequency / (double)rate;
         var start = Stopwatch.GetTimestamp();
@@ -67,7 +71,7 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
 
         await WaitAsync(recorder, () => recorder.Applied >= total + 1, TimeSpan.FromSeconds(120), runtime);
         var (p50, p99, max, count) = recorder.Percentiles();
-        return new Latency(p50, p99, max, count);
+        return new Latency(p50, p99, max, count, (GC.GetTotalPauseDuration() - paused).TotalMilliseconds, GC.CollectionCount(2) - gen2);
     }
 
     /// <summary>Publishes a backlog of <paramref name="events"/> over as many topics as

@@ -443,13 +443,10 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
             if (session is not null && session.Connection.IsOpen)
             {
                 using var timeout = new CancellationTokenSource(_clientOptions.OperationTimeout);
-                var requestId = session.Connection.NextRequestId();
-                var close = new BaseCommand
-                {
-                    Type = BaseCommand.Types.Type.CloseConsumer,
-                    CloseConsumer = new CommandCloseConsumer { ConsumerId = session.ConsumerId, RequestId = requestId },
-                };
-                await session.Connection.RequestAsync(close, requestId, "CLOSE_CONSUMER", timeout.Token);
+                await session.Connection.RequestAsync(
+                    id => new BaseCommand { Type = BaseCommand.Types.Type.CloseConsumer, CloseConsumer = new CommandCloseConsumer { ConsumerId = session.ConsumerId, RequestId = id } },
+                    "CLOSE_CONSUMER",
+                    timeout.Token);
             }
         }
         catch (Exception e) when (e is PulsarException or OperationCanceledException)

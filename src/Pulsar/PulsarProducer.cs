@@ -591,13 +591,10 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
                 await FlushAsync(timeout.Token);
                 if (_session is { } session)
                 {
-                    var requestId = session.Connection.NextRequestId();
-                    var close = new BaseCommand
-                    {
-                        Type = BaseCommand.Types.Type.CloseProducer,
-                        CloseProducer = new CommandCloseProducer { ProducerId = session.ProducerId, RequestId = requestId },
-                    };
-                    await session.Connection.RequestAsync(close, requestId, "CLOSE_PRODUCER", timeout.Token);
+                    await session.Connection.RequestAsync(
+                        id => new BaseCommand { Type = BaseCommand.Types.Type.CloseProducer, CloseProducer = new CommandCloseProducer { ProducerId = session.ProducerId, RequestId = id } },
+                        "CLOSE_PRODUCER",
+                        timeout.Token);
                 }
             }
         }

@@ -241,6 +241,14 @@ internal sealed class PulsarConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends a request built around a new request id (CLOSE_PRODUCER, CLOSE_CONSUMER, …) and
+    /// waits for the broker's answer, as the overload that takes the id does.</summary>
+    public Task<BaseCommand> RequestAsync(Func<ulong, BaseCommand> command, string operation, CancellationToken cancellationToken)
+    {
+        var requestId = NextRequestId();
+        return RequestAsync(command(requestId), requestId, operation, cancellationToken);
+    }
+
     /// <summary>
     /// Sends a command that carries <paramref name="requestId"/> and waits for the answer with the
     /// same request id. A CommandError answer is thrown as the matching <see cref="PulsarServerException"/>.

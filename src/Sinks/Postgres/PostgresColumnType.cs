@@ -386,7 +386,8 @@ public abstract class PostgresColumnType
             var array = new TValue?[values.Count];
             for (var i = 0; i < array.Length; i++)
             {
-                array[i] = values[i].IsNull || values[i].IsUnavailable ? null : wire(values[i]);
+                var value = values[i];
+                array[i] = value.IsNull || value.IsUnavailable ? null : wire(value);
             }
 
             return new NpgsqlParameter<TValue?[]> { TypedValue = array, NpgsqlDbType = NpgsqlDbType.Array | wireType };
@@ -398,7 +399,8 @@ public abstract class PostgresColumnType
             var array = new T[values.Count];
             for (var i = 0; i < array.Length; i++)
             {
-                array[i] = values[i].IsNull || values[i].IsUnavailable ? default! : toWire(values[i]);
+                var value = values[i];
+                array[i] = value.IsNull || value.IsUnavailable ? default! : toWire(value);
             }
 
             return new NpgsqlParameter<T[]> { TypedValue = array, NpgsqlDbType = NpgsqlDbType.Array | wireType };
@@ -426,7 +428,8 @@ public abstract class PostgresColumnType
             var array = new string?[values.Count];
             for (var i = 0; i < array.Length; i++)
             {
-                array[i] = values[i].IsNull || values[i].IsUnavailable ? null : TextOf(values[i]);
+                var value = values[i];
+                array[i] = value.IsNull || value.IsUnavailable ? null : TextOf(value);
             }
 
             return new NpgsqlParameter<string?[]> { TypedValue = array, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };

@@ -57,6 +57,14 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// <summary>Staging tables that already hold rows of the open transaction.</summary>
     private readonly HashSet<string> _stagesUsed = new(StringComparer.Ordinal);
 
+    /// <summary>The fold's key index and result, and the groups' row lists, kept from one segment to the
+    /// next (a writer applies one segment at a time): per batch they were a quarter of the bytes the
+    /// process allocated per event (docs/benchmarks.md, "CPU per event").</summary>
+    private readonly Dictionary<string, int> _foldIndex = new(StringComparer.Ordinal);
+    private readonly List<Pending> _folded = [];
+    private readonly Stack<List<Pending>> _spareRows = new();
+    private readonly List<List<Pending>> _rowsInUse = [];
+
     private PostgresWriter(NpgsqlConnection connection, string stateSchema)
     {
         _connection = connection;
@@ -535,10 +543,14 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// <summary>One change per key: the newest by <see cref="ChangeVersion"/> (a later arrival wins
     /// when the two cannot be ordered); an older one is stale. A change without an LSN inherits the
     /// LSN of the change it replaces, as it would inherit the stored one.</summary>
-    private static List<Pending> Fold(BatchContext context, List<ChangeEvent> changes)
+    private List<Pending> Fold(BatchContext context, List<ChangeEvent> changes)
     {
-        var byKey = new Dictionary<string, int>(changes.Count, StringComparer.Ordinal);
-        var pending = new List<Pending>(changes.Count);
+        var byKey = _foldIndex;
+        var pending = _folded;
+        byKey.Clear();
+        pending.Clear();
+        byKey.EnsureCapacity(changes.Count);
+        pending.EnsureCapacity(changes.Count);
         foreach (var change in changes)
         {
             if (change.Key.Count == 0)
@@ -576,6 +588,35 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return;
         }
 
+        try
+        {
+            await ApplyFoldedAsync(context, Fold(context, changes), cancellationToken);
+        }
+        finally
+        {
+            // The lists hold changes of this batch: emptied, so that they do not keep them alive.
+            _folded.Clear();
+            _foldIndex.Clear();
+            foreach (var rows in _rowsInUse)
+            {
+                rows.Clear();
+                _spareRows.Push(rows);
+            }
+
+            _rowsInUse.Clear();
+        }
+    }
+
+    /// <summary>A list for a group's rows: one of an earlier segment's, returned when this segment ends.</summary>
+    private List<Pending> RentRows()
+    {
+        var rows = _spareRows.TryPop(out var spare) ? spare : [];
+        _rowsInUse.Add(rows);
+        return rows;
+    }
+
+    private async Task ApplyFoldedAsync(BatchContext context, List<Pending> folded, CancellationToken cancellationToken)
+    {
         var target = context.Target;
         var groups = new Dictionary<string[], Group>(ColumnNamesComparer.Instance);
         var deletes = new Dictionary<string[], Group>(ColumnNamesComparer.Instance);
@@ -584,7 +625,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         // the set of columns they keep, so each group's upsert updates exactly the columns its rows
         // carry; the common group of full rows keeps its one statement shape.
         var partial = new Dictionary<string, Group>(StringComparer.Ordinal);
-        foreach (var item in Fold(context, changes))
+        foreach (var item in folded)
         {
             var change = item.Change;
             var keyNames = change.Key.Names;
@@ -598,7 +639,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
                 if (!deletes.TryGetValue(keyNames, out var group))
                 {
-                    deletes[keyNames] = group = new Group(keyNames, IsDelete: true);
+                    deletes[keyNames] = group = new Group(keyNames, IsDelete: true) { Rows = RentRows() };
                 }
 
                 group.Rows.Add(item);
@@ -622,7 +663,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 var signature = string.Join('\u0001', image.Names) + '\u0002' + new string(kept.Select(k => k ? '1' : '0').ToArray());
                 if (!partial.TryGetValue(signature, out var keeping))
                 {
-                    partial[signature] = keeping = new Group(image.Names, IsDelete: false) { Kept = kept };
+                    partial[signature] = keeping = new Group(image.Names, IsDelete: false) { Kept = kept, Rows = RentRows() };
                 }
 
                 keeping.Rows.Add(item);
@@ -631,7 +672,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
             if (!groups.TryGetValue(image.Names, out var upserts))
             {
-                groups[image.Names] = upserts = new Group(image.Names, IsDelete: false);
+                groups[image.Names] = upserts = new Group(image.Names, IsDelete: false) { Rows = RentRows() };
             }
 
             upserts.Rows.Add(item);
@@ -731,9 +772,12 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             columns[i] = new StagedColumn(group.Names[i], type, "c" + i.ToString(CultureInfo.InvariantCulture));
         }
 
-        var rows = new List<Pending>(group.Rows.Count);
-        foreach (var row in group.Rows)
+        // The group's own list when every row fits its columns (the common case); a copy without the
+        // rejected rows otherwise.
+        var rows = group.Rows;
+        for (var r = 0; r < group.Rows.Count; r++)
         {
+            var row = group.Rows[r];
             var values = group.IsDelete ? row.Change.Key.Values : row.Change.After!.Values;
             string? problem = null;
             for (var i = 0; i < columns.Length && problem is null; i++)
@@ -744,13 +788,18 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
                 }
             }
 
-            if (problem is null)
+            if (problem is not null)
+            {
+                if (ReferenceEquals(rows, group.Rows))
+                {
+                    rows = group.Rows.GetRange(0, r);
+                }
+
+                context.Reject(row.Change, $"table {target.Qualified} (key {Describe(row.Change.Key.Names)}): {problem}");
+            }
+            else if (!ReferenceEquals(rows, group.Rows))
             {
                 rows.Add(row);
-            }
-            else
-            {
-                context.Reject(row.Change, $"table {target.Qualified} (key {Describe(row.Change.Key.Names)}): {problem}");
             }
         }
 
@@ -874,12 +923,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         var ledgers = new long[rows.Count];
         var entries = new long[rows.Count];
         var indexes = new long[rows.Count];
-        var values = new FieldValue[columns.Length][];
-        for (var c = 0; c < columns.Length; c++)
-        {
-            values[c] = new FieldValue[rows.Count];
-        }
-
         for (var r = 0; r < rows.Count; r++)
         {
             var (change, version) = rows[r];
@@ -889,11 +932,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             ledgers[r] = version.Position.Ledger;
             entries[r] = version.Position.Entry;
             indexes[r] = version.Position.BatchIndex;
-            var row = isDelete ? change.Key.Values : change.After!.Values;
-            for (var c = 0; c < columns.Length; c++)
-            {
-                values[c][r] = row[c];
-            }
         }
 
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target });
@@ -905,7 +943,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = indexes });
         for (var c = 0; c < columns.Length; c++)
         {
-            command.Parameters.Add(columns[c].Type.ArrayParameter(values[c]));
+            command.Parameters.Add(columns[c].Type.ArrayParameter(new ColumnOfRows(rows, c, isDelete)));
         }
 
         return command;
@@ -1200,6 +1238,25 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     private readonly record struct StagedColumn(string Name, PostgresColumnType Type, string Stage);
 
+    /// <summary>One column of a group's rows, read in place: the array parameter copies it into the
+    /// typed array Npgsql sends, so a <see cref="FieldValue"/> array per column and batch is not needed.</summary>
+    private sealed class ColumnOfRows(List<Pending> rows, int column, bool isDelete) : IReadOnlyList<FieldValue>
+    {
+        public int Count => rows.Count;
+
+        public FieldValue this[int index] => (isDelete ? rows[index].Change.Key.Values : rows[index].Change.After!.Values)[column];
+
+        public IEnumerator<FieldValue> GetEnumerator()
+        {
+            for (var i = 0; i < rows.Count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
     /// <summary>A group on the hot path, ready to run: its columns, statements and checked rows.</summary>
     private sealed record ArrayGroup(StagedColumn[] Columns, bool IsDelete, GroupSql Statements, List<Pending> Rows);
 
@@ -1209,7 +1266,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         /// <summary>For rows with unavailable columns: true at each column whose stored value is kept.</summary>
         public bool[]? Kept { get; init; }
 
-        public List<Pending> Rows { get; } = [];
+        /// <summary>The rows; on the steady path a list rented from the writer for the segment (<see cref="RentRows"/>).</summary>
+        public List<Pending> Rows { get; init; } = [];
     }
 
     private sealed class BatchContext(PostgresTarget target) : BatchTally
