@@ -30,17 +30,30 @@ internal sealed class ConsistencyGroupCost(string cliDll, string work, string? p
         var changes = bank.Accounts + (bank.LedgerEntries * 2) + bank.Orders + bank.OrderLines;
         foreach (var sink in postgres is null ? new[] { "sqlite" } : ["sqlite", "postgres"])
         {
-            var alone = Median(() => RunOnce(sink, changelog, grouped: false));
-            var grouped = Median(() => RunOnce(sink, changelog, grouped: true));
-            yield return new Figure($"consistency, {sink}: 4 materializers alone", changes / alone, "changes/s");
-            yield return new Figure($"consistency, {sink}: the same 4 in one group", changes / grouped, "changes/s");
-            yield return new Figure($"consistency, {sink}: group throughput / alone", alone / grouped * 100, "%");
+            // Alone and grouped alternate, so that a load that comes and goes on a shared machine
+            // weighs on both modes alike; the medians are taken over the three runs of each.
+            var alone = new List<(double Wall, double Cpu)>();
+            var grouped = new List<(double Wall, double Cpu)>();
+            for (var round = 0; round < 3; round++)
+            {
+                alone.Add(RunOnce(sink, changelog, grouped: false));
+                grouped.Add(RunOnce(sink, changelog, grouped: true));
+            }
+
+            var (aloneWall, groupWall) = (Median(alone.Select(r => r.Wall)), Median(grouped.Select(r => r.Wall)));
+            var (aloneCpu, groupCpu) = (Median(alone.Select(r => r.Cpu)), Median(grouped.Select(r => r.Cpu)));
+            yield return new Figure($"consistency, {sink}: 4 materializers alone", changes / aloneWall, "changes/s");
+            yield return new Figure($"consistency, {sink}: the same 4 in one group", changes / groupWall, "changes/s");
+            yield return new Figure($"consistency, {sink}: group throughput / alone", aloneWall / groupWall * 100, "%");
+            yield return new Figure($"consistency, {sink}: CPU per change alone (sync run, user + system)", aloneCpu / changes * 1e6, "µs");
+            yield return new Figure($"consistency, {sink}: CPU per change in the group", groupCpu / changes * 1e6, "µs");
         }
     }
 
-    private static double Median(Func<double> run) => new[] { run(), run(), run() }.Order().ElementAt(1);
+    private static double Median(IEnumerable<double> runs) => runs.Order().ElementAt(1);
 
-    private double RunOnce(string sink, string changelog, bool grouped)
+    /// <returns>The run's wall time and the CPU time of its process, in seconds.</returns>
+    private (double Wall, double Cpu) RunOnce(string sink, string changelog, bool grouped)
     {
         var id = Guid.NewGuid().ToString("N")[..12];
         var target = sink == "sqlite"
@@ -55,11 +68,14 @@ internal sealed class ConsistencyGroupCost(string cliDll, string work, string? p
 
             """ + BankTransfers.Materializers() + (grouped ? Group : string.Empty));
         var start = new ProcessStartInfo("dotnet", [cliDll, "run", "--config", config]) { WorkingDirectory = work, RedirectStandardOutput = true, RedirectStandardError = true };
+        var cpuBefore = ChildrenCpuSeconds();
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();
         process.StandardOutput.ReadToEnd();
         process.WaitForExit();
+        var wall = clock.Elapsed.TotalSeconds;
+        var cpu = ChildrenCpuSeconds() - cpuBefore;
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException($"sync run exited {process.ExitCode}: {error.Result}");
@@ -73,6 +89,26 @@ internal sealed class ConsistencyGroupCost(string cliDll, string work, string? p
             throw new InvalidOperationException($"the group relaxed consistency, so its time is not that of whole transactions: {error.Result[^Math.Min(error.Result.Length, 2000)..]}");
         }
 
-        return clock.Elapsed.TotalSeconds;
+        return (wall, cpu);
+    }
+
+    /// <summary>User and system CPU of this process's children that have ended and been waited for
+    /// (getrusage(RUSAGE_CHILDREN)): an ended process's own figures cannot be read on Linux.</summary>
+    private static double ChildrenCpuSeconds() =>
+        getrusage(-1, out var usage) == 0 ? usage.UserSeconds + usage.UserMicroseconds / 1e6 + usage.SystemSeconds + usage.SystemMicroseconds / 1e6 : double.NaN;
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int getrusage(int who, out ResourceUsage usage);
+
+    /// <summary>struct rusage on 64-bit Linux: two timevals, then fourteen longs.</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct ResourceUsage
+    {
+        public long UserSeconds;
+        public long UserMicroseconds;
+        public long SystemSeconds;
+        public long SystemMicroseconds;
+        [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.ByValArray, SizeConst = 14)]
+        public long[] Rest;
     }
 }

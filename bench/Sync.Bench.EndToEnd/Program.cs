@@ -37,6 +37,7 @@ using Sync.Testing.Process;
 //   consistency-latency  the same four alone and in a group: the latency of each transfer, published at a
 //                steady rate to the fake broker, until it is visible in PostgreSQL (ConsistencyGroupLatency)
 //        [--only latency,saturation,backfill,startup,elasticsearch,scale,scale-latency,consistency,consistency-latency] [--linger DURATION] [--read-ahead N] [--json FILE]
+//        [--cli PATH]  another build of sync.dll to run (the commit before a change)
 if (args.Contains("--serve-elasticsearch"))
 {
     await using var served = FakeElasticsearch.Start();
@@ -53,7 +54,8 @@ var figures = new List<Figure>();
 var bin = Metadata("ArtifactsBin");
 var pivots = Metadata("ArtifactsPivots");
 var fakePulsarDll = Path.Combine(bin, "FakePulsar", pivots, "FakePulsar.dll");
-var cliDll = Path.Combine(bin, "Sync.Cli", pivots, "sync.dll");
+// --cli: another build of the CLI (the commit before a change), run by the same bench.
+var cliDll = ArgValue("--cli") ?? Path.Combine(bin, "Sync.Cli", pivots, "sync.dll");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
 Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");

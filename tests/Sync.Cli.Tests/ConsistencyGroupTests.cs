@@ -137,6 +137,30 @@ public sealed class ConsistencyGroupTests : WorkspaceTests
         AssertEndState(Workspace.File("bank.db"), bank);
     }
 
+    [Fact]
+    public async Task A_change_its_member_cannot_decode_goes_to_the_dead_letters_and_the_rest_is_applied()
+    {
+        // Members decode on a task of their own, ahead of the thread that assembles transactions: a
+        // message a member cannot decode must still reach that member's dead letters, in its place.
+        var bank = new BankTransfers(accounts: 10, transactions: 40, seed: 16);
+        var lines = bank.Changelog(seed: 10).Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+        var key = Convert.ToBase64String("{\"id\":999}"u8.ToArray());
+        lines.Insert(lines.Count / 2, "{\"topic\":\"" + BankTransfers.Prefix + "public.orders\",\"key\":\"" + key + "\",\"keyBase64\":true,\"value\":{\"payload\":{\"op\":\"?\"}}}");
+        Workspace.Write("data/bank.jsonl", string.Join('\n', lines) + "\n");
+        var config = Workspace.WriteFileToSqliteConfig("data/bank.jsonl", "bank.db", BankTransfers.Materializers() + BankTransfers.GroupConfig);
+
+        var result = await Workspace.Sync("run", "--config", config);
+
+        // Exit code 3: the run finished with dead letters (docs/operations.md, "What a run says about its dead letters, and exit codes").
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Contains("dead letters of orders: 1 in this run", result.Output, StringComparison.Ordinal);
+        AssertEndState(Workspace.File("bank.db"), bank);
+        var letters = File.ReadAllLines(Workspace.File("orders.deadletter.jsonl"));
+        Assert.Single(letters);
+        Assert.Contains("\"decode\"", letters[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("consistency relaxed", result.Error, StringComparison.Ordinal);
+    }
+
     private async Task<(Testing.Process.ProcessResult Result, int Checks, List<long> Violations)> RunWhilePollingSqliteAsync(string config, string database, BankTransfers bank)
     {
         var violations = new List<long>();

@@ -200,21 +200,22 @@ public sealed partial class ConsistencyGroupRunner
     }
 
     private bool _readsAhead;
-    private Task<IReadOnlyList<SourceRecord>?>? _nextRead;
+    private Task<IReadOnlyList<ReadRecord>?>? _nextRead;
     private int _unacknowledgedReads;
 
-    /// <summary>Starts the next read on its own task (it may parse on the calling thread before its first await).</summary>
+    /// <summary>Starts the next read and its decoding on their own task (the read may parse on the calling
+    /// thread before its first await).</summary>
     private void StartRead(CancellationToken cancellationToken) =>
-        _nextRead = Task.Run(async () => await _reader.ReadBatchAsync(_readBatch, _linger, cancellationToken), CancellationToken.None);
+        _nextRead = Task.Run(() => ReadDecodedAsync(cancellationToken), CancellationToken.None);
 
     /// <summary>The records of the read started ahead, or of a new one; null when the source ended (then
     /// <see cref="SourceEnded"/>) or the run stops.</summary>
-    private async Task<IReadOnlyList<SourceRecord>?> TakeReadAsync(CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ReadRecord>?> TakeReadAsync(CancellationToken cancellationToken)
     {
-        IReadOnlyList<SourceRecord>? records;
+        IReadOnlyList<ReadRecord>? records;
         try
         {
-            var read = _nextRead ?? _reader.ReadBatchAsync(_readBatch, _linger, cancellationToken).AsTask();
+            var read = _nextRead ?? ReadDecodedAsync(cancellationToken);
             _nextRead = null;
             records = await read;
         }
@@ -250,8 +251,9 @@ public sealed partial class ConsistencyGroupRunner
         }
     }
 
-    private void Accept(SourceRecord record)
+    private void Accept(ReadRecord read)
     {
+        var record = read.Record;
         if (record.Error is { } error)
         {
             _members[0].DeadLetters.Add(error);
@@ -260,7 +262,7 @@ public sealed partial class ConsistencyGroupRunner
         }
 
         var message = record.Message!;
-        var route = RouteOf(message.Topic);
+        var route = read.Route!;
         if (route.IsTransactionTopic)
         {
             if (IsPartition(message.Topic))
@@ -275,9 +277,10 @@ public sealed partial class ConsistencyGroupRunner
             return;
         }
 
-        foreach (var i in route.Members)
+        for (var slot = 0; slot < route.Members.Length; slot++)
         {
-            AcceptChange(i, _members[i], message);
+            var i = route.Members[slot];
+            AcceptChange(i, _members[i], message, read.Decodings![slot]);
         }
     }
 
@@ -330,13 +333,13 @@ public sealed partial class ConsistencyGroupRunner
         }
     }
 
-    private void AcceptChange(int index, GroupMember member, SourceMessage message)
+    private void AcceptChange(int index, GroupMember member, SourceMessage message, Decoding decoding)
     {
         member.Counters.AddRead(1);
         ChangeEvent change;
         try
         {
-            change = member.Reading.Decode(message);
+            change = ChangeOf(decoding);
         }
         catch (NonRowMessageException skipped)
         {

@@ -403,22 +403,18 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
 
     /// <summary>Transactions whose BEGIN did not come within <c>endTimeout</c> (counted while caught up with
     /// the transaction topic) of their first record queue as if it had (oldest first); with
-    /// <paramref name="force"/>, the oldest one at once.</summary>
+    /// <paramref name="force"/>, the oldest one at once. The list is in the order the transactions were
+    /// first seen, so it is looked at only up to the first one that has not waited that long: with the
+    /// tables' topics ahead of the transaction topic it holds thousands, and this runs at every release.</summary>
     private void QueueUnbegun(TimeSpan now, bool force)
     {
-        for (var node = _unbegun.First; node is not null;)
+        while (_unbegun.First is { } node && (force || now - node.Value.Created >= endTimeout))
         {
-            var next = node.Next;
-            if (force || now - node.Value.Created >= endTimeout)
+            Queue(node.Value);
+            if (force)
             {
-                Queue(node.Value);
-                if (force)
-                {
-                    return;
-                }
+                return;
             }
-
-            node = next;
         }
     }
 
