@@ -11,8 +11,8 @@ internal sealed class RedisShadowLoad(int maxKeys)
 {
     public int MaxKeys { get; } = maxKeys;
 
-    /// <summary>Per row key, the newest change and the apply script's arguments for it (its encoding).</summary>
-    public Dictionary<string, (ChangeEvent Change, RedisValue[] Args)> Rows { get; } = new(StringComparer.Ordinal);
+    /// <summary>Per row key, the newest change, checked but not encoded: only the one that survives is.</summary>
+    public Dictionary<string, HeldChange> Rows { get; } = new(StringComparer.Ordinal);
 
     /// <summary>False while the generation is known to be empty: nothing but this load wrote it. Once a
     /// flush, a truncate, an erase or a change taken by the script path wrote it, a held key may have a
@@ -34,12 +34,17 @@ internal sealed class RedisShadowLoad(int maxKeys)
     public bool HoldsCheckpoint => Materializer is not null;
 }
 
+/// <summary>A change held by a shadow load: its index keys, and for the JSON format its row's text (the
+/// rendering is what can refuse such a row, so it is done when the change arrives).</summary>
+internal sealed record HeldChange(ChangeEvent Change, List<string> Indexes, byte[]? Json);
+
 /// <summary>The bulk load of a shadow generation: one writer, in log order, into keys no one else
-/// writes. A change is checked and encoded as the apply script would get it, then kept only if it is
-/// not older than the one held for its row key (the script's comparison); held changes of keys the
-/// generation does not hold yet are written as the plain commands the script would have run on an
-/// absent key; the others go through the script. A change the script path needs (a truncate, one
-/// without an LSN, a partial row) first writes out what is held.</summary>
+/// writes. A change is checked for what can refuse it when it arrives, then kept only if it is not
+/// older than the one held for its row key (the script's comparison); it is encoded only at the
+/// write-out, if it is still the newest. Held changes of keys the generation does not hold yet are
+/// written as the plain commands the script would have run on an absent key; the others go through the
+/// script. A change the script path needs (a truncate, one without an LSN, a partial row) first writes
+/// out what is held.</summary>
 internal sealed partial class RedisWriter
 {
     public async Task<ApplyResult> LoadShadowAsync(RedisShadowLoad load, SinkBatch batch)
@@ -48,7 +53,7 @@ internal sealed partial class RedisWriter
         var context = new BatchContext(target);
         var pending = new List<Task>();
         var guarded = new List<ChangeEvent>();
-        var args = new List<RedisValue>(32);
+        var rendered = new List<RedisValue>(1);
         foreach (var change in batch.Changes)
         {
             if (change.Op == ChangeOp.Truncate || change.Version.Lsn is null || (!change.IsDelete && change.After is { } image && HasUnavailable(target, image)))
@@ -76,14 +81,24 @@ internal sealed partial class RedisWriter
                 guarded.Clear();
             }
 
-            args.Clear();
-            if (Encode(target, change, args, pending) is { } problem)
+            rendered.Clear();
+            var problem = Check(target, change, out var rowKey, out var indexes, out _);
+            if (problem is null && !change.IsDelete && target.Format == RedisValueFormat.Json)
+            {
+                problem = AddJson(target, change.After!, rendered, partial: false);
+            }
+
+            if (problem is not null)
             {
                 context.Reject(change, $"table \"{target.Table}\"{DescribeKey(change)}: {problem}");
                 continue;
             }
 
-            var rowKey = (string)args[1]!;
+            if (!change.IsDelete)
+            {
+                target.Register(change.After!, change.Key.Names, _db, _keys, pending);
+            }
+
             if (load.Rows.TryGetValue(rowKey, out var held))
             {
                 if (change.Version.CompareTo(held.Change.Version) == VersionOrder.Older)
@@ -106,7 +121,7 @@ internal sealed partial class RedisWriter
                 continue;
             }
 
-            load.Rows[rowKey] = (change, [.. args]);
+            load.Rows[rowKey] = new HeldChange(change, indexes, rendered.Count > 0 ? (byte[])rendered[0]! : null);
             if (change.IsDelete)
             {
                 context.Deleted++;
@@ -189,12 +204,12 @@ internal sealed partial class RedisWriter
             return;
         }
 
-        var rows = load.Rows.Values.ToList();
+        var rows = load.Rows.ToList();
         var stored = load.MaybeStored ? await StoredStatesAsync(target, rows) : null;
         load.MaybeStored = true;
         var writes = new List<Task>(rows.Count * 3);
         var batch = _db.CreateBatch();
-        var scripted = new List<(ChangeEvent Change, RedisValue[] Args)>();
+        var scripted = new List<KeyValuePair<string, HeldChange>>();
         for (var i = 0; i < rows.Count; i++)
         {
             if (stored is not null && stored[i])
@@ -203,34 +218,46 @@ internal sealed partial class RedisWriter
             }
             else
             {
-                WritePlain(batch, target, rows[i].Args, writes);
+                WritePlain(batch, target, rows[i].Key, rows[i].Value, writes);
             }
         }
 
         batch.Execute();
-        var calls = new List<(Task<RedisResult> Call, (ChangeEvent Change, RedisValue[] Args)[] Rows)>();
+        var calls = new List<(Task<RedisResult> Call, List<ChangeEvent> Changes)>();
         var marker = await ClusterMarkerAsync(target);
         foreach (var chunk in scripted.Chunk(PerCall))
         {
             var args = Header(target);
-            foreach (var row in chunk)
+            var sent = new List<ChangeEvent>(chunk.Length);
+            foreach (var (rowKey, held) in chunk)
             {
-                args.AddRange(row.Args);
+                var before = args.Count;
+                if (AddArguments(target, held.Change, rowKey, held.Indexes, partial: false, args) is { } problem)
+                {
+                    args.RemoveRange(before, args.Count - before);
+                    context.Reject(held.Change, $"table \"{target.Table}\"{DescribeKey(held.Change)}: {problem}");
+                    continue;
+                }
+
+                sent.Add(held.Change);
             }
 
-            calls.Add((CallAsync(target, args, marker), chunk));
+            if (sent.Count > 0)
+            {
+                calls.Add((CallAsync(target, args, marker), sent));
+            }
         }
 
         await Task.WhenAll(writes.Concat(calls.Select(c => (Task)c.Call)));
         foreach (var (call, sent) in calls)
         {
             var statuses = (RedisResult[])call.Result!;
-            for (var i = 0; i < sent.Length; i++)
+            for (var i = 0; i < sent.Count; i++)
             {
                 var status = Status(statuses[i]);
                 if (status is not ("0" or "1" or "4"))
                 {
-                    context.Reject(sent[i].Change, $"table \"{target.Table}\"{DescribeKey(sent[i].Change)}: {Explain(target, status)}");
+                    context.Reject(sent[i], $"table \"{target.Table}\"{DescribeKey(sent[i])}: {Explain(target, status)}");
                 }
             }
         }
@@ -239,13 +266,13 @@ internal sealed partial class RedisWriter
     }
 
     /// <summary>Per held row, whether the generation holds a state for its key (one MGET per page).</summary>
-    private async Task<bool[]> StoredStatesAsync(RedisTarget target, List<(ChangeEvent Change, RedisValue[] Args)> rows)
+    private async Task<bool[]> StoredStatesAsync(RedisTarget target, List<KeyValuePair<string, HeldChange>> rows)
     {
         var stored = new bool[rows.Count];
         var reads = new List<(int From, Task<RedisValue[]> Values)>();
         for (var from = 0; from < rows.Count; from += ScanPage)
         {
-            var keys = rows.Skip(from).Take(ScanPage).Select(r => (RedisKey)_keys.State(target.StateTable, (string)r.Args[1]!)).ToArray();
+            var keys = rows.Skip(from).Take(ScanPage).Select(r => (RedisKey)_keys.State(target.StateTable, r.Key)).ToArray();
             reads.Add((from, _db.StringGetAsync(keys)));
         }
 
@@ -262,37 +289,45 @@ internal sealed partial class RedisWriter
     }
 
     /// <summary>What the apply script does for the short form of an upsert (<c>U</c>) or delete
-    /// (<c>D</c>) of a key with no state and no value: the row (hash fields or JSON text) with the
-    /// target's TTL, the row key in each index set, the state (a delete's with the marker TTL).
-    /// Arguments: op, row key, LSN, state, tail, index count, index keys…, then the value.</summary>
-    private void WritePlain(IBatch batch, RedisTarget target, RedisValue[] args, List<Task> writes)
+    /// (<c>D</c>) of a key with no state and no value, built from the held change: the row (hash fields
+    /// or JSON text) with the target's TTL, the row key in each index set, the state (a delete's with
+    /// the marker TTL).</summary>
+    private void WritePlain(IBatch batch, RedisTarget target, string rowKey, HeldChange held, List<Task> writes)
     {
-        var rowKey = (string)args[1]!;
+        var change = held.Change;
         var stateKey = _keys.State(target.StateTable, rowKey);
-        var state = args[3];
-        if (args[0] == "D")
+        var (state, _) = State(change.IsDelete, change.Version, change.KeyText, held.Indexes);
+        if (change.IsDelete)
         {
             writes.Add(batch.StringSetAsync(stateKey, state, TimeSpan.FromMilliseconds((long)target.MarkerTtl.TotalMilliseconds)));
             return;
         }
 
-        var indexCount = (int)args[5];
-        for (var j = 0; j < indexCount; j++)
+        foreach (var index in held.Indexes)
         {
-            writes.Add(batch.SetAddAsync((string)args[6 + j]!, rowKey));
+            writes.Add(batch.SetAddAsync(index, rowKey));
         }
 
         var ttl = target.TtlMs > 0 ? TimeSpan.FromMilliseconds(target.TtlMs) : (TimeSpan?)null;
-        var at = 6 + indexCount;
         if (target.Format == RedisValueFormat.Hash)
         {
-            var pairs = (int)args[at];
+            var image = change.After!;
+            var pairs = 0;
+            for (var i = 0; i < image.Count; i++)
+            {
+                pairs += IsHashField(target, image, i) ? 1 : 0;
+            }
+
             if (pairs > 0)
             {
                 var entries = new HashEntry[pairs];
-                for (var j = 0; j < pairs; j++)
+                pairs = 0;
+                for (var i = 0; i < image.Count; i++)
                 {
-                    entries[j] = new HashEntry(args[at + 1 + (2 * j)], args[at + 2 + (2 * j)]);
+                    if (IsHashField(target, image, i))
+                    {
+                        entries[pairs++] = new HashEntry(image.Names[i], HashValue(image.Values[i]));
+                    }
                 }
 
                 writes.Add(batch.HashSetAsync(rowKey, entries));
@@ -304,7 +339,7 @@ internal sealed partial class RedisWriter
         }
         else
         {
-            writes.Add(SetAsync(batch, rowKey, args[at], ttl));
+            writes.Add(SetAsync(batch, rowKey, held.Json, ttl));
         }
 
         writes.Add(SetAsync(batch, stateKey, state, ttl));

@@ -338,6 +338,27 @@ internal sealed partial class RedisWriter
     /// <summary>Appends one change to the script's arguments; returns the problem when it cannot be written.</summary>
     private string? Encode(RedisTarget target, ChangeEvent change, List<RedisValue> args, List<Task> pending)
     {
+        var problem = Check(target, change, out var rowKey, out var indexes, out var partial) ?? AddArguments(target, change, rowKey, indexes, partial, args);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (!change.IsDelete)
+        {
+            target.Register(change.After!, change.Key.Names, _db, _keys, pending);
+        }
+
+        return null;
+    }
+
+    /// <summary>What can refuse a change before its row is encoded: its key, row image and index keys;
+    /// gives its row key, index keys and whether its image lacks a stored column's value.</summary>
+    private string? Check(RedisTarget target, ChangeEvent change, out string rowKey, out List<string> indexes, out bool partial)
+    {
+        rowKey = string.Empty;
+        indexes = NoIndexes;
+        partial = false;
         var key = change.Key;
         if (key.Count == 0)
         {
@@ -358,7 +379,7 @@ internal sealed partial class RedisWriter
             }
         }
 
-        var rowKey = shape.Template.Render(key, out _)!;
+        rowKey = shape.Template.Render(key, out _)!;
         if (rowKey.StartsWith(_keys.Prefix, StringComparison.Ordinal))
         {
             return $"its Redis key would start with keyPrefix ({_keys.Prefix}), where sync keeps its own keys; the row was not written";
@@ -370,8 +391,6 @@ internal sealed partial class RedisWriter
         }
 
         var image = change.After;
-        var indexes = NoIndexes;
-        var partial = false;
         if (!change.IsDelete)
         {
             if (image is null)
@@ -419,6 +438,13 @@ internal sealed partial class RedisWriter
             }
         }
 
+        return null;
+    }
+
+    /// <summary>Appends a checked change (<see cref="Check"/>) to the script's arguments; returns the
+    /// problem when its row cannot be encoded.</summary>
+    private string? AddArguments(RedisTarget target, ChangeEvent change, string rowKey, List<string> indexes, bool partial, List<RedisValue> args)
+    {
         var version = change.Version;
         var (state, tail) = State(change.IsDelete, version, change.KeyText, indexes);
         if (version.Lsn is { } lsn)
@@ -445,18 +471,12 @@ internal sealed partial class RedisWriter
             args.Add(index);
         }
 
-        if (!change.IsDelete)
+        if (change.IsDelete)
         {
-            var problem = target.Format == RedisValueFormat.Hash ? AddHash(target, image!, args, partial) : AddJson(target, image!, args, partial);
-            if (problem is not null)
-            {
-                return problem;
-            }
-
-            target.Register(image!, key.Names, _db, _keys, pending);
+            return null;
         }
 
-        return null;
+        return target.Format == RedisValueFormat.Hash ? AddHash(target, change.After!, args, partial) : AddJson(target, change.After!, args, partial);
     }
 
     /// <summary>True when a column the target stores is one the source did not send (<see cref="FieldValue.IsUnavailable"/>).</summary>
@@ -482,15 +502,12 @@ internal sealed partial class RedisWriter
         var pairs = 0;
         for (var i = 0; i < image.Count; i++)
         {
-            var value = image.Values[i];
-            if (value.IsNull || value.IsUnavailable || !target.Stores(image.Names[i]))
+            if (IsHashField(target, image, i))
             {
-                continue;
+                args.Add(image.Names[i]);
+                args.Add(HashValue(image.Values[i]));
+                pairs++;
             }
-
-            args.Add(image.Names[i]);
-            args.Add(value.Kind == ValueKind.Int64 ? value.AsInt64 : value.ToText()); // a long is sent as its decimal digits, as ToText gives it
-            pairs++;
         }
 
         args[countAt] = pairs;
@@ -513,6 +530,13 @@ internal sealed partial class RedisWriter
 
         return null;
     }
+
+    /// <summary>Whether a column of the image is a field of the row's hash (NULL and unsent columns are not).</summary>
+    private static bool IsHashField(RedisTarget target, Row image, int i) =>
+        !image.Values[i].IsNull && !image.Values[i].IsUnavailable && target.Stores(image.Names[i]);
+
+    /// <summary>A hash field's value; a long is sent as its decimal digits, as ToText gives it.</summary>
+    private static RedisValue HashValue(in FieldValue value) => value.Kind == ValueKind.Int64 ? value.AsInt64 : value.ToText();
 
     /// <summary>The JSON value: the row's JSON text; for a partial upsert the count of unsent columns, then
     /// the text cut where their values go (segment, name, segment, …), for the script to put the stored

@@ -33,6 +33,34 @@ public sealed class RedisShadowLoadTests
         Assert.Equal(new StreamPosition(0, 5), (await redis.Sink.LoadCheckpointAsync(RedisTestContext.Materializer, CancellationToken.None))[Change.DefaultTopic]);
     }
 
+    /// <summary>A held change is encoded only at the write-out, so what can refuse a newer one is checked
+    /// when it arrives: refused there, as the compare-and-set path refuses it, it does not replace the
+    /// held change. Refused here: a row image without its key's value (hash), and a JSON column whose
+    /// text is not JSON, which <c>Utf8JsonWriter.WriteRawValue</c> rejects when it validates its input
+    /// (System.Text.Json's documented behaviour; JSON format).</summary>
+    [Theory]
+    [InlineData(RedisValueFormat.Hash)]
+    [InlineData(RedisValueFormat.Json)]
+    public async Task A_newer_change_refused_on_arrival_leaves_the_held_change_to_be_written_out(RedisValueFormat format)
+    {
+        await using var redis = await RedisTestContext.CreateAsync(_ => new RedisTargetOptions { Format = format }, o => o.BulkShadow = true);
+        var shadow = await redis.Sink.BeginShadowAsync(RedisTestContext.Materializer, redis.Target, CancellationToken.None);
+        var sink = new ShadowWritingSink(redis.Sink, shadow);
+        var refused = format == RedisValueFormat.Hash
+            ? Change.Upsert(("id", 1), 12, ("name", "b")).WithAfter(Change.RowOf(("id", null), ("name", "b")))
+            : Change.Upsert(("id", 1), 12, ("name", "b"), ("doc", FieldValue.FromJson("{not json")));
+
+        var result = await ApplyAsync(sink, [Change.Upsert(("id", 1), 10, ("name", "a")).At(1), refused.At(2)]);
+        await redis.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+
+        Assert.Equal(1, result.Upserted);
+        Assert.Equal([2L], result.Rejected.Select(r => r.Change.Origin.Position.Entry));
+        var row = $"{redis.Table}@1:{redis.Table}:1";
+        Assert.Equal("a", format == RedisValueFormat.Hash
+            ? (string?)await redis.Db.HashGetAsync(row, "name")
+            : JsonDocument.Parse((string)(await redis.Db.StringGetAsync(row))!).RootElement.GetProperty("name").GetString());
+    }
+
     /// <summary>Random histories (<see cref="ShadowHistories"/>: upserts with repeated and stale LSNs,
     /// deletes, tombstones and changes without an LSN, truncates, a column that appears midway, subjects
     /// erased from the live generation while the shadow fills, reads of the shadow between batches), in
