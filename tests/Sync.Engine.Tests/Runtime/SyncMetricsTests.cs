@@ -16,9 +16,15 @@ public sealed class SyncMetricsTests
     private readonly List<IReadOnlyDictionary<string, StreamPosition>> _refreshes = [];
     private long _behind = 7;
 
+    /// <summary>What the source's answer waits for: every <see cref="MeterListener"/> in the process observes
+    /// this meter's instruments, so a scrape of a test running in parallel can start this test's refresh too.</summary>
+    private Task _sourceAnswers = Task.CompletedTask;
+
     [Fact]
     public async Task The_backlog_is_refreshed_once_per_interval_of_the_clock_and_at_the_first_committed_position()
     {
+        var sourceAnswers = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _sourceAnswers = sourceAnswers.Task;
         using var metrics = NewMetrics();
         metrics.Starting(_name);
         var sink = metrics.Measure(new ReferenceSink());
@@ -26,6 +32,7 @@ public sealed class SyncMetricsTests
 
         // The first scrape starts a refresh and reports nothing yet: it never waits for the source.
         Assert.Null(Scrape("backlog.messages"));
+        sourceAnswers.SetResult();
         await Poll.UntilAsync(() => Scrape("backlog.messages") == 7);
         Assert.Empty(Assert.Single(Refreshes()));
 
@@ -118,7 +125,7 @@ public sealed class SyncMetricsTests
     private SyncMetrics NewMetrics() => new(_clock)
     {
         BacklogRefresh = TimeSpan.FromSeconds(15),
-        TopicEnds = (name, committed, _) =>
+        TopicEnds = async (name, committed, _) =>
         {
             if (name == _name)
             {
@@ -128,7 +135,8 @@ public sealed class SyncMetricsTests
                 }
             }
 
-            return ValueTask.FromResult<IReadOnlyList<TopicEnd>>([new TopicEnd(Topic, new StreamPosition(0, 10), Interlocked.Read(ref _behind))]);
+            await _sourceAnswers;
+            return [new TopicEnd(Topic, new StreamPosition(0, 10), Interlocked.Read(ref _behind))];
         },
     };
 
