@@ -346,30 +346,33 @@ public sealed class SyncMetrics : IDisposable
             var result = await Inner.ApplyAsync(batch, cancellationToken);
             var applying = Stopwatch.GetElapsedTime(started);
 
-            // The committed position and source time first: a scrape that sees this batch in the lag
-            // histogram then sees it in the last-committed gauge as well, never one without the other.
-            var tracked = metrics._materializers.GetOrAdd(batch.Materializer, n => new Tracked(n));
-            tracked.Committed(batch.Checkpoint);
-            foreach (var change in batch.Changes)
-            {
-                if (SourceTimeOf(change) is { } time)
-                {
-                    tracked.CommittedSourceTime(time);
-                }
-            }
-
-            var tag = Tag(batch.Materializer);
-            metrics._applyDuration.Record(applying.TotalSeconds, tag);
-            metrics._batchSize.Record(batch.Changes.Count, tag);
+            DateTimeOffset? newestSource = null;
             DateTimeOffset? oldest = null;
             foreach (var change in batch.Changes)
             {
+                if (SourceTimeOf(change) is { } time && (newestSource is null || time > newestSource))
+                {
+                    newestSource = time;
+                }
+
                 if (change.Origin.PublishTime is { } published && (oldest is null || published < oldest))
                 {
                     oldest = published;
                 }
             }
 
+            // The committed position and source time first: a scrape that sees this batch in the lag
+            // histogram then sees it in the last-committed gauge as well, never one without the other.
+            var tracked = metrics._materializers.GetOrAdd(batch.Materializer, n => new Tracked(n));
+            tracked.Committed(batch.Checkpoint);
+            if (newestSource is { } newest)
+            {
+                tracked.CommittedSourceTime(newest);
+            }
+
+            var tag = Tag(batch.Materializer);
+            metrics._applyDuration.Record(applying.TotalSeconds, tag);
+            metrics._batchSize.Record(batch.Changes.Count, tag);
             if (oldest is { } first)
             {
                 metrics._lag.Record(Math.Max(0, (metrics._time.GetUtcNow() - first).TotalSeconds), tag);
