@@ -68,14 +68,14 @@ internal sealed class ConsistencyGroupCost(string cliDll, string work, string? p
 
             """ + BankTransfers.Materializers() + (grouped ? Group : string.Empty));
         var start = new ProcessStartInfo("dotnet", [cliDll, "run", "--config", config]) { WorkingDirectory = work, RedirectStandardOutput = true, RedirectStandardError = true };
-        var cpuBefore = ChildrenCpuSeconds();
+        var cpuBefore = ResourceUsage.ChildrenCpuSeconds();
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();
         process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         var wall = clock.Elapsed.TotalSeconds;
-        var cpu = ChildrenCpuSeconds() - cpuBefore;
+        var cpu = ResourceUsage.ChildrenCpuSeconds() - cpuBefore;
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException($"sync run exited {process.ExitCode}: {error.Result}");
@@ -90,25 +90,5 @@ internal sealed class ConsistencyGroupCost(string cliDll, string work, string? p
         }
 
         return (wall, cpu);
-    }
-
-    /// <summary>User and system CPU of this process's children that have ended and been waited for
-    /// (getrusage(RUSAGE_CHILDREN)): an ended process's own figures cannot be read on Linux.</summary>
-    private static double ChildrenCpuSeconds() =>
-        getrusage(-1, out var usage) == 0 ? usage.UserSeconds + usage.UserMicroseconds / 1e6 + usage.SystemSeconds + usage.SystemMicroseconds / 1e6 : double.NaN;
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int getrusage(int who, out ResourceUsage usage);
-
-    /// <summary>struct rusage on 64-bit Linux: two timevals, then fourteen longs.</summary>
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    private struct ResourceUsage
-    {
-        public long UserSeconds;
-        public long UserMicroseconds;
-        public long SystemSeconds;
-        public long SystemMicroseconds;
-        [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.ByValArray, SizeConst = 14)]
-        public long[] Rest;
     }
 }

@@ -93,7 +93,7 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         using var ticks = AllocationTicks.StartIfAsked();
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var collections = GC.CollectionCount(0);
-        var switches = VoluntarySwitches();
+        var switches = ResourceUsage.VoluntarySwitches();
         var clock = Stopwatch.StartNew();
         await using (var runtime = Start(recorder, targets))
         {
@@ -106,38 +106,8 @@ internal sealed class PulsarToPostgres(Uri serviceUrl, Uri adminUrl, string post
         var elapsed = clock.Elapsed.TotalSeconds;
         var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
         var bytesPerEvent = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)events;
-        var switchesPerThousand = (VoluntarySwitches() - switches) / (events / 1e3);
+        var switchesPerThousand = (ResourceUsage.VoluntarySwitches() - switches) / (events / 1e3);
         return new Throughput(events / elapsed, cpuSeconds / (events / 1e6), bytesPerEvent, GC.CollectionCount(0) - collections, switchesPerThousand);
-    }
-
-    /// <summary>The sum of voluntary_ctxt_switches over the process's threads now (Linux; 0 elsewhere).</summary>
-    private static long VoluntarySwitches()
-    {
-        long sum = 0;
-        if (!Directory.Exists("/proc/self/task"))
-        {
-            return 0;
-        }
-
-        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
-        {
-            try
-            {
-                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
-                {
-                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
-                    {
-                        sum += long.Parse(line.AsSpan("voluntary_ctxt_switches:".Length).Trim(), CultureInfo.InvariantCulture);
-                    }
-                }
-            }
-            catch (IOException)
-            {
-                // The thread ended meanwhile.
-            }
-        }
-
-        return sum;
     }
 
     /// <summary>Runs the real CLI's <c>sync backfill</c> over a backlog and samples its memory and CPU.</summary>
