@@ -110,10 +110,7 @@ public sealed record RetryPolicy
         var problems = new List<string>();
         problems.MustBeBetween($"{path}.maxAttempts", MaxAttempts, 1, 1000);
 
-        if (InitialDelay < TimeSpan.Zero)
-        {
-            problems.Add($"{path}.initialDelay ({Durations.Format(InitialDelay)}) must not be negative");
-        }
+        problems.MustNotBeNegative($"{path}.initialDelay", InitialDelay);
 
         if (MaxDelay < InitialDelay)
         {

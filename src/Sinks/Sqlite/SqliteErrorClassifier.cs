@@ -1,18 +1,11 @@
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Sync.Sinks.Sqlite;
 
 /// <summary>Decides what an error from SQLite means for the batch (see https://sqlite.org/rescode.html).</summary>
 public static class SqliteErrorClassifier
 {
-    // Primary result codes (the low byte of an extended code).
-    private const int SqliteBusy = 5;
-    private const int SqliteLocked = 6;
-    private const int SqliteTooBig = 18;
-    private const int SqliteConstraint = 19;
-    private const int SqliteMismatch = 20;
-    private const int SqliteRange = 25;
-
     /// <summary>
     /// <list type="bullet">
     /// <item>BUSY, LOCKED (another connection holds the lock): <see cref="ErrorVerdict.Transient"/>.</item>
@@ -31,11 +24,13 @@ public static class SqliteErrorClassifier
             return ErrorVerdict.Fatal;
         }
 
+        // The primary result code is the low byte of an extended one; the codes are SQLitePCLRaw's
+        // (the provider under Microsoft.Data.Sqlite), the same numbers as sqlite3.h.
         var primary = (sqlite.SqliteExtendedErrorCode != 0 ? sqlite.SqliteExtendedErrorCode : sqlite.SqliteErrorCode) & 0xFF;
         return primary switch
         {
-            SqliteBusy or SqliteLocked => ErrorVerdict.Transient,
-            SqliteConstraint or SqliteMismatch or SqliteTooBig or SqliteRange => ErrorVerdict.Poison,
+            raw.SQLITE_BUSY or raw.SQLITE_LOCKED => ErrorVerdict.Transient,
+            raw.SQLITE_CONSTRAINT or raw.SQLITE_MISMATCH or raw.SQLITE_TOOBIG or raw.SQLITE_RANGE => ErrorVerdict.Poison,
             _ => ErrorVerdict.Fatal,
         };
     }

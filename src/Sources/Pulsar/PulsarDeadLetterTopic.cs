@@ -36,19 +36,24 @@ public sealed class PulsarDeadLetterTopic : IDeadLetterTarget
         _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Names of the properties a dead letter carries besides the original ones.</summary>
+    /// <summary>Names of the properties a dead letter carries besides the original ones. Each is
+    /// built on <see cref="Prefix"/>, by which a replay tells them from the original properties
+    /// and leaves them out of the message it publishes again.</summary>
     public static class Properties
     {
-        public const string Reason = "sync.dlq.reason";
-        public const string Stage = "sync.dlq.stage";
-        public const string Materializer = "sync.dlq.materializer";
-        public const string OriginTopic = "sync.dlq.origin.topic";
-        public const string OriginMessageId = "sync.dlq.origin.messageId";
-        public const string OriginPublishTime = "sync.dlq.origin.publishTime";
-        public const string Time = "sync.dlq.time";
-        public const string Location = "sync.dlq.origin.location";
-
         public const string Prefix = "sync.dlq.";
+
+        public const string Reason = Prefix + "reason";
+        public const string Stage = Prefix + "stage";
+        public const string Materializer = Prefix + "materializer";
+        public const string Time = Prefix + "time";
+
+        public const string OriginTopic = Origin + "topic";
+        public const string OriginMessageId = Origin + "messageId";
+        public const string OriginPublishTime = Origin + "publishTime";
+        public const string Location = Origin + "location";
+
+        private const string Origin = Prefix + "origin.";
     }
 
     public string Description => Describe(_sourceName);

@@ -28,15 +28,8 @@ public sealed class ErasureOptions : IValidatable
             problems.Add($"{path}.secret (***) must be at least {MinimumSecretLength} characters");
         }
 
-        if (RefreshInterval <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.refreshInterval ({Durations.Format(RefreshInterval)}) must be positive");
-        }
-
-        if (CompactionTimeout <= TimeSpan.Zero)
-        {
-            problems.Add($"{path}.compactionTimeout ({Durations.Format(CompactionTimeout)}) must be positive");
-        }
+        problems.MustBePositive($"{path}.refreshInterval", RefreshInterval);
+        problems.MustBePositive($"{path}.compactionTimeout", CompactionTimeout);
 
         return problems;
     }

@@ -114,11 +114,7 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     /// <summary>A BEGIN record arrived: the transaction takes its place in commit order.</summary>
     public void Begin(TransactionBoundary boundary)
     {
-        ArgumentNullException.ThrowIfNull(boundary);
-        Hold(boundary.Origin);
-        var transaction = Find(boundary.TransactionKey);
-        transaction.Boundaries.Add(boundary.Origin);
-        transaction.Touched = Waited;
+        var transaction = TakeBoundary(boundary);
         if (!transaction.Begun)
         {
             Queue(transaction);
@@ -145,14 +141,18 @@ public sealed class TransactionAssembler(int maxChanges, TimeSpan endTimeout, Fu
     }
 
     /// <summary>An END record arrived, with the transaction's counts.</summary>
-    public void End(TransactionBoundary boundary)
+    public void End(TransactionBoundary boundary) => TakeBoundary(boundary).End = boundary;
+
+    /// <summary>What a BEGIN and an END record both do: hold the record's position until its
+    /// transaction is applied, and note the record and the time on its transaction.</summary>
+    private Transaction TakeBoundary(TransactionBoundary boundary)
     {
         ArgumentNullException.ThrowIfNull(boundary);
         Hold(boundary.Origin);
         var transaction = Find(boundary.TransactionKey);
         transaction.Boundaries.Add(boundary.Origin);
-        transaction.End = boundary;
         transaction.Touched = Waited;
+        return transaction;
     }
 
     /// <summary>A change arrived from member <paramref name="member"/>.</summary>
