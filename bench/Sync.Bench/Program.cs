@@ -72,7 +72,7 @@ Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal 
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
 // --no-backfill: leave the shadow backfill figures out (they take minutes at full size); --no-guarded-shadow: leave out
-// the guarded PostgreSQL shadow load (context only, and the longest part at full size), and the comparison with it.
+// the guarded PostgreSQL and Redis shadow loads (context only, and the longest part at full size), and the comparison with them.
 if (postgresConnection is not null && !redisShadowOnly && !args.Contains("--no-backfill") && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly)))
 {
     // The size issue 19 sets: 5,000,000 changes over 1,000,000 keys (--quick: a tenth).
@@ -90,11 +90,15 @@ if (postgresConnection is not null && !redisShadowOnly && !args.Contains("--no-b
 
 if (redisEndpoint is not null && !args.Contains("--no-backfill") && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly && !ledgerOnly)))
 {
-    var redisShadow = await Sync.Bench.Backfill.RedisShadowBench.RunAsync(redisEndpoint, quick ? 200_000 : 1_000_000, quick ? 40_000 : 200_000, 5_000, Console.Error.WriteLine);
+    var redisGuarded = !args.Contains("--no-guarded-shadow");
+    var redisShadow = await Sync.Bench.Backfill.RedisShadowBench.RunAsync(redisEndpoint, quick ? 200_000 : 1_000_000, quick ? 40_000 : 200_000, 5_000, Console.Error.WriteLine, guarded: redisGuarded);
     var shape = $"{redisShadow.Events:N0} changes over {redisShadow.Keys:N0} keys, batches of {redisShadow.BatchSize:N0}";
     const string HsetLimit = "pipelined HSET of the same rows (best of 2)";
     Add(new Figure($"Redis backfill --shadow (bulkShadow: true), {shape}, sink time", redisShadow.BulkPerSecond, "events/s", HsetLimit, redisShadow.HsetPerSecond, GoalRatio: 0.7));
-    Add(new Figure($"Redis backfill --shadow (compare-and-set, bulkShadow: false), {shape}, sink time", redisShadow.GuardedPerSecond, "events/s", HsetLimit, redisShadow.HsetPerSecond));
+    if (redisGuarded)
+    {
+        Add(new Figure($"Redis backfill --shadow (compare-and-set, bulkShadow: false), {shape}, sink time", redisShadow.GuardedPerSecond, "events/s", HsetLimit, redisShadow.HsetPerSecond));
+    }
 }
 
 if (!redisShadowOnly && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly && !sinksOnly)))

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using StackExchange.Redis;
 using StreamPosition = Sync.Engine.Changes.StreamPosition;
 
@@ -35,8 +36,10 @@ internal sealed class RedisShadowLoad(int maxKeys)
 }
 
 /// <summary>A change held by a shadow load: its index keys, and for the JSON format its row's text (the
-/// rendering is what can refuse such a row, so it is done when the change arrives).</summary>
-internal sealed record HeldChange(ChangeEvent Change, List<string> Indexes, byte[]? Json);
+/// rendering is what can refuse such a row, so it is done when the change arrives). A value in the
+/// load's dictionary: most held changes are replaced by a newer one of their key, and holding them
+/// allocates nothing of its own.</summary>
+internal readonly record struct HeldChange(ChangeEvent Change, List<string> Indexes, byte[]? Json);
 
 /// <summary>The bulk load of a shadow generation: one writer, in log order, into keys no one else
 /// writes. A change is checked for what can refuse it when it arrives, then kept only if it is not
@@ -99,7 +102,9 @@ internal sealed partial class RedisWriter
                 target.Register(change.After!, change.Key.Names, _db, _keys, pending);
             }
 
-            if (load.Rows.TryGetValue(rowKey, out var held))
+            // One lookup of the row key: the slot is filled below, or left empty and removed again.
+            ref var held = ref CollectionsMarshal.GetValueRefOrAddDefault(load.Rows, rowKey, out var isHeld);
+            if (isHeld)
             {
                 if (change.Version.CompareTo(held.Change.Version) == VersionOrder.Older)
                 {
@@ -107,7 +112,7 @@ internal sealed partial class RedisWriter
                     continue;
                 }
 
-                if (!string.Equals(held.Change.KeyText, change.KeyText, StringComparison.Ordinal))
+                if (!SameKey(held.Change.Key, change.Key) && !string.Equals(held.Change.KeyText, change.KeyText, StringComparison.Ordinal))
                 {
                     context.Reject(change, $"table \"{target.Table}\"{DescribeKey(change)}: {Explain(target, "collision")}");
                     continue;
@@ -117,11 +122,12 @@ internal sealed partial class RedisWriter
             {
                 // A key the generation holds has a version at or past the marker, so a change older
                 // than the marker is stale whether the key is held or not.
+                load.Rows.Remove(rowKey);
                 context.Stale++;
                 continue;
             }
 
-            load.Rows[rowKey] = new HeldChange(change, indexes, rendered.Count > 0 ? (byte[])rendered[0]! : null);
+            held = new HeldChange(change, indexes, rendered.Count > 0 ? (byte[])rendered[0]! : null);
             if (change.IsDelete)
             {
                 context.Deleted++;
@@ -166,6 +172,27 @@ internal sealed partial class RedisWriter
         return context.ToResult();
     }
 
+    /// <summary>Whether two keys have the same columns and values. Their key texts are then equal too
+    /// (<see cref="Row.ToJson"/> writes only names and values), so the texts need not be made to tell
+    /// that two changes of one row key are of one source key.</summary>
+    private static bool SameKey(Row held, Row change)
+    {
+        if (held.Count != change.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < held.Count; i++)
+        {
+            if (!string.Equals(held.Names[i], change.Names[i], StringComparison.Ordinal) || !held.Values[i].Equals(change.Values[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Writes out every held change and then the checkpoint they reach; for any call on the
     /// generation other than a batch (a read, an erase, the swap). A held change the script refuses
     /// then (its key's state in the generation belongs to another key) fails the call.</summary>
@@ -195,8 +222,13 @@ internal sealed partial class RedisWriter
         load.ExpectedCheckpoint = null;
     }
 
+    /// <summary>How many held rows' plain commands go out together in a write-out: a page of them is sent
+    /// as soon as it is built, so that the server works through it while the client builds the next.</summary>
+    internal const int WriteOutRows = 1000;
+
     /// <summary>Writes the held changes: those of keys without a state in the generation as plain
-    /// commands in one pipeline, the others through the apply script (which compares and reports).</summary>
+    /// commands, pipelined in pages of <see cref="WriteOutRows"/>, the others through the apply script
+    /// (which compares and reports).</summary>
     private async Task FlushShadowRowsAsync(RedisShadowLoad load, RedisTarget target, BatchContext context)
     {
         if (load.Rows.Count == 0)
@@ -208,21 +240,33 @@ internal sealed partial class RedisWriter
         var stored = load.MaybeStored ? await StoredStatesAsync(target, rows) : null;
         load.MaybeStored = true;
         var writes = new List<Task>(rows.Count * 3);
+        var statePrefix = _keys.Cluster ? null : _keys.StatePrefix(target.StateTable);
+
+        // Live states without a TTL go out as one MSET per page (not on a cluster, where a page's keys
+        // are in many slots): one command instead of one per row, on both sides of the connection.
+        var states = statePrefix is not null && target.TtlMs == 0 ? new List<KeyValuePair<RedisKey, RedisValue>>(WriteOutRows) : null;
         var batch = _db.CreateBatch();
+        var inBatch = 0;
         var scripted = new List<KeyValuePair<string, HeldChange>>();
         for (var i = 0; i < rows.Count; i++)
         {
             if (stored is not null && stored[i])
             {
                 scripted.Add(rows[i]);
+                continue;
             }
-            else
+
+            WritePlain(batch, target, statePrefix, rows[i].Key, rows[i].Value, writes, states);
+            if (++inBatch == WriteOutRows)
             {
-                WritePlain(batch, target, rows[i].Key, rows[i].Value, writes);
+                // Sent now, so that Redis applies these while the next rows' commands are built.
+                SendPage(batch, states, writes);
+                batch = _db.CreateBatch();
+                inBatch = 0;
             }
         }
 
-        batch.Execute();
+        SendPage(batch, states, writes);
         var calls = new List<(Task<RedisResult> Call, List<ChangeEvent> Changes)>();
         var marker = await ClusterMarkerAsync(target);
         foreach (var chunk in scripted.Chunk(PerCall))
@@ -265,6 +309,17 @@ internal sealed partial class RedisWriter
         load.Rows.Clear();
     }
 
+    private static void SendPage(IBatch batch, List<KeyValuePair<RedisKey, RedisValue>>? states, List<Task> writes)
+    {
+        if (states is { Count: > 0 })
+        {
+            writes.Add(batch.StringSetAsync([.. states]));
+            states.Clear();
+        }
+
+        batch.Execute();
+    }
+
     /// <summary>Per held row, whether the generation holds a state for its key (one MGET per page).</summary>
     private async Task<bool[]> StoredStatesAsync(RedisTarget target, List<KeyValuePair<string, HeldChange>> rows)
     {
@@ -292,10 +347,13 @@ internal sealed partial class RedisWriter
     /// (<c>D</c>) of a key with no state and no value, built from the held change: the row (hash fields
     /// or JSON text) with the target's TTL, the row key in each index set, the state (a delete's with
     /// the marker TTL).</summary>
-    private void WritePlain(IBatch batch, RedisTarget target, string rowKey, HeldChange held, List<Task> writes)
+    /// <param name="statePrefix">What comes before a row key in its state key, when that is the same for
+    /// every row key (not on a cluster, where it carries the row key's hash tag).</param>
+    /// <param name="states">Where a live row's state goes when the page writes them with one MSET (no TTL).</param>
+    private void WritePlain(IBatch batch, RedisTarget target, string? statePrefix, string rowKey, HeldChange held, List<Task> writes, List<KeyValuePair<RedisKey, RedisValue>>? states)
     {
         var change = held.Change;
-        var stateKey = _keys.State(target.StateTable, rowKey);
+        var stateKey = statePrefix is null ? _keys.State(target.StateTable, rowKey) : statePrefix + rowKey;
         var (state, _) = State(change.IsDelete, change.Version, change.KeyText, held.Indexes);
         if (change.IsDelete)
         {
@@ -342,7 +400,14 @@ internal sealed partial class RedisWriter
             writes.Add(SetAsync(batch, rowKey, held.Json, ttl));
         }
 
-        writes.Add(SetAsync(batch, stateKey, state, ttl));
+        if (states is not null)
+        {
+            states.Add(new(stateKey, state));
+        }
+        else
+        {
+            writes.Add(SetAsync(batch, stateKey, state, ttl));
+        }
     }
 
     private static Task<bool> SetAsync(IBatch batch, RedisKey key, RedisValue value, TimeSpan? ttl) =>

@@ -61,6 +61,63 @@ public sealed class RedisShadowLoadTests
             : JsonDocument.Parse((string)(await redis.Db.StringGetAsync(row))!).RootElement.GetProperty("name").GetString());
     }
 
+    /// <summary>Two changes held for one Redis key: one of the same source key replaces the held change
+    /// if it is newer; one of another source key that the key template renders alike is refused, as the
+    /// compare-and-set path refuses it (<c>collision</c>), and the held change is what is written out.</summary>
+    [Fact]
+    public async Task A_held_row_key_takes_a_newer_change_of_its_key_and_refuses_a_key_rendered_alike()
+    {
+        await using var redis = await RedisTestContext.CreateAsync(ns => new RedisTargetOptions { KeyTemplate = ns + "{a}:{b}" }, o => o.BulkShadow = true);
+        var shadow = await redis.Sink.BeginShadowAsync(RedisTestContext.Materializer, redis.Target, CancellationToken.None);
+        var sink = new ShadowWritingSink(redis.Sink, shadow);
+
+        var result = await ApplyAsync(sink,
+        [
+            Change.Create([("a", "x:y"), ("b", "z")], 10, ("name", "first")).At(1),
+            Change.Update([("a", "x:y"), ("b", "z")], 11, ("name", "newer")).At(2),
+            Change.Create([("a", "x"), ("b", "y:z")], 12, ("name", "other")).At(3),
+        ]);
+        await redis.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+
+        Assert.Equal(2, result.Upserted);
+        var rejected = Assert.Single(result.Rejected);
+        Assert.Equal(3L, rejected.Change.Origin.Position.Entry);
+        Assert.Contains("already holds the row of another key", rejected.Reason, StringComparison.Ordinal);
+        Assert.Equal("newer", (string?)await redis.Db.HashGetAsync($"{redis.Table}@1:{redis.Namespace}x:y:z", "name"));
+    }
+
+    /// <summary>A write-out of more held rows than go out together (<c>RedisWriter.WriteOutRows</c>, 1,000)
+    /// sends them in several pipelines; every row, state and index entry arrives, as the compare-and-set
+    /// load leaves them.</summary>
+    [Fact]
+    public async Task A_write_out_of_several_pages_of_rows_leaves_the_keys_of_the_compare_and_set_load()
+    {
+        const int rows = 2017;
+        var changes = Enumerable.Range(0, rows)
+            .Select(i => i % 10 == 3 ? Change.Delete(("id", (long)i), 100 + i) : Change.Upsert(("id", (long)i), 100 + i, ("name", "n" + (i % 7))))
+            .Select((c, i) => c.At(i + 1))
+            .ToList();
+        RedisTargetOptions Target(string ns) => new() { Indexes = [ns + "by-name:{name}"] };
+        await using var bulk = await RedisTestContext.CreateAsync(Target, o => o.BulkShadow = true);
+        await using var guarded = await RedisTestContext.CreateAsync(Target);
+
+        foreach (var redis in new[] { bulk, guarded })
+        {
+            var shadow = await redis.Sink.BeginShadowAsync(RedisTestContext.Materializer, redis.Target, CancellationToken.None);
+            var sink = new ShadowWritingSink(redis.Sink, shadow);
+            foreach (var batch in changes.Chunk(700))
+            {
+                Assert.Empty((await ApplyAsync(sink, batch)).Rejected);
+            }
+
+            await redis.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+        }
+
+        var keys = await KeyspaceAsync(bulk);
+        Assert.Equal(await KeyspaceAsync(guarded), keys);
+        Assert.Equal(rows - (rows / 10) - (rows % 10 > 3 ? 1 : 0), keys.Count(k => k.Contains(" Hash ", StringComparison.Ordinal) && k.Contains("|name=", StringComparison.Ordinal)));
+    }
+
     /// <summary>Random histories (<see cref="ShadowHistories"/>: upserts with repeated and stale LSNs,
     /// deletes, tombstones and changes without an LSN, truncates, a column that appears midway, subjects
     /// erased from the live generation while the shadow fills, reads of the shadow between batches), in
