@@ -366,7 +366,7 @@ internal sealed partial class PostgresWriter
             return;
         }
 
-        await CopyToLogAsync(load, shape, load.Held.Values, cancellationToken);
+        await CopyToLogAsync(load, shape, load.Held.Values.Select(h => h.Change), cancellationToken);
         load.State = load.State with { Appended = load.State.Appended + load.Held.Count, WriteOuts = load.State.WriteOuts + 1 };
         load.HeldWritten = true;
     }

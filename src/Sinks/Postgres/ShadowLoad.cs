@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Sync.Sinks.Postgres;
 
 /// <summary>
@@ -31,7 +33,7 @@ internal sealed class ShadowLoad(string shadowId, string log, int maxHeldKeys)
     public int MaxHeldKeys { get; } = maxHeldKeys;
 
     /// <summary>Per key text, the newest change not yet in the log (highest LSN; the later of equal ones).</summary>
-    public Dictionary<string, ChangeEvent> Held { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, HeldChange> Held { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The most keys held at once (bench and tests).</summary>
     public int PeakHeld { get; private set; }
@@ -50,16 +52,18 @@ internal sealed class ShadowLoad(string shadowId, string log, int maxHeldKeys)
     public void Hold(ChangeEvent change)
     {
         var key = change.KeyText;
-        if (Held.TryGetValue(key, out var held))
+        var lsn = change.Source!.Lsn!.Value;
+
+        // One lookup per change, and the held change's LSN kept in the map: with a million keys held,
+        // every further object a change reaches is likely a cache miss.
+        ref var held = ref CollectionsMarshal.GetValueRefOrAddDefault(Held, key, out var exists);
+        if (exists && lsn < held.Lsn)
         {
-            if (change.Source!.Lsn < held.Source!.Lsn)
-            {
-                return;
-            }
+            return;
         }
 
-        _undo.Add((key, held));
-        Held[key] = change;
+        _undo.Add((key, exists ? held.Change : null));
+        held = new HeldChange(lsn, change);
         PeakHeld = Math.Max(PeakHeld, Held.Count);
     }
 
@@ -95,7 +99,7 @@ internal sealed class ShadowLoad(string shadowId, string log, int maxHeldKeys)
             }
             else
             {
-                Held[key] = before;
+                Held[key] = new HeldChange(before.Source!.Lsn!.Value, before);
             }
         }
 
@@ -104,6 +108,9 @@ internal sealed class ShadowLoad(string shadowId, string log, int maxHeldKeys)
         State = saved;
     }
 }
+
+/// <summary>A held change and its LSN.</summary>
+internal readonly record struct HeldChange(long Lsn, ChangeEvent Change);
 
 /// <summary>The shape the staged changes share, and what the build needs to know.</summary>
 /// <param name="Names">The upserts' column names, in order.</param>
