@@ -29,7 +29,7 @@ using Sync.Sinks;
 //            after the bulk shadow settings and requests in flight: wall time and client CPU)
 //   redis backfill: `backfill --shadow` into Redis (bulkShadow and compare-and-set) against pipelined HSET of the
 //            same rows (with --redis; in --backfill-only too)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only | --redis-shadow-only] [--no-backfill] [--no-guarded-shadow]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only | --redis-shadow-only] [--no-backfill] [--no-guarded-shadow] [--grouped-shadow]
 if (args.Contains(Sync.Bench.Backfill.ElasticsearchShadowBench.ServeArgument))
 {
     await Sync.Bench.Backfill.ElasticsearchShadowBench.ServeAsync();
@@ -71,17 +71,26 @@ Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
 
+// --grouped-shadow: run the PostgreSQL bulk shadow load again with four batches per transaction.
 // --no-backfill: leave the shadow backfill figures out (they take minutes at full size); --no-guarded-shadow: leave out
 // the guarded PostgreSQL and Redis shadow loads (context only, and the longest part at full size), and the comparison with them.
 if (postgresConnection is not null && !redisShadowOnly && !args.Contains("--no-backfill") && (backfillOnly || (!eraseOnly && !decodeOnly && !healOnly)))
 {
     // The size issue 19 sets: 5,000,000 changes over 1,000,000 keys (--quick: a tenth).
-    var backfill = await Sync.Bench.Backfill.ShadowBackfillBench.RunAsync(postgresConnection, quick ? 500_000 : 5_000_000, quick ? 100_000 : 1_000_000, 5_000, Console.Error.WriteLine, guarded: !args.Contains("--no-guarded-shadow"));
+    var backfill = await Sync.Bench.Backfill.ShadowBackfillBench.RunAsync(postgresConnection, quick ? 500_000 : 5_000_000, quick ? 100_000 : 1_000_000, 5_000, Console.Error.WriteLine, guarded: !args.Contains("--no-guarded-shadow"), batchesPerTransaction: args.Contains("--grouped-shadow") ? 4 : 1);
     var shape = $"{backfill.Events:N0} changes over {backfill.Keys:N0} keys, batches of {backfill.BatchSize:N0}";
     const string CopyLimit = "binary COPY of the same rows into an unindexed table (best of 2)";
     Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}, sink time", backfill.BulkPerSecond, "events/s", CopyLimit, backfill.CopyPerSecond, GoalRatio: 0.5));
     Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: append to the staging log", backfill.AppendSeconds * 1000, "ms"));
     Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: build, keys, indexes and swap", backfill.BuildSeconds * 1000, "ms"));
+    Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: client CPU per event", backfill.ClientCpuMicros, "µs"));
+    Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: keys held in memory at most", backfill.PeakHeldKeys, "keys"));
+    Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}: memory held besides the changes (map, key texts)", backfill.HeldBytes / 1048576.0, "MiB"));
+    if (!double.IsNaN(backfill.GroupedSeconds))
+    {
+        Add(new Figure($"Postgres backfill --shadow (bulk load), {shape}, four batches per transaction, sink time", backfill.Events / backfill.GroupedSeconds, "events/s", CopyLimit, backfill.CopyPerSecond));
+    }
+
     if (!double.IsNaN(backfill.GuardedSeconds))
     {
         Add(new Figure($"Postgres backfill --shadow (guarded, bulkShadow: false), {shape}, sink time", backfill.GuardedPerSecond, "events/s", CopyLimit, backfill.CopyPerSecond));

@@ -91,6 +91,7 @@ public sealed class InvalidConfigTableTests : IDisposable
         new(Postgres, "deleteMarkerRetention", ["sinks.pg.deleteMarkerRetention: 0ms"], "0ms"),
         new(Postgres, "idleProbeInterval", ["sinks.pg.idleProbeInterval: 2h"], "2h"),
         new(Postgres, "bulkShadow", ["sinks.pg.bulkShadow: sometimes"], "sometimes"),
+        new(Postgres, "bulkShadowMaxKeys", ["sinks.pg.bulkShadowMaxKeys: 0"], "0"),
         new(Postgres, "retry.maxAttempts", ["sinks.pg.retry.maxAttempts: 1001"], "1001"),
         new(Postgres, "retry.initialDelay", ["sinks.pg.retry.initialDelay: soon"], "soon"),
         new(Postgres, "retry.maxDelay", ["sinks.pg.retry.maxDelay: 1ms"], "1ms"),

@@ -95,6 +95,9 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     /// <summary>How many expired delete markers were pruned when the sink opened.</summary>
     public int PrunedMarkers { get; private set; }
 
+    /// <summary>The most keys a shadow's bulk load held in memory at once, over the shadows swapped in so far (<see cref="PostgresSinkOptions.BulkShadowMaxKeys"/>).</summary>
+    public int PeakHeldShadowKeys { get; private set; }
+
     /// <summary>How many times a connection was discarded after a failure (telemetry and tests).</summary>
     public int DiscardedConnections => _session.DiscardedConnections;
 
@@ -316,7 +319,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
             cancellationToken);
         if (_options.BulkShadow)
         {
-            _shadowLoads[resolvedShadow.Id] = new ShadowLoad(resolvedShadow.Id, log);
+            _shadowLoads[resolvedShadow.Id] = new ShadowLoad(resolvedShadow.Id, log, _options.BulkShadowMaxKeys);
         }
         return new ShadowTarget(materializer, live, shadow, checkpointName, checkpoint);
     }
@@ -351,7 +354,10 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
             cancellationToken);
         foreach (var (_, _, shadow) in resolved)
         {
-            _shadowLoads.TryRemove(shadow.Id, out _);
+            if (_shadowLoads.TryRemove(shadow.Id, out var load))
+            {
+                PeakHeldShadowKeys = Math.Max(PeakHeldShadowKeys, load.PeakHeld);
+            }
         }
 
         return swaps;

@@ -63,6 +63,13 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
     [Description("`backfill --shadow` appends changes to a staging table (binary COPY) and builds the shadow from it set-wise before the swap; false applies each batch with the guarded upsert. Same result either way. Default false.")]
     public bool BulkShadow { get; set; }
 
+    /// <summary>With <see cref="BulkShadow"/>: how many keys' newest changes are held in memory before
+    /// they are appended to the staging log. The log then holds about one change per key and the build
+    /// sorts that many instead of every change; a backfill with more keys than this appends each key
+    /// once per write-out it appears in. Each held key keeps its decoded change. Default 1,000,000.</summary>
+    [Description("With `bulkShadow`: how many keys' newest changes are held in memory, collapsed across batches, before they are appended to the staging table; the build then sorts about one change per key. Default 1000000.")]
+    public int BulkShadowMaxKeys { get; set; } = 1_000_000;
+
     /// <summary>How long the sink's connection may sit unused before the sink asks the server when it
     /// started (<c>SELECT pg_postmaster_start_time()</c>), so that a server restarted, restored from an
     /// older copy or failed over under an idle sink makes its materializers read their checkpoints back
@@ -139,6 +146,7 @@ public sealed class PostgresSinkOptions : IValidatable, IReportsInsecureTranspor
         problems.MustBeWithin($"{path}.commandTimeout", CommandTimeout, zeroAllowed: true, TimeSpan.FromHours(24), "0s and 24h");
         problems.MustBePositive($"{path}.deleteMarkerRetention", DeleteMarkerRetention);
         problems.MustBeWithin($"{path}.idleProbeInterval", IdleProbeInterval, zeroAllowed: true, TimeSpan.FromHours(1), "0s and 1h");
+        problems.MustBeBetween($"{path}.bulkShadowMaxKeys", BulkShadowMaxKeys, 1, 100_000_000);
         problems.AddRange(RetryPolicy.ValidateSetting(Retry, path + ".retry"));
 
         return problems;

@@ -5,14 +5,18 @@ using static Sync.Sinks.Postgres.PostgresIdentifiers;
 
 namespace Sync.Sinks.Postgres;
 
-/// <summary>The bulk load of a shadow table (see <see cref="ShadowLoad"/>): batches appended to the
-/// staging log, then one set-wise build that leaves exactly the rows and delete markers the guarded
+/// <summary>The bulk load of a shadow table (see <see cref="ShadowLoad"/>): batches collapsed in memory
+/// to the newest change per key and appended to the staging log in bounds, then one set-wise build that leaves exactly the rows and delete markers the guarded
 /// path would have left.</summary>
 /// <remarks>Why the build equals the guarded path: a change is appended only when it carries an LSN,
 /// and between two changes that both carry one the LSN alone decides (<see cref="ChangeVersion.CompareTo"/>);
 /// an equal LSN re-applies, so the later arrival wins. The guarded path therefore leaves, per key, the
 /// change with the highest LSN and, among those, the last to arrive: the first row of
-/// <c>DISTINCT ON (key) … ORDER BY key, lsn DESC, seq DESC</c> (the sequence number leads <c>_order</c>). That change's row, with its version,
+/// <c>DISTINCT ON (key) … ORDER BY key, lsn DESC, seq DESC</c> (the sequence number leads <c>_order</c>).
+/// Holding keeps that order: a key's held change replaces the held one unless its LSN is lower (the
+/// later of equal LSNs wins), and what is held reaches the log after everything already in it, with
+/// higher sequence numbers; a change dropped as older than the held one is one the guarded path would
+/// have skipped as stale, and one older than a change already in the log loses to it in the build. That change's row, with its version,
 /// when it is an upsert; its delete marker (its version) when it is a delete. Nothing else of the
 /// target is read by the guarded path while the shadow fills: no truncate is appended, no delete
 /// marker exists (the shadow began empty) and every other operation on the shadow builds it first.
@@ -68,7 +72,9 @@ internal sealed partial class PostgresWriter
         var saved = load.Save();
         try
         {
-            return await work();
+            var result = await work();
+            load.Commit();
+            return result;
         }
         catch
         {
@@ -119,8 +125,9 @@ internal sealed partial class PostgresWriter
         }
     }
 
-    /// <summary>Appends the batch to the log and counts it; false, after building the shadow, when the
-    /// batch does not fit the log (the caller then applies it on the guarded path).</summary>
+    /// <summary>Holds the batch's changes as the newest per key, writes what is held to the log when
+    /// <see cref="ShadowLoad.MaxHeldKeys"/> keys are held, and counts the batch; false, after building
+    /// the shadow, when the batch does not fit the log (the caller then applies it on the guarded path).</summary>
     private async Task<bool> AppendToShadowLogAsync(BatchContext context, ShadowLoad load, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
     {
         if (load.Built)
@@ -156,11 +163,20 @@ internal sealed partial class PostgresWriter
             return false;
         }
 
-        await CopyToLogAsync(load, shape, changes, cancellationToken);
-        var deleted = changes.Count(c => c.IsDelete);
+        var deleted = 0;
+        foreach (var change in changes)
+        {
+            load.Hold(change);
+            deleted += change.IsDelete ? 1 : 0;
+        }
+
+        if (load.Held.Count >= load.MaxHeldKeys)
+        {
+            await WriteHeldAsync(load, shape, cancellationToken);
+        }
+
         context.Deleted += deleted;
         context.Upserted += changes.Count - deleted;
-        load.State = load.State with { Appended = load.State.Appended + changes.Count };
         return true;
     }
 
@@ -342,7 +358,20 @@ internal sealed partial class PostgresWriter
         return [.. create.OrderByDescending(c => c.Primary).Select(c => c.Sql)];
     }
 
-    private async Task CopyToLogAsync(ShadowLoad load, ShadowLoadShape shape, IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    /// <summary>In the open transaction: the held changes appended to the log, let go once it commits.</summary>
+    private async Task WriteHeldAsync(ShadowLoad load, ShadowLoadShape shape, CancellationToken cancellationToken)
+    {
+        if (load.Held.Count == 0)
+        {
+            return;
+        }
+
+        await CopyToLogAsync(load, shape, load.Held.Values.Select(h => h.Change), cancellationToken);
+        load.State = load.State with { Appended = load.State.Appended + load.Held.Count, WriteOuts = load.State.WriteOuts + 1 };
+        load.HeldWritten = true;
+    }
+
+    private async Task CopyToLogAsync(ShadowLoad load, ShadowLoadShape shape, IEnumerable<ChangeEvent> changes, CancellationToken cancellationToken)
     {
         var sql = new StringBuilder("COPY ").Append(load.Log).Append(" (_key, _lsn, _order, _stream");
         for (var i = 0; i < shape.Names.Length; i++)
@@ -399,6 +428,7 @@ internal sealed partial class PostgresWriter
             return 0;
         }
 
+        await WriteHeldAsync(load, shape, cancellationToken);
         await ExecuteAsync(BuildMemory, cancellationToken);
         await using (var count = Command($"SELECT count(*) FROM {load.Log}"))
         {
@@ -414,11 +444,15 @@ internal sealed partial class PostgresWriter
         var columns = shape.Names.Select((n, i) => new StagedColumn(n, shape.Types[i], "c" + i.ToString(CultureInfo.InvariantCulture))).ToArray();
         var names = string.Join(", ", shape.Names.Select(Quote).Concat([Quote(shadow.LsnColumn), Quote(shadow.StreamColumn), Quote(shadow.PositionColumn)]));
         var selected = string.Join(", ", columns.Select(c => Staged(c, "n")).Concat(["n._lsn", "n._stream", LoggedPosition]));
+
+        // One write-out holds each key once (the held changes are a map by key text): nothing to choose, nothing to sort.
+        var newest = load.State.WriteOuts > 1
+            ? $"MATERIALIZED (SELECT DISTINCT ON (_key COLLATE \"C\") * FROM {load.Log} ORDER BY _key COLLATE \"C\", _lsn DESC, _order DESC)"
+            : $"NOT MATERIALIZED (SELECT * FROM {load.Log})";
         long written;
         await using (var build = Command(
             $"""
-            WITH newest AS MATERIALIZED (
-              SELECT DISTINCT ON (_key COLLATE "C") * FROM {load.Log} ORDER BY _key COLLATE "C", _lsn DESC, _order DESC),
+            WITH newest AS {newest},
             written AS (
               INSERT INTO {shadow.Qualified} ({names}) SELECT {selected} FROM newest n WHERE NOT {LoggedDelete} RETURNING 1),
             marked AS (

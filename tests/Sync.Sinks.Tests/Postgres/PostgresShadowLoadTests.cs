@@ -52,11 +52,14 @@ public sealed class PostgresShadowLoadTests
     /// <summary>Random histories: upserts with repeated and stale LSNs, deletes, tombstones and changes
     /// without an LSN, truncates, a new column, subjects erased from the live table while the shadow
     /// fills, reads of the shadow in between, in batches of random size.</summary>
+    /// <remarks>The bulk load holds at most 1 to 7 keys (or the default) before it writes them to the
+    /// staging log, so that a history's keys (1 to 8) span several write-outs.</remarks>
     [Property(MaxTest = 30)]
     public async Task Bulk_and_guarded_shadow_loads_leave_the_same_table(int seed)
     {
         var steps = ShadowHistories.Generate(new Random(seed), maxChanges: 50, maxBatch: 9, refusedValues: false);
-        await using var bulk = await PostgresTestDb.OpenAsync(o => o.BulkShadow = true);
+        var maxHeld = MaxHeldOf(seed);
+        await using var bulk = await PostgresTestDb.OpenAsync(o => Bulk(o, maxHeld));
         await using var guarded = await PostgresTestDb.OpenAsync(o => o.BulkShadow = false);
 
         var bulkRejected = await RunAsync(bulk, steps);
@@ -64,6 +67,133 @@ public sealed class PostgresShadowLoadTests
 
         Assert.Equal(guardedRejected, bulkRejected);
         Assert.Equal(await StateAsync(guarded), await StateAsync(bulk));
+
+        // Held keys are written out once a batch (fewer than 9 changes) reaches the bound.
+        Assert.True(bulk.Sink.PeakHeldShadowKeys < maxHeld + 9, $"held {bulk.Sink.PeakHeldShadowKeys} keys with a bound of {maxHeld}");
+    }
+
+    /// <summary>Histories of upserts and deletes that all fit the log (keys 1 to 8, repeated and stale
+    /// LSNs), so that the whole history is held and written out in bounds: a backfill stopped midway
+    /// (the process ends with changes held and a checkpoint past them), then run again as
+    /// <c>sync backfill --shadow</c> runs it, leaves the table of one uninterrupted guarded backfill.</summary>
+    [Property(MaxTest = 15)]
+    public async Task A_collapsed_shadow_backfill_stopped_midway_and_run_again_leaves_every_row(int seed)
+    {
+        var random = new Random(seed);
+        var batches = PlainHistory(random);
+        var stopAfter = random.Next(1, batches.Count + 1);
+        var maxHeld = MaxHeldOf(seed);
+        await using var bulk = await PostgresTestDb.OpenAsync(o => Bulk(o, maxHeld));
+        await using var guarded = await PostgresTestDb.OpenAsync(o => o.BulkShadow = false);
+
+        var stopped = await bulk.Sink.BeginShadowAsync(PostgresTestDb.Materializer, bulk.Target(Table), CancellationToken.None);
+        foreach (var batch in batches.Take(stopAfter))
+        {
+            await ApplyAsync(new ShadowWritingSink(bulk.Sink, stopped), batch);
+        }
+
+        // The checkpoint covers changes that only the ended process held.
+        var stoppedAt = await bulk.Sink.LoadCheckpointAsync(stopped.CheckpointName, CancellationToken.None);
+        Assert.Equal(batches.Take(stopAfter).SelectMany(b => b).Max(c => c.Origin.Position), stoppedAt[Change.DefaultTopic]);
+        await bulk.ReopenAsync();
+
+        // A rerun begins the shadow again and reads its checkpoint from there: nothing, so from the start.
+        var rerun = await bulk.Sink.BeginShadowAsync(PostgresTestDb.Materializer, bulk.Target(Table), CancellationToken.None);
+        Assert.Empty(await new ShadowWritingSink(bulk.Sink, rerun).LoadCheckpointAsync(PostgresTestDb.Materializer, CancellationToken.None));
+        await LoadAndSwapAsync(bulk, batches, rerun);
+        await LoadAndSwapAsync(guarded, batches, await guarded.Sink.BeginShadowAsync(PostgresTestDb.Materializer, guarded.Target(Table), CancellationToken.None));
+
+        Assert.Equal(await StateAsync(guarded), await StateAsync(bulk));
+    }
+
+    /// <summary>The sink's connection is killed in the middle of a collapsed load, with changes held and
+    /// some already in the log: the sink reconnects, the held changes outlive the connection, and the
+    /// table is the guarded one.</summary>
+    [Property(MaxTest = 10)]
+    public async Task A_killed_connection_in_the_middle_of_a_collapsed_shadow_backfill_loses_no_change(int seed)
+    {
+        var random = new Random(seed);
+        var batches = PlainHistory(random);
+        var killAfter = random.Next(1, batches.Count + 1);
+        await using var bulk = await PostgresTestDb.OpenAsync(o => Bulk(o, MaxHeldOf(seed)));
+        await using var guarded = await PostgresTestDb.OpenAsync(o => o.BulkShadow = false);
+
+        var shadow = await bulk.Sink.BeginShadowAsync(PostgresTestDb.Materializer, bulk.Target(Table), CancellationToken.None);
+        var sink = new ShadowWritingSink(bulk.Sink, shadow);
+        for (var i = 0; i < batches.Count; i++)
+        {
+            await ApplyAsync(sink, batches[i]);
+            if (i + 1 == killAfter)
+            {
+                await bulk.KillSinkConnectionAsync();
+            }
+        }
+
+        await bulk.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+        await LoadAndSwapAsync(guarded, batches, await guarded.Sink.BeginShadowAsync(PostgresTestDb.Materializer, guarded.Target(Table), CancellationToken.None));
+
+        Assert.True(bulk.Sink.DiscardedConnections >= 1);
+        Assert.Equal(await StateAsync(guarded), await StateAsync(bulk));
+    }
+
+    [Fact]
+    public async Task A_batch_whose_transaction_rolls_back_is_no_longer_held()
+    {
+        await using var db = await PostgresTestDb.OpenAsync(o => o.BulkShadow = true);
+        var shadow = await db.Sink.BeginShadowAsync(PostgresTestDb.Materializer, db.Target(Table), CancellationToken.None);
+        var sink = new ShadowWritingSink(db.Sink, shadow);
+        await ApplyAsync(sink, [Change.Upsert(("id", 1), 10, ("name", "kept")).At(1), Change.Upsert(("id", 2), 11, ("name", "kept")).At(2)]);
+
+        // The dead letters handed over before the commit cannot be written: the batch rolls back whole.
+        var failing = new SinkBatch(PostgresTestDb.Materializer, new TargetSpec("ignored"), [Change.Upsert(("id", 1), 12, ("name", "rolled back")).At(3), Change.Upsert(("id", 3), 13, ("name", "rolled back")).At(4)], new Dictionary<string, StreamPosition> { [Change.DefaultTopic] = new(0, 4) })
+        {
+            BeforeCommit = (_, _) => throw new InvalidOperationException("the dead-letter target refused"),
+        };
+        await Assert.ThrowsAnyAsync<Exception>(async () => await sink.ApplyAsync(failing, CancellationToken.None));
+        await db.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
+
+        Assert.Equal(["id=1|name=kept", "id=2|name=kept"], await db.CanonicalRowsAsync(Table));
+    }
+
+    private static void Bulk(PostgresSinkOptions options, int maxHeld)
+    {
+        options.BulkShadow = true;
+        options.BulkShadowMaxKeys = maxHeld;
+    }
+
+    /// <summary>1 to 7 keys held before a write-out, or the default (more than any history's keys).</summary>
+    private static int MaxHeldOf(int seed) => (seed & 7) == 7 ? new PostgresSinkOptions().BulkShadowMaxKeys : (seed & 7) + 1;
+
+    /// <summary>Batches of 1 to 8 upserts and deletes, each with an LSN (1 to 39, repeated and out of order), positions 1, 2, ….</summary>
+    private static List<ChangeEvent[]> PlainHistory(Random random)
+    {
+        var batches = new List<ChangeEvent[]>();
+        var position = 0L;
+        for (var b = random.Next(1, 12); b > 0; b--)
+        {
+            var batch = new ChangeEvent[random.Next(1, 9)];
+            for (var i = 0; i < batch.Length; i++)
+            {
+                var key = ("id", (object?)(long)random.Next(1, 9));
+                var lsn = (long)random.Next(1, 40);
+                batch[i] = (random.Next(4) == 0 ? Change.Delete(key, lsn) : Change.Upsert(key, lsn, ("name", $"v{random.Next(4)}"), ("n", random.Next(100)))).At(++position);
+            }
+
+            batches.Add(batch);
+        }
+
+        return batches;
+    }
+
+    private static async Task LoadAndSwapAsync(PostgresTestDb db, List<ChangeEvent[]> batches, ShadowTarget shadow)
+    {
+        var sink = new ShadowWritingSink(db.Sink, shadow);
+        foreach (var batch in batches)
+        {
+            await ApplyAsync(sink, batch);
+        }
+
+        await db.Sink.SwapShadowAsync(shadow, keepOld: false, CancellationToken.None);
     }
 
     /// <summary>Fills the live table, loads its shadow with the history and swaps it in; returns the
