@@ -85,11 +85,11 @@ if (steadyAt >= 0 && postgresConnection is not null)
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
+    // Medians of the rounds (the ratio is that of the medians; each round's own ratio is on stderr).
     var label = $"{events:N0} changes over {keys:N0} keys, batches of 5,000, median of {steady.Count} rounds";
-    Add(new Figure($"Postgres sink against the in-server guarded upsert limit, {label} (ratio: median of the rounds' ratios)", Median(steady.Select(s => s.Sink / s.InServer)), "x"));
-    Add(new Figure($"Postgres sink with the conditional checkpoint write against the in-server limit, {label}", Median(steady.Select(s => s.Conditional / s.InServer)), "x"));
-    Add(new Figure($"Postgres sink, {label}", Median(steady.Select(s => s.Sink)), "events/s"));
-    Add(new Figure($"in-server guarded upsert limit, {label}", Median(steady.Select(s => s.InServer)), "rows/s"));
+    var limit = Median(steady.Select(s => s.InServer));
+    Add(new Figure($"Postgres sink against the in-server guarded upsert limit, {label}", Median(steady.Select(s => s.Sink)), "events/s", Sync.Bench.Postgres.PostgresBench.InServerLimitName, limit, GoalRatio: 0.7));
+    Add(new Figure($"Postgres sink with the conditional checkpoint write, {label}", Median(steady.Select(s => s.Conditional)), "events/s", Sync.Bench.Postgres.PostgresBench.InServerLimitName, limit));
     Add(new Figure($"Postgres sink: client CPU per event, {label}", Median(steady.Select(s => s.SinkCpuMicros)), "µs"));
     return;
 }
