@@ -8,7 +8,7 @@ namespace Sync.Sinks.Postgres;
 /// Writes batches over one open connection. Per batch, one transaction:
 /// <list type="number">
 /// <item>advisory locks on the batch's keys (or its whole target), so that concurrent writers of a key
-/// take turns (<see cref="LockAsync"/>);</item>
+/// take turns (<see cref="LockAsync"/>), sent with the batch's first statement (PostgresWriter.Start.cs);</item>
 /// <item>the batch is folded to one change per key (ChangeVersion order) and split at truncates;</item>
 /// <item>per column set whose rows all carry an LSN (the hot path), one round trip of one prepared
 /// statement that reads the rows from array parameters (<see cref="ArraySource"/>) and does what the
@@ -16,7 +16,7 @@ namespace Sync.Sinks.Postgres;
 /// runs: mark stale rows (older than the row's version, the key's delete marker or the target's
 /// truncate marker), <c>INSERT … SELECT … ON CONFLICT (pk) DO UPDATE … WHERE</c> the stored version is
 /// not newer (or <c>DELETE … USING</c> plus delete markers), and the counts;</item>
-/// <item>the checkpoint rows, then <see cref="SinkBatch.BeforeCommit"/> with the rejections, then COMMIT.</item>
+/// <item>the checkpoint rows (a lone batch's right after its locks), then <see cref="SinkBatch.BeforeCommit"/> with the rejections, then COMMIT.</item>
 /// </list>
 /// A statement that fails for a row-level reason (class 21, 22, 23, 54) is rolled back to its savepoint
 /// and the rows are halved until the poison rows are isolated and rejected; the rest applies.
