@@ -29,7 +29,7 @@ using Sync.Sinks;
 //            after the bulk shadow settings and requests in flight: wall time and client CPU)
 //   redis backfill: `backfill --shadow` into Redis (bulkShadow and compare-and-set) against pipelined HSET of the
 //            same rows (with --redis; in --backfill-only too)
-// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only | --redis-shadow-only] [--no-backfill] [--no-guarded-shadow] [--grouped-shadow]
+// Usage: dotnet run -c Release --project bench/Sync.Bench [-- --quick] [--ledger] [--redis HOST:PORT] [--postgres CONNECTION-STRING] [--json FILE] [--erase-only | --decode-only | --sinks-only | --heal-only | --ledger-only | --backfill-only | --redis-shadow-only] [--no-backfill] [--no-guarded-shadow] [--grouped-shadow] [--pg-steady-only [ROUNDS]]
 if (args.Contains(Sync.Bench.Backfill.ElasticsearchShadowBench.ServeArgument))
 {
     await Sync.Bench.Backfill.ElasticsearchShadowBench.ServeAsync();
@@ -70,6 +70,29 @@ Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OS
 Console.WriteLine();
 Console.WriteLine("| figure | value | unit | limit | limit value | ratio | goal |");
 Console.WriteLine("| --- | ---: | --- | --- | ---: | ---: | --- |");
+
+// --pg-steady-only [ROUNDS]: only the PostgreSQL steady-state figure (the sink against the in-server limit), in
+// ROUNDS rounds (3), each reporting its load average; the medians as figures.
+var steadyAt = Array.IndexOf(args, "--pg-steady-only");
+if (steadyAt >= 0 && postgresConnection is not null)
+{
+    var rounds = steadyAt + 1 < args.Length && int.TryParse(args[steadyAt + 1], out var r) ? r : 3;
+    var (events, keys) = (quick ? 100_000 : 1_000_000, quick ? 10_000 : 100_000);
+    var steady = await Sync.Bench.Postgres.PostgresBench.SteadyAsync(postgresConnection, events, keys, 5_000, rounds, Console.Error);
+    static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    // Medians of the rounds (the ratio is that of the medians; each round's own ratio is on stderr).
+    var label = $"{events:N0} changes over {keys:N0} keys, batches of 5,000, median of {steady.Count} rounds";
+    var limit = Median(steady.Select(s => s.InServer));
+    Add(new Figure($"Postgres sink against the in-server guarded upsert limit, {label}", Median(steady.Select(s => s.Sink)), "events/s", Sync.Bench.Postgres.PostgresBench.InServerLimitName, limit, GoalRatio: 0.7));
+    Add(new Figure($"Postgres sink with the conditional checkpoint write, {label}", Median(steady.Select(s => s.Conditional)), "events/s", Sync.Bench.Postgres.PostgresBench.InServerLimitName, limit));
+    Add(new Figure($"Postgres sink: client CPU per event, {label}", Median(steady.Select(s => s.SinkCpuMicros)), "µs"));
+    return;
+}
 
 // --grouped-shadow: run the PostgreSQL bulk shadow load again with four batches per transaction.
 // --no-backfill: leave the shadow backfill figures out (they take minutes at full size); --no-guarded-shadow: leave out

@@ -105,6 +105,61 @@ public static class PostgresBench
         }
     }
 
+    /// <summary>One round of <see cref="SteadyAsync"/>: the limit, the sink and the conditional sink, each in a schema of its own.</summary>
+    public sealed record SteadyRound(double Load, double InServer, double Sink, double SinkCpuMicros, double Conditional);
+
+    /// <summary>
+    /// Only the steady-state figure, several rounds: per round the in-server limit
+    /// (<see cref="InServerLimitAsync"/>), then the sink and the sink with the conditional checkpoint
+    /// write, each into an empty table of a schema of its own, so that no run replays changes into a
+    /// table an earlier run filled (a replay is mostly stale changes, which cost the server less).
+    /// The 1-minute load average (<c>/proc/loadavg</c>) is read at the start of each round.
+    /// </summary>
+    public static async Task<IReadOnlyList<SteadyRound>> SteadyAsync(
+        string connectionString, int events, int keys, int batchSize, int rounds, TextWriter? progress = null, CancellationToken cancellationToken = default)
+    {
+        var changes = Generate(events, keys);
+        var result = new List<SteadyRound>();
+        await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await admin.OpenAsync(cancellationToken);
+        for (var round = 0; round < rounds; round++)
+        {
+            var load = ReadLoad();
+            var schemas = new List<string>();
+            try
+            {
+                async Task<string> FreshSchemaAsync()
+                {
+                    var schema = $"bench_{Guid.NewGuid():N}"[..18];
+                    await ExecuteAsync(admin, $"CREATE SCHEMA {schema}", cancellationToken);
+                    schemas.Add(schema);
+                    return schema;
+                }
+
+                var inServer = await InServerLimitAsync(connectionString, await FreshSchemaAsync(), cancellationToken);
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                var sink = await SinkAsync(connectionString, await FreshSchemaAsync(), changes, batchSize, cancellationToken);
+                var sinkCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / changes.Count;
+                var conditional = await SinkAsync(connectionString, await FreshSchemaAsync(), changes, batchSize, cancellationToken, conditionalCheckpoint: true);
+                progress?.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  round {round + 1} (load {load:0.0}): in-server limit {inServer:N0} rows/s, sink {sink:N0} events/s ({sink / inServer:0.00}x, client CPU {sinkCpu:0.0} µs/event), conditional {conditional:N0} events/s ({conditional / inServer:0.00}x)"));
+                result.Add(new SteadyRound(load, inServer, sink, sinkCpu, conditional));
+            }
+            finally
+            {
+                foreach (var schema in schemas)
+                {
+                    await ExecuteAsync(admin, $"DROP SCHEMA IF EXISTS {schema} CASCADE", CancellationToken.None);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    private static double ReadLoad() =>
+        File.Exists("/proc/loadavg") && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var load) ? load : double.NaN;
+
     /// <summary>The name of the in-server limit (<see cref="InServerLimitAsync"/>).</summary>
     public const string InServerLimitName = "in-server guarded upsert: INSERT … SELECT FROM generate_series ON CONFLICT DO UPDATE WHERE older, 200 transactions of 5,000 keys over 100,000 rows";
 

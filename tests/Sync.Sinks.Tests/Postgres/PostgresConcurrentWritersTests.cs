@@ -130,6 +130,82 @@ public sealed class PostgresConcurrentWritersTests
     }
 
     [Fact]
+    public async Task Older_batch_sending_its_locks_with_its_writes_waits_for_the_newer_batch_of_its_keys()
+    {
+        // A lone batch sends its locks, checkpoint and writes in one round trip: the server still takes
+        // the locks first, so the older batch's upserts and deletes wait and then find the newer versions.
+        await using var db = await PostgresTestDb.OpenAsync();
+        await using var other = await PostgresSink.OpenAsync("pg2", db.Options, CancellationToken.None);
+        await db.ApplyAsync("users", Change.Create(("id", 1), 10, ("name", "v10")), Change.Create(("id", 2), 11, ("name", "v11")));
+
+        using var hold = new Hold();
+        var newer = hold.ApplyAsync(
+            db.Sink, "users", Change.Update(("id", 1), 30, ("name", "v30")), Change.Delete(("id", 2), 31), Change.Create(("id", 3), 32, ("name", "v32")));
+        await hold.ReachedAsync();
+        var older = Task.Run(() => ApplyAsync(
+            other, "users", Change.Delete(("id", 1), 20), Change.Update(("id", 2), 21, ("name", "v21")), Change.Delete(("id", 3), 22)));
+        await BlockedOrDoneAsync(other, older);
+        Assert.False(older.IsCompleted, "the older batch finished while the newer one held its keys");
+        hold.Release();
+        await newer;
+        var result = await older;
+
+        Assert.Equal(3, result.Stale);
+        Assert.Equal(["id=1|name=v30", "id=3|name=v32"], await db.CanonicalRowsAsync("users"));
+        Assert.Equal(["{\"id\":2}|31"], await MarkersAsync(db));
+    }
+
+    [Fact]
+    public async Task Older_batch_over_the_key_lock_limit_waits_for_the_newer_batch_and_writes_nothing_older()
+    {
+        // More keys than a batch locks one by one: both batches lock the whole target instead.
+        const int keys = 1_200;
+        await using var db = await PostgresTestDb.OpenAsync();
+        await using var other = await PostgresSink.OpenAsync("pg2", db.Options, CancellationToken.None);
+        await db.ApplyAsync("users", Change.Create(("id", 0), 1, ("name", "table exists")));
+
+        using var hold = new Hold();
+        var newer = hold.ApplyAsync(db.Sink, "users", [.. Enumerable.Range(1, keys).Select(id => Change.Update(("id", id), 10_000 + id, ("name", "newer")))]);
+        await hold.ReachedAsync();
+        var older = Task.Run(() => ApplyAsync(other, "users", [.. Enumerable.Range(1, keys).Select(id => id % 3 == 0
+            ? Change.Delete(("id", id), 5_000 + id)
+            : Change.Update(("id", id), 5_000 + id, ("name", "older")))]));
+        await BlockedOrDoneAsync(other, older);
+        Assert.False(older.IsCompleted, "the older batch finished while the newer one held the target");
+        hold.Release();
+        await newer;
+        var result = await older;
+
+        Assert.Equal(keys, result.Stale);
+        Assert.Equal([$"{keys}|newer|{10_000 + 1}|{10_000 + keys}"], await PostgresTestDb.RowsAsync(
+            $"SELECT count(*), min(name), min(_sync_version), max(_sync_version) FROM {db.Table("users")} WHERE id > 0"));
+        Assert.Empty(await MarkersAsync(db));
+    }
+
+    [Fact]
+    public async Task Batch_whose_expected_checkpoint_is_gone_leaves_none_of_its_rows_although_they_went_with_the_check()
+    {
+        // The stored checkpoint is read (and locked) in the same round trip as the batch's writes; when
+        // it is behind what the batch expects (a restored database), the whole transaction rolls back.
+        await using var db = await PostgresTestDb.OpenAsync();
+        await db.ApplyAsync("users", Change.Create(("id", 1), 10, ("name", "v10")));
+        var topic = Change.Create(("id", 1), 10).Origin.Topic;
+        var batch = Batch("users", [Change.Update(("id", 1), 20, ("name", "v20")), Change.Create(("id", 2), 21, ("name", "v21"))]) with
+        {
+            ExpectedCheckpoint = new Dictionary<string, StreamPosition> { [topic] = new StreamPosition(0, 15) },
+        };
+
+        var checkpoints = $"SELECT stream, position FROM {PostgresTestDb.Q(db.StateSchema)}.checkpoints WHERE materializer = '{PostgresTestDb.Materializer}'";
+        var stored = await PostgresTestDb.RowsAsync(checkpoints);
+
+        await Assert.ThrowsAsync<SinkCheckpointChangedException>(async () => await db.Sink.ApplyAsync(batch, CancellationToken.None));
+
+        Assert.Equal(["id=1|name=v10"], await db.CanonicalRowsAsync("users"));
+        Assert.Single(stored);
+        Assert.Equal(stored, await PostgresTestDb.RowsAsync(checkpoints));
+    }
+
+    [Fact]
     public async Task Truncate_racing_an_uncommitted_older_upsert_leaves_no_row()
     {
         await using var db = await PostgresTestDb.OpenAsync();
