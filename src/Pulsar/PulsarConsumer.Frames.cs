@@ -63,10 +63,10 @@ public sealed partial class PulsarConsumer
             return;
         }
 
-        BatchItem[] items;
+        BatchedMessage[] items;
         try
         {
-            items = BatchPayload.DecodeExact(payload, metadata.NumMessagesInBatch);
+            items = BatchPayload.ReadExact(payload, metadata.NumMessagesInBatch);
         }
         catch (PulsarProtocolException e)
         {
@@ -79,7 +79,7 @@ public sealed partial class PulsarConsumer
         {
             // compacted_out: a placeholder the compactor left so batch indexes stay stable.
             // ack_set bit clear: already acknowledged (batch-index ack) before a redelivery.
-            if (item.Metadata.CompactedOut
+            if (item.Fields.CompactedOut
                 || !AckSet.IsPending(command.AckSet, item.Index)
                 || IsBeforeReaderStart(entryId with { BatchIndex = item.Index }))
             {
@@ -238,20 +238,20 @@ public sealed partial class PulsarConsumer
             SchemaVersion = metadata.HasSchemaVersion ? metadata.SchemaVersion.Memory : ReadOnlyMemory<byte>.Empty,
         };
 
-    private PulsarMessage BuildBatched(Session session, MessageId id, MessageMetadata metadata, BatchItem item, uint redeliveryCount)
+    private PulsarMessage BuildBatched(Session session, MessageId id, MessageMetadata metadata, BatchedMessage item, uint redeliveryCount)
     {
-        var single = item.Metadata;
+        var single = item.Fields;
         return new(
             Topic,
             id,
             item.Payload,
-            single.HasPartitionKey ? single.PartitionKey : null,
+            single.PartitionKey,
             single.PartitionKeyB64Encoded,
-            single.Properties.Count == 0 ? [] : [.. single.Properties.Select(p => KeyValuePair.Create(p.Key, p.Value))],
+            single.Properties,
             metadata.PublishTime,
-            single.HasEventTime ? single.EventTime : metadata.EventTime,
+            single.EventTime ?? metadata.EventTime,
             metadata.ProducerName,
-            single.HasSequenceId ? single.SequenceId : metadata.SequenceId + (ulong)item.Index,
+            single.SequenceId ?? metadata.SequenceId + (ulong)item.Index,
             single.NullValue,
             redeliveryCount)
         {
