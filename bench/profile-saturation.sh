@@ -5,7 +5,8 @@
 # SYNC_TEST_POSTGRES (run it under /work/wt/withsvc.sh or after scripts/lib/services.sh).
 # Usage: bench/profile-saturation.sh OUT-DIR [bench options, e.g. --quick]
 # Environment: ONLY (default saturation; latency,saturation drains a warmed process), PERF=0 to
-# measure without the profiler, BENCH_DLL to run another build of the bench (an A/B comparison).
+# measure without the profiler, BENCH_DLL to run another build of the bench (an A/B comparison),
+# PERF_FREQ the sampling frequency (default 999 Hz).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mkdir -p "$1" && cd "$1" && pwd)"; shift
@@ -20,7 +21,7 @@ perf_pid=""
 while IFS= read -r line <&"$from_bench"; do
   echo "$line"
   if [[ "${PERF:-1}" == 1 && "$line" =~ ^saturation:\ draining,\ pid\ ([0-9]+) ]]; then
-    perf record -F 999 -g -p "${BASH_REMATCH[1]}" -o "$out/perf.data" 2>"$out/perf-record.log" &
+    perf record -F "${PERF_FREQ:-999}" -g -p "${BASH_REMATCH[1]}" -o "$out/perf.data" 2>"$out/perf-record.log" &
     perf_pid=$!
   elif [[ "$line" == "saturation: drained" && -n "$perf_pid" ]]; then
     kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=""

@@ -75,6 +75,15 @@ public sealed record PulsarClientOptions
     /// <summary>Logger factory for connection and consumer events. Default: no logging.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
+    /// <summary>
+    /// Where received entries' bytes are rented from, for an application that gives each message's
+    /// bytes back with <see cref="PulsarMessage.ReleaseBuffer"/> once it no longer reads them (an
+    /// entry's array goes back when every message delivered from it was released). Default null: a
+    /// new array per entry, left to the garbage collector. A message that is never released only
+    /// keeps its array from coming back to the pool.
+    /// </summary>
+    public ArrayPool<byte>? EntryBufferPool { get; init; }
+
     /// <summary>Checks every setting and names the first one that is wrong.</summary>
     public void Validate()
     {

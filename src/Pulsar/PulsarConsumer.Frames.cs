@@ -52,6 +52,8 @@ public sealed partial class PulsarConsumer
             }
         }
 
+        // The messages' data lies in the frame's pooled buffer unless it was decompressed into a new array.
+        var entry = payload.Equals(frame.Payload) ? frame.Entry : null;
         if (!metadata.HasNumMessagesInBatch)
         {
             if (IsBeforeReaderStart(entryId))
@@ -59,14 +61,14 @@ public sealed partial class PulsarConsumer
                 Skip(session, 1);
                 return;
             }
-            Enqueue(session, BuildSingle(session, entryId, metadata, payload, command.RedeliveryCount));
+            Enqueue(session, BuildSingle(session, entryId, metadata, payload, command.RedeliveryCount, entry));
             return;
         }
 
-        BatchItem[] items;
+        BatchedMessage[] items;
         try
         {
-            items = BatchPayload.DecodeExact(payload, metadata.NumMessagesInBatch);
+            items = BatchPayload.ReadExact(payload, metadata.NumMessagesInBatch);
         }
         catch (PulsarProtocolException e)
         {
@@ -79,7 +81,7 @@ public sealed partial class PulsarConsumer
         {
             // compacted_out: a placeholder the compactor left so batch indexes stay stable.
             // ack_set bit clear: already acknowledged (batch-index ack) before a redelivery.
-            if (item.Metadata.CompactedOut
+            if (item.Fields.CompactedOut
                 || !AckSet.IsPending(command.AckSet, item.Index)
                 || IsBeforeReaderStart(entryId with { BatchIndex = item.Index }))
             {
@@ -103,7 +105,7 @@ public sealed partial class PulsarConsumer
         foreach (var index in delivered)
         {
             var id = entryId with { BatchIndex = index, BatchSize = items.Length };
-            Enqueue(session, BuildBatched(session, id, metadata, items[index], command.RedeliveryCount));
+            Enqueue(session, BuildBatched(session, id, metadata, items[index], command.RedeliveryCount, entry));
         }
     }
 
@@ -146,7 +148,22 @@ public sealed partial class PulsarConsumer
             }
             _queued++;
         }
+        // Before the application can see it, and so release it: the frame still holds the buffer here.
+        message.Entry?.Hold();
         _queue.Writer.TryWrite(message);
+    }
+
+    /// <summary>Empties the local queue (under <c>_lock</c>): messages the application never saw, whose
+    /// holds on their entries go at once.</summary>
+    private int DropQueued()
+    {
+        var dropped = 0;
+        while (_queue.Reader.TryRead(out var message))
+        {
+            message.ReleaseBuffer();
+            dropped++;
+        }
+        return dropped;
     }
 
     private void Skip(Session session, int count)
@@ -205,6 +222,7 @@ public sealed partial class PulsarConsumer
         {
             Session = session.Number,
             Corruption = corruption,
+            Entry = frame.Entry,
         };
 
     private async Task SendValidationAckAsync(Session session, MessageId entryId, CommandAck.Types.ValidationError reason)
@@ -219,7 +237,7 @@ public sealed partial class PulsarConsumer
         }
     }
 
-    private PulsarMessage BuildSingle(Session session, MessageId id, MessageMetadata metadata, ReadOnlyMemory<byte> payload, uint redeliveryCount) =>
+    private PulsarMessage BuildSingle(Session session, MessageId id, MessageMetadata metadata, ReadOnlyMemory<byte> payload, uint redeliveryCount, EntryBuffer? entry) =>
         new(
             Topic,
             id,
@@ -236,28 +254,30 @@ public sealed partial class PulsarConsumer
         {
             Session = session.Number,
             SchemaVersion = metadata.HasSchemaVersion ? metadata.SchemaVersion.Memory : ReadOnlyMemory<byte>.Empty,
+            Entry = entry,
         };
 
-    private PulsarMessage BuildBatched(Session session, MessageId id, MessageMetadata metadata, BatchItem item, uint redeliveryCount)
+    private PulsarMessage BuildBatched(Session session, MessageId id, MessageMetadata metadata, BatchedMessage item, uint redeliveryCount, EntryBuffer? entry)
     {
-        var single = item.Metadata;
+        var single = item.Fields;
         return new(
             Topic,
             id,
             item.Payload,
-            single.HasPartitionKey ? single.PartitionKey : null,
+            single.PartitionKey,
             single.PartitionKeyB64Encoded,
-            single.Properties.Count == 0 ? [] : [.. single.Properties.Select(p => KeyValuePair.Create(p.Key, p.Value))],
+            single.Properties,
             metadata.PublishTime,
-            single.HasEventTime ? single.EventTime : metadata.EventTime,
+            single.EventTime ?? metadata.EventTime,
             metadata.ProducerName,
-            single.HasSequenceId ? single.SequenceId : metadata.SequenceId + (ulong)item.Index,
+            single.SequenceId ?? metadata.SequenceId + (ulong)item.Index,
             single.NullValue,
             redeliveryCount)
         {
             Session = session.Number,
             // A batch shares one schema version (the outer metadata's).
             SchemaVersion = metadata.HasSchemaVersion ? metadata.SchemaVersion.Memory : ReadOnlyMemory<byte>.Empty,
+            Entry = entry,
         };
     }
 }

@@ -23,9 +23,7 @@ public sealed partial class PulsarConsumer
                 _lastReceived = null;
                 _pendingSeekStart = null;
             }
-            while (_queue.Reader.TryRead(out _))
-            {
-            }
+            DropQueued();
             _queued = 0;
             _takenSinceFlow = 0;
             _batches.Clear();
@@ -143,9 +141,7 @@ public sealed partial class PulsarConsumer
             }
             // What the session queued and the application has not taken comes again from the
             // broker (after a seek, not at all): drop it now rather than hand it out meanwhile.
-            while (_queue.Reader.TryRead(out _))
-            {
-            }
+            DropQueued();
             _queued = 0;
             _batches.Clear();
             Monitor.Set(PulsarObjectState.Reconnecting);

@@ -96,6 +96,7 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
                     return message;
                 }
                 // Queued by a session that is gone; the broker redelivers it.
+                message.ReleaseBuffer();
             }
         }
         catch (ChannelClosedException e)
@@ -113,6 +114,7 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
                 message = queued;
                 return true;
             }
+            queued.ReleaseBuffer();
         }
         message = null;
         return false;
@@ -240,13 +242,10 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
     public async ValueTask RedeliverUnacknowledgedMessagesAsync(CancellationToken cancellationToken = default)
     {
         var session = CurrentSession();
-        var dropped = 0;
+        int dropped;
         lock (_lock)
         {
-            while (_queue.Reader.TryRead(out _))
-            {
-                dropped++;
-            }
+            dropped = DropQueued();
             _batches.Clear();
         }
         await session.Connection.SendAsync(

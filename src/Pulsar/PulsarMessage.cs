@@ -78,4 +78,23 @@ public sealed class PulsarMessage
 
     /// <summary>Which subscription session of the consumer received it (stale ones are dropped).</summary>
     internal int Session { get; init; }
+
+    /// <summary>The pooled buffer <see cref="Data"/> lies in, with a hold taken for this message when
+    /// it was queued; null when the data is an array of its own.</summary>
+    internal EntryBuffer? Entry { get; init; }
+
+    private int _released;
+
+    /// <summary>
+    /// Says that nothing reads <see cref="Data"/> (or any slice of it) any more. With <see cref="PulsarClientOptions.EntryBufferPool"/>, the entry's array goes
+    /// back to the pool once every message delivered from it was released, and may then hold another
+    /// entry's bytes; without it, nothing happens. Releasing a message twice counts once.
+    /// </summary>
+    public void ReleaseBuffer()
+    {
+        if (Entry is { } entry && Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            entry.Release();
+        }
+    }
 }

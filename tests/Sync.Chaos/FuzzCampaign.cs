@@ -201,7 +201,7 @@ public sealed class FuzzCampaign
 
         if (metadata.HasNumMessagesInBatch)
         {
-            BatchPayload.DecodeExact(payload, metadata.NumMessagesInBatch);
+            BatchPayload.ReadExact(payload, metadata.NumMessagesInBatch);
         }
     }
 

@@ -302,7 +302,7 @@ internal sealed class PulsarConnection : IAsyncDisposable
     private async Task ReadLoopAsync()
     {
         Exception reason;
-        using var reader = new FrameStreamReader(_stream, _maxFrameSize);
+        using var reader = new FrameStreamReader(_stream, _maxFrameSize) { MessagePool = _options.EntryBufferPool };
         try
         {
             while (true)
@@ -316,7 +316,15 @@ internal sealed class PulsarConnection : IAsyncDisposable
                 }
                 _receivedSinceLastTick = true;
                 _waitingForPong = false;
-                Dispatch(frame);
+                try
+                {
+                    Dispatch(frame);
+                }
+                finally
+                {
+                    // The consumer took a hold for each message it queued; the frame's own goes now.
+                    frame.Entry?.Release();
+                }
             }
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)

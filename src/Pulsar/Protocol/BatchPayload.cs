@@ -40,34 +40,54 @@ public static class BatchPayload
 
     /// <summary>
     /// Splits an uncompressed batch into its <paramref name="count"/> messages (from
-    /// MessageMetadata.num_messages_in_batch). Every size is checked against the bytes left, so
-    /// a corrupt batch fails with <see cref="PulsarProtocolException"/> rather than reading past
-    /// its end. Bytes after the last message are ignored, as the Java client does.
+    /// MessageMetadata.num_messages_in_batch), each with its metadata as the generated type. Every
+    /// size is checked against the bytes left, so a corrupt batch fails with
+    /// <see cref="PulsarProtocolException"/> rather than reading past its end. Bytes after the last
+    /// message are ignored, as the Java client does.
     /// </summary>
-    public static BatchItem[] Decode(ReadOnlyMemory<byte> batch, int count) => Decode(batch, count, out _);
+    public static BatchItem[] Decode(ReadOnlyMemory<byte> batch, int count)
+    {
+        var messages = Read(batch, count, out _);
+        var items = new BatchItem[messages.Length];
+        foreach (var message in messages)
+        {
+            SingleMessageMetadata metadata;
+            try
+            {
+                metadata = SingleMessageMetadata.Parser.ParseFrom(message.Metadata.Span);
+            }
+            catch (InvalidProtocolBufferException e)
+            {
+                throw new PulsarProtocolException($"batch message {message.Index}: metadata does not parse: {e.Message}", e);
+            }
+            items[message.Index] = new BatchItem(message.Index, metadata, message.Payload);
+        }
+        return items;
+    }
 
     /// <summary>
-    /// As <see cref="Decode(ReadOnlyMemory{byte}, int)"/>, but a batch must hold at least one
-    /// message and nothing after its last one: producers write batches back to back without
-    /// padding, so bytes left over mean num_messages_in_batch understates what the entry holds,
-    /// and ignoring them would drop messages without a trace.
+    /// Splits a batch as <see cref="Decode(ReadOnlyMemory{byte}, int)"/> does, reading of each
+    /// message's metadata only what a consumer uses (<see cref="SingleMessageFields"/>); and a batch
+    /// must hold at least one message and nothing after its last one: producers write batches back
+    /// to back without padding, so bytes left over mean num_messages_in_batch understates what the
+    /// entry holds, and ignoring them would drop messages without a trace.
     /// </summary>
-    public static BatchItem[] DecodeExact(ReadOnlyMemory<byte> batch, int count)
+    public static BatchedMessage[] ReadExact(ReadOnlyMemory<byte> batch, int count)
     {
         if (count == 0)
         {
             throw new PulsarProtocolException("num_messages_in_batch (0) announces an empty batch");
         }
-        var items = Decode(batch, count, out var consumed);
+        var messages = Read(batch, count, out var consumed);
         if (consumed != batch.Length)
         {
             throw new PulsarProtocolException(
                 $"num_messages_in_batch ({count}) leaves {batch.Length - consumed} of the batch's {batch.Length} bytes unread");
         }
-        return items;
+        return messages;
     }
 
-    private static BatchItem[] Decode(ReadOnlyMemory<byte> batch, int count, out int consumed)
+    private static BatchedMessage[] Read(ReadOnlyMemory<byte> batch, int count, out int consumed)
     {
         if (count < 0)
         {
@@ -80,11 +100,11 @@ public static class BatchPayload
                 $"num_messages_in_batch ({count}) cannot fit in a batch payload of {batch.Length} bytes");
         }
 
-        var items = new BatchItem[count];
+        var messages = new BatchedMessage[count];
         var position = 0;
+        var span = batch.Span;
         for (var index = 0; index < count; index++)
         {
-            var span = batch.Span;
             var left = span.Length - position;
             if (left < SizeFieldLength)
             {
@@ -99,28 +119,29 @@ public static class BatchPayload
                     $"batch message {index}: metadata size {metadataSize} exceeds the {left} bytes left");
             }
 
-            SingleMessageMetadata metadata;
+            var metadata = batch.Slice(position, (int)metadataSize);
+            SingleMessageFields fields;
             try
             {
-                metadata = SingleMessageMetadata.Parser.ParseFrom(span.Slice(position, (int)metadataSize));
+                fields = SingleMessageFields.Read(metadata.Span);
             }
-            catch (InvalidProtocolBufferException e)
+            catch (PulsarProtocolException e)
             {
-                throw new PulsarProtocolException($"batch message {index}: metadata does not parse: {e.Message}", e);
+                throw new PulsarProtocolException($"batch message {index}: {e.Message}", e);
             }
             position += (int)metadataSize;
             left -= (int)metadataSize;
 
-            var payloadSize = metadata.PayloadSize;
+            var payloadSize = fields.PayloadSize;
             if (payloadSize < 0 || payloadSize > left)
             {
                 throw new PulsarProtocolException(
                     $"batch message {index}: payload_size {payloadSize} does not fit the {left} bytes left");
             }
-            items[index] = new BatchItem(index, metadata, batch.Slice(position, payloadSize));
+            messages[index] = new BatchedMessage(index, fields, metadata, batch.Slice(position, payloadSize));
             position += payloadSize;
         }
         consumed = position;
-        return items;
+        return messages;
     }
 }

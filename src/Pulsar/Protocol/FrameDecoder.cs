@@ -21,7 +21,13 @@ public static class FrameDecoder
     /// <param name="maxFrameSize">Largest frame accepted, counting the totalSize field itself.</param>
     /// <exception cref="FrameTooLargeException">The announced frame exceeds <paramref name="maxFrameSize"/>.</exception>
     /// <exception cref="PulsarProtocolException">The frame's sizes or protobuf content are inconsistent.</exception>
-    public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, out PulsarFrame? frame)
+    public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, out PulsarFrame? frame) =>
+        TryReadFrame(ref buffer, maxFrameSize, null, out frame);
+
+    /// <summary>As <see cref="TryReadFrame(ref ReadOnlySequence{byte}, int, out PulsarFrame?)"/>, with a
+    /// MESSAGE frame's bytes rented from <paramref name="messagePool"/> (the frame then holds its
+    /// <see cref="PulsarFrame.Entry"/>); null: a new array per payload frame.</summary>
+    internal static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, ArrayPool<byte>? messagePool, out PulsarFrame? frame)
     {
         frame = null;
         if (buffer.Length < SizeFieldLength)
@@ -46,7 +52,7 @@ public static class FrameDecoder
         }
 
         var body = buffer.Slice(SizeFieldLength, totalSize);
-        frame = DecodeBody(body);
+        frame = DecodeBody(body, messagePool);
         buffer = buffer.Slice(frameLength);
         return true;
     }
@@ -66,7 +72,7 @@ public static class FrameDecoder
         return frame!;
     }
 
-    private static PulsarFrame DecodeBody(ReadOnlySequence<byte> body)
+    private static PulsarFrame DecodeBody(ReadOnlySequence<byte> body, ArrayPool<byte>? messagePool)
     {
         var commandSize = ReadUInt32(body);
         var afterCommandSize = body.Length - SizeFieldLength;
@@ -87,22 +93,31 @@ public static class FrameDecoder
         // payload and the replayable message bytes can be handed out as Memory slices.
         // Not zeroed first: every byte is overwritten at once, and an entry of a batching producer
         // (up to 128 KB) would otherwise be cleared and then copied.
-        var bytes = GC.AllocateUninitializedArray<byte>((int)rest.Length);
-        rest.CopyTo(bytes);
         if (command.Type != BaseCommand.Types.Type.Message)
         {
-            return DecodeMessagePart(command, bytes);
+            var copy = GC.AllocateUninitializedArray<byte>((int)rest.Length);
+            rest.CopyTo(copy);
+            return DecodeMessagePart(command, copy);
         }
+
+        // A consumer that gives its messages' bytes back (PulsarMessage.ReleaseBuffer) reads entries
+        // into pooled arrays: no large new array per entry for the collector to clear and count.
+        var entry = messagePool is null ? null : new EntryBuffer(messagePool, (int)rest.Length);
+        var bytes = entry is null ? GC.AllocateUninitializedArray<byte>((int)rest.Length) : entry.Array;
+        rest.CopyTo(bytes);
+        var message = bytes.AsMemory(0, (int)rest.Length);
         try
         {
-            return DecodeMessagePart(command, bytes);
+            var frame = DecodeMessagePart(command, message);
+            frame.Entry = entry;
+            return frame;
         }
         catch (PulsarProtocolException e)
         {
             // The frame's own sizes held, so only this entry is bad: the consumer discards it
             // and the connection goes on (a broker that stored such an entry would otherwise
             // make every reconnect fail on it again).
-            return new PulsarFrame(command, bytes, e.Message);
+            return new PulsarFrame(command, message, e.Message) { Entry = entry };
         }
     }
 

@@ -22,6 +22,10 @@ public sealed class FrameStreamReader : IDisposable
     /// <summary>Largest frame accepted; may be changed between reads (after CONNECTED).</summary>
     public int MaxFrameSize { get; set; }
 
+    /// <summary>Where MESSAGE frames' bytes are rented from (see <see cref="PulsarFrame.Entry"/>);
+    /// null: a new array per frame.</summary>
+    internal ArrayPool<byte>? MessagePool { get; init; }
+
     /// <summary>The next frame, or null when the peer closed the stream cleanly between frames.</summary>
     /// <exception cref="PulsarProtocolException">Malformed or oversized frame, or the stream ended inside a frame.</exception>
     public async ValueTask<PulsarFrame?> ReadFrameAsync(CancellationToken cancellationToken)
@@ -31,7 +35,7 @@ public sealed class FrameStreamReader : IDisposable
             if (_end > _start)
             {
                 var pending = new ReadOnlySequence<byte>(_buffer, _start, _end - _start);
-                if (FrameDecoder.TryReadFrame(ref pending, MaxFrameSize, out var frame))
+                if (FrameDecoder.TryReadFrame(ref pending, MaxFrameSize, MessagePool, out var frame))
                 {
                     _start = _end - (int)pending.Length;
                     if (_start == _end)

@@ -71,4 +71,8 @@ public sealed class PulsarFrame
     public bool ChecksumMatches { get; } = true;
 
     public bool HasPayload => Metadata is not null;
+
+    /// <summary>The pooled buffer <see cref="MessageBytes"/> lies in, held by the frame until its
+    /// reader released it after dispatch; null when the bytes are an array of their own.</summary>
+    internal EntryBuffer? Entry { get; set; }
 }

@@ -3,8 +3,10 @@ namespace Sync.Sources.Pulsar;
 /// <summary>Turns a source's options into client settings, and Pulsar messages into source messages.</summary>
 internal static class PulsarConnections
 {
-    public static PulsarClient Client(PulsarSourceOptions options) => new(new PulsarClientOptions
+    /// <param name="entryBufferPool">For a reader that releases each message once its batch is acknowledged (see <see cref="PulsarClientOptions.EntryBufferPool"/>).</param>
+    public static PulsarClient Client(PulsarSourceOptions options, System.Buffers.ArrayPool<byte>? entryBufferPool = null) => new(new PulsarClientOptions
     {
+        EntryBufferPool = entryBufferPool,
         ServiceUrl = new Uri(options.ServiceUrl),
         AuthenticationToken = options.TokenFile is null ? options.Token : null,
         AuthenticationTokenFile = options.TokenFile,

@@ -33,10 +33,15 @@ public sealed class PulsarSourceReader : ISourceReader
     private readonly PulsarKeyValueResolver _keyValue;
     private readonly PulsarStartupRetry _startup;
     private readonly TimeProvider _time;
+    private readonly System.Buffers.ArrayPool<byte> _entryBuffers;
 
     /// <param name="time">The clock of the start-up retries and of a batch's linger (a fake one in tests).</param>
-    public PulsarSourceReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request, TimeProvider? time = null)
+    /// <param name="entryBuffers">Where received entries' bytes are rented from; each message is
+    /// released when its batch is acknowledged (the runners read nothing of an acknowledged batch's
+    /// bytes). Default: the shared pool.</param>
+    public PulsarSourceReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request, TimeProvider? time = null, System.Buffers.ArrayPool<byte>? entryBuffers = null)
     {
+        _entryBuffers = entryBuffers ?? System.Buffers.ArrayPool<byte>.Shared;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(request);
         _sourceName = sourceName;
@@ -188,6 +193,7 @@ public sealed class PulsarSourceReader : ISourceReader
                 // Already durable in the sink: acknowledged at once, never applied again.
                 Skipped += skipped.Count;
                 await AckAsync(consumer, skipped, CancellationToken.None);
+                Release(skipped);
             }
         }
 
@@ -305,6 +311,10 @@ public sealed class PulsarSourceReader : ISourceReader
         }
 
         await AckAsync(_consumer, messages, cancellationToken);
+        // Their batch is durable in the sink and nothing reads its bytes again (a runner keeps what
+        // it needs after this as decoded changes, or copies: TombstoneRepair); another entry may use
+        // the buffer now.
+        Release(messages);
         if (_ordered)
         {
             lock (_ackLock)
@@ -318,6 +328,14 @@ public sealed class PulsarSourceReader : ISourceReader
                     }
                 }
             }
+        }
+    }
+
+    private static void Release(List<PulsarMessage> messages)
+    {
+        foreach (var message in messages)
+        {
+            message.ReleaseBuffer();
         }
     }
 
@@ -383,7 +401,7 @@ public sealed class PulsarSourceReader : ISourceReader
         }
 
         await RewindToCheckpointAsync(cancellationToken);
-        _client = PulsarConnections.Client(_options);
+        _client = PulsarConnections.Client(_options, _entryBuffers);
         try
         {
             _consumer = await SubscribeWithRetryAsync(_client, consumerOptions, cancellationToken);

@@ -113,7 +113,8 @@ public sealed class TombstoneRepair
             }
             else
             {
-                published.Latest = delete || message.IsTombstone ? null : (message, change);
+                // Kept past the batch's acknowledgement, after which the source may reuse the message's buffer.
+                published.Latest = delete || message.IsTombstone ? null : (message.Detached(), change);
             }
         }
 

@@ -12,7 +12,9 @@ public interface ISourceReader : IAsyncDisposable
     /// cursor on the broker.</summary>
     IReadOnlyDictionary<string, StreamPosition> Cursor { get; }
 
-    /// <summary>Tells the source that everything read so far is durable in the sink.</summary>
+    /// <summary>Tells the source that everything read so far is durable in the sink. The source may
+    /// then reuse the buffers those messages' bytes (<see cref="SourceMessage.Value"/>, a record's raw
+    /// bytes) lie in: a caller that keeps one beyond this keeps <see cref="SourceMessage.Detached"/>.</summary>
     ValueTask AcknowledgeAsync(CancellationToken cancellationToken);
 
     /// <summary>True when <paramref name="stream"/> (a topic, or a partition of one) holds nothing
@@ -42,7 +44,7 @@ public interface ISourceReader : IAsyncDisposable
     bool CanReadAhead => false;
 
     /// <summary>Tells the source that the oldest batch read and not yet acknowledged is durable in
-    /// the sink (only when <see cref="CanReadAhead"/>).</summary>
+    /// the sink (only when <see cref="CanReadAhead"/>); its bytes may be reused as after <see cref="AcknowledgeAsync"/>.</summary>
     ValueTask AcknowledgeOldestBatchAsync(CancellationToken cancellationToken) => AcknowledgeAsync(cancellationToken);
 
     /// <summary>True when other consumers apply messages of the same streams (a shared or key-shared

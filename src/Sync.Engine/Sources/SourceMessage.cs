@@ -69,6 +69,16 @@ public sealed class SourceMessage
         Inline = inline,
     };
 
+    /// <summary>This message with copies of its bytes, for one kept after its batch is acknowledged:
+    /// a source may then reuse the buffer its bytes lie in (<see cref="ISourceReader.AcknowledgeAsync"/>).</summary>
+    public SourceMessage Detached() => new(_origin)
+    {
+        Value = Value.ToArray(),
+        HasValue = HasValue,
+        KeyValueEncoding = KeyValueEncoding,
+        Inline = Inline is { } inline ? inline with { Payload = inline.Payload.ToArray() } : null,
+    };
+
     /// <summary>Where the message came from, for error messages: <c>topic @ position</c>.</summary>
     public string Describe() => $"{Topic} @ {Position}";
 

@@ -95,6 +95,27 @@ public class TombstoneRepairRuleTests
     }
 
     [Fact]
+    public async Task A_value_kept_for_a_restoration_survives_its_source_reusing_the_buffer_after_the_acknowledgement()
+    {
+        var publisher = new RecordingPublisher(firstPosition: 4);
+        var repair = new TombstoneRepair(publisher);
+        Observe(repair, Create(1, 1), Delete(1, 2));
+        await repair.PublishAsync(CaughtUp, default);
+        var (recreate, recreated) = Create(1, 3);
+        var buffer = recreate.Value.ToArray();
+        var expected = buffer.ToArray();
+        var pooled = new SourceMessage { Topic = recreate.Topic, Position = recreate.Position, Key = recreate.Key, Value = buffer, EventTime = recreate.EventTime };
+        Observe(repair, (pooled, recreated));
+
+        // The batch holding the re-create is acknowledged; the source's pool hands its buffer to another entry.
+        Array.Fill(buffer, (byte)'x');
+        Observe(repair, (RepairTombstone(1, 4, delete: 2), null));
+        await repair.PublishAsync(CaughtUp, default);
+
+        Assert.Equal(expected, publisher.Published[1].Value);
+    }
+
+    [Fact]
     public async Task A_re_create_published_between_the_catch_up_and_the_tombstone_is_published_again_after_the_tombstone()
     {
         // The producer's re-create landed at 3, our tombstone behind it at 4.

@@ -171,6 +171,24 @@ public class GoldenFrameTests
     }
 
     [Fact]
+    public void Go_client_batch_of_ten_reads_with_the_consumers_fields()
+    {
+        var frame = FrameDecoder.DecodeMessagePart(MessageCommand(), GoBatchOfTen());
+
+        var messages = BatchPayload.ReadExact(frame.Payload, frame.Metadata!.NumMessagesInBatch);
+
+        Assert.Equal(Enumerable.Range(0, 10), messages.Select(m => m.Index));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (ulong?)i), messages.Select(m => m.Fields.SequenceId));
+        Assert.All(messages, m =>
+        {
+            Assert.Equal([KeyValuePair.Create("a", "1"), KeyValuePair.Create("b", "2")], m.Fields.Properties);
+            Assert.Equal(5ul, m.Fields.EventTime);
+            Assert.Null(m.Fields.PartitionKey);
+            Assert.Equal("hello", Encoding.ASCII.GetString(m.Payload.Span));
+        });
+    }
+
+    [Fact]
     public void Our_batch_with_the_Go_clients_fields_is_byte_identical()
     {
         var expected = GoBatchOfTen();
