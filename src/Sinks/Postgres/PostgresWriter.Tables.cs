@@ -172,7 +172,6 @@ internal sealed partial class PostgresWriter
             return table;
         }
 
-        await SendStartAsync(cancellationToken);
         await using var command = Command(
             """
             SELECT a.attname, format_type(a.atttypid, a.atttypmod), coalesce(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)

@@ -232,7 +232,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     private async Task<ApplyResult> ApplyAsync(SinkBatch batch, PostgresTarget target, ShadowLoad? load, CancellationToken cancellationToken)
     {
         var context = new BatchContext(target);
-        _start = null;
         _stagesCreated.Clear();
         _stagesUsed.Clear();
         try
@@ -240,24 +239,14 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return await InTransactionAsync(
                 async transaction =>
                 {
-                    if (load is null)
+                    await LockAsync([(batch, target)], cancellationToken);
+                    var logged = load is not null && await AppendToShadowLogAsync(context, load, batch.Changes, cancellationToken);
+                    if (!logged)
                     {
-                        // The locks and the checkpoint go with the batch's first statement (PostgresWriter.Start.cs).
-                        _start = new BatchStart(batch, target);
                         await ApplyChangesAsync(context, batch.Changes, cancellationToken);
-                        await SendStartAsync(cancellationToken);
-                        await RecordTargetsAsync([(batch, target)], cancellationToken);
                     }
-                    else
-                    {
-                        await LockAsync([(batch, target)], cancellationToken);
-                        if (!await AppendToShadowLogAsync(context, load, batch.Changes, cancellationToken))
-                        {
-                            await ApplyChangesAsync(context, batch.Changes, cancellationToken);
-                        }
 
-                        await WriteCheckpointsAsync([(batch, target)], cancellationToken);
-                    }
+                    await WriteCheckpointsAsync([(batch, target)], cancellationToken);
 
                     if (batch.BeforeCommit is { } beforeCommit && await beforeCommit(context.Rejected, cancellationToken) is { Count: > 0 } letters)
                     {
@@ -271,7 +260,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
         finally
         {
-            _start = null;
             _stagesCreated.Clear();
         }
     }
@@ -294,15 +282,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             return;
         }
 
-        EnsureStartSent();
         await writes.PrepareAsync(cancellationToken);
         await writes.ExecuteNonQueryAsync(cancellationToken);
-        await RecordTargetsAsync(batches, cancellationToken);
-    }
-
-    /// <summary>Records the target of each batch that carries a checkpoint (<see cref="RecordTargetAsync"/>).</summary>
-    private async Task RecordTargetsAsync(IReadOnlyList<(SinkBatch Batch, PostgresTarget Target)> batches, CancellationToken cancellationToken)
-    {
         foreach (var (batch, target) in batches)
         {
             if (batch.Checkpoint.Count > 0)
@@ -441,48 +422,29 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// </summary>
     private async Task LockAsync(IReadOnlyList<(SinkBatch Batch, PostgresTarget Target)> batches, CancellationToken cancellationToken)
     {
-        EnsureStartSent();
-        await using var statements = new NpgsqlBatch(_connection, _transaction);
-        foreach (var command in LockCommands(batches))
-        {
-            statements.BatchCommands.Add(command);
-        }
-
-        await statements.PrepareAsync(cancellationToken);
-        await using var reader = await statements.ExecuteReaderAsync(cancellationToken);
-        await ReadLocksAsync(reader, batches, cancellationToken);
-    }
-
-    /// <summary>The statements of <see cref="LockAsync"/>: the lock statement, then the read of each conditional checkpoint.</summary>
-    private List<NpgsqlBatchCommand> LockCommands(IReadOnlyList<(SinkBatch Batch, PostgresTarget Target)> batches)
-    {
         var locks = new KeyLocks();
         foreach (var (batch, target) in batches)
         {
             locks.Add(target, batch.Changes);
         }
 
+        await using var statements = new NpgsqlBatch(_connection, _transaction);
         var lockAll = new NpgsqlBatchCommand(
             "SELECT count(CASE WHEN u.x THEN pg_advisory_xact_lock(u.t, u.k) ELSE pg_advisory_xact_lock_shared(u.t, u.k) END) FROM unnest($1::int4[], $2::int4[], $3::bool[]) AS u(t, k, x)");
         lockAll.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. locks.Targets] });
         lockAll.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. locks.Keys] });
         lockAll.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = [.. locks.Exclusive] });
-        var commands = new List<NpgsqlBatchCommand> { lockAll };
+        statements.BatchCommands.Add(lockAll);
         foreach (var (batch, _) in batches)
         {
             if (IsConditional(batch))
             {
-                commands.Add(CheckpointLock(batch));
+                statements.BatchCommands.Add(CheckpointLock(batch));
             }
         }
 
-        return commands;
-    }
-
-    /// <summary>Reads what <see cref="LockCommands"/> returned, the reader on the lock statement's result:
-    /// checks each conditional checkpoint (<see cref="EnsureCheckpointUnchanged"/>).</summary>
-    private static async Task ReadLocksAsync(NpgsqlDataReader reader, IReadOnlyList<(SinkBatch Batch, PostgresTarget Target)> batches, CancellationToken cancellationToken)
-    {
+        await statements.PrepareAsync(cancellationToken);
+        await using var reader = await statements.ExecuteReaderAsync(cancellationToken);
         foreach (var (batch, _) in batches)
         {
             if (IsConditional(batch))
@@ -884,13 +846,11 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT sync_group"));
-        var start = TakeStart(batch);
         await batch.PrepareAsync(cancellationToken);
         var counts = new List<(long Stale, long Fresh, long Written, long Inserted)>(arrayGroups.Count);
         try
         {
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            await ReadStartAsync(reader, start, cancellationToken);
             foreach (var group in arrayGroups)
             {
                 if (counts.Count > 0)
@@ -1074,11 +1034,8 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             }
 
             batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT sync_group"));
-            BatchStart? start = null;
             if (stage is null)
             {
-                start = TakeStart(batch);
-
                 // Prepared once per connection and statement text (Npgsql keeps it): the server then
                 // skips parsing and planning the statement for every batch.
                 await batch.PrepareAsync(cancellationToken);
@@ -1089,7 +1046,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             long inserted = 0;
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
             {
-                await ReadStartAsync(reader, start, cancellationToken);
                 long? separate = null;
                 if (statements.CountsInserted && statements.Combined is null && !isDelete)
                 {
@@ -1137,7 +1093,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
 
         sql.Append(") FROM STDIN (FORMAT BINARY)");
-        EnsureStartSent();
         await using var importer = await _connection.BeginBinaryImportAsync(sql.ToString(), cancellationToken);
         var position = new long[3];
         foreach (var row in rows)
@@ -1174,7 +1129,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
     /// change of any key is stale.</summary>
     private async Task ApplyTruncateAsync(BatchContext context, ChangeEvent change, CancellationToken cancellationToken)
     {
-        await SendStartAsync(cancellationToken);
         var target = context.Target;
         var version = change.Version;
         long? markerLsn = null;
@@ -1247,7 +1201,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     private NpgsqlCommand Command(string sql, params NpgsqlParameter[] parameters)
     {
-        EnsureStartSent();
         var command = new NpgsqlCommand(sql, _connection, _transaction);
         command.Parameters.AddRange(parameters);
         return command;
@@ -1267,7 +1220,6 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
 
     private async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
     {
-        await SendStartAsync(cancellationToken);
         await using var command = new NpgsqlCommand(sql, _connection, _transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
