@@ -168,7 +168,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         }
     }
 
-    private Task LoopAsync() => LoopbackHttpListener.ServeAsync(_listener, HandleAsync);
+    private Task LoopAsync() => LoopbackHttpListener.ServeAsync(_listener, HandleAsync, _shutdown.Token);
 
     private async Task HandleAsync(HttpListenerContext context)
     {

@@ -70,15 +70,21 @@ internal static class LoopbackHttpListener
     }
 
     /// <summary>Hands each request to <paramref name="handle"/> on the thread pool until the listener is
-    /// stopped or closed.</summary>
-    public static async Task ServeAsync(HttpListener listener, Func<HttpListenerContext, Task> handle)
+    /// stopped or closed, or <paramref name="stop"/> is cancelled. The token is what ends the loop for
+    /// sure: a <c>GetContextAsync</c> that the managed HttpListener begins while it is being closed can
+    /// stay pending for ever (seen as a test host that hung in a fake's DisposeAsync, awaiting this loop).</summary>
+    public static async Task ServeAsync(HttpListener listener, Func<HttpListenerContext, Task> handle, CancellationToken stop)
     {
         while (true)
         {
             HttpListenerContext context;
             try
             {
-                context = await listener.GetContextAsync();
+                context = await listener.GetContextAsync().WaitAsync(stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
             }
             catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
             {

@@ -15,6 +15,7 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly FakePulsarBroker _broker;
     private readonly HttpListener _listener;
+    private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
 
     public FakePulsarAdmin(FakePulsarBroker broker, int port)
@@ -26,7 +27,7 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
 
     public Uri Url { get; }
 
-    private Task LoopAsync() => LoopbackHttpListener.ServeAsync(_listener, HandleAsync);
+    private Task LoopAsync() => LoopbackHttpListener.ServeAsync(_listener, HandleAsync, _stop.Token);
 
     private async Task HandleAsync(HttpListenerContext context)
     {
@@ -212,8 +213,10 @@ internal sealed class FakePulsarAdmin : IAsyncDisposable
     {
         // Close alone: on the managed HttpListener a Close after Stop binds the port again, and
         // throws "address already in use" when another process took it in between.
+        await _stop.CancelAsync();
         _listener.Close();
         await _loop;
+        _stop.Dispose();
     }
 }
 
