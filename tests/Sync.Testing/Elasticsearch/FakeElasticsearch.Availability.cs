@@ -22,6 +22,7 @@ public sealed partial class FakeElasticsearch
     public async Task GoDownAsync()
     {
         _listener.Stop();
+        await _loopStop.CancelAsync();
         await _loop;
         var resetting = await LoopbackHttpListener.OnceThePortIsFreeAsync(() =>
         {
@@ -46,8 +47,10 @@ public sealed partial class FakeElasticsearch
     {
         await StopResettingAsync();
         _listener.Close();
+        _loopStop.Dispose();
+        _loopStop = new CancellationTokenSource();
         _listener = await LoopbackHttpListener.ListenAgainAsync(Url, Options.AnyHostHeader);
-        _loop = Task.Run(LoopAsync);
+        _loop = Task.Run(() => LoopAsync(_loopStop.Token));
     }
 
     private async Task StopResettingAsync()

@@ -60,7 +60,7 @@ public sealed record FakeElasticsearchOptions
 public sealed partial class FakeElasticsearch : IAsyncDisposable
 {
     private HttpListener _listener;
-    private readonly CancellationTokenSource _shutdown = new();
+    private CancellationTokenSource _loopStop = new();
     private Task _loop;
     private readonly object _gate = new();
     private readonly Dictionary<string, FakeIndex> _indices = new(StringComparer.Ordinal);
@@ -71,7 +71,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
     {
         Options = options;
         (_listener, Url) = LoopbackHttpListener.Start(anyHostHeader: options.AnyHostHeader);
-        _loop = Task.Run(LoopAsync);
+        _loop = Task.Run(() => LoopAsync(_loopStop.Token));
     }
 
     public FakeElasticsearchOptions Options { get; }
@@ -168,7 +168,10 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         }
     }
 
-    private Task LoopAsync() => LoopbackHttpListener.ServeAsync(_listener, HandleAsync, _shutdown.Token);
+    // The loop ends on its own token, not only on the listener's close: a GetContextAsync the managed
+    // HttpListener began while it was being stopped can stay pending for good (a hang seen with the
+    // Pulsar admin fake's listener).
+    private Task LoopAsync(CancellationToken stop) => LoopbackHttpListener.ServeAsync(_listener, HandleAsync, stop);
 
     private async Task HandleAsync(HttpListenerContext context)
     {
@@ -445,7 +448,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _shutdown.CancelAsync();
+        await _loopStop.CancelAsync();
         await StopResettingAsync();
         _listener.Close();
         try
@@ -456,7 +459,7 @@ public sealed partial class FakeElasticsearch : IAsyncDisposable
         {
         }
 
-        _shutdown.Dispose();
+        _loopStop.Dispose();
     }
 
     internal sealed record Reply(int Status, JsonNode? Body);
