@@ -23,7 +23,7 @@ public sealed partial class PulsarConsumer
         }
         if (metadata is null)
         {
-            _logger.LogWarning("MESSAGE {MessageId} without payload on {Topic}", entryId, Topic);
+            Logger.LogWarning("MESSAGE {MessageId} without payload on {Topic}", entryId, Topic);
             return;
         }
         var messageCount = metadata.HasNumMessagesInBatch ? Math.Max(metadata.NumMessagesInBatch, 0) : 1;
@@ -185,7 +185,7 @@ public sealed partial class PulsarConsumer
         // that lies beyond what the entry's bytes can hold (4 bytes per batched message at least)
         // is capped there, so that it cannot overflow the queue accounting.
         var messageCount = Math.Clamp(announcedCount, 1, Math.Max(1, frame.MessageBytes.Length / 4));
-        _logger.LogWarning("Discarding corrupt message {MessageId} on {Topic}: {Reason} ({Detail})", entryId, Topic, reason, detail);
+        Logger.LogWarning("Discarding corrupt message {MessageId} on {Topic}: {Reason} ({Detail})", entryId, Topic, reason, detail);
         if (_options.DeliverCorruptMessages)
         {
             // The application records it (a dead letter) and acknowledges it like any message,
@@ -233,7 +233,7 @@ public sealed partial class PulsarConsumer
         }
         catch (PulsarException e)
         {
-            _logger.LogDebug(e, "Validation ack for {MessageId} not sent", entryId);
+            Logger.LogDebug(e, "Validation ack for {MessageId} not sent", entryId);
         }
     }
 

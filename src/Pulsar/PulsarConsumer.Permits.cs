@@ -71,7 +71,7 @@ public sealed partial class PulsarConsumer
         }
         catch (PulsarException e)
         {
-            _logger.LogDebug(e, "FLOW for {Topic}/{Subscription} not sent", Topic, SubscriptionName);
+            Logger.LogDebug(e, "FLOW for {Topic}/{Subscription} not sent", Topic, SubscriptionName);
         }
     }
 

@@ -5,7 +5,7 @@ namespace Sync.Pulsar;
 /// <summary>Registration with the broker and what follows it: SUBSCRIBE, the events of a session (active consumer change, end of topic, closed) and resubscribing after a lost session.</summary>
 public sealed partial class PulsarConsumer
 {
-    private async Task RegisterAsync(PulsarConnection connection, CancellationToken cancellationToken)
+    private protected override async Task RegisterAsync(PulsarConnection connection, CancellationToken cancellationToken)
     {
         var consumerId = connection.NextConsumerId();
         Session session;
@@ -113,7 +113,7 @@ public sealed partial class PulsarConsumer
             }
             _activeState = state;
         }
-        _logger.LogInformation(
+        Logger.LogInformation(
             isActive ? "{Consumer} on {Topic}/{Subscription} is the active consumer" : "{Consumer} on {Topic}/{Subscription} stands by: another consumer of the failover subscription is active",
             ConsumerName, Topic, SubscriptionName);
     }
@@ -145,29 +145,25 @@ public sealed partial class PulsarConsumer
             _queued = 0;
             _batches.Clear();
             Monitor.Set(PulsarObjectState.Reconnecting);
-            _logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);
-            _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
+            Logger.LogInformation(reason, "Consumer of {Topic}/{Subscription} lost its broker; resubscribing", Topic, SubscriptionName);
+            StartReconnecting();
         }
     }
 
-    private Task ReconnectLoopAsync() => ReconnectLoop.RunAsync(
-        _clientOptions,
-        async ct =>
-        {
-            await RegisterAsync(await _connect(ct), ct);
-            _logger.LogInformation("Consumer of {Topic}/{Subscription} is subscribed again", Topic, SubscriptionName);
-        },
-        IsFatal,
-        (e, delay) => _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay),
-        e =>
-        {
-            Monitor.Set(PulsarObjectState.Faulted);
-            _queue.Writer.TryComplete(e);
-        },
-        _shutdown.Token);
+    private protected override void OnReconnected() =>
+        Logger.LogInformation("Consumer of {Topic}/{Subscription} is subscribed again", Topic, SubscriptionName);
+
+    private protected override void OnReconnectRetrying(PulsarException error, TimeSpan delay) =>
+        Logger.LogDebug(error, "Consumer of {Topic}/{Subscription} could not resubscribe yet; retrying in {Delay}", Topic, SubscriptionName, delay);
+
+    private protected override void OnReconnectFailed(PulsarException error)
+    {
+        Monitor.Set(PulsarObjectState.Faulted);
+        _queue.Writer.TryComplete(error);
+    }
 
     /// <summary>Errors that a new lookup and subscription cannot fix.</summary>
-    private static bool IsFatal(Exception error) =>
+    private protected override bool IsFatal(Exception error) =>
         error is AuthenticationException or AuthorizationException or InvalidTopicNameException or NotAllowedException;
 
     /// <summary>One subscription of the consumer on one connection; events of old sessions are ignored.</summary>

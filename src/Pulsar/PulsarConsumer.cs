@@ -14,16 +14,12 @@ namespace Sync.Pulsar;
 /// queued locally but not yet received are dropped then, since the broker redelivers everything
 /// unacknowledged: nothing is lost, and messages received but not acknowledged come again.
 /// </summary>
-public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsumer
+public sealed partial class PulsarConsumer : PulsarReconnectingObject, IPulsarConsumer
 {
-    private readonly Func<CancellationToken, Task<PulsarConnection>> _connect;
     private readonly ConsumerOptions _options;
-    private readonly PulsarClientOptions _clientOptions;
-    private readonly ILogger _logger;
     private readonly Channel<PulsarMessage> _queue;
     private readonly Lock _lock = new();
     private readonly Dictionary<(ulong Ledger, ulong Entry), BatchAcker> _batches = [];
-    private readonly CancellationTokenSource _shutdown = new();
     private readonly int _flowThreshold;
     private readonly int _partitionIndex;
     private Session? _session;
@@ -33,18 +29,14 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
     private MessageId? _lastReceived;
     private MessageId? _seekStart;
     private MessageId? _pendingSeekStart;
-    private Task _reconnectLoop = Task.CompletedTask;
     // What the broker last said in ACTIVE_CONSUMER_CHANGE during the current session: 0 nothing
     // (not a Failover subscription, or not yet told), 1 active, 2 standing by.
     private volatile int _activeState;
 
     private PulsarConsumer(Func<CancellationToken, Task<PulsarConnection>> connect, ConsumerOptions options, PulsarClientOptions clientOptions)
-        : base(PulsarObjectState.Reconnecting)
+        : base(connect, clientOptions, clientOptions.LoggerFactory.CreateLogger<PulsarConsumer>())
     {
-        _connect = connect;
         _options = options;
-        _clientOptions = clientOptions;
-        _logger = clientOptions.LoggerFactory.CreateLogger<PulsarConsumer>();
         // Unbounded on purpose: the bound is the permits we grant, not the channel. A bounded
         // channel would block the connection's read loop, and with it every other consumer.
         _queue = Channel.CreateUnbounded<PulsarMessage>(new UnboundedChannelOptions { SingleWriter = false });
@@ -441,7 +433,7 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
         {
             if (session is not null && session.Connection.IsOpen)
             {
-                using var timeout = new CancellationTokenSource(_clientOptions.OperationTimeout);
+                using var timeout = new CancellationTokenSource(ClientOptions.OperationTimeout);
                 await session.Connection.RequestAsync(
                     id => new BaseCommand { Type = BaseCommand.Types.Type.CloseConsumer, CloseConsumer = new CommandCloseConsumer { ConsumerId = session.ConsumerId, RequestId = id } },
                     "CLOSE_CONSUMER",
@@ -450,15 +442,15 @@ public sealed partial class PulsarConsumer : PulsarStatefulObject, IPulsarConsum
         }
         catch (Exception e) when (e is PulsarException or OperationCanceledException)
         {
-            _logger.LogDebug(e, "Consumer of {Topic}/{Subscription} closed without a clean goodbye", Topic, SubscriptionName);
+            Logger.LogDebug(e, "Consumer of {Topic}/{Subscription} closed without a clean goodbye", Topic, SubscriptionName);
         }
         finally
         {
             session?.Connection.UnregisterConsumer(session.ConsumerId);
-            await _shutdown.CancelAsync();
-            await _reconnectLoop;
+            await Shutdown.CancelAsync();
+            await ReconnectLoopTask;
             _queue.Writer.TryComplete(new PulsarObjectClosedException($"consumer of {Topic}/{SubscriptionName}"));
-            _shutdown.Dispose();
+            Shutdown.Dispose();
         }
     }
 }

@@ -12,12 +12,9 @@ namespace Sync.Pulsar;
 /// stored twice unless the namespace has deduplication enabled). Disposing waits for the
 /// outstanding receipts first.
 /// </summary>
-public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
+public sealed class PulsarProducer : PulsarReconnectingObject, IPulsarProducer
 {
-    private readonly Func<CancellationToken, Task<PulsarConnection>> _connect;
     private readonly ProducerOptions _options;
-    private readonly PulsarClientOptions _clientOptions;
-    private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly List<PendingSend> _pending = [];
     private readonly List<(ulong Upto, TaskCompletionSource Done)> _flushWaiters = [];
@@ -26,7 +23,6 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
     private readonly List<(SingleMessageMetadata Metadata, ReadOnlyMemory<byte> Data, ReceiptSource Receipt)> _openBatch = [];
     private readonly Timer _batchTimer;
     private int _openBatchBytes;
-    private readonly CancellationTokenSource _shutdown = new();
     private int _pendingHead;
     private int _written;
     private ulong _nextSequenceId;
@@ -36,15 +32,11 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
     private bool _closing;
     private bool _stopped;
     private Task _writeLoop = Task.CompletedTask;
-    private Task _reconnectLoop = Task.CompletedTask;
 
     private PulsarProducer(Func<CancellationToken, Task<PulsarConnection>> connect, ProducerOptions options, PulsarClientOptions clientOptions)
-        : base(PulsarObjectState.Reconnecting)
+        : base(connect, clientOptions, clientOptions.LoggerFactory.CreateLogger<PulsarProducer>())
     {
-        _connect = connect;
         _options = options;
-        _clientOptions = clientOptions;
-        _logger = clientOptions.LoggerFactory.CreateLogger<PulsarProducer>();
         Name = options.ProducerName ?? string.Empty;
         _batchTimer = new Timer(_ => OnBatchTimer(), null, Timeout.Infinite, Timeout.Infinite);
     }
@@ -79,7 +71,7 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
         return producer;
     }
 
-    private async Task RegisterAsync(PulsarConnection connection, CancellationToken cancellationToken)
+    private protected override async Task RegisterAsync(PulsarConnection connection, CancellationToken cancellationToken)
     {
         var producerId = connection.NextProducerId();
         var requestId = connection.NextRequestId();
@@ -367,7 +359,7 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
                 {
                     // The connection is gone; its Close told the session, which reconnects and
                     // re-sends from the oldest pending message.
-                    _logger.LogDebug(e, "Producer {Name} lost its connection while writing", Name);
+                    Logger.LogDebug(e, "Producer {Name} lost its connection while writing", Name);
                 }
             }
         }
@@ -391,7 +383,7 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
         {
             // A receipt for anything but the oldest pending send means we and the broker disagree
             // about the stream; a fresh connection re-sends from the oldest unconfirmed message.
-            _logger.LogWarning("Producer {Name} got an out-of-order receipt for sequence {Sequence}; reconnecting", Name, receipt.SequenceId);
+            Logger.LogWarning("Producer {Name} got an out-of-order receipt for sequence {Sequence}; reconnecting", Name, receipt.SequenceId);
             session.Connection.Close(new PulsarProtocolException($"out-of-order send receipt (sequence {receipt.SequenceId}) for producer {Name}"));
             return;
         }
@@ -477,33 +469,29 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
                 return;
             }
             Monitor.Set(PulsarObjectState.Reconnecting);
-            _logger.LogInformation(reason, "Producer {Name} on {Topic} lost its broker; reconnecting", Name, Topic);
-            _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
+            Logger.LogInformation(reason, "Producer {Name} on {Topic} lost its broker; reconnecting", Name, Topic);
+            StartReconnecting();
         }
     }
 
     /// <summary>Errors that a new lookup and registration cannot fix.</summary>
-    internal static bool IsFatal(Exception error) =>
+    private protected override bool IsFatal(Exception error) =>
         error is AuthenticationException or AuthorizationException or InvalidTopicNameException
             or NotAllowedException or TopicTerminatedException or ProducerFencedException or IncompatibleSchemaException;
 
-    private Task ReconnectLoopAsync() => ReconnectLoop.RunAsync(
-        _clientOptions,
-        async ct =>
+    private protected override void OnReconnected() =>
+        Logger.LogInformation("Producer {Name} on {Topic} is connected again", Name, Topic);
+
+    private protected override void OnReconnectRetrying(PulsarException error, TimeSpan delay) =>
+        Logger.LogDebug(error, "Producer {Name} could not reconnect yet; retrying in {Delay}", Name, delay);
+
+    private protected override void OnReconnectFailed(PulsarException error)
+    {
+        lock (_lock)
         {
-            await RegisterAsync(await _connect(ct), ct);
-            _logger.LogInformation("Producer {Name} on {Topic} is connected again", Name, Topic);
-        },
-        IsFatal,
-        (e, delay) => _logger.LogDebug(e, "Producer {Name} could not reconnect yet; retrying in {Delay}", Name, delay),
-        e =>
-        {
-            lock (_lock)
-            {
-                FailLocked(e);
-            }
-        },
-        _shutdown.Token);
+            FailLocked(error);
+        }
+    }
 
     private void FailLocked(Exception reason)
     {
@@ -587,7 +575,7 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
         {
             if (_failure is null)
             {
-                using var timeout = new CancellationTokenSource(_clientOptions.OperationTimeout);
+                using var timeout = new CancellationTokenSource(ClientOptions.OperationTimeout);
                 await FlushAsync(timeout.Token);
                 if (_session is { } session)
                 {
@@ -600,7 +588,7 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
         }
         catch (Exception e) when (e is PulsarException or OperationCanceledException)
         {
-            _logger.LogDebug(e, "Producer {Name} closed without a clean goodbye", Name);
+            Logger.LogDebug(e, "Producer {Name} closed without a clean goodbye", Name);
         }
         finally
         {
@@ -614,11 +602,11 @@ public sealed class PulsarProducer : PulsarStatefulObject, IPulsarProducer
                 FailPendingLocked(new PulsarObjectClosedException($"producer {Name} on {Topic}"));
             }
             last?.Connection.UnregisterProducer(last.ProducerId);
-            await _shutdown.CancelAsync();
+            await Shutdown.CancelAsync();
             _wake.Release();
-            await Task.WhenAll(_writeLoop, _reconnectLoop);
+            await Task.WhenAll(_writeLoop, ReconnectLoopTask);
             await _batchTimer.DisposeAsync();
-            _shutdown.Dispose();
+            Shutdown.Dispose();
         }
     }
 

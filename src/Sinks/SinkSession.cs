@@ -4,7 +4,7 @@ namespace Sync.Sinks;
 /// lock; the connection opens on the first call that needs it; a failure is judged by the sink's
 /// <see cref="SinkFailures"/>: transient ones back off (<see cref="SinkRetry"/>) and try again, fatal
 /// ones close the connection and throw <see cref="SinkFatalException"/>. A closed connection is never
-/// reused: the next call opens a new one.</summary>
+/// reused: the next call opens a new one. The sink's probes run until the session is disposed.</summary>
 /// <typeparam name="TConnection">What the sink's calls work on: a writer and the connection it uses.</typeparam>
 public sealed class SinkSession<TConnection> : IAsyncDisposable
     where TConnection : class
@@ -16,8 +16,11 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
     private readonly SinkRetry _retry;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _probes = [];
     private long _lastUsedTicks;
     private TConnection? _connection;
+    private bool _disposing;
     private bool _disposed;
 
     /// <param name="owner">The sink, named by <see cref="ObjectDisposedException"/> once it is disposed.</param>
@@ -46,6 +49,24 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
 
     /// <summary>The open connection, or null when none is open.</summary>
     public TConnection? Connection => _connection;
+
+    /// <summary>Cancelled when disposing begins: it ends the sink's probes (<see cref="AddProbe"/>).</summary>
+    public CancellationToken Stopping => _stopping.Token;
+
+    /// <summary>Whether disposing began; no probe should start then.</summary>
+    public bool IsStopping => _stopping.IsCancellationRequested;
+
+    /// <summary>A probe loop of the sink, started with <see cref="Stopping"/>: disposing waits for it
+    /// to end before it closes the connection.</summary>
+    public void AddProbe(Task probe)
+    {
+        ArgumentNullException.ThrowIfNull(probe);
+        lock (_probes)
+        {
+            _probes.RemoveAll(p => p.IsCompleted);
+            _probes.Add(probe);
+        }
+    }
 
     /// <summary>When the last call (not a <see cref="ProbeAsync"/>) ended, on the session's clock;
     /// when the session was made before the first.</summary>
@@ -184,11 +205,25 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_disposed)
+        if (_disposing)
         {
             return;
         }
 
+        _disposing = true;
+        await _stopping.CancelAsync();
+        Task[] probes;
+        lock (_probes)
+        {
+            probes = [.. _probes];
+        }
+
+        foreach (var probe in probes)
+        {
+            await probe;
+        }
+
+        _stopping.Dispose();
         await _gate.WaitAsync();
         try
         {

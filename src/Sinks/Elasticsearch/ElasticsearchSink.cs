@@ -29,10 +29,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
     private readonly SinkSession<ElasticsearchWriter> _session;
     private readonly RetryPolicy _probeBackoff;
     private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _probeStop = new();
     private readonly TimeSpan _idleProbeInterval;
-    private Task _probe = Task.CompletedTask;
-    private Task _idleProbe = Task.CompletedTask;
 
     /// <summary>When the last request of this sink (a probe's included) completed, on <see cref="_time"/> (UTC ticks).</summary>
     private long _lastRequestTicks;
@@ -304,10 +301,7 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
         }
 
         _disposed = true;
-        await _probeStop.CancelAsync();
-        await _probe;
-        await _idleProbe;
-        _probeStop.Dispose();
+        // The session stops the probes first.
         await _session.DisposeAsync();
         ((IDisposable)_settings).Dispose();
     }
@@ -329,9 +323,9 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
 
     private void StartProbe()
     {
-        if (!_probeStop.IsCancellationRequested && Interlocked.CompareExchange(ref _probing, 1, 0) == 0)
+        if (!_session.IsStopping && Interlocked.CompareExchange(ref _probing, 1, 0) == 0)
         {
-            _probe = Task.Run(ProbeAsync, CancellationToken.None);
+            _session.AddProbe(Task.Run(ProbeAsync, CancellationToken.None));
         }
     }
 
@@ -339,16 +333,17 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
     /// <see cref="OnRequestCompleted"/>, which raises <see cref="Reconnected"/>.</summary>
     private async Task ProbeAsync()
     {
+        var stop = _session.Stopping;
         try
         {
             for (var attempt = 1; Volatile.Read(ref _unanswered) == 1; attempt++)
             {
-                await Task.Delay(_probeBackoff.DelayAfter(attempt), _time, _probeStop.Token);
+                await Task.Delay(_probeBackoff.DelayAfter(attempt), _time, stop);
                 // No answer either: asked again after the next delay.
-                await IdleProbe.AskAsync(async stop => ClusterSeen(await AskClusterAsync(stop)), _probeStop.Token);
+                await IdleProbe.AskAsync(async ct => ClusterSeen(await AskClusterAsync(ct)), stop);
             }
         }
-        catch (OperationCanceledException) when (_probeStop.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // Disposed.
         }
@@ -392,10 +387,10 @@ public sealed partial class ElasticsearchSink : ISink, IShadowableSink, IMonoton
     /// <see cref="ElasticsearchSinkOptions.IdleProbeInterval"/> without a request it asks <c>GET /</c>.
     /// No answer starts <see cref="ProbeAsync"/> (through <see cref="OnRequestCompleted"/>); an answer
     /// with another <c>cluster_uuid</c> raises <see cref="Reconnected"/>.</summary>
-    private void StartIdleProbe() => _idleProbe = IdleProbe.Start(
+    private void StartIdleProbe() => _session.AddProbe(IdleProbe.Start(
         _time,
         _idleProbeInterval,
         () => new DateTimeOffset(Interlocked.Read(ref _lastRequestTicks), TimeSpan.Zero),
         async stop => ClusterSeen(await AskClusterAsync(stop)),
-        _probeStop.Token);
+        _session.Stopping));
 }

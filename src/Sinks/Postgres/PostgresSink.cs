@@ -26,9 +26,6 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     private readonly string _connectionString;
     private readonly SinkSession<PostgresWriter> _session;
     private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _probeStop = new();
-    private Task _idleProbe = Task.CompletedTask;
-    private bool _disposed;
 
     /// <summary>The server start time the previous connection saw (ticks; 0 before the first).</summary>
     private long _serverStartedAt;
@@ -80,12 +77,12 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     /// own and only raises <c>NpgsqlConnection.StateChange</c> when a ping fails
     /// (https://www.npgsql.org/doc/keepalive.html), which still leaves the reconnect and the comparison
     /// to be done, and a clock a test cannot move.</summary>
-    private void StartIdleProbe() => _idleProbe = IdleProbe.Start(
+    private void StartIdleProbe() => _session.AddProbe(IdleProbe.Start(
         _time,
         _options.IdleProbeInterval,
         () => _session.LastUsed,
         stop => _session.ProbeAsync(async (writer, ct) => ServerSeen(await writer.ReadServerStartAsync(ct)), stop),
-        _probeStop.Token);
+        _session.Stopping));
 
     public string Name { get; }
 
@@ -434,17 +431,6 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_disposed)
-        {
-            return;
-        }
-
-        _disposed = true;
-        await _probeStop.CancelAsync();
-        await _idleProbe;
-        _probeStop.Dispose();
-        await _session.DisposeAsync();
-    }
+    /// <summary>Stops the idle probe, then closes the connection (<see cref="SinkSession{TConnection}.DisposeAsync"/>).</summary>
+    public ValueTask DisposeAsync() => _session.DisposeAsync();
 }

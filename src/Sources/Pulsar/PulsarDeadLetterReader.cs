@@ -11,31 +11,18 @@ namespace Sync.Sources.Pulsar;
 /// anew during the replay wait for the next one), one topic at a time, and acknowledges
 /// cumulatively after each batch. Letters of other materializers sharing the topic are
 /// acknowledged on this subscription without being fed. A dry run acknowledges nothing.</summary>
-public sealed class PulsarDeadLetterReader : IDeadLetterReader
+public sealed class PulsarDeadLetterReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request, bool dryRun) : IDeadLetterReader
 {
     private static readonly IReadOnlyDictionary<string, StreamPosition> NoCursor = new Dictionary<string, StreamPosition>();
 
-    private readonly string _sourceName;
-    private readonly PulsarSourceOptions _options;
-    private readonly SourceReadRequest _request;
-    private readonly bool _dryRun;
+    private readonly PulsarSourceOptions _options = options ?? throw new ArgumentNullException(nameof(options));
+    private readonly SourceReadRequest _request = request ?? throw new ArgumentNullException(nameof(request));
     private readonly List<DeadLetterEntry> _seen = [];
     private Queue<string>? _topics;
-    private readonly PulsarTopicByTopic _open;
+    private readonly PulsarTopicByTopic _open = new(options);
     private MessageId _last;
     private bool _topicDone;
     private PulsarMessage? _unacknowledged;
-
-    public PulsarDeadLetterReader(string sourceName, PulsarSourceOptions options, SourceReadRequest request, bool dryRun)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(request);
-        _sourceName = sourceName;
-        _options = options;
-        _request = request;
-        _dryRun = dryRun;
-        _open = new PulsarTopicByTopic(options);
-    }
 
     /// <summary>The materializer's letters read so far, in order.</summary>
     public IReadOnlyList<DeadLetterEntry> Seen => _seen;
@@ -71,7 +58,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
             }
             catch (PulsarException e)
             {
-                throw new SourceException($"source {_sourceName}: reading dead letters of {_request.Materializer} on {consumer.Topic} failed: {e.Message}", e);
+                throw new SourceException($"source {sourceName}: reading dead letters of {_request.Materializer} on {consumer.Topic} failed: {e.Message}", e);
             }
 
             _unacknowledged = letter;
@@ -135,7 +122,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
             return;
         }
 
-        if (_unacknowledged is not null && !_dryRun)
+        if (_unacknowledged is not null && !dryRun)
         {
             await consumer.AcknowledgeCumulativeAsync(_unacknowledged.Id, cancellationToken);
         }
@@ -164,7 +151,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
             if (consumer is not PulsarConsumer single)
             {
                 await consumer.DisposeAsync();
-                throw new SourceException($"source {_sourceName}: the dead-letter topic {topic} is partitioned; sync publishes dead letters to non-partitioned topics only");
+                throw new SourceException($"source {sourceName}: the dead-letter topic {topic} is partitioned; sync publishes dead letters to non-partitioned topics only");
             }
 
             var (last, markDelete) = await single.GetLastMessageIdAndMarkDeleteAsync(cancellationToken);
@@ -180,7 +167,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
         }
         catch (PulsarException e)
         {
-            throw new SourceException($"source {_sourceName}: subscribing to the dead-letter topic {topic} failed: {e.Message}", e);
+            throw new SourceException($"source {sourceName}: subscribing to the dead-letter topic {topic} failed: {e.Message}", e);
         }
     }
 
@@ -217,7 +204,7 @@ public sealed class PulsarDeadLetterReader : IDeadLetterReader
     /// <summary>The topics of the namespaces (partitioned ones by their base name), in name order.</summary>
     private async Task<SortedSet<string>> ListAsync(IEnumerable<string> namespaces, CancellationToken cancellationToken)
     {
-        using var admin = PulsarConnections.Admin(_sourceName, _options, "finding the dead-letter topics");
+        using var admin = PulsarConnections.Admin(sourceName, _options, "finding the dead-letter topics");
         var found = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var ns in namespaces)
         {

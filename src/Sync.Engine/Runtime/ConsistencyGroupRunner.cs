@@ -26,7 +26,18 @@ public sealed record GroupMember(
 /// <see cref="SinkCheckpointChangedException"/>, which ends <see cref="RunAsync"/>; the caller then
 /// reads the checkpoints again and resumes from what the sink holds, as a restart would.
 /// </summary>
-public sealed partial class ConsistencyGroupRunner
+/// <param name="checkpoints">Per member (and <see cref="CheckpointName"/>), the positions the sink holds.</param>
+/// <param name="isTransactionTopic">Whether a stream is (a partition of) the transaction topic.</param>
+public sealed partial class ConsistencyGroupRunner(
+    string name,
+    ConsistencyGroupOptions options,
+    IReadOnlyList<GroupMember> members,
+    ISourceReader reader,
+    ISink sink,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, StreamPosition>> checkpoints,
+    Func<string, bool> isTransactionTopic,
+    ILogger logger,
+    TimeProvider time)
 {
     private static readonly Meter GroupMeter = new(SyncMetrics.MeterName);
     private static readonly Counter<long> RelaxedCounter = GroupMeter.CreateCounter<long>(
@@ -34,52 +45,29 @@ public sealed partial class ConsistencyGroupRunner
     private static readonly Counter<long> AppliedCounter = GroupMeter.CreateCounter<long>(
         "consistency.transactions", "{transaction}", "Source transactions a consistency group applied whole.");
 
-    private readonly string _name;
-    private readonly ConsistencyGroupOptions _options;
-    private readonly IReadOnlyList<GroupMember> _members;
-    private readonly ISourceReader _reader;
-    private readonly ISink _sink;
-    private readonly ILogger _logger;
-    private readonly TransactionAssembler _assembler;
-    private readonly Dictionary<string, Dictionary<string, StreamPosition>> _stored;
-    private readonly Func<string, bool> _isTransactionTopic;
-    private readonly int _readBatch;
-    private readonly TimeSpan _linger;
-    private readonly RelaxedTransactionLog _relaxedLog;
-    private readonly TimeProvider _time;
+    // Set in the order they are declared, so the null checks come before any use.
+    private readonly ConsistencyGroupOptions _options = options ?? throw new ArgumentNullException(nameof(options));
+    private readonly IReadOnlyList<GroupMember> _members = members ?? throw new ArgumentNullException(nameof(members));
+    private readonly Dictionary<string, Dictionary<string, StreamPosition>> _stored =
+        (checkpoints ?? throw new ArgumentNullException(nameof(checkpoints))).ToDictionary(
+            c => c.Key, c => new Dictionary<string, StreamPosition>(c.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+    private readonly string _name = name;
+    private readonly ISourceReader _reader = reader;
+    private readonly ISink _sink = sink;
+    private readonly ILogger _logger = logger;
+    private readonly Func<string, bool> _isTransactionTopic = isTransactionTopic;
+    private readonly TimeProvider _time = time;
+    private readonly TransactionAssembler _assembler = new(options.MaxTransactionChanges, options.EndTimeout, TableOfMembers(options, members), time);
+    private readonly int _readBatch = Math.Min(options.MaxTransactionChanges, members.Max(m => m.Reading.Options.BatchSize));
+    private readonly TimeSpan _linger = members.Max(m => m.Reading.Options.Linger);
+    private readonly RelaxedTransactionLog _relaxedLog = new(name, logger, time, RelaxedTransactionLog.DefaultInterval);
 
-    /// <param name="checkpoints">Per member (and <see cref="CheckpointName"/>), the positions the sink holds.</param>
-    /// <param name="isTransactionTopic">Whether a stream is (a partition of) the transaction topic.</param>
-    public ConsistencyGroupRunner(
-        string name,
-        ConsistencyGroupOptions options,
-        IReadOnlyList<GroupMember> members,
-        ISourceReader reader,
-        ISink sink,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, StreamPosition>> checkpoints,
-        Func<string, bool> isTransactionTopic,
-        ILogger logger,
-        TimeProvider time)
+    /// <summary>Debezium names a table's topic <c>&lt;prefix&gt;.&lt;data_collection&gt;</c> (TopicNamingStrategy) and the
+    /// transaction topic <c>&lt;prefix&gt;.transaction</c>: a table counts when a member reads its topic.</summary>
+    private static Func<string, bool> TableOfMembers(ConsistencyGroupOptions options, IReadOnlyList<GroupMember> members)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(members);
-        ArgumentNullException.ThrowIfNull(checkpoints);
-        _name = name;
-        _options = options;
-        _members = members;
-        _reader = reader;
-        _sink = sink;
-        _logger = logger;
-        _isTransactionTopic = isTransactionTopic;
-        _time = time;
-        _stored = checkpoints.ToDictionary(c => c.Key, c => new Dictionary<string, StreamPosition>(c.Value, StringComparer.Ordinal), StringComparer.Ordinal);
         var prefix = options.Transactions.EndsWith("transaction", StringComparison.Ordinal) ? options.Transactions[..^"transaction".Length] : options.Transactions + ".";
-        // Debezium names a table's topic <prefix>.<data_collection> (TopicNamingStrategy) and the
-        // transaction topic <prefix>.transaction: a table counts when a member reads its topic.
-        _assembler = new TransactionAssembler(options.MaxTransactionChanges, options.EndTimeout, collection => members.Any(m => m.Reading.Reads(prefix + collection)), time);
-        _readBatch = Math.Min(options.MaxTransactionChanges, members.Max(m => m.Reading.Options.BatchSize));
-        _linger = members.Max(m => m.Reading.Options.Linger);
-        _relaxedLog = new RelaxedTransactionLog(name, logger, time, RelaxedTransactionLog.DefaultInterval);
+        return collection => members.Any(m => m.Reading.Reads(prefix + collection));
     }
 
     /// <summary>The checkpoint name of a group's own stream, the transaction topic.</summary>
