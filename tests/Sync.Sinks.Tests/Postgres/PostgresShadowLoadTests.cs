@@ -146,23 +146,7 @@ public sealed class PostgresShadowLoadTests
     {
         var random = new Random(seed);
         var exponents = seed % 4 == 0;
-        var batches = new List<ChangeEvent[]>();
-        var position = 0L;
-        for (var b = random.Next(1, 10); b > 0; b--)
-        {
-            var batch = new ChangeEvent[random.Next(1, 9)];
-            for (var i = 0; i < batch.Length; i++)
-            {
-                var key = ("id", (object?)(long)random.Next(1, 9));
-                var lsn = (long)random.Next(1, 40);
-                batch[i] = (random.Next(5) == 0
-                    ? Change.Delete(key, lsn)
-                    : Change.Upsert(key, lsn, ("name", $"n{random.Next(4)}"), ("price", DecimalOf(random, exponents)), ("doc", DocumentOf(random)))).At(++position);
-            }
-
-            batches.Add(batch);
-        }
-
+        var batches = History(random, maxBatches: 9, deleteOneIn: 5, (key, lsn) => Change.Upsert(key, lsn, ("name", $"n{random.Next(4)}"), ("price", DecimalOf(random, exponents)), ("doc", DocumentOf(random))));
         var maxHeld = MaxHeldOf(seed | (seed % 3 == 0 ? 7 : 0));
         await using var bulk = await PostgresTestDb.OpenAsync(o => Bulk(o, maxHeld));
         await using var guarded = await PostgresTestDb.OpenAsync(o => o.BulkShadow = false);
@@ -242,18 +226,23 @@ public sealed class PostgresShadowLoadTests
     private static int MaxHeldOf(int seed) => (seed & 7) == 7 ? new PostgresSinkOptions().BulkShadowMaxKeys : (seed & 7) + 1;
 
     /// <summary>Batches of 1 to 8 upserts and deletes, each with an LSN (1 to 39, repeated and out of order), positions 1, 2, ….</summary>
-    private static List<ChangeEvent[]> PlainHistory(Random random)
+    private static List<ChangeEvent[]> PlainHistory(Random random) =>
+        History(random, maxBatches: 11, deleteOneIn: 4, (key, lsn) => Change.Upsert(key, lsn, ("name", $"v{random.Next(4)}"), ("n", random.Next(100))));
+
+    /// <summary>1 to <paramref name="maxBatches"/> batches of 1 to 8 changes over keys 1 to 8, each with an LSN (1 to 39),
+    /// positions 1, 2, …: a delete one time in <paramref name="deleteOneIn"/>, else <paramref name="upsert"/>'s change.</summary>
+    private static List<ChangeEvent[]> History(Random random, int maxBatches, int deleteOneIn, Func<(string, object?), long, ChangeEvent> upsert)
     {
         var batches = new List<ChangeEvent[]>();
         var position = 0L;
-        for (var b = random.Next(1, 12); b > 0; b--)
+        for (var b = random.Next(1, maxBatches + 1); b > 0; b--)
         {
             var batch = new ChangeEvent[random.Next(1, 9)];
             for (var i = 0; i < batch.Length; i++)
             {
                 var key = ("id", (object?)(long)random.Next(1, 9));
                 var lsn = (long)random.Next(1, 40);
-                batch[i] = (random.Next(4) == 0 ? Change.Delete(key, lsn) : Change.Upsert(key, lsn, ("name", $"v{random.Next(4)}"), ("n", random.Next(100)))).At(++position);
+                batch[i] = (random.Next(deleteOneIn) == 0 ? Change.Delete(key, lsn) : upsert(key, lsn)).At(++position);
             }
 
             batches.Add(batch);
