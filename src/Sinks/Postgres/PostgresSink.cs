@@ -95,6 +95,9 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     /// <summary>The most keys a shadow's bulk load held in memory at once, over the shadows swapped in so far (<see cref="PostgresSinkOptions.BulkShadowMaxKeys"/>).</summary>
     public int PeakHeldShadowKeys { get; private set; }
 
+    /// <summary>How many of the shadows swapped in so far had their held changes written straight into the shadow, past the staging log.</summary>
+    public int DirectShadowBuilds { get; private set; }
+
     /// <summary>How many times a connection was discarded after a failure (telemetry and tests).</summary>
     public int DiscardedConnections => _session.DiscardedConnections;
 
@@ -354,6 +357,7 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
             if (_shadowLoads.TryRemove(shadow.Id, out var load))
             {
                 PeakHeldShadowKeys = Math.Max(PeakHeldShadowKeys, load.PeakHeld);
+                DirectShadowBuilds += load.State.WrittenDirect ? 1 : 0;
             }
         }
 

@@ -428,8 +428,95 @@ internal sealed partial class PostgresWriter
             return 0;
         }
 
-        await WriteHeldAsync(load, shape, cancellationToken);
         await ExecuteAsync(BuildMemory, cancellationToken);
+        var written = await CopyHeldToShadowAsync(shadow, load, shape, cancellationToken) ?? await BuildFromLogAsync(shadow, load, shape, cancellationToken);
+        foreach (var sql in shape.Indexes)
+        {
+            await using var index = Command(sql);
+            index.CommandTimeout = 0;
+            await index.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await ExecuteAsync($"DROP TABLE {load.Log}", cancellationToken);
+        _tables.Remove(shadow.Id);
+        load.State = load.State with { Built = true };
+        return written;
+    }
+
+    /// <summary>In the open transaction, when nothing reached the log (the whole history was held, so
+    /// each key once) and every held value has a binary form of its column's type (<see cref="ShadowLoadColumns"/>):
+    /// the held upserts COPYed straight into the shadow with their versions, the held deletes into the
+    /// delete markers, as the build from the log would have left them. Returns the rows written, or null
+    /// (nothing written) when the held changes have to go through the log.</summary>
+    /// <remarks>Skips writing every row twice (the log, then the shadow) and reading the log back.</remarks>
+    private async Task<long?> CopyHeldToShadowAsync(PostgresTarget shadow, ShadowLoad load, ShadowLoadShape shape, CancellationToken cancellationToken)
+    {
+        if (load.State.WriteOuts > 0 || ShadowLoadColumns.For(shape) is not { } columns || !columns.Fit(load.Held.Values))
+        {
+            return null;
+        }
+
+        var names = string.Join(", ", shape.Names.Select(Quote).Concat([Quote(shadow.LsnColumn), Quote(shadow.StreamColumn), Quote(shadow.PositionColumn)]));
+        var position = new long[3];
+        var written = 0L;
+        await using (var importer = await _connection.BeginBinaryImportAsync($"COPY {shadow.Qualified} ({names}) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        {
+            foreach (var (lsn, change) in load.Held.Values)
+            {
+                if (change.IsDelete)
+                {
+                    continue;
+                }
+
+                await importer.StartRowAsync(cancellationToken);
+                await columns.WriteAsync(importer, change.After!.Values, cancellationToken);
+                await WriteVersionAsync(importer, lsn, change, position, cancellationToken);
+                written++;
+            }
+
+            await importer.CompleteAsync(cancellationToken);
+        }
+
+        if (written < load.Held.Count)
+        {
+            // updated_at takes its default, now(), as the build's INSERT sets it.
+            await using var importer = await _connection.BeginBinaryImportAsync($"COPY {_markers} (target, key_text, lsn, stream, position) FROM STDIN (FORMAT BINARY)", cancellationToken);
+            foreach (var (lsn, change) in load.Held.Values)
+            {
+                if (change.IsDelete)
+                {
+                    await importer.StartRowAsync(cancellationToken);
+                    await importer.WriteAsync(shadow.Id, NpgsqlDbType.Text, cancellationToken);
+                    await importer.WriteAsync(change.KeyText, NpgsqlDbType.Text, cancellationToken);
+                    await WriteVersionAsync(importer, lsn, change, position, cancellationToken);
+                }
+            }
+
+            await importer.CompleteAsync(cancellationToken);
+        }
+
+        load.HeldWritten = true;
+        load.State = load.State with { WrittenDirect = true };
+        return written;
+    }
+
+    /// <summary>A held change's version as the log's build selects it: its LSN, its stream and its position.</summary>
+    private static async Task WriteVersionAsync(NpgsqlBinaryImporter importer, long lsn, ChangeEvent change, long[] position, CancellationToken cancellationToken)
+    {
+        var origin = change.Origin.Position;
+        position[0] = origin.Ledger;
+        position[1] = origin.Entry;
+        position[2] = origin.BatchIndex;
+        await importer.WriteAsync(lsn, NpgsqlDbType.Bigint, cancellationToken);
+        await importer.WriteAsync(change.Origin.Topic, NpgsqlDbType.Text, cancellationToken);
+        await importer.WriteAsync(position, NpgsqlDbType.Array | NpgsqlDbType.Bigint, cancellationToken);
+    }
+
+    /// <summary>In the open transaction: the held changes written to the log, and the newest change per
+    /// key in the log written to the shadow (an upsert's row) or the delete markers (a delete). Returns the rows written.</summary>
+    private async Task<long> BuildFromLogAsync(PostgresTarget shadow, ShadowLoad load, ShadowLoadShape shape, CancellationToken cancellationToken)
+    {
+        await WriteHeldAsync(load, shape, cancellationToken);
         await using (var count = Command($"SELECT count(*) FROM {load.Log}"))
         {
             count.CommandTimeout = 0;
@@ -466,16 +553,6 @@ internal sealed partial class PostgresWriter
             written = (long)(await build.ExecuteScalarAsync(cancellationToken))!;
         }
 
-        foreach (var sql in shape.Indexes)
-        {
-            await using var index = Command(sql);
-            index.CommandTimeout = 0;
-            await index.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await ExecuteAsync($"DROP TABLE {load.Log}", cancellationToken);
-        _tables.Remove(shadow.Id);
-        load.State = load.State with { Built = true };
         return written;
     }
 }

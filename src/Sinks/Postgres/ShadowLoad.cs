@@ -123,7 +123,8 @@ internal sealed record ShadowLoadShape(string[] Names, string[] KeyNames, Postgr
 /// <param name="Appended">Changes in the log (also the next change's sequence number).</param>
 /// <param name="Built">The shadow was built; the log is gone.</param>
 /// <param name="WriteOuts">How many times held changes were appended to the log: after one, the log holds each key once.</param>
-internal sealed record ShadowLoadState(ShadowLoadShape? Shape, long Appended, bool Built, int WriteOuts)
+/// <param name="WrittenDirect">The held changes went straight into the shadow, not through the log (see <see cref="ShadowLoadColumns"/>).</param>
+internal sealed record ShadowLoadState(ShadowLoadShape? Shape, long Appended, bool Built, int WriteOuts, bool WrittenDirect = false)
 {
     public static ShadowLoadState Empty { get; } = new(null, 0, false, 0);
 }
