@@ -8,7 +8,9 @@ namespace Sync.Sinks.Postgres;
 /// an LSN on every change, no truncate, no unavailable column) their changes are only held in memory as
 /// the newest change per key (<see cref="Held"/>), written to a staging log with binary COPY when
 /// <see cref="MaxHeldKeys"/> keys are held and at the build; the shadow is built from the log set-wise
-/// (the newest change per key, deletes as delete markers), and its primary key and indexes are created
+/// (the newest change per key, deletes as delete markers), or, when nothing reached the log and every
+/// column has a binary form of its own (<see cref="ShadowLoadColumns"/>), straight from what is held
+/// (<see cref="ShadowLoadState.WrittenDirect"/>); its primary key and indexes are created
 /// once, when the log is <see cref="Built"/>: before the swap, or before anything else reads or changes
 /// the shadow, or when a batch does not fit the shape. From then on the shadow takes the guarded path
 /// like any target. Held by the sink, not by a connection, so that it outlives a discarded connection;
