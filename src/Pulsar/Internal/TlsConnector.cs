@@ -11,12 +11,23 @@ internal static class TlsConnector
     public static async Task<Stream> AuthenticateAsync(Stream network, Uri brokerUrl, PulsarClientOptions options, CancellationToken cancellationToken)
     {
         var ssl = new SslStream(network, leaveInnerStreamOpen: false);
-        var trusted = options.TlsTrustCertificatesFile is { } caFile ? LoadCertificates(caFile) : null;
         var authentication = new SslClientAuthenticationOptions
         {
             TargetHost = brokerUrl.Host,
-            RemoteCertificateValidationCallback = (_, certificate, chain, errors) => Validate(certificate, errors, trusted, options),
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) => Validate(certificate, errors, options),
         };
+        if (options.TlsTrustCertificatesFile is { } caFile)
+        {
+            // A custom CA replaces the system store: SslStream builds the broker's chain with this
+            // policy, so a chain that does not end at one of its certificates reports a chain error.
+            var policy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+            };
+            policy.CustomTrustStore.AddRange(LoadCertificates(caFile));
+            authentication.CertificateChainPolicy = policy;
+        }
         if (options.TlsCertificateFile is { } certificateFile)
         {
             // A client certificate for brokers that authenticate clients by TLS (mTLS).
@@ -42,7 +53,7 @@ internal static class TlsConnector
         return collection;
     }
 
-    private static bool Validate(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection? trusted, PulsarClientOptions options)
+    private static bool Validate(X509Certificate? certificate, SslPolicyErrors errors, PulsarClientOptions options)
     {
         if (options.TlsAllowInsecureConnection)
         {
@@ -56,21 +67,7 @@ internal static class TlsConnector
         {
             errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;
         }
-        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-        {
-            return false;
-        }
-        if (trusted is null)
-        {
-            // No custom CA: the system trust store decides.
-            return (errors & SslPolicyErrors.RemoteCertificateChainErrors) == 0;
-        }
-        // A custom CA replaces the system store: the chain must end at one of its certificates.
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var server = new X509Certificate2(certificate);
-        return chain.Build(server);
+        // The chain was built against the custom CA when one is given, else against the system store.
+        return errors == SslPolicyErrors.None;
     }
 }

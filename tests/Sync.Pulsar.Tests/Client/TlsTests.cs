@@ -88,6 +88,23 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Broker_certificate_from_another_CA_than_the_configured_one_is_refused()
+    {
+        using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var otherRequest = new CertificateRequest("CN=sync other CA", otherKey, HashAlgorithmName.SHA256);
+        otherRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        using var otherCa = otherRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var otherCaFile = Path.Combine(_directory, "other-ca.pem");
+        File.WriteAllText(otherCaFile, otherCa.ExportCertificatePem());
+        await using var broker = FakePulsarBroker.Start(new FakePulsarBrokerOptions { TlsCertificate = _server });
+        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = broker.ServiceUrl, TlsTrustCertificatesFile = otherCaFile });
+
+        var error = await Assert.ThrowsAsync<ConnectionClosedException>(() => client.GetPartitionCountAsync("tls"));
+
+        Assert.Contains("TLS handshake", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Host_name_mismatch_is_refused_unless_verification_is_off()
     {
         await using var broker = FakePulsarBroker.Start(new FakePulsarBrokerOptions { TlsCertificate = _server });
