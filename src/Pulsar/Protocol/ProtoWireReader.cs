@@ -1,4 +1,5 @@
 using System.Text;
+using static Google.Protobuf.WireFormat;
 
 namespace Sync.Pulsar.Protocol;
 
@@ -8,13 +9,6 @@ namespace Sync.Pulsar.Protocol;
 /// is a <see cref="PulsarProtocolException"/> naming <c>what</c>.</summary>
 internal ref struct ProtoWireReader
 {
-    public const int Varint = 0;
-    public const int Fixed64 = 1;
-    public const int LengthDelimited = 2;
-    public const int StartGroup = 3;
-    public const int EndGroup = 4;
-    public const int Fixed32 = 5;
-
     private const int MaxVarintLength = 10;
     private const int MaxGroupDepth = 100;
 
@@ -43,12 +37,12 @@ internal ref struct ProtoWireReader
 
         // A tag is a varint32: bits above the low 32 are dropped, as protobuf runtimes do.
         tag = (uint)ReadVarint();
-        if (tag >> 3 == 0)
+        if (GetTagFieldNumber(tag) == 0)
         {
             throw Malformed($"field number 0 at byte {_position}");
         }
 
-        if ((tag & 7) == EndGroup)
+        if (GetTagWireType(tag) == WireType.EndGroup)
         {
             throw Malformed($"an end-group tag without its start at byte {_position}");
         }
@@ -98,25 +92,25 @@ internal ref struct ProtoWireReader
     /// <summary>Skips the value of a field read with <paramref name="tag"/> (an unknown field).</summary>
     public void Skip(uint tag)
     {
-        switch ((int)(tag & 7))
+        switch (GetTagWireType(tag))
         {
-            case Varint:
+            case WireType.Varint:
                 ReadVarint();
                 break;
-            case Fixed64:
+            case WireType.Fixed64:
                 Advance(8);
                 break;
-            case LengthDelimited:
+            case WireType.LengthDelimited:
                 ReadLengthDelimited();
                 break;
-            case Fixed32:
+            case WireType.Fixed32:
                 Advance(4);
                 break;
-            case StartGroup:
-                SkipGroup(tag >> 3, 1);
+            case WireType.StartGroup:
+                SkipGroup(GetTagFieldNumber(tag), 1);
                 break;
             default:
-                throw Malformed($"wire type {tag & 7} at byte {_position}");
+                throw Malformed($"wire type {(uint)GetTagWireType(tag)} at byte {_position}");
         }
     }
 
@@ -134,7 +128,7 @@ internal ref struct ProtoWireReader
     }
 
     /// <summary>A group (deprecated, but still valid on the wire) ends at the end-group tag of its own field number.</summary>
-    private void SkipGroup(uint fieldNumber, int depth)
+    private void SkipGroup(int fieldNumber, int depth)
     {
         if (depth > MaxGroupDepth)
         {
@@ -149,24 +143,24 @@ internal ref struct ProtoWireReader
             }
 
             var tag = (uint)ReadVarint();
-            if ((tag & 7) == EndGroup)
+            if (GetTagWireType(tag) == WireType.EndGroup)
             {
-                if (tag >> 3 != fieldNumber)
+                if (GetTagFieldNumber(tag) != fieldNumber)
                 {
-                    throw Malformed($"a group of field {fieldNumber} closed by field {tag >> 3}");
+                    throw Malformed($"a group of field {fieldNumber} closed by field {GetTagFieldNumber(tag)}");
                 }
 
                 return;
             }
 
-            if (tag >> 3 == 0)
+            if (GetTagFieldNumber(tag) == 0)
             {
                 throw Malformed($"field number 0 at byte {_position}");
             }
 
-            if ((tag & 7) == StartGroup)
+            if (GetTagWireType(tag) == WireType.StartGroup)
             {
-                SkipGroup(tag >> 3, depth + 1);
+                SkipGroup(GetTagFieldNumber(tag), depth + 1);
             }
             else
             {

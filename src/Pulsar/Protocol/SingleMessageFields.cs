@@ -1,3 +1,6 @@
+using Sync.Pulsar.Protocol.Proto;
+using static Google.Protobuf.WireFormat;
+
 namespace Sync.Pulsar.Protocol;
 
 /// <summary>What a consumer reads of one batched message's <c>SingleMessageMetadata</c>, read
@@ -9,7 +12,7 @@ namespace Sync.Pulsar.Protocol;
 /// message SingleMessageMetadata (properties 1, partition_key 2, payload_size 3 required,
 /// compacted_out 4, event_time 5, partition_key_b64_encoded 6, ordering_key 7, sequence_id 8,
 /// null_value 9, null_partition_key 10) and message KeyValue (key 1, value 2, both required);
-/// the same numbers as Protocol/PulsarApi.proto here. Fields the consumer does not use
+/// the case labels take them from the classes generated from Protocol/PulsarApi.proto here. Fields the consumer does not use
 /// (ordering_key, null_partition_key) and fields of later protocol versions are skipped by their
 /// wire type, as a protobuf parser skips unknown fields. What it accepts and refuses is what the
 /// generated parser (Google.Protobuf) accepts and refuses: a required field that is missing reads as
@@ -56,29 +59,29 @@ public readonly record struct SingleMessageFields
         {
             switch (tag)
             {
-                case (1 << 3) | ProtoWireReader.LengthDelimited:
+                case (SingleMessageMetadata.PropertiesFieldNumber << 3) | (int)WireType.LengthDelimited:
                     (properties ??= []).Add(ReadKeyValue(wire.ReadLengthDelimited()));
                     break;
-                case (2 << 3) | ProtoWireReader.LengthDelimited:
+                case (SingleMessageMetadata.PartitionKeyFieldNumber << 3) | (int)WireType.LengthDelimited:
                     partitionKey = wire.Text(wire.ReadLengthDelimited());
                     break;
-                case (3 << 3) | ProtoWireReader.Varint:
+                case (SingleMessageMetadata.PayloadSizeFieldNumber << 3) | (int)WireType.Varint:
                     // int32 travels as a varint of its 64-bit sign extension; the low 32 bits are the value.
                     payloadSize = (int)wire.ReadVarint();
                     break;
-                case (4 << 3) | ProtoWireReader.Varint:
+                case (SingleMessageMetadata.CompactedOutFieldNumber << 3) | (int)WireType.Varint:
                     compactedOut = wire.ReadVarint() != 0;
                     break;
-                case (5 << 3) | ProtoWireReader.Varint:
+                case (SingleMessageMetadata.EventTimeFieldNumber << 3) | (int)WireType.Varint:
                     eventTime = wire.ReadVarint();
                     break;
-                case (6 << 3) | ProtoWireReader.Varint:
+                case (SingleMessageMetadata.PartitionKeyB64EncodedFieldNumber << 3) | (int)WireType.Varint:
                     b64 = wire.ReadVarint() != 0;
                     break;
-                case (8 << 3) | ProtoWireReader.Varint:
+                case (SingleMessageMetadata.SequenceIdFieldNumber << 3) | (int)WireType.Varint:
                     sequenceId = wire.ReadVarint();
                     break;
-                case (9 << 3) | ProtoWireReader.Varint:
+                case (SingleMessageMetadata.NullValueFieldNumber << 3) | (int)WireType.Varint:
                     nullValue = wire.ReadVarint() != 0;
                     break;
                 default:
@@ -110,10 +113,10 @@ public readonly record struct SingleMessageFields
         {
             switch (tag)
             {
-                case (1 << 3) | ProtoWireReader.LengthDelimited:
+                case (KeyValue.KeyFieldNumber << 3) | (int)WireType.LengthDelimited:
                     key = wire.Text(wire.ReadLengthDelimited());
                     break;
-                case (2 << 3) | ProtoWireReader.LengthDelimited:
+                case (KeyValue.ValueFieldNumber << 3) | (int)WireType.LengthDelimited:
                     value = wire.Text(wire.ReadLengthDelimited());
                     break;
                 default:
