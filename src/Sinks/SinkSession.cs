@@ -223,7 +223,8 @@ public sealed class SinkSession<TConnection> : IAsyncDisposable
             await probe;
         }
 
-        _stopping.Dispose();
+        // _stopping stays undisposed: a probe started in the instant disposing began still reads its
+        // token (cancelled, so it ends at once), and a source without a timer holds nothing to free.
         await _gate.WaitAsync();
         try
         {
