@@ -199,37 +199,25 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     public async ValueTask<long> EraseAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);
-        var resolved = Resolve(target);
-        await BuildShadowFirstAsync(resolved, cancellationToken);
-        return await WithGateAsync(
-            $"erase from table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
-            async (writer, ct) => (await writer.EraseManyAsync(resolved, new SubjectMatches(match.Column, [match.Value]), ct))[0],
+        return await OnTargetAsync(
+            target,
+            table => $"erase from table {table.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
+            async (writer, table, ct) => (await writer.EraseManyAsync(table, new SubjectMatches(match.Column, [match.Value]), ct))[0],
             cancellationToken);
     }
 
     /// <summary>Deletes the rows of many subject values in one transaction: one statement per kind of
     /// value (typed arrays), erasure markers written in bulk, including for keys that have no row when
     /// the table is keyed by the column alone.</summary>
-    public async ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(matches);
-        var resolved = Resolve(target);
-        await BuildShadowFirstAsync(resolved, cancellationToken);
-        return await WithGateAsync(
-            $"erase {matches.Values.Count} values from table {resolved.Qualified} by column {PostgresIdentifiers.Quote(matches.Column)}",
-            (writer, ct) => writer.EraseManyAsync(resolved, matches, ct),
-            cancellationToken);
-    }
+    public ValueTask<IReadOnlyList<long>> EraseManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        OnSubjectValuesAsync(target, matches, "erase", "from", (writer, table, ct) => writer.EraseManyAsync(table, matches, ct), cancellationToken);
 
-    public async ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken)
-    {
-        var resolved = Resolve(target);
-        await BuildShadowFirstAsync(resolved, cancellationToken);
-        return await WithGateAsync(
-            $"reconcile table {resolved.Qualified} with a new source epoch's snapshot",
-            (writer, ct) => writer.ReconcileEpochAsync(resolved, stream, epochStart, ct),
+    public async ValueTask<long?> ReconcileEpochAsync(string materializer, TargetSpec target, string stream, long epochStart, CancellationToken cancellationToken) =>
+        await OnTargetAsync(
+            target,
+            table => $"reconcile table {table.Qualified} with a new source epoch's snapshot",
+            (writer, table, ct) => writer.ReconcileEpochAsync(table, stream, epochStart, ct),
             cancellationToken);
-    }
 
     public async ValueTask<IReadOnlyDictionary<string, StreamPosition>?> AddCheckpointEntriesAsync(
         string materializer, IReadOnlyList<KeyValuePair<string, StreamPosition>> entries, CancellationToken cancellationToken)
@@ -246,26 +234,16 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     public async ValueTask<MarkOutcome> MarkErasedManyAsync(TargetSpec target, IReadOnlyList<Row> keys, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        var resolved = Resolve(target);
-        await BuildShadowFirstAsync(resolved, cancellationToken);
-        return new MarkOutcome(
-            await WithGateAsync(
-                $"mark {keys.Count} keys erased in table {resolved.Qualified}",
-                (writer, ct) => writer.MarkErasedManyAsync(resolved, keys, ct),
-                cancellationToken),
-            Supported: true);
+        var marked = await OnTargetAsync(
+            target,
+            table => $"mark {keys.Count} keys erased in table {table.Qualified}",
+            (writer, table, ct) => writer.MarkErasedManyAsync(table, keys, ct),
+            cancellationToken);
+        return new MarkOutcome(marked, Supported: true);
     }
 
-    public async ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(matches);
-        var resolved = Resolve(target);
-        await BuildShadowFirstAsync(resolved, cancellationToken);
-        return await WithGateAsync(
-            $"count {matches.Values.Count} values in table {resolved.Qualified} by column {PostgresIdentifiers.Quote(matches.Column)}",
-            (writer, ct) => writer.CountManyAsync(resolved, matches, ct),
-            cancellationToken);
-    }
+    public ValueTask<IReadOnlyList<long>> CountManyAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken) =>
+        OnSubjectValuesAsync(target, matches, "count", "in", (writer, table, ct) => writer.CountManyAsync(table, matches, ct), cancellationToken);
 
     public async ValueTask<IReadOnlyList<string?>> CannotMatchAsync(TargetSpec target, SubjectMatches matches, CancellationToken cancellationToken)
     {
@@ -295,11 +273,10 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
     public async ValueTask<long> CountAsync(TargetSpec target, SubjectMatch match, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);
-        var resolved = Resolve(target);
-        await BuildShadowFirstAsync(resolved, cancellationToken);
-        return await WithGateAsync(
-            $"count in table {resolved.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
-            (writer, ct) => writer.CountAsync(resolved, match, ct),
+        return await OnTargetAsync(
+            target,
+            table => $"count in table {table.Qualified} by column {PostgresIdentifiers.Quote(match.Column)}",
+            (writer, table, ct) => writer.CountAsync(table, match, ct),
             cancellationToken);
     }
 
@@ -362,6 +339,39 @@ public sealed partial class PostgresSink : ISink, IShadowableSink, IDeadLetterSt
         }
 
         return swaps;
+    }
+
+    /// <summary>An operation that reads or changes one target's table: resolves the target, builds it
+    /// first when it is a shadow being bulk-loaded (<see cref="BuildShadowFirstAsync"/>), then runs
+    /// <paramref name="work"/> on it under the gate, described by <paramref name="what"/>.</summary>
+    private async Task<T> OnTargetAsync<T>(
+        TargetSpec target,
+        Func<PostgresTarget, string> what,
+        Func<PostgresWriter, PostgresTarget, CancellationToken, Task<T>> work,
+        CancellationToken cancellationToken)
+    {
+        var table = Resolve(target);
+        await BuildShadowFirstAsync(table, cancellationToken);
+        return await WithGateAsync(what(table), (writer, ct) => work(writer, table, ct), cancellationToken);
+    }
+
+    /// <summary>An operation over a subject's values in one target (<see cref="OnTargetAsync"/>), one
+    /// count per value, described as "<paramref name="verb"/> N values <paramref name="preposition"/>
+    /// table T by column C".</summary>
+    private async ValueTask<IReadOnlyList<long>> OnSubjectValuesAsync(
+        TargetSpec target,
+        SubjectMatches matches,
+        string verb,
+        string preposition,
+        Func<PostgresWriter, PostgresTarget, CancellationToken, Task<long[]>> work,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(matches);
+        return await OnTargetAsync(
+            target,
+            table => $"{verb} {matches.Values.Count} values {preposition} table {table.Qualified} by column {PostgresIdentifiers.Quote(matches.Column)}",
+            work,
+            cancellationToken);
     }
 
     /// <summary>When the target is a shadow being bulk-loaded, builds it from its staging log (in a

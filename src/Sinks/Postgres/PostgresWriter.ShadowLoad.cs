@@ -461,16 +461,16 @@ internal sealed partial class PostgresWriter
         var written = 0L;
         await using (var importer = await _connection.BeginBinaryImportAsync($"COPY {shadow.Qualified} ({names}) FROM STDIN (FORMAT BINARY)", cancellationToken))
         {
-            foreach (var (lsn, change) in load.Held.Values)
+            foreach (var held in load.Held.Values)
             {
-                if (change.IsDelete)
+                if (held.Change.IsDelete)
                 {
                     continue;
                 }
 
                 await importer.StartRowAsync(cancellationToken);
-                await columns.WriteAsync(importer, change.After!.Values, cancellationToken);
-                await WriteVersionAsync(importer, lsn, change, position, cancellationToken);
+                await columns.WriteAsync(importer, held.Change.After!.Values, cancellationToken);
+                await WriteVersionAsync(importer, held.Version, position, cancellationToken);
                 written++;
             }
 
@@ -481,14 +481,14 @@ internal sealed partial class PostgresWriter
         {
             // updated_at takes its default, now(), as the build's INSERT sets it.
             await using var importer = await _connection.BeginBinaryImportAsync($"COPY {_markers} (target, key_text, lsn, stream, position) FROM STDIN (FORMAT BINARY)", cancellationToken);
-            foreach (var (lsn, change) in load.Held.Values)
+            foreach (var held in load.Held.Values)
             {
-                if (change.IsDelete)
+                if (held.Change.IsDelete)
                 {
                     await importer.StartRowAsync(cancellationToken);
                     await importer.WriteAsync(shadow.Id, NpgsqlDbType.Text, cancellationToken);
-                    await importer.WriteAsync(change.KeyText, NpgsqlDbType.Text, cancellationToken);
-                    await WriteVersionAsync(importer, lsn, change, position, cancellationToken);
+                    await importer.WriteAsync(held.Change.KeyText, NpgsqlDbType.Text, cancellationToken);
+                    await WriteVersionAsync(importer, held.Version, position, cancellationToken);
                 }
             }
 
@@ -498,18 +498,6 @@ internal sealed partial class PostgresWriter
         load.HeldWritten = true;
         load.State = load.State with { WrittenDirect = true };
         return written;
-    }
-
-    /// <summary>A held change's version as the log's build selects it: its LSN, its stream and its position.</summary>
-    private static async Task WriteVersionAsync(NpgsqlBinaryImporter importer, long lsn, ChangeEvent change, long[] position, CancellationToken cancellationToken)
-    {
-        var origin = change.Origin.Position;
-        position[0] = origin.Ledger;
-        position[1] = origin.Entry;
-        position[2] = origin.BatchIndex;
-        await importer.WriteAsync(lsn, NpgsqlDbType.Bigint, cancellationToken);
-        await importer.WriteAsync(change.Origin.Topic, NpgsqlDbType.Text, cancellationToken);
-        await importer.WriteAsync(position, NpgsqlDbType.Array | NpgsqlDbType.Bigint, cancellationToken);
     }
 
     /// <summary>In the open transaction: the held changes written to the log, and the newest change per

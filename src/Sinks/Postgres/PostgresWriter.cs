@@ -1101,20 +1101,7 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
             var values = isDelete ? change.Key.Values : change.After!.Values;
             await importer.StartRowAsync(cancellationToken);
             await importer.WriteAsync(change.KeyText, NpgsqlDbType.Text, cancellationToken);
-            if (row.Version.Lsn is { } lsn)
-            {
-                await importer.WriteAsync(lsn, NpgsqlDbType.Bigint, cancellationToken);
-            }
-            else
-            {
-                await importer.WriteNullAsync(cancellationToken);
-            }
-
-            await importer.WriteAsync(row.Version.Stream, NpgsqlDbType.Text, cancellationToken);
-            position[0] = row.Version.Position.Ledger;
-            position[1] = row.Version.Position.Entry;
-            position[2] = row.Version.Position.BatchIndex;
-            await importer.WriteAsync(position, NpgsqlDbType.Array | NpgsqlDbType.Bigint, cancellationToken);
+            await WriteVersionAsync(importer, row.Version, position, cancellationToken);
             for (var i = 0; i < columns.Length; i++)
             {
                 await columns[i].Type.WriteAsync(importer, values[i], cancellationToken);
@@ -1122,6 +1109,27 @@ internal sealed partial class PostgresWriter : IAsyncDisposable
         }
 
         await importer.CompleteAsync(cancellationToken);
+    }
+
+    /// <summary>A version in the next three columns of a binary COPY row: the LSN as bigint (null when
+    /// the change carried none), the stream as text, the position as bigint[] {ledger, entry, batch
+    /// index}. <paramref name="position"/> is the COPY's one array for every row, so a row allocates nothing.</summary>
+    private static async Task WriteVersionAsync(NpgsqlBinaryImporter importer, ChangeVersion version, long[] position, CancellationToken cancellationToken)
+    {
+        if (version.Lsn is { } lsn)
+        {
+            await importer.WriteAsync(lsn, NpgsqlDbType.Bigint, cancellationToken);
+        }
+        else
+        {
+            await importer.WriteNullAsync(cancellationToken);
+        }
+
+        await importer.WriteAsync(version.Stream, NpgsqlDbType.Text, cancellationToken);
+        position[0] = version.Position.Ledger;
+        position[1] = version.Position.Entry;
+        position[2] = version.Position.BatchIndex;
+        await importer.WriteAsync(position, NpgsqlDbType.Array | NpgsqlDbType.Bigint, cancellationToken);
     }
 
     /// <summary>A truncate removes every row whose version it supersedes (rows written after it, with

@@ -112,7 +112,11 @@ internal sealed class ShadowLoad(string shadowId, string log, int maxHeldKeys)
 }
 
 /// <summary>A held change and its LSN.</summary>
-internal readonly record struct HeldChange(long Lsn, ChangeEvent Change);
+internal readonly record struct HeldChange(long Lsn, ChangeEvent Change)
+{
+    /// <summary>The version the build from the log would give the key: the held LSN, the change's stream and position.</summary>
+    public ChangeVersion Version => new(Lsn, Change.Origin.Topic, Change.Origin.Position);
+}
 
 /// <summary>The shape the staged changes share, and what the build needs to know.</summary>
 /// <param name="Names">The upserts' column names, in order.</param>
