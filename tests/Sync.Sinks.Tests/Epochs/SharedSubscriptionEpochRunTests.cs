@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
-using StackExchange.Redis;
 using Sync.Engine.Config;
 using Sync.Engine.Formats;
 using Sync.Engine.Runtime;
@@ -134,12 +131,9 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
             Path.Combine(_dir, "sync.yaml"),
             _components.Types,
             _ => null);
-        var counters = new MaterializerCounters?[2];
         using var stop = new CancellationTokenSource();
-        var runs = Enumerable.Range(0, 2).Select(i => new SyncRuntime(config, _components, NullLoggerFactory.Instance)
-        {
-            Started = (_, c) => Volatile.Write(ref counters[i], c),
-        }.RunAsync([], RunMode.Resume, stop.Token)).ToList();
+        InProcessRun[] processes = [InProcessRun.Start(config, _components, stop.Token), InProcessRun.Start(config, _components, stop.Token)];
+        Task[] runs = [.. processes.Select(p => p.Run)];
 
         // Both consumers subscribed (each gave its 4 permits) before anything is published.
         await Poll.UntilAsync(() => Broker.FindTopic(_topic)?.FindSubscription("epochs") is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
@@ -152,27 +146,18 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
         }
 
         var want = expected.Select(r => $"{r.Key}={r.Value}").ToList();
-        await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && counters.Sum(c => c?.Reconciled ?? 0) >= expectedReconciled), TimeSpan.FromSeconds(90));
+        await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && processes.Sum(p => p.Counters()?.Reconciled ?? 0) >= expectedReconciled), TimeSpan.FromSeconds(90));
         Assert.DoesNotContain(runs, r => r.IsCompleted);
         Assert.Equal(want, await RowsAsync());
 
         // Both processes took part, ordered the new epoch alike, and neither was refused one.
+        var counters = processes.Select(p => p.Counters()).ToList();
         Assert.All(counters, c => Assert.True(c!.Read > 0));
         Assert.All(counters, c => Assert.Null(c!.Degraded));
         // Two processes that find the sweep due at once both run it; each deletes only what still lies
         // below the start, though the Redis sink counts a row whose marker both wrote (equal versions re-apply).
         Assert.InRange(counters.Sum(c => c!.Reconciled), expectedReconciled, 2 * expectedReconciled);
-        await stop.CancelAsync();
-        foreach (var run in runs)
-        {
-            try
-            {
-                await run;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
+        await InProcessRun.StopAsync(stop, runs);
     }
 }
 
@@ -193,65 +178,32 @@ public sealed class PostgresSharedSubscriptionEpochRunTests : SharedSubscription
 
     public override async Task DisposeAsync()
     {
-        await using (var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE", connection);
-            await command.ExecuteNonQueryAsync();
-        }
-
+        await PostgresTestDb.ScalarAsync($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE");
         await base.DisposeAsync();
     }
 
-    protected override async Task<IReadOnlyList<string>> RowsAsync()
-    {
-        await using var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {_schema}.users ORDER BY id", connection);
-        var rows = new List<string>();
-        try
-        {
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                rows.Add(reader.GetString(0));
-            }
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-        {
-            // Not created yet.
-        }
-
-        return rows;
-    }
+    protected override Task<IReadOnlyList<string>> RowsAsync() => PostgresRollbackTests.ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
 }
 
 public sealed class RedisSharedSubscriptionEpochRunTests : SharedSubscriptionEpochRunTests
 {
-    private readonly string _namespace = RedisTestServer.NewNamespace();
-    private ConnectionMultiplexer _connection = null!;
+    private readonly RedisTestNamespace _redis = new();
 
-    protected override string SinkYaml => $"""
-          target:
-            type: redis
-            endpoints: ['{RedisTestServer.Endpoint}']
-            keyPrefix: '{_namespace}sync:'
-        """;
+    protected override string SinkYaml => _redis.SinkYaml;
 
-    protected override string Table => _namespace + "users";
+    protected override string Table => _redis.Name + "users";
 
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        _connection = await RedisTestServer.ConnectAsync();
+        await _redis.ConnectAsync();
     }
 
     public override async Task DisposeAsync()
     {
-        await RedisTestServer.CleanAsync(_namespace);
-        await _connection.DisposeAsync();
+        await _redis.DisposeAsync();
         await base.DisposeAsync();
     }
 
-    protected override Task<IReadOnlyList<string>> RowsAsync() => RedisRollbackTests.ReadRowsAsync(_connection, _namespace, Table);
+    protected override Task<IReadOnlyList<string>> RowsAsync() => RedisRollbackTests.ReadRowsAsync(_redis.Connection, _redis.Name, Table);
 }
