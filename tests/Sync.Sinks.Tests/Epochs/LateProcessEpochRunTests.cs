@@ -1,11 +1,8 @@
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Fixtures;
-using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Epochs;
@@ -160,13 +157,11 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
 
     /// <summary>Ids whose key the first consumer (A, <paramref name="first"/>) or the second (B) owns, away from the split.</summary>
     private static int[] Ids(bool first) =>
-        [.. Enumerable.Range(1, 1000).Where(id => KeyHashing.StickyKeyHash(KeyOf(id)) is var slot && (first ? slot > Half + 2000 : slot < Half - 2000)).Take(3)];
-
-    private static byte[] KeyOf(int id) => Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
+        [.. Enumerable.Range(1, 1000).Where(id => KeyHashing.StickyKeyHash(DebeziumUsers.Key(id)) is var slot && (first ? slot > Half + 2000 : slot < Half - 2000)).Take(3)];
 
     /// <summary>An old primary snapshotted and streaming; a failover loses two changes (one of them B's); the
     /// new primary's snapshot holds only A's keys; then a new key of B's and an update of A's are streamed.</summary>
-    private static List<(int Id, string Name, long Lsn, string Snapshot)> History(int[] a, int[] b) =>
+    private static List<(int Id, string? Name, long Lsn, string Snapshot)> History(int[] a, int[] b) =>
     [
         (a[0], "a1", 100, "first"), (a[1], "a2", 100, "true"), (a[2], "a3", 100, "last"),
         (a[0], "a1-x", 410, "false"),
@@ -219,14 +214,7 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
 
     private FakeSubscription? Subscription() => Broker.FindTopic(_topic)?.FindSubscription("epochs");
 
-    private async Task PublishAsync(List<(int Id, string Name, long Lsn, string Snapshot)> events)
-    {
-        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic });
-        foreach (var (id, name, lsn, snapshot) in events)
-        {
-            await producer.SendAsync(new OutgoingMessage { KeyBytes = KeyOf(id), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });
-        }
-    }
+    private Task PublishAsync(List<(int Id, string? Name, long Lsn, string Snapshot)> events) => DebeziumUsers.PublishAsync(Client, _topic, events);
 
     private Task<IReadOnlyList<string>> RowsAsync() => Healing.PostgresRollbackTests.ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
 

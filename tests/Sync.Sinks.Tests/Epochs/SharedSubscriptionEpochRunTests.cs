@@ -1,14 +1,9 @@
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
-using Sync.Pulsar;
 using Sync.Sinks.Tests.Healing;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sinks.Tests.Redis;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Fixtures;
-using Sync.Testing.Process;
-using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Epochs;
 
@@ -137,13 +132,7 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
 
         // Both consumers subscribed (each gave its 4 permits) before anything is published.
         await Poll.UntilAsync(() => Broker.FindTopic(_topic)?.FindSubscription("epochs") is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
-        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
-        {
-            foreach (var (id, name, lsn, snapshot) in events)
-            {
-                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });
-            }
-        }
+        await DebeziumUsers.PublishAsync(Client, _topic, events);
 
         var want = expected.Select(r => $"{r.Key}={r.Value}").ToList();
         await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && processes.Sum(p => p.Counters()?.Reconciled ?? 0) >= expectedReconciled), TimeSpan.FromSeconds(90));

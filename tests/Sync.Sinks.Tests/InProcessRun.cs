@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Sync.Sinks.Tests.Epochs;
+namespace Sync.Sinks.Tests;
 
 /// <summary>An in-process <c>sync run</c> of a config with one materializer, as one process of a fleet
 /// (under <c>instance</c> when named), and that materializer's counters once it started.</summary>
