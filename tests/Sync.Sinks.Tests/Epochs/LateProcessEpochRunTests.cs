@@ -185,13 +185,7 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
     private SyncConfig Config() => ConfigLoader.Parse(
         $"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {Broker.ServiceUrl}
-            adminUrl: {Broker.AdminUrl}
-            subscriptionType: key-shared
-            subscription: epochs
-            receiverQueueSize: 4
+          broker: {Broker.SourceYaml("subscriptionType: key-shared", "subscription: epochs", "receiverQueueSize: 4")}
         sinks:
           target:
             type: postgres

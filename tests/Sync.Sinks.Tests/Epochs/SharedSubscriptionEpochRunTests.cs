@@ -111,13 +111,7 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
         var config = ConfigLoader.Parse(
             $"""
             sources:
-              broker:
-                type: pulsar
-                serviceUrl: {Broker.ServiceUrl}
-                adminUrl: {Broker.AdminUrl}
-                subscriptionType: {subscriptionType}
-                subscription: epochs
-                receiverQueueSize: 4
+              broker: {Broker.SourceYaml($"subscriptionType: {subscriptionType}", "subscription: epochs", "receiverQueueSize: 4")}
             sinks:
             {SinkYaml}
             materializers:

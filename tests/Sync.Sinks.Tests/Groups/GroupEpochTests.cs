@@ -295,7 +295,7 @@ public sealed class GroupEpochTests : FakeBrokerTest
             : $"{{ type: postgres, connectionString: '{PostgresTestDb.ServerConnectionString}', schema: {_schema}, stateSchema: {_schema}_sync, tls: disable }}";
         var text = $"""
             sources:
-              changelog: {"{"} type: pulsar, serviceUrl: '{Broker.ServiceUrl}', adminUrl: '{Broker.AdminUrl}', subscriptionType: failover, subscription: shop {"}"}
+              changelog: {Broker.SourceYaml("subscriptionType: failover", "subscription: shop")}
             sinks:
               local: {sink}
             materializers:

@@ -143,12 +143,7 @@ public sealed class GroupOverPulsarTests : FakeBrokerTest
     {
         var text = $"""
             sources:
-              changelog:
-                type: pulsar
-                serviceUrl: {Broker.ServiceUrl}
-                adminUrl: {Broker.AdminUrl}
-                subscriptionType: failover
-                subscription: {Subscription}
+              changelog: {Broker.SourceYaml("subscriptionType: failover", $"subscription: {Subscription}")}
             sinks:
               local:
             {(_sink == "sqlite" ? $"    type: sqlite\n    path: '{SqlitePath}'" : $"""
