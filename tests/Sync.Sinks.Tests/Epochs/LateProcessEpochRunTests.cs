@@ -187,12 +187,7 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
         sources:
           broker: {Broker.SourceYaml("subscriptionType: key-shared", "subscription: epochs", "receiverQueueSize: 4")}
         sinks:
-          target:
-            type: postgres
-            connectionString: "{PostgresTestDb.ServerConnectionString}"
-            schema: {_schema}
-            stateSchema: {_schema}_sync
-            tls: disable
+        {Healing.PostgresRollbackTests.TargetYaml(_schema)}
         materializers:
           users: {"{"} source: broker, topics: [{_topic}], sink: target, table: users, format: debezium-json, batchSize: 3, linger: 0ms, rollbackCheckInterval: 100ms {"}"}
         """,

@@ -148,14 +148,7 @@ public sealed class PostgresSharedSubscriptionEpochRunTests : SharedSubscription
 {
     private readonly string _schema = $"se_{Guid.NewGuid():N}"[..18];
 
-    protected override string SinkYaml => $"""
-          target:
-            type: postgres
-            connectionString: "{PostgresTestDb.ServerConnectionString}"
-            schema: {_schema}
-            stateSchema: {_schema}_sync
-            tls: disable
-        """;
+    protected override string SinkYaml => PostgresRollbackTests.TargetYaml(_schema);
 
     protected override string Table => "users";
 
