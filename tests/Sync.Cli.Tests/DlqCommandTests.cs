@@ -64,13 +64,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
     [Fact]
     public async Task Replay_of_a_dead_letter_file_keeps_only_the_letters_that_fail_again()
     {
-        Workspace.Write("data/users.jsonl", string.Join('\n',
-            UserLine(1, "a"),
-            """{"topic": "broken""",
-            UserLine(2, "b")) + "\n");
-        var config = FileConfig("debezium-json");
-        var run = await Workspace.Sync("run", "--config", config);
-        Assert.True(run.ExitCode == 3, run.ToString());
+        var config = await DeadLetterEveryLineAsync([UserLine(1, "a"), """{"topic": "broken""", UserLine(2, "b")]);
         var deadLetters = Workspace.File("users.deadletter.jsonl");
         Assert.Equal(3, File.ReadAllLines(deadLetters).Length);
 
@@ -155,11 +149,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
     [Fact]
     public async Task A_replay_keeps_a_subject_erased_after_its_message_was_dead_lettered_suppressed()
     {
-        Workspace.Write("data/users.jsonl", string.Join('\n',
-            UserLine(1, "a"),
-            UserLine(2, "b")) + "\n");
-        var config = FileConfig("debezium-json", withSubjects: true);
-        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        var config = await DeadLetterEveryLineAsync([UserLine(1, "a"), UserLine(2, "b")], withSubjects: true);
         var erase = await Workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "1");
         Assert.True(erase.ExitCode is 0 or 3, erase.ToString());
         FileConfig("json", withSubjects: true);
@@ -174,11 +164,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
     [Fact]
     public async Task An_interrupted_file_replay_resumes_after_the_letters_it_had_done()
     {
-        Workspace.Write("data/users.jsonl", string.Join('\n',
-            UserLine(1, "a"),
-            UserLine(2, "b")) + "\n");
-        var config = FileConfig("debezium-json");
-        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        var config = await DeadLetterEveryLineAsync([UserLine(1, "a"), UserLine(2, "b")]);
         var deadLetters = Workspace.File("users.deadletter.jsonl");
         // As a replay leaves them when it stops after its first letter was applied.
         File.Move(deadLetters, deadLetters + ".replaying");
@@ -219,6 +205,18 @@ public sealed class DlqCommandTests : PulsarCliFixture
     private static string Materializer(string topic, string format) => $"""
           users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms, format: {format} {"}"}
         """;
+
+    /// <summary>Writes <paramref name="lines"/> as the changelog and runs it with the format
+    /// <c>debezium-json</c>, which none of them is: every line becomes a dead letter and the run exits 3.
+    /// Returns the config's path.</summary>
+    private async Task<string> DeadLetterEveryLineAsync(string[] lines, bool withSubjects = false)
+    {
+        Workspace.Write("data/users.jsonl", string.Join('\n', lines) + "\n");
+        var config = FileConfig("debezium-json", withSubjects);
+        var run = await Workspace.Sync("run", "--config", config);
+        Assert.True(run.ExitCode == 3, run.ToString());
+        return config;
+    }
 
     /// <summary>A line of the changelog file: a change of user <paramref name="id"/> on <see cref="FileTopic"/>.</summary>
     private static string UserLine(int id, string name) => $$$"""{"topic":"{{{FileTopic}}}","key":{"id":{{{id}}}},"value":{"id":{{{id}}},"name":"{{{name}}}"}}""";
