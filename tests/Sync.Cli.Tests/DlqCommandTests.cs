@@ -64,13 +64,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
     [Fact]
     public async Task Replay_of_a_dead_letter_file_keeps_only_the_letters_that_fail_again()
     {
-        Workspace.Write("data/users.jsonl", string.Join('\n',
-            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
-            """{"topic": "broken""",
-            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
-        var config = FileConfig("debezium-json");
-        var run = await Workspace.Sync("run", "--config", config);
-        Assert.True(run.ExitCode == 3, run.ToString());
+        var config = await DeadLetterEveryLineAsync([UserLine(1, "a"), """{"topic": "broken""", UserLine(2, "b")]);
         var deadLetters = Workspace.File("users.deadletter.jsonl");
         Assert.Equal(3, File.ReadAllLines(deadLetters).Length);
 
@@ -91,13 +85,13 @@ public sealed class DlqCommandTests : PulsarCliFixture
     [Fact]
     public async Task A_letter_whose_value_is_not_utf8_is_listed_and_fails_again_in_a_replay_while_the_others_apply()
     {
-        var invalid = Encoding.UTF8.GetBytes($$$"""{"topic":"{{{FileTopic}}}","key":{"id":3},"value":{"id":3,"name":"x__y"}}""");
+        var invalid = Encoding.UTF8.GetBytes(UserLine(3, "x__y"));
         var at = Array.IndexOf(invalid, (byte)'_');
         (invalid[at], invalid[at + 1]) = (0xC3, 0x28);
         File.WriteAllBytes(Workspace.Write("data/users.jsonl", string.Empty), [
-            .. Encoding.UTF8.GetBytes($$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""" + "\n"),
+            .. Encoding.UTF8.GetBytes(UserLine(1, "a") + "\n"),
             .. invalid, (byte)'\n',
-            .. Encoding.UTF8.GetBytes($$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""" + "\n")]);
+            .. Encoding.UTF8.GetBytes(UserLine(2, "b") + "\n")]);
         var config = FileConfig("debezium-json");
         Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
         var deadLetters = Workspace.File("users.deadletter.jsonl");
@@ -125,16 +119,16 @@ public sealed class DlqCommandTests : PulsarCliFixture
     public async Task Letters_holding_bytes_that_are_not_utf8_never_stop_listing_or_replay_of_the_others()
     {
         // As an earlier writer left them: a message with the invalid bytes as they came, and a line that is no letter at all.
-        var old = Encoding.UTF8.GetBytes($$$$"""{"materializer":"users","stage":"decode","topic":"{{{{FileTopic}}}}","position":"0:2:-1","reason":"value: not valid UTF-8","message":{"topic":"{{{{FileTopic}}}}","key":{"id":3},"value":{"id":3,"name":"x__y"}}}""");
+        var old = Encoding.UTF8.GetBytes(Letter("0:2:-1", "value: not valid UTF-8", UserLine(3, "x__y")));
         var at = Array.IndexOf(old, (byte)'_');
         (old[at], old[at + 1]) = (0xC3, 0x28);
         Workspace.Write("data/users.jsonl", string.Empty);
         var config = FileConfig("json");
         File.WriteAllBytes(Workspace.File("users.deadletter.jsonl"), [
-            .. Encoding.UTF8.GetBytes($$$$"""{"materializer":"users","stage":"decode","topic":"{{{{FileTopic}}}}","position":"0:1:-1","reason":"r","message":{"topic":"{{{{FileTopic}}}}","key":{"id":1},"value":{"id":1,"name":"a"}}}""" + "\n"),
+            .. Encoding.UTF8.GetBytes(Letter("0:1:-1", "r", UserLine(1, "a")) + "\n"),
             .. old, (byte)'\n',
             .. "{\"reason\":\""u8, 0xFF, 0xFE, .. "\"}\n"u8,
-            .. Encoding.UTF8.GetBytes($$$$"""{"materializer":"users","stage":"decode","topic":"{{{{FileTopic}}}}","position":"0:3:-1","reason":"r","message":{"topic":"{{{{FileTopic}}}}","key":{"id":2},"value":{"id":2,"name":"b"}}}""" + "\n")]);
+            .. Encoding.UTF8.GetBytes(Letter("0:3:-1", "r", UserLine(2, "b")) + "\n")]);
 
         var listed = await Workspace.Sync("dlq", "list", "--config", config);
         Assert.True(listed.ExitCode == 0, listed.ToString());
@@ -155,11 +149,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
     [Fact]
     public async Task A_replay_keeps_a_subject_erased_after_its_message_was_dead_lettered_suppressed()
     {
-        Workspace.Write("data/users.jsonl", string.Join('\n',
-            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
-            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
-        var config = FileConfig("debezium-json", withSubjects: true);
-        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        var config = await DeadLetterEveryLineAsync([UserLine(1, "a"), UserLine(2, "b")], withSubjects: true);
         var erase = await Workspace.Sync("erase", "--config", config, "--subject", "user", "--key", "1");
         Assert.True(erase.ExitCode is 0 or 3, erase.ToString());
         FileConfig("json", withSubjects: true);
@@ -174,11 +164,7 @@ public sealed class DlqCommandTests : PulsarCliFixture
     [Fact]
     public async Task An_interrupted_file_replay_resumes_after_the_letters_it_had_done()
     {
-        Workspace.Write("data/users.jsonl", string.Join('\n',
-            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":1},"value":{"id":1,"name":"a"}}""",
-            $$$"""{"topic":"{{{FileTopic}}}","key":{"id":2},"value":{"id":2,"name":"b"}}""") + "\n");
-        var config = FileConfig("debezium-json");
-        Assert.Equal(3, (await Workspace.Sync("run", "--config", config)).ExitCode);
+        var config = await DeadLetterEveryLineAsync([UserLine(1, "a"), UserLine(2, "b")]);
         var deadLetters = Workspace.File("users.deadletter.jsonl");
         // As a replay leaves them when it stops after its first letter was applied.
         File.Move(deadLetters, deadLetters + ".replaying");
@@ -219,6 +205,25 @@ public sealed class DlqCommandTests : PulsarCliFixture
     private static string Materializer(string topic, string format) => $"""
           users: {"{"} source: broker, topics: ['{topic}'], sink: local, table: users, linger: 0ms, format: {format} {"}"}
         """;
+
+    /// <summary>Writes <paramref name="lines"/> as the changelog and runs it with the format
+    /// <c>debezium-json</c>, which none of them is: every line becomes a dead letter and the run exits 3.
+    /// Returns the config's path.</summary>
+    private async Task<string> DeadLetterEveryLineAsync(string[] lines, bool withSubjects = false)
+    {
+        Workspace.Write("data/users.jsonl", string.Join('\n', lines) + "\n");
+        var config = FileConfig("debezium-json", withSubjects);
+        var run = await Workspace.Sync("run", "--config", config);
+        Assert.True(run.ExitCode == 3, run.ToString());
+        return config;
+    }
+
+    /// <summary>A line of the changelog file: a change of user <paramref name="id"/> on <see cref="FileTopic"/>.</summary>
+    private static string UserLine(int id, string name) => $$$"""{"topic":"{{{FileTopic}}}","key":{"id":{{{id}}}},"value":{"id":{{{id}}},"name":"{{{name}}}"}}""";
+
+    /// <summary>A dead letter of <c>users</c> refused at decode, in the shape of a line of the dead-letter file.</summary>
+    private static string Letter(string position, string reason, string message) =>
+        $$$"""{"materializer":"users","stage":"decode","topic":"{{{FileTopic}}}","position":"{{{position}}}","reason":"{{{reason}}}","message":{{{message}}}}""";
 
     private string FileConfig(string format, bool withSubjects = false) => Workspace.WriteFileToSqliteConfig("data/users.jsonl", "users.db", $"""
         materializers:

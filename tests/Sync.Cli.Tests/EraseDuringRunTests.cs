@@ -3,22 +3,11 @@ namespace Sync.Cli.Tests;
 /// <summary>An erase while <c>sync run</c> is following the changelog sticks.</summary>
 public sealed class EraseDuringRunTests : WorkspaceTests
 {
-    private const string Topic = "persistent://public/default/db1.public.customers";
-
     [Fact]
     public async Task Changes_of_an_erased_subject_that_arrive_during_a_run_are_suppressed()
     {
-        var changelog = Workspace.Write("data/customers.jsonl", Line(1, "c", "ada", 10) + Line(2, "c", "bob", 11));
-        var config = Workspace.WriteFileToSqliteConfig("data/customers.jsonl", "customers.db", sourceOptions: ", follow: true, pollInterval: 20ms", rest: $"""
-            materializers:
-              customers: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: customers, linger: 0ms {"}"}
-            subjects:
-              customer:
-                customers: {"{"} key: id {"}"}
-            erasure:
-              secret: 'erase-during-run-secret-0123'
-              refreshInterval: 100ms
-            """);
+        var changelog = Workspace.Write("data/customers.jsonl", CustomerChangelog.Line(1, "c", "ada", 10) + CustomerChangelog.Line(2, "c", "bob", 11));
+        var config = CustomerChangelog.WriteConfig(Workspace, ["secret: 'erase-during-run-secret-0123'", "refreshInterval: 100ms"], sourceOptions: ", follow: true, pollInterval: 20ms");
         var database = Workspace.File("customers.db");
 
         using var run = SyncProcess.Start(Workspace.Directory, "run", "--config", config);
@@ -28,7 +17,7 @@ public sealed class EraseDuringRunTests : WorkspaceTests
         var erase = await Workspace.Sync("erase", "--config", config, "--subject", "customer", "--key", "1");
         Assert.True(erase.ExitCode == 0, erase.ToString());
 
-        File.AppendAllText(changelog, Line(1, "u", "ada again", 20) + Line(3, "c", "cy", 21));
+        File.AppendAllText(changelog, CustomerChangelog.Line(1, "u", "ada again", 20) + CustomerChangelog.Line(3, "c", "cy", 21));
         await Poll.UntilAsync(() => SqliteTables.Count(database, "SELECT count(*) FROM customers WHERE id = 3") == 1);
         using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
@@ -42,7 +31,4 @@ public sealed class EraseDuringRunTests : WorkspaceTests
         var summary = await output;
         Assert.True(System.Text.RegularExpressions.Regex.IsMatch(summary, @"customers\s+local/customers\s+5\s+3\s+0\s+0\s+0\s+2\s"), summary);
     }
-
-    private static string Line(int id, string op, string name, int lsn) =>
-        ChangelogLines.Line(Topic, id, op, name, lsn);
 }

@@ -9,7 +9,6 @@ namespace Sync.Cli.Tests;
 /// <summary><c>sync ledger list|show|revoke|export|copy</c> on file ledgers.</summary>
 public sealed class LedgerCommandTests : WorkspaceTests
 {
-    private const string Topic = "persistent://public/default/db1.public.customers";
     private static readonly DateTimeOffset Monday = new(2026, 11, 30, 9, 0, 0, TimeSpan.Zero);
 
     [Fact]
@@ -181,17 +180,8 @@ public sealed class LedgerCommandTests : WorkspaceTests
     }
 
     /// <summary>Writes the config file <paramref name="name"/> with the file ledger <paramref name="ledger"/>.</summary>
-    private string WriteConfig(string name, string ledger) => Workspace.WriteFileToSqliteConfig("data/customers.jsonl", "customers.db", name: name, rest: $"""
-        materializers:
-          customers: {"{"} source: changelog, topics: ['{Topic}'], sink: local, table: customers, linger: 0ms {"}"}
-        subjects:
-          customer:
-            customers: {"{"} key: id {"}"}
-        erasure:
-          secret: 'ledger-command-secret-0123'
-          ledger: {ledger}
-        """);
+    private string WriteConfig(string name, string ledger) =>
+        CustomerChangelog.WriteConfig(Workspace, ["secret: 'ledger-command-secret-0123'", $"ledger: {ledger}"], name);
 
-    private static string Line(int id, string op, string name, int lsn) =>
-        ChangelogLines.Line(Topic, id, op, name, lsn);
+    private static string Line(int id, string op, string name, int lsn) => CustomerChangelog.Line(id, op, name, lsn);
 }

@@ -135,14 +135,7 @@ public sealed class MaterializerPipelineTests
     }
 
     private static MaterializerRunner Runner(ISourceReader reader, ISink sink, int readAhead) =>
-        new(
-            "users",
-            new MaterializerOptions { Source = "s", Sink = "k", Table = "users", Topics = [Topic], Format = "json", BatchSize = 2, Linger = TimeSpan.Zero, ReadAhead = readAhead },
-            reader,
-            MessageFormats.Create("json", new DecoderOptions()),
-            sink,
-            new NoDeadLetters(),
-            NullLogger.Instance);
+        TestRunners.OverReader(reader, sink, Topic, "json", batchSize: 2, readAhead);
 
     /// <summary>A source of numbered batches of two JSON rows each, acknowledged per batch.</summary>
     private sealed class ScriptedReader(EventLog log, int batches, bool canReadAhead) : ISourceReader

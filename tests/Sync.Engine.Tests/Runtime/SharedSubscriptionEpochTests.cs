@@ -24,14 +24,7 @@ public sealed class SharedSubscriptionEpochTests
             [Debezium(1, "X", 1000, "false")],
             [Debezium(1, "new", 950, "first"), Debezium(2, "b", 950, "last")]);
         var sink = new ReferenceSink();
-        var runner = new MaterializerRunner(
-            "users",
-            new MaterializerOptions { Source = "s", Sink = "k", Table = "users", Topics = [Topic], Format = "debezium-json", BatchSize = 10, Linger = TimeSpan.Zero },
-            reader,
-            MessageFormats.Create("debezium-json", new DecoderOptions()),
-            sink,
-            new NoDeadLetters(),
-            NullLogger.Instance);
+        var runner = TestRunners.OverReader(reader, sink, Topic, "debezium-json", batchSize: 10);
 
         using var stop = new CancellationTokenSource();
         var run = runner.RunAsync(stop.Token);

@@ -1,7 +1,8 @@
 namespace Sync.Engine.Tests.Runtime;
 
-/// <summary>A materializer runner over a changelog file of Debezium events, wired as <c>sync run</c>
-/// wires one, for the tests that drive a runner by hand, and the lines of such a file.</summary>
+/// <summary>Materializer runners wired as <c>sync run</c> wires one, for the tests that drive a runner
+/// by hand (over a changelog file of Debezium events, or over a reader the test scripts), and the lines
+/// of such a file.</summary>
 internal static class TestRunners
 {
     /// <summary>A materializer named after its table, reading the one topic of a changelog file
@@ -30,6 +31,26 @@ internal static class TestRunners
         {
             Time = time ?? TimeProvider.System,
         };
+
+    /// <summary>The materializer <c>users</c> of the one <paramref name="topic"/>, reading what
+    /// <paramref name="reader"/> delivers, without a linger and without dead letters.</summary>
+    public static MaterializerRunner OverReader(
+        ISourceReader reader,
+        ISink sink,
+        string topic,
+        string format,
+        int batchSize,
+        int readAhead = 1,
+        TombstoneRepair? tombstoneRepair = null) =>
+        new(
+            "users",
+            new MaterializerOptions { Source = "s", Sink = "k", Table = "users", Topics = [topic], Format = format, BatchSize = batchSize, Linger = TimeSpan.Zero, ReadAhead = readAhead, RepairTombstones = tombstoneRepair is not null },
+            reader,
+            MessageFormats.Create(format, new DecoderOptions()),
+            sink,
+            new NoDeadLetters(),
+            NullLogger.Instance,
+            tombstoneRepair: tombstoneRepair);
 
     /// <summary>One line of a changelog file as <c>sync dump</c> writes it (<see cref="ChangelogLineWriter"/>):
     /// a Debezium PostgreSQL event of the row <c>id</c> of the topic's table in <c>shop.public</c>, keyed

@@ -362,15 +362,7 @@ public class TombstoneRepairRuleTests
     /// <summary>Runs until the reader has delivered its batches and the last one is acknowledged, then stops.</summary>
     private static async Task<MaterializerRunner> RunAsync(ScriptedReader reader, ISink sink, TombstoneRepair? repair)
     {
-        var runner = new MaterializerRunner(
-            "users",
-            new MaterializerOptions { Source = "s", Sink = "k", Table = "users", Topics = [Topic], Format = "debezium-json", BatchSize = 10, Linger = TimeSpan.Zero, ReadAhead = 1, RepairTombstones = repair is not null },
-            reader,
-            MessageFormats.Create("debezium-json", new DecoderOptions()),
-            sink,
-            new NoDeadLetters(),
-            NullLogger.Instance,
-            tombstoneRepair: repair);
+        var runner = TestRunners.OverReader(reader, sink, Topic, "debezium-json", batchSize: 10, tombstoneRepair: repair);
         using var stop = new CancellationTokenSource();
         var run = runner.RunAsync(stop.Token);
         await reader.AllAcknowledged.WaitAsync(Patience);

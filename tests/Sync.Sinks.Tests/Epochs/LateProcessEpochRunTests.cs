@@ -1,13 +1,8 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Fixtures;
-using Sync.Testing.Process;
 using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Epochs;
@@ -39,13 +34,7 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
     {
         _held.Release();
         await base.DisposeAsync();
-        await using (var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE", connection);
-            await command.ExecuteNonQueryAsync();
-        }
-
+        await PostgresTestDb.ScalarAsync($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE");
         Directory.Delete(_dir, recursive: true);
     }
 
@@ -71,7 +60,7 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
         Assert.Equal(want, await RowsAsync());
         Assert.Null(countersA()!.Degraded);
         Assert.Null(countersB()!.Degraded);
-        await StopAsync(stop, runA, runB);
+        await InProcessRun.StopAsync(stop, runA, runB);
     }
 
     [Fact]
@@ -93,8 +82,8 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
         Assert.Equal(want, await RowsAsync());
         Assert.Null(countersAgain()!.Degraded);
         Assert.Null(countersA()!.Degraded);
-        await StopAsync(stopAgain, runAgain);
-        await StopAsync(stopA, runA);
+        await InProcessRun.StopAsync(stopAgain, runAgain);
+        await InProcessRun.StopAsync(stopA, runA);
 
         // The repair is stored, and no loss: status reports none.
         var status = (await new StatusReader(config, new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create)).ReadAsync([], CancellationToken.None)).Single();
@@ -134,20 +123,20 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
         Assert.Equal(swept, await RowsAsync());
 
         // The report is stored: a later run of any process reports it too.
-        await StopAsync(stopAgain, runAgain);
+        await InProcessRun.StopAsync(stopAgain, runAgain);
         using var stopLater = new CancellationTokenSource();
         var (runLater, countersLater) = Start(config, "c", null, stopLater.Token);
         await Poll.UntilAsync(() => runLater.IsCompleted || countersLater()?.Degraded is not null, TimeSpan.FromSeconds(60));
         Assert.Contains("stopped (crash, deploy) before it applied them again", countersLater()!.Degraded!.Error, StringComparison.Ordinal);
-        await StopAsync(stopLater, runLater);
-        await StopAsync(stopA, runA);
+        await InProcessRun.StopAsync(stopLater, runLater);
+        await InProcessRun.StopAsync(stopA, runA);
     }
 
     /// <summary>Starts A (its proposals held) and B, publishes the history, stops B once it applied and
     /// acknowledged the new key in the old epoch (before any agreement exists: what it kept to apply again
     /// goes with it, and the broker will not deliver it again), releases A's proposal and waits until A
     /// swept the new epoch: the lost row of the old primary and B's new key, which lies below the start.</summary>
-    private async Task<(Task Run, Func<MaterializerCounters?> Counters)> StopBInsideTheWindowAsync(SyncConfig config, int[] a, int[] b, CancellationToken stopA)
+    private async Task<InProcessRun> StopBInsideTheWindowAsync(SyncConfig config, int[] a, int[] b, CancellationToken stopA)
     {
         var (runA, countersA) = Start(config, "a", _held, stopA);
         await Poll.UntilAsync(() => Subscription() is { PermitsLeft: >= 4 }, TimeSpan.FromSeconds(60));
@@ -157,24 +146,22 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
 
         await PublishAsync(History(a, b));
         await Poll.UntilAsync(() => _held.Waiting && countersB()?.Read == 2, TimeSpan.FromSeconds(60));
-        await StopAsync(stopB, runB);
+        await InProcessRun.StopAsync(stopB, runB);
         _held.Release();
 
         var swept = Expected(a, b, newKeyKept: false);
         await Poll.UntilAsync(async () => runA.IsCompleted || ((await RowsAsync()).SequenceEqual(swept) && countersA()!.Reconciled >= 2), TimeSpan.FromSeconds(90));
         Assert.Equal(swept, await RowsAsync());
-        return (runA, countersA);
+        return new InProcessRun(runA, countersA);
     }
 
     /// <summary>Ids whose key the first consumer (A, <paramref name="first"/>) or the second (B) owns, away from the split.</summary>
     private static int[] Ids(bool first) =>
-        [.. Enumerable.Range(1, 1000).Where(id => KeyHashing.StickyKeyHash(KeyOf(id)) is var slot && (first ? slot > Half + 2000 : slot < Half - 2000)).Take(3)];
-
-    private static byte[] KeyOf(int id) => Encoding.UTF8.GetBytes($"{{\"id\":{id}}}");
+        [.. Enumerable.Range(1, 1000).Where(id => KeyHashing.StickyKeyHash(DebeziumUsers.Key(id)) is var slot && (first ? slot > Half + 2000 : slot < Half - 2000)).Take(3)];
 
     /// <summary>An old primary snapshotted and streaming; a failover loses two changes (one of them B's); the
     /// new primary's snapshot holds only A's keys; then a new key of B's and an update of A's are streamed.</summary>
-    private static List<(int Id, string Name, long Lsn, string Snapshot)> History(int[] a, int[] b) =>
+    private static List<(int Id, string? Name, long Lsn, string Snapshot)> History(int[] a, int[] b) =>
     [
         (a[0], "a1", 100, "first"), (a[1], "a2", 100, "true"), (a[2], "a3", 100, "last"),
         (a[0], "a1-x", 410, "false"),
@@ -198,20 +185,9 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
     private SyncConfig Config() => ConfigLoader.Parse(
         $"""
         sources:
-          broker:
-            type: pulsar
-            serviceUrl: {Broker.ServiceUrl}
-            adminUrl: {Broker.AdminUrl}
-            subscriptionType: key-shared
-            subscription: epochs
-            receiverQueueSize: 4
+          broker: {Broker.SourceYaml("subscriptionType: key-shared", "subscription: epochs", "receiverQueueSize: 4")}
         sinks:
-          target:
-            type: postgres
-            connectionString: "{PostgresTestDb.ServerConnectionString}"
-            schema: {_schema}
-            stateSchema: {_schema}_sync
-            tls: disable
+        {Healing.PostgresRollbackTests.TargetYaml(_schema)}
         materializers:
           users: {"{"} source: broker, topics: [{_topic}], sink: target, table: users, format: debezium-json, batchSize: 3, linger: 0ms, rollbackCheckInterval: 100ms {"}"}
         """,
@@ -219,45 +195,17 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
         new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create).Types,
         _ => null);
 
-    private static (Task Run, Func<MaterializerCounters?> Counters) Start(SyncConfig config, string instance, HeldProposals? held, CancellationToken stop)
+    private static InProcessRun Start(SyncConfig config, string instance, HeldProposals? held, CancellationToken stop)
     {
-        MaterializerCounters? counters = null;
         var sinks = held is null ? SinkCatalog.All : held.Wrap(SinkCatalog.All);
-        var run = new SyncRuntime(config, new SyncComponents([new PulsarSourceFactory()], sinks, MessageFormats.Names, MessageFormats.Create), NullLoggerFactory.Instance)
-        {
-            Instance = instance,
-            Started = (_, c) => Volatile.Write(ref counters, c),
-        }.RunAsync([], RunMode.Resume, stop);
-        return (run, () => Volatile.Read(ref counters));
+        return InProcessRun.Start(config, new SyncComponents([new PulsarSourceFactory()], sinks, MessageFormats.Names, MessageFormats.Create), stop, instance);
     }
 
     private FakeSubscription? Subscription() => Broker.FindTopic(_topic)?.FindSubscription("epochs");
 
-    private async Task PublishAsync(List<(int Id, string Name, long Lsn, string Snapshot)> events)
-    {
-        await using var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic });
-        foreach (var (id, name, lsn, snapshot) in events)
-        {
-            await producer.SendAsync(new OutgoingMessage { KeyBytes = KeyOf(id), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });
-        }
-    }
+    private Task PublishAsync(List<(int Id, string? Name, long Lsn, string Snapshot)> events) => DebeziumUsers.PublishAsync(Client, _topic, events);
 
     private Task<IReadOnlyList<string>> RowsAsync() => Healing.PostgresRollbackTests.ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
-
-    private static async Task StopAsync(CancellationTokenSource stop, params Task[] runs)
-    {
-        await stop.CancelAsync();
-        foreach (var run in runs)
-        {
-            try
-            {
-                await run;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-    }
 
     /// <summary>Holds every proposal of a new epoch (a conditional checkpoint entry write naming
     /// <see cref="SourceEpochs.AgreedPrefix"/>) in the sinks opened through <see cref="Wrap"/> until released.</summary>

@@ -1,17 +1,9 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
-using StackExchange.Redis;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
-using Sync.Pulsar;
 using Sync.Sinks.Tests.Healing;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sinks.Tests.Redis;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Fixtures;
-using Sync.Testing.Process;
-using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Epochs;
 
@@ -119,13 +111,7 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
         var config = ConfigLoader.Parse(
             $"""
             sources:
-              broker:
-                type: pulsar
-                serviceUrl: {Broker.ServiceUrl}
-                adminUrl: {Broker.AdminUrl}
-                subscriptionType: {subscriptionType}
-                subscription: epochs
-                receiverQueueSize: 4
+              broker: {Broker.SourceYaml($"subscriptionType: {subscriptionType}", "subscription: epochs", "receiverQueueSize: 4")}
             sinks:
             {SinkYaml}
             materializers:
@@ -134,45 +120,27 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
             Path.Combine(_dir, "sync.yaml"),
             _components.Types,
             _ => null);
-        var counters = new MaterializerCounters?[2];
         using var stop = new CancellationTokenSource();
-        var runs = Enumerable.Range(0, 2).Select(i => new SyncRuntime(config, _components, NullLoggerFactory.Instance)
-        {
-            Started = (_, c) => Volatile.Write(ref counters[i], c),
-        }.RunAsync([], RunMode.Resume, stop.Token)).ToList();
+        InProcessRun[] processes = [InProcessRun.Start(config, _components, stop.Token), InProcessRun.Start(config, _components, stop.Token)];
+        Task[] runs = [.. processes.Select(p => p.Run)];
 
         // Both consumers subscribed (each gave its 4 permits) before anything is published.
         await Poll.UntilAsync(() => Broker.FindTopic(_topic)?.FindSubscription("epochs") is { PermitsLeft: >= 8 }, TimeSpan.FromSeconds(60));
-        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
-        {
-            foreach (var (id, name, lsn, snapshot) in events)
-            {
-                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Status.DegradedEpochStatusTests.Debezium(id, name, lsn, snapshot) });
-            }
-        }
+        await DebeziumUsers.PublishAsync(Client, _topic, events);
 
         var want = expected.Select(r => $"{r.Key}={r.Value}").ToList();
-        await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && counters.Sum(c => c?.Reconciled ?? 0) >= expectedReconciled), TimeSpan.FromSeconds(90));
+        await Poll.UntilAsync(async () => runs.Any(r => r.IsCompleted) || ((await RowsAsync()).SequenceEqual(want) && processes.Sum(p => p.Counters()?.Reconciled ?? 0) >= expectedReconciled), TimeSpan.FromSeconds(90));
         Assert.DoesNotContain(runs, r => r.IsCompleted);
         Assert.Equal(want, await RowsAsync());
 
         // Both processes took part, ordered the new epoch alike, and neither was refused one.
+        var counters = processes.Select(p => p.Counters()).ToList();
         Assert.All(counters, c => Assert.True(c!.Read > 0));
         Assert.All(counters, c => Assert.Null(c!.Degraded));
         // Two processes that find the sweep due at once both run it; each deletes only what still lies
         // below the start, though the Redis sink counts a row whose marker both wrote (equal versions re-apply).
         Assert.InRange(counters.Sum(c => c!.Reconciled), expectedReconciled, 2 * expectedReconciled);
-        await stop.CancelAsync();
-        foreach (var run in runs)
-        {
-            try
-            {
-                await run;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
+        await InProcessRun.StopAsync(stop, runs);
     }
 }
 
@@ -180,78 +148,38 @@ public sealed class PostgresSharedSubscriptionEpochRunTests : SharedSubscription
 {
     private readonly string _schema = $"se_{Guid.NewGuid():N}"[..18];
 
-    protected override string SinkYaml => $"""
-          target:
-            type: postgres
-            connectionString: "{PostgresTestDb.ServerConnectionString}"
-            schema: {_schema}
-            stateSchema: {_schema}_sync
-            tls: disable
-        """;
+    protected override string SinkYaml => PostgresRollbackTests.TargetYaml(_schema);
 
     protected override string Table => "users";
 
     public override async Task DisposeAsync()
     {
-        await using (var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE", connection);
-            await command.ExecuteNonQueryAsync();
-        }
-
+        await PostgresTestDb.ScalarAsync($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE");
         await base.DisposeAsync();
     }
 
-    protected override async Task<IReadOnlyList<string>> RowsAsync()
-    {
-        await using var connection = new NpgsqlConnection(PostgresTestDb.ServerConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT id::text || '=' || name FROM {_schema}.users ORDER BY id", connection);
-        var rows = new List<string>();
-        try
-        {
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                rows.Add(reader.GetString(0));
-            }
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-        {
-            // Not created yet.
-        }
-
-        return rows;
-    }
+    protected override Task<IReadOnlyList<string>> RowsAsync() => PostgresRollbackTests.ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
 }
 
 public sealed class RedisSharedSubscriptionEpochRunTests : SharedSubscriptionEpochRunTests
 {
-    private readonly string _namespace = RedisTestServer.NewNamespace();
-    private ConnectionMultiplexer _connection = null!;
+    private readonly RedisTestNamespace _redis = new();
 
-    protected override string SinkYaml => $"""
-          target:
-            type: redis
-            endpoints: ['{RedisTestServer.Endpoint}']
-            keyPrefix: '{_namespace}sync:'
-        """;
+    protected override string SinkYaml => _redis.SinkYaml;
 
-    protected override string Table => _namespace + "users";
+    protected override string Table => _redis.Name + "users";
 
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        _connection = await RedisTestServer.ConnectAsync();
+        await _redis.ConnectAsync();
     }
 
     public override async Task DisposeAsync()
     {
-        await RedisTestServer.CleanAsync(_namespace);
-        await _connection.DisposeAsync();
+        await _redis.DisposeAsync();
         await base.DisposeAsync();
     }
 
-    protected override Task<IReadOnlyList<string>> RowsAsync() => RedisRollbackTests.ReadRowsAsync(_connection, _namespace, Table);
+    protected override Task<IReadOnlyList<string>> RowsAsync() => RedisRollbackTests.ReadRowsAsync(_redis.Connection, _redis.Name, Table);
 }

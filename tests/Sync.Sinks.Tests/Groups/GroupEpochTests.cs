@@ -1,13 +1,10 @@
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Files;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Logging;
-using Sync.Testing.Process;
-using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Groups;
 
@@ -29,7 +26,7 @@ namespace Sync.Sinks.Tests.Groups;
 /// the id is <c>txId:lsn</c> in 2.x (debezium-connector-postgres PostgresOffsetContext,
 /// debezium-core .../pipeline/txmetadata/TransactionMonitor.java; postgresql.adoc "Transaction metadata").</item>
 /// </list></remarks>
-public sealed class GroupEpochTests : IAsyncLifetime
+public sealed class GroupEpochTests : FakeBrokerTest
 {
     private const string Prefix = "persistent://public/default/shop.";
     private const string Users = Prefix + "public.users";
@@ -37,28 +34,16 @@ public sealed class GroupEpochTests : IAsyncLifetime
     private const string Transactions = Prefix + "transaction";
 
     private readonly string _schema = $"ge_{Guid.NewGuid():N}"[..18];
-    private readonly Dictionary<string, IPulsarProducer> _producers = new(StringComparer.Ordinal);
     private readonly RecordingLoggerFactory _logs = new();
     private readonly string _folder = Directory.CreateTempSubdirectory("sync-group-epoch-").FullName;
-    private readonly Dictionary<string, MaterializerCounters> _counters = new(StringComparer.Ordinal);
-    private readonly FakePulsarBroker _broker = FakePulsarBroker.Start();
     private string _sink = "postgres";
-    private PulsarClient? _client;
     private long _tx = 900;
 
     private string SqlitePath => Path.Combine(_folder, "shop.db");
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
-        await Task.WhenAll(_producers.Values.Select(p => p.DisposeAsync().AsTask()));
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-        }
-
-        await _broker.DisposeAsync();
+        await base.DisposeAsync();
         await PostgresTestDb.ScalarAsync($"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {_schema}_sync CASCADE");
         Directory.Delete(_folder, recursive: true);
     }
@@ -145,7 +130,7 @@ public sealed class GroupEpochTests : IAsyncLifetime
         await UntilStateAsync(run, "1=a2,2=b|10=pen,11=cup");
 
         await PublishAsync(Transaction(30_000_000, User(2, "restored2"), Order(10, "restored-pen")));
-        await Poll.UntilAsync(async () => await run.EndedAsync() || (Regressed("users") && Regressed("orders")), TimeSpan.FromSeconds(120));
+        await Poll.UntilAsync(async () => await run.EndedAsync() || (run.Regressed("users") && run.Regressed("orders")), TimeSpan.FromSeconds(120));
         await run.EndedAsync();
         Assert.Equal("1=a2,2=b|10=pen,11=cup", await StateAsync());
         Assert.Contains(_logs.Entries, e => e.Message.Contains("the source went back in time without a new snapshot", StringComparison.Ordinal));
@@ -158,7 +143,7 @@ public sealed class GroupEpochTests : IAsyncLifetime
         await PublishAsync(Transaction(30_000_100, User(1, "after-bump1"), Order(11, "after-bump-cup")));
 
         await UntilStateAsync(run, "1=after-bump1,2=b|10=pen,11=after-bump-cup");
-        Assert.False(Regressed("users") || Regressed("orders"), "a member is still degraded after the bump took effect");
+        Assert.False(run.Regressed("users") || run.Regressed("orders"), "a member is still degraded after the bump took effect");
     }
 
     /// <summary>The failover's whole history (the old epoch with its lost transaction, the new primary's
@@ -240,14 +225,6 @@ public sealed class GroupEpochTests : IAsyncLifetime
         ValueTask IAsyncDisposable.DisposeAsync() => Inner.DisposeAsync();
     }
 
-    private bool Regressed(string member)
-    {
-        lock (_counters)
-        {
-            return _counters.TryGetValue(member, out var counters) && counters.SourceRegression is not null;
-        }
-    }
-
     private static (string Topic, int Id, string? Value) User(int id, string? name) => (Users, id, name);
 
     private static (string Topic, int Id, string? Value) Order(int id, string? item) => (Orders, id, item);
@@ -304,55 +281,10 @@ public sealed class GroupEpochTests : IAsyncLifetime
 
     private async Task PublishAsync(List<(string Topic, string Key, string Value)> records)
     {
-        _client ??= new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
         foreach (var (topic, key, value) in records)
         {
-            var producer = _producers.GetValueOrDefault(topic) ?? (_producers[topic] = await _client.CreateProducerAsync(new ProducerOptions { Topic = topic }));
+            var producer = await ProducerOfAsync(topic);
             await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes(key), Data = Encoding.UTF8.GetBytes(value) });
-        }
-    }
-
-    private sealed class GroupRun : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-
-        public GroupRun(SyncConfig config, SyncComponents components, RecordingLoggerFactory logs, Dictionary<string, MaterializerCounters> counters, RunMode mode, bool shadow)
-        {
-            Config = config;
-            Components = components;
-            var runtime = new SyncRuntime(config, components, logs)
-            {
-                Shadow = shadow,
-                Started = (name, started) =>
-                {
-                    lock (counters)
-                    {
-                        counters[name] = started;
-                    }
-                },
-            };
-            Outcome = runtime.RunAsync([], mode, _stop.Token);
-        }
-
-        public SyncConfig Config { get; }
-
-        public SyncComponents Components { get; }
-
-        /// <summary>The run's outcome: a backfill ends by itself once it read every topic to its end.</summary>
-        public Task<IReadOnlyList<MaterializerOutcome>> Outcome { get; }
-
-        /// <summary>False while the run goes on; throws with its failures once it ended.</summary>
-        public async Task<bool> EndedAsync() => Outcome.IsCompleted
-            ? throw new InvalidOperationException("the group's run ended: " + string.Join("; ", (await Outcome).Select(o => o.Failure?.Message)))
-            : false;
-
-        public async ValueTask DisposeAsync()
-        {
-            using (_stop)
-            {
-                await _stop.CancelAsync();
-                await Outcome;
-            }
         }
     }
 
@@ -363,7 +295,7 @@ public sealed class GroupEpochTests : IAsyncLifetime
             : $"{{ type: postgres, connectionString: '{PostgresTestDb.ServerConnectionString}', schema: {_schema}, stateSchema: {_schema}_sync, tls: disable }}";
         var text = $"""
             sources:
-              changelog: {"{"} type: pulsar, serviceUrl: '{_broker.ServiceUrl}', adminUrl: '{_broker.AdminUrl}', subscriptionType: failover, subscription: shop {"}"}
+              changelog: {Broker.SourceYaml("subscriptionType: failover", "subscription: shop")}
             sinks:
               local: {sink}
             materializers:
@@ -375,7 +307,7 @@ public sealed class GroupEpochTests : IAsyncLifetime
         var sinks = wrap is null ? SinkCatalog.All : SinkCatalog.All.Select(f => (ISinkFactory)new WrappingSinkFactory(f, wrap));
         var components = new SyncComponents([new PulsarSourceFactory()], sinks, MessageFormats.Names, MessageFormats.Create);
         var config = ConfigLoader.Parse(text, Path.Combine(_folder, "sync.yaml"), components.Types, _ => null);
-        return new GroupRun(config, components, _logs, _counters, mode, shadow);
+        return new GroupRun(config, components, _logs, mode, shadow);
     }
 
     /// <summary>Waits for the sink to hold <paramref name="expected"/>; on a timeout, shows what it holds.</summary>

@@ -1,14 +1,11 @@
 using Npgsql;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Pulsar;
 using Sync.Sinks.Tests.Postgres;
 using Sync.Sources.Pulsar;
 using Sync.Testing.Files;
+using Sync.Testing.Fixtures;
 using Sync.Testing.Logging;
-using Sync.Testing.Process;
-using Sync.Testing.Pulsar;
 
 namespace Sync.Sinks.Tests.Groups;
 
@@ -19,18 +16,15 @@ namespace Sync.Sinks.Tests.Groups;
 /// partition_key_b64_encoded, bare envelopes) published through the broker's binary protocol, and an
 /// in-process <c>sync run</c> on a failover subscription into PostgreSQL (or SQLite where named).
 /// </summary>
-public sealed class GroupOverPulsarTests : IAsyncLifetime
+public sealed class GroupOverPulsarTests : FakeBrokerTest
 {
     private const string Subscription = "group";
 
     private readonly string _schema = $"gp_{Guid.NewGuid():N}"[..18];
-    private readonly Dictionary<string, IPulsarProducer> _producers = new(StringComparer.Ordinal);
     private readonly HashSet<string> _published = new(StringComparer.Ordinal);
     private readonly RecordingLoggerFactory _logs = new();
     private readonly string _folder = Directory.CreateTempSubdirectory("sync-group-").FullName;
     private string _sink = "postgres";
-    private FakePulsarBroker _broker = null!;
-    private PulsarClient _client = null!;
 
     private string StateSchema => _schema + "_sync";
 
@@ -42,22 +36,9 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
 
     private string SqliteCopyPath => Path.Combine(_folder, "earlier.db");
 
-    public Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        _broker = FakePulsarBroker.Start();
-        _client = new PulsarClient(new PulsarClientOptions { ServiceUrl = _broker.ServiceUrl });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var producer in _producers.Values)
-        {
-            await producer.DisposeAsync();
-        }
-
-        await _client.DisposeAsync();
-        await _broker.DisposeAsync();
+        await base.DisposeAsync();
         await ExecuteAsync(PostgresTestDb.ServerConnectionString, $"DROP SCHEMA IF EXISTS {_schema} CASCADE; DROP SCHEMA IF EXISTS {StateSchema} CASCADE; DROP SCHEMA IF EXISTS {CopySchema} CASCADE");
         Directory.Delete(_folder, recursive: true);
     }
@@ -75,7 +56,7 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         {
             foreach (var table in new[] { "accounts", "ledger_entries", "orders", "order_lines" })
             {
-                _broker.CreatePartitionedTopic($"{BankTransfers.Prefix}public.{table}", partitions);
+                Broker.CreatePartitionedTopic($"{BankTransfers.Prefix}public.{table}", partitions);
             }
         }
 
@@ -147,7 +128,7 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
     [Fact]
     public async Task A_partitioned_transaction_topic_stops_the_group_with_the_reason_and_applies_nothing()
     {
-        _broker.CreatePartitionedTopic(BankTransfers.TransactionTopic, 2);
+        Broker.CreatePartitionedTopic(BankTransfers.TransactionTopic, 2);
         var bank = new BankTransfers(accounts: 5, transactions: 20, seed: 23);
         await using var run = Start();
 
@@ -158,66 +139,11 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         Assert.Equal(string.Empty, await EndStateAsync());
     }
 
-    private sealed class RunningGroup : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly List<MaterializerCounters> _counters = [];
-
-        public RunningGroup(SyncConfig config, SyncComponents components, RecordingLoggerFactory logs)
-        {
-            var runtime = new SyncRuntime(config, components, logs)
-            {
-                Started = (_, counters) =>
-                {
-                    lock (_counters)
-                    {
-                        _counters.Add(counters);
-                    }
-                },
-            };
-            Outcome = runtime.RunAsync([], RunMode.Resume, _stop.Token);
-        }
-
-        public Task<IReadOnlyList<MaterializerOutcome>> Outcome { get; }
-
-        public long Rollbacks
-        {
-            get
-            {
-                lock (_counters)
-                {
-                    return _counters.Count == 0 ? 0 : _counters.Max(c => c.Rollbacks);
-                }
-            }
-        }
-
-        public async Task ThrowIfEndedAsync()
-        {
-            if (Outcome.IsCompleted)
-            {
-                var failures = (await Outcome).Select(o => o.Failure?.Message).Where(m => m is not null);
-                throw new InvalidOperationException($"the run ended: {string.Join("; ", failures)}");
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            await Outcome;
-            _stop.Dispose();
-        }
-    }
-
-    private RunningGroup Start()
+    private GroupRun Start()
     {
         var text = $"""
             sources:
-              changelog:
-                type: pulsar
-                serviceUrl: {_broker.ServiceUrl}
-                adminUrl: {_broker.AdminUrl}
-                subscriptionType: failover
-                subscription: {Subscription}
+              changelog: {Broker.SourceYaml("subscriptionType: failover", $"subscription: {Subscription}")}
             sinks:
               local:
             {(_sink == "sqlite" ? $"    type: sqlite\n    path: '{SqlitePath}'" : $"""
@@ -231,7 +157,7 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
             """ + BankTransfers.Materializers("    batchSize: 50\n    linger: 0ms") + BankTransfers.GroupConfig;
         var components = new SyncComponents([new PulsarSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create);
         var config = ConfigLoader.Parse(text, Path.Combine(Path.GetTempPath(), "sync.yaml"), components.Types, _ => null);
-        return new RunningGroup(config, components, _logs);
+        return new GroupRun(config, components, _logs);
     }
 
     /// <summary>Publishes, in the changelog's order (each topic's order kept), every record of the source
@@ -251,11 +177,7 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
                 continue;
             }
 
-            if (!_producers.TryGetValue(topic, out var producer))
-            {
-                _producers[topic] = producer = await _client.CreateProducerAsync(new ProducerOptions { Topic = topic });
-            }
-
+            var producer = await ProducerOfAsync(topic);
             // Pulsar IO's key: base64 of the converter's key bytes, flagged partition_key_b64_encoded.
             await producer.SendAsync(new OutgoingMessage
             {
@@ -265,18 +187,18 @@ public sealed class GroupOverPulsarTests : IAsyncLifetime
         }
     }
 
-    private async Task UntilEveryMessageIsAcknowledgedAsync(RunningGroup run) =>
+    private async Task UntilEveryMessageIsAcknowledgedAsync(GroupRun run) =>
         await Poll.UntilAsync(
             async () =>
             {
                 await run.ThrowIfEndedAsync();
-                return _producers.Keys.All(t => _broker.FindTopic(t) is { } topic && topic.FindSubscription(Subscription) is { } subscription && topic.Entries.All(e => subscription.IsAcknowledged(e.EntryId)));
+                return ProducedTopics.All(t => Broker.FindTopic(t) is { } topic && topic.FindSubscription(Subscription) is { } subscription && topic.Entries.All(e => subscription.IsAcknowledged(e.EntryId)));
             },
             TimeSpan.FromSeconds(120));
 
     /// <summary>Waits until the sink holds exactly the end state: every account's balance, every order
     /// line and ledger entry.</summary>
-    private async Task UntilAppliedAsync(BankTransfers bank, RunningGroup run)
+    private async Task UntilAppliedAsync(BankTransfers bank, GroupRun run)
     {
         var expected = string.Join(",", Enumerable.Range(1, bank.Accounts).Select(id => $"{id}={bank.Balances[id]}")) + $"|{bank.Orders}|{bank.OrderLines}|{bank.LedgerEntries}";
         var held = string.Empty;

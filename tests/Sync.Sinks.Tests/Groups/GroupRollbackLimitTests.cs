@@ -1,9 +1,5 @@
-using Microsoft.Extensions.Time.Testing;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
 using Sync.Sources.File;
-using Sync.Testing.Files;
 using Sync.Testing.Logging;
 
 namespace Sync.Sinks.Tests.Groups;
@@ -18,15 +14,9 @@ namespace Sync.Sinks.Tests.Groups;
 /// </summary>
 public sealed class GroupRollbackLimitTests : IDisposable
 {
-    // A bound on each run, so that a group that never stops fails the test instead of hanging it; not a
-    // measure of speed (a whole run takes well under a second here).
-    private static readonly TimeSpan RunBound = TimeSpan.FromMinutes(3);
-
     private readonly string _directory = Directory.CreateTempSubdirectory("sync-group-rollbacks-").FullName;
     private readonly RecordingLoggerFactory _logs = new();
     private readonly BankTransfers _bank = new(accounts: 10, transactions: 200, seed: 51);
-
-    private string _text = string.Empty;
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
@@ -66,14 +56,12 @@ public sealed class GroupRollbackLimitTests : IDisposable
             [.. healing, SinkCheckpointGuard.HealedMark, .. healing, SinkCheckpointGuard.HealedMark],
             refusing.Marks);
         Assert.False(SinkCheckpointGuard.MarksHealing(await StoredAsync("consistency.bank")));
-        Assert.Equal(
-            Enumerable.Range(1, _bank.Accounts).Select(id => $"id={id}|balance={_bank.Balances[id]}"),
-            SqliteTables.Rows(Path.Combine(_directory, "bank.db"), "accounts"));
+        BankGroupOverFile.AssertBalances(_directory, _bank);
     }
 
     private async Task<IReadOnlyDictionary<string, StreamPosition>> StoredAsync(string owner)
     {
-        var config = ConfigLoader.Parse(_text, Path.Combine(_directory, "sync.yaml"), new SyncComponents([new FileSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create).Types, _ => null);
+        var config = BankGroupOverFile.Parse(_directory, new SyncComponents([new FileSourceFactory()], SinkCatalog.All, MessageFormats.Names, MessageFormats.Create));
         await using var sink = await SinkCatalog.All.First(f => f.Type == "sqlite").OpenAsync(config.Sinks["local"], CancellationToken.None);
         return await sink.LoadCheckpointAsync(owner, CancellationToken.None);
     }
@@ -82,21 +70,10 @@ public sealed class GroupRollbackLimitTests : IDisposable
 
     private async Task<IReadOnlyList<MaterializerOutcome>> RunAsync(RefusingSinks refusing)
     {
-        var changelog = Path.Combine(_directory, "bank.jsonl");
-        await File.WriteAllTextAsync(changelog, _bank.Changelog(seed: 3));
-        var text = _text = $$"""
-            sources:
-              changelog: { type: file, path: '{{changelog}}' }
-            sinks:
-              local: { type: sqlite, path: '{{Path.Combine(_directory, "bank.db")}}' }
-
-            """ + BankTransfers.Materializers("    batchSize: 20") + BankTransfers.GroupConfig;
-        var components = new SyncComponents([new FileSourceFactory()], refusing.Wrap(SinkCatalog.All), MessageFormats.Names, MessageFormats.Create);
-        var config = ConfigLoader.Parse(text, Path.Combine(_directory, "sync.yaml"), components.Types, _ => null);
+        await File.WriteAllTextAsync(BankGroupOverFile.Changelog(_directory), _bank.Changelog(seed: 3));
         // A clock that stands still: no end timeout of the group's assembler fires while the run reads
         // the file, so what is applied depends on the changelog and the refusals alone.
-        var runtime = new SyncRuntime(config, components, _logs) { Time = new FakeTimeProvider(DateTimeOffset.UnixEpoch) };
-        return await runtime.RunAsync([], RunMode.Resume, CancellationToken.None).WaitAsync(RunBound);
+        return await BankGroupOverFile.RunAsync(_directory, refusing.Wrap(SinkCatalog.All), new FakeTimeProvider(DateTimeOffset.UnixEpoch), _logs);
     }
 
     /// <summary>Opens every sink wrapped so that the group transactions <c>refuse</c> picks (by their

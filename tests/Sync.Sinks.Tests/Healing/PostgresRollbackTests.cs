@@ -14,14 +14,7 @@ public sealed class PostgresRollbackTests : StoppingSinkRollbackTests
 
     private string CopySchema => _schema + "_copy";
 
-    protected override string SinkYaml => $"""
-          target:
-            type: postgres
-            connectionString: "{PostgresTestDb.ServerConnectionString}"
-            schema: {_schema}
-            stateSchema: {StateSchema}
-            tls: disable
-        """;
+    protected override string SinkYaml => TargetYaml(_schema);
 
     protected override string Table => "users";
 
@@ -63,6 +56,17 @@ public sealed class PostgresRollbackTests : StoppingSinkRollbackTests
     }
 
     protected override Task<IReadOnlyList<string>> RowsAsync() => ReadRowsAsync(PostgresTestDb.ServerConnectionString, _schema);
+
+    /// <summary>A sink <c>target</c> (a block under <c>sinks:</c>) on the test server, its tables in
+    /// <paramref name="schema"/> and its state in <paramref name="schema"/><c>_sync</c>.</summary>
+    internal static string TargetYaml(string schema) => $"""
+          target:
+            type: postgres
+            connectionString: "{PostgresTestDb.ServerConnectionString}"
+            schema: {schema}
+            stateSchema: {schema}_sync
+            tls: disable
+        """;
 
     /// <summary>The <c>users</c> table of the schema as <c>id=name</c> lines in id order (none before it exists).
     /// No pool: a pooled connection would not survive a server restart between two calls.</summary>

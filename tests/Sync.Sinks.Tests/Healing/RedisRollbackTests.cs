@@ -9,33 +9,31 @@ namespace Sync.Sinks.Tests.Healing;
 /// without persistence). Each test owns a key namespace.</summary>
 public sealed class RedisRollbackTests : SinkRollbackTests
 {
-    private readonly string _namespace = RedisTestServer.NewNamespace();
+    private readonly RedisTestNamespace _redis = new();
     private readonly List<(RedisKey Key, byte[] Value, TimeSpan? Ttl)> _copy = [];
-    private ConnectionMultiplexer _connection = null!;
 
-    protected override string SinkYaml => RedisTestServer.TargetYaml(_namespace);
+    protected override string SinkYaml => _redis.SinkYaml;
 
-    protected override string Table => _namespace + "users";
+    protected override string Table => _redis.Name + "users";
 
-    private IDatabase Db => _connection.GetDatabase();
+    private IDatabase Db => _redis.Connection.GetDatabase();
 
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        _connection = await RedisTestServer.ConnectAsync();
+        await _redis.ConnectAsync();
     }
 
     public override async Task DisposeAsync()
     {
-        await RedisTestServer.CleanAsync(_namespace);
-        await _connection.DisposeAsync();
+        await _redis.DisposeAsync();
         await base.DisposeAsync();
     }
 
     private async Task<List<RedisKey>> KeysAsync()
     {
         var keys = new List<RedisKey>();
-        await foreach (var key in _connection.GetServers()[0].KeysAsync(pattern: RedisKeys.EscapePattern(_namespace) + "*", pageSize: 1000))
+        await foreach (var key in _redis.Connection.GetServers()[0].KeysAsync(pattern: RedisKeys.EscapePattern(_redis.Name) + "*", pageSize: 1000))
         {
             keys.Add(key);
         }
@@ -43,7 +41,7 @@ public sealed class RedisRollbackTests : SinkRollbackTests
         return keys;
     }
 
-    protected override Task<IReadOnlyList<string>> RowsAsync() => ReadRowsAsync(_connection, _namespace, Table);
+    protected override Task<IReadOnlyList<string>> RowsAsync() => ReadRowsAsync(_redis.Connection, _redis.Name, Table);
 
     /// <summary>Rows found through their live version states (the sink's own bookkeeping), each
     /// rendered from its hash, as <c>id=name</c> in id order.</summary>

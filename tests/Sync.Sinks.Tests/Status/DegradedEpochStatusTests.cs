@@ -1,10 +1,5 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Sync.Engine.Config;
 using Sync.Engine.Formats;
-using Sync.Engine.Runtime;
-using Sync.Pulsar;
 using Sync.Sources.Pulsar;
-using Sync.Testing.Process;
 using Sync.Testing.Fixtures;
 using Sync.Testing.Pulsar;
 
@@ -46,13 +41,7 @@ public sealed class DegradedEpochStatusTests : FakeBrokerTest
     /// snapshot (a restore without a new snapshot): the run marks the stream gone back in time.</summary>
     private async Task<string> DegradedWarningAsync(string subscriptionType)
     {
-        await using (var producer = await Client.CreateProducerAsync(new ProducerOptions { Topic = _topic }))
-        {
-            foreach (var (id, name, lsn, snapshot) in new[] { (1, "a", 5_000_000_000_000L, "last"), (1, "X", 5_000_000_001_000L, "false"), (1, "restored", 30_000_000L, "false") })
-            {
-                await producer.SendAsync(new OutgoingMessage { KeyBytes = Encoding.UTF8.GetBytes($"{{\"id\":{id}}}"), Data = Debezium(id, name, lsn, snapshot) });
-            }
-        }
+        await DebeziumUsers.PublishAsync(Client, _topic, [(1, "a", 5_000_000_000_000L, "last"), (1, "X", 5_000_000_001_000L, "false"), (1, "restored", 30_000_000L, "false")]);
 
         var config = ConfigLoader.Parse(
             $"""
@@ -68,16 +57,9 @@ public sealed class DegradedEpochStatusTests : FakeBrokerTest
             _ => null);
         using (var stop = new CancellationTokenSource())
         {
-            var run = new SyncRuntime(config, _components, NullLoggerFactory.Instance).RunAsync([], RunMode.Resume, stop.Token);
+            var run = InProcessRun.Start(config, _components, stop.Token).Run;
             await Poll.UntilAsync(async () => run.IsCompleted || (await StatusAsync(config)).Warning is not null, TimeSpan.FromSeconds(60));
-            await stop.CancelAsync();
-            try
-            {
-                await run;
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await InProcessRun.StopAsync(stop, run);
         }
 
         return (await StatusAsync(config)).Warning ?? throw new InvalidOperationException("the status has no warning");
@@ -85,9 +67,4 @@ public sealed class DegradedEpochStatusTests : FakeBrokerTest
 
     private async Task<TopicStatus> StatusAsync(SyncConfig config) =>
         (await new StatusReader(config, _components).ReadAsync([], CancellationToken.None)).Single();
-
-    /// <summary>A Debezium PostgreSQL envelope (no schema) of a row of users, as Pulsar IO writes it.</summary>
-    internal static byte[] Debezium(int id, string? name, long lsn, string snapshot) => Encoding.UTF8.GetBytes(string.Create(
-        CultureInfo.InvariantCulture,
-        $"{{\"before\":null,\"after\":{{\"id\":{id},\"name\":\"{name}\"}},\"source\":{{\"connector\":\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"users\",\"snapshot\":\"{snapshot}\",\"lsn\":{lsn}}},\"op\":\"{(snapshot == "false" ? "u" : "r")}\",\"ts_ms\":1}}"));
 }

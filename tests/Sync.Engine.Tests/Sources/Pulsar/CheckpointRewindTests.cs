@@ -21,12 +21,6 @@ public sealed class CheckpointRewindTests : PulsarSourceFixture
         return ids;
     }
 
-    private PulsarSourceReader Reader(string topic, IReadOnlyDictionary<string, StreamPosition> checkpoint, string sourceExtra = "")
-    {
-        var options = (PulsarSourceOptions)Config($"topics: [{topic}]", sourceExtra).Sources["broker"].Options;
-        return new PulsarSourceReader("broker", options, new SourceReadRequest("users", _ => true, checkpoint, false) { Topics = [topic] });
-    }
-
     private static async Task<List<StreamPosition>> ReadAsync(PulsarSourceReader reader, int count, CancellationToken cancellationToken)
     {
         var read = new List<StreamPosition>();
@@ -40,7 +34,7 @@ public sealed class CheckpointRewindTests : PulsarSourceFixture
 
     private async Task ConsumeAndAcknowledgeAllAsync(string topic, int count, CancellationToken cancellationToken)
     {
-        await using var reader = Reader(topic, new Dictionary<string, StreamPosition>());
+        await using var reader = Reader(topic);
         await ReadAsync(reader, count, cancellationToken);
         await reader.AcknowledgeAsync(cancellationToken);
     }
@@ -86,10 +80,8 @@ public sealed class CheckpointRewindTests : PulsarSourceFixture
         var ids = await PublishFiveAsync(topic);
         using var timeout = new CancellationTokenSource(Patience);
         await ConsumeAndAcknowledgeAllAsync(topic, 5, timeout.Token);
-        var options = (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options;
-        options.AdminUrl = null;
 
-        await using var reader = new PulsarSourceReader("broker", options, new SourceReadRequest("users", _ => true, new Dictionary<string, StreamPosition> { [topic] = At(ids[1]) }, false) { Topics = [topic] });
+        await using var reader = Reader(topic, new Dictionary<string, StreamPosition> { [topic] = At(ids[1]) }, adjust: options => options.AdminUrl = null);
 
         // Nothing of the five comes again: the first read waits, and returns the next message published.
         var waiting = reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token).AsTask();

@@ -102,6 +102,24 @@ public abstract class PulsarSourceFixture : FakeBrokerTest
     }
 
     protected Task<IPulsarProducer> ProducerAsync(string topic) => Client.CreateProducerAsync(new ProducerOptions { Topic = topic });
+
+    /// <summary>A reader of the one <paramref name="topic"/> on the source of <see cref="Config"/>, for the
+    /// materializer <paramref name="materializer"/>, resuming after <paramref name="checkpoint"/> (from
+    /// the subscription's position when there is none); <paramref name="adjust"/> changes the source's
+    /// options first.</summary>
+    protected PulsarSourceReader Reader(
+        string topic,
+        IReadOnlyDictionary<string, StreamPosition>? checkpoint = null,
+        string sourceExtra = "",
+        TimeProvider? time = null,
+        Action<PulsarSourceOptions>? adjust = null,
+        string materializer = "users")
+    {
+        var options = (PulsarSourceOptions)Config($"topics: [{topic}]", sourceExtra).Sources["broker"].Options;
+        adjust?.Invoke(options);
+        var request = new SourceReadRequest(materializer, _ => true, checkpoint ?? new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
+        return new PulsarSourceReader("broker", options, request, time);
+    }
 }
 
 /// <summary>Options of the test sink (it takes none).</summary>

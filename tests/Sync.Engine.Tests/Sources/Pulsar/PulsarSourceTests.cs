@@ -274,8 +274,7 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
             await producer.SendAsync(OutgoingMessage.Tombstone("plain-key"));
         }
 
-        var request = new SourceReadRequest("shape", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
-        await using var reader = new PulsarSourceReader("broker", (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options, request);
+        await using var reader = Reader(topic, materializer: "shape");
         using var timeout = new CancellationTokenSource(Patience);
         var batch = await ReadAtLeastAsync(reader, 2, 10, TimeSpan.FromMilliseconds(200), timeout.Token);
 
@@ -308,10 +307,8 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
             ids.Add(await PublishAsync(producer, i, "c", $"n{i}", i));
         }
 
-        var options = (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options;
-        var request = new SourceReadRequest("reconnect", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
         using var timeout = new CancellationTokenSource(Patience);
-        await using (var reader = new PulsarSourceReader("broker", options, request))
+        await using (var reader = Reader(topic, materializer: "reconnect"))
         {
             Assert.Equal(3, (await ReadAtLeastAsync(reader, 3, 3, TimeSpan.FromMilliseconds(50), timeout.Token)).Count);
 
@@ -326,7 +323,7 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
             // Crash: nothing was committed, so nothing may have been acknowledged.
         }
 
-        await using var restarted = new PulsarSourceReader("broker", options, request);
+        await using var restarted = Reader(topic, materializer: "reconnect");
         var all = await ReadAtLeastAsync(restarted, 4, 10, TimeSpan.FromMilliseconds(50), timeout.Token);
 
         Assert.Equal(ids.Select(At), all.Select(r => r.Message!.Position));
@@ -343,10 +340,8 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
             ids.Add(await PublishAsync(producer, i, "c", $"n{i}", i));
         }
 
-        var options = (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options;
-        var request = new SourceReadRequest("zero-linger", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
         using var timeout = new CancellationTokenSource(Patience);
-        await using var reader = new PulsarSourceReader("broker", options, request);
+        await using var reader = Reader(topic, materializer: "zero-linger");
         var read = new List<StreamPosition>();
         while (read.Count < 3)
         {
@@ -368,13 +363,11 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
             await PublishAsync(producer, 1, "c", "n1", 1);
         }
 
-        var options = (PulsarSourceOptions)Config($"topics: [{topic}]", "    subscriptionType: exclusive").Sources["broker"].Options;
-        var request = new SourceReadRequest("users", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
         using var timeout = new CancellationTokenSource(Patience);
-        await using var first = new PulsarSourceReader("broker", options, request);
+        await using var first = Reader(topic, sourceExtra: "    subscriptionType: exclusive");
         Assert.Single((await first.ReadBatchAsync(10, TimeSpan.FromMilliseconds(20), timeout.Token))!);
 
-        await using var second = new PulsarSourceReader("broker", options, request);
+        await using var second = Reader(topic, sourceExtra: "    subscriptionType: exclusive");
         var error = await Assert.ThrowsAsync<Sync.Engine.Sources.SourceException>(async () => await second.ReadBatchAsync(10, TimeSpan.FromMilliseconds(20), timeout.Token));
 
         Assert.StartsWith("source broker: subscribing sync-users for users failed:", error.Message, StringComparison.Ordinal);
@@ -389,9 +382,8 @@ public sealed class PulsarSourceTests : PulsarSourceFixture
         var topic = NewTopic("linger");
         await using var producer = await ProducerAsync(topic);
         var first = await PublishAsync(producer, 1, "c", "n1", 1);
-        var request = new SourceReadRequest("linger", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] };
         var clock = new WaitReportingClock();
-        await using var reader = new PulsarSourceReader("broker", (PulsarSourceOptions)Config($"topics: [{topic}]").Sources["broker"].Options, request, clock);
+        await using var reader = Reader(topic, time: clock, materializer: "linger");
         var linger = TimeSpan.FromMilliseconds(150);
 
         using var timeout = new CancellationTokenSource(Patience);

@@ -19,8 +19,7 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
             await PublishAsync(producer, 1, "c", "ann", 10);
         }
 
-        var options = (PulsarSourceOptions)Config($"topics: [{topic}]", sourceExtra).Sources["broker"].Options;
-        return (topic, new PulsarSourceReader("broker", options, new SourceReadRequest("users", _ => true, new Dictionary<string, StreamPosition>(), false) { Topics = [topic] }, _clock));
+        return (topic, Reader(topic, sourceExtra: sourceExtra, time: _clock));
     }
 
     [Fact]
@@ -31,7 +30,7 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         Broker.Faults.FailNextSubscribes(3, ServerError.ServiceNotReady);
         using var timeout = new CancellationTokenSource(Patience);
 
-        var batch = await SkippingBackoffsAsync(reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token).AsTask(), timeout.Token);
+        var batch = await FirstReadAsync(reader, timeout.Token);
 
         Assert.Single(batch!);
         Assert.Equal(3, reader.SubscribeRetries);
@@ -45,7 +44,7 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         Broker.Faults.FailNextSubscribes(1, ServerError.AuthorizationError);
         using var timeout = new CancellationTokenSource(Patience);
 
-        var failure = await Assert.ThrowsAsync<SourceException>(async () => await SkippingBackoffsAsync(reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token).AsTask(), timeout.Token));
+        var failure = await Assert.ThrowsAsync<SourceException>(async () => await FirstReadAsync(reader, timeout.Token));
 
         Assert.Contains("subscribing sync-users for users failed", failure.Message, StringComparison.Ordinal);
         Assert.Equal(0, reader.SubscribeRetries);
@@ -60,12 +59,16 @@ public sealed class SubscribeRetryTests : PulsarSourceFixture
         using var timeout = new CancellationTokenSource(Patience);
         var started = _clock.GetUtcNow();
 
-        var failure = await Assert.ThrowsAsync<SourceException>(async () => await SkippingBackoffsAsync(reader.ReadBatchAsync(10, TimeSpan.Zero, timeout.Token).AsTask(), timeout.Token));
+        var failure = await Assert.ThrowsAsync<SourceException>(async () => await FirstReadAsync(reader, timeout.Token));
 
         Assert.Contains("subscribing sync-users for users failed", failure.Message, StringComparison.Ordinal);
         Assert.InRange(reader.SubscribeRetries, 1, 10);
         Assert.InRange(_clock.GetUtcNow() - started, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(400));
     }
+
+    /// <summary>The reader's first batch, read while every backoff it starts is skipped.</summary>
+    private Task<IReadOnlyList<SourceRecord>?> FirstReadAsync(PulsarSourceReader reader, CancellationToken cancellationToken) =>
+        SkippingBackoffsAsync(reader.ReadBatchAsync(10, TimeSpan.Zero, cancellationToken).AsTask(), cancellationToken);
 
     /// <summary>Awaits <paramref name="read"/> while moving the clock to the end of every backoff
     /// the reader starts, the moment it starts it.</summary>
