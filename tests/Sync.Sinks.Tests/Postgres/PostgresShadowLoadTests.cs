@@ -140,7 +140,8 @@ public sealed class PostgresShadowLoadTests
     /// leading and trailing zeros, negative zeros; rarely an exponent, which <c>numeric</c> reads but the
     /// direct write does not encode), JSON documents and texts, held whole (the default bound) or written out
     /// in bounds of 1 to 7 keys: the table, versions and delete markers are the guarded path's. Held whole,
-    /// the changes go straight into the shadow with each type's binary form; through the log, the server casts their text.</summary>
+    /// the changes go straight into the shadow with each type's binary form; through the log, the server casts their text.
+    /// A history whose first batch holds deletes only takes the guarded path throughout.</summary>
     [Property(MaxTest = 30)]
     public async Task Numbers_and_documents_held_whole_go_straight_into_the_shadow_as_the_guarded_path_leaves_them(int seed)
     {
@@ -159,7 +160,12 @@ public sealed class PostgresShadowLoadTests
         Assert.Equal(await StateAsync(guarded), await StateAsync(bulk));
         var changes = batches.SelectMany(b => b).ToList();
         var plain = changes.All(c => c.IsDelete || !c.After!.Values[Array.IndexOf(c.After.Names, "price")].ToText()!.Contains('E', StringComparison.Ordinal));
-        if (maxHeld == new PostgresSinkOptions().BulkShadowMaxKeys && plain)
+        if (batches[0].All(c => c.IsDelete))
+        {
+            // The load takes its columns from the first batch's row images: without one, the whole backfill takes the guarded path.
+            Assert.Equal(0, bulk.Sink.DirectShadowBuilds);
+        }
+        else if (maxHeld == new PostgresSinkOptions().BulkShadowMaxKeys && plain)
         {
             Assert.Equal(1, bulk.Sink.DirectShadowBuilds);
         }
