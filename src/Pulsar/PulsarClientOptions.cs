@@ -41,6 +41,9 @@ public sealed record PulsarClientOptions
     /// </summary>
     public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The clock the keep-alive ticks on. Default the system clock.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>
     /// An authentication token (JWT) sent with auth method "token"; none when null. Default null.
     /// </summary>

@@ -63,6 +63,9 @@ internal sealed class PulsarConnection : IAsyncDisposable
 
     public bool IsOpen => !_closed.Task.IsCompleted;
 
+    /// <summary>The last keep-alive PING got no answer yet, and nothing else arrived since it was sent.</summary>
+    public bool AwaitsPong => _waitingForPong;
+
     /// <summary>Opens a TCP connection and completes the CONNECT / CONNECTED handshake.</summary>
     public static async Task<PulsarConnection> OpenAsync(
         Uri brokerUrl, PulsarClientOptions options, string? proxyToBrokerUrl, CancellationToken cancellationToken)
@@ -107,7 +110,9 @@ internal sealed class PulsarConnection : IAsyncDisposable
                 connection.MaxMessageSize = connected.MaxMessageSize;
                 connection._maxFrameSize = FrameLimits.ForMessageSize(connected.MaxMessageSize);
             }
-            connection._keepAliveLoop = Task.Run(connection.KeepAliveLoopAsync, CancellationToken.None);
+            // The timer starts here, not inside the loop's task, so the first tick is one interval after CONNECTED.
+            var keepAlive = new PeriodicTimer(options.KeepAliveInterval, options.TimeProvider);
+            connection._keepAliveLoop = Task.Run(() => connection.KeepAliveLoopAsync(keepAlive), CancellationToken.None);
             connection._logger.LogDebug(
                 "Connected to {BrokerUrl} ({ServerVersion}, protocol v{ProtocolVersion})",
                 brokerUrl, connection.ServerVersion, connection.ProtocolVersion);
@@ -476,12 +481,12 @@ internal sealed class PulsarConnection : IAsyncDisposable
         }
     }
 
-    private async Task KeepAliveLoopAsync()
+    private async Task KeepAliveLoopAsync(PeriodicTimer timer)
     {
-        using var timer = new PeriodicTimer(_options.KeepAliveInterval);
+        using var ticks = timer;
         try
         {
-            while (await timer.WaitForNextTickAsync(_shutdown.Token))
+            while (await ticks.WaitForNextTickAsync(_shutdown.Token))
             {
                 if (_waitingForPong && !_receivedSinceLastTick)
                 {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Time.Testing;
+
 namespace Sync.Pulsar.Tests.Client;
 
 public class ConnectionTests : ClientTestBase
@@ -64,11 +66,14 @@ public class ConnectionTests : ClientTestBase
     [Fact]
     public async Task Keep_alive_pings_a_quiet_broker()
     {
-        // Long enough for a PONG to come back within one interval even on a loaded 2-core machine.
-        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl, KeepAliveInterval = TimeSpan.FromSeconds(1) });
+        var time = new FakeTimeProvider();
+        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl, KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time });
         var connection = await client.GetConnectionAsync(Broker.ServiceUrl, null, CancellationToken.None);
 
-        await EventuallyAsync(() => Broker.Received(BaseCommand.Types.Type.Ping) >= 2, "two PINGs arrived");
+        time.Advance(TimeSpan.FromSeconds(30));
+        await EventuallyAsync(() => Broker.Received(BaseCommand.Types.Type.Ping) == 1 && !connection.AwaitsPong, "the first PING was answered");
+        time.Advance(TimeSpan.FromSeconds(30));
+        await EventuallyAsync(() => Broker.Received(BaseCommand.Types.Type.Ping) == 2, "a second PING arrived");
 
         Assert.True(connection.IsOpen);
     }
@@ -77,12 +82,17 @@ public class ConnectionTests : ClientTestBase
     public async Task Keep_alive_closes_a_connection_whose_broker_stopped_answering()
     {
         Broker.Faults.IgnorePings = true;
-        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl, KeepAliveInterval = TimeSpan.FromMilliseconds(100) });
+        var time = new FakeTimeProvider();
+        await using var client = new PulsarClient(new PulsarClientOptions { ServiceUrl = Broker.ServiceUrl, KeepAliveInterval = TimeSpan.FromSeconds(30), TimeProvider = time });
         var connection = await client.GetConnectionAsync(Broker.ServiceUrl, null, CancellationToken.None);
 
+        time.Advance(TimeSpan.FromSeconds(30));
+        await EventuallyAsync(() => Broker.Received(BaseCommand.Types.Type.Ping) == 1, "the first PING arrived");
+        Assert.True(connection.IsOpen);
+        time.Advance(TimeSpan.FromSeconds(30));
         var reason = await connection.Closed.WaitAsync(Patience);
 
-        Assert.Contains("did not answer PING", reason.Message, StringComparison.Ordinal);
+        Assert.Contains("did not answer PING within 30 s", reason.Message, StringComparison.Ordinal);
     }
 
     [Fact]
