@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Sync.Sinks.Tests;
@@ -6,10 +7,10 @@ namespace Sync.Sinks.Tests;
 /// (under <c>instance</c> when named), and that materializer's counters once it started.</summary>
 internal sealed record InProcessRun(Task Run, Func<MaterializerCounters?> Counters)
 {
-    public static InProcessRun Start(SyncConfig config, SyncComponents components, CancellationToken stop, string? instance = null)
+    public static InProcessRun Start(SyncConfig config, SyncComponents components, CancellationToken stop, string? instance = null, ILoggerFactory? logs = null)
     {
         MaterializerCounters? counters = null;
-        var run = new SyncRuntime(config, components, NullLoggerFactory.Instance)
+        var run = new SyncRuntime(config, components, logs ?? NullLoggerFactory.Instance)
         {
             Instance = instance,
             Started = (_, c) => Volatile.Write(ref counters, c),

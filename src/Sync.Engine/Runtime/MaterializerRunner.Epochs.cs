@@ -27,6 +27,10 @@ public sealed partial class MaterializerRunner
     // Repairs lost with an earlier run, reported and not stored in the sink yet (LostPrefix).
     private readonly List<LostRepair> _lostToStore = [];
 
+    // 1 while a look for a due sweep runs (SweepSharedAsync), and the waits it logged (ReportSweepWaiting).
+    private int _sweeping;
+    private readonly HashSet<string> _sweepWaitsReported = new(StringComparer.Ordinal);
+
     /// <summary>This process's name among the processes of a shared subscription, in the trace each batch
     /// stores of the changes it applied per epoch (<see cref="SourceEpochs.AppliedPrefix"/>): a run restarted
     /// under the same name finds what its crashed predecessor applied and never applied again.</summary>
@@ -363,14 +367,27 @@ public sealed partial class MaterializerRunner
     /// mark-delete position has reached the end of a new epoch's snapshot, every record of the snapshot
     /// and every change of the old history are in the sink, so the rows below the epoch's start are
     /// deleted, with markers at the start that every change of the new epoch passes. Called after each
-    /// acknowledgement and at start; does nothing unless a sweep is due.</summary>
+    /// acknowledgement, at start and by the idle check; does nothing unless a sweep is due. One look at a
+    /// time: a look that finds another under way leaves it to that one and to the next.</summary>
     private async Task SweepSharedAsync(CancellationToken cancellationToken)
     {
-        if (!_reader.SharesStreams || EpochsFixed)
+        if (!_reader.SharesStreams || EpochsFixed || Interlocked.Exchange(ref _sweeping, 1) == 1)
         {
             return;
         }
 
+        try
+        {
+            await SweepDueAsync(cancellationToken);
+        }
+        finally
+        {
+            Volatile.Write(ref _sweeping, 0);
+        }
+    }
+
+    private async Task SweepDueAsync(CancellationToken cancellationToken)
+    {
         lock (Epochs)
         {
             if (!Epochs.HasSweepsPending())
@@ -394,6 +411,21 @@ public sealed partial class MaterializerRunner
                 continue;
             }
 
+            // Every batch up to the snapshot's end has committed, and its process's trace with it: read after
+            // the acknowledgement, the trace shows each process that applied part of the epoch in the old one.
+            TakeAgreements(Epochs, await _sink.LoadCheckpointAsync(_name, cancellationToken));
+            IReadOnlyList<(string Instance, StreamPosition Through)> awaited;
+            lock (Epochs)
+            {
+                awaited = Epochs.AwaitedRepairs(sweep.Stream, sweep.Epoch);
+            }
+
+            if (awaited.Count > 0)
+            {
+                ReportSweepWaiting(sweep, awaited);
+                continue;
+            }
+
             var removed = await _sink.ReconcileEpochAsync(_name, _target, sweep.Stream, sweep.Start, cancellationToken);
             if (removed is { } count)
             {
@@ -408,6 +440,23 @@ public sealed partial class MaterializerRunner
             }
         }
     }
+
+    /// <summary>Logs, once per process and position, that a sweep waits for another process's repair:
+    /// short while that process runs (it reads the agreements before every batch and while idle), for good
+    /// when it stopped and never comes back under its name, which is why the log says how to end it.</summary>
+    private void ReportSweepWaiting(SharedSweep sweep, IReadOnlyList<(string Instance, StreamPosition Through)> awaited)
+    {
+        foreach (var (instance, through) in awaited)
+        {
+            if (_sweepWaitsReported.Add($"{sweep.Epoch}/{instance}@{through}/{sweep.Stream}"))
+            {
+                LogSweepWaiting(_logger, _name, sweep.Stream, sweep.Epoch, instance, through.ToString());
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: the reconciliation of {Stream} in source epoch {Epoch} waits for instance '{Instance}', which applied changes of the epoch in the old one, through {Through}, before it learned the epoch and has not applied them again yet; a process that stopped and does not come back under that name holds it: start one with SYNC_INSTANCE={Instance}, which reads that range again from the topic")]
+    private static partial void LogSweepWaiting(ILogger logger, string materializer, string stream, int epoch, string instance, string through);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Materializer}: {Stream} entered source epoch {Epoch}, agreed by another process of the shared subscription, after this process had applied {Count} change(s) past the epoch's start in the old epoch; they were applied again in epoch {Epoch}")]
     private static partial void LogEpochRepaired(ILogger logger, string materializer, string stream, int epoch, int count);

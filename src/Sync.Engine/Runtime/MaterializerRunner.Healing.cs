@@ -551,6 +551,8 @@ public sealed partial class MaterializerRunner
                 await CheckSinkAsync([], cancellationToken);
                 await CatchUpSharedCheckpointAsync(cancellationToken);
                 await ApplyEpochRepairsAsync(readAgreements: true, applyLockHeld: true, cancellationToken);
+                // A sweep that waited for a process's repair runs once it is stored, with no message to wake it.
+                await SweepSharedAsync(cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

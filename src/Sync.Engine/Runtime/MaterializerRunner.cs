@@ -626,9 +626,10 @@ public sealed partial class MaterializerRunner
         if (!prepared.Replay)
         {
             Counters.AddRead(records.Count);
-            // The acknowledgement may have moved the mark-delete position past a new epoch's snapshot.
-            await SweepSharedAsync(CancellationToken.None);
+            // The acknowledgement may have moved the mark-delete position past a new epoch's snapshot; a
+            // sweep waits for this process's repairs, so they come first.
             await ApplyEpochRepairsAsync(readAgreements: false, applyLockHeld: false, CancellationToken.None);
+            await SweepSharedAsync(CancellationToken.None);
         }
 
         Counters.AddCollapsed(prepared.CollapsedAway);

@@ -99,6 +99,13 @@ public sealed partial class SourceEpochs
     private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _inherited = [];
     private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _inheritedRepaired = [];
 
+    // Every process's trace as last read, per stream, epoch and instance: the highest position it applied
+    // in the epoch (AppliedPrefix) and applied again in it (RepairedPrefix); and per stream and epoch the
+    // highest position of a stored loss (LostPrefix). What a sweep waits for (AwaitedRepairs).
+    private readonly Dictionary<(string Stream, int Epoch, string Instance), StreamPosition> _tracedApplied = [];
+    private readonly Dictionary<(string Stream, int Epoch, string Instance), StreamPosition> _tracedRepaired = [];
+    private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _lostThrough = [];
+
     // Repairs lost with an earlier run, found and not taken yet (TakeLostRepairs), and those already reported.
     private readonly List<LostRepair> _lost = [];
     private readonly HashSet<(string Stream, int Epoch)> _lostKnown = [];
@@ -158,7 +165,7 @@ public sealed partial class SourceEpochs
             }
             else if (TryParse(name, RepairedPrefix, out epoch, out of, out stream) && WithoutRange(of) == Instance)
             {
-                _inheritedRepaired[(stream, epoch)] = _inheritedRepaired.TryGetValue((stream, epoch), out var other) && other > value ? other : value;
+                Raise(_inheritedRepaired, (stream, epoch), value);
             }
         }
 
@@ -305,6 +312,18 @@ public sealed partial class SourceEpochs
             {
                 _swept.Add((stream, epoch));
             }
+            else if (TryParse(name, AppliedPrefix, out epoch, out var instance, out stream))
+            {
+                Raise(_tracedApplied, (stream, epoch, instance), value);
+            }
+            else if (TryParse(name, RepairedPrefix, out epoch, out instance, out stream))
+            {
+                Raise(_tracedRepaired, (stream, epoch, WithoutRange(instance)), value);
+            }
+            else if (TryParse(name, LostPrefix, out epoch, out stream))
+            {
+                Raise(_lostThrough, (stream, epoch), value);
+            }
         }
 
         var late = new List<(string, int)>();
@@ -421,6 +440,41 @@ public sealed partial class SourceEpochs
         }
 
         return due;
+    }
+
+    /// <summary>The processes (by instance) that applied changes past <paramref name="epoch"/>'s agreed position
+    /// in the epoch before, having learned the epoch late, and have not applied them again in it yet, as the
+    /// trace last read says, each with the highest such position. The epoch's sweep waits for them: those
+    /// changes are ordered below the epoch's start, so the sweep would delete their rows (rows the source
+    /// holds) until the repair wrote them back. A stored loss reaching that position ends the wait: it is
+    /// reported, and no repair will come. Empty once the epoch is swept. Read after the subscription
+    /// acknowledged through the snapshot's end, the trace holds every such change up to there (each batch
+    /// stores it before its acknowledgement).</summary>
+    public IReadOnlyList<(string Instance, StreamPosition Through)> AwaitedRepairs(string stream, int epoch)
+    {
+        if (!_agreed.TryGetValue((stream, epoch), out var agreed) || _swept.Contains((stream, epoch)))
+        {
+            return [];
+        }
+
+        var lost = _lostThrough.TryGetValue((stream, epoch), out var through) ? through : StreamPosition.Start;
+        return
+        [
+            .. _tracedApplied
+                .Where(t => t.Key.Stream == stream && t.Key.Epoch == epoch - 1 && t.Value > agreed.From && t.Value > lost
+                    && !(_tracedRepaired.TryGetValue((stream, epoch, t.Key.Instance), out var again) && again >= t.Value))
+                .OrderBy(t => t.Key.Instance, StringComparer.Ordinal)
+                .Select(t => (t.Key.Instance, t.Value)),
+        ];
+    }
+
+    private static void Raise<TKey>(Dictionary<TKey, StreamPosition> highest, TKey key, StreamPosition value)
+        where TKey : notnull
+    {
+        if (!highest.TryGetValue(key, out var known) || value > known)
+        {
+            highest[key] = value;
+        }
     }
 
     /// <summary>Whether a stream's current epoch is agreed and not swept yet (its end may still be unknown here).</summary>

@@ -78,6 +78,45 @@ public sealed class EpochRepairTraceTests
         Assert.Equal((found.Stream, found.Epoch, found.Through), (reported.Stream, reported.Epoch, reported.Through));
     }
 
+    /// <summary>The epoch's sweep would delete "b"'s new key (ordered below the start): it waits until the
+    /// trace shows "b" applied it again, or a stored loss reaching it ends the wait.</summary>
+    [Fact]
+    public void A_sweep_waits_for_the_repair_of_a_process_that_applied_changes_of_the_epoch_in_the_old_one()
+    {
+        var b = Live("b");
+        var stored = Apply(b, 5, 10);
+        Agree(stored, from: 7);
+        var sweeping = Live("a");
+        sweeping.TakeAgreements(stored);
+        Assert.Equal([("b", new StreamPosition(0, 10))], sweeping.AwaitedRepairs(Topic, 1));
+
+        b.TakeAgreements(stored);
+        var entry = b.RepairedEntry(Assert.Single(b.TakeRepairs()))!.Value;
+        stored[entry.Key] = entry.Value;
+        sweeping.TakeAgreements(stored);
+        Assert.Empty(sweeping.AwaitedRepairs(Topic, 1));
+
+        var lostStored = AppliedBy("b", 5, 10);
+        Agree(lostStored, from: 7);
+        var lost = SourceEpochs.LostEntry(Assert.Single(Restart("b", lostStored).TakeLostRepairs()));
+        lostStored[lost.Key] = lost.Value;
+        Assert.Empty(Restart("a", lostStored).AwaitedRepairs(Topic, 1));
+    }
+
+    [Fact]
+    public void A_sweep_does_not_wait_for_changes_at_or_before_the_agreed_position_or_for_a_repair_short_of_the_trace()
+    {
+        var stored = AppliedBy("b", 5);
+        Agree(stored, from: 7);
+        Assert.Empty(Restart("a", stored).AwaitedRepairs(Topic, 1));
+
+        var shortRepair = AppliedBy("b", 5, 10);
+        Agree(shortRepair, from: 7);
+        var eight = new StreamPosition(0, 8);
+        shortRepair[$"{SourceEpochs.RepairedPrefix}1/b@{eight}/{Topic}"] = eight;
+        Assert.Equal([("b", new StreamPosition(0, 10))], Restart("a", shortRepair).AwaitedRepairs(Topic, 1));
+    }
+
     internal static SourceEpochs Live(string instance)
     {
         var epochs = new SourceEpochs();

@@ -115,13 +115,16 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
             sinks:
             {SinkYaml}
             materializers:
-              users: {"{"} source: broker, topics: [{_topic}], sink: target, table: {Table}, format: debezium-json, batchSize: 3, linger: 0ms {"}"}
+              users: {"{"} source: broker, topics: [{_topic}], sink: target, table: {Table}, format: debezium-json, batchSize: 3, linger: 0ms, rollbackCheckInterval: 100ms {"}"}
             """,
             Path.Combine(_dir, "sync.yaml"),
             _components.Types,
             _ => null);
         using var stop = new CancellationTokenSource();
-        InProcessRun[] processes = [InProcessRun.Start(config, _components, stop.Token), InProcessRun.Start(config, _components, stop.Token)];
+        // Under names of their own, as two hosts are: the trace a sweep reads is per name. A process that
+        // applied records of the new snapshot before it learned the epoch repairs them at its next batch or
+        // idle check (every rollbackCheckInterval), and the sweep waits for that.
+        InProcessRun[] processes = [InProcessRun.Start(config, _components, stop.Token, "p0"), InProcessRun.Start(config, _components, stop.Token, "p1")];
         Task[] runs = [.. processes.Select(p => p.Run)];
 
         // Both consumers subscribed (each gave its 4 permits) before anything is published.
@@ -139,6 +142,8 @@ public abstract class SharedSubscriptionEpochRunTests : FakeBrokerTest
         Assert.All(counters, c => Assert.Null(c!.Degraded));
         // Two processes that find the sweep due at once both run it; each deletes only what still lies
         // below the start, though the Redis sink counts a row whose marker both wrote (equal versions re-apply).
+        // A record of the new snapshot that a process applied in the old epoch, before it learned the epoch,
+        // is never among them: the sweep waits for that process's repair.
         Assert.InRange(counters.Sum(c => c!.Reconciled), expectedReconciled, 2 * expectedReconciled);
         await InProcessRun.StopAsync(stop, runs);
     }
