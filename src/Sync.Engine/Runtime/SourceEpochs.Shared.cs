@@ -94,10 +94,9 @@ public sealed partial class SourceEpochs
     // the same instance stored, so that a crash of this run keeps that run's trace).
     private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _applied = [];
 
-    // What an earlier run of this instance stored (AppliedPrefix, RepairedPrefix), not settled yet: its
-    // changes past a later agreement's position were applied in the old epoch and never again.
+    // What an earlier run of this instance stored (AppliedPrefix), not settled yet: its changes past a later
+    // agreement's position were applied in the old epoch, and never again unless the trace says it repaired them.
     private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _inherited = [];
-    private readonly Dictionary<(string Stream, int Epoch), StreamPosition> _inheritedRepaired = [];
 
     // Every process's trace as last read, per stream, epoch and instance: the highest position it applied
     // in the epoch (AppliedPrefix) and applied again in it (RepairedPrefix); and per stream and epoch the
@@ -162,10 +161,6 @@ public sealed partial class SourceEpochs
             {
                 _inherited[(stream, epoch)] = value;
                 _applied[(stream, epoch)] = value;
-            }
-            else if (TryParse(name, RepairedPrefix, out epoch, out of, out stream) && WithoutRange(of) == Instance)
-            {
-                Raise(_inheritedRepaired, (stream, epoch), value);
             }
         }
 
@@ -241,7 +236,7 @@ public sealed partial class SourceEpochs
             if (_agreed.TryGetValue((stream, epoch + 1), out var agreed))
             {
                 _inherited.Remove((stream, epoch));
-                var repaired = _inheritedRepaired.TryGetValue((stream, epoch + 1), out var again) && again >= through;
+                var repaired = _tracedRepaired.TryGetValue((stream, epoch + 1, Instance!), out var again) && again >= through;
                 if (through > agreed.From && !repaired && epoch + 1 == NewestAgreed(stream) && _lostKnown.Add((stream, epoch + 1)))
                 {
                     // Replayable from the topic: the messages after the agreed position up to where the run reached.
