@@ -29,7 +29,7 @@ public sealed partial class MaterializerRunner
 
     // 1 while a look for a due sweep runs (SweepSharedAsync), and the waits it logged (ReportSweepWaiting).
     private int _sweeping;
-    private readonly HashSet<string> _sweepWaitsReported = new(StringComparer.Ordinal);
+    private readonly HashSet<(string Stream, int Epoch, string Instance, StreamPosition Through)> _sweepWaitsReported = [];
 
     /// <summary>This process's name among the processes of a shared subscription, in the trace each batch
     /// stores of the changes it applied per epoch (<see cref="SourceEpochs.AppliedPrefix"/>): a run restarted
@@ -404,16 +404,25 @@ public sealed partial class MaterializerRunner
             due = Epochs.SweepsDue();
         }
 
+        var acknowledged = new List<SharedSweep>(due.Count);
         foreach (var sweep in due)
         {
-            if (await _reader.AcknowledgedThroughAsync(sweep.Stream, cancellationToken) is not { } through || through < sweep.End)
+            if (await _reader.AcknowledgedThroughAsync(sweep.Stream, cancellationToken) is { } through && through >= sweep.End)
             {
-                continue;
+                acknowledged.Add(sweep);
             }
+        }
 
-            // Every batch up to the snapshot's end has committed, and its process's trace with it: read after
-            // the acknowledgement, the trace shows each process that applied part of the epoch in the old one.
-            TakeAgreements(Epochs, await _sink.LoadCheckpointAsync(_name, cancellationToken));
+        if (acknowledged.Count == 0)
+        {
+            return;
+        }
+
+        // Every batch up to each snapshot's end has committed, and its process's trace with it: read after the
+        // acknowledgements, the trace shows each process that applied part of an epoch in the old one.
+        TakeAgreements(Epochs, await _sink.LoadCheckpointAsync(_name, cancellationToken));
+        foreach (var sweep in acknowledged)
+        {
             IReadOnlyList<(string Instance, StreamPosition Through)> awaited;
             lock (Epochs)
             {
@@ -448,7 +457,7 @@ public sealed partial class MaterializerRunner
     {
         foreach (var (instance, through) in awaited)
         {
-            if (_sweepWaitsReported.Add($"{sweep.Epoch}/{instance}@{through}/{sweep.Stream}"))
+            if (_sweepWaitsReported.Add((sweep.Stream, sweep.Epoch, instance, through)))
             {
                 LogSweepWaiting(_logger, _name, sweep.Stream, sweep.Epoch, instance, through.ToString());
             }

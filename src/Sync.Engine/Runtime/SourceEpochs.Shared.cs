@@ -223,11 +223,11 @@ public sealed partial class SourceEpochs
     /// positions just read.</summary>
     private void SettleInherited(IReadOnlyDictionary<string, StreamPosition> checkpoint)
     {
-        foreach (var (name, value) in checkpoint)
+        foreach (var ((stream, epoch), through) in _lostThrough)
         {
-            if (TryParse(name, LostPrefix, out var epoch, out var stream) && epoch == NewestAgreed(stream) && _lostKnown.Add((stream, epoch)))
+            if (epoch == NewestAgreed(stream) && _lostKnown.Add((stream, epoch)))
             {
-                _lost.Add(new LostRepair(stream, epoch, value));
+                _lost.Add(new LostRepair(stream, epoch, through));
             }
         }
 
