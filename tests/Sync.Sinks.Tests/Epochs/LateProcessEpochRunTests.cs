@@ -138,9 +138,11 @@ public sealed class LateProcessEpochRunTests : FakeBrokerTest
 
         // The loss is stored and reported, so no repair will come: the sweep waits no more, and deletes the new
         // key with the lost row (both below the start). The truncate left the mark-delete position before the
-        // first entry of the ledger being written, which the reader takes for "not known" (entry -1, as on a
-        // new subscription: PulsarConsumer.GetMarkDeletePositionAsync), so the sweep runs once the next
-        // message is acknowledged: an update that keeps the row's value.
+        // first entry of the ledger being written, (ledger, -1), as a real broker leaves a caught-up cursor
+        // once its ledger is trimmed (apache/pulsar, ManagedLedgerImpl.maybeUpdateCursorBeforeTrimmingConsumedLedger,
+        // called after a rollover and when a topic loads). The reader takes entry -1 for "not known", as on a new
+        // subscription (PulsarConsumer.GetMarkDeletePositionAsync), so the sweep runs once the next message is
+        // acknowledged: an update that keeps the row's value.
         await PublishAsync([(a[0], "a1-x", 975, "false")]);
         await Poll.UntilAsync(async () => runAgain.IsCompleted || (await RowsAsync()).SequenceEqual(swept), TimeSpan.FromSeconds(60));
         Assert.Equal(swept, await RowsAsync());
